@@ -1,0 +1,243 @@
+"""The Python front door: compile_grad, compile_expr, compile_jvp, compile_vjp, check_grad.
+
+Each function runs the whole pipeline — front end (text or SymPy -> Trace),
+passes (Trace -> Trace), backend (Trace -> source -> function) — and wraps the
+generated function in a `Compiled` object that binds arguments by position or
+name, checks them, and broadcasts results over a batch of points.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional, Sequence, Union
+
+import numpy as np
+
+from . import passes
+from .backends.numpy_backend import compile_numpy
+from .frontend import to_trace
+from .trace.ir import Trace
+
+BACKENDS = ("numpy",)
+MODES = ("reverse", "forward")
+
+
+class Compiled:
+    """A compiled function. Call it with arguments in `inputs` order or by name.
+
+    Attributes: `inputs` (argument names), `wrt` (differentiation variables),
+    `trace` (the compiled trace, printable), `primal` (the function's own trace),
+    `source` (the generated code), `kind` ("value", "grad", "jvp" or "vjp")."""
+
+    def __init__(self, fn, *, kind: str, trace: Trace, primal: Trace, params: Sequence[str],
+                 wrt: Sequence[str], source: str, n_values: int, backend: str, mode: str = ""):
+        self._fn = fn
+        self.kind = kind
+        self.trace = trace
+        self.primal = primal
+        self.source = source
+        self.wrt = tuple(wrt)
+        self.backend = backend
+        self.mode = mode
+        self._n_values = n_values
+        self._params = tuple(params)
+        self.inputs = _public_names(trace.input_names, params)
+        self._index = {name: k for k, name in enumerate(self.inputs)}
+        for k, p in enumerate(params):  # the generated (mangled) names work too
+            self._index.setdefault(p, k)
+
+    def __repr__(self) -> str:
+        what = {"value": "function", "grad": "gradient", "jvp": "JVP", "vjp": "VJP"}[self.kind]
+        mode = f"{self.mode} mode, " if self.mode else ""
+        return (f"<compiled {what} ({mode}{self.backend}): inputs {', '.join(self.inputs)}"
+                + (f"; wrt {', '.join(self.wrt)}>" if self.wrt else ">"))
+
+    def _bind(self, args, kwargs) -> list:
+        n = len(self.inputs)
+        if len(args) > n:
+            raise TypeError(f"expected at most {n} arguments ({', '.join(self.inputs)}), got {len(args)}")
+        values: list = list(args) + [_MISSING] * (n - len(args))
+        for key, value in kwargs.items():
+            k = self._index.get(key)
+            if k is None:
+                raise TypeError(f"unexpected argument {key!r} (inputs are {', '.join(self.inputs)})")
+            if values[k] is not _MISSING:
+                raise TypeError(f"argument {key!r} given twice")
+            values[k] = value
+        missing = [self.inputs[k] for k, v in enumerate(values) if v is _MISSING]
+        if missing:
+            raise TypeError(f"missing value for input{'s' if len(missing) > 1 else ''} "
+                            f"{', '.join(repr(m) for m in missing)}")
+        return [_as_array(self.inputs[k], v) for k, v in enumerate(values)]
+
+    def __call__(self, *args, **kwargs):
+        arrays = self._bind(args, kwargs)
+        try:
+            batch = np.broadcast_shapes(*(a.shape for a in arrays))
+        except ValueError:
+            shown = ", ".join(f"{name} {a.shape}" for name, a in zip(self.inputs, arrays))
+            raise ValueError(f"input shapes do not broadcast: {shown}") from None
+        with np.errstate(all="ignore"):  # IEEE results (inf, nan) are returned, not warned
+            out = self._fn(*arrays)
+        flat = out if isinstance(out, tuple) else (out,)
+        flat = _flatten(flat)
+        results = [_fit(r, batch) for r in flat]
+        v = self._n_values
+        values = results[0] if v == 1 else tuple(results[:v])
+        if self.kind == "value":
+            return values
+        derivs = tuple(results[v:])
+        if self.kind == "jvp":
+            return values, (derivs[0] if len(derivs) == 1 else derivs)
+        return values, derivs
+
+
+_MISSING = object()
+
+
+def _flatten(items) -> list:
+    out = []
+    for it in items:
+        if isinstance(it, tuple):
+            out.extend(_flatten(it))
+        else:
+            out.append(it)
+    return out
+
+
+def _public_names(trace_names: Sequence[str], params: Sequence[str]) -> tuple[str, ...]:
+    names = [n.replace(".", "_") for n in trace_names]
+    return tuple(n if names.count(n) == 1 and n.isidentifier() else p for n, p in zip(names, params))
+
+
+def _as_array(name: str, value: Any) -> np.ndarray:
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"input {name!r}: expected a real number or an array of numbers, "
+                        f"got {type(value).__name__}") from None
+    if np.iscomplexobj(value):
+        raise TypeError(f"input {name!r}: complex values are not supported")
+    return arr
+
+
+def _fit(result, batch: tuple):
+    arr = np.asarray(result, dtype=np.float64)
+    if arr.shape != batch:
+        arr = np.array(np.broadcast_to(arr, batch))
+    return float(arr) if batch == () else arr
+
+
+def _check_backend(backend: str) -> None:
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r} (available: {', '.join(BACKENDS)})")
+
+
+def resolve_wrt(trace: Trace, wrt) -> list[str]:
+    names = list(trace.input_names)
+    if wrt is None:
+        return names
+    if isinstance(wrt, str):
+        wrt = [w.strip() for w in wrt.split(",") if w.strip()]
+    out = []
+    for w in wrt:
+        w = str(w)
+        if w not in names:
+            raise ValueError(f"wrt: {w!r} is not a variable of the expression "
+                             f"(variables: {', '.join(names) or 'none'})")
+        if w in out:
+            raise ValueError(f"wrt: {w!r} listed twice")
+        out.append(w)
+    return out
+
+
+def _description(kind: str, trace: Trace) -> str:
+    return f"{kind} of: {trace.source}" if trace.source else kind
+
+
+def _single_output(trace: Trace, what: str) -> None:
+    if len(trace.outputs) != 1:
+        raise ValueError(f"{what} needs a single-output expression; this one has "
+                         f"{len(trace.outputs)} outputs (use compile_vjp or compile_jvp)")
+
+
+def compile_grad(expr, wrt=None, *, mode: str = "reverse", backend: str = "numpy") -> Compiled:
+    """Value and gradient: `g(*args) -> (value, (d/dwrt_1, ...))`.
+
+    `mode="reverse"` is one forward and one reverse sweep; `mode="forward"` is one
+    tangent sweep per variable in `wrt` (same numbers, different cost)."""
+    _check_backend(backend)
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r} (use 'reverse' or 'forward')")
+    primal = to_trace(expr)
+    _single_output(primal, "a gradient")
+    wrt = resolve_wrt(primal, wrt)
+    grad = passes.grad_reverse if mode == "reverse" else passes.grad_forward
+    trace = grad(primal, wrt)
+    fn, source, params = compile_numpy(trace, func_name="f_grad",
+                                       description=_description(f"value and gradient ({mode} mode)", primal),
+                                       returns=(0, tuple(range(1, 1 + len(wrt)))))
+    return Compiled(fn, kind="grad", trace=trace, primal=primal, params=params, wrt=wrt,
+                    source=source, n_values=1, backend=backend, mode=mode)
+
+
+def compile_expr(expr, *, backend: str = "numpy") -> Compiled:
+    """The value alone: `f(*args) -> value` (a tuple for several outputs)."""
+    _check_backend(backend)
+    primal = to_trace(expr)
+    fn, source, params = compile_numpy(primal, func_name="f", description=_description("value", primal))
+    return Compiled(fn, kind="value", trace=primal, primal=primal, params=params, wrt=(),
+                    source=source, n_values=len(primal.outputs), backend=backend)
+
+
+def compile_jvp(expr, wrt=None, *, backend: str = "numpy") -> Compiled:
+    """Forward mode: `f(*args, *tangents) -> (value, J·tangent)`; tangent arguments
+    are named `x_dot` for each x in `wrt`."""
+    _check_backend(backend)
+    primal = to_trace(expr)
+    wrt = resolve_wrt(primal, wrt)
+    trace = passes.jvp(primal, wrt)
+    fn, source, params = compile_numpy(trace, func_name="f_jvp", description=_description("JVP", primal))
+    return Compiled(fn, kind="jvp", trace=trace, primal=primal, params=params, wrt=wrt,
+                    source=source, n_values=len(primal.outputs), backend=backend, mode="forward")
+
+
+def compile_vjp(expr, wrt=None, *, backend: str = "numpy") -> Compiled:
+    """Reverse mode: `f(*args, *cotangents) -> (value, (uᵀJ)_x for x in wrt)`;
+    cotangent arguments are named `y_bar` for each output y."""
+    _check_backend(backend)
+    primal = to_trace(expr)
+    wrt = resolve_wrt(primal, wrt)
+    trace = passes.vjp(primal, wrt)
+    n = len(primal.outputs)
+    fn, source, params = compile_numpy(trace, func_name="f_vjp", description=_description("VJP", primal),
+                                       returns=(tuple(range(n)), tuple(range(n, n + len(wrt)))))
+    return Compiled(fn, kind="vjp", trace=trace, primal=primal, params=params, wrt=wrt,
+                    source=source, n_values=n, backend=backend, mode="reverse")
+
+
+def check_grad(expr, at: Union[Mapping[str, Any], Sequence[Any]], wrt=None, *,
+               step: Optional[float] = None) -> float:
+    """Max relative error between the reverse-mode gradient and central finite
+    differences at the point `at` (a mapping name -> value, or values in input order).
+    The denominator is floored at 1, so a zero gradient is compared absolutely."""
+    g = compile_grad(expr, wrt)
+    f = compile_expr(g.primal)
+    if isinstance(at, Mapping):
+        point = {name: np.asarray(at[name], dtype=float) for name in g.inputs if name in at}
+        missing = [n for n in g.inputs if n not in at]
+        if missing:
+            raise TypeError(f"check_grad: no value for {', '.join(missing)}")
+    else:
+        point = {name: np.asarray(v, dtype=float) for name, v in zip(g.inputs, at)}
+    _, grad = g(**point)
+    worst = 0.0
+    eps = np.finfo(float).eps
+    for name, analytic in zip(g.wrt, grad):
+        x = point[name]
+        h = (step if step is not None else eps ** (1 / 3)) * np.maximum(1.0, np.abs(x))
+        up = f(**{**point, name: x + h})
+        down = f(**{**point, name: x - h})
+        fd = (np.asarray(up) - np.asarray(down)) / (2 * h)
+        err = np.abs(np.asarray(analytic) - fd) / np.maximum(1.0, np.maximum(np.abs(analytic), np.abs(fd)))
+        worst = max(worst, float(np.max(err)))
+    return worst

@@ -1,0 +1,197 @@
+"""`exprc`, the command-line front door.
+
+    exprc grad  EXPR [--wrt x,y] [--mode reverse|forward]   generated derivative code
+    exprc trace EXPR [--at x1=1.5,x2=0.5] [--mode ...] [--ascii]   Griewank tables
+    exprc eval  EXPR --at ...                               value and gradient
+    exprc graph EXPR [-o graph.svg]                         computational graph (DOT)
+
+EXPR is an argument, a file (-f FILE) or standard input (EXPR omitted or "-").
+A user mistake exits with status 2 and one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+from typing import Optional, Sequence
+
+from . import __version__, api, passes
+from .errors import ExprcError
+from .frontend import to_trace
+from .trace.check import interpret
+from .trace.dot import to_dot
+from .trace.printer import decorate, format_trace
+
+
+class UserError(Exception):
+    """A mistake in the command line itself."""
+
+
+def _read_expr(args) -> str:
+    if args.file:
+        if args.expr not in (None, "-"):
+            raise UserError("give EXPR or -f FILE, not both")
+        try:
+            with open(args.file, encoding="utf-8") as fh:
+                return fh.read()
+        except OSError as err:
+            raise UserError(f"cannot read {args.file}: {err.strerror}") from None
+    if args.expr is None or args.expr == "-":
+        if sys.stdin is None or sys.stdin.isatty():
+            raise UserError("no expression: give EXPR, -f FILE, or pipe it on stdin")
+        return sys.stdin.read()
+    return args.expr
+
+
+def _parse_at(text: Optional[str]) -> Optional[dict[str, float]]:
+    if text is None:
+        return None
+    point: dict[str, float] = {}
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        name, eq, value = item.partition("=")
+        if not eq or not name.strip():
+            raise UserError(f"--at: expected name=value, got {item!r}")
+        try:
+            point[name.strip()] = float(value)
+        except ValueError:
+            raise UserError(f"--at: {value.strip()!r} is not a number (for {name.strip()})") from None
+    return point
+
+
+def _point_for(trace, at: dict[str, float]) -> dict[str, float]:
+    names = trace.input_names
+    unknown = [n for n in at if n not in names]
+    if unknown:
+        raise UserError(f"--at: {', '.join(unknown)} is not a variable of the expression "
+                        f"(variables: {', '.join(names) or 'none'})")
+    missing = [n for n in names if n not in at]
+    if missing:
+        raise UserError(f"--at: no value for {', '.join(missing)}")
+    return dict(at)
+
+
+def cmd_grad(args) -> str:
+    g = api.compile_grad(_read_expr(args), args.wrt, mode=args.mode)
+    return g.source
+
+
+def _table(trace, env, ascii, **filters) -> str:
+    values = interpret(trace, env, all_values=True) if env is not None else None
+    return format_trace(trace, values, ascii=ascii, **filters)
+
+
+def cmd_trace(args) -> str:
+    primal = to_trace(_read_expr(args))
+    at = _parse_at(args.at)
+    env = _point_for(primal, at) if at is not None else None
+    wrt = api.resolve_wrt(primal, args.wrt)
+    blocks = [("forward primal trace", _table(primal, env, args.ascii))]
+    if args.mode in ("forward", "both"):
+        tangent = passes.jvp(primal, wrt)
+        if env is None:
+            blocks.append(("forward tangent trace", _table(tangent, None, args.ascii)))
+        for x in wrt if env is not None else ():
+            seeds = {f"{w}.dot": float(w == x) for w in wrt}
+            seed_text = ", ".join(f"{decorate(w, 'dot', args.ascii)} = {int(w == x)}" for w in wrt)
+            blocks.append((f"forward tangent trace, seeds {seed_text}",
+                           _table(tangent, {**env, **seeds}, args.ascii)))
+    if args.mode in ("reverse", "both"):
+        adjoint = passes.vjp(primal, wrt)
+        seeds = {f"{y}.bar": 1.0 for y in primal.output_names}
+        blocks.append(("reverse adjoint trace",
+                       _table(adjoint, None if env is None else {**env, **seeds}, args.ascii,
+                              show_line=lambda lab: lab is None or lab.kind != "v",
+                              show_output=lambda name: name.endswith(".bar"))))
+    return "\n\n".join(f"{title}\n{body}" for title, body in blocks)
+
+
+def cmd_eval(args) -> str:
+    expr = _read_expr(args)
+    at = _parse_at(args.at)
+    if at is None:
+        raise UserError("eval needs --at name=value,...")
+    g = api.compile_grad(expr, args.wrt, mode=args.mode)
+    value, grad = g(**_point_for(g.primal, at))
+    (yname, _), = g.primal.outputs
+    rows = [(yname, value)]
+    d = "d" if args.ascii else "∂"
+    rows += [(f"{d}{yname}/{d}{x}", gx) for x, gx in zip(g.wrt, grad)]
+    width = max(len(r[0]) for r in rows)
+    return "\n".join(f"{name.ljust(width)} = {float(v)!r}" for name, v in rows)
+
+
+def cmd_graph(args) -> Optional[str]:
+    dot = to_dot(to_trace(_read_expr(args)), ascii=args.ascii)
+    if not args.output:
+        return dot
+    fmt = args.output.rsplit(".", 1)[-1].lower()
+    if fmt in ("dot", "gv"):
+        with open(args.output, "w", encoding="utf-8") as fh:
+            fh.write(dot)
+        return None
+    if fmt not in ("svg", "png", "pdf"):
+        raise UserError(f"-o: unknown format .{fmt} (use .dot, .svg, .png or .pdf)")
+    exe = shutil.which("dot")
+    if exe is None:
+        raise UserError("Graphviz 'dot' is not installed; omit -o to print DOT, or write a .dot file")
+    done = subprocess.run([exe, f"-T{fmt}", "-o", args.output], input=dot.encode(),
+                          capture_output=True, timeout=120)
+    if done.returncode != 0:
+        raise UserError(f"dot failed: {done.stderr.decode(errors='replace').strip()}")
+    return None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="exprc", description="Compile a math expression into "
+                                     "its evaluation trace and forward/reverse derivative code.")
+    parser.add_argument("--version", action="version", version=f"exprc {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def command(name, func, help_text, *, at=False, mode=None):
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("expr", nargs="?", metavar="EXPR", help="expression or program ('-' for stdin)")
+        p.add_argument("-f", "--file", help="read the expression from FILE")
+        p.add_argument("--ascii", action="store_true", help="plain ASCII names (vbar_4, x1_bar)")
+        if at:
+            p.add_argument("--at", metavar="x1=1.5,x2=0.5", help="the point to evaluate at")
+        if mode is not None:
+            p.add_argument("--wrt", metavar="x,y", help="differentiate with respect to these "
+                           "variables (default: all)")
+            p.add_argument("--mode", choices=mode, default=mode[0], help=f"default: {mode[0]}")
+        p.set_defaults(func=func)
+        return p
+
+    command("grad", cmd_grad, "print the generated gradient code (NumPy)",
+            mode=("reverse", "forward"))
+    command("trace", cmd_trace, "print the evaluation trace tables (with values given --at)",
+            at=True, mode=("reverse", "forward", "both"))
+    command("eval", cmd_eval, "print the value and the gradient at a point",
+            at=True, mode=("reverse", "forward"))
+    g = command("graph", cmd_graph, "print the computational graph in Graphviz DOT")
+    g.add_argument("-o", "--output", help="write to FILE (.dot, or .svg/.png/.pdf with Graphviz)")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        out = args.func(args)
+    except ExprcError as err:
+        print(f"exprc: error: {err.one_line()}", file=sys.stderr)
+        return 2
+    except (UserError, ValueError, TypeError) as err:
+        print(f"exprc: error: {str(err).splitlines()[0] if str(err) else type(err).__name__}",
+              file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    if out is not None:
+        sys.stdout.write(out if out.endswith("\n") else out + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

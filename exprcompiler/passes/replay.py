@@ -1,0 +1,72 @@
+"""Replaying a trace into a builder: the first step of every pass.
+
+Replaying re-applies each instruction through `Builder.apply`, so the builder's
+hash-consing, constant folding and identities run again (that *is* the simplify
+pass), and labels carry over so derivative passes keep the Griewank names.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Optional
+
+from ..trace.ir import Builder, Label, Trace
+
+
+def derived(label: Optional[Label], suffix: str, tag: Optional[str] = None) -> Optional[Label]:
+    """The label of a tangent ("dot") or adjoint ("bar") of a labelled variable:
+    v_3 -> v̇_3; v̄_3 -> v̄̇_3 (second order); unlabelled temporaries stay unlabelled."""
+    if label is None:
+        return None
+    kind = suffix if label.kind == "v" else f"{label.kind}_{suffix}"
+    base = label.base if label.index is not None and label.index <= 0 else None
+    return Label(kind, label.index, base=base, tag=tag or label.tag)
+
+
+def replay(b: Builder, trace: Trace, env: Optional[Mapping[str, int]] = None) -> list[int]:
+    """Append `trace` to `b`; inputs named in `env` are replaced by the given
+    builder variables (substitution). Returns the map trace var -> builder var."""
+    env = env or {}
+    vmap: list[int] = []
+    for i, ins in enumerate(trace.instrs):
+        label = trace.labels[i]
+        if ins.op == "input":
+            if ins.name in env:
+                var = env[ins.name]
+            else:
+                var = b.input(ins.name, ins.shape)
+                if b.labels[var] is None:
+                    b.labels[var] = label
+        elif ins.op == "const":
+            var = b.const(ins.value, ins.shape)
+        elif ins.op == "copy":
+            var = b.name(vmap[ins.args[0]], label)
+        else:
+            mark = b.mark()
+            var = b.apply(ins.op, *(vmap[a] for a in ins.args), **dict(ins.attrs))
+            var = b.name(var, label, since=mark)
+        vmap.append(var)
+    return vmap
+
+
+def zeros_like(b: Builder, trace: Trace, var: int) -> int:
+    return b.const(0.0, trace.instrs[var].shape)
+
+
+def seed_input(b: Builder, trace: Trace, name: str, v: int, kind: str) -> int:
+    """A new input `name.kind` (a tangent or cotangent seed) for trace variable `v`,
+    labelled as v's tangent/adjoint so tables print `v̄_6 = ȳ`."""
+    input_name = f"{name}.{kind}"
+    while input_name in b._inputs:  # a derivative trace may already have x.bar
+        input_name += f".{kind}"
+    seed = b.input(input_name, trace.instrs[v].shape)
+    label = derived(trace.labels[v], kind)
+    b.labels[seed] = Label(label.kind if label else kind, label.index if label else None, base=name)
+    return seed
+
+
+def fresh_name(name: str, taken: set) -> str:
+    """`x.bar`, or `x.bar.bar` when an output already has that name (second order)."""
+    while name in taken:
+        name += "." + name.rsplit(".", 1)[-1]
+    taken.add(name)
+    return name

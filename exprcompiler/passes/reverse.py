@@ -1,0 +1,92 @@
+"""Reverse mode: the adjoint sweep, and the VJP and gradient passes built on it.
+
+One forward sweep (the primal trace, replayed) and one reverse sweep over it:
+each operation's adjoint v̄_i is pushed to its arguments through the op table's
+partials, v̄_j += ∂φ_i/∂v_j · v̄_i, summed over outgoing edges. Nothing is
+re-evaluated, and the trace grows linearly. Only *active* variables (those that
+depend on a `wrt` input) receive adjoints.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Optional, Sequence
+
+from .. import ops as _ops
+from ..trace.ir import Builder, Trace
+from .forward import _wrt_vars
+from .replay import derived, fresh_name, replay, seed_input, zeros_like
+
+
+def active_set(trace: Trace, wrt_vars: Sequence[int]) -> bytearray:
+    active = bytearray(len(trace.instrs))
+    for v in wrt_vars:
+        active[v] = 1
+    for i, ins in enumerate(trace.instrs):
+        if not active[i] and any(active[a] for a in ins.args):
+            active[i] = 1
+    return active
+
+
+def adjoint_sweep(b: Builder, trace: Trace, vmap: Sequence[int], cotangents: Mapping[int, int],
+                  active: bytearray, tag: Optional[str] = None) -> list[Optional[int]]:
+    """Adjoints of every active variable of `trace` (replayed into `b` as `vmap`),
+    given cotangents of some variables (trace var -> builder var)."""
+    adj: list[Optional[int]] = [None] * len(trace.instrs)
+
+    def accumulate(v: int, contribution: int, mark: int) -> None:
+        label = derived(trace.labels[v], "bar", tag)
+        total = contribution if adj[v] is None else b.add(adj[v], contribution)
+        adj[v] = b.name(total, label, since=mark)
+
+    for v, ct in cotangents.items():
+        if adj[v] is None:
+            adj[v] = ct
+        else:
+            accumulate(v, ct, b.mark())
+    for i in range(len(trace.instrs) - 1, -1, -1):
+        g, ins = adj[i], trace.instrs[i]
+        if g is None or ins.op in ("input", "const"):
+            continue
+        partials = _ops.OPS[ins.op].partials
+        args = [vmap[a] for a in ins.args]
+        # Last argument first: this reproduces the order of the published tables.
+        for j in range(len(ins.args) - 1, -1, -1):
+            a = ins.args[j]
+            if not active[a] or partials[j] is None:
+                continue
+            mark = b.mark()
+            accumulate(a, partials[j](b, g, *args, vmap[i]), mark)
+    return adj
+
+
+def vjp(trace: Trace, wrt: Optional[Sequence[str]] = None, *, seeds: Optional[Mapping[str, float]] = None) -> Trace:
+    """Trace of (outputs, adjoints of the `wrt` inputs) from (inputs, output cotangents).
+
+    Cotangent inputs are named `y.bar` and adjoint outputs `x.bar`. With `seeds`
+    ({output name: constant}) a cotangent is that constant instead of an input —
+    `seeds={"y": 1.0}` gives the gradient."""
+    wrt_vars = _wrt_vars(trace, wrt)
+    b = Builder()
+    vmap = replay(b, trace)
+    cotangents: dict[int, int] = {}
+    for name, v in trace.outputs:
+        if seeds is not None and name in seeds:
+            ct = b.name(b.const(seeds[name], trace.instrs[v].shape), derived(trace.labels[v], "bar"))
+        else:
+            ct = seed_input(b, trace, name, v, "bar")
+        if v in cotangents:
+            ct = b.add(cotangents[v], ct)
+        cotangents[v] = ct
+    adj = adjoint_sweep(b, trace, vmap, cotangents, active_set(trace, [v for _, v in wrt_vars]))
+    outputs = [(name, vmap[v]) for name, v in trace.outputs]
+    taken = {name for name, _ in outputs}
+    outputs += [(fresh_name(f"{name}.bar", taken), adj[v] if adj[v] is not None else zeros_like(b, trace, v))
+                for name, v in wrt_vars]
+    return b.finish(outputs)
+
+
+def grad_reverse(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Trace:
+    """The gradient of a single-output trace: its VJP with the cotangent seeded to 1."""
+    if len(trace.outputs) != 1:
+        raise ValueError("a gradient needs exactly one output; use jvp/vjp for several")
+    return vjp(trace, wrt, seeds={trace.outputs[0][0]: 1.0})

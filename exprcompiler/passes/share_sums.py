@@ -1,0 +1,119 @@
+"""Sharing common sub-sums across additive chains (a front-end pass).
+
+Hash-consing shares identical subtrees, but not a sum hidden inside a longer sum:
+in (sin(x1/x2) + x1/x2 - exp(x2)) · (x1/x2 - exp(x2)) the second factor is part
+of the first, yet parsed left to right the first factor is ((sin + q) - e). Like
+`sympy.cse`, this pass flattens chains of + and - into signed terms, and when
+all terms of one chain S occur in a longer chain R, rewrites R to use S:
+sin(v_1) + (v_1 - v_3). That yields the published Griewank trace (v_4 = v_1 - v_3,
+v_5 = v_2 + v_4). Only chains that share are regrouped; every other sum keeps the
+user's grouping. Regrouping a sum can change its last bit of rounding.
+"""
+
+from __future__ import annotations
+
+from ..trace.ir import Builder, Trace
+from ..trace.render import use_counts
+
+_CHAIN = ("add", "sub")
+
+
+def _chains(trace: Trace):
+    instrs = trace.instrs
+    uses = use_counts(trace)
+    consumer = [-1] * len(instrs)
+    for i, ins in enumerate(instrs):
+        for a in ins.args:
+            consumer[a] = i
+
+    def internal(v: int) -> bool:
+        return (instrs[v].op in _CHAIN and uses[v] == 1 and consumer[v] >= 0
+                and instrs[consumer[v]].op in _CHAIN)
+
+    roots = [i for i, ins in enumerate(instrs) if ins.op in _CHAIN and not internal(i)]
+    terms: dict[int, list[tuple[int, int]]] = {}
+    members: dict[int, list[int]] = {}
+    for r in roots:
+        out, inner, stack = [], [], [(r, 1)]
+        while stack:
+            v, s = stack.pop()
+            if v == r or internal(v):
+                if v != r:
+                    inner.append(v)
+                a, b = instrs[v].args
+                stack.append((b, s if instrs[v].op == "add" else -s))
+                stack.append((a, s))
+            else:
+                out.append((s, v))
+        terms[r], members[r] = out, inner
+    return roots, terms, members
+
+
+def _best_subchain(r, terms, by_first):
+    mine = terms[r]
+    if len(set(mine)) != len(mine):
+        return None
+    have = set(mine)
+    best = None
+    for t in mine:
+        for s in by_first.get(t, ()):
+            sub = terms[s]
+            if s != r and 2 <= len(sub) < len(mine) and have.issuperset(sub) \
+                    and len(set(sub)) == len(sub) and (best is None or len(sub) > len(terms[best])):
+                best = s
+    return best
+
+
+def share_sums(trace: Trace) -> Trace:
+    roots, terms, members = _chains(trace)
+    by_first: dict = {}
+    for r in roots:
+        by_first.setdefault(terms[r][0], []).append(r)
+    plan: dict[int, list[tuple[int, int]]] = {}
+    for r in roots:
+        s = _best_subchain(r, terms, by_first)
+        if s is None:
+            continue
+        sub = set(terms[s])
+        first = next(k for k, t in enumerate(terms[r]) if t in sub)
+        rest = [t for t in terms[r] if t not in sub]
+        plan[r] = rest[:first] + [(1, s)] + rest[first:]
+        plan.setdefault(s, list(terms[s]))
+    if not plan:
+        return trace
+    skip = {m for r in plan for m in members[r]}
+
+    b = Builder()
+    vmap: dict[int, int] = {}
+
+    def emit(root: int) -> None:
+        stack = [root]
+        while stack:
+            r = stack[-1]
+            pending = [v for _, v in plan[r] if v in plan and v not in vmap]
+            if pending:
+                stack.extend(pending)
+                continue
+            stack.pop()
+            if r in vmap:
+                continue
+            (s0, v0), *rest = plan[r]
+            acc = vmap[v0] if s0 > 0 else b.neg(vmap[v0])
+            for s, v in rest:
+                acc = b.add(acc, vmap[v]) if s > 0 else b.sub(acc, vmap[v])
+            vmap[r] = acc
+
+    for i, ins in enumerate(trace.instrs):
+        if i in vmap or i in skip:
+            continue
+        if i in plan:
+            emit(i)
+        elif ins.op == "input":
+            vmap[i] = b.input(ins.name, ins.shape)
+        elif ins.op == "const":
+            vmap[i] = b.const(ins.value, ins.shape)
+        else:
+            vmap[i] = b.apply(ins.op, *(vmap[a] for a in ins.args), **dict(ins.attrs))
+    return b.finish([(n, vmap[v]) for n, v in trace.outputs], input_order=trace.input_names,
+                    number=True, source=trace.source)
+

@@ -1,0 +1,28 @@
+"""Simplification: constant folding, safe identities and dead-code elimination.
+
+Folding and identities live in the builder, so simplifying is replaying a trace
+into a fresh builder and finishing it (which drops dead code). `specialize`
+substitutes constants for inputs first (e.g. a cotangent seed ȳ = 1).
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from ..trace.ir import Builder, Trace
+from .replay import replay
+
+
+def simplify(trace: Trace) -> Trace:
+    b = Builder()
+    vmap = replay(b, trace)
+    return b.finish([(n, vmap[v]) for n, v in trace.outputs], source=trace.source)
+
+
+def specialize(trace: Trace, values: Mapping[str, float]) -> Trace:
+    """Replace the inputs named in `values` by constants, then simplify."""
+    b = Builder()
+    env = {name: b.const(value, trace.instrs[dict(trace.inputs)[name]].shape)
+           for name, value in values.items()}
+    vmap = replay(b, trace, env)
+    return b.finish([(n, vmap[v]) for n, v in trace.outputs], source=trace.source)

@@ -1,0 +1,338 @@
+"""The evaluation trace: an immutable SSA list of elementary operations, and its builder.
+
+Every front end (string parser, SymPy bridge) and every pass (simplify, forward,
+reverse) produces a `Trace` through a `Builder`, which
+
+* hash-conses: an ``(op, args, attrs)`` already built is returned, not rebuilt;
+* folds constants and applies a few IEEE-safe identities (``x*1``, ``x+0``,
+  ``x**1``, ``--x``, ``a + -b -> a - b``) — never ``x*0``, which is NaN for inf;
+* computes each variable's shape from the op's rule (scalars are ``()``).
+
+Variables are plain ints (positions in the instruction list). A `Label` says how
+the printer and the code generators should name a variable: the primal ``v_3``,
+its tangent ``v̇_3`` or its adjoint ``v̄_3``. Unlabelled variables are temporaries
+that printers inline into their single use (or name ``t…`` when shared).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterable, Optional, Sequence
+
+import numpy as np
+
+from .. import ops as _ops
+from ..errors import ShapeError, TraceError
+
+Var = int
+
+
+@dataclass(frozen=True)
+class Instr:
+    op: str
+    args: tuple[int, ...] = ()
+    attrs: tuple = ()          # (("key", value), ...) — hashable, ordered
+    shape: tuple = ()
+
+    def attr(self, key, default=None):
+        for k, v in self.attrs:
+            if k == key:
+                return v
+        return default
+
+    @property
+    def value(self) -> float:
+        return self.attr("value")
+
+    @property
+    def name(self) -> str:
+        return self.attr("name")
+
+
+@dataclass(frozen=True)
+class Label:
+    """How a variable is named: kind "v" (primal), "dot" (tangent) or "bar" (adjoint)
+    of the primal variable numbered `index`; `base` is the user's name for inputs and
+    seeds (x1, y); `tag` tells apart several sweeps in one trace (direction x1...)."""
+    kind: str
+    index: int
+    base: Optional[str] = None
+    tag: Optional[str] = None
+
+
+class Trace:
+    """An immutable evaluation trace. `str(trace)` prints the Griewank table."""
+
+    __slots__ = ("instrs", "labels", "outputs", "source")
+
+    def __init__(self, instrs: Sequence[Instr], labels: Sequence[Optional[Label]],
+                 outputs: Sequence[tuple[str, int]], source: Optional[str] = None):
+        object.__setattr__(self, "instrs", tuple(instrs))
+        object.__setattr__(self, "labels", tuple(labels))
+        object.__setattr__(self, "outputs", tuple((str(n), int(v)) for n, v in outputs))
+        object.__setattr__(self, "source", source)
+
+    def __setattr__(self, key, value):
+        raise AttributeError("Trace is immutable")
+
+    def __len__(self) -> int:
+        return len(self.instrs)
+
+    @property
+    def inputs(self) -> tuple[tuple[str, int], ...]:
+        return tuple((ins.name, i) for i, ins in enumerate(self.instrs) if ins.op == "input")
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        return tuple(n for n, _ in self.inputs)
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return tuple(n for n, _ in self.outputs)
+
+    @property
+    def size(self) -> int:
+        """Number of operations: everything but inputs, constants and named copies."""
+        return sum(1 for ins in self.instrs if ins.op not in ("input", "const", "copy"))
+
+    def op_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for ins in self.instrs:
+            counts[ins.op] = counts.get(ins.op, 0) + 1
+        return counts
+
+    def with_source(self, source: Optional[str]) -> "Trace":
+        return Trace(self.instrs, self.labels, self.outputs, source)
+
+    def __str__(self) -> str:
+        from .printer import format_trace
+        return format_trace(self)
+
+    def __repr__(self) -> str:
+        return (f"<Trace: {len(self.inputs)} inputs, {self.size} ops, "
+                f"outputs {', '.join(self.output_names)}>")
+
+
+def broadcast_shapes(*shapes: tuple, op: str = "") -> tuple:
+    try:
+        return tuple(np.broadcast_shapes(*shapes))
+    except ValueError:
+        raise ShapeError(f"{op}: shapes {', '.join(map(str, shapes))} do not broadcast") from None
+
+
+def _const_key(value: float) -> str:
+    return repr(float(value))  # tells 0.0 from -0.0; NaN keys compare equal as strings
+
+
+class Builder:
+    """Appends instructions with hash-consing and local simplification.
+
+    Ops are methods: ``b.sin(x)``, ``b.add(x, 2.0)`` (floats become constants).
+    """
+
+    def __init__(self):
+        self.instrs: list[Instr] = []
+        self.labels: list[Optional[Label]] = []
+        self._memo: dict = {}
+        self._inputs: dict[str, int] = {}
+
+    # -- leaves -------------------------------------------------------------------
+    def input(self, name: str, shape: tuple = ()) -> Var:
+        if name in self._inputs:
+            var = self._inputs[name]
+            if self.instrs[var].shape != tuple(shape):
+                raise ShapeError(f"input {name!r} declared with shapes "
+                                 f"{self.instrs[var].shape} and {tuple(shape)}")
+            return var
+        var = self._append(Instr("input", (), (("name", name),), tuple(shape)))
+        self._inputs[name] = var
+        return var
+
+    def const(self, value: float, shape: tuple = ()) -> Var:
+        value = float(value)
+        key = ("const", _const_key(value), tuple(shape))
+        var = self._memo.get(key)
+        if var is None:
+            var = self._append(Instr("const", (), (("value", value),), tuple(shape)))
+            self._memo[key] = var
+        return var
+
+    # -- naming -------------------------------------------------------------------
+    def mark(self) -> int:
+        """Position before a rule runs; `name(var, label, since=mark)` relabels only
+        variables the rule created itself."""
+        return len(self.instrs)
+
+    def name(self, var: Var, label: Optional[Label], since: Optional[int] = None) -> Var:
+        """Give `var` the name `label`: in place when it is a fresh unnamed temporary,
+        otherwise through a `copy` instruction (free in every backend)."""
+        if label is None:
+            return var
+        ins = self.instrs[var]
+        fresh = since is not None and var >= since
+        if fresh and self.labels[var] is None and ins.op not in ("input", "const", "copy"):
+            self.labels[var] = label
+            return var
+        return self._append(Instr("copy", (var,), (), ins.shape), label)
+
+    def label_of(self, var: Var) -> Optional[Label]:
+        return self.labels[var]
+
+    # -- operations ---------------------------------------------------------------
+    def __getattr__(self, opname: str):
+        if opname.startswith("_") or opname not in _ops.OPS:
+            raise AttributeError(opname)
+        return lambda *args, **attrs: self.apply(opname, *args, **attrs)
+
+    def source_of(self, var: Var) -> Var:
+        """Follow named copies back to the value they name."""
+        while self.instrs[var].op == "copy":
+            var = self.instrs[var].args[0]
+        return var
+
+    def const_value(self, var: Var) -> Optional[float]:
+        ins = self.instrs[self.source_of(var)]
+        return ins.value if ins.op == "const" else None
+
+    def apply(self, opname: str, *args, **attrs) -> Var:
+        op = _ops.OPS.get(opname)
+        if op is None or op.is_leaf:
+            raise TraceError(f"unknown operation {opname!r}")
+        if len(args) != op.arity:
+            raise TraceError(f"{opname} takes {op.arity} arguments ({len(args)} given)")
+        args = tuple(a if isinstance(a, int) and not isinstance(a, bool) else self.const(a)
+                     for a in args)
+        for a in args:
+            if not 0 <= a < len(self.instrs):
+                raise TraceError(f"{opname}: argument v{a} is not defined")
+        shape = broadcast_shapes(*(self.instrs[a].shape for a in args), op=opname)
+        attr_t = tuple(sorted(attrs.items()))
+        if opname == "copy":
+            return self._append(Instr("copy", args, attr_t, shape))
+        simplified = self._simplify(opname, args, shape, attr_t)
+        if simplified is not None:
+            return simplified
+        key = (opname, tuple(self.source_of(a) for a in args), attr_t)
+        var = self._memo.get(key)
+        if var is None:
+            var = self._append(Instr(opname, args, attr_t, shape))
+            self._memo[key] = var
+        return var
+
+    def _simplify(self, opname, args, shape, attrs) -> Optional[Var]:
+        consts = [self.const_value(a) for a in args]
+        if all(c is not None for c in consts) and shape == ():
+            with np.errstate(all="ignore"):
+                value = _ops.OPS[opname].evaluate(*[np.float64(c) for c in consts])
+            return self.const(float(value))
+        src = [self.instrs[self.source_of(a)] for a in args]
+
+        def keep(i):  # an identity may drop the other operand only if shapes agree
+            return args[i] if self.instrs[args[i]].shape == shape else None
+
+        def is_neg(i):
+            return src[i].op == "neg"
+
+        if opname == "add":
+            if consts[1] == 0.0:
+                return keep(0)
+            if consts[0] == 0.0:
+                return keep(1)
+            if is_neg(1):
+                return self.apply("sub", args[0], src[1].args[0])
+            if is_neg(0):
+                return self.apply("sub", args[1], src[0].args[0])
+        elif opname == "sub":
+            if consts[1] == 0.0:
+                return keep(0)
+            if consts[0] == 0.0 and shape == self.instrs[args[1]].shape:
+                return self.apply("neg", args[1])
+            if is_neg(1):
+                return self.apply("add", args[0], src[1].args[0])
+        elif opname == "mul":
+            for i, j in ((0, 1), (1, 0)):
+                if consts[i] == 1.0:
+                    return keep(j)
+                if consts[i] == -1.0 and shape == self.instrs[args[j]].shape:
+                    return self.apply("neg", args[j])
+        elif opname == "div":
+            if consts[1] == 1.0:
+                return keep(0)
+        elif opname == "pow":
+            if consts[1] == 1.0:
+                return keep(0)
+        elif opname == "neg":
+            if is_neg(0) and src[0].shape == shape:
+                return src[0].args[0]
+        return None
+
+    def _append(self, ins: Instr, label: Optional[Label] = None) -> Var:
+        self.instrs.append(ins)
+        self.labels.append(label)
+        return len(self.instrs) - 1
+
+    # -- finishing ----------------------------------------------------------------
+    def finish(self, outputs: Iterable[tuple[str, Var]], *, input_order: Optional[Sequence[str]] = None,
+               number: bool = False, source: Optional[str] = None) -> Trace:
+        """Dead-code eliminate, put inputs first (in `input_order`, default the order
+        they were declared), renumber, and optionally give primal Griewank labels."""
+        outputs = list(outputs)
+        n = len(self.instrs)
+        live = bytearray(n)
+        for _, v in outputs:
+            live[v] = 1
+        for i in range(n - 1, -1, -1):
+            if live[i]:
+                for a in self.instrs[i].args:
+                    live[a] = 1
+        names = list(self._inputs)
+        if input_order is not None:
+            missing = [nm for nm in names if nm not in input_order]
+            if missing:
+                raise TraceError(f"input order misses {missing}")
+            names = [nm for nm in input_order if nm in self._inputs]
+        order = [self._inputs[nm] for nm in names]
+        order += [i for i in range(n) if live[i] and self.instrs[i].op != "input"]
+        new_index = {old: new for new, old in enumerate(order)}
+        instrs, labels = [], []
+        for old in order:
+            ins = self.instrs[old]
+            if ins.args:
+                ins = Instr(ins.op, tuple(new_index[a] for a in ins.args), ins.attrs, ins.shape)
+            instrs.append(ins)
+            labels.append(self.labels[old])
+        if number:
+            labels = primal_labels(instrs)
+        return Trace(instrs, labels, [(nm, new_index[v]) for nm, v in outputs], source)
+
+
+def primal_labels(instrs: Sequence[Instr]) -> list[Optional[Label]]:
+    """Griewank numbering: inputs v_{1-n}..v_0, then v_1, v_2, ... for operations."""
+    n_in = sum(1 for ins in instrs if ins.op == "input")
+    labels: list[Optional[Label]] = []
+    k_in, k = 1 - n_in, 0
+    for ins in instrs:
+        if ins.op == "input":
+            labels.append(Label("v", k_in, base=ins.name))
+            k_in += 1
+        elif ins.op == "const":
+            labels.append(None)
+        else:
+            k += 1
+            labels.append(Label("v", k))
+    return labels
+
+
+def natural_key(name: str):
+    """x2 before x10: split digit runs and compare them as numbers."""
+    import re
+    return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", name) if t]
+
+
+def trace_from_builder(b: Builder, outputs, *, source=None, input_order=None) -> Trace:
+    """Front-end finish: inputs in natural order (unless given), primal numbering."""
+    if input_order is None:
+        input_order = sorted(b._inputs, key=natural_key)
+    return b.finish(outputs, input_order=input_order, number=True, source=source)
+

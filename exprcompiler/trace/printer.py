@@ -1,0 +1,159 @@
+"""Printing traces as the lecture tables print them (Griewank & Walther, ch. 1).
+
+    v_-1 = x1                = 1.5000
+    v_1  = v_-1 / v_0        = 1.5000 / 0.5000 = 3.0000
+    v̄_4  = v̄_4 + v̄_5         = 2.8437
+    x̄1   = v̄_-1              = 3.0118
+
+Primal variables are v_k, tangents v̇_k, adjoints v̄_k (ASCII: vdot_k, vbar_k);
+shared temporaries t_k. With values (from `interpret(..., all_values=True)`) each
+line shows its number, and one-step lines also show the arithmetic.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from .. import ops as _ops
+from .ir import Label, Trace
+from .render import Renderer, Spelling, format_op, const_prec
+
+_MARK = {"dot": "\u0307", "bar": "\u0304"}
+
+
+def _kind_parts(kind: str) -> list[str]:
+    return [] if kind == "v" else kind.split("_")
+
+
+def decorate(base: str, kind: str, ascii: bool = False) -> str:
+    """x1 + bar -> x̄1 (ASCII x1_bar); y + dot -> ẏ."""
+    parts = _kind_parts(kind)
+    if not parts:
+        return base
+    if ascii:
+        return base + "".join("_" + p for p in parts)
+    marks = "".join(_MARK[p] for p in parts)
+    k = 0
+    while k < len(base) and base[k].isalpha():
+        k += 1
+    at = 1 if k <= 1 else k  # one-letter stem: x̄1; longer stem: mark its last letter
+    at = max(at, 1)
+    return base[:at] + marks + base[at:]
+
+
+def decorate_output(name: str, ascii: bool = False) -> str:
+    base, *kinds = name.split(".")
+    return decorate(base, "_".join(kinds) or "v", ascii)
+
+
+def label_text(label: Label, ascii: bool = False) -> str:
+    if label.index is None:
+        return decorate(label.base or "?", label.kind, ascii)
+    parts = _kind_parts(label.kind)
+    if ascii:
+        stem = "v" + "".join(parts)
+    else:
+        stem = "v" + "".join(_MARK[p] for p in parts)
+    text = f"{stem}_{label.index}"
+    return f"{text}[{label.tag}]" if label.tag else text
+
+
+def format_number(x) -> str:
+    a = np.asarray(x)
+    if a.ndim > 0 and a.size != 1:
+        return np.array2string(a, precision=4, threshold=6, separator=", ")
+    x = float(a.reshape(()))
+    if math.isnan(x):
+        return "nan"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    if x == 0 or 1e-4 <= abs(x) < 1e6:
+        return f"{x:.4f}"
+    return f"{x:.4e}"
+
+
+def _table_const(ascii: bool):
+    def const(value: float) -> str:
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return ("inf" if ascii else "∞") if value > 0 else ("-inf" if ascii else "−∞")
+        text = repr(value)
+        if text.endswith(".0"):
+            text = text[:-2]
+        return text if ascii or not text.startswith("-") else "−" + text[1:]
+    return const
+
+
+def table_spelling(ascii: bool) -> Spelling:
+    return Spelling(symbol=lambda op: op.infix if ascii else op.uinfix,
+                    call=lambda op: op.name,
+                    const=_table_const(ascii))
+
+
+def format_trace(trace: Trace, values: Optional[Sequence] = None, *, ascii: bool = False,
+                 show_line: Optional[Callable[[Optional[Label]], bool]] = None,
+                 show_output: Optional[Callable[[str], bool]] = None) -> str:
+    """The table of `trace`; `values` are every variable's values (interpret with
+    all_values=True). `show_line`/`show_output` select lines (e.g. only adjoints)."""
+    spell = table_spelling(ascii)
+    temps: dict[int, str] = {}
+
+    def name_of(i: int) -> str:
+        label = trace.labels[i]
+        if label is not None:
+            return label_text(label, ascii)
+        if i not in temps:
+            temps[i] = f"t_{len(temps) + 1}"
+        return temps[i]
+
+    r = Renderer(trace, spell, name_of)
+    rows: list[tuple[str, str, str]] = []
+    for i, ins in enumerate(trace.instrs):
+        if not r.named[i] or (show_line is not None and not show_line(trace.labels[i])):
+            continue
+        lhs = r.expr(i)[0]
+        if ins.op == "input":
+            label = trace.labels[i]
+            rhs = decorate(label.base, label.kind, ascii) if label and label.base else ins.name
+            if label is None:
+                lhs = ins.name
+        else:
+            rhs = r.rhs(i)
+        tail = ""
+        if values is not None:
+            tail = format_number(values[i])
+            if ins.op not in ("input", "copy", "neg") and r.operands_inline(i):
+                operands = [(format_number(values[a]), const_prec(format_number(values[a])))
+                            if trace.instrs[a].op != "const" else r.expr(a)
+                            for a in ins.args]
+                tail = format_op(_ops.OPS[ins.op], operands, spell)[0] + " = " + tail
+        rows.append((lhs, rhs, tail))
+    for name, v in trace.outputs:
+        if show_output is not None and not show_output(name):
+            continue
+        tail = format_number(values[v]) if values is not None else ""
+        rows.append((decorate_output(name, ascii), r.expr(v)[0], tail))
+    return _align(rows)
+
+
+def _align(rows: list[tuple[str, str, str]]) -> str:
+    if not rows:
+        return ""
+    w_lhs = max(len(_visible(l)) for l, _, _ in rows)
+    w_rhs = min(max(len(_visible(r)) for _, r, _ in rows), 48)
+    lines = []
+    for lhs, rhs, tail in rows:
+        line = lhs + " " * (w_lhs - len(_visible(lhs))) + " = " + rhs
+        if tail:
+            line += " " * max(0, w_rhs - len(_visible(rhs))) + " = " + tail
+        lines.append(line.rstrip())
+    return "\n".join(lines)
+
+
+def _visible(text: str) -> str:
+    """Text without combining marks, so columns line up in a terminal."""
+    return "".join(c for c in text if c not in "\u0304\u0307")

@@ -1,0 +1,116 @@
+"""Rendering a trace's instructions as expressions: shared by the table printer and
+the code generators.
+
+Which variables get a line of their own: every labelled variable (v_3, v̇_3, v̄_3),
+every input, and every temporary used more than once. Constants and single-use
+temporaries (the inner terms of a derivative rule, e.g. cos(v_1) in
+v̄_1 = v̄_1 + v̄_2 · cos(v_1)) are inlined into their one use, with the minimal
+parentheses the precedence table requires. Everything here is a loop over the
+trace in order: no recursion, whatever the depth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from .. import ops as _ops
+from ..ops import PREC_ATOM, PREC_NEG, PREC_POW
+from .ir import Trace
+
+
+@dataclass(frozen=True)
+class Spelling:
+    """How one target spells operators, calls and constants."""
+    symbol: Callable[[_ops.OpDef], str]          # infix/prefix symbol of an operator
+    call: Callable[[_ops.OpDef], str]            # callable name of a function op
+    const: Callable[[float], str]                # literal of a constant
+
+
+def const_prec(text: str) -> int:
+    return PREC_NEG if text.startswith(("-", "−")) else PREC_ATOM
+
+
+def _wrap(text: str, paren: bool) -> str:
+    return f"({text})" if paren else text
+
+
+def format_op(op: _ops.OpDef, args: list[tuple[str, int]], spell: Spelling) -> tuple[str, int]:
+    """Text and precedence of `op` applied to already rendered arguments."""
+    if op.name == "copy":
+        return args[0]
+    if op.infix is not None:
+        sym = spell.symbol(op)
+        if op.arity == 1:
+            text, prec = args[0]
+            return sym + _wrap(text, prec <= op.prec), op.prec
+        (lt, lp), (rt, rp) = args
+        if op.prec == PREC_POW:   # right-associative
+            lpar, rpar = lp <= op.prec, rp < op.prec
+        else:                     # left-associative; keep the tree's grouping exactly
+            lpar, rpar = lp < op.prec, rp <= op.prec
+        return f"{_wrap(lt, lpar)} {sym} {_wrap(rt, rpar)}", op.prec
+    return f"{spell.call(op)}({', '.join(t for t, _ in args)})", PREC_ATOM
+
+
+def use_counts(trace: Trace) -> list[int]:
+    uses = [0] * len(trace.instrs)
+    for ins in trace.instrs:
+        for a in ins.args:
+            uses[a] += 1
+    for _, v in trace.outputs:
+        uses[v] += 1
+    return uses
+
+
+def named_vars(trace: Trace) -> list[bool]:
+    """True where a variable gets its own line/statement; False where it is inlined."""
+    uses = use_counts(trace)
+    outs = {v for _, v in trace.outputs}
+    named = []
+    for i, ins in enumerate(trace.instrs):
+        if ins.op == "const":
+            named.append(False)
+        elif ins.op in ("input", "copy") or trace.labels[i] is not None:
+            named.append(True)
+        else:
+            named.append(uses[i] > 1 or i in outs)
+    return named
+
+
+class Renderer:
+    """Renders every variable once, in trace order.
+
+    `name_of(i)` gives the name of a named variable; `expr(i)` the (text, prec) by
+    which a use refers to variable i; `rhs(i)` the right-hand side of i's line."""
+
+    def __init__(self, trace: Trace, spell: Spelling, name_of: Callable[[int], str],
+                 named: Optional[list[bool]] = None):
+        self.trace = trace
+        self.spell = spell
+        self.named = named if named is not None else named_vars(trace)
+        self._expr: list[tuple[str, int]] = []
+        for i, ins in enumerate(trace.instrs):
+            if ins.op == "const":
+                text = spell.const(ins.value)
+                self._expr.append((text, const_prec(text)))
+            elif self.named[i]:
+                self._expr.append((name_of(i), PREC_ATOM))
+            else:
+                self._expr.append(self._format(i))
+
+    def _format(self, i: int) -> tuple[str, int]:
+        ins = self.trace.instrs[i]
+        return format_op(_ops.OPS[ins.op], [self._expr[a] for a in ins.args], self.spell)
+
+    def expr(self, i: int) -> tuple[str, int]:
+        return self._expr[i]
+
+    def rhs(self, i: int) -> str:
+        return self._format(i)[0]
+
+    def operands_inline(self, i: int) -> bool:
+        """True when every argument of i is a named variable or a constant, so that
+        substituting values for names gives the one-step arithmetic of the table."""
+        return all(self.named[a] or self.trace.instrs[a].op == "const"
+                   for a in self.trace.instrs[i].args)
