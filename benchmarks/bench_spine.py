@@ -105,7 +105,7 @@ def _sympy_job(program: str, queue) -> None:
 
 
 def bench_compile(n_ops: int, sympy_timeout: float) -> None:
-    program = random_program(n_ops // 3, seed=1)
+    program = random_program(int(n_ops / 2.1), seed=1)
     t0 = time.perf_counter()
     trace = to_trace(program)
     t1 = time.perf_counter()

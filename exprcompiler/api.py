@@ -69,7 +69,7 @@ class Compiled:
                             f"{', '.join(repr(m) for m in missing)}")
         return [_as_array(self.inputs[k], v) for k, v in enumerate(values)]
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, /, *args, **kwargs):
         arrays = self._bind(args, kwargs)
         try:
             batch = np.broadcast_shapes(*(a.shape for a in arrays))
@@ -105,19 +105,34 @@ def _flatten(items) -> list:
 
 
 def _public_names(trace_names: Sequence[str], params: Sequence[str]) -> tuple[str, ...]:
-    names = [n.replace(".", "_") for n in trace_names]
-    return tuple(n if names.count(n) == 1 and n.isidentifier() else p for n, p in zip(names, params))
+    """User inputs keep their own names; seeds of derivative traces (x.dot, y.bar)
+    are called x_dot, y_bar, with underscores added if a user name is taken."""
+    taken = {n for n in trace_names if "." not in n}
+    names = []
+    for n in trace_names:
+        if "." in n:
+            n = n.replace(".", "_")
+            while n in taken:
+                n += "_"
+            taken.add(n)
+        names.append(n)
+    return tuple(names)
 
 
 def _as_array(name: str, value: Any) -> np.ndarray:
+    def wrong(what: str) -> TypeError:
+        return TypeError(f"input {name!r}: expected a real number or an array of numbers, got {what}")
+    if value is None or isinstance(value, (str, bytes)):
+        raise wrong(type(value).__name__)
     try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"input {name!r}: expected a real number or an array of numbers, "
-                        f"got {type(value).__name__}") from None
-    if np.iscomplexobj(value):
+        raw = np.asarray(value)
+    except ValueError:  # ragged nested lists
+        raise wrong("a ragged sequence") from None
+    if raw.dtype.kind == "c":
         raise TypeError(f"input {name!r}: complex values are not supported")
-    return arr
+    if raw.dtype.kind not in "biuf":
+        raise wrong(f"an array of {raw.dtype}" if raw.ndim else type(value).__name__)
+    return raw.astype(np.float64, copy=False)
 
 
 def _fit(result, batch: tuple):
@@ -237,7 +252,10 @@ def check_grad(expr, at: Union[Mapping[str, Any], Sequence[Any]], wrt=None, *,
         h = (step if step is not None else eps ** (1 / 3)) * np.maximum(1.0, np.abs(x))
         up = f(**{**point, name: x + h})
         down = f(**{**point, name: x - h})
-        fd = (np.asarray(up) - np.asarray(down)) / (2 * h)
-        err = np.abs(np.asarray(analytic) - fd) / np.maximum(1.0, np.maximum(np.abs(analytic), np.abs(fd)))
+        with np.errstate(all="ignore"):
+            fd = (np.asarray(up) - np.asarray(down)) / (2 * h)
+            err = np.abs(np.asarray(analytic) - fd) / np.maximum(1.0, np.maximum(np.abs(analytic), np.abs(fd)))
+        if np.isnan(err).any():
+            return float("nan")  # a NaN gradient or difference is never "close"
         worst = max(worst, float(np.max(err)))
     return worst

@@ -34,10 +34,12 @@ def _read_expr(args) -> str:
         if args.expr not in (None, "-"):
             raise UserError("give EXPR or -f FILE, not both")
         try:
-            with open(args.file, encoding="utf-8") as fh:
+            with open(args.file, encoding="utf-8-sig") as fh:  # -sig: a BOM is not text
                 return fh.read()
         except OSError as err:
             raise UserError(f"cannot read {args.file}: {err.strerror}") from None
+        except UnicodeDecodeError as err:
+            raise UserError(f"cannot read {args.file}: not UTF-8 text (byte {err.start})") from None
     if args.expr is None or args.expr == "-":
         if sys.stdin is None or sys.stdin.isatty():
             raise UserError("no expression: give EXPR, -f FILE, or pipe it on stdin")
@@ -53,6 +55,8 @@ def _parse_at(text: Optional[str]) -> Optional[dict[str, float]]:
         name, eq, value = item.partition("=")
         if not eq or not name.strip():
             raise UserError(f"--at: expected name=value, got {item!r}")
+        if name.strip() in point:
+            raise UserError(f"--at: {name.strip()} is given twice")
         try:
             point[name.strip()] = float(value)
         except ValueError:
@@ -128,11 +132,14 @@ def cmd_graph(args) -> Optional[str]:
         return dot
     fmt = args.output.rsplit(".", 1)[-1].lower()
     if fmt in ("dot", "gv"):
-        with open(args.output, "w", encoding="utf-8") as fh:
-            fh.write(dot)
+        try:
+            with open(args.output, "w", encoding="utf-8") as fh:
+                fh.write(dot)
+        except OSError as err:
+            raise UserError(f"cannot write {args.output}: {err.strerror}") from None
         return None
-    if fmt not in ("svg", "png", "pdf"):
-        raise UserError(f"-o: unknown format .{fmt} (use .dot, .svg, .png or .pdf)")
+    if fmt not in ("svg", "png", "pdf") or "." not in args.output:
+        raise UserError(f"-o {args.output}: name the file .dot, .svg, .png or .pdf")
     exe = shutil.which("dot")
     if exe is None:
         raise UserError("Graphviz 'dot' is not installed; omit -o to print DOT, or write a .dot file")
@@ -143,8 +150,16 @@ def cmd_graph(args) -> Optional[str]:
     return None
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a command-line mistake is one line and status 2 (not the usage
+    block), like every other user mistake."""
+
+    def error(self, message):
+        raise UserError(f"{message} (see 'exprc --help')")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="exprc", description="Compile a math expression into "
+    parser = _Parser(prog="exprc", description="Compile a math expression into "
                                      "its evaluation trace and forward/reverse derivative code.")
     parser.add_argument("--version", action="version", version=f"exprc {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -176,8 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        args = parser.parse_args(argv)
         out = args.func(args)
     except ExprcError as err:
         print(f"exprc: error: {err.one_line()}", file=sys.stderr)

@@ -101,7 +101,7 @@ _TABLE = [
           sympy=lambda sp, x: -x),
     OpDef("pow", 2, np.power,
           (lambda b, g, x, y, out: b.mul(g, b.mul(y, b.pow(x, b.sub(y, 1.0)))),
-           lambda b, g, x, y, out: b.mul(g, b.xlogy(out, x))), "**",
+           lambda b, g, x, y, out: b.mul(g, b.xlogy(out, x))), "np.power",
           infix="**", uinfix="**", prec=PREC_POW, callable_by_name=False,
           sympy=lambda sp, x, y: x ** y, domain=((0.2, 3.0), (-2.0, 2.0)),
           edges=(((0.0, 2.0), (0.0, 0.0)), ((0.0, 0.5), (INF, 0.0))),

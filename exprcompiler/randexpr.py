@@ -13,16 +13,20 @@ _BINARY = ("({a} + {b}) * 0.5", "{a} * {b}", "{a} - {b}", "{a} / (1 + {b}**2)",
 
 def random_program(n_statements: int, n_vars: int = 6, seed: int = 0) -> str:
     """A program of `n_statements` assignments over inputs x1..x{n_vars}, ending in
-    an expression that uses the last few values."""
+    the sum of every value no statement used."""
     rng = random.Random(seed)
     names = [f"x{i + 1}" for i in range(n_vars)]
+    unused = set()
     lines = []
     for k in range(n_statements):
         def pick():
             # mostly recent values (depth), sometimes any earlier one (sharing)
             if rng.random() < 0.7:
-                return names[-1 - min(int(rng.expovariate(0.5)), len(names) - 1)]
-            return rng.choice(names)
+                name = names[-1 - min(int(rng.expovariate(0.5)), len(names) - 1)]
+            else:
+                name = rng.choice(names)
+            unused.discard(name)
+            return name
         if rng.random() < 0.4:
             rhs = rng.choice(_UNARY).format(a=pick())
         else:
@@ -30,7 +34,9 @@ def random_program(n_statements: int, n_vars: int = 6, seed: int = 0) -> str:
         name = f"t{k + 1}"
         lines.append(f"{name} = {rhs}")
         names.append(name)
-    tail = names[-3:] if n_statements >= 3 else names[-1:]
+        unused.add(name)
+    # every value nobody used feeds the output, so no statement is dead code
+    tail = [n for n in names if n in unused] or names[-1:]
     lines.append(" + ".join(tail))
     return "\n".join(lines)
 

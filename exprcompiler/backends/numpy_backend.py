@@ -36,12 +36,15 @@ def _const(value: float) -> str:
     return repr(float(value))
 
 
-SPELLING = Spelling(symbol=lambda op: op.infix, call=lambda op: op.numpy, const=_const)
+# An operator whose NumPy spelling is a function is called: pow is np.power, because
+# `a ** b` on NumPy scalars takes a different code path and can differ in the last bit.
+SPELLING = Spelling(symbol=lambda op: op.infix, call=lambda op: op.numpy, const=_const,
+                    as_call=lambda op: op.infix is None or op.numpy != op.infix)
 
 
 def sanitize_comment(text: str, limit: int = 200) -> str:
     """User text shown in a comment: one line, printable, bounded."""
-    flat = "".join(c if c.isprintable() else " " for c in text.replace("\n", "; "))
+    flat = "".join(c if c.isprintable() else " " for c in text.strip().replace("\n", "; "))
     return flat if len(flat) <= limit else flat[:limit - 3] + "..."
 
 

@@ -12,17 +12,22 @@ from typing import Mapping, Optional, Sequence
 
 from .. import ops as _ops
 from ..trace.ir import Builder, Trace
-from .replay import derived, fresh_name, replay, seed_input, zeros_like
+from .replay import derived, fresh_name, replay, replay_instr, seed_input, zeros_like
 
 
-def tangent_sweep(b: Builder, trace: Trace, vmap: Sequence[int], seeds: Mapping[int, int],
+def tangent_sweep(b: Builder, trace: Trace, vmap: list[int], seeds: Mapping[int, int],
                   tag: Optional[str] = None) -> list[Optional[int]]:
     """Tangents of every variable of `trace` (replayed into `b` as `vmap`), given the
-    tangents `seeds` of some of its variables (trace var -> builder var)."""
+    tangents `seeds` of some of its variables (trace var -> builder var).
+
+    Where `vmap` stops short of the whole trace, the sweep replays the rest as it
+    goes, so each v_i is followed by its v̇_i: forward mode as one sweep."""
     tan: list[Optional[int]] = [None] * len(trace.instrs)
     for v, s in seeds.items():
         tan[v] = s
     for i, ins in enumerate(trace.instrs):
+        if i == len(vmap):
+            vmap.append(replay_instr(b, trace, i, vmap))
         if ins.op in ("input", "const") or i in seeds:
             continue
         partials = _ops.OPS[ins.op].partials
@@ -49,8 +54,8 @@ def _wrt_vars(trace: Trace, wrt: Optional[Sequence[str]]) -> list[tuple[str, int
 def jvp(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Trace:
     """Trace of (outputs, output tangents) from (inputs, tangents of the `wrt` inputs).
     Tangent inputs are named `x.dot`, tangent outputs `y.dot`."""
-    b = Builder()
-    vmap = replay(b, trace)
+    b = Builder(pull_negations=True)
+    vmap = replay(b, trace, stop=len(trace.inputs))  # inputs come first in every trace
     seeds = {}
     for name, v in _wrt_vars(trace, wrt):
         seeds[v] = seed_input(b, trace, name, v, "dot")
@@ -67,7 +72,7 @@ def grad_forward(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Trace:
     (seed 1 on that input). Outputs: the value, then `x.bar` for each input."""
     if len(trace.outputs) != 1:
         raise ValueError("a gradient needs exactly one output; use jvp/vjp for several")
-    b = Builder()
+    b = Builder(pull_negations=True)
     vmap = replay(b, trace)
     (yname, y), = trace.outputs
     outputs = [(yname, vmap[y])]

@@ -7,7 +7,7 @@ pass), and labels carry over so derivative passes keep the Griewank names.
 
 from __future__ import annotations
 
-from typing import Mapping, Optional
+from typing import Mapping, Optional, Sequence
 
 from ..trace.ir import Builder, Label, Trace
 
@@ -22,29 +22,34 @@ def derived(label: Optional[Label], suffix: str, tag: Optional[str] = None) -> O
     return Label(kind, label.index, base=base, tag=tag or label.tag)
 
 
-def replay(b: Builder, trace: Trace, env: Optional[Mapping[str, int]] = None) -> list[int]:
-    """Append `trace` to `b`; inputs named in `env` are replaced by the given
-    builder variables (substitution). Returns the map trace var -> builder var."""
-    env = env or {}
+def replay_instr(b: Builder, trace: Trace, i: int, vmap: Sequence[int],
+                 env: Optional[Mapping[str, int]] = None) -> int:
+    """Append instruction i of `trace` to `b` (arguments mapped through `vmap`);
+    an input named in `env` is replaced by the given builder variable."""
+    ins, label = trace.instrs[i], trace.labels[i]
+    if ins.op == "input":
+        if env and ins.name in env:
+            return env[ins.name]
+        var = b.input(ins.name, ins.shape)
+        if b.labels[var] is None:
+            b.labels[var] = label
+        return var
+    if ins.op == "const":
+        return b.const(ins.value, ins.shape)
+    if ins.op == "copy":
+        return b.name(vmap[ins.args[0]], label)
+    mark = b.mark()
+    var = b.apply(ins.op, *(vmap[a] for a in ins.args), **dict(ins.attrs))
+    return b.name(var, label, since=mark)
+
+
+def replay(b: Builder, trace: Trace, env: Optional[Mapping[str, int]] = None,
+           stop: Optional[int] = None) -> list[int]:
+    """Append `trace` (its first `stop` instructions) to `b`; returns the map
+    trace var -> builder var."""
     vmap: list[int] = []
-    for i, ins in enumerate(trace.instrs):
-        label = trace.labels[i]
-        if ins.op == "input":
-            if ins.name in env:
-                var = env[ins.name]
-            else:
-                var = b.input(ins.name, ins.shape)
-                if b.labels[var] is None:
-                    b.labels[var] = label
-        elif ins.op == "const":
-            var = b.const(ins.value, ins.shape)
-        elif ins.op == "copy":
-            var = b.name(vmap[ins.args[0]], label)
-        else:
-            mark = b.mark()
-            var = b.apply(ins.op, *(vmap[a] for a in ins.args), **dict(ins.attrs))
-            var = b.name(var, label, since=mark)
-        vmap.append(var)
+    for i in range(len(trace.instrs) if stop is None else stop):
+        vmap.append(replay_instr(b, trace, i, vmap, env))
     return vmap
 
 

@@ -66,7 +66,7 @@ def vjp(trace: Trace, wrt: Optional[Sequence[str]] = None, *, seeds: Optional[Ma
     ({output name: constant}) a cotangent is that constant instead of an input —
     `seeds={"y": 1.0}` gives the gradient."""
     wrt_vars = _wrt_vars(trace, wrt)
-    b = Builder()
+    b = Builder(pull_negations=True)
     vmap = replay(b, trace)
     cotangents: dict[int, int] = {}
     for name, v in trace.outputs:

@@ -4,7 +4,7 @@ Hash-consing shares identical subtrees, but not a sum hidden inside a longer sum
 in (sin(x1/x2) + x1/x2 - exp(x2)) · (x1/x2 - exp(x2)) the second factor is part
 of the first, yet parsed left to right the first factor is ((sin + q) - e). Like
 `sympy.cse`, this pass flattens chains of + and - into signed terms, and when
-all terms of one chain S occur in a longer chain R, rewrites R to use S:
+all terms of one chain S (or of -S) occur in a longer chain R, rewrites R to use S:
 sin(v_1) + (v_1 - v_3). That yields the published Griewank trace (v_4 = v_1 - v_3,
 v_5 = v_2 + v_4). Only chains that share are regrouped; every other sum keeps the
 user's grouping. Regrouping a sum can change its last bit of rounding.
@@ -49,35 +49,52 @@ def _chains(trace: Trace):
     return roots, terms, members
 
 
-def _best_subchain(r, terms, by_first):
+# Candidate sub-chains are found by their first two terms, looked up at each
+# adjacent pair of the longer chain, and at most this many per pair are checked:
+# linear time, at the price of missing sub-sums whose terms are not adjacent.
+_BUCKET = 16
+
+
+def _negated(terms):
+    return [(-s, v) for s, v in terms]
+
+
+def _best_subchain(r, terms, by_pair):
+    """The longest chain S whose terms all occur in chain r, as (S, sign): sign -1
+    when r holds S negated (x - y + z holds -(y - z))."""
     mine = terms[r]
     if len(set(mine)) != len(mine):
         return None
     have = set(mine)
-    best = None
-    for t in mine:
-        for s in by_first.get(t, ()):
-            sub = terms[s]
-            if s != r and 2 <= len(sub) < len(mine) and have.issuperset(sub) \
-                    and len(set(sub)) == len(sub) and (best is None or len(sub) > len(terms[best])):
-                best = s
-    return best
+    best, best_sign = None, 1
+    for pair in zip(mine, mine[1:]):
+        for sign in (1, -1):
+            key = pair if sign > 0 else tuple(_negated(pair))
+            for s in by_pair.get(key, ()):
+                sub = terms[s] if sign > 0 else _negated(terms[s])
+                if s != r and len(sub) < len(mine) and have.issuperset(sub) \
+                        and len(set(sub)) == len(sub) and (best is None or len(sub) > len(terms[best])):
+                    best, best_sign = s, sign
+    return None if best is None else (best, best_sign)
 
 
 def share_sums(trace: Trace) -> Trace:
     roots, terms, members = _chains(trace)
-    by_first: dict = {}
+    by_pair: dict = {}
     for r in roots:
-        by_first.setdefault(terms[r][0], []).append(r)
+        bucket = by_pair.setdefault(tuple(terms[r][:2]), [])
+        if len(bucket) < _BUCKET:
+            bucket.append(r)
     plan: dict[int, list[tuple[int, int]]] = {}
     for r in roots:
-        s = _best_subchain(r, terms, by_first)
-        if s is None:
+        found = _best_subchain(r, terms, by_pair)
+        if found is None:
             continue
-        sub = set(terms[s])
+        s, sign = found
+        sub = set(terms[s] if sign > 0 else _negated(terms[s]))
         first = next(k for k, t in enumerate(terms[r]) if t in sub)
         rest = [t for t in terms[r] if t not in sub]
-        plan[r] = rest[:first] + [(1, s)] + rest[first:]
+        plan[r] = rest[:first] + [(sign, s)] + rest[first:]
         plan.setdefault(s, list(terms[s]))
     if not plan:
         return trace

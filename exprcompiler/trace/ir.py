@@ -131,11 +131,15 @@ class Builder:
     Ops are methods: ``b.sin(x)``, ``b.add(x, 2.0)`` (floats become constants).
     """
 
-    def __init__(self):
+    def __init__(self, *, pull_negations: bool = False):
+        # Derivative passes set pull_negations: (-a)·b -> -(a·b) lets rules' signs
+        # cancel (no "-(-x)"); front ends keep the user's grouping as written.
+        self.pull_negations = pull_negations
         self.instrs: list[Instr] = []
         self.labels: list[Optional[Label]] = []
         self._memo: dict = {}
         self._inputs: dict[str, int] = {}
+        self._source: list[int] = []   # what each variable names, through copies
 
     # -- leaves -------------------------------------------------------------------
     def input(self, name: str, shape: tuple = ()) -> Var:
@@ -187,9 +191,7 @@ class Builder:
 
     def source_of(self, var: Var) -> Var:
         """Follow named copies back to the value they name."""
-        while self.instrs[var].op == "copy":
-            var = self.instrs[var].args[0]
-        return var
+        return self._source[var]
 
     def const_value(self, var: Var) -> Optional[float]:
         ins = self.instrs[self.source_of(var)]
@@ -206,7 +208,8 @@ class Builder:
         for a in args:
             if not 0 <= a < len(self.instrs):
                 raise TraceError(f"{opname}: argument v{a} is not defined")
-        shape = broadcast_shapes(*(self.instrs[a].shape for a in args), op=opname)
+        shapes = [self.instrs[a].shape for a in args]
+        shape = () if not any(shapes) else broadcast_shapes(*shapes, op=opname)
         attr_t = tuple(sorted(attrs.items()))
         if opname == "copy":
             return self._append(Instr("copy", args, attr_t, shape))
@@ -234,6 +237,10 @@ class Builder:
         def is_neg(i):
             return src[i].op == "neg"
 
+        def unnamed_neg(i):  # -(a)·b -> -(a·b) is exact; named lines (v̄_3 = −v̄_4) stay
+            return self.pull_negations and is_neg(i) and self.labels[self.source_of(args[i])] is None \
+                and src[i].shape == self.instrs[args[i]].shape
+
         if opname == "add":
             if consts[1] == 0.0:
                 return keep(0)
@@ -256,9 +263,17 @@ class Builder:
                     return keep(j)
                 if consts[i] == -1.0 and shape == self.instrs[args[j]].shape:
                     return self.apply("neg", args[j])
+            for i in (0, 1):
+                if unnamed_neg(i):
+                    inner = [src[i].args[0] if k == i else args[k] for k in (0, 1)]
+                    return self.apply("neg", self.apply("mul", *inner))
         elif opname == "div":
             if consts[1] == 1.0:
                 return keep(0)
+            for i in (0, 1):
+                if unnamed_neg(i):
+                    inner = [src[i].args[0] if k == i else args[k] for k in (0, 1)]
+                    return self.apply("neg", self.apply("div", *inner))
         elif opname == "pow":
             if consts[1] == 1.0:
                 return keep(0)
@@ -268,9 +283,11 @@ class Builder:
         return None
 
     def _append(self, ins: Instr, label: Optional[Label] = None) -> Var:
+        var = len(self.instrs)
         self.instrs.append(ins)
         self.labels.append(label)
-        return len(self.instrs) - 1
+        self._source.append(self._source[ins.args[0]] if ins.op == "copy" else var)
+        return var
 
     # -- finishing ----------------------------------------------------------------
     def finish(self, outputs: Iterable[tuple[str, Var]], *, input_order: Optional[Sequence[str]] = None,
@@ -288,7 +305,9 @@ class Builder:
                     live[a] = 1
         names = list(self._inputs)
         if input_order is not None:
-            missing = [nm for nm in names if nm not in input_order]
+            input_order = list(input_order)
+            ordered = set(input_order)
+            missing = [nm for nm in names if nm not in ordered]
             if missing:
                 raise TraceError(f"input order misses {missing}")
             names = [nm for nm in input_order if nm in self._inputs]

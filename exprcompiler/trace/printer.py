@@ -19,7 +19,8 @@ import numpy as np
 
 from .. import ops as _ops
 from .ir import Label, Trace
-from .render import Renderer, Spelling, format_op, const_prec
+from ..ops import PREC_ADD, PREC_ATOM
+from .render import Renderer, Spelling, format_op
 
 _MARK = {"dot": "\u0307", "bar": "\u0304"}
 
@@ -127,8 +128,7 @@ def format_trace(trace: Trace, values: Optional[Sequence] = None, *, ascii: bool
         if values is not None:
             tail = format_number(values[i])
             if ins.op not in ("input", "copy", "neg") and r.operands_inline(i):
-                operands = [(format_number(values[a]), const_prec(format_number(values[a])))
-                            if trace.instrs[a].op != "const" else r.expr(a)
+                operands = [_value_operand(values[a]) if trace.instrs[a].op != "const" else r.expr(a)
                             for a in ins.args]
                 tail = format_op(_ops.OPS[ins.op], operands, spell)[0] + " = " + tail
         rows.append((lhs, rhs, tail))
@@ -138,6 +138,13 @@ def format_trace(trace: Trace, values: Optional[Sequence] = None, *, ascii: bool
         tail = format_number(values[v]) if values is not None else ""
         rows.append((decorate_output(name, ascii), r.expr(v)[0], tail))
     return _align(rows)
+
+
+def _value_operand(value) -> tuple[str, int]:
+    """A number standing for an operand; negative ones get parentheses in any
+    binary operation (1.0 + (-2.5)), as a person would write them."""
+    text = format_number(value)
+    return text, (PREC_ADD if text.startswith("-") else PREC_ATOM)
 
 
 def _align(rows: list[tuple[str, str, str]]) -> str:

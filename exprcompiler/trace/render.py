@@ -25,6 +25,7 @@ class Spelling:
     symbol: Callable[[_ops.OpDef], str]          # infix/prefix symbol of an operator
     call: Callable[[_ops.OpDef], str]            # callable name of a function op
     const: Callable[[float], str]                # literal of a constant
+    as_call: Callable[[_ops.OpDef], bool] = lambda op: op.infix is None  # f(a, b) form?
 
 
 def const_prec(text: str) -> int:
@@ -39,7 +40,7 @@ def format_op(op: _ops.OpDef, args: list[tuple[str, int]], spell: Spelling) -> t
     """Text and precedence of `op` applied to already rendered arguments."""
     if op.name == "copy":
         return args[0]
-    if op.infix is not None:
+    if not spell.as_call(op):
         sym = spell.symbol(op)
         if op.arity == 1:
             text, prec = args[0]

@@ -1,0 +1,254 @@
+"""SymPy -> Trace: the SymPy front end.
+
+Sits beside the string parser at the start of the pipeline: it turns a SymPy
+expression into the same kind of trace (through a `Builder`), which the passes
+(simplify, forward, reverse) and the backends then consume. The reverse bridge,
+Trace -> SymPy, is `exprcompiler.trace.to_sympy` (the tests' oracle).
+
+Only the structural nodes (Symbol, numbers, Add, Mul, Pow) are handled here by
+hand; every function node is found through the op table's ``sympy_head``, so an
+op added to the table with a SymPy head is converted with no change here.
+
+The walk is iterative (explicit stack, post-order), never recursive on the
+expression's depth, and memoised on node identity, so shared subtrees are walked
+once and a 10^5-deep expression converts.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import sympy
+from sympy.core.operations import LatticeOp
+from sympy.logic.boolalg import Boolean
+from sympy.matrices import MatrixBase
+from sympy.matrices.expressions import MatrixExpr
+
+from .. import ops as _ops
+from ..errors import ConversionError
+from ..trace.ir import Builder, Trace, trace_from_builder
+
+_SHOW = 80            # characters of an offending expression shown in an error
+_EXACT = 2 ** 53      # integers below this are exact as floats
+
+
+def _head_table() -> dict:
+    """SymPy function class -> OpDef, from the op table's `sympy_head`s.
+
+    Keyed by the class object, not its name: heads that are not SymPy classes
+    (``sqrt`` is a function returning a Pow; ``square``, ``relu``... are not in
+    SymPy at all) drop out, and a user's ``Function('relu')`` is not mistaken for
+    the op of that name.
+    """
+    table = {}
+    for op in _ops.OPS.values():
+        cls = getattr(sympy, op.sympy_head, None) if op.sympy_head else None
+        if isinstance(cls, type) and issubclass(cls, sympy.Basic):
+            table[cls] = op
+    return table
+
+
+_HEADS = _head_table()
+
+# SymPy's Heaviside(x) means H(0) = 1/2; older SymPy versions store only x.
+_DEFAULT_TRAILING_ARGS = {sympy.Heaviside: (0.5,)}
+
+
+def _show(node) -> str:
+    """str(node) cut to ~80 characters. SymPy's printer recurses (a deep node
+    cannot be printed) and fails on some unevaluated nodes (nan*x compares nan < 0):
+    those are described instead, so the error being reported is not lost."""
+    try:
+        text = str(node)
+    except RecursionError:
+        return f"{type(node).__name__}(...), nested too deeply to print"
+    except Exception:
+        return f"{type(node).__name__}(...), which SymPy cannot print"
+    return text if len(text) <= _SHOW else text[:_SHOW - 3] + "..."
+
+
+def _float(num) -> float:
+    """A SymPy number (Integer, Rational, Float, oo, nan, pi, E...) as the nearest float."""
+    try:
+        if num.is_Rational:
+            return num.p / num.q          # int / int is correctly rounded
+        return float(num)
+    except OverflowError:
+        raise ConversionError(f"number too large for a float: {_show(num)}") from None
+
+
+def _is_negative(num) -> bool:
+    return bool(num.is_extended_negative)   # False for nan (None) and for 0
+
+
+def _is_reciprocal(factor) -> bool:
+    """A Mul factor b**e with a negative numeric exponent: it goes below the fraction bar."""
+    return (factor.is_Pow and factor.exp.is_Number and _is_negative(factor.exp)
+            and factor.base is not sympy.E)
+
+
+def _check(node) -> None:
+    """Raise ConversionError unless `node` is a kind of node we translate."""
+    if isinstance(node, (MatrixBase, MatrixExpr)):
+        raise ConversionError(f"matrix expressions are not supported yet (in {_show(node)})")
+    if not isinstance(node, sympy.Basic):
+        hint = "; parse strings with exprcompiler's parser" if isinstance(node, str) else ""
+        raise ConversionError(f"expected a SymPy expression, got {type(node).__name__}{hint}")
+    if node.is_Symbol or node.is_Number or node.is_NumberSymbol:
+        return                        # (checked first: a Symbol is also a Boolean)
+    if isinstance(node, Boolean):
+        raise ConversionError(f"relationals and booleans are not supported: {_show(node)}")
+    if node.is_Add or node.is_Mul or node.is_Pow or node.func in _HEADS:
+        return
+    raise ConversionError(f"unsupported SymPy node {type(node).__name__!r} (in {_show(node)})")
+
+
+class _Converter:
+    def __init__(self):
+        self.b = Builder()
+        self.inputs: list[str] = []
+        self.var: dict[int, tuple] = {}        # id(node) -> (node, var); node kept alive
+        self.magnitude: dict[int, int] = {}    # id(Mul with coefficient < 0) -> var of -Mul
+
+    def convert(self, root) -> int:
+        # Memo keys are ids, not the nodes: SymPy's __eq__ (run on a hash match)
+        # recurses into distinct-but-equal subtrees. Equal subtrees that are
+        # distinct objects are still built once, by the Builder's hash-consing.
+        stack = [(root, False)]
+        while stack:
+            node, children_done = stack.pop()
+            if id(node) in self.var:
+                continue
+            if not children_done:
+                _check(node)
+                stack.append((node, True))
+                stack.extend((a, False) for a in reversed(node.args) if id(a) not in self.var)
+                continue
+            self.var[id(node)] = (node, self._build(node))
+        return self.var[id(root)][1]
+
+    def _v(self, node) -> int:
+        return self.var[id(node)][1]
+
+    def _build(self, node) -> int:
+        b = self.b
+        if node.is_Symbol:
+            name = str(node)
+            if name not in self.inputs:
+                self.inputs.append(name)
+            return b.input(name)
+        if node.is_Number or node.is_NumberSymbol:
+            return b.const(_float(node))
+        if node.is_Add:
+            return self._add(node)
+        if node.is_Mul:
+            return self._mul(node)
+        if node.is_Pow:
+            base, exp = node.args
+            if base is sympy.E:
+                return b.exp(self._v(exp))
+            if exp.is_Number and _is_negative(exp):
+                return b.div(1.0, self._power(base, -exp))
+            return self._power(base, exp)
+        return self._function(node)
+
+    def _power(self, base, exp) -> int:
+        """base**exp for an exponent that is not negative-numeric: 1 and 1/2 get
+        their own forms (x, sqrt x), so x/sqrt(y) is div(x, sqrt(y))."""
+        if exp.is_Number:
+            value = _float(exp)
+            if value == 1.0:
+                return self._v(base)
+            if value == 0.5:
+                return self.b.sqrt(self._v(base))
+            return self.b.pow(self._v(base), value)
+        return self.b.pow(self._v(base), self._v(exp))
+
+    def _add(self, node) -> int:
+        # Numbers last (SymPy puts them first: x + 1 has args (1, x)). A term with
+        # a negative coefficient is subtracted as its magnitude: x - 3*y is
+        # sub(x, mul(3, y)), never add(x, mul(-3, y)).
+        terms = sorted(node.args, key=lambda t: bool(t.is_Number or t.is_NumberSymbol))
+        signed = []
+        for t in terms:
+            if t.is_Number and _is_negative(t):
+                signed.append((False, self.b.const(-_float(t))))
+            elif id(t) in self.magnitude:
+                signed.append((False, self.magnitude[id(t)]))
+            else:
+                signed.append((True, self._v(t)))
+        # Start from the first positive term so -x + y is sub(y, x), not add(neg(x), y);
+        # the other terms keep SymPy's order (which lets equal partial sums share).
+        first = next((i for i, (pos, _) in enumerate(signed) if pos), None)
+        if first is None:
+            acc, rest = self.b.neg(signed[0][1]), signed[1:]
+        else:
+            acc, rest = signed[first][1], signed[:first] + signed[first + 1:]
+        for positive, v in rest:
+            acc = self.b.add(acc, v) if positive else self.b.sub(acc, v)
+        return acc
+
+    def _mul(self, node) -> int:
+        args = node.args
+        coeff, factors = (args[0], args[1:]) if args[0].is_Number else (sympy.S.One, args)
+        # A Rational coefficient p/q puts p above and q below the bar, so x/3 is
+        # div(x, 3) (exact), not mul(0.333..., x).
+        if coeff.is_Rational and abs(coeff.p) < _EXACT and coeff.q < _EXACT:
+            top_coeff, bottom_coeff = float(coeff.p), float(coeff.q)
+        else:
+            top_coeff, bottom_coeff = _float(coeff), 1.0
+        top = [self._v(f) for f in factors if not _is_reciprocal(f)]
+        bottom = [self._power(f.base, -f.exp) for f in factors if _is_reciprocal(f)]
+
+        def product(c, vs):
+            acc = None if c == 1.0 else self.b.const(c)
+            for v in vs:
+                acc = v if acc is None else self.b.mul(acc, v)
+            return acc
+
+        def fraction(c):
+            num = product(c, top)
+            num = self.b.const(1.0) if num is None else num
+            den = product(bottom_coeff, bottom)
+            return num if den is None else self.b.div(num, den)
+
+        if _is_negative(coeff):
+            # Recorded for an enclosing Add, which subtracts the magnitude.
+            self.magnitude[id(node)] = fraction(-top_coeff)
+            if top_coeff == -1.0 and top:
+                return self.b.neg(self.magnitude[id(node)])
+        return fraction(top_coeff)
+
+    def _function(self, node) -> int:
+        op = _HEADS[node.func]
+        args = [self._v(a) for a in node.args]
+        defaults = _DEFAULT_TRAILING_ARGS.get(node.func, ())
+        missing = op.arity - len(args)
+        if 0 < missing <= len(defaults):
+            args += defaults[len(defaults) - missing:]
+        if op.arity == 2 and len(args) > 2 and issubclass(node.func, LatticeOp):
+            acc = args[0]            # n-ary Max/Min (lattice ops): a left-to-right chain
+            for v in args[1:]:
+                acc = self.b.apply(op.name, acc, v)
+            return acc
+        if len(args) != op.arity:
+            raise ConversionError(f"SymPy {type(node).__name__} with {len(node.args)} arguments "
+                                  f"cannot become {op.name} (takes {op.arity}) (in {_show(node)})")
+        return self.b.apply(op.name, *args)
+
+
+def from_sympy(expr, *, source: Optional[str] = None) -> Trace:
+    """Convert a SymPy expression into a trace with one output, "y" ("f" if y is an input).
+
+    Raises `ConversionError` naming any node that has no op (Piecewise, Integral,
+    an undefined function...), and for matrices, booleans and non-SymPy objects.
+    """
+    conv = _Converter()
+    out = conv.convert(expr)
+    name, k = "y", 0
+    while name in conv.inputs:       # the output must not shadow an input
+        name, k = ("f" if k == 0 else f"f{k}"), k + 1
+    return trace_from_builder(conv.b, [(name, out)], source=source)
+
+
+__all__ = ["from_sympy"]

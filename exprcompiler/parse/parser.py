@@ -1,0 +1,363 @@
+"""Parser of the string language: the second step of text → tokens → Trace.
+
+`parse(text)` reads a straight-line program — ``name = expr`` statements
+separated by newlines or ``;``, ending with a bare expression (the output) —
+in two steps:
+
+1. syntax: the statements are read into a small hash-consed expression graph
+   (`_Graph`: one node per distinct subexpression, children before parents);
+2. build: the graph is replayed into a trace `Builder` (which folds constants and
+   hash-conses again), giving the Trace.
+
+The graph lets the whole program be seen before it is built, so assignments
+that do not reach the output are never built. Sums are built left to right, as
+Python adds; sharing a sub-sum computed elsewhere (Griewank's
+``(sin(u) + u - w) * (u - w)``) is the job of the front end's share_sums pass.
+
+Expressions are parsed by operator precedence with two explicit stacks
+(operands and pending operators/parentheses/calls) instead of recursive
+descent: design principle 5 says nothing may recurse on the user's nesting
+depth, and ``"(" * 100000`` must not reach Python's recursion limit. The
+precedence numbers are the op table's (ops.PREC_*), the same ones the printer
+uses, so parsing and printing agree on Python's rules:
+
+    +, -  (left)  <  *, /  (left)  <  unary -, +  <  **  (right; its right
+    operand may itself start with a unary sign: 2**-x == 2**(-x))
+
+User text is data: nothing here evaluates it; names are looked up in the op
+table (`FUNCTIONS`, `CONSTANTS`) and otherwise become inputs.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+from .. import ops as _ops
+from ..errors import ParseError
+from ..trace.ir import Builder, Trace, natural_key, trace_from_builder
+from .lexer import Token, describe, error_at, quote, tokenize
+
+__all__ = ["parse"]
+
+# Binary operator token -> (op name, precedence, right-associative).
+_BINARY = {
+    "+": ("add", _ops.PREC_ADD, False),
+    "-": ("sub", _ops.PREC_ADD, False),
+    "*": ("mul", _ops.PREC_MUL, False),
+    "/": ("div", _ops.PREC_MUL, False),
+    "**": ("pow", _ops.PREC_POW, True),
+}
+_STATEMENT_END = frozenset(("newline", ";", "eof"))
+
+# Entries of the operator stack: (kind, precedence, payload, token, operand height).
+# The payload is the op name of an operator, or (OpDef, name token) of a call; the
+# token of a marker ("(" or a call) is its '('. Markers have precedence -1 so that
+# reducing by precedence always stops at them; the height is where a call's
+# arguments begin on the operand stack.
+_BIN, _NEG, _PAREN, _CALL = "bin", "neg", "paren", "call"
+_MARKER_PREC = -1
+
+# Output names, in order of preference; the first one that is not an input wins.
+_OUTPUT_NAMES = ("y", "f", "out")
+
+
+def parse(text: str) -> Trace:
+    """Parse an expression or a straight-line program into a Trace.
+
+    Free names that are never assigned become inputs (in natural order: x2 before
+    x10); the result is one output named "y" ("f" if "y" is an input). Raises
+    ParseError, with line, column and source line, for any malformed text.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"parse() expects a str, not {type(text).__name__}")
+    return _Parser(text).program()
+
+
+class _Parser:
+    def __init__(self, text: str):
+        self.text = text
+        self._next = tokenize(text).__next__
+        self.pushed: list[Token] = []   # looked-at tokens, the next one last
+        self.g = _Graph()
+        self.env: dict[str, int] = {}       # assigned name -> its graph node (SSA)
+        self.free: dict[str, Token] = {}    # input name -> its first use (for errors)
+
+    # -- token stream ---------------------------------------------------------------
+    # The grammar needs at most two tokens of lookahead ("name =" starts an
+    # assignment), so a small push-back stack is enough.
+    def advance(self) -> Token:
+        return self.pushed.pop() if self.pushed else self._next()
+
+    def peek(self, k: int = 0) -> Token:
+        while len(self.pushed) <= k:
+            self.pushed.insert(0, self._next())
+        return self.pushed[-1 - k]
+
+    def error(self, tok: Token, message: str) -> ParseError:
+        return error_at(self.text, tok, message)
+
+    # -- statements -----------------------------------------------------------------
+    def program(self) -> Trace:
+        result = None             # value of the last bare expression
+        bare = last_assign = None  # first tokens of the last bare / assignment statement
+        while True:
+            tok = self.peek()
+            if tok.kind in ("newline", ";"):  # blank lines, comments, stray ';'
+                self.advance()
+                continue
+            if tok.kind == "eof":
+                break
+            if bare is not None:
+                raise self.error(bare, "only the last statement may be a bare expression; "
+                                       "give this one a name (name = ...)")
+            if tok.kind == "name" and self.peek(1).kind == "=":
+                self.advance()
+                eq = self.advance()
+                self.check_target(tok)
+                value = self.expression(eq)
+                self.check_not_input(tok)  # after the value: "a = a + 1" reads a first
+                self.env[tok.text] = value
+                last_assign = tok
+            else:
+                result = self.expression(None)
+                bare = tok
+        if bare is None:
+            if last_assign is None:
+                raise self.error(Token("eof", "", 0, 1, 0), "empty expression")
+            raise self.error(last_assign, "the program must end with an expression "
+                                          f"(add a last line such as '{last_assign.text[:24]}')")
+        inputs = self.free
+        out = next((n for n in _OUTPUT_NAMES if n not in inputs), None)
+        k = 1
+        while out is None:
+            out = f"out{k}" if f"out{k}" not in inputs else None
+            k += 1
+        return self.g.build(result, out, self.text)
+
+    def check_target(self, tok: Token) -> None:
+        name = tok.text
+        if name in _ops.FUNCTIONS:
+            raise self.error(tok, f"cannot assign to '{name}' (a function)")
+        if name in _ops.CONSTANTS:
+            raise self.error(tok, f"cannot assign to constant '{name}'")
+
+    def check_not_input(self, tok: Token) -> None:
+        # Inputs are the names that are never assigned; a name read before its
+        # assignment is an ordering mistake (Python's UnboundLocalError), not an input.
+        use = self.free.get(tok.text)
+        if use is not None:
+            raise self.error(use, f"{quote(tok.text)} is used before it is assigned "
+                                  f"(on line {tok.line}); inputs are names that are never assigned")
+
+    # -- names ----------------------------------------------------------------------
+    def variable(self, tok: Token) -> int:
+        name = tok.text
+        var = self.env.get(name)
+        if var is not None:
+            return var
+        if name in _ops.CONSTANTS:
+            return self.g.const(_ops.CONSTANTS[name])
+        if name in _ops.FUNCTIONS:
+            raise self.error(tok, f"'{name}' is a function; call it as {name}(...)")
+        self.free.setdefault(name, tok)
+        return self.g.input(name)
+
+    def function(self, tok: Token) -> _ops.OpDef:
+        name = tok.text
+        op = _ops.FUNCTIONS.get(name)
+        if op is not None:
+            return op
+        message = f"unknown function {quote(name)}"
+        # difflib is cheap for short names; a huge name is junk with no near miss.
+        close = difflib.get_close_matches(name, _ops.FUNCTIONS, n=1) if len(name) <= 64 else []
+        if close:
+            message += f" (did you mean '{close[0]}'?)"
+        elif name in self.env or name in self.free or name in _ops.CONSTANTS:
+            message += f"; to multiply, write {name}*(...)"
+        raise self.error(tok, message)
+
+    # -- expressions ----------------------------------------------------------------
+    def expression(self, after: Token | None) -> int:
+        """Parse one expression up to and including its statement end; return its node.
+
+        `after` is the token before the expression (the '=' of an assignment), for
+        messages like "expected an expression after '='".
+        """
+        g = self.g
+        operands: list[int] = []
+        stack: list[tuple] = []
+        prev = after
+        expect_operand = True
+        while True:
+            tok = self.advance()
+            kind = tok.kind
+            if expect_operand:
+                if kind == "number":
+                    operands.append(g.const(float(tok.text)))
+                    expect_operand = False
+                elif kind == "name":
+                    if self.peek().kind == "(":
+                        op = self.function(tok)
+                        name_tok, tok = tok, self.advance()  # tok is now the '('
+                        stack.append((_CALL, _MARKER_PREC, (op, name_tok), tok, len(operands)))
+                    else:
+                        operands.append(self.variable(tok))
+                        expect_operand = False
+                elif kind == "(":
+                    stack.append((_PAREN, _MARKER_PREC, None, tok, len(operands)))
+                elif kind == "-":
+                    stack.append((_NEG, _ops.PREC_NEG, "neg", tok, 0))
+                elif kind == "+":
+                    pass  # unary plus is the identity; nothing to build
+                else:
+                    raise self.missing_operand(tok, prev, stack)
+            elif kind in _BINARY:
+                opname, prec, right = _BINARY[kind]
+                # Reduce what binds at least as tightly (strictly tighter for '**').
+                while stack and (stack[-1][1] > prec or (stack[-1][1] == prec and not right)):
+                    self.reduce(stack, operands)
+                stack.append((_BIN, prec, opname, tok, 0))
+                expect_operand = True
+            elif kind == ")":
+                self.reduce_to_marker(stack, operands)
+                if not stack:
+                    raise self.error(tok, "unmatched ')'")
+                self.close(stack.pop(), operands)
+            elif kind == ",":
+                self.reduce_to_marker(stack, operands)
+                if not stack or stack[-1][0] != _CALL:
+                    raise self.error(tok, "unexpected ','" + (
+                        "; only function calls take several arguments" if stack else ""))
+                expect_operand = True
+            elif kind in _STATEMENT_END:
+                self.reduce_to_marker(stack, operands)
+                if stack:
+                    raise self.error(stack[-1][3], "'(' was never closed")
+                return operands.pop()
+            elif kind in ("number", "name", "("):
+                raise self.error(tok, f"missing operator between {describe(prev)} and {describe(tok)}"
+                                 + self.open_hint(stack, tok))
+            elif kind == "=":
+                raise self.error(tok, "unexpected '='; only a name can be assigned (name = expression)"
+                                 + self.open_hint(stack, tok))
+            elif kind == "==":
+                raise self.error(tok, "unexpected '=='; comparisons are not supported")
+            else:  # pragma: no cover - every token kind is handled above
+                raise self.error(tok, f"unexpected {describe(tok)}")
+            prev = tok
+
+    def reduce(self, stack: list, operands: list) -> None:
+        """Pop one operator and apply it to the operands on top of the operand stack."""
+        kind, _, opname, _, _ = stack.pop()
+        if kind == _NEG:
+            operands[-1] = self.g.node("neg", operands[-1])
+        else:
+            right = operands.pop()
+            operands[-1] = self.g.node(opname, operands[-1], right)
+
+    def reduce_to_marker(self, stack: list, operands: list) -> None:
+        while stack and stack[-1][1] != _MARKER_PREC:
+            self.reduce(stack, operands)
+
+    def close(self, marker: tuple, operands: list) -> None:
+        """A ')' closes `marker`: a plain parenthesis leaves its value; a call applies."""
+        kind, _, payload, _, base = marker
+        if kind == _PAREN:
+            return
+        op, tok = payload
+        args = operands[base:]
+        del operands[base:]
+        if len(args) != op.arity:
+            plural = "" if op.arity == 1 else "s"
+            raise self.error(tok, f"{op.name}() takes {op.arity} argument{plural} ({len(args)} given)")
+        operands.append(self.g.node(op.name, *args))
+
+    def missing_operand(self, tok: Token, prev: Token | None, stack: list) -> ParseError:
+        """The error for a token found where an operand (number, name, '(') should be."""
+        kind = tok.kind
+        if kind == "eof" and stack and any(m[1] == _MARKER_PREC for m in stack):
+            marker = next(m for m in reversed(stack) if m[1] == _MARKER_PREC)
+            return self.error(marker[3], "'(' was never closed")
+        if kind == ")":
+            if prev is not None and prev.kind == "(":
+                marker = stack[-1]  # pushed by that '(' just before
+                if marker[0] == _CALL:
+                    self.close(marker, [])  # raises the arity error (0 given)
+                return self.error(tok, "empty parentheses: expected an expression inside '()'")
+            if not any(m[1] == _MARKER_PREC for m in stack):
+                return self.error(tok, "unmatched ')'")
+        if prev is None:
+            return self.error(tok, f"expected an expression, found {describe(tok)}")
+        return self.error(tok, f"expected an expression after {describe(prev)}")
+
+    def open_hint(self, stack: list, tok: Token) -> str:
+        """When an error follows an unclosed '(' on an earlier line, say so: the
+        real mistake is often the missing ')' (newlines inside '()' are ignored)."""
+        for marker in reversed(stack):
+            if marker[1] == _MARKER_PREC:
+                paren = marker[3]
+                if paren.line < tok.line:
+                    return f" (is the '(' on line {paren.line}, column {paren.col} closed?)"
+                return ""
+        return ""
+
+
+class _Graph:
+    """A hash-consed expression graph: node ids are positions, children come first.
+
+    Nodes are (op, args) for operations, ("const", value) and ("input", name).
+    `build` replays the live part into a Builder, regrouping sums (see the module
+    docstring); every loop is a flat sweep over the node list.
+    """
+
+
+    def __init__(self):
+        self.ops: list[str] = []
+        self.args: list[tuple] = []   # child ids, or (value,) / (name,) for leaves
+        self.index: dict = {}         # node key -> id (the hash-consing)
+
+    def _add(self, key, op: str, args: tuple) -> int:
+        nid = self.index.get(key)
+        if nid is None:
+            nid = self.index[key] = len(self.ops)
+            self.ops.append(op)
+            self.args.append(args)
+        return nid
+
+    def const(self, value: float) -> int:
+        return self._add(("const", repr(value)), "const", (value,))
+
+    def input(self, name: str) -> int:
+        return self._add(("input", name), "input", (name,))
+
+    def node(self, op: str, *args: int) -> int:
+        return self._add((op, args), op, args)
+
+    def build(self, out: int, out_name: str, source: str) -> Trace:
+        ops, args, n = self.ops, self.args, len(self.ops)
+        # Liveness first, so dead assignments are never built. Parents have larger
+        # ids, so one backward sweep sees every use before the node.
+        live = bytearray(n)
+        live[out] = 1
+        for i in range(n - 1, -1, -1):
+            if live[i] and ops[i] not in ("const", "input"):
+                for a in args[i]:
+                    live[a] = 1
+        b = Builder()
+        var: list = [None] * n
+        for i in range(n):
+            op = ops[i]
+            if op == "input":  # declared even when unused: it is still a parameter
+                var[i] = b.input(args[i][0])
+            elif not live[i]:
+                continue
+            elif op == "const":
+                var[i] = b.const(args[i][0])
+            else:
+                var[i] = b.apply(op, *(var[a] for a in args[i]))
+        names = sorted((args[i][0] for i in range(n) if ops[i] == "input"), key=natural_key)
+        # Inputs in natural order (x2 before x10), as trace_from_builder would pick;
+        # passed as a dict because Builder.finish tests membership in it once per
+        # input, which is quadratic on a list when there are 10^5 inputs.
+        return trace_from_builder(b, [(out_name, var[out])], source=source,
+                                  input_order=dict.fromkeys(names))
