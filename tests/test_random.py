@@ -184,8 +184,9 @@ class _Gen:
             return self.add(op, (a,), math.cosh(B[a]) + math.exp(B[a]))
         if op == "heaviside":
             x = self.pick()
-            h = self.const(d(st.sampled_from((0.0, 0.5, 1.0)))) if d(st.booleans()) else self.pick()
-            h = self.squash(h)
+            # h0 is a constant: SymPy cannot order d/dh Heaviside(a, h) terms (a SymPy
+            # TypeError inside the oracle), and a variable h0 is no use to anyone.
+            h = self.const(d(st.sampled_from((0.0, 0.5, 1.0))))
             return self.add(op, (x, h), max(1.0, B[h]))
         # Total ops: arguments only need to be bounded.
         args = [self.squash(self.pick()) for _ in range(OPS[op].arity)]
