@@ -134,6 +134,20 @@ def bench_compile(n_ops: int, sympy_timeout: float) -> None:
               f"{(d + c) / (t3 - t0):.1f}x")
 
 
+def bench_linearity(n_ops: int) -> None:
+    """Time per operation of expression -> gradient source at growing sizes: flat
+    when every stage is linear."""
+    print(f"\nExpression -> NumPy gradient source, time per operation (linear when flat)")
+    print(f"{'operations':>10s} {'seconds':>9s} {'µs/op':>7s}")
+    for frac in (0.25, 0.5, 1.0, 2.0):
+        program = random_program(int(frac * n_ops / 2.1), seed=2)
+        t0 = time.perf_counter()
+        trace = to_trace(program)
+        generate(grad_reverse(trace), func_name="f_grad")
+        dt = time.perf_counter() - t0
+        print(f"{trace.size:10,d} {dt:9.3f} {1e6 * dt / trace.size:7.1f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--points", type=int, default=1_000_000)
@@ -142,6 +156,7 @@ def main() -> None:
     ap.add_argument("--sympy-timeout", type=float, default=60.0)
     args = ap.parse_args()
     bench_compile(args.ops, args.sympy_timeout)
+    bench_linearity(args.ops)
     bench_speed(args.points, args.repeat)
 
 
