@@ -263,23 +263,20 @@ class Builder:
                     return keep(j)
                 if consts[i] == -1.0 and shape == self.instrs[args[j]].shape:
                     return self.apply("neg", args[j])
-            for i in (0, 1):
-                if unnamed_neg(i):
-                    inner = [src[i].args[0] if k == i else args[k] for k in (0, 1)]
-                    return self.apply("neg", self.apply("mul", *inner))
         elif opname == "div":
             if consts[1] == 1.0:
                 return keep(0)
-            for i in (0, 1):
-                if unnamed_neg(i):
-                    inner = [src[i].args[0] if k == i else args[k] for k in (0, 1)]
-                    return self.apply("neg", self.apply("div", *inner))
         elif opname == "pow":
             if consts[1] == 1.0:
                 return keep(0)
         elif opname == "neg":
             if is_neg(0) and src[0].shape == shape:
                 return src[0].args[0]
+        if opname in ("mul", "div"):
+            for i in (0, 1):
+                if unnamed_neg(i):
+                    inner = [src[i].args[0] if k == i else args[k] for k in (0, 1)]
+                    return self.apply("neg", self.apply(opname, *inner))
         return None
 
     def _append(self, ins: Instr, label: Optional[Label] = None) -> Var:
