@@ -10,7 +10,8 @@ rule for argument i maps a seed ``s`` to ``s * ∂f/∂x_i``, written with build
 calls (``b.mul``, ``b.cos``...), so derivatives are traces themselves. The same
 rule serves forward mode (seed = the argument's tangent; contributions summed)
 and reverse mode (seed = the output's adjoint; contribution added to the
-argument's adjoint). A ``None`` partial is a structural zero.
+argument's adjoint). A ``None`` partial is a structural zero; a rule may also
+return None when it sees one (the x-partial of x**0 is 0, not 0·x**-1 = NaN at 0).
 
 Conventions at non-differentiable points (tested by `edges`):
   abs'(0) = sign(0) = 0;  relu'(0) = 0;  sign' = 0 and heaviside' = 0 everywhere;
@@ -100,7 +101,8 @@ _TABLE = [
           infix="-", uinfix="−", prec=PREC_NEG, linear=True, callable_by_name=False,
           sympy=lambda sp, x: -x),
     OpDef("pow", 2, np.power,
-          (lambda b, g, x, y, out: b.mul(g, b.mul(y, b.pow(x, b.sub(y, 1.0)))),
+          (lambda b, g, x, y, out: None if b.const_value(y) == 0.0
+           else b.mul(g, b.mul(y, b.pow(x, b.sub(y, 1.0)))),
            lambda b, g, x, y, out: b.mul(g, b.xlogy(out, x))), "np.power",
           infix="**", uinfix="**", prec=PREC_POW, callable_by_name=False,
           sympy=lambda sp, x, y: x ** y, domain=((0.2, 3.0), (-2.0, 2.0)),

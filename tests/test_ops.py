@@ -142,3 +142,9 @@ def test_relu_and_abs_at_zero():
     assert compile_grad("relu(x)")(0.0)[1] == (0.0,)
     assert compile_grad("abs(x)")(0.0)[1] == (0.0,)
     assert compile_grad("relu(x)")(1e-300)[1] == (1.0,)
+
+
+@pytest.mark.parametrize("mode", ["reverse", "forward"])
+def test_constant_zero_exponent_has_zero_derivative_everywhere(mode):
+    # 0 * x**-1 would be NaN at x = 0; the rule returns a structural zero instead.
+    assert compile_grad("x**0 + y", mode=mode)(0.0, 1.0) == (2.0, (0.0, 1.0))

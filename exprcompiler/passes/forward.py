@@ -38,7 +38,8 @@ def tangent_sweep(b: Builder, trace: Trace, vmap: list[int], seeds: Mapping[int,
             if tan[a] is None or partials[j] is None:
                 continue
             c = partials[j](b, tan[a], *args, vmap[i])
-            acc = c if acc is None else b.add(acc, c)
+            if c is not None:  # a rule may find a structural zero (x**0)
+                acc = c if acc is None else b.add(acc, c)
         if acc is not None:
             acc = b.name(acc, derived(trace.labels[i], "dot", tag), since=mark)
         tan[i] = acc

@@ -55,7 +55,9 @@ def adjoint_sweep(b: Builder, trace: Trace, vmap: Sequence[int], cotangents: Map
             if not active[a] or partials[j] is None:
                 continue
             mark = b.mark()
-            accumulate(a, partials[j](b, g, *args, vmap[i]), mark)
+            c = partials[j](b, g, *args, vmap[i])
+            if c is not None:  # a rule may find a structural zero (x**0)
+                accumulate(a, c, mark)
     return adj
 
 
