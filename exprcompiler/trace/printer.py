@@ -122,6 +122,8 @@ def format_trace(trace: Trace, values: Optional[Sequence] = None, *, ascii: bool
             rhs = decorate(label.base, label.kind, ascii) if label and label.base else ins.name
             if label is None:
                 lhs = ins.name
+            if lhs == rhs:  # a seed of an unnumbered output (ȳ for a constant): nothing to say
+                continue
         else:
             rhs = r.rhs(i)
         tail = ""
