@@ -137,7 +137,7 @@ def bench_compile(n_ops: int, sympy_timeout: float) -> None:
 def bench_linearity(n_ops: int) -> None:
     """Time per operation of expression -> gradient source at growing sizes: flat
     when every stage is linear."""
-    print(f"\nExpression -> NumPy gradient source, time per operation (linear when flat)")
+    print("\nExpression -> NumPy gradient source, time per operation (linear when flat)")
     print(f"{'operations':>10s} {'seconds':>9s} {'µs/op':>7s}")
     for frac in (0.25, 0.5, 1.0, 2.0):
         program = random_program(int(frac * n_ops / 2.1), seed=2)

@@ -22,7 +22,7 @@ Conventions at non-differentiable points (tested by `edges`):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Optional
 
 import numpy as np

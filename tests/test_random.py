@@ -28,7 +28,6 @@ import random
 import subprocess
 import sys
 import textwrap
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,7 +42,6 @@ from exprcompiler import (check_grad, compile_expr, compile_grad, compile_jvp, c
                           to_trace)
 from exprcompiler.backends.numpy_backend import generate, load
 from exprcompiler.ops import OPS, PREC_ATOM, PREC_NEG
-from exprcompiler.parse import parse
 from exprcompiler.parse.from_sympy import from_sympy
 from exprcompiler.passes.share_sums import share_sums
 from exprcompiler.trace import interpret, verify

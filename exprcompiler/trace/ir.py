@@ -16,7 +16,6 @@ that printers inline into their single use (or name ``t…`` when shared).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence
 
