@@ -197,6 +197,16 @@ def _single_output(trace: Trace, what: str) -> None:
                          f"{len(trace.outputs)} outputs (use compile_vjp or compile_jvp)")
 
 
+def _build(kind: str, primal: Trace, trace: Trace, *, backend: str, wrt=(), mode: str = "",
+           func_name: str, what: str, returns=None) -> Compiled:
+    """Trace -> backend -> Compiled: the one place where a backend is chosen."""
+    fn, source, params = compile_numpy(trace, func_name=func_name,
+                                       description=_description(what, primal), returns=returns)
+    n_values = 1 if kind == "grad" else len(primal.outputs)
+    return Compiled(fn, kind=kind, trace=trace, primal=primal, params=params, wrt=wrt,
+                    source=source, n_values=n_values, backend=backend, mode=mode)
+
+
 def compile_grad(expr, wrt=None, *, mode: str = "reverse", backend: str = "numpy") -> Compiled:
     """Value and gradient: `g(*args) -> (value, (d/dwrt_1, ...))`.
 
@@ -209,21 +219,16 @@ def compile_grad(expr, wrt=None, *, mode: str = "reverse", backend: str = "numpy
     _single_output(primal, "a gradient")
     wrt = resolve_wrt(primal, wrt)
     grad = passes.grad_reverse if mode == "reverse" else passes.grad_forward
-    trace = grad(primal, wrt)
-    fn, source, params = compile_numpy(trace, func_name="f_grad",
-                                       description=_description(f"value and gradient ({mode} mode)", primal),
-                                       returns=(0, tuple(range(1, 1 + len(wrt)))))
-    return Compiled(fn, kind="grad", trace=trace, primal=primal, params=params, wrt=wrt,
-                    source=source, n_values=1, backend=backend, mode=mode)
+    return _build("grad", primal, grad(primal, wrt), backend=backend, wrt=wrt, mode=mode,
+                  func_name="f_grad", what=f"value and gradient ({mode} mode)",
+                  returns=(0, tuple(range(1, 1 + len(wrt)))))
 
 
 def compile_expr(expr, *, backend: str = "numpy") -> Compiled:
     """The value alone: `f(*args) -> value` (a tuple for several outputs)."""
     _check_backend(backend)
     primal = to_trace(expr)
-    fn, source, params = compile_numpy(primal, func_name="f", description=_description("value", primal))
-    return Compiled(fn, kind="value", trace=primal, primal=primal, params=params, wrt=(),
-                    source=source, n_values=len(primal.outputs), backend=backend)
+    return _build("value", primal, primal, backend=backend, func_name="f", what="value")
 
 
 def compile_jvp(expr, wrt=None, *, backend: str = "numpy") -> Compiled:
@@ -232,10 +237,8 @@ def compile_jvp(expr, wrt=None, *, backend: str = "numpy") -> Compiled:
     _check_backend(backend)
     primal = to_trace(expr)
     wrt = resolve_wrt(primal, wrt)
-    trace = passes.jvp(primal, wrt)
-    fn, source, params = compile_numpy(trace, func_name="f_jvp", description=_description("JVP", primal))
-    return Compiled(fn, kind="jvp", trace=trace, primal=primal, params=params, wrt=wrt,
-                    source=source, n_values=len(primal.outputs), backend=backend, mode="forward")
+    return _build("jvp", primal, passes.jvp(primal, wrt), backend=backend, wrt=wrt,
+                  mode="forward", func_name="f_jvp", what="JVP")
 
 
 def compile_vjp(expr, wrt=None, *, backend: str = "numpy") -> Compiled:
@@ -244,12 +247,10 @@ def compile_vjp(expr, wrt=None, *, backend: str = "numpy") -> Compiled:
     _check_backend(backend)
     primal = to_trace(expr)
     wrt = resolve_wrt(primal, wrt)
-    trace = passes.vjp(primal, wrt)
     n = len(primal.outputs)
-    fn, source, params = compile_numpy(trace, func_name="f_vjp", description=_description("VJP", primal),
-                                       returns=(tuple(range(n)), tuple(range(n, n + len(wrt)))))
-    return Compiled(fn, kind="vjp", trace=trace, primal=primal, params=params, wrt=wrt,
-                    source=source, n_values=n, backend=backend, mode="reverse")
+    return _build("vjp", primal, passes.vjp(primal, wrt), backend=backend, wrt=wrt,
+                  mode="reverse", func_name="f_vjp", what="VJP",
+                  returns=(tuple(range(n)), tuple(range(n, n + len(wrt)))))
 
 
 def check_grad(expr, at: Union[Mapping[str, Any], Sequence[Any]], wrt=None, *,
