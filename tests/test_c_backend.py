@@ -1,0 +1,168 @@
+"""The C backend against the NumPy backend (itself tested against the reference
+interpreter): every op, value / JVP / VJP, edge points, seeds, broadcasting, the
+compile cache (truncation, concurrency, a fresh process), and hostile names."""
+
+import math
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from exprcompiler import compile_expr, compile_grad, compile_jvp, compile_vjp, ops
+from exprcompiler.backends import c_build
+from exprcompiler.trace.ir import Builder, trace_from_builder
+
+if c_build.shutil.which("cc") is None and c_build.shutil.which("gcc") is None:
+    pytest.skip("no C compiler on this machine", allow_module_level=True)
+
+OPS = [op for op in ops.OPS.values() if not op.is_leaf and op.name != "copy"]
+GRIEWANK = "(sin(x1/x2) + x1/x2 - exp(x2)) * (x1/x2 - exp(x2))"
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("EXPRCOMPILER_CACHE", str(tmp_path_factory.getbasetemp() / "c-cache"))
+
+
+def one_op(op):
+    b = Builder()
+    xs = [b.input(f"x{i + 1}") for i in range(op.arity)]
+    return trace_from_builder(b, [("y", b.apply(op.name, *xs))])
+
+
+def points(op, n=9):
+    rng = np.random.default_rng(len(op.name))
+    cols = [rng.uniform(lo, hi, n) for lo, hi in op.domain]
+    for args, _ in op.edges:  # append the edge points
+        cols = [np.append(c, a) for c, a in zip(cols, args)]
+    return cols
+
+
+def agree(a, b):
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    same_special = (np.isnan(a) & np.isnan(b)) | ((a == b) & np.isinf(a))
+    with np.errstate(invalid="ignore"):
+        close = np.abs(a - b) <= 1e-13 * np.maximum(np.abs(a), np.abs(b)) + 1e-300
+    return bool(np.all(same_special | close))
+
+
+@pytest.mark.parametrize("op", OPS, ids=[op.name for op in OPS])
+def test_every_op_value_jvp_vjp_match_numpy(op):
+    trace = one_op(op)
+    pts = points(op)
+    rng = np.random.default_rng(0)
+    tangents = [rng.standard_normal(pts[0].shape) for _ in pts]
+    cot = rng.standard_normal(pts[0].shape)
+    for make, args in ((compile_expr, pts), (compile_jvp, pts + tangents), (compile_vjp, pts + [cot])):
+        c, py = make(trace, backend="c"), make(trace)
+        got, want = c(*args), py(*args)
+        flat_got = np.concatenate([np.ravel(x) for x in _flat(got)])
+        flat_want = np.concatenate([np.ravel(x) for x in _flat(want)])
+        assert agree(flat_got, flat_want), (op.name, make.__name__, flat_got, flat_want)
+
+
+def _flat(x):
+    if isinstance(x, tuple):
+        return [y for item in x for y in _flat(item)]
+    return [x]
+
+
+@pytest.mark.parametrize("mode", ["reverse", "forward"])
+def test_seeds_match_numpy(mode):
+    for expr, at in ((GRIEWANK, (1.5, 0.5)), ("log(x1) + x1*x2 - sin(x2)", (2.0, 5.0)),
+                     ("exp(x*z) + x*z/log(x) + sin(log(x))/(x*z)", (2.0, 3.0)),
+                     ("x**3 - 3*x", (1.0,)), ("(x**2 + 1)**2", (1.0,))):
+        c, py = compile_grad(expr, mode=mode, backend="c"), compile_grad(expr, mode=mode)
+        assert agree(_flat(c(*at)), _flat(py(*at)))
+
+
+def test_broadcasting_combinations():
+    g, ref = compile_grad(GRIEWANK, backend="c"), compile_grad(GRIEWANK)
+    rng = np.random.default_rng(1)
+    cases = [(1.5, 0.5), (rng.uniform(0.5, 2, 7), 0.5), (1.5, rng.uniform(0.5, 2, 7)),
+             (rng.uniform(0.5, 2, (3, 1)), rng.uniform(0.5, 2, 4)),
+             (rng.uniform(0.5, 2, (2, 3))[:, ::2], 0.7),      # non-contiguous input
+             (np.empty(0), 0.5)]
+    for a, b in cases:
+        (v, grads), (rv, rgrads) = g(a, b), ref(a, b)
+        assert np.shape(v) == np.shape(rv)
+        assert agree(v, rv) and all(agree(x, y) for x, y in zip(grads, rgrads))
+
+
+def test_hostile_names_never_reach_c_unmangled():
+    import sympy as sp
+    names = ["int", "sin", "in0", "out0", "n", "i", "x*/y", "a\nb", "θ"]
+    syms = [sp.Symbol(name) for name in names]
+    expr = sum((k + 1) * s for k, s in enumerate(syms))
+    g = compile_grad(expr, backend="c")
+    _, grad = g(*[1.0] * len(names))
+    coefficient = {name: float(k + 1) for k, name in enumerate(names)}
+    assert grad == tuple(coefficient[name] for name in g.wrt)
+    assert "*/y" not in g.source and "a\nb" not in g.source
+
+
+def test_truncated_cache_entry_is_rebuilt():
+    g = compile_grad("sin(x) * 3.25", backend="c")
+    lib = c_build.build(g.source)
+    data = lib.read_bytes()
+    lib.write_bytes(data[: len(data) // 2])
+    rebuilt = c_build.build(g.source)
+    assert rebuilt == lib and rebuilt.read_bytes() == data
+
+
+def _run(code: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                          text=True, timeout=300, env={**os.environ, **env})
+
+
+def test_concurrent_processes_compile_the_same_new_kernel(tmp_path):
+    code = """
+        import sys
+        from exprcompiler import compile_grad
+        g = compile_grad("cos(x) * exp(y) + 0.123456789 * x", backend="c")
+        print(g(0.5, 0.25)[1][0])
+    """
+    env = {"EXPRCOMPILER_CACHE": str(tmp_path)}
+    procs = [subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env={**os.environ, **env})
+             for _ in range(4)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1] for o in outs]
+    expected = -math.sin(0.5) * math.exp(0.25) + 0.123456789
+    assert all(float(o[0]) == pytest.approx(expected, rel=1e-15) for o in outs)
+    assert len(list(Path(tmp_path).rglob("*.so"))) == 1
+    assert not list(Path(tmp_path).rglob(".build-*"))
+
+
+def test_a_fresh_process_loads_from_the_cache(tmp_path):
+    code = """
+        import time
+        from exprcompiler.backends import c_build
+        built = []
+        original = c_build.subprocess.run
+        def spy(cmd, *a, **k):
+            if "-shared" in cmd:
+                built.append(cmd)
+            return original(cmd, *a, **k)
+        c_build.subprocess.run = spy
+        from exprcompiler import compile_grad
+        g = compile_grad("tanh(x) * y", backend="c")
+        print(len(built), g(0.5, 2.0)[0])
+    """
+    env = {"EXPRCOMPILER_CACHE": str(tmp_path)}
+    first, second = _run(code, env), _run(code, env)
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    assert first.stdout.split()[0] == "1"      # compiled once
+    assert second.stdout.split()[0] == "0"     # then loaded from the cache
+    assert first.stdout.split()[1] == second.stdout.split()[1]
+
+
+def test_compiler_failure_is_a_compile_error_with_stderr(monkeypatch, tmp_path):
+    from exprcompiler.errors import CompileError
+    monkeypatch.setattr(c_build, "FLAGS", c_build.FLAGS + ("-fno-such-flag-exprc",))
+    with pytest.raises(CompileError, match="source kept at"):
+        compile_grad("x * 2.5 + 0.75", backend="c")
