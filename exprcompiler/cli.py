@@ -1,9 +1,10 @@
 """`exprc`, the command-line front door.
 
-    exprc grad  EXPR [--wrt x,y] [--mode reverse|forward]   generated derivative code
+    exprc grad  EXPR [--wrt x,y] [--mode ...] [--target numpy|c]   generated derivative code
     exprc trace EXPR [--at x1=1.5,x2=0.5] [--mode ...] [--ascii]   Griewank tables
     exprc eval  EXPR --at ...                               value and gradient
     exprc graph EXPR [-o graph.svg]                         computational graph (DOT)
+    exprc cache info|clear                                  the compiled C kernel cache
 
 EXPR is an argument, a file (-f FILE) or standard input (EXPR omitted or "-").
 A user mistake exits with status 2 and one line on stderr.
@@ -77,8 +78,25 @@ def _point_for(trace, at: dict[str, float]) -> dict[str, float]:
 
 
 def cmd_grad(args) -> str:
-    g = api.compile_grad(_read_expr(args), args.wrt, mode=args.mode)
-    return g.source
+    if args.target == "c":  # the kernel's text; printing it needs no compiler
+        from .backends.c_backend import generate_c
+        primal = to_trace(_read_expr(args))
+        wrt = api.resolve_wrt(primal, args.wrt)
+        grad = passes.grad_reverse if args.mode == "reverse" else passes.grad_forward
+        source, _ = generate_c(grad(primal, wrt), func_name="f_grad",
+                               description=f"value and gradient ({args.mode} mode) of: {primal.source}")
+        return source
+    return api.compile_grad(_read_expr(args), args.wrt, mode=args.mode).source
+
+
+def cmd_cache(args) -> str:
+    from .backends import c_build
+    root = c_build.cache_dir()
+    if args.action == "clear":
+        return f"removed {c_build.clear_cache()} files from {root}"
+    libs = list(root.rglob("*.so")) if root.exists() else []
+    size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) if root.exists() else 0
+    return f"C kernel cache: {root}\n{len(libs)} compiled kernels, {size / 1024:.0f} KiB"
 
 
 def _table(trace, env, ascii, **filters) -> str:
@@ -178,14 +196,20 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    command("grad", cmd_grad, "print the generated gradient code (NumPy)",
-            mode=("reverse", "forward"))
+    grad = command("grad", cmd_grad, "print the generated gradient code (NumPy or C)",
+                   mode=("reverse", "forward"))
+    grad.add_argument("--target", choices=("numpy", "c"), default="numpy",
+                      help="language of the printed code (default: numpy)")
     command("trace", cmd_trace, "print the evaluation trace tables (with values given --at)",
             at=True, mode=("reverse", "forward", "both"))
     command("eval", cmd_eval, "print the value and the gradient at a point",
             at=True, mode=("reverse", "forward"))
     g = command("graph", cmd_graph, "print the computational graph in Graphviz DOT")
     g.add_argument("-o", "--output", help="write to FILE (.dot, or .svg/.png/.pdf with Graphviz)")
+    cache = sub.add_parser("cache", help="show or clear the compiled C kernel cache",
+                           description="show or clear the compiled C kernel cache")
+    cache.add_argument("action", choices=("info", "clear"))
+    cache.set_defaults(func=cmd_cache)
     return parser
 
 

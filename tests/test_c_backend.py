@@ -166,3 +166,18 @@ def test_compiler_failure_is_a_compile_error_with_stderr(monkeypatch, tmp_path):
     monkeypatch.setattr(c_build, "FLAGS", c_build.FLAGS + ("-fno-such-flag-exprc",))
     with pytest.raises(CompileError, match="source kept at"):
         compile_grad("x * 2.5 + 0.75", backend="c")
+
+
+def test_cli_prints_the_c_kernel_and_manages_the_cache(capsys, tmp_path, monkeypatch):
+    from exprcompiler.cli import main
+    assert main(["grad", GRIEWANK, "--target", "c"]) == 0
+    out = capsys.readouterr().out
+    assert "void f_grad(ptrdiff_t n, const double *in0, ptrdiff_t st0" in out
+    assert "        v1_bar = v1_bar + v2_bar * cos(v1);" in out
+    monkeypatch.setenv("EXPRCOMPILER_CACHE", str(tmp_path))
+    compile_grad("x * 1.125", backend="c")
+    assert main(["cache", "info"]) == 0
+    assert "1 compiled kernels" in capsys.readouterr().out
+    assert main(["cache", "clear"]) == 0
+    assert "removed 2 files" in capsys.readouterr().out
+    assert not list(tmp_path.rglob("*.so"))
