@@ -163,7 +163,8 @@ def test_a_fresh_process_loads_from_the_cache(tmp_path):
 
 def test_compiler_failure_is_a_compile_error_with_stderr(monkeypatch, tmp_path):
     from exprcompiler.errors import CompileError
-    monkeypatch.setattr(c_build, "FLAGS", c_build.FLAGS + ("-fno-such-flag-exprc",))
+    for name in ("FLAGS", "VECTOR_FLAGS"):
+        monkeypatch.setattr(c_build, name, getattr(c_build, name) + ("-fno-such-flag-exprc",))
     with pytest.raises(CompileError, match="source kept at"):
         compile_grad("x * 2.5 + 0.75", backend="c")
 
@@ -181,3 +182,20 @@ def test_cli_prints_the_c_kernel_and_manages_the_cache(capsys, tmp_path, monkeyp
     assert main(["cache", "clear"]) == 0
     assert "removed 2 files" in capsys.readouterr().out
     assert not list(tmp_path.rglob("*.so"))
+
+
+def test_loading_a_kernel_keeps_the_floating_point_environment():
+    """No fast-math: loading must not switch on flush-to-zero for the whole process."""
+    compile_grad("exp(x) * 1.0625 + sin(x)", backend="c")(np.linspace(0, 1, 10))
+    tiny = np.float64(1e-310)
+    assert tiny * 1.5 != 0.0 and np.multiply(np.array([tiny]), 1.5)[0] != 0.0
+
+
+def test_the_loop_is_vectorized_with_libmvec_where_the_compiler_can():
+    """gcc with glibc's libmvec calls the vector variants (_ZGV...sin) in the loop."""
+    g = compile_grad(GRIEWANK, backend="c")
+    lib = c_build.build(g.source)
+    symbols = subprocess.run(["nm", "-D", str(lib)], capture_output=True, text=True).stdout
+    if "clang" in c_build.find_compiler()[1]:
+        pytest.skip("vector math through libmvec is a gcc + glibc feature")
+    assert "_ZGV" in symbols and "sin" in symbols, symbols
