@@ -14,12 +14,11 @@ that could close them.
 
 from __future__ import annotations
 
-import math
 import re
 from .. import __version__
 from .. import ops as _ops
 from ..trace.ir import Trace
-from ..trace.render import Renderer, Spelling, named_vars
+from ..trace.render import Renderer, named_vars, target_spelling
 from .naming import assign_names
 
 C_KEYWORDS = set("""auto break case char const continue default do double else enum extern float
@@ -61,16 +60,7 @@ VECTOR_MATH = ("sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tan
                "exp", "expm1", "log", "log1p", "pow")
 
 
-def _const(value: float) -> str:
-    if math.isnan(value):
-        return "NAN"
-    if math.isinf(value):
-        return "INFINITY" if value > 0 else "-INFINITY"
-    return repr(float(value))
-
-
-SPELLING = Spelling(symbol=lambda op: op.c, call=lambda op: op.c, const=_const,
-                    as_call=lambda op: op.infix is None or op.c != op.infix)
+SPELLING = target_spelling("c", nan="NAN", inf="INFINITY")
 
 
 def c_identifier(name: str) -> str:

@@ -11,14 +11,13 @@ from __future__ import annotations
 import hashlib
 import keyword
 import linecache
-import math
 from typing import Optional, Sequence, Union
 
 from .. import __version__
 from .. import ops as _ops
 from .. import runtime
 from ..trace.ir import Trace
-from ..trace.render import Renderer, Spelling, named_vars
+from ..trace.render import Renderer, named_vars, target_spelling
 from .naming import assign_names
 
 _HELPERS = {op.numpy for op in _ops.OPS.values()
@@ -28,18 +27,9 @@ RESERVED = set(keyword.kwlist) | {"np", "None", "True", "False"} | _HELPERS
 ReturnSpec = Union[int, Sequence["ReturnSpec"]]
 
 
-def _const(value: float) -> str:
-    if math.isnan(value):
-        return "np.nan"
-    if math.isinf(value):
-        return "np.inf" if value > 0 else "-np.inf"
-    return repr(float(value))
-
-
-# An operator whose NumPy spelling is a function is called: pow is np.power, because
-# `a ** b` on NumPy scalars takes a different code path and can differ in the last bit.
-SPELLING = Spelling(symbol=lambda op: op.infix, call=lambda op: op.numpy, const=_const,
-                    as_call=lambda op: op.infix is None or op.numpy != op.infix)
+# pow is np.power, not `a ** b`: on NumPy scalars `**` takes another code path and
+# can differ from the array result in the last bit.
+SPELLING = target_spelling("numpy", nan="np.nan", inf="np.inf")
 
 
 def sanitize_comment(text: str, limit: int = 200) -> str:

@@ -11,6 +11,7 @@ trace in order: no recursion, whatever the depth.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -26,6 +27,24 @@ class Spelling:
     call: Callable[[_ops.OpDef], str]            # callable name of a function op
     const: Callable[[float], str]                # literal of a constant
     as_call: Callable[[_ops.OpDef], bool] = lambda op: op.infix is None  # f(a, b) form?
+
+
+def target_spelling(field: str, nan: str, inf: str) -> Spelling:
+    """The spelling of a target language whose op names are the op table's `field`
+    ("numpy", "c"): an operator whose spelling there is not its infix symbol is called
+    as a function (pow is np.power and C's pow)."""
+    def spell(op: _ops.OpDef) -> str:
+        return getattr(op, field)
+
+    def const(value: float) -> str:
+        if math.isnan(value):
+            return nan
+        if math.isinf(value):
+            return inf if value > 0 else "-" + inf
+        return repr(float(value))
+
+    return Spelling(symbol=spell, call=spell, const=const,
+                    as_call=lambda op: op.infix is None or spell(op) != op.infix)
 
 
 def const_prec(text: str) -> int:
