@@ -171,9 +171,14 @@ def _fit(result, batch: tuple):
     return float(arr) if batch == () else arr
 
 
-def _check_backend(backend: str) -> None:
+def _check_backend(backend: str, threads: Optional[int] = None) -> None:
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r} (available: {', '.join(BACKENDS)})")
+    if threads is not None:
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise ValueError(f"threads must be a positive integer, got {threads!r}")
+        if backend != "c":
+            raise ValueError("threads= applies to backend=\"c\" (the NumPy backend runs on one thread)")
 
 
 def resolve_wrt(trace: Trace, wrt) -> list[str]:
@@ -205,7 +210,7 @@ def _single_output(trace: Trace, what: str) -> None:
 
 
 def _build(kind: str, primal: Trace, trace: Trace, *, backend: str, wrt=(), mode: str = "",
-           func_name: str, what: str, returns=None) -> Compiled:
+           func_name: str, what: str, returns=None, threads: Optional[int] = None) -> Compiled:
     """Trace -> backend -> Compiled: the one place where a backend is chosen."""
     description = _description(what, primal)
     run = None
@@ -213,7 +218,7 @@ def _build(kind: str, primal: Trace, trace: Trace, *, backend: str, wrt=(), mode
         from .backends import c_backend, c_build
         source, decl = c_backend.generate_c(trace, func_name=func_name, description=description)
         ffi, fn = c_build.load(source, decl, func_name)
-        run = c_build.runner(ffi, fn, len(trace.outputs))
+        run = c_build.runner(ffi, fn, len(trace.outputs), threads)
         params = [name.replace(".", "_") for name in trace.input_names]
     else:
         fn, source, params = compile_numpy(trace, func_name=func_name, description=description,
@@ -223,12 +228,12 @@ def _build(kind: str, primal: Trace, trace: Trace, *, backend: str, wrt=(), mode
                     source=source, n_values=n_values, backend=backend, mode=mode, run=run)
 
 
-def compile_grad(expr, wrt=None, *, mode: str = "reverse", backend: str = "numpy") -> Compiled:
+def compile_grad(expr, wrt=None, *, mode: str = "reverse", backend: str = "numpy", threads: Optional[int] = None) -> Compiled:
     """Value and gradient: `g(*args) -> (value, (d/dwrt_1, ...))`.
 
     `mode="reverse"` is one forward and one reverse sweep; `mode="forward"` is one
     tangent sweep per variable in `wrt` (same numbers, different cost)."""
-    _check_backend(backend)
+    _check_backend(backend, threads)
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r} (use 'reverse' or 'forward')")
     primal = to_trace(expr)
@@ -237,36 +242,36 @@ def compile_grad(expr, wrt=None, *, mode: str = "reverse", backend: str = "numpy
     grad = passes.grad_reverse if mode == "reverse" else passes.grad_forward
     return _build("grad", primal, grad(primal, wrt), backend=backend, wrt=wrt, mode=mode,
                   func_name="f_grad", what=f"value and gradient ({mode} mode)",
-                  returns=(0, tuple(range(1, 1 + len(wrt)))))
+                  returns=(0, tuple(range(1, 1 + len(wrt)))), threads=threads)
 
 
-def compile_expr(expr, *, backend: str = "numpy") -> Compiled:
+def compile_expr(expr, *, backend: str = "numpy", threads: Optional[int] = None) -> Compiled:
     """The value alone: `f(*args) -> value` (a tuple for several outputs)."""
-    _check_backend(backend)
+    _check_backend(backend, threads)
     primal = to_trace(expr)
-    return _build("value", primal, primal, backend=backend, func_name="f", what="value")
+    return _build("value", primal, primal, backend=backend, func_name="f", what="value", threads=threads)
 
 
-def compile_jvp(expr, wrt=None, *, backend: str = "numpy") -> Compiled:
+def compile_jvp(expr, wrt=None, *, backend: str = "numpy", threads: Optional[int] = None) -> Compiled:
     """Forward mode: `f(*args, *tangents) -> (value, J·tangent)`; tangent arguments
     are named `x_dot` for each x in `wrt`."""
-    _check_backend(backend)
+    _check_backend(backend, threads)
     primal = to_trace(expr)
     wrt = resolve_wrt(primal, wrt)
     return _build("jvp", primal, passes.jvp(primal, wrt), backend=backend, wrt=wrt,
-                  mode="forward", func_name="f_jvp", what="JVP")
+                  mode="forward", func_name="f_jvp", what="JVP", threads=threads)
 
 
-def compile_vjp(expr, wrt=None, *, backend: str = "numpy") -> Compiled:
+def compile_vjp(expr, wrt=None, *, backend: str = "numpy", threads: Optional[int] = None) -> Compiled:
     """Reverse mode: `f(*args, *cotangents) -> (value, (uᵀJ)_x for x in wrt)`;
     cotangent arguments are named `y_bar` for each output y."""
-    _check_backend(backend)
+    _check_backend(backend, threads)
     primal = to_trace(expr)
     wrt = resolve_wrt(primal, wrt)
     n = len(primal.outputs)
     return _build("vjp", primal, passes.vjp(primal, wrt), backend=backend, wrt=wrt,
                   mode="reverse", func_name="f_vjp", what="VJP",
-                  returns=(tuple(range(n)), tuple(range(n, n + len(wrt)))))
+                  returns=(tuple(range(n)), tuple(range(n, n + len(wrt)))), threads=threads)
 
 
 def check_grad(expr, at: Union[Mapping[str, Any], Sequence[Any]], wrt=None, *,

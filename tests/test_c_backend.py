@@ -167,8 +167,8 @@ def test_a_fresh_process_loads_from_the_cache(tmp_path):
 
 def test_compiler_failure_is_a_compile_error_with_stderr(monkeypatch, tmp_path):
     from exprcompiler.errors import CompileError
-    for name in ("FLAGS", "VECTOR_FLAGS"):
-        monkeypatch.setattr(c_build, name, getattr(c_build, name) + ("-fno-such-flag-exprc",))
+    monkeypatch.setattr(c_build, "BUILDS", tuple((flags + ("-fno-such-flag-exprc",), libs)
+                                                 for flags, libs in c_build.BUILDS))
     with pytest.raises(CompileError, match="source kept at"):
         compile_grad("x * 2.5 + 0.75", backend="c")
 
@@ -177,7 +177,7 @@ def test_cli_prints_the_c_kernel_and_manages_the_cache(capsys, tmp_path, monkeyp
     from exprcompiler.cli import main
     assert main(["grad", GRIEWANK, "--target", "c"]) == 0
     out = capsys.readouterr().out
-    assert "void f_grad(ptrdiff_t n, const double *in0, ptrdiff_t st0" in out
+    assert "void f_grad(ptrdiff_t n, int threads, const double *in0, ptrdiff_t st0" in out
     assert "        v1_bar = v1_bar + v2_bar * cos(v1);" in out
     monkeypatch.setenv("EXPRCOMPILER_CACHE", str(tmp_path))
     compile_grad("x * 1.125", backend="c")
@@ -203,3 +203,24 @@ def test_the_loop_is_vectorized_with_libmvec_where_the_compiler_can():
     if "clang" in c_build.find_compiler()[1]:
         pytest.skip("vector math through libmvec is a gcc + glibc feature")
     assert "_ZGV" in symbols and "sin" in symbols, symbols
+
+
+def test_one_and_two_threads_give_identical_results():
+    rng = np.random.default_rng(5)
+    x1, x2 = rng.uniform(0.5, 2, 300_001), rng.uniform(0.5, 2, 300_001)
+    one = compile_grad(GRIEWANK, backend="c", threads=1)(x1, x2)
+    two = compile_grad(GRIEWANK, backend="c", threads=2)(x1, x2)
+    default = compile_grad(GRIEWANK, backend="c")(x1, x2)
+    for a, b, c in zip(_flat(one), _flat(two), _flat(default)):
+        assert np.array_equal(a, b) and np.array_equal(a, c)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_threads_must_be_a_positive_integer(bad):
+    with pytest.raises(ValueError, match="threads"):
+        compile_grad("x * 2.0", backend="c", threads=bad)
+
+
+def test_threads_is_for_the_c_backend():
+    with pytest.raises(ValueError, match="backend"):
+        compile_grad("x * 2.0", threads=2)

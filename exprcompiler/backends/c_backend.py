@@ -1,8 +1,9 @@
 """C backend, source half: a scalar trace becomes a C99 kernel over a batch of points.
 
-    void f_grad(ptrdiff_t n, const double *in0, ptrdiff_t st0, ..., double *out0, ...)
+    void f_grad(ptrdiff_t n, int threads, const double *in0, ptrdiff_t st0, ..., double *out0, ...)
 
-One loop over the n points; inside it one straight-line statement per named
+One loop over the n points (split over `threads` OpenMP threads when built with
+OpenMP, vectorized with `omp simd`); inside it one straight-line statement per named
 trace variable, SSA values as local doubles. Input k of point i is
 in{k}[i * st{k}], so a stride of 0 broadcasts a scalar against arrays. Spellings
 come from the op table's `c` field; ops without a libm function get small
@@ -102,7 +103,7 @@ def generate_c(trace: Trace, *, func_name: str = "f", description: str = "") -> 
     names = [c_identifier(n) if n is not None else None for n in assign_names(trace, named, reserved)]
     r = Renderer(trace, SPELLING, lambda i: names[i], named=named)
 
-    params = ["ptrdiff_t n"]
+    params = ["ptrdiff_t n", "int threads"]
     params += [f"const double *in{k}, ptrdiff_t st{k}" for k in range(n_in)]
     params += [f"double *out{k}" for k in range(n_out)]
     decl = f"void {func_name}({', '.join(params)})"
@@ -138,8 +139,10 @@ def generate_c(trace: Trace, *, func_name: str = "f", description: str = "") -> 
         head.append("")
     if helpers:
         head += helpers + [""]
-    lines = head + [decl, "{", "    #pragma omp simd", "    for (ptrdiff_t i = 0; i < n; ++i) {"] \
-        + body + ["    }", "}"]
+    # `if(parallel: ...)`, not a bare `if`: a bare one also turns off the simd part.
+    loop = ["    #pragma omp parallel for simd num_threads(threads) schedule(static) "
+            "if(parallel: threads > 1)", "    for (ptrdiff_t i = 0; i < n; ++i) {"]
+    lines = head + [decl, "{"] + loop + body + ["    }", "}"]
     return "\n".join(lines) + "\n", decl + ";"
 
 

@@ -29,9 +29,13 @@ LIBS = ("-lm",)
 # Tried first: vector math from libmvec, with gcc's sin/cos -> sincos fusion off (it
 # keeps the loop scalar), for this CPU (so the CPU is part of the cache key). No
 # fast-math: IEEE inf/NaN semantics and the process's FP environment stay intact.
-# If the compiler refuses (clang, old glibc), the plain flags are used.
-VECTOR_FLAGS = FLAGS + ("-fopenmp-simd", "-fdisable-tree-sincos", "-march=native")
-VECTOR_LIBS = ("-lmvec", "-lm")
+# If the compiler refuses (clang, old glibc, no OpenMP), the next set is tried.
+# Tried in order: OpenMP threads + vector math; vector math only; plain.
+BUILDS = (
+    (FLAGS + ("-fopenmp", "-fdisable-tree-sincos", "-march=native"), ("-lmvec", "-lm")),
+    (FLAGS + ("-fopenmp-simd", "-fdisable-tree-sincos", "-march=native"), ("-lmvec", "-lm")),
+    (FLAGS, LIBS),
+)
 
 
 def cache_dir() -> Path:
@@ -71,9 +75,8 @@ def host_cpu() -> str:
 def cache_key(source: str) -> str:
     compiler, version = find_compiler()
     h = hashlib.sha256()
-    for part in (source, compiler, version, " ".join(VECTOR_FLAGS + VECTOR_LIBS),
-                 " ".join(FLAGS + LIBS), __version__, platform.machine(), platform.system(),
-                 host_cpu()):
+    for part in (source, compiler, version, repr(BUILDS), __version__, platform.machine(),
+                 platform.system(), host_cpu()):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()
@@ -110,11 +113,11 @@ def build(source: str) -> Path:
         src.write_text(source)
         out = tmp / "kernel.so"
         compiler, _ = find_compiler()
-        done = subprocess.run([compiler, *VECTOR_FLAGS, "-o", str(out), str(src), *VECTOR_LIBS],
-                              capture_output=True, text=True, timeout=600)
-        if done.returncode != 0:
-            done = subprocess.run([compiler, *FLAGS, "-o", str(out), str(src), *LIBS],
+        for flags, libs in BUILDS:
+            done = subprocess.run([compiler, *flags, "-o", str(out), str(src), *libs],
                                   capture_output=True, text=True, timeout=600)
+            if done.returncode == 0:
+                break
         if done.returncode != 0:
             kept = folder / f"{key}.failed.c"
             shutil.copyfile(src, kept)
@@ -164,16 +167,29 @@ def clear_cache() -> int:
     return count
 
 
-def runner(ffi, fn, n_out: int):
+# Below this many points one thread is faster than starting a team.
+PARALLEL_FROM = 100_000
+
+
+def default_threads() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def runner(ffi, fn, n_out: int, threads=None):
     """Adapt the C kernel to the API's calling convention: arrays and their broadcast
-    batch shape in, one array per output out. A size-1 input is passed with stride 0."""
+    batch shape in, one array per output out. A size-1 input is passed with stride 0.
+    `threads=None`: every core for large batches, one thread for small ones."""
     import math
 
     import numpy as np
 
     def run(arrays, batch):
         n = math.prod(batch)
-        args: list = [n]
+        nt = threads if threads is not None else (default_threads() if n >= PARALLEL_FROM else 1)
+        args: list = [n, nt]
         for a in arrays:
             if a.size == 1:
                 args += [ffi.from_buffer("double[]", np.ascontiguousarray(a.reshape(1))), 0]
