@@ -24,6 +24,7 @@ import numpy as np
 
 from exprcompiler import compile_expr, compile_grad
 from exprcompiler.api import _blocked
+from exprcompiler.errors import CompileError
 from exprcompiler.backends.numpy_backend import generate
 from exprcompiler.frontend import to_trace
 from exprcompiler.passes import grad_reverse
@@ -85,10 +86,16 @@ def bench_speed(points: int, repeat: int) -> None:
              "hand-written value+grad": griewank_grad, "generated value+grad": gen_grad,
              "compile_expr call (blocked)": f, "compile_grad call (blocked)": g,
              "hand-written value+grad, blocked": blocked(griewank_grad)}
+    try:  # the C backend, when a compiler is there
+        for th in (1, 2):
+            cands[f"C backend value, threads={th}"] = compile_expr(GRIEWANK, backend="c", threads=th)
+            cands[f"C backend value+grad, threads={th}"] = compile_grad(GRIEWANK, backend="c", threads=th)
+    except CompileError as err:
+        print(f"(C backend skipped: {err.one_line()})")
     times = interleaved(cands, (x1, x2), repeat)
     med = {k: statistics.median(v) for k, v in times.items()}
-    print(f"\nGriewank function at {points:,} points, NumPy {np.__version__}, 1 thread, "
-          f"median of {repeat} interleaved runs")
+    print(f"\nGriewank function at {points:,} points, NumPy {np.__version__} (1 thread; the C "
+          f"backend with the threads shown), median of {repeat} interleaved runs")
     print(f"{'implementation':44s} {'median ms':>10s} {'min ms':>8s} {'max ms':>8s}")
     for k, v in times.items():
         print(f"{k:44s} {1e3 * med[k]:10.2f} {1e3 * min(v):8.2f} {1e3 * max(v):8.2f}")
