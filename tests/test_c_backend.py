@@ -224,3 +224,14 @@ def test_threads_must_be_a_positive_integer(bad):
 def test_threads_is_for_the_c_backend():
     with pytest.raises(ValueError, match="backend"):
         compile_grad("x * 2.0", threads=2)
+
+
+def test_no_compiler_is_a_compile_error_that_points_to_numpy(monkeypatch):
+    from exprcompiler.errors import CompileError
+    monkeypatch.setattr(c_build.shutil, "which", lambda name: None)
+    c_build.find_compiler.cache_clear()
+    try:
+        with pytest.raises(CompileError, match='backend="numpy"'):
+            compile_grad("x * 2.0 + 0.5", backend="c")
+    finally:
+        c_build.find_compiler.cache_clear()
