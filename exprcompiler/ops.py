@@ -174,7 +174,3 @@ FUNCTIONS: dict[str, OpDef] = {name: op for name, op in OPS.items() if op.callab
 
 # Named constants of the string language.
 CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e}
-
-
-def get(name: str) -> OpDef:
-    return OPS[name]

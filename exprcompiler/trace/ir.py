@@ -101,9 +101,6 @@ class Trace:
             counts[ins.op] = counts.get(ins.op, 0) + 1
         return counts
 
-    def with_source(self, source: Optional[str]) -> "Trace":
-        return Trace(self.instrs, self.labels, self.outputs, source)
-
     def __str__(self) -> str:
         from .printer import format_trace
         return format_trace(self)
@@ -178,9 +175,6 @@ class Builder:
             self.labels[var] = label
             return var
         return self._append(Instr("copy", (var,), (), ins.shape), label)
-
-    def label_of(self, var: Var) -> Optional[Label]:
-        return self.labels[var]
 
     # -- operations ---------------------------------------------------------------
     def __getattr__(self, opname: str):
