@@ -12,7 +12,7 @@ from typing import Mapping, Optional, Sequence
 
 from .. import ops as _ops
 from ..trace.ir import Builder, Trace
-from .replay import derived, fresh_name, replay, replay_instr, seed_input, zeros_like
+from .replay import derived, fresh_name, replay, replay_instr, seed_input, wrt_vars, zeros_like
 
 
 def tangent_sweep(b: Builder, trace: Trace, vmap: list[int], seeds: Mapping[int, int],
@@ -46,19 +46,13 @@ def tangent_sweep(b: Builder, trace: Trace, vmap: list[int], seeds: Mapping[int,
     return tan
 
 
-def _wrt_vars(trace: Trace, wrt: Optional[Sequence[str]]) -> list[tuple[str, int]]:
-    inputs = dict(trace.inputs)
-    names = list(inputs) if wrt is None else list(wrt)
-    return [(name, inputs[name]) for name in names]
-
-
 def jvp(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Trace:
     """Trace of (outputs, output tangents) from (inputs, tangents of the `wrt` inputs).
     Tangent inputs are named `x.dot`, tangent outputs `y.dot`."""
     b = Builder(pull_negations=True)
     vmap = replay(b, trace, stop=len(trace.inputs))  # inputs come first in every trace
     seeds = {}
-    for name, v in _wrt_vars(trace, wrt):
+    for name, v in wrt_vars(trace, wrt):
         seeds[v] = seed_input(b, trace, name, v, "dot")
     tan = tangent_sweep(b, trace, vmap, seeds)
     outputs = [(name, vmap[v]) for name, v in trace.outputs]
@@ -78,7 +72,7 @@ def grad_forward(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Trace:
     (yname, y), = trace.outputs
     outputs = [(yname, vmap[y])]
     taken = {yname}
-    for name, v in _wrt_vars(trace, wrt):
+    for name, v in wrt_vars(trace, wrt):
         tan = tangent_sweep(b, trace, vmap, {v: b.const(1.0, trace.instrs[v].shape)}, tag=name)
         outputs.append((fresh_name(f"{name}.bar", taken), tan[y] if tan[y] is not None else zeros_like(b, trace, y)))
     return b.finish(outputs)

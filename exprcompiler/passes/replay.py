@@ -22,9 +22,10 @@ def derived(label: Optional[Label], suffix: str, tag: Optional[str] = None) -> O
     return Label(kind, label.index, base=base, tag=tag or label.tag)
 
 
-def replay_instr(b: Builder, trace: Trace, i: int, vmap: Sequence[int],
+def replay_instr(b: Builder, trace: Trace, i: int, vmap,
                  env: Optional[Mapping[str, int]] = None) -> int:
-    """Append instruction i of `trace` to `b` (arguments mapped through `vmap`);
+    """Append instruction i of `trace` to `b` (arguments mapped through `vmap`, a list
+    or a dict from trace var to builder var);
     an input named in `env` is replaced by the given builder variable."""
     ins, label = trace.instrs[i], trace.labels[i]
     if ins.op == "input":
@@ -75,3 +76,9 @@ def fresh_name(name: str, taken: set) -> str:
         name += "." + name.rsplit(".", 1)[-1]
     taken.add(name)
     return name
+
+
+def wrt_vars(trace: Trace, wrt: Optional[Sequence[str]]) -> list[tuple[str, int]]:
+    """(name, var) of the inputs to differentiate with respect to (default: all)."""
+    inputs = dict(trace.inputs)
+    return [(name, inputs[name]) for name in (list(inputs) if wrt is None else wrt)]

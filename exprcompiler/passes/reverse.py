@@ -13,13 +13,12 @@ from typing import Mapping, Optional, Sequence
 
 from .. import ops as _ops
 from ..trace.ir import Builder, Trace
-from .forward import _wrt_vars
-from .replay import derived, fresh_name, replay, seed_input, zeros_like
+from .replay import derived, fresh_name, replay, seed_input, wrt_vars, zeros_like
 
 
-def active_set(trace: Trace, wrt_vars: Sequence[int]) -> bytearray:
+def active_set(trace: Trace, seeds: Sequence[int]) -> bytearray:
     active = bytearray(len(trace.instrs))
-    for v in wrt_vars:
+    for v in seeds:
         active[v] = 1
     for i, ins in enumerate(trace.instrs):
         if not active[i] and any(active[a] for a in ins.args):
@@ -67,7 +66,7 @@ def vjp(trace: Trace, wrt: Optional[Sequence[str]] = None, *, seeds: Optional[Ma
     Cotangent inputs are named `y.bar` and adjoint outputs `x.bar`. With `seeds`
     ({output name: constant}) a cotangent is that constant instead of an input —
     `seeds={"y": 1.0}` gives the gradient."""
-    wrt_vars = _wrt_vars(trace, wrt)
+    wrt_list = wrt_vars(trace, wrt)
     b = Builder(pull_negations=True)
     vmap = replay(b, trace)
     cotangents: dict[int, int] = {}
@@ -79,11 +78,11 @@ def vjp(trace: Trace, wrt: Optional[Sequence[str]] = None, *, seeds: Optional[Ma
         if v in cotangents:
             ct = b.add(cotangents[v], ct)
         cotangents[v] = ct
-    adj = adjoint_sweep(b, trace, vmap, cotangents, active_set(trace, [v for _, v in wrt_vars]))
+    adj = adjoint_sweep(b, trace, vmap, cotangents, active_set(trace, [v for _, v in wrt_list]))
     outputs = [(name, vmap[v]) for name, v in trace.outputs]
     taken = {name for name, _ in outputs}
     outputs += [(fresh_name(f"{name}.bar", taken), adj[v] if adj[v] is not None else zeros_like(b, trace, v))
-                for name, v in wrt_vars]
+                for name, v in wrt_list]
     return b.finish(outputs)
 
 

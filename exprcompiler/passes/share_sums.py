@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from ..trace.ir import Builder, Trace
 from ..trace.render import use_counts
+from .replay import replay_instr
 
 _CHAIN = ("add", "sub")
 
@@ -120,17 +121,13 @@ def share_sums(trace: Trace) -> Trace:
                 acc = b.add(acc, vmap[v]) if s > 0 else b.sub(acc, vmap[v])
             vmap[r] = acc
 
-    for i, ins in enumerate(trace.instrs):
+    for i in range(len(trace.instrs)):
         if i in vmap or i in skip:
             continue
         if i in plan:
             emit(i)
-        elif ins.op == "input":
-            vmap[i] = b.input(ins.name, ins.shape)
-        elif ins.op == "const":
-            vmap[i] = b.const(ins.value, ins.shape)
         else:
-            vmap[i] = b.apply(ins.op, *(vmap[a] for a in ins.args), **dict(ins.attrs))
+            vmap[i] = replay_instr(b, trace, i, vmap)
     return b.finish([(n, vmap[v]) for n, v in trace.outputs], input_order=trace.input_names,
                     number=True, source=trace.source)
 
