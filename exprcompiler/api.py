@@ -228,20 +228,35 @@ def _build(kind: str, primal: Trace, trace: Trace, *, backend: str, wrt=(), mode
                     source=source, n_values=n_values, backend=backend, mode=mode, run=run)
 
 
-def compile_grad(expr, wrt=None, *, mode: str = "reverse", backend: str = "numpy", threads: Optional[int] = None) -> Compiled:
-    """Value and gradient: `g(*args) -> (value, (d/dwrt_1, ...))`.
-
-    `mode="reverse"` is one forward and one reverse sweep; `mode="forward"` is one
-    tangent sweep per variable in `wrt` (same numbers, different cost)."""
-    _check_backend(backend, threads)
+def gradient_trace(expr, wrt=None, mode: str = "reverse") -> tuple[Trace, list[str], Trace]:
+    """(primal trace, wrt names, gradient trace): the front end and the gradient pass
+    of `mode`, shared by compile_grad and `exprc grad --target c`."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r} (use 'reverse' or 'forward')")
     primal = to_trace(expr)
     _single_output(primal, "a gradient")
     wrt = resolve_wrt(primal, wrt)
     grad = passes.grad_reverse if mode == "reverse" else passes.grad_forward
-    return _build("grad", primal, grad(primal, wrt), backend=backend, wrt=wrt, mode=mode,
-                  func_name="f_grad", what=f"value and gradient ({mode} mode)",
+    return primal, wrt, grad(primal, wrt)
+
+
+def _grad_what(mode: str) -> str:
+    return f"value and gradient ({mode} mode)"
+
+
+def grad_description(primal: Trace, mode: str) -> str:
+    return _description(_grad_what(mode), primal)
+
+
+def compile_grad(expr, wrt=None, *, mode: str = "reverse", backend: str = "numpy", threads: Optional[int] = None) -> Compiled:
+    """Value and gradient: `g(*args) -> (value, (d/dwrt_1, ...))`.
+
+    `mode="reverse"` is one forward and one reverse sweep; `mode="forward"` is one
+    tangent sweep per variable in `wrt` (same numbers, different cost)."""
+    _check_backend(backend, threads)
+    primal, wrt, trace = gradient_trace(expr, wrt, mode)
+    return _build("grad", primal, trace, backend=backend, wrt=wrt, mode=mode,
+                  func_name="f_grad", what=_grad_what(mode),
                   returns=(0, tuple(range(1, 1 + len(wrt)))), threads=threads)
 
 

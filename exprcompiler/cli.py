@@ -80,11 +80,9 @@ def _point_for(trace, at: dict[str, float]) -> dict[str, float]:
 def cmd_grad(args) -> str:
     if args.target == "c":  # the kernel's text; printing it needs no compiler
         from .backends.c_backend import generate_c
-        primal = to_trace(_read_expr(args))
-        wrt = api.resolve_wrt(primal, args.wrt)
-        grad = passes.grad_reverse if args.mode == "reverse" else passes.grad_forward
-        source, _ = generate_c(grad(primal, wrt), func_name="f_grad",
-                               description=f"value and gradient ({args.mode} mode) of: {primal.source}")
+        primal, _, trace = api.gradient_trace(_read_expr(args), args.wrt, args.mode)
+        source, _ = generate_c(trace, func_name="f_grad",
+                               description=api.grad_description(primal, args.mode))
         return source
     return api.compile_grad(_read_expr(args), args.wrt, mode=args.mode).source
 

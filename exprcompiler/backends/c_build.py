@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 import os
 import platform
 import shutil
@@ -20,6 +21,8 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
 
 from .. import __version__
 from ..errors import CompileError
@@ -182,10 +185,6 @@ def runner(ffi, fn, n_out: int, threads=None):
     """Adapt the C kernel to the API's calling convention: arrays and their broadcast
     batch shape in, one array per output out. A size-1 input is passed with stride 0.
     `threads=None`: every core for large batches, one thread for small ones."""
-    import math
-
-    import numpy as np
-
     def run(arrays, batch):
         n = math.prod(batch)
         nt = threads if threads is not None else (default_threads() if n >= PARALLEL_FROM else 1)

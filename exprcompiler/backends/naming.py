@@ -1,4 +1,5 @@
-"""Names of trace variables in generated source (Griewank/Tangent naming).
+"""Names of trace variables in generated source (Griewank/Tangent naming), and the
+only way user text enters generated source: sanitized comments.
 
 Inputs keep the user's names (mangled where they would clash with the target
 language or with generated names), intermediates are v1, v2, ..., tangents
@@ -93,3 +94,13 @@ def assign_names(trace: Trace, named: list[bool], reserved: set[str]) -> list[Op
         holder[name] = i
         names[i] = name
     return names
+
+
+def comment_text(text: str, limit: int, *, c: bool = False) -> str:
+    """User text shown in a generated comment: one line, printable, bounded. For C
+    (`c=True`) also ASCII only, with no `*/` or `/*` that could end or nest it."""
+    ok = (lambda ch: ch.isprintable() and ch.isascii()) if c else str.isprintable
+    flat = "".join(ch if ok(ch) else ("?" if c else " ") for ch in text.strip().replace("\n", "; "))
+    if c:
+        flat = flat.replace("*/", "* /").replace("/*", "/ *").replace("\\", "/")
+    return flat if len(flat) <= limit else flat[:limit - 3] + "..."

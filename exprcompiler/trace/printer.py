@@ -40,8 +40,7 @@ def decorate(base: str, kind: str, ascii: bool = False) -> str:
     k = 0
     while k < len(base) and base[k].isalpha():
         k += 1
-    at = 1 if k <= 1 else k  # one-letter stem: x̄1; longer stem: mark its last letter
-    at = max(at, 1)
+    at = max(k, 1)  # mark the stem's last letter: x̄1, thetā; a name without letters: its first char
     return base[:at] + marks + base[at:]
 
 
