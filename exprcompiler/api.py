@@ -44,8 +44,7 @@ class Compiled:
         self.backend = backend
         self.mode = mode
         self._n_values = n_values
-        self._params = tuple(params)
-        self.inputs = _public_names(trace.input_names, params)
+        self.inputs = _public_names(trace.input_names)
         self._index = {name: k for k, name in enumerate(self.inputs)}
         for k, p in enumerate(params):  # the generated (mangled) names work too
             self._index.setdefault(p, k)
@@ -133,7 +132,7 @@ def _flatten(items) -> list:
     return out
 
 
-def _public_names(trace_names: Sequence[str], params: Sequence[str]) -> tuple[str, ...]:
+def _public_names(trace_names: Sequence[str]) -> tuple[str, ...]:
     """User inputs keep their own names; seeds of derivative traces (x.dot, y.bar)
     are called x_dot, y_bar, with underscores added if a user name is taken."""
     taken = {n for n in trace_names if "." not in n}
