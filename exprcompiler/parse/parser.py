@@ -2,17 +2,11 @@
 
 `parse(text)` reads a straight-line program — ``name = expr`` statements
 separated by newlines or ``;``, ending with a bare expression (the output) —
-in two steps:
-
-1. syntax: the statements are read into a small hash-consed expression graph
-   (`_Graph`: one node per distinct subexpression, children before parents);
-2. build: the graph is replayed into a trace `Builder` (which folds constants and
-   hash-conses again), giving the Trace.
-
-The graph lets the whole program be seen before it is built, so assignments
-that do not reach the output are never built. Sums are built left to right, as
-Python adds; sharing a sub-sum computed elsewhere (Griewank's
-``(sin(u) + u - w) * (u - w)``) is the job of the front end's share_sums pass.
+straight into a trace `Builder`, which hash-conses and folds constants as it
+goes; finishing the trace drops assignments that do not reach the output.
+Sums are built left to right, as Python adds; sharing a sub-sum computed
+elsewhere (Griewank's ``(sin(u) + u - w) * (u - w)``) is the job of the front
+end's share_sums pass.
 
 Expressions are parsed by operator precedence with two explicit stacks
 (operands and pending operators/parentheses/calls) instead of recursive
@@ -34,7 +28,7 @@ import difflib
 
 from .. import ops as _ops
 from ..errors import ParseError
-from ..trace.ir import Builder, Trace, natural_key, trace_from_builder
+from ..trace.ir import Builder, Trace, trace_from_builder
 from .lexer import Token, describe, error_at, quote, tokenize
 
 __all__ = ["parse"]
@@ -78,8 +72,8 @@ class _Parser:
         self.text = text
         self._next = tokenize(text).__next__
         self.pushed: list[Token] = []   # looked-at tokens, the next one last
-        self.g = _Graph()
-        self.env: dict[str, int] = {}       # assigned name -> its graph node (SSA)
+        self.g = Builder()   # hash-conses as we parse; finish() drops dead code
+        self.env: dict[str, int] = {}       # assigned name -> its trace variable (SSA)
         self.free: dict[str, Token] = {}    # input name -> its first use (for errors)
 
     # -- token stream ---------------------------------------------------------------
@@ -132,7 +126,7 @@ class _Parser:
         while out is None:
             out = f"out{k}" if f"out{k}" not in inputs else None
             k += 1
-        return self.g.build(result, out, self.text)
+        return trace_from_builder(self.g, [(out, result)], source=self.text)
 
     def check_target(self, tok: Token) -> None:
         name = tok.text
@@ -250,10 +244,10 @@ class _Parser:
         """Pop one operator and apply it to the operands on top of the operand stack."""
         kind, _, opname, _, _ = stack.pop()
         if kind == _NEG:
-            operands[-1] = self.g.node("neg", operands[-1])
+            operands[-1] = self.g.apply("neg", operands[-1])
         else:
             right = operands.pop()
-            operands[-1] = self.g.node(opname, operands[-1], right)
+            operands[-1] = self.g.apply(opname, operands[-1], right)
 
     def reduce_to_marker(self, stack: list, operands: list) -> None:
         while stack and stack[-1][1] != _MARKER_PREC:
@@ -270,7 +264,7 @@ class _Parser:
         if len(args) != op.arity:
             plural = "" if op.arity == 1 else "s"
             raise self.error(tok, f"{op.name}() takes {op.arity} argument{plural} ({len(args)} given)")
-        operands.append(self.g.node(op.name, *args))
+        operands.append(self.g.apply(op.name, *args))
 
     def missing_operand(self, tok: Token, prev: Token | None, stack: list) -> ParseError:
         """The error for a token found where an operand (number, name, '(') should be."""
@@ -300,64 +294,3 @@ class _Parser:
                     return f" (is the '(' on line {paren.line}, column {paren.col} closed?)"
                 return ""
         return ""
-
-
-class _Graph:
-    """A hash-consed expression graph: node ids are positions, children come first.
-
-    Nodes are (op, args) for operations, ("const", value) and ("input", name).
-    `build` replays the live part into a Builder, regrouping sums (see the module
-    docstring); every loop is a flat sweep over the node list.
-    """
-
-
-    def __init__(self):
-        self.ops: list[str] = []
-        self.args: list[tuple] = []   # child ids, or (value,) / (name,) for leaves
-        self.index: dict = {}         # node key -> id (the hash-consing)
-
-    def _add(self, key, op: str, args: tuple) -> int:
-        nid = self.index.get(key)
-        if nid is None:
-            nid = self.index[key] = len(self.ops)
-            self.ops.append(op)
-            self.args.append(args)
-        return nid
-
-    def const(self, value: float) -> int:
-        return self._add(("const", repr(value)), "const", (value,))
-
-    def input(self, name: str) -> int:
-        return self._add(("input", name), "input", (name,))
-
-    def node(self, op: str, *args: int) -> int:
-        return self._add((op, args), op, args)
-
-    def build(self, out: int, out_name: str, source: str) -> Trace:
-        ops, args, n = self.ops, self.args, len(self.ops)
-        # Liveness first, so dead assignments are never built. Parents have larger
-        # ids, so one backward sweep sees every use before the node.
-        live = bytearray(n)
-        live[out] = 1
-        for i in range(n - 1, -1, -1):
-            if live[i] and ops[i] not in ("const", "input"):
-                for a in args[i]:
-                    live[a] = 1
-        b = Builder()
-        var: list = [None] * n
-        for i in range(n):
-            op = ops[i]
-            if op == "input":  # declared even when unused: it is still a parameter
-                var[i] = b.input(args[i][0])
-            elif not live[i]:
-                continue
-            elif op == "const":
-                var[i] = b.const(args[i][0])
-            else:
-                var[i] = b.apply(op, *(var[a] for a in args[i]))
-        names = sorted((args[i][0] for i in range(n) if ops[i] == "input"), key=natural_key)
-        # Inputs in natural order (x2 before x10), as trace_from_builder would pick;
-        # passed as a dict because Builder.finish tests membership in it once per
-        # input, which is quadratic on a list when there are 10^5 inputs.
-        return trace_from_builder(b, [(out_name, var[out])], source=source,
-                                  input_order=dict.fromkeys(names))
