@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 from exprcompiler import compile_expr, compile_grad
-from exprcompiler.api import _blocked
+from exprcompiler.backends.numpy_backend import _blocked
 from exprcompiler.errors import CompileError
 from exprcompiler.backends.numpy_backend import generate
 from exprcompiler.frontend import to_trace

@@ -11,7 +11,10 @@ from __future__ import annotations
 import hashlib
 import keyword
 import linecache
+import math
 from typing import Optional, Sequence, Union
+
+import numpy as np
 
 from .. import __version__
 from .. import ops as _ops
@@ -88,4 +91,44 @@ def compile_numpy(trace: Trace, *, func_name: str = "f", description: str = "",
     return load(source, func_name), source, params
 
 
-__all__ = ["generate", "load", "compile_numpy"]
+# Points per block on large batches: each block's temporaries stay in cache. Measured
+# on the Griewank gradient at 10⁶ points: 47 ms in one piece, 30 ms in blocks of 16384.
+BLOCK = 16384
+
+
+def numpy_runner(fn):
+    """run(arrays, batch) -> one array per output: large batches block by block."""
+    def run(arrays: list, batch: tuple) -> list:
+        if math.prod(batch) >= 2 * BLOCK:
+            return _blocked(fn, arrays, batch)
+        return _flatten((fn(*arrays),))
+    return run
+
+
+def _blocked(fn, arrays: list, batch: tuple) -> list:
+    """Evaluate `fn` block by block over the flattened batch, into preallocated outputs."""
+    n = math.prod(batch)
+    flat_in = [a.reshape(()) if a.size == 1 else np.broadcast_to(a, batch).reshape(-1)
+               for a in arrays]
+    outs: list = []
+    for start in range(0, n, BLOCK):
+        stop = min(start + BLOCK, n)
+        res = _flatten((fn(*(x[start:stop] if x.ndim else x for x in flat_in)),))
+        if not outs:
+            outs = [np.empty(n) for _ in res]
+        for o, r in zip(outs, res):
+            o[start:stop] = r
+    return [o.reshape(batch) for o in outs]
+
+
+def _flatten(items) -> list:
+    out = []
+    for it in items:
+        if isinstance(it, tuple):
+            out.extend(_flatten(it))
+        else:
+            out.append(it)
+    return out
+
+
+__all__ = ["generate", "load", "compile_numpy", "numpy_runner", "BLOCK"]
