@@ -73,16 +73,20 @@ class Compiled:
                             f"{', '.join(repr(m) for m in missing)}")
         return [_as_array(self.inputs[k], v) for k, v in enumerate(values)]
 
-    def __call__(self, /, *args, **kwargs):
+    def __call__(self, /, *args, out=None, **kwargs):
+        """Evaluate at a point or a batch of points. `out=`: arrays to write the
+        results into, nested as the result is (for a gradient: `(value, (g_x, g_y))`),
+        each float64, C-contiguous and of the batch's shape; they are returned."""
         arrays = self._bind(args, kwargs)
         try:
             batch = np.broadcast_shapes(*(a.shape for a in arrays))
         except ValueError:
             shown = ", ".join(f"{name} {a.shape}" for name, a in zip(self.inputs, arrays))
             raise ValueError(f"input shapes do not broadcast: {shown}") from None
+        outs = None if out is None else _check_out(out, batch, len(self.trace.outputs), arrays)
         with np.errstate(all="ignore"):  # IEEE results (inf, nan) are returned, not warned
-            flat = self._run(arrays, batch)
-        results = [_fit(r, batch) for r in flat]
+            flat = self._run(arrays, batch, None if outs is None else [o.reshape(-1) for o in outs])
+        results = outs if outs is not None else [_fit(r, batch) for r in flat]
         v = self._n_values
         values = results[0] if v == 1 else tuple(results[:v])
         if self.kind == "value":
@@ -124,6 +128,41 @@ def _as_array(name: str, value: Any) -> np.ndarray:
     if raw.dtype.kind not in "biuf":
         raise wrong(f"an array of {raw.dtype}" if raw.ndim else type(value).__name__)
     return raw.astype(np.float64, copy=False)
+
+
+def _check_out(out, batch: tuple, n_out: int, inputs: list) -> list:
+    """The arrays of `out=`, flattened from their nesting, checked before any is written."""
+    flat: list = []
+    stack = [out]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (tuple, list)):
+            stack.extend(reversed(item))
+        else:
+            flat.append(item)
+    if len(flat) != n_out:
+        raise ValueError(f"out=: expected {n_out} array{'s' if n_out > 1 else ''} "
+                         f"(one per result), got {len(flat)}")
+    for k, o in enumerate(flat):
+        where = f"out= array {k}"
+        if not isinstance(o, np.ndarray):
+            raise TypeError(f"{where}: expected a NumPy array, got {type(o).__name__}")
+        if o.dtype != np.float64 or o.shape != batch:
+            raise ValueError(f"{where}: expected float64 of shape {batch}, "
+                             f"got {o.dtype} of shape {o.shape}")
+        if not (o.flags.c_contiguous and o.flags.writeable):
+            raise ValueError(f"{where}: must be C-contiguous and writable")
+        for j, other in enumerate(flat[:k]):
+            if np.may_share_memory(o, other):
+                raise ValueError(f"{where} overlaps out= array {j}")
+        for a in inputs:
+            # the same array in and out is fine (each point is read before it is
+            # written); a shifted overlap would read results as inputs
+            if np.may_share_memory(o, a) and not (a.shape == o.shape and
+                                                  a.__array_interface__["data"] == o.__array_interface__["data"]
+                                                  and a.strides == o.strides):
+                raise ValueError(f"{where} overlaps an input without being the same array")
+    return flat
 
 
 def _fit(result, batch: tuple):

@@ -183,9 +183,9 @@ def default_threads() -> int:
 
 def runner(ffi, fn, n_out: int, threads=None):
     """Adapt the C kernel to the API's calling convention: arrays and their broadcast
-    batch shape in, one array per output out. A size-1 input is passed with stride 0.
+    batch shape in, one array per output out (into `outs`, flat arrays, when given). A size-1 input is passed with stride 0.
     `threads=None`: every core for large batches, one thread for small ones."""
-    def run(arrays, batch):
+    def run(arrays, batch, outs=None):
         n = math.prod(batch)
         nt = threads if threads is not None else (default_threads() if n >= PARALLEL_FROM else 1)
         args: list = [n, nt]
@@ -195,7 +195,8 @@ def runner(ffi, fn, n_out: int, threads=None):
             else:
                 flat = np.ascontiguousarray(np.broadcast_to(a, batch)).reshape(-1)
                 args += [ffi.from_buffer("double[]", flat), 1]
-        outs = [np.empty(n) for _ in range(n_out)]
+        if outs is None:
+            outs = [np.empty(n) for _ in range(n_out)]
         args += [ffi.from_buffer("double[]", o, require_writable=True) for o in outs]
         fn(*args)
         return [o.reshape(batch) for o in outs]

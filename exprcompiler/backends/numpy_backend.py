@@ -97,24 +97,30 @@ BLOCK = 16384
 
 
 def numpy_runner(fn):
-    """run(arrays, batch) -> one array per output: large batches block by block."""
-    def run(arrays: list, batch: tuple) -> list:
+    """run(arrays, batch, outs=None) -> one array per output: large batches block by
+    block; `outs`, when given, are flat arrays of the batch's size to write into."""
+    def run(arrays: list, batch: tuple, outs=None) -> list:
         if math.prod(batch) >= 2 * BLOCK:
-            return _blocked(fn, arrays, batch)
-        return _flatten((fn(*arrays),))
+            return _blocked(fn, arrays, batch, outs)
+        res = _flatten((fn(*arrays),))
+        if outs is None:
+            return res
+        for o, r in zip(outs, res):
+            o[...] = np.broadcast_to(r, batch).reshape(-1)
+        return outs
     return run
 
 
-def _blocked(fn, arrays: list, batch: tuple) -> list:
-    """Evaluate `fn` block by block over the flattened batch, into preallocated outputs."""
+def _blocked(fn, arrays: list, batch: tuple, outs=None) -> list:
+    """Evaluate `fn` block by block over the flattened batch, into `outs` (flat arrays)
+    or freshly allocated ones."""
     n = math.prod(batch)
     flat_in = [a.reshape(()) if a.size == 1 else np.broadcast_to(a, batch).reshape(-1)
                for a in arrays]
-    outs: list = []
     for start in range(0, n, BLOCK):
         stop = min(start + BLOCK, n)
         res = _flatten((fn(*(x[start:stop] if x.ndim else x for x in flat_in)),))
-        if not outs:
+        if outs is None:
             outs = [np.empty(n) for _ in res]
         for o, r in zip(outs, res):
             o[start:stop] = r

@@ -1,0 +1,116 @@
+"""`out=`: results written into caller-owned arrays, on both backends, small and
+blocked batches, with the same numbers as allocating calls; bad buffers are refused
+before anything is written."""
+
+import numpy as np
+import pytest
+
+from exprcompiler import compile_expr, compile_grad, compile_jvp, compile_vjp
+from exprcompiler.api import BLOCK
+from exprcompiler.backends import c_build
+
+GRIEWANK = "(sin(x1/x2) + x1/x2 - exp(x2)) * (x1/x2 - exp(x2))"
+
+BACKENDS = ["numpy"]
+if c_build.shutil.which("cc") or c_build.shutil.which("gcc"):
+    BACKENDS.append("c")
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("EXPRCOMPILER_CACHE", str(tmp_path_factory.getbasetemp() / "c-cache"))
+
+
+def points(n, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.uniform(0.5, 2.0, n), rng.uniform(0.5, 2.0, n)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("n", [7, 2 * BLOCK + 5])  # one piece, and blocks with a tail
+def test_grad_into_out_equals_allocating_call(backend, n):
+    g = compile_grad(GRIEWANK, backend=backend)
+    x1, x2 = points(n)
+    want_y, (want_g1, want_g2) = g(x1, x2)
+    y, g1, g2 = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+    got = g(x1, x2, out=(y, (g1, g2)))
+    assert got[0] is y and got[1][0] is g1 and got[1][1] is g2
+    np.testing.assert_array_equal(y, want_y)
+    np.testing.assert_array_equal(g1, want_g1)
+    np.testing.assert_array_equal(g2, want_g2)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_flat_out_and_scalar_broadcast(backend):
+    g = compile_grad("x * y + 2", backend=backend)
+    x = np.linspace(-1, 1, 5)
+    outs = [np.empty(5) for _ in range(3)]
+    y, (gx, gy) = g(x, 3.0, out=outs)  # a flat list works too
+    np.testing.assert_array_equal(y, 3 * x + 2)
+    np.testing.assert_array_equal(gx, np.full(5, 3.0))  # a constant partial, broadcast
+    np.testing.assert_array_equal(gy, x)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_out_with_matrix_batch_and_every_kind(backend):
+    x1, x2 = (a.reshape(3, 4) for a in points(12))
+    f = compile_expr(GRIEWANK, backend=backend)
+    y = np.empty((3, 4))
+    assert f(x1, x2, out=y) is y
+    np.testing.assert_array_equal(y, f(x1, x2))
+    jvp = compile_jvp(GRIEWANK, backend=backend)
+    bufs = (np.empty((3, 4)), np.empty((3, 4)))
+    jvp(x1, x2, 1.0, 0.0, out=bufs)
+    np.testing.assert_array_equal(bufs[1], jvp(x1, x2, 1.0, 0.0)[1])
+    vjp = compile_vjp(GRIEWANK, backend=backend)
+    bufs = (np.empty((3, 4)), (np.empty((3, 4)), np.empty((3, 4))))
+    vjp(x1, x2, 2.0, out=bufs)
+    np.testing.assert_array_equal(bufs[1][1], vjp(x1, x2, 2.0)[1][1])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_out_may_be_an_input(backend):
+    f = compile_expr("exp(x) + x", backend=backend)
+    x = np.linspace(0, 1, 2 * BLOCK + 3)
+    want = f(x)
+    assert f(x, out=x) is x
+    np.testing.assert_array_equal(x, want)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_point_evaluation_into_zero_d_arrays(backend):
+    g = compile_grad("x**2", backend=backend)
+    y, gx = np.empty(()), np.empty(())
+    g(3.0, out=(y, (gx,)))
+    assert float(y) == 9.0 and float(gx) == 6.0
+
+
+@pytest.mark.parametrize("bad, message", [
+    ((np.empty(4), np.empty(4)), "expected 3 arrays"),
+    ((np.empty(4), (np.empty(4), 1.0)), "out= array 2: expected a NumPy array, got float"),
+    ((np.empty(4), (np.empty(5), np.empty(4))), "out= array 1: expected float64 of shape (4,)"),
+    ((np.empty(4, dtype=np.float32), (np.empty(4), np.empty(4))), "got float32"),
+    ((np.empty(8)[::2], (np.empty(4), np.empty(4))), "C-contiguous"),
+])
+def test_bad_out_is_refused_before_writing(bad, message):
+    g = compile_grad("x * y")
+    with pytest.raises((TypeError, ValueError), match=message.replace("(", r"\(").replace(")", r"\)")):
+        g(np.ones(4), np.ones(4), out=bad)
+
+
+def test_overlapping_outs_are_refused():
+    g = compile_grad("x * y")
+    buf = np.zeros(8)
+    with pytest.raises(ValueError, match="overlaps out= array 0"):
+        g(np.ones(4), np.ones(4), out=(buf[:4], (buf[:4], np.empty(4))))
+    x = np.ones(5)
+    with pytest.raises(ValueError, match="overlaps an input"):
+        g(x[:4], x[:4], out=(x[1:], (np.empty(4), np.empty(4))))
+    assert np.all(x == 1) and np.all(buf == 0)
+
+
+def test_read_only_out_is_refused():
+    y = np.empty(3)
+    y.setflags(write=False)
+    with pytest.raises(ValueError, match="writable"):
+        compile_expr("x + 1")(np.ones(3), out=y)
