@@ -200,8 +200,9 @@ def resolve_wrt(trace: Trace, wrt) -> list[str]:
     return out
 
 
-def _description(kind: str, trace: Trace) -> str:
-    return f"{kind} of: {trace.source}" if trace.source else kind
+def describe(what: str, trace: Trace) -> str:
+    """The one-line description generated code carries in its header."""
+    return f"{what} of: {trace.source}" if trace.source else what
 
 
 def _single_output(trace: Trace, what: str) -> None:
@@ -213,7 +214,7 @@ def _single_output(trace: Trace, what: str) -> None:
 def _build(kind: str, primal: Trace, trace: Trace, *, backend: str, wrt=(), mode: str = "",
            func_name: str, what: str, returns=None, threads: Optional[int] = None) -> Compiled:
     """Trace -> backend -> Compiled: the one place where a backend is chosen."""
-    description = _description(what, primal)
+    description = describe(what, primal)
     run = None
     if backend == "c":
         from .backends import c_backend, c_build
@@ -229,24 +230,27 @@ def _build(kind: str, primal: Trace, trace: Trace, *, backend: str, wrt=(), mode
                     source=source, n_values=n_values, backend=backend, mode=mode, run=run)
 
 
-def gradient_trace(expr, wrt=None, mode: str = "reverse") -> tuple[Trace, list[str], Trace]:
-    """(primal trace, wrt names, gradient trace): the front end and the gradient pass
-    of `mode`, shared by compile_grad and `exprc grad --target c`."""
+KINDS = ("grad", "value", "jvp", "vjp")
+
+
+def kind_trace(kind: str, expr, wrt=None, mode: str = "reverse") -> tuple[Trace, list[str], Trace, str]:
+    """(primal trace, wrt names, trace to compile, what it computes): the front end
+    and the derivative pass of one kind, shared by compile_* and `exprc grad/export`."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r} (use 'reverse' or 'forward')")
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r} (one of {', '.join(KINDS)})")
     primal = to_trace(expr)
-    _single_output(primal, "a gradient")
+    if kind == "value":
+        return primal, [], primal, "value"
+    if kind == "grad":
+        _single_output(primal, "a gradient")
     wrt = resolve_wrt(primal, wrt)
-    grad = passes.grad_reverse if mode == "reverse" else passes.grad_forward
-    return primal, wrt, grad(primal, wrt)
-
-
-def _grad_what(mode: str) -> str:
-    return f"value and gradient ({mode} mode)"
-
-
-def grad_description(primal: Trace, mode: str) -> str:
-    return _description(_grad_what(mode), primal)
+    if kind == "grad":
+        grad = passes.grad_reverse if mode == "reverse" else passes.grad_forward
+        return primal, wrt, grad(primal, wrt), f"value and gradient ({mode} mode)"
+    sweep = passes.jvp if kind == "jvp" else passes.vjp
+    return primal, wrt, sweep(primal, wrt), kind.upper()
 
 
 def compile_grad(expr, wrt=None, *, mode: str = "reverse", backend: str = "numpy", threads: Optional[int] = None) -> Compiled:
@@ -255,38 +259,36 @@ def compile_grad(expr, wrt=None, *, mode: str = "reverse", backend: str = "numpy
     `mode="reverse"` is one forward and one reverse sweep; `mode="forward"` is one
     tangent sweep per variable in `wrt` (same numbers, different cost)."""
     _check_backend(backend, threads)
-    primal, wrt, trace = gradient_trace(expr, wrt, mode)
+    primal, wrt, trace, what = kind_trace("grad", expr, wrt, mode)
     return _build("grad", primal, trace, backend=backend, wrt=wrt, mode=mode,
-                  func_name="f_grad", what=_grad_what(mode),
+                  func_name="f_grad", what=what,
                   returns=(0, tuple(range(1, 1 + len(wrt)))), threads=threads)
 
 
 def compile_expr(expr, *, backend: str = "numpy", threads: Optional[int] = None) -> Compiled:
     """The value alone: `f(*args) -> value` (a tuple for several outputs)."""
     _check_backend(backend, threads)
-    primal = to_trace(expr)
-    return _build("value", primal, primal, backend=backend, func_name="f", what="value", threads=threads)
+    primal, _, trace, what = kind_trace("value", expr)
+    return _build("value", primal, trace, backend=backend, func_name="f", what=what, threads=threads)
 
 
 def compile_jvp(expr, wrt=None, *, backend: str = "numpy", threads: Optional[int] = None) -> Compiled:
     """Forward mode: `f(*args, *tangents) -> (value, J·tangent)`; tangent arguments
     are named `x_dot` for each x in `wrt`."""
     _check_backend(backend, threads)
-    primal = to_trace(expr)
-    wrt = resolve_wrt(primal, wrt)
-    return _build("jvp", primal, passes.jvp(primal, wrt), backend=backend, wrt=wrt,
-                  mode="forward", func_name="f_jvp", what="JVP", threads=threads)
+    primal, wrt, trace, what = kind_trace("jvp", expr, wrt)
+    return _build("jvp", primal, trace, backend=backend, wrt=wrt,
+                  mode="forward", func_name="f_jvp", what=what, threads=threads)
 
 
 def compile_vjp(expr, wrt=None, *, backend: str = "numpy", threads: Optional[int] = None) -> Compiled:
     """Reverse mode: `f(*args, *cotangents) -> (value, (uᵀJ)_x for x in wrt)`;
     cotangent arguments are named `y_bar` for each output y."""
     _check_backend(backend, threads)
-    primal = to_trace(expr)
-    wrt = resolve_wrt(primal, wrt)
+    primal, wrt, trace, what = kind_trace("vjp", expr, wrt)
     n = len(primal.outputs)
-    return _build("vjp", primal, passes.vjp(primal, wrt), backend=backend, wrt=wrt,
-                  mode="reverse", func_name="f_vjp", what="VJP",
+    return _build("vjp", primal, trace, backend=backend, wrt=wrt,
+                  mode="reverse", func_name="f_vjp", what=what,
                   returns=(tuple(range(n)), tuple(range(n, n + len(wrt)))), threads=threads)
 
 

@@ -4,6 +4,7 @@
     exprc trace EXPR [--at x1=1.5,x2=0.5] [--mode ...] [--ascii]   Griewank tables
     exprc eval  EXPR --at ...                               value and gradient
     exprc graph EXPR [-o graph.svg]                         computational graph (DOT)
+    exprc export EXPR -o NAME [--kind grad|value|jvp|vjp]   standalone NAME.c and NAME.h
     exprc cache info|clear                                  the compiled C kernel cache
 
 EXPR is an argument, a file (-f FILE) or standard input (EXPR omitted or "-").
@@ -80,11 +81,25 @@ def _point_for(trace, at: dict[str, float]) -> dict[str, float]:
 def cmd_grad(args) -> str:
     if args.target == "c":  # the kernel's text; printing it needs no compiler
         from .backends.c_backend import generate_c
-        primal, _, trace = api.gradient_trace(_read_expr(args), args.wrt, args.mode)
-        source, _ = generate_c(trace, func_name="f_grad",
-                               description=api.grad_description(primal, args.mode))
+        primal, _, trace, what = api.kind_trace("grad", _read_expr(args), args.wrt, args.mode)
+        source, _ = generate_c(trace, func_name="f_grad", description=api.describe(what, primal))
         return source
     return api.compile_grad(_read_expr(args), args.wrt, mode=args.mode).source
+
+
+def cmd_export(args) -> str:
+    from .backends.c_export import export_c
+    primal, _, trace, what = api.kind_trace(args.kind, _read_expr(args), args.wrt, args.mode)
+    func, c_text, h_text = export_c(trace, args.output, api.describe(what, primal))
+    stem = args.output[:-2] if args.output.endswith((".c", ".h")) else args.output
+    for path, text in ((stem + ".c", c_text), (stem + ".h", h_text)):
+        try:
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        except OSError as err:
+            raise UserError(f"cannot write {path}: {err.strerror}") from None
+    return (f"wrote {stem}.c and {stem}.h: {func}() computes the {what}\n"
+            f"build: cc -O3 -fopenmp -c {stem}.c (see {stem}.h for the signature and usage)")
 
 
 def cmd_cache(args) -> str:
@@ -204,6 +219,12 @@ def build_parser() -> argparse.ArgumentParser:
             at=True, mode=("reverse", "forward"))
     g = command("graph", cmd_graph, "print the computational graph in Graphviz DOT")
     g.add_argument("-o", "--output", help="write to FILE (.dot, or .svg/.png/.pdf with Graphviz)")
+    export = command("export", cmd_export, "write the C kernel as a standalone NAME.c and NAME.h",
+                     mode=("reverse", "forward"))
+    export.add_argument("-o", "--output", required=True, metavar="NAME",
+                        help="write NAME.c and NAME.h; the function is called NAME")
+    export.add_argument("--kind", choices=api.KINDS, default="grad",
+                        help="what the function computes (default: value and gradient)")
     cache = sub.add_parser("cache", help="show or clear the compiled C kernel cache",
                            description="show or clear the compiled C kernel cache")
     cache.add_argument("action", choices=("info", "clear"))

@@ -136,7 +136,8 @@ def generate_c(trace: Trace, *, func_name: str = "f", description: str = "") -> 
     # `if(parallel: ...)`, not a bare `if`: a bare one also turns off the simd part.
     loop = ["    #pragma omp parallel for simd num_threads(threads) schedule(static) "
             "if(parallel: threads > 1)", "    for (ptrdiff_t i = 0; i < n; ++i) {"]
-    lines = head + [decl, "{"] + loop + body + ["    }", "}"]
+    unused = ["    (void)threads;  /* unused in a build without OpenMP */"]
+    lines = head + [decl, "{"] + unused + loop + body + ["    }", "}"]
     return "\n".join(lines) + "\n", decl + ";"
 
 

@@ -1,0 +1,100 @@
+"""`exprc export`: the standalone NAME.c / NAME.h compile with the system compiler
+(strict warnings, with and without OpenMP), link into a small C program that calls
+the batch function and the one-point wrapper, and print the numbers the NumPy
+backend computes."""
+
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from exprcompiler import compile_expr, compile_grad, compile_jvp, compile_vjp
+from exprcompiler.backends.c_export import function_name
+from exprcompiler.cli import main
+
+CC = shutil.which("cc") or shutil.which("gcc")
+pytestmark = pytest.mark.skipif(CC is None, reason="no C compiler on this machine")
+
+GRIEWANK = "(sin(x1/x2) + x1/x2 - exp(x2)) * (x1/x2 - exp(x2))"
+COMPILE = {"grad": compile_grad, "value": compile_expr, "jvp": compile_jvp, "vjp": compile_vjp}
+
+
+def c_program(header: str, func: str, n_in: int, n_out: int, columns, scalar_last: bool) -> str:
+    """A main() that evaluates `func` on `columns` (the last one passed with stride 0
+    when `scalar_last`) and then at the first point through func_at."""
+    n = len(columns[0])
+    lines = ["#include <stdio.h>", f'#include "{header}"', "int main(void) {"]
+    for k, col in enumerate(columns):
+        lines.append(f"    double in{k}[{n}] = {{{', '.join(f'{v!r}' for v in col)}}};")
+    for k in range(n_out):
+        lines.append(f"    double out{k}[{n}], at{k};")
+    args = [f"in{k}, {0 if scalar_last and k == n_in - 1 else 1}" for k in range(n_in)]
+    args += [f"out{k}" for k in range(n_out)]
+    lines += [f"    {func}({n}, 2, {', '.join(args)});",
+              f"    for (int i = 0; i < {n}; ++i) {{",
+              "        " + " ".join(f'printf("%.17g ", out{k}[i]);' for k in range(n_out)) + ' printf("\\n");',
+              "    }",
+              f"    {func}_at({', '.join([f'in{k}[0]' for k in range(n_in)] + [f'&at{k}' for k in range(n_out)])});",
+              "    " + " ".join(f'printf("%.17g ", at{k});' for k in range(n_out)) + ' printf("\\n");',
+              "    return 0;", "}"]
+    return "\n".join(lines) + "\n"
+
+
+def flat(result):
+    if isinstance(result, tuple):
+        return [x for r in result for x in flat(r)]
+    return [np.asarray(result, float)]
+
+
+@pytest.mark.parametrize("openmp", [False, True])
+@pytest.mark.parametrize("kind, expr, columns, scalar_last", [
+    ("grad", GRIEWANK, [[1.5, 0.7, 2.0], [0.5, 1.1, 1.9]], False),
+    ("grad", "log(x1) + x1*x2 - sin(x2)", [[2.0, 3.0, 0.5], [5.0]], True),
+    ("value", "exp(x*z) + x*z/log(x) + sin(log(x))/(x*z)", [[2.0, 2.5], [3.0, 0.5]], False),
+    ("jvp", "x * sin(y) - y**2", [[0.3, 1.2], [2.0, -1.0], [1.0, 0.0], [0.0]], True),
+    ("vjp", "a = x * y; sqrt(a) + a", [[0.3, 1.2], [2.0, 1.5], [2.0, 1.0]], False),
+])
+def test_exported_files_compile_link_and_agree(tmp_path, capsys, openmp, kind, expr, columns, scalar_last):
+    compiled = COMPILE[kind](expr)
+    name = tmp_path / "my kernel"
+    assert main(["export", expr, "-o", str(name), "--kind", kind]) == 0
+    assert "wrote" in capsys.readouterr().out
+    func = function_name(str(name))
+    n_in, n_out = len(compiled.inputs), len(compiled.trace.outputs)
+    (tmp_path / "main.c").write_text(c_program("my kernel.h", func, n_in, n_out, columns, scalar_last))
+    exe = tmp_path / "main"
+    flags = ["-fopenmp"] if openmp else ["-Wno-unknown-pragmas"]
+    done = subprocess.run([CC, "-std=c99", "-O2", "-Wall", "-Wextra", "-pedantic", "-Werror", *flags,
+                           "-o", str(exe), str(tmp_path / "main.c"), str(tmp_path / "my kernel.c"), "-lm"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    rows = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.splitlines()
+    got = np.array([[float(v) for v in row.split()] for row in rows])
+    args = [np.asarray(c, float) if len(c) > 1 else float(c[0]) for c in columns]
+    want = np.column_stack([np.broadcast_to(r, (len(columns[0]),)) for r in flat(compiled(*args))])
+    np.testing.assert_allclose(got[:-1], want, rtol=1e-13, atol=0)
+    np.testing.assert_allclose(got[-1], want[0], rtol=1e-13, atol=0)  # the one-point wrapper
+
+
+@pytest.mark.parametrize("name, ident", [("out/griewank", "griewank"), ("grad.c", "grad"),
+                                         ("2nd", "f_2nd"), ("double", "f_double"),
+                                         ("my-kernel", "my_u2d_kernel")])
+def test_function_name_is_a_c_identifier(name, ident):
+    assert function_name(name) == ident
+
+
+def test_hostile_names_are_mangled_in_the_header(tmp_path, capsys):
+    assert main(["export", "int * printf + n / k", "-o", str(tmp_path / "k")]) == 0
+    header = (tmp_path / "k.h").read_text()
+    assert "double p_int" in header and "double int" not in header
+    done = subprocess.run([CC, "-std=c99", "-Wall", "-Wextra", "-Werror", "-Wno-unknown-pragmas",
+                           "-c", "-o", str(tmp_path / "k.o"), str(tmp_path / "k.c")],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_unwritable_output_is_a_one_line_error(tmp_path, capsys):
+    assert main(["export", "x*x", "-o", str(tmp_path / "missing" / "k")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("exprc: error: cannot write") and err.count("\n") == 1
