@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import os
 import random
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -531,6 +532,30 @@ def test_numpy_backend_matches_interpreter(recipe, rng):
         assert len(got) == len(expected), c
         for a, b in zip(got, expected):
             assert close(a, np.broadcast_to(b, (5,)), 1e-14), (c.kind, a, b)
+
+
+def flatten(result) -> list:
+    if isinstance(result, tuple):
+        return [x for r in result for x in flatten(r)]
+    return [result]
+
+
+HAVE_CC = bool(shutil.which("cc") or shutil.which("gcc"))
+
+
+@pytest.mark.skipif(not HAVE_CC, reason="no C compiler on this machine")
+@settings(max_examples=30, **SETTINGS)
+@given(recipe=recipes(max_steps=25, multi_output=True), rng=points, n=st.sampled_from([1, 7, 64]))
+def test_c_backend_matches_numpy_backend(recipe, rng, n, tmp_path_factory):
+    """Value, JVP and VJP of random expressions: C (libmvec, threads) against NumPy."""
+    os.environ["EXPRCOMPILER_CACHE"] = str(tmp_path_factory.getbasetemp() / "c-cache")
+    trace = build(recipe)
+    for compile_fn in (compile_jvp, compile_vjp):
+        ref, c = compile_fn(trace), compile_fn(trace, backend="c", threads=2)
+        env = {**sample(rng, recipe.names, n),
+               **{name: rng.normal(size=n) for name in c.inputs if name not in recipe.names}}
+        for a, b in zip(flatten(c(**env)), flatten(ref(**env))):
+            assert close(a, b, 1e-13), (compile_fn.__name__, a, b)
 
 
 @settings(max_examples=100, **SETTINGS)
