@@ -19,8 +19,8 @@ threads:
   processes, one pinned to one CPU (as taskset -c would) and one on two CPUs; the
   main process asks a worker to time one call per round, so JAX is interleaved too.
 
-Every round runs every candidate once (A B C ... repeated) after a warm-up; medians
-and minima are printed, then the ratios the C backend is held to. Results are
+Every round runs every candidate once (A B C ... repeated, the order rotated by one
+each round) after a warm-up; medians and minima are printed, then the ratios the C backend is held to. Results are
 checked against the hand-written scalar C (max relative difference, denominator
 floored at 1). Last, compile times: a cold compile (fresh EXPRCOMPILER_CACHE, fresh
 process) and a warm load (same cache, another fresh process), timing the
@@ -351,9 +351,11 @@ def main() -> None:
     times = {id(c): [] for cands in groups.values() for c in cands}
     pids = [w.proc.pid for w in jax_workers.values()]
     before = _cpu_seconds(pids)
-    for _ in range(args.repeat):
+    for r in range(args.repeat):
         for cands in groups.values():
-            for c in cands:
+            # rotated each round: what runs just before a candidate (heap state after a
+            # free, which data is still in cache) changes its time by up to 1.5 ms
+            for c in cands[r % len(cands):] + cands[:r % len(cands)]:
                 times[id(c)].append(c.run())
     after = _cpu_seconds(pids)
     for w in jax_workers.values():
