@@ -198,6 +198,7 @@ def runner(ffi, fn, n_out: int, threads=None):
         if outs is None:
             outs = [np.empty(n) for _ in range(n_out)]
         args += [ffi.from_buffer("double[]", o, require_writable=True) for o in outs]
-        fn(*args)
+        if fn(*args) != 0:
+            raise MemoryError(f"the C kernel could not allocate its tape for {n} points")
         return [o.reshape(batch) for o in outs]
     return run

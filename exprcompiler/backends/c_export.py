@@ -52,11 +52,11 @@ def export_c(trace: Trace, name: str, description: str) -> tuple[str, str, str]:
     p_out = _param_names(outs, taken)
 
     shown = lambda nm: comment_text(nm, 40, c=True)  # noqa: E731
-    pad = " " * len(f"void {func}(")
+    pad = " " * len(f"int {func}(")
     args = [f"const double *in{k}, ptrdiff_t st{k}," for k in range(len(ins))]
     args += [f"double *out{k}{',' if k < len(outs) - 1 else ');'}" for k in range(len(outs))]
     width = max(len(a) for a in args) + 3
-    sig = [f" *   void {func}(ptrdiff_t n, int threads,"]
+    sig = [f" *   int {func}(ptrdiff_t n, int threads,"]
     sig += [f" *   {pad}{a.ljust(width)}{shown(nm)}" for a, nm in zip(args, ins + outs)]
     if any(nm.endswith((".bar", ".dot")) for nm in ins + outs):
         sig += [" *", " * x.bar is the adjoint of x (in a gradient: dy/dx); x.dot the tangent of x."]
@@ -75,6 +75,7 @@ def export_c(trace: Trace, name: str, description: str) -> tuple[str, str, str]:
         " * passes one value to every point) and writes output k to out_k[i]. Outputs must",
         " * not overlap one another; an output may be the very array of an input.",
         " * threads: OpenMP threads when built with -fopenmp (ignored otherwise).",
+        " * Returns 0, or -1 if a large kernel could not allocate its scratch memory.",
         " *",
         f" * Build: cc -O3 -c {header_file[:-2]}.c          (serial, any C99 compiler)",
         f" *        cc -O3 -fopenmp -c {header_file[:-2]}.c  (threads and SIMD; with gcc and glibc add",
@@ -93,9 +94,9 @@ def export_c(trace: Trace, name: str, description: str) -> tuple[str, str, str]:
         decl,
         "",
         "/* One point: scalar inputs by value, results through pointers. */",
-        f"static inline void {func}_at({', '.join(at_params)})",
+        f"static inline int {func}_at({', '.join(at_params)})",
         "{",
-        f"    {func}(1, 1, {', '.join(at_args)});",
+        f"    return {func}(1, 1, {', '.join(at_args)});",
         "}",
         "",
         f"#endif /* {guard} */",
