@@ -178,7 +178,7 @@ def test_cli_prints_the_c_kernel_and_manages_the_cache(capsys, tmp_path, monkeyp
     assert main(["grad", GRIEWANK, "--target", "c"]) == 0
     out = capsys.readouterr().out
     assert "int f_grad(ptrdiff_t n, int threads, const double *in0, ptrdiff_t st0" in out
-    assert "        v1_bar = v1_bar + v2_bar * cos(v1);" in out
+    assert "    v1_bar = v1_bar + v2_bar * cos(v1);" in out
     monkeypatch.setenv("EXPRCOMPILER_CACHE", str(tmp_path))
     compile_grad("x * 1.125", backend="c")
     assert main(["cache", "info"]) == 0
