@@ -253,3 +253,20 @@ def test_a_large_kernel_split_into_parts_matches_numpy(monkeypatch, threads):
     x = [rng.uniform(-2, 2, 2 * c_backend.BLOCK + 3), 0.7, rng.uniform(-2, 2, 2 * c_backend.BLOCK + 3)]
     for a, b in zip([c(*x)[0], *c(*x)[1]], [ref(*x)[0], *ref(*x)[1]]):
         assert agree(a, b)
+
+
+@pytest.mark.parametrize("broken", [1, 2])
+def test_a_compiler_that_refuses_openmp_falls_back_to_a_serial_loop(monkeypatch, tmp_path, broken):
+    """The first `broken` flag sets fail (as on a compiler without OpenMP, or without
+    libmvec): the kernel is built with the next one and gives the same numbers."""
+    monkeypatch.setenv("EXPRCOMPILER_CACHE", str(tmp_path))
+    builds = list(c_build.BUILDS)
+    for k in range(broken):
+        flags, libs = builds[k]
+        builds[k] = (flags + ("-fno-such-flag-exprc",), libs)
+    monkeypatch.setattr(c_build, "BUILDS", tuple(builds))
+    g = compile_grad(GRIEWANK, backend="c", threads=2)
+    x1, x2 = np.linspace(0.5, 2, 1001), np.linspace(2, 0.5, 1001)
+    ref = compile_grad(GRIEWANK)
+    for a, b in zip([g(x1, x2)[0], *g(x1, x2)[1]], [ref(x1, x2)[0], *ref(x1, x2)[1]]):
+        assert agree(a, b)
