@@ -1,7 +1,9 @@
 """Parser of the string language: the second step of text → tokens → Trace.
 
 `parse(text)` reads a straight-line program — ``name = expr`` statements
-separated by newlines or ``;``, ending with a bare expression (the output) —
+separated by newlines or ``;``, ending with a bare expression (the output); every
+bare expression is an output, so ``f1; f2; f3`` and ``a = ...; a, 2*a`` have
+several —
 straight into a trace `Builder`, which hash-conses and folds constants as it
 goes; finishing the trace drops assignments that do not reach the output.
 Sums are built left to right, as Python adds; sharing a sub-sum computed
@@ -59,7 +61,8 @@ def parse(text: str) -> Trace:
     """Parse an expression or a straight-line program into a Trace.
 
     Free names that are never assigned become inputs (in natural order: x2 before
-    x10); the result is one output named "y" ("f" if "y" is an input). Raises
+    x10). Each bare expression is an output, in order; one output is named "y" ("f"
+    if "y" is an input), several y1, y2, ... Raises
     ParseError, with line, column and source line, for any malformed text.
     """
     if not isinstance(text, str):
@@ -75,6 +78,7 @@ class _Parser:
         self.g = Builder()   # hash-conses as we parse; finish() drops dead code
         self.env: dict[str, int] = {}       # assigned name -> its trace variable (SSA)
         self.free: dict[str, Token] = {}    # input name -> its first use (for errors)
+        self.more = False                   # a bare statement's comma: another output follows
 
     # -- token stream ---------------------------------------------------------------
     # The grammar needs at most two tokens of lookahead ("name =" starts an
@@ -92,8 +96,8 @@ class _Parser:
 
     # -- statements -----------------------------------------------------------------
     def program(self) -> Trace:
-        result = None             # value of the last bare expression
-        bare = last_assign = None  # first tokens of the last bare / assignment statement
+        outputs: list[int] = []   # the bare expressions, in order
+        last = None               # (first token, is an assignment) of the last statement
         while True:
             tok = self.peek()
             if tok.kind in ("newline", ";"):  # blank lines, comments, stray ';'
@@ -101,9 +105,6 @@ class _Parser:
                 continue
             if tok.kind == "eof":
                 break
-            if bare is not None:
-                raise self.error(bare, "only the last statement may be a bare expression; "
-                                       "give this one a name (name = ...)")
             if tok.kind == "name" and self.peek(1).kind == "=":
                 self.advance()
                 eq = self.advance()
@@ -111,22 +112,35 @@ class _Parser:
                 value = self.expression(eq)
                 self.check_not_input(tok)  # after the value: "a = a + 1" reads a first
                 self.env[tok.text] = value
-                last_assign = tok
-            else:
-                result = self.expression(None)
-                bare = tok
-        if bare is None:
-            if last_assign is None:
-                raise self.error(Token("eof", "", 0, 1, 0), "empty expression")
-            raise self.error(last_assign, "the program must end with an expression "
-                                          f"(add a last line such as '{last_assign.text[:24]}')")
-        inputs = self.free
-        out = next((n for n in _OUTPUT_NAMES if n not in inputs), None)
+                last = (tok, True)
+            else:  # one output, or several separated by top-level commas ("f, g")
+                self.more = True
+                while self.more:
+                    self.more = False
+                    outputs.append(self.expression(None, outputs_ok=True))
+                last = (tok, False)
+        if last is None:
+            raise self.error(Token("eof", "", 0, 1, 0), "empty expression")
+        if last[1]:
+            raise self.error(last[0], "the program must end with an expression "
+                                      f"(add a last line such as '{last[0].text[:24]}')")
+        return trace_from_builder(self.g, list(zip(self.output_names(len(outputs)), outputs)),
+                                  source=self.text)
+
+    def output_names(self, count: int) -> list[str]:
+        """y (or f, out, out1...: the first that is not an input); y1, y2... for several."""
+        def free(names):
+            return not any(n in self.free for n in names)
+        for base in _OUTPUT_NAMES:
+            names = [base] if count == 1 else [f"{base}{k + 1}" for k in range(count)]
+            if free(names):
+                return names
         k = 1
-        while out is None:
-            out = f"out{k}" if f"out{k}" not in inputs else None
+        while True:
+            names = [f"out{k}_{j + 1}" for j in range(count)] if count > 1 else [f"out{k}"]
+            if free(names):
+                return names
             k += 1
-        return trace_from_builder(self.g, [(out, result)], source=self.text)
 
     def check_target(self, tok: Token) -> None:
         name = tok.text
@@ -171,11 +185,12 @@ class _Parser:
         raise self.error(tok, message)
 
     # -- expressions ----------------------------------------------------------------
-    def expression(self, after: Token | None) -> int:
+    def expression(self, after: Token | None, outputs_ok: bool = False) -> int:
         """Parse one expression up to and including its statement end; return its node.
 
         `after` is the token before the expression (the '=' of an assignment), for
-        messages like "expected an expression after '='".
+        messages like "expected an expression after '='". With `outputs_ok` (a bare
+        statement), a comma outside parentheses also ends it and sets `self.more`.
         """
         g = self.g
         operands: list[int] = []
@@ -219,6 +234,9 @@ class _Parser:
                 self.close(stack.pop(), operands)
             elif kind == ",":
                 self.reduce_to_marker(stack, operands)
+                if not stack and outputs_ok:
+                    self.more = True
+                    return operands.pop()
                 if not stack or stack[-1][0] != _CALL:
                     raise self.error(tok, "unexpected ','" + (
                         "; only function calls take several arguments" if stack else ""))
