@@ -32,8 +32,11 @@ class Compiled:
 
     def __init__(self, fn, *, kind: str, trace: Trace, primal: Trace, params: Sequence[str],
                  wrt: Sequence[str], source: str, n_values: int, backend: str, mode: str = "",
-                 run=None):
+                 run=None, assemble=None):
         self._fn = fn
+        # assemble(results, batch) -> what a call returns, for kinds that shape their
+        # results into arrays (Hessians, Jacobians); None: the tuples of compile_grad & co.
+        self._assemble = assemble
         # run(arrays, batch) -> one array per trace output (NumPy: blocks of points)
         self._run = run or numpy_runner(fn)
         self.kind = kind
@@ -50,10 +53,16 @@ class Compiled:
             self._index.setdefault(p, k)
 
     def __repr__(self) -> str:
-        what = {"value": "function", "grad": "gradient", "jvp": "JVP", "vjp": "VJP"}[self.kind]
+        what = {"value": "function", "grad": "gradient", "jvp": "JVP", "vjp": "VJP", "hvp": "HVP",
+                "hessian": "Hessian", "jacobian": "Jacobian"}[self.kind]
         mode = f"{self.mode} mode, " if self.mode else ""
         return (f"<compiled {what} ({mode}{self.backend}): inputs {', '.join(self.inputs)}"
                 + (f"; wrt {', '.join(self.wrt)}>" if self.wrt else ">"))
+
+    def explain(self) -> str:
+        """What this function's derivatives cost, in trace operations (see explain())."""
+        from .jacobians import explain
+        return explain(self.primal, self.wrt or None)
 
     def _bind(self, args, kwargs) -> list:
         n = len(self.inputs)
@@ -83,10 +92,14 @@ class Compiled:
         except ValueError:
             shown = ", ".join(f"{name} {a.shape}" for name, a in zip(self.inputs, arrays))
             raise ValueError(f"input shapes do not broadcast: {shown}") from None
+        if out is not None and self._assemble is not None:
+            raise TypeError(f"out= is not available for a {self.kind}; it returns new arrays")
         outs = None if out is None else _check_out(out, batch, len(self.trace.outputs), arrays)
         with np.errstate(all="ignore"):  # IEEE results (inf, nan) are returned, not warned
             flat = self._run(arrays, batch, None if outs is None else [o.reshape(-1) for o in outs])
         results = outs if outs is not None else [_fit(r, batch) for r in flat]
+        if self._assemble is not None:
+            return self._assemble(results, batch)
         v = self._n_values
         values = results[0] if v == 1 else tuple(results[:v])
         if self.kind == "value":
@@ -208,11 +221,12 @@ def describe(what: str, trace: Trace) -> str:
 def _single_output(trace: Trace, what: str) -> None:
     if len(trace.outputs) != 1:
         raise ValueError(f"{what} needs a single-output expression; this one has "
-                         f"{len(trace.outputs)} outputs (use compile_vjp or compile_jvp)")
+                         f"{len(trace.outputs)} outputs (use compile_jacobian, compile_vjp or compile_jvp)")
 
 
 def _build(kind: str, primal: Trace, trace: Trace, *, backend: str, wrt=(), mode: str = "",
-           func_name: str, what: str, returns=None, threads: Optional[int] = None) -> Compiled:
+           func_name: str, what: str, returns=None, threads: Optional[int] = None,
+           assemble=None) -> Compiled:
     """Trace -> backend -> Compiled: the one place where a backend is chosen."""
     description = describe(what, primal)
     run = None
@@ -227,10 +241,11 @@ def _build(kind: str, primal: Trace, trace: Trace, *, backend: str, wrt=(), mode
                                            returns=returns)
     n_values = 1 if kind == "grad" else len(primal.outputs)
     return Compiled(fn, kind=kind, trace=trace, primal=primal, params=params, wrt=wrt,
-                    source=source, n_values=n_values, backend=backend, mode=mode, run=run)
+                    source=source, n_values=n_values, backend=backend, mode=mode, run=run,
+                    assemble=assemble)
 
 
-KINDS = ("grad", "value", "jvp", "vjp")
+KINDS = ("grad", "value", "jvp", "vjp", "hvp", "hessian", "jacobian")
 
 
 def kind_trace(kind: str, expr, wrt=None, mode: str = "reverse") -> tuple[Trace, list[str], Trace, str]:
@@ -243,12 +258,19 @@ def kind_trace(kind: str, expr, wrt=None, mode: str = "reverse") -> tuple[Trace,
     primal = to_trace(expr)
     if kind == "value":
         return primal, [], primal, "value"
-    if kind == "grad":
-        _single_output(primal, "a gradient")
+    if kind in ("grad", "hvp", "hessian"):
+        _single_output(primal, {"grad": "a gradient", "hvp": "a Hessian-vector product",
+                                "hessian": "a Hessian"}[kind])
     wrt = resolve_wrt(primal, wrt)
     if kind == "grad":
         grad = passes.grad_reverse if mode == "reverse" else passes.grad_forward
         return primal, wrt, grad(primal, wrt), f"value and gradient ({mode} mode)"
+    if kind == "hvp":
+        return primal, wrt, passes.hvp(primal, wrt), "value, gradient and Hessian-vector product"
+    if kind == "hessian":
+        return primal, wrt, passes.hessian(primal, wrt), "value, gradient and Hessian"
+    if kind == "jacobian":
+        return primal, wrt, passes.jacobian(primal, wrt, mode), f"values and Jacobian ({mode} mode)"
     sweep = passes.jvp if kind == "jvp" else passes.vjp
     return primal, wrt, sweep(primal, wrt), kind.upper()
 

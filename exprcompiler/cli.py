@@ -1,9 +1,12 @@
 """`exprc`, the command-line front door.
 
-    exprc grad  EXPR [--wrt x,y] [--mode ...] [--target numpy|c]   generated derivative code
+    exprc grad  EXPR [--wrt x,y] [--mode ...] [--target numpy|c] [--order 1|2]   generated code
     exprc trace EXPR [--at x1=1.5,x2=0.5] [--mode ...] [--ascii]   Griewank tables
     exprc eval  EXPR --at ...                               value and gradient
     exprc graph EXPR [-o graph.svg]                         computational graph (DOT)
+    exprc hessian EXPR --at ...                             value, gradient, Hessian
+    exprc jacobian "f1; f2" --at ... [--mode auto|forward|reverse]
+    exprc explain EXPR                                      trace sizes of each derivative
     exprc export EXPR -o NAME [--kind grad|value|jvp|vjp]   standalone NAME.c and NAME.h
     exprc cache info|clear                                  the compiled C kernel cache
 
@@ -24,6 +27,7 @@ from .errors import ExprcError
 from .frontend import to_trace
 from .trace.check import interpret
 from .trace.dot import to_dot
+from .jacobians import compile_hessian, compile_hvp, compile_jacobian, explain
 from .trace.printer import decorate, format_trace
 
 
@@ -79,12 +83,60 @@ def _point_for(trace, at: dict[str, float]) -> dict[str, float]:
 
 
 def cmd_grad(args) -> str:
+    kind = "grad" if args.order == 1 else "hvp"
+    if args.order not in (1, 2):
+        raise UserError(f"--order {args.order}: use 1 (gradient) or 2 (Hessian-vector product)")
     if args.target == "c":  # the kernel's text; printing it needs no compiler
         from .backends.c_backend import generate_c
-        primal, _, trace, what = api.kind_trace("grad", _read_expr(args), args.wrt, args.mode)
-        source, _ = generate_c(trace, func_name="f_grad", description=api.describe(what, primal))
+        primal, _, trace, what = api.kind_trace(kind, _read_expr(args), args.wrt, args.mode)
+        source, _ = generate_c(trace, func_name=f"f_{kind}", description=api.describe(what, primal))
         return source
+    if kind == "hvp":
+        return compile_hvp(_read_expr(args), args.wrt).source
     return api.compile_grad(_read_expr(args), args.wrt, mode=args.mode).source
+
+
+def _matrix(rows, row_names, col_names) -> str:
+    cells = [[f"{float(v):.10g}" for v in row] for row in rows]
+    width = max([len(c) for row in cells for c in row] + [len(c) for c in col_names] + [1])
+    left = max([len(r) for r in row_names] + [0])
+    head = " " * left + "  " + "  ".join(c.rjust(width) for c in col_names)
+    return "\n".join([head] + [name.ljust(left) + "  " + "  ".join(c.rjust(width) for c in row)
+                               for name, row in zip(row_names, cells)])
+
+
+def cmd_hessian(args) -> str:
+    expr = _read_expr(args)
+    at = _parse_at(args.at)
+    if at is None:
+        raise UserError("hessian needs --at name=value,...")
+    H = compile_hessian(expr, args.wrt)
+    value, grad, hess = H(**_point_for(H.primal, at))
+    (yname, _), = H.primal.outputs
+    lines = [f"{yname} = {float(value)!r}", "gradient:",
+             _matrix([grad], [""], list(H.wrt)), "Hessian (symmetric):",
+             _matrix(hess, list(H.wrt), list(H.wrt))]
+    return "\n".join(lines)
+
+
+def cmd_jacobian(args) -> str:
+    expr = _read_expr(args)
+    at = _parse_at(args.at)
+    if at is None:
+        raise UserError("jacobian needs --at name=value,...")
+    J = compile_jacobian(expr, args.wrt, mode=args.mode)
+    values, jac = J(**_point_for(J.primal, at))
+    m, n = jac.shape
+    how = (f"{n} tangent sweep{'s' if n != 1 else ''}" if J.mode == "forward"
+           else f"{m} adjoint sweep{'s' if m != 1 else ''}")
+    names = list(J.primal.output_names)
+    lines = [f"{name} = {float(v)!r}" for name, v in zip(names, values)]
+    lines += [f"Jacobian ({m}x{n}), {J.mode} mode ({how}):", _matrix(jac, names, list(J.wrt))]
+    return "\n".join(lines)
+
+
+def cmd_explain(args) -> str:
+    return explain(_read_expr(args), args.wrt)
 
 
 def cmd_export(args) -> str:
@@ -195,16 +247,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"exprc {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    def command(name, func, help_text, *, at=False, mode=None):
+    def command(name, func, help_text, *, at=False, mode=None, wrt=False):
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument("expr", nargs="?", metavar="EXPR", help="expression or program ('-' for stdin)")
         p.add_argument("-f", "--file", help="read the expression from FILE")
         p.add_argument("--ascii", action="store_true", help="plain ASCII names (vbar_4, x1_bar)")
         if at:
             p.add_argument("--at", metavar="x1=1.5,x2=0.5", help="the point to evaluate at")
-        if mode is not None:
+        if mode is not None or wrt:
             p.add_argument("--wrt", metavar="x,y", help="differentiate with respect to these "
                            "variables (default: all)")
+        if mode is not None:
             p.add_argument("--mode", choices=mode, default=mode[0], help=f"default: {mode[0]}")
         p.set_defaults(func=func)
         return p
@@ -213,12 +266,20 @@ def build_parser() -> argparse.ArgumentParser:
                    mode=("reverse", "forward"))
     grad.add_argument("--target", choices=("numpy", "c"), default="numpy",
                       help="language of the printed code (default: numpy)")
+    grad.add_argument("--order", type=int, default=1,
+                      help="1: value and gradient; 2: value, gradient and Hessian-vector product")
     command("trace", cmd_trace, "print the evaluation trace tables (with values given --at)",
             at=True, mode=("reverse", "forward", "both"))
     command("eval", cmd_eval, "print the value and the gradient at a point",
             at=True, mode=("reverse", "forward"))
     g = command("graph", cmd_graph, "print the computational graph in Graphviz DOT")
     g.add_argument("-o", "--output", help="write to FILE (.dot, or .svg/.png/.pdf with Graphviz)")
+    command("hessian", cmd_hessian, "print the value, gradient and Hessian at a point",
+            at=True, wrt=True)
+    command("jacobian", cmd_jacobian, "print the Jacobian of several outputs at a point "
+            "(\"f1; f2\" or a program ending in \"a, b\")", at=True, mode=("auto", "forward", "reverse"))
+    command("explain", cmd_explain, "print the size of the value, gradient, HVP and Jacobian traces",
+            wrt=True)
     export = command("export", cmd_export, "write the C kernel as a standalone NAME.c and NAME.h",
                      mode=("reverse", "forward"))
     export.add_argument("-o", "--output", required=True, metavar="NAME",

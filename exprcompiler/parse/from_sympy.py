@@ -26,7 +26,7 @@ from sympy.matrices.expressions import MatrixExpr
 
 from .. import ops as _ops
 from ..errors import ConversionError
-from ..trace.ir import Builder, Trace, trace_from_builder
+from ..trace.ir import Builder, Trace, output_names, trace_from_builder
 
 _SHOW = 80            # characters of an offending expression shown in an error
 _EXACT = 2 ** 53      # integers below this are exact as floats
@@ -245,9 +245,7 @@ def from_sympy(expr, *, source: Optional[str] = None) -> Trace:
     """
     conv = _Converter()
     out = conv.convert(expr)
-    name, k = "y", 0
-    while name in conv.inputs:       # the output must not shadow an input
-        name, k = ("f" if k == 0 else f"f{k}"), k + 1
+    name, = output_names(1, conv.inputs)  # the output must not shadow an input
     return trace_from_builder(conv.b, [(name, out)], source=source)
 
 

@@ -30,7 +30,7 @@ import difflib
 
 from .. import ops as _ops
 from ..errors import ParseError
-from ..trace.ir import Builder, Trace, trace_from_builder
+from ..trace.ir import Builder, Trace, output_names, trace_from_builder
 from .lexer import Token, describe, error_at, quote, tokenize
 
 __all__ = ["parse"]
@@ -52,9 +52,6 @@ _STATEMENT_END = frozenset(("newline", ";", "eof"))
 # arguments begin on the operand stack.
 _BIN, _NEG, _PAREN, _CALL = "bin", "neg", "paren", "call"
 _MARKER_PREC = -1
-
-# Output names, in order of preference; the first one that is not an input wins.
-_OUTPUT_NAMES = ("y", "f", "out")
 
 
 def parse(text: str) -> Trace:
@@ -124,23 +121,8 @@ class _Parser:
         if last[1]:
             raise self.error(last[0], "the program must end with an expression "
                                       f"(add a last line such as '{last[0].text[:24]}')")
-        return trace_from_builder(self.g, list(zip(self.output_names(len(outputs)), outputs)),
+        return trace_from_builder(self.g, list(zip(output_names(len(outputs), self.free), outputs)),
                                   source=self.text)
-
-    def output_names(self, count: int) -> list[str]:
-        """y (or f, out, out1...: the first that is not an input); y1, y2... for several."""
-        def free(names):
-            return not any(n in self.free for n in names)
-        for base in _OUTPUT_NAMES:
-            names = [base] if count == 1 else [f"{base}{k + 1}" for k in range(count)]
-            if free(names):
-                return names
-        k = 1
-        while True:
-            names = [f"out{k}_{j + 1}" for j in range(count)] if count > 1 else [f"out{k}"]
-            if free(names):
-                return names
-            k += 1
 
     def check_target(self, tok: Token) -> None:
         name = tok.text

@@ -339,6 +339,27 @@ def natural_key(name: str):
     return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", name) if t]
 
 
+# Output names, in order of preference; the first that no input takes wins.
+OUTPUT_NAMES = ("y", "f", "out")
+
+
+def output_names(count: int, taken) -> list[str]:
+    """Names for `count` outputs that no input has: y (else f, out, out1, ...) for
+    one; y1, y2, ... (else f1, f2, ...) for several."""
+    def fits(names):
+        return not any(n in taken for n in names)
+    for base in OUTPUT_NAMES:
+        names = [base] if count == 1 else [f"{base}{k + 1}" for k in range(count)]
+        if fits(names):
+            return names
+    k = 1
+    while True:
+        names = [f"out{k}"] if count == 1 else [f"out{k}_{j + 1}" for j in range(count)]
+        if fits(names):
+            return names
+        k += 1
+
+
 def trace_from_builder(b: Builder, outputs, *, source=None, input_order=None) -> Trace:
     """Front-end finish: inputs in natural order (unless given), primal numbering."""
     if input_order is None:

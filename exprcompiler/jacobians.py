@@ -1,0 +1,135 @@
+"""The Python front door for second order and Jacobians: compile_hvp, compile_hessian,
+compile_jacobian, and explain (what each derivative costs, in trace operations).
+
+The traces come from passes.jacobian (compositions of the tangent and adjoint
+sweeps); compiling and calling them goes through api's one backend dispatch, and
+results are shaped here into arrays: a gradient (..., n), a Hessian (..., n, n), a
+Jacobian (..., m, n), with the batch shape first.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from . import api, passes
+from .frontend import to_trace
+from .trace.ir import Trace
+
+JACOBIAN_MODES = ("auto", "forward", "reverse")
+CHEAP_GRADIENT_BOUND = 5  # reverse-mode gradient <= about 4-5x the function's operations
+
+
+def _stack(arrays: list, batch: tuple, shape: tuple) -> np.ndarray:
+    if not arrays:
+        return np.zeros(batch + shape)
+    return np.stack([np.asarray(a, dtype=float) for a in arrays], axis=-1).reshape(batch + shape)
+
+
+def compile_hvp(expr, wrt=None, *, backend: str = "numpy", threads: Optional[int] = None) -> api.Compiled:
+    """Value, gradient and Hessian-vector product in one call, forward over reverse:
+    `h(*args, *v) -> (value, (g_x, ...), ((∇²f·v)_x, ...))`; the direction arguments
+    are named `x_dot` for each x in `wrt`."""
+    api._check_backend(backend, threads)
+    primal, wrt, trace, what = api.kind_trace("hvp", expr, wrt)
+    n = len(wrt)
+
+    def assemble(results, batch):
+        value = results[0]
+        return value, tuple(results[1:1 + n]), tuple(results[1 + n:])
+    return api._build("hvp", primal, trace, backend=backend, wrt=wrt, mode="forward over reverse",
+                      func_name="f_hvp", what=what, threads=threads, assemble=assemble)
+
+
+def compile_hessian(expr, wrt=None, *, backend: str = "numpy", threads: Optional[int] = None) -> api.Compiled:
+    """Value, gradient and Hessian: `H(*args) -> (value, gradient (..., n), Hessian
+    (..., n, n))`, rows and columns in `wrt` order. One tangent sweep of the gradient
+    trace per variable; the Hessian is exactly symmetric."""
+    api._check_backend(backend, threads)
+    primal, wrt, trace, what = api.kind_trace("hessian", expr, wrt)
+    n = len(wrt)
+
+    def assemble(results, batch):
+        return results[0], _stack(results[1:1 + n], batch, (n,)), _stack(results[1 + n:], batch, (n, n))
+    return api._build("hessian", primal, trace, backend=backend, wrt=wrt, mode="forward over reverse",
+                      func_name="f_hessian", what=what, threads=threads, assemble=assemble)
+
+
+def choose_mode(n_inputs: int, n_outputs: int) -> str:
+    """The lecture's rule: forward mode costs n sweeps, reverse mode m sweeps."""
+    return "forward" if n_inputs <= n_outputs else "reverse"
+
+
+def compile_jacobian(exprs, wrt=None, *, mode: str = "auto", backend: str = "numpy",
+                     threads: Optional[int] = None) -> api.Compiled:
+    """Values and Jacobian of a vector-valued function: `J(*args) -> (values (..., m),
+    Jacobian (..., m, n))`. `exprs`: several outputs ("f1; f2", a program ending in
+    "a, b", a list of expressions, a SymPy vector). `mode="auto"` takes forward mode
+    (n sweeps) when n <= m and reverse mode (m sweeps) otherwise; `J.mode` says which."""
+    api._check_backend(backend, threads)
+    if mode not in JACOBIAN_MODES:
+        raise ValueError(f"unknown mode {mode!r} (use 'auto', 'forward' or 'reverse')")
+    primal = to_trace(exprs)
+    wrt = api.resolve_wrt(primal, wrt)
+    m, n = len(primal.outputs), len(wrt)
+    chosen = choose_mode(n, m) if mode == "auto" else mode
+    _, _, trace, what = api.kind_trace("jacobian", primal, wrt, chosen)
+
+    def assemble(results, batch):
+        return _stack(results[:m], batch, (m,)), _stack(results[m:], batch, (m, n))
+    return api._build("jacobian", primal, trace, backend=backend, wrt=wrt, mode=chosen,
+                      func_name="f_jacobian", what=what, threads=threads, assemble=assemble)
+
+
+def operations(trace: Trace) -> int:
+    """The size that costs time: instructions other than inputs, constants and copies."""
+    return sum(1 for ins in trace.instrs if ins.op not in ("input", "const", "copy"))
+
+
+def explain(expr, wrt=None) -> str:
+    """What each derivative of `expr` costs, in operations of its trace, against the
+    cheap-gradient bound; for several outputs, the two ways to a Jacobian."""
+    primal = to_trace(expr)
+    wrt = api.resolve_wrt(primal, wrt)
+    m, n = len(primal.outputs), len(wrt)
+    base = operations(primal)
+    rows = [("value", base, "")]
+
+    def row(what: str, trace: Trace, note: str = "") -> None:
+        ratio = f"{operations(trace) / base:.2f}x the value" if base else ""
+        rows.append((what, operations(trace), "; ".join(p for p in (ratio, note) if p)))
+
+    if m == 1:
+        row("value + gradient, reverse mode", passes.grad_reverse(primal, wrt),
+            f"cheap-gradient bound: <= {CHEAP_GRADIENT_BOUND}x, whatever n")
+        row("value + gradient, forward mode", passes.grad_forward(primal, wrt), f"{n} tangent sweeps")
+        row("value + gradient + HVP", passes.hvp(primal, wrt), "forward over reverse")
+        row("value + gradient + Hessian", passes.hessian(primal, wrt), f"{n} HVP-like sweeps")
+    forward, reverse = passes.jacobian(primal, wrt, "forward"), passes.jacobian(primal, wrt, "reverse")
+    if m > 1:
+        row("Jacobian, forward mode", forward, f"{n} tangent sweep{'s' if n != 1 else ''}")
+        row("Jacobian, reverse mode", reverse, f"{m} adjoint sweep{'s' if m != 1 else ''}")
+    names = ", ".join(primal.input_names) or "none"
+    head = [f"function: {primal.source}" if primal.source else "function: (a trace)",
+            f"inputs: {len(primal.inputs)} ({names}); differentiated: n = {n}; outputs: m = {m}",
+            "operations in each trace (not counting inputs and constants):"]
+    width = max(len(r[0]) for r in rows)
+    body = [f"  {what.ljust(width)}  {count:7d}  {note}".rstrip() for what, count, note in rows]
+    tail = []
+    if m > 1:
+        pick = choose_mode(n, m)
+        tail = [f"mode='auto' picks {pick} mode: n = {n} {'<=' if pick == 'forward' else '>'} m = {m}, "
+                f"so {'n tangent' if pick == 'forward' else 'm adjoint'} sweeps are no more than "
+                f"{'m adjoint' if pick == 'forward' else 'n tangent'} sweeps"]
+        f_ops, r_ops = operations(forward), operations(reverse)
+        if f_ops != r_ops:
+            cheaper = "forward" if f_ops < r_ops else "reverse"
+            tail.append(f"(here the {cheaper}-mode trace is {max(f_ops, r_ops) / max(1, min(f_ops, r_ops)):.2f}x "
+                        f"smaller: {min(f_ops, r_ops)} against {max(f_ops, r_ops)} operations)")
+        else:
+            tail.append(f"(here both traces have {f_ops} operations)")
+    return "\n".join(head + body + tail)
+
+
+__all__ = ["compile_hvp", "compile_hessian", "compile_jacobian", "explain", "choose_mode", "operations"]

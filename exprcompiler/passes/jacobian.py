@@ -1,0 +1,95 @@
+"""Second order and Jacobians: compositions of the tangent and adjoint sweeps.
+
+    hvp          forward over reverse: the tangent sweep run over the gradient trace
+    hessian      one tangent sweep of the gradient trace per variable (unit seeds)
+    jacobian     n tangent sweeps (forward) or m adjoint sweeps (reverse), unit seeds
+
+Unit seeds are constants, so the builder folds every tangent or adjoint that does
+not depend on the seeded variable: a sweep costs only the part of the trace that
+the variable reaches. Entry names read `y1.d.x2` (∂y1/∂x2); a Hessian's entry below
+the diagonal is the same variable as its mirror, so the result is exactly symmetric.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+from ..trace.ir import Builder, Trace
+from .forward import tangent_sweep
+from .replay import fresh_name, replay, seed_input, wrt_vars, zeros_like
+from .reverse import active_set, adjoint_sweep, grad_reverse
+
+
+def _gradient(trace: Trace, wrt: Optional[Sequence[str]]) -> tuple[Trace, list[str]]:
+    names = [name for name, _ in wrt_vars(trace, wrt)]
+    return grad_reverse(trace, names), names
+
+
+def hvp(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Trace:
+    """Value, gradient and Hessian-vector product of a single-output trace, from
+    (inputs, directions `x.dot` of the `wrt` inputs). Outputs: y, x.bar for each
+    x, then x.bar.dot = (∇²f·v)_x for each x."""
+    grad, names = _gradient(trace, wrt)
+    b = Builder(pull_negations=True)
+    vmap = replay(b, grad, stop=len(grad.inputs))  # the sweep replays the rest as it goes
+    inputs = dict(grad.inputs)
+    seeds = {inputs[x]: seed_input(b, grad, x, inputs[x], "dot") for x in names}
+    tan = tangent_sweep(b, grad, vmap, seeds)
+    outputs = [(name, vmap[v]) for name, v in grad.outputs]
+    taken = {name for name, _ in outputs}
+    outputs += [(fresh_name(f"{name}.dot", taken), tan[v] if tan[v] is not None else zeros_like(b, grad, v))
+                for name, v in grad.outputs[1:]]
+    return b.finish(outputs)
+
+
+def hessian(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Trace:
+    """Value, gradient and Hessian of a single-output trace. Outputs: y, x.bar for
+    each x, then the n×n entries row by row, `xi.d.xj`."""
+    grad, names = _gradient(trace, wrt)
+    b = Builder(pull_negations=True)
+    vmap = replay(b, grad)
+    inputs = dict(grad.inputs)
+    outputs = [(name, vmap[v]) for name, v in grad.outputs]
+    gvars = [v for _, v in grad.outputs[1:]]
+    entry: dict[tuple[int, int], int] = {}
+    for j, xj in enumerate(names):
+        tan = tangent_sweep(b, grad, vmap, {inputs[xj]: b.const(1.0)}, tag=xj)
+        for i in range(j + 1):  # the upper triangle; the lower one mirrors it
+            entry[i, j] = tan[gvars[i]] if tan[gvars[i]] is not None else zeros_like(b, grad, gvars[i])
+    taken = {name for name, _ in outputs}
+    outputs += [(fresh_name(f"{xi}.d.{xj}", taken), entry[min(i, j), max(i, j)])
+                for i, xi in enumerate(names) for j, xj in enumerate(names)]
+    return b.finish(outputs)
+
+
+def jacobian(trace: Trace, wrt: Optional[Sequence[str]] = None, mode: str = "forward") -> Trace:
+    """Outputs y_1..y_m, then the m×n Jacobian row by row, `yi.d.xj`: from n tangent
+    sweeps (mode="forward") or m adjoint sweeps (mode="reverse")."""
+    xs = wrt_vars(trace, wrt)
+    b = Builder(pull_negations=True)
+    vmap = replay(b, trace)
+    ys = trace.outputs
+    entry: dict[tuple[int, int], Optional[int]] = {}
+    if mode == "forward":
+        for j, (xname, xv) in enumerate(xs):
+            tan = tangent_sweep(b, trace, vmap, {xv: b.const(1.0)}, tag=xname)
+            for i, (_, yv) in enumerate(ys):
+                entry[i, j] = tan[yv]
+    elif mode == "reverse":
+        active = active_set(trace, [v for _, v in xs])
+        for i, (yname, yv) in enumerate(ys):
+            adj = adjoint_sweep(b, trace, vmap, {yv: b.const(1.0)}, active, tag=yname)
+            for j, (_, xv) in enumerate(xs):
+                entry[i, j] = adj[xv]
+    else:
+        raise ValueError(f"unknown mode {mode!r} (use 'forward' or 'reverse')")
+    outputs = [(name, vmap[v]) for name, v in ys]
+    taken = {name for name, _ in outputs}
+    for i, (yname, yv) in enumerate(ys):
+        for j, (xname, _) in enumerate(xs):
+            var = entry[i, j] if entry[i, j] is not None else zeros_like(b, trace, yv)
+            outputs.append((fresh_name(f"{yname}.d.{xname}", taken), var))
+    return b.finish(outputs)
+
+
+__all__ = ["hvp", "hessian", "jacobian"]
