@@ -12,7 +12,7 @@ from typing import Mapping, Optional, Sequence
 
 from .. import ops as _ops
 from ..trace.ir import Builder, Trace
-from .replay import derived, fresh_name, replay, replay_instr, seed_input, wrt_vars, zeros_like
+from .replay import derived, fresh_name, labels_of, replay, replay_instr, seed_input, wrt_vars, zeros_like
 
 
 def tangent_sweep(b: Builder, trace: Trace, vmap: list[int], seeds: Mapping[int, int],
@@ -23,6 +23,7 @@ def tangent_sweep(b: Builder, trace: Trace, vmap: list[int], seeds: Mapping[int,
     Where `vmap` stops short of the whole trace, the sweep replays the rest as it
     goes, so each v_i is followed by its v̇_i: forward mode as one sweep."""
     tan: list[Optional[int]] = [None] * len(trace.instrs)
+    taken = labels_of(trace)
     for v, s in seeds.items():
         tan[v] = s
     for i, ins in enumerate(trace.instrs):
@@ -41,7 +42,7 @@ def tangent_sweep(b: Builder, trace: Trace, vmap: list[int], seeds: Mapping[int,
             if c is not None:  # a rule may find a structural zero (x**0)
                 acc = c if acc is None else b.add(acc, c)
         if acc is not None:
-            acc = b.name(acc, derived(trace.labels[i], "dot", tag), since=mark)
+            acc = b.name(acc, derived(trace.labels[i], "dot", tag, taken), since=mark)
         tan[i] = acc
     return tan
 
@@ -53,7 +54,7 @@ def jvp(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Trace:
     vmap = replay(b, trace, stop=len(trace.inputs))  # inputs come first in every trace
     seeds = {}
     for name, v in wrt_vars(trace, wrt):
-        seeds[v] = seed_input(b, trace, name, v, "dot")
+        seeds[v] = seed_input(b, trace, name, v, "dot", labels_of(trace))
     tan = tangent_sweep(b, trace, vmap, seeds)
     outputs = [(name, vmap[v]) for name, v in trace.outputs]
     taken = {name for name, _ in outputs}

@@ -16,7 +16,7 @@ from typing import Optional, Sequence
 
 from ..trace.ir import Builder, Trace
 from .forward import tangent_sweep
-from .replay import fresh_name, replay, seed_input, wrt_vars, zeros_like
+from .replay import fresh_name, labels_of, replay, seed_input, wrt_vars, zeros_like
 from .reverse import active_set, adjoint_sweep, grad_reverse
 
 
@@ -33,7 +33,8 @@ def hvp(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Trace:
     b = Builder(pull_negations=True)
     vmap = replay(b, grad, stop=len(grad.inputs))  # the sweep replays the rest as it goes
     inputs = dict(grad.inputs)
-    seeds = {inputs[x]: seed_input(b, grad, x, inputs[x], "dot") for x in names}
+    taken = labels_of(grad)
+    seeds = {inputs[x]: seed_input(b, grad, x, inputs[x], "dot", taken) for x in names}
     tan = tangent_sweep(b, grad, vmap, seeds)
     outputs = [(name, vmap[v]) for name, v in grad.outputs]
     taken = {name for name, _ in outputs}

@@ -12,14 +12,25 @@ from typing import Mapping, Optional, Sequence
 from ..trace.ir import Builder, Label, Trace
 
 
-def derived(label: Optional[Label], suffix: str, tag: Optional[str] = None) -> Optional[Label]:
+def derived(label: Optional[Label], suffix: str, tag: Optional[str] = None,
+            taken: Optional[set] = None) -> Optional[Label]:
     """The label of a tangent ("dot") or adjoint ("bar") of a labelled variable:
-    v_3 -> v̇_3; v̄_3 -> v̄̇_3 (second order); unlabelled temporaries stay unlabelled."""
+    v_3 -> v̇_3; v̄_3 -> v̄̇_3 (second order); unlabelled temporaries stay unlabelled.
+    A label in `taken` (see `labels_of`) gets the tag "2": differentiating a gradient
+    trace again in reverse mode must not print its new v̄_1 like the trace's own."""
     if label is None:
         return None
     kind = suffix if label.kind == "v" else f"{label.kind}_{suffix}"
     base = label.base if label.index is not None and label.index <= 0 else None
-    return Label(kind, label.index, base=base, tag=tag or label.tag)
+    tag = tag or label.tag
+    if taken and (kind, label.index, tag) in taken:
+        tag = f"{tag},2" if tag else "2"
+    return Label(kind, label.index, base=base, tag=tag)
+
+
+def labels_of(trace: Trace) -> set:
+    """The (kind, index, tag) of every label in `trace`, for `derived(taken=...)`."""
+    return {(lab.kind, lab.index, lab.tag) for lab in trace.labels if lab is not None}
 
 
 def replay_instr(b: Builder, trace: Trace, i: int, vmap,
@@ -58,14 +69,15 @@ def zeros_like(b: Builder, trace: Trace, var: int) -> int:
     return b.const(0.0, trace.instrs[var].shape)
 
 
-def seed_input(b: Builder, trace: Trace, name: str, v: int, kind: str) -> int:
+def seed_input(b: Builder, trace: Trace, name: str, v: int, kind: str,
+               taken: Optional[set] = None) -> int:
     """A new input `name.kind` (a tangent or cotangent seed) for trace variable `v`,
     labelled as v's tangent/adjoint so tables print `v̄_6 = ȳ`."""
     input_name = f"{name}.{kind}"
     while input_name in b._inputs:  # a derivative trace may already have x.bar
         input_name += f".{kind}"
     seed = b.input(input_name, trace.instrs[v].shape)
-    label = derived(trace.labels[v], kind)
+    label = derived(trace.labels[v], kind, taken=taken)
     b.labels[seed] = Label(label.kind if label else kind, label.index if label else None, base=name)
     return seed
 

@@ -13,7 +13,7 @@ from typing import Mapping, Optional, Sequence
 
 from .. import ops as _ops
 from ..trace.ir import Builder, Trace
-from .replay import derived, fresh_name, replay, seed_input, wrt_vars, zeros_like
+from .replay import derived, fresh_name, labels_of, replay, seed_input, wrt_vars, zeros_like
 
 
 def active_set(trace: Trace, seeds: Sequence[int]) -> bytearray:
@@ -31,9 +31,10 @@ def adjoint_sweep(b: Builder, trace: Trace, vmap: Sequence[int], cotangents: Map
     """Adjoints of every active variable of `trace` (replayed into `b` as `vmap`),
     given cotangents of some variables (trace var -> builder var)."""
     adj: list[Optional[int]] = [None] * len(trace.instrs)
+    taken = labels_of(trace)
 
     def accumulate(v: int, contribution: int, mark: int) -> None:
-        label = derived(trace.labels[v], "bar", tag)
+        label = derived(trace.labels[v], "bar", tag, taken)
         total = contribution if adj[v] is None else b.add(adj[v], contribution)
         adj[v] = b.name(total, label, since=mark)
 
@@ -70,11 +71,12 @@ def vjp(trace: Trace, wrt: Optional[Sequence[str]] = None, *, seeds: Optional[Ma
     b = Builder(pull_negations=True)
     vmap = replay(b, trace)
     cotangents: dict[int, int] = {}
+    taken = labels_of(trace)
     for name, v in trace.outputs:
         if seeds is not None and name in seeds:
-            ct = b.name(b.const(seeds[name], trace.instrs[v].shape), derived(trace.labels[v], "bar"))
+            ct = b.name(b.const(seeds[name], trace.instrs[v].shape), derived(trace.labels[v], "bar", taken=taken))
         else:
-            ct = seed_input(b, trace, name, v, "bar")
+            ct = seed_input(b, trace, name, v, "bar", taken)
         if v in cotangents:
             ct = b.add(cotangents[v], ct)
         cotangents[v] = ct
