@@ -110,8 +110,9 @@ def explain(expr, wrt=None) -> str:
     if m > 1:
         row("Jacobian, forward mode", forward, f"{n} tangent sweep{'s' if n != 1 else ''}")
         row("Jacobian, reverse mode", reverse, f"{m} adjoint sweep{'s' if m != 1 else ''}")
-    names = ", ".join(primal.input_names) or "none"
-    head = [f"function: {primal.source}" if primal.source else "function: (a trace)",
+    names = ", ".join(primal.input_names[:8]) + (", ..." if len(primal.inputs) > 8 else "") or "none"
+    source = " ".join(primal.source.split()) if primal.source else "(a trace)"
+    head = [f"function: {source if len(source) <= 100 else source[:97] + '...'}",
             f"inputs: {len(primal.inputs)} ({names}); differentiated: n = {n}; outputs: m = {m}",
             "operations in each trace (not counting inputs and constants):"]
     width = max(len(r[0]) for r in rows)

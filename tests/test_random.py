@@ -482,6 +482,38 @@ def test_hessian_is_symmetric(recipe, rng):
     assert close(hv2, [hv[b] for b in bars], 1e-9), (hv2, hv)
 
 
+@settings(max_examples=60, **SETTINGS)
+@given(recipe=recipes(max_steps=20, multi_output=True), rng=points)
+def test_jacobian_modes_agree_with_each_other_and_with_jvp(recipe, rng):
+    """J from n tangent sweeps = J from m adjoint sweeps = the JVPs with unit seeds."""
+    trace = build(recipe)
+    names, m = recipe.names, len(trace.outputs)
+    env = sample(rng, names)
+    fwd = np.array(interpret(passes.jacobian(trace, None, "forward"), env)[m:], dtype=float)
+    rev = np.array(interpret(passes.jacobian(trace, None, "reverse"), env)[m:], dtype=float)
+    assert close(fwd, rev, 1e-12), (fwd, rev)
+    jvp = passes.jvp(trace)
+    for j, x in enumerate(names):
+        seeds = {f"{w}.dot": float(w == x) for w in names}
+        column = interpret(jvp, {**env, **seeds})[m:]
+        assert close(fwd.reshape(m, len(names))[:, j], np.array(column, dtype=float), 1e-12)
+
+
+@settings(max_examples=50, **SETTINGS)
+@given(recipe=recipes(max_steps=15), rng=points)
+def test_hessian_is_exactly_symmetric_and_matches_hvp(recipe, rng):
+    trace = build(recipe)
+    names, n = recipe.names, len(recipe.names)
+    env = sample(rng, names)
+    out = interpret(passes.hessian(trace), env)
+    grad, hess = np.array(out[1:1 + n], dtype=float), np.array(out[1 + n:], dtype=float).reshape(n, n)
+    assert np.array_equal(hess, hess.T, equal_nan=True)
+    v = rng.normal(size=n)
+    hv_out = interpret(passes.hvp(trace), {**env, **{f"{x}.dot": v[k] for k, x in enumerate(names)}})
+    assert close(np.array(hv_out[1:1 + n], dtype=float), grad, 0)
+    assert close(np.array(hv_out[1 + n:], dtype=float), hess @ v, 1e-10), (hv_out, hess @ v)
+
+
 @settings(max_examples=80, **SETTINGS)
 @given(recipe=recipes(max_steps=20), rng=points, n=st.integers(1, 9))
 def test_batched_equals_pointwise(recipe, rng, n):
