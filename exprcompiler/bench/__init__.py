@@ -1,0 +1,11 @@
+"""`exprc bench`: the generated gradients against hand-written NumPy and C and against
+the tools people would pick instead (SymPy, JAX, PyTorch), on one machine, interleaved.
+
+    cli.py          the command: add_bench_command(subparsers), cmd_bench(args)
+    suite_seeds.py  the lecture functions at 10⁶ points      suite_scaling.py  10 … 10⁵ operations
+    competitors.py  who runs in `seeds`, as one table        runner.py         interleaved timing, agreement
+    seeds.py        the functions, hand-written in NumPy     seeds_ref.c       ... and in C (package data)
+    reference.py    builds and loads seeds_ref.c             worker.py         pinned / time-capped processes
+    remote.py       JAX and PyTorch jobs in a worker         machine.py        what the machine is
+    report.py       tables, JSON, plot
+"""
