@@ -1,0 +1,81 @@
+"""`exprc bench [SUITE ...] [--threads 1|2|all] [--repeat N] [--json PATH] [--plot PATH] [--quick]`.
+
+Registered on exprc's subcommands by `add_bench_command(sub)`; `python -m
+exprcompiler.bench` runs it alone. The options are one table, so the help text,
+the validation and the README come from one place.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from . import suite_scaling, suite_seeds
+from .worker import cpu_set
+
+SUITES = {
+    "seeds": (suite_seeds.run, "the lecture functions at 10⁶ points, value and value + gradient, "
+                               "against hand-written NumPy and C, SymPy, JAX, PyTorch"),
+    "scaling": (suite_scaling.run, "expression -> ready gradient at 10 … 10⁵ operations, stage by "
+                                   "stage, against sympy.diff + cse and JAX trace + compile"),
+}
+DEFAULT_REPEAT = 11
+QUICK_REPEAT = 3
+
+
+def _threads(text: str) -> list[int]:
+    from ..cli import UserError
+    every = len(cpu_set(None)) or 1
+    if text == "all":
+        return [every]
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise UserError(f"--threads: expected a positive number or 'all', got {text!r}")
+    return [n]
+
+
+def cmd_bench(args) -> str:
+    from ..cli import UserError
+    from . import machine, report
+    unknown = [s for s in args.suite if s not in SUITES]
+    if unknown:
+        raise UserError(f"unknown suite {unknown[0]!r} (suites: {', '.join(SUITES)})")
+    if args.repeat is not None and args.repeat < 1:
+        raise UserError(f"--repeat must be at least 1, got {args.repeat}")
+    if args.plot is not None and not _matplotlib():
+        raise UserError("--plot needs matplotlib, which is not installed "
+                        "(pip install 'exprcompiler[plot]')")
+    threads = (_threads(args.threads) if args.threads is not None
+               else sorted({1, len(cpu_set(None)) or 1}))
+    repeat = args.repeat or (QUICK_REPEAT if args.quick else DEFAULT_REPEAT)
+    desc = machine.describe(threads)
+    results = [SUITES[name][0](threads, repeat, args.quick) for name in dict.fromkeys(args.suite or SUITES)]
+    if args.json:
+        report.write_json(args.json, desc, results)
+    if args.plot:
+        report.plot(args.plot, results)
+    return "\n\n".join([machine.summary(desc), *(r.text() for r in results)])
+
+
+def _matplotlib() -> bool:
+    from .competitors import installed
+    return installed("matplotlib")
+
+
+def add_bench_command(sub) -> argparse.ArgumentParser:
+    """Register `bench` on an argparse subparsers object; returns its parser."""
+    help_text = "time the generated gradients against hand-written code and other tools"
+    p = sub.add_parser("bench", help=help_text, description=help_text, epilog="suites: " + "; ".join(
+        f"{name}: {doc}" for name, (_, doc) in SUITES.items()))
+    p.add_argument("suite", nargs="*", metavar="SUITE", help=f"{' '.join(SUITES)} (default: all)")
+    p.add_argument("--threads", metavar="1|2|all", help="threads for every competitor that has "
+                   "them (default: 1, then all available)")
+    p.add_argument("--repeat", type=int, metavar="N", help=f"interleaved rounds (default: "
+                   f"{DEFAULT_REPEAT}; {QUICK_REPEAT} with --quick)")
+    p.add_argument("--json", metavar="PATH", help="write every number and the machine to PATH")
+    p.add_argument("--plot", metavar="PATH", help="draw the ratios to PATH (needs matplotlib)")
+    p.add_argument("--quick", action="store_true", help="small sizes: a smoke test in under a minute")
+    p.set_defaults(func=cmd_bench)
+    return p

@@ -1,0 +1,73 @@
+"""Jobs that run inside a `Worker` process (see worker.py): the seed functions under
+JAX and PyTorch. The worker is pinned to the row's CPUs before any of this runs;
+PyTorch is also told its thread count. State lives in this module, in the worker.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+
+import numpy as np
+
+from .seeds import SEEDS
+
+_CALLS: dict = {}
+
+
+def _jax(points: int):
+    import jax
+    import jax.numpy as jnp
+
+    jax.config.update("jax_enable_x64", True)
+    fns, data = {}, {}
+    for name, s in SEEDS.items():
+        f = functools.partial(s.formula, jnp)
+        argnums = tuple(range(len(s.inputs)))
+        fns[name, "value"] = jax.jit(jax.vmap(f))
+        fns[name, "grad"] = jax.jit(jax.vmap(jax.value_and_grad(f, argnums=argnums)))
+        data[name] = [jax.device_put(x) for x in s.points(points)]
+
+    def call(name, kind):
+        return jax.block_until_ready(fns[name, kind](*data[name]))
+    return call, f"jax {jax.__version__} ({jax.devices()[0].platform})"
+
+
+def _torch(points: int, threads: int):
+    import torch
+
+    torch.set_num_threads(threads)
+    data = {name: [torch.from_numpy(x) for x in s.points(points)] for name, s in SEEDS.items()}
+
+    def call(name, kind):
+        formula = SEEDS[name].formula
+        if kind == "value":
+            with torch.no_grad():
+                return formula(torch, *data[name])
+        xs = [x.detach().requires_grad_() for x in data[name]]
+        y = formula(torch, *xs)
+        # points are independent, so the gradient of the sum is every point's gradient
+        return y.detach(), torch.autograd.grad(y.sum(), xs)
+    return call, f"torch {torch.__version__}, {torch.get_num_threads()} intra-op threads"
+
+
+def setup(tool: str, points: int, threads: int) -> str:
+    """Prepare `tool` ("jax" or "torch") on every seed; returns a one-line description."""
+    call, info = _jax(points) if tool == "jax" else _torch(points, threads)
+    _CALLS[tool] = call
+    call(next(iter(SEEDS)), "grad")  # starts the tool's thread pools before they are counted
+    return (f"{info}; pinned to {len(os.sched_getaffinity(0))} CPU(s), "
+            f"{len(os.listdir('/proc/self/task'))} OS threads")
+
+
+def timed(tool: str, name: str, kind: str) -> float:
+    t0 = time.perf_counter()
+    _CALLS[tool](name, kind)
+    return time.perf_counter() - t0
+
+
+def result(tool: str, name: str, kind: str) -> list:
+    res = _CALLS[tool](name, kind)
+    y, g = (res, ()) if kind == "value" else res
+    return [np.asarray(y), *[np.asarray(x) for x in g]]

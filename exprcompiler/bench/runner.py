@@ -1,0 +1,107 @@
+"""The interleaved runner: every candidate once per round (A B C ... after warm-up,
+the order rotated by one each round), medians and min–max, and the agreement of
+every candidate's results with the reference's.
+
+Interleaving is what lets ratios hold on a noisy shared machine: a slow stretch hits
+every candidate of a round alike. Rotation matters too: what ran just before a call
+(heap state after a free, data still in cache) shifts its time by up to 1.5 ms.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+
+@dataclass
+class Candidate:
+    """One implementation of one task. `run()` times one call (seconds);
+    `result()` gives its outputs as a flat list of arrays, for the agreement check.
+    `family` names the hand-written reference its ratio is taken to ("C" or
+    "NumPy"). An implementation that cannot run has `missing` set ("not installed")."""
+    label: str
+    threads: str
+    family: str = ""
+    run: Optional[Callable[[], float]] = None
+    result: Optional[Callable[[], list]] = None
+    missing: str = ""
+
+
+def local(label: str, threads, family: str, fn: Callable, /, *args, **kwargs) -> Candidate:
+    """A candidate that calls `fn(*args, **kwargs)` in this process."""
+    def run() -> float:
+        t0 = time.perf_counter()
+        fn(*args, **kwargs)
+        return time.perf_counter() - t0
+    return Candidate(label, str(threads), family, run,
+                     lambda: flat_arrays(fn(*args, **kwargs)))
+
+
+def flat_arrays(result) -> list:
+    """(y, (g1, g2)) or y -> [y, g1, g2] as float64 arrays."""
+    out, stack = [], [result]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (tuple, list)):
+            stack.extend(reversed(item))
+        else:
+            out.append(np.asarray(item, dtype=np.float64))
+    return out
+
+
+def rel_error(got: Sequence, want: Sequence) -> float:
+    """Max relative difference, the denominator floored at 1 (values cross zero).
+    NaN where either side is NaN or the counts differ: never "close"."""
+    if len(got) != len(want):
+        return float("nan")
+    worst = 0.0
+    for g, w in zip(got, want):
+        g, w = np.broadcast_arrays(np.asarray(g, dtype=float), np.asarray(w, dtype=float))
+        with np.errstate(all="ignore"):
+            err = np.abs(g - w) / np.maximum(1.0, np.abs(w))
+        if np.isnan(err).any():
+            return float("nan")
+        worst = max(worst, float(np.max(err, initial=0.0)))
+    return worst
+
+
+@dataclass(frozen=True)
+class Timing:
+    median: float
+    low: float
+    high: float
+    rounds: int
+
+    @classmethod
+    def of(cls, samples: Sequence[float]) -> "Timing":
+        return cls(statistics.median(samples), min(samples), max(samples), len(samples))
+
+    def as_dict(self) -> dict:
+        return {"median_s": self.median, "min_s": self.low, "max_s": self.high,
+                "rounds": self.rounds}
+
+
+def run_interleaved(groups: Sequence[Sequence[Candidate]], repeat: int,
+                    reference: Callable[[Sequence[Candidate]], list]) -> tuple[dict, dict]:
+    """Time every runnable candidate `repeat` times, interleaved within each group.
+    `reference(group)` gives the outputs a group's candidates are checked against.
+    Returns ({id(candidate): Timing}, {id(candidate): max relative error})."""
+    errors = {}
+    for group in groups:  # the agreement check doubles as the warm-up
+        want = reference(group)
+        for c in group:
+            if c.run is not None:
+                errors[id(c)] = rel_error(c.result(), want)
+                c.run()
+    samples: dict[int, list] = {id(c): [] for g in groups for c in g if c.run is not None}
+    for r in range(repeat):
+        for group in groups:
+            live = [c for c in group if c.run is not None]
+            k = r % len(live) if live else 0
+            for c in live[k:] + live[:k]:
+                samples[id(c)].append(c.run())
+    return {key: Timing.of(s) for key, s in samples.items()}, errors
