@@ -16,6 +16,7 @@ from . import passes
 from .backends import numpy_backend
 from .backends.numpy_backend import compile_numpy, numpy_runner
 from .frontend import to_trace
+from .packed import c_packed
 from .trace.ir import Trace
 
 BACKENDS = ("numpy", "c")
@@ -32,8 +33,10 @@ class Compiled:
 
     def __init__(self, fn, *, kind: str, trace: Trace, primal: Trace, params: Sequence[str],
                  wrt: Sequence[str], source: str, n_values: int, backend: str, mode: str = "",
-                 run=None, assemble=None):
+                 run=None, assemble=None, run_packed=None):
         self._fn = fn
+        self._run_packed = run_packed  # run(in, out) for one point, packed (see packed.py)
+        self._packed = None
         # assemble(results, batch) -> what a call returns, for kinds that shape their
         # results into arrays (Hessians, Jacobians); None: the tuples of compile_grad & co.
         self._assemble = assemble
@@ -58,6 +61,15 @@ class Compiled:
         mode = f"{self.mode} mode, " if self.mode else ""
         return (f"<compiled {what} ({mode}{self.backend}): inputs {', '.join(self.inputs)}"
                 + (f"; wrt {', '.join(self.wrt)}>" if self.wrt else ">"))
+
+    def at(self, x, seed=None, /, **data):
+        """One point with the `wrt` variables packed in the vector `x` (and the
+        direction or cotangents in `seed`, other inputs by name): results as arrays
+        (gradient (n,), Hessian (n, n), Jacobian (m, n)). See exprcompiler.packed."""
+        if self._packed is None:
+            from .packed import PackedCall, numpy_packed
+            self._packed = PackedCall(self, self._run_packed or numpy_packed(self._fn))
+        return self._packed(x, seed, **data)
 
     def explain(self) -> str:
         """What this function's derivatives cost, in trace operations (see explain())."""
@@ -229,12 +241,14 @@ def _build(kind: str, primal: Trace, trace: Trace, *, backend: str, wrt=(), mode
            assemble=None) -> Compiled:
     """Trace -> backend -> Compiled: the one place where a backend is chosen."""
     description = describe(what, primal)
-    run = None
+    run = run_packed = None
     if backend == "c":
         from .backends import c_backend, c_build
         source, decl = c_backend.generate_c(trace, func_name=func_name, description=description)
-        ffi, fn = c_build.load(source, decl, func_name)
+        ffi, lib = c_build.load(source, decl)
+        fn = getattr(lib, func_name)
         run = c_build.runner(ffi, fn, len(trace.outputs), threads)
+        run_packed = c_packed(ffi, getattr(lib, f"{func_name}_packed"))
         params = [name.replace(".", "_") for name in trace.input_names]
     else:
         fn, source, params = compile_numpy(trace, func_name=func_name, description=description,
@@ -242,7 +256,7 @@ def _build(kind: str, primal: Trace, trace: Trace, *, backend: str, wrt=(), mode
     n_values = 1 if kind == "grad" else len(primal.outputs)
     return Compiled(fn, kind=kind, trace=trace, primal=primal, params=params, wrt=wrt,
                     source=source, n_values=n_values, backend=backend, mode=mode, run=run,
-                    assemble=assemble)
+                    assemble=assemble, run_packed=run_packed)
 
 
 KINDS = ("grad", "value", "jvp", "vjp", "hvp", "hessian", "jacobian")

@@ -91,7 +91,7 @@ def _helpers_for(names: set[str]) -> list[str]:
 # a per-thread tape. gcc's compile time grows quadratically with the size of one
 # straight-line function (register allocation): on this project's random programs,
 # 3k statements took 2.2 s at -O3 as one function, 9k took 18 s. The parts are
-# compiled at -O2 without forced SIMD, which keeps compile time linear (about 0.3 s
+# compiled at -O2 without vectorization, which keeps compile time linear (about 0.3 s
 # per 1k statements); the price is scalar math in such large kernels.
 SPLIT_FROM = 1500
 PART = 200
@@ -132,22 +132,24 @@ def _statements(trace: Trace, names: list, r: Renderer) -> list[tuple[str, str, 
     return stmts
 
 
-def _body(stmts, inputs: dict, index: str, loads: dict, stores: dict, pad: str = " " * 8) -> list[str]:
-    """Statement lines: inputs read where needed (none when `index` is empty: they are
-    parameters), tape loads/stores at the ends, output k written to out{k}[index]."""
+def _body(stmts, inputs: dict, part: bool, loads: dict, stores: dict, pad: str = " " * 8) -> list[str]:
+    """Statement lines. In the one-point function (`part` false) inputs are parameters
+    and output k goes to *out{k}; in a part of a split kernel, inputs are read where
+    needed from the arrays ins/sts, outputs written to outs, and values handed on
+    through the tape t at the ends."""
     read = set().union(*(rd for _, _, rd in stmts)) if stmts else set()
-    lines = [f"{pad}const double {nm} = in{k}[{index} * st{k}];"
-             for nm, k in inputs.items() if index and nm in read]
-    lines += [f"{pad}double {nm} = t[{slot}][{index}];" for nm, slot in loads.items()]
+    lines = [f"{pad}const double {nm} = ins[{k}][(i0 + j) * sts[{k}]];"
+             for nm, k in inputs.items() if part and nm in read]
+    lines += [f"{pad}double {nm} = t[{slot}][j];" for nm, slot in loads.items()]
     declared = set(inputs) | set(loads)
     for target, rhs, _ in stmts:
         if target.startswith("out") and target[3:].isdigit():
-            lines.append(f"{pad}{target}[{index}] = {rhs};" if index else f"{pad}*{target} = {rhs};")
+            lines.append(f"{pad}outs[{target[3:]}][i0 + j] = {rhs};" if part else f"{pad}*{target} = {rhs};")
             continue
         kw = "" if target in declared else "double "
         declared.add(target)
         lines.append(f"{pad}{kw}{target} = {rhs};")
-    lines += [f"{pad}t[{slot}][{index}] = {nm};" for nm, slot in stores.items()]
+    lines += [f"{pad}t[{slot}][j] = {nm};" for nm, slot in stores.items()]
     return lines
 
 
@@ -161,7 +163,7 @@ def _single_kernel(stmts, inputs: dict, func_name: str, decl: str, n_out: int) -
     lines = ["#if defined(__GNUC__)", "#define XC_INLINE static inline __attribute__((always_inline))",
              "#else", "#define XC_INLINE static inline", "#endif", "",
              "/* one point */", f"XC_INLINE void {point}({', '.join(params) or 'void'})", "{"]
-    lines += _body(stmts, inputs, "", {}, {}, pad=" " * 4) + ["}", "", decl, "{",
+    lines += _body(stmts, inputs, False, {}, {}, pad=" " * 4) + ["}", "", decl, "{",
                                                                "    (void)threads;  /* unused in a build without OpenMP */"]
 
     def loop(index_of, pad: str) -> list[str]:
@@ -203,15 +205,29 @@ def _parts(stmts, inputs: dict) -> tuple[list, list, list, int]:
     return chunks, loads, stores, len(slot)
 
 
+def _packed(func_name: str, n_in: int, n_out: int) -> tuple[list[str], str]:
+    """One point with inputs and outputs packed in arrays: one pointer each to pass, so
+    a call with a thousand variables costs one call (api's Compiled.at)."""
+    decl = f"int {func_name}_packed(const double *in, double *out)"
+    args = ["1", "1"] + [f"in + {k}, 0" for k in range(n_in)] + [f"out + {k}" for k in range(n_out)]
+    rows = [", ".join(args[k:k + 8]) for k in range(0, len(args), 8)]
+    lines = ["", f"/* one point: input k in in[k], output k to out[k] */", decl, "{",
+             f"    return {func_name}(" + (",\n" + " " * 11).join(rows) + ");", "}"]
+    return lines, decl
+
+
 def generate_c(trace: Trace, *, func_name: str = "f", description: str = "") -> tuple[str, str]:
-    """(C source, the function's declaration) of `trace` as a batch kernel."""
+    """(C source, the declarations of its two entry points) of `trace`: the batch
+    kernel `func_name` and the one-point `func_name_packed`."""
     for ins in trace.instrs:
         if ins.shape != ():
             raise NotImplementedError("the C backend compiles scalar traces only (tensors: later)")
     n_in, n_out = len(trace.inputs), len(trace.outputs)
     reserved = C_KEYWORDS | {op.c for op in _ops.OPS.values() if op.c} | set(HELPERS) | {func_name}
     reserved |= {f"in{k}" for k in range(n_in)} | {f"st{k}" for k in range(n_in)}
-    reserved |= {f"out{k}" for k in range(n_out)} | {"t", "m", "j", "i0", "failed", f"{func_name}_point"}
+    reserved |= {f"out{k}" for k in range(n_out)} | {"t", "m", "j", "i0", "failed", "ins", "sts", "outs",
+                                                     f"{func_name}_point",
+                                                     f"{func_name}_packed"}
     named = named_vars(trace)
     names = [c_identifier(n) if n is not None else None for n in assign_names(trace, named, reserved)]
     r = Renderer(trace, SPELLING, lambda i: names[i], named=named)
@@ -221,6 +237,8 @@ def generate_c(trace: Trace, *, func_name: str = "f", description: str = "") -> 
     in_params = [f"const double *in{k}, ptrdiff_t st{k}" for k in range(n_in)]
     out_params = [f"double *out{k}" for k in range(n_out)]
     decl = f"int {func_name}({', '.join(['ptrdiff_t n', 'int threads'] + in_params + out_params)})"
+    packed, packed_decl = _packed(func_name, n_in, n_out)
+    decls = f"{decl};\n{packed_decl};"
 
     spelled = {_ops.OPS[ins.op].c for ins in trace.instrs}
     head = [f"/* Generated by exprcompiler {__version__}. Do not edit. */"]
@@ -245,21 +263,33 @@ def generate_c(trace: Trace, *, func_name: str = "f", description: str = "") -> 
     if helpers:
         head += helpers + [""]
     if not split:
-        return "\n".join(head + _single_kernel(stmts, inputs, func_name, decl, n_out)) + "\n", decl + ";"
+        return "\n".join(head + _single_kernel(stmts, inputs, func_name, decl, n_out) + packed) + "\n", decls
 
     chunks, loads, stores, slots = _parts(stmts, inputs)
     lines = head + [f"#define XC_BLOCK {BLOCK}",
                     "#if defined(__GNUC__) && !defined(__clang__)",
-                    '#define XC_PART __attribute__((noinline, optimize("O2")))',
+                    # no vectorizers, no loop distribution, no interprocedural clones: on
+                    # parts of a 300-variable HVP they took gcc 200 s and 6 GB (5 s without)
+                    '#define XC_PART __attribute__((noipa, optimize("O2", "no-tree-vectorize", '
+                    '"no-tree-slp-vectorize", "no-tree-loop-distribution", "no-tree-loop-distribute-patterns")))',
                     "#else", "#define XC_PART", "#endif", ""]
-    part_params = ", ".join(["ptrdiff_t m", "double (*restrict t)[XC_BLOCK]"] + in_params + out_params)
+    # Parts take the inputs and outputs as arrays of pointers: a part with a parameter
+    # per input and output costs gcc minutes on a Hessian of a few hundred variables.
+    part_params = ("ptrdiff_t i0, ptrdiff_t m, double (*restrict t)[XC_BLOCK], const double *const *ins, "
+                   "const ptrdiff_t *sts, double *const *outs")
     for c, chunk in enumerate(chunks):
         lines += [f"XC_PART static void {func_name}_part{c}({part_params})", "{",
                   "    for (ptrdiff_t j = 0; j < m; ++j) {"]
-        lines += _body(chunk, inputs, "j", loads[c], stores[c]) + ["    }", "}", ""]
-    call_args = ", ".join(["m", "t"] + [f"in{k} + i0 * st{k}, st{k}" for k in range(n_in)]
-                          + [f"out{k} + i0" for k in range(n_out)])
+        lines += _body(chunk, inputs, True, loads[c], stores[c]) + ["    }", "}", ""]
+    call_args = "i0, m, t, ins, sts, outs"
+
+    def table(items):
+        rows = [", ".join(items[k:k + 8]) for k in range(0, len(items), 8)] or ["0"]
+        return ",\n        ".join(rows)
     lines += [decl, "{",
+              f"    const double *const ins[] = {{{table([f'in{k}' for k in range(n_in)])}}};",
+              f"    const ptrdiff_t sts[] = {{{table([f'st{k}' for k in range(n_in)])}}};",
+              f"    double *const outs[] = {{{table([f'out{k}' for k in range(n_out)])}}};",
               "    int failed = 0;",
               "    (void)threads;  /* unused in a build without OpenMP */",
               "    #pragma omp parallel num_threads(threads) if(threads > 1) reduction(|: failed)",
@@ -273,7 +303,7 @@ def generate_c(trace: Trace, *, func_name: str = "f", description: str = "") -> 
               "            if (t == NULL) continue;"]
     lines += [f"            {func_name}_part{c}({call_args});" for c in range(len(chunks))]
     lines += ["        }", "        free(t);", "    }", "    return failed ? -1 : 0;", "}"]
-    return "\n".join(lines) + "\n", decl + ";"
+    return "\n".join(lines + packed) + "\n", decls
 
 
 __all__ = ["generate_c", "c_identifier", "SPELLING"]

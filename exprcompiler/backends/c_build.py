@@ -144,8 +144,8 @@ def build(source: str) -> Path:
 _LOADED: dict[str, object] = {}
 
 
-def load(source: str, decl: str, func_name: str):
-    """The compiled C function for `source` (declared by `decl`), through cffi."""
+def load(source: str, decl: str):
+    """(ffi, library) for `source`, whose functions `decl` declares, through cffi."""
     import cffi
 
     lib_path = build(source)
@@ -154,8 +154,7 @@ def load(source: str, decl: str, func_name: str):
         ffi = cffi.FFI()
         ffi.cdef(decl)
         _LOADED[key] = (ffi, ffi.dlopen(key))
-    ffi, lib = _LOADED[key]
-    return ffi, getattr(lib, func_name)
+    return _LOADED[key]
 
 
 def clear_cache() -> int:

@@ -1,0 +1,118 @@
+"""`Compiled.at`: one point, with the variables packed in one vector — the calling
+convention of optimizers (Newton, L-BFGS, SciPy) and of functions of many variables.
+
+    value, grad = g.at(x)                 x: the `wrt` variables, in order
+    value, grad, hv = hvp.at(x, v)        v: the direction (JVP / HVP), or the output
+                                          cotangents (VJP)
+    value, grad, hess = H.at(x, a=2.0)    other inputs by name
+
+The C backend calls the kernel's one-point entry `f_packed(in, out)` with one
+pointer each way, so the cost of a call does not grow with the number of variables
+beyond copying them; the NumPy backend calls the generated function with scalars.
+Results: the value a float (several values an (m,) array), derivative blocks arrays
+shaped (n,), (m,), (n, n) or (m, n).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class PackedCall:
+    def __init__(self, compiled, run_packed):
+        self.kind = compiled.kind
+        self.run = run_packed          # run(in_buffer, out_buffer) for one point
+        trace, primal = compiled.trace, compiled.primal
+        names = list(trace.input_names)
+        self.n_in, self.n_out = len(names), len(trace.outputs)
+        # a value takes every input as a variable; derivatives their `wrt`
+        wrt = tuple(compiled.wrt) if compiled.kind != "value" else tuple(primal.input_names)
+        self.m, self.n = len(primal.outputs), len(wrt)
+        position = {name: k for k, name in enumerate(names)}
+        x_pos = [position[x] for x in wrt]
+        # the usual layout, every input a variable in order, is a slice (faster than indices)
+        self.x_pos = (slice(x_pos[0], x_pos[-1] + 1) if x_pos and x_pos == list(range(x_pos[0], x_pos[-1] + 1))
+                      else np.array(x_pos, dtype=np.intp))
+        primal_names = set(primal.input_names)
+        self.seed_pos = np.array([k for k, name in enumerate(names) if name not in primal_names],
+                                 dtype=np.intp)
+        self.data_pos = {name: position[name] for name in primal.input_names if name not in wrt}
+        self.wrt = wrt
+
+    def __call__(self, x, seed=None, **data):
+        buf = np.empty(self.n_in)
+        buf[self.x_pos] = _vector(x, self.n, "x", f"the {self.n} variables {', '.join(self.wrt)}")
+        if len(self.seed_pos):
+            if seed is None:
+                what = "direction v" if self.kind in ("jvp", "hvp") else "output cotangents u"
+                raise TypeError(f"at(): missing the {what} ({len(self.seed_pos)} numbers)")
+            buf[self.seed_pos] = _vector(seed, len(self.seed_pos), "the second argument", "seeds")
+        elif seed is not None:
+            raise TypeError(f"at(): a {self.kind} takes no second vector")
+        unknown = [k for k in data if k not in self.data_pos]
+        missing = [k for k in self.data_pos if k not in data]
+        if unknown or missing:
+            raise TypeError(f"at(): {'unexpected ' + ', '.join(unknown) if unknown else ''}"
+                            f"{'; ' if unknown and missing else ''}"
+                            f"{'missing ' + ', '.join(missing) if missing else ''} "
+                            f"(other inputs: {', '.join(self.data_pos) or 'none'}, by name)")
+        for name, k in self.data_pos.items():
+            value = np.asarray(data[name], dtype=float)
+            if value.shape != ():
+                raise TypeError(f"at(): input {name!r} must be one number, got shape {value.shape}")
+            buf[k] = value
+        out = np.empty(self.n_out)
+        self.run(buf, out)
+        return self._assemble(out)
+
+    def _assemble(self, out):
+        m, n = self.m, self.n
+        value = float(out[0]) if m == 1 else out[:m].copy()
+        kind = self.kind
+        if kind == "value":
+            return value
+        if kind in ("grad", "hvp", "hessian"):
+            grad = out[1:1 + n].copy()
+            if kind == "grad":
+                return value, grad
+            rest = out[1 + n:].copy()
+            return value, grad, (rest if kind == "hvp" else rest.reshape(n, n))
+        rest = out[m:].copy()
+        if kind == "jvp":
+            return value, (float(rest[0]) if m == 1 else rest)
+        if kind == "jacobian":
+            return value, rest.reshape(m, n)
+        return value, rest  # vjp: (n,)
+
+
+def _vector(x, n: int, what: str, holds: str) -> np.ndarray:
+    if type(x) is np.ndarray and x.shape == (n,) and x.dtype == np.float64:
+        return x  # the common case, checked cheaply
+    try:
+        arr = np.asarray(x, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"at(): {what} must be an array of numbers ({holds})") from None
+    if arr.ndim > 1 or arr.size != n:
+        raise ValueError(f"at(): {what} must hold {holds}; got shape {arr.shape}")
+    return arr.reshape(n)
+
+
+def numpy_packed(fn):
+    """run(in, out) for a generated NumPy function: scalars in, scalars out."""
+    from .backends.numpy_backend import _flatten
+
+    def run(buf, out):
+        with np.errstate(all="ignore"):  # IEEE results (inf, nan) are returned, not warned
+            out[:] = [float(r) for r in _flatten((fn(*buf.tolist()),))]
+    return run
+
+
+def c_packed(ffi, fn):
+    """run(in, out) through the kernel's one-point entry."""
+    def run(buf, out):
+        if fn(ffi.from_buffer("double[]", buf), ffi.from_buffer("double[]", out, require_writable=True)):
+            raise MemoryError("the C kernel could not allocate its tape")
+    return run
+
+
+__all__ = ["PackedCall", "numpy_packed", "c_packed"]
