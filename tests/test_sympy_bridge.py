@@ -269,7 +269,7 @@ def test_names_and_source():
     assert from_sympy(x10 + x2).input_names == ("x2", "x10")
     assert from_sympy(x + z).output_names == ("y",)
     assert from_sympy(x + y).output_names == ("f",)
-    assert from_sympy(y * sp.Symbol("f")).output_names == ("f1",)
+    assert from_sympy(y * sp.Symbol("f")).output_names == ("out",)
     assert from_sympy(x, source="x").source == "x"
     assert from_sympy(sp.pi).input_names == ()
 

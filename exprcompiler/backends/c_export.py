@@ -85,6 +85,7 @@ def export_c(trace: Trace, name: str, description: str) -> tuple[str, str, str]:
         " * Use:",
         f" *     {func}(N, 1, {example_in}, {example_out});   arrays of N points",
         f" *     {func}_at({', '.join(p_in)}, {', '.join('&' + p for p in p_out)});      one point",
+        f" *     {func}_packed(in, out);   one point, in[k] = input k, out[k] = output k",
         " */",
         f"#ifndef {guard}",
         f"#define {guard}",
