@@ -58,8 +58,9 @@ def export_c(trace: Trace, name: str, description: str) -> tuple[str, str, str]:
     width = max(len(a) for a in args) + 3
     sig = [f" *   int {func}(ptrdiff_t n, int threads,"]
     sig += [f" *   {pad}{a.ljust(width)}{shown(nm)}" for a, nm in zip(args, ins + outs)]
-    if any(nm.endswith((".bar", ".dot")) for nm in ins + outs):
-        sig += [" *", " * x.bar is the adjoint of x (in a gradient: dy/dx); x.dot the tangent of x."]
+    if any(nm.endswith((".bar", ".dot")) or ".d." in nm for nm in ins + outs):
+        sig += [" *", " * x.bar is the adjoint of x (in a gradient: dy/dx); x.dot the tangent of x;",
+                " * a.d.b the derivative of output a with respect to b (in a Hessian, of df/da)."]
     example_in = ", ".join(f"{p}, 1" for p in p_in)
     example_out = ", ".join(p_out)
     at_params = [f"double {p}" for p in p_in] + [f"double *{p}" for p in p_out]
