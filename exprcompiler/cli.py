@@ -8,6 +8,7 @@
     exprc jacobian "f1; f2" --at ... [--mode auto|forward|reverse]
     exprc explain EXPR                                      trace sizes of each derivative
     exprc export EXPR -o NAME [--kind grad|value|jvp|vjp]   standalone NAME.c and NAME.h
+    exprc bench [SUITE ...] [--quick] [--json PATH]          generated vs hand-written vs others
     exprc cache info|clear                                  the compiled C kernel cache
 
 EXPR is an argument, a file (-f FILE) or standard input (EXPR omitted or "-").
@@ -286,6 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="write NAME.c and NAME.h; the function is called NAME")
     export.add_argument("--kind", choices=api.KINDS, default="grad",
                         help="what the function computes (default: value and gradient)")
+    from .bench.cli import add_bench_command
+    add_bench_command(sub)
     cache = sub.add_parser("cache", help="show or clear the compiled C kernel cache",
                            description="show or clear the compiled C kernel cache")
     cache.add_argument("action", choices=("info", "clear"))
