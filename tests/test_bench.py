@@ -1,5 +1,5 @@
-"""`exprc bench`: --quick runs end to end in-process and every implementation agrees
-with the hand-written reference; --json holds every number and the machine; a missing
+"""`exprc bench`: --quick runs every suite end to end in-process and every implementation
+agrees with the hand-written reference (a wrong one is reported); --json holds every number and the machine; a missing
 competitor or C compiler is a row that says so; user mistakes are one-line errors.
 No timing is asserted."""
 
@@ -7,9 +7,12 @@ import argparse
 import json
 import sys
 
+import numpy as np
 import pytest
 
+from exprcompiler import compile_hessian
 from exprcompiler.backends import c_build
+from exprcompiler.bench import rosenbrock, suite_hvp
 from exprcompiler.bench.cli import add_bench_command
 from exprcompiler.cli import UserError
 from exprcompiler.errors import CompileError
@@ -43,16 +46,22 @@ def no_jax_or_torch(monkeypatch):
         monkeypatch.setitem(sys.modules, name, None)  # importlib.util.find_spec -> None
 
 
-def test_quick_run_agrees_with_the_reference_and_writes_json(tmp_path):
+HVP_LABELS = {"generated C, at()", "generated NumPy, at()", "hand-written NumPy",
+              "JAX jit, jvp(value_and_grad)"}
+
+
+def test_quick_run_of_every_suite_agrees_with_the_reference_and_writes_json(tmp_path):
     path = tmp_path / "bench.json"
-    text = bench("seeds", "scaling", "--quick", "--threads", "all", "--json", str(path))
-    assert "== seeds ==" in text and "== scaling ==" in text and text.startswith("machine: ")
+    text = bench("--quick", "--threads", "all", "--json", str(path))
+    assert "== seeds ==" in text and "== hvp ==" in text and "== scaling ==" in text
+    assert text.startswith("machine: ")
     data = json.loads(path.read_text())
     m = data["machine"]
     for key in ("cpu", "cpus_available", "python", "c_compiler", "threads", "environment"):
         assert key in m
     assert {"numpy", "sympy", "cffi", "jax", "torch"} <= set(m["versions"])
-    seeds, scaling = data["suites"]
+    seeds, hvp, scaling = data["suites"]
+    assert [seeds["suite"], hvp["suite"], scaling["suite"]] == ["seeds", "hvp", "scaling"]
     ran = [r for r in seeds["rows"] if not r["missing"]]
     assert {r["function"] for r in ran} == {"cubic", "griewank", "logsin", "explog", "square"}
     for r in ran:
@@ -66,11 +75,54 @@ def test_quick_run_agrees_with_the_reference_and_writes_json(tmp_path):
     for r in seeds["rows"]:
         if r["missing"]:
             assert r["implementation"].startswith(("JAX", "PyTorch")) or not has_compiler()
+    check_hvp_rows(hvp["rows"], sizes={10, 100})
     for r in scaling["rows"]:
         assert r["grad_ops"] > r["ops"] > 0
         for tool in ("c_compile", "sympy", "jax"):
             if r[tool]["status"] == "ok":
                 assert r[tool]["max_rel_error"] < TOL, (r["family"], r["ops"], tool)
+
+
+def check_hvp_rows(rows, sizes):
+    """Every implementation ran at every size (or says why not) and agrees with the
+    hand-written NumPy in value, gradient and HVP."""
+    assert {(r["n"], r["implementation"]) for r in rows} == {(n, k) for n in sizes for k in HVP_LABELS}
+    for r in rows:
+        if r["missing"]:
+            assert r["implementation"].startswith("JAX") or (" C" in r["implementation"]
+                                                             and not has_compiler()), r
+            continue
+        assert r["max_rel_error"] < TOL, (r["n"], r["implementation"])
+        assert r["hvp"]["rounds"] == r["value"]["rounds"]
+        assert r["hvp_over_value"] > 0 and r["ratio_to_reference"] > 0
+    ran = {r["implementation"] for r in rows if not r["missing"]}
+    assert {"generated NumPy, at()", "hand-written NumPy"} <= ran
+    assert "generated C, at()" in ran or not has_compiler()
+
+
+def test_the_hand_written_rosenbrock_is_the_function_the_program_computes():
+    n = 6
+    x, v = rosenbrock.point(n)
+    y, g, hess = compile_hessian(rosenbrock.program(n)).at(x)
+    assert rosenbrock.value(x) == pytest.approx(y, rel=1e-14)
+    y2, g2 = rosenbrock.grad(x)
+    y3, g3, hv = rosenbrock.hvp(x, v)
+    assert y2 == y3 == pytest.approx(y, rel=1e-14)
+    np.testing.assert_allclose(g2, g, rtol=1e-13)
+    np.testing.assert_allclose(g3, g, rtol=1e-13)
+    np.testing.assert_allclose(hv, hess @ v, rtol=1e-13)
+    with pytest.raises(ValueError, match="n >= 2"):
+        rosenbrock.program(1)
+
+
+def test_hvp_disagreement_with_the_reference_is_reported(no_jax_or_torch, monkeypatch, tmp_path):
+    monkeypatch.setattr(suite_hvp, "QUICK_SIZES", (10,))
+    monkeypatch.setattr(rosenbrock, "hvp", lambda x, v: (*rosenbrock.grad(x), 2 * v))
+    path = tmp_path / "b.json"
+    bench("hvp", "--quick", "--threads", "1", "--repeat", "1", "--json", str(path))
+    rows = [r for r in json.loads(path.read_text())["suites"][0]["rows"] if not r["missing"]]
+    generated = [r for r in rows if r["implementation"].startswith("generated")]
+    assert generated and all(r["max_rel_error"] > 1 for r in generated)
 
 
 def test_a_missing_competitor_is_listed_as_not_installed(no_jax_or_torch, tmp_path):
@@ -82,20 +134,34 @@ def test_a_missing_competitor_is_listed_as_not_installed(no_jax_or_torch, tmp_pa
     assert "JAX jit(vmap(value_and_grad))" in text and "not installed" in text
 
 
+def test_hvp_without_jax_says_not_installed(no_jax_or_torch, monkeypatch, tmp_path):
+    monkeypatch.setattr(suite_hvp, "QUICK_SIZES", (10,))
+    path = tmp_path / "b.json"
+    text = bench("hvp", "--quick", "--threads", "1", "--repeat", "1", "--json", str(path))
+    rows = json.loads(path.read_text())["suites"][0]["rows"]
+    check_hvp_rows(rows, sizes={10})
+    jax, = (r for r in rows if r["implementation"].startswith("JAX"))
+    assert jax["missing"] == "not installed"
+    line, = (ln for ln in text.splitlines() if ln.startswith("10 ") and "JAX" in ln)
+    assert line.split() == ["10", "JAX", "jit,", "jvp(value_and_grad)", "1", "not", "installed"]
+
+
 def test_without_a_compiler_the_c_rows_say_so(no_jax_or_torch, monkeypatch, tmp_path):
     def none():
         raise CompileError("no C compiler found (looked for cc, gcc, clang on PATH)")
     monkeypatch.setattr(c_build, "find_compiler", none)
     path = tmp_path / "b.json"
-    bench("seeds", "--quick", "--threads", "1", "--repeat", "1", "--json", str(path))
-    rows = json.loads(path.read_text())["suites"][0]["rows"]
-    c_rows = [r for r in rows if " C" in r["implementation"]]
-    assert c_rows and all(r["missing"].startswith("no C compiler") for r in c_rows)
-    assert all(r["max_rel_error"] < TOL for r in rows if not r["missing"])
+    monkeypatch.setattr(suite_hvp, "QUICK_SIZES", (10,))
+    bench("seeds", "hvp", "--quick", "--threads", "1", "--repeat", "1", "--json", str(path))
+    for suite in json.loads(path.read_text())["suites"]:
+        rows = suite["rows"]
+        c_rows = [r for r in rows if " C" in r["implementation"]]
+        assert c_rows and all(r["missing"].startswith("no C compiler") for r in c_rows)
+        assert all(r["max_rel_error"] < TOL for r in rows if not r["missing"])
 
 
 @pytest.mark.parametrize("argv, message", [
-    (("lsqq",), "unknown suite 'lsqq' (suites: seeds, scaling)"),
+    (("lsqq",), "unknown suite 'lsqq' (suites: seeds, hvp, scaling)"),
     (("--threads", "0"), "--threads: expected a positive number or 'all', got '0'"),
     (("--repeat", "0"), "--repeat must be at least 1, got 0"),
 ])

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import argparse
 
-from . import suite_scaling, suite_seeds
+from . import suite_hvp, suite_scaling, suite_seeds
 from .worker import cpu_set
 
 SUITES = {
     "seeds": (suite_seeds.run, "the lecture functions at 10⁶ points, value and value + gradient, "
                                "against hand-written NumPy and C, SymPy, JAX, PyTorch"),
+    "hvp": (suite_hvp.run, "chained Rosenbrock at one point, n = 10, 100, 1000: value, + gradient, "
+                           "+ Hessian-vector product, against hand-written NumPy and JAX"),
     "scaling": (suite_scaling.run, "expression -> ready gradient at 10 … 10⁵ operations, stage by "
                                    "stage, against sympy.diff + cse and JAX trace + compile"),
 }

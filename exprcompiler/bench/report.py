@@ -45,9 +45,16 @@ def _numeric(cell: str) -> bool:
 
 
 def ms(seconds: Optional[float]) -> str:
-    if seconds is None:
-        return "–"
-    return f"{1e3 * seconds:.3g}" if seconds < 0.1 else f"{1e3 * seconds:.0f}"
+    return "–" if seconds is None else _three(1e3 * seconds)
+
+
+def us(seconds: Optional[float]) -> str:
+    return "–" if seconds is None else _three(1e6 * seconds)
+
+
+def _three(x: float) -> str:
+    """Three significant digits, whole numbers from 100 up."""
+    return f"{x:.3g}" if x < 100 else f"{x:.0f}"
 
 
 def ratio(x: Optional[float], digits: int = 2) -> str:
