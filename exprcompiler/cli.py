@@ -289,6 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="what the function computes (default: value and gradient)")
     from .bench.cli import add_bench_command
     add_bench_command(sub)
+    from .driver.cli import add_minimize_command; add_minimize_command(sub)  # noqa: E702
     cache = sub.add_parser("cache", help="show or clear the compiled C kernel cache",
                            description="show or clear the compiled C kernel cache")
     cache.add_argument("action", choices=("info", "clear"))

@@ -1,0 +1,52 @@
+"""What an optimizer is, for the driver: a class with a name, an options table, the
+kernel it needs besides the gradient, and `step`, which takes one iterate to the next.
+
+Part of the driver (see driver/__init__.py). The methods themselves live in
+driver/first_order.py and driver/second_order.py; driver/minimize.py owns the loop
+around `step` (stopping rules, divergence, history, progress), so a method holds only
+its update formula and its own state (momentum buffers, L-BFGS pairs).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .options import Option
+
+
+class Method:
+    """One optimizer. `options` is its table (see driver/options.py); `needs` the
+    second-order kernel it uses ("grad": none); `keep_best` asks the driver to return
+    the best iterate rather than the last (for methods that are not descent methods)."""
+
+    name = ""
+    summary = ""
+    options: dict[str, Option] = {}
+    needs = "grad"
+    keep_best = False
+
+    def __init__(self, obj, opts: dict):
+        self.obj = obj
+        self.opts = opts
+
+    def step(self, k: int, x: np.ndarray, f: float, g: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+        """Iteration k (1, 2, ...) from x, where f and its gradient g are known:
+        (the next iterate, f there, ∇f there). A non-finite f or gradient there is the
+        driver's business (divergence); `Stop` ends the run with its message."""
+        raise NotImplementedError
+
+
+# Step-size schedules η_t for t = 0, 1, ... (the notes: fixed, 1/t, exponential decay)
+SCHEDULES = ("constant", "1/t", "1/sqrt(t)", "exp")
+
+
+def schedule(name: str, lr: float, t: int, gamma: float) -> float:
+    if name == "constant":
+        return lr
+    if name == "1/t":
+        return lr / (t + 1)
+    if name == "1/sqrt(t)":
+        return lr / math.sqrt(t + 1)
+    return lr * gamma ** t

@@ -1,0 +1,150 @@
+"""The objective an optimizer sees: f, its gradient and (for Newton) its Hessian or
+Hessian-vector products at a packed point x, with every call counted.
+
+Part of the driver (see driver/__init__.py): `minimize` and the SciPy adapters build
+one `Objective` and the methods only ever call it. `f` is an expression (text,
+SymPy, a Trace) or a compiled function (`compile_grad`, `compile_hvp`,
+`compile_hessian`, ...). Whatever it is, the kernels a method needs are compiled from
+its trace, on the backend asked for, once per Objective; a compiled object that is
+already the kernel wanted is reused as it is.
+
+Points are flat float64 vectors over the variables `wrt` (scalar inputs, in the
+function's input order unless given); every other input is data, fixed by name.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Optional
+
+import numpy as np
+
+from .. import api
+from ..frontend import to_trace
+from ..jacobians import compile_hessian, compile_hvp
+
+NEEDS = ("grad", "hvp", "hessian")
+
+
+def _primal_of(f):
+    """(the function's trace, the compiled object given or None)."""
+    if isinstance(f, api.Compiled):
+        if len(f.primal.outputs) != 1:
+            raise ValueError(f"minimize needs a function with one output; this one has "
+                             f"{len(f.primal.outputs)}")
+        return f.primal, f
+    primal = to_trace(f)
+    if len(primal.outputs) != 1:
+        raise ValueError(f"minimize needs a function with one output; this one has "
+                         f"{len(primal.outputs)}")
+    return primal, None
+
+
+def _choose_wrt(primal, compiled, x0, wrt, data: dict) -> list[str]:
+    """The variables: given, else the names of a mapping x0, else the compiled
+    object's own `wrt`, else every input that is not data."""
+    names = list(primal.input_names)
+    if wrt is None:
+        if isinstance(x0, Mapping):
+            unknown = [str(k) for k in x0 if k not in names]
+            if unknown:
+                raise ValueError(f"x0: {', '.join(unknown)} is not a variable of the expression "
+                                 f"(variables: {', '.join(names) or 'none'})")
+            wrt = [n for n in names if n in x0]
+        elif compiled is not None and compiled.kind != "value":
+            wrt = list(compiled.wrt)
+        else:
+            wrt = [n for n in names if n not in data]
+    wrt = api.resolve_wrt(primal, wrt)
+    if not wrt:
+        raise ValueError("nothing to optimize: every input is data")
+    return wrt
+
+
+def _check_data(names: list, wrt: list, data: dict) -> dict:
+    clash = [k for k in data if k in wrt]
+    if clash:
+        raise ValueError(f"data: {', '.join(clash)} is optimized, not data")
+    unknown = [k for k in data if k not in names]
+    if unknown:
+        raise ValueError(f"data: {', '.join(unknown)} is not an input (inputs: {', '.join(names)})")
+    missing = [n for n in names if n not in wrt and n not in data]
+    if missing:
+        raise ValueError(f"no value for {', '.join(missing)}: give it in data= (or in x0 to optimize it)")
+    out = {}
+    for k, v in data.items():
+        try:
+            out[k] = float(v)
+        except (TypeError, ValueError):
+            raise TypeError(f"data: {k} must be one number, got {v!r}") from None
+    return out
+
+
+class Objective:
+    """Counted evaluations at a packed point. `needs` is "grad", "hvp" or "hessian":
+    the second-order kernel a method uses besides the gradient. `x0` only serves to
+    read the variables' names from a mapping; `pack` turns it into a vector."""
+
+    def __init__(self, f, *, x0=None, wrt=None, data: Optional[Mapping] = None,
+                 backend: Optional[str] = None, needs: str = "grad"):
+        if needs not in NEEDS:
+            raise ValueError(f"needs must be one of {', '.join(NEEDS)}, got {needs!r}")
+        primal, compiled = _primal_of(f)
+        if backend is None:
+            backend = compiled.backend if compiled is not None else "numpy"
+        data = dict(data or {})
+        self.wrt = _choose_wrt(primal, compiled, x0, wrt, data)
+        self.data = _check_data(list(primal.input_names), self.wrt, data)
+        self.primal, self.backend = primal, backend
+        self.evaluations = 0
+        self.hessian_evaluations = 0
+
+        def reuse(kind):  # the object given, when it is the kernel wanted
+            if (compiled is not None and compiled.kind == kind and tuple(compiled.wrt) == tuple(self.wrt)
+                    and compiled.backend == backend):
+                return compiled
+            return None
+        self._grad = reuse("grad") or api.compile_grad(primal, self.wrt, backend=backend)
+        self._second = None
+        if needs == "hvp":
+            self._second = reuse("hvp") or compile_hvp(primal, self.wrt, backend=backend)
+        elif needs == "hessian":
+            self._second = reuse("hessian") or compile_hessian(primal, self.wrt, backend=backend)
+
+    @property
+    def n(self) -> int:
+        return len(self.wrt)
+
+    def pack(self, x0) -> np.ndarray:
+        """x0 (a mapping name -> number, a vector in `wrt` order, or one number when
+        there is one variable) as a fresh float64 vector."""
+        if isinstance(x0, Mapping):
+            unknown = [k for k in x0 if k not in self.wrt]
+            if unknown:
+                raise ValueError(f"x0: {', '.join(map(str, unknown))} is not a variable being optimized "
+                                 f"(variables: {', '.join(self.wrt)})")
+            missing = [k for k in self.wrt if k not in x0]
+            if missing:
+                raise ValueError(f"x0: no start value for {', '.join(missing)}")
+            x0 = [x0[k] for k in self.wrt]
+        try:
+            x = np.array(x0, dtype=float).reshape(-1)
+        except (TypeError, ValueError):
+            raise TypeError("x0 must be a vector of numbers or a mapping name -> number") from None
+        if np.ndim(x0) > 1 or x.size != self.n:
+            raise ValueError(f"x0 must hold {self.n} number{'s' if self.n != 1 else ''} "
+                             f"({', '.join(self.wrt)}); got shape {np.shape(x0)}")
+        if not np.isfinite(x).all():
+            raise ValueError(f"x0 is not finite: {x}")
+        return x
+
+    def value_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        self.evaluations += 1
+        return self._grad.at(x, **self.data)
+
+    def hvp(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
+        self.hessian_evaluations += 1
+        return self._second.at(x, v, **self.data)[2]
+
+    def hessian(self, x: np.ndarray) -> np.ndarray:
+        self.hessian_evaluations += 1
+        return self._second.at(x, **self.data)[2]

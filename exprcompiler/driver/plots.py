@@ -1,0 +1,99 @@
+"""Pictures of a run: `plot_history` (f and ‖∇f‖ per iteration, several runs side by
+side) and `plot_path` (a one-variable f with the iterates on it, as the notes draw
+gradient descent on |x| + (x − 5)²).
+
+Part of the driver (see driver/__init__.py); reads driver/result.Result. matplotlib is
+an optional extra (`pip install 'exprcompiler[plot]'`), imported only here and only
+when a plot is asked for. Figures are built with `matplotlib.figure.Figure`, not
+pyplot, so plotting never switches the caller's backend or opens a window; each
+function returns the Figure and writes it to `path` when given.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Optional, Sequence, Union
+
+import numpy as np
+
+from .result import Result
+
+MISSING = "plotting needs matplotlib, which is not installed (pip install 'exprcompiler[plot]')"
+
+
+def have_matplotlib() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _figure(ncols: int):
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError(MISSING) from None
+    fig = Figure(figsize=(5.5 * ncols, 4), layout="constrained")
+    return fig, [fig.add_subplot(1, ncols, k + 1) for k in range(ncols)]
+
+
+def _runs(results) -> list[tuple[str, Result]]:
+    if isinstance(results, Result):
+        return [(results.method, results)]
+    if isinstance(results, Mapping):
+        return [(str(k), r) for k, r in results.items()]
+    return [(r.method, r) for r in results]
+
+
+def plot_history(results: Union[Result, Sequence[Result], Mapping[str, Result]],
+                 path: Optional[str] = None):
+    """f and ‖∇f‖ against the iteration, one line per run (a dict gives the labels;
+    otherwise the method names). f is on a log scale when every value is positive."""
+    runs = _runs(results)
+    if not runs:
+        raise ValueError("plot_history: no results to plot")
+    fig, (ax_f, ax_g) = _figure(2)
+    for label, r in runs:
+        ax_f.plot(np.arange(len(r.history)), r.history.f, label=label)
+        ax_g.plot(np.arange(len(r.history)), r.history.grad_norm, label=label)
+    if all((r.history.f > 0).all() for _, r in runs):
+        ax_f.set_yscale("log")
+    if all((r.history.grad_norm > 0).all() for _, r in runs):
+        ax_g.set_yscale("log")
+    ax_f.set(xlabel="iteration", ylabel="f", title="objective")
+    ax_g.set(xlabel="iteration", ylabel="‖∇f‖", title="gradient norm")
+    ax_f.legend()
+    if path is not None:
+        fig.savefig(path)
+    return fig
+
+
+def plot_path(result: Result, path: Optional[str] = None, *, lo: Optional[float] = None,
+              hi: Optional[float] = None, points: int = 400):
+    """f over [lo, hi] (default: the iterates' range, widened by a quarter on each
+    side) with the iterates x_0, x_1, ... on it. Only for one variable."""
+    if len(result.wrt) != 1:
+        raise ValueError(f"plot_path draws functions of one variable; this run has "
+                         f"{len(result.wrt)} ({', '.join(result.wrt)}): use plot_history")
+    if result.function is None:
+        raise ValueError("plot_path: the result does not carry its function")
+    from ..api import compile_expr
+    xs = result.history.x[:, 0]
+    span = max(float(xs.max() - xs.min()), 1e-3 * max(1.0, float(np.abs(xs).max())))
+    lo = float(xs.min()) - span / 4 if lo is None else lo
+    hi = float(xs.max()) + span / 4 if hi is None else hi
+    grid = np.linspace(lo, hi, points)
+    f = compile_expr(result.function)
+    ys = np.broadcast_to(f(**{result.wrt[0]: grid, **result.data}), grid.shape)
+    fig, (ax,) = _figure(1)
+    name = result.wrt[0]
+    ax.plot(grid, ys, color="0.3", label="f")
+    ax.plot(xs, result.history.f, ".-", color="tab:blue", lw=0.6, ms=4,
+            label=f"{result.method}: {len(xs) - 1} iterations")
+    ax.plot(xs[:1], result.history.f[:1], "o", color="tab:green", label=f"start {name} = {xs[0]:.4g}")
+    ax.plot(xs[-1:], result.history.f[-1:], "*", color="tab:red", ms=12, label=f"end {name} = {xs[-1]:.6g}")
+    ax.set(xlabel=name, ylabel="f", title=result.function.source or "f")
+    ax.legend()
+    if path is not None:
+        fig.savefig(path)
+    return fig

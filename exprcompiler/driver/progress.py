@@ -1,0 +1,48 @@
+"""A progress bar with the running f for long runs: tqdm when it is installed, stderr
+is a terminal and the caller did not ask for quiet; otherwise nothing at all.
+
+Part of the driver (see driver/__init__.py): driver/minimize.py opens one bar per
+run. tqdm is an optional extra (`pip install 'exprcompiler[progress]'`); logs and
+pipes stay clean because a bar is only drawn on a terminal.
+"""
+
+from __future__ import annotations
+
+import sys
+
+EVERY = 50  # iterations between bar updates: formatting f costs more than a fast step
+
+
+class _Silent:
+    def update(self, k: int, f: float) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class _Bar:
+    def __init__(self, bar):
+        self.bar = bar
+        self.shown = 0
+
+    def update(self, k: int, f: float) -> None:
+        if k - self.shown >= EVERY:
+            self.bar.set_postfix_str(f"f={f:.6g}", refresh=False)
+            self.bar.update(k - self.shown)
+            self.shown = k
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def bar(total: int, *, quiet: bool, desc: str, stream=None):
+    """An object with update(k, f) and close(); a real bar only where one is wanted."""
+    stream = sys.stderr if stream is None else stream
+    if quiet or stream is None or not getattr(stream, "isatty", lambda: False)():
+        return _Silent()
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return _Silent()
+    return _Bar(tqdm(total=total, desc=desc, leave=False, file=stream, unit="it"))
