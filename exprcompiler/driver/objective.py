@@ -41,7 +41,7 @@ def _primal_of(f):
 
 def _choose_wrt(primal, compiled, x0, wrt, data: dict) -> list[str]:
     """The variables: given, else the names of a mapping x0, else the compiled
-    object's own `wrt`, else every input that is not data."""
+    object's own `wrt`, else every input; inputs given as data excepted."""
     names = list(primal.input_names)
     if wrt is None:
         if isinstance(x0, Mapping):
@@ -51,7 +51,7 @@ def _choose_wrt(primal, compiled, x0, wrt, data: dict) -> list[str]:
                                  f"(variables: {', '.join(names) or 'none'})")
             wrt = [n for n in names if n in x0]
         elif compiled is not None and compiled.kind != "value":
-            wrt = list(compiled.wrt)
+            wrt = [n for n in compiled.wrt if n not in data]
         else:
             wrt = [n for n in names if n not in data]
     wrt = api.resolve_wrt(primal, wrt)
