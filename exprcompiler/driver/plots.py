@@ -28,12 +28,12 @@ def have_matplotlib() -> bool:
     return True
 
 
-def _figure(ncols: int):
+def _figure(ncols: int, height: float = 4.0):
     try:
         from matplotlib.figure import Figure
     except ImportError:
         raise ImportError(MISSING) from None
-    fig = Figure(figsize=(5.5 * ncols, 4), layout="constrained")
+    fig = Figure(figsize=(5.5 * ncols, height), layout="constrained")
     return fig, [fig.add_subplot(1, ncols, k + 1) for k in range(ncols)]
 
 
@@ -52,17 +52,24 @@ def plot_history(results: Union[Result, Sequence[Result], Mapping[str, Result]],
     runs = _runs(results)
     if not runs:
         raise ValueError("plot_history: no results to plot")
-    fig, (ax_f, ax_g) = _figure(2)
-    for label, r in runs:
-        ax_f.plot(np.arange(len(r.history)), r.history.f, label=label)
-        ax_g.plot(np.arange(len(r.history)), r.history.grad_norm, label=label)
+    fig, (ax_f, ax_g) = _figure(2, 4.0 + 0.2 * len(runs) / 3)
+    from matplotlib import colormaps
+    colors = colormaps["tab10" if len(runs) <= 10 else "tab20"].colors
+    for (label, r), color in zip(runs, colors * (1 + len(runs) // len(colors))):
+        ax_f.plot(np.arange(len(r.history)), r.history.f, label=label, color=color)
+        ax_g.plot(np.arange(len(r.history)), r.history.grad_norm, color=color)
     if all((r.history.f > 0).all() for _, r in runs):
         ax_f.set_yscale("log")
     if all((r.history.grad_norm > 0).all() for _, r in runs):
         ax_g.set_yscale("log")
+    if max(len(r.history) for _, r in runs) > 200:
+        # runs of 30 and of 30,000 iterations side by side: both visible
+        for ax in (ax_f, ax_g):
+            ax.set_xscale("symlog", linthresh=10)
+            ax.set_xlim(left=0)
     ax_f.set(xlabel="iteration", ylabel="f", title="objective")
     ax_g.set(xlabel="iteration", ylabel="‖∇f‖", title="gradient norm")
-    ax_f.legend()
+    fig.legend(loc="outside lower center", ncols=min(3, len(runs)), fontsize="small")
     if path is not None:
         fig.savefig(path)
     return fig
