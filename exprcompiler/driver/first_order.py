@@ -97,10 +97,7 @@ class Momentum(Method):
         "beta": Option(0.9, "fraction", "momentum β"),
     }
     nesterov = False
-
-    def __init__(self, obj, opts):
-        super().__init__(obj, opts)
-        self.d = np.zeros(obj.n)
+    buffers = ("d",)
 
     def step(self, k, x, f, g):
         beta, lr = self.opts["beta"], self.opts["lr"]
@@ -123,17 +120,21 @@ class RMSProp(Method):
         "beta": Option(0.9, "fraction", "decay β of the running mean of G ⊙ G"),
         "eps": Option(1e-8, "nonnegative", "ε added to √S (0: the notes' formula exactly)"),
     }
-
-    def __init__(self, obj, opts):
-        super().__init__(obj, opts)
-        self.s = np.zeros(obj.n)
+    buffers = ("s",)
 
     def step(self, k, x, f, g):
         o = self.opts
         self.s = o["beta"] * self.s + (1 - o["beta"]) * g * g
-        with np.errstate(divide="ignore", invalid="ignore"):  # eps=0 and G=0: NaN, the driver reports it
-            x_new = x - o["lr"] * g / (np.sqrt(self.s) + o["eps"])
-        return (x_new, *self.obj.value_grad(x_new))
+        return scaled_step(self.obj, x, o["lr"], g, self.s, o["eps"])
+
+
+def scaled_step(obj, x, lr, direction, square, eps):
+    """x − η · direction / (√square + ε), with f and ∇f there: RMSProp's and Adam's step.
+    With eps=0 a zero component gives 0/0 = NaN, which the driver reports as a
+    divergence, so NumPy need not warn."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x_new = x - lr * direction / (np.sqrt(square) + eps)
+    return (x_new, *obj.value_grad(x_new))
 
 
 class Adam(Method):
@@ -145,22 +146,15 @@ class Adam(Method):
         "beta2": Option(0.999, "fraction", "decay β₂ of the running mean of G ⊙ G"),
         "eps": Option(1e-8, "nonnegative", "ε added to √Ŝ (0: the notes' formula exactly)"),
     }
-
-    def __init__(self, obj, opts):
-        super().__init__(obj, opts)
-        self.m = np.zeros(obj.n)
-        self.s = np.zeros(obj.n)
+    buffers = ("m", "s")
 
     def step(self, k, x, f, g):
-        o = self.opts
-        b1, b2 = o["beta1"], o["beta2"]
+        b1, b2 = self.opts["beta1"], self.opts["beta2"]
         self.m = b1 * self.m + (1 - b1) * g
         self.s = b2 * self.s + (1 - b2) * g * g
-        m_hat = self.m / (1 - b1 ** k)
-        s_hat = self.s / (1 - b2 ** k)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            x_new = x - o["lr"] * m_hat / (np.sqrt(s_hat) + o["eps"])
-        return (x_new, *self.obj.value_grad(x_new))
+        # bias correction: M and S start at 0, so early averages are too small
+        return scaled_step(self.obj, x, self.opts["lr"], self.m / (1 - b1 ** k), self.s / (1 - b2 ** k),
+                           self.opts["eps"])
 
 
 class Coordinate(Method):

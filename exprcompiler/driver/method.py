@@ -19,17 +19,21 @@ from .options import Option
 class Method:
     """One optimizer. `options` is its table (see driver/options.py); `needs` the
     second-order kernel it uses ("grad": none); `keep_best` asks the driver to return
-    the best iterate rather than the last (for methods that are not descent methods)."""
+    the best iterate rather than the last (for methods that are not descent methods);
+    `buffers` are state vectors the method keeps between steps."""
 
     name = ""
     summary = ""
     options: dict[str, Option] = {}
     needs = "grad"
     keep_best = False
+    buffers: tuple = ()  # names of per-variable state vectors (momentum, averages), zero at the start
 
     def __init__(self, obj, opts: dict):
         self.obj = obj
         self.opts = opts
+        for name in self.buffers:
+            setattr(self, name, np.zeros(obj.n))
 
     def step(self, k: int, x: np.ndarray, f: float, g: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
         """Iteration k (1, 2, ...) from x, where f and its gradient g are known:
