@@ -15,8 +15,10 @@ import numpy as np
 from . import passes
 from .backends import numpy_backend
 from .backends.numpy_backend import compile_numpy, numpy_runner
+from .errors import CompileError
 from .frontend import to_trace
 from .packed import c_packed
+from .tensor_call import bind_shapes, copy_into, fit_outputs, is_tensor_trace
 from .trace.ir import Trace
 
 BACKENDS = ("numpy", "c")
@@ -50,6 +52,7 @@ class Compiled:
         self.backend = backend
         self.mode = mode
         self._n_values = n_values
+        self.tensor = is_tensor_trace(trace)  # exact shapes, no batch of points
         self.inputs = _public_names(trace.input_names)
         self._index = {name: k for k, name in enumerate(self.inputs)}
         for k, p in enumerate(params):  # the generated (mangled) names work too
@@ -99,6 +102,8 @@ class Compiled:
         results into, nested as the result is (for a gradient: `(value, (g_x, g_y))`),
         each float64, C-contiguous and of the batch's shape; they are returned."""
         arrays = self._bind(args, kwargs)
+        if self.tensor:
+            return self._call_tensor(arrays, out)
         try:
             batch = np.broadcast_shapes(*(a.shape for a in arrays))
         except ValueError:
@@ -112,6 +117,20 @@ class Compiled:
         results = outs if outs is not None else [_fit(r, batch) for r in flat]
         if self._assemble is not None:
             return self._assemble(results, batch)
+        return self._shape_results(results)
+
+    def _call_tensor(self, arrays: list, out):
+        dims = bind_shapes(self.trace, self.inputs, arrays)
+        with np.errstate(all="ignore"):
+            flat = numpy_backend._flatten((self._fn(*arrays),))
+        results = fit_outputs(self.trace, flat, dims)
+        if out is not None:
+            results = copy_into(_check_out_flat(out), results)
+        if self._assemble is not None:
+            return self._assemble(results, ())
+        return self._shape_results(results)
+
+    def _shape_results(self, results: list):
         v = self._n_values
         values = results[0] if v == 1 else tuple(results[:v])
         if self.kind == "value":
@@ -155,8 +174,7 @@ def _as_array(name: str, value: Any) -> np.ndarray:
     return raw.astype(np.float64, copy=False)
 
 
-def _check_out(out, batch: tuple, n_out: int, inputs: list) -> list:
-    """The arrays of `out=`, flattened from their nesting, checked before any is written."""
+def _check_out_flat(out) -> list:
     flat: list = []
     stack = [out]
     while stack:
@@ -165,6 +183,12 @@ def _check_out(out, batch: tuple, n_out: int, inputs: list) -> list:
             stack.extend(reversed(item))
         else:
             flat.append(item)
+    return flat
+
+
+def _check_out(out, batch: tuple, n_out: int, inputs: list) -> list:
+    """The arrays of `out=`, flattened from their nesting, checked before any is written."""
+    flat = _check_out_flat(out)
     if len(flat) != n_out:
         raise ValueError(f"out=: expected {n_out} array{'s' if n_out > 1 else ''} "
                          f"(one per result), got {len(flat)}")
@@ -244,6 +268,10 @@ def _build(kind: str, primal: Trace, trace: Trace, *, backend: str, wrt=(), mode
     run = run_packed = None
     if backend == "c":
         from .backends import c_backend, c_build
+        if is_tensor_trace(trace):
+            raise CompileError("the C backend compiles scalar expressions (evaluated elementwise "
+                               "over arrays of points); this one has tensor inputs or operations. "
+                               "Use backend=\"numpy\" (matrix products run in BLAS there)")
         source, decl = c_backend.generate_c(trace, func_name=func_name, description=description)
         ffi, lib = c_build.load(source, decl)
         fn = getattr(lib, func_name)
@@ -262,14 +290,14 @@ def _build(kind: str, primal: Trace, trace: Trace, *, backend: str, wrt=(), mode
 KINDS = ("grad", "value", "jvp", "vjp", "hvp", "hessian", "jacobian")
 
 
-def kind_trace(kind: str, expr, wrt=None, mode: str = "reverse") -> tuple[Trace, list[str], Trace, str]:
+def kind_trace(kind: str, expr, wrt=None, mode: str = "reverse", shapes=None) -> tuple[Trace, list[str], Trace, str]:
     """(primal trace, wrt names, trace to compile, what it computes): the front end
     and the derivative pass of one kind, shared by compile_* and `exprc grad/export`."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r} (use 'reverse' or 'forward')")
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r} (one of {', '.join(KINDS)})")
-    primal = to_trace(expr)
+    primal = to_trace(expr, shapes)
     if kind == "value":
         return primal, [], primal, "value"
     if kind in ("grad", "hvp", "hessian"):
@@ -289,39 +317,39 @@ def kind_trace(kind: str, expr, wrt=None, mode: str = "reverse") -> tuple[Trace,
     return primal, wrt, sweep(primal, wrt), kind.upper()
 
 
-def compile_grad(expr, wrt=None, *, mode: str = "reverse", backend: str = "numpy", threads: Optional[int] = None) -> Compiled:
+def compile_grad(expr, wrt=None, *, mode: str = "reverse", backend: str = "numpy", threads: Optional[int] = None, shapes=None) -> Compiled:
     """Value and gradient: `g(*args) -> (value, (d/dwrt_1, ...))`.
 
     `mode="reverse"` is one forward and one reverse sweep; `mode="forward"` is one
     tangent sweep per variable in `wrt` (same numbers, different cost)."""
     _check_backend(backend, threads)
-    primal, wrt, trace, what = kind_trace("grad", expr, wrt, mode)
+    primal, wrt, trace, what = kind_trace("grad", expr, wrt, mode, shapes=shapes)
     return _build("grad", primal, trace, backend=backend, wrt=wrt, mode=mode,
                   func_name="f_grad", what=what,
                   returns=(0, tuple(range(1, 1 + len(wrt)))), threads=threads)
 
 
-def compile_expr(expr, *, backend: str = "numpy", threads: Optional[int] = None) -> Compiled:
+def compile_expr(expr, *, backend: str = "numpy", threads: Optional[int] = None, shapes=None) -> Compiled:
     """The value alone: `f(*args) -> value` (a tuple for several outputs)."""
     _check_backend(backend, threads)
-    primal, _, trace, what = kind_trace("value", expr)
+    primal, _, trace, what = kind_trace("value", expr, shapes=shapes)
     return _build("value", primal, trace, backend=backend, func_name="f", what=what, threads=threads)
 
 
-def compile_jvp(expr, wrt=None, *, backend: str = "numpy", threads: Optional[int] = None) -> Compiled:
+def compile_jvp(expr, wrt=None, *, backend: str = "numpy", threads: Optional[int] = None, shapes=None) -> Compiled:
     """Forward mode: `f(*args, *tangents) -> (value, J·tangent)`; tangent arguments
     are named `x_dot` for each x in `wrt`."""
     _check_backend(backend, threads)
-    primal, wrt, trace, what = kind_trace("jvp", expr, wrt)
+    primal, wrt, trace, what = kind_trace("jvp", expr, wrt, shapes=shapes)
     return _build("jvp", primal, trace, backend=backend, wrt=wrt,
                   mode="forward", func_name="f_jvp", what=what, threads=threads)
 
 
-def compile_vjp(expr, wrt=None, *, backend: str = "numpy", threads: Optional[int] = None) -> Compiled:
+def compile_vjp(expr, wrt=None, *, backend: str = "numpy", threads: Optional[int] = None, shapes=None) -> Compiled:
     """Reverse mode: `f(*args, *cotangents) -> (value, (uᵀJ)_x for x in wrt)`;
     cotangent arguments are named `y_bar` for each output y."""
     _check_backend(backend, threads)
-    primal, wrt, trace, what = kind_trace("vjp", expr, wrt)
+    primal, wrt, trace, what = kind_trace("vjp", expr, wrt, shapes=shapes)
     n = len(primal.outputs)
     return _build("vjp", primal, trace, backend=backend, wrt=wrt,
                   mode="reverse", func_name="f_vjp", what=what,

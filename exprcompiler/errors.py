@@ -54,3 +54,7 @@ class TraceError(ExprcError, ValueError):
 
 class CompileError(ExprcError, RuntimeError):
     """A backend could not turn a trace into a callable."""
+
+
+class ExprcIndexError(ExprcError, IndexError):
+    """A constant index is out of range (x[5] on a vector of 3)."""

@@ -7,7 +7,7 @@ function gives the same trace from either.
 
 from __future__ import annotations
 
-from .errors import ConversionError
+from .errors import ConversionError, ShapeError
 from .passes.replay import replay
 from .passes.share_sums import share_sums
 from .trace.ir import Builder, Trace, output_names, trace_from_builder
@@ -28,9 +28,14 @@ def _sympy_text(expr) -> str:
         return "a SymPy expression"
 
 
-def to_trace(expr) -> Trace:
+def to_trace(expr, shapes=None) -> Trace:
     """A list or tuple of expressions (or a SymPy column or row vector) is one
-    function with an output per entry, y1, y2, ..."""
+    function with an output per entry, y1, y2, ...
+
+    `shapes` declares tensor inputs ({"X": ("n", 3), "w": (3,)}); undeclared names
+    are scalars."""
+    if shapes:
+        return _with_shapes(expr, shapes)
     if isinstance(expr, Trace):
         return expr
     if isinstance(expr, (list, tuple)) or (_is_sympy(expr) and getattr(expr, "is_Matrix", False)):
@@ -64,3 +69,27 @@ def _combine(exprs) -> Trace:
         sources.append(part.source or "?")
     names = output_names(len(outputs), set(b._inputs))
     return share_sums(trace_from_builder(b, list(zip(names, outputs)), source="; ".join(sources)))
+
+
+def _with_shapes(expr, shapes) -> Trace:
+    from .shapes import check_declared
+    if not hasattr(shapes, "items"):
+        raise TypeError(f"shapes= expects a mapping name -> shape, got {type(shapes).__name__}")
+    declared = {str(k): check_declared(str(k), v) for k, v in shapes.items()}
+    if isinstance(expr, str):
+        from .parse import parse
+        trace = share_sums(parse(expr, declared))
+    elif isinstance(expr, Trace):
+        trace = expr
+    else:
+        raise TypeError("shapes= applies to expressions given as text (or to a Trace whose inputs "
+                        "already carry them)")
+    inputs = dict(trace.inputs)
+    for name, shape in declared.items():
+        if name not in inputs:
+            raise ShapeError(f"shapes: {name!r} is not a variable of the expression "
+                             f"(variables: {', '.join(inputs) or 'none'})")
+        if trace.instrs[inputs[name]].shape != shape:
+            raise ShapeError(f"shapes: {name!r} is declared {shape}, the trace has "
+                             f"{trace.instrs[inputs[name]].shape}")
+    return trace

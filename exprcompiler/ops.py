@@ -28,11 +28,14 @@ from typing import Callable, Optional
 import numpy as np
 
 from . import runtime
+from . import shapes as _shapes
+from . import tensor_rules as T
 
 INF = math.inf
 
 # Printing precedence (higher binds tighter); the parser uses the same numbers.
-PREC_ADD, PREC_MUL, PREC_NEG, PREC_POW, PREC_ATOM = 10, 20, 30, 40, 100
+PREC_CMP, PREC_ADD, PREC_MUL, PREC_NEG, PREC_POW, PREC_ATOM = 5, 10, 20, 30, 40, 100
+VARIADIC = -1
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,14 @@ class OpDef:
     linear: bool = False
     callable_by_name: bool = True          # may be called as name(...) in the string language
     doc: str = ""
+    # Tensor ops (see tensor_rules.py). An op without `shape` is elementwise: its
+    # arguments broadcast, and `partials` give both its JVP and its VJP.
+    shape: Optional[Callable] = None       # (argument shapes, attrs) -> output shape
+    prepare: Optional[Callable] = None     # (argument shapes, attrs) -> canonical attrs
+    jvp: Optional[Callable] = None         # (b, tangents, args, out, attrs) -> tangent or None
+    vjp: Optional[Callable] = None         # (b, j, adjoint, args, out, attrs) -> contribution or None
+    fmt: Optional[Callable] = None         # (op, rendered args, attrs, target) -> (text, prec)
+    keywords: tuple = ()                   # attributes a user may pass by keyword, with defaults
 
     def __post_init__(self):
         if not self.domain:
@@ -62,6 +73,10 @@ class OpDef:
     @property
     def is_leaf(self) -> bool:
         return self.arity == 0
+
+    @property
+    def elementwise(self) -> bool:
+        return self.shape is None
 
 
 def _unary(name, evaluate, partial, numpy, sympy_head=None, **kw):
@@ -165,6 +180,110 @@ _TABLE = [
                  "xlogy", c="xc_xlogy", sympy=lambda sp, x, y: x * sp.log(y),
                  domain=((-3.0, 3.0), (0.1, 5.0)), edges=(((0.0, 2.0), (math.log(2.0), 0.0)),),
                  doc="x * log(y), 0 where x == 0"),
+]
+
+
+def _reduction_attrs(shapes, attrs):
+    axis = _shapes.normalize_axis(attrs.get("axis"), len(shapes[0]), "axis")
+    out = {}
+    if axis is not None and len(axis) < len(shapes[0]):
+        out["axis"] = axis
+    elif axis is not None and attrs.get("keepdims"):
+        out["axis"] = axis
+    if attrs.get("keepdims"):
+        out["keepdims"] = True
+    return out
+
+
+def _axis_attr(default):
+    def prepare(shapes, attrs):
+        ndim = len(shapes[0]) + (1 if default == "stack" else 0)
+        axis = attrs.get("axis", 0 if default == "stack" else default)
+        axes = _shapes.normalize_axis(axis, ndim, "axis")
+        return {"axis": axes[0]}
+    return prepare
+
+
+def _reduction(name, evaluate, numpy, jvp, vjp, doc, **kw):
+    return OpDef(name, 1, evaluate, (None,), numpy, shape=T.shape_reduce, prepare=_reduction_attrs,
+                 jvp=jvp, vjp=vjp, keywords=(("axis", None), ("keepdims", False)), doc=doc, **kw)
+
+
+def _compare(name, symbol, numpy_ufunc):
+    return OpDef(name, 2, getattr(runtime, name), (None, None), name, c=f"xc_{name}",
+                 infix=symbol, uinfix={"<=": "≤", ">=": "≥", "!=": "≠"}.get(symbol, symbol),
+                 prec=PREC_CMP, callable_by_name=False,
+                 sympy=lambda sp, x, y, _f=numpy_ufunc: sp.Piecewise((1.0, _f(sp, x, y)), (0.0, True)),
+                 doc=f"1.0 where x {symbol} y, else 0.0 (derivative 0)")
+
+
+_TABLE += [
+    # Comparisons give 0/1 floats: `where` selects with them, masks multiply.
+    _compare("lt", "<", lambda sp, x, y: sp.StrictLessThan(x, y)),
+    _compare("le", "<=", lambda sp, x, y: sp.LessThan(x, y)),
+    _compare("gt", ">", lambda sp, x, y: sp.StrictGreaterThan(x, y)),
+    _compare("ge", ">=", lambda sp, x, y: sp.GreaterThan(x, y)),
+    _compare("eq", "==", lambda sp, x, y: sp.Eq(x, y)),
+    _compare("ne", "!=", lambda sp, x, y: sp.Ne(x, y)),
+    OpDef("where", 3, runtime.where,
+          (None, lambda b, g, c, x, y, out: b.where(c, g, 0.0),
+           lambda b, g, c, x, y, out: b.where(c, 0.0, g)),
+          "where", c="xc_where", sympy=lambda sp, c, x, y: sp.Piecewise((x, sp.Ne(c, 0)), (y, True)),
+          doc="where(c, x, y): x where c is nonzero, else y; the derivative follows the branch taken"),
+
+    # Reductions.
+    _reduction("sum", np.sum, "np.sum", T.jvp_sum, T.vjp_sum, linear=True,
+               doc="sum over all elements, or over `axis` (keepdims=True keeps them as 1s)"),
+    _reduction("mean", np.mean, "np.mean", T.jvp_mean, T.vjp_mean, linear=True, doc="mean, as sum"),
+    _reduction("max", np.max, "np.max", T.jvp_extreme, T.vjp_extreme,
+               doc="largest element; at ties the derivative is shared equally (max(x, y) with "
+                   "two arguments is the elementwise maximum)"),
+    _reduction("min", np.min, "np.min", T.jvp_extreme, T.vjp_extreme,
+               doc="smallest element; ties share the derivative equally"),
+    _reduction("logsumexp", runtime.logsumexp, "logsumexp", T.jvp_logsumexp, T.vjp_logsumexp,
+               doc="log(sum(exp(x))), computed with the maximum taken out (no overflow)"),
+    OpDef("softmax", 1, runtime.softmax, (None,), "softmax", shape=T.shape_same, prepare=_axis_attr(-1),
+          jvp=T.jvp_softmax, vjp=T.vjp_softmax, keywords=(("axis", -1),),
+          doc="exp(x) / sum(exp(x)) along `axis` (default the last), the maximum taken out"),
+    OpDef("norm", 1, runtime.norm, (None,), "norm", shape=T.shape_scalar,
+          jvp=T.jvp_norm, vjp=T.vjp_norm,
+          doc="2-norm of all elements; its derivative at 0 is taken as 0 (a subgradient)"),
+
+    # Linear algebra and structure.
+    OpDef("matmul", 2, np.matmul, (None, None), "@", infix="@", uinfix="@", prec=PREC_MUL,
+          callable_by_name=False, shape=T.shape_matmul, jvp=T.jvp_matmul, vjp=T.vjp_matmul,
+          doc="matrix product of vectors and matrices (x @ y; dot(x, y) is the same)"),
+    OpDef("outer", 2, np.outer, (None, None), "np.outer", shape=T.shape_outer,
+          jvp=T.jvp_outer, vjp=T.vjp_outer, linear=True, doc="outer product of two vectors"),
+    OpDef("transpose", 1, np.transpose, (None,), "np.transpose", shape=T.shape_transpose,
+          jvp=T.jvp_linear_unary("transpose"), vjp=T.vjp_transpose, fmt=T.fmt_transpose, linear=True,
+          doc="reverses the axes (x.T)"),
+    OpDef("reshape", 1, runtime.reshape, (None,), "reshape",
+          shape=T.shape_reshape, jvp=T.jvp_linear_unary("reshape"), vjp=T.vjp_reshape, linear=True,
+          keywords=(("shape", None),), doc="reshape(x, shape=(3, -1))"),
+    OpDef("index", 1, runtime.index, (None,), "", shape=T.shape_index, jvp=T.jvp_index,
+          vjp=T.vjp_index, fmt=T.fmt_index, linear=True, callable_by_name=False,
+          doc="x[key] with constant indices and slices"),
+    OpDef("scatter", 2, runtime.scatter, (None, None), "scatter", shape=T.shape_scatter,
+          jvp=T.jvp_scatter, vjp=T.vjp_scatter, linear=True, callable_by_name=False,
+          doc="zeros shaped like the second argument with the first at [key]: the adjoint of x[key]"),
+    OpDef("stack", VARIADIC, runtime.stack, (), "stack", shape=T.shape_stack, prepare=_axis_attr("stack"),
+          jvp=T.jvp_stack, vjp=T.vjp_stack, linear=True, keywords=(("axis", 0),),
+          doc="stack(a, b, ..., axis=0): arrays of one shape along a new axis"),
+    OpDef("concatenate", VARIADIC, runtime.concatenate, (), "concatenate", shape=T.shape_concatenate,
+          prepare=_axis_attr(0), jvp=T.jvp_concatenate, vjp=T.vjp_concatenate, linear=True,
+          keywords=(("axis", 0),), doc="concatenate(a, b, ..., axis=0) along an existing axis"),
+
+    # What derivative passes insert: broadcasting, its adjoint, and a mean's count.
+    OpDef("broadcast_to", 2, runtime.broadcast_to, (None, None), "broadcast_to", shape=T.shape_of_ref,
+          jvp=T.jvp_broadcast_to, vjp=T.vjp_broadcast_to, linear=True, callable_by_name=False,
+          doc="the first argument broadcast to the second's shape (after re-inserting `axis`)"),
+    OpDef("sum_to", 2, runtime.sum_to, (None, None), "sum_to", shape=T.shape_of_ref,
+          jvp=T.jvp_sum_to, vjp=T.vjp_sum_to, linear=True, callable_by_name=False,
+          doc="the first argument summed down to the second's shape (the adjoint of broadcasting)"),
+    OpDef("size_ratio", 2, runtime.size_ratio, (None, None), "size_ratio", shape=T.shape_scalar,
+          jvp=T.no_derivative, vjp=T.no_derivative, callable_by_name=False,
+          doc="size(x) / size(out): how many elements a mean averages"),
 ]
 
 OPS: dict[str, OpDef] = {op.name: op for op in _TABLE}

@@ -31,3 +31,117 @@ def xlogy(x, y):
         r = x * np.log(y)
     r = np.where(x == 0.0, 0.0, r)
     return r[()] if r.ndim == 0 else r
+
+
+# -- tensor ops ---------------------------------------------------------------------------
+def _with_axes(shape, axis, ndim):
+    if axis is None:
+        return tuple(shape)
+    it = iter(shape)
+    return tuple(1 if k in axis else next(it) for k in range(ndim))
+
+
+def broadcast_to(x, ref, axis=None):
+    """x broadcast to the shape of `ref` (after inserting the axes `axis` removed)."""
+    shape = np.shape(ref)
+    x = np.asarray(x)
+    if axis is not None:
+        x = x.reshape(_with_axes(x.shape, axis, len(shape)))
+    return np.broadcast_to(x, shape)
+
+
+def sum_to(c, ref, axis=None):
+    """c summed down to the shape of `ref`: the adjoint of broadcasting (`axis`: axes
+    that `ref` lacks altogether, as a reduction removed them)."""
+    shape = np.shape(ref)
+    c = np.asarray(c)
+    target = _with_axes(shape, axis, len(shape) + (len(axis) if axis is not None else 0))
+    lead = c.ndim - len(target)
+    axes = tuple(range(lead)) + tuple(lead + k for k, d in enumerate(target)
+                                      if d == 1 and c.shape[lead + k] != 1)
+    if axes:
+        c = np.sum(c, axis=axes, keepdims=True)
+    return c.reshape(shape)
+
+
+def size_ratio(x, out):
+    """Elements of x per element of out: the count a mean divides by."""
+    return np.size(x) / max(np.size(out), 1)
+
+
+def _key(key):
+    return tuple(k if isinstance(k, int) else slice(*k) for k in key)
+
+
+def index(x, key):
+    return np.asarray(x)[_key(key)]
+
+
+def scatter(g, ref, key):
+    """An array of zeros shaped like `ref` with `g` at `ref[key]`: the adjoint of
+    indexing (constant indices never repeat, so assignment is accumulation)."""
+    out = np.zeros(np.shape(ref))
+    out[_key(key)] = g
+    return out
+
+
+def stack(*xs, axis=0):
+    return np.stack(xs, axis=axis)
+
+
+def concatenate(*xs, axis=0):
+    return np.concatenate(xs, axis=axis)
+
+
+def logsumexp(x, axis=None, keepdims=False):
+    """log(sum(exp(x))) without overflow: the maximum is taken out first."""
+    x = np.asarray(x)
+    m = np.max(x, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    r = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    return r if keepdims else np.squeeze(r, axis=axis) if axis is not None else r.reshape(())
+
+
+def softmax(x, axis=-1):
+    """exp(x) / sum(exp(x)) along `axis`, the maximum taken out first."""
+    x = np.asarray(x)
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def norm(x):
+    """The 2-norm of all elements (Frobenius for a matrix)."""
+    return np.sqrt(np.sum(np.square(x)))
+
+
+def lt(x, y):
+    return np.less(x, y) * 1.0
+
+
+def le(x, y):
+    return np.less_equal(x, y) * 1.0
+
+
+def gt(x, y):
+    return np.greater(x, y) * 1.0
+
+
+def ge(x, y):
+    return np.greater_equal(x, y) * 1.0
+
+
+def eq(x, y):
+    return np.equal(x, y) * 1.0
+
+
+def ne(x, y):
+    return np.not_equal(x, y) * 1.0
+
+
+def where(c, x, y):
+    """x where c is nonzero, else y (conditions are 0/1 floats in traces)."""
+    return np.where(np.not_equal(c, 0.0), x, y)
+
+
+def reshape(x, shape):
+    return np.reshape(x, shape)

@@ -14,7 +14,7 @@ from exprcompiler.trace import interpret, verify
 from exprcompiler.trace.ir import Builder, trace_from_builder
 from exprcompiler.trace.to_sympy import to_sympy
 
-DIFFERENTIABLE = [op for op in ops.OPS.values() if not op.is_leaf and op.name != "copy"]
+DIFFERENTIABLE = [op for op in ops.OPS.values() if not op.is_leaf and op.name != "copy" and op.elementwise]
 IDS = [op.name for op in DIFFERENTIABLE]
 
 
@@ -37,10 +37,14 @@ def sample(op, n=7):
 
 def test_every_op_has_every_field():
     for op in ops.OPS.values():
-        assert op.name and op.arity >= 0
+        assert op.name and (op.arity >= 0 or op.arity == ops.VARIADIC)
         if op.is_leaf:
             continue
         assert callable(op.evaluate), op.name
+        if not op.elementwise:  # tensor ops: shape rule and both derivative rules
+            assert callable(op.jvp) and callable(op.vjp), op.name
+            assert op.numpy or op.fmt is not None, op.name
+            continue
         assert len(op.partials) == op.arity, op.name
         assert op.numpy or op.name == "copy", op.name
         assert op.sympy is not None or hasattr(sympy, op.sympy_head or ""), op.name

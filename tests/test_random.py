@@ -49,7 +49,7 @@ from exprcompiler.trace import interpret, verify
 from exprcompiler.trace.ir import Builder, trace_from_builder
 from exprcompiler.trace.to_sympy import to_sympy
 
-OP_NAMES = sorted(name for name, op in OPS.items() if not op.is_leaf and name != "copy")
+OP_NAMES = sorted(name for name, op in OPS.items() if not op.is_leaf and name != "copy" and op.elementwise)
 KINKED = ("abs", "sign", "relu", "heaviside")     # kink at first argument == 0
 TIED = ("maximum", "minimum")                     # kink at a tie
 LIMIT = 3.0          # magnitude bound on any argument (larger ones are squashed first)

@@ -52,6 +52,14 @@ HELPERS = {
     "xc_relu": ("static inline double xc_relu(double x) { return xc_maximum(x, 0.0); }", ("xc_maximum",)),
     "xc_heaviside": ("static inline double xc_heaviside(double x, double h0) "
                      "{ return isnan(x) ? x : (x < 0 ? 0.0 : (x > 0 ? 1.0 : h0)); }", ()),
+    # Comparisons give 0/1 doubles, as in the NumPy backend; NaN compares false (!= true).
+    "xc_lt": ("static inline double xc_lt(double a, double b) { return a < b ? 1.0 : 0.0; }", ()),
+    "xc_le": ("static inline double xc_le(double a, double b) { return a <= b ? 1.0 : 0.0; }", ()),
+    "xc_gt": ("static inline double xc_gt(double a, double b) { return a > b ? 1.0 : 0.0; }", ()),
+    "xc_ge": ("static inline double xc_ge(double a, double b) { return a >= b ? 1.0 : 0.0; }", ()),
+    "xc_eq": ("static inline double xc_eq(double a, double b) { return a == b ? 1.0 : 0.0; }", ()),
+    "xc_ne": ("static inline double xc_ne(double a, double b) { return a != b ? 1.0 : 0.0; }", ()),
+    "xc_where": ("static inline double xc_where(double c, double a, double b) { return c != 0 ? a : b; }", ()),
     "xc_xlogy": ("static inline double xc_xlogy(double x, double y) { return x == 0 ? 0.0 : x * log(y); }", ()),
 }
 

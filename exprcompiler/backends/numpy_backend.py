@@ -23,7 +23,7 @@ from ..trace.render import Renderer, named_vars, target_spelling
 from .naming import assign_names, comment_text
 
 _HELPERS = {op.numpy for op in _ops.OPS.values()
-            if op.infix is None and op.numpy and not op.numpy.startswith("np.")}
+            if op.numpy and op.numpy != op.infix and not op.numpy.startswith("np.")}
 RESERVED = set(keyword.kwlist) | {"np", "None", "True", "False"} | _HELPERS
 
 ReturnSpec = Union[int, Sequence["ReturnSpec"]]

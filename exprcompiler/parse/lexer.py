@@ -31,7 +31,7 @@ _TOKEN_RE = re.compile(
     | (?P<newline>\r\n|\r|\n)
     | (?P<number>(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)
     | (?P<name>[^\W\d]\w*)
-    | (?P<op>\*\*|==|[-+*/(),;=])
+    | (?P<op>\*\*|==|!=|<=|>=|[-+*/(),;=@.\[\]:<>])
     | (?P<bad>.)
     """,
     re.VERBOSE | re.DOTALL,
@@ -49,7 +49,7 @@ _HINTS = {
     "∗": "use '*' to multiply",
     "−": "use '-' (ASCII minus)", "–": "use '-' (ASCII minus)",
     "÷": "use '/' to divide",
-    "[": "only parentheses group expressions", "{": "only parentheses group expressions",
+    "{": "only parentheses group expressions",
 }
 
 
@@ -134,9 +134,9 @@ def tokenize(text: str) -> Iterator[Token]:
         elif kind == "name":
             yield Token("name", tok_text, start, line, line_start)
         elif kind == "op":
-            if tok_text == "(":
+            if tok_text in "([":
                 depth += 1
-            elif tok_text == ")" and depth > 0:
+            elif tok_text in ")]" and depth > 0:
                 depth -= 1
             yield Token(tok_text, tok_text, start, line, line_start)
         else:  # "bad": anything else — quotes, backslashes, '.', '[', '@', ':' ...

@@ -29,7 +29,7 @@ from __future__ import annotations
 import difflib
 
 from .. import ops as _ops
-from ..errors import ParseError
+from ..errors import ExprcIndexError, ParseError, ShapeError
 from ..trace.ir import Builder, Trace, output_names, trace_from_builder
 from .lexer import Token, describe, error_at, quote, tokenize
 
@@ -42,7 +42,18 @@ _BINARY = {
     "*": ("mul", _ops.PREC_MUL, False),
     "/": ("div", _ops.PREC_MUL, False),
     "**": ("pow", _ops.PREC_POW, True),
+    "@": ("matmul", _ops.PREC_MUL, False),
+    "<": ("lt", _ops.PREC_CMP, False),
+    "<=": ("le", _ops.PREC_CMP, False),
+    ">": ("gt", _ops.PREC_CMP, False),
+    ">=": ("ge", _ops.PREC_CMP, False),
+    "==": ("eq", _ops.PREC_CMP, False),
+    "!=": ("ne", _ops.PREC_CMP, False),
 }
+# Functions called under another name, or by number of arguments.
+_ALIASES = {"dot": "matmul"}
+_TWO_ARGUMENT = {"max": "maximum", "min": "minimum"}
+_KEYWORD_VALUES = {"True": True, "False": False, "None": None}
 _STATEMENT_END = frozenset(("newline", ";", "eof"))
 
 # Entries of the operator stack: (kind, precedence, payload, token, operand height).
@@ -54,7 +65,7 @@ _BIN, _NEG, _PAREN, _CALL = "bin", "neg", "paren", "call"
 _MARKER_PREC = -1
 
 
-def parse(text: str) -> Trace:
+def parse(text: str, shapes=None) -> Trace:
     """Parse an expression or a straight-line program into a Trace.
 
     Free names that are never assigned become inputs (in natural order: x2 before
@@ -64,12 +75,13 @@ def parse(text: str) -> Trace:
     """
     if not isinstance(text, str):
         raise TypeError(f"parse() expects a str, not {type(text).__name__}")
-    return _Parser(text).program()
+    return _Parser(text, shapes or {}).program()
 
 
 class _Parser:
-    def __init__(self, text: str):
+    def __init__(self, text: str, shapes):
         self.text = text
+        self.shapes = shapes                # input name -> declared shape
         self._next = tokenize(text).__next__
         self.pushed: list[Token] = []   # looked-at tokens, the next one last
         self.g = Builder()   # hash-conses as we parse; finish() drops dead code
@@ -150,11 +162,11 @@ class _Parser:
         if name in _ops.FUNCTIONS:
             raise self.error(tok, f"'{name}' is a function; call it as {name}(...)")
         self.free.setdefault(name, tok)
-        return self.g.input(name)
+        return self.g.input(name, self.shapes.get(name, ()))
 
     def function(self, tok: Token) -> _ops.OpDef:
         name = tok.text
-        op = _ops.FUNCTIONS.get(name)
+        op = _ops.FUNCTIONS.get(_ALIASES.get(name, name)) or _ops.OPS.get(_ALIASES.get(name, ""))
         if op is not None:
             return op
         message = f"unknown function {quote(name)}"
@@ -187,10 +199,13 @@ class _Parser:
                     operands.append(g.const(float(tok.text)))
                     expect_operand = False
                 elif kind == "name":
-                    if self.peek().kind == "(":
+                    if self.peek().kind == "=" and stack and stack[-1][0] == _CALL:
+                        self.keyword(tok, stack[-1])
+                        expect_operand = False
+                    elif self.peek().kind == "(":
                         op = self.function(tok)
                         name_tok, tok = tok, self.advance()  # tok is now the '('
-                        stack.append((_CALL, _MARKER_PREC, (op, name_tok), tok, len(operands)))
+                        stack.append((_CALL, _MARKER_PREC, (op, name_tok, {}), tok, len(operands)))
                     else:
                         operands.append(self.variable(tok))
                         expect_operand = False
@@ -209,6 +224,14 @@ class _Parser:
                     self.reduce(stack, operands)
                 stack.append((_BIN, prec, opname, tok, 0))
                 expect_operand = True
+            elif kind == ".":
+                attr = self.advance()
+                if attr.kind != "name" or attr.text != "T":
+                    raise self.error(attr, "expected 'T' after '.' (x.T is the transpose; "
+                                           "other attributes do not exist)")
+                operands[-1] = self.apply(tok, "transpose", operands[-1])
+            elif kind == "[":
+                operands[-1] = self.apply(tok, "index", operands[-1], key=self.index_key(tok))
             elif kind == ")":
                 self.reduce_to_marker(stack, operands)
                 if not stack:
@@ -234,20 +257,26 @@ class _Parser:
             elif kind == "=":
                 raise self.error(tok, "unexpected '='; only a name can be assigned (name = expression)"
                                  + self.open_hint(stack, tok))
-            elif kind == "==":
-                raise self.error(tok, "unexpected '=='; comparisons are not supported")
             else:  # pragma: no cover - every token kind is handled above
                 raise self.error(tok, f"unexpected {describe(tok)}")
             prev = tok
 
     def reduce(self, stack: list, operands: list) -> None:
         """Pop one operator and apply it to the operands on top of the operand stack."""
-        kind, _, opname, _, _ = stack.pop()
+        kind, _, opname, tok, _ = stack.pop()
         if kind == _NEG:
-            operands[-1] = self.g.apply("neg", operands[-1])
+            operands[-1] = self.apply(tok, "neg", operands[-1])
         else:
             right = operands.pop()
-            operands[-1] = self.g.apply(opname, operands[-1], right)
+            operands[-1] = self.apply(tok, opname, operands[-1], right)
+
+    def apply(self, tok: Token, opname: str, *args, **attrs) -> int:
+        """Build one operation; a shape or index error points at its operator."""
+        try:
+            return self.g.apply(opname, *args, **attrs)
+        except (ShapeError, IndexError) as err:
+            located = error_at(self.text, tok, str(err)).args[0]
+            raise (ShapeError if isinstance(err, ShapeError) else ExprcIndexError)(located) from None
 
     def reduce_to_marker(self, stack: list, operands: list) -> None:
         while stack and stack[-1][1] != _MARKER_PREC:
@@ -258,13 +287,89 @@ class _Parser:
         kind, _, payload, _, base = marker
         if kind == _PAREN:
             return
-        op, tok = payload
+        op, tok, kwargs = payload
         args = operands[base:]
         del operands[base:]
-        if len(args) != op.arity:
+        if tok.text in _TWO_ARGUMENT and len(args) == 2 and not kwargs:
+            op = _ops.OPS[_TWO_ARGUMENT[tok.text]]
+        if op.arity == _ops.VARIADIC:
+            if not args:
+                raise self.error(tok, f"{tok.text}() needs at least one argument")
+        elif len(args) != op.arity:
             plural = "" if op.arity == 1 else "s"
-            raise self.error(tok, f"{op.name}() takes {op.arity} argument{plural} ({len(args)} given)")
-        operands.append(self.g.apply(op.name, *args))
+            hint = (f"; pass options by keyword ({', '.join(k + '=...' for k, _ in op.keywords)})"
+                    if op.keywords and len(args) > op.arity else "")
+            raise self.error(tok, f"{tok.text}() takes {op.arity} argument{plural} ({len(args)} given){hint}")
+        operands.append(self.apply(tok, op.name, *args, **kwargs))
+
+    def keyword(self, name: Token, call: tuple) -> None:
+        """`name=value` inside a call: a constant option (axis=0, keepdims=True, shape=(3, -1))."""
+        op, fn_tok, kwargs = call[2]
+        allowed = dict(op.keywords)
+        if name.text not in allowed:
+            options = ", ".join(allowed) or "none"
+            raise self.error(name, f"{fn_tok.text}() has no option {quote(name.text)} (options: {options})")
+        if name.text in kwargs:
+            raise self.error(name, f"option {quote(name.text)} given twice")
+        self.advance()  # '='
+        kwargs[name.text] = self.constant(name)
+
+    def constant(self, after: Token):
+        """An option's value: an integer, True/False/None, or a tuple of integers."""
+        tok = self.advance()
+        if tok.kind == "(":
+            items = []
+            while self.peek().kind != ")":
+                items.append(self.integer(self.advance(), tok))
+                if self.peek().kind == ",":
+                    self.advance()
+                elif self.peek().kind != ")":
+                    raise self.error(self.peek(), "expected ',' or ')' in a tuple of integers")
+            self.advance()
+            return tuple(items)
+        if tok.kind == "name" and tok.text in _KEYWORD_VALUES:
+            return _KEYWORD_VALUES[tok.text]
+        return self.integer(tok, after)
+
+    def integer(self, tok: Token, after: Token) -> int:
+        sign = 1
+        if tok.kind == "-":
+            sign, tok = -1, self.advance()
+        if tok.kind != "number" or not tok.text.isdigit():
+            raise self.error(tok, f"expected an integer after {describe(after)}, found {describe(tok)}")
+        return sign * int(tok.text)
+
+    def index_key(self, bracket: Token) -> tuple:
+        """The constant key of x[...]: integers and slices start:stop:step, by commas."""
+        key = []
+        while True:
+            parts: list = [None]
+            while self.peek().kind not in (",", "]", "eof", "newline", ";"):
+                tok = self.peek()
+                if tok.kind == ":":
+                    self.advance()
+                    if len(parts) == 3:
+                        raise self.error(tok, "a slice has at most two ':' (start:stop:step)")
+                    parts.append(None)
+                elif parts[-1] is None:
+                    parts[-1] = self.integer(self.advance(), bracket)
+                else:
+                    raise self.error(tok, "indices are integers and slices of integers (x[0], x[1:], "
+                                          "W[:, 2]); expected ',', ':' or ']'")
+            if len(parts) == 1:
+                if parts[0] is None:
+                    raise self.error(self.peek(), "expected an index")
+                key.append(parts[0])
+            else:
+                parts += [None] * (3 - len(parts))
+                if parts[2] == 0:
+                    raise self.error(bracket, "a slice step cannot be zero")
+                key.append(tuple(parts))
+            end = self.advance()
+            if end.kind == "]":
+                return tuple(key)
+            if end.kind != ",":
+                raise self.error(bracket, "'[' was never closed")
 
     def missing_operand(self, tok: Token, prev: Token | None, stack: list) -> ParseError:
         """The error for a token found where an operand (number, name, '(') should be."""

@@ -31,17 +31,23 @@ def tangent_sweep(b: Builder, trace: Trace, vmap: list[int], seeds: Mapping[int,
             vmap.append(replay_instr(b, trace, i, vmap))
         if ins.op in ("input", "const") or i in seeds:
             continue
-        partials = _ops.OPS[ins.op].partials
+        op = _ops.OPS[ins.op]
         args = [vmap[a] for a in ins.args]
         mark = b.mark()
-        acc = None
-        for j, a in enumerate(ins.args):
-            if tan[a] is None or partials[j] is None:
-                continue
-            c = partials[j](b, tan[a], *args, vmap[i])
-            if c is not None:  # a rule may find a structural zero (x**0)
-                acc = c if acc is None else b.add(acc, c)
+        if op.elementwise:
+            acc = None
+            for j, a in enumerate(ins.args):
+                if tan[a] is None or op.partials[j] is None:
+                    continue
+                c = op.partials[j](b, tan[a], *args, vmap[i])
+                if c is not None:  # a rule may find a structural zero (x**0)
+                    acc = c if acc is None else b.add(acc, c)
+        else:
+            acc = None if all(tan[a] is None for a in ins.args) else \
+                op.jvp(b, [tan[a] for a in ins.args], args, vmap[i], dict(ins.attrs))
         if acc is not None:
+            if b.shape(acc) != ins.shape:  # a scalar's tangent spread over a broadcast
+                acc = b.broadcast_to(acc, vmap[i])
             acc = b.name(acc, derived(trace.labels[i], "dot", tag, taken), since=mark)
         tan[i] = acc
     return tan
@@ -74,6 +80,10 @@ def grad_forward(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Trace:
     outputs = [(yname, vmap[y])]
     taken = {yname}
     for name, v in wrt_vars(trace, wrt):
-        tan = tangent_sweep(b, trace, vmap, {v: b.const(1.0, trace.instrs[v].shape)}, tag=name)
+        if trace.instrs[v].shape != ():
+            raise NotImplementedError(f"a forward-mode gradient with respect to {name!r} (shape "
+                                      f"{trace.instrs[v].shape}) needs one sweep per element; use "
+                                      f"mode='reverse', or compile_jvp for directional derivatives")
+        tan = tangent_sweep(b, trace, vmap, {v: b.const(1.0)}, tag=name)
         outputs.append((fresh_name(f"{name}.bar", taken), tan[y] if tan[y] is not None else zeros_like(b, trace, y)))
     return b.finish(outputs)

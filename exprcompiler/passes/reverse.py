@@ -47,15 +47,21 @@ def adjoint_sweep(b: Builder, trace: Trace, vmap: Sequence[int], cotangents: Map
         g, ins = adj[i], trace.instrs[i]
         if g is None or ins.op in ("input", "const"):
             continue
-        partials = _ops.OPS[ins.op].partials
+        op = _ops.OPS[ins.op]
         args = [vmap[a] for a in ins.args]
+        attrs = dict(ins.attrs)
         # Last argument first: this reproduces the order of the published tables.
         for j in range(len(ins.args) - 1, -1, -1):
             a = ins.args[j]
-            if not active[a] or partials[j] is None:
+            if not active[a] or (op.elementwise and op.partials[j] is None):
                 continue
             mark = b.mark()
-            c = partials[j](b, g, *args, vmap[i])
+            if op.elementwise:
+                c = op.partials[j](b, g, *args, vmap[i])
+                if c is not None and b.shape(c) != trace.instrs[a].shape:
+                    c = b.sum_to(c, args[j])  # the adjoint of broadcasting a
+            else:
+                c = op.vjp(b, j, g, args, vmap[i], attrs)
             if c is not None:  # a rule may find a structural zero (x**0)
                 accumulate(a, c, mark)
     return adj

@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import ops as _ops
 from ..errors import TraceError
-from .ir import Trace, broadcast_shapes
+from .ir import Trace, result_shape
 
 
 def verify(trace: Trace) -> Trace:
@@ -25,7 +25,7 @@ def verify(trace: Trace) -> Trace:
         op = _ops.OPS.get(ins.op)
         if op is None:
             raise TraceError(f"v{i}: unknown op {ins.op!r}")
-        if len(ins.args) != op.arity:
+        if len(ins.args) != op.arity and not (op.arity == _ops.VARIADIC and ins.args):
             raise TraceError(f"v{i}: {ins.op} has {len(ins.args)} arguments, needs {op.arity}")
         for a in ins.args:
             if not 0 <= a < i:
@@ -38,7 +38,7 @@ def verify(trace: Trace) -> Trace:
             if not isinstance(ins.value, float):
                 raise TraceError(f"v{i}: constant without a float value")
         else:
-            expected = broadcast_shapes(*(trace.instrs[a].shape for a in ins.args), op=ins.op)
+            expected = result_shape(ins.op, [trace.instrs[a].shape for a in ins.args], dict(ins.attrs))
             if expected != ins.shape:
                 raise TraceError(f"v{i}: {ins.op} has shape {ins.shape}, its arguments give {expected}")
     names = set()
@@ -67,8 +67,8 @@ def interpret(trace: Trace, env: Mapping[str, object], *, all_values: bool = Fal
             elif ins.op == "const":
                 values[i] = np.float64(ins.value)
             else:
-                values[i] = np.asarray(_ops.OPS[ins.op].evaluate(*(values[a] for a in ins.args)),
-                                       dtype=np.float64)
+                values[i] = np.asarray(_ops.OPS[ins.op].evaluate(*(values[a] for a in ins.args),
+                                                                 **dict(ins.attrs)), dtype=np.float64)
     if all_values:
         return values
     return tuple(values[v] for _, v in trace.outputs)

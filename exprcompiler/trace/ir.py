@@ -22,6 +22,7 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 
 from .. import ops as _ops
+from .. import shapes as _shapes
 from ..errors import ShapeError, TraceError
 
 Var = int
@@ -110,11 +111,12 @@ class Trace:
                 f"outputs {', '.join(self.output_names)}>")
 
 
-def broadcast_shapes(*shapes: tuple, op: str = "") -> tuple:
-    try:
-        return tuple(np.broadcast_shapes(*shapes))
-    except ValueError:
-        raise ShapeError(f"{op}: shapes {', '.join(map(str, shapes))} do not broadcast") from None
+def result_shape(opname: str, shapes: Sequence[tuple], attrs: dict) -> tuple:
+    """The shape an op gives its arguments' shapes: its rule, or broadcasting."""
+    op = _ops.OPS[opname]
+    if op.shape is None:
+        return () if not any(shapes) else _shapes.broadcast(*shapes, op=opname)
+    return tuple(op.shape(list(shapes), attrs))
 
 
 def _const_key(value: float) -> str:
@@ -194,7 +196,7 @@ class Builder:
         op = _ops.OPS.get(opname)
         if op is None or op.is_leaf:
             raise TraceError(f"unknown operation {opname!r}")
-        if len(args) != op.arity:
+        if len(args) != op.arity and not (op.arity == _ops.VARIADIC and args):
             raise TraceError(f"{opname} takes {op.arity} arguments ({len(args)} given)")
         args = tuple(a if isinstance(a, int) and not isinstance(a, bool) else self.const(a)
                      for a in args)
@@ -202,7 +204,10 @@ class Builder:
             if not 0 <= a < len(self.instrs):
                 raise TraceError(f"{opname}: argument v{a} is not defined")
         shapes = [self.instrs[a].shape for a in args]
-        shape = () if not any(shapes) else broadcast_shapes(*shapes, op=opname)
+        attrs = {k: v for k, v in attrs.items() if v is not None}  # None: the default
+        if op.prepare is not None:
+            attrs = op.prepare(shapes, attrs)
+        shape = result_shape(opname, shapes, attrs)
         attr_t = tuple(sorted(attrs.items()))
         if opname == "copy":
             return self._append(Instr("copy", args, attr_t, shape))
@@ -216,12 +221,18 @@ class Builder:
             self._memo[key] = var
         return var
 
+    def shape(self, var: Var) -> tuple:
+        return self.instrs[var].shape
+
     def _simplify(self, opname, args, shape, attrs) -> Optional[Var]:
         consts = [self.const_value(a) for a in args]
-        if all(c is not None for c in consts) and shape == ():
+        if all(c is not None for c in consts) and shape == () and opname != "size_ratio":
             with np.errstate(all="ignore"):
-                value = _ops.OPS[opname].evaluate(*[np.float64(c) for c in consts])
+                value = _ops.OPS[opname].evaluate(*[np.float64(c) for c in consts], **dict(attrs))
             return self.const(float(value))
+        if opname in ("broadcast_to", "sum_to", "reshape") and self.shape(args[0]) == shape \
+                and not dict(attrs).get("axis"):
+            return args[0]   # nothing to broadcast, sum or reshape
         src = [self.instrs[self.source_of(a)] for a in args]
 
         def keep(i):  # an identity may drop the other operand only if shapes agree

@@ -131,7 +131,7 @@ def format_trace(trace: Trace, values: Optional[Sequence] = None, *, ascii: bool
             if ins.op not in ("input", "copy", "neg") and r.operands_inline(i):
                 operands = [_value_operand(values[a]) if trace.instrs[a].op != "const" else r.expr(a)
                             for a in ins.args]
-                tail = format_op(_ops.OPS[ins.op], operands, spell)[0] + " = " + tail
+                tail = format_op(_ops.OPS[ins.op], operands, spell, ins.attrs)[0] + " = " + tail
         rows.append((lhs, rhs, tail))
     for name, v in trace.outputs:
         if show_output is not None and not show_output(name):

@@ -17,6 +17,7 @@ from typing import Callable, Optional
 
 from .. import ops as _ops
 from ..ops import PREC_ATOM, PREC_NEG, PREC_POW
+from ..tensor_rules import attr_text
 from .ir import Trace
 
 
@@ -27,6 +28,7 @@ class Spelling:
     call: Callable[[_ops.OpDef], str]            # callable name of a function op
     const: Callable[[float], str]                # literal of a constant
     as_call: Callable[[_ops.OpDef], bool] = lambda op: op.infix is None  # f(a, b) form?
+    target: str = "table"                        # "table", "numpy" or "c", for ops' own forms
 
 
 def target_spelling(field: str, nan: str, inf: str) -> Spelling:
@@ -44,7 +46,7 @@ def target_spelling(field: str, nan: str, inf: str) -> Spelling:
         return repr(float(value))
 
     return Spelling(symbol=spell, call=spell, const=const,
-                    as_call=lambda op: op.infix is None or spell(op) != op.infix)
+                    as_call=lambda op: op.infix is None or spell(op) != op.infix, target=field)
 
 
 def const_prec(text: str) -> int:
@@ -55,10 +57,13 @@ def _wrap(text: str, paren: bool) -> str:
     return f"({text})" if paren else text
 
 
-def format_op(op: _ops.OpDef, args: list[tuple[str, int]], spell: Spelling) -> tuple[str, int]:
+def format_op(op: _ops.OpDef, args: list[tuple[str, int]], spell: Spelling,
+              attrs: tuple = ()) -> tuple[str, int]:
     """Text and precedence of `op` applied to already rendered arguments."""
     if op.name == "copy":
         return args[0]
+    if op.fmt is not None:
+        return op.fmt(op, args, dict(attrs), spell.target)
     if not spell.as_call(op):
         sym = spell.symbol(op)
         if op.arity == 1:
@@ -70,7 +75,8 @@ def format_op(op: _ops.OpDef, args: list[tuple[str, int]], spell: Spelling) -> t
         else:                     # left-associative; keep the tree's grouping exactly
             lpar, rpar = lp < op.prec, rp <= op.prec
         return f"{_wrap(lt, lpar)} {sym} {_wrap(rt, rpar)}", op.prec
-    return f"{spell.call(op)}({', '.join(t for t, _ in args)})", PREC_ATOM
+    items = [t for t, _ in args] + [f"{k}={attr_text(v)}" for k, v in attrs]
+    return f"{spell.call(op)}({', '.join(items)})", PREC_ATOM
 
 
 def use_counts(trace: Trace) -> list[int]:
@@ -121,7 +127,7 @@ class Renderer:
 
     def _format(self, i: int) -> tuple[str, int]:
         ins = self.trace.instrs[i]
-        return format_op(_ops.OPS[ins.op], [self._expr[a] for a in ins.args], self.spell)
+        return format_op(_ops.OPS[ins.op], [self._expr[a] for a in ins.args], self.spell, ins.attrs)
 
     def expr(self, i: int) -> tuple[str, int]:
         return self._expr[i]
