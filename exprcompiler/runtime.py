@@ -37,8 +37,13 @@ def xlogy(x, y):
 def _with_axes(shape, axis, ndim):
     if axis is None:
         return tuple(shape)
+    axis = _axes(axis)
     it = iter(shape)
     return tuple(1 if k in axis else next(it) for k in range(ndim))
+
+
+def _axes(axis):
+    return (axis,) if isinstance(axis, int) else axis
 
 
 def broadcast_to(x, ref, axis=None):
@@ -55,6 +60,7 @@ def sum_to(c, ref, axis=None):
     that `ref` lacks altogether, as a reduction removed them)."""
     shape = np.shape(ref)
     c = np.asarray(c)
+    axis = _axes(axis)
     target = _with_axes(shape, axis, len(shape) + (len(axis) if axis is not None else 0))
     lead = c.ndim - len(target)
     axes = tuple(range(lead)) + tuple(lead + k for k, d in enumerate(target)

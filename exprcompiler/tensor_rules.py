@@ -366,7 +366,8 @@ def fmt_transpose(op, args, attrs, target):
     return (base + "ᵀ" if target == "table" else base + ".T"), PREC_ATOM
 
 
-def attr_text(value) -> str:
-    if isinstance(value, tuple) and len(value) == 1:
+def attr_text(key: str, value) -> str:
+    """An option as generated code spells it: axis=(0,) reads as axis=0."""
+    if key == "axis" and isinstance(value, tuple) and len(value) == 1:
         return str(value[0])
     return repr(value)

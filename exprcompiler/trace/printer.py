@@ -20,6 +20,7 @@ import numpy as np
 from .. import ops as _ops
 from .ir import Label, Trace
 from ..ops import PREC_ADD, PREC_ATOM
+from ..shapes import show
 from .render import Renderer, Spelling, format_op
 
 _MARK = {"dot": "\u0307", "bar": "\u0304"}
@@ -64,7 +65,8 @@ def label_text(label: Label, ascii: bool = False) -> str:
 def format_number(x) -> str:
     a = np.asarray(x)
     if a.ndim > 0 and a.size != 1:
-        return np.array2string(a, precision=4, threshold=6, separator=", ")
+        text = np.array2string(a, precision=4, threshold=6, separator=", ", max_line_width=10**6)
+        return " ".join(text.split())  # a matrix on one line: [[0., 1.], [2., 3.]]
     x = float(a.reshape(()))
     if math.isnan(x):
         return "nan"
@@ -111,6 +113,8 @@ def format_trace(trace: Trace, values: Optional[Sequence] = None, *, ascii: bool
         return temps[i]
 
     r = Renderer(trace, spell, name_of)
+    # Tensor traces print each line's shape: v_3 : (n,) = v_-2 @ v_-1
+    shaped = any(ins.shape != () for ins in trace.instrs)
     rows: list[tuple[str, str, str]] = []
     for i, ins in enumerate(trace.instrs):
         if not r.named[i] or (show_line is not None and not show_line(trace.labels[i])):
@@ -128,16 +132,18 @@ def format_trace(trace: Trace, values: Optional[Sequence] = None, *, ascii: bool
         tail = ""
         if values is not None:
             tail = format_number(values[i])
-            if ins.op not in ("input", "copy", "neg") and r.operands_inline(i):
+            if ins.op not in ("input", "copy", "neg") and r.operands_inline(i) \
+                    and all(np.size(values[a]) == 1 for a in ins.args):
                 operands = [_value_operand(values[a]) if trace.instrs[a].op != "const" else r.expr(a)
                             for a in ins.args]
                 tail = format_op(_ops.OPS[ins.op], operands, spell, ins.attrs)[0] + " = " + tail
-        rows.append((lhs, rhs, tail))
+        rows.append((lhs + (" : " + show(ins.shape) if shaped else ""), rhs, tail))
     for name, v in trace.outputs:
         if show_output is not None and not show_output(name):
             continue
         tail = format_number(values[v]) if values is not None else ""
-        rows.append((decorate_output(name, ascii), r.expr(v)[0], tail))
+        out = decorate_output(name, ascii) + (" : " + show(trace.instrs[v].shape) if shaped else "")
+        rows.append((out, r.expr(v)[0], tail))
     return _align(rows)
 
 

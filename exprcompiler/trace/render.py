@@ -75,7 +75,7 @@ def format_op(op: _ops.OpDef, args: list[tuple[str, int]], spell: Spelling,
         else:                     # left-associative; keep the tree's grouping exactly
             lpar, rpar = lp < op.prec, rp <= op.prec
         return f"{_wrap(lt, lpar)} {sym} {_wrap(rt, rpar)}", op.prec
-    items = [t for t, _ in args] + [f"{k}={attr_text(v)}" for k, v in attrs]
+    items = [t for t, _ in args] + [f"{k}={attr_text(k, v)}" for k, v in attrs]
     return f"{spell.call(op)}({', '.join(items)})", PREC_ATOM
 
 

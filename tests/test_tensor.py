@@ -1,0 +1,274 @@
+"""Tensor traces: every tensor op's JVP and VJP against central differences in random
+directions and against each other (the dot-product test), the NumPy backend against
+the reference interpreter, the lecture notes' losses against hand-derived gradients,
+and shape errors that name what is wrong."""
+
+import numpy as np
+import pytest
+
+from exprcompiler import (ExprcError, ShapeError, compile_expr, compile_grad, compile_jvp,
+                          compile_vjp, interpret, to_trace, verify)
+from exprcompiler.passes import grad_reverse, jvp, vjp
+
+# (program, declared shapes, shapes to call with where names are bound)
+CASES = [
+    ("sum(x)", {"x": (3, 4)}),
+    ("sum(x, axis=0)", {"x": (3, 4)}),
+    ("sum(x, axis=-1, keepdims=True)", {"x": (3, 4)}),
+    ("mean(x, axis=1)", {"x": (3, 4)}),
+    ("mean(x)", {"x": ("n", 2)}),
+    ("max(x, axis=1)", {"x": (3, 4)}),
+    ("min(x)", {"x": (5,)}),
+    ("logsumexp(x, axis=1)", {"x": (3, 4)}),
+    ("logsumexp(x)", {"x": (4,)}),
+    ("softmax(x, axis=0)", {"x": (3, 4)}),
+    ("softmax(x)", {"x": (1, 4)}),
+    ("norm(x)", {"x": (3, 2)}),
+    ("A @ B", {"A": (3, 4), "B": (4, 2)}),
+    ("A @ v", {"A": (3, 4), "v": (4,)}),
+    ("v @ A", {"v": (3,), "A": (3, 4)}),
+    ("u @ v", {"u": (4,), "v": (4,)}),
+    ("dot(u, v)", {"u": (1,), "v": (1,)}),
+    ("outer(u, v)", {"u": (3,), "v": (2,)}),
+    ("A.T @ A", {"A": (3, 2)}),
+    ("reshape(x, shape=(4, 3))", {"x": (3, 4)}),
+    ("reshape(x, shape=(-1,))", {"x": (3, 4)}),
+    ("x[1:, 2]", {"x": (3, 4)}),
+    ("x[0]", {"x": (3, 4)}),
+    ("x[::2, -1:]", {"x": (5, 3)}),
+    ("x[1:] - x[:-1]", {"x": ("n",)}),
+    ("stack(u, v, u * v, axis=1)", {"u": (3,), "v": (3,)}),
+    ("concatenate(x, y, axis=0)", {"x": (2, 3), "y": (1, 3)}),
+    ("where(x > 0, x, 2 * x)", {"x": (2, 3)}),
+    ("x * v", {"x": (3, 4), "v": (4,)}),
+    ("x * c + s", {"x": (3, 4), "c": (3, 1)}),
+    ("x + y", {"x": (1, 4), "y": (3, 1)}),
+    ("sin(x) / (1 + y**2)", {"x": (2, 3), "y": (3,)}),
+    ("sum(x, axis=0) @ W", {"x": (2, 3), "W": (3, 2)}),
+    ("h = relu(W1 @ x + b1); tanh(W2 @ h + b2)",
+     {"W1": (4, 3), "x": (3,), "b1": (4,), "W2": (2, 4), "b2": (2,)}),
+]
+BIND = {"n": 5}
+
+
+def _concrete(shape):
+    return tuple(BIND.get(d, d) for d in shape)
+
+
+def _point(trace, rng):
+    return {name: rng.normal(size=_concrete(trace.instrs[v].shape)) for name, v in trace.inputs}
+
+
+@pytest.mark.parametrize("program, shapes", CASES, ids=[c[0] for c in CASES])
+def test_jvp_and_vjp_match_differences_and_each_other(program, shapes):
+    rng = np.random.default_rng(len(program))
+    primal = verify(to_trace(program, shapes))
+    (yname, y), = primal.outputs
+    x = _point(primal, rng)
+    d = {k: rng.normal(size=np.shape(v)) for k, v in x.items()}
+    J = compile_jvp(primal)
+    value, tangent = J(**x, **{f"{k}_dot": v for k, v in d.items()})
+    # The reference interpreter on the JVP trace, and central differences.
+    ref = interpret(verify(jvp(primal)), {**x, **{f"{k}.dot": v for k, v in d.items()}})
+    np.testing.assert_allclose(tangent, ref[1], rtol=1e-13, atol=1e-13)
+    h = 1e-6
+    f = compile_expr(primal)
+    fd = (np.asarray(f(**{k: x[k] + h * d[k] for k in x})) -
+          np.asarray(f(**{k: x[k] - h * d[k] for k in x}))) / (2 * h)
+    np.testing.assert_allclose(tangent, fd, rtol=1e-6, atol=1e-7)
+    # ⟨u, J d⟩ = ⟨Jᵀ u, d⟩
+    u = rng.normal(size=np.shape(value))
+    V = compile_vjp(primal)
+    v_value, adjoints = V(**x, **{f"{yname}_bar": u})
+    np.testing.assert_allclose(v_value, value, rtol=0, atol=0)
+    ref = interpret(verify(vjp(primal)), {**x, f"{yname}.bar": u})
+    for got, want in zip(adjoints, ref[1:]):
+        np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
+    lhs = float(np.sum(u * tangent))
+    rhs = sum(float(np.sum(a * d[k])) for k, a in zip(V.wrt, adjoints))
+    assert lhs == pytest.approx(rhs, rel=1e-12, abs=1e-12)
+    for k, a in zip(V.wrt, adjoints):
+        assert np.shape(a) == np.shape(x[k]), k  # adjoints have their variable's shape
+
+
+def test_max_at_ties_shares_the_derivative_equally():
+    g = compile_grad("max(x)", shapes={"x": (4,)})
+    _, (grad,) = g(np.array([1.0, 3.0, 3.0, 2.0]))
+    np.testing.assert_array_equal(grad, [0.0, 0.5, 0.5, 0.0])
+
+
+def test_norm_at_zero_has_derivative_zero():
+    g = compile_grad("norm(x)", shapes={"x": (3,)})
+    value, (grad,) = g(np.zeros(3))
+    assert value == 0.0
+    np.testing.assert_array_equal(grad, np.zeros(3))
+
+
+def test_logsumexp_and_softmax_do_not_overflow():
+    g = compile_grad("logsumexp(x)", shapes={"x": (3,)})
+    value, (grad,) = g(np.array([1000.0, 1000.0, -1000.0]))
+    assert value == pytest.approx(1000.0 + np.log(2.0))
+    np.testing.assert_allclose(grad, [0.5, 0.5, 0.0])
+    f = compile_expr("softmax(x)", shapes={"x": (2,)})
+    np.testing.assert_allclose(f(np.array([800.0, 800.0])), [0.5, 0.5])
+
+
+# -- the lecture notes' losses ----------------------------------------------------------
+def _data(n=40, p=6, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, p)), rng.normal(size=p), rng.normal(size=n)
+
+
+def test_least_squares_gradient_is_xt_residual():
+    X, w, y = _data()
+    g = compile_grad("0.5 * sum((X @ w - y)**2)", wrt=["w"], shapes={"X": ("n", 6), "w": (6,), "y": ("n",)})
+    value, (grad,) = g(X, w, y)
+    r = X @ w - y
+    assert value == pytest.approx(0.5 * r @ r, rel=1e-13)
+    np.testing.assert_allclose(grad, X.T @ r, rtol=1e-12)
+
+
+def test_least_squares_gradient_trace_has_only_matrix_vector_products():
+    # Reverse mode gets Xᵀ(Xw − y) from matrix-vector products: no (p, p) or (n, n)
+    # intermediate, and no matrix-matrix product anywhere in the gradient trace.
+    trace = grad_reverse(to_trace("0.5 * sum((X @ w - y)**2)", {"X": ("n", "p"), "w": ("p",), "y": ("n",)}),
+                         ["w"])
+    for ins in trace.instrs:
+        assert ins.shape not in (("p", "p"), ("n", "n")), ins
+        if ins.op == "matmul":
+            assert sum(len(trace.instrs[a].shape) == 2 for a in ins.args) <= 1, ins
+    assert any(ins.op == "matmul" for ins in trace.instrs)
+
+
+LOGISTIC = "sum(softplus(-y * (X @ w)))"
+
+
+def test_logistic_loss_gradient():
+    X, w, _ = _data()
+    y = np.where(np.random.default_rng(1).random(X.shape[0]) < 0.5, -1.0, 1.0)
+    g = compile_grad(LOGISTIC, wrt=["w"], shapes={"X": ("n", 6), "w": (6,), "y": ("n",)})
+    value, (grad,) = g(X, w, y)
+    m = y * (X @ w)
+    assert value == pytest.approx(np.sum(np.log1p(np.exp(-m))), rel=1e-12)
+    np.testing.assert_allclose(grad, -X.T @ (y / (1 + np.exp(m))), rtol=1e-12)
+
+
+MLP = """
+h = relu(W1 @ x + b1)
+out = tanh(W2 @ h + b2)
+0.5 * sum((out - y)**2)
+"""
+MLP_SHAPES = {"W1": (5, 3), "b1": (5,), "W2": (2, 5), "b2": (2,), "x": (3,), "y": (2,)}
+
+
+def _mlp_backprop(W1, b1, W2, b2, x, y):
+    a1 = W1 @ x + b1
+    h = np.maximum(a1, 0)
+    out = np.tanh(W2 @ h + b2)
+    d_out = (out - y) * (1 - out**2)
+    d_h = W2.T @ d_out
+    d_a1 = d_h * (a1 > 0)
+    return np.outer(d_a1, x), d_a1, np.outer(d_out, h), d_out
+
+
+def _mlp_point(seed=2):
+    rng = np.random.default_rng(seed)
+    return {k: rng.normal(size=s) for k, s in MLP_SHAPES.items()}
+
+
+def test_two_layer_network_gradient_is_backprop():
+    point = _mlp_point()
+    g = compile_grad(MLP, wrt=["W1", "b1", "W2", "b2"], shapes=MLP_SHAPES)
+    _, grads = g(**point)
+    for got, want in zip(grads, _mlp_backprop(**point)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+
+
+def test_two_layer_network_matches_jax_when_installed():
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    jnp = jax.numpy
+
+    def loss(W1, b1, W2, b2, x, y):
+        h = jnp.maximum(W1 @ x + b1, 0)
+        return 0.5 * jnp.sum((jnp.tanh(W2 @ h + b2) - y) ** 2)
+
+    point = _mlp_point()
+    want = jax.grad(loss, argnums=(0, 1, 2, 3))(*(point[k] for k in MLP_SHAPES))
+    _, got = compile_grad(MLP, wrt=["W1", "b1", "W2", "b2"], shapes=MLP_SHAPES)(**point)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, np.asarray(b), rtol=1e-12, atol=1e-15)
+
+
+def test_a_batch_of_inputs_as_a_matrix():
+    # The network over a batch: X is (n, 3), rows are samples; b1 broadcasts.
+    shapes = {"W1": (5, 3), "b1": (5,), "X": ("n", 3)}
+    g = compile_grad("sum(relu(X @ W1.T + b1))", wrt=["W1", "b1"], shapes=shapes)
+    rng = np.random.default_rng(3)
+    W1, b1, X = rng.normal(size=(5, 3)), rng.normal(size=5), rng.normal(size=(7, 3))
+    _, (gW, gb) = g(W1=W1, b1=b1, X=X)
+    mask = (X @ W1.T + b1 > 0) * 1.0
+    np.testing.assert_allclose(gW, mask.T @ X, rtol=1e-12)
+    np.testing.assert_allclose(gb, mask.sum(axis=0), rtol=1e-12)
+
+
+# -- shape errors -------------------------------------------------------------------------
+def _raises(exc, fn, *words):
+    with pytest.raises(exc) as info:
+        fn()
+    for w in words:
+        assert w in str(info.value), (w, str(info.value))
+    assert isinstance(info.value, ExprcError)
+    return info.value
+
+
+def test_mismatched_dimensions_at_compile_time_point_at_the_operator():
+    err = _raises(ShapeError, lambda: compile_grad("sum(X @ w)", shapes={"X": (3, 4), "w": (3,)}),
+                  "@", "(3, 4)", "(3,)", "column 7")
+    assert "^" in str(err)
+    _raises(ShapeError, lambda: compile_expr("x + y", shapes={"x": ("n",), "y": (4,)}), "do not broadcast")
+
+
+def test_call_time_shape_errors_name_the_input_and_the_dimension():
+    g = compile_grad("0.5 * sum((X @ w - y)**2)", wrt=["w"], shapes={"X": ("n", 3), "w": (3,), "y": ("n",)})
+    X, w, y = np.ones((4, 3)), np.ones(3), np.ones(4)
+    _raises(ShapeError, lambda: g(X, np.ones(2), y), "'w'", "size 2", "declared 3")
+    _raises(ShapeError, lambda: g(X, w, np.ones(5)), "'y'", "'n' is 5", "'X' has n = 4")
+    _raises(ShapeError, lambda: g(np.ones(3), w, y), "'X'", "2 dimensions")
+
+
+def test_bad_axis_and_bad_index_are_named():
+    _raises(ShapeError, lambda: compile_expr("sum(x, axis=2)", shapes={"x": (3, 4)}), "axis 2", "out of range")
+    err = _raises(IndexError, lambda: compile_expr("x[5]", shapes={"x": (3,)}), "index 5", "size 3")
+    assert "column 2" in str(err)
+    _raises(IndexError, lambda: compile_expr("x[0, 0]", shapes={"x": (3,)}), "2 indices")
+
+
+def test_declared_shapes_are_checked():
+    _raises(ShapeError, lambda: compile_expr("x", shapes={"q": (3,)}), "'q' is not a variable")
+    _raises(ShapeError, lambda: compile_expr("x", shapes={"x": (0,)}), "positive integer")
+
+
+def test_c_backend_refuses_tensor_traces_with_a_clear_error():
+    from exprcompiler import CompileError
+    _raises(CompileError, lambda: compile_expr("sum(x)", shapes={"x": (3,)}, backend="c"), "backend=\"numpy\"")
+
+
+def test_forward_mode_gradient_over_a_tensor_says_what_to_use():
+    with pytest.raises(NotImplementedError, match="mode='reverse'"):
+        compile_grad("sum(x)", shapes={"x": (3,)}, mode="forward")
+
+
+def test_scalar_traces_keep_their_batch_semantics():
+    # No declared shapes: the same program runs elementwise over arrays of points.
+    g = compile_grad("x * y + 1")
+    _, (gx, gy) = g(np.arange(3.0), 2.0)
+    np.testing.assert_array_equal(gx, [2.0, 2.0, 2.0])
+    np.testing.assert_array_equal(gy, [0.0, 1.0, 2.0])
+
+
+def test_tensor_trace_prints_shapes():
+    text = str(compile_grad("0.5 * sum((X @ w - y)**2)", wrt=["w"],
+                            shapes={"X": ("n", 3), "w": (3,), "y": ("n",)}).trace)
+    assert "v_1 : (n,)" in text and "= v_-2 @ v_-1" in text
+    assert "v̄_-1 : (3,)" in text and "v̄_1 @ v_-2" in text
