@@ -69,6 +69,9 @@ class Compiled:
         """One point with the `wrt` variables packed in the vector `x` (and the
         direction or cotangents in `seed`, other inputs by name): results as arrays
         (gradient (n,), Hessian (n, n), Jacobian (m, n)). See exprcompiler.packed."""
+        if self._packed is None and self.tensor:
+            from .tensor_call import TensorPackedCall
+            self._packed = TensorPackedCall(self)
         if self._packed is None:
             from .packed import PackedCall, numpy_packed
             self._packed = PackedCall(self, self._run_packed or numpy_packed(self._fn))

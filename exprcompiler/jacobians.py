@@ -15,6 +15,7 @@ import numpy as np
 
 from . import api, passes
 from .frontend import to_trace
+from .tensor_call import is_tensor_trace
 from .trace.ir import Trace
 
 JACOBIAN_MODES = ("auto", "forward", "reverse")
@@ -27,12 +28,13 @@ def _stack(arrays: list, batch: tuple, shape: tuple) -> np.ndarray:
     return np.stack([np.asarray(a, dtype=float) for a in arrays], axis=-1).reshape(batch + shape)
 
 
-def compile_hvp(expr, wrt=None, *, backend: str = "numpy", threads: Optional[int] = None) -> api.Compiled:
+def compile_hvp(expr, wrt=None, *, backend: str = "numpy", threads: Optional[int] = None,
+                shapes=None) -> api.Compiled:
     """Value, gradient and Hessian-vector product in one call, forward over reverse:
     `h(*args, *v) -> (value, (g_x, ...), ((∇²f·v)_x, ...))`; the direction arguments
     are named `x_dot` for each x in `wrt`."""
     api._check_backend(backend, threads)
-    primal, wrt, trace, what = api.kind_trace("hvp", expr, wrt)
+    primal, wrt, trace, what = api.kind_trace("hvp", expr, wrt, shapes=shapes)
     n = len(wrt)
 
     def assemble(results, batch):
@@ -42,18 +44,59 @@ def compile_hvp(expr, wrt=None, *, backend: str = "numpy", threads: Optional[int
                       func_name="f_hvp", what=what, threads=threads, assemble=assemble)
 
 
-def compile_hessian(expr, wrt=None, *, backend: str = "numpy", threads: Optional[int] = None) -> api.Compiled:
+def compile_hessian(expr, wrt=None, *, backend: str = "numpy", threads: Optional[int] = None,
+                    shapes=None):
     """Value, gradient and Hessian: `H(*args) -> (value, gradient (..., n), Hessian
     (..., n, n))`, rows and columns in `wrt` order. One tangent sweep of the gradient
     trace per variable; the Hessian is exactly symmetric."""
     api._check_backend(backend, threads)
-    primal, wrt, trace, what = api.kind_trace("hessian", expr, wrt)
+    primal = to_trace(expr, shapes)
+    if is_tensor_trace(primal):
+        return TensorHessian(compile_hvp(primal, wrt, backend=backend, threads=threads))
+    primal, wrt, trace, what = api.kind_trace("hessian", primal, wrt)
     n = len(wrt)
 
     def assemble(results, batch):
         return results[0], _stack(results[1:1 + n], batch, (n,)), _stack(results[1 + n:], batch, (n, n))
     return api._build("hessian", primal, trace, backend=backend, wrt=wrt, mode="forward over reverse",
                       func_name="f_hessian", what=what, threads=threads, assemble=assemble)
+
+
+class TensorHessian:
+    """The Hessian of a function of tensors, with respect to its `wrt` tensors
+    flattened (C order) and concatenated into one vector of N numbers: N
+    Hessian-vector products with unit directions (the shapes, hence N, are known only
+    at call time). `H(**inputs) -> (value, gradient (N,), Hessian (N, N))`;
+    `H.at(x, **data)` takes the flat vector. Meant for parameter counts in the
+    hundreds or thousands; beyond that, use the HVP (Newton-CG) directly."""
+
+    kind = "hessian"
+
+    def __init__(self, hvp: api.Compiled):
+        self.hvp = hvp
+        self.wrt, self.primal, self.trace = hvp.wrt, hvp.primal, hvp.trace
+        self.inputs = tuple(n for n in hvp.inputs if n in hvp.primal.input_names)
+
+    def __repr__(self) -> str:
+        return f"<compiled Hessian of tensors (HVP sweeps, {self.hvp.backend}): wrt {', '.join(self.wrt)}>"
+
+    def __call__(self, **inputs):
+        data = {k: v for k, v in inputs.items() if k not in self.wrt}
+        x = np.concatenate([np.asarray(inputs[k], dtype=float).reshape(-1) for k in self.wrt])
+        return self.at(x, **data)
+
+    def at(self, x, /, **data):
+        x = np.asarray(x, dtype=float).reshape(-1)
+        n = x.size
+        hess = np.empty((n, n))
+        value, grad = None, None
+        for j in range(n):
+            unit = np.zeros(n)
+            unit[j] = 1.0
+            value, grad, hess[:, j] = self.hvp.at(x, unit, **data)
+        if n == 0:
+            value, grad = self.hvp.at(x, np.zeros(0), **data)[:2]
+        return value, grad, 0.5 * (hess + hess.T)  # symmetric to rounding; made exact
 
 
 def choose_mode(n_inputs: int, n_outputs: int) -> str:

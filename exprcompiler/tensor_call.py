@@ -68,3 +68,73 @@ def copy_into(outs: list, results: list) -> list:
                              f"{getattr(o, 'dtype', type(o).__name__)} of shape {getattr(o, 'shape', '?')}")
         o[...] = r
     return outs
+
+
+class TensorPackedCall:
+    """`Compiled.at` for tensor traces: the `wrt` tensors flattened (C order) and
+    concatenated into one vector x, data inputs by name; results flattened the same
+    way — the calling convention of optimizers and SciPy, for any parameter shapes.
+
+        value, grad = g.at(x, X=X, y=y)          grad: (N,), N = total size of wrt
+        value, grad, hv = hvp.at(x, v, X=X, y=y)
+    """
+
+    def __init__(self, compiled):
+        self.c = compiled
+        trace = compiled.trace
+        self.kind = compiled.kind
+        self.wrt = tuple(compiled.wrt) if compiled.kind != "value" else tuple(compiled.primal.input_names)
+        self.declared = {name: trace.instrs[v].shape for name, v in trace.inputs}
+        self.seeds = [n for n in compiled.inputs if n.endswith("_dot") and n[:-4] in self.wrt
+                      and n not in compiled.primal.input_names]
+
+    def _split(self, vector, dims, what):
+        arr = np.asarray(vector, dtype=np.float64).reshape(-1)
+        shapes = [concrete_or_fail(self.declared[name], dims, name) for name in self.wrt]
+        sizes = [int(np.prod(s)) for s in shapes]
+        if sum(sizes) != arr.size:
+            raise ValueError(f"at(): {what} has {arr.size} numbers; the variables "
+                             f"{', '.join(self.wrt)} hold {sum(sizes)}")
+        parts, start = {}, 0
+        for name, shape, size in zip(self.wrt, shapes, sizes):
+            parts[name] = arr[start:start + size].reshape(shape)
+            start += size
+        return parts
+
+    def __call__(self, x, seed=None, /, **data):
+        dims: dict = {}
+        for name, value in data.items():
+            if name not in self.declared or name in self.wrt:
+                raise TypeError(f"at(): unexpected input {name!r} (data inputs: "
+                                f"{', '.join(n for n in self.declared if n not in self.wrt and '.' not in n)})")
+            _s.bind(self.declared[name], np.shape(value), name, dims)
+        sizes = {d: n for d, (n, _) in dims.items()}
+        args = dict(data)
+        args.update(self._split(x, sizes, "x"))
+        if self.seeds:
+            if seed is None:
+                raise TypeError("at(): missing the direction v")
+            args.update({f"{k}_dot": v for k, v in self._split(seed, sizes, "v").items()})
+        result = self.c(**args)
+        if self.kind == "value":
+            return result
+        if self.kind == "grad":
+            value, grads = result
+            return value, _flat(grads)
+        if self.kind == "hvp":
+            value, grads, hv = result
+            return value, _flat(grads), _flat(hv)
+        raise TypeError(f"at() on a tensor {self.kind} is not available")
+
+
+def concrete_or_fail(shape, dims, name):
+    try:
+        return concrete(shape, dims)
+    except KeyError as err:
+        raise ShapeError(f"at(): the size of dimension {err.args[0]!r} of {name!r} is not known; "
+                         f"pass a data input that has it") from None
+
+
+def _flat(parts) -> np.ndarray:
+    return np.concatenate([np.asarray(p, dtype=np.float64).reshape(-1) for p in parts]) \
+        if parts else np.zeros(0)

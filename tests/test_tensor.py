@@ -272,3 +272,51 @@ def test_tensor_trace_prints_shapes():
                             shapes={"X": ("n", 3), "w": (3,), "y": ("n",)}).trace)
     assert "v_1 : (n,)" in text and "= v_-2 @ v_-1" in text
     assert "v̄_-1 : (3,)" in text and "v̄_1 @ v_-2" in text
+
+
+# -- second order and the packed calling convention on tensors ---------------------------
+LSQ_SHAPES = {"X": ("n", 6), "w": (6,), "y": ("n",)}
+
+
+def test_hvp_of_least_squares_is_xtx_v():
+    from exprcompiler import compile_hvp
+    X, w, y = _data()
+    v = np.random.default_rng(5).normal(size=6)
+    h = compile_hvp("0.5 * sum((X @ w - y)**2)", wrt=["w"], shapes=LSQ_SHAPES)
+    value, (grad,), (hv,) = h(X=X, w=w, y=y, w_dot=v)
+    np.testing.assert_allclose(grad, X.T @ (X @ w - y), rtol=1e-12)
+    np.testing.assert_allclose(hv, X.T @ (X @ v), rtol=1e-12)
+    # the trace never forms XᵀX either
+    assert all(ins.shape not in ((6, 6), ("n", "n")) for ins in h.trace.instrs)
+
+
+def test_hessian_over_flattened_tensors_matches_differences_of_the_gradient():
+    from exprcompiler import compile_hessian
+    point = _mlp_point(4)
+    wrt = ["W2", "b2"]
+    H = compile_hessian(MLP, wrt=wrt, shapes=MLP_SHAPES)
+    value, grad, hess = H(**point)
+    assert grad.shape == (12,) and hess.shape == (12, 12)
+    np.testing.assert_array_equal(hess, hess.T)
+    g = compile_grad(MLP, wrt=wrt, shapes=MLP_SHAPES)
+    data = {k: v for k, v in point.items() if k not in wrt}
+    x = np.concatenate([point[k].reshape(-1) for k in wrt])
+    eps = 1e-6
+    for j in range(12):
+        e = np.zeros(12)
+        e[j] = eps
+        fd = (g.at(x + e, **data)[1] - g.at(x - e, **data)[1]) / (2 * eps)
+        np.testing.assert_allclose(hess[:, j], fd, rtol=1e-5, atol=1e-7)
+
+
+def test_at_packs_several_tensors_into_one_vector():
+    point = _mlp_point(6)
+    wrt = ["W1", "b1", "W2", "b2"]
+    g = compile_grad(MLP, wrt=wrt, shapes=MLP_SHAPES)
+    x = np.concatenate([point[k].reshape(-1) for k in wrt])
+    value, flat = g.at(x, x=point["x"], y=point["y"])
+    want_value, grads = g(**point)
+    assert value == want_value
+    np.testing.assert_array_equal(flat, np.concatenate([a.reshape(-1) for a in grads]))
+    with pytest.raises(ValueError, match="hold 32"):
+        g.at(x[:-1], x=point["x"], y=point["y"])

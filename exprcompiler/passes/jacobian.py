@@ -47,6 +47,10 @@ def hessian(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Trace:
     """Value, gradient and Hessian of a single-output trace. Outputs: y, x.bar for
     each x, then the n×n entries row by row, `xi.d.xj`."""
     grad, names = _gradient(trace, wrt)
+    tensors = [x for x in names if grad.instrs[dict(grad.inputs)[x]].shape != ()]
+    if tensors:
+        raise NotImplementedError(f"the Hessian trace needs scalar variables ({', '.join(tensors)} "
+                                  f"are tensors): use compile_hessian, which runs HVP sweeps")
     b = Builder(pull_negations=True)
     vmap = replay(b, grad)
     inputs = dict(grad.inputs)
