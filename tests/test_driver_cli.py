@@ -71,7 +71,7 @@ def test_minimize_options_data_and_several_variables(capsys):
 @pytest.mark.parametrize("argv, fragment", [
     (["x**2"], "minimize needs a start point: --x0"),
     (["x**2", "--x0", "z=1"], "x0: z is not a variable of the expression (variables: x)"),
-    (["x**2", "--x0", "x=one"], "--x0: 'one' is not a number (for x)"),
+    (["x**2", "--x0", "x=one"], "--x0: 'one' is not a number"),
     (["x**2", "--x0", "x=1", "--method", "sgd"], "argument --method: invalid choice: 'sgd'"),
     (["x**2", "--x0", "x=1", "--method", "gd", "--beta", "0.5"], "gd has no option 'beta'"),
     (["x**2", "--x0", "x=1", "--method", "adam", "--lr", "-1"], "adam: option lr must be > 0"),
