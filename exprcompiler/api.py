@@ -271,16 +271,17 @@ def _build(kind: str, primal: Trace, trace: Trace, *, backend: str, wrt=(), mode
     run = run_packed = None
     if backend == "c":
         from .backends import c_backend, c_build
-        if is_tensor_trace(trace):
-            raise CompileError("the C backend compiles scalar expressions (evaluated elementwise "
-                               "over arrays of points); this one has tensor inputs or operations. "
-                               "Use backend=\"numpy\" (matrix products run in BLAS there)")
-        source, decl = c_backend.generate_c(trace, func_name=func_name, description=description)
-        ffi, lib = c_build.load(source, decl)
-        fn = getattr(lib, func_name)
-        run = c_build.runner(ffi, fn, len(trace.outputs), threads)
-        run_packed = c_packed(ffi, getattr(lib, f"{func_name}_packed"))
-        params = [name.replace(".", "_") for name in trace.input_names]
+        if is_tensor_trace(trace):  # loops over the shapes; called with exact shapes
+            from .backends.c_tensor import compile_c_tensor
+            fn, source, params = compile_c_tensor(trace, func_name=func_name, description=description,
+                                                  threads=threads)
+        else:
+            source, decl = c_backend.generate_c(trace, func_name=func_name, description=description)
+            ffi, lib = c_build.load(source, decl)
+            fn = getattr(lib, func_name)
+            run = c_build.runner(ffi, fn, len(trace.outputs), threads)
+            run_packed = c_packed(ffi, getattr(lib, f"{func_name}_packed"))
+            params = [name.replace(".", "_") for name in trace.input_names]
     else:
         fn, source, params = compile_numpy(trace, func_name=func_name, description=description,
                                            returns=returns)

@@ -1,0 +1,309 @@
+"""C backend for tensor traces: loops whose sizes come from the shapes.
+
+    int f_grad(const ptrdiff_t *dims, int threads, const double *in0, ..., double *out0, ...)
+
+`dims` holds the sizes of the named dimensions (D0, D1, ... in the source, in the
+order of their names); inputs are contiguous float64 arrays of their declared
+shapes and outputs contiguous arrays the caller allocates (a scalar output: one
+double). The body is one loop nest per op in trace order (see c_tensor_ops): an
+elementwise variable is one loop over its shape with its single-use elementwise
+temporaries inlined into the expression, as in the scalar backend; transpose,
+broadcast_to, constant indexing and reshape are views (strides, no code); matrix
+products are loops that read memory in order. Scalars are local doubles.
+Temporaries live in one malloc'd block freed at the end; the function returns -1
+when it cannot allocate it. Spellings, helpers and libmvec declarations are the
+scalar backend's (c_backend); compiling and caching are c_build's.
+
+A scalar trace (no tensor anywhere) does not come here: c_backend's per-point
+kernel over a batch stays the fast path for elementwise work.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import __version__
+from .. import ops as _ops
+from ..ops import PREC_ATOM
+from ..tensor_call import concrete
+from ..trace.ir import Trace
+from ..trace.printer import table_spelling
+from ..trace.render import const_prec, format_op, named_vars
+from . import c_build
+from .c_backend import C_KEYWORDS, HELPERS, SPELLING, VECTOR_MATH, _helpers_for, _squares, c_identifier
+from .c_tensor_ops import EMITTERS, VIEWS, Loops, View
+from .naming import assign_names, comment_text
+
+# Identifiers of the generated function body that no variable may take.
+TABLE = table_spelling(ascii=True)  # how the comments spell ops
+
+LOCALS = {"dims", "threads", "arena", "acc", "a", "b", "i", "j", "k", "malloc", "free", "isfinite",
+          "INFINITY"} | {f"i{k}" for k in range(32)}
+
+
+def _dim_names(trace: Trace) -> list[str]:
+    """The named dimensions, sorted: "n" for both "n" and "n-1"."""
+    names = {d.partition("-")[0] for ins in trace.instrs for d in ins.shape if isinstance(d, str)}
+    return sorted(names)
+
+
+def _inline(trace: Trace, named: list[bool]) -> list[bool]:
+    """Single-use elementwise temporaries computed inside their consumer's loop: the
+    consumer is elementwise and of the same shape (so nothing is recomputed)."""
+    consumer = [-1] * len(trace.instrs)
+    for i, ins in enumerate(trace.instrs):
+        for a in ins.args:
+            consumer[a] = i
+    out = []
+    for i, ins in enumerate(trace.instrs):
+        c = consumer[i]
+        out.append(not named[i] and ins.op not in ("const", "input", "copy") and _ops.OPS[ins.op].elementwise
+                   and c >= 0 and trace.instrs[c].op != "copy" and _ops.OPS[trace.instrs[c].op].elementwise
+                   and trace.instrs[c].shape == ins.shape)
+    return out
+
+
+class _Kernel:
+    """One pass over the trace: each variable's view, the loops that compute it."""
+
+    def __init__(self, trace: Trace, func_name: str):
+        self.trace = trace
+        n_in, n_out = len(trace.inputs), len(trace.outputs)
+        self.dim_names = _dim_names(trace)
+        reserved = C_KEYWORDS | LOCALS | {op.c for op in _ops.OPS.values() if op.c} | set(HELPERS)
+        reserved |= {func_name} | {f"in{k}" for k in range(n_in)} | {f"out{k}" for k in range(n_out)}
+        reserved |= {f"D{k}" for k in range(len(self.dim_names))}
+        self.named = named_vars(trace)
+        names = assign_names(trace, self.named, reserved)
+        self.taken = set(reserved) | {c_identifier(n) for n in names if n is not None}
+        self.names = names
+        self.inline = _inline(trace, self.named)
+        self.e = Loops(self.dim_c, self.fresh)
+        self.views: list = [None] * len(trace.instrs)
+        self.used_ops: set[str] = set()
+        self.cnames: set[str] = set()
+        self.aliases: list[str] = []     # inputs and outputs by their names
+        self.written: dict[int, str] = {}  # output k -> the buffer computed in place
+        # output k is written in place by the variable it is, the first time it appears
+        self.out_of: dict[int, int] = {}
+        for k, (_, v) in enumerate(trace.outputs):
+            self.out_of.setdefault(v, k)
+
+    def dim_c(self, d) -> str:
+        if isinstance(d, int):
+            return str(d)
+        name, _, minus = d.partition("-")
+        base = f"D{self.dim_names.index(name)}"
+        return f"{base} - {minus}" if minus else base
+
+    def fresh(self, stem: str) -> str:
+        k, name = 0, stem
+        while name in self.taken or (stem == "t" and k == 0):
+            k += 1
+            name = f"{stem}{k}" if stem == "t" else f"{stem}_{k}"
+        self.taken.add(name)
+        return name
+
+    def cname(self, i: int) -> str:
+        """A variable's own C name: its generated name, unless an earlier variable has
+        it (an adjoint accumulated in several steps: each step gets its own)."""
+        name = self.names[i]
+        if name is None:
+            return self.fresh("t")
+        name = c_identifier(name)
+        if name in self.cnames:
+            return self.fresh(name)
+        self.cnames.add(name)
+        return name
+
+    def dst(self, i: int) -> View:
+        shape = self.trace.instrs[i].shape
+        if not shape:
+            return View((), text=self.cname(i))
+        k = self.out_of.pop(i, None)
+        name = self.cname(i)
+        if k is not None:
+            self.aliases.append(f"double *const {name} = out{k};")
+            self.written[k] = name
+            return self.e.buffer(name, shape)
+        self.e.temps.append((name, self.e.size(shape)))
+        return self.e.buffer(name, shape)
+
+    def expression(self, i: int, rd) -> str:
+        """Variable i as one C expression: its inlined temporaries expanded, every other
+        argument read through `rd(view)`."""
+        trace = self.trace
+        tree, stack = {i}, [i]
+        while stack:
+            for a in trace.instrs[stack.pop()].args:
+                if self.inline[a] and a not in tree:
+                    tree.add(a)
+                    stack.append(a)
+        texts: dict[int, tuple[str, int]] = {}
+        for j in sorted(tree):
+            ins = trace.instrs[j]
+            self.used_ops.add(ins.op)
+            args = []
+            for a in ins.args:
+                if a in texts:
+                    args.append(texts[a])
+                else:
+                    v = self.views[a]
+                    t = rd(v)
+                    args.append((t, const_prec(t) if not v.ptr else PREC_ATOM))
+            texts[j] = format_op(_ops.OPS[ins.op], args, SPELLING, ins.attrs)
+        return texts[i][0]
+
+    def comment(self, i: int) -> str:
+        """`/* v1 = X @ w */`: what the loops below it compute, in the table's spelling."""
+        args = [(TABLE.const(self.trace.instrs[a].value) if self.trace.instrs[a].op == "const"
+                 else self.label(a), PREC_ATOM) for a in self.trace.instrs[i].args]
+        ins = self.trace.instrs[i]
+        text = format_op(_ops.OPS[ins.op], args, TABLE, ins.attrs)[0]
+        return f"/* {comment_text(self.label(i) + ' = ' + text, 200, c=True)} */"
+
+    def label(self, i: int) -> str:
+        v = self.views[i]
+        if v is not None and v.contiguous and v.off == "0":
+            return v.ptr
+        if v is not None and not v.ptr and not v.shape:
+            return v.text
+        return c_identifier(self.names[i]) if self.names[i] else f"({self.trace.instrs[i].op})"
+
+    def run(self) -> None:
+        e = self.e
+        for i, ins in enumerate(self.trace.instrs):
+            args = [self.views[a] for a in ins.args]
+            if ins.op == "input":
+                k = [v for _, v in self.trace.inputs].index(i)
+                name = self.cname(i)
+                self.aliases.append(f"const double *const {name} = in{k};")
+                self.views[i] = e.buffer(name, ins.shape)
+            elif ins.op == "const":
+                self.views[i] = View(ins.shape, text=SPELLING.const(ins.value))
+            elif ins.op == "copy":
+                self.views[i] = args[0]
+            elif self.inline[i]:
+                continue
+            elif ins.op in VIEWS:
+                self.views[i] = VIEWS[ins.op](e, ins, args)
+            elif _ops.OPS[ins.op].elementwise:
+                dst = self.views[i] = self.dst(i)
+                e.assign(dst, lambda rd, i=i: self.expression(i, rd))
+            else:
+                dst = self.views[i] = self.dst(i)
+                e.emit([self.comment(i)])
+                EMITTERS[ins.op](e, ins, args, dst)
+        for k, (_, v) in enumerate(self.trace.outputs):
+            src = self.views[v]
+            if self.written.get(k) != src.ptr or not src.ptr:
+                e.assign(e.buffer(f"out{k}", src.shape) if src.shape else View((), ptr=f"out{k}"),
+                         lambda rd, src=src: rd(src))
+
+
+def _header(trace: Trace, description: str, dim_names: list[str]) -> list[str]:
+    from ..shapes import show
+
+    def listing(what: str, pairs) -> list[str]:
+        items = [f"{what}{k} = {comment_text(nm, 40, c=True)} {comment_text(show(trace.instrs[v].shape), 60, c=True)}"
+                 for k, (nm, v) in enumerate(pairs)]
+        return [" * " + ", ".join(items[k:k + 4]) for k in range(0, len(items), 4)] or [" * none"]
+    head = [f"/* Generated by exprcompiler {__version__}. Do not edit. */"]
+    if description:
+        head.append(f"/* {comment_text(description, 160, c=True)} */")
+    head += ["/* inputs:", *listing("in", trace.inputs), " * outputs:", *listing("out", trace.outputs)]
+    if dim_names:
+        head.append(" * dimensions: " + ", ".join(f"D{k} = {comment_text(n, 40, c=True)}"
+                                                  for k, n in enumerate(dim_names)))
+    return head + [" */", "#include <math.h>", "#include <stddef.h>", "#include <stdlib.h>", ""]
+
+
+def generate_c_tensor(trace: Trace, *, func_name: str = "f", description: str = "") -> tuple[str, str]:
+    """(C source, declaration) of the tensor kernel `func_name` for `trace`."""
+    trace = _squares(trace)
+    kernel = _Kernel(trace, func_name)
+    kernel.run()
+    e = kernel.e
+    n_in, n_out = len(trace.inputs), len(trace.outputs)
+    params = ["const ptrdiff_t *dims", "int threads"] + [f"const double *in{k}" for k in range(n_in)]
+    params += [f"double *out{k}" for k in range(n_out)]
+    decl = f"int {func_name}({', '.join(params)})"
+
+    spelled = {_ops.OPS[op].c for op in kernel.used_ops}
+    helpers = _helpers_for((spelled | e.helpers) & set(HELPERS))
+    libm = spelled | e.libm | ({"exp", "log1p"} if any("xc_logaddexp0" in h for h in helpers) else set())
+    lines = _header(trace, description, kernel.dim_names)
+    vector = [f for f in VECTOR_MATH if f in libm]
+    if vector:
+        lines.append("/* vector variants from libmvec (used when built with -fopenmp-simd) */")
+        for f in vector:
+            lines += ["#pragma omp declare simd notinbranch", f"double {f}({'double, double' if f == 'pow' else 'double'});"]
+        lines.append("")
+    if helpers:
+        lines += helpers + [""]
+    lines += [decl, "{", "    (void)threads;  /* unused in a build without OpenMP */"]
+    lines += [f"    const ptrdiff_t D{k} = dims[{k}];" for k in range(len(kernel.dim_names))] or ["    (void)dims;"]
+    lines += ["    " + a for a in kernel.aliases]
+    if e.temps:
+        sizes = " + ".join(size for _, size in e.temps)
+        lines += ["    /* temporaries, in one block (+ 1: never malloc(0)) */",
+                  f"    double *const arena = malloc(sizeof(double) * (size_t)({sizes} + 1));",
+                  "    if (arena == NULL) return -1;"]
+        prev = "arena"
+        for name, size in e.temps:
+            lines.append(f"    double *const {name} = {prev};")
+            prev = f"{name} + {size}" if size.isdigit() or size.isidentifier() else f"{name} + ({size})"
+    lines += e.lines
+    if e.temps:
+        lines.append("    free(arena);")
+    lines += ["    return 0;", "}"]
+    return "\n".join(lines) + "\n", decl + ";"
+
+
+def _dim_sources(trace: Trace, dim_names: list[str]) -> list[tuple[int, int, int]]:
+    """For each named dimension: (input, axis, k) such that its size is that input's
+    size along axis plus k (an input may only have "n-1")."""
+    out = []
+    for name in dim_names:
+        for pos, (_, v) in enumerate(trace.inputs):
+            found = [(ax, int(d.partition("-")[2] or 0)) for ax, d in enumerate(trace.instrs[v].shape)
+                     if isinstance(d, str) and d.partition("-")[0] == name]
+            if found:
+                out.append((pos, *found[0]))
+                break
+        else:
+            raise ValueError(f"dimension {name!r} is not the dimension of any input")
+    return out
+
+
+def compile_c_tensor(trace: Trace, *, func_name: str, description: str = "", threads=None):
+    """(fn, source, parameter names): fn(*arrays) takes float64 arrays of the declared
+    shapes and returns a flat tuple of the outputs (arrays, floats for scalars), as the
+    generated NumPy function does."""
+    source, decl = generate_c_tensor(trace, func_name=func_name, description=description)
+    ffi, lib = c_build.load(source, decl)
+    kernel = getattr(lib, func_name)
+    dim_names = _dim_names(trace)
+    sources = _dim_sources(trace, dim_names)
+    out_shapes = [trace.instrs[v].shape for _, v in trace.outputs]
+
+    def fn(*arrays):
+        arrays = [np.ascontiguousarray(a, dtype=np.float64) for a in arrays]
+        sizes = [arrays[pos].shape[ax] + k for pos, ax, k in sources]
+        bound = dict(zip(dim_names, sizes))
+        outs = [np.empty(concrete(s, bound)) for s in out_shapes]
+        n = max((a.size for a in arrays), default=0)
+        nt = threads if threads is not None else (c_build.default_threads() if n >= c_build.PARALLEL_FROM else 1)
+        dims = np.array(sizes or [0], dtype=np.intp)
+        args = [ffi.from_buffer("ptrdiff_t[]", dims), nt]
+        args += [ffi.from_buffer("double[]", a) for a in arrays]
+        args += [ffi.from_buffer("double[]", o, require_writable=True) for o in outs]
+        if kernel(*args) != 0:
+            raise MemoryError(f"the C kernel {func_name} could not allocate its temporaries")
+        return tuple(float(o[()]) if o.ndim == 0 else o for o in outs)
+
+    fn.__name__ = func_name
+    return fn, source, [name.replace(".", "_") for name in trace.input_names]
+
+
+__all__ = ["compile_c_tensor", "generate_c_tensor"]
