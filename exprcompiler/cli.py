@@ -18,10 +18,13 @@ A user mistake exits with status 2 and one line on stderr.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
 from typing import Optional, Sequence
+
+import numpy as np
 
 from . import __version__, api, passes
 from .errors import ExprcError
@@ -54,21 +57,65 @@ def _read_expr(args) -> str:
     return args.expr
 
 
-def _parse_at(text: Optional[str]) -> Optional[dict[str, float]]:
+def _split_top(text: str) -> list[str]:
+    """Split at commas outside brackets: "w=[1,2],x=3" -> ["w=[1,2]", "x=3"]."""
+    items, depth, start = [], 0, 0
+    for k, ch in enumerate(text):
+        depth += (ch == "[") - (ch == "]")
+        if ch == "," and depth == 0:
+            items.append(text[start:k])
+            start = k + 1
+    items.append(text[start:])
+    return [i.strip() for i in items if i.strip()]
+
+
+def _parse_at(text: Optional[str]) -> Optional[dict]:
+    """name=number pairs; a tensor is a bracketed list, w=[1,2,3] or X=[[1,2],[3,4]]."""
     if text is None:
         return None
-    point: dict[str, float] = {}
-    for item in filter(None, (p.strip() for p in text.split(","))):
+    point: dict = {}
+    for item in _split_top(text):
         name, eq, value = item.partition("=")
         if not eq or not name.strip():
             raise UserError(f"--at: expected name=value, got {item!r}")
         if name.strip() in point:
             raise UserError(f"--at: {name.strip()} is given twice")
         try:
-            point[name.strip()] = float(value)
-        except ValueError:
-            raise UserError(f"--at: {value.strip()!r} is not a number (for {name.strip()})") from None
+            if value.strip().startswith("["):
+                arr = np.array(json.loads(value), dtype=float)  # data, never code
+                point[name.strip()] = arr
+            else:
+                point[name.strip()] = float(value)
+        except (ValueError, TypeError):
+            what = "a list of numbers" if value.strip().startswith("[") else "a number"
+            raise UserError(f"--at: {value.strip()!r} is not {what} (for {name.strip()})") from None
     return point
+
+
+def _parse_shapes(items: Optional[list]) -> dict:
+    """--shape X=n,3 (repeatable): a dimension is a number or a name bound at call time."""
+    shapes: dict = {}
+    for item in items or ():
+        name, eq, dims = item.partition("=")
+        if not eq or not name.strip() or not dims.strip():
+            raise UserError(f"--shape: expected NAME=DIMS such as X=n,3, got {item!r}")
+        shapes[name.strip()] = tuple(int(d) if d.strip().isdigit() else d.strip()
+                                     for d in dims.split(","))
+    return shapes
+
+
+def _expr(args):
+    """The expression: its text, or its trace when --shape declares tensors."""
+    text = _read_expr(args)
+    shapes = _parse_shapes(getattr(args, "shape", None))
+    return to_trace(text, shapes) if shapes else text
+
+
+def _number(v) -> str:
+    a = np.asarray(v)
+    if a.ndim == 0:
+        return repr(float(a))
+    return np.array2string(a, precision=10, separator=", ", max_line_width=100)
 
 
 def _point_for(trace, at: dict[str, float]) -> dict[str, float]:
@@ -89,12 +136,12 @@ def cmd_grad(args) -> str:
         raise UserError(f"--order {args.order}: use 1 (gradient) or 2 (Hessian-vector product)")
     if args.target == "c":  # the kernel's text; printing it needs no compiler
         from .backends.c_backend import generate_c
-        primal, _, trace, what = api.kind_trace(kind, _read_expr(args), args.wrt, args.mode)
+        primal, _, trace, what = api.kind_trace(kind, _expr(args), args.wrt, args.mode)
         source, _ = generate_c(trace, func_name=f"f_{kind}", description=api.describe(what, primal))
         return source
     if kind == "hvp":
-        return compile_hvp(_read_expr(args), args.wrt).source
-    return api.compile_grad(_read_expr(args), args.wrt, mode=args.mode).source
+        return compile_hvp(_expr(args), args.wrt).source
+    return api.compile_grad(_expr(args), args.wrt, mode=args.mode).source
 
 
 def _matrix(rows, row_names, col_names) -> str:
@@ -107,7 +154,7 @@ def _matrix(rows, row_names, col_names) -> str:
 
 
 def cmd_hessian(args) -> str:
-    expr = _read_expr(args)
+    expr = _expr(args)
     at = _parse_at(args.at)
     if at is None:
         raise UserError("hessian needs --at name=value,...")
@@ -121,7 +168,7 @@ def cmd_hessian(args) -> str:
 
 
 def cmd_jacobian(args) -> str:
-    expr = _read_expr(args)
+    expr = _expr(args)
     at = _parse_at(args.at)
     if at is None:
         raise UserError("jacobian needs --at name=value,...")
@@ -137,12 +184,12 @@ def cmd_jacobian(args) -> str:
 
 
 def cmd_explain(args) -> str:
-    return explain(_read_expr(args), args.wrt)
+    return explain(_expr(args), args.wrt)
 
 
 def cmd_export(args) -> str:
     from .backends.c_export import export_c
-    primal, _, trace, what = api.kind_trace(args.kind, _read_expr(args), args.wrt, args.mode)
+    primal, _, trace, what = api.kind_trace(args.kind, _expr(args), args.wrt, args.mode)
     func, c_text, h_text = export_c(trace, args.output, api.describe(what, primal))
     stem = args.output[:-2] if args.output.endswith((".c", ".h")) else args.output
     for path, text in ((stem + ".c", c_text), (stem + ".h", h_text)):
@@ -171,7 +218,7 @@ def _table(trace, env, ascii, **filters) -> str:
 
 
 def cmd_trace(args) -> str:
-    primal = to_trace(_read_expr(args))
+    primal = to_trace(_expr(args))
     at = _parse_at(args.at)
     env = _point_for(primal, at) if at is not None else None
     wrt = api.resolve_wrt(primal, args.wrt)
@@ -196,7 +243,7 @@ def cmd_trace(args) -> str:
 
 
 def cmd_eval(args) -> str:
-    expr = _read_expr(args)
+    expr = _expr(args)
     at = _parse_at(args.at)
     if at is None:
         raise UserError("eval needs --at name=value,...")
@@ -207,11 +254,11 @@ def cmd_eval(args) -> str:
     d = "d" if args.ascii else "∂"
     rows += [(f"{d}{yname}/{d}{x}", gx) for x, gx in zip(g.wrt, grad)]
     width = max(len(r[0]) for r in rows)
-    return "\n".join(f"{name.ljust(width)} = {float(v)!r}" for name, v in rows)
+    return "\n".join(f"{name.ljust(width)} = {_number(v)}" for name, v in rows)
 
 
 def cmd_graph(args) -> Optional[str]:
-    dot = to_dot(to_trace(_read_expr(args)), ascii=args.ascii)
+    dot = to_dot(to_trace(_expr(args)), ascii=args.ascii)
     if not args.output:
         return dot
     fmt = args.output.rsplit(".", 1)[-1].lower()
@@ -253,6 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("expr", nargs="?", metavar="EXPR", help="expression or program ('-' for stdin)")
         p.add_argument("-f", "--file", help="read the expression from FILE")
         p.add_argument("--ascii", action="store_true", help="plain ASCII names (vbar_4, x1_bar)")
+        p.add_argument("--shape", action="append", metavar="X=n,3",
+                       help="declare a tensor input (repeatable); undeclared names are scalars")
         if at:
             p.add_argument("--at", metavar="x1=1.5,x2=0.5", help="the point to evaluate at")
         if mode is not None or wrt:
@@ -305,7 +354,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except ExprcError as err:
         print(f"exprc: error: {err.one_line()}", file=sys.stderr)
         return 2
-    except (UserError, ValueError, TypeError) as err:
+    except (UserError, ValueError, TypeError, NotImplementedError) as err:
         print(f"exprc: error: {str(err).splitlines()[0] if str(err) else type(err).__name__}",
               file=sys.stderr)
         return 2

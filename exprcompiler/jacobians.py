@@ -130,10 +130,10 @@ def operations(trace: Trace) -> int:
     return sum(1 for ins in trace.instrs if ins.op not in ("input", "const", "copy"))
 
 
-def explain(expr, wrt=None) -> str:
+def explain(expr, wrt=None, shapes=None) -> str:
     """What each derivative of `expr` costs, in operations of its trace, against the
     cheap-gradient bound; for several outputs, the two ways to a Jacobian."""
-    primal = to_trace(expr)
+    primal = to_trace(expr, shapes)
     wrt = api.resolve_wrt(primal, wrt)
     m, n = len(primal.outputs), len(wrt)
     base = operations(primal)
@@ -143,14 +143,19 @@ def explain(expr, wrt=None) -> str:
         ratio = f"{operations(trace) / base:.2f}x the value" if base else ""
         rows.append((what, operations(trace), "; ".join(p for p in (ratio, note) if p)))
 
+    scalar = not is_tensor_trace(primal)  # per-element sweeps need the sizes of tensors
     if m == 1:
         row("value + gradient, reverse mode", passes.grad_reverse(primal, wrt),
             f"cheap-gradient bound: <= {CHEAP_GRADIENT_BOUND}x, whatever n")
-        row("value + gradient, forward mode", passes.grad_forward(primal, wrt), f"{n} tangent sweeps")
+        if scalar:
+            row("value + gradient, forward mode", passes.grad_forward(primal, wrt), f"{n} tangent sweeps")
         row("value + gradient + HVP", passes.hvp(primal, wrt), "forward over reverse")
-        row("value + gradient + Hessian", passes.hessian(primal, wrt), f"{n} HVP-like sweeps")
-    forward, reverse = passes.jacobian(primal, wrt, "forward"), passes.jacobian(primal, wrt, "reverse")
+        if scalar:  # (on tensors: one sweep per element, counted at call time)
+            row("value + gradient + Hessian", passes.hessian(primal, wrt), f"{n} HVP-like sweeps")
+    if m > 1 and not scalar:
+        raise NotImplementedError("explain: Jacobians of several tensor outputs are not available yet")
     if m > 1:
+        forward, reverse = passes.jacobian(primal, wrt, "forward"), passes.jacobian(primal, wrt, "reverse")
         row("Jacobian, forward mode", forward, f"{n} tangent sweep{'s' if n != 1 else ''}")
         row("Jacobian, reverse mode", reverse, f"{m} adjoint sweep{'s' if m != 1 else ''}")
     names = ", ".join(primal.input_names[:8]) + (", ..." if len(primal.inputs) > 8 else "") or "none"

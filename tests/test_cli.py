@@ -416,3 +416,36 @@ def test_file_with_byte_order_mark(capsys, tmp_path):
     rc, out, err = run(capsys, "eval", "-f", str(src), "--at", "x=2,y=3", "--ascii")
     assert rc == 0, err
     assert out.splitlines()[0] == "f     = 6.0"
+
+
+# -- tensors on the command line ---------------------------------------------------------
+LSQ = "r = X @ w - y; 0.5 * sum(r**2)"
+LSQ_SHAPES = ["--shape", "X=n,3", "--shape", "w=3", "--shape", "y=n"]
+LSQ_AT = "X=[[1,2,3],[4,5,6]],w=[1,0,-1],y=[1,2]"
+
+
+def test_trace_of_a_tensor_program_prints_shapes_and_values(capsys):
+    assert exprc(["trace", LSQ, *LSQ_SHAPES, "--wrt", "w", "--at", LSQ_AT]) == 0
+    out = capsys.readouterr().out
+    assert "v_1 : (n,)    = v_-2 @ v_-1 = [-2., -2.]" in out
+    assert "w̄ : (3,)" in out and "[-19., -26., -33.]" in out
+
+
+def test_eval_of_a_tensor_program(capsys):
+    assert exprc(["eval", "0.5 * sum((X @ w - y)**2)", *LSQ_SHAPES, "--wrt", "w", "--at", LSQ_AT]) == 0
+    out = capsys.readouterr().out
+    assert "f     = 12.5" in out and "∂f/∂w = [-19., -26., -33.]" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["eval", "sum(X @ w)", "--shape", "X=2,3", "--shape", "w=4", "--at", "X=[[1,2,3],[4,5,6]],w=[1,0,-1,1]"],
+     "inner dimensions differ"),
+    (["eval", "sum(w)", "--shape", "w=3", "--at", "w=[1,2]"], "input 'w': dimension 0 has size 2, declared 3"),
+    (["eval", "sum(w)", "--shape", "w=3", "--at", "w=[1,2"], "is not a list of numbers"),
+    (["eval", "sum(w)", "--shape", "w", "--at", "w=[1,2]"], "--shape: expected NAME=DIMS"),
+    (["explain", "sum(w)", "--shape", "w=3", "--mode", "forward"], "unrecognized arguments"),
+])
+def test_tensor_user_errors_are_one_line(argv, message, capsys):
+    assert exprc(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
