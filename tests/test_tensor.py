@@ -249,11 +249,6 @@ def test_declared_shapes_are_checked():
     _raises(ShapeError, lambda: compile_expr("x", shapes={"x": (0,)}), "positive integer")
 
 
-def test_c_backend_refuses_tensor_traces_with_a_clear_error():
-    from exprcompiler import CompileError
-    _raises(CompileError, lambda: compile_expr("sum(x)", shapes={"x": (3,)}, backend="c"), "backend=\"numpy\"")
-
-
 def test_forward_mode_gradient_over_a_tensor_says_what_to_use():
     with pytest.raises(NotImplementedError, match="mode='reverse'"):
         compile_grad("sum(x)", shapes={"x": (3,)}, mode="forward")

@@ -208,6 +208,8 @@ class Builder:
         if op.prepare is not None:
             attrs = op.prepare(shapes, attrs)
         shape = result_shape(opname, shapes, attrs)
+        if op.elementwise and opname != "copy":
+            args = self._unbroadcast(opname, args, shape)
         attr_t = tuple(sorted(attrs.items()))
         if opname == "copy":
             return self._append(Instr("copy", args, attr_t, shape))
@@ -220,6 +222,19 @@ class Builder:
             var = self._append(Instr(opname, args, attr_t, shape))
             self._memo[key] = var
         return var
+
+    def _unbroadcast(self, opname, args, shape) -> tuple:
+        """An elementwise op broadcasts by itself: an argument that is only a value
+        broadcast to a shape (an adjoint of sum(x), say) is used as the value, so no
+        full-size array of copies is made when the result has that shape anyway."""
+        out = list(args)
+        for k, a in enumerate(args):
+            src = self.instrs[self.source_of(a)]
+            if src.op == "broadcast_to" and not src.attrs:
+                trial = out[:k] + [src.args[0]] + out[k + 1:]
+                if result_shape(opname, [self.instrs[t].shape for t in trial], {}) == shape:
+                    out = trial
+        return tuple(out)
 
     def shape(self, var: Var) -> tuple:
         return self.instrs[var].shape
