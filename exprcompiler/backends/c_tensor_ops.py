@@ -147,7 +147,7 @@ class Loops:
         element. One flat loop when dst and every argument are contiguous of dst's
         shape (or scalars), nested loops with strides otherwise."""
         if not dst.shape:
-            self.emit([f"*{dst.ptr} = {expr(lambda v: at(v, []))};" if dst.ptr else
+            self.emit([f"{at(dst, [])} = {expr(lambda v: at(v, []))};" if dst.ptr else
                        f"double {dst.text} = {expr(lambda v: at(v, []))};"])
             return
         leaves: list[View] = []
@@ -191,7 +191,7 @@ class Loops:
                 inner = wrap_loop(idx[last], self.dim_c(shape[last]), [update("acc", element(idx))],
                                   f"{SIMD} reduction(+:acc)" if kind == "+" else "")
                 return [f"double acc = {out(idx)};", *inner, f"{out(idx)} = acc;"]
-            lines = body([]) if last == 0 else self.nest(shape[:-1], body, "")
+            lines = ["{", *("    " + ln for ln in body([])), "}"] if last == 0 else self.nest(shape[:-1], body, "")
             self.emit(lines)
         else:
             self.emit(self.nest(shape, lambda idx: [update(out(idx), element(idx))]))

@@ -1,0 +1,202 @@
+"""The C backend on tensor traces against the NumPy backend (itself tested against the
+reference interpreter in test_tensor.py): every tensor case's value, JVP and VJP, the
+lecture notes' losses, transposed and strided views in every loop order, inf/NaN
+semantics, threads, and readable deterministic source."""
+
+import numpy as np
+import pytest
+
+from exprcompiler import CompileError, ShapeError, compile_expr, compile_grad, compile_jvp, compile_vjp
+from exprcompiler.backends import c_build
+from exprcompiler.backends.c_tensor import generate_c_tensor
+from exprcompiler.tensor_call import concrete
+from exprcompiler.frontend import to_trace
+
+from test_tensor import BIND, CASES, LOGISTIC, MLP, MLP_SHAPES, _data, _mlp_point
+
+if c_build.shutil.which("cc") is None and c_build.shutil.which("gcc") is None:
+    pytest.skip("no C compiler on this machine", allow_module_level=True)
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory, monkeypatch):
+    # one cache for the session, shared with test_c_backend.py
+    monkeypatch.setenv("EXPRCOMPILER_CACHE", str(tmp_path_factory.getbasetemp() / "c-cache"))
+
+
+def _flat(result) -> list:
+    out, stack = [], [result]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, tuple):
+            stack.extend(reversed(item))
+        else:
+            out.append(np.asarray(item, dtype=float))
+    return out
+
+
+def assert_same(got, want, rtol=1e-12):
+    """Equal to rtol relative (scaled by each array's largest entry), with inf and NaN
+    exactly where NumPy has them."""
+    got, want = _flat(got), _flat(want)
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert g.shape == w.shape
+        np.testing.assert_array_equal(np.isnan(g), np.isnan(w))
+        np.testing.assert_array_equal(np.isinf(g) & (g > 0), np.isinf(w) & (w > 0))
+        np.testing.assert_array_equal(np.isinf(g) & (g < 0), np.isinf(w) & (w < 0))
+        finite = np.isfinite(w)
+        scale = np.max(np.abs(w[finite]), initial=1.0)
+        np.testing.assert_allclose(g[finite], w[finite], rtol=rtol, atol=rtol * scale)
+
+
+def _both(make, program, shapes, **kw):
+    return make(program, shapes=shapes, **kw), make(program, shapes=shapes, backend="c", **kw)
+
+
+def _arguments(compiled, rng) -> dict:
+    return {name: rng.normal(size=concrete(compiled.trace.instrs[v].shape, BIND))
+            for name, (_, v) in zip(compiled.inputs, compiled.trace.inputs)}
+
+
+@pytest.mark.parametrize("make", [compile_expr, compile_jvp, compile_vjp], ids=["value", "jvp", "vjp"])
+@pytest.mark.parametrize("program, shapes", CASES, ids=[c[0] for c in CASES])
+def test_every_tensor_case_matches_numpy(program, shapes, make):
+    f_np, f_c = _both(make, program, shapes)
+    assert f_c.backend == "c" and "const ptrdiff_t *dims" in f_c.source
+    args = _arguments(f_np, np.random.default_rng(len(program)))
+    assert_same(f_c(**args), f_np(**args))
+
+
+# -- the lecture notes' losses ----------------------------------------------------------
+def test_least_squares_gradient_matches_numpy():
+    X, w, y = _data(n=300, p=40)
+    shapes = {"X": ("n", 40), "w": (40,), "y": ("n",)}
+    g_np, g_c = _both(compile_grad, "0.5 * sum((X @ w - y)**2)", shapes, wrt=["w"])
+    assert_same(g_c(X, w, y), g_np(X, w, y))
+    np.testing.assert_allclose(g_c(X, w, y)[1][0], X.T @ (X @ w - y), rtol=1e-12)
+
+
+def test_logistic_gradient_matches_numpy():
+    X, w, _ = _data()
+    y = np.where(np.random.default_rng(1).random(X.shape[0]) < 0.5, -1.0, 1.0)
+    g_np, g_c = _both(compile_grad, LOGISTIC, {"X": ("n", 6), "w": (6,), "y": ("n",)}, wrt=["w"])
+    assert_same(g_c(X, w, y), g_np(X, w, y))
+
+
+def test_two_layer_network_gradient_matches_numpy():
+    point = _mlp_point()
+    g_np, g_c = _both(compile_grad, MLP, MLP_SHAPES, wrt=["W1", "b1", "W2", "b2"])
+    assert_same(g_c(**point), g_np(**point))
+
+
+# -- every loop order of the matrix product, and views ------------------------------------
+VIEW_CASES = [
+    ("A.T @ v", {"A": (4, 3), "v": (4,)}),            # matrix·vector, transposed: rows accumulated
+    ("v @ A.T", {"v": (3,), "A": (4, 3)}),            # vector·matrix, transposed: dot products
+    ("A @ B.T", {"A": (3, 4), "B": (5, 4)}),          # matrix·matrix, transposed: dot products
+    ("A.T @ B.T", {"A": (4, 3), "B": (5, 4)}),
+    ("A[::2, 1:] @ B[1, :3]", {"A": (5, 4), "B": (2, 5)}),
+    ("reshape(A.T, shape=(-1,))", {"A": (3, 4)}),      # a strided view copied before reshaping
+    ("sum(reshape(A, shape=(2, 6)) * B, axis=0)", {"A": (3, 4), "B": (2, 6)}),
+    ("x[-1] * x[0] + x[2:]", {"x": ("n",)}),
+    ("sum(relu(X @ W1.T + b1))", {"W1": (5, 3), "b1": (5,), "X": ("n", 3)}),
+    ("max(x, axis=0) + min(x, axis=(0, 1), keepdims=True)", {"x": (3, 4)}),
+    ("mean(x, axis=0) + logsumexp(x, axis=0)", {"x": ("n", 3)}),
+    ("softmax(x, axis=1)", {"x": (2, 3, 4)}),
+    ("norm(A @ B) + sum(outer(u, u))", {"A": (2, 3), "B": (3, 2), "u": (2,)}),
+    ("concatenate(x, y, axis=1)", {"x": (2, 3), "y": (2, 1)}),
+    ("stack(x, y, axis=0)", {"x": (2, 3), "y": (2, 3)}),
+]
+
+
+@pytest.mark.parametrize("program, shapes", VIEW_CASES, ids=[c[0] for c in VIEW_CASES])
+def test_views_and_loop_orders_match_numpy(program, shapes):
+    for make in (compile_expr, compile_vjp):
+        f_np, f_c = _both(make, program, shapes)
+        args = _arguments(f_np, np.random.default_rng(7))
+        assert_same(f_c(**args), f_np(**args))
+
+
+def test_larger_products_over_several_threads_give_the_same_numbers():
+    rng = np.random.default_rng(5)
+    A, B, v = rng.normal(size=(70, 50)), rng.normal(size=(50, 30)), rng.normal(size=50)
+    shapes = {"A": ("n", 50), "B": (50, 30), "v": (50,)}
+    one = compile_expr("sum(A @ B) + sum(A @ v)", shapes=shapes, backend="c", threads=1)
+    two = compile_expr("sum(A @ B) + sum(A @ v)", shapes=shapes, backend="c", threads=2)
+    assert one(A, B, v) == two(A, B, v)
+    assert one(A, B, v) == pytest.approx(np.sum(A @ B) + np.sum(A @ v), rel=1e-12)
+
+
+# -- IEEE semantics -------------------------------------------------------------------------
+EDGE_CASES = [
+    ("sum(log(x))", [0.0, 1.0, 2.0]),
+    ("log(x) * x", [0.0, -1.0, np.inf, np.nan]),
+    ("max(x) + min(x)", [1.0, np.nan, 2.0]),
+    ("max(x)", [-np.inf, -np.inf]),
+    ("logsumexp(x)", [np.inf, 1.0]),
+    ("logsumexp(x)", [-np.inf, -np.inf]),
+    ("softmax(x)", [np.inf, 1.0]),
+    ("norm(x)", [0.0, 0.0]),
+    ("sqrt(x) / x", [0.0, 4.0]),
+    ("where(x > 0, x, 0 * x)", [np.inf, -np.inf, np.nan]),
+]
+
+
+@pytest.mark.parametrize("program, x", EDGE_CASES, ids=[f"{p} at {x}" for p, x in EDGE_CASES])
+def test_inf_and_nan_as_numpy(program, x):
+    x = np.array(x)
+    shapes = {"x": (len(x),)}
+    for make in (compile_expr, compile_grad):
+        f_np, f_c = _both(make, program, shapes)
+        assert_same(f_c(x), f_np(x))
+
+
+# -- the kernel, its source and its errors ----------------------------------------------------
+def test_source_is_deterministic_readable_and_loops_over_named_dimensions():
+    trace = to_trace("0.5 * sum((X @ w - y)**2)", {"X": ("n", 6), "w": (6,), "y": ("n",)})
+    first, decl = generate_c_tensor(trace, func_name="f")
+    assert first == generate_c_tensor(trace, func_name="f")[0]
+    assert decl.startswith("int f(const ptrdiff_t *dims, int threads, const double *in0")
+    assert "const ptrdiff_t D0 = dims[0];" in first and "D0 = n" in first
+    assert "const double *const X = in0;" in first and "#pragma omp simd reduction(+:" in first
+
+
+def test_user_names_never_reach_the_source_unmangled():
+    g = compile_grad("sum(_u41_ * f_grad) + sum(int)", shapes={"_u41_": (2,), "f_grad": (2,), "int": (2,)},
+                     backend="c")
+    value, grads = g(np.ones(2), np.full(2, 2.0), np.ones(2))
+    assert value == 6.0
+    np.testing.assert_array_equal(grads[1], [1.0, 1.0])
+
+
+def test_scalar_traces_keep_the_per_point_kernel():
+    assert "_point(" in compile_grad("x * y", backend="c").source
+    assert "dims" in compile_grad("sum(x * y)", shapes={"x": (3,)}, backend="c").source
+
+
+def test_call_time_shape_errors_come_before_the_kernel():
+    g = compile_grad("sum(X @ w)", shapes={"X": ("n", 3), "w": (3,)}, backend="c")
+    with pytest.raises(ShapeError, match="'w'"):
+        g(np.ones((4, 3)), np.ones(2))
+    value, (gX, gw) = g(np.ones((4, 3)), np.ones(3))  # the same kernel, another n
+    assert value == 12.0 and gX.shape == (4, 3)
+
+
+def test_non_contiguous_arguments():
+    g = compile_grad("sum(X @ w)", shapes={"X": (3, "p"), "w": ("p",)}, wrt=["w"], backend="c")
+    X = np.arange(12.0).reshape(4, 3).T         # a transposed (Fortran-order) argument
+    w = np.arange(8.0)[::2]                       # a strided one
+    value, (gw,) = g(X, w)
+    assert value == pytest.approx(np.sum(X @ w))
+    np.testing.assert_array_equal(gw, X.sum(axis=0))
+
+
+def test_no_compiler_is_a_compile_error_that_points_to_numpy(monkeypatch):
+    monkeypatch.setattr(c_build.shutil, "which", lambda name: None)
+    c_build.find_compiler.cache_clear()
+    try:
+        with pytest.raises(CompileError, match='backend="numpy"'):
+            compile_grad("sum(x * x)", shapes={"x": (7,)}, backend="c")
+    finally:
+        c_build.find_compiler.cache_clear()
