@@ -315,3 +315,13 @@ def test_at_packs_several_tensors_into_one_vector():
     np.testing.assert_array_equal(flat, np.concatenate([a.reshape(-1) for a in grads]))
     with pytest.raises(ValueError, match="hold 32"):
         g.at(x[:-1], x=point["x"], y=point["y"])
+
+
+def test_the_tensor_losses_example_runs_and_checks_its_gradients(capsys):
+    import runpy
+    from pathlib import Path
+    example = runpy.run_path(str(Path(__file__).resolve().parents[1] / "examples" / "tensor_losses.py"))
+    assert example["main"]() < 1e-12
+    out = capsys.readouterr().out
+    assert "v̄_-1 : (3,) = v̄_1 @ v_-2" in out     # Xᵀ(Xw − y) as (Xw − y) @ X
+    assert out.count("against central differences") == 3
