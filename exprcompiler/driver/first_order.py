@@ -50,12 +50,18 @@ class GradientDescent(Method):
         super().__init__(obj, opts)
         self.alpha = None  # the last accepted line-search step
 
+    def update(self, k, x, g):
+        o = self.opts
+        if o["linesearch"] is not None:
+            raise ValueError("gd: a line search needs the whole objective; per-step updates "
+                             "(mini-batches) take a fixed step or a schedule")
+        return x - schedule(o["schedule"], o["lr"], k - 1, o["gamma"]) * g
+
     def step(self, k, x, f, g):
         o = self.opts
         search = o["linesearch"]
         if search is None:
-            x_new = x - schedule(o["schedule"], o["lr"], k - 1, o["gamma"]) * g
-            return (x_new, *self.obj.value_grad(x_new))
+            return self.evaluated(self.update(k, x, g))
         alpha0 = o["lr"] if self.alpha is None else warm_start(search, o["lr"], self.alpha)
         self.alpha, f_new, g_new = linesearch.SEARCHES[search](self.obj, x, f, g, -g, alpha0=alpha0)
         return x - self.alpha * g, f_new, g_new
@@ -83,10 +89,9 @@ class Subgradient(Method):
     }
     keep_best = True
 
-    def step(self, k, x, f, g):
+    def update(self, k, x, g):
         o = self.opts
-        x_new = x - schedule(o["schedule"], o["lr"], k - 1, o["gamma"]) * g
-        return (x_new, *self.obj.value_grad(x_new))
+        return x - schedule(o["schedule"], o["lr"], k - 1, o["gamma"]) * g
 
 
 class Momentum(Method):
@@ -99,11 +104,10 @@ class Momentum(Method):
     nesterov = False
     buffers = ("d",)
 
-    def step(self, k, x, f, g):
+    def update(self, k, x, g):
         beta, lr = self.opts["beta"], self.opts["lr"]
         self.d = beta * self.d + g
-        x_new = x - lr * (g + beta * self.d if self.nesterov else self.d)
-        return (x_new, *self.obj.value_grad(x_new))
+        return x - lr * (g + beta * self.d if self.nesterov else self.d)
 
 
 class Nesterov(Momentum):
@@ -122,19 +126,18 @@ class RMSProp(Method):
     }
     buffers = ("s",)
 
-    def step(self, k, x, f, g):
+    def update(self, k, x, g):
         o = self.opts
         self.s = o["beta"] * self.s + (1 - o["beta"]) * g * g
-        return scaled_step(self.obj, x, o["lr"], g, self.s, o["eps"])
+        return scaled_step(x, o["lr"], g, self.s, o["eps"])
 
 
-def scaled_step(obj, x, lr, direction, square, eps):
-    """x − η · direction / (√square + ε), with f and ∇f there: RMSProp's and Adam's step.
+def scaled_step(x, lr, direction, square, eps):
+    """x − η · direction / (√square + ε): RMSProp's and Adam's step.
     With eps=0 a zero component gives 0/0 = NaN, which the driver reports as a
     divergence, so NumPy need not warn."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        x_new = x - lr * direction / (np.sqrt(square) + eps)
-    return (x_new, *obj.value_grad(x_new))
+        return x - lr * direction / (np.sqrt(square) + eps)
 
 
 class Adam(Method):
@@ -148,12 +151,12 @@ class Adam(Method):
     }
     buffers = ("m", "s")
 
-    def step(self, k, x, f, g):
+    def update(self, k, x, g):
         b1, b2 = self.opts["beta1"], self.opts["beta2"]
         self.m = b1 * self.m + (1 - b1) * g
         self.s = b2 * self.s + (1 - b2) * g * g
         # bias correction: M and S start at 0, so early averages are too small
-        return scaled_step(self.obj, x, self.opts["lr"], self.m / (1 - b1 ** k), self.s / (1 - b2 ** k),
+        return scaled_step(x, self.opts["lr"], self.m / (1 - b1 ** k), self.s / (1 - b2 ** k),
                            self.opts["eps"])
 
 

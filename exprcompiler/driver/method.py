@@ -38,8 +38,21 @@ class Method:
     def step(self, k: int, x: np.ndarray, f: float, g: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
         """Iteration k (1, 2, ...) from x, where f and its gradient g are known:
         (the next iterate, f there, ∇f there). A non-finite f or gradient there is the
-        driver's business (divergence); `Stop` ends the run with its message."""
-        raise NotImplementedError
+        driver's business (divergence); `Stop` ends the run with its message.
+        A method with a per-step `update` need not define it."""
+        if type(self).update is Method.update:
+            raise NotImplementedError
+        return self.evaluated(self.update(k, x, g))
+
+    def update(self, k: int, x: np.ndarray, g: np.ndarray) -> np.ndarray:
+        """The next iterate from x and a gradient g alone (the per-step interface of
+        mini-batch training, driver/train.py, where g is a batch's gradient and f is
+        never evaluated at the new point). Only first-order methods without a line
+        search have one; the others raise NotImplementedError."""
+        raise NotImplementedError(f"{self.name} has no per-step update (it evaluates f itself)")
+
+    def evaluated(self, x_new: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+        return (x_new, *self.obj.value_grad(x_new))
 
 
 # Step-size schedules η_t for t = 0, 1, ... (the notes: fixed, 1/t, exponential decay)
