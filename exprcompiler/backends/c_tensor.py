@@ -37,8 +37,8 @@ from .naming import assign_names, comment_text
 # Identifiers of the generated function body that no variable may take.
 TABLE = table_spelling(ascii=True)  # how the comments spell ops
 
-LOCALS = {"dims", "threads", "arena", "acc", "a", "b", "i", "j", "k", "malloc", "free", "isfinite",
-          "INFINITY"} | {f"i{k}" for k in range(32)}
+LOCALS = {"dims", "threads", "arena", "acc", "i", "j", "k", "malloc", "free", "isfinite",
+          "INFINITY"} | {f"{v}{k}" for v in ("i", "a", "acc") for k in range(32)}
 
 
 def _dim_names(trace: Trace) -> list[str]:
