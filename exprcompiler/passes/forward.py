@@ -64,7 +64,7 @@ def jvp(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Trace:
     tan = tangent_sweep(b, trace, vmap, seeds)
     outputs = [(name, vmap[v]) for name, v in trace.outputs]
     taken = {name for name, _ in outputs}
-    outputs += [(fresh_name(f"{name}.dot", taken), tan[v] if tan[v] is not None else zeros_like(b, trace, v))
+    outputs += [(fresh_name(f"{name}.dot", taken), tan[v] if tan[v] is not None else zeros_like(b, trace, v, vmap))
                 for name, v in trace.outputs]
     return b.finish(outputs)
 
@@ -85,5 +85,5 @@ def grad_forward(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Trace:
                                       f"{trace.instrs[v].shape}) needs one sweep per element; use "
                                       f"mode='reverse', or compile_jvp for directional derivatives")
         tan = tangent_sweep(b, trace, vmap, {v: b.const(1.0)}, tag=name)
-        outputs.append((fresh_name(f"{name}.bar", taken), tan[y] if tan[y] is not None else zeros_like(b, trace, y)))
+        outputs.append((fresh_name(f"{name}.bar", taken), tan[y] if tan[y] is not None else zeros_like(b, trace, y, vmap)))
     return b.finish(outputs)

@@ -38,7 +38,7 @@ def hvp(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Trace:
     tan = tangent_sweep(b, grad, vmap, seeds)
     outputs = [(name, vmap[v]) for name, v in grad.outputs]
     taken = {name for name, _ in outputs}
-    outputs += [(fresh_name(f"{name}.dot", taken), tan[v] if tan[v] is not None else zeros_like(b, grad, v))
+    outputs += [(fresh_name(f"{name}.dot", taken), tan[v] if tan[v] is not None else zeros_like(b, grad, v, vmap))
                 for name, v in grad.outputs[1:]]
     return b.finish(outputs)
 
@@ -60,7 +60,7 @@ def hessian(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Trace:
     for j, xj in enumerate(names):
         tan = tangent_sweep(b, grad, vmap, {inputs[xj]: b.const(1.0)}, tag=xj)
         for i in range(j + 1):  # the upper triangle; the lower one mirrors it
-            entry[i, j] = tan[gvars[i]] if tan[gvars[i]] is not None else zeros_like(b, grad, gvars[i])
+            entry[i, j] = tan[gvars[i]] if tan[gvars[i]] is not None else zeros_like(b, grad, gvars[i], vmap)
     taken = {name for name, _ in outputs}
     outputs += [(fresh_name(f"{xi}.d.{xj}", taken), entry[min(i, j), max(i, j)])
                 for i, xi in enumerate(names) for j, xj in enumerate(names)]
@@ -92,7 +92,7 @@ def jacobian(trace: Trace, wrt: Optional[Sequence[str]] = None, mode: str = "for
     taken = {name for name, _ in outputs}
     for i, (yname, yv) in enumerate(ys):
         for j, (xname, _) in enumerate(xs):
-            var = entry[i, j] if entry[i, j] is not None else zeros_like(b, trace, yv)
+            var = entry[i, j] if entry[i, j] is not None else zeros_like(b, trace, yv, vmap)
             outputs.append((fresh_name(f"{yname}.d.{xname}", taken), var))
     return b.finish(outputs)
 

@@ -65,8 +65,11 @@ def replay(b: Builder, trace: Trace, env: Optional[Mapping[str, int]] = None,
     return vmap
 
 
-def zeros_like(b: Builder, trace: Trace, var: int) -> int:
-    return b.const(0.0, trace.instrs[var].shape)
+def zeros_like(b: Builder, trace: Trace, var: int, vmap) -> int:
+    """A structural zero shaped like `var` of `trace` (replayed as vmap[var])."""
+    if trace.instrs[var].shape == ():
+        return b.const(0.0)
+    return b.broadcast_to(b.const(0.0), vmap[var])
 
 
 def seed_input(b: Builder, trace: Trace, name: str, v: int, kind: str,
