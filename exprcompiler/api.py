@@ -126,7 +126,7 @@ class Compiled:
         dims = bind_shapes(self.trace, self.inputs, arrays)
         with np.errstate(all="ignore"):
             flat = numpy_backend._flatten((self._fn(*arrays),))
-        results = fit_outputs(self.trace, flat, dims)
+        results = fit_outputs(self.trace, flat, dims, arrays)
         if out is not None:
             results = copy_into(_check_out_flat(out), results)
         if self._assemble is not None:

@@ -60,6 +60,8 @@ def sum_to(c, ref, axis=None):
     that `ref` lacks altogether, as a reduction removed them)."""
     shape = np.shape(ref)
     c = np.asarray(c)
+    if axis is None and shape == ():
+        return np.sum(c)  # the common case: a scalar's adjoint
     axis = _axes(axis)
     target = _with_axes(shape, axis, len(shape) + (len(axis) if axis is not None else 0))
     lead = c.ndim - len(target)

@@ -41,13 +41,19 @@ def concrete(shape: tuple, dims: dict) -> tuple:
     return tuple(out)
 
 
-def fit_outputs(trace: Trace, results, dims: dict) -> list:
+def fit_outputs(trace: Trace, results, dims: dict, arrays=()) -> list:
     """Each result as a float (scalar outputs) or an array of its output's shape: a
-    derivative that is structurally zero comes back from the code as a plain 0.0."""
+    derivative that is structurally zero comes back from the code as a plain 0.0.
+    A result that is a read-only view (a broadcast) or shares memory with an input
+    (the gradient of x·y with respect to x is y itself) is copied: results are the
+    caller's to modify."""
     out = []
     for (name, v), r in zip(trace.outputs, results):
         shape = concrete(trace.instrs[v].shape, dims)
         arr = np.asarray(r, dtype=np.float64)
+        if arr.shape == shape and shape != () and (
+                not arr.flags.writeable or any(np.may_share_memory(arr, a) for a in arrays)):
+            arr = arr.copy()
         if arr.shape != shape:
             try:
                 arr = np.array(np.broadcast_to(arr, shape))

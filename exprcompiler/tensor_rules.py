@@ -162,7 +162,8 @@ def jvp_mean(b, tans, args, out, attrs):
 
 
 def vjp_mean(b, j, g, args, out, attrs):
-    return b.div(b.broadcast_to(g, args[0], axis=_axis_for(attrs)), _count(b, args[0], out))
+    # divide first: the count meets the small adjoint, not the broadcast one
+    return b.broadcast_to(b.div(g, _count(b, args[0], out)), args[0], axis=_axis_for(attrs))
 
 
 def _ties(b, x, out, attrs):
@@ -371,3 +372,26 @@ def attr_text(key: str, value) -> str:
     if key == "axis" and isinstance(value, tuple) and len(value) == 1:
         return str(value[0])
     return repr(value)
+
+
+# -- the diagonal (SymPy's Trace, DiagonalOf and DiagMatrix) ---------------------------------
+def shape_diagonal(shapes, attrs):
+    s = shapes[0]
+    if len(s) != 2 or s[0] != s[1]:
+        raise ShapeError(f"diagonal: needs a square matrix, got shape {_s.show(s)}")
+    return (s[0],)
+
+
+def shape_diag(shapes, attrs):
+    s = shapes[0]
+    if len(s) != 1:
+        raise ShapeError(f"diag: needs a vector, got shape {_s.show(s)}")
+    return (s[0], s[0])
+
+
+def vjp_diagonal(b, j, g, args, out, attrs):
+    return b.diag(g)
+
+
+def vjp_diag(b, j, g, args, out, attrs):
+    return b.diagonal(g)

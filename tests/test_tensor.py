@@ -325,3 +325,18 @@ def test_the_tensor_losses_example_runs_and_checks_its_gradients(capsys):
     out = capsys.readouterr().out
     assert "v̄_-1 : (3,) = v̄_1 @ v_-2" in out     # Xᵀ(Xw − y) as (Xw − y) @ X
     assert out.count("against central differences") == 3
+
+
+def test_results_are_the_callers_arrays():
+    # The gradient of sum(x * y) with respect to x is y itself, and a structurally
+    # zero gradient is a broadcast zero: both come back as fresh, writable arrays.
+    g = compile_grad("sum(x * y) + sum(z)", wrt=["x", "z"], shapes={"x": (3,), "y": (3,), "z": (2,)})
+    y = np.arange(3.0)
+    _, (gx, gz) = g(x=np.ones(3), y=y, z=np.ones(2))
+    gx *= 2
+    gz += 1
+    np.testing.assert_array_equal(y, [0.0, 1.0, 2.0])
+    h = compile_grad("sum(x) + sum(w > 0)", wrt=["x", "w"], shapes={"x": (2,), "w": (2, 2)})
+    _, (_, gw) = h(x=np.ones(2), w=np.ones((2, 2)))
+    gw[0, 0] = 5.0
+    np.testing.assert_array_equal(gw, [[5.0, 0.0], [0.0, 0.0]])

@@ -64,7 +64,7 @@ class Label:
 class Trace:
     """An immutable evaluation trace. `str(trace)` prints the Griewank table."""
 
-    __slots__ = ("instrs", "labels", "outputs", "source")
+    __slots__ = ("instrs", "labels", "outputs", "source", "_inputs")
 
     def __init__(self, instrs: Sequence[Instr], labels: Sequence[Optional[Label]],
                  outputs: Sequence[tuple[str, int]], source: Optional[str] = None):
@@ -72,6 +72,8 @@ class Trace:
         object.__setattr__(self, "labels", tuple(labels))
         object.__setattr__(self, "outputs", tuple((str(n), int(v)) for n, v in outputs))
         object.__setattr__(self, "source", source)
+        object.__setattr__(self, "_inputs", tuple((ins.name, i) for i, ins in enumerate(self.instrs)
+                                                  if ins.op == "input"))
 
     def __setattr__(self, key, value):
         raise AttributeError("Trace is immutable")
@@ -81,7 +83,7 @@ class Trace:
 
     @property
     def inputs(self) -> tuple[tuple[str, int], ...]:
-        return tuple((ins.name, i) for i, ins in enumerate(self.instrs) if ins.op == "input")
+        return self._inputs
 
     @property
     def input_names(self) -> tuple[str, ...]:
