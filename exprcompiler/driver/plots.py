@@ -38,7 +38,7 @@ def _figure(ncols: int, height: float = 4.0):
 
 
 def _runs(results) -> list[tuple[str, Result]]:
-    if isinstance(results, Result):
+    if isinstance(results, Result) or hasattr(results, "epochs"):  # a Result or a TrainResult
         return [(results.method, results)]
     if isinstance(results, Mapping):
         return [(str(k), r) for k, r in results.items()]
@@ -48,10 +48,13 @@ def _runs(results) -> list[tuple[str, Result]]:
 def plot_history(results: Union[Result, Sequence[Result], Mapping[str, Result]],
                  path: Optional[str] = None):
     """f and ‖∇f‖ against the iteration, one line per run (a dict gives the labels;
-    otherwise the method names). f is on a log scale when every value is positive."""
+    otherwise the method names). f is on a log scale when every value is positive.
+    Training results (train()) give their loss and accuracy per epoch instead."""
     runs = _runs(results)
     if not runs:
         raise ValueError("plot_history: no results to plot")
+    if all(hasattr(r, "epochs") for _, r in runs):
+        return _plot_training(runs, path)
     fig, (ax_f, ax_g) = _figure(2, 4.0 + 0.2 * len(runs) / 3)
     from matplotlib import colormaps
     colors = colormaps["tab10" if len(runs) <= 10 else "tab20"].colors
@@ -70,6 +73,29 @@ def plot_history(results: Union[Result, Sequence[Result], Mapping[str, Result]],
     ax_f.set(xlabel="iteration", ylabel="f", title="objective")
     ax_g.set(xlabel="iteration", ylabel="‖∇f‖", title="gradient norm")
     fig.legend(loc="outside lower center", ncols=min(3, len(runs)), fontsize="small")
+    if path is not None:
+        fig.savefig(path)
+    return fig
+
+
+def _plot_training(runs, path):
+    """Training curves (driver/train.TrainResult): the loss and the accuracy per epoch,
+    training solid and validation dashed, one color per run."""
+    fig, (ax_l, ax_a) = _figure(2, 4.0 + 0.2 * len(runs) / 3)
+    from matplotlib import colormaps
+    colors = colormaps["tab10" if len(runs) <= 10 else "tab20"].colors
+    for (label, r), color in zip(runs, colors * (1 + len(runs) // len(colors))):
+        h = r.history
+        ax_l.plot(h.epoch, h.loss, color=color, label=f"{label}: training")
+        ax_a.plot(h.epoch, h.accuracy, color=color)
+        if np.isfinite(h.val_loss).any():
+            ax_l.plot(h.epoch, h.val_loss, "--", color=color, label=f"{label}: validation")
+            ax_a.plot(h.epoch, h.val_accuracy, "--", color=color)
+        if r.stopped_early or r.best_epoch != r.epochs:
+            ax_l.axvline(r.best_epoch, color=color, lw=0.6, ls=":")
+    ax_l.set(xlabel="epoch", ylabel="loss", title="loss (mean over the examples)")
+    ax_a.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
+    fig.legend(loc="outside lower center", ncols=min(3, 2 * len(runs)), fontsize="small")
     if path is not None:
         fig.savefig(path)
     return fig

@@ -22,13 +22,14 @@ class _Silent:
 
 
 class _Bar:
-    def __init__(self, bar):
+    def __init__(self, bar, label: str = "f"):
         self.bar = bar
+        self.label = label
         self.shown = 0
 
     def update(self, k: int, f: float) -> None:
         if k - self.shown >= EVERY:
-            self.bar.set_postfix_str(f"f={f:.6g}", refresh=False)
+            self.bar.set_postfix_str(f"{self.label}={f:.6g}", refresh=False)
             self.bar.update(k - self.shown)
             self.shown = k
 
@@ -36,8 +37,9 @@ class _Bar:
         self.bar.close()
 
 
-def bar(total: int, *, quiet: bool, desc: str, stream=None):
-    """An object with update(k, f) and close(); a real bar only where one is wanted."""
+def bar(total: int, *, quiet: bool, desc: str, stream=None, label: str = "f", unit: str = "it"):
+    """An object with update(k, f) and close(); a real bar only where one is wanted.
+    `label` names the running value in the bar (f; training shows the loss)."""
     stream = sys.stderr if stream is None else stream
     if quiet or stream is None or not getattr(stream, "isatty", lambda: False)():
         return _Silent()
@@ -45,4 +47,4 @@ def bar(total: int, *, quiet: bool, desc: str, stream=None):
         from tqdm import tqdm
     except ImportError:
         return _Silent()
-    return _Bar(tqdm(total=total, desc=desc, leave=False, file=stream, unit="it"))
+    return _Bar(tqdm(total=total, desc=desc, leave=False, file=stream, unit=unit), label)

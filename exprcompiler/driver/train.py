@@ -1,0 +1,468 @@
+"""`train(loss, params, data, ...)`: mini-batch training on a compiled gradient.
+
+    from exprcompiler.driver import train
+    from exprcompiler.driver.data import load_digits
+    from exprcompiler.driver.models import mlp
+    ds = load_digits("parity")
+    model = mlp([64, 32, 1])
+    r = train(model, data=(ds.X_train, ds.y_train), optimizer="sgd", lr=0.1, epochs=30)
+    r.score(ds.X_test, ds.y_test), r.history.loss, r.params["W1"]
+
+A run, as the notes describe mini-batch SGD: each epoch shuffles the training
+examples with a seeded generator and cuts them into batches of `batch`; for each
+batch the compiled gradient G (the loss is a mean over the batch) goes to one of the
+driver's first-order methods (`sgd`, `momentum`, `nesterov`, `rmsprop`, `adam`,
+`subgradient`), through its per-step `update`. Around that loop:
+
+- L2 regularization adds λ Σ w² over the weights (`l2`, `l2_params`; a Model's
+  weights are its matrices, not its biases) to what is minimized;
+- per-epoch metrics: `loss` (the mean of the epoch's batch losses), `accuracy` on the
+  training examples, and with a validation set `val_loss` and `val_accuracy`. The
+  losses are the data term; the L2 penalty is not in them, so they stay comparable;
+- early stopping (`patience`): a validation set — a seeded fraction split off the
+  training data, or arrays given — is evaluated after every epoch; after `patience`
+  epochs without a lower validation loss the run stops, and the parameters of the
+  best epoch are restored;
+- random restarts (`restarts`): runs from different seeds (seed, seed + 1, ...;
+  initialization and batches both change), keeping the best: the lowest validation
+  loss when there is a validation set, else the lowest training loss (the notes keep
+  the lowest training error; with held-out data the validation loss is the better
+  judge, as it is for early stopping);
+- a NaN or inf batch loss or gradient stops the run with "diverged at epoch e,
+  step k (step too large?)", keeping the last finite parameters;
+- a progress bar (driver/progress.py) with the running loss, on a terminal only.
+
+Parameters live in one flat float64 vector; the compiled gradient is called with
+reshaped views of it, so no copies are made to unpack them, and the update writes
+back in place.
+
+Part of the driver (see driver/__init__.py): models in driver/models.py, data in
+driver/data.py, the optimizers' update formulas in driver/first_order.py.
+"""
+
+from __future__ import annotations
+
+import time
+import types
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Optional, Sequence
+
+import numpy as np
+
+from .. import api
+from . import progress
+from .first_order import GradientDescent
+from .method import Method
+from .minimize import METHODS
+from .models import Model
+from .options import resolve
+
+# the methods with a per-step update; "sgd" is gradient descent on mini-batches
+OPTIMIZERS = {"sgd": GradientDescent, **{name: cls for name, cls in METHODS.items()
+                                         if cls.update is not Method.update}}
+
+
+def optimizer_class(name: str):
+    try:
+        return OPTIMIZERS[name]
+    except (KeyError, TypeError):
+        others = [m for m in METHODS if m not in OPTIMIZERS]
+        why = f" ({name} evaluates the whole objective; use minimize)" if name in others else ""
+        raise ValueError(f"unknown optimizer {name!r}{why} (optimizers: {', '.join(OPTIMIZERS)})") from None
+
+
+class TrainHistory:
+    """One row per epoch: `epoch` (1, 2, ...), `loss`, `accuracy`, `val_loss`,
+    `val_accuracy` (NaN where not measured) and `time` (seconds of training so far,
+    evaluation excluded), each as an array."""
+
+    COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "time")
+
+    def __init__(self):
+        self._rows: list[tuple] = []
+
+    def add(self, *row) -> None:
+        self._rows.append(tuple(float(v) for v in row))
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getattr__(self, name):
+        if name in TrainHistory.COLUMNS:
+            k = TrainHistory.COLUMNS.index(name)
+            return np.array([row[k] for row in self._rows], dtype=float)
+        raise AttributeError(name)
+
+    def rows(self) -> list[tuple]:
+        return list(self._rows)
+
+
+@dataclass
+class TrainResult:
+    """The outcome of `train`.
+
+    `params`: name -> array (the best epoch's when early stopping restored them);
+    `loss`/`accuracy`: on the whole training data at those parameters (data term, no
+    L2); `val_loss`/`val_accuracy`: on the validation set (None without one);
+    `history`: per-epoch metrics; `best_epoch`: the epoch `params` come from;
+    `epochs`, `steps`: what ran; `stopped_early`, `diverged`, `message`: how it
+    ended; `time`: seconds in all, `train_time`: seconds in the step loop alone;
+    `runs`: every restart's result (this one among them), `run`: its index."""
+
+    params: dict
+    loss: float
+    accuracy: Optional[float]
+    val_loss: Optional[float]
+    val_accuracy: Optional[float]
+    history: TrainHistory
+    best_epoch: int
+    epochs: int
+    steps: int
+    stopped_early: bool
+    diverged: bool
+    message: str
+    optimizer: str
+    options: dict
+    seed: int
+    time: float
+    train_time: float
+    backend: str
+    model: Optional[Model] = field(default=None, repr=False)
+    runs: list = field(default_factory=list, repr=False)
+    run: int = 0
+
+    @property
+    def method(self) -> str:  # the label plot_history uses
+        return self.model.name if self.model is not None else self.optimizer
+
+    def predict(self, X) -> np.ndarray:
+        if self.model is None:
+            raise ValueError("predict needs a Model (train was given a bare loss program)")
+        return self.model.predict(self.params, X)
+
+    def score(self, X, y) -> float:
+        """Accuracy on examples X with integer labels y."""
+        return float(np.mean(self.predict(X) == np.asarray(y)))
+
+    def __str__(self) -> str:
+        acc = "" if self.accuracy is None else f", accuracy {self.accuracy:.2%}"
+        val = "" if self.val_loss is None else (
+            f"; validation loss {self.val_loss:.4g}"
+            + ("" if self.val_accuracy is None else f", accuracy {self.val_accuracy:.2%}"))
+        restarts = f" (run {self.run + 1} of {len(self.runs)}, seed {self.seed})" if len(self.runs) > 1 else ""
+        return (f"{self.method} with {self.optimizer}: {self.message}{restarts}\n"
+                f"  training loss {self.loss:.4g}{acc}{val}\n"
+                f"  {self.epochs} epochs, {self.steps} steps, {self.time:.2f} s "
+                f"({self.train_time / max(self.epochs, 1) * 1e3:.2f} ms per epoch of training, {self.backend})")
+
+
+def batch_order(n: int, batch: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """One epoch's batches: a permutation of range(n) cut into pieces of `batch` (the
+    last may be shorter). Benchmarks call it too, so every trainer sees the same batches."""
+    order = rng.permutation(n)
+    return [order[s:s + batch] for s in range(0, n, batch)]
+
+
+def shuffle_rng(seed: int) -> np.random.Generator:
+    """The generator of a run's batch order (independent of the initialization's)."""
+    return np.random.default_rng([seed, 1])
+
+
+# -- setting up: the data, the parameters and the kernels --------------------------------
+class _Setup:
+    """What every restart shares: the compiled kernels, the data split, the layout of
+    the flat parameter vector and the L2 mask."""
+
+    def __init__(self, loss, params, data, *, shapes, backend, validation, l2, l2_params,
+                 accuracy, seed):
+        self.model = loss if isinstance(loss, Model) else None
+        data = self._data(data)
+        self.init = self._init(params)
+        first = self.init(seed)
+        self.names = list(first)
+        self.data, self.constants, n = _batched(data)
+        if n < 1:
+            raise ValueError("train: no examples (the data have no leading axis of examples)")
+        self.val = None
+        if validation is not None:
+            self.data, self.val = self._validation(validation, n, seed)
+        self.n = len(next(iter(self.data.values())))
+        self.grad, self.value = self._compile(loss, first, data, shapes, backend)
+        self.backend = self.grad.backend
+        self.names = list(self.grad.wrt)
+        missing = [k for k in self.names if k not in first]
+        if missing or len(first) != len(self.names):
+            raise ValueError(f"train: params must give every variable of the loss being trained "
+                             f"({', '.join(self.names)}); got {', '.join(first)}")
+        self.layout = _layout({k: np.shape(first[k]) for k in self.names})
+        self.size = sum(size for _, _, size in self.layout.values())
+        self.l2 = float(l2)
+        if not np.isfinite(self.l2) or self.l2 < 0:
+            raise ValueError(f"l2 must be a number >= 0, got {l2!r}")
+        if l2_params is None:
+            l2_params = self.model.weights if self.model is not None else self.names
+        unknown = [k for k in l2_params if k not in self.names]
+        if unknown:
+            raise ValueError(f"l2_params: {', '.join(unknown)} is not a parameter ({', '.join(self.names)})")
+        self.mask = np.zeros(self.size)
+        for k in l2_params:
+            start, shape, size = self.layout[k]
+            self.mask[start:start + size] = 1.0
+        self.accuracy = accuracy if accuracy is not None else (
+            self.model.accuracy if self.model is not None else None)
+
+    def _data(self, data):
+        if isinstance(data, tuple) and len(data) == 2:
+            if self.model is None:
+                raise TypeError("train: data as (X, y) needs a Model; give a mapping name -> array")
+            return self.model.data(*data)
+        if not isinstance(data, Mapping):
+            raise TypeError("train: data must be a mapping name -> array (or (X, y) with a Model)")
+        return {k: np.asarray(v, dtype=np.float64) for k, v in data.items()}
+
+    def _init(self, params) -> Callable[[int], dict]:
+        if params is None:
+            if self.model is None:
+                raise TypeError("train: give the starting params (or a Model, which has an init)")
+            return self.model.init
+        if callable(params):
+            return lambda seed: {k: np.array(v, dtype=np.float64) for k, v in params(seed).items()}
+        if not isinstance(params, Mapping):
+            raise TypeError("train: params must be a mapping name -> array, or a function seed -> mapping")
+        fixed = {k: np.array(v, dtype=np.float64) for k, v in params.items()}
+        self.fixed_init = True
+        return lambda seed: {k: v.copy() for k, v in fixed.items()}
+
+    fixed_init = False
+
+    def _validation(self, validation, n, seed):
+        if isinstance(validation, (float, int)) and not isinstance(validation, bool):
+            if not 0 < validation < 1:
+                raise ValueError(f"validation must be a fraction between 0 and 1 or data, got {validation!r}")
+            n_val = min(max(1, int(round(validation * n))), n - 1)
+            order = np.random.default_rng([seed, 2]).permutation(n)
+            keep, held = order[:n - n_val], order[n - n_val:]
+            return {k: v[keep] for k, v in self.data.items()}, {k: v[held] for k, v in self.data.items()}
+        if isinstance(validation, tuple) and len(validation) == 2 and self.model is not None:
+            val = self.model.data(*validation)
+        elif isinstance(validation, Mapping):
+            val = {k: np.asarray(v, dtype=np.float64) for k, v in validation.items()}
+        else:
+            raise TypeError("validation must be a fraction, a mapping name -> array, or (X, y) with a Model")
+        if set(val) != set(self.data):
+            raise ValueError(f"validation data must have the inputs {', '.join(self.data)}; got {', '.join(val)}")
+        return self.data, val
+
+    def _compile(self, loss, first, data, shapes, backend):
+        if isinstance(loss, api.Compiled):
+            if loss.kind != "grad":
+                raise TypeError(f"train: a compiled loss must be a gradient (compile_grad), not a {loss.kind}")
+            return loss, api.compile_expr(loss.primal, backend=loss.backend)
+        if isinstance(loss, Model):
+            expr, shapes = loss.loss, loss.shapes if shapes is None else shapes
+        else:
+            expr = loss
+            if shapes is None and isinstance(loss, str):
+                shapes = {**{k: np.shape(v) for k, v in first.items()},
+                          **{k: ("n", *np.shape(v)[1:]) if np.ndim(v) else () for k, v in data.items()}}
+        shapes = None if shapes is None else {k: tuple(int(d) if isinstance(d, (int, np.integer)) else d
+                                                       for d in v) for k, v in shapes.items()}
+        grad = api.compile_grad(expr, list(first), backend=backend, shapes=shapes)
+        return grad, api.compile_expr(grad.primal, backend=backend)
+
+
+def _batched(data: dict) -> tuple[dict, dict, int]:
+    """(arrays with an axis of examples, 0-d constants, the number of examples)."""
+    batched = {k: v for k, v in data.items() if v.ndim > 0}
+    constants = {k: v for k, v in data.items() if v.ndim == 0}
+    sizes = {k: v.shape[0] for k, v in batched.items()}
+    if len(set(sizes.values())) > 1:
+        shown = ", ".join(f"{k}: {s}" for k, s in sizes.items())
+        raise ValueError(f"train: the data disagree on the number of examples (first axis): {shown}")
+    return batched, constants, next(iter(sizes.values()), 0)
+
+
+def _layout(shapes: dict) -> dict:
+    """name -> (offset in the flat vector, shape, size)."""
+    out, start = {}, 0
+    for name, shape in shapes.items():
+        size = int(np.prod(shape, dtype=np.int64))
+        out[name] = (start, tuple(shape), size)
+        start += size
+    return out
+
+
+def _views(x: np.ndarray, layout: dict) -> dict:
+    return {name: x[start:start + size].reshape(shape) for name, (start, shape, size) in layout.items()}
+
+
+# -- one run ---------------------------------------------------------------------------------
+def _run(setup: _Setup, seed: int, cls, opts: dict, *, epochs: int, batch: Optional[int],
+         patience: Optional[int], quiet: bool, label: str, desc: str) -> TrainResult:
+    started = time.perf_counter()
+    init = setup.init(seed)
+    x = np.concatenate([np.asarray(init[k], dtype=np.float64).reshape(-1) for k in setup.names])
+    if not np.isfinite(x).all():
+        raise ValueError("train: the starting params are not finite")
+    views = _views(x, setup.layout)
+    method = cls(types.SimpleNamespace(n=setup.size), dict(opts))
+    grad, data, constants, l2, mask = setup.grad, setup.data, setup.constants, setup.l2, setup.mask
+    n = setup.n
+    size = n if batch is None else min(batch, n)
+    per_epoch = -(-n // size)
+    rng = shuffle_rng(seed)
+    history = TrainHistory()
+    best = (np.inf, x.copy(), 0)
+    step, waited, train_time = 0, 0, 0.0
+    stopped_early = diverged = False
+    message = f"ran {epochs} epochs"
+    bar = progress.bar(epochs * per_epoch, quiet=quiet, desc=desc, label="loss", unit="step")
+    epoch = 0
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            for epoch in range(1, epochs + 1):
+                t0 = time.perf_counter()
+                total = 0.0
+                for idx in batch_order(n, size, rng):
+                    part = {k: v[idx] for k, v in data.items()} if size < n else data
+                    f, grads = grad(**views, **part, **constants)
+                    g = np.concatenate([np.ravel(gk) for gk in grads]) if len(grads) > 1 else np.ravel(grads[0])
+                    if l2:
+                        g = g + (2 * l2) * (mask * x)
+                    if not (np.isfinite(f) and np.isfinite(g).all()):
+                        diverged = True
+                        message = (f"diverged at epoch {epoch}, step {step + 1} (step too large?): "
+                                   f"batch loss {f}")
+                        break
+                    step += 1
+                    x[...] = method.update(step, x, g)
+                    total += f * len(idx)
+                    bar.update(step, f)
+                train_time += time.perf_counter() - t0
+                if diverged:
+                    epoch -= 1
+                    break
+                row = _metrics(setup, x, views, constants)
+                history.add(epoch, total / n, row[0], *row[1:], train_time)
+                if setup.val is not None:
+                    if row[1] < best[0]:
+                        best, waited = (row[1], x.copy(), epoch), 0
+                    else:
+                        waited += 1
+                    if patience is not None and waited >= patience:
+                        stopped_early = True
+                        message = (f"stopped early after epoch {epoch}: no lower validation loss in "
+                                   f"{patience} epochs; restored epoch {best[2]}")
+                        break
+    finally:
+        bar.close()
+    best_epoch = epoch
+    if patience is not None and setup.val is not None and best[2] > 0 and best[2] != epoch:
+        x[...] = best[1]
+        best_epoch = best[2]
+        if not stopped_early:
+            message += f"; restored the best epoch, {best_epoch}"
+    loss, acc = _evaluate(setup, views, setup.data, constants)
+    val_loss = val_acc = None
+    if setup.val is not None:
+        val_loss, val_acc = _evaluate(setup, views, setup.val, constants)
+    params = {k: np.array(v) for k, v in views.items()}
+    return TrainResult(params=params, loss=loss, accuracy=acc, val_loss=val_loss, val_accuracy=val_acc,
+                       history=history, best_epoch=best_epoch, epochs=epoch, steps=step,
+                       stopped_early=stopped_early, diverged=diverged, message=message,
+                       optimizer=label, options=dict(opts), seed=seed,
+                       time=time.perf_counter() - started, train_time=train_time,
+                       backend=setup.backend, model=setup.model)
+
+
+def _evaluate(setup: _Setup, views: dict, data: dict, constants: dict) -> tuple[float, Optional[float]]:
+    """(the mean data loss, the accuracy or None) on a whole data set."""
+    with np.errstate(all="ignore"):
+        loss = float(setup.value(**views, **data, **constants))
+    acc = None
+    if setup.accuracy is not None:
+        acc = float(setup.accuracy(views, {**data, **constants}))
+    return loss, acc
+
+
+def _metrics(setup, x, views, constants) -> tuple:
+    """(training accuracy, validation loss, validation accuracy), NaN where not measured."""
+    acc = val_loss = val_acc = np.nan
+    if setup.accuracy is not None:
+        acc = setup.accuracy(views, {**setup.data, **constants})
+    if setup.val is not None:
+        v_loss, v_acc = _evaluate(setup, views, setup.val, constants)
+        val_loss = v_loss
+        val_acc = np.nan if v_acc is None else v_acc
+    return acc, val_loss, val_acc
+
+
+def _check_count(name: str, value, allow_none: bool = False):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive whole number{' or None' if allow_none else ''}, got {value!r}")
+    return int(value)
+
+
+def train(loss, params=None, data=None, *, shapes: Optional[dict] = None, optimizer: str = "sgd",
+          epochs: int = 30, batch: Optional[int] = 64, seed: int = 0, l2: float = 0.0,
+          l2_params: Optional[Sequence[str]] = None, validation=None, patience: Optional[int] = None,
+          restarts: int = 1, accuracy: Optional[Callable] = None, backend: str = "numpy",
+          quiet: bool = False, **options) -> TrainResult:
+    """Train the parameters of a loss program on mini-batches.
+
+    `loss`: a Model (driver/models.py), a program (text or Trace) whose inputs are
+    the parameters and the data, or a compiled gradient (compile_grad) with the
+    parameters as its `wrt`. The loss should be a mean over the batch's examples.
+    `params`: name -> starting array, or a function seed -> such a mapping (needed
+    for restarts to start elsewhere); default: the Model's `init`.
+    `data`: name -> array, every array with the examples along its first axis (0-d
+    arrays are constants); with a Model, (X, y) with integer labels also works.
+    `shapes`: the program's shapes (default: the Model's, or read from params and
+    data, the examples' dimension named "n").
+
+    `optimizer`: one of OPTIMIZERS, with its options (lr, beta, ...) as keywords;
+    `epochs`; `batch` (None: the whole data each step); `seed`: initialization,
+    shuffles and the validation split; `l2`: λ of the penalty λ Σ w² over
+    `l2_params`; `validation`: a fraction of the data to hold out, or data of the
+    same form; `patience`: epochs without a lower validation loss before stopping
+    (best parameters restored); `restarts`: runs from seeds seed, seed + 1, ...,
+    the best one returned; `accuracy(params, data) -> float` (default: the Model's);
+    `backend`: "numpy" or "c"; `quiet`: no progress bar.
+    """
+    cls = optimizer_class(optimizer)
+    unknown = [k for k in options if k not in cls.options]
+    if unknown:
+        raise ValueError(f"{optimizer} has no option {unknown[0]!r} (its options: {', '.join(cls.options)})")
+    opts, _ = resolve(optimizer, cls.options, options)
+    if opts.get("linesearch") is not None:
+        raise ValueError(f"{optimizer}: mini-batch training takes a fixed step or a schedule, not a line search")
+    epochs = _check_count("epochs", epochs)
+    batch = _check_count("batch", batch, allow_none=True)
+    restarts = _check_count("restarts", restarts)
+    patience = _check_count("patience", patience, allow_none=True)
+    if patience is not None and validation is None:
+        raise ValueError("patience (early stopping) needs a validation set: validation=0.2 or data")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"seed must be a whole number, got {seed!r}")
+    if data is None:
+        raise TypeError("train: no data")
+    setup = _Setup(loss, params, data, shapes=shapes, backend=backend, validation=validation, l2=l2,
+                   l2_params=l2_params, accuracy=accuracy, seed=seed)
+    if restarts > 1 and setup.fixed_init:
+        raise ValueError("restarts need different starts: give params as a function seed -> mapping, "
+                         "or a Model")
+    runs = []
+    for r in range(restarts):
+        desc = optimizer if restarts == 1 else f"{optimizer} run {r + 1}/{restarts}"
+        runs.append(_run(setup, int(seed) + r, cls, opts, epochs=epochs, batch=batch, patience=patience,
+                         quiet=quiet, label=optimizer, desc=desc))
+
+    def badness(res: TrainResult) -> float:
+        v = res.val_loss if res.val_loss is not None else res.loss
+        return v if np.isfinite(v) else np.inf
+    chosen = min(range(len(runs)), key=lambda k: badness(runs[k]))
+    for k, res in enumerate(runs):
+        res.runs, res.run = runs, k
+    return runs[chosen]
