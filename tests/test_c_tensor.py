@@ -12,6 +12,9 @@ from exprcompiler.backends.c_tensor import generate_c_tensor
 from exprcompiler.tensor_call import concrete
 from exprcompiler.frontend import to_trace
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_random_tensor import SETTINGS, programs
 from test_tensor import BIND, CASES, LOGISTIC, MLP, MLP_SHAPES, _data, _mlp_point
 
 if c_build.shutil.which("cc") is None and c_build.shutil.which("gcc") is None:
@@ -65,6 +68,15 @@ def test_every_tensor_case_matches_numpy(program, shapes, make):
     f_np, f_c = _both(make, program, shapes)
     assert f_c.backend == "c" and "const ptrdiff_t *dims" in f_c.source
     args = _arguments(f_np, np.random.default_rng(len(program)))
+    assert_same(f_c(**args), f_np(**args))
+
+
+@given(programs(), st.integers(0, 2**31 - 1))
+@settings(max_examples=20, **SETTINGS)
+def test_random_tensor_programs_match_numpy(primal, seed):
+    # size-1 and broadcast dimensions, reductions over random axes, keepdims, stacks
+    f_np, f_c = compile_vjp(primal), compile_vjp(primal, backend="c")
+    args = _arguments(f_np, np.random.default_rng(seed))
     assert_same(f_c(**args), f_np(**args))
 
 

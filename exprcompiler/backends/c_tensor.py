@@ -31,7 +31,8 @@ from ..trace.printer import table_spelling
 from ..trace.render import const_prec, format_op, named_vars
 from . import c_build
 from .c_backend import C_KEYWORDS, HELPERS, SPELLING, VECTOR_MATH, _helpers_for, _squares, c_identifier
-from .c_tensor_ops import EMITTERS, VIEWS, Loops, View
+from .c_tensor_loops import VIEWS, Loops, View
+from .c_tensor_ops import EMITTERS
 from .naming import assign_names, comment_text
 
 # Identifiers of the generated function body that no variable may take.
