@@ -340,3 +340,58 @@ def test_results_are_the_callers_arrays():
     _, (_, gw) = h(x=np.ones(2), w=np.ones((2, 2)))
     gw[0, 0] = 5.0
     np.testing.assert_array_equal(gw, [[5.0, 0.0], [0.0, 0.0]])
+
+
+DEEP = "H1 = sigmoid(W1 @ X)\nH2 = sigmoid(W2 @ H1)\nsum((Y - sigmoid(W3 @ H2))**2)"
+DEEP_SHAPES = {"W1": (5, 4), "W2": (3, 5), "W3": (2, 3), "X": (4, "n"), "Y": (2, "n")}
+
+
+def _deep_point(seed=7, n=6):
+    rng = np.random.default_rng(seed)
+    sizes = {"n": n}
+    return {k: rng.normal(size=tuple(sizes.get(d, d) for d in s)) for k, s in DEEP_SHAPES.items()}
+
+
+def _deep_backprop(W1, W2, W3, X, Y):
+    def s(z):
+        return 1 / (1 + np.exp(-z))
+    H1 = s(W1 @ X)
+    H2 = s(W2 @ H1)
+    out = s(W3 @ H2)
+    D3 = -2 * (Y - out) * out * (1 - out)
+    D2 = (W3.T @ D3) * H2 * (1 - H2)
+    D1 = (W2.T @ D2) * H1 * (1 - H1)
+    return [D1 @ X.T, D2 @ H1.T, D3 @ H2.T]
+
+
+def test_deep_network_frobenius_loss_is_backprop():
+    # ‖Y − σ(W₃ σ(W₂ σ(W₁X)))‖²_F over a batch of n columns
+    point = _deep_point()
+    g = compile_grad(DEEP, wrt=["W1", "W2", "W3"], shapes=DEEP_SHAPES)
+    _, grads = g(**point)
+    for got, want in zip(grads, _deep_backprop(**point)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+
+
+def test_least_squares_logistic_and_deep_losses_match_jax_when_installed():
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    jnp = jax.numpy
+    X, w, y = _data()
+    signs = np.where(y > 0, 1.0, -1.0)
+    lsq = jax.grad(lambda w: 0.5 * jnp.sum((X @ w - y) ** 2))(w)
+    logistic = jax.grad(lambda w: jnp.sum(jax.nn.softplus(-signs * (X @ w))))(w)
+    shapes = {"X": ("n", 6), "w": (6,), "y": ("n",)}
+    np.testing.assert_allclose(compile_grad("0.5 * sum((X @ w - y)**2)", wrt=["w"], shapes=shapes)(X, w, y)[1][0],
+                               np.asarray(lsq), rtol=1e-12)
+    np.testing.assert_allclose(compile_grad(LOGISTIC, wrt=["w"], shapes=shapes)(X, w, signs)[1][0],
+                               np.asarray(logistic), rtol=1e-12)
+    point = _deep_point()
+
+    def deep(W1, W2, W3):
+        s = jax.nn.sigmoid
+        return jnp.sum((point["Y"] - s(W3 @ s(W2 @ s(W1 @ point["X"])))) ** 2)
+    want = jax.grad(deep, argnums=(0, 1, 2))(point["W1"], point["W2"], point["W3"])
+    _, got = compile_grad(DEEP, wrt=["W1", "W2", "W3"], shapes=DEEP_SHAPES)(**point)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, np.asarray(b), rtol=1e-12, atol=1e-15)
