@@ -42,6 +42,7 @@ driver/data.py, the optimizers' update formulas in driver/first_order.py.
 
 from __future__ import annotations
 
+import re
 import time
 import types
 from dataclasses import dataclass, field
@@ -262,6 +263,12 @@ class _Setup:
             expr, shapes = loss.loss, loss.shapes if shapes is None else shapes
         else:
             expr = loss
+            if isinstance(loss, str):
+                words = set(re.findall(r"[A-Za-z_][A-Za-z_0-9]*", loss))
+                for what, names in (("params", first), ("data", data)):
+                    absent = [k for k in names if k not in words]
+                    if absent:
+                        raise ValueError(f"{what}: {', '.join(absent)} is not a variable of the loss")
             if shapes is None and isinstance(loss, str):
                 shapes = {**{k: np.shape(v) for k, v in first.items()},
                           **{k: ("n", *np.shape(v)[1:]) if np.ndim(v) else () for k, v in data.items()}}
