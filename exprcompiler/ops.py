@@ -120,7 +120,7 @@ _TABLE = [
           (lambda b, g, x, y, out: None if b.const_value(y) == 0.0
            else b.mul(g, b.mul(y, b.pow(x, b.sub(y, 1.0)))),
            lambda b, g, x, y, out: b.mul(g, b.xlogy(out, x))), "np.power",
-          c="pow", infix="**", uinfix="**", prec=PREC_POW, callable_by_name=False,
+          c="xc_pow", infix="**", uinfix="**", prec=PREC_POW, callable_by_name=False,
           sympy=lambda sp, x, y: x ** y, domain=((0.2, 3.0), (-2.0, 2.0)),
           edges=(((0.0, 2.0), (0.0, 0.0)), ((0.0, 0.5), (INF, 0.0))),
           doc="x ** y; the y-partial x**y·log(x) is taken as 0 where x**y == 0"),
