@@ -339,6 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .bench.cli import add_bench_command
     add_bench_command(sub)
     from .driver.cli import add_minimize_command; add_minimize_command(sub)  # noqa: E702
+    from .driver.train_cli import add_train_commands; add_train_commands(sub)  # noqa: E702
     cache = sub.add_parser("cache", help="show or clear the compiled C kernel cache",
                            description="show or clear the compiled C kernel cache")
     cache.add_argument("action", choices=("info", "clear"))
