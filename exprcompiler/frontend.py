@@ -17,6 +17,15 @@ def _is_sympy(obj) -> bool:
     return type(obj).__module__.startswith("sympy")
 
 
+def _is_matrix_expression(expr) -> bool:
+    """A SymPy matrix expression (X*w - y from MatrixSymbols): one tensor-valued
+    function. SymPy gives it is_Matrix too, like an explicit Matrix, whose entries
+    are several outputs."""
+    from sympy.matrices import MatrixBase
+    from sympy.matrices.expressions import MatrixExpr
+    return isinstance(expr, MatrixExpr) and not isinstance(expr, MatrixBase)
+
+
 def _sympy_text(expr) -> str:
     """The expression as SymPy prints it, for headers; huge or deep ones are not
     printed (SymPy's printer recurses)."""
@@ -38,7 +47,8 @@ def to_trace(expr, shapes=None) -> Trace:
         return _with_shapes(expr, shapes)
     if isinstance(expr, Trace):
         return expr
-    if isinstance(expr, (list, tuple)) or (_is_sympy(expr) and getattr(expr, "is_Matrix", False)):
+    if isinstance(expr, (list, tuple)) or (_is_sympy(expr) and getattr(expr, "is_Matrix", False)
+                                           and not _is_matrix_expression(expr)):
         return _combine(expr)
     if isinstance(expr, str):
         from .parse import parse

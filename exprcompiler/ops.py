@@ -286,6 +286,17 @@ _TABLE += [
           doc="size(x) / size(out): how many elements a mean averages"),
 ]
 
+_TABLE += [
+    # A square matrix's diagonal and a vector's diagonal matrix, each the other's adjoint;
+    # SymPy's Trace(A) converts to sum(diagonal(A)).
+    OpDef("diagonal", 1, np.diagonal, (None,), "np.diagonal", shape=T.shape_diagonal,
+          jvp=T.jvp_linear_unary("diagonal"), vjp=T.vjp_diagonal, linear=True, callable_by_name=False,
+          doc="the diagonal of a square matrix, as a vector"),
+    OpDef("diag", 1, np.diag, (None,), "np.diag", shape=T.shape_diag,
+          jvp=T.jvp_linear_unary("diag"), vjp=T.vjp_diag, linear=True, callable_by_name=False,
+          doc="the square matrix with a vector on its diagonal and zeros elsewhere"),
+]
+
 OPS: dict[str, OpDef] = {op.name: op for op in _TABLE}
 
 # Names a user may call in the string language (the parser's function set).

@@ -7,7 +7,9 @@ Trace -> SymPy, is `exprcompiler.trace.to_sympy` (the tests' oracle).
 
 Only the structural nodes (Symbol, numbers, Add, Mul, Pow) are handled here by
 hand; every function node is found through the op table's ``sympy_head``, so an
-op added to the table with a SymPy head is converted with no change here.
+op added to the table with a SymPy head is converted with no change here. Matrix
+expressions (MatrixSymbol, MatMul, Transpose, Trace...) become tensor traces
+through `from_sympy_matrix`, which documents how each node maps.
 
 The walk is iterative (explicit stack, post-order), never recursive on the
 expression's depth, and memoised on node identity, so shared subtrees are walked
@@ -22,11 +24,11 @@ import sympy
 from sympy.core.operations import LatticeOp
 from sympy.logic.boolalg import Boolean
 from sympy.matrices import MatrixBase
-from sympy.matrices.expressions import MatrixExpr
 
 from .. import ops as _ops
 from ..errors import ConversionError
 from ..trace.ir import Builder, Trace, output_names, trace_from_builder
+from . import from_sympy_matrix as _matrix
 
 _SHOW = 80            # characters of an offending expression shown in an error
 _EXACT = 2 ** 53      # integers below this are exact as floats
@@ -89,8 +91,13 @@ def _is_reciprocal(factor) -> bool:
 
 def _check(node) -> None:
     """Raise ConversionError unless `node` is a kind of node we translate."""
-    if isinstance(node, (MatrixBase, MatrixExpr)):
-        raise ConversionError(f"matrix expressions are not supported yet (in {_show(node)})")
+    if isinstance(node, MatrixBase):   # (an ImmutableMatrix is a MatrixExpr too)
+        raise ConversionError(f"explicit SymPy matrices are not supported (in {_show(node)}): "
+                              f"build matrix expressions from MatrixSymbols, or give a list of "
+                              f"expressions for several outputs")
+    if _matrix.is_matrix_node(node):
+        _matrix.check(node, _show)
+        return
     if not isinstance(node, sympy.Basic):
         hint = "; parse strings with exprcompiler's parser" if isinstance(node, str) else ""
         raise ConversionError(f"expected a SymPy expression, got {type(node).__name__}{hint}")
@@ -122,7 +129,8 @@ class _Converter:
             if not children_done:
                 _check(node)
                 stack.append((node, True))
-                stack.extend((a, False) for a in reversed(node.args) if id(a) not in self.var)
+                args = _matrix.children(node) if _matrix.is_matrix_node(node) else node.args
+                stack.extend((a, False) for a in reversed(args) if id(a) not in self.var)
                 continue
             self.var[id(node)] = (node, self._build(node))
         return self.var[id(root)][1]
@@ -132,6 +140,8 @@ class _Converter:
 
     def _build(self, node) -> int:
         b = self.b
+        if _matrix.is_matrix_node(node) and not (node.is_Add or node.is_Mul):
+            return _matrix.build(self, node)      # (MatAdd and MatMul are an Add and a Mul)
         if node.is_Symbol:
             name = str(node)
             if name not in self.inputs:
@@ -177,6 +187,9 @@ class _Converter:
                 signed.append((False, self.magnitude[id(t)]))
             else:
                 signed.append((True, self._v(t)))
+        inner = _matrix.untransposed(self.b, [v for _, v in signed]) if node.is_MatAdd else None
+        if inner is not None:        # Aᵀ - Bᵀ as (A - B)ᵀ: shares A - B (see _matrix.chain)
+            signed = [(positive, v) for (positive, _), v in zip(signed, inner)]
         # Start from the first positive term so -x + y is sub(y, x), not add(neg(x), y);
         # the other terms keep SymPy's order (which lets equal partial sums share).
         first = next((i for i, (pos, _) in enumerate(signed) if pos), None)
@@ -186,7 +199,7 @@ class _Converter:
             acc, rest = signed[first][1], signed[:first] + signed[first + 1:]
         for positive, v in rest:
             acc = self.b.add(acc, v) if positive else self.b.sub(acc, v)
-        return acc
+        return acc if inner is None else self.b.transpose(acc)
 
     def _mul(self, node) -> int:
         args = node.args
@@ -197,7 +210,10 @@ class _Converter:
             top_coeff, bottom_coeff = float(coeff.p), float(coeff.q)
         else:
             top_coeff, bottom_coeff = _float(coeff), 1.0
-        top = [self._v(f) for f in factors if not _is_reciprocal(f)]
+        top = [self._v(f) for f in factors if not _is_reciprocal(f) and not f.is_Matrix]
+        matrices = [self._v(f) for f in factors if f.is_Matrix]
+        if matrices:                 # a MatMul: its matrices make one product, scaled
+            top.append(_matrix.chain(self.b, matrices))
         bottom = [self._power(f.base, -f.exp) for f in factors if _is_reciprocal(f)]
 
         def product(c, vs):
@@ -220,19 +236,25 @@ class _Converter:
         return fraction(top_coeff)
 
     def _function(self, node) -> int:
-        op = _HEADS[node.func]
-        args = [self._v(a) for a in node.args]
-        defaults = _DEFAULT_TRAILING_ARGS.get(node.func, ())
+        return self._function_of(node.func, [self._v(a) for a in node.args], node)
+
+    def _function_of(self, func, args, node) -> int:
+        """SymPy function class `func` applied to the variables `args` (`node` is
+        the node that applies it, for messages)."""
+        op, given = _HEADS.get(func), len(args)
+        if op is None:            # (only applyfunc gets here unchecked)
+            raise ConversionError(f"unsupported SymPy function {func.__name__!r} (in {_show(node)})")
+        defaults = _DEFAULT_TRAILING_ARGS.get(func, ())
         missing = op.arity - len(args)
         if 0 < missing <= len(defaults):
             args += defaults[len(defaults) - missing:]
-        if op.arity == 2 and len(args) > 2 and issubclass(node.func, LatticeOp):
+        if op.arity == 2 and len(args) > 2 and issubclass(func, LatticeOp):
             acc = args[0]            # n-ary Max/Min (lattice ops): a left-to-right chain
             for v in args[1:]:
                 acc = self.b.apply(op.name, acc, v)
             return acc
         if len(args) != op.arity:
-            raise ConversionError(f"SymPy {type(node).__name__} with {len(node.args)} arguments "
+            raise ConversionError(f"SymPy {func.__name__} with {given} arguments "
                                   f"cannot become {op.name} (takes {op.arity}) (in {_show(node)})")
         return self.b.apply(op.name, *args)
 
@@ -240,11 +262,13 @@ class _Converter:
 def from_sympy(expr, *, source: Optional[str] = None) -> Trace:
     """Convert a SymPy expression into a trace with one output, "y" ("f" if y is an input).
 
+    A matrix expression gives a tensor-valued output, a 1×1 one a scalar.
     Raises `ConversionError` naming any node that has no op (Piecewise, Integral,
-    an undefined function...), and for matrices, booleans and non-SymPy objects.
+    an undefined function, Inverse...), and for explicit matrices, booleans and
+    non-SymPy objects.
     """
     conv = _Converter()
-    out = conv.convert(expr)
+    out = _matrix.as_scalar(conv.b, expr, conv.convert(expr))
     name, = output_names(1, conv.inputs)  # the output must not shadow an input
     return trace_from_builder(conv.b, [(name, out)], source=source)
 
