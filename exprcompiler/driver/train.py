@@ -331,7 +331,7 @@ def _run(setup: _Setup, seed: int, cls, opts: dict, *, epochs: int, batch: Optio
                 t0 = time.perf_counter()
                 total = 0.0
                 for idx in batch_order(n, size, rng):
-                    part = {k: v[idx] for k, v in data.items()} if size < n else data
+                    part = {k: v.take(idx, axis=0) for k, v in data.items()} if size < n else data
                     f, grads = grad(**views, **part, **constants)
                     g = np.concatenate([np.ravel(gk) for gk in grads]) if len(grads) > 1 else np.ravel(grads[0])
                     if l2:
