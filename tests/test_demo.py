@@ -4,18 +4,13 @@ matplotlib is installed; without it, the one-line error a user gets is tested.""
 
 import re
 import runpy
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from exprcompiler.cli import main as exprc
 from exprcompiler.driver.data import write_idx
 from exprcompiler.driver.plots import have_matplotlib
-
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-PNG = b"\x89PNG\r\n\x1a\n"
-needs_matplotlib = pytest.mark.skipif(not have_matplotlib(), reason="matplotlib is not installed")
+from test_driver_cli import EXAMPLES, PNG, assert_one_line_error, needs_matplotlib, run  # the CLI helpers
 
 
 def _have_sklearn() -> bool:
@@ -27,21 +22,6 @@ def _have_sklearn() -> bool:
 
 
 needs_sklearn = pytest.mark.skipif(not _have_sklearn(), reason="scikit-learn is not installed")
-
-
-def run(capsys, *argv):
-    try:
-        rc = exprc(list(argv))
-    except SystemExit as exc:  # --help
-        rc = exc.code
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def assert_one_line_error(rc, out, err, fragment):
-    assert rc == 2 and out == "", (rc, out, err)
-    assert "Traceback" not in err and len(err.splitlines()) == 1, err
-    assert err.startswith("exprc: error: ") and fragment in err, err
 
 
 def table_rows(out: str) -> dict:
