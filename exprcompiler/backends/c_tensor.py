@@ -288,20 +288,24 @@ def compile_c_tensor(trace: Trace, *, func_name: str, description: str = "", thr
     sources = _dim_sources(trace, dim_names)
     out_shapes = [trace.instrs[v].shape for _, v in trace.outputs]
 
+    fixed = [s if all(isinstance(d, int) for d in s) else None for s in out_shapes]
+    scalar = [s == () for s in out_shapes]
+
     def fn(*arrays):
         arrays = [np.ascontiguousarray(a, dtype=np.float64) for a in arrays]
         sizes = [arrays[pos].shape[ax] + k for pos, ax, k in sources]
         bound = dict(zip(dim_names, sizes))
-        outs = [np.empty(concrete(s, bound)) for s in out_shapes]
-        n = max((a.size for a in arrays), default=0)
-        nt = threads if threads is not None else (c_build.default_threads() if n >= c_build.PARALLEL_FROM else 1)
-        dims = np.array(sizes or [0], dtype=np.intp)
-        args = [ffi.from_buffer("ptrdiff_t[]", dims), nt]
+        outs = [np.empty(f if f is not None else concrete(s, bound)) for f, s in zip(fixed, out_shapes)]
+        nt = threads
+        if nt is None:
+            big = max((a.size for a in arrays), default=0) >= c_build.PARALLEL_FROM
+            nt = c_build.default_threads() if big else 1
+        args = [ffi.new("ptrdiff_t[]", sizes or 1), nt]
         args += [ffi.from_buffer("double[]", a) for a in arrays]
         args += [ffi.from_buffer("double[]", o, require_writable=True) for o in outs]
         if kernel(*args) != 0:
             raise MemoryError(f"the C kernel {func_name} could not allocate its temporaries")
-        return tuple(float(o[()]) if o.ndim == 0 else o for o in outs)
+        return tuple(float(o[()]) if s else o for o, s in zip(outs, scalar))
 
     fn.__name__ = func_name
     return fn, source, [name.replace(".", "_") for name in trace.input_names]
