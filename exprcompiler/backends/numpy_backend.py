@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import __version__
 from .. import ops as _ops
-from ..trace.ir import Trace
+from ..trace.ir import Instr, Trace
 from ..trace.render import Renderer, named_vars, target_spelling
 from .naming import assign_names, comment_text
 
@@ -41,6 +41,7 @@ def generate(trace: Trace, *, func_name: str = "f", description: str = "",
     `returns` nests output positions, e.g. (0, (1, 2)) -> `return v6, (x1_bar, x2_bar)`;
     by default one output is returned bare and several as a flat tuple."""
     reserved = RESERVED | {func_name}
+    trace = _cubes(trace)
     named = named_vars(trace)
     names = assign_names(trace, named, reserved)
     r = Renderer(trace, SPELLING, lambda i: names[i], named=named)
@@ -63,6 +64,32 @@ def generate(trace: Trace, *, func_name: str = "f", description: str = "",
         head.append(f"from exprcompiler.runtime import {', '.join(used)}")
     head += ["", "", f"def {func_name}({', '.join(params)}):"]
     return "\n".join(head + body) + "\n", params
+
+
+def _cubes(trace: Trace) -> Trace:
+    """x**3 as x * x * x: NumPy's power() has fast paths for the exponents 2, 0.5 and
+    -1 but calls pow for 3, about 20x slower on an array (x**3 - 3x at 10⁶ points: 128
+    ms against 6 ms). The product differs from pow in the last bit at most, as the C
+    backend's does."""
+    def is_cube(ins):
+        if ins.op != "pow":
+            return False
+        e = trace.instrs[ins.args[1]]
+        return e.op == "const" and e.value == 3.0
+    if not any(is_cube(ins) for ins in trace.instrs):
+        return trace
+    instrs, labels, new = [], [], []
+    for i, ins in enumerate(trace.instrs):
+        args = tuple(new[a] for a in ins.args)
+        if is_cube(ins):
+            x = args[0]
+            instrs.append(Instr("mul", (x, x), (), ins.shape))
+            labels.append(None)
+            args, ins = (len(instrs) - 1, x), Instr("mul", (), (), ins.shape)
+        instrs.append(Instr(ins.op, args, ins.attrs, ins.shape))
+        labels.append(trace.labels[i])
+        new.append(len(instrs) - 1)
+    return Trace(instrs, labels, [(n, new[v]) for n, v in trace.outputs], trace.source)
 
 
 def _format_returns(spec: ReturnSpec, trace: Trace, r: Renderer, top: bool = False) -> str:
