@@ -114,6 +114,7 @@ class Loops:
         self.temps: list[tuple[str, str]] = []   # (pointer name, size) in the arena
         self.helpers: set[str] = set()
         self.libm: set[str] = set()
+        self._last_flat = None   # (length, first line, end, statements) of the last flat loop
 
     def emit(self, lines: list[str]) -> None:
         self.lines += ["    " + ln for ln in lines]
@@ -153,9 +154,23 @@ class Loops:
         if dst.contiguous and all(not v.ptr or (v.contiguous and v.shape == dst.shape) for v in leaves):
             def flat(v: View) -> str:
                 return v.text if not v.ptr else f"{v.ptr}[{c_add(v.off, 'i')}]"
-            self.emit(wrap_loop("i", self.size(dst.shape), [f"{flat(dst)} = {expr(flat)};"], SIMD))
+            self._flat(self.size(dst.shape), f"{flat(dst)} = {expr(flat)};",
+                       all(v.off == "0" for v in leaves + [dst] if v.ptr))
             return
         self.emit(self.nest(dst.shape, lambda idx: [f"{at(dst, idx)} = {expr(lambda v: read(v, dst.shape, idx))};"]))
+
+    def _flat(self, count: str, statement: str, aligned: bool) -> None:
+        """One flat loop; it joins the flat loop just before it when both have the same
+        length and touch only element i of every array (so the joined loop still has
+        independent iterations): one pass over memory for a chain of named elementwise
+        variables."""
+        stmts, last = [statement], self._last_flat
+        if aligned and last is not None and last[0] == count and last[2] == len(self.lines):
+            stmts = last[3] + stmts
+            del self.lines[last[1]:]
+        start = len(self.lines)
+        self.emit(wrap_loop("i", count, stmts, SIMD))
+        self._last_flat = (count, start, len(self.lines), stmts) if aligned else None
 
     def reduce(self, kind: str, shape, element: Callable[[list[str]], str], axes, dst: View) -> None:
         """dst = the reduction ("+", "max" or "min") of element(indices) over `axes` of
