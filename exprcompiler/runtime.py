@@ -122,28 +122,16 @@ def norm(x):
     return np.sqrt(np.sum(np.square(x)))
 
 
-def lt(x, y):
-    return np.less(x, y) * 1.0
+def _comparison(ufunc, symbol):
+    def compare(x, y):
+        return ufunc(x, y) * 1.0
+    compare.__doc__ = f"1.0 where x {symbol} y, else 0.0 (traces hold conditions as floats)"
+    return compare
 
 
-def le(x, y):
-    return np.less_equal(x, y) * 1.0
-
-
-def gt(x, y):
-    return np.greater(x, y) * 1.0
-
-
-def ge(x, y):
-    return np.greater_equal(x, y) * 1.0
-
-
-def eq(x, y):
-    return np.equal(x, y) * 1.0
-
-
-def ne(x, y):
-    return np.not_equal(x, y) * 1.0
+lt, le = _comparison(np.less, "<"), _comparison(np.less_equal, "<=")
+gt, ge = _comparison(np.greater, ">"), _comparison(np.greater_equal, ">=")
+eq, ne = _comparison(np.equal, "=="), _comparison(np.not_equal, "!=")
 
 
 def where(c, x, y):
