@@ -6,7 +6,8 @@ semantics, threads, and readable deterministic source."""
 import numpy as np
 import pytest
 
-from exprcompiler import CompileError, ShapeError, compile_expr, compile_grad, compile_jvp, compile_vjp
+from exprcompiler import (CompileError, ShapeError, compile_expr, compile_grad, compile_hessian, compile_hvp,
+                          compile_jvp, compile_vjp)
 from exprcompiler.backends import c_build
 from exprcompiler.backends.c_tensor import generate_c_tensor
 from exprcompiler.tensor_call import concrete
@@ -100,6 +101,18 @@ def test_two_layer_network_gradient_matches_numpy():
     point = _mlp_point()
     g_np, g_c = _both(compile_grad, MLP, MLP_SHAPES, wrt=["W1", "b1", "W2", "b2"])
     assert_same(g_c(**point), g_np(**point))
+
+
+def test_second_order_matches_numpy():
+    # the least-squares HVP is Xᵀ(Xv) (forward over reverse); the Hessian is HVP sweeps
+    X, w, y = _data(n=30, p=4)
+    shapes = {"X": ("n", 4), "w": (4,), "y": ("n",)}
+    loss = "0.5 * sum((X @ w - y)**2) + sum(sin(w))"
+    v = np.random.default_rng(4).normal(size=4)
+    h_np, h_c = _both(compile_hvp, loss, shapes, wrt=["w"])
+    assert_same(h_c(X, w, y, v), h_np(X, w, y, v))
+    H_np, H_c = _both(compile_hessian, loss, shapes, wrt=["w"])
+    assert_same(H_c(X=X, w=w, y=y), H_np(X=X, w=w, y=y))
 
 
 # -- every loop order of the matrix product, and views ------------------------------------
