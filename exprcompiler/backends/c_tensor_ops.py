@@ -109,12 +109,13 @@ UNROLL = 4
 def _blocked(index: str, count: str, body: Callable[[list[str]], list[str]], pragma: str = "") -> list[str]:
     """`index` over [0, count): body(indices) on UNROLL of them at a time, then the rest one by one."""
     rows = [index] + [f"{index} + {r}" for r in range(1, UNROLL)]
-    if is_literal(count):
-        stop, rest = str(int(count) - UNROLL + 1), str(int(count) - int(count) % UNROLL)
-    else:
-        stop, rest = f"{count} - {UNROLL - 1}", f"{paren(count)} - {paren(count)} % {UNROLL}"
-    return (wrap_loop(index, stop, body(rows), pragma, step=UNROLL)
-            + wrap_loop(index, count, body([index]), start=rest))
+    if not is_literal(count):
+        return (wrap_loop(index, f"{count} - {UNROLL - 1}", body(rows), pragma, step=UNROLL)
+                + wrap_loop(index, count, body([index]), start=f"{paren(count)} - {paren(count)} % {UNROLL}"))
+    n = int(count)
+    rest = n - n % UNROLL   # a known size: only the loops that run
+    return ((wrap_loop(index, str(rest), body(rows), pragma, step=UNROLL) if rest else [])
+            + (wrap_loop(index, count, body([index]), pragma if not rest else "", start=str(rest)) if rest < n else []))
 
 
 def _dots(K: str, a, b, store) -> Callable[[list[str]], list[str]]:
