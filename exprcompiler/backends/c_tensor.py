@@ -20,11 +20,14 @@ kernel over a batch stays the fast path for elementwise work.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from .. import __version__
 from .. import ops as _ops
 from ..ops import PREC_ATOM
+from ..shapes import show
 from ..tensor_call import concrete
 from ..trace.ir import Trace
 from ..trace.printer import table_spelling
@@ -35,9 +38,9 @@ from .c_tensor_loops import VIEWS, Loops, View
 from .c_tensor_ops import EMITTERS
 from .naming import assign_names, comment_text
 
-# Identifiers of the generated function body that no variable may take.
 TABLE = table_spelling(ascii=True)  # how the comments spell ops
 
+# Identifiers of the generated function body that no variable may take.
 LOCALS = {"dims", "threads", "arena", "acc", "i", "j", "k", "malloc", "free", "isfinite",
           "INFINITY"} | {f"{v}{k}" for v in ("i", "a", "acc") for k in range(32)}
 
@@ -98,10 +101,12 @@ class _Kernel:
         return f"{base} - {minus}" if minus else base
 
     def fresh(self, stem: str) -> str:
-        k, name = 0, stem
-        while name in self.taken or (stem == "t" and k == 0):
-            k += 1
-            name = f"{stem}{k}" if stem == "t" else f"{stem}_{k}"
+        """An unused identifier: t1, t2, ... for temporaries; `stem`, stem_1, ... otherwise."""
+        if stem == "t":
+            names = (f"t{k}" for k in itertools.count(1))
+        else:
+            names = itertools.chain([stem], (f"{stem}_{k}" for k in itertools.count(1)))
+        name = next(n for n in names if n not in self.taken)
         self.taken.add(name)
         return name
 
@@ -203,8 +208,6 @@ class _Kernel:
 
 
 def _header(trace: Trace, description: str, dim_names: list[str]) -> list[str]:
-    from ..shapes import show
-
     def listing(what: str, pairs) -> list[str]:
         items = [f"{what}{k} = {comment_text(nm, 40, c=True)} {comment_text(show(trace.instrs[v].shape), 60, c=True)}"
                  for k, (nm, v) in enumerate(pairs)]
