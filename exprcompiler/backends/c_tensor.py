@@ -21,6 +21,7 @@ kernel over a batch stays the fast path for elementwise work.
 from __future__ import annotations
 
 import itertools
+import re
 
 import numpy as np
 
@@ -235,7 +236,8 @@ def generate_c_tensor(trace: Trace, *, func_name: str = "f", description: str = 
 
     spelled = {_ops.OPS[op].c for op in kernel.used_ops}
     helpers = _helpers_for((spelled | e.helpers) & set(HELPERS))
-    libm = spelled | e.libm | ({"exp", "log1p"} if any("xc_logaddexp0" in h for h in helpers) else set())
+    # libm functions called directly or inside the helpers (xc_softplus calls exp and log1p)
+    libm = spelled | e.libm | {f for f in VECTOR_MATH if any(re.search(rf"\b{f}\(", h) for h in helpers)}
     lines = _header(trace, description, kernel.dim_names)
     vector = [f for f in VECTOR_MATH if f in libm]
     if vector:
