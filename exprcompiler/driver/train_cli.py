@@ -91,12 +91,13 @@ def compare(ds, models, *, optimizer="sgd", lr=None, quiet=False, **options):
 def table(rows) -> list[str]:
     """The notes' comparison: model, accuracies, time."""
     width = max(len("model"), *(len(m.name) for m, *_ in rows))
-    head = (f"{'model':<{width}}  {'optimizer':<14}  {'epochs':>6}  {'train acc':>9}  {'test acc':>8}  "
+    opts = [f"{r.optimizer} lr={r.options['lr']:g}" for _, r, *_ in rows]
+    w_opt = max(len("optimizer"), *map(len, opts))
+    head = (f"{'model':<{width}}  {'optimizer':<{w_opt}}  {'epochs':>6}  {'train acc':>9}  {'test acc':>8}  "
             f"{'time':>7}  {'per epoch':>9}")
     out = [head]
-    for model, r, test_acc, seconds in rows:
-        opt = f"{r.optimizer} lr={r.options['lr']:g}"
-        out.append(f"{model.name:<{width}}  {opt:<14}  {r.epochs:>6}  {r.accuracy:>9.2%}  {test_acc:>8.2%}  "
+    for (model, r, test_acc, seconds), opt in zip(rows, opts):
+        out.append(f"{model.name:<{width}}  {opt:<{w_opt}}  {r.epochs:>6}  {r.accuracy:>9.2%}  {test_acc:>8.2%}  "
                    f"{seconds:>6.2f}s  {r.train_time / max(r.epochs, 1) * 1e3:>7.2f}ms")
     return out
 
@@ -123,7 +124,7 @@ def cmd_train(args) -> str:
                    seed=args.seed, backend=args.backend, quiet=args.quiet)
     lines = [str(ds), ""] + table(rows)
     for model, r, *_ in rows:
-        if r.stopped_early or r.diverged or len(r.runs) > 1:
+        if r.stopped_early or r.diverged or len(r.runs) > 1 or r.best_epoch != r.epochs:
             lines.append(f"{model.name}: {r.message}" + (f" (best of {len(r.runs)} runs: seed {r.seed})"
                                                          if len(r.runs) > 1 else ""))
     if args.data == "digits" and args.labels == "parity":
