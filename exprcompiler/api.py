@@ -15,10 +15,9 @@ import numpy as np
 from . import passes
 from .backends import numpy_backend
 from .backends.numpy_backend import compile_numpy, numpy_runner
-from .errors import CompileError
 from .frontend import to_trace
 from .packed import c_packed
-from .tensor_call import bind_shapes, copy_into, fit_outputs, is_tensor_trace
+from .tensor_call import TensorCall, copy_into, is_tensor_trace
 from .trace.ir import Trace
 
 BACKENDS = ("numpy", "c")
@@ -53,6 +52,7 @@ class Compiled:
         self.mode = mode
         self._n_values = n_values
         self.tensor = is_tensor_trace(trace)  # exact shapes, no batch of points
+        self._tensor_call = None
         self.inputs = _public_names(trace.input_names)
         self._index = {name: k for k, name in enumerate(self.inputs)}
         for k, p in enumerate(params):  # the generated (mangled) names work too
@@ -123,10 +123,9 @@ class Compiled:
         return self._shape_results(results)
 
     def _call_tensor(self, arrays: list, out):
-        dims = bind_shapes(self.trace, self.inputs, arrays)
-        with np.errstate(all="ignore"):
-            flat = numpy_backend._flatten((self._fn(*arrays),))
-        results = fit_outputs(self.trace, flat, dims, arrays)
+        if self._tensor_call is None:
+            self._tensor_call = TensorCall(self.trace, self.inputs, self._fn)
+        results = self._tensor_call(arrays)
         if out is not None:
             results = copy_into(_check_out_flat(out), results)
         if self._assemble is not None:
@@ -162,6 +161,8 @@ def _public_names(trace_names: Sequence[str]) -> tuple[str, ...]:
 
 
 def _as_array(name: str, value: Any) -> np.ndarray:
+    if type(value) is np.ndarray and value.dtype == np.float64:
+        return value  # the common case, checked cheaply
     def wrong(what: str) -> TypeError:
         return TypeError(f"input {name!r}: expected a real number or an array of numbers, got {what}")
     if value is None or isinstance(value, (str, bytes)):
