@@ -77,6 +77,22 @@ class Compiled:
             self._packed = PackedCall(self, self._run_packed or numpy_packed(self._fn))
         return self._packed(x, seed, **data)
 
+    def scipy(self, **data):
+        """(fun, hessp) for `scipy.optimize.minimize(fun, x0, jac=True, hessp=hessp)`:
+        `fun(x) -> (f, ∇f)` and `hessp(x, p) -> ∇²f·p` over the `wrt` variables packed
+        in one float64 vector (tensors flattened in C order and concatenated;
+        `fun.pack(x0)` / `fun.unpack(x)` convert), other inputs fixed by name in
+        `data`. The HVP kernel is compiled on the first `hessp` call."""
+        from .driver.scipy_interop import scipy_fun, scipy_hessp
+        fun = scipy_fun(self, data=data)
+        holder = []
+
+        def hessp(x, p):
+            if not holder:
+                holder.append(scipy_hessp(self, data=data))
+            return holder[0](x, p)
+        return fun, hessp
+
     def explain(self) -> str:
         """What this function's derivatives cost, in trace operations (see explain())."""
         from .jacobians import explain

@@ -39,7 +39,7 @@ def method_class(name: str):
 
 
 def minimize(f, x0, method: str = DEFAULT_METHOD, *, wrt=None, data: Optional[Mapping] = None,
-             backend: Optional[str] = None, **options) -> Result:
+             backend: Optional[str] = None, shapes=None, **options) -> Result:
     """Minimize the scalar function `f` from `x0`.
 
     `f`: an expression (text, SymPy, a Trace) or a compiled function (compile_grad,
@@ -47,7 +47,9 @@ def minimize(f, x0, method: str = DEFAULT_METHOD, *, wrt=None, data: Optional[Ma
     `x0`: a mapping name -> number, or numbers in `wrt` order. `wrt`: the variables
     (default: the names in a mapping x0, else every input not in `data`). `data`:
     the other inputs, fixed by name. `backend`: "numpy" or "c" (default: the
-    compiled object's, else "numpy").
+    compiled object's, else "numpy"). `shapes`: declared tensor inputs, as in
+    compile_grad; then x0 maps names to arrays, and the result's `x` is the packed
+    vector (`result.x_named` gives the arrays back by name).
 
     `method`: one of METHODS (see `describe_methods()`); `options`: that method's
     own (lr, beta, linesearch, ...) and every method's: maxiter, maxfev, gtol, ftol,
@@ -56,7 +58,7 @@ def minimize(f, x0, method: str = DEFAULT_METHOD, *, wrt=None, data: Optional[Ma
     """
     cls = method_class(method)
     own, common = resolve(cls.name, cls.options, options)
-    obj = Objective(f, x0=x0, wrt=wrt, data=data, backend=backend, needs=cls.needs)
+    obj = Objective(f, x0=x0, wrt=wrt, data=data, backend=backend, needs=cls.needs, shapes=shapes)
     x = obj.pack(x0)
     started = time.perf_counter()
     fx, gx = obj.value_grad(x)
@@ -76,7 +78,8 @@ def minimize(f, x0, method: str = DEFAULT_METHOD, *, wrt=None, data: Optional[Ma
                   method=cls.name, wrt=tuple(obj.wrt), history=history,
                   hessian_evaluations=obj.hessian_evaluations,
                   time=time.perf_counter() - started, backend=obj.backend, data=dict(obj.data),
-                  options={**own, **common}, function=obj.primal)
+                  options={**own, **common}, function=obj.primal,
+                  layout=tuple(obj.layout) if obj.tensor else None)
 
 
 def _loop(runner, obj, x, fx, gx, common: dict, bar):

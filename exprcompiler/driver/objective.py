@@ -8,8 +8,9 @@ SymPy, a Trace) or a compiled function (`compile_grad`, `compile_hvp`,
 its trace, on the backend asked for, once per Objective; a compiled object that is
 already the kernel wanted is reused as it is.
 
-Points are flat float64 vectors over the variables `wrt` (scalar inputs, in the
-function's input order unless given); every other input is data, fixed by name.
+Points are flat float64 vectors over the variables `wrt` (in the function's input
+order unless given; tensors flattened in C order and concatenated, see `layout` and
+`unpack`); every other input is data, fixed by name.
 """
 
 from __future__ import annotations
@@ -19,20 +20,22 @@ from typing import Mapping, Optional
 import numpy as np
 
 from .. import api
+from .. import shapes as _shapes
 from ..frontend import to_trace
 from ..jacobians import compile_hessian, compile_hvp
+from ..tensor_call import concrete_or_fail, is_tensor_trace
 
 NEEDS = ("grad", "hvp", "hessian")
 
 
-def _primal_of(f):
+def _primal_of(f, shapes=None):
     """(the function's trace, the compiled object given or None)."""
     if isinstance(f, api.Compiled):
         if len(f.primal.outputs) != 1:
             raise ValueError(f"minimize needs a function with one output; this one has "
                              f"{len(f.primal.outputs)}")
         return f.primal, f
-    primal = to_trace(f)
+    primal = to_trace(f, shapes)
     if len(primal.outputs) != 1:
         raise ValueError(f"minimize needs a function with one output; this one has "
                          f"{len(primal.outputs)}")
@@ -60,7 +63,7 @@ def _choose_wrt(primal, compiled, x0, wrt, data: dict) -> list[str]:
     return wrt
 
 
-def _check_data(names: list, wrt: list, data: dict) -> dict:
+def _check_data(names: list, wrt: list, data: dict, tensor: bool = False) -> dict:
     clash = [k for k in data if k in wrt]
     if clash:
         raise ValueError(f"data: {', '.join(clash)} is optimized, not data")
@@ -73,10 +76,25 @@ def _check_data(names: list, wrt: list, data: dict) -> dict:
     out = {}
     for k, v in data.items():
         try:
-            out[k] = float(v)
+            out[k] = np.asarray(v, dtype=np.float64) if tensor else float(v)
         except (TypeError, ValueError):
-            raise TypeError(f"data: {k} must be one number, got {v!r}") from None
+            raise TypeError(f"data: {k} must be {'numbers' if tensor else 'one number'}, got {v!r}") from None
     return out
+
+
+def _layout(primal, wrt: list, data: dict, x0) -> list[tuple[str, tuple]]:
+    """(name, shape) of each variable of a function of tensors: the declared shapes,
+    with named dimensions bound by the data (or by x0's arrays)."""
+    dims: dict = {}
+    declared = {name: primal.instrs[v].shape for name, v in primal.inputs}
+    for k, v in data.items():
+        _shapes.bind(declared[k], np.shape(v), k, dims)
+    if isinstance(x0, Mapping):
+        for k in wrt:
+            if k in x0:
+                _shapes.bind(declared[k], np.shape(x0[k]), k, dims)
+    sizes = {d: n for d, (n, _) in dims.items()}
+    return [(k, concrete_or_fail(declared[k], sizes, k)) for k in wrt]
 
 
 class Objective:
@@ -85,15 +103,19 @@ class Objective:
     read the variables' names from a mapping; `pack` turns it into a vector."""
 
     def __init__(self, f, *, x0=None, wrt=None, data: Optional[Mapping] = None,
-                 backend: Optional[str] = None, needs: str = "grad"):
+                 backend: Optional[str] = None, needs: str = "grad", shapes=None):
         if needs not in NEEDS:
             raise ValueError(f"needs must be one of {', '.join(NEEDS)}, got {needs!r}")
-        primal, compiled = _primal_of(f)
+        primal, compiled = _primal_of(f, shapes)
         if backend is None:
             backend = compiled.backend if compiled is not None else "numpy"
         data = dict(data or {})
         self.wrt = _choose_wrt(primal, compiled, x0, wrt, data)
-        self.data = _check_data(list(primal.input_names), self.wrt, data)
+        self.tensor = is_tensor_trace(primal)
+        self.data = _check_data(list(primal.input_names), self.wrt, data, self.tensor)
+        # (name, shape) per variable; the packed vector is their C-order concatenation
+        self.layout = (_layout(primal, self.wrt, self.data, x0) if self.tensor
+                       else [(k, ()) for k in self.wrt])
         self.primal, self.backend = primal, backend
         self.evaluations = 0
         self.hessian_evaluations = 0
@@ -112,7 +134,17 @@ class Objective:
 
     @property
     def n(self) -> int:
-        return len(self.wrt)
+        return sum(int(np.prod(shape)) for _, shape in self.layout)
+
+    def unpack(self, x) -> dict:
+        """A packed vector as name -> number (scalars) or array (tensors)."""
+        x = np.asarray(x, dtype=float).reshape(-1)
+        out, start = {}, 0
+        for name, shape in self.layout:
+            size = int(np.prod(shape))
+            out[name] = float(x[start]) if shape == () else x[start:start + size].reshape(shape).copy()
+            start += size
+        return out
 
     def pack(self, x0) -> np.ndarray:
         """x0 (a mapping name -> number, a vector in `wrt` order, or one number when
@@ -125,12 +157,18 @@ class Objective:
             missing = [k for k in self.wrt if k not in x0]
             if missing:
                 raise ValueError(f"x0: no start value for {', '.join(missing)}")
-            x0 = [x0[k] for k in self.wrt]
+            if self.tensor:
+                for k, shape in self.layout:
+                    if np.shape(x0[k]) != shape:
+                        raise ValueError(f"x0: {k} has shape {np.shape(x0[k])}, expected {shape}")
+                x0 = np.concatenate([np.asarray(x0[k], dtype=float).reshape(-1) for k in self.wrt])
+            else:
+                x0 = [x0[k] for k in self.wrt]
         try:
             x = np.array(x0, dtype=float).reshape(-1)
         except (TypeError, ValueError):
             raise TypeError("x0 must be a vector of numbers or a mapping name -> number") from None
-        if np.ndim(x0) > 1 or x.size != self.n:
+        if (np.ndim(x0) > 1 and not self.tensor) or x.size != self.n:
             raise ValueError(f"x0 must hold {self.n} number{'s' if self.n != 1 else ''} "
                              f"({', '.join(self.wrt)}); got shape {np.shape(x0)}")
         if not np.isfinite(x).all():

@@ -85,17 +85,28 @@ class Result:
     options: dict = field(default_factory=dict)
     # the function's trace, so plot_path can draw f without being handed it again
     function: Optional[Trace] = field(default=None, repr=False)
+    # (name, shape) of each variable when some are tensors: how x is packed
+    layout: Optional[tuple] = field(default=None, repr=False)
 
     @property
     def grad_norm(self) -> float:
         return norm(self.grad)
 
     @property
-    def x_named(self) -> dict[str, float]:
-        return {name: float(v) for name, v in zip(self.wrt, self.x)}
+    def x_named(self) -> dict:
+        """name -> value; a tensor variable's value is an array of its shape."""
+        if self.layout is None:
+            return {name: float(v) for name, v in zip(self.wrt, self.x)}
+        out, start = {}, 0
+        for name, shape in self.layout:
+            size = int(np.prod(shape))
+            out[name] = float(self.x[start]) if shape == () else self.x[start:start + size].reshape(shape)
+            start += size
+        return out
 
     def __str__(self) -> str:
-        point = ", ".join(f"{name} = {v:.10g}" for name, v in self.x_named.items())
+        point = ", ".join(f"{name} = {v:.10g}" if np.ndim(v) == 0 else f"{name}: array {np.shape(v)}"
+                          for name, v in self.x_named.items())
         hess = f", {self.hessian_evaluations} second-order" if self.hessian_evaluations else ""
         return (f"{self.method}: {self.message}\n"
                 f"  x: {point}\n"

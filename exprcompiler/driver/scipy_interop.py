@@ -26,8 +26,8 @@ from .objective import Objective
 
 
 class _Adapter:
-    def __init__(self, f, needs: str, wrt, data, backend):
-        self.objective = Objective(f, wrt=wrt, data=data, backend=backend, needs=needs)
+    def __init__(self, f, needs: str, wrt, data, backend, shapes=None):
+        self.objective = Objective(f, wrt=wrt, data=data, backend=backend, needs=needs, shapes=shapes)
 
     @property
     def wrt(self) -> tuple:
@@ -42,9 +42,9 @@ class _Adapter:
         """x0 (a mapping name -> number, or numbers in `wrt` order) as a vector."""
         return self.objective.pack(x0)
 
-    def unpack(self, x) -> dict[str, float]:
-        """A vector as name -> number (for SciPy's result.x)."""
-        return {name: float(v) for name, v in zip(self.wrt, np.asarray(x, dtype=float).reshape(-1))}
+    def unpack(self, x) -> dict:
+        """A vector as name -> number, or array for tensors (for SciPy's result.x)."""
+        return self.objective.unpack(x)
 
 
 class ScipyFun(_Adapter):
@@ -68,19 +68,22 @@ class ScipyHess(_Adapter):
         return self.objective.hessian(x)
 
 
-def scipy_fun(f, *, wrt=None, data: Optional[Mapping] = None, backend: Optional[str] = None) -> ScipyFun:
+def scipy_fun(f, *, wrt=None, data: Optional[Mapping] = None, backend: Optional[str] = None,
+              shapes=None) -> ScipyFun:
     """`f`: an expression or a compiled function (a compile_grad object is reused)."""
-    return ScipyFun(f, "grad", wrt, data, backend)
+    return ScipyFun(f, "grad", wrt, data, backend, shapes)
 
 
-def scipy_hessp(f, *, wrt=None, data: Optional[Mapping] = None, backend: Optional[str] = None) -> ScipyHessp:
+def scipy_hessp(f, *, wrt=None, data: Optional[Mapping] = None, backend: Optional[str] = None,
+              shapes=None) -> ScipyHessp:
     """`f`: an expression or a compiled function (a compile_hvp object is reused)."""
-    return ScipyHessp(f, "hvp", wrt, data, backend)
+    return ScipyHessp(f, "hvp", wrt, data, backend, shapes)
 
 
-def scipy_hess(f, *, wrt=None, data: Optional[Mapping] = None, backend: Optional[str] = None) -> ScipyHess:
+def scipy_hess(f, *, wrt=None, data: Optional[Mapping] = None, backend: Optional[str] = None,
+              shapes=None) -> ScipyHess:
     """`f`: an expression or a compiled function (a compile_hessian object is reused)."""
-    return ScipyHess(f, "hessian", wrt, data, backend)
+    return ScipyHess(f, "hessian", wrt, data, backend, shapes)
 
 
 __all__ = ["scipy_fun", "scipy_hessp", "scipy_hess", "ScipyFun", "ScipyHessp", "ScipyHess"]
