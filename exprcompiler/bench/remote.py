@@ -1,6 +1,11 @@
 """Jobs that run inside a `Worker` process (see worker.py): the seed functions under
-JAX and PyTorch. The worker is pinned to the row's CPUs before any of this runs;
-PyTorch is also told its thread count. State lives in this module, in the worker.
+JAX and PyTorch, and the registry the other suites' JAX and PyTorch jobs use. The
+worker is pinned to the row's CPUs before any of this runs; PyTorch is also told its
+thread count. State lives in this module, in the worker.
+
+A suite's setup job (run in the worker by `start`) registers each of its tasks under a
+key with `register(key, fn, sample)`; the main process then times them through
+`candidate(worker, key, ...)`, one sample per round, interleaved with the others.
 """
 
 from __future__ import annotations
@@ -9,11 +14,55 @@ import functools
 import os
 import time
 
+from typing import Callable, Optional
+
 import numpy as np
 
+from .runner import Candidate, flat_arrays
 from .seeds import SEEDS
+from .worker import JobError, Worker
 
 _CALLS: dict = {}
+_JOBS: dict = {}   # key -> (outputs(), sample() -> seconds)
+
+
+def register(key, fn: Callable, sample: Callable[[], float]) -> None:
+    """In the worker: `sample()` times one sample of the task (seconds; a `Batch` for
+    calls of microseconds), `fn()` computes its outputs for the agreement check."""
+    _JOBS[key] = (fn, sample)
+
+
+def job_timed(key) -> float:
+    return _JOBS[key][1]()
+
+
+def job_result(key) -> list:
+    return flat_arrays(_JOBS[key][0]())
+
+
+def start(package: str, cpus: int, setup: str, *args) -> tuple[Optional[Worker], object]:
+    """A worker pinned to `cpus` CPUs that has run the job `setup(*args)` (a qualified
+    name): (worker, what the job returned), or (None, why not) when `package` is not
+    installed, not importable or the setup failed."""
+    from .competitors import installed
+    if not installed(package):
+        return None, "not installed"
+    w = Worker(cpus=cpus)
+    try:
+        return w, w.call(setup, *args)
+    except ImportError as e:
+        why = f"not importable ({e})"
+    except JobError as e:
+        why = f"failed ({e})"
+    w.close(kill=True)
+    return None, why
+
+
+def candidate(worker: Worker, key, label: str, threads, family: str = "") -> Candidate:
+    """The main process's handle on a registered job."""
+    return Candidate(label, str(threads), family,
+                     lambda: worker.call(f"{__name__}.job_timed", key),
+                     lambda: worker.call(f"{__name__}.job_result", key))
 
 
 def _jax(points: int):

@@ -41,6 +41,79 @@ def local(label: str, threads, family: str, fn: Callable, /, *args, **kwargs) ->
                      lambda: flat_arrays(fn(*args, **kwargs)))
 
 
+class Batch:
+    """A timed sample of a call that takes microseconds: `batch()` calls fn(*args)
+    `calls` times and returns the mean seconds per call. The first batch sets `calls`
+    so that one batch lasts about `target` seconds; every later batch does the same work."""
+
+    def __init__(self, fn: Callable, args: tuple, target: float):
+        self.fn, self.args, self.target, self.calls = fn, args, target, 0
+
+    def __call__(self) -> float:
+        fn, args = self.fn, self.args
+        if not self.calls:
+            t0 = time.perf_counter()
+            for _ in range(3):
+                fn(*args)
+            each = (time.perf_counter() - t0) / 3
+            self.calls = max(1, min(100_000, round(self.target / max(each, 1e-7))))
+        t0 = time.perf_counter()
+        for _ in range(self.calls):
+            fn(*args)
+        return (time.perf_counter() - t0) / self.calls
+
+
+class BlasThreads:
+    """NumPy's BLAS thread count, set through threadpoolctl when it is installed.
+
+    BLAS reads OMP_NUM_THREADS / OPENBLAS_NUM_THREADS / MKL_NUM_THREADS only when NumPy
+    is first imported, which has happened long before a suite runs; threadpoolctl
+    changes the count of the loaded library instead (a call costs about a microsecond,
+    so a candidate sets its count before each timed sample). Without threadpoolctl
+    the count stays what the environment made it, and `describe()` says so."""
+
+    def __init__(self):
+        self._libs = None
+        self.missing = ""
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            self.missing = "threadpoolctl not installed"
+            return
+        self._libs = ThreadpoolController().select(user_api="blas").lib_controllers
+
+    def set(self, n: int) -> None:
+        for lib in self._libs or ():
+            lib.set_num_threads(n)
+
+    def label(self, n: int) -> str:
+        """The thr cell of a NumPy row at `n` threads."""
+        return str(n) if self._libs is not None else "env"
+
+    def describe(self) -> str:
+        if self._libs is None:
+            return f"NumPy's BLAS threads: as the environment set them ({self.missing})"
+        return "NumPy's BLAS: " + ", ".join(f"{lib.internal_api} {lib.version}"
+                                            for lib in self._libs) + \
+            ", threads set per row through threadpoolctl"
+
+    def wrap(self, n: int, c: "Candidate") -> "Candidate":
+        """The candidate with the BLAS count set to `n` before each run and result."""
+        if c.run is None:
+            return c
+        run, result = c.run, c.result
+
+        def timed():
+            self.set(n)
+            return run()
+
+        def outputs():
+            self.set(n)
+            return result()
+        c.run, c.result = timed, outputs
+        return c
+
+
 def flat_arrays(result) -> list:
     """(y, (g1, g2)) or y -> [y, g1, g2] as float64 arrays."""
     out, stack = [], [result]

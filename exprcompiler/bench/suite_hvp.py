@@ -15,17 +15,15 @@ every round does the same work). Batches run interleaved, as in every suite.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
-from typing import Callable
 
 from .. import compile_expr, compile_grad, compile_hvp
 from ..errors import CompileError
-from . import rosenbrock
-from .competitors import installed
+from . import remote, rosenbrock
 from .report import SuiteResult, err, ratio, us
-from .runner import Candidate, flat_arrays, run_interleaved
-from .worker import JobError, Worker
+from .runner import Batch, Candidate, flat_arrays, run_interleaved
 
 SIZES, QUICK_SIZES = (10, 100, 1000), (10, 100)
 TARGET, QUICK_TARGET = 0.02, 0.002          # seconds of calls in one timed batch
@@ -33,27 +31,6 @@ KINDS = ("value", "grad", "hvp")
 COMPILE = {"value": compile_expr, "grad": compile_grad, "hvp": compile_hvp}
 REFERENCE = "hand-written NumPy"
 JAX = "JAX jit, jvp(value_and_grad)"
-
-
-class Batch:
-    """`batch()` calls fn(*args) `calls` times and returns the mean seconds per call;
-    the first batch sets `calls` so that one batch lasts about `target` seconds."""
-
-    def __init__(self, fn: Callable, args: tuple, target: float):
-        self.fn, self.args, self.target, self.calls = fn, args, target, 0
-
-    def __call__(self) -> float:
-        fn, args = self.fn, self.args
-        if not self.calls:
-            t0 = time.perf_counter()
-            for _ in range(3):
-                fn(*args)
-            each = (time.perf_counter() - t0) / 3
-            self.calls = max(1, min(100_000, round(self.target / max(each, 1e-7))))
-        t0 = time.perf_counter()
-        for _ in range(self.calls):
-            fn(*args)
-        return (time.perf_counter() - t0) / self.calls
 
 
 def _local(label: str, fns: dict, x, v, target: float) -> dict:
@@ -79,11 +56,9 @@ def _generated(backend: str, n: int, x, v, target: float) -> tuple[dict, float |
 
 # ---- JAX, in a worker process pinned to the row's CPUs ----
 
-_JAX: dict = {}
-
-
 def jax_setup(sizes: list, target: float) -> tuple:
-    """jit the three functions for every size; returns (description, {n: jit seconds})."""
+    """jit the three functions for every size and register them (remote.register) under
+    ("hvp", n, kind); returns (description, {n: jit seconds})."""
     import jax
     import jax.numpy as jnp
 
@@ -106,45 +81,19 @@ def jax_setup(sizes: list, target: float) -> tuple:
             fns[kind](x, v)  # trace + XLA compile for this shape
         builds[n] = time.perf_counter() - t0
         for kind in KINDS:
-            _JAX[n, kind] = (fns[kind], Batch(fns[kind], (x, v), target))
+            remote.register(("hvp", n, kind), functools.partial(fns[kind], x, v),
+                            Batch(fns[kind], (x, v), target))
     return (f"jax {jax.__version__} ({jax.devices()[0].platform}); pinned to "
             f"{len(os.sched_getaffinity(0))} CPU(s)", builds)
-
-
-def jax_timed(n: int, kind: str) -> float:
-    return _JAX[n, kind][1]()
-
-
-def jax_result(n: int, kind: str) -> list:
-    fn, batch = _JAX[n, kind]
-    return flat_arrays(fn(*batch.args))
 
 
 def _jax_workers(threads: list[int], sizes, target: float) -> dict:
     """{threads: (Worker or None, description or why missing, {n: jit seconds})}."""
     out = {}
     for t in threads:
-        if not installed("jax"):
-            out[t] = (None, "not installed", {})
-            continue
-        w = Worker(cpus=t)
-        try:
-            info, builds = w.call(f"{__name__}.jax_setup", list(sizes), target)
-        except ImportError as e:
-            w.close(kill=True)
-            out[t] = (None, f"not importable ({e})", {})
-        except JobError as e:
-            w.close(kill=True)
-            out[t] = (None, f"failed ({e})", {})
-        else:
-            out[t] = (w, info, builds)
+        w, got = remote.start("jax", t, f"{__name__}.jax_setup", list(sizes), target)
+        out[t] = (w, *got) if w is not None else (None, got, {})
     return out
-
-
-def _remote(w: Worker, n: int, kind: str, threads: int) -> Candidate:
-    return Candidate(JAX, str(threads), "NumPy",
-                     lambda: w.call(f"{__name__}.jax_timed", n, kind),
-                     lambda: w.call(f"{__name__}.jax_result", n, kind))
 
 
 # ---- the suite ----
@@ -163,7 +112,8 @@ def run(threads: list[int], repeat: int, quick: bool) -> SuiteResult:
             hand = {"value": rosenbrock.value, "grad": rosenbrock.grad, "hvp": rosenbrock.hvp}
             rows.append((n, REFERENCE, "1", _local(REFERENCE, hand, x, v, target), None))
             for t, (w, info, builds) in jax.items():
-                cands = ({kind: _remote(w, n, kind, t) for kind in KINDS} if w is not None
+                cands = ({kind: remote.candidate(w, ("hvp", n, kind), JAX, t, "NumPy")
+                          for kind in KINDS} if w is not None
                          else {kind: Candidate(JAX, str(t), "NumPy", missing=info) for kind in KINDS})
                 rows.append((n, JAX, str(t), cands, builds.get(n)))
         groups = [[row[3][kind] for row in rows if row[0] == n] for n in sizes for kind in KINDS]
