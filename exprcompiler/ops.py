@@ -157,7 +157,7 @@ _TABLE = [
     _unary("sign", np.sign, None, "np.sign", c="xc_sign", kinks=(0.0,), edges=(((0.0,), (0.0,)),)),
     _unary("sigmoid", runtime.sigmoid, lambda b, g, x, out: b.mul(g, b.mul(out, b.sub(1.0, out))),
            "sigmoid", c="xc_sigmoid", sympy=lambda sp, x: 1 / (1 + sp.exp(-x)), edges=(((-800.0,), (0.0,)),)),
-    _unary("relu", runtime.relu, lambda b, g, x, out: b.mul(g, b.heaviside(x, 0.0)), "relu", c="xc_relu",
+    _unary("relu", runtime.relu, lambda b, g, x, out: b.mul(g, b.gt(x, 0.0)), "relu", c="xc_relu",
            sympy=lambda sp, x: sp.Max(x, 0), kinks=(0.0,), edges=(((0.0,), (0.0,)),)),
     _unary("softplus", runtime.softplus, lambda b, g, x, out: b.mul(g, b.sigmoid(x)), "softplus", c="xc_softplus",
            sympy=lambda sp, x: sp.log(1 + sp.exp(x)), edges=(((800.0,), (1.0,)),)),

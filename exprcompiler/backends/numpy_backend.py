@@ -41,7 +41,7 @@ def generate(trace: Trace, *, func_name: str = "f", description: str = "",
     `returns` nests output positions, e.g. (0, (1, 2)) -> `return v6, (x1_bar, x2_bar)`;
     by default one output is returned bare and several as a flat tuple."""
     reserved = RESERVED | {func_name}
-    trace = _cubes(trace)
+    trace = _static_sums(_cubes(trace))
     named = named_vars(trace)
     names = assign_names(trace, named, reserved)
     r = Renderer(trace, SPELLING, lambda i: names[i], named=named)
@@ -90,6 +90,26 @@ def _cubes(trace: Trace) -> Trace:
         labels.append(trace.labels[i])
         new.append(len(instrs) - 1)
     return Trace(instrs, labels, [(n, new[v]) for n, v in trace.outputs], trace.source)
+
+
+def _static_sums(trace: Trace) -> Trace:
+    """sum_to(c, ref) as np.sum(c, axis=...) where the shapes say which axes: the
+    leading axes ref lacks (a bias's adjoint, (n, 32) -> (32,)), or the axes where ref
+    has 1. The generic helper works at run time from ref's shape and costs a few µs
+    more per call, which is a training step's budget."""
+    instrs = list(trace.instrs)
+    for i, ins in enumerate(instrs):
+        if ins.op != "sum_to" or ins.attrs:
+            continue
+        c, ref = (trace.instrs[a].shape for a in ins.args)
+        lead = len(c) - len(ref)
+        if lead > 0 and c[lead:] == ref:
+            instrs[i] = Instr("sum", ins.args[:1], (("axis", tuple(range(lead))),), ins.shape)
+        elif lead == 0:
+            ones = tuple(k for k, (dc, dr) in enumerate(zip(c, ref)) if dr == 1 and dc != 1)
+            if ones and all(dc == dr for k, (dc, dr) in enumerate(zip(c, ref)) if k not in ones):
+                instrs[i] = Instr("sum", ins.args[:1], (("axis", ones), ("keepdims", True)), ins.shape)
+    return Trace(instrs, trace.labels, trace.outputs, trace.source)
 
 
 def _format_returns(spec: ReturnSpec, trace: Trace, r: Renderer, top: bool = False) -> str:
