@@ -225,3 +225,11 @@ def test_no_compiler_is_a_compile_error_that_points_to_numpy(monkeypatch):
             compile_grad("sum(x * x)", shapes={"x": (7,)}, backend="c")
     finally:
         c_build.find_compiler.cache_clear()
+
+
+def test_an_op_without_c_loops_is_a_compile_error():
+    sp = pytest.importorskip("sympy")
+    from exprcompiler import CompileError
+    S = sp.MatrixSymbol("S", 3, 3)
+    with pytest.raises(CompileError, match="no loops for diag, diagonal"):
+        compile_grad(sp.Trace(S), backend="c")

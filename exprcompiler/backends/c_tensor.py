@@ -28,6 +28,7 @@ import numpy as np
 from .. import __version__
 from .. import ops as _ops
 from ..ops import PREC_ATOM
+from ..errors import CompileError
 from ..shapes import show
 from ..tensor_call import concrete
 from ..trace.ir import Trace
@@ -286,6 +287,11 @@ def compile_c_tensor(trace: Trace, *, func_name: str, description: str = "", thr
     """(fn, source, parameter names): fn(*arrays) takes float64 arrays of the declared
     shapes and returns a flat tuple of the outputs (arrays, floats for scalars), as the
     generated NumPy function does."""
+    missing = sorted({ins.op for ins in trace.instrs if not _ops.OPS[ins.op].elementwise
+                      and ins.op not in EMITTERS and ins.op not in VIEWS})
+    if missing:
+        raise CompileError(f"the C backend has no loops for {', '.join(missing)} yet; "
+                           f"use backend=\"numpy\"")
     source, decl = generate_c_tensor(trace, func_name=func_name, description=description)
     ffi, lib = c_build.load(source, decl)
     kernel = getattr(lib, func_name)
