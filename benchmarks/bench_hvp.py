@@ -12,27 +12,16 @@ it may use, so every competitor shares one core.
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
-from exprcompiler.bench.__main__ import main as bench_main  # noqa: E402
+from exprcompiler.bench.__main__ import one_cpu  # noqa: E402
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeat", type=int, default=9, help="interleaved rounds")
-    ap.add_argument("--quick", action="store_true", help="n = 10 and 100 only")
-    ap.add_argument("--json", metavar="PATH", help="write every number and the machine to PATH")
-    args = ap.parse_args()
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
-    return bench_main(["hvp", "--threads", "1", "--repeat", str(args.repeat)]
-                      + (["--quick"] if args.quick else [])
-                      + (["--json", args.json] if args.json else []))
+    return one_cpu("hvp", __doc__.splitlines()[0], quick_help="n = 10 and 100 only", repeat=9)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,10 @@ test accuracy; the largest difference of its final parameters from hand-written 
 - JAX (jit, float64)            value_and_grad and the update in one jitted step;
 - PyTorch (float64)             autograd and an in-place update, when importable.
 
+The network, the data, the hand-written backprop and the JAX and PyTorch trainers are
+exprcompiler/bench/mlp.py's, shared with `exprc bench mlp` (which times them
+interleaved, on every thread count asked for, JAX and PyTorch in pinned workers).
+
 The process is pinned to one CPU and BLAS to one thread, so every trainer gets the
 same core. An epoch is 22 steps (1,348 training examples). --profile adds where the
 time of one generated-NumPy step goes.
@@ -40,132 +44,47 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a ch
 import numpy as np  # noqa: E402
 
 from exprcompiler import compile_grad  # noqa: E402
-from exprcompiler.driver import mlp, train  # noqa: E402
-from exprcompiler.driver.data import load_digits  # noqa: E402
-from exprcompiler.driver.train import batch_order, shuffle_rng  # noqa: E402
+from exprcompiler.bench import mlp  # noqa: E402
+from exprcompiler.bench.mlp import BATCH, LR, NAMES, SEED, hand_grad  # noqa: E402
+from exprcompiler.driver import train  # noqa: E402
 from exprcompiler.errors import CompileError  # noqa: E402
-from exprcompiler.runtime import sigmoid  # noqa: E402
-
-LR, BATCH, SEED = 0.1, 64, 0
-NAMES = ("W1", "b1", "W2", "b2")
 
 
-def setup(epochs: int):
-    ds = load_digits("parity", seed=SEED)
-    model = mlp([64, 32, 1])
-    data = model.data(ds.X_train, ds.y_train)
-    rng = shuffle_rng(SEED)
-    batches = [batch_order(len(ds.y_train), BATCH, rng) for _ in range(epochs)]
-    return ds, model, data, batches
-
-
-def hand_grad(W1, b1, W2, b2, X, y):
-    """Backpropagation by hand: the mean binary cross-entropy from the logit."""
-    a = X @ W1 + b1
-    h = np.maximum(a, 0.0)
-    z = h @ W2 + b2
-    loss = np.mean(np.logaddexp(0.0, z) - y * z)
-    dz = (sigmoid(z) - y) / len(y)
-    dh = np.outer(dz, W2)
-    dh *= a > 0
-    return loss, (X.T @ dh, dh.sum(axis=0), h.T @ dz, dz.sum())
-
-
-def loop(step, params, data, batches):
-    """Plain SGD through the batches with `step(params, Xb, yb) -> (loss, grads)`."""
-    X, y = data["X"], data["y"]
-    p = {k: np.array(v) for k, v in params.items()}
-    for epoch in batches:
-        for idx in epoch:
-            _, grads = step(p, X[idx], y[idx])
-            for k, g in zip(NAMES, grads):
-                p[k] -= LR * g
-    return p
-
-
-def trainers(model, data, batches, init):
+def trainers(s: mlp.Setup):
     """name -> run(): final parameters (NumPy arrays); None where not available."""
     out = {}
-    epochs = len(batches)
-    Xy = (data["X"], data["y"].astype(np.int64))
+    epochs = len(s.batches)
+    Xy = (s.data["X"], s.data["y"].astype(np.int64))
 
     def via_train(backend):
-        return lambda: train(model, init, Xy, epochs=epochs, batch=BATCH, lr=LR, seed=SEED,
+        return lambda: train(s.model, s.init, Xy, epochs=epochs, batch=BATCH, lr=LR, seed=SEED,
                              backend=backend, quiet=True)
     out["exprc train(), NumPy"] = via_train("numpy")
-    g = compile_grad(model.loss, list(NAMES), shapes=model.shapes)
-    out["generated NumPy, loop"] = lambda: loop(lambda p, Xb, yb: g(**p, X=Xb, y=yb), init, data, batches)
+    g = compile_grad(s.model.loss, list(NAMES), shapes=s.model.shapes)
+    out["generated NumPy, loop"] = lambda: mlp.sgd(mlp.generated_step(g), s)
     order = g.inputs  # the generated function's parameters, in its order
     fn = g._fn
 
     def bare(p, Xb, yb):
         args = {**p, "X": Xb, "y": yb}
         return fn(*(args[k] for k in order))
-    out["generated NumPy, bare fn"] = lambda: loop(bare, init, data, batches)
+    out["generated NumPy, bare fn"] = lambda: mlp.sgd(bare, s)
     try:
-        gc = compile_grad(model.loss, list(NAMES), shapes=model.shapes, backend="c")
+        gc = compile_grad(s.model.loss, list(NAMES), shapes=s.model.shapes, backend="c")
         out["exprc train(), C"] = via_train("c")
-        out["generated C, loop"] = lambda: loop(lambda p, Xb, yb: gc(**p, X=Xb, y=yb), init, data, batches)
+        out["generated C, loop"] = lambda: mlp.sgd(mlp.generated_step(gc), s)
     except CompileError as err:
         out["generated C"] = None
         print(f"(generated C: {err.one_line()})")
-    out["hand-written NumPy"] = lambda: loop(lambda p, Xb, yb: hand_grad(**p, X=Xb, y=yb), init, data, batches)
-    out.update(jax_trainer(init, data, batches))
-    out.update(torch_trainer(init, data, batches))
+    out["hand-written NumPy"] = lambda: mlp.sgd(mlp.hand_step, s)
+    for tool, make in (("JAX", mlp.jax_trainer), ("PyTorch", mlp.torch_trainer)):
+        try:
+            run, info = make(s)
+        except ImportError:
+            out[tool] = None
+        else:
+            out[f"{tool} {info.split()[1].rstrip(',')}" + (" (jit)" if tool == "JAX" else "")] = run
     return out
-
-
-def jax_trainer(init, data, batches):
-    try:
-        import jax
-    except ImportError:
-        return {"JAX": None}
-    jax.config.update("jax_enable_x64", True)
-    jnp = jax.numpy
-
-    def loss(p, X, y):
-        h = jnp.maximum(X @ p["W1"] + p["b1"], 0.0)
-        z = h @ p["W2"] + p["b2"]
-        return jnp.mean(jnp.logaddexp(0.0, z) - y * z)
-
-    @jax.jit
-    def step(p, X, y):
-        value, grads = jax.value_and_grad(loss)(p, X, y)
-        return value, jax.tree_util.tree_map(lambda a, g: a - LR * g, p, grads)
-
-    X, y = data["X"], data["y"]  # batches are cut with NumPy, as for every other trainer
-
-    def run():
-        p = {k: jnp.asarray(v) for k, v in init.items()}
-        for epoch in batches:
-            for idx in epoch:
-                _, p = step(p, X[idx], y[idx])
-        return {k: np.asarray(jax.block_until_ready(v)) for k, v in p.items()}
-    return {f"JAX {jax.__version__} (jit)": run}
-
-
-def torch_trainer(init, data, batches):
-    try:
-        import torch
-    except ImportError:
-        return {"PyTorch": None}
-    torch.set_num_threads(1)
-    X, y = torch.from_numpy(data["X"]), torch.from_numpy(data["y"])
-
-    def run():
-        p = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in init.items()}
-        for epoch in batches:
-            for idx in epoch:
-                t = torch.from_numpy(idx)
-                Xb, yb = X[t], y[t]
-                z = torch.relu(Xb @ p["W1"] + p["b1"]) @ p["W2"] + p["b2"]
-                loss = torch.mean(torch.nn.functional.softplus(z) - yb * z)
-                grads = torch.autograd.grad(loss, [p[k] for k in NAMES])
-                with torch.no_grad():
-                    for k, gk in zip(NAMES, grads):
-                        p[k] -= LR * gk
-        return {k: v.detach().numpy() for k, v in p.items()}
-    return {f"PyTorch {torch.__version__}": run}
 
 
 def _per_call(f, n=1000, rounds=7) -> float:
@@ -245,9 +164,9 @@ def main() -> int:
     args = ap.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
-    ds, model, data, batches = setup(args.epochs)
-    init = model.init(SEED)
-    runs = trainers(model, data, batches, init)
+    s = mlp.setup(args.epochs)
+    ds, model, data, batches, init = s.ds, s.model, s.data, s.batches, s.init
+    runs = trainers(s)
     times = {name: [] for name, run in runs.items() if run is not None}
     finals = {}
     for _ in range(args.rounds + 1):  # the first round warms up (JIT compiles, caches fill)

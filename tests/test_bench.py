@@ -6,13 +6,14 @@ No timing is asserted."""
 import argparse
 import json
 import sys
+from importlib.util import find_spec
 
 import numpy as np
 import pytest
 
 from exprcompiler import compile_hessian
 from exprcompiler.backends import c_build
-from exprcompiler.bench import rosenbrock, suite_hvp
+from exprcompiler.bench import rosenbrock, suite_hvp, suite_lsq, suite_mlp
 from exprcompiler.bench.cli import add_bench_command
 from exprcompiler.cli import UserError
 from exprcompiler.errors import CompileError
@@ -53,15 +54,17 @@ HVP_LABELS = {"generated C, at()", "generated NumPy, at()", "hand-written NumPy"
 def test_quick_run_of_every_suite_agrees_with_the_reference_and_writes_json(tmp_path):
     path = tmp_path / "bench.json"
     text = bench("--quick", "--threads", "all", "--json", str(path))
-    assert "== seeds ==" in text and "== hvp ==" in text and "== scaling ==" in text
+    for name in ("seeds", "lsq", "mlp", "hvp", "scaling"):
+        assert f"== {name} ==" in text
     assert text.startswith("machine: ")
     data = json.loads(path.read_text())
     m = data["machine"]
     for key in ("cpu", "cpus_available", "python", "c_compiler", "threads", "environment"):
         assert key in m
     assert {"numpy", "sympy", "cffi", "jax", "torch"} <= set(m["versions"])
-    seeds, hvp, scaling = data["suites"]
-    assert [seeds["suite"], hvp["suite"], scaling["suite"]] == ["seeds", "hvp", "scaling"]
+    suites = {s["suite"]: s for s in data["suites"]}
+    assert list(suites) == ["seeds", "lsq", "mlp", "hvp", "scaling"]
+    seeds, hvp, scaling = suites["seeds"], suites["hvp"], suites["scaling"]
     ran = [r for r in seeds["rows"] if not r["missing"]]
     assert {r["function"] for r in ran} == {"cubic", "griewank", "logsin", "explog", "square"}
     for r in ran:
@@ -76,11 +79,52 @@ def test_quick_run_of_every_suite_agrees_with_the_reference_and_writes_json(tmp_
         if r["missing"]:
             assert r["implementation"].startswith(("JAX", "PyTorch")) or not has_compiler()
     check_hvp_rows(hvp["rows"], sizes={10, 100})
+    check_lsq_rows(suites["lsq"]["rows"])
+    check_mlp_rows(suites["mlp"]["rows"])
     for r in scaling["rows"]:
         assert r["grad_ops"] > r["ops"] > 0
         for tool in ("c_compile", "sympy", "jax"):
             if r[tool]["status"] == "ok":
                 assert r[tool]["max_rel_error"] < TOL, (r["family"], r["ops"], tool)
+
+
+def check_ran(rows, optional=("JAX", "PyTorch")):
+    """The rows that ran; a missing one is an optional tool or C without a compiler."""
+    for r in rows:
+        if r["missing"]:
+            assert r["implementation"].startswith(optional) or (" C" in r["implementation"]
+                                                                and not has_compiler()), r
+    return [r for r in rows if not r["missing"]]
+
+
+def check_lsq_rows(rows):
+    """Every gradient agrees with the hand-written value + gradient, and the descents end
+    at the hand-written descent's w."""
+    ran = check_ran(rows)
+    for r in ran:
+        assert r["max_rel_error"] < TOL, (r["task"], r["implementation"])
+        assert r["ratio_to_reference"] > 0 and r["time"]["rounds"] == 3
+    got = {(r["task"], r["implementation"]) for r in ran}
+    assert {("gradient", suite_lsq.REFERENCE), ("gradient", suite_lsq.AGREEMENT),
+            ("gradient", "generated NumPy"), (suite_lsq.DESCENT, suite_lsq.GD_REFERENCE),
+            (suite_lsq.DESCENT, "generated NumPy loop")} <= got
+    assert not has_compiler() or {("gradient", "generated C"), (suite_lsq.DESCENT, "generated C loop")} <= got
+    assert {tuple(r["size"]) for r in rows} == {(200, 50)}
+
+
+def check_mlp_rows(rows):
+    """Every trainer ends at the hand-written backprop's parameters and test accuracy."""
+    if find_spec("sklearn") is None:
+        assert rows == []
+        return
+    ran = check_ran(rows)
+    labels = {r["implementation"] for r in ran}
+    assert {suite_mlp.REFERENCE, "generated NumPy"} <= labels
+    assert "generated C" in labels or not has_compiler()
+    ref = next(r for r in ran if r["implementation"] == suite_mlp.REFERENCE)
+    for r in ran:
+        assert r["max_rel_error"] < 1e-10, r["implementation"]
+        assert r["test_accuracy"] == ref["test_accuracy"] > 0.5, r["implementation"]
 
 
 def check_hvp_rows(rows, sizes):
@@ -152,7 +196,7 @@ def test_without_a_compiler_the_c_rows_say_so(no_jax_or_torch, monkeypatch, tmp_
     monkeypatch.setattr(c_build, "find_compiler", none)
     path = tmp_path / "b.json"
     monkeypatch.setattr(suite_hvp, "QUICK_SIZES", (10,))
-    bench("seeds", "hvp", "--quick", "--threads", "1", "--repeat", "1", "--json", str(path))
+    bench("seeds", "lsq", "hvp", "--quick", "--threads", "1", "--repeat", "1", "--json", str(path))
     for suite in json.loads(path.read_text())["suites"]:
         rows = suite["rows"]
         c_rows = [r for r in rows if " C" in r["implementation"]]
@@ -161,7 +205,7 @@ def test_without_a_compiler_the_c_rows_say_so(no_jax_or_torch, monkeypatch, tmp_
 
 
 @pytest.mark.parametrize("argv, message", [
-    (("lsqq",), "unknown suite 'lsqq' (suites: seeds, hvp, scaling)"),
+    (("lsqq",), "unknown suite 'lsqq' (suites: seeds, lsq, mlp, hvp, scaling)"),
     (("--threads", "0"), "--threads: expected a positive number or 'all', got '0'"),
     (("--repeat", "0"), "--repeat must be at least 1, got 0"),
 ])
@@ -175,3 +219,18 @@ def test_plot_without_matplotlib_is_a_one_line_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(UserError, match="^--plot needs matplotlib, which is not installed"):
         bench("seeds", "--plot", "ratios.png")
+
+
+def test_lsq_without_jax_or_torch_says_not_installed(no_jax_or_torch, tmp_path):
+    path = tmp_path / "b.json"
+    text = bench("lsq", "--quick", "--threads", "1", "--repeat", "1", "--json", str(path))
+    rows = json.loads(path.read_text())["suites"][0]["rows"]
+    missing = {r["implementation"]: r["missing"] for r in rows if r["missing"]}
+    assert missing == {suite_lsq.JAX: "not installed", suite_lsq.TORCH: "not installed"} or not has_compiler()
+    assert "not installed" in text
+
+
+def test_mlp_without_scikit_learn_is_skipped(monkeypatch):
+    monkeypatch.setitem(sys.modules, "sklearn", None)
+    text = bench("mlp", "--quick", "--threads", "1")
+    assert "== mlp ==" in text and "scikit-learn not installed" in text

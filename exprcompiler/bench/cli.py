@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import argparse
 
-from . import suite_hvp, suite_scaling, suite_seeds
+from . import suite_hvp, suite_lsq, suite_mlp, suite_scaling, suite_seeds
 from .worker import cpu_set
 
 SUITES = {
     "seeds": (suite_seeds.run, "the lecture functions at 10⁶ points, value and value + gradient, "
                                "against hand-written NumPy and C, SymPy, JAX, PyTorch"),
+    "lsq": (suite_lsq.run, "½‖Xw − y‖² at X 500×100 and 5000×1000: the gradient and 500 "
+                           "gradient-descent steps, against hand-written NumPy, JAX, PyTorch"),
+    "mlp": (suite_mlp.run, "epochs of the two-layer network 64→32→1 on the digits (SGD, batch 64): "
+                           "generated NumPy and C against hand-written backprop, JAX, PyTorch"),
     "hvp": (suite_hvp.run, "chained Rosenbrock at one point, n = 10, 100, 1000: value, + gradient, "
                            "+ Hessian-vector product, against hand-written NumPy and JAX"),
     "scaling": (suite_scaling.run, "expression -> ready gradient at 10 … 10⁵ operations, stage by "

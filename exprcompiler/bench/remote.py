@@ -44,18 +44,51 @@ def start(package: str, cpus: int, setup: str, *args) -> tuple[Optional[Worker],
     """A worker pinned to `cpus` CPUs that has run the job `setup(*args)` (a qualified
     name): (worker, what the job returned), or (None, why not) when `package` is not
     installed, not importable or the setup failed."""
+    return _finish(_submit(package, cpus, setup, *args), setup)
+
+
+def _submit(package: str, cpus: int, setup: str, *args):
     from .competitors import installed
     if not installed(package):
-        return None, "not installed"
+        return "not installed"
     w = Worker(cpus=cpus)
+    w.submit(setup, *args)
+    return w
+
+
+def _finish(w, setup: str) -> tuple[Optional[Worker], object]:
+    if not isinstance(w, Worker):
+        return None, w
     try:
-        return w, w.call(setup, *args)
+        return w, w.collect(setup)
     except ImportError as e:
         why = f"not importable ({e})"
     except JobError as e:
         why = f"failed ({e})"
     w.close(kill=True)
     return None, why
+
+
+def start_each(threads: list[int], setups: dict, *args) -> dict:
+    """`start` for every (package, thread count), the setups running at the same time:
+    {(package, t): (worker or None, description or why not)}. `setups` maps a package
+    to its setup job, which is called as setup(*args, t) and returns a one-line
+    description."""
+    started = {(package, t): _submit(package, t, setup, *args, t)
+               for t in threads for package, setup in setups.items()}
+    return {(package, t): _finish(w, setups[package]) for (package, t), w in started.items()}
+
+
+def close_each(workers: dict) -> None:
+    for w, _ in workers.values():
+        if w is not None:
+            w.close()
+
+
+def pinned(info: str) -> str:
+    """A setup's description, with what the worker it runs in is pinned to."""
+    return (f"{info}; pinned to {len(os.sched_getaffinity(0))} CPU(s), "
+            f"{len(os.listdir('/proc/self/task'))} OS threads")
 
 
 def candidate(worker: Worker, key, label: str, threads, family: str = "") -> Candidate:
@@ -106,8 +139,7 @@ def setup(tool: str, points: int, threads: int) -> str:
     call, info = _jax(points) if tool == "jax" else _torch(points, threads)
     _CALLS[tool] = call
     call(next(iter(SEEDS)), "grad")  # starts the tool's thread pools before they are counted
-    return (f"{info}; pinned to {len(os.sched_getaffinity(0))} CPU(s), "
-            f"{len(os.listdir('/proc/self/task'))} OS threads")
+    return pinned(info)
 
 
 def timed(tool: str, name: str, kind: str) -> float:

@@ -22,7 +22,7 @@ class SuiteResult:
     ratios: list[tuple[str, float]] = field(default_factory=list)
 
     def text(self) -> str:
-        widths = [max(len(h), *(len(r[k]) for r in self.table if k < len(r)))
+        widths = [max([len(h), *(len(r[k]) for r in self.table if k < len(r))])
                   for k, h in enumerate(self.headers)]
         numeric = [k > 0 and all(_numeric(r[k]) for r in self.table if k < len(r) and r[k])
                    for k in range(len(self.headers))]

@@ -63,10 +63,19 @@ class Worker:
         child.close()
 
     def call(self, qualname: str, *args, timeout: Optional[float] = None):
+        self.submit(qualname, *args)
+        return self.collect(qualname, timeout)
+
+    def submit(self, qualname: str, *args) -> None:
+        """Start a job without waiting for it (so several workers can run theirs at once);
+        `collect` its result."""
         if self.proc is None:
             self._start()
         module, _, func = qualname.rpartition(".")
         self.conn.send((module, func, args))
+
+    def collect(self, qualname: str, timeout: Optional[float] = None):
+        """The result of the job `submit` started."""
         if not self.conn.poll(timeout):
             self.close(kill=True)
             raise JobTimeout(f"{qualname} ran past {timeout:g} s")
