@@ -212,6 +212,10 @@ class Builder:
         shape = result_shape(opname, shapes, attrs)
         if op.elementwise and opname != "copy":
             args = self._unbroadcast(opname, args, shape)
+            src = self.instrs[self.source_of(args[0])]
+            if len(args) == 1 and src.op == "broadcast_to" and not src.attrs:
+                # f(broadcast(a)) = broadcast(f(a)): -v̄ of a mean's adjoint stays a scalar
+                return self.broadcast_to(self.apply(opname, src.args[0], **attrs), src.args[1])
         attr_t = tuple(sorted(attrs.items()))
         if opname == "copy":
             return self._append(Instr("copy", args, attr_t, shape))
