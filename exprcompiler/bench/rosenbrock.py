@@ -33,6 +33,10 @@ def point(n: int) -> tuple[np.ndarray, np.ndarray]:
     return rng.uniform(-1.0, 1.0, n), rng.normal(size=n)
 
 
+# The same function in the tensor language: one vector input, whatever n.
+VECTOR = "sum(100 * (x[1:] - x[:-1]**2)**2 + (1 - x[:-1])**2)"
+
+
 def formula(m, x):
     return m.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
 

@@ -2,9 +2,11 @@
 (rosenbrock.py) in n = 10, 100, 1000 variables (10 and 100 with --quick): value,
 value + gradient, and value + gradient + Hessian-vector product, each as one call.
 
-Competitors: generated C and generated NumPy (compile_expr / compile_grad /
-compile_hvp of the straight-line program, called through the packed one-point
-`at(x)` / `at(x, v)`), the hand-written NumPy (the reference: ratios and agreement
+Competitors: generated C and generated NumPy, each in two forms — compile_expr /
+compile_grad / compile_hvp of the straight-line program of n scalars, called through
+the packed one-point `at(x)` / `at(x, v)`, and of the tensor expression of one vector
+x (`shapes={"x": ("n",)}`: compiles in a fraction of a second at any n), called as
+`g(x)` / `h(x, v)`; the hand-written NumPy (the reference: ratios and agreement
 are taken to it), and JAX jit(f), jit(value_and_grad(f)) and jit(jvp(value_and_grad(f)))
 on a vector x, in a worker pinned to the row's CPUs, when JAX is importable.
 
@@ -43,12 +45,19 @@ def _local(label: str, fns: dict, x, v, target: float) -> dict:
     return out
 
 
-def _generated(backend: str, n: int, x, v, target: float) -> tuple[dict, float | None]:
-    label = f"generated {'C' if backend == 'c' else 'NumPy'}, at()"
-    program = rosenbrock.program(n)
+def _generated(backend: str, n: int, x, v, target: float, vector: bool = False) -> tuple[dict, float | None]:
+    """The straight-line program of n scalars through at(), or (`vector`) the tensor
+    expression of one vector x through the ordinary call."""
+    label = (f"generated {'C' if backend == 'c' else 'NumPy'}, "
+             + ("vector x, call" if vector else "n scalars, at()"))
     t0 = time.perf_counter()
     try:
-        made = {kind: COMPILE[kind](program, backend=backend).at for kind in KINDS}
+        if vector:
+            made = {kind: COMPILE[kind](rosenbrock.VECTOR, backend=backend, shapes={"x": ("n",)})
+                    for kind in KINDS}
+        else:
+            program = rosenbrock.program(n)
+            made = {kind: COMPILE[kind](program, backend=backend).at for kind in KINDS}
     except CompileError as e:
         return {kind: Candidate(label, "1", "NumPy", missing=e.one_line()) for kind in KINDS}, None
     return _local(label, made, x, v, target), time.perf_counter() - t0
@@ -106,8 +115,8 @@ def run(threads: list[int], repeat: int, quick: bool) -> SuiteResult:
     try:
         for n in sizes:
             x, v = rosenbrock.point(n)
-            for backend in ("c", "numpy"):
-                cands, build = _generated(backend, n, x, v, target)
+            for backend, vector in (("c", False), ("c", True), ("numpy", False), ("numpy", True)):
+                cands, build = _generated(backend, n, x, v, target, vector)
                 rows.append((n, cands["value"].label, "1", cands, build))
             hand = {"value": rosenbrock.value, "grad": rosenbrock.grad, "hvp": rosenbrock.hvp}
             rows.append((n, REFERENCE, "1", _local(REFERENCE, hand, x, v, target), None))
