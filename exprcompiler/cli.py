@@ -10,8 +10,11 @@
     exprc export EXPR -o NAME [--kind grad|value|jvp|vjp]   standalone NAME.c and NAME.h
     exprc bench [SUITE ...] [--quick] [--json PATH]          generated vs hand-written vs others
     exprc cache info|clear                                  the compiled C kernel cache
+    exprc minimize EXPR --x0 x=0 [--method adam ...]        an optimizer's run (driver/cli.py)
+    exprc train [--model logistic,mlp ...] / exprc demo     training on digits, the tour
 
-EXPR is an argument, a file (-f FILE) or standard input (EXPR omitted or "-").
+EXPR is an argument, a file (-f FILE) or standard input (EXPR omitted or "-");
+--shape X=n,3 declares a tensor input, and --at takes lists for it (w=[1,2,3]).
 A user mistake exits with status 2 and one line on stderr.
 """
 
