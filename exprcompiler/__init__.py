@@ -8,7 +8,8 @@
 __version__ = "0.1.0"
 
 from .errors import CompileError, ConversionError, ExprcError, ParseError, ShapeError, TraceError  # noqa: E402
-from .api import check_grad, compile_expr, compile_grad, compile_jvp, compile_vjp  # noqa: E402
+from .api import compile_expr, compile_grad, compile_jvp, compile_vjp  # noqa: E402
+from .gradcheck import check_grad  # noqa: E402
 from .jacobians import compile_hessian, compile_hvp, compile_jacobian, explain  # noqa: E402
 from .frontend import to_trace  # noqa: E402
 from .trace import Trace, interpret, verify  # noqa: E402

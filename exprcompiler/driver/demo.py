@@ -59,7 +59,8 @@ def run(epochs: int = 30, ascii: bool = False) -> None:
 
 
 def checks() -> None:
-    from ..api import check_grad, compile_grad
+    from ..api import compile_grad
+    from ..gradcheck import check_grad
     from .models import mlp
     value, grad = compile_grad(GRIEWANK)(**POINT)
     pv, pg = PUBLISHED
