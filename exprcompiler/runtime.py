@@ -74,7 +74,7 @@ def sum_to(c, ref, axis=None):
 
 def size_ratio(x, out):
     """Elements of x per element of out: the count a mean divides by."""
-    return np.size(x) / max(np.size(out), 1)
+    return np.float64(np.size(x)) / max(np.size(out), 1)  # NumPy division: 1/0 is inf
 
 
 def _key(key):

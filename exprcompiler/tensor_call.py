@@ -71,8 +71,14 @@ class TensorCall:
 
     def __call__(self, arrays) -> list:
         dims, shapes = self.bind(arrays)
-        with np.errstate(all="ignore"):
-            results = self.fn(*arrays)
+        try:
+            with np.errstate(all="ignore"):
+                results = self.fn(*arrays)
+        except ValueError as err:  # NumPy's: max/min/logsumexp over an empty dimension
+            empty = [f"{d} = 0" for d, n in dims.items() if n == 0] or \
+                [f"{name} has shape {a.shape}" for name, a in zip(self.names, arrays) if a.size == 0]
+            raise ShapeError(f"cannot evaluate with an empty dimension ({', '.join(empty)}): {err}"
+                             if empty else f"cannot evaluate at these shapes: {err}") from None
         out = []
         for k, r in enumerate(_flat_results(results)):
             shape = shapes[k]

@@ -395,3 +395,13 @@ def test_least_squares_logistic_and_deep_losses_match_jax_when_installed():
     _, got = compile_grad(DEEP, wrt=["W1", "W2", "W3"], shapes=DEEP_SHAPES)(**point)
     for a, b in zip(got, want):
         np.testing.assert_allclose(a, np.asarray(b), rtol=1e-12, atol=1e-15)
+
+
+def test_empty_dimensions_give_a_shape_error_or_ieee_values():
+    with pytest.raises(ShapeError, match="empty dimension \\(n = 0\\)"):
+        compile_grad("max(x)", shapes={"x": ("n",)})(np.zeros(0))
+    value, (grad,) = compile_grad("sum(x)", shapes={"x": ("n",)})(np.zeros(0))
+    assert value == 0.0 and grad.shape == (0,)
+    with pytest.warns(RuntimeWarning):  # NumPy's "Mean of empty slice"; the value is nan
+        value, (grad,) = compile_grad("mean(x)", shapes={"x": ("n",)})(np.zeros(0))
+    assert np.isnan(value) and grad.shape == (0,)
