@@ -16,6 +16,7 @@ import numpy as np
 from . import api, passes
 from .frontend import to_trace
 from .tensor_call import is_tensor_trace
+from .tensor_jacobians import TensorHessian, TensorJacobian
 from .trace.ir import Trace
 
 JACOBIAN_MODES = ("auto", "forward", "reverse")
@@ -62,59 +63,26 @@ def compile_hessian(expr, wrt=None, *, backend: str = "numpy", threads: Optional
                       func_name="f_hessian", what=what, threads=threads, assemble=assemble)
 
 
-class TensorHessian:
-    """The Hessian of a function of tensors, with respect to its `wrt` tensors
-    flattened (C order) and concatenated into one vector of N numbers: N
-    Hessian-vector products with unit directions (the shapes, hence N, are known only
-    at call time). `H(**inputs) -> (value, gradient (N,), Hessian (N, N))`;
-    `H.at(x, **data)` takes the flat vector. Meant for parameter counts in the
-    hundreds or thousands; beyond that, use the HVP (Newton-CG) directly."""
-
-    kind = "hessian"
-
-    def __init__(self, hvp: api.Compiled):
-        self.hvp = hvp
-        self.wrt, self.primal, self.trace = hvp.wrt, hvp.primal, hvp.trace
-        self.inputs = tuple(n for n in hvp.inputs if n in hvp.primal.input_names)
-
-    def __repr__(self) -> str:
-        return f"<compiled Hessian of tensors (HVP sweeps, {self.hvp.backend}): wrt {', '.join(self.wrt)}>"
-
-    def __call__(self, **inputs):
-        data = {k: v for k, v in inputs.items() if k not in self.wrt}
-        x = np.concatenate([np.asarray(inputs[k], dtype=float).reshape(-1) for k in self.wrt])
-        return self.at(x, **data)
-
-    def at(self, x, /, **data):
-        x = np.asarray(x, dtype=float).reshape(-1)
-        n = x.size
-        hess = np.empty((n, n))
-        value, grad = None, None
-        for j in range(n):
-            unit = np.zeros(n)
-            unit[j] = 1.0
-            value, grad, hess[:, j] = self.hvp.at(x, unit, **data)
-        if n == 0:
-            value, grad = self.hvp.at(x, np.zeros(0), **data)[:2]
-        return value, grad, 0.5 * (hess + hess.T)  # symmetric to rounding; made exact
-
-
 def choose_mode(n_inputs: int, n_outputs: int) -> str:
     """The lecture's rule: forward mode costs n sweeps, reverse mode m sweeps."""
     return "forward" if n_inputs <= n_outputs else "reverse"
 
 
 def compile_jacobian(exprs, wrt=None, *, mode: str = "auto", backend: str = "numpy",
-                     threads: Optional[int] = None) -> api.Compiled:
+                     threads: Optional[int] = None, shapes=None):
     """Values and Jacobian of a vector-valued function: `J(*args) -> (values (..., m),
     Jacobian (..., m, n))`. `exprs`: several outputs ("f1; f2", a program ending in
     "a, b", a list of expressions, a SymPy vector). `mode="auto"` takes forward mode
-    (n sweeps) when n <= m and reverse mode (m sweeps) otherwise; `J.mode` says which."""
+    (n sweeps) when n <= m and reverse mode (m sweeps) otherwise; `J.mode` says which.
+    With tensors (`shapes=`), see TensorJacobian: the outputs and the `wrt` tensors are
+    flattened, and the sweeps run at call time, when m and n are known."""
     api._check_backend(backend, threads)
     if mode not in JACOBIAN_MODES:
         raise ValueError(f"unknown mode {mode!r} (use 'auto', 'forward' or 'reverse')")
-    primal = to_trace(exprs)
+    primal = to_trace(exprs, shapes)
     wrt = api.resolve_wrt(primal, wrt)
+    if is_tensor_trace(primal):
+        return TensorJacobian(primal, wrt, mode, backend=backend, threads=threads)
     m, n = len(primal.outputs), len(wrt)
     chosen = choose_mode(n, m) if mode == "auto" else mode
     _, _, trace, what = api.kind_trace("jacobian", primal, wrt, chosen)

@@ -405,3 +405,23 @@ def test_empty_dimensions_give_a_shape_error_or_ieee_values():
     with pytest.warns(RuntimeWarning):  # NumPy's "Mean of empty slice"; the value is nan
         value, (grad,) = compile_grad("mean(x)", shapes={"x": ("n",)})(np.zeros(0))
     assert np.isnan(value) and grad.shape == (0,)
+
+
+@pytest.mark.parametrize("mode", ["auto", "forward", "reverse"])
+def test_jacobian_of_tensor_outputs_over_flattened_tensors(mode):
+    from exprcompiler import compile_jacobian
+    J = compile_jacobian("y = tanh(A @ x); y, sum(x**2)", wrt=["x", "A"], shapes={"A": (3, 2), "x": (2,)},
+                         mode=mode)
+    rng = np.random.default_rng(8)
+    A, x = rng.normal(size=(3, 2)), rng.normal(size=2)
+    values, jac = J(A=A, x=x)
+    assert values.shape == (4,) and jac.shape == (4, 8)
+    assert J.last_mode == ("reverse" if mode == "auto" else mode)  # m = 4 < n = 8
+
+    def f(z):
+        xx, AA = z[:2], z[2:].reshape(3, 2)
+        return np.concatenate([np.tanh(AA @ xx), [np.sum(xx**2)]])
+    z = np.concatenate([x, A.ravel()])
+    fd = np.stack([(f(z + 1e-6 * e) - f(z - 1e-6 * e)) / 2e-6 for e in np.eye(8)], axis=1)
+    np.testing.assert_allclose(jac, fd, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(values, f(z), rtol=1e-15)
