@@ -162,12 +162,26 @@ def cmd_hessian(args) -> str:
     if at is None:
         raise UserError("hessian needs --at name=value,...")
     H = compile_hessian(expr, args.wrt)
-    value, grad, hess = H(**_point_for(H.primal, at))
+    point = _point_for(H.primal, at)
+    value, grad, hess = H(**point)
     (yname, _), = H.primal.outputs
+    names = _element_names(H.wrt, [np.shape(point[k]) for k in H.wrt])
     lines = [f"{yname} = {float(value)!r}", "gradient:",
-             _matrix([grad], [""], list(H.wrt)), "Hessian (symmetric):",
-             _matrix(hess, list(H.wrt), list(H.wrt))]
+             _matrix([grad], [""], names), "Hessian (symmetric):",
+             _matrix(hess, names, names)]
     return "\n".join(lines)
+
+
+def _element_names(names, shapes) -> list[str]:
+    """x, or W[0,1] for each element of a tensor, in C order (the flattening of
+    Hessians and Jacobians over tensors)."""
+    out = []
+    for name, shape in zip(names, shapes):
+        if shape == ():
+            out.append(name)
+        else:
+            out += [f"{name}[{','.join(map(str, k))}]" for k in np.ndindex(*shape)]
+    return out
 
 
 def cmd_jacobian(args) -> str:
@@ -176,13 +190,21 @@ def cmd_jacobian(args) -> str:
     if at is None:
         raise UserError("jacobian needs --at name=value,...")
     J = compile_jacobian(expr, args.wrt, mode=args.mode)
-    values, jac = J(**_point_for(J.primal, at))
+    point = _point_for(J.primal, at)
+    values, jac = J(**point)
     m, n = jac.shape
-    how = (f"{n} tangent sweep{'s' if n != 1 else ''}" if J.mode == "forward"
+    mode = getattr(J, "last_mode", None) or J.mode
+    how = (f"{n} tangent sweep{'s' if n != 1 else ''}" if mode == "forward"
            else f"{m} adjoint sweep{'s' if m != 1 else ''}")
-    names = list(J.primal.output_names)
+    if getattr(J, "last_mode", None):  # tensors: rows and columns per element
+        outs = J._kernel("value")(**point)
+        outs = outs if isinstance(outs, tuple) else (outs,)
+        names = _element_names(J.primal.output_names, [np.shape(o) for o in outs])
+        cols = _element_names(J.wrt, [np.shape(point[k]) for k in J.wrt])
+    else:
+        names, cols = list(J.primal.output_names), list(J.wrt)
     lines = [f"{name} = {float(v)!r}" for name, v in zip(names, values)]
-    lines += [f"Jacobian ({m}x{n}), {J.mode} mode ({how}):", _matrix(jac, names, list(J.wrt))]
+    lines += [f"Jacobian ({m}x{n}), {mode} mode ({how}):", _matrix(jac, names, cols)]
     return "\n".join(lines)
 
 

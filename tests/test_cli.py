@@ -449,3 +449,16 @@ def test_tensor_user_errors_are_one_line(argv, message, capsys):
     assert exprc(argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_jacobian_and_hessian_of_tensors_name_each_element(capsys):
+    at = "A=[[1,2],[3,4],[5,6]],x=[0.1,-0.2]"
+    assert exprc(["jacobian", "y = tanh(A @ x); y, sum(x**2)", "--shape", "A=3,2", "--shape", "x=2",
+                  "--at", at, "--wrt", "x"]) == 0
+    out = capsys.readouterr().out
+    assert "Jacobian (4x2), forward mode (2 tangent sweeps):" in out
+    assert "y1[2]" in out and "x[1]" in out
+    assert exprc(["hessian", "0.5*sum((A @ x)**2) + sum(x**4)", "--shape", "A=3,2", "--shape", "x=2",
+                  "--at", at, "--wrt", "x"]) == 0
+    out = capsys.readouterr().out
+    assert "x[0]  35.12     44" in out and "x[1]     44  56.48" in out
