@@ -197,9 +197,7 @@ def cmd_jacobian(args) -> str:
     how = (f"{n} tangent sweep{'s' if n != 1 else ''}" if mode == "forward"
            else f"{m} adjoint sweep{'s' if m != 1 else ''}")
     if getattr(J, "last_mode", None):  # tensors: rows and columns per element
-        outs = J._kernel("value")(**point)
-        outs = outs if isinstance(outs, tuple) else (outs,)
-        names = _element_names(J.primal.output_names, [np.shape(o) for o in outs])
+        names = _element_names(J.primal.output_names, [np.shape(o) for o in J.values(**point)])
         cols = _element_names(J.wrt, [np.shape(point[k]) for k in J.wrt])
     else:
         names, cols = list(J.primal.output_names), list(J.wrt)

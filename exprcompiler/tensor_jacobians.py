@@ -32,6 +32,11 @@ class TensorHessian:
     def __repr__(self) -> str:
         return f"<compiled Hessian of tensors (HVP sweeps, {self.hvp.backend}): wrt {', '.join(self.wrt)}>"
 
+    def values(self, **inputs) -> tuple:
+        """The outputs themselves, each in its shape."""
+        values = self._kernel("value")(**inputs)
+        return values if isinstance(values, tuple) else (values,)
+
     def __call__(self, **inputs):
         data = {k: v for k, v in inputs.items() if k not in self.wrt}
         x = np.concatenate([np.asarray(inputs[k], dtype=float).reshape(-1) for k in self.wrt])
@@ -87,8 +92,7 @@ class TensorJacobian:
         missing = [k for k in self.inputs if k not in inputs]
         if missing:
             raise TypeError(f"missing value for {', '.join(repr(k) for k in missing)}")
-        values = self._kernel("value")(**inputs)
-        values = values if isinstance(values, tuple) else (values,)
+        values = self.values(**inputs)
         out_shapes = [np.shape(v) for v in values]
         flat_values = np.concatenate([np.ravel(v) for v in values])
         in_shapes = [x[k].shape for k in self.wrt]
