@@ -32,11 +32,6 @@ class TensorHessian:
     def __repr__(self) -> str:
         return f"<compiled Hessian of tensors (HVP sweeps, {self.hvp.backend}): wrt {', '.join(self.wrt)}>"
 
-    def values(self, **inputs) -> tuple:
-        """The outputs themselves, each in its shape."""
-        values = self._kernel("value")(**inputs)
-        return values if isinstance(values, tuple) else (values,)
-
     def __call__(self, **inputs):
         data = {k: v for k, v in inputs.items() if k not in self.wrt}
         x = np.concatenate([np.asarray(inputs[k], dtype=float).reshape(-1) for k in self.wrt])
@@ -86,6 +81,11 @@ class TensorJacobian:
                 made = make(self.primal, self.wrt, backend=self.backend, threads=self._threads)
             self._compiled[which] = made
         return self._compiled[which]
+
+    def values(self, **inputs) -> tuple:
+        """The outputs themselves, each in its shape."""
+        values = self._kernel("value")(**inputs)
+        return values if isinstance(values, tuple) else (values,)
 
     def __call__(self, **inputs):
         x = {k: np.asarray(inputs[k], dtype=float) for k in self.wrt if k in inputs}
