@@ -453,5 +453,7 @@ def test_a_million_characters_of_junk_fails_fast(make):
     start = time.perf_counter()
     with pytest.raises(ParseError) as info:
         parse(text)
-    assert time.perf_counter() - start < 10.0
+    # a guard against hangs and quadratic time, not a benchmark: about 3 s for the slowest
+    # case here, and a loaded CI machine can be several times slower
+    assert time.perf_counter() - start < 30.0
     assert len(info.value.one_line()) < 200  # messages quote long tokens shortened
