@@ -6,7 +6,9 @@
 3. gradient checks: the published numbers, and central finite differences for the
    example and for the two-layer network's loss;
 4. gradient descent on |x| + (x − 5)² from 0 and from 10 (step 0.05, 150 steps);
-5. logistic regression against the two-layer network 64 → 32 → 1 on the digits
+5. least squares ½‖Xw − y‖² as a tensor trace, with shapes: the adjoint of w is
+   (Xw − y) @ X, and no XᵀX is formed;
+6. logistic regression against the two-layer network 64 → 32 → 1 on the digits
    that ship with scikit-learn, odd against even (`exprc train`).
 
 Part of the driver (see driver/__init__.py); `exprc demo` in driver/train_cli.py
@@ -53,9 +55,23 @@ def run(epochs: int = 30, ascii: bool = False) -> None:
     _banner(4, f"gradient descent on f(x) = {ABS_QUADRATIC}, step 0.05, 150 steps")
     descent()
 
-    _banner(5, f"logistic regression against a two-layer network on digits, odd vs even, {epochs} epochs")
+    _banner(5, "least squares with vectors and matrices: reverse mode never forms XᵀX")
+    tensors(ascii)
+
+    _banner(6, f"logistic regression against a two-layer network on digits, odd vs even, {epochs} epochs")
     training(epochs)
     print(f"\ndemo finished in {time.perf_counter() - started:.1f} s")
+
+
+LSQ = "r = X @ w - y; 0.5 * sum(r**2)"
+LSQ_ARGS = ["--shape", "X=n,3", "--shape", "w=3", "--shape", "y=n", "--wrt", "w",
+            "--at", "X=[[1,2,3],[4,5,6]],w=[1,0,-1],y=[1,2]"]
+
+
+def tensors(ascii: bool = False) -> None:
+    """The least-squares trace with shapes: the adjoint of w is (Xw − y) @ X."""
+    print(f"$ exprc trace \"{LSQ}\" {' '.join(LSQ_ARGS[:-1])} \"{LSQ_ARGS[-1]}\"\n")
+    print(_exprc(["trace", LSQ, *LSQ_ARGS] + (["--ascii"] if ascii else [])))
 
 
 def checks() -> None:
