@@ -176,18 +176,14 @@ def _mlp_point(seed=2):
     return {k: rng.normal(size=s) for k, s in MLP_SHAPES.items()}
 
 
-def test_two_layer_network_gradient_is_backprop():
-    point = _mlp_point()
-    g = compile_grad(MLP, wrt=["W1", "b1", "W2", "b2"], shapes=MLP_SHAPES)
-    _, grads = g(**point)
-    for got, want in zip(grads, _mlp_backprop(**point)):
-        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+def _jax():
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    return jax, jax.numpy
 
 
 def test_two_layer_network_matches_jax_when_installed():
-    jax = pytest.importorskip("jax")
-    jax.config.update("jax_enable_x64", True)
-    jnp = jax.numpy
+    jax, jnp = _jax()
 
     def loss(W1, b1, W2, b2, x, y):
         h = jnp.maximum(W1 @ x + b1, 0)
@@ -364,19 +360,20 @@ def _deep_backprop(W1, W2, W3, X, Y):
     return [D1 @ X.T, D2 @ H1.T, D3 @ H2.T]
 
 
-def test_deep_network_frobenius_loss_is_backprop():
-    # ‖Y − σ(W₃ σ(W₂ σ(W₁X)))‖²_F over a batch of n columns
-    point = _deep_point()
-    g = compile_grad(DEEP, wrt=["W1", "W2", "W3"], shapes=DEEP_SHAPES)
-    _, grads = g(**point)
-    for got, want in zip(grads, _deep_backprop(**point)):
+@pytest.mark.parametrize("network", ["two-layer", "deep"])
+def test_network_gradients_are_backprop(network):
+    # the two-layer network on one sample, and ‖Y − σ(W₃ σ(W₂ σ(W₁X)))‖²_F over n columns
+    program, shapes, point, backprop, wrt = {
+        "two-layer": (MLP, MLP_SHAPES, _mlp_point(), _mlp_backprop, ["W1", "b1", "W2", "b2"]),
+        "deep": (DEEP, DEEP_SHAPES, _deep_point(), _deep_backprop, ["W1", "W2", "W3"]),
+    }[network]
+    _, grads = compile_grad(program, wrt=wrt, shapes=shapes)(**point)
+    for got, want in zip(grads, backprop(**point)):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
 
 
 def test_least_squares_logistic_and_deep_losses_match_jax_when_installed():
-    jax = pytest.importorskip("jax")
-    jax.config.update("jax_enable_x64", True)
-    jnp = jax.numpy
+    jax, jnp = _jax()
     X, w, y = _data()
     signs = np.where(y > 0, 1.0, -1.0)
     lsq = jax.grad(lambda w: 0.5 * jnp.sum((X @ w - y) ** 2))(w)
