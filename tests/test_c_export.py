@@ -98,3 +98,35 @@ def test_unwritable_output_is_a_one_line_error(tmp_path, capsys):
     assert main(["export", "x*x", "-o", str(tmp_path / "missing" / "k")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("exprc: error: cannot write") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("openmp", [False, True])
+def test_exported_tensor_kernel_compiles_links_and_agrees(tmp_path, capsys, openmp):
+    # ½‖Xw − y‖² and its gradient: named dimension n passed in dims, C-order arrays
+    shapes = ["--shape", "X=n,3", "--shape", "w=3", "--shape", "y=n"]
+    assert main(["export", "0.5 * sum((X @ w - y)**2)", *shapes, "--wrt", "w", "-o", str(tmp_path / "lsq")]) == 0
+    capsys.readouterr()
+    header = (tmp_path / "lsq.h").read_text()
+    assert "dims[0] = n" in header and "in0   X  [n][3]" in header and "out1  w.bar  [3]" in header
+    rng = np.random.default_rng(3)
+    X, w, y = rng.normal(size=(5, 3)), rng.normal(size=3), rng.normal(size=5)
+
+    def arr(a):
+        return ", ".join(repr(float(v)) for v in np.ravel(a))
+    (tmp_path / "main.c").write_text("\n".join([
+        "#include <stdio.h>", '#include "lsq.h"', "int main(void) {",
+        "    const ptrdiff_t dims[1] = {5};",
+        f"    const double X[15] = {{{arr(X)}}}, w[3] = {{{arr(w)}}}, y[5] = {{{arr(y)}}};",
+        "    double f, g[3];",
+        "    if (lsq(dims, 2, X, w, y, &f, g) != 0) return 1;",
+        '    printf("%.17g %.17g %.17g %.17g\\n", f, g[0], g[1], g[2]);',
+        "    return 0;", "}", ""]))
+    exe = tmp_path / "main"
+    flags = ["-fopenmp"] if openmp else ["-Wno-unknown-pragmas"]
+    done = subprocess.run([CC, "-std=c99", "-O2", "-Wall", "-Wextra", "-pedantic", "-Werror", *flags,
+                           "-o", str(exe), str(tmp_path / "main.c"), str(tmp_path / "lsq.c"), "-lm"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    got = [float(v) for v in subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split()]
+    r = X @ w - y
+    np.testing.assert_allclose(got, [0.5 * r @ r, *(X.T @ r)], rtol=1e-13)
