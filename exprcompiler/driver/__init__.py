@@ -18,6 +18,7 @@ Modules, one job each:
 - plots.py         plot_history, plot_path (matplotlib, optional)
 - scipy_interop.py scipy_fun, scipy_hessp, scipy_hess for scipy.optimize.minimize
 - train.py         train: mini-batches, L2, early stopping, restarts, per-epoch metrics
+- train_result.py  TrainResult, TrainHistory
 - models.py        logistic, mlp: the notes' models as loss programs with an init
 - data.py          load_digits (scikit-learn's embedded digits), load_mnist (IDX files)
 - cli.py           `exprc minimize`; train_cli.py `exprc train`; demo.py `exprc demo`
@@ -28,7 +29,8 @@ from .plots import plot_history, plot_path
 from .result import History, Result
 from .scipy_interop import scipy_fun, scipy_hess, scipy_hessp
 from .models import Model, logistic, mlp
-from .train import OPTIMIZERS, TrainResult, train
+from .train import OPTIMIZERS, train
+from .train_result import TrainHistory, TrainResult
 
 __all__ = ["minimize", "METHODS", "describe_methods", "Result", "History", "plot_history",
            "plot_path", "scipy_fun", "scipy_hessp", "scipy_hess", "train", "TrainResult", "OPTIMIZERS",
