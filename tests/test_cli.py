@@ -462,3 +462,10 @@ def test_jacobian_and_hessian_of_tensors_name_each_element(capsys):
                   "--at", at, "--wrt", "x"]) == 0
     out = capsys.readouterr().out
     assert "x[0]  35.12     44" in out and "x[1]     44  56.48" in out
+
+
+def test_grad_prints_the_c_tensor_kernel(capsys):
+    assert exprc(["grad", "0.5 * sum((X @ w - y)**2)", "--shape", "X=n,3", "--shape", "w=3",
+                  "--shape", "y=n", "--wrt", "w", "--target", "c"]) == 0
+    out = capsys.readouterr().out
+    assert "int f_grad(const ptrdiff_t *dims" in out and "/* v1 = X @ w */" in out
