@@ -263,7 +263,8 @@ def generate_c(trace: Trace, *, func_name: str = "f", description: str = "") -> 
     kernel `func_name` and the one-point `func_name_packed`."""
     for ins in trace.instrs:
         if ins.shape != ():
-            raise NotImplementedError("the C backend compiles scalar traces only (tensors: later)")
+            raise NotImplementedError("generate_c is the per-point kernel of scalar traces; "
+                                      "tensor traces go through c_tensor.generate_c_tensor")
     trace = _squares(trace)
     n_in, n_out = len(trace.inputs), len(trace.outputs)
     reserved = C_KEYWORDS | {op.c for op in _ops.OPS.values() if op.c} | set(HELPERS) | {func_name}
