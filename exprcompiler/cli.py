@@ -254,9 +254,15 @@ def cmd_trace(args) -> str:
         if env is None:
             blocks.append(("forward tangent trace", _table(tangent, None, args.ascii)))
         for x in wrt if env is not None else ():
-            seeds = {f"{w}.dot": float(w == x) for w in wrt}
-            seed_text = ", ".join(f"{decorate(w, 'dot', args.ascii)} = {int(w == x)}" for w in wrt)
-            blocks.append((f"forward tangent trace, seeds {seed_text}",
+            # a tensor variable takes one sweep per element: the table shows the first,
+            # seeded with the unit vector e_1 of its shape
+            seeds = {f"{w}.dot": _unit_seed(env[w], w == x) for w in wrt}
+            seed_text = ", ".join(f"{decorate(w, 'dot', args.ascii)} = "
+                                  + (str(int(w == x)) if np.ndim(env[w]) == 0
+                                     else ("e_1" if w == x else "0")) for w in wrt)
+            size = int(np.size(env[x]))
+            more = f" (the first of {size} sweeps for {x})" if np.ndim(env[x]) else ""
+            blocks.append((f"forward tangent trace, seeds {seed_text}{more}",
                            _table(tangent, {**env, **seeds}, args.ascii)))
     if args.mode in ("reverse", "both"):
         adjoint = passes.vjp(primal, wrt)
@@ -266,6 +272,16 @@ def cmd_trace(args) -> str:
                               show_line=lambda lab: lab is None or lab.kind != "v",
                               show_output=lambda name: name.endswith(".bar"))))
     return "\n\n".join(f"{title}\n{body}" for title, body in blocks)
+
+
+def _unit_seed(value, on: bool):
+    """1 or 0 for a scalar; for a tensor e_1 (1 in its first element) or zeros."""
+    if np.ndim(value) == 0:
+        return float(on)
+    seed = np.zeros(np.shape(value))
+    if on:
+        seed.flat[0] = 1.0
+    return seed
 
 
 def cmd_eval(args) -> str:

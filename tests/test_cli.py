@@ -469,3 +469,14 @@ def test_grad_prints_the_c_tensor_kernel(capsys):
                   "--shape", "y=n", "--wrt", "w", "--target", "c"]) == 0
     out = capsys.readouterr().out
     assert "int f_grad(const ptrdiff_t *dims" in out and "/* v1 = X @ w */" in out
+
+
+def test_forward_trace_of_a_tensor_seeds_its_first_element(capsys):
+    # one tangent sweep per element: the table shows the first, with ẋ = e_1
+    assert exprc(["trace", "sum(x**2) * a", "--shape", "x=3", "--at", "x=[1,2,3],a=2", "--mode", "forward"]) == 0
+    out = capsys.readouterr().out
+    from exprcompiler.trace.printer import decorate
+    a_dot, x_dot = decorate("a", "dot"), decorate("x", "dot")
+    assert f"seeds {a_dot} = 0, {x_dot} = e_1 (the first of 3 sweeps for x)" in out
+    assert f"= {x_dot}" in out and "= [1., 0., 0.]" in out
+    assert out.rstrip().endswith("= 4.0000")  # ∂y/∂x_1 = 2·x_1·a
