@@ -344,6 +344,13 @@ def compile_grad(expr, wrt=None, *, mode: str = "reverse", backend: str = "numpy
     `mode="reverse"` is one forward and one reverse sweep; `mode="forward"` is one
     tangent sweep per variable in `wrt` (same numbers, different cost)."""
     _check_backend(backend, threads)
+    if mode == "forward":
+        primal = to_trace(expr, shapes)
+        if is_tensor_trace(primal):  # one sweep per element: run at call time
+            from .tensor_jacobians import TensorForwardGradient
+            _single_output(primal, "a gradient")
+            return TensorForwardGradient(primal, resolve_wrt(primal, wrt), backend=backend, threads=threads)
+        expr, shapes = primal, None
     primal, wrt, trace, what = kind_trace("grad", expr, wrt, mode, shapes=shapes)
     return _build("grad", primal, trace, backend=backend, wrt=wrt, mode=mode,
                   func_name="f_grad", what=what,

@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import api
+from . import shapes as _shapes
+from .tensor_call import concrete_or_fail
 
 class TensorHessian:
     """The Hessian of a function of tensors, with respect to its `wrt` tensors
@@ -131,3 +133,70 @@ def _split(vector: np.ndarray, shapes: list) -> list:
         parts.append(float(part) if shape == () else part)
         start += size
     return parts
+
+
+class TensorForwardGradient:
+    """`compile_grad(..., mode="forward")` of a function of tensors: the gradient from
+    one tangent sweep per element of the `wrt` tensors (the JVP trace, run with unit
+    seeds), the lecture's forward mode. It is called like the reverse-mode gradient —
+    `g(*args, **kwargs) -> (value, (g_x, ...))`, each g_x shaped like x — and costs n
+    sweeps where reverse mode costs one; `trace` and `source` are the JVP's."""
+
+    kind = "grad"
+    mode = "forward"
+    tensor = True
+
+    def __init__(self, primal, wrt, *, backend: str, threads=None):
+        self.primal, self.wrt, self.backend = primal, tuple(wrt), backend
+        self.inputs = tuple(primal.input_names)
+        self._jvp = api.compile_jvp(primal, self.wrt, backend=backend, threads=threads)
+        self.trace, self.source = self._jvp.trace, self._jvp.source
+
+    def __repr__(self) -> str:
+        return (f"<compiled gradient (forward mode, one sweep per element, {self.backend}): "
+                f"inputs {', '.join(self.inputs)}; wrt {', '.join(self.wrt)}>")
+
+    def __call__(self, *args, **kwargs):
+        if len(args) > len(self.inputs):
+            raise TypeError(f"expected at most {len(self.inputs)} arguments ({', '.join(self.inputs)})")
+        point = dict(zip(self.inputs, args))
+        for k, v in kwargs.items():
+            if k not in self.inputs or k in point:
+                raise TypeError(f"unexpected or repeated argument {k!r} (inputs are {', '.join(self.inputs)})")
+            point[k] = v
+        shapes = [np.shape(point[k]) if k in point else () for k in self.wrt]
+        zeros = {f"{k}_dot": (np.zeros(s) if s else 0.0) for k, s in zip(self.wrt, shapes)}
+        value, _ = self._jvp(**point, **zeros)
+        grads = []
+        for k, shape in zip(self.wrt, shapes):
+            g = np.empty(shape)
+            for idx in np.ndindex(*shape):
+                seed = np.zeros(shape)
+                seed[idx] = 1.0
+                g[idx] = self._jvp(**point, **{**zeros, f"{k}_dot": seed if shape else 1.0})[1]
+            grads.append(float(g) if shape == () else g)
+        return value, tuple(grads)
+
+    def at(self, x, /, **data):
+        """The gradient at a packed point, as `Compiled.at` (x: the wrt tensors flattened
+        in C order and concatenated; data inputs by name)."""
+        given = [k for k in data if k in self.wrt]
+        if given:
+            raise TypeError(f"at(): {', '.join(given)} are variables; give them in x")
+        declared = {name: self.primal.instrs[v].shape for name, v in self.primal.inputs}
+        dims: dict = {}
+        for k, v in data.items():
+            _shapes.bind(declared[k], np.shape(v), k, dims)
+        sizes = {d: n for d, (n, _) in dims.items()}
+        x = np.asarray(x, dtype=float).reshape(-1)
+        layout = [(k, concrete_or_fail(declared[k], sizes, k)) for k in self.wrt]
+        total = sum(int(np.prod(shape)) for _, shape in layout)
+        if total != x.size:
+            raise ValueError(f"at(): x has {x.size} numbers; the variables {', '.join(self.wrt)} hold {total}")
+        parts, start = {}, 0
+        for k, shape in layout:
+            size = int(np.prod(shape))
+            parts[k] = x[start:start + size].reshape(shape) if shape else float(x[start])
+            start += size
+        value, grads = self(**data, **parts)
+        return value, np.concatenate([np.ravel(g) for g in grads])

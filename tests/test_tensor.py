@@ -8,7 +8,7 @@ import pytest
 
 from exprcompiler import (ExprcError, ShapeError, compile_expr, compile_grad, compile_jvp,
                           compile_vjp, interpret, to_trace, verify)
-from exprcompiler.passes import grad_reverse, jvp, vjp
+from exprcompiler.passes import grad_forward, grad_reverse, jvp, vjp
 
 # (program, declared shapes, shapes to call with where names are bound)
 CASES = [
@@ -245,9 +245,22 @@ def test_declared_shapes_are_checked():
     _raises(ShapeError, lambda: compile_expr("x", shapes={"x": (0,)}), "positive integer")
 
 
-def test_forward_mode_gradient_over_a_tensor_says_what_to_use():
+@pytest.mark.parametrize("backend", ["numpy", "c"])
+def test_forward_mode_gradient_over_tensors_is_one_sweep_per_element(backend):
+    shapes = {"X": ("n", 3), "w": (3,), "y": ("n",), "b": ()}
+    program = "0.5 * sum((X @ w + b - y)**2)"
+    forward = compile_grad(program, wrt=["w", "b"], shapes=shapes, mode="forward", backend=backend)
+    reverse = compile_grad(program, wrt=["w", "b"], shapes=shapes, backend=backend)
+    X, w, y = _data(n=7, p=3)
+    got, want = forward(X=X, w=w, y=y, b=0.3), reverse(X=X, w=w, y=y, b=0.3)
+    assert got[0] == pytest.approx(want[0], rel=1e-14)
+    np.testing.assert_allclose(got[1][0], want[1][0], rtol=1e-12)
+    assert got[1][1] == pytest.approx(want[1][1], rel=1e-12)
+    x = np.r_[w, 0.3]
+    np.testing.assert_allclose(forward.at(x, X=X, y=y)[1], reverse.at(x, X=X, y=y)[1], rtol=1e-12)
+    assert forward.mode == "forward" and "w_dot" in forward.source  # the JVP's code
     with pytest.raises(NotImplementedError, match="mode='reverse'"):
-        compile_grad("sum(x)", shapes={"x": (3,)}, mode="forward")
+        grad_forward(to_trace(program, shapes), ["w"])  # the pass itself needs scalars
 
 
 def test_scalar_traces_keep_their_batch_semantics():
