@@ -41,6 +41,17 @@ def c_program(header: str, func: str, n_in: int, n_out: int, columns, scalar_las
     return "\n".join(lines) + "\n"
 
 
+def build_and_run(folder, kernel: str, openmp: bool) -> str:
+    """Compile main.c with the exported kernel under strict warnings; its output."""
+    exe = folder / "main"
+    flags = ["-fopenmp"] if openmp else ["-Wno-unknown-pragmas"]
+    done = subprocess.run([CC, "-std=c99", "-O2", "-Wall", "-Wextra", "-pedantic", "-Werror", *flags,
+                           "-o", str(exe), str(folder / "main.c"), str(folder / kernel), "-lm"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout
+
+
 def flat(result):
     if isinstance(result, tuple):
         return [x for r in result for x in flat(r)]
@@ -63,13 +74,7 @@ def test_exported_files_compile_link_and_agree(tmp_path, capsys, openmp, kind, e
     func = function_name(str(name))
     n_in, n_out = len(compiled.inputs), len(compiled.trace.outputs)
     (tmp_path / "main.c").write_text(c_program("my kernel.h", func, n_in, n_out, columns, scalar_last))
-    exe = tmp_path / "main"
-    flags = ["-fopenmp"] if openmp else ["-Wno-unknown-pragmas"]
-    done = subprocess.run([CC, "-std=c99", "-O2", "-Wall", "-Wextra", "-pedantic", "-Werror", *flags,
-                           "-o", str(exe), str(tmp_path / "main.c"), str(tmp_path / "my kernel.c"), "-lm"],
-                          capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    rows = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.splitlines()
+    rows = build_and_run(tmp_path, "my kernel.c", openmp).splitlines()
     got = np.array([[float(v) for v in row.split()] for row in rows])
     args = [np.asarray(c, float) if len(c) > 1 else float(c[0]) for c in columns]
     want = np.column_stack([np.broadcast_to(r, (len(columns[0]),)) for r in flat(compiled(*args))])
@@ -121,12 +126,6 @@ def test_exported_tensor_kernel_compiles_links_and_agrees(tmp_path, capsys, open
         "    if (lsq(dims, 2, X, w, y, &f, g) != 0) return 1;",
         '    printf("%.17g %.17g %.17g %.17g\\n", f, g[0], g[1], g[2]);',
         "    return 0;", "}", ""]))
-    exe = tmp_path / "main"
-    flags = ["-fopenmp"] if openmp else ["-Wno-unknown-pragmas"]
-    done = subprocess.run([CC, "-std=c99", "-O2", "-Wall", "-Wextra", "-pedantic", "-Werror", *flags,
-                           "-o", str(exe), str(tmp_path / "main.c"), str(tmp_path / "lsq.c"), "-lm"],
-                          capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    got = [float(v) for v in subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split()]
+    got = [float(v) for v in build_and_run(tmp_path, "lsq.c", openmp).split()]
     r = X @ w - y
     np.testing.assert_allclose(got, [0.5 * r @ r, *(X.T @ r)], rtol=1e-13)

@@ -47,6 +47,12 @@ def _header_file(name: str) -> tuple[str, str]:
     return header_file, c_identifier(header_file.upper().replace(".", "_"))
 
 
+def _guarded(guard: str, body: list) -> list:
+    """A header's declarations inside its include guard."""
+    return [f"#ifndef {guard}", f"#define {guard}", "", "#include <stddef.h>", "", *body, "",
+            f"#endif /* {guard} */", ""]
+
+
 def _with_header(source: str, header_file: str) -> str:
     # the .c includes its header, so the compiler checks that the two agree
     return source.replace("#include <math.h>\n", f'#include <math.h>\n#include "{header_file}"\n', 1)
@@ -102,21 +108,14 @@ def export_c(trace: Trace, name: str, description: str) -> tuple[str, str, str]:
         f" *     {func}_at({', '.join(p_in)}, {', '.join('&' + p for p in p_out)});      one point",
         f" *     {func}_packed(in, out);   one point, in[k] = input k, out[k] = output k",
         " */",
-        f"#ifndef {guard}",
-        f"#define {guard}",
-        "",
-        "#include <stddef.h>",
-        "",
-        decl,
-        "",
-        "/* One point: scalar inputs by value, results through pointers. */",
-        f"static inline int {func}_at({', '.join(at_params)})",
-        "{",
-        f"    return {func}(1, 1, {', '.join(at_args)});",
-        "}",
-        "",
-        f"#endif /* {guard} */",
-        "",
+        *_guarded(guard, [
+            decl,
+            "",
+            "/* One point: scalar inputs by value, results through pointers. */",
+            f"static inline int {func}_at({', '.join(at_params)})",
+            "{",
+            f"    return {func}(1, 1, {', '.join(at_args)});",
+            "}"]),
     ]
     return func, _with_header(source, header_file), "\n".join(lines)
 
@@ -154,15 +153,7 @@ def _export_tensor(trace: Trace, name: str, description: str) -> tuple[str, str,
         f" * Build: cc -O3 -c {header_file[:-2]}.c   (or add -fopenmp; with gcc and glibc also",
         " *        -fdisable-tree-sincos -march=native and -lmvec for vector math); link -lm.",
         " */",
-        f"#ifndef {guard}",
-        f"#define {guard}",
-        "",
-        "#include <stddef.h>",
-        "",
-        decl if decl.endswith(";") else decl + ";",
-        "",
-        f"#endif /* {guard} */",
-        "",
+        *_guarded(guard, [decl if decl.endswith(";") else decl + ";"]),
     ]
     return func, _with_header(source, header_file), "\n".join(lines)
 
