@@ -227,9 +227,18 @@ def test_no_compiler_is_a_compile_error_that_points_to_numpy(monkeypatch):
         c_build.find_compiler.cache_clear()
 
 
-def test_an_op_without_c_loops_is_a_compile_error():
+def test_diagonal_and_diag_from_sympy_compile_on_c():
     sp = pytest.importorskip("sympy")
-    from exprcompiler import CompileError
     S = sp.MatrixSymbol("S", 3, 3)
-    with pytest.raises(CompileError, match="no loops for diag, diagonal"):
-        compile_grad(sp.Trace(S), backend="c")
+    A = np.arange(9.0).reshape(3, 3) - 2.5
+    expr = sp.Trace(S * S.T) + sp.Trace(S)  # sum(S * S) + sum(diagonal(S)); its adjoint uses diag
+    got, want = compile_grad(expr, backend="c")(A), compile_grad(expr)(A)
+    assert got[0] == pytest.approx(want[0], rel=1e-14)
+    np.testing.assert_allclose(got[1][0], want[1][0], rtol=1e-14)
+
+
+def test_an_op_without_c_loops_is_a_compile_error(monkeypatch):
+    from exprcompiler.backends import c_tensor
+    monkeypatch.delitem(c_tensor.EMITTERS, "outer")
+    with pytest.raises(CompileError, match="no loops for outer"):
+        compile_expr("outer(u, v)", shapes={"u": (2,), "v": (3,)}, backend="c")

@@ -221,6 +221,12 @@ def view_transpose(e: Loops, ins, args) -> View:
     return _view(e, ins.shape, v.ptr, v.off, reversed(v.strides)) if v.ptr else View(ins.shape, text=v.text)
 
 
+def view_diagonal(e: Loops, ins, args) -> View:
+    """The diagonal of a square matrix view: one stride, the sum of its two."""
+    v, = args
+    return _view(e, ins.shape, v.ptr, v.off, [c_add(*v.strides)]) if v.ptr else View(ins.shape, text=v.text)
+
+
 def view_broadcast(e: Loops, v: View, shape, axis=None) -> View:
     """v broadcast to `shape`, after inserting size-1 dimensions at `axis`."""
     if not v.ptr:
@@ -280,4 +286,5 @@ VIEWS = {
     "broadcast_to": view_broadcast_to,
     "index": lambda e, ins, args: view_index(e, args[0], ins.attr("key"), ins.shape),
     "reshape": view_reshape,
+    "diagonal": view_diagonal,
 }

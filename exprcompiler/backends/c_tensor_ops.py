@@ -6,10 +6,11 @@ View whose text is the name of the double to declare.
 
 from __future__ import annotations
 
+import types
 from typing import Callable
 
 from ..tensor_rules import shape_index
-from .c_tensor_loops import SIMD, Loops, View, is_literal, paren, at, read, view_index, wrap_loop
+from .c_tensor_loops import SIMD, Loops, View, is_literal, paren, at, read, view_diagonal, view_index, wrap_loop
 
 # Row loops of matrix products split over threads (a no-op with one thread, or in a
 # build without OpenMP).
@@ -199,6 +200,13 @@ def emit_scatter(e: Loops, ins, args, dst: View) -> None:
     e.assign(part, lambda rd: rd(g))
 
 
+def emit_diag(e: Loops, ins, args, dst: View) -> None:
+    """The square matrix with the vector on its diagonal: zeros, then the diagonal."""
+    v, = args
+    _zero(e, dst)
+    e.assign(view_diagonal(e, types.SimpleNamespace(shape=v.shape), [dst]), lambda rd: rd(v))
+
+
 def emit_stack(e: Loops, ins, args, dst: View) -> None:
     a = ins.attr("axis")
     for j, x in enumerate(args):
@@ -220,5 +228,5 @@ EMITTERS = {
     "sum": emit_reduction, "mean": emit_reduction, "max": emit_reduction, "min": emit_reduction,
     "logsumexp": emit_logsumexp, "softmax": emit_softmax, "norm": emit_norm, "sum_to": emit_sum_to,
     "size_ratio": emit_size_ratio, "matmul": emit_matmul, "outer": emit_outer, "scatter": emit_scatter,
-    "stack": emit_stack, "concatenate": emit_concatenate,
+    "stack": emit_stack, "concatenate": emit_concatenate, "diag": emit_diag,
 }
