@@ -99,6 +99,11 @@ class Compiled:
         return explain(self.primal, self.wrt or None)
 
     def _bind(self, args, kwargs) -> list:
+        if not args and len(kwargs) == len(self.inputs):  # all by name: the optimizer's call
+            try:
+                return [_as_array(name, kwargs[name]) for name in self.inputs]
+            except KeyError:
+                pass  # a mangled name or a mistake: the general path says which
         n = len(self.inputs)
         if len(args) > n:
             raise TypeError(f"expected at most {n} arguments ({', '.join(self.inputs)}), got {len(args)}")
