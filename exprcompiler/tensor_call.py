@@ -48,8 +48,8 @@ _VIEWS = frozenset(("copy", "transpose", "reshape", "index", "broadcast_to"))
 class TensorCall:
     """Runs a compiled tensor function: shapes bound and checked, results fitted.
     What does not change between calls is worked out once: the declared shapes, which
-    outputs can be views of an input, and (for the last input shapes seen) the named
-    dimensions' sizes and the outputs' shapes — an optimizer calls with the same
+    outputs can be views of an input, and (for the last few input shapes seen) the
+    named dimensions' sizes and the outputs' shapes: an optimizer calls with the same
     shapes every time, and a gradient of a 500×100 least squares takes ~12 µs."""
 
     def __init__(self, trace: Trace, names, fn):
@@ -59,15 +59,18 @@ class TensorCall:
         for i, ins in enumerate(trace.instrs):
             viewish[i] = ins.op == "input" or (ins.op in _VIEWS and viewish[ins.args[0]])
         self.may_alias = [viewish[v] for _, v in trace.outputs]
-        self._key, self._dims, self._shapes = None, None, None
+        self._bound: dict = {}   # input shapes -> (dims, output shapes), a few kept
 
     def bind(self, arrays) -> tuple[dict, list]:
         key = tuple(a.shape for a in arrays)
-        if key != self._key:
+        hit = self._bound.get(key)
+        if hit is None:  # (mini-batch training alternates two: full batches and the last one)
             dims = bind_shapes(self.trace, self.names, arrays)
             shapes = [concrete(self.trace.instrs[v].shape, dims) for _, v in self.trace.outputs]
-            self._key, self._dims, self._shapes = key, dims, shapes
-        return self._dims, self._shapes
+            if len(self._bound) >= 8:
+                self._bound.pop(next(iter(self._bound)))
+            hit = self._bound[key] = (dims, shapes)
+        return hit
 
     def __call__(self, arrays) -> list:
         dims, shapes = self.bind(arrays)
