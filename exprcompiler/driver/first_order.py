@@ -55,7 +55,7 @@ class GradientDescent(Method):
         if o["linesearch"] is not None:
             raise ValueError("gd: a line search needs the whole objective; per-step updates "
                              "(mini-batches) take a fixed step or a schedule")
-        return x - schedule(o["schedule"], o["lr"], k - 1, o["gamma"]) * g
+        return scheduled_step(o, k, x, g)
 
     def step(self, k, x, f, g):
         o = self.opts
@@ -65,6 +65,11 @@ class GradientDescent(Method):
         alpha0 = o["lr"] if self.alpha is None else warm_start(search, o["lr"], self.alpha)
         self.alpha, f_new, g_new = linesearch.SEARCHES[search](self.obj, x, f, g, -g, alpha0=alpha0)
         return x - self.alpha * g, f_new, g_new
+
+
+def scheduled_step(o: dict, k: int, x, g):
+    """x − η_t G at iteration k (t = k − 1): gd's and subgradient's step."""
+    return x - schedule(o["schedule"], o["lr"], k - 1, o["gamma"]) * g
 
 
 def warm_start(search: str, lr: float, previous: float) -> float:
@@ -90,8 +95,7 @@ class Subgradient(Method):
     keep_best = True
 
     def update(self, k, x, g):
-        o = self.opts
-        return x - schedule(o["schedule"], o["lr"], k - 1, o["gamma"]) * g
+        return scheduled_step(self.opts, k, x, g)
 
 
 class Momentum(Method):
