@@ -24,6 +24,7 @@ from .. import shapes as _shapes
 from ..frontend import to_trace
 from ..jacobians import compile_hessian, compile_hvp
 from ..tensor_call import concrete_or_fail, is_tensor_trace
+from .result import named
 
 NEEDS = ("grad", "hvp", "hessian")
 
@@ -138,13 +139,7 @@ class Objective:
 
     def unpack(self, x) -> dict:
         """A packed vector as name -> number (scalars) or array (tensors)."""
-        x = np.asarray(x, dtype=float).reshape(-1)
-        out, start = {}, 0
-        for name, shape in self.layout:
-            size = int(np.prod(shape))
-            out[name] = float(x[start]) if shape == () else x[start:start + size].reshape(shape).copy()
-            start += size
-        return out
+        return named(np.array(x, dtype=float).reshape(-1), self.layout)  # a copy: x stays the caller's
 
     def pack(self, x0) -> np.ndarray:
         """x0 (a mapping name -> number, a vector in `wrt` order, or one number when

@@ -95,14 +95,7 @@ class Result:
     @property
     def x_named(self) -> dict:
         """name -> value; a tensor variable's value is an array of its shape."""
-        if self.layout is None:
-            return {name: float(v) for name, v in zip(self.wrt, self.x)}
-        out, start = {}, 0
-        for name, shape in self.layout:
-            size = int(np.prod(shape))
-            out[name] = float(self.x[start]) if shape == () else self.x[start:start + size].reshape(shape)
-            start += size
-        return out
+        return named(self.x, self.layout or [(name, ()) for name in self.wrt])
 
     def __str__(self) -> str:
         point = ", ".join(f"{name} = {v:.10g}" if np.ndim(v) == 0 else f"{name}: array {np.shape(v)}"
@@ -122,6 +115,23 @@ class Stop(Exception):
     def __init__(self, message: str, converged: bool = False):
         super().__init__(message)
         self.converged = converged
+
+
+def split(x: np.ndarray, layout) -> dict:
+    """A packed vector by variable: name -> a view of x in its shape (0-d for a
+    scalar). `layout`: (name, shape) per variable, in packing order (C order,
+    concatenated); writing to a view writes to x."""
+    out, start = {}, 0
+    for name, shape in layout:
+        size = int(np.prod(shape, dtype=np.int64))
+        out[name] = x[start:start + size].reshape(shape)
+        start += size
+    return out
+
+
+def named(x: np.ndarray, layout) -> dict:
+    """`split`, with a scalar variable as a float."""
+    return {name: float(v) if v.ndim == 0 else v for name, v in split(x, layout).items()}
 
 
 def norm(v: np.ndarray) -> float:

@@ -56,6 +56,7 @@ from .method import Method
 from .minimize import METHODS
 from .models import Model
 from .options import resolve
+from .result import split
 from .train_result import TrainHistory, TrainResult
 
 # the methods with a per-step update; "sgd" is gradient descent on mini-batches
@@ -110,8 +111,8 @@ class _Setup:
         if missing or len(first) != len(self.names):
             raise ValueError(f"train: params must give every variable of the loss being trained "
                              f"({', '.join(self.names)}); got {', '.join(first)}")
-        self.layout = _layout({k: np.shape(first[k]) for k in self.names})
-        self.size = sum(size for _, _, size in self.layout.values())
+        self.layout = [(k, np.shape(first[k])) for k in self.names]  # of the flat vector (result.split)
+        self.size = sum(int(np.prod(shape, dtype=np.int64)) for _, shape in self.layout)
         self.l2 = float(l2)
         if not np.isfinite(self.l2) or self.l2 < 0:
             raise ValueError(f"l2 must be a number >= 0, got {l2!r}")
@@ -121,9 +122,8 @@ class _Setup:
         if unknown:
             raise ValueError(f"l2_params: {', '.join(unknown)} is not a parameter ({', '.join(self.names)})")
         self.mask = np.zeros(self.size)
-        for k in l2_params:
-            start, shape, size = self.layout[k]
-            self.mask[start:start + size] = 1.0
+        for k, view in split(self.mask, self.layout).items():
+            view[...] = k in l2_params
         self.accuracy = accuracy if accuracy is not None else (
             self.model.accuracy if self.model is not None else None)
 
@@ -204,20 +204,6 @@ def _batched(data: dict) -> tuple[dict, dict, int]:
     return batched, constants, next(iter(sizes.values()), 0)
 
 
-def _layout(shapes: dict) -> dict:
-    """name -> (offset in the flat vector, shape, size)."""
-    out, start = {}, 0
-    for name, shape in shapes.items():
-        size = int(np.prod(shape, dtype=np.int64))
-        out[name] = (start, tuple(shape), size)
-        start += size
-    return out
-
-
-def _views(x: np.ndarray, layout: dict) -> dict:
-    return {name: x[start:start + size].reshape(shape) for name, (start, shape, size) in layout.items()}
-
-
 # -- one run ---------------------------------------------------------------------------------
 def _run(setup: _Setup, seed: int, cls, opts: dict, *, epochs: int, batch: Optional[int],
          patience: Optional[int], quiet: bool, label: str, desc: str) -> TrainResult:
@@ -226,7 +212,7 @@ def _run(setup: _Setup, seed: int, cls, opts: dict, *, epochs: int, batch: Optio
     x = np.concatenate([np.asarray(init[k], dtype=np.float64).reshape(-1) for k in setup.names])
     if not np.isfinite(x).all():
         raise ValueError("train: the starting params are not finite")
-    views = _views(x, setup.layout)
+    views = split(x, setup.layout)
     method = cls(types.SimpleNamespace(n=setup.size), dict(opts))
     grad, data, constants, l2, mask = setup.grad, setup.data, setup.constants, setup.l2, setup.mask
     n = setup.n
