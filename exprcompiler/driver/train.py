@@ -88,7 +88,7 @@ def shuffle_rng(seed: int) -> np.random.Generator:
 # -- setting up: the data, the parameters and the kernels --------------------------------
 class _Setup:
     """What every restart shares: the compiled kernels, the data split, the layout of
-    the flat parameter vector and the L2 mask."""
+    the flat parameter vector and the L2 term's factor."""
 
     def __init__(self, loss, params, data, *, shapes, backend, validation, l2, l2_params,
                  accuracy, seed):
@@ -96,7 +96,6 @@ class _Setup:
         data = self._data(data)
         self.init = self._init(params)
         first = self.init(seed)
-        self.names = list(first)
         self.data, self.constants, n = _batched(data)
         if n < 1:
             raise ValueError("train: no examples (the data have no leading axis of examples)")
@@ -113,17 +112,20 @@ class _Setup:
                              f"({', '.join(self.names)}); got {', '.join(first)}")
         self.layout = [(k, np.shape(first[k])) for k in self.names]  # of the flat vector (result.split)
         self.size = sum(int(np.prod(shape, dtype=np.int64)) for _, shape in self.layout)
-        self.l2 = float(l2)
-        if not np.isfinite(self.l2) or self.l2 < 0:
+        lam = float(l2)
+        if not np.isfinite(lam) or lam < 0:
             raise ValueError(f"l2 must be a number >= 0, got {l2!r}")
         if l2_params is None:
             l2_params = self.model.weights if self.model is not None else self.names
         unknown = [k for k in l2_params if k not in self.names]
         if unknown:
             raise ValueError(f"l2_params: {', '.join(unknown)} is not a parameter ({', '.join(self.names)})")
-        self.mask = np.zeros(self.size)
-        for k, view in split(self.mask, self.layout).items():
-            view[...] = k in l2_params
+        # the penalty's gradient 2λw over l2_params is decay * x: worked out once, not per step
+        self.decay = None
+        if lam:
+            self.decay = np.zeros(self.size)
+            for k, view in split(self.decay, self.layout).items():
+                view[...] = 2 * lam if k in l2_params else 0.0
         self.accuracy = accuracy if accuracy is not None else (
             self.model.accuracy if self.model is not None else None)
 
@@ -214,7 +216,7 @@ def _run(setup: _Setup, seed: int, cls, opts: dict, *, epochs: int, batch: Optio
         raise ValueError("train: the starting params are not finite")
     views = split(x, setup.layout)
     method = cls(types.SimpleNamespace(n=setup.size), dict(opts))
-    grad, data, constants, l2, mask = setup.grad, setup.data, setup.constants, setup.l2, setup.mask
+    grad, data, constants, decay = setup.grad, setup.data, setup.constants, setup.decay
     n = setup.n
     size = n if batch is None else min(batch, n)
     per_epoch = -(-n // size)
@@ -235,8 +237,8 @@ def _run(setup: _Setup, seed: int, cls, opts: dict, *, epochs: int, batch: Optio
                     part = {k: v.take(idx, axis=0) for k, v in data.items()} if size < n else data
                     f, grads = grad(**views, **part, **constants)
                     g = np.concatenate([np.ravel(gk) for gk in grads]) if len(grads) > 1 else np.ravel(grads[0])
-                    if l2:
-                        g = g + (2 * l2) * (mask * x)
+                    if decay is not None:
+                        g = g + decay * x
                     if not (np.isfinite(f) and np.isfinite(g).all()):
                         diverged = True
                         message = (f"diverged at epoch {epoch}, step {step + 1} (step too large?): "
