@@ -68,11 +68,16 @@ def split(X, y, *, test_size: float = 0.25, seed: int = 0):
         raise ValueError(f"expected X of shape (n, features) and y of shape (n,), got {X.shape} and {y.shape}")
     if not 0 < test_size < 1:
         raise ValueError(f"test_size must be between 0 and 1, got {test_size!r}")
-    n = X.shape[0]
-    n_test = min(max(1, int(round(test_size * n))), n - 1)
-    order = np.random.default_rng(seed).permutation(n)
-    train, test = order[:n - n_test], order[n - n_test:]
+    train, test = holdout(X.shape[0], test_size, np.random.default_rng(seed))
     return X[train], y[train], X[test], y[test]
+
+
+def holdout(n: int, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(kept, held-out) indices: range(n) shuffled by rng, the last `fraction` held
+    out (at least one example on each side). The test split and train's validation."""
+    held = min(max(1, int(round(fraction * n))), n - 1)
+    order = rng.permutation(n)
+    return order[:n - held], order[n - held:]
 
 
 def from_arrays(X, y, *, test_size: float = 0.25, seed: int = 0, name: str = "arrays") -> Dataset:

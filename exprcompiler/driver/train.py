@@ -51,6 +51,7 @@ import numpy as np
 
 from .. import api
 from . import progress
+from .data import holdout
 from .first_order import GradientDescent
 from .method import Method
 from .minimize import METHODS
@@ -157,9 +158,7 @@ class _Setup:
         if isinstance(validation, (float, int)) and not isinstance(validation, bool):
             if not 0 < validation < 1:
                 raise ValueError(f"validation must be a fraction between 0 and 1 or data, got {validation!r}")
-            n_val = min(max(1, int(round(validation * n))), n - 1)
-            order = np.random.default_rng([seed, 2]).permutation(n)
-            keep, held = order[:n - n_val], order[n - n_val:]
+            keep, held = holdout(n, validation, np.random.default_rng([seed, 2]))
             return {k: v[keep] for k, v in self.data.items()}, {k: v[held] for k, v in self.data.items()}
         if isinstance(validation, tuple) and len(validation) == 2 and self.model is not None:
             val = self.model.data(*validation)
