@@ -23,9 +23,10 @@ import numpy as np
 
 from .. import compile_expr, compile_grad
 from ..errors import CompileError
+from . import remote
 from .runner import Candidate, flat_arrays, local
 from .seeds import Seed
-from .worker import JobError, Worker
+from .worker import Worker
 
 
 @dataclass
@@ -57,16 +58,8 @@ class Context:
     def worker(self, tool: str, threads: int) -> Optional[Worker]:
         key = (tool, threads)
         if key not in self.workers:
-            w = Worker(cpus=threads)
-            try:
-                self.info[key] = w.call("exprcompiler.bench.remote.setup", tool, self.points, threads)
-            except ImportError as err:
-                w.close(kill=True)
-                w, self.info[key] = None, f"not importable ({err})"
-            except JobError as err:
-                w.close(kill=True)
-                w, self.info[key] = None, f"failed ({err})"
-            self.workers[key] = w
+            self.workers[key], self.info[key] = remote.start(
+                tool, threads, f"{remote.__name__}.setup", tool, self.points, threads)
         return self.workers[key]
 
     def close(self) -> None:
