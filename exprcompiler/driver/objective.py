@@ -31,16 +31,12 @@ NEEDS = ("grad", "hvp", "hessian")
 
 def _primal_of(f, shapes=None):
     """(the function's trace, the compiled object given or None)."""
-    if isinstance(f, api.Compiled):
-        if len(f.primal.outputs) != 1:
-            raise ValueError(f"minimize needs a function with one output; this one has "
-                             f"{len(f.primal.outputs)}")
-        return f.primal, f
-    primal = to_trace(f, shapes)
+    compiled = f if isinstance(f, api.Compiled) else None
+    primal = f.primal if compiled is not None else to_trace(f, shapes)
     if len(primal.outputs) != 1:
         raise ValueError(f"minimize needs a function with one output; this one has "
                          f"{len(primal.outputs)}")
-    return primal, None
+    return primal, compiled
 
 
 def _choose_wrt(primal, compiled, x0, wrt, data: dict) -> list[str]:
