@@ -35,7 +35,7 @@ from ..trace.ir import Trace
 from ..trace.printer import table_spelling
 from ..trace.render import const_prec, format_op, named_vars
 from . import c_build
-from .c_backend import C_KEYWORDS, HELPERS, SPELLING, VECTOR_MATH, _helpers_for, _squares, c_identifier
+from .c_backend import C_KEYWORDS, HELPERS, SPELLING, VECTOR_MATH, _helpers_for, squares, c_identifier
 from .c_tensor_loops import VIEWS, Loops, View
 from .c_tensor_ops import EMITTERS
 from .naming import assign_names, comment_text
@@ -226,7 +226,7 @@ def _header(trace: Trace, description: str, dim_names: list[str]) -> list[str]:
 
 def generate_c_tensor(trace: Trace, *, func_name: str = "f", description: str = "") -> tuple[str, str]:
     """(C source, declaration) of the tensor kernel `func_name` for `trace`."""
-    trace = _squares(trace)
+    trace = squares(trace)
     kernel = _Kernel(trace, func_name)
     kernel.run()
     e = kernel.e
