@@ -86,6 +86,7 @@ def c_identifier(name: str) -> str:
 
 
 def _helpers_for(names: set[str]) -> list[str]:
+    """The definitions of these helpers and of those they use, each once, dependencies first."""
     order: list[str] = []
 
     def visit(name: str) -> None:
@@ -98,6 +99,27 @@ def _helpers_for(names: set[str]) -> list[str]:
     for name in sorted(names):
         visit(name)
     return [HELPERS[n][0] for n in order]
+
+
+def math_prelude(spelled: set[str], libm: set[str] = frozenset()) -> list[str]:
+    """The lines between a kernel's #includes and its code: the libmvec declarations of
+    the vectorizable libm functions it calls (those `spelled` or in `libm`, and those
+    its helpers call: xc_softplus calls exp and log1p), then the helpers among
+    `spelled` and those they use."""
+    helpers = _helpers_for(spelled & set(HELPERS))
+    code = re.sub(r"/\*.*?\*/", "", "\n".join(helpers), flags=re.S)
+    called = spelled | libm | {f for f in VECTOR_MATH if re.search(rf"\b{f}\(", code)}
+    lines = []
+    vector = [f for f in VECTOR_MATH if f in called]
+    if vector:
+        lines.append("/* vector variants from libmvec (used when built with -fopenmp-simd) */")
+        for f in vector:
+            args = "double, double" if f == "pow" else "double"
+            lines += ["#pragma omp declare simd notinbranch", f"double {f}({args});"]
+        lines.append("")
+    if helpers:
+        lines += helpers + [""]
+    return lines
 
 
 # A trace with more than SPLIT_FROM statements is split into parts of PART statements
@@ -294,22 +316,9 @@ def generate_c(trace: Trace, *, func_name: str = "f", description: str = "") -> 
         return [" * " + ", ".join(items[k:k + 8]) for k in range(0, len(items), 8)] or [" * none"]
     head += ["/* inputs:", *listing("in", trace.inputs), " * outputs:", *listing("out", trace.outputs), " */"]
     head += ["#include <math.h>", "#include <stddef.h>"]
-    helpers = _helpers_for(spelled & set(HELPERS))
-    text = "".join(helpers)
-    libm = spelled | ({"exp", "log1p"} if "xc_logaddexp0" in text else set()) \
-        | ({"pow"} if "xc_pow" in text else set())
-    vector = [f for f in VECTOR_MATH if f in libm]
     if split:
         head.append("#include <stdlib.h>")
-    head.append("")
-    if vector:
-        head.append("/* vector variants from libmvec (used when built with -fopenmp-simd) */")
-        for f in vector:
-            args = "double, double" if f == "pow" else "double"
-            head += ["#pragma omp declare simd notinbranch", f"double {f}({args});"]
-        head.append("")
-    if helpers:
-        head += helpers + [""]
+    head += [""] + math_prelude(spelled)
     if not split:
         return "\n".join(head + _single_kernel(stmts, inputs, func_name, decl, n_out) + packed) + "\n", decls
 

@@ -21,7 +21,6 @@ kernel over a batch stays the fast path for elementwise work.
 from __future__ import annotations
 
 import itertools
-import re
 
 import numpy as np
 
@@ -35,7 +34,7 @@ from ..trace.ir import Trace
 from ..trace.printer import table_spelling
 from ..trace.render import const_prec, format_op, named_vars
 from . import c_build
-from .c_backend import C_KEYWORDS, HELPERS, SPELLING, VECTOR_MATH, _helpers_for, squares, c_identifier
+from .c_backend import C_KEYWORDS, HELPERS, SPELLING, c_identifier, math_prelude, squares
 from .c_tensor_loops import VIEWS, Loops, View
 from .c_tensor_ops import EMITTERS
 from .naming import assign_names, comment_text
@@ -236,18 +235,7 @@ def generate_c_tensor(trace: Trace, *, func_name: str = "f", description: str = 
     decl = f"int {func_name}({', '.join(params)})"
 
     spelled = {_ops.OPS[op].c for op in kernel.used_ops}
-    helpers = _helpers_for((spelled | e.helpers) & set(HELPERS))
-    # libm functions called directly or inside the helpers (xc_softplus calls exp and log1p)
-    libm = spelled | e.libm | {f for f in VECTOR_MATH if any(re.search(rf"\b{f}\(", h) for h in helpers)}
-    lines = _header(trace, description, kernel.dim_names)
-    vector = [f for f in VECTOR_MATH if f in libm]
-    if vector:
-        lines.append("/* vector variants from libmvec (used when built with -fopenmp-simd) */")
-        for f in vector:
-            lines += ["#pragma omp declare simd notinbranch", f"double {f}({'double, double' if f == 'pow' else 'double'});"]
-        lines.append("")
-    if helpers:
-        lines += helpers + [""]
+    lines = _header(trace, description, kernel.dim_names) + math_prelude(spelled | e.helpers, e.libm)
     lines += [decl, "{", "    (void)threads;  /* unused in a build without OpenMP */"]
     lines += [f"    const ptrdiff_t D{k} = dims[{k}];" for k in range(len(kernel.dim_names))] or ["    (void)dims;"]
     lines += ["    " + a for a in kernel.aliases]
