@@ -113,7 +113,6 @@ def _check(node) -> None:
 class _Converter:
     def __init__(self):
         self.b = Builder()
-        self.inputs: list[str] = []
         self.var: dict[int, tuple] = {}        # id(node) -> (node, var); node kept alive
         self.magnitude: dict[int, int] = {}    # id(Mul with coefficient < 0) -> var of -Mul
 
@@ -143,10 +142,7 @@ class _Converter:
         if _matrix.is_matrix_node(node) and not (node.is_Add or node.is_Mul):
             return _matrix.build(self, node)      # (MatAdd and MatMul are an Add and a Mul)
         if node.is_Symbol:
-            name = str(node)
-            if name not in self.inputs:
-                self.inputs.append(name)
-            return b.input(name)
+            return b.input(str(node))
         if node.is_Number or node.is_NumberSymbol:
             return b.const(_float(node))
         if node.is_Add:
@@ -269,7 +265,7 @@ def from_sympy(expr, *, source: Optional[str] = None) -> Trace:
     """
     conv = _Converter()
     out = _matrix.as_scalar(conv.b, expr, conv.convert(expr))
-    name, = output_names(1, conv.inputs)  # the output must not shadow an input
+    name, = output_names(1, conv.b._inputs)  # the output must not shadow an input
     return trace_from_builder(conv.b, [(name, out)], source=source)
 
 

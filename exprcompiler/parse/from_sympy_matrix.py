@@ -126,8 +126,6 @@ def build(conv, node) -> int:
     `_power`, `_function_of`)."""
     b, v = conv.b, conv._v
     if isinstance(node, MatrixSymbol):
-        if node.name not in conv.inputs:
-            conv.inputs.append(node.name)
         return b.input(node.name, symbol_shape(node))
     if isinstance(node, Transpose):
         return b.transpose(v(node.arg))
