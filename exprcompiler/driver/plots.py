@@ -37,6 +37,19 @@ def _figure(ncols: int, height: float = 4.0):
     return fig, [fig.add_subplot(1, ncols, k + 1) for k in range(ncols)]
 
 
+def _colored(runs) -> list:
+    """((label, result), color) per run: tab10, or tab20 past ten runs, cycled."""
+    from matplotlib import colormaps
+    colors = colormaps["tab10" if len(runs) <= 10 else "tab20"].colors
+    return list(zip(runs, colors * (1 + len(runs) // len(colors))))
+
+
+def _save(fig, path: Optional[str]):
+    if path is not None:
+        fig.savefig(path)
+    return fig
+
+
 def _runs(results) -> list[tuple[str, Result]]:
     if isinstance(results, Result) or hasattr(results, "epochs"):  # a Result or a TrainResult
         return [(results.method, results)]
@@ -56,9 +69,7 @@ def plot_history(results: Union[Result, Sequence[Result], Mapping[str, Result]],
     if all(hasattr(r, "epochs") for _, r in runs):
         return _plot_training(runs, path)
     fig, (ax_f, ax_g) = _figure(2, 4.0 + 0.2 * len(runs) / 3)
-    from matplotlib import colormaps
-    colors = colormaps["tab10" if len(runs) <= 10 else "tab20"].colors
-    for (label, r), color in zip(runs, colors * (1 + len(runs) // len(colors))):
+    for (label, r), color in _colored(runs):
         ax_f.plot(np.arange(len(r.history)), r.history.f, label=label, color=color)
         ax_g.plot(np.arange(len(r.history)), r.history.grad_norm, color=color)
     if all((r.history.f > 0).all() for _, r in runs):
@@ -73,18 +84,14 @@ def plot_history(results: Union[Result, Sequence[Result], Mapping[str, Result]],
     ax_f.set(xlabel="iteration", ylabel="f", title="objective")
     ax_g.set(xlabel="iteration", ylabel="‖∇f‖", title="gradient norm")
     fig.legend(loc="outside lower center", ncols=min(3, len(runs)), fontsize="small")
-    if path is not None:
-        fig.savefig(path)
-    return fig
+    return _save(fig, path)
 
 
 def _plot_training(runs, path):
     """Training curves (driver/train.TrainResult): the loss and the accuracy per epoch,
     training solid and validation dashed, one color per run."""
     fig, (ax_l, ax_a) = _figure(2, 4.0 + 0.2 * len(runs) / 3)
-    from matplotlib import colormaps
-    colors = colormaps["tab10" if len(runs) <= 10 else "tab20"].colors
-    for (label, r), color in zip(runs, colors * (1 + len(runs) // len(colors))):
+    for (label, r), color in _colored(runs):
         h = r.history
         ax_l.plot(h.epoch, h.loss, color=color, label=f"{label}: training")
         ax_a.plot(h.epoch, h.accuracy, color=color)
@@ -96,9 +103,7 @@ def _plot_training(runs, path):
     ax_l.set(xlabel="epoch", ylabel="loss", title="loss (mean over the examples)")
     ax_a.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
     fig.legend(loc="outside lower center", ncols=min(3, 2 * len(runs)), fontsize="small")
-    if path is not None:
-        fig.savefig(path)
-    return fig
+    return _save(fig, path)
 
 
 def plot_path(result: Result, path: Optional[str] = None, *, lo: Optional[float] = None,
@@ -127,6 +132,4 @@ def plot_path(result: Result, path: Optional[str] = None, *, lo: Optional[float]
     ax.plot(xs[-1:], result.history.f[-1:], "*", color="tab:red", ms=12, label=f"end {name} = {xs[-1]:.6g}")
     ax.set(xlabel=name, ylabel="f", title=result.function.source or "f")
     ax.legend()
-    if path is not None:
-        fig.savefig(path)
-    return fig
+    return _save(fig, path)
