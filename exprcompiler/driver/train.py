@@ -251,8 +251,8 @@ def _run(setup: _Setup, seed: int, cls, opts: dict, *, epochs: int, batch: Optio
                 if diverged:
                     epoch -= 1
                     break
-                row = _metrics(setup, x, views, constants)
-                history.add(epoch, total / n, row[0], *row[1:], train_time)
+                row = _metrics(setup, views, constants)
+                history.add(epoch, total / n, *row, train_time)
                 if setup.val is not None:
                     if row[1] < best[0]:
                         best, waited = (row[1], x.copy(), epoch), 0
@@ -294,16 +294,13 @@ def _evaluate(setup: _Setup, views: dict, data: dict, constants: dict) -> tuple[
     return loss, acc
 
 
-def _metrics(setup, x, views, constants) -> tuple:
+def _metrics(setup, views, constants) -> tuple:
     """(training accuracy, validation loss, validation accuracy), NaN where not measured."""
-    acc = val_loss = val_acc = np.nan
-    if setup.accuracy is not None:
-        acc = setup.accuracy(views, {**setup.data, **constants})
-    if setup.val is not None:
-        v_loss, v_acc = _evaluate(setup, views, setup.val, constants)
-        val_loss = v_loss
-        val_acc = np.nan if v_acc is None else v_acc
-    return acc, val_loss, val_acc
+    acc = np.nan if setup.accuracy is None else setup.accuracy(views, {**setup.data, **constants})
+    if setup.val is None:
+        return acc, np.nan, np.nan
+    val_loss, val_acc = _evaluate(setup, views, setup.val, constants)
+    return acc, val_loss, np.nan if val_acc is None else val_acc
 
 
 def _check_count(name: str, value, allow_none: bool = False):
