@@ -91,8 +91,12 @@ def pinned(info: str) -> str:
             f"{len(os.listdir('/proc/self/task'))} OS threads")
 
 
-def candidate(worker: Worker, key, label: str, threads, family: str = "") -> Candidate:
-    """The main process's handle on a registered job."""
+def candidate(started: tuple, key, label: str, threads, family: str = "") -> Candidate:
+    """The main process's handle on a registered job. `started` is what `start` gave:
+    (worker, _), or (None, why not), which makes a row that says why."""
+    worker, why = started
+    if worker is None:
+        return Candidate(label, str(threads), family, missing=why)
     return Candidate(label, str(threads), family,
                      lambda: worker.call(f"{__name__}.job_timed", key),
                      lambda: worker.call(f"{__name__}.job_result", key))

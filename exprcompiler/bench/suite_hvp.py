@@ -121,9 +121,8 @@ def run(threads: list[int], repeat: int, quick: bool) -> SuiteResult:
             hand = {"value": rosenbrock.value, "grad": rosenbrock.grad, "hvp": rosenbrock.hvp}
             rows.append((n, REFERENCE, "1", _local(REFERENCE, hand, x, v, target), None))
             for t, (w, info, builds) in jax.items():
-                cands = ({kind: remote.candidate(w, ("hvp", n, kind), JAX, t, "NumPy")
-                          for kind in KINDS} if w is not None
-                         else {kind: Candidate(JAX, str(t), "NumPy", missing=info) for kind in KINDS})
+                cands = {kind: remote.candidate((w, info), ("hvp", n, kind), JAX, t, "NumPy")
+                         for kind in KINDS}
                 rows.append((n, JAX, str(t), cands, builds.get(n)))
         groups = [[row[3][kind] for row in rows if row[0] == n] for n in sizes for kind in KINDS]
         times, errors = run_interleaved(

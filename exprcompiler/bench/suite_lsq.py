@@ -149,10 +149,8 @@ def _gradient_rows(size, data, t, blas: BlasThreads, gen_np, gen_c, workers, tar
     rows.append(blas.wrap(t, _batched(f"{ALONE} NumPy function", thr, _alone(gen_np, data), target)))
     if not isinstance(gen_c, str):
         rows.append(_batched(f"{ALONE} C function", str(t), _alone(gen_c, data), target))
-    for package, (label, _) in TOOLS.items():
-        wk, info = workers[package, t]
-        rows.append(Candidate(label, str(t), missing=info) if wk is None
-                    else remote.candidate(wk, ("lsq", *size), label, t))
+    rows += [remote.candidate(workers[package, t], ("lsq", *size), label, t)
+             for package, (label, _) in TOOLS.items()]
     return rows
 
 

@@ -96,10 +96,8 @@ def run(threads: list[int], repeat: int, quick: bool) -> SuiteResult:
             else:
                 group.append(_trainer("generated C", t, lambda g=gen_c: mlp.sgd(mlp.generated_step(g), s),
                                       epochs))
-            for package, (label, _) in TOOLS.items():
-                wk, info = workers[package, t]
-                group.append(Candidate(label, str(t), missing=info) if wk is None
-                             else remote.candidate(wk, ("mlp", package), label, t))
+            group += [remote.candidate(workers[package, t], ("mlp", package), label, t)
+                      for package, (label, _) in TOOLS.items()]
         finals = {}     # id(candidate) -> its final parameters, for the test accuracy
         for c in group:
             if c.result is not None:
