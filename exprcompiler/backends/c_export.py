@@ -12,7 +12,7 @@ from .. import __version__
 from ..trace.ir import Trace
 from ..tensor_call import is_tensor_trace
 from .c_backend import C_KEYWORDS, c_identifier, generate_c
-from .c_tensor import _dim_names, generate_c_tensor
+from .c_tensor import dim_names, generate_c_tensor
 from .naming import comment_text
 
 
@@ -126,7 +126,7 @@ def _export_tensor(trace: Trace, name: str, description: str) -> tuple[str, str,
     func = function_name(name)
     source, decl = generate_c_tensor(trace, func_name=func, description=description)
     header_file, guard = _header_file(name)
-    dims = _dim_names(trace)
+    dims = dim_names(trace)
 
     def shape_text(shape) -> str:
         return "scalar" if shape == () else "[" + "][".join(str(d) for d in shape) + "]"

@@ -44,7 +44,7 @@ LOCALS = {"dims", "threads", "arena", "acc", "i", "j", "k", "malloc", "free", "i
           "INFINITY"} | {f"{v}{k}" for v in ("i", "a", "acc") for k in range(32)}
 
 
-def _dim_names(trace: Trace) -> list[str]:
+def dim_names(trace: Trace) -> list[str]:
     """The named dimensions, sorted: "n" for both "n" and "n-1"."""
     names = {d.partition("-")[0] for ins in trace.instrs for d in ins.shape if isinstance(d, str)}
     return sorted(names)
@@ -72,7 +72,7 @@ class _Kernel:
     def __init__(self, trace: Trace, func_name: str):
         self.trace = trace
         n_in, n_out = len(trace.inputs), len(trace.outputs)
-        self.dim_names = _dim_names(trace)
+        self.dim_names = dim_names(trace)
         reserved = C_KEYWORDS | LOCALS | {op.c for op in _ops.OPS.values() if op.c} | set(HELPERS)
         reserved |= {func_name} | {f"in{k}" for k in range(n_in)} | {f"out{k}" for k in range(n_out)}
         reserved |= {f"D{k}" for k in range(len(self.dim_names))}
@@ -206,11 +206,11 @@ class _Kernel:
                          lambda rd, src=src: rd(src))
 
 
-def _header(trace: Trace, description: str, dim_names: list[str]) -> list[str]:
+def _header(trace: Trace, description: str, dims: list[str]) -> list[str]:
     head = opening_comment(trace, description, shapes=True)
-    if dim_names:
+    if dims:
         head.append(" * dimensions: " + ", ".join(f"D{k} = {comment_text(n, 40, c=True)}"
-                                                  for k, n in enumerate(dim_names)))
+                                                  for k, n in enumerate(dims)))
     return head + [" */", "#include <math.h>", "#include <stddef.h>", "#include <stdlib.h>", ""]
 
 
@@ -246,11 +246,11 @@ def generate_c_tensor(trace: Trace, *, func_name: str = "f", description: str = 
     return "\n".join(lines) + "\n", decl + ";"
 
 
-def _dim_sources(trace: Trace, dim_names: list[str]) -> list[tuple[int, int, int]]:
+def _dim_sources(trace: Trace, names: list[str]) -> list[tuple[int, int, int]]:
     """For each named dimension: (input, axis, k) such that its size is that input's
     size along axis plus k (an input may only have "n-1")."""
     out = []
-    for name in dim_names:
+    for name in names:
         for pos, (_, v) in enumerate(trace.inputs):
             found = [(ax, int(d.partition("-")[2] or 0)) for ax, d in enumerate(trace.instrs[v].shape)
                      if isinstance(d, str) and d.partition("-")[0] == name]
@@ -274,8 +274,8 @@ def compile_c_tensor(trace: Trace, *, func_name: str, description: str = "", thr
     source, decl = generate_c_tensor(trace, func_name=func_name, description=description)
     ffi, lib = c_build.load(source, decl)
     kernel = getattr(lib, func_name)
-    dim_names = _dim_names(trace)
-    sources = _dim_sources(trace, dim_names)
+    dims = dim_names(trace)
+    sources = _dim_sources(trace, dims)
     out_shapes = [trace.instrs[v].shape for _, v in trace.outputs]
 
     fixed = [s if all(isinstance(d, int) for d in s) else None for s in out_shapes]
@@ -284,7 +284,7 @@ def compile_c_tensor(trace: Trace, *, func_name: str, description: str = "", thr
     def fn(*arrays):
         arrays = [np.ascontiguousarray(a, dtype=np.float64) for a in arrays]
         sizes = [arrays[pos].shape[ax] + k for pos, ax, k in sources]
-        bound = dict(zip(dim_names, sizes))
+        bound = dict(zip(dims, sizes))
         outs = [np.empty(f if f is not None else concrete(s, bound)) for f, s in zip(fixed, out_shapes)]
         nt = threads
         if nt is None:
@@ -301,4 +301,4 @@ def compile_c_tensor(trace: Trace, *, func_name: str, description: str = "", thr
     return fn, source, [name.replace(".", "_") for name in trace.input_names]
 
 
-__all__ = ["compile_c_tensor", "generate_c_tensor"]
+__all__ = ["compile_c_tensor", "dim_names", "generate_c_tensor"]
