@@ -153,7 +153,7 @@ def _export_tensor(trace: Trace, name: str, description: str) -> tuple[str, str,
         f" * Build: cc -O3 -c {header_file[:-2]}.c   (or add -fopenmp; with gcc and glibc also",
         " *        -fdisable-tree-sincos -march=native and -lmvec for vector math); link -lm.",
         " */",
-        *_guarded(guard, [decl if decl.endswith(";") else decl + ";"]),
+        *_guarded(guard, [decl]),
     ]
     return func, _with_header(source, header_file), "\n".join(lines)
 
