@@ -150,13 +150,16 @@ class _Converter:
         if node.is_Mul:
             return self._mul(node)
         if node.is_Pow:
-            base, exp = node.args
-            if base is sympy.E:
-                return b.exp(self._v(exp))
-            if exp.is_Number and _is_negative(exp):
-                return b.div(1.0, self._power(base, -exp))
-            return self._power(base, exp)
+            return self._pow(*node.args)
         return self._function(node)
+
+    def _pow(self, base, exp) -> int:
+        """base**exp: a Pow, or a HadamardPower (the same, elementwise on a matrix)."""
+        if base is sympy.E:
+            return self.b.exp(self._v(exp))
+        if exp.is_Number and _is_negative(exp):
+            return self.b.div(1.0, self._power(base, -exp))
+        return self._power(base, exp)
 
     def _power(self, base, exp) -> int:
         """base**exp for an exponent that is not negative-numeric: 1 and 1/2 get

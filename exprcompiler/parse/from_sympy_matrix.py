@@ -123,7 +123,7 @@ def _applied(node):
 def build(conv, node) -> int:
     """The variable of a matrix node that is not a MatAdd or MatMul (those are
     from_sympy's Add and Mul); `conv` is the converter (its builder `b`, `_v`,
-    `_power`, `_function_of`)."""
+    `_pow`, `_function_of`)."""
     b, v = conv.b, conv._v
     if isinstance(node, MatrixSymbol):
         return b.input(node.name, symbol_shape(node))
@@ -135,10 +135,7 @@ def build(conv, node) -> int:
             acc = b.mul(acc, v(a))
         return acc
     if isinstance(node, HadamardPower):
-        base, exp = node.args
-        if exp.is_Number and exp.is_extended_negative:
-            return b.div(1.0, conv._power(base, -exp))
-        return conv._power(base, exp)
+        return conv._pow(*node.args)
     if isinstance(node, MatPow):
         return _power(b, v(node.args[0]), int(node.args[1]))
     if isinstance(node, MatrixElement):
