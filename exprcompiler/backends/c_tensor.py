@@ -76,11 +76,10 @@ class _Kernel:
         reserved = C_KEYWORDS | LOCALS | {op.c for op in _ops.OPS.values() if op.c} | set(HELPERS)
         reserved |= {func_name} | {f"in{k}" for k in range(n_in)} | {f"out{k}" for k in range(n_out)}
         reserved |= {f"D{k}" for k in range(len(self.dim_names))}
-        self.named = named_vars(trace)
-        names = assign_names(trace, self.named, reserved)
-        self.taken = set(reserved) | {c_identifier(n) for n in names if n is not None}
-        self.names = names
-        self.inline = _inline(trace, self.named)
+        named = named_vars(trace)
+        self.names = [c_identifier(n) if n is not None else None for n in assign_names(trace, named, reserved)]
+        self.taken = reserved | {n for n in self.names if n is not None}
+        self.inline = _inline(trace, named)
         self.e = Loops(self.dim_c, self.fresh)
         self.views: list = [None] * len(trace.instrs)
         self.used_ops: set[str] = set()
@@ -115,7 +114,6 @@ class _Kernel:
         name = self.names[i]
         if name is None:
             return self.fresh("t")
-        name = c_identifier(name)
         if name in self.cnames:
             return self.fresh(name)
         self.cnames.add(name)
@@ -130,8 +128,8 @@ class _Kernel:
         if k is not None:
             self.aliases.append(f"double *const {name} = out{k};")
             self.written[k] = name
-            return self.e.buffer(name, shape)
-        self.e.temps.append((name, self.e.size(shape)))
+        else:
+            self.e.temps.append((name, self.e.size(shape)))
         return self.e.buffer(name, shape)
 
     def expression(self, i: int, rd) -> str:
@@ -173,7 +171,7 @@ class _Kernel:
             return v.ptr
         if v is not None and not v.ptr and not v.shape:
             return v.text
-        return c_identifier(self.names[i]) if self.names[i] else f"({self.trace.instrs[i].op})"
+        return self.names[i] or f"({self.trace.instrs[i].op})"
 
     def run(self) -> None:
         e = self.e
