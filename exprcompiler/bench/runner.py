@@ -158,6 +158,11 @@ class Timing:
                 "rounds": self.rounds}
 
 
+def labelled(*labels: str) -> Callable[[Sequence[Candidate]], list]:
+    """run_interleaved's `reference`: the outputs of the group's candidate with one of `labels`."""
+    return lambda group: next(c for c in group if c.label in labels).result()
+
+
 def run_interleaved(groups: Sequence[Sequence[Candidate]], repeat: int,
                     reference: Callable[[Sequence[Candidate]], list]) -> tuple[dict, dict]:
     """Time every runnable candidate `repeat` times, interleaved within each group.

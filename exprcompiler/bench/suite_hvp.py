@@ -25,7 +25,7 @@ from .. import compile_expr, compile_grad, compile_hvp
 from ..errors import CompileError
 from . import remote, rosenbrock
 from .report import SuiteResult, err, ratio, us
-from .runner import Batch, Candidate, flat_arrays, run_interleaved
+from .runner import Batch, Candidate, flat_arrays, labelled, run_interleaved
 
 SIZES, QUICK_SIZES = (10, 100, 1000), (10, 100)
 TARGET, QUICK_TARGET = 0.02, 0.002          # seconds of calls in one timed batch
@@ -125,8 +125,7 @@ def run(threads: list[int], repeat: int, quick: bool) -> SuiteResult:
                          for kind in KINDS}
                 rows.append((n, JAX, str(t), cands, builds.get(n)))
         groups = [[row[3][kind] for row in rows if row[0] == n] for n in sizes for kind in KINDS]
-        times, errors = run_interleaved(
-            groups, repeat, lambda g: next(c for c in g if c.label == REFERENCE).result())
+        times, errors = run_interleaved(groups, repeat, labelled(REFERENCE))
     finally:
         for w, _, _ in jax.values():
             if w is not None:

@@ -27,7 +27,7 @@ from .. import compile_grad
 from ..errors import CompileError
 from . import remote
 from .report import SuiteResult, err, ratio, us
-from .runner import Batch, BlasThreads, Candidate, flat_arrays, local, run_interleaved
+from .runner import Batch, BlasThreads, Candidate, flat_arrays, labelled, local, run_interleaved
 
 LOSS = "0.5 * sum((X @ w - y)**2)"
 SIZES, QUICK_SIZES = ((500, 100), (5000, 1000)), ((200, 50),)
@@ -180,8 +180,7 @@ def run(threads: list[int], repeat: int, quick: bool) -> SuiteResult:
                     _gradient_rows(size, data, t, blas, gen_np, gen_c, workers, target))
                 if size == sizes[0]:
                     groups.setdefault((size, DESCENT), []).extend(_descent_rows(data, t, blas, gen_np, gen_c))
-        times, errors = run_interleaved(list(groups.values()), repeat, lambda g: next(
-            c for c in g if c.label in (AGREEMENT, GD_REFERENCE)).result())
+        times, errors = run_interleaved(list(groups.values()), repeat, labelled(AGREEMENT, GD_REFERENCE))
     finally:
         remote.close_each(workers)
     notes = [f"½‖Xw − y‖², X, w, y normal (seed 0); median and min–max of {repeat} interleaved "

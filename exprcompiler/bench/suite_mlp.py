@@ -24,7 +24,7 @@ from ..errors import CompileError
 from . import mlp, remote
 from .competitors import installed
 from .report import SuiteResult, err, ms, ratio
-from .runner import BlasThreads, Candidate, flat_arrays, run_interleaved
+from .runner import BlasThreads, Candidate, flat_arrays, labelled, run_interleaved
 
 EPOCHS, QUICK_EPOCHS = 30, 3
 REFERENCE = "hand-written NumPy backprop"
@@ -102,8 +102,7 @@ def run(threads: list[int], repeat: int, quick: bool) -> SuiteResult:
         for c in group:
             if c.result is not None:
                 c.result = _keeping(c.result, finals, id(c))
-        times, errors = run_interleaved(
-            [group], repeat, lambda g: next(c for c in g if c.label == REFERENCE).result())
+        times, errors = run_interleaved([group], repeat, labelled(REFERENCE))
     finally:
         remote.close_each(workers)
     notes = [f"{s.ds}; {s.model}, SGD lr {mlp.LR}, batch {mlp.BATCH}, {epochs} epochs of "

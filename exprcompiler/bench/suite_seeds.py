@@ -7,7 +7,7 @@ from __future__ import annotations
 from .competitors import AGREEMENT, COMPETITORS, REFERENCE, Context, Task, candidate
 from .reference import ReferenceError, load_reference
 from .report import SuiteResult, err, ms, ratio
-from .runner import run_interleaved
+from .runner import labelled, run_interleaved
 from .seeds import SEEDS
 
 KINDS = ("value", "grad")
@@ -34,8 +34,7 @@ def run(threads: list[int], repeat: int, quick: bool) -> SuiteResult:
                             cells[name, comp.label, str(t) if comp.threaded else "1", kind] = c
                             group.append(c)
                 groups.append(group)
-        times, errors = run_interleaved(
-            groups, repeat, lambda g: next(c for c in g if c.label == AGREEMENT).result())
+        times, errors = run_interleaved(groups, repeat, labelled(AGREEMENT))
     finally:
         context.close()
     return _result(cells, times, errors, points, repeat, threads, context)
