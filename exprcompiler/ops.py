@@ -58,7 +58,7 @@ class OpDef:
     callable_by_name: bool = True          # may be called as name(...) in the string language
     doc: str = ""
     # Tensor ops (see tensor_rules.py). An op without `shape` is elementwise: its
-    # arguments broadcast, and `partials` give both its JVP and its VJP.
+    # arguments broadcast, and its `jvp` and `vjp` are made from its `partials`.
     shape: Optional[Callable] = None       # (argument shapes, attrs) -> output shape
     prepare: Optional[Callable] = None     # (argument shapes, attrs) -> canonical attrs
     jvp: Optional[Callable] = None         # (b, tangents, args, out, attrs) -> tangent or None
@@ -69,6 +69,13 @@ class OpDef:
     def __post_init__(self):
         if not self.domain:
             object.__setattr__(self, "domain", ((-3.0, 3.0),) * self.arity)
+        if self.shape is None and self.arity > 0:  # elementwise: both rules from the partials
+            object.__setattr__(self, "jvp", _jvp_from_partials(self.partials))
+            object.__setattr__(self, "vjp", _vjp_from_partials(self.partials))
+
+    def takes(self, n: int) -> bool:
+        """Whether the op accepts n arguments."""
+        return n == self.arity or (self.arity == VARIADIC and n > 0)
 
     @property
     def is_leaf(self) -> bool:
@@ -77,6 +84,33 @@ class OpDef:
     @property
     def elementwise(self) -> bool:
         return self.shape is None
+
+
+def _jvp_from_partials(partials):
+    """An elementwise op's JVP: its partials applied to the arguments' tangents, summed."""
+    def jvp(b, tans, args, out, attrs):
+        acc = None
+        for partial, t in zip(partials, tans):
+            if t is None or partial is None:
+                continue
+            c = partial(b, t, *args, out)
+            if c is not None:  # a rule may find a structural zero (x**0)
+                acc = c if acc is None else b.add(acc, c)
+        return acc
+    return jvp
+
+
+def _vjp_from_partials(partials):
+    """An elementwise op's VJP for argument j: its partial applied to the adjoint,
+    summed down to the argument's shape (the adjoint of broadcasting it)."""
+    def vjp(b, j, g, args, out, attrs):
+        if partials[j] is None:
+            return None
+        c = partials[j](b, g, *args, out)
+        if c is not None and b.shape(c) != b.shape(args[j]):
+            c = b.sum_to(c, args[j])
+        return c
+    return vjp
 
 
 def _unary(name, evaluate, partial, numpy, sympy_head=None, **kw):

@@ -1,8 +1,8 @@
 """Forward mode: the tangent sweep, and the JVP and forward-gradient passes built on it.
 
-Each operation's tangent is the sum over its arguments of the op table's
-partials applied to the argument tangents: v̇_i = Σ_j ∂φ_i/∂v_j · v̇_j, summed
-over incoming edges. Structural zeros (`None`) are skipped, so no `0 * x` is
+Each operation's tangent is the op table's JVP rule applied to its arguments'
+tangents; for an elementwise op that is v̇_i = Σ_j ∂φ_i/∂v_j · v̇_j, summed over
+incoming edges. Structural zeros (`None`) are skipped, so no `0 * x` is
 ever emitted. The result is a trace: printable, compilable, differentiable.
 """
 
@@ -34,17 +34,8 @@ def tangent_sweep(b: Builder, trace: Trace, vmap: list[int], seeds: Mapping[int,
         op = _ops.OPS[ins.op]
         args = [vmap[a] for a in ins.args]
         mark = b.mark()
-        if op.elementwise:
-            acc = None
-            for j, a in enumerate(ins.args):
-                if tan[a] is None or op.partials[j] is None:
-                    continue
-                c = op.partials[j](b, tan[a], *args, vmap[i])
-                if c is not None:  # a rule may find a structural zero (x**0)
-                    acc = c if acc is None else b.add(acc, c)
-        else:
-            acc = None if all(tan[a] is None for a in ins.args) else \
-                op.jvp(b, [tan[a] for a in ins.args], args, vmap[i], dict(ins.attrs))
+        acc = None if all(tan[a] is None for a in ins.args) else \
+            op.jvp(b, [tan[a] for a in ins.args], args, vmap[i], dict(ins.attrs))
         if acc is not None:
             if b.shape(acc) != ins.shape:  # a scalar's tangent spread over a broadcast
                 acc = b.broadcast_to(acc, vmap[i])

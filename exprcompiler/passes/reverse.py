@@ -2,7 +2,8 @@
 
 One forward sweep (the primal trace, replayed) and one reverse sweep over it:
 each operation's adjoint v̄_i is pushed to its arguments through the op table's
-partials, v̄_j += ∂φ_i/∂v_j · v̄_i, summed over outgoing edges. Nothing is
+VJP rules (for an elementwise op, its partials: v̄_j += ∂φ_i/∂v_j · v̄_i), summed
+over outgoing edges. Nothing is
 re-evaluated, and the trace grows linearly. Only *active* variables (those that
 depend on a `wrt` input) receive adjoints.
 """
@@ -53,15 +54,10 @@ def adjoint_sweep(b: Builder, trace: Trace, vmap: Sequence[int], cotangents: Map
         # Last argument first: this reproduces the order of the published tables.
         for j in range(len(ins.args) - 1, -1, -1):
             a = ins.args[j]
-            if not active[a] or (op.elementwise and op.partials[j] is None):
+            if not active[a]:
                 continue
             mark = b.mark()
-            if op.elementwise:
-                c = op.partials[j](b, g, *args, vmap[i])
-                if c is not None and b.shape(c) != trace.instrs[a].shape:
-                    c = b.sum_to(c, args[j])  # the adjoint of broadcasting a
-            else:
-                c = op.vjp(b, j, g, args, vmap[i], attrs)
+            c = op.vjp(b, j, g, args, vmap[i], attrs)
             if c is not None:  # a rule may find a structural zero (x**0)
                 accumulate(a, c, mark)
     return adj

@@ -25,7 +25,7 @@ def verify(trace: Trace) -> Trace:
         op = _ops.OPS.get(ins.op)
         if op is None:
             raise TraceError(f"v{i}: unknown op {ins.op!r}")
-        if len(ins.args) != op.arity and not (op.arity == _ops.VARIADIC and ins.args):
+        if not op.takes(len(ins.args)):
             raise TraceError(f"v{i}: {ins.op} has {len(ins.args)} arguments, needs {op.arity}")
         for a in ins.args:
             if not 0 <= a < i:

@@ -198,7 +198,7 @@ class Builder:
         op = _ops.OPS.get(opname)
         if op is None or op.is_leaf:
             raise TraceError(f"unknown operation {opname!r}")
-        if len(args) != op.arity and not (op.arity == _ops.VARIADIC and args):
+        if not op.takes(len(args)):
             raise TraceError(f"{opname} takes {op.arity} arguments ({len(args)} given)")
         args = tuple(a if isinstance(a, int) and not isinstance(a, bool) else self.const(a)
                      for a in args)
@@ -247,7 +247,9 @@ class Builder:
 
     def _simplify(self, opname, args, shape, attrs) -> Optional[Var]:
         consts = [self.const_value(a) for a in args]
-        if all(c is not None for c in consts) and shape == () and opname != "size_ratio":
+        # fold scalar constants only: a constant may stand for a whole array (simplify's
+        # substituted inputs), whose sum or size_ratio is not the scalar's
+        if all(c is not None for c in consts) and shape == () and all(self.shape(a) == () for a in args):
             with np.errstate(all="ignore"):
                 value = _ops.OPS[opname].evaluate(*[np.float64(c) for c in consts], **dict(attrs))
             return self.const(float(value))
