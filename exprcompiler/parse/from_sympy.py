@@ -267,7 +267,7 @@ def from_sympy(expr, *, source: Optional[str] = None) -> Trace:
     non-SymPy objects.
     """
     conv = _Converter()
-    out = _matrix.as_scalar(conv.b, expr, conv.convert(expr))
+    out = _matrix.as_scalar(conv.b, conv.convert(expr))
     name, = output_names(1, conv.b._inputs)  # the output must not shadow an input
     return trace_from_builder(conv.b, [(name, out)], source=source)
 

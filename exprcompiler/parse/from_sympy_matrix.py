@@ -151,9 +151,10 @@ def build(conv, node) -> int:
     raise AssertionError(f"unchecked matrix node {type(node).__name__}")
 
 
-def as_scalar(b, expr, var) -> int:
-    """A 1×1 matrix result as its [0, 0] entry; anything else unchanged."""
-    if isinstance(expr, MatrixExpr) and b.shape(var) == (1, 1):
+def as_scalar(b, var) -> int:
+    """A 1×1 matrix result as its [0, 0] entry; anything else unchanged (only a matrix
+    expression has a shape other than ())."""
+    if b.shape(var) == (1, 1):
         return b.index(var, key=(0, 0))
     return var
 
