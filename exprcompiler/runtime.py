@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .shapes import insert_axes
+
 
 def sigmoid(x):
     """1 / (1 + exp(-x)) without overflow: exp(-log(1 + exp(-x)))."""
@@ -34,14 +36,6 @@ def xlogy(x, y):
 
 
 # -- tensor ops ---------------------------------------------------------------------------
-def _with_axes(shape, axis, ndim):
-    if axis is None:
-        return tuple(shape)
-    axis = _axes(axis)
-    it = iter(shape)
-    return tuple(1 if k in axis else next(it) for k in range(ndim))
-
-
 def _axes(axis):
     return (axis,) if isinstance(axis, int) else axis
 
@@ -51,7 +45,7 @@ def broadcast_to(x, ref, axis=None):
     shape = np.shape(ref)
     x = np.asarray(x)
     if axis is not None:
-        x = x.reshape(_with_axes(x.shape, axis, len(shape)))
+        x = x.reshape(insert_axes(x.shape, axis, len(shape)))
     return np.broadcast_to(x, shape)
 
 
@@ -63,7 +57,7 @@ def sum_to(c, ref, axis=None):
     if axis is None and shape == ():
         return np.sum(c)  # the common case: a scalar's adjoint
     axis = _axes(axis)
-    target = _with_axes(shape, axis, len(shape) + (len(axis) if axis is not None else 0))
+    target = insert_axes(shape, axis, len(shape) + (len(axis) if axis is not None else 0))
     lead = c.ndim - len(target)
     axes = tuple(range(lead)) + tuple(lead + k for k, d in enumerate(target)
                                       if d == 1 and c.shape[lead + k] != 1)

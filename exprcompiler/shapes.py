@@ -66,6 +66,16 @@ def normalize_axis(axis, ndim: int, op: str) -> Optional[tuple]:
     return tuple(sorted(out))
 
 
+def insert_axes(shape, axis, ndim: int) -> tuple:
+    """`shape` with size-1 dimensions at `axis` (an int, a tuple, or None for none),
+    `ndim` dimensions in all: what a reduction over `axis` removed, put back."""
+    if axis is None:
+        return tuple(shape)
+    axis = (axis,) if isinstance(axis, int) else axis
+    it = iter(shape)
+    return tuple(1 if k in axis else next(it) for k in range(ndim))
+
+
 def reduced(shape: Shape, axis, keepdims: bool, op: str) -> Shape:
     axes = normalize_axis(axis, len(shape), op)
     axes = range(len(shape)) if axes is None else axes

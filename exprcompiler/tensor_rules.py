@@ -49,14 +49,11 @@ def shape_of_ref(shapes, attrs):
     x, ref = shapes
     axis = attrs.get("axis")
     if axis is not None:
-        x = _insert_ones(x, axis, len(ref))
+        x = _s.insert_axes(x, axis, len(ref))
     _s.broadcast(x, ref, op="broadcast")
     return ref
 
 
-def _insert_ones(shape, axes, ndim):
-    it = iter(shape)
-    return tuple(1 if k in axes else next(it) for k in range(ndim))
 
 
 def shape_reduce(shapes, attrs):
