@@ -275,21 +275,29 @@ def compile_c_tensor(trace: Trace, *, func_name: str, description: str = "", thr
     dims = dim_names(trace)
     sources = _dim_sources(trace, dims)
     out_shapes = [trace.instrs[v].shape for _, v in trace.outputs]
-
-    fixed = [s if all(isinstance(d, int) for d in s) else None for s in out_shapes]
     scalar = [s == () for s in out_shapes]
+    per_sizes: dict = {}  # named sizes -> (dims argument, output shapes, large?), the last few
+
+    def bind(sizes: tuple, arrays) -> tuple:
+        """What the named sizes decide, worked out once for each (an optimizer calls with
+        the same sizes every time; mini-batch training alternates two)."""
+        hit = per_sizes.get(sizes)
+        if hit is None:
+            named = dict(zip(dims, sizes))
+            large = max((a.size for a in arrays), default=0) >= c_build.PARALLEL_FROM
+            hit = (ffi.new("ptrdiff_t[]", sizes) if sizes else ffi.NULL,
+                   [concrete(s, named) for s in out_shapes], large)
+            if len(per_sizes) >= 8:
+                per_sizes.pop(next(iter(per_sizes)), None)
+            per_sizes[sizes] = hit
+        return hit
 
     def fn(*arrays):
         arrays = [np.ascontiguousarray(a, dtype=np.float64) for a in arrays]
-        sizes = [arrays[pos].shape[ax] + k for pos, ax, k in sources]
-        bound = dict(zip(dims, sizes))
-        outs = [np.empty(f if f is not None else concrete(s, bound)) for f, s in zip(fixed, out_shapes)]
-        nt = threads
-        if nt is None:
-            big = max((a.size for a in arrays), default=0) >= c_build.PARALLEL_FROM
-            nt = c_build.default_threads() if big else 1
-        args = [ffi.new("ptrdiff_t[]", sizes or 1), nt]
-        args += [ffi.from_buffer("double[]", a) for a in arrays]
+        dims_arg, shapes, large = bind(tuple(arrays[pos].shape[ax] + k for pos, ax, k in sources), arrays)
+        outs = [np.empty(s) for s in shapes]
+        nt = threads if threads is not None else (c_build.default_threads() if large else 1)
+        args = [dims_arg, nt, *(ffi.from_buffer("double[]", a) for a in arrays)]
         args += [ffi.from_buffer("double[]", o, require_writable=True) for o in outs]
         if kernel(*args) != 0:
             raise MemoryError(f"the C kernel {func_name} could not allocate its temporaries")
