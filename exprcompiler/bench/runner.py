@@ -158,6 +158,13 @@ class Timing:
                 "rounds": self.rounds}
 
 
+def ratio_to(median: float, refs: dict, threads: str) -> Optional[float]:
+    """`median` over the reference's at the same threads (`refs`: {threads: median}), or
+    at the reference's first thread count when it has none there; None without a reference."""
+    base = refs.get(threads) or next(iter(refs.values()), None)
+    return median / base if base else None
+
+
 def labelled(*labels: str) -> Callable[[Sequence[Candidate]], list]:
     """run_interleaved's `reference`: the outputs of the group's candidate with one of `labels`."""
     return lambda group: next(c for c in group if c.label in labels).result()

@@ -27,7 +27,7 @@ from .. import compile_grad
 from ..errors import CompileError
 from . import remote
 from .report import SuiteResult, err, ratio, us
-from .runner import Batch, BlasThreads, Candidate, flat_arrays, labelled, local, run_interleaved
+from .runner import Batch, BlasThreads, Candidate, flat_arrays, labelled, local, ratio_to, run_interleaved
 
 LOSS = "0.5 * sum((X @ w - y)**2)"
 SIZES, QUICK_SIZES = ((500, 100), (5000, 1000)), ((200, 50),)
@@ -206,9 +206,8 @@ def _result(groups, times, errors, notes) -> SuiteResult:
                 table.append([where, task, c.label, c.threads, c.missing])
                 continue
             tm = times[id(c)]
-            base = ref.get(c.threads) or ref.get(next(iter(ref), None))
             rec.update(time=tm.as_dict(), reference=ref_label, max_rel_error=errors[id(c)],
-                       ratio_to_reference=tm.median / base if base else None)
+                       ratio_to_reference=ratio_to(tm.median, ref, c.threads))
             if isinstance(c.run, Batch):
                 rec["calls_per_batch"] = c.run.calls
             table.append([where, task, c.label, c.threads, us(tm.median), f"{us(tm.low)}–{us(tm.high)}",

@@ -24,7 +24,7 @@ from ..errors import CompileError
 from . import mlp, remote
 from .competitors import installed
 from .report import SuiteResult, err, ms, ratio
-from .runner import BlasThreads, Candidate, flat_arrays, labelled, run_interleaved
+from .runner import BlasThreads, Candidate, flat_arrays, labelled, ratio_to, run_interleaved
 
 EPOCHS, QUICK_EPOCHS = 30, 3
 REFERENCE = "hand-written NumPy backprop"
@@ -133,9 +133,8 @@ def _result(group, times, errors, accuracy, notes) -> SuiteResult:
             table.append([c.label, c.threads, c.missing])
             continue
         tm = times[id(c)]
-        base = ref.get(c.threads) or next(iter(ref.values()), None)
         rec.update(per_epoch=tm.as_dict(), reference=REFERENCE, max_rel_error=errors[id(c)],
-                   ratio_to_reference=tm.median / base if base else None,
+                   ratio_to_reference=ratio_to(tm.median, ref, c.threads),
                    test_accuracy=accuracy.get(id(c)))
         table.append([c.label, c.threads, ms(tm.median), f"{ms(tm.low)}–{ms(tm.high)}",
                       ratio(rec["ratio_to_reference"]),
