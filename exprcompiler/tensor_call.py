@@ -128,6 +128,38 @@ def copy_into(outs: list, results: list) -> list:
     return outs
 
 
+def layout(declared: dict, names, data) -> list[tuple[str, tuple]]:
+    """(name, shape) of each of `names`, their named dimensions bound by the shapes of
+    the `data` inputs: how a flat vector of those variables is cut (see `split`)."""
+    dims: dict = {}
+    for k, v in data.items():
+        _s.bind(declared[k], np.shape(v), k, dims)
+    sizes = {d: n for d, (n, _) in dims.items()}
+    return [(k, concrete_or_fail(declared[k], sizes, k)) for k in names]
+
+
+def split(vector, parts: list, what: str = "x") -> dict:
+    """A flat vector cut into the variables of `parts` ((name, shape) pairs, C order,
+    concatenated): name -> array, or float for a scalar."""
+    arr = np.asarray(vector, dtype=np.float64).reshape(-1)
+    total = sum(int(np.prod(shape)) for _, shape in parts)
+    if total != arr.size:
+        raise ValueError(f"at(): {what} has {arr.size} numbers; the variables "
+                         f"{', '.join(k for k, _ in parts)} hold {total}")
+    out, start = {}, 0
+    for name, shape in parts:
+        size = int(np.prod(shape))
+        out[name] = float(arr[start]) if shape == () else arr[start:start + size].reshape(shape)
+        start += size
+    return out
+
+
+def flat(parts) -> np.ndarray:
+    """The inverse of `split`: arrays and numbers flattened and concatenated."""
+    return np.concatenate([np.ravel(np.asarray(p, dtype=np.float64)) for p in parts]) \
+        if len(parts) else np.zeros(0)
+
+
 class TensorPackedCall:
     """`Compiled.at` for tensor traces: the `wrt` tensors flattened (C order) and
     concatenated into one vector x, data inputs by name; results flattened the same
@@ -139,49 +171,32 @@ class TensorPackedCall:
 
     def __init__(self, compiled):
         self.c = compiled
-        trace = compiled.trace
         self.kind = compiled.kind
         self.wrt = tuple(compiled.wrt) if compiled.kind != "value" else tuple(compiled.primal.input_names)
-        self.declared = {name: trace.instrs[v].shape for name, v in trace.inputs}
+        self.declared = {name: compiled.trace.instrs[v].shape for name, v in compiled.trace.inputs}
         self.seeds = [n for n in compiled.inputs if n.endswith("_dot") and n[:-4] in self.wrt
                       and n not in compiled.primal.input_names]
 
-    def _split(self, vector, dims, what):
-        arr = np.asarray(vector, dtype=np.float64).reshape(-1)
-        shapes = [concrete_or_fail(self.declared[name], dims, name) for name in self.wrt]
-        sizes = [int(np.prod(s)) for s in shapes]
-        if sum(sizes) != arr.size:
-            raise ValueError(f"at(): {what} has {arr.size} numbers; the variables "
-                             f"{', '.join(self.wrt)} hold {sum(sizes)}")
-        parts, start = {}, 0
-        for name, shape, size in zip(self.wrt, shapes, sizes):
-            parts[name] = arr[start:start + size].reshape(shape)
-            start += size
-        return parts
-
     def __call__(self, x, seed=None, /, **data):
-        dims: dict = {}
-        for name, value in data.items():
-            if name not in self.declared or name in self.wrt:
-                raise TypeError(f"at(): unexpected input {name!r} (data inputs: "
-                                f"{', '.join(n for n in self.declared if n not in self.wrt and '.' not in n)})")
-            _s.bind(self.declared[name], np.shape(value), name, dims)
-        sizes = {d: n for d, (n, _) in dims.items()}
-        args = dict(data)
-        args.update(self._split(x, sizes, "x"))
+        unknown = [k for k in data if k not in self.declared or k in self.wrt]
+        if unknown:
+            raise TypeError(f"at(): unexpected input {unknown[0]!r} (data inputs: "
+                            f"{', '.join(n for n in self.declared if n not in self.wrt and '.' not in n)})")
+        parts = layout(self.declared, self.wrt, data)
+        args = {**data, **split(x, parts, "x")}
         if self.seeds:
             if seed is None:
                 raise TypeError("at(): missing the direction v")
-            args.update({f"{k}_dot": v for k, v in self._split(seed, sizes, "v").items()})
+            args.update({f"{k}_dot": v for k, v in split(seed, parts, "v").items()})
         result = self.c(**args)
         if self.kind == "value":
             return result
         if self.kind == "grad":
             value, grads = result
-            return value, _flat(grads)
+            return value, flat(grads)
         if self.kind == "hvp":
             value, grads, hv = result
-            return value, _flat(grads), _flat(hv)
+            return value, flat(grads), flat(hv)
         raise TypeError(f"at() on a tensor {self.kind} is not available")
 
 
@@ -191,8 +206,3 @@ def concrete_or_fail(shape, dims, name):
     except KeyError as err:
         raise ShapeError(f"at(): the size of dimension {err.args[0]!r} of {name!r} is not known; "
                          f"pass a data input that has it") from None
-
-
-def _flat(parts) -> np.ndarray:
-    return np.concatenate([np.asarray(p, dtype=np.float64).reshape(-1) for p in parts]) \
-        if parts else np.zeros(0)

@@ -13,8 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import api
-from . import shapes as _shapes
-from .tensor_call import concrete_or_fail
+from .tensor_call import TensorPackedCall, flat, split
 
 class TensorHessian:
     """The Hessian of a function of tensors, with respect to its `wrt` tensors
@@ -36,8 +35,7 @@ class TensorHessian:
 
     def __call__(self, **inputs):
         data = {k: v for k, v in inputs.items() if k not in self.wrt}
-        x = np.concatenate([np.asarray(inputs[k], dtype=float).reshape(-1) for k in self.wrt])
-        return self.at(x, **data)
+        return self.at(flat([inputs[k] for k in self.wrt]), **data)
 
     def at(self, x, /, **data):
         x = np.asarray(x, dtype=float).reshape(-1)
@@ -51,8 +49,6 @@ class TensorHessian:
         if n == 0:
             value, grad = self.hvp.at(x, np.zeros(0), **data)[:2]
         return value, grad, 0.5 * (hess + hess.T)  # symmetric to rounding; made exact
-
-
 
 
 class TensorJacobian:
@@ -90,32 +86,29 @@ class TensorJacobian:
         return values if isinstance(values, tuple) else (values,)
 
     def __call__(self, **inputs):
-        x = {k: np.asarray(inputs[k], dtype=float) for k in self.wrt if k in inputs}
         missing = [k for k in self.inputs if k not in inputs]
         if missing:
             raise TypeError(f"missing value for {', '.join(repr(k) for k in missing)}")
         values = self.values(**inputs)
-        out_shapes = [np.shape(v) for v in values]
-        flat_values = np.concatenate([np.ravel(v) for v in values])
-        in_shapes = [x[k].shape for k in self.wrt]
-        m, n = flat_values.size, sum(int(np.prod(s)) for s in in_shapes)
+        outs = [(name, np.shape(v)) for name, v in zip(self.primal.output_names, values)]
+        ins = [(k, np.shape(inputs[k])) for k in self.wrt]
+        flat_values = flat(values)
+        m, n = flat_values.size, sum(int(np.prod(s)) for _, s in ins)
         mode = self.mode if self.mode != "auto" else ("forward" if n <= m else "reverse")
         self.last_mode = mode
         jac = np.empty((m, n))
         if mode == "forward":
             J = self._kernel("forward")
             for j in range(n):
-                seeds = _split(_unit(n, j), in_shapes)
-                _, tangent = J(**inputs, **{f"{k}_dot": s for k, s in zip(self.wrt, seeds)})
-                tangent = tangent if isinstance(tangent, tuple) else (tangent,)
-                jac[:, j] = np.concatenate([np.ravel(t) for t in tangent])
+                seeds = split(_unit(n, j), ins)
+                _, tangent = J(**inputs, **{f"{k}_dot": s for k, s in seeds.items()})
+                jac[:, j] = flat(tangent if isinstance(tangent, tuple) else (tangent,))
         else:
             V = self._kernel("reverse")
-            names = [n_.replace(".", "_") + "_bar" for n_ in self.primal.output_names]
             for i in range(m):
-                seeds = _split(_unit(m, i), out_shapes)
-                _, adjoints = V(**inputs, **dict(zip(names, seeds)))
-                jac[i, :] = np.concatenate([np.ravel(a) for a in adjoints])
+                seeds = split(_unit(m, i), outs)
+                _, adjoints = V(**inputs, **{f"{k.replace('.', '_')}_bar": s for k, s in seeds.items()})
+                jac[i, :] = flat(adjoints)
         return flat_values, jac
 
 
@@ -125,22 +118,13 @@ def _unit(n: int, k: int) -> np.ndarray:
     return e
 
 
-def _split(vector: np.ndarray, shapes: list) -> list:
-    parts, start = [], 0
-    for shape in shapes:
-        size = int(np.prod(shape))
-        part = vector[start:start + size].reshape(shape)
-        parts.append(float(part) if shape == () else part)
-        start += size
-    return parts
-
-
 class TensorForwardGradient:
     """`compile_grad(..., mode="forward")` of a function of tensors: the gradient from
-    one tangent sweep per element of the `wrt` tensors (the JVP trace, run with unit
-    seeds), the lecture's forward mode. It is called like the reverse-mode gradient —
-    `g(*args, **kwargs) -> (value, (g_x, ...))`, each g_x shaped like x — and costs n
-    sweeps where reverse mode costs one; `trace` and `source` are the JVP's."""
+    one tangent sweep per element of the `wrt` tensors (the forward-mode Jacobian of
+    the one output), the lecture's forward mode. It is called like the reverse-mode
+    gradient — `g(*args, **kwargs) -> (value, (g_x, ...))`, each g_x shaped like x, and
+    `g.at(x, **data)` — and costs n sweeps where reverse mode costs one; `trace` and
+    `source` are the JVP's."""
 
     kind = "grad"
     mode = "forward"
@@ -149,8 +133,10 @@ class TensorForwardGradient:
     def __init__(self, primal, wrt, *, backend: str, threads=None):
         self.primal, self.wrt, self.backend = primal, tuple(wrt), backend
         self.inputs = tuple(primal.input_names)
-        self._jvp = api.compile_jvp(primal, self.wrt, backend=backend, threads=threads)
-        self.trace, self.source = self._jvp.trace, self._jvp.source
+        self._jacobian = TensorJacobian(primal, wrt, "forward", backend=backend, threads=threads)
+        jvp = self._jacobian._kernel("forward")
+        self.trace, self.source = jvp.trace, jvp.source
+        self._packed = TensorPackedCall(self)
 
     def __repr__(self) -> str:
         return (f"<compiled gradient (forward mode, one sweep per element, {self.backend}): "
@@ -164,39 +150,11 @@ class TensorForwardGradient:
             if k not in self.inputs or k in point:
                 raise TypeError(f"unexpected or repeated argument {k!r} (inputs are {', '.join(self.inputs)})")
             point[k] = v
-        shapes = [np.shape(point[k]) if k in point else () for k in self.wrt]
-        zeros = {f"{k}_dot": (np.zeros(s) if s else 0.0) for k, s in zip(self.wrt, shapes)}
-        value, _ = self._jvp(**point, **zeros)
-        grads = []
-        for k, shape in zip(self.wrt, shapes):
-            g = np.empty(shape)
-            for idx in np.ndindex(*shape):
-                seed = np.zeros(shape)
-                seed[idx] = 1.0
-                g[idx] = self._jvp(**point, **{**zeros, f"{k}_dot": seed if shape else 1.0})[1]
-            grads.append(float(g) if shape == () else g)
-        return value, tuple(grads)
+        (value,), jac = self._jacobian(**point)
+        grads = split(jac[0], [(k, np.shape(point[k])) for k in self.wrt], "the gradient")
+        return float(value), tuple(grads.values())
 
     def at(self, x, /, **data):
         """The gradient at a packed point, as `Compiled.at` (x: the wrt tensors flattened
         in C order and concatenated; data inputs by name)."""
-        given = [k for k in data if k in self.wrt]
-        if given:
-            raise TypeError(f"at(): {', '.join(given)} are variables; give them in x")
-        declared = {name: self.primal.instrs[v].shape for name, v in self.primal.inputs}
-        dims: dict = {}
-        for k, v in data.items():
-            _shapes.bind(declared[k], np.shape(v), k, dims)
-        sizes = {d: n for d, (n, _) in dims.items()}
-        x = np.asarray(x, dtype=float).reshape(-1)
-        layout = [(k, concrete_or_fail(declared[k], sizes, k)) for k in self.wrt]
-        total = sum(int(np.prod(shape)) for _, shape in layout)
-        if total != x.size:
-            raise ValueError(f"at(): x has {x.size} numbers; the variables {', '.join(self.wrt)} hold {total}")
-        parts, start = {}, 0
-        for k, shape in layout:
-            size = int(np.prod(shape))
-            parts[k] = x[start:start + size].reshape(shape) if shape else float(x[start])
-            start += size
-        value, grads = self(**data, **parts)
-        return value, np.concatenate([np.ravel(g) for g in grads])
+        return self._packed(x, **data)
