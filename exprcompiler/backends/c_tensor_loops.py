@@ -221,10 +221,9 @@ def view_transpose(e: Loops, ins, args) -> View:
     return _view(e, ins.shape, v.ptr, v.off, reversed(v.strides)) if v.ptr else View(ins.shape, text=v.text)
 
 
-def view_diagonal(e: Loops, ins, args) -> View:
+def view_diagonal(e: Loops, v: View, shape) -> View:
     """The diagonal of a square matrix view: one stride, the sum of its two."""
-    v, = args
-    return _view(e, ins.shape, v.ptr, v.off, [c_add(*v.strides)]) if v.ptr else View(ins.shape, text=v.text)
+    return _view(e, shape, v.ptr, v.off, [c_add(*v.strides)]) if v.ptr else View(tuple(shape), text=v.text)
 
 
 def view_broadcast(e: Loops, v: View, shape, axis=None) -> View:
@@ -286,5 +285,5 @@ VIEWS = {
     "broadcast_to": view_broadcast_to,
     "index": lambda e, ins, args: view_index(e, args[0], ins.attr("key"), ins.shape),
     "reshape": view_reshape,
-    "diagonal": view_diagonal,
+    "diagonal": lambda e, ins, args: view_diagonal(e, args[0], ins.shape),
 }

@@ -6,7 +6,6 @@ View whose text is the name of the double to declare.
 
 from __future__ import annotations
 
-import types
 from typing import Callable
 
 from ..tensor_rules import shape_index
@@ -204,7 +203,7 @@ def emit_diag(e: Loops, ins, args, dst: View) -> None:
     """The square matrix with the vector on its diagonal: zeros, then the diagonal."""
     v, = args
     _zero(e, dst)
-    e.assign(view_diagonal(e, types.SimpleNamespace(shape=v.shape), [dst]), lambda rd: rd(v))
+    e.assign(view_diagonal(e, dst, v.shape), lambda rd: rd(v))
 
 
 def emit_stack(e: Loops, ins, args, dst: View) -> None:
