@@ -173,9 +173,9 @@ def _power(b, a, k: int) -> int:
 def _trace(b, v, arg) -> int:
     """tr(A) = sum(diagonal(A)); for a product, tr(P Q) = sum(P * Qᵀ) without forming P Q
     (with Pᵀ or Qᵀ read off a Transpose node, so tr(Aᵀ A) is sum(A * A))."""
-    if type(arg) is MatPow:        # tr(Aᵏ) = sum(A * (Aᵏ⁻¹)ᵀ)
-        a, k = v(arg.args[0]), int(arg.args[1])
-        return b.sum(b.mul(a, b.transpose(_power(b, a, k - 1)))) if k > 1 else b.sum(b.diagonal(a))
+    if type(arg) is MatPow and int(arg.args[1]) > 1:        # tr(Aᵏ) = sum(A * (Aᵏ⁻¹)ᵀ)
+        a = v(arg.args[0])
+        return b.sum(b.mul(a, b.transpose(_power(b, a, int(arg.args[1]) - 1))))
     mats = [a for a in arg.args if a.is_Matrix] if isinstance(arg, MatMul) else []
     if len(mats) < 2:
         return b.sum(b.diagonal(v(arg)))
