@@ -34,11 +34,6 @@ def least_squares(X, w, y):
     return r.T * r / 2
 
 
-def _point(trace, rng, dims):
-    return {name: rng.normal(size=tuple(dims.get(d, d) for d in trace.instrs[var].shape))
-            for name, var in trace.inputs}
-
-
 # -- least squares ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("rows", [1, 4, 50])
@@ -127,7 +122,9 @@ DIMS = {"n": 4}
 
 
 def _inputs(primal, rng, positive=False):
-    point = _point(primal, rng, DIMS)
+    """Random values for the inputs, n = DIMS["n"]; all > 0.5 if `positive`."""
+    point = {name: rng.normal(size=tuple(DIMS.get(d, d) for d in primal.instrs[var].shape))
+             for name, var in primal.inputs}
     if positive:
         point = {k: np.abs(a) + 0.5 for k, a in point.items()}
     return point
