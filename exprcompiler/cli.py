@@ -35,6 +35,7 @@ from .frontend import to_trace
 from .trace.check import interpret
 from .trace.dot import to_dot
 from .jacobians import compile_hessian, compile_hvp, compile_jacobian, explain
+from .tensor_jacobians import TensorJacobian
 from .trace.printer import decorate, format_trace
 
 
@@ -196,10 +197,11 @@ def cmd_jacobian(args) -> str:
     point = _point_for(J.primal, at)
     values, jac = J(**point)
     m, n = jac.shape
-    mode = getattr(J, "last_mode", None) or J.mode
+    tensors = isinstance(J, TensorJacobian)  # rows and columns per element
+    mode = J.last_mode if tensors else J.mode
     how = (f"{n} tangent sweep{'s' if n != 1 else ''}" if mode == "forward"
            else f"{m} adjoint sweep{'s' if m != 1 else ''}")
-    if getattr(J, "last_mode", None):  # tensors: rows and columns per element
+    if tensors:
         names = _element_names(J.primal.output_names, [np.shape(o) for o in J.values(**point)])
         cols = _element_names(J.wrt, [np.shape(point[k]) for k in J.wrt])
     else:
