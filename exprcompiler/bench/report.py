@@ -52,6 +52,11 @@ def us(seconds: Optional[float]) -> str:
     return "–" if seconds is None else _three(1e6 * seconds)
 
 
+def span(t, unit=ms) -> str:
+    """The min–max cell of a runner.Timing, in `unit` (ms or us)."""
+    return f"{unit(t.low)}–{unit(t.high)}"
+
+
 def _three(x: float) -> str:
     """Three significant digits, whole numbers from 100 up."""
     return f"{x:.3g}" if x < 100 else f"{x:.0f}"

@@ -24,7 +24,7 @@ import time
 from .. import compile_expr, compile_grad, compile_hvp
 from ..errors import CompileError
 from . import remote, rosenbrock
-from .report import SuiteResult, err, ratio, us
+from .report import SuiteResult, err, ratio, span, us
 from .runner import Batch, Candidate, flat_arrays, labelled, run_interleaved
 
 SIZES, QUICK_SIZES = (10, 100, 1000), (10, 100)
@@ -163,7 +163,7 @@ def _result(rows, times, errors, notes) -> SuiteResult:
                    build_s=build)
         records.append(rec)
         table.append([str(n), label, thr, us(t["value"].median), us(t["grad"].median),
-                      us(t["hvp"].median), f"{us(t['hvp'].low)}–{us(t['hvp'].high)}",
+                      us(t["hvp"].median), span(t["hvp"], us),
                       ratio(rec["grad_over_value"]), ratio(rec["hvp_over_value"]),
                       ratio(rec["ratio_to_reference"]), err(rec["max_rel_error"]),
                       "–" if build is None else f"{build:.2f}"])

@@ -26,7 +26,7 @@ import numpy as np
 from .. import compile_grad
 from ..errors import CompileError
 from . import remote
-from .report import SuiteResult, err, ratio, us
+from .report import SuiteResult, err, ratio, span, us
 from .runner import Batch, BlasThreads, Candidate, flat_arrays, labelled, local, ratio_to, run_interleaved
 
 LOSS = "0.5 * sum((X @ w - y)**2)"
@@ -210,7 +210,7 @@ def _result(groups, times, errors, notes) -> SuiteResult:
                        ratio_to_reference=ratio_to(tm.median, ref, c.threads))
             if isinstance(c.run, Batch):
                 rec["calls_per_batch"] = c.run.calls
-            table.append([where, task, c.label, c.threads, us(tm.median), f"{us(tm.low)}–{us(tm.high)}",
+            table.append([where, task, c.label, c.threads, us(tm.median), span(tm, us),
                           ratio(rec["ratio_to_reference"]), err(rec["max_rel_error"])])
             if rec["ratio_to_reference"]:
                 bars.append((f"{where} {task}: {c.label} ({c.threads} thr)", rec["ratio_to_reference"]))

@@ -23,7 +23,7 @@ from .. import compile_grad
 from ..errors import CompileError
 from . import mlp, remote
 from .competitors import installed
-from .report import SuiteResult, err, ms, ratio
+from .report import SuiteResult, err, ms, ratio, span
 from .runner import BlasThreads, Candidate, flat_arrays, labelled, ratio_to, run_interleaved
 
 EPOCHS, QUICK_EPOCHS = 30, 3
@@ -136,7 +136,7 @@ def _result(group, times, errors, accuracy, notes) -> SuiteResult:
         rec.update(per_epoch=tm.as_dict(), reference=REFERENCE, max_rel_error=errors[id(c)],
                    ratio_to_reference=ratio_to(tm.median, ref, c.threads),
                    test_accuracy=accuracy.get(id(c)))
-        table.append([c.label, c.threads, ms(tm.median), f"{ms(tm.low)}–{ms(tm.high)}",
+        table.append([c.label, c.threads, ms(tm.median), span(tm),
                       ratio(rec["ratio_to_reference"]),
                       "–" if rec["test_accuracy"] is None else f"{rec['test_accuracy']:.2%}",
                       err(rec["max_rel_error"])])

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from .competitors import AGREEMENT, COMPETITORS, REFERENCE, Context, Task, candidate
 from .reference import ReferenceError, load_reference
-from .report import SuiteResult, err, ms, ratio
+from .report import SuiteResult, err, ms, ratio, span
 from .runner import labelled, run_interleaved
 from .seeds import SEEDS
 
@@ -62,7 +62,7 @@ def _result(cells, times, errors, points, repeat, threads, context) -> SuiteResu
                    reference=REFERENCE[grad.family], grad_over_value=g.median / v.median,
                    max_rel_error=max(errors[id(grad)], errors[id(value)]))
         records.append(rec)
-        table.append([name, label, grad.threads, ms(v.median), ms(g.median), f"{ms(g.low)}–{ms(g.high)}",
+        table.append([name, label, grad.threads, ms(v.median), ms(g.median), span(g),
                       ratio(rec["ratio_to_reference"]), ratio(rec["grad_over_value"]),
                       err(rec["max_rel_error"])])
         if rec["ratio_to_reference"]:
