@@ -276,7 +276,8 @@ def test_names_and_source():
 
 # -- to_sympy -------------------------------------------------------------------
 
-ROUND_TRIP_OPS = [name for name, op in ops.OPS.items() if name not in ("input", "const", "copy") and op.elementwise]
+ROUND_TRIP_OPS = [name for name, op in ops.OPS.items()
+                  if name not in ("input", "const", "copy") and op.elementwise]
 FRACTIONS = (0.3, 0.55, 0.85)   # where in each domain interval to sample (avoids 0 kinks)
 
 
