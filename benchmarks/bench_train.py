@@ -46,6 +46,7 @@ import numpy as np  # noqa: E402
 from exprcompiler import compile_grad  # noqa: E402
 from exprcompiler.bench import mlp  # noqa: E402
 from exprcompiler.bench.mlp import BATCH, LR, NAMES, SEED, hand_grad  # noqa: E402
+from exprcompiler.bench.worker import pin  # noqa: E402
 from exprcompiler.driver import train  # noqa: E402
 from exprcompiler.errors import CompileError  # noqa: E402
 
@@ -162,8 +163,7 @@ def main() -> int:
     ap.add_argument("--profile", action="store_true", help="break one generated-NumPy step down")
     ap.add_argument("--json", metavar="PATH", help="write the numbers to PATH")
     args = ap.parse_args()
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    pin(1)
     s = mlp.setup(args.epochs)
     ds, model, data, batches, init = s.ds, s.model, s.data, s.batches, s.init
     runs = trainers(s)

@@ -2,10 +2,10 @@
 `one_cpu(suite, ...)`: the benchmarks/ scripts that run one suite on one core."""
 
 import argparse
-import os
 import sys
 
 from .cli import add_bench_command
+from .worker import pin
 
 
 def main(argv=None) -> int:
@@ -31,8 +31,7 @@ def one_cpu(suite: str, description: str, quick_help: str, repeat: int) -> int:
     ap.add_argument("--quick", action="store_true", help=quick_help)
     ap.add_argument("--json", metavar="PATH", help="write every number and the machine to PATH")
     args = ap.parse_args()
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    pin(1)
     return main([suite, "--threads", "1", "--repeat", str(args.repeat)]
                 + (["--quick"] if args.quick else [])
                 + (["--json", args.json] if args.json else []))

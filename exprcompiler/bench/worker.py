@@ -30,9 +30,16 @@ def cpu_set(cpus: Optional[int]) -> list[int]:
     return allowed if cpus is None else allowed[:cpus]
 
 
-def _serve(conn, cpus: Optional[int]) -> None:
-    if cpus is not None and hasattr(os, "sched_setaffinity"):
+def pin(cpus: int) -> None:
+    """Pin this process (and the processes it starts) to the first `cpus` CPUs it may
+    run on, as `taskset -c` would; nothing where the OS has no affinity call."""
+    if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, cpu_set(cpus))
+
+
+def _serve(conn, cpus: Optional[int]) -> None:
+    if cpus is not None:
+        pin(cpus)
     while True:
         msg = conn.recv()
         if msg is None:
