@@ -88,27 +88,27 @@ def trainers(s: mlp.Setup):
     return out
 
 
-def _per_call(f, n=1000, rounds=7) -> float:
-    """Microseconds per call, the best of `rounds` runs of n calls."""
-    f()
+def _per_call(f, *args, n=1000, rounds=7) -> float:
+    """Microseconds per call of f(*args), the best of `rounds` runs of n calls."""
+    f(*args)
     best = np.inf
     for _ in range(rounds):
         t0 = time.perf_counter()
         for _ in range(n):
-            f()
+            f(*args)
         best = min(best, (time.perf_counter() - t0) / n)
     return best * 1e6
 
 
-def profile_step(model, data, batches, init) -> list[str]:
+def profile_step(s: mlp.Setup) -> list[str]:
     """Where one generated-NumPy step's time goes: the wrapper (Compiled.__call__:
     binding, shape checks, result shaping) against the generated function, and the
     generated function statement by statement against hand-written backprop."""
     import cProfile
     import pstats
-    g = compile_grad(model.loss, list(NAMES), shapes=model.shapes)
-    idx = batches[0][0]
-    kw = {**init, "X": data["X"][idx], "y": data["y"][idx]}
+    g = compile_grad(s.model.loss, list(NAMES), shapes=s.model.shapes)
+    idx = s.batches[0][0]
+    kw = {**s.init, "X": s.data["X"][idx], "y": s.data["y"][idx]}
     args = [kw[k] for k in g.inputs]
     fn = g._fn
     whole, bare, hand = (_per_call(lambda: g(**kw)), _per_call(lambda: fn(*args)),
@@ -165,7 +165,7 @@ def main() -> int:
     args = ap.parse_args()
     pin(1)
     s = mlp.setup(args.epochs)
-    ds, model, data, batches, init = s.ds, s.model, s.data, s.batches, s.init
+    ds, model = s.ds, s.model
     runs = trainers(s)
     times = {name: [] for name, run in runs.items() if run is not None}
     finals = {}
@@ -181,7 +181,7 @@ def main() -> int:
     ref = finals["hand-written NumPy"]
     hand_ms = float(np.min(times["hand-written NumPy"][1:])) / args.epochs * 1e3
     print(f"{ds}; mlp 64→32→1 (relu), SGD lr {LR}, batch {BATCH}, {args.epochs} epochs "
-          f"({len(batches[0])} steps each), seed {SEED}; one CPU, best of {args.rounds} rounds")
+          f"({len(s.batches[0])} steps each), seed {SEED}; one CPU, best of {args.rounds} rounds")
     print(f"{'trainer':<30} {'ms/epoch':>9} {'× hand':>7} {'test acc':>9} {'max |Δparam|':>13}")
     report = {}
     for name, ts in times.items():
@@ -201,7 +201,7 @@ def main() -> int:
         report["c_at_two_variables_us"] = overhead
     if args.profile:
         print()
-        print("\n".join(profile_step(model, data, batches, init)))
+        print("\n".join(profile_step(s)))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))
     return 0
@@ -212,15 +212,7 @@ def at_overhead():
         g = compile_grad("(sin(x1/x2) + x1/x2 - exp(x2)) * (x1/x2 - exp(x2))", backend="c")
     except CompileError:
         return None
-    x = np.array([1.5, 0.5])
-    g.at(x)
-    best = np.inf
-    for _ in range(5):
-        t0 = time.perf_counter()
-        for _ in range(20000):
-            g.at(x)
-        best = min(best, (time.perf_counter() - t0) / 20000)
-    return best * 1e6
+    return _per_call(g.at, np.array([1.5, 0.5]), n=20000, rounds=5)
 
 
 if __name__ == "__main__":
