@@ -219,22 +219,20 @@ _TABLE = [
 
 def _reduction_attrs(shapes, attrs):
     axis = _shapes.normalize_axis(attrs.get("axis"), len(shapes[0]), "axis")
+    keepdims = bool(attrs.get("keepdims"))
     out = {}
-    if axis is not None and len(axis) < len(shapes[0]):
+    if axis is not None and (keepdims or len(axis) < len(shapes[0])):  # all axes: as None
         out["axis"] = axis
-    elif axis is not None and attrs.get("keepdims"):
-        out["axis"] = axis
-    if attrs.get("keepdims"):
+    if keepdims:
         out["keepdims"] = True
     return out
 
 
-def _axis_attr(default):
+def _axis_attr(default, new_axis: bool = False):
+    """One `axis` option, normalized; `new_axis`: it may name the axis the op adds (stack)."""
     def prepare(shapes, attrs):
-        ndim = len(shapes[0]) + (1 if default == "stack" else 0)
-        axis = attrs.get("axis", 0 if default == "stack" else default)
-        axes = _shapes.normalize_axis(axis, ndim, "axis")
-        return {"axis": axes[0]}
+        ndim = len(shapes[0]) + new_axis
+        return {"axis": _shapes.normalize_axis(attrs.get("axis", default), ndim, "axis")[0]}
     return prepare
 
 
@@ -243,11 +241,11 @@ def _reduction(name, evaluate, numpy, jvp, vjp, doc, **kw):
                  jvp=jvp, vjp=vjp, keywords=(("axis", None), ("keepdims", False)), doc=doc, **kw)
 
 
-def _compare(name, symbol, numpy_ufunc):
+def _compare(name, symbol, relation):
     return OpDef(name, 2, getattr(runtime, name), (None, None), name, c=f"xc_{name}",
                  infix=symbol, uinfix={"<=": "≤", ">=": "≥", "!=": "≠"}.get(symbol, symbol),
                  prec=PREC_CMP, callable_by_name=False,
-                 sympy=lambda sp, x, y, _f=numpy_ufunc: sp.Piecewise((1.0, _f(sp, x, y)), (0.0, True)),
+                 sympy=lambda sp, x, y, _f=relation: sp.Piecewise((1.0, _f(sp, x, y)), (0.0, True)),
                  doc=f"1.0 where x {symbol} y, else 0.0 (derivative 0)")
 
 
@@ -301,7 +299,7 @@ _TABLE += [
     OpDef("scatter", 2, runtime.scatter, (None, None), "scatter", shape=T.shape_scatter,
           jvp=T.jvp_scatter, vjp=T.vjp_scatter, linear=True, callable_by_name=False,
           doc="zeros shaped like the second argument with the first at [key]: the adjoint of x[key]"),
-    OpDef("stack", VARIADIC, runtime.stack, (), "stack", shape=T.shape_stack, prepare=_axis_attr("stack"),
+    OpDef("stack", VARIADIC, runtime.stack, (), "stack", shape=T.shape_stack, prepare=_axis_attr(0, new_axis=True),
           jvp=T.jvp_stack, vjp=T.vjp_stack, linear=True, keywords=(("axis", 0),),
           doc="stack(a, b, ..., axis=0): arrays of one shape along a new axis"),
     OpDef("concatenate", VARIADIC, runtime.concatenate, (), "concatenate", shape=T.shape_concatenate,

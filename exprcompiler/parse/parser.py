@@ -166,7 +166,7 @@ class _Parser:
 
     def function(self, tok: Token) -> _ops.OpDef:
         name = tok.text
-        op = _ops.FUNCTIONS.get(_ALIASES.get(name, name)) or _ops.OPS.get(_ALIASES.get(name, ""))
+        op = _ops.OPS[_ALIASES[name]] if name in _ALIASES else _ops.FUNCTIONS.get(name)
         if op is not None:
             return op
         message = f"unknown function {quote(name)}"
