@@ -20,10 +20,9 @@ from typing import Mapping, Optional
 import numpy as np
 
 from .. import api
-from .. import shapes as _shapes
 from ..frontend import to_trace
 from ..jacobians import compile_hessian, compile_hvp
-from ..tensor_call import concrete_or_fail, is_tensor_trace
+from ..tensor_call import is_tensor_trace, layout
 from .result import named
 
 NEEDS = ("grad", "hvp", "hessian")
@@ -82,16 +81,11 @@ def _check_data(names: list, wrt: list, data: dict, tensor: bool = False) -> dic
 def _layout(primal, wrt: list, data: dict, x0) -> list[tuple[str, tuple]]:
     """(name, shape) of each variable of a function of tensors: the declared shapes,
     with named dimensions bound by the data (or by x0's arrays)."""
-    dims: dict = {}
     declared = {name: primal.instrs[v].shape for name, v in primal.inputs}
-    for k, v in data.items():
-        _shapes.bind(declared[k], np.shape(v), k, dims)
+    known = dict(data)
     if isinstance(x0, Mapping):
-        for k in wrt:
-            if k in x0:
-                _shapes.bind(declared[k], np.shape(x0[k]), k, dims)
-    sizes = {d: n for d, (n, _) in dims.items()}
-    return [(k, concrete_or_fail(declared[k], sizes, k)) for k in wrt]
+        known.update({k: x0[k] for k in wrt if k in x0})
+    return layout(declared, wrt, known)
 
 
 class Objective:
