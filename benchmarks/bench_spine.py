@@ -40,8 +40,8 @@ def main() -> None:
         return lambda *a: _blocked(fn, list(a), a[0].shape)
 
     cands = [local(label, 1, "", fn, *xs) for label, fn in (
-        ("hand-written value", seed.value), ("generated value", f._fn),
-        ("hand-written value+grad", seed.grad), ("generated value+grad", g._fn),
+        ("hand-written value", seed.value), ("generated value", f.function),
+        ("hand-written value+grad", seed.grad), ("generated value+grad", g.function),
         ("compile_expr call (blocked)", f), ("compile_grad call (blocked)", g),
         ("hand-written value+grad, blocked", blocked(seed.grad)))]
     times, errors = run_interleaved([cands], args.repeat, lambda group: group[2].result())

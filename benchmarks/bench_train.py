@@ -64,7 +64,7 @@ def trainers(s: mlp.Setup):
     g = compile_grad(s.model.loss, list(NAMES), shapes=s.model.shapes)
     out["generated NumPy, loop"] = lambda: mlp.sgd(mlp.generated_step(g), s)
     order = g.inputs  # the generated function's parameters, in its order
-    fn = g._fn
+    fn = g.function
 
     def bare(p, Xb, yb):
         args = {**p, "X": Xb, "y": yb}
@@ -110,7 +110,7 @@ def profile_step(s: mlp.Setup) -> list[str]:
     idx = s.batches[0][0]
     kw = {**s.init, "X": s.data["X"][idx], "y": s.data["y"][idx]}
     args = [kw[k] for k in g.inputs]
-    fn = g._fn
+    fn = g.function
     whole, bare, hand = (_per_call(lambda: g(**kw)), _per_call(lambda: fn(*args)),
                          _per_call(lambda: hand_grad(**kw)))
     lines = ["where a generated-NumPy step goes (µs per call, best of 7 × 1000 calls, batch of 64):",

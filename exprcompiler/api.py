@@ -77,6 +77,12 @@ class Compiled:
             self._packed = PackedCall(self, self._run_packed or numpy_packed(self._fn))
         return self._packed(x, seed, **data)
 
+    @property
+    def function(self):
+        """The generated function itself, arguments positional in `inputs` order: no
+        conversion, shape check or result fitting (for benchmarks of the bare code)."""
+        return self._fn
+
     def scipy(self, **data):
         """(fun, hessp) for `scipy.optimize.minimize(fun, x0, jac=True, hessp=hessp)`:
         `fun(x) -> (f, ∇f)` and `hessp(x, p) -> ∇²f·p` over the `wrt` variables packed

@@ -121,7 +121,7 @@ def _batched(label: str, thr: str, fn, target: float) -> Candidate:
 def _alone(g, data):
     """The generated function itself, called with the arrays in its parameter order."""
     named = dict(zip("Xwy", data))
-    return functools.partial(g._fn, *(named[k] for k in g.inputs))
+    return functools.partial(g.function, *(named[k] for k in g.inputs))
 
 
 def _compile_c(p: int, t: int):
