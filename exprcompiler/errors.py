@@ -58,3 +58,8 @@ class CompileError(ExprcError, RuntimeError):
 
 class ExprcIndexError(ExprcError, IndexError):
     """A constant index is out of range (x[5] on a vector of 3)."""
+
+
+class InvalidNameError(ExprcError, ValueError):
+    """A name the user chose for something generated (an exported C function) cannot
+    be used: not an identifier, or one the language or its headers already take."""

@@ -3,6 +3,7 @@
 the batch function and the one-point wrapper, and print the numbers the NumPy
 backend computes."""
 
+import re
 import shutil
 import subprocess
 
@@ -12,6 +13,7 @@ import pytest
 from exprcompiler import compile_expr, compile_grad, compile_jvp, compile_vjp
 from exprcompiler.backends.c_export import function_name
 from exprcompiler.cli import main
+from exprcompiler.errors import InvalidNameError
 
 CC = shutil.which("cc") or shutil.which("gcc")
 pytestmark = pytest.mark.skipif(CC is None, reason="no C compiler on this machine")
@@ -68,13 +70,13 @@ def flat(result):
 ])
 def test_exported_files_compile_link_and_agree(tmp_path, capsys, openmp, kind, expr, columns, scalar_last):
     compiled = COMPILE[kind](expr)
-    name = tmp_path / "my kernel"
+    name = tmp_path / "my_kernel"
     assert main(["export", expr, "-o", str(name), "--kind", kind]) == 0
     assert "wrote" in capsys.readouterr().out
     func = function_name(str(name))
     n_in, n_out = len(compiled.inputs), len(compiled.trace.outputs)
-    (tmp_path / "main.c").write_text(c_program("my kernel.h", func, n_in, n_out, columns, scalar_last))
-    rows = build_and_run(tmp_path, "my kernel.c", openmp).splitlines()
+    (tmp_path / "main.c").write_text(c_program("my_kernel.h", func, n_in, n_out, columns, scalar_last))
+    rows = build_and_run(tmp_path, "my_kernel.c", openmp).splitlines()
     got = np.array([[float(v) for v in row.split()] for row in rows])
     args = [np.asarray(c, float) if len(c) > 1 else float(c[0]) for c in columns]
     want = np.column_stack([np.broadcast_to(r, (len(columns[0]),)) for r in flat(compiled(*args))])
@@ -83,16 +85,24 @@ def test_exported_files_compile_link_and_agree(tmp_path, capsys, openmp, kind, e
 
 
 @pytest.mark.parametrize("name, ident", [("out/griewank", "griewank"), ("grad.c", "grad"),
-                                         ("2nd", "f_2nd"), ("double", "f_double"),
-                                         ("my-kernel", "my_u2d_kernel")])
-def test_function_name_is_a_c_identifier(name, ident):
+                                         ("my_kernel.h", "my_kernel"), ("x__y", "x__y"), ("f_", "f_")])
+def test_function_name_is_the_file_stem(name, ident):
     assert function_name(name) == ident
+
+
+@pytest.mark.parametrize("name, hint", [("2nd", "f_2nd"), ("double", "f_double"), ("exp", "f_exp"),
+                                        ("NULL", "f_NULL"), ("my-kernel", "my_kernel"), ("", "kernel"),
+                                        ("a\nb", "a_b"), ("_f", "f"), ("é", "kernel"), ("1abc", "f_1abc"),
+                                        ("in0 *", "in0"), ("y1", "f_y1"), ("malloc", "f_malloc"), ("xc_sign", "f_xc_sign")])
+def test_export_names_that_are_not_plain_c_identifiers_are_refused(name, hint):
+    with pytest.raises(InvalidNameError, match=re.escape(repr(hint))):
+        function_name(name)
 
 
 def test_hostile_names_are_mangled_in_the_header(tmp_path, capsys):
     assert main(["export", "int * printf + n / k", "-o", str(tmp_path / "k")]) == 0
     header = (tmp_path / "k.h").read_text()
-    assert "double p_int" in header and "double int" not in header
+    assert "double int_" in header and "double int," not in header
     done = subprocess.run([CC, "-std=c99", "-Wall", "-Wextra", "-Werror", "-Wno-unknown-pragmas",
                            "-c", "-o", str(tmp_path / "k.o"), str(tmp_path / "k.c")],
                           capture_output=True, text=True)

@@ -10,9 +10,9 @@ run in turn over blocks of points, passing values on through a per-thread tape
 in{k}[i * st{k}], so a stride of 0 broadcasts a scalar against arrays. Spellings
 come from the op table's `c` field; ops without a libm function get small
 helpers that reproduce NumPy's semantics (NaN propagation of maximum, the
-logaddexp formula of softplus/sigmoid). User names are made into plain ASCII
-identifiers and never reach the source otherwise; comments carry no user text
-that could close them.
+logaddexp formula of softplus/sigmoid). User names become identifiers through
+naming.identifier (injective, never a keyword or a header's macro) and reach the
+source otherwise only in comments escaped by naming.comment_text.
 """
 
 from __future__ import annotations
@@ -24,11 +24,12 @@ from ..shapes import show
 from ..trace.ir import Instr, Trace
 from ..trace.render import Renderer, named_vars, target_spelling
 from .naming import assign_names, comment_text
+from .reserved import C_RESERVED
 
-C_KEYWORDS = set("""auto break case char const continue default do double else enum extern float
-for goto if inline int long register restrict return short signed sizeof static struct switch
-typedef union unsigned void volatile while _Bool _Complex _Imaginary n i NAN INFINITY isnan
-M_PI M_E ptrdiff_t size_t""".split())
+# Names no variable may take in a kernel: C's and the headers' (see reserved.py), and
+# the kernel's own (loop variables, parameters, macros, libm calls).
+C_KEYWORDS = C_RESERVED | set("""n i t m j i0 bs in out ins sts outs failed threads malloc free
+XC_INLINE XC_BLOCK XC_PART""".split())
 
 # name -> (C definition, helpers it uses)
 HELPERS = {
@@ -79,11 +80,6 @@ VECTOR_MATH = ("sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tan
 
 
 SPELLING = target_spelling("c", nan="NAN", inf="INFINITY")
-
-
-def c_identifier(name: str) -> str:
-    """Plain ASCII: every other character becomes _uXXXX_."""
-    return re.sub(r"[^A-Za-z0-9_]", lambda m: f"_u{ord(m.group()):x}_", name)
 
 
 def _helpers_for(names: set[str]) -> list[str]:
@@ -311,11 +307,10 @@ def generate_c(trace: Trace, *, func_name: str = "f", description: str = "") -> 
     n_in, n_out = len(trace.inputs), len(trace.outputs)
     reserved = C_KEYWORDS | {op.c for op in _ops.OPS.values() if op.c} | set(HELPERS) | {func_name}
     reserved |= {f"in{k}" for k in range(n_in)} | {f"st{k}" for k in range(n_in)}
-    reserved |= {f"out{k}" for k in range(n_out)} | {"t", "m", "j", "i0", "failed", "ins", "sts", "outs",
-                                                     f"{func_name}_point",
-                                                     f"{func_name}_packed"}
+    reserved |= {f"out{k}" for k in range(n_out)} | {f"{func_name}_point", f"{func_name}_packed"}
+    reserved |= set(VECTOR_MATH)  # libm functions the helpers call
     named = named_vars(trace)
-    names = [c_identifier(n) if n is not None else None for n in assign_names(trace, named, reserved)]
+    names = assign_names(trace, named, reserved)
     r = Renderer(trace, SPELLING, lambda i: names[i], named=named)
     inputs = {names[v]: k for k, (_, v) in enumerate(trace.inputs)}
     stmts = _statements(trace, names, r)
@@ -379,5 +374,5 @@ def generate_c(trace: Trace, *, func_name: str = "f", description: str = "") -> 
     return "\n".join(lines + packed) + "\n", decls
 
 
-__all__ = ["generate_c", "c_identifier", "squares", "SPELLING"]
+__all__ = ["generate_c", "squares", "SPELLING"]
 

@@ -11,28 +11,42 @@ import re
 from .. import __version__
 from ..trace.ir import Trace
 from ..tensor_call import is_tensor_trace
-from .c_backend import C_KEYWORDS, c_identifier, generate_c
+from ..errors import InvalidNameError
+from .c_backend import C_KEYWORDS, HELPERS, generate_c
+from .reserved import C_HEADER_FUNCTIONS
 from .c_tensor import dim_names, generate_c_tensor
-from .naming import comment_text
+from .naming import comment_text, identifier
 
 
 def function_name(name: str) -> str:
-    """A C identifier from the file name the user chose (its last path component)."""
+    """The C function name for the file name the user chose (its last path component,
+    without .c/.h): it must be a C identifier that no C keyword, header macro or
+    name of the kernel takes, since it is also the stem of NAME.c, NAME.h and the
+    include guard. Anything else is refused, before a file is written."""
     base = re.split(r"[\\/]", name)[-1]
     base = base[:-2] if base.endswith((".c", ".h")) else base
-    ident = c_identifier(base) or "f"
-    if ident[0].isdigit() or ident in C_KEYWORDS:
-        ident = "f_" + ident
-    return ident
+    plain = re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", base)
+    if not plain or _taken(base):
+        why = ("is empty" if not base else "is not a C identifier (letters, digits and _, "
+               "starting with a letter)" if not plain else "is a name C or the kernel's headers already use")
+        raise InvalidNameError(f"export name {base!r} {why}; choose another, e.g. {_suggest(base)!r}")
+    return base
+
+
+def _suggest(base: str) -> str:
+    stem = re.sub(r"[^A-Za-z0-9]+", "_", base).strip("_") or "kernel"
+    return stem if stem[0].isalpha() and not _taken(stem) else "f_" + stem
+
+
+def _taken(name: str) -> bool:
+    return name in C_KEYWORDS or name in C_HEADER_FUNCTIONS or name in HELPERS
 
 
 def _param_names(names: list[str], taken: set[str]) -> list[str]:
-    """Readable parameter names for NAME_at: the user's, made into distinct C identifiers."""
+    """Readable parameter names for NAME_at: the user's, as distinct C identifiers."""
     out = []
     for name in names:
-        ident = c_identifier(name.replace(".", "_"))
-        if ident[:1].isdigit() or ident in C_KEYWORDS:
-            ident = "p_" + ident
+        ident = identifier(name.replace(".", "_"), C_KEYWORDS | taken)
         while ident in taken:
             ident += "_"
         taken.add(ident)
@@ -41,10 +55,9 @@ def _param_names(names: list[str], taken: set[str]) -> list[str]:
 
 
 def _header_file(name: str) -> tuple[str, str]:
-    """(NAME.h, its include guard)."""
-    header_file = re.split(r"[\\/]", name)[-1]
-    header_file = (header_file[:-2] if header_file.endswith((".c", ".h")) else header_file) + ".h"
-    return header_file, c_identifier(header_file.upper().replace(".", "_"))
+    """(NAME.h, its include guard), for a name function_name accepted."""
+    base = function_name(name)
+    return base + ".h", base.upper() + "_H"
 
 
 def _header_text(header_file: str, guard: str, description: str, about: list, decls: list) -> str:

@@ -32,7 +32,7 @@ from ..trace.ir import Trace
 from ..trace.printer import table_spelling
 from ..trace.render import const_prec, format_op, named_vars
 from . import c_build
-from .c_backend import C_KEYWORDS, HELPERS, SPELLING, c_identifier, math_prelude, opening_comment, squares
+from .c_backend import C_KEYWORDS, HELPERS, SPELLING, VECTOR_MATH, math_prelude, opening_comment, squares
 from .c_tensor_loops import VIEWS, Loops, View
 from .c_tensor_ops import EMITTERS
 from .naming import assign_names, comment_text
@@ -73,11 +73,11 @@ class _Kernel:
         self.trace = trace
         n_in, n_out = len(trace.inputs), len(trace.outputs)
         self.dim_names = dim_names(trace)
-        reserved = C_KEYWORDS | LOCALS | {op.c for op in _ops.OPS.values() if op.c} | set(HELPERS)
+        reserved = set(C_KEYWORDS) | LOCALS | {op.c for op in _ops.OPS.values() if op.c} | set(HELPERS)
         reserved |= {func_name} | {f"in{k}" for k in range(n_in)} | {f"out{k}" for k in range(n_out)}
-        reserved |= {f"D{k}" for k in range(len(self.dim_names))}
+        reserved |= {f"D{k}" for k in range(len(self.dim_names))} | set(VECTOR_MATH)
         named = named_vars(trace)
-        self.names = [c_identifier(n) if n is not None else None for n in assign_names(trace, named, reserved)]
+        self.names = assign_names(trace, named, reserved)
         self.taken = reserved | {n for n in self.names if n is not None}
         self.inline = _inline(trace, named)
         self.e = Loops(self.dim_c, self.fresh)

@@ -1,36 +1,45 @@
 """Names of trace variables in generated source (Griewank/Tangent naming), and the
-only way user text enters generated source: sanitized comments.
+only two ways user text enters generated source: identifiers and escaped comments.
 
-Inputs keep the user's names (mangled where they would clash with the target
-language or with generated names), intermediates are v1, v2, ..., tangents
-v1_dot, adjoints v1_bar, shared temporaries t1, t2. An adjoint that the trace
-accumulates in several SSA steps (v̄_4 = v̄_4 + v̄_5) reuses one name once the
-previous version is dead, so the code reads like the lecture table.
+Inputs keep the user's names where those are plain ASCII identifiers; every other
+name goes through an injective mangling into [A-Za-z0-9_], so two inputs never
+share an identifier whatever their Unicode, and no identifier is a keyword, a
+header's macro or a name the generated code uses (see `identifier`). Intermediates
+are v1, v2, ..., tangents v1_dot, adjoints v1_bar, shared temporaries t1, t2. An
+adjoint that the trace accumulates in several SSA steps (v̄_4 = v̄_4 + v̄_5) reuses
+one name once the previous version is dead, so the code reads like the lecture
+table.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 from typing import Iterable, Optional
 
 from ..trace.ir import Label, Trace
 
-# Generated names look like v12, t3, v4_bar, x_dot...; a user name of that form gets
-# a trailing underscore so it can never collide with one.
+# A plain name: ASCII letters and digits in words joined by single underscores.
+# Such a name is its own identifier, unless it is reserved or looks generated.
+_PLAIN = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)*\Z")
+_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+# Generated names look like v12, t3, vm1, v4_bar, x_dot, x_bar_x1.
 _GENERATED_FORM = re.compile(r"^(v\d+|t\d+|vm\d+)(_|$)|_(bar|dot)(_|$)")
+ESCAPED_PREFIX = "u__"
 
 
 def identifier(name: str, reserved: Iterable[str] = ()) -> str:
-    """A valid, non-clashing identifier for a user-supplied name."""
-    name = unicodedata.normalize("NFKC", name)
-    text = "".join(c if (c.isalnum() or c == "_") and c.isascii() or c.isidentifier() else "_"
-                   for c in name) or "_"
-    if not text.isidentifier():
-        text = "_" + text
-    if text in reserved or _GENERATED_FORM.search(text):
-        text += "_"
-    return text
+    """The identifier of a user-supplied name: injective over all strings for one
+    `reserved` set, its values in [A-Za-z_][A-Za-z0-9_]*.
+
+    Three classes with disjoint images: a plain name that is neither reserved nor of
+    a generated form is itself (no double underscore, no trailing one); a plain name
+    that is gets one trailing underscore (`int` -> `int_`, `v1` -> `v1_`; still no
+    double underscore); anything else is `u__` followed by its characters, letters
+    and digits as they are and every other character c as `_<hex of ord(c)>_`
+    (`é` -> `u___e9_`, `_ue9_` -> `u___5f_ue9_5f_`), which decodes uniquely."""
+    if _PLAIN.match(name):
+        return name + "_" if name in reserved or _GENERATED_FORM.search(name) else name
+    return ESCAPED_PREFIX + "".join(ch if ch in _ALNUM else f"_{ord(ch):x}_" for ch in name)
 
 
 def preferred_name(label: Optional[Label], reserved: Iterable[str], is_input: bool = False) -> Optional[str]:
@@ -97,10 +106,31 @@ def assign_names(trace: Trace, named: list[bool], reserved: set[str]) -> list[Op
 
 
 def comment_text(text: str, limit: int, *, c: bool = False) -> str:
-    """User text shown in a generated comment: one line, printable, bounded. For C
-    (`c=True`) also ASCII only, with no `*/` or `/*` that could end or nest it."""
-    ok = (lambda ch: ch.isprintable() and ch.isascii()) if c else str.isprintable
-    flat = "".join(ch if ok(ch) else ("?" if c else " ") for ch in text.strip().replace("\n", "; "))
-    if c:
-        flat = flat.replace("*/", "* /").replace("/*", "/ *").replace("\\", "/")
-    return flat if len(flat) <= limit else flat[:limit - 3] + "..."
+    """User text shown in a generated comment (`# ...`, or inside `/* ... */` with
+    `c=True`): one line, printable, bounded, and unable to end or redirect the comment.
+
+    Every character that is not printable (newlines included) becomes `?`; for C,
+    a printable non-ASCII one is spelled `<U+00E9>` and the backslash becomes `?`
+    too (so no line splice). Then a space goes between the two characters of every
+    `*/`, `/*` and `??` (C: comment end, nested opening, trigraph) or after `coding`
+    before `:`/`=` (Python: an encoding declaration). That last pass inserts only
+    spaces, which belong to no such pair, so its output contains none of them,
+    whatever the input."""
+    flat = "".join(map(_c_char if c else _py_char, text.strip().replace("\r\n", "\n").replace("\n", "; ")))
+    if len(flat) > limit:
+        flat = flat[:limit - 3] + "..."
+    return _SPLIT_C.sub(" ", flat) if c else _SPLIT_PY.sub(" ", flat)
+
+
+def _c_char(ch: str) -> str:
+    if " " <= ch <= "~":
+        return "?" if ch == "\\" else ch
+    return f"<U+{ord(ch):04X}>" if ch.isprintable() else "?"
+
+
+def _py_char(ch: str) -> str:
+    return ch if ch.isprintable() else "?"
+
+
+_SPLIT_C = re.compile(r"(?<=\*)(?=/)|(?<=/)(?=\*)|(?<=\?)(?=\?)")
+_SPLIT_PY = re.compile(r"(?<=coding)(?=[:=])")

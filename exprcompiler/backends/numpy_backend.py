@@ -1,15 +1,15 @@
 """NumPy backend: a trace becomes a readable Python function over NumPy arrays.
 
 One statement per named trace variable (rule-internal temporaries are inlined into
-their single use), user names kept, constants at round-trip precision, no
-timestamps: two runs give byte-identical source. The source is registered with
+their single use), user names kept where they are plain identifiers (naming.py),
+constants at round-trip precision, no timestamps: two runs give byte-identical
+source. The source is registered with
 `linecache`, so tracebacks and `inspect.getsource` show it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import keyword
 import linecache
 import math
 from typing import Optional, Sequence, Union
@@ -21,10 +21,11 @@ from .. import ops as _ops
 from ..trace.ir import Instr, Trace
 from ..trace.render import Renderer, named_vars, target_spelling
 from .naming import assign_names, comment_text
+from .reserved import PYTHON_RESERVED
 
 _HELPERS = {op.numpy for op in _ops.OPS.values()
             if op.numpy and op.numpy != op.infix and not op.numpy.startswith("np.")}
-RESERVED = set(keyword.kwlist) | {"np", "None", "True", "False"} | _HELPERS
+RESERVED = PYTHON_RESERVED | _HELPERS
 
 ReturnSpec = Union[int, Sequence["ReturnSpec"]]
 
