@@ -231,13 +231,26 @@ def cmd_export(args) -> str:
 
 
 def cmd_cache(args) -> str:
-    from .backends import c_build
-    root = c_build.cache_dir()
+    from .backends import c_build, c_cache
     if args.action == "clear":
-        return f"removed {c_build.clear_cache()} files from {root}"
-    libs = list(root.rglob("*.so")) if root.exists() else []
-    size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) if root.exists() else 0
-    return f"C kernel cache: {root}\n{len(libs)} compiled kernels, {size / 1024:.0f} KiB"
+        root, removed = c_cache.clear()
+        return f"removed {removed} files from {root}"
+    root, why = c_cache.location()
+    lines = [f"C kernel cache: {root} ({why})"]
+    try:
+        c_cache.root_for(write=False)  # the temporary fallback: is it private?
+    except ExprcError as err:
+        lines.append(f"  not used: {err.one_line()}")
+    own, others = c_cache.own_files(root)
+    if root.is_dir() and not (root / c_cache.MARKER).is_file():
+        lines.append(f"  no {c_cache.MARKER} marker: not made by exprcompiler"
+                     + ("; 'exprc cache clear' refuses it" if others else ""))
+    if c_build.extra_flags():
+        lines.append(f"  extra flags (EXPRCOMPILER_EXTRA_CFLAGS): {' '.join(c_build.extra_flags())}")
+    size = sum(p.stat().st_size for p in own if p.is_file())
+    kernels = sum(1 for p in own if p.suffix == ".so")
+    lines.append(f"{kernels} compiled kernels, {size / 1024:.0f} KiB")
+    return "\n".join(lines)
 
 
 def _table(trace, env, ascii, **filters) -> str:
@@ -386,7 +399,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .driver.train_cli import add_train_commands; add_train_commands(sub)  # noqa: E702
     cache = sub.add_parser("cache", help="show or clear the compiled C kernel cache",
                            description="show or clear the compiled C kernel cache")
-    cache.add_argument("action", choices=("info", "clear"))
+    cache.add_argument("action", choices=("info", "clear"),
+                       help="info: where the cache is and why, and what it holds; clear: remove "
+                            "the files exprcompiler made there (a folder it did not make is refused)")
     cache.set_defaults(func=cmd_cache)
     return parser
 

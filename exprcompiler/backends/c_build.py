@@ -1,12 +1,15 @@
-"""C backend, build half: compile generated C into a shared library, cache it, load it
-with cffi (ABI mode: the kernel is plain C, so no Python headers are needed).
+"""C backend, build half: compile generated C into a shared library and load it with
+cffi (ABI mode: the kernel is plain C, so no Python headers are needed). Where the
+library is kept, and whether a cached one may be loaded, is c_cache's business.
 
 The cache key hashes everything that changes the binary: the source, the compiler
-and its version, the flags, the exprcompiler version and the platform. Builds
-happen in a private temporary directory and are renamed into place, so processes
-compiling the same new kernel at once all succeed and none sees a half-written
-file. A sidecar holds the library's SHA-256; an entry whose bytes do not match
-(truncated, corrupt) is rebuilt.
+and its version, the flags (EXPRCOMPILER_EXTRA_CFLAGS included), the exprcompiler
+version and the platform. Builds happen in a private temporary folder and are renamed
+into place, the library and then its record, so processes compiling the same new
+kernel at once all succeed and none sees a half-written file. Cache files are only
+ever replaced, never rewritten: truncating a library that a process has mapped
+crashes that process (SIGBUS). A cached library whose record does not name its key
+and its SHA-256, or that the dynamic loader refuses, is rebuilt once, with a warning.
 """
 
 from __future__ import annotations
@@ -16,16 +19,19 @@ import hashlib
 import math
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from .. import __version__
 from ..errors import CompileError
+from . import c_cache
 
 FLAGS = ("-O3", "-std=c99", "-fPIC", "-shared")
 LIBS = ("-lm",)
@@ -39,14 +45,11 @@ BUILDS = (
     (FLAGS + ("-fopenmp-simd", "-fdisable-tree-sincos", "-march=native"), ("-lmvec", "-lm")),
     (FLAGS, LIBS),
 )
+COMPILE_TIMEOUT = 600  # seconds, for each compiler run
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("EXPRCOMPILER_CACHE")
-    if root:
-        return Path(root)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "exprcompiler"
+    return c_cache.location()[0]
 
 
 @functools.lru_cache(maxsize=None)
@@ -75,70 +78,102 @@ def host_cpu() -> str:
         return platform.processor() or platform.machine()
 
 
+def extra_flags() -> tuple[str, ...]:
+    """EXPRCOMPILER_EXTRA_CFLAGS, split as a shell would: added after every build's flags
+    (sanitizers, -g, a -D for a test)."""
+    text = os.environ.get("EXPRCOMPILER_EXTRA_CFLAGS", "")
+    try:
+        return tuple(shlex.split(text))
+    except ValueError as err:
+        raise CompileError(f"EXPRCOMPILER_EXTRA_CFLAGS={text!r} is not a list of flags: {err}") from None
+
+
 def cache_key(source: str) -> str:
     compiler, version = find_compiler()
     h = hashlib.sha256()
-    for part in (source, compiler, version, repr(BUILDS), __version__, platform.machine(),
-                 platform.system(), host_cpu()):
+    for part in (source, compiler, version, repr(BUILDS), repr(extra_flags()), __version__,
+                 platform.machine(), platform.system(), host_cpu()):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()
 
 
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _valid(lib: Path, sidecar: Path) -> bool:
-    try:
-        return sidecar.read_text().strip() == _digest(lib)
-    except OSError:
-        return False
-
-
 def build(source: str) -> Path:
     """Path of the shared library for `source`, compiling it on a cache miss."""
+    return _build(source)[0]
+
+
+def _build(source: str, force: bool = False) -> tuple[Path, bool]:
+    """(library path, whether this call compiled it); `force` rebuilds a cached entry."""
     key = cache_key(source)
-    folder = cache_dir() / key[:2]
-    lib, sidecar = folder / f"{key}.so", folder / f"{key}.sha256"
-    if lib.exists() and _valid(lib, sidecar):
-        return lib
+    folder = c_cache.root_for(write=False) / key[:2]
+    lib, record = folder / f"{key}.so", folder / f"{key}.sha256"
+    if not force:
+        problem = c_cache.entry_problem(lib, record, key)
+        if problem is None:
+            return lib, False
+        if problem:
+            _warn(f"not loading the cached kernel {lib}: {problem}; rebuilding it")
+    c_cache.root_for(write=True)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".build-{key[:8]}-", dir=folder))
     except OSError as err:
         raise CompileError(f"cannot write the compile cache {folder}: {err.strerror} "
                            f"(set EXPRCOMPILER_CACHE to a writable folder)") from None
     try:
-        # fixed file names: the compiler records the source name in the binary, and
-        # every build of one key must give the same bytes
-        src = tmp / "kernel.c"
-        src.write_text(source)
-        out = tmp / "kernel.so"
-        compiler, _ = find_compiler()
-        for flags, libs in BUILDS:
-            done = subprocess.run([compiler, *flags, "-o", str(out), str(src), *libs],
-                                  capture_output=True, text=True, timeout=600)
-            if done.returncode == 0:
-                break
-        if done.returncode != 0:
-            kept = folder / f"{key}.failed.c"
-            shutil.copyfile(src, kept)
-            raise CompileError(f"the C compiler failed (source kept at {kept}):\n{done.stderr.strip()}")
-        digest = _digest(out)
-        side_tmp = tmp / "sha256"
-        side_tmp.write_text(digest)
-        # The library first, then its checksum: a reader that finds a checksum finds
-        # the library it describes (every writer produces the same key -> same source).
+        out = _compile(source, tmp, kept=folder / f"{key}.failed.c")
+        (tmp / "record").write_text(c_cache.record_text(key, c_cache.digest(out)))
+        # The library first, then its record: a reader that finds the record finds the
+        # library it describes (every writer of one key compiles the same bytes).
         os.replace(out, lib)
-        os.replace(side_tmp, sidecar)
+        os.replace(tmp / "record", record)
+    except OSError as err:
+        raise CompileError(f"cannot write the compile cache {folder}: {err.strerror}") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     for _ in range(100):  # another writer may be between its two renames
-        if _valid(lib, sidecar):
-            return lib
+        if c_cache.entry_problem(lib, record, key) is None:
+            return lib, True
         time.sleep(0.01)
-    raise CompileError(f"the cached library {lib} does not match its checksum after building")
+    raise CompileError(f"the cached library {lib} does not match its record after building")
+
+
+def _compile(source: str, tmp: Path, kept: Path) -> Path:
+    """Compile in `tmp` with the first flag set the compiler accepts; if none, keep the
+    source at `kept` and raise with every attempt's errors (the first is the telling
+    one: later sets only drop features)."""
+    # fixed file names: the compiler records the source name in the binary, and every
+    # build of one key must give the same bytes
+    src, out = tmp / "kernel.c", tmp / "kernel.so"
+    src.write_text(source)
+    compiler, _ = find_compiler()
+    extra = extra_flags()
+    failures = []
+    for flags, libs in BUILDS:
+        try:
+            done = subprocess.run([compiler, *flags, *extra, "-o", str(out), str(src), *libs],
+                                  capture_output=True, text=True, timeout=COMPILE_TIMEOUT)
+            if done.returncode == 0:
+                return out
+            # -fdisable-tree-sincos makes gcc say so on every run: noise here
+            why = "\n".join(ln for ln in done.stderr.strip().splitlines()
+                            if "note: disable pass" not in ln) or f"exit status {done.returncode}"
+        except subprocess.TimeoutExpired:
+            why = f"no result after {COMPILE_TIMEOUT} s"
+        except OSError as err:
+            why = f"could not run {compiler}: {err.strerror}"
+        failures.append((" ".join((*flags, *extra, *libs)), why.replace(str(src), str(kept))))
+    os.replace(src, kept)
+    lines = [f"the C compiler failed (source kept at {kept}) with each of {len(failures)} flag sets:"]
+    for k, (flags, why) in enumerate(failures):
+        same = k and why == failures[0][1]
+        lines.append(f"[{k + 1}] {flags}:" + (" the same errors as [1]" if same else f"\n{why}"))
+    raise CompileError("\n".join(lines))
+
+
+def _warn(message: str) -> None:
+    warnings.warn(f"exprcompiler: {message}", c_cache.ExprcompilerCacheWarning, stacklevel=4)
 
 
 _LOADED: dict[str, object] = {}
@@ -148,25 +183,39 @@ def load(source: str, decl: str):
     """(ffi, library) for `source`, whose functions `decl` declares, through cffi."""
     import cffi
 
-    lib_path = build(source)
-    key = str(lib_path)
-    if key not in _LOADED:
+    lib_path, fresh = _build(source)
+    if str(lib_path) not in _LOADED:
         ffi = cffi.FFI()
         ffi.cdef(decl)
-        _LOADED[key] = (ffi, ffi.dlopen(key))
-    return _LOADED[key]
+        while True:
+            try:
+                _LOADED[str(lib_path)] = (ffi, ffi.dlopen(str(lib_path)))
+                break
+            except OSError as err:  # bytes the record vouches for, yet not a library here
+                if fresh:
+                    raise CompileError(f"the dynamic loader refuses the kernel it just built, "
+                                       f"{lib_path}: {err} (is the cache on a noexec file "
+                                       f"system? set EXPRCOMPILER_CACHE elsewhere)") from None
+                _warn(f"the dynamic loader refuses the cached kernel {lib_path} ({err}); "
+                      f"rebuilding it")
+                lib_path, fresh = _build(source, force=True)
+    return _LOADED[str(lib_path)]
 
 
 def clear_cache() -> int:
-    """Remove every cached library; returns how many files were removed."""
-    root = cache_dir()
-    count = 0
-    if root.exists():
-        for path in root.rglob("*"):
-            if path.is_file():
-                path.unlink(missing_ok=True)
-                count += 1
-    return count
+    """Remove the cache's own files (never others'); returns how many were removed."""
+    return c_cache.clear()[1]
+
+
+# bench/reference.py checks its builds against a bare-digest sidecar through these two.
+_digest = c_cache.digest
+
+
+def _valid(lib: Path, sidecar: Path) -> bool:
+    try:
+        return sidecar.read_text().strip() == c_cache.digest(lib)
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 # Below this many points one thread is faster than starting a team.
@@ -174,10 +223,17 @@ PARALLEL_FROM = 100_000
 
 
 def default_threads() -> int:
+    """The cores this process may run on, or fewer if OMP_NUM_THREADS says so (the
+    kernels pass a thread count to OpenMP, which would otherwise override it)."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    try:  # a list of counts, one per nesting level: the loop is the outer level
+        wanted = int(os.environ.get("OMP_NUM_THREADS", "").split(",")[0])
+    except ValueError:
+        return cores
+    return min(wanted, cores) if wanted > 0 else cores
 
 
 def runner(ffi, fn, n_out: int, threads=None):
