@@ -286,9 +286,8 @@ def describe(what: str, trace: Trace) -> str:
 
 
 def _single_output(trace: Trace, what: str) -> None:
-    if len(trace.outputs) != 1:
-        raise ValueError(f"{what} needs a single-output expression; this one has "
-                         f"{len(trace.outputs)} outputs (use compile_jacobian, compile_vjp or compile_jvp)")
+    from .passes.replay import scalar_output
+    scalar_output(trace, what)
 
 
 def _build(kind: str, primal: Trace, trace: Trace, *, backend: str, wrt=(), mode: str = "",

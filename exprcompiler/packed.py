@@ -103,7 +103,11 @@ def numpy_packed(fn):
 
     def run(buf, out):
         with np.errstate(all="ignore"):  # IEEE results (inf, nan) are returned, not warned
-            out[:] = [float(r) for r in _flatten((fn(*buf.tolist()),))]
+            try:  # Python floats are the fast path, and IEEE except that x / 0 raises
+                results = fn(*buf.tolist())
+            except ArithmeticError:  # then NumPy scalars give what the array call gives
+                results = fn(*map(np.float64, buf))
+            out[:] = [float(r) for r in _flatten((results,))]
     return run
 
 

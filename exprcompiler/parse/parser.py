@@ -30,7 +30,7 @@ import difflib
 
 from .. import ops as _ops
 from ..errors import ExprcIndexError, ParseError, ShapeError
-from ..trace.ir import Builder, Trace, output_names, trace_from_builder
+from ..trace.ir import Builder, Trace, natural_key, output_names, trace_from_builder
 from .lexer import Token, describe, error_at, quote, tokenize
 
 __all__ = ["parse"]
@@ -63,6 +63,26 @@ _STATEMENT_END = frozenset(("newline", ";", "eof"))
 # arguments begin on the operand stack.
 _BIN, _NEG, _PAREN, _CALL = "bin", "neg", "paren", "call"
 _MARKER_PREC = -1
+
+
+def _looks_across(op) -> bool:
+    """An op that combines the elements of its one argument: the reductions and softmax
+    (they take an `axis`) and norm (a scalar from any shape)."""
+    return op.arity == 1 and (any(k == "axis" for k, _ in op.keywords) or op.shape is _ops.T.shape_scalar)
+
+
+def _inputs_of(b: Builder, var: int) -> list[str]:
+    """The names of the inputs `var` depends on, in natural order (no recursion)."""
+    seen, stack, names = {var}, [var], []
+    while stack:
+        ins = b.instrs[stack.pop()]
+        if ins.op == "input":
+            names.append(ins.name)
+        for a in ins.args:
+            if a not in seen:
+                seen.add(a)
+                stack.append(a)
+    return sorted(names, key=natural_key)
 
 
 def parse(text: str, shapes=None) -> Trace:
@@ -300,7 +320,23 @@ class _Parser:
             hint = (f"; pass options by keyword ({', '.join(k + '=...' for k, _ in op.keywords)})"
                     if op.keywords and len(args) > op.arity else "")
             raise self.error(tok, f"{tok.text}() takes {op.arity} argument{plural} ({len(args)} given){hint}")
+        if _looks_across(op) and all(self.g.shape(a) == () for a in args):
+            self.refuse_scalar_reduction(tok, args[0])
         operands.append(self.apply(tok, op.name, *args, **kwargs))
+
+    def refuse_scalar_reduction(self, tok: Token, arg: int) -> None:
+        """sum(x), mean(x), softmax(x)... of an undeclared (scalar) x: the user means a
+        vector. Evaluated over a batch of points it would be a per-point (or per-block)
+        reduction, a silently wrong number, so it is refused with the fix."""
+        names = _inputs_of(self.g, arg)
+        if not names or any(self.g.shape(self.g._inputs[n]) != () for n in names):
+            return  # sum(2.5), sum(x[0]) of a declared x: no batch of points to confuse
+        one = len(names) == 1
+        raise ShapeError(error_at(self.text, tok, (
+            f"{tok.text}() of a scalar: {', '.join(names)} {'is' if one else 'are'} not declared in shapes=, "
+            f"so {'it is a scalar' if one else 'they are scalars'}; declare "
+            f"{'it' if one else 'the vectors among them'}, e.g. shapes={{{names[-1]!r}: ('n',)}} "
+            f"(--shape {names[-1]}=n on the command line)")).args[0])
 
     def keyword(self, name: Token, call: tuple) -> None:
         """`name=value` inside a call: a constant option (axis=0, keepdims=True, shape=(3, -1))."""

@@ -12,7 +12,8 @@ from typing import Mapping, Optional, Sequence
 
 from .. import ops as _ops
 from ..trace.ir import Builder, Trace
-from .replay import derived, fresh_name, labels_of, replay, replay_instr, seed_input, wrt_vars, zeros_like
+from .replay import (derived, fresh_name, labels_of, replay, replay_instr, scalar_output, seed_input, wrt_vars,
+                     zeros_like)
 
 
 def tangent_sweep(b: Builder, trace: Trace, vmap: list[int], seeds: Mapping[int, int],
@@ -63,11 +64,9 @@ def jvp(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Trace:
 def grad_forward(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Trace:
     """The gradient of a single-output trace by one tangent sweep per `wrt` input
     (seed 1 on that input). Outputs: the value, then `x.bar` for each input."""
-    if len(trace.outputs) != 1:
-        raise ValueError("a gradient needs exactly one output; use jvp/vjp for several")
+    yname, y = scalar_output(trace)
     b = Builder(pull_negations=True)
     vmap = replay(b, trace)
-    (yname, y), = trace.outputs
     outputs = [(yname, vmap[y])]
     taken = {yname}
     for name, v in wrt_vars(trace, wrt):

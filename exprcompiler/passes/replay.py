@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Mapping, Optional, Sequence
 
+from ..errors import ShapeError
+from ..shapes import show
 from ..trace.ir import Builder, Label, Trace
 
 
@@ -91,6 +93,21 @@ def fresh_name(name: str, taken: set) -> str:
         name += "." + name.rsplit(".", 1)[-1]
     taken.add(name)
     return name
+
+
+def scalar_output(trace: Trace, what: str = "a gradient") -> tuple[str, int]:
+    """(name, var) of the one output of a trace whose gradient is asked for. Several
+    outputs, or a vector or matrix output, have a Jacobian instead: refused, rather
+    than a sum over entries (the seed 1 broadcast) that nobody asked for."""
+    if len(trace.outputs) != 1:
+        raise ShapeError(f"{what} needs a single-output expression; this one has "
+                         f"{len(trace.outputs)} outputs (use compile_jacobian, compile_vjp or compile_jvp)")
+    (name, v), = trace.outputs
+    shape = trace.instrs[v].shape
+    if shape != ():
+        raise ShapeError(f"{what} needs a scalar output; {name} has shape {show(shape)} (use "
+                         f"compile_jacobian for its Jacobian, compile_vjp for uᵀJ, or reduce it, e.g. sum(...))")
+    return name, v
 
 
 def wrt_vars(trace: Trace, wrt: Optional[Sequence[str]]) -> list[tuple[str, int]]:

@@ -14,7 +14,7 @@ from typing import Mapping, Optional, Sequence
 
 from .. import ops as _ops
 from ..trace.ir import Builder, Trace
-from .replay import derived, fresh_name, labels_of, replay, seed_input, wrt_vars, zeros_like
+from .replay import derived, fresh_name, labels_of, replay, scalar_output, seed_input, wrt_vars, zeros_like
 
 
 def active_set(trace: Trace, seeds: Sequence[int]) -> bytearray:
@@ -92,6 +92,5 @@ def vjp(trace: Trace, wrt: Optional[Sequence[str]] = None, *, seeds: Optional[Ma
 
 def grad_reverse(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Trace:
     """The gradient of a single-output trace: its VJP with the cotangent seeded to 1."""
-    if len(trace.outputs) != 1:
-        raise ValueError("a gradient needs exactly one output; use jvp/vjp for several")
-    return vjp(trace, wrt, seeds={trace.outputs[0][0]: 1.0})
+    name, _ = scalar_output(trace)
+    return vjp(trace, wrt, seeds={name: 1.0})
