@@ -52,6 +52,7 @@ HVP_LABELS = {"generated C, n scalars, at()", "generated C, vector x, call",
               "hand-written NumPy", "JAX jit, jvp(value_and_grad)"}
 
 
+@pytest.mark.slow
 def test_quick_run_of_every_suite_agrees_with_the_reference_and_writes_json(tmp_path):
     path = tmp_path / "bench.json"
     text = bench("--quick", "--threads", "all", "--json", str(path))

@@ -699,6 +699,7 @@ def test_random_dag_of_ten_thousand_ops():
     assert abs(dot - np.dot(gradient, v)) <= 1e-10 * max(1.0, np.sum(np.abs(gradient * v)))
 
 
+@pytest.mark.slow
 def test_expression_nested_one_hundred_thousand_deep():
     depth = 100_000
     trace = verify(to_trace(randexpr.deep_expression(depth)))
@@ -718,6 +719,7 @@ def test_expression_nested_one_hundred_thousand_deep():
             assert v == pytest.approx(value, rel=1e-12) and d == pytest.approx(deriv, rel=1e-9)
 
 
+@pytest.mark.slow
 def test_sympy_expression_nested_one_hundred_thousand_deep():
     x, y = sp.symbols("x y", real=True)
     expr = x

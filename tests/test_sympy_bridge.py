@@ -193,6 +193,7 @@ def test_griewank_example():
     assert interpret(trace, {"x1": 1.5, "x2": 0.5})[0] == pytest.approx(2.016646669, abs=1e-9)
 
 
+@pytest.mark.slow
 def test_deep_expression_converts():
     e = x
     for _ in range(100_000):
