@@ -53,7 +53,7 @@ class Compiled:
         self._n_values = n_values
         self.tensor = is_tensor_trace(trace)  # exact shapes, no batch of points
         self._tensor_call = None
-        self.inputs = _public_names(trace.input_names)
+        self.inputs = _public_names(trace.input_names, primal.input_names)
         self._index = {name: k for k, name in enumerate(self.inputs)}
         for k, p in enumerate(params):  # the generated (mangled) names work too
             self._index.setdefault(p, k)
@@ -172,13 +172,15 @@ class Compiled:
 
 _MISSING = object()
 
-def _public_names(trace_names: Sequence[str]) -> tuple[str, ...]:
-    """User inputs keep their own names; seeds of derivative traces (x.dot, y.bar)
-    are called x_dot, y_bar, with underscores added if a user name is taken."""
-    taken = {n for n in trace_names if "." not in n}
+def _public_names(trace_names: Sequence[str], user_names: Sequence[str]) -> tuple[str, ...]:
+    """User inputs keep their own names, whatever they are ('.' included: SymPy
+    allows it); seeds of derivative traces (x.dot, y.bar) are called x_dot, y_bar,
+    with underscores added if a user name is taken."""
+    user = set(user_names)
+    taken = set(user)
     names = []
     for n in trace_names:
-        if "." in n:
+        if n not in user:
             n = n.replace(".", "_")
             while n in taken:
                 n += "_"

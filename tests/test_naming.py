@@ -219,3 +219,23 @@ def test_a_formula_that_closes_its_comment_runs_no_code(tmp_path, monkeypatch, t
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("backend, examples", [("numpy", 60), ("c", 8)])
+def test_random_names_give_the_right_numbers(backend, examples):
+    """Name fuzzing through the whole pipeline: whatever the names, each input gets
+    its own identifier and its own derivative."""
+    @given(names=st.lists(ANY_TEXT, min_size=2, max_size=4, unique=True))
+    @settings(max_examples=examples, deadline=None)
+    def check(names):
+        trace = _trace(names, "")
+        g = compile_grad(trace, backend=backend)
+        point = {n: 0.25 + 0.5 * k for k, n in enumerate(trace.input_names)}
+        value, grads = g(**point)
+        want = compile_grad(_trace([f"p{k}" for k in range(len(names))], ""))
+        order = [names.index(n) for n in trace.input_names]
+        values = [point[names[k]] for k in range(len(names))]
+        w_value, w_grads = want(*values)
+        assert value == pytest.approx(w_value, rel=1e-13)
+        np.testing.assert_allclose(grads, [w_grads[k] for k in order], rtol=1e-13)
+    check()
