@@ -5,7 +5,9 @@ the compiled function is called. Names follow NumPy's rules the way the declared
 shapes allow: a dimension broadcasts against another only if they are equal or one
 of them is 1, so `(n,)` with `(100,)` is a `ShapeError` at compile time, not a guess.
 Slicing a named dimension gives a derived name ("n-1"), which is how `x[1:] - x[:-1]`
-type-checks without knowing n.
+type-checks without knowing n. What such an index or slice needs of n (`x[5]`: n >= 6,
+`x[3:]`: n >= 3) cannot be checked until n is bound: `key_needs` lists it, and
+tensor_call checks the list against every new binding, before any kernel runs.
 
 Every function here raises `ShapeError` with a message naming the op and the shapes;
 the builder adds which variables they belong to.
@@ -97,14 +99,15 @@ def matmul(a: Shape, b: Shape) -> Shape:
 _DERIVED = re.compile(r"^(?P<name>[^\W\d]\w*)(?:-(?P<minus>\d+))?$")
 
 
-def _offset(dim) -> Optional[tuple[str, int]]:
-    """A named dimension as (name, k) for 'name-k' (k >= 0); None if not of that form."""
+def parse_dim(dim) -> Optional[tuple[str, int]]:
+    """A named dimension as (name, k) for 'name-k' (k >= 0): its size is name's minus k.
+    None if not of that form."""
     m = _DERIVED.match(dim) if isinstance(dim, str) else None
     return (m["name"], int(m["minus"] or 0)) if m else None
 
 
 def _minus(dim, k: int):
-    name, k0 = _offset(dim)
+    name, k0 = parse_dim(dim)
     return name if k0 + k == 0 else f"{name}-{k0 + k}"
 
 
@@ -125,6 +128,23 @@ def slice_length(dim, start, stop, step, op: str = "[]"):
 def check_index(dim, i: int, op: str = "[]") -> None:
     if isinstance(dim, int) and not -dim <= i < dim:
         raise IndexError(f"{op}: index {i} is out of range for a dimension of size {dim}")
+
+
+def key_needs(shape: Shape, key) -> list[tuple]:
+    """(dim, least) for each named dimension of `shape` that x[key] needs to have at
+    least `least` elements: the half of the checks of check_index and slice_length
+    that waits for the sizes (on a numbered dimension they were made at build time)."""
+    out = []
+    for dim, item in zip(shape, key):
+        if isinstance(dim, int):
+            continue
+        if isinstance(item, int):
+            least = item + 1 if item >= 0 else -item
+        else:  # [k:], [:-m], [k:-m]: the forms slice_length allows on a name
+            least = (item[0] or 0) - (item[1] or 0)
+        if least > 0:
+            out.append((dim, least))
+    return out
 
 
 def size(shape: Shape):
@@ -164,7 +184,7 @@ def reshape(shape: Shape, new: Sequence, op: str = "reshape") -> Shape:
 
 def bind(declared: Shape, actual: tuple, name: str, dims: dict) -> None:
     """Check an argument's actual shape against its declared one, binding named
-    dimensions in `dims` (name -> (size, first variable that bound it))."""
+    dimensions in `dims` (name -> (size, first variable that bound it); "n-1" binds n)."""
     if len(actual) != len(declared):
         raise ShapeError(f"input {name!r}: expected {len(declared)} dimension"
                          f"{'s' if len(declared) != 1 else ''} {show(declared)}, got shape {show(actual)}")
@@ -173,12 +193,17 @@ def bind(declared: Shape, actual: tuple, name: str, dims: dict) -> None:
             if d != n:
                 raise ShapeError(f"input {name!r}: dimension {k} has size {n}, declared {d} "
                                  f"(expected shape {show(declared)}, got {show(actual)})")
-        elif d in dims:
-            size_, who = dims[d]
-            if size_ != n:
-                raise ShapeError(f"input {name!r}: dimension {d!r} is {n}, but {who!r} has {d} = {size_}")
+            continue
+        # A seed shaped like a slice ("n-2") binds n too: its size plus 2.
+        base, minus = parse_dim(d)
+        if base in dims:
+            size_, who = dims[base]
+            if size_ - minus != n:
+                also = f", so {d} = {size_ - minus}" if minus else ""
+                raise ShapeError(f"input {name!r}: dimension {d!r} is {n}, but {who!r} has "
+                                 f"{base} = {size_}{also}")
         else:
-            dims[d] = (n, name)
+            dims[base] = (n + minus, name)
 
 
 def check_declared(name: str, shape) -> Shape:

@@ -11,6 +11,7 @@ rules come in two kinds, because a non-elementwise op's Jacobian is not diagonal
   output's adjoint g (the transposed map).
 
 Both are written with builder calls, so derivatives of tensor ops are traces too.
+``BOUNDS`` holds what an op needs of the sizes bound at call time (x[5]: n >= 6).
 ``sum_to`` and ``broadcast_to`` carry a *reference* variable whose only role is its
 shape: named dimensions ("n") never have to be spelled in generated code.
 """
@@ -52,8 +53,6 @@ def shape_of_ref(shapes, attrs):
         x = _s.insert_axes(x, axis, len(ref))
     _s.broadcast(x, ref, op="broadcast")
     return ref
-
-
 
 
 def shape_reduce(shapes, attrs):
@@ -128,6 +127,27 @@ def shape_concatenate(shapes, attrs):
         raise ShapeError(f"concatenate: the sizes along axis {axis} must be numbers, got "
                          f"{', '.join(map(str, sizes))}")
     return first[:axis] + (sum(sizes),) + first[axis + 1:]
+
+
+# -- bounds: (shapes, attrs) -> [(dim, least, arg)] ------------------------------------------
+# What an op needs of its dimensions that only a binding tells: `dim` has at least `least`
+# elements. `arg`: the argument the message shows indexed by the op's key (None: the op
+# itself). tensor_call.ShapeBinder lists them once per trace and checks every binding.
+def _key_bounds(arg):
+    """x[key] in range; for scatter (arg 1), the x whose zeros the adjoint of x[key] fills."""
+    return lambda shapes, attrs: [(d, least, arg) for d, least in _s.key_needs(shapes[arg], attrs["key"])]
+
+
+def bounds_nonempty(shapes, attrs):
+    """max, min, logsumexp, softmax: no value over nothing (NumPy raises), so every
+    axis they reduce needs an element."""
+    shape, axis = shapes[0], attrs.get("axis")
+    axes = range(len(shape)) if axis is None else (axis,) if isinstance(axis, int) else axis
+    return [(shape[a], 1, None) for a in axes]
+
+
+BOUNDS = {"index": _key_bounds(0), "scatter": _key_bounds(1), "max": bounds_nonempty,
+          "min": bounds_nonempty, "logsumexp": bounds_nonempty, "softmax": bounds_nonempty}
 
 
 # -- derivative rules -------------------------------------------------------------------------

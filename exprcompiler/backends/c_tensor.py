@@ -5,7 +5,9 @@
 `dims` holds the sizes of the named dimensions (D0, D1, ... in the source, in the
 order of their names); inputs are contiguous float64 arrays of their declared
 shapes and outputs contiguous arrays the caller allocates (a scalar output: one
-double). The body is one loop nest per op in trace order (see c_tensor_ops): an
+double). The kernel checks nothing: the Python wrapper binds `dims` with
+tensor_call.ShapeBinder, whose checks keep every constant index, slice and derived
+size ("D0 - 3") in range and every reduction without an identity non-empty. The body is one loop nest per op in trace order (see c_tensor_ops): an
 elementwise variable is one loop over its shape with its single-use elementwise
 temporaries inlined into the expression, as in the scalar backend; transpose,
 broadcast_to, constant indexing and reshape are views (strides, no code); matrix
@@ -27,7 +29,7 @@ import numpy as np
 from .. import ops as _ops
 from ..ops import PREC_ATOM
 from ..errors import CompileError
-from ..tensor_call import concrete
+from ..tensor_call import ShapeBinder, concrete
 from ..trace.ir import Trace
 from ..trace.printer import table_spelling
 from ..trace.render import const_prec, format_op, named_vars
@@ -244,22 +246,6 @@ def generate_c_tensor(trace: Trace, *, func_name: str = "f", description: str = 
     return "\n".join(lines) + "\n", decl + ";"
 
 
-def _dim_sources(trace: Trace, names: list[str]) -> list[tuple[int, int, int]]:
-    """For each named dimension: (input, axis, k) such that its size is that input's
-    size along axis plus k (an input may only have "n-1")."""
-    out = []
-    for name in names:
-        for pos, (_, v) in enumerate(trace.inputs):
-            found = [(ax, int(d.partition("-")[2] or 0)) for ax, d in enumerate(trace.instrs[v].shape)
-                     if isinstance(d, str) and d.partition("-")[0] == name]
-            if found:
-                out.append((pos, *found[0]))
-                break
-        else:
-            raise ValueError(f"dimension {name!r} is not the dimension of any input")
-    return out
-
-
 def compile_c_tensor(trace: Trace, *, func_name: str, description: str = "", threads=None):
     """(fn, source, parameter names): fn(*arrays) takes float64 arrays of the declared
     shapes and returns a flat tuple of the outputs (arrays, floats for scalars), as the
@@ -273,28 +259,33 @@ def compile_c_tensor(trace: Trace, *, func_name: str, description: str = "", thr
     ffi, lib = c_build.load(source, decl)
     kernel = getattr(lib, func_name)
     dims = dim_names(trace)
-    sources = _dim_sources(trace, dims)
+    params = [name.replace(".", "_") for name in trace.input_names]
+    binder = ShapeBinder(trace, params)
     out_shapes = [trace.instrs[v].shape for _, v in trace.outputs]
     scalar = [s == () for s in out_shapes]
-    per_sizes: dict = {}  # named sizes -> (dims argument, output shapes, large?), the last few
+    per_shapes: dict = {}  # input shapes -> (dims argument, output shapes, large?), the last few
 
-    def bind(sizes: tuple, arrays) -> tuple:
-        """What the named sizes decide, worked out once for each (an optimizer calls with
-        the same sizes every time; mini-batch training alternates two)."""
-        hit = per_sizes.get(sizes)
+    def bind(arrays) -> tuple:
+        """What the input shapes decide, worked out once for each (an optimizer calls with
+        the same shapes every time; mini-batch training alternates two). The kernel
+        trusts `dims`: the binder's checks are what keep its every access in range,
+        so they run here too, not only in the caller's (Compiled.function skips it)."""
+        key = tuple(a.shape for a in arrays)
+        hit = per_shapes.get(key)
         if hit is None:
-            named = dict(zip(dims, sizes))
+            named = binder.bind(arrays)
+            sizes = [named[d] for d in dims]
             large = max((a.size for a in arrays), default=0) >= c_build.PARALLEL_FROM
             hit = (ffi.new("ptrdiff_t[]", sizes) if sizes else ffi.NULL,
                    [concrete(s, named) for s in out_shapes], large)
-            if len(per_sizes) >= 8:
-                per_sizes.pop(next(iter(per_sizes)), None)
-            per_sizes[sizes] = hit
+            if len(per_shapes) >= 8:
+                per_shapes.pop(next(iter(per_shapes)), None)
+            per_shapes[key] = hit
         return hit
 
     def fn(*arrays):
-        arrays = [np.ascontiguousarray(a, dtype=np.float64) for a in arrays]
-        dims_arg, shapes, large = bind(tuple(arrays[pos].shape[ax] + k for pos, ax, k in sources), arrays)
+        arrays = [np.asarray(a, dtype=np.float64, order="C") for a in arrays]  # 0-d stays 0-d
+        dims_arg, shapes, large = bind(arrays)
         outs = [np.empty(s) for s in shapes]
         nt = threads if threads is not None else (c_build.default_threads() if large else 1)
         args = [dims_arg, nt, *(ffi.from_buffer("double[]", a) for a in arrays)]
@@ -304,7 +295,7 @@ def compile_c_tensor(trace: Trace, *, func_name: str, description: str = "", thr
         return tuple(float(o[()]) if s else o for o, s in zip(outs, scalar))
 
     fn.__name__ = func_name
-    return fn, source, [name.replace(".", "_") for name in trace.input_names]
+    return fn, source, params
 
 
 __all__ = ["compile_c_tensor", "dim_names", "generate_c_tensor"]

@@ -245,7 +245,8 @@ def view_broadcast_to(e: Loops, ins, args) -> View:
 
 
 def view_index(e: Loops, v: View, key, shape) -> View:
-    """v[key] for constant integers and (start, stop, step) slices."""
+    """v[key] for constant integers and (start, stop, step) slices. On a named dimension
+    the offset is taken on trust ("D0 - 2" for [-2]): the binding checked it is in range."""
     if not v.ptr:
         return View(tuple(shape), text=v.text)
     off, strides = v.off, []

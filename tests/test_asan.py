@@ -1,0 +1,164 @@
+"""Kernels built with AddressSanitizer and UBSan, run on edge shapes.
+
+One subprocess, with the sanitizer runtime preloaded (Python itself is not
+instrumented) and EXPRCOMPILER_EXTRA_CFLAGS adding -fsanitize to every build, compiles
+tensor and scalar kernels and calls them at n = 0, 1, 2, at indices on the boundary,
+on slices that are exactly empty and on shapes the binding refuses; every result is
+checked against the NumPy backend. The test passes when the subprocess exits 0, says
+so, and no sanitizer wrote a report: a kernel that reads one element too far, or
+allocates a negative size, fails it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+SANITIZE = "-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
+
+# Run in the subprocess. (program, shapes, kind, sizes to try): every size either
+# gives the NumPy backend's numbers or the same ShapeError, and never a sanitizer report.
+SCRIPT = r'''
+import sys
+import numpy as np
+from exprcompiler import (ShapeError, compile_expr, compile_grad, compile_hvp, compile_jvp,
+                          compile_vjp)
+from exprcompiler.backends import c_build
+from exprcompiler.tensor_call import concrete
+from exprcompiler.trace.ir import Builder, trace_from_builder
+
+assert "-fsanitize=address,undefined" in " ".join(c_build.extra_flags()), c_build.extra_flags()
+MAKE = {"value": compile_expr, "grad": compile_grad, "jvp": compile_jvp, "vjp": compile_vjp,
+        "hvp": compile_hvp}
+
+
+def diagonal_trace():
+    b = Builder()
+    A = b.input("A", ("n", "n"))
+    corner = b.index(A, key=((1, None, None), (1, None, None)))
+    d = b.diagonal(corner)
+    return trace_from_builder(b, [("y", b.sum(b.mul(b.index(d, key=(-1,)), d)))])
+
+
+CASES = [
+    ("x[1:-1] * x[0] + x[-1]", {"x": ("n",)}, "vjp", [{"n": n} for n in range(5)]),
+    ("sum(W[:, 2] * v) + sum(W[1:, -1]) + sum(W[:-1, 1:] @ W[0, :-1])", {"W": ("m", "n"), "v": ("m",)},
+     "grad", [{"m": m, "n": n} for m in (0, 1, 2) for n in (0, 2, 3)]),
+    ("max(x[3:]) + logsumexp(x) + min(x[:-1]) + mean(x[2:])", {"x": ("n",)}, "grad",
+     [{"n": n} for n in range(6)]),
+    ("sum(softmax(X, axis=0) * softmax(X)) + sum(max(X, axis=1)) + norm(X)", {"X": ("n", "p")}, "grad",
+     [{"n": n, "p": p} for n in (0, 1, 3) for p in (0, 1, 2)]),
+    ("0.5 * sum((X @ w - y)**2) + sum(X.T @ y)", {"X": ("n", "p"), "w": ("p",), "y": ("n",)}, "hvp",
+     [{"n": n, "p": p} for n in (0, 1, 5) for p in (0, 1, 3)]),
+    ("concatenate(X[2:], X[:-2], axis=1) * stack(x[2:], x[:-2], axis=1)[:, 0:1]",
+     {"X": ("n", 2), "x": ("n",)}, "jvp", [{"n": n} for n in range(5)]),
+    ("reshape(x[2:], shape=(-1, 1)) * outer(x, x)[2:, :-1][:, 0]", {"x": ("n",)}, "vjp",
+     [{"n": n} for n in range(5)]),
+    (diagonal_trace(), None, "grad", [{"n": n} for n in range(5)]),
+]
+
+
+def arguments(f, sizes, rng):
+    out = []
+    for _, v in f.trace.inputs:
+        shape = concrete(f.trace.instrs[v].shape, sizes)
+        out.append(rng.normal(size=tuple(max(d, 0) for d in shape)))
+    return out
+
+
+def outcome(f, args):
+    try:
+        result = f(*args)
+    except ShapeError as err:
+        return str(err)
+    flat, stack = [], [result]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, tuple):
+            stack.extend(reversed(item))
+        else:
+            flat.append(np.asarray(item, dtype=float))
+    return flat
+
+
+calls = refused = 0
+for program, shapes, kind, sizes_list in CASES:
+    f_np = MAKE[kind](program, shapes=shapes)
+    f_c = MAKE[kind](program, shapes=shapes, backend="c")
+    for sizes in sizes_list:
+        args = arguments(f_np, sizes, np.random.default_rng(len(sizes_list)))
+        want, got = outcome(f_np, args), outcome(f_c, args)
+        calls += 1
+        if isinstance(want, str):
+            assert got == want, (program, sizes, want, got)
+            refused += 1
+            continue
+        assert not isinstance(got, str), (program, sizes, got)
+        for g, w in zip(got, want):
+            assert g.shape == w.shape, (program, sizes, g.shape, w.shape)
+            np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12, err_msg=f"{program} at {sizes}")
+
+# Scalar kernels: a batch of 0, 1, 2 and many points, a scalar broadcast against them,
+# the packed one-point entry and out=.
+g_np = compile_grad("sin(x) * y + x**2 / (1 + y**2)")
+g_c = compile_grad("sin(x) * y + x**2 / (1 + y**2)", backend="c")
+for n in (0, 1, 2, 3, 1001):
+    x, y = np.linspace(-1, 1, n), 0.5
+    for g, w in zip(g_c(x, y), g_np(x, y)):
+        np.testing.assert_allclose(np.asarray(g, dtype=float), np.asarray(w, dtype=float), rtol=1e-10, atol=1e-12)
+    calls += 1
+value, grad = g_c.at(np.array([0.3, 0.7]))
+np.testing.assert_allclose(grad, g_np.at(np.array([0.3, 0.7]))[1], rtol=1e-10, atol=1e-12)
+out = (np.empty(7), (np.empty(7), np.empty(7)))
+g_c(np.arange(7.0), np.arange(7.0), out=out)
+np.testing.assert_allclose(out[1][0], g_np(np.arange(7.0), np.arange(7.0))[1][0], rtol=1e-10, atol=1e-12)
+
+print(f"SANITIZED RUN OK: {calls} calls, {refused} refused")
+'''
+
+
+def _sanitizer_runtime() -> str:
+    """The path of the compiler's libasan.so (gcc's), or skip: the runtime preloaded
+    has to be the one of the compiler that exprcompiler builds with."""
+    from exprcompiler.backends import c_build
+    try:
+        compiler, version = c_build.find_compiler()
+    except Exception as err:  # noqa: BLE001 - any reason there is no compiler is a skip
+        pytest.skip(f"no C compiler: {err}")
+    try:
+        path = subprocess.run([compiler, "-print-file-name=libasan.so"], capture_output=True, text=True,
+                              timeout=30).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired) as err:
+        pytest.skip(f"cannot ask {compiler} for its sanitizer runtime: {err}")
+    if not os.path.isabs(path) or not os.path.exists(path):
+        pytest.skip(f"{compiler} ({version}) has no libasan.so: the sanitizer test needs gcc "
+                    f"and its AddressSanitizer runtime (Debian: libasan8)")
+    return path
+
+
+def test_kernels_are_clean_under_address_and_undefined_behaviour_sanitizers(tmp_path):
+    libasan = _sanitizer_runtime()
+    script = tmp_path / "sanitized_run.py"
+    script.write_text(textwrap.dedent(SCRIPT))
+    cache = tmp_path / "cache"
+    env = dict(os.environ,
+               EXPRCOMPILER_CACHE=str(cache),
+               EXPRCOMPILER_EXTRA_CFLAGS=SANITIZE,
+               LD_PRELOAD=libasan,
+               ASAN_OPTIONS="detect_leaks=0:abort_on_error=1",
+               UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1",
+               PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300)
+    report = f"exit status {done.returncode}\n--- stdout\n{done.stdout[-4000:]}\n--- stderr\n{done.stderr[-8000:]}"
+    assert done.returncode == 0, report
+    assert "SANITIZED RUN OK" in done.stdout, report
+    for mark in ("AddressSanitizer", "LeakSanitizer", "runtime error:", "UndefinedBehaviorSanitizer"):
+        assert mark not in done.stderr, report
+    # the kernels really were instrumented (else this test would prove nothing)
+    libraries = list(cache.rglob("*.so"))
+    assert libraries and all(b"__asan_report" in lib.read_bytes() for lib in libraries), libraries

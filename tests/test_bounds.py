@@ -1,0 +1,233 @@
+"""Constant indices, slices and reductions against the sizes bound at call time.
+
+x[5] on a vector declared ("n",) type-checks, but needs n >= 6; x[3:] needs n >= 3;
+max(x) needs n >= 1. The binding checks these before any kernel runs, so both
+backends refuse with the same ShapeError (naming the input, the index and the sizes)
+and a C kernel never reads out of range or allocates a negative size; every other
+input gives NumPy's own answer. Derivative traces (the adjoint of x[5] fills zeros
+shaped like x) are checked as well.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
+
+from exprcompiler import ShapeError, compile_expr, compile_grad, compile_jvp, compile_vjp
+from exprcompiler.backends import c_build
+from exprcompiler.tensor_call import ShapeBinder, concrete
+from exprcompiler.trace.ir import Builder, trace_from_builder
+
+HAVE_CC = c_build.shutil.which("cc") is not None or c_build.shutil.which("gcc") is not None
+BACKENDS = ["numpy", pytest.param("c", marks=pytest.mark.skipif(not HAVE_CC, reason="no C compiler"))]
+KINDS = {"value": compile_expr, "grad": compile_grad, "jvp": compile_jvp, "vjp": compile_vjp}
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("EXPRCOMPILER_CACHE", str(tmp_path_factory.getbasetemp() / "c-cache"))
+
+
+def _diagonal_of_a_slice():
+    # diagonal has no spelling in the string language (SymPy's DiagonalOf gives it)
+    b = Builder()
+    A = b.input("A", ("n", "n"))
+    corner = b.index(A, key=((1, None, None), (1, None, None)))
+    return trace_from_builder(b, [("y", b.index(b.diagonal(corner), key=(2,)))])
+
+
+def _arguments(compiled, sizes: dict, rng) -> list:
+    return [rng.normal(size=concrete(compiled.trace.instrs[v].shape, sizes)) for _, v in compiled.trace.inputs]
+
+
+def _outcome(compiled, args):
+    """What a call gives: ("error", message) or ("ok", flat list of arrays)."""
+    try:
+        result = compiled(*args)
+    except ShapeError as err:
+        return "error", str(err)
+    flat, stack = [], [result]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, tuple):
+            stack.extend(reversed(item))
+        else:
+            flat.append(np.asarray(item, dtype=float))
+    return "ok", flat
+
+
+# (program, shapes, sizes, the words the message has)
+REFUSED = [
+    ("x[5] * 2", {"x": ("n",)}, {"n": 3}, ["x[5] needs n >= 6, but n = 3", "input 'x' has shape (3,)"]),
+    ("x[3]", {"x": ("n",)}, {"n": 3}, ["x[3] needs n >= 4, but n = 3"]),
+    ("x[-4]", {"x": ("n",)}, {"n": 3}, ["x[-4] needs n >= 4, but n = 3"]),
+    ("x[0]", {"x": ("n",)}, {"n": 0}, ["x[0] needs n >= 1, but n = 0"]),
+    ("x[3:]", {"x": ("n",)}, {"n": 2}, ["x[3:] needs n >= 3, but n = 2"]),
+    ("x[:-3]", {"x": ("n",)}, {"n": 2}, ["x[:-3] needs n >= 3, but n = 2"]),
+    ("x[1:-1] * 3", {"x": ("n",)}, {"n": 1}, ["x[1:-1] needs n >= 2, but n = 1"]),
+    ("x[2::1]", {"x": ("n",)}, {"n": 1}, ["x[2::1] needs n >= 2"]),
+    ("x[1:][4]", {"x": ("n",)}, {"n": 5}, ["x[1:][4] needs n >= 6, but n = 5"]),
+    ("(x * 2)[3]", {"x": ("n",)}, {"n": 3}, ["(x * 2)[3] needs n >= 4"]),
+    ("W[:, 2]", {"W": (3, "n")}, {"n": 2}, ["W[:, 2] needs n >= 3, but n = 2", "input 'W' has shape (3, 2)"]),
+    ("W[-3, 1:]", {"W": ("m", "n")}, {"m": 2, "n": 4}, ["W[-3, 1:] needs m >= 3, but m = 2"]),
+    ("W[1, 4:]", {"W": ("m", "n")}, {"m": 2, "n": 3}, ["W[1, 4:] needs n >= 4, but n = 3"]),
+    ("X[2:] @ w", {"X": ("n", 3), "w": (3,)}, {"n": 1}, ["X[2:] needs n >= 2, but n = 1"]),
+    ("concatenate(X[2:], X[:-2], axis=1)", {"X": ("n", 2)}, {"n": 1}, ["X[2:] needs n >= 2"]),
+    ("stack(x[1:], x[:-1])", {"x": ("n",)}, {"n": 0}, ["x[1:] needs n >= 1, but n = 0"]),
+    ("reshape(x[2:], shape=(-1, 1))", {"x": ("n",)}, {"n": 1}, ["x[2:] needs n >= 2"]),
+    ("y * x[4]", {"x": ("n",), "y": ("n",)}, {"n": 4}, ["x[4] needs n >= 5, but n = 4"]),
+    # reductions without an identity: NumPy raises on them, both backends refuse
+    ("max(x)", {"x": ("n",)}, {"n": 0}, ["max(x) needs n >= 1, but n = 0", "empty dimension (n = 0)"]),
+    ("min(X, axis=0)", {"X": ("n", 2)}, {"n": 0}, ["min(X, axis=0) needs n >= 1", "a min over an empty"]),
+    ("logsumexp(x)", {"x": ("n",)}, {"n": 0}, ["logsumexp(x) needs n >= 1"]),
+    ("softmax(X, axis=0)", {"X": ("n", 2)}, {"n": 0}, ["softmax(X, axis=0) needs n >= 1"]),
+    ("softmax(X)", {"X": (2, "n")}, {"n": 0}, ["needs n >= 1, but n = 0"]),
+    ("max(x[3:])", {"x": ("n",)}, {"n": 3}, ["max(x[3:]) needs n >= 4, but n = 3", "empty dimension (n-3 = 0)"]),
+    ("max(x[3:])", {"x": ("n",)}, {"n": 2}, ["x[3:] needs n >= 3, but n = 2"]),
+    ("logsumexp(x[3:]) + max(x[2:])", {"x": ("n",)}, {"n": 3}, ["logsumexp(x[3:]) needs n >= 4"]),
+    ("max(x[3:])", {"x": (3,)}, {}, ["max(x[3:])", "empty dimension (of size 0)"]),
+    (_diagonal_of_a_slice(), None, {"n": 3}, ["diagonal(A[1:, 1:])[2] needs n >= 4, but n = 3"]),
+]
+
+
+def _as_scalar(program):
+    return program if not isinstance(program, str) else f"sum({program})"
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("program, shapes, sizes, words", REFUSED, ids=[str(c[0]) for c in REFUSED])
+def test_out_of_range_is_the_same_shape_error_on_both_backends(program, shapes, sizes, words, kind):
+    if kind in ("grad", "vjp"):  # a scalar output: the seed's shape is () whatever n is
+        program = _as_scalar(program)
+    messages = []
+    for backend in ["numpy"] + (["c"] if HAVE_CC else []):
+        f = KINDS[kind](program, shapes=shapes, backend=backend)
+        with pytest.raises(ShapeError) as info:
+            f(*_arguments(f, sizes, np.random.default_rng(0)))
+        messages.append(str(info.value))
+    assert len(set(messages)) == 1, messages
+    for w in words:
+        assert w in messages[0], (w, messages[0])
+
+
+def test_each_trace_lists_its_needs_once():
+    f = compile_vjp("max(x[3:]) + sum(x[5] * x[1:]) + x[-2]", shapes={"x": ("n",)})
+    # in trace order, each stronger than the ones before: x[1:] and x[-2] are implied by
+    # x[5], the adjoints' scatters by the primal indices
+    assert ShapeBinder(f.trace, f.inputs).describe() == \
+        ["x[3:] needs n >= 3", "max(x[3:]) needs n >= 4", "x[5] needs n >= 6"]
+    assert ShapeBinder(compile_grad("sum(x * y)", shapes={"x": ("n",), "y": ("n",)}).trace, ("x", "y")).needs == []
+
+
+def test_a_derived_size_is_never_negative_even_without_the_ops_rule(monkeypatch):
+    # the safety net under the op rules: every "n-k" in the trace needs n >= k
+    from exprcompiler import tensor_rules
+    monkeypatch.delitem(tensor_rules.BOUNDS, "index")
+    f = compile_expr("x[3:] * 2", shapes={"x": ("n",)})
+    with pytest.raises(ShapeError, match=r"^x\[3:\] needs n >= 3, but n = 2 .*: its dimension n-3 would be -1$"):
+        f(np.ones(2))
+
+
+# (program, shapes, sizes, what NumPy computes): exactly at the boundary, and empty slices
+BOUNDARY = [
+    ("x[2]", {"x": ("n",)}, {"n": 3}, lambda x: x[2]),
+    ("x[-3]", {"x": ("n",)}, {"n": 3}, lambda x: x[-3]),
+    ("x[3:]", {"x": ("n",)}, {"n": 3}, lambda x: x[3:]),
+    ("x[:-3]", {"x": ("n",)}, {"n": 3}, lambda x: x[:-3]),
+    ("x[1:-1]", {"x": ("n",)}, {"n": 2}, lambda x: x[1:-1]),
+    ("sum(x[3:])", {"x": ("n",)}, {"n": 3}, lambda x: np.sum(x[3:])),
+    ("max(x[3:])", {"x": ("n",)}, {"n": 4}, lambda x: np.max(x[3:])),
+    ("W[:, 2]", {"W": (3, "n")}, {"n": 3}, lambda W: W[:, 2]),
+    ("W[-2, 1:]", {"W": ("m", "n")}, {"m": 2, "n": 1}, lambda W: W[-2, 1:]),
+    ("max(x)", {"x": ("n",)}, {"n": 1}, lambda x: np.max(x)),
+    ("softmax(X, axis=0)", {"X": ("n", 2)}, {"n": 1}, lambda X: np.ones((1, 2))),
+    ("softmax(X, axis=0)", {"X": (2, "n")}, {"n": 0}, lambda X: np.zeros((2, 0))),  # the axis is not empty
+    ("max(X, axis=0)", {"X": (2, "n")}, {"n": 0}, lambda X: np.zeros(0)),
+    ("sum(x)", {"x": ("n",)}, {"n": 0}, lambda x: 0.0),
+    ("mean(x)", {"x": ("n",)}, {"n": 0}, lambda x: np.nan),  # NumPy's mean of nothing, not an error
+    ("norm(x)", {"x": ("n",)}, {"n": 0}, lambda x: 0.0),
+    ("X @ w", {"X": ("n", "p"), "w": ("p",)}, {"n": 2, "p": 0}, lambda X, w: np.zeros(2)),
+]
+
+
+@pytest.mark.filterwarnings("ignore:Mean of empty slice")  # NumPy's, with its nan
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("program, shapes, sizes, numpy", BOUNDARY, ids=[c[0] for c in BOUNDARY])
+def test_at_the_boundary_the_answer_is_numpys(program, shapes, sizes, numpy, backend):
+    f = compile_expr(program, shapes=shapes, backend=backend)
+    args = _arguments(f, sizes, np.random.default_rng(1))
+    with np.errstate(all="ignore"):
+        want = np.asarray(numpy(*args), dtype=float)
+    got = np.asarray(f(*args))
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-14)
+    vjp = compile_vjp(program, shapes=shapes, backend=backend)  # the adjoint fills zeros shaped like x
+    seeds = _arguments(vjp, sizes, np.random.default_rng(2))
+    status, flat = _outcome(vjp, seeds)
+    assert status == "ok" and all(a.shape == s.shape for a, s in zip(flat[-len(args):], seeds)), flat
+
+
+def test_a_seed_shaped_like_a_slice_binds_the_dimension():
+    f = compile_vjp("x[1:-1] * 2", shapes={"x": ("n",)})          # y_bar is (n-2,)
+    with pytest.raises(ShapeError, match=r"'y_bar': dimension 'n-2' is 1, but 'x' has n = 5, so n-2 = 3"):
+        f(np.ones(5), np.ones(1))
+    value, (x_bar,) = f(np.arange(4.0), np.array([1.0, 2.0]))
+    np.testing.assert_array_equal(x_bar, [0.0, 2.0, 4.0, 0.0])
+
+
+@pytest.mark.skipif(not HAVE_CC, reason="no C compiler")
+def test_the_bare_c_function_checks_too():
+    # Compiled.function skips the call's conversions, not the checks the kernel relies on
+    g = compile_grad("sum(x[3:])", shapes={"x": ("n",)}, backend="c")
+    with pytest.raises(ShapeError, match=r"x\[3:\] needs n >= 3, but n = 2"):
+        g.function(np.ones(2))
+    with pytest.raises(TypeError, match="expected 1 arrays"):
+        g.function()
+    assert g.function(np.ones(4))[0] == 1.0
+
+
+# -- random constant keys against NumPy's own indexing ------------------------------------------
+ITEMS = st.one_of(st.integers(-4, 4),
+                  st.tuples(st.sampled_from([None, 0, 1, 2, 3]), st.sampled_from([None, -1, -2])))
+
+
+def _text(item) -> str:
+    if isinstance(item, int):
+        return str(item)
+    return ":".join("" if k is None else str(k) for k in item)
+
+
+@functools.lru_cache(maxsize=None)
+def _pair(program: str, shape: tuple):
+    shapes = {"x": shape}
+    return tuple(compile_jvp(program, shapes=shapes, backend=b) for b in ["numpy"] + (["c"] if HAVE_CC else []))
+
+
+@given(item=ITEMS, two_d=st.booleans(), n=st.integers(0, 6))
+@settings(max_examples=80, deadline=None)
+def test_random_keys_give_numpys_answer_or_one_shape_error(item, two_d, n):
+    key = item if isinstance(item, int) else slice(*item)
+    text, shape, pykey = (f"x[:, {_text(item)}]", (2, "n"), (slice(None), key)) if two_d else \
+        (f"x[{_text(item)}]", ("n",), key)
+    rng = np.random.default_rng(n)
+    x, x_dot = rng.normal(size=(2, n) if two_d else n), rng.normal(size=(2, n) if two_d else n)
+    outcomes = [_outcome(f, [x, x_dot]) for f in _pair(text, shape)]
+    try:
+        want = x[pykey], x_dot[pykey]
+    except IndexError:
+        want = None
+    event("refused" if outcomes[0][0] == "error" else "NumPy's answer")
+    for status, got in outcomes:
+        if status == "error":
+            assert outcomes[0] == (status, got), outcomes   # one message on both backends
+            # refused only where NumPy raises, or where its empty slice would be a negative size
+            assert want is None or (isinstance(item, tuple) and n < (item[0] or 0) - (item[1] or 0)), (item, n)
+            assert "needs n >= " in got and f"but n = {n}" in got, got
+        else:
+            assert want is not None, (item, n)
+            np.testing.assert_array_equal(got[0], want[0])
+            np.testing.assert_array_equal(got[1], want[1])
