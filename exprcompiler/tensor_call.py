@@ -13,6 +13,7 @@ kernel ever reads out of range or allocates a negative size.
 
 from __future__ import annotations
 
+import threading
 from typing import NamedTuple, Optional
 
 import numpy as np
@@ -156,6 +157,29 @@ def concrete(shape: tuple, dims: dict) -> tuple:
 _VIEWS = frozenset(("copy", "transpose", "reshape", "index", "broadcast_to"))
 
 
+class ShapeCache:
+    """What a call's input shapes decide, kept for the last few shape tuples (an
+    optimizer calls with one shape tuple; mini-batch training alternates two: full
+    batches and the last one). Shared by the threads that call one compiled function:
+    lookups take no lock, and every change happens under one, so a lookup never sees a
+    half-made entry and eviction never iterates a dict that another thread changes."""
+
+    def __init__(self, size: int = 8):
+        self._entries: dict = {}
+        self._lock = threading.Lock()
+        self._size = size
+
+    def get(self, key, make, *args):
+        hit = self._entries.get(key)
+        if hit is None:
+            hit = make(*args)  # outside the lock: it may raise, and may take a while
+            with self._lock:
+                while len(self._entries) >= self._size:
+                    self._entries.pop(next(iter(self._entries)))
+                self._entries[key] = hit
+        return hit
+
+
 class TensorCall:
     """Runs a compiled tensor function: shapes bound and checked, results fitted.
     What does not change between calls is worked out once: the declared shapes, which
@@ -171,18 +195,14 @@ class TensorCall:
             viewish[i] = ins.op == "input" or (ins.op in _VIEWS and viewish[ins.args[0]])
         self.may_alias = [viewish[v] for _, v in trace.outputs]
         self.binder = ShapeBinder(trace, self.names)
-        self._bound: dict = {}   # input shapes -> (dims, output shapes), a few kept
+        self._bound = ShapeCache()   # input shapes -> (dims, output shapes)
 
     def bind(self, arrays) -> tuple[dict, list]:
-        key = tuple(a.shape for a in arrays)
-        hit = self._bound.get(key)
-        if hit is None:  # (mini-batch training alternates two: full batches and the last one)
-            dims = self.binder.bind(arrays)  # raises before a binding is kept
-            shapes = [concrete(self.trace.instrs[v].shape, dims) for _, v in self.trace.outputs]
-            if len(self._bound) >= 8:
-                self._bound.pop(next(iter(self._bound)))
-            hit = self._bound[key] = (dims, shapes)
-        return hit
+        return self._bound.get(tuple(a.shape for a in arrays), self._new_binding, arrays)
+
+    def _new_binding(self, arrays) -> tuple[dict, list]:
+        dims = self.binder.bind(arrays)  # raises before a binding is kept
+        return dims, [concrete(self.trace.instrs[v].shape, dims) for _, v in self.trace.outputs]
 
     def __call__(self, arrays) -> list:
         dims, shapes = self.bind(arrays)

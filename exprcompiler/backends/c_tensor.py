@@ -29,7 +29,7 @@ import numpy as np
 from .. import ops as _ops
 from ..ops import PREC_ATOM
 from ..errors import CompileError
-from ..tensor_call import ShapeBinder, concrete
+from ..tensor_call import ShapeBinder, ShapeCache, concrete
 from ..trace.ir import Trace
 from ..trace.printer import table_spelling
 from ..trace.render import const_prec, format_op, named_vars
@@ -263,29 +263,21 @@ def compile_c_tensor(trace: Trace, *, func_name: str, description: str = "", thr
     binder = ShapeBinder(trace, params)
     out_shapes = [trace.instrs[v].shape for _, v in trace.outputs]
     scalar = [s == () for s in out_shapes]
-    per_shapes: dict = {}  # input shapes -> (dims argument, output shapes, large?), the last few
+    per_shapes = ShapeCache()  # input shapes -> (dims argument, output shapes, large?)
 
     def bind(arrays) -> tuple:
-        """What the input shapes decide, worked out once for each (an optimizer calls with
-        the same shapes every time; mini-batch training alternates two). The kernel
-        trusts `dims`: the binder's checks are what keep its every access in range,
-        so they run here too, not only in the caller's (Compiled.function skips it)."""
-        key = tuple(a.shape for a in arrays)
-        hit = per_shapes.get(key)
-        if hit is None:
-            named = binder.bind(arrays)
-            sizes = [named[d] for d in dims]
-            large = max((a.size for a in arrays), default=0) >= c_build.PARALLEL_FROM
-            hit = (ffi.new("ptrdiff_t[]", sizes) if sizes else ffi.NULL,
-                   [concrete(s, named) for s in out_shapes], large)
-            if len(per_shapes) >= 8:
-                per_shapes.pop(next(iter(per_shapes)), None)
-            per_shapes[key] = hit
-        return hit
+        """What the input shapes decide, worked out once for each. The kernel trusts
+        `dims`: the binder's checks are what keep its every access in range, so they
+        run here too, not only in the caller's (Compiled.function skips it)."""
+        named = binder.bind(arrays)
+        sizes = [named[d] for d in dims]
+        large = max((a.size for a in arrays), default=0) >= c_build.PARALLEL_FROM
+        return (ffi.new("ptrdiff_t[]", sizes) if sizes else ffi.NULL,
+                [concrete(s, named) for s in out_shapes], large)
 
     def fn(*arrays):
         arrays = [np.asarray(a, dtype=np.float64, order="C") for a in arrays]  # 0-d stays 0-d
-        dims_arg, shapes, large = bind(arrays)
+        dims_arg, shapes, large = per_shapes.get(tuple(a.shape for a in arrays), bind, arrays)
         outs = [np.empty(s) for s in shapes]
         nt = threads if threads is not None else (c_build.default_threads() if large else 1)
         args = [dims_arg, nt, *(ffi.from_buffer("double[]", a) for a in arrays)]

@@ -1,0 +1,94 @@
+"""Call-time state is thread-safe (issue "Trust"): many threads calling one compiled
+function with shapes that keep changing, the interpreter switching threads as often
+as it can, get no exception and the right numbers."""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+from exprcompiler import compile_expr, compile_grad
+
+BACKENDS = ["numpy", "c"]
+
+
+def _hammer(call, cases, threads=8, rounds=300):
+    """Run `call` on every case from `threads` threads at once; the failures seen."""
+    failures: list = []
+    start = threading.Barrier(threads)
+
+    def work(seed):
+        start.wait()
+        rng = np.random.default_rng(seed)
+        for _ in range(rounds):
+            case = cases[rng.integers(len(cases))]
+            try:
+                call(case)
+            except Exception as err:  # noqa: BLE001 - any exception is the failure
+                failures.append(repr(err))
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        pool = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join()
+    finally:
+        sys.setswitchinterval(old)
+    return failures
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_tensor_function_called_from_many_threads_with_varying_shapes(backend):
+    g = compile_grad("0.5 * sum((X @ w - y)**2) + sum(w[1:] * w[:-1])", wrt=["w"],
+                     shapes={"X": ("n", "p"), "w": ("p",), "y": ("n",)}, backend=backend)
+    rng = np.random.default_rng(0)
+    # 30 shape tuples: many more than the 8 bindings kept, so entries are evicted as others read
+    cases = [(rng.normal(size=(n, p)), rng.normal(size=p), rng.normal(size=n))
+             for n in (1, 2, 3, 5, 7, 11, 20) for p in (2, 3, 4, 5)][:30]
+
+    def call(case):
+        X, w, y = case
+        value, (dw,) = g(X, w, y)
+        r = X @ w - y
+        want = X.T @ r
+        want[1:] += w[:-1]
+        want[:-1] += w[1:]
+        if not (np.isclose(value, 0.5 * r @ r + w[1:] @ w[:-1], rtol=1e-12) and np.allclose(dw, want, rtol=1e-12)):
+            raise AssertionError(f"wrong result at X {X.shape}")
+    assert _hammer(call, cases) == []
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_scalar_kernels_and_at_from_many_threads(backend):
+    g = compile_grad("x*y + sin(x)", backend=backend)
+    cases = [np.linspace(0, 1, n) for n in (1, 2, 5, 33, 1000)] + [0.5, 2.0]
+
+    def call(x):
+        value, (dx, dy) = g(x, 3.0)
+        ok = np.allclose(value, 3 * np.asarray(x) + np.sin(x)) and np.allclose(dx, 3 + np.cos(x))
+        point = float(np.ravel(x)[-1])
+        v, grad = g.at([point, 3.0])
+        if not (ok and np.isclose(v, 3 * point + np.sin(point)) and np.allclose(grad, [3 + np.cos(point), point])):
+            raise AssertionError("wrong result")
+    assert _hammer(call, cases) == []
+
+
+def test_refused_shapes_from_many_threads_stay_refused():
+    f = compile_expr("sum(x[2:])", shapes={"x": ("n",)}, backend="c")
+    cases = [np.ones(n) for n in range(6)]
+
+    def call(x):
+        try:
+            value = f(x)
+        except ValueError:
+            if len(x) >= 2:
+                raise
+            return
+        if value != max(len(x) - 2, 0):
+            raise AssertionError("wrong sum")
+    assert _hammer(call, cases) == []
