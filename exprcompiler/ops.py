@@ -12,11 +12,22 @@ rule serves forward mode (seed = the argument's tangent; contributions summed)
 and reverse mode (seed = the output's adjoint; contribution added to the
 argument's adjoint). A ``None`` partial is a structural zero; a rule may also
 return None when it sees one (the x-partial of x**0 is 0, not 0·x**-1 = NaN at 0).
+A structural zero stays 0 where the seed is inf or NaN (no 0·inf is computed).
 
-Conventions at non-differentiable points (tested by `edges`):
-  abs'(0) = sign(0) = 0;  relu'(0) = 0;  sign' = 0 and heaviside' = 0 everywhere;
-  maximum/minimum at a tie split the derivative 0.5/0.5 (so maximum(x, x)' = 1);
-  sqrt'(0) = inf, log'(0) = inf (the limits).
+Conventions at non-differentiable points (tested by `edges`, and on both backends
+by tests/test_edges.py):
+  abs'(0) = sign(0) = 0;  relu'(0) = 0;  sign' = 0 everywhere;
+  heaviside(x, h0): the x-partial is 0 everywhere, the h0-partial 1 at x = ±0 (the
+  value is h0 there) and 0 elsewhere;
+  maximum/minimum at a tie (x == y, equal infinities included) split the derivative
+  0.5/0.5 (so maximum(x, x)' = 1); a NaN argument gets 0, as relu'(NaN) does;
+  sqrt'(0) = inf, log'(0) = inf (the limits); at -0.0 both are -inf, the sign IEEE
+  keeps through 1/(2·sqrt(x)) and 1/x (the rules stay as the lecture tables print them);
+  x**y: the x-partial is 0 where y == 0, xlogy(x, y): the y-partial is 0 where x == 0
+  (the op does not depend on that argument there; the formula would give NaN).
+Values are NumPy's (the evaluators), signed zeros and NaN included: the C helpers
+reproduce them, and where NumPy's own loops disagree with each other (pow with an
+exponent 0.5 that does not vary) `runtime.power` picks C's pow for both backends.
 """
 
 from __future__ import annotations
@@ -113,6 +124,25 @@ def _vjp_from_partials(partials):
     return vjp
 
 
+def _unless_zero(b, a, partial):
+    """`partial()`, but 0 where `a` == 0: there the op does not depend on the argument
+    being differentiated (x**0 = 1, xlogy(0, y) = 0), while the formula may be NaN
+    (0·0**-1, 0/0). The contribution is 0 whatever the seed, as a structural zero
+    is; a constant `a` needs no test (0: a structural zero)."""
+    c = b.const_value(a)
+    if c is None:
+        return b.where(b.eq(a, 0.0), 0.0, partial())
+    return None if c == 0.0 else partial()
+
+
+def _tie_split(b, wins, x, y):
+    """The share of maximum's/minimum's derivative that goes to one argument: 1 where
+    it `wins` (a 0/1 comparison), 0.5 at a tie. A tie is x == y, not x - y == 0, so
+    maximum(inf, inf) splits too (inf - inf is NaN); a NaN argument gets 0, as
+    relu'(NaN) = (NaN > 0) = 0."""
+    return b.where(b.eq(x, y), 0.5, wins)
+
+
 def _unary(name, evaluate, partial, numpy, sympy_head=None, **kw):
     return OpDef(name, 1, evaluate, (partial,), numpy,
                  sympy_head=sympy_head if sympy_head is not None else name, **kw)
@@ -150,24 +180,24 @@ _TABLE = [
     OpDef("neg", 1, np.negative, (lambda b, g, x, out: b.neg(g),), "-",
           c="-", infix="-", uinfix="−", prec=PREC_NEG, linear=True, callable_by_name=False,
           sympy=lambda sp, x: -x),
-    OpDef("pow", 2, np.power,
-          (lambda b, g, x, y, out: None if b.const_value(y) == 0.0
-           else b.mul(g, b.mul(y, b.pow(x, b.sub(y, 1.0)))),
-           lambda b, g, x, y, out: b.mul(g, b.xlogy(out, x))), "np.power",
+    OpDef("pow", 2, runtime.power,
+          (lambda b, g, x, y, out: _unless_zero(b, y, lambda: b.mul(g, b.mul(y, b.pow(x, b.sub(y, 1.0))))),
+           lambda b, g, x, y, out: b.mul(g, b.xlogy(out, x))), "power",
           c="xc_pow", infix="**", uinfix="**", prec=PREC_POW, callable_by_name=False,
           sympy=lambda sp, x, y: x ** y, domain=((0.2, 3.0), (-2.0, 2.0)),
-          edges=(((0.0, 2.0), (0.0, 0.0)), ((0.0, 0.5), (INF, 0.0))),
-          doc="x ** y; the y-partial x**y·log(x) is taken as 0 where x**y == 0"),
+          edges=(((0.0, 2.0), (0.0, 0.0)), ((0.0, 0.5), (INF, 0.0)), ((0.0, 0.0), (0.0, -INF))),
+          doc="x ** y; the x-partial is 0 where y == 0 (x**0 = 1), the y-partial x**y·log(x) "
+              "is taken as 0 where x**y == 0"),
 
     # Elementary functions.
     _unary("square", np.square, lambda b, g, x, out: b.mul(g, b.mul(2.0, x)), "np.square", c="xc_square",
            sympy=lambda sp, x: x ** 2),
     _unary("sqrt", np.sqrt, lambda b, g, x, out: b.div(g, b.mul(2.0, out)), "np.sqrt", c="sqrt",
-           domain=((0.1, 5.0),), edges=(((0.0,), (INF,)),)),
+           domain=((0.1, 5.0),), edges=(((0.0,), (INF,)), ((-0.0,), (-INF,)))),
     _unary("exp", np.exp, lambda b, g, x, out: b.mul(g, out), "np.exp", c="exp",
            edges=(((800.0,), (INF,)),)),
     _unary("log", np.log, lambda b, g, x, out: b.div(g, x), "np.log", c="log",
-           domain=((0.1, 5.0),), edges=(((0.0,), (INF,)),)),
+           domain=((0.1, 5.0),), edges=(((0.0,), (INF,)), ((-0.0,), (-INF,)))),
     _unary("log1p", np.log1p, lambda b, g, x, out: b.div(g, b.add(1.0, x)), "np.log1p", c="log1p",
            sympy=lambda sp, x: sp.log(1 + x), domain=((-0.5, 3.0),), edges=(((-1.0,), (INF,)),)),
     _unary("expm1", np.expm1, lambda b, g, x, out: b.mul(g, b.add(out, 1.0)), "np.expm1", c="expm1",
@@ -196,24 +226,29 @@ _TABLE = [
     _unary("softplus", runtime.softplus, lambda b, g, x, out: b.mul(g, b.sigmoid(x)), "softplus", c="xc_softplus",
            sympy=lambda sp, x: sp.log(1 + sp.exp(x)), edges=(((800.0,), (1.0,)),)),
     _binary_call("maximum", np.maximum,
-                 (lambda b, g, x, y, out: b.mul(g, b.heaviside(b.sub(x, y), 0.5)),
-                  lambda b, g, x, y, out: b.mul(g, b.heaviside(b.sub(y, x), 0.5))),
+                 (lambda b, g, x, y, out: b.mul(g, _tie_split(b, b.gt(x, y), x, y)),
+                  lambda b, g, x, y, out: b.mul(g, _tie_split(b, b.lt(x, y), x, y))),
                  "np.maximum", c="xc_maximum", sympy_head="Max", domain=((-3.0, 3.0), (-3.0, 3.0)),
-                 edges=(((1.0, 1.0), (0.5, 0.5)),)),
+                 edges=(((1.0, 1.0), (0.5, 0.5)), ((INF, INF), (0.5, 0.5)), ((math.nan, 1.0), (0.0, 0.0)))),
     _binary_call("minimum", np.minimum,
-                 (lambda b, g, x, y, out: b.mul(g, b.heaviside(b.sub(y, x), 0.5)),
-                  lambda b, g, x, y, out: b.mul(g, b.heaviside(b.sub(x, y), 0.5))),
+                 (lambda b, g, x, y, out: b.mul(g, _tie_split(b, b.lt(x, y), x, y)),
+                  lambda b, g, x, y, out: b.mul(g, _tie_split(b, b.gt(x, y), x, y))),
                  "np.minimum", c="xc_minimum", sympy_head="Min", domain=((-3.0, 3.0), (-3.0, 3.0)),
-                 edges=(((1.0, 1.0), (0.5, 0.5)),)),
-    _binary_call("heaviside", np.heaviside, (None, None), "np.heaviside", c="xc_heaviside",
+                 edges=(((1.0, 1.0), (0.5, 0.5)), ((-INF, -INF), (0.5, 0.5)))),
+    # The h0-partial is 1 where x == 0 (the value is h0 there), else 0; `where`, not a
+    # product with the 0/1 mask, so an infinite seed elsewhere gives 0, not NaN.
+    _binary_call("heaviside", np.heaviside, (None, lambda b, g, x, h0, out: b.where(b.eq(x, 0.0), g, 0.0)),
+                 "np.heaviside", c="xc_heaviside",
                  sympy_head="Heaviside", domain=((-3.0, 3.0), (0.0, 1.0)), kinks=(0.0,),
+                 edges=(((0.0, 0.25), (0.0, 1.0)), ((-0.0, 0.25), (0.0, 1.0)), ((2.0, 0.25), (0.0, 0.0))),
                  doc="heaviside(x, h0): 0 for x < 0, h0 at 0, 1 for x > 0 (as np.heaviside)"),
     _binary_call("xlogy", runtime.xlogy,
                  (lambda b, g, x, y, out: b.mul(g, b.log(y)),
-                  lambda b, g, x, y, out: b.mul(g, b.div(x, y))),
+                  lambda b, g, x, y, out: _unless_zero(b, x, lambda: b.mul(g, b.div(x, y)))),
                  "xlogy", c="xc_xlogy", sympy=lambda sp, x, y: x * sp.log(y),
-                 domain=((-3.0, 3.0), (0.1, 5.0)), edges=(((0.0, 2.0), (math.log(2.0), 0.0)),),
-                 doc="x * log(y), 0 where x == 0"),
+                 domain=((-3.0, 3.0), (0.1, 5.0)),
+                 edges=(((0.0, 2.0), (math.log(2.0), 0.0)), ((0.0, 0.0), (-INF, 0.0))),
+                 doc="x * log(y), 0 where x == 0 (so is its y-partial)"),
 ]
 
 

@@ -26,6 +26,23 @@ def relu(x):
     return np.maximum(x, 0.0)
 
 
+def power(x, y):
+    """np.power, with C's pow answers wherever the exponent is 0.5. NumPy's loop
+    computes x**0.5 as sqrt(x) when the exponent does not vary along it (a constant,
+    a scalar argument), which gives nan at -inf and -0.0 at -0.0; pow, which NumPy
+    itself calls for an array of exponents and the C backend always calls, gives
+    inf and +0.0 there (C99 F.9.4.4). Elsewhere the two agree."""
+    if type(y) is float and y != 0.5:  # a constant exponent, as generated code passes it
+        return np.power(x, y)
+    r = np.power(x, y)
+    half = np.equal(y, 0.5)
+    if not np.any(half):
+        return r
+    # sqrt(x) + 0.0 is pow's +0.0 at -0.0 and leaves every other value as it is
+    r = np.where(half, np.where(np.equal(x, -np.inf), np.inf, r + 0.0), r)
+    return r[()] if r.ndim == 0 else r
+
+
 def xlogy(x, y):
     """x * log(y), defined as 0 where x == 0 (the limit), as scipy.special.xlogy."""
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)

@@ -34,7 +34,9 @@ XC_INLINE XC_BLOCK XC_PART""".split())
 # name -> (C definition, helpers it uses)
 HELPERS = {
     "xc_square": ("static inline double xc_square(double x) { return x * x; }", ()),
-    "xc_sign": ("static inline double xc_sign(double x) { return x > 0 ? 1.0 : (x < 0 ? -1.0 : x); }", ()),
+    # np.sign: +0.0 for either zero (not x itself, which keeps -0.0), NaN for NaN.
+    "xc_sign": ("static inline double xc_sign(double x) "
+                "{ return x > 0 ? 1.0 : (x < 0 ? -1.0 : (x == 0 ? 0.0 : x)); }", ()),
     "xc_logaddexp0": (
         "/* log(1 + exp(y)) computed as NumPy's logaddexp(0, y) */\n"
         "static inline double xc_logaddexp0(double y)\n{\n"
@@ -47,10 +49,12 @@ HELPERS = {
                     ("xc_logaddexp0",)),
     "xc_sigmoid": ("static inline double xc_sigmoid(double x) { return exp(-xc_logaddexp0(-x)); }",
                    ("xc_logaddexp0",)),
+    # np.maximum/np.minimum: NaN from either side, and at a tie the second argument,
+    # which decides the sign of max(-0.0, 0.0) (NumPy's x86 loops, as SSE's maxpd/minpd).
     "xc_maximum": ("static inline double xc_maximum(double a, double b) "
-                   "{ return (a >= b || isnan(a)) ? a : b; }", ()),
+                   "{ return (a > b || isnan(a)) ? a : b; }", ()),
     "xc_minimum": ("static inline double xc_minimum(double a, double b) "
-                   "{ return (a <= b || isnan(a)) ? a : b; }", ()),
+                   "{ return (a < b || isnan(a)) ? a : b; }", ()),
     "xc_relu": ("static inline double xc_relu(double x) { return xc_maximum(x, 0.0); }", ("xc_maximum",)),
     "xc_heaviside": ("static inline double xc_heaviside(double x, double h0) "
                      "{ return isnan(x) ? x : (x < 0 ? 0.0 : (x > 0 ? 1.0 : h0)); }", ()),

@@ -4,8 +4,9 @@ Every front end (string parser, SymPy bridge) and every pass (simplify, forward,
 reverse) produces a `Trace` through a `Builder`, which
 
 * hash-conses: an ``(op, args, attrs)`` already built is returned, not rebuilt;
-* folds constants and applies a few IEEE-safe identities (``x*1``, ``x+0``,
-  ``x**1``, ``--x``, ``a + -b -> a - b``) — never ``x*0``, which is NaN for inf;
+* folds constants and applies a few IEEE-exact identities (``x*1``, ``x + -0.0``,
+  ``x - 0.0``, ``x**1``, ``--x``, ``a + -b -> a - b``) — never ``x*0``, which is NaN
+  for inf, nor ``x + 0.0``, which is +0.0 for x = -0.0;
 * computes each variable's shape from the op's rule (scalars are ``()``).
 
 Variables are plain ints (positions in the instruction list). A `Label` says how
@@ -16,6 +17,7 @@ that printers inline into their single use (or name ``t…`` when shared).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence
 
@@ -119,6 +121,11 @@ def result_shape(opname: str, shapes: Sequence[tuple], attrs: dict) -> tuple:
     if op.shape is None:
         return () if not any(shapes) else _shapes.broadcast(*shapes, op=opname)
     return tuple(op.shape(list(shapes), attrs))
+
+
+def _signed_zero(value: Optional[float], sign: float) -> bool:
+    """Whether a constant is the zero of this sign (1.0: +0.0, -1.0: -0.0)."""
+    return value == 0.0 and math.copysign(1.0, value) == sign
 
 
 def _const_key(value: float) -> str:
@@ -268,19 +275,22 @@ class Builder:
             return self.pull_negations and is_neg(i) and self.labels[self.source_of(args[i])] is None \
                 and src[i].shape == self.instrs[args[i]].shape
 
+        # Zeros drop out only where IEEE agrees for both signs of x: x + (-0.0) and
+        # x - 0.0 are x, and -0.0 - x is -x; but x + 0.0 is +0.0 at x = -0.0, and
+        # 0.0 - x is +0.0 at x = 0.0, where -x is -0.0 (1/(x + 0) must stay +inf).
         if opname == "add":
-            if consts[1] == 0.0:
+            if _signed_zero(consts[1], -1.0):
                 return keep(0)
-            if consts[0] == 0.0:
+            if _signed_zero(consts[0], -1.0):
                 return keep(1)
             if is_neg(1):
                 return self.apply("sub", args[0], src[1].args[0])
             if is_neg(0):
                 return self.apply("sub", args[1], src[0].args[0])
         elif opname == "sub":
-            if consts[1] == 0.0:
+            if _signed_zero(consts[1], 1.0):
                 return keep(0)
-            if consts[0] == 0.0 and shape == self.instrs[args[1]].shape:
+            if _signed_zero(consts[0], -1.0) and shape == self.instrs[args[1]].shape:
                 return self.apply("neg", args[1])
             if is_neg(1):
                 return self.apply("add", args[0], src[1].args[0])
@@ -370,7 +380,15 @@ def primal_labels(instrs: Sequence[Instr]) -> list[Optional[Label]]:
 def natural_key(name: str):
     """x2 before x10: split digit runs and compare them as numbers."""
     import re
-    return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", name) if t]
+    # A run is compared by its length and digits (without leading zeros), not through
+    # int(): a name may hold 5000 digits (Python's int() refuses more than 4300) or
+    # digits int() does not read ('²' is a digit to str.isdigit, not a decimal).
+    key = []
+    for t in re.split(r"([0-9]+)", name):
+        if t:
+            digits = t.lstrip("0") if t.isdigit() else None
+            key.append((0, len(digits), digits, t) if digits is not None else (1, 0, t))
+    return key
 
 
 # Output names, in order of preference; the first that no input takes wins.
