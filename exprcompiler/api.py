@@ -16,7 +16,7 @@ from . import passes
 from .backends import numpy_backend
 from .backends.numpy_backend import compile_numpy, numpy_runner
 from .frontend import to_trace
-from .packed import c_packed
+from .packed import c_packed, c_point, numpy_point
 from .tensor_call import TensorCall, copy_into, is_tensor_trace
 from .trace.ir import Trace
 
@@ -34,7 +34,7 @@ class Compiled:
 
     def __init__(self, fn, *, kind: str, trace: Trace, primal: Trace, params: Sequence[str],
                  wrt: Sequence[str], source: str, n_values: int, backend: str, mode: str = "",
-                 run=None, assemble=None, run_packed=None):
+                 run=None, assemble=None, run_packed=None, run_point=None):
         self._fn = fn
         self._run_packed = run_packed  # run(in, out) for one point, packed (see packed.py)
         self._packed = None
@@ -53,6 +53,8 @@ class Compiled:
         self._n_values = n_values
         self.tensor = is_tensor_trace(trace)  # exact shapes, no batch of points
         self._tensor_call = None
+        # run(floats) -> floats: a call whose every argument is one number skips arrays
+        self._point = None if self.tensor else (run_point or numpy_point(fn))
         self.inputs = _public_names(trace.input_names, primal.input_names)
         self._index = {name: k for k, name in enumerate(self.inputs)}
         for k, p in enumerate(params):  # the generated (mangled) names work too
@@ -131,6 +133,12 @@ class Compiled:
         """Evaluate at a point or a batch of points. `out=`: arrays to write the
         results into, nested as the result is (for a gradient: `(value, (g_x, g_y))`),
         each float64, C-contiguous and of the batch's shape; they are returned."""
+        if self._point is not None and out is None:  # one point given as numbers: no arrays
+            values = args if not kwargs and _all_floats(args, len(self.inputs)) else \
+                _numbers(args, kwargs, self.inputs)
+            if values is not None:
+                results = self._point(values)
+                return self._assemble(results, ()) if self._assemble is not None else self._shape_results(results)
         arrays = self._bind(args, kwargs)
         if self.tensor:
             return self._call_tensor(arrays, out)
@@ -171,6 +179,38 @@ class Compiled:
 
 
 _MISSING = object()
+
+
+def _all_floats(args: tuple, n: int) -> bool:
+    if len(args) != n:
+        return False
+    for a in args:
+        if type(a) is not float:
+            return False
+    return True
+
+
+def _numbers(args, kwargs, inputs) -> Optional[list]:
+    """The arguments as a list of floats in input order when every input is given as
+    one Python float (or a small int), positionally or all by name; else None."""
+    if kwargs:
+        if args or len(kwargs) != len(inputs):
+            return None
+        try:
+            args = [kwargs[name] for name in inputs]
+        except KeyError:
+            return None
+    elif len(args) != len(inputs):
+        return None
+    values = []
+    for a in args:
+        if type(a) is float:
+            values.append(a)
+        elif type(a) is int and -2**53 <= a <= 2**53:
+            values.append(float(a))
+        else:
+            return None
+    return values
 
 def _public_names(trace_names: Sequence[str], user_names: Sequence[str]) -> tuple[str, ...]:
     """User inputs keep their own names, whatever they are ('.' included: SymPy
@@ -297,7 +337,7 @@ def _build(kind: str, primal: Trace, trace: Trace, *, backend: str, wrt=(), mode
            assemble=None) -> Compiled:
     """Trace -> backend -> Compiled: the one place where a backend is chosen."""
     description = describe(what, primal)
-    run = run_packed = None
+    run = run_packed = run_point = None
     if backend == "c":
         from .backends import c_backend, c_build
         if is_tensor_trace(trace):  # loops over the shapes; called with exact shapes
@@ -310,6 +350,7 @@ def _build(kind: str, primal: Trace, trace: Trace, *, backend: str, wrt=(), mode
             fn = getattr(lib, func_name)
             run = c_build.runner(ffi, fn, len(trace.outputs), threads)
             run_packed = c_packed(ffi, getattr(lib, f"{func_name}_packed"))
+            run_point = c_point(ffi, getattr(lib, f"{func_name}_packed"), len(trace.outputs))
             params = [name.replace(".", "_") for name in trace.input_names]
     else:
         fn, source, params = compile_numpy(trace, func_name=func_name, description=description,
@@ -317,7 +358,7 @@ def _build(kind: str, primal: Trace, trace: Trace, *, backend: str, wrt=(), mode
     n_values = 1 if kind == "grad" else len(primal.outputs)
     return Compiled(fn, kind=kind, trace=trace, primal=primal, params=params, wrt=wrt,
                     source=source, n_values=n_values, backend=backend, mode=mode, run=run,
-                    assemble=assemble, run_packed=run_packed)
+                    assemble=assemble, run_packed=run_packed, run_point=run_point)
 
 
 KINDS = ("grad", "value", "jvp", "vjp", "hvp", "hessian", "jacobian")
