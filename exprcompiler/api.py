@@ -17,6 +17,7 @@ from .backends import numpy_backend
 from .backends.numpy_backend import compile_numpy, numpy_runner
 from .frontend import to_trace
 from .packed import c_packed, c_point, numpy_point
+from .recipe import Picklable, reproducible
 from .tensor_call import TensorCall, copy_into, is_tensor_trace
 from .trace.ir import Trace
 
@@ -25,7 +26,7 @@ BLOCK = numpy_backend.BLOCK  # points per block when the NumPy backend runs a la
 MODES = ("reverse", "forward")
 
 
-class Compiled:
+class Compiled(Picklable):
     """A compiled function. Call it with arguments in `inputs` order or by name.
 
     Attributes: `inputs` (argument names), `wrt` (differentiation variables),
@@ -391,6 +392,7 @@ def kind_trace(kind: str, expr, wrt=None, mode: str = "reverse", shapes=None) ->
     return primal, wrt, sweep(primal, wrt), kind.upper()
 
 
+@reproducible
 def compile_grad(expr, wrt=None, *, mode: str = "reverse", backend: str = "numpy", threads: Optional[int] = None, shapes=None) -> Compiled:
     """Value and gradient: `g(*args) -> (value, (d/dwrt_1, ...))`.
 
@@ -410,6 +412,7 @@ def compile_grad(expr, wrt=None, *, mode: str = "reverse", backend: str = "numpy
                   returns=(0, tuple(range(1, 1 + len(wrt)))), threads=threads)
 
 
+@reproducible
 def compile_expr(expr, *, backend: str = "numpy", threads: Optional[int] = None, shapes=None) -> Compiled:
     """The value alone: `f(*args) -> value` (a tuple for several outputs)."""
     _check_backend(backend, threads)
@@ -417,6 +420,7 @@ def compile_expr(expr, *, backend: str = "numpy", threads: Optional[int] = None,
     return _build("value", primal, trace, backend=backend, func_name="f", what=what, threads=threads)
 
 
+@reproducible
 def compile_jvp(expr, wrt=None, *, backend: str = "numpy", threads: Optional[int] = None, shapes=None) -> Compiled:
     """Forward mode: `f(*args, *tangents) -> (value, J·tangent)`; tangent arguments
     are named `x_dot` for each x in `wrt`."""
@@ -426,6 +430,7 @@ def compile_jvp(expr, wrt=None, *, backend: str = "numpy", threads: Optional[int
                   mode="forward", func_name="f_jvp", what=what, threads=threads)
 
 
+@reproducible
 def compile_vjp(expr, wrt=None, *, backend: str = "numpy", threads: Optional[int] = None, shapes=None) -> Compiled:
     """Reverse mode: `f(*args, *cotangents) -> (value, (uᵀJ)_x for x in wrt)`;
     cotangent arguments are named `y_bar` for each output y."""

@@ -15,6 +15,7 @@ import numpy as np
 
 from . import api, passes
 from .frontend import to_trace
+from .recipe import reproducible
 from .tensor_call import is_tensor_trace
 from .tensor_jacobians import TensorHessian, TensorJacobian
 from .trace.ir import Trace
@@ -29,6 +30,7 @@ def _stack(arrays: list, batch: tuple, shape: tuple) -> np.ndarray:
     return np.stack([np.asarray(a, dtype=float) for a in arrays], axis=-1).reshape(batch + shape)
 
 
+@reproducible
 def compile_hvp(expr, wrt=None, *, backend: str = "numpy", threads: Optional[int] = None,
                 shapes=None) -> api.Compiled:
     """Value, gradient and Hessian-vector product in one call, forward over reverse:
@@ -45,6 +47,7 @@ def compile_hvp(expr, wrt=None, *, backend: str = "numpy", threads: Optional[int
                       func_name="f_hvp", what=what, threads=threads, assemble=assemble)
 
 
+@reproducible
 def compile_hessian(expr, wrt=None, *, backend: str = "numpy", threads: Optional[int] = None,
                     shapes=None):
     """Value, gradient and Hessian: `H(*args) -> (value, gradient (..., n), Hessian
@@ -68,6 +71,7 @@ def choose_mode(n_inputs: int, n_outputs: int) -> str:
     return "forward" if n_inputs <= n_outputs else "reverse"
 
 
+@reproducible
 def compile_jacobian(exprs, wrt=None, *, mode: str = "auto", backend: str = "numpy",
                      threads: Optional[int] = None, shapes=None):
     """Values and Jacobian of a vector-valued function: `J(*args) -> (values (..., m),

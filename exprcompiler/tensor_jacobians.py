@@ -13,9 +13,10 @@ from __future__ import annotations
 import numpy as np
 
 from . import api
+from .recipe import Picklable
 from .tensor_call import TensorPackedCall, flat, split
 
-class TensorHessian:
+class TensorHessian(Picklable):
     """The Hessian of a function of tensors, with respect to its `wrt` tensors
     flattened (C order) and concatenated into one vector of N numbers: N
     Hessian-vector products with unit directions (the shapes, hence N, are known only
@@ -27,7 +28,7 @@ class TensorHessian:
 
     def __init__(self, hvp: api.Compiled):
         self.hvp = hvp
-        self.wrt, self.primal, self.trace = hvp.wrt, hvp.primal, hvp.trace
+        self.wrt, self.primal, self.trace, self.source = hvp.wrt, hvp.primal, hvp.trace, hvp.source
         self.inputs = tuple(n for n in hvp.inputs if n in hvp.primal.input_names)
 
     def __repr__(self) -> str:
@@ -51,7 +52,7 @@ class TensorHessian:
         return value, grad, 0.5 * (hess + hess.T)  # symmetric to rounding; made exact
 
 
-class TensorJacobian:
+class TensorJacobian(Picklable):
     """Values and Jacobian of a function of tensors: `J(**inputs) -> (values (m,),
     Jacobian (m, n))`, the outputs flattened and concatenated into m numbers and the
     `wrt` tensors into n. `mode="auto"` runs n JVPs (forward) when n <= m, else m VJPs
@@ -79,6 +80,12 @@ class TensorJacobian:
                 made = make(self.primal, self.wrt, backend=self.backend, threads=self._threads)
             self._compiled[which] = made
         return self._compiled[which]
+
+    @property
+    def source(self) -> str:
+        """The generated code of the sweeps this Jacobian may run (both, for "auto")."""
+        modes = ("forward", "reverse") if self.mode == "auto" else (self.mode,)
+        return "\n".join(self._kernel(m).source for m in modes)
 
     def values(self, **inputs) -> tuple:
         """The outputs themselves, each in its shape."""
@@ -118,7 +125,7 @@ def _unit(n: int, k: int) -> np.ndarray:
     return e
 
 
-class TensorForwardGradient:
+class TensorForwardGradient(Picklable):
     """`compile_grad(..., mode="forward")` of a function of tensors: the gradient from
     one tangent sweep per element of the `wrt` tensors (the forward-mode Jacobian of
     the one output), the lecture's forward mode. It is called like the reverse-mode

@@ -80,6 +80,10 @@ class Trace:
     def __setattr__(self, key, value):
         raise AttributeError("Trace is immutable")
 
+    def __reduce__(self):
+        # rebuilt through __init__ (the default for __slots__ would set attributes)
+        return Trace, (self.instrs, self.labels, self.outputs, self.source)
+
     def __len__(self) -> int:
         return len(self.instrs)
 

@@ -1,0 +1,80 @@
+"""Every compiled object and every Trace pickles, and works in another process
+(a process pool started with spawn: a fresh interpreter, as a Dask worker is)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import pickle
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+import pytest
+
+from exprcompiler import (compile_expr, compile_grad, compile_hessian, compile_hvp, compile_jacobian,
+                          compile_jvp, compile_vjp, to_trace)
+
+GRIEWANK = "(sin(x1/x2) + x1/x2 - exp(x2)) * (x1/x2 - exp(x2))"
+LSQ = ("0.5 * sum((X @ w - y)**2)", {"X": ("n", 3), "w": (3,), "y": ("n",)})
+RNG = np.random.default_rng(0)
+X, W, Y = RNG.normal(size=(5, 3)), RNG.normal(size=3), RNG.normal(size=5)
+
+# (what, make, arguments of a call)
+CASES = [
+    ("value", lambda b: compile_expr(GRIEWANK, backend=b), (1.5, 0.5)),
+    ("grad", lambda b: compile_grad(GRIEWANK, backend=b), (np.array([1.5, 2.0]), 0.5)),
+    ("grad forward", lambda b: compile_grad(GRIEWANK, mode="forward", backend=b), (1.5, 0.5)),
+    ("jvp", lambda b: compile_jvp("x*sin(y)", backend=b), (0.3, 2.0, 1.0, 0.0)),
+    ("vjp", lambda b: compile_vjp("x*y; x+y", backend=b), (0.3, 2.0, 1.0, 2.0)),
+    ("hvp", lambda b: compile_hvp(GRIEWANK, backend=b), (1.5, 0.5, 1.0, -1.0)),
+    ("hessian", lambda b: compile_hessian(GRIEWANK, backend=b), (1.5, 0.5)),
+    ("jacobian", lambda b: compile_jacobian("x*y; sin(x)", backend=b), (1.5, 0.5)),
+    ("tensor grad", lambda b: compile_grad(LSQ[0], wrt=["w"], shapes=LSQ[1], backend=b), (X, W, Y)),
+    ("tensor hessian", lambda b: compile_hessian(LSQ[0], wrt=["w"], shapes=LSQ[1], backend=b), {"X": X, "w": W, "y": Y}),
+    ("tensor jacobian", lambda b: compile_jacobian("X @ w", shapes={"X": ("n", 3), "w": (3,)}, backend=b),
+     {"X": X, "w": W}),
+    ("tensor forward grad", lambda b: compile_grad(LSQ[0], wrt=["w"], shapes=LSQ[1], mode="forward", backend=b),
+     (X, W, Y)),
+]
+
+
+def _call(f, args):
+    return f(**args) if isinstance(args, dict) else f(*args)
+
+
+def _flat(result) -> list:
+    out, stack = [], [result]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (tuple, list)):
+            stack.extend(item)
+        else:
+            out.append(np.asarray(item, dtype=float))
+    return out
+
+
+def _remote(blob: bytes, args):
+    """In the worker: unpickle and call."""
+    return _call(pickle.loads(blob), args)
+
+
+def test_a_trace_pickles_to_an_equal_trace():
+    trace = to_trace(GRIEWANK)
+    again = pickle.loads(pickle.dumps(trace))
+    assert str(again) == str(trace) and again.instrs == trace.instrs and again.source == trace.source
+
+
+@pytest.mark.parametrize("backend", ["numpy", "c"])
+def test_every_compiled_object_pickles_and_runs_in_a_fresh_process(backend, tmp_path, monkeypatch):
+    monkeypatch.setenv("EXPRCOMPILER_CACHE", str(tmp_path / "cache"))  # the worker inherits it
+    made = [(what, make(backend), args) for what, make, args in CASES]
+    blobs = [pickle.dumps(f) for _, f, _ in made]
+    here = [pickle.loads(b) for b in blobs]
+    for (what, f, args), g in zip(made, here):
+        assert type(g) is type(f) and g.source == f.source, what
+        for a, b in zip(_flat(_call(g, args)), _flat(_call(f, args))):
+            np.testing.assert_array_equal(a, b, err_msg=what)
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        results = list(pool.map(_remote, blobs, [args for _, _, args in made]))
+    for (what, f, args), result in zip(made, results):
+        for a, b in zip(_flat(result), _flat(_call(f, args))):
+            np.testing.assert_array_equal(a, b, err_msg=what)
