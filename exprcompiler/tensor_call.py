@@ -13,6 +13,7 @@ kernel ever reads out of range or allocates a negative size.
 
 from __future__ import annotations
 
+import math
 import threading
 from typing import NamedTuple, Optional
 
@@ -254,14 +255,45 @@ def copy_into(outs: list, results: list) -> list:
     return outs
 
 
-def layout(declared: dict, names, data) -> list[tuple[str, tuple]]:
+def layout(declared: dict, names, data, length: Optional[int] = None) -> list[tuple[str, tuple]]:
     """(name, shape) of each of `names`, their named dimensions bound by the shapes of
-    the `data` inputs: how a flat vector of those variables is cut (see `split`)."""
+    the `data` inputs, or else read off `length`, the size of the packed vector (one
+    unknown dimension at most: sum(x**2) over x of shape (n,) at a vector of 5 has
+    n = 5): how a flat vector of those variables is cut (see `split`)."""
     dims: dict = {}
     for k, v in data.items():
         _s.bind(declared[k], np.shape(v), k, dims)
     sizes = {d: n for d, (n, _) in dims.items()}
+    unknown = sorted({_s.parse_dim(d)[0] for k in names for d in declared[k] if isinstance(d, str)} - set(sizes))
+    if unknown and length is not None:
+        sizes.update(_size_from_length(declared, names, sizes, unknown, length))
     return [(k, concrete_or_fail(declared[k], sizes, k)) for k in names]
+
+
+def _size_from_length(declared: dict, names, sizes: dict, unknown: list, length: int) -> dict:
+    """The one unknown named dimension whose value makes the variables hold `length`
+    numbers: their total grows with it, so a bisection finds it."""
+    if len(unknown) > 1:
+        raise ShapeError(f"at(): the sizes of dimensions {', '.join(map(repr, unknown))} cannot be read off "
+                         f"one vector of {length} numbers; pass a data input that has them")
+    (name,) = unknown
+    least = max((_s.parse_dim(d)[1] for k in names for d in declared[k]
+                 if isinstance(d, str) and _s.parse_dim(d)[0] == name), default=0)
+
+    def total(n: int) -> int:
+        trial = {**sizes, name: n}
+        return sum(math.prod(concrete(declared[k], trial)) for k in names)
+    lo, hi = least, least + length  # every variable holding `name` holds at least n - least
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if total(mid) < length:
+            lo = mid + 1
+        else:
+            hi = mid
+    if total(lo) != length:
+        raise ShapeError(f"at(): a vector of {length} numbers does not fit {', '.join(names)} for any "
+                         f"size of {name!r} ({name} = {lo} gives {total(lo)})")
+    return {name: lo}
 
 
 def split(vector, parts: list, what: str = "x") -> dict:
@@ -308,7 +340,7 @@ class TensorPackedCall:
         if unknown:
             raise TypeError(f"at(): unexpected input {unknown[0]!r} (data inputs: "
                             f"{', '.join(n for n in self.declared if n not in self.wrt and '.' not in n)})")
-        parts = layout(self.declared, self.wrt, data)
+        parts = layout(self.declared, self.wrt, data, np.size(x))
         args = {**data, **split(x, parts, "x")}
         if self.seeds:
             if seed is None:

@@ -22,6 +22,7 @@ import numpy as np
 from .. import api
 from ..frontend import to_trace
 from ..jacobians import compile_hessian, compile_hvp
+from ..errors import ShapeError
 from ..tensor_call import is_tensor_trace, layout
 from .result import named
 
@@ -78,14 +79,23 @@ def _check_data(names: list, wrt: list, data: dict, tensor: bool = False) -> dic
     return out
 
 
-def _layout(primal, wrt: list, data: dict, x0) -> list[tuple[str, tuple]]:
+def _layout(primal, wrt: list, data: dict, x0) -> Optional[list[tuple[str, tuple]]]:
     """(name, shape) of each variable of a function of tensors: the declared shapes,
-    with named dimensions bound by the data (or by x0's arrays)."""
+    with named dimensions bound by the data, by x0's arrays, or by the length of a
+    packed x0. None when only a point will tell (no x0 yet: SciPy's adapters)."""
     declared = {name: primal.instrs[v].shape for name, v in primal.inputs}
     known = dict(data)
+    length = None
     if isinstance(x0, Mapping):
         known.update({k: x0[k] for k in wrt if k in x0})
-    return layout(declared, wrt, known)
+    elif x0 is not None:
+        length = np.size(x0)
+    try:
+        return layout(declared, wrt, known, length)
+    except ShapeError:
+        if x0 is None:
+            return None
+        raise
 
 
 class Objective:
@@ -127,14 +137,23 @@ class Objective:
     def n(self) -> int:
         return sum(int(np.prod(shape)) for _, shape in self.layout)
 
+    def _layout_for(self, x) -> None:
+        """Named dimensions only the variables have, read off the first point (packed,
+        or a mapping of arrays)."""
+        if self.layout is None:
+            self.layout = _layout(self.primal, self.wrt, self.data,
+                                  x if isinstance(x, Mapping) else np.asarray(x).reshape(-1))
+
     def unpack(self, x) -> dict:
         """A packed vector as name -> number (scalars) or array (tensors)."""
+        self._layout_for(x)
         return named(np.array(x, dtype=float).reshape(-1), self.layout)  # a copy: x stays the caller's
 
     def pack(self, x0) -> np.ndarray:
         """x0 (a mapping name -> number, a vector in `wrt` order, or one number when
         there is one variable) as a fresh float64 vector."""
         if isinstance(x0, Mapping):
+            self._layout_for(x0)
             unknown = [k for k in x0 if k not in self.wrt]
             if unknown:
                 raise ValueError(f"x0: {', '.join(map(str, unknown))} is not a variable being optimized "
@@ -153,6 +172,7 @@ class Objective:
             x = np.array(x0, dtype=float).reshape(-1)
         except (TypeError, ValueError):
             raise TypeError("x0 must be a vector of numbers or a mapping name -> number") from None
+        self._layout_for(x)
         if (np.ndim(x0) > 1 and not self.tensor) or x.size != self.n:
             raise ValueError(f"x0 must hold {self.n} number{'s' if self.n != 1 else ''} "
                              f"({', '.join(self.wrt)}); got shape {np.shape(x0)}")

@@ -1,0 +1,56 @@
+"""The call layer (issue "one compiled-function model"): what every compiled object
+does the same way — one point given as numbers, at() and scipy() for dimensions that
+only the variables have."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from exprcompiler import ShapeError, compile_grad, compile_hessian, compile_hvp
+
+BACKENDS = ["numpy", "c"]
+CHAIN = "sum((x - 2)**2) + sum(x[1:] * x[:-1])"
+
+
+def _chain_grad(x):
+    g = 2 * (x - 2)
+    g[1:] += x[:-1]
+    g[:-1] += x[1:]
+    return g
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_at_reads_a_dimension_only_the_variables_have_off_the_vector(backend):
+    g = compile_grad(CHAIN, shapes={"x": ("n",)}, backend=backend)
+    for n in (1, 2, 5, 40):
+        x = np.linspace(-1, 1, n)
+        value, grad = g.at(x)
+        assert value == pytest.approx(np.sum((x - 2) ** 2) + np.sum(x[1:] * x[:-1]))
+        np.testing.assert_allclose(grad, _chain_grad(x), rtol=1e-14)
+    h = compile_hvp(CHAIN, shapes={"x": ("n",)}, backend=backend)
+    _, _, hv = h.at(np.ones(4), np.array([1.0, 0, 0, 0]))
+    np.testing.assert_allclose(hv, [2.0, 1, 0, 0])
+    A = compile_grad("sum(A**2) + sum(A @ A)", shapes={"A": ("n", "n")}, backend=backend)
+    assert A.at(np.ones(9))[1].shape == (9,)
+    with pytest.raises(ShapeError, match=r"8 numbers does not fit A for any size of 'n' \(n = 3 gives 9\)"):
+        A.at(np.ones(8))
+
+
+def test_two_dimensions_only_the_variables_have_are_refused_with_the_fix():
+    g = compile_grad("sum(A**2)", shapes={"A": ("n", "m")})
+    with pytest.raises(ShapeError, match="dimensions 'm', 'n' cannot be read off one vector of 6 numbers"):
+        g.at(np.ones(6))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_scipy_minimizes_over_a_vector_whose_size_only_x0_tells(backend):
+    from scipy.optimize import minimize
+    g = compile_grad(CHAIN, shapes={"x": ("n",)}, backend=backend)
+    fun, hessp = g.scipy()
+    r = minimize(fun, np.zeros(6), jac=True, hessp=hessp, method="trust-ncg")
+    np.testing.assert_allclose(_chain_grad(r.x), 0, atol=1e-8)
+    assert fun.unpack(r.x)["x"].shape == (6,)
+    H = compile_hessian(CHAIN, shapes={"x": ("n",)}, backend=backend)
+    _, _, hess = H.at(r.x)
+    assert hess.shape == (6, 6) and np.allclose(hess, hess.T)
