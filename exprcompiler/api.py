@@ -306,6 +306,10 @@ def _check_backend(backend: str, threads: Optional[int] = None) -> None:
 
 
 def resolve_wrt(trace: Trace, wrt) -> list[str]:
+    """The names to differentiate with respect to: all inputs by default; a list or a
+    comma-separated string otherwise. A name the expression does not use is kept (its
+    derivative is zero; see `with_wrt`), as JAX, CasADi and SymPy do: the Jacobian of
+    a pendulum's forcing with respect to every state, some of which it never reads."""
     names = list(trace.input_names)
     if wrt is None:
         return names
@@ -313,14 +317,32 @@ def resolve_wrt(trace: Trace, wrt) -> list[str]:
         wrt = [w.strip() for w in wrt.split(",") if w.strip()]
     out = []
     for w in wrt:
-        w = str(w)
-        if w not in names:
-            raise ValueError(f"wrt: {w!r} is not a variable of the expression "
-                             f"(variables: {', '.join(names) or 'none'})")
+        if getattr(w, "is_Symbol", False):  # a SymPy symbol stands for its name
+            w = w.name
+        if not isinstance(w, str) or not w:
+            raise ValueError(f"wrt: expected variable names, got {w!r}")
         if w in out:
             raise ValueError(f"wrt: {w!r} listed twice")
         out.append(w)
     return out
+
+
+def with_wrt(trace: Trace, wrt) -> tuple[Trace, list[str]]:
+    """(the trace with an input for every `wrt` name it does not use, the names): such
+    an input is a scalar that no operation reads, so every derivative with respect to
+    it is a structural zero."""
+    wrt = resolve_wrt(trace, wrt)
+    absent = [w for w in wrt if w not in trace.input_names]
+    if not absent:
+        return trace, wrt
+    from .passes.replay import replay
+    from .trace.ir import Builder
+    b = Builder()
+    vmap = replay(b, trace)
+    for name in absent:
+        b.input(name)
+    return b.finish([(name, vmap[v]) for name, v in trace.outputs],
+                    input_order=list(trace.input_names) + absent, source=trace.source), wrt
 
 
 def describe(what: str, trace: Trace) -> str:
@@ -378,7 +400,7 @@ def kind_trace(kind: str, expr, wrt=None, mode: str = "reverse", shapes=None) ->
     if kind in ("grad", "hvp", "hessian"):
         _single_output(primal, {"grad": "a gradient", "hvp": "a Hessian-vector product",
                                 "hessian": "a Hessian"}[kind])
-    wrt = resolve_wrt(primal, wrt)
+    primal, wrt = with_wrt(primal, wrt)
     if kind == "grad":
         grad = passes.grad_reverse if mode == "reverse" else passes.grad_forward
         return primal, wrt, grad(primal, wrt), f"value and gradient ({mode} mode)"
@@ -404,7 +426,8 @@ def compile_grad(expr, wrt=None, *, mode: str = "reverse", backend: str = "numpy
         if is_tensor_trace(primal):  # one sweep per element: run at call time
             from .tensor_jacobians import TensorForwardGradient
             _single_output(primal, "a gradient")
-            return TensorForwardGradient(primal, resolve_wrt(primal, wrt), backend=backend, threads=threads)
+            primal, wrt = with_wrt(primal, wrt)
+            return TensorForwardGradient(primal, wrt, backend=backend, threads=threads)
         expr, shapes = primal, None
     primal, wrt, trace, what = kind_trace("grad", expr, wrt, mode, shapes=shapes)
     return _build("grad", primal, trace, backend=backend, wrt=wrt, mode=mode,

@@ -83,8 +83,7 @@ def compile_jacobian(exprs, wrt=None, *, mode: str = "auto", backend: str = "num
     api._check_backend(backend, threads)
     if mode not in JACOBIAN_MODES:
         raise ValueError(f"unknown mode {mode!r} (use 'auto', 'forward' or 'reverse')")
-    primal = to_trace(exprs, shapes)
-    wrt = api.resolve_wrt(primal, wrt)
+    primal, wrt = api.with_wrt(to_trace(exprs, shapes), wrt)
     if is_tensor_trace(primal):
         return TensorJacobian(primal, wrt, mode, backend=backend, threads=threads)
     m, n = len(primal.outputs), len(wrt)
@@ -105,8 +104,9 @@ def operations(trace: Trace) -> int:
 def explain(expr, wrt=None, shapes=None) -> str:
     """What each derivative of `expr` costs, in operations of its trace, against the
     cheap-gradient bound; for several outputs, the two ways to a Jacobian."""
-    primal = to_trace(expr, shapes)
-    wrt = api.resolve_wrt(primal, wrt)
+    given = to_trace(expr, shapes)
+    primal, wrt = api.with_wrt(given, wrt)
+    absent = [w for w in wrt if w not in given.input_names]
     m, n = len(primal.outputs), len(wrt)
     base = operations(primal)
     rows = [("value", base, "")]
@@ -135,6 +135,8 @@ def explain(expr, wrt=None, shapes=None) -> str:
     head = [f"function: {source if len(source) <= 100 else source[:97] + '...'}",
             f"inputs: {len(primal.inputs)} ({names}); differentiated: n = {n}; outputs: m = {m}",
             "operations in each trace (not counting inputs and constants):"]
+    if absent:
+        head.insert(2, f"not in the expression, so every derivative with respect to them is 0: {', '.join(absent)}")
     width = max(len(r[0]) for r in rows)
     body = [f"  {what.ljust(width)}  {count:7d}  {note}".rstrip() for what, count, note in rows]
     tail = []

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from exprcompiler import (ParseError, check_grad, compile_expr, compile_grad, compile_jvp,
+from exprcompiler import (ParseError, check_grad, compile_expr, compile_grad, compile_jvp, explain,
                           compile_vjp)
 from exprcompiler.trace.ir import Builder, trace_from_builder
 
@@ -211,13 +211,16 @@ def test_empty_wrt():
     assert g.wrt == () and g(2.0, 3.0) == (6.0, ())
 
 
-def test_unknown_wrt_is_a_value_error():
-    with pytest.raises(ValueError, match="'z'"):
-        compile_grad("x*y", wrt=["z"])
-    with pytest.raises(ValueError, match="'z'"):
-        compile_jvp("x*y", wrt=["x", "z"])
-    with pytest.raises(ValueError, match="'z'"):
-        compile_vjp("x*y", wrt="z")
+@pytest.mark.parametrize("backend", ["numpy", "c"])
+def test_a_wrt_name_the_expression_does_not_use_has_zero_derivatives(backend):
+    """As in JAX, CasADi and SymPy: the variable is an input no operation reads."""
+    g = compile_grad("x*y", wrt=["z", "x"], backend=backend)
+    assert g.inputs == ("x", "y", "z") and g(2.0, 3.0, 5.0) == (6.0, (0.0, 3.0))
+    assert g.at([5.0, 2.0], y=3.0)[1].tolist() == [0.0, 3.0]
+    _, tangent = compile_jvp("x*y", wrt=["x", "z"], backend=backend)(2.0, 3.0, 5.0, 1.0, 1.0)
+    assert tangent == 3.0
+    assert compile_vjp("x*y", wrt="z", backend=backend)(2.0, 3.0, 5.0, 1.0) == (6.0, (0.0,))
+    assert "with respect to them is 0: z" in explain("x*y", wrt=["x", "z"])
 
 
 def test_duplicate_wrt_is_a_value_error():
