@@ -231,3 +231,22 @@ def test_random_keys_give_numpys_answer_or_one_shape_error(item, two_d, n):
             assert want is not None, (item, n)
             np.testing.assert_array_equal(got[0], want[0])
             np.testing.assert_array_equal(got[1], want[1])
+
+
+def test_the_c_tensor_kernel_checks_its_own_sizes():
+    """An exported kernel is called from C with sizes nobody checked: it returns -2
+    for a size too small for what it indexes, before touching an array."""
+    from exprcompiler.backends import c_build
+    from exprcompiler.backends.c_tensor import generate_c_tensor
+    from exprcompiler.frontend import to_trace
+    trace = to_trace("sum(x[5:] * y[1])", {"x": ("n",), "y": ("m",)})
+    source, decl = generate_c_tensor(trace, func_name="k")
+    assert "/* x[5:] needs n >= 5 */" in source and "/* y[1] needs m >= 2 */" in source
+    ffi, lib = c_build.load(source, decl)
+    x, y, out = np.arange(6.0), np.arange(3.0), np.zeros(1)
+
+    def call(n, m):  # dims are sorted by name: m, n
+        return lib.k(ffi.new("ptrdiff_t[]", [m, n]), 1, ffi.from_buffer("double[]", x),
+                     ffi.from_buffer("double[]", y), ffi.from_buffer("double[]", out, require_writable=True))
+    assert call(6, 3) == 0 and out[0] == 5.0
+    assert [call(4, 3), call(6, 1), call(-1, 3), call(6, -2)] == [-2, -2, -2, -2]

@@ -28,7 +28,7 @@ import numpy as np
 
 from .. import ops as _ops
 from ..ops import PREC_ATOM
-from ..errors import CompileError
+from ..errors import CompileError, ShapeError
 from ..tensor_call import ShapeBinder, ShapeCache, concrete
 from ..trace.ir import Trace
 from ..trace.printer import table_spelling
@@ -229,6 +229,7 @@ def generate_c_tensor(trace: Trace, *, func_name: str = "f", description: str = 
     lines = _header(trace, description, kernel.dim_names) + math_prelude(spelled | e.helpers, e.libm)
     lines += [decl, "{", "    (void)threads;  /* unused in a build without OpenMP */"]
     lines += [f"    const ptrdiff_t D{k} = dims[{k}];" for k in range(len(kernel.dim_names))] or ["    (void)dims;"]
+    lines += _size_checks(trace, kernel)
     lines += ["    " + a for a in kernel.aliases]
     if e.temps:
         sizes = " + ".join(size for _, size in e.temps)
@@ -244,6 +245,19 @@ def generate_c_tensor(trace: Trace, *, func_name: str = "f", description: str = 
         lines.append("    free(arena);")
     lines += ["    return 0;", "}"]
     return "\n".join(lines) + "\n", decl + ";"
+
+
+def _size_checks(trace: Trace, kernel: _Kernel) -> list[str]:
+    """The kernel's own check of the sizes it is given, the same needs the Python side
+    checks before every call (tensor_call.ShapeBinder): a C caller of an exported
+    kernel that passes too small a size gets -2, not an access out of range."""
+    binder = ShapeBinder(trace, trace.input_names)
+    lines = [f"    if ({' || '.join(f'D{k} < 0' for k in range(len(kernel.dim_names)))}) return -2;"] \
+        if kernel.dim_names else []
+    for need, text in zip(binder.needs, binder.describe()):
+        test = "1" if need.name is None else f"D{kernel.dim_names.index(need.name)} < {need.total}"
+        lines.append(f"    if ({test}) return -2;  /* {comment_text(text, 100, c=True)} */")
+    return lines
 
 
 def compile_c_tensor(trace: Trace, *, func_name: str, description: str = "", threads=None):
@@ -282,7 +296,10 @@ def compile_c_tensor(trace: Trace, *, func_name: str, description: str = "", thr
         nt = threads if threads is not None else (c_build.default_threads() if large else 1)
         args = [dims_arg, nt, *(ffi.from_buffer("double[]", a) for a in arrays)]
         args += [ffi.from_buffer("double[]", o, require_writable=True) for o in outs]
-        if kernel(*args) != 0:
+        status = kernel(*args)
+        if status == -2:  # the binder refuses these sizes first; this is the kernel's own guard
+            raise ShapeError(f"the C kernel {func_name} refused the sizes {dict(zip(dims, dims_arg))}")
+        if status != 0:
             raise MemoryError(f"the C kernel {func_name} could not allocate its temporaries")
         return tuple(float(o[()]) if s else o for o, s in zip(outs, scalar))
 
