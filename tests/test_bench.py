@@ -4,6 +4,7 @@ competitor or C compiler is a row that says so; user mistakes are one-line error
 No timing is asserted."""
 
 import argparse
+import dataclasses
 import json
 import sys
 from importlib.util import find_spec
@@ -13,7 +14,7 @@ import pytest
 
 from exprcompiler import compile_hessian
 from exprcompiler.backends import c_build
-from exprcompiler.bench import rosenbrock, suite_hvp, suite_lsq, suite_mlp
+from exprcompiler.bench import rosenbrock, suite_call, suite_hvp, suite_lsq, suite_mlp
 from exprcompiler.bench.cli import add_bench_command
 from exprcompiler.cli import UserError
 from exprcompiler.errors import CompileError
@@ -56,7 +57,7 @@ HVP_LABELS = {"generated C, n scalars, at()", "generated C, vector x, call",
 def test_quick_run_of_every_suite_agrees_with_the_reference_and_writes_json(tmp_path):
     path = tmp_path / "bench.json"
     text = bench("--quick", "--threads", "all", "--json", str(path))
-    for name in ("seeds", "lsq", "mlp", "hvp", "scaling"):
+    for name in ("seeds", "lsq", "mlp", "hvp", "call", "scaling"):
         assert f"== {name} ==" in text
     assert text.startswith("machine: ")
     data = json.loads(path.read_text())
@@ -65,7 +66,7 @@ def test_quick_run_of_every_suite_agrees_with_the_reference_and_writes_json(tmp_
         assert key in m
     assert {"numpy", "sympy", "cffi", "jax", "torch"} <= set(m["versions"])
     suites = {s["suite"]: s for s in data["suites"]}
-    assert list(suites) == ["seeds", "lsq", "mlp", "hvp", "scaling"]
+    assert list(suites) == ["seeds", "lsq", "mlp", "hvp", "call", "scaling"]
     seeds, hvp, scaling = suites["seeds"], suites["hvp"], suites["scaling"]
     ran = [r for r in seeds["rows"] if not r["missing"]]
     assert {r["function"] for r in ran} == {"cubic", "griewank", "logsin", "explog", "square"}
@@ -81,6 +82,7 @@ def test_quick_run_of_every_suite_agrees_with_the_reference_and_writes_json(tmp_
         if r["missing"]:
             assert r["implementation"].startswith(("JAX", "PyTorch")) or not has_compiler()
     check_hvp_rows(hvp["rows"], sizes={10, 100})
+    check_call_rows(suites["call"]["rows"])
     check_lsq_rows(suites["lsq"]["rows"])
     check_mlp_rows(suites["mlp"]["rows"])
     for r in scaling["rows"]:
@@ -143,6 +145,49 @@ def check_hvp_rows(rows, sizes):
     assert {"generated C, n scalars, at()", "generated C, vector x, call"} <= names or not has_compiler()
 
 
+CALL_LABELS = {suite_call.REFERENCE, *suite_call.PEERS,
+               *(f"generated {tool}, {entry}" for tool in ("C", "NumPy") for entry in suite_call.ENTRIES)}
+
+
+def check_call_rows(rows):
+    """Every entry ran on both functions (or says why not), on one thread, and agrees with
+    the hand-written Python in the value and every partial derivative."""
+    assert {(r["function"], r["implementation"]) for r in rows} == \
+        {(f.name, k) for f in suite_call.FUNCTIONS for k in CALL_LABELS}
+    ran = check_ran(rows, optional=("JAX", "symengine", "CasADi"))
+    for r in ran:
+        assert r["max_rel_error"] < TOL, (r["function"], r["implementation"])
+        assert r["ratio_to_reference"] > 0 and r["threads"] == "1"
+    names = {r["implementation"] for r in ran}
+    assert {suite_call.REFERENCE, *(f"generated NumPy, {e}" for e in suite_call.ENTRIES)} <= names
+    assert {f"generated C, {e}" for e in suite_call.ENTRIES} <= names or not has_compiler()
+
+
+def test_call_without_symengine_casadi_or_jax_says_not_installed(no_jax_or_torch, monkeypatch, tmp_path):
+    for name in ("symengine", "casadi"):
+        monkeypatch.setitem(sys.modules, name, None)
+    path = tmp_path / "b.json"
+    text = bench("call", "--quick", "--threads", "1", "--repeat", "1", "--json", str(path))
+    rows = json.loads(path.read_text())["suites"][0]["rows"]
+    check_call_rows(rows)
+    assert {r["implementation"]: r["missing"] for r in rows if r["missing"]} == \
+        dict.fromkeys(suite_call.PEERS, "not installed")
+    line = next(ln for ln in text.splitlines() if ln.startswith("griewank") and "CasADi" in ln)
+    assert line.endswith(" 1  not installed")
+
+
+def test_call_disagreement_with_the_reference_is_reported(no_jax_or_torch, monkeypatch, tmp_path):
+    def wrong(x1, x2):
+        y, (g1, g2) = suite_call.griewank_grad(x1, x2)
+        return y, (g1, g2 + 1.0)
+    monkeypatch.setattr(suite_call, "FUNCTIONS", (dataclasses.replace(suite_call.FUNCTIONS[0], hand=wrong),))
+    path = tmp_path / "b.json"
+    bench("call", "--quick", "--threads", "1", "--repeat", "1", "--json", str(path))
+    rows = [r for r in json.loads(path.read_text())["suites"][0]["rows"] if not r["missing"]]
+    generated = [r for r in rows if r["implementation"].startswith("generated")]
+    assert generated and all(r["max_rel_error"] > 0.01 for r in generated)
+
+
 def test_the_hand_written_rosenbrock_is_the_function_the_program_computes():
     n = 6
     x, v = rosenbrock.point(n)
@@ -195,7 +240,7 @@ def test_without_a_compiler_the_c_rows_say_so(no_jax_or_torch, monkeypatch, tmp_
     monkeypatch.setattr(c_build, "find_compiler", none)
     path = tmp_path / "b.json"
     monkeypatch.setattr(suite_hvp, "QUICK_SIZES", (10,))
-    bench("seeds", "lsq", "hvp", "--quick", "--threads", "1", "--repeat", "1", "--json", str(path))
+    bench("seeds", "lsq", "hvp", "call", "--quick", "--threads", "1", "--repeat", "1", "--json", str(path))
     for suite in json.loads(path.read_text())["suites"]:
         rows = suite["rows"]
         c_rows = [r for r in rows if " C" in r["implementation"]]
@@ -204,7 +249,7 @@ def test_without_a_compiler_the_c_rows_say_so(no_jax_or_torch, monkeypatch, tmp_
 
 
 @pytest.mark.parametrize("argv, message", [
-    (("lsqq",), "unknown suite 'lsqq' (suites: seeds, lsq, mlp, hvp, scaling)"),
+    (("lsqq",), "unknown suite 'lsqq' (suites: seeds, lsq, mlp, hvp, call, scaling)"),
     (("--threads", "0"), "--threads: expected a positive number or 'all', got '0'"),
     (("--repeat", "0"), "--repeat must be at least 1, got 0"),
 ])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import suite_hvp, suite_lsq, suite_mlp, suite_scaling, suite_seeds
+from . import suite_call, suite_hvp, suite_lsq, suite_mlp, suite_scaling, suite_seeds
 from .worker import cpu_set
 
 SUITES = {
@@ -21,6 +21,9 @@ SUITES = {
                            "generated NumPy and C against hand-written backprop, JAX, PyTorch"),
     "hvp": (suite_hvp.run, "chained Rosenbrock at one point, n = 10, 100, 1000: value, + gradient, "
                            "+ Hessian-vector product, against hand-written NumPy and JAX"),
+    "call": (suite_call.run, "one call at one point, value + gradient (Griewank, n = 2; Rosenbrock, "
+                             "n = 10): generated C and NumPy through g(*floats), g(**floats), "
+                             "g.at(x), against hand-written Python, symengine, CasADi, JAX"),
     "scaling": (suite_scaling.run, "expression -> ready gradient at 10 … 10⁵ operations, stage by "
                                    "stage, against sympy.diff + cse and JAX trace + compile"),
 }
