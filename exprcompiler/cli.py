@@ -14,14 +14,17 @@
     exprc train [--model logistic,mlp ...] / exprc demo     training on digits, the tour
 
 EXPR is an argument, a file (-f FILE) or standard input (EXPR omitted or "-");
---shape X=n,3 declares a tensor input, and --at takes lists for it (w=[1,2,3]).
-A user mistake exits with status 2 and one line on stderr.
+--shape X=n,3 declares a tensor input, and --at takes lists for it (w=[1,2,3]);
+reading them is cli_input's job.
+A user mistake exits with status 2 and one line on stderr; a bug in exprcompiler
+exits with status 1 and one line asking for a report (EXPRC_TRACEBACK=1 shows the
+traceback instead).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import shutil
 import subprocess
 import sys
@@ -30,82 +33,15 @@ from typing import Optional, Sequence
 import numpy as np
 
 from . import __version__, api, passes
+from .cli_input import UserError, _parse_at, _parse_shapes, _path, _read_expr
 from .errors import ExprcError
 from .frontend import to_trace
+from .shapes import shown
 from .trace.check import interpret
 from .trace.dot import to_dot
 from .jacobians import compile_hessian, compile_hvp, compile_jacobian, explain
 from .tensor_jacobians import TensorJacobian
 from .trace.printer import decorate, format_trace
-
-
-class UserError(Exception):
-    """A mistake in the command line itself."""
-
-
-def _read_expr(args) -> str:
-    if args.file:
-        if args.expr not in (None, "-"):
-            raise UserError("give EXPR or -f FILE, not both")
-        try:
-            with open(args.file, encoding="utf-8-sig") as fh:  # -sig: a BOM is not text
-                return fh.read()
-        except OSError as err:
-            raise UserError(f"cannot read {args.file}: {err.strerror}") from None
-        except UnicodeDecodeError as err:
-            raise UserError(f"cannot read {args.file}: not UTF-8 text (byte {err.start})") from None
-    if args.expr is None or args.expr == "-":
-        if sys.stdin is None or sys.stdin.isatty():
-            raise UserError("no expression: give EXPR, -f FILE, or pipe it on stdin")
-        return sys.stdin.read()
-    return args.expr
-
-
-def _split_top(text: str) -> list[str]:
-    """Split at commas outside brackets: "w=[1,2],x=3" -> ["w=[1,2]", "x=3"]."""
-    items, depth, start = [], 0, 0
-    for k, ch in enumerate(text):
-        depth += (ch == "[") - (ch == "]")
-        if ch == "," and depth == 0:
-            items.append(text[start:k])
-            start = k + 1
-    items.append(text[start:])
-    return [i.strip() for i in items if i.strip()]
-
-
-def _parse_at(text: Optional[str]) -> Optional[dict]:
-    """name=number pairs; a tensor is a bracketed list, w=[1,2,3] or X=[[1,2],[3,4]]."""
-    if text is None:
-        return None
-    point: dict = {}
-    for item in _split_top(text):
-        name, eq, value = item.partition("=")
-        if not eq or not name.strip():
-            raise UserError(f"--at: expected name=value, got {item!r}")
-        if name.strip() in point:
-            raise UserError(f"--at: {name.strip()} is given twice")
-        try:
-            if value.strip().startswith("["):
-                arr = np.array(json.loads(value), dtype=float)  # data, never code
-                point[name.strip()] = arr
-            else:
-                point[name.strip()] = float(value)
-        except (ValueError, TypeError):
-            what = "a list of numbers" if value.strip().startswith("[") else "a number"
-            raise UserError(f"--at: {value.strip()!r} is not {what} (for {name.strip()})") from None
-    return point
-
-
-def _parse_shapes(items: Optional[list]) -> dict:
-    """--shape X=n,3 (repeatable): a dimension is a number or a name bound at call time."""
-    shapes: dict = {}
-    for item in items or ():
-        name, eq, dims = item.partition("=")
-        if not eq or not name.strip() or not dims.strip():
-            raise UserError(f"--shape: expected NAME=DIMS such as X=n,3, got {item!r}")
-        shapes[name.strip()] = tuple(int(d) if d.strip().isdigit() else d.strip()
-                                     for d in dims.split(","))
-    return shapes
 
 
 def _expr(args):
@@ -216,7 +152,8 @@ def cmd_explain(args) -> str:
 
 
 def cmd_export(args) -> str:
-    from .backends.c_export import export_c
+    from .backends.c_export import export_c, function_name
+    function_name(args.output)  # a bad NAME is refused before any work, and before writing
     primal, _, trace, what = api.kind_trace(args.kind, _expr(args), args.wrt, args.mode)
     func, c_text, h_text = export_c(trace, args.output, api.describe(what, primal))
     stem = args.output[:-2] if args.output.endswith((".c", ".h")) else args.output
@@ -225,7 +162,7 @@ def cmd_export(args) -> str:
             with open(path, "w", encoding="utf-8") as fh:
                 fh.write(text)
         except OSError as err:
-            raise UserError(f"cannot write {path}: {err.strerror}") from None
+            raise UserError(f"cannot write {_path(path)}: {err.strerror}") from None
     return (f"wrote {stem}.c and {stem}.h: {func}() computes the {what}\n"
             f"build: cc -O3 -fopenmp -c {stem}.c (see {stem}.h for the signature and usage)")
 
@@ -259,10 +196,9 @@ def _table(trace, env, ascii, **filters) -> str:
 
 
 def cmd_trace(args) -> str:
-    primal = to_trace(_expr(args))
+    primal, wrt = api.with_wrt(to_trace(_expr(args)), args.wrt)
     at = _parse_at(args.at)
     env = _point_for(primal, at) if at is not None else None
-    wrt = api.resolve_wrt(primal, args.wrt)
     blocks = [("forward primal trace", _table(primal, env, args.ascii))]
     if args.mode in ("forward", "both"):
         tangent = passes.jvp(primal, wrt)
@@ -324,7 +260,7 @@ def cmd_graph(args) -> Optional[str]:
             with open(args.output, "w", encoding="utf-8") as fh:
                 fh.write(dot)
         except OSError as err:
-            raise UserError(f"cannot write {args.output}: {err.strerror}") from None
+            raise UserError(f"cannot write {_path(args.output)}: {err.strerror}") from None
         return None
     if fmt not in ("svg", "png", "pdf") or "." not in args.output:
         raise UserError(f"-o {args.output}: name the file .dot, .svg, .png or .pdf")
@@ -406,22 +342,52 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _first_line(err: BaseException) -> str:
+    text = err.one_line() if isinstance(err, ExprcError) else str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
         out = args.func(args)
-    except ExprcError as err:
-        print(f"exprc: error: {err.one_line()}", file=sys.stderr)
-        return 2
-    except (UserError, ValueError, TypeError, NotImplementedError) as err:
-        print(f"exprc: error: {str(err).splitlines()[0] if str(err) else type(err).__name__}",
-              file=sys.stderr)
+    # ValueError and TypeError: the driver's commands report bad options with them.
+    except (ExprcError, UserError, ValueError, TypeError, NotImplementedError) as err:
+        print(f"exprc: error: {_first_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except MemoryError:
+        print("exprc: error: out of memory (is the expression or the data that large?)", file=sys.stderr)
+        return 2
+    except Exception as err:  # a bug: one line that says so, the traceback on request
+        if os.environ.get("EXPRC_TRACEBACK") == "1":
+            raise
+        print(f"exprc: internal error: {type(err).__name__}: {_first_line(err)[:300]} -- a bug in "
+              f"exprcompiler {__version__}; please report it with the command line "
+              f"(EXPRC_TRACEBACK=1 shows the traceback)", file=sys.stderr)
+        return 1
     if out is not None:
-        sys.stdout.write(out if out.endswith("\n") else out + "\n")
+        return _write(out if out.endswith("\n") else out + "\n")
+    return 0
+
+
+def _write(text: str) -> int:
+    """The result on stdout; a reader that went away (exprc grad ... | head) ends the
+    run quietly, and a terminal that cannot show the characters says so in one line."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python flushes stdout again at exit; point it at devnull so that is silent too
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except UnicodeEncodeError as err:
+        print(f"exprc: error: the output has characters ({shown(err.object[err.start:err.end])}) "
+              f"that {err.encoding} cannot encode; add --ascii or set PYTHONIOENCODING=utf-8",
+              file=sys.stderr)
+        return 2
     return 0
 
 

@@ -14,7 +14,9 @@ from .trace.ir import Builder, Trace, output_names, trace_from_builder
 
 
 def _is_sympy(obj) -> bool:
-    return type(obj).__module__.startswith("sympy")
+    # By the classes' modules, so text never imports SymPy; along the whole MRO, since
+    # the class of f(x) for a user's Function('f') is made at run time (module None).
+    return any((getattr(c, "__module__", None) or "").startswith("sympy") for c in type(obj).__mro__)
 
 
 def _is_matrix_expression(expr) -> bool:
@@ -56,8 +58,8 @@ def to_trace(expr, shapes=None) -> Trace:
     if _is_sympy(expr):
         from .parse.from_sympy import from_sympy
         return share_sums(from_sympy(expr, source=_sympy_text(expr)))
-    raise TypeError(f"cannot compile a {type(expr).__name__}: give a string, a SymPy "
-                    f"expression or a Trace")
+    raise ConversionError(f"cannot compile a {type(expr).__name__}: give a string, a SymPy "
+                          f"expression or a Trace")
 
 
 def _combine(exprs) -> Trace:
@@ -67,12 +69,12 @@ def _combine(exprs) -> Trace:
                                   f"column or row vector, or a list of expressions")
         exprs = list(exprs)
     if not exprs:
-        raise ValueError("an empty list of expressions")
+        raise ConversionError("an empty list of expressions: give at least one")
     b = Builder()
     outputs, sources = [], []
     for k, e in enumerate(exprs):
         if isinstance(e, (list, tuple, Trace)) or (_is_sympy(e) and getattr(e, "is_Matrix", False)):
-            raise TypeError(f"entry {k} of the list: give a string or a SymPy expression")
+            raise ConversionError(f"entry {k} of the list: give a string or a SymPy expression")
         part = to_trace(e)
         vmap = replay(b, part)
         outputs += [vmap[v] for _, v in part.outputs]
@@ -82,24 +84,29 @@ def _combine(exprs) -> Trace:
 
 
 def _with_shapes(expr, shapes) -> Trace:
-    from .shapes import check_declared
+    from .shapes import check_declared, shown
     if not hasattr(shapes, "items"):
-        raise TypeError(f"shapes= expects a mapping name -> shape, got {type(shapes).__name__}")
-    declared = {str(k): check_declared(str(k), v) for k, v in shapes.items()}
+        raise ShapeError(f"shapes= expects a mapping name -> shape, got {type(shapes).__name__}")
+    declared = {}
+    for name, shape in shapes.items():
+        if not isinstance(name, str):
+            raise ShapeError(f"shapes: names are strings, got the {type(name).__name__} {shown(name)}")
+        declared[name] = check_declared(name, shape)
     if isinstance(expr, str):
         from .parse import parse
         trace = share_sums(parse(expr, declared))
     elif isinstance(expr, Trace):
         trace = expr
     else:
-        raise TypeError("shapes= applies to expressions given as text (or to a Trace whose inputs "
-                        "already carry them)")
+        raise ConversionError("shapes= applies to expressions given as text (or to a Trace whose "
+                              "inputs already carry them)")
     inputs = dict(trace.inputs)
     for name, shape in declared.items():
         if name not in inputs:
-            raise ShapeError(f"shapes: {name!r} is not a variable of the expression "
-                             f"(variables: {', '.join(inputs) or 'none'})")
+            listed = ", ".join(list(inputs)[:20]) + (", ..." if len(inputs) > 20 else "")
+            raise ShapeError(f"shapes: {shown(name)} is not a variable of the expression "
+                             f"(variables: {listed or 'none'})")
         if trace.instrs[inputs[name]].shape != shape:
-            raise ShapeError(f"shapes: {name!r} is declared {shape}, the trace has "
+            raise ShapeError(f"shapes: {shown(name)} is declared {shape}, the trace has "
                              f"{trace.instrs[inputs[name]].shape}")
     return trace

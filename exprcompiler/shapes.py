@@ -10,12 +10,15 @@ type-checks without knowing n. What such an index or slice needs of n (`x[5]`: n
 tensor_call checks the list against every new binding, before any kernel runs.
 
 Every function here raises `ShapeError` with a message naming the op and the shapes;
-the builder adds which variables they belong to.
+the builder adds which variables they belong to. The integers a user writes (sizes
+in shapes=, indices, axes; from text, the command line or SymPy) enter through
+`user_int`, which bounds them before anything converts or prints them.
 """
 
 from __future__ import annotations
 
 import math
+import operator
 import re
 from typing import Optional, Sequence
 
@@ -125,6 +128,41 @@ def slice_length(dim, start, stop, step, op: str = "[]"):
                      f"or slice as x[k:] / x[:-k]")
 
 
+# Every integer a user writes — an index, an axis, a size, a matrix power — passes
+# through user_int: beyond int64 it cannot be a size or an index in a kernel (ptrdiff_t),
+# and beyond 4300 digits Python refuses even to convert or print it.
+INT_LIMIT = 2 ** 63
+
+
+def user_int(value) -> Optional[int]:
+    """`value` (ASCII digits, or an int, NumPy or SymPy integer) as an int of magnitude
+    below 2**63; None if it is not an integer (bools and floats are not) or larger."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        # measure the digits before converting them: int() refuses more than 4300
+        if not (value.isascii() and value.isdigit()) or len(value.lstrip("0")) > 19:
+            return None
+        value = int(value)
+    try:
+        value = operator.index(value)
+    except TypeError:
+        return None
+    return value if -INT_LIMIT < value < INT_LIMIT else None
+
+
+def shown(value, limit: int = 40) -> str:
+    """repr(value) for a message, cut to `limit` characters; an integer too long to
+    print (Python's 4300-digit limit) is described by its length."""
+    try:
+        text = repr(value)
+    except Exception:  # ValueError for a huge int (alone or inside a tuple); a message must not fail
+        if isinstance(value, int):
+            return f"an integer of about {value.bit_length() * 30103 // 100000 + 1} digits"
+        return f"a {type(value).__name__} too large to print"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def check_index(dim, i: int, op: str = "[]") -> None:
     if isinstance(dim, int) and not -dim <= i < dim:
         raise IndexError(f"{op}: index {i} is out of range for a dimension of size {dim}")
@@ -213,11 +251,16 @@ def check_declared(name: str, shape) -> Shape:
     try:
         shape = tuple(shape)
     except TypeError:
-        raise ShapeError(f"shapes[{name!r}]: expected a tuple such as (3,) or ('n', 100), "
-                         f"got {shape!r}") from None
+        raise ShapeError(f"shapes[{shown(name)}]: expected a tuple such as (3,) or ('n', 100), "
+                         f"got {shown(shape)}") from None
+    out = []
     for d in shape:
-        ok = (isinstance(d, int) and not isinstance(d, bool) and d >= 1) or \
-             (isinstance(d, str) and d.isidentifier())
-        if not ok:
-            raise ShapeError(f"shapes[{name!r}]: dimension {d!r} must be a positive integer or a name")
-    return shape
+        size_ = None if isinstance(d, str) else user_int(d)
+        if size_ is not None and size_ >= 1:
+            out.append(size_)
+        elif isinstance(d, str) and d.isidentifier():
+            out.append(d)
+        else:
+            raise ShapeError(f"shapes[{shown(name)}]: dimension {shown(d)} must be a positive "
+                             f"integer below 2**63 or a name")
+    return tuple(out)

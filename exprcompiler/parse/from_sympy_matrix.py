@@ -47,6 +47,7 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.matexpr import MatrixElement
 
 from ..errors import ConversionError
+from ..shapes import shown, user_int
 
 # Nodes of matrix type or built from one (Trace and MatrixElement are scalars).
 _NODES = (MatrixExpr, MatrixElement, Trace)
@@ -86,11 +87,13 @@ def check(node, show) -> None:
     elif isinstance(node, MatrixElement):
         if not all(i.is_Integer for i in node.args[1:]):
             raise ConversionError(f"matrix element with non-constant indices: {show(node)}")
+        if any(user_int(i) is None for i in node.args[1:]):
+            raise ConversionError(f"matrix element with an index beyond 2**63: {show(node)}")
     elif isinstance(node, MatPow):
         k = node.args[1]
-        if not (k.is_Integer and k > 0):
+        if not (k.is_Integer and k > 0 and user_int(k) is not None):
             raise ConversionError(f"matrix power with exponent {show(k)}: only positive integer "
-                                  f"powers convert (in {show(node)})")
+                                  f"powers convert, below 2**63 (in {show(node)})")
     elif isinstance(node, ElementwiseApplyFunction) and _applied(node) is None:
         raise ConversionError(f"applyfunc converts a single function such as sin, not "
                               f"{show(node.function)} (in {show(node)})")
@@ -100,13 +103,16 @@ def symbol_shape(node) -> tuple:
     """A MatrixSymbol's shape: Integer sizes as ints, Symbol sizes as dimension names."""
     shape = []
     for d in node.shape:
-        if d.is_Integer and d > 0:
-            shape.append(int(d))
+        size = user_int(d) if d.is_Integer else None
+        if size is not None and size > 0:
+            shape.append(size)
         elif d.is_Symbol and d.name.isidentifier():
             shape.append(d.name)
         else:
-            raise ConversionError(f"MatrixSymbol {node.name!r}: dimension {d} must be a positive "
-                                  f"integer or a symbol (a dimension name)")
+            what = shown(d.name if d.is_Symbol else d)
+            raise ConversionError(f"MatrixSymbol {shown(node.name)}: dimension {what} must be a "
+                                  f"positive integer or a symbol (a dimension name); sizes are "
+                                  f"below 2**63")
     return tuple(shape)
 
 

@@ -93,6 +93,8 @@ def describe(tok: Token) -> str:
 def _describe_char(ch: str) -> str:
     if ch == "'":
         return '"\'"'
+    if "\udc80" <= ch <= "\udcff":  # how Python passes on a byte of argv or stdin that is not UTF-8
+        return f"U+{ord(ch):04X}, byte 0x{ord(ch) - 0xDC00:02X} of text that is not UTF-8"
     if ch.isprintable() and not ch.isspace():
         return f"'{ch}'"
     return f"U+{ord(ch):04X} ({unicodedata.name(ch, 'unnamed character')})"

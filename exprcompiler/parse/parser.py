@@ -21,7 +21,9 @@ uses, so parsing and printing agree on Python's rules:
     operand may itself start with a unary sign: 2**-x == 2**(-x))
 
 User text is data: nothing here evaluates it; names are looked up in the op
-table (`FUNCTIONS`, `CONSTANTS`) and otherwise become inputs.
+table (`FUNCTIONS`, `CONSTANTS`) and otherwise become inputs. The parts that must
+be constants (options such as ``axis=0``, the key of ``x[1:, 2]``) are read and
+checked by kind in `constants`, whose `TokenReader` is the parser's base class.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ import difflib
 from .. import ops as _ops
 from ..errors import ExprcIndexError, ParseError, ShapeError
 from ..trace.ir import Builder, Trace, natural_key, output_names, trace_from_builder
-from .lexer import Token, describe, error_at, quote, tokenize
+from .constants import KEYWORD_VALUES, TokenReader
+from .lexer import Token, describe, error_at, quote
 
 __all__ = ["parse"]
 
@@ -53,7 +56,6 @@ _BINARY = {
 # Functions called under another name, or by number of arguments.
 _ALIASES = {"dot": "matmul"}
 _TWO_ARGUMENT = {"max": "maximum", "min": "minimum"}
-_KEYWORD_VALUES = {"True": True, "False": False, "None": None}
 _STATEMENT_END = frozenset(("newline", ";", "eof"))
 
 # Entries of the operator stack: (kind, precedence, payload, token, operand height).
@@ -98,30 +100,14 @@ def parse(text: str, shapes=None) -> Trace:
     return _Parser(text, shapes or {}).program()
 
 
-class _Parser:
+class _Parser(TokenReader):
     def __init__(self, text: str, shapes):
-        self.text = text
+        super().__init__(text)
         self.shapes = shapes                # input name -> declared shape
-        self._next = tokenize(text).__next__
-        self.pushed: list[Token] = []   # looked-at tokens, the next one last
         self.g = Builder()   # hash-conses as we parse; finish() drops dead code
         self.env: dict[str, int] = {}       # assigned name -> its trace variable (SSA)
         self.free: dict[str, Token] = {}    # input name -> its first use (for errors)
         self.more = False                   # a bare statement's comma: another output follows
-
-    # -- token stream ---------------------------------------------------------------
-    # The grammar needs at most two tokens of lookahead ("name =" starts an
-    # assignment), so a small push-back stack is enough.
-    def advance(self) -> Token:
-        return self.pushed.pop() if self.pushed else self._next()
-
-    def peek(self, k: int = 0) -> Token:
-        while len(self.pushed) <= k:
-            self.pushed.insert(0, self._next())
-        return self.pushed[-1 - k]
-
-    def error(self, tok: Token, message: str) -> ParseError:
-        return error_at(self.text, tok, message)
 
     # -- statements -----------------------------------------------------------------
     def program(self) -> Trace:
@@ -162,6 +148,8 @@ class _Parser:
             raise self.error(tok, f"cannot assign to '{name}' (a function)")
         if name in _ops.CONSTANTS:
             raise self.error(tok, f"cannot assign to constant '{name}'")
+        if name in KEYWORD_VALUES:
+            raise self.error(tok, f"cannot assign to '{name}'")
 
     def check_not_input(self, tok: Token) -> None:
         # Inputs are the names that are never assigned; a name read before its
@@ -179,6 +167,9 @@ class _Parser:
             return var
         if name in _ops.CONSTANTS:
             return self.g.const(_ops.CONSTANTS[name])
+        if name in KEYWORD_VALUES:
+            raise self.error(tok, f"'{name}' is a value for options (keepdims=True), not a number "
+                                  f"or a variable; write 1 or 0")
         if name in _ops.FUNCTIONS:
             raise self.error(tok, f"'{name}' is a function; call it as {name}(...)")
         self.free.setdefault(name, tok)
@@ -251,7 +242,10 @@ class _Parser:
                                            "other attributes do not exist)")
                 operands[-1] = self.apply(tok, "transpose", operands[-1])
             elif kind == "[":
-                operands[-1] = self.apply(tok, "index", operands[-1], key=self.index_key(tok))
+                key = self.index_key(tok)
+                if self.g.shape(operands[-1]) == ():
+                    raise self.index_of_scalar(tok, operands[-1])
+                operands[-1] = self.apply(tok, "index", operands[-1], key=key)
             elif kind == ")":
                 self.reduce_to_marker(stack, operands)
                 if not stack:
@@ -320,6 +314,7 @@ class _Parser:
             hint = (f"; pass options by keyword ({', '.join(k + '=...' for k, _ in op.keywords)})"
                     if op.keywords and len(args) > op.arity else "")
             raise self.error(tok, f"{tok.text}() takes {op.arity} argument{plural} ({len(args)} given){hint}")
+        self.check_options(tok, op, kwargs)
         if _looks_across(op) and all(self.g.shape(a) == () for a in args):
             self.refuse_scalar_reduction(tok, args[0])
         operands.append(self.apply(tok, op.name, *args, **kwargs))
@@ -338,74 +333,13 @@ class _Parser:
             f"{'it' if one else 'the vectors among them'}, e.g. shapes={{{names[-1]!r}: ('n',)}} "
             f"(--shape {names[-1]}=n on the command line)")).args[0])
 
-    def keyword(self, name: Token, call: tuple) -> None:
-        """`name=value` inside a call: a constant option (axis=0, keepdims=True, shape=(3, -1))."""
-        op, fn_tok, kwargs = call[2]
-        allowed = dict(op.keywords)
-        if name.text not in allowed:
-            options = ", ".join(allowed) or "none"
-            raise self.error(name, f"{fn_tok.text}() has no option {quote(name.text)} (options: {options})")
-        if name.text in kwargs:
-            raise self.error(name, f"option {quote(name.text)} given twice")
-        self.advance()  # '='
-        kwargs[name.text] = self.constant(name)
-
-    def constant(self, after: Token):
-        """An option's value: an integer, True/False/None, or a tuple of integers."""
-        tok = self.advance()
-        if tok.kind == "(":
-            items = []
-            while self.peek().kind != ")":
-                items.append(self.integer(self.advance(), tok))
-                if self.peek().kind == ",":
-                    self.advance()
-                elif self.peek().kind != ")":
-                    raise self.error(self.peek(), "expected ',' or ')' in a tuple of integers")
-            self.advance()
-            return tuple(items)
-        if tok.kind == "name" and tok.text in _KEYWORD_VALUES:
-            return _KEYWORD_VALUES[tok.text]
-        return self.integer(tok, after)
-
-    def integer(self, tok: Token, after: Token) -> int:
-        sign = 1
-        if tok.kind == "-":
-            sign, tok = -1, self.advance()
-        if tok.kind != "number" or not tok.text.isdigit():
-            raise self.error(tok, f"expected an integer after {describe(after)}, found {describe(tok)}")
-        return sign * int(tok.text)
-
-    def index_key(self, bracket: Token) -> tuple:
-        """The constant key of x[...]: integers and slices start:stop:step, by commas."""
-        key = []
-        while True:
-            parts: list = [None]
-            while self.peek().kind not in (",", "]", "eof", "newline", ";"):
-                tok = self.peek()
-                if tok.kind == ":":
-                    self.advance()
-                    if len(parts) == 3:
-                        raise self.error(tok, "a slice has at most two ':' (start:stop:step)")
-                    parts.append(None)
-                elif parts[-1] is None:
-                    parts[-1] = self.integer(self.advance(), bracket)
-                else:
-                    raise self.error(tok, "indices are integers and slices of integers (x[0], x[1:], "
-                                          "W[:, 2]); expected ',', ':' or ']'")
-            if len(parts) == 1:
-                if parts[0] is None:
-                    raise self.error(self.peek(), "expected an index")
-                key.append(parts[0])
-            else:
-                parts += [None] * (3 - len(parts))
-                if parts[2] == 0:
-                    raise self.error(bracket, "a slice step cannot be zero")
-                key.append(tuple(parts))
-            end = self.advance()
-            if end.kind == "]":
-                return tuple(key)
-            if end.kind != ",":
-                raise self.error(bracket, "'[' was never closed")
+    def index_of_scalar(self, tok: Token, var: int) -> ExprcIndexError:
+        """x[0] of a scalar: most often an x the user forgot to declare in shapes=."""
+        names = _inputs_of(self.g, var)
+        hint = (f": {quote(names[0])} is not declared in shapes=, so it is a scalar; declare it, "
+                f"e.g. shapes={{{quote(names[0])}: ('n',)}} (--shape {names[0][:24]}=n on the command line)"
+                if len(names) == 1 and self.g.shape(self.g._inputs[names[0]]) == () else "")
+        return ExprcIndexError(error_at(self.text, tok, f"[]: cannot index a scalar{hint}").args[0])
 
     def missing_operand(self, tok: Token, prev: Token | None, stack: list) -> ParseError:
         """The error for a token found where an operand (number, name, '(') should be."""

@@ -1,0 +1,105 @@
+"""What the command line gives, as values: EXPR (an argument, a file or stdin),
+--at points and --shape declarations; and `UserError`, a mistake in the command
+line itself. `cli` (and the driver's commands) read their inputs through these; the
+expression then goes to the front end (frontend.to_trace) like any other.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Optional
+
+import numpy as np
+
+from .shapes import shown, user_int
+
+
+class UserError(Exception):
+    """A mistake in the command line itself."""
+
+
+def _read_expr(args) -> str:
+    if args.file:
+        if args.expr not in (None, "-"):
+            raise UserError("give EXPR or -f FILE, not both")
+        try:
+            with open(args.file, encoding="utf-8-sig") as fh:  # -sig: a BOM is not text
+                return fh.read()
+        except OSError as err:
+            raise UserError(f"cannot read {_path(args.file)}: {err.strerror}") from None
+        except UnicodeDecodeError as err:
+            raise UserError(f"cannot read {_path(args.file)}: not UTF-8 text (byte {err.start})") from None
+    if args.expr is None or args.expr == "-":
+        try:
+            if sys.stdin is None or sys.stdin.isatty():
+                raise UserError("no expression: give EXPR, -f FILE, or pipe it on stdin")
+            return sys.stdin.read()
+        except UnicodeDecodeError as err:
+            raise UserError(f"cannot read standard input: not UTF-8 text (byte {err.start})") from None
+        except (OSError, ValueError) as err:  # closed, or not readable (a directory, ...)
+            raise UserError(f"cannot read standard input: {getattr(err, 'strerror', None) or err}") from None
+    return args.expr
+
+
+def _path(path: str) -> str:
+    """A file name as a message shows it: quoted when it holds a newline or another
+    character that would break the one-line message."""
+    return path if path.isprintable() else shown(path, 200)
+
+
+def _split_top(text: str) -> list[str]:
+    """Split at commas outside brackets: "w=[1,2],x=3" -> ["w=[1,2]", "x=3"]."""
+    items, depth, start = [], 0, 0
+    for k, ch in enumerate(text):
+        depth += (ch == "[") - (ch == "]")
+        if ch == "," and depth == 0:
+            items.append(text[start:k])
+            start = k + 1
+    items.append(text[start:])
+    return [i.strip() for i in items if i.strip()]
+
+
+def _parse_at(text: Optional[str]) -> Optional[dict]:
+    """name=number pairs; a tensor is a bracketed list, w=[1,2,3] or X=[[1,2],[3,4]]."""
+    if text is None:
+        return None
+    point: dict = {}
+    for item in _split_top(text):
+        name, eq, value = item.partition("=")
+        if not eq or not name.strip():
+            raise UserError(f"--at: expected name=value, got {shown(item)}")
+        if name.strip() in point:
+            raise UserError(f"--at: {name.strip()} is given twice")
+        try:
+            if value.strip().startswith("["):
+                arr = np.array(json.loads(value), dtype=float)  # data, never code
+                point[name.strip()] = arr
+            else:
+                point[name.strip()] = float(value)
+        except (ValueError, TypeError, RecursionError):  # (json recurses on nesting)
+            what = "a list of numbers" if value.strip().startswith("[") else "a number"
+            raise UserError(f"--at: {shown(value.strip())} is not {what} (for {name.strip()})") from None
+    return point
+
+
+def _parse_shapes(items: Optional[list]) -> dict:
+    """--shape X=n,3 (repeatable): a dimension is a number or a name bound at call time."""
+    shapes: dict = {}
+    for item in items or ():
+        name, eq, dims = item.partition("=")
+        if not eq or not name.strip() or not dims.strip():
+            raise UserError(f"--shape: expected NAME=DIMS such as X=n,3, got {shown(item)}")
+        shapes[name.strip()] = tuple(_dim(d.strip(), item) for d in dims.split(","))
+    return shapes
+
+
+def _dim(text: str, item: str):
+    """One dimension of --shape: a size (checked digits, never int() on 5000 of them)
+    or a name, which shapes.check_declared then vets."""
+    if not (text.isascii() and text.isdigit()):
+        return text
+    size = user_int(text)
+    if size is None:
+        raise UserError(f"--shape: dimension {shown(text)} is too large (in {shown(item)})")
+    return size
