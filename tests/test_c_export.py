@@ -93,7 +93,7 @@ def test_function_name_is_the_file_stem(name, ident):
 @pytest.mark.parametrize("name, hint", [("2nd", "f_2nd"), ("double", "f_double"), ("exp", "f_exp"),
                                         ("NULL", "f_NULL"), ("my-kernel", "my_kernel"), ("", "kernel"),
                                         ("a\nb", "a_b"), ("_f", "f"), ("é", "kernel"), ("1abc", "f_1abc"),
-                                        ("in0 *", "in0"), ("y1", "f_y1"), ("malloc", "f_malloc"), ("xc_sign", "f_xc_sign")])
+                                        ("in0 *", "in0"), ("y1", "f_y1"), ("malloc", "f_malloc"), ("main", "f_main"), ("printf", "f_printf"), ("xc_sign", "f_xc_sign")])
 def test_export_names_that_are_not_plain_c_identifiers_are_refused(name, hint):
     with pytest.raises(InvalidNameError, match=re.escape(repr(hint))):
         function_name(name)

@@ -289,3 +289,15 @@ def test_cli_output_the_terminal_cannot_encode():
 
 def test_every_error_is_an_exprc_error():
     assert issubclass(ParseError, ExprcError) and issubclass(ConversionError, ExprcError)
+
+
+def test_two_sympy_symbols_with_one_name_are_refused_not_merged():
+    """Dummy('x') twice, or x with and without assumptions, used to become one input:
+    a different function, silently."""
+    import sympy as sp
+    from exprcompiler import compile_grad
+    from exprcompiler.errors import ConversionError
+    for a, b in [(sp.Dummy("x"), sp.Dummy("x")), (sp.Symbol("x"), sp.Symbol("x", positive=True))]:
+        with pytest.raises(ConversionError, match="two different SymPy symbols are both named"):
+            compile_grad(a + 2 * b)
+    assert compile_grad(sp.Symbol("x") + 2 * sp.Symbol("x"))(1.0) == (3.0, (3.0,))

@@ -63,8 +63,9 @@ ulong unix ushort va_list wchar_t x86_64""".split())
 
 C_RESERVED = C_KEYWORDS | C_HEADER_NAMES
 
-# The functions <math.h>, <stddef.h> and <stdlib.h> declare: no exported kernel may
-# be called like one (its definition would conflict with the header's declaration).
+# The functions <math.h>, <stddef.h> and <stdlib.h> declare, then those of the rest of
+# the C library and `main`: no exported kernel may be called like one (its definition
+# would conflict with a header's declaration, a compiler builtin or the program's own).
 C_HEADER_FUNCTIONS = frozenset("""
 a64l abort abs acos acosf acosh acoshf acoshl acosl aligned_alloc alloca arc4random
 arc4random_buf arc4random_uniform asin asinf asinh asinhf asinhl asinl at_quick_exit atan
@@ -90,7 +91,45 @@ scalbnf scalbnl seed48 seed48_r select setenv setstate setstate_r significand si
 significandl sin sinf sinh sinhf sinhl sinl sqrt sqrtf sqrtl srand srand48 srand48_r srandom
 srandom_r strtod strtof strtol strtold strtoll strtoq strtoul strtoull strtouq system tan
 tanf tanh tanhf tanhl tanl tgamma tgammaf tgammal trunc truncf truncl unsetenv valloc
-wcstombs wctomb y0 y0f y0l y1 y1f y1l yn ynf ynl""".split())
+wcstombs wctomb y0 y0f y0l y1 y1f y1l yn ynf ynl
+asctime asctime_r bcmp bcopy btowc bzero cabs cabsf cabsl cacos cacosf cacosh cacoshf
+cacoshl cacosl carg cargf cargl casin casinf casinh casinhf casinhl casinl catan catanf
+catanh catanhf catanhl catanl ccos ccosf ccosh ccoshf ccoshl ccosl cexp cexpf cexpl cimag
+cimagf cimagl clearerr clearerr_unlocked clock clock_getcpuclockid clock_getres
+clock_gettime clock_nanosleep clock_settime clog clogf clogl conj conjf conjl cpow cpowf
+cpowl cproj cprojf cprojl creal crealf creall csin csinf csinh csinhf csinhl csinl csqrt
+csqrtf csqrtl ctan ctanf ctanh ctanhf ctanhl ctanl ctermid ctime ctime_r difftime dprintf
+duplocale dysize explicit_bzero fclose fdopen feclearexcept fegetenv fegetexceptflag
+fegetround feholdexcept feof feof_unlocked feraiseexcept ferror ferror_unlocked fesetenv
+fesetexceptflag fesetround fetestexcept feupdateenv fflush fflush_unlocked ffs ffsl ffsll
+fgetc fgetc_unlocked fgetpos fgets fgetwc fgetws fileno fileno_unlocked flockfile fmemopen
+fopen fprintf fputc fputc_unlocked fputs fputwc fputws fread fread_unlocked freelocale
+freopen fscanf fseek fseeko fsetpos ftell ftello ftrylockfile funlockfile fwide fwprintf
+fwrite fwrite_unlocked fwscanf getc getc_unlocked getchar getchar_unlocked getdelim getline
+gets getw getwc getwchar gmtime gmtime_r gsignal imaxabs imaxdiv index isalnum isalnum_l
+isalpha isalpha_l isascii isblank isblank_l iscntrl iscntrl_l isdigit isdigit_l isgraph
+isgraph_l islower islower_l isprint isprint_l ispunct ispunct_l isspace isspace_l isupper
+isupper_l isxdigit isxdigit_l kill killpg localeconv localtime localtime_r longjmp main
+mbrlen mbrtowc mbsinit mbsnrtowcs mbsrtowcs memccpy memchr memcmp memcpy memmove memset
+mktime nanosleep newlocale open_memstream open_wmemstream pclose perror popen printf
+psiginfo psignal pthread_kill pthread_sigmask putc putc_unlocked putchar putchar_unlocked
+puts putw putwc putwchar raise remove rename renameat rewind rindex scanf setbuf setbuffer
+setjmp setlinebuf setlocale setvbuf sigaction sigaddset sigaltstack sigblock sigdelset
+sigemptyset sigfillset siggetmask siginterrupt sigismember siglongjmp signal sigpending
+sigprocmask sigqueue sigreturn sigsetmask sigstack sigsuspend sigtimedwait sigwait
+sigwaitinfo snprintf sprintf sscanf ssignal stpcpy stpncpy strcasecmp strcasecmp_l strcat
+strchr strcmp strcoll strcoll_l strcpy strcspn strdup strerror strerror_l strerror_r
+strftime strftime_l strlen strncasecmp strncasecmp_l strncat strncmp strncpy strndup strnlen
+strpbrk strrchr strsep strsignal strspn strstr strtoimax strtok strtok_r strtoumax strxfrm
+strxfrm_l swprintf swscanf tempnam time timegm timelocal timer_create timer_delete
+timer_getoverrun timer_gettime timer_settime timespec_get tmpfile tmpnam tmpnam_r toascii
+tolower tolower_l toupper toupper_l tzset ungetc ungetwc uselocale vdprintf vfprintf vfscanf
+vfwprintf vfwscanf vprintf vscanf vsnprintf vsprintf vsscanf vswprintf vswscanf vwprintf
+vwscanf wcpcpy wcpncpy wcrtomb wcscasecmp wcscasecmp_l wcscat wcschr wcscmp wcscoll
+wcscoll_l wcscpy wcscspn wcsdup wcsftime wcslen wcsncasecmp wcsncasecmp_l wcsncat wcsncmp
+wcsncpy wcsnlen wcsnrtombs wcspbrk wcsrchr wcsrtombs wcsspn wcsstr wcstod wcstof wcstoimax
+wcstok wcstol wcstold wcstoll wcstoul wcstoull wcstoumax wcsxfrm wcsxfrm_l wctob wmemchr
+wmemcmp wmemcpy wmemmove wmemset wprintf wscanf""".split())
 
 PYTHON_RESERVED = frozenset(keyword.kwlist) | frozenset(getattr(keyword, "softkwlist", ())) \
     | frozenset(dir(builtins)) | {"np", "numpy"}

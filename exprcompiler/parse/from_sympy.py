@@ -115,6 +115,7 @@ class _Converter:
         self.b = Builder()
         self.var: dict[int, tuple] = {}        # id(node) -> (node, var); node kept alive
         self.magnitude: dict[int, int] = {}    # id(Mul with coefficient < 0) -> var of -Mul
+        self.symbols: dict[str, object] = {}   # input name -> the symbol that has it
 
     def convert(self, root) -> int:
         # Memo keys are ids, not the nodes: SymPy's __eq__ (run on a hash match)
@@ -142,7 +143,12 @@ class _Converter:
         if _matrix.is_matrix_node(node) and not (node.is_Add or node.is_Mul):
             return _matrix.build(self, node)      # (MatAdd and MatMul are an Add and a Mul)
         if node.is_Symbol:
-            return b.input(str(node))
+            name = str(node)
+            first = self.symbols.setdefault(name, node)
+            if first != node:  # Dummy('x') twice, or x with and without assumptions: one input would be wrong
+                raise ConversionError(f"two different SymPy symbols are both named {name!r} ({sympy.srepr(first)} "
+                                      f"and {sympy.srepr(node)}); give them different names")
+            return b.input(name)
         if node.is_Number or node.is_NumberSymbol:
             return b.const(_float(node))
         if node.is_Add:
