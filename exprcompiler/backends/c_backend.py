@@ -68,9 +68,13 @@ HELPERS = {
     "xc_where": ("static inline double xc_where(double c, double a, double b) { return c != 0 ? a : b; }", ()),
     # Constant exponents reach the call inlined, so the compiler keeps only one branch:
     # x**3 becomes two multiplications instead of a call to pow (8x faster for x**3 - 3x).
+    # y == 0.5 as sqrt with pow's answers (+0.0 at -0.0, inf at -inf): gcc 12 miscompiles
+    # pow(x, 0.5) in an `omp simd` loop of constant trip count (stores dropped:
+    # sum(tanh(X) ** 0.5) at X of shape (4, 3) came out 4.0 instead of 11.85).
     "xc_pow": ("static inline double xc_pow(double x, double y)\n{\n"
                "    if (y == 2.0) return x * x;\n"
                "    if (y == 3.0) return x * x * x;\n"
+               "    if (y == 0.5) return x == -INFINITY ? INFINITY : sqrt(x) + 0.0;\n"
                "    return pow(x, y);\n}", ()),
     "xc_xlogy": ("static inline double xc_xlogy(double x, double y) { return x == 0 ? 0.0 : x * log(y); }", ()),
 }

@@ -267,6 +267,8 @@ class Builder:
         if opname in ("broadcast_to", "sum_to", "reshape") and self.shape(args[0]) == shape \
                 and not dict(attrs).get("axis"):
             return args[0]   # nothing to broadcast, sum or reshape
+        if opname == "transpose" and len(shape) < 2:
+            return args[0]   # x.T of a scalar or a vector is x, as in NumPy
         src = [self.instrs[self.source_of(a)] for a in args]
 
         def keep(i):  # an identity may drop the other operand only if shapes agree
