@@ -155,6 +155,10 @@ def _compile(source: str, tmp: Path, kept: Path) -> Path:
             done = subprocess.run([compiler, *flags, *extra, "-o", str(out), str(src), *libs],
                                   capture_output=True, text=True, timeout=COMPILE_TIMEOUT)
             if done.returncode == 0:
+                crashed = [why for _, why in failures if "internal compiler error" in why]
+                if crashed:  # a refused flag is expected (clang); a crash costs speed unseen
+                    _warn(f"the C compiler crashed on the faster flags ({crashed[0].splitlines()[0]}); "
+                          f"this kernel is built with {' '.join(flags)}")
                 return out
             # -fdisable-tree-sincos makes gcc say so on every run: noise here
             why = "\n".join(ln for ln in done.stderr.strip().splitlines()
