@@ -239,3 +239,24 @@ def test_random_names_give_the_right_numbers(backend, examples):
         assert value == pytest.approx(w_value, rel=1e-13)
         np.testing.assert_allclose(grads, [w_grads[k] for k in order], rtol=1e-13)
     check()
+
+
+def test_names_that_used_to_share_a_c_identifier_stay_apart_in_a_split_kernel(monkeypatch):
+    """'é' and '_ue9_' both became `_ue9_` in C: a compile error in a small kernel and a
+    wrong value in a split one, where parts load inputs by name."""
+    from exprcompiler.backends import c_backend
+    monkeypatch.setattr(c_backend, "SPLIT_FROM", 5)
+    monkeypatch.setattr(c_backend, "PART", 3)
+    a, b = sympy.Symbol("é"), sympy.Symbol("_ue9_")
+    expr = sympy.sin(a) * b ** 2 + sympy.exp(a - b) / (1 + a ** 2) + sympy.cos(b) * a
+    g = compile_grad(expr, backend="c")
+    assert "_part1(" in g.source
+    want = compile_grad(expr)
+    for value, expected in zip(_flat_numbers(g(**{"é": 0.3, "_ue9_": -1.7})),
+                               _flat_numbers(want(**{"é": 0.3, "_ue9_": -1.7}))):
+        assert value == pytest.approx(expected, rel=1e-13)
+
+
+def _flat_numbers(result) -> list:
+    value, grads = result
+    return [value, *grads]
