@@ -17,7 +17,8 @@ from .backends import numpy_backend
 from .backends.numpy_backend import compile_numpy, numpy_runner
 from .frontend import to_trace
 from .packed import c_packed, c_point, numpy_point
-from .recipe import Picklable, reproducible
+from .compiled import CompiledFunction
+from .recipe import reproducible
 from .tensor_call import TensorCall, copy_into, is_tensor_trace
 from .trace.ir import Trace
 
@@ -26,7 +27,7 @@ BLOCK = numpy_backend.BLOCK  # points per block when the NumPy backend runs a la
 MODES = ("reverse", "forward")
 
 
-class Compiled(Picklable):
+class Compiled(CompiledFunction):
     """A compiled function. Call it with arguments in `inputs` order or by name.
 
     Attributes: `inputs` (argument names), `wrt` (differentiation variables),
@@ -61,13 +62,6 @@ class Compiled(Picklable):
         for k, p in enumerate(params):  # the generated (mangled) names work too
             self._index.setdefault(p, k)
 
-    def __repr__(self) -> str:
-        what = {"value": "function", "grad": "gradient", "jvp": "JVP", "vjp": "VJP", "hvp": "HVP",
-                "hessian": "Hessian", "jacobian": "Jacobian"}[self.kind]
-        mode = f"{self.mode} mode, " if self.mode else ""
-        return (f"<compiled {what} ({mode}{self.backend}): inputs {', '.join(self.inputs)}"
-                + (f"; wrt {', '.join(self.wrt)}>" if self.wrt else ">"))
-
     def at(self, x, seed=None, /, **data):
         """One point with the `wrt` variables packed in the vector `x` (and the
         direction or cotangents in `seed`, other inputs by name): results as arrays
@@ -85,27 +79,6 @@ class Compiled(Picklable):
         """The generated function itself, arguments positional in `inputs` order: no
         conversion, shape check or result fitting (for benchmarks of the bare code)."""
         return self._fn
-
-    def scipy(self, **data):
-        """(fun, hessp) for `scipy.optimize.minimize(fun, x0, jac=True, hessp=hessp)`:
-        `fun(x) -> (f, ∇f)` and `hessp(x, p) -> ∇²f·p` over the `wrt` variables packed
-        in one float64 vector (tensors flattened in C order and concatenated;
-        `fun.pack(x0)` / `fun.unpack(x)` convert), other inputs fixed by name in
-        `data`. The HVP kernel is compiled on the first `hessp` call."""
-        from .driver.scipy_interop import scipy_fun, scipy_hessp
-        fun = scipy_fun(self, data=data)
-        holder = []
-
-        def hessp(x, p):
-            if not holder:
-                holder.append(scipy_hessp(self, data=data))
-            return holder[0](x, p)
-        return fun, hessp
-
-    def explain(self) -> str:
-        """What this function's derivatives cost, in trace operations (see explain())."""
-        from .jacobians import explain
-        return explain(self.primal, self.wrt or None)
 
     def _bind(self, args, kwargs) -> list:
         if not args and len(kwargs) == len(self.inputs):  # all by name: the optimizer's call

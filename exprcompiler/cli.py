@@ -40,7 +40,6 @@ from .shapes import shown
 from .trace.check import interpret
 from .trace.dot import to_dot
 from .jacobians import compile_hessian, compile_hvp, compile_jacobian, explain
-from .tensor_jacobians import TensorJacobian
 from .trace.printer import decorate, format_trace
 
 
@@ -133,15 +132,12 @@ def cmd_jacobian(args) -> str:
     point = _point_for(J.primal, at)
     values, jac = J(**point)
     m, n = jac.shape
-    tensors = isinstance(J, TensorJacobian)  # rows and columns per element
-    mode = J.last_mode if tensors else J.mode
+    mode = J.last_mode
     how = (f"{n} tangent sweep{'s' if n != 1 else ''}" if mode == "forward"
            else f"{m} adjoint sweep{'s' if m != 1 else ''}")
-    if tensors:
-        names = _element_names(J.primal.output_names, [np.shape(o) for o in J.values(**point)])
-        cols = _element_names(J.wrt, [np.shape(point[k]) for k in J.wrt])
-    else:
-        names, cols = list(J.primal.output_names), list(J.wrt)
+    # rows and columns per element (W[0,1]) when the outputs or variables are tensors
+    names = _element_names(J.primal.output_names, [np.shape(o) for o in J.values(**point)])
+    cols = _element_names(J.wrt, [np.shape(point[k]) for k in J.wrt])
     lines = [f"{name} = {float(v)!r}" for name, v in zip(names, values)]
     lines += [f"Jacobian ({m}x{n}), {mode} mode ({how}):", _matrix(jac, names, cols)]
     return "\n".join(lines)

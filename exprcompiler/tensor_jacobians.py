@@ -13,10 +13,10 @@ from __future__ import annotations
 import numpy as np
 
 from . import api
-from .recipe import Picklable
+from .compiled import CompiledFunction
 from .tensor_call import TensorPackedCall, flat, split
 
-class TensorHessian(Picklable):
+class TensorHessian(CompiledFunction):
     """The Hessian of a function of tensors, with respect to its `wrt` tensors
     flattened (C order) and concatenated into one vector of N numbers: N
     Hessian-vector products with unit directions (the shapes, hence N, are known only
@@ -29,6 +29,7 @@ class TensorHessian(Picklable):
     def __init__(self, hvp: api.Compiled):
         self.hvp = hvp
         self.wrt, self.primal, self.trace, self.source = hvp.wrt, hvp.primal, hvp.trace, hvp.source
+        self.backend, self.mode = hvp.backend, hvp.mode
         self.inputs = tuple(n for n in hvp.inputs if n in hvp.primal.input_names)
 
     def __repr__(self) -> str:
@@ -52,7 +53,7 @@ class TensorHessian(Picklable):
         return value, grad, 0.5 * (hess + hess.T)  # symmetric to rounding; made exact
 
 
-class TensorJacobian(Picklable):
+class TensorJacobian(CompiledFunction):
     """Values and Jacobian of a function of tensors: `J(**inputs) -> (values (m,),
     Jacobian (m, n))`, the outputs flattened and concatenated into m numbers and the
     `wrt` tensors into n. `mode="auto"` runs n JVPs (forward) when n <= m, else m VJPs
@@ -64,7 +65,7 @@ class TensorJacobian(Picklable):
     def __init__(self, primal, wrt, mode: str, *, backend: str, threads=None):
         self.primal, self.wrt, self.mode, self.backend = primal, tuple(wrt), mode, backend
         self.inputs = tuple(primal.input_names)
-        self.last_mode = None
+        self._last_mode = None
         self._compiled = {}
         self._threads = threads
 
@@ -82,15 +83,14 @@ class TensorJacobian(Picklable):
         return self._compiled[which]
 
     @property
+    def last_mode(self) -> str:
+        return self._last_mode or self.mode
+
+    @property
     def source(self) -> str:
         """The generated code of the sweeps this Jacobian may run (both, for "auto")."""
         modes = ("forward", "reverse") if self.mode == "auto" else (self.mode,)
         return "\n".join(self._kernel(m).source for m in modes)
-
-    def values(self, **inputs) -> tuple:
-        """The outputs themselves, each in its shape."""
-        values = self._kernel("value")(**inputs)
-        return values if isinstance(values, tuple) else (values,)
 
     def __call__(self, **inputs):
         missing = [k for k in self.inputs if k not in inputs]
@@ -102,7 +102,7 @@ class TensorJacobian(Picklable):
         flat_values = flat(values)
         m, n = flat_values.size, sum(int(np.prod(s)) for _, s in ins)
         mode = self.mode if self.mode != "auto" else ("forward" if n <= m else "reverse")
-        self.last_mode = mode
+        self._last_mode = mode
         jac = np.empty((m, n))
         if mode == "forward":
             J = self._kernel("forward")
@@ -125,7 +125,7 @@ def _unit(n: int, k: int) -> np.ndarray:
     return e
 
 
-class TensorForwardGradient(Picklable):
+class TensorForwardGradient(CompiledFunction):
     """`compile_grad(..., mode="forward")` of a function of tensors: the gradient from
     one tangent sweep per element of the `wrt` tensors (the forward-mode Jacobian of
     the one output), the lecture's forward mode. It is called like the reverse-mode

@@ -54,3 +54,26 @@ def test_scipy_minimizes_over_a_vector_whose_size_only_x0_tells(backend):
     H = compile_hessian(CHAIN, shapes={"x": ("n",)}, backend=backend)
     _, _, hess = H.at(r.x)
     assert hess.shape == (6, 6) and np.allclose(hess, hess.T)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_every_compiled_object_is_one_kind_the_driver_takes(backend):
+    """minimize(compile_hessian(..., shapes=...), method="newton") raised
+    "cannot compile a TensorHessian": the driver knew only one of the classes."""
+    from exprcompiler import compile_jacobian
+    from exprcompiler.compiled import CompiledFunction
+    from exprcompiler.driver import minimize
+    shapes = {"x": (4,)}
+    made = [compile_grad(CHAIN, shapes=shapes, backend=backend),
+            compile_grad(CHAIN, shapes=shapes, mode="forward", backend=backend),
+            compile_hvp(CHAIN, shapes=shapes, backend=backend),
+            compile_hessian(CHAIN, shapes=shapes, backend=backend),
+            compile_jacobian("x * 2", shapes=shapes, backend=backend),
+            compile_jacobian("x*y; sin(x)", backend=backend)]
+    made[4](x=np.ones(4))  # a tensor Jacobian in auto mode picks its mode at each call
+    for f in made:
+        assert isinstance(f, CompiledFunction) and f.source and f.primal and f.backend == backend
+        assert f.last_mode in ("forward", "reverse", "forward over reverse")
+    r = minimize(made[3], {"x": np.zeros(4)}, method="newton")
+    np.testing.assert_allclose(_chain_grad(r.x), 0, atol=1e-9)
+    assert made[5].values(x=1.0, y=2.0) == (2.0, pytest.approx(np.sin(1.0)))

@@ -20,6 +20,7 @@ from typing import Mapping, Optional
 import numpy as np
 
 from .. import api
+from ..compiled import CompiledFunction
 from ..frontend import to_trace
 from ..jacobians import compile_hessian, compile_hvp
 from ..errors import ShapeError
@@ -31,7 +32,7 @@ NEEDS = ("grad", "hvp", "hessian")
 
 def _primal_of(f, shapes=None):
     """(the function's trace, the compiled object given or None)."""
-    compiled = f if isinstance(f, api.Compiled) else None
+    compiled = f if isinstance(f, CompiledFunction) else None
     primal = f.primal if compiled is not None else to_trace(f, shapes)
     if len(primal.outputs) != 1:
         raise ValueError(f"minimize needs a function with one output; this one has "

@@ -1,0 +1,72 @@
+"""What every compile_* returns: one kind of object with one set of conventions.
+
+`CompiledFunction` is the base of the compiled objects — `api.Compiled` (one kernel
+of a trace) and the tensor Hessian, Jacobian and forward gradient of
+tensor_jacobians.py (sweeps run at call time, one per element) — so that nothing
+outside them asks which one it holds: the driver, the CLI and SciPy's adapters use
+these attributes and methods only.
+
+    kind      "value", "grad", "jvp", "vjp", "hvp", "hessian" or "jacobian"
+    inputs    argument names, in call order; `wrt` the differentiation variables
+    primal    the function's own trace; `trace` and `source` what was compiled
+    backend   "numpy" or "c"; `mode` the mode asked for, `last_mode` the last one used
+    f(*args, **kwargs), f.at(x[, v], **data), f.scipy(**data), f.values(**inputs),
+    f.explain(); pickles (recipe.Picklable)
+"""
+
+from __future__ import annotations
+
+from .recipe import Picklable
+
+_WHAT = {"value": "function", "grad": "gradient", "jvp": "JVP", "vjp": "VJP", "hvp": "HVP",
+         "hessian": "Hessian", "jacobian": "Jacobian"}
+
+
+class CompiledFunction(Picklable):
+    kind: str
+    mode: str = ""
+    _values = None
+
+    def __repr__(self) -> str:
+        mode = f"{self.mode} mode, " if self.mode else ""
+        return (f"<compiled {_WHAT[self.kind]} ({mode}{self.backend}): inputs {', '.join(self.inputs)}"
+                + (f"; wrt {', '.join(self.wrt)}>" if self.wrt else ">"))
+
+    @property
+    def last_mode(self) -> str:
+        """The mode the last call used (a tensor Jacobian in "auto" mode chooses at each
+        call; everything else always uses `mode`)."""
+        return self.mode
+
+    def values(self, **inputs) -> tuple:
+        """The function's outputs themselves, each in its shape (a value kernel of the
+        primal, compiled on first use)."""
+        if self._values is None:
+            from .api import compile_expr
+            self._values = compile_expr(self.primal, backend=self.backend)
+        out = self._values(**{k: inputs[k] for k in self._values.inputs})
+        return out if isinstance(out, tuple) else (out,)
+
+    def scipy(self, **data):
+        """(fun, hessp) for `scipy.optimize.minimize(fun, x0, jac=True, hessp=hessp)`:
+        `fun(x) -> (f, ∇f)` and `hessp(x, p) -> ∇²f·p` over the `wrt` variables packed
+        in one float64 vector (tensors flattened in C order and concatenated;
+        `fun.pack(x0)` / `fun.unpack(x)` convert), other inputs fixed by name in
+        `data`. The HVP kernel is compiled on the first `hessp` call."""
+        from .driver.scipy_interop import scipy_fun, scipy_hessp
+        fun = scipy_fun(self, data=data)
+        holder = []
+
+        def hessp(x, p):
+            if not holder:
+                holder.append(scipy_hessp(self, data=data))
+            return holder[0](x, p)
+        return fun, hessp
+
+    def explain(self) -> str:
+        """What this function's derivatives cost, in trace operations (see explain())."""
+        from .jacobians import explain
+        return explain(self.primal, self.wrt or None)
+
+
+__all__ = ["CompiledFunction"]
