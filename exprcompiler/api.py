@@ -124,6 +124,13 @@ class Compiled(CompiledFunction):
         if out is not None and self._assemble is not None:
             raise TypeError(f"out= is not available for a {self.kind}; it returns new arrays")
         outs = None if out is None else _check_out(out, batch, len(self.trace.outputs), arrays)
+        if self._assemble is not None and batch != ():
+            # every output a row of one block: the assembled Jacobian or Hessian is a view
+            # of it, (batch..., m, n) with no stacking of per-entry arrays
+            block = np.empty((len(self.trace.outputs),) + batch)
+            with np.errstate(all="ignore"):
+                self._run(arrays, batch, list(block.reshape(len(block), -1)))
+            return self._assemble(block, batch)
         with np.errstate(all="ignore"):  # IEEE results (inf, nan) are returned, not warned
             flat = self._run(arrays, batch, None if outs is None else [o.reshape(-1) for o in outs])
         results = outs if outs is not None else [_fit(r, batch) for r in flat]

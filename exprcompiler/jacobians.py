@@ -24,7 +24,13 @@ JACOBIAN_MODES = ("auto", "forward", "reverse")
 CHEAP_GRADIENT_BOUND = 5  # reverse-mode gradient <= about 4-5x the function's operations
 
 
-def _stack(arrays: list, batch: tuple, shape: tuple) -> np.ndarray:
+def _stack(arrays, batch: tuple, shape: tuple) -> np.ndarray:
+    """Outputs as one array (batch..., *shape). Given rows of the kernel's output block
+    (an array (k, batch...)), a view of it with the batch axes moved first: nothing is
+    copied; given one point's numbers, a new array."""
+    if isinstance(arrays, np.ndarray):
+        k = len(shape)
+        return np.moveaxis(arrays.reshape(shape + batch), list(range(k)), list(range(-k, 0)))
     if not arrays:
         return np.zeros(batch + shape)
     return np.stack([np.asarray(a, dtype=float) for a in arrays], axis=-1).reshape(batch + shape)
