@@ -92,3 +92,24 @@ def test_refused_shapes_from_many_threads_stay_refused():
         if value != max(len(x) - 2, 0):
             raise AssertionError("wrong sum")
     assert _hammer(call, cases) == []
+
+
+def test_threads_none_takes_the_faster_count_and_tries_the_other_now_and_then(monkeypatch):
+    """ThreadChoice on a large batch: every core first, then one, then the faster by the
+    median of recent calls, the slower again every EXPLORE-th call (its cost measured
+    on a shared machine changes); small batches always one thread."""
+    from exprcompiler.backends import c_build
+    monkeypatch.setattr(c_build, "default_threads", lambda: 2)
+    choice = c_build.ThreadChoice()
+    n = c_build.PARALLEL_FROM
+    assert choice.pick(n - 1) == 1
+    first = choice.pick(n)
+    choice.record(first, 3.0, n)          # two threads: slow (a busy core)
+    second = choice.pick(n)
+    choice.record(second, 1.0, n)
+    assert (first, second) == (2, 1)
+    picks = [choice.pick(n) for _ in range(2 * c_build.ThreadChoice.EXPLORE)]
+    assert picks.count(2) == 2 and picks.count(1) == len(picks) - 2
+    for _ in range(c_build.ThreadChoice.KEEP):  # the core is free again: two threads win
+        choice.record(2, 0.5, n)
+    assert choice.pick(n) == 2 or choice.pick(n) == 2

@@ -240,13 +240,52 @@ def default_threads() -> int:
     return min(wanted, cores) if wanted > 0 else cores
 
 
+class ThreadChoice:
+    """threads=None: one thread below PARALLEL_FROM points; above, every core or one,
+    whichever has been faster per point for this kernel, the other tried again every
+    EXPLORE-th call. On a shared machine a busy core makes a static OpenMP team wait
+    for its slowest thread (2 threads measured 30-50% slower than 1 with the other core
+    loaded); the measurement keeps such a call within a few percent of one thread's
+    time, and takes the cores when they are free. Races between threads only blur the
+    estimates.""" 
+
+    EXPLORE = 16
+    KEEP = 8
+
+    def __init__(self):
+        self.seen: dict[int, list] = {}   # threads -> seconds per point of its last calls
+        self.calls = 0
+
+    def cost(self, t: int) -> float:
+        recent = sorted(self.seen[t])
+        return recent[len(recent) // 2]  # the median of its recent calls: a spike is not its cost
+
+    def pick(self, n: int) -> int:
+        most = default_threads()
+        if n < PARALLEL_FROM or most == 1:
+            return 1
+        self.calls += 1
+        for t in (most, 1):
+            if t not in self.seen:
+                return t
+        best, other = sorted((most, 1), key=self.cost)
+        return other if self.calls % self.EXPLORE == 0 else best
+
+    def record(self, t: int, seconds: float, n: int) -> None:
+        recent = self.seen.setdefault(t, [])
+        recent.append(seconds / n)
+        del recent[:-self.KEEP]
+
+
 def runner(ffi, fn, n_out: int, threads=None):
     """Adapt the C kernel to the API's calling convention: arrays and their broadcast
-    batch shape in, one array per output out (into `outs`, flat arrays, when given). A size-1 input is passed with stride 0.
-    `threads=None`: every core for large batches, one thread for small ones."""
+    batch shape in, one array per output out (into `outs`, flat arrays, when given). A
+    size-1 input is passed with stride 0. `threads=None`: see ThreadChoice."""
+    choice = ThreadChoice() if threads is None else None
+
     def run(arrays, batch, outs=None):
         n = math.prod(batch)
-        nt = threads if threads is not None else (default_threads() if n >= PARALLEL_FROM else 1)
+        nt = threads if choice is None else choice.pick(n)
         args: list = [n, nt]
         for a in arrays:
             if a.size == 1:
@@ -257,7 +296,10 @@ def runner(ffi, fn, n_out: int, threads=None):
         if outs is None:
             outs = [np.empty(n) for _ in range(n_out)]
         args += [ffi.from_buffer("double[]", o, require_writable=True) for o in outs]
+        start = time.perf_counter()
         if fn(*args) != 0:
             raise MemoryError(f"the C kernel could not allocate its tape for {n} points")
+        if choice is not None and n >= PARALLEL_FROM:
+            choice.record(nt, time.perf_counter() - start, n)
         return [o.reshape(batch) for o in outs]
     return run

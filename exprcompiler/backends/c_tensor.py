@@ -23,6 +23,7 @@ kernel over a batch stays the fast path for elementwise work.
 from __future__ import annotations
 
 import itertools
+import time
 
 import numpy as np
 
@@ -277,7 +278,8 @@ def compile_c_tensor(trace: Trace, *, func_name: str, description: str = "", thr
     binder = ShapeBinder(trace, params)
     out_shapes = [trace.instrs[v].shape for _, v in trace.outputs]
     scalar = [s == () for s in out_shapes]
-    per_shapes = ShapeCache()  # input shapes -> (dims argument, output shapes, large?)
+    per_shapes = ShapeCache()  # input shapes -> (dims argument, output shapes, size)
+    choice = c_build.ThreadChoice() if threads is None else None
 
     def bind(arrays) -> tuple:
         """What the input shapes decide, worked out once for each. The kernel trusts
@@ -285,18 +287,21 @@ def compile_c_tensor(trace: Trace, *, func_name: str, description: str = "", thr
         run here too, not only in the caller's (Compiled.function skips it)."""
         named = binder.bind(arrays)
         sizes = [named[d] for d in dims]
-        large = max((a.size for a in arrays), default=0) >= c_build.PARALLEL_FROM
+        size = max((a.size for a in arrays), default=0)
         return (ffi.new("ptrdiff_t[]", sizes) if sizes else ffi.NULL,
-                [concrete(s, named) for s in out_shapes], large)
+                [concrete(s, named) for s in out_shapes], size)
 
     def fn(*arrays):
         arrays = [np.asarray(a, dtype=np.float64, order="C") for a in arrays]  # 0-d stays 0-d
-        dims_arg, shapes, large = per_shapes.get(tuple(a.shape for a in arrays), bind, arrays)
+        dims_arg, shapes, size = per_shapes.get(tuple(a.shape for a in arrays), bind, arrays)
         outs = [np.empty(s) for s in shapes]
-        nt = threads if threads is not None else (c_build.default_threads() if large else 1)
+        nt = threads if choice is None else choice.pick(size)
         args = [dims_arg, nt, *(ffi.from_buffer("double[]", a) for a in arrays)]
         args += [ffi.from_buffer("double[]", o, require_writable=True) for o in outs]
+        start = time.perf_counter()
         status = kernel(*args)
+        if choice is not None and size >= c_build.PARALLEL_FROM:
+            choice.record(nt, time.perf_counter() - start, size)
         if status == -2:  # the binder refuses these sizes first; this is the kernel's own guard
             raise ShapeError(f"the C kernel {func_name} refused the sizes {dict(zip(dims, dims_arg))}")
         if status != 0:
