@@ -342,13 +342,14 @@ def _build(kind: str, primal: Trace, trace: Trace, *, backend: str, wrt=(), mode
     description = describe(what, primal)
     run = run_packed = run_point = None
     if backend == "c":
-        from .backends import c_backend, c_build
-        if is_tensor_trace(trace):  # loops over the shapes; called with exact shapes
+        from .backends import c_build, c_source
+        generated = c_source.generate(trace, func_name=func_name, description=description)
+        if generated.tensor:  # loops over the shapes; called with exact shapes
             from .backends.c_tensor import compile_c_tensor
-            fn, source, params = compile_c_tensor(trace, func_name=func_name, description=description,
-                                                  threads=threads)
+            fn, source, params = compile_c_tensor(trace, func_name=func_name, threads=threads,
+                                                  generated=generated[:2])
         else:
-            source, decl = c_backend.generate_c(trace, func_name=func_name, description=description)
+            source, decl = generated.text, generated.decl
             ffi, lib = c_build.load(source, decl)
             fn = getattr(lib, func_name)
             run = c_build.runner(ffi, fn, len(trace.outputs), threads)

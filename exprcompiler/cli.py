@@ -74,13 +74,9 @@ def cmd_grad(args) -> str:
     if args.order not in (1, 2):
         raise UserError(f"--order {args.order}: use 1 (gradient) or 2 (Hessian-vector product)")
     if args.target == "c":  # the kernel's text; printing it needs no compiler
-        from .backends.c_backend import generate_c
-        from .backends.c_tensor import generate_c_tensor
-        from .tensor_call import is_tensor_trace
+        from .backends import c_source
         primal, _, trace, what = api.kind_trace(kind, _expr(args), args.wrt, args.mode)
-        generate = generate_c_tensor if is_tensor_trace(trace) else generate_c
-        source, _ = generate(trace, func_name=f"f_{kind}", description=api.describe(what, primal))
-        return source
+        return c_source.generate(trace, func_name=f"f_{kind}", description=api.describe(what, primal)).text
     if kind == "hvp":
         return compile_hvp(_expr(args), args.wrt).source
     return api.compile_grad(_expr(args), args.wrt, mode=args.mode).source

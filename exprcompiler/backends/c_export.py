@@ -10,11 +10,11 @@ import re
 
 from .. import __version__
 from ..trace.ir import Trace
-from ..tensor_call import is_tensor_trace
 from ..errors import InvalidNameError
-from .c_backend import C_KEYWORDS, HELPERS, generate_c
+from . import c_source
+from .c_backend import C_KEYWORDS, HELPERS
 from .reserved import C_HEADER_FUNCTIONS
-from .c_tensor import dim_names, generate_c_tensor
+from .c_tensor import dim_names
 from .naming import comment_text, identifier
 
 
@@ -81,10 +81,11 @@ def _with_header(source: str, header_file: str) -> str:
 
 def export_c(trace: Trace, name: str, description: str) -> tuple[str, str, str]:
     """(function name, NAME.c text, NAME.h text) for `trace`."""
-    if is_tensor_trace(trace):
-        return _export_tensor(trace, name, description)
     func = function_name(name)
-    source, decl = generate_c(trace, func_name=func, description=description)
+    generated = c_source.generate(trace, func_name=func, description=description)
+    if generated.tensor:
+        return _export_tensor(trace, name, description, generated)
+    source, decl = generated.text, generated.decl
     header_file, guard = _header_file(name)
     ins = [nm for nm, _ in trace.inputs]
     outs = [nm for nm, _ in trace.outputs]
@@ -136,11 +137,11 @@ def export_c(trace: Trace, name: str, description: str) -> tuple[str, str, str]:
     return func, _with_header(source, header_file), _header_text(header_file, guard, description, about, decls)
 
 
-def _export_tensor(trace: Trace, name: str, description: str) -> tuple[str, str, str]:
+def _export_tensor(trace: Trace, name: str, description: str, generated) -> tuple[str, str, str]:
     """A tensor trace's kernel: every array contiguous in C order, named dimensions
     passed in `dims`, outputs allocated by the caller."""
     func = function_name(name)
-    source, decl = generate_c_tensor(trace, func_name=func, description=description)
+    source, decl = generated.text, generated.decl
     header_file, guard = _header_file(name)
     dims = dim_names(trace)
 

@@ -217,6 +217,11 @@ def _header(trace: Trace, description: str, dims: list[str]) -> list[str]:
 
 def generate_c_tensor(trace: Trace, *, func_name: str = "f", description: str = "") -> tuple[str, str]:
     """(C source, declaration) of the tensor kernel `func_name` for `trace`."""
+    missing = sorted({ins.op for ins in trace.instrs if not _ops.OPS[ins.op].elementwise
+                      and ins.op not in EMITTERS and ins.op not in VIEWS})
+    if missing:
+        raise CompileError(f"the C backend has no loops for {', '.join(missing)} yet; "
+                           f"use backend=\"numpy\"")
     trace = squares(trace)
     kernel = _Kernel(trace, func_name)
     kernel.run()
@@ -261,16 +266,11 @@ def _size_checks(trace: Trace, kernel: _Kernel) -> list[str]:
     return lines
 
 
-def compile_c_tensor(trace: Trace, *, func_name: str, description: str = "", threads=None):
+def compile_c_tensor(trace: Trace, *, func_name: str, description: str = "", threads=None, generated=None):
     """(fn, source, parameter names): fn(*arrays) takes float64 arrays of the declared
     shapes and returns a flat tuple of the outputs (arrays, floats for scalars), as the
-    generated NumPy function does."""
-    missing = sorted({ins.op for ins in trace.instrs if not _ops.OPS[ins.op].elementwise
-                      and ins.op not in EMITTERS and ins.op not in VIEWS})
-    if missing:
-        raise CompileError(f"the C backend has no loops for {', '.join(missing)} yet; "
-                           f"use backend=\"numpy\"")
-    source, decl = generate_c_tensor(trace, func_name=func_name, description=description)
+    generated NumPy function does. `generated`: its (source, declaration), if made."""
+    source, decl = generated or generate_c_tensor(trace, func_name=func_name, description=description)
     ffi, lib = c_build.load(source, decl)
     kernel = getattr(lib, func_name)
     dims = dim_names(trace)
