@@ -48,6 +48,11 @@ class ShapeError(ExprcError, ValueError):
     """Shapes of operands or arguments do not agree."""
 
 
+class UndeclaredShapes(ShapeError):
+    """A reduction reads inputs that shapes= does not declare. compile_* of text then
+    waits for the first call, whose arrays give the shapes (see shapes_at_call.py)."""
+
+
 class TraceError(ExprcError, ValueError):
     """A trace is malformed (found by `verify`) or an op is misused while building."""
 

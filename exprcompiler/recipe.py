@@ -13,17 +13,26 @@ from __future__ import annotations
 import functools
 import importlib
 
+from .errors import UndeclaredShapes
+
 _MAKERS = {}  # "module:name" -> the decorated compile_* function
 
 
 def reproducible(make):
     """Decorates a compile_* function: its result pickles as (this function, its trace,
-    the other arguments)."""
+    the other arguments). A text whose reductions read undeclared inputs gets a
+    ShapesAtCall, compiled at each call for the shapes of its arrays."""
     key = f"{make.__module__}:{make.__name__}"
 
     @functools.wraps(make)
     def wrapper(expr, *args, **kwargs):
-        result = make(expr, *args, **kwargs)
+        try:
+            result = make(expr, *args, **kwargs)
+        except UndeclaredShapes as refusal:
+            if kwargs.get("shapes") or not isinstance(expr, str):
+                raise
+            from .shapes_at_call import ShapesAtCall  # the first call's arrays will tell
+            return ShapesAtCall(key, make, expr, args, kwargs, refusal)
         kwargs.pop("shapes", None)  # the trace carries the shapes
         result._recipe = (key, args, kwargs)
         return result

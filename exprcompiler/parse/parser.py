@@ -31,7 +31,7 @@ from __future__ import annotations
 import difflib
 
 from .. import ops as _ops
-from ..errors import ExprcIndexError, ParseError, ShapeError
+from ..errors import ExprcIndexError, ParseError, ShapeError, UndeclaredShapes
 from ..trace.ir import Builder, Trace, natural_key, output_names, trace_from_builder
 from .constants import KEYWORD_VALUES, TokenReader
 from .lexer import Token, describe, error_at, quote
@@ -87,22 +87,25 @@ def _inputs_of(b: Builder, var: int) -> list[str]:
     return sorted(names, key=natural_key)
 
 
-def parse(text: str, shapes=None) -> Trace:
+def parse(text: str, shapes=None, lenient: bool = False) -> Trace:
     """Parse an expression or a straight-line program into a Trace.
 
     Free names that are never assigned become inputs (in natural order: x2 before
     x10). Each bare expression is an output, in order; one output is named "y" ("f"
     if "y" is an input), several y1, y2, ... Raises
     ParseError, with line, column and source line, for any malformed text.
+    `lenient`: a reduction of undeclared inputs is taken as written (of a scalar), for
+    reading the names and kinds of a program whose shapes come at the first call.
     """
     if not isinstance(text, str):
         raise TypeError(f"parse() expects a str, not {type(text).__name__}")
-    return _Parser(text, shapes or {}).program()
+    return _Parser(text, shapes or {}, lenient).program()
 
 
 class _Parser(TokenReader):
-    def __init__(self, text: str, shapes):
+    def __init__(self, text: str, shapes, lenient: bool = False):
         super().__init__(text)
+        self.lenient = lenient
         self.shapes = shapes                # input name -> declared shape
         self.g = Builder()   # hash-conses as we parse; finish() drops dead code
         self.env: dict[str, int] = {}       # assigned name -> its trace variable (SSA)
@@ -324,10 +327,10 @@ class _Parser(TokenReader):
         vector. Evaluated over a batch of points it would be a per-point (or per-block)
         reduction, a silently wrong number, so it is refused with the fix."""
         names = _inputs_of(self.g, arg)
-        if not names or any(self.g.shape(self.g._inputs[n]) != () for n in names):
+        if self.lenient or not names or any(self.g.shape(self.g._inputs[n]) != () for n in names):
             return  # sum(2.5), sum(x[0]) of a declared x: no batch of points to confuse
         one = len(names) == 1
-        raise ShapeError(error_at(self.text, tok, (
+        raise UndeclaredShapes(error_at(self.text, tok, (
             f"{tok.text}() of a scalar: {', '.join(names)} {'is' if one else 'are'} not declared in shapes=, "
             f"so {'it is a scalar' if one else 'they are scalars'}; declare "
             f"{'it' if one else 'the vectors among them'}, e.g. shapes={{{names[-1]!r}: ('n',)}} "
