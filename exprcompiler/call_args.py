@@ -1,0 +1,125 @@
+"""The arguments of a call to a compiled function, checked: names (the user's, and
+x_dot / y_bar for seeds), numbers or arrays of numbers, and `out=` arrays — what
+api.Compiled does before a kernel runs and after it returns, in one place.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+_MISSING = object()
+
+
+def _all_floats(args: tuple, n: int) -> bool:
+    if len(args) != n:
+        return False
+    for a in args:
+        if type(a) is not float:
+            return False
+    return True
+
+
+def _numbers(args, kwargs, inputs) -> Optional[list]:
+    """The arguments as a list of floats in input order when every input is given as
+    one Python float (or a small int), positionally or all by name; else None."""
+    if kwargs:
+        if args or len(kwargs) != len(inputs):
+            return None
+        try:
+            args = [kwargs[name] for name in inputs]
+        except KeyError:
+            return None
+    elif len(args) != len(inputs):
+        return None
+    values = []
+    for a in args:
+        if type(a) is float:
+            values.append(a)
+        elif type(a) is int and -2**53 <= a <= 2**53:
+            values.append(float(a))
+        else:
+            return None
+    return values
+
+def _public_names(trace_names: Sequence[str], user_names: Sequence[str]) -> tuple[str, ...]:
+    """User inputs keep their own names, whatever they are ('.' included: SymPy
+    allows it); seeds of derivative traces (x.dot, y.bar) are called x_dot, y_bar,
+    with underscores added if a user name is taken."""
+    user = set(user_names)
+    taken = set(user)
+    names = []
+    for n in trace_names:
+        if n not in user:
+            n = n.replace(".", "_")
+            while n in taken:
+                n += "_"
+            taken.add(n)
+        names.append(n)
+    return tuple(names)
+
+
+def _as_array(name: str, value: Any) -> np.ndarray:
+    if type(value) is np.ndarray and value.dtype == np.float64:
+        return value  # the common case, checked cheaply
+    def wrong(what: str) -> TypeError:
+        return TypeError(f"input {name!r}: expected a real number or an array of numbers, got {what}")
+    if value is None or isinstance(value, (str, bytes)):
+        raise wrong(type(value).__name__)
+    try:
+        raw = np.asarray(value)
+    except ValueError:  # ragged nested lists
+        raise wrong("a ragged sequence") from None
+    if raw.dtype.kind == "c":
+        raise TypeError(f"input {name!r}: complex values are not supported")
+    if raw.dtype.kind not in "biuf":
+        raise wrong(f"an array of {raw.dtype}" if raw.ndim else type(value).__name__)
+    return raw.astype(np.float64, copy=False)
+
+
+def _check_out_flat(out) -> list:
+    flat: list = []
+    stack = [out]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (tuple, list)):
+            stack.extend(reversed(item))
+        else:
+            flat.append(item)
+    return flat
+
+
+def _check_out(out, batch: tuple, n_out: int, inputs: list) -> list:
+    """The arrays of `out=`, flattened from their nesting, checked before any is written."""
+    flat = _check_out_flat(out)
+    if len(flat) != n_out:
+        raise ValueError(f"out=: expected {n_out} array{'s' if n_out > 1 else ''} "
+                         f"(one per result), got {len(flat)}")
+    for k, o in enumerate(flat):
+        where = f"out= array {k}"
+        if not isinstance(o, np.ndarray):
+            raise TypeError(f"{where}: expected a NumPy array, got {type(o).__name__}")
+        if o.dtype != np.float64 or o.shape != batch:
+            raise ValueError(f"{where}: expected float64 of shape {batch}, "
+                             f"got {o.dtype} of shape {o.shape}")
+        if not (o.flags.c_contiguous and o.flags.writeable):
+            raise ValueError(f"{where}: must be C-contiguous and writable")
+        for j, other in enumerate(flat[:k]):
+            if np.may_share_memory(o, other):
+                raise ValueError(f"{where} overlaps out= array {j}")
+        for a in inputs:
+            # the same array in and out is fine (each point is read before it is
+            # written); a shifted overlap would read results as inputs
+            if np.may_share_memory(o, a) and not (a.shape == o.shape and
+                                                  a.__array_interface__["data"] == o.__array_interface__["data"]
+                                                  and a.strides == o.strides):
+                raise ValueError(f"{where} overlaps an input without being the same array")
+    return flat
+
+
+def _fit(result, batch: tuple):
+    arr = np.asarray(result, dtype=np.float64)
+    if arr.shape != batch:
+        arr = np.array(np.broadcast_to(arr, batch))
+    return float(arr) if batch == () else arr
