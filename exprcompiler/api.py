@@ -83,6 +83,8 @@ class Compiled(CompiledFunction):
         return self._fn
 
     def _bind(self, args, kwargs) -> list:
+        if not kwargs and len(args) == len(self.inputs):  # all in order: nothing to match
+            return [_as_array(name, a) for name, a in zip(self.inputs, args)]
         if not args and len(kwargs) == len(self.inputs):  # all by name: the optimizer's call
             try:
                 return [_as_array(name, kwargs[name]) for name in self.inputs]
