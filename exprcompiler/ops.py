@@ -76,6 +76,8 @@ class OpDef:
     vjp: Optional[Callable] = None         # (b, j, adjoint, args, out, attrs) -> contribution or None
     fmt: Optional[Callable] = None         # (op, rendered args, attrs, target) -> (text, prec)
     keywords: tuple = ()                   # attributes a user may pass by keyword, with defaults
+    bounds: Optional[Callable] = None      # (argument shapes, attrs) -> [(dim, least, arg)]: sizes
+    #                                        a binding must have (x[5]: n >= 6), see tensor_call
 
     def __post_init__(self):
         if not self.domain:
@@ -302,14 +304,16 @@ _TABLE += [
     _reduction("sum", np.sum, "np.sum", T.jvp_sum, T.vjp_sum, linear=True,
                doc="sum over all elements, or over `axis` (keepdims=True keeps them as 1s)"),
     _reduction("mean", np.mean, "np.mean", T.jvp_mean, T.vjp_mean, linear=True, doc="mean, as sum"),
-    _reduction("max", np.max, "np.max", T.jvp_extreme, T.vjp_extreme,
+    _reduction("max", np.max, "np.max", T.jvp_extreme, T.vjp_extreme, bounds=T.bounds_nonempty,
                doc="largest element; at ties the derivative is shared equally (max(x, y) with "
                    "two arguments is the elementwise maximum)"),
-    _reduction("min", np.min, "np.min", T.jvp_extreme, T.vjp_extreme,
+    _reduction("min", np.min, "np.min", T.jvp_extreme, T.vjp_extreme, bounds=T.bounds_nonempty,
                doc="smallest element; ties share the derivative equally"),
     _reduction("logsumexp", runtime.logsumexp, "logsumexp", T.jvp_logsumexp, T.vjp_logsumexp,
+               bounds=T.bounds_nonempty,
                doc="log(sum(exp(x))), computed with the maximum taken out (no overflow)"),
     OpDef("softmax", 1, runtime.softmax, (None,), "softmax", shape=T.shape_same, prepare=_axis_attr(-1),
+          bounds=T.bounds_nonempty,
           jvp=T.jvp_softmax, vjp=T.vjp_softmax, keywords=(("axis", -1),),
           doc="exp(x) / sum(exp(x)) along `axis` (default the last), the maximum taken out"),
     OpDef("norm", 1, runtime.norm, (None,), "norm", shape=T.shape_scalar,
@@ -328,10 +332,10 @@ _TABLE += [
     OpDef("reshape", 1, runtime.reshape, (None,), "reshape",
           shape=T.shape_reshape, jvp=T.jvp_linear_unary("reshape"), vjp=T.vjp_reshape, linear=True,
           keywords=(("shape", None),), doc="reshape(x, shape=(3, -1))"),
-    OpDef("index", 1, runtime.index, (None,), "", shape=T.shape_index, jvp=T.jvp_index,
+    OpDef("index", 1, runtime.index, (None,), "", shape=T.shape_index, jvp=T.jvp_index, bounds=T.key_bounds(0),
           vjp=T.vjp_index, fmt=T.fmt_index, linear=True, callable_by_name=False,
           doc="x[key] with constant indices and slices"),
-    OpDef("scatter", 2, runtime.scatter, (None, None), "scatter", shape=T.shape_scatter,
+    OpDef("scatter", 2, runtime.scatter, (None, None), "scatter", shape=T.shape_scatter, bounds=T.key_bounds(1),
           jvp=T.jvp_scatter, vjp=T.vjp_scatter, linear=True, callable_by_name=False,
           doc="zeros shaped like the second argument with the first at [key]: the adjoint of x[key]"),
     OpDef("stack", VARIADIC, runtime.stack, (), "stack", shape=T.shape_stack, prepare=_axis_attr(0, new_axis=True),

@@ -48,7 +48,7 @@ class Need(NamedTuple):
 class ShapeBinder:
     """Binds a trace's named dimensions from its arguments' shapes and checks what the
     trace needs of them. The needs ("x[5] needs n >= 6") are listed once, from each op's
-    bounds rule (tensor_rules.BOUNDS) and the derived dimensions ("n-3": n >= 3), in
+    `bounds` rule (in the op table) and the derived dimensions ("n-3": n >= 3), in
     trace order, each kept only if stronger than the ones before on its name: a new
     binding costs a few compares, and the first need to fail is the first in the trace."""
 
@@ -58,7 +58,7 @@ class ShapeBinder:
         self.needs: list[Need] = []
         strongest: dict = {}
         for i, ins in enumerate(trace.instrs):
-            rule = _rules.BOUNDS.get(ins.op)
+            rule = _ops.OPS[ins.op].bounds
             found = rule([trace.instrs[a].shape for a in ins.args], dict(ins.attrs)) if rule else []
             if ins.op != "input":   # an input's own shape binds its names (n-2: n = size + 2)
                 found += [(d, 0, "size") for d in ins.shape if isinstance(d, str)]

@@ -11,7 +11,7 @@ rules come in two kinds, because a non-elementwise op's Jacobian is not diagonal
   output's adjoint g (the transposed map).
 
 Both are written with builder calls, so derivatives of tensor ops are traces too.
-``BOUNDS`` holds what an op needs of the sizes bound at call time (x[5]: n >= 6).
+The `bounds` rules say what an op needs of the sizes bound at call time (x[5]: n >= 6).
 ``sum_to`` and ``broadcast_to`` carry a *reference* variable whose only role is its
 shape: named dimensions ("n") never have to be spelled in generated code.
 """
@@ -132,8 +132,9 @@ def shape_concatenate(shapes, attrs):
 # -- bounds: (shapes, attrs) -> [(dim, least, arg)] ------------------------------------------
 # What an op needs of its dimensions that only a binding tells: `dim` has at least `least`
 # elements. `arg`: the argument the message shows indexed by the op's key (None: the op
-# itself). tensor_call.ShapeBinder lists them once per trace and checks every binding.
-def _key_bounds(arg):
+# itself). They are ops' `bounds` fields; tensor_call.ShapeBinder lists them once per
+# trace and checks every binding.
+def key_bounds(arg):
     """x[key] in range; for scatter (arg 1), the x whose zeros the adjoint of x[key] fills."""
     return lambda shapes, attrs: [(d, least, arg) for d, least in _s.key_needs(shapes[arg], attrs["key"])]
 
@@ -145,9 +146,6 @@ def bounds_nonempty(shapes, attrs):
     axes = range(len(shape)) if axis is None else (axis,) if isinstance(axis, int) else axis
     return [(shape[a], 1, None) for a in axes]
 
-
-BOUNDS = {"index": _key_bounds(0), "scatter": _key_bounds(1), "max": bounds_nonempty,
-          "min": bounds_nonempty, "logsumexp": bounds_nonempty, "softmax": bounds_nonempty}
 
 
 # -- derivative rules -------------------------------------------------------------------------
