@@ -10,8 +10,9 @@ these attributes and methods only.
     inputs    argument names, in call order; `wrt` the differentiation variables
     primal    the function's own trace; `trace` and `source` what was compiled
     backend   "numpy" or "c"; `mode` the mode asked for, `last_mode` the last one used
-    f(*args, **kwargs), f.at(x[, v], **data), f.scipy(**data), f.values(**inputs),
-    f.explain(); pickles (recipe.Picklable)
+    f(*args, **kwargs) (positional in `inputs` order, or by name: see `named`),
+    f.at(x[, v], **data), f.scipy(**data), f.values(**inputs), f.explain();
+    pickles (recipe.Picklable)
 """
 
 from __future__ import annotations
@@ -31,6 +32,24 @@ class CompiledFunction(Picklable):
         mode = f"{self.mode} mode, " if self.mode else ""
         return (f"<compiled {_WHAT[self.kind]} ({mode}{self.backend}): inputs {', '.join(self.inputs)}"
                 + (f"; wrt {', '.join(self.wrt)}>" if self.wrt else ">"))
+
+    def named(self, args: tuple, kwargs: dict) -> dict:
+        """The arguments of a call, positional (in `inputs` order) or by name, as one
+        mapping; every input given once."""
+        if len(args) > len(self.inputs):
+            raise TypeError(f"expected at most {len(self.inputs)} arguments ({', '.join(self.inputs)}), "
+                            f"got {len(args)}")
+        point = dict(zip(self.inputs, args))
+        for k, v in kwargs.items():
+            if k not in self.inputs:
+                raise TypeError(f"unexpected argument {k!r} (inputs are {', '.join(self.inputs)})")
+            if k in point:
+                raise TypeError(f"argument {k!r} given twice")
+            point[k] = v
+        missing = [k for k in self.inputs if k not in point]
+        if missing:
+            raise TypeError(f"missing value for {', '.join(repr(k) for k in missing)}")
+        return point
 
     @property
     def last_mode(self) -> str:

@@ -68,13 +68,7 @@ class ShapesAtCall(CompiledFunction):
         return self._last
 
     def __call__(self, *args, **kwargs):
-        if len(args) > len(self.inputs):
-            raise TypeError(f"expected at most {len(self.inputs)} arguments ({', '.join(self.inputs)}), got {len(args)}")
-        values = dict(zip(self.inputs, args))
-        for k, v in kwargs.items():
-            if k not in self.inputs or k in values:
-                raise TypeError(f"unexpected or repeated argument {k!r} (inputs are {', '.join(self.inputs)})")
-            values[k] = v
+        values = self.named(args, kwargs)
         return self._for(values)(**values)
 
     def at(self, x, seed=None, /, **data):
@@ -87,7 +81,8 @@ class ShapesAtCall(CompiledFunction):
     def _of_last(self, what: str):
         if self._last is None:
             raise ShapeError(f"{what}: this function is compiled at its first call, for the shapes of "
-                             f"its arrays; call it once, or declare them with shapes=")
+                             f"its arrays; call it once, or declare them with shapes= (--shape on the "
+                             f"command line)")
         return getattr(self._last, what)
 
     source = property(lambda self: self._of_last("source"))

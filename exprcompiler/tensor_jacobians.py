@@ -35,7 +35,8 @@ class TensorHessian(CompiledFunction):
     def __repr__(self) -> str:
         return f"<compiled Hessian of tensors (HVP sweeps, {self.hvp.backend}): wrt {', '.join(self.wrt)}>"
 
-    def __call__(self, **inputs):
+    def __call__(self, *args, **kwargs):
+        inputs = self.named(args, kwargs)
         data = {k: v for k, v in inputs.items() if k not in self.wrt}
         return self.at(flat([inputs[k] for k in self.wrt]), **data)
 
@@ -92,10 +93,8 @@ class TensorJacobian(CompiledFunction):
         modes = ("forward", "reverse") if self.mode == "auto" else (self.mode,)
         return "\n".join(self._kernel(m).source for m in modes)
 
-    def __call__(self, **inputs):
-        missing = [k for k in self.inputs if k not in inputs]
-        if missing:
-            raise TypeError(f"missing value for {', '.join(repr(k) for k in missing)}")
+    def __call__(self, *args, **kwargs):
+        inputs = self.named(args, kwargs)
         values = self.values(**inputs)
         outs = [(name, np.shape(v)) for name, v in zip(self.primal.output_names, values)]
         ins = [(k, np.shape(inputs[k])) for k in self.wrt]
@@ -150,13 +149,7 @@ class TensorForwardGradient(CompiledFunction):
                 f"inputs {', '.join(self.inputs)}; wrt {', '.join(self.wrt)}>")
 
     def __call__(self, *args, **kwargs):
-        if len(args) > len(self.inputs):
-            raise TypeError(f"expected at most {len(self.inputs)} arguments ({', '.join(self.inputs)})")
-        point = dict(zip(self.inputs, args))
-        for k, v in kwargs.items():
-            if k not in self.inputs or k in point:
-                raise TypeError(f"unexpected or repeated argument {k!r} (inputs are {', '.join(self.inputs)})")
-            point[k] = v
+        point = self.named(args, kwargs)
         (value,), jac = self._jacobian(**point)
         grads = split(jac[0], [(k, np.shape(point[k])) for k in self.wrt], "the gradient")
         return float(value), tuple(grads.values())

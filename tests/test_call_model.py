@@ -77,3 +77,23 @@ def test_every_compiled_object_is_one_kind_the_driver_takes(backend):
     r = minimize(made[3], {"x": np.zeros(4)}, method="newton")
     np.testing.assert_allclose(_chain_grad(r.x), 0, atol=1e-9)
     assert made[5].values(x=1.0, y=2.0) == (2.0, pytest.approx(np.sin(1.0)))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_every_compiled_object_takes_its_inputs_positionally_or_by_name(backend):
+    from exprcompiler import compile_jacobian
+    X = np.arange(6.0).reshape(3, 2)
+    w = np.array([0.5, -1.0])
+    shapes = {"X": ("n", 2), "w": (2,)}
+    for f in (compile_hessian("sum((X @ w)**2)", wrt=["w"], shapes=shapes, backend=backend),
+              compile_jacobian("X @ w", wrt=["w"], shapes=shapes, backend=backend),
+              compile_grad("sum((X @ w)**2)", wrt=["w"], shapes=shapes, mode="forward", backend=backend),
+              compile_grad("sum((X @ w)**2)", wrt=["w"], shapes=shapes, backend=backend)):
+        by_position, by_name = f(X, w), f(X=X, w=w)
+        for a, b in zip(np.asarray(by_position[1], dtype=object).ravel(),
+                        np.asarray(by_name[1], dtype=object).ravel()):
+            np.testing.assert_array_equal(a, b)
+        with pytest.raises(TypeError, match="given twice"):
+            f(X, X=X, w=w)
+        with pytest.raises(TypeError, match="missing value for (input )?'w'"):
+            f(X)
