@@ -211,16 +211,6 @@ def clear_cache() -> int:
     return c_cache.clear()[1]
 
 
-# bench/reference.py checks its builds against a bare-digest sidecar through these two.
-_digest = c_cache.digest
-
-
-def _valid(lib: Path, sidecar: Path) -> bool:
-    try:
-        return sidecar.read_text().strip() == c_cache.digest(lib)
-    except (OSError, UnicodeDecodeError):
-        return False
-
 
 # Below this many points one thread is faster than starting a team.
 PARALLEL_FROM = 100_000
@@ -247,7 +237,7 @@ class ThreadChoice:
     for its slowest thread (2 threads measured 30-50% slower than 1 with the other core
     loaded); the measurement keeps such a call within a few percent of one thread's
     time, and takes the cores when they are free. Races between threads only blur the
-    estimates.""" 
+    estimates."""
 
     EXPLORE = 16
     KEEP = 8
@@ -261,8 +251,10 @@ class ThreadChoice:
         return recent[len(recent) // 2]  # the median of its recent calls: a spike is not its cost
 
     def pick(self, n: int) -> int:
+        if n < PARALLEL_FROM:  # the usual call: decided before asking the OS for cores
+            return 1
         most = default_threads()
-        if n < PARALLEL_FROM or most == 1:
+        if most == 1:
             return 1
         self.calls += 1
         for t in (most, 1):

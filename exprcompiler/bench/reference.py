@@ -28,7 +28,7 @@ from typing import Optional
 import numpy as np
 
 from .. import __version__
-from ..backends import c_build
+from ..backends import c_build, c_cache
 from ..errors import CompileError
 from .seeds import SEEDS
 
@@ -64,8 +64,8 @@ def build(build_name: str, folder: Optional[Path] = None, force: bool = False) -
         key = hashlib.sha256("\0".join((text, compiler, version, repr((flags, libs)), __version__,
                                         c_build.host_cpu())).encode()).hexdigest()
         lib = folder / f"seeds_ref-{build_name}-{key[:16]}.so"
-        sidecar = lib.with_suffix(".sha256")
-        if not force and lib.exists() and c_build._valid(lib, sidecar):
+        record = lib.with_suffix(".sha256")
+        if not force and c_cache.entry_problem(lib, record, key) is None:
             return lib, flags + libs
         folder.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".build-{key[:8]}-", dir=folder))
@@ -76,9 +76,9 @@ def build(build_name: str, folder: Optional[Path] = None, force: bool = False) -
             if done.returncode != 0:
                 errors.append(done.stderr.strip().splitlines()[-1:] or ["failed"])
                 continue
-            (tmp / "sha256").write_text(c_build._digest(tmp / "ref.so"))
-            os.replace(tmp / "ref.so", lib)  # the library first, then its checksum
-            os.replace(tmp / "sha256", sidecar)
+            (tmp / "record").write_text(c_cache.record_text(key, c_cache.digest(tmp / "ref.so")))
+            os.replace(tmp / "ref.so", lib)  # the library first, then its record
+            os.replace(tmp / "record", record)
             return lib, flags + libs
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
