@@ -24,7 +24,7 @@ from . import shapes as _s
 from . import tensor_rules as _rules
 from .errors import ShapeError
 from .ops import PREC_ATOM
-from .trace.ir import Trace
+from .trace.ir import Trace, ancestors
 from .trace.printer import table_spelling
 from .trace.render import const_prec, format_op
 
@@ -119,7 +119,7 @@ def _shown(trace: Trace, var: int, names, width: int = 60) -> tuple[str, int]:
     spell = table_spelling(ascii=True)
     inputs = {v: name for (_, v), name in zip(trace.inputs, names)}
     texts: dict[int, tuple[str, int]] = {}
-    for j in sorted(_ancestors(trace, var)):
+    for j in sorted(ancestors(trace.instrs, var)):
         ins = trace.instrs[j]
         if ins.op == "input":
             texts[j] = (inputs[j], PREC_ATOM)
@@ -130,16 +130,6 @@ def _shown(trace: Trace, var: int, names, width: int = 60) -> tuple[str, int]:
             text, prec = format_op(_ops.OPS[ins.op], [texts[a] for a in ins.args], spell, ins.attrs)
             texts[j] = (text, prec) if len(text) <= width else ("(" + text[:width - 5] + "...)", PREC_ATOM)
     return texts[var]
-
-
-def _ancestors(trace: Trace, var: int) -> set:
-    seen, stack = {var}, [var]
-    while stack:
-        for a in trace.instrs[stack.pop()].args:
-            if a not in seen:
-                seen.add(a)
-                stack.append(a)
-    return seen
 
 
 def concrete(shape: tuple, dims: dict) -> tuple:

@@ -32,7 +32,7 @@ import difflib
 
 from .. import ops as _ops
 from ..errors import ExprcIndexError, ParseError, ShapeError, UndeclaredShapes
-from ..trace.ir import Builder, Trace, natural_key, output_names, trace_from_builder
+from ..trace.ir import Builder, Trace, ancestors, natural_key, output_names, trace_from_builder
 from .constants import KEYWORD_VALUES, TokenReader
 from .lexer import Token, describe, error_at, quote
 
@@ -74,17 +74,9 @@ def _looks_across(op) -> bool:
 
 
 def _inputs_of(b: Builder, var: int) -> list[str]:
-    """The names of the inputs `var` depends on, in natural order (no recursion)."""
-    seen, stack, names = {var}, [var], []
-    while stack:
-        ins = b.instrs[stack.pop()]
-        if ins.op == "input":
-            names.append(ins.name)
-        for a in ins.args:
-            if a not in seen:
-                seen.add(a)
-                stack.append(a)
-    return sorted(names, key=natural_key)
+    """The names of the inputs `var` depends on, in natural order."""
+    return sorted((b.instrs[i].name for i in ancestors(b.instrs, var) if b.instrs[i].op == "input"),
+                  key=natural_key)
 
 
 def parse(text: str, shapes=None, lenient: bool = False) -> Trace:

@@ -366,6 +366,18 @@ class Builder:
         return Trace(instrs, labels, [(nm, new_index[v]) for nm, v in outputs], source)
 
 
+def ancestors(instrs: Sequence[Instr], var: Var) -> set:
+    """`var` and every variable it is computed from, in a trace's or a builder's
+    instruction list (no recursion)."""
+    seen, stack = {var}, [var]
+    while stack:
+        for a in instrs[stack.pop()].args:
+            if a not in seen:
+                seen.add(a)
+                stack.append(a)
+    return seen
+
+
 def primal_labels(instrs: Sequence[Instr]) -> list[Optional[Label]]:
     """Griewank numbering: inputs v_{1-n}..v_0, then v_1, v_2, ... for operations."""
     n_in = sum(1 for ins in instrs if ins.op == "input")
