@@ -74,13 +74,9 @@ class TensorJacobian(CompiledFunction):
         return f"<compiled Jacobian of tensors ({self.mode} mode, {self.backend}): wrt {', '.join(self.wrt)}>"
 
     def _kernel(self, which: str) -> api.Compiled:
-        if which not in self._compiled:
-            if which == "value":
-                made = api.compile_expr(self.primal, backend=self.backend, threads=self._threads)
-            else:
-                make = api.compile_jvp if which == "forward" else api.compile_vjp
-                made = make(self.primal, self.wrt, backend=self.backend, threads=self._threads)
-            self._compiled[which] = made
+        if which not in self._compiled:  # the values come from CompiledFunction.values
+            make = api.compile_jvp if which == "forward" else api.compile_vjp
+            self._compiled[which] = make(self.primal, self.wrt, backend=self.backend, threads=self._threads)
         return self._compiled[which]
 
     @property

@@ -26,6 +26,7 @@ SANITIZE = "-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 SCRIPT = r'''
 import sys
 import numpy as np
+from exprcompiler.bench.runner import flat_arrays
 from exprcompiler import (ShapeError, compile_expr, compile_grad, compile_hvp, compile_jvp,
                           compile_vjp)
 from exprcompiler.backends import c_build
@@ -76,14 +77,7 @@ def outcome(f, args):
         result = f(*args)
     except ShapeError as err:
         return str(err)
-    flat, stack = [], [result]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, tuple):
-            stack.extend(reversed(item))
-        else:
-            flat.append(np.asarray(item, dtype=float))
-    return flat
+    return flat_arrays(result)
 
 
 calls = refused = 0

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from exprcompiler import ShapeError, compile_expr, compile_grad, compile_jvp, compile_vjp
 from exprcompiler.backends import c_build
+from exprcompiler.bench.runner import flat_arrays
 from exprcompiler.tensor_call import ShapeBinder, concrete
 from exprcompiler.trace.ir import Builder, trace_from_builder
 
@@ -50,14 +51,7 @@ def _outcome(compiled, args):
         result = compiled(*args)
     except ShapeError as err:
         return "error", str(err)
-    flat, stack = [], [result]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, tuple):
-            stack.extend(reversed(item))
-        else:
-            flat.append(np.asarray(item, dtype=float))
-    return "ok", flat
+    return "ok", flat_arrays(result)
 
 
 # (program, shapes, sizes, the words the message has)

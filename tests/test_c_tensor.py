@@ -9,6 +9,7 @@ import pytest
 from exprcompiler import (CompileError, ShapeError, compile_expr, compile_grad, compile_hessian, compile_hvp,
                           compile_jvp, compile_vjp)
 from exprcompiler.backends import c_build
+from exprcompiler.bench.runner import flat_arrays
 from exprcompiler.backends.c_tensor import generate_c_tensor
 from exprcompiler.tensor_call import concrete
 from exprcompiler.frontend import to_trace
@@ -28,15 +29,7 @@ def private_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("EXPRCOMPILER_CACHE", str(tmp_path_factory.getbasetemp() / "c-cache"))
 
 
-def _flat(result) -> list:
-    out, stack = [], [result]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, tuple):
-            stack.extend(reversed(item))
-        else:
-            out.append(np.asarray(item, dtype=float))
-    return out
+_flat = flat_arrays  # (y, (g1, g2)) -> [y, g1, g2] as float64 arrays
 
 
 def assert_same(got, want, rtol=1e-12):

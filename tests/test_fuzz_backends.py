@@ -54,6 +54,7 @@ from exprcompiler import CompileError, ShapeError, compile_expr, compile_grad, c
 from exprcompiler import ops as _ops
 from exprcompiler.backends import c_build
 from exprcompiler.backends.numpy_backend import _static_sums
+from exprcompiler.bench.runner import flat_arrays
 from exprcompiler.frontend import to_trace
 from exprcompiler.shapes import insert_axes
 from exprcompiler.tensor_call import concrete, is_tensor_trace
@@ -111,15 +112,7 @@ def values(shape: tuple, kind: Optional[str] = None):
 
 
 # -- comparison --------------------------------------------------------------------------------
-def _flat(result) -> list:
-    out, stack = [], [result]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, (tuple, list)):
-            stack.extend(reversed(item))
-        else:
-            out.append(np.asarray(item, dtype=float))
-    return out
+_flat = flat_arrays  # (y, (g1, g2)) -> [y, g1, g2] as float64 arrays
 
 
 def difference(got, want, rtol: float = 1e-12) -> Optional[str]:

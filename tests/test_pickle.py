@@ -12,6 +12,7 @@ import pytest
 
 from exprcompiler import (compile_expr, compile_grad, compile_hessian, compile_hvp, compile_jacobian,
                           compile_jvp, compile_vjp, to_trace)
+from exprcompiler.bench.runner import flat_arrays
 
 GRIEWANK = "(sin(x1/x2) + x1/x2 - exp(x2)) * (x1/x2 - exp(x2))"
 LSQ = ("0.5 * sum((X @ w - y)**2)", {"X": ("n", 3), "w": (3,), "y": ("n",)})
@@ -41,17 +42,6 @@ def _call(f, args):
     return f(**args) if isinstance(args, dict) else f(*args)
 
 
-def _flat(result) -> list:
-    out, stack = [], [result]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, (tuple, list)):
-            stack.extend(item)
-        else:
-            out.append(np.asarray(item, dtype=float))
-    return out
-
-
 def _remote(blob: bytes, args):
     """In the worker: unpickle and call."""
     return _call(pickle.loads(blob), args)
@@ -71,10 +61,10 @@ def test_every_compiled_object_pickles_and_runs_in_a_fresh_process(backend, tmp_
     here = [pickle.loads(b) for b in blobs]
     for (what, f, args), g in zip(made, here):
         assert type(g) is type(f) and g.source == f.source, what
-        for a, b in zip(_flat(_call(g, args)), _flat(_call(f, args))):
+        for a, b in zip(flat_arrays(_call(g, args)), flat_arrays(_call(f, args))):
             np.testing.assert_array_equal(a, b, err_msg=what)
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         results = list(pool.map(_remote, blobs, [args for _, _, args in made]))
     for (what, f, args), result in zip(made, results):
-        for a, b in zip(_flat(result), _flat(_call(f, args))):
+        for a, b in zip(flat_arrays(result), flat_arrays(_call(f, args))):
             np.testing.assert_array_equal(a, b, err_msg=what)
