@@ -174,8 +174,9 @@ def cmd_cache(args) -> str:
     if root.is_dir() and not (root / c_cache.MARKER).is_file():
         lines.append(f"  no {c_cache.MARKER} marker: not made by exprcompiler"
                      + ("; 'exprc cache clear' refuses it" if others else ""))
-    if c_build.extra_flags():
-        lines.append(f"  extra flags (EXPRCOMPILER_EXTRA_CFLAGS): {' '.join(c_build.extra_flags())}")
+    extra = c_build.extra_flags()
+    if extra:
+        lines.append(f"  extra flags (EXPRCOMPILER_EXTRA_CFLAGS): {' '.join(extra)}")
     size = sum(p.stat().st_size for p in own if p.is_file())
     kernels = sum(1 for p in own if p.suffix == ".so")
     lines.append(f"{kernels} compiled kernels, {size / 1024:.0f} KiB")

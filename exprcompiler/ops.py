@@ -78,6 +78,8 @@ class OpDef:
     keywords: tuple = ()                   # attributes a user may pass by keyword, with defaults
     bounds: Optional[Callable] = None      # (argument shapes, attrs) -> [(dim, least, arg)]: sizes
     #                                        a binding must have (x[5]: n >= 6), see tensor_call
+    across: bool = False                   # combines its argument's elements (reductions, softmax,
+    #                                        norm): of undeclared inputs, shapes come at the call
 
     def __post_init__(self):
         if not self.domain:
@@ -275,7 +277,7 @@ def _axis_attr(default, new_axis: bool = False):
 
 def _reduction(name, evaluate, numpy, jvp, vjp, doc, **kw):
     return OpDef(name, 1, evaluate, (None,), numpy, shape=T.shape_reduce, prepare=_reduction_attrs,
-                 jvp=jvp, vjp=vjp, keywords=(("axis", None), ("keepdims", False)), doc=doc, **kw)
+                 jvp=jvp, vjp=vjp, keywords=(("axis", None), ("keepdims", False)), doc=doc, across=True, **kw)
 
 
 def _compare(name, symbol, relation):
@@ -314,9 +316,9 @@ _TABLE += [
                doc="log(sum(exp(x))), computed with the maximum taken out (no overflow)"),
     OpDef("softmax", 1, runtime.softmax, (None,), "softmax", shape=T.shape_same, prepare=_axis_attr(-1),
           bounds=T.bounds_nonempty,
-          jvp=T.jvp_softmax, vjp=T.vjp_softmax, keywords=(("axis", -1),),
+          jvp=T.jvp_softmax, vjp=T.vjp_softmax, keywords=(("axis", -1),), across=True,
           doc="exp(x) / sum(exp(x)) along `axis` (default the last), the maximum taken out"),
-    OpDef("norm", 1, runtime.norm, (None,), "norm", shape=T.shape_scalar,
+    OpDef("norm", 1, runtime.norm, (None,), "norm", shape=T.shape_scalar, across=True,
           jvp=T.jvp_norm, vjp=T.vjp_norm,
           doc="2-norm of all elements; its derivative at 0 is taken as 0 (a subgradient)"),
 

@@ -5,11 +5,13 @@
 `dims` holds the sizes of the named dimensions (D0, D1, ... in the source, in the
 order of their names); inputs are contiguous float64 arrays of their declared
 shapes and outputs contiguous arrays the caller allocates (a scalar output: one
-double). The kernel checks nothing: the Python wrapper binds `dims` with
-tensor_call.ShapeBinder, whose checks keep every constant index, slice and derived
-size ("D0 - 3") in range and every reduction without an identity non-empty. The body is one loop nest per op in trace order (see c_tensor_ops): an
-elementwise variable is one loop over its shape with its single-use elementwise
-temporaries inlined into the expression, as in the scalar backend; transpose,
+double). The Python wrapper binds `dims` with tensor_call.ShapeBinder, whose checks
+keep every constant index, slice and derived size ("D0 - 3") in range and every
+reduction without an identity non-empty; the kernel repeats them on entry and returns
+-2 (for C callers of an exported kernel). The body is one loop nest per op in trace
+order (see c_tensor_ops): an elementwise variable is one loop over its shape with
+its single-use elementwise temporaries inlined into the expression, as in the
+scalar backend; transpose,
 broadcast_to, constant indexing and reshape are views (strides, no code); matrix
 products are loops that read memory in order. Scalars are local doubles.
 Temporaries live in one malloc'd block freed at the end; the function returns -1

@@ -67,12 +67,6 @@ _BIN, _NEG, _PAREN, _CALL = "bin", "neg", "paren", "call"
 _MARKER_PREC = -1
 
 
-def _looks_across(op) -> bool:
-    """An op that combines the elements of its one argument: the reductions and softmax
-    (they take an `axis`) and norm (a scalar from any shape)."""
-    return op.arity == 1 and (any(k == "axis" for k, _ in op.keywords) or op.shape is _ops.T.shape_scalar)
-
-
 def _inputs_of(b: Builder, var: int) -> list[str]:
     """The names of the inputs `var` depends on, in natural order."""
     return sorted((b.instrs[i].name for i in ancestors(b.instrs, var) if b.instrs[i].op == "input"),
@@ -310,7 +304,7 @@ class _Parser(TokenReader):
                     if op.keywords and len(args) > op.arity else "")
             raise self.error(tok, f"{tok.text}() takes {op.arity} argument{plural} ({len(args)} given){hint}")
         self.check_options(tok, op, kwargs)
-        if _looks_across(op) and all(self.g.shape(a) == () for a in args):
+        if op.across and all(self.g.shape(a) == () for a in args):
             self.refuse_scalar_reduction(tok, args[0])
         operands.append(self.apply(tok, op.name, *args, **kwargs))
 
