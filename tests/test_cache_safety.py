@@ -11,7 +11,6 @@ import sys
 import textwrap
 import time
 import warnings
-from pathlib import Path
 
 import pytest
 

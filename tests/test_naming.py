@@ -95,24 +95,29 @@ def test_python_comment_text_stays_one_comment_line(text, limit):
     assert [type(s).__name__ for s in tree.body] == ["Assign"]
 
 
-def _trace(names: list, description: str):
-    """x1*sin(x2) + x3 ... over inputs with these names, a tensor one when asked."""
+def _trace(names: list, description: str, shape: tuple = ()):
+    """x1*sin(x2) + x3 ... over inputs with these names; with a `shape`, of vectors
+    and summed."""
     b = Builder()
-    vs = [b.input(n) for n in names]
+    vs = [b.input(n, shape) for n in names]
     acc = vs[0]
     for k, v in enumerate(vs[1:]):
         acc = b.add(b.mul(acc, b.sin(v)), float(k + 2))
-    return trace_from_builder(b, [("y", acc)], source=description)
+    return trace_from_builder(b, [("y", b.sum(acc) if shape else acc)], source=description)
 
 
 def _sources(trace) -> dict:
-    """Every generated source of a trace's gradient: NumPy, C, and the exported pair."""
+    """Every generated source of a trace's gradient: NumPy, C, the exported pair, and
+    the tensor C kernel of the same function over vectors."""
     grad = passes.grad_reverse(trace, list(trace.input_names))
     desc = f"gradient of: {trace.source}"
     py, _ = numpy_backend.generate(grad, func_name="f_grad", description=desc)
     c, _ = generate_c(grad, func_name="f_grad", description=desc)
     _, ec, eh = export_c(grad, "kernel", desc)
-    return {"python": py, "c": c, "export.c": ec, "export.h": eh}
+    vectors = _trace(list(trace.input_names), trace.source or "", shape=("n",))
+    tc, _ = generate_c_tensor(passes.grad_reverse(vectors, list(vectors.input_names)), func_name="f_grad",
+                              description=desc)
+    return {"python": py, "c": c, "export.c": ec, "export.h": eh, "tensor c": tc}
 
 
 OUR_STRINGS = {'"kernel.h"', '"O2"', '"no-tree-vectorize"', '"no-tree-slp-vectorize"',
@@ -154,8 +159,9 @@ def test_c_sources_with_hostile_text_compile(tmp_path_factory, names, descriptio
     (folder / "kernel.h").write_text(sources["export.h"])
     (folder / "kernel.c").write_text(sources["export.c"])
     (folder / "k.c").write_text(sources["c"])
+    (folder / "t.c").write_text(sources["tensor c"])
     done = subprocess.run([CC, "-std=c99", "-fsyntax-only", "-Wall", "-Werror", "-Wno-unknown-pragmas",
-                           "-I", str(folder), str(folder / "k.c"), str(folder / "kernel.c")],
+                           "-I", str(folder), str(folder / "k.c"), str(folder / "kernel.c"), str(folder / "t.c")],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
 

@@ -27,7 +27,6 @@ round does the same work). Batches run interleaved, as in every suite.
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import dataclass
 from typing import Callable
