@@ -8,6 +8,7 @@ name, checks them, and broadcasts results over a batch of points.
 
 from __future__ import annotations
 
+import math
 from typing import Optional, Sequence
 
 import numpy as np
@@ -38,13 +39,16 @@ class Compiled(CompiledFunction):
 
     def __init__(self, fn, *, kind: str, trace: Trace, primal: Trace, params: Sequence[str],
                  wrt: Sequence[str], source: str, n_values: int, backend: str, mode: str = "",
-                 run=None, assemble=None, run_packed=None, run_point=None):
+                 run=None, layout=None, run_packed=None, run_point=None):
         self._fn = fn
         self._run_packed = run_packed  # run(in, out) for one point, packed (see packed.py)
         self._packed = None
-        # assemble(results, batch) -> what a call returns, for kinds that shape their
-        # results into arrays (Hessians, Jacobians); None: the tuples of compile_grad & co.
-        self._assemble = assemble
+        # The arrays a call returns: one per suffix, of shape batch + suffix, filled by
+        # consecutive trace outputs in C order (a Jacobian: (m,) then (m, n)), and
+        # `nest`, which shapes their list into the result. Default: one array per output.
+        suffixes, nest = layout or (((),) * len(trace.outputs), self._shape_results)
+        self._suffixes, self._nest = tuple(suffixes), nest
+        self._plain = all(sfx == () for sfx in self._suffixes)
         # run(arrays, batch) -> one array per trace output (NumPy: blocks of points)
         self._run = run or numpy_runner(fn)
         self.kind = kind
@@ -116,7 +120,7 @@ class Compiled(CompiledFunction):
                 _numbers(args, kwargs, self.inputs)
             if values is not None:
                 results = self._point(values)
-                return self._assemble(results, ()) if self._assemble is not None else self._shape_results(results)
+                return self._nest(results if self._plain else self._place(results))
         arrays = self._bind(args, kwargs)
         if self.tensor:
             return self._call_tensor(arrays, out)
@@ -125,22 +129,33 @@ class Compiled(CompiledFunction):
         except ValueError:
             shown = ", ".join(f"{name} {a.shape}" for name, a in zip(self.inputs, arrays))
             raise ValueError(f"input shapes do not broadcast: {shown}") from None
-        if out is not None and self._assemble is not None:
-            raise TypeError(f"out= is not available for a {self.kind}; it returns new arrays")
-        outs = None if out is None else _check_out(out, batch, len(self.trace.outputs), arrays)
-        if self._assemble is not None and batch != ():
-            # every output a row of one block: the assembled Jacobian or Hessian is a view
-            # of it, (batch..., m, n) with no stacking of per-entry arrays
-            block = np.empty((len(self.trace.outputs),) + batch)
-            with np.errstate(all="ignore"):
-                self._run(arrays, batch, list(block.reshape(len(block), -1)))
-            return self._assemble(block, batch)
-        with np.errstate(all="ignore"):  # IEEE results (inf, nan) are returned, not warned
-            flat = self._run(arrays, batch, None if outs is None else [o.reshape(-1) for o in outs])
-        results = outs if outs is not None else [_fit(r, batch) for r in flat]
-        if self._assemble is not None:
-            return self._assemble(results, batch)
-        return self._shape_results(results)
+        if out is None and self._plain:  # the backend allocates (NumPy: its own results)
+            with np.errstate(all="ignore"):  # IEEE results (inf, nan) are returned, not warned
+                flat = self._run(arrays, batch, None)
+            return self._nest([_fit(r, batch) for r in flat])
+        # The arrays returned, in their final layout (batch..., m, n), the caller's or
+        # new; the kernel writes each output straight into its column of them.
+        shapes = [batch + sfx for sfx in self._suffixes]
+        finals = _check_out(out, shapes, arrays) if out is not None else [np.empty(sh) for sh in shapes]
+        n = math.prod(batch)
+        columns = []
+        for f, sfx in zip(finals, self._suffixes):
+            block = f.reshape(n, math.prod(sfx))
+            columns += [block[:, j] for j in range(block.shape[1])]
+        with np.errstate(all="ignore"):
+            self._run(arrays, batch, columns)
+        return self._nest(finals if out is not None or batch != () else
+                          [float(f) if f.ndim == 0 else f for f in finals])
+
+    def _place(self, numbers) -> list:
+        """One point's output numbers in the arrays of the layout (floats for scalars)."""
+        placed, start = [], 0
+        for sfx in self._suffixes:
+            size = math.prod(sfx)
+            placed.append(float(numbers[start]) if sfx == () else
+                          np.array(numbers[start:start + size], dtype=np.float64).reshape(sfx))
+            start += size
+        return placed
 
     def _call_tensor(self, arrays: list, out):
         if self._tensor_call is None:
@@ -148,9 +163,7 @@ class Compiled(CompiledFunction):
         results = self._tensor_call(arrays)
         if out is not None:
             results = copy_into(_check_out_flat(out), results)
-        if self._assemble is not None:
-            return self._assemble(results, ())
-        return self._shape_results(results)
+        return self._nest(results)
 
     def _shape_results(self, results: list):
         v = self._n_values
@@ -225,13 +238,14 @@ def _single_output(trace: Trace, what: str) -> None:
 
 def _build(kind: str, primal: Trace, trace: Trace, *, backend: str, wrt=(), mode: str = "",
            func_name: str, what: str, returns=None, threads: Optional[int] = None,
-           assemble=None) -> Compiled:
+           layout=None) -> Compiled:
     """Trace -> backend -> Compiled: the one place where a backend is chosen."""
     description = describe(what, primal)
     run = run_packed = run_point = None
     if backend == "c":
         from .backends import c_build, c_source
-        generated = c_source.generate(trace, func_name=func_name, description=description)
+        generated = c_source.generate(trace, func_name=func_name, description=description,
+                                      columns=kind in COLUMN_KINDS)
         if generated.tensor:  # loops over the shapes; called with exact shapes
             from .backends.c_tensor import compile_c_tensor
             fn, source, params = compile_c_tensor(trace, func_name=func_name, threads=threads,
@@ -250,10 +264,11 @@ def _build(kind: str, primal: Trace, trace: Trace, *, backend: str, wrt=(), mode
     n_values = 1 if kind == "grad" else len(primal.outputs)
     return Compiled(fn, kind=kind, trace=trace, primal=primal, params=params, wrt=wrt,
                     source=source, n_values=n_values, backend=backend, mode=mode, run=run,
-                    assemble=assemble, run_packed=run_packed, run_point=run_point)
+                    layout=layout, run_packed=run_packed, run_point=run_point)
 
 
 KINDS = ("grad", "value", "jvp", "vjp", "hvp", "hessian", "jacobian")
+COLUMN_KINDS = ("hessian", "jacobian")  # results (batch..., m, n): the kernel stores by columns
 
 
 def kind_trace(kind: str, expr, wrt=None, mode: str = "reverse", shapes=None) -> tuple[Trace, list[str], Trace, str]:

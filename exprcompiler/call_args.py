@@ -90,18 +90,20 @@ def _check_out_flat(out) -> list:
     return flat
 
 
-def _check_out(out, batch: tuple, n_out: int, inputs: list) -> list:
-    """The arrays of `out=`, flattened from their nesting, checked before any is written."""
+def _check_out(out, shapes: list, inputs: list) -> list:
+    """The arrays of `out=`, flattened from their nesting, checked against the shapes
+    of the results (a gradient's: the batch's; a Jacobian's: batch + (m, n)) before
+    any is written."""
     flat = _check_out_flat(out)
-    if len(flat) != n_out:
-        raise ValueError(f"out=: expected {n_out} array{'s' if n_out > 1 else ''} "
+    if len(flat) != len(shapes):
+        raise ValueError(f"out=: expected {len(shapes)} array{'s' if len(shapes) > 1 else ''} "
                          f"(one per result), got {len(flat)}")
-    for k, o in enumerate(flat):
+    for k, (o, shape) in enumerate(zip(flat, shapes)):
         where = f"out= array {k}"
         if not isinstance(o, np.ndarray):
             raise TypeError(f"{where}: expected a NumPy array, got {type(o).__name__}")
-        if o.dtype != np.float64 or o.shape != batch:
-            raise ValueError(f"{where}: expected float64 of shape {batch}, "
+        if o.dtype != np.float64 or o.shape != shape:
+            raise ValueError(f"{where}: expected float64 of shape {shape}, "
                              f"got {o.dtype} of shape {o.shape}")
         if not (o.flags.c_contiguous and o.flags.writeable):
             raise ValueError(f"{where}: must be C-contiguous and writable")

@@ -147,7 +147,8 @@ def cmd_export(args) -> str:
     from .backends.c_export import export_c, function_name
     function_name(args.output)  # a bad NAME is refused before any work, and before writing
     primal, _, trace, what = api.kind_trace(args.kind, _expr(args), args.wrt, args.mode)
-    func, c_text, h_text = export_c(trace, args.output, api.describe(what, primal))
+    func, c_text, h_text = export_c(trace, args.output, api.describe(what, primal),
+                                    columns=args.kind in api.COLUMN_KINDS)
     stem = args.output[:-2] if args.output.endswith((".c", ".h")) else args.output
     for path, text in ((stem + ".c", c_text), (stem + ".h", h_text)):
         try:

@@ -3,15 +3,15 @@ compile_jacobian, and explain (what each derivative costs, in trace operations).
 
 The traces come from passes.jacobian (compositions of the tangent and adjoint
 sweeps); compiling and calling them goes through api's one backend dispatch, and
-results are shaped here into arrays: a gradient (..., n), a Hessian (..., n, n), a
-Jacobian (..., m, n), with the batch shape first.
+results come in their final layout: a gradient (..., n), a Hessian (..., n, n), a
+Jacobian (..., m, n), with the batch shape first, each written by the kernel (every
+entry is a trace output, stored into its column of the array: see api.Compiled).
 """
 
 from __future__ import annotations
 
 from typing import Optional
 
-import numpy as np
 
 from . import api, passes
 from .frontend import to_trace
@@ -24,18 +24,6 @@ JACOBIAN_MODES = ("auto", "forward", "reverse")
 CHEAP_GRADIENT_BOUND = 5  # reverse-mode gradient <= about 4-5x the function's operations
 
 
-def _stack(arrays, batch: tuple, shape: tuple) -> np.ndarray:
-    """Outputs as one array (batch..., *shape). Given rows of the kernel's output block
-    (an array (k, batch...)), a view of it with the batch axes moved first: nothing is
-    copied; given one point's numbers, a new array."""
-    if isinstance(arrays, np.ndarray):
-        k = len(shape)
-        return np.moveaxis(arrays.reshape(shape + batch), list(range(k)), list(range(-k, 0)))
-    if not arrays:
-        return np.zeros(batch + shape)
-    return np.stack([np.asarray(a, dtype=float) for a in arrays], axis=-1).reshape(batch + shape)
-
-
 @reproducible
 def compile_hvp(expr, wrt=None, *, backend: str = "numpy", threads: Optional[int] = None,
                 shapes=None) -> api.Compiled:
@@ -46,11 +34,11 @@ def compile_hvp(expr, wrt=None, *, backend: str = "numpy", threads: Optional[int
     primal, wrt, trace, what = api.kind_trace("hvp", expr, wrt, shapes=shapes)
     n = len(wrt)
 
-    def assemble(results, batch):
-        value = results[0]
-        return value, tuple(results[1:1 + n]), tuple(results[1 + n:])
+    def nest(results):
+        return results[0], tuple(results[1:1 + n]), tuple(results[1 + n:])
     return api._build("hvp", primal, trace, backend=backend, wrt=wrt, mode="forward over reverse",
-                      func_name="f_hvp", what=what, threads=threads, assemble=assemble)
+                      func_name="f_hvp", what=what, threads=threads,
+                      layout=(((),) * len(trace.outputs), nest))
 
 
 @reproducible
@@ -65,11 +53,8 @@ def compile_hessian(expr, wrt=None, *, backend: str = "numpy", threads: Optional
         return TensorHessian(compile_hvp(primal, wrt, backend=backend, threads=threads))
     primal, wrt, trace, what = api.kind_trace("hessian", primal, wrt)
     n = len(wrt)
-
-    def assemble(results, batch):
-        return results[0], _stack(results[1:1 + n], batch, (n,)), _stack(results[1 + n:], batch, (n, n))
     return api._build("hessian", primal, trace, backend=backend, wrt=wrt, mode="forward over reverse",
-                      func_name="f_hessian", what=what, threads=threads, assemble=assemble)
+                      func_name="f_hessian", what=what, threads=threads, layout=(((), (n,), (n, n)), tuple))
 
 
 def choose_mode(n_inputs: int, n_outputs: int) -> str:
@@ -95,11 +80,8 @@ def compile_jacobian(exprs, wrt=None, *, mode: str = "auto", backend: str = "num
     m, n = len(primal.outputs), len(wrt)
     chosen = choose_mode(n, m) if mode == "auto" else mode
     _, _, trace, what = api.kind_trace("jacobian", primal, wrt, chosen)
-
-    def assemble(results, batch):
-        return _stack(results[:m], batch, (m,)), _stack(results[m:], batch, (m, n))
     return api._build("jacobian", primal, trace, backend=backend, wrt=wrt, mode=chosen,
-                      func_name="f_jacobian", what=what, threads=threads, assemble=assemble)
+                      func_name="f_jacobian", what=what, threads=threads, layout=(((m,), (m, n)), tuple))
 
 
 def operations(trace: Trace) -> int:

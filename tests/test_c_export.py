@@ -24,18 +24,22 @@ COMPILE = {"grad": compile_grad, "value": compile_expr, "jvp": compile_jvp, "vjp
 
 def c_program(header: str, func: str, n_in: int, n_out: int, columns, scalar_last: bool) -> str:
     """A main() that evaluates `func` on `columns` (the last one passed with stride 0
-    when `scalar_last`) and then at the first point through func_at."""
+    when `scalar_last`) and then at the first point through func_at. Outputs go to
+    separate arrays (stride 1) when `scalar_last`, else to the rows of one array
+    out[n][n_out] (output k at &out[0][k], stride n_out)."""
     n = len(columns[0])
     lines = ["#include <stdio.h>", f'#include "{header}"', "int main(void) {"]
     for k, col in enumerate(columns):
         lines.append(f"    double in{k}[{n}] = {{{', '.join(f'{v!r}' for v in col)}}};")
+    lines.append(f"    double out[{n}][{n_out}];" if not scalar_last else "")
     for k in range(n_out):
-        lines.append(f"    double out{k}[{n}], at{k};")
+        lines.append(f"    double {f'out{k}[{n}], ' if scalar_last else ''}at{k};")
     args = [f"in{k}, {0 if scalar_last and k == n_in - 1 else 1}" for k in range(n_in)]
-    args += [f"out{k}" for k in range(n_out)]
+    args += [f"out{k}, 1" if scalar_last else f"&out[0][{k}], {n_out}" for k in range(n_out)]
+    read = (lambda k: f"out{k}[i]") if scalar_last else (lambda k: f"out[i][{k}]")
     lines += [f"    {func}({n}, 2, {', '.join(args)});",
               f"    for (int i = 0; i < {n}; ++i) {{",
-              "        " + " ".join(f'printf("%.17g ", out{k}[i]);' for k in range(n_out)) + ' printf("\\n");',
+              "        " + " ".join(f'printf("%.17g ", {read(k)});' for k in range(n_out)) + ' printf("\\n");',
               "    }",
               f"    {func}_at({', '.join([f'in{k}[0]' for k in range(n_in)] + [f'&at{k}' for k in range(n_out)])});",
               "    " + " ".join(f'printf("%.17g ", at{k});' for k in range(n_out)) + ' printf("\\n");',

@@ -5,7 +5,7 @@ before anything is written."""
 import numpy as np
 import pytest
 
-from exprcompiler import compile_expr, compile_grad, compile_jvp, compile_vjp
+from exprcompiler import compile_expr, compile_grad, compile_hessian, compile_jacobian, compile_jvp, compile_vjp
 from exprcompiler.api import BLOCK
 from exprcompiler.backends import c_build
 
@@ -114,3 +114,29 @@ def test_read_only_out_is_refused():
     y.setflags(write=False)
     with pytest.raises(ValueError, match="writable"):
         compile_expr("x + 1")(np.ones(3), out=y)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("batch", [(), (5,), (2, 3), (0,)])
+def test_jacobian_and_hessian_come_in_their_final_layout_and_take_out(backend, batch):
+    """Each entry of a Jacobian or Hessian is a trace output that the kernel stores
+    straight into its place in a C-contiguous (batch..., m, n) array — the caller's
+    with out=, the same numbers as the allocating call and as the one-point call."""
+    rng = np.random.default_rng(3)
+    x, y = rng.uniform(0.5, 2.0, batch), rng.uniform(0.5, 2.0, batch)
+    J = compile_jacobian("x * y; sin(x) - y; x / y", backend=backend)
+    H = compile_hessian(GRIEWANK, wrt="x2, x1", backend=backend)
+    for f, suffixes in ((J, [(3,), (3, 2)]), (H, [(), (2,), (2, 2)])):
+        got = f(x, y)
+        for r, sfx in zip(got, suffixes):
+            assert np.shape(r) == batch + sfx
+            if np.ndim(r):
+                assert r.flags.c_contiguous and r.flags.owndata
+        outs = tuple(np.full(batch + sfx, np.nan) for sfx in suffixes)
+        into = f(x, y, out=outs)
+        assert all(a is b for a, b in zip(into, outs))
+        for a, b in zip(outs, got):
+            np.testing.assert_array_equal(a, b)
+        for idx in np.ndindex(*batch):  # every point as numbers: the one-point path (in C,
+            for a, b in zip(f(float(x[idx]), float(y[idx])), got):  # scalar sin, not libmvec's)
+                np.testing.assert_allclose(a, np.asarray(b)[idx], rtol=1e-14, atol=1e-15)

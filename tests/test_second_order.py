@@ -179,8 +179,11 @@ def test_errors_are_clear():
         compile_hessian("x; y")
     with pytest.raises(ValueError, match="unknown mode 'sideways'"):
         compile_jacobian("x; y", mode="sideways")
-    with pytest.raises(TypeError, match="out= is not available for a hessian"):
+    with pytest.raises(ValueError, match=r"out=: expected 3 arrays \(one per result\), got 1"):
         compile_hessian("x*y")(1.0, 2.0, out=np.empty(()))
+    with pytest.raises(ValueError, match=r"out= array 2: expected float64 of shape \(4, 2, 2\), got float64 "
+                                         r"of shape \(2, 2, 4\)"):
+        compile_hessian("x*y")(np.ones(4), 2.0, out=(np.empty(4), np.empty((4, 2)), np.empty((2, 2, 4))))
     with pytest.raises(Exception, match="2x2 SymPy matrix"):
         compile_jacobian(sp.Matrix([[1, 2], [3, 4]]))
 

@@ -28,8 +28,8 @@ from .reserved import C_RESERVED
 
 # Names no variable may take in a kernel: C's and the headers' (see reserved.py), and
 # the kernel's own (loop variables, parameters, macros, libm calls).
-C_KEYWORDS = C_RESERVED | set("""n i t m j i0 bs in out ins sts outs failed threads malloc free
-XC_INLINE XC_BLOCK XC_PART""".split())
+C_KEYWORDS = C_RESERVED | set("""n i t m j i0 bs in out ins sts outs osts failed threads malloc free
+XC_INLINE XC_BLOCK XC_PART XC_TILE""".split())
 
 # name -> (C definition, helpers it uses)
 HELPERS = {
@@ -185,7 +185,8 @@ def _body(stmts, inputs: dict, part: bool, loads: dict, stores: dict, pad: str =
     declared = set(inputs) | set(loads)
     for target, rhs, _ in stmts:
         if target.startswith("out") and target[3:].isdigit():
-            lines.append(f"{pad}outs[{target[3:]}][i0 + j] = {rhs};" if part else f"{pad}*{target} = {rhs};")
+            k = target[3:]
+            lines.append(f"{pad}outs[{k}][(i0 + j) * osts[{k}]] = {rhs};" if part else f"{pad}*{target} = {rhs};")
             continue
         kw = "" if target in declared else "double "
         declared.add(target)
@@ -199,9 +200,17 @@ def _body(stmts, inputs: dict, part: bool, loads: dict, stores: dict, pad: str =
 # strided ones are assembled lane by lane (about 8% slower on the seed functions).
 # With many inputs the copy doubles a long vectorized compile for little gain.
 CONTIGUOUS_UP_TO = 8
+# Output k goes to out_k[i * os_k]. A Jacobian's or Hessian's kernel (`columns`) is
+# called with each point's entries side by side, in the final layout (batch..., m, n):
+# its loop stores at the strides it is given (on a 6-link pendulum's Jacobian, 7x14
+# at 10^4 points, as fast as storing into 105 separate arrays). Other kernels are
+# called with separate arrays: their loop stores contiguously, which vectorizes, and
+# other strides (from C callers of an exported kernel) go through a tile of XC_TILE
+# points that the contiguous loop fills — no second inlined copy of the body to compile.
+TILE = 64
 
 
-def _single_kernel(stmts, inputs: dict, func_name: str, decl: str, n_out: int) -> list[str]:
+def _single_kernel(stmts, inputs: dict, func_name: str, decl: str, n_out: int, columns: bool) -> list[str]:
     """The kernel as one function of a point, inlined into the loop over the batch
     (two loops for few inputs: see CONTIGUOUS_UP_TO), and called once by the packed
     one-point entry."""
@@ -210,16 +219,23 @@ def _single_kernel(stmts, inputs: dict, func_name: str, decl: str, n_out: int) -
     lines = ["#if defined(__GNUC__)", "#define XC_INLINE static inline __attribute__((always_inline))",
              "#else", "#define XC_INLINE static inline", "#endif", "",
              "/* one point */", f"XC_INLINE void {point}({', '.join(params) or 'void'})", "{"]
-    lines += _body(stmts, inputs, False, {}, {}, pad=" " * 4) + ["}", "", decl, "{",
-                                                               "    (void)threads;  /* unused in a build without OpenMP */"]
+    lines += _body(stmts, inputs, False, {}, {}, pad=" " * 4) + ["}", ""]
+    if n_out and not columns:
+        lines += _strided_outputs(func_name, decl, len(inputs), n_out)
+    lines += [decl, "{", "    (void)threads;  /* unused in a build without OpenMP */"]
 
     def loop(index_of, pad: str) -> list[str]:
-        args = [f"in{k}[{index_of(k)}]" for k in inputs.values()] + [f"&out{k}[i]" for k in range(n_out)]
+        store = (lambda k: f"&out{k}[i * os{k}]") if columns else (lambda k: f"&out{k}[i]")
+        args = [f"in{k}[{index_of(k)}]" for k in inputs.values()] + [store(k) for k in range(n_out)]
         # `if(parallel: ...)`, not a bare `if`: a bare one also turns off the simd part.
         return [f"{pad}#pragma omp parallel for simd num_threads(threads) schedule(static) "
                 "if(parallel: threads > 1)", f"{pad}for (ptrdiff_t i = 0; i < n; ++i)",
                 f"{pad}    {point}({', '.join(args)});"]
 
+    if n_out and not columns:
+        lines += [f"    const ptrdiff_t os[] = {{{_table([f'os{k}' for k in range(n_out)])}}};",
+                  f"    for (int k = 0; k < {n_out}; ++k)",
+                  f"        if (os[k] != 1) return {func_name}_strided({_call_args(func_name, inputs, n_out)});"]
     if 0 < len(inputs) <= CONTIGUOUS_UP_TO:
         all_arrays = " && ".join(f"st{k} == 1" for k in inputs.values())
         lines += [f"    if ({all_arrays}) {{  /* every input an array */", *loop(lambda k: "i", " " * 8),
@@ -227,6 +243,51 @@ def _single_kernel(stmts, inputs: dict, func_name: str, decl: str, n_out: int) -
     else:
         lines += loop(lambda k: f"i * st{k}", " " * 4)
     return lines + ["    return 0;", "}"]
+
+
+def _table(items) -> str:
+    rows = [", ".join(items[k:k + 8]) for k in range(0, len(items), 8)] or ["0"]
+    return ",\n        ".join(rows)
+
+
+def _call_args(func_name: str, inputs: dict, n_out: int) -> str:
+    return ", ".join(["n", "threads"] + [f"in{k}, st{k}" for k in inputs.values()]
+                     + [f"out{k}, os{k}" for k in range(n_out)])
+
+
+def _strided_outputs(func_name: str, decl: str, n_in: int, n_out: int) -> list[str]:
+    """The kernel for outputs at strides other than 1 (see TILE): blocks of points
+    computed by the kernel itself into a contiguous tile, then stored point by point."""
+    tile_args = ["m", "1"] + [f"in{k} + i0 * st{k}, st{k}" for k in range(n_in)] + \
+        [f"tile + {k} * XC_TILE, 1" for k in range(n_out)]
+    rows = [", ".join(tile_args[k:k + 8]) for k in range(0, len(tile_args), 8)]
+    call = f"{func_name}("
+    return [decl + ";", "", "/* outputs at other strides than 1: see the kernel's first lines */",
+            "static " + decl.replace(f" {func_name}(", f" {func_name}_strided(", 1), "{",
+            f"    double *const outs[] = {{{_table([f'out{k}' for k in range(n_out)])}}};",
+            f"    const ptrdiff_t osts[] = {{{_table([f'os{k}' for k in range(n_out)])}}};",
+            "    int failed = 0;",
+            "    (void)threads;  /* unused in a build without OpenMP */",
+            "    #pragma omp parallel num_threads(threads) if(threads > 1) reduction(|: failed)",
+            "    {",
+            f"        double *tile = malloc(sizeof(double) * XC_TILE * {n_out});",
+            "        failed = tile == NULL;",
+            "        #pragma omp for schedule(static)",
+            "        for (ptrdiff_t i0 = 0; i0 < n; i0 += XC_TILE) {",
+            "            ptrdiff_t m = n - i0 < XC_TILE ? n - i0 : XC_TILE;",
+            "            if (tile == NULL) continue;",
+            f"            {call}" + (",\n" + " " * (12 + len(call))).join(rows) + ");",
+            f"            for (int k = 0; k < {n_out}; ++k) {{",
+            "                double *o = outs[k] + i0 * osts[k];",
+            "                const ptrdiff_t s = osts[k];",
+            "                for (ptrdiff_t j = 0; j < m; ++j)",
+            "                    o[j * s] = tile[k * XC_TILE + j];",
+            "            }",
+            "        }",
+            "        free(tile);",
+            "    }",
+            "    return failed ? -1 : 0;",
+            "}", ""]
 
 
 def _parts(stmts, inputs: dict) -> tuple[list, list, list, int]:
@@ -259,7 +320,7 @@ def _packed(func_name: str, n_in: int, n_out: int, split: bool) -> tuple[list[st
     small kernels), or the split kernel with n = 1."""
     decl = f"int {func_name}_packed(const double *in, double *out)"
     if split:
-        args = ["1", "1"] + [f"in + {k}, 0" for k in range(n_in)] + [f"out + {k}" for k in range(n_out)]
+        args = ["1", "1"] + [f"in + {k}, 0" for k in range(n_in)] + [f"out + {k}, 1" for k in range(n_out)]
         call = f"return {func_name}("
     else:
         args = [f"in[{k}]" for k in range(n_in)] + [f"out + {k}" for k in range(n_out)]
@@ -304,9 +365,11 @@ def opening_comment(trace: Trace, description: str, *, shapes: bool = False) -> 
     return head + ["/* inputs:", *listing("in", trace.inputs), " * outputs:", *listing("out", trace.outputs)]
 
 
-def generate_c(trace: Trace, *, func_name: str = "f", description: str = "") -> tuple[str, str]:
+def generate_c(trace: Trace, *, func_name: str = "f", description: str = "",
+               columns: bool = False) -> tuple[str, str]:
     """(C source, the declarations of its two entry points) of `trace`: the batch
-    kernel `func_name` and the one-point `func_name_packed`."""
+    kernel `func_name` and the one-point `func_name_packed`. `columns`: the kernel of
+    a Jacobian or Hessian, whose outputs are stored at strides (see TILE)."""
     for ins in trace.instrs:
         if ins.shape != ():
             raise NotImplementedError("generate_c is the per-point kernel of scalar traces; "
@@ -315,7 +378,8 @@ def generate_c(trace: Trace, *, func_name: str = "f", description: str = "") -> 
     n_in, n_out = len(trace.inputs), len(trace.outputs)
     reserved = C_KEYWORDS | {op.c for op in _ops.OPS.values() if op.c} | set(HELPERS) | {func_name}
     reserved |= {f"in{k}" for k in range(n_in)} | {f"st{k}" for k in range(n_in)}
-    reserved |= {f"out{k}" for k in range(n_out)} | {f"{func_name}_point", f"{func_name}_packed"}
+    reserved |= {f"out{k}" for k in range(n_out)} | {f"os{k}" for k in range(n_out)}
+    reserved |= {f"{func_name}_point", f"{func_name}_packed"}
     reserved |= set(VECTOR_MATH)  # libm functions the helpers call
     named = named_vars(trace)
     names = assign_names(trace, named, reserved)
@@ -324,19 +388,18 @@ def generate_c(trace: Trace, *, func_name: str = "f", description: str = "") -> 
     stmts = _statements(trace, names, r)
 
     in_params = [f"const double *in{k}, ptrdiff_t st{k}" for k in range(n_in)]
-    out_params = [f"double *out{k}" for k in range(n_out)]
+    out_params = [f"double *out{k}, ptrdiff_t os{k}" for k in range(n_out)]
     decl = f"int {func_name}({', '.join(['ptrdiff_t n', 'int threads'] + in_params + out_params)})"
     split = len(stmts) > SPLIT_FROM
     packed, packed_decl = _packed(func_name, n_in, n_out, split)
     decls = f"{decl};\n{packed_decl};"
 
     spelled = {_ops.OPS[ins.op].c for ins in trace.instrs}
-    head = opening_comment(trace, description) + [" */", "#include <math.h>", "#include <stddef.h>"]
-    if split:
-        head.append("#include <stdlib.h>")
-    head += [""] + math_prelude(spelled)
+    head = opening_comment(trace, description) + [" */", "#include <math.h>", "#include <stddef.h>",
+                                                  "#include <stdlib.h>", ""] + math_prelude(spelled)
     if not split:
-        return "\n".join(head + _single_kernel(stmts, inputs, func_name, decl, n_out) + packed) + "\n", decls
+        return "\n".join(head + [f"#define XC_TILE {TILE}", ""] + _single_kernel(stmts, inputs, func_name, decl, n_out, columns)
+                         + packed) + "\n", decls
 
     chunks, loads, stores, slots = _parts(stmts, inputs)
     lines = head + [f"#define XC_BLOCK {BLOCK}",
@@ -349,20 +412,19 @@ def generate_c(trace: Trace, *, func_name: str = "f", description: str = "") -> 
     # Parts take the inputs and outputs as arrays of pointers: a part with a parameter
     # per input and output costs gcc minutes on a Hessian of a few hundred variables.
     part_params = ("ptrdiff_t i0, ptrdiff_t m, ptrdiff_t bs, double *restrict t, const double *const *ins, "
-                   "const ptrdiff_t *sts, double *const *outs")
+                   "const ptrdiff_t *sts, double *const *outs, const ptrdiff_t *osts")
     for c, chunk in enumerate(chunks):
         lines += [f"XC_PART static void {func_name}_part{c}({part_params})", "{",
                   "    for (ptrdiff_t j = 0; j < m; ++j) {"]
         lines += _body(chunk, inputs, True, loads[c], stores[c]) + ["    }", "}", ""]
-    call_args = "i0, m, bs, t, ins, sts, outs"
+    call_args = "i0, m, bs, t, ins, sts, outs, osts"
 
-    def table(items):
-        rows = [", ".join(items[k:k + 8]) for k in range(0, len(items), 8)] or ["0"]
-        return ",\n        ".join(rows)
+    table = _table
     lines += [decl, "{",
               f"    const double *const ins[] = {{{table([f'in{k}' for k in range(n_in)])}}};",
               f"    const ptrdiff_t sts[] = {{{table([f'st{k}' for k in range(n_in)])}}};",
               f"    double *const outs[] = {{{table([f'out{k}' for k in range(n_out)])}}};",
+              f"    const ptrdiff_t osts[] = {{{table([f'os{k}' for k in range(n_out)])}}};",
               "    int failed = 0;",
               "    /* points per block: a single point (the packed entry) needs a tape of one */",
               "    const ptrdiff_t bs = n < XC_BLOCK ? n : XC_BLOCK;",

@@ -271,9 +271,12 @@ class ThreadChoice:
 
 def runner(ffi, fn, n_out: int, threads=None):
     """Adapt the C kernel to the API's calling convention: arrays and their broadcast
-    batch shape in, one array per output out (into `outs`, flat arrays, when given). A
-    size-1 input is passed with stride 0. `threads=None`: see ThreadChoice."""
+    batch shape in, one array per output out (into `outs` when given: one-dimensional
+    arrays of the batch's size, each contiguous or a strided view, such as a column of
+    a Jacobian's (points, m·n) block). A size-1 input is passed with stride 0.
+    `threads=None`: see ThreadChoice."""
     choice = ThreadChoice() if threads is None else None
+    cast = ffi.cast
 
     def run(arrays, batch, outs=None):
         n = math.prod(batch)
@@ -287,7 +290,10 @@ def runner(ffi, fn, n_out: int, threads=None):
                 args += [ffi.from_buffer("double[]", flat), 1]
         if outs is None:
             outs = [np.empty(n) for _ in range(n_out)]
-        args += [ffi.from_buffer("double[]", o, require_writable=True) for o in outs]
+        for o in outs:  # numpy's own view: every address i * stride, i < n, lies inside it
+            if o.shape != (n,) or o.dtype != np.float64 or not o.flags.writeable or o.strides[0] % 8:
+                raise ValueError(f"kernel output: expected a writable float64 array of {n} points")
+            args += [cast("double *", o.__array_interface__["data"][0]), o.strides[0] // 8]
         start = time.perf_counter()
         if fn(*args) != 0:
             raise MemoryError(f"the C kernel could not allocate its tape for {n} points")

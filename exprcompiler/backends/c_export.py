@@ -79,10 +79,11 @@ def _with_header(source: str, header_file: str) -> str:
     return source.replace("#include <math.h>\n", f'#include <math.h>\n#include "{header_file}"\n', 1)
 
 
-def export_c(trace: Trace, name: str, description: str) -> tuple[str, str, str]:
-    """(function name, NAME.c text, NAME.h text) for `trace`."""
+def export_c(trace: Trace, name: str, description: str, columns: bool = False) -> tuple[str, str, str]:
+    """(function name, NAME.c text, NAME.h text) for `trace` (`columns`: see
+    c_backend.TILE)."""
     func = function_name(name)
-    generated = c_source.generate(trace, func_name=func, description=description)
+    generated = c_source.generate(trace, func_name=func, description=description, columns=columns)
     if generated.tensor:
         return _export_tensor(trace, name, description, generated)
     source, decl = generated.text, generated.decl
@@ -96,7 +97,7 @@ def export_c(trace: Trace, name: str, description: str) -> tuple[str, str, str]:
     shown = lambda nm: comment_text(nm, 40, c=True)  # noqa: E731
     pad = " " * len(f"int {func}(")
     args = [f"const double *in{k}, ptrdiff_t st{k}," for k in range(len(ins))]
-    args += [f"double *out{k}{',' if k < len(outs) - 1 else ');'}" for k in range(len(outs))]
+    args += [f"double *out{k}, ptrdiff_t os{k}{',' if k < len(outs) - 1 else ');'}" for k in range(len(outs))]
     width = max(len(a) for a in args) + 3
     sig = [f" *   int {func}(ptrdiff_t n, int threads,"]
     sig += [f" *   {pad}{a.ljust(width)}{shown(nm)}" for a, nm in zip(args, ins + outs)]
@@ -104,15 +105,17 @@ def export_c(trace: Trace, name: str, description: str) -> tuple[str, str, str]:
         sig += [" *", " * x.bar is the adjoint of x (in a gradient: dy/dx); x.dot the tangent of x;",
                 " * a.d.b the derivative of output a with respect to b (in a Hessian, of df/da)."]
     example_in = ", ".join(f"{p}, 1" for p in p_in)
-    example_out = ", ".join(p_out)
+    example_out = ", ".join(f"{p}, 1" for p in p_out)
     at_params = [f"double {p}" for p in p_in] + [f"double *{p}" for p in p_out]
-    at_args = [f"&{p}, 0" for p in p_in] + p_out
+    at_args = [f"&{p}, 0" for p in p_in] + [f"{p}, 1" for p in p_out]
     about = [
         *sig,
         " *",
         " * For each point i = 0 .. n-1 it reads input k at in_k[i * st_k] (a stride of 0",
-        " * passes one value to every point) and writes output k to out_k[i]. Outputs must",
-        " * not overlap one another; an output may be the very array of an input.",
+        " * passes one value to every point) and writes output k to out_k[i * os_k] (a",
+        " * stride of 1 for separate arrays; m with out_k = J + k writes the rows of an",
+        " * array J[n][m]). Outputs must not overlap one another; an output may be the",
+        " * very array of an input.",
         " * threads: OpenMP threads when built with -fopenmp (ignored otherwise).",
         " * Returns 0, or -1 if a large kernel could not allocate its scratch memory.",
         " *",

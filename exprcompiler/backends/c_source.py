@@ -18,12 +18,14 @@ class CSource(NamedTuple):
     tensor: bool   # the loop-nest kernel (dims, exact shapes) rather than the per-point one
 
 
-def generate(trace: Trace, *, func_name: str, description: str = "") -> CSource:
+def generate(trace: Trace, *, func_name: str, description: str = "", columns: bool = False) -> CSource:
+    """`columns`: a Jacobian's or Hessian's kernel, which stores each point's entries
+    side by side (see c_backend.TILE)."""
     if is_tensor_trace(trace):
         from .c_tensor import generate_c_tensor
         return CSource(*generate_c_tensor(trace, func_name=func_name, description=description), True)
     from .c_backend import generate_c
-    return CSource(*generate_c(trace, func_name=func_name, description=description), False)
+    return CSource(*generate_c(trace, func_name=func_name, description=description, columns=columns), False)
 
 
 __all__ = ["CSource", "generate"]
