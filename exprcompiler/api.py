@@ -20,7 +20,7 @@ from .frontend import to_trace
 from .packed import c_packed, c_point, numpy_point
 from .call_args import (_MISSING, _all_floats, _as_array, _check_out, _check_out_flat, _fit, _numbers,
                         _public_names)
-from .compiled import CompiledFunction
+from .compiled import CompiledFunction, holds_dask
 from .recipe import reproducible
 from .tensor_call import TensorCall, copy_into, is_tensor_trace
 from .trace.ir import Trace
@@ -121,6 +121,8 @@ class Compiled(CompiledFunction):
             if values is not None:
                 results = self._point(values)
                 return self._nest(results if self._plain else self._place(results))
+        if holds_dask(args, kwargs):
+            return self._on_dask(args, kwargs, out)
         arrays = self._bind(args, kwargs)
         if self.tensor:
             return self._call_tensor(arrays, out)

@@ -10,14 +10,52 @@ these attributes and methods only.
     inputs    argument names, in call order; `wrt` the differentiation variables
     primal    the function's own trace; `trace` and `source` what was compiled
     backend   "numpy" or "c"; `mode` the mode asked for, `last_mode` the last one used
-    f(*args, **kwargs) (positional in `inputs` order, or by name: see `named`),
-    f.at(x[, v], **data), f.scipy(**data), f.values(**inputs), f.explain();
-    pickles (recipe.Picklable)
+    f(*args, out=None, **kwargs) (positional in `inputs` order, or by name: see
+    `named`; Dask arrays give Dask arrays), f.at(x[, v], **data), f.scipy(**data),
+    f.values(**inputs), f.explain(); pickles (recipe.Picklable)
 """
 
 from __future__ import annotations
 
+import numpy as np
+
+from .call_args import _check_out
 from .recipe import Picklable
+
+
+def holds_dask(args, kwargs) -> bool:
+    """Whether any argument is a Dask object, read off type names (no import of Dask):
+    it runs on the call path of every compiled function given arrays."""
+    for a in args:
+        if type(a).__module__.startswith("dask"):
+            return True
+    for a in kwargs.values():
+        if type(a).__module__.startswith("dask"):
+            return True
+    return False
+
+
+def fill(out, result):
+    """`out=` for the kinds that assemble their results at call time: each result
+    copied into the caller's array, every array checked (shape, dtype, layout,
+    overlaps) before any is written; the nesting of `result`, with the caller's arrays."""
+    leaves: list = []
+    stack = [result]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, tuple):
+            stack.extend(reversed(item))
+        else:
+            leaves.append(item)
+    outs = iter(_check_out(out, [np.shape(r) for r in leaves], []))
+
+    def put(item):
+        if isinstance(item, tuple):
+            return tuple(put(i) for i in item)
+        o = next(outs)
+        o[...] = item
+        return o
+    return put(result)
 
 _WHAT = {"value": "function", "grad": "gradient", "jvp": "JVP", "vjp": "VJP", "hvp": "HVP",
          "hessian": "Hessian", "jacobian": "Jacobian"}
@@ -27,6 +65,25 @@ class CompiledFunction(Picklable):
     kind: str
     mode: str = ""
     _values = None
+
+    def __call__(self, /, *args, out=None, **kwargs):
+        """Evaluate: arguments in `inputs` order or by name; Dask arrays among them give
+        Dask arrays (see on_dask.py); `out=`: arrays to write the results into, nested
+        as the result is. api.Compiled has its own, with a path for plain numbers."""
+        if holds_dask(args, kwargs):
+            return self._on_dask(args, kwargs, out)
+        result = self._evaluate(self.named(args, kwargs))
+        return result if out is None else fill(out, result)
+
+    def _evaluate(self, inputs: dict):
+        raise NotImplementedError  # each kind of compiled object runs its own sweeps
+
+    def _on_dask(self, args, kwargs, out):
+        if out is not None:
+            raise TypeError("out= cannot take the results of a call on Dask arrays (they are Dask arrays "
+                            "too, computed later); call .compute() or dask.array.store on them")
+        from .on_dask import call
+        return call(self, args, kwargs)
 
     def __repr__(self) -> str:
         mode = f"{self.mode} mode, " if self.mode else ""

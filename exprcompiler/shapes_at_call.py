@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .compiled import CompiledFunction
+from .compiled import CompiledFunction, holds_dask
 from .errors import ShapeError
 from .tensor_call import ShapeCache
 
@@ -67,9 +67,11 @@ class ShapesAtCall(CompiledFunction):
         self._last = self._compiled.get(key, make)
         return self._last
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, /, *args, out=None, **kwargs):
+        if holds_dask(args, kwargs):
+            return self._on_dask(args, kwargs, out)
         values = self.named(args, kwargs)
-        return self._for(values)(**values)
+        return self._for(values)(**values, out=out)
 
     def at(self, x, seed=None, /, **data):
         """One point, packed, at the shapes of the last call (or of `data` alone)."""

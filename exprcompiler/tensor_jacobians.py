@@ -35,8 +35,7 @@ class TensorHessian(CompiledFunction):
     def __repr__(self) -> str:
         return f"<compiled Hessian of tensors (HVP sweeps, {self.hvp.backend}): wrt {', '.join(self.wrt)}>"
 
-    def __call__(self, *args, **kwargs):
-        inputs = self.named(args, kwargs)
+    def _evaluate(self, inputs: dict):
         data = {k: v for k, v in inputs.items() if k not in self.wrt}
         return self.at(flat([inputs[k] for k in self.wrt]), **data)
 
@@ -89,8 +88,7 @@ class TensorJacobian(CompiledFunction):
         modes = ("forward", "reverse") if self.mode == "auto" else (self.mode,)
         return "\n".join(self._kernel(m).source for m in modes)
 
-    def __call__(self, *args, **kwargs):
-        inputs = self.named(args, kwargs)
+    def _evaluate(self, inputs: dict):
         values = self.values(**inputs)
         outs = [(name, np.shape(v)) for name, v in zip(self.primal.output_names, values)]
         ins = [(k, np.shape(inputs[k])) for k in self.wrt]
@@ -144,8 +142,7 @@ class TensorForwardGradient(CompiledFunction):
         return (f"<compiled gradient (forward mode, one sweep per element, {self.backend}): "
                 f"inputs {', '.join(self.inputs)}; wrt {', '.join(self.wrt)}>")
 
-    def __call__(self, *args, **kwargs):
-        point = self.named(args, kwargs)
+    def _evaluate(self, point: dict):
         (value,), jac = self._jacobian(**point)
         grads = split(jac[0], [(k, np.shape(point[k])) for k in self.wrt], "the gradient")
         return float(value), tuple(grads.values())

@@ -140,3 +140,29 @@ def test_jacobian_and_hessian_come_in_their_final_layout_and_take_out(backend, b
         for idx in np.ndindex(*batch):  # every point as numbers: the one-point path (in C,
             for a, b in zip(f(float(x[idx]), float(y[idx])), got):  # scalar sin, not libmvec's)
                 np.testing.assert_allclose(a, np.asarray(b)[idx], rtol=1e-14, atol=1e-15)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_call_time_sweeps_take_out_too(backend):
+    """Hessians and Jacobians of tensors (one sweep per element, at call time) and the
+    forward-mode tensor gradient follow the same out= convention, and refuse a wrong
+    array before writing anything."""
+    shapes = {"x": (3,), "A": (2, 3)}
+    x, A = np.array([0.5, -1.0, 2.0]), np.arange(6.0).reshape(2, 3) / 5
+    H = compile_hessian("sum(sin(x) * x)", wrt="x", backend=backend, shapes={"x": (3,)})
+    J = compile_jacobian("A @ exp(x)", wrt="x", backend=backend, shapes=shapes)
+    G = compile_grad("sum(x * x * x)", mode="forward", backend=backend, shapes={"x": (3,)})
+    for f, args in ((H, (x,)), (J, (A, x) if J.inputs[0] == "A" else (x, A)), (G, (x,))):
+        want = f(*args)
+        leaves = [np.asarray(r, dtype=float) for r in (want[:1] + tuple(want[1]) if f is G else want)]
+        outs = [np.full(np.shape(r), np.nan) for r in leaves]
+        nested = (outs[0], tuple(outs[1:])) if f is G else tuple(outs)
+        got = f(*args, out=nested)
+        for o, r in zip(outs, leaves):
+            np.testing.assert_array_equal(o, r)
+        assert (got[1][0] if f is G else got[-1]) is outs[-1]
+        bad = [np.full(np.shape(r), np.nan) for r in leaves]
+        bad[-1] = np.empty(np.shape(leaves[-1]) + (1,))
+        with pytest.raises(ValueError, match=f"out= array {len(leaves) - 1}: expected float64 of shape"):
+            f(*args, out=(bad[0], tuple(bad[1:])) if f is G else tuple(bad))
+        assert np.isnan(bad[0]).all()   # nothing written
