@@ -15,9 +15,10 @@ import numpy as np
 
 from . import passes
 from .backends import numpy_backend
-from .backends.numpy_backend import compile_numpy, numpy_runner
+from .backends.numpy_backend import numpy_runner
+from .backends.registry import BACKENDS, Kernel
 from .frontend import to_trace
-from .packed import c_packed, c_point, numpy_point
+from .packed import numpy_point
 from .call_args import (_MISSING, _all_floats, _as_array, _check_out, _check_out_flat, _fit, _numbers,
                         _public_names)
 from .compiled import CompiledFunction, holds_dask
@@ -25,7 +26,6 @@ from .recipe import reproducible
 from .tensor_call import TensorCall, copy_into, is_tensor_trace
 from .trace.ir import Trace
 
-BACKENDS = ("numpy", "c")
 BLOCK = numpy_backend.BLOCK  # points per block when the NumPy backend runs a large batch
 MODES = ("reverse", "forward")
 
@@ -37,11 +37,11 @@ class Compiled(CompiledFunction):
     `trace` (the compiled trace, printable), `primal` (the function's own trace),
     `source` (the generated code), `kind` ("value", "grad", "jvp" or "vjp")."""
 
-    def __init__(self, fn, *, kind: str, trace: Trace, primal: Trace, params: Sequence[str],
-                 wrt: Sequence[str], source: str, n_values: int, backend: str, mode: str = "",
-                 run=None, layout=None, run_packed=None, run_point=None):
+    def __init__(self, kernel: Kernel, *, kind: str, trace: Trace, primal: Trace, wrt: Sequence[str],
+                 n_values: int, backend: str, mode: str = "", layout=None):
+        fn, source, params = kernel.fn, kernel.source, kernel.params
         self._fn = fn
-        self._run_packed = run_packed  # run(in, out) for one point, packed (see packed.py)
+        self._run_packed = kernel.packed  # run(in, out) for one point, packed (see packed.py)
         self._packed = None
         # The arrays a call returns: one per suffix, of shape batch + suffix, filled by
         # consecutive trace outputs in C order (a Jacobian: (m,) then (m, n)), and
@@ -50,7 +50,7 @@ class Compiled(CompiledFunction):
         self._suffixes, self._nest = tuple(suffixes), nest
         self._plain = all(sfx == () for sfx in self._suffixes)
         # run(arrays, batch) -> one array per trace output (NumPy: blocks of points)
-        self._run = run or numpy_runner(fn)
+        self._run = kernel.run or numpy_runner(fn)
         self.kind = kind
         self.trace = trace
         self.primal = primal
@@ -62,7 +62,7 @@ class Compiled(CompiledFunction):
         self.tensor = is_tensor_trace(trace)  # exact shapes, no batch of points
         self._tensor_call = None
         # run(floats) -> floats: a call whose every argument is one number skips arrays
-        self._point = None if self.tensor else (run_point or numpy_point(fn))
+        self._point = None if self.tensor else (kernel.point or numpy_point(fn))
         self.inputs = _public_names(trace.input_names, primal.input_names)
         self._index = {name: k for k, name in enumerate(self.inputs)}
         for k, p in enumerate(params):  # the generated (mangled) names work too
@@ -242,31 +242,13 @@ def _build(kind: str, primal: Trace, trace: Trace, *, backend: str, wrt=(), mode
            func_name: str, what: str, returns=None, threads: Optional[int] = None,
            layout=None) -> Compiled:
     """Trace -> backend -> Compiled: the one place where a backend is chosen."""
-    description = describe(what, primal)
-    run = run_packed = run_point = None
-    if backend == "c":
-        from .backends import c_build, c_source
-        generated = c_source.generate(trace, func_name=func_name, description=description,
-                                      columns=kind in COLUMN_KINDS)
-        if generated.tensor:  # loops over the shapes; called with exact shapes
-            from .backends.c_tensor import compile_c_tensor
-            fn, source, params = compile_c_tensor(trace, func_name=func_name, threads=threads,
-                                                  generated=generated[:2])
-        else:
-            source, decl = generated.text, generated.decl
-            ffi, lib = c_build.load(source, decl)
-            fn = getattr(lib, func_name)
-            run = c_build.runner(ffi, fn, len(trace.outputs), threads)
-            run_packed = c_packed(ffi, getattr(lib, f"{func_name}_packed"))
-            run_point = c_point(ffi, getattr(lib, f"{func_name}_packed"), len(trace.outputs))
-            params = [name.replace(".", "_") for name in trace.input_names]
-    else:
-        fn, source, params = compile_numpy(trace, func_name=func_name, description=description,
-                                           returns=returns)
+    chosen = BACKENDS[backend]
+    artifact = chosen.generate(trace, func_name=func_name, description=describe(what, primal),
+                               returns=returns, columns=kind in COLUMN_KINDS)
+    kernel = chosen.load(artifact, trace, threads=threads)
     n_values = 1 if kind == "grad" else len(primal.outputs)
-    return Compiled(fn, kind=kind, trace=trace, primal=primal, params=params, wrt=wrt,
-                    source=source, n_values=n_values, backend=backend, mode=mode, run=run,
-                    layout=layout, run_packed=run_packed, run_point=run_point)
+    return Compiled(kernel, kind=kind, trace=trace, primal=primal, wrt=wrt, n_values=n_values,
+                    backend=backend, mode=mode, layout=layout)
 
 
 KINDS = ("grad", "value", "jvp", "vjp", "hvp", "hessian", "jacobian")

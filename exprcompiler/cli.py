@@ -74,9 +74,8 @@ def cmd_grad(args) -> str:
     if args.order not in (1, 2):
         raise UserError(f"--order {args.order}: use 1 (gradient) or 2 (Hessian-vector product)")
     if args.target == "c":  # the kernel's text; printing it needs no compiler
-        from .backends import c_source
         primal, _, trace, what = api.kind_trace(kind, _expr(args), args.wrt, args.mode)
-        return c_source.generate(trace, func_name=f"f_{kind}", description=api.describe(what, primal)).text
+        return api.BACKENDS["c"].generate(trace, func_name=f"f_{kind}", description=api.describe(what, primal)).source
     if kind == "hvp":
         return compile_hvp(_expr(args), args.wrt).source
     return api.compile_grad(_expr(args), args.wrt, mode=args.mode).source

@@ -1,0 +1,84 @@
+"""The backends behind one interface: trace -> Artifact (generated source) -> Kernel.
+
+Where it sits: between the passes and the compiled object. `api._build` asks
+`BACKENDS[name]` for an artifact of the trace to compile and loads it as a kernel;
+everything about one backend (the NumPy source and its blocked runner; the C
+source, its build through the cache, the scalar-or-tensor generator, the thread
+choice) stays behind `generate` and `load`:
+
+    artifact = backend.generate(trace, func_name=..., description=..., returns=..., columns=...)
+    kernel = backend.load(artifact, trace, threads=...)
+
+A Kernel is what api.Compiled runs: `fn(*arrays)` the generated function itself
+(arguments in trace input order), and for traces of scalars evaluated over a batch
+`run(arrays, batch, outs)` (see c_build.runner and numpy_backend.numpy_runner),
+`packed(in, out)` for one point packed in buffers and `point(floats) -> floats`.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple, Optional
+
+from ..trace.ir import Trace
+
+
+class Artifact(NamedTuple):
+    source: str                 # the generated program text
+    func_name: str              # its entry point
+    params: tuple               # the generated function's parameter names, in input order
+    decl: str = ""              # C: the declarations cffi loads
+    tensor: bool = False        # C: the loop-nest kernel over exact shapes
+
+
+class Kernel(NamedTuple):
+    fn: Callable
+    source: str
+    params: tuple
+    run: Optional[Callable] = None      # None: the NumPy runner of `fn`
+    packed: Optional[Callable] = None
+    point: Optional[Callable] = None
+
+
+class NumpyBackend:
+    name = "numpy"
+
+    def generate(self, trace: Trace, *, func_name: str, description: str, returns=None,
+                 columns: bool = False) -> Artifact:
+        from .numpy_backend import generate
+        source, params = generate(trace, func_name=func_name, description=description, returns=returns)
+        return Artifact(source, func_name, tuple(params))
+
+    def load(self, artifact: Artifact, trace: Trace, *, threads=None) -> Kernel:
+        from .numpy_backend import load
+        return Kernel(load(artifact.source, artifact.func_name), artifact.source, artifact.params)
+
+
+class CBackend:
+    name = "c"
+
+    def generate(self, trace: Trace, *, func_name: str, description: str, returns=None,
+                 columns: bool = False) -> Artifact:
+        from . import c_source
+        generated = c_source.generate(trace, func_name=func_name, description=description, columns=columns)
+        params = tuple(name.replace(".", "_") for name in trace.input_names)
+        return Artifact(generated.text, func_name, params, generated.decl, generated.tensor)
+
+    def load(self, artifact: Artifact, trace: Trace, *, threads=None) -> Kernel:
+        if artifact.tensor:  # loops over the shapes; called with exact shapes
+            from .c_tensor import compile_c_tensor
+            fn, source, params = compile_c_tensor(trace, func_name=artifact.func_name, threads=threads,
+                                                  generated=(artifact.source, artifact.decl))
+            return Kernel(fn, source, tuple(params))
+        from ..packed import c_packed, c_point
+        from . import c_build
+        ffi, lib = c_build.load(artifact.source, artifact.decl)
+        fn = getattr(lib, artifact.func_name)
+        packed = getattr(lib, f"{artifact.func_name}_packed")
+        return Kernel(fn, artifact.source, artifact.params,
+                      run=c_build.runner(ffi, fn, len(trace.outputs), threads),
+                      packed=c_packed(ffi, packed), point=c_point(ffi, packed, len(trace.outputs)))
+
+
+BACKENDS = {"numpy": NumpyBackend(), "c": CBackend()}
+
+__all__ = ["Artifact", "Kernel", "BACKENDS"]
