@@ -1,0 +1,288 @@
+"""Compiled functions called with Dask arrays: the same call, run chunk by chunk on a
+Dask scheduler (threads, or a `distributed` cluster), returning Dask arrays, lazily.
+
+Where it sits: after the backends. A compiled object (api.Compiled and the others of
+compiled.py) whose arguments hold a Dask array hands the call here (`holds_dask`,
+then `call`). Nothing is generated here: each chunk runs the same compiled kernel
+through its ordinary NumPy call, and Dask does the scheduling, data movement and
+recomputation after a lost worker (kernels are pure, so recomputing is safe).
+
+    elementwise traces   every output chunked like the broadcast inputs
+                         (`dask.array.apply_gufunc`); Jacobians and Hessians add their
+                         trailing axes, one chunk each
+    tensor traces        the inputs share a named dimension (the rows, "n"), chunked;
+                         each output is either row-wise (chunked along its "n" axis)
+                         or a sum or a mean over the rows, combined by a tree
+                         reduction: see dask_loss.py
+
+How the kernel travels: `Shipped` pickles as the compiled object's own pickle (its
+recipe: the trace and the compile_* arguments, see recipe.py), is unpickled once per
+worker process (kept by hash: every later task of that kernel finds it), and the C
+library is found in the on-disk cache or compiled once. Kernels run on one thread:
+the chunks are the parallelism (Dask's nanny sets OMP_NUM_THREADS=1 on workers, which
+the C runner honours; for the threaded scheduler the shipped copy is compiled with
+threads=1 unless the user chose a count).
+
+Dask is imported only when an argument is a Dask object: `holds_dask` (compiled.py's,
+re-exported) reads type names and runs on the call path of every compiled function.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import threading
+import warnings
+import weakref
+from collections import Counter
+
+import numpy as np
+
+from .call_args import _as_array
+from .compiled import holds_dask  # the call path's own test (type names; no import of Dask)
+from .errors import ShapeError
+
+
+class DaskChunkWarning(UserWarning):
+    """An input was rechunked to line up with another, which moves data between chunks."""
+
+
+def call(compiled, args: tuple, kwargs: dict, *, reduce=None, split_every=None):
+    """`compiled(*args, **kwargs)` with Dask arrays among the arguments: the results
+    nested as the NumPy call returns them, each a Dask array (nothing is computed).
+
+    For tensor traces (see dask_loss.py): `reduce="sum"` or `"mean"` says how outputs
+    without the rows dimension combine over chunks (None: found by a check on random
+    data, and refused when it cannot be verified); `split_every`: the fan-in of the
+    reduction tree (Dask's default when None)."""
+    from .shapes_at_call import ShapesAtCall
+    from .tensor_call import is_tensor_trace
+    if isinstance(compiled, ShapesAtCall):
+        # its shapes would come from the whole arrays, with no named dimension to split
+        # over, and a per-chunk call would reduce each chunk alone: a wrong answer
+        raise ShapeError("this function's shapes come from its first call (no shapes= given), so it has no "
+                         "named dimension to split Dask chunks over; compile it with shapes= naming the "
+                         "rows, e.g. shapes={'x': ('n',), 'y': ('n',)}")
+    named = compiled.named(args, kwargs)
+    for name, value in named.items():
+        if holds_dask((value,), {}) and not _is_dask_array(value):
+            raise TypeError(f"input {name!r}: a {type(value).__module__}.{type(value).__name__}; "
+                            f"exprcompiler runs on dask.array arrays (a DataFrame: .to_dask_array(lengths=True))")
+        if _is_dask_array(value) and value.dtype.kind not in "biuf":
+            raise TypeError(f"input {name!r}: a Dask array of {value.dtype}; expected real numbers")
+        if _is_dask_array(value) and any(np.isnan(c) for cs in value.chunks for c in cs):
+            raise ShapeError(f"input {name!r}: its chunk sizes are unknown ({show_chunks(value.chunks)}); "
+                             f"call .compute_chunk_sizes() on it first")
+    if reduce not in (None, "sum", "mean"):
+        raise ValueError(f"reduce must be 'sum', 'mean' or None (found from the function), got {reduce!r}")
+    if is_tensor_trace(compiled.primal):
+        from .dask_loss import over_rows
+        return over_rows(shipped(compiled), compiled, named, reduce=reduce, split_every=split_every)
+    if reduce is not None:
+        raise ValueError("reduce= applies to tensor traces (a loss over rows of data); an elementwise "
+                         "function's outputs are chunked like its inputs")
+    return map_points(shipped(compiled), compiled, named)
+
+
+def _is_dask_array(value) -> bool:
+    import dask.array as da
+    return isinstance(value, da.Array)
+
+
+# --------------------------------------------------------------------- shipping
+
+_BUILT: dict = {}              # digest -> the compiled object, rebuilt once in this process
+_BUILT_LOCK = threading.Lock()
+REBUILDS: Counter = Counter()  # digest -> times this process unpickled it (tests read it)
+_SHIPPED = weakref.WeakKeyDictionary()  # compiled object -> its Shipped, in the caller's process
+
+
+class Shipped:
+    """A compiled function as it travels in a Dask graph: its pickle (the recipe) and
+    that pickle's hash. Dask tokenizes it by the hash, and a worker unpickles it once:
+    later tasks, and later graphs with the same kernel, find it in `_BUILT`. In the
+    calling process (the threaded scheduler) it runs the object it was made from."""
+
+    def __init__(self, blob: bytes, digest: str, local=None, *, weak: bool = False):
+        self.blob, self.digest = blob, digest
+        # the caller's object itself is held weakly: _SHIPPED maps it to this, and a
+        # strong reference back would keep it alive forever
+        self._held = None if weak else local
+        self._ref = weakref.ref(local) if weak else None
+
+    def __reduce__(self):
+        return Shipped, (self.blob, self.digest)
+
+    def __dask_tokenize__(self):
+        return ("exprcompiler.on_dask.Shipped", self.digest)
+
+    @property
+    def compiled(self):
+        if self._held is not None:
+            return self._held
+        local = self._ref() if self._ref is not None else None
+        if local is not None:
+            return local
+        with _BUILT_LOCK:  # the worker's threads wait for one rebuild, not one each
+            built = _BUILT.get(self.digest)
+            if built is None:
+                built = _BUILT[self.digest] = pickle.loads(self.blob)
+                REBUILDS[self.digest] += 1
+        self._held = built
+        return built
+
+
+def shipped(compiled) -> Shipped:
+    """The Shipped form of `compiled` (made once per compiled object): a one-thread
+    copy on the C backend, pickled."""
+    ship = _SHIPPED.get(compiled)
+    if ship is None:
+        one = _one_thread(compiled)
+        blob = pickle.dumps(one)
+        ship = Shipped(blob, hashlib.sha256(blob).hexdigest(), one, weak=one is compiled)
+        _SHIPPED[compiled] = ship
+    return ship
+
+
+def moves_data(have: tuple, want: tuple) -> bool:
+    """Whether rechunking one axis from `have` to `want` merges pieces of different
+    chunks (moving data between tasks or workers), rather than only cutting chunks."""
+    cuts = set(np.cumsum(want).tolist())
+    return any(c not in cuts for c in np.cumsum(have).tolist())  # a chunk's end inside a new chunk
+
+
+def _one_thread(compiled):
+    """`compiled` made again with threads=1 (C backend, no thread count chosen):
+    Dask's threads or workers are the parallelism, and a kernel starting its own
+    OpenMP team inside each would oversubscribe the cores. The library is the same
+    (the thread count is an argument of the C function), so this finds it in the cache."""
+    if compiled.backend != "c":
+        return compiled
+    from .recipe import rebuild
+    maker, made_from = compiled.__reduce__()
+    if maker is not rebuild or len(made_from) != 4 or not isinstance(made_from[3], dict):
+        return compiled  # not made by a compile_* recipe: used as it is
+    key, primal, args, kwargs = made_from
+    if kwargs.get("threads") is not None:
+        return compiled  # the user's choice stands
+    return rebuild(key, primal, args, {**kwargs, "threads": 1})
+
+
+# ------------------------------------------------------------- nested results
+
+def flatten(result) -> tuple[list, object]:
+    """(leaves, spec) of a result nested in tuples: (value, (g_x, g_y)) ->
+    [value, g_x, g_y] and the nesting, for `unflatten`. Results nest two or three
+    deep, whatever the expression, so recursion is bounded."""
+    if isinstance(result, tuple):
+        leaves, specs = [], []
+        for item in result:
+            sub, spec = flatten(item)
+            leaves += sub
+            specs.append(spec)
+        return leaves, tuple(specs)
+    return [result], None
+
+
+def unflatten(spec, leaves: list):
+    it = iter(leaves)
+
+    def build(s):
+        return next(it) if s is None else tuple(build(x) for x in s)
+    return build(spec)
+
+
+# ------------------------------------------------------- elementwise functions
+
+def map_points(ship: Shipped, compiled, named: dict):
+    """An elementwise (scalar-trace) function over the broadcast chunks of its inputs:
+    one task per chunk, each output a Dask array of the broadcast shape (plus the
+    trailing axes of a Jacobian or Hessian, one chunk)."""
+    import dask.array as da
+    names = list(compiled.inputs)
+    values = [named[n] for n in names]
+    arrays = [v if _is_dask_array(v) else _as_array(n, v) for n, v in zip(names, values)]
+    try:
+        batch = np.broadcast_shapes(*(a.shape for a in arrays))
+    except ValueError:
+        shown = ", ".join(f"{n} {a.shape}" for n, a in zip(names, arrays))
+        raise ShapeError(f"input shapes do not broadcast: {shown}") from None
+    arrays = align_points(names, arrays, batch)
+    # the nesting and the trailing axes of each output, from one point
+    leaves, spec = flatten(compiled(*[np.full((1,), 0.5)] * len(names)))
+    cores = [np.shape(leaf)[1:] for leaf in leaves]
+    sizes, outs = {}, []
+    for k, core in enumerate(cores):
+        dims = [f"o{k}_{j}" for j in range(len(core))]
+        sizes.update(zip(dims, core))
+        outs.append("(" + ",".join(dims) + ")")
+    signature = ",".join(["()"] * len(arrays)) + "->" + (outs[0] if len(outs) == 1 else ",".join(outs))
+    result = da.apply_gufunc(PointChunk(ship, len(leaves)), signature, *arrays,
+                             output_dtypes=float if len(outs) == 1 else (float,) * len(outs),
+                             output_sizes=sizes, vectorize=False)
+    return unflatten(spec, [result] if len(outs) == 1 else list(result))
+
+
+class PointChunk:
+    """The task of one chunk: the compiled function on NumPy blocks, its results flat."""
+
+    __name__ = "exprcompiler_points"  # what Dask names the tasks by (no '-': apply_gufunc splits on it)
+
+    def __init__(self, ship: Shipped, n_out: int):
+        self.ship, self.n_out = ship, n_out
+
+    def __dask_tokenize__(self):
+        return ("exprcompiler.on_dask.PointChunk", self.ship.digest, self.n_out)
+
+    def __call__(self, *blocks):
+        leaves = [np.asarray(x, dtype=float) for x in flatten(self.ship.compiled(*blocks))[0]]
+        return leaves[0] if self.n_out == 1 else tuple(leaves)
+
+
+def align_points(names: list, arrays: list, batch: tuple) -> list:
+    """Every input as a Dask array whose chunks agree with the others' along each
+    broadcast axis (size-1 axes broadcast). Where two Dask inputs disagree, the one
+    with fewer bytes is rechunked like the larger, with a DaskChunkWarning naming both
+    chunkings when that merges pieces of chunks; NumPy inputs are cut like the Dask ones."""
+    import dask.array as da
+    nd = len(batch)
+    reference: dict = {}  # output axis -> (chunks, name, bytes)
+    for name, a in zip(names, arrays):
+        if not _is_dask_array(a):
+            continue
+        for ax in range(a.ndim):
+            out = ax + nd - a.ndim
+            if a.shape[ax] > 1 and (out not in reference or a.nbytes > reference[out][2]):
+                reference[out] = (a.chunks[ax], name, a.nbytes)
+    aligned = []
+    for name, a in zip(names, arrays):
+        lead = nd - a.ndim
+        target = tuple(reference[ax + lead][0] if a.shape[ax] > 1 and ax + lead in reference
+                       else (a.shape[ax],) if not _is_dask_array(a) else a.chunks[ax]
+                       for ax in range(a.ndim))
+        if not _is_dask_array(a):
+            aligned.append(da.from_array(a, chunks=target) if a.ndim else a)
+            continue
+        for ax in range(a.ndim):
+            if moves_data(a.chunks[ax], target[ax]):
+                other = reference[ax + lead][1]
+                warnings.warn(f"exprcompiler: inputs {name!r} and {other!r} are chunked differently along "
+                              f"axis {ax + lead} ({show_chunks(a.chunks[ax])} against "
+                              f"{show_chunks(target[ax])}); rechunking {name!r} like {other!r}, which moves "
+                              f"data between chunks", DaskChunkWarning, stacklevel=4)
+        aligned.append(a.rechunk(target) if target != a.chunks else a)
+    return aligned
+
+
+def show_chunks(chunks) -> str:
+    """Chunk sizes for a message, long runs cut: (1000, 1000, ..., 1000, 500) (9 chunks)."""
+    if chunks and isinstance(chunks[0], tuple):
+        return "(" + ", ".join(show_chunks(c) for c in chunks) + ")"
+    shown = [str(c) for c in chunks]
+    if len(shown) > 6:
+        shown = shown[:3] + ["..."] + shown[-2:]
+    return "(" + ", ".join(shown) + ")" + (f" ({len(chunks)} chunks)" if len(chunks) > 6 else "")
+
+
+__all__ = ["holds_dask", "call", "shipped", "Shipped", "DaskChunkWarning", "map_points", "flatten",
+           "unflatten", "show_chunks", "moves_data"]
