@@ -51,6 +51,7 @@ class Compiled(CompiledFunction):
         self._plain = all(sfx == () for sfx in self._suffixes)
         # run(arrays, batch) -> one array per trace output (NumPy: blocks of points)
         self._run = kernel.run or numpy_runner(fn)
+        self._blocks = kernel.blocks
         self.kind = kind
         self.trace = trace
         self.primal = primal
@@ -140,12 +141,12 @@ class Compiled(CompiledFunction):
         shapes = [batch + sfx for sfx in self._suffixes]
         finals = _check_out(out, shapes, arrays) if out is not None else [np.empty(sh) for sh in shapes]
         n = math.prod(batch)
-        columns = []
-        for f, sfx in zip(finals, self._suffixes):
-            block = f.reshape(n, math.prod(sfx))
-            columns += [block[:, j] for j in range(block.shape[1])]
+        blocks = [f.reshape(n, math.prod(sfx)) for f, sfx in zip(finals, self._suffixes)]
         with np.errstate(all="ignore"):
-            self._run(arrays, batch, columns)
+            if self._blocks:  # C: a base pointer per block, an offset per output
+                self._run(arrays, batch, blocks=blocks)
+            else:
+                self._run(arrays, batch, [b[:, j] for b in blocks for j in range(b.shape[1])])
         return self._nest(finals if out is not None or batch != () else
                           [float(f) if f.ndim == 0 else f for f in finals])
 

@@ -278,19 +278,38 @@ def runner(ffi, fn, n_out: int, threads=None):
     choice = ThreadChoice() if threads is None else None
     cast = ffi.cast
 
-    def run(arrays, batch, outs=None):
+    def run(arrays, batch, outs=None, blocks=None):
+        """`blocks`, instead of `outs`: C-contiguous arrays (points, w), whose columns
+        take the outputs in turn — a Jacobian's (points, m·n) — passed as one base
+        pointer each plus offsets, so a call costs little per output."""
         n = math.prod(batch)
         nt = threads if choice is None else choice.pick(n)
         args: list = [n, nt]
         for a in arrays:
             if a.size == 1:
                 args += [ffi.from_buffer("double[]", np.ascontiguousarray(a.reshape(1))), 0]
+            elif a.shape == batch and a.flags.c_contiguous:  # the usual case: as it is
+                args += [ffi.from_buffer("double[]", a), 1]
             else:
                 flat = np.ascontiguousarray(np.broadcast_to(a, batch)).reshape(-1)
                 args += [ffi.from_buffer("double[]", flat), 1]
-        if outs is None:
+        if blocks is not None:
+            outs = None
+            tail = []
+            for b in blocks:  # the caller's checked arrays: (n, w), float64, C order, writable
+                if b.ndim != 2 or b.shape[0] != n or b.dtype != np.float64 or not b.flags.c_contiguous \
+                        or not b.flags.writeable:
+                    raise ValueError(f"kernel output: expected a writable float64 block of {n} points")
+                w = b.shape[1]
+                base = cast("double *", b.__array_interface__["data"][0])
+                for j in range(w):
+                    tail += [base + j, w]
+            if len(tail) != 2 * n_out:
+                raise ValueError(f"kernel output: the blocks hold {len(tail) // 2} outputs, the kernel {n_out}")
+            args += tail
+        elif outs is None:
             outs = [np.empty(n) for _ in range(n_out)]
-        for o in outs:  # numpy's own view: every address i * stride, i < n, lies inside it
+        for o in outs or ():  # numpy's own view: every address i * stride, i < n, lies inside it
             if o.shape != (n,) or o.dtype != np.float64 or not o.flags.writeable or o.strides[0] % 8:
                 raise ValueError(f"kernel output: expected a writable float64 array of {n} points")
             args += [cast("double *", o.__array_interface__["data"][0]), o.strides[0] // 8]
@@ -299,5 +318,5 @@ def runner(ffi, fn, n_out: int, threads=None):
             raise MemoryError(f"the C kernel could not allocate its tape for {n} points")
         if choice is not None and n >= PARALLEL_FROM:
             choice.record(nt, time.perf_counter() - start, n)
-        return [o.reshape(batch) for o in outs]
+        return None if outs is None else [o.reshape(batch) for o in outs]
     return run

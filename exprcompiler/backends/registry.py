@@ -37,6 +37,7 @@ class Kernel(NamedTuple):
     run: Optional[Callable] = None      # None: the NumPy runner of `fn`
     packed: Optional[Callable] = None
     point: Optional[Callable] = None
+    blocks: bool = False                # run(..., blocks=[(points, w) arrays]) stores by columns
 
 
 class NumpyBackend:
@@ -76,7 +77,8 @@ class CBackend:
         packed = getattr(lib, f"{artifact.func_name}_packed")
         return Kernel(fn, artifact.source, artifact.params,
                       run=c_build.runner(ffi, fn, len(trace.outputs), threads),
-                      packed=c_packed(ffi, packed), point=c_point(ffi, packed, len(trace.outputs)))
+                      packed=c_packed(ffi, packed), point=c_point(ffi, packed, len(trace.outputs)),
+                      blocks=True)
 
 
 BACKENDS = {"numpy": NumpyBackend(), "c": CBackend()}

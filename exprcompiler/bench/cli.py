@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import suite_call, suite_hvp, suite_lsq, suite_mlp, suite_scaling, suite_seeds
+from . import suite_call, suite_hvp, suite_lsq, suite_mechanics, suite_mlp, suite_scaling, suite_seeds
 from .worker import cpu_set
 
 SUITES = {
@@ -26,6 +26,9 @@ SUITES = {
                              "g.at(x), against hand-written Python, symengine, CasADi, JAX"),
     "scaling": (suite_scaling.run, "expression -> ready gradient at 10 … 10⁵ operations, stage by "
                                    "stage, against sympy.diff + cse and JAX trace + compile"),
+    "mechanics": (suite_mechanics.run, "the n-link pendulum on a cart (Kane's method), n = 3 … 20: "
+                                       "build and call of the forcing's Jacobian in all states, "
+                                       "against SymPy lambdify, symengine, CasADi, JAX"),
 }
 DEFAULT_REPEAT = 11
 QUICK_REPEAT = 3
