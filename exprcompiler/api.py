@@ -9,7 +9,7 @@ name, checks them, and broadcasts results over a batch of points.
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 
@@ -19,11 +19,12 @@ from .backends.numpy_backend import numpy_runner
 from .backends.registry import BACKENDS, Kernel
 from .frontend import to_trace
 from .packed import numpy_point
-from .call_args import (_MISSING, _all_floats, _as_array, _check_out, _check_out_flat, _fit, _numbers,
-                        _public_names)
+from .call_args import _MISSING, _all_floats, _as_array, _check_out, _check_out_flat, _fit, _numbers
 from .compiled import CompiledFunction, holds_dask
 from .recipe import reproducible
-from .tensor_call import TensorCall, copy_into, is_tensor_trace
+from .shape_binding import is_tensor_trace
+from .signature import Signature
+from .tensor_call import TensorCall, copy_into
 from .trace.ir import Trace
 
 BLOCK = numpy_backend.BLOCK  # points per block when the NumPy backend runs a large batch
@@ -37,9 +38,11 @@ class Compiled(CompiledFunction):
     `trace` (the compiled trace, printable), `primal` (the function's own trace),
     `source` (the generated code), `kind` ("value", "grad", "jvp" or "vjp")."""
 
-    def __init__(self, kernel: Kernel, *, kind: str, trace: Trace, primal: Trace, wrt: Sequence[str],
+    def __init__(self, kernel: Kernel, signature: Signature, *, kind: str, primal: Trace,
                  n_values: int, backend: str, mode: str = "", layout=None):
         fn, source, params = kernel.fn, kernel.source, kernel.params
+        trace = signature.trace
+        self.signature = signature  # names, declared shapes, the binding of a call, packing
         self._fn = fn
         self._run_packed = kernel.packed  # run(in, out) for one point, packed (see packed.py)
         self._packed = None
@@ -56,15 +59,15 @@ class Compiled(CompiledFunction):
         self.trace = trace
         self.primal = primal
         self.source = source
-        self.wrt = tuple(wrt)
+        self.wrt = signature.wrt
         self.backend = backend
         self.mode = mode
         self._n_values = n_values
-        self.tensor = is_tensor_trace(trace)  # exact shapes, no batch of points
+        self.tensor = signature.tensor  # exact shapes, no batch of points
         self._tensor_call = None
         # run(floats) -> floats: a call whose every argument is one number skips arrays
         self._point = None if self.tensor else (kernel.point or numpy_point(fn))
-        self.inputs = _public_names(trace.input_names, primal.input_names)
+        self.inputs = signature.inputs
         self._index = {name: k for k, name in enumerate(self.inputs)}
         for k, p in enumerate(params):  # the generated (mangled) names work too
             self._index.setdefault(p, k)
@@ -162,7 +165,7 @@ class Compiled(CompiledFunction):
 
     def _call_tensor(self, arrays: list, out):
         if self._tensor_call is None:
-            self._tensor_call = TensorCall(self.trace, self.inputs, self._fn)
+            self._tensor_call = TensorCall(self.signature, self._fn)
         results = self._tensor_call(arrays)
         if out is not None:
             results = copy_into(_check_out_flat(out), results)
@@ -244,11 +247,12 @@ def _build(kind: str, primal: Trace, trace: Trace, *, backend: str, wrt=(), mode
            layout=None) -> Compiled:
     """Trace -> backend -> Compiled: the one place where a backend is chosen."""
     chosen = BACKENDS[backend]
+    signature = Signature(trace, primal, wrt)
     artifact = chosen.generate(trace, func_name=func_name, description=describe(what, primal),
                                returns=returns, columns=kind in COLUMN_KINDS)
-    kernel = chosen.load(artifact, trace, threads=threads)
+    kernel = chosen.load(artifact, signature, threads=threads)
     n_values = 1 if kind == "grad" else len(primal.outputs)
-    return Compiled(kernel, kind=kind, trace=trace, primal=primal, wrt=wrt, n_values=n_values,
+    return Compiled(kernel, signature, kind=kind, primal=primal, n_values=n_values,
                     backend=backend, mode=mode, layout=layout)
 
 

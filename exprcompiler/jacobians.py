@@ -16,7 +16,7 @@ from typing import Optional
 from . import api, passes
 from .frontend import to_trace
 from .recipe import reproducible
-from .tensor_call import is_tensor_trace
+from .shape_binding import is_tensor_trace
 from .tensor_jacobians import TensorHessian, TensorJacobian
 from .trace.ir import Trace
 

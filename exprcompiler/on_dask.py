@@ -56,7 +56,7 @@ def call(compiled, args: tuple, kwargs: dict, *, reduce=None, split_every=None):
     data, and refused when it cannot be verified); `split_every`: the fan-in of the
     reduction tree (Dask's default when None)."""
     from .shapes_at_call import ShapesAtCall
-    from .tensor_call import is_tensor_trace
+    from .shape_binding import is_tensor_trace
     if isinstance(compiled, ShapesAtCall):
         # its shapes would come from the whole arrays, with no named dimension to split
         # over, and a per-chunk call would reduce each chunk alone: a wrong answer

@@ -7,7 +7,7 @@ of them is 1, so `(n,)` with `(100,)` is a `ShapeError` at compile time, not a g
 Slicing a named dimension gives a derived name ("n-1"), which is how `x[1:] - x[:-1]`
 type-checks without knowing n. What such an index or slice needs of n (`x[5]`: n >= 6,
 `x[3:]`: n >= 3) cannot be checked until n is bound: `key_needs` lists it, and
-tensor_call checks the list against every new binding, before any kernel runs.
+shape_binding checks the list against every new binding, before any kernel runs.
 
 Every function here raises `ShapeError` with a message naming the op and the shapes;
 the builder adds which variables they belong to. The integers a user writes (sizes

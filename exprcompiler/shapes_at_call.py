@@ -5,7 +5,7 @@ the shapes come from the first call's arrays, as in a jit.
 vectors; reducing each point alone would be a silently wrong answer. So the object
 returned waits: each call whose array arguments have shapes not seen before compiles
 the function again with those shapes declared (`shapes={"t": (4,), "y": (4,)}`),
-keeps it for that shape set (tensor_call.ShapeCache: a few, thread-safe), and runs it.
+keeps it for that shape set (shape_binding.ShapeCache: a few, thread-safe), and runs it.
 `g.signature` lists the shape sets compiled. An input that a reduction reads, given
 as one number, is refused with the fix. Inputs, kind and `wrt` are read off the text
 parsed as if every input were a number (on the NumPy backend: no C compile for that).
@@ -17,7 +17,7 @@ import numpy as np
 
 from .compiled import CompiledFunction, holds_dask
 from .errors import ShapeError
-from .tensor_call import ShapeCache
+from .shape_binding import ShapeCache
 
 
 class ShapesAtCall(CompiledFunction):

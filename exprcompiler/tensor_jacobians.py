@@ -14,7 +14,8 @@ import numpy as np
 
 from . import api
 from .compiled import CompiledFunction
-from .tensor_call import TensorPackedCall, flat, split
+from .signature import Signature, flat, split
+from .tensor_call import TensorPackedCall
 
 class TensorHessian(CompiledFunction):
     """The Hessian of a function of tensors, with respect to its `wrt` tensors
@@ -31,6 +32,7 @@ class TensorHessian(CompiledFunction):
         self.wrt, self.primal, self.trace, self.source = hvp.wrt, hvp.primal, hvp.trace, hvp.source
         self.backend, self.mode = hvp.backend, hvp.mode
         self.inputs = tuple(n for n in hvp.inputs if n in hvp.primal.input_names)
+        self.signature = Signature(self.primal, self.primal, self.wrt)  # called with the primal's inputs
 
     def __repr__(self) -> str:
         return f"<compiled Hessian of tensors (HVP sweeps, {self.hvp.backend}): wrt {', '.join(self.wrt)}>"
@@ -65,6 +67,7 @@ class TensorJacobian(CompiledFunction):
     def __init__(self, primal, wrt, mode: str, *, backend: str, threads=None):
         self.primal, self.wrt, self.mode, self.backend = primal, tuple(wrt), mode, backend
         self.inputs = tuple(primal.input_names)
+        self.signature = Signature(primal, primal, self.wrt)
         self._last_mode = None
         self._compiled = {}
         self._threads = threads
@@ -133,6 +136,7 @@ class TensorForwardGradient(CompiledFunction):
     def __init__(self, primal, wrt, *, backend: str, threads=None):
         self.primal, self.wrt, self.backend = primal, tuple(wrt), backend
         self.inputs = tuple(primal.input_names)
+        self.signature = Signature(primal, primal, self.wrt)
         self._jacobian = TensorJacobian(primal, wrt, "forward", backend=backend, threads=threads)
         jvp = self._jacobian._kernel("forward")
         self.trace, self.source = jvp.trace, jvp.source

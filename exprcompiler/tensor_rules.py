@@ -132,7 +132,7 @@ def shape_concatenate(shapes, attrs):
 # -- bounds: (shapes, attrs) -> [(dim, least, arg)] ------------------------------------------
 # What an op needs of its dimensions that only a binding tells: `dim` has at least `least`
 # elements. `arg`: the argument the message shows indexed by the op's key (None: the op
-# itself). They are ops' `bounds` fields; tensor_call.ShapeBinder lists them once per
+# itself). They are ops' `bounds` fields; shape_binding.ShapeBinder lists them once per
 # trace and checks every binding.
 def key_bounds(arg):
     """x[key] in range; for scatter (arg 1), the x whose zeros the adjoint of x[key] fills."""

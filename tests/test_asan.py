@@ -30,7 +30,7 @@ from exprcompiler.bench.runner import flat_arrays
 from exprcompiler import (ShapeError, compile_expr, compile_grad, compile_hvp, compile_jvp,
                           compile_vjp)
 from exprcompiler.backends import c_build
-from exprcompiler.tensor_call import concrete
+from exprcompiler.shape_binding import concrete
 from exprcompiler.trace.ir import Builder, trace_from_builder
 
 assert "-fsanitize=address,undefined" in " ".join(c_build.extra_flags()), c_build.extra_flags()

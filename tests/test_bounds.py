@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from exprcompiler import ShapeError, compile_expr, compile_grad, compile_jvp, compile_vjp
 from exprcompiler.backends import c_build
 from exprcompiler.bench.runner import flat_arrays
-from exprcompiler.tensor_call import ShapeBinder, concrete
+from exprcompiler.shape_binding import ShapeBinder, concrete
 from exprcompiler.trace.ir import Builder, trace_from_builder
 
 HAVE_CC = c_build.shutil.which("cc") is not None or c_build.shutil.which("gcc") is not None

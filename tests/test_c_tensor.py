@@ -11,7 +11,7 @@ from exprcompiler import (CompileError, ShapeError, compile_expr, compile_grad, 
 from exprcompiler.backends import c_build
 from exprcompiler.bench.runner import flat_arrays
 from exprcompiler.backends.c_tensor import generate_c_tensor
-from exprcompiler.tensor_call import concrete
+from exprcompiler.shape_binding import concrete
 from exprcompiler.frontend import to_trace
 
 from hypothesis import given, settings

@@ -97,3 +97,25 @@ def test_every_compiled_object_takes_its_inputs_positionally_or_by_name(backend)
             f(X, X=X, w=w)
         with pytest.raises(TypeError, match="missing value for (input )?'w'"):
             f(X)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_one_signature_binds_a_call_once(backend):
+    """g.signature: the names, seeds and declared shapes; a call's shapes are bound
+    once per shape tuple, in one cache that the C tensor kernel's own wrapper shares
+    (its dims argument is kept with the binding), and a refusal names input and sizes."""
+    g = compile_hvp("sum(x*x*y)", wrt="x", backend=backend, shapes={"x": ("n",), "y": ("n",)})
+    s = g.signature
+    assert (s.inputs, s.seeds, s.wrt) == (("x", "y", "x_dot"), ("x_dot",), ("x",))
+    assert s.declared == {"x": ("n",), "y": ("n",), "x_dot": ("n",)}
+    assert repr(s) == "(x: (n,), y: (n,), x_dot: (n,)) -> (f: (), x.bar: (n,), x.bar.dot: (n,))"
+    x = np.arange(4.0)
+    for _ in range(3):
+        g(x, x, x)
+    bound = s.bind([x, x, x])
+    assert bound.dims == {"n": 4} and bound.shapes == [(), (4,), (4,)]
+    assert len(s._bound._entries) == 1
+    assert ("c" in bound.memo) == (backend == "c")
+    with pytest.raises(ShapeError, match="'y'.*n.*4.*3|n.*'y'"):
+        g(x, np.ones(3), x)
+    assert "elementwise" in repr(compile_grad("x*y", backend=backend).signature)

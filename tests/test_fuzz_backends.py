@@ -57,7 +57,7 @@ from exprcompiler.backends.numpy_backend import _static_sums
 from exprcompiler.bench.runner import flat_arrays
 from exprcompiler.frontend import to_trace
 from exprcompiler.shapes import insert_axes
-from exprcompiler.tensor_call import concrete, is_tensor_trace
+from exprcompiler.shape_binding import concrete, is_tensor_trace
 from exprcompiler.trace import interpret, verify
 from exprcompiler.trace.ir import Builder, trace_from_builder
 

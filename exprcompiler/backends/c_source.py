@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from ..tensor_call import is_tensor_trace
+from ..shape_binding import is_tensor_trace
 from ..trace.ir import Trace
 
 

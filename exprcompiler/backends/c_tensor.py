@@ -5,7 +5,7 @@
 `dims` holds the sizes of the named dimensions (D0, D1, ... in the source, in the
 order of their names); inputs are contiguous float64 arrays of their declared
 shapes and outputs contiguous arrays the caller allocates (a scalar output: one
-double). The Python wrapper binds `dims` with tensor_call.ShapeBinder, whose checks
+double). The Python wrapper binds `dims` with shape_binding.ShapeBinder, whose checks
 keep every constant index, slice and derived size ("D0 - 3") in range and every
 reduction without an identity non-empty; the kernel repeats them on entry and returns
 -2 (for C callers of an exported kernel). The body is one loop nest per op in trace
@@ -32,7 +32,7 @@ import numpy as np
 from .. import ops as _ops
 from ..ops import PREC_ATOM
 from ..errors import CompileError, ShapeError
-from ..tensor_call import ShapeBinder, ShapeCache, concrete
+from ..shape_binding import ShapeBinder
 from ..trace.ir import Trace
 from ..trace.printer import table_spelling
 from ..trace.render import const_prec, format_op, named_vars
@@ -257,7 +257,7 @@ def generate_c_tensor(trace: Trace, *, func_name: str = "f", description: str = 
 
 def _size_checks(trace: Trace, kernel: _Kernel) -> list[str]:
     """The kernel's own check of the sizes it is given, the same needs the Python side
-    checks before every call (tensor_call.ShapeBinder): a C caller of an exported
+    checks before every call (shape_binding.ShapeBinder): a C caller of an exported
     kernel that passes too small a size gets -2, not an access out of range."""
     binder = ShapeBinder(trace, trace.input_names)
     lines = [f"    if ({' || '.join(f'D{k} < 0' for k in range(len(kernel.dim_names)))}) return -2;"] \
@@ -268,34 +268,36 @@ def _size_checks(trace: Trace, kernel: _Kernel) -> list[str]:
     return lines
 
 
-def compile_c_tensor(trace: Trace, *, func_name: str, description: str = "", threads=None, generated=None):
+def compile_c_tensor(trace: Trace, *, func_name: str, description: str = "", threads=None, generated=None,
+                     signature=None):
     """(fn, source, parameter names): fn(*arrays) takes float64 arrays of the declared
     shapes and returns a flat tuple of the outputs (arrays, floats for scalars), as the
-    generated NumPy function does. `generated`: its (source, declaration), if made."""
+    generated NumPy function does. `generated`: its (source, declaration), if made;
+    `signature`: the compiled function's (signature.py), whose cached binding of the
+    shapes fn shares (else fn keeps its own)."""
     source, decl = generated or generate_c_tensor(trace, func_name=func_name, description=description)
     ffi, lib = c_build.load(source, decl)
     kernel = getattr(lib, func_name)
     dims = dim_names(trace)
     params = [name.replace(".", "_") for name in trace.input_names]
-    binder = ShapeBinder(trace, params)
-    out_shapes = [trace.instrs[v].shape for _, v in trace.outputs]
-    scalar = [s == () for s in out_shapes]
-    per_shapes = ShapeCache()  # input shapes -> (dims argument, output shapes, size)
+    scalar = [trace.instrs[v].shape == () for _, v in trace.outputs]
     choice = c_build.ThreadChoice() if threads is None else None
-
-    def bind(arrays) -> tuple:
-        """What the input shapes decide, worked out once for each. The kernel trusts
-        `dims`: the binder's checks are what keep its every access in range, so they
-        run here too, not only in the caller's (Compiled.function skips it)."""
-        named = binder.bind(arrays)
-        sizes = [named[d] for d in dims]
-        size = max((a.size for a in arrays), default=0)
-        return (ffi.new("ptrdiff_t[]", sizes) if sizes else ffi.NULL,
-                [concrete(s, named) for s in out_shapes], size)
+    if signature is None:
+        from ..signature import Signature
+        signature = Signature(trace, trace, inputs=params)
 
     def fn(*arrays):
+        """The kernel trusts `dims`: the binding's checks are what keep its every access
+        in range, so they run here, not only in the caller's (Compiled.function skips
+        that); the sizes as the kernel's argument are kept with the binding."""
         arrays = [np.asarray(a, dtype=np.float64, order="C") for a in arrays]  # 0-d stays 0-d
-        dims_arg, shapes, size = per_shapes.get(tuple(a.shape for a in arrays), bind, arrays)
+        bound = signature.bind(arrays)
+        memo = bound.memo.get("c")
+        if memo is None:
+            sizes = [bound.dims[d] for d in dims]
+            memo = bound.memo["c"] = (ffi.new("ptrdiff_t[]", sizes) if sizes else ffi.NULL,
+                                      max((a.size for a in arrays), default=0))
+        (dims_arg, size), shapes = memo, bound.shapes
         outs = [np.empty(s) for s in shapes]
         nt = threads if choice is None else choice.pick(size)
         args = [dims_arg, nt, *(ffi.from_buffer("double[]", a) for a in arrays)]

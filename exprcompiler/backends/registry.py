@@ -7,7 +7,10 @@ source, its build through the cache, the scalar-or-tensor generator, the thread
 choice) stays behind `generate` and `load`:
 
     artifact = backend.generate(trace, func_name=..., description=..., returns=..., columns=...)
-    kernel = backend.load(artifact, trace, threads=...)
+    kernel = backend.load(artifact, signature, threads=...)
+
+(the Signature of the trace — signature.py — whose binding of a call's shapes the C
+tensor kernel shares, so a call binds once).
 
 A Kernel is what api.Compiled runs: `fn(*arrays)` the generated function itself
 (arguments in trace input order), and for traces of scalars evaluated over a batch
@@ -49,7 +52,7 @@ class NumpyBackend:
         source, params = generate(trace, func_name=func_name, description=description, returns=returns)
         return Artifact(source, func_name, tuple(params))
 
-    def load(self, artifact: Artifact, trace: Trace, *, threads=None) -> Kernel:
+    def load(self, artifact: Artifact, signature, *, threads=None) -> Kernel:
         from .numpy_backend import load
         return Kernel(load(artifact.source, artifact.func_name), artifact.source, artifact.params)
 
@@ -64,11 +67,12 @@ class CBackend:
         params = tuple(name.replace(".", "_") for name in trace.input_names)
         return Artifact(generated.text, func_name, params, generated.decl, generated.tensor)
 
-    def load(self, artifact: Artifact, trace: Trace, *, threads=None) -> Kernel:
+    def load(self, artifact: Artifact, signature, *, threads=None) -> Kernel:
+        trace = signature.trace
         if artifact.tensor:  # loops over the shapes; called with exact shapes
             from .c_tensor import compile_c_tensor
             fn, source, params = compile_c_tensor(trace, func_name=artifact.func_name, threads=threads,
-                                                  generated=(artifact.source, artifact.decl))
+                                                  generated=(artifact.source, artifact.decl), signature=signature)
             return Kernel(fn, source, tuple(params))
         from ..packed import c_packed, c_point
         from . import c_build

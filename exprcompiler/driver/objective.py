@@ -24,7 +24,8 @@ from ..compiled import CompiledFunction
 from ..frontend import to_trace
 from ..jacobians import compile_hessian, compile_hvp
 from ..errors import ShapeError
-from ..tensor_call import is_tensor_trace, layout
+from ..shape_binding import is_tensor_trace
+from ..signature import layout
 from .result import named
 
 NEEDS = ("grad", "hvp", "hessian")
