@@ -27,10 +27,10 @@ def holds_dask(args, kwargs) -> bool:
     """Whether any argument is a Dask object, read off type names (no import of Dask):
     it runs on the call path of every compiled function given arrays."""
     for a in args:
-        if type(a).__module__.startswith("dask"):
+        if type(a) is not np.ndarray and type(a).__module__.startswith("dask"):
             return True
     for a in kwargs.values():
-        if type(a).__module__.startswith("dask"):
+        if type(a) is not np.ndarray and type(a).__module__.startswith("dask"):
             return True
     return False
 

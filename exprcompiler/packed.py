@@ -40,13 +40,19 @@ class PackedCall:
         self.wrt = wrt
         # every input a variable, in order: x itself is the kernel's input buffer
         self.x_is_input = x_pos == list(range(self.n_in))
+        if self.kind == "grad" and self.m == 1:  # the optimizer's call, without the dispatch
+            self._assemble = _value_and_gradient
 
-    def __call__(self, x, seed=None, **data):
+    def __call__(self, x, seed=None, /, **data):
         if self.x_is_input and seed is None and not data and type(x) is np.ndarray and \
-                x.shape == (self.n,) and x.dtype == np.float64 and x.flags.c_contiguous:
+                x.shape == (self.n,) and x.dtype == np.float64:
             out = np.empty(self.n_out)  # the optimizer's call: no copy, no checks to make
-            self.run(x, out)
-            return self._assemble(out)
+            try:
+                self.run(x, out)  # (cffi refuses a strided x: then it is copied, below)
+                return self._assemble(out)
+            except ValueError:
+                if x.flags.c_contiguous:
+                    raise
         buf = np.empty(self.n_in)
         buf[self.x_pos] = _vector(x, self.n, "x", f"the {self.n} variables {', '.join(self.wrt)}")
         if len(self.seed_pos):
@@ -90,6 +96,10 @@ class PackedCall:
         if kind == "jacobian":
             return value, rest.reshape(m, n)
         return value, rest  # vjp: (n,)
+
+
+def _value_and_gradient(out):
+    return float(out[0]), out[1:]  # the gradient a view of this call's own buffer
 
 
 def _vector(x, n: int, what: str, holds: str) -> np.ndarray:
@@ -143,8 +153,8 @@ def c_packed(ffi, fn):
     """run(in, out) through the kernel's one-point entry."""
     array, from_buffer = ffi.typeof("double[]"), ffi.from_buffer  # looked up once
 
-    def run(buf, out):
-        if fn(from_buffer(array, buf), from_buffer(array, out, require_writable=True)):
+    def run(buf, out):  # `out`: PackedCall's own new array
+        if fn(from_buffer(array, buf), from_buffer(array, out)):
             raise MemoryError("the C kernel could not allocate its tape")
     return run
 
