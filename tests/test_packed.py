@@ -98,3 +98,16 @@ def test_data_inputs_are_named_and_checked():
         g.at([2.0, 3.0], c=[1.0, 2.0])
     with pytest.raises(TypeError, match="missing the direction v"):
         compile_hvp("x * y").at([1.0, 2.0])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_strided_and_named_like_the_parameters(backend):
+    """A strided x (cffi refuses it as a buffer) is copied, not misread; a data input
+    may be called `x` or `seed`, as at()'s own arguments are positional only."""
+    g = compile_grad("x * y + seed", wrt="x, y", backend=backend)
+    wide = np.array([1.5, -7.0, 2.0, -7.0])
+    for _ in range(2):  # the first call and the later ones (g.at is then the packed call)
+        value, grad = g.at(wide[::2], seed=0.25)
+        assert value == 3.25 and grad.tolist() == [2.0, 1.5]
+    h = compile_grad("a * x", wrt="a", backend=backend)
+    assert h.at(np.array([2.0]), x=3.0)[1].tolist() == [3.0]
