@@ -25,6 +25,7 @@ from .recipe import reproducible
 from .shape_binding import is_tensor_trace
 from .signature import Signature
 from .tensor_call import TensorCall, copy_into
+from .tensor_jacobians import TensorForwardGradient
 from .trace.ir import Trace
 
 BLOCK = numpy_backend.BLOCK  # points per block when the NumPy backend runs a large batch
@@ -298,10 +299,9 @@ def compile_grad(expr, wrt=None, *, mode: str = "reverse", backend: str = "numpy
     if mode == "forward":
         primal = to_trace(expr, shapes)
         if is_tensor_trace(primal):  # one sweep per element: run at call time
-            from .tensor_jacobians import TensorForwardGradient
             _single_output(primal, "a gradient")
             primal, wrt = with_wrt(primal, wrt)
-            return TensorForwardGradient(primal, wrt, backend=backend, threads=threads)
+            return TensorForwardGradient(primal, wrt, backend=backend, threads=threads, sweeps=SWEEPS)
         expr, shapes = primal, None
     primal, wrt, trace, what = kind_trace("grad", expr, wrt, mode, shapes=shapes)
     return _build("grad", primal, trace, backend=backend, wrt=wrt, mode=mode,
@@ -337,3 +337,6 @@ def compile_vjp(expr, wrt=None, *, backend: str = "numpy", threads: Optional[int
     return _build("vjp", primal, trace, backend=backend, wrt=wrt,
                   mode="reverse", func_name="f_vjp", what=what,
                   returns=(tuple(range(n)), tuple(range(n, n + len(wrt)))), threads=threads)
+
+
+SWEEPS = {"forward": compile_jvp, "reverse": compile_vjp}  # what call-time Jacobians run

@@ -76,7 +76,7 @@ def compile_jacobian(exprs, wrt=None, *, mode: str = "auto", backend: str = "num
         raise ValueError(f"unknown mode {mode!r} (use 'auto', 'forward' or 'reverse')")
     primal, wrt = api.with_wrt(to_trace(exprs, shapes), wrt)
     if is_tensor_trace(primal):
-        return TensorJacobian(primal, wrt, mode, backend=backend, threads=threads)
+        return TensorJacobian(primal, wrt, mode, backend=backend, threads=threads, sweeps=api.SWEEPS)
     m, n = len(primal.outputs), len(wrt)
     chosen = choose_mode(n, m) if mode == "auto" else mode
     _, _, trace, what = api.kind_trace("jacobian", primal, wrt, chosen)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import api
 from .compiled import CompiledFunction
 from .signature import Signature, flat, split
 from .tensor_call import TensorPackedCall
@@ -27,7 +26,7 @@ class TensorHessian(CompiledFunction):
 
     kind = "hessian"
 
-    def __init__(self, hvp: api.Compiled):
+    def __init__(self, hvp):
         self.hvp = hvp
         self.wrt, self.primal, self.trace, self.source = hvp.wrt, hvp.primal, hvp.trace, hvp.source
         self.backend, self.mode = hvp.backend, hvp.mode
@@ -64,8 +63,11 @@ class TensorJacobian(CompiledFunction):
 
     kind = "jacobian"
 
-    def __init__(self, primal, wrt, mode: str, *, backend: str, threads=None):
+    def __init__(self, primal, wrt, mode: str, *, backend: str, sweeps: dict, threads=None):
+        """`sweeps`: "forward" and "reverse" -> the compile_jvp and compile_vjp of the
+        front door (api.py, which imports this module, not the other way round)."""
         self.primal, self.wrt, self.mode, self.backend = primal, tuple(wrt), mode, backend
+        self._sweeps = sweeps
         self.inputs = tuple(primal.input_names)
         self.signature = Signature(primal, primal, self.wrt)
         self._last_mode = None
@@ -75,9 +77,9 @@ class TensorJacobian(CompiledFunction):
     def __repr__(self) -> str:
         return f"<compiled Jacobian of tensors ({self.mode} mode, {self.backend}): wrt {', '.join(self.wrt)}>"
 
-    def _kernel(self, which: str) -> api.Compiled:
+    def _kernel(self, which: str):
         if which not in self._compiled:  # the values come from CompiledFunction.values
-            make = api.compile_jvp if which == "forward" else api.compile_vjp
+            make = self._sweeps[which]
             self._compiled[which] = make(self.primal, self.wrt, backend=self.backend, threads=self._threads)
         return self._compiled[which]
 
@@ -133,11 +135,11 @@ class TensorForwardGradient(CompiledFunction):
     mode = "forward"
     tensor = True
 
-    def __init__(self, primal, wrt, *, backend: str, threads=None):
+    def __init__(self, primal, wrt, *, backend: str, sweeps: dict, threads=None):
         self.primal, self.wrt, self.backend = primal, tuple(wrt), backend
         self.inputs = tuple(primal.input_names)
         self.signature = Signature(primal, primal, self.wrt)
-        self._jacobian = TensorJacobian(primal, wrt, "forward", backend=backend, threads=threads)
+        self._jacobian = TensorJacobian(primal, wrt, "forward", backend=backend, sweeps=sweeps, threads=threads)
         jvp = self._jacobian._kernel("forward")
         self.trace, self.source = jvp.trace, jvp.source
         self._packed = TensorPackedCall(self)
