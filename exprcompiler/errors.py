@@ -68,3 +68,8 @@ class ExprcIndexError(ExprcError, IndexError):
 class InvalidNameError(ExprcError, ValueError):
     """A name the user chose for something generated (an exported C function) cannot
     be used: not an identifier, or one the language or its headers already take."""
+
+
+class InputTooLarge(ExprcError, ValueError):
+    """An expression needs more operations than the input-size limit allows (see
+    trace.ir.max_ops_limit): refused early, before it fills the machine's memory."""

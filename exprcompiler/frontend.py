@@ -10,7 +10,7 @@ from __future__ import annotations
 from .errors import ConversionError, ShapeError
 from .passes.replay import replay
 from .passes.share_sums import share_sums
-from .trace.ir import Builder, Trace, output_names, trace_from_builder
+from .trace.ir import Builder, Trace, gc_paused, output_names, trace_from_builder
 
 
 def _is_sympy(obj) -> bool:
@@ -32,37 +32,59 @@ def _sympy_text(expr) -> str:
     """The expression as SymPy prints it, for headers; huge or deep ones are not
     printed (SymPy's printer recurses)."""
     try:
-        if expr.count_ops(visual=False) > 2000:
+        if _tree_size(expr, 4000) > 4000:
             return "a SymPy expression"
         return str(expr)
     except Exception:  # printing is a courtesy, never an error (RecursionError included)
         return "a SymPy expression"
 
 
-def to_trace(expr, shapes=None) -> Trace:
+def _tree_size(expr, cap: int) -> int:
+    """Nodes of `expr` written out as a tree (as the printer and count_ops see it, a
+    shared subexpression once per use), counted up to `cap` + 1 over the DAG's
+    distinct nodes: count_ops walks the tree, whose size doubles with each level of
+    sharing (a 10³-operation DAG did not finish in minutes)."""
+    size: dict[int, int] = {}
+    stack = [(expr, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in size:
+            continue
+        if children_done:
+            size[id(node)] = min(cap + 1, 1 + sum(size[id(a)] for a in node.args))
+        else:
+            stack.append((node, True))
+            stack.extend((a, False) for a in node.args if id(a) not in size)
+    return size[id(expr)]
+
+
+@gc_paused()
+def to_trace(expr, shapes=None, max_ops=None) -> Trace:
     """A list or tuple of expressions (or a SymPy column or row vector) is one
     function with an output per entry, y1, y2, ...
 
     `shapes` declares tensor inputs ({"X": ("n", 3), "w": (3,)}); undeclared names
-    are scalars."""
+    are scalars. `max_ops` is the input-size limit (default: trace.ir.max_ops_limit(),
+    from the environment variable EXPRCOMPILER_MAX_OPS or the machine's memory): an
+    expression that needs more operations raises InputTooLarge early."""
     if shapes:
-        return _with_shapes(expr, shapes)
+        return _with_shapes(expr, shapes, max_ops)
     if isinstance(expr, Trace):
         return expr
     if isinstance(expr, (list, tuple)) or (_is_sympy(expr) and getattr(expr, "is_Matrix", False)
                                            and not _is_matrix_expression(expr)):
-        return _combine(expr)
+        return _combine(expr, max_ops)
     if isinstance(expr, str):
         from .parse import parse
-        return share_sums(parse(expr))
+        return share_sums(parse(expr, max_ops=max_ops))
     if _is_sympy(expr):
         from .parse.from_sympy import from_sympy
-        return share_sums(from_sympy(expr, source=_sympy_text(expr)))
+        return share_sums(from_sympy(expr, source=_sympy_text(expr), max_ops=max_ops))
     raise ConversionError(f"cannot compile a {type(expr).__name__}: give a string, a SymPy "
                           f"expression or a Trace")
 
 
-def _combine(exprs) -> Trace:
+def _combine(exprs, max_ops=None) -> Trace:
     if getattr(exprs, "is_Matrix", False):
         if min(exprs.shape) > 1:
             raise ConversionError(f"a {exprs.shape[0]}x{exprs.shape[1]} SymPy matrix: give a "
@@ -75,7 +97,7 @@ def _combine(exprs) -> Trace:
     for k, e in enumerate(exprs):
         if isinstance(e, (list, tuple, Trace)) or (_is_sympy(e) and getattr(e, "is_Matrix", False)):
             raise ConversionError(f"entry {k} of the list: give a string or a SymPy expression")
-        part = to_trace(e)
+        part = to_trace(e, max_ops=max_ops)
         vmap = replay(b, part)
         outputs += [vmap[v] for _, v in part.outputs]
         sources.append(part.source or "?")
@@ -83,7 +105,7 @@ def _combine(exprs) -> Trace:
     return share_sums(trace_from_builder(b, list(zip(names, outputs)), source="; ".join(sources)))
 
 
-def _with_shapes(expr, shapes) -> Trace:
+def _with_shapes(expr, shapes, max_ops=None) -> Trace:
     from .shapes import check_declared, shown
     if not hasattr(shapes, "items"):
         raise ShapeError(f"shapes= expects a mapping name -> shape, got {type(shapes).__name__}")
@@ -94,7 +116,7 @@ def _with_shapes(expr, shapes) -> Trace:
         declared[name] = check_declared(name, shape)
     if isinstance(expr, str):
         from .parse import parse
-        trace = share_sums(parse(expr, declared))
+        trace = share_sums(parse(expr, declared, max_ops=max_ops))
     elif isinstance(expr, Trace):
         trace = expr
     else:

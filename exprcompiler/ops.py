@@ -24,7 +24,8 @@ by tests/test_edges.py):
   sqrt'(0) = inf, log'(0) = inf (the limits); at -0.0 both are -inf, the sign IEEE
   keeps through 1/(2·sqrt(x)) and 1/x (the rules stay as the lecture tables print them);
   x**y: the x-partial is 0 where y == 0, xlogy(x, y): the y-partial is 0 where x == 0
-  (the op does not depend on that argument there; the formula would give NaN).
+  (the op does not depend on that argument there; the formula would give NaN);
+  the special functions' (floor, gamma, digamma, sinc, hypot...) are in ops_special.
 Values are NumPy's (the evaluators), signed zeros and NaN included: the C helpers
 reproduce them, and where NumPy's own loops disagree with each other (pow with an
 exponent 0.5 that does not vary) `runtime.power` picks C's pow for both backends.
@@ -33,8 +34,6 @@ exponent 0.5 that does not vary) `runtime.power` picks C's pow for both backends
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Callable, Optional
 
 import numpy as np
 
@@ -42,118 +41,10 @@ from . import runtime
 from . import shapes as _shapes
 from . import tensor_rules as T
 
-INF = math.inf
-
-# Printing precedence (higher binds tighter); the parser uses the same numbers.
-PREC_CMP, PREC_ADD, PREC_MUL, PREC_NEG, PREC_POW, PREC_ATOM = 5, 10, 20, 30, 40, 100
-VARIADIC = -1
-
-
-@dataclass(frozen=True)
-class OpDef:
-    name: str
-    arity: int
-    evaluate: Optional[Callable]           # NumPy implementation (reference semantics)
-    partials: tuple                        # per argument: (b, seed, *args, out) -> var, or None
-    numpy: str                             # callable spelling ("np.sin") or infix symbol ("+")
-    c: str = ""                            # C99 spelling: libm/helper name, or the infix symbol
-    infix: Optional[str] = None            # ASCII infix/prefix symbol, None for calls
-    uinfix: Optional[str] = None           # Unicode symbol for printed tables
-    prec: int = PREC_ATOM
-    sympy_head: Optional[str] = None       # SymPy function class name, for conversion both ways
-    sympy: Optional[Callable] = None       # (sympy_module, *args) -> expr, when not sympy_head(*args)
-    domain: tuple = ()                     # per-argument sampling interval for tests (default ±3)
-    kinks: tuple = ()                      # points where the op is not differentiable
-    edges: tuple = ()                      # ((args...), (expected partials...)) checked by tests
-    linear: bool = False
-    callable_by_name: bool = True          # may be called as name(...) in the string language
-    doc: str = ""
-    # Tensor ops (see tensor_rules.py). An op without `shape` is elementwise: its
-    # arguments broadcast, and its `jvp` and `vjp` are made from its `partials`.
-    shape: Optional[Callable] = None       # (argument shapes, attrs) -> output shape
-    prepare: Optional[Callable] = None     # (argument shapes, attrs) -> canonical attrs
-    jvp: Optional[Callable] = None         # (b, tangents, args, out, attrs) -> tangent or None
-    vjp: Optional[Callable] = None         # (b, j, adjoint, args, out, attrs) -> contribution or None
-    fmt: Optional[Callable] = None         # (op, rendered args, attrs, target) -> (text, prec)
-    keywords: tuple = ()                   # attributes a user may pass by keyword, with defaults
-    bounds: Optional[Callable] = None      # (argument shapes, attrs) -> [(dim, least, arg)]: sizes
-    #                                        a binding must have (x[5]: n >= 6), see tensor_call
-    across: bool = False                   # combines its argument's elements (reductions, softmax,
-    #                                        norm): of undeclared inputs, shapes come at the call
-
-    def __post_init__(self):
-        if not self.domain:
-            object.__setattr__(self, "domain", ((-3.0, 3.0),) * self.arity)
-        if self.shape is None and self.arity > 0:  # elementwise: both rules from the partials
-            object.__setattr__(self, "jvp", _jvp_from_partials(self.partials))
-            object.__setattr__(self, "vjp", _vjp_from_partials(self.partials))
-
-    def takes(self, n: int) -> bool:
-        """Whether the op accepts n arguments."""
-        return n == self.arity or (self.arity == VARIADIC and n > 0)
-
-    @property
-    def is_leaf(self) -> bool:
-        return self.arity == 0
-
-    @property
-    def elementwise(self) -> bool:
-        return self.shape is None
-
-
-def _jvp_from_partials(partials):
-    """An elementwise op's JVP: its partials applied to the arguments' tangents, summed."""
-    def jvp(b, tans, args, out, attrs):
-        acc = None
-        for partial, t in zip(partials, tans):
-            if t is None or partial is None:
-                continue
-            c = partial(b, t, *args, out)
-            if c is not None:  # a rule may find a structural zero (x**0)
-                acc = c if acc is None else b.add(acc, c)
-        return acc
-    return jvp
-
-
-def _vjp_from_partials(partials):
-    """An elementwise op's VJP for argument j: its partial applied to the adjoint,
-    summed down to the argument's shape (the adjoint of broadcasting it)."""
-    def vjp(b, j, g, args, out, attrs):
-        if partials[j] is None:
-            return None
-        c = partials[j](b, g, *args, out)
-        if c is not None and b.shape(c) != b.shape(args[j]):
-            c = b.sum_to(c, args[j])
-        return c
-    return vjp
-
-
-def _unless_zero(b, a, partial):
-    """`partial()`, but 0 where `a` == 0: there the op does not depend on the argument
-    being differentiated (x**0 = 1, xlogy(0, y) = 0), while the formula may be NaN
-    (0·0**-1, 0/0). The contribution is 0 whatever the seed, as a structural zero
-    is; a constant `a` needs no test (0: a structural zero)."""
-    c = b.const_value(a)
-    if c is None:
-        return b.where(b.eq(a, 0.0), 0.0, partial())
-    return None if c == 0.0 else partial()
-
-
-def _tie_split(b, wins, x, y):
-    """The share of maximum's/minimum's derivative that goes to one argument: 1 where
-    it `wins` (a 0/1 comparison), 0.5 at a tie. A tie is x == y, not x - y == 0, so
-    maximum(inf, inf) splits too (inf - inf is NaN); a NaN argument gets 0, as
-    relu'(NaN) = (NaN > 0) = 0."""
-    return b.where(b.eq(x, y), 0.5, wins)
-
-
-def _unary(name, evaluate, partial, numpy, sympy_head=None, **kw):
-    return OpDef(name, 1, evaluate, (partial,), numpy,
-                 sympy_head=sympy_head if sympy_head is not None else name, **kw)
-
-
-def _binary_call(name, evaluate, partials, numpy, **kw):
-    return OpDef(name, 2, evaluate, partials, numpy, **kw)
+# OpDef and the precedences are read through this module too (ops.OpDef, ops.PREC_ATOM).
+from .op_def import (INF, PREC_ADD, PREC_ATOM, PREC_CMP, PREC_MUL, PREC_NEG, PREC_POW,  # noqa: F401
+                     VARIADIC, OpDef, _binary_call, _tie_split, _unary, _unless_zero)
+from .ops_special import TABLE as _SPECIAL
 
 
 _TABLE = [
@@ -370,10 +261,19 @@ _TABLE += [
           doc="the square matrix with a vector on its diagonal and zeros elsewhere"),
 ]
 
+# Special functions and the other elementary ones (erf, gamma, arctan2, floor...): in
+# ops_special, to keep this file short; one table still.
+_TABLE += _SPECIAL
+
 OPS: dict[str, OpDef] = {op.name: op for op in _TABLE}
 
 # Names a user may call in the string language (the parser's function set).
 FUNCTIONS: dict[str, OpDef] = {name: op for name, op in OPS.items() if op.callable_by_name}
+
+# Function names that stay variable names where they are not called: these functions
+# came after formulas had used the names (gamma a discount factor, erf or floor a
+# quantity), so `gamma * x` keeps meaning an input gamma; `sin * 2` is still an error.
+VARIABLE_TOO: frozenset = frozenset(op.name for op in _SPECIAL)
 
 # Named constants of the string language.
 CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .shapes import insert_axes
+from .special import digamma, erf, erfc, gamma, lgamma, polygamma  # noqa: F401 (generated code imports them here)
 
 
 def sigmoid(x):
@@ -41,6 +42,13 @@ def power(x, y):
     # sqrt(x) + 0.0 is pow's +0.0 at -0.0 and leaves every other value as it is
     r = np.where(half, np.where(np.equal(x, -np.inf), np.inf, r + 0.0), r)
     return r[()] if r.ndim == 0 else r
+
+
+def frac(x):
+    """x - floor(x), in [0, 1) (1.0 where x is a tiny negative number, by rounding), as
+    SymPy's frac; NaN at ±inf."""
+    with np.errstate(invalid="ignore"):
+        return np.subtract(x, np.floor(x))
 
 
 def xlogy(x, y):

@@ -23,6 +23,7 @@ from .. import ops as _ops
 from ..shapes import show
 from ..trace.ir import Instr, Trace
 from ..trace.render import Renderer, named_vars, target_spelling
+from . import c_special
 from .naming import assign_names, comment_text
 from .reserved import C_RESERVED
 
@@ -77,6 +78,7 @@ HELPERS = {
                "    if (y == 0.5) return x == -INFINITY ? INFINITY : sqrt(x) + 0.0;\n"
                "    return pow(x, y);\n}", ()),
     "xc_xlogy": ("static inline double xc_xlogy(double x, double y) { return x == 0 ? 0.0 : x * log(y); }", ()),
+    **c_special.HELPERS,  # digamma, polygamma, frac, sinc
 }
 
 
@@ -84,7 +86,7 @@ HELPERS = {
 # sin/cos/exp/log/pow). Declaring them `omp declare simd` lets gcc vectorize the loop
 # with calls to the vector variants; without -fopenmp-simd the pragmas are ignored.
 VECTOR_MATH = ("sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh",
-               "exp", "expm1", "log", "log1p", "pow")
+               "exp", "expm1", "log", "log1p", "pow") + c_special.VECTOR_MATH
 
 
 SPELLING = target_spelling("c", nan="NAN", inf="INFINITY")
@@ -119,7 +121,7 @@ def math_prelude(spelled: set[str], libm: set[str] = frozenset()) -> list[str]:
     if vector:
         lines.append("/* vector variants from libmvec (used when built with -fopenmp-simd) */")
         for f in vector:
-            args = "double, double" if f == "pow" else "double"
+            args = "double, double" if f in c_special.VECTOR_MATH_BINARY else "double"
             lines += ["#pragma omp declare simd notinbranch", f"double {f}({args});"]
         lines.append("")
     if helpers:

@@ -12,13 +12,14 @@ from __future__ import annotations
 import hashlib
 import linecache
 import math
+import types
 from typing import Optional, Sequence, Union
 
 import numpy as np
 
 from .. import __version__
 from .. import ops as _ops
-from ..trace.ir import Instr, Trace
+from ..trace.ir import Instr, Trace, gc_paused
 from ..trace.render import Renderer, named_vars, target_spelling
 from .naming import assign_names, comment_text
 from .reserved import PYTHON_RESERVED
@@ -35,6 +36,7 @@ ReturnSpec = Union[int, Sequence["ReturnSpec"]]
 SPELLING = target_spelling("numpy", nan="np.nan", inf="np.inf")
 
 
+@gc_paused()
 def generate(trace: Trace, *, func_name: str = "f", description: str = "",
              returns: Optional[ReturnSpec] = None) -> tuple[str, list[str]]:
     """Python source of `trace` as a function; returns (source, parameter names).
@@ -74,30 +76,36 @@ def _small_powers(trace: Trace) -> Trace:
     power() costs 0.7 µs against 0.02 µs for a product (Rosenbrock in 10 variables:
     27 µs against 2.3 µs). x * x is what NumPy computes for x**2; the cube differs from
     pow in the last bit at most, as the C backend's does."""
-    def exponent(ins):
-        if ins.op != "pow":
-            return None
-        e = trace.instrs[ins.args[1]]
-        return e.value if e.op == "const" and e.value in (2.0, 3.0) else None
-    if not any(exponent(ins) for ins in trace.instrs):
+    instrs = trace.instrs
+    powers = {}
+    for i, ins in enumerate(instrs):
+        if ins.op == "pow":
+            e = instrs[ins.args[1]]
+            if e.op == "const" and e.value in (2.0, 3.0):
+                powers[i] = e.value
+    if not powers:
         return trace
-    instrs, labels, new = [], [], []
-    for i, ins in enumerate(trace.instrs):
-        args = tuple(new[a] for a in ins.args)
-        k = exponent(ins)
+    out, labels, new = [], [], []
+    shift = 0   # instructions inserted so far (one per cube): variables move up by this
+    for i, ins in enumerate(instrs):
+        args = tuple([new[a] for a in ins.args]) if shift and ins.args else ins.args
+        k = powers.get(i)
         if k is not None:
             x = args[0]
             if k == 3.0:
-                instrs.append(Instr("mul", (x, x), (), ins.shape))
+                out.append(Instr("mul", (x, x), (), ins.shape))
                 labels.append(None)
-                args = (len(instrs) - 1, x)
+                shift += 1
+                args = (len(out) - 1, x)
             else:
                 args = (x, x)
-            ins = Instr("mul", (), (), ins.shape)
-        instrs.append(Instr(ins.op, args, ins.attrs, ins.shape))
+            ins = Instr("mul", args, (), ins.shape)
+        elif args is not ins.args:
+            ins = Instr(ins.op, args, ins.attrs, ins.shape)
+        out.append(ins)
         labels.append(trace.labels[i])
-        new.append(len(instrs) - 1)
-    return Trace(instrs, labels, [(n, new[v]) for n, v in trace.outputs], trace.source)
+        new.append(len(out) - 1)
+    return Trace(out, labels, [(n, new[v]) for n, v in trace.outputs], trace.source)
 
 
 def _static_sums(trace: Trace) -> Trace:
@@ -128,15 +136,75 @@ def _format_returns(spec: ReturnSpec, trace: Trace, r: Renderer, top: bool = Fal
     return text if top and len(items) > 1 else f"({text})"
 
 
+# A generated function longer than this many lines is compiled piece by piece (see
+# _exec_in_pieces), PIECE_LINES statements at a time. Measured on a 10⁵-operation
+# gradient (232k lines, CPython 3.11): compile() in one piece took 1.8-2.0 s and
+# 600 MB (its parser keeps every token of the text), in pieces of 2000 lines 1.1 s
+# and 40 MB. The price is at run time: a piece reads what earlier pieces computed
+# from a dict, not from fast locals, which made a one-point call about 3x slower
+# and a 1000-point call 30% slower at that size; below the threshold nothing changes.
+PIECES_ABOVE = 20_000
+PIECE_LINES = 2_000
+_PIECES_RUNNER = "_exprc_pieces"   # generated names never start with "_" (naming.identifier)
+
+
+@gc_paused()
 def load(source: str, func_name: str):
     """Compile generated source into a function whose source `inspect` can show."""
     digest = hashlib.sha1(source.encode()).hexdigest()[:12]
     filename = f"<exprcompiler {func_name} {digest}>"
-    code = compile(source, filename, "exec")
     namespace: dict = {"__name__": "exprcompiler.generated"}
-    exec(code, namespace)  # our generated source, never user text
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    lines = source.splitlines(True)
+    if len(lines) > PIECES_ABOVE:
+        _exec_in_pieces(lines, func_name, filename, namespace)
+    else:
+        exec(compile(source, filename, "exec"), namespace)  # our generated source, never user text
+    linecache.cache[filename] = (len(source), None, lines, filename)
     return namespace[func_name]
+
+
+def _exec_in_pieces(lines: list[str], func_name: str, filename: str, namespace: dict) -> None:
+    """Define `func_name` from `generate`'s text (a header, then `def`, one
+    `    name = expression` line per statement, and a last `    return` line) without
+    compiling it in one piece. The function is a stub with the real signature whose
+    one statement, on the `return` line, runs the pieces: each piece is a function
+    made of consecutive statement lines, run with a dict of every value computed so
+    far as its globals, its own values merged in when it returns. A name that a
+    piece assigns again (an adjoint accumulated over v̄_4 = v̄_4 + ...) is passed in
+    as a parameter, since a function reads a name it assigns from its locals. Line
+    numbers are those of `lines`, so tracebacks show the generated source."""
+    start = next(k for k, ln in enumerate(lines) if ln.startswith(f"def {func_name}("))
+    exec(compile("".join(lines[:start]), filename, "exec"), namespace)
+    body = lines[start + 1:]
+    statements, last = body[:-1], body[-1]
+    if not last.startswith("    return ") or not all(ln.startswith("    ") and " = " in ln for ln in statements):
+        raise AssertionError(f"{filename}: not the numpy backend's function layout")
+    # the stub: its `return` on the line of the generated `return`
+    stub = "\n" * start + lines[start] + "\n" * (len(body) - 1) + f"    return {_PIECES_RUNNER}(locals())\n"
+    exec(compile(stub, filename, "exec"), namespace)
+    code = namespace[func_name].__code__
+    assigned = set(code.co_varnames[:code.co_argcount + code.co_kwonlyargcount])
+    pieces = []
+    for first in range(0, len(statements), PIECE_LINES):
+        chunk = statements[first:first + PIECE_LINES]
+        names = list(dict.fromkeys(ln[4:ln.index(" = ")] for ln in chunk))
+        carried = [n for n in names if n in assigned]
+        assigned.update(names)
+        text = f"def piece({', '.join(carried)}):\n" + "".join(chunk) + "    return locals()\n"
+        piece, = (c for c in compile(text, filename, "exec").co_consts if isinstance(c, types.CodeType))
+        # its first statement is line 2 of `text`, line start + 2 + first of the source
+        pieces.append((piece.replace(co_firstlineno=start + 1 + first), carried))
+    result = compile(last[len("    return "):], filename, "eval").replace(co_firstlineno=start + 1 + len(body))
+    module = dict(namespace)
+
+    def run(arguments: dict):
+        values = dict(module)
+        values.update(arguments)
+        for piece, carried in pieces:
+            values.update(types.FunctionType(piece, values)(*[values[n] for n in carried]))
+        return eval(result, values)  # our generated source, never user text
+
+    namespace[_PIECES_RUNNER] = run
 
 
 def compile_numpy(trace: Trace, *, func_name: str = "f", description: str = "",

@@ -18,16 +18,18 @@ once and a 10^5-deep expression converts.
 
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import sympy
+from sympy.functions.elementary.piecewise import ExprCondPair
 from sympy.core.operations import LatticeOp
 from sympy.logic.boolalg import Boolean
 from sympy.matrices import MatrixBase
 
 from .. import ops as _ops
 from ..errors import ConversionError
-from ..trace.ir import Builder, Trace, output_names, trace_from_builder
+from ..trace.ir import Builder, Trace, max_ops_limit, output_names, trace_from_builder
 from . import from_sympy_matrix as _matrix
 
 _SHOW = 80            # characters of an offending expression shown in an error
@@ -54,6 +56,25 @@ _HEADS = _head_table()
 
 # SymPy's Heaviside(x) means H(0) = 1/2; older SymPy versions store only x.
 _DEFAULT_TRAILING_ARGS = {sympy.Heaviside: (0.5,)}
+
+# SymPy functions that become other ops than their name says: SymPy's sinc(x) = sin(x)/x
+# is NumPy's normalized sinc (the op's) at x/π; polygamma(0, x) is digamma(x).
+_RENAMED = {
+    sympy.sinc: lambda b, args: b.sinc(b.div(args[0], math.pi)),
+    sympy.polygamma: lambda b, args: (b.digamma(args[1]) if b.const_value(args[0]) == 0.0
+                                      else b.polygamma(*args)),
+}
+
+# Piecewise((e1, c1), ..., (en, cn)) becomes where(c1, e1, where(c2, e2, ... where(cn, en,
+# nan))): the first expression whose condition holds, as SymPy reads it, and NaN where
+# none does (SymPy's value there is nan too); a last condition True (the usual
+# "otherwise") is the innermost value itself. The derivative follows the branch taken,
+# as where's. Conditions become 0/1 floats: relationals the comparison ops, And a product,
+# Or a maximum, Not 1 - c. Conditions are accepted only inside a Piecewise.
+_RELATIONS = {sympy.StrictLessThan: "lt", sympy.LessThan: "le", sympy.StrictGreaterThan: "gt",
+              sympy.GreaterThan: "ge", sympy.Equality: "eq", sympy.Unequality: "ne"}
+_CONDITIONS = (*_RELATIONS, sympy.And, sympy.Or, sympy.Not, type(sympy.true), type(sympy.false))
+_BRANCHING = (sympy.Piecewise, ExprCondPair)
 
 
 def _show(node) -> str:
@@ -104,15 +125,19 @@ def _check(node) -> None:
     if node.is_Symbol or node.is_Number or node.is_NumberSymbol:
         return                        # (checked first: a Symbol is also a Boolean)
     if isinstance(node, Boolean):
-        raise ConversionError(f"relationals and booleans are not supported: {_show(node)}")
-    if node.is_Add or node.is_Mul or node.is_Pow or node.func in _HEADS:
+        if isinstance(node, _CONDITIONS):
+            return                    # (from_sympy refuses one that is not in a Piecewise)
+        raise ConversionError(f"unsupported SymPy condition {type(node).__name__!r} (in {_show(node)})")
+    if node.is_Add or node.is_Mul or node.is_Pow or node.func in _HEADS or node.func in _RENAMED:
+        return
+    if isinstance(node, _BRANCHING):
         return
     raise ConversionError(f"unsupported SymPy node {type(node).__name__!r} (in {_show(node)})")
 
 
 class _Converter:
-    def __init__(self):
-        self.b = Builder()
+    def __init__(self, max_ops: Optional[int] = None):
+        self.b = Builder(max_ops=max_ops)
         self.var: dict[int, tuple] = {}        # id(node) -> (node, var); node kept alive
         self.magnitude: dict[int, int] = {}    # id(Mul with coefficient < 0) -> var of -Mul
         self.symbols: dict[str, object] = {}   # input name -> the symbol that has it
@@ -157,7 +182,35 @@ class _Converter:
             return self._mul(node)
         if node.is_Pow:
             return self._pow(*node.args)
+        if isinstance(node, _BRANCHING + _CONDITIONS):
+            return self._conditional(node)
         return self._function(node)
+
+    def _conditional(self, node) -> int:
+        """A Piecewise, or a condition as a 0/1 float (see _RELATIONS)."""
+        b = self.b
+        if isinstance(node, ExprCondPair):
+            return self._v(node.expr)         # (its Piecewise reads both parts)
+        if node is sympy.true or node is sympy.false:
+            return b.const(1.0 if node is sympy.true else 0.0)
+        if type(node) in _RELATIONS:
+            return b.apply(_RELATIONS[type(node)], self._v(node.lhs), self._v(node.rhs))
+        parts = [self._v(a) for a in node.args]
+        if isinstance(node, sympy.Not):
+            return b.sub(1.0, parts[0])
+        if isinstance(node, (sympy.And, sympy.Or)):
+            acc = parts[0]
+            for p in parts[1:]:
+                acc = b.mul(acc, p) if isinstance(node, sympy.And) else b.maximum(acc, p)
+            return acc
+        acc = None                            # a Piecewise, built from its last pair out
+        for pair in reversed(node.args):
+            value = self._v(pair.expr)
+            if acc is None:
+                acc = value if pair.cond is sympy.true else b.where(self._v(pair.cond), value, math.nan)
+            else:
+                acc = b.where(self._v(pair.cond), value, acc)
+        return acc
 
     def _pow(self, base, exp) -> int:
         """base**exp: a Pow, or a HadamardPower (the same, elementwise on a matrix)."""
@@ -241,7 +294,10 @@ class _Converter:
         return fraction(top_coeff)
 
     def _function(self, node) -> int:
-        return self._function_of(node.func, [self._v(a) for a in node.args], node)
+        args = [self._v(a) for a in node.args]
+        if node.func in _RENAMED:
+            return _RENAMED[node.func](self.b, args)
+        return self._function_of(node.func, args, node)
 
     def _function_of(self, func, args, node) -> int:
         """SymPy function class `func` applied to the variables `args` (`node` is
@@ -264,15 +320,19 @@ class _Converter:
         return self.b.apply(op.name, *args)
 
 
-def from_sympy(expr, *, source: Optional[str] = None) -> Trace:
+def from_sympy(expr, *, source: Optional[str] = None, max_ops: Optional[int] = None) -> Trace:
     """Convert a SymPy expression into a trace with one output, "y" ("f" if y is an input).
 
     A matrix expression gives a tensor-valued output, a 1×1 one a scalar.
-    Raises `ConversionError` naming any node that has no op (Piecewise, Integral,
-    an undefined function, Inverse...), and for explicit matrices, booleans and
-    non-SymPy objects.
+    Raises `ConversionError` naming any node that has no op (Integral, an undefined
+    function, Inverse...), and for explicit matrices, booleans outside a Piecewise
+    and non-SymPy objects. `max_ops`: the input-size limit (default:
+    trace.ir.max_ops_limit()); past it, InputTooLarge.
     """
-    conv = _Converter()
+    if isinstance(expr, Boolean) and not getattr(expr, "is_Symbol", False):
+        raise ConversionError(f"relationals and booleans are not supported: {_show(expr)} "
+                              f"(as a number, write Piecewise((1, condition), (0, True)))")
+    conv = _Converter(max_ops_limit(max_ops))
     out = _matrix.as_scalar(conv.b, conv.convert(expr))
     name, = output_names(1, conv.b._inputs)  # the output must not shadow an input
     return trace_from_builder(conv.b, [(name, out)], source=source)

@@ -32,7 +32,7 @@ import difflib
 
 from .. import ops as _ops
 from ..errors import ExprcIndexError, ParseError, ShapeError, UndeclaredShapes
-from ..trace.ir import Builder, Trace, ancestors, natural_key, output_names, trace_from_builder
+from ..trace.ir import Builder, Trace, ancestors, max_ops_limit, natural_key, output_names, trace_from_builder
 from .constants import KEYWORD_VALUES, TokenReader
 from .lexer import Token, describe, error_at, quote
 
@@ -54,8 +54,14 @@ _BINARY = {
     "!=": ("ne", _ops.PREC_CMP, False),
 }
 # Functions called under another name, or by number of arguments.
-_ALIASES = {"dot": "matmul"}
+# (the names of C, SymPy and Python's math for the ops NumPy spells otherwise; pow is the
+# ** operator, callable under this name only)
+_ALIASES = {"dot": "matmul", "ln": "log", "asin": "arcsin", "acos": "arccos", "atan": "arctan",
+            "asinh": "arcsinh", "acosh": "arccosh", "atanh": "arctanh", "atan2": "arctan2",
+            "pow": "pow", "ceiling": "ceil", "loggamma": "lgamma"}
 _TWO_ARGUMENT = {"max": "maximum", "min": "minimum"}
+# What "did you mean" chooses from: every callable name, aliases included (atn -> atan).
+_CALLABLE = sorted({*_ops.FUNCTIONS, *_ALIASES})
 _STATEMENT_END = frozenset(("newline", ";", "eof"))
 
 # Entries of the operator stack: (kind, precedence, payload, token, operand height).
@@ -73,7 +79,7 @@ def _inputs_of(b: Builder, var: int) -> list[str]:
                   key=natural_key)
 
 
-def parse(text: str, shapes=None, lenient: bool = False) -> Trace:
+def parse(text: str, shapes=None, lenient: bool = False, max_ops: int | None = None) -> Trace:
     """Parse an expression or a straight-line program into a Trace.
 
     Free names that are never assigned become inputs (in natural order: x2 before
@@ -82,18 +88,20 @@ def parse(text: str, shapes=None, lenient: bool = False) -> Trace:
     ParseError, with line, column and source line, for any malformed text.
     `lenient`: a reduction of undeclared inputs is taken as written (of a scalar), for
     reading the names and kinds of a program whose shapes come at the first call.
+    `max_ops`: the input-size limit (default: trace.ir.max_ops_limit()); a program
+    that needs more operations raises InputTooLarge as soon as it gets there.
     """
     if not isinstance(text, str):
         raise TypeError(f"parse() expects a str, not {type(text).__name__}")
-    return _Parser(text, shapes or {}, lenient).program()
+    return _Parser(text, shapes or {}, lenient, max_ops_limit(max_ops)).program()
 
 
 class _Parser(TokenReader):
-    def __init__(self, text: str, shapes, lenient: bool = False):
+    def __init__(self, text: str, shapes, lenient: bool = False, max_ops: int | None = None):
         super().__init__(text)
         self.lenient = lenient
         self.shapes = shapes                # input name -> declared shape
-        self.g = Builder()   # hash-conses as we parse; finish() drops dead code
+        self.g = Builder(max_ops=max_ops)   # hash-conses as we parse; finish() drops dead code
         self.env: dict[str, int] = {}       # assigned name -> its trace variable (SSA)
         self.free: dict[str, Token] = {}    # input name -> its first use (for errors)
         self.more = False                   # a bare statement's comma: another output follows
@@ -133,7 +141,7 @@ class _Parser(TokenReader):
 
     def check_target(self, tok: Token) -> None:
         name = tok.text
-        if name in _ops.FUNCTIONS:
+        if name in _ops.FUNCTIONS and name not in _ops.VARIABLE_TOO:
             raise self.error(tok, f"cannot assign to '{name}' (a function)")
         if name in _ops.CONSTANTS:
             raise self.error(tok, f"cannot assign to constant '{name}'")
@@ -159,7 +167,7 @@ class _Parser(TokenReader):
         if name in KEYWORD_VALUES:
             raise self.error(tok, f"'{name}' is a value for options (keepdims=True), not a number "
                                   f"or a variable; write 1 or 0")
-        if name in _ops.FUNCTIONS:
+        if name in _ops.FUNCTIONS and name not in _ops.VARIABLE_TOO:
             raise self.error(tok, f"'{name}' is a function; call it as {name}(...)")
         self.free.setdefault(name, tok)
         return self.g.input(name, self.shapes.get(name, ()))
@@ -171,7 +179,7 @@ class _Parser(TokenReader):
             return op
         message = f"unknown function {quote(name)}"
         # difflib is cheap for short names; a huge name is junk with no near miss.
-        close = difflib.get_close_matches(name, _ops.FUNCTIONS, n=1) if len(name) <= 64 else []
+        close = difflib.get_close_matches(name, _CALLABLE, n=1) if len(name) <= 64 else []
         if close:
             message += f" (did you mean '{close[0]}'?)"
         elif name in self.env or name in self.free or name in _ops.CONSTANTS:

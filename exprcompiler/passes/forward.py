@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Mapping, Optional, Sequence
 
 from .. import ops as _ops
-from ..trace.ir import Builder, Trace
+from ..trace.ir import Builder, Trace, gc_paused
 from .replay import (derived, fresh_name, labels_of, replay, replay_instr, scalar_output, seed_input, wrt_vars,
                      zeros_like)
 
@@ -45,6 +45,7 @@ def tangent_sweep(b: Builder, trace: Trace, vmap: list[int], seeds: Mapping[int,
     return tan
 
 
+@gc_paused()
 def jvp(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Trace:
     """Trace of (outputs, output tangents) from (inputs, tangents of the `wrt` inputs).
     Tangent inputs are named `x.dot`, tangent outputs `y.dot`."""
@@ -61,6 +62,7 @@ def jvp(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Trace:
     return b.finish(outputs)
 
 
+@gc_paused()
 def grad_forward(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Trace:
     """The gradient of a single-output trace by one tangent sweep per `wrt` input
     (seed 1 on that input). Outputs: the value, then `x.bar` for each input."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-from ..trace.ir import Builder, Trace
+from ..trace.ir import Builder, Trace, gc_paused
 from .forward import tangent_sweep
 from .replay import fresh_name, labels_of, replay, seed_input, wrt_vars, zeros_like
 from .reverse import active_set, adjoint_sweep, grad_reverse
@@ -25,6 +25,7 @@ def _gradient(trace: Trace, wrt: Optional[Sequence[str]]) -> tuple[Trace, list[s
     return grad_reverse(trace, names), names
 
 
+@gc_paused()
 def hvp(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Trace:
     """Value, gradient and Hessian-vector product of a single-output trace, from
     (inputs, directions `x.dot` of the `wrt` inputs). Outputs: y, x.bar for each
@@ -43,6 +44,7 @@ def hvp(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Trace:
     return b.finish(outputs)
 
 
+@gc_paused()
 def hessian(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Trace:
     """Value, gradient and Hessian of a single-output trace. Outputs: y, x.bar for
     each x, then the n×n entries row by row, `xi.d.xj`."""
@@ -67,6 +69,7 @@ def hessian(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Trace:
     return b.finish(outputs)
 
 
+@gc_paused()
 def jacobian(trace: Trace, wrt: Optional[Sequence[str]] = None, mode: str = "forward") -> Trace:
     """Outputs y_1..y_m, then the m×n Jacobian row by row, `yi.d.xj`: from n tangent
     sweeps (mode="forward") or m adjoint sweeps (mode="reverse")."""

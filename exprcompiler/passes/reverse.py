@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Mapping, Optional, Sequence
 
 from .. import ops as _ops
-from ..trace.ir import Builder, Trace
+from ..trace.ir import Builder, Trace, gc_paused
 from .replay import derived, fresh_name, labels_of, replay, scalar_output, seed_input, wrt_vars, zeros_like
 
 
@@ -63,6 +63,7 @@ def adjoint_sweep(b: Builder, trace: Trace, vmap: Sequence[int], cotangents: Map
     return adj
 
 
+@gc_paused()
 def vjp(trace: Trace, wrt: Optional[Sequence[str]] = None, *, seeds: Optional[Mapping[str, float]] = None) -> Trace:
     """Trace of (outputs, adjoints of the `wrt` inputs) from (inputs, output cotangents).
 

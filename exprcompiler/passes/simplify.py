@@ -9,16 +9,18 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence, Union
 
-from ..trace.ir import Builder, Trace
+from ..trace.ir import Builder, Trace, gc_paused
 from .replay import replay
 
 
+@gc_paused()
 def simplify(trace: Trace) -> Trace:
     b = Builder()
     vmap = replay(b, trace)
     return b.finish([(n, vmap[v]) for n, v in trace.outputs], source=trace.source)
 
 
+@gc_paused()
 def specialize(trace: Trace, values: Mapping[str, float]) -> Trace:
     """Replace the inputs named in `values` by constants, then simplify."""
     b = Builder()
@@ -28,6 +30,7 @@ def specialize(trace: Trace, values: Mapping[str, float]) -> Trace:
     return b.finish([(n, vmap[v]) for n, v in trace.outputs], source=trace.source)
 
 
+@gc_paused()
 def select(trace: Trace, outputs: Union[str, Sequence[str]]) -> Trace:
     """The trace of some of `trace`'s outputs (by name), without the code only the
     others need: `select(grad_trace, "x1.bar")` is ∂f/∂x1 alone, which can be

@@ -17,23 +17,27 @@ that printers inline into their single use (or name ``t…`` when shared).
 
 from __future__ import annotations
 
+import gc
 import math
-from dataclasses import dataclass
-from typing import Iterable, Optional, Sequence
+import os
+from contextlib import contextmanager
+from typing import Iterable, NamedTuple, Optional, Sequence
 
 import numpy as np
 
 from .. import ops as _ops
 from .. import shapes as _shapes
-from ..errors import ShapeError, TraceError
+from ..errors import InputTooLarge, ShapeError, TraceError
 
 Var = int
 
 
-@dataclass(frozen=True)
-class Instr:
+class Instr(NamedTuple):
+    """One operation. A named tuple, not a dataclass: a 10⁶-operation trace holds
+    millions of these, and a tuple is built in a third of the time of a frozen
+    dataclass and holds no per-instance dict."""
     op: str
-    args: tuple[int, ...] = ()
+    args: tuple = ()
     attrs: tuple = ()          # (("key", value), ...) — hashable, ordered
     shape: tuple = ()
 
@@ -52,11 +56,11 @@ class Instr:
         return self.attr("name")
 
 
-@dataclass(frozen=True)
-class Label:
+class Label(NamedTuple):
     """How a variable is named: kind "v" (primal), "dot" (tangent) or "bar" (adjoint)
     of the primal variable numbered `index`; `base` is the user's name for inputs and
-    seeds (x1, y); `tag` tells apart several sweeps in one trace (direction x1...)."""
+    seeds (x1, y); `tag` tells apart several sweeps in one trace (direction x1...).
+    A named tuple for the same reason as `Instr`."""
     kind: str
     index: int
     base: Optional[str] = None
@@ -136,21 +140,60 @@ def _const_key(value: float) -> str:
     return repr(float(value))  # tells 0.0 from -0.0; NaN keys compare equal as strings
 
 
+# The front ends' input-size limit, in instructions of the trace they build. By
+# default it is what fits in the machine's memory at BYTES_PER_OP, measured (peak
+# resident memory of compile_grad on text, NumPy backend) at 2.5-3 KB per operation
+# at 10^5 operations, with headroom for Hessians and the C backend.
+MAX_OPS_ENV = "EXPRCOMPILER_MAX_OPS"
+BYTES_PER_OP = 8192
+_MIN_DEFAULT_MAX_OPS = 100_000
+
+
+def max_ops_limit(max_ops: Optional[int] = None) -> int:
+    """The input-size limit: `max_ops` if given, else the environment variable
+    EXPRCOMPILER_MAX_OPS, else physical memory / BYTES_PER_OP."""
+    if max_ops is None:
+        text = os.environ.get(MAX_OPS_ENV, "").strip()
+        if text:
+            try:
+                max_ops = int(text.replace("_", ""))
+            except ValueError:
+                raise InputTooLarge(f"{MAX_OPS_ENV}={text[:40]!r} is not a whole number of operations") from None
+        else:
+            try:
+                memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+            except (AttributeError, ValueError, OSError):   # not a POSIX system
+                memory = 16 << 30
+            max_ops = max(_MIN_DEFAULT_MAX_OPS, memory // BYTES_PER_OP)
+    if isinstance(max_ops, bool) or not isinstance(max_ops, int) or max_ops < 1:
+        raise InputTooLarge(f"the input-size limit must be a positive number of operations, not {max_ops!r}")
+    return max_ops
+
+
 class Builder:
     """Appends instructions with hash-consing and local simplification.
 
     Ops are methods: ``b.sin(x)``, ``b.add(x, 2.0)`` (floats become constants).
+
+    `apply` runs once per operation of every front end and pass, millions of times
+    for a large expression, so it takes the common case (scalar arguments, no
+    options) without building what only tensors or identities need.
     """
 
-    def __init__(self, *, pull_negations: bool = False):
+    def __init__(self, *, pull_negations: bool = False, max_ops: Optional[int] = None):
         # Derivative passes set pull_negations: (-a)·b -> -(a·b) lets rules' signs
         # cancel (no "-(-x)"); front ends keep the user's grouping as written.
         self.pull_negations = pull_negations
+        # Front ends pass max_ops_limit(): past it, InputTooLarge (passes build from
+        # a trace that was already held to it, so they have none).
+        self.max_ops = max_ops
+        self._room = max_ops if max_ops is not None else math.inf
         self.instrs: list[Instr] = []
         self.labels: list[Optional[Label]] = []
         self._memo: dict = {}
         self._inputs: dict[str, int] = {}
         self._source: list[int] = []   # what each variable names, through copies
+        self._cval: list = []          # the constant each variable names, else None
 
     # -- leaves -------------------------------------------------------------------
     def input(self, name: str, shape: tuple = ()) -> Var:
@@ -186,13 +229,15 @@ class Builder:
             return var
         ins = self.instrs[var]
         fresh = since is not None and var >= since
-        if fresh and self.labels[var] is None and ins.op not in ("input", "const", "copy"):
+        if fresh and self.labels[var] is None and ins.op not in _LEAF_OR_COPY:
             self.labels[var] = label
             return var
         return self._append(Instr("copy", (var,), (), ins.shape), label)
 
     # -- operations ---------------------------------------------------------------
     def __getattr__(self, opname: str):
+        # Ops added to the table after this module was imported (the class has a
+        # method for every op that was there, see _add_op_methods).
         if opname.startswith("_") or opname not in _ops.OPS:
             raise AttributeError(opname)
         return lambda *args, **attrs: self.apply(opname, *args, **attrs)
@@ -202,43 +247,69 @@ class Builder:
         return self._source[var]
 
     def const_value(self, var: Var) -> Optional[float]:
-        ins = self.instrs[self.source_of(var)]
-        return ins.value if ins.op == "const" else None
+        return self._cval[var]
 
     def apply(self, opname: str, *args, **attrs) -> Var:
-        op = _ops.OPS.get(opname)
-        if op is None or op.is_leaf:
+        op = _OPS.get(opname)
+        if op is None or op.arity == 0:
             raise TraceError(f"unknown operation {opname!r}")
-        if not op.takes(len(args)):
+        if len(args) != op.arity and not op.takes(len(args)):
             raise TraceError(f"{opname} takes {op.arity} arguments ({len(args)} given)")
-        args = tuple(a if isinstance(a, int) and not isinstance(a, bool) else self.const(a)
-                     for a in args)
+        instrs = self.instrs
+        n = len(instrs)
         for a in args:
-            if not 0 <= a < len(self.instrs):
-                raise TraceError(f"{opname}: argument v{a} is not defined")
-        shapes = [self.instrs[a].shape for a in args]
-        attrs = {k: v for k, v in attrs.items() if v is not None}  # None: the default
+            if type(a) is not int or not 0 <= a < n:
+                args = self._variables(opname, args)
+                break
+        shapes = [instrs[a].shape for a in args]
+        if attrs:
+            attrs = {k: v for k, v in attrs.items() if v is not None}  # None: the default
         if op.prepare is not None:
             attrs = op.prepare(shapes, attrs)
-        shape = result_shape(opname, shapes, attrs)
-        if op.elementwise and opname != "copy":
-            args = self._unbroadcast(opname, args, shape)
-            src = self.instrs[self.source_of(args[0])]
-            if len(args) == 1 and src.op == "broadcast_to" and not src.attrs:
-                # f(broadcast(a)) = broadcast(f(a)): -v̄ of a mean's adjoint stays a scalar
-                return self.broadcast_to(self.apply(opname, src.args[0], **attrs), src.args[1])
-        attr_t = tuple(sorted(attrs.items()))
+        if op.shape is None and not any(shapes):
+            shape = ()  # elementwise over scalars: no broadcasting to do
+        else:
+            shape = result_shape(opname, shapes, attrs)
+            if op.shape is None and opname != "copy":
+                args = self._unbroadcast(opname, args, shape)
+                src = instrs[self._source[args[0]]]
+                if len(args) == 1 and src.op == "broadcast_to" and not src.attrs:
+                    # f(broadcast(a)) = broadcast(f(a)): -v̄ of a mean's adjoint stays a scalar
+                    return self.broadcast_to(self.apply(opname, src.args[0], **attrs), src.args[1])
+                shapes = [instrs[a].shape for a in args]
+        attr_t = tuple(sorted(attrs.items())) if attrs else ()
         if opname == "copy":
             return self._append(Instr("copy", args, attr_t, shape))
-        simplified = self._simplify(opname, args, shape, attr_t)
-        if simplified is not None:
-            return simplified
-        key = (opname, tuple(self.source_of(a) for a in args), attr_t)
+        cval = self._cval
+        consts = [cval[a] for a in args]
+        # fold scalar constants only: a constant may stand for a whole array (simplify's
+        # substituted inputs), whose sum or size_ratio is not the scalar's
+        if None not in consts and shape == () and not any(shapes):
+            with np.errstate(all="ignore"):
+                value = op.evaluate(*[np.float64(c) for c in consts], **attrs)
+            return self.const(float(value))
+        identity = _IDENTITIES.get(opname)
+        if identity is not None:
+            simplified = identity(self, args, consts, shape, attrs)
+            if simplified is not None:
+                return simplified
+        source = self._source
+        key = (opname, tuple([source[a] for a in args]), attr_t)
         var = self._memo.get(key)
         if var is None:
             var = self._append(Instr(opname, args, attr_t, shape))
             self._memo[key] = var
         return var
+
+    def _variables(self, opname: str, args: tuple) -> tuple:
+        """`args` with numbers made constants (bools included), each checked to be a
+        variable of this builder."""
+        args = tuple(a if isinstance(a, int) and not isinstance(a, bool) else self.const(a)
+                     for a in args)
+        for a in args:
+            if not 0 <= a < len(self.instrs):
+                raise TraceError(f"{opname}: argument v{a} is not defined")
+        return args
 
     def _unbroadcast(self, opname, args, shape) -> tuple:
         """An elementwise op broadcasts by itself: an argument that is only a value
@@ -256,77 +327,22 @@ class Builder:
     def shape(self, var: Var) -> tuple:
         return self.instrs[var].shape
 
-    def _simplify(self, opname, args, shape, attrs) -> Optional[Var]:
-        consts = [self.const_value(a) for a in args]
-        # fold scalar constants only: a constant may stand for a whole array (simplify's
-        # substituted inputs), whose sum or size_ratio is not the scalar's
-        if all(c is not None for c in consts) and shape == () and all(self.shape(a) == () for a in args):
-            with np.errstate(all="ignore"):
-                value = _ops.OPS[opname].evaluate(*[np.float64(c) for c in consts], **dict(attrs))
-            return self.const(float(value))
-        if opname in ("broadcast_to", "sum_to", "reshape") and self.shape(args[0]) == shape \
-                and not dict(attrs).get("axis"):
-            return args[0]   # nothing to broadcast, sum or reshape
-        if opname == "transpose" and len(shape) < 2:
-            return args[0]   # x.T of a scalar or a vector is x, as in NumPy
-        src = [self.instrs[self.source_of(a)] for a in args]
-
-        def keep(i):  # an identity may drop the other operand only if shapes agree
-            return args[i] if self.instrs[args[i]].shape == shape else None
-
-        def is_neg(i):
-            return src[i].op == "neg"
-
-        def unnamed_neg(i):  # -(a)·b -> -(a·b) is exact; named lines (v̄_3 = −v̄_4) stay
-            return self.pull_negations and is_neg(i) and self.labels[self.source_of(args[i])] is None \
-                and src[i].shape == self.instrs[args[i]].shape
-
-        # Zeros drop out only where IEEE agrees for both signs of x: x + (-0.0) and
-        # x - 0.0 are x, and -0.0 - x is -x; but x + 0.0 is +0.0 at x = -0.0, and
-        # 0.0 - x is +0.0 at x = 0.0, where -x is -0.0 (1/(x + 0) must stay +inf).
-        if opname == "add":
-            if _signed_zero(consts[1], -1.0):
-                return keep(0)
-            if _signed_zero(consts[0], -1.0):
-                return keep(1)
-            if is_neg(1):
-                return self.apply("sub", args[0], src[1].args[0])
-            if is_neg(0):
-                return self.apply("sub", args[1], src[0].args[0])
-        elif opname == "sub":
-            if _signed_zero(consts[1], 1.0):
-                return keep(0)
-            if _signed_zero(consts[0], -1.0) and shape == self.instrs[args[1]].shape:
-                return self.apply("neg", args[1])
-            if is_neg(1):
-                return self.apply("add", args[0], src[1].args[0])
-        elif opname == "mul":
-            for i, j in ((0, 1), (1, 0)):
-                if consts[i] == 1.0:
-                    return keep(j)
-                if consts[i] == -1.0 and shape == self.instrs[args[j]].shape:
-                    return self.apply("neg", args[j])
-        elif opname == "div":
-            if consts[1] == 1.0:
-                return keep(0)
-        elif opname == "pow":
-            if consts[1] == 1.0:
-                return keep(0)
-        elif opname == "neg":
-            if is_neg(0) and src[0].shape == shape:
-                return src[0].args[0]
-        if opname in ("mul", "div"):
-            for i in (0, 1):
-                if unnamed_neg(i):
-                    inner = [src[i].args[0] if k == i else args[k] for k in (0, 1)]
-                    return self.apply("neg", self.apply(opname, *inner))
-        return None
-
     def _append(self, ins: Instr, label: Optional[Label] = None) -> Var:
         var = len(self.instrs)
+        if var >= self._room:
+            raise InputTooLarge(
+                f"the expression needs more than {self.max_ops:,} operations, the input-size limit; "
+                f"to go further, raise it with the environment "
+                f"variable {MAX_OPS_ENV} (e.g. {MAX_OPS_ENV}={2 * self.max_ops}) or to_trace(..., max_ops=...)")
         self.instrs.append(ins)
         self.labels.append(label)
-        self._source.append(self._source[ins.args[0]] if ins.op == "copy" else var)
+        if ins.op == "copy":
+            a = ins.args[0]
+            self._source.append(self._source[a])
+            self._cval.append(self._cval[a])
+        else:
+            self._source.append(var)
+            self._cval.append(ins.attrs[0][1] if ins.op == "const" else None)
         return var
 
     # -- finishing ----------------------------------------------------------------
@@ -335,13 +351,14 @@ class Builder:
         """Dead-code eliminate, put inputs first (in `input_order`, default the order
         they were declared), renumber, and optionally give primal Griewank labels."""
         outputs = list(outputs)
-        n = len(self.instrs)
+        all_instrs = self.instrs
+        n = len(all_instrs)
         live = bytearray(n)
         for _, v in outputs:
             live[v] = 1
         for i in range(n - 1, -1, -1):
             if live[i]:
-                for a in self.instrs[i].args:
+                for a in all_instrs[i].args:
                     live[a] = 1
         names = list(self._inputs)
         if input_order is not None:
@@ -352,18 +369,157 @@ class Builder:
                 raise TraceError(f"input order misses {missing}")
             names = [nm for nm in input_order if nm in self._inputs]
         order = [self._inputs[nm] for nm in names]
-        order += [i for i in range(n) if live[i] and self.instrs[i].op != "input"]
-        new_index = {old: new for new, old in enumerate(order)}
+        order += [i for i in range(n) if live[i] and all_instrs[i].op != "input"]
+        new_index = [-1] * n
+        for new, old in enumerate(order):
+            new_index[old] = new
         instrs, labels = [], []
+        old_labels = self.labels
         for old in order:
-            ins = self.instrs[old]
+            ins = all_instrs[old]
             if ins.args:
-                ins = Instr(ins.op, tuple(new_index[a] for a in ins.args), ins.attrs, ins.shape)
+                ins = Instr(ins.op, tuple([new_index[a] for a in ins.args]), ins.attrs, ins.shape)
             instrs.append(ins)
-            labels.append(self.labels[old])
+            labels.append(old_labels[old])
         if number:
             labels = primal_labels(instrs)
         return Trace(instrs, labels, [(nm, new_index[v]) for nm, v in outputs], source)
+
+
+_LEAF_OR_COPY = frozenset(("input", "const", "copy"))
+
+
+# -- the builder's identities --------------------------------------------------------
+# One function per op: (builder, args, their constant values or None, result shape,
+# attrs) -> the variable the operation equals, or None to build it. Zeros drop out
+# only where IEEE agrees for both signs of x: x + (-0.0) and x - 0.0 are x, and
+# -0.0 - x is -x; but x + 0.0 is +0.0 at x = -0.0, and 0.0 - x is +0.0 at x = 0.0,
+# where -x is -0.0 (1/(x + 0) must stay +inf).
+
+def _keep(b: Builder, var: Var, shape: tuple) -> Optional[Var]:
+    """An identity may drop the other operand only if shapes agree."""
+    return var if b.instrs[var].shape == shape else None
+
+
+def _negated(b: Builder, var: Var) -> Optional[Var]:
+    """x when `var` names -x (through copies), else None."""
+    src = b.instrs[b._source[var]]
+    return src.args[0] if src.op == "neg" else None
+
+
+def _pull_negation(b: Builder, opname: str, args) -> Optional[Var]:
+    """-(a)·b -> -(a·b), in derivative passes: exact, and lets rules' signs cancel;
+    named lines (v̄_3 = −v̄_4) stay as they are."""
+    if not b.pull_negations:
+        return None
+    for i in (0, 1):
+        s = b._source[args[i]]
+        src = b.instrs[s]
+        if src.op == "neg" and b.labels[s] is None and src.shape == b.instrs[args[i]].shape:
+            inner = [src.args[0] if k == i else args[k] for k in (0, 1)]
+            return b.apply("neg", b.apply(opname, *inner))
+    return None
+
+
+def _id_add(b, args, consts, shape, attrs):
+    if _signed_zero(consts[1], -1.0):
+        return _keep(b, args[0], shape)
+    if _signed_zero(consts[0], -1.0):
+        return _keep(b, args[1], shape)
+    x = _negated(b, args[1])
+    if x is not None:
+        return b.apply("sub", args[0], x)
+    x = _negated(b, args[0])
+    if x is not None:
+        return b.apply("sub", args[1], x)
+    return None
+
+
+def _id_sub(b, args, consts, shape, attrs):
+    if _signed_zero(consts[1], 1.0):
+        return _keep(b, args[0], shape)
+    if _signed_zero(consts[0], -1.0) and shape == b.instrs[args[1]].shape:
+        return b.apply("neg", args[1])
+    x = _negated(b, args[1])
+    if x is not None:
+        return b.apply("add", args[0], x)
+    return None
+
+
+def _id_mul(b, args, consts, shape, attrs):
+    c0, c1 = consts
+    if c0 is not None or c1 is not None:
+        for i, j in ((0, 1), (1, 0)):
+            if consts[i] == 1.0:
+                return _keep(b, args[j], shape)
+            if consts[i] == -1.0 and shape == b.instrs[args[j]].shape:
+                return b.apply("neg", args[j])
+    return _pull_negation(b, "mul", args)
+
+
+def _id_div(b, args, consts, shape, attrs):
+    if consts[1] == 1.0:
+        return _keep(b, args[0], shape)
+    return _pull_negation(b, "div", args)
+
+
+def _id_pow(b, args, consts, shape, attrs):
+    return _keep(b, args[0], shape) if consts[1] == 1.0 else None
+
+
+def _id_neg(b, args, consts, shape, attrs):
+    src = b.instrs[b._source[args[0]]]
+    return src.args[0] if src.op == "neg" and src.shape == shape else None
+
+
+def _id_reshaping(b, args, consts, shape, attrs):
+    # nothing to broadcast, sum or reshape
+    return args[0] if b.instrs[args[0]].shape == shape and not attrs.get("axis") else None
+
+
+def _id_transpose(b, args, consts, shape, attrs):
+    return args[0] if len(shape) < 2 else None   # x.T of a scalar or a vector is x, as in NumPy
+
+
+_IDENTITIES = {"add": _id_add, "sub": _id_sub, "mul": _id_mul, "div": _id_div, "pow": _id_pow,
+               "neg": _id_neg, "broadcast_to": _id_reshaping, "sum_to": _id_reshaping,
+               "reshape": _id_reshaping, "transpose": _id_transpose}
+_OPS = _ops.OPS
+
+
+def _add_op_methods() -> None:
+    """b.sin(x), b.add(x, y), ...: one method per op of the table, so the derivative
+    rules' calls do not go through __getattr__ (a failed lookup, then a new closure,
+    on each of millions of calls). A Builder attribute of the same name wins, as it
+    did through __getattr__."""
+    def method(opname):
+        def call(self, *args, **attrs):
+            return self.apply(opname, *args, **attrs)
+        call.__name__ = call.__qualname__ = opname
+        return call
+    for opname, op in _ops.OPS.items():
+        if not op.is_leaf and not opname.startswith("_") and not hasattr(Builder, opname):
+            setattr(Builder, opname, method(opname))
+
+
+_add_op_methods()
+
+
+@contextmanager
+def gc_paused():
+    """Python's cycle collector off while a stage runs (as a `with` block or a
+    decorator), then back as it was. A stage allocates millions of small tuples
+    (instructions, labels, memo keys), which set off full collections that walk
+    every object alive, traces included: at 10⁵ operations those took a quarter of
+    the time and grew faster than the trace. The stages make no reference cycles,
+    so pausing frees nothing late."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def ancestors(instrs: Sequence[Instr], var: Var) -> set:

@@ -1,0 +1,123 @@
+"""The op table, continued: special functions and the rest of the elementary ones
+(erf, gamma, digamma, arctan2, floor, ...). One table still: ops.py appends these
+entries to its own before it builds OPS; they are in this file only to keep ops.py
+short, and everything said in ops' docstring holds for them.
+
+Conventions here (tested by `edges` and tests/test_edges.py on both backends):
+  floor' = ceil' = 0 everywhere, at the integers too (as sign' = 0); frac = x - floor(x)
+  has frac' = 1 everywhere;
+  gamma' = gamma·digamma: -inf at ±0, NaN at the negative integers (gamma is NaN there);
+  lgamma' = digamma: -inf at +0, +inf at -0 (the one-sided limits), NaN at negative integers;
+  digamma' = polygamma(1, x): +inf at every pole;
+  polygamma(n, x): n is an order (an integer 0..30), not a variable: its n-partial is 0;
+  sinc is NumPy's normalized sin(πx)/(πx), SymPy's sinc(x) = sin(x)/x converts to
+  sinc(x/π); sinc'(0) = 0, and its derivative rule is exact to third order at 0;
+  hypot' at (0, 0) is 0 (a subgradient, as norm's); arctan2' at (0, 0) is NaN (0/0);
+  cbrt'(±0) = +inf; arcsinh, arccosh, arctanh: their formulas, inf at arccosh(1) and
+  arctanh(±1).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import runtime
+from .op_def import INF, OpDef, _binary_call, _unary
+
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+_PI = math.pi
+_INTEGERS = (-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0)   # kinks of floor, ceil, frac in the ±3 domain
+
+
+def _gaussian(b, x):
+    """(2/√π)·exp(-x²), the derivative of erf."""
+    return b.mul(_TWO_OVER_SQRT_PI, b.exp(b.neg(b.square(x))))
+
+
+def _sinc_slope(b, x, out):
+    """sinc'(x) = (cos(πx) - sinc(x)) / x, and at x = 0 (where that is 0/0) its Maclaurin
+    polynomial -π²x/3 + π⁴x³/30: 0 there, with the right derivatives up to the third, so
+    a Hessian at 0 is right too."""
+    at_zero = b.mul(x, b.add(-_PI ** 2 / 3.0, b.mul(_PI ** 4 / 30.0, b.square(x))))
+    return b.where(b.eq(x, 0.0), at_zero, b.div(b.sub(b.cos(b.mul(_PI, x)), out), x))
+
+
+def _over_norm(b, x, out):
+    """x / hypot, 0 where hypot is 0 (the derivative of hypot, a subgradient at 0)."""
+    return b.where(b.eq(out, 0.0), 0.0, b.div(x, out))
+
+
+def _over_norm_squared(b, u, y, x):
+    """u / (x² + y²) as (u / h) / h with h = hypot(y, x): no overflow of x² at 1e200."""
+    h = b.hypot(y, x)
+    return b.div(b.div(u, h), h)
+
+
+def _step(name, evaluate, numpy, c, sympy_head, doc):
+    return _unary(name, evaluate, None, numpy, c=c, sympy_head=sympy_head, kinks=_INTEGERS,
+                  edges=(((1.0,), (0.0,)), ((-0.5,), (0.0,))), doc=doc)
+
+
+TABLE = [
+    _unary("erf", runtime.erf, lambda b, g, x, out: b.mul(g, _gaussian(b, x)), "erf", c="erf",
+           edges=(((0.0,), (_TWO_OVER_SQRT_PI,)), ((INF,), (0.0,))), doc="the error function"),
+    _unary("erfc", runtime.erfc, lambda b, g, x, out: b.neg(b.mul(g, _gaussian(b, x))), "erfc", c="erfc",
+           edges=(((0.0,), (-_TWO_OVER_SQRT_PI,)), ((-INF,), (-0.0,))), doc="1 - erf(x), accurate where erf is near 1"),
+    _unary("gamma", runtime.gamma, lambda b, g, x, out: b.mul(g, b.mul(out, b.digamma(x))), "gamma", c="tgamma",
+           domain=((0.2, 4.0),), edges=(((0.0,), (-INF,)), ((-0.0,), (-INF,)), ((INF,), (INF,))),
+           doc="Γ(x) (C's tgamma): ±inf at ±0, NaN at negative integers; derivative Γ(x)·digamma(x)"),
+    _unary("lgamma", runtime.lgamma, lambda b, g, x, out: b.mul(g, b.digamma(x)), "lgamma", c="lgamma",
+           sympy_head="loggamma", sympy=lambda sp, x: sp.log(sp.Abs(sp.gamma(x))), domain=((0.2, 5.0),),
+           edges=(((0.0,), (-INF,)), ((-0.0,), (INF,)), ((INF,), (INF,))),
+           doc="log|Γ(x)| (C's lgamma; SymPy's loggamma for x > 0): +inf at the poles; derivative digamma(x)"),
+    _unary("digamma", runtime.digamma, lambda b, g, x, out: b.mul(g, b.polygamma(1.0, x)), "digamma",
+           c="xc_digamma", domain=((0.2, 5.0),), edges=(((0.0,), (INF,)), ((-0.0,), (INF,)), ((INF,), (0.0,))),
+           doc="ψ(x) = Γ'(x)/Γ(x) (SymPy's polygamma(0, x)); derivative polygamma(1, x)"),
+    # The order's interval is one point: tests do not perturb or differentiate it (see OpDef.domain).
+    OpDef("polygamma", 2, runtime.polygamma,
+          (None, lambda b, g, n, x, out: b.mul(g, b.polygamma(b.add(n, 1.0), x))), "polygamma",
+          c="xc_polygamma", sympy_head="polygamma", domain=((1.0, 1.0), (0.2, 5.0)),
+          edges=(((1.0, 0.0), (0.0, -INF)), ((2.0, -0.0), (0.0, INF))),
+          doc="polygamma(n, x): the n-th derivative of digamma, for integer orders 0 <= n <= 30 "
+              "(NaN otherwise); its derivative in x is polygamma(n + 1, x), in n 0"),
+    _unary("cbrt", np.cbrt, lambda b, g, x, out: b.div(g, b.mul(3.0, b.square(out))), "np.cbrt", c="cbrt",
+           sympy=lambda sp, x: sp.real_root(x, 3), edges=(((0.0,), (INF,)), ((-0.0,), (INF,))),
+           doc="the real cube root (negative for x < 0)"),
+    _unary("log2", np.log2, lambda b, g, x, out: b.div(g, b.mul(x, math.log(2.0))), "np.log2", c="log2",
+           sympy=lambda sp, x: sp.log(x, 2), domain=((0.1, 5.0),),
+           edges=(((0.0,), (INF,)), ((-0.0,), (-INF,)))),
+    _unary("log10", np.log10, lambda b, g, x, out: b.div(g, b.mul(x, math.log(10.0))), "np.log10", c="log10",
+           sympy=lambda sp, x: sp.log(x, 10), domain=((0.1, 5.0),),
+           edges=(((0.0,), (INF,)), ((-0.0,), (-INF,)))),
+    _unary("arcsinh", np.arcsinh, lambda b, g, x, out: b.div(g, b.hypot(1.0, x)), "np.arcsinh", c="asinh",
+           sympy_head="asinh", edges=(((0.0,), (1.0,)),)),
+    _unary("arccosh", np.arccosh,
+           lambda b, g, x, out: b.div(g, b.mul(b.sqrt(b.sub(x, 1.0)), b.sqrt(b.add(x, 1.0)))),
+           "np.arccosh", c="acosh", sympy_head="acosh", domain=((1.2, 5.0),), edges=(((1.0,), (INF,)),)),
+    _unary("arctanh", np.arctanh, lambda b, g, x, out: b.div(g, b.mul(b.sub(1.0, x), b.add(1.0, x))),
+           "np.arctanh", c="atanh", sympy_head="atanh", domain=((-0.9, 0.9),),
+           edges=(((1.0,), (INF,)), ((-1.0,), (INF,)))),
+    _step("floor", np.floor, "np.floor", "floor", "floor", "the largest integer <= x; derivative 0 (at the integers too)"),
+    _step("ceil", np.ceil, "np.ceil", "ceil", "ceiling",
+          "the smallest integer >= x (SymPy's ceiling); derivative 0 (at the integers too)"),
+    _unary("frac", runtime.frac, lambda b, g, x, out: g, "frac", c="xc_frac", kinks=_INTEGERS,
+           edges=(((1.0,), (1.0,)), ((-0.5,), (1.0,))),
+           doc="x - floor(x), in [0, 1) (SymPy's frac); derivative 1 (at the integers too)"),
+    _unary("sinc", np.sinc, lambda b, g, x, out: b.mul(g, _sinc_slope(b, x, out)), "np.sinc", c="xc_sinc",
+           sympy_head="", sympy=lambda sp, x: sp.sinc(sp.pi * x), edges=(((0.0,), (0.0,)),),
+           doc="NumPy's normalized sinc, sin(πx)/(πx), 1 at 0 (SymPy's sinc(x) = sin(x)/x is sinc(x/π))"),
+    _binary_call("arctan2", np.arctan2,
+                 (lambda b, g, y, x, out: b.mul(g, _over_norm_squared(b, x, y, x)),
+                  lambda b, g, y, x, out: b.neg(b.mul(g, _over_norm_squared(b, y, y, x)))),
+                 "np.arctan2", c="atan2", sympy_head="atan2", kinks=(0.0,),
+                 edges=(((0.0, 1.0), (1.0, 0.0)), ((1.0, 0.0), (0.0, -1.0))),
+                 doc="arctan2(y, x): the angle of the point (x, y), in [-π, π]; NaN derivative at (0, 0)"),
+    _binary_call("hypot", np.hypot,
+                 (lambda b, g, x, y, out: b.mul(g, _over_norm(b, x, out)),
+                  lambda b, g, x, y, out: b.mul(g, _over_norm(b, y, out))),
+                 "np.hypot", c="hypot", sympy=lambda sp, x, y: sp.sqrt(x ** 2 + y ** 2),
+                 edges=(((0.0, 0.0), (0.0, 0.0)), ((3.0, 4.0), (0.6, 0.8))),
+                 doc="sqrt(x² + y²) without overflow; its derivative at (0, 0) is 0 (a subgradient)"),
+]
