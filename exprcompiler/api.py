@@ -82,7 +82,7 @@ class Compiled(CompiledFunction):
             self._packed = TensorPackedCall(self)
         if self._packed is None:
             from .packed import PackedCall, numpy_packed
-            self._packed = PackedCall(self, self._run_packed or numpy_packed(self._fn))
+            self._packed = PackedCall(self, self._run_packed or numpy_packed(self._point))
             self.at = self._packed  # later calls go straight to it (same arguments; a frame less)
         return self._packed(x, seed, **data)
 

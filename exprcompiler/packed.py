@@ -148,10 +148,8 @@ def numpy_point(fn, fast=None, quiet: bool = True):
     return run
 
 
-def numpy_packed(fn):
-    """run(in, out) for a generated NumPy function: scalars in, scalars out."""
-    point = numpy_point(fn)
-
+def numpy_packed(point):
+    """run(in, out) for a NumPy kernel, from its one-point run (see numpy_point)."""
     def run(buf, out):
         out[:] = point(buf.tolist())
     return run
