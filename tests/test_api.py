@@ -691,3 +691,16 @@ def test_large_batches_are_evaluated_in_blocks_with_the_same_numbers():
     assert np.array_equal(value, ref_value)
     for got, want in zip(grads, ref_grads):
         assert np.array_equal(got, np.broadcast_to(want, (rows, 50)))
+
+
+def test_power_of_two_constants_fold_in_derivatives_only():
+    """A derivative's 0.5·(2·r) (of ½‖r‖²) is r: scaling by a power of two is exact,
+    so folding c·(k·x) into (c·k)·x gives the same bits. The primal keeps what the
+    user wrote (0.25·(4·y) stays in its trace and tables); 3·(5·x) is not folded
+    (3·5 rounds differently from 3·(5·x))."""
+    g = compile_grad("0.5*sum((X@w - y)**2)", wrt="w", shapes={"X": ("n", 3), "y": ("n",), "w": (3,)})
+    assert "0.5 * (2.0" not in g.source and "v2_bar = v2" in g.source
+    h = compile_grad("0.25*(4*y) + 3*(5*x)")
+    assert [ins.op for ins in h.primal.instrs].count("mul") == 4
+    assert "3.0 * (5.0" in h.source or "3.0 * v" in h.source
+    assert h(0.1, 0.3) == (0.25 * (4 * 0.3) + 3 * (5 * 0.1), (15.0, 1.0))

@@ -454,7 +454,26 @@ def _id_mul(b, args, consts, shape, attrs):
                 return _keep(b, args[j], shape)
             if consts[i] == -1.0 and shape == b.instrs[args[j]].shape:
                 return b.apply("neg", args[j])
+            folded = _scale_constant(b, consts[i], args[j], shape) if b.pull_negations else None
+            if folded is not None:   # (derivative passes only: front ends keep what was written)
+                return folded
     return _pull_negation(b, "mul", args)
+
+
+def _scale_constant(b, c, var, shape):
+    """c·(k·x) as (c·k)·x when c is a power of two: scaling by one is exact, so both
+    give the same bits (up to over- and underflow of k·x itself, which the folded form
+    avoids). A derivative's 0.5·(2·r) of a ½‖r‖² becomes r."""
+    if c is None or c == 0.0 or not math.isfinite(c) or math.frexp(c)[0] not in (0.5, -0.5):
+        return None
+    src = b.instrs[b._source[var]]
+    if src.op != "mul" or src.shape != shape:
+        return None
+    for i, j in ((0, 1), (1, 0)):
+        k = b.const_value(src.args[i])
+        if k is not None and math.isfinite(c * k):
+            return b.apply("mul", b.const(c * k), src.args[j])
+    return None
 
 
 def _id_div(b, args, consts, shape, attrs):
