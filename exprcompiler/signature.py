@@ -61,7 +61,7 @@ class Signature:
         """The named dimensions' sizes and the outputs' shapes for these arrays (in
         `inputs` order), checked before any is kept: a ShapeError names the input,
         the dimension and both sizes."""
-        return self._bound.get(tuple(a.shape for a in arrays), self._new_binding, arrays)
+        return self._bound.get(tuple([a.shape for a in arrays]), self._new_binding, arrays)
 
     def _new_binding(self, arrays) -> Binding:
         if self._binder is None:  # two threads may both make one: equal, and either is kept

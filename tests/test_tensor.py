@@ -435,3 +435,21 @@ def test_jacobian_of_tensor_outputs_over_flattened_tensors(mode):
     fd = np.stack([(f(z + 1e-6 * e) - f(z - 1e-6 * e)) / 2e-6 for e in np.eye(8)], axis=1)
     np.testing.assert_allclose(jac, fd, rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(values, f(z), rtol=1e-15)
+
+
+def test_sum_of_a_squared_vector_is_one_dot_in_numpy():
+    """sum(r * r) of a vector whose product nothing else reads is `r @ r` in the NumPy
+    source (one BLAS dot, no temporary); a matrix's, or a product read twice, stays a
+    sum; the numbers agree to the last bits either way."""
+    shapes = {"X": ("n", 3), "y": ("n",), "w": (3,)}
+    g = compile_grad("0.5*sum((X@w - y)**2)", wrt="w", shapes=shapes)
+    assert "v2 @ v2" in g.source and "np.sum" not in g.source
+    assert "np.sum" in compile_grad("sum(A*A)", shapes={"A": (2, 2)}).source
+    shared = compile_grad("r = X@w - y\nq = r*r\nsum(q) + sum(q*y)", wrt="w", shapes=shapes)
+    assert "np.sum" in shared.source
+    rng = np.random.default_rng(1)
+    X, y, w = rng.normal(size=(7, 3)), rng.normal(size=7), rng.normal(size=3)
+    value, (grad,) = g(X=X, y=y, w=w)
+    r = X @ w - y
+    assert abs(value - 0.5 * np.sum(r * r)) <= 1e-14 * value
+    np.testing.assert_allclose(grad, X.T @ r, rtol=1e-14)

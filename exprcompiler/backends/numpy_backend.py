@@ -20,7 +20,7 @@ import numpy as np
 from .. import __version__
 from .. import ops as _ops
 from ..trace.ir import Instr, Trace, gc_paused
-from ..trace.render import Renderer, named_vars, target_spelling
+from ..trace.render import Renderer, named_vars, target_spelling, use_counts
 from .naming import assign_names, comment_text
 from .reserved import PYTHON_RESERVED
 
@@ -73,7 +73,7 @@ def generate(trace: Trace, *, func_name: str = "f", description: str = "",
     by default one output is returned bare and several as a flat tuple. `point`: the
     one-point variant over Python floats (see MATH)."""
     reserved = RESERVED | {func_name}
-    trace = _static_sums(_small_powers(trace))
+    trace = _dots(_static_sums(_small_powers(trace)))
     named = named_vars(trace)
     names = assign_names(trace, named, reserved)
     r = Renderer(trace, POINT_SPELLING if point else SPELLING, lambda i: names[i], named=named)
@@ -155,6 +155,26 @@ def _static_sums(trace: Trace) -> Trace:
             if ones and all(dc == dr for k, (dc, dr) in enumerate(zip(c, ref)) if k not in ones):
                 instrs[i] = Instr("sum", ins.args[:1], (("axis", ones), ("keepdims", True)), ins.shape)
     return Trace(instrs, trace.labels, trace.outputs, trace.source)
+
+
+def _dots(trace: Trace) -> Trace:
+    """sum(r * r) of a vector r, the product used nowhere else, as r @ r: one BLAS
+    dot instead of a temporary and a reduction (least squares' ½‖Xw − y‖²: 2.5 µs of
+    a 15 µs gradient at 500 rows). The product is left without its label, so it gets
+    no line. (A dot adds in another order than np.sum: the last bits may differ.)"""
+    uses = use_counts(trace)
+    instrs, labels = list(trace.instrs), list(trace.labels)
+    outputs = {v for _, v in trace.outputs}
+    for i, ins in enumerate(trace.instrs):
+        if ins.op != "sum" or dict(ins.attrs).get("axis") is not None or dict(ins.attrs).get("keepdims"):
+            continue
+        p = ins.args[0]
+        prod = trace.instrs[p]
+        if prod.op == "mul" and prod.args[0] == prod.args[1] and len(prod.shape) == 1 \
+                and uses[p] == 1 and p not in outputs:
+            instrs[i] = Instr("matmul", prod.args, (), ())
+            labels[p] = None
+    return Trace(instrs, labels, trace.outputs, trace.source)
 
 
 def _format_returns(spec: ReturnSpec, trace: Trace, r: Renderer, top: bool = False) -> str:
