@@ -5,7 +5,7 @@
     value, (d_x1, d_x2) = g(1.5, 0.5)
 """
 
-__version__ = "0.1.0"
+from .version import __version__  # noqa: E402,F401
 
 from .errors import CompileError, ConversionError, ExprcError, ParseError, ShapeError, TraceError  # noqa: E402
 from .api import compile_expr, compile_grad, compile_jvp, compile_vjp  # noqa: E402

@@ -32,7 +32,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from . import __version__, api, passes
+from . import api, passes
+from .version import __version__
 from .cli_input import UserError, _parse_at, _parse_shapes, _path, _read_expr
 from .errors import ExprcError
 from .frontend import to_trace

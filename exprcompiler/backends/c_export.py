@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from .. import __version__
+from ..version import __version__
 from ..trace.ir import Trace
 from ..errors import InvalidNameError
 from . import c_source

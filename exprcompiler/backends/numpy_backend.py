@@ -17,7 +17,7 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
-from .. import __version__
+from ..version import __version__
 from .. import ops as _ops
 from ..trace.ir import Instr, Trace, gc_paused
 from ..trace.render import Renderer, named_vars, target_spelling, use_counts

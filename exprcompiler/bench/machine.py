@@ -51,7 +51,7 @@ def _blas() -> str:
 
 
 def describe(threads: list[int]) -> dict:
-    from .. import __version__
+    from ..version import __version__
     return {
         "cpu": cpu_model(),
         "machine": platform.machine(),

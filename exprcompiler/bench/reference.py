@@ -27,7 +27,7 @@ from typing import Optional
 
 import numpy as np
 
-from .. import __version__
+from ..version import __version__
 from ..backends import c_build, c_cache
 from ..errors import CompileError
 from .seeds import SEEDS
