@@ -53,5 +53,14 @@ class Picklable:
         key, args, kwargs = self._recipe
         return rebuild, (key, self.primal, args, kwargs)
 
+    def with_threads(self, threads):
+        """The same function made again with `threads=` (C backend: the same library,
+        found in the cache, for the thread count is an argument of the C function);
+        itself when that is what it has. A Dask worker runs one thread per task."""
+        key, args, kwargs = self._recipe
+        if self.backend != "c" or kwargs.get("threads") == threads:
+            return self
+        return rebuild(key, self.primal, args, {**kwargs, "threads": threads})
+
 
 __all__ = ["Picklable", "reproducible", "rebuild"]

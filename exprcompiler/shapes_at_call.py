@@ -44,6 +44,12 @@ class ShapesAtCall(CompiledFunction):
         from .recipe import rebuild
         return rebuild, (self._key, self._expr, self._args, self._kwargs)
 
+    def with_threads(self, threads):
+        if self.backend != "c" or self._kwargs.get("threads") == threads:
+            return self
+        from .recipe import rebuild
+        return rebuild(self._key, self._expr, self._args, {**self._kwargs, "threads": threads})
+
     def __repr__(self) -> str:
         return super().__repr__()[:-1] + "; shapes from the first call>"
 

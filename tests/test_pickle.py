@@ -68,3 +68,22 @@ def test_every_compiled_object_pickles_and_runs_in_a_fresh_process(backend, tmp_
     for (what, f, args), result in zip(made, results):
         for a, b in zip(flat_arrays(result), flat_arrays(_call(f, args))):
             np.testing.assert_array_equal(a, b, err_msg=what)
+
+
+def test_with_threads_makes_the_same_function_for_another_thread_count():
+    """What a Dask worker needs: the function again with threads=1, from its recipe
+    (C: the same cached library); itself when nothing changes."""
+    import numpy as np
+
+    from exprcompiler import compile_grad, compile_jacobian
+    numpy_g = compile_grad("x*y")
+    assert numpy_g.with_threads(1) is numpy_g
+    g = compile_grad("x*y + sin(x)", backend="c")
+    one = g.with_threads(1)
+    assert one is not g and one.with_threads(1) is one
+    assert one(np.arange(3.0), 2.0)[1][1].tolist() == [0.0, 1.0, 2.0]
+    J = compile_jacobian("A @ exp(x)", wrt="x", backend="c", shapes={"A": (2, 3), "x": (3,)})
+    A, x = np.ones((2, 3)), np.zeros(3)
+    np.testing.assert_array_equal(J.with_threads(1)(A, x)[1], J(A, x)[1])
+    lazy = compile_grad("sum(x*x)", backend="c")    # shapes from its first call
+    assert lazy.with_threads(1).signature == () and lazy.with_threads(1)(np.ones(4))[0] == 4.0
