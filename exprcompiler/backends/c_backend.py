@@ -18,19 +18,19 @@ source otherwise only in comments escaped by naming.comment_text.
 from __future__ import annotations
 
 import re
-from .. import __version__
+from ..version import __version__
 from .. import ops as _ops
 from ..shapes import show
 from ..trace.ir import Instr, Trace
 from ..trace.render import Renderer, named_vars, target_spelling
-from . import c_special
+from . import c_special, c_split
 from .naming import assign_names, comment_text
 from .reserved import C_RESERVED
 
 # Names no variable may take in a kernel: C's and the headers' (see reserved.py), and
 # the kernel's own (loop variables, parameters, macros, libm calls).
 C_KEYWORDS = C_RESERVED | set("""n i t m j i0 bs in out ins sts outs osts failed threads malloc free
-XC_INLINE XC_BLOCK XC_PART XC_TILE""".split())
+XC_INLINE XC_BLOCK XC_PART XC_DRIVER XC_TILE""".split())
 
 # name -> (C definition, helpers it uses)
 HELPERS = {
@@ -129,13 +129,12 @@ def math_prelude(spelled: set[str], libm: set[str] = frozenset()) -> list[str]:
     return lines
 
 
-# A trace with more than SPLIT_FROM statements is split into parts of PART statements
-# that run one after another over a block of BLOCK points, handing values on through
-# a per-thread tape. gcc's compile time grows quadratically with the size of one
-# straight-line function (register allocation): on this project's random programs,
-# 3k statements took 2.2 s at -O3 as one function, 9k took 18 s. The parts are
-# compiled at -O2 without vectorization, which keeps compile time linear (about 0.3 s
-# per 1k statements); the price is scalar math in such large kernels.
+# A trace with more than SPLIT_FROM statements is split into parts of PART statements,
+# each its own translation unit, compiled in parallel (c_split, c_build). gcc's time
+# on one straight-line function grows faster than linearly (register allocation): on
+# this project's random programs 3k statements took 2.2 s at -O3 as one function, 9k
+# took 18 s; the parts keep it linear (0.25 ms of CPU a statement). The price is
+# scalar math in such large kernels (see c_split).
 SPLIT_FROM = 1500
 PART = 200
 BLOCK = 64
@@ -175,25 +174,16 @@ def _statements(trace: Trace, names: list, r: Renderer) -> list[tuple[str, str, 
     return stmts
 
 
-def _body(stmts, inputs: dict, part: bool, loads: dict, stores: dict, pad: str = " " * 8) -> list[str]:
-    """Statement lines. In the one-point function (`part` false) inputs are parameters
-    and output k goes to *out{k}; in a part of a split kernel, inputs are read where
-    needed from the arrays ins/sts, outputs written to outs, and values handed on
-    through the tape t at the ends."""
-    read = set().union(*(rd for _, _, rd in stmts)) if stmts else set()
-    lines = [f"{pad}const double {nm} = ins[{k}][(i0 + j) * sts[{k}]];"
-             for nm, k in inputs.items() if part and nm in read]
-    lines += [f"{pad}double {nm} = t[{slot} * bs + j];" for nm, slot in loads.items()]
-    declared = set(inputs) | set(loads)
+def _body(stmts, pad: str = " " * 4) -> list[str]:
+    """The one-point function's statement lines: inputs are its parameters, output k
+    goes to *out{k}. (A split kernel's parts: c_split.part_body.)"""
+    lines, declared = [], set()
     for target, rhs, _ in stmts:
         if target.startswith("out") and target[3:].isdigit():
-            k = target[3:]
-            lines.append(f"{pad}outs[{k}][(i0 + j) * osts[{k}]] = {rhs};" if part else f"{pad}*{target} = {rhs};")
-            continue
-        kw = "" if target in declared else "double "
-        declared.add(target)
-        lines.append(f"{pad}{kw}{target} = {rhs};")
-    lines += [f"{pad}t[{slot} * bs + j] = {nm};" for nm, slot in stores.items()]
+            lines.append(f"{pad}*{target} = {rhs};")
+        else:  # adjoints are assigned more than once
+            lines.append(f"{pad}{'' if target in declared else 'double '}{target} = {rhs};")
+            declared.add(target)
     return lines
 
 
@@ -221,7 +211,7 @@ def _single_kernel(stmts, inputs: dict, func_name: str, decl: str, n_out: int, c
     lines = ["#if defined(__GNUC__)", "#define XC_INLINE static inline __attribute__((always_inline))",
              "#else", "#define XC_INLINE static inline", "#endif", "",
              "/* one point */", f"XC_INLINE void {point}({', '.join(params) or 'void'})", "{"]
-    lines += _body(stmts, inputs, False, {}, {}, pad=" " * 4) + ["}", ""]
+    lines += _body(stmts) + ["}", ""]
     if n_out and not columns:
         lines += _strided_outputs(func_name, decl, len(inputs), n_out)
     lines += [decl, "{", "    (void)threads;  /* unused in a build without OpenMP */"]
@@ -290,29 +280,6 @@ def _strided_outputs(func_name: str, decl: str, n_in: int, n_out: int) -> list[s
             "    }",
             "    return failed ? -1 : 0;",
             "}", ""]
-
-
-def _parts(stmts, inputs: dict) -> tuple[list, list, list, int]:
-    """Split into parts: (statement lists, tape loads, tape stores, slots)."""
-    chunks = [stmts[k:k + PART] for k in range(0, len(stmts), PART)]
-    reads = [set().union(*(rd for _, _, rd in c)) for c in chunks]
-    writes = [{t for t, _, _ in c} for c in chunks]
-    slot: dict[str, int] = {}
-    loads, stores = [], []
-    later: set = set()
-    for c in range(len(chunks) - 1, -1, -1):  # names read after chunk c
-        stores.append({nm: slot.setdefault(nm, len(slot)) for nm in sorted(writes[c] & later)})
-        later |= reads[c] - set(inputs)
-    stores.reverse()
-    for c, chunk in enumerate(chunks):
-        first_read: dict = {}
-        written: set = set()
-        for target, _, rd in chunk:  # read before (re)written in this chunk -> from the tape
-            for nm in rd - written - set(inputs):
-                first_read.setdefault(nm, None)
-            written.add(target)
-        loads.append({nm: slot[nm] for nm in sorted(first_read)})
-    return chunks, loads, stores, len(slot)
 
 
 def _packed(func_name: str, n_in: int, n_out: int, split: bool) -> tuple[list[str], str]:
@@ -403,47 +370,11 @@ def generate_c(trace: Trace, *, func_name: str = "f", description: str = "",
         return "\n".join(head + [f"#define XC_TILE {TILE}", ""] + _single_kernel(stmts, inputs, func_name, decl, n_out, columns)
                          + packed) + "\n", decls
 
-    chunks, loads, stores, slots = _parts(stmts, inputs)
-    lines = head + [f"#define XC_BLOCK {BLOCK}",
-                    "#if defined(__GNUC__) && !defined(__clang__)",
-                    # no vectorizers, no loop distribution, no interprocedural clones: on
-                    # parts of a 300-variable HVP they took gcc 200 s and 6 GB (5 s without)
-                    '#define XC_PART __attribute__((noipa, optimize("O2", "no-tree-vectorize", '
-                    '"no-tree-slp-vectorize", "no-tree-loop-distribution", "no-tree-loop-distribute-patterns")))',
-                    "#else", "#define XC_PART", "#endif", ""]
-    # Parts take the inputs and outputs as arrays of pointers: a part with a parameter
-    # per input and output costs gcc minutes on a Hessian of a few hundred variables.
-    part_params = ("ptrdiff_t i0, ptrdiff_t m, ptrdiff_t bs, double *restrict t, const double *const *ins, "
-                   "const ptrdiff_t *sts, double *const *outs, const ptrdiff_t *osts")
-    for c, chunk in enumerate(chunks):
-        lines += [f"XC_PART static void {func_name}_part{c}({part_params})", "{",
-                  "    for (ptrdiff_t j = 0; j < m; ++j) {"]
-        lines += _body(chunk, inputs, True, loads[c], stores[c]) + ["    }", "}", ""]
-    call_args = "i0, m, bs, t, ins, sts, outs, osts"
-
-    table = _table
-    lines += [decl, "{",
-              f"    const double *const ins[] = {{{table([f'in{k}' for k in range(n_in)])}}};",
-              f"    const ptrdiff_t sts[] = {{{table([f'st{k}' for k in range(n_in)])}}};",
-              f"    double *const outs[] = {{{table([f'out{k}' for k in range(n_out)])}}};",
-              f"    const ptrdiff_t osts[] = {{{table([f'os{k}' for k in range(n_out)])}}};",
-              "    int failed = 0;",
-              "    /* points per block: a single point (the packed entry) needs a tape of one */",
-              "    const ptrdiff_t bs = n < XC_BLOCK ? n : XC_BLOCK;",
-              "    if (n <= 0) return 0;",
-              "    (void)threads;  /* unused in a build without OpenMP */",
-              "    #pragma omp parallel num_threads(threads) if(threads > 1) reduction(|: failed)",
-              "    {",
-              f"        /* the tape: {slots} values handed from one part to the next, per point of a block */",
-              f"        double *t = malloc(sizeof(double) * bs * {slots});",
-              "        failed = t == NULL;",
-              "        #pragma omp for schedule(static)",
-              "        for (ptrdiff_t i0 = 0; i0 < n; i0 += bs) {",
-              "            ptrdiff_t m = n - i0 < bs ? n - i0 : bs;",
-              "            if (t == NULL) continue;"]
-    lines += [f"            {func_name}_part{c}({call_args});" for c in range(len(chunks))]
-    lines += ["        }", "        free(t);", "    }", "    return failed ? -1 : 0;", "}"]
-    return "\n".join(lines + packed) + "\n", decls
+    text = c_split.split_kernel(stmts, inputs, func_name, decl, head, n_in, n_out, PART, BLOCK, _table)
+    # The packed entry in a unit of its own: beside the kernel, gcc inlines a call with
+    # a pointer and a stride per input and output (1,806 arguments on the 20-link
+    # pendulum's Jacobian) and takes 3 s over that unit alone (0.1 s a part).
+    return "\n".join([text, c_split.UNIT_MARK, decl + ";", *packed]) + "\n", decls
 
 
 __all__ = ["generate_c", "squares", "SPELLING"]

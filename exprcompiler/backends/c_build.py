@@ -29,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__
+from ..version import __version__
 from ..errors import CompileError
-from . import c_cache
+from . import c_cache, c_split
 
 FLAGS = ("-O3", "-std=c99", "-fPIC", "-shared")
 LIBS = ("-lm",)
@@ -139,36 +139,79 @@ def _build(source: str, force: bool = False) -> tuple[Path, bool]:
     raise CompileError(f"the cached library {lib} does not match its record after building")
 
 
+def compile_jobs() -> int:
+    """How many compiler processes a split kernel's units may run at once: the cores
+    this process may run on (the affinity mask, not OMP_NUM_THREADS, which is about the
+    kernel's threads)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _run(args: list, cwd: Path) -> str:
+    """Run the compiler; "" on success, else why not."""
+    try:
+        done = subprocess.run(args, capture_output=True, text=True, timeout=COMPILE_TIMEOUT, cwd=cwd)
+    except subprocess.TimeoutExpired:
+        return f"no result after {COMPILE_TIMEOUT} s"
+    except OSError as err:
+        return f"could not run {args[0]}: {err.strerror}"
+    if done.returncode == 0:
+        return ""
+    # -fdisable-tree-sincos makes gcc say so on every run: noise here
+    return "\n".join(ln for ln in done.stderr.strip().splitlines()
+                     if "note: disable pass" not in ln) or f"exit status {done.returncode}"
+
+
+def _compile_units(compiler: str, flags, extra, libs, units: int, tmp: Path) -> str:
+    """Compile unit0.c ... in parallel (compile_jobs processes), then link them into
+    kernel.so; "" on success, else the first failure."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    compile_flags = [f for f in flags if f != "-shared"]
+    # largest first: the pool's last job is then a small one
+    order = sorted(range(units), key=lambda k: -(tmp / f"unit{k}.c").stat().st_size)
+    with ThreadPoolExecutor(max_workers=min(units, compile_jobs())) as pool:
+        whys = list(pool.map(lambda k: _run([compiler, *compile_flags, *extra, "-c", "-o", f"unit{k}.o",
+                                             f"unit{k}.c"], tmp), order))
+    why = next((w for w in whys if w), "")
+    if why:
+        return why
+    return _run([compiler, *flags, *extra, "-o", "kernel.so", *[f"unit{k}.o" for k in range(units)], *libs], tmp)
+
+
 def _compile(source: str, tmp: Path, kept: Path) -> Path:
     """Compile in `tmp` with the first flag set the compiler accepts; if none, keep the
     source at `kept` and raise with every attempt's errors (the first is the telling
-    one: later sets only drop features)."""
-    # fixed file names: the compiler records the source name in the binary, and every
-    # build of one key must give the same bytes
-    src, out = tmp / "kernel.c", tmp / "kernel.so"
-    src.write_text(source)
+    one: later sets only drop features). A source of several translation units (a
+    split kernel, see c_split) is compiled unit by unit in parallel and linked."""
+    # fixed, relative file names: the compiler records the source name in the binary,
+    # and every build of one key must give the same bytes
+    out = tmp / "kernel.so"
+    units = c_split.split_units(source)
+    if len(units) == 1:
+        (tmp / "kernel.c").write_text(source)
+    for k, unit in enumerate(units if len(units) > 1 else ()):
+        (tmp / f"unit{k}.c").write_text(unit)
     compiler, _ = find_compiler()
     extra = extra_flags()
     failures = []
     for flags, libs in BUILDS:
-        try:
-            done = subprocess.run([compiler, *flags, *extra, "-o", str(out), str(src), *libs],
-                                  capture_output=True, text=True, timeout=COMPILE_TIMEOUT)
-            if done.returncode == 0:
-                crashed = [why for _, why in failures if "internal compiler error" in why]
-                if crashed:  # a refused flag is expected (clang); a crash costs speed unseen
-                    _warn(f"the C compiler crashed on the faster flags ({crashed[0].splitlines()[0]}); "
-                          f"this kernel is built with {' '.join(flags)}")
-                return out
-            # -fdisable-tree-sincos makes gcc say so on every run: noise here
-            why = "\n".join(ln for ln in done.stderr.strip().splitlines()
-                            if "note: disable pass" not in ln) or f"exit status {done.returncode}"
-        except subprocess.TimeoutExpired:
-            why = f"no result after {COMPILE_TIMEOUT} s"
-        except OSError as err:
-            why = f"could not run {compiler}: {err.strerror}"
-        failures.append((" ".join((*flags, *extra, *libs)), why.replace(str(src), str(kept))))
-    os.replace(src, kept)
+        if len(units) == 1:
+            why = _run([compiler, *flags, *extra, "-o", "kernel.so", "kernel.c", *libs], tmp)
+        else:
+            why = _compile_units(compiler, flags, extra, libs, len(units), tmp)
+        if not why:
+            crashed = [w for _, w in failures if "internal compiler error" in w]
+            if crashed:  # a refused flag is expected (clang); a crash costs speed unseen
+                _warn(f"the C compiler crashed on the faster flags ({crashed[0].splitlines()[0]}); "
+                      f"this kernel is built with {' '.join(flags)}")
+            return out
+        # the kept file's path for the compiler's; a unit's line numbers count from its
+        # UNIT_MARK (after the shared prelude)
+        failures.append((" ".join((*flags, *extra, *libs)), why.replace("kernel.c:", f"{kept}:")))
+    kept.write_text(source)
     lines = [f"the C compiler failed (source kept at {kept}) with each of {len(failures)} flag sets:"]
     for k, (flags, why) in enumerate(failures):
         same = k and why == failures[0][1]
