@@ -27,13 +27,18 @@ other two side by side (or so once scaled by 2/5 and 3/5), "sum" if it is their 
 added to a sum: counted once per chunk) is refused, naming the output. `reduce=` may
 say "sum" or "mean"; the check must then agree, or (when the function is not finite
 on the random data) it is taken at its word.
+The check runs once per compiled function and input shapes (`classify_cached`), so
+an optimizer calling the gradient every step pays for it on the first step only.
 """
 
 from __future__ import annotations
 
 import math
 import operator
+import threading
 import warnings
+import weakref
+from collections import Counter
 
 import numpy as np
 
@@ -64,6 +69,7 @@ def over_rows(ship: Shipped, compiled, named: dict, *, reduce=None, split_every=
     """The call `compiled(**named)` as Dask arrays: one task per chunk of rows, then
     each output put together by its kind (see the module); nested as the call's."""
     import dask.array as da
+    from dask.base import tokenize
     from dask.highlevelgraph import HighLevelGraph
     names = list(compiled.inputs)
     declared = declared_shapes(compiled)
@@ -85,22 +91,25 @@ def over_rows(ship: Shipped, compiled, named: dict, *, reduce=None, split_every=
         raise ShapeError(f"the inputs disagree on the size of {rows!r}: {shown}")
     arrays, chunks = _align_rows(names, values, axes, rows)
     n_rows = sum(chunks)
-    kinds, leaf_shapes, spec = classify(compiled, values, axes, rows, reduce, one_chunk=len(chunks) == 1)
+    kinds, leaf_shapes, spec = classify_cached(compiled, values, axes, rows, reduce, one_chunk=len(chunks) == 1)
 
-    # one task per chunk of rows: blockwise over index "rows", every other axis whole
-    arginds = []
-    for n in names:
-        a = arrays[n]
-        if _is_dask(a):
-            arginds += [a, tuple("rows" if ax in axes[n] else f"{n}:{ax}" for ax in range(a.ndim))]
-        else:
-            arginds += [a, None]
-    metas = tuple(np.empty((0,) * len(shape)) for kind, shape in zip(kinds, leaf_shapes)
-                  if kind[1] is not None) + (np.empty((0, 0)),)
+    # one task per chunk of rows, written out rather than by da.blockwise: blockwise
+    # hands a task its blocks through dask's concatenate3, which copies even a single
+    # block (a 100 MB chunk of X: 22 ms, more than the gradient's own 15 ms)
     task = RowChunk(ship, kinds, [axes[n] for n in names], n_rows)
-    tmp = da.blockwise(task, ("rows",), *arginds, concatenate=True, meta=metas, token="exprcompiler-rows")
+    tmp_name = "exprcompiler-rows-" + tokenize(task, [arrays[n] for n in names])
+    layer: dict = {}
+    for n in names:  # inputs without rows: one key each, shared by every task
+        if not _is_dask(arrays[n]):
+            layer[f"{tmp_name}-{n}"] = arrays[n]
+    for k in range(len(chunks)):
+        layer[(tmp_name, k)] = (task, *[
+            (arrays[n].name, *(k if ax in axes[n] else 0 for ax in range(arrays[n].ndim)))
+            if _is_dask(arrays[n]) else f"{tmp_name}-{n}" for n in names])
+    graph = HighLevelGraph.from_collections(tmp_name, layer,
+                                            dependencies=[arrays[n] for n in names if _is_dask(arrays[n])])
+    tmp = da.Array(graph, tmp_name, chunks=((1,) * len(chunks),), dtype=object)
     keys = tmp.__dask_keys__()  # one per chunk of rows; each task returns a tuple
-
 
     def leaf(i: int, shape: tuple, axis: int, along: tuple):
         """Part i of every task's tuple, as one array chunked `along` axis `axis`."""
@@ -233,6 +242,32 @@ class RowChunk:
 
 # ------------------------------------------------------------------ the check
 
+# compiled object -> {(input shapes without their rows axes, rows, reduce, one chunk):
+# classify's answer}. The check calls the function three times; an optimizer calls it
+# on the same shapes every step, so it is done once per compiled function and shapes.
+_KINDS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_KINDS_LOCK = threading.Lock()
+CHECKS: Counter = Counter()  # id(compiled) -> times classify ran (the tests read it)
+
+
+def classify_cached(compiled, values: dict, axes: dict, rows: str, reduce, *, one_chunk: bool):
+    """`classify`, remembered per compiled object and per input shapes (the rows axis
+    left out: the check's answer does not depend on how many rows there are)."""
+    shapes = tuple((n, tuple(None if ax in axes[n] else s for ax, s in enumerate(np.shape(v))))
+                   for n, v in values.items())
+    key = (shapes, rows, reduce, one_chunk)
+    with _KINDS_LOCK:
+        known = _KINDS.setdefault(compiled, {})
+        found = known.get(key)
+    if found is None:
+        found = classify(compiled, values, axes, rows, reduce, one_chunk=one_chunk)
+        CHECKS[id(compiled)] += 1
+        with _KINDS_LOCK:
+            known[key] = found
+    kinds, leaf_shapes, spec = found
+    return list(kinds), list(leaf_shapes), spec
+
+
 def classify(compiled, values: dict, axes: dict, rows: str, reduce, *, one_chunk: bool):
     """For each output leaf: ("rows", axis), ("rows of a mean", axis), ("sum", None)
     or ("mean", None), with its shape (the rows axis at the probe's size), and the
@@ -342,4 +377,4 @@ def _count(spec) -> int:
     return 1 if spec is None else sum(_count(s) for s in spec)
 
 
-__all__ = ["over_rows", "classify", "declared_shapes", "NotSeparable"]
+__all__ = ["over_rows", "classify", "classify_cached", "declared_shapes", "NotSeparable"]

@@ -18,8 +18,10 @@ recomputation after a lost worker (kernels are pure, so recomputing is safe).
 How the kernel travels: `Shipped` pickles as the compiled object's own pickle (its
 recipe: the trace and the compile_* arguments, see recipe.py), is unpickled once per
 worker process (kept by hash: every later task of that kernel finds it), and the C
-library is found in the on-disk cache or compiled once. Kernels run on one thread:
-the chunks are the parallelism (Dask's nanny sets OMP_NUM_THREADS=1 on workers, which
+library is found in the on-disk cache or compiled once; a worker that cannot compile
+C (no compiler on its PATH) runs the NumPy kernel of the same trace instead and says
+so once (`NumpyFallbackWarning`, and an "exprcompiler" event for the client). Kernels
+run on one thread: the chunks are the parallelism (Dask's nanny sets OMP_NUM_THREADS=1 on workers, which
 the C runner honours; for the threaded scheduler the shipped copy is compiled with
 threads=1 unless the user chose a count).
 
@@ -30,6 +32,7 @@ re-exported) reads type names and runs on the call path of every compiled functi
 from __future__ import annotations
 
 import hashlib
+import io
 import pickle
 import threading
 import warnings
@@ -40,7 +43,7 @@ import numpy as np
 
 from .call_args import _as_array
 from .compiled import holds_dask  # the call path's own test (type names; no import of Dask)
-from .errors import ShapeError
+from .errors import CompileError, ShapeError
 
 
 class DaskChunkWarning(UserWarning):
@@ -126,10 +129,51 @@ class Shipped:
         with _BUILT_LOCK:  # the worker's threads wait for one rebuild, not one each
             built = _BUILT.get(self.digest)
             if built is None:
-                built = _BUILT[self.digest] = pickle.loads(self.blob)
+                try:
+                    built = pickle.loads(self.blob)
+                except CompileError as err:  # no C compiler here (or it failed): NumPy, said once
+                    built = _numpy_instead(self.blob, err)
+                _BUILT[self.digest] = built
                 REBUILDS[self.digest] += 1
         self._held = built
         return built
+
+
+class NumpyFallbackWarning(UserWarning):
+    """A worker could not build a C kernel and runs the NumPy kernel instead."""
+
+
+FALLBACKS: list = []  # the notices this process gave (one per reason; the tests read it)
+
+
+def _numpy_instead(blob: bytes, err: Exception):
+    """The compiled object of `blob` rebuilt on the NumPy backend (same trace, same
+    results to rounding), with a notice the first time each reason occurs in this
+    process: a warning (in the worker's log) and, on a distributed worker, an event
+    the client can read with `client.get_events("exprcompiler")`."""
+    from .recipe import rebuild
+
+    def on_numpy(key, primal, args, kwargs):
+        kwargs = {k: v for k, v in kwargs.items() if k != "threads"}  # the NumPy backend takes none
+        return rebuild(key, primal, args, {**kwargs, "backend": "numpy"})
+
+    class Unpickler(pickle.Unpickler):
+        def find_class(self, module, name):
+            if (module, name) == ("exprcompiler.recipe", "rebuild"):
+                return on_numpy
+            return super().find_class(module, name)
+    built = Unpickler(io.BytesIO(blob)).load()
+    reason = str(err).splitlines()[0].split(";")[0]
+    if reason not in FALLBACKS:
+        FALLBACKS.append(reason)
+        notice = f"exprcompiler: this process cannot build C kernels ({reason}); running the NumPy kernel instead"
+        warnings.warn(notice, NumpyFallbackWarning, stacklevel=2)
+        try:
+            from distributed import get_worker
+            get_worker().log_event("exprcompiler", {"worker": get_worker().address, "notice": notice})
+        except (ImportError, ValueError):
+            pass  # not on a distributed worker: the warning is the notice
+    return built
 
 
 def shipped(compiled) -> Shipped:
@@ -156,16 +200,9 @@ def _one_thread(compiled):
     Dask's threads or workers are the parallelism, and a kernel starting its own
     OpenMP team inside each would oversubscribe the cores. The library is the same
     (the thread count is an argument of the C function), so this finds it in the cache."""
-    if compiled.backend != "c":
-        return compiled
-    from .recipe import rebuild
-    maker, made_from = compiled.__reduce__()
-    if maker is not rebuild or len(made_from) != 4 or not isinstance(made_from[3], dict):
-        return compiled  # not made by a compile_* recipe: used as it is
-    key, primal, args, kwargs = made_from
-    if kwargs.get("threads") is not None:
+    if compiled.backend != "c" or compiled.threads is not None:
         return compiled  # the user's choice stands
-    return rebuild(key, primal, args, {**kwargs, "threads": 1})
+    return compiled.with_threads(1)
 
 
 # ------------------------------------------------------------- nested results
@@ -284,5 +321,5 @@ def show_chunks(chunks) -> str:
     return "(" + ", ".join(shown) + ")" + (f" ({len(chunks)} chunks)" if len(chunks) > 6 else "")
 
 
-__all__ = ["holds_dask", "call", "shipped", "Shipped", "DaskChunkWarning", "map_points", "flatten",
-           "unflatten", "show_chunks", "moves_data"]
+__all__ = ["holds_dask", "call", "shipped", "Shipped", "DaskChunkWarning", "NumpyFallbackWarning", "map_points",
+           "flatten", "unflatten", "show_chunks", "moves_data"]

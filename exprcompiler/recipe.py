@@ -53,6 +53,11 @@ class Picklable:
         key, args, kwargs = self._recipe
         return rebuild, (key, self.primal, args, kwargs)
 
+    @property
+    def threads(self):
+        """The thread count it was compiled with (None: chosen at each call)."""
+        return self._recipe[2].get("threads")
+
     def with_threads(self, threads):
         """The same function made again with `threads=` (C backend: the same library,
         found in the cache, for the thread count is an argument of the C function);

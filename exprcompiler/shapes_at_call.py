@@ -44,6 +44,10 @@ class ShapesAtCall(CompiledFunction):
         from .recipe import rebuild
         return rebuild, (self._key, self._expr, self._args, self._kwargs)
 
+    @property
+    def threads(self):
+        return self._kwargs.get("threads")
+
     def with_threads(self, threads):
         if self.backend != "c" or self._kwargs.get("threads") == threads:
             return self

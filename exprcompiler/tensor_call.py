@@ -14,6 +14,7 @@ import numpy as np
 
 from . import shapes as _s
 from .errors import ShapeError
+from .compiled import holds_dask
 from .signature import Signature, flat, split
 
 
@@ -115,7 +116,15 @@ class TensorPackedCall:
             if seed is None:
                 raise TypeError("at(): missing the direction v")
             args.update({f"{k}_dot": v for k, v in split(seed, parts, "v").items()})
-        result = self.c(**args)
+        if holds_dask((), data):  # Dask data: the point's results from one dask.compute
+            import dask
+
+            from .on_dask import flatten, unflatten
+            leaves, spec = flatten(self.c(**args))
+            result = unflatten(spec, [float(r) if np.ndim(r) == 0 else np.asarray(r, dtype=float)
+                                      for r in dask.compute(*leaves)])
+        else:
+            result = self.c(**args)
         if self.kind == "value":
             return result
         if self.kind == "grad":

@@ -87,3 +87,10 @@ def test_with_threads_makes_the_same_function_for_another_thread_count():
     np.testing.assert_array_equal(J.with_threads(1)(A, x)[1], J(A, x)[1])
     lazy = compile_grad("sum(x*x)", backend="c")    # shapes from its first call
     assert lazy.with_threads(1).signature == () and lazy.with_threads(1)(np.ones(4))[0] == 4.0
+
+
+def test_threads_says_what_was_chosen():
+    from exprcompiler import compile_grad
+    assert compile_grad("x*y", backend="c").threads is None
+    assert compile_grad("x*y", backend="c", threads=2).threads == 2
+    assert compile_grad("x*y", backend="c").with_threads(1).threads == 1

@@ -46,10 +46,12 @@ def minimize(f, x0, method: str = DEFAULT_METHOD, *, wrt=None, data: Optional[Ma
     compile_hvp, compile_hessian; reused when it is the kernel the method needs).
     `x0`: a mapping name -> number, or numbers in `wrt` order. `wrt`: the variables
     (default: the names in a mapping x0, else every input not in `data`). `data`:
-    the other inputs, fixed by name. `backend`: "numpy" or "c" (default: the
-    compiled object's, else "numpy"). `shapes`: declared tensor inputs, as in
-    compile_grad; then x0 maps names to arrays, and the result's `x` is the packed
-    vector (`result.x_named` gives the arrays back by name).
+    the other inputs, fixed by name (for a function of tensors, Dask arrays chunked
+    along the rows work too: each evaluation is then one dask.compute). `backend`:
+    "numpy" or "c" (default: the compiled object's, else "numpy"). `shapes`:
+    declared tensor inputs, as in compile_grad; then x0 maps names to arrays, and
+    the result's `x` is the packed vector (`result.x_named` gives the arrays back
+    by name).
 
     `method`: one of METHODS (see `describe_methods()`); `options`: that method's
     own (lr, beta, linesearch, ...) and every method's: maxiter, maxfev, gtol, ftol,

@@ -8,6 +8,10 @@ SymPy, a Trace) or a compiled function (`compile_grad`, `compile_hvp`,
 its trace, on the backend asked for, once per Objective; a compiled object that is
 already the kernel wanted is reused as it is.
 
+Data inputs may be Dask arrays chunked along the rows of a function of tensors: then
+each evaluation is one `dask.compute` of per-chunk calls combined by a tree reduction
+(see exprcompiler/dask_driver.py).
+
 Points are flat float64 vectors over the variables `wrt` (in the function's input
 order unless given; tensors flattened in C order and concatenated, see `layout` and
 `unpack`); every other input is data, fixed by name.
@@ -19,7 +23,7 @@ from typing import Mapping, Optional
 
 import numpy as np
 
-from .. import api
+from .. import api, dask_driver
 from ..compiled import CompiledFunction
 from ..frontend import to_trace
 from ..jacobians import compile_hessian, compile_hvp
@@ -74,6 +78,13 @@ def _check_data(names: list, wrt: list, data: dict, tensor: bool = False) -> dic
         raise ValueError(f"no value for {', '.join(missing)}: give it in data= (or in x0 to optimize it)")
     out = {}
     for k, v in data.items():
+        if dask_driver.is_dask(v):  # kept lazy: np.asarray would bring the whole array here
+            if not tensor:
+                raise TypeError(f"data: {k} is a Dask array, but the function is elementwise (data are one "
+                                f"number each); declare tensor shapes with the rows named, e.g. "
+                                f"shapes={{{k!r}: ('n', 10)}}")
+            out[k] = dask_driver.as_float(k, v)
+            continue
         try:
             out[k] = np.asarray(v, dtype=np.float64) if tensor else float(v)
         except (TypeError, ValueError):
@@ -120,6 +131,7 @@ class Objective:
         self.layout = (_layout(primal, self.wrt, self.data, x0) if self.tensor
                        else [(k, ()) for k in self.wrt])
         self.primal, self.backend = primal, backend
+        self.on_dask = dask_driver.has_dask(self.data)  # each evaluation one dask.compute
         self.evaluations = 0
         self.hessian_evaluations = 0
 
@@ -184,12 +196,22 @@ class Objective:
 
     def value_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         self.evaluations += 1
+        if self.on_dask:
+            return dask_driver.value_grad(self._grad, self._layout_at(x), x, self.data)
         return self._grad.at(x, **self.data)
 
     def hvp(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
         self.hessian_evaluations += 1
+        if self.on_dask:
+            return dask_driver.hvp(self._second, self._layout_at(x), x, v, self.data)
         return self._second.at(x, v, **self.data)[2]
 
     def hessian(self, x: np.ndarray) -> np.ndarray:
         self.hessian_evaluations += 1
+        if self.on_dask:
+            return dask_driver.hessian(self._second, self._layout_at(x), x, self.data)
         return self._second.at(x, **self.data)[2]
+
+    def _layout_at(self, x) -> list:
+        self._layout_for(x)
+        return self.layout

@@ -32,6 +32,11 @@ driver's first-order methods (`sgd`, `momentum`, `nesterov`, `rmsprop`, `adam`,
   step k (step too large?)", keeping the last finite parameters;
 - a progress bar (driver/progress.py) with the running loss, on a terminal only.
 
+Data may be Dask arrays chunked along the examples (see exprcompiler/dask_driver.py):
+the steps still run here, on batches cut from the chunks as they arrive (a seeded
+order of chunks, a seeded order of rows in each); whole-data evaluations run per chunk
+where the data are.
+
 Parameters live in one flat float64 vector; the compiled gradient is called with
 reshaped views of it, so no copies are made to unpack them, and the update writes
 back in place.
@@ -49,7 +54,7 @@ from typing import Callable, Mapping, Optional, Sequence
 
 import numpy as np
 
-from .. import api
+from .. import api, dask_driver
 from . import progress
 from .data import holdout
 from .first_order import GradientDescent
@@ -104,6 +109,11 @@ class _Setup:
         if validation is not None:
             self.data, self.val = self._validation(validation, n, seed)
         self.n = len(next(iter(self.data.values())))
+        self.on_dask = dask_driver.has_dask(self.data)
+        if self.on_dask:  # cut alike once (a warning if that moves data), not at every epoch
+            self.data = dask_driver.rows_chunks(self.data)[0]
+            if self.val is not None and dask_driver.has_dask(self.val):
+                self.val = dask_driver.rows_chunks(self.val, "train: validation")[0]
         self.grad, self.value = self._compile(loss, first, data, shapes, backend)
         self.backend = self.grad.backend
         self.names = list(self.grad.wrt)
@@ -134,10 +144,12 @@ class _Setup:
         if isinstance(data, tuple) and len(data) == 2:
             if self.model is None:
                 raise TypeError("train: data as (X, y) needs a Model; give a mapping name -> array")
+            if dask_driver.is_dask(data[0]) or dask_driver.is_dask(data[1]):
+                return dask_driver.model_data(self.model, *data)
             return self.model.data(*data)
         if not isinstance(data, Mapping):
             raise TypeError("train: data must be a mapping name -> array (or (X, y) with a Model)")
-        return {k: np.asarray(v, dtype=np.float64) for k, v in data.items()}
+        return _arrays(data)
 
     def _init(self, params) -> Callable[[int], dict]:
         if params is None:
@@ -158,12 +170,15 @@ class _Setup:
         if isinstance(validation, (float, int)) and not isinstance(validation, bool):
             if not 0 < validation < 1:
                 raise ValueError(f"validation must be a fraction between 0 and 1 or data, got {validation!r}")
+            if dask_driver.has_dask(self.data):  # each chunk split alone: no rows move
+                return dask_driver.holdout(self.data, validation, seed)
             keep, held = holdout(n, validation, np.random.default_rng([seed, 2]))
             return {k: v[keep] for k, v in self.data.items()}, {k: v[held] for k, v in self.data.items()}
         if isinstance(validation, tuple) and len(validation) == 2 and self.model is not None:
-            val = self.model.data(*validation)
+            val = (dask_driver.model_data(self.model, *validation)
+                   if any(dask_driver.is_dask(v) for v in validation) else self.model.data(*validation))
         elif isinstance(validation, Mapping):
-            val = {k: np.asarray(v, dtype=np.float64) for k, v in validation.items()}
+            val = _arrays(validation)
         else:
             raise TypeError("validation must be a fraction, a mapping name -> array, or (X, y) with a Model")
         if set(val) != set(self.data):
@@ -194,6 +209,25 @@ class _Setup:
         return grad, api.compile_expr(grad.primal, backend=backend)
 
 
+def _arrays(data: Mapping) -> dict:
+    """Data by name as float64 arrays; Dask arrays stay lazy (see dask_driver)."""
+    return {k: dask_driver.as_float(k, v) if dask_driver.is_dask(v) else np.asarray(v, dtype=np.float64)
+            for k, v in data.items()}
+
+
+def _batches(setup: _Setup, size: int, rng: np.random.Generator):
+    """One epoch's (batch data by name, rows): in-memory data shuffled and cut by
+    batch_order; Dask data chunk by chunk (dask_driver.batches); all data at once
+    (on the cluster, for Dask data) when a batch is all the rows."""
+    if size >= setup.n:
+        yield setup.data, setup.n
+    elif setup.on_dask:
+        yield from dask_driver.batches(setup.data, size, rng)
+    else:
+        for idx in batch_order(setup.n, size, rng):
+            yield {k: v.take(idx, axis=0) for k, v in setup.data.items()}, len(idx)
+
+
 def _batched(data: dict) -> tuple[dict, dict, int]:
     """(arrays with an axis of examples, 0-d constants, the number of examples)."""
     batched = {k: v for k, v in data.items() if v.ndim > 0}
@@ -215,7 +249,7 @@ def _run(setup: _Setup, seed: int, cls, opts: dict, *, epochs: int, batch: Optio
         raise ValueError("train: the starting params are not finite")
     views = split(x, setup.layout)
     method = cls(types.SimpleNamespace(n=setup.size), dict(opts))
-    grad, data, constants, decay = setup.grad, setup.data, setup.constants, setup.decay
+    grad, constants, decay = setup.grad, setup.constants, setup.decay
     n = setup.n
     size = n if batch is None else min(batch, n)
     per_epoch = -(-n // size)
@@ -232,9 +266,10 @@ def _run(setup: _Setup, seed: int, cls, opts: dict, *, epochs: int, batch: Optio
             for epoch in range(1, epochs + 1):
                 t0 = time.perf_counter()
                 total = 0.0
-                for idx in batch_order(n, size, rng):
-                    part = {k: v.take(idx, axis=0) for k, v in data.items()} if size < n else data
+                for part, rows in _batches(setup, size, rng):
                     f, grads = grad(**views, **part, **constants)
+                    if setup.on_dask and size >= n:  # the whole data: one computation on the cluster
+                        f, grads = dask_driver.compute(f, grads)
                     g = np.concatenate([np.ravel(gk) for gk in grads]) if len(grads) > 1 else np.ravel(grads[0])
                     if decay is not None:
                         g = g + decay * x
@@ -245,7 +280,7 @@ def _run(setup: _Setup, seed: int, cls, opts: dict, *, epochs: int, batch: Optio
                         break
                     step += 1
                     x[...] = method.update(step, x, g)
-                    total += f * len(idx)
+                    total += f * rows
                     bar.update(step, f)
                 train_time += time.perf_counter() - t0
                 if diverged:
@@ -290,17 +325,23 @@ def _evaluate(setup: _Setup, views: dict, data: dict, constants: dict) -> tuple[
         loss = float(setup.value(**views, **data, **constants))
     acc = None
     if setup.accuracy is not None:
-        acc = float(setup.accuracy(views, {**data, **constants}))
+        acc = _accuracy(setup, views, data, constants)
     return loss, acc
 
 
 def _metrics(setup, views, constants) -> tuple:
     """(training accuracy, validation loss, validation accuracy), NaN where not measured."""
-    acc = np.nan if setup.accuracy is None else setup.accuracy(views, {**setup.data, **constants})
+    acc = np.nan if setup.accuracy is None else _accuracy(setup, views, setup.data, constants)
     if setup.val is None:
         return acc, np.nan, np.nan
     val_loss, val_acc = _evaluate(setup, views, setup.val, constants)
     return acc, val_loss, np.nan if val_acc is None else val_acc
+
+
+def _accuracy(setup, views: dict, data: dict, constants: dict) -> float:
+    if dask_driver.has_dask(data):  # per chunk on the workers, weighted by rows
+        return dask_driver.accuracy(setup.accuracy, views, data, constants)
+    return float(setup.accuracy(views, {**data, **constants}))
 
 
 def _check_count(name: str, value, allow_none: bool = False):
