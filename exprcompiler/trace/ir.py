@@ -28,6 +28,7 @@ import numpy as np
 from .. import ops as _ops
 from .. import shapes as _shapes
 from ..errors import InputTooLarge, ShapeError, TraceError
+from .identities import IDENTITIES
 
 Var = int
 
@@ -129,11 +130,6 @@ def result_shape(opname: str, shapes: Sequence[tuple], attrs: dict) -> tuple:
     if op.shape is None:
         return () if not any(shapes) else _shapes.broadcast(*shapes, op=opname)
     return tuple(op.shape(list(shapes), attrs))
-
-
-def _signed_zero(value: Optional[float], sign: float) -> bool:
-    """Whether a constant is the zero of this sign (1.0: +0.0, -1.0: -0.0)."""
-    return value == 0.0 and math.copysign(1.0, value) == sign
 
 
 def _const_key(value: float) -> str:
@@ -288,7 +284,7 @@ class Builder:
             with np.errstate(all="ignore"):
                 value = op.evaluate(*[np.float64(c) for c in consts], **attrs)
             return self.const(float(value))
-        identity = _IDENTITIES.get(opname)
+        identity = IDENTITIES.get(opname)
         if identity is not None:
             simplified = identity(self, args, consts, shape, attrs)
             if simplified is not None:
@@ -389,120 +385,6 @@ class Builder:
 _LEAF_OR_COPY = frozenset(("input", "const", "copy"))
 
 
-# -- the builder's identities --------------------------------------------------------
-# One function per op: (builder, args, their constant values or None, result shape,
-# attrs) -> the variable the operation equals, or None to build it. Zeros drop out
-# only where IEEE agrees for both signs of x: x + (-0.0) and x - 0.0 are x, and
-# -0.0 - x is -x; but x + 0.0 is +0.0 at x = -0.0, and 0.0 - x is +0.0 at x = 0.0,
-# where -x is -0.0 (1/(x + 0) must stay +inf).
-
-def _keep(b: Builder, var: Var, shape: tuple) -> Optional[Var]:
-    """An identity may drop the other operand only if shapes agree."""
-    return var if b.instrs[var].shape == shape else None
-
-
-def _negated(b: Builder, var: Var) -> Optional[Var]:
-    """x when `var` names -x (through copies), else None."""
-    src = b.instrs[b._source[var]]
-    return src.args[0] if src.op == "neg" else None
-
-
-def _pull_negation(b: Builder, opname: str, args) -> Optional[Var]:
-    """-(a)·b -> -(a·b), in derivative passes: exact, and lets rules' signs cancel;
-    named lines (v̄_3 = −v̄_4) stay as they are."""
-    if not b.pull_negations:
-        return None
-    for i in (0, 1):
-        s = b._source[args[i]]
-        src = b.instrs[s]
-        if src.op == "neg" and b.labels[s] is None and src.shape == b.instrs[args[i]].shape:
-            inner = [src.args[0] if k == i else args[k] for k in (0, 1)]
-            return b.apply("neg", b.apply(opname, *inner))
-    return None
-
-
-def _id_add(b, args, consts, shape, attrs):
-    if _signed_zero(consts[1], -1.0):
-        return _keep(b, args[0], shape)
-    if _signed_zero(consts[0], -1.0):
-        return _keep(b, args[1], shape)
-    x = _negated(b, args[1])
-    if x is not None:
-        return b.apply("sub", args[0], x)
-    x = _negated(b, args[0])
-    if x is not None:
-        return b.apply("sub", args[1], x)
-    return None
-
-
-def _id_sub(b, args, consts, shape, attrs):
-    if _signed_zero(consts[1], 1.0):
-        return _keep(b, args[0], shape)
-    if _signed_zero(consts[0], -1.0) and shape == b.instrs[args[1]].shape:
-        return b.apply("neg", args[1])
-    x = _negated(b, args[1])
-    if x is not None:
-        return b.apply("add", args[0], x)
-    return None
-
-
-def _id_mul(b, args, consts, shape, attrs):
-    c0, c1 = consts
-    if c0 is not None or c1 is not None:
-        for i, j in ((0, 1), (1, 0)):
-            if consts[i] == 1.0:
-                return _keep(b, args[j], shape)
-            if consts[i] == -1.0 and shape == b.instrs[args[j]].shape:
-                return b.apply("neg", args[j])
-            folded = _scale_constant(b, consts[i], args[j], shape) if b.pull_negations else None
-            if folded is not None:   # (derivative passes only: front ends keep what was written)
-                return folded
-    return _pull_negation(b, "mul", args)
-
-
-def _scale_constant(b, c, var, shape):
-    """c·(k·x) as (c·k)·x when c is a power of two: scaling by one is exact, so both
-    give the same bits (up to over- and underflow of k·x itself, which the folded form
-    avoids). A derivative's 0.5·(2·r) of a ½‖r‖² becomes r."""
-    if c is None or c == 0.0 or not math.isfinite(c) or math.frexp(c)[0] not in (0.5, -0.5):
-        return None
-    src = b.instrs[b._source[var]]
-    if src.op != "mul" or src.shape != shape:
-        return None
-    for i, j in ((0, 1), (1, 0)):
-        k = b.const_value(src.args[i])
-        if k is not None and math.isfinite(c * k):
-            return b.apply("mul", b.const(c * k), src.args[j])
-    return None
-
-
-def _id_div(b, args, consts, shape, attrs):
-    if consts[1] == 1.0:
-        return _keep(b, args[0], shape)
-    return _pull_negation(b, "div", args)
-
-
-def _id_pow(b, args, consts, shape, attrs):
-    return _keep(b, args[0], shape) if consts[1] == 1.0 else None
-
-
-def _id_neg(b, args, consts, shape, attrs):
-    src = b.instrs[b._source[args[0]]]
-    return src.args[0] if src.op == "neg" and src.shape == shape else None
-
-
-def _id_reshaping(b, args, consts, shape, attrs):
-    # nothing to broadcast, sum or reshape
-    return args[0] if b.instrs[args[0]].shape == shape and not attrs.get("axis") else None
-
-
-def _id_transpose(b, args, consts, shape, attrs):
-    return args[0] if len(shape) < 2 else None   # x.T of a scalar or a vector is x, as in NumPy
-
-
-_IDENTITIES = {"add": _id_add, "sub": _id_sub, "mul": _id_mul, "div": _id_div, "pow": _id_pow,
-               "neg": _id_neg, "broadcast_to": _id_reshaping, "sum_to": _id_reshaping,
-               "reshape": _id_reshaping, "transpose": _id_transpose}
 _OPS = _ops.OPS
 
 
