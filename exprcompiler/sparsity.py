@@ -1,0 +1,392 @@
+"""Structural sparsity of a trace's Jacobian and Hessian, by index-set propagation.
+
+Where it sits: beside the derivative passes, reading a primal `Trace` (the parser's
+output) and producing patterns; coloring.py turns a pattern into seed directions,
+and the compressed sweeps (one JVP/VJP/HVP kernel run on k seeds) come from the
+ordinary passes. Nothing here builds a trace.
+
+One forward walk over the instructions gives each trace variable, per element, the
+set of `wrt` columns it depends on (Griewank & Walther ch. 7; SparseConnectivityTracer's
+index sets, CasADi's bit vectors without the 64-column limit):
+
+* an input in `wrt` depends on its own columns; constants and other inputs on none;
+* an elementwise op depends on the union of the arguments whose partial is not a
+  structural zero (comparisons, sign, floor depend on nothing: their derivative is 0
+  wherever it exists, as the derivative passes give it);
+* sum/mean union the reduced elements; index, reshape and transpose select or permute;
+  matmul depends on a whole row of the left and a whole column of the right.
+  Other tensor ops raise NotImplementedError naming the op.
+
+The Hessian pattern collects the nonlinear interactions during the same walk (Walther,
+ACM TOMS 34(1), 2008): a nonlinear unary op adds all pairs of its argument's set;
+mul adds the cross pairs of its two arguments' sets (it is bilinear); div adds the
+cross pairs and the pairs within the denominator's set; every other nonlinear op adds
+all pairs of the union; add, sub, neg, copy, where, sum, index... add nothing. For a
+trace with several outputs it is the union over outputs. The patterns are
+structural: a superset of the nonzeros at any point (x - x depends on x), never missing
+one wherever the function is twice differentiable.
+
+Patterns are `Pattern` (CSR index arrays, NumPy only) so coloring needs no SciPy;
+`jacobian_pattern` and `hessian_pattern` return boolean `scipy.sparse.csr_matrix`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple, Optional, Sequence
+
+import numpy as np
+
+from . import runtime
+from .ops import OPS
+from .trace.ir import Trace
+
+_EMPTY = frozenset()
+
+# Elementwise ops that are linear in the arguments they have a derivative for:
+# no Hessian interactions (where(c, x, y) is linear in x and y; c has no derivative).
+_LINEAR_ELEMENTWISE = frozenset(("copy", "add", "sub", "neg", "where"))
+
+
+class Pattern(NamedTuple):
+    """A boolean sparsity pattern in CSR form: row r holds the sorted column
+    indices indices[indptr[r]:indptr[r + 1]]."""
+    shape: tuple
+    indptr: np.ndarray
+    indices: np.ndarray
+
+    @property
+    def nnz(self) -> int:
+        return int(self.indptr[-1])
+
+    def row(self, r: int) -> np.ndarray:
+        return self.indices[self.indptr[r]:self.indptr[r + 1]]
+
+    def rows(self) -> list:
+        """One array of column indices per row."""
+        ip, ix = self.indptr, self.indices
+        return [ix[ip[r]:ip[r + 1]] for r in range(self.shape[0])]
+
+    def transpose(self) -> "Pattern":
+        m, n = self.shape
+        row_of = np.repeat(np.arange(m, dtype=np.int64), np.diff(self.indptr))
+        order = np.lexsort((row_of, self.indices))   # by column, then row
+        counts = np.bincount(self.indices, minlength=n)
+        indptr = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+        return Pattern((n, m), indptr, row_of[order])
+
+    def to_dense(self) -> np.ndarray:
+        out = np.zeros(self.shape, dtype=bool)
+        row_of = np.repeat(np.arange(self.shape[0]), np.diff(self.indptr))
+        out[row_of, self.indices] = True
+        return out
+
+    def to_scipy(self):
+        sparse = _scipy_sparse()
+        data = np.ones(self.nnz, dtype=bool)
+        return sparse.csr_matrix((data, self.indices, self.indptr), shape=self.shape)
+
+    @classmethod
+    def from_sets(cls, sets: Sequence, n: int) -> "Pattern":
+        """From one iterable of column indices per row."""
+        lengths = [len(s) for s in sets]
+        indptr = np.zeros(len(sets) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=indptr[1:])
+        indices = np.fromiter((c for s in sets for c in sorted(s)), dtype=np.int64, count=int(indptr[-1]))
+        return cls((len(sets), n), indptr, indices)
+
+    @classmethod
+    def from_dense(cls, mask) -> "Pattern":
+        mask = np.asarray(mask, dtype=bool)
+        return cls.from_sets([np.flatnonzero(r) for r in mask], mask.shape[1])
+
+
+def as_pattern(obj) -> Pattern:
+    """A Pattern from a Pattern, a scipy.sparse matrix or a dense boolean array."""
+    if isinstance(obj, Pattern):
+        return obj
+    if hasattr(obj, "tocsr"):
+        csr = obj.tocsr()
+        csr.eliminate_zeros()
+        csr.sort_indices()
+        return Pattern(tuple(csr.shape), csr.indptr.astype(np.int64), csr.indices.astype(np.int64))
+    return Pattern.from_dense(obj)
+
+
+def _scipy_sparse():
+    try:
+        import scipy.sparse as sparse
+    except ImportError:
+        raise ImportError("sparse Jacobian and Hessian patterns are scipy.sparse matrices: "
+                          "install SciPy (pip install scipy, or the 'test' extra)") from None
+    return sparse
+
+
+# -- the walk --------------------------------------------------------------------------
+
+def _size(shape, op="") -> int:
+    for d in shape:
+        if not isinstance(d, (int, np.integer)):
+            raise ValueError(f"sparsity patterns need concrete shapes; {op or 'a variable'} "
+                             f"has shape {shape} (bind the dimensions first)")
+    return math.prod(shape)
+
+
+def _grid(shape) -> np.ndarray:
+    return np.arange(_size(shape), dtype=np.int64).reshape(shape)
+
+
+def _wrt_columns(trace: Trace, wrt) -> dict:
+    """{input variable: first column} for the wrt inputs, in wrt order, and n."""
+    by_name = dict(trace.inputs)
+    if wrt is None:
+        wrt = trace.input_names
+    elif isinstance(wrt, str):
+        wrt = [wrt]
+    first, col = {}, 0
+    for name in wrt:
+        if name not in by_name:
+            raise ValueError(f"wrt: {name!r} is not an input of the trace (inputs: {', '.join(trace.input_names)})")
+        var = by_name[name]
+        first[var] = col
+        col += _size(trace.instrs[var].shape, name)
+    return first, col
+
+
+class _Pairs:
+    """The Hessian's nonlinear interactions, as one set of partners per column."""
+
+    def __init__(self, n):
+        self.rows = [set() for _ in range(n)]
+        # interactions already added, by the sets' identities (the sets are kept
+        # alive here so an id is never reused): a chain sin(sin(x·y)) adds one square
+        self._done: dict = {}
+
+    def _first(self, key, *sets) -> bool:
+        if key in self._done:
+            return False
+        self._done[key] = sets
+        return True
+
+    def cross(self, a, b):
+        rows = self.rows
+        if a and b and self._first((id(a), id(b)), a, b):
+            for i in a:
+                rows[i].update(b)
+            for j in b:
+                rows[j].update(a)
+
+    def square(self, a):
+        rows = self.rows
+        if not self._first((id(a),), a):
+            return
+        for i in a:
+            rows[i].update(a)
+
+
+# Unions of large sets are kept lazy: a running sum s_k = s_{k-1} + t_k over n terms
+# would otherwise copy 1 + 2 + ... + n elements (measured: the Hessian pattern of a
+# 10⁴-term least-squares sum took 3.9 s, nearly all of it there). A lazy union is
+# a node over its two parts, read (once, iteratively, then cached) only where the
+# elements are needed: at a nonlinear op's interactions and at the outputs.
+_EAGER = 32   # unions whose parts total at most this many indices are built at once
+
+
+class _Lazy:
+    __slots__ = ("parts", "bound", "value")
+
+    def __init__(self, a, b):
+        self.parts = (a, b)
+        self.bound = _bound(a) + _bound(b)
+        self.value = None
+
+
+def _bound(s) -> int:
+    return s.bound if type(s) is _Lazy else len(s)
+
+
+def _elements(s) -> frozenset:
+    """The set a lazy union stands for (a frozenset stands for itself)."""
+    if type(s) is not _Lazy:
+        return s
+    if s.value is None:
+        out, seen, stack = set(), set(), [s]
+        while stack:
+            node = stack.pop()
+            if type(node) is not _Lazy:
+                out.update(node)
+            elif node.value is not None:
+                out.update(node.value)
+            elif id(node) not in seen:
+                seen.add(id(node))
+                stack.extend(node.parts)
+        s.value = frozenset(out)
+        s.parts = None   # the parts may be freed
+    return s.value
+
+
+def _union(a, b):
+    # share one argument's set when it holds the other's (most unions in a band do)
+    if a is b or not b:
+        return a
+    if not a:
+        return b
+    if type(a) is _Lazy or type(b) is _Lazy or len(a) + len(b) > _EAGER:
+        return _Lazy(a, b)
+    if b <= a:
+        return a
+    if a <= b:
+        return b
+    return a | b
+
+
+def _elementwise(ins, args_sets, shapes, pairs):
+    op = OPS[ins.op]
+    live = [k for k, p in enumerate(op.partials) if p is not None]
+    if not ins.shape:
+        arg_sets = [args_sets[k][0] for k in live]
+        sets = [_elementwise_one(ins.op, arg_sets, pairs)]
+        return sets
+    idx = [np.broadcast_to(_grid(shapes[k]), ins.shape).ravel() for k in live]
+    out = []
+    for e in range(_size(ins.shape)):
+        arg_sets = [args_sets[k][int(ix[e])] for k, ix in zip(live, idx)]
+        out.append(_elementwise_one(ins.op, arg_sets, pairs))
+    return out
+
+
+def _elementwise_one(opname, arg_sets, pairs):
+    acc = _EMPTY
+    for s in arg_sets:
+        acc = _union(acc, s)
+    if pairs is not None and acc and opname not in _LINEAR_ELEMENTWISE:
+        # a constant factor (an empty set) adds nothing: its partner is not read,
+        # so a scaled running sum 0.9·s + t stays lazy
+        if opname == "mul":
+            a, b = arg_sets
+            if a and b:
+                pairs.cross(_elements(a), _elements(b))
+        elif opname == "div":
+            a, b = arg_sets
+            if b:
+                b = _elements(b)
+                if a:
+                    pairs.cross(_elements(a), b)
+                pairs.square(b)
+        else:
+            pairs.square(_elements(acc))
+    return acc
+
+
+def _reduce(ins, sets, shape):
+    """sum/mean: each output element unions the input elements reduced into it."""
+    axis = ins.attr("axis")
+    axes = range(len(shape)) if axis is None else axis
+    kept = tuple(1 if k in axes else d for k, d in enumerate(shape))
+    owner = np.broadcast_to(_grid(kept), shape).ravel()
+    out = [_EMPTY] * _size(kept)
+    for e, o in enumerate(owner.tolist()):
+        out[o] = _union(out[o], sets[e])
+    return out
+
+
+def _select(ins, sets, shape):
+    """index/reshape/transpose: each output element is one input element."""
+    grid = _grid(shape)
+    if ins.op == "index":
+        src = np.asarray(runtime.index(grid, ins.attr("key")))
+    elif ins.op == "reshape":
+        src = np.reshape(grid, ins.shape)
+    else:
+        src = np.transpose(grid)
+    return [sets[i] for i in src.ravel().tolist()]
+
+
+def _matmul(ins, a_sets, b_sets, shapes, pairs):
+    """out[i, j] depends on row i of a and column j of b (dense per row: a structural
+    zero inside a constant matrix is not seen)."""
+    sa, sb = shapes
+    if len(sa) > 2 or len(sb) > 2:
+        raise NotImplementedError("sparsity pattern: batched matmul (more than 2 dimensions) is not supported")
+    ga = _grid(sa).reshape(1, -1) if len(sa) == 1 else _grid(sa)
+    gb = _grid(sb).reshape(-1, 1) if len(sb) == 1 else _grid(sb)
+    rows = []
+    for i in range(ga.shape[0]):
+        acc = _EMPTY
+        for e in ga[i].tolist():
+            acc = _union(acc, a_sets[e])
+        rows.append(acc)
+    cols = []
+    for j in range(gb.shape[1]):
+        acc = _EMPTY
+        for e in gb[:, j].tolist():
+            acc = _union(acc, b_sets[e])
+        cols.append(acc)
+    out = []
+    for i in range(len(rows)):
+        for j in range(len(cols)):
+            if pairs is not None:
+                pairs.cross(_elements(rows[i]), _elements(cols[j]))   # bilinear: a superset of sum_k a_ik × b_kj
+            out.append(_union(rows[i], cols[j]))
+    return out
+
+
+def _propagate(trace: Trace, wrt, hessian: bool):
+    """Per variable, a list (one per element, C order) of frozensets of columns;
+    and the Hessian interactions when asked."""
+    first, n = _wrt_columns(trace, wrt)
+    pairs = _Pairs(n) if hessian else None
+    instrs = trace.instrs
+    sets: list = [None] * len(instrs)
+    for v, ins in enumerate(instrs):
+        op = ins.op
+        if op == "input":
+            size = _size(ins.shape, ins.name)
+            if v in first:
+                c = first[v]
+                sets[v] = [frozenset((c + e,)) for e in range(size)]
+            else:
+                sets[v] = [_EMPTY] * size
+        elif op == "const":
+            sets[v] = [_EMPTY] * _size(ins.shape)
+        elif OPS[op].elementwise:
+            shapes = [instrs[a].shape for a in ins.args]
+            sets[v] = _elementwise(ins, [sets[a] for a in ins.args], shapes, pairs)
+        elif op in ("sum", "mean"):
+            sets[v] = _reduce(ins, sets[ins.args[0]], instrs[ins.args[0]].shape)
+        elif op in ("index", "reshape", "transpose"):
+            sets[v] = _select(ins, sets[ins.args[0]], instrs[ins.args[0]].shape)
+        elif op == "matmul":
+            a, b = ins.args
+            sets[v] = _matmul(ins, sets[a], sets[b], [instrs[a].shape, instrs[b].shape], pairs)
+        else:
+            raise NotImplementedError(f"sparsity pattern: the tensor op {op!r} is not supported yet "
+                                      f"(supported: elementwise ops, sum, mean, index, reshape, "
+                                      f"transpose, matmul)")
+    return sets, n, pairs
+
+
+def jacobian_structure(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Pattern:
+    """The Jacobian's structural pattern as a `Pattern`: rows are the outputs'
+    elements (flattened, in output order), columns the wrt inputs' elements."""
+    sets, n, _ = _propagate(trace, wrt, hessian=False)
+    rows = [_elements(s) for _, v in trace.outputs for s in sets[v]]
+    return Pattern.from_sets(rows, n)
+
+
+def hessian_structure(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Pattern:
+    """The Hessian's structural pattern (n × n, symmetric) as a `Pattern`."""
+    _, n, pairs = _propagate(trace, wrt, hessian=True)
+    return Pattern.from_sets(pairs.rows, n)
+
+
+def jacobian_pattern(trace: Trace, wrt: Optional[Sequence[str]] = None):
+    """The Jacobian's structural pattern: a boolean scipy.sparse.csr_matrix, m × n
+    (outputs' elements × wrt inputs' elements), never missing a nonzero."""
+    return jacobian_structure(trace, wrt).to_scipy()
+
+
+def hessian_pattern(trace: Trace, wrt: Optional[Sequence[str]] = None):
+    """The Hessian's structural pattern: a symmetric boolean scipy.sparse.csr_matrix,
+    n × n, from the nonlinear interactions (union over outputs)."""
+    return hessian_structure(trace, wrt).to_scipy()
