@@ -605,6 +605,7 @@ def _seeds(draw):
     return lambda shape: [np.ones(shape), draw(values(shape, "normal"))]
 
 
+@pytest.mark.slow   # ~6 s: CI runs it with the slow tests
 @given(st.one_of(programs(), tensor_programs()), st.data())
 @settings(max_examples=examples(100), **SETTINGS)
 def test_tensor_programs_at_edge_values(primal, data):
@@ -649,6 +650,7 @@ BATCH = {"x1": np.concatenate([np.repeat(_E, len(_E)), [0.3, -1.7, 2.5, 0.5]]),
          "x2": np.concatenate([np.tile(_E, len(_E)), [1.1, 0.7, -0.2, 0.5]])}
 
 
+@pytest.mark.slow   # ~7 s: CI runs it with the slow tests
 @given(scalar_programs())
 @settings(max_examples=examples(60), **SETTINGS)
 def test_scalar_programs_over_a_batch_of_edge_points(primal):

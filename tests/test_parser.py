@@ -437,6 +437,7 @@ def test_deep_unbalanced_input_fails_cleanly(text, message):
     assert parse_error(text).message.startswith(message)
 
 
+@pytest.mark.slow   # ~9 s for the eight: CI runs them with the slow tests
 @pytest.mark.parametrize("make", [
     lambda n: "@" * n,
     lambda n: "x+" * (n // 2),
