@@ -49,7 +49,7 @@ class OpDef:
     fmt: Optional[Callable] = None         # (op, rendered args, attrs, target) -> (text, prec)
     keywords: tuple = ()                   # attributes a user may pass by keyword, with defaults
     bounds: Optional[Callable] = None      # (argument shapes, attrs) -> [(dim, least, arg)]: sizes
-    #                                        a binding must have (x[5]: n >= 6), see tensor_call
+    #                                        a binding must have (x[5]: n >= 6), see shape_binding
     across: bool = False                   # combines its argument's elements (reductions, softmax,
     #                                        norm): of undeclared inputs, shapes come at the call
 
