@@ -15,10 +15,8 @@ import numpy as np
 
 from . import passes
 from .backends import numpy_backend
-from .backends.numpy_backend import numpy_runner
 from .backends.registry import BACKENDS, Kernel
 from .frontend import to_trace
-from .packed import numpy_point
 from .call_args import _MISSING, _all_floats, _as_array, _check_out, _check_out_flat, _fit, _numbers
 from .compiled import CompiledFunction, holds_dask
 from .recipe import reproducible
@@ -53,9 +51,8 @@ class Compiled(CompiledFunction):
         suffixes, nest = layout or (((),) * len(trace.outputs), self._shape_results)
         self._suffixes, self._nest = tuple(suffixes), nest
         self._plain = all(sfx == () for sfx in self._suffixes)
-        # run(arrays, batch) -> one array per trace output (NumPy: blocks of points)
-        self._run = kernel.run or numpy_runner(fn)
-        self._blocks = kernel.blocks
+        # run(arrays, batch, blocks=None): see backends/registry.py (tensor traces: None)
+        self._run = kernel.run
         self.kind = kind
         self.trace = trace
         self.primal = primal
@@ -67,7 +64,7 @@ class Compiled(CompiledFunction):
         self.tensor = signature.tensor  # exact shapes, no batch of points
         self._tensor_call = None
         # run(floats) -> floats: a call whose every argument is one number skips arrays
-        self._point = None if self.tensor else (kernel.point or numpy_point(fn))
+        self._point = kernel.point
         self.inputs = signature.inputs
         self._index = {name: k for k, name in enumerate(self.inputs)}
         for k, p in enumerate(params):  # the generated (mangled) names work too
@@ -148,10 +145,7 @@ class Compiled(CompiledFunction):
         n = math.prod(batch)
         blocks = [f.reshape(n, math.prod(sfx)) for f, sfx in zip(finals, self._suffixes)]
         with np.errstate(all="ignore"):
-            if self._blocks:  # C: a base pointer per block, an offset per output
-                self._run(arrays, batch, blocks=blocks)
-            else:
-                self._run(arrays, batch, [b[:, j] for b in blocks for j in range(b.shape[1])])
+            self._run(arrays, batch, blocks=blocks)
         return self._nest(finals if out is not None or batch != () else
                           [float(f) if f.ndim == 0 else f for f in finals])
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .call_args import _check_out
+from .call_args import _check_out, _check_out_flat
 from .recipe import Picklable
 
 
@@ -39,15 +39,7 @@ def fill(out, result):
     """`out=` for the kinds that assemble their results at call time: each result
     copied into the caller's array, every array checked (shape, dtype, layout,
     overlaps) before any is written; the nesting of `result`, with the caller's arrays."""
-    leaves: list = []
-    stack = [result]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, tuple):
-            stack.extend(reversed(item))
-        else:
-            leaves.append(item)
-    outs = iter(_check_out(out, [np.shape(r) for r in leaves], []))
+    outs = iter(_check_out(out, [np.shape(r) for r in _check_out_flat(result)], []))
 
     def put(item):
         if isinstance(item, tuple):

@@ -114,28 +114,19 @@ def _vector(x, n: int, what: str, holds: str) -> np.ndarray:
     return arr.reshape(n)
 
 
-def numpy_point(fn, fast=None, quiet: bool = True):
+def numpy_point(fn, fast, quiet: bool = True):
     """run(values) -> the outputs as floats, for one point given as Python floats:
     `fast(*values)` (the one-point variant, Python's math, returning its outputs as a
-    flat tuple; else `fn` itself on the floats), and where that raises — x / 0, math's
-    domain and range errors — `fn` at NumPy scalars, which gives what the array call
-    gives (inf, NaN). `quiet`: NumPy may be called, so its warnings are silenced (IEEE
-    results are returned, not warned) and its scalars made floats; else `fast` does
-    arithmetic and math only, whose results are floats already."""
+    flat tuple), and where that raises — x / 0, math's domain and range errors — `fn`
+    at NumPy scalars, which gives what the array call gives (inf, NaN). `quiet`: NumPy
+    may be called, so its warnings are silenced (IEEE results are returned, not warned)
+    and its scalars made floats; else `fast` does arithmetic and math only, whose
+    results are floats already."""
     from .backends.numpy_backend import _flatten
 
     def slow(values):
         with np.errstate(all="ignore"):
             return [float(r) for r in _flatten((fn(*map(np.float64, values)),))]
-
-    if fast is None:
-        def run(values):
-            try:
-                with np.errstate(all="ignore"):
-                    return [float(r) for r in _flatten((fn(*values),))]
-            except (ArithmeticError, ValueError):
-                return slow(values)
-        return run
 
     def run(values):
         try:

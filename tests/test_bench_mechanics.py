@@ -12,6 +12,7 @@ from exprcompiler.backends import c_build
 from exprcompiler.bench import mechanics, suite_mechanics
 from exprcompiler.bench.cli import SUITES
 from exprcompiler.errors import CompileError
+from test_bench import has_compiler  # one check of the machine's compiler
 
 TOL = 1e-12  # relative, denominator floored at 1
 
@@ -19,14 +20,6 @@ TOL = 1e-12  # relative, denominator floored at 1
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("EXPRCOMPILER_CACHE", str(tmp_path_factory.getbasetemp() / "c-cache"))
-
-
-def has_compiler() -> bool:
-    try:
-        c_build.find_compiler()
-        return True
-    except CompileError:
-        return False
 
 
 BACKENDS = ["numpy", pytest.param("c", marks=pytest.mark.skipif(not has_compiler(), reason="no C compiler"))]

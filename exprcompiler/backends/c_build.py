@@ -313,18 +313,16 @@ class ThreadChoice:
 
 
 def runner(ffi, fn, n_out: int, threads=None):
-    """Adapt the C kernel to the API's calling convention: arrays and their broadcast
-    batch shape in, one array per output out (into `outs` when given: one-dimensional
-    arrays of the batch's size, each contiguous or a strided view, such as a column of
-    a Jacobian's (points, m·n) block). A size-1 input is passed with stride 0.
+    """Adapt the C kernel to the API's calling convention (see backends/registry.py):
+    arrays and their broadcast batch shape in; out, one new array per output, or the
+    outputs stored into the columns of `blocks`, C-contiguous arrays (points, w) taken
+    in turn (a Jacobian's (points, m·n)), passed as one base pointer each plus offsets
+    so that a call costs little per output. A size-1 input is passed with stride 0.
     `threads=None`: see ThreadChoice."""
     choice = ThreadChoice() if threads is None else None
     cast = ffi.cast
 
-    def run(arrays, batch, outs=None, blocks=None):
-        """`blocks`, instead of `outs`: C-contiguous arrays (points, w), whose columns
-        take the outputs in turn — a Jacobian's (points, m·n) — passed as one base
-        pointer each plus offsets, so a call costs little per output."""
+    def run(arrays, batch, blocks=None):
         n = math.prod(batch)
         nt = threads if choice is None else choice.pick(n)
         args: list = [n, nt]
@@ -336,8 +334,11 @@ def runner(ffi, fn, n_out: int, threads=None):
             else:
                 flat = np.ascontiguousarray(np.broadcast_to(a, batch)).reshape(-1)
                 args += [ffi.from_buffer("double[]", flat), 1]
-        if blocks is not None:
-            outs = None
+        outs = None
+        if blocks is None:  # our own new arrays
+            outs = [np.empty(n) for _ in range(n_out)]
+            args += [arg for o in outs for arg in (ffi.from_buffer("double[]", o), 1)]
+        else:
             tail = []
             for b in blocks:  # the caller's checked arrays: (n, w), float64, C order, writable
                 if b.ndim != 2 or b.shape[0] != n or b.dtype != np.float64 or not b.flags.c_contiguous \
@@ -350,12 +351,6 @@ def runner(ffi, fn, n_out: int, threads=None):
             if len(tail) != 2 * n_out:
                 raise ValueError(f"kernel output: the blocks hold {len(tail) // 2} outputs, the kernel {n_out}")
             args += tail
-        elif outs is None:
-            outs = [np.empty(n) for _ in range(n_out)]
-        for o in outs or ():  # numpy's own view: every address i * stride, i < n, lies inside it
-            if o.shape != (n,) or o.dtype != np.float64 or not o.flags.writeable or o.strides[0] % 8:
-                raise ValueError(f"kernel output: expected a writable float64 array of {n} points")
-            args += [cast("double *", o.__array_interface__["data"][0]), o.strides[0] // 8]
         start = time.perf_counter()
         if fn(*args) != 0:
             raise MemoryError(f"the C kernel could not allocate its tape for {n} points")

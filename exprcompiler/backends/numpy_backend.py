@@ -269,9 +269,11 @@ BLOCK = 16384
 
 
 def numpy_runner(fn):
-    """run(arrays, batch, outs=None) -> one array per output: large batches block by
-    block; `outs`, when given, are flat arrays of the batch's size to write into."""
-    def run(arrays: list, batch: tuple, outs=None) -> list:
+    """run(arrays, batch, blocks=None) -> one array per output: large batches block by
+    block; `blocks`, when given, are arrays (points, w) whose columns take the outputs
+    in turn (see backends/registry.py)."""
+    def run(arrays: list, batch: tuple, blocks=None) -> list:
+        outs = None if blocks is None else [b[:, j] for b in blocks for j in range(b.shape[1])]
         if math.prod(batch) >= 2 * BLOCK:
             return _blocked(fn, arrays, batch, outs)
         res = _flatten((fn(*arrays),))

@@ -14,7 +14,8 @@ tensor kernel shares, so a call binds once).
 
 A Kernel is what api.Compiled runs: `fn(*arrays)` the generated function itself
 (arguments in trace input order), and for traces of scalars evaluated over a batch
-`run(arrays, batch, outs)` (see c_build.runner and numpy_backend.numpy_runner),
+`run(arrays, batch, blocks=None)` (one array per output, or the outputs stored into
+the columns of `blocks`: see c_build.runner and numpy_backend.numpy_runner),
 `packed(in, out)` for one point packed in buffers and `point(floats) -> floats`.
 """
 
@@ -39,10 +40,9 @@ class Kernel(NamedTuple):
     fn: Callable
     source: str
     params: tuple
-    run: Optional[Callable] = None      # None: the NumPy runner of `fn`
-    packed: Optional[Callable] = None
+    run: Optional[Callable] = None      # traces of scalars; None for tensor traces
+    packed: Optional[Callable] = None   # None: PackedCall goes through `point`
     point: Optional[Callable] = None
-    blocks: bool = False                # run(..., blocks=[(points, w) arrays]) stores by columns
 
 
 class NumpyBackend:
@@ -55,10 +55,12 @@ class NumpyBackend:
         return Artifact(source, func_name, tuple(params), description=description, returns=returns)
 
     def load(self, artifact: Artifact, signature, *, threads=None) -> Kernel:
-        from .numpy_backend import load
+        from .numpy_backend import load, numpy_runner
         fn = load(artifact.source, artifact.func_name)
-        point = None if signature.tensor else _MathPoint(artifact, signature.trace, fn)
-        return Kernel(fn, artifact.source, artifact.params, point=point)
+        if signature.tensor:
+            return Kernel(fn, artifact.source, artifact.params)
+        return Kernel(fn, artifact.source, artifact.params, run=numpy_runner(fn),
+                      point=_MathPoint(artifact, signature.trace, fn))
 
 
 class _MathPoint:
@@ -109,8 +111,7 @@ class CBackend:
         packed = getattr(lib, f"{artifact.func_name}_packed")
         return Kernel(fn, artifact.source, artifact.params,
                       run=c_build.runner(ffi, fn, len(trace.outputs), threads),
-                      packed=c_packed(ffi, packed), point=c_point(ffi, packed, len(trace.outputs)),
-                      blocks=True)
+                      packed=c_packed(ffi, packed), point=c_point(ffi, packed, len(trace.outputs)))
 
 
 BACKENDS = {"numpy": NumpyBackend(), "c": CBackend()}
