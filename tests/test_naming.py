@@ -145,7 +145,9 @@ def test_user_text_reaches_generated_source_only_as_identifiers_and_comments(nam
         assert _skeleton(src, kind) == _skeleton(plain[kind], kind)
         if kind == "python":
             fn = ast.parse(src).body[-1]
-            assert [a.arg for a in fn.args.args] == [identifier(n, numpy_backend.RESERVED) for n in trace.input_names]
+            # (the function's own name is reserved too: an input f_grad becomes f_grad_)
+            reserved = numpy_backend.RESERVED | {"f_grad"}
+            assert [a.arg for a in fn.args.args] == [identifier(n, reserved) for n in trace.input_names]
         else:
             assert set(re.findall(r'"[^"\n]*"', c_comment_spans(src))) <= OUR_STRINGS
 
@@ -266,3 +268,11 @@ def test_names_that_used_to_share_a_c_identifier_stay_apart_in_a_split_kernel(mo
 def _flat_numbers(result) -> list:
     value, grads = result
     return [value, *grads]
+
+
+def test_names_in_the_kernels_own_namespace_get_an_underscore():
+    """xc_ / XC_ is the generated code's namespace (helpers, macros, the split kernel's
+    include guard XC_PRELUDE_<NAME>): a user name there is mangled, so an input called
+    XC_PRELUDE_F_GRAD cannot be expanded away by the macro of that name."""
+    assert identifier("XC_PRELUDE_F_GRAD") == "XC_PRELUDE_F_GRAD_"
+    assert identifier("xc_pow") == "xc_pow_" and identifier("xcoord") == "xcoord"

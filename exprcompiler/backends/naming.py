@@ -22,8 +22,10 @@ from ..trace.ir import Label, Trace
 # Such a name is its own identifier, unless it is reserved or looks generated.
 _PLAIN = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)*\Z")
 _ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
-# Generated names look like v12, t3, vm1, v4_bar, x_dot, x_bar_x1.
-_GENERATED_FORM = re.compile(r"^(v\d+|t\d+|vm\d+)(_|$)|_(bar|dot)(_|$)")
+# Generated names look like v12, t3, vm1, v4_bar, x_dot, x_bar_x1; the kernels' own
+# helpers and macros start with xc_ / XC_ (xc_pow, XC_TILE, the split kernel's guard
+# XC_PRELUDE_<NAME>), a namespace no user name may enter whatever the kernel defines.
+_GENERATED_FORM = re.compile(r"^(v\d+|t\d+|vm\d+)(_|$)|_(bar|dot)(_|$)|^(xc|XC)_")
 ESCAPED_PREFIX = "u__"
 
 
