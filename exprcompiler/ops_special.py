@@ -121,3 +121,43 @@ TABLE = [
                  edges=(((0.0, 0.0), (0.0, 0.0)), ((3.0, 4.0), (0.6, 0.8))),
                  doc="sqrt(x² + y²) without overflow; its derivative at (0, 0) is 0 (a subgradient)"),
 ]
+
+
+# The stable forms the stability rewrites put in (exprcompiler/stability/rules.py), each a
+# primitive with its own derivative: built from `where`, the branch not taken would
+# still feed its infinite derivative times 0 (NaN) into gradients.
+def _logaddexp_share(b, x, y):
+    """∂logaddexp/∂x = sigmoid(x - y); 0.5 at a tie, equal infinities included (inf - inf
+    is NaN), as maximum's."""
+    return b.where(b.eq(x, y), 0.5, b.sigmoid(b.sub(x, y)))
+
+
+TABLE += [
+    _binary_call("logaddexp", np.logaddexp,
+                 (lambda b, g, x, y, out: b.mul(g, _logaddexp_share(b, x, y)),
+                  lambda b, g, x, y, out: b.mul(g, _logaddexp_share(b, y, x))),
+                 "np.logaddexp", c="xc_logaddexp", sympy=lambda sp, x, y: sp.log(sp.exp(x) + sp.exp(y)),
+                 domain=((-3.0, 3.0), (-3.0, 3.0)),
+                 edges=(((INF, INF), (0.5, 0.5)), ((0.0, 0.0), (0.5, 0.5)), ((800.0, 0.0), (1.0, 0.0))),
+                 doc="log(exp(x) + exp(y)) without overflow or underflow; derivative sigmoid(x - y) "
+                     "(0.5 at a tie, equal infinities included)"),
+    # -1/expm1(0.0 - x): 0.0 - x is +0.0 at both zeros, so the slope is -inf at ±0 (the
+    # limit from below, where the function lives).
+    _unary("log1mexp", runtime.log1mexp,
+           lambda b, g, x, out: b.neg(b.div(g, b.expm1(b.sub(0.0, x)))),
+           "log1mexp", c="xc_log1mexp", sympy=lambda sp, x: sp.log(1 - sp.exp(x)), domain=((-5.0, -0.05),),
+           edges=(((-0.0,), (-INF,)), ((0.0,), (-INF,)), ((-INF,), (-0.0,))),
+           doc="log(1 - exp(x)) for x <= 0 (NaN above): accurate near 0 and below -37; derivative -1/expm1(-x)"),
+    _unary("cosm1", runtime.cosm1, lambda b, g, x, out: b.neg(b.mul(g, b.sin(x))), "cosm1", c="xc_cosm1",
+           sympy=lambda sp, x: sp.cos(x) - 1, edges=(((0.0,), (0.0,)),),
+           doc="cos(x) - 1 as -2·sin(x/2)², accurate near the multiples of 2π; derivative -sin(x)"),
+    _unary("sech2", runtime.sech2, lambda b, g, x, out: b.mul(g, b.mul(-2.0, b.mul(out, b.tanh(x)))),
+           "sech2", c="xc_sech2", sympy=lambda sp, x: 1 / sp.cosh(x) ** 2,
+           edges=(((0.0,), (0.0,)), ((800.0,), (-0.0,))),
+           doc="sech(x)² = 1 - tanh(x)² (tanh's derivative) without cancellation or overflow; "
+               "derivative -2·sech(x)²·tanh(x)"),
+    _unary("sqrt1pm1", runtime.sqrt1pm1, lambda b, g, x, out: b.div(g, b.mul(2.0, b.add(out, 1.0))),
+           "sqrt1pm1", c="xc_sqrt1pm1", sympy=lambda sp, x: sp.sqrt(1 + x) - 1, domain=((-0.5, 3.0),),
+           edges=(((-1.0,), (INF,)), ((INF,), (0.0,))),
+           doc="sqrt(1 + x) - 1 as x / (sqrt(1 + x) + 1), accurate for small x; derivative 1/(2·sqrt(1 + x))"),
+]

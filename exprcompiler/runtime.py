@@ -60,6 +60,46 @@ def xlogy(x, y):
     return r[()] if r.ndim == 0 else r
 
 
+
+# -- stable forms the stability rewrites use (exprcompiler/stability) ---------------------
+# Each is what the C helper of the same name computes (backends/c_special.py), the same
+# operations in the same order, so the two backends agree to libm's last bits.
+_LN2 = 0.6931471805599453
+
+
+def log1mexp(x):
+    """log(1 - exp(x)) for x <= 0 (NaN above, -inf at 0), Mächler's two branches:
+    log(-expm1(x)) above -log 2, log1p(-exp(x)) below."""
+    x = np.asarray(x, dtype=float)
+    with np.errstate(all="ignore"):
+        r = np.where(x > -_LN2, np.log(-np.expm1(x)), np.log1p(-np.exp(x)))
+    return r[()] if r.ndim == 0 else r
+
+
+def cosm1(x):
+    """cos(x) - 1 as -2 sin²(x/2), with no cancellation near the multiples of 2π
+    (0.0 - ...: +0.0 at x = 0, as cos(0) - 1 is)."""
+    with np.errstate(all="ignore"):
+        s = np.sin(np.multiply(0.5, x))
+        return 0.0 - 2.0 * (s * s)
+
+
+def sech2(x):
+    """sech(x)² = 1 - tanh(x)² as 4w / (1 + w)², w = exp(-2|x|): no cancellation where
+    tanh(x) is near ±1, no overflow."""
+    with np.errstate(all="ignore"):
+        w = np.exp(-2.0 * np.abs(x))
+        return 4.0 * w / ((1.0 + w) * (1.0 + w))
+
+
+def sqrt1pm1(x):
+    """sqrt(1 + x) - 1 as x / (sqrt(1 + x) + 1), with no cancellation for small x
+    (inf at inf, where that quotient is inf/inf)."""
+    x = np.asarray(x, dtype=float)
+    with np.errstate(all="ignore"):
+        r = np.where(x == np.inf, x, x / (np.sqrt(1.0 + x) + 1.0))
+    return r[()] if r.ndim == 0 else r
+
 # -- tensor ops ---------------------------------------------------------------------------
 def _axes(axis):
     return (axis,) if isinstance(axis, int) else axis

@@ -165,6 +165,11 @@ class _Gen:
                 return self.add("log1p", (arg,), math.log(2.0))
             arg = self.add("square", (a,), B[a] ** 2)
             return self.add("log1p", (arg,), math.log1p(B[a] ** 2))
+        if op in ("log1mexp", "sqrt1pm1"):   # log(1 - exp(x)) for x < 0; sqrt(1 + x) - 1 for x > -1
+            p, lo, hi = self.positive(self.pick())
+            if op == "sqrt1pm1":
+                return self.add(op, (p,), math.sqrt(1.0 + hi))
+            return self.add(op, (self.add("neg", (p,), hi),), max(-math.log(-math.expm1(-lo)), hi))
         if op in ("arcsin", "arccos", "arctanh"):
             t = self.add("tanh", (self.pick(),), 1.0)
             arg = self.add("mul", (self.const(0.9), t), 0.9)
@@ -209,7 +214,8 @@ class _Gen:
             "relu": lambda: a[0], "softplus": lambda: a[0] + math.log(2.0),
             "maximum": lambda: max(a), "minimum": lambda: max(a),
             "hypot": lambda: a[0] + a[1],
-            "erfc": lambda: 2.0, "arcsinh": lambda: a[0], "floor": lambda: a[0] + 1.0, "ceil": lambda: a[0] + 1.0,
+            "erfc": lambda: 2.0, "arcsinh": lambda: a[0], "logaddexp": lambda: max(a) + math.log(2.0),
+            "cosm1": lambda: 2.0, "floor": lambda: a[0] + 1.0, "ceil": lambda: a[0] + 1.0,
         }.get(op, lambda: math.pi / 2)()   # sin cos arctan tanh sign sigmoid: <= pi/2
         return self.add(op, args, bound)
 

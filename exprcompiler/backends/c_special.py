@@ -1,4 +1,5 @@
-"""C backend, helpers for the functions C's libm lacks: digamma, polygamma, frac, sinc.
+"""C backend, helpers for the functions C's libm lacks: digamma, polygamma, frac, sinc,
+and the stable forms of the stability rewrites (logaddexp, log1mexp, cosm1, sech2, sqrt1pm1).
 
 Merged into c_backend.HELPERS, so both C generators (per-point and tensor) and
 `exprc export` emit them where a kernel calls them. digamma and polygamma are the
@@ -112,6 +113,23 @@ HELPERS = {
     "xc_digamma": (_DIGAMMA, ("xc_psi0_shifted",)),
     "xc_psin_shifted": (_POLYGAMMA.split("\n\n/* polygamma")[0], ()),
     "xc_polygamma": ("/* polygamma" + _POLYGAMMA.split("\n\n/* polygamma")[1], ("xc_digamma", "xc_psin_shifted")),
+    # The stable forms of the stability rewrites, step for step as runtime's.
+    "xc_logaddexp": ("/* log(exp(x) + exp(y)), as NumPy's npy_logaddexp */\n"
+                     "static inline double xc_logaddexp(double x, double y)\n{\n"
+                     "    if (x == y) return x + 0.6931471805599453;   /* equal infinities too */\n"
+                     "    const double d = x - y;\n"
+                     "    if (d > 0) return x + log1p(exp(-d));\n"
+                     "    if (d <= 0) return y + log1p(exp(d));\n"
+                     "    return d;\n}", ()),
+    "xc_log1mexp": ("/* log(1 - exp(x)), as runtime.log1mexp */\n"
+                    "static inline double xc_log1mexp(double x)\n"
+                    "{ return x > -0.6931471805599453 ? log(-expm1(x)) : log1p(-exp(x)); }", ()),
+    "xc_cosm1": ("static inline double xc_cosm1(double x) { const double s = sin(0.5 * x); return 0.0 - 2.0 * (s * s); }",
+                 ()),
+    "xc_sech2": ("static inline double xc_sech2(double x) "
+                 "{ const double w = exp(-2.0 * fabs(x)); return 4.0 * w / ((1.0 + w) * (1.0 + w)); }", ()),
+    "xc_sqrt1pm1": ("static inline double xc_sqrt1pm1(double x) "
+                    "{ return x == INFINITY ? x : x / (sqrt(1.0 + x) + 1.0); }", ()),
 }
 
 # libm functions with two arguments among c_backend.VECTOR_MATH (their vector variants take two)

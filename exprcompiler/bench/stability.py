@@ -1,0 +1,150 @@
+"""The stability catalogue, measured: `python -m exprcompiler.bench.stability`.
+
+For each formula of exprcompiler/stability/catalogue.py, on the input range where
+its naive float64 evaluation fails: the worst relative error of the value and of the
+gradient against mpmath (accuracy.py), naive (stable=False) and rewritten
+(stable=True), over both backends; then the time of value + gradient on 10⁶ points
+of that range, naive against rewritten, on NumPy and on C (one thread), the minimum
+of --repeat runs, with the ratio. The README's "Numerical stability" tables are this
+script's output (`--markdown`).
+
+Options: --points N (accuracy points per entry, default 200), --size N (timing
+points, default 10⁶), --repeat N (default 5), --only NAME (substring of an entry
+name; repeatable), --no-speed, --markdown, --quick (60 points, 10⁵, 3 repeats).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import time
+
+import numpy as np
+
+from .. import compile_grad
+from ..stability import accuracy as A
+from ..stability.catalogue import CATALOGUE, SAFE
+
+GOAL = 1e-13
+BACKENDS = ("numpy", "c")
+
+
+def _fmt(e: float) -> str:
+    if math.isnan(e):
+        return "-"
+    if math.isinf(e):
+        return "inf/NaN"
+    return "0" if e == 0 else f"{e:.1e}"
+
+
+def accuracy_row(entry, n: int, seed: int = 0) -> dict:
+    """Worst errors over both backends: {(stable, 'value'|'grad'): error}."""
+    pts = A.points(entry, n, seed)
+    refs = A.references(entry, pts)
+    out = {}
+    for stable in (False, True):
+        v_worst, g_worst = [], []
+        for backend in BACKENDS:
+            kw = {"threads": 1} if backend == "c" else {}
+            v, g = A.errors(compile_grad(entry.expr, backend=backend, stable=stable, **kw), pts, refs)
+            v_worst.append(A.worst(v))
+            g_worst.append(A.worst(g))
+        out[(stable, "value")] = max(v_worst)
+        out[(stable, "grad")] = max(g_worst)
+    return out
+
+
+def best_time(g, args, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        g(*args)
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def speed_row(entry, size: int, repeat: int, sampler=None) -> dict:
+    """{(backend, stable): seconds} for value + gradient at `size` points of the
+    entry's range (or of `sampler`'s, for every input)."""
+    if sampler is not None:
+        entry = dataclasses.replace(entry, ranges={n: sampler for n in entry.ranges})
+    pts = A.points(entry, size, seed=1)
+    args = list(pts.values())
+    out = {}
+    with np.errstate(all="ignore"):
+        for backend in BACKENDS:
+            kw = {"threads": 1} if backend == "c" else {}
+            gs = {s: compile_grad(entry.expr, backend=backend, stable=s, **kw) for s in (False, True)}
+            for s, g in gs.items():
+                g(*args)  # warm
+            for s in (False, True):  # alternate, so drift in the machine's load hits both
+                out[(backend, s)] = best_time(gs[s], args, repeat)
+    return out
+
+
+def _table(header: list[str], rows: list[list[str]], markdown: bool) -> str:
+    if markdown:
+        lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+        return "\n".join(lines + ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows])
+    widths = [max(len(h), *(len(r[k]) for r in rows)) for k, h in enumerate(header)]
+    fmt = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
+    return "\n".join([fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m exprcompiler.bench.stability", description=__doc__.split("\n\n")[0])
+    p.add_argument("--points", type=int, default=200)
+    p.add_argument("--size", type=int, default=10 ** 6)
+    p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--only", action="append", default=[])
+    p.add_argument("--no-speed", action="store_true")
+    p.add_argument("--markdown", action="store_true")
+    p.add_argument("--quick", action="store_true")
+    a = p.parse_args(argv)
+    if a.quick:
+        a.points, a.size, a.repeat = 60, 10 ** 5, 3
+    entries = [e for e in CATALOGUE if not a.only or any(s in e.name for s in a.only)]
+    acc_rows, naive_wrong, failures = [], {}, []
+    for e in entries:
+        r = accuracy_row(e, a.points)
+        naive_wrong[e.name] = not (r[(False, "value")] <= GOAL and r[(False, "grad")] <= GOAL)
+        after = max(r[(True, "value")], r[(True, "grad")])
+        if not after <= GOAL:
+            failures.append(e.name)
+        acc_rows.append([f"`{e.expr}`" if a.markdown else e.expr, e.shown,
+                         _fmt(r[(False, "value")]), _fmt(r[(True, "value")]),
+                         _fmt(r[(False, "grad")]), _fmt(r[(True, "grad")]), ", ".join(e.rules)])
+    print(f"Worst relative error against mpmath (50+ digits), {a.points} points per range, "
+          f"worst of the NumPy and C backends:")
+    print(_table(["formula", "range", "value naive", "value stable", "gradient naive", "gradient stable", "rules"],
+                 acc_rows, a.markdown))
+    print(f"\n{len(entries) - len(failures)} of {len(entries)} entries within {GOAL:g} after the rewrites"
+          + (f"; not: {', '.join(failures)}" if failures else ""))
+    if a.no_speed:
+        return 1 if failures else 0
+    print(f"\nValue + gradient on {a.size:.0e} points of the range, ms (minimum of {a.repeat}); C on one thread:")
+    print(_speed_table(entries, a, lambda e: (None, "yes" if naive_wrong[e.name] else "no"), "naive wrong here"))
+    safe = [e for e in entries if e.name in SAFE]
+    if safe:
+        print(f"\nThe same where the naive form is accurate (within {GOAL:g}): what a rewrite costs when not needed:")
+        print(_speed_table(safe, a, lambda e: SAFE[e.name], "range"))
+    return 1 if failures else 0
+
+
+def _speed_table(entries, a, where, last: str) -> str:
+    rows = []
+    for e in entries:
+        sampler, note = where(e)
+        t = speed_row(e, a.size, a.repeat, sampler)
+        cells = [f"`{e.expr}`" if a.markdown else e.expr]
+        for backend in BACKENDS:
+            n, s = t[(backend, False)], t[(backend, True)]
+            cells += [f"{n * 1e3:.2f}", f"{s * 1e3:.2f}", f"{s / n:.2f}x"]
+        rows.append(cells + [note])
+    return _table(["formula", "NumPy naive", "NumPy stable", "ratio", "C naive", "C stable", "ratio", last],
+                  rows, a.markdown)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,154 @@
+"""Errors of compiled formulas against mpmath, for the stability catalogue.
+
+Where it sits: between catalogue.py (formulas and ranges) and its users, the bench
+script exprcompiler/bench/stability.py and tests/test_stability*.py. The exact value
+and gradient of an entry are its own formula, converted to SymPy (trace.to_sympy),
+differentiated there and evaluated by mpmath: first at 50 digits, then at twice as
+many until two precisions agree to 25 digits (1 - erf(26) needs about 300). Errors
+are relative, counted where the exact result is a normal float (or exactly 0, where
+anything but 0 counts as an infinite error); elsewhere the point is skipped.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import mpmath
+import numpy as np
+import sympy
+
+from ..frontend import to_trace
+from ..trace.to_sympy import to_sympy
+
+TINY, HUGE = 2.2250738585072014e-308, 1.7976931348623157e308
+_PRECISIONS = (50, 100, 200, 400, 800, 1600)
+
+
+def points(entry, n: int = 200, seed: int = 0) -> dict:
+    """n points of each input, in the trace's input order, from the entry's ranges."""
+    rng = np.random.default_rng(seed)
+    names = to_trace(entry.expr).input_names
+    return {name: np.asarray(entry.ranges[name](rng, n), dtype=np.float64) for name in names}
+
+
+def _agree(a, b) -> bool:
+    if mpmath.isnan(a) or mpmath.isnan(b):
+        return mpmath.isnan(a) and mpmath.isnan(b)
+    if a == b:
+        return a != 0
+    return b != 0 and abs(a - b) <= mpmath.mpf(10) ** -25 * abs(b)
+
+
+def _evaluate(f, args):
+    try:
+        v = f(*args)
+    except (ZeroDivisionError, ValueError, OverflowError):
+        return mpmath.nan
+    if isinstance(v, mpmath.mpc) or getattr(v, "is_real", True) is False:
+        return mpmath.nan if mpmath.im(v) != 0 else mpmath.re(v)
+    return mpmath.mpf(v)
+
+
+def exact(f, args: list):
+    """f at these float64 arguments, to 25 agreeing digits (NaN where undefined)."""
+    previous = None
+    for dps in _PRECISIONS:
+        with mpmath.workdps(dps):
+            v = _evaluate(f, [mpmath.mpf(float(a)) for a in args])
+        if previous is not None and _agree(previous, v):
+            return v
+        previous = v
+    return previous
+
+
+@functools.lru_cache(maxsize=None)
+def _functions(expr: str):
+    """(value, [gradient components]) as mpmath callables of the inputs, in order."""
+    trace = to_trace(expr)
+    e, = to_sympy(trace)
+    symbols = [sympy.Symbol(n, real=True) for n in trace.input_names]
+    value = sympy.lambdify(symbols, e, modules="mpmath")
+    return value, [sympy.lambdify(symbols, sympy.diff(e, s), modules="mpmath") for s in symbols]
+
+
+def references(entry, pts: dict) -> tuple[list, list]:
+    """(exact values, [exact gradient component per input]) at the points."""
+    value, grads = _functions(entry.expr)
+    if entry.exact is not None:
+        value = functools.partial(entry.exact, mpmath)
+    columns = list(pts.values())
+    rows = [[c[k] for c in columns] for k in range(len(columns[0]))]
+    return [exact(value, r) for r in rows], [[exact(g, r) for r in rows] for g in grads]
+
+
+@functools.lru_cache(maxsize=None)
+def _second(expr: str):
+    """The Hessian's entries as mpmath callables, [i][j] = d²f/dx_i dx_j."""
+    trace = to_trace(expr)
+    e, = to_sympy(trace)
+    symbols = [sympy.Symbol(n, real=True) for n in trace.input_names]
+    def second(a, b):   # |x|'' is DiracDelta: 0 away from the kink, where the points are
+        d = sympy.diff(e, a, b)
+        return d.replace(lambda t: isinstance(t, sympy.DiracDelta), lambda t: sympy.S.Zero)
+    return [[sympy.lambdify(symbols, second(a, b), modules="mpmath") for b in symbols] for a in symbols]
+
+
+def conditions(entry, pts: dict) -> tuple[list, list]:
+    """Relative condition numbers at the points: of the value, Σ|x_j ∂f/∂x_j| / |f|,
+    and of each gradient component, Σ|x_j ∂²f/∂x_i∂x_j| / |∂f/∂x_i|. An evaluation
+    that is backward stable (exact for inputs perturbed by a few ulps) has errors of
+    about κ·1.1e-16; near a zero of the result κ is large and so is every method's
+    error (used to judge "worse" fairly there)."""
+    (values, grads), hess = references(entry, pts), _second(entry.expr)
+    columns = list(pts.values())
+    n = len(columns[0])
+    rows = [[c[k] for c in columns] for k in range(n)]
+
+    def kappa(num, den):
+        if mpmath.isnan(den) or den == 0 or any(mpmath.isnan(t) or mpmath.isinf(t) for t in num):
+            return math.inf
+        return float(sum(abs(t) for t in num) / abs(den))
+
+    v_cond = [kappa([rows[k][j] * grads[j][k] for j in range(len(columns))], values[k]) for k in range(n)]
+    g_cond = [[kappa([rows[k][j] * exact(hess[i][j], rows[k]) for j in range(len(columns))], grads[i][k])
+               for k in range(n)] for i in range(len(columns))]
+    return v_cond, g_cond
+
+
+def relative_errors(got, want: list) -> np.ndarray:
+    """|got - want| / |want| per point; NaN (skipped) where want is not a normal float or 0."""
+    got = np.broadcast_to(np.asarray(got, dtype=np.float64), (len(want),))
+    out = np.full(len(want), np.nan)
+    for k, (g, w) in enumerate(zip(got, want)):
+        if mpmath.isnan(w) or mpmath.isinf(w):
+            continue
+        if w == 0:
+            out[k] = 0.0 if g == 0 else math.inf
+        elif TINY <= abs(w) <= HUGE:
+            out[k] = math.inf if not math.isfinite(g) else float(abs(mpmath.mpf(float(g)) - w) / abs(w))
+    return out
+
+
+def errors(g, pts: dict, refs) -> tuple[np.ndarray, np.ndarray]:
+    """(value errors, gradient errors: the worst component per point) of a compiled
+    gradient `g` at the points."""
+    with np.errstate(all="ignore"):
+        value, grad = g(*pts.values())
+    values, grads = refs
+    v = relative_errors(value, values)
+    per = [relative_errors(gc, want) for gc, want in zip(grad, grads)]
+    with np.errstate(all="ignore"):
+        worst = np.full(len(values), np.nan)
+        for e in per:
+            worst = np.fmax(worst, e)
+    return v, worst
+
+
+def worst(errs: np.ndarray) -> float:
+    """The largest error counted (NaN when no point counts)."""
+    counted = errs[~np.isnan(errs)]
+    return float(np.max(counted)) if counted.size else math.nan
+
+
+__all__ = ["points", "references", "conditions", "relative_errors", "errors", "worst", "exact"]
