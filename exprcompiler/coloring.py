@@ -32,7 +32,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .sparsity import Pattern, as_pattern
+from .sparse_pattern import Pattern, as_pattern
 
 # Tried in this order, the first of equal counts kept; largest-first first, as it is
 # the usual best for star coloring and every later ordering stops at its count.
@@ -90,57 +90,44 @@ def order_vertices(graph: list, ordering: str) -> list:
 
 def _smallest_last(graph: list) -> list:
     """Repeatedly remove a vertex of least degree in what remains; color in the reverse
-    order of removal. Buckets by current degree (dicts: insertion-ordered, O(1) moves)."""
-    n = len(graph)
-    degree = [len(nb) for nb in graph]
-    buckets = [dict() for _ in range(max(degree, default=0) + 1)]
-    for v in range(n - 1, -1, -1):
-        buckets[degree[v]][v] = None
-    removed = bytearray(n)
-    order = []
-    low = 0
-    for _ in range(n):
-        while not buckets[low]:
-            low += 1
-        v, _ = buckets[low].popitem()
-        removed[v] = 1
-        order.append(v)
-        for w in graph[v]:
-            if not removed[w]:
-                d = degree[w]
-                del buckets[d][w]
-                degree[w] = d - 1
-                buckets[d - 1][w] = None
-        low = max(low - 1, 0)
+    order of removal."""
+    order = _bucket_order(graph, [len(nb) for nb in graph], range(len(graph) - 1, -1, -1), -1)
     order.reverse()
     return order
 
 
 def _incidence_degree(graph: list) -> list:
-    """Next, a vertex with the most neighbours already ordered (buckets by that count)."""
+    """Next, a vertex with the most neighbours already ordered; the first one of largest
+    degree (popitem takes the last inserted)."""
+    return _bucket_order(graph, [0] * len(graph), sorted(range(len(graph)), key=lambda v: len(graph[v])), +1)
+
+
+def _bucket_order(graph: list, key: list, inserted, step: int) -> list:
+    """The vertices taken one by one, each time one whose `key` is least (step -1: every
+    neighbour still waiting loses 1, smallest-last's degree in what remains) or most
+    (step +1: every neighbour waiting gains 1, incidence degree). Buckets by key
+    (dicts: insertion-ordered, O(1) moves), filled in the order `inserted`."""
     n = len(graph)
-    count = [0] * n
-    buckets = [dict() for _ in range(max((len(nb) for nb in graph), default=0) + 1)]
-    # start from a vertex of largest degree: popitem takes the last inserted
-    for v in sorted(range(n), key=lambda v: len(graph[v])):
-        buckets[0][v] = None
-    done = bytearray(n)
+    key = list(key)
+    buckets = [dict() for _ in range(max(key, default=0) + max((len(nb) for nb in graph), default=0) + 2)]
+    for v in inserted:
+        buckets[key[v]][v] = None
+    taken = bytearray(n)
     order = []
-    high = 0
+    at = 0   # the bucket the next vertex comes from: no lower (step -1) or higher (+1) one is filled
     for _ in range(n):
-        while not buckets[high]:
-            high -= 1
-        v, _ = buckets[high].popitem()
-        done[v] = 1
+        while not buckets[at]:
+            at -= step
+        v, _ = buckets[at].popitem()
+        taken[v] = 1
         order.append(v)
         for w in graph[v]:
-            if not done[w]:
-                c = count[w]
-                del buckets[c][w]
-                count[w] = c + 1
-                buckets[c + 1][w] = None
-                if c + 1 > high:
-                    high = c + 1
+            if not taken[w]:
+                k = key[w]
+                del buckets[k][w]
+                key[w] = k + step
+                buckets[k + step][w] = None
+                at = min(at, k + step) if step < 0 else max(at, k + step)
     return order
 
 
@@ -294,7 +281,13 @@ def row_recovery(pattern, colors) -> tuple:
 
 
 def star_recovery(pattern, colors) -> tuple:
-    """Where each nonzero of a symmetric H (in CSR order) sits in B = H S (n × k)."""
+    """Where each nonzero of a symmetric H (in CSR order) sits in B = H S (n × k).
+
+    H[i, j] and H[j, i] are read from one place, so the result is exactly symmetric:
+    with a = min(i, j) and b = max(i, j), B[a, color[b]] when b is the only neighbour
+    of a with its color (the place the dense Hessian trace computes it: the tangent of
+    gradient entry a in the sweep of b), else B[b, color[a]] (then a is the only
+    neighbour of b with its color: that is what a star coloring guarantees)."""
     p = as_pattern(pattern)
     colors = np.asarray(colors, dtype=np.int64)
     rows, cols = _coordinates(p)
@@ -303,8 +296,17 @@ def star_recovery(pattern, colors) -> tuple:
     key = rows * k + colors[cols]
     _, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
     alone = counts[inverse.ravel()] == 1
-    b_rows = np.where(alone, rows, cols)
-    b_cols = np.where(alone, colors[cols], colors[rows])
+    # the mirror (j, i) of each entry (CSR order is sorted by row, then column)
+    n = max(p.shape[0], 1)
+    flat, mirror_flat = rows * n + cols, cols * n + rows
+    mirror = np.minimum(np.searchsorted(flat, mirror_flat), max(len(flat) - 1, 0))
+    has_mirror = flat[mirror] == mirror_flat if len(flat) else np.zeros(0, dtype=bool)
+    lower = rows > cols
+    use = lower & has_mirror   # (i, j) below the diagonal: decide as for (j, i)
+    alone_upper = np.where(use, alone[mirror] if len(flat) else alone, alone)
+    a, b = np.where(use, cols, rows), np.where(use, rows, cols)
+    b_rows = np.where(alone_upper, a, b)
+    b_cols = np.where(alone_upper, colors[b], colors[a])
     return b_rows, b_cols
 
 

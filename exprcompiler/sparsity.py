@@ -13,7 +13,8 @@ index sets, CasADi's bit vectors without the 64-column limit):
 * an elementwise op depends on the union of the arguments whose partial is not a
   structural zero (comparisons, sign, floor depend on nothing: their derivative is 0
   wherever it exists, as the derivative passes give it);
-* sum/mean union the reduced elements; index, reshape and transpose select or permute;
+* sum/mean union the reduced elements; index, reshape, transpose, concatenate and
+  stack select or permute;
   matmul depends on a whole row of the left and a whole column of the right.
   Other tensor ops raise NotImplementedError naming the op.
 
@@ -26,19 +27,21 @@ trace with several outputs it is the union over outputs. The patterns are
 structural: a superset of the nonzeros at any point (x - x depends on x), never missing
 one wherever the function is twice differentiable.
 
-Patterns are `Pattern` (CSR index arrays, NumPy only) so coloring needs no SciPy;
+Patterns are `Pattern` (CSR index arrays, NumPy only: sparse_pattern.py) so coloring
+needs no SciPy;
 `jacobian_pattern` and `hessian_pattern` return boolean `scipy.sparse.csr_matrix`.
 """
 
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
 from . import runtime
 from .ops import OPS
+from .sparse_pattern import Pattern, as_pattern  # noqa: F401  (as_pattern re-exported)
 from .trace.ir import Trace
 
 _EMPTY = frozenset()
@@ -46,80 +49,6 @@ _EMPTY = frozenset()
 # Elementwise ops that are linear in the arguments they have a derivative for:
 # no Hessian interactions (where(c, x, y) is linear in x and y; c has no derivative).
 _LINEAR_ELEMENTWISE = frozenset(("copy", "add", "sub", "neg", "where"))
-
-
-class Pattern(NamedTuple):
-    """A boolean sparsity pattern in CSR form: row r holds the sorted column
-    indices indices[indptr[r]:indptr[r + 1]]."""
-    shape: tuple
-    indptr: np.ndarray
-    indices: np.ndarray
-
-    @property
-    def nnz(self) -> int:
-        return int(self.indptr[-1])
-
-    def row(self, r: int) -> np.ndarray:
-        return self.indices[self.indptr[r]:self.indptr[r + 1]]
-
-    def rows(self) -> list:
-        """One array of column indices per row."""
-        ip, ix = self.indptr, self.indices
-        return [ix[ip[r]:ip[r + 1]] for r in range(self.shape[0])]
-
-    def transpose(self) -> "Pattern":
-        m, n = self.shape
-        row_of = np.repeat(np.arange(m, dtype=np.int64), np.diff(self.indptr))
-        order = np.lexsort((row_of, self.indices))   # by column, then row
-        counts = np.bincount(self.indices, minlength=n)
-        indptr = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
-        return Pattern((n, m), indptr, row_of[order])
-
-    def to_dense(self) -> np.ndarray:
-        out = np.zeros(self.shape, dtype=bool)
-        row_of = np.repeat(np.arange(self.shape[0]), np.diff(self.indptr))
-        out[row_of, self.indices] = True
-        return out
-
-    def to_scipy(self):
-        sparse = _scipy_sparse()
-        data = np.ones(self.nnz, dtype=bool)
-        return sparse.csr_matrix((data, self.indices, self.indptr), shape=self.shape)
-
-    @classmethod
-    def from_sets(cls, sets: Sequence, n: int) -> "Pattern":
-        """From one iterable of column indices per row."""
-        lengths = [len(s) for s in sets]
-        indptr = np.zeros(len(sets) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=indptr[1:])
-        indices = np.fromiter((c for s in sets for c in sorted(s)), dtype=np.int64, count=int(indptr[-1]))
-        return cls((len(sets), n), indptr, indices)
-
-    @classmethod
-    def from_dense(cls, mask) -> "Pattern":
-        mask = np.asarray(mask, dtype=bool)
-        return cls.from_sets([np.flatnonzero(r) for r in mask], mask.shape[1])
-
-
-def as_pattern(obj) -> Pattern:
-    """A Pattern from a Pattern, a scipy.sparse matrix or a dense boolean array."""
-    if isinstance(obj, Pattern):
-        return obj
-    if hasattr(obj, "tocsr"):
-        csr = obj.tocsr()
-        csr.eliminate_zeros()
-        csr.sort_indices()
-        return Pattern(tuple(csr.shape), csr.indptr.astype(np.int64), csr.indices.astype(np.int64))
-    return Pattern.from_dense(obj)
-
-
-def _scipy_sparse():
-    try:
-        import scipy.sparse as sparse
-    except ImportError:
-        raise ImportError("sparse Jacobian and Hessian patterns are scipy.sparse matrices: "
-                          "install SciPy (pip install scipy, or the 'test' extra)") from None
-    return sparse
 
 
 # -- the walk --------------------------------------------------------------------------
@@ -302,6 +231,18 @@ def _select(ins, sets, shape):
     return [sets[i] for i in src.ravel().tolist()]
 
 
+def _join(ins, arg_sets, shapes):
+    """concatenate/stack: each output element is one element of one argument."""
+    grids, offset = [], 0
+    for shape in shapes:
+        grids.append(_grid(shape) + offset)
+        offset += _size(shape)
+    join = np.concatenate if ins.op == "concatenate" else np.stack
+    src = join(grids, axis=ins.attr("axis"))
+    every = [s for sets in arg_sets for s in sets]
+    return [every[i] for i in src.ravel().tolist()]
+
+
 def _matmul(ins, a_sets, b_sets, shapes, pairs):
     """out[i, j] depends on row i of a and column j of b (dense per row: a structural
     zero inside a constant matrix is not seen)."""
@@ -356,13 +297,15 @@ def _propagate(trace: Trace, wrt, hessian: bool):
             sets[v] = _reduce(ins, sets[ins.args[0]], instrs[ins.args[0]].shape)
         elif op in ("index", "reshape", "transpose"):
             sets[v] = _select(ins, sets[ins.args[0]], instrs[ins.args[0]].shape)
+        elif op in ("concatenate", "stack"):
+            sets[v] = _join(ins, [sets[a] for a in ins.args], [instrs[a].shape for a in ins.args])
         elif op == "matmul":
             a, b = ins.args
             sets[v] = _matmul(ins, sets[a], sets[b], [instrs[a].shape, instrs[b].shape], pairs)
         else:
             raise NotImplementedError(f"sparsity pattern: the tensor op {op!r} is not supported yet "
                                       f"(supported: elementwise ops, sum, mean, index, reshape, "
-                                      f"transpose, matmul)")
+                                      f"transpose, concatenate, stack, matmul)")
     return sets, n, pairs
 
 

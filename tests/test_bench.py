@@ -57,7 +57,7 @@ HVP_LABELS = {"generated C, n scalars, at()", "generated C, vector x, call",
 def test_quick_run_of_every_suite_agrees_with_the_reference_and_writes_json(tmp_path):
     path = tmp_path / "bench.json"
     text = bench("--quick", "--threads", "all", "--json", str(path))
-    for name in ("seeds", "lsq", "mlp", "hvp", "call", "scaling", "mechanics"):
+    for name in ("seeds", "lsq", "mlp", "hvp", "call", "scaling", "mechanics", "sparse"):
         assert f"== {name} ==" in text
     assert text.startswith("machine: ")
     data = json.loads(path.read_text())
@@ -66,7 +66,7 @@ def test_quick_run_of_every_suite_agrees_with_the_reference_and_writes_json(tmp_
         assert key in m
     assert {"numpy", "sympy", "cffi", "jax", "torch"} <= set(m["versions"])
     suites = {s["suite"]: s for s in data["suites"]}
-    assert list(suites) == ["seeds", "lsq", "mlp", "hvp", "call", "scaling", "mechanics"]
+    assert list(suites) == ["seeds", "lsq", "mlp", "hvp", "call", "scaling", "mechanics", "sparse"]
     seeds, hvp, scaling = suites["seeds"], suites["hvp"], suites["scaling"]
     ran = [r for r in seeds["rows"] if not r["missing"]]
     assert {r["function"] for r in ran} == {"cubic", "griewank", "logsin", "explog", "square"}
@@ -249,7 +249,7 @@ def test_without_a_compiler_the_c_rows_say_so(no_jax_or_torch, monkeypatch, tmp_
 
 
 @pytest.mark.parametrize("argv, message", [
-    (("lsqq",), "unknown suite 'lsqq' (suites: seeds, lsq, mlp, hvp, call, scaling, mechanics)"),
+    (("lsqq",), "unknown suite 'lsqq' (suites: seeds, lsq, mlp, hvp, call, scaling, mechanics, sparse)"),
     (("--threads", "0"), "--threads: expected a positive number or 'all', got '0'"),
     (("--repeat", "0"), "--repeat must be at least 1, got 0"),
 ])

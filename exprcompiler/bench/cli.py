@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import suite_call, suite_hvp, suite_lsq, suite_mechanics, suite_mlp, suite_scaling, suite_seeds
+from . import suite_call, suite_hvp, suite_lsq, suite_mechanics, suite_mlp, suite_scaling, suite_seeds, suite_sparse
 from .worker import cpu_set
 
 SUITES = {
@@ -29,6 +29,9 @@ SUITES = {
     "mechanics": (suite_mechanics.run, "the n-link pendulum on a cart (Kane's method), n = 3 … 20: "
                                        "build and call of the forcing's Jacobian in all states, "
                                        "against SymPy lambdify, symengine, CasADi, JAX"),
+    "sparse": (suite_sparse.run, "sparse Jacobians (Broyden banded, discrete BVP, n = 10³, 10⁴) and the "
+                                 "chained Rosenbrock Hessian (n = 10⁴) by coloring, against the dense "
+                                 "forward-mode Jacobian / dense Hessian and CasADi's jacobian/hessian on SX"),
 }
 DEFAULT_REPEAT = 11
 QUICK_REPEAT = 3

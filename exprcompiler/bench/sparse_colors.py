@@ -1,5 +1,6 @@
 """Sparse Jacobians, the one-off part: pattern detection and coloring on the sparse
-Moré–Garbow–Hillstrom problems (issue 16). Not a registered suite yet; run
+Moré–Garbow–Hillstrom problems (issue 16); the timed sweeps are the `sparse` suite
+(suite_sparse.py, `exprc bench sparse`). Run
 
     python -m exprcompiler.bench.sparse_colors [n ...]
 

@@ -10,7 +10,9 @@
 `scipy_fun` returns (f, ∇f) in one call, for `jac=True`; `scipy_hessp` returns
 ∇²f·p (compile_hvp, forward over reverse) and `scipy_hess` the Hessian. Points are flat
 float64 vectors over the variables `fun.wrt`; other inputs are fixed by `data=`.
-SciPy itself is never imported here: it stays an optional peer.
+SciPy itself is never imported here: it stays an optional peer. Sparse Jacobians and
+Hessians (least_squares' `jac`/`jac_sparsity`, trust-constr's sparse `hess`) have their
+adapters in exprcompiler/sparse_scipy.py: `J.scipy_least_squares()`, `H.scipy_trust_constr()`.
 
 Part of the driver (see driver/__init__.py); each adapter is a driver/objective.
 Objective with the one call SciPy makes. `Compiled.scipy()` is meant to call these.
