@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Optional
+from typing import Optional, Sequence, Union
 
 import numpy as np
 
@@ -60,12 +60,16 @@ def _split_top(text: str) -> list[str]:
     return [i.strip() for i in items if i.strip()]
 
 
-def _parse_at(text: Optional[str]) -> Optional[dict]:
-    """name=number pairs; a tensor is a bracketed list, w=[1,2,3] or X=[[1,2],[3,4]]."""
+def _parse_at(text: Union[None, str, Sequence[str]]) -> Optional[dict]:
+    """name=number pairs; a tensor is a bracketed list, w=[1,2,3] or X=[[1,2],[3,4]].
+    `text` may be a list, one entry per --at on the command line: `--at x=1 --at y=2`
+    is `--at x=1,y=2` (argparse would otherwise keep only the last), and a name given
+    twice, in one --at or across them, is refused rather than silently overwritten."""
     if text is None:
         return None
+    items = _split_top(text) if isinstance(text, str) else [i for t in text for i in _split_top(t)]
     point: dict = {}
-    for item in _split_top(text):
+    for item in items:
         name, eq, value = item.partition("=")
         if not eq or not name.strip():
             raise UserError(f"--at: expected name=value, got {shown(item)}")

@@ -9,7 +9,6 @@ import math
 import os
 import re
 import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
@@ -451,12 +450,8 @@ def test_deep_unbalanced_input_fails_cleanly(text, message):
         "bad-number", "long-unknown-function", "open-calls"])
 def test_a_million_characters_of_junk_fails_fast(make):
     text = make(10 ** 6)
-    start = time.perf_counter()
-    with pytest.raises(ParseError) as info:
-        parse(text)
-    # a guard against hangs and quadratic time, not a benchmark: about 3 s for the slowest
-    # case here, and a loaded CI machine can be several times slower
-    assert time.perf_counter() - start < 30.0
+    with pytest.raises(ParseError) as info:  # refused at this size (its work is linear in the
+        parse(text)                            # length: counted in tests/test_parser_work.py)
     assert len(info.value.one_line()) < 200  # messages quote long tokens shortened
 
 

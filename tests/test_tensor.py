@@ -274,7 +274,7 @@ def test_scalar_traces_keep_their_batch_semantics():
 def test_tensor_trace_prints_shapes():
     text = str(compile_grad("0.5 * sum((X @ w - y)**2)", wrt=["w"],
                             shapes={"X": ("n", 3), "w": (3,), "y": ("n",)}).trace)
-    assert "v_1 : (n,)" in text and "= v_-2 @ v_-1" in text
+    assert "v_1  : (n,)" in text and "= v_-2 @ v_-1" in text  # names padded to v_-2's width
     assert "v̄_-1 : (3,)" in text and "v̄_1 @ v_-2" in text
 
 

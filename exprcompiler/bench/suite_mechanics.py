@@ -25,17 +25,17 @@ Every row's results at the first states are checked against SymPy's exact Jacobi
 (mechanics.exact: `Matrix.jacobian` lambdified without cse to the math module); a
 difference above TOL is printed above the table as a MISMATCH and marked in its row.
 
-The optional peers (symengine, CasADi, JAX) give a row that says why when they are
-not importable. JAX runs in a worker pinned to one CPU (as in the call suite), so
-its thread pools never share the main process.
+The peers' builders and call adapters are in mechanics_peers.py; the rows' labels and
+the table, notes and legend in mechanics_report.py. The optional ones
+(symengine, CasADi, JAX) give a row that says why when they are not importable. JAX
+runs in a worker pinned to one CPU (as in the call suite), so its thread pools never
+share the main process.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
-import math
-import re
 import os
 import shutil
 import tempfile
@@ -46,41 +46,28 @@ import numpy as np
 
 from .. import compile_jacobian
 from ..errors import CompileError
-from ..jacobians import operations
-from . import remote
+from . import mechanics_peers as peers, remote
 from .competitors import installed
-from .machine import version
 from .mechanics import exact, pendulum, random_states
-from .report import SuiteResult, err, ms, ratio, span, us
-from .runner import Batch, Candidate, Timing, run_interleaved
+from .mechanics_peers import Missing, columns as _columns
+from .mechanics_report import (C_AT, C_BARE, C_BARE_NEW, C_CALL, C_COLD, CASADI, CHECKS, JAX, NP_BARE,
+                               NP_CALL, SYMENGINE, SYMPY, result, sizes_note)
+from .mechanics_report import TOL  # noqa: F401 - the suite's tolerance, as callers know it
+from .report import SuiteResult
+from .runner import Batch, Candidate, run_interleaved
 from .suite_call import KeywordBatch
 
 SIZES, QUICK_SIZES = (3, 6, 10, 20), (3, 6)
 POINTS = 10_000
-CHECKS = 5                  # the first states of the batch, checked against the exact Jacobian
-TOL = 1e-9                  # relative, denominator floored at 1
 BUILD_ROUNDS, QUICK_BUILD_ROUNDS = 3, 1
 # seconds of calls in one timed sample: (one point, 10⁴ states)
 TARGETS, QUICK_TARGETS = (0.02, 0.05), (0.002, 0.005)
 JAX_CPUS = 1
 
-C_COLD = "generated C, cold cache"
-C_CALL = "generated C, J(**inputs)"
-C_AT = "generated C, J.at(x)"
-C_BARE = "generated C, J.function (kernel)"
-C_BARE_NEW = "generated C, J.function, new outputs"
-NP_CALL = "generated NumPy, J(**inputs)"
-NP_BARE = "generated NumPy, J.function"
-SYMPY = "SymPy jacobian + lambdify(cse)"
-SYMENGINE = "symengine jacobian + Lambdify(llvm)"
-CASADI = "CasADi SX jacobian + Function"
-JAX = "JAX jit(jacfwd), vmap"
-ORDER = (C_COLD, C_CALL, C_AT, C_BARE, C_BARE_NEW, NP_CALL, NP_BARE, SYMPY, SYMENGINE, CASADI, JAX)
-REFERENCE = C_CALL          # the ratios' denominator, at the same thread count
-
-
-class Missing(Exception):
-    """A competitor that cannot run here: its row says why."""
+# the peers' adapters (mechanics_peers.py), by row label
+PEER_BUILD = {SYMPY: peers.build_sympy, SYMENGINE: peers.build_symengine, CASADI: peers.build_casadi}
+PEER_POINT = {SYMPY: peers.sympy_point, SYMENGINE: peers.symengine_point, CASADI: peers.casadi_point}
+PEER_BATCH = {SYMPY: peers.sympy_batch, SYMENGINE: peers.symengine_batch}
 
 
 # ---- the builders: the model's SymPy expressions -> a callable ----
@@ -107,46 +94,12 @@ def _generated(model, backend: str, threads: Optional[int] = None):
         raise Missing(e.one_line()) from None
 
 
-def _sympy(model):
-    import sympy
-    jac = sympy.Matrix(model.exprs).jacobian(model.states)
-    # a flat list, not the Matrix: lambdify prints a Matrix as np.array([[...]]), which
-    # fails on arrays of states as soon as an entry is a constant (the q0 column is 0)
-    return sympy.lambdify(model.states, [*model.exprs, *jac], "numpy", cse=True)
-
-
-def _symengine(model):
-    if not installed("symengine"):
-        raise Missing("not installed")
-    import symengine
-    exprs = [symengine.sympify(e) for e in model.exprs]
-    states = [symengine.sympify(s) for s in model.states]
-    jac = symengine.DenseMatrix(exprs).jacobian(symengine.DenseMatrix(states))
-    return symengine.Lambdify(states, [*exprs, *jac], backend="llvm", cse=True)
-
-
-def _casadi(model):
-    if not installed("casadi"):
-        raise Missing("not installed")
-    import casadi
-    import sympy
-    x = casadi.SX.sym("x", len(model.states))
-    # SymPy has no CasADi printer: lambdify onto casadi's sin, cos, ... and call the
-    # result on SX symbols, which records the expression graph
-    onto = sympy.lambdify(model.states, list(model.exprs), modules=[casadi])
-    f = casadi.vertcat(*onto(*(x[k] for k in range(len(model.states)))))
-    jac = casadi.jacobian(f, x)
-    # one output, the values and then the Jacobian row by row (reshape is column-major)
-    return casadi.Function("forcing", [x], [casadi.vertcat(f, casadi.reshape(jac.T, -1, 1))])
-
-
 def _builds(model, rounds: int, scratch: str) -> tuple[dict, dict]:
     """({label: [seconds per round]}, {label: the built object, or why it is missing}).
     Every builder once per round, the order rotated each round; the C builder times a
     cold build in a fresh cache, then a warm one (the same call again)."""
     builders = {C_CALL: None, NP_CALL: lambda: _generated(model, "numpy"),
-                SYMPY: lambda: _sympy(model), SYMENGINE: lambda: _symengine(model),
-                CASADI: lambda: _casadi(model)}
+                **{label: (lambda build=build: build(model)) for label, build in PEER_BUILD.items()}}
     times: dict = {label: [] for label in (C_COLD, *builders)}
     built: dict = {}
     for r in range(rounds):
@@ -248,12 +201,6 @@ def _flat(values, jac) -> np.ndarray:
     return np.hstack([rows, np.asarray(jac, dtype=float).reshape(len(rows), -1)])
 
 
-def _columns(outputs, points: int) -> np.ndarray:
-    """A list of m + m·n outputs (arrays of the batch, or a number where the entry is
-    constant) -> (points, m + m·n)."""
-    return np.column_stack([np.broadcast_to(np.asarray(o, dtype=float), (points,)) for o in outputs])
-
-
 def _cand(label: str, threads, sample, result: Callable[[], np.ndarray]) -> Candidate:
     return Candidate(label, str(threads), "", sample, lambda: [np.asarray(result())[:CHECKS]])
 
@@ -282,15 +229,7 @@ def _one_point(label: str, b, x: np.ndarray, floats: dict, target: float):
         return KeywordBatch(b, floats, target), lambda: _flat(*b(**floats))
     if label == C_AT:
         return Batch(b.at, (x,), target), lambda: _flat(*b.at(x))
-    if label == SYMPY:
-        args = tuple(floats.values())
-        return Batch(b, args, target), lambda: np.array([b(*args)], dtype=float)
-    if label == SYMENGINE:
-        return Batch(b, (x,), target), lambda: b(x)[None]
-
-    def casadi(x):  # CasADi: a DM, converted as a caller would
-        return b(x).full()
-    return Batch(casadi, (x,), target), lambda: casadi(x).T
+    return PEER_POINT[label](b, x, target)
 
 
 def _batch_rows(model, built: dict, compiled_c, X: np.ndarray, t: int, first: bool,
@@ -304,21 +243,20 @@ def _batch_rows(model, built: dict, compiled_c, X: np.ndarray, t: int, first: bo
     else:
         rows += _c_batch(compiled_c, cols, t, target)
     if first:
-        for label, make in ((NP_CALL, _numpy_batch), (SYMPY, _sympy_batch),
-                            (SYMENGINE, _symengine_batch)):
+        for label, make in ((NP_CALL, _numpy_batch), (SYMPY, _peer_batch), (SYMENGINE, _peer_batch)):
             b = built.get(label)
             if isinstance(b, str) or b is None:
                 rows.append(_missing(label, 1, b or "not built"))
                 if label == NP_CALL:
                     rows.append(_missing(NP_BARE, 1, b or "not built"))
             else:
-                rows += make(b, model, cols, X, target)
+                rows += make(label, b, model, cols, X, target)
     F = built.get(CASADI)
     if isinstance(F, str):
         if first:
             rows.append(_missing(CASADI, 1, F))
     elif F is not None:
-        rows.append(_casadi_batch(F, X, t, target))
+        rows.append(_cand(CASADI, t, *peers.casadi_batch(F, X, t, target)))
     return rows
 
 
@@ -334,73 +272,16 @@ def _c_batch(J, cols: dict, t: int, target: float) -> list:
     return rows
 
 
-def _numpy_batch(J, model, cols: dict, X: np.ndarray, target: float) -> list:
+def _numpy_batch(label: str, J, model, cols: dict, X: np.ndarray, target: float) -> list:
     ordered = tuple(cols[name] for name in J.inputs)  # J.function's parameter order
     return [_cand(NP_CALL, 1, KeywordBatch(J, cols, target), lambda: _flat(*J(**cols))),
             _cand(NP_BARE, 1, Batch(J.function, ordered, target),
                   lambda: _columns(J.function(*ordered), len(X)))]
 
 
-def _sympy_batch(f, model, cols: dict, X: np.ndarray, target: float) -> list:
+def _peer_batch(label: str, built, model, cols: dict, X: np.ndarray, target: float) -> list:
     ordered = tuple(cols[name] for name in model.names)
-    return [_cand(SYMPY, 1, Batch(f, ordered, target), lambda: _columns(f(*ordered), len(X)))]
-
-
-def _symengine_batch(L, model, cols: dict, X: np.ndarray, target: float) -> list:
-    return [_cand(SYMENGINE, 1, Batch(L, (X,), target), lambda: L(X))]
-
-
-def _casadi_batch(F, X: np.ndarray, t: int, target: float) -> Candidate:
-    # CasADi's own batch: map over the columns of a (states, points) matrix, serially
-    # on one thread, or with its thread pool of t threads
-    mapped = F.map(len(X), "serial") if t == 1 else F.map(len(X), "thread", t)
-    XT = np.ascontiguousarray(X.T)
-
-    def call():
-        return mapped(XT).full()
-    return _cand(CASADI, t, Batch(call, (), target), lambda: call().T)
-
-
-# ---- JAX, in a worker process pinned to one CPU ----
-
-def jax_setup(sizes: list, points: int, targets: tuple) -> tuple:
-    """For each n: the forcing lambdified to jax.numpy, h(x) = [f(x), jacfwd(f)(x)
-    row by row], jit(h) for one point and jit(vmap(h)) for the batch, each called
-    once (trace + XLA compile), registered under ("mechanics", n, "point" / "batch").
-    Returns (description, {n: seconds to the first one-point result})."""
-    import jax
-    import jax.numpy as jnp
-    import sympy
-
-    jax.config.update("jax_enable_x64", True)
-    builds = {}
-    for n in sizes:
-        model = pendulum(n)
-        X = random_states(n, points)
-        x0 = X[0]
-        t0 = time.perf_counter()
-        f = sympy.lambdify(model.states, list(model.exprs), "jax")
-
-        def g(x, f=f):
-            return jnp.stack([jnp.asarray(v, dtype=jnp.float64) for v in f(*x)])
-
-        def h(x, g=g):
-            return jnp.concatenate([g(x), jax.jacfwd(g)(x).ravel()])
-        one, many = jax.jit(h), jax.jit(jax.vmap(h))
-
-        def point(x, one=one):
-            return np.asarray(one(x))  # np.asarray waits for the result
-
-        def batch(X, many=many):
-            return np.asarray(many(X))
-        point(x0)
-        builds[n] = time.perf_counter() - t0
-        batch(X)
-        remote.register(("mechanics", n, "point"), lambda p=point, x=x0: p(x)[None],
-                        Batch(point, (x0,), targets[0]))
-        remote.register(("mechanics", n, "batch"), lambda b=batch, X=X: b(X)[:CHECKS],
-                        Batch(batch, (X,), targets[1]))
-    return remote.pinned(f"jax {jax.__version__} ({jax.devices()[0].platform})"), builds
+    return [_cand(label, 1, *PEER_BATCH[label](built, ordered, X, target))]
 
 
 # ---- the suite ----
@@ -421,7 +302,8 @@ def measure(sizes, threads: list[int], repeat: int, points: int = POINTS,
             with contextlib.suppress(ImportError):
                 importlib.import_module(package)
     scratch = tempfile.mkdtemp(prefix="exprc-bench-mechanics-")
-    jax, got = remote.start("jax", JAX_CPUS, f"{__name__}.jax_setup", list(sizes), points, targets)
+    jax, got = remote.start("jax", JAX_CPUS, f"{peers.__name__}.jax_setup", list(sizes), points, targets,
+                            CHECKS)
     jax_info, jax_builds = got if jax is not None else (got, {})
     models, builds, whys, info, groups, wants = {}, {}, {}, {}, [], {}
     cands: list = []            # (n, Candidate, "point" or "batch")
@@ -432,7 +314,7 @@ def measure(sizes, threads: list[int], repeat: int, points: int = POINTS,
             builds[n] = times
             whys[n] = {label: b for label, b in built.items() if isinstance(b, str)}
             X = random_states(n, points)
-            info[n] = _sizes(model, built)
+            info[n] = sizes_note(model, built)
             want_point, want_batch = exact(n, X[:1]), exact(n, X[:CHECKS])
             group = _point_rows(built, X[0], model.names, targets[0])
             group.append(remote.candidate((jax, jax_info), ("mechanics", n, "point"), JAX, JAX_CPUS))
@@ -463,150 +345,5 @@ def measure(sizes, threads: list[int], repeat: int, points: int = POINTS,
     for n in sizes:
         if n in jax_builds:
             builds[n][JAX] = [jax_builds[n]]
-    return _result(models, builds, whys, info, cands, timings, errors, threads, repeat, points,
-                   build_rounds, targets, f"JAX {jax_info}" if jax is None else f"JAX: {jax_info}")
-
-
-def _sizes(model, built: dict) -> str:
-    """What the n-link model is, in SymPy's and in exprcompiler's terms."""
-    import sympy
-    m, s = model.shape
-    text = (f"n = {model.n}: {m} outputs, {s} states; SymPy derived it in {model.derive_s:.2f} s; "
-            f"the forcing has {sum(sympy.count_ops(e) for e in model.exprs):,} SymPy operations")
-    for label in (C_CALL, NP_CALL):
-        J = built.get(label)
-        if J is not None and not isinstance(J, str):
-            text += (f"; exprcompiler's Jacobian ({J.mode} mode): {operations(J.primal):,} "
-                     f"-> {operations(J.trace):,} trace operations")
-            break
-    J = built.get(C_CALL)
-    if J is not None and not isinstance(J, str):
-        # the C backend splits a long kernel into parts compiled without vectorization:
-        # worth seeing beside the times, which change with it
-        parts = len(re.findall(r"\bvoid \w+_part\d+\(", J.source))
-        text += (f"; C source {len(J.source.splitlines()):,} lines"
-                 + (f", split into {parts} parts" if parts else ", one kernel loop"))
-    return text
-
-
-def _worse(a: Optional[float], b: float) -> float:
-    """The larger error; NaN (a failed comparison) wins over every number."""
-    if a is None:
-        return b
-    return float("nan") if math.isnan(a) or math.isnan(b) else max(a, b)
-
-
-def _result(models, builds, whys, info, cands, timings, errors, threads, repeat, points,
-            build_rounds, targets, jax_info) -> SuiteResult:
-    # rows: (n, label, threads) in ORDER; each holds a point and/or a batch candidate
-    rows: dict = {}
-    for n, c, kind in cands:
-        rows.setdefault((n, c.label, c.threads), {})[kind] = c
-    for n in models:
-        rows.setdefault((n, C_COLD, "1"), {})
-        for label in builds[n]:
-            rows.setdefault((n, label, "1"), {})
-    keyed = sorted(rows, key=lambda k: (k[0], ORDER.index(k[1]), int(k[2])))
-
-    def median(n, label, thr, kind):
-        c = rows.get((n, label, thr), {}).get(kind)
-        return timings[id(c)].median if c is not None and id(c) in timings else None
-
-    records, table, bars, loud, overhead = [], [], [], [], []
-    for n, label, thr in keyed:
-        got = rows[n, label, thr]
-        rec = {"n": n, "outputs": models[n].shape[0], "states": models[n].shape[1],
-               "implementation": label, "threads": thr, "missing": ""}
-        build = builds[n].get(label) if thr == "1" else None
-        if build:
-            rec["build"] = Timing.of(build).as_dict()
-        missing = [c.missing for c in got.values() if c.missing]
-        if len(missing) == len(got) and not build:  # nothing of this row ran
-            rec["missing"] = missing[0] if missing else whys[n].get(label, "not run")
-            records.append(rec)
-            table.append([str(n), label, thr, rec["missing"]])
-            continue
-        cells = [str(n), label, thr, f"{Timing.of(build).median:.3f}" if build else "–"]
-        worst = None
-        for kind, unit in (("point", us), ("batch", ms)):
-            c = got.get(kind)
-            if c is None or id(c) not in timings:
-                cells += ["–", "–"] if kind == "point" else ["–", "–", "–"]
-                continue
-            t = timings[id(c)]
-            ref = median(n, REFERENCE, thr, kind)
-            r = t.median / ref if ref else None
-            rec[kind] = {"time": t.as_dict(), "ratio_to_reference": r,
-                         "max_rel_error": errors[id(c)]}
-            worst = _worse(worst, errors[id(c)])
-            cells += [unit(t.median), ratio(r)] if kind == "point" else [unit(t.median), span(t), ratio(r)]
-            if r and label != REFERENCE:
-                bars.append((f"n={n} {'1 point' if kind == 'point' else f'{points:,} states'}: "
-                             f"{label} ({thr} thr)", r))
-        bad = worst is not None and not worst <= TOL
-        cells.append("–" if worst is None else err(worst) + (" MISMATCH" if bad else ""))
-        if bad:
-            loud.append(f"MISMATCH: n = {n}, {label} ({thr} thr): max rel err {err(worst)} > {TOL:g} "
-                        "against SymPy's exact Jacobian")
-        rec["max_rel_error"] = worst
-        records.append(rec)
-        table.append(cells)
-        if label == C_CALL and got.get("batch") is not None:
-            call = median(n, C_CALL, thr, "batch")
-            kernel, fresh = median(n, C_BARE, thr, "batch"), median(n, C_BARE_NEW, thr, "batch")
-            if call and kernel:
-                rec["call_over_kernel"] = call / kernel
-                rec["call_over_kernel_new_outputs"] = call / fresh if fresh else None
-                overhead.append(f"n = {n}, {thr} thr: {call / kernel:.2f}"
-                                + (f" ({call / fresh:.2f} against the kernel writing new outputs)"
-                                   if fresh else ""))
-    cold6 = builds.get(6, {}).get(C_COLD)
-    notes = [
-        *loud,
-        "the n-link pendulum on a cart (sympy.physics.mechanics, Kane's method): kane.forcing "
-        "(n + 1 outputs) and its Jacobian with respect to all 2(n + 1) states q0…qn, u0…un; "
-        "parameters substituted (l = 1/n, m = 1/(100 n), g = 9.81, f = 1/2)",
-        *(info[n] for n in models),
-        f"build: median of {build_rounds} interleaved round(s), in seconds; calls: median of "
-        f"{repeat} interleaved rounds after a warm-up, each round a batch of calls filling "
-        f"~{1e3 * targets[0]:g} ms (one point) or ~{1e3 * targets[1]:g} ms ({points:,} states); "
-        "the machine is shared, so only medians of interleaved rounds are comparable",
-        "threads: one point, every row 1 thread; {:,} states: generated C at each of {} thread(s) "
-        "(compile_jacobian(threads=t), the kernel's OpenMP loop; J.function is given the same t), "
-        "CasADi map 'serial' (1) or 'thread' (t); generated NumPy, SymPy's NumPy code and "
-        "symengine's LLVM code on 1 thread; JAX in a worker pinned to {} CPU"
-        .format(points, ", ".join(map(str, threads)), JAX_CPUS),
-        f"symengine {version('symengine')}, CasADi {version('casadi')}; {jax_info}",
-    ]
-    if overhead:
-        notes.append("call layer, issue 13 (goal ≤ 1.2): J(**inputs) / J.function over "
-                     f"{points:,} states: " + "; ".join(overhead))
-    if cold6:
-        notes.append(f"issue 14 (goal ≤ 0.5 s): the 6-link Jacobian built cold in C in "
-                     f"{Timing.of(cold6).median:.2f} s (median)")
-    legend = [
-        f"build s: SymPy expressions -> callable (values and Jacobian). {C_COLD}: compile_jacobian "
-        f"with a fresh, empty EXPRCOMPILER_CACHE (C compiler included); {C_CALL}: the same call "
-        "again (warm: found in the cache, already loaded); NumPy: compile_jacobian(backend='numpy'); "
-        "SymPy: Matrix.jacobian + lambdify(cse=True); symengine: sympify + jacobian + "
-        "Lambdify(llvm, cse=True); CasADi: lambdify onto SX + jacobian + Function; JAX: lambdify "
-        "to jax.numpy + jit(jacfwd) trace + XLA compile (its first call, one round)",
-        "1 point µs: one call with one state (floats; one array for J.at, symengine, CasADi, "
-        f"JAX), to its results as NumPy arrays / Python floats; {points:,} states ms: one call on "
-        "arrays of every state; min–max of the latter",
-        f"×: that time / {REFERENCE}'s at the same thread count (above 1: slower)",
-        f"{C_BARE}: the generated C function alone, cffi pointers made once, outputs into one "
-        "block reused by every call; '…, new outputs': the same with a new np.empty block each "
-        "call, as the call layer must allocate the arrays it returns (first-touch page faults "
-        "included)",
-        "each row stops at its own natural result: exprcompiler (values (N, m), Jacobian "
-        "(N, m, n)); SymPy a list of m + m·n arrays (constant entries as numbers); symengine "
-        "(N, m + m·n); CasADi a DM, converted with .full(); JAX a device array, np.asarray",
-        f"max rel err: largest |result − exact| / max(1, |exact|) over the values and the "
-        f"Jacobian, at the first state (one point) and the first {CHECKS} states (batch); "
-        "exact: SymPy's Matrix.jacobian lambdified without cse to the math module",
-    ]
-    return SuiteResult("mechanics", notes,
-                       ["n", "implementation", "thr", "build s", "1 point µs", "×",
-                        f"{points:,} states ms", "min–max", "×", "max rel err"],
-                       table, records, legend, bars)
+    return result(models, builds, whys, info, cands, timings, errors, threads, repeat, points,
+                  build_rounds, targets, f"JAX {jax_info}" if jax is None else f"JAX: {jax_info}", JAX_CPUS)

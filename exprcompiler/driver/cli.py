@@ -49,7 +49,11 @@ def _option_flags() -> dict:
 def add_minimize_command(sub) -> argparse.ArgumentParser:
     """Register `minimize` on an argparse subparsers object; returns its parser."""
     help_text = "minimize a scalar expression from a start point; print the iterations and the result"
-    p = sub.add_parser("minimize", help=help_text, description=help_text,
+    # the option texts say "the notes" (the optimizers are written as they write them):
+    # the description, read first, says once which notes
+    p = sub.add_parser("minimize", help=help_text,
+                       description=help_text + ". The methods are written as in the lecture "
+                                   "notes this project follows (\"the notes\" below).",
                        epilog="methods and their options:\n" + describe_methods(),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("expr", nargs="?", metavar="EXPR", help="expression or program ('-' for stdin)")

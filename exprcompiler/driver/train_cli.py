@@ -1,19 +1,22 @@
-"""`exprc train` (the notes' comparison: logistic regression against a two-layer
-network) and `exprc demo` (the tour, driver/demo.py).
+"""`exprc train` (the comparison in the lecture notes this project follows: logistic
+regression against a two-layer network) and `exprc demo` (the tour, driver/demo.py).
 
     exprc train --data digits --model logistic,mlp --optimizer sgd --epochs 30 --batch 64 --lr 0.1
     exprc train --data ~/mnist --labels digit --model mlp --hidden 64 --plot curves.png
 
 Part of the driver (see driver/__init__.py); registered on exprc's subcommands by
 `add_train_commands(sub)` in exprcompiler/cli.py, which turns every user mistake
-raised here into one line on stderr.
+raised here into one line on stderr. The table's header is printed when the first
+model's steps start (its options checked, its gradient compiled) and each row as soon
+as its model is trained, so a long run shows what it is doing; the time column is
+the whole run, compiling the gradient included, and "per epoch" the steps alone.
 """
 
 from __future__ import annotations
 
-import argparse
 import time
 
+from . import progress
 from .data import LABELS, MISSING_SKLEARN, load_digits, load_mnist
 from .models import ACTIVATIONS, build
 from .plots import have_matplotlib, plot_history
@@ -21,7 +24,10 @@ from .train import OPTIMIZERS, train
 
 DEFAULT_LR = {"sgd": 0.1, "subgradient": 0.1, "momentum": 0.05, "nesterov": 0.05, "rmsprop": 0.003,
               "adam": 0.01}
-NOTES = "the notes (MNIST, odd/even, 5 epochs): logistic 87.30%, network 92.40% test accuracy"
+NOTES = ("the lecture notes this project follows (MNIST, odd/even, 5 epochs): logistic 87.30%, "
+         "network 92.40% test accuracy")
+TIME = "time incl. compile"   # train() compiles the loss's gradient before its first step
+PER_EPOCH = "per epoch (steps)"  # TrainResult.train_time: the step loop alone
 
 
 def add_train_commands(sub) -> None:
@@ -32,7 +38,8 @@ def add_train_commands(sub) -> None:
                    help="'digits' (scikit-learn's embedded 8×8 digits) or a folder with the four "
                         "MNIST IDX files (default: digits)")
     p.add_argument("--labels", choices=LABELS, default="parity",
-                   help="parity: odd/even, as in the notes; digit: ten classes (default: parity)")
+                   help="parity: odd/even, as in the lecture notes this project follows; digit: "
+                        "ten classes (default: parity)")
     p.add_argument("--model", default="logistic,mlp", metavar="logistic|mlp",
                    help="logistic, mlp, or both separated by a comma (default: logistic,mlp)")
     p.add_argument("--hidden", default="32", metavar="32[,16]", help="the network's hidden layer sizes (default: 32)")
@@ -77,29 +84,56 @@ def load(data: str, labels: str, seed: int, limit=None):
         raise UserError(f"--data: {err} (or use --data digits)") from None
 
 
-def compare(ds, models, *, optimizer="sgd", lr=None, quiet=False, **options):
-    """Train each model on the data set: [(model, result, test accuracy, seconds)]."""
-    lr = DEFAULT_LR.get(optimizer, 0.01) if lr is None else lr
+def compare(ds, models, *, optimizer="sgd", lr=None, quiet=False, on_row=None, **options):
+    """Train each model on the data set: [(model, result, test accuracy, seconds)], the
+    seconds from the call of train() to its result, compiling included. `on_row` is
+    called with each row as soon as it is done."""
+    lr = learning_rate(optimizer, lr)
     rows = []
     for model in models:
         t0 = time.perf_counter()
         r = train(model, data=(ds.X_train, ds.y_train), optimizer=optimizer, lr=lr, quiet=quiet, **options)
         rows.append((model, r, r.score(ds.X_test, ds.y_test), time.perf_counter() - t0))
+        if on_row is not None:
+            on_row(rows[-1])
     return rows
 
 
-def table(rows) -> list[str]:
-    """The notes' comparison: model, accuracies, time."""
-    width = max(len("model"), *(len(m.name) for m, *_ in rows))
-    opts = [f"{r.optimizer} lr={r.options['lr']:g}" for _, r, *_ in rows]
+def learning_rate(optimizer: str, lr=None) -> float:
+    return DEFAULT_LR.get(optimizer, 0.01) if lr is None else lr
+
+
+def layout(names, opts):
+    """(header, row) of the comparison table for these model names and optimizer texts
+    ("sgd lr=0.1"): known before training, so the header can be printed first."""
+    width = max(len("model"), *map(len, names))
     w_opt = max(len("optimizer"), *map(len, opts))
     head = (f"{'model':<{width}}  {'optimizer':<{w_opt}}  {'epochs':>6}  {'train acc':>9}  {'test acc':>8}  "
-            f"{'time':>7}  {'per epoch':>9}")
-    out = [head]
-    for (model, r, test_acc, seconds), opt in zip(rows, opts):
-        out.append(f"{model.name:<{width}}  {opt:<{w_opt}}  {r.epochs:>6}  {r.accuracy:>9.2%}  {test_acc:>8.2%}  "
-                   f"{seconds:>6.2f}s  {r.train_time / max(r.epochs, 1) * 1e3:>7.2f}ms")
-    return out
+            f"{TIME:>{len(TIME)}}  {PER_EPOCH:>{len(PER_EPOCH)}}")
+
+    def row(model, r, test_acc, seconds) -> str:
+        return (f"{model.name:<{width}}  {_optimizer(r):<{w_opt}}  {r.epochs:>6}  {r.accuracy:>9.2%}  "
+                f"{test_acc:>8.2%}  {seconds:>{len(TIME) - 1}.2f}s  "
+                f"{r.train_time / max(r.epochs, 1) * 1e3:>{len(PER_EPOCH) - 2}.2f}ms")
+    return head, row
+
+
+def _optimizer(r) -> str:
+    return f"{r.optimizer} lr={r.options['lr']:g}"
+
+
+def table(rows) -> list[str]:
+    """The comparison of the lecture notes: model, accuracies, time."""
+    head, row = layout([m.name for m, *_ in rows], [_optimizer(r) for _, r, *_ in rows])
+    return [head] + [row(*cells) for cells in rows]
+
+
+def _show(lines) -> None:
+    """Lines on stdout now (not at the end of the command), as exprc writes its output."""
+    from ..cli import _write
+    status = _write("\n".join(lines) + "\n")
+    if status:  # the reader went away, or the terminal cannot show the text (said once)
+        raise SystemExit(status)
 
 
 def cmd_train(args) -> str:
@@ -119,10 +153,19 @@ def cmd_train(args) -> str:
         validation = 0.2
     ds = load(args.data, args.labels, args.seed, args.limit)
     models = [build(name, ds.n_features, ds.classes, hidden, args.activation) for name in names]
-    rows = compare(ds, models, optimizer=args.optimizer, lr=args.lr, epochs=args.epochs, batch=args.batch,
-                   l2=args.l2, validation=validation, patience=args.patience, restarts=args.restarts,
-                   seed=args.seed, backend=args.backend, quiet=args.quiet)
-    lines = [str(ds), ""] + table(rows)
+    lr = learning_rate(args.optimizer, args.lr)
+    head, row = layout([m.name for m in models], [f"{args.optimizer} lr={lr:g}"] * len(models))
+    shown: list = []
+
+    def header():  # once the first model's input is checked: a refused option prints one line only
+        if not shown:
+            shown.append(_show([str(ds), "", head]))
+    with progress.before_first_bar(header):
+        rows = compare(ds, models, optimizer=args.optimizer, lr=lr, epochs=args.epochs, batch=args.batch,
+                       l2=args.l2, validation=validation, patience=args.patience, restarts=args.restarts,
+                       seed=args.seed, backend=args.backend, quiet=args.quiet,
+                       on_row=lambda cells: (header(), _show([row(*cells)])))
+    lines = []
     for model, r, *_ in rows:
         if r.stopped_early or r.diverged or len(r.runs) > 1 or r.best_epoch != r.epochs:
             lines.append(f"{model.name}: {r.message}" + (f" (best of {len(r.runs)} runs: seed {r.seed})"
@@ -132,7 +175,7 @@ def cmd_train(args) -> str:
     if args.plot:
         plot_history({m.name: r for m, r, *_ in rows}, args.plot)
         lines.append(f"wrote {args.plot}")
-    return "\n".join(lines)
+    return "\n".join(lines) if lines else None
 
 
 def cmd_demo(args):

@@ -8,12 +8,17 @@
 Primal variables are v_k, tangents v̇_k, adjoints v̄_k (ASCII: vdot_k, vbar_k);
 shared temporaries t_k. With values (from `interpret(..., all_values=True)`) each
 line shows its number, and one-step lines also show the arithmetic.
+
+Columns: the name, the shape (tensor traces only: `v_3 : (n,)`), the expression and
+the value, each starting at the same offset on every row. An expression longer than
+RHS_WIDTH would push its value out of line, so that value goes on a line of its own,
+under the other values. `trace_rows` gives the cells, for displays other than text.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional, Sequence
+from typing import Callable, NamedTuple, Optional, Sequence
 
 import numpy as np
 
@@ -24,6 +29,16 @@ from ..shapes import show
 from .render import Renderer, Spelling, format_op
 
 _MARK = {"dot": "\u0307", "bar": "\u0304"}
+RHS_WIDTH = 48  # the widest expression column; a longer one puts its value on the next line
+
+
+class Row(NamedTuple):
+    """One line of a trace table: `name : shape = rhs = tail` (shape "" for a scalar
+    trace, tail "" without values)."""
+    name: str
+    shape: str
+    rhs: str
+    tail: str
 
 
 def _kind_parts(kind: str) -> list[str]:
@@ -101,6 +116,13 @@ def format_trace(trace: Trace, values: Optional[Sequence] = None, *, ascii: bool
                  show_output: Optional[Callable[[str], bool]] = None) -> str:
     """The table of `trace`; `values` are every variable's values (interpret with
     all_values=True). `show_line`/`show_output` select lines (e.g. only adjoints)."""
+    return _align(trace_rows(trace, values, ascii=ascii, show_line=show_line, show_output=show_output))
+
+
+def trace_rows(trace: Trace, values: Optional[Sequence] = None, *, ascii: bool = False,
+               show_line: Optional[Callable[[Optional[Label]], bool]] = None,
+               show_output: Optional[Callable[[str], bool]] = None) -> list[Row]:
+    """The cells of format_trace's table, one Row per line."""
     spell = table_spelling(ascii)
     temps: dict[int, str] = {}
 
@@ -115,7 +137,7 @@ def format_trace(trace: Trace, values: Optional[Sequence] = None, *, ascii: bool
     r = Renderer(trace, spell, name_of)
     # Tensor traces print each line's shape: v_3 : (n,) = v_-2 @ v_-1
     shaped = any(ins.shape != () for ins in trace.instrs)
-    rows: list[tuple[str, str, str]] = []
+    rows: list[Row] = []
     for i, ins in enumerate(trace.instrs):
         if not r.named[i] or (show_line is not None and not show_line(trace.labels[i])):
             continue
@@ -137,14 +159,14 @@ def format_trace(trace: Trace, values: Optional[Sequence] = None, *, ascii: bool
                 operands = [_value_operand(values[a]) if trace.instrs[a].op != "const" else r.expr(a)
                             for a in ins.args]
                 tail = format_op(_ops.OPS[ins.op], operands, spell, ins.attrs)[0] + " = " + tail
-        rows.append((lhs + (" : " + show(ins.shape) if shaped else ""), rhs, tail))
+        rows.append(Row(lhs, show(ins.shape) if shaped else "", rhs, tail))
     for name, v in trace.outputs:
         if show_output is not None and not show_output(name):
             continue
         tail = format_number(values[v]) if values is not None else ""
-        out = decorate_output(name, ascii) + (" : " + show(trace.instrs[v].shape) if shaped else "")
-        rows.append((out, r.expr(v)[0], tail))
-    return _align(rows)
+        rows.append(Row(decorate_output(name, ascii), show(trace.instrs[v].shape) if shaped else "",
+                        r.expr(v)[0], tail))
+    return rows
 
 
 def _value_operand(value) -> tuple[str, int]:
@@ -154,18 +176,33 @@ def _value_operand(value) -> tuple[str, int]:
     return text, (PREC_ADD if text.startswith("-") else PREC_ATOM)
 
 
-def _align(rows: list[tuple[str, str, str]]) -> str:
+def _align(rows: list[Row]) -> str:
     if not rows:
         return ""
-    w_lhs = max(len(_visible(l)) for l, _, _ in rows)
-    w_rhs = min(max(len(_visible(r)) for _, r, _ in rows), 48)
+    w_name = max(_width(row.name) for row in rows)
+    shaped = any(row.shape for row in rows)
+    w_shape = max(_width(row.shape) for row in rows)
+    w_rhs = min(max(_width(row.rhs) for row in rows), RHS_WIDTH)
     lines = []
-    for lhs, rhs, tail in rows:
-        line = lhs + " " * (w_lhs - len(_visible(lhs))) + " = " + rhs
-        if tail:
-            line += " " * max(0, w_rhs - len(_visible(rhs))) + " = " + tail
+    for row in rows:
+        line = _pad(row.name, w_name) + (" : " + _pad(row.shape, w_shape) if shaped else "")
+        line += " = " + row.rhs
+        if row.tail:
+            value_at = _width(line) - _width(row.rhs) + w_rhs  # where every row's " = value" starts
+            if _width(row.rhs) > w_rhs:  # too long: the value under the others, on its own line
+                lines.append(line.rstrip())
+                line = ""
+            line = _pad(line, value_at) + " = " + row.tail
         lines.append(line.rstrip())
     return "\n".join(lines)
+
+
+def _width(text: str) -> int:
+    return len(_visible(text))
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * max(0, width - _width(text))
 
 
 def _visible(text: str) -> str:
