@@ -7,17 +7,28 @@ Part of the driver (see driver/__init__.py), beside result.py, which holds what
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import numpy as np
 
 from .models import Model
 
 
+class Epoch(NamedTuple):
+    """One row of a TrainHistory."""
+    epoch: int
+    loss: float
+    accuracy: float
+    val_loss: float
+    val_accuracy: float
+    time: float
+
+
 class TrainHistory:
     """One row per epoch: `epoch` (1, 2, ...), `loss`, `accuracy`, `val_loss`,
     `val_accuracy` (NaN where not measured) and `time` (seconds of training so far,
-    evaluation excluded), each as an array."""
+    evaluation excluded), each as an array. `history[k]` is the k-th row (an `Epoch`;
+    negative k counts from the end), `history[a:b]` a TrainHistory of those rows."""
 
     COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "time")
 
@@ -38,6 +49,34 @@ class TrainHistory:
 
     def rows(self) -> list[tuple]:
         return list(self._rows)
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            part = TrainHistory()
+            part._rows = self._rows[k]
+            return part
+        try:
+            epoch, *rest = self._rows[k]
+            return Epoch(int(epoch), *rest)
+        except TypeError:
+            raise TypeError(f"history[{k!r}]: index with an epoch's position (an int) or a slice; "
+                            f"columns are attributes: {', '.join(TrainHistory.COLUMNS)}") from None
+        except IndexError:
+            raise IndexError(f"history[{k}]: the run has {len(self._rows)} epochs") from None
+
+    def __iter__(self):
+        return (self[k] for k in range(len(self._rows)))
+
+    def __repr__(self) -> str:
+        if not self._rows:
+            return "<TrainHistory: no epochs>"
+        last = Epoch(*self._rows[-1])
+        acc = "" if last.accuracy != last.accuracy else f", accuracy {last.accuracy:.2%}"
+        return f"<TrainHistory: {len(self._rows)} epochs; last: loss {last.loss:.4g}{acc}>"
+
+    def _repr_html_(self) -> str:
+        from ..display.training import history_html
+        return history_html(self)
 
 
 @dataclass
@@ -86,6 +125,16 @@ class TrainResult:
     def score(self, X, y) -> float:
         """Accuracy on examples X with integer labels y."""
         return float(np.mean(self.predict(X) == np.asarray(y)))
+
+    def __repr__(self) -> str:  # short: no parameters, no history (see str() and .params)
+        acc = "" if self.accuracy is None else f", accuracy {self.accuracy:.2%}"
+        val = "" if self.val_accuracy is None else f", validation accuracy {self.val_accuracy:.2%}"
+        return (f"<TrainResult {self.method} with {self.optimizer}: {self.epochs} epochs, "
+                f"loss {self.loss:.4g}{acc}{val}>")
+
+    def _repr_html_(self) -> str:
+        from ..display.training import result_html
+        return result_html(self)
 
     def __str__(self) -> str:
         acc = "" if self.accuracy is None else f", accuracy {self.accuracy:.2%}"

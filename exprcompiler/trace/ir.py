@@ -119,6 +119,10 @@ class Trace:
         from .printer import format_trace
         return format_trace(self)
 
+    def _repr_html_(self) -> str:  # a notebook shows the table (display/tables.py)
+        from ..display.tables import trace_html
+        return trace_html(self)
+
     def __repr__(self) -> str:
         return (f"<Trace: {len(self.inputs)} inputs, {self.size} ops, "
                 f"outputs {', '.join(self.output_names)}>")
