@@ -109,11 +109,17 @@ class CompiledFunction(Picklable):
     def values(self, **inputs) -> tuple:
         """The function's outputs themselves, each in its shape (a value kernel of the
         primal, compiled on first use)."""
+        f = self.value_function()
+        out = f(**{k: inputs[k] for k in f.inputs})
+        return out if isinstance(out, tuple) else (out,)
+
+    def value_function(self):
+        """The primal alone, compiled on the same backend on first use and kept (what
+        `values` and the training driver's loss evaluations call)."""
         if self._values is None:
             from .api import compile_expr
             self._values = compile_expr(self.primal, backend=self.backend)
-        out = self._values(**{k: inputs[k] for k in self._values.inputs})
-        return out if isinstance(out, tuple) else (out,)
+        return self._values
 
     def scipy(self, **data):
         """(fun, hessp) for `scipy.optimize.minimize(fun, x0, jac=True, hessp=hessp)`:
@@ -135,6 +141,17 @@ class CompiledFunction(Picklable):
         """What this function's derivatives cost, in trace operations (see explain())."""
         from .jacobians import explain
         return explain(self.primal, self.wrt or None)
+
+    def trace_at(self, /, *args, **point):
+        """The lecture tables at a point (by position or name, as a call): prints as
+        `exprc trace --at` does, a notebook shows HTML tables (display/tables.py)."""
+        from .display.tables import tables_at
+        return tables_at(self, self.named(args, point))
+
+    def latex(self):
+        """The function and its derivatives with respect to `wrt` in LaTeX (display/formulas.py)."""
+        from .display.formulas import latex
+        return latex(self.primal, list(self.wrt))
 
 
 __all__ = ["CompiledFunction"]

@@ -152,6 +152,7 @@ class ShapeCache:
         self._entries: dict = {}
         self._lock = threading.Lock()
         self._size = size
+        self.peek = self._entries.get  # what a key holds, or None: no lock, no new entry
 
     def get(self, key, make, *args):
         hit = self._entries.get(key)

@@ -49,6 +49,7 @@ class Signature:
         self.tensor = is_tensor_trace(trace)
         self._binder: Optional[ShapeBinder] = None
         self._bound = ShapeCache()
+        self.bound = self._bound.peek  # bound(shapes) -> the Binding kept for them, or None
 
     def __repr__(self) -> str:
         def shown(names, shapes):
@@ -57,11 +58,14 @@ class Signature:
         return (f"({shown(self.inputs, self.declared.values())}) -> ({shown(self.outputs, outs)})"
                 + ("" if self.tensor else "  [elementwise: arrays broadcast over a batch of points]"))
 
-    def bind(self, arrays) -> Binding:
+    def bind(self, arrays, key: Optional[tuple] = None) -> Binding:
         """The named dimensions' sizes and the outputs' shapes for these arrays (in
         `inputs` order), checked before any is kept: a ShapeError names the input,
-        the dimension and both sizes."""
-        return self._bound.get(tuple([a.shape for a in arrays]), self._new_binding, arrays)
+        the dimension and both sizes. `key`: the tuple of the arrays' shapes, when the
+        caller has made it already."""
+        if key is None:
+            key = tuple([a.shape for a in arrays])
+        return self._bound.get(key, self._new_binding, arrays)
 
     def _new_binding(self, arrays) -> Binding:
         if self._binder is None:  # two threads may both make one: equal, and either is kept

@@ -10,9 +10,13 @@ tensor function (TensorPackedCall) cuts a packed vector into the `wrt` tensors.
 
 from __future__ import annotations
 
+from operator import itemgetter
+
 import numpy as np
 
 from . import shapes as _s
+from .call_args import quiet
+from .call_plan import make_plan, structure
 from .errors import ShapeError
 from .compiled import holds_dask
 from .signature import Signature, flat, split
@@ -27,20 +31,67 @@ class TensorCall:
     What does not change between calls is worked out once: the declared shapes, which
     outputs can be views of an input, and (for the last few input shapes seen) the
     named dimensions' sizes and the outputs' shapes: an optimizer calls with the same
-    shapes every time, and a gradient of a 500×100 least squares takes ~12 µs."""
+    shapes every time, and a gradient of a 500×100 least squares takes ~12 µs.
 
-    def __init__(self, signature: Signature, fn):
+    `warns`: whether `fn` may raise NumPy's floating-point warnings (the NumPy
+    backend's code may; the C wrapper does no arithmetic in NumPy): it then runs
+    with them off (call_args.quiet). `nest(list)`: how the call nests the results,
+    and `returns` the same as output positions (api.Compiled._returns) or None;
+    `quick` returns results so nested. After the first call, `quick` is the call
+    plan made for this function (call_plan.py)."""
+
+    def __init__(self, signature: Signature, fn, warns: bool = True, nest=list, returns=None):
         self.signature, self.fn = signature, fn
+        self.run = quiet(fn) if warns else fn
+        self._nest, self._returns, self._planned = nest, returns, False
+        names = signature.inputs
+        self.n = n = len(names)
+        # kwargs -> the arrays in input order, in C (a KeyError if one is missing)
+        self._pick = itemgetter(*names) if n > 1 else (lambda kw, k=names[0]: (kw[k],)) if n else (lambda kw: ())
+        self._bound = signature.bound
         trace = self.trace = signature.trace
         viewish = [False] * len(trace.instrs)
         for i, ins in enumerate(trace.instrs):
             viewish[i] = ins.op == "input" or (ins.op in _VIEWS and viewish[ins.args[0]])
         self.may_alias = [viewish[v] for _, v in trace.outputs]
+        self.scalar = [trace.instrs[v].shape == () for _, v in trace.outputs]
 
     def __call__(self, arrays) -> list:
-        shapes = self.signature.bind(arrays).shapes  # raises before any generated code runs
-        with np.errstate(all="ignore"):
-            results = self.fn(*arrays)
+        return self._finish(self.signature.bind(arrays), arrays)
+
+    def quick(self, args: tuple, kwargs: dict):
+        """The results, nested, of a call whose arguments are float64 arrays (exactly
+        np.ndarray, so no Dask array, no subclass, nothing to convert), all in order or
+        all by their names — the optimizer's and the training loop's call — or None
+        for any other call, which the general path takes. The binding is the one
+        cached for the tuple of shapes: it depends on the shapes alone, so this key
+        proves that its checks pass (a new tuple is checked, then kept)."""
+        if kwargs:
+            if args or len(kwargs) != self.n:
+                return None
+            try:
+                arrays = self._pick(kwargs)
+            except KeyError:
+                return None
+        elif len(args) == self.n:
+            arrays = args
+        else:
+            return None
+        key = []
+        for a in arrays:  # (a float64 array's dtype is one object: `is` is the quick test)
+            if type(a) is not np.ndarray or not (a.dtype is _F64 or a.dtype == _F64):
+                return None
+            key.append(a.shape)
+        key = tuple(key)
+        return self._nest(self._finish(self._bound(key) or self.signature.bind(arrays, key), arrays))
+
+    def _finish(self, binding, arrays) -> list:
+        """Run the function on arrays whose shapes `binding` accepted; fit its results."""
+        shapes = binding.shapes
+        results = self.run(*arrays)
+        if not self._planned:  # the results' nesting is known now: the plan can be made
+            self._planned = True
+            self._plan(results)
         out = []
         for k, r in enumerate(_flat_results(results)):
             shape = shapes[k]
@@ -52,6 +103,18 @@ class TensorCall:
                 r = _fit_one(self.trace.outputs[k][0], r, shape, arrays)
             out.append(r)
         return out
+
+    def _plan(self, results) -> None:
+        def fit(k, r, shape, arrays):
+            return _fit_one(self.trace.outputs[k][0], r, shape, arrays)
+        plan = make_plan(self.signature.inputs, structure(results), self._returns, run=self.run,
+                         bound=self._bound, bind=self.signature.bind, fit=fit, nest=self._nest,
+                         scalar=self.scalar, may_alias=self.may_alias)
+        if plan is not None:
+            self.quick = plan
+
+
+_F64 = np.dtype(np.float64)
 
 
 def _flat_results(results):

@@ -43,6 +43,7 @@ class Kernel(NamedTuple):
     run: Optional[Callable] = None      # traces of scalars; None for tensor traces
     packed: Optional[Callable] = None   # None: PackedCall goes through `point`
     point: Optional[Callable] = None
+    warns: bool = True                  # fn may raise NumPy's floating-point warnings
 
 
 class NumpyBackend:
@@ -70,21 +71,34 @@ class _MathPoint:
     NumPy function at NumPy scalars (packed.numpy_point)."""
 
     def __init__(self, artifact: Artifact, trace: Trace, fn):
+        from .numpy_backend import MATH
         self.artifact, self.trace, self.fn, self.run = artifact, trace, fn, None
+        # Only math and arithmetic: nothing for NumPy to warn about, so no errstate (~0.7 µs)
+        self.pure = all(ins.op in MATH or ins.op in ("input", "const", "copy", "add", "sub", "mul", "div", "neg")
+                        for ins in trace.instrs)
 
     def __call__(self, values):
         if self.run is None:
             from ..packed import numpy_point
-            from .numpy_backend import MATH, generate, load
-            a = self.artifact
             # every output in a flat tuple, one included: (v,) — what Compiled nests
-            source, _ = generate(self.trace, func_name=a.func_name, description=a.description,
-                                 returns=tuple(range(len(self.trace.outputs))), point=True)
-            # Only math and arithmetic: nothing for NumPy to warn about, so no errstate (~0.7 µs)
-            pure = all(ins.op in MATH or ins.op in ("input", "const", "copy", "add", "sub", "mul", "div", "neg")
-                       for ins in self.trace.instrs)
-            self.run = numpy_point(self.fn, fast=load(source, a.func_name), quiet=not pure)
+            fast = self._variant(tuple(range(len(self.trace.outputs))))
+            self.run = numpy_point(self.fn, fast=fast, quiet=not self.pure)
         return self.run(values)
+
+    def nested(self, returns):
+        """The one-point variant returning its outputs nested as `returns` says (the
+        compiled object's own nesting, so a call returns what it returns), for a
+        trace of math and arithmetic only, whose results are Python floats; None
+        otherwise. It raises where math does (ArithmeticError, ValueError): the
+        caller then takes `__call__`, which answers as NumPy does."""
+        return self._variant(returns) if self.pure else None
+
+    def _variant(self, returns):
+        from .numpy_backend import generate, load
+        a = self.artifact
+        source, _ = generate(self.trace, func_name=a.func_name, description=a.description,
+                             returns=returns, point=True)
+        return load(source, a.func_name)
 
 
 class CBackend:
@@ -103,7 +117,7 @@ class CBackend:
             from .c_tensor import compile_c_tensor
             fn, source, params = compile_c_tensor(trace, func_name=artifact.func_name, threads=threads,
                                                   generated=(artifact.source, artifact.decl), signature=signature)
-            return Kernel(fn, source, tuple(params))
+            return Kernel(fn, source, tuple(params), warns=False)  # C does the arithmetic
         from ..packed import c_packed, c_point
         from . import c_build
         ffi, lib = c_build.load(artifact.source, artifact.decl)

@@ -3,10 +3,13 @@ digits (odd/even), SGD with batch 64 and step 0.1, 30 epochs (3 with --quick).
 
 Trainers (bench/mlp.py): the generated NumPy and C gradients of the driver's model
 (compile_grad(mlp([64, 32, 1]).loss, ...)) in a plain SGD loop, the hand-written NumPy
-backprop (the reference: ratios and agreement are taken to it), and JAX (jit of
-value_and_grad and the update) and PyTorch autograd in workers pinned to the row's
-CPUs, when importable. All start from the same initialization and go through the same
-batches, so they must end at the same parameters and the same test accuracy.
+backprop (the reference: ratios and agreement are taken to it), the driver's own
+`train()` given the same compiled NumPy gradient (its batching, flat parameter vector,
+finiteness checks and optimizer step around the same calls: the row's time over the
+plain loop's is what the driver costs), and JAX (jit of value_and_grad and the update)
+and PyTorch autograd in workers pinned to the row's CPUs, when importable. All start
+from the same initialization and go through the same batches, so they must end at the
+same parameters and the same test accuracy.
 
 A timed sample is one whole run divided by its epochs. Threads: NumPy's BLAS count per
 row (runner.BlasThreads), `threads=` for generated C, pinning for JAX and PyTorch.
@@ -17,7 +20,6 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 
 from .. import compile_grad
 from ..errors import CompileError
@@ -28,6 +30,7 @@ from .runner import BlasThreads, Candidate, flat_arrays, labelled, ratio_to, run
 
 EPOCHS, QUICK_EPOCHS = 30, 3
 REFERENCE = "hand-written NumPy backprop"
+LOOP, TRAIN = "generated NumPy", "train(), generated NumPy"
 JAX, TORCH = "JAX jit(value_and_grad) step", "PyTorch autograd"
 HEADERS = ["implementation", "thr", "ms/epoch", "min–max", "× ref", "test acc", "max rel err"]
 
@@ -87,8 +90,8 @@ def run(threads: list[int], repeat: int, quick: bool) -> SuiteResult:
         for t in threads:
             thr = blas.label(t)
             group += [blas.wrap(t, _trainer(REFERENCE, thr, lambda: mlp.sgd(mlp.hand_step, s), epochs)),
-                      blas.wrap(t, _trainer("generated NumPy", thr,
-                                            lambda: mlp.sgd(mlp.generated_step(gen_np), s), epochs))]
+                      blas.wrap(t, _trainer(LOOP, thr, lambda: mlp.sgd(mlp.generated_step(gen_np), s), epochs)),
+                      blas.wrap(t, _trainer(TRAIN, thr, lambda: _train(gen_np, s), epochs))]
             try:
                 gen_c = compile_grad(loss, list(mlp.NAMES), shapes=shapes, backend="c", threads=t)
             except CompileError as e:
@@ -116,6 +119,14 @@ def run(threads: list[int], repeat: int, quick: bool) -> SuiteResult:
     return _result(group, times, errors, accuracy, notes)
 
 
+def _train(g, s: mlp.Setup) -> dict:
+    """The driver's train() on the compiled gradient `g`: SGD, the same start, batches
+    (its seed draws the batch order mlp.setup drew) and step; the final parameters."""
+    from ..driver import train
+    return train(g, params=s.init, data=s.data, optimizer="sgd", lr=mlp.LR, epochs=len(s.batches),
+                 batch=mlp.BATCH, seed=mlp.SEED, quiet=True).params
+
+
 def _keeping(result, store: dict, key: int):
     def outputs():
         store[key] = result()
@@ -125,6 +136,7 @@ def _keeping(result, store: dict, key: int):
 
 def _result(group, times, errors, accuracy, notes) -> SuiteResult:
     ref = {c.threads: times[id(c)].median for c in group if c.label == REFERENCE}
+    loops = {c.threads: times[id(c)].median for c in group if c.label == LOOP and id(c) in times}
     records, table, bars = [], [], []
     for c in group:
         rec = {"implementation": c.label, "threads": c.threads, "missing": c.missing}
@@ -142,6 +154,10 @@ def _result(group, times, errors, accuracy, notes) -> SuiteResult:
                       err(rec["max_rel_error"])])
         if rec["ratio_to_reference"]:
             bars.append((f"{c.label} ({c.threads} thr)", rec["ratio_to_reference"]))
+        if c.label == TRAIN and c.threads in loops:
+            rec["ratio_to_own_loop"] = tm.median / loops[c.threads]
+            notes.append(f"{TRAIN} / the plain loop of the same gradient calls ({LOOP} row), "
+                         f"{c.threads} thr: {rec['ratio_to_own_loop']:.2f}×")
     legend = [
         "ms/epoch, min–max: a whole training run's time over its epochs",
         f"× ref: time / the {REFERENCE}'s at the same threads",

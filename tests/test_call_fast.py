@@ -1,0 +1,276 @@
+"""The quick call paths of a compiled function, checked against the general ones.
+
+- tensor traces: float64 arrays all in order or all by name go through
+  TensorCall.quick, keyed on the tuple of shapes; anything else (other dtypes,
+  lists, a dtype object that is not NumPy's own float64, mixed positional and
+  keyword arguments) through the general binding — the same results, the same errors;
+- NumPy's one-point variant returning the call's own nesting (Compiled._direct);
+- C's fused `.at` (PackedCall.entry);
+- call_args.quiet: NumPy's warnings off inside, the caller's error state untouched.
+"""
+
+from __future__ import annotations
+
+import pickle
+import threading
+import warnings
+
+import numpy as np
+import pytest
+
+from exprcompiler import compile_expr, compile_grad, compile_jvp, compile_vjp
+from exprcompiler.call_args import quiet
+from exprcompiler.errors import ShapeError
+
+from test_bench import has_compiler  # one check of the machine's compiler
+
+LSQ = "0.5 * sum((X @ w - y)**2)"
+SHAPES = {"X": ("n", 3), "w": (3,), "y": ("n",)}
+needs_c = pytest.mark.skipif(not has_compiler(), reason="no C compiler")
+
+
+def _data(n=5):
+    rng = np.random.default_rng(1)
+    return rng.normal(size=(n, 3)), rng.normal(size=3), rng.normal(size=n)
+
+
+def _same(a, b):
+    """Equal nesting (tuples, floats, arrays) and equal numbers."""
+    assert type(a) is type(b), (a, b)
+    if isinstance(a, tuple):
+        assert len(a) == len(b)
+        for x, y in zip(a, b):
+            _same(x, y)
+    elif isinstance(a, np.ndarray):
+        assert a.shape == b.shape and a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+    else:
+        assert a == b or (np.isnan(a) and np.isnan(b))
+
+
+@pytest.mark.parametrize("backend", ["numpy", pytest.param("c", marks=needs_c)])
+def test_tensor_quick_path_matches_the_general_one(backend):
+    g = compile_grad(LSQ, wrt=["w"], shapes=SHAPES, backend=backend)
+    X, w, y = _data()
+    r = X @ w - y
+    want = (0.5 * float(r @ r), (X.T @ r,))
+    quick = g(X=X, w=w, y=y)
+    assert g._tensor_call.quick((), {"X": X, "w": w, "y": y}) is not None  # it took the quick path
+    np.testing.assert_allclose(quick[0], want[0], rtol=1e-13)
+    np.testing.assert_allclose(quick[1][0], want[1][0], rtol=1e-12)
+    order = [dict(X=X, w=w, y=y)[k] for k in g.inputs]
+    _same(g(*order), quick)
+    # the general path: lists, float32, a positional/keyword mix, a byte-swapped or
+    # unpickled dtype (equal to float64 but not NumPy's own object)
+    _same(g(X=X.tolist(), w=w, y=y), quick)
+    _same(g(*order[:1], **{k: v for k, v in zip(g.inputs[1:], order[1:])}), quick)
+    _same(g(X=pickle.loads(pickle.dumps(X)), w=w, y=y), quick)
+    swapped = g(X=X.astype(">f8"), w=w, y=y)
+    _same(swapped, quick)
+    as32 = g(X=X.astype(np.float32), w=w, y=y)
+    want32 = g(X=X.astype(np.float32).astype(np.float64), w=w, y=y)
+    _same(as32, want32)
+
+
+def test_tensor_quick_path_refuses_what_the_general_path_refuses():
+    g = compile_grad(LSQ, wrt=["w"], shapes=SHAPES)
+    X, w, y = _data()
+    g(X=X, w=w, y=y)   # the shapes (5, 3), (3,), (5,) are now cached
+    with pytest.raises(ShapeError, match="'y'"):
+        g(X=X, w=w, y=y[:4])
+    with pytest.raises(ShapeError, match="'y'"):
+        g(X=X, w=w, y=y[:4])   # a refused shape tuple is not kept
+    with pytest.raises(TypeError, match="unexpected argument 'Z'"):
+        g(X=X, w=w, Z=y)
+    with pytest.raises(TypeError, match="missing value for input 'y'"):
+        g(X=X, w=w)
+    with pytest.raises(TypeError, match="complex"):
+        g(X=X, w=w, y=y.astype(complex))
+
+
+def test_tensor_results_are_fresh_and_writable():
+    g = compile_expr("x + 0 * sum(x)", shapes={"x": ("n",)})
+    x = np.arange(3.0)
+    out = g(x=x)
+    assert not np.shares_memory(out, x) and out.flags.writeable
+    np.testing.assert_array_equal(out, x)
+
+
+def test_quiet_hides_warnings_and_restores_the_callers_state():
+    g = compile_grad("sum(exp(x))", shapes={"x": ("n",)})
+    x = np.array([1000.0, 0.0])
+    before = np.geterr()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value, (grad,) = g(x=x)
+        with np.errstate(all="raise"):   # the caller's state: restored after the call
+            assert g(x=x)[0] == np.inf
+            with pytest.raises(FloatingPointError):
+                np.exp(np.array([1000.0]))
+    assert value == np.inf and grad[0] == np.inf and grad[1] == 1.0
+    assert np.geterr() == before
+
+
+def test_quiet_keeps_the_callers_buffer_size_and_nests():
+    seen = []
+    inner = quiet(lambda: seen.append((np.getbufsize(), np.geterr()["over"])))
+    outer = quiet(inner)
+    old = np.getbufsize()
+    try:
+        np.setbufsize(16384)
+        outer()
+        with np.errstate(over="raise"):
+            inner()
+            assert np.geterr()["over"] == "raise"
+    finally:
+        np.setbufsize(old)
+    assert seen == [(16384, "ignore"), (16384, "ignore")]
+
+
+def test_quiet_is_per_thread():
+    f = quiet(lambda: np.exp(np.full(1000, 800.0)).sum())
+    errors = []
+
+    def work():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                for _ in range(200):
+                    assert f() == np.inf
+            assert np.geterr()["over"] == "warn"
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+
+
+@pytest.mark.parametrize("make, expr, args", [
+    (compile_expr, "sin(x) * y", (0.5, 2.0)),
+    (compile_expr, "x + y; x * y", (0.5, 2.0)),
+    (compile_grad, "(sin(x1/x2) + x1/x2 - exp(x2)) * (x1/x2 - exp(x2))", (1.5, 0.5)),
+    (compile_grad, "x**3", (2.0,)),
+    (compile_jvp, "sin(x) * y", (0.5, 2.0, 1.0, 0.0)),
+    (compile_jvp, "sin(x); x * y", (0.5, 2.0, 1.0, 0.5)),
+    (compile_vjp, "sin(x) * y", (0.5, 2.0, 1.0)),
+    (compile_vjp, "sin(x); x * y", (0.5, 2.0, 1.0, -1.0)),
+])
+def test_numpy_one_point_variant_returns_the_calls_own_result(make, expr, args):
+    f = make(expr)
+    first = f(*args)          # through the point run
+    assert f._direct is None, "one call does not pay for the variant"
+    _same(f(*args), first)    # the point run again, which makes the variant
+    assert f._direct, "a trace of math and arithmetic has the one-point variant"
+    _same(f(*args), first)    # through the variant
+    arrays = f(*(np.array([a]) for a in args))
+    flat_first = [v for v in _leaves(first)]
+    flat_arrays = [float(v[0]) for v in _leaves(arrays)]
+    np.testing.assert_allclose(flat_first, flat_arrays, rtol=1e-14)
+
+
+def _leaves(result):
+    if isinstance(result, tuple):
+        for r in result:
+            yield from _leaves(r)
+    else:
+        yield result
+
+
+def test_numpy_one_point_variant_answers_as_numpy_where_math_refuses():
+    g = compile_grad("log(x) + 1/y")
+    assert g(1.0, 2.0) == (0.5, (1.0, -0.25))
+    assert g(1.0, 2.0) == (0.5, (1.0, -0.25))
+    assert g._direct
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value, (dx, dy) = g(0.0, 0.0)
+    assert value == np.inf - np.inf or np.isnan(value)
+    assert dx == np.inf and dy == -np.inf
+    assert g(1, 2) == (0.5, (1.0, -0.25))  # ints take the general point path
+
+
+def test_numpy_without_a_math_variant_keeps_the_point_run():
+    g = compile_grad("sigmoid(x)")  # not in the math table: NumPy at floats
+    assert g(0.0) == (0.5, (0.25,))
+    assert g(0.0) == (0.5, (0.25,))
+    assert g._direct is False
+    assert g(0.0) == (0.5, (0.25,))
+
+
+@needs_c
+def test_c_at_fused_entry_matches_the_general_one():
+    expr = "(sin(x1/x2) + x1/x2 - exp(x2)) * (x1/x2 - exp(x2))"
+    g = compile_grad(expr, backend="c")
+    x = np.array([1.5, 0.5])
+    first = g.at(x)          # the general path; installs the fused one
+    assert g.at is not g._packed
+    value, grad = g.at(x)
+    assert value == first[0] and np.array_equal(grad, first[1])
+    assert type(value) is float and grad.shape == (2,)
+    _, grad2 = g.at(x)
+    assert not np.shares_memory(grad, grad2)   # each call its own buffer
+    longer = np.array([1.5, 9.0, 0.5, 9.0])
+    for other in (longer[::2], x.astype(np.float32), x.astype(">f8"), [1.5, 0.5]):
+        v, gr = g.at(other)
+        assert v == value and np.array_equal(gr, grad)
+    with pytest.raises(ValueError, match="x must hold the 2 variables x1, x2; got shape"):
+        g.at(np.ones(3))
+    with pytest.raises(TypeError, match="takes no second vector"):
+        g.at(x, x)
+    with pytest.raises(TypeError, match="unexpected a"):
+        g.at(x, a=1.0)
+
+
+@needs_c
+def test_c_at_fused_entry_of_a_hessian():
+    from exprcompiler import compile_hessian
+    H = compile_hessian("x**2 * y", backend="c")
+    first = H.at(np.array([1.0, 2.0]))
+    value, grad, hess = H.at(np.array([1.0, 2.0]))
+    assert value == first[0] == 2.0
+    np.testing.assert_array_equal(grad, [4.0, 1.0])
+    np.testing.assert_array_equal(hess, [[4.0, 2.0], [2.0, 0.0]])
+
+
+@pytest.mark.parametrize("make, expr, shapes, args", [
+    (compile_expr, "x", {"x": (3,)}, 1),                       # the output is the input itself
+    (compile_expr, "x.T", {"x": (2, 3)}, 1),                   # a view of it
+    (compile_expr, "sum(x); x * 2; x[1]", {"x": (3,)}, 1),     # several outputs, a scalar among them
+    (compile_jvp, "sum(x * x)", {"x": ("n",)}, 2),
+    (compile_jvp, "sum(x * y); x * y", {"x": ("n",), "y": ("n",)}, 4),
+    (compile_vjp, "sum(x * x)", {"x": ("n",)}, 2),
+    (compile_vjp, "sum(x * y); x * y", {"x": ("n",), "y": ("n",)}, 4),
+    (compile_grad, "sum(x * x) + a", {"x": ("n",), "a": ()}, 2),
+])
+@pytest.mark.parametrize("backend", ["numpy", pytest.param("c", marks=needs_c)])
+def test_call_plan_returns_what_the_first_call_returns(make, expr, shapes, args, backend):
+    f = make(expr, shapes=shapes, backend=backend)
+    rng = np.random.default_rng(3)
+    arrays = []
+    for name in f.inputs:
+        decl = f.signature.declared[name]
+        arrays.append(rng.normal(size=tuple(3 if isinstance(d, str) else d for d in decl)) if decl else 0.5)
+    arrays = [np.asarray(a, dtype=np.float64) for a in arrays]
+    assert len(arrays) == args
+    first = f(*arrays)                      # the generic path, which makes the plan
+    assert "quick" in vars(f._tensor_call)  # the plan is in place
+    again = f(*arrays)                      # the plan
+    by_name = f(**dict(zip(f.inputs, arrays)))
+    _same(again, first)
+    _same(by_name, first)
+    for leaf in _leaves(again):
+        if isinstance(leaf, np.ndarray):
+            assert leaf.flags.writeable and not any(np.shares_memory(leaf, a) for a in arrays)
+
+
+def test_float64_scalars_take_the_numbers_path_and_give_the_same_result():
+    """J(*x) with x a float64 array passes np.float64 scalars: the path of plain
+    numbers (no arrays made), with the results of plain floats."""
+    g = compile_grad("x * y + sin(x)")
+    x = np.array([0.5, 2.0])
+    got = g(*x)
+    assert got == g(0.5, 2.0)
+    assert type(got[0]) is float and all(type(d) is float for d in got[1])
