@@ -22,6 +22,7 @@ from .compiled import CompiledFunction, holds_dask
 from .recipe import reproducible
 from .shape_binding import is_tensor_trace
 from .signature import Signature
+from .stability import DEFAULT_STABLE, stabilized
 from .tensor_call import TensorCall, copy_into
 from .tensor_jacobians import TensorForwardGradient
 from .trace.ir import Trace
@@ -35,7 +36,11 @@ class Compiled(CompiledFunction):
 
     Attributes: `inputs` (argument names), `wrt` (differentiation variables),
     `trace` (the compiled trace, printable), `primal` (the function's own trace),
-    `source` (the generated code), `kind` ("value", "grad", "jvp" or "vjp")."""
+    `source` (the generated code), `kind` ("value", "grad", "jvp" or "vjp"),
+    `rewrites` (the stability rewrites applied: exprcompiler.stability.Firing)."""
+
+    rewrites: tuple = ()
+    _calls_with_numbers = 0
 
     def __init__(self, kernel: Kernel, signature: Signature, *, kind: str, primal: Trace,
                  n_values: int, backend: str, mode: str = "", layout=None):
@@ -45,6 +50,7 @@ class Compiled(CompiledFunction):
         self._fn = fn
         self._run_packed = kernel.packed  # run(in, out) for one point, packed (see packed.py)
         self._packed = None
+        self._at = None  # what at() runs: the packed call, or the entry it makes
         # The arrays a call returns: one per suffix, of shape batch + suffix, filled by
         # consecutive trace outputs in C order (a Jacobian: (m,) then (m, n)), and
         # `nest`, which shapes their list into the result. Default: one array per output.
@@ -65,23 +71,35 @@ class Compiled(CompiledFunction):
         self._tensor_call = None
         # run(floats) -> floats: a call whose every argument is one number skips arrays
         self._point = kernel.point
+        # f(*floats) -> the call's result, nested: NumPy's one-point variant (math module
+        # only), made at the first call with numbers; False where there is none
+        self._direct = None if kernel.point is not None and layout is None else False
         self.inputs = signature.inputs
         self._index = {name: k for k, name in enumerate(self.inputs)}
         for k, p in enumerate(params):  # the generated (mangled) names work too
             self._index.setdefault(p, k)
+        if self.tensor:
+            self._tensor_call = TensorCall(signature, fn, kernel.warns, nest=self._nest,
+                                           returns=None if layout else self._returns())
 
     def at(self, x, seed=None, /, **data):
         """One point with the `wrt` variables packed in the vector `x` (and the
         direction or cotangents in `seed`, other inputs by name): results as arrays
         (gradient (n,), Hessian (n, n), Jacobian (m, n)). See exprcompiler.packed."""
-        if self._packed is None and self.tensor:
-            from .tensor_call import TensorPackedCall
-            self._packed = TensorPackedCall(self)
-        if self._packed is None:
-            from .packed import PackedCall, numpy_packed
-            self._packed = PackedCall(self, self._run_packed or numpy_packed(self._point))
-            self.at = self._packed  # later calls go straight to it (same arguments; a frame less)
-        return self._packed(x, seed, **data)
+        entry = self._at
+        if entry is None:
+            if self.tensor:
+                from .tensor_call import TensorPackedCall
+                self._packed = TensorPackedCall(self)
+                entry = self._packed
+            else:
+                from .packed import PackedCall, numpy_packed
+                self._packed = PackedCall(self, self._run_packed or numpy_packed(self._point))
+                # the optimizer's call with nothing in between (C; see PackedCall.entry)
+                entry = self._packed.entry()
+                self.at = entry  # g.at looked up later goes straight to it (same arguments)
+            self._at = entry
+        return entry(x, seed, **data) if data else entry(x, seed)  # `g.at` taken before: one frame more
 
     @property
     def function(self):
@@ -118,11 +136,26 @@ class Compiled(CompiledFunction):
         """Evaluate at a point or a batch of points. `out=`: arrays to write the
         results into, nested as the result is (for a gradient: `(value, (g_x, g_y))`),
         each float64, C-contiguous and of the batch's shape; they are returned."""
+        direct = self._direct
+        if direct and out is None and not kwargs and _all_floats(args, len(self.inputs)):
+            try:  # the one-point variant returns the result itself: nothing to convert or nest
+                return direct(*args)
+            except (ArithmeticError, ValueError):
+                pass  # math refuses (x/0, log(0)): the point run below answers as NumPy does
+        tensor_call = self._tensor_call
+        if tensor_call is not None and out is None:  # float64 arrays, all in order or all by name
+            result = tensor_call.quick(args, kwargs)
+            if result is not None:
+                return result
         if self._point is not None and out is None:  # one point given as numbers: no arrays
             values = args if not kwargs and _all_floats(args, len(self.inputs)) else \
                 _numbers(args, kwargs, self.inputs)
             if values is not None:
                 results = self._point(values)
+                if direct is None:  # learnt at the second such call: one call never pays for it
+                    if self._calls_with_numbers:
+                        self._learn_direct()
+                    self._calls_with_numbers += 1
                 return self._nest(results if self._plain else self._place(results))
         if holds_dask(args, kwargs):
             return self._on_dask(args, kwargs, out)
@@ -159,9 +192,24 @@ class Compiled(CompiledFunction):
             start += size
         return placed
 
+    def _learn_direct(self) -> None:
+        """After the first call with numbers: the one-point variant that returns what
+        _shape_results makes of its outputs, where the kernel has one (NumPy's, for
+        math and arithmetic; see backends/registry.py)."""
+        nested = getattr(self._point, "nested", None)
+        self._direct = (nested(self._returns()) if nested is not None and self._plain else None) or False
+
+    def _returns(self):
+        """How _shape_results nests the outputs, as a `returns` spec of the generated
+        code (output positions): the same result built by the generated function."""
+        v, n = self._n_values, len(self._suffixes)
+        values = 0 if v == 1 else tuple(range(v))
+        if self.kind == "value":
+            return values
+        derivs = tuple(range(v, n))
+        return (values, derivs[0]) if self.kind == "jvp" and len(derivs) == 1 else (values, derivs)
+
     def _call_tensor(self, arrays: list, out):
-        if self._tensor_call is None:
-            self._tensor_call = TensorCall(self.signature, self._fn)
         results = self._tensor_call(arrays)
         if out is not None:
             results = copy_into(_check_out_flat(out), results)
@@ -240,7 +288,7 @@ def _single_output(trace: Trace, what: str) -> None:
 
 def _build(kind: str, primal: Trace, trace: Trace, *, backend: str, wrt=(), mode: str = "",
            func_name: str, what: str, returns=None, threads: Optional[int] = None,
-           layout=None) -> Compiled:
+           layout=None, rewrites=()) -> Compiled:
     """Trace -> backend -> Compiled: the one place where a backend is chosen."""
     chosen = BACKENDS[backend]
     signature = Signature(trace, primal, wrt)
@@ -248,89 +296,107 @@ def _build(kind: str, primal: Trace, trace: Trace, *, backend: str, wrt=(), mode
                                returns=returns, columns=kind in COLUMN_KINDS)
     kernel = chosen.load(artifact, signature, threads=threads)
     n_values = 1 if kind == "grad" else len(primal.outputs)
-    return Compiled(kernel, signature, kind=kind, primal=primal, n_values=n_values,
-                    backend=backend, mode=mode, layout=layout)
+    compiled = Compiled(kernel, signature, kind=kind, primal=primal, n_values=n_values,
+                        backend=backend, mode=mode, layout=layout)
+    compiled.rewrites = tuple(rewrites)  # the stability rewrites applied (stable=True)
+    return compiled
 
 
 KINDS = ("grad", "value", "jvp", "vjp", "hvp", "hessian", "jacobian")
 COLUMN_KINDS = ("hessian", "jacobian")  # results (batch..., m, n): the kernel stores by columns
 
 
-def kind_trace(kind: str, expr, wrt=None, mode: str = "reverse", shapes=None) -> tuple[Trace, list[str], Trace, str]:
+def kind_trace(kind: str, expr, wrt=None, mode: str = "reverse", shapes=None, stable: bool = False,
+               rewrites: Optional[list] = None) -> tuple[Trace, list[str], Trace, str]:
     """(primal trace, wrt names, trace to compile, what it computes): the front end
-    and the derivative pass of one kind, shared by compile_* and `exprc grad/export`."""
+    and the derivative pass of one kind, shared by compile_* and `exprc grad/export`.
+    `stable`: the stability rewrites (exprcompiler.stability) on the primal before the
+    sweeps and on their trace after them; the firings go to the list `rewrites`."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r} (use 'reverse' or 'forward')")
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r} (one of {', '.join(KINDS)})")
     primal = to_trace(expr, shapes)
     if kind == "value":
-        return primal, [], primal, "value"
+        return primal, [], stabilized(primal, "primal", stable, rewrites), "value"
     if kind in ("grad", "hvp", "hessian"):
         _single_output(primal, {"grad": "a gradient", "hvp": "a Hessian-vector product",
                                 "hessian": "a Hessian"}[kind])
     primal, wrt = with_wrt(primal, wrt)
+    source = stabilized(primal, "primal", stable, rewrites)
     if kind == "grad":
         grad = passes.grad_reverse if mode == "reverse" else passes.grad_forward
-        return primal, wrt, grad(primal, wrt), f"value and gradient ({mode} mode)"
-    if kind == "hvp":
-        return primal, wrt, passes.hvp(primal, wrt), "value, gradient and Hessian-vector product"
-    if kind == "hessian":
-        return primal, wrt, passes.hessian(primal, wrt), "value, gradient and Hessian"
-    if kind == "jacobian":
-        return primal, wrt, passes.jacobian(primal, wrt, mode), f"values and Jacobian ({mode} mode)"
-    sweep = passes.jvp if kind == "jvp" else passes.vjp
-    return primal, wrt, sweep(primal, wrt), kind.upper()
+        trace, what = grad(source, wrt), f"value and gradient ({mode} mode)"
+    elif kind == "hvp":
+        trace, what = passes.hvp(source, wrt), "value, gradient and Hessian-vector product"
+    elif kind == "hessian":
+        trace, what = passes.hessian(source, wrt), "value, gradient and Hessian"
+    elif kind == "jacobian":
+        trace, what = passes.jacobian(source, wrt, mode), f"values and Jacobian ({mode} mode)"
+    else:
+        trace, what = (passes.jvp if kind == "jvp" else passes.vjp)(source, wrt), kind.upper()
+    return primal, wrt, stabilized(trace, "derivative", stable, rewrites), what
 
 
 @reproducible
-def compile_grad(expr, wrt=None, *, mode: str = "reverse", backend: str = "numpy", threads: Optional[int] = None, shapes=None) -> Compiled:
+def compile_grad(expr, wrt=None, *, mode: str = "reverse", backend: str = "numpy", threads: Optional[int] = None, shapes=None,
+                 stable: bool = DEFAULT_STABLE) -> Compiled:
     """Value and gradient: `g(*args) -> (value, (d/dwrt_1, ...))`.
 
     `mode="reverse"` is one forward and one reverse sweep; `mode="forward"` is one
-    tangent sweep per variable in `wrt` (same numbers, different cost)."""
+    tangent sweep per variable in `wrt` (same numbers, different cost). `stable`: the
+    numerical-stability rewrites, listed in `g.rewrites` (see exprcompiler.stability)."""
     _check_backend(backend, threads)
     if mode == "forward":
         primal = to_trace(expr, shapes)
         if is_tensor_trace(primal):  # one sweep per element: run at call time
             _single_output(primal, "a gradient")
             primal, wrt = with_wrt(primal, wrt)
-            return TensorForwardGradient(primal, wrt, backend=backend, threads=threads, sweeps=SWEEPS)
+            return TensorForwardGradient(stabilized(primal, "primal", stable), wrt, backend=backend,
+                                         threads=threads, sweeps=SWEEPS)
         expr, shapes = primal, None
-    primal, wrt, trace, what = kind_trace("grad", expr, wrt, mode, shapes=shapes)
+    rewrites: list = []
+    primal, wrt, trace, what = kind_trace("grad", expr, wrt, mode, shapes=shapes, stable=stable, rewrites=rewrites)
     return _build("grad", primal, trace, backend=backend, wrt=wrt, mode=mode,
                   func_name="f_grad", what=what,
-                  returns=(0, tuple(range(1, 1 + len(wrt)))), threads=threads)
+                  returns=(0, tuple(range(1, 1 + len(wrt)))), threads=threads, rewrites=rewrites)
 
 
 @reproducible
-def compile_expr(expr, *, backend: str = "numpy", threads: Optional[int] = None, shapes=None) -> Compiled:
+def compile_expr(expr, *, backend: str = "numpy", threads: Optional[int] = None, shapes=None,
+                 stable: bool = DEFAULT_STABLE) -> Compiled:
     """The value alone: `f(*args) -> value` (a tuple for several outputs)."""
     _check_backend(backend, threads)
-    primal, _, trace, what = kind_trace("value", expr, shapes=shapes)
-    return _build("value", primal, trace, backend=backend, func_name="f", what=what, threads=threads)
+    rewrites: list = []
+    primal, _, trace, what = kind_trace("value", expr, shapes=shapes, stable=stable, rewrites=rewrites)
+    return _build("value", primal, trace, backend=backend, func_name="f", what=what, threads=threads,
+                  rewrites=rewrites)
 
 
 @reproducible
-def compile_jvp(expr, wrt=None, *, backend: str = "numpy", threads: Optional[int] = None, shapes=None) -> Compiled:
+def compile_jvp(expr, wrt=None, *, backend: str = "numpy", threads: Optional[int] = None, shapes=None,
+                stable: bool = DEFAULT_STABLE) -> Compiled:
     """Forward mode: `f(*args, *tangents) -> (value, J·tangent)`; tangent arguments
     are named `x_dot` for each x in `wrt`."""
     _check_backend(backend, threads)
-    primal, wrt, trace, what = kind_trace("jvp", expr, wrt, shapes=shapes)
+    rewrites: list = []
+    primal, wrt, trace, what = kind_trace("jvp", expr, wrt, shapes=shapes, stable=stable, rewrites=rewrites)
     return _build("jvp", primal, trace, backend=backend, wrt=wrt,
-                  mode="forward", func_name="f_jvp", what=what, threads=threads)
+                  mode="forward", func_name="f_jvp", what=what, threads=threads, rewrites=rewrites)
 
 
 @reproducible
-def compile_vjp(expr, wrt=None, *, backend: str = "numpy", threads: Optional[int] = None, shapes=None) -> Compiled:
+def compile_vjp(expr, wrt=None, *, backend: str = "numpy", threads: Optional[int] = None, shapes=None,
+                stable: bool = DEFAULT_STABLE) -> Compiled:
     """Reverse mode: `f(*args, *cotangents) -> (value, (uᵀJ)_x for x in wrt)`;
     cotangent arguments are named `y_bar` for each output y."""
     _check_backend(backend, threads)
-    primal, wrt, trace, what = kind_trace("vjp", expr, wrt, shapes=shapes)
+    rewrites: list = []
+    primal, wrt, trace, what = kind_trace("vjp", expr, wrt, shapes=shapes, stable=stable, rewrites=rewrites)
     n = len(primal.outputs)
     return _build("vjp", primal, trace, backend=backend, wrt=wrt,
                   mode="reverse", func_name="f_vjp", what=what,
-                  returns=(tuple(range(n)), tuple(range(n, n + len(wrt)))), threads=threads)
+                  returns=(tuple(range(n)), tuple(range(n, n + len(wrt)))), threads=threads, rewrites=rewrites)
 
 
 SWEEPS = {"forward": compile_jvp, "reverse": compile_vjp}  # what call-time Jacobians run

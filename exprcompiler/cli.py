@@ -3,7 +3,7 @@
     exprc grad  EXPR [--wrt x,y] [--mode ...] [--target numpy|c] [--order 1|2]   generated code
     exprc trace EXPR [--at x1=1.5,x2=0.5] [--mode ...] [--ascii]   Griewank tables
     exprc eval  EXPR --at ...                               value and gradient
-    exprc graph EXPR [-o graph.svg]                         computational graph (DOT)
+    exprc graph EXPR [--mode reverse] [-o graph.svg]        computational graph (DOT or SVG)
     exprc hessian EXPR --at ...                             value, gradient, Hessian
     exprc jacobian "f1; f2" --at ... [--mode auto|forward|reverse]
     exprc explain EXPR                                      trace sizes of each derivative
@@ -32,16 +32,15 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from . import api, passes
+from . import api
 from .version import __version__
 from .cli_input import UserError, _parse_at, _parse_shapes, _path, _read_expr
 from .errors import ExprcError
 from .frontend import to_trace
 from .shapes import shown
-from .trace.check import interpret
 from .trace.dot import to_dot
 from .jacobians import compile_hessian, compile_hvp, compile_jacobian, explain
-from .trace.printer import decorate, format_trace
+from .display.tables import trace_tables
 
 
 def _expr(args):
@@ -121,9 +120,12 @@ def _element_names(names, shapes) -> list[str]:
 
 def cmd_jacobian(args) -> str:
     expr = _expr(args)
+    if args.sparse or args.plot:  # the pattern, its coloring, and the nonzeros given --at
+        from .sparse_cli import cmd_sparse_jacobian
+        return cmd_sparse_jacobian(args, expr)
     at = _parse_at(args.at)
     if at is None:
-        raise UserError("jacobian needs --at name=value,...")
+        raise UserError("jacobian needs --at name=value,... (or --sparse for the pattern alone)")
     J = compile_jacobian(expr, args.wrt, mode=args.mode)
     point = _point_for(J.primal, at)
     values, jac = J(**point)
@@ -140,7 +142,7 @@ def cmd_jacobian(args) -> str:
 
 
 def cmd_explain(args) -> str:
-    return explain(_expr(args), args.wrt)
+    return explain(_expr(args), args.wrt, stability=args.stability)
 
 
 def cmd_export(args) -> str:
@@ -184,49 +186,11 @@ def cmd_cache(args) -> str:
     return "\n".join(lines)
 
 
-def _table(trace, env, ascii, **filters) -> str:
-    values = interpret(trace, env, all_values=True) if env is not None else None
-    return format_trace(trace, values, ascii=ascii, **filters)
-
-
 def cmd_trace(args) -> str:
     primal, wrt = api.with_wrt(to_trace(_expr(args)), args.wrt)
     at = _parse_at(args.at)
     env = _point_for(primal, at) if at is not None else None
-    blocks = [("forward primal trace", _table(primal, env, args.ascii))]
-    if args.mode in ("forward", "both"):
-        tangent = passes.jvp(primal, wrt)
-        if env is None:
-            blocks.append(("forward tangent trace", _table(tangent, None, args.ascii)))
-        for x in wrt if env is not None else ():
-            # a tensor variable takes one sweep per element: the table shows the first,
-            # seeded with the unit vector e_1 of its shape
-            seeds = {f"{w}.dot": _unit_seed(env[w], w == x) for w in wrt}
-            seed_text = ", ".join(f"{decorate(w, 'dot', args.ascii)} = "
-                                  + (str(int(w == x)) if np.ndim(env[w]) == 0
-                                     else ("e_1" if w == x else "0")) for w in wrt)
-            size = int(np.size(env[x]))
-            more = f" (the first of {size} sweeps for {x})" if np.ndim(env[x]) else ""
-            blocks.append((f"forward tangent trace, seeds {seed_text}{more}",
-                           _table(tangent, {**env, **seeds}, args.ascii)))
-    if args.mode in ("reverse", "both"):
-        adjoint = passes.vjp(primal, wrt)
-        seeds = {f"{y}.bar": 1.0 for y in primal.output_names}
-        blocks.append(("reverse adjoint trace",
-                       _table(adjoint, None if env is None else {**env, **seeds}, args.ascii,
-                              show_line=lambda lab: lab is None or lab.kind != "v",
-                              show_output=lambda name: name.endswith(".bar"))))
-    return "\n\n".join(f"{title}\n{body}" for title, body in blocks)
-
-
-def _unit_seed(value, on: bool):
-    """1 or 0 for a scalar; for a tensor e_1 (1 in its first element) or zeros."""
-    if np.ndim(value) == 0:
-        return float(on)
-    seed = np.zeros(np.shape(value))
-    if on:
-        seed.flat[0] = 1.0
-    return seed
+    return str(trace_tables(primal, wrt, env, args.mode, args.ascii))  # display/tables.py
 
 
 def cmd_eval(args) -> str:
@@ -245,27 +209,35 @@ def cmd_eval(args) -> str:
 
 
 def cmd_graph(args) -> Optional[str]:
-    dot = to_dot(to_trace(_expr(args)), ascii=args.ascii)
+    from .display.graphs import builtin_svg, mode_trace
+    trace = mode_trace(to_trace(_expr(args)), args.mode, args.wrt)
+    dot = to_dot(trace, ascii=args.ascii)
     if not args.output:
         return dot
     fmt = args.output.rsplit(".", 1)[-1].lower()
     if fmt in ("dot", "gv"):
-        try:
-            with open(args.output, "w", encoding="utf-8") as fh:
-                fh.write(dot)
-        except OSError as err:
-            raise UserError(f"cannot write {_path(args.output)}: {err.strerror}") from None
-        return None
+        return _write_file(args.output, dot)
     if fmt not in ("svg", "png", "pdf") or "." not in args.output:
         raise UserError(f"-o {args.output}: name the file .dot, .svg, .png or .pdf")
     exe = shutil.which("dot")
+    if exe is None and fmt == "svg":  # no Graphviz: the built-in layered layout draws it
+        return _write_file(args.output, builtin_svg(trace, ascii=args.ascii))
     if exe is None:
-        raise UserError("Graphviz 'dot' is not installed; omit -o to print DOT, or write a .dot file")
+        raise UserError(f"Graphviz 'dot' is not installed, and .{fmt} needs it; write .svg "
+                        f"(drawn without Graphviz) or .dot")
     done = subprocess.run([exe, f"-T{fmt}", "-o", args.output], input=dot.encode(),
                           capture_output=True, timeout=120)
     if done.returncode != 0:
         raise UserError(f"dot failed: {done.stderr.decode(errors='replace').strip()}")
     return None
+
+
+def _write_file(path: str, text: str) -> None:
+    try:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as err:
+        raise UserError(f"cannot write {_path(path)}: {err.strerror}") from None
 
 
 class _Parser(argparse.ArgumentParser):
@@ -290,7 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--shape", action="append", metavar="X=n,3",
                        help="declare a tensor input (repeatable); undeclared names are scalars")
         if at:
-            p.add_argument("--at", metavar="x1=1.5,x2=0.5", help="the point to evaluate at")
+            p.add_argument("--at", action="append", metavar="x1=1.5,x2=0.5",
+                           help="the point to evaluate at (repeatable: --at x1=1.5 --at x2=0.5)")
         if mode is not None or wrt:
             p.add_argument("--wrt", metavar="x,y", help="differentiate with respect to these "
                            "variables (default: all)")
@@ -309,14 +282,22 @@ def build_parser() -> argparse.ArgumentParser:
             at=True, mode=("reverse", "forward", "both"))
     command("eval", cmd_eval, "print the value and the gradient at a point",
             at=True, mode=("reverse", "forward"))
-    g = command("graph", cmd_graph, "print the computational graph in Graphviz DOT")
-    g.add_argument("-o", "--output", help="write to FILE (.dot, or .svg/.png/.pdf with Graphviz)")
+    g = command("graph", cmd_graph, "print the computational graph in Graphviz DOT (--mode reverse: "
+                "the adjoint trace's graph)", mode=("primal", "reverse", "forward"))
+    g.add_argument("-o", "--output", help="write to FILE: .dot, .svg (through Graphviz when installed, "
+                   "else a built-in layout), .png or .pdf (Graphviz)")
     command("hessian", cmd_hessian, "print the value, gradient and Hessian at a point",
             at=True, wrt=True)
-    command("jacobian", cmd_jacobian, "print the Jacobian of several outputs at a point "
-            "(\"f1; f2\" or a program ending in \"a, b\")", at=True, mode=("auto", "forward", "reverse"))
-    command("explain", cmd_explain, "print the size of the value, gradient, HVP and Jacobian traces",
-            wrt=True)
+    jac = command("jacobian", cmd_jacobian, "print the Jacobian of several outputs at a point "
+                  "(\"f1; f2\" or a program ending in \"a, b\")", at=True, mode=("auto", "forward", "reverse"))
+    jac.add_argument("--sparse", action="store_true", help="the sparsity pattern as a picture, its coloring "
+                     "and the sweeps it saves; with --at, the nonzeros (needs SciPy)")
+    jac.add_argument("--plot", metavar="FILE.png", help="with --sparse: also write the pattern as a PNG "
+                     "(needs matplotlib)")
+    ex = command("explain", cmd_explain, "print the size of the value, gradient, HVP and Jacobian traces",
+                 wrt=True)
+    ex.add_argument("--stability", action="store_true", help="also list the numerical-stability rewrites "
+                    "compile_* applies, each with its reason and the trace lines it changes")
     export = command("export", cmd_export, "write the C kernel as a standalone NAME.c and NAME.h",
                      mode=("reverse", "forward"))
     export.add_argument("-o", "--output", required=True, metavar="NAME",

@@ -26,35 +26,43 @@ CHEAP_GRADIENT_BOUND = 5  # reverse-mode gradient <= about 4-5x the function's o
 
 @reproducible
 def compile_hvp(expr, wrt=None, *, backend: str = "numpy", threads: Optional[int] = None,
-                shapes=None) -> api.Compiled:
+                shapes=None, stable: bool = api.DEFAULT_STABLE) -> api.Compiled:
     """Value, gradient and Hessian-vector product in one call, forward over reverse:
     `h(*args, *v) -> (value, (g_x, ...), ((∇²f·v)_x, ...))`; the direction arguments
     are named `x_dot` for each x in `wrt`."""
     api._check_backend(backend, threads)
-    primal, wrt, trace, what = api.kind_trace("hvp", expr, wrt, shapes=shapes)
+    rewrites: list = []
+    primal, wrt, trace, what = api.kind_trace("hvp", expr, wrt, shapes=shapes, stable=stable, rewrites=rewrites)
     n = len(wrt)
 
     def nest(results):
         return results[0], tuple(results[1:1 + n]), tuple(results[1 + n:])
     return api._build("hvp", primal, trace, backend=backend, wrt=wrt, mode="forward over reverse",
                       func_name="f_hvp", what=what, threads=threads,
-                      layout=(((),) * len(trace.outputs), nest))
+                      layout=(((),) * len(trace.outputs), nest), rewrites=rewrites)
 
 
 @reproducible
 def compile_hessian(expr, wrt=None, *, backend: str = "numpy", threads: Optional[int] = None,
-                    shapes=None):
+                    shapes=None, sparse: bool = False, stable: bool = api.DEFAULT_STABLE):
     """Value, gradient and Hessian: `H(*args) -> (value, gradient (..., n), Hessian
     (..., n, n))`, rows and columns in `wrt` order. One tangent sweep of the gradient
-    trace per variable; the Hessian is exactly symmetric."""
+    trace per variable; the Hessian is exactly symmetric. `sparse=True`: the Hessian
+    as a scipy.sparse.csr_matrix from star-colored HVP sweeps (sparse_jacobian.py)."""
     api._check_backend(backend, threads)
     primal = to_trace(expr, shapes)
+    if sparse:
+        from .sparse_jacobian import SparseHessian
+        primal, wrt = api.with_wrt(primal, wrt)
+        return SparseHessian(primal, wrt, backend=backend, threads=threads, stable=stable)
     if is_tensor_trace(primal):
-        return TensorHessian(compile_hvp(primal, wrt, backend=backend, threads=threads))
-    primal, wrt, trace, what = api.kind_trace("hessian", primal, wrt)
+        return TensorHessian(compile_hvp(primal, wrt, backend=backend, threads=threads, stable=stable))
+    rewrites: list = []
+    primal, wrt, trace, what = api.kind_trace("hessian", primal, wrt, stable=stable, rewrites=rewrites)
     n = len(wrt)
     return api._build("hessian", primal, trace, backend=backend, wrt=wrt, mode="forward over reverse",
-                      func_name="f_hessian", what=what, threads=threads, layout=(((), (n,), (n, n)), tuple))
+                      func_name="f_hessian", what=what, threads=threads, layout=(((), (n,), (n, n)), tuple),
+                      rewrites=rewrites)
 
 
 def choose_mode(n_inputs: int, n_outputs: int) -> str:
@@ -64,24 +72,33 @@ def choose_mode(n_inputs: int, n_outputs: int) -> str:
 
 @reproducible
 def compile_jacobian(exprs, wrt=None, *, mode: str = "auto", backend: str = "numpy",
-                     threads: Optional[int] = None, shapes=None):
+                     threads: Optional[int] = None, shapes=None, sparse: bool = False,
+                     stable: bool = api.DEFAULT_STABLE):
     """Values and Jacobian of a vector-valued function: `J(*args) -> (values (..., m),
     Jacobian (..., m, n))`. `exprs`: several outputs ("f1; f2", a program ending in
     "a, b", a list of expressions, a SymPy vector). `mode="auto"` takes forward mode
     (n sweeps) when n <= m and reverse mode (m sweeps) otherwise; `J.mode` says which.
     With tensors (`shapes=`), see TensorJacobian: the outputs and the `wrt` tensors are
-    flattened, and the sweeps run at call time, when m and n are known."""
+    flattened, and the sweeps run at call time, when m and n are known.
+    `sparse=True`: the Jacobian as a scipy.sparse.csr_matrix from the compressed
+    sweeps of a coloring (see sparse_jacobian.py; `mode="auto"` colors both ways)."""
     api._check_backend(backend, threads)
     if mode not in JACOBIAN_MODES:
         raise ValueError(f"unknown mode {mode!r} (use 'auto', 'forward' or 'reverse')")
     primal, wrt = api.with_wrt(to_trace(exprs, shapes), wrt)
+    if sparse:
+        from .sparse_jacobian import SparseJacobian
+        return SparseJacobian(primal, wrt, mode, backend=backend, threads=threads, stable=stable)
     if is_tensor_trace(primal):
-        return TensorJacobian(primal, wrt, mode, backend=backend, threads=threads, sweeps=api.SWEEPS)
+        return TensorJacobian(api.stabilized(primal, "primal", stable), wrt, mode, backend=backend,
+                              threads=threads, sweeps=api.SWEEPS)
     m, n = len(primal.outputs), len(wrt)
     chosen = choose_mode(n, m) if mode == "auto" else mode
-    _, _, trace, what = api.kind_trace("jacobian", primal, wrt, chosen)
+    rewrites: list = []
+    _, _, trace, what = api.kind_trace("jacobian", primal, wrt, chosen, stable=stable, rewrites=rewrites)
     return api._build("jacobian", primal, trace, backend=backend, wrt=wrt, mode=chosen,
-                      func_name="f_jacobian", what=what, threads=threads, layout=(((m,), (m, n)), tuple))
+                      func_name="f_jacobian", what=what, threads=threads, layout=(((m,), (m, n)), tuple),
+                      rewrites=rewrites)
 
 
 def operations(trace: Trace) -> int:
@@ -89,9 +106,11 @@ def operations(trace: Trace) -> int:
     return sum(1 for ins in trace.instrs if ins.op not in ("input", "const", "copy"))
 
 
-def explain(expr, wrt=None, shapes=None) -> str:
+def explain(expr, wrt=None, shapes=None, sparse: bool = False, stability: bool = False) -> str:
     """What each derivative of `expr` costs, in operations of its trace, against the
-    cheap-gradient bound; for several outputs, the two ways to a Jacobian."""
+    cheap-gradient bound; for several outputs, the two ways to a Jacobian. `sparse=True`
+    adds the sparse Hessian (one output) or Jacobian: nonzeros, colors, the mode chosen
+    and the sweeps against the dense form (sparse_explain.py)."""
     given = to_trace(expr, shapes)
     primal, wrt = api.with_wrt(given, wrt)
     absent = [w for w in wrt if w not in given.input_names]
@@ -104,7 +123,8 @@ def explain(expr, wrt=None, shapes=None) -> str:
         rows.append((what, operations(trace), "; ".join(p for p in (ratio, note) if p)))
 
     scalar = not is_tensor_trace(primal)  # per-element sweeps need the sizes of tensors
-    if m == 1:
+    vector_output = m == 1 and primal.instrs[primal.outputs[0][1]].shape != ()
+    if m == 1 and not (sparse and vector_output):  # sparse=True: a vector output's Jacobian below
         row("value + gradient, reverse mode", passes.grad_reverse(primal, wrt),
             f"cheap-gradient bound: <= {CHEAP_GRADIENT_BOUND}x, whatever n")
         if scalar:
@@ -140,7 +160,14 @@ def explain(expr, wrt=None, shapes=None) -> str:
                         f"smaller: {min(f_ops, r_ops)} against {max(f_ops, r_ops)} operations)")
         else:
             tail.append(f"(here both traces have {f_ops} operations)")
-    return "\n".join(head + body + tail)
+    if sparse:
+        from .sparse_explain import explain_rows
+        tail += explain_rows(primal, wrt)
+    if stability:  # the rewrites compile_*(stable=True) applies, with their reasons (stability/show.py)
+        from .stability.show import explain_rows as stability_rows
+        tail += stability_rows(primal, wrt, tensor=not scalar)
+    from .display.explanation import Explanation  # prints as this text; a table in a notebook
+    return Explanation("\n".join(head + body + tail), head, rows, tail)
 
 
 __all__ = ["compile_hvp", "compile_hessian", "compile_jacobian", "explain", "choose_mode", "operations"]

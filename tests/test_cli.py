@@ -379,10 +379,15 @@ def test_undecodable_file_error_names_the_file(capsys, tmp_path):
 
 
 def test_graph_svg_without_graphviz(capsys, monkeypatch, tmp_path):
+    # .svg is drawn by the built-in layout (tests/test_display.py checks the picture);
+    # .png and .pdf need Graphviz, and say so
     monkeypatch.setattr(shutil, "which", lambda *a, **k: None)
     target = tmp_path / "x.svg"
-    assert_one_line_error(*run(capsys, "graph", "x*y", "-o", str(target)), "Graphviz")
-    assert not target.exists()
+    assert run(capsys, "graph", "x*y", "-o", str(target)) == (0, "", "")
+    assert target.read_text(encoding="utf-8").startswith("<svg")
+    png = tmp_path / "x.png"
+    assert_one_line_error(*run(capsys, "graph", "x*y", "-o", str(png)), "Graphviz", ".svg")
+    assert not png.exists()
 
 
 def test_graph_dot_file_in_missing_directory_is_one_line(capsys, tmp_path):
@@ -396,6 +401,24 @@ def test_graph_dot_file_in_missing_directory_is_one_line(capsys, tmp_path):
 
 def test_at_with_a_variable_twice_is_an_error(capsys):
     assert_one_line_error(*run(capsys, "eval", "x", "--at", "x=1,x=2"), "x")
+
+
+@pytest.mark.parametrize("command", ["eval", "trace", "hessian", "jacobian"])
+def test_repeated_at_flags_merge_into_one_point(capsys, command):
+    # `--at x=1 --at y=2` is `--at x=1,y=2`: before, argparse kept the last one only
+    expr = "x*y; x+y" if command == "jacobian" else "x*y**2"
+    rc, merged, err = run(capsys, command, expr, "--at", "x=3", "--at", "y=2")
+    assert rc == 0, err
+    assert run(capsys, command, expr, "--at", "x=3,y=2") == (0, merged, "")
+    if command == "eval":
+        assert merged.splitlines()[0] == "f     = 12.0"
+
+
+def test_a_name_in_two_at_flags_is_an_error_naming_it(capsys):
+    assert_one_line_error(*run(capsys, "eval", "x*y", "--at", "x=1,y=2", "--at", "y=3"),
+                          "--at: y is given twice")
+    assert_one_line_error(*run(capsys, "eval", "x*y", "--at", "x=1", "--at", "y=[1,2]", "--at", "x=2"),
+                          "--at: x is given twice")
 
 
 def test_eval_ieee_values_print_without_error(capsys):
@@ -426,8 +449,8 @@ LSQ_AT = "X=[[1,2,3],[4,5,6]],w=[1,0,-1],y=[1,2]"
 def test_trace_of_a_tensor_program_prints_shapes_and_values(capsys):
     assert exprc(["trace", LSQ, *LSQ_SHAPES, "--wrt", "w", "--at", LSQ_AT]) == 0
     out = capsys.readouterr().out
-    assert "v_1 : (n,)    = v_-2 @ v_-1 = [-2., -2.]" in out
-    assert "w̄ : (3,)" in out and "[-19., -26., -33.]" in out
+    assert "v_1  : (n,)   = v_-2 @ v_-1 = [-2., -2.]" in out
+    assert "w̄    : (3,)" in out and "[-19., -26., -33.]" in out  # names padded to v̄_-1's width
 
 
 def test_eval_of_a_tensor_program(capsys):
