@@ -135,6 +135,7 @@ def _sanitizer_runtime() -> str:
     return path
 
 
+@pytest.mark.slow  # (CI runs it with -m slow; the README's run stays under 3 minutes)
 def test_kernels_are_clean_under_address_and_undefined_behaviour_sanitizers(tmp_path):
     libasan = _sanitizer_runtime()
     script = tmp_path / "sanitized_run.py"

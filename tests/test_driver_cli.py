@@ -167,6 +167,7 @@ def test_example_vanishing_gradient(capsys):
     assert abs(runs[4.0].x[0] - 4.0) < 0.03 and abs(runs[0.0].x[0]) > 2
 
 
+@pytest.mark.slow  # (CI runs it with -m slow; the README's run stays under 3 minutes)
 def test_example_rosenbrock_every_optimizer(capsys):
     results = example("rosenbrock_optimizers")([])
     out = capsys.readouterr().out

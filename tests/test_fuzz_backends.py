@@ -612,6 +612,7 @@ def test_tensor_programs_at_edge_values(primal, data):
     _check_program(primal, _inputs(data.draw, primal), _seeds(data.draw), "fixed shapes")
 
 
+@pytest.mark.slow  # (CI runs it with -m slow; the README's run stays under 3 minutes)
 @pytest.mark.filterwarnings("ignore:Mean of empty slice:RuntimeWarning")  # NumPy's, at n = 0
 @given(tensor_programs(named=True), st.data())
 @settings(max_examples=examples(50), **SETTINGS)

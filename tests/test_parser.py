@@ -403,6 +403,7 @@ def test_deep_parentheses():
     assert value(text, {"x": 2.0}) == 2.0
 
 
+@pytest.mark.slow  # (CI runs it with -m slow; the README's run stays under 3 minutes)
 def test_deep_calls():
     text = "sin(" * DEPTH + "x" + ")" * DEPTH
     trace = parse(text)
@@ -418,6 +419,7 @@ def test_deep_unary_minus():
     assert value("-" * (DEPTH + 1) + "x", {"x": 2.0}) == -2.0
 
 
+@pytest.mark.slow  # (CI runs it with -m slow; the README's run stays under 3 minutes)
 def test_deep_power_tower():
     trace = parse("x" + "**x" * DEPTH)
     assert trace.size == DEPTH

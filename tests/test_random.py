@@ -713,6 +713,7 @@ def test_generated_source_is_identical_across_processes():
 
 
 # --------------------------------------------------------------------------- scale
+@pytest.mark.slow  # (CI runs it with -m slow; the README's run stays under 3 minutes)
 def test_random_dag_of_ten_thousand_ops():
     text = randexpr.random_program(5_000)
     trace = verify(to_trace(text))
