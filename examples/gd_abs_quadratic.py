@@ -1,4 +1,4 @@
-"""Gradient descent on f(x) = |x| + (x − 5)², the notes' first example.
+"""Gradient descent on f(x) = |x| + (x − 5)², the first example of the lecture notes this project follows.
 
     python examples/gd_abs_quadratic.py [--plot DIR]
 

@@ -25,7 +25,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--plot", metavar="DIR", help="write vanishing_gradient.png to DIR (matplotlib)")
     args = parser.parse_args(argv)
     _, (slope,) = compile_grad(F)(4.0)
-    print(f"f(x) = {F}: f'(4) = {slope:.6f} (the notes: 0.0013)")
+    print(f"f(x) = {F}: f'(4) = {slope:.6f} (the lecture notes this project follows: 0.0013)")
     runs = {x0: minimize(F, {"x": x0}, "gd", lr=STEP, maxiter=STEPS, gtol=0) for x0 in (4.0, 0.0)}
     for x0, r in runs.items():
         print(f"from x = {x0:g}: {STEPS} steps of {STEP} moved x by {abs(r.x[0] - x0):.4f} "

@@ -81,7 +81,7 @@ def checks() -> None:
     value, grad = compile_grad(GRIEWANK)(**POINT)
     pv, pg = PUBLISHED
     print(f"generated: y = {value:.6f}, ∂y/∂x1 = {grad[0]:.6f}, ∂y/∂x2 = {grad[1]:.6f}")
-    print(f"published: y = {pv}, ∂y/∂x1 = {pg[0]}, ∂y/∂x2 = {pg[1]} (the notes round every "
+    print(f"published: y = {pv}, ∂y/∂x1 = {pg[0]}, ∂y/∂x2 = {pg[1]} (the lecture notes this project follows round every "
           f"intermediate to four digits)")
     print(f"central finite differences: largest relative difference {check_grad(GRIEWANK, POINT):.1e}")
     model = mlp([64, 8, 1])
