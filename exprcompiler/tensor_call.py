@@ -10,8 +10,6 @@ tensor function (TensorPackedCall) cuts a packed vector into the `wrt` tensors.
 
 from __future__ import annotations
 
-from operator import itemgetter
-
 import numpy as np
 
 from . import shapes as _s
@@ -44,10 +42,6 @@ class TensorCall:
         self.signature, self.fn = signature, fn
         self.run = quiet(fn) if warns else fn
         self._nest, self._returns, self._planned = nest, returns, False
-        names = signature.inputs
-        self.n = n = len(names)
-        # kwargs -> the arrays in input order, in C (a KeyError if one is missing)
-        self._pick = itemgetter(*names) if n > 1 else (lambda kw, k=names[0]: (kw[k],)) if n else (lambda kw: ())
         self._bound = signature.bound
         trace = self.trace = signature.trace
         viewish = [False] * len(trace.instrs)
@@ -60,30 +54,10 @@ class TensorCall:
         return self._finish(self.signature.bind(arrays), arrays)
 
     def quick(self, args: tuple, kwargs: dict):
-        """The results, nested, of a call whose arguments are float64 arrays (exactly
-        np.ndarray, so no Dask array, no subclass, nothing to convert), all in order or
-        all by their names — the optimizer's and the training loop's call — or None
-        for any other call, which the general path takes. The binding is the one
-        cached for the tuple of shapes: it depends on the shapes alone, so this key
-        proves that its checks pass (a new tuple is checked, then kept)."""
-        if kwargs:
-            if args or len(kwargs) != self.n:
-                return None
-            try:
-                arrays = self._pick(kwargs)
-            except KeyError:
-                return None
-        elif len(args) == self.n:
-            arrays = args
-        else:
-            return None
-        key = []
-        for a in arrays:  # (a float64 array's dtype is one object: `is` is the quick test)
-            if type(a) is not np.ndarray or not (a.dtype is _F64 or a.dtype == _F64):
-                return None
-            key.append(a.shape)
-        key = tuple(key)
-        return self._nest(self._finish(self._bound(key) or self.signature.bind(arrays, key), arrays))
+        """None: every call takes the general path until the first one has made the call
+        plan (call_plan.py), which then replaces this method on the instance and takes
+        the calls whose arguments are float64 arrays, all in order or all by name."""
+        return None
 
     def _finish(self, binding, arrays) -> list:
         """Run the function on arrays whose shapes `binding` accepted; fit its results."""
@@ -113,8 +87,6 @@ class TensorCall:
         if plan is not None:
             self.quick = plan
 
-
-_F64 = np.dtype(np.float64)
 
 
 def _flat_results(results):
