@@ -19,6 +19,7 @@ from .backends.registry import BACKENDS, Kernel
 from .frontend import to_trace
 from .call_args import _MISSING, _all_floats, _as_array, _check_out, _check_out_flat, _fit, _numbers
 from .compiled import CompiledFunction, holds_dask
+from .dtypes import resolve as resolve_dtype
 from .recipe import reproducible
 from .shape_binding import is_tensor_trace
 from .signature import Signature
@@ -41,10 +42,16 @@ class Compiled(CompiledFunction):
 
     rewrites: tuple = ()
     _calls_with_numbers = 0
+    _direct_checks = False  # _direct itself returns NotImplemented for what is not n numbers
+    _as_array = staticmethod(_as_array)  # float32 functions: their own (dtypes.as_array)
 
     def __init__(self, kernel: Kernel, signature: Signature, *, kind: str, primal: Trace,
-                 n_values: int, backend: str, mode: str = "", layout=None):
+                 n_values: int, backend: str, mode: str = "", layout=None, dtype=None):
         fn, source, params = kernel.fn, kernel.source, kernel.params
+        self._dtype = dtype  # None: float64 (see dtypes.py)
+        if dtype is not None:
+            from .dtypes import as_array
+            self._as_array = lambda name, value: as_array(name, value, dtype)
         trace = signature.trace
         self.signature = signature  # names, declared shapes, the binding of a call, packing
         self._fn = fn
@@ -80,7 +87,7 @@ class Compiled(CompiledFunction):
             self._index.setdefault(p, k)
         if self.tensor:
             self._tensor_call = TensorCall(signature, fn, kernel.warns, nest=self._nest,
-                                           returns=None if layout else self._returns())
+                                           returns=None if layout else self._returns(), dtype=dtype)
 
     def at(self, x, seed=None, /, **data):
         """One point with the `wrt` variables packed in the vector `x` (and the
@@ -109,10 +116,10 @@ class Compiled(CompiledFunction):
 
     def _bind(self, args, kwargs) -> list:
         if not kwargs and len(args) == len(self.inputs):  # all in order: nothing to match
-            return [_as_array(name, a) for name, a in zip(self.inputs, args)]
+            return [self._as_array(name, a) for name, a in zip(self.inputs, args)]
         if not args and len(kwargs) == len(self.inputs):  # all by name: the optimizer's call
             try:
-                return [_as_array(name, kwargs[name]) for name in self.inputs]
+                return [self._as_array(name, kwargs[name]) for name in self.inputs]
             except KeyError:
                 pass  # a mangled name or a mistake: the general path says which
         n = len(self.inputs)
@@ -130,18 +137,22 @@ class Compiled(CompiledFunction):
         if missing:
             raise TypeError(f"missing value for input{'s' if len(missing) > 1 else ''} "
                             f"{', '.join(repr(m) for m in missing)}")
-        return [_as_array(self.inputs[k], v) for k, v in enumerate(values)]
+        return [self._as_array(self.inputs[k], v) for k, v in enumerate(values)]
 
     def __call__(self, /, *args, out=None, **kwargs):
         """Evaluate at a point or a batch of points. `out=`: arrays to write the
         results into, nested as the result is (for a gradient: `(value, (g_x, g_y))`),
-        each float64, C-contiguous and of the batch's shape; they are returned."""
+        each of the function's dtype (float64 unless compiled with dtype="float32"),
+        C-contiguous and of the batch's shape; they are returned."""
         direct = self._direct
-        if direct and out is None and not kwargs and _all_floats(args, len(self.inputs)):
+        if direct and out is None and not kwargs and (self._direct_checks or _all_floats(args, len(self.inputs))):
             try:  # the one-point variant returns the result itself: nothing to convert or nest
-                return direct(*args)
+                result = direct(*args)
             except (ArithmeticError, ValueError):
                 pass  # math refuses (x/0, log(0)): the point run below answers as NumPy does
+            else:
+                if result is not NotImplemented:  # C's entry: not n numbers
+                    return result
         tensor_call = self._tensor_call
         if tensor_call is not None and out is None:  # float64 arrays, all in order or all by name
             result = tensor_call.quick(args, kwargs)
@@ -170,11 +181,12 @@ class Compiled(CompiledFunction):
         if out is None and self._plain:  # the backend allocates (NumPy: its own results)
             with np.errstate(all="ignore"):  # IEEE results (inf, nan) are returned, not warned
                 flat = self._run(arrays, batch, None)
-            return self._nest([_fit(r, batch) for r in flat])
+            return self._nest([_fit(r, batch, self._dtype) for r in flat])
         # The arrays returned, in their final layout (batch..., m, n), the caller's or
         # new; the kernel writes each output straight into its column of them.
         shapes = [batch + sfx for sfx in self._suffixes]
-        finals = _check_out(out, shapes, arrays) if out is not None else [np.empty(sh) for sh in shapes]
+        finals = _check_out(out, shapes, arrays, self._dtype) if out is not None else \
+            [np.empty(sh, self._dtype) for sh in shapes]
         n = math.prod(batch)
         blocks = [f.reshape(n, math.prod(sfx)) for f, sfx in zip(finals, self._suffixes)]
         with np.errstate(all="ignore"):
@@ -188,16 +200,19 @@ class Compiled(CompiledFunction):
         for sfx in self._suffixes:
             size = math.prod(sfx)
             placed.append(float(numbers[start]) if sfx == () else
-                          np.array(numbers[start:start + size], dtype=np.float64).reshape(sfx))
+                          np.array(numbers[start:start + size],
+                                   dtype=np.float64 if self._dtype is None else self._dtype).reshape(sfx))
             start += size
         return placed
 
     def _learn_direct(self) -> None:
         """After the first call with numbers: the one-point variant that returns what
         _shape_results makes of its outputs, where the kernel has one (NumPy's, for
-        math and arithmetic; see backends/registry.py)."""
+        math and arithmetic; see backends/registry.py; C's, through backends/c_entry.py,
+        which checks its arguments itself)."""
         nested = getattr(self._point, "nested", None)
         self._direct = (nested(self._returns()) if nested is not None and self._plain else None) or False
+        self._direct_checks = bool(self._direct) and getattr(self._point, "checks_numbers", False)
 
     def _returns(self):
         """How _shape_results nests the outputs, as a `returns` spec of the generated
@@ -212,7 +227,7 @@ class Compiled(CompiledFunction):
     def _call_tensor(self, arrays: list, out):
         results = self._tensor_call(arrays)
         if out is not None:
-            results = copy_into(_check_out_flat(out), results)
+            results = copy_into(_check_out_flat(out), results, self._dtype)
         return self._nest(results)
 
     def _shape_results(self, results: list):
@@ -288,16 +303,17 @@ def _single_output(trace: Trace, what: str) -> None:
 
 def _build(kind: str, primal: Trace, trace: Trace, *, backend: str, wrt=(), mode: str = "",
            func_name: str, what: str, returns=None, threads: Optional[int] = None,
-           layout=None, rewrites=()) -> Compiled:
-    """Trace -> backend -> Compiled: the one place where a backend is chosen."""
+           layout=None, rewrites=(), dtype=None) -> Compiled:
+    """Trace -> backend -> Compiled: the one place where a backend is chosen. `dtype`:
+    None (float64) or what dtypes.resolve made of the user's dtype=."""
     chosen = BACKENDS[backend]
     signature = Signature(trace, primal, wrt)
     artifact = chosen.generate(trace, func_name=func_name, description=describe(what, primal),
-                               returns=returns, columns=kind in COLUMN_KINDS)
+                               returns=returns, columns=kind in COLUMN_KINDS, dtype=dtype)
     kernel = chosen.load(artifact, signature, threads=threads)
     n_values = 1 if kind == "grad" else len(primal.outputs)
     compiled = Compiled(kernel, signature, kind=kind, primal=primal, n_values=n_values,
-                        backend=backend, mode=mode, layout=layout)
+                        backend=backend, mode=mode, layout=layout, dtype=dtype)
     compiled.rewrites = tuple(rewrites)  # the stability rewrites applied (stable=True)
     return compiled
 
@@ -340,63 +356,79 @@ def kind_trace(kind: str, expr, wrt=None, mode: str = "reverse", shapes=None, st
 
 @reproducible
 def compile_grad(expr, wrt=None, *, mode: str = "reverse", backend: str = "numpy", threads: Optional[int] = None, shapes=None,
-                 stable: bool = DEFAULT_STABLE) -> Compiled:
+                 stable: bool = DEFAULT_STABLE, dtype=None) -> Compiled:
     """Value and gradient: `g(*args) -> (value, (d/dwrt_1, ...))`.
 
     `mode="reverse"` is one forward and one reverse sweep; `mode="forward"` is one
     tangent sweep per variable in `wrt` (same numbers, different cost). `stable`: the
-    numerical-stability rewrites, listed in `g.rewrites` (see exprcompiler.stability)."""
+    numerical-stability rewrites, listed in `g.rewrites` (see exprcompiler.stability).
+    `dtype`: "float64" (the default) or "float32" (every compile_*: see dtypes.py)."""
     _check_backend(backend, threads)
+    dtype = resolve_dtype(dtype)
     if mode == "forward":
         primal = to_trace(expr, shapes)
         if is_tensor_trace(primal):  # one sweep per element: run at call time
             _single_output(primal, "a gradient")
             primal, wrt = with_wrt(primal, wrt)
-            return TensorForwardGradient(stabilized(primal, "primal", stable), wrt, backend=backend,
-                                         threads=threads, sweeps=SWEEPS)
+            firings: list = []
+            return TensorForwardGradient(stabilized(primal, "primal", stable, firings), wrt, backend=backend,
+                                         threads=threads, sweeps=sweeps_of(dtype), dtype=dtype, stable=stable,
+                                         rewrites=firings)
         expr, shapes = primal, None
     rewrites: list = []
     primal, wrt, trace, what = kind_trace("grad", expr, wrt, mode, shapes=shapes, stable=stable, rewrites=rewrites)
     return _build("grad", primal, trace, backend=backend, wrt=wrt, mode=mode,
                   func_name="f_grad", what=what,
-                  returns=(0, tuple(range(1, 1 + len(wrt)))), threads=threads, rewrites=rewrites)
+                  returns=(0, tuple(range(1, 1 + len(wrt)))), threads=threads, rewrites=rewrites, dtype=dtype)
 
 
 @reproducible
 def compile_expr(expr, *, backend: str = "numpy", threads: Optional[int] = None, shapes=None,
-                 stable: bool = DEFAULT_STABLE) -> Compiled:
+                 stable: bool = DEFAULT_STABLE, dtype=None) -> Compiled:
     """The value alone: `f(*args) -> value` (a tuple for several outputs)."""
     _check_backend(backend, threads)
+    dtype = resolve_dtype(dtype)
     rewrites: list = []
     primal, _, trace, what = kind_trace("value", expr, shapes=shapes, stable=stable, rewrites=rewrites)
     return _build("value", primal, trace, backend=backend, func_name="f", what=what, threads=threads,
-                  rewrites=rewrites)
+                  rewrites=rewrites, dtype=dtype)
 
 
 @reproducible
 def compile_jvp(expr, wrt=None, *, backend: str = "numpy", threads: Optional[int] = None, shapes=None,
-                stable: bool = DEFAULT_STABLE) -> Compiled:
+                stable: bool = DEFAULT_STABLE, dtype=None) -> Compiled:
     """Forward mode: `f(*args, *tangents) -> (value, J·tangent)`; tangent arguments
     are named `x_dot` for each x in `wrt`."""
     _check_backend(backend, threads)
+    dtype = resolve_dtype(dtype)
     rewrites: list = []
     primal, wrt, trace, what = kind_trace("jvp", expr, wrt, shapes=shapes, stable=stable, rewrites=rewrites)
     return _build("jvp", primal, trace, backend=backend, wrt=wrt,
-                  mode="forward", func_name="f_jvp", what=what, threads=threads, rewrites=rewrites)
+                  mode="forward", func_name="f_jvp", what=what, threads=threads, rewrites=rewrites, dtype=dtype)
 
 
 @reproducible
 def compile_vjp(expr, wrt=None, *, backend: str = "numpy", threads: Optional[int] = None, shapes=None,
-                stable: bool = DEFAULT_STABLE) -> Compiled:
+                stable: bool = DEFAULT_STABLE, dtype=None) -> Compiled:
     """Reverse mode: `f(*args, *cotangents) -> (value, (uᵀJ)_x for x in wrt)`;
     cotangent arguments are named `y_bar` for each output y."""
     _check_backend(backend, threads)
+    dtype = resolve_dtype(dtype)
     rewrites: list = []
     primal, wrt, trace, what = kind_trace("vjp", expr, wrt, shapes=shapes, stable=stable, rewrites=rewrites)
     n = len(primal.outputs)
     return _build("vjp", primal, trace, backend=backend, wrt=wrt,
                   mode="reverse", func_name="f_vjp", what=what,
-                  returns=(tuple(range(n)), tuple(range(n, n + len(wrt)))), threads=threads, rewrites=rewrites)
+                  returns=(tuple(range(n)), tuple(range(n, n + len(wrt)))), threads=threads, rewrites=rewrites,
+                  dtype=dtype)
 
 
 SWEEPS = {"forward": compile_jvp, "reverse": compile_vjp}  # what call-time Jacobians run
+
+
+def sweeps_of(dtype) -> dict:
+    """SWEEPS compiling in `dtype` (None: float64, SWEEPS itself)."""
+    if dtype is None:
+        return SWEEPS
+    import functools
+    return {mode: functools.partial(make, dtype=dtype) for mode, make in SWEEPS.items()}

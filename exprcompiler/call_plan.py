@@ -8,9 +8,10 @@ NumPy arrays, all in order or all by name — the optimizer's and the training l
 call — and does what the general path does for such a call: the binding cached for
 the tuple of shapes (made and checked by the signature on a new tuple: it depends on
 the shapes alone, so the key proves the checks pass), the kernel with NumPy's
-warnings off, each result checked (an array of the bound shape, writable, not an
-input's memory: else fitted as the general path fits it), and the results nested as
-the call returns them. Any other call returns None and takes the general path.
+warnings off (call_args.quiet's steps written into the plan: one frame less), each
+result checked (an array of the bound shape, writable, not an input's memory: else
+fitted as the general path fits it), and the results nested as the call returns
+them. Any other call returns None and takes the general path.
 
 Measured on the least-squares gradient with the kernel replaced by a stub (so only
 the call layer is timed): 21 µs through TensorCall's generic loops, 10 µs through
@@ -21,6 +22,8 @@ only; the argument names (user text) are values in its namespace, never source.
 from __future__ import annotations
 
 import numpy as np
+
+from .dtypes import F64
 
 
 def structure(results):
@@ -70,9 +73,15 @@ def make_plan(names, shape_of, nest_spec, *, run, bound, bind, fit, nest, scalar
         "        return None",
         f"    key = ({', '.join(f'{a}.shape' for a in args)},)",
         f"    b = bound(key) or bind({arrays}, key)",
-        f"    {target} = run({', '.join(args)})",
-        "    s = b.shapes",
     ]
+    steps = getattr(run, "steps", None)
+    if steps is None:
+        lines.append(f"    {target} = run({', '.join(args)})")
+    else:  # call_args.quiet's steps, inlined: NumPy's warnings off around the kernel
+        lines += ["    c = S.get()", "    t = S.set(made(c) or ignoring(c))", "    try:",
+                  f"        {target} = run({', '.join(args)})", "    finally:", "        S.reset(t)"]
+        state, made, ignoring, run = steps
+    lines.append("    s = b.shapes")
     for k in range(leaves):
         r = f"r{k}"
         if scalar[k]:
@@ -85,7 +94,8 @@ def make_plan(names, shape_of, nest_spec, *, run, bound, bind, fit, nest, scalar
     results = [f"r{k}" for k in range(leaves)]
     lines.append(f"    return {_nested(nest_spec, results)}" if nest_spec is not None
                  else f"    return nest([{', '.join(results)}])")
-    namespace = {"nd": np.ndarray, "F": np.dtype(np.float64), "run": run, "bound": bound, "bind": bind,
+    namespace = {"nd": np.ndarray, "F": F64, "run": run, **({} if steps is None else
+                 {"S": state, "made": made, "ignoring": ignoring}), "bound": bound, "bind": bind,
                  "fit": fit, "nest": nest, **{f"k{k}": name for k, name in enumerate(names)}}
     exec(compile("\n".join(lines) + "\n", "<exprcompiler call plan>", "exec"), namespace)  # our text
     return namespace["quick"]

@@ -74,11 +74,11 @@ def cmd_grad(args) -> str:
     if args.order not in (1, 2):
         raise UserError(f"--order {args.order}: use 1 (gradient) or 2 (Hessian-vector product)")
     if args.target == "c":  # the kernel's text; printing it needs no compiler
-        primal, _, trace, what = api.kind_trace(kind, _expr(args), args.wrt, args.mode)
+        primal, _, trace, what = api.kind_trace(kind, _expr(args), args.wrt, args.mode, stable=args.stable)
         return api.BACKENDS["c"].generate(trace, func_name=f"f_{kind}", description=api.describe(what, primal)).source
     if kind == "hvp":
-        return compile_hvp(_expr(args), args.wrt).source
-    return api.compile_grad(_expr(args), args.wrt, mode=args.mode).source
+        return compile_hvp(_expr(args), args.wrt, stable=args.stable).source
+    return api.compile_grad(_expr(args), args.wrt, mode=args.mode, stable=args.stable).source
 
 
 def _matrix(rows, row_names, col_names) -> str:
@@ -148,7 +148,7 @@ def cmd_explain(args) -> str:
 def cmd_export(args) -> str:
     from .backends.c_export import export_c, function_name
     function_name(args.output)  # a bad NAME is refused before any work, and before writing
-    primal, _, trace, what = api.kind_trace(args.kind, _expr(args), args.wrt, args.mode)
+    primal, _, trace, what = api.kind_trace(args.kind, _expr(args), args.wrt, args.mode, stable=args.stable)
     func, c_text, h_text = export_c(trace, args.output, api.describe(what, primal),
                                     columns=args.kind in api.COLUMN_KINDS)
     stem = args.output[:-2] if args.output.endswith((".c", ".h")) else args.output
@@ -272,12 +272,18 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
+    def stable_flag(p):
+        p.add_argument("--stable", action=argparse.BooleanOptionalAction, default=api.DEFAULT_STABLE,
+                       help="apply the numerical-stability rewrites (see explain --stability; "
+                       f"default: {'on' if api.DEFAULT_STABLE else 'off'})")
+
     grad = command("grad", cmd_grad, "print the generated gradient code (NumPy or C)",
                    mode=("reverse", "forward"))
     grad.add_argument("--target", choices=("numpy", "c"), default="numpy",
                       help="language of the printed code (default: numpy)")
     grad.add_argument("--order", type=int, default=1,
                       help="1: value and gradient; 2: value, gradient and Hessian-vector product")
+    stable_flag(grad)
     command("trace", cmd_trace, "print the evaluation trace tables (with values given --at)",
             at=True, mode=("reverse", "forward", "both"))
     command("eval", cmd_eval, "print the value and the gradient at a point",
@@ -304,6 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="write NAME.c and NAME.h; the function is called NAME")
     export.add_argument("--kind", choices=api.KINDS, default="grad",
                         help="what the function computes (default: value and gradient)")
+    stable_flag(export)
     from .bench.cli import add_bench_command
     add_bench_command(sub)
     from .driver.cli import add_minimize_command; add_minimize_command(sub)  # noqa: E702

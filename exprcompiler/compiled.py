@@ -10,6 +10,7 @@ these attributes and methods only.
     inputs    argument names, in call order; `wrt` the differentiation variables
     primal    the function's own trace; `trace` and `source` what was compiled
     backend   "numpy" or "c"; `mode` the mode asked for, `last_mode` the last one used
+    dtype     float64, or float32 when compiled with dtype="float32" (dtypes.py)
     f(*args, out=None, **kwargs) (positional in `inputs` order, or by name: see
     `named`; Dask arrays give Dask arrays), f.at(x[, v], **data), f.scipy(**data),
     f.values(**inputs), f.explain(); pickles (recipe.Picklable)
@@ -35,11 +36,11 @@ def holds_dask(args, kwargs) -> bool:
     return False
 
 
-def fill(out, result):
+def fill(out, result, dtype=None):
     """`out=` for the kinds that assemble their results at call time: each result
     copied into the caller's array, every array checked (shape, dtype, layout,
     overlaps) before any is written; the nesting of `result`, with the caller's arrays."""
-    outs = iter(_check_out(out, [np.shape(r) for r in _check_out_flat(result)], []))
+    outs = iter(_check_out(out, [np.shape(r) for r in _check_out_flat(result)], [], dtype))
 
     def put(item):
         if isinstance(item, tuple):
@@ -57,6 +58,12 @@ class CompiledFunction(Picklable):
     kind: str
     mode: str = ""
     _values = None
+    _dtype = None  # None: float64; else np.dtype(float32) (see dtypes.py)
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The element type it computes in and returns arrays of (dtype= of compile_*)."""
+        return np.dtype(np.float64) if self._dtype is None else self._dtype
 
     def __call__(self, /, *args, out=None, **kwargs):
         """Evaluate: arguments in `inputs` order or by name; Dask arrays among them give
@@ -65,7 +72,7 @@ class CompiledFunction(Picklable):
         if holds_dask(args, kwargs):
             return self._on_dask(args, kwargs, out)
         result = self._evaluate(self.named(args, kwargs))
-        return result if out is None else fill(out, result)
+        return result if out is None else fill(out, result, self._dtype)
 
     def _evaluate(self, inputs: dict):
         raise NotImplementedError  # each kind of compiled object runs its own sweeps
@@ -118,7 +125,7 @@ class CompiledFunction(Picklable):
         `values` and the training driver's loss evaluations call)."""
         if self._values is None:
             from .api import compile_expr
-            self._values = compile_expr(self.primal, backend=self.backend)
+            self._values = compile_expr(self.primal, backend=self.backend, dtype=self._dtype)
         return self._values
 
     def scipy(self, **data):

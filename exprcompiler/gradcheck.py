@@ -14,13 +14,18 @@ from .api import compile_expr, compile_grad
 
 
 def check_grad(expr, at: Union[Mapping[str, Any], Sequence[Any]], wrt=None, *,
-               step: Optional[float] = None, shapes=None) -> float:
+               step: Optional[float] = None, shapes=None, dtype=None) -> float:
     """Max relative error between the reverse-mode gradient and central finite
     differences at the point `at` (a mapping name -> value, or values in input order).
     The denominator is floored at 1, so a zero gradient is compared absolutely.
-    For tensor inputs (`shapes=`) each element is perturbed in turn."""
-    g = compile_grad(expr, wrt, shapes=shapes)
-    f = compile_expr(g.primal)
+    For tensor inputs (`shapes=`) each element is perturbed in turn.
+
+    `dtype="float32"`: the float32 gradient is checked, against differences of the
+    float64 function (differences in float32 lose half their digits to rounding), at
+    the point rounded to float32: expect errors near 1e-6 to 1e-4, not 1e-9 (the
+    tests take 1e-3)."""
+    g = compile_grad(expr, wrt, shapes=shapes, dtype=dtype)
+    f = compile_expr(g.primal)  # always float64: the reference
     if isinstance(at, Mapping):
         point = {name: np.asarray(at[name], dtype=float) for name in g.inputs if name in at}
         missing = [n for n in g.inputs if n not in at]
@@ -28,6 +33,8 @@ def check_grad(expr, at: Union[Mapping[str, Any], Sequence[Any]], wrt=None, *,
             raise TypeError(f"check_grad: no value for {', '.join(missing)}")
     else:
         point = {name: np.asarray(v, dtype=float) for name, v in zip(g.inputs, at)}
+    if g.dtype != np.float64:  # where the float32 function is evaluated, exactly
+        point = {name: v.astype(g.dtype).astype(float) for name, v in point.items()}
     _, grad = g(**point)
     worst = 0.0
     eps = np.finfo(float).eps
@@ -42,7 +49,8 @@ def check_grad(expr, at: Union[Mapping[str, Any], Sequence[Any]], wrt=None, *,
             with np.errstate(all="ignore"):
                 fd = (np.asarray(up) - np.asarray(down)) / (2 * h)
         with np.errstate(all="ignore"):
-            err = np.abs(np.asarray(analytic) - fd) / np.maximum(1.0, np.maximum(np.abs(analytic), np.abs(fd)))
+            analytic = np.asarray(analytic, dtype=float)
+            err = np.abs(analytic - fd) / np.maximum(1.0, np.maximum(np.abs(analytic), np.abs(fd)))
         if np.isnan(err).any():
             return float("nan")  # a NaN gradient or difference is never "close"
         worst = max(worst, float(np.max(err)))

@@ -17,6 +17,7 @@ from . import api, passes
 from .frontend import to_trace
 from .recipe import reproducible
 from .shape_binding import is_tensor_trace
+from .stability import stabilized
 from .tensor_jacobians import TensorHessian, TensorJacobian
 from .trace.ir import Trace
 
@@ -26,11 +27,12 @@ CHEAP_GRADIENT_BOUND = 5  # reverse-mode gradient <= about 4-5x the function's o
 
 @reproducible
 def compile_hvp(expr, wrt=None, *, backend: str = "numpy", threads: Optional[int] = None,
-                shapes=None, stable: bool = api.DEFAULT_STABLE) -> api.Compiled:
+                shapes=None, stable: bool = api.DEFAULT_STABLE, dtype=None) -> api.Compiled:
     """Value, gradient and Hessian-vector product in one call, forward over reverse:
     `h(*args, *v) -> (value, (g_x, ...), ((∇²f·v)_x, ...))`; the direction arguments
     are named `x_dot` for each x in `wrt`."""
     api._check_backend(backend, threads)
+    dtype = api.resolve_dtype(dtype)
     rewrites: list = []
     primal, wrt, trace, what = api.kind_trace("hvp", expr, wrt, shapes=shapes, stable=stable, rewrites=rewrites)
     n = len(wrt)
@@ -39,30 +41,31 @@ def compile_hvp(expr, wrt=None, *, backend: str = "numpy", threads: Optional[int
         return results[0], tuple(results[1:1 + n]), tuple(results[1 + n:])
     return api._build("hvp", primal, trace, backend=backend, wrt=wrt, mode="forward over reverse",
                       func_name="f_hvp", what=what, threads=threads,
-                      layout=(((),) * len(trace.outputs), nest), rewrites=rewrites)
+                      layout=(((),) * len(trace.outputs), nest), rewrites=rewrites, dtype=dtype)
 
 
 @reproducible
 def compile_hessian(expr, wrt=None, *, backend: str = "numpy", threads: Optional[int] = None,
-                    shapes=None, sparse: bool = False, stable: bool = api.DEFAULT_STABLE):
+                    shapes=None, sparse: bool = False, stable: bool = api.DEFAULT_STABLE, dtype=None):
     """Value, gradient and Hessian: `H(*args) -> (value, gradient (..., n), Hessian
     (..., n, n))`, rows and columns in `wrt` order. One tangent sweep of the gradient
     trace per variable; the Hessian is exactly symmetric. `sparse=True`: the Hessian
     as a scipy.sparse.csr_matrix from star-colored HVP sweeps (sparse_jacobian.py)."""
     api._check_backend(backend, threads)
+    dtype = _dense_only(api.resolve_dtype(dtype), sparse)
     primal = to_trace(expr, shapes)
     if sparse:
         from .sparse_jacobian import SparseHessian
         primal, wrt = api.with_wrt(primal, wrt)
         return SparseHessian(primal, wrt, backend=backend, threads=threads, stable=stable)
     if is_tensor_trace(primal):
-        return TensorHessian(compile_hvp(primal, wrt, backend=backend, threads=threads, stable=stable))
+        return TensorHessian(compile_hvp(primal, wrt, backend=backend, threads=threads, stable=stable, dtype=dtype))
     rewrites: list = []
     primal, wrt, trace, what = api.kind_trace("hessian", primal, wrt, stable=stable, rewrites=rewrites)
     n = len(wrt)
     return api._build("hessian", primal, trace, backend=backend, wrt=wrt, mode="forward over reverse",
                       func_name="f_hessian", what=what, threads=threads, layout=(((), (n,), (n, n)), tuple),
-                      rewrites=rewrites)
+                      rewrites=rewrites, dtype=dtype)
 
 
 def choose_mode(n_inputs: int, n_outputs: int) -> str:
@@ -73,7 +76,7 @@ def choose_mode(n_inputs: int, n_outputs: int) -> str:
 @reproducible
 def compile_jacobian(exprs, wrt=None, *, mode: str = "auto", backend: str = "numpy",
                      threads: Optional[int] = None, shapes=None, sparse: bool = False,
-                     stable: bool = api.DEFAULT_STABLE):
+                     stable: bool = api.DEFAULT_STABLE, dtype=None):
     """Values and Jacobian of a vector-valued function: `J(*args) -> (values (..., m),
     Jacobian (..., m, n))`. `exprs`: several outputs ("f1; f2", a program ending in
     "a, b", a list of expressions, a SymPy vector). `mode="auto"` takes forward mode
@@ -83,6 +86,7 @@ def compile_jacobian(exprs, wrt=None, *, mode: str = "auto", backend: str = "num
     `sparse=True`: the Jacobian as a scipy.sparse.csr_matrix from the compressed
     sweeps of a coloring (see sparse_jacobian.py; `mode="auto"` colors both ways)."""
     api._check_backend(backend, threads)
+    dtype = _dense_only(api.resolve_dtype(dtype), sparse)
     if mode not in JACOBIAN_MODES:
         raise ValueError(f"unknown mode {mode!r} (use 'auto', 'forward' or 'reverse')")
     primal, wrt = api.with_wrt(to_trace(exprs, shapes), wrt)
@@ -90,15 +94,24 @@ def compile_jacobian(exprs, wrt=None, *, mode: str = "auto", backend: str = "num
         from .sparse_jacobian import SparseJacobian
         return SparseJacobian(primal, wrt, mode, backend=backend, threads=threads, stable=stable)
     if is_tensor_trace(primal):
-        return TensorJacobian(api.stabilized(primal, "primal", stable), wrt, mode, backend=backend,
-                              threads=threads, sweeps=api.SWEEPS)
+        firings: list = []
+        return TensorJacobian(api.stabilized(primal, "primal", stable, firings), wrt, mode, backend=backend,
+                              threads=threads, sweeps=api.sweeps_of(dtype), dtype=dtype, stable=stable,
+                              rewrites=firings)
     m, n = len(primal.outputs), len(wrt)
     chosen = choose_mode(n, m) if mode == "auto" else mode
     rewrites: list = []
     _, _, trace, what = api.kind_trace("jacobian", primal, wrt, chosen, stable=stable, rewrites=rewrites)
     return api._build("jacobian", primal, trace, backend=backend, wrt=wrt, mode=chosen,
                       func_name="f_jacobian", what=what, threads=threads, layout=(((m,), (m, n)), tuple),
-                      rewrites=rewrites)
+                      rewrites=rewrites, dtype=dtype)
+
+
+def _dense_only(dtype, sparse: bool):
+    if dtype is not None and sparse:
+        raise ValueError("dtype='float32' with sparse=True is not supported: the sparse Jacobians and "
+                         "Hessians are float64 (SciPy's sparse solvers work in float64); drop one of the two")
+    return dtype
 
 
 def operations(trace: Trace) -> int:
@@ -113,12 +126,16 @@ def explain(expr, wrt=None, shapes=None, sparse: bool = False, stability: bool =
     and the sweeps against the dense form (sparse_explain.py)."""
     given = to_trace(expr, shapes)
     primal, wrt = api.with_wrt(given, wrt)
+    written = primal
+    if stability:  # count what compile_*(stable=True) runs: the traces after the rewrites
+        primal = stabilized(primal, "primal", True)
     absent = [w for w in wrt if w not in given.input_names]
     m, n = len(primal.outputs), len(wrt)
     base = operations(primal)
     rows = [("value", base, "")]
 
     def row(what: str, trace: Trace, note: str = "") -> None:
+        trace = stabilized(trace, "derivative", stability)
         ratio = f"{operations(trace) / base:.2f}x the value" if base else ""
         rows.append((what, operations(trace), "; ".join(p for p in (ratio, note) if p)))
 
@@ -142,7 +159,8 @@ def explain(expr, wrt=None, shapes=None, sparse: bool = False, stability: bool =
     source = " ".join(primal.source.split()) if primal.source else "(a trace)"
     head = [f"function: {source if len(source) <= 100 else source[:97] + '...'}",
             f"inputs: {len(primal.inputs)} ({names}); differentiated: n = {n}; outputs: m = {m}",
-            "operations in each trace (not counting inputs and constants):"]
+            "operations in each trace (not counting inputs and constants"
+            + ("; the traces after the stability rewrites" if stability else "") + "):"]
     if absent:
         head.insert(2, f"not in the expression, so every derivative with respect to them is 0: {', '.join(absent)}")
     width = max(len(r[0]) for r in rows)
@@ -165,7 +183,7 @@ def explain(expr, wrt=None, shapes=None, sparse: bool = False, stability: bool =
         tail += explain_rows(primal, wrt)
     if stability:  # the rewrites compile_*(stable=True) applies, with their reasons (stability/show.py)
         from .stability.show import explain_rows as stability_rows
-        tail += stability_rows(primal, wrt, tensor=not scalar)
+        tail += stability_rows(written, wrt, tensor=not scalar)
     from .display.explanation import Explanation  # prints as this text; a table in a notebook
     return Explanation("\n".join(head + body + tail), head, rows, tail)
 

@@ -15,12 +15,13 @@ recomputation after a lost worker (kernels are pure, so recomputing is safe).
                          or a sum or a mean over the rows, combined by a tree
                          reduction: see dask_loss.py
 
-How the kernel travels: `Shipped` pickles as the compiled object's own pickle (its
-recipe: the trace and the compile_* arguments, see recipe.py), is unpickled once per
-worker process (kept by hash: every later task of that kernel finds it), and the C
+How the kernel travels: `Shipped` holds the compiled object's recipe (the trace and
+the compile_* arguments, see recipe.py), pickled; each worker process rebuilds it once
+(kept by hash: every later task of that kernel finds it), and the C
 library is found in the on-disk cache or compiled once; a worker that cannot compile
 C (no compiler on its PATH) runs the NumPy kernel of the same trace instead and says
-so once (`NumpyFallbackWarning`, and an "exprcompiler" event for the client). Kernels
+so once (the same recipe with backend="numpy"; `NumpyFallbackWarning`, and an
+"exprcompiler" event for the client). Kernels
 run on one thread: the chunks are the parallelism (Dask's nanny sets OMP_NUM_THREADS=1 on workers, which
 the C runner honours; for the threaded scheduler the shipped copy is compiled with
 threads=1 unless the user chose a count).
@@ -32,7 +33,6 @@ re-exported) reads type names and runs on the call path of every compiled functi
 from __future__ import annotations
 
 import hashlib
-import io
 import pickle
 import threading
 import warnings
@@ -44,6 +44,7 @@ import numpy as np
 from .call_args import _as_array
 from .compiled import holds_dask  # the call path's own test (type names; no import of Dask)
 from .errors import CompileError, ShapeError
+from .recipe import rebuild
 
 
 class DaskChunkWarning(UserWarning):
@@ -101,8 +102,9 @@ _SHIPPED = weakref.WeakKeyDictionary()  # compiled object -> its Shipped, in the
 
 
 class Shipped:
-    """A compiled function as it travels in a Dask graph: its pickle (the recipe) and
-    that pickle's hash. Dask tokenizes it by the hash, and a worker unpickles it once:
+    """A compiled function as it travels in a Dask graph: its recipe (what its pickle
+    holds: the compile_* function's key, the trace, the other arguments), pickled, and
+    that pickle's hash. Dask tokenizes it by the hash, and a worker rebuilds it once:
     later tasks, and later graphs with the same kernel, find it in `_BUILT`. In the
     calling process (the threaded scheduler) it runs the object it was made from."""
 
@@ -129,10 +131,13 @@ class Shipped:
         with _BUILT_LOCK:  # the worker's threads wait for one rebuild, not one each
             built = _BUILT.get(self.digest)
             if built is None:
+                key, primal, args, kwargs = pickle.loads(self.blob)
                 try:
-                    built = pickle.loads(self.blob)
+                    built = rebuild(key, primal, args, kwargs)
                 except CompileError as err:  # no C compiler here (or it failed): NumPy, said once
-                    built = _numpy_instead(self.blob, err)
+                    kwargs = {k: v for k, v in kwargs.items() if k != "threads"}  # the NumPy backend takes none
+                    built = rebuild(key, primal, args, {**kwargs, "backend": "numpy"})
+                    _notice(err)
                 _BUILT[self.digest] = built
                 REBUILDS[self.digest] += 1
         self._held = built
@@ -146,23 +151,10 @@ class NumpyFallbackWarning(UserWarning):
 FALLBACKS: list = []  # the notices this process gave (one per reason; the tests read it)
 
 
-def _numpy_instead(blob: bytes, err: Exception):
-    """The compiled object of `blob` rebuilt on the NumPy backend (same trace, same
-    results to rounding), with a notice the first time each reason occurs in this
-    process: a warning (in the worker's log) and, on a distributed worker, an event
-    the client can read with `client.get_events("exprcompiler")`."""
-    from .recipe import rebuild
-
-    def on_numpy(key, primal, args, kwargs):
-        kwargs = {k: v for k, v in kwargs.items() if k != "threads"}  # the NumPy backend takes none
-        return rebuild(key, primal, args, {**kwargs, "backend": "numpy"})
-
-    class Unpickler(pickle.Unpickler):
-        def find_class(self, module, name):
-            if (module, name) == ("exprcompiler.recipe", "rebuild"):
-                return on_numpy
-            return super().find_class(module, name)
-    built = Unpickler(io.BytesIO(blob)).load()
+def _notice(err: Exception) -> None:
+    """Says that this process runs the NumPy kernel instead of C, the first time each
+    reason occurs in it: a warning (in the worker's log) and, on a distributed worker,
+    an event the client can read with `client.get_events("exprcompiler")`."""
     reason = str(err).splitlines()[0].split(";")[0]
     if reason not in FALLBACKS:
         FALLBACKS.append(reason)
@@ -173,7 +165,6 @@ def _numpy_instead(blob: bytes, err: Exception):
             get_worker().log_event("exprcompiler", {"worker": get_worker().address, "notice": notice})
         except (ImportError, ValueError):
             pass  # not on a distributed worker: the warning is the notice
-    return built
 
 
 def shipped(compiled) -> Shipped:
@@ -182,7 +173,8 @@ def shipped(compiled) -> Shipped:
     ship = _SHIPPED.get(compiled)
     if ship is None:
         one = _one_thread(compiled)
-        blob = pickle.dumps(one)
+        _, recipe = one.__reduce__()  # (rebuild, (key, trace, args, kwargs)): recipe.Picklable
+        blob = pickle.dumps(recipe)
         ship = Shipped(blob, hashlib.sha256(blob).hexdigest(), one, weak=one is compiled)
         _SHIPPED[compiled] = ship
     return ship
@@ -255,7 +247,7 @@ def map_points(ship: Shipped, compiled, named: dict):
         outs.append("(" + ",".join(dims) + ")")
     signature = ",".join(["()"] * len(arrays)) + "->" + (outs[0] if len(outs) == 1 else ",".join(outs))
     result = da.apply_gufunc(PointChunk(ship, len(leaves)), signature, *arrays,
-                             output_dtypes=float if len(outs) == 1 else (float,) * len(outs),
+                             output_dtypes=compiled.dtype if len(outs) == 1 else (compiled.dtype,) * len(outs),
                              output_sizes=sizes, vectorize=False)
     return unflatten(spec, [result] if len(outs) == 1 else list(result))
 
@@ -272,7 +264,8 @@ class PointChunk:
         return ("exprcompiler.on_dask.PointChunk", self.ship.digest, self.n_out)
 
     def __call__(self, *blocks):
-        leaves = [np.asarray(x, dtype=float) for x in flatten(self.ship.compiled(*blocks))[0]]
+        compiled = self.ship.compiled
+        leaves = [np.asarray(x, dtype=compiled.dtype) for x in flatten(compiled(*blocks))[0]]
         return leaves[0] if self.n_out == 1 else tuple(leaves)
 
 

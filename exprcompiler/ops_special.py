@@ -126,16 +126,19 @@ TABLE = [
 # The stable forms the stability rewrites put in (exprcompiler/stability/rules.py), each a
 # primitive with its own derivative: built from `where`, the branch not taken would
 # still feed its infinite derivative times 0 (NaN) into gradients.
-def _logaddexp_share(b, x, y):
-    """∂logaddexp/∂x = sigmoid(x - y); 0.5 at a tie, equal infinities included (inf - inf
-    is NaN), as maximum's."""
-    return b.where(b.eq(x, y), 0.5, b.sigmoid(b.sub(x, y)))
+def _logaddexp_share(b, x, y, flip: bool = False):
+    """∂logaddexp/∂x = sigmoid(x - y), and ∂/∂y = sigmoid(-(x - y)) (flip): the same
+    difference (y - x is -(x - y) exactly), so a C kernel computes exp(-|x - y|) once for
+    the value and both partials; 0.5 at a tie, equal infinities included (inf - inf is
+    NaN), as maximum's."""
+    d = b.sub(x, y)
+    return b.where(b.eq(x, y), 0.5, b.sigmoid(b.neg(d) if flip else d))
 
 
 TABLE += [
     _binary_call("logaddexp", np.logaddexp,
                  (lambda b, g, x, y, out: b.mul(g, _logaddexp_share(b, x, y)),
-                  lambda b, g, x, y, out: b.mul(g, _logaddexp_share(b, y, x))),
+                  lambda b, g, x, y, out: b.mul(g, _logaddexp_share(b, x, y, flip=True))),
                  "np.logaddexp", c="xc_logaddexp", sympy=lambda sp, x, y: sp.log(sp.exp(x) + sp.exp(y)),
                  domain=((-3.0, 3.0), (-3.0, 3.0)),
                  edges=(((INF, INF), (0.5, 0.5)), ((0.0, 0.0), (0.5, 0.5)), ((800.0, 0.0), (1.0, 0.0))),

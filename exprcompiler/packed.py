@@ -8,7 +8,9 @@ convention of optimizers (Newton, L-BFGS, SciPy) and of functions of many variab
 
 The C backend calls the kernel's one-point entry `f_packed(in, out)` with one
 pointer each way, so the cost of a call does not grow with the number of variables
-beyond copying them; the NumPy backend calls the generated function with scalars.
+beyond copying them: through the small extension of backends/c_entry.py where it
+can be built (a few hundred ns a call), else through cffi (about 1 µs more); the
+NumPy backend calls the generated function with scalars.
 Results: the value a float (several values an (m,) array), derivative blocks arrays
 shaped (n,), (m,), (n, n) or (m, n).
 """
@@ -16,6 +18,9 @@ shaped (n,), (m,), (n, n) or (m, n).
 from __future__ import annotations
 
 import numpy as np
+
+from .backends import c_entry
+from .dtypes import F64
 
 
 class PackedCall:
@@ -83,19 +88,24 @@ class PackedCall:
         are exactly the variables, one function that makes the optimizer's call — x a
         float64 vector of the n variables, nothing else — with nothing between it and
         the kernel (a third of a Griewank call's time went to the layers in between); any
-        other call goes to __call__, which checks and copies. Otherwise __call__."""
+        other call goes to __call__, which checks and copies. Otherwise __call__.
+        The function is c_entry's `at` where the extension loads, else Python over cffi."""
         entry = getattr(self.run, "c_entry", None)
         if entry is None or not self.x_is_input:
             return self
         fn, from_buffer, array = entry
         general, assemble, n_out, shape = self, self._assemble, self.n_out, (self.n,)
         gradient = assemble is _value_and_gradient
+        native = c_entry.load()
+        if native is not None:
+            return native.at_entry(self.run.c_address, self.n_in, n_out, fn, general, np.empty,
+                                   1 if gradient else 0, None if gradient else assemble)
         empty, ndarray = np.empty, np.ndarray
 
         def at(x, seed=None, /, **data):
             """One point, the variables packed in x (see exprcompiler.packed)."""
             if seed is None and not data and type(x) is ndarray and x.shape == shape \
-                    and (x.dtype is _F64 or x.dtype == _F64):
+                    and (x.dtype is F64 or x.dtype == F64):
                 out = empty(n_out)
                 try:
                     failed = fn(from_buffer(array, x), from_buffer(array, out))
@@ -127,9 +137,6 @@ class PackedCall:
         if kind == "jacobian":
             return value, rest.reshape(m, n)
         return value, rest  # vjp: (n,)
-
-
-_F64 = np.dtype(np.float64)
 
 
 def _value_and_gradient(out):
@@ -180,15 +187,36 @@ def numpy_packed(point):
     return run
 
 
-def c_point(ffi, fn, n_out: int):
-    """run(values) -> the outputs as floats, through the kernel's one-point entry."""
+def c_point(ffi, fn, n_out: int, n_in: int = -1):
+    """run(values) -> the outputs as floats, through the kernel's one-point entry;
+    given `n_in`, `run.nested(returns)` is c_entry's f(*numbers) returning the outputs
+    nested as `returns` says (api.Compiled's quick call), or None. Until nested() is
+    first asked for — the second call with numbers, so one call never loads the
+    extension — run goes through cffi (about 1 µs a conversion); then through the
+    extension too, its outputs a flat tuple."""
     array, new, unpack = ffi.typeof("double[]"), ffi.new, ffi.unpack  # looked up once: ~1 us a call
+    flat = []  # c_entry's f(*numbers) -> (out0, out1, ...), once loaded
 
     def run(values):
+        if flat:
+            result = flat[0](*values)
+            if result is not NotImplemented:
+                return result
         out = new(array, n_out)
         if fn(new(array, values), out):
             raise MemoryError("the C kernel could not allocate its tape")
         return unpack(out, n_out)
+
+    def nested(returns):
+        native = c_entry.load()
+        if native is None or n_in < 0:
+            return None
+        address = c_entry.address(ffi, fn)
+        if not flat:
+            flat.append(native.call_entry(address, n_in, n_out, fn, c_entry.spec_code(tuple(range(n_out)))))
+        return native.call_entry(address, n_in, n_out, fn, c_entry.spec_code(returns))
+    run.nested = nested
+    run.checks_numbers = True  # what nested() makes returns NotImplemented for anything else
     return run
 
 
@@ -200,6 +228,7 @@ def c_packed(ffi, fn):
         if fn(from_buffer(array, buf), from_buffer(array, out)):
             raise MemoryError("the C kernel could not allocate its tape")
     run.c_entry = (fn, from_buffer, array)  # for PackedCall.entry, which calls fn itself
+    run.c_address = c_entry.address(ffi, fn)
     return run
 
 

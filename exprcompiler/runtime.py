@@ -13,8 +13,17 @@ from .special import digamma, erf, erfc, gamma, lgamma, polygamma  # noqa: F401 
 
 
 def sigmoid(x):
-    """1 / (1 + exp(-x)) without overflow: exp(-log(1 + exp(-x)))."""
-    return np.exp(-np.logaddexp(0.0, -x))
+    """1 / (1 + exp(-x)) with one exp and no overflow: (1 or e) / (1 + e) by the sign of x,
+    e = exp(-|x|) (the C helper xc_sigmoid's steps)."""
+    x = np.asarray(x, dtype=np.result_type(x, 1.0))   # float32 stays float32
+    e, r = np.empty_like(x), np.empty_like(x)   # arrays even for one point (out= needs them)
+    np.abs(x, out=e)
+    np.negative(e, out=e)
+    np.exp(e, out=e)
+    np.add(e, 1.0, out=r)
+    np.copyto(e, 1.0, where=x >= 0)
+    np.divide(e, r, out=r)
+    return r[()] if r.ndim == 0 else r
 
 
 def softplus(x):
@@ -53,7 +62,8 @@ def frac(x):
 
 def xlogy(x, y):
     """x * log(y), defined as 0 where x == 0 (the limit), as scipy.special.xlogy."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    real = np.result_type(x, y, 1.0)  # float32 stays float32
+    x, y = np.asarray(x, dtype=real), np.asarray(y, dtype=real)
     with np.errstate(divide="ignore", invalid="ignore"):
         r = x * np.log(y)
     r = np.where(x == 0.0, 0.0, r)
@@ -70,7 +80,7 @@ _LN2 = 0.6931471805599453
 def log1mexp(x):
     """log(1 - exp(x)) for x <= 0 (NaN above, -inf at 0), Mächler's two branches:
     log(-expm1(x)) above -log 2, log1p(-exp(x)) below."""
-    x = np.asarray(x, dtype=float)
+    x = np.asarray(x, dtype=np.result_type(x, 1.0))   # float32 stays float32
     with np.errstate(all="ignore"):
         r = np.where(x > -_LN2, np.log(-np.expm1(x)), np.log1p(-np.exp(x)))
     return r[()] if r.ndim == 0 else r
@@ -95,7 +105,7 @@ def sech2(x):
 def sqrt1pm1(x):
     """sqrt(1 + x) - 1 as x / (sqrt(1 + x) + 1), with no cancellation for small x
     (inf at inf, where that quotient is inf/inf)."""
-    x = np.asarray(x, dtype=float)
+    x = np.asarray(x, dtype=np.result_type(x, 1.0))   # float32 stays float32
     with np.errstate(all="ignore"):
         r = np.where(x == np.inf, x, x / (np.sqrt(1.0 + x) + 1.0))
     return r[()] if r.ndim == 0 else r
@@ -132,8 +142,11 @@ def sum_to(c, ref, axis=None):
 
 
 def size_ratio(x, out):
-    """Elements of x per element of out: the count a mean divides by."""
-    return np.float64(np.size(x)) / max(np.size(out), 1)  # NumPy division: 1/0 is inf
+    """Elements of x per element of out: the count a mean divides by, a NumPy scalar
+    (dividing by it, 1/0 is inf) of x's precision (a float64 one would make a float32
+    function's adjoints float64 from there on)."""
+    ratio = np.size(x) / max(np.size(out), 1)
+    return np.float32(ratio) if getattr(x, "dtype", None) == np.float32 else np.float64(ratio)
 
 
 def _key(key):
@@ -182,8 +195,8 @@ def norm(x):
 
 
 def _comparison(ufunc, symbol):
-    def compare(x, y):
-        return ufunc(x, y) * 1.0
+    def compare(x, y):  # 0/1 of x's precision: float32 masks keep float32 adjoints float32
+        return np.multiply(ufunc(x, y), 1.0, dtype=getattr(x, "dtype", None))
     compare.__doc__ = f"1.0 where x {symbol} y, else 0.0 (traces hold conditions as floats)"
     return compare
 

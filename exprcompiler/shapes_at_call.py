@@ -33,6 +33,7 @@ class ShapesAtCall(CompiledFunction):
         except ShapeError:
             raise refusal from None
         self.kind, self.mode, self.wrt, self.inputs = shape.kind, shape.mode, shape.wrt, shape.inputs
+        self._dtype = shape._dtype  # dtype= (dtypes.py), as every shape set's compile gets it
         self.primal = lenient
         self.backend = kwargs.get("backend", "numpy")
         self._user = set(lenient.input_names)

@@ -38,10 +38,12 @@ class TensorCall:
     `quick` returns results so nested. After the first call, `quick` is the call
     plan made for this function (call_plan.py)."""
 
-    def __init__(self, signature: Signature, fn, warns: bool = True, nest=list, returns=None):
+    def __init__(self, signature: Signature, fn, warns: bool = True, nest=list, returns=None, dtype=None):
         self.signature, self.fn = signature, fn
         self.run = quiet(fn) if warns else fn
-        self._nest, self._returns, self._planned = nest, returns, False
+        # float32 (dtype, see dtypes.py): the general path, whose fitting checks the dtype
+        self._nest, self._returns, self._planned = nest, returns, dtype is not None
+        self.dtype = dtype
         self._bound = signature.bound
         trace = self.trace = signature.trace
         viewish = [False] * len(trace.instrs)
@@ -73,8 +75,9 @@ class TensorCall:
                 out.append(float(r))
                 continue
             if type(r) is not np.ndarray or r.shape != shape or not r.flags.writeable \
-                    or (self.may_alias[k] and any(np.may_share_memory(r, a) for a in arrays)):
-                r = _fit_one(self.trace.outputs[k][0], r, shape, arrays)
+                    or (self.may_alias[k] and any(np.may_share_memory(r, a) for a in arrays)) \
+                    or (self.dtype is not None and r.dtype != self.dtype):
+                r = _fit_one(self.trace.outputs[k][0], r, shape, arrays, self.dtype)
             out.append(r)
         return out
 
@@ -98,8 +101,8 @@ def _flat_results(results):
     return out
 
 
-def _fit_one(name, r, shape, arrays):
-    arr = np.asarray(r, dtype=np.float64)
+def _fit_one(name, r, shape, arrays, dtype=None):
+    arr = np.asarray(r, dtype=np.float64 if dtype is None else dtype)
     if arr.shape != shape:
         try:
             return np.array(np.broadcast_to(arr, shape))
@@ -110,13 +113,17 @@ def _fit_one(name, r, shape, arrays):
         else arr
 
 
-def copy_into(outs: list, results: list) -> list:
+def copy_into(outs: list, results: list, dtype=None) -> list:
     """`out=` for tensor traces: each result copied into the caller's array."""
     if len(outs) != len(results):
         raise ValueError(f"out=: expected {len(results)} arrays (one per result), got {len(outs)}")
     for k, (o, r) in enumerate(zip(outs, results)):
-        if not isinstance(o, np.ndarray) or o.dtype != np.float64 or o.shape != np.shape(r):
-            raise ValueError(f"out= array {k}: expected float64 of shape {np.shape(r)}, got "
+        if dtype is not None:
+            from .dtypes import check_out_dtype
+            check_out_dtype(k, o, dtype)
+        if not isinstance(o, np.ndarray) or o.dtype != (np.float64 if dtype is None else dtype) \
+                or o.shape != np.shape(r):
+            raise ValueError(f"out= array {k}: expected {'float64' if dtype is None else dtype} of shape {np.shape(r)}, got "
                              f"{getattr(o, 'dtype', type(o).__name__)} of shape {getattr(o, 'shape', '?')}")
         o[...] = r
     return outs

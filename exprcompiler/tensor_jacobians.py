@@ -29,7 +29,7 @@ class TensorHessian(CompiledFunction):
     def __init__(self, hvp):
         self.hvp = hvp
         self.wrt, self.primal, self.trace, self.source = hvp.wrt, hvp.primal, hvp.trace, hvp.source
-        self.backend, self.mode = hvp.backend, hvp.mode
+        self.backend, self.mode, self._dtype = hvp.backend, hvp.mode, hvp._dtype
         self.inputs = tuple(n for n in hvp.inputs if n in hvp.primal.input_names)
         self.signature = Signature(self.primal, self.primal, self.wrt)  # called with the primal's inputs
 
@@ -38,7 +38,10 @@ class TensorHessian(CompiledFunction):
 
     def _evaluate(self, inputs: dict):
         data = {k: v for k, v in inputs.items() if k not in self.wrt}
-        return self.at(flat([inputs[k] for k in self.wrt]), **data)
+        value, grad, hess = self.at(flat([inputs[k] for k in self.wrt]), **data)
+        if self._dtype is not None:  # .at() answers in float64 (optimizers'); a call in its dtype
+            grad, hess = grad.astype(self._dtype), hess.astype(self._dtype)
+        return value, grad, hess
 
     def at(self, x, /, **data):
         x = np.asarray(x, dtype=float).reshape(-1)
@@ -63,16 +66,22 @@ class TensorJacobian(CompiledFunction):
 
     kind = "jacobian"
 
-    def __init__(self, primal, wrt, mode: str, *, backend: str, sweeps: dict, threads=None):
+    def __init__(self, primal, wrt, mode: str, *, backend: str, sweeps: dict, threads=None, dtype=None,
+                 stable: bool = False, rewrites=()):
         """`sweeps`: "forward" and "reverse" -> the compile_jvp and compile_vjp of the
-        front door (api.py, which imports this module, not the other way round)."""
+        front door (api.py, which imports this module, not the other way round), in
+        `dtype` (None: float64; see api.sweeps_of). `stable`: the stability rewrites on
+        the sweeps' derivative traces too (`primal` comes rewritten, with the firings
+        `rewrites`), as compile_grad does."""
         self.primal, self.wrt, self.mode, self.backend = primal, tuple(wrt), mode, backend
+        self._dtype = dtype
         self._sweeps = sweeps
         self.inputs = tuple(primal.input_names)
         self.signature = Signature(primal, primal, self.wrt)
         self._last_mode = None
         self._compiled = {}
         self._threads = threads
+        self._stable, self._rewrites = stable, tuple(rewrites)
 
     def __repr__(self) -> str:
         return f"<compiled Jacobian of tensors ({self.mode} mode, {self.backend}): wrt {', '.join(self.wrt)}>"
@@ -80,8 +89,15 @@ class TensorJacobian(CompiledFunction):
     def _kernel(self, which: str):
         if which not in self._compiled:  # the values come from CompiledFunction.values
             make = self._sweeps[which]
-            self._compiled[which] = make(self.primal, self.wrt, backend=self.backend, threads=self._threads)
+            self._compiled[which] = make(self.primal, self.wrt, backend=self.backend, threads=self._threads,
+                                         stable=self._stable)
         return self._compiled[which]
+
+    @property
+    def rewrites(self) -> tuple:
+        """The stability rewrites applied: on the function, and on the derivative traces
+        of the sweeps compiled so far (both modes' once "auto" has run each)."""
+        return self._rewrites + tuple(f for k in self._compiled.values() for f in k.rewrites if f.stage == "derivative")
 
     @property
     def last_mode(self) -> str:
@@ -101,7 +117,7 @@ class TensorJacobian(CompiledFunction):
         m, n = flat_values.size, sum(int(np.prod(s)) for _, s in ins)
         mode = self.mode if self.mode != "auto" else ("forward" if n <= m else "reverse")
         self._last_mode = mode
-        jac = np.empty((m, n))
+        jac = np.empty((m, n), self._dtype)
         if mode == "forward":
             J = self._kernel("forward")
             for j in range(n):
@@ -114,7 +130,7 @@ class TensorJacobian(CompiledFunction):
                 seeds = split(_unit(m, i), outs)
                 _, adjoints = V(**inputs, **{f"{k.replace('.', '_')}_bar": s for k, s in seeds.items()})
                 jac[i, :] = flat(adjoints)
-        return flat_values, jac
+        return flat_values.astype(jac.dtype, copy=False), jac
 
 
 def _unit(n: int, k: int) -> np.ndarray:
@@ -135,13 +151,16 @@ class TensorForwardGradient(CompiledFunction):
     mode = "forward"
     tensor = True
 
-    def __init__(self, primal, wrt, *, backend: str, sweeps: dict, threads=None):
-        self.primal, self.wrt, self.backend = primal, tuple(wrt), backend
+    def __init__(self, primal, wrt, *, backend: str, sweeps: dict, threads=None, dtype=None,
+                 stable: bool = False, rewrites=()):
+        self.primal, self.wrt, self.backend, self._dtype = primal, tuple(wrt), backend, dtype
         self.inputs = tuple(primal.input_names)
         self.signature = Signature(primal, primal, self.wrt)
-        self._jacobian = TensorJacobian(primal, wrt, "forward", backend=backend, sweeps=sweeps, threads=threads)
+        self._jacobian = TensorJacobian(primal, wrt, "forward", backend=backend, sweeps=sweeps, threads=threads,
+                                        dtype=dtype, stable=stable, rewrites=rewrites)
         jvp = self._jacobian._kernel("forward")
         self.trace, self.source = jvp.trace, jvp.source
+        self.rewrites = self._jacobian.rewrites
         self._packed = TensorPackedCall(self)
 
     def __repr__(self) -> str:
@@ -151,6 +170,9 @@ class TensorForwardGradient(CompiledFunction):
     def _evaluate(self, point: dict):
         (value,), jac = self._jacobian(**point)
         grads = split(jac[0], [(k, np.shape(point[k])) for k in self.wrt], "the gradient")
+        if self._dtype is not None:  # split() answers in float64
+            return float(value), tuple(g.astype(self._dtype) if isinstance(g, np.ndarray) else g
+                                       for g in grads.values())
         return float(value), tuple(grads.values())
 
     def at(self, x, /, **data):

@@ -97,6 +97,37 @@ for program, shapes, kind, sizes_list in CASES:
             assert g.shape == w.shape, (program, sizes, g.shape, w.shape)
             np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12, err_msg=f"{program} at {sizes}")
 
+# The temporaries' workspace (c_tensor.Workspace), kept per thread between calls: sizes
+# up and down (a kept block too large for a call would hide an overflow: blocks are exact)
+# and four threads at once, each on its own data.
+import threading
+program, shapes, kind, _ = CASES[4]
+f_np, f_c = MAKE[kind](program, shapes=shapes), MAKE[kind](program, shapes=shapes, backend="c")
+rng = np.random.default_rng(3)
+work = [arguments(f_np, {"n": n, "p": 3}, rng) for n in (40, 2, 40, 1, 7, 40)]
+expected = [flat_arrays(f_np(*args)) for args in work]
+
+
+def run(k, failures):
+    try:
+        for j in range(len(work)):
+            args, want = work[(j + k) % len(work)], expected[(j + k) % len(work)]
+            for g, w in zip(flat_arrays(f_c(*args)), want):
+                np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)
+    except AssertionError as err:
+        failures.append(err)
+
+
+failures = []
+run(0, failures)
+threads = [threading.Thread(target=run, args=(k, failures)) for k in range(4)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+assert not failures, failures
+calls += 5 * len(work)
+
 # Scalar kernels: a batch of 0, 1, 2 and many points, a scalar broadcast against them,
 # the packed one-point entry and out=.
 g_np = compile_grad("sin(x) * y + x**2 / (1 + y**2)")
@@ -108,6 +139,19 @@ for n in (0, 1, 2, 3, 1001):
     calls += 1
 value, grad = g_c.at(np.array([0.3, 0.7]))
 np.testing.assert_allclose(grad, g_np.at(np.array([0.3, 0.7]))[1], rtol=1e-10, atol=1e-12)
+# the one-point extension (backends/c_entry.py), built with the same flags: g(*floats)
+# and g.at(x) through it, and what it hands to the general path
+from exprcompiler.backends import c_entry
+assert c_entry.load() is not None, c_entry.why_not()
+for _ in range(3):
+    assert g_c(0.3, 0.7) == g_c(*np.array([0.3, 0.7]))
+    v2, g2 = g_c.at(np.array([0.3, 0.7]))
+    assert v2 == value and np.array_equal(g2, grad)
+assert g_c._direct(0.3) is NotImplemented and g_c.at(np.array([0.3, 9.0, 0.7])[::2])[0] == value
+h_c = compile_grad(" + ".join(f"(x{i} - x{i + 1}**2)**2" for i in range(80)), backend="c")
+for _ in range(3):  # more than the entry's stack buffer holds
+    xs = np.linspace(-1, 1, 81)
+    assert h_c(*xs)[0] == h_c.at(xs)[0]
 out = (np.empty(7), (np.empty(7), np.empty(7)))
 g_c(np.arange(7.0), np.arange(7.0), out=out)
 np.testing.assert_allclose(out[1][0], g_np(np.arange(7.0), np.arange(7.0))[1][0], rtol=1e-10, atol=1e-12)

@@ -1,7 +1,8 @@
 """The C backend on tensor traces against the NumPy backend (itself tested against the
 reference interpreter in test_tensor.py): every tensor case's value, JVP and VJP, the
 lecture notes' losses, transposed and strided views in every loop order, inf/NaN
-semantics, threads, and readable deterministic source."""
+semantics, threads, the temporaries' workspace kept between calls, and readable
+deterministic source."""
 
 import numpy as np
 import pytest
@@ -237,3 +238,45 @@ def test_an_op_without_c_loops_is_a_compile_error(monkeypatch):
     monkeypatch.delitem(c_tensor.EMITTERS, "outer")
     with pytest.raises(CompileError, match="no loops for outer"):
         compile_expr("outer(u, v)", shapes={"u": (2,), "v": (3,)}, backend="c")
+
+
+# -- the temporaries' workspace: kept per thread between calls ----------------------------
+def test_workspace_is_reused_across_calls_sizes_and_threads():
+    """Four threads at once, cycling through sizes from 1 row to 40 000 (temporaries
+    above glibc's mmap threshold), every result equal to the NumPy backend's; the blocks
+    are reused at a repeated size and at most Workspace.KEEP are kept per thread."""
+    import threading
+    shapes = {"X": ("n", 6), "w": (6,), "y": ("n",)}
+    g_np, g_c = _both(compile_grad, LOGISTIC, shapes, wrt=["w"])
+    rng = np.random.default_rng(7)
+
+    def case(n):  # (arguments, NumPy's results): each thread its own data
+        X, w, y = rng.normal(size=(n, 6)), rng.normal(size=6), np.where(rng.random(n) < 0.5, -1.0, 1.0)
+        return (X, w, y), g_np(X, w, y)
+    sizes = (1, 7, 300, 40_000)
+    cases = [[case(n) for n in sizes] for _ in range(4)]
+    workspace = g_c._fn.workspace
+    held = lambda: workspace.local.__dict__.get("held", {})  # noqa: E731 - this thread's blocks
+    g_c(*cases[0][2][0])
+    block = dict(held())
+    g_c(*cases[0][2][0])
+    assert held() == block and all(held()[k] is block[k] for k in block)  # the same block again
+    barrier, failures = threading.Barrier(4), []
+
+    def work(k):
+        try:
+            for r in range(16):  # each round all threads at one size (so a shared block would clash)
+                args, want = cases[k][r % len(sizes)]
+                barrier.wait()
+                assert_same(g_c(*args), want)
+                assert len(held()) <= workspace.KEEP
+        except BaseException as err:  # noqa: BLE001 - reported by the main thread
+            barrier.abort()
+            failures.append(err)
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures, failures
+    assert held() == block  # other threads' calls left this thread's block alone

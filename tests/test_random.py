@@ -343,8 +343,12 @@ def sample(rng, names, n=None):
 
 
 def close(a, b, rtol):
+    """Within rtol (relative above 1, absolute below), or the same non-finite value:
+    two sweeps that both give NaN (or the same infinity) at a point agree there."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    return bool(np.all(np.abs(a - b) <= rtol * np.maximum(1.0, np.maximum(np.abs(a), np.abs(b)))))
+    with np.errstate(invalid="ignore"):
+        near = np.abs(a - b) <= rtol * np.maximum(1.0, np.maximum(np.abs(a), np.abs(b)))
+    return bool(np.all(near | (a == b) | (np.isnan(a) & np.isnan(b))))
 
 
 def near_kink(trace, env, eps=1e-7):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ import pytest
 from exprcompiler import compile_expr, compile_grad, compile_hessian, compile_jacobian, ops, passes
 from exprcompiler.cli import main as cli_main
 from exprcompiler.frontend import to_trace
-from exprcompiler.jacobians import explain
+from exprcompiler.jacobians import explain, operations
 from exprcompiler.stability import RULES, stabilize
 from exprcompiler.stability.rules import select
 from exprcompiler.stability import accuracy as A
@@ -42,7 +43,8 @@ def test_rule_table_is_well_formed():
 
 def test_every_rule_fires_on_some_catalogue_entry():
     seen = {name for e in CATALOGUE for name in e.rules}
-    assert {r.name for r in RULES} - seen <= {"expm1_add", "erf_minus_one", "log1p_expm1", "sinh", "logsumexp"}
+    assert {r.name for r in RULES} - seen <= {"expm1_add", "erf_minus_one", "log1p_expm1", "sinh", "logsumexp",
+                                              "softmax"}   # the tensor ones: test_softmax_* below
     for e in CATALOGUE:
         got = {f.rule for f in compile_grad(e.expr, stable=True).rewrites}
         assert set(e.rules) <= got, (e.name, got)
@@ -215,3 +217,152 @@ def test_catalogue_entries_against_mpmath(name):
     stable = A.errors(compile_grad(e.expr, stable=True), pts, refs)
     assert max(A.worst(naive[0]), A.worst(naive[1])) > 1e-13
     assert A.worst(stable[0]) <= 1e-13 and A.worst(stable[1]) <= 1e-13
+
+
+def _softmax_exact(x, w):
+    """sum(w·softmax(x)) and its gradient w.r.t. x, by mpmath at 50 digits."""
+    import mpmath
+    with mpmath.workdps(50):
+        e = [mpmath.exp(mpmath.mpf(float(t))) for t in x]
+        s = [t / sum(e) for t in e]
+        value = sum(mpmath.mpf(float(wk)) * sk for wk, sk in zip(w, s))
+        return float(value), np.array([float(sk * (mpmath.mpf(float(wk)) - value)) for sk, wk in zip(s, w)])
+
+
+@pytest.mark.parametrize("backend", ["numpy", "c"])
+def test_softmax_of_large_and_tiny_terms_against_mpmath(backend):
+    """exp(x)/sum(exp(x)) -> softmax(x) (max taken out): value and gradient within 1e-13
+    where the naive form is NaN; written with the weight inside or outside the quotient."""
+    w = np.array([0.3, -1.0, 2.0, 0.5])
+    for expr in ("sum(w*(exp(x)/sum(exp(x))))", "sum(w*exp(x)/sum(exp(x)))"):
+        g = compile_grad(expr, shapes={"x": (4,), "w": (4,)}, wrt=["x"], backend=backend, stable=True)
+        assert [f.rule for f in g.rewrites] == ["softmax"]
+        for x in ([1000.0, 999.0, -5.0, 990.0], [-1000.0, -1001.0, -1200.0, -999.5], [0.1, -0.2, 0.3, 0.0]):
+            x = np.array(x)
+            v, (d,) = g(x=x, w=w)
+            want_v, want_d = _softmax_exact(x, w)
+            assert v == pytest.approx(want_v, rel=1e-13)
+            np.testing.assert_allclose(d, want_d, rtol=1e-13, atol=1e-300)
+    naive = compile_grad("sum(w*exp(x)/sum(exp(x)))", shapes={"x": (4,), "w": (4,)}, wrt=["x"])
+    assert np.isnan(naive(x=np.array([1000.0, 999.0, -5.0, 990.0]), w=w)[0])
+
+
+def test_softmax_matches_one_axis_kept_only():
+    shapes = {"X": (2, 3)}
+    assert fired_shaped("exp(X)/sum(exp(X), axis=1, keepdims=True)", shapes) == ["softmax"]
+    assert fired_shaped("exp(X)/sum(exp(X), axis=-2, keepdims=True)", shapes) == ["softmax"]
+    assert fired_shaped("exp(X)/sum(exp(X), axis=1)", {"X": (3, 3)}) == []       # divides by the wrong sums
+    assert fired_shaped("exp(X)/sum(exp(X))", shapes) == []                         # over every element
+    assert fired_shaped("exp(X)/sum(exp(Y), axis=1, keepdims=True)", {"X": (2, 3), "Y": (2, 3)}) == []
+    g = compile_grad("sum(exp(X)/sum(exp(X), axis=0, keepdims=True) * W)", shapes={"X": (2, 3), "W": (2, 3)},
+                     wrt=["X"], stable=True)
+    X, W = np.array([[800.0, 1.0, -900.0], [799.0, 2.0, -901.0]]), np.arange(6.0).reshape(2, 3)
+    v, (d,) = g(X=X, W=W)
+    for k in range(3):   # each column its own softmax
+        want_v, want_d = _softmax_exact(X[:, k], W[:, k])
+        np.testing.assert_allclose(d[:, k], want_d, rtol=1e-13)
+
+
+def fired_shaped(expr, shapes):
+    return [f.rule for f in stabilize(to_trace(expr, shapes), "primal")[1]]
+
+
+@pytest.mark.parametrize("mode", ["forward", "reverse", "sparse"])
+def test_tensor_and_sparse_jacobians_rewrite_their_derivative_traces(mode):
+    """tanh's derivative 1 - tanh² is 0 from |x| = 19 unless the derivative trace is
+    rewritten (sech2), as compile_grad does: on the tensor JVP/VJP sweeps and the sparse one."""
+    x = np.array([0.5, 30.0, -25.0])
+    kw = {"sparse": True} if mode == "sparse" else {"mode": mode}
+    J = compile_jacobian("tanh(x)", shapes={"x": (3,)}, stable=True, **kw)
+    _, jac = J(x=x)
+    jac = jac.toarray() if mode == "sparse" else jac
+    np.testing.assert_allclose(np.diag(jac), 1 / np.cosh(x) ** 2, rtol=1e-14)
+    assert [(f.rule, f.stage) for f in J.rewrites] == [("tanh_derivative", "derivative")]
+    naive = compile_jacobian("tanh(x)", shapes={"x": (3,)}, **kw)(x=x)[1]
+    assert (naive.toarray() if mode == "sparse" else naive)[1, 1] == 0.0
+
+
+def test_forward_gradient_of_tensors_rewrites_its_sweeps():
+    g = compile_grad("sum(tanh(x))", shapes={"x": (2,)}, mode="forward", stable=True)
+    _, (d,) = g(np.array([30.0, 0.5]))
+    np.testing.assert_allclose(d, 1 / np.cosh([30.0, 0.5]) ** 2, rtol=1e-14)
+    assert [f.rule for f in g.rewrites] == ["tanh_derivative"]
+
+
+def test_explain_counts_the_rewritten_traces():
+    """With stability=True the operation counts are those of the traces stable=True runs."""
+    def counts(text):
+        return {m.group(1): int(m.group(2)) for m in re.finditer(r"^  (\S.*?)\s{2,}(\d+)", text, re.M)}
+    expr = "log(1 + exp(x)) + tanh(x)"
+    plain, stable = counts(str(explain(expr))), counts(str(explain(expr, stability=True)))
+    want_value = operations(stabilize(to_trace(expr), "primal")[0])
+    assert stable["value"] == want_value < plain["value"]
+    g = compile_grad(expr, stable=True)
+    assert stable["value + gradient, reverse mode"] == operations(g.trace)
+    assert "after the stability rewrites" in str(explain(expr, stability=True))
+
+
+def test_cli_grad_and_export_take_stable(capsys, tmp_path):
+    assert cli_main(["grad", "--stable", "log(1 + exp(x))"]) == 0
+    assert "softplus(x)" in capsys.readouterr().out
+    assert cli_main(["grad", "log(1 + exp(x))"]) == 0
+    assert "softplus" not in capsys.readouterr().out
+    assert cli_main(["grad", "--target", "c", "--stable", "log(1 + exp(x))"]) == 0
+    assert "xc_softplus(x)" in capsys.readouterr().out
+    stem = str(tmp_path / "k")
+    assert cli_main(["export", "--stable", "-o", stem, "1/(1 + exp(-x))"]) == 0
+    assert "xc_sigmoid(" in (tmp_path / "k.c").read_text()
+    assert cli_main(["export", "--no-stable", "-o", stem, "1/(1 + exp(-x))"]) == 0
+    assert "xc_sigmoid(" not in (tmp_path / "k.c").read_text()
+
+
+@pytest.mark.parametrize("backend", ["numpy", "c"])
+def test_one_exp_primitives_at_their_edges(backend):
+    """The branch-free sigmoid, softplus, logaddexp, xlogy and log1mexp (one exp each,
+    vectorizable in C): IEEE edges and extremes against mpmath / the limits."""
+    import mpmath
+    f = compile_expr("sigmoid(x); softplus(x); logaddexp(x, y); xlogy(y, x); log1mexp(-abs(x))", backend=backend)
+    xs = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, -800.0, 800.0, 1e-300, -40.0, 3.5, -2.0])
+    ys = np.array([1.0, np.inf, -np.inf, -0.0, 0.0, -800.0, 800.0, 0.0, 2.0, 3.5, np.nan])
+    sig, sp, lae, xly, l1m = (np.asarray(r) for r in f(xs, ys))
+    with mpmath.workdps(40):
+        for k, (x, y) in enumerate(zip(xs, ys)):
+            if np.isnan(x):
+                assert all(np.isnan(r[k]) for r in (sig, sp, lae, l1m)), k
+                continue
+            X = mpmath.mpf(float(x))
+            want_sig = 1 / (1 + mpmath.exp(-X)) if np.isfinite(x) else float(x > 0)
+            want_sp = mpmath.log1p(mpmath.exp(X)) if np.isfinite(x) else max(float(x), 0.0)
+            assert sig[k] == pytest.approx(float(want_sig), rel=4e-16, abs=0), (k, sig[k])
+            assert sp[k] == pytest.approx(float(want_sp), rel=4e-16, abs=0), (k, sp[k])
+    with np.errstate(invalid="ignore"):   # NumPy's own values, ties and infinities too
+        np.testing.assert_array_equal(lae[1:], np.logaddexp(xs, ys)[1:])
+    assert np.isnan(lae[0]) and np.isnan(lae[-1])
+    assert xly[7] == 0.0 and xly[3] == 0.0 and np.isnan(xly[0])       # 0·log(x) is 0, NaN stays NaN
+    assert l1m[3] == -np.inf and l1m[6] == pytest.approx(-math.exp(-800.0), rel=1e-15)
+
+
+def test_stable_primitives_keep_the_c_loop_vectorized(tmp_path):
+    """gcc 12 vectorizes no loop that has both a libm call and a branch: the stable forms
+    and the selections (where, the comparisons) select by bit masks, so a kernel using
+    them all still runs on libmvec's vector variants (gcc's own report, -fopt-info)."""
+    import re as _re
+    import shutil
+    import subprocess
+    from exprcompiler import api
+    from exprcompiler.backends import c_build
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip("no gcc")
+    expr = "softplus(x) + sigmoid(y) + logaddexp(x, y) + xlogy(x, y) + log1mexp(-abs(x)) + sqrt(x**2 + y**2)"
+    _, _, trace, _ = api.kind_trace("grad", expr, stable=True)
+    source = api.BACKENDS["c"].generate(trace, func_name="f_grad", description="test").source
+    (tmp_path / "k.c").write_text(source)
+    flags = [f for f in c_build.BUILDS[1][0] if f != "-shared"]   # the vector-math build, without OpenMP
+    r = subprocess.run([gcc, *flags, "-fopt-info-vec-optimized", "-c", "-o", str(tmp_path / "k.o"),
+                        str(tmp_path / "k.c")], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"this gcc does not take the vector-math flags: {r.stderr.splitlines()[:1]}")
+    vectorized = {int(n) for n in _re.findall(r"k\.c:(\d+):\d+: optimized: loop vectorized", r.stderr)}
+    call = next(k for k, line in enumerate(source.splitlines(), 1) if "f_grad_point(in0[i]," in line)
+    assert {call - 1, call} & vectorized, (call, sorted(vectorized))

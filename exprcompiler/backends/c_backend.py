@@ -10,9 +10,10 @@ run in turn over blocks of points, passing values on through a per-thread tape
 in{k}[i * st{k}], so a stride of 0 broadcasts a scalar against arrays. Spellings
 come from the op table's `c` field; ops without a libm function get small
 helpers that reproduce NumPy's semantics (NaN propagation of maximum, the
-logaddexp formula of softplus/sigmoid). User names become identifiers through
-naming.identifier (injective, never a keyword or a header's macro) and reach the
-source otherwise only in comments escaped by naming.comment_text.
+one-exp softplus/sigmoid, selections without branches, so loops that call libm still
+vectorize). User names become identifiers through naming.identifier (injective,
+never a keyword or a header's macro) and reach the source otherwise only in
+comments escaped by naming.comment_text.
 """
 
 from __future__ import annotations
@@ -35,38 +36,43 @@ XC_INLINE XC_BLOCK XC_PART XC_DRIVER XC_TILE""".split())
 # name -> (C definition, helpers it uses)
 HELPERS = {
     "xc_square": ("static inline double xc_square(double x) { return x * x; }", ()),
+    # Selections without a branch: gcc 12 vectorizes no loop that has both a call (exp,
+    # log: libmvec's vector variants) and a branch, and a ternary is a branch to it. The
+    # comparisons, where, maximum, the sign and the stable forms below select with this.
+    "xc_select": ("/* a if c, else b, by a bit mask */\n"
+                  "static inline double xc_select(int c, double a, double b)\n{\n"
+                  "    union { double d; unsigned long long u; } x = {a}, y = {b};\n"
+                  "    const unsigned long long m = -(unsigned long long)(c != 0);\n"
+                  "    x.u = (x.u & m) | (y.u & ~m);\n"
+                  "    return x.d;\n}", ()),
     # np.sign: +0.0 for either zero (not x itself, which keeps -0.0), NaN for NaN.
     "xc_sign": ("static inline double xc_sign(double x) "
-                "{ return x > 0 ? 1.0 : (x < 0 ? -1.0 : (x == 0 ? 0.0 : x)); }", ()),
-    "xc_logaddexp0": (
-        "/* log(1 + exp(y)) computed as NumPy's logaddexp(0, y) */\n"
-        "static inline double xc_logaddexp0(double y)\n{\n"
-        "    if (y == 0) return 0.6931471805599453;\n"
-        "    double t = -y;\n"
-        "    if (t > 0) return log1p(exp(-t));\n"
-        "    if (t <= 0) return y + log1p(exp(t));\n"
-        "    return t;\n}", ()),
-    "xc_softplus": ("static inline double xc_softplus(double x) { return xc_logaddexp0(x); }",
-                    ("xc_logaddexp0",)),
-    "xc_sigmoid": ("static inline double xc_sigmoid(double x) { return exp(-xc_logaddexp0(-x)); }",
-                   ("xc_logaddexp0",)),
+                "{ return xc_select(x > 0, 1.0, xc_select(x < 0, -1.0, xc_select(x == 0, 0.0, x))); }",
+                ("xc_select",)),
+    # softplus = max(x, 0) + log1p(exp(-|x|)) and sigmoid = (1 or e) / (1 + e) with
+    # e = exp(-|x|): one exp each, no overflow, no branch (the values of NumPy's
+    # logaddexp(0, x) and of runtime.sigmoid, which computes the same steps).
+    "xc_softplus": ("static inline double xc_softplus(double x) "
+                    "{ return xc_select(x > 0, x, 0.0) + log1p(exp(-fabs(x))); }", ("xc_select",)),
+    "xc_sigmoid": ("static inline double xc_sigmoid(double x) "
+                   "{ const double e = exp(-fabs(x)); return xc_select(x >= 0, 1.0, e) / (1.0 + e); }",
+                   ("xc_select",)),
     # np.maximum/np.minimum: NaN from either side, and at a tie the second argument,
     # which decides the sign of max(-0.0, 0.0) (NumPy's x86 loops, as SSE's maxpd/minpd).
     "xc_maximum": ("static inline double xc_maximum(double a, double b) "
-                   "{ return (a > b || isnan(a)) ? a : b; }", ()),
+                   "{ return xc_select((a > b) | isnan(a), a, b); }", ("xc_select",)),
     "xc_minimum": ("static inline double xc_minimum(double a, double b) "
-                   "{ return (a < b || isnan(a)) ? a : b; }", ()),
+                   "{ return xc_select((a < b) | isnan(a), a, b); }", ("xc_select",)),
     "xc_relu": ("static inline double xc_relu(double x) { return xc_maximum(x, 0.0); }", ("xc_maximum",)),
     "xc_heaviside": ("static inline double xc_heaviside(double x, double h0) "
-                     "{ return isnan(x) ? x : (x < 0 ? 0.0 : (x > 0 ? 1.0 : h0)); }", ()),
+                     "{ return xc_select(x < 0, 0.0, xc_select(x > 0, 1.0, xc_select(x == x, h0, x))); }",
+                     ("xc_select",)),
     # Comparisons give 0/1 doubles, as in the NumPy backend; NaN compares false (!= true).
-    "xc_lt": ("static inline double xc_lt(double a, double b) { return a < b ? 1.0 : 0.0; }", ()),
-    "xc_le": ("static inline double xc_le(double a, double b) { return a <= b ? 1.0 : 0.0; }", ()),
-    "xc_gt": ("static inline double xc_gt(double a, double b) { return a > b ? 1.0 : 0.0; }", ()),
-    "xc_ge": ("static inline double xc_ge(double a, double b) { return a >= b ? 1.0 : 0.0; }", ()),
-    "xc_eq": ("static inline double xc_eq(double a, double b) { return a == b ? 1.0 : 0.0; }", ()),
-    "xc_ne": ("static inline double xc_ne(double a, double b) { return a != b ? 1.0 : 0.0; }", ()),
-    "xc_where": ("static inline double xc_where(double c, double a, double b) { return c != 0 ? a : b; }", ()),
+    **{f"xc_{name}": (f"static inline double xc_{name}(double a, double b) "
+                      f"{{ return xc_select(a {op} b, 1.0, 0.0); }}", ("xc_select",))
+       for name, op in (("lt", "<"), ("le", "<="), ("gt", ">"), ("ge", ">="), ("eq", "=="), ("ne", "!="))},
+    "xc_where": ("static inline double xc_where(double c, double a, double b) { return xc_select(c != 0, a, b); }",
+                 ("xc_select",)),
     # Constant exponents reach the call inlined, so the compiler keeps only one branch:
     # x**3 becomes two multiplications instead of a call to pow (8x faster for x**3 - 3x).
     # y == 0.5 as sqrt with pow's answers (+0.0 at -0.0, inf at -inf): gcc 12 miscompiles
@@ -77,7 +83,8 @@ HELPERS = {
                "    if (y == 3.0) return x * x * x;\n"
                "    if (y == 0.5) return x == -INFINITY ? INFINITY : sqrt(x) + 0.0;\n"
                "    return pow(x, y);\n}", ()),
-    "xc_xlogy": ("static inline double xc_xlogy(double x, double y) { return x == 0 ? 0.0 : x * log(y); }", ()),
+    "xc_xlogy": ("static inline double xc_xlogy(double x, double y) "
+                 "{ const double l = log(y); return xc_select(x == 0, 0.0, x * l); }", ("xc_select",)),
     **c_special.HELPERS,  # digamma, polygamma, frac, sinc
 }
 
@@ -129,14 +136,19 @@ def math_prelude(spelled: set[str], libm: set[str] = frozenset()) -> list[str]:
     return lines
 
 
-# A trace with more than SPLIT_FROM statements is split into parts of PART statements,
-# each its own translation unit, compiled in parallel (c_split, c_build). gcc's time
-# on one straight-line function grows faster than linearly (register allocation): on
-# this project's random programs 3k statements took 2.2 s at -O3 as one function, 9k
-# took 18 s; the parts keep it linear (0.25 ms of CPU a statement). The price is
-# scalar math in such large kernels (see c_split).
-SPLIT_FROM = 1500
-PART = 200
+# A trace with more than SPLIT_FROM statements is split into parts of at most PART
+# cost (c_split.cost: a call counts as c_split.CALL_COST statements), each its own
+# translation unit at -O1, compiled in parallel (c_split, c_build), each a vectorized
+# loop over a block of points (scalar above c_split.VECTOR_UP_TO statements). gcc's
+# time on one straight-line function grows faster than linearly (register
+# allocation): the 6-link pendulum's Jacobian (1,000 statements) took 3.2 s of CPU as
+# one -O3 kernel (its loop, the loop's vector epilogues and the one-point copy), 0.4 s
+# as parts, and runs faster; see c_split for the measurements. The price: copies to
+# and from the tape, which a small kernel feels: the 3-link Jacobian (290 statements)
+# as parts ran 0.6-0.8 ms at 10^4 points against 0.3 ms as one kernel, built in 0.25 s
+# of CPU against 1.2 s; kernels that small stay one kernel.
+SPLIT_FROM = 400
+PART = 1200
 BLOCK = 64
 
 

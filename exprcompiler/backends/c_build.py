@@ -1,6 +1,7 @@
 """C backend, build half: compile generated C into a shared library and load it with
 cffi (ABI mode: the kernel is plain C, so no Python headers are needed). Where the
-library is kept, and whether a cached one may be loaded, is c_cache's business.
+library is kept, and whether a cached one may be loaded, is c_cache's business; the
+optional CPython extension for one-point calls is c_entry's (built through `_build`).
 
 The cache key hashes everything that changes the binary: the source, the compiler
 and its version, the flags (EXPRCOMPILER_EXTRA_CFLAGS included), the exprcompiler
@@ -33,7 +34,10 @@ from ..version import __version__
 from ..errors import CompileError
 from . import c_cache, c_split
 
-FLAGS = ("-O3", "-std=c99", "-fPIC", "-shared")
+# -fno-math-errno: libm calls need not set errno (nothing reads it), so sqrt is one
+# instruction instead of a branch to a call, and loops with sqrt vectorize. Values and
+# the IEEE semantics are unchanged.
+FLAGS = ("-O3", "-fno-math-errno", "-std=c99", "-fPIC", "-shared")
 LIBS = ("-lm",)
 # Tried first: vector math from libmvec, with gcc's sin/cos -> sincos fusion off (it
 # keeps the loop scalar), for this CPU (so the CPU is part of the cache key). No
@@ -91,8 +95,8 @@ def extra_flags() -> tuple[str, ...]:
 def cache_key(source: str) -> str:
     compiler, version = find_compiler()
     h = hashlib.sha256()
-    for part in (source, compiler, version, repr(BUILDS), repr(extra_flags()), __version__,
-                 platform.machine(), platform.system(), host_cpu()):
+    for part in (source, compiler, version, repr(BUILDS), repr(c_split.UNIT_FLAGS), repr(extra_flags()),
+                 __version__, platform.machine(), platform.system(), host_cpu()):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()
@@ -103,9 +107,10 @@ def build(source: str) -> Path:
     return _build(source)[0]
 
 
-def _build(source: str, force: bool = False) -> tuple[Path, bool]:
-    """(library path, whether this call compiled it); `force` rebuilds a cached entry."""
-    key = cache_key(source)
+def _build(source: str, force: bool = False, key: str = "", make=None) -> tuple[Path, bool]:
+    """(library path, whether this call compiled it); `force` rebuilds a cached entry.
+    `key` and `make(source, tmp, kept) -> path`: another binary's (c_entry's extension)."""
+    key = key or cache_key(source)
     folder = c_cache.root_for(write=False) / key[:2]
     lib, record = folder / f"{key}.so", folder / f"{key}.sha256"
     if not force:
@@ -122,7 +127,7 @@ def _build(source: str, force: bool = False) -> tuple[Path, bool]:
         raise CompileError(f"cannot write the compile cache {folder}: {err.strerror} "
                            f"(set EXPRCOMPILER_CACHE to a writable folder)") from None
     try:
-        out = _compile(source, tmp, kept=folder / f"{key}.failed.c")
+        out = (make or _compile)(source, tmp, kept=folder / f"{key}.failed.c")
         (tmp / "record").write_text(c_cache.record_text(key, c_cache.digest(out)))
         # The library first, then its record: a reader that finds the record finds the
         # library it describes (every writer of one key compiles the same bytes).
@@ -169,7 +174,7 @@ def _compile_units(compiler: str, flags, extra, libs, units: int, tmp: Path) -> 
     kernel.so; "" on success, else the first failure."""
     from concurrent.futures import ThreadPoolExecutor
 
-    compile_flags = [f for f in flags if f != "-shared"]
+    compile_flags = [f for f in flags if f != "-shared"] + list(c_split.UNIT_FLAGS)
     # largest first: the pool's last job is then a small one
     order = sorted(range(units), key=lambda k: -(tmp / f"unit{k}.c").stat().st_size)
     with ThreadPoolExecutor(max_workers=min(units, compile_jobs())) as pool:
@@ -312,15 +317,18 @@ class ThreadChoice:
         del recent[:-self.KEEP]
 
 
-def runner(ffi, fn, n_out: int, threads=None):
+def runner(ffi, fn, n_out: int, threads=None, dtype=None):
     """Adapt the C kernel to the API's calling convention (see backends/registry.py):
     arrays and their broadcast batch shape in; out, one new array per output, or the
     outputs stored into the columns of `blocks`, C-contiguous arrays (points, w) taken
     in turn (a Jacobian's (points, m·n)), passed as one base pointer each plus offsets
     so that a call costs little per output. A size-1 input is passed with stride 0.
-    `threads=None`: see ThreadChoice."""
+    `threads=None`: see ThreadChoice. `dtype`: None for a double kernel, float32 for a
+    float one (exprcompiler.dtypes)."""
     choice = ThreadChoice() if threads is None else None
     cast = ffi.cast
+    real = np.dtype(np.float64 if dtype is None else dtype)
+    array, pointer = ("double[]", "double *") if dtype is None else ("float[]", "float *")
 
     def run(arrays, batch, blocks=None):
         n = math.prod(batch)
@@ -328,24 +336,24 @@ def runner(ffi, fn, n_out: int, threads=None):
         args: list = [n, nt]
         for a in arrays:
             if a.size == 1:
-                args += [ffi.from_buffer("double[]", np.ascontiguousarray(a.reshape(1))), 0]
+                args += [ffi.from_buffer(array, np.ascontiguousarray(a.reshape(1))), 0]
             elif a.shape == batch and a.flags.c_contiguous:  # the usual case: as it is
-                args += [ffi.from_buffer("double[]", a), 1]
+                args += [ffi.from_buffer(array, a), 1]
             else:
                 flat = np.ascontiguousarray(np.broadcast_to(a, batch)).reshape(-1)
-                args += [ffi.from_buffer("double[]", flat), 1]
+                args += [ffi.from_buffer(array, flat), 1]
         outs = None
         if blocks is None:  # our own new arrays
-            outs = [np.empty(n) for _ in range(n_out)]
-            args += [arg for o in outs for arg in (ffi.from_buffer("double[]", o), 1)]
+            outs = [np.empty(n, real) for _ in range(n_out)]
+            args += [arg for o in outs for arg in (ffi.from_buffer(array, o), 1)]
         else:
             tail = []
-            for b in blocks:  # the caller's checked arrays: (n, w), float64, C order, writable
-                if b.ndim != 2 or b.shape[0] != n or b.dtype != np.float64 or not b.flags.c_contiguous \
+            for b in blocks:  # the caller's checked arrays: (n, w), of the kernel's dtype, C order, writable
+                if b.ndim != 2 or b.shape[0] != n or b.dtype != real or not b.flags.c_contiguous \
                         or not b.flags.writeable:
-                    raise ValueError(f"kernel output: expected a writable float64 block of {n} points")
+                    raise ValueError(f"kernel output: expected a writable {real} block of {n} points")
                 w = b.shape[1]
-                base = cast("double *", b.__array_interface__["data"][0])
+                base = cast(pointer, b.__array_interface__["data"][0])
                 for j in range(w):
                     tail += [base + j, w]
             if len(tail) != 2 * n_out:

@@ -114,22 +114,23 @@ HELPERS = {
     "xc_psin_shifted": (_POLYGAMMA.split("\n\n/* polygamma")[0], ()),
     "xc_polygamma": ("/* polygamma" + _POLYGAMMA.split("\n\n/* polygamma")[1], ("xc_digamma", "xc_psin_shifted")),
     # The stable forms of the stability rewrites, step for step as runtime's.
-    "xc_logaddexp": ("/* log(exp(x) + exp(y)), as NumPy's npy_logaddexp */\n"
+    # Selections by xc_select (c_backend: no branch, so the loop still vectorizes).
+    "xc_logaddexp": ("/* log(exp(x) + exp(y)) as max(x, y) + log1p(exp(-|x - y|)), NumPy's npy_logaddexp's\n"
+                     "   values (x + log 2 at a tie, equal infinities too) */\n"
                      "static inline double xc_logaddexp(double x, double y)\n{\n"
-                     "    if (x == y) return x + 0.6931471805599453;   /* equal infinities too */\n"
-                     "    const double d = x - y;\n"
-                     "    if (d > 0) return x + log1p(exp(-d));\n"
-                     "    if (d <= 0) return y + log1p(exp(d));\n"
-                     "    return d;\n}", ()),
-    "xc_log1mexp": ("/* log(1 - exp(x)), as runtime.log1mexp */\n"
+                     "    const double r = xc_select(x > y, x, y) + log1p(exp(-fabs(x - y)));\n"
+                     "    return xc_select(x == y, x + 0.6931471805599453, r);\n}", ("xc_select",)),
+    "xc_log1mexp": ("/* log(1 - exp(x)), as runtime.log1mexp (both branches computed, one kept) */\n"
                     "static inline double xc_log1mexp(double x)\n"
-                    "{ return x > -0.6931471805599453 ? log(-expm1(x)) : log1p(-exp(x)); }", ()),
-    "xc_cosm1": ("static inline double xc_cosm1(double x) { const double s = sin(0.5 * x); return 0.0 - 2.0 * (s * s); }",
-                 ()),
+                    "{\n    const double a = log(-expm1(x)), b = log1p(-exp(x));\n"
+                    "    return xc_select(x > -0.6931471805599453, a, b);\n}",
+                    ("xc_select",)),
+    "xc_cosm1": ("static inline double xc_cosm1(double x) "
+                 "{ const double s = sin(0.5 * x); return 0.0 - 2.0 * (s * s); }", ()),
     "xc_sech2": ("static inline double xc_sech2(double x) "
                  "{ const double w = exp(-2.0 * fabs(x)); return 4.0 * w / ((1.0 + w) * (1.0 + w)); }", ()),
     "xc_sqrt1pm1": ("static inline double xc_sqrt1pm1(double x) "
-                    "{ return x == INFINITY ? x : x / (sqrt(1.0 + x) + 1.0); }", ()),
+                    "{ return xc_select(x == INFINITY, x, x / (sqrt(1.0 + x) + 1.0)); }", ("xc_select",)),
 }
 
 # libm functions with two arguments among c_backend.VECTOR_MATH (their vector variants take two)

@@ -14,9 +14,21 @@ its single-use elementwise temporaries inlined into the expression, as in the
 scalar backend; transpose,
 broadcast_to, constant indexing and reshape are views (strides, no code); matrix
 products are loops that read memory in order. Scalars are local doubles.
-Temporaries live in one malloc'd block freed at the end; the function returns -1
-when it cannot allocate it. Spellings, helpers and libmvec declarations are the
-scalar backend's (c_backend); compiling and caching are c_build's.
+
+Temporaries live in one block, `work`, of f_grad_work(dims) doubles, given to
+f_grad_ws(dims, threads, work, in0, ..., out0, ...); f_grad itself (for C callers)
+mallocs it and frees it, returning -1 when it cannot. The Python wrapper keeps the
+block between calls instead (`Workspace`, one per thread): a fresh block above
+glibc's mmap threshold (128 KB, and never raised where MALLOC_TRIM_THRESHOLD_ is set,
+as Dask's nanny does) costs a page fault per 4 KB page at every call. Measured on one
+thread, the kernel alone, malloc'd block against kept block: the sparse Broyden
+Jacobian at n = 10^5 (67 MB of temporaries, mmap'd whatever the threshold) 68 ms and
+16 000 faults a call against 8 ms and none; the logistic-loss gradient at X 10^5 x 10
+(7 MB) with MALLOC_TRIM_THRESHOLD_ set, 6.0 ms against 1.5 ms
+(`python -m exprcompiler.bench.workspace`).
+
+Spellings, helpers and libmvec declarations are the scalar backend's (c_backend);
+compiling and caching are c_build's.
 
 A scalar trace (no tensor anywhere) does not come here: c_backend's per-point
 kernel over a batch stays the fast path for elementwise work.
@@ -25,6 +37,7 @@ kernel over a batch stays the fast path for elementwise work.
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 
 import numpy as np
@@ -45,7 +58,7 @@ from .naming import assign_names, comment_text
 TABLE = table_spelling(ascii=True)  # how the comments spell ops
 
 # Identifiers of the generated function body that no variable may take.
-LOCALS = {"dims", "threads", "arena", "acc", "i", "j", "k", "malloc", "free", "isfinite",
+LOCALS = {"dims", "threads", "work", "acc", "i", "j", "k", "malloc", "free", "isfinite",
           "INFINITY"} | {f"{v}{k}" for v in ("i", "a", "acc") for k in range(32)}
 
 
@@ -79,7 +92,8 @@ class _Kernel:
         n_in, n_out = len(trace.inputs), len(trace.outputs)
         self.dim_names = dim_names(trace)
         reserved = set(C_KEYWORDS) | LOCALS | {op.c for op in _ops.OPS.values() if op.c} | set(HELPERS)
-        reserved |= {func_name} | {f"in{k}" for k in range(n_in)} | {f"out{k}" for k in range(n_out)}
+        reserved |= {func_name, f"{func_name}_work", f"{func_name}_ws"}
+        reserved |= {f"in{k}" for k in range(n_in)} | {f"out{k}" for k in range(n_out)}
         reserved |= {f"D{k}" for k in range(len(self.dim_names))} | set(VECTOR_MATH)
         named = named_vars(trace)
         self.names = assign_names(trace, named, reserved)
@@ -229,30 +243,41 @@ def generate_c_tensor(trace: Trace, *, func_name: str = "f", description: str = 
     kernel.run()
     e = kernel.e
     n_in, n_out = len(trace.inputs), len(trace.outputs)
-    params = ["const ptrdiff_t *dims", "int threads"] + [f"const double *in{k}" for k in range(n_in)]
-    params += [f"double *out{k}" for k in range(n_out)]
+    ins, outs = [f"in{k}" for k in range(n_in)], [f"out{k}" for k in range(n_out)]
+    params = ["const ptrdiff_t *dims", "int threads"] + [f"const double *{a}" for a in ins]
+    params += [f"double *{a}" for a in outs]
     decl = f"int {func_name}({', '.join(params)})"
+    work_decl = f"ptrdiff_t {func_name}_work(const ptrdiff_t *dims)"
+    ws_decl = f"int {func_name}_ws({', '.join(params[:2] + ['double *work'] + params[2:])})"
 
     spelled = {_ops.OPS[op].c for op in kernel.used_ops}
+    prologue = [f"    const ptrdiff_t D{k} = dims[{k}];" for k in range(len(kernel.dim_names))] or ["    (void)dims;"]
+    prologue += _size_checks(trace, kernel)
+    sizes = " + ".join(size for _, size in e.temps) or "0"
     lines = _header(trace, description, kernel.dim_names) + math_prelude(spelled | e.helpers, e.libm)
-    lines += [decl, "{", "    (void)threads;  /* unused in a build without OpenMP */"]
-    lines += [f"    const ptrdiff_t D{k} = dims[{k}];" for k in range(len(kernel.dim_names))] or ["    (void)dims;"]
-    lines += _size_checks(trace, kernel)
-    lines += ["    " + a for a in kernel.aliases]
-    if e.temps:
-        sizes = " + ".join(size for _, size in e.temps)
-        lines += ["    /* temporaries, in one block (+ 1: never malloc(0)) */",
-                  f"    double *const arena = malloc(sizeof(double) * (size_t)({sizes} + 1));",
-                  "    if (arena == NULL) return -1;"]
-        prev = "arena"
-        for name, size in e.temps:
-            lines.append(f"    double *const {name} = {prev};")
-            prev = f"{name} + {size}" if size.isdigit() or size.isidentifier() else f"{name} + ({size})"
-    lines += e.lines
-    if e.temps:
-        lines.append("    free(arena);")
-    lines += ["    return 0;", "}"]
-    return "\n".join(lines) + "\n", decl + ";"
+    lines += [f"/* the doubles {func_name}_ws needs in `work`; -2 if the sizes are refused */",
+              work_decl, "{", *prologue, f"    return {sizes};", "}", "",
+              "/* the kernel, its temporaries in `work` (the Python side keeps one block per thread */",
+              "/* and reuses it: a fresh one costs a page fault per 4 KB once malloc maps it) */",
+              ws_decl, "{", "    (void)threads;  /* unused in a build without OpenMP */",
+              *([] if e.temps else ["    (void)work;"]), *prologue, *("    " + a for a in kernel.aliases)]
+    prev = "work"
+    for name, size in e.temps:
+        lines.append(f"    double *const {name} = {prev};")
+        prev = f"{name} + {size}" if size.isdigit() or size.isidentifier() else f"{name} + ({size})"
+    lines += e.lines + ["    return 0;", "}", "",
+                        "/* the kernel with its temporaries in a block of its own (for C callers) */",
+                        decl, "{",
+                        f"    const ptrdiff_t need = {func_name}_work(dims);",
+                        "    if (need < 0) return -2;",
+                        "    double *const work = malloc(sizeof(double) * (size_t)(need + 1));  /* never malloc(0) */",
+                        "    if (work == NULL) return -1;",
+                        "    const int status = "
+                        f"{func_name}_ws({', '.join(['dims', 'threads', 'work', *ins, *outs])});",
+                        "    free(work);",
+                        "    return status;",
+                        "}"]
+    return "\n".join(lines) + "\n", "\n".join(d + ";" for d in (decl, work_decl, ws_decl))
 
 
 def _size_checks(trace: Trace, kernel: _Kernel) -> list[str]:
@@ -268,16 +293,47 @@ def _size_checks(trace: Trace, kernel: _Kernel) -> list[str]:
     return lines
 
 
+class Workspace:
+    """The temporaries' blocks of one kernel, kept between calls, per thread (so
+    threads never share one; a thread's blocks go when it ends, all of them with the
+    kernel). Each block is exactly the size a call needs, so AddressSanitizer sees
+    its end, and a thread keeps the blocks of its last KEEP sizes: an optimizer's
+    steps or a Dask worker's equal chunks (and the shorter last one) reuse theirs."""
+
+    KEEP = 2
+
+    def __init__(self, ffi, dtype=np.float64):
+        self.ffi, self.local, self.dtype = ffi, threading.local(), np.dtype(dtype)
+        self.ctype = {8: "double[]", 4: "float[]"}[self.dtype.itemsize]  # the kernel's element type
+
+    def take(self, need: int):
+        """A pointer to `need` elements, for this thread's call (NULL for none)."""
+        if need == 0:
+            return self.ffi.NULL
+        held = self.local.__dict__.setdefault("held", {})  # size -> pointer, last used last
+        ptr = held.pop(need, None)
+        if ptr is None:
+            if len(held) >= self.KEEP:
+                del held[next(iter(held))]
+            ptr = self.ffi.from_buffer(self.ctype, np.empty(need, self.dtype), require_writable=True)  # keeps it
+        held[need] = ptr
+        return ptr
+
+
 def compile_c_tensor(trace: Trace, *, func_name: str, description: str = "", threads=None, generated=None,
-                     signature=None):
+                     signature=None, dtype=None):
     """(fn, source, parameter names): fn(*arrays) takes float64 arrays of the declared
     shapes and returns a flat tuple of the outputs (arrays, floats for scalars), as the
     generated NumPy function does. `generated`: its (source, declaration), if made;
     `signature`: the compiled function's (signature.py), whose cached binding of the
-    shapes fn shares (else fn keeps its own)."""
+    shapes fn shares (else fn keeps its own). `dtype`: float32 for a kernel whose
+    source was made float (exprcompiler.dtypes): float32 arrays in and out."""
     source, decl = generated or generate_c_tensor(trace, func_name=func_name, description=description)
+    real = np.dtype(np.float64 if dtype is None else dtype)
+    array = "double[]" if dtype is None else "float[]"
     ffi, lib = c_build.load(source, decl)
-    kernel = getattr(lib, func_name)
+    kernel, work_size = getattr(lib, f"{func_name}_ws"), getattr(lib, f"{func_name}_work")
+    workspace = Workspace(ffi, real)
     dims = dim_names(trace)
     params = [name.replace(".", "_") for name in trace.input_names]
     scalar = [trace.instrs[v].shape == () for _, v in trace.outputs]
@@ -290,30 +346,40 @@ def compile_c_tensor(trace: Trace, *, func_name: str, description: str = "", thr
         """The kernel trusts `dims`: the binding's checks are what keep its every access
         in range, so they run here, not only in the caller's (Compiled.function skips
         that); the sizes as the kernel's argument are kept with the binding."""
-        arrays = [np.asarray(a, dtype=np.float64, order="C") for a in arrays]  # 0-d stays 0-d
+        arrays = [np.asarray(a, dtype=real, order="C") for a in arrays]  # 0-d stays 0-d
         bound = signature.bind(arrays)
         memo = bound.memo.get("c")
         if memo is None:
             sizes = [bound.dims[d] for d in dims]
-            memo = bound.memo["c"] = (ffi.new("ptrdiff_t[]", sizes) if sizes else ffi.NULL,
-                                      max((a.size for a in arrays), default=0))
-        (dims_arg, size), shapes = memo, bound.shapes
-        outs = [np.empty(s) for s in shapes]
+            dims_arg = ffi.new("ptrdiff_t[]", sizes) if sizes else ffi.NULL
+            memo = bound.memo["c"] = (dims_arg, max((a.size for a in arrays), default=0), work_size(dims_arg))
+        (dims_arg, size, need), shapes = memo, bound.shapes
+        if need < 0:  # the binder refuses these sizes first; this is the kernel's own guard
+            raise _refused(func_name, dims, dims_arg)
+        try:
+            work = workspace.take(need)
+        except MemoryError:
+            raise MemoryError(f"the C kernel {func_name} could not allocate its temporaries "
+                              f"({need * workspace.dtype.itemsize / 1e6:.0f} MB)") from None
+        outs = [np.empty(s, real) for s in shapes]
         nt = threads if choice is None else choice.pick(size)
-        args = [dims_arg, nt, *(ffi.from_buffer("double[]", a) for a in arrays)]
-        args += [ffi.from_buffer("double[]", o, require_writable=True) for o in outs]
+        args = [dims_arg, nt, work, *(ffi.from_buffer(array, a) for a in arrays)]
+        args += [ffi.from_buffer(array, o, require_writable=True) for o in outs]
         start = time.perf_counter()
         status = kernel(*args)
         if choice is not None and size >= c_build.PARALLEL_FROM:
             choice.record(nt, time.perf_counter() - start, size)
-        if status == -2:  # the binder refuses these sizes first; this is the kernel's own guard
-            raise ShapeError(f"the C kernel {func_name} refused the sizes {dict(zip(dims, dims_arg))}")
-        if status != 0:
-            raise MemoryError(f"the C kernel {func_name} could not allocate its temporaries")
+        if status != 0:  # -2, as its _work said above: never reached
+            raise _refused(func_name, dims, dims_arg)
         return tuple(float(o[()]) if s else o for o, s in zip(outs, scalar))
 
     fn.__name__ = func_name
+    fn.workspace = workspace  # (the tests look at its blocks)
     return fn, source, params
+
+
+def _refused(func_name: str, dims: list, dims_arg) -> ShapeError:
+    return ShapeError(f"the C kernel {func_name} refused the sizes {dict(zip(dims, dims_arg))}")
 
 
 __all__ = ["compile_c_tensor", "dim_names", "generate_c_tensor"]

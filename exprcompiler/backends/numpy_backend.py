@@ -82,7 +82,7 @@ def generate(trace: Trace, *, func_name: str = "f", description: str = "",
     body = []
     for i, ins in enumerate(trace.instrs):
         if r.named[i] and ins.op != "input":
-            body.append(f"    {names[i]} = {r.rhs(i)}")
+            body.append(f"    {names[i]} = {_vector_dot(trace, ins, r, names) or r.rhs(i)}")
     if returns is None:
         returns = 0 if len(trace.outputs) == 1 else tuple(range(len(trace.outputs)))
     body.append(f"    return {_format_returns(returns, trace, r, top=True)}")
@@ -175,6 +175,15 @@ def _dots(trace: Trace) -> Trace:
             instrs[i] = Instr("matmul", prod.args, (), ())
             labels[p] = None
     return Trace(instrs, labels, trace.outputs, trace.source)
+
+
+def _vector_dot(trace: Trace, ins: Instr, r: Renderer, names) -> Optional[str]:
+    """`a.dot(b)` for the product of two named vectors (what _dots makes of sum(r * r)):
+    the same BLAS dot as `a @ b`, same bits and same warnings, without the matmul
+    ufunc's dispatch (1-1.5 µs of a 20 µs least-squares gradient at 500 rows)."""
+    if ins.op != "matmul" or not all(r.named[a] and len(trace.instrs[a].shape) == 1 for a in ins.args):
+        return None
+    return f"{names[ins.args[0]]}.dot({names[ins.args[1]]})"
 
 
 def _format_returns(spec: ReturnSpec, trace: Trace, r: Renderer, top: bool = False) -> str:

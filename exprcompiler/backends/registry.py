@@ -34,6 +34,7 @@ class Artifact(NamedTuple):
     tensor: bool = False        # C: the loop-nest kernel over exact shapes
     description: str = ""       # what the source's header says it computes
     returns: object = None      # NumPy: how the function nests its results
+    dtype: object = None        # None: float64; np.dtype(float32): a float32 kernel (dtypes.py)
 
 
 class Kernel(NamedTuple):
@@ -50,16 +51,20 @@ class NumpyBackend:
     name = "numpy"
 
     def generate(self, trace: Trace, *, func_name: str, description: str, returns=None,
-                 columns: bool = False) -> Artifact:
+                 columns: bool = False, dtype=None) -> Artifact:
         from .numpy_backend import generate
         source, params = generate(trace, func_name=func_name, description=description, returns=returns)
-        return Artifact(source, func_name, tuple(params), description=description, returns=returns)
+        return Artifact(source, func_name, tuple(params), description=description, returns=returns,
+                        dtype=dtype)
 
     def load(self, artifact: Artifact, signature, *, threads=None) -> Kernel:
         from .numpy_backend import load, numpy_runner
         fn = load(artifact.source, artifact.func_name)
         if signature.tensor:
             return Kernel(fn, artifact.source, artifact.params)
+        if artifact.dtype is not None:  # float32: the point on float32 scalars, not math's doubles
+            from ..dtypes import numpy_point
+            return Kernel(fn, artifact.source, artifact.params, run=numpy_runner(fn), point=numpy_point(fn))
         return Kernel(fn, artifact.source, artifact.params, run=numpy_runner(fn),
                       point=_MathPoint(artifact, signature.trace, fn))
 
@@ -105,27 +110,37 @@ class CBackend:
     name = "c"
 
     def generate(self, trace: Trace, *, func_name: str, description: str, returns=None,
-                 columns: bool = False) -> Artifact:
+                 columns: bool = False, dtype=None) -> Artifact:
         from . import c_source
         generated = c_source.generate(trace, func_name=func_name, description=description, columns=columns)
         params = tuple(name.replace(".", "_") for name in trace.input_names)
-        return Artifact(generated.text, func_name, params, generated.decl, generated.tensor)
+        text, decl = generated.text, generated.decl
+        if dtype is not None:  # float32: the same program in float (see dtypes.py)
+            from ..dtypes import c_source_float
+            text, decl = c_source_float(text), c_source_float(decl)
+        return Artifact(text, func_name, params, decl, generated.tensor, dtype=dtype)
 
     def load(self, artifact: Artifact, signature, *, threads=None) -> Kernel:
         trace = signature.trace
         if artifact.tensor:  # loops over the shapes; called with exact shapes
             from .c_tensor import compile_c_tensor
             fn, source, params = compile_c_tensor(trace, func_name=artifact.func_name, threads=threads,
-                                                  generated=(artifact.source, artifact.decl), signature=signature)
+                                                  generated=(artifact.source, artifact.decl), signature=signature,
+                                                  **({} if artifact.dtype is None else {"dtype": artifact.dtype}))
             return Kernel(fn, source, tuple(params), warns=False)  # C does the arithmetic
         from ..packed import c_packed, c_point
         from . import c_build
         ffi, lib = c_build.load(artifact.source, artifact.decl)
         fn = getattr(lib, artifact.func_name)
         packed = getattr(lib, f"{artifact.func_name}_packed")
+        if artifact.dtype is not None:  # float buffers: .at() goes through the point (dtypes.py)
+            from ..dtypes import c_point as float_point
+            return Kernel(fn, artifact.source, artifact.params,
+                          run=c_build.runner(ffi, fn, len(trace.outputs), threads, dtype=artifact.dtype),
+                          point=float_point(ffi, packed, len(trace.outputs)))
         return Kernel(fn, artifact.source, artifact.params,
                       run=c_build.runner(ffi, fn, len(trace.outputs), threads),
-                      packed=c_packed(ffi, packed), point=c_point(ffi, packed, len(trace.outputs)))
+                      packed=c_packed(ffi, packed), point=c_point(ffi, packed, len(trace.outputs), len(trace.inputs)))
 
 
 BACKENDS = {"numpy": NumpyBackend(), "c": CBackend()}

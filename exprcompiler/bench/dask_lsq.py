@@ -1,8 +1,10 @@
 """Benchmark (not registered in the suite): the least-squares gradient over rows on a
 Dask LocalCluster — exprcompiler's compiled gradient called with Dask arrays against
 the same value and gradient written by hand in dask.array (`X.T @ (X @ w - y)`),
-side by side on the same persisted data; and the per-step overhead of Dask in an
-optimizer loop (one `dask.compute` per evaluation).
+side by side on the same persisted data, and the compiled C kernel run here over the
+same chunks one by one on one thread (a worker's floor: "per worker" is that time over
+workers x the cluster's); and the per-step overhead of Dask in an optimizer loop (one
+`dask.compute` per evaluation).
 
     python -m exprcompiler.bench.dask_lsq --rows 1e6 --cols 100 --chunks 8
 
@@ -54,6 +56,7 @@ def main(argv=None) -> int:
     from distributed import Client, LocalCluster, wait
 
     from exprcompiler import compile_grad
+    from exprcompiler.bench.dask_griewank import cpu_seconds
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=float, default=1e6)
     parser.add_argument("--cols", type=int, default=100)
@@ -86,6 +89,19 @@ def main(argv=None) -> int:
             w = _point(cols, k)
             return dask.compute(X.T @ (X @ w - y), scheduler=client)[0]
 
+        blocks = list(zip(*(dask.compute(*a.blocks, scheduler=client) for a in (X, y))))
+        one = kernels["c"].with_threads(1)
+
+        def in_process(k):  # the same chunks here, one by one, on one thread: a worker's floor
+            w = _point(cols, k)
+            parts = [one(X=xb, y=yb, w=w) for xb, yb in blocks]
+            return sum(p[0] for p in parts), sum(p[1][0] for p in parts)
+        base, _ = _median(in_process, args.repeat)
+        start = time.process_time()
+        in_process(0)
+        base_cpu = time.process_time() - start
+        blocks.clear()  # 0.8 GB here: not kept beside the cluster
+        print(f"  in-process C, one thread, chunk by chunk  {base * 1e3:8.1f} ms   CPU {base_cpu * 1e3:6.1f} ms")
         hand, (v_ref, g_ref) = _median(by_hand, args.repeat)
         hand_g, _ = _median(grad_only, args.repeat)
         print(f"  by hand, dask.array: value + gradient  {hand * 1e3:8.1f} ms")
@@ -99,7 +115,13 @@ def main(argv=None) -> int:
             err = max(abs(v - v_ref) / abs(v_ref), float(np.max(np.abs(grad - g_ref)) / np.max(np.abs(g_ref))))
             print(f"  exprcompiler, {backend:<5} value + gradient  {seconds * 1e3:8.1f} ms   "
                   f"{seconds / hand:5.2f}x by hand (value + gradient), {seconds / hand_g:5.2f}x (gradient alone); "
-                  f"agrees to {err:.1e}")
+                  f"per worker {base / (seconds * args.workers):4.2f}x in-process; agrees to {err:.1e}")
+            if backend == "c":  # CPU seconds, which other jobs on a shared machine do not inflate
+                before = cpu_seconds(client)
+                ours(0)
+                cpu, scheduler = cpu_seconds(client) - before
+                print(f"      CPU: workers {cpu * 1e3:6.1f} ms ({base_cpu / cpu:4.2f}x in-process), "
+                      f"scheduler {scheduler * 1e3:6.1f} ms")
         # the overhead: the same chunk count, 8 rows a chunk
         Xs, ys = client.persist(_data(8 * args.chunks, cols, args.chunks))
         wait([Xs, ys])

@@ -19,6 +19,8 @@ CHECKS = 5                  # the first states of the batch, checked against the
 TOL = 1e-9                  # relative, denominator floored at 1
 
 C_COLD = "generated C, cold cache"
+# not a row: the C compiler's CPU seconds in the cold build, in the sizes note
+C_CPU = "C compiler CPU"
 C_CALL = "generated C, J(**inputs)"
 C_AT = "generated C, J.at(x)"
 C_BARE = "generated C, J.function (kernel)"
@@ -46,11 +48,13 @@ def sizes_note(model, built: dict) -> str:
             break
     J = built.get(C_CALL)
     if J is not None and not isinstance(J, str):
-        # the C backend splits a long kernel into parts compiled without vectorization:
-        # worth seeing beside the times, which change with it
+        # the C backend splits a long kernel into parts (c_split): worth seeing beside
+        # the times, which change with it
         parts = len(re.findall(r"\bvoid \w+_part\d+\(", J.source))
         text += (f"; C source {len(J.source.splitlines()):,} lines"
                  + (f", split into {parts} parts" if parts else ", one kernel loop"))
+    if isinstance(built.get(C_CPU), float):
+        text += f"; C compiler CPU in the cold build {built[C_CPU]:.2f} s (median)"
     return text
 
 

@@ -50,7 +50,7 @@ from . import mechanics_peers as peers, remote
 from .competitors import installed
 from .mechanics import exact, pendulum, random_states
 from .mechanics_peers import Missing, columns as _columns
-from .mechanics_report import (C_AT, C_BARE, C_BARE_NEW, C_CALL, C_COLD, CASADI, CHECKS, JAX, NP_BARE,
+from .mechanics_report import (C_AT, C_BARE, C_BARE_NEW, C_CALL, C_COLD, C_CPU, CASADI, CHECKS, JAX, NP_BARE,
                                NP_CALL, SYMENGINE, SYMPY, result, sizes_note)
 from .mechanics_report import TOL  # noqa: F401 - the suite's tolerance, as callers know it
 from .report import SuiteResult
@@ -102,6 +102,7 @@ def _builds(model, rounds: int, scratch: str) -> tuple[dict, dict]:
                 **{label: (lambda build=build: build(model)) for label, build in PEER_BUILD.items()}}
     times: dict = {label: [] for label in (C_COLD, *builders)}
     built: dict = {}
+    compiler_cpu: list = []
     for r in range(rounds):
         labels = list(builders)
         for label in labels[r % len(labels):] + labels[:r % len(labels)]:
@@ -109,9 +110,10 @@ def _builds(model, rounds: int, scratch: str) -> tuple[dict, dict]:
                 continue  # missing: once is enough to know
             try:
                 if label == C_CALL:
-                    cold, warm, built[label] = _c_round(model, scratch, r)
+                    cold, warm, built[label], cpu = _c_round(model, scratch, r)
                     times[C_COLD].append(cold)
                     times[C_CALL].append(warm)
+                    compiler_cpu.append(cpu)
                     continue
                 t0 = time.perf_counter()
                 built[label] = builders[label]()
@@ -124,18 +126,27 @@ def _builds(model, rounds: int, scratch: str) -> tuple[dict, dict]:
                 first = (str(e).splitlines() or [""])[0]
                 built[label] = f"failed ({type(e).__name__}: {first})"
     built[C_COLD] = built.get(C_CALL)
+    if compiler_cpu:  # not a row: said beside the model's sizes
+        built[C_CPU] = sorted(compiler_cpu)[len(compiler_cpu) // 2]
     return times, built
 
 
 def _c_round(model, scratch: str, r: int):
+    """(cold s, warm s, the build, the C compiler's CPU s in the cold build: user + sys
+    of its processes, which a shared machine inflates less than the wall time)."""
+    import resource
+
     cache = os.path.join(scratch, f"n{model.n}-round{r}")
     with _cache_at(cache):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         _generated(model, "c")
         t1 = time.perf_counter()
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         J = _generated(model, "c")
         t2 = time.perf_counter()
-    return t1 - t0, t2 - t1, J
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return t1 - t0, t2 - t1, J, cpu
 
 
 # ---- the bare C kernel ----

@@ -135,17 +135,20 @@ class Objective:
         self.evaluations = 0
         self.hessian_evaluations = 0
 
+        # a float32 function's kernels are float32 too; .at() answers in float64 all the same
+        dtype = getattr(compiled, "_dtype", None)
+
         def reuse(kind):  # the object given, when it is the kernel wanted
             if (compiled is not None and compiled.kind == kind and tuple(compiled.wrt) == tuple(self.wrt)
                     and compiled.backend == backend):
                 return compiled
             return None
-        self._grad = reuse("grad") or api.compile_grad(primal, self.wrt, backend=backend)
+        self._grad = reuse("grad") or api.compile_grad(primal, self.wrt, backend=backend, dtype=dtype)
         self._second = None
         if needs == "hvp":
-            self._second = reuse("hvp") or compile_hvp(primal, self.wrt, backend=backend)
+            self._second = reuse("hvp") or compile_hvp(primal, self.wrt, backend=backend, dtype=dtype)
         elif needs == "hessian":
-            self._second = reuse("hessian") or compile_hessian(primal, self.wrt, backend=backend)
+            self._second = reuse("hessian") or compile_hessian(primal, self.wrt, backend=backend, dtype=dtype)
 
     @property
     def n(self) -> int:

@@ -98,9 +98,15 @@ class _Setup:
     the flat parameter vector and the L2 term's factor."""
 
     def __init__(self, loss, params, data, *, shapes, backend, validation, l2, l2_params,
-                 accuracy, seed):
+                 accuracy, seed, dtype=None):
         self.model = loss if isinstance(loss, Model) else None
+        if isinstance(loss, api.Compiled) and dtype is not None and loss._dtype != dtype:
+            raise ValueError(f"train: dtype={dtype.name!r}, but the compiled loss computes in {loss.dtype}")
+        # float32 (dtypes.py): data, parameters and kernels in float32, data converted once here
+        self.dtype = dtype = loss._dtype if isinstance(loss, api.Compiled) else dtype
         data = self._data(data)
+        if dtype is not None:
+            data = _in_dtype(data, dtype)
         self.init = self._init(params)
         first = self.init(seed)
         self.data, self.constants, n = _batched(data)
@@ -115,6 +121,8 @@ class _Setup:
             self.data = dask_driver.rows_chunks(self.data)[0]
             if self.val is not None and dask_driver.has_dask(self.val):
                 self.val = dask_driver.rows_chunks(self.val, "train: validation")[0]
+        if dtype is not None and self.val is not None:
+            self.val = _in_dtype(self.val, dtype)
         self.grad, self.value = self._compile(loss, first, data, shapes, backend)
         self.backend = self.grad.backend
         self.names = list(self.grad.wrt)
@@ -206,8 +214,14 @@ class _Setup:
                           **{k: ("n", *np.shape(v)[1:]) if np.ndim(v) else () for k, v in data.items()}}
         shapes = None if shapes is None else {k: tuple(int(d) if isinstance(d, (int, np.integer)) else d
                                                        for d in v) for k, v in shapes.items()}
-        grad = api.compile_grad(expr, list(first), backend=backend, shapes=shapes)
-        return grad, api.compile_expr(grad.primal, backend=backend)
+        grad = api.compile_grad(expr, list(first), backend=backend, shapes=shapes, dtype=self.dtype)
+        return grad, api.compile_expr(grad.primal, backend=backend, dtype=self.dtype)
+
+
+def _in_dtype(data: dict, dtype) -> dict:
+    """In-memory data converted to a float32 training's dtype, once (Dask data: per chunk,
+    by the kernel's call)."""
+    return {k: v if dask_driver.is_dask(v) else v.astype(dtype, copy=False) for k, v in data.items()}
 
 
 def _arrays(data: Mapping) -> dict:
@@ -255,6 +269,8 @@ def _run(setup: _Setup, seed: int, cls, opts: dict, *, epochs: int, batch: Optio
     started = time.perf_counter()
     init = setup.init(seed)
     x = np.concatenate([np.asarray(init[k], dtype=np.float64).reshape(-1) for k in setup.names])
+    if setup.dtype is not None:  # the parameters in the kernels' dtype: no conversion per step
+        x = x.astype(setup.dtype)
     if not np.isfinite(x).all():
         raise ValueError("train: the starting params are not finite")
     views = split(x, setup.layout)
@@ -366,7 +382,7 @@ def train(loss, params=None, data=None, *, shapes: Optional[dict] = None, optimi
           epochs: int = 30, batch: Optional[int] = 64, seed: int = 0, l2: float = 0.0,
           l2_params: Optional[Sequence[str]] = None, validation=None, patience: Optional[int] = None,
           restarts: int = 1, accuracy: Optional[Callable] = None, backend: str = "numpy",
-          quiet: bool = False, **options) -> TrainResult:
+          quiet: bool = False, dtype=None, **options) -> TrainResult:
     """Train the parameters of a loss program on mini-batches.
 
     `loss`: a Model (driver/models.py), a program (text or Trace) whose inputs are
@@ -386,7 +402,8 @@ def train(loss, params=None, data=None, *, shapes: Optional[dict] = None, optimi
     same form; `patience`: epochs without a lower validation loss before stopping
     (best parameters restored); `restarts`: runs from seeds seed, seed + 1, ...,
     the best one returned; `accuracy(params, data) -> float` (default: the Model's);
-    `backend`: "numpy" or "c"; `quiet`: no progress bar.
+    `backend`: "numpy" or "c"; `quiet`: no progress bar; `dtype`: "float32" trains in
+    single precision (data, parameters and kernels; a compiled loss brings its own).
     """
     cls = optimizer_class(optimizer)
     unknown = [k for k in options if k not in cls.options]
@@ -406,7 +423,7 @@ def train(loss, params=None, data=None, *, shapes: Optional[dict] = None, optimi
     if data is None:
         raise TypeError("train: no data")
     setup = _Setup(loss, params, data, shapes=shapes, backend=backend, validation=validation, l2=l2,
-                   l2_params=l2_params, accuracy=accuracy, seed=seed)
+                   l2_params=l2_params, accuracy=accuracy, seed=seed, dtype=api.resolve_dtype(dtype))
     if restarts > 1 and setup.fixed_init:
         raise ValueError("restarts need different starts: give params as a function seed -> mapping, "
                          "or a Model")

@@ -9,10 +9,12 @@ from .rules import RULES, Rule
 __all__ = ["stabilize", "Firing", "STAGES", "RULES", "Rule"]
 
 # The default of compile_*(stable=...). Off, from the measurements (README, "Numerical
-# stability"; bench/stability.py): where the naive forms are accurate, the stable
-# primitives cost 1.2-5x (softplus 3-4x, hypot 3-5x, the sigmoid derivative 2x) on 10⁶
-# points, over the 10% a rewrite may cost where it was not needed; and a compile step
-# cannot know the input range. `explain(expr, stability=True)` shows what it would change.
+# stability"; bench/stability.py, 10⁶ points): with the one-exp, branch-free primitives
+# most C kernels cost what the naive ones do, but where the naive forms are accurate
+# tanh' (sech2) and hypot still cost 1.3x in C, and in NumPy, the default backend,
+# softplus, the sigmoid and logaddexp 2-2.5x and hypot 3x: over the 10% a rewrite may
+# cost where it was not needed; and a compile step cannot know the input range.
+# `explain(expr, stability=True)` shows what it would change.
 DEFAULT_STABLE = False
 
 

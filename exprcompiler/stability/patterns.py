@@ -96,6 +96,35 @@ def softmax2(b, a, attrs):
     return (x, e[0]) if m.same(b, e[1], x) else None
 
 
+def softmax_ratio(b, a, attrs):
+    """exp(x) / sum(exp(x)), or w·exp(x) / sum(exp(x)), along one axis -> (x, the axis,
+    w or None): over the whole of a vector, or along an axis kept (keepdims), so that
+    each slice is divided by its own sum (exp(X)/sum(exp(X), axis=1) without keepdims
+    divides by the wrong sums: not matched)."""
+    n = m.node(b, a[1])
+    if n.op != "sum" or m.arg(b, n.args[0], "exp") is None:
+        return None
+    e, w = n.args[0], None   # exp(x)
+    if not m.same(b, a[0], e):
+        factors = m.args(b, a[0], "mul")
+        if factors is None or not any(m.same(b, f, e) for f in factors):
+            return None
+        w = factors[1] if m.same(b, factors[0], e) else factors[0]
+    x = m.arg(b, e, "exp")
+    ndim, options = len(m.node(b, x).shape), dict(n.attrs)
+    axis = options.get("axis")
+    axes = range(ndim) if axis is None else axis if isinstance(axis, tuple) else (axis,)
+    axes = sorted({k % ndim for k in axes}) if ndim else []
+    if len(axes) != 1 or (ndim > 1 and not options.get("keepdims")):
+        return None
+    return x, axes[0], w
+
+
+def build_softmax(b, x, axis, w):
+    s = b.apply("softmax", x, axis=axis)
+    return s if w is None else b.mul(w, s)
+
+
 def exp_over_one_plus_exp(b, a, attrs):
     u = m.arg(b, a[0], "exp")
     w = m.plus_const(b, a[1], 1.0)

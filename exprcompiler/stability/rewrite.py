@@ -123,7 +123,10 @@ def _lines(trace: Trace):
     def name_of(i: int) -> str:
         label = trace.labels[i]
         if label is not None:
-            return label_text(label)
+            try:
+                return label_text(label)
+            except KeyError:   # a kind with no mark (the sparse sweeps' dot0, bar1): spelled out
+                return label_text(label, ascii=True)
         return temps.setdefault(i, f"t_{len(temps) + 1}")
 
     r = Renderer(trace, table_spelling(False), name_of, named=[True] * len(trace.instrs))

@@ -43,6 +43,49 @@ class Rule:
     fails: str = ""
 
 
+def _with_one(name, form, f, build, reason, fails):
+    """A rule for f(u) and the constant 1 in `form`: "1 - f", "f - 1", "f + -1" or "1 + f"."""
+    root, pattern = {"1 - f": ("sub", P.sub_one_minus), "f - 1": ("sub", P.sub_minus_one),
+                     "f + -1": ("add", lambda op: P.add_with(-1.0, op)),
+                     "1 + f": ("add", lambda op: P.add_with(1.0, op))}[form]
+    return Rule(name, root, P.one(pattern(f)), build, reason, fails=fails)
+
+
+# (name, form, f, replacement, reason, where the naive form fails)
+_WITH_ONE = (
+    ("one_minus_sigmoid", "1 - f", "sigmoid", lambda b, u: b.sigmoid(b.neg(u)),
+     "1 - sigmoid(u) loses digits as sigmoid(u) nears 1 (0 from u = 37); sigmoid(-u) does not",
+     "u > 3 (relative error > 1e-13), u > 36.7 (0)"),
+    ("expm1", "f - 1", "exp", lambda b, u: b.expm1(u),
+     "exp(u) - 1 loses the digits of u for small |u| (0 below 1.1e-16); expm1(u) keeps them",
+     "|u| < 1e-3 (relative error > 1e-13), |u| < 1.1e-16 (0)"),
+    ("expm1_add", "f + -1", "exp", lambda b, u: b.expm1(u),
+     "exp(u) + (-1) loses the digits of u for small |u|; expm1(u) keeps them",
+     "|u| < 1e-3 (relative error > 1e-13)"),
+    ("one_minus_exp", "1 - f", "exp", lambda b, u: P.zero_minus(b, b.expm1(u)),
+     "1 - exp(u) loses the digits of u for small |u|; -expm1(u) keeps them",
+     "|u| < 1e-3 (relative error > 1e-13), |u| < 1.1e-16 (0)"),
+    ("cosm1", "f - 1", "cos", lambda b, u: b.cosm1(u),
+     "cos(u) - 1 cancels for small |u| (0 below 1e-8); cosm1(u) = -2 sin(u/2)² does not",
+     "|u| < 1e-2 (relative error > 1e-13), |u| < 1.05e-8 (0)"),
+    ("one_minus_cos", "1 - f", "cos", lambda b, u: P.zero_minus(b, b.cosm1(u)),
+     "1 - cos(u) cancels for small |u| (0 below 1e-8); -cosm1(u) does not",
+     "|u| < 1e-2 (relative error > 1e-13), |u| < 1.05e-8 (0)"),
+    ("erfc", "1 - f", "erf", lambda b, u: b.erfc(u),
+     "1 - erf(u) cancels for large u (0 from u = 5.9); erfc(u) does not",
+     "u > 1 (digits lost), u > 5.9 (0)"),
+    ("erf", "1 - f", "erfc", lambda b, u: b.erf(u),
+     "1 - erfc(u) loses the digits of erf(u) for small |u|; erf(u) keeps them",
+     "|u| < 1e-3 (relative error > 1e-13)"),
+    ("erf_minus_one", "f - 1", "erf", lambda b, u: P.zero_minus(b, b.erfc(u)),
+     "erf(u) - 1 cancels for large u; -erfc(u) does not",
+     "u > 1 (digits lost), u > 5.9 (0)"),
+    ("one_plus_erf", "1 + f", "erf", lambda b, u: b.erfc(b.neg(u)),
+     "1 + erf(u) cancels for large negative u (0 below -5.9); erfc(-u) does not",
+     "u < -1 (digits lost), u < -5.9 (0)"),
+)
+
+
 RULES: tuple[Rule, ...] = (
     # -- log(...) ------------------------------------------------------------------------
     Rule("softplus", "log", P.one(P.of(lambda b, v: m.plus_const(b, v, 1.0), "exp")), lambda b, u: b.softplus(u),
@@ -95,43 +138,14 @@ RULES: tuple[Rule, ...] = (
          lambda b, u: b.where(b.ge(u, 0.0), b.add(u, 0.0), math.nan),
          "exp(log(u)) is u for u >= 0 and NaN below (kept by a where); the round trip costs |log u| ulps",
          fails="relative error |log u|·1.1e-16 (7e-14 at 1e300); gradient NaN at 0"),
-    # -- differences with 1 --------------------------------------------------------------
-    Rule("one_minus_sigmoid", "sub", P.one(P.sub_one_minus("sigmoid")), lambda b, u: b.sigmoid(b.neg(u)),
-         "1 - sigmoid(u) loses digits as sigmoid(u) nears 1 (0 from u = 37); sigmoid(-u) does not",
-         fails="u > 3 (relative error > 1e-13), u > 36.7 (0)"),
+    # -- differences with 1 (the family of f(u) ± 1: _WITH_ONE below) --------------------
+    *(_with_one(*row) for row in _WITH_ONE),
     Rule("tanh_derivative", "sub", P.one(P.tanh_squared), lambda b, u: b.sech2(u),
          "1 - tanh(u)² (tanh's derivative) loses digits as tanh(u) nears ±1 (0 from |u| = 19); sech2(u) does not",
          fails="|u| > 3.5 (relative error > 1e-13), |u| > 19.1 (0)"),
-    Rule("expm1", "sub", P.one(P.sub_minus_one("exp")), lambda b, u: b.expm1(u),
-         "exp(u) - 1 loses the digits of u for small |u| (0 below 1.1e-16); expm1(u) keeps them",
-         fails="|u| < 1e-3 (relative error > 1e-13), |u| < 1.1e-16 (0)"),
-    Rule("expm1_add", "add", P.one(P.add_with(-1.0, "exp")), lambda b, u: b.expm1(u),
-         "exp(u) + (-1) loses the digits of u for small |u|; expm1(u) keeps them",
-         fails="|u| < 1e-3 (relative error > 1e-13)"),
-    Rule("one_minus_exp", "sub", P.one(P.sub_one_minus("exp")), lambda b, u: P.zero_minus(b, b.expm1(u)),
-         "1 - exp(u) loses the digits of u for small |u|; -expm1(u) keeps them",
-         fails="|u| < 1e-3 (relative error > 1e-13), |u| < 1.1e-16 (0)"),
-    Rule("cosm1", "sub", P.one(P.sub_minus_one("cos")), lambda b, u: b.cosm1(u),
-         "cos(u) - 1 cancels for small |u| (0 below 1e-8); cosm1(u) = -2 sin(u/2)² does not",
-         fails="|u| < 1e-2 (relative error > 1e-13), |u| < 1.05e-8 (0)"),
-    Rule("one_minus_cos", "sub", P.one(P.sub_one_minus("cos")), lambda b, u: P.zero_minus(b, b.cosm1(u)),
-         "1 - cos(u) cancels for small |u| (0 below 1e-8); -cosm1(u) does not",
-         fails="|u| < 1e-2 (relative error > 1e-13), |u| < 1.05e-8 (0)"),
     Rule("sqrt1pm1", "sub", P.one(P.sqrt1p_minus_one), lambda b, u: b.sqrt1pm1(u),
          "sqrt(1 + u) - 1 cancels for small |u|; sqrt1pm1(u) = u / (sqrt(1 + u) + 1) does not",
          fails="|u| < 1e-3 (relative error > 1e-13), |u| < 2.2e-16 (0)"),
-    Rule("erfc", "sub", P.one(P.sub_one_minus("erf")), lambda b, u: b.erfc(u),
-         "1 - erf(u) cancels for large u (0 from u = 5.9); erfc(u) does not",
-         fails="u > 1 (digits lost), u > 5.9 (0)"),
-    Rule("erf", "sub", P.one(P.sub_one_minus("erfc")), lambda b, u: b.erf(u),
-         "1 - erfc(u) loses the digits of erf(u) for small |u|; erf(u) keeps them",
-         fails="|u| < 1e-3 (relative error > 1e-13)"),
-    Rule("erf_minus_one", "sub", P.one(P.sub_minus_one("erf")), lambda b, u: P.zero_minus(b, b.erfc(u)),
-         "erf(u) - 1 cancels for large u; -erfc(u) does not",
-         fails="u > 1 (digits lost), u > 5.9 (0)"),
-    Rule("one_plus_erf", "add", P.one(P.add_with(1.0, "erf")), lambda b, u: b.erfc(b.neg(u)),
-         "1 + erf(u) cancels for large negative u (0 below -5.9); erfc(-u) does not",
-         fails="u < -1 (digits lost), u < -5.9 (0)"),
     # Derivative traces only: (1 - u)(1 + u) is accurate near |u| = 1, but its own
     # derivative (1 - u) - (1 + u) cancels for small u, so it is never differentiated.
     Rule("one_minus_square", "sub", P.one(P.one_minus_square),
@@ -146,6 +160,10 @@ RULES: tuple[Rule, ...] = (
          "exp(x) / (exp(x) + exp(y)) overflows to NaN for large x, y and is 0/0 for very negative ones; "
          "sigmoid(x - y) is neither",
          fails="x or y > 709.78 (NaN), both < -745 (NaN)"),
+    Rule("softmax", "div", P.softmax_ratio, P.build_softmax,
+         "exp(x)/sum(exp(x)) is inf/inf = NaN when an element of x is above 709.78 and 0/0 when all are "
+         "below -745; softmax(x) takes the maximum out first",
+         fails="max(x) > 709.78 (NaN; gradient NaN), all x < -745 (NaN)"),
     Rule("tanh_ratio", "div", P.tanh_ratio, lambda b, u: b.tanh(P.half(b, u)),
          "(exp(2x) - 1) / (exp(2x) + 1) is inf/inf = NaN for x > 354.9; tanh(x) is 1",
          fails="x > 354.9 (NaN)"),

@@ -1,0 +1,154 @@
+"""C backend, one-point half: a small CPython extension that calls a kernel's packed
+one-point entry `f_packed(in, out)` with nothing between the caller and the kernel.
+
+Where it sits: beside c_build. A scalar kernel is plain C loaded through cffi in ABI
+mode (no Python headers needed); a cffi call with its `ffi.new` / `ffi.from_buffer`
+conversions costs about 1 µs, several times a Griewank gradient's own time. This
+module builds, once per Python and compiler (cached as a kernel is, through
+c_build's cache), one generic extension — the same for every kernel, so no kernel
+compiles twice — whose functions hold the address of one kernel's packed entry:
+
+    call_entry(address, n_in, n_out, keep, spec) -> f(*numbers)
+        the outputs nested as `spec` says (prefix code: k >= 0 is float(out[k]),
+        -1 - m a tuple of the next m items); NotImplemented when the arguments are
+        not n_in real numbers (floats, np.float64, ints within ±2**53), so the
+        caller takes its general path
+    at_entry(address, n_in, n_out, keep, general, empty, skip, assemble) -> at(x, seed=None, /, **data)
+        x a 1-D buffer of n_in C doubles, contiguous (a float64 NumPy vector):
+        skip = 1 gives (float(out[0]), array of out[1:]); skip = 0 gives
+        assemble(array of out); any other call goes to general(x, seed, **data)
+
+Every buffer is checked (format, item size, dimensions, length, strides) before the
+kernel reads it; the kernel is the same machine code as the cffi path's, so NaN,
+inf and edge points give the same bits. `keep` (the cffi function) keeps the
+library loaded. Where there are no Python headers, no compiler or the extension
+will not load, `load()` is None and the callers keep the cffi path.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import platform
+import sys
+import sysconfig
+from pathlib import Path
+from typing import Optional
+
+from ..errors import CompileError
+from ..version import __version__
+
+NAME = "_xc_entry"
+FLAGS = ("-O2", "-fPIC", "-shared", "-fno-strict-aliasing")
+
+SOURCE = Path(__file__).with_name("c_entry.c").read_text()  # package data (pyproject.toml)
+
+
+def _include() -> Optional[str]:
+    """The folder of Python.h, or None when this Python has no headers installed."""
+    folder = sysconfig.get_paths().get("include")
+    return folder if folder and os.path.isfile(os.path.join(folder, "Python.h")) else None
+
+
+def cache_key(include: str) -> str:
+    """What the extension's binary depends on: the source and flags, the compiler, and
+    this Python — version, ABI tag, headers — beside c_build's own parts."""
+    from . import c_build
+    compiler, version = c_build.find_compiler()
+    h = hashlib.sha256()
+    for part in (SOURCE, compiler, version, repr(FLAGS), repr(c_build.extra_flags()), __version__,
+                 sys.version, sys.implementation.cache_tag, str(sysconfig.get_config_var("SOABI")),
+                 include, platform.machine(), platform.system()):
+        h.update(part.encode())
+        h.update(b"\0")
+    return h.hexdigest()  # named as a kernel is (c_cache): `exprc cache clear` removes it too
+
+
+def _compile(include: str):
+    """c_build's compile step for the extension (`make` of c_build._build)."""
+    from . import c_build
+
+    def make(source: str, tmp: Path, kept: Path) -> Path:
+        (tmp / "entry.c").write_text(source)
+        compiler, _ = c_build.find_compiler()
+        why = c_build._run([compiler, *FLAGS, f"-I{include}", *c_build.extra_flags(), "-o", "entry.so",
+                            "entry.c"], tmp)
+        if why:
+            raise CompileError(f"the one-point entry did not compile: {why}")
+        return tmp / "entry.so"
+    return make
+
+
+def _import(path: Path):
+    import importlib.machinery
+    import importlib.util
+    name = f"exprcompiler.backends.{NAME}"
+    loader = importlib.machinery.ExtensionFileLoader(name, str(path))
+    spec = importlib.util.spec_from_file_location(name, str(path), loader=loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+_WHY_NOT: list = []
+
+
+@functools.lru_cache(maxsize=None)
+def _load(extra: tuple):
+    del extra  # part of the lru key: a test changing EXPRCOMPILER_EXTRA_CFLAGS gets its own build
+    from . import c_build
+    include = _include()
+    if include is None:
+        _WHY_NOT.append("no Python headers (Python.h) for this interpreter")
+        return None
+    try:
+        key = cache_key(include)
+        path, fresh = c_build._build(SOURCE, key=key, make=_compile(include))
+        try:
+            return _import(path)
+        except ImportError:
+            if fresh:
+                raise
+            path, _ = c_build._build(SOURCE, force=True, key=key, make=_compile(include))
+            return _import(path)
+    except (CompileError, ImportError, OSError) as err:
+        _WHY_NOT.append(str(err).splitlines()[0] if str(err) else type(err).__name__)
+        return None
+
+
+def load():
+    """The extension module, built or found in the cache on first use; None where it
+    cannot be had (the reason: `why_not()`), and then every caller keeps cffi."""
+    from . import c_build
+    try:
+        extra = c_build.extra_flags()
+    except CompileError:
+        return None
+    return _load(extra)
+
+
+def why_not() -> str:
+    """Why `load()` gave None ("" if it did not)."""
+    return _WHY_NOT[-1] if _WHY_NOT else ""
+
+
+def address(ffi, fn) -> int:
+    """The address of a cffi function (the kernel's packed entry)."""
+    return int(ffi.cast("uintptr_t", fn))
+
+
+def spec_code(returns) -> tuple:
+    """A `returns` nesting (output positions, nested tuples) in call_entry's prefix code."""
+    code, stack = [], [returns]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, tuple):
+            code.append(-1 - len(item))
+            stack.extend(reversed(item))
+        else:
+            code.append(int(item))
+    return tuple(code)
+
+
+__all__ = ["load", "why_not", "address", "spec_code"]

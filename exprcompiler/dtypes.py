@@ -1,0 +1,139 @@
+"""The element type of a compiled function: float64 (the default) or float32.
+
+Where it sits: beside the backends. `compile_*(..., dtype="float32")` resolves the
+name here (`resolve`: None stands for float64, so the float64 path is the one that
+existed before, plus a few `is None` tests); the backends ask this module for what
+differs in single precision:
+
+- C: the generated source is the float64 source with every `double` a `float`, every
+  libm call its float variant (sin -> sinf, also in the libmvec declarations, so
+  the loops still vectorize: 8 floats a vector instead of 4 doubles) and every
+  floating literal a float literal (`0.5f`: an unsuffixed literal would make the
+  arithmetic around it double). The rewrite (`c_source_float`) works on C tokens,
+  comments left alone, so it applies to every C generator (per-point, split,
+  tensor, the special helpers) without a second copy of any of them; the source
+  differs, so the kernel cache keys differ.
+- NumPy: the generated code is the same. NumPy keeps float32 through Python float
+  constants (a Python float is "weak", NEP 50), and runtime's helpers keep their
+  argument's precision (comparison masks, a mean's count, the stable forms), so
+  converting the inputs is enough; the results are cast once where the call
+  assembles them, for the functions special.py computes in float64 (digamma, gamma,
+  erf, ...). Tensor functions of float32 take the general call path (tensor_call),
+  not the float64 call plan.
+- One point: a call with plain numbers runs the kernel on float32 values (a packed
+  float buffer in C, NumPy float32 scalars), returning Python floats. `.at()`
+  keeps the optimizers' convention: float64 vectors in and out, float32 inside.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Optional
+
+import numpy as np
+
+F64 = np.dtype(np.float64)
+F32 = np.dtype(np.float32)
+
+
+def resolve(dtype) -> Optional[np.dtype]:
+    """None for float64 (the default path, as before dtype= existed), np.dtype(float32)
+    for float32; anything else refused, naming what was given."""
+    if dtype is None:
+        return None
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:  # not a dtype at all
+        dt = np.dtype(np.void)
+    if dt == F64:
+        return None
+    if dt == F32:
+        return F32
+    raise ValueError(f"dtype={dtype!r} is not supported: use 'float64' (the default) or 'float32'")
+
+
+# <math.h>'s double functions, each with a float variant named with an `f`.
+LIBM = frozenset("""acos asin atan atan2 cos sin tan acosh asinh atanh cosh sinh tanh exp exp2
+expm1 log log10 log1p log2 logb pow sqrt cbrt fabs hypot erf erfc lgamma tgamma ceil floor
+nearbyint rint round trunc fmod remainder copysign fdim fmax fmin fma nextafter""".split())
+_FLOAT_NAMES = frozenset(f + "f" for f in LIBM)
+
+_TOKEN = re.compile(r"""
+    (?P<comment>/\*.*?\*/|//[^\n]*)
+  | (?P<header>\#include[^\n]*)
+  | (?P<name>[A-Za-z_]\w*)
+  | (?P<real>(?:\d+\.\d*|\.\d+)(?:[eE][+-]?\d+)?|\d+[eE][+-]?\d+)(?![fFlL\w])
+  | (?P<other>\d\w*|.)""", re.S | re.X)
+
+
+def c_source_float(text: str) -> str:
+    """The C source `text` (or a declaration) in single precision: `double` -> `float`,
+    libm calls -> their float variants, floating literals suffixed `f`. A local
+    variable that happens to be called like a float variant (a user's `sinf`: the
+    mangling only avoids the functions a float64 kernel calls) is renamed first."""
+    taken = {m.group("name") for m in _TOKEN.finditer(text) if m.group("name")}
+    rename = {}
+    for clash in sorted(taken & _FLOAT_NAMES):
+        new = clash + "_"
+        while new in taken:
+            new += "_"
+        taken.add(new)
+        rename[clash] = new
+
+    def token(m: re.Match) -> str:
+        word = m.group("name")
+        if word is not None:
+            if word == "double":
+                return "float"
+            if word in LIBM:
+                return word + "f"
+            return rename.get(word, word)
+        if m.group("real") is not None:
+            return m.group("real") + "f"
+        return m.group(0)
+    return _TOKEN.sub(token, text)
+
+
+def as_array(name: str, value: Any, dtype: np.dtype) -> np.ndarray:
+    """An input of a float32 function: numbers or arrays of real numbers converted once
+    (float64 arrays rounded to float32); the same refusals as float64's (call_args)."""
+    if type(value) is np.ndarray and value.dtype.kind in "biuf":
+        return value.astype(dtype, copy=False)  # itself when it is float32 already
+    from .call_args import _as_array
+    return _as_array(name, value).astype(dtype, copy=False)
+
+
+def check_out_dtype(k: int, o, dtype) -> None:
+    """An `out=` array of a function of `dtype` (None: float64) must be of that dtype."""
+    want = F64 if dtype is None else dtype
+    if isinstance(o, np.ndarray) and o.dtype != want:
+        raise ValueError(f"out= array {k}: the function computes {want.name} (dtype={want.name!r}); "
+                         f"got an array of {o.dtype}: pass {want.name} arrays or compile with "
+                         f"dtype={o.dtype.name!r}" + ("" if o.dtype in (F32, F64) else " (if supported)"))
+
+
+def c_point(ffi, fn, n_out: int):
+    """run(values) -> the outputs as floats through a float kernel's one-point entry
+    (the inputs rounded to float32 as an array call rounds them)."""
+    array, new, unpack = ffi.typeof("float[]"), ffi.new, ffi.unpack
+
+    def run(values):
+        out = new(array, n_out)
+        if fn(new(array, list(values)), out):
+            raise MemoryError("the C kernel could not allocate its tape")
+        return unpack(out, n_out)
+    return run
+
+
+def numpy_point(fn):
+    """run(values) -> the outputs as floats: the generated NumPy function on float32
+    scalars (the math-module variant would compute in double)."""
+    from .backends.numpy_backend import _flatten
+
+    def run(values):
+        with np.errstate(all="ignore"):
+            return [float(r) for r in _flatten((fn(*(np.float32(v) for v in values)),))]
+    return run
+
+
+__all__ = ["resolve", "c_source_float", "as_array", "check_out_dtype", "c_point", "numpy_point", "F32", "F64"]
