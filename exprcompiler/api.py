@@ -19,7 +19,7 @@ from .backends.registry import BACKENDS, Kernel
 from .frontend import to_trace
 from .call_args import _MISSING, _all_floats, _as_array, _check_out, _check_out_flat, _fit, _numbers
 from .compiled import CompiledFunction, holds_dask
-from .dtypes import resolve as resolve_dtype
+from .dtypes import real, resolve as resolve_dtype
 from .recipe import reproducible
 from .shape_binding import is_tensor_trace
 from .signature import Signature
@@ -200,8 +200,7 @@ class Compiled(CompiledFunction):
         for sfx in self._suffixes:
             size = math.prod(sfx)
             placed.append(float(numbers[start]) if sfx == () else
-                          np.array(numbers[start:start + size],
-                                   dtype=np.float64 if self._dtype is None else self._dtype).reshape(sfx))
+                          np.array(numbers[start:start + size], dtype=real(self._dtype)).reshape(sfx))
             start += size
         return placed
 

@@ -9,6 +9,8 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from .dtypes import check_out_dtype, real
+
 _MISSING = object()
 
 
@@ -136,10 +138,9 @@ def _check_out(out, shapes: list, inputs: list, dtype=None) -> list:
         if not isinstance(o, np.ndarray):
             raise TypeError(f"{where}: expected a NumPy array, got {type(o).__name__}")
         if dtype is not None:  # a float32 function: its dtype, said apart from the shape
-            from .dtypes import check_out_dtype
             check_out_dtype(k, o, dtype)
-        if o.dtype != (np.float64 if dtype is None else dtype) or o.shape != shape:
-            raise ValueError(f"{where}: expected {np.dtype(np.float64 if dtype is None else dtype).name} of shape {shape}, "
+        if o.dtype != real(dtype) or o.shape != shape:
+            raise ValueError(f"{where}: expected {real(dtype).name} of shape {shape}, "
                              f"got {o.dtype} of shape {o.shape}")
         if not (o.flags.c_contiguous and o.flags.writeable):
             raise ValueError(f"{where}: must be C-contiguous and writable")
@@ -157,7 +158,7 @@ def _check_out(out, shapes: list, inputs: list, dtype=None) -> list:
 
 
 def _fit(result, batch: tuple, dtype=None):
-    arr = np.asarray(result, dtype=np.float64 if dtype is None else dtype)
+    arr = np.asarray(result, dtype=real(dtype))
     if arr.shape != batch:
         arr = np.array(np.broadcast_to(arr, batch))
     return float(arr) if batch == () else arr

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from .call_args import _check_out, _check_out_flat
+from .dtypes import real
 from .recipe import Picklable
 
 
@@ -63,7 +64,7 @@ class CompiledFunction(Picklable):
     @property
     def dtype(self) -> np.dtype:
         """The element type it computes in and returns arrays of (dtype= of compile_*)."""
-        return np.dtype(np.float64) if self._dtype is None else self._dtype
+        return real(self._dtype)
 
     def __call__(self, /, *args, out=None, **kwargs):
         """Evaluate: arguments in `inputs` order or by name; Dask arrays among them give

@@ -36,6 +36,16 @@ F64 = np.dtype(np.float64)
 F32 = np.dtype(np.float32)
 
 
+def real(dtype) -> np.dtype:
+    """The NumPy dtype a function computes in, from its resolved `dtype` (None: float64)."""
+    return F64 if dtype is None else dtype
+
+
+def c_type(dtype) -> str:
+    """The C element type of a kernel in `dtype` (None: float64): "double" or "float"."""
+    return "double" if dtype is None or np.dtype(dtype) == F64 else "float"
+
+
 def resolve(dtype) -> Optional[np.dtype]:
     """None for float64 (the default path, as before dtype= existed), np.dtype(float32)
     for float32; anything else refused, naming what was given."""
@@ -105,24 +115,11 @@ def as_array(name: str, value: Any, dtype: np.dtype) -> np.ndarray:
 
 def check_out_dtype(k: int, o, dtype) -> None:
     """An `out=` array of a function of `dtype` (None: float64) must be of that dtype."""
-    want = F64 if dtype is None else dtype
+    want = real(dtype)
     if isinstance(o, np.ndarray) and o.dtype != want:
         raise ValueError(f"out= array {k}: the function computes {want.name} (dtype={want.name!r}); "
                          f"got an array of {o.dtype}: pass {want.name} arrays or compile with "
                          f"dtype={o.dtype.name!r}" + ("" if o.dtype in (F32, F64) else " (if supported)"))
-
-
-def c_point(ffi, fn, n_out: int):
-    """run(values) -> the outputs as floats through a float kernel's one-point entry
-    (the inputs rounded to float32 as an array call rounds them)."""
-    array, new, unpack = ffi.typeof("float[]"), ffi.new, ffi.unpack
-
-    def run(values):
-        out = new(array, n_out)
-        if fn(new(array, list(values)), out):
-            raise MemoryError("the C kernel could not allocate its tape")
-        return unpack(out, n_out)
-    return run
 
 
 def numpy_point(fn):
@@ -136,4 +133,4 @@ def numpy_point(fn):
     return run
 
 
-__all__ = ["resolve", "c_source_float", "as_array", "check_out_dtype", "c_point", "numpy_point", "F32", "F64"]
+__all__ = ["resolve", "c_source_float", "as_array", "check_out_dtype", "numpy_point", "real", "c_type", "F32", "F64"]

@@ -187,14 +187,15 @@ def numpy_packed(point):
     return run
 
 
-def c_point(ffi, fn, n_out: int, n_in: int = -1):
-    """run(values) -> the outputs as floats, through the kernel's one-point entry;
-    given `n_in`, `run.nested(returns)` is c_entry's f(*numbers) returning the outputs
+def c_point(ffi, fn, n_out: int, n_in: int = -1, ctype: str = "double"):
+    """run(values) -> the outputs as floats, through the kernel's one-point entry
+    (`ctype` "float" for a float32 kernel: the values rounded as an array call rounds
+    them); given `n_in` (double kernels: c_entry's extension is for doubles), `run.nested(returns)` is c_entry's f(*numbers) returning the outputs
     nested as `returns` says (api.Compiled's quick call), or None. Until nested() is
     first asked for — the second call with numbers, so one call never loads the
     extension — run goes through cffi (about 1 µs a conversion); then through the
     extension too, its outputs a flat tuple."""
-    array, new, unpack = ffi.typeof("double[]"), ffi.new, ffi.unpack  # looked up once: ~1 us a call
+    array, new, unpack = ffi.typeof(f"{ctype}[]"), ffi.new, ffi.unpack  # looked up once: ~1 us a call
     flat = []  # c_entry's f(*numbers) -> (out0, out1, ...), once loaded
 
     def run(values):

@@ -17,6 +17,7 @@ from .call_args import quiet
 from .call_plan import make_plan, structure
 from .errors import ShapeError
 from .compiled import holds_dask
+from .dtypes import check_out_dtype, real
 from .signature import Signature, flat, split
 
 
@@ -102,7 +103,7 @@ def _flat_results(results):
 
 
 def _fit_one(name, r, shape, arrays, dtype=None):
-    arr = np.asarray(r, dtype=np.float64 if dtype is None else dtype)
+    arr = np.asarray(r, dtype=real(dtype))
     if arr.shape != shape:
         try:
             return np.array(np.broadcast_to(arr, shape))
@@ -119,11 +120,9 @@ def copy_into(outs: list, results: list, dtype=None) -> list:
         raise ValueError(f"out=: expected {len(results)} arrays (one per result), got {len(outs)}")
     for k, (o, r) in enumerate(zip(outs, results)):
         if dtype is not None:
-            from .dtypes import check_out_dtype
             check_out_dtype(k, o, dtype)
-        if not isinstance(o, np.ndarray) or o.dtype != (np.float64 if dtype is None else dtype) \
-                or o.shape != np.shape(r):
-            raise ValueError(f"out= array {k}: expected {'float64' if dtype is None else dtype} of shape {np.shape(r)}, got "
+        if not isinstance(o, np.ndarray) or o.dtype != real(dtype) or o.shape != np.shape(r):
+            raise ValueError(f"out= array {k}: expected {real(dtype)} of shape {np.shape(r)}, got "
                              f"{getattr(o, 'dtype', type(o).__name__)} of shape {getattr(o, 'shape', '?')}")
         o[...] = r
     return outs

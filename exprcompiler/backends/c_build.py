@@ -32,6 +32,7 @@ import numpy as np
 
 from ..version import __version__
 from ..errors import CompileError
+from .. import dtypes
 from . import c_cache, c_split
 
 # -fno-math-errno: libm calls need not set errno (nothing reads it), so sqrt is one
@@ -327,8 +328,8 @@ def runner(ffi, fn, n_out: int, threads=None, dtype=None):
     float one (exprcompiler.dtypes)."""
     choice = ThreadChoice() if threads is None else None
     cast = ffi.cast
-    real = np.dtype(np.float64 if dtype is None else dtype)
-    array, pointer = ("double[]", "double *") if dtype is None else ("float[]", "float *")
+    real = dtypes.real(dtype)
+    array, pointer = dtypes.c_type(dtype) + "[]", dtypes.c_type(dtype) + " *"
 
     def run(arrays, batch, blocks=None):
         n = math.prod(batch)

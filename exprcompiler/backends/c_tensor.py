@@ -45,6 +45,7 @@ import numpy as np
 from .. import ops as _ops
 from ..ops import PREC_ATOM
 from ..errors import CompileError, ShapeError
+from .. import dtypes
 from ..shape_binding import ShapeBinder
 from ..trace.ir import Trace
 from ..trace.printer import table_spelling
@@ -304,7 +305,7 @@ class Workspace:
 
     def __init__(self, ffi, dtype=np.float64):
         self.ffi, self.local, self.dtype = ffi, threading.local(), np.dtype(dtype)
-        self.ctype = {8: "double[]", 4: "float[]"}[self.dtype.itemsize]  # the kernel's element type
+        self.ctype = dtypes.c_type(self.dtype) + "[]"  # the kernel's element type
 
     def take(self, need: int):
         """A pointer to `need` elements, for this thread's call (NULL for none)."""
@@ -329,8 +330,8 @@ def compile_c_tensor(trace: Trace, *, func_name: str, description: str = "", thr
     shapes fn shares (else fn keeps its own). `dtype`: float32 for a kernel whose
     source was made float (exprcompiler.dtypes): float32 arrays in and out."""
     source, decl = generated or generate_c_tensor(trace, func_name=func_name, description=description)
-    real = np.dtype(np.float64 if dtype is None else dtype)
-    array = "double[]" if dtype is None else "float[]"
+    real = dtypes.real(dtype)
+    array = dtypes.c_type(dtype) + "[]"
     ffi, lib = c_build.load(source, decl)
     kernel, work_size = getattr(lib, f"{func_name}_ws"), getattr(lib, f"{func_name}_work")
     workspace = Workspace(ffi, real)

@@ -126,18 +126,18 @@ class CBackend:
             from .c_tensor import compile_c_tensor
             fn, source, params = compile_c_tensor(trace, func_name=artifact.func_name, threads=threads,
                                                   generated=(artifact.source, artifact.decl), signature=signature,
-                                                  **({} if artifact.dtype is None else {"dtype": artifact.dtype}))
+                                                  dtype=artifact.dtype)
             return Kernel(fn, source, tuple(params), warns=False)  # C does the arithmetic
         from ..packed import c_packed, c_point
+        from ..dtypes import c_type
         from . import c_build
         ffi, lib = c_build.load(artifact.source, artifact.decl)
         fn = getattr(lib, artifact.func_name)
         packed = getattr(lib, f"{artifact.func_name}_packed")
         if artifact.dtype is not None:  # float buffers: .at() goes through the point (dtypes.py)
-            from ..dtypes import c_point as float_point
             return Kernel(fn, artifact.source, artifact.params,
                           run=c_build.runner(ffi, fn, len(trace.outputs), threads, dtype=artifact.dtype),
-                          point=float_point(ffi, packed, len(trace.outputs)))
+                          point=c_point(ffi, packed, len(trace.outputs), ctype=c_type(artifact.dtype)))
         return Kernel(fn, artifact.source, artifact.params,
                       run=c_build.runner(ffi, fn, len(trace.outputs), threads),
                       packed=c_packed(ffi, packed), point=c_point(ffi, packed, len(trace.outputs), len(trace.inputs)))
