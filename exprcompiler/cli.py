@@ -15,7 +15,8 @@
 
 EXPR is an argument, a file (-f FILE) or standard input (EXPR omitted or "-");
 --shape X=n,3 declares a tensor input, and --at takes lists for it (w=[1,2,3]);
-reading them is cli_input's job.
+reading them is cli_input's job. --dtype float32 on a command that compiles (grad,
+eval, hessian, jacobian, export, minimize, train) is compile_*(dtype="float32").
 A user mistake exits with status 2 and one line on stderr; a bug in exprcompiler
 exits with status 1 and one line asking for a report (EXPRC_TRACEBACK=1 shows the
 traceback instead).
@@ -34,7 +35,7 @@ import numpy as np
 
 from . import api
 from .version import __version__
-from .cli_input import UserError, _parse_at, _parse_shapes, _path, _read_expr
+from .cli_input import UserError, _parse_at, _parse_shapes, _path, _read_expr, add_dtype_flag
 from .errors import ExprcError
 from .frontend import to_trace
 from .shapes import shown
@@ -75,10 +76,11 @@ def cmd_grad(args) -> str:
         raise UserError(f"--order {args.order}: use 1 (gradient) or 2 (Hessian-vector product)")
     if args.target == "c":  # the kernel's text; printing it needs no compiler
         primal, _, trace, what = api.kind_trace(kind, _expr(args), args.wrt, args.mode, stable=args.stable)
-        return api.BACKENDS["c"].generate(trace, func_name=f"f_{kind}", description=api.describe(what, primal)).source
+        return api.BACKENDS["c"].generate(trace, func_name=f"f_{kind}", description=api.describe(what, primal),
+                                          dtype=api.resolve_dtype(args.dtype)).source
     if kind == "hvp":
-        return compile_hvp(_expr(args), args.wrt, stable=args.stable).source
-    return api.compile_grad(_expr(args), args.wrt, mode=args.mode, stable=args.stable).source
+        return compile_hvp(_expr(args), args.wrt, stable=args.stable, dtype=args.dtype).source
+    return api.compile_grad(_expr(args), args.wrt, mode=args.mode, stable=args.stable, dtype=args.dtype).source
 
 
 def _matrix(rows, row_names, col_names) -> str:
@@ -95,7 +97,7 @@ def cmd_hessian(args) -> str:
     at = _parse_at(args.at)
     if at is None:
         raise UserError("hessian needs --at name=value,...")
-    H = compile_hessian(expr, args.wrt)
+    H = compile_hessian(expr, args.wrt, dtype=args.dtype)
     point = _point_for(H.primal, at)
     value, grad, hess = H(**point)
     (yname, _), = H.primal.outputs
@@ -126,7 +128,7 @@ def cmd_jacobian(args) -> str:
     at = _parse_at(args.at)
     if at is None:
         raise UserError("jacobian needs --at name=value,... (or --sparse for the pattern alone)")
-    J = compile_jacobian(expr, args.wrt, mode=args.mode)
+    J = compile_jacobian(expr, args.wrt, mode=args.mode, dtype=args.dtype)
     point = _point_for(J.primal, at)
     values, jac = J(**point)
     m, n = jac.shape
@@ -150,7 +152,7 @@ def cmd_export(args) -> str:
     function_name(args.output)  # a bad NAME is refused before any work, and before writing
     primal, _, trace, what = api.kind_trace(args.kind, _expr(args), args.wrt, args.mode, stable=args.stable)
     func, c_text, h_text = export_c(trace, args.output, api.describe(what, primal),
-                                    columns=args.kind in api.COLUMN_KINDS)
+                                    columns=args.kind in api.COLUMN_KINDS, dtype=api.resolve_dtype(args.dtype))
     stem = args.output[:-2] if args.output.endswith((".c", ".h")) else args.output
     for path, text in ((stem + ".c", c_text), (stem + ".h", h_text)):
         try:
@@ -198,7 +200,7 @@ def cmd_eval(args) -> str:
     at = _parse_at(args.at)
     if at is None:
         raise UserError("eval needs --at name=value,...")
-    g = api.compile_grad(expr, args.wrt, mode=args.mode)
+    g = api.compile_grad(expr, args.wrt, mode=args.mode, dtype=args.dtype)
     value, grad = g(**_point_for(g.primal, at))
     (yname, _), = g.primal.outputs
     rows = [(yname, value)]
@@ -284,22 +286,24 @@ def build_parser() -> argparse.ArgumentParser:
     grad.add_argument("--order", type=int, default=1,
                       help="1: value and gradient; 2: value, gradient and Hessian-vector product")
     stable_flag(grad)
+    add_dtype_flag(grad)
     command("trace", cmd_trace, "print the evaluation trace tables (with values given --at)",
             at=True, mode=("reverse", "forward", "both"))
-    command("eval", cmd_eval, "print the value and the gradient at a point",
-            at=True, mode=("reverse", "forward"))
+    add_dtype_flag(command("eval", cmd_eval, "print the value and the gradient at a point",
+                           at=True, mode=("reverse", "forward")))
     g = command("graph", cmd_graph, "print the computational graph in Graphviz DOT (--mode reverse: "
                 "the adjoint trace's graph)", mode=("primal", "reverse", "forward"))
     g.add_argument("-o", "--output", help="write to FILE: .dot, .svg (through Graphviz when installed, "
                    "else a built-in layout), .png or .pdf (Graphviz)")
-    command("hessian", cmd_hessian, "print the value, gradient and Hessian at a point",
-            at=True, wrt=True)
+    add_dtype_flag(command("hessian", cmd_hessian, "print the value, gradient and Hessian at a point",
+                           at=True, wrt=True))
     jac = command("jacobian", cmd_jacobian, "print the Jacobian of several outputs at a point "
                   "(\"f1; f2\" or a program ending in \"a, b\")", at=True, mode=("auto", "forward", "reverse"))
     jac.add_argument("--sparse", action="store_true", help="the sparsity pattern as a picture, its coloring "
                      "and the sweeps it saves; with --at, the nonzeros (needs SciPy)")
     jac.add_argument("--plot", metavar="FILE.png", help="with --sparse: also write the pattern as a PNG "
                      "(needs matplotlib)")
+    add_dtype_flag(jac)
     ex = command("explain", cmd_explain, "print the size of the value, gradient, HVP and Jacobian traces",
                  wrt=True)
     ex.add_argument("--stability", action="store_true", help="also list the numerical-stability rewrites "
@@ -311,6 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--kind", choices=api.KINDS, default="grad",
                         help="what the function computes (default: value and gradient)")
     stable_flag(export)
+    add_dtype_flag(export)
     from .bench.cli import add_bench_command
     add_bench_command(sub)
     from .driver.cli import add_minimize_command; add_minimize_command(sub)  # noqa: E702

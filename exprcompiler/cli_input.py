@@ -19,6 +19,16 @@ class UserError(Exception):
     """A mistake in the command line itself."""
 
 
+DTYPES = ("float64", "float32")  # what compile_*(dtype=...) takes (exprcompiler.dtypes)
+
+
+def add_dtype_flag(parser) -> None:
+    """--dtype on a command that compiles a function: passed on as compile_*(dtype=...)."""
+    parser.add_argument("--dtype", choices=DTYPES, default=DTYPES[0],
+                        help="the element type the compiled function computes in: float64 (the "
+                        "default) or float32 (float kernels in C, float32 arrays in NumPy)")
+
+
 def _read_expr(args) -> str:
     if args.file:
         if args.expr not in (None, "-"):

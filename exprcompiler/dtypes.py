@@ -12,7 +12,16 @@ differs in single precision:
   arithmetic around it double). The rewrite (`c_source_float`) works on C tokens,
   comments left alone, so it applies to every C generator (per-point, split,
   tensor, the special helpers) without a second copy of any of them; the source
-  differs, so the kernel cache keys differ.
+  differs, so the kernel cache keys differ. Two widths follow the element: the
+  branch-free select's bit mask (`unsigned long long` -> `unsigned int`: a 64-bit
+  mask beside 32-bit floats kept gcc from vectorizing the loops well, the float
+  kernel ran 2-3x slower than the double one) and the split kernel's XC_VL (c_split:
+  the points of one vector iteration, counted in doubles; a vector holds twice as
+  many floats). Measured as benchmarks/bench_float32.py measures (one thread, inputs
+  in the dtype, out= preallocated, medians) on the value and gradient of
+  randexpr.random_program(n, 6, seed=1) at 10^5 points: n = 80 (sigmoid's select)
+  float64 54 ms, float32 175 ms with the 64-bit mask, 14 ms with the 32-bit one;
+  n = 300 (split) float64 244 ms, float32 550 ms before both changes, 94 ms after.
 - NumPy: the generated code is the same. NumPy keeps float32 through Python float
   constants (a Python float is "weak", NEP 50), and runtime's helpers keep their
   argument's precision (comparison masks, a mean's count, the stable forms), so
@@ -71,6 +80,8 @@ _FLOAT_NAMES = frozenset(f + "f" for f in LIBM)
 _TOKEN = re.compile(r"""
     (?P<comment>/\*.*?\*/|//[^\n]*)
   | (?P<header>\#include[^\n]*)
+  | (?P<mask>unsigned\s+long\s+long)\b
+  | (?P<lanes>\#define\s+XC_VL\s+)(?P<n>\d+)
   | (?P<name>[A-Za-z_]\w*)
   | (?P<real>(?:\d+\.\d*|\.\d+)(?:[eE][+-]?\d+)?|\d+[eE][+-]?\d+)(?![fFlL\w])
   | (?P<other>\d\w*|.)""", re.S | re.X)
@@ -78,7 +89,8 @@ _TOKEN = re.compile(r"""
 
 def c_source_float(text: str) -> str:
     """The C source `text` (or a declaration) in single precision: `double` -> `float`,
-    libm calls -> their float variants, floating literals suffixed `f`. A local
+    libm calls -> their float variants, floating literals suffixed `f`, the select's
+    mask and the split kernel's lanes to a float's width (see the top). A local
     variable that happens to be called like a float variant (a user's `sinf`: the
     mangling only avoids the functions a float64 kernel calls) is renamed first."""
     taken = {m.group("name") for m in _TOKEN.finditer(text) if m.group("name")}
@@ -100,6 +112,10 @@ def c_source_float(text: str) -> str:
             return rename.get(word, word)
         if m.group("real") is not None:
             return m.group("real") + "f"
+        if m.group("mask") is not None:  # a bit mask the width of a float
+            return "unsigned int"
+        if m.group("lanes") is not None:  # the split kernel's lanes: floats, not doubles
+            return m.group("lanes") + str(2 * int(m.group("n")))
         return m.group(0)
     return _TOKEN.sub(token, text)
 

@@ -19,6 +19,9 @@ def cmd_sparse_jacobian(args, expr) -> str:
     from .cli_input import UserError, _parse_at, _path
     from .frontend import to_trace
     from .api import with_wrt
+    if args.dtype != "float64":  # said before the pattern is drawn, --at given or not
+        raise UserError(f"--dtype {args.dtype} with --sparse is not supported: the sparse Jacobians are "
+                        f"float64 (SciPy's sparse matrices); drop one of the two")
     primal, wrt = with_wrt(to_trace(expr), args.wrt)
     structure, coloring = analyse(primal, wrt, "jacobian", args.mode)
     lines = report(structure, coloring, "jacobian")

@@ -143,3 +143,94 @@ def test_exported_tensor_kernel_compiles_links_and_agrees(tmp_path, capsys, open
     got = [float(v) for v in build_and_run(tmp_path, "lsq.c", openmp).split()]
     r = X @ w - y
     np.testing.assert_allclose(got, [0.5 * r @ r, *(X.T @ r)], rtol=1e-13)
+
+
+# -- dtype=float32 and the tensor kernels' caller-owned workspace, called through ctypes ------
+def shared_library(folder, *sources):
+    """The exported .c files as one shared library, loaded with ctypes."""
+    import ctypes
+    lib = folder / "libkernels.so"
+    done = subprocess.run([CC, "-std=c99", "-O2", "-fPIC", "-shared", "-Wall", "-Werror", "-Wno-unknown-pragmas",
+                           "-o", str(lib), *[str(folder / s) for s in sources], "-lm"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return ctypes.CDLL(str(lib))
+
+
+def pointer(a: np.ndarray):
+    import ctypes
+    assert a.flags.c_contiguous
+    return a.ctypes.data_as(ctypes.c_void_p)
+
+
+def test_float32_export_is_a_float_kernel_that_agrees_with_the_float64_export(tmp_path, capsys):
+    import ctypes
+    for dtype in ("float32", "float64"):
+        assert main(["export", GRIEWANK, "-o", str(tmp_path / f"k_{dtype}"), "--dtype", dtype]) == 0
+    capsys.readouterr()
+    h32, h64 = (tmp_path / "k_float32.h").read_text(), (tmp_path / "k_float64.h").read_text()
+    comment, code = h32.split("*/", 1)
+    assert "float32 value and gradient" in comment and "Element type: float (float32)" in comment
+    assert "const float *in0" in comment and "double" not in comment
+    assert "int k_float32(ptrdiff_t n, int threads, const float *in0" in code and "double" not in code
+    assert "static inline int k_float32_at(float x1, float x2, float *y," in code
+    assert "Element type: double (float64)" in h64 and "const double *in0" in h64
+    lib = shared_library(tmp_path, "k_float32.c", "k_float64.c")
+    n = 1000
+    rng = np.random.default_rng(5)
+    x64 = [rng.uniform(0.5, 2.0, n), rng.uniform(0.5, 2.0, n)]
+    results = {}
+    for dtype in ("float32", "float64"):
+        xs = [x.astype(dtype) for x in x64]
+        outs = [np.full(n, np.nan, dtype) for _ in range(3)]
+        args = [a for x in xs for a in (pointer(x), ctypes.c_ssize_t(1))]
+        args += [a for o in outs for a in (pointer(o), ctypes.c_ssize_t(1))]
+        assert getattr(lib, f"k_{dtype}")(ctypes.c_ssize_t(n), 1, *args) == 0
+        results[dtype] = outs
+    for o32, o64 in zip(results["float32"], results["float64"]):
+        np.testing.assert_allclose(o32, o64, rtol=2e-5, atol=1e-5)
+        assert np.max(np.abs(o32 - o64) / (1 + np.abs(o64))) > 1e-10  # float arithmetic, not double's
+    packed_in, packed_out = np.array(x64, np.float32)[:, 0].copy(), np.zeros(3, np.float32)
+    assert lib.k_float32_packed(pointer(packed_in), pointer(packed_out)) == 0
+    np.testing.assert_allclose(packed_out, [o[0] for o in results["float64"]], rtol=2e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_exported_tensor_kernel_runs_in_a_caller_owned_workspace(tmp_path, capsys, dtype):
+    """NAME_work(dims) elements of workspace, NAME_ws(dims, threads, work, ...) run in
+    them: reused across calls (and sizes that need no more), checked against NumPy."""
+    import ctypes
+    expr = "sum(log(1 + exp(-y * (tanh(X @ W) @ v)))) / 2 + sum(W**2)"
+    shapes = {"X": ("n", 4), "W": (4, 3), "v": (3,), "y": ("n",)}
+    flags = [a for k, s in shapes.items() for a in ("--shape", f"{k}={','.join(map(str, s))}")]
+    assert main(["export", expr, *flags, "--wrt", "W,v", "-o", str(tmp_path / "net"), "--dtype", dtype]) == 0
+    capsys.readouterr()
+    header = (tmp_path / "net.h").read_text()
+    ctype = "float" if dtype == "float32" else "double"
+    assert f"ptrdiff_t net_work(const ptrdiff_t *dims);" in header
+    assert f"int net_ws(const ptrdiff_t *dims, int threads, {ctype} *work, const {ctype} *in0" in header
+    assert f"net_work(dims) is the number of {ctype}s of" in header
+    lib = shared_library(tmp_path, "net.c")
+    lib.net_work.restype = ctypes.c_ssize_t
+    reference = compile_grad(expr, wrt=["W", "v"], shapes=shapes)
+    rng = np.random.default_rng(7)
+    sizes = [50, 20]  # the block sized for 50 rows serves the call on 20
+    dims = np.array(sizes[:1], np.intp)
+    need = lib.net_work(pointer(dims))
+    assert need > 0
+    work = np.full(need, np.nan, dtype)  # garbage the kernel must overwrite
+    assert lib.net_work(pointer(np.array([-1], np.intp))) == -2
+    for n in sizes:
+        dims = np.array([n], np.intp)
+        assert lib.net_work(pointer(dims)) <= need
+        data = {"X": rng.normal(size=(n, 4)), "W": rng.normal(size=(4, 3)), "v": rng.normal(size=3),
+                "y": rng.choice([-1.0, 1.0], n)}
+        ins = [np.ascontiguousarray(data[k], dtype) for k in reference.inputs]
+        f, gW, gv = np.zeros(1, dtype), np.zeros((4, 3), dtype), np.zeros(3, dtype)
+        outs = [pointer(f), pointer(gW), pointer(gv)]
+        assert lib.net_ws(pointer(dims), 1, pointer(work), *map(pointer, ins), *outs) == 0
+        want_f, (want_W, want_v) = reference(**{k: a.astype(float) for k, a in zip(reference.inputs, ins)})
+        tol = dict(rtol=1e-4, atol=1e-4) if dtype == "float32" else dict(rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(f[0], want_f, **tol)
+        np.testing.assert_allclose(gW, want_W, **tol)
+        np.testing.assert_allclose(gv, want_v, **tol)

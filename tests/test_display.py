@@ -209,7 +209,7 @@ def test_builtin_svg_draws_every_node_left_to_right(monkeypatch):
     root = xml(text)
     nodes, edges = graph_parts(trace)
     assert len(list(root.iter(f"{SVG}g"))) == len(nodes)
-    assert len(list(root.iter(f"{SVG}line"))) == len(edges)
+    assert len(list(root.iter(f"{SVG}polyline"))) == len(edges)
     at = svg_boxes(root)
     for a, b in [("v_-1", "v_1"), ("v_1", "v_2"), ("v_4", "v_5"), ("v_5", "v_6"), ("v_6", "y")]:
         assert at[a][0] < at[b][0]          # data flows left to right, one layer per step

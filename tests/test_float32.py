@@ -196,6 +196,9 @@ def test_c_source_float_rewrite():
     assert "static float f(float x, float sinf_)" in out
     assert "sinf(x) * 0.5f + powf(x, 2.0f) + 1e-3f + sinf_ + (float)3" in out
     assert "double" not in out.split("*/", 1)[1]
+    # the select's bit mask and the split kernel's lanes follow the element's width
+    widths = c_source_float("union { double d; unsigned long long u; } x;\n#define XC_VL 4\nint XC_VL_4;")
+    assert widths == "union { float d; unsigned int u; } x;\n#define XC_VL 8\nint XC_VL_4;"
 
 
 def test_c_kernel_in_float32():
@@ -277,3 +280,114 @@ def test_digits_network_trained_in_float32_reaches_float64_accuracy(backend):
     assert r32.params["W1"].dtype == np.float32
     s32, s64 = r32.score(d.X_test, d.y_test), r64.score(d.X_test, d.y_test)
     assert s64 >= 0.90 and abs(s32 - s64) <= 0.01
+
+
+# -- the command line: --dtype on every command that compiles -------------------------------
+CLI_RUNS = [
+    ("grad", [GRIEWANK]),
+    ("grad c", [GRIEWANK, "--target", "c"]),
+    ("grad hvp", [GRIEWANK, "--order", "2"]),
+    ("eval", [GRIEWANK, "--at", "x1=1.5,x2=0.5"]),
+    ("hessian", [GRIEWANK, "--at", "x1=1.5,x2=0.5"]),
+    ("jacobian", ["x1*sin(x2); exp(x1)/x2", "--at", "x1=1.5,x2=0.5"]),
+    ("export", [GRIEWANK, "-o", "{tmp}/k"]),
+    ("minimize", ["(x - 1)**2 + (y + 2)**4", "--x0", "x=0,y=0", "--quiet", "--log", "0"]),
+    ("train", ["--model", "logistic", "--epochs", "1", "--quiet"]),
+]
+
+
+@pytest.mark.parametrize("command, argv", CLI_RUNS, ids=[c for c, _ in CLI_RUNS])
+def test_cli_dtype_reaches_the_compile_call(command, argv, capsys, monkeypatch, tmp_path):
+    """Every compile_* resolves its dtype= through api.resolve_dtype: the commands pass
+    --dtype float32 on (and float64, the default, when it is not given)."""
+    from exprcompiler import api
+    from exprcompiler.cli import main
+    if command == "train":
+        pytest.importorskip("sklearn")
+    seen = []
+    resolve = api.resolve_dtype
+    monkeypatch.setattr(api, "resolve_dtype", lambda d: seen.append(d) or resolve(d))
+    argv = [command.split()[0], *(a.format(tmp=tmp_path) for a in argv)]
+    assert main(argv + ["--dtype", "float32"]) == 0, capsys.readouterr().err
+    out32 = capsys.readouterr().out
+    resolved = {resolve(d) for d in seen}
+    # (train also compiles the model's prediction, for its accuracy, in float64)
+    F32 = np.dtype(np.float32)
+    assert resolved == {F32} or command == "train" and F32 in resolved, seen
+    if command in ("grad c", "export"):
+        code = (tmp_path / "k.h").read_text().split("*/", 1)[1] if command == "export" else _code(out32)
+        assert "float" in code and "double" not in code
+    seen.clear()
+    assert main(argv) == 0
+    assert seen and all(resolve(d) is None for d in seen), seen
+
+
+def test_cli_eval_in_float32_rounds_as_float32_does(capsys):
+    from exprcompiler.cli import main
+    results = {}
+    for dtype in ("float32", "float64"):
+        assert main(["eval", GRIEWANK, "--at", "x1=1.5,x2=0.5", "--dtype", dtype]) == 0
+        results[dtype] = [float(line.split("=")[1]) for line in capsys.readouterr().out.splitlines()]
+    np.testing.assert_allclose(results["float32"], results["float64"], rtol=RTOL)
+    assert results["float32"] != results["float64"]
+    assert [float(np.float32(v)) for v in results["float32"]] == results["float32"]  # float32 values
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["eval", "x*y", "--at", "x=1,y=2", "--dtype", "float16"], "argument --dtype: invalid choice: 'float16'"),
+    (["jacobian", "x*y; x+y", "--sparse", "--dtype", "float32"], "--dtype float32 with --sparse is not supported"),
+])
+def test_cli_dtype_refusals_are_one_line(argv, fragment, capsys):
+    from exprcompiler.cli import main
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and fragment in err, err
+
+
+# -- split kernels (c_split: parts, a tape, vector loops of XC_VL points) in float -----------
+def _split_agrees(g32, g64, x):
+    """float32 split kernel against float64 on the same (float32-rounded) inputs: at
+    float32's tolerance, and not identical (the float kernel computed it)."""
+    rounded = [np.asarray(a, np.float32).astype(float) if np.ndim(a) else float(np.float32(a)) for a in x]
+    got, want = g32(*x), g64(*rounded)
+    worst = 0.0
+    for a, b in zip(_leaves(got), _leaves(want), strict=True):
+        worst = max(worst, float(np.max(np.abs(np.asarray(a, float) - b) / (1 + np.abs(b)))))
+    assert 0 < worst < 1e-4, worst
+
+
+def test_split_kernel_in_float32(monkeypatch, tmp_path):
+    """A kernel split into many parts (thresholds made small, as in test_c_build_scale),
+    in float: float tape, float-wide select masks, XC_VL counted in floats; over blocks
+    with a ragged tail, an input broadcast at stride 0, and single points."""
+    from exprcompiler.backends import c_backend, c_split
+    from exprcompiler.randexpr import random_program
+    monkeypatch.setenv("EXPRCOMPILER_CACHE", str(tmp_path))
+    monkeypatch.setattr(c_backend, "SPLIT_FROM", 20)
+    monkeypatch.setattr(c_backend, "PART", 80)
+    program = random_program(40, n_vars=3, seed=5)
+    g32 = _c_or_skip(lambda: compile_grad(program, backend="c", dtype="float32", threads=2))
+    code = _code(g32.source)
+    assert c_split.UNIT_MARK in g32.source and "_part3(" in code and "double" not in code
+    assert "#define XC_VL 8\n" in code and "#define XC_VL 16\n" in code and "unsigned long long" not in code
+    g64 = compile_grad(program)
+    rng = np.random.default_rng(4)
+    n = 2 * c_backend.BLOCK + 3
+    _split_agrees(g32, g64, [rng.uniform(-2, 2, n), 0.7, rng.uniform(-2, 2, n)])
+    for k in range(3):
+        _split_agrees(g32, g64, [float(v) for v in rng.uniform(-2, 2, 3)])
+
+
+@pytest.mark.slow
+def test_split_kernel_in_float32_at_its_real_size(tmp_path, monkeypatch):
+    """A gradient above c_backend.SPLIT_FROM statements, split at the real thresholds."""
+    from exprcompiler.backends import c_split
+    from exprcompiler.randexpr import random_program
+    program = random_program(100, n_vars=4, seed=2)
+    g32 = _c_or_skip(lambda: compile_grad(program, backend="c", dtype="float32"))
+    assert g32.source.count(c_split.UNIT_MARK) >= 3
+    g64 = compile_grad(program)
+    rng = np.random.default_rng(6)
+    _split_agrees(g32, g64, list(rng.uniform(-2, 2, (4, 10_001))))
+    for k in range(3):
+        _split_agrees(g32, g64, [float(v) for v in rng.uniform(-2, 2, 4)])

@@ -1,13 +1,16 @@
 """C backend, export half: the kernel of c_backend (or of c_tensor, for traces of
 vectors and matrices) as a standalone NAME.c / NAME.h pair for C programs (`exprc export`). No Python, cffi or exprcompiler is needed to build or
 call them; the header documents the signature, the build line and a usage example,
-and adds a one-point convenience wrapper NAME_at.
+and adds a one-point convenience wrapper NAME_at. `dtype` float32 writes the float
+kernel compile_*(dtype="float32") builds (dtypes.c_source_float) and says so in the
+header.
 """
 
 from __future__ import annotations
 
 import re
 
+from .. import dtypes
 from ..version import __version__
 from ..trace.ir import Trace
 from ..errors import InvalidNameError
@@ -79,14 +82,28 @@ def _with_header(source: str, header_file: str) -> str:
     return source.replace("#include <math.h>\n", f'#include <math.h>\n#include "{header_file}"\n', 1)
 
 
-def export_c(trace: Trace, name: str, description: str, columns: bool = False) -> tuple[str, str, str]:
+def _element(dtype) -> tuple[str, str]:
+    """(the C element type, the line of the header that names it) for `dtype`."""
+    ctype = dtypes.c_type(dtype)
+    return ctype, (f" * Element type: {ctype} ({dtypes.real(dtype).name}): every input, output and"
+                   f" scalar below is a {ctype}.")
+
+
+def export_c(trace: Trace, name: str, description: str, columns: bool = False,
+             dtype=None) -> tuple[str, str, str]:
     """(function name, NAME.c text, NAME.h text) for `trace` (`columns`: see
-    c_backend.TILE)."""
+    c_backend.TILE; `dtype`: None for float64, or dtypes.F32)."""
     func = function_name(name)
+    if dtype is not None:
+        description = f"{dtypes.real(dtype).name} {description}"
     generated = c_source.generate(trace, func_name=func, description=description, columns=columns)
+    if dtype is not None:  # the float kernel compile_*(dtype="float32") builds
+        generated = generated._replace(text=dtypes.c_source_float(generated.text),
+                                       decl=dtypes.c_source_float(generated.decl))
     if generated.tensor:
-        return _export_tensor(trace, name, description, generated)
+        return _export_tensor(trace, name, description, generated, dtype)
     source, decl = generated.text, generated.decl
+    ctype, element = _element(dtype)
     header_file, guard = _header_file(name)
     ins = [nm for nm, _ in trace.inputs]
     outs = [nm for nm, _ in trace.outputs]
@@ -96,8 +113,8 @@ def export_c(trace: Trace, name: str, description: str, columns: bool = False) -
 
     shown = lambda nm: comment_text(nm, 40, c=True)  # noqa: E731
     pad = " " * len(f"int {func}(")
-    args = [f"const double *in{k}, ptrdiff_t st{k}," for k in range(len(ins))]
-    args += [f"double *out{k}, ptrdiff_t os{k}{',' if k < len(outs) - 1 else ');'}" for k in range(len(outs))]
+    args = [f"const {ctype} *in{k}, ptrdiff_t st{k}," for k in range(len(ins))]
+    args += [f"{ctype} *out{k}, ptrdiff_t os{k}{',' if k < len(outs) - 1 else ');'}" for k in range(len(outs))]
     width = max(len(a) for a in args) + 3
     sig = [f" *   int {func}(ptrdiff_t n, int threads,"]
     sig += [f" *   {pad}{a.ljust(width)}{shown(nm)}" for a, nm in zip(args, ins + outs)]
@@ -106,11 +123,12 @@ def export_c(trace: Trace, name: str, description: str, columns: bool = False) -
                 " * a.d.b the derivative of output a with respect to b (in a Hessian, of df/da)."]
     example_in = ", ".join(f"{p}, 1" for p in p_in)
     example_out = ", ".join(f"{p}, 1" for p in p_out)
-    at_params = [f"double {p}" for p in p_in] + [f"double *{p}" for p in p_out]
+    at_params = [f"{ctype} {p}" for p in p_in] + [f"{ctype} *{p}" for p in p_out]
     at_args = [f"&{p}, 0" for p in p_in] + [f"{p}, 1" for p in p_out]
     about = [
         *sig,
         " *",
+        element,
         " * For each point i = 0 .. n-1 it reads input k at in_k[i * st_k] (a stride of 0",
         " * passes one value to every point) and writes output k to out_k[i * os_k] (a",
         " * stride of 1 for separate arrays; m with out_k = J + k writes the rows of an",
@@ -140,13 +158,15 @@ def export_c(trace: Trace, name: str, description: str, columns: bool = False) -
     return func, _with_header(source, header_file), _header_text(header_file, guard, description, about, decls)
 
 
-def _export_tensor(trace: Trace, name: str, description: str, generated) -> tuple[str, str, str]:
+def _export_tensor(trace: Trace, name: str, description: str, generated, dtype=None) -> tuple[str, str, str]:
     """A tensor trace's kernel: every array contiguous in C order, named dimensions
-    passed in `dims`, outputs allocated by the caller."""
+    passed in `dims`, outputs allocated by the caller; its temporaries malloc'd by
+    NAME, or in a block the caller keeps (NAME_work, NAME_ws: see c_tensor)."""
     func = function_name(name)
     source, decl = generated.text, generated.decl
     header_file, guard = _header_file(name)
     dims = dim_names(trace)
+    ctype, element = _element(dtype)
 
     def shape_text(shape) -> str:
         return "scalar" if shape == () else "[" + "][".join(str(d) for d in shape) + "]"
@@ -156,10 +176,13 @@ def _export_tensor(trace: Trace, name: str, description: str, generated) -> tupl
     width = max(len(r[0]) for r in rows) + 2
     about = [
         f" *   int {func}(const ptrdiff_t *dims, int threads, in0, ..., out0, ...)",
+        f" *   ptrdiff_t {func}_work(const ptrdiff_t *dims)",
+        f" *   int {func}_ws(const ptrdiff_t *dims, int threads, {ctype} *work, in0, ..., out0, ...)",
         " *",
         " * dims: the sizes of the named dimensions, in this order: "
         + (", ".join(f"dims[{k}] = {comment_text(d, 30, c=True)}" for k, d in enumerate(dims)) or "none (pass NULL)"),
-        " * Arrays are double, contiguous, in C (row-major) order; a scalar is one double.",
+        element,
+        f" * Arrays are contiguous, in C (row-major) order; a scalar is one {ctype}.",
         *[f" *   {c.ljust(width)}{nm}  {shp}" for c, nm, shp in rows],
         " * The caller allocates the outputs; they must not overlap the inputs or each other.",
         " * x.bar is the adjoint of x (in a gradient: dy/dx); x.dot the tangent of x.",
@@ -167,8 +190,21 @@ def _export_tensor(trace: Trace, name: str, description: str, generated) -> tupl
         " * Returns 0; -1 if the temporaries could not be allocated; -2 if a size in dims is",
         " * too small for what the kernel indexes (the checks open the function body).",
         " *",
+        f" * Temporaries: {func} mallocs them at every call and frees them before it returns.",
+        " * A caller that calls it often (an optimizer's steps), or that manages its own",
+        f" * memory, keeps them instead: {func}_work(dims) is the number of {ctype}s of",
+        f" * workspace the kernel needs for these sizes (0: none, -2: a size is refused), and",
+        f" * {func}_ws(dims, threads, work, ...) is {func} with its temporaries in `work`, a",
+        f" * block of at least that many {ctype}s that the caller owns (NULL when 0 are",
+        " * needed); it returns 0 or -2, never -1. Threads calling at the same time each",
+        " * need their own block. A block is reusable for any call whose sizes need no more.",
+        " *",
         f" * Build: cc -O3 -c {header_file[:-2]}.c   (or add -fopenmp; with gcc and glibc also",
         " *        -fdisable-tree-sincos -march=native and -lmvec for vector math); link -lm.",
+        " * Use:",
+        f" *     const ptrdiff_t need = {func}_work(dims);                  once (-2: sizes refused)",
+        f" *     {ctype} *work = malloc(sizeof({ctype}) * (need > 0 ? need : 1));",
+        f" *     {func}_ws(dims, 1, work, in0, ..., out0, ...);             as often as needed",
     ]
     return func, _with_header(source, header_file), _header_text(header_file, guard, description, about, [decl])
 

@@ -19,7 +19,8 @@ TAIL_ROWS = 5
 def _number(x: float, percent: bool = False) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return ""
-    return f"{x:.2%}" if percent else f"{x:.4g}"
+    # four digits, trailing zeros kept (0.6910, not 0.691, under 0.6919 in the column)
+    return f"{x:.2%}" if percent else f"{x:#.4g}".rstrip(".")
 
 
 def history_table(history) -> str:

@@ -14,6 +14,7 @@ import argparse
 
 import numpy as np
 
+from ..cli_input import add_dtype_flag
 from .minimize import DEFAULT_METHOD, METHODS, describe_methods, minimize
 from .options import COMMON
 from .plots import have_matplotlib, plot_history, plot_path
@@ -67,6 +68,7 @@ def add_minimize_command(sub) -> argparse.ArgumentParser:
     for key, kw in _option_flags().items():
         p.add_argument("--" + key.replace("_", "-"), **kw)
     p.add_argument("--backend", choices=("numpy", "c"), default="numpy", help="default: numpy")
+    add_dtype_flag(p)
     p.add_argument("--log", type=int, default=LOG_ROWS, metavar="N",
                    help=f"rows of the iteration log (default: {LOG_ROWS}; 0: none)")
     p.add_argument("--plot", metavar="PATH", help="draw f with the iterates (one variable) or the "
@@ -95,7 +97,14 @@ def cmd_minimize(args) -> str:
     names = set(_option_flags()) | {"maxiter"}
     options = {k: (None if v == NONE else v) for k, v in vars(args).items() if k in names}
     x0 = _point(args.x0, "--x0")
-    r = minimize(_read_expr(args), x0, args.method, data=_point(args.data, "--data"),
+    f = _read_expr(args)
+    if args.dtype != "float64":  # minimize compiles in the dtype of the function it is given
+        from .. import api
+        from ..frontend import to_trace
+        primal = to_trace(f)
+        f = api.compile_grad(primal, [n for n in primal.input_names if n in x0] or None,
+                             backend=args.backend, dtype=args.dtype)
+    r = minimize(f, x0, args.method, data=_point(args.data, "--data"),
                  backend=args.backend, quiet=args.quiet, **options)
     given = "".join(f", {k} = {v}" for k, v in options.items())
     lines = [f"minimize {' '.join(r.function.source.split())} with {r.method}{given}, from "

@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 
 from . import progress
+from ..cli_input import add_dtype_flag
 from .data import LABELS, MISSING_SKLEARN, load_digits, load_mnist
 from .models import ACTIVATIONS, build
 from .plots import have_matplotlib, plot_history
@@ -60,6 +61,7 @@ def add_train_commands(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="initialization, batches and the test split (default: 0)")
     p.add_argument("--limit", type=int, metavar="N", help="MNIST: use the first N examples of each part")
     p.add_argument("--backend", choices=("numpy", "c"), default="numpy", help="default: numpy")
+    add_dtype_flag(p)
     p.add_argument("--plot", metavar="PATH", help="draw the training curves to PATH (needs matplotlib)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
@@ -163,7 +165,7 @@ def cmd_train(args) -> str:
     with progress.before_first_bar(header):
         rows = compare(ds, models, optimizer=args.optimizer, lr=lr, epochs=args.epochs, batch=args.batch,
                        l2=args.l2, validation=validation, patience=args.patience, restarts=args.restarts,
-                       seed=args.seed, backend=args.backend, quiet=args.quiet,
+                       seed=args.seed, backend=args.backend, dtype=args.dtype, quiet=args.quiet,
                        on_row=lambda cells: (header(), _show([row(*cells)])))
     lines = []
     for model, r, *_ in rows:
