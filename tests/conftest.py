@@ -6,3 +6,9 @@ from hypothesis import settings
 settings.register_profile("default", derandomize=True, print_blob=True)
 settings.register_profile("explore", derandomize=False, max_examples=500, print_blob=True)
 settings.load_profile("default")
+
+
+def examples(n: int) -> int:
+    """A test's example count: n in the default profile (sized for the fast suite's
+    time), five times as many in `explore` (its 500 over the default's 100)."""
+    return max(1, n * settings().max_examples // 100)

@@ -22,6 +22,7 @@ from exprcompiler.backends import c_build
 from exprcompiler.bench.runner import flat_arrays
 from exprcompiler.shape_binding import ShapeBinder, concrete
 from exprcompiler.trace.ir import Builder, trace_from_builder
+from conftest import examples
 
 HAVE_CC = c_build.shutil.which("cc") is not None or c_build.shutil.which("gcc") is not None
 BACKENDS = ["numpy", pytest.param("c", marks=pytest.mark.skipif(not HAVE_CC, reason="no C compiler"))]
@@ -203,7 +204,7 @@ def _pair(program: str, shape: tuple):
 
 
 @given(item=ITEMS, two_d=st.booleans(), n=st.integers(0, 6))
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(30), deadline=None)   # a C build for most
 def test_random_keys_give_numpys_answer_or_one_shape_error(item, two_d, n):
     key = item if isinstance(item, int) else slice(*item)
     text, shape, pykey = (f"x[:, {_text(item)}]", (2, "n"), (slice(None), key)) if two_d else \

@@ -4,6 +4,7 @@ compile cache (truncation, concurrency, a fresh process), and hostile names."""
 
 import math
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -28,10 +29,16 @@ def private_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("EXPRCOMPILER_CACHE", str(tmp_path_factory.getbasetemp() / "c-cache"))
 
 
-def one_op(op):
+def every_op():
+    """One trace with every op in OPS, each on inputs of its own (o<i>_x<k> -> y<i>), so
+    each output and its derivatives depend on that op alone: one C build per kind
+    instead of one per op and kind (the per-op kernels are test_edges.py's)."""
     b = Builder()
-    xs = [b.input(f"x{i + 1}") for i in range(op.arity)]
-    return trace_from_builder(b, [("y", b.apply(op.name, *xs))])
+    outs = []
+    for i, op in enumerate(OPS):
+        xs = [b.input(f"o{i}_x{k + 1}") for k in range(op.arity)]
+        outs.append((f"y{i}", b.apply(op.name, *xs)))
+    return trace_from_builder(b, outs)
 
 
 def points(op, n=9):
@@ -50,19 +57,22 @@ def agree(a, b):
     return bool(np.all(same_special | close))
 
 
-@pytest.mark.parametrize("op", OPS, ids=[op.name for op in OPS])
-def test_every_op_value_jvp_vjp_match_numpy(op):
-    trace = one_op(op)
-    pts = points(op)
+@pytest.mark.parametrize("make", [compile_expr, compile_jvp, compile_vjp], ids=lambda f: f.__name__)
+def test_every_op_value_jvp_vjp_match_numpy(make):
+    trace = every_op()
+    cols = [points(op) for op in OPS]
+    n = max(len(c[0]) for c in cols)   # every op's points, repeated up to the longest's
     rng = np.random.default_rng(0)
-    tangents = [rng.standard_normal(pts[0].shape) for _ in pts]
-    cot = rng.standard_normal(pts[0].shape)
-    for make, args in ((compile_expr, pts), (compile_jvp, pts + tangents), (compile_vjp, pts + [cot])):
-        c, py = make(trace, backend="c"), make(trace)
-        got, want = c(*args), py(*args)
-        flat_got = np.concatenate([np.ravel(x) for x in _flat(got)])
-        flat_want = np.concatenate([np.ravel(x) for x in _flat(want)])
-        assert agree(flat_got, flat_want), (op.name, make.__name__, flat_got, flat_want)
+    env = {f"o{i}_x{k + 1}": np.resize(c, n) for i, op_cols in enumerate(cols) for k, c in enumerate(op_cols)}
+    c, py = make(trace, backend="c"), make(trace)
+    for name in c.inputs:   # tangents (o0_x1_dot) and cotangents (y0_bar)
+        env.setdefault(name, rng.standard_normal(n))
+    args = [env[name] for name in c.inputs]
+    got, want = _flat(c(*args)), _flat(py(*args))
+    assert len(got) == len(want) == len(c.trace.output_names)
+    bad = [f"{OPS[int(re.match(r'[oy]([0-9]+)', name)[1])].name}: {name}"
+           for name, g, w in zip(c.trace.output_names, got, want) if not agree(g, w)]
+    assert not bad, (make.__name__, bad)
 
 
 def _flat(x):

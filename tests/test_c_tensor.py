@@ -17,6 +17,7 @@ from exprcompiler.frontend import to_trace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from conftest import examples
 from test_random_tensor import SETTINGS, programs
 from test_tensor import BIND, CASES, LOGISTIC, MLP, MLP_SHAPES, _data, _mlp_point
 
@@ -67,7 +68,7 @@ def test_every_tensor_case_matches_numpy(program, shapes, make):
 
 
 @given(programs(), st.integers(0, 2**31 - 1))
-@settings(max_examples=20, **SETTINGS)
+@settings(max_examples=examples(10), **SETTINGS)
 def test_random_tensor_programs_match_numpy(primal, seed):
     # size-1 and broadcast dimensions, reductions over random axes, keepdims, stacks
     f_np, f_c = compile_vjp(primal), compile_vjp(primal, backend="c")

@@ -48,6 +48,7 @@ from exprcompiler.passes.share_sums import share_sums
 from exprcompiler.trace import interpret, verify
 from exprcompiler.trace.ir import Builder, trace_from_builder
 from exprcompiler.trace.to_sympy import to_sympy
+from conftest import examples
 from test_fuzz_backends import Case, _libm_ulps  # one notion of 'equal up to libm's last bits'
 
 OP_NAMES = sorted(name for name, op in OPS.items() if not op.is_leaf and name != "copy" and op.elementwise)
@@ -388,7 +389,7 @@ def call(compiled, env):
 
 
 # --------------------------------------------------------------------------- properties
-@settings(max_examples=80, **SETTINGS)
+@settings(max_examples=examples(40), **SETTINGS)
 @given(recipe=recipes(max_steps=8), rng=points)
 def test_forward_reverse_and_sympy_agree(recipe, rng):
     trace = build(recipe)
@@ -422,7 +423,7 @@ def test_forward_reverse_and_sympy_agree(recipe, rng):
         assert close(hv, exact, 1e-9), (x, hv, exact)
 
 
-@settings(max_examples=100, **SETTINGS)
+@settings(max_examples=examples(50), **SETTINGS)
 @given(recipe=recipes(max_steps=25), rng=points)
 def test_program_text_matches_builder(recipe, rng):
     """The same DAG written as program text and parsed (then share_sums, as every text
@@ -613,7 +614,7 @@ HAVE_CC = bool(shutil.which("cc") or shutil.which("gcc"))
 
 
 @pytest.mark.skipif(not HAVE_CC, reason="no C compiler on this machine")
-@settings(max_examples=30, **SETTINGS)
+@settings(max_examples=examples(12), **SETTINGS)   # two C builds each
 @given(recipe=recipes(max_steps=25, multi_output=True), rng=points, n=st.sampled_from([1, 7, 64]))
 def test_c_backend_matches_numpy_backend(recipe, rng, n, tmp_path_factory):
     """Value, JVP and VJP of random expressions: C (libmvec, threads) against NumPy."""
