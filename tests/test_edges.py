@@ -27,7 +27,7 @@ from exprcompiler.backends import c_build
 from exprcompiler.trace import interpret
 from exprcompiler.trace.ir import Builder, trace_from_builder
 from conftest import examples
-from test_ops import DIFFERENTIABLE as ELEMENTWISE, IDS, one_op_trace
+from test_ops import DIFFERENTIABLE as ELEMENTWISE
 
 if c_build.shutil.which("cc") is None and c_build.shutil.which("gcc") is None:
     pytest.skip("no C compiler on this machine", allow_module_level=True)
@@ -123,49 +123,39 @@ def mismatches(compiled: dict, args: list, label: str, reference=None, agree=sam
     return lines
 
 
-def check_kinds(op, kinds):
-    trace = one_op_trace(op)
-    problems = []
-    for kind in kinds:
-        if (op.name, kind) in EXCEPTIONS:
-            continue
-        make = KINDS[kind]
-        compiled = {"numpy": make(trace), "c": make(trace, backend="c")}
-        for label, args in calls(op.arity, extra=[p for p, _ in op.edges]):
-            with np.errstate(all="ignore"):
-                value = op.evaluate(*args)
-            problems += mismatches(compiled, args, f"{op.name} {kind} {label}", reference=[value])
-    assert not problems, "\n".join(problems[:20])
-
-
-@pytest.mark.parametrize("op", ELEMENTWISE, ids=IDS)
-def test_value_and_gradient_agree_at_edge_points(op):
-    check_kinds(op, ("grad_reverse", "grad_forward"))
-
-
-@pytest.mark.parametrize("op", ELEMENTWISE, ids=IDS)
-def test_hvp_agrees_at_edge_points(op):
-    check_kinds(op, ("hvp",))
-
-
-def every_op_trace(group):
+def every_op_trace(group, summed=False):
     """Every op of `group` on inputs of its own (<op>_x1... -> y_<op>): each output and
-    its JVP and VJP depend on that op alone, so one kernel checks the whole group."""
+    its JVP and VJP depend on that op alone, so one kernel checks the whole group.
+    `summed`: one output, the sum of them all, whose gradient and HVP with respect to
+    an op's inputs are that op's alone (an adjoint of a sum is the sum's own, 1; the
+    other ops' tangents are structural zeros): one kernel for a group's gradients."""
     b = Builder()
     outputs = []
     for op in group:
         xs = [b.input(f"{op.name}_x{k + 1}") for k in range(op.arity)]
         outputs.append((f"y_{op.name}", b.apply(op.name, *xs)))
+    if summed:
+        total = outputs[0][1]
+        for _, y in outputs[1:]:
+            total = b.add(total, y)
+        outputs = [("y", total)]
     return trace_from_builder(b, outputs)
 
 
-@pytest.mark.parametrize("kind", ["jvp", "vjp"])
-@pytest.mark.parametrize("arity", sorted({op.arity for op in ELEMENTWISE}))
-def test_jvp_vjp_of_every_op_agree_at_edge_points(arity, kind):
-    """check_kinds's JVP and VJP for every op of one arity, in one kernel (not one per op):
-    the same calls, an op's own edge points padded to the group's longest by repeats."""
+ARITIES = sorted({op.arity for op in ELEMENTWISE})
+
+
+@pytest.mark.parametrize("kind", ["jvp", "vjp", "grad_reverse", "grad_forward", "hvp"])
+@pytest.mark.parametrize("arity", ARITIES)
+def test_derivatives_of_every_op_agree_at_edge_points(arity, kind):
+    """check_kinds for every op of one arity, in one kernel (not one per op): the same
+    calls, an op's own edge points padded to the group's longest by repeats. JVP and
+    VJP have one output per op, checked against the op's evaluator too; gradients and
+    HVPs are of the ops' sum (every_op_trace), so the value is the sum's and only the
+    backends and the interpreter are compared (the values are the JVP test's)."""
     group = [op for op in ELEMENTWISE if op.arity == arity and (op.name, kind) not in EXCEPTIONS]
-    trace = every_op_trace(group)
+    per_output = kind in ("jvp", "vjp")
+    trace = every_op_trace(group, summed=not per_output)
     compiled = {"numpy": KINDS[kind](trace), "c": KINDS[kind](trace, backend="c")}
     arrays = [grid(arity, extra=[p for p, _ in op.edges]) for op in group]
     n = max(len(cols[0]) for cols in arrays)
@@ -179,7 +169,8 @@ def test_jvp_vjp_of_every_op_agree_at_edge_points(arity, kind):
         with np.errstate(all="ignore"):
             values = [op.evaluate(*args) for op, args in zip(group, per_op)]
         by_name = dict(zip(names, [c for args in per_op for c in args]))
-        problems += mismatches(compiled, [by_name[name] for name in order], f"{kind} {label}", reference=values)
+        problems += mismatches(compiled, [by_name[name] for name in order], f"{kind} {label}",
+                               reference=values if per_output else None)
     assert not problems, "\n".join(problems[:20])
 
 
