@@ -35,16 +35,18 @@ def test_plan_reuses_slots_and_takes_a_rewritten_adjoint_from_its_last_writer():
 @pytest.mark.parametrize("threads, vector", [(1, True), (2, True), (2, False)])
 def test_split_kernel_matches_numpy_with_strided_outputs(monkeypatch, tmp_path, threads, vector):
     """Many small parts, a ragged last block, and a Jacobian's outputs at strides;
-    vectorized parts, and the scalar ones of a kernel above VECTOR_UP_TO."""
+    `omp simd` parts, and the vector-extension ones of a kernel above VECTOR_UP_TO."""
     from exprcompiler import compile_jacobian
     monkeypatch.setenv("EXPRCOMPILER_CACHE", str(tmp_path))
     monkeypatch.setattr(c_backend, "SPLIT_FROM", 10)
     monkeypatch.setattr(c_backend, "PART", 4)
     monkeypatch.setattr(c_split, "VECTOR_UP_TO", 10**9 if vector else 0)
-    exprs = ["sin(x*y) + exp(-z**2) * x", "x / (1 + y**2) - cos(z * x)"]
+    exprs = ["sin(x*y) + exp(-z**2) * x", "x / (1 + y**2) - cos(z * x) + (1 + z**2)**0.5 * x**3"]
     c = compile_jacobian(exprs, wrt=["x", "y", "z"], backend="c", threads=threads)
     assert c_split.UNIT_MARK in c.source and "_part3(" in c.source
-    assert ("#pragma omp simd" in c.source) == vector
+    # the parts' own loops vectorized by gcc, or in the vector extension (lane wrappers)
+    assert ("for (ptrdiff_t j = i; j < i + XC_VL; ++j)" in c.source) == vector
+    assert ("xc_lanes_sin(" in c.source) != vector
     ref = compile_jacobian(exprs, wrt=["x", "y", "z"])
     rng = np.random.default_rng(2)
     x, y, z = (rng.uniform(-2, 2, 2 * c_backend.BLOCK + 5) for _ in range(3))
@@ -120,14 +122,16 @@ def test_a_unit_the_compiler_refuses_keeps_the_whole_source(monkeypatch, tmp_pat
 
 
 @pytest.mark.slow
-def test_a_ten_thousand_operation_gradient_builds_as_vectorized_parts(monkeypatch, tmp_path):
+def test_a_ten_thousand_operation_gradient_builds_as_vector_parts_sharing_units(monkeypatch, tmp_path):
     """The scaling suite's 10⁴-operation random DAG (27k statements in its gradient),
     built cold as parts in parallel, matching NumPy over a ragged last block. (Its
     build time is measured by bench/suite_scaling.py, not asserted here.)"""
     monkeypatch.setenv("EXPRCOMPILER_CACHE", str(tmp_path))
     program = random_program(int(10_000 / 2.1), seed=1)
     g = compile_grad(program, backend="c")
-    assert len(c_split.split_units(g.source)) > 20
+    parts = g.source.count("XC_PART void f_grad_part") // 2  # declared, then defined
+    assert parts > 20 and c_split.MIN_UNITS <= len(c_split.split_units(g.source)) < parts
+    assert "xc_lanes_sin(" in g.source  # above VECTOR_UP_TO: vector-extension parts
     rng = np.random.default_rng(3)
     x = [rng.uniform(0.2, 0.9, 300) for _ in g.inputs]
     v, grads = g(*x)
@@ -135,3 +139,25 @@ def test_a_ten_thousand_operation_gradient_builds_as_vectorized_parts(monkeypatc
     np.testing.assert_allclose(v, rv, rtol=1e-12)
     for a, b in zip(grads, rgrads):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_vector_extension_parts_in_float32(monkeypatch, tmp_path, threads):
+    """Parts in the vector extension (above VECTOR_UP_TO) through dtypes' float rewrite:
+    XC_VL floats a vector, float lane wrappers; over a ragged block, an input broadcast
+    at stride 0, and one point."""
+    monkeypatch.setenv("EXPRCOMPILER_CACHE", str(tmp_path))
+    monkeypatch.setattr(c_backend, "SPLIT_FROM", 20)
+    monkeypatch.setattr(c_backend, "PART", 60)
+    monkeypatch.setattr(c_split, "VECTOR_UP_TO", 0)
+    program = random_program(40, n_vars=3, seed=5)
+    g32 = compile_grad(program, backend="c", dtype="float32", threads=threads)
+    assert "xc_lanes_" in g32.source and "double" not in g32.source.split("*/", 1)[1]
+    g64 = compile_grad(program)
+    rng = np.random.default_rng(4)
+    n = 2 * c_backend.BLOCK + 3
+    for args in ([rng.uniform(-2, 2, n), 0.7, rng.uniform(-2, 2, n)], [0.3, -1.1, 0.9]):
+        got, want = g32(*args), g64(*args)
+        for a, b in zip([got[0], *got[1]], [want[0], *want[1]]):
+            assert np.ndim(a) == 0 or a.dtype == np.float32  # one point: Python floats
+            np.testing.assert_allclose(np.asarray(a, float), b, rtol=2e-4, atol=2e-4)

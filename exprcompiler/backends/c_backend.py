@@ -137,9 +137,10 @@ def math_prelude(spelled: set[str], libm: set[str] = frozenset()) -> list[str]:
 
 
 # A trace with more than SPLIT_FROM statements is split into parts of at most PART
-# cost (c_split.cost: a call counts as c_split.CALL_COST statements), each its own
+# cost (c_split.cost: a call counts as c_split.CALL_COST statements), a few to a
 # translation unit at -O1, compiled in parallel (c_split, c_build), each a vectorized
-# loop over a block of points (scalar above c_split.VECTOR_UP_TO statements). gcc's
+# loop over a block of points (in the vector extension above c_split.VECTOR_UP_TO
+# statements). gcc's
 # time on one straight-line function grows faster than linearly (register
 # allocation): the 6-link pendulum's Jacobian (1,000 statements) took 3.2 s of CPU as
 # one -O3 kernel (its loop, the loop's vector epilogues and the one-point copy), 0.4 s

@@ -1,40 +1,64 @@
 """C backend, the split kernel: a scalar trace too large for one function
 (c_backend.SPLIT_FROM statements) becomes parts of at most c_backend.PART cost (see
-`cost`), each in its own translation unit, that c_build compiles in parallel at
-UNIT_FLAGS (-O1) and links into one library. c_backend.generate_c calls
+`cost`), a few to a translation unit (`units_of`), that c_build compiles in parallel
+at UNIT_FLAGS (-O1) and links into one library. c_backend.generate_c calls
 `split_kernel` with the statements it rendered.
 
 The kernel runs over blocks of XC_BLOCK points. A per-thread tape holds one row of
 XC_PITCH doubles per slot: the driver gathers the block's inputs into the first rows
-(padding the last block to whole vectors by repeating its last point), each part is
-a loop over the block whose inner `omp simd` loop of XC_VL points (the width of the
-target's vectors) gcc turns into one vector iteration with no scalar remainder —
-loads from the rows it needs, stores the rows later parts or the outputs need — and
-the driver copies the outputs' rows to the caller's arrays. Tape slots are reused
-once the last part that reads a value has run.
+(padding the last block to whole vectors by repeating its last point), each part
+loads the rows it needs, each just before the first statement that reads it, and
+stores the rows later parts or the outputs need, and the driver copies the outputs'
+rows to the caller's arrays. Tape slots are reused once the last part that reads a
+value has run. Two layouts of a part, both vector code with no scalar remainder:
+- up to VECTOR_UP_TO statements, a loop over the block whose inner `omp simd` loop of
+  XC_VL points (the width of the target's vectors) gcc turns into one vector iteration;
+- above, the code of XC_VL points written in GCC's vector extension (`lanes_rhs`),
+  called vector by vector, in parts of half the cost: no vectorizer to run on the
+  parts, only on one small wrapper per function called, in each unit.
 
-Measured with gcc 12 on this project's 2-core AMD EPYC (AVX2), median CPU seconds of
-the compiler (user + sys of its processes), kernel thread-CPU time at 10^4 points on
-one thread; the machine was shared, so wall times ran 1.2-3x the CPU times:
-- The layout before this one, a scalar function of one point per part, called point by
-  point, was scalar: the 10-link pendulum's Jacobian took 18.6 ms, 8.3 ms in this one
-  (the unsplit -O3 kernel: 7.2 ms; the random 10^4-operation gradient: 863 ms, 228 ms).
+Measured with gcc 12 on this project's 2-core AMD EPYC (AVX2), CPU seconds of the
+compiler (user + sys of its processes), kernel thread-CPU time at 10^4 points on one
+thread, median of 7; the machine was shared (load 5-9 on 2 cores in the last round,
+so wall times ran 2-3x the CPU times; figures from one round agree within about 15%):
+- The random 10^4-operation gradient (randexpr.random_program(4761, seed=1); 23k
+  statements, 65 parts before): one part to a unit, loads at the part's start: scalar
+  parts called point by point 17.4-18.1 s, kernel 840 ms; `omp simd` parts 32.6 s,
+  kernel 187 ms. The one -O3 kernel did not finish in 900 s. Loads at first use:
+  `omp simd` 27.4 s, vector-extension parts 14.3 s (16.9 s with loads at the start):
+  a reverse-sweep part loaded ~500 values at its start, all live at once, and gcc's
+  register allocation, combine, post-reload CSE and dead-store passes grow faster
+  than linearly with that (one part 0.64 s, 0.28 s with loads at first use). Eight
+  parts to a unit: 11.8 s. Parts of 300, 600, 1200, 2400 cost: 9.6, 10.3, 11.8, 12.7 s
+  (kernel 218, 203, 196, 204 ms). This layout (600, units of about 4,800): 10.2 s and
+  200-230 ms, against 17.7 s and 840 ms for the scalar parts in the same minute.
+- The 10^5-operation gradient in this layout (1,285 parts in 162 units): 104.5 s, so
+  gcc's time stays linear (10^4: 9.9 s), but its kernel took 4.56 s at 10^4 points
+  (10^4: 195 ms), likely its tape: blocks of 8 points, and megabytes of rows per thread.
+- The same parts at -O0: 5.3 s, kernel 535 ms; -Og: 0.8x -O1's time. -O1 with its
+  costly passes off (-fno-dse -fno-tree-dse: 0.9x; -fno-tree-pta, -fno-tree-fre,
+  -fno-tree-ccp, -fno-tree-ter, ...: 1.0-1.3x) gains nothing worth its risk.
+- A loop over the block inside a vector-extension part: 1.5 s instead of 0.9 s for a
+  unit (gcc's CCP over the loop's PHIs); lane wrappers inlined into the parts: 15.4 s
+  instead of 11.0 s for the whole kernel.
+- The layout before the `omp simd` one, a scalar function of one point per part,
+  called point by point: the 10-link pendulum's Jacobian took 18.6 ms, 8.3 ms in the
+  `omp simd` one (the unsplit -O3 kernel: 7.2 ms).
 - Rows one cache line longer than a block: with 512-byte rows (XC_BLOCK 64) a
   Jacobian's hundred output rows fall into 8 of L1's 64 sets; the 6-link kernel took
   4.4 ms instead of 1.9 ms.
-- A part's loop with a runtime trip count gets a vector body, a vector epilogue and a
-  scalar one: 2.8x the compile time of the nest used here. Parts at -O1 run as fast
-  as at -O2 or -O3 (straight-line code; the 6-link Jacobian: 1.95, 1.95, 2.02 ms; a
-  random 10^3-operation gradient 27, 27 ms at -O1, -O2) and compile in 0.6-0.75x
-  their time. The one -O3 kernel, with its vector epilogues and its scalar one-point
-  copy, took 3.2 s for that Jacobian; as parts 0.4 s.
-- gcc's time per statement grows with the part (register allocation; a call spills
-  every live vector register, hence CALL_COST): on the random programs, parts of 200
-  statements cost 0.25 s each, of 500 0.65 s, of 1000 1.7 s. Every unit also costs
-  about 0.05 s to start and parse, and values live across parts cost tape loads and
-  stores (the pendulum Jacobians hold many), so small kernels take few parts.
+- An `omp simd` loop with a runtime trip count gets a vector body, a vector epilogue
+  and a scalar one: 2.8x the compile time of the nest used here. Such parts at -O1 run
+  as fast as at -O2 or -O3 (straight-line code; the 6-link Jacobian: 1.95, 1.95, 2.02
+  ms) and compile in 0.6-0.75x their time. The one -O3 kernel of that Jacobian, with
+  its vector epilogues and its scalar one-point copy, took 3.2 s; as parts 0.4 s.
+- gcc's time per statement grows with an `omp simd` part (register allocation; a call
+  spills every live vector register, hence CALL_COST): parts of 200 statements cost
+  0.25 s each, of 500 0.65 s, of 1000 1.7 s. Values live across parts cost tape loads
+  and stores (the pendulum Jacobians hold many), so small kernels take few parts.
 - -fno-math-errno (c_build.FLAGS): with errno, sqrt is a branch to a call and no loop
   that calls it vectorizes.
+Reproduce with benchmarks/bench_c_split.py.
 
 The units are joined into one source text, each after a line UNIT_MARK; the text as
 a whole is also one valid translation unit (the shared prelude is guarded), which is
@@ -151,28 +175,124 @@ def _is_output(name: str) -> bool:
     return name.startswith("out") and name[3:].isdigit()
 
 
-def part_body(stmts, loads: dict, stores: dict, pad: str) -> list[str]:
-    """The lines of one part for point j of the block: values from the tape, values to it."""
-    lines = [f"{pad}double {nm} = t[{s} * XC_PITCH + j];" for nm, s in loads.items()]
-    declared = set(loads)
-    for target, rhs, _ in stmts:
+def part_body(stmts, loads: dict, stores: dict, pad: str, lanes: bool = False) -> list[str]:
+    """The lines of one part for point j of the block (for the XC_VL points from j, as
+    vectors, with `lanes`): each value from the tape loaded just before the first
+    statement that reads it (all loads first kept them all live: see the top), the
+    values later parts need stored at the end."""
+    real, load = ("xc_v", "XC_LD(t + {s} * XC_PITCH + j)") if lanes else ("double", "t[{s} * XC_PITCH + j]")
+    lines, declared, pending = [], set(), dict(loads)
+    for target, rhs, rd in stmts:
+        for nm in sorted(rd & pending.keys()):
+            lines.append(f"{pad}{real} {nm} = {load.format(s=pending.pop(nm))};")
+            declared.add(nm)
+        if lanes:
+            rhs = lanes_rhs(rhs, rd)
         if _is_output(target):
-            lines.append(f"{pad}t[{stores[target]} * XC_PITCH + j] = {rhs};")
+            slot = stores[target]
+            lines.append(f"{pad}XC_ST(t + {slot} * XC_PITCH + j, {rhs});" if lanes else
+                         f"{pad}t[{slot} * XC_PITCH + j] = {rhs};")
         else:  # adjoints are assigned more than once
-            lines.append(f"{pad}{'' if target in declared else 'double '}{target} = {rhs};")
+            lines.append(f"{pad}{'' if target in declared else real + ' '}{target} = {rhs};")
             declared.add(target)
-    lines += [f"{pad}t[{s} * XC_PITCH + j] = {nm};" for nm, s in stores.items() if not _is_output(nm)]
+    store = "XC_ST(t + {s} * XC_PITCH + j, {nm});" if lanes else "t[{s} * XC_PITCH + j] = {nm};"
+    lines += [pad + store.format(s=s, nm=nm) for nm, s in stores.items() if not _is_output(nm)]
     return lines
 
 
-# A part: its loop over the block's points j < m (m a multiple of XC_VL), vectorized,
-# or, in a kernel of more than VECTOR_UP_TO statements, the scalar code of point j,
-# called point by point: gcc compiles that in about half the time (the loop costs it
-# induction variables, vectorization and the register pressure of vector calls), and
-# the 10^4-operation random gradient's 27k statements took 30.7 s of CPU as vector
-# parts against 13.6 s as scalar ones (kernel: 226 ms against 835 ms at 10^4 points).
+# Above VECTOR_UP_TO statements a part is written in GCC's vector extension (`lanes`):
+# every value an xc_v of XC_VL points, + - * / on whole vectors, and each function f
+# called through xc_lanes_f, one small function per unit whose `omp simd` loop over
+# the lanes gcc vectorizes into one call of libmvec's f (a helper such as xc_sigmoid
+# inlined and vectorized there). The parts themselves then need no vectorizer, and gcc
+# at -O1 compiles them about as fast as scalar code, which ran 4x slower.
+def lanes_rhs(rhs: str, reads) -> str:
+    """A right-hand side over xc_v values: calls through their lane wrappers, and a
+    constant (no names read) broadcast to all lanes."""
+    rhs = _CALL_ANY.sub(lambda m: "xc_v_" + m.group(1) + "(", rhs)
+    return rhs if reads else f"XC_V({rhs})"
+
+
+_CALL_ANY = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\(")
+
+
+def _arity(rhs: str, start: int) -> int:
+    """The number of arguments of the call whose "(" is at `start`."""
+    depth, n = 0, 1
+    for ch in rhs[start:]:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                return n
+        elif ch == "," and depth == 1:
+            n += 1
+    raise ValueError(f"unbalanced call in {rhs!r}")
+
+
+def lanes_prelude(stmts) -> list[str]:
+    """The vector type, its loads and stores, and a lane wrapper of each function the
+    statements call (see lanes_rhs). Written with `double`, `sizeof(double)` and
+    XC_VL, so that dtypes' float rewrite gives vectors of XC_VL floats."""
+    arity: dict = {}
+    for _, rhs, _ in stmts:
+        for m in _CALL_ANY.finditer(rhs):
+            if m.group(1) not in arity:
+                arity[m.group(1)] = _arity(rhs, m.end() - 1)
+    lines = ["typedef double xc_v __attribute__((vector_size(sizeof(double) * XC_VL)));",
+             # the tape's rows are aligned to a double only
+             "typedef double xc_vu __attribute__((vector_size(sizeof(double) * XC_VL), aligned(sizeof(double))));",
+             "#define XC_LD(p) (*(const xc_vu *)(p))",
+             "#define XC_ST(p, x) (*(xc_vu *)(p) = (x))",
+             "/* a number to all lanes (x - 0.0 keeps the sign of a zero) */",
+             "#define XC_V(x) ((x) - (xc_v){0})",
+             # not inlined into the parts (4.4 s more of gcc's CPU on the 10^4-operation
+             # gradient), nor specialized to a constant argument (gcc 12 and pow(x, 0.5):
+             # see c_backend's xc_pow)
+             "#if defined(__GNUC__)", "#define XC_LANES static __attribute__((noipa, unused))",
+             "#else", "#define XC_LANES static", "#endif"]
+    for f, n in sorted(arity.items()):
+        params = ", ".join(f"xc_v a{k}" for k in range(n))
+        args, lane = ", ".join(f"a{k}" for k in range(n)), ", ".join(f"a{k}[q]" for k in range(n))
+        if f == "xc_square":  # the commonest call (squares()), one multiplication
+            lines.append(f"static inline xc_v xc_lanes_{f}({params}) {{ return a0 * a0; }}")
+        else:
+            lines += [f"XC_LANES xc_v xc_lanes_{f}({params})", "{", "    xc_v r;", "    #pragma omp simd",
+                      f"    for (int q = 0; q < XC_VL; ++q) r[q] = {f}({lane});", "    return r;", "}"]
+        lines.append(f"#define xc_v_{f}({args}) xc_lanes_{f}({', '.join(f'XC_V({a})' for a in args.split(', '))})")
+    return lines
+
+
+# Up to VECTOR_UP_TO statements a part is a loop over the block's points j < m (m a
+# multiple of XC_VL) that gcc vectorizes (`omp simd`); above, it is the code of the
+# XC_VL points from j in the vector extension (see lanes_rhs), in parts of LANES_PART
+# times the cost: the vectorizer's time on `omp simd` parts is what made the 10^4-
+# operation gradient cost 27-33 s of CPU, against 10 s (measured at the top).
 VECTOR_UP_TO = 20_000
+LANES_PART = 0.5
+# A vector-extension part is the code of the XC_VL points from j, called vector by
+# vector: inside a loop over the block, gcc's constant propagation over the loop's
+# PHIs took a third of its time on those parts (1.5 s against 0.9 s for 4,800 cost).
 PART_PARAMS = {True: "double *restrict t, ptrdiff_t m", False: "double *restrict t, ptrdiff_t j"}
+# Parts share a unit up to UNIT_COST (each unit costs gcc a start and the prelude, about
+# 0.03 s), in at least MIN_UNITS units (compiled in parallel).
+UNIT_COST = 4800
+MIN_UNITS = 4
+
+
+def units_of(chunks) -> list[int]:
+    """The first chunk of each unit: consecutive chunks of about equal total cost."""
+    costs = [sum(cost(st[1]) for st in ch) for ch in chunks]
+    total = sum(costs)
+    n = min(len(chunks), max(MIN_UNITS, -(-total // UNIT_COST)))
+    starts, spent = [0], 0
+    for c, k in enumerate(costs[:-1]):
+        spent += k
+        if spent * n >= total * len(starts):
+            starts.append(c + 1)
+    return starts
+
 
 # The driver's unit: the copies between the caller's arrays and the tape (at the unit's
 # -O1), and the driver itself at -O0 under gcc: it only calls them and the parts, and at
@@ -225,9 +345,9 @@ _COPIES = [
 def split_kernel(stmts, inputs: dict, func_name: str, decl: str, head: list[str],
                  n_in: int, n_out: int, part: int, block: int, table) -> str:
     """The source of the split kernel: the prelude `head` (guarded, so the joined text
-    is one valid unit too), one unit per part, and the unit of the kernel itself."""
-    chunks, loads, stores, slots = plan(stmts, inputs, part)
+    is one valid unit too), the parts a few to a unit, and the unit of the kernel itself."""
     vector = len(stmts) <= VECTOR_UP_TO
+    chunks, loads, stores, slots = plan(stmts, inputs, part if vector else max(1, int(part * LANES_PART)))
     width = max(1, slots)
     bs = max(VL_MAX, min(block, TAPE_DOUBLES // width) // VL_MAX * VL_MAX)
     guard = f"XC_PRELUDE_{func_name.upper()}"
@@ -245,13 +365,16 @@ def split_kernel(stmts, inputs: dict, func_name: str, decl: str, head: list[str]
              "#if defined(__GNUC__)",
              '#define XC_PART __attribute__((noipa, visibility("hidden")))',
              "#else", "#define XC_PART", "#endif",
+             *([] if vector else lanes_prelude(stmts)),
              *[f"XC_PART void {func_name}_part{c}({PART_PARAMS[vector]});" for c in range(len(chunks))],
              "#endif", ""]
     loop = ["    for (ptrdiff_t i = 0; i < m; i += XC_VL) {", "        #pragma omp simd",
             "        for (ptrdiff_t j = i; j < i + XC_VL; ++j) {"] if vector else ["    {", "        {"]
+    starts = set(units_of(chunks))
     for c, chunk in enumerate(chunks):
-        lines += [UNIT_MARK, f"XC_PART void {func_name}_part{c}({PART_PARAMS[vector]})", "{", *loop]
-        lines += part_body(chunk, loads[c], stores[c], " " * 12) + ["        }", "    }", "}", ""]
+        lines += [UNIT_MARK] if c in starts else []
+        lines += [f"XC_PART void {func_name}_part{c}({PART_PARAMS[vector]})", "{", *loop]
+        lines += part_body(chunk, loads[c], stores[c], " " * 12, lanes=not vector) + ["        }", "    }", "}", ""]
     lines += [UNIT_MARK, *_COPIES, "XC_DRIVER " + decl, "{",
               f"    const double *const ins[] = {{{table([f'in{k}' for k in range(n_in)])}}};",
               f"    const ptrdiff_t sts[] = {{{table([f'st{k}' for k in range(n_in)])}}};",
@@ -273,7 +396,7 @@ def split_kernel(stmts, inputs: dict, func_name: str, decl: str, head: list[str]
               "            if (t == NULL) continue;",
               f"            xc_gather(t, ins, sts, {n_in}, i0, m, bs);",
               *[f"            {func_name}_part{c}(t, bs);" if vector else
-                f"            for (ptrdiff_t j = 0; j < m; ++j) {func_name}_part{c}(t, j);"
+                f"            for (ptrdiff_t j = 0; j < bs; j += XC_VL) {func_name}_part{c}(t, j);"
                 for c in range(len(chunks))],
               f"            xc_scatter(t + {n_in} * XC_PITCH, outs, osts, {n_out}, i0, m);",
               "        }", "        free(t);", "    }", "    return failed ? -1 : 0;", "}"]
