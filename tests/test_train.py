@@ -320,3 +320,25 @@ def test_mlp_builder():
         binary.data(np.ones((2, 64)), np.array([0, 2]))
     with pytest.raises(ValueError, match=r"shape \(n, 64\)"):
         binary.data(np.ones((2, 63)), np.array([0, 1]))
+
+
+def test_the_steps_finiteness_check_looks_at_every_element_when_the_sum_is_not_finite():
+    """train's per-step check (the gradient's sum first): elements whose sum overflows
+    are finite; one inf, -inf or NaN anywhere is not, float32 too."""
+    from exprcompiler.driver.train import _finite
+    with np.errstate(over="ignore", invalid="ignore"):  # as train's loop runs it
+        _check_finite(_finite)
+
+
+def _check_finite(_finite):
+    for dtype in (np.float64, np.float32):
+        big = np.finfo(dtype).max
+        assert _finite(np.array([big, big, 1.0], dtype=dtype))
+        assert _finite(np.array([-big, -big], dtype=dtype)) and _finite(np.zeros(0, dtype=dtype))
+        for bad in (np.inf, -np.inf, np.nan):
+            g = np.ones(2113, dtype=dtype)
+            g[1717] = bad
+            assert not _finite(g)
+        g = np.ones(5, dtype=dtype)
+        g[0], g[1] = np.inf, -np.inf  # a sum of NaN
+        assert not _finite(g)

@@ -281,19 +281,24 @@ def default_threads() -> int:
 
 class ThreadChoice:
     """threads=None: one thread below PARALLEL_FROM points; above, every core or one,
-    whichever has been faster per point for this kernel, the other tried again every
-    EXPLORE-th call. On a shared machine a busy core makes a static OpenMP team wait
-    for its slowest thread (2 threads measured 30-50% slower than 1 with the other core
-    loaded); the measurement keeps such a call within a few percent of one thread's
-    time, and takes the cores when they are free. Races between threads only blur the
+    whichever has been faster per point for this kernel, the other tried again now and
+    then. On a shared machine a busy core makes a static OpenMP team wait for its
+    slowest thread (2 threads measured 30-50% slower than 1 with the other core loaded,
+    and 50-800x slower in `exprc bench --quick` on a busy 2-core machine); the
+    measurement keeps such calls near one thread's time, and takes the cores when they
+    are free. A try of the slower count costs (ratio - 1) calls of the faster one, so
+    it comes every EXPLORE-th call at the most often and rarer as the ratio grows: the
+    tries cost at most BUDGET of the calls' time. Races between threads only blur the
     estimates."""
 
     EXPLORE = 16
     KEEP = 8
+    BUDGET = 0.05
 
     def __init__(self):
         self.seen: dict[int, list] = {}   # threads -> seconds per point of its last calls
         self.calls = 0
+        self.next_try = None              # the call that tries the slower count again
 
     def cost(self, t: int) -> float:
         recent = sorted(self.seen[t])
@@ -310,7 +315,14 @@ class ThreadChoice:
             if t not in self.seen:
                 return t
         best, other = sorted((most, 1), key=self.cost)
-        return other if self.calls % self.EXPLORE == 0 else best
+        if self.next_try is None or self.calls >= self.next_try:
+            ratio = self.cost(other) / max(self.cost(best), 1e-300)
+            wait = max(self.EXPLORE, math.ceil((ratio - 1.0) / self.BUDGET))
+            first = self.next_try is None   # both just measured: the wait starts now
+            self.next_try = self.calls + wait
+            if not first:
+                return other
+        return best
 
     def record(self, t: int, seconds: float, n: int) -> None:
         recent = self.seen.setdefault(t, [])
