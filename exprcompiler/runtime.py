@@ -14,21 +14,48 @@ from .special import digamma, erf, erfc, gamma, lgamma, polygamma  # noqa: F401 
 
 def sigmoid(x):
     """1 / (1 + exp(-x)) with one exp and no overflow: (1 or e) / (1 + e) by the sign of x,
-    e = exp(-|x|) (the C helper xc_sigmoid's steps)."""
+    e = exp(-|x|) (the C helper xc_sigmoid's values). The numerator is max(e, sign(x)):
+    1 from x >= 0 (e <= 1; e = 1 at ±0), e below 0, NaN at NaN; one pass, where a masked
+    copy was three."""
     x = np.asarray(x, dtype=np.result_type(x, 1.0))   # float32 stays float32
-    e, r = np.empty_like(x), np.empty_like(x)   # arrays even for one point (out= needs them)
-    np.abs(x, out=e)
-    np.negative(e, out=e)
-    np.exp(e, out=e)
-    np.add(e, 1.0, out=r)
-    np.copyto(e, 1.0, where=x >= 0)
-    np.divide(e, r, out=r)
+    e, r = _exp_neg_abs(x), np.empty_like(x)
+    np.sign(x, out=r)
+    np.maximum(e, r, out=r)
+    np.add(e, 1.0, out=e)
+    np.divide(r, e, out=r)
     return r[()] if r.ndim == 0 else r
 
 
+def _exp_neg_abs(x):
+    """exp(-|x|), in one new array (in (0, 1]: no overflow)."""
+    e = np.empty_like(x)
+    np.abs(x, out=e)
+    np.negative(e, out=e)
+    return np.exp(e, out=e)
+
+
 def softplus(x):
-    """log(1 + exp(x)) without overflow."""
-    return np.logaddexp(0.0, x)
+    """log(1 + exp(x)) without overflow: max(x, 0) + log1p(exp(-|x|)), the C helper's
+    steps but for log1p_unit (np.logaddexp(0, x) is the same formula in a loop that
+    costs as much as exp and log1p together)."""
+    x = np.asarray(x, dtype=np.result_type(x, 1.0))
+    r = log1p_unit(_exp_neg_abs(x))
+    np.add(np.maximum(x, 0.0), r, out=r)
+    return r[()] if r.ndim == 0 else r
+
+
+def log1p_unit(e):
+    """log1p(e) for e in [0, 1] (or NaN) as log(w) - ((w - 1) - e)/w, w = 1 + e: the
+    quotient is the rounding error of 1 + e (w - 1 and its difference with e are exact),
+    divided by w, so the result is within about an ulp of log1p(e), as np.log1p's is;
+    NumPy's log loop costs 40% of its log1p's here."""
+    w, c = np.empty_like(e), np.empty_like(e)   # arrays even for one point (out= needs them)
+    np.add(e, 1.0, out=w)
+    np.subtract(w, 1.0, out=c)
+    np.subtract(c, e, out=c)
+    np.divide(c, w, out=c)
+    np.log(w, out=w)
+    return np.subtract(w, c, out=w)
 
 
 def relu(x):
@@ -66,9 +93,34 @@ def xlogy(x, y):
     x, y = np.asarray(x, dtype=real), np.asarray(y, dtype=real)
     with np.errstate(divide="ignore", invalid="ignore"):
         r = x * np.log(y)
-    r = np.where(x == 0.0, 0.0, r)
+    zero = x == 0.0
+    if np.any(zero):   # rare: np.where's select only then
+        r = np.where(zero, 0.0, r)
     return r[()] if r.ndim == 0 else r
 
+
+def hypot(x, y):
+    """sqrt(x² + y²) without overflow or underflow, for the NumPy backend's batch code:
+    np.hypot's loop is scalar libm (4x the cost of exp here), so the sum of squares is
+    used where it is exact to rounding (x² + y² normal and finite, so the larger square
+    keeps all its digits), np.hypot at the other points only (at every point when they
+    are most, as over a range of extremes): within about an ulp of
+    the exact value (np.hypot within one); hypot(inf, nan) is inf, as np.hypot's."""
+    real = np.result_type(x, y, 1.0)
+    x, y = np.asarray(x, dtype=real), np.asarray(y, dtype=real)
+    with np.errstate(all="ignore"):   # the squares' overflow is the case handled below
+        s = x * x + y * y
+        r = np.sqrt(s)
+    info = np.finfo(real)   # x² + y² in [tiny/eps, max]: both squares' rounding errors below eps·s
+    ok = s >= info.tiny / info.eps
+    ok &= s <= info.max
+    if not np.all(ok):
+        if r.ndim == 0 or 2 * np.count_nonzero(ok) < r.size:   # mostly extreme: np.hypot throughout
+            return np.hypot(x, y)[()] if r.ndim == 0 else np.hypot(x, y)
+        bad = ~ok
+        xb, yb = np.broadcast_to(x, r.shape), np.broadcast_to(y, r.shape)
+        r[bad] = np.hypot(xb[bad], yb[bad])
+    return r[()] if r.ndim == 0 else r
 
 
 # -- stable forms the stability rewrites use (exprcompiler/stability) ---------------------
@@ -99,7 +151,8 @@ def sech2(x):
     tanh(x) is near ±1, no overflow."""
     with np.errstate(all="ignore"):
         w = np.exp(-2.0 * np.abs(x))
-        return 4.0 * w / ((1.0 + w) * (1.0 + w))
+        p = 1.0 + w
+        return 4.0 * w / (p * p)   # as the C helper's 4w / ((1 + w)(1 + w)), one 1 + w
 
 
 def sqrt1pm1(x):
@@ -107,7 +160,14 @@ def sqrt1pm1(x):
     (inf at inf, where that quotient is inf/inf)."""
     x = np.asarray(x, dtype=np.result_type(x, 1.0))   # float32 stays float32
     with np.errstate(all="ignore"):
-        r = np.where(x == np.inf, x, x / (np.sqrt(1.0 + x) + 1.0))
+        r = np.empty_like(x)   # an array even for one point (out= needs one)
+        np.add(x, 1.0, out=r)
+        np.sqrt(r, out=r)
+        np.add(r, 1.0, out=r)
+        np.divide(x, r, out=r)
+        inf = x == np.inf
+        if np.any(inf):
+            r = np.where(inf, x, r)
     return r[()] if r.ndim == 0 else r
 
 # -- tensor ops ---------------------------------------------------------------------------

@@ -3,10 +3,10 @@
 For each formula of exprcompiler/stability/catalogue.py, on the input range where
 its naive float64 evaluation fails: the worst relative error of the value and of the
 gradient against mpmath (accuracy.py), naive (stable=False) and rewritten
-(stable=True), over both backends; then the time of value + gradient on 10⁶ points
-of that range, naive against rewritten, on NumPy and on C (one thread), the minimum
-of --repeat runs, with the ratio. The README's "Numerical stability" tables are this
-script's output (`--markdown`).
+(stable=True), over both backends; then, for the scalar entries, the time of value +
+gradient on 10⁶ points of that range, naive against rewritten, on NumPy and on C (one
+thread), the minimum of --repeat runs (CPU time: see best_time), with the ratio. The
+README's "Numerical stability" tables are this script's output (`--markdown`).
 
 Options: --points N (accuracy points per entry, default 200), --size N (timing
 points, default 10⁶), --repeat N (default 5), --only NAME (substring of an entry
@@ -22,7 +22,6 @@ import time
 
 import numpy as np
 
-from .. import compile_grad
 from ..stability import accuracy as A
 from ..stability.catalogue import CATALOGUE, SAFE
 
@@ -47,7 +46,7 @@ def accuracy_row(entry, n: int, seed: int = 0) -> dict:
         v_worst, g_worst = [], []
         for backend in BACKENDS:
             kw = {"threads": 1} if backend == "c" else {}
-            v, g = A.errors(compile_grad(entry.expr, backend=backend, stable=stable, **kw), pts, refs)
+            v, g = A.errors(A.compile_entry(entry, backend, stable, **kw), pts, refs)
             v_worst.append(A.worst(v))
             g_worst.append(A.worst(g))
         out[(stable, "value")] = max(v_worst)
@@ -56,11 +55,15 @@ def accuracy_row(entry, n: int, seed: int = 0) -> dict:
 
 
 def best_time(g, args, repeat: int) -> float:
+    """The least CPU time of the process over `repeat` calls: every backend runs on one
+    thread here, where CPU time is the wall time of an idle machine, and on a shared
+    machine it does not count other processes' turns (wall time then varied by ±50%
+    from run to run, CPU time by about ±10%)."""
     times = []
     for _ in range(repeat):
-        t = time.perf_counter()
+        t = time.process_time()
         g(*args)
-        times.append(time.perf_counter() - t)
+        times.append(time.process_time() - t)
     return min(times)
 
 
@@ -75,7 +78,7 @@ def speed_row(entry, size: int, repeat: int, sampler=None) -> dict:
     with np.errstate(all="ignore"):
         for backend in BACKENDS:
             kw = {"threads": 1} if backend == "c" else {}
-            gs = {s: compile_grad(entry.expr, backend=backend, stable=s, **kw) for s in (False, True)}
+            gs = {s: A.compile_entry(entry, backend, s, **kw) for s in (False, True)}
             for s, g in gs.items():
                 g(*args)  # warm
             for s in (False, True):  # alternate, so drift in the machine's load hits both
@@ -123,9 +126,11 @@ def main(argv=None) -> int:
           + (f"; not: {', '.join(failures)}" if failures else ""))
     if a.no_speed:
         return 1 if failures else 0
-    print(f"\nValue + gradient on {a.size:.0e} points of the range, ms (minimum of {a.repeat}); C on one thread:")
-    print(_speed_table(entries, a, lambda e: (None, "yes" if naive_wrong[e.name] else "no"), "naive wrong here"))
-    safe = [e for e in entries if e.name in SAFE]
+    print(f"\nValue + gradient on {a.size:.0e} points of the range, ms (minimum of {a.repeat}); C on one thread "
+          f"(the scalar entries):")
+    scalar = [e for e in entries if not e.shapes]
+    print(_speed_table(scalar, a, lambda e: (None, "yes" if naive_wrong[e.name] else "no"), "naive wrong here"))
+    safe = [e for e in scalar if e.name in SAFE]
     if safe:
         print(f"\nThe same where the naive form is accurate (within {GOAL:g}): what a rewrite costs when not needed:")
         print(_speed_table(safe, a, lambda e: SAFE[e.name], "range"))

@@ -45,6 +45,11 @@ def either(*ss: Callable) -> Callable:
     return draw
 
 
+def vectors(k: int, s: Callable) -> Callable:
+    """n vectors of k of s's points: an (n, k) array (a vector input's points)."""
+    return lambda rng, n: s(rng, n * k).reshape(n, k)
+
+
 def with_points(s: Callable, *points: float) -> Callable:
     """s's points, the first ones replaced by these (edges such as 0)."""
     def draw(rng, n):
@@ -62,6 +67,12 @@ class Entry:
     shown: str               # the ranges as the README prints them
     rules: tuple             # rules expected to fire (either stage)
     exact: Optional[Callable] = None   # mpmath value where the formula's own is a limit (0·log 0)
+    shapes: tuple = ()       # (input, shape) of vector inputs; their samplers give (n, k) arrays
+
+    @property
+    def shape_map(self) -> Optional[dict]:
+        """`shapes` as compile_*'s shapes= takes them (None: every input a scalar)."""
+        return dict(self.shapes) or None
 
 
 # Where the naive forms are accurate (within 1e-13): what a rewrite costs when it was
@@ -85,6 +96,9 @@ SAFE = {
 
 E = Entry
 L = 709.78  # log(DBL_MAX)
+K = 5       # elements of the vector entries' input
+_VECTORS = either(vectors(K, lin(700, 1000)), vectors(K, lin(-1000, -745)), vectors(K, lin(-1000, 1000)))
+_VECTORS_SHOWN = f"a: {K} elements, all in [700, 1000], all in [-1000, -745] or all in [-1000, 1000]"
 CATALOGUE: tuple[Entry, ...] = (
     E("log(1+x)", "log(1 + x)", {"x": signed(logu(1e-300, 1e-3))}, "|x| in [1e-300, 1e-3]", ("log1p",)),
     E("log(1-x)", "log(1 - x)", {"x": signed(logu(1e-300, 1e-3))}, "|x| in [1e-300, 1e-3]", ("log1p_minus",)),
@@ -152,6 +166,12 @@ CATALOGUE: tuple[Entry, ...] = (
       ("sinh_half",)),
     E("arcsin(x) (gradient)", "arcsin(x)", {"x": signed(shift(1.0, neg(logu(1e-16, 0.1))))},
       "|x| in 1 - [1e-16, 0.1]", ("one_minus_square",)),
+    # vectors of K: every element large, every element small, or spread out
+    E("log(sum(exp(a)))", "log(sum(exp(a)))", {"a": _VECTORS}, _VECTORS_SHOWN, ("logsumexp", "logsumexp_derivative"),
+      shapes=(("a", (K,)),)),
+    E("exp(a)/sum(exp(a))", "(exp(a)/sum(exp(a)))[0]", {"a": _VECTORS}, _VECTORS_SHOWN,
+      ("softmax", "softmax_derivative"), shapes=(("a", (K,)),)),
 )
 
-__all__ = ["CATALOGUE", "SAFE", "Entry", "lin", "logu", "neg", "signed", "shift", "either", "with_points"]
+__all__ = ["CATALOGUE", "SAFE", "Entry", "lin", "logu", "neg", "signed", "shift", "either", "vectors",
+           "with_points"]
