@@ -94,12 +94,18 @@ def _as_scalar(program):
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
-@pytest.mark.parametrize("program, shapes, sizes, words", REFUSED, ids=[str(c[0]) for c in REFUSED])
-def test_out_of_range_is_the_same_shape_error_on_both_backends(program, shapes, sizes, words, kind):
+@pytest.mark.parametrize("case", range(len(REFUSED)), ids=[str(c[0]) for c in REFUSED])
+def test_out_of_range_is_the_same_shape_error_on_both_backends(case, kind):
+    """Every kind on NumPy; on C one kind per program, in turn (the refusal is the
+    signature's, which both backends share, before any kernel runs; the C kernels'
+    own checks: test_the_c_tensor_kernel_checks_its_own_sizes), so a quarter of the
+    C builds."""
+    program, shapes, sizes, words = REFUSED[case]
     if kind in ("grad", "vjp"):  # a scalar output: the seed's shape is () whatever n is
         program = _as_scalar(program)
+    on_c = HAVE_CC and list(KINDS)[case % len(KINDS)] == kind
     messages = []
-    for backend in ["numpy"] + (["c"] if HAVE_CC else []):
+    for backend in ["numpy"] + (["c"] if on_c else []):
         f = KINDS[kind](program, shapes=shapes, backend=backend)
         with pytest.raises(ShapeError) as info:
             f(*_arguments(f, sizes, np.random.default_rng(0)))
