@@ -36,15 +36,15 @@ def _exp_neg_abs(x):
 
 def softplus(x):
     """log(1 + exp(x)) without overflow: max(x, 0) + log1p(exp(-|x|)), the C helper's
-    steps but for log1p_unit (np.logaddexp(0, x) is the same formula in a loop that
+    steps but for _log1p_unit (np.logaddexp(0, x) is the same formula in a loop that
     costs as much as exp and log1p together)."""
     x = np.asarray(x, dtype=np.result_type(x, 1.0))
-    r = log1p_unit(_exp_neg_abs(x))
+    r = _log1p_unit(_exp_neg_abs(x))
     np.add(np.maximum(x, 0.0), r, out=r)
     return r[()] if r.ndim == 0 else r
 
 
-def log1p_unit(e):
+def _log1p_unit(e):
     """log1p(e) for e in [0, 1] (or NaN) as log(w) - ((w - 1) - e)/w, w = 1 + e: the
     quotient is the rounding error of 1 + e (w - 1 and its difference with e are exact),
     divided by w, so the result is within about an ulp of log1p(e), as np.log1p's is;

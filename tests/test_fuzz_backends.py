@@ -61,18 +61,13 @@ from exprcompiler.shape_binding import concrete, is_tensor_trace
 from exprcompiler.trace import interpret, verify
 from exprcompiler.trace.ir import Builder, trace_from_builder
 
+from conftest import examples
 from test_random_tensor import programs
 
 if c_build.shutil.which("cc") is None and c_build.shutil.which("gcc") is None:
     pytest.skip("no C compiler on this machine", allow_module_level=True)
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-
-
-def examples(n: int) -> int:
-    """n examples in the default profile (about 20 s for the file, C compiles included),
-    as many more as the profile asks for: the `explore` profile's 500 gives 5n."""
-    return max(1, n * settings().max_examples // 100)
 
 
 INF, NAN = math.inf, math.nan

@@ -371,7 +371,7 @@ def test_stable_primitives_keep_the_c_loop_vectorized(tmp_path):
 
 def test_numpy_stable_helpers_at_edges_and_ties():
     """The runtime helpers the NumPy code of a stable gradient calls (softplus with
-    log1p_unit, the one-exp sigmoid, logaddexp): softplus' derivative is the sigmoid
+    _log1p_unit, the one-exp sigmoid, logaddexp): softplus' derivative is the sigmoid
     bit for bit, logaddexp within an ulp of np.logaddexp with its values at ties and
     infinities; runtime.hypot (batch code's hypot) within an ulp of np.hypot."""
     from exprcompiler import runtime

@@ -96,10 +96,8 @@ def export_c(trace: Trace, name: str, description: str, columns: bool = False,
     func = function_name(name)
     if dtype is not None:
         description = f"{dtypes.real(dtype).name} {description}"
-    generated = c_source.generate(trace, func_name=func, description=description, columns=columns)
-    if dtype is not None:  # the float kernel compile_*(dtype="float32") builds
-        generated = generated._replace(text=dtypes.c_source_float(generated.text),
-                                       decl=dtypes.c_source_float(generated.decl))
+    # in float32 the float kernel compile_*(dtype="float32") builds
+    generated = c_source.generate(trace, func_name=func, description=description, columns=columns, dtype=dtype)
     if generated.tensor:
         return _export_tensor(trace, name, description, generated, dtype)
     source, decl = generated.text, generated.decl
@@ -193,7 +191,7 @@ def _export_tensor(trace: Trace, name: str, description: str, generated, dtype=N
         f" * Temporaries: {func} mallocs them at every call and frees them before it returns.",
         " * A caller that calls it often (an optimizer's steps), or that manages its own",
         f" * memory, keeps them instead: {func}_work(dims) is the number of {ctype}s of",
-        f" * workspace the kernel needs for these sizes (0: none, -2: a size is refused), and",
+        " * workspace the kernel needs for these sizes (0: none, -2: a size is refused), and",
         f" * {func}_ws(dims, threads, work, ...) is {func} with its temporaries in `work`, a",
         f" * block of at least that many {ctype}s that the caller owns (NULL when 0 are",
         " * needed); it returns 0 or -2, never -1. Threads calling at the same time each",

@@ -112,13 +112,10 @@ class CBackend:
     def generate(self, trace: Trace, *, func_name: str, description: str, returns=None,
                  columns: bool = False, dtype=None) -> Artifact:
         from . import c_source
-        generated = c_source.generate(trace, func_name=func_name, description=description, columns=columns)
+        generated = c_source.generate(trace, func_name=func_name, description=description, columns=columns,
+                                      dtype=dtype)
         params = tuple(name.replace(".", "_") for name in trace.input_names)
-        text, decl = generated.text, generated.decl
-        if dtype is not None:  # float32: the same program in float (see dtypes.py)
-            from ..dtypes import c_source_float
-            text, decl = c_source_float(text), c_source_float(decl)
-        return Artifact(text, func_name, params, decl, generated.tensor, dtype=dtype)
+        return Artifact(generated.text, func_name, params, generated.decl, generated.tensor, dtype=dtype)
 
     def load(self, artifact: Artifact, signature, *, threads=None) -> Kernel:
         trace = signature.trace

@@ -22,7 +22,7 @@ import sympy
 from .. import runtime
 from ..frontend import to_trace
 from ..ops import OPS
-from ..trace.to_sympy import _sympy_form, sympy_number, to_sympy
+from ..trace.to_sympy import sympy_form, sympy_number, to_sympy
 
 TINY, HUGE = 2.2250738585072014e-308, 1.7976931348623157e308
 _PRECISIONS = (50, 100, 200, 400, 800, 1600)
@@ -96,7 +96,7 @@ def _elements(trace):
         elif ins.op == "copy":
             values.append(args[0])
         elif not OPS[ins.op].across:
-            values.append(np.frompyfunc(_sympy_form(ins.op), len(args), 1)(*args))
+            values.append(np.frompyfunc(sympy_form(ins.op), len(args), 1)(*args))
         else:
             raise ValueError(f"the catalogue's references do not know {ins.op!r} over vectors")
     out = values[trace.outputs[0][1]]

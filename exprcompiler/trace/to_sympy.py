@@ -39,7 +39,7 @@ def sympy_number(value: float) -> sympy.Expr:
     return sympy.Float(value)
 
 
-def _sympy_form(opname: str):
+def sympy_form(opname: str):
     op = _ops.OPS[opname]
     if op.sympy is not None:
         return lambda *args: op.sympy(sympy, *args)
@@ -71,7 +71,7 @@ def to_sympy(trace: Trace, *, evaluate: bool = True) -> tuple:
                     values[i] = sympy_number(ins.value)
                 else:
                     if ins.op not in forms:
-                        forms[ins.op] = _sympy_form(ins.op)
+                        forms[ins.op] = sympy_form(ins.op)
                     values[i] = forms[ins.op](*(values[a] for a in ins.args))
     except RecursionError:
         raise ConversionError("trace too deep for SymPy's automatic evaluation; "
@@ -79,4 +79,4 @@ def to_sympy(trace: Trace, *, evaluate: bool = True) -> tuple:
     return tuple(values[v] for _, v in trace.outputs)
 
 
-__all__ = ["to_sympy", "sympy_number"]
+__all__ = ["to_sympy", "sympy_number", "sympy_form"]
