@@ -11,37 +11,135 @@ import numpy as np
 from .shapes import insert_axes
 from .special import digamma, erf, erfc, gamma, lgamma, polygamma  # noqa: F401 (generated code imports them here)
 
+_LN2 = 0.6931471805599453
+
 
 def sigmoid(x):
-    """1 / (1 + exp(-x)) with one exp and no overflow: (1 or e) / (1 + e) by the sign of x,
-    e = exp(-|x|) (the C helper xc_sigmoid's values). The numerator is max(e, sign(x)):
-    1 from x >= 0 (e <= 1; e = 1 at ±0), e below 0, NaN at NaN; one pass, where a masked
-    copy was three."""
-    x = np.asarray(x, dtype=np.result_type(x, 1.0))   # float32 stays float32
-    e, r = _exp_neg_abs(x), np.empty_like(x)
-    np.sign(x, out=r)
-    np.maximum(e, r, out=r)
-    np.add(e, 1.0, out=e)
-    np.divide(r, e, out=r)
+    """1 / (1 + exp(-x)) with one exp and no overflow warning, as E / (1 + E), E = exp(x):
+    sigmoid_of_exp. Accurate wherever the result is a normal float (E/(1 + E) rounds
+    twice; 1 from x = 36.7, where E > 2^53; E itself below -36.7), 1 from x = 709.79,
+    where E overflows (the C helper xc_sigmoid takes exp(-|x|): the two differ by an ulp
+    or two)."""
+    return _scalar(sigmoid_of_exp(exp_quiet(x)))
+
+
+def softplus(x):
+    """log(1 + exp(x)) without overflow, as log1p(exp(x)) (_log1p_unit's correction; x
+    where exp(x) overflows): softplus_of_exp. np.logaddexp(0, x) computes
+    max(x, 0) + log1p(exp(-|x|)) in a scalar loop that costs as much as exp and log1p
+    together; the C helper xc_softplus takes that form."""
+    x = _real(x)
+    return _scalar(softplus_of_exp(x, exp_quiet(x)))
+
+
+def logaddexp(x, y):
+    """log(exp(x) + exp(y)) as max(x, y) + log1p(exp(-|x - y|)) (x + log 2 at a tie), the
+    C helper xc_logaddexp's steps but for _log1p_unit: np.logaddexp computes the same in
+    a scalar libm loop, about 2.5 times the cost (logaddexp_e)."""
+    x, y = _real(x, y), _real(y, x)
+    with np.errstate(invalid="ignore"):   # inf - inf: a tie, handled there
+        return _scalar(logaddexp_e(x, y, _exp_neg_abs(np.subtract(x, y))))
+
+
+# -- one exp for a function and its derivative ---------------------------------------------
+# sigmoid and softplus of ±u are computed from E = exp(u), logaddexp(a, b) and its
+# derivatives sigmoid(±(a - b)) from e = exp(-|a - b|). Where a trace holds several of
+# them of the same u (a value and its gradient), the NumPy backend computes the exp once
+# and passes it to these (backends/numpy_render.shared_exps): the exp is most of their cost.
+def _real(x, other=1.0):
+    return np.asarray(x, dtype=np.result_type(x, other, 1.0))   # float32 stays float32
+
+
+def _scalar(r):
     return r[()] if r.ndim == 0 else r
 
 
+def exp_quiet(u):
+    """exp(u), overflowing to inf without a warning: the E of sigmoid_of_exp,
+    sigmoid_neg_of_exp and softplus_of_exp."""
+    u = _real(u)
+    with np.errstate(over="ignore"):
+        return np.exp(u)
+
+
+def _overflowed(E) -> bool:
+    """Whether E holds inf (or NaN: then the masked fix-up runs and finds what it finds):
+    one reduction, where a mask would be two passes."""
+    return E.size > 0 and not np.maximum.reduce(E, axis=None) < np.inf
+
+
+def _one_plus(E):
+    """1 + E in a new array (one even for a single point: out= needs one)."""
+    r = np.empty_like(E)
+    return np.add(E, 1.0, out=r)
+
+
+def sigmoid_of_exp(E):
+    """sigmoid(u) = E / (1 + E) from E = exp(u) (exp_quiet); 1 where E is inf."""
+    r = _one_plus(E)
+    with np.errstate(invalid="ignore"):   # inf/inf where E overflowed: set below
+        np.divide(E, r, out=r)
+    if _overflowed(E):
+        np.copyto(r, 1.0, where=np.isposinf(E))
+    return r
+
+
+def sigmoid_neg_of_exp(E):
+    """sigmoid(-u) = 1 / (1 + E) from E = exp(u) (0 where E is inf)."""
+    r = _one_plus(E)
+    return np.divide(1.0, r, out=r)
+
+
+def softplus_of_exp(u, E):
+    """softplus(u) = log1p(E) from E = exp(u) (_log1p_unit: for E > 2^53 its correction is
+    0 and log(E) is u to an ulp); u where E is inf."""
+    with np.errstate(invalid="ignore"):   # inf - inf where E overflowed: set below
+        r = _log1p_unit(E)
+    if _overflowed(E):
+        np.copyto(r, u, where=np.isposinf(E))
+    return r
+
+
+def exp_neg_abs(x):
+    """exp(-|x|), in (0, 1] (no overflow): the e of sigmoid_e, softplus_e and logaddexp_e
+    (of x - y)."""
+    return _exp_neg_abs(_real(x))
+
+
 def _exp_neg_abs(x):
-    """exp(-|x|), in one new array (in (0, 1]: no overflow)."""
+    """exp(-|x|), in one new array."""
     e = np.empty_like(x)
     np.abs(x, out=e)
     np.negative(e, out=e)
     return np.exp(e, out=e)
 
 
-def softplus(x):
-    """log(1 + exp(x)) without overflow: max(x, 0) + log1p(exp(-|x|)), the C helper's
-    steps but for _log1p_unit (np.logaddexp(0, x) is the same formula in a loop that
-    costs as much as exp and log1p together)."""
-    x = np.asarray(x, dtype=np.result_type(x, 1.0))
-    r = _log1p_unit(_exp_neg_abs(x))
-    np.add(np.maximum(x, 0.0), r, out=r)
-    return r[()] if r.ndim == 0 else r
+def sigmoid_e(x, e):
+    """sigmoid(x) from e = exp(-|x|): the numerator is max(e, x >= 0), 1 from x >= 0
+    (e <= 1; e = 1 at ±0), e below 0, NaN at NaN (e is NaN there); two passes (the
+    comparison written as 0.0/1.0 straight away: np.sign takes twice as long), where a
+    masked copy was three. e is left as it is."""
+    r = np.empty_like(e)   # x's shape: e is exp(-|x|)
+    np.greater_equal(x, 0.0, out=r)
+    np.maximum(e, r, out=r)
+    return np.divide(r, np.add(e, 1.0), out=r)
+
+
+def softplus_e(x, e):
+    """softplus(x) from e = exp(-|x|): max(x, 0) + log1p(e)."""
+    r = _log1p_unit(e)
+    return np.add(np.maximum(x, 0.0), r, out=r)
+
+
+def logaddexp_e(x, y, e):
+    """logaddexp(x, y) from e = exp(-|x - y|): max(x, y) + log1p(e); x + log 2 at a tie,
+    as NumPy's (equal infinities stay themselves, where x - y is NaN)."""
+    r = _log1p_unit(e)
+    np.add(np.maximum(x, y), r, out=r)
+    tie = np.equal(x, y)
+    if np.any(tie):
+        np.copyto(r, np.add(x, _LN2), where=tie)
+    return r
 
 
 def _log1p_unit(e):
@@ -109,12 +207,15 @@ def hypot(x, y):
     real = np.result_type(x, y, 1.0)
     x, y = np.asarray(x, dtype=real), np.asarray(y, dtype=real)
     with np.errstate(all="ignore"):   # the squares' overflow is the case handled below
-        s = x * x + y * y
+        s = np.asarray(x * x + y * y)
         r = np.sqrt(s)
     info = np.finfo(real)   # x² + y² in [tiny/eps, max]: both squares' rounding errors below eps·s
-    ok = s >= info.tiny / info.eps
-    ok &= s <= info.max
-    if not np.all(ok):
+    lo = info.tiny / info.eps
+    # two reductions (the ufuncs' own: np.min's layers cost as much), no mask, in the
+    # common case; a NaN fails the test and comes here
+    if s.size and not (np.minimum.reduce(s, axis=None) >= lo and np.maximum.reduce(s, axis=None) <= info.max):
+        ok = s >= lo
+        ok &= s <= info.max
         if r.ndim == 0 or 2 * np.count_nonzero(ok) < r.size:   # mostly extreme: np.hypot throughout
             return np.hypot(x, y)[()] if r.ndim == 0 else np.hypot(x, y)
         bad = ~ok
@@ -126,7 +227,6 @@ def hypot(x, y):
 # -- stable forms the stability rewrites use (exprcompiler/stability) ---------------------
 # Each is what the C helper of the same name computes (backends/c_special.py), the same
 # operations in the same order, so the two backends agree to libm's last bits.
-_LN2 = 0.6931471805599453
 
 
 def log1mexp(x):
@@ -269,6 +369,22 @@ eq, ne = _comparison(np.equal, "=="), _comparison(np.not_equal, "!=")
 def where(c, x, y):
     """x where c is nonzero, else y (conditions are 0/1 floats in traces)."""
     return np.where(np.not_equal(c, 0.0), x, y)
+
+
+def where_rare(c, x, y):
+    """np.where(c, x, y) for a boolean c that is mostly False and a y that is the caller's
+    own new array (generated code passes an arithmetic result): y itself where c holds
+    nowhere (one reduction, where np.where is a pass and a new array), else np.where."""
+    if isinstance(y, np.ndarray) and y.ndim and np.shape(c) == y.shape and _fits(x, y) and not c.any():
+        return y
+    return np.where(c, x, y)
+
+
+def _fits(x, y) -> bool:
+    """Whether np.where(c, x, y) has y's dtype and shape (c of y's shape)."""
+    if type(x) is float:   # a constant: NumPy takes y's precision
+        return True
+    return getattr(x, "dtype", None) == y.dtype and np.broadcast_shapes(np.shape(x), y.shape) == y.shape
 
 
 def reshape(x, shape):

@@ -1,6 +1,7 @@
-"""The NumPy backend's cheaper spellings (backends/numpy_render.py): masks as boolean
-comparisons, sums as np.add.reduce. Each must give the same bits as the generic
-spelling (trace.render.Renderer), at NaN, ±inf and ±0 too, and keep float32 float32."""
+"""The NumPy backend's cheaper spellings (backends/numpy_render.py): masks and where's
+conditions as boolean comparisons, sums as np.add.reduce, one exp(-|u|) shared by
+sigmoid/softplus/logaddexp of u. Each must give the same bits as the generic spelling
+(trace.render.Renderer), at NaN, ±inf and ±0 too, and keep float32 float32."""
 
 import numpy as np
 import pytest
@@ -16,7 +17,19 @@ CASES = [  # expression, shapes, the names whose arrays get the edge values
     ("sum(maximum(v, u) * v) + sum(minimum(u, 0.5)) + sum(relu(u) * v)", {"v": (8,), "u": (8,)}),
     ("sum(where(v > u, v * u, u)) + mean(abs(v)) + sum(relu(v - u) * v)", {"v": (8,), "u": (8,)}),
     ("sum(relu(A) * A, axis=1, keepdims=True)[0, 0] + sum(A)", {"A": (8, 3)}),
+    ("sum(logaddexp(v, u) + hypot(u, v) + xlogy(u, v) + log(v))", {"v": (8,), "u": (8,)}),
 ]
+
+
+class _Generic(Renderer):
+    """trace.render.Renderer with the NumPy renderer's extra interface, doing nothing."""
+    helpers, respelled = frozenset(), frozenset()
+
+    def __init__(self, trace, spell, name_of, named=None, shared=None, taken=()):
+        super().__init__(trace, spell, name_of, named=named)
+
+    def lines_before(self, i):
+        return []
 
 
 def _inputs(shapes, n=8):
@@ -36,7 +49,7 @@ def _both(trace):
     fn = numpy_backend.load(source, "f")
     real = numpy_backend.NumpyRenderer
     try:
-        numpy_backend.NumpyRenderer = Renderer
+        numpy_backend.NumpyRenderer = _Generic
         plain_source, _ = numpy_backend.generate(trace)
     finally:
         numpy_backend.NumpyRenderer = real
@@ -95,3 +108,63 @@ def test_float32_masks_and_sums_stay_float32():
     _, (dW64, db64) = g64(**{k: v.astype(np.float64) for k, v in args.items()})
     np.testing.assert_allclose(dW, dW64, rtol=2e-5, atol=1e-5)
     np.testing.assert_allclose(db, db64, rtol=2e-5, atol=1e-5)
+
+
+def test_a_value_and_its_derivative_share_one_exp():
+    for expr, lines in (("log(1 + exp(x))", ["e1 = exp_quiet(x)", "v1 = softplus_of_exp(x, e1)",
+                                             "x_bar = sigmoid_of_exp(e1)"]),
+                        ("sigmoid(x)", ["e1 = exp_quiet(x)", "v1 = sigmoid_of_exp(e1)", "t1 = sigmoid_neg_of_exp(e1)"]),
+                        ("log(exp(a) + exp(b))", ["e1 = exp_neg_abs(a - b)", "v1 = logaddexp_e(a, b, e1)", "t1 = a - b"])):
+        body = compile_grad(expr, stable=True).source.split("def ")[1]
+        assert [ln.strip() for ln in body.splitlines()[1:4]] == lines
+        assert sum(body.count(f) for f in ("exp_quiet(", "exp_neg_abs(", "np.exp(", "sigmoid(", "softplus(")) == 1
+    body = compile_grad("hypot(x, y) + e1", stable=True).source.split("def ")[1]
+    assert "t1 = v1 == 0.0" in body and "where_rare(t1, 0.0, y / v1)" in body   # a boolean condition
+    g = compile_grad("logaddexp(e1, e2)")   # the e variables avoid the user's names
+    assert "e3 = exp_neg_abs(e1 - e2)" in g.source and g(1.0, 3.0)[0] == np.logaddexp(1.0, 3.0)
+
+
+def test_xlogy_shares_the_log_of_its_derivative():
+    from exprcompiler import runtime
+    g = compile_grad("x*log(x)", stable=True)
+    body = g.source.split("def ")[1]
+    assert body.count("np.log(") == 1 and "xlogy" not in body
+    x = np.tile(np.array([0.0, -0.0, 1e-300, 0.5, 2.0, np.inf, np.nan, -1.0]), 5000)   # a batch of blocks
+    with np.errstate(all="ignore"):
+        v, (d,) = g(x)
+        assert np.array_equal(v, runtime.xlogy(x, x), equal_nan=True)
+        assert np.array_equal(d, np.where(x == 0, 0.0, x / x) + np.log(x), equal_nan=True)
+
+
+def test_shared_exps_agree_with_the_op_calls():
+    """sigmoid(-x) from E = exp(x) is 1/(1 + E), the op's own call E'/(1 + E') with
+    E' = exp(-x): both within an ulp or so of the exact value, so within a few ulps of
+    each other where the result is a normal float (1/(1 + E) is 0 from x = 709.78, where
+    E' is still subnormal); softplus and sigmoid(x) bit for bit."""
+    rng = np.random.default_rng(2)
+    for expr, rtol in (("sum(softplus(v))", 0.0), ("sum(sigmoid(v))", 9e-16), ("sum(log(1 - sigmoid(v)))", 0.0)):
+        g = compile_grad(expr, shapes={"v": (8,)}, stable=True)
+        fn, plain, source, _ = _both(g.trace)
+        assert "exp_quiet(" in source
+        for v in (_inputs({"v": (8,)})["v"], rng.uniform(-40, 40, 40000), rng.uniform(-800, 800, 40000)):
+            with np.errstate(all="ignore"):
+                got, want = _flat(fn(v)), _flat(plain(v))
+            for a, b in zip(got, want):
+                assert a.dtype == b.dtype and a.shape == b.shape
+                np.testing.assert_allclose(a, b, rtol=rtol, atol=2.2250738585072014e-308 if rtol else 0.0)
+
+
+def test_where_rare_is_np_where():
+    """where_rare(c, x, y) returns y itself only where np.where would give y's values,
+    dtype and shape; otherwise it is np.where."""
+    from exprcompiler.runtime import where_rare
+    y, y32 = np.arange(4.0), np.arange(4.0, dtype=np.float32)
+    none, some = np.zeros(4, bool), np.array([False, True, False, False])
+    assert where_rare(none, 0.0, y) is y and where_rare(none, np.float64(2), y32) is not y32
+    for c in (none, some):
+        for x, yy in ((0.5, y), (0.5, y32), (np.float64(2.0), y32), (np.ones(4), y32), (np.ones((2, 4)), y),
+                      (np.float64(3.0), 5.0)):
+            want = np.where(c, x, yy)
+            got = where_rare(c, x, yy)
+            assert np.asarray(got).dtype == want.dtype and np.shape(got) == want.shape
+            assert np.array_equal(got, want)

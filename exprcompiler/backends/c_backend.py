@@ -50,8 +50,9 @@ HELPERS = {
                 "{ return xc_select(x > 0, 1.0, xc_select(x < 0, -1.0, xc_select(x == 0, 0.0, x))); }",
                 ("xc_select",)),
     # softplus = max(x, 0) + log1p(exp(-|x|)) and sigmoid = (1 or e) / (1 + e) with
-    # e = exp(-|x|): one exp each, no overflow, no branch (the values of NumPy's
-    # logaddexp(0, x) and of runtime.sigmoid, which computes the same steps).
+    # e = exp(-|x|): one exp each (gcc computes it once for both: -fno-math-errno), no
+    # overflow, no branch (the values of NumPy's logaddexp(0, x); runtime.sigmoid's
+    # E/(1 + E), E = exp(x), differ by an ulp or two).
     "xc_softplus": ("static inline double xc_softplus(double x) "
                     "{ return xc_select(x > 0, x, 0.0) + log1p(exp(-fabs(x))); }", ("xc_select",)),
     "xc_sigmoid": ("static inline double xc_sigmoid(double x) "

@@ -1,5 +1,5 @@
-"""The NumPy backend's renderer: two patterns of derivative code spelled more cheaply
-than the op table's generic spelling, with the same numbers, bit for bit.
+"""The NumPy backend's renderer: patterns of derivative code spelled more cheaply than
+the op table's generic spelling, with the same numbers, bit for bit but where said.
 
 Where it sits: numpy_backend.generate renders a trace with it instead of the plain
 trace.render.Renderer. A training step of a small network (the `mlp` bench's 64 → 32
@@ -19,14 +19,29 @@ network's gradient:
   scalar (the same loop, the same order, the same bits), without np.sum's Python
   layers (about 1 µs a call on this machine's NumPy 2.4). A sum of every element
   keeps np.sum, as the source readers and tests expect.
+- A condition, a comparison used only as where's first argument (hypot's and
+  xlogy's adjoints: where(eq(r, 0.0), 0.0, x / r)), is the boolean `r == 0.0`, and
+  the where is np.where: runtime.where turns its float mask back into a boolean, two
+  passes more for the same selection.
+- where(c, x, y) with such a condition and y a new array is where_rare(c, x, y): y
+  itself unless c holds somewhere (a reduction instead of a pass and an array).
+
+And two that share work between a value and its derivative:
+- `shared_exps`: the sigmoid, softplus and logaddexp of the same u (up to sign) are all
+  computed from one exp of u, most of their cost; where a trace holds two or more of them
+  (softplus(x) and its gradient sigmoid(x); sigmoid(x) and sigmoid(-x)), the exp is
+  computed once on a line of its own, `e1 = exp_quiet(x)`, and each takes it:
+  `v1 = softplus_of_exp(x, e1)`, `x_bar = sigmoid_of_exp(e1)` (runtime.py: softplus(x)'s
+  and sigmoid(x)'s numbers; sigmoid(-x) within an ulp or two of its own call's).
+- `share_logs`: xlogy(x, y) and the log(y) of its derivative share the log.
 """
 
 from __future__ import annotations
 
 from .. import ops as _ops
 from ..tensor_rules import attr_text
-from ..trace.ir import Trace
-from ..trace.render import Renderer, Spelling, format_op
+from ..trace.ir import Instr, Trace
+from ..trace.render import Renderer, Spelling, format_op, use_counts
 
 _COMPARISONS = frozenset(name for name, op in _ops.OPS.items() if op.prec == _ops.PREC_CMP)
 _ELEMENTWISE_FLOAT = frozenset(("add", "sub", "mul", "div", "neg", "pow"))
@@ -34,6 +49,107 @@ _ELEMENTWISE_FLOAT = frozenset(("add", "sub", "mul", "div", "neg", "pow"))
 # the comparison itself, in Python's infix form: `x > 0.0` (a boolean array)
 _INFIX = Spelling(symbol=lambda op: op.infix, call=lambda op: op.numpy, const=repr,
                   as_call=lambda op: op.infix is None, target="numpy")
+
+
+FUSED_HELPERS = ("where_rare", "exp_quiet", "sigmoid_of_exp", "sigmoid_neg_of_exp", "softplus_of_exp",
+                 "exp_neg_abs", "sigmoid_e", "softplus_e", "logaddexp_e")
+
+
+def shared_exps(trace: Trace) -> dict[int, tuple]:
+    """{instruction: (k, exp helper, call, passes its arguments)} for the sigmoids,
+    softpluses and logaddexps that share one exp of the same u with another (u the
+    argument under a neg, if one; for logaddexp(a, b) the trace's a - b or b - a, as its
+    derivative sigmoid(a - b) has it); k is the instruction the exp is taken of.
+    Where a logaddexp is among them, e = exp(-|u|) (exp_neg_abs), as logaddexp needs:
+    runtime.sigmoid_e, softplus_e, logaddexp_e. Otherwise E = exp(±u) (exp_quiet), ± as
+    the softpluses have it: sigmoid(±u) = E/(1 + E), sigmoid(∓u) = 1/(1 + E),
+    softplus(±u) = log1p(E): two cheap passes where sigmoid_e takes four (a softplus
+    of the other sign keeps its own call)."""
+    instrs = trace.instrs
+    differences = {}
+    for i, ins in enumerate(instrs):
+        if ins.op == "sub":
+            differences.setdefault(ins.args, i)
+    groups: dict[int, list[int]] = {}
+    for i, ins in enumerate(instrs):
+        if ins.op == "logaddexp":
+            u = differences.get(ins.args, differences.get(ins.args[::-1]))
+        elif ins.op in ("sigmoid", "softplus"):
+            u = ins.args[0]
+            u = instrs[u].args[0] if instrs[u].op == "neg" else u
+        else:
+            continue
+        if u is not None:
+            groups.setdefault(u, []).append(i)
+    shared = {}
+    for u, members in groups.items():
+        ops = {instrs[i].op for i in members}
+        if "logaddexp" in ops:
+            calls = {"sigmoid": "sigmoid_e", "softplus": "softplus_e", "logaddexp": "logaddexp_e"}
+            shared.update({i: (u, "exp_neg_abs", calls[instrs[i].op], True) for i in members}
+                          if len(members) > 1 else {})
+            continue
+        softplus = [instrs[i].args[0] for i in members if instrs[i].op == "softplus"]
+        k = softplus[0] if softplus else instrs[members[0]].args[0]
+        mine = {}
+        for i in members:
+            same = instrs[i].args[0] == k
+            if instrs[i].op == "softplus":
+                if same:
+                    mine[i] = (k, "exp_quiet", "softplus_of_exp", True)
+            else:
+                mine[i] = (k, "exp_quiet", "sigmoid_of_exp" if same else "sigmoid_neg_of_exp", False)
+        if len(mine) > 1:
+            shared.update(mine)
+    return shared
+
+
+def share_logs(trace: Trace) -> Trace:
+    """xlogy(x, y), where the trace also takes log(y) (xlogy's own derivative in x is
+    log(y)), lowered to where(x == 0, 0.0, x * log(y)) with that one log: the values of
+    runtime.xlogy (x * log(y), 0 where x == 0), a log fewer (x*log(x), value and
+    gradient: half the time). The log moves up to the xlogy; instructions that become
+    identical (x == 0 of the derivative's where) are kept once."""
+    instrs = trace.instrs
+    logs = {ins.args[0]: i for i, ins in enumerate(instrs) if ins.op == "log"}
+    if not any(ins.op == "xlogy" and ins.args[1] in logs for ins in instrs):
+        return trace
+    out: list[Instr] = []
+    labels: list = []
+    new: list[int] = []
+    seen: dict = {}   # (op, args, attrs) of an unlabelled instruction -> its index in out
+    moved = {}        # old index of a log moved up -> its new index
+
+    def emit(ins: Instr, label=None) -> int:
+        key = (ins.op, ins.args, ins.attrs)
+        if label is None and ins.op != "input" and key in seen:
+            return seen[key]
+        out.append(ins)
+        labels.append(label)
+        if label is None:
+            seen[key] = len(out) - 1
+        return len(out) - 1
+
+    for i, ins in enumerate(instrs):
+        if i in moved:
+            new.append(moved[i])
+            continue
+        ins = ins._replace(args=tuple(new[a] for a in ins.args))
+        j = logs.get(instrs[i].args[1]) if ins.op == "xlogy" else None
+        if j is None:
+            new.append(emit(ins, trace.labels[i]))
+            continue
+        x, y = ins.args
+        if j < i:
+            log = new[j]
+        else:   # the log comes up here, with its label if it has one
+            log = emit(Instr("log", (y,), (), instrs[j].shape), trace.labels[j])
+            moved[j] = log
+        zero = emit(Instr("const", (), (("value", 0.0),), ()))
+        product = emit(Instr("mul", (x, log), (), ins.shape))
+        new.append(emit(Instr("where", (emit(Instr("eq", (x, zero), (), out[x].shape)), zero, product), (),
+                              ins.shape), trace.labels[i]))
+    return Trace(out, labels, [(n, new[v]) for n, v in trace.outputs], trace.source)
 
 
 def may_be_python_float(trace: Trace) -> list[bool]:
@@ -50,15 +166,61 @@ def may_be_python_float(trace: Trace) -> list[bool]:
 
 
 class NumpyRenderer(Renderer):
-    """trace.render.Renderer with masks as boolean comparisons and sums over axes
-    as np.add.reduce (see the module docstring)."""
+    """trace.render.Renderer with masks and conditions as boolean comparisons, sums over
+    axes as np.add.reduce, and shared exps (see the module docstring). `shared`:
+    shared_exps of the trace, whose members `named` names; `taken`: the names in use,
+    which the e variables avoid."""
 
-    def __init__(self, trace: Trace, spell: Spelling, name_of, named=None):
+    def __init__(self, trace: Trace, spell: Spelling, name_of, named=None, shared=None, taken=()):
         self._floaty = may_be_python_float(trace)
+        self._conditions = _conditions(trace)
+        self._shared = shared or {}
+        self._uses = use_counts(trace)
+        self._first: dict[int, int] = {}    # k -> its first user
+        self._e_name: dict[int, str] = {}   # k -> the name of its exp
+        for i, (k, *_) in sorted(self._shared.items()):
+            if k not in self._e_name:
+                n = len(self._e_name) + 1
+                while f"e{n}" in taken:
+                    n += 1
+                self._e_name[k], self._first[k] = f"e{n}", i
         super().__init__(trace, spell, name_of, named=named)
+
+    @property
+    def helpers(self) -> set[str]:
+        """The runtime helpers this renderer's own spellings call."""
+        names = {name for _, exp, call, _ in self._shared.values() for name in (exp, call)}
+        rare = any(ins.op == "where" and ins.args[0] in self._conditions and self._fresh(ins.args[2])
+                   for ins in self.trace.instrs)
+        return names | {"where_rare"} if rare else names
+
+    @property
+    def respelled(self) -> set[int]:
+        """Instructions spelled without their op's own helper (shared, conditions, their wheres)."""
+        wheres = {i for i, ins in enumerate(self.trace.instrs) if ins.op == "where" and ins.args[0] in self._conditions}
+        return set(self._shared) | self._conditions | wheres
+
+    def lines_before(self, i: int) -> list[str]:
+        """Statements to emit before i's own: the shared exp before its first user (of k
+        itself, or of a - b spelled out where the trace computes it only later)."""
+        share = self._shared.get(i)
+        if share is None or self._first[share[0]] != i:
+            return []
+        k = share[0]
+        text = self._expr[k][0] if k < i else self._format(k)[0]
+        return [f"{self._e_name[k]} = {share[1]}({text})"]
 
     def _format(self, i: int) -> tuple[str, int]:
         ins = self.trace.instrs[i]
+        if i in self._shared:
+            k, _, call, passes = self._shared[i]
+            args = [self._expr[a][0] for a in ins.args] if passes else []
+            return f"{call}({', '.join(args + [self._e_name[k]])})", _ops.PREC_ATOM
+        if i in self._conditions:
+            return self._boolean(i)
+        if ins.op == "where" and ins.args[0] in self._conditions:
+            call = "where_rare" if self._fresh(ins.args[2]) else "np.where"
+            return f"{call}({', '.join(self._expr[a][0] for a in ins.args)})", _ops.PREC_ATOM
         if ins.op == "mul":
             mask = self._mask_arg(ins.args)
             if mask is not None:
@@ -71,6 +233,15 @@ class NumpyRenderer(Renderer):
                 items.append("keepdims=True")
             return f"np.add.reduce({', '.join(items)})", _ops.PREC_ATOM
         return super()._format(i)
+
+    def _fresh(self, a: int) -> bool:
+        """Whether variable a is a new array that where_rare may return as it is: written
+        inline as arithmetic on an array, or a shared exp's helper used once (a name, a
+        view or a float must not be)."""
+        ins = self.trace.instrs[a]
+        if a in self._shared:   # a helper's new array, named only to come after its exp
+            return self._uses[a] == 1
+        return not self.named[a] and ins.op in _ELEMENTWISE_FLOAT and not self._floaty[a]
 
     def _mask_arg(self, args) -> int | None:
         """The position of the product's mask factor, or None."""
@@ -88,4 +259,16 @@ class NumpyRenderer(Renderer):
         return format_op(_ops.OPS[ins.op], [self._expr[b] for b in ins.args], _INFIX)
 
 
-__all__ = ["NumpyRenderer", "may_be_python_float"]
+def _conditions(trace: Trace) -> set[int]:
+    """The comparisons used only as a where's condition (not an output)."""
+    instrs = trace.instrs
+    uses: dict[int, bool] = {}   # comparison -> every use so far is a condition
+    for ins in instrs:
+        for k, a in enumerate(ins.args):
+            if instrs[a].op in _COMPARISONS:
+                uses[a] = uses.get(a, True) and ins.op == "where" and k == 0
+    outputs = {v for _, v in trace.outputs}
+    return {a for a, only in uses.items() if only and a not in outputs}
+
+
+__all__ = ["FUSED_HELPERS", "NumpyRenderer", "may_be_python_float", "share_logs", "shared_exps"]

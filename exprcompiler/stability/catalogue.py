@@ -167,10 +167,10 @@ CATALOGUE: tuple[Entry, ...] = (
     E("arcsin(x) (gradient)", "arcsin(x)", {"x": signed(shift(1.0, neg(logu(1e-16, 0.1))))},
       "|x| in 1 - [1e-16, 0.1]", ("one_minus_square",)),
     # vectors of K: every element large, every element small, or spread out
-    E("log(sum(exp(a)))", "log(sum(exp(a)))", {"a": _VECTORS}, _VECTORS_SHOWN, ("logsumexp", "logsumexp_derivative"),
+    E("log(sum(exp(a)))", "log(sum(exp(a)))", {"a": _VECTORS}, _VECTORS_SHOWN, ("logsumexp",),
       shapes=(("a", (K,)),)),
     E("exp(a)/sum(exp(a))", "(exp(a)/sum(exp(a)))[0]", {"a": _VECTORS}, _VECTORS_SHOWN,
-      ("softmax", "softmax_derivative"), shapes=(("a", (K,)),)),
+      ("softmax",), shapes=(("a", (K,)),)),
 )
 
 __all__ = ["CATALOGUE", "SAFE", "Entry", "lin", "logu", "neg", "signed", "shift", "either", "vectors",

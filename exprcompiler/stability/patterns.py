@@ -125,45 +125,6 @@ def build_softmax(b, x, axis, w):
     return s if w is None else b.mul(w, s)
 
 
-def softmax_product(b, a, attrs):
-    """s·(g − sum(g·s, axis, keepdims)), s = softmax(x, axis) (softmax's JVP and VJP
-    rule) -> (x, s, g, axis)."""
-    for s, rest in ((a[0], a[1]), (a[1], a[0])):
-        sm, diff = m.node(b, s), m.args(b, rest, "sub")
-        if sm.op != "softmax" or diff is None:
-            continue
-        g, total = diff
-        reduce, axis = m.node(b, total), dict(sm.attrs).get("axis")
-        summed = dict(reduce.attrs).get("axis")
-        summed = summed if isinstance(summed, tuple) else (summed,)
-        ndim = len(sm.shape)
-        if reduce.op != "sum" or not dict(reduce.attrs).get("keepdims") \
-                or None in summed or {k % ndim for k in summed} != {axis % ndim}:
-            continue
-        factors = m.args(b, reduce.args[0], "mul")
-        if factors is not None and {b.source_of(f) for f in factors} == {b.source_of(g), b.source_of(s)}:
-            return sm.args[0], s, g, axis
-    return None
-
-
-def exp_minus_logsumexp(b, a):
-    """exp(x − logsumexp(x)) of a vector x (logsumexp's derivative) -> x."""
-    d = m.args(b, a[0], "sub")
-    if d is None or len(m.node(b, d[0]).shape) != 1:
-        return None
-    n = m.node(b, d[1])
-    return d[0] if n.op == "logsumexp" and m.same(b, n.args[0], d[0]) else None
-
-
-def build_softmax_product(b, x, s, g, axis):
-    """s·(d − sum(s·d)), d = g − c, c the mean of g where x is largest: the same for any c
-    (the elements of s sum to 1), and with this one the dominant element's term is 0."""
-    top = b.eq(x, b.apply("max", x, axis=axis, keepdims=True))
-    c = b.div(b.sum(b.mul(g, top), axis=axis, keepdims=True), b.sum(top, axis=axis, keepdims=True))
-    d = b.sub(g, c)
-    return b.mul(s, b.sub(d, b.sum(b.mul(s, d), axis=axis, keepdims=True)))
-
-
 def exp_over_one_plus_exp(b, a, attrs):
     u = m.arg(b, a[0], "exp")
     w = m.plus_const(b, a[1], 1.0)

@@ -138,10 +138,6 @@ RULES: tuple[Rule, ...] = (
          lambda b, u: b.where(b.ge(u, 0.0), b.add(u, 0.0), math.nan),
          "exp(log(u)) is u for u >= 0 and NaN below (kept by a where); the round trip costs |log u| ulps",
          fails="relative error |log u|·1.1e-16 (7e-14 at 1e300); gradient NaN at 0"),
-    Rule("logsumexp_derivative", "exp", P.one(P.exp_minus_logsumexp), lambda b, x: b.apply("softmax", x, axis=0),
-         "exp(x − logsumexp(x)) (logsumexp's derivative) inherits the rounding of logsumexp(x), up to half an "
-         "ulp of max(x), in every element; softmax(x) subtracts max(x) itself, exactly",
-         fails="relative error up to |max(x)|·1.1e-16 (6e-14 at 600)"),
     # -- differences with 1 (the family of f(u) ± 1: _WITH_ONE below) --------------------
     *(_with_one(*row) for row in _WITH_ONE),
     Rule("tanh_derivative", "sub", P.one(P.tanh_squared), lambda b, u: b.sech2(u),
@@ -180,10 +176,6 @@ RULES: tuple[Rule, ...] = (
          "(exp(u) - exp(-u)) / 2 cancels for small |u|; sinh(u) does not",
          fails="|u| < 1e-3 (relative error > 1e-13)"),
     # -- products -------------------------------------------------------------------------
-    Rule("softmax_derivative", "mul", P.softmax_product, P.build_softmax_product,
-         "s·(g − sum(g·s)) (softmax's derivative) cancels where one element of s nears 1 (1 − s_max); "
-         "g minus its value at the maximum, first, does not",
-         stages=("derivative",), fails="one element of x above the others by more than 1.8 (relative error > 1e-13)"),
     Rule("sinh", "mul", P.one(lambda b, a: P.half_of(b, a, P.exp_difference)), lambda b, u: b.sinh(u),
          "0.5·(exp(u) - exp(-u)) cancels for small |u|; sinh(u) does not",
          fails="|u| < 1e-3 (relative error > 1e-13)"),
