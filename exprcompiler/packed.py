@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from .backends import c_entry
+from .call_args import quiet as _quiet
 from .dtypes import F64
 
 
@@ -165,16 +166,17 @@ def numpy_point(fn, fast, quiet: bool = True):
     results are floats already."""
     from .backends.numpy_backend import _flatten
 
+    @_quiet
     def slow(values):
-        with np.errstate(all="ignore"):
-            return [float(r) for r in _flatten((fn(*map(np.float64, values)),))]
+        return [float(r) for r in _flatten((fn(*map(np.float64, values)),))]
+
+    @_quiet
+    def floats(values):
+        return [float(r) for r in fast(*values)]
 
     def run(values):
         try:
-            if not quiet:
-                return fast(*values)
-            with np.errstate(all="ignore"):
-                return [float(r) for r in fast(*values)]
+            return floats(values) if quiet else fast(*values)
         except (ArithmeticError, ValueError):
             return slow(values)
     return run

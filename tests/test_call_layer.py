@@ -1,0 +1,59 @@
+"""What the lsq call layer's speed work must not change: the NumPy backend's matrix
+products spelled `a.dot(b)` (up to two dimensions) give the bits `a @ b` gives, and
+call_args.quiet's per-thread Contexts follow each error state the caller sets.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from exprcompiler import compile_grad
+from exprcompiler.call_args import quiet
+
+LSQ = "0.5 * sum((X @ w - y)**2)"
+
+
+def _body(g) -> str:
+    """The generated function's statements (the header comment quotes the expression)."""
+    return g.source.split("\ndef ", 1)[1]
+
+
+def test_lsq_products_are_dots_with_the_bits_of_matmul():
+    g = compile_grad(LSQ, wrt=["w"], shapes={"X": ("n", 4), "w": (4,), "y": ("n",)})
+    assert "X.dot(w)" in _body(g) and " @ " not in _body(g)
+    rng = np.random.default_rng(3)
+    X, w, y = rng.normal(size=(9, 4)), rng.normal(size=4), rng.normal(size=9)
+    value, (grad,) = g(X=X, w=w, y=y)
+    r = X @ w - y
+    assert np.array_equal(grad, r @ X)          # the same BLAS gemv, the same bits
+    assert value == 0.5 * float(r @ r)
+
+
+@pytest.mark.parametrize("shapes", [{"A": (3, 4), "B": (4, 2)}, {"A": (4,), "B": (4, 2)}])
+def test_matrix_products_match_matmul_and_finite_differences(shapes):
+    g = compile_grad("sum((A @ B)**2)", shapes=shapes)
+    assert " @ " not in _body(g)   # the products and their transposed partners: dots
+    rng = np.random.default_rng(4)
+    A, B = rng.normal(size=shapes["A"]), rng.normal(size=shapes["B"])
+    value, (gA, gB) = g(A=A, B=B)
+    assert value == pytest.approx(np.sum((A @ B) ** 2), rel=1e-14)
+    np.testing.assert_array_equal(gA, (2 * (A @ B)) @ B.T)
+    d = rng.normal(size=A.shape)
+    h = 1e-6
+    fd = (np.sum(((A + h * d) @ B) ** 2) - np.sum(((A - h * d) @ B) ** 2)) / (2 * h)
+    assert np.sum(gA * d) == pytest.approx(fd, rel=1e-7)
+
+
+def test_quiet_follows_each_error_state_of_the_caller():
+    seen = []
+    f = quiet(lambda: seen.append(np.geterr()["over"]) or np.exp(np.full(3, 800.0)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for state in ("warn", "raise", "warn", "ignore", "raise"):
+            with np.errstate(over=state):
+                assert f()[0] == np.inf
+                assert np.geterr()["over"] == state
+    assert seen == ["ignore"] * 5
