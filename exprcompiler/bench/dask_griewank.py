@@ -3,31 +3,42 @@ points, generated C, on one thread in this process against a Dask LocalCluster o
 and of 2 worker processes (one thread each) — how close a worker comes to the bare
 kernel, and how two workers scale on a machine with two cores.
 
-    python -m exprcompiler.bench.dask_griewank --points 1e7 --chunks 8
+    python -m exprcompiler.bench.dask_griewank --points 1e8 --chunks 16
 
-Every run computes the sums of the three outputs (value, d/dx1, d/dx2), so no run
-holds the 3 x points results at once and the figures are the kernel plus one pass of
-summing. The points are made by dask.array's seeded generator and kept in memory (in
-the workers, `persist`) before timing; the in-process run reads the same chunks and
-calls the kernel chunk by chunk, on one thread. The first cluster run of each size
-(the workers unpickle the kernel and load it from the cache) is not timed.
+Every run computes the same thing, the sums of the three outputs (value, d/dx1,
+d/dx2) over the points, from the same chunks of points, held in memory before timing:
+the points are one (2, n) array made by dask.array's seeded generator and persisted
+on the workers, x1 and x2 the rows of its blocks (views), so both inputs of a chunk
+are on one worker (two arrays generated and persisted apart put 3 of 16 chunk pairs
+on different workers, and those runs timed a transfer the in-process run does not
+make); this process computes the same blocks and calls the kernel on their rows.
+Two ways on each side:
 
-Where a worker's time goes: Dask's task stream gives the kernel tasks' and the sums'
-wall time per worker (the rest is scheduling, messages and idle time), and getrusage
-in the workers and the scheduler their CPU seconds, which other jobs on a shared
-machine do not inflate as they do wall time. Measured with `perf record` on a worker
-(10 MB chunks, under load): the kernel and the sums were a fifth of its CPU, zeroing
-the pages of the fresh result arrays (the kernel's page faults) a fifth to a quarter,
-and Python (the worker's task machinery) two fifths; in this process the same result
-arrays reuse memory malloc already has.
+    in-process, new arrays   value, (d1, d2) = g(a, b) per chunk, then the sums (what
+                             a loop over chunks in user code does)
+    in-process, out=         the same into arrays made once (the kernel and the sums,
+                             nothing else: the floor)
+    cluster, arrays          on_dask.call(g, (x1, x2)) and Dask's .sum() of each output
+    cluster, reduce="sum"    on_dask.call(g, (x1, x2), reduce="sum"): each chunk's task
+                             sums its outputs, which go into buffers its thread keeps
+
+The rounds interleave every way (both clusters stay up), so load from other jobs on a
+shared machine falls on all of them; medians. Before timing, each cluster runs each
+way once (the workers unpickle the kernel and load it from the on-disk cache); the
+workers' counts of unpickled kernels and C compiler runs are printed at the end.
+Besides wall time: CPU seconds (user + system, from getrusage) and minor page faults
+of this process or of the workers, which show the work done whatever the load.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import resource
 import statistics
 import time
+import warnings
 
 import numpy as np
 
@@ -35,66 +46,104 @@ GRIEWANK = "(sin(x1/x2) + x1/x2 - exp(x2)) * (x1/x2 - exp(x2))"
 
 
 def _points(n: int, chunks: int):
+    """The (2, n) array of points (x1 in [1, 2), x2 in [0.5, 1)), lazy, chunked along n."""
     import dask.array as da
-    rng = da.random.default_rng(0)
     size = -(-n // chunks)
-    return rng.uniform(1.0, 2.0, size=n, chunks=size), rng.uniform(0.5, 1.0, size=n, chunks=size)
+    unit = da.random.default_rng(0).random((2, n), chunks=(2, size))
+    return unit * np.array([[1.0], [0.5]]) + np.array([[1.0], [0.5]])
 
 
-def in_process(g, x1, x2, repeat: int) -> tuple[float, np.ndarray, float]:
-    """Median seconds, the three sums, and the median CPU seconds, for the kernel over
-    the chunks one by one."""
-    blocks = [(a.compute(scheduler="threads"), b.compute(scheduler="threads"))
-              for a, b in zip(x1.blocks, x2.blocks)]
-    times, cpu, sums = [], [], None
-    for _ in range(repeat):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        sums = np.zeros(3)
-        for a, b in blocks:
-            value, (d1, d2) = g(a, b)
-            sums += [value.sum(), d1.sum(), d2.sum()]
-        times.append(time.perf_counter() - start)
-        cpu.append(time.process_time() - start_cpu)
-    return statistics.median(times), sums, statistics.median(cpu)
+def usage() -> np.ndarray:
+    """[CPU seconds (user + system), minor page faults] of this process so far."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return np.array([r.ru_utime + r.ru_stime, r.ru_minflt])
 
 
-def on_cluster(g, x1, x2, workers: int, repeat: int, env=None) -> tuple[float, np.ndarray, float, float]:
-    """(median seconds, the sums, and the medians of the kernel tasks' and the other
-    tasks' compute seconds per worker, from Dask's task stream: the rest of the wall
-    time is scheduling, messages and idle workers)."""
-    import dask
-    from distributed import Client, LocalCluster, get_task_stream
-
-    from exprcompiler import on_dask
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                      env=env) as cluster, Client(cluster, set_as_default=False) as client:
-        a, b = client.persist([x1, x2])
-        value, (d1, d2) = on_dask.call(g, (a, b), {})
-        lazy = [value.sum(), d1.sum(), d2.sum()]
-        dask.compute(*lazy, scheduler=client)  # warm: the workers load the kernel
-        times, kernel, other, cpu, sums = [], [], [], [], None
-        for _ in range(repeat):
-            with get_task_stream(client) as stream:
-                before = cpu_seconds(client)
-                start = time.perf_counter()
-                sums = np.array(dask.compute(*lazy, scheduler=client))
-                times.append(time.perf_counter() - start)
-                cpu.append(cpu_seconds(client) - before)
-            spans = [(str(t["key"]), s["stop"] - s["start"]) for t in stream.data for s in t["startstops"]
-                     if s["action"] == "compute"]
-            kernel.append(sum(d for k, d in spans if "exprcompiler_points-" in k) / workers)
-            other.append(sum(d for k, d in spans if "exprcompiler_points-" not in k) / workers)
-    return (statistics.median(times), sums, statistics.median(kernel), statistics.median(other),
-            np.median(cpu, axis=0) / [workers, 1])
+def in_process(g, blocks: list, outs=None) -> tuple[float, np.ndarray, np.ndarray]:
+    """(seconds, the three sums, [CPU seconds, faults]) of the kernel and the sums over
+    the chunks one by one, on one thread; `outs`: arrays of a chunk's size for out=,
+    kept from run to run as the workers keep theirs (None: new arrays every chunk)."""
+    before, start = usage(), time.perf_counter()
+    sums = np.zeros(3)
+    for block in blocks:
+        a, b = block[0], block[1]
+        out = None if outs is None or a.size != outs[0].size else outs
+        value, (d1, d2) = g(a, b) if out is None else g(a, b, out=out)
+        sums += [value.sum(), d1.sum(), d2.sum()]
+    return time.perf_counter() - start, sums, usage() - before
 
 
-def cpu_seconds(client) -> np.ndarray:
-    """[CPU seconds of all workers, of the scheduler] so far: unlike wall time, what the
-    other jobs on a shared machine do not inflate."""
-    def used():
-        r = __import__("resource").getrusage(__import__("resource").RUSAGE_SELF)
-        return r.ru_utime + r.ru_stime
-    return np.array([sum(client.run(used).values()), client.run_on_scheduler(used)])
+class Cluster:
+    """A LocalCluster of `workers` processes x 1 thread holding the points, and the two
+    lazy computations of the sums on it."""
+
+    def __init__(self, g, points, workers: int, env: dict):
+        import dask.array as da
+        from distributed import Client, LocalCluster, wait
+
+        from exprcompiler import on_dask
+        self.workers = workers
+        self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                    dashboard_address=None, env=env, silence_logs=logging.ERROR)
+        self.client = Client(self.cluster, set_as_default=False)
+        self.client.run(_count_compiles)
+        held = self.client.persist(points)
+        with self.client.as_current():
+            wait(held)
+        # the rows of each block as views, made in the kernel's task: held[0] would copy
+        # them (dask copies a slice of half a block or less), and so would map_blocks with
+        # drop_axis (it concatenates the blocks along the dropped axis, even one)
+        x1, x2 = (da.blockwise(_row, "j", held, "ij", k, None, concatenate=False, dtype=float) for k in (0, 1))
+        value, (d1, d2) = on_dask.call(g, (x1, x2), {})
+        sums = on_dask.call(g, (x1, x2), {}, reduce="sum")
+        self.ways = {"arrays": [value.sum(), d1.sum(), d2.sum()], "reduce": [sums[0], *sums[1]]}
+        for lazy in self.ways.values():  # warm: the workers load the kernel
+            self.run(lazy)
+
+    def run(self, lazy) -> tuple[float, np.ndarray, np.ndarray, float]:
+        """(seconds, the sums, [CPU seconds, faults] per worker, scheduler CPU seconds)."""
+        import dask
+        before, sched = self._usage()
+        start = time.perf_counter()
+        sums = np.array(dask.compute(*lazy, scheduler=self.client), dtype=float)
+        seconds = time.perf_counter() - start
+        after, sched_after = self._usage()
+        return seconds, sums, (after - before) / self.workers, sched_after - sched
+
+    def _usage(self):
+        return (sum(self.client.run(usage).values()), self.client.run_on_scheduler(usage)[0])
+
+    def kernel_builds(self) -> str:
+        from exprcompiler import on_dask
+        states = self.client.run(lambda: (sum(on_dask.REBUILDS.values()), _compiles()))
+        return ", ".join(f"{r} unpickled / {c} compiled" for r, c in states.values())
+
+    def close(self):
+        self.client.close()
+        self.cluster.close()
+
+
+def _row(blocks: list, k: int) -> np.ndarray:
+    """Row k of the one block along axis 0 of the points (blockwise hands it as a list)."""
+    return blocks[0][k]
+
+
+def _count_compiles():
+    """In a worker: count the C compiler runs of this process (c_build._compile)."""
+    from exprcompiler.backends import c_build
+    if not hasattr(c_build._compile, "runs"):
+        real = c_build._compile
+
+        def counted(*args, **kwargs):
+            counted.runs += 1
+            return real(*args, **kwargs)
+        counted.runs = 0
+        c_build._compile = counted
+
+
+def _compiles() -> int:
+    from exprcompiler.backends import c_build
+    return getattr(c_build._compile, "runs", -1)
 
 
 def main(argv=None) -> int:
@@ -102,38 +151,65 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", type=float, default=1e7)
     parser.add_argument("--chunks", type=int, default=8)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5, help="interleaved rounds (medians)")
     parser.add_argument("--worker-env", default="", metavar="K=V,...",
                         help="environment of the worker processes, for experiments with glibc's malloc "
                              "(the nanny sets MALLOC_TRIM_THRESHOLD_=65536), e.g. "
-                             "MALLOC_MMAP_THRESHOLD_=33554432,MALLOC_TRIM_THRESHOLD_=1073741824")
+                             "MALLOC_MMAP_THRESHOLD_=4294967296,MALLOC_TRIM_THRESHOLD_=4294967296")
     args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore", message="Port .* is already in use")  # the second cluster's dashboard
     env = dict(kv.split("=", 1) for kv in args.worker_env.split(",") if kv)
     n = int(args.points)
     g = compile_grad(GRIEWANK, backend="c", threads=1)
-    x1, x2 = _points(n, args.chunks)
+    points = _points(n, args.chunks)
+    blocks = [b.compute(scheduler="threads") for b in points.blocks.ravel()]
+    size = blocks[0].shape[1]
+    outs = (np.empty(size), (np.empty(size), np.empty(size)))
     load = os.getloadavg()
     print(f"Griewank value + gradient, {n:.0e} points in {args.chunks} chunks "
-          f"({n // args.chunks * 8 / 1e6:.0f} MB per input chunk); median of {args.repeat}; workers: processes "
-          f"x 1 thread{'; worker env ' + args.worker_env if env else ''}; load average before "
-          f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores")
-    base, ref, base_cpu = in_process(g, x1, x2, args.repeat)
-    print(f"  in-process C, one thread     {base:8.3f} s   {n / base / 1e6:7.1f} M points/s   "
-          f"CPU {base_cpu:6.3f} s")
-    rows = {}
-    for workers in (1, 2):
-        seconds, sums, kernel, other, (cpu, scheduler) = on_cluster(g, x1, x2, workers, args.repeat, env)
-        rows[workers] = seconds
-        worst = float(np.max(np.abs(sums - ref) / np.abs(ref)))
-        print(f"  LocalCluster, {workers} worker{'s' if workers > 1 else ' '}     {seconds:8.3f} s   "
-              f"{n / seconds / 1e6:7.1f} M points/s   per worker {base / (seconds * workers):5.2f}x "
-              f"in-process; sums agree to {worst:.1e}")
-        print(f"      per worker: kernel tasks {kernel:6.3f} s ({base / kernel:4.2f}x in-process), sums "
-              f"{other:6.3f} s, the rest (scheduling, messages, idle) {seconds - kernel - other:6.3f} s")
-        print(f"      CPU seconds: per worker {cpu:6.3f} s ({base_cpu / (cpu * workers):4.2f}x in-process), "
-              f"scheduler {scheduler:6.3f} s")
-    print(f"  1 -> 2 workers: {rows[1] / rows[2]:.2f}x; load average after: {os.getloadavg()[0]:.2f}")
+          f"({-(-n // args.chunks) * 8 / 1e6:.0f} MB per input chunk); median of {args.repeat} interleaved "
+          f"rounds; workers: processes x 1 thread{'; worker env ' + args.worker_env if env else ''}; "
+          f"load average before {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores")
+    clusters = {w: Cluster(g, points, w, env) for w in (1, 2)}
+    rows: dict = {}
+    ref = None
+    for _ in range(args.repeat):
+        for reuse in (False, True):
+            seconds, sums, used = in_process(g, blocks, outs if reuse else None)
+            ref = sums if ref is None else ref
+            rows.setdefault(("in", reuse), []).append((seconds, used, 0.0, _worst(sums, ref)))
+        for w, cluster in clusters.items():
+            for way, lazy in cluster.ways.items():
+                seconds, sums, used, sched = cluster.run(lazy)
+                rows.setdefault((w, way), []).append((seconds, used, sched, _worst(sums, ref)))
+    builds = {w: c.kernel_builds() for w, c in clusters.items()}
+    for c in clusters.values():
+        c.close()
+
+    med = {k: (statistics.median(r[0] for r in v), np.median([r[1] for r in v], axis=0),
+               statistics.median(r[2] for r in v), max(r[3] for r in v)) for k, v in rows.items()}
+    best = min(med[("in", False)][0], med[("in", True)][0])
+    print(f"  {'':34} {'seconds':>8} {'M points/s':>10} {'per worker':>10} {'CPU s':>7} {'faults':>7} "
+          f"{'sched CPU':>9}")
+    labels = {("in", False): "in-process, new arrays", ("in", True): "in-process, out= (reused)"}
+    for (w, way), (seconds, used, sched, worst) in med.items():
+        label = labels.get((w, way)) or f"{w} worker{'s' if w > 1 else ''}, {'arrays + Dask sums' if way == 'arrays' else 'reduce=sum'}"
+        per = "" if w == "in" else f"{best / (seconds * w):9.2f}x"
+        print(f"  {label:34} {seconds:8.3f} {n / seconds / 1e6:10.1f} {per:>10} {used[0]:7.3f} {used[1]:7.0f} "
+              f"{'' if w == 'in' else f'{sched:9.3f}'}   sums agree to {worst:.0e}")
+    for way in ("arrays", "reduce"):
+        print(f"  1 -> 2 workers, {way}: {med[(1, way)][0] / med[(2, way)][0]:.2f}x")
+    print(f"  per worker: the in-process rate (the faster of the two) over the worker's; CPU s and faults: "
+          f"this process's, or each worker's (mean); sched CPU: this process's during a cluster run (a "
+          f"LocalCluster's scheduler runs here, beside the client)")
+    print(f"  kernels on the workers (each: unpickled / C compiler runs): 1 worker {builds[1]}; "
+          f"2 workers {builds[2]}")
+    print(f"  load average after: {os.getloadavg()[0]:.2f}")
     return 0
+
+
+def _worst(sums, ref) -> float:
+    return float(np.max(np.abs(sums - ref) / np.abs(ref)))
 
 
 if __name__ == "__main__":

@@ -47,6 +47,13 @@ def _median(fn, repeat: int) -> tuple[float, object]:
     return statistics.median(times), out
 
 
+def cpu_seconds(client) -> np.ndarray:
+    """[CPU seconds of all workers, of the scheduler] so far: unlike wall time, what the
+    other jobs on a shared machine do not inflate as much."""
+    from exprcompiler.bench.dask_griewank import usage
+    return np.array([sum(u[0] for u in client.run(usage).values()), client.run_on_scheduler(usage)[0]])
+
+
 def _point(cols: int, k: int) -> np.ndarray:
     return np.random.default_rng(k).normal(size=cols) * 0.1
 
@@ -56,7 +63,6 @@ def main(argv=None) -> int:
     from distributed import Client, LocalCluster, wait
 
     from exprcompiler import compile_grad
-    from exprcompiler.bench.dask_griewank import cpu_seconds
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=float, default=1e6)
     parser.add_argument("--cols", type=int, default=100)
