@@ -152,6 +152,21 @@ h_c = compile_grad(" + ".join(f"(x{i} - x{i + 1}**2)**2" for i in range(80)), ba
 for _ in range(3):  # more than the entry's stack buffer holds
     xs = np.linspace(-1, 1, 81)
     assert h_c(*xs)[0] == h_c.at(xs)[0]
+# a split kernel in the vector extension (c_split: parts, lanes, the tape's aligned rows)
+# over ragged last blocks
+from exprcompiler.backends import c_split
+c_split.VECTOR_UP_TO, vector_up_to = 0, c_split.VECTOR_UP_TO
+program = " + ".join(f"sin(x{i}) * (x{i} - x{i + 1}**2)**2" for i in range(80))
+s_c, s_np = compile_grad(program, backend="c"), compile_grad(program)
+c_split.VECTOR_UP_TO = vector_up_to
+assert c_split.UNIT_MARK in s_c.source and "xc_lanes_sin(" in s_c.source
+for n in (1, 3, 17, 1001):
+    xs = [np.linspace(-1, 1, n) + 0.01 * i for i in range(81)]
+    got, want = s_c(*xs), s_np(*xs)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-10, atol=1e-12)
+    for a, b in zip(got[1], want[1]):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    calls += 1
 out = (np.empty(7), (np.empty(7), np.empty(7)))
 g_c(np.arange(7.0), np.arange(7.0), out=out)
 np.testing.assert_allclose(out[1][0], g_np(np.arange(7.0), np.arange(7.0))[1][0], rtol=1e-10, atol=1e-12)

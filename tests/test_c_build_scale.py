@@ -103,6 +103,22 @@ def test_the_cache_key_changes_with_the_flags_of_the_parts(monkeypatch):
     assert c_build.cache_key("int f(void) { return 0; }") != key
 
 
+@pytest.mark.parametrize("vector", [True, False])
+def test_vector_extension_units_get_their_flags_and_blocks_of_whole_vectors(monkeypatch, vector):
+    monkeypatch.setattr(c_split, "VECTOR_UP_TO", 10**9 if vector else 0)
+    stmts = [("a", "sin(x)", {"x"}), ("b", "a * x", {"a", "x"}), ("out0", "a + b", {"a", "b"})]
+    src = c_split.split_kernel(stmts, {"x": 0}, "f", "int f(ptrdiff_t n)", [], 1, 1, 1, 64, c_backend._table)
+    units = c_split.split_units(src)
+    assert len(units) > 2
+    lanes = c_split.UNIT_FLAGS + c_split.LANES_FLAGS
+    assert all(c_split.unit_flags(u) == (c_split.UNIT_FLAGS if vector else lanes) for u in units)
+    assert all(c_split.unit_flags(u, gnu=False) == c_split.UNIT_FLAGS for u in units)  # clang
+    assert (f"#define XC_BLOCK (XC_VL * {c_split.LANES_VECTORS})" in src) != vector
+    key = c_build.cache_key(src)
+    monkeypatch.setattr(c_split, "LANES_FLAGS", ())
+    assert c_build.cache_key(src) != key
+
+
 def test_compile_jobs_is_the_affinity_mask(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the kernel's threads, not the build's
     if hasattr(c_build.os, "sched_getaffinity"):

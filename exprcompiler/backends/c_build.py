@@ -96,8 +96,8 @@ def extra_flags() -> tuple[str, ...]:
 def cache_key(source: str) -> str:
     compiler, version = find_compiler()
     h = hashlib.sha256()
-    for part in (source, compiler, version, repr(BUILDS), repr(c_split.UNIT_FLAGS), repr(extra_flags()),
-                 __version__, platform.machine(), platform.system(), host_cpu()):
+    for part in (source, compiler, version, repr(BUILDS), repr(c_split.UNIT_FLAGS), repr(c_split.LANES_FLAGS),
+                 repr(extra_flags()), __version__, platform.machine(), platform.system(), host_cpu()):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()
@@ -175,12 +175,14 @@ def _compile_units(compiler: str, flags, extra, libs, units: int, tmp: Path) -> 
     kernel.so; "" on success, else the first failure."""
     from concurrent.futures import ThreadPoolExecutor
 
-    compile_flags = [f for f in flags if f != "-shared"] + list(c_split.UNIT_FLAGS)
+    compile_flags = [f for f in flags if f != "-shared"]
+    gnu = "clang" not in find_compiler()[1].lower()
+    added = [c_split.unit_flags((tmp / f"unit{k}.c").read_text(), gnu) for k in range(units)]
     # largest first: the pool's last job is then a small one
     order = sorted(range(units), key=lambda k: -(tmp / f"unit{k}.c").stat().st_size)
     with ThreadPoolExecutor(max_workers=min(units, compile_jobs())) as pool:
-        whys = list(pool.map(lambda k: _run([compiler, *compile_flags, *extra, "-c", "-o", f"unit{k}.o",
-                                             f"unit{k}.c"], tmp), order))
+        whys = list(pool.map(lambda k: _run([compiler, *compile_flags, *added[k], *extra, "-c", "-o",
+                                             f"unit{k}.o", f"unit{k}.c"], tmp), order))
     why = next((w for w in whys if w), "")
     if why:
         return why

@@ -33,11 +33,26 @@ so wall times ran 2-3x the CPU times; figures from one round agree within about 
   (kernel 218, 203, 196, 204 ms). This layout (600, units of about 4,800): 10.2 s and
   200-230 ms, against 17.7 s and 840 ms for the scalar parts in the same minute.
 - The 10^5-operation gradient in this layout (1,285 parts in 162 units): 104.5 s, so
-  gcc's time stays linear (10^4: 9.9 s), but its kernel took 4.56 s at 10^4 points
-  (10^4: 195 ms), likely its tape: blocks of 8 points, and megabytes of rows per thread.
+  gcc's time stays linear (10^4: 9.9 s), but its kernel took 3.7-4.6 s at 10^4 points
+  (10^4: 195 ms). Not the tape's reuse: 59,665 slots, and at most 59,708 values are
+  live between two statements of the trace (reverse mode keeps the forward values
+  for the sweep back), so no allocation of slots makes the tape smaller. Not the
+  block either (the same parts linked with drivers of 1, 2, 4, 8, 16 vectors a
+  block, load 6-11: 7.0, 4.8-5.6, 4.7-5.0, 4.7, 3.7-4.6 s): from 2 vectors on, the
+  tape's 1.5 MB of loads and stores per point come from L3 whatever the block, and
+  the code (5.7 MB, 0.57 MB at 10^4) from L2 no more. Rows aligned to a cache line
+  rather than malloc's 16 bytes (vectors straddling two lines), same parts, blocks of
+  2, 4, 16 vectors: 4.8, 5.0, 3.7 s against 6.6-6.9, 5.8-6.7, 4.9 s.
+- gcc -ftime-report on a vector-extension unit at -O1: parsing 28%, the RTL passes
+  58% spread thin (combine 6%, LRA 6%, FRE 5%, IRA 4%, ...), IPA 11%. LANES_FLAGS
+  (FRE, DOM, PTA, DSE and the IPA analyses off) on four units of the 10^4-operation
+  gradient, medians of 3: 1.97 s against 2.77 s; on the whole kernel, two rounds: 6.8
+  and 7.9 s against 10.9 and 11.0 s, kernel 186-203 ms against 210-230 ms. -O0: 6.1 s,
+  kernel 1.2 s; -Og: 8.4 s, kernel 3.1 s.
 - The same parts at -O0: 5.3 s, kernel 535 ms; -Og: 0.8x -O1's time. -O1 with its
-  costly passes off (-fno-dse -fno-tree-dse: 0.9x; -fno-tree-pta, -fno-tree-fre,
-  -fno-tree-ccp, -fno-tree-ter, ...: 1.0-1.3x) gains nothing worth its risk.
+  costly passes off one at a time (-fno-dse -fno-tree-dse: 0.9x; -fno-tree-pta,
+  -fno-tree-fre, -fno-tree-ccp, -fno-tree-ter, ...: 1.0-1.3x) gains little; together
+  (LANES_FLAGS, below) 0.7-0.8x.
 - A loop over the block inside a vector-extension part: 1.5 s instead of 0.9 s for a
   unit (gcc's CCP over the loop's PHIs); lane wrappers inlined into the parts: 15.4 s
   instead of 11.0 s for the whole kernel.
@@ -79,6 +94,22 @@ UNIT_FLAGS = ("-O1",)
 TAPE_DOUBLES = 32 * 1024
 # The most lanes of any target's vector of doubles (AVX-512): blocks are whole vectors.
 VL_MAX = 8
+# A vector-extension kernel (above VECTOR_UP_TO) runs blocks of LANES_VECTORS vectors:
+# each part is called vector by vector over the block, so its code, fetched once a
+# block, serves them all. At 10^5 operations (5.7 MB of code, 59,665 slots) one vector
+# a block took 7.0 s, two to sixteen 3.7-4.8 s with no trend (see the top).
+LANES_VECTORS = 4
+# gcc's passes that find nothing in straight-line vector-extension parts (the front
+# end's values are already shared, the tape's stores all live); see the top.
+LANES_FLAGS = ("-fno-tree-pta", "-fno-tree-fre", "-fno-tree-dominator-opts", "-fno-ipa-pure-const",
+               "-fno-ipa-reference", "-fno-ipa-modref", "-fno-dse", "-fno-tree-dse")
+_LANES_MARK = "#define XC_LD(p) "  # in the prelude of a vector-extension kernel
+
+
+def unit_flags(unit: str, gnu: bool = True) -> tuple[str, ...]:
+    """The flags added for one translation unit of a split kernel (c_build); LANES_FLAGS
+    are gcc's (`gnu`: the compiler is gcc, not clang)."""
+    return UNIT_FLAGS + (LANES_FLAGS if gnu and _LANES_MARK in unit else ())
 
 
 def split_units(source: str) -> list[str]:
@@ -349,13 +380,17 @@ def split_kernel(stmts, inputs: dict, func_name: str, decl: str, head: list[str]
     vector = len(stmts) <= VECTOR_UP_TO
     chunks, loads, stores, slots = plan(stmts, inputs, part if vector else max(1, int(part * LANES_PART)))
     width = max(1, slots)
-    bs = max(VL_MAX, min(block, TAPE_DOUBLES // width) // VL_MAX * VL_MAX)
+    if vector:
+        bs = max(VL_MAX, min(block, TAPE_DOUBLES // width) // VL_MAX * VL_MAX)
+        block_c, pitch_c = str(bs), str(bs + VL_MAX)
+    else:  # whole vectors on every target
+        block_c, pitch_c = f"(XC_VL * {LANES_VECTORS})", f"(XC_VL * {LANES_VECTORS} + {VL_MAX})"
     guard = f"XC_PRELUDE_{func_name.upper()}"
     lines = [f"#ifndef {guard}", f"#define {guard}", *head,
-             f"#define XC_BLOCK {bs}",
+             f"#define XC_BLOCK {block_c}",
              # rows of the tape one cache line longer than a block: at 512 bytes a
              # Jacobian's hundred rows fall into 8 of L1's 64 sets and evict each other
-             f"#define XC_PITCH {bs + VL_MAX}",
+             f"#define XC_PITCH {pitch_c}",
              # the lanes of the target's vectors of doubles: a part's inner loop of
              # XC_VL points becomes one vector iteration, with no scalar remainder
              "#if defined(__AVX512F__)", "#define XC_VL 8", "#elif defined(__AVX__)", "#define XC_VL 4",
@@ -386,7 +421,10 @@ def split_kernel(stmts, inputs: dict, func_name: str, decl: str, head: list[str]
               "    #pragma omp parallel num_threads(threads) if(threads > 1) reduction(|: failed)",
               "    {",
               f"        /* the tape: {width} rows of XC_PITCH values, handed from part to part */",
-              f"        double *t = malloc(sizeof(double) * XC_PITCH * {width});",
+              # rows from a cache line's start: a vector never straddles two lines (at
+              # 10^5 operations, 0.7-0.8x the time with malloc's 16-byte alignment)
+              f"        void *mem = malloc(sizeof(double) * XC_PITCH * {width} + 64);",
+              "        double *t = mem ? (double *)(((uintptr_t)mem + 63) & ~(uintptr_t)63) : NULL;",
               "        failed = t == NULL;",
               "        #pragma omp for schedule(static)",
               "        for (ptrdiff_t i0 = 0; i0 < n; i0 += XC_BLOCK) {",
@@ -399,5 +437,5 @@ def split_kernel(stmts, inputs: dict, func_name: str, decl: str, head: list[str]
                 f"            for (ptrdiff_t j = 0; j < bs; j += XC_VL) {func_name}_part{c}(t, j);"
                 for c in range(len(chunks))],
               f"            xc_scatter(t + {n_in} * XC_PITCH, outs, osts, {n_out}, i0, m);",
-              "        }", "        free(t);", "    }", "    return failed ? -1 : 0;", "}"]
+              "        }", "        free(mem);", "    }", "    return failed ? -1 : 0;", "}"]
     return "\n".join(lines)
