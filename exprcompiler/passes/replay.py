@@ -52,9 +52,12 @@ def replay_instr(b: Builder, trace: Trace, i: int, vmap,
         return b.const(ins.value, ins.shape)
     if ins.op == "copy":
         return b.name(vmap[ins.args[0]], label)
-    mark = b.mark()
-    var = b.apply(ins.op, *(vmap[a] for a in ins.args), **dict(ins.attrs))
-    return b.name(var, label, since=mark)
+    mark = len(b.instrs)   # b.mark(), without the call: this runs once per instruction
+    if ins.attrs:
+        var = b.apply(ins.op, *[vmap[a] for a in ins.args], **dict(ins.attrs))
+    else:
+        var = b.apply(ins.op, *[vmap[a] for a in ins.args])
+    return var if label is None else b.name(var, label, since=mark)
 
 
 def replay(b: Builder, trace: Trace, env: Optional[Mapping[str, int]] = None,

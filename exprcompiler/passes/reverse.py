@@ -33,9 +33,12 @@ def adjoint_sweep(b: Builder, trace: Trace, vmap: Sequence[int], cotangents: Map
     given cotangents of some variables (trace var -> builder var)."""
     adj: list[Optional[int]] = [None] * len(trace.instrs)
     taken = labels_of(trace)
+    bar_labels: dict[int, object] = {}   # v -> v̄'s label, made once per variable
 
     def accumulate(v: int, contribution: int, mark: int) -> None:
-        label = derived(trace.labels[v], "bar", tag, taken)
+        label = bar_labels.get(v, bar_labels)
+        if label is bar_labels:
+            label = bar_labels[v] = derived(trace.labels[v], "bar", tag, taken)
         total = contribution if adj[v] is None else b.add(adj[v], contribution)
         adj[v] = b.name(total, label, since=mark)
 
@@ -50,7 +53,7 @@ def adjoint_sweep(b: Builder, trace: Trace, vmap: Sequence[int], cotangents: Map
             continue
         op = _ops.OPS[ins.op]
         args = [vmap[a] for a in ins.args]
-        attrs = dict(ins.attrs)
+        attrs = dict(ins.attrs) if ins.attrs else {}
         # Last argument first: this reproduces the order of the published tables.
         for j in range(len(ins.args) - 1, -1, -1):
             a = ins.args[j]

@@ -57,6 +57,12 @@ class Instr(NamedTuple):
         return self.attr("name")
 
 
+# _new_tuple(Instr, (op, args, attrs, shape)) is Instr(op, args, attrs, shape) without
+# the named tuple's Python-level __new__, a frame per call on millions of calls: for
+# the hot paths, which give all four fields in order.
+_new_tuple = tuple.__new__
+
+
 class Label(NamedTuple):
     """How a variable is named: kind "v" (primal), "dot" (tangent) or "bar" (adjoint)
     of the primal variable numbered `index`; `base` is the user's name for inputs and
@@ -293,11 +299,18 @@ class Builder:
             simplified = identity(self, args, consts, shape, attrs)
             if simplified is not None:
                 return simplified
+        # flat keys, one tuple per operation (not two): arities differ in length, and
+        # the last item is always the attrs tuple, so no two ops share a key
         source = self._source
-        key = (opname, tuple([source[a] for a in args]), attr_t)
+        if len(args) == 2:
+            key = (opname, source[args[0]], source[args[1]], attr_t)
+        elif len(args) == 1:
+            key = (opname, source[args[0]], attr_t)
+        else:
+            key = (opname, *[source[a] for a in args], attr_t)
         var = self._memo.get(key)
         if var is None:
-            var = self._append(Instr(opname, args, attr_t, shape))
+            var = self._append(_new_tuple(Instr, (opname, args, attr_t, shape)))
             self._memo[key] = var
         return var
 
@@ -378,7 +391,7 @@ class Builder:
         for old in order:
             ins = all_instrs[old]
             if ins.args:
-                ins = Instr(ins.op, tuple([new_index[a] for a in ins.args]), ins.attrs, ins.shape)
+                ins = _new_tuple(Instr, (ins.op, tuple([new_index[a] for a in ins.args]), ins.attrs, ins.shape))
             instrs.append(ins)
             labels.append(old_labels[old])
         if number:

@@ -1,0 +1,221 @@
+"""Front end, passes and NumPy code generation, stage by stage, in µs per operation.
+
+From an expression (text, or a SymPy DAG with shared subexpressions) to a callable
+NumPy gradient: the path of `compile_grad(expr)` without the call layer, i.e.
+to_trace -> grad_reverse -> numpy_backend.generate -> numpy_backend.load. Tracker
+issue 14's goal: at most 10 µs and 1 KB per operation of the function's trace,
+linear from 10² to 10⁶ operations.
+
+Each (family, size) runs in its own process, so peak memory is that process's
+ru_maxrss less its value before the pipeline (after the input was made). Stage
+times are exclusive: the pipeline's functions are wrapped in timers through their
+modules' globals (nothing in exprcompiler changes), and a wrapped call's time is
+taken out of its caller's, so a column sums to the total. Times are the process's
+CPU time (time.process_time), which a shared machine inflates far less than wall
+time; the wall time of the whole pipeline is shown below the total.
+
+Families: the random DAG and deep composition of `exprc bench scaling`
+(exprcompiler/bench/suite_scaling.py), and a SymPy DAG: the random DAG's trace as
+a SymPy expression (trace.to_sympy, unevaluated: binary Add and Mul), whose shared
+subexpressions are shared Python objects, as a model built in SymPy has them.
+
+    python benchmarks/bench_frontend.py                   # 10³, 10⁴, 10⁵
+    python benchmarks/bench_frontend.py --sizes 1000000 --families text
+    python benchmarks/bench_frontend.py --profile 100000 --families text   # cProfile, top 30
+
+Single-threaded (the pipeline is pure Python); the digest column is the generated
+source's SHA-1, to check that a change keeps the code identical.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+FAMILIES = ("text", "deep", "sympy")
+
+
+def make_input(family: str, n_ops: int):
+    from exprcompiler.bench.suite_scaling import FAMILIES as SCALING
+    if family == "text":
+        return SCALING["random DAG"](n_ops)
+    if family == "deep":
+        return SCALING["deep"](n_ops)
+    from exprcompiler.frontend import to_trace
+    from exprcompiler.trace.to_sympy import to_sympy
+    # unevaluated: SymPy's automatic evaluation of this DAG took minutes at 10³ ops
+    expr, = to_sympy(to_trace(SCALING["random DAG"](n_ops)), evaluate=False)
+    return expr
+
+
+class Timers:
+    """Exclusive time per stage path ("grad/adjoint sweep"), through wrapped callables."""
+
+    def __init__(self):
+        self.totals: dict[str, float] = {}
+        self.stack: list = []   # [path, start, time in wrapped callees]
+
+    def run(self, name: str, fn, *args, **kwargs):
+        path = f"{self.stack[-1][0]}/{name}" if self.stack else name
+        frame = [path, time.process_time(), 0.0]
+        self.stack.append(frame)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            elapsed = time.process_time() - frame[1]
+            self.stack.pop()
+            self.totals[path] = self.totals.get(path, 0.0) + elapsed - frame[2]
+            if self.stack:
+                self.stack[-1][2] += elapsed
+
+    def wrap(self, owner, attr: str, name: str) -> None:
+        fn = getattr(owner, attr)
+        timers = self
+
+        def timed(*args, **kwargs):
+            return timers.run(name, fn, *args, **kwargs)
+        setattr(owner, attr, timed)
+
+
+def instrument(t: Timers) -> None:
+    import builtins
+
+    import exprcompiler.frontend as frontend
+    import exprcompiler.parse as parse_pkg
+    import exprcompiler.parse.from_sympy as from_sympy_mod
+    import exprcompiler.passes.reverse as reverse
+    from exprcompiler.backends import numpy_backend as nb
+    from exprcompiler.trace import ir
+
+    t.wrap(parse_pkg, "parse", "parse")
+    t.wrap(from_sympy_mod, "from_sympy", "from_sympy")
+    t.wrap(frontend, "share_sums", "share_sums")
+    t.wrap(reverse, "replay", "forward replay")
+    t.wrap(reverse, "adjoint_sweep", "adjoint sweep")
+    t.wrap(ir.Builder, "finish", "finish")
+    for helper in ("_small_powers", "_static_sums", "_dots"):
+        t.wrap(nb, helper, "prep")
+    t.wrap(nb, "named_vars", "named_vars")
+    t.wrap(nb, "assign_names", "assign_names")
+    t.wrap(nb, "NumpyRenderer", "renderer")
+    # builtins shadowed by module globals: load's compile() and exec()
+    nb.compile = lambda *a, **k: t.run("compile()", builtins.compile, *a, **k)
+    nb.exec = lambda *a, **k: t.run("exec", builtins.exec, *a, **k)
+
+
+def pipeline(expr, t: Timers):
+    from exprcompiler.backends import numpy_backend
+    from exprcompiler.frontend import to_trace
+    from exprcompiler.passes import grad_reverse
+    primal = t.run("front", to_trace, expr)
+    grad = t.run("grad", grad_reverse, primal)
+    source, _ = t.run("generate", numpy_backend.generate, grad, func_name="f_grad")
+    fn = t.run("load", numpy_backend.load, source, "f_grad")
+    return primal, grad, source, fn
+
+
+def one(family: str, n_ops: int, profile: bool) -> dict:
+    import gc
+
+    import numpy as np
+    expr = make_input(family, n_ops)
+    gc.collect()
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t = Timers()
+    if profile:
+        import cProfile
+        import pstats
+        prof = cProfile.Profile()
+        prof.enable()
+        primal, grad, source, fn = pipeline(expr, t)
+        prof.disable()
+        pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(30)
+    else:
+        instrument(t)
+        t0, w0 = time.process_time(), time.perf_counter()
+        primal, grad, source, fn = pipeline(expr, t)
+        t.totals["total"] = time.process_time() - t0
+        t.totals["wall"] = time.perf_counter() - w0
+    rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    point = np.random.default_rng(3).uniform(0.2, 0.9, len(grad.input_names))
+    value = fn(*point)[0]
+    return {"family": family, "target": n_ops, "ops": primal.size, "grad_ops": grad.size,
+            "lines": source.count("\n"), "stages": t.totals, "peak_kb": rss1 - rss0,
+            "digest": hashlib.sha1(source.encode()).hexdigest()[:10], "value": float(value)}
+
+
+ORDER = ["front", "front/parse", "front/parse/finish", "front/from_sympy", "front/from_sympy/finish",
+         "front/share_sums", "front/share_sums/finish",
+         "grad", "grad/forward replay", "grad/adjoint sweep", "grad/finish",
+         "generate", "generate/prep", "generate/named_vars", "generate/assign_names",
+         "generate/renderer", "load", "load/compile()", "load/exec", "total"]
+LABELS = {"front": "front end (rest)", "grad": "grad_reverse (rest)", "generate": "generate (rest: emit lines)",
+          "load": "load (rest)"}
+
+
+def table(results: list) -> str:
+    rows = []
+    by_family: dict = {}
+    for r in results:
+        by_family.setdefault(r["family"], []).append(r)
+    for family, rs in by_family.items():
+        head = [f"{family} µs/op"] + [f"{r['ops']:,} ops" for r in rs]
+        rows.append(head)
+        keys = [k for k in ORDER if any(k in r["stages"] for r in rs)]
+        keys += sorted({k for r in rs for k in r["stages"]} - set(keys) - {"wall"})
+        for k in keys:
+            name = LABELS.get(k, "  " * k.count("/") + k.rsplit("/", 1)[-1])
+            rows.append([name] + [f"{1e6 * r['stages'].get(k, 0.0) / r['ops']:.2f}" for r in rs])
+        rows.append(["total CPU s"] + [f"{r['stages']['total']:.2f}" for r in rs])
+        rows.append(["wall s"] + [f"{r['stages']['wall']:.2f}" for r in rs])
+        rows.append(["grad ops / ops"] + [f"{r['grad_ops'] / r['ops']:.2f}" for r in rs])
+        rows.append(["source lines"] + [f"{r['lines']:,}" for r in rs])
+        rows.append(["peak MB (maxrss delta)"] + [f"{r['peak_kb'] / 1024:.0f}" for r in rs])
+        rows.append(["bytes/op"] + [f"{1024 * r['peak_kb'] / r['ops']:.0f}" for r in rs])
+        rows.append(["source sha1"] + [r["digest"] for r in rs])
+        rows.append([])
+    widths = [max(len(r[c]) for r in rows if len(r) > c) for c in range(max(map(len, rows)))]
+    return "\n".join("  ".join(cell.ljust(w) if c == 0 else cell.rjust(w)
+                               for c, (cell, w) in enumerate(zip(r, widths))) for r in rows)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
+    ap.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
+    ap.add_argument("--profile", type=int, help="cProfile the pipeline at this size instead")
+    ap.add_argument("--one", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--json", help="also write the results to this file")
+    args = ap.parse_args()
+    if args.one:
+        print(json.dumps(one(args.one[0], int(args.one[1]), False)))
+        return
+    if args.profile:
+        for family in args.families:
+            r = one(family, args.profile, True)
+            print(f"{family}: {r['ops']} ops, {r['grad_ops']} grad ops", file=sys.stderr)
+        return
+    print(f"python {sys.version.split()[0]}, one thread, load average {os.getloadavg()[0]:.2f}")
+    results = []
+    for family in args.families:
+        for size in args.sizes:
+            out = subprocess.run([sys.executable, __file__, "--one", family, str(size)],
+                                 capture_output=True, text=True)
+            if out.returncode:
+                print(f"{family} {size}: failed\n{out.stderr[-2000:]}", file=sys.stderr)
+                continue
+            results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    print(table(results))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(results, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()
