@@ -45,17 +45,8 @@ LABELS = np.where(RNG.uniform(size=N) < 0.5, -1.0, 1.0)
 
 # ------------------------------------------------------------------ fixtures
 
-def _count_compiles():
-    """In a worker: count the C compiler runs of this process (c_build._compile)."""
-    from exprcompiler.backends import c_build
-    if not hasattr(c_build._compile, "runs"):
-        real = c_build._compile
-
-        def counted(*args, **kwargs):
-            counted.runs += 1
-            return real(*args, **kwargs)
-        counted.runs = 0
-        c_build._compile = counted
+# in a worker: count its C compiler runs (the benchmark counts them the same way)
+from exprcompiler.bench.dask_griewank import count_compiles  # noqa: E402
 
 
 def _worker_state():
@@ -71,7 +62,7 @@ def client(tmp_path_factory):
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                        dashboard_address=None, env={"EXPRCOMPILER_CACHE": str(cache)})
     client = distributed.Client(cluster, set_as_default=False)
-    client.run(_count_compiles)
+    client.run(count_compiles)
     yield client
     client.close()
     cluster.close()

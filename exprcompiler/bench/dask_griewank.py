@@ -86,7 +86,7 @@ class Cluster:
         self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                     dashboard_address=None, env=env, silence_logs=logging.ERROR)
         self.client = Client(self.cluster, set_as_default=False)
-        self.client.run(_count_compiles)
+        self.client.run(count_compiles)
         held = self.client.persist(points)
         with self.client.as_current():
             wait(held)
@@ -128,7 +128,7 @@ def _row(blocks: list, k: int) -> np.ndarray:
     return blocks[0][k]
 
 
-def _count_compiles():
+def count_compiles():
     """In a worker: count the C compiler runs of this process (c_build._compile)."""
     from exprcompiler.backends import c_build
     if not hasattr(c_build._compile, "runs"):
