@@ -68,7 +68,8 @@ def client(tmp_path_factory):
     cluster.close()
 
 
-@pytest.fixture(params=["threads", "cluster"])
+# the cluster runs are slow (CI runs them): a LocalCluster is seconds of both cores
+@pytest.fixture(params=["threads", pytest.param("cluster", marks=pytest.mark.slow)])
 def scheduler(request):
     return "threads" if request.param == "threads" else request.getfixturevalue("client")
 

@@ -52,7 +52,8 @@ def client(tmp_path_factory):
     cluster.close()
 
 
-@pytest.fixture(params=["threads", "cluster"])
+# the cluster runs are slow (CI runs them): a LocalCluster is seconds of both cores
+@pytest.fixture(params=["threads", pytest.param("cluster", marks=pytest.mark.slow)])
 def scheduler(request):
     """Dask's default scheduler for the test: the driver computes with whatever it is."""
     chosen = "threads" if request.param == "threads" else request.getfixturevalue("client")
@@ -220,6 +221,7 @@ def test_validation_split_per_chunk_and_early_stopping_on_dask_data():
 
 # ------------------------------------------------------------ no C compiler
 
+@pytest.mark.slow
 def test_a_worker_without_a_c_compiler_runs_numpy_and_says_so_once(tmp_path):
     cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
                                        env={"PATH": str(tmp_path), "EXPRCOMPILER_CACHE": str(tmp_path / "cache")})
