@@ -94,7 +94,7 @@ def generate(trace: Trace, *, func_name: str = "f", description: str = "",
     for i, ins in enumerate(trace.instrs):
         if r.named[i] and ins.op != "input":
             body += [f"    {line}" for line in r.lines_before(i)]
-            body.append(f"    {names[i]} = {_vector_dot(trace, ins, r, names) or r.rhs(i)}")
+            body.append(f"    {names[i]} = {_matmul_as_dot(trace, ins, r, names) or r.rhs(i)}")
     if returns is None:
         returns = 0 if len(trace.outputs) == 1 else tuple(range(len(trace.outputs)))
     body.append(f"    return {_format_returns(returns, trace, r, top=True)}")
@@ -192,7 +192,7 @@ def _dots(trace: Trace) -> Trace:
     return Trace(instrs, labels, trace.outputs, trace.source)
 
 
-def _vector_dot(trace: Trace, ins: Instr, r: Renderer, names) -> Optional[str]:
+def _matmul_as_dot(trace: Trace, ins: Instr, r: Renderer, names) -> Optional[str]:
     """`a.dot(b)` for a product (what _dots makes of sum(r * r); X @ w and its
     gradient's r @ X; a layer's W.T @ g): for the vectors and matrices that the
     trace's @ takes, the same BLAS call as `a @ b` (dot, gemv, gemm), same warnings
