@@ -5,7 +5,9 @@ The traces come from passes.jacobian (compositions of the tangent and adjoint
 sweeps); compiling and calling them goes through api's one backend dispatch, and
 results come in their final layout: a gradient (..., n), a Hessian (..., n, n), a
 Jacobian (..., m, n), with the batch shape first, each written by the kernel (every
-entry is a trace output, stored into its column of the array: see api.Compiled).
+entry is a trace output, stored into its column of the array: see api.Compiled). A
+dense C Jacobian or Hessian takes one point given as floats, and `.at(x)`, straight
+to its kernel's one-point entry (dense_point.py).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Optional
 
 
 from . import api, passes
+from .dense_point import with_point_path
 from .frontend import to_trace
 from .recipe import reproducible
 from .shape_binding import is_tensor_trace
@@ -63,9 +66,10 @@ def compile_hessian(expr, wrt=None, *, backend: str = "numpy", threads: Optional
     rewrites: list = []
     primal, wrt, trace, what = api.kind_trace("hessian", primal, wrt, stable=stable, rewrites=rewrites)
     n = len(wrt)
-    return api._build("hessian", primal, trace, backend=backend, wrt=wrt, mode="forward over reverse",
-                      func_name="f_hessian", what=what, threads=threads, layout=(((), (n,), (n, n)), tuple),
-                      rewrites=rewrites, dtype=dtype)
+    return with_point_path(api._build("hessian", primal, trace, backend=backend, wrt=wrt,
+                                      mode="forward over reverse", func_name="f_hessian", what=what,
+                                      threads=threads, layout=(((), (n,), (n, n)), tuple), rewrites=rewrites,
+                                      dtype=dtype))
 
 
 def choose_mode(n_inputs: int, n_outputs: int) -> str:
@@ -102,9 +106,9 @@ def compile_jacobian(exprs, wrt=None, *, mode: str = "auto", backend: str = "num
     chosen = choose_mode(n, m) if mode == "auto" else mode
     rewrites: list = []
     _, _, trace, what = api.kind_trace("jacobian", primal, wrt, chosen, stable=stable, rewrites=rewrites)
-    return api._build("jacobian", primal, trace, backend=backend, wrt=wrt, mode=chosen,
-                      func_name="f_jacobian", what=what, threads=threads, layout=(((m,), (m, n)), tuple),
-                      rewrites=rewrites, dtype=dtype)
+    return with_point_path(api._build("jacobian", primal, trace, backend=backend, wrt=wrt, mode=chosen,
+                                      func_name="f_jacobian", what=what, threads=threads,
+                                      layout=(((m,), (m, n)), tuple), rewrites=rewrites, dtype=dtype))
 
 
 def _dense_only(dtype, sparse: bool):

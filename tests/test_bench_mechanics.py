@@ -96,6 +96,8 @@ def test_the_suite_runs_end_to_end_and_every_row_agrees_with_the_exact_jacobian(
     result = _tiny()
     text = result.text()
     assert text.startswith("== mechanics ==") and "MISMATCH" not in text
+    goals = [note for note in result.notes if note.startswith("issue 14, generated C / symengine")]
+    assert len(goals) == 1 and "n = 1: one point J(**inputs) " in goals[0]
     rows = {(r["implementation"], r["threads"]): r for r in result.records}
     ran = [r for r in result.records if not r["missing"]]
     assert {suite_mechanics.NP_CALL, suite_mechanics.NP_BARE, suite_mechanics.SYMPY} <= \

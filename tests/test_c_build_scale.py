@@ -103,6 +103,48 @@ def test_the_cache_key_changes_with_the_flags_of_the_parts(monkeypatch):
     assert c_build.cache_key("int f(void) { return 0; }") != key
 
 
+def test_one_function_kernels_get_their_optimisation_level_by_size(monkeypatch):
+    """c_build.SIZED_FROM: -O1 above it, -O3 below, without vector epilogues (gcc's
+    --param) under both; only the per-point kernel (its mark), only with OpenMP's simd
+    loops; the rule is part of the cache key."""
+    openmp, plain = c_build.BUILDS[0][0], c_build.BUILDS[-1][0]
+    assert "-fopenmp" not in plain
+    body = c_build.POINT_MARK + "f(void)\n{\n" + "    x = 1;\n" * (c_build.SIZED_FROM + 1) + "}\n"
+    small = c_build.POINT_MARK + "f(void)\n{\n    x = 1;\n}\n"
+    nomask = c_build.SIZED_GCC_FLAGS
+    assert c_build.sized_flags(body, openmp, True) == ("-O1", *nomask)
+    assert c_build.sized_flags(small, openmp, True) == nomask  # -O3, the build's own
+    assert c_build.sized_flags(body, openmp, False) == ("-O1",)  # clang: no gcc --param
+    assert c_build.sized_flags(body, plain, True) == ()  # no omp simd: -O3 vectorizes
+    assert c_build.sized_flags(body.replace("one point", "a loop"), openmp, True) == ()  # tensor kernels
+    key = c_build.cache_key(body)
+    monkeypatch.setattr(c_build, "SIZED_FROM", 10**6)
+    assert c_build.cache_key(body) != key
+
+
+def test_a_kernel_above_sized_from_is_built_at_its_level(monkeypatch, tmp_path):
+    monkeypatch.setenv("EXPRCOMPILER_CACHE", str(tmp_path))
+    runs, real = [], subprocess.run
+
+    def counting(args, **kw):
+        runs.append(list(args))
+        return real(args, **kw)
+
+    monkeypatch.setattr(c_build.subprocess, "run", counting)
+    program = random_program(40, n_vars=3, seed=7)
+    g = compile_grad(program, backend="c")
+    assert c_split.UNIT_MARK not in g.source and g.source.count(";\n") > c_build.SIZED_FROM
+    built = [a for a in runs if "kernel.c" in a]
+    assert len(built) == 1 and "-O1" in built[0] and built[0].index("-O1") > built[0].index("-O3")  # the last -O wins
+    rng = np.random.default_rng(6)
+    x = [rng.uniform(0.2, 0.9, 37) for _ in g.inputs]
+    v, grads = g(*x)
+    rv, rgrads = compile_grad(program)(*x)
+    np.testing.assert_allclose(v, rv, rtol=1e-12)
+    for a, b in zip(grads, rgrads):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
 @pytest.mark.parametrize("vector", [True, False])
 def test_vector_extension_units_get_their_flags_and_blocks_of_whole_vectors(monkeypatch, vector):
     monkeypatch.setattr(c_split, "VECTOR_UP_TO", 10**9 if vector else 0)

@@ -52,6 +52,32 @@ BUILDS = (
 )
 COMPILE_TIMEOUT = 600  # seconds, for each compiler run
 
+# The optimisation level by size, for c_backend's one-function per-point kernel (found
+# by its POINT_MARK; split kernels' units have c_split.UNIT_FLAGS; tensor kernels keep
+# -O3, their loops need its vectorizer). Its statements run inside `omp simd` loops,
+# which gcc vectorizes at -O1 too, and straight-line code gains little from -O2/-O3;
+# what -O3 costs is register allocation over several copies of the body (the loops'
+# vector bodies, their vector epilogues, the one-point copy). Measured with
+# benchmarks/bench_c_flags.py (gcc 12, this 2-core EPYC, load 5-6: compiler CPU s, min of
+# two cold builds / kernel thread-CPU ms at 10^4 points, min of 21 interleaved rounds;
+# "noepi": --param=vect-epilogues-nomask=0, no vector epilogue after the vector loop,
+# the batch's last few points run scalar):
+#   statements           -O3          -O3 noepi    -O2 noepi    -O1 noepi
+#   34 (1-link Jac.)     0.27 / 0.20  0.25 / 0.14  0.25 / 0.13  0.16 / 0.15
+#   83 (random grad)     0.32 / 0.24  0.30 / 0.22  0.28 / 0.21  0.19 / 0.21
+#   112 (2-link Jac.)    0.62 / 0.25  0.57 / 0.24  0.47 / 0.23  0.37 / 0.23
+#   213 (random grad)    0.63 / 0.93  0.47 / 0.89  0.47 / 0.90  0.37 / 0.90
+#   244 (3-link Jac.)    1.15 / 0.44  1.08 / 0.37  0.77 / 0.36  0.62 / 0.39
+#   6-link Jac. unsplit  3.28         -            1.95 / 1.65  1.13 / 1.61 (split, -O1 units: 0.40 / 1.46)
+# Medians agree as the minima do, within the rounds' spread (about 10%). Above
+# SIZED_FROM statements: -O1 without vector epilogues, 0.55-0.6x -O3's compiler time at
+# its kernel speed; below, -O3 without them (the compile is short anyway, and the
+# measurements that shaped the C backend were made at -O3).
+POINT_MARK = "/* one point */\nXC_INLINE void "
+SIZED_FROM = 100   # statements (lines ending in ";") of the whole source
+SIZED_FLAGS = {False: (), True: ("-O1",)}   # by "above SIZED_FROM"
+SIZED_GCC_FLAGS = ("--param=vect-epilogues-nomask=0",)
+
 
 def cache_dir() -> Path:
     return c_cache.location()[0]
@@ -93,10 +119,25 @@ def extra_flags() -> tuple[str, ...]:
         raise CompileError(f"EXPRCOMPILER_EXTRA_CFLAGS={text!r} is not a list of flags: {err}") from None
 
 
+def sized_flags(source: str, flags, gnu: bool) -> tuple[str, ...]:
+    """The flags added after `flags` (one of BUILDS) for a one-unit `source`: by its
+    size for a per-point kernel built with OpenMP's simd loops (see SIZED_FROM; the
+    plain set has no `omp simd`, so -O3's own vectorizer is kept), else none. `gnu`:
+    the compiler is gcc (the --param is gcc's)."""
+    if POINT_MARK not in source or not ({"-fopenmp", "-fopenmp-simd"} & set(flags)):
+        return ()
+    return SIZED_FLAGS[source.count(";\n") > SIZED_FROM] + (SIZED_GCC_FLAGS if gnu else ())
+
+
+def _gnu() -> bool:
+    return "clang" not in find_compiler()[1].lower()
+
+
 def cache_key(source: str) -> str:
     compiler, version = find_compiler()
     h = hashlib.sha256()
-    for part in (source, compiler, version, repr(BUILDS), repr(c_split.UNIT_FLAGS), repr(c_split.LANES_FLAGS),
+    sized = repr((POINT_MARK, SIZED_FROM, SIZED_FLAGS, SIZED_GCC_FLAGS))  # the rule: its choice follows the source
+    for part in (source, compiler, version, repr(BUILDS), sized, repr(c_split.UNIT_FLAGS), repr(c_split.LANES_FLAGS),
                  repr(extra_flags()), __version__, platform.machine(), platform.system(), host_cpu()):
         h.update(part.encode())
         h.update(b"\0")
@@ -176,7 +217,7 @@ def _compile_units(compiler: str, flags, extra, libs, units: int, tmp: Path) -> 
     from concurrent.futures import ThreadPoolExecutor
 
     compile_flags = [f for f in flags if f != "-shared"]
-    gnu = "clang" not in find_compiler()[1].lower()
+    gnu = _gnu()
     added = [c_split.unit_flags((tmp / f"unit{k}.c").read_text(), gnu) for k in range(units)]
     # largest first: the pool's last job is then a small one
     order = sorted(range(units), key=lambda k: -(tmp / f"unit{k}.c").stat().st_size)
@@ -206,8 +247,9 @@ def _compile(source: str, tmp: Path, kept: Path) -> Path:
     extra = extra_flags()
     failures = []
     for flags, libs in BUILDS:
+        sized = sized_flags(source, flags, _gnu()) if len(units) == 1 else ()
         if len(units) == 1:
-            why = _run([compiler, *flags, *extra, "-o", "kernel.so", "kernel.c", *libs], tmp)
+            why = _run([compiler, *flags, *sized, *extra, "-o", "kernel.so", "kernel.c", *libs], tmp)
         else:
             why = _compile_units(compiler, flags, extra, libs, len(units), tmp)
         if not why:
@@ -218,7 +260,7 @@ def _compile(source: str, tmp: Path, kept: Path) -> Path:
             return out
         # the kept file's path for the compiler's; a unit's line numbers count from its
         # UNIT_MARK (after the shared prelude)
-        failures.append((" ".join((*flags, *extra, *libs)), why.replace("kernel.c:", f"{kept}:")))
+        failures.append((" ".join((*flags, *sized, *extra, *libs)), why.replace("kernel.c:", f"{kept}:")))
     kept.write_text(source)
     lines = [f"the C compiler failed (source kept at {kept}) with each of {len(failures)} flag sets:"]
     for k, (flags, why) in enumerate(failures):

@@ -21,6 +21,9 @@ n = 3, 6, 10 and 20 links (3 and 6 with --quick). For each n, side by side:
   call layer's overhead shows as J(**inputs) / J.function (tracker issue 13's goal:
   at most 1.2).
 
+A note gives issue 14's goals as ratios to symengine per n: generated C's one-point
+calls and 10⁴ states, its cold build and the NumPy backend's build.
+
 Every row's results at the first states are checked against SymPy's exact Jacobian
 (mechanics.exact: `Matrix.jacobian` lambdified without cse to the math module); a
 difference above TOL is printed above the table as a MISMATCH and marked in its row.
