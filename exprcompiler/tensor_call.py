@@ -85,9 +85,11 @@ class TensorCall:
     def _plan(self, results) -> None:
         def fit(k, r, shape, arrays):
             return _fit_one(self.trace.outputs[k][0], r, shape, arrays)
+        # a kernel that takes the binding the plan found (C: fn.run_bound) binds no second time
         plan = make_plan(self.signature.inputs, structure(results), self._returns, run=self.run,
                          bound=self._bound, bind=self.signature.bind, fit=fit, nest=self._nest,
-                         scalar=self.scalar, may_alias=self.may_alias)
+                         scalar=self.scalar, may_alias=self.may_alias,
+                         run_bound=getattr(self.fn, "run_bound", None))
         if plan is not None:
             self.quick = plan
 

@@ -1,12 +1,16 @@
 """The quick call paths of a compiled function, checked against the general ones.
 
 - tensor traces: float64 arrays all in order or all by name go through
-  TensorCall.quick, keyed on the tuple of shapes; anything else (other dtypes,
+  TensorCall.quick (the call plan), its binding found by the shapes; anything else (other dtypes,
   lists, a dtype object that is not NumPy's own float64, mixed positional and
   keyword arguments) through the general binding — the same results, the same errors;
 - NumPy's one-point variant returning the call's own nesting (Compiled._direct);
 - C's fused `.at` (PackedCall.entry);
-- call_args.quiet: NumPy's warnings off inside, the caller's error state untouched.
+- call_args.quiet: NumPy's warnings off inside, the caller's error state untouched;
+  a thread that finds its shared Context run by another runs in one of its own;
+- the call plan's comparison with the last call's shapes: sizes that change between
+  calls and threads, bad shapes after good ones, C's own binding (run_bound) with
+  arrays that are not C-contiguous or not writable.
 """
 
 from __future__ import annotations
@@ -88,6 +92,58 @@ def test_tensor_quick_path_refuses_what_the_general_path_refuses():
         g(X=X, w=w, y=y.astype(complex))
 
 
+@pytest.mark.parametrize("backend", ["numpy", pytest.param("c", marks=needs_c)])
+def test_call_plan_follows_the_shapes_of_each_call(backend):
+    """The plan compares the shapes with the last call's (else the signature binds them):
+    sizes that change from call to call, in two threads at once, each give their own
+    results; bad shapes after good ones are refused; arrays that are not C-contiguous
+    or not writable give what contiguous copies give (C: from_buffer refuses them, the
+    kernel gets a copy)."""
+    g = compile_grad(LSQ, wrt=["X", "w"], shapes=SHAPES, backend=backend)
+
+    def check(n, X=None, by_name=False):
+        rng = np.random.default_rng(n)
+        X = rng.normal(size=(n, 3)) if X is None else X
+        w, y = rng.normal(size=3), rng.normal(size=X.shape[0])
+        r = X @ w - y
+        args = dict(X=X, w=w, y=y)
+        value, (gX, gw) = g(**args) if by_name else g(*(args[k] for k in g.inputs))
+        assert value == pytest.approx(0.5 * float(r @ r), rel=1e-13)
+        np.testing.assert_allclose(gX, np.outer(r, w), rtol=1e-13)
+        np.testing.assert_allclose(gw, X.T @ r, rtol=1e-12, atol=1e-14)
+        assert gX.shape == (X.shape[0], 3) and gX.flags.writeable
+    for k, n in enumerate((5, 5, 2, 5, 7, 1, 7)):
+        check(n, by_name=k % 2 == 1)
+    assert "quick" in vars(g._tensor_call)
+    X, w, y = _data(7)
+    for bad in ((X, w, y[:6]), (X, w[:2], y), (X.reshape(3, 7), w, y), (X, w.reshape(1, 3), y)):
+        with pytest.raises(ShapeError):
+            g(X=bad[0], w=bad[1], y=bad[2])
+        with pytest.raises(ShapeError):
+            g._tensor_call.quick((), dict(X=bad[0], w=bad[1], y=bad[2]))
+    base = np.random.default_rng(9).normal(size=(3, 8))
+    check(8, X=base.T)                        # Fortran order
+    check(4, X=base.T[::2])                   # strided rows
+    frozen = base.T.copy()
+    frozen.flags.writeable = False
+    check(8, X=frozen)
+    errors = []
+
+    def work(sizes):
+        try:
+            for _ in range(60):
+                for n in sizes:
+                    check(n)
+        except BaseException as err:  # noqa: BLE001 - reported by the main thread
+            errors.append(err)
+    threads = [threading.Thread(target=work, args=(sizes,)) for sizes in ((3, 6), (6, 4), (2,))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+
+
 def test_tensor_results_are_fresh_and_writable():
     g = compile_expr("x + 0 * sum(x)", shapes={"x": ("n",)})
     x = np.arange(3.0)
@@ -148,6 +204,37 @@ def test_quiet_is_per_thread():
     for t in threads:
         t.join()
     assert not errors
+
+
+def test_quiet_runs_in_its_own_context_while_another_thread_runs_the_shared_one():
+    """Thread A holds the shared Context (its fn waits for B); B's call finds it entered
+    and runs fn in a Context of its own, quiet too; a RuntimeError of fn's own is
+    raised, not taken for that, and fn runs once."""
+    b_done, a_inside = threading.Event(), threading.Event()
+    seen, calls = {}, []
+
+    def fn(who):
+        calls.append(who)
+        if who == "boom":
+            raise RuntimeError("fn's own")
+        if who == "a":
+            a_inside.set()
+            assert b_done.wait(10)
+        seen[who] = (np.geterr()["over"], np.exp(np.array([1000.0]))[0])
+        return who
+    f = quiet(fn)
+    t = threading.Thread(target=f, args=("a",))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        t.start()
+        assert a_inside.wait(10)
+        assert f("b") == "b"           # the shared Context is A's now
+        b_done.set()
+        t.join()
+        assert seen == {"a": ("ignore", np.inf), "b": ("ignore", np.inf)}
+        with pytest.raises(RuntimeError, match="fn's own"):
+            f("boom")
+    assert calls.count("boom") == 1 and np.geterr()["over"] == "warn"
 
 
 @pytest.mark.parametrize("make, expr, args", [

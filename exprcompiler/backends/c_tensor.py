@@ -328,7 +328,9 @@ def compile_c_tensor(trace: Trace, *, func_name: str, description: str = "", thr
     generated NumPy function does. `generated`: its (source, declaration), if made;
     `signature`: the compiled function's (signature.py), whose cached binding of the
     shapes fn shares (else fn keeps its own). `dtype`: float32 for a kernel whose
-    source was made float (exprcompiler.dtypes): float32 arrays in and out."""
+    source was made float (exprcompiler.dtypes): float32 arrays in and out. A float64
+    fn has fn.run_bound(binding, arrays): the same call for arrays its caller has
+    checked and bound (the call plan, call_plan.py)."""
     source, decl = generated or generate_c_tensor(trace, func_name=func_name, description=description)
     real = dtypes.real(dtype)
     array = dtypes.c_type(dtype) + "[]"
@@ -338,19 +340,23 @@ def compile_c_tensor(trace: Trace, *, func_name: str, description: str = "", thr
     dims = dim_names(trace)
     params = [name.replace(".", "_") for name in trace.input_names]
     scalar = [trace.instrs[v].shape == () for _, v in trace.outputs]
+    n_scalar = sum(scalar)
     choice = c_build.ThreadChoice() if threads is None else None
     if signature is None:
         from ..signature import Signature
         signature = Signature(trace, trace, inputs=params)
 
-    def fn(*arrays):
-        """The kernel trusts `dims`: the binding's checks are what keep its every access
-        in range, so they run here, not only in the caller's (Compiled.function skips
-        that); the sizes as the kernel's argument are kept with the binding."""
-        arrays = [np.asarray(a, dtype=real, order="C") for a in arrays]  # 0-d stays 0-d
-        bound = signature.bind(arrays)
+    cell = ffi.typeof(array)  # parsed once (from_buffer by its text parses it per call)
+
+    def run_bound(bound, arrays):
+        """The kernel on `arrays`, of its dtype, whose shapes `bound` is the binding of:
+        the caller has checked both (fn below, or the call plan, call_plan.py, which
+        compares the shapes of the last binding). The kernel trusts `dims`: the binding's
+        checks are what keep its every access in range. An array that is not C-contiguous
+        (from_buffer refuses it) is copied. Scalar outputs go to the end of this thread's
+        work block and are read back as floats: no 0-d array per call."""
         memo = bound.memo.get("c")
-        if memo is None:
+        if memo is None:  # the sizes as the kernel's argument, kept with the binding
             sizes = [bound.dims[d] for d in dims]
             dims_arg = ffi.new("ptrdiff_t[]", sizes) if sizes else ffi.NULL
             memo = bound.memo["c"] = (dims_arg, max((a.size for a in arrays), default=0), work_size(dims_arg))
@@ -358,24 +364,46 @@ def compile_c_tensor(trace: Trace, *, func_name: str, description: str = "", thr
         if need < 0:  # the binder refuses these sizes first; this is the kernel's own guard
             raise _refused(func_name, dims, dims_arg)
         try:
-            work = workspace.take(need)
+            work = workspace.take(need + n_scalar)
         except MemoryError:
             raise MemoryError(f"the C kernel {func_name} could not allocate its temporaries "
                               f"({need * workspace.dtype.itemsize / 1e6:.0f} MB)") from None
-        outs = [np.empty(s, real) for s in shapes]
-        nt = threads if choice is None else choice.pick(size)
-        args = [dims_arg, nt, work, *(ffi.from_buffer(array, a) for a in arrays)]
-        args += [ffi.from_buffer(array, o, require_writable=True) for o in outs]
-        start = time.perf_counter()
-        status = kernel(*args)
-        if choice is not None and size >= c_build.PARALLEL_FROM:
-            choice.record(nt, time.perf_counter() - start, size)
+        try:
+            ins = [ffi.from_buffer(cell, a) for a in arrays]
+        except ValueError:
+            ins = [ffi.from_buffer(cell, np.ascontiguousarray(a)) for a in arrays]
+        outs, ptrs, slot = [], [], need
+        for shape, s in zip(shapes, scalar):
+            if s:
+                outs.append(slot)
+                ptrs.append(work + slot)
+                slot += 1
+            else:
+                o = np.empty(shape, real)
+                outs.append(o)
+                ptrs.append(ffi.from_buffer(cell, o, True))
+        if choice is None:
+            status = kernel(dims_arg, threads, work, *ins, *ptrs)
+        else:
+            nt = choice.pick(size)
+            start = time.perf_counter()
+            status = kernel(dims_arg, nt, work, *ins, *ptrs)
+            if size >= c_build.PARALLEL_FROM:
+                choice.record(nt, time.perf_counter() - start, size)
         if status != 0:  # -2, as its _work said above: never reached
             raise _refused(func_name, dims, dims_arg)
-        return tuple(float(o[()]) if s else o for o, s in zip(outs, scalar))
+        return tuple([work[o] if type(o) is int else o for o in outs])
+
+    def fn(*arrays):
+        """The binding's checks run here, not only in the caller's (Compiled.function
+        skips those)."""
+        arrays = [np.asarray(a, dtype=real, order="C") for a in arrays]  # 0-d stays 0-d
+        return run_bound(signature.bind(arrays), arrays)
 
     fn.__name__ = func_name
     fn.workspace = workspace  # (the tests look at its blocks)
+    if real == np.float64:  # the call plan's arrays are float64: of this kernel's dtype
+        fn.run_bound = run_bound
     return fn, source, params
 
 

@@ -5,8 +5,9 @@ Gradient competitors: the hand-written NumPy `X.T @ (X @ w - y)` (the reference:
 ratios are taken to it), the hand-written value + gradient `r = X @ w - y;
 (0.5 * r @ r, X.T @ r)` (what the generated function computes; agreement is checked
 against it), the generated NumPy and C functions of compile_grad(LOSS, wrt=["w"],
-shapes=...) called as g(X=X, w=w, y=y), and JAX jit(value_and_grad) and PyTorch
-autograd in workers pinned to the row's CPUs, when importable.
+shapes=...) called by name, g(X=X, w=w, y=y), and in order (the rows "…, g(X, w, y)"),
+and JAX jit(value_and_grad) and PyTorch autograd in workers pinned to the row's CPUs,
+when importable.
 
 Gradient descent: w ← w − 10⁻⁴ ∇f(w) from the same start, 500 times, with the
 generated NumPy and C gradients against the hand-written one; the final w must agree.
@@ -39,6 +40,7 @@ GD_REFERENCE = "hand-written NumPy loop"
 JAX, TORCH = "JAX jit(value_and_grad)", "PyTorch autograd"
 GRADIENT, DESCENT = "gradient", f"{STEPS} GD steps"
 ALONE = "  only the generated"
+POSITIONAL = ", g(X, w, y)"   # the rows without it call by name: g(X=X, w=w, y=y)
 
 
 def problem(n: int, p: int) -> tuple:
@@ -120,8 +122,13 @@ def _batched(label: str, thr: str, fn, target: float) -> Candidate:
 
 def _alone(g, data):
     """The generated function itself, called with the arrays in its parameter order."""
+    return _positional(g, data, g.function)
+
+
+def _positional(g, data, fn=None):
+    """`fn` (the compiled function g itself by default) with the arrays in g's input order."""
     named = dict(zip("Xwy", data))
-    return functools.partial(g.function, *(named[k] for k in g.inputs))
+    return functools.partial(g if fn is None else fn, *(named[k] for k in g.inputs))
 
 
 def _compile_c(p: int, t: int):
@@ -141,9 +148,12 @@ def _gradient_rows(size, data, t, blas: BlasThreads, gen_np, gen_c, workers, tar
     rows = [blas.wrap(t, c) for c in (
         ref,
         _batched(AGREEMENT, thr, functools.partial(value_and_grad, *data), target),
-        _batched("generated NumPy", thr, functools.partial(gen_np, X=X, w=w, y=y), target))]
+        _batched("generated NumPy", thr, functools.partial(gen_np, X=X, w=w, y=y), target),
+        _batched(f"generated NumPy{POSITIONAL}", thr, _positional(gen_np, data), target))]
     rows.append(Candidate("generated C", str(t), missing=gen_c) if isinstance(gen_c, str) else
                 _batched("generated C", str(t), functools.partial(gen_c, X=X, w=w, y=y), target))
+    if not isinstance(gen_c, str):
+        rows.append(_batched(f"generated C{POSITIONAL}", str(t), _positional(gen_c, data), target))
     # the generated functions alone, without the call's argument binding and shape checks
     # (Compiled.__call__): where the time of small problems goes
     rows.append(blas.wrap(t, _batched(f"{ALONE} NumPy function", thr, _alone(gen_np, data), target)))
@@ -218,6 +228,8 @@ def _result(groups, times, errors, notes) -> SuiteResult:
         "median µs, min–max: per gradient call, or per whole descent",
         f"'{ALONE.strip()} … function' rows: the generated function called directly, without the "
         "argument binding and shape checks of the compiled object's call",
+        f"'generated …' rows call the compiled object by name, g(X=X, w=w, y=y); '…{POSITIONAL}' rows "
+        "in its input order",
         f"× ref: time / the '{REFERENCE}' row's (descent: the '{GD_REFERENCE}' row's) at the same threads",
         f"max rel err: largest |result − '{AGREEMENT}'| / max(1, |…|) over value and gradient "
         f"(descent: final w against the '{GD_REFERENCE}')",
