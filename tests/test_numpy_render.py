@@ -1,7 +1,10 @@
 """The NumPy backend's cheaper spellings (backends/numpy_render.py): masks and where's
 conditions as boolean comparisons, sums as np.add.reduce, one exp(-|u|) shared by
-sigmoid/softplus/logaddexp of u. Each must give the same bits as the generic spelling
-(trace.render.Renderer), at NaN, ±inf and ±0 too, and keep float32 float32."""
+sigmoid/softplus/logaddexp of u, exp(-2|x|) by tanh and sech2, 1 + x by log1p and its
+derivative. Each must give the same bits as the generic spelling (trace.render.Renderer),
+at NaN, ±inf and ±0 too, and keep float32 float32 (tanh from the shared exp: within two
+ulps of np.tanh). Also the runtime helpers behind them: log1p and expm1 against NumPy's,
+and each helper run by blocks against one call."""
 
 import numpy as np
 import pytest
@@ -18,6 +21,7 @@ CASES = [  # expression, shapes, the names whose arrays get the edge values
     ("sum(where(v > u, v * u, u)) + mean(abs(v)) + sum(relu(v - u) * v)", {"v": (8,), "u": (8,)}),
     ("sum(relu(A) * A, axis=1, keepdims=True)[0, 0] + sum(A)", {"A": (8, 3)}),
     ("sum(logaddexp(v, u) + hypot(u, v) + xlogy(u, v) + log(v))", {"v": (8,), "u": (8,)}),
+    ("sum(log1p(v) * u + expm1(u))", {"v": (8,), "u": (8,)}),   # log1p_of_sum: runtime.log1p's bits
 ]
 
 
@@ -114,14 +118,16 @@ def test_a_value_and_its_derivative_share_one_exp():
     for expr, lines in (("log(1 + exp(x))", ["e1 = exp_quiet(x)", "v1 = softplus_of_exp(x, e1)",
                                              "x_bar = sigmoid_of_exp(e1)"]),
                         ("sigmoid(x)", ["e1 = exp_quiet(x)", "v1 = sigmoid_of_exp(e1)", "t1 = sigmoid_neg_of_exp(e1)"]),
-                        ("log(exp(a) + exp(b))", ["e1 = exp_neg_abs(a - b)", "v1 = logaddexp_e(a, b, e1)", "t1 = a - b"])):
+                        ("log(exp(a) + exp(b))", ["t1 = a - b", "e1 = exp_neg_abs(t1)", "v1 = logaddexp_e(a, b, e1)"])):
         body = compile_grad(expr, stable=True).source.split("def ")[1]
         assert [ln.strip() for ln in body.splitlines()[1:4]] == lines
         assert sum(body.count(f) for f in ("exp_quiet(", "exp_neg_abs(", "np.exp(", "sigmoid(", "softplus(")) == 1
     body = compile_grad("hypot(x, y) + e1", stable=True).source.split("def ")[1]
     assert "t1 = v1 == 0.0" in body and "where_rare(t1, 0.0, y / v1)" in body   # a boolean condition
     g = compile_grad("logaddexp(e1, e2)")   # the e variables avoid the user's names
-    assert "e3 = exp_neg_abs(e1 - e2)" in g.source and g(1.0, 3.0)[0] == np.logaddexp(1.0, 3.0)
+    assert "e3 = exp_neg_abs(t1)" in g.source and g(1.0, 3.0)[0] == np.logaddexp(1.0, 3.0)
+    body = compile_grad("log(exp(a) + exp(b))", stable=True).source.split("def ")[1]
+    assert body.count(" - b") == 1 and "sigmoid_neg_e(t1, e1)" in body and "-t1" not in body   # a - b once
 
 
 def test_xlogy_shares_the_log_of_its_derivative():
@@ -168,3 +174,94 @@ def test_where_rare_is_np_where():
             got = where_rare(c, x, yy)
             assert np.asarray(got).dtype == want.dtype and np.shape(got) == want.shape
             assert np.array_equal(got, want)
+
+
+def _same_or_close(got, want, rtol):
+    """NaN, ±inf and the sign of zero exactly, the rest within rtol."""
+    special = ~np.isfinite(want) | (want == 0)
+    assert np.array_equal(np.signbit(got[special]), np.signbit(want[special]))
+    assert np.array_equal(got[special], want[special], equal_nan=True)
+    np.testing.assert_allclose(got[~special], want[~special], rtol=rtol, atol=0)
+
+
+def test_tanh_and_its_derivative_share_one_exp():
+    """tanh(x) and sech2(x) from one w = exp(-2|x|): sech2's bits, tanh within about two
+    ulps of np.tanh (its own at |tanh x| < 1/2), over blocks of mostly small, mostly
+    large and mixed points, and at the edges."""
+    from exprcompiler import runtime
+    g = compile_grad("tanh(x)", stable=True)
+    body = g.source.split("def ")[1]
+    assert [ln.strip() for ln in body.splitlines()[1:4]] == [
+        "e1 = exp_neg2abs(x)", "v1 = tanh_of_exp(x, e1)", "x_bar = sech2_of_exp(e1)"]
+    rng = np.random.default_rng(3)
+    edges = np.array([0.0, -0.0, 5e-324, -5e-324, 0.3, -0.55, 0.5493061443340548, 19.0, -710.0, 1e308,
+                      np.inf, -np.inf, np.nan])
+    for x in (edges, rng.uniform(-0.6, 0.6, 100001), rng.uniform(-2, 2, 100001), rng.uniform(-40, 40, 100001),
+              np.concatenate([rng.uniform(-3, 3, 70000), np.tile(edges, 10)])):
+        with np.errstate(all="ignore"):
+            value, (d,) = g(x)
+            _same_or_close(value, np.tanh(x), 4.5e-16)
+            assert np.array_equal(d, runtime.sech2.__wrapped__(x), equal_nan=True)
+    x32 = rng.uniform(-3, 3, 1000).astype(np.float32)
+    value, (d,) = compile_grad("tanh(x)", stable=True, dtype="float32")(x32)
+    assert value.dtype == d.dtype == np.float32
+    _same_or_close(value, np.tanh(x32), 5e-7)
+
+
+@pytest.mark.parametrize("name, ref, lo, hi", [("log1p", np.log1p, -1.0, 20.0), ("expm1", np.expm1, -3.0, 3.0)])
+def test_log1p_and_expm1_helpers_give_numpys_values(name, ref, lo, hi):
+    """runtime.log1p (log with the rounding error of 1 + x) and runtime.expm1 (exp(x) - 1
+    away from 0): NumPy's values within about an ulp, its specials and signed zeros
+    exactly, its warnings, float32 kept; the same bits run block by block or whole."""
+    from exprcompiler import runtime
+    f = getattr(runtime, name)
+    rng = np.random.default_rng(4)
+    edges = np.array([0.0, -0.0, 5e-324, -5e-324, 1e-300, -1e-17, 0.5, 0.7, -0.7, 1.0, -1.0, 2.0, 710.0,
+                      -710.0, 2.0 ** 53, 1e308, -1e308, np.inf, -np.inf, np.nan, -1.5])
+    wide = np.concatenate([rng.uniform(lo, hi, 50000), 10.0 ** rng.uniform(-300, 2, 50000),
+                           -(10.0 ** rng.uniform(-300, 0, 50000)), np.tile(edges, 100)])
+    with np.errstate(over="ignore"):   # ±1e308 to float32: ±inf
+        wide32 = wide.astype(np.float32)
+    for x in (edges, wide, rng.uniform(lo, hi, 100001), wide32):
+        with np.errstate(all="ignore"):
+            got, want = f(x), ref(x)
+        assert got.dtype == want.dtype and got.shape == want.shape
+        _same_or_close(got, want, 2.5e-16 if x.dtype == np.float64 else 3e-7)
+        with np.errstate(all="ignore"):
+            assert np.array_equal(got, getattr(f, "__wrapped__", f)(x), equal_nan=True)
+    for v in edges:
+        with np.errstate(all="ignore"):
+            got, want = f(v), ref(v)
+        assert type(got) is type(want)
+        _same_or_close(np.array([got]), np.array([want]), 2.5e-16)
+    with pytest.warns(RuntimeWarning):
+        f(np.array([-2.0, 0.5]) if name == "log1p" else np.array([1000.0, 0.1]))
+
+
+def test_blocked_helpers_give_the_bits_of_one_call():
+    """Each helper run block by block (runtime._blocked) gives what one call on the whole
+    array gives, with blocks of special values among ordinary ones."""
+    from exprcompiler import runtime as R
+    rng = np.random.default_rng(5)
+    n = 3 * R._BLOCK + 17
+    x = rng.uniform(-30, 30, n)
+    y = rng.uniform(-30, 30, n)
+    x[rng.integers(0, n, 40)] = rng.choice(EDGES, 40)
+    y[:R._BLOCK] = x[:R._BLOCK]   # a block of ties
+    with np.errstate(invalid="ignore"):   # inf - inf among the ties
+        d = x - y
+    e, E = R.exp_neg_abs(d), R.exp_quiet(x)
+    calls = [(R.sigmoid, x), (R.softplus, x), (R.logaddexp, x, y), (R.sigmoid_of_exp, E), (R.softplus_of_exp, x, E),
+             (R.sigmoid_e, d, e), (R.sigmoid_neg_e, d, e), (R.exp_neg_abs, d), (R.softplus_e, d, e),
+             (R.logaddexp_e, x, y, e), (R.xlogy, x, y), (R.hypot, x * 1e160, y), (R.log1mexp, -np.abs(x)),
+             (R.cosm1, x), (R.sech2, x), (R.sqrt1pm1, x), (R.exp_neg2abs, x), (R.sech2_of_exp, e),
+             (R.tanh_of_exp, x, R.exp_neg2abs(x)), (R.log1p_of_sum, x, 1.0 + x), (R.log1p, x)]
+    with np.errstate(all="ignore"):
+        assert np.array_equal(R.sigmoid_neg_e(d, e), R.sigmoid_e(y - x, e), equal_nan=True)
+    for f, *args in calls:
+        with np.errstate(all="ignore"):
+            got, want = f(*args), f.__wrapped__(*args)
+            got32 = f(*[a.astype(np.float32) for a in args])
+        assert got.dtype == want.dtype and got.shape == want.shape, f.__name__
+        assert np.array_equal(got, want, equal_nan=True), f.__name__
+        assert got32.dtype == np.float32, f.__name__

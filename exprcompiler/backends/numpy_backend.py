@@ -22,12 +22,13 @@ from .. import ops as _ops
 from ..trace.ir import Instr, Trace, gc_paused
 from ..trace.render import Renderer, named_vars, target_spelling, use_counts
 from .naming import assign_names, comment_text
-from .numpy_render import FUSED_HELPERS, NumpyRenderer, share_logs, shared_exps
+from .numpy_render import FUSED_HELPERS, NumpyRenderer, hoist_shared, share_logs, shared_exps
 from .reserved import PYTHON_RESERVED
 
 # Ops whose NumPy ufunc is a scalar libm loop, called in batch code through a runtime
-# helper that gives the same values faster (np.hypot costs 4 exps: runtime.hypot).
-BATCH = {"hypot": "hypot", "logaddexp": "logaddexp"}
+# helper that gives the same values faster (np.hypot costs 4 exps: runtime.hypot;
+# np.log1p and np.expm1 twice np.log's and np.exp's: runtime.log1p, runtime.expm1).
+BATCH = {"hypot": "hypot", "logaddexp": "logaddexp", "log1p": "log1p", "expm1": "expm1"}
 _HELPERS = {op.numpy for op in _ops.OPS.values()
             if op.numpy and op.numpy != op.infix and not op.numpy.startswith("np.")} | set(BATCH.values()) \
     | set(FUSED_HELPERS)
@@ -81,6 +82,7 @@ def generate(trace: Trace, *, func_name: str = "f", description: str = "",
     one-point variant over Python floats (see MATH)."""
     reserved = RESERVED | {func_name}
     trace = _dots(_static_sums(_small_powers(trace if point else share_logs(trace))))
+    trace = trace if point else hoist_shared(trace)
     named = named_vars(trace)
     shared = {} if point else shared_exps(trace)   # each gets a line, after its exp's
     for i in shared:

@@ -26,13 +26,22 @@ network's gradient:
 - where(c, x, y) with such a condition and y a new array is where_rare(c, x, y): y
   itself unless c holds somewhere (a reduction instead of a pass and an array).
 
-And two that share work between a value and its derivative:
+And some that share work between a value and its derivative:
 - `shared_exps`: the sigmoid, softplus and logaddexp of the same u (up to sign) are all
   computed from one exp of u, most of their cost; where a trace holds two or more of them
   (softplus(x) and its gradient sigmoid(x); sigmoid(x) and sigmoid(-x)), the exp is
   computed once on a line of its own, `e1 = exp_quiet(x)`, and each takes it:
   `v1 = softplus_of_exp(x, e1)`, `x_bar = sigmoid_of_exp(e1)` (runtime.py: softplus(x)'s
   and sigmoid(x)'s numbers; sigmoid(-x) within an ulp or two of its own call's).
+  logaddexp's a - b is computed once (`hoist_shared` moves the derivative's up), and
+  its partial sigmoid(-(a - b)) is sigmoid_neg_e(t1, e1), without the array -(a - b).
+- tanh(x) and its derivative sech2(x) (the stable form of 1 - tanh(x)**2) share
+  w = exp(-2|x|): `e1 = exp_neg2abs(x)`, `v1 = tanh_of_exp(x, e1)`,
+  `x_bar = sech2_of_exp(e1)`; sech2's numbers, and tanh's within two ulps or so (np.tanh's
+  own where |tanh x| < 1/2): an exp and a few passes instead of np.tanh and an exp.
+- log1p(x) and the 1 + x of its derivative 1/(1 + x) share w = 1 + x:
+  `w1 = 1.0 + x`, `v1 = log1p_of_sum(x, w1)`, and the derivative divides by w1
+  (runtime.log1p's numbers, which computes the same w).
 - `share_logs`: xlogy(x, y) and the log(y) of its derivative share the log.
 """
 
@@ -52,22 +61,46 @@ _INFIX = Spelling(symbol=lambda op: op.infix, call=lambda op: op.numpy, const=re
 
 
 FUSED_HELPERS = ("where_rare", "exp_quiet", "sigmoid_of_exp", "sigmoid_neg_of_exp", "softplus_of_exp",
-                 "exp_neg_abs", "sigmoid_e", "softplus_e", "logaddexp_e")
+                 "exp_neg_abs", "sigmoid_e", "sigmoid_neg_e", "softplus_e", "logaddexp_e", "exp_neg2abs",
+                 "tanh_of_exp", "sech2_of_exp", "log1p_of_sum")
 
 
 def shared_exps(trace: Trace) -> dict[int, tuple]:
-    """{instruction: (k, exp helper, call, passes its arguments)} for the sigmoids,
+    """{instruction: (k, exp helper, call, passes its arguments: True, False, or "inner":
+    the argument's own, the u of a sigmoid(-u))} for the sigmoids,
     softpluses and logaddexps that share one exp of the same u with another (u the
     argument under a neg, if one; for logaddexp(a, b) the trace's a - b or b - a, as its
-    derivative sigmoid(a - b) has it); k is the instruction the exp is taken of.
+    derivative sigmoid(a - b) has it); k is the instruction the exp is taken of. Also
+    tanh and sech2 of the same x (exp_neg2abs), and log1p(x) with the 1 + x that comes
+    after it (shared_sums; its exp helper is "": the line is `w1 = 1.0 + x`).
     Where a logaddexp is among them, e = exp(-|u|) (exp_neg_abs), as logaddexp needs:
     runtime.sigmoid_e, softplus_e, logaddexp_e. Otherwise E = exp(±u) (exp_quiet), ± as
     the softpluses have it: sigmoid(±u) = E/(1 + E), sigmoid(∓u) = 1/(1 + E),
     softplus(±u) = log1p(E): two cheap passes where sigmoid_e takes four (a softplus
     of the other sign keeps its own call)."""
     instrs = trace.instrs
+    ops = {ins.op for ins in instrs}   # one pass; the passes below only where they can find something
+    shared: dict[int, tuple] = {}
+    if ops & {"logaddexp", "sigmoid", "softplus"}:
+        _share_exps(instrs, "logaddexp" in ops, shared)
+    if {"tanh", "sech2"} <= ops:
+        tanh: dict[int, list[int]] = {}
+        for i, ins in enumerate(instrs):
+            if ins.op in ("tanh", "sech2"):
+                tanh.setdefault(ins.args[0], []).append(i)
+        for k, members in tanh.items():
+            if {instrs[i].op for i in members} == {"tanh", "sech2"}:
+                shared.update({i: (k, "exp_neg2abs", "tanh_of_exp" if instrs[i].op == "tanh" else "sech2_of_exp",
+                                   instrs[i].op == "tanh") for i in members})
+    if "log1p" in ops:
+        shared.update(shared_sums(trace))
+    return shared
+
+
+def _share_exps(instrs, logaddexp: bool, shared: dict) -> None:
+    """shared_exps' sigmoid, softplus and logaddexp groups, into `shared`."""
     differences = {}
-    for i, ins in enumerate(instrs):
+    for i, ins in enumerate(instrs if logaddexp else ()):
         if ins.op == "sub":
             differences.setdefault(ins.args, i)
     groups: dict[int, list[int]] = {}
@@ -81,13 +114,15 @@ def shared_exps(trace: Trace) -> dict[int, tuple]:
             continue
         if u is not None:
             groups.setdefault(u, []).append(i)
-    shared = {}
     for u, members in groups.items():
         ops = {instrs[i].op for i in members}
         if "logaddexp" in ops:
             calls = {"sigmoid": "sigmoid_e", "softplus": "softplus_e", "logaddexp": "logaddexp_e"}
-            shared.update({i: (u, "exp_neg_abs", calls[instrs[i].op], True) for i in members}
-                          if len(members) > 1 else {})
+            mine = {i: (u, "exp_neg_abs", calls[instrs[i].op], True) for i in members}
+            for i in members:   # sigmoid(-u) as sigmoid_neg_e(u, e): no array -u
+                if instrs[i].op == "sigmoid" and instrs[instrs[i].args[0]].op == "neg":
+                    mine[i] = (u, "exp_neg_abs", "sigmoid_neg_e", "inner")
+            shared.update(mine if len(members) > 1 else {})
             continue
         softplus = [instrs[i].args[0] for i in members if instrs[i].op == "softplus"]
         k = softplus[0] if softplus else instrs[members[0]].args[0]
@@ -101,6 +136,46 @@ def shared_exps(trace: Trace) -> dict[int, tuple]:
                 mine[i] = (k, "exp_quiet", "sigmoid_of_exp" if same else "sigmoid_neg_of_exp", False)
         if len(mine) > 1:
             shared.update(mine)
+
+
+def hoist_shared(trace: Trace) -> Trace:
+    """The trace with each shared exp's argument (logaddexp's a - b, which its derivative
+    computes only after the value) moved up to just before the exp's first user, where
+    its arguments allow: the exp then takes the named difference, which the derivative
+    uses again, instead of computing a - b a second time."""
+    if not any(ins.op == "logaddexp" for ins in trace.instrs):   # the only exp whose k can come later
+        return trace
+    moves: dict[int, int] = {}   # k -> the first member, for a k that comes after it
+    for i, (k, exp, *_) in sorted(shared_exps(trace).items()):
+        if exp and k > i and k not in moves and all(a < i for a in trace.instrs[k].args):
+            moves[k] = i
+    if not moves:
+        return trace
+    before: dict[int, list[int]] = {}
+    for k, i in sorted(moves.items()):
+        before.setdefault(i, []).append(k)
+    order = [j for i in range(len(trace.instrs)) if i not in moves for j in before.get(i, []) + [i]]
+    new = {old: n for n, old in enumerate(order)}
+    return Trace([trace.instrs[o]._replace(args=tuple(new[a] for a in trace.instrs[o].args)) for o in order],
+                 [trace.labels[o] for o in order], [(n, new[v]) for n, v in trace.outputs], trace.source)
+
+
+def shared_sums(trace: Trace) -> dict[int, tuple]:
+    """{log1p instruction: (k, "", "log1p_of_sum", True)} where k, 1 + x or x + 1, comes
+    later in the trace than log1p(x) (its derivative's, in either mode), so that every use
+    of k follows the line that computes it there."""
+    instrs = trace.instrs
+    one = {i for i, ins in enumerate(instrs) if ins.op == "const" and ins.value == 1.0}
+    sums = {}
+    for k, ins in enumerate(instrs):
+        if ins.op == "add" and len(ins.args) == 2 and (ins.args[0] in one) != (ins.args[1] in one):
+            sums.setdefault(ins.args[1] if ins.args[0] in one else ins.args[0], []).append(k)
+    shared = {}
+    for i, ins in enumerate(instrs):
+        if ins.op == "log1p":
+            later = [k for k in sums.get(ins.args[0], ()) if k > i]
+            if later:
+                shared[i] = (later[0], "", "log1p_of_sum", True)
     return shared
 
 
@@ -176,20 +251,26 @@ class NumpyRenderer(Renderer):
         self._conditions = _conditions(trace)
         self._shared = shared or {}
         self._uses = use_counts(trace)
-        self._first: dict[int, int] = {}    # k -> its first user
-        self._e_name: dict[int, str] = {}   # k -> the name of its exp
-        for i, (k, *_) in sorted(self._shared.items()):
-            if k not in self._e_name:
-                n = len(self._e_name) + 1
-                while f"e{n}" in taken:
+        self._first: dict[tuple, int] = {}    # (k, exp helper) -> its first user
+        self._e_name: dict[tuple, str] = {}   # (k, exp helper) -> the name of its exp
+        self._sum_name: dict[int, str] = {}   # k of shared_sums -> its name
+        counts = {"e": 0, "w": 0}
+        for i, (k, exp, *_) in sorted(self._shared.items()):
+            if (k, exp) not in self._e_name:
+                prefix = "e" if exp else "w"
+                n = counts[prefix] + 1
+                while f"{prefix}{n}" in taken:
                     n += 1
-                self._e_name[k], self._first[k] = f"e{n}", i
+                counts[prefix] = n
+                self._e_name[k, exp], self._first[k, exp] = f"{prefix}{n}", i
+                if not exp:
+                    self._sum_name[k] = f"{prefix}{n}"
         super().__init__(trace, spell, name_of, named=named)
 
     @property
     def helpers(self) -> set[str]:
         """The runtime helpers this renderer's own spellings call."""
-        names = {name for _, exp, call, _ in self._shared.values() for name in (exp, call)}
+        names = {name for _, exp, call, _ in self._shared.values() for name in (exp, call) if name}
         rare = any(ins.op == "where" and ins.args[0] in self._conditions and self._fresh(ins.args[2])
                    for ins in self.trace.instrs)
         return names | {"where_rare"} if rare else names
@@ -204,18 +285,23 @@ class NumpyRenderer(Renderer):
         """Statements to emit before i's own: the shared exp before its first user (of k
         itself, or of a - b spelled out where the trace computes it only later)."""
         share = self._shared.get(i)
-        if share is None or self._first[share[0]] != i:
+        if share is None or self._first[share[:2]] != i:
             return []
-        k = share[0]
+        k, exp = share[:2]
+        if not exp:   # a shared sum, spelled by its name from here on
+            return [f"{self._e_name[k, exp]} = {Renderer._format(self, k)[0]}"]
         text = self._expr[k][0] if k < i else self._format(k)[0]
-        return [f"{self._e_name[k]} = {share[1]}({text})"]
+        return [f"{self._e_name[k, exp]} = {exp}({text})"]
 
     def _format(self, i: int) -> tuple[str, int]:
         ins = self.trace.instrs[i]
         if i in self._shared:
-            k, _, call, passes = self._shared[i]
-            args = [self._expr[a][0] for a in ins.args] if passes else []
-            return f"{call}({', '.join(args + [self._e_name[k]])})", _ops.PREC_ATOM
+            k, exp, call, passes = self._shared[i]
+            args = [self._expr[self.trace.instrs[a].args[0] if passes == "inner" else a][0]
+                    for a in ins.args] if passes else []
+            return f"{call}({', '.join(args + [self._e_name[k, exp]])})", _ops.PREC_ATOM
+        if i in self._sum_name:
+            return self._sum_name[i], _ops.PREC_ATOM
         if i in self._conditions:
             return self._boolean(i)
         if ins.op == "where" and ins.args[0] in self._conditions:
@@ -241,6 +327,8 @@ class NumpyRenderer(Renderer):
         ins = self.trace.instrs[a]
         if a in self._shared:   # a helper's new array, named only to come after its exp
             return self._uses[a] == 1
+        if a in self._sum_name:   # log1p_of_sum's argument too
+            return False
         return not self.named[a] and ins.op in _ELEMENTWISE_FLOAT and not self._floaty[a]
 
     def _mask_arg(self, args) -> int | None:
@@ -271,4 +359,4 @@ def _conditions(trace: Trace) -> set[int]:
     return {a for a, only in uses.items() if only and a not in outputs}
 
 
-__all__ = ["FUSED_HELPERS", "NumpyRenderer", "may_be_python_float", "share_logs", "shared_exps"]
+__all__ = ["FUSED_HELPERS", "NumpyRenderer", "hoist_shared", "may_be_python_float", "share_logs", "shared_exps"]

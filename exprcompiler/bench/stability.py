@@ -5,8 +5,9 @@ its naive float64 evaluation fails: the worst relative error of the value and of
 gradient against mpmath (accuracy.py), naive (stable=False) and rewritten
 (stable=True), over both backends; then, for the scalar entries, the time of value +
 gradient on 10⁶ points of that range, naive against rewritten, on NumPy and on C (one
-thread), the minimum of --repeat runs (CPU time: see best_time), with the ratio. The
-README's "Numerical stability" tables are this script's output (`--markdown`).
+thread), the minimum of --repeat rounds in which the two take turns (CPU time: see
+best_times), with the ratio. The README's "Numerical stability" tables are this
+script's output (`--markdown`).
 
 Options: --points N (accuracy points per entry, default 200), --size N (timing
 points, default 10⁶), --repeat N (default 5), --only NAME (substring of an entry
@@ -54,17 +55,25 @@ def accuracy_row(entry, n: int, seed: int = 0) -> dict:
     return out
 
 
-def best_time(g, args, repeat: int) -> float:
-    """The least CPU time of the process over `repeat` calls: every backend runs on one
-    thread here, where CPU time is the wall time of an idle machine, and on a shared
-    machine it does not count other processes' turns (wall time then varied by ±50%
-    from run to run, CPU time by about ±10%)."""
-    times = []
+def best_times(fs: dict, args, repeat: int, burst: int = 2) -> dict:
+    """{key: the least CPU time of the process over `repeat` rounds of fs[key]}: the
+    functions take turns (naive, stable, naive, ...), so that a quiet moment of the
+    machine falls to each, each called `burst` times in a row, so that one is timed in
+    its own steady state: on 10⁶ points a call's cost depends on how much of its memory
+    the allocator still holds from the call before (the page faults of fresh memory
+    cost as much as a pass over it), and that depends on which function came before.
+    Every backend runs on one thread here, where CPU time is the wall time of an idle
+    machine, and on a shared machine it does not count other processes' turns (wall
+    time then varied by ±50% from run to run, CPU time by about ±10% at load 1-2, ±30%
+    at load 5-8 on 2 cores)."""
+    times = {k: [] for k in fs}
     for _ in range(repeat):
-        t = time.process_time()
-        g(*args)
-        times.append(time.process_time() - t)
-    return min(times)
+        for k, f in fs.items():
+            for _ in range(burst):
+                t = time.process_time()
+                f(*args)
+                times[k].append(time.process_time() - t)
+    return {k: min(v) for k, v in times.items()}
 
 
 def speed_row(entry, size: int, repeat: int, sampler=None) -> dict:
@@ -81,8 +90,8 @@ def speed_row(entry, size: int, repeat: int, sampler=None) -> dict:
             gs = {s: A.compile_entry(entry, backend, s, **kw) for s in (False, True)}
             for s, g in gs.items():
                 g(*args)  # warm
-            for s in (False, True):  # alternate, so drift in the machine's load hits both
-                out[(backend, s)] = best_time(gs[s], args, repeat)
+            for s, t in best_times(gs, args, repeat).items():
+                out[(backend, s)] = t
     return out
 
 
