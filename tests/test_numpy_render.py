@@ -239,15 +239,16 @@ def test_log1p_and_expm1_helpers_give_numpys_values(name, ref, lo, hi):
 
 
 def test_blocked_helpers_give_the_bits_of_one_call():
-    """Each helper run block by block (runtime._blocked) gives what one call on the whole
-    array gives, with blocks of special values among ordinary ones."""
+    """Each helper run block by block (runtime_elementwise._blocked) gives what one call on
+    the whole array gives, with blocks of special values among ordinary ones."""
     from exprcompiler import runtime as R
+    from exprcompiler.runtime_elementwise import _BLOCK
     rng = np.random.default_rng(5)
-    n = 3 * R._BLOCK + 17
+    n = 3 * _BLOCK + 17
     x = rng.uniform(-30, 30, n)
     y = rng.uniform(-30, 30, n)
     x[rng.integers(0, n, 40)] = rng.choice(EDGES, 40)
-    y[:R._BLOCK] = x[:R._BLOCK]   # a block of ties
+    y[:_BLOCK] = x[:_BLOCK]   # a block of ties
     with np.errstate(invalid="ignore"):   # inf - inf among the ties
         d = x - y
     e, E = R.exp_neg_abs(d), R.exp_quiet(x)
