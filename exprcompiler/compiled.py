@@ -12,7 +12,8 @@ these attributes and methods only.
     backend   "numpy" or "c"; `mode` the mode asked for, `last_mode` the last one used
     dtype     float64, or float32 when compiled with dtype="float32" (dtypes.py)
     f(*args, out=None, **kwargs) (positional in `inputs` order, or by name: see
-    `named`; Dask arrays give Dask arrays), f.at(x[, v], **data), f.scipy(**data),
+    `named`; Dask arrays give Dask arrays), f.sum(*args) and f.mean(*args) (each
+    output over the points: point_sums.py), f.at(x[, v], **data), f.scipy(**data),
     f.values(**inputs), f.explain(); pickles (recipe.Picklable)
 """
 
@@ -77,6 +78,19 @@ class CompiledFunction(Picklable):
 
     def _evaluate(self, inputs: dict):
         raise NotImplementedError  # each kind of compiled object runs its own sweeps
+
+    def sum(self, /, *args, **kwargs):
+        """Each output summed over the points of the batch, nested as the call's result
+        (a Jacobian keeps its trailing axes); the call's arguments. Dask inputs: Dask
+        arrays, lazy, each chunk summed in its own task. Elementwise functions only
+        (see point_sums.py)."""
+        from .point_sums import over_points
+        return over_points(self, args, kwargs, "sum")
+
+    def mean(self, /, *args, **kwargs):
+        """Each output averaged over the points of the batch: `sum(...)` over their count."""
+        from .point_sums import over_points
+        return over_points(self, args, kwargs, "mean")
 
     def _on_dask(self, args, kwargs, out):
         if out is not None:

@@ -10,9 +10,10 @@ recomputation after a lost worker (kernels are pure, so recomputing is safe).
     elementwise traces   every output chunked like the broadcast inputs
                          (`dask.array.apply_gufunc`); Jacobians and Hessians add their
                          trailing axes, one chunk each; or, with reduce="sum" or
-                         "mean", each output summed over the points inside each
-                         chunk's task (`reduce_points`: no chunk of results is
-                         returned, stored or freshly allocated)
+                         "mean" (the public g.sum(...), g.mean(...): point_sums.py),
+                         each output summed over the points inside each chunk's
+                         task (`reduce_points`: no chunk of results is returned,
+                         stored or freshly allocated)
     tensor traces        the inputs share a named dimension (the rows, "n"), chunked;
                          each output is either row-wise (chunked along its "n" axis)
                          or a sum or a mean over the rows, combined by a tree
@@ -47,6 +48,7 @@ import numpy as np
 from .call_args import _as_array
 from .compiled import holds_dask  # the call path's own test (type names; no import of Dask)
 from .errors import CompileError, ShapeError
+from .point_sums import block_sums, flatten, output_layout, split_row, unflatten
 from .recipe import rebuild
 
 
@@ -61,11 +63,12 @@ def call(compiled, args: tuple, kwargs: dict, *, reduce=None, split_every=None):
     For tensor traces (see dask_loss.py): `reduce="sum"` or `"mean"` says how outputs
     without the rows dimension combine over chunks (None: found by a check on random
     data, and refused when it cannot be verified). For elementwise functions, `reduce=`
-    asks for each output summed (or averaged) over the points instead of the arrays:
+    asks for each output summed (or averaged) over the points instead of the arrays
+    (what g.sum(...) and g.mean(...) call):
     `call(g, (x1, x2), {}, reduce="sum")` is `(value.sum(), (g1.sum(), g2.sum()))`
     (a Jacobian keeps its trailing axes), reduced inside each chunk's task (see
-    `reduce_points`). `split_every`: the fan-in of the reduction tree (Dask's
-    default when None)."""
+    `reduce_points`). `split_every`: the fan-in of the reduction tree (when None,
+    Dask's default, or FAN_IN for an elementwise function's sums)."""
     from .shapes_at_call import ShapesAtCall
     from .shape_binding import is_tensor_trace
     if isinstance(compiled, ShapesAtCall):
@@ -203,30 +206,6 @@ def _one_thread(compiled):
     return compiled.with_threads(1)
 
 
-# ------------------------------------------------------------- nested results
-
-def flatten(result) -> tuple[list, object]:
-    """(leaves, spec) of a result nested in tuples: (value, (g_x, g_y)) ->
-    [value, g_x, g_y] and the nesting, for `unflatten`. Results nest two or three
-    deep, whatever the expression, so recursion is bounded."""
-    if isinstance(result, tuple):
-        leaves, specs = [], []
-        for item in result:
-            sub, spec = flatten(item)
-            leaves += sub
-            specs.append(spec)
-        return leaves, tuple(specs)
-    return [result], None
-
-
-def unflatten(spec, leaves: list):
-    it = iter(leaves)
-
-    def build(s):
-        return next(it) if s is None else tuple(build(x) for x in s)
-    return build(spec)
-
-
 # ------------------------------------------------------- elementwise functions
 
 def _points(compiled, named: dict):
@@ -241,9 +220,8 @@ def _points(compiled, named: dict):
         shown = ", ".join(f"{n} {a.shape}" for n, a in zip(names, arrays))
         raise ShapeError(f"input shapes do not broadcast: {shown}") from None
     arrays = align_points(names, arrays, batch)
-    # the nesting and the trailing axes of each output, from one point
-    leaves, spec = flatten(compiled(*[np.full((1,), 0.5)] * len(names)))
-    return arrays, batch, [np.shape(leaf)[1:] for leaf in leaves], spec
+    cores, spec = output_layout(compiled)
+    return arrays, batch, cores, spec
 
 
 def map_points(ship: Shipped, compiled, named: dict):
@@ -283,20 +261,18 @@ class PointChunk:
 
 def reduce_points(ship: Shipped, compiled, named: dict, how: str, split_every=None):
     """An elementwise function's outputs summed (how="sum") or averaged ("mean") over
-    the points, nested as the call's (a Jacobian keeps its trailing axes): each chunk's
-    task runs the kernel and sums its outputs, returning one row of numbers, and the
-    rows go up one tree reduction. Against `map_points` and Dask's sums, no chunk's
-    results leave its task, or wait in the worker's memory for the sums' tasks, and
-    there is one task per chunk instead of one plus one per output; the results go
-    into buffers the thread keeps from chunk to chunk (`kept_outputs`), so they are
-    not fresh memory whose pages the kernel pays to fault in at every chunk (glibc
-    maps every block above 128 KB afresh where Dask's nanny sets
-    MALLOC_TRIM_THRESHOLD_, above 32 MB elsewhere). Measured on Griewank's value and
-    gradient, 10^8 points in 16 chunks: a worker's CPU time 1.6 s, against 6.2 s
-    for the arrays and Dask's sums and 1.4 s for the kernel and the sums in one
-    process on one thread (`python -m exprcompiler.bench.dask_griewank`)."""
+    the points, nested as the call's (a Jacobian keeps its trailing axes; the public
+    form is g.sum(...), g.mean(...): point_sums.py): each chunk's task runs the kernel
+    and sums its outputs block by block (point_sums.block_sums: in the caches, into
+    buffers the thread keeps), returning one row of numbers, and the rows go up one
+    tree reduction. Against `map_points` and Dask's sums, no chunk's results leave
+    its task, or wait in the worker's memory for the sums' tasks, no fresh memory is
+    faulted in, and there is one task per chunk instead of one plus one per output
+    (measured: `python -m exprcompiler.bench.dask_griewank`)."""
     import dask.array as da
     arrays, batch, cores, spec = _points(compiled, named)
+    if how == "mean" and 0 in batch:
+        raise ValueError(f"mean(): no points to average (the inputs broadcast to shape {batch})")
     nd = len(batch)
     index = tuple(f"b{ax}" for ax in range(nd))
     pairs = []
@@ -304,23 +280,25 @@ def reduce_points(ship: Shipped, compiled, named: dict, how: str, split_every=No
         pairs += [a, index[nd - a.ndim:] if _is_dask_array(a) else None]
     rows = da.blockwise(PointSums(ship, cores, spec), index + ("w",), *pairs,
                         new_axes={"w": sum(int(np.prod(c)) for c in cores)},
-                        adjust_chunks=dict.fromkeys(index, 1), dtype=compiled.dtype)
-    total = rows.sum(axis=tuple(range(nd)), split_every=split_every)
+                        adjust_chunks=dict.fromkeys(index, 1), dtype=np.float64)
+    # a row is a few numbers: a wide fan-in costs nothing and saves levels of the tree,
+    # each a round trip through the scheduler (16 chunks: one level, not two)
+    total = rows.sum(axis=tuple(range(nd)), split_every=split_every or FAN_IN)
     if how == "mean":
         total = total / int(np.prod(batch))
-    out, start = [], 0
-    for core in cores:
-        size = int(np.prod(core))
-        out.append(total[start:start + size].reshape(core))
-        start += size
-    return unflatten(spec, out)
+    if total.dtype != compiled.dtype:
+        total = total.astype(compiled.dtype)
+    return unflatten(spec, split_row(total, cores))
+
+
+FAN_IN = 32  # reduce_points' tree: rows summed per task (split_every), unless told
 
 
 class PointSums:
     """The task of one chunk for `reduce_points`: the compiled function on NumPy
-    blocks, into this thread's kept buffers, and each output summed over the points:
-    one row (every output's sums, flat, one after another), shaped as a block of
-    one point per batch axis."""
+    blocks, each output summed over the points (point_sums.block_sums): one row (every
+    output's sums, flat, one after another), shaped as a block of one point per batch
+    axis."""
 
     __name__ = "exprcompiler_sums"
 
@@ -331,35 +309,9 @@ class PointSums:
         return ("exprcompiler.on_dask.PointSums", self.ship.digest, self.cores, self.spec)
 
     def __call__(self, *blocks):
-        compiled = self.ship.compiled
         batch = np.broadcast_shapes(*(np.shape(b) for b in blocks))
-        outs = kept_outputs(self.ship.digest, batch, self.cores, compiled.dtype)
-        compiled(*blocks, out=unflatten(self.spec, outs))
-        points = tuple(range(len(batch)))
-        row = np.concatenate([o.sum(axis=points).reshape(-1) for o in outs])
+        row = block_sums(self.ship.compiled, list(blocks), batch, self.cores, self.spec)
         return row.reshape((1,) * len(batch) + row.shape)
-
-
-_KEPT = threading.local()  # per thread: (kernel digest) -> flat buffers, one per output
-KEEP = 2                   # kernels whose buffers a thread keeps (the last used)
-
-
-def kept_outputs(digest: str, batch: tuple, cores: list, dtype) -> list:
-    """Arrays of shapes batch + core, one per output, for this thread's call of the
-    kernel `digest`: views of flat buffers the thread keeps for its last KEEP kernels,
-    each as large as that kernel's largest chunk so far (so equal chunks and a
-    shorter last one share them). What a worker thread holds on to afterwards: one
-    chunk's results of each of those kernels."""
-    held = _KEPT.__dict__.setdefault("held", {})
-    buffers = held.pop(digest, None)
-    points = int(np.prod(batch))
-    sizes = [points * int(np.prod(c)) for c in cores]
-    if buffers is None or any(b.size < n for b, n in zip(buffers, sizes)):
-        while len(held) >= KEEP:
-            del held[next(iter(held))]  # the least recently used
-        buffers = [np.empty(n, dtype) for n in sizes]
-    held[digest] = buffers
-    return [b[:n].reshape(batch + c) for b, n, c in zip(buffers, sizes, cores)]
 
 
 def align_points(names: list, arrays: list, batch: tuple) -> list:
@@ -408,5 +360,4 @@ def show_chunks(chunks) -> str:
 
 
 __all__ = ["holds_dask", "call", "shipped", "Shipped", "DaskChunkWarning", "NumpyFallbackWarning", "map_points",
-           "reduce_points", "kept_outputs",
-           "flatten", "unflatten", "show_chunks", "moves_data"]
+           "reduce_points", "flatten", "unflatten", "show_chunks", "moves_data"]

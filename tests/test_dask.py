@@ -1,7 +1,8 @@
 """Compiled functions on Dask arrays (exprcompiler/on_dask.py, dask_loss.py): on a real
 `distributed.LocalCluster` (2 worker processes, one thread each) and on Dask's threaded
 scheduler. Elementwise functions give exactly the NumPy call's numbers, chunked like
-their inputs, or with reduce= their sums and means, each chunk summed in its task; losses over rows (sums, means, their gradients and HVPs) match the
+their inputs, or (g.sum, g.mean, reduce=) their sums and means, each chunk summed in
+its task; losses over rows (sums, means, their gradients and HVPs) match the
 in-memory results to 1e-12; functions that are not sums or means over the rows are
 refused; the kernel is built once per worker; a worker killed mid-computation does not
 change the answer. Calls go both through on_dask.call and through `g(dask_array, ...)`
@@ -204,7 +205,9 @@ def test_reduced_outputs_are_the_sums_of_the_numpy_call_and_leave_no_arrays(how,
     a, b = rng.uniform(1, 2, size=(50, 1)), rng.uniform(0.5, 1, size=(1, 40))
     x1, x2 = da.from_array(a, chunks=(20, 1)), da.from_array(b, chunks=(1, 15))  # 3 x 3 chunks, broadcast
     g, jac = compile_grad(GRIEWANK, backend="c"), compile_jacobian("x*y; sin(x); x+y", backend="numpy")
-    lazy = (on_dask.call(g, (x1, x2), {}, reduce=how), on_dask.call(jac, (x1, x2), {}, reduce=how))
+    # the public method (g.sum, g.mean) and on_dask's own call
+    lazy = (getattr(g, how)(x1, x2=x2), on_dask.call(jac, (x1, x2), {}, reduce=how))
+    assert all(isinstance(leaf, da.Array) for leaf in leaves(lazy))
     want = [getattr(w, how)(axis=(0, 1)) for w in leaves((g(a, b), jac(a, b)))]
     assert [leaf.shape for leaf in leaves(lazy)] == [w.shape for w in want]  # the Jacobian's (3, 2) stays
     got = compute(lazy, scheduler)
@@ -219,17 +222,11 @@ def test_reduced_outputs_are_the_sums_of_the_numpy_call_and_leave_no_arrays(how,
         assert calls == ["PointSums"] * (2 * 9)
     with pytest.raises(ValueError, match=r"reduce must be 'sum', 'mean' or None"):
         on_dask.call(g, (x1, x2), {}, reduce="max")
-
-
-def test_a_thread_keeps_one_chunk_of_outputs_per_kernel():
-    big = on_dask.kept_outputs("k1", (10,), [(), (2,)], np.float64)
-    again = on_dask.kept_outputs("k1", (4,), [(), (2,)], np.float64)  # a shorter last chunk: the same memory
-    assert [o.shape for o in again] == [(4,), (4, 2)]
-    assert all(np.shares_memory(x, y) for x, y in zip(big, again))
-    on_dask.kept_outputs("k2", (10,), [()], np.float64)
-    on_dask.kept_outputs("k3", (10,), [()], np.float64)  # KEEP = 2: k1's buffers go
-    fresh = on_dask.kept_outputs("k1", (10,), [(), (2,)], np.float64)
-    assert not np.shares_memory(fresh[0], big[0])
+    with pytest.raises(ValueError, match=r"mean\(\): no points to average \(the inputs broadcast to shape \(0,\)\)"):
+        g.mean(da.ones(0, chunks=1), 0.5)
+    loss = compile_grad("sum((X@w - y)**2)", wrt=["w"], shapes=LSQ_SHAPES)
+    with pytest.raises(TypeError, match=r"tensor program.*Write the sum over rows in the expression"):
+        loss.sum(_rows(X, 300), W, _rows(Y, 300))
 
 
 # ---------------------------------------------------------- the kernel travels

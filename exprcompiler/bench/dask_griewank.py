@@ -7,20 +7,21 @@ kernel, and how two workers scale on a machine with two cores.
 
 Every run computes the same thing, the sums of the three outputs (value, d/dx1,
 d/dx2) over the points, from the same chunks of points, held in memory before timing:
-the points are one (2, n) array made by dask.array's seeded generator and persisted
-on the workers, x1 and x2 the rows of its blocks (views), so both inputs of a chunk
-are on one worker (two arrays generated and persisted apart put 3 of 16 chunk pairs
-on different workers, and those runs timed a transfer the in-process run does not
-make); this process computes the same blocks and calls the kernel on their rows.
-Two ways on each side:
+x1 and x2 are the rows of one (2, n) array made by dask.array's seeded generator,
+persisted on the workers together (both rows of a chunk come from one task, so they are
+on one worker; the table says how the chunks are spread); this process computes the
+same blocks and calls the kernel on their rows. Three ways on each side:
 
     in-process, new arrays   value, (d1, d2) = g(a, b) per chunk, then the sums (what
                              a loop over chunks in user code does)
-    in-process, out=         the same into arrays made once (the kernel and the sums,
-                             nothing else: the floor)
-    cluster, arrays          on_dask.call(g, (x1, x2)) and Dask's .sum() of each output
-    cluster, reduce="sum"    on_dask.call(g, (x1, x2), reduce="sum"): each chunk's task
-                             sums its outputs, which go into buffers its thread keeps
+    in-process, out=         the same into arrays made once (the kernel, then NumPy's
+                             sums: the floor of the previous table)
+    in-process, g.sum        g.sum(a, b) per chunk: the kernel and the sums block by
+                             block, in the caches (point_sums.py)
+    cluster, arrays          g(x1, x2) and Dask's .sum() of each output
+    cluster, g.sum           g.sum(x1, x2): each chunk's task runs g.sum's blocks
+    cluster, fixed cost      g.sum on 16 chunks of 1000 points: what a computation costs
+                             whatever its size (the graph, the scheduler, ~30 tasks)
 
 The rounds interleave every way (both clusters stay up), so load from other jobs on a
 shared machine falls on all of them; medians. Before timing, each cluster runs each
@@ -39,6 +40,7 @@ import resource
 import statistics
 import time
 import warnings
+from collections import Counter
 
 import numpy as np
 
@@ -59,15 +61,19 @@ def usage() -> np.ndarray:
     return np.array([r.ru_utime + r.ru_stime, r.ru_minflt])
 
 
-def in_process(g, blocks: list, outs=None) -> tuple[float, np.ndarray, np.ndarray]:
+def in_process(g, blocks: list, way: str, outs=None) -> tuple[float, np.ndarray, np.ndarray]:
     """(seconds, the three sums, [CPU seconds, faults]) of the kernel and the sums over
-    the chunks one by one, on one thread; `outs`: arrays of a chunk's size for out=,
-    kept from run to run as the workers keep theirs (None: new arrays every chunk)."""
+    the chunks one by one, on one thread. `way`: "new" (new arrays every chunk), "out"
+    (into `outs`, arrays of a chunk's size kept from run to run), "g.sum"."""
     before, start = usage(), time.perf_counter()
     sums = np.zeros(3)
     for block in blocks:
         a, b = block[0], block[1]
-        out = None if outs is None or a.size != outs[0].size else outs
+        if way == "g.sum":
+            value, (d1, d2) = g.sum(a, b)
+            sums += [value, d1, d2]
+            continue
+        out = None if way == "new" or a.size != outs[0].size else outs
         value, (d1, d2) = g(a, b) if out is None else g(a, b, out=out)
         sums += [value.sum(), d1.sum(), d2.sum()]
     return time.perf_counter() - start, sums, usage() - before
@@ -78,27 +84,39 @@ class Cluster:
     lazy computations of the sums on it."""
 
     def __init__(self, g, points, workers: int, env: dict):
-        import dask.array as da
-        from distributed import Client, LocalCluster, wait
+        from distributed import Client, LocalCluster
 
-        from exprcompiler import on_dask
         self.workers = workers
         self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                    dashboard_address=None, env=env, silence_logs=logging.ERROR)
+                                    dashboard_address=None, env=env, silence_logs=logging.CRITICAL)
         self.client = Client(self.cluster, set_as_default=False)
         self.client.run(count_compiles)
-        held = self.client.persist(points)
-        with self.client.as_current():
-            wait(held)
-        # the rows of each block as views, made in the kernel's task: held[0] would copy
-        # them (dask copies a slice of half a block or less), and so would map_blocks with
-        # drop_axis (it concatenates the blocks along the dropped axis, even one)
-        x1, x2 = (da.blockwise(_row, "j", held, "ij", k, None, concatenate=False, dtype=float) for k in (0, 1))
-        value, (d1, d2) = on_dask.call(g, (x1, x2), {})
-        sums = on_dask.call(g, (x1, x2), {}, reduce="sum")
-        self.ways = {"arrays": [value.sum(), d1.sum(), d2.sum()], "reduce": [sums[0], *sums[1]]}
+        # x1 and x2 persisted as arrays of their own (no task per chunk to take the rows
+        # at each computation): the two rows of a block come from one task, on one worker
+        self.x1, self.x2 = x1, x2 = self._persist(points)
+        small = self._persist(_points(16_000, 16))  # the fixed cost: 16 chunks of 1000 points
+        value, (d1, d2) = g(x1, x2)
+        sums, tiny = g.sum(x1, x2), g.sum(*small)
+        self.ways = {"arrays": [value.sum(), d1.sum(), d2.sum()], "g.sum": [sums[0], *sums[1]],
+                     "fixed": [tiny[0], *tiny[1]]}
         for lazy in self.ways.values():  # warm: the workers load the kernel
             self.run(lazy)
+
+    def _persist(self, points) -> list:
+        from distributed import wait
+        rows = self.client.persist([points[0], points[1]])
+        with self.client.as_current():
+            wait(rows)
+        return rows
+
+    def placement(self) -> str:
+        """How the chunks of x1 and x2 are spread: chunks per worker, pairs on one worker."""
+        where = self.client.who_has()
+        one = [where.get(k) for k in self.x1.__dask_keys__()]
+        two = [where.get(k) for k in self.x2.__dask_keys__()]
+        counts = sorted(Counter(w[0] for w in one if w).values(), reverse=True)
+        together = sum(a == b for a, b in zip(one, two))
+        return f"chunks per worker {'/'.join(map(str, counts))}, {together}/{len(one)} pairs on one worker"
 
     def run(self, lazy) -> tuple[float, np.ndarray, np.ndarray, float]:
         """(seconds, the sums, [CPU seconds, faults] per worker, scheduler CPU seconds)."""
@@ -121,11 +139,6 @@ class Cluster:
     def close(self):
         self.client.close()
         self.cluster.close()
-
-
-def _row(blocks: list, k: int) -> np.ndarray:
-    """Row k of the one block along axis 0 of the points (blockwise hands it as a list)."""
-    return blocks[0][k]
 
 
 def count_compiles():
@@ -152,6 +165,8 @@ def main(argv=None) -> int:
     parser.add_argument("--points", type=float, default=1e7)
     parser.add_argument("--chunks", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=5, help="interleaved rounds (medians)")
+    parser.add_argument("--skip-arrays", action="store_true",
+                        help="leave out the cluster's arrays + Dask sums (the slowest way, 10-25 s a run)")
     parser.add_argument("--worker-env", default="", metavar="K=V,...",
                         help="environment of the worker processes, for experiments with glibc's malloc "
                              "(the nanny sets MALLOC_TRIM_THRESHOLD_=65536), e.g. "
@@ -174,34 +189,54 @@ def main(argv=None) -> int:
     rows: dict = {}
     ref = None
     for _ in range(args.repeat):
-        for reuse in (False, True):
-            seconds, sums, used = in_process(g, blocks, outs if reuse else None)
+        for way in ("new", "out", "g.sum"):
+            seconds, sums, used = in_process(g, blocks, way, outs)
             ref = sums if ref is None else ref
-            rows.setdefault(("in", reuse), []).append((seconds, used, 0.0, _worst(sums, ref)))
+            rows.setdefault(("in", way), []).append((seconds, used, 0.0, _worst(sums, ref)))
         for w, cluster in clusters.items():
             for way, lazy in cluster.ways.items():
+                if way == "arrays" and args.skip_arrays:
+                    continue
                 seconds, sums, used, sched = cluster.run(lazy)
-                rows.setdefault((w, way), []).append((seconds, used, sched, _worst(sums, ref)))
+                worst = _worst(sums, ref) if way != "fixed" else 0.0
+                rows.setdefault((w, way), []).append((seconds, used, sched, worst))
     builds = {w: c.kernel_builds() for w, c in clusters.items()}
+    placed = {w: c.placement() for w, c in clusters.items()}
+    logging.getLogger("distributed").setLevel(logging.ERROR)  # the clusters' closing chatter
     for c in clusters.values():
         c.close()
 
     med = {k: (statistics.median(r[0] for r in v), np.median([r[1] for r in v], axis=0),
                statistics.median(r[2] for r in v), max(r[3] for r in v)) for k, v in rows.items()}
-    best = min(med[("in", False)][0], med[("in", True)][0])
-    print(f"  {'':34} {'seconds':>8} {'M points/s':>10} {'per worker':>10} {'CPU s':>7} {'faults':>7} "
+    best = min(med[("in", way)][0] for way in ("new", "out", "g.sum"))
+    print(f"  {'':48} {'seconds':>8} {'M points/s':>10} {'per worker':>10} {'CPU s':>7} {'faults':>7} "
           f"{'sched CPU':>9}")
-    labels = {("in", False): "in-process, new arrays", ("in", True): "in-process, out= (reused)"}
+    labels = {"new": "new arrays", "out": "out= (kept arrays)", "g.sum": "g.sum", "arrays": "arrays + Dask sums",
+              "fixed": "g.sum, fixed cost (16 x 1000 points)"}
     for (w, way), (seconds, used, sched, worst) in med.items():
-        label = labels.get((w, way)) or f"{w} worker{'s' if w > 1 else ''}, {'arrays + Dask sums' if way == 'arrays' else 'reduce=sum'}"
-        per = "" if w == "in" else f"{best / (seconds * w):9.2f}x"
-        print(f"  {label:34} {seconds:8.3f} {n / seconds / 1e6:10.1f} {per:>10} {used[0]:7.3f} {used[1]:7.0f} "
-              f"{'' if w == 'in' else f'{sched:9.3f}'}   sums agree to {worst:.0e}")
-    for way in ("arrays", "reduce"):
+        label = f"{'in-process' if w == 'in' else f'{w} worker' + ('s' if w > 1 else '')}, {labels[way]}"
+        rate = "" if way == "fixed" else f"{n / seconds / 1e6:10.1f}"
+        per = "" if w == "in" or way == "fixed" else f"{best / (seconds * w):9.2f}x"
+        agree = "" if way == "fixed" else f"   sums agree to {worst:.0e}"
+        print(f"  {label:48} {seconds:8.3f} {rate:>10} {per:>10} {used[0]:7.3f} {used[1]:7.0f} "
+              f"{'' if w == 'in' else f'{sched:9.3f}'}{agree}")
+    floor = med[("in", "out")][0]
+    for w in (1, 2):
+        print(f"  {w} worker{'s' if w > 1 else ''}, g.sum, per worker against the out= floor: "
+              f"{floor / (med[(w, 'g.sum')][0] * w):.2f}x")
+    cpu = med[("in", "g.sum")][1][0]
+    for w in (1, 2):
+        print(f"  {w} worker{'s' if w > 1 else ''}, g.sum, CPU: in-process g.sum's over the workers' together: "
+              f"{cpu / (med[(w, 'g.sum')][1][0] * w):.2f}x")
+    for way in ("arrays", "g.sum")[args.skip_arrays:]:
         print(f"  1 -> 2 workers, {way}: {med[(1, way)][0] / med[(2, way)][0]:.2f}x")
-    print(f"  per worker: the in-process rate (the faster of the two) over the worker's; CPU s and faults: "
+    fixed = [med[(w, "fixed")][0] for w in (1, 2)]
+    print(f"  1 -> 2 workers, g.sum less the fixed cost: "
+          f"{(med[(1, 'g.sum')][0] - fixed[0]) / (med[(2, 'g.sum')][0] - fixed[1]):.2f}x")
+    print("  per worker: the in-process rate (the fastest way) over the worker's; CPU s and faults: "
           f"this process's, or each worker's (mean); sched CPU: this process's during a cluster run (a "
           f"LocalCluster's scheduler runs here, beside the client)")
+    print(f"  placement: 1 worker {placed[1]}; 2 workers {placed[2]}")
     print(f"  kernels on the workers (each: unpickled / C compiler runs): 1 worker {builds[1]}; "
           f"2 workers {builds[2]}")
     print(f"  load average after: {os.getloadavg()[0]:.2f}")
