@@ -234,8 +234,8 @@ def main(argv=None) -> int:
     print(f"  1 -> 2 workers, g.sum less the fixed cost: "
           f"{(med[(1, 'g.sum')][0] - fixed[0]) / (med[(2, 'g.sum')][0] - fixed[1]):.2f}x")
     print("  per worker: the in-process rate (the fastest way) over the worker's; CPU s and faults: "
-          f"this process's, or each worker's (mean); sched CPU: this process's during a cluster run (a "
-          f"LocalCluster's scheduler runs here, beside the client)")
+          "this process's, or each worker's (mean); sched CPU: this process's during a cluster run (a "
+          "LocalCluster's scheduler runs here, beside the client)")
     print(f"  placement: 1 worker {placed[1]}; 2 workers {placed[2]}")
     print(f"  kernels on the workers (each: unpickled / C compiler runs): 1 worker {builds[1]}; "
           f"2 workers {builds[2]}")
