@@ -23,9 +23,9 @@ from exprcompiler.bench.runner import flat_arrays
 from exprcompiler.shape_binding import ShapeBinder, concrete
 from exprcompiler.trace.ir import Builder, trace_from_builder
 from conftest import examples
+from merged_cases import merged
 
 HAVE_CC = c_build.shutil.which("cc") is not None or c_build.shutil.which("gcc") is not None
-BACKENDS = ["numpy", pytest.param("c", marks=pytest.mark.skipif(not HAVE_CC, reason="no C compiler"))]
 KINDS = {"value": compile_expr, "grad": compile_grad, "jvp": compile_jvp, "vjp": compile_vjp}
 
 
@@ -156,21 +156,54 @@ BOUNDARY = [
 ]
 
 
-@pytest.mark.filterwarnings("ignore:Mean of empty slice")  # NumPy's, with its nan
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("program, shapes, sizes, numpy", BOUNDARY, ids=[c[0] for c in BOUNDARY])
-def test_at_the_boundary_the_answer_is_numpys(program, shapes, sizes, numpy, backend):
-    f = compile_expr(program, shapes=shapes, backend=backend)
+def _check_boundary(k: int, on_c=None) -> None:
+    """BOUNDARY[k]: the value is NumPy's, the adjoint fills zeros shaped like the
+    inputs; on NumPy, or `on_c(make, k, one-case kernel)`: case k's results on C."""
+    program, shapes, sizes, numpy = BOUNDARY[k]
+    f = compile_expr(program, shapes=shapes)
     args = _arguments(f, sizes, np.random.default_rng(1))
     with np.errstate(all="ignore"):
         want = np.asarray(numpy(*args), dtype=float)
-    got = np.asarray(f(*args))
+    got = np.asarray(f(*args) if on_c is None else on_c(compile_expr, k, f)[0])
     assert got.shape == want.shape
     np.testing.assert_allclose(got, want, rtol=1e-14)
-    vjp = compile_vjp(program, shapes=shapes, backend=backend)  # the adjoint fills zeros shaped like x
+    vjp = compile_vjp(program, shapes=shapes)
     seeds = _arguments(vjp, sizes, np.random.default_rng(2))
-    status, flat = _outcome(vjp, seeds)
+    status, flat = _outcome(vjp, seeds) if on_c is None else ("ok", on_c(compile_vjp, k, vjp))
     assert status == "ok" and all(a.shape == s.shape for a, s in zip(flat[-len(args):], seeds)), flat
+
+
+@pytest.mark.filterwarnings("ignore:Mean of empty slice")  # NumPy's, with its nan
+@pytest.mark.parametrize("k", range(len(BOUNDARY)), ids=[c[0] for c in BOUNDARY])
+def test_at_the_boundary_the_answer_is_numpys(k):
+    _check_boundary(k)
+
+
+@pytest.mark.skipif(not HAVE_CC, reason="no C compiler")
+@pytest.mark.filterwarnings("ignore:Mean of empty slice")
+def test_at_the_boundary_the_c_answer_is_numpys():
+    """Every BOUNDARY case in one C kernel per kind (merged_cases.py: two builds instead
+    of one per case and kind; each case its own dimensions, bound to its sizes), called
+    with the arguments the one-case NumPy kernels take."""
+    results = {}
+    for make, seed in ((compile_expr, 1), (compile_vjp, 2)):
+        f = make(merged([(p, shapes) for p, shapes, _, _ in BOUNDARY], separate_dims=True), backend="c")
+        kwargs = {}
+        for k, (program, shapes, sizes, _) in enumerate(BOUNDARY):
+            one = make(program, shapes=shapes)
+            kwargs.update({f"c{k}_{name}": a for name, a in
+                           zip(one.inputs, _arguments(one, sizes, np.random.default_rng(seed)))})
+        status, flat = _outcome(f, [kwargs[name] for name in f.inputs])
+        assert status == "ok", flat
+        results[make] = dict(zip(f.trace.output_names, flat))
+    failures = []
+    for k, case in enumerate(BOUNDARY):
+        try:
+            _check_boundary(k, lambda make, k, one: [results[make][f"c{k}_{name}"]
+                                                     for name in one.trace.output_names])
+        except AssertionError as err:
+            failures.append(f"{case[0]}: {err}")
+    assert not failures, "\n".join(failures)
 
 
 def test_a_seed_shaped_like_a_slice_binds_the_dimension():

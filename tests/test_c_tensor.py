@@ -18,6 +18,7 @@ from exprcompiler.frontend import to_trace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from conftest import examples
+from merged_cases import case_of, merged
 from test_random_tensor import SETTINGS, programs
 from test_tensor import BIND, CASES, LOGISTIC, MLP, MLP_SHAPES, _data, _mlp_point
 
@@ -58,13 +59,30 @@ def _arguments(compiled, rng) -> dict:
             for name, (_, v) in zip(compiled.inputs, compiled.trace.inputs)}
 
 
-@pytest.mark.parametrize("make", [compile_expr, compile_jvp, compile_vjp], ids=["value", "jvp", "vjp"])
-@pytest.mark.parametrize("program, shapes", CASES, ids=[c[0] for c in CASES])
-def test_every_tensor_case_matches_numpy(program, shapes, make):
-    f_np, f_c = _both(make, program, shapes)
+def assert_cases_same(group: str, make):
+    """`make` of every case of GROUPS[group] in one C kernel (merged_cases.py: one build
+    per group and kind, not one per case): each case's outputs equal the NumPy
+    backend's; a failure names every case that differs."""
+    cases, arguments = GROUPS[group]
+    f_np, f_c = _both(make, merged(cases), None)
     assert f_c.backend == "c" and "const ptrdiff_t *dims" in f_c.source
-    args = _arguments(f_np, np.random.default_rng(len(program)))
-    assert_same(f_c(**args), f_np(**args))
+    kwargs = arguments(f_np, np.random.default_rng(len(cases)))
+    names, got, want = f_c.trace.output_names, _flat(f_c(**kwargs)), _flat(f_np(**kwargs))
+    assert len(got) == len(want) == len(names)
+    failures = []
+    for k, (program, _) in enumerate(cases):
+        mine = [j for j, name in enumerate(names) if case_of(name) == k]
+        try:
+            assert mine, f"no outputs in {names}"
+            assert_same([got[j] for j in mine], [want[j] for j in mine])
+        except AssertionError as err:
+            failures.append(f"{program!r} ({make.__name__}): {err}")
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("make", [compile_expr, compile_jvp, compile_vjp], ids=["value", "jvp", "vjp"])
+def test_every_tensor_case_matches_numpy(make):
+    assert_cases_same("tensor", make)
 
 
 @given(programs(), st.integers(0, 2**31 - 1))
@@ -130,12 +148,9 @@ VIEW_CASES = [
 ]
 
 
-@pytest.mark.parametrize("program, shapes", VIEW_CASES, ids=[c[0] for c in VIEW_CASES])
-def test_views_and_loop_orders_match_numpy(program, shapes):
-    for make in (compile_expr, compile_vjp):
-        f_np, f_c = _both(make, program, shapes)
-        args = _arguments(f_np, np.random.default_rng(7))
-        assert_same(f_c(**args), f_np(**args))
+@pytest.mark.parametrize("make", [compile_expr, compile_vjp], ids=["value", "vjp"])
+def test_views_and_loop_orders_match_numpy(make):
+    assert_cases_same("views", make)
 
 
 def test_larger_products_over_several_threads_give_the_same_numbers():
@@ -163,15 +178,24 @@ EDGE_CASES = [
 ]
 
 
-@pytest.mark.parametrize("program, x", EDGE_CASES, ids=[f"{p} at {x}" for p, x in EDGE_CASES])
-def test_inf_and_nan_as_numpy(program, x):
-    x = np.array(x)
-    shapes = {"x": (len(x),)}
-    f_np, f_c = _both(compile_expr, program, shapes)
-    assert_same(f_c(x), f_np(x))
-    y_bar = np.ones(np.shape(f_np(x)))  # the derivative: a VJP with a seed of ones
-    f_np, f_c = _both(compile_vjp, program, shapes)
-    assert_same(f_c(x, y_bar), f_np(x, y_bar))
+def _edge_arguments(compiled, rng) -> dict:
+    """Case k's x its edge points; every seed ones (the derivative: a VJP with a seed of ones)."""
+    return {name: np.array(EDGE_CASES[case_of(name)][1]) if name.endswith("_x")
+            else np.ones(concrete(compiled.trace.instrs[v].shape, {}))
+            for name, (_, v) in zip(compiled.inputs, compiled.trace.inputs)}
+
+
+@pytest.mark.parametrize("make", [compile_expr, compile_vjp], ids=["value", "vjp"])
+def test_inf_and_nan_as_numpy(make):
+    assert_cases_same("edges", make)
+
+
+# (cases, their arguments (compiled, rng) -> {name: array}): each group one kernel per kind
+GROUPS = {
+    "tensor": (CASES, _arguments),
+    "views": (VIEW_CASES, _arguments),
+    "edges": ([(p, {"x": (len(x),)}) for p, x in EDGE_CASES], _edge_arguments),
+}
 
 
 # -- the kernel, its source and its errors ----------------------------------------------------

@@ -107,19 +107,25 @@ def mismatches(compiled: dict, args: list, label: str, reference=None, agree=sam
     with np.errstate(all="ignore"):
         got = {"numpy": flat(py(*full)), "c": flat(compiled["c"](*full)),
                "interpret": list(interpret(py.trace, dict(zip(py.trace.input_names, full))))}
-    if reference is not None:  # the values only: zip below stops at its end
+    if reference is not None:  # the values only: the rows below stop at its end
         got["evaluator"] = list(reference)
+    # every output broadcast to the call's points and stacked (outputs, points): one
+    # `agree` per source, not one per output (thousands of small calls otherwise)
+    shape = np.broadcast_shapes(*[np.shape(a) for a in full], *[np.shape(w) for w in got["numpy"]])
+    stack = lambda outs: np.array([np.broadcast_to(np.asarray(o, float), shape) for o in outs])  # noqa: E731
+    want_all = stack(got.pop("numpy"))
+    cols = [np.broadcast_to(a, shape).ravel() for a in full]
     lines = []
     for who, outs in got.items():
-        for name, want, have in zip(py.trace.output_names, got["numpy"], outs):
-            ok = agree(want, have)
-            if not ok.all():
-                bad = np.flatnonzero(~ok)
-                cols = [np.broadcast_to(a, ok.shape).ravel() for a in full]
-                w, h = np.broadcast_to(want, ok.shape).ravel(), np.broadcast_to(have, ok.shape).ravel()
-                shown = "; ".join(f"at {tuple(float(c[i]) for c in cols)}: numpy {w[i]!r}, {who} {h[i]!r}"
-                                  for i in bad[:3])
-                lines.append(f"{label}: {name} {who} differs at {bad.size} points, {shown}")
+        have_all = stack(outs[:len(want_all)])
+        ok_all = agree(want_all[:len(have_all)], have_all)
+        for r in np.flatnonzero(~ok_all.reshape(len(have_all), -1).all(axis=1)):
+            name, ok = py.trace.output_names[r], ok_all[r]
+            bad = np.flatnonzero(~ok.ravel())
+            w, h = want_all[r].ravel(), have_all[r].ravel()
+            shown = "; ".join(f"at {tuple(float(c[i]) for c in cols)}: numpy {w[i]!r}, {who} {h[i]!r}"
+                              for i in bad[:3])
+            lines.append(f"{label}: {name} {who} differs at {bad.size} points, {shown}")
     return lines
 
 

@@ -44,6 +44,7 @@ from exprcompiler import (check_grad, compile_expr, compile_grad, compile_jvp, c
 from exprcompiler.backends.numpy_backend import generate, load
 from exprcompiler.ops import OPS, PREC_ATOM, PREC_NEG
 from exprcompiler.parse.from_sympy import from_sympy
+from exprcompiler.passes.replay import replay
 from exprcompiler.passes.share_sums import share_sums
 from exprcompiler.trace import interpret, verify
 from exprcompiler.trace.ir import Builder, trace_from_builder
@@ -613,19 +614,34 @@ def flatten(result) -> list:
 HAVE_CC = bool(shutil.which("cc") or shutil.which("gcc"))
 
 
+def jvp_and_vjp(trace):
+    """One trace with the outputs of `trace`'s JVP (jvp_<name>) and of its VJP
+    (vjp_<name>), on their inputs: one C build checks both (a build costs about 0.1 s
+    of compiler CPU beyond its statements')."""
+    b = Builder()
+    outputs = []
+    for tag, derived in (("jvp", passes.jvp(trace)), ("vjp", passes.vjp(trace))):
+        vmap = replay(b, derived)
+        outputs += [(f"{tag}_{name}", vmap[v]) for name, v in derived.outputs]
+    return trace_from_builder(b, outputs)
+
+
 @pytest.mark.skipif(not HAVE_CC, reason="no C compiler on this machine")
-@settings(max_examples=examples(12), **SETTINGS)   # two C builds each
+@settings(max_examples=examples(12), **SETTINGS)   # a C build each
 @given(recipe=recipes(max_steps=25, multi_output=True), rng=points, n=st.sampled_from([1, 7, 64]))
 def test_c_backend_matches_numpy_backend(recipe, rng, n, tmp_path_factory):
     """Value, JVP and VJP of random expressions: C (libmvec, threads) against NumPy."""
     os.environ["EXPRCOMPILER_CACHE"] = str(tmp_path_factory.getbasetemp() / "c-cache")
-    trace = build(recipe)
-    for compile_fn in (compile_jvp, compile_vjp):
-        ref, c = compile_fn(trace), compile_fn(trace, backend="c", threads=2)
-        env = {**sample(rng, recipe.names, n),
-               **{name: rng.normal(size=n) for name in c.inputs if name not in recipe.names}}
-        for a, b in zip(flatten(c(**env)), flatten(ref(**env))):
-            assert close(a, b, 1e-13), (compile_fn.__name__, a, b)
+    both = jvp_and_vjp(build(recipe))
+    ref, c = compile_expr(both), compile_expr(both, backend="c", threads=2)
+    env = {**sample(rng, recipe.names, n),
+           **{name: rng.normal(size=n) for name in c.inputs if name not in recipe.names}}
+    got, want = flatten(c(**env)), flatten(ref(**env))
+    for name, a, b in zip(c.trace.output_names, got, want):
+        # libmvec and NumPy's loops differ in the last bits, and a random program can be
+        # ill-conditioned (sin(gamma(u)) with gamma(u) ~ 1e4): then equal within what
+        # 4-ulp nudges of every libm result move the reference (test_fuzz_backends)
+        assert close(a, b, 1e-13) or _libm_ulps(Case("c", both, env, got, want)), (name, a, b)
 
 
 @settings(max_examples=100, **SETTINGS)

@@ -13,6 +13,7 @@ from exprcompiler import (compile_grad, compile_hessian, compile_hvp, compile_ja
                           explain, passes, to_trace)
 from exprcompiler.cli import main
 from exprcompiler.jacobians import operations
+from merged_cases import merged
 
 HAVE_CC = bool(shutil.which("cc") or shutil.which("gcc"))
 BACKENDS = ["numpy"] + (["c"] if HAVE_CC else [])
@@ -76,24 +77,61 @@ def test_hessian_matches_finite_differences_of_the_gradient(expr, point):
                                    atol=1e-6 * max(1.0, np.abs(hess).max()))
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("expr, point", FUNCTIONS)
-def test_hvp_is_hessian_times_v_and_reverse_over_forward(expr, point, backend):
-    h = compile_hvp(expr, backend=backend)
-    names = list(h.wrt)
-    rng = np.random.default_rng(len(expr))
-    v = rng.normal(size=len(names))
-    value, grad, hv = h(**point, **{f"{x}_dot": v[k] for k, x in enumerate(names)})
-    _, grad_h, hess = compile_hessian(expr)(**point)
+def _check_hvp(expr, point: dict, hvp_and_rof=None) -> None:
+    """H·v against the Hessian's, and reverse over forward against it. `hvp_and_rof(v)`:
+    (grad, hv, hv2) computed elsewhere (the C test's merged kernels), else on NumPy."""
+    hessian = compile_hessian(expr)
+    names = list(hessian.wrt)
+    v = np.random.default_rng(len(expr)).normal(size=len(names))
+    _, grad_h, hess = hessian(**point)
+    if hvp_and_rof is None:
+        h = compile_hvp(expr)
+        assert list(h.wrt) == names
+        _, grad, hv = h(**point, **{f"{x}_dot": v[k] for k, x in enumerate(names)})
+        # reverse over forward: the VJP of the forward-mode gradient, cotangents (0, v)
+        primal = to_trace(expr)
+        rof = compile_vjp(passes.grad_forward(primal))
+        y = primal.output_names[0]
+        _, hv2 = rof(**point, **{f"{y}_bar": 0.0}, **{f"{x}_bar_bar": v[k] for k, x in enumerate(names)})
+    else:
+        grad, hv, hv2 = hvp_and_rof(names, v)
     np.testing.assert_allclose(hv, hess @ v, rtol=1e-12, atol=1e-12 * np.abs(hess).max())
     np.testing.assert_allclose(grad, grad_h, rtol=1e-14, atol=0)
-    # reverse over forward: the VJP of the forward-mode gradient, cotangents (0, v)
-    primal = to_trace(expr)
-    rof = compile_vjp(passes.grad_forward(primal), backend=backend)
-    y = primal.output_names[0]
-    args = {**point, f"{y}_bar": 0.0, **{f"{x}_bar_bar": v[k] for k, x in enumerate(names)}}
-    _, hv2 = rof(**args)
     np.testing.assert_allclose(hv2, hv, rtol=1e-12, atol=1e-12 * np.abs(hess).max())
+
+
+@pytest.mark.parametrize("expr, point", FUNCTIONS)
+def test_hvp_is_hessian_times_v_and_reverse_over_forward(expr, point):
+    _check_hvp(expr, point)
+
+
+@pytest.mark.skipif(not HAVE_CC, reason="no C compiler")
+def test_hvp_on_c_is_hessian_times_v_and_reverse_over_forward():
+    """Every function's HVP and reverse over forward in one C kernel each: the HVP of
+    their sum over disjoint inputs (merged_cases.py; two builds instead of fourteen),
+    whose gradient and H·v entries for function k's inputs are function k's own."""
+    total = merged([(expr, None) for expr, _ in FUNCTIONS], summed=True)
+    point = {f"c{k}_{x}": value for k, (_, p) in enumerate(FUNCTIONS) for x, value in p.items()}
+    h = compile_hvp(total, backend="c")
+    rof = compile_vjp(passes.grad_forward(total), backend="c")
+    v = {}   # each function's direction, by merged input name, as its own check draws it
+    for k, (expr, _) in enumerate(FUNCTIONS):
+        own = list(compile_hessian(expr).wrt)
+        v.update(zip([f"c{k}_{x}" for x in own], np.random.default_rng(len(expr)).normal(size=len(own))))
+    names = list(h.wrt)
+    _, grad, hv = h(**point, **{f"{x}_dot": v[x] for x in names})
+    _, hv2 = rof(**point, y_bar=0.0, **{f"{x}_bar_bar": v[x] for x in names})
+    at = {x: j for j, x in enumerate(names)}
+    failures = []
+    for k, (expr, p) in enumerate(FUNCTIONS):
+        def mine(names_k, v_k, k=k):
+            idx = [at[f"c{k}_{x}"] for x in names_k]
+            return [np.array([vector[i] for i in idx]) for vector in (grad, hv, hv2)]
+        try:
+            _check_hvp(expr, p, mine)
+        except AssertionError as err:
+            failures.append(f"{expr}: {err}")
+    assert not failures, "\n".join(failures)
 
 
 def test_hvp_cost_is_a_small_multiple_of_the_function():
