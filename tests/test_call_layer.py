@@ -1,5 +1,6 @@
 """What the lsq call layer's speed work must not change: the NumPy backend's matrix
-products spelled `a.dot(b)` (up to two dimensions) give the bits `a @ b` gives, and
+products spelled `a.dot(b)` (up to two dimensions, contractions of a known length of two
+or more) give the bits `a @ b` gives, and
 call_args.quiet's per-thread Contexts follow each error state the caller sets.
 """
 
@@ -23,13 +24,26 @@ def _body(g) -> str:
 
 def test_lsq_products_are_dots_with_the_bits_of_matmul():
     g = compile_grad(LSQ, wrt=["w"], shapes={"X": ("n", 4), "w": (4,), "y": ("n",)})
-    assert "X.dot(w)" in _body(g) and " @ " not in _body(g)
+    assert "X.dot(w)" in _body(g)   # (r @ X contracts over n, whose length may be 1: see below)
     rng = np.random.default_rng(3)
     X, w, y = rng.normal(size=(9, 4)), rng.normal(size=4), rng.normal(size=9)
     value, (grad,) = g(X=X, w=w, y=y)
     r = X @ w - y
     assert np.array_equal(grad, r @ X)          # the same BLAS gemv, the same bits
     assert value == 0.5 * float(r @ r)
+
+
+def test_a_contraction_of_one_term_keeps_the_sign_of_zero_of_matmul():
+    """dot of one term is the product (0·-1 = -0.0), @ adds it to +0.0 as the interpreter
+    and C do: a length of 1, or one known only at the call, is spelled @."""
+    from exprcompiler import compile_expr
+    from exprcompiler.trace import interpret
+    for shapes in ({"x": (1,), "y": (1,)}, {"x": ("n",), "y": ("n",)}):
+        f = compile_expr("x @ y + x", shapes=shapes)
+        assert ".dot(" not in _body(f)
+        x, y = np.array([0.0]), np.array([-1.0])
+        got, want = f(x=x, y=y), interpret(f.trace, {"x": x, "y": y})[0]
+        assert np.array_equal(np.signbit(got), np.signbit(want)) and not np.signbit(got).any()
 
 
 @pytest.mark.parametrize("shapes", [{"A": (3, 4), "B": (4, 2)}, {"A": (4,), "B": (4, 2)}])

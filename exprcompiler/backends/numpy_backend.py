@@ -200,8 +200,15 @@ def _matmul_as_dot(trace: Trace, ins: Instr, r: Renderer, names) -> Optional[str
     trace's @ takes, the same BLAS call as `a @ b` (dot, gemv, gemm), same warnings
     and, but for a view with a negative stride (then the last bits may differ), same
     bits, without the matmul ufunc's dispatch (~1 µs a product: about 2 µs of a 20 µs
-    least-squares gradient at 500 rows)."""
+    least-squares gradient at 500 rows), where the contraction has a known length of two
+    or more."""
     if ins.op != "matmul":
+        return None
+    # a contraction of one term: dot returns the product itself (0·-1 is -0.0), where
+    # @ (and the interpreter, and C) add it to +0.0; of a length known only at the
+    # call, it may be one (r·r of _dots is never -0.0: a square)
+    k = trace.instrs[ins.args[0]].shape[-1]
+    if not (isinstance(k, int) and k >= 2) and ins.args[0] != ins.args[1]:
         return None
     (left, prec), (right, _) = (r.expr(a) for a in ins.args)
     return f"{left if prec >= _ops.PREC_ATOM else f'({left})'}.dot({right})"
