@@ -37,12 +37,16 @@ def merged(cases, separate_dims: bool = False, summed: bool = False):
         env = {name: b.input(f"c{k}_{name}", trace.instrs[v].shape) for name, v in trace.inputs}
         vmap = replay(b, trace, env)
         outputs += [(f"c{k}_{name}", vmap[v]) for name, v in trace.outputs]
-    if summed:
-        total = outputs[0][1]
-        for _, v in outputs[1:]:
-            total = b.add(total, v)
-        outputs = [("y", total)]
-    return trace_from_builder(b, outputs)
+    return trace_from_builder(b, summed_outputs(b, outputs) if summed else outputs)
+
+
+def summed_outputs(b: Builder, outputs: list) -> list:
+    """[("y", the sum of every output)]: one scalar output whose derivatives with
+    respect to disjoint inputs are each output's own."""
+    total = outputs[0][1]
+    for _, v in outputs[1:]:
+        total = b.add(total, v)
+    return [("y", total)]
 
 
 def case_of(name: str) -> int:

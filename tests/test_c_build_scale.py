@@ -58,12 +58,8 @@ def test_split_kernel_matches_numpy_with_strided_outputs(monkeypatch, tmp_path, 
     np.testing.assert_allclose(got[1], want[1], rtol=1e-13, atol=1e-14)
 
 
-def test_units_are_compiled_in_parallel_and_linked(monkeypatch, tmp_path):
-    """Each part is its own compiler run, at most compile_jobs() at once; the joined
-    text compiles as one unit too (what `exprc export` writes) and gives the same numbers."""
-    monkeypatch.setenv("EXPRCOMPILER_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(c_backend, "SPLIT_FROM", 20)
-    monkeypatch.setattr(c_backend, "PART", 10)
+def compiler_runs(monkeypatch) -> list:
+    """The argument lists of every compiler (and linker) run c_build makes from now on."""
     runs, real = [], subprocess.run
 
     def counting(args, **kw):
@@ -71,6 +67,17 @@ def test_units_are_compiled_in_parallel_and_linked(monkeypatch, tmp_path):
         return real(args, **kw)
 
     monkeypatch.setattr(c_build.subprocess, "run", counting)
+    return runs
+
+
+def test_units_are_compiled_in_parallel_and_linked(monkeypatch, tmp_path):
+    """Each part is its own compiler run, at most compile_jobs() at once; the joined
+    text compiles as one unit too (what `exprc export` writes) and gives the same numbers."""
+    monkeypatch.setenv("EXPRCOMPILER_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(c_backend, "SPLIT_FROM", 20)
+    monkeypatch.setattr(c_backend, "PART", 10)
+    real = subprocess.run   # (compiler_runs wraps it)
+    runs = compiler_runs(monkeypatch)
     program = random_program(40, n_vars=3, seed=7)
     g = compile_grad(program, backend="c")
     units = c_split.split_units(g.source)
@@ -124,13 +131,7 @@ def test_one_function_kernels_get_their_optimisation_level_by_size(monkeypatch):
 
 def test_a_kernel_above_sized_from_is_built_at_its_level(monkeypatch, tmp_path):
     monkeypatch.setenv("EXPRCOMPILER_CACHE", str(tmp_path))
-    runs, real = [], subprocess.run
-
-    def counting(args, **kw):
-        runs.append(list(args))
-        return real(args, **kw)
-
-    monkeypatch.setattr(c_build.subprocess, "run", counting)
+    runs = compiler_runs(monkeypatch)
     program = random_program(40, n_vars=3, seed=7)
     g = compile_grad(program, backend="c")
     assert c_split.UNIT_MARK not in g.source and g.source.count(";\n") > c_build.SIZED_FROM

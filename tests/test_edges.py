@@ -27,6 +27,7 @@ from exprcompiler.backends import c_build
 from exprcompiler.trace import interpret
 from exprcompiler.trace.ir import Builder, trace_from_builder
 from conftest import examples
+from merged_cases import summed_outputs
 from test_ops import DIFFERENTIABLE as ELEMENTWISE
 
 if c_build.shutil.which("cc") is None and c_build.shutil.which("gcc") is None:
@@ -140,12 +141,7 @@ def every_op_trace(group, summed=False):
     for op in group:
         xs = [b.input(f"{op.name}_x{k + 1}") for k in range(op.arity)]
         outputs.append((f"y_{op.name}", b.apply(op.name, *xs)))
-    if summed:
-        total = outputs[0][1]
-        for _, y in outputs[1:]:
-            total = b.add(total, y)
-        outputs = [("y", total)]
-    return trace_from_builder(b, outputs)
+    return trace_from_builder(b, summed_outputs(b, outputs) if summed else outputs)
 
 
 ARITIES = sorted({op.arity for op in ELEMENTWISE})
