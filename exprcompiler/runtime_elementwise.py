@@ -23,7 +23,9 @@ _BLOCK = 1 << 16   # elements: a block's temporaries (512 KiB each) stay in the 
 
 
 def _blocked(helper):
-    """helper(*args), run on blocks of _BLOCK elements where its array arguments are large
+    """helper(*args), run on blocks of _BLOCK elements (where arrays arrive whole: tensor
+    programs and the interpreter; a compiled elementwise function calls the helpers on
+    numpy_backend.numpy_runner's blocks of BLOCK points already, below the threshold) where its array arguments are large
     C-contiguous arrays of one shape (the others are scalars), into one new array: the
     helpers below make several passes with temporaries, and on 10⁶ points each full-size
     temporary costs a pass through main memory and its first-touch page faults, which the
