@@ -22,6 +22,8 @@ BACKENDS = ["numpy", "c"]
     ("norm(x*y)", "x, y are not declared"),
     ("max(x)", "x is not declared"),
     ("logsumexp(exp(x))", "x is not declared"),
+    ("0.5*sum((X@w-y)**2)", "X, w are not declared"),
+    ("dot(x, y) + z", "x, y are not declared"),
 ])
 def test_a_reduction_over_undeclared_inputs_waits_for_arrays_and_refuses_numbers(backend, expr, names):
     """Over a batch of points such a reduction was taken per point (NumPy: per block of
@@ -56,6 +58,20 @@ def test_shapes_from_the_first_call_give_the_answer_a_numpy_user_expects(backend
     assert centred.signature == ({"x": (40_000,)}, {"x": (3,)})
     with pytest.raises(ShapeError, match="first call"):
         compile_expr("sum(x)", backend=backend).source
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_matrix_product_of_undeclared_inputs_takes_its_shapes_from_the_first_call(backend):
+    """X @ w of inputs that shapes= does not declare: as for a reduction, the arrays
+    of the first call tell what X and w are (a product of numbers would be refused)."""
+    X, w, y = np.array([[1.0, 2], [3, 4], [5, 6]]), np.array([1.0, -1]), np.array([1.0, 0, 2])
+    g = compile_grad("0.5*sum((X@w-y)**2)", wrt=["w"], backend=backend)
+    value, (gw,) = g(X, w, y)
+    r = X @ w - y
+    assert value == pytest.approx(0.5 * r @ r) and gw == pytest.approx(X.T @ r)
+    assert g.signature == ({"X": (3, 2), "w": (2,), "y": (3,)},)
+    with pytest.raises(ShapeError, match=r"@: inner dimensions differ: \(3, 2\) @ \(3,\) \(2 against 3\)"):
+        g(X, y, y)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

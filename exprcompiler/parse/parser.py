@@ -286,6 +286,8 @@ class _Parser(TokenReader):
         try:
             return self.g.apply(opname, *args, **attrs)
         except (ShapeError, IndexError) as err:
+            if opname == "matmul" and isinstance(err, ShapeError) and self.scalar_product(tok, args):
+                return self.g.apply("mul", *args)  # lenient: metadata only (names, kind, wrt)
             located = error_at(self.text, tok, str(err)).args[0]
             raise (ShapeError if isinstance(err, ShapeError) else ExprcIndexError)(located) from None
 
@@ -329,6 +331,20 @@ class _Parser(TokenReader):
             f"so {'it is a scalar' if one else 'they are scalars'}; declare "
             f"{'it' if one else 'the vectors among them'}, e.g. shapes={{{names[-1]!r}: ('n',)}} "
             f"(--shape {names[-1]}=n on the command line)")).args[0])
+
+    def scalar_product(self, tok: Token, args) -> bool:
+        """X @ w where X or w is an undeclared (scalar) input: the user means a matrix or
+        a vector, which the first call's arrays will tell (UndeclaredShapes, as for a
+        reduction). True where the parse is lenient: the product is taken as of numbers."""
+        names = sorted({n for a in args if self.g.shape(a) == () for n in _inputs_of(self.g, a)
+                        if self.g.shape(self.g._inputs[n]) == ()}, key=natural_key)
+        if not names or self.lenient:
+            return bool(names)
+        one = len(names) == 1
+        raise UndeclaredShapes(error_at(self.text, tok, (
+            f"{tok.text} of a scalar: {', '.join(names)} {'is' if one else 'are'} not declared in "
+            f"shapes=, so {'it is a scalar' if one else 'they are scalars'}; declare the matrices and "
+            f"vectors, e.g. shapes={{{names[-1]!r}: ('n',)}} (--shape {names[-1]}=n on the command line)")).args[0])
 
     def index_of_scalar(self, tok: Token, var: int) -> ExprcIndexError:
         """x[0] of a scalar: most often an x the user forgot to declare in shapes=."""
