@@ -40,6 +40,7 @@ class ShapesAtCall(CompiledFunction):
         self._compiled = ShapeCache()
         self._signature: list[dict] = []
         self._last = None
+        self._refusal = str(refusal).split("\n", 1)[0]  # where and what: the text's inputs to declare
 
     def __reduce__(self):
         from .recipe import rebuild
@@ -94,8 +95,7 @@ class ShapesAtCall(CompiledFunction):
     def _of_last(self, what: str):
         if self._last is None:
             raise ShapeError(f"{what}: this function is compiled at its first call, for the shapes of "
-                             f"its arrays; call it once, or declare them with shapes= (--shape on the "
-                             f"command line)")
+                             f"its arrays; call it once, or declare them ({self._refusal})")
         return getattr(self._last, what)
 
     source = property(lambda self: self._of_last("source"))
