@@ -243,6 +243,10 @@ def log1p_of_sum(x, w, out=None):
     x = _real(x)
     with np.errstate(all="ignore"):   # the NaN cases, redone below
         r = _log1p_unit(x, out, w)
+    # A block all of one sign (no zero, no NaN: minimum and maximum propagate it) needs no
+    # fix-up: one reduction, where r.all() (1.5x a min/max reduction) and the NaN test were two
+    if r.size and (np.minimum.reduce(r, axis=None) > 0 or np.maximum.reduce(r, axis=None) < 0):
+        return _scalar(r)
     if not r.all():   # a zero: x is ±0 (one reduction, where copysign costs two passes)
         np.copysign(r, x, out=r)
     if r.size and np.isnan(np.maximum.reduce(r, axis=None)):
@@ -254,16 +258,21 @@ def expm1(x, out=None):
     """np.expm1's values (within about an ulp, ±0 and the specials exactly), at the cost
     of np.exp where |x| >= log 2 (NumPy's expm1 is a scalar libm loop, twice exp's cost):
     exp(x) - 1 there loses at most a bit (exp(x)/(exp(x) - 1) <= 2), np.expm1 at the points
-    nearer 0. Each point's value is its own (whatever the others): two reductions find
-    a block all on one side, else the points of the smaller side are redone."""
+    nearer 0. Each point's value is its own (whatever the others): one reduction finds a
+    block all above log 2, two one all below -log 2 or all nearer 0, else the points of
+    the smaller side are redone."""
     x = _real(x)
     out = np.empty_like(x) if out is None else out   # an array even for one point (out= needs one)
     if x.size == 0:
         return out
-    lo, hi = np.minimum.reduce(x, axis=None), np.maximum.reduce(x, axis=None)
+    lo = np.minimum.reduce(x, axis=None)
+    if lo >= _LN2:   # all far above 0 (NaN fails the test): one reduction
+        np.exp(x, out=out)
+        return _scalar(np.subtract(out, 1.0, out=out))
+    hi = np.maximum.reduce(x, axis=None)
     if lo > -_LN2 and hi < _LN2:   # all near 0 (the range where exp(x) - 1 fails)
         return _scalar(np.expm1(x, out=out))
-    near = None if lo >= _LN2 or hi <= -_LN2 else np.abs(x) < _LN2   # NaN is not near: exp(NaN) - 1
+    near = None if hi <= -_LN2 else np.abs(x) < _LN2   # NaN is not near: exp(NaN) - 1
     if near is not None and 2 * np.count_nonzero(near) >= x.size:
         np.expm1(x, out=out)
         _redo(out, ~near, _exp_minus_1, x)
