@@ -159,7 +159,7 @@ TABLE += [
            edges=(((0.0,), (0.0,)), ((800.0,), (-0.0,))),
            doc="sech(x)² = 1 - tanh(x)² (tanh's derivative) without cancellation or overflow; "
                "derivative -2·sech(x)²·tanh(x)"),
-    _unary("sqrt1pm1", runtime.sqrt1pm1, lambda b, g, x, out: b.div(g, b.mul(2.0, b.add(out, 1.0))),
+    _unary("sqrt1pm1", runtime.sqrt1pm1, lambda b, g, x, out: b.div(b.mul(0.5, g), b.add(out, 1.0)),
            "sqrt1pm1", c="xc_sqrt1pm1", sympy=lambda sp, x: sp.sqrt(1 + x) - 1, domain=((-0.5, 3.0),),
            edges=(((-1.0,), (INF,)), ((INF,), (0.0,))),
            doc="sqrt(1 + x) - 1 as x / (sqrt(1 + x) + 1), accurate for small x; derivative 1/(2·sqrt(1 + x))"),
