@@ -28,7 +28,12 @@ shared machine falls on all of them; medians. Before timing, each cluster runs e
 way once (the workers unpickle the kernel and load it from the on-disk cache); the
 workers' counts of unpickled kernels and C compiler runs are printed at the end.
 Besides wall time: CPU seconds (user + system, from getrusage) and minor page faults
-of this process or of the workers, which show the work done whatever the load.
+of this process or of the workers, which show the work done whatever the load, and the
+CPU of the threads that run the kernels alone ("task CPU": this process's main thread,
+a worker's task threads), which splits a worker's CPU into its tasks' and its event
+loop's (comms, heartbeats, Dask's profiler). A worker's wall time is split the same
+way, from the scheduler's task stream: inside its tasks, idle between them (each next
+task is started by the worker's event loop), and outside every worker's tasks.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ import logging
 import os
 import resource
 import statistics
+import threading
 import time
 import warnings
 from collections import Counter
@@ -56,9 +62,35 @@ def _points(n: int, chunks: int):
 
 
 def usage() -> np.ndarray:
-    """[CPU seconds (user + system), minor page faults] of this process so far."""
+    """[CPU seconds (user + system), minor page faults, CPU seconds of the threads that
+    run the kernels] of this process so far: in this process its main thread; in a
+    worker the threads of its task executor (`task_threads_cpu`)."""
     r = resource.getrusage(resource.RUSAGE_SELF)
-    return np.array([r.ru_utime + r.ru_stime, r.ru_minflt])
+    tasks = time.thread_time() if threading.current_thread() is threading.main_thread() else np.nan
+    return np.array([r.ru_utime + r.ru_stime, r.ru_minflt, tasks])
+
+
+def worker_usage() -> np.ndarray:
+    """`usage()` in a worker, called on its event loop (client.run): the kernels'
+    threads are its executor's."""
+    return np.concatenate([usage()[:2], [task_threads_cpu()]])
+
+
+def task_threads_cpu() -> float:
+    """CPU seconds so far of this process's Dask executor threads (named
+    "...Dask-Default-Threads..."), from Linux's per-thread schedstat; NaN elsewhere.
+    Beside the process's total, it splits a worker's CPU into the tasks' (the kernel,
+    the sums, Dask's code around a task) and its event loop's (comms, heartbeats, and
+    Dask's statistical profiler, which samples the task threads' stacks every 10 ms)."""
+    ids = [t.native_id for t in threading.enumerate() if "Dask-Default-Threads" in t.name]
+    total = 0
+    try:
+        for i in ids:
+            with open(f"/proc/self/task/{i}/schedstat") as f:
+                total += int(f.read().split()[0])  # nanoseconds on a CPU
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+    return total / 1e9
 
 
 def in_process(g, blocks: list, way: str, outs=None) -> tuple[float, np.ndarray, np.ndarray]:
@@ -91,6 +123,7 @@ class Cluster:
                                     dashboard_address=None, env=env, silence_logs=logging.CRITICAL)
         self.client = Client(self.cluster, set_as_default=False)
         self.client.run(count_compiles)
+        self.client.get_task_stream(start=time.time())  # the scheduler records tasks from now on
         # x1 and x2 persisted as arrays of their own (no task per chunk to take the rows
         # at each computation): the two rows of a block come from one task, on one worker
         self.x1, self.x2 = x1, x2 = self._persist(points)
@@ -119,17 +152,36 @@ class Cluster:
         return f"chunks per worker {'/'.join(map(str, counts))}, {together}/{len(one)} pairs on one worker"
 
     def run(self, lazy) -> tuple[float, np.ndarray, np.ndarray, float]:
-        """(seconds, the sums, [CPU seconds, faults] per worker, scheduler CPU seconds)."""
+        """(seconds, the sums, [CPU seconds, faults, task threads' CPU seconds] per
+        worker and the `_timeline`, scheduler CPU seconds)."""
         import dask
         before, sched = self._usage()
-        start = time.perf_counter()
+        since, start = time.time(), time.perf_counter()
         sums = np.array(dask.compute(*lazy, scheduler=self.client), dtype=float)
         seconds = time.perf_counter() - start
         after, sched_after = self._usage()
-        return seconds, sums, (after - before) / self.workers, sched_after - sched
+        used = np.concatenate([(after - before) / self.workers, self._timeline(since, seconds)])
+        return seconds, sums, used, sched_after - sched
+
+    def _timeline(self, since: float, seconds: float) -> np.ndarray:
+        """[seconds inside tasks, seconds idle between a worker's first task and its
+        last, both per worker (mean); seconds outside every worker's tasks (the graph,
+        the scheduler, the results)] of the computation that started at `since`, from
+        the scheduler's task stream (the workers' clocks are this machine's)."""
+        spans: dict = {}
+        for task in self.client.get_task_stream(start=since):
+            spans.setdefault(task["worker"], []).extend(
+                (s["start"], s["stop"]) for s in task["startstops"] if s["action"] == "compute")
+        spans = {w: s for w, s in spans.items() if s}
+        if not spans:
+            return np.full(3, np.nan)
+        inside = [sum(b - a for a, b in s) for s in spans.values()]
+        span = [max(b for _, b in s) - min(a for a, _ in s) for s in spans.values()]
+        return np.array([sum(inside) / self.workers, sum(p - i for p, i in zip(span, inside)) / self.workers,
+                         seconds - max(span)])
 
     def _usage(self):
-        return (sum(self.client.run(usage).values()), self.client.run_on_scheduler(usage)[0])
+        return (sum(self.client.run(worker_usage).values()), self.client.run_on_scheduler(usage)[0])
 
     def kernel_builds(self) -> str:
         from exprcompiler import on_dask
@@ -160,6 +212,7 @@ def _compiles() -> int:
 
 
 def main(argv=None) -> int:
+    import dask
     from exprcompiler import compile_grad
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", type=float, default=1e7)
@@ -167,6 +220,9 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=5, help="interleaved rounds (medians)")
     parser.add_argument("--skip-arrays", action="store_true",
                         help="leave out the cluster's arrays + Dask sums (the slowest way, 10-25 s a run)")
+    parser.add_argument("--worker-profile", choices=("on", "off"), default="on",
+                        help="Dask's statistical profiler in the workers (distributed.worker.profile.enabled): "
+                             "it samples the task threads' stacks every 10 ms on the worker's event loop")
     parser.add_argument("--worker-env", default="", metavar="K=V,...",
                         help="environment of the worker processes, for experiments with glibc's malloc "
                              "(the nanny sets MALLOC_TRIM_THRESHOLD_=65536), e.g. "
@@ -183,9 +239,11 @@ def main(argv=None) -> int:
     load = os.getloadavg()
     print(f"Griewank value + gradient, {n:.0e} points in {args.chunks} chunks "
           f"({-(-n // args.chunks) * 8 / 1e6:.0f} MB per input chunk); median of {args.repeat} interleaved "
-          f"rounds; workers: processes x 1 thread{'; worker env ' + args.worker_env if env else ''}; "
+          f"rounds; workers: processes x 1 thread{'; worker env ' + args.worker_env if env else ''}, "
+          f"Dask's profiler {args.worker_profile}; "
           f"load average before {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores")
-    clusters = {w: Cluster(g, points, w, env) for w in (1, 2)}
+    with dask.config.set({"distributed.worker.profile.enabled": args.worker_profile == "on"}):
+        clusters = {w: Cluster(g, points, w, env) for w in (1, 2)}  # the nannies pass the config on
     rows: dict = {}
     ref = None
     for _ in range(args.repeat):
@@ -209,8 +267,8 @@ def main(argv=None) -> int:
     med = {k: (statistics.median(r[0] for r in v), np.median([r[1] for r in v], axis=0),
                statistics.median(r[2] for r in v), max(r[3] for r in v)) for k, v in rows.items()}
     best = min(med[("in", way)][0] for way in ("new", "out", "g.sum"))
-    print(f"  {'':48} {'seconds':>8} {'M points/s':>10} {'per worker':>10} {'CPU s':>7} {'faults':>7} "
-          f"{'sched CPU':>9}")
+    print(f"  {'':48} {'seconds':>8} {'M points/s':>10} {'per worker':>10} {'CPU s':>7} {'task CPU':>8} "
+          f"{'faults':>7} {'sched CPU':>9}")
     labels = {"new": "new arrays", "out": "out= (kept arrays)", "g.sum": "g.sum", "arrays": "arrays + Dask sums",
               "fixed": "g.sum, fixed cost (16 x 1000 points)"}
     for (w, way), (seconds, used, sched, worst) in med.items():
@@ -218,24 +276,32 @@ def main(argv=None) -> int:
         rate = "" if way == "fixed" else f"{n / seconds / 1e6:10.1f}"
         per = "" if w == "in" or way == "fixed" else f"{best / (seconds * w):9.2f}x"
         agree = "" if way == "fixed" else f"   sums agree to {worst:.0e}"
-        print(f"  {label:48} {seconds:8.3f} {rate:>10} {per:>10} {used[0]:7.3f} {used[1]:7.0f} "
+        print(f"  {label:48} {seconds:8.3f} {rate:>10} {per:>10} {used[0]:7.3f} {used[2]:8.3f} {used[1]:7.0f} "
               f"{'' if w == 'in' else f'{sched:9.3f}'}{agree}")
     floor = med[("in", "out")][0]
     for w in (1, 2):
         print(f"  {w} worker{'s' if w > 1 else ''}, g.sum, per worker against the out= floor: "
               f"{floor / (med[(w, 'g.sum')][0] * w):.2f}x")
-    cpu = med[("in", "g.sum")][1][0]
+    cpu, task = med[("in", "g.sum")][1][[0, 2]]
     for w in (1, 2):
+        used = med[(w, "g.sum")][1]
         print(f"  {w} worker{'s' if w > 1 else ''}, g.sum, CPU: in-process g.sum's over the workers' together: "
-              f"{cpu / (med[(w, 'g.sum')][1][0] * w):.2f}x")
+              f"{cpu / (used[0] * w):.2f}x; the kernels' threads only: {task / (used[2] * w):.2f}x; each "
+              f"worker's other threads (its event loop): {used[0] - used[2]:.3f} s")
+    for w in (1, 2):
+        inside, idle, outside = med[(w, "g.sum")][1][3:6]
+        print(f"  {w} worker{'s' if w > 1 else ''}, g.sum, wall per worker: inside tasks {inside:.3f} s (in-process "
+              f"g.sum's over it: {med[('in', 'g.sum')][0] / (inside * w):.2f}x), idle between its tasks {idle:.3f} s, "
+              f"outside every worker's tasks {outside:.3f} s")
     for way in ("arrays", "g.sum")[args.skip_arrays:]:
         print(f"  1 -> 2 workers, {way}: {med[(1, way)][0] / med[(2, way)][0]:.2f}x")
     fixed = [med[(w, "fixed")][0] for w in (1, 2)]
     print(f"  1 -> 2 workers, g.sum less the fixed cost: "
           f"{(med[(1, 'g.sum')][0] - fixed[0]) / (med[(2, 'g.sum')][0] - fixed[1]):.2f}x")
     print("  per worker: the in-process rate (the fastest way) over the worker's; CPU s and faults: "
-          "this process's, or each worker's (mean); sched CPU: this process's during a cluster run (a "
-          "LocalCluster's scheduler runs here, beside the client)")
+          "this process's, or each worker's (mean); task CPU: of the threads that run the kernels (this "
+          "process's main thread; a worker's task threads); sched CPU: this process's during a cluster run "
+          "(a LocalCluster's scheduler runs here, beside the client)")
     print(f"  placement: 1 worker {placed[1]}; 2 workers {placed[2]}")
     print(f"  kernels on the workers (each: unpickled / C compiler runs): 1 worker {builds[1]}; "
           f"2 workers {builds[2]}")
