@@ -145,13 +145,13 @@ class Compiled(CompiledFunction):
         each of the function's dtype (float64 unless compiled with dtype="float32"),
         C-contiguous and of the batch's shape; they are returned."""
         direct = self._direct
-        if direct and out is None and not kwargs and (self._direct_checks or _all_floats(args, len(self.inputs))):
+        if direct and out is None and (self._direct_checks or not kwargs and _all_floats(args, len(self.inputs))):
             try:  # the one-point variant returns the result itself: nothing to convert or nest
-                result = direct(*args)
+                result = direct(*args, **kwargs)  # (kwargs: only C's entry, which takes names)
             except (ArithmeticError, ValueError):
                 pass  # math refuses (x/0, log(0)): the point run below answers as NumPy does
             else:
-                if result is not NotImplemented:  # C's entry: not n numbers
+                if result is not NotImplemented:  # C's entry: not every input once, as a number
                     return result
         tensor_call = self._tensor_call
         if tensor_call is not None and out is None:  # float64 arrays, all in order or all by name
@@ -302,17 +302,21 @@ def _single_output(trace: Trace, what: str) -> None:
 
 def _build(kind: str, primal: Trace, trace: Trace, *, backend: str, wrt=(), mode: str = "",
            func_name: str, what: str, returns=None, threads: Optional[int] = None,
-           layout=None, rewrites=(), dtype=None) -> Compiled:
+           layout=None, rewrites=(), dtype=None, cls=None) -> Compiled:
     """Trace -> backend -> Compiled: the one place where a backend is chosen. `dtype`:
-    None (float64) or what dtypes.resolve made of the user's dtype=."""
+    None (float64) or what dtypes.resolve made of the user's dtype=. `cls`: a subclass
+    of Compiled for the kernels its `fits(kernel, signature, dtype)` accepts
+    (dense_point.PointCompiled); Compiled for the others."""
     chosen = BACKENDS[backend]
     signature = Signature(trace, primal, wrt)
     artifact = chosen.generate(trace, func_name=func_name, description=describe(what, primal),
                                returns=returns, columns=kind in COLUMN_KINDS, dtype=dtype)
     kernel = chosen.load(artifact, signature, threads=threads)
     n_values = 1 if kind == "grad" else len(primal.outputs)
-    compiled = Compiled(kernel, signature, kind=kind, primal=primal, n_values=n_values,
-                        backend=backend, mode=mode, layout=layout, dtype=dtype)
+    if cls is None or not cls.fits(kernel, signature, dtype):
+        cls = Compiled
+    compiled = cls(kernel, signature, kind=kind, primal=primal, n_values=n_values,
+                   backend=backend, mode=mode, layout=layout, dtype=dtype)
     compiled.rewrites = tuple(rewrites)  # the stability rewrites applied (stable=True)
     return compiled
 

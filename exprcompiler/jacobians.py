@@ -16,7 +16,7 @@ from typing import Optional
 
 
 from . import api, passes
-from .dense_point import with_point_path
+from .dense_point import PointCompiled
 from .frontend import to_trace
 from .recipe import reproducible
 from .shape_binding import is_tensor_trace
@@ -66,10 +66,9 @@ def compile_hessian(expr, wrt=None, *, backend: str = "numpy", threads: Optional
     rewrites: list = []
     primal, wrt, trace, what = api.kind_trace("hessian", primal, wrt, stable=stable, rewrites=rewrites)
     n = len(wrt)
-    return with_point_path(api._build("hessian", primal, trace, backend=backend, wrt=wrt,
-                                      mode="forward over reverse", func_name="f_hessian", what=what,
-                                      threads=threads, layout=(((), (n,), (n, n)), tuple), rewrites=rewrites,
-                                      dtype=dtype))
+    return api._build("hessian", primal, trace, backend=backend, wrt=wrt, mode="forward over reverse",
+                      func_name="f_hessian", what=what, threads=threads, layout=(((), (n,), (n, n)), tuple),
+                      rewrites=rewrites, dtype=dtype, cls=PointCompiled)
 
 
 def choose_mode(n_inputs: int, n_outputs: int) -> str:
@@ -106,9 +105,9 @@ def compile_jacobian(exprs, wrt=None, *, mode: str = "auto", backend: str = "num
     chosen = choose_mode(n, m) if mode == "auto" else mode
     rewrites: list = []
     _, _, trace, what = api.kind_trace("jacobian", primal, wrt, chosen, stable=stable, rewrites=rewrites)
-    return with_point_path(api._build("jacobian", primal, trace, backend=backend, wrt=wrt, mode=chosen,
-                                      func_name="f_jacobian", what=what, threads=threads,
-                                      layout=(((m,), (m, n)), tuple), rewrites=rewrites, dtype=dtype))
+    return api._build("jacobian", primal, trace, backend=backend, wrt=wrt, mode=chosen, func_name="f_jacobian",
+                      what=what, threads=threads, layout=(((m,), (m, n)), tuple), rewrites=rewrites, dtype=dtype,
+                      cls=PointCompiled)
 
 
 def _dense_only(dtype, sparse: bool):

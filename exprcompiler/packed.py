@@ -98,9 +98,9 @@ class PackedCall:
         general, assemble, n_out, shape = self, self._assemble, self.n_out, (self.n,)
         gradient = assemble is _value_and_gradient
         native = c_entry.load()
-        if native is not None:
-            return native.at_entry(self.run.c_address, self.n_in, n_out, fn, general, np.empty,
-                                   1 if gradient else 0, None if gradient else assemble)
+        if native is not None:  # a gradient: its value a float, the gradient an array
+            result = c_entry.spec_code((0, c_entry.Block(1, (n_out - 1,))), n_out) if gradient else (assemble, ())
+            return native.at_entry(self.run.c_address, self.n_in, n_out, fn, general, np.empty, *result)
         empty, ndarray = np.empty, np.ndarray
 
         def at(x, seed=None, /, **data):
@@ -189,11 +189,12 @@ def numpy_packed(point):
     return run
 
 
-def c_point(ffi, fn, n_out: int, n_in: int = -1, ctype: str = "double"):
+def c_point(ffi, fn, n_out: int, n_in: int = -1, ctype: str = "double", names=None):
     """run(values) -> the outputs as floats, through the kernel's one-point entry
     (`ctype` "float" for a float32 kernel: the values rounded as an array call rounds
     them); given `n_in` (double kernels: c_entry's extension is for doubles), `run.nested(returns)` is c_entry's f(*numbers) returning the outputs
-    nested as `returns` says (api.Compiled's quick call), or None. Until nested() is
+    nested as `returns` says (api.Compiled's quick call; given the inputs' `names`,
+    f(**numbers) too), or None. Until nested() is
     first asked for — the second call with numbers, so one call never loads the
     extension — run goes through cffi (about 1 µs a conversion); then through the
     extension too, its outputs a flat tuple."""
@@ -216,10 +217,10 @@ def c_point(ffi, fn, n_out: int, n_in: int = -1, ctype: str = "double"):
             return None
         address = c_entry.address(ffi, fn)
         if not flat:
-            flat.append(native.call_entry(address, n_in, n_out, fn, c_entry.spec_code(tuple(range(n_out)))))
-        return native.call_entry(address, n_in, n_out, fn, c_entry.spec_code(returns))
+            flat.append(native.call_entry(address, n_in, n_out, fn, c_entry.spec_code(tuple(range(n_out)))[0]))
+        return native.call_entry(address, n_in, n_out, fn, c_entry.spec_code(returns)[0], names)
     run.nested = nested
-    run.checks_numbers = True  # what nested() makes returns NotImplemented for anything else
+    run.checks_numbers = True  # what nested() makes takes names, and returns NotImplemented for what it does not take
     return run
 
 

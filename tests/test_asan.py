@@ -152,6 +152,34 @@ h_c = compile_grad(" + ".join(f"(x{i} - x{i + 1}**2)**2" for i in range(80)), ba
 for _ in range(3):  # more than the entry's stack buffer holds
     xs = np.linspace(-1, 1, 81)
     assert h_c(*xs)[0] == h_c.at(xs)[0]
+# by name (the names handed to the entry), all or after some by position, and what it
+# leaves to the general path
+x81 = np.linspace(-1, 1, 81)
+named = {f"x{i}": float(v) for i, v in enumerate(x81)}
+for _ in range(3):
+    assert g_c(x=0.3, y=0.7) == g_c(0.3, y=0.7) == g_c(0.3, 0.7)
+    assert h_c(**named) == h_c(*x81[:40], **{f"x{i}": named[f"x{i}"] for i in range(40, 81)}) == h_c(*x81)
+assert g_c._direct(0.3, x=0.7) is NotImplemented and g_c._direct(x=0.3, z=0.7) is NotImplemented
+# dense Jacobians and Hessians (dense_point.py): results as new arrays of runs of the
+# outputs, x reordered into the kernel's inputs; a Hessian large enough to be split
+# (c_split.point_entry on `omp simd` parts) and to need the heap for its outputs
+from exprcompiler import compile_hessian, compile_jacobian
+wrt = ["w", "z", "x", "y"]
+J_c = compile_jacobian(["x*y + exp(z/4)", "sin(x) - y*y"], wrt=wrt, backend="c")
+J_np = compile_jacobian(["x*y + exp(z/4)", "sin(x) - y*y"], wrt=wrt)
+point = {"x": 0.7, "y": -1.3, "z": 2.1, "w": 5.0}
+program = " + ".join(f"x{i} * sin(x{i + 1}) * x{i + 2}" for i in range(28))
+H_c, H_np = compile_hessian(program, backend="c"), compile_hessian(program)
+from exprcompiler.backends import c_split
+assert c_split.UNIT_MARK in H_c.source and len(H_c.trace.outputs) > 64
+xh = np.linspace(-1, 1, 30)
+for _ in range(3):
+    for got, want in [(J_c(**point), J_np(**point)), (J_c.at(np.array([point[k] for k in wrt])),
+                                                         J_np.at(np.array([point[k] for k in wrt]))),
+                      (H_c(*xh), H_np(*xh)), (H_c.at(xh), H_np.at(xh))]:
+        for a, b in zip(got, want):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    calls += 4
 # a split kernel in the vector extension (c_split: parts, lanes, the tape's aligned rows)
 # over ragged last blocks
 from exprcompiler.backends import c_split
@@ -167,9 +195,30 @@ for n in (1, 3, 17, 1001):
     for a, b in zip(got[1], want[1]):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
     calls += 1
+for _ in range(3):  # one point through its own entry (c_split.point_entry), by name and packed
+    got, want = s_c(**named), s_np(**named)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(s_c.at(x81)[1], s_np.at(x81)[1], rtol=1e-10, atol=1e-12)
+    calls += 2
 out = (np.empty(7), (np.empty(7), np.empty(7)))
 g_c(np.arange(7.0), np.arange(7.0), out=out)
 np.testing.assert_allclose(out[1][0], g_np(np.arange(7.0), np.arange(7.0))[1][0], rtol=1e-10, atol=1e-12)
+
+# g.sum over broadcast batches (point_sums.block_sums): many blocks along the first axis,
+# a shorter last one, the kernel writing into the thread's kept buffer; every input its
+# own allocation, so a read past a block's last point, or a write past the buffer, is
+# outside an allocation
+from exprcompiler import point_sums
+point_sums.BLOCK_NUMBERS = 96
+for x, y in ((np.linspace(-1, 1, 101).reshape(101, 1), np.linspace(0.5, 1, 3)),
+             (np.linspace(-1, 1, 3).reshape(1, 3), np.linspace(0.5, 1, 101).reshape(101, 1)),
+             (np.linspace(-1, 1, 1001), 0.5)):
+    got, want = point_sums.flatten(g_c.sum(x, y))[0], point_sums.flatten(g_np(x, y))[0]
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, np.broadcast_to(w, np.broadcast_shapes(x.shape, np.shape(y))).sum(),
+                                   rtol=1e-10, atol=1e-12)
+    calls += 1
 
 print(f"SANITIZED RUN OK: {calls} calls, {refused} refused")
 '''

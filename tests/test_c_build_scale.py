@@ -56,6 +56,15 @@ def test_split_kernel_matches_numpy_with_strided_outputs(monkeypatch, tmp_path, 
     for a, b in zip(np.atleast_1d(got[0]), np.atleast_1d(want[0])):
         np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-14)
     np.testing.assert_allclose(got[1], want[1], rtol=1e-13, atol=1e-14)
+    # one point through the split kernel's own entry (c_split.point_entry): by name,
+    # in order and packed, at points where a last bit counts as above
+    assert "_packed(const double *in, double *out)\n{\n    void *mem = malloc(" in c.source
+    for k in range(3):
+        point = {"x": x[k], "y": y[k], "z": z[k]}
+        for got, want in [(c(**point), ref(**point)), (c(x[k], y[k], z[k]), ref(x[k], y[k], z[k])),
+                          (c.at(np.array([x[k], y[k], z[k]])), ref.at(np.array([x[k], y[k], z[k]])))]:
+            for a, b in zip(got, want):
+                np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-14)
 
 
 def compiler_runs(monkeypatch) -> list:
@@ -150,7 +159,8 @@ def test_a_kernel_above_sized_from_is_built_at_its_level(monkeypatch, tmp_path):
 def test_vector_extension_units_get_their_flags_and_blocks_of_whole_vectors(monkeypatch, vector):
     monkeypatch.setattr(c_split, "VECTOR_UP_TO", 10**9 if vector else 0)
     stmts = [("a", "sin(x)", {"x"}), ("b", "a * x", {"a", "x"}), ("out0", "a + b", {"a", "b"})]
-    src = c_split.split_kernel(stmts, {"x": 0}, "f", "int f(ptrdiff_t n)", [], 1, 1, 1, 64, c_backend._table)
+    src = c_split.split_kernel(stmts, {"x": 0}, "f", "int f(ptrdiff_t n)", [], 1, 1, 1, 64, c_backend._table,
+                               c_backend.packed_decl("f"))
     units = c_split.split_units(src)
     assert len(units) > 2
     lanes = c_split.UNIT_FLAGS + c_split.LANES_FLAGS
@@ -220,3 +230,34 @@ def test_vector_extension_parts_in_float32(monkeypatch, tmp_path, threads):
         for a, b in zip([got[0], *got[1]], [want[0], *want[1]]):
             assert np.ndim(a) == 0 or a.dtype == np.float32  # one point: Python floats
             np.testing.assert_allclose(np.asarray(a, float), b, rtol=2e-4, atol=2e-4)
+
+
+def test_declarations_are_typed_without_the_c_parser(tmp_path, monkeypatch):
+    """c_build.load types the generated declarations itself (functions_of; ffi.cdef
+    took 60 ms on the 10-link pendulum's): the same function types and addresses as
+    ffi.cdef + ffi.dlopen give, for a scalar and a tensor kernel; a declaration of
+    another form is left to ffi.cdef."""
+    import cffi
+    from exprcompiler.backends import c_source
+    from exprcompiler.dtypes import c_source_float
+    from exprcompiler.frontend import to_trace
+    monkeypatch.setenv("EXPRCOMPILER_CACHE", str(tmp_path))
+    for trace in (to_trace("x * y + sin(x)"), to_trace("sum(x * y)", {"x": ("n",), "y": ("n",)})):
+        gen = c_source.generate(trace, func_name="f", columns=True)
+        ffi, lib = c_build.load(gen.text, gen.decl)
+        assert isinstance(lib, c_build.Library)
+        ref = cffi.FFI()
+        ref.cdef(gen.decl)
+        ref_lib = ref.dlopen(str(c_build.build(gen.text)))
+        names = [name for name, _, _ in c_build.functions_of(gen.decl)]
+        assert len(names) == gen.decl.count(";") >= 2
+        for name in names:
+            assert ffi.typeof(getattr(lib, name)) is ref.typeof(getattr(ref_lib, name))
+            assert int(ffi.cast("uintptr_t", getattr(lib, name))) == int(ref.cast("uintptr_t", getattr(ref_lib, name)))
+    decl = c_source_float(c_source.generate(to_trace("x * y"), func_name="g").decl)
+    assert c_build.functions_of(decl) == [
+        ("g", "int", ["ptrdiff_t", "int", "float *", "ptrdiff_t", "float *", "ptrdiff_t", "float *", "ptrdiff_t"]),
+        ("g_packed", "int", ["float *", "float *"])]
+    for other in ["int f(void);", "int f(struct s *p);", "int f(double a[3]);", "int f(int (*g)(int));",
+                  "int f(int a); junk", "typedef int t; int f(t a);", "unsigned f(int a);"]:
+        assert c_build.functions_of(other) is None, other

@@ -155,12 +155,72 @@ def test_the_extension_checks_what_it_is_given(native):
         native.call_entry(address, -1, 3, fn, (0,))
     with pytest.raises(ValueError, match="null function address"):
         native.call_entry(0, 2, 3, fn, (0,))
-    for skip, assemble in [(1, print), (0, None), (2, None)]:
-        with pytest.raises(ValueError, match="skip 1 takes assemble None"):
-            native.at_entry(address, 2, 3, fn, print, np.empty, skip, assemble)
+    Block = c_entry.Block
+    for result, blocks, empty in [(print, (), None), ((0,), ((0, (1,)),), None), ((0,), [(0, (1,))], np.empty),
+                                  (print, ((0, (3,)),), np.empty)]:
+        with pytest.raises((ValueError, TypeError), match="the result is a spec|must be tuple"):
+            native.call_entry(address, 2, 3, fn, result, None, empty, blocks)
+    for block in [(0, (4,)), (2, (2,)), (-1, (1,)), (0, (2, -1)), (0, [3]), (0, (3.0,)), (True, (1,)), (0,),
+                  (0, (2**62, 2**62, 0)), (0, (2**62, 2**62))]:
+        with pytest.raises(ValueError, match="block 0 is not"):
+            native.call_entry(address, 2, 3, fn, (3,), None, np.empty, (block,))
+    with pytest.raises(ValueError, match="output index out of range"):
+        native.call_entry(address, 2, 3, fn, (4,), None, np.empty, ((0, (3,)),))
+    for names, message in [(("x",), "tuple of the 2"), (["x", "y"], "tuple of the 2"), (("x", 1), "a str"),
+                            (("x", "x"), "distinct")]:
+        with pytest.raises(ValueError, match=message):
+            native.call_entry(address, 2, 3, fn, (0,), names)
+    for order in [(0,), (0, 2), (0, -1), (0, 1.0), [0, 1]]:
+        with pytest.raises(ValueError, match="order"):
+            native.at_entry(address, 2, 3, fn, print, np.empty, (0,), (), order)
     spec = c_entry.spec_code((0, (1, 2)))
-    assert spec == (-3, 0, -3, 1, 2)
-    assert native.call_entry(address, 2, 3, fn, spec)(2.0, 3.0) == g(2.0, 3.0) == (6.0, (3.0, 2.0))
+    assert spec == ((-3, 0, -3, 1, 2), ())
+    assert native.call_entry(address, 2, 3, fn, spec[0])(2.0, 3.0) == g(2.0, 3.0) == (6.0, (3.0, 2.0))
+    # blocks: new arrays of runs of the outputs, each checked before it is written to
+    code, blocks = c_entry.spec_code((Block(1, (2,)), 0, Block(0, (3, 1)), Block(2, (0,))), 3)
+    assert code == (-5, 3, 0, 4, 5) and blocks == ((1, (2,)), (0, (3, 1)), (2, (0,)))
+    both, value, column, nothing = native.call_entry(address, 2, 3, fn, code, ("x", "y"), np.empty, blocks)(
+        2.0, y=3.0)
+    assert both.tolist() == [3.0, 2.0] and value == 6.0 and column.tolist() == [[6.0], [3.0], [2.0]]
+    assert nothing.shape == (0,) and both.dtype == np.float64
+    at = native.at_entry(address, 2, 3, fn, print, np.empty, code, blocks, (1, 0))  # x is (y, x)
+    assert at(np.array([3.0, 2.0]))[2].tolist() == [[6.0], [3.0], [2.0]]
+    for empty in [lambda shape: np.empty(shape, np.float32), lambda shape: np.empty(shape)[::-1],
+                  lambda shape: np.empty(4), lambda shape: bytes(8 * int(np.prod(shape))), lambda shape: None]:
+        with pytest.raises((TypeError, ValueError, BufferError)):  # another dtype, strided, short, read-only
+            native.call_entry(address, 2, 3, fn, code, None, empty, blocks)(2.0, 3.0)
+
+
+def test_native_call_takes_names(native):
+    """By name (all of them, or after some by position): the inputs' names handed to
+    the entry; whatever it does not take, the general path answers with its errors."""
+    g = compile_grad(EXPR, backend="c")
+    ref = compile_grad(EXPR)
+    for _ in range(2):
+        g(x=1.5, y=0.5)
+    direct = g._direct
+    want = direct(1.5, 0.5)
+    assert _bits(direct(x=1.5, y=0.5)) == _bits(direct(1.5, y=0.5)) == _bits(want) == _bits(ref(x=1.5, y=0.5))
+    assert _bits(direct(**{"y": 0.5, "x": np.float64(1.5)})) == _bits(want)
+    for args, kwargs in [((), {"x": 1.5}), ((), {"x": 1.5, "y": 0.5, "z": 1.0}), ((1.5,), {"x": 0.5}),
+                         ((), {"x": 1.5, "z": 0.5}), ((), {"x": "1.5", "y": 0.5}), ((1.5, 0.5), {"y": 0.5}),
+                         ((), {"x": True, "y": 0.5})]:
+        assert direct(*args, **kwargs) is NotImplemented, (args, kwargs)
+    with pytest.raises(TypeError, match="given twice"):
+        g(1.5, x=0.5)
+    with pytest.raises(TypeError, match="unexpected argument 'z'"):
+        g(x=1.5, z=0.5)
+    with pytest.raises(TypeError, match="missing value for input 'y'"):
+        g(x=1.5)
+    assert g(x=True, y=0.5) == g(1.0, 0.5)
+    # names that are no C identifier (a SymPy symbol's), and the generated ones
+    import sympy
+    a, b = sympy.symbols("a.1 if")
+    h = compile_grad(a * b + sympy.sin(a), backend="c")
+    for _ in range(2):
+        h(**{"a.1": 2.0, "if": 3.0})
+    assert h.inputs == ("a.1", "if") and h._direct_checks
+    assert h(**{"a.1": 2.0, "if": 3.0}) == h(2.0, 3.0) == (6.0 + np.sin(2.0), (3.0 + np.cos(2.0), 2.0))
 
 
 def test_the_cache_key_names_this_python(monkeypatch, native):

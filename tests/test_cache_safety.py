@@ -72,12 +72,12 @@ def test_garbage_with_a_record_made_for_it_is_not_a_raw_oserror(tmp_path, monkey
 
 
 def test_a_loader_that_keeps_refusing_is_a_compile_error(tmp_path, monkeypatch):
-    import cffi
+    from exprcompiler.backends import c_build
     fresh_copy(tmp_path, monkeypatch, "x * y + 0.625")
 
-    def refuse(self, name, *args):
-        raise OSError(f"cannot load library {name!r}: refused for the test")
-    monkeypatch.setattr(cffi.FFI, "dlopen", refuse)
+    def refuse(path, decl):  # the dynamic loader, as c_build asks it (c_build._open)
+        raise OSError(f"cannot load library {path!r}: refused for the test")
+    monkeypatch.setattr(c_build, "_open", refuse)
     with pytest.raises(CompileError, match="refuses the kernel it just built"):
         one_warning(lambda: compile_grad("x * y + 0.625", backend="c"), "loader")
 

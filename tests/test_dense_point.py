@@ -3,8 +3,6 @@
 the NumPy backend, views of one new buffer per call, and every other call (arrays,
 ints, strings, out=, seeds) still taking the general path."""
 
-import inspect
-
 import numpy as np
 import pytest
 
@@ -105,5 +103,5 @@ def test_without_the_extension_the_quick_paths_go_through_cffi(monkeypatch, jac)
     for _ in range(3):
         _same(J(**point), ref(**point))
         _same(J.at(x), ref.at(x))
-    assert inspect.isfunction(J._quick_call)  # the cffi one, not the extension's
+    assert J._direct is False  # api.Compiled's point path, not the extension's entry
     _same(J.at(list(x)), ref.at(x))

@@ -296,24 +296,21 @@ def _strided_outputs(func_name: str, decl: str, n_in: int, n_out: int) -> list[s
             "}", ""]
 
 
-def _packed(func_name: str, n_in: int, n_out: int, split: bool) -> tuple[list[str], str]:
+def _packed(func_name: str, n_in: int, n_out: int) -> list[str]:
     """One point with inputs and outputs packed in arrays: one pointer each to pass, so
     a call with a thousand variables costs one call (api's Compiled.at). It calls the
     one-point function directly (a loop of length 1 costs more than the arithmetic on
-    small kernels), or the split kernel with n = 1."""
-    decl = f"int {func_name}_packed(const double *in, double *out)"
-    if split:
-        args = ["1", "1"] + [f"in + {k}, 0" for k in range(n_in)] + [f"out + {k}, 1" for k in range(n_out)]
-        call = f"return {func_name}("
-    else:
-        args = [f"in[{k}]" for k in range(n_in)] + [f"out + {k}" for k in range(n_out)]
-        call = f"{func_name}_point("
+    small kernels). A split kernel's: c_split.point_entry."""
+    args = [f"in[{k}]" for k in range(n_in)] + [f"out + {k}" for k in range(n_out)]
+    call = f"{func_name}_point("
     rows = [", ".join(args[k:k + 8]) for k in range(0, len(args), 8)] or [""]
-    body = [f"    {call}" + (",\n" + " " * (4 + len(call))).join(rows) + ");"]
-    if not split:
-        body.append("    return 0;")
-    lines = ["", f"/* one point: input k in in[k], output k to out[k] */", decl, "{", *body, "}"]
-    return lines, decl
+    body = [f"    {call}" + (",\n" + " " * (4 + len(call))).join(rows) + ");", "    return 0;"]
+    return ["", "/* one point: input k in in[k], output k to out[k] */", packed_decl(func_name), "{", *body, "}"]
+
+
+def packed_decl(func_name: str) -> str:
+    """The one-point entry's declaration (both layouts)."""
+    return f"int {func_name}_packed(const double *in, double *out)"
 
 
 def squares(trace: Trace) -> Trace:
@@ -374,21 +371,17 @@ def generate_c(trace: Trace, *, func_name: str = "f", description: str = "",
     out_params = [f"double *out{k}, ptrdiff_t os{k}" for k in range(n_out)]
     decl = f"int {func_name}({', '.join(['ptrdiff_t n', 'int threads'] + in_params + out_params)})"
     split = len(stmts) > SPLIT_FROM
-    packed, packed_decl = _packed(func_name, n_in, n_out, split)
-    decls = f"{decl};\n{packed_decl};"
+    decls = f"{decl};\n{packed_decl(func_name)};"
 
     spelled = {_ops.OPS[ins.op].c for ins in trace.instrs}
     head = opening_comment(trace, description) + [" */", "#include <math.h>", "#include <stddef.h>",
                                                   "#include <stdlib.h>", ""] + math_prelude(spelled)
     if not split:
         return "\n".join(head + [f"#define XC_TILE {TILE}", ""] + _single_kernel(stmts, inputs, func_name, decl, n_out, columns)
-                         + packed) + "\n", decls
-
-    text = c_split.split_kernel(stmts, inputs, func_name, decl, head, n_in, n_out, PART, BLOCK, _table)
-    # The packed entry in a unit of its own: beside the kernel, gcc inlines a call with
-    # a pointer and a stride per input and output (1,806 arguments on the 20-link
-    # pendulum's Jacobian) and takes 3 s over that unit alone (0.1 s a part).
-    return "\n".join([text, c_split.UNIT_MARK, decl + ";", *packed]) + "\n", decls
+                         + _packed(func_name, n_in, n_out)) + "\n", decls
+    text = c_split.split_kernel(stmts, inputs, func_name, decl, head, n_in, n_out, PART, BLOCK, _table,
+                                packed_decl(func_name))
+    return text + "\n", decls
 
 
 __all__ = ["generate_c", "squares", "SPELLING"]

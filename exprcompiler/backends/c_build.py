@@ -1,5 +1,6 @@
 """C backend, build half: compile generated C into a shared library and load it with
-cffi (ABI mode: the kernel is plain C, so no Python headers are needed). Where the
+cffi (ABI mode: the kernel is plain C, so no Python headers are needed; the functions
+typed from their generated declarations without cffi's C parser, see functions_of). Where the
 library is kept, and whether a cached one may be loaded, is c_cache's business; the
 optional CPython extension for one-point calls is c_entry's (built through `_build`).
 
@@ -20,6 +21,7 @@ import hashlib
 import math
 import os
 import platform
+import re
 import shlex
 import shutil
 import subprocess
@@ -27,6 +29,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -275,18 +278,78 @@ def _warn(message: str) -> None:
 
 _LOADED: dict[str, object] = {}
 
+# A generated declaration: `type name(params);`, each parameter `[const] type [*...] name`
+# (a pointer may be `const` or `restrict` itself). cffi's ffi.cdef parses C with
+# pycparser, about 1 ms a parameter: a warm load of the 10-link pendulum's Jacobian
+# (two functions, 500 parameters) spent 60 ms there. Declarations of this form are
+# built from their parameters' few distinct types instead (functions_of).
+_FUNCTION = re.compile(r"\s*([A-Za-z_]\w*)\s+([A-Za-z_]\w*)\s*\(([^()]*)\)\s*;")
+_PARAM = re.compile(r"\s*(?:const\s+)?([A-Za-z_]\w*)\s*((?:\*\s*(?:(?:const|restrict)\b\s*)*)*)[A-Za-z_]\w*\s*")
+_BASES = frozenset(("int", "double", "float", "ptrdiff_t"))
+
+
+class Library:
+    """A loaded kernel library's functions by name (cffi function pointers, as an
+    ffi.dlopen library gives them), and the library itself, kept loaded."""
+
+    def __init__(self, handle, functions: dict):
+        self._handle = handle
+        self.__dict__.update(functions)
+
+
+def functions_of(decl: str) -> Optional[list]:
+    """[(name, result type, parameter types)] of a generated declaration (types as
+    cffi spells them: "double *"), or None where it is not of the form above."""
+    found, end = [], 0
+    for m in _FUNCTION.finditer(decl):
+        if decl[end:m.start()].strip():
+            return None
+        end = m.end()
+        params = []
+        for text in m.group(3).split(","):
+            p = _PARAM.fullmatch(text)
+            if p is None or p.group(1) not in _BASES:
+                return None
+            params.append(p.group(1) + " " * bool(p.group(2)) + p.group(2).count("*") * "*")
+        if m.group(1) not in _BASES or not params:
+            return None
+        found.append((m.group(2), m.group(1), params))
+    return found if found and not decl[end:].strip() else None
+
+
+def _open(path: str, decl: str):
+    """(ffi, library) of the library at `path`: its functions typed from `decl`
+    (functions_of) through cffi's backend, else declared with ffi.cdef; OSError where
+    the dynamic loader refuses the file."""
+    import cffi
+    ffi = cffi.FFI()
+    functions = functions_of(decl)
+    if functions is None:
+        ffi.cdef(decl)
+        return ffi, ffi.dlopen(path)
+    backend = ffi._backend
+    handle = backend.load_library(path, 0)  # 0: ffi.dlopen's default flags
+    return ffi, Library(handle, {
+        name: handle.load_function(backend.new_function_type(tuple(map(_ctype, params)), _ctype(result), False),
+                                   name)
+        for name, result, params in functions})
+
+
+@functools.lru_cache(maxsize=None)
+def _ctype(text: str):
+    """cffi's type of `text` ("double *"): parsed once per process (types are cffi's
+    backend's, shared by every FFI instance)."""
+    import cffi
+    return cffi.FFI().typeof(text)
+
 
 def load(source: str, decl: str):
     """(ffi, library) for `source`, whose functions `decl` declares, through cffi."""
-    import cffi
-
     lib_path, fresh = _build(source)
     if str(lib_path) not in _LOADED:
-        ffi = cffi.FFI()
-        ffi.cdef(decl)
         while True:
             try:
-                _LOADED[str(lib_path)] = (ffi, ffi.dlopen(str(lib_path)))
+                _LOADED[str(lib_path)] = _open(str(lib_path), decl)
                 break
             except OSError as err:  # bytes the record vouches for, yet not a library here
                 if fresh:

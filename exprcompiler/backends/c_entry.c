@@ -10,25 +10,36 @@ typedef int (*xc_packed)(const double *in, double *out);
 #define XC_DEPTH 8     /* nesting of a result spec */
 #define XC_CAPSULE "exprcompiler.entry"
 
+/* What an entry returns is its spec, in prefix code: k in [0, n_out) is float(out[k]);
+   -1 - m a tuple of the next m items; n_out + j block j, a new array empty(shapes[j])
+   holding out[start_j], ..., out[start_j + size_j - 1] — then assemble(that), if set. */
 typedef struct {
     xc_packed fn;
-    Py_ssize_t n_in, n_out, skip;
-    PyObject *keep, *general, *empty, *size, *assemble;
-    Py_ssize_t spec_len;
-    Py_ssize_t spec[];
+    Py_ssize_t n_in, n_out;
+    PyObject *keep, *general, *empty, *assemble;
+    PyObject *shapes;  /* the blocks' shapes (a tuple of tuples), or NULL */
+    PyObject *names;   /* call: the inputs' names (distinct interned str), or NULL: positional only */
+    Py_ssize_t spec_len, n_blocks;
+    Py_ssize_t *order; /* at: the kernel's input k is x[order[k]]; NULL: x itself */
+    Py_ssize_t spec[]; /* the spec's items, then (start, size) of each block, then the order */
 } xc_entry;
+
+static void xc_release(xc_entry *e)
+{
+    Py_XDECREF(e->keep);
+    Py_XDECREF(e->general);
+    Py_XDECREF(e->empty);
+    Py_XDECREF(e->assemble);
+    Py_XDECREF(e->shapes);
+    Py_XDECREF(e->names);
+    PyMem_Free(e);
+}
 
 static void xc_free(PyObject *capsule)
 {
     xc_entry *e = PyCapsule_GetPointer(capsule, XC_CAPSULE);
-    if (e == NULL)
-        return;
-    Py_XDECREF(e->keep);
-    Py_XDECREF(e->general);
-    Py_XDECREF(e->empty);
-    Py_XDECREF(e->size);
-    Py_XDECREF(e->assemble);
-    PyMem_Free(e);
+    if (e != NULL)
+        xc_release(e);
 }
 
 /* A buffer of doubles in this machine's byte order. */
@@ -78,10 +89,42 @@ static int xc_number(PyObject *a, double *v)
     return 0;
 }
 
-/* The result nested as the spec says, from its item *pos on; depth checked at creation. */
+static PyObject *xc_failed(void)
+{
+    return PyErr_Format(PyExc_MemoryError, "the C kernel could not allocate its tape");
+}
+
+/* Block j: a new array from empty(shape), checked to be size C-contiguous doubles
+   before anything is written to it, holding its run of the outputs. */
+static PyObject *xc_block(const xc_entry *e, Py_ssize_t j, const double *out)
+{
+    const Py_ssize_t start = e->spec[e->spec_len + 2 * j], size = e->spec[e->spec_len + 2 * j + 1];
+    PyObject *a = PyObject_CallOneArg(e->empty, PyTuple_GET_ITEM(e->shapes, j));
+    if (a == NULL)
+        return NULL;
+    Py_buffer b;
+    if (PyObject_GetBuffer(a, &b, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE) != 0) {
+        Py_DECREF(a);
+        return NULL;
+    }
+    int ok = xc_is_double(&b) && b.len == size * (Py_ssize_t)sizeof(double);
+    if (ok && size > 0)
+        memcpy(b.buf, out + start, size * sizeof(double));
+    PyBuffer_Release(&b);
+    if (!ok) {
+        Py_DECREF(a);
+        return PyErr_Format(PyExc_TypeError, "one-point entry: empty() did not give %zd C-contiguous doubles",
+                            size);
+    }
+    return a;
+}
+
+/* The result nested as the spec says, from its item *pos on; checked at creation. */
 static PyObject *xc_nest(const xc_entry *e, Py_ssize_t *pos, const double *out)
 {
     Py_ssize_t s = e->spec[(*pos)++];
+    if (s >= e->n_out)
+        return xc_block(e, s - e->n_out, out);
     if (s >= 0)
         return PyFloat_FromDouble(out[s]);
     Py_ssize_t m = -1 - s;
@@ -99,37 +142,61 @@ static PyObject *xc_nest(const xc_entry *e, Py_ssize_t *pos, const double *out)
     return t;
 }
 
-static PyObject *xc_failed(void)
+/* The kernel at the n_in doubles of `in`, and the result built from its outputs. */
+static PyObject *xc_result(const xc_entry *e, const double *in)
 {
-    return PyErr_Format(PyExc_MemoryError, "the C kernel could not allocate its tape");
+    double small[XC_STACK], *out = small;
+    if (e->n_out > XC_STACK && (out = PyMem_Malloc(e->n_out * sizeof(double))) == NULL)
+        return PyErr_NoMemory();
+    PyObject *result = NULL;
+    if (e->fn(in, out)) {
+        xc_failed();
+    } else {
+        Py_ssize_t pos = 0;
+        result = xc_nest(e, &pos, out);
+    }
+    if (out != small)
+        PyMem_Free(out);
+    if (result != NULL && e->assemble != NULL) {
+        PyObject *assembled = PyObject_CallOneArg(e->assemble, result);
+        Py_DECREF(result);
+        result = assembled;
+    }
+    return result;
 }
 
-static PyObject *xc_call(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+/* f(*numbers, **numbers): the first arguments by position, the rest by name (every
+   input once); anything else NotImplemented. */
+static PyObject *xc_call(PyObject *self, PyObject *args, PyObject *kwargs)
 {
     const xc_entry *e = PyCapsule_GetPointer(self, XC_CAPSULE);
     if (e == NULL)
         return NULL;
-    if (nargs != e->n_in)
+    Py_ssize_t nargs = PyTuple_GET_SIZE(args);
+    Py_ssize_t nkw = kwargs == NULL ? 0 : PyDict_GET_SIZE(kwargs);
+    /* every name looked up below is there and they are distinct: so the dict holds
+       exactly the inputs after the positional ones */
+    if (nargs > e->n_in || nkw != e->n_in - nargs || (nkw > 0 && e->names == NULL))
         Py_RETURN_NOTIMPLEMENTED;
-    double small[XC_STACK], *buf = small;
-    Py_ssize_t need = e->n_in + e->n_out;
-    if (need > XC_STACK && (buf = PyMem_Malloc(need * sizeof(double))) == NULL)
+    double small[XC_STACK], *in = small;
+    if (e->n_in > XC_STACK && (in = PyMem_Malloc(e->n_in * sizeof(double))) == NULL)
         return PyErr_NoMemory();
     PyObject *result = NULL;
     Py_ssize_t k;
-    for (k = 0; k < nargs; ++k)
-        if (!xc_number(args[k], &buf[k]))
+    for (k = 0; k < e->n_in; ++k) {
+        PyObject *a = k < nargs ? PyTuple_GET_ITEM(args, k)
+                                : PyDict_GetItemWithError(kwargs, PyTuple_GET_ITEM(e->names, k));
+        if (a == NULL || !xc_number(a, &in[k]))
             break;
-    if (k < nargs) {
-        result = Py_NewRef(Py_NotImplemented);
-    } else if (e->fn(buf, buf + e->n_in)) {
-        xc_failed();
-    } else {
-        Py_ssize_t pos = 0;
-        result = xc_nest(e, &pos, buf + e->n_in);
     }
-    if (buf != small)
-        PyMem_Free(buf);
+    if (k < e->n_in) {
+        if (!PyErr_Occurred())
+            result = Py_NewRef(Py_NotImplemented);
+    } else {
+        result = xc_result(e, in);
+    }
+    if (in != small)
+        PyMem_Free(in);
     return result;
 }
 
@@ -138,7 +205,7 @@ static PyObject *xc_at(PyObject *self, PyObject *const *args, Py_ssize_t nargs, 
     const xc_entry *e = PyCapsule_GetPointer(self, XC_CAPSULE);
     if (e == NULL)
         return NULL;
-    Py_buffer x, r;
+    Py_buffer x;
     if ((kwnames != NULL && PyTuple_GET_SIZE(kwnames) > 0) || nargs < 1 || nargs > 2
             || (nargs == 2 && args[1] != Py_None))
         return PyObject_Vectorcall(e->general, args, nargs, kwnames);
@@ -150,106 +217,36 @@ static PyObject *xc_at(PyObject *self, PyObject *const *args, Py_ssize_t nargs, 
         PyBuffer_Release(&x);
         return PyObject_Vectorcall(e->general, args, nargs, kwnames);
     }
-    PyObject *res = PyObject_Vectorcall(e->empty, &e->size, 1, NULL);
-    if (res == NULL) {
-        PyBuffer_Release(&x);
-        return NULL;
-    }
-    if (PyObject_GetBuffer(res, &r, PyBUF_RECORDS) != 0) {
-        PyBuffer_Release(&x);
-        Py_DECREF(res);
-        return NULL;
-    }
-    if (!xc_vector(&r, e->n_out - e->skip)) {
-        PyBuffer_Release(&x);
-        PyBuffer_Release(&r);
-        Py_DECREF(res);
-        return PyErr_Format(PyExc_TypeError, "one-point entry: the result buffer is not %zd doubles",
-                            e->n_out - e->skip);
-    }
-    double small[XC_STACK], *out = r.buf;
-    int failed = 0;
-    if (e->skip) {
-        out = e->n_out > XC_STACK ? PyMem_Malloc(e->n_out * sizeof(double)) : small;
-        if (out == NULL)
-            failed = -2;
-    }
-    if (!failed)
-        failed = e->fn(x.buf, out);
-    double value = 0.0;
-    if (e->skip && out != NULL) {
-        if (!failed) {
-            value = out[0];
-            memcpy(r.buf, out + 1, (e->n_out - 1) * sizeof(double));
+    PyObject *result;
+    if (e->order == NULL) {
+        result = xc_result(e, x.buf);
+    } else {
+        double small[XC_STACK], *in = small;
+        const double *xs = x.buf;
+        if (e->n_in > XC_STACK && (in = PyMem_Malloc(e->n_in * sizeof(double))) == NULL) {
+            PyBuffer_Release(&x);
+            return PyErr_NoMemory();
         }
-        if (out != small)
-            PyMem_Free(out);
+        for (Py_ssize_t k = 0; k < e->n_in; ++k)
+            in[k] = xs[e->order[k]];
+        result = xc_result(e, in);
+        if (in != small)
+            PyMem_Free(in);
     }
     PyBuffer_Release(&x);
-    PyBuffer_Release(&r);
-    if (failed) {
-        Py_DECREF(res);
-        return failed == -2 ? PyErr_NoMemory() : xc_failed();
-    }
-    if (!e->skip) {
-        PyObject *assembled = PyObject_CallOneArg(e->assemble, res);
-        Py_DECREF(res);
-        return assembled;
-    }
-    PyObject *v = PyFloat_FromDouble(value);
-    if (v == NULL) {
-        Py_DECREF(res);
-        return NULL;
-    }
-    PyObject *pair = PyTuple_New(2);
-    if (pair == NULL) {
-        Py_DECREF(v);
-        Py_DECREF(res);
-        return NULL;
-    }
-    PyTuple_SET_ITEM(pair, 0, v);
-    PyTuple_SET_ITEM(pair, 1, res);
-    return pair;
+    return result;
 }
 
-static PyMethodDef xc_call_def = {"call", (PyCFunction)(void (*)(void))xc_call, METH_FASTCALL,
-    "f(*numbers): one point through the kernel's packed entry (exprcompiler.backends.c_entry)"};
+static PyMethodDef xc_call_def = {"call", (PyCFunction)(void (*)(void))xc_call, METH_VARARGS | METH_KEYWORDS,
+    "f(*numbers, **numbers): one point through the kernel's packed entry (exprcompiler.backends.c_entry)"};
 static PyMethodDef xc_at_def = {"at", (PyCFunction)(void (*)(void))xc_at, METH_FASTCALL | METH_KEYWORDS,
     "at(x, seed=None, /, **data): one point, the variables packed in x (exprcompiler.packed)"};
-
-/* The entry's common fields from (address, n_in, n_out, keep); NULL with an exception. */
-static xc_entry *xc_new(PyObject *address, Py_ssize_t n_in, Py_ssize_t n_out, PyObject *keep,
-                        Py_ssize_t spec_len)
-{
-    if (n_in < 0 || n_out < 1 || n_in > PY_SSIZE_T_MAX / 16 || n_out > PY_SSIZE_T_MAX / 16) {
-        PyErr_Format(PyExc_ValueError, "one-point entry: bad sizes n_in=%zd, n_out=%zd", n_in, n_out);
-        return NULL;
-    }
-    void *fn = PyLong_AsVoidPtr(address);
-    if (fn == NULL) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_ValueError, "one-point entry: a null function address");
-        return NULL;
-    }
-    xc_entry *e = PyMem_Calloc(1, sizeof(xc_entry) + spec_len * sizeof(Py_ssize_t));
-    if (e == NULL) {
-        PyErr_NoMemory();
-        return NULL;
-    }
-    e->fn = (xc_packed)(uintptr_t)fn;
-    e->n_in = n_in;
-    e->n_out = n_out;
-    e->keep = Py_NewRef(keep);
-    e->spec_len = spec_len;
-    return e;
-}
 
 static PyObject *xc_function(xc_entry *e, PyMethodDef *def)
 {
     PyObject *capsule = PyCapsule_New(e, XC_CAPSULE, xc_free);
     if (capsule == NULL) {
-        Py_XDECREF(e->keep);
-        PyMem_Free(e);
+        xc_release(e);
         return NULL;
     }
     PyObject *f = PyCFunction_NewEx(def, capsule, NULL);
@@ -257,29 +254,56 @@ static PyObject *xc_function(xc_entry *e, PyMethodDef *def)
     return f;
 }
 
-static PyObject *call_entry(PyObject *module, PyObject *args)
+/* e->names from `names`: None (positional calls only), or a tuple of the n_in inputs'
+   names, distinct str, kept interned; -1 with an exception. */
+static int xc_names(xc_entry *e, PyObject *names)
 {
-    PyObject *address, *keep, *spec;
-    Py_ssize_t n_in, n_out;
-    (void)module;
-    if (!PyArg_ParseTuple(args, "OnnOO!", &address, &n_in, &n_out, &keep, &PyTuple_Type, &spec))
-        return NULL;
-    Py_ssize_t len = PyTuple_GET_SIZE(spec);
-    xc_entry *e = xc_new(address, n_in, n_out, keep, len);
-    if (e == NULL)
-        return NULL;
-    /* the spec must be one item, well nested, every index an output */
+    if (names == Py_None)
+        return 0;
+    if (!PyTuple_Check(names) || PyTuple_GET_SIZE(names) != e->n_in) {
+        PyErr_Format(PyExc_ValueError, "one-point entry: names must be None or a tuple of the %zd input names",
+                     e->n_in);
+        return -1;
+    }
+    if ((e->names = PyTuple_New(e->n_in)) == NULL)
+        return -1;
+    for (Py_ssize_t k = 0; k < e->n_in; ++k) {
+        PyObject *name = PyTuple_GET_ITEM(names, k);
+        if (!PyUnicode_CheckExact(name)) {
+            PyErr_SetString(PyExc_ValueError, "one-point entry: every name must be a str");
+            return -1;
+        }
+        Py_INCREF(name);
+        PyUnicode_InternInPlace(&name);
+        PyTuple_SET_ITEM(e->names, k, name);
+    }
+    PyObject *distinct = PyFrozenSet_New(e->names);
+    if (distinct == NULL)
+        return -1;
+    Py_ssize_t n = PySet_GET_SIZE(distinct);
+    Py_DECREF(distinct);
+    if (n != e->n_in) {
+        PyErr_SetString(PyExc_ValueError, "one-point entry: the names must be distinct");
+        return -1;
+    }
+    return 0;
+}
+
+/* The spec's items into e->spec: one item, well nested, every index an output or a
+   block; -1 with an exception. */
+static int xc_spec(xc_entry *e, PyObject *spec)
+{
     Py_ssize_t open[XC_DEPTH + 1], depth = 0;
     open[0] = 1;
     const char *why = NULL;
-    for (Py_ssize_t k = 0; k < len && why == NULL; ++k) {
+    for (Py_ssize_t k = 0; k < e->spec_len && why == NULL; ++k) {
         Py_ssize_t s = PyLong_AsSsize_t(PyTuple_GET_ITEM(spec, k));
         if (s == -1 && PyErr_Occurred())
-            break;
+            return -1;
         e->spec[k] = s;
-        if (depth < 0 || open[depth] == 0)
+        if (open[depth] == 0)
             why = "more items than it nests";
-        else if (s >= n_out)
+        else if (s >= e->n_out + e->n_blocks)
             why = "an output index out of range";
         else {
             --open[depth];
@@ -293,13 +317,125 @@ static PyObject *call_entry(PyObject *module, PyObject *args)
                 --depth;
         }
     }
-    if (why == NULL && !PyErr_Occurred() && (depth != 0 || open[0] != 0))
+    if (why == NULL && (depth != 0 || open[0] != 0))
         why = "fewer items than it nests";
-    if (why != NULL || PyErr_Occurred()) {
-        if (why != NULL)
-            PyErr_Format(PyExc_ValueError, "one-point entry: bad result spec (%s)", why);
-        Py_DECREF(e->keep);
-        PyMem_Free(e);
+    if (why == NULL)
+        return 0;
+    PyErr_Format(PyExc_ValueError, "one-point entry: bad result spec (%s)", why);
+    return -1;
+}
+
+/* The blocks, (start, shape) pairs with shape a tuple of ints >= 0, each a run of the
+   outputs: their (start, size) after the spec, and their shapes; -1 with an exception. */
+static int xc_blocks(xc_entry *e, PyObject *blocks)
+{
+    if ((e->shapes = PyTuple_New(e->n_blocks)) == NULL)
+        return -1;
+    for (Py_ssize_t j = 0; j < e->n_blocks; ++j) {
+        PyObject *b = PyTuple_GET_ITEM(blocks, j), *shape;
+        Py_ssize_t start = 0, size = 1;
+        int ok = PyTuple_CheckExact(b) && PyTuple_GET_SIZE(b) == 2 && PyLong_CheckExact(PyTuple_GET_ITEM(b, 0))
+            && PyTuple_CheckExact(shape = PyTuple_GET_ITEM(b, 1));
+        if (ok) {
+            start = PyLong_AsSsize_t(PyTuple_GET_ITEM(b, 0));
+            ok = start >= 0 && start <= e->n_out;
+            for (Py_ssize_t d = 0; ok && d < PyTuple_GET_SIZE(shape); ++d) {
+                PyObject *dim = PyTuple_GET_ITEM(shape, d);
+                Py_ssize_t n = PyLong_CheckExact(dim) ? PyLong_AsSsize_t(dim) : -1;
+                ok = n >= 0 && (n == 0 || size <= (e->n_out - start) / n);  /* no overflow */
+                size *= ok ? n : 1;
+            }
+            ok = ok && start + size <= e->n_out;
+        }
+        if (!ok) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_ValueError, "one-point entry: block %zd is not (start, shape) within the %zd "
+                         "outputs", j, e->n_out);
+            return -1;
+        }
+        e->spec[e->spec_len + 2 * j] = start;
+        e->spec[e->spec_len + 2 * j + 1] = size;
+        PyTuple_SET_ITEM(e->shapes, j, Py_NewRef(shape));
+    }
+    return 0;
+}
+
+/* An entry of (address, n_in, n_out, keep) whose result is `result` — a spec (a
+   tuple) with `blocks`, or a callable assemble(array of the n_out outputs) — made
+   with `empty`, with room for `order_len` order entries; NULL with an exception. */
+static xc_entry *xc_new(PyObject *address, Py_ssize_t n_in, Py_ssize_t n_out, PyObject *keep, PyObject *result,
+                        PyObject *blocks, PyObject *empty, Py_ssize_t order_len)
+{
+    if (n_in < 0 || n_out < 1 || n_in > PY_SSIZE_T_MAX / 16 || n_out > PY_SSIZE_T_MAX / 16) {
+        PyErr_Format(PyExc_ValueError, "one-point entry: bad sizes n_in=%zd, n_out=%zd", n_in, n_out);
+        return NULL;
+    }
+    int assemble = !PyTuple_Check(result);
+    if (!PyTuple_Check(blocks) || (assemble && (!PyCallable_Check(result) || PyTuple_GET_SIZE(blocks) > 0))
+            || ((assemble || PyTuple_GET_SIZE(blocks) > 0) && !PyCallable_Check(empty))) {
+        PyErr_SetString(PyExc_ValueError, "one-point entry: the result is a spec (a tuple) with a tuple of "
+                        "blocks, or a callable assemble(array) and no blocks; blocks need a callable empty");
+        return NULL;
+    }
+    void *fn = PyLong_AsVoidPtr(address);
+    if (fn == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "one-point entry: a null function address");
+        return NULL;
+    }
+    Py_ssize_t spec_len = assemble ? 1 : PyTuple_GET_SIZE(result);
+    Py_ssize_t n_blocks = assemble ? 1 : PyTuple_GET_SIZE(blocks);
+    if (spec_len > PY_SSIZE_T_MAX / 64 || n_blocks > PY_SSIZE_T_MAX / 64) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    xc_entry *e = PyMem_Calloc(1, sizeof(xc_entry) + (spec_len + 2 * n_blocks + order_len) * sizeof(Py_ssize_t));
+    if (e == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    e->fn = (xc_packed)(uintptr_t)fn;
+    e->n_in = n_in;
+    e->n_out = n_out;
+    e->keep = Py_NewRef(keep);
+    e->spec_len = spec_len;
+    e->n_blocks = n_blocks;
+    if (empty != Py_None)
+        e->empty = Py_NewRef(empty);
+    int failed;
+    if (assemble) {  /* one block of every output, handed to assemble */
+        e->assemble = Py_NewRef(result);
+        e->spec[0] = n_out;
+        PyObject *all = Py_BuildValue("((n(n)))", (Py_ssize_t)0, n_out);
+        failed = all == NULL || xc_blocks(e, all);
+        Py_XDECREF(all);
+    } else {
+        failed = xc_blocks(e, blocks) || xc_spec(e, result);
+    }
+    if (failed) {
+        xc_release(e);
+        return NULL;
+    }
+    return e;
+}
+
+static PyObject *call_entry(PyObject *module, PyObject *args)
+{
+    PyObject *address, *keep, *result, *names = Py_None, *empty = Py_None, *blocks = NULL;
+    Py_ssize_t n_in, n_out;
+    (void)module;
+    if (!PyArg_ParseTuple(args, "OnnOO|OOO!", &address, &n_in, &n_out, &keep, &result, &names, &empty,
+                          &PyTuple_Type, &blocks))
+        return NULL;
+    PyObject *none = PyTuple_New(0);
+    if (none == NULL)
+        return NULL;
+    xc_entry *e = xc_new(address, n_in, n_out, keep, result, blocks ? blocks : none, empty, 0);
+    Py_DECREF(none);
+    if (e == NULL)
+        return NULL;
+    if (xc_names(e, names)) {
+        xc_release(e);
         return NULL;
     }
     return xc_function(e, &xc_call_def);
@@ -307,38 +443,50 @@ static PyObject *call_entry(PyObject *module, PyObject *args)
 
 static PyObject *at_entry(PyObject *module, PyObject *args)
 {
-    PyObject *address, *keep, *general, *empty, *assemble;
-    Py_ssize_t n_in, n_out, skip;
+    PyObject *address, *keep, *general, *empty, *result, *blocks = NULL, *order = Py_None;
+    Py_ssize_t n_in, n_out;
     (void)module;
-    if (!PyArg_ParseTuple(args, "OnnOOOnO", &address, &n_in, &n_out, &keep, &general, &empty, &skip,
-                          &assemble))
+    if (!PyArg_ParseTuple(args, "OnnOOOO|O!O", &address, &n_in, &n_out, &keep, &general, &empty, &result,
+                          &PyTuple_Type, &blocks, &order))
         return NULL;
-    if ((skip != 0 && skip != 1) || (skip == 0) == (assemble == Py_None) || !PyCallable_Check(general)
-            || !PyCallable_Check(empty) || (assemble != Py_None && !PyCallable_Check(assemble))) {
-        PyErr_SetString(PyExc_ValueError, "one-point entry: skip 1 takes assemble None, skip 0 a callable "
-                        "assemble; general and empty are callables");
+    if (!PyCallable_Check(general) || (order != Py_None && (!PyTuple_Check(order)
+                                                             || PyTuple_GET_SIZE(order) != n_in))) {
+        PyErr_SetString(PyExc_ValueError, "one-point entry: general is a callable, order None or a tuple of "
+                        "n_in positions in x");
         return NULL;
     }
-    xc_entry *e = xc_new(address, n_in, n_out, keep, 0);
+    PyObject *none = PyTuple_New(0);
+    if (none == NULL)
+        return NULL;
+    xc_entry *e = xc_new(address, n_in, n_out, keep, result, blocks ? blocks : none, empty,
+                         order == Py_None ? 0 : n_in);
+    Py_DECREF(none);
     if (e == NULL)
         return NULL;
-    e->skip = skip;
     e->general = Py_NewRef(general);
-    e->empty = Py_NewRef(empty);
-    e->assemble = Py_NewRef(assemble);
-    e->size = PyLong_FromSsize_t(n_out - skip);
-    if (e->size == NULL) {
-        PyObject *capsule = PyCapsule_New(e, XC_CAPSULE, xc_free);  /* frees it */
-        Py_XDECREF(capsule);
-        return NULL;
+    if (order != Py_None) {
+        e->order = e->spec + e->spec_len + 2 * e->n_blocks;
+        for (Py_ssize_t k = 0; k < n_in; ++k) {
+            PyObject *p = PyTuple_GET_ITEM(order, k);
+            Py_ssize_t i = PyLong_CheckExact(p) ? PyLong_AsSsize_t(p) : -1;
+            if (i < 0 || i >= n_in) {
+                PyErr_Clear();
+                PyErr_SetString(PyExc_ValueError, "one-point entry: an order entry is not a position in x");
+                xc_release(e);
+                return NULL;
+            }
+            e->order[k] = i;
+        }
     }
     return xc_function(e, &xc_at_def);
 }
 
 static PyMethodDef xc_methods[] = {
-    {"call_entry", call_entry, METH_VARARGS, "call_entry(address, n_in, n_out, keep, spec) -> f(*numbers)"},
+    {"call_entry", call_entry, METH_VARARGS,
+     "call_entry(address, n_in, n_out, keep, result, names=None, empty=None, blocks=()) -> f(*numbers, **numbers)"},
     {"at_entry", at_entry, METH_VARARGS,
-     "at_entry(address, n_in, n_out, keep, general, empty, skip, assemble) -> at(x, seed=None, /, **data)"},
+     "at_entry(address, n_in, n_out, keep, general, empty, result, blocks=(), order=None) -> "
+     "at(x, seed=None, /, **data)"},
     {NULL, NULL, 0, NULL},
 };
 

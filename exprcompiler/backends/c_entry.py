@@ -8,15 +8,22 @@ module builds, once per Python and compiler (cached as a kernel is, through
 c_build's cache), one generic extension — the same for every kernel, so no kernel
 compiles twice — whose functions hold the address of one kernel's packed entry:
 
-    call_entry(address, n_in, n_out, keep, spec) -> f(*numbers)
-        the outputs nested as `spec` says (prefix code: k >= 0 is float(out[k]),
-        -1 - m a tuple of the next m items); NotImplemented when the arguments are
-        not n_in real numbers (floats, np.float64, ints within ±2**53), so the
-        caller takes its general path
-    at_entry(address, n_in, n_out, keep, general, empty, skip, assemble) -> at(x, seed=None, /, **data)
-        x a 1-D buffer of n_in C doubles, contiguous (a float64 NumPy vector):
-        skip = 1 gives (float(out[0]), array of out[1:]); skip = 0 gives
-        assemble(array of out); any other call goes to general(x, seed, **data)
+    call_entry(address, n_in, n_out, keep, result, names=None, empty=None, blocks=())
+            -> f(*numbers, **numbers)
+        the first arguments by position, the rest by the inputs' `names` (a tuple of
+        distinct str, handed in from Python: user text never enters C source), every
+        input once and a real number (a float, np.float64, an int within ±2**53);
+        anything else gives NotImplemented, so the caller takes its general path,
+        which says what is wrong
+    at_entry(address, n_in, n_out, keep, general, empty, result, blocks=(), order=None)
+            -> at(x, seed=None, /, **data)
+        x a 1-D buffer of n_in C doubles, contiguous (a float64 NumPy vector), the
+        kernel's inputs in order, or in the order `order` says (input k is x[order[k]]);
+        any other call goes to general(x, seed, **data)
+
+What both return, `result`: a spec of the outputs (spec_code: floats, new float64
+arrays made with `empty` holding runs of the outputs, nested in tuples), or a
+callable assemble(array of all the outputs).
 
 Every buffer is checked (format, item size, dimensions, length, strides) before the
 kernel reads it; the kernel is the same machine code as the cffi path's, so NaN,
@@ -34,7 +41,7 @@ import platform
 import sys
 import sysconfig
 from pathlib import Path
-from typing import Optional
+from typing import NamedTuple, Optional
 
 from ..errors import CompileError
 from ..version import __version__
@@ -138,17 +145,29 @@ def address(ffi, fn) -> int:
     return int(ffi.cast("uintptr_t", fn))
 
 
-def spec_code(returns) -> tuple:
-    """A `returns` nesting (output positions, nested tuples) in call_entry's prefix code."""
-    code, stack = [], [returns]
+class Block(NamedTuple):
+    """In a result spec: a new float64 array of `shape` holding the outputs from
+    `start` on, in C order (a Jacobian's (m, n) block)."""
+    start: int
+    shape: tuple
+
+
+def spec_code(returns, n_out: int = 0) -> tuple[tuple, tuple]:
+    """(prefix code, blocks) of a `returns` nesting — output positions (a float each),
+    Blocks of a kernel of `n_out` outputs, nested tuples — for call_entry and at_entry:
+    k >= 0 is float(out[k]), -1 - m a tuple of the next m items, n_out + j block j."""
+    code, blocks, stack = [], [], [returns]
     while stack:
         item = stack.pop()
-        if isinstance(item, tuple):
+        if isinstance(item, Block):
+            code.append(n_out + len(blocks))
+            blocks.append((int(item.start), tuple(int(d) for d in item.shape)))
+        elif isinstance(item, tuple):
             code.append(-1 - len(item))
             stack.extend(reversed(item))
         else:
             code.append(int(item))
-    return tuple(code)
+    return tuple(code), tuple(blocks)
 
 
-__all__ = ["load", "why_not", "address", "spec_code"]
+__all__ = ["load", "why_not", "address", "spec_code", "Block"]

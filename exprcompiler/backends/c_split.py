@@ -374,9 +374,10 @@ _COPIES = [
 
 
 def split_kernel(stmts, inputs: dict, func_name: str, decl: str, head: list[str],
-                 n_in: int, n_out: int, part: int, block: int, table) -> str:
+                 n_in: int, n_out: int, part: int, block: int, table, packed_decl: str) -> str:
     """The source of the split kernel: the prelude `head` (guarded, so the joined text
-    is one valid unit too), the parts a few to a unit, and the unit of the kernel itself."""
+    is one valid unit too), the parts a few to a unit, the unit of the kernel itself,
+    and the unit of its one-point entry `packed_decl` (point_entry)."""
     vector = len(stmts) <= VECTOR_UP_TO
     chunks, loads, stores, slots = plan(stmts, inputs, part if vector else max(1, int(part * LANES_PART)))
     width = max(1, slots)
@@ -437,5 +438,37 @@ def split_kernel(stmts, inputs: dict, func_name: str, decl: str, head: list[str]
                 f"            for (ptrdiff_t j = 0; j < bs; j += XC_VL) {func_name}_part{c}(t, j);"
                 for c in range(len(chunks))],
               f"            xc_scatter(t + {n_in} * XC_PITCH, outs, osts, {n_out}, i0, m);",
-              "        }", "        free(mem);", "    }", "    return failed ? -1 : 0;", "}"]
+              "        }", "        free(mem);", "    }", "    return failed ? -1 : 0;", "}", ""]
+    lines += point_entry(func_name, packed_decl, n_in, n_out, len(chunks), width, vector)
     return "\n".join(lines)
+
+
+def point_entry(func_name: str, packed_decl: str, n_in: int, n_out: int, parts: int, width: int,
+                vector: bool) -> list[str]:
+    """The unit of the one-point entry `packed_decl` (input k in in[k], output k to
+    out[k]): the parts called once each, on one vector of a tape of the kernel's own
+    rows, with none of the kernel's OpenMP region, gather and scatter loops. Every lane
+    holds the point (garbage in the others could be subnormal, and slow). Its own unit:
+    beside the kernel, gcc inlined the kernel's call with a pointer and a stride per
+    input and output (1,806 arguments on the 20-link pendulum's Jacobian) and took 3 s.
+    Measured (the packed entry through cffi, thread CPU, medians of 21 interleaved
+    rounds, load 5-7): the 6-link pendulum's Jacobian 3.19 µs through the kernel with
+    n = 1 (its OpenMP region, gather and scatter), 1.38 µs here, and in one process
+    1.39 µs against 1.12 µs for the same trace built unsplit (min 0.96 / 0.98); the
+    10-link one 4.85 -> 2.93 µs (benchmarks/bench_dense_point.py)."""
+    call = "(t, XC_VL);" if vector else "(t, 0);"
+    return [UNIT_MARK, "#include <stdint.h>", "",
+            "/* one point: input k in in[k], output k to out[k] (c_split.point_entry) */",
+            packed_decl, "{",
+            f"    void *mem = malloc(sizeof(double) * XC_PITCH * {width} + 64);",
+            "    double *t = mem ? (double *)(((uintptr_t)mem + 63) & ~(uintptr_t)63) : NULL;",
+            "    if (t == NULL) return -1;",
+            f"    for (int k = 0; k < {n_in}; ++k)",
+            "        for (int j = 0; j < XC_VL; ++j)",
+            "            t[k * XC_PITCH + j] = in[k];",
+            *[f"    {func_name}_part{c}{call}" for c in range(parts)],
+            f"    for (int k = 0; k < {n_out}; ++k)",
+            f"        out[k] = t[({n_in} + k) * XC_PITCH];",
+            "    free(mem);",
+            "    return 0;",
+            "}"]

@@ -137,7 +137,8 @@ class CBackend:
                           point=c_point(ffi, packed, len(trace.outputs), ctype=c_type(artifact.dtype)))
         return Kernel(fn, artifact.source, artifact.params,
                       run=c_build.runner(ffi, fn, len(trace.outputs), threads),
-                      packed=c_packed(ffi, packed), point=c_point(ffi, packed, len(trace.outputs), len(trace.inputs)))
+                      packed=c_packed(ffi, packed),
+                      point=c_point(ffi, packed, len(trace.outputs), len(trace.inputs), names=tuple(signature.inputs)))
 
 
 BACKENDS = {"numpy": NumpyBackend(), "c": CBackend()}
