@@ -1,7 +1,8 @@
 """One-point calls of the pendulum Jacobians (bench/mechanics.py), side by side: the
 generated C through `J(**floats)`, `J(*floats)` and `J.at(x)`; the kernel's packed entry
-alone (cffi pointers made once); the general paths that dense_point.py's quick ones
-bypass (api.Compiled's call with numbers; packed.PackedCall, which checks and copies);
+alone (cffi pointers made once); the general packed path that dense_point.py's `at`
+bypasses (packed.PackedCall, which checks and copies; a call by name now goes through
+the C extension's entry as a call in order does, so it has no general row of its own);
 and symengine's `Lambdify(backend="llvm", cse=True)` called on the state vector, as
 the mechanics suite calls it.
 
@@ -27,7 +28,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
-from exprcompiler import api, compile_jacobian  # noqa: E402
+from exprcompiler import compile_jacobian  # noqa: E402
 from exprcompiler.packed import PackedCall  # noqa: E402
 from exprcompiler.bench import mechanics_peers as peers  # noqa: E402
 from exprcompiler.bench.mechanics import exact, pendulum, random_states  # noqa: E402
@@ -50,7 +51,7 @@ def rows_of(n: int) -> dict:
     general = PackedCall(J, J._run_packed)  # what J.at was before dense_point (its inputs not in wrt order)
     return {"C J(**floats)": lambda: J(**floats), "C J(*floats)": lambda: J(*ordered),
             "C J.at(x)": lambda: J.at(x), "C packed kernel": lambda: fn(*pointers),
-            "  general J(**)": lambda: api.Compiled.__call__(J, **floats), "  general at(x)": lambda: general(x),
+            "  general at(x)": lambda: general(x),
             "symengine L(x)": lambda: L(x)}
 
 
