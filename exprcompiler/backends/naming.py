@@ -78,17 +78,25 @@ def assign_names(trace: Trace, named: list[bool], reserved: set[str]) -> list[Op
     pos = statement_positions(trace, named)
     last_read = [-1] * n
     for i, ins in enumerate(trace.instrs):
+        p = pos[i]
         for a in ins.args:
-            last_read[a] = max(last_read[a], pos[i])
+            if last_read[a] < p:
+                last_read[a] = p
     for _, v in trace.outputs:
         last_read[v] = n + 1
     names: list[Optional[str]] = [None] * n
     holder: dict[str, int] = {}
     temps = 0
+    labels = trace.labels
     for i, ins in enumerate(trace.instrs):
         if not named[i]:
             continue
-        pref = preferred_name(trace.labels[i], reserved, ins.op == "input")
+        label = labels[i]
+        if label is not None and label.base is None and label.tag is None and label.index is not None \
+                and label.index >= 0:   # preferred_name's v12, v12_bar, without the call (most lines)
+            pref = f"v{label.index}" if label.kind == "v" else f"v{label.index}_{label.kind}"
+        else:
+            pref = preferred_name(label, reserved, ins.op == "input")
         if ins.op == "input" and pref is None:
             pref = identifier(ins.name, reserved)
         if pref is None:

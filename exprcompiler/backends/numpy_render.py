@@ -236,7 +236,7 @@ def may_be_python_float(trace: Trace) -> list[bool]:
         if ins.op == "const":
             floaty[i] = True
         elif ins.op in _ELEMENTWISE_FLOAT or ins.op == "copy":
-            floaty[i] = all(floaty[a] for a in ins.args)
+            floaty[i] = all(map(floaty.__getitem__, ins.args))
     return floaty
 
 
@@ -249,6 +249,7 @@ class NumpyRenderer(Renderer):
     def __init__(self, trace: Trace, spell: Spelling, name_of, named=None, shared=None, taken=()):
         self._floaty = may_be_python_float(trace)
         self._conditions = _conditions(trace)
+        self._comparisons = not _COMPARISONS.isdisjoint(ins.op for ins in trace.instrs)   # masks possible
         self._shared = shared or {}
         self._uses = use_counts(trace)
         self._first: dict[tuple, int] = {}    # (k, exp helper) -> its first user
@@ -307,7 +308,7 @@ class NumpyRenderer(Renderer):
         if ins.op == "where" and ins.args[0] in self._conditions:
             call = "where_rare" if self._fresh(ins.args[2]) else "np.where"
             return f"{call}({', '.join(self._expr[a][0] for a in ins.args)})", _ops.PREC_ATOM
-        if ins.op == "mul":
+        if ins.op == "mul" and self._comparisons:
             mask = self._mask_arg(ins.args)
             if mask is not None:
                 args = [self._boolean(a) if k == mask else self._expr[a] for k, a in enumerate(ins.args)]
@@ -318,7 +319,7 @@ class NumpyRenderer(Renderer):
             if attrs.get("keepdims"):
                 items.append("keepdims=True")
             return f"np.add.reduce({', '.join(items)})", _ops.PREC_ATOM
-        return super()._format(i)
+        return Renderer._format(self, i)   # (not super(): once per line of the source)
 
     def _fresh(self, a: int) -> bool:
         """Whether variable a is a new array that where_rare may return as it is: written

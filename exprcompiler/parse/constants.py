@@ -51,6 +51,8 @@ class TokenReader:
         return self.pushed.pop() if self.pushed else self._next()
 
     def peek(self, k: int = 0) -> Token:
+        if k == 0 and self.pushed:   # (the parser's usual question)
+            return self.pushed[-1]
         while len(self.pushed) <= k:
             self.pushed.insert(0, self._next())
         return self.pushed[-1 - k]

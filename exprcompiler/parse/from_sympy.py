@@ -110,8 +110,15 @@ def _is_reciprocal(factor) -> bool:
             and factor.base is not sympy.E)
 
 
+# Classes of plain nodes (no matrix, no condition) that passed _check: what it looks at
+# there is the class's (is_Add, func, isinstance), so one full check per class.
+_CHECKED: set = set()
+
+
 def _check(node) -> None:
     """Raise ConversionError unless `node` is a kind of node we translate."""
+    if type(node) in _CHECKED:
+        return
     if isinstance(node, MatrixBase):   # (an ImmutableMatrix is a MatrixExpr too)
         raise ConversionError(f"explicit SymPy matrices are not supported (in {_show(node)}): "
                               f"build matrix expressions from MatrixSymbols, or give a list of "
@@ -123,14 +130,15 @@ def _check(node) -> None:
         hint = "; parse strings with exprcompiler's parser" if isinstance(node, str) else ""
         raise ConversionError(f"expected a SymPy expression, got {type(node).__name__}{hint}")
     if node.is_Symbol or node.is_Number or node.is_NumberSymbol:
+        _CHECKED.add(type(node))
         return                        # (checked first: a Symbol is also a Boolean)
     if isinstance(node, Boolean):
         if isinstance(node, _CONDITIONS):
             return                    # (from_sympy refuses one that is not in a Piecewise)
         raise ConversionError(f"unsupported SymPy condition {type(node).__name__!r} (in {_show(node)})")
-    if node.is_Add or node.is_Mul or node.is_Pow or node.func in _HEADS or node.func in _RENAMED:
-        return
-    if isinstance(node, _BRANCHING):
+    if node.is_Add or node.is_Mul or node.is_Pow or node.func in _HEADS or node.func in _RENAMED \
+            or isinstance(node, _BRANCHING):
+        _CHECKED.add(type(node))
         return
     raise ConversionError(f"unsupported SymPy node {type(node).__name__!r} (in {_show(node)})")
 
@@ -147,18 +155,21 @@ class _Converter:
         # recurses into distinct-but-equal subtrees. Equal subtrees that are
         # distinct objects are still built once, by the Builder's hash-consing.
         stack = [(root, False)]
+        var = self.var
+        checked = _CHECKED
         while stack:
             node, children_done = stack.pop()
-            if id(node) in self.var:
+            if id(node) in var:
                 continue
             if not children_done:
                 _check(node)
                 stack.append((node, True))
-                args = _matrix.children(node) if _matrix.is_matrix_node(node) else node.args
-                stack.extend((a, False) for a in reversed(args) if id(a) not in self.var)
+                args = node.args if type(node) in checked else \
+                    _matrix.children(node) if _matrix.is_matrix_node(node) else node.args
+                stack.extend([(a, False) for a in reversed(args) if id(a) not in var])
                 continue
-            self.var[id(node)] = (node, self._build(node))
-        return self.var[id(root)][1]
+            var[id(node)] = (node, self._build(node))
+        return var[id(root)][1]
 
     def _v(self, node) -> int:
         return self.var[id(node)][1]

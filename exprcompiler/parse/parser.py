@@ -207,10 +207,11 @@ class _Parser(TokenReader):
                     operands.append(g.const(float(tok.text)))
                     expect_operand = False
                 elif kind == "name":
-                    if self.peek().kind == "=" and stack and stack[-1][0] == _CALL:
+                    after_name = self.peek().kind
+                    if after_name == "=" and stack and stack[-1][0] == _CALL:
                         self.keyword(tok, stack[-1])
                         expect_operand = False
-                    elif self.peek().kind == "(":
+                    elif after_name == "(":
                         op = self.function(tok)
                         name_tok, tok = tok, self.advance()  # tok is now the '('
                         stack.append((_CALL, _MARKER_PREC, (op, name_tok, {}), tok, len(operands)))

@@ -11,7 +11,7 @@ from typing import Mapping, Optional, Sequence
 
 from ..errors import ShapeError
 from ..shapes import show
-from ..trace.ir import Builder, Label, Trace
+from ..trace.ir import _LEAF_OR_COPY, Builder, Label, Trace, _new_tuple
 
 
 def derived(label: Optional[Label], suffix: str, tag: Optional[str] = None,
@@ -27,7 +27,7 @@ def derived(label: Optional[Label], suffix: str, tag: Optional[str] = None,
     tag = tag or label.tag
     if taken and (kind, label.index, tag) in taken:
         tag = f"{tag},2" if tag else "2"
-    return Label(kind, label.index, base=base, tag=tag)
+    return _new_tuple(Label, (kind, label.index, base, tag))   # Label(...), without its Python __new__
 
 
 def labels_of(trace: Trace) -> set:
@@ -65,8 +65,17 @@ def replay(b: Builder, trace: Trace, env: Optional[Mapping[str, int]] = None,
     """Append `trace` (its first `stop` instructions) to `b`; returns the map
     trace var -> builder var."""
     vmap: list[int] = []
-    for i in range(len(trace.instrs) if stop is None else stop):
-        vmap.append(replay_instr(b, trace, i, vmap, env))
+    instrs, labels, apply = trace.instrs, trace.labels, b.apply
+    for i in range(len(instrs) if stop is None else stop):
+        ins = instrs[i]
+        if ins.attrs or ins.op in _LEAF_OR_COPY:
+            vmap.append(replay_instr(b, trace, i, vmap, env))
+            continue
+        # replay_instr's last step, inline: most instructions take it
+        mark = len(b.instrs)
+        var = apply(ins.op, *[vmap[a] for a in ins.args])
+        label = labels[i]
+        vmap.append(var if label is None else b.name(var, label, since=mark))
     return vmap
 
 

@@ -47,20 +47,29 @@ def adjoint_sweep(b: Builder, trace: Trace, vmap: Sequence[int], cotangents: Map
             adj[v] = ct
         else:
             accumulate(v, ct, b.mark())
-    for i in range(len(trace.instrs) - 1, -1, -1):
-        g, ins = adj[i], trace.instrs[i]
+    # In a trace of scalars an elementwise op's VJP is its partial (nothing to sum
+    # down to a shape): called directly, a call and two shape lookups less per edge.
+    scalar = not any(ins.shape for ins in trace.instrs)
+    OPS, instrs = _ops.OPS, trace.instrs
+    for i in range(len(instrs) - 1, -1, -1):
+        g, ins = adj[i], instrs[i]
         if g is None or ins.op in ("input", "const"):
             continue
-        op = _ops.OPS[ins.op]
+        op = OPS[ins.op]
         args = [vmap[a] for a in ins.args]
+        # (op_def makes such an op's vjp from its partials: the same rule, called for it)
+        partials = op.partials if scalar and op.shape is None and op.arity > 0 else None
         attrs = dict(ins.attrs) if ins.attrs else {}
         # Last argument first: this reproduces the order of the published tables.
         for j in range(len(ins.args) - 1, -1, -1):
             a = ins.args[j]
             if not active[a]:
                 continue
-            mark = b.mark()
-            c = op.vjp(b, j, g, args, vmap[i], attrs)
+            mark = len(b.instrs)   # b.mark()
+            if partials is None:
+                c = op.vjp(b, j, g, args, vmap[i], attrs)
+            else:
+                c = partials[j](b, g, *args, vmap[i]) if partials[j] is not None else None
             if c is not None:  # a rule may find a structural zero (x**0)
                 accumulate(a, c, mark)
     return adj

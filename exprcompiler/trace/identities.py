@@ -40,26 +40,29 @@ def _pull_negation(b, opname: str, args) -> Optional[int]:
     named lines (v̄_3 = −v̄_4) stay as they are."""
     if not b.pull_negations:
         return None
+    instrs, source = b.instrs, b._source
     for i in (0, 1):
-        s = b._source[args[i]]
-        src = b.instrs[s]
-        if src.op == "neg" and b.labels[s] is None and src.shape == b.instrs[args[i]].shape:
+        s = source[args[i]]
+        src = instrs[s]
+        if src.op == "neg" and b.labels[s] is None and src.shape == instrs[args[i]].shape:
             inner = [src.args[0] if k == i else args[k] for k in (0, 1)]
             return b.apply("neg", b.apply(opname, *inner))
     return None
 
 
 def _id_add(b, args, consts, shape, attrs):
-    if _signed_zero(consts[1], -1.0):
-        return _keep(b, args[0], shape)
-    if _signed_zero(consts[0], -1.0):
-        return _keep(b, args[1], shape)
-    x = _negated(b, args[1])
-    if x is not None:
-        return b.apply("sub", args[0], x)
-    x = _negated(b, args[0])
-    if x is not None:
-        return b.apply("sub", args[1], x)
+    if consts[0] is not None or consts[1] is not None:   # (the tests, only where one can hold)
+        if _signed_zero(consts[1], -1.0):
+            return _keep(b, args[0], shape)
+        if _signed_zero(consts[0], -1.0):
+            return _keep(b, args[1], shape)
+    instrs, source = b.instrs, b._source   # _negated, inline: this runs for every sum
+    src = instrs[source[args[1]]]
+    if src.op == "neg":
+        return b.apply("sub", args[0], src.args[0])
+    src = instrs[source[args[0]]]
+    if src.op == "neg":
+        return b.apply("sub", args[1], src.args[0])
     return None
 
 

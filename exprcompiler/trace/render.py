@@ -53,30 +53,45 @@ def const_prec(text: str) -> int:
     return PREC_NEG if text.startswith(("-", "−")) else PREC_ATOM
 
 
-def _wrap(text: str, paren: bool) -> str:
-    return f"({text})" if paren else text
+_COPY, _OWN = "copy", "fmt"
+
+
+def op_form(op: _ops.OpDef, spell: Spelling) -> tuple:
+    """How `spell` writes `op`, for format_op: (_COPY,), (_OWN,) (the op's own fmt),
+    ("infix", symbol) or ("call", name). A renderer works it out once per op."""
+    if op.name == "copy":
+        return (_COPY,)
+    if op.fmt is not None:
+        return (_OWN,)
+    if not spell.as_call(op):
+        return ("infix", spell.symbol(op))
+    return ("call", spell.call(op))
 
 
 def format_op(op: _ops.OpDef, args: list[tuple[str, int]], spell: Spelling,
-              attrs: tuple = ()) -> tuple[str, int]:
-    """Text and precedence of `op` applied to already rendered arguments."""
-    if op.name == "copy":
-        return args[0]
-    if op.fmt is not None:
-        return op.fmt(op, args, dict(attrs), spell.target)
-    if not spell.as_call(op):
-        sym = spell.symbol(op)
+              attrs: tuple = (), form: Optional[tuple] = None) -> tuple[str, int]:
+    """Text and precedence of `op` applied to already rendered arguments (`form`:
+    op_form(op, spell), if known)."""
+    form = form or op_form(op, spell)
+    kind = form[0]
+    if kind == "infix":
+        sym = form[1]
+        prec = op.prec
         if op.arity == 1:
-            text, prec = args[0]
-            return sym + _wrap(text, prec <= op.prec), op.prec
+            text, p = args[0]
+            return (f"{sym}({text})" if p <= prec else sym + text), prec
         (lt, lp), (rt, rp) = args
-        if op.prec == PREC_POW:   # right-associative
-            lpar, rpar = lp <= op.prec, rp < op.prec
-        else:                     # left-associative; keep the tree's grouping exactly
-            lpar, rpar = lp < op.prec, rp <= op.prec
-        return f"{_wrap(lt, lpar)} {sym} {_wrap(rt, rpar)}", op.prec
-    items = [t for t, _ in args] + [f"{k}={attr_text(k, v)}" for k, v in attrs]
-    return f"{spell.call(op)}({', '.join(items)})", PREC_ATOM
+        if prec == PREC_POW:   # right-associative
+            lpar, rpar = lp <= prec, rp < prec
+        else:                  # left-associative; keep the tree's grouping exactly
+            lpar, rpar = lp < prec, rp <= prec
+        return f"{f'({lt})' if lpar else lt} {sym} {f'({rt})' if rpar else rt}", prec
+    if kind == "call":
+        items = [t for t, _ in args] + [f"{k}={attr_text(k, v)}" for k, v in attrs]
+        return f"{form[1]}({', '.join(items)})", PREC_ATOM
+    if kind == _COPY:
+        return args[0]
+    return op.fmt(op, args, dict(attrs), spell.target)
 
 
 def use_counts(trace: Trace) -> list[int]:
@@ -115,6 +130,7 @@ class Renderer:
         self.trace = trace
         self.spell = spell
         self.named = named if named is not None else named_vars(trace)
+        self._forms: dict[str, tuple] = {}   # op name -> op_form
         self._expr: list[tuple[str, int]] = []
         for i, ins in enumerate(trace.instrs):
             if ins.op == "const":
@@ -127,7 +143,12 @@ class Renderer:
 
     def _format(self, i: int) -> tuple[str, int]:
         ins = self.trace.instrs[i]
-        return format_op(_ops.OPS[ins.op], [self._expr[a] for a in ins.args], self.spell, ins.attrs)
+        op = _ops.OPS[ins.op]
+        form = self._forms.get(ins.op)
+        if form is None:
+            form = self._forms[ins.op] = op_form(op, self.spell)
+        expr = self._expr
+        return format_op(op, [expr[a] for a in ins.args], self.spell, ins.attrs, form)
 
     def expr(self, i: int) -> tuple[str, int]:
         return self._expr[i]
