@@ -1,7 +1,8 @@
 """What the lsq call layer's speed work must not change: the NumPy backend's matrix
 products spelled `a.dot(b)` (up to two dimensions, contractions of a known length of two
 or more) give the bits `a @ b` gives, and
-call_args.quiet's per-thread Contexts follow each error state the caller sets.
+call_args.quiet's per-thread Contexts follow each error state the caller sets, and the C
+tensor call (c_tensor.run_bound) returns each output in its place, scalars and arrays mixed.
 """
 
 from __future__ import annotations
@@ -71,3 +72,22 @@ def test_quiet_follows_each_error_state_of_the_caller():
                 assert f()[0] == np.inf
                 assert np.geterr()["over"] == state
     assert seen == ["ignore"] * 5
+
+
+def test_c_tensor_outputs_in_any_order_of_scalars_and_arrays():
+    """backends/c_tensor.run_bound passes the scalar outputs' pointers (in the work
+    block) first and reorders them where a scalar follows an array: each output of a
+    mixed-order function equals the NumPy backend's, through the call plan and fn, at
+    two sizes and back (the thread's kept blocks)."""
+    from exprcompiler import compile_expr
+    program = "X @ w; sum(X @ w); 2 * y; sum(y * y)"
+    shapes = {"X": ("n", 3), "w": (3,), "y": ("n",)}
+    f_np, f_c = (compile_expr(program, shapes=shapes, backend=b) for b in ("numpy", "c"))
+    rng = np.random.default_rng(5)
+    for n in (4, 9, 4):
+        X, w, y = rng.normal(size=(n, 3)), rng.normal(size=3), rng.normal(size=n)
+        want = f_np(X, w, y)
+        for got in (f_c(X, w, y), f_c(X=X, w=w, y=y), f_c(X, w, y), f_c.function(X, w, y)):
+            assert [type(r) for r in got] == [np.ndarray, float, np.ndarray, float]
+            for g, v in zip(got, want):
+                np.testing.assert_allclose(g, v, rtol=1e-13)

@@ -36,6 +36,7 @@ kernel over a batch stays the fast path for elementwise work.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
 import time
@@ -260,7 +261,7 @@ def generate_c_tensor(trace: Trace, *, func_name: str = "f", description: str = 
               work_decl, "{", *prologue, f"    return {sizes};", "}", "",
               "/* the kernel, its temporaries in `work` (the Python side keeps one block per thread */",
               "/* and reuses it: a fresh one costs a page fault per 4 KB once malloc maps it) */",
-              ws_decl, "{", "    (void)threads;  /* unused in a build without OpenMP */",
+              ws_decl, "{", "    (void)threads;  /* unused where no matrix product splits its rows over threads */",
               *([] if e.temps else ["    (void)work;"]), *prologue, *("    " + a for a in kernel.aliases)]
     prev = "work"
     for name, size in e.temps:
@@ -299,26 +300,40 @@ class Workspace:
     threads never share one; a thread's blocks go when it ends, all of them with the
     kernel). Each block is exactly the size a call needs, so AddressSanitizer sees
     its end, and a thread keeps the blocks of its last KEEP sizes: an optimizer's
-    steps or a Dask worker's equal chunks (and the shorter last one) reuse theirs."""
+    steps or a Dask worker's equal chunks (and the shorter last one) reuse theirs.
+    `extra`: elements after the temporaries (the kernel's scalar outputs)."""
 
     KEEP = 2
 
-    def __init__(self, ffi, dtype=np.float64):
+    def __init__(self, ffi, dtype=np.float64, extra: int = 0):
         self.ffi, self.local, self.dtype = ffi, threading.local(), np.dtype(dtype)
         self.ctype = dtypes.c_type(self.dtype) + "[]"  # the kernel's element type
+        self.extra = extra
 
     def take(self, need: int):
-        """A pointer to `need` elements, for this thread's call (NULL for none)."""
-        if need == 0:
-            return self.ffi.NULL
-        held = self.local.__dict__.setdefault("held", {})  # size -> pointer, last used last
-        ptr = held.pop(need, None)
-        if ptr is None:
+        """A pointer to `need` (+ extra) elements, for this thread's call (NULL for none)."""
+        return self.block(need)[0]
+
+    def block(self, need: int) -> tuple:
+        """(the pointer of take(need), the pointer to its `extra` elements, a tuple of
+        a pointer to each of them): this thread's last block is found first (an
+        optimizer's every call), then its others."""
+        local = self.local
+        last = getattr(local, "last", None)
+        if last is not None and last[0] == need:
+            return last[1]
+        held = local.__dict__.setdefault("held", {})  # size -> block, last used last
+        block = held.pop(need, None)
+        if block is None:
             if len(held) >= self.KEEP:
                 del held[next(iter(held))]
-            ptr = self.ffi.from_buffer(self.ctype, np.empty(need, self.dtype), require_writable=True)  # keeps it
-        held[need] = ptr
-        return ptr
+            total = need + self.extra
+            ptr = self.ffi.NULL if total == 0 else \
+                self.ffi.from_buffer(self.ctype, np.empty(total, self.dtype), require_writable=True)  # keeps it
+            block = (ptr, ptr + need if self.extra else None, tuple(ptr + (need + j) for j in range(self.extra)))
+        held[need] = block
+        local.last = (need, block)
+        return block
 
 
 def compile_c_tensor(trace: Trace, *, func_name: str, description: str = "", threads=None, generated=None,
@@ -336,17 +351,40 @@ def compile_c_tensor(trace: Trace, *, func_name: str, description: str = "", thr
     array = dtypes.c_type(dtype) + "[]"
     ffi, lib = c_build.load(source, decl)
     kernel, work_size = getattr(lib, f"{func_name}_ws"), getattr(lib, f"{func_name}_work")
-    workspace = Workspace(ffi, real)
-    dims = dim_names(trace)
-    params = [name.replace(".", "_") for name in trace.input_names]
     scalar = [trace.instrs[v].shape == () for _, v in trace.outputs]
     n_scalar = sum(scalar)
+    workspace = Workspace(ffi, real, extra=n_scalar)
+    dims = dim_names(trace)
+    params = [name.replace(".", "_") for name in trace.input_names]
     choice = c_build.ThreadChoice() if threads is None else None
     if signature is None:
         from ..signature import Signature
         signature = Signature(trace, trace, inputs=params)
 
     cell = ffi.typeof(array)  # parsed once (from_buffer by its text parses it per call)
+    arrays_out = [k for k, s in enumerate(scalar) if not s]
+    # the outputs' pointers as the kernel takes them: the scalars' (in the work block's
+    # last n_scalar elements) first is a gradient's order; else put in order per call
+    in_order = scalar == sorted(scalar, reverse=True)
+    # cffi's backend functions themselves: ffi.from_buffer and ffi.unpack are Python
+    # methods around them (a frame and an isinstance per array: 6.4k of the 33k
+    # instructions run_bound added to the least-squares kernel, counted by callgrind)
+    cells, fb, unpack = itertools.repeat(cell), ffi._backend.from_buffer, ffi._backend.unpack
+    empty = functools.partial(np.empty, dtype=real) if real != np.float64 else np.empty
+
+    def remember(bound, arrays) -> tuple:
+        """What run_bound needs of a binding, kept with it: the sizes as the kernel's
+        argument, its temporaries' size, the thread count (None: ThreadChoice's, per
+        call), the array outputs' shapes."""
+        sizes = [bound.dims[d] for d in dims]
+        dims_arg = ffi.new("ptrdiff_t[]", sizes) if sizes else ffi.NULL
+        need = work_size(dims_arg)
+        if need < 0:  # the binder refuses these sizes first; this is the kernel's own guard
+            raise _refused(func_name, dims, dims_arg)
+        size = max((a.size for a in arrays), default=0)
+        nt = threads if choice is None else (choice.pick(size) if size < c_build.PARALLEL_FROM else None)
+        memo = bound.memo["c"] = (dims_arg, need, nt, size, tuple(bound.shapes[k] for k in arrays_out))
+        return memo
 
     def run_bound(bound, arrays):
         """The kernel on `arrays`, of its dtype, whose shapes `bound` is the binding of:
@@ -354,45 +392,44 @@ def compile_c_tensor(trace: Trace, *, func_name: str, description: str = "", thr
         compares the shapes of the last binding). The kernel trusts `dims`: the binding's
         checks are what keep its every access in range. An array that is not C-contiguous
         (from_buffer refuses it) is copied. Scalar outputs go to the end of this thread's
-        work block and are read back as floats: no 0-d array per call."""
-        memo = bound.memo.get("c")
-        if memo is None:  # the sizes as the kernel's argument, kept with the binding
-            sizes = [bound.dims[d] for d in dims]
-            dims_arg = ffi.new("ptrdiff_t[]", sizes) if sizes else ffi.NULL
-            memo = bound.memo["c"] = (dims_arg, max((a.size for a in arrays), default=0), work_size(dims_arg))
-        (dims_arg, size, need), shapes = memo, bound.shapes
-        if need < 0:  # the binder refuses these sizes first; this is the kernel's own guard
-            raise _refused(func_name, dims, dims_arg)
+        work block and are read back as floats: no 0-d array per call. Per call: one
+        from_buffer per array (~1k instructions each, most of it NumPy's buffer export)
+        and no loop in Python."""
+        dims_arg, need, nt, size, out_shapes = bound.memo.get("c") or remember(bound, arrays)
         try:
-            work = workspace.take(need + n_scalar)
+            work, tail, tails = workspace.block(need)
         except MemoryError:
             raise MemoryError(f"the C kernel {func_name} could not allocate its temporaries "
                               f"({need * workspace.dtype.itemsize / 1e6:.0f} MB)") from None
         try:
-            ins = [ffi.from_buffer(cell, a) for a in arrays]
+            ins = list(map(fb, cells, arrays))
         except ValueError:
-            ins = [ffi.from_buffer(cell, np.ascontiguousarray(a)) for a in arrays]
-        outs, ptrs, slot = [], [], need
-        for shape, s in zip(shapes, scalar):
-            if s:
-                outs.append(slot)
-                ptrs.append(work + slot)
-                slot += 1
-            else:
-                o = np.empty(shape, real)
-                outs.append(o)
-                ptrs.append(ffi.from_buffer(cell, o, True))
-        if choice is None:
-            status = kernel(dims_arg, threads, work, *ins, *ptrs)
+            ins = [fb(cell, np.ascontiguousarray(a)) for a in arrays]
+        news = list(map(empty, out_shapes))
+        outs = list(map(fb, cells, news))
+        if n_scalar:
+            outs[:0] = tails
+            if not in_order:
+                # (not a comprehension: it would make `outs` a cell, allocated per call)
+                outs = list(map(outs.__getitem__, order))
+        if nt is not None:
+            status = kernel(dims_arg, nt, work, *ins, *outs)
         else:
             nt = choice.pick(size)
             start = time.perf_counter()
-            status = kernel(dims_arg, nt, work, *ins, *ptrs)
-            if size >= c_build.PARALLEL_FROM:
-                choice.record(nt, time.perf_counter() - start, size)
+            status = kernel(dims_arg, nt, work, *ins, *outs)
+            choice.record(nt, time.perf_counter() - start, size)
         if status != 0:  # -2, as its _work said above: never reached
             raise _refused(func_name, dims, dims_arg)
-        return tuple([work[o] if type(o) is int else o for o in outs])
+        if not n_scalar:
+            return tuple(news)
+        if in_order:
+            return (*unpack(tail, n_scalar), *news)
+        return tuple(map((unpack(tail, n_scalar) + news).__getitem__, order))
+
+    # out-of-order outputs: where each output is among the scalars-first pointers and results
+    first = [k for k, s in enumerate(scalar) if s] + arrays_out
+    order = [first.index(k) for k in range(len(scalar))]
 
     def fn(*arrays):
         """The binding's checks run here, not only in the caller's (Compiled.function
