@@ -3,6 +3,7 @@ each a vectorized loop over a block, a tape whose slots are reused, and the join
 source still one valid unit."""
 
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -57,7 +58,7 @@ def test_split_kernel_matches_numpy_with_strided_outputs(monkeypatch, tmp_path, 
         np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-14)
     np.testing.assert_allclose(got[1], want[1], rtol=1e-13, atol=1e-14)
     # one point through the split kernel's own entry (c_split.point_entry): by name,
-    # in order and packed, at points where a last bit counts as above
+    # in order and packed, at points where a last bit counts as above, in the driver's unit
     assert "_packed(const double *in, double *out)\n{\n    void *mem = malloc(" in c.source
     for k in range(3):
         point = {"x": x[k], "y": y[k], "z": z[k]}
@@ -65,6 +66,24 @@ def test_split_kernel_matches_numpy_with_strided_outputs(monkeypatch, tmp_path, 
                           (c.at(np.array([x[k], y[k], z[k]])), ref.at(np.array([x[k], y[k], z[k]])))]:
             for a, b in zip(got, want):
                 np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-14)
+    # threads at once in the packed entry (cffi releases the GIL), each on its own tape:
+    # nothing shared between calls
+    fn, from_buffer, array = c._run_packed.c_entry
+    columns = {"x": x, "y": y, "z": z}
+
+    def run(k):
+        buf, out = np.array([columns[nm][k] for nm in c.inputs]), np.empty(len(c.trace.outputs))
+        args = from_buffer(array, buf), from_buffer(array, out)
+        want = ref.at(np.array([x[k], y[k], z[k]]))
+        assert fn(*args) == 0
+        np.testing.assert_allclose(out, np.concatenate([np.ravel(want[0]), np.ravel(want[1])]),
+                                   rtol=1e-13, atol=1e-14)
+        first = out.tobytes()
+        for _ in range(2000):  # a shared tape would hold other threads' points in some of these
+            assert fn(*args) == 0 and out.tobytes() == first
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(run, range(8)))
 
 
 def compiler_runs(monkeypatch) -> list:

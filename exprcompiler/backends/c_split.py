@@ -376,8 +376,8 @@ _COPIES = [
 def split_kernel(stmts, inputs: dict, func_name: str, decl: str, head: list[str],
                  n_in: int, n_out: int, part: int, block: int, table, packed_decl: str) -> str:
     """The source of the split kernel: the prelude `head` (guarded, so the joined text
-    is one valid unit too), the parts a few to a unit, the unit of the kernel itself,
-    and the unit of its one-point entry `packed_decl` (point_entry)."""
+    is one valid unit too), the parts a few to a unit, and the unit of the kernel
+    itself and its one-point entry `packed_decl` (point_entry)."""
     vector = len(stmts) <= VECTOR_UP_TO
     chunks, loads, stores, slots = plan(stmts, inputs, part if vector else max(1, int(part * LANES_PART)))
     width = max(1, slots)
@@ -445,19 +445,32 @@ def split_kernel(stmts, inputs: dict, func_name: str, decl: str, head: list[str]
 
 def point_entry(func_name: str, packed_decl: str, n_in: int, n_out: int, parts: int, width: int,
                 vector: bool) -> list[str]:
-    """The unit of the one-point entry `packed_decl` (input k in in[k], output k to
-    out[k]): the parts called once each, on one vector of a tape of the kernel's own
-    rows, with none of the kernel's OpenMP region, gather and scatter loops. Every lane
-    holds the point (garbage in the others could be subnormal, and slow). Its own unit:
-    beside the kernel, gcc inlined the kernel's call with a pointer and a stride per
-    input and output (1,806 arguments on the 20-link pendulum's Jacobian) and took 3 s.
+    """The one-point entry `packed_decl` (input k in in[k], output k to out[k]): the
+    parts called once each, on one vector of a tape of the kernel's own rows, with
+    none of the kernel's OpenMP region, gather and scatter loops. Every lane holds the
+    point (garbage in the others could be subnormal, and slow). In the driver's unit
+    (at the unit's -O1; the driver itself is -O0): it calls only the parts, which are
+    noipa. (An entry that called the kernel with n = 1, beside it, made gcc inline a
+    pointer and a stride per input and output, 1,806 arguments on the 20-link
+    pendulum's Jacobian, and take 3 s.) A unit of its own cost 0.03-0.07 s more of a
+    cold build at 6 links (gcc's start and headers: median of 5 interleaved cold
+    builds, load 1.6, 0.58 s against 0.51 s), nothing measurable at 10.
     Measured (the packed entry through cffi, thread CPU, medians of 21 interleaved
     rounds, load 5-7): the 6-link pendulum's Jacobian 3.19 µs through the kernel with
     n = 1 (its OpenMP region, gather and scatter), 1.38 µs here, and in one process
     1.39 µs against 1.12 µs for the same trace built unsplit (min 0.96 / 0.98); the
-    10-link one 4.85 -> 2.93 µs (benchmarks/bench_dense_point.py)."""
+    10-link one 4.85 -> 2.93 µs (benchmarks/bench_dense_point.py). The tape (68 KB at 6
+    links, 267 KB at 10, 280 KB at 20) is malloc'd per call: kept per thread (a
+    `__thread` pointer), the entry took 1.22 / 2.76 / 16.5 µs at 6 / 10 / 20 links
+    against 1.42 / 3.05 / 15.7 µs (thread CPU, medians of 21 interleaved rounds, load
+    1.8-2.1), but a thread that exits would leave its tape behind, so it is not kept.
+    At 20 links the lanes cost more than the tape: the same units with XC_VL 1 and no
+    `omp simd` (scalar parts), timed from C, ran the entry in 10.1 µs against 14.4 µs,
+    but a scalar copy of the parts would add 7.9 s of gcc's CPU to the build's 12 s,
+    and would not close the gap: at load 0.6 this entry took 10.3 µs, symengine's whole
+    call 6.9 µs."""
     call = "(t, XC_VL);" if vector else "(t, 0);"
-    return [UNIT_MARK, "#include <stdint.h>", "",
+    return ["",
             "/* one point: input k in in[k], output k to out[k] (c_split.point_entry) */",
             packed_decl, "{",
             f"    void *mem = malloc(sizeof(double) * XC_PITCH * {width} + 64);",
