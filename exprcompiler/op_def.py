@@ -97,6 +97,7 @@ def _vjp_from_partials(partials):
         if c is not None and b.shape(c) != b.shape(args[j]):
             c = b.sum_to(c, args[j])
         return c
+    vjp.partials = partials   # the reverse pass on scalars calls them directly (no shapes to sum)
     return vjp
 
 

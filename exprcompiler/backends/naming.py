@@ -47,6 +47,8 @@ def identifier(name: str, reserved: Iterable[str] = ()) -> str:
 def preferred_name(label: Optional[Label], reserved: Iterable[str], is_input: bool = False) -> Optional[str]:
     if label is None:
         return None
+    if label.base is None and label.tag is None and label.index >= 0:   # v12, v12_bar: most lines
+        return f"v{label.index}" if label.kind == "v" else f"v{label.index}_{label.kind}"
     suffix = "" if label.kind == "v" else "_" + label.kind
     if label.base is not None and (is_input or label.index is None or label.index <= 0):
         stem = identifier(label.base, reserved)
@@ -91,12 +93,7 @@ def assign_names(trace: Trace, named: list[bool], reserved: set[str]) -> list[Op
     for i, ins in enumerate(trace.instrs):
         if not named[i]:
             continue
-        label = labels[i]
-        if label is not None and label.base is None and label.tag is None and label.index is not None \
-                and label.index >= 0:   # preferred_name's v12, v12_bar, without the call (most lines)
-            pref = f"v{label.index}" if label.kind == "v" else f"v{label.index}_{label.kind}"
-        else:
-            pref = preferred_name(label, reserved, ins.op == "input")
+        pref = preferred_name(labels[i], reserved, ins.op == "input")
         if ins.op == "input" and pref is None:
             pref = identifier(ins.name, reserved)
         if pref is None:

@@ -57,8 +57,8 @@ def adjoint_sweep(b: Builder, trace: Trace, vmap: Sequence[int], cotangents: Map
             continue
         op = OPS[ins.op]
         args = [vmap[a] for a in ins.args]
-        # (op_def makes such an op's vjp from its partials: the same rule, called for it)
-        partials = op.partials if scalar and op.shape is None and op.arity > 0 else None
+        # a VJP op_def made from the op's partials: on scalars, the partials themselves
+        partials = getattr(op.vjp, "partials", None) if scalar else None
         attrs = dict(ins.attrs) if ins.attrs else {}
         # Last argument first: this reproduces the order of the published tables.
         for j in range(len(ins.args) - 1, -1, -1):

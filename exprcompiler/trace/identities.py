@@ -56,13 +56,12 @@ def _id_add(b, args, consts, shape, attrs):
             return _keep(b, args[0], shape)
         if _signed_zero(consts[0], -1.0):
             return _keep(b, args[1], shape)
-    instrs, source = b.instrs, b._source   # _negated, inline: this runs for every sum
-    src = instrs[source[args[1]]]
-    if src.op == "neg":
-        return b.apply("sub", args[0], src.args[0])
-    src = instrs[source[args[0]]]
-    if src.op == "neg":
-        return b.apply("sub", args[1], src.args[0])
+    x = _negated(b, args[1])
+    if x is not None:
+        return b.apply("sub", args[0], x)
+    x = _negated(b, args[0])
+    if x is not None:
+        return b.apply("sub", args[1], x)
     return None
 
 
