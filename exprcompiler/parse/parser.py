@@ -326,12 +326,7 @@ class _Parser(TokenReader):
         names = _inputs_of(self.g, arg)
         if self.lenient or not names or any(self.g.shape(self.g._inputs[n]) != () for n in names):
             return  # sum(2.5), sum(x[0]) of a declared x: no batch of points to confuse
-        one = len(names) == 1
-        raise UndeclaredShapes(error_at(self.text, tok, (
-            f"{tok.text}() of a scalar: {', '.join(names)} {'is' if one else 'are'} not declared in shapes=, "
-            f"so {'it is a scalar' if one else 'they are scalars'}; declare "
-            f"{'it' if one else 'the vectors among them'}, e.g. shapes={{{names[-1]!r}: ('n',)}} "
-            f"(--shape {names[-1]}=n on the command line)")).args[0])
+        raise self.undeclared(tok, f"{tok.text}()", names, "it" if len(names) == 1 else "the vectors among them")
 
     def scalar_product(self, tok: Token, args) -> bool:
         """X @ w where X or w is an undeclared (scalar) input: the user means a matrix or
@@ -341,11 +336,15 @@ class _Parser(TokenReader):
                         if self.g.shape(self.g._inputs[n]) == ()}, key=natural_key)
         if not names or self.lenient:
             return bool(names)
+        raise self.undeclared(tok, tok.text, names, "the matrices and vectors")
+
+    def undeclared(self, tok: Token, what: str, names: list, declare: str) -> UndeclaredShapes:
+        """The refusal of `what` (a reduction, a product) of the undeclared inputs `names`."""
         one = len(names) == 1
-        raise UndeclaredShapes(error_at(self.text, tok, (
-            f"{tok.text} of a scalar: {', '.join(names)} {'is' if one else 'are'} not declared in "
-            f"shapes=, so {'it is a scalar' if one else 'they are scalars'}; declare the matrices and "
-            f"vectors, e.g. shapes={{{names[-1]!r}: ('n',)}} (--shape {names[-1]}=n on the command line)")).args[0])
+        return UndeclaredShapes(error_at(self.text, tok, (
+            f"{what} of a scalar: {', '.join(names)} {'is' if one else 'are'} not declared in shapes=, "
+            f"so {'it is a scalar' if one else 'they are scalars'}; declare {declare}, "
+            f"e.g. shapes={{{names[-1]!r}: ('n',)}} (--shape {names[-1]}=n on the command line)")).args[0])
 
     def index_of_scalar(self, tok: Token, var: int) -> ExprcIndexError:
         """x[0] of a scalar: most often an x the user forgot to declare in shapes=."""
