@@ -91,6 +91,7 @@ def instrument(t: Timers) -> None:
     import exprcompiler.parse.from_sympy as from_sympy_mod
     import exprcompiler.passes.reverse as reverse
     from exprcompiler.backends import numpy_backend as nb
+    from exprcompiler.backends import numpy_program
     from exprcompiler.trace import ir
 
     t.wrap(parse_pkg, "parse", "parse")
@@ -104,9 +105,12 @@ def instrument(t: Timers) -> None:
     t.wrap(nb, "named_vars", "named_vars")
     t.wrap(nb, "assign_names", "assign_names")
     t.wrap(nb, "NumpyRenderer", "renderer")
-    # builtins shadowed by module globals: load's compile() and exec()
-    nb.compile = lambda *a, **k: t.run("compile()", builtins.compile, *a, **k)
-    nb.exec = lambda *a, **k: t.run("exec", builtins.exec, *a, **k)
+    # builtins shadowed by module globals: load's compile() and exec(), and the
+    # statement program's (of its header, stub and templates)
+    for module in (nb, numpy_program):
+        module.compile = lambda *a, **k: t.run("compile()", builtins.compile, *a, **k)
+        module.exec = lambda *a, **k: t.run("exec", builtins.exec, *a, **k)
+    t.wrap(nb, "load_program", "statement program")
 
 
 def pipeline(expr, t: Timers):
@@ -154,7 +158,8 @@ ORDER = ["front", "front/parse", "front/parse/finish", "front/from_sympy", "fron
          "front/share_sums", "front/share_sums/finish",
          "grad", "grad/forward replay", "grad/adjoint sweep", "grad/finish",
          "generate", "generate/prep", "generate/named_vars", "generate/assign_names",
-         "generate/renderer", "load", "load/compile()", "load/exec", "total"]
+         "generate/renderer", "load", "load/compile()", "load/exec", "load/statement program",
+         "load/statement program/compile()", "load/statement program/exec", "total"]
 LABELS = {"front": "front end (rest)", "grad": "grad_reverse (rest)", "generate": "generate (rest: emit lines)",
           "load": "load (rest)"}
 

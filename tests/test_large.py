@@ -1,5 +1,5 @@
-"""Large expressions (tracker issue 14): the input-size limit, the piecewise loading
-of long generated NumPy functions, the cycle collector paused around stages, and
+"""Large expressions (tracker issue 14): the input-size limit, long generated NumPy
+functions run as statement programs, the cycle collector paused around stages, and
 (marked slow) front end to callable gradient at 10⁵ operations within a time bound."""
 
 from __future__ import annotations
@@ -76,14 +76,12 @@ def test_the_default_limit_comes_from_memory(monkeypatch):
     assert max_ops_limit() >= 100_000
 
 
-# -- long generated functions, loaded in pieces ---------------------------------------
+# -- long generated functions, run as statement programs (tests/test_numpy_program.py) --
 
 @pytest.fixture
 def small_pieces(monkeypatch):
-    """Piecewise loading from 40 lines on, 7 statements a piece (so pieces end and
-    start in the middle of adjoint accumulations)."""
-    monkeypatch.setattr(numpy_backend, "PIECES_ABOVE", 40)
-    monkeypatch.setattr(numpy_backend, "PIECE_LINES", 7)
+    """Statement programs from 40 lines on."""
+    monkeypatch.setattr(numpy_backend, "PROGRAM_ABOVE", 40)
 
 
 def test_pieces_compute_what_the_whole_function_computes(small_pieces, monkeypatch):
@@ -91,7 +89,7 @@ def test_pieces_compute_what_the_whole_function_computes(small_pieces, monkeypat
     source, params = numpy_backend.generate(grad, func_name="f_grad")
     assert len(source.splitlines()) > 40
     pieces = numpy_backend.load(source, "f_grad")
-    monkeypatch.setattr(numpy_backend, "PIECES_ABOVE", 10**9)
+    monkeypatch.setattr(numpy_backend, "PROGRAM_ABOVE", 10**9)
     whole = numpy_backend.load(source, "f_grad")
     rng = np.random.default_rng(0)
     args = [rng.uniform(-1, 1, 5) for _ in params]
@@ -118,7 +116,7 @@ def test_a_traceback_in_a_piece_shows_the_generated_line(small_pieces):
 def test_a_deep_expression_loads_in_pieces():
     # 10⁴ nested sin: the gradient's source is over the threshold
     g = compile_grad(deep_expression(10_000))
-    assert len(g.source.splitlines()) > numpy_backend.PIECES_ABOVE
+    assert len(g.source.splitlines()) > numpy_backend.PROGRAM_ABOVE
     value, (d,) = g(0.3)
     v, dv = 0.3, 1.0
     for _ in range(10_000):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import linecache
 import math
-import types
 from typing import Optional, Sequence, Union
 
 import numpy as np
@@ -22,6 +21,7 @@ from .. import ops as _ops
 from ..trace.ir import Instr, Trace, _new_tuple, gc_paused
 from ..trace.render import Renderer, named_vars, target_spelling, use_counts
 from .naming import assign_names, comment_text
+from .numpy_program import load_program
 from .numpy_render import FUSED_HELPERS, NumpyRenderer, hoist_shared, share_logs, shared_exps
 from .reserved import PYTHON_RESERVED
 
@@ -230,79 +230,34 @@ def _format_returns(spec: ReturnSpec, trace: Trace, r: Renderer, top: bool = Fal
     return text if top and len(items) > 1 else f"({text})"
 
 
-# A generated function longer than this many lines is compiled piece by piece (see
-# _exec_in_pieces), PIECE_LINES statements at a time. Measured on a 10⁵-operation
-# gradient (232k lines, CPython 3.11): compile() in one piece took 1.8-2.0 s and
-# 600 MB (its parser keeps every token of the text), in pieces of 2000 lines 1.1 s
-# and 40 MB. The price is at run time: a piece reads what earlier pieces computed
-# from a dict, not from fast locals, which made a one-point call about 3x slower
-# and a 1000-point call 30% slower at that size; below the threshold nothing changes.
-# The piece size hardly matters: on that gradient's lines, pieces of 250, 500, 1000,
-# 2000 and 4000 lines all compiled at 10.5-11.5 µs a line (medians, loaded machine), as
-# did the same lines as module-level code; the cost is CPython's compiler per statement
-# (from an ast, 8-9 µs a line), so only fewer lines would compile faster.
-PIECES_ABOVE = 20_000
-PIECE_LINES = 2_000
-_PIECES_RUNNER = "_exprc_pieces"   # generated names never start with "_" (naming.identifier)
+# A generated function longer than this many lines is not compiled but run as a
+# statement program (numpy_program.py). compile() costs 10-14 µs a line whatever the
+# size of the unit (CPython's compiler per statement; a 10⁵-operation gradient's 232k
+# lines in one piece: 3 s and 600 MB, its parser keeping every token). Measured with
+# benchmarks/bench_numpy_program.py (CPU time, one thread, load average 4-7), on the
+# gradients of bench_frontend.py: the program loads in 4.5 µs a line at 10⁴ operations
+# (23k-25k lines; compile() 13) and 6-7.4 at 10⁵ (232k-250k lines; 13-14), and runs
+# 1.6-3.5x slower at one point (Python floats: a Python call and a few subscripts more
+# a statement) and 1.2-1.45x at 1000 points. It replaced compiling such a function in
+# pieces of 2000 lines that shared a dict (40 MB instead of 600): the program builds
+# 1.8x faster than the pieces and runs as fast (10⁵ operations: within 5% at one
+# point and at 1000). Below the threshold compile() takes at most ~0.3 s and a
+# function is as fast as it gets; 0 makes every load a program.
+PROGRAM_ABOVE = 20_000
 
 
 @gc_paused()
 def load(source: str, func_name: str):
-    """Compile generated source into a function whose source `inspect` can show."""
+    """A function from generated source (compiled, or a statement program above
+    PROGRAM_ABOVE lines) whose source `inspect` and tracebacks show."""
     digest = hashlib.sha1(source.encode()).hexdigest()[:12]
     filename = f"<exprcompiler {func_name} {digest}>"
     namespace: dict = {"__name__": "exprcompiler.generated"}
     lines = source.splitlines(True)
-    if len(lines) > PIECES_ABOVE:
-        _exec_in_pieces(lines, func_name, filename, namespace)
-    else:
+    if not (len(lines) > PROGRAM_ABOVE and load_program(lines, func_name, filename, namespace)):
         exec(compile(source, filename, "exec"), namespace)  # our generated source, never user text
     linecache.cache[filename] = (len(source), None, lines, filename)
     return namespace[func_name]
-
-
-def _exec_in_pieces(lines: list[str], func_name: str, filename: str, namespace: dict) -> None:
-    """Define `func_name` from `generate`'s text (a header, then `def`, one
-    `    name = expression` line per statement, and a last `    return` line) without
-    compiling it in one piece. The function is a stub with the real signature whose
-    one statement, on the `return` line, runs the pieces: each piece is a function
-    made of consecutive statement lines, run with a dict of every value computed so
-    far as its globals, its own values merged in when it returns. A name that a
-    piece assigns again (an adjoint accumulated over v̄_4 = v̄_4 + ...) is passed in
-    as a parameter, since a function reads a name it assigns from its locals. Line
-    numbers are those of `lines`, so tracebacks show the generated source."""
-    start = next(k for k, ln in enumerate(lines) if ln.startswith(f"def {func_name}("))
-    exec(compile("".join(lines[:start]), filename, "exec"), namespace)
-    body = lines[start + 1:]
-    statements, last = body[:-1], body[-1]
-    if not last.startswith("    return ") or not all(ln.startswith("    ") and " = " in ln for ln in statements):
-        raise AssertionError(f"{filename}: not the numpy backend's function layout")
-    # the stub: its `return` on the line of the generated `return`
-    stub = "\n" * start + lines[start] + "\n" * (len(body) - 1) + f"    return {_PIECES_RUNNER}(locals())\n"
-    exec(compile(stub, filename, "exec"), namespace)
-    code = namespace[func_name].__code__
-    assigned = set(code.co_varnames[:code.co_argcount + code.co_kwonlyargcount])
-    pieces = []
-    for first in range(0, len(statements), PIECE_LINES):
-        chunk = statements[first:first + PIECE_LINES]
-        names = list(dict.fromkeys(ln[4:ln.index(" = ")] for ln in chunk))
-        carried = [n for n in names if n in assigned]
-        assigned.update(names)
-        text = f"def piece({', '.join(carried)}):\n" + "".join(chunk) + "    return locals()\n"
-        piece, = (c for c in compile(text, filename, "exec").co_consts if isinstance(c, types.CodeType))
-        # its first statement is line 2 of `text`, line start + 2 + first of the source
-        pieces.append((piece.replace(co_firstlineno=start + 1 + first), carried))
-    result = compile(last[len("    return "):], filename, "eval").replace(co_firstlineno=start + 1 + len(body))
-    module = dict(namespace)
-
-    def run(arguments: dict):
-        values = dict(module)
-        values.update(arguments)
-        for piece, carried in pieces:
-            values.update(types.FunctionType(piece, values)(*[values[n] for n in carried]))
-        return eval(result, values)  # our generated source, never user text
-
-    namespace[_PIECES_RUNNER] = run
 
 
 def compile_numpy(trace: Trace, *, func_name: str = "f", description: str = "",
