@@ -432,3 +432,13 @@ def test_a_worker_killed_mid_gradient_does_not_change_the_result(tmp_path):
         assert victim not in client.run(os.getpid).values()  # the nanny started a new process
         x_mem, y_mem = dask.compute(data_x, data_y, scheduler="threads")
     _assert_close(result, g(x_mem, W, y_mem))
+
+
+def test_the_bench_pins_a_worker_only_within_its_affinity_mask():
+    # bench/dask_machine.pin_process (dask_griewank --pin), in a process of its own: asked
+    # for CPU i past the mask's size it wraps around, and every thread ends up on that CPU
+    code = ("import os; from exprcompiler.bench.dask_machine import pin_process; "
+            "mask = os.sched_getaffinity(0); cpu = pin_process(len(mask) + 1); "
+            "print(cpu in mask, os.sched_getaffinity(0) == {cpu}, cpu == sorted(mask)[1 % len(mask)])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["True", "True", "True"]

@@ -20,8 +20,9 @@ same blocks and calls the kernel on their rows. Three ways on each side:
                              block, in the caches (point_sums.py)
     cluster, arrays          g(x1, x2) and Dask's .sum() of each output
     cluster, g.sum           g.sum(x1, x2): each chunk's task runs g.sum's blocks
-    cluster, fixed cost      g.sum on 16 chunks of 1000 points: what a computation costs
-                             whatever its size (the graph, the scheduler, ~30 tasks)
+    cluster, fixed cost      g.sum on as many chunks of 1000 points: what a computation costs
+                             whatever its size (the graph, the scheduler, a task per
+                             chunk and one per output for the sums)
 
 The rounds interleave every way (both clusters stay up), so load from other jobs on a
 shared machine falls on all of them; medians. Before timing, each cluster runs each
@@ -32,8 +33,16 @@ of this process or of the workers, which show the work done whatever the load, a
 CPU of the threads that run the kernels alone ("task CPU": this process's main thread,
 a worker's task threads), which splits a worker's CPU into its tasks' and its event
 loop's (comms, heartbeats, Dask's profiler). A worker's wall time is split the same
-way, from the scheduler's task stream: inside its tasks, idle between them (each next
-task is started by the worker's event loop), and outside every worker's tasks.
+way, from the scheduler's task stream: inside its chunks' tasks (per chunk, beside the
+in-process time per chunk), idle between them (each next task is started by the
+worker's event loop), before the first chunk starts, waiting for the other worker to
+finish its chunks, and after the last (the reduction's tasks, the results). On a machine
+whose cores the workers fill, the scheduler's, nannies' and event loops' CPU comes out
+of the kernels': --dask-loops quiet makes Dask's periodic work rarer, --pin gives each
+worker a CPU of its own. Two plain processes running g.sum on the chunks each worker
+holds, one alone then both at once, give the machine's own ceiling for 1 -> 2 workers in
+the same run (dask_machine.Bare): on a machine shared with other jobs it falls, and the
+workers' scaling is best read against it.
 """
 
 from __future__ import annotations
@@ -49,6 +58,8 @@ import warnings
 from collections import Counter
 
 import numpy as np
+
+from .dask_machine import QUIET_LOOPS, Bare, pin_process
 
 GRIEWANK = "(sin(x1/x2) + x1/x2 - exp(x2)) * (x1/x2 - exp(x2))"
 
@@ -111,11 +122,16 @@ def in_process(g, blocks: list, way: str, outs=None) -> tuple[float, np.ndarray,
     return time.perf_counter() - start, sums, usage() - before
 
 
+def block_indices(key) -> int:
+    """How many block indices a task key has: ('sum-3f2a...', 4, 0) -> 2, 'finalize-...' -> 0."""
+    return len(key) - 1 if isinstance(key, tuple) else 0
+
+
 class Cluster:
     """A LocalCluster of `workers` processes x 1 thread holding the points, and the two
     lazy computations of the sums on it."""
 
-    def __init__(self, g, points, workers: int, env: dict):
+    def __init__(self, g, points, workers: int, env: dict, pin: bool = False):
         from distributed import Client, LocalCluster
 
         self.workers = workers
@@ -123,11 +139,15 @@ class Cluster:
                                     dashboard_address=None, env=env, silence_logs=logging.CRITICAL)
         self.client = Client(self.cluster, set_as_default=False)
         self.client.run(count_compiles)
+        if pin:
+            for i, addr in enumerate(sorted(self.client.scheduler_info()["workers"])):
+                self.client.run(pin_process, i, workers=[addr])
         self.client.get_task_stream(start=time.time())  # the scheduler records tasks from now on
         # x1 and x2 persisted as arrays of their own (no task per chunk to take the rows
         # at each computation): the two rows of a block come from one task, on one worker
         self.x1, self.x2 = x1, x2 = self._persist(points)
-        small = self._persist(_points(16_000, 16))  # the fixed cost: 16 chunks of 1000 points
+        chunks = points.numblocks[1]  # the fixed cost: as many chunks, of 1000 points
+        small = self._persist(_points(1000 * chunks, chunks))
         value, (d1, d2) = g(x1, x2)
         sums, tiny = g.sum(x1, x2), g.sum(*small)
         self.ways = {"arrays": [value.sum(), d1.sum(), d2.sum()], "g.sum": [sums[0], *sums[1]],
@@ -175,21 +195,29 @@ class Cluster:
         return seconds, sums, used, sched_after - sched
 
     def _timeline(self, since: float, seconds: float) -> np.ndarray:
-        """[seconds inside tasks, seconds idle between a worker's first task and its
-        last, both per worker (mean); seconds outside every worker's tasks (the graph,
-        the scheduler, the results)] of the computation that started at `since`, from
-        the scheduler's task stream (the workers' clocks are this machine's)."""
+        """[seconds inside the chunks' tasks, idle between them (both per worker, mean);
+        before the first (the graph to the scheduler, the first task to a worker); a
+        worker's wait from its last chunk to the last of all (imbalance, mean); after the
+        last (the reduction's tasks, the results back)] of the computation that ran from
+        `since` for `seconds`, from the scheduler's task stream (the workers' clocks are
+        this machine's). The chunks' tasks are those whose keys have the most block
+        indices (the reduction's have fewer, or none)."""
+        tasks = [t for t in self.client.get_task_stream(start=since)
+                 if any(s["action"] == "compute" for s in t["startstops"])]
+        if not tasks:
+            return np.full(5, np.nan)
+        most = max(block_indices(t["key"]) for t in tasks)
         spans: dict = {}
-        for task in self.client.get_task_stream(start=since):
-            spans.setdefault(task["worker"], []).extend(
-                (s["start"], s["stop"]) for s in task["startstops"] if s["action"] == "compute")
-        spans = {w: s for w, s in spans.items() if s}
-        if not spans:
-            return np.full(3, np.nan)
+        for task in tasks:
+            if block_indices(task["key"]) == most:
+                spans.setdefault(task["worker"], []).extend(
+                    (s["start"], s["stop"]) for s in task["startstops"] if s["action"] == "compute")
         inside = [sum(b - a for a, b in s) for s in spans.values()]
-        span = [max(b for _, b in s) - min(a for a, _ in s) for s in spans.values()]
-        return np.array([sum(inside) / self.workers, sum(p - i for p, i in zip(span, inside)) / self.workers,
-                         seconds - max(span)])
+        first = [min(a for a, _ in s) for s in spans.values()]
+        last = [max(b for _, b in s) for s in spans.values()]
+        idle = [b - a - i for a, b, i in zip(first, last, inside)]
+        return np.array([sum(inside) / self.workers, sum(idle) / self.workers, min(first) - since,
+                         sum(max(last) - b for b in last) / self.workers, since + seconds - max(last)])
 
     def _usage(self):
         return (sum(self.client.run(worker_usage).values()), self.client.run_on_scheduler(usage)[0])
@@ -238,6 +266,12 @@ def main(argv=None) -> int:
                         help="environment of the worker processes, for experiments with glibc's malloc "
                              "(the nanny sets MALLOC_TRIM_THRESHOLD_=65536), e.g. "
                              "MALLOC_MMAP_THRESHOLD_=4294967296,MALLOC_TRIM_THRESHOLD_=4294967296")
+    parser.add_argument("--dask-loops", choices=("default", "quiet"), default="default",
+                        help="quiet: Dask's periodic work made rarer (event-loop ticks, memory and system "
+                             "monitors) and the profiler off, in the scheduler, nannies and workers: "
+                             + ", ".join(f"{k}={v}" for k, v in QUIET_LOOPS.items()))
+    parser.add_argument("--pin", action="store_true",
+                        help="pin worker i's process to CPU i of its affinity mask (modulo its size)")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", message="Port .* is already in use")  # the second cluster's dashboard
     env = dict(kv.split("=", 1) for kv in args.worker_env.split(",") if kv)
@@ -251,13 +285,20 @@ def main(argv=None) -> int:
     print(f"Griewank value + gradient, {n:.0e} points in {args.chunks} chunks "
           f"({-(-n // args.chunks) * 8 / 1e6:.0f} MB per input chunk); median of {args.repeat} interleaved "
           f"rounds; workers: processes x 1 thread{'; worker env ' + args.worker_env if env else ''}, "
-          f"Dask's profiler {args.worker_profile}; "
+          f"Dask's profiler {'off' if args.dask_loops == 'quiet' else args.worker_profile}; Dask's periodic "
+          f"work {args.dask_loops}{'; workers pinned to a CPU each' if args.pin else ''}; "
           f"load average before {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores")
-    with dask.config.set({"distributed.worker.profile.enabled": args.worker_profile == "on"}):
-        clusters = {w: Cluster(g, points, w, env) for w in (1, 2)}  # the nannies pass the config on
+    config = {"distributed.worker.profile.enabled": args.worker_profile == "on",
+              **(QUIET_LOOPS if args.dask_loops == "quiet" else {})}
+    with dask.config.set(config):
+        clusters = {w: Cluster(g, points, w, env, args.pin) for w in (1, 2)}  # the nannies pass the config on
+    bare = Bare(n, args.chunks, env) if args.chunks >= 2 else None
     rows: dict = {}
     ref = None
     for _ in range(args.repeat):
+        for both in (False, True) if bare else ():
+            seconds, used = bare.run(both)
+            rows.setdefault(("bare", both), []).append((seconds, used, 0.0, 0.0))
         for way in ("new", "out", "g.sum"):
             seconds, sums, used = in_process(g, blocks, way, outs)
             ref = sums if ref is None else ref
@@ -274,6 +315,9 @@ def main(argv=None) -> int:
     logging.getLogger("distributed").setLevel(logging.ERROR)  # the clusters' closing chatter
     for c in clusters.values():
         c.close()
+    if bare:
+        bare.close()
+    bare_rows = {k: rows.pop(k) for k in [("bare", False), ("bare", True)] if k in rows}
 
     med = {k: (statistics.median(r[0] for r in v), np.median([r[1] for r in v], axis=0),
                statistics.median(r[2] for r in v), max(r[3] for r in v)) for k, v in rows.items()}
@@ -281,7 +325,7 @@ def main(argv=None) -> int:
     print(f"  {'':48} {'seconds':>8} {'M points/s':>10} {'per worker':>10} {'CPU s':>7} {'task CPU':>8} "
           f"{'faults':>7} {'sched CPU':>9}")
     labels = {"new": "new arrays", "out": "out= (kept arrays)", "g.sum": "g.sum", "arrays": "arrays + Dask sums",
-              "fixed": "g.sum, fixed cost (16 x 1000 points)"}
+              "fixed": f"g.sum, fixed cost ({args.chunks} x 1000 points)"}
     for (w, way), (seconds, used, sched, worst) in med.items():
         label = f"{'in-process' if w == 'in' else f'{w} worker' + ('s' if w > 1 else '')}, {labels[way]}"
         rate = "" if way == "fixed" else f"{n / seconds / 1e6:10.1f}"
@@ -299,13 +343,28 @@ def main(argv=None) -> int:
         print(f"  {w} worker{'s' if w > 1 else ''}, g.sum, CPU: in-process g.sum's over the workers' together: "
               f"{cpu / (used[0] * w):.2f}x; the kernels' threads only: {task / (used[2] * w):.2f}x; each "
               f"worker's other threads (its event loop): {used[0] - used[2]:.3f} s")
+    per_chunk = med[("in", "g.sum")][0] / args.chunks
     for w in (1, 2):
-        inside, idle, outside = med[(w, "g.sum")][1][3:6]
-        print(f"  {w} worker{'s' if w > 1 else ''}, g.sum, wall per worker: inside tasks {inside:.3f} s (in-process "
-              f"g.sum's over it: {med[('in', 'g.sum')][0] / (inside * w):.2f}x), idle between its tasks {idle:.3f} s, "
-              f"outside every worker's tasks {outside:.3f} s")
+        used = med[(w, "g.sum")][1]
+        inside, idle, before, wait, after = used[3:8]
+        mine = args.chunks / w  # chunks per worker
+        print(f"  {w} worker{'s' if w > 1 else ''}, g.sum, wall per worker: inside its chunks' tasks {inside:.3f} s "
+              f"({inside / mine * 1e3:.1f} ms a chunk, {used[2] / mine * 1e3:.1f} ms of CPU; in-process g.sum "
+              f"{per_chunk * 1e3:.1f} ms), idle between them {idle:.3f} s ({idle / max(mine - 1, 1) * 1e3:.1f} ms a "
+              f"gap), before the first {before:.3f} s, waiting for the other worker {wait:.3f} s, after the last "
+              f"chunk {after:.3f} s")
+    if bare_rows:
+        (one, one_used), (two, two_used) = [(statistics.median(r[0] for r in v), np.median([r[1] for r in v], axis=0))
+                                            for v in bare_rows.values()]
+        mine = one_used[1]
+        print(f"  2 bare processes (no Dask), g.sum over the {mine:.0f} chunks each a worker holds: one alone "
+              f"{one:.3f} s ({one / mine * 1e3:.1f} ms a chunk, {one_used[0] / mine * 1e3:.1f} ms of CPU), both at "
+              f"once {two:.3f} s ({two / mine * 1e3:.1f} ms a chunk, {two_used[0] / mine * 1e3:.1f} ms of CPU): "
+              f"1 -> 2 processes {2 * one / two:.2f}x, the machine's own ceiling for 1 -> 2 workers")
     for way in ("arrays", "g.sum")[args.skip_arrays:]:
-        print(f"  1 -> 2 workers, {way}: {med[(1, way)][0] / med[(2, way)][0]:.2f}x")
+        ratio = med[(1, way)][0] / med[(2, way)][0]
+        of_bare = f" ({ratio / (2 * one / two):.0%} of the bare processes')" if bare_rows else ""
+        print(f"  1 -> 2 workers, {way}: {ratio:.2f}x{of_bare}")
     fixed = [med[(w, "fixed")][0] for w in (1, 2)]
     print(f"  1 -> 2 workers, g.sum less the fixed cost: "
           f"{(med[(1, 'g.sum')][0] - fixed[0]) / (med[(2, 'g.sum')][0] - fixed[1]):.2f}x")
