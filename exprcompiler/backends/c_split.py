@@ -4,13 +4,18 @@
 at UNIT_FLAGS (-O1) and links into one library. c_backend.generate_c calls
 `split_kernel` with the statements it rendered.
 
-The kernel runs over blocks of XC_BLOCK points. A per-thread tape holds one row of
-XC_PITCH doubles per slot: the driver gathers the block's inputs into the first rows
-(padding the last block to whole vectors by repeating its last point), each part
-loads the rows it needs, each just before the first statement that reads it, and
-stores the rows later parts or the outputs need, and the driver copies the outputs'
-rows to the caller's arrays. Tape slots are reused once the last part that reads a
-value has run. Two layouts of a part, both vector code with no scalar remainder:
+The kernel runs over blocks of XC_BLOCK points. A per-thread tape holds, for each
+vector of XC_VL points of the block, a frame of XC_W slots, each slot one vector (the
+frames follow each other, the slots of a frame too): the driver gathers the block's
+inputs into the first slots (padding the last block to whole vectors by repeating its
+last point), each part loads the slots it needs, each just before the first statement
+that reads it, and stores the slots later parts or the outputs need, and the driver
+copies the outputs' slots to the caller's arrays. Tape slots are reused once the last
+part that reads a value has run. (Before, the tape was one row of XC_BLOCK points and
+a cache line per slot: the 20-link pendulum's Jacobian, 2,190 slots, ran blocks of 8
+points in rows of 16, half padding, and its one-point entry touched a line per slot,
+280 KB; see point_entry for what frames gave.) Two layouts of a part, both vector
+code with no scalar remainder:
 - up to VECTOR_UP_TO statements, a loop over the block whose inner `omp simd` loop of
   XC_VL points (the width of the target's vectors) gcc turns into one vector iteration;
 - above, the code of XC_VL points written in GCC's vector extension (`lanes_rhs`),
@@ -59,9 +64,12 @@ so wall times ran 2-3x the CPU times; figures from one round agree within about 
 - The layout before the `omp simd` one, a scalar function of one point per part,
   called point by point: the 10-link pendulum's Jacobian took 18.6 ms, 8.3 ms in the
   `omp simd` one (the unsplit -O3 kernel: 7.2 ms).
-- Rows one cache line longer than a block: with 512-byte rows (XC_BLOCK 64) a
-  Jacobian's hundred output rows fall into 8 of L1's 64 sets; the 6-link kernel took
-  4.4 ms instead of 1.9 ms.
+- (The row layout, before the frames.) Rows one cache line longer than a block: with
+  512-byte rows (XC_BLOCK 64) a Jacobian's hundred output rows fall into 8 of L1's 64
+  sets; the 6-link kernel took 4.4 ms instead of 1.9 ms. Frames hold a vector's slots
+  side by side: no such strides. Their block size hardly matters (TAPE_DOUBLES 16K,
+  32K, 64K, 128K: the 10-link kernel 3.99, 3.83, 4.08, 4.11 ms at 10^4 points, the
+  20-link one, blocks of 8 to 56 points, 22.7, 23.1, 23.5, 25.3 ms; min of 11, load 4).
 - An `omp simd` loop with a runtime trip count gets a vector body, a vector epilogue
   and a scalar one: 2.8x the compile time of the nest used here. Such parts at -O1 run
   as fast as at -O2 or -O3 (straight-line code; the 6-link Jacobian: 1.95, 1.95, 2.02
@@ -206,14 +214,43 @@ def _is_output(name: str) -> bool:
     return name.startswith("out") and name[3:].isdigit()
 
 
+# A value later parts need is stored to the tape right after its last assignment in
+# the part (or after the load of the slot's old value, where plan() reuses a slot the
+# part loads), not at the part's end, where every such value stayed live through the
+# part. Same results bit for bit; at the part's end, against here (gcc's CPU of a cold
+# build; kernel on 10^4 points, thread CPU, min of 11 interleaved rounds, load 5.3):
+# the 20-link pendulum's Jacobian 10.7 -> 9.8 s, 26.8 -> 20.3 ms; the 10-link one
+# 5.2 -> 4.5 ms; the random 10^4-operation gradient (vector-extension parts) 6.3 ->
+# 5.4 s, 154 -> 149 ms.
+STORE_AT_LAST_WRITE = True
+
+
 def part_body(stmts, loads: dict, stores: dict, pad: str, lanes: bool = False) -> list[str]:
     """The lines of one part for point j of the block (for the XC_VL points from j, as
     vectors, with `lanes`): each value from the tape loaded just before the first
-    statement that reads it (all loads first kept them all live: see the top), the
-    values later parts need stored at the end."""
-    real, load = ("xc_v", "XC_LD(t + {s} * XC_PITCH + j)") if lanes else ("double", "t[{s} * XC_PITCH + j]")
+    statement that reads it (all loads first kept them all live: see the top), each
+    value later parts need stored just after the part's last statement that assigns
+    it (STORE_AT_LAST_WRITE)."""
+    real, load = ("xc_v", "XC_LD(xc_f + {s} * XC_VL)") if lanes else ("double", "xc_f[{s} * XC_VL + j]")
+    store = "XC_ST(xc_f + {s} * XC_VL, {nm});" if lanes else "xc_f[{s} * XC_VL + j] = {nm};"
+    after: dict = {}   # statement index -> the stores just after it
+    if STORE_AT_LAST_WRITE:
+        last = {target: k for k, (target, _, _) in enumerate(stmts)}
+        first: dict = {}
+        for k, (_, _, rd) in enumerate(stmts):
+            for nm in rd:
+                first.setdefault(nm, k)
+        # a slot that plan() freed in this part is stored to only after its old value
+        # is loaded (just before the first statement that reads it)
+        loaded_at = {slot: first[nm] for nm, slot in loads.items()}
+        at = {nm: max(last[nm], loaded_at.get(slot, -1)) for nm, slot in stores.items()}
+    else:
+        at = dict.fromkeys(stores, len(stmts))
+    for nm, slot in stores.items():
+        if not _is_output(nm):
+            after.setdefault(at[nm], []).append(pad + store.format(s=slot, nm=nm))
     lines, declared, pending = [], set(), dict(loads)
-    for target, rhs, rd in stmts:
+    for k, (target, rhs, rd) in enumerate(stmts):
         for nm in sorted(rd & pending.keys()):
             lines.append(f"{pad}{real} {nm} = {load.format(s=pending.pop(nm))};")
             declared.add(nm)
@@ -221,14 +258,13 @@ def part_body(stmts, loads: dict, stores: dict, pad: str, lanes: bool = False) -
             rhs = lanes_rhs(rhs, rd)
         if _is_output(target):
             slot = stores[target]
-            lines.append(f"{pad}XC_ST(t + {slot} * XC_PITCH + j, {rhs});" if lanes else
-                         f"{pad}t[{slot} * XC_PITCH + j] = {rhs};")
+            lines.append(f"{pad}XC_ST(xc_f + {slot} * XC_VL, {rhs});" if lanes else
+                         f"{pad}xc_f[{slot} * XC_VL + j] = {rhs};")
         else:  # adjoints are assigned more than once
             lines.append(f"{pad}{'' if target in declared else real + ' '}{target} = {rhs};")
             declared.add(target)
-    store = "XC_ST(t + {s} * XC_PITCH + j, {nm});" if lanes else "t[{s} * XC_PITCH + j] = {nm};"
-    lines += [pad + store.format(s=s, nm=nm) for nm, s in stores.items() if not _is_output(nm)]
-    return lines
+        lines += after.get(k, ())
+    return lines + after.get(len(stmts), [])
 
 
 # Above VECTOR_UP_TO statements a part is written in GCC's vector extension (`lanes`):
@@ -334,40 +370,36 @@ _COPIES = [
     "#if defined(__GNUC__) && !defined(__clang__)",
     '#define XC_DRIVER __attribute__((optimize("O0")))',
     "#else", "#define XC_DRIVER", "#endif", "",
-    "/* points i0 ... i0 + m - 1 of every input into the tape's first rows; the lanes",
-    "   m ... bs - 1 repeat point m - 1 (values the parts compute and nobody stores) */",
+    "/* points i0 ... i0 + m - 1 of every input into the first slots of their frames;",
+    "   the lanes m ... bs - 1 repeat point m - 1 (values the parts compute and nobody",
+    "   stores) */",
     "static void xc_gather(double *restrict t, const double *const *ins, const ptrdiff_t *sts,",
     "                      int n_in, ptrdiff_t i0, ptrdiff_t m, ptrdiff_t bs)",
     "{",
-    "    for (int k = 0; k < n_in; ++k) {",
-    "        const double *p = ins[k] + i0 * sts[k];",
-    "        const ptrdiff_t s = sts[k];",
-    "        double *row = t + k * XC_PITCH;",
-    "        for (ptrdiff_t j = 0; j < m; ++j)",
-    "            row[j] = p[j * s];",
-    "        for (ptrdiff_t j = m; j < bs; ++j)",
-    "            row[j] = row[m - 1];",
+    "    for (ptrdiff_t j = 0; j < bs; ++j) {",
+    "        const ptrdiff_t i = i0 + (j < m ? j : m - 1);",
+    "        double *slot = t + (j / XC_VL) * (XC_W * XC_VL) + j % XC_VL;",
+    "        for (int k = 0; k < n_in; ++k)",
+    "            slot[k * XC_VL] = ins[k][i * sts[k]];",
     "    }",
     "}", "",
-    "/* the outputs' rows of the tape to the m points from i0: a run of outputs side by",
-    "   side in memory at one stride (a Jacobian's block) is stored point by point */",
-    "static void xc_scatter(const double *restrict t, double *const *outs, const ptrdiff_t *osts,",
-    "                       int n_out, ptrdiff_t i0, ptrdiff_t m)",
+    "/* the outputs' slots (from `first`) to the m points from i0: a run of outputs side",
+    "   by side in memory at one stride (a Jacobian's block) is stored point by point */",
+    "static void xc_scatter(const double *restrict t, int first, double *const *outs,",
+    "                       const ptrdiff_t *osts, int n_out, ptrdiff_t i0, ptrdiff_t m)",
     "{",
     "    for (int k = 0; k < n_out; ) {",
     "        int r = 1;",
     "        while (k + r < n_out && osts[k + r] == osts[k]",
     "               && (uintptr_t)outs[k + r] == (uintptr_t)outs[k] + r * sizeof(double))",
     "            ++r;",
-    "        const double *row = t + k * XC_PITCH;",
     "        double *o = outs[k] + i0 * osts[k];",
     "        const ptrdiff_t s = osts[k];",
-    "        if (r == 1 && s == 1)",
-    "            for (ptrdiff_t j = 0; j < m; ++j) o[j] = row[j];",
-    "        else",
-    "            for (ptrdiff_t j = 0; j < m; ++j)",
-    "                for (int q = 0; q < r; ++q)",
-    "                    o[j * s + q] = row[q * XC_PITCH + j];",
+    "        for (ptrdiff_t j = 0; j < m; ++j) {",
+    "            const double *slot = t + (j / XC_VL) * (XC_W * XC_VL) + (first + k) * XC_VL + j % XC_VL;",
+    "            for (int q = 0; q < r; ++q)",
+    "                o[j * s + q] = slot[q * XC_VL];",
+    "        }",
     "        k += r;",
     "    }",
     "}", ""]
@@ -382,16 +414,14 @@ def split_kernel(stmts, inputs: dict, func_name: str, decl: str, head: list[str]
     chunks, loads, stores, slots = plan(stmts, inputs, part if vector else max(1, int(part * LANES_PART)))
     width = max(1, slots)
     if vector:
-        bs = max(VL_MAX, min(block, TAPE_DOUBLES // width) // VL_MAX * VL_MAX)
-        block_c, pitch_c = str(bs), str(bs + VL_MAX)
+        block_c = str(max(VL_MAX, min(block, TAPE_DOUBLES // width) // VL_MAX * VL_MAX))
     else:  # whole vectors on every target
-        block_c, pitch_c = f"(XC_VL * {LANES_VECTORS})", f"(XC_VL * {LANES_VECTORS} + {VL_MAX})"
+        block_c = f"(XC_VL * {LANES_VECTORS})"
     guard = f"XC_PRELUDE_{func_name.upper()}"
     lines = [f"#ifndef {guard}", f"#define {guard}", *head,
              f"#define XC_BLOCK {block_c}",
-             # rows of the tape one cache line longer than a block: at 512 bytes a
-             # Jacobian's hundred rows fall into 8 of L1's 64 sets and evict each other
-             f"#define XC_PITCH {pitch_c}",
+             # the tape's slots: a frame of XC_W vectors for each vector of points
+             f"#define XC_W {width}",
              # the lanes of the target's vectors of doubles: a part's inner loop of
              # XC_VL points becomes one vector iteration, with no scalar remainder
              "#if defined(__AVX512F__)", "#define XC_VL 8", "#elif defined(__AVX__)", "#define XC_VL 4",
@@ -404,8 +434,11 @@ def split_kernel(stmts, inputs: dict, func_name: str, decl: str, head: list[str]
              *([] if vector else lanes_prelude(stmts)),
              *[f"XC_PART void {func_name}_part{c}({PART_PARAMS[vector]});" for c in range(len(chunks))],
              "#endif", ""]
-    loop = ["    for (ptrdiff_t i = 0; i < m; i += XC_VL) {", "        #pragma omp simd",
-            "        for (ptrdiff_t j = i; j < i + XC_VL; ++j) {"] if vector else ["    {", "        {"]
+    loop = ["    for (ptrdiff_t i = 0; i < m; i += XC_VL) {",
+            "        double *restrict xc_f = t + i * XC_W;  /* the frame of the points i ... */",
+            "        #pragma omp simd",
+            "        for (ptrdiff_t j = 0; j < XC_VL; ++j) {"] if vector else \
+        ["    {", "        double *restrict xc_f = t + j * XC_W;  /* the frame of the points j ... */", "        {"]
     starts = set(units_of(chunks))
     for c, chunk in enumerate(chunks):
         lines += [UNIT_MARK] if c in starts else []
@@ -421,10 +454,11 @@ def split_kernel(stmts, inputs: dict, func_name: str, decl: str, head: list[str]
               "    (void)threads;  /* unused in a build without OpenMP */",
               "    #pragma omp parallel num_threads(threads) if(threads > 1) reduction(|: failed)",
               "    {",
-              f"        /* the tape: {width} rows of XC_PITCH values, handed from part to part */",
-              # rows from a cache line's start: a vector never straddles two lines (at
-              # 10^5 operations, 0.7-0.8x the time with malloc's 16-byte alignment)
-              f"        void *mem = malloc(sizeof(double) * XC_PITCH * {width} + 64);",
+              "        /* the tape: a frame of XC_W slots for each vector of the block, handed",
+              "           from part to part */",
+              # from a cache line's start: a vector never straddles two lines (at 10^5
+              # operations, 0.7-0.8x the time with malloc's 16-byte alignment)
+              "        void *mem = malloc(sizeof(double) * XC_W * XC_BLOCK + 64);",
               "        double *t = mem ? (double *)(((uintptr_t)mem + 63) & ~(uintptr_t)63) : NULL;",
               "        failed = t == NULL;",
               "        #pragma omp for schedule(static)",
@@ -437,16 +471,32 @@ def split_kernel(stmts, inputs: dict, func_name: str, decl: str, head: list[str]
               *[f"            {func_name}_part{c}(t, bs);" if vector else
                 f"            for (ptrdiff_t j = 0; j < bs; j += XC_VL) {func_name}_part{c}(t, j);"
                 for c in range(len(chunks))],
-              f"            xc_scatter(t + {n_in} * XC_PITCH, outs, osts, {n_out}, i0, m);",
+              f"            xc_scatter(t, {n_in}, outs, osts, {n_out}, i0, m);",
               "        }", "        free(mem);", "    }", "    return failed ? -1 : 0;", "}", ""]
-    lines += point_entry(func_name, packed_decl, n_in, n_out, len(chunks), width, vector)
+    lines += point_entry(func_name, packed_decl, n_in, n_out, len(chunks), vector)
     return "\n".join(lines)
 
 
-def point_entry(func_name: str, packed_decl: str, n_in: int, n_out: int, parts: int, width: int,
+# The one-point entry's tape, kept per thread between calls: a pthread key whose
+# destructor (free, in libc: never unloaded with the kernel) frees a thread's tape when
+# it exits. (A `__thread` pointer left one tape behind per exiting thread.) One key per
+# loaded kernel whose entry is called, never deleted (CPython never unloads an
+# extension; deleting it in a library destructor would race threads still calling);
+# where pthread_key_create fails (glibc has 1,024 keys) or there are no POSIX threads,
+# the tape is malloc'd per call.
+TAPE_KEPT = [
+    "", "#if defined(__unix__) || defined(__APPLE__)", "#include <pthread.h>", "#define XC_TAPE_KEPT",
+    "static pthread_key_t xc_tape_key;",
+    "static int xc_tape_keyed;  /* 0: no key (pthread_key_create failed): a tape per call */",
+    "static pthread_once_t xc_tape_once = PTHREAD_ONCE_INIT;",
+    "static void xc_tape_key_make(void) { xc_tape_keyed = pthread_key_create(&xc_tape_key, free) == 0; }",
+    "#endif", ""]
+
+
+def point_entry(func_name: str, packed_decl: str, n_in: int, n_out: int, parts: int,
                 vector: bool) -> list[str]:
     """The one-point entry `packed_decl` (input k in in[k], output k to out[k]): the
-    parts called once each, on one vector of a tape of the kernel's own rows, with
+    parts called once each, on one vector of points in one frame of the tape, with
     none of the kernel's OpenMP region, gather and scatter loops. Every lane holds the
     point (garbage in the others could be subnormal, and slow). In the driver's unit
     (at the unit's -O1; the driver itself is -O0): it calls only the parts, which are
@@ -459,29 +509,52 @@ def point_entry(func_name: str, packed_decl: str, n_in: int, n_out: int, parts: 
     rounds, load 5-7): the 6-link pendulum's Jacobian 3.19 µs through the kernel with
     n = 1 (its OpenMP region, gather and scatter), 1.38 µs here, and in one process
     1.39 µs against 1.12 µs for the same trace built unsplit (min 0.96 / 0.98); the
-    10-link one 4.85 -> 2.93 µs (benchmarks/bench_dense_point.py). The tape (68 KB at 6
-    links, 267 KB at 10, 280 KB at 20) is malloc'd per call: kept per thread (a
-    `__thread` pointer), the entry took 1.22 / 2.76 / 16.5 µs at 6 / 10 / 20 links
-    against 1.42 / 3.05 / 15.7 µs (thread CPU, medians of 21 interleaved rounds, load
-    1.8-2.1), but a thread that exits would leave its tape behind, so it is not kept.
-    At 20 links the lanes cost more than the tape: the same units with XC_VL 1 and no
-    `omp simd` (scalar parts), timed from C, ran the entry in 10.1 µs against 14.4 µs,
-    but a scalar copy of the parts would add 7.9 s of gcc's CPU to the build's 12 s,
-    and would not close the gap: at load 0.6 this entry took 10.3 µs, symengine's whole
-    call 6.9 µs."""
+    10-link one 4.85 -> 2.93 µs (benchmarks/bench_dense_point.py). Its tape is one
+    frame (XC_W vectors: 15 KB at 6 links, 19 KB at 10, 70 KB at 20), kept per thread
+    (TAPE_KEPT). Rows of a block's points in a cache line each had made it 68, 267 and
+    280 KB. Same traces in one process (thread CPU, min / median of 11 interleaved
+    rounds, load 5.4; benchmarks/bench_split_tape.py, against 73d46af): 6 links
+    1.06 / 1.56 µs before, 1.31 / 1.39 µs with frames and the kept tape; 10 links 2.69
+    / 3.48 -> 1.73 / 2.65 µs; 20 links 14.7 / 17.1 -> 6.4 / 11.7 µs (the kernel on
+    10^4 points: 1.89 -> 1.82, 7.39 -> 4.68, 41.4 -> 29.8 ms, min). The kept tape alone,
+    frames both ways (21 rounds of 2,000 calls, load 5): 0.84 / 1.30 against 0.96 /
+    1.51 µs malloc'd per call at 6 links, 1.38 / 2.34 against 1.57 / 2.55 at 10, 6.26 /
+    8.79 against 6.71 / 9.68 at 20. The 20-link Jacobian built as one -O1 function
+    (133 s of build, against 15 s as parts) ran the entry in 4.1-6.7 µs and 10^4 points
+    in 11-16 ms: the parts' tape traffic (about 3,000 loads and 3,400 stores a point,
+    from a 70 KB frame, against gcc's own spills) is the rest of the gap. Larger
+    parts do not close it: PART 600 / 1200 / 2400 ran 10^4 points in 30.0 / 29.8 /
+    44.4 ms (min of 9, load 5).
+    Before the frames, the lanes cost more than the tape at 20 links: the same units
+    with XC_VL 1 and no `omp simd` (scalar parts), timed from C, ran the entry in
+    10.1 µs against 14.4 µs, but a scalar copy of the parts would add 7.9 s of gcc's
+    CPU to the build's 12 s."""
     call = "(t, XC_VL);" if vector else "(t, 0);"
-    return ["",
+    return [*TAPE_KEPT,
             "/* one point: input k in in[k], output k to out[k] (c_split.point_entry) */",
             packed_decl, "{",
-            f"    void *mem = malloc(sizeof(double) * XC_PITCH * {width} + 64);",
-            "    double *t = mem ? (double *)(((uintptr_t)mem + 63) & ~(uintptr_t)63) : NULL;",
-            "    if (t == NULL) return -1;",
+            "    void *mem = NULL;",
+            "    int kept = 0;",
+            "#ifdef XC_TAPE_KEPT",
+            "    if (pthread_once(&xc_tape_once, xc_tape_key_make) == 0 && xc_tape_keyed) {",
+            "        mem = pthread_getspecific(xc_tape_key);",
+            "        kept = 1;",
+            "    }",
+            "#endif",
+            "    if (mem == NULL) {",
+            "        mem = malloc(sizeof(double) * XC_W * XC_VL + 64);",
+            "        if (mem == NULL) return -1;",
+            "#ifdef XC_TAPE_KEPT",
+            "        if (kept && pthread_setspecific(xc_tape_key, mem) != 0) kept = 0;",
+            "#endif",
+            "    }",
+            "    double *t = (double *)(((uintptr_t)mem + 63) & ~(uintptr_t)63);",
             f"    for (int k = 0; k < {n_in}; ++k)",
             "        for (int j = 0; j < XC_VL; ++j)",
-            "            t[k * XC_PITCH + j] = in[k];",
+            "            t[k * XC_VL + j] = in[k];",
             *[f"    {func_name}_part{c}{call}" for c in range(parts)],
             f"    for (int k = 0; k < {n_out}; ++k)",
-            f"        out[k] = t[({n_in} + k) * XC_PITCH];",
-            "    free(mem);",
+            f"        out[k] = t[({n_in} + k) * XC_VL];",
+            "    if (!kept) free(mem);",
             "    return 0;",
             "}"]
