@@ -84,3 +84,19 @@ def test_the_table_without_values_aligns_too():
     g = compile_grad("0.5 * sum((X @ w - y)**2)", wrt=["w"], shapes={"X": ("n", 3), "w": (3,), "y": ("n",)})
     shape, rhs, value, continued = _columns([_visible(line) for line in str(g.trace).splitlines()])
     assert len(shape) == 1 and len(rhs) == 1 and not value and not continued
+
+
+def test_jacobian_and_hessian_traces_print_with_their_entry_names():
+    # outputs named y1.d.x (a Jacobian's entry, a Hessian's x.d.y) were a KeyError in the
+    # printer, which knew only the dot and bar suffixes; they print as they are named
+    from exprcompiler import compile_hessian, compile_jacobian
+    from exprcompiler.trace.dot import to_dot
+    from exprcompiler.trace.printer import decorate_output
+    J = compile_jacobian(["sin(x*y)", "x + y"], wrt=["x", "y"])
+    H = compile_hessian("sin(x*y)", wrt=["x", "y"])
+    for trace, names in [(J.trace, ["y1.d.x", "y2.d.y"]), (H.trace, ["x.d.y", "x\u0304"])]:
+        text = str(trace)
+        assert all(name in text for name in names), text
+        assert "digraph" in to_dot(trace)
+    assert decorate_output("y.bar") == "y\u0304" and decorate_output("y.bar", ascii=True) == "y_bar"
+    assert decorate_output("y1.d.x", ascii=True) == "y1.d.x"

@@ -61,7 +61,11 @@ def decorate(base: str, kind: str, ascii: bool = False) -> str:
 
 
 def decorate_output(name: str, ascii: bool = False) -> str:
+    """y.bar -> ȳ; a name whose suffixes are not all marks (a Jacobian's or a Hessian's
+    entry, y1.d.x) is shown as it is named, the name its outputs are looked up by."""
     base, *kinds = name.split(".")
+    if not all(k in _MARK for k in kinds):
+        return name
     return decorate(base, "_".join(kinds) or "v", ascii)
 
 
