@@ -1,33 +1,39 @@
-"""The call plan of a compiled tensor function: its quick path as one small function
-made for it, with nothing in a loop and no layer between the call and the kernel.
+"""The call plan of a compiled tensor function: its call as one small function made
+for it, with nothing in a loop and no layer between the call and the kernel.
 
 Where it sits: TensorCall (tensor_call.py) makes it after its first call, when the
-structure of the generated function's results is known; api.Compiled calls it first
-on every call without `out=`. It takes a call whose arguments are exactly float64
-NumPy arrays, all in order or all by name — the optimizer's and the training loop's
-call — and does what the general path does for such a call: the binding of the
-shapes (compared with the shapes of the last call, whose binding it keeps: equal
-shapes, the same binding; else the signature's, cached per tuple of shapes, made and
-checked on a new tuple: it depends on the shapes alone, so equal shapes prove the
-checks pass), the kernel with NumPy's warnings off (call_args.quiet's steps written
-into the plan: one frame less), each result checked (an array of the bound shape,
-writable, not an input's memory: else fitted as the general path fits it), and the
-results nested as the call returns them. A C kernel takes the binding itself
-(run_bound: no second binding, no conversion) and makes its results of the bound
-shapes, so they are not checked. Any other call returns None and takes the general
-path.
+structure of the generated function's results is known, and api.Compiled makes it
+its own __call__ (api._planned: the object's class from then on is a subclass whose
+__call__ is the plan, so a call runs in one frame of ours). It takes a call whose
+arguments are exactly float64 NumPy arrays, all in order or all by name, with or
+without `out=` — the optimizer's and the training loop's call — and does what the
+general path does for such a call: the binding of the shapes (compared with the
+shapes of the last call, whose binding it keeps: equal shapes, the same binding;
+else the signature's, cached per tuple of shapes, made and checked on a new tuple:
+it depends on the shapes alone, so equal shapes prove the checks pass), the kernel
+with NumPy's warnings off (call_args.quiet's steps written into the plan), the
+results checked (an array of the bound shape, writable, not an input's memory: else
+fitted as the general path fits it) at the first call of each shape tuple (NumPy
+code on float64 arrays gives results whose types, shapes and ownership follow from
+the shapes alone; a result that was fitted is checked at every call, one that can
+be an input's memory always fitted), `out=` filled, and the results nested as the
+call returns them. A C kernel takes the binding itself (run_bound: no second
+binding, no conversion) and makes its results of the bound shapes, so they are not
+checked. Any other call goes to the general path (api.Compiled.__call__), which
+gives every refusal its message.
 
-Measured on the least-squares gradient with the kernel replaced by a stub (so only
-the call layer is timed): 21 µs through TensorCall's generic loops, 10 µs through
-this plan, on a busy 2-core machine; since, ~1.1 µs through the plan (the shapes'
-key and its lookup ~0.3 µs, the dtype and type checks ~0.15 µs, the result checks
-~0.2 µs); with the shapes compared in place of the key and its lookup, min of 31
-interleaved rounds (wall clock, a machine at load 2-5): 1.30 → 1.16 µs through the
-plan, 1.6 → 1.4 µs positional and 2.0-2.4 → 1.9 µs by name through g(...). The
-remaining gap by name is CPython's: calling an instance by keyword cost ~0.25 µs
-more than in order (3.11), even with a __call__ that names its parameters. The text
-is ours: positions and fixed names only; the argument names (user text) are values
-in its namespace, never source.
+Measured on the least-squares gradient 500×100 (callgrind, instructions per call,
+PYTHONHASHSEED=0; the bare generated function 109.1k, the hand-written value and
+gradient 111.9k): before this module's latest form (the plan a method that
+Compiled.__call__ tried first, every result checked at every call, out= through the
+general path) 119.7k in order, 122.9k by name, 181.0k with out=; now 116.4k, 119.5k
+and 122.9k (C: 119.3k / 122.4k / 194.2k -> 117.6k / 120.8k / 124.0k). What is left
+over the bare function: the three shapes compared (~2.4k: each `a.shape` makes a
+tuple; ndim, len and size read instead cost more), the dtype and type checks
+(~1.4k), and CPython's own call of an instance (~1.1k more than of a function in
+order, ~2.5k more by keyword: the keywords go through a dict twice). The text is
+ours: positions and fixed names only; the argument names (user text) are values in
+its namespace, never source.
 """
 
 from __future__ import annotations
@@ -48,9 +54,12 @@ def structure(results):
 
 
 def make_plan(names, shape_of, nest_spec, *, run, bound, bind, fit, nest, scalar, may_alias,
-              run_bound=None):
-    """The quick(args, kwargs) function of one compiled tensor function, or None when
-    a plan would not pay (no inputs, an empty inner tuple of results).
+              run_bound=None, general=None, put=None):
+    """The plan of one compiled tensor function, or None when a plan would not pay
+    (no inputs, an empty inner tuple of results): `call(self, /, *args, out=None,
+    **kwargs)`, made to be the `__call__` of the compiled object's class (api.py),
+    which hands every call it does not take to `general(self, *args, out=out,
+    **kwargs)`; and `call.quick(args, kwargs)`, the same code returning None instead.
 
     `shape_of`: structure() of the generated function's results; `nest_spec`: how
     the call nests them (output positions, api.Compiled._returns), or None to hand
@@ -58,9 +67,11 @@ def make_plan(names, shape_of, nest_spec, *, run, bound, bind, fit, nest, scalar
     key)`: the signature's cached and new bindings; `fit(k, r, shape, arrays)`: the
     general path's fitting of result k; `scalar[k]`: whether result k is declared a
     scalar (a float is returned); `may_alias[k]`: whether it can be an input's memory
-    (then always fitted). `run_bound(binding, arrays)`, where the kernel has one (C):
-    run instead of `run`, given the binding the plan found; its results are exactly
-    the call's (arrays of the bound shapes, new, and floats), so none is checked."""
+    (then always fitted); `put(out, results)`: the general path's out= (results copied
+    into the caller's arrays, nested; its errors). `run_bound(binding, arrays)`, where
+    the kernel has one (C): run instead of `run`, given the binding the plan found;
+    its results are exactly the call's (arrays of the bound shapes, new, and floats),
+    so none is checked."""
     n = len(names)
     if n == 0 or (shape_of is not None and 0 in shape_of):
         return None
@@ -69,30 +80,31 @@ def make_plan(names, shape_of, nest_spec, *, run, bound, bind, fit, nest, scalar
         return None
     args = [f"a{k}" for k in range(n)]
     arrays = "(" + ", ".join(args) + ",)"
+    miss = "return general(self, *args, out=out, **kwargs)"
     lines = [
-        "def quick(args, kwargs):",
+        "def __call__(self, /, *args, out=None, **kwargs):",
         "    if kwargs:",
         f"        if args or len(kwargs) != {n}:",
-        "            return None",
+        f"            {miss}",
         "        try:",
         *[f"            {a} = kwargs[k{k}]" for k, a in enumerate(args)],
         "        except KeyError:",
-        "            return None",
+        f"            {miss}",
         f"    elif len(args) == {n}:",
         f"        {', '.join(args)}, = args",
         "    else:",
-        "        return None",
+        f"        {miss}",
         f"    if {' or '.join(f'type({a}) is not nd' for a in args)}:",
-        "        return None",
+        f"        {miss}",
         f"    if not ({' and '.join(f'({a}.dtype is F or {a}.dtype == F)' for a in args)}):",
-        "        return None",
-        # the shapes of the last call, and their binding, in one tuple (one read: a
-        # thread that rebinds replaces it whole); else the signature's cache
+        f"        {miss}",
+        # the shapes of the last call, their binding and whether the results were
+        # found right for them, in one tuple (one read: a thread that rebinds
+        # replaces it whole); else the signature's cache
         "    m = last[0]",
-        f"    if {' and '.join(f'{a}.shape == m[{k}]' for k, a in enumerate(args))}:",
-        f"        b = m[{n}]",
-        "    else:",
-        f"        b = rebind({arrays})",
+        f"    if not ({' and '.join(f'{a}.shape == m[{k}]' for k, a in enumerate(args))}):",
+        f"        m = rebind({arrays})",
+        f"    b = m[{n}]",
     ]
     steps = getattr(run, "steps", None)
     if run_bound is not None:
@@ -109,32 +121,77 @@ def make_plan(names, shape_of, nest_spec, *, run, bound, bind, fit, nest, scalar
                   f"        {target} = (L.run or enter()){call}"]
         shared, first, local, enter, run = steps
     if run_bound is None:
-        lines.append("    s = b.shapes")
-        for k in range(leaves):
-            r = f"r{k}"
-            if scalar[k]:
-                lines.append(f"    {r} = float({r})")
-            elif may_alias[k]:
-                lines.append(f"    {r} = fit({k}, {r}, s[{k}], {arrays})")
-            else:
-                lines.append(f"    if type({r}) is not nd or {r}.shape != s[{k}] or not {r}.flags.writeable:")
-                lines.append(f"        {r} = fit({k}, {r}, s[{k}], {arrays})")
-    results = [f"r{k}" for k in range(leaves)]
-    lines.append(f"    return {_nested(nest_spec, results)}" if nest_spec is not None
-                 else f"    return nest([{', '.join(results)}])")
-    last = [(None,) * (n + 1)]  # no shape is None: the first call rebinds
+        lines += [f"    {r} = float({r})" for k, r in _results(leaves) if scalar[k]]
+        lines += [f"    {r} = fit({k}, {r}, b.shapes[{k}], {arrays})" for k, r in _results(leaves)
+                  if not scalar[k] and may_alias[k]]
+        # The other results are checked at the first call with these shapes only: the
+        # kernel is NumPy code on float64 arrays, whose results' types, shapes and
+        # ownership follow from the shapes of its arguments alone (not their values).
+        checked = [(k, r) for k, r in _results(leaves) if not scalar[k] and not may_alias[k]]
+        if checked:
+            lines += [f"    if not m[{n + 1}]:",
+                      "        s, right = b.shapes, True"]
+            for k, r in checked:
+                lines += [f"        if type({r}) is not nd or {r}.shape != s[{k}] or not {r}.flags.writeable:",
+                          f"            {r}, right = fit({k}, {r}, s[{k}], {arrays}), False"]
+            lines += ["        if right:",
+                      f"            last[0] = m[:{n + 1}] + (True,)"]
+    results = [r for _, r in _results(leaves)]
+    if nest_spec is not None:  # out=: the caller's arrays, nested as the result; else put's path
+        outs = [f"o{k}" for k in range(leaves)]
+        test, take = _unpacked(nest_spec, "out", outs)
+        lines += ["    if out is not None:",
+                  f"        if {' and '.join(test) or 'True'}:",
+                  *[f"            {t}" for t in take],
+                  "            s = b.shapes",
+                  f"            if {' and '.join(f'type({o}) is nd and {o}.shape == s[{k}] and ({o}.dtype is F or {o}.dtype == F)' for k, o in enumerate(outs))}:",
+                  *[f"                {o}[...] = {r}" for o, r in zip(outs, results)],
+                  f"                return {_nested(nest_spec, outs)}",
+                  f"        return put(out, [{', '.join(results)}])",
+                  f"    return {_nested(nest_spec, results)}"]
+    else:
+        lines += ["    if out is not None:",
+                  f"        return put(out, [{', '.join(results)}])",
+                  f"    return nest([{', '.join(results)}])"]
+    last = [(None,) * (n + 2)]  # no shape is None: the first call rebinds
 
     def rebind(arrays):
         key = tuple([a.shape for a in arrays])
         b = bound(key) or bind(arrays, key)  # checked, or a ShapeError
-        last[0] = (*key, b)
-        return b
+        m = (*key, b, False)
+        last[0] = m
+        return m
     namespace = {"nd": np.ndarray, "F": F64, "run": run, **({} if steps is None else
                  {"Q": shared, "first": first, "L": local, "enter": enter, "elsewhere": entered_elsewhere}),
-                 "run_bound": run_bound, "last": last, "rebind": rebind,
+                 "run_bound": run_bound, "last": last, "rebind": rebind, "put": put,
                  "fit": fit, "nest": nest, **{f"k{k}": name for k, name in enumerate(names)}}
-    exec(compile("\n".join(lines) + "\n", "<exprcompiler call plan>", "exec"), namespace)  # our text
-    return namespace["quick"]
+    code = compile("\n".join(lines) + "\n", "<exprcompiler call plan>", "exec")  # our text
+    exec(code, plan := {**namespace, "general": general})
+    exec(code, quick := {**namespace, "general": _none})  # the same steps, for quick
+    call, inner = plan["__call__"], quick["__call__"]
+    call.quick = lambda args, kwargs: inner(None, *args, **kwargs)
+    return call
+
+
+def _none(*args, **kwargs):
+    return None
+
+
+def _results(leaves: int) -> list[tuple[int, str]]:
+    return [(k, f"r{k}") for k in range(leaves)]
+
+
+def _unpacked(spec, expr: str, outs: list) -> tuple[list, list]:
+    """(the tests that `expr` is nested as `spec`, with tuples; the assignments that
+    take its leaves into `outs`)."""
+    if isinstance(spec, int):
+        return [], [f"{outs[spec]} = {expr}"]
+    tests, takes = [f"type({expr}) is tuple", f"len({expr}) == {len(spec)}"], []
+    for j, item in enumerate(spec):
+        t, a = _unpacked(item, f"{expr}[{j}]", outs)
+        tests += t
+        takes += a
+    return tests, takes
 
 
 def _target(shape_of) -> tuple[int, str]:

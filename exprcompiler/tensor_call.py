@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import shapes as _s
-from .call_args import quiet
+from .call_args import _check_out_flat, quiet
 from .call_plan import make_plan, structure
 from .errors import ShapeError
 from .compiled import holds_dask
@@ -36,11 +36,15 @@ class TensorCall:
     backend's code may; the C wrapper does no arithmetic in NumPy): it then runs
     with them off (call_args.quiet). `nest(list)`: how the call nests the results,
     and `returns` the same as output positions (api.Compiled._returns) or None;
-    `quick` returns results so nested. After the first call, `quick` is the call
-    plan made for this function (call_plan.py)."""
+    `quick` returns results so nested. After the first call, `plan` is the call plan
+    made for this function (call_plan.py), which hands the calls it does not take to
+    `general` (api.Compiled's own __call__), and `quick` its variant returning None."""
 
-    def __init__(self, signature: Signature, fn, warns: bool = True, nest=list, returns=None, dtype=None):
-        self.signature, self.fn = signature, fn
+    plan = None
+
+    def __init__(self, signature: Signature, fn, warns: bool = True, nest=list, returns=None, dtype=None,
+                 general=None):
+        self.signature, self.fn, self.general = signature, fn, general
         self.run = quiet(fn) if warns else fn
         # float32 (dtype, see dtypes.py): the general path, whose fitting checks the dtype
         self._nest, self._returns, self._planned = nest, returns, dtype is not None
@@ -85,13 +89,16 @@ class TensorCall:
     def _plan(self, results) -> None:
         def fit(k, r, shape, arrays):
             return _fit_one(self.trace.outputs[k][0], r, shape, arrays)
+
+        def put(out, results):  # out= as the general path fills it (api.Compiled._call_tensor)
+            return self._nest(copy_into(_check_out_flat(out), results))
         # a kernel that takes the binding the plan found (C: fn.run_bound) binds no second time
         plan = make_plan(self.signature.inputs, structure(results), self._returns, run=self.run,
                          bound=self._bound, bind=self.signature.bind, fit=fit, nest=self._nest,
                          scalar=self.scalar, may_alias=self.may_alias,
-                         run_bound=getattr(self.fn, "run_bound", None))
+                         run_bound=getattr(self.fn, "run_bound", None), general=self.general, put=put)
         if plan is not None:
-            self.quick = plan
+            self.plan, self.quick = plan, plan.quick
 
 
 
