@@ -146,14 +146,18 @@ class Compiled(CompiledFunction):
         each of the function's dtype (float64 unless compiled with dtype="float32"),
         C-contiguous and of the batch's shape; they are returned."""
         direct = self._direct
-        if direct and out is None and (self._direct_checks or not kwargs and _all_floats(args, len(self.inputs))):
-            try:  # the one-point variant returns the result itself: nothing to convert or nest
-                result = direct(*args, **kwargs)  # (kwargs: only C's entry, which takes names)
-            except (ArithmeticError, ValueError):
-                pass  # math refuses (x/0, log(0)): the point run below answers as NumPy does
-            else:
-                if result is not NotImplemented:  # C's entry: not every input once, as a number
-                    return result
+        if direct and out is None:
+            numbers = args if self._direct_checks or not kwargs and _all_floats(args, len(self.inputs)) \
+                else _numbers(args, kwargs, self.inputs)   # NumPy's variant: the numbers in order
+            if numbers is not None:
+                try:  # the one-point variant returns the result itself: nothing to convert or nest
+                    # (C's entry takes the names and checks its arguments itself)
+                    result = direct(*args, **kwargs) if self._direct_checks else direct(*numbers)
+                except (ArithmeticError, ValueError):
+                    pass  # math refuses (x/0, log(0)): the point run below answers as NumPy does
+                else:
+                    if result is not NotImplemented:  # C's entry: not every input once, as a number
+                        return result
         if self._point is not None and out is None:  # one point given as numbers: no arrays
             values = args if not kwargs and _all_floats(args, len(self.inputs)) else \
                 _numbers(args, kwargs, self.inputs)

@@ -281,6 +281,25 @@ def test_numpy_one_point_variant_answers_as_numpy_where_math_refuses():
     assert g(1, 2) == (0.5, (1.0, -0.25))  # ints take the general point path
 
 
+def test_numpy_one_point_variant_takes_names_and_float64_numbers(monkeypatch):
+    # by name, np.float64 (x[k] of an array) and small ints go through the variant too,
+    # in input order, with NumPy's answer where math refuses
+    g = compile_grad("log(x) + 1/y")
+    g(1.0, 2.0), g(1.0, 2.0)
+    direct, seen = g._direct, []
+    assert direct
+    monkeypatch.setattr(g, "_direct", lambda *a: seen.append(a) or direct(*a))
+    want = g(4.0, 2.0)
+    for got in (g(y=2.0, x=4.0), g(x=np.float64(4.0), y=2), g(np.float64(4.0), np.float64(2.0))):
+        assert got == want and all(type(v) is float for v in (got[0], *got[1]))
+    assert seen[1:] == [(4.0, 2.0)] * 3 and all(type(v) is float for a in seen for v in a)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value, (dx, dy) = g(y=0.0, x=0.0)
+    assert np.isnan(value) and dx == np.inf and dy == -np.inf
+    assert g(y=2.0, x=np.array(4.0))[0] == want[0]      # an array: the general path
+
+
 def test_numpy_without_a_math_variant_keeps_the_point_run():
     g = compile_grad("sigmoid(x)")  # not in the math table: NumPy at floats
     assert g(0.0) == (0.5, (0.25,))
