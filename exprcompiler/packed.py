@@ -92,6 +92,9 @@ class PackedCall:
         other call goes to __call__, which checks and copies. Otherwise __call__.
         The function is c_entry's `at` where the extension loads, else Python over cffi."""
         entry = getattr(self.run, "c_entry", None)
+        point = getattr(self.run, "point", None)
+        if point is not None and self.x_is_input and self._assemble is _value_and_gradient:
+            return _numpy_gradient_at(point, self, (self.n,))
         if entry is None or not self.x_is_input:
             return self
         fn, from_buffer, array = entry
@@ -182,10 +185,28 @@ def numpy_point(fn, fast, quiet: bool = True):
     return run
 
 
+def _numpy_gradient_at(point, general, shape):
+    """PackedCall.entry of a NumPy gradient of one output whose inputs are exactly the
+    variables: the optimizer's call (x a float64 vector of the n variables) straight to
+    the one-point run on x's numbers, as floats — no buffers (Griewank: 5 -> 1.5 µs);
+    any other call to `general`, which checks and copies."""
+    ndarray, array = np.ndarray, np.array
+
+    def at(x, seed=None, /, **data):
+        """One point, the variables packed in x (see exprcompiler.packed)."""
+        if seed is None and not data and type(x) is ndarray and x.shape == shape \
+                and (x.dtype is F64 or x.dtype == F64):
+            r = point(x.tolist())
+            return r[0], array(r[1:])
+        return general(x, seed, **data)
+    return at
+
+
 def numpy_packed(point):
     """run(in, out) for a NumPy kernel, from its one-point run (see numpy_point)."""
     def run(buf, out):
         out[:] = point(buf.tolist())
+    run.point = point   # for PackedCall.entry
     return run
 
 

@@ -111,3 +111,24 @@ def test_strided_and_named_like_the_parameters(backend):
         assert value == 3.25 and grad.tolist() == [2.0, 1.5]
     h = compile_grad("a * x", wrt="a", backend=backend)
     assert h.at(np.array([2.0]), x=3.0)[1].tolist() == [3.0]
+
+
+def test_numpy_gradient_at_goes_straight_to_the_point_run():
+    # after the first call g.at is packed._numpy_gradient_at's function: x's numbers to the
+    # one-point run, no buffers; the same numbers as the call, NumPy's where math refuses
+    import warnings
+    g = compile_grad("log(x) * y + sin(y)")
+    first = g.at(np.array([2.0, 3.0]))
+    assert g.at.__qualname__.startswith("_numpy_gradient_at")
+    for x in (np.array([2.0, 3.0]), np.array([2.0, 9.0, 3.0])[::2], np.array([0.0, 3.0]), np.array([-1.0, 0.5])):
+        value, grad = g.at(x)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            want = g(np.array([x[0]]), np.array([x[1]]))
+        assert isinstance(value, float) and type(grad) is np.ndarray and grad.shape == (2,)
+        np.testing.assert_array_equal([value, *grad], [want[0][0], want[1][0][0], want[1][1][0]])
+    assert g.at(np.array([2.0, 3.0]))[0] == first[0]
+    a, b = g.at(np.array([2.0, 3.0]))[1], g.at(np.array([2.0, 3.0]))[1]
+    assert a is not b and np.shares_memory(a, b) is False
+    with pytest.raises(ValueError, match="must hold the 2 variables"):
+        g.at(np.ones(3))
