@@ -113,7 +113,8 @@ def test_the_suite_runs_end_to_end_and_every_row_agrees_with_the_exact_jacobian(
         assert rows[suite_mechanics.C_COLD, "1"]["build"]["rounds"] == 1
         call = rows[suite_mechanics.C_CALL, "1"]
         assert call["batch"]["max_rel_error"] <= suite_mechanics.TOL
-        assert call["call_over_kernel"] > 0
+        assert call["call_over_kernel"] > 0 and call["out_call_over_kernel"] > 0
+        assert rows[suite_mechanics.C_OUT, "1"]["batch"]["max_rel_error"] <= suite_mechanics.TOL
 
 
 def test_a_competitor_that_disagrees_is_reported_loudly(monkeypatch):

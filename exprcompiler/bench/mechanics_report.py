@@ -23,6 +23,7 @@ C_COLD = "generated C, cold cache"
 C_CPU = "C compiler CPU"
 C_CALL = "generated C, J(**inputs)"
 C_AT = "generated C, J.at(x)"
+C_OUT = "generated C, J(**inputs, out=)"
 C_BARE = "generated C, J.function (kernel)"
 C_BARE_NEW = "generated C, J.function, new outputs"
 NP_CALL = "generated NumPy, J(**inputs)"
@@ -31,7 +32,7 @@ SYMPY = "SymPy jacobian + lambdify(cse)"
 SYMENGINE = "symengine jacobian + Lambdify(llvm)"
 CASADI = "CasADi SX jacobian + Function"
 JAX = "JAX jit(jacfwd), vmap"
-ORDER = (C_COLD, C_CALL, C_AT, C_BARE, C_BARE_NEW, NP_CALL, NP_BARE, SYMPY, SYMENGINE, CASADI, JAX)
+ORDER = (C_COLD, C_CALL, C_AT, C_OUT, C_BARE, C_BARE_NEW, NP_CALL, NP_BARE, SYMPY, SYMENGINE, CASADI, JAX)
 REFERENCE = C_CALL          # the ratios' denominator, at the same thread count
 
 def sizes_note(model, built: dict) -> str:
@@ -147,12 +148,15 @@ def result(models, builds, whys, info, cands, timings, errors, threads, repeat, 
         if label == C_CALL and got.get("batch") is not None:
             call = median(n, C_CALL, thr, "batch")
             kernel, fresh = median(n, C_BARE, thr, "batch"), median(n, C_BARE_NEW, thr, "batch")
+            into = median(n, C_OUT, thr, "batch")
             if call and kernel:
                 rec["call_over_kernel"] = call / kernel
                 rec["call_over_kernel_new_outputs"] = call / fresh if fresh else None
+                rec["out_call_over_kernel"] = into / kernel if into else None
                 overhead.append(f"n = {n}, {thr} thr: {call / kernel:.2f}"
                                 + (f" ({call / fresh:.2f} against the kernel writing new outputs)"
-                                   if fresh else ""))
+                                   if fresh else "")
+                                + (f"; with out= {into / kernel:.2f}" if into else ""))
     cold6 = builds.get(6, {}).get(C_COLD)
     notes = [
         *loud,
@@ -189,6 +193,7 @@ def result(models, builds, whys, info, cands, timings, errors, threads, repeat, 
         f"JAX), to its results as NumPy arrays / Python floats; {points:,} states ms: one call on "
         "arrays of every state; min–max of the latter",
         f"×: that time / {REFERENCE}'s at the same thread count (above 1: slower)",
+        f"{C_OUT}: the call with out= arrays made once (what {C_BARE} does); "
         f"{C_BARE}: the generated C function alone, cffi pointers made once, outputs into one "
         "block reused by every call; '…, new outputs': the same with a new np.empty block each "
         "call, as the call layer must allocate the arrays it returns (first-touch page faults "
