@@ -14,6 +14,8 @@ table.
 from __future__ import annotations
 
 import re
+from itertools import compress
+from operator import itemgetter
 from typing import Iterable, Optional
 
 from ..trace.ir import Label, Trace
@@ -58,30 +60,41 @@ def preferred_name(label: Optional[Label], reserved: Iterable[str], is_input: bo
     return stem + suffix + tag
 
 
-def statement_positions(trace: Trace, named: list[bool]) -> list[int]:
+def statement_positions(trace: Trace, named: list[bool]) -> tuple[list[int], list[int], list[int]]:
     """For each variable, the position of the statement that computes it (inlined
-    temporaries are computed inside the statement of their one use)."""
-    n = len(trace.instrs)
+    temporaries are computed inside the statement of their one use); each variable's
+    last consumer (n: none); the inlined variables, in order."""
+    instrs = trace.instrs
+    n = len(instrs)
     consumer = [n] * n
-    for i, ins in enumerate(trace.instrs):
-        for a in ins.args:
+    for i, args in enumerate(map(itemgetter(1), instrs)):
+        for a in args:
             consumer[a] = i
     pos = list(range(n))
-    for i in range(n - 1, -1, -1):
-        if not named[i] and trace.instrs[i].op != "const":
-            pos[i] = pos[consumer[i]] if consumer[i] < n else n
-    return pos
+    inlined = list(compress(range(n), [not k and op != "const" for k, op in zip(named, map(itemgetter(0), instrs))]))
+    for i in reversed(inlined):
+        c = consumer[i]
+        pos[i] = pos[c] if c < n else n
+    return pos, consumer, inlined
+
+
+_NO_LABEL = (None, -1, None, None)   # preferred_name's slow path: no label
 
 
 def assign_names(trace: Trace, named: list[bool], reserved: set[str]) -> list[Optional[str]]:
     """One name per named variable; a name is reused only by the same label once its
     previous holder is read for the last time (by the statement that rebinds it)."""
-    n = len(trace.instrs)
-    pos = statement_positions(trace, named)
-    last_read = [-1] * n
-    for i, ins in enumerate(trace.instrs):
+    instrs = trace.instrs
+    n = len(instrs)
+    pos, consumer, inlined = statement_positions(trace, named)
+    # the last statement that reads each variable: its last consumer's, unless an
+    # inlined consumer's statement comes later (a named consumer c is at c, before the last)
+    pos.append(-1)   # (n: no consumer)
+    last_read = [pos[c] for c in consumer]
+    pos.pop()
+    for i in inlined:
         p = pos[i]
-        for a in ins.args:
+        for a in instrs[i].args:
             if last_read[a] < p:
                 last_read[a] = p
     for _, v in trace.outputs:
@@ -90,20 +103,24 @@ def assign_names(trace: Trace, named: list[bool], reserved: set[str]) -> list[Op
     holder: dict[str, int] = {}
     temps = 0
     labels = trace.labels
-    for i, ins in enumerate(trace.instrs):
-        if not named[i]:
-            continue
-        pref = preferred_name(labels[i], reserved, ins.op == "input")
-        if ins.op == "input" and pref is None:
-            pref = identifier(ins.name, reserved)
-        if pref is None:
-            temps += 1
-            pref = f"t{temps}"
+    for i, label in compress(enumerate(labels), named):
+        kind, index, base, tag = label or _NO_LABEL
+        if base is None and tag is None and index >= 0:
+            # preferred_name's v12, v12_bar (most lines), without its call
+            pref = f"v{index}" if kind == "v" else f"v{index}_{kind}"
+        else:
+            is_input = instrs[i].op == "input"
+            pref = preferred_name(label, reserved, is_input)
+            if is_input and pref is None:
+                pref = identifier(instrs[i].name, reserved)
+            if pref is None:
+                temps += 1
+                pref = f"t{temps}"
         name, k = pref, 0
         while name in holder or name in reserved:
             prev = holder.get(name)
-            if (prev is not None and trace.instrs[prev].op != "input"
-                    and trace.labels[prev] == trace.labels[i] and last_read[prev] <= i):
+            if (prev is not None and instrs[prev].op != "input"
+                    and labels[prev] == label and last_read[prev] <= i):
                 break
             k += 1
             name = f"{pref}_{k}"

@@ -47,6 +47,9 @@ And some that share work between a value and its derivative:
 
 from __future__ import annotations
 
+from itertools import compress
+from operator import itemgetter
+
 from .. import ops as _ops
 from ..tensor_rules import attr_text
 from ..trace.ir import Instr, Trace
@@ -79,7 +82,7 @@ def shared_exps(trace: Trace) -> dict[int, tuple]:
     softplus(±u) = log1p(E): two cheap passes where sigmoid_e takes four (a softplus
     of the other sign keeps its own call)."""
     instrs = trace.instrs
-    ops = {ins.op for ins in instrs}   # one pass; the passes below only where they can find something
+    ops = set(map(itemgetter(0), instrs))   # one pass; the passes below only where they can find something
     shared: dict[int, tuple] = {}
     if ops & {"logaddexp", "sigmoid", "softplus"}:
         _share_exps(instrs, "logaddexp" in ops, shared)
@@ -97,6 +100,9 @@ def shared_exps(trace: Trace) -> dict[int, tuple]:
     return shared
 
 
+_EXP_USERS = frozenset(("logaddexp", "sigmoid", "softplus"))
+
+
 def _share_exps(instrs, logaddexp: bool, shared: dict) -> None:
     """shared_exps' sigmoid, softplus and logaddexp groups, into `shared`."""
     differences = {}
@@ -104,14 +110,14 @@ def _share_exps(instrs, logaddexp: bool, shared: dict) -> None:
         if ins.op == "sub":
             differences.setdefault(ins.args, i)
     groups: dict[int, list[int]] = {}
-    for i, ins in enumerate(instrs):
+    members = compress(range(len(instrs)), map(_EXP_USERS.__contains__, map(itemgetter(0), instrs)))   # in C
+    for i in members:
+        ins = instrs[i]
         if ins.op == "logaddexp":
             u = differences.get(ins.args, differences.get(ins.args[::-1]))
-        elif ins.op in ("sigmoid", "softplus"):
+        else:
             u = ins.args[0]
             u = instrs[u].args[0] if instrs[u].op == "neg" else u
-        else:
-            continue
         if u is not None:
             groups.setdefault(u, []).append(i)
     for u, members in groups.items():
@@ -143,7 +149,7 @@ def hoist_shared(trace: Trace) -> Trace:
     computes only after the value) moved up to just before the exp's first user, where
     its arguments allow: the exp then takes the named difference, which the derivative
     uses again, instead of computing a - b a second time."""
-    if not any(ins.op == "logaddexp" for ins in trace.instrs):   # the only exp whose k can come later
+    if "logaddexp" not in map(itemgetter(0), trace.instrs):   # the only exp whose k can come later
         return trace
     moves: dict[int, int] = {}   # k -> the first member, for a k that comes after it
     for i, (k, exp, *_) in sorted(shared_exps(trace).items()):
@@ -186,6 +192,8 @@ def share_logs(trace: Trace) -> Trace:
     gradient: half the time). The log moves up to the xlogy; instructions that become
     identical (x == 0 of the derivative's where) are kept once."""
     instrs = trace.instrs
+    if "xlogy" not in map(itemgetter(0), instrs):   # (a scan in C)
+        return trace
     logs = {ins.args[0]: i for i, ins in enumerate(instrs) if ins.op == "log"}
     if not any(ins.op == "xlogy" and ins.args[1] in logs for ins in instrs):
         return trace
@@ -246,12 +254,15 @@ class NumpyRenderer(Renderer):
     shared_exps of the trace, whose members `named` names; `taken`: the names in use,
     which the e variables avoid."""
 
-    def __init__(self, trace: Trace, spell: Spelling, name_of, named=None, shared=None, taken=()):
-        self._floaty = may_be_python_float(trace)
-        self._conditions = _conditions(trace)
-        self._comparisons = not _COMPARISONS.isdisjoint(ins.op for ins in trace.instrs)   # masks possible
+    def __init__(self, trace: Trace, spell: Spelling, name_of, named=None, shared=None, taken=(), uses=None,
+                 rhs_all=False):
+        self._ops = set(map(itemgetter(0), trace.instrs))
+        self._comparisons = not _COMPARISONS.isdisjoint(self._ops)   # masks possible
+        # both walk the trace, and only masks and conditions (comparisons) need them
+        self._floaty = may_be_python_float(trace) if self._comparisons else None
+        self._conditions = _conditions(trace) if self._comparisons else set()
         self._shared = shared or {}
-        self._uses = use_counts(trace)
+        self._uses = use_counts(trace) if uses is None else uses
         self._first: dict[tuple, int] = {}    # (k, exp helper) -> its first user
         self._e_name: dict[tuple, str] = {}   # (k, exp helper) -> the name of its exp
         self._sum_name: dict[int, str] = {}   # k of shared_sums -> its name
@@ -266,20 +277,32 @@ class NumpyRenderer(Renderer):
                 self._e_name[k, exp], self._first[k, exp] = f"{prefix}{n}", i
                 if not exp:
                     self._sum_name[k] = f"{prefix}{n}"
-        super().__init__(trace, spell, name_of, named=named)
+        super().__init__(trace, spell, name_of, named=named, rhs_all=rhs_all)
+
+    def _own_formats(self) -> set[int]:
+        """What _format spells otherwise than Renderer._format (a superset will do)."""
+        own = set(self._shared) | set(self._sum_name) | self._conditions
+        checked = {"where", "mul"} if self._comparisons else set()
+        if "sum" in self._ops:
+            checked.add("sum")
+        if checked:
+            own.update(i for i, ins in enumerate(self.trace.instrs) if ins.op in checked)
+        return own
 
     @property
     def helpers(self) -> set[str]:
         """The runtime helpers this renderer's own spellings call."""
         names = {name for _, exp, call, _ in self._shared.values() for name in (exp, call) if name}
-        rare = any(ins.op == "where" and ins.args[0] in self._conditions and self._fresh(ins.args[2])
-                   for ins in self.trace.instrs)
+        rare = bool(self._conditions) and any(
+            ins.op == "where" and ins.args[0] in self._conditions and self._fresh(ins.args[2])
+            for ins in self.trace.instrs)
         return names | {"where_rare"} if rare else names
 
     @property
     def respelled(self) -> set[int]:
         """Instructions spelled without their op's own helper (shared, conditions, their wheres)."""
-        wheres = {i for i, ins in enumerate(self.trace.instrs) if ins.op == "where" and ins.args[0] in self._conditions}
+        wheres = {i for i, ins in enumerate(self.trace.instrs)
+                  if ins.op == "where" and ins.args[0] in self._conditions} if self._conditions else set()
         return set(self._shared) | self._conditions | wheres
 
     def lines_before(self, i: int) -> list[str]:
