@@ -80,3 +80,20 @@ def test_fast_path_respects_a_replaced_op(monkeypatch):
     monkeypatch.setitem(ops.OPS, "sin", dataclasses.replace(ops.OPS["sin"], evaluate=lambda v: v + 1.0))
     assert b.const_value(b.sin(b.const(0.0))) == 1.0
     assert b.instrs[b.sin(x)].op == "sin"
+
+
+@pytest.mark.parametrize("general", [False, True])
+def test_commuted_sums_and_products_are_one_variable(general, monkeypatch):
+    # b*a after a*b (and b + a) is the variable a*b made, in the order first written
+    # (IEEE addition and multiplication commute bit for bit); maximum does not commute
+    # at signed zeros, so maximum(y, x) stays its own instruction
+    if general:
+        monkeypatch.setattr(ir.Builder, "_apply_scalar", lambda *a: None)
+    t = to_trace("x*y - y*x + (x + y)/(y + x) + maximum(x, y) - maximum(y, x)")
+    ops = [ins.op for ins in t.instrs]
+    assert ops.count("mul") == 1 and ops.count("add") == 3 and ops.count("maximum") == 2, t  # 4 adds written
+    mul = next(ins for ins in t.instrs if ins.op == "mul")
+    assert [t.instrs[a].name for a in mul.args] == ["x", "y"]
+    b = ir.Builder()
+    x, y = b.input("x"), b.input("y")
+    assert b.mul(y, x) == b.mul(x, y) and b.add(x, y) == b.add(y, x) and b.sub(x, y) != b.sub(y, x)

@@ -308,7 +308,8 @@ class Builder:
         # the last item is always the attrs tuple, so no two ops share a key
         source = self._source
         if len(args) == 2:
-            key = (opname, source[args[0]], source[args[1]], attr_t)
+            a, b = source[args[0]], source[args[1]]
+            key = (opname, b, a, attr_t) if b < a and opname in _COMMUTATIVE else (opname, a, b, attr_t)
         elif len(args) == 1:
             key = (opname, source[args[0]], attr_t)
         else:
@@ -342,7 +343,8 @@ class Builder:
                 with np.errstate(all="ignore"):
                     return self.const(float(op.evaluate(np.float64(cx), np.float64(cy))))
             consts = [cx, cy]
-            key = (opname, source[x], source[y], ())
+            a, b = source[x], source[y]
+            key = (opname, b, a, ()) if b < a and opname in _COMMUTATIVE else (opname, a, b, ())
         else:
             x, = args
             if type(x) is not int or not 0 <= x < n or instrs[x].shape:
@@ -458,6 +460,13 @@ _LEAF_OR_COPY = frozenset(("input", "const", "copy"))
 
 
 _OPS = _ops.OPS
+
+# Hash-consing keys of these ops take their arguments in a fixed order, so b*a after
+# a*b is the same variable (the instruction keeps the order first written). Exact:
+# IEEE addition and multiplication are commutative bit for bit, signed zeros included
+# (maximum and minimum are not: maximum(0.0, -0.0) is 0.0, maximum(-0.0, 0.0) -0.0).
+# On the 20-link pendulum's forward-mode Jacobian: 6,536 -> 6,346 operations.
+_COMMUTATIVE = frozenset(("add", "mul"))
 
 # Builder._apply_scalar's ops, name -> (op, arity), else None: elementwise ops of a fixed
 # arity with no options. Filled on first use (ops the table gains after import are
