@@ -41,6 +41,25 @@ def local(label: str, threads, family: str, fn: Callable, /, *args, **kwargs) ->
                      lambda: flat_arrays(fn(*args, **kwargs)))
 
 
+def calls_for(call: Callable, target: float) -> int:
+    """How many calls of `call` last about `target` seconds. Three untimed calls first:
+    a first call's one-off costs (an entry loaded, a fast path learnt) timed as the
+    calibration made every batch of the first one-point model of `exprc bench mechanics`
+    one call long, and its timings 10x what the call costs. Then the count doubles until
+    the timed calls last a tenth of `target`."""
+    for _ in range(3):
+        call()
+    n = 1
+    while True:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            call()
+        elapsed = time.perf_counter() - t0
+        if elapsed >= target / 10 or n >= 100_000:
+            return max(1, min(100_000, round(target * n / max(elapsed, 1e-9))))
+        n *= 2
+
+
 class Batch:
     """A timed sample of a call that takes microseconds: `batch()` calls fn(*args)
     `calls` times and returns the mean seconds per call. The first batch sets `calls`
@@ -52,11 +71,7 @@ class Batch:
     def __call__(self) -> float:
         fn, args = self.fn, self.args
         if not self.calls:
-            t0 = time.perf_counter()
-            for _ in range(3):
-                fn(*args)
-            each = (time.perf_counter() - t0) / 3
-            self.calls = max(1, min(100_000, round(self.target / max(each, 1e-7))))
+            self.calls = calls_for(lambda: fn(*args), self.target)
         t0 = time.perf_counter()
         for _ in range(self.calls):
             fn(*args)

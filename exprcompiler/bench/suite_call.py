@@ -40,7 +40,7 @@ from . import remote, rosenbrock
 from .competitors import installed
 from .machine import version
 from .report import SuiteResult, err, ratio, span, us
-from .runner import Batch, Candidate, flat_arrays, run_interleaved
+from .runner import Batch, Candidate, calls_for, flat_arrays, run_interleaved
 
 TARGET, QUICK_TARGET = 0.02, 0.002      # seconds of calls in one timed batch
 REFERENCE = "hand-written Python (math)"
@@ -128,11 +128,7 @@ class KeywordBatch(Batch):
     def __call__(self) -> float:
         fn, kwargs = self.fn, self.kwargs
         if not self.calls:
-            t0 = time.perf_counter()
-            for _ in range(3):
-                fn(**kwargs)
-            each = (time.perf_counter() - t0) / 3
-            self.calls = max(1, min(100_000, round(self.target / max(each, 1e-7))))
+            self.calls = calls_for(lambda: fn(**kwargs), self.target)
         t0 = time.perf_counter()
         for _ in range(self.calls):
             fn(**kwargs)
