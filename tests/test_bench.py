@@ -278,3 +278,21 @@ def test_mlp_without_scikit_learn_is_skipped(monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn", None)
     text = bench("mlp", "--quick", "--threads", "1")
     assert "== mlp ==" in text and "scikit-learn not installed" in text
+
+
+def test_batches_are_calibrated_after_a_slow_first_call():
+    # a first call that loads something (here: sleeps 50 ms) must not make every batch
+    # one call long, which timed the 3-link pendulum's one-point call at 10x its cost
+    import time as _time
+    from exprcompiler.bench.runner import Batch, calls_for
+    state = {"first": True}
+
+    def call():
+        if state["first"]:
+            state["first"] = False
+            _time.sleep(0.05)
+    assert calls_for(call, 0.01) > 1000
+    state["first"] = True
+    batch = Batch(call, (), 0.01)
+    batch()
+    assert batch.calls > 1000
