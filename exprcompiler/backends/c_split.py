@@ -222,7 +222,6 @@ def _is_output(name: str) -> bool:
 # the 20-link pendulum's Jacobian 10.7 -> 9.8 s, 26.8 -> 20.3 ms; the 10-link one
 # 5.2 -> 4.5 ms; the random 10^4-operation gradient (vector-extension parts) 6.3 ->
 # 5.4 s, 154 -> 149 ms.
-STORE_AT_LAST_WRITE = True
 
 
 def part_body(stmts, loads: dict, stores: dict, pad: str, lanes: bool = False) -> list[str]:
@@ -230,22 +229,19 @@ def part_body(stmts, loads: dict, stores: dict, pad: str, lanes: bool = False) -
     vectors, with `lanes`): each value from the tape loaded just before the first
     statement that reads it (all loads first kept them all live: see the top), each
     value later parts need stored just after the part's last statement that assigns
-    it (STORE_AT_LAST_WRITE)."""
+    it (see the comment above)."""
     real, load = ("xc_v", "XC_LD(xc_f + {s} * XC_VL)") if lanes else ("double", "xc_f[{s} * XC_VL + j]")
     store = "XC_ST(xc_f + {s} * XC_VL, {nm});" if lanes else "xc_f[{s} * XC_VL + j] = {nm};"
     after: dict = {}   # statement index -> the stores just after it
-    if STORE_AT_LAST_WRITE:
-        last = {target: k for k, (target, _, _) in enumerate(stmts)}
-        first: dict = {}
-        for k, (_, _, rd) in enumerate(stmts):
-            for nm in rd:
-                first.setdefault(nm, k)
-        # a slot that plan() freed in this part is stored to only after its old value
-        # is loaded (just before the first statement that reads it)
-        loaded_at = {slot: first[nm] for nm, slot in loads.items()}
-        at = {nm: max(last[nm], loaded_at.get(slot, -1)) for nm, slot in stores.items()}
-    else:
-        at = dict.fromkeys(stores, len(stmts))
+    last = {target: k for k, (target, _, _) in enumerate(stmts)}
+    first: dict = {}
+    for k, (_, _, rd) in enumerate(stmts):
+        for nm in rd:
+            first.setdefault(nm, k)
+    # a slot that plan() freed in this part is stored to only after its old value is
+    # loaded (just before the first statement that reads it)
+    loaded_at = {slot: first[nm] for nm, slot in loads.items()}
+    at = {nm: max(last[nm], loaded_at.get(slot, -1)) for nm, slot in stores.items()}
     for nm, slot in stores.items():
         if not _is_output(nm):
             after.setdefault(at[nm], []).append(pad + store.format(s=slot, nm=nm))
