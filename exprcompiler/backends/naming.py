@@ -49,8 +49,6 @@ def identifier(name: str, reserved: Iterable[str] = ()) -> str:
 def preferred_name(label: Optional[Label], reserved: Iterable[str], is_input: bool = False) -> Optional[str]:
     if label is None:
         return None
-    if label.base is None and label.tag is None and label.index >= 0:   # v12, v12_bar: most lines
-        return f"v{label.index}" if label.kind == "v" else f"v{label.index}_{label.kind}"
     suffix = "" if label.kind == "v" else "_" + label.kind
     if label.base is not None and (is_input or label.index is None or label.index <= 0):
         stem = identifier(label.base, reserved)
@@ -106,7 +104,7 @@ def assign_names(trace: Trace, named: list[bool], reserved: set[str]) -> list[Op
     for i, label in compress(enumerate(labels), named):
         kind, index, base, tag = label or _NO_LABEL
         if base is None and tag is None and index >= 0:
-            # preferred_name's v12, v12_bar (most lines), without its call
+            # v12, v12_bar (most lines): what preferred_name gives, without its call
             pref = f"v{index}" if kind == "v" else f"v{index}_{kind}"
         else:
             is_input = instrs[i].op == "input"
