@@ -18,6 +18,7 @@ from .backends import numpy_backend
 from .backends.registry import BACKENDS, Kernel
 from .frontend import to_trace
 from .call_args import _MISSING, _all_floats, _as_array, _check_out, _check_out_flat, _fit, _numbers
+from .call_plan import point_plan
 from .compiled import CompiledFunction, holds_dask
 from .dtypes import real, resolve as resolve_dtype
 from .recipe import reproducible
@@ -102,9 +103,11 @@ class Compiled(CompiledFunction):
                 entry = self._packed
             else:
                 from .packed import PackedCall, numpy_packed
+                if self._run_packed is None and self._direct is None:
+                    self._learn_direct()  # NumPy's one-point variant: what at() runs too
                 self._packed = PackedCall(self, self._run_packed or numpy_packed(self._point))
-                # the optimizer's call with nothing in between (C; see PackedCall.entry)
-                entry = self._packed.entry()
+                # the optimizer's call with nothing in between (see PackedCall.entry)
+                entry = self._packed.entry(None if self._direct_checks else self._direct)
                 self.at = entry  # g.at looked up later goes straight to it (same arguments)
             self._at = entry
         return entry(x, seed, **data) if data else entry(x, seed)  # `g.at` taken before: one frame more
@@ -145,23 +148,20 @@ class Compiled(CompiledFunction):
         results into, nested as the result is (for a gradient: `(value, (g_x, g_y))`),
         each of the function's dtype (float64 unless compiled with dtype="float32"),
         C-contiguous and of the batch's shape; they are returned."""
-        direct = self._direct
-        if direct and out is None:
-            numbers = args if self._direct_checks or not kwargs and _all_floats(args, len(self.inputs)) \
-                else _numbers(args, kwargs, self.inputs)   # NumPy's variant: the numbers in order
-            if numbers is not None:
-                try:  # the one-point variant returns the result itself: nothing to convert or nest
-                    # (C's entry takes the names and checks its arguments itself)
-                    result = direct(*args, **kwargs) if self._direct_checks else direct(*numbers)
-                except (ArithmeticError, ValueError):
-                    pass  # math refuses (x/0, log(0)): the point run below answers as NumPy does
-                else:
-                    if result is not NotImplemented:  # C's entry: not every input once, as a number
-                        return result
         if self._point is not None and out is None:  # one point given as numbers: no arrays
+            direct = self._direct
+            if direct and self._direct_checks:  # C's entry: takes the names, checks the arguments itself
+                result = direct(*args, **kwargs)
+                if result is not NotImplemented:  # else not every input once, as a number
+                    return result
             values = args if not kwargs and _all_floats(args, len(self.inputs)) else \
                 _numbers(args, kwargs, self.inputs)
             if values is not None:
+                if direct and not self._direct_checks:
+                    try:  # NumPy's one-point variant returns the result itself: nothing to nest
+                        return direct(*values)
+                    except (ArithmeticError, ValueError):
+                        pass  # math refuses (x/0, log(0)): the point run answers as NumPy does
                 results = self._point(values)
                 if direct is None:  # learnt at the second such call: one call never pays for it
                     if self._calls_with_numbers:
@@ -212,6 +212,11 @@ class Compiled(CompiledFunction):
         nested = getattr(self._point, "nested", None)
         self._direct = (nested(self._returns()) if nested is not None and self._plain else None) or False
         self._direct_checks = bool(self._direct) and getattr(self._point, "checks_numbers", False)
+        if self._direct and not self._direct_checks and type(self).__call__ is Compiled.__call__:
+            # NumPy's variant: the call with floats in one frame, by position or name (call_plan.py)
+            plan = point_plan(self.inputs, self._direct, self._point, self._nest, general=Compiled.__call__)
+            if plan is not None:
+                self.__class__ = _planned(type(self), plan)
 
     def _returns(self):
         """How _shape_results nests the outputs, as a `returns` spec of the generated
@@ -250,7 +255,9 @@ def _planned(cls, plan):
     least-squares gradient's ~10k over its bare kernel; see call_plan.py). The plan
     hands every other call to cls.__call__, which stays the general path, as does
     Compiled.__call__(g, ...); pickling goes by the recipe, not the class."""
+    import inspect
     plan.__name__, plan.__qualname__, plan.__doc__ = "__call__", f"{cls.__qualname__}.__call__", cls.__call__.__doc__
+    plan.__signature__ = inspect.signature(cls.__call__)  # the plan's own may name the inputs
     return type(cls.__name__, (cls,), {"__call__": plan, "__doc__": cls.__doc__, "__module__": cls.__module__,
                                        "__qualname__": cls.__qualname__})
 
@@ -346,7 +353,7 @@ def kind_trace(kind: str, expr, wrt=None, mode: str = "reverse", shapes=None, st
     and the derivative pass of one kind, shared by compile_* and `exprc grad/export`.
     `stable`: the stability rewrites (exprcompiler.stability) on the primal before the
     sweeps and on their trace after them; the firings go to the list `rewrites`."""
-    if mode not in MODES:
+    if mode not in MODES and (kind, mode) != ("jacobian", "elimination"):
         raise ValueError(f"unknown mode {mode!r} (use 'reverse' or 'forward')")
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r} (one of {', '.join(KINDS)})")

@@ -18,6 +18,7 @@ vector into the `wrt` variables for `.at()` and `.scipy()` (`layout`, `split`,
 from __future__ import annotations
 
 import math
+import sys
 from typing import NamedTuple, Optional
 
 import numpy as np
@@ -39,8 +40,10 @@ class Binding(NamedTuple):
 class Signature:
     def __init__(self, trace: Trace, primal: Trace, wrt=(), inputs=None):
         self.trace = trace
-        self.inputs = tuple(inputs) if inputs is not None else _public_names(trace.input_names,
-                                                                            primal.input_names)
+        # interned: a call by name with these strings as its keys (dict(zip(g.inputs, ...)))
+        # finds the call plan's keyword parameters by identity (call_plan._compiled)
+        self.inputs = tuple(map(sys.intern, inputs if inputs is not None else
+                                _public_names(trace.input_names, primal.input_names)))
         self.wrt = tuple(wrt)
         self.outputs = tuple(name for name, _ in trace.outputs)
         user = set(primal.input_names)

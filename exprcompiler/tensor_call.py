@@ -35,10 +35,10 @@ class TensorCall:
     `warns`: whether `fn` may raise NumPy's floating-point warnings (the NumPy
     backend's code may; the C wrapper does no arithmetic in NumPy): it then runs
     with them off (call_args.quiet). `nest(list)`: how the call nests the results,
-    and `returns` the same as output positions (api.Compiled._returns) or None;
-    `quick` returns results so nested. After the first call, `plan` is the call plan
-    made for this function (call_plan.py), which hands the calls it does not take to
-    `general` (api.Compiled's own __call__), and `quick` its variant returning None."""
+    and `returns` the same as output positions (api.Compiled._returns) or None.
+    After the first call, `plan` is the call plan made for this function
+    (call_plan.py), which hands the calls it does not take to `general`
+    (api.Compiled's own __call__)."""
 
     plan = None
 
@@ -59,12 +59,6 @@ class TensorCall:
 
     def __call__(self, arrays) -> list:
         return self._finish(self.signature.bind(arrays), arrays)
-
-    def quick(self, args: tuple, kwargs: dict):
-        """None: every call takes the general path until the first one has made the call
-        plan (call_plan.py), which then replaces this method on the instance and takes
-        the calls whose arguments are float64 arrays, all in order or all by name."""
-        return None
 
     def _finish(self, binding, arrays) -> list:
         """Run the function on arrays whose shapes `binding` accepted; fit its results."""
@@ -98,7 +92,7 @@ class TensorCall:
                          scalar=self.scalar, may_alias=self.may_alias,
                          run_bound=getattr(self.fn, "run_bound", None), general=self.general, put=put)
         if plan is not None:
-            self.plan, self.quick = plan, plan.quick
+            self.plan = plan
 
 
 

@@ -1,7 +1,7 @@
 """The quick call paths of a compiled function, checked against the general ones.
 
 - tensor traces: float64 arrays all in order or all by name go through
-  TensorCall.quick (the call plan), its binding found by the shapes; anything else (other dtypes,
+  the call plan (call_plan.py), its binding found by the shapes; anything else (other dtypes,
   lists, a dtype object that is not NumPy's own float64, mixed positional and
   keyword arguments) through the general binding — the same results, the same errors;
 - NumPy's one-point variant returning the call's own nesting (Compiled._direct);
@@ -52,6 +52,15 @@ def _same(a, b):
         assert a == b or (np.isnan(a) and np.isnan(b))
 
 
+def _plan_alone(g):
+    """g's call plan with no general path behind it: None for a call it hands on."""
+    plan = type(g).__call__
+    namespace = dict(plan.__globals__, general=lambda *args, **kwargs: None)
+    alone = type(plan)(plan.__code__, namespace, "plan", plan.__defaults__, plan.__closure__)
+    alone.__kwdefaults__ = plan.__kwdefaults__
+    return lambda *args, **kwargs: alone(g, *args, **kwargs)
+
+
 @pytest.mark.parametrize("backend", ["numpy", pytest.param("c", marks=needs_c)])
 def test_tensor_quick_path_matches_the_general_one(backend):
     g = compile_grad(LSQ, wrt=["w"], shapes=SHAPES, backend=backend)
@@ -59,7 +68,7 @@ def test_tensor_quick_path_matches_the_general_one(backend):
     r = X @ w - y
     want = (0.5 * float(r @ r), (X.T @ r,))
     quick = g(X=X, w=w, y=y)
-    assert g._tensor_call.quick((), {"X": X, "w": w, "y": y}) is not None  # it took the quick path
+    assert _plan_alone(g)(X=X, w=w, y=y) is not None  # it took the quick path
     np.testing.assert_allclose(quick[0], want[0], rtol=1e-13)
     np.testing.assert_allclose(quick[1][0], want[1][0], rtol=1e-12)
     order = [dict(X=X, w=w, y=y)[k] for k in g.inputs]
@@ -114,13 +123,13 @@ def test_call_plan_follows_the_shapes_of_each_call(backend):
         assert gX.shape == (X.shape[0], 3) and gX.flags.writeable
     for k, n in enumerate((5, 5, 2, 5, 7, 1, 7)):
         check(n, by_name=k % 2 == 1)
-    assert "quick" in vars(g._tensor_call)
+    assert g._tensor_call.plan is type(g).__call__
     X, w, y = _data(7)
     for bad in ((X, w, y[:6]), (X, w[:2], y), (X.reshape(3, 7), w, y), (X, w.reshape(1, 3), y)):
         with pytest.raises(ShapeError):
             g(X=bad[0], w=bad[1], y=bad[2])
         with pytest.raises(ShapeError):
-            g._tensor_call.quick((), dict(X=bad[0], w=bad[1], y=bad[2]))
+            _plan_alone(g)(X=bad[0], w=bad[1], y=bad[2])
     base = np.random.default_rng(9).normal(size=(3, 8))
     check(8, X=base.T)                        # Fortran order
     check(4, X=base.T[::2])                   # strided rows
@@ -162,7 +171,7 @@ def test_quiet_hides_warnings_and_restores_the_callers_state():
         with np.errstate(all="raise"):   # the caller's state: restored after the call
             assert g(x=x)[0] == np.inf
             # the call plan, which switches the state itself (quiet's steps inlined)
-            assert g._tensor_call.quick((), {"x": x})[0] == np.inf
+            assert _plan_alone(g)(x=x)[0] == np.inf
             with pytest.raises(FloatingPointError):
                 np.exp(np.array([1000.0]))
     assert value == np.inf and grad[0] == np.inf and grad[1] == 1.0
@@ -282,17 +291,22 @@ def test_numpy_one_point_variant_answers_as_numpy_where_math_refuses():
 
 
 def test_numpy_one_point_variant_takes_names_and_float64_numbers(monkeypatch):
-    # by name, np.float64 (x[k] of an array) and small ints go through the variant too,
-    # in input order, with NumPy's answer where math refuses
+    # by name, np.float64 (x[k] of an array) and small ints go through the variant too
+    # (floats through the call plan, the others converted by the general path), in
+    # input order, with NumPy's answer where math refuses
     g = compile_grad("log(x) + 1/y")
+    nested, seen = g._point.nested, []
+
+    def recorded(returns):  # the variant that both the plan and g._direct call
+        variant = nested(returns)
+        return lambda *a: seen.append(a) or variant(*a)
+    monkeypatch.setattr(g._point, "nested", recorded)
     g(1.0, 2.0), g(1.0, 2.0)
-    direct, seen = g._direct, []
-    assert direct
-    monkeypatch.setattr(g, "_direct", lambda *a: seen.append(a) or direct(*a))
+    assert g._direct
     want = g(4.0, 2.0)
     for got in (g(y=2.0, x=4.0), g(x=np.float64(4.0), y=2), g(np.float64(4.0), np.float64(2.0))):
         assert got == want and all(type(v) is float for v in (got[0], *got[1]))
-    assert seen[1:] == [(4.0, 2.0)] * 3 and all(type(v) is float for a in seen for v in a)
+    assert seen == [(4.0, 2.0)] * 4 and all(type(v) is float for a in seen for v in a)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         value, (dx, dy) = g(y=0.0, x=0.0)
@@ -364,7 +378,7 @@ def test_call_plan_returns_what_the_first_call_returns(make, expr, shapes, args,
     arrays = [np.asarray(a, dtype=np.float64) for a in arrays]
     assert len(arrays) == args
     first = f(*arrays)                      # the generic path, which makes the plan
-    assert "quick" in vars(f._tensor_call)  # the plan is in place
+    assert f._tensor_call.plan is type(f).__call__  # the plan is in place
     again = f(*arrays)                      # the plan
     by_name = f(**dict(zip(f.inputs, arrays)))
     _same(again, first)
