@@ -1,11 +1,29 @@
-"""One point of a dense Jacobian or Hessian compiled to C: `J(**floats)`, `J(*floats)`
-and `J.at(x)` straight to the kernel's packed entry, the result arrays made by that
-entry.
+"""Calls of a dense Jacobian or Hessian compiled to C with nothing between the caller
+and the kernel: one point (`J(**floats)`, `J(*floats)`, `J.at(x)`) through the
+kernel's packed entry, and a batch of float64 arrays (`J(**arrays)`, with or without
+`out=`) through its batch entry, the result arrays made or checked in C.
 
 Where it sits: jacobians.compile_jacobian / compile_hessian ask api._build for a
 PointCompiled, which it makes where `PointCompiled.fits` the kernel (C, float64, a
-scalar trace, with the packed entry of doubles), else an api.Compiled. Every other
-call (arrays, a batch, `out=`, anything not plain numbers) takes api.Compiled's path.
+scalar trace, with the packed entry of doubles), else an api.Compiled. Every call
+these entries do not take (lists, other dtypes, broadcasting that adds dimensions,
+out= arrays that are not exactly float64 ndarrays of the result's shape, C-contiguous,
+writable and apart from the inputs, threads=None above c_build.PARALLEL_FROM points)
+takes api.Compiled's path, which gives each refusal its message.
+
+Batches: from the second call on (as for numbers: one call never loads c_entry), a
+call is c_entry's run (run_entry), which binds the arrays by position or name, checks
+them and the out= arrays as api.Compiled's general path does (call_args._check_out),
+allocates the results where there is no out=, and calls the kernel's batch entry once
+(c_entry.batch_entry). The general path spent about 50 µs a call before the kernel
+ran (see c_entry's docstring); measured with benchmarks/bench_jacobian_call.py at 10⁴
+states, one thread, thread CPU medians of 21 interleaved rounds over the kernel's
+own time into the same arrays (cffi, pointers made once), load 2.7, 3 / 6 / 10 links:
+J(**inputs) 1.33 / 1.18 / 1.10x through the general path, 1.02 / 1.03 / 1.01x now;
+J(**inputs, out=) 1.26 / 1.15 / 1.08x, now 1.03 / 1.04 / 0.99x (a second run of 41
+rounds, 3 / 6 links: 1.02 / 0.97x and 1.00 / 0.98x). What is left is fixed, about
+2-3 µs: the buffers' export and checks, np.empty, the kernel's OpenMP region (libgomp
+makes a futex call even for a team of one), this class's __call__ frame (~1 µs).
 
 Why: the general one-point path converts the numbers through cffi, gets the outputs
 back as a list of floats and builds the arrays from it (for the 6-link pendulum's
@@ -77,6 +95,24 @@ class PointCompiled(api.Compiled):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._direct = None  # api.Compiled has none for a layout: ours, learnt as its own is
+        self._entry = None   # c_entry's run(out, *inputs, **inputs), learnt at the second call
+        self._called = False
+
+    def __call__(self, /, *args, out=None, **kwargs):
+        """See api.Compiled.__call__. From the second call on, a point given as numbers
+        and a batch of float64 arrays, with or without out=, go straight to the kernel
+        (c_entry's run: see the module docstring); every other call, and any it does
+        not take, to api.Compiled's general path, which says what is wrong."""
+        entry = self._entry
+        if entry:
+            result = entry(out, *args, **kwargs)
+            if result is not NotImplemented:
+                return result
+        elif entry is None:
+            if self._called:
+                self._learn_direct()
+            self._called = True
+        return api.Compiled.__call__(self, *args, out=out, **kwargs)
 
     def at(self, x, seed=None, /, **data):
         """One point with the `wrt` variables packed in the vector `x`: see api.Compiled.at."""
@@ -86,8 +122,10 @@ class PointCompiled(api.Compiled):
 
     def _learn_direct(self) -> None:
         """The direct call (c_entry's, by position or name, checking its arguments;
-        none without the extension) and `at` (instance attributes: `at` looked up later
-        is the entry itself)."""
+        none without the extension), the run of numbers or arrays (c_entry's run_entry)
+        and `at` (instance attributes: `at` looked up later is the entry itself)."""
+        if self._entry is not None:
+            return  # learnt (api.Compiled's call with numbers and ours both ask)
         from .packed import PackedCall
         general = PackedCall(self, self._run_packed)  # checks and copies: every other `at` call
         m, n = general.m, general.n
@@ -103,13 +141,30 @@ class PointCompiled(api.Compiled):
             code, blocks = c_entry.spec_code(results(self.kind, m, n, False), n_out)
             self._direct = native.call_entry(address, n_in, n_out, fn, code, tuple(self.inputs), np.empty, blocks)
             self._direct_checks = True
+            self._entry = native.run_entry(address, n_in, n_out, fn, code, tuple(self.inputs), np.empty, blocks,
+                                           self._batch_symbol(), np.ndarray, self._suffixes, *self._threads())
             code, blocks = c_entry.spec_code(results(self.kind, m, n, True), n_out)
             at = native.at_entry(address, n_in, n_out, fn, general, np.empty, code, blocks,
                                  None if order is None else tuple(order.tolist()))
         else:
-            self._direct = False  # api.Compiled's point path, through cffi
+            self._direct = self._entry = False  # api.Compiled's paths, through cffi
             at = _cffi_at(fn, from_buffer, array, general, assembler(self.kind, m, n, True), order)
         self.at = at if general.x_is_input or order is not None else general
+
+    def _batch_symbol(self):
+        """The kernel's batch entry (c_entry.batch_entry), where the arrays come back as
+        a tuple (api.Compiled's layout of a Jacobian or Hessian); else None."""
+        return c_entry.batch_symbol(self.source) if self._nest is tuple else None
+
+    def _threads(self) -> tuple[int, int]:
+        """(threads, parallel_from) for run_entry: the count compiled with, or (0, from)
+        for threads=None, whose calls of c_build.PARALLEL_FROM points or more take the
+        general path (its ThreadChoice)."""
+        from .backends.c_build import PARALLEL_FROM
+        if not hasattr(self, "_recipe"):  # not made by a compile_*: every batch to the general path
+            return 0, 0
+        threads = self._recipe[2].get("threads")
+        return (0, PARALLEL_FROM) if threads is None else (threads, 0)
 
 
 def _cffi_at(fn, from_buffer, array, general, assemble, order):

@@ -1,7 +1,8 @@
 """The quick one-point paths of dense Jacobians and Hessians compiled to C
 (exprcompiler/dense_point.py): the same results as api.Compiled's general path and
-the NumPy backend, views of one new buffer per call, and every other call (arrays,
-ints, strings, out=, seeds) still taking the general path."""
+the NumPy backend, views of one new buffer per call, and every other call (ints,
+strings, out=, seeds) still answered as the general path answers. (Batches through
+the kernel's batch entry: tests/test_out.py.)"""
 
 import numpy as np
 import pytest

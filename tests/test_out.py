@@ -166,3 +166,177 @@ def test_call_time_sweeps_take_out_too(backend):
         with pytest.raises(ValueError, match=f"out= array {len(leaves) - 1}: expected float64 of shape"):
             f(*args, out=(bad[0], tuple(bad[1:])) if f is G else tuple(bad))
         assert np.isnan(bad[0]).all()   # nothing written
+
+
+# ---- dense C Jacobians and Hessians: batches straight to the kernel (dense_point.py) ----
+
+C_ONLY = pytest.mark.skipif("c" not in BACKENDS, reason="no C compiler")
+
+
+@pytest.fixture(scope="module")
+def dense_c():
+    """A Jacobian and a Hessian compiled to C (the same kernels as above), their batch
+    entry learnt (it is made at the second call)."""
+    J = compile_jacobian("x * y; sin(x) - y; x / y", backend="c")
+    H = compile_hessian(GRIEWANK, wrt="x2, x1", backend="c")
+    for f in (J, H):
+        f(np.ones(2), np.ones(2))
+        f(np.ones(2), np.ones(2))
+        if f._entry is False:
+            pytest.skip("the one-point extension does not load here (c_entry.why_not())")
+    return J, H
+
+
+def _general(f, *args, out=None):
+    """The general path (the C runner through cffi), whatever the object has learnt."""
+    from exprcompiler import api
+    return api.Compiled.__call__(f, *args, out=out)
+
+
+@C_ONLY
+@pytest.mark.parametrize("batch", [(1,), (6,), (2, 3), (0,), (1001,)])
+def test_batch_entry_gives_the_general_paths_bits(dense_c, batch):
+    rng = np.random.default_rng(7)
+    x, y = rng.uniform(0.5, 2.0, batch), rng.uniform(0.5, 2.0, batch)
+    for f, suffixes in zip(dense_c, ([(3,), (3, 2)], [(), (2,), (2, 2)])):
+        want = _general(f, x, y)
+        outs = tuple(np.full(batch + sfx, np.nan) for sfx in suffixes)
+        assert f._entry(outs, x, y) is not NotImplemented  # taken by the entry, not handed on
+        for got in (f(x, y), f(x1=x, x2=y) if f is dense_c[1] else f(x=x, y=y), f(x, y, out=outs), outs):
+            assert type(got) is tuple and len(got) == len(suffixes)
+            for g, w, sfx in zip(got, want, suffixes):
+                assert type(g) is np.ndarray and g.shape == batch + sfx and g.flags.c_contiguous
+                np.testing.assert_array_equal(g, w)
+        assert all(a is b for a, b in zip(f(x, y, out=list(outs)), outs))
+
+
+@C_ONLY
+def test_batch_entry_takes_strided_and_broadcast_inputs(dense_c):
+    J, _ = dense_c
+    X = np.random.default_rng(1).uniform(0.5, 2.0, (9, 4))
+    want = _general(J, X[:, 1].copy(), X[:, 3].copy())
+    for x, y in ((X[:, 1], X[:, 3]), (X[::-1, 1][::-1], X[:, 3])):
+        assert J._entry(None, x, y) is not NotImplemented
+        for g, w in zip(J(x, y), want):
+            np.testing.assert_array_equal(g, w)
+    y0 = X[0, 3]
+    want = _general(J, X[:, 1].copy(), np.full(9, y0))
+    for scalar in (y0, np.float64(y0), np.array(y0), np.array([y0])):
+        assert J._entry(None, X[:, 1], scalar) is not NotImplemented
+        for g, w in zip(J(X[:, 1], scalar), want):
+            np.testing.assert_array_equal(g, w)
+
+
+@C_ONLY
+def test_batch_entry_leaves_the_rest_to_the_general_path(dense_c, monkeypatch):
+    """What the entry does not take — other dtypes, lists, subclasses, broadcasting
+    that adds dimensions, a batch for threads=None's choice — gives NotImplemented and
+    the general path's answer."""
+    J, _ = dense_c
+    x = np.arange(1.0, 7.0) / 4  # exact in float32
+    want = _general(J, x, 2.0 * x)
+    for args in ((x.astype(np.float32), 2.0 * x), (list(x), 2.0 * x), (x.view(np.matrix), 2.0 * x),
+                 (x[None, :], 2.0 * x), (x[:, None], 2.0 * x)):
+        assert J._entry(None, *args) is NotImplemented
+    for args in ((x.astype(np.float32), 2.0 * x), (list(x), 2.0 * x)):
+        np.testing.assert_array_equal(J(*args)[1], want[1])
+    assert J(x[:, None], 2.0 * x)[1].shape == (6, 6, 3, 2)  # broadcast to (6, 6) by the general path
+    from exprcompiler.backends import c_build
+    monkeypatch.setattr(c_build, "PARALLEL_FROM", 4)
+    K = compile_jacobian("x * y; sin(x) - y; x / y", backend="c")  # threads=None, the cached kernel
+    for _ in range(3):
+        got = K(x, 2.0 * x)
+    assert K._entry(None, x, 2.0 * x) is NotImplemented and K._entry(None, x[:3], 1.0) is not NotImplemented
+    np.testing.assert_array_equal(got[1], want[1])
+
+
+@C_ONLY
+@pytest.mark.parametrize("bad, message", [
+    (lambda: (np.empty((4, 3)), np.empty((4, 2, 3))), r"out= array 1: expected float64 of shape \(4, 3, 2\)"),
+    (lambda: (np.empty((4, 3)), np.empty((4, 3, 2), np.float32)), "got float32"),
+    (lambda: (np.empty((4, 3)),), "expected 2 arrays"),
+    (lambda: (np.empty((4, 3)), np.empty((4, 3, 2, 2))[..., 0]), "C-contiguous"),
+    (lambda: (np.empty((4, 3)), 0.0), "out= array 1: expected a NumPy array, got float"),
+    (lambda: (np.empty((4, 3)), _read_only(np.empty((4, 3, 2)))), "writable"),
+    (lambda: _overlapping(), "overlaps out= array 0"),
+])
+def test_batch_entry_refuses_bad_out_before_writing(dense_c, bad, message):
+    J, _ = dense_c
+    x, y = np.linspace(0.5, 2.0, 4), np.full(4, 1.5)
+    outs = bad()
+    before = [np.array(o, copy=True) for o in outs]
+    assert J._entry(outs, x, y) is NotImplemented
+    with pytest.raises((TypeError, ValueError), match=message):
+        J(x, y, out=outs)
+    for o, b in zip(outs, before):
+        np.testing.assert_array_equal(np.asarray(o), b)
+
+
+def _read_only(a):
+    a.setflags(write=False)
+    return a
+
+
+def _overlapping():
+    buf = np.zeros(4 * 3 + 4 * 3 * 2 - 1)
+    return buf[:12].reshape(4, 3), buf[11:].reshape(4, 3, 2)
+
+
+@C_ONLY
+def test_batch_entry_hands_subclasses_to_the_general_path(dense_c):
+    class Tagged(np.ndarray):
+        pass
+    J, _ = dense_c
+    x, y = np.linspace(0.5, 2.0, 4), np.full(4, 1.5)
+    outs = (np.empty((4, 3)), np.empty((4, 3, 2)).view(Tagged))
+    assert J._entry(outs, x, y) is NotImplemented
+    assert J(x, y, out=outs)[1] is outs[1]
+    np.testing.assert_array_equal(outs[1], _general(J, x, y)[1])
+
+
+@C_ONLY
+def test_batch_entry_and_inputs_as_out(dense_c):
+    """An out= array may be an input itself (each point is read before it is
+    written), never another view of its memory."""
+    _, H = dense_c
+    x1, x2 = np.linspace(0.5, 2.0, 5), np.linspace(1.0, 1.5, 5)
+    want = _general(H, x1, x2)
+    grad, hess = np.empty((5, 2)), np.empty((5, 2, 2))
+    a, b = x1.copy(), x2.copy()
+    assert H(a, b, out=(b, grad, hess))[0] is b
+    np.testing.assert_array_equal(b, want[0])
+    np.testing.assert_array_equal(hess, want[2])
+    buf = np.linspace(0.5, 2.0, 6)
+    shifted = buf[1:]
+    with pytest.raises(ValueError, match="overlaps an input"):
+        H(buf[:5], x2, out=(shifted, grad, hess))
+    np.testing.assert_array_equal(buf, np.linspace(0.5, 2.0, 6))
+    J, _ = dense_c
+    block = np.zeros((5, 3, 2))
+    with pytest.raises(ValueError, match="overlaps an input"):  # an input inside a result
+        J(block[:, 0, 0], x2, out=(np.empty((5, 3)), block))
+    assert not block.any()
+
+
+@C_ONLY
+def test_batch_entry_from_several_threads(dense_c):
+    """The entry keeps no state between calls and runs the kernel without the GIL:
+    threads calling it at once each get their own numbers."""
+    import threading
+    J, _ = dense_c
+    xs = [np.linspace(0.5, 2.0, 257) + 0.01 * k for k in range(4)]
+    wants = [_general(J, x, 1.5 * x) for x in xs]
+    failures = []
+
+    def work(k):
+        outs = (np.empty((257, 3)), np.empty((257, 3, 2)))
+        for _ in range(50):
+            for got in (J(xs[k], 1.5 * xs[k]), J(xs[k], 1.5 * xs[k], out=outs)):
+                if not all(np.array_equal(g, w) for g, w in zip(got, wants[k])):
+                    failures.append(k)
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures

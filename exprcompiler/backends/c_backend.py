@@ -24,7 +24,7 @@ from .. import ops as _ops
 from ..shapes import show
 from ..trace.ir import Instr, Trace
 from ..trace.render import Renderer, named_vars, target_spelling
-from . import c_special, c_split
+from . import c_entry, c_special, c_split
 from .naming import assign_names, comment_text
 from .reserved import C_RESERVED
 
@@ -359,7 +359,7 @@ def generate_c(trace: Trace, *, func_name: str = "f", description: str = "",
     reserved = C_KEYWORDS | {op.c for op in _ops.OPS.values() if op.c} | set(HELPERS) | {func_name}
     reserved |= {f"in{k}" for k in range(n_in)} | {f"st{k}" for k in range(n_in)}
     reserved |= {f"out{k}" for k in range(n_out)} | {f"os{k}" for k in range(n_out)}
-    reserved |= {f"{func_name}_point", f"{func_name}_packed"}
+    reserved |= {f"{func_name}_point", f"{func_name}_packed", f"{func_name}_batch"}
     reserved |= set(VECTOR_MATH)  # libm functions the helpers call
     named = named_vars(trace)
     names = assign_names(trace, named, reserved)
@@ -372,16 +372,19 @@ def generate_c(trace: Trace, *, func_name: str = "f", description: str = "",
     decl = f"int {func_name}({', '.join(['ptrdiff_t n', 'int threads'] + in_params + out_params)})"
     split = len(stmts) > SPLIT_FROM
     decls = f"{decl};\n{packed_decl(func_name)};"
+    # a Jacobian's or Hessian's: the batch with its pointers in arrays (c_entry.run_entry's call)
+    batch, batch_decl = c_entry.batch_entry(func_name, n_in, n_out) if columns else ([], "")
+    decls += "\n" * bool(batch_decl) + batch_decl
 
     spelled = {_ops.OPS[ins.op].c for ins in trace.instrs}
     head = opening_comment(trace, description) + [" */", "#include <math.h>", "#include <stddef.h>",
                                                   "#include <stdlib.h>", ""] + math_prelude(spelled)
     if not split:
         return "\n".join(head + [f"#define XC_TILE {TILE}", ""] + _single_kernel(stmts, inputs, func_name, decl, n_out, columns)
-                         + _packed(func_name, n_in, n_out)) + "\n", decls
+                         + _packed(func_name, n_in, n_out) + batch) + "\n", decls
     text = c_split.split_kernel(stmts, inputs, func_name, decl, head, n_in, n_out, PART, BLOCK, _table,
                                 packed_decl(func_name))
-    return text + "\n", decls
+    return "\n".join([text, *batch]) + "\n", decls
 
 
 __all__ = ["generate_c", "squares", "SPELLING"]

@@ -1,5 +1,6 @@
-"""C backend, one-point half: a small CPython extension that calls a kernel's packed
-one-point entry `f_packed(in, out)` with nothing between the caller and the kernel.
+"""C backend, call half: a small CPython extension that calls a kernel's packed
+one-point entry `f_packed(in, out)`, and a dense Jacobian's or Hessian's batch entry
+`f_batch` (batch_entry), with nothing between the caller and the kernel.
 
 Where it sits: beside c_build. A scalar kernel is plain C loaded through cffi in ABI
 mode (no Python headers needed); a cffi call with its `ffi.new` / `ffi.from_buffer`
@@ -21,9 +22,32 @@ compiles twice — whose functions hold the address of one kernel's packed entry
         kernel's inputs in order, or in the order `order` says (input k is x[order[k]]);
         any other call goes to general(x, seed, **data)
 
-What both return, `result`: a spec of the outputs (spec_code: floats, new float64
-arrays made with `empty` holding runs of the outputs, nested in tuples), or a
-callable assemble(array of all the outputs).
+    run_entry(address, n_in, n_out, keep, result, names, empty, blocks, symbol, ndarray,
+              suffixes, threads, parallel_from) -> run(out, *inputs, **inputs)
+        call_entry's call when `out` is None and every input is a number; else a batch
+        through the kernel's batch entry `symbol` (batch_entry: found by dlsym in the
+        library that holds `address`), every input a number or a float64 array of
+        exactly the type `ndarray`, the results new arrays of shape batch + suffix
+        (one per tuple in `suffixes`) or the caller's `out` (a tuple or list of such
+        arrays, C-contiguous, writable, overlapping neither each other nor an input
+        unless they are that input), returned as a tuple; anything else NotImplemented
+        before anything is written (dense_point.PointCompiled's general path then
+        answers). `threads` 0: one thread below `parallel_from` points, NotImplemented
+        from there (c_build.ThreadChoice decides those).
+
+What call_entry and at_entry return, `result`: a spec of the outputs (spec_code:
+floats, new float64 arrays made with `empty` holding runs of the outputs, nested in
+tuples), or a callable assemble(array of all the outputs).
+
+Why the batch goes through C too: api.Compiled's general path (binding, broadcast,
+_check_out, then c_build.runner making a cffi pointer per output — 36 for the 3-link
+pendulum's 4 values and 4x8 Jacobian — and a cffi call of 90 arguments) cost about
+50 µs a call, fixed (3-link pendulum at 16 states, thread CPU, load 3.4: 56 µs, with
+out= 67 µs, against 7 µs for the kernel through cffi with its pointers made once; now
+4.3 and 4.1 µs). That was the J(**inputs, out=) / kernel gap at 10⁴ states (issue
+13): the kernel writing into the caller's out= arrays costs what it costs writing
+into one reused block (out= arrays at offsets 0/16/64/512/1024/2048 mod 4096 and
+np.empty_like's: within noise; no page faults after the first call).
 
 Every buffer is checked (format, item size, dimensions, length, strides) before the
 kernel reads it; the kernel is the same machine code as the cffi path's, so NaN,
@@ -38,6 +62,7 @@ import functools
 import hashlib
 import os
 import platform
+import re
 import sys
 import sysconfig
 from pathlib import Path
@@ -170,4 +195,31 @@ def spec_code(returns, n_out: int = 0) -> tuple[tuple, tuple]:
     return tuple(code), tuple(blocks)
 
 
-__all__ = ["load", "why_not", "address", "spec_code", "Block"]
+_BATCH = re.compile(r"^int ([A-Za-z_]\w*_batch)\(ptrdiff_t n, int threads, const double \*const \*in, ", re.M)
+
+
+def batch_symbol(source: str) -> Optional[str]:
+    """The name of the batch entry (batch_entry) that a kernel's C source defines, or None."""
+    found = _BATCH.search(source)
+    return found.group(1) if found else None
+
+
+def batch_entry(func_name: str, n_in: int, n_out: int) -> tuple[list[str], str]:
+    """(source lines, declaration) of a kernel's batch entry for the extension's array
+    calls: the batch function's pointers and strides packed in four arrays, so one
+    generic caller (run_entry) calls any kernel, whatever its number of parameters.
+
+        int f_batch(ptrdiff_t n, int threads, const double *const *in, const ptrdiff_t *st,
+                    double *const *out, const ptrdiff_t *os)
+
+    It only forwards: the kernel `func_name` itself runs the points."""
+    decl = (f"int {func_name}_batch(ptrdiff_t n, int threads, const double *const *in, const ptrdiff_t *st, "
+            "double *const *out, const ptrdiff_t *os)")
+    args = ["n", "threads"] + [f"in[{k}], st[{k}]" for k in range(n_in)] + [f"out[{k}], os[{k}]" for k in range(n_out)]
+    call = f"    return {func_name}("
+    rows = [", ".join(args[k:k + 8]) for k in range(0, len(args), 8)]
+    return (["", "/* the batch, every pointer and stride in an array (backends/c_entry.py's run_entry) */",
+             decl, "{", call + (",\n" + " " * len(call)).join(rows) + ");", "}"], decl + ";")
+
+
+__all__ = ["load", "why_not", "address", "spec_code", "Block", "batch_entry", "batch_symbol"]
