@@ -243,11 +243,12 @@ def _sanitizer_runtime() -> str:
     return path
 
 
-@pytest.mark.slow  # (CI runs it with -m slow; the README's run stays under 3 minutes)
-def test_kernels_are_clean_under_address_and_undefined_behaviour_sanitizers(tmp_path):
+def _sanitized(tmp_path, text: str, done_mark: str) -> None:
+    """Run `text` in a subprocess with the sanitizers on every build; it must say
+    `done_mark`, exit 0, leave no sanitizer report, and its kernels must be instrumented."""
     libasan = _sanitizer_runtime()
     script = tmp_path / "sanitized_run.py"
-    script.write_text(textwrap.dedent(SCRIPT))
+    script.write_text(textwrap.dedent(text))
     cache = tmp_path / "cache"
     env = dict(os.environ,
                EXPRCOMPILER_CACHE=str(cache),
@@ -259,9 +260,87 @@ def test_kernels_are_clean_under_address_and_undefined_behaviour_sanitizers(tmp_
     done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300)
     report = f"exit status {done.returncode}\n--- stdout\n{done.stdout[-4000:]}\n--- stderr\n{done.stderr[-8000:]}"
     assert done.returncode == 0, report
-    assert "SANITIZED RUN OK" in done.stdout, report
+    assert done_mark in done.stdout, report
     for mark in ("AddressSanitizer", "LeakSanitizer", "runtime error:", "UndefinedBehaviorSanitizer"):
         assert mark not in done.stderr, report
     # the kernels really were instrumented (else this test would prove nothing)
     libraries = list(cache.rglob("*.so"))
     assert libraries and all(b"__asan_report" in lib.read_bytes() for lib in libraries), libraries
+
+
+@pytest.mark.slow  # (CI runs it with -m slow; the README's run stays under 3 minutes)
+def test_kernels_are_clean_under_address_and_undefined_behaviour_sanitizers(tmp_path):
+    _sanitized(tmp_path, SCRIPT, "SANITIZED RUN OK")
+
+
+# The batch entry of dense Jacobians and Hessians (c_entry.run_entry, dense_point.py):
+# a one-function and a split kernel at n = 0, 1, 2, 3, 17, 1001, with and without out=,
+# strided and reversed columns, numbers and size-1 arrays mixed in, bad outs refused
+# before anything is written, and 71 inputs (142 outputs) so that the inputs, their views
+# and the out pointers are on the heap; every result the general path's, bit for bit.
+BATCH_SCRIPT = r'''
+import numpy as np
+from exprcompiler import compile_hessian, compile_jacobian, api
+from exprcompiler.backends import c_build, c_entry, c_split
+assert "-fsanitize=address,undefined" in " ".join(c_build.extra_flags())
+assert c_entry.load() is not None, c_entry.why_not()
+general = api.Compiled.__call__
+wrt = ["w", "z", "x", "y"]
+J = compile_jacobian(["x*y + exp(z/4)", "sin(x) - y*y"], wrt=wrt, backend="c", threads=1)
+program = " + ".join(f"x{i} * sin(x{i + 1}) * x{i + 2}" for i in range(28))
+H = compile_hessian(program, backend="c")
+assert c_split.UNIT_MARK in H.source
+calls = 0
+for f in (J, H):
+    k = len(f.inputs)
+    for _ in range(3):
+        f(*[np.ones(3)] * k)
+    assert f._entry, f._entry
+    for n in (0, 1, 2, 3, 17, 1001):
+        xs = [np.linspace(-1, 1, n) + 0.1 * i for i in range(k)]
+        want = general(f, *xs)
+        got = f(*xs)
+        outs = tuple(np.full(w.shape, np.nan) for w in want)
+        assert f._entry(outs, *xs) is not NotImplemented
+        for g, o, w in zip(got, outs, want):
+            assert np.array_equal(g, w) and np.array_equal(o, w)
+        # strided, reversed, broadcast scalars and size-1 arrays
+        X = np.stack(xs, axis=1) if n else np.zeros((0, k))
+        cols = [X[:, i] for i in range(k)]
+        cols[0] = cols[0][::-1].copy()[::-1]
+        assert all(np.array_equal(g, w) for g, w in zip(f(*cols), want))
+        if n:
+            mixed = [0.5, np.array(0.25), np.array([0.75])] + xs[3:]
+            got = f(*mixed[:k])
+            ref = general(f, *mixed[:k])
+            assert all(np.array_equal(g, w) for g, w in zip(got, ref))
+            if n > 1:
+                # bad outs: refused by the general path, nothing written
+                for bad in (outs[:-1], tuple(o[..., :1] if o.ndim > 1 else o for o in outs),
+                            tuple(np.empty(o.shape, np.float32) for o in outs)):
+                    assert f._entry(bad, *xs) is NotImplemented
+                    try:
+                        f(*xs, out=bad)
+                    except (TypeError, ValueError):
+                        pass
+                    else:
+                        raise AssertionError("accepted a bad out")
+        calls += 4
+# many inputs and outputs: items, views and out pointers on the heap
+exprs = [" + ".join(f"x{i} * x{i + 1}" for i in range(70)), " + ".join(f"sin(x{i})" for i in range(71))]
+H2 = compile_jacobian(exprs, backend="c", threads=1)
+xs = [np.linspace(-1, 1, 33) + 0.01 * i for i in range(71)]
+for _ in range(3):
+    got = H2(*xs)
+want = general(H2, *xs)
+assert H2._entry(None, *xs) is not NotImplemented
+assert all(np.array_equal(g, w) for g, w in zip(got, want))
+outs = tuple(np.empty(w.shape) for w in want)
+assert H2(*xs, out=outs)[1] is outs[1] and np.array_equal(outs[1], want[1])
+print(f"SANITIZED BATCH OK: {calls} calls")
+'''
+
+
+@pytest.mark.slow
+def test_the_jacobian_batch_entry_is_clean_under_the_sanitizers(tmp_path):
+    _sanitized(tmp_path, BATCH_SCRIPT, "SANITIZED BATCH OK")
