@@ -24,7 +24,7 @@ from .stability import stabilized
 from .tensor_jacobians import TensorHessian, TensorJacobian
 from .trace.ir import Trace
 
-JACOBIAN_MODES = ("auto", "forward", "reverse")
+JACOBIAN_MODES = ("auto", "forward", "reverse", "elimination")
 CHEAP_GRADIENT_BOUND = 5  # reverse-mode gradient <= about 4-5x the function's operations
 
 
@@ -91,12 +91,18 @@ def compile_jacobian(exprs, wrt=None, *, mode: str = "auto", backend: str = "num
     api._check_backend(backend, threads)
     dtype = _dense_only(api.resolve_dtype(dtype), sparse)
     if mode not in JACOBIAN_MODES:
-        raise ValueError(f"unknown mode {mode!r} (use 'auto', 'forward' or 'reverse')")
+        raise ValueError(f"unknown mode {mode!r} (use 'auto', 'forward', 'reverse' or 'elimination')")
+    if mode == "elimination" and sparse:
+        raise ValueError("mode='elimination' accumulates a dense Jacobian; sparse=True compresses forward or "
+                         "reverse sweeps: use mode='auto', 'forward' or 'reverse' with it")
     primal, wrt = api.with_wrt(to_trace(exprs, shapes), wrt)
     if sparse:
         from .sparse_jacobian import SparseJacobian
         return SparseJacobian(primal, wrt, mode, backend=backend, threads=threads, stable=stable)
     if is_tensor_trace(primal):
+        if mode == "elimination":
+            raise NotImplementedError("mode='elimination' needs scalar inputs and outputs (its graph's edges are "
+                                      "scalar partials); with tensors use mode='auto', 'forward' or 'reverse'")
         firings: list = []
         return TensorJacobian(api.stabilized(primal, "primal", stable, firings), wrt, mode, backend=backend,
                               threads=threads, sweeps=api.sweeps_of(dtype), dtype=dtype, stable=stable,

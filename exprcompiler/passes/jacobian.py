@@ -2,7 +2,8 @@
 
     hvp          forward over reverse: the tangent sweep run over the gradient trace
     hessian      one tangent sweep of the gradient trace per variable (unit seeds)
-    jacobian     n tangent sweeps (forward) or m adjoint sweeps (reverse), unit seeds
+    jacobian     n tangent sweeps (forward) or m adjoint sweeps (reverse), unit seeds,
+                 or vertex elimination on the linearized graph (elimination.py)
 
 Unit seeds are constants, so the builder folds every tangent or adjoint that does
 not depend on the seeded variable: a sweep costs only the part of the trace that
@@ -15,6 +16,7 @@ from __future__ import annotations
 from typing import Optional, Sequence
 
 from ..trace.ir import Builder, Trace, gc_paused
+from .elimination import eliminated
 from .forward import tangent_sweep
 from .replay import fresh_name, labels_of, replay, seed_input, wrt_vars, zeros_like
 from .reverse import active_set, adjoint_sweep, grad_reverse
@@ -70,14 +72,20 @@ def hessian(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Trace:
 
 
 @gc_paused()
-def jacobian(trace: Trace, wrt: Optional[Sequence[str]] = None, mode: str = "forward") -> Trace:
+def jacobian(trace: Trace, wrt: Optional[Sequence[str]] = None, mode: str = "forward", *,
+             order: str = "best") -> Trace:
     """Outputs y_1..y_m, then the m×n Jacobian row by row, `yi.d.xj`: from n tangent
-    sweeps (mode="forward") or m adjoint sweeps (mode="reverse")."""
+    sweeps (mode="forward"), m adjoint sweeps (mode="reverse"), or vertex elimination
+    on the linearized graph (mode="elimination", traces of scalars only; `order`:
+    "markowitz", "forward", "reverse", or "best", the smallest: see elimination.py)."""
     xs = wrt_vars(trace, wrt)
-    b = Builder(pull_negations=True)
-    vmap = replay(b, trace)
     ys = trace.outputs
-    entry: dict[tuple[int, int], Optional[int]] = {}
+    if mode == "elimination":
+        b, vmap, entry = eliminated(trace, xs, order)
+    else:
+        b = Builder(pull_negations=True)
+        vmap = replay(b, trace)
+        entry = {}
     if mode == "forward":
         for j, (xname, xv) in enumerate(xs):
             tan = tangent_sweep(b, trace, vmap, {xv: b.const(1.0)}, tag=xname)
@@ -89,8 +97,8 @@ def jacobian(trace: Trace, wrt: Optional[Sequence[str]] = None, mode: str = "for
             adj = adjoint_sweep(b, trace, vmap, {yv: b.const(1.0)}, active, tag=yname)
             for j, (_, xv) in enumerate(xs):
                 entry[i, j] = adj[xv]
-    else:
-        raise ValueError(f"unknown mode {mode!r} (use 'forward' or 'reverse')")
+    elif mode != "elimination":
+        raise ValueError(f"unknown mode {mode!r} (use 'forward', 'reverse' or 'elimination')")
     outputs = [(name, vmap[v]) for name, v in ys]
     taken = {name for name, _ in outputs}
     for i, (yname, yv) in enumerate(ys):
