@@ -5,7 +5,7 @@
     exprc eval  EXPR --at ...                               value and gradient
     exprc graph EXPR [--mode reverse] [-o graph.svg]        computational graph (DOT or SVG)
     exprc hessian EXPR --at ...                             value, gradient, Hessian
-    exprc jacobian "f1; f2" --at ... [--mode auto|forward|reverse]
+    exprc jacobian "f1; f2" --at ... [--mode auto|forward|reverse|elimination]
     exprc explain EXPR                                      trace sizes of each derivative
     exprc export EXPR -o NAME [--kind grad|value|jvp|vjp]   standalone NAME.c and NAME.h
     exprc bench [SUITE ...] [--quick] [--json PATH]          generated vs hand-written vs others
@@ -134,6 +134,7 @@ def cmd_jacobian(args) -> str:
     m, n = jac.shape
     mode = J.last_mode
     how = (f"{n} tangent sweep{'s' if n != 1 else ''}" if mode == "forward"
+           else "vertex elimination on the linearized graph" if mode == "elimination"
            else f"{m} adjoint sweep{'s' if m != 1 else ''}")
     # rows and columns per element (W[0,1]) when the outputs or variables are tensors
     names = _element_names(J.primal.output_names, [np.shape(o) for o in J.values(**point)])
@@ -298,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_dtype_flag(command("hessian", cmd_hessian, "print the value, gradient and Hessian at a point",
                            at=True, wrt=True))
     jac = command("jacobian", cmd_jacobian, "print the Jacobian of several outputs at a point "
-                  "(\"f1; f2\" or a program ending in \"a, b\")", at=True, mode=("auto", "forward", "reverse"))
+                  "(\"f1; f2\" or a program ending in \"a, b\")", at=True, mode=("auto", "forward", "reverse", "elimination"))
     jac.add_argument("--sparse", action="store_true", help="the sparsity pattern as a picture, its coloring "
                      "and the sweeps it saves; with --at, the nonzeros (needs SciPy)")
     jac.add_argument("--plot", metavar="FILE.png", help="with --sparse: also write the pattern as a PNG "

@@ -506,3 +506,12 @@ def test_forward_trace_of_a_tensor_seeds_its_first_element(capsys):
     assert f"seeds {a_dot} = 0, {x_dot} = e_1 (the first of 3 sweeps for x)" in out
     assert f"= {x_dot}" in out and "= [1., 0., 0.]" in out
     assert out.rstrip().endswith("= 4.0000")  # ∂y/∂x_1 = 2·x_1·a
+
+
+@pytest.mark.parametrize("mode", ["reverse", "elimination"])
+def test_jacobian_by_elimination_prints_the_sweeps_numbers(capsys, mode):
+    assert exprc(["jacobian", "x*y; sin(x)", "--at", "x=1,y=2", "--mode", mode]) == 0
+    out = capsys.readouterr().out
+    assert ("vertex elimination" in out) == (mode == "elimination")
+    rows = [line.split() for line in out.splitlines() if line.startswith(("y1 ", "y2 "))]
+    assert rows == [["y1", "2", "1"], ["y2", "0.5403023059", "0"]]
