@@ -513,5 +513,5 @@ def test_jacobian_by_elimination_prints_the_sweeps_numbers(capsys, mode):
     assert exprc(["jacobian", "x*y; sin(x)", "--at", "x=1,y=2", "--mode", mode]) == 0
     out = capsys.readouterr().out
     assert ("vertex elimination" in out) == (mode == "elimination")
-    rows = [line.split() for line in out.splitlines() if line.startswith(("y1 ", "y2 "))]
+    rows = [line.split() for line in out.splitlines() if line.startswith(("y1 ", "y2 ")) and "=" not in line]
     assert rows == [["y1", "2", "1"], ["y2", "0.5403023059", "0"]]
