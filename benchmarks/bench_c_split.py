@@ -10,9 +10,11 @@ the vector extension: VECTOR_UP_TO lowered to 0), `auto` (the thresholds as they
 or `unsplit` (one -O3 kernel: c_backend.SPLIT_FROM raised; slow to build above 10^3
 operations): statements, parts and units; the C compiler's CPU seconds (user + sys of
 its processes: the main figure on a shared machine) and the build's wall seconds,
-medians of --rounds cold builds, each in a fresh cache; the kernel's median time over 7
-calls at --points points on 1 thread; and the largest relative difference from the
-NumPy backend's values.
+minimum and median of --rounds cold builds, each in a fresh cache, the layouts taking
+turns round by round; the kernel's thread-CPU time at --points points on 1 thread,
+minimum and median of 21 rounds in which the layouts take turns; whether its results
+are bit for bit those of the first layout; and the largest relative difference from
+the NumPy backend's values.
 """
 
 from __future__ import annotations
@@ -56,13 +58,17 @@ def cold(build):
     return after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, wall, f
 
 
-def kernel_ms(f, args) -> float:
-    times = []
-    for _ in range(7):
-        t0 = time.thread_time()
-        f(*args)
-        times.append(time.thread_time() - t0)
-    return 1e3 * statistics.median(times)
+def kernel_ms(built: dict, args, rounds: int = 21) -> dict:
+    """{layout: (min, median) ms of one call}, the layouts taking turns each round."""
+    times: dict = {k: [] for k in built}
+    for f in built.values():
+        f(*args)  # warm
+    for _ in range(rounds):
+        for k, f in built.items():
+            t0 = time.thread_time()
+            f(*args)
+            times[k].append(time.thread_time() - t0)
+    return {k: (1e3 * min(v), 1e3 * statistics.median(v)) for k, v in times.items()}
 
 
 def leaves(v) -> list:
@@ -105,27 +111,37 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--points", type=int, default=10_000)
     opts = ap.parse_args()
-    print(f"{'case':30} {'layout':6} {'stmts':>6} {'parts':>5} {'units':>5} {'cc CPU s':>9} "
-          f"{'wall s':>7} {'kernel ms':>9} {'max rel':>8}")
+    print(f"{'case':30} {'layout':6} {'lines':>6} {'parts':>5} {'units':>5} {'cc CPU s':>11} "
+          f"{'wall s':>11} {'kernel ms':>13} {'same':>4} {'max rel':>8}")
     default, split_from = c_split.VECTOR_UP_TO, c_backend.SPLIT_FROM
     for label, build, args, values, want in cases(opts.ops, opts.links, opts.points):
-        for layout in opts.layouts:
-            c_split.VECTOR_UP_TO = default if LAYOUTS[layout] is None else LAYOUTS[layout]
-            c_backend.SPLIT_FROM = 10**12 if layout == "unsplit" else split_from
-            try:
-                runs = [cold(build) for _ in range(opts.rounds)]
-            finally:
-                c_split.VECTOR_UP_TO, c_backend.SPLIT_FROM = default, split_from
-            f = runs[-1][2]
+        runs: dict = {layout: [] for layout in opts.layouts}
+        for _ in range(opts.rounds):
+            for layout in opts.layouts:
+                c_split.VECTOR_UP_TO = default if LAYOUTS[layout] is None else LAYOUTS[layout]
+                c_backend.SPLIT_FROM = 10**12 if layout == "unsplit" else split_from
+                try:
+                    runs[layout].append(cold(build))
+                finally:
+                    c_split.VECTOR_UP_TO, c_backend.SPLIT_FROM = default, split_from
+        built = {layout: r[-1][2] for layout, r in runs.items()}
+        kernel = kernel_ms(built, args)
+        first = [np.asarray(v) for v in leaves(values(built[opts.layouts[0]]))]
+        for layout, f in built.items():
             src = f.source
             parts = src.count("XC_PART void ") // 2
             units = len(c_split.split_units(src)) if parts else 1
-            stmts = sum(1 for ln in src.splitlines() if ln.startswith(" " * 12) and " = " in ln)
-            print(f"{label:30} {layout:6} {stmts:6d} {parts:5d} {units:5d} "
-                  f"{statistics.median(r[0] for r in runs):9.2f} {statistics.median(r[1] for r in runs):7.2f} "
-                  f"{kernel_ms(f, args):9.1f} {worst(values(f), want):8.1e}", flush=True)
-    print(f"kernel: {opts.points} points, 1 thread, median of 7 calls; cc CPU and wall: medians of "
-          f"{opts.rounds} cold builds; {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
+            lines = sum(1 for ln in src.splitlines() if ln.startswith(" " * 12) and " = " in ln)
+            same = all(np.array_equal(a, np.asarray(b)) for a, b in zip(first, leaves(values(f))))
+            cpu, wall = [r[0] for r in runs[layout]], [r[1] for r in runs[layout]]
+            print(f"{label:30} {layout:6} {lines:6d} {parts:5d} {units:5d} "
+                  f"{min(cpu):5.2f}/{statistics.median(cpu):5.2f} {min(wall):5.2f}/{statistics.median(wall):5.2f} "
+                  f"{kernel[layout][0]:6.2f}/{kernel[layout][1]:6.2f} {'yes' if same else 'NO':>4} "
+                  f"{worst(values(f), want):8.1e}", flush=True)
+    print(f"min/median; kernel: {opts.points} points, 1 thread, 21 rounds; cc CPU and wall: "
+          f"{opts.rounds} cold builds; lines: the parts' lines with an assignment (tape loads and stores "
+          f"included); same: results bit for bit those of {opts.layouts[0]}; {os.cpu_count()} cores, "
+          f"load {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

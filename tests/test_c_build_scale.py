@@ -123,6 +123,40 @@ def test_units_are_compiled_in_parallel_and_linked(monkeypatch, tmp_path):
     assert done.returncode == 0, done.stderr
 
 
+def test_plain_copies_are_read_as_their_source_only_where_the_value_is_the_same():
+    stmts = [("a", "x * 2.0", {"x"}),
+             ("b", "a", {"a"}),            # b is a from here on: dropped, read as a
+             ("c", "b", {"b"}),            # a chain: c is a too
+             ("d", "sin(b) + c", {"b", "c"}),
+             ("e", "d", {"d"}),            # d is assigned again before e's last read: kept
+             ("d", "d + 1e5", {"d"}),
+             ("f", "a", {"a"}),            # f is assigned again (an adjoint): kept
+             ("f", "f + e", {"f", "e"}),
+             ("out0", "f", {"f"}),         # an output: kept
+             ("out1", "c * e", {"c", "e"})]
+    got = c_backend.without_copies(stmts)
+    assert [t for t, _, _ in got] == ["a", "d", "e", "d", "f", "f", "out0", "out1"]
+    assert got[1] == ("d", "sin(a) + a", {"a"}) and got[-1] == ("out1", "a * e", {"a", "e"})
+    assert got[3] == ("d", "d + 1e5", {"d"})  # a number's exponent is not a name
+
+
+def test_split_kernels_below_half_parts_from_take_vector_extension_parts_of_whole_cost(monkeypatch):
+    """Above c_split.VECTOR_UP_TO and up to HALF_PARTS_FROM statements (the 10- and
+    20-link pendulums' Jacobians), parts in the vector extension cut at the whole PART
+    budget; above HALF_PARTS_FROM at LANES_PART of it."""
+    monkeypatch.setattr(c_split, "VECTOR_UP_TO", 0)
+    stmts = [(f"v{k}", f"x * {k}.0", {"x"}) for k in range(40)] + [("out0", "v39", {"v39"})]
+    def parts(source):
+        return source.count("XC_PART void f_part") // 2
+    src = c_split.split_kernel(stmts, {"x": 0}, "f", "int f(ptrdiff_t n)", [], 1, 1, 10, 64, c_backend._table,
+                               c_backend.packed_decl("f"))
+    assert "xc_v v0 = " in src and parts(src) == 5
+    monkeypatch.setattr(c_split, "HALF_PARTS_FROM", 20)
+    src = c_split.split_kernel(stmts, {"x": 0}, "f", "int f(ptrdiff_t n)", [], 1, 1, 10, 64, c_backend._table,
+                               c_backend.packed_decl("f"))
+    assert parts(src) == 9
+
+
 def test_parts_are_cut_by_cost_and_a_call_counts_more():
     stmts = [("a", "x * 2.0", {"x"}), ("b", "sin(a) + xc_square(a)", {"a"}), ("c", "a + b", {"a", "b"}),
              ("d", "c * c", {"c"})]
@@ -183,12 +217,15 @@ def test_vector_extension_units_get_their_flags_and_blocks_of_whole_vectors(monk
                                c_backend.packed_decl("f"))
     units = c_split.split_units(src)
     assert len(units) > 2
-    lanes = c_split.UNIT_FLAGS + c_split.LANES_FLAGS
-    assert all(c_split.unit_flags(u) == (c_split.UNIT_FLAGS if vector else lanes) for u in units)
+    lanes, simd = c_split.UNIT_FLAGS + c_split.LANES_FLAGS, c_split.UNIT_FLAGS + c_split.SIMD_FLAGS
+    assert all(c_split.unit_flags(u) == (simd if vector else lanes) for u in units)
     assert all(c_split.unit_flags(u, gnu=False) == c_split.UNIT_FLAGS for u in units)  # clang
     assert (f"#define XC_BLOCK (XC_VL * {c_split.LANES_VECTORS})" in src) != vector
     key = c_build.cache_key(src)
     monkeypatch.setattr(c_split, "LANES_FLAGS", ())
+    assert c_build.cache_key(src) != key
+    key = c_build.cache_key(src)
+    monkeypatch.setattr(c_split, "SIMD_FLAGS", ())
     assert c_build.cache_key(src) != key
 
 

@@ -141,6 +141,7 @@ def cache_key(source: str) -> str:
     h = hashlib.sha256()
     sized = repr((POINT_MARK, SIZED_FROM, SIZED_FLAGS, SIZED_GCC_FLAGS))  # the rule: its choice follows the source
     for part in (source, compiler, version, repr(BUILDS), sized, repr(c_split.UNIT_FLAGS), repr(c_split.LANES_FLAGS),
+                 repr(c_split.SIMD_FLAGS),
                  repr(extra_flags()), __version__, platform.machine(), platform.system(), host_cpu()):
         h.update(part.encode())
         h.update(b"\0")

@@ -19,8 +19,9 @@ code with no scalar remainder:
 - up to VECTOR_UP_TO statements, a loop over the block whose inner `omp simd` loop of
   XC_VL points (the width of the target's vectors) gcc turns into one vector iteration;
 - above, the code of XC_VL points written in GCC's vector extension (`lanes_rhs`),
-  called vector by vector, in parts of half the cost: no vectorizer to run on the
-  parts, only on one small wrapper per function called, in each unit.
+  called vector by vector (above HALF_PARTS_FROM statements in parts of half the
+  cost): no vectorizer to run on the parts, only on one small wrapper per function
+  called, in each unit.
 
 Measured with gcc 12 on this project's 2-core AMD EPYC (AVX2), CPU seconds of the
 compiler (user + sys of its processes), kernel thread-CPU time at 10^4 points on one
@@ -111,13 +112,23 @@ LANES_VECTORS = 4
 # end's values are already shared, the tape's stores all live); see the top.
 LANES_FLAGS = ("-fno-tree-pta", "-fno-tree-fre", "-fno-tree-dominator-opts", "-fno-ipa-pure-const",
                "-fno-ipa-reference", "-fno-ipa-modref", "-fno-dse", "-fno-tree-dse")
+# The same for `omp simd` parts, and CCP, whose propagation over the loop's PHIs finds
+# no constant the front end left: the 6-link pendulum's Jacobian (one part and the
+# driver's unit), 7 interleaved cold builds, compiler CPU min / median 0.375 / 0.433 s
+# at UNIT_FLAGS alone, 0.328 / 0.388 with LANES_FLAGS, 0.257 / 0.334 with these; the
+# kernel as fast (10^4 points, min of 21 calls: 1.82, 1.92, 1.77 ms) and bit for bit the
+# same (load 5-7). On vector-extension units -fno-tree-ccp changes nothing (the 10^4-
+# operation gradient: 5.11 / 5.15 against 5.08 / 5.09 s, 3 builds each).
+SIMD_FLAGS = LANES_FLAGS + ("-fno-tree-ccp",)
 _LANES_MARK = "#define XC_LD(p) "  # in the prelude of a vector-extension kernel
 
 
 def unit_flags(unit: str, gnu: bool = True) -> tuple[str, ...]:
     """The flags added for one translation unit of a split kernel (c_build); LANES_FLAGS
-    are gcc's (`gnu`: the compiler is gcc, not clang)."""
-    return UNIT_FLAGS + (LANES_FLAGS if gnu and _LANES_MARK in unit else ())
+    and SIMD_FLAGS are gcc's (`gnu`: the compiler is gcc, not clang)."""
+    if not gnu:
+        return UNIT_FLAGS
+    return UNIT_FLAGS + (LANES_FLAGS if _LANES_MARK in unit else SIMD_FLAGS)
 
 
 def split_units(source: str) -> list[str]:
@@ -247,7 +258,7 @@ def part_body(stmts, loads: dict, stores: dict, pad: str, lanes: bool = False) -
             after.setdefault(at[nm], []).append(pad + store.format(s=slot, nm=nm))
     lines, declared, pending = [], set(), dict(loads)
     for k, (target, rhs, rd) in enumerate(stmts):
-        for nm in sorted(rd & pending.keys()):
+        for nm in sorted(nm for nm in rd if nm in pending):  # (rd & pending.keys() walks every key)
             lines.append(f"{pad}{real} {nm} = {load.format(s=pending.pop(nm))};")
             declared.add(nm)
         if lanes:
@@ -329,11 +340,32 @@ def lanes_prelude(stmts) -> list[str]:
 
 # Up to VECTOR_UP_TO statements a part is a loop over the block's points j < m (m a
 # multiple of XC_VL) that gcc vectorizes (`omp simd`); above, it is the code of the
-# XC_VL points from j in the vector extension (see lanes_rhs), in parts of LANES_PART
-# times the cost: the vectorizer's time on `omp simd` parts is what made the 10^4-
-# operation gradient cost 27-33 s of CPU, against 10 s (measured at the top).
-VECTOR_UP_TO = 20_000
+# XC_VL points from j in the vector extension (see lanes_rhs), and above
+# HALF_PARTS_FROM statements in parts of LANES_PART times the cost: the vectorizer's
+# time on `omp simd` parts is what made the 10^4-operation gradient cost 27-33 s of
+# CPU, against 10 s (measured at the top). Its time grows with a loop's memory
+# references (tape loads and stores) faster than linearly (its dependence analysis
+# pairs them, presumably): the 6-link pendulum's Jacobian cut in two `omp simd`
+# parts took 0.17 + 0.21 s of gcc's CPU, as one part 0.18 s (min of 3, load 2.7).
+# The pendulum Jacobians (bench/mechanics.py) in both layouts, VECTOR_UP_TO and
+# LANES_PART patched as benchmarks/bench_c_split.py does, builds and calls interleaved
+# round by round (cold builds in fresh caches, compiler CPU s min / median of 5 (6,
+# 10 links) or 2 (20); kernel thread-CPU ms at 10^4 points, min; J.at(x) us, median
+# of 2,000 calls; results bit for bit the same; load 2.5-7 on 2 cores):
+#   links  omp simd (before)                 vector ext., whole parts   halves (0.5)
+#   6      0.40 / 0.43, 1.56 ms, 1.28 us      0.29 / 0.33, 1.70, 1.64    0.35 / 0.37, 1.68, 1.99
+#   10     1.99 / 2.38, 6.94 ms, 4.02 us      0.73 / 0.82, 5.79, 3.47    0.78 / 0.84, 6.74, 3.64
+#   20     9.96 / 10.06, 33.4 ms, 11.4 us     2.22 / 2.49, 26.5, 10.9    2.25 / 2.48, 26.7, 7.0
+# Whole parts (PART's cost) up to HALF_PARTS_FROM: at 6 links one part instead of two,
+# whose unit is the longest compiler run of the build. But the 6-link kernel in the
+# vector extension ran 10^4 points 1.4x slower (the two built once, 41 interleaved
+# rounds, load 6.4: 2.94 / 3.33 ms min / median against 2.06 / 2.17; J.at 2.20 /
+# 2.63 us against 2.06 / 2.48), the 10-link one as fast (3.98 / 5.63 against 3.95 /
+# 5.21 ms). So `omp simd` parts up to VECTOR_UP_TO statements (after without_copies:
+# the 6-link Jacobian has 685, the 10-link one 1,927), the vector extension above.
+VECTOR_UP_TO = 1_000
 LANES_PART = 0.5
+HALF_PARTS_FROM = 20_000
 # A vector-extension part is the code of the XC_VL points from j, called vector by
 # vector: inside a loop over the block, gcc's constant propagation over the loop's
 # PHIs took a third of its time on those parts (1.5 s against 0.9 s for 4,800 cost).
@@ -407,7 +439,8 @@ def split_kernel(stmts, inputs: dict, func_name: str, decl: str, head: list[str]
     is one valid unit too), the parts a few to a unit, and the unit of the kernel
     itself and its one-point entry `packed_decl` (point_entry)."""
     vector = len(stmts) <= VECTOR_UP_TO
-    chunks, loads, stores, slots = plan(stmts, inputs, part if vector else max(1, int(part * LANES_PART)))
+    halves = not vector and len(stmts) > HALF_PARTS_FROM
+    chunks, loads, stores, slots = plan(stmts, inputs, max(1, int(part * LANES_PART)) if halves else part)
     width = max(1, slots)
     if vector:
         block_c = str(max(VL_MAX, min(block, TAPE_DOUBLES // width) // VL_MAX * VL_MAX))
