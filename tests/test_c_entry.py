@@ -232,3 +232,9 @@ def test_the_cache_key_names_this_python(monkeypatch, native):
     monkeypatch.undo()
     monkeypatch.setattr(c_entry.sysconfig, "get_config_var", lambda name: "cpython-399-other-abi")
     assert c_entry.cache_key(include) != key
+    monkeypatch.undo()
+    for name in ("c_entry.c", "c_batch.c"):  # every source file of the one translation unit
+        monkeypatch.setitem(c_entry.PARTS, name, c_entry.PARTS[name] + "\n")
+        assert c_entry.cache_key(include) != key
+        monkeypatch.undo()
+    assert c_entry.cache_key(include) == key

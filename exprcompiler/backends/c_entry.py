@@ -7,7 +7,8 @@ mode (no Python headers needed); a cffi call with its `ffi.new` / `ffi.from_buff
 conversions costs about 1 µs, several times a Griewank gradient's own time. This
 module builds, once per Python and compiler (cached as a kernel is, through
 c_build's cache), one generic extension — the same for every kernel, so no kernel
-compiles twice — whose functions hold the address of one kernel's packed entry:
+compiles twice — whose functions hold the address of one kernel's packed entry
+(c_entry.c; the batch entry run_entry in c_batch.c, which c_entry.c includes):
 
     call_entry(address, n_in, n_out, keep, result, names=None, empty=None, blocks=())
             -> f(*numbers, **numbers)
@@ -74,7 +75,11 @@ from ..version import __version__
 NAME = "_xc_entry"
 FLAGS = ("-O2", "-fPIC", "-shared", "-fno-strict-aliasing")
 
-SOURCE = Path(__file__).with_name("c_entry.c").read_text()  # package data (pyproject.toml)
+# The extension's C source, package data (pyproject.toml): one translation unit,
+# c_entry.c, which includes the batch entry c_batch.c. Every part is written beside
+# c_entry.c to compile and is part of the cache key.
+PARTS = {name: Path(__file__).with_name(name).read_text() for name in ("c_entry.c", "c_batch.c")}
+SOURCE = PARTS["c_entry.c"]
 
 
 def _include() -> Optional[str]:
@@ -84,12 +89,14 @@ def _include() -> Optional[str]:
 
 
 def cache_key(include: str) -> str:
-    """What the extension's binary depends on: the source and flags, the compiler, and
-    this Python — version, ABI tag, headers — beside c_build's own parts."""
+    """What the extension's binary depends on: every source file (name and text) and
+    the flags, the compiler, and this Python — version, ABI tag, headers — beside
+    c_build's own parts."""
     from . import c_build
     compiler, version = c_build.find_compiler()
     h = hashlib.sha256()
-    for part in (SOURCE, compiler, version, repr(FLAGS), repr(c_build.extra_flags()), __version__,
+    sources = [f"{name}\0{text}" for name, text in sorted(PARTS.items())]
+    for part in (*sources, compiler, version, repr(FLAGS), repr(c_build.extra_flags()), __version__,
                  sys.version, sys.implementation.cache_tag, str(sysconfig.get_config_var("SOABI")),
                  include, platform.machine(), platform.system()):
         h.update(part.encode())
@@ -102,10 +109,12 @@ def _compile(include: str):
     from . import c_build
 
     def make(source: str, tmp: Path, kept: Path) -> Path:
-        (tmp / "entry.c").write_text(source)
+        del source  # PARTS["c_entry.c"], which needs the other parts beside it
+        for name, text in PARTS.items():
+            (tmp / name).write_text(text)
         compiler, _ = c_build.find_compiler()
         why = c_build._run([compiler, *FLAGS, f"-I{include}", *c_build.extra_flags(), "-o", "entry.so",
-                            "entry.c"], tmp)
+                            "c_entry.c"], tmp)
         if why:
             raise CompileError(f"the one-point entry did not compile: {why}")
         return tmp / "entry.so"
