@@ -12,7 +12,7 @@ from exprcompiler.backends import c_build
 from exprcompiler.bench import mechanics, suite_mechanics
 from exprcompiler.bench.cli import SUITES
 from exprcompiler.errors import CompileError
-from test_bench import has_compiler  # one check of the machine's compiler
+from test_bench import bench, has_compiler  # one check of the machine's compiler; `exprc bench ARGS`
 
 TOL = 1e-12  # relative, denominator floored at 1
 
@@ -133,3 +133,30 @@ def test_without_a_compiler_the_c_rows_say_so(monkeypatch):
     c_rows = [r for r in result.records if r["implementation"].startswith("generated C")]
     assert c_rows and all(r["missing"].startswith("no C compiler") for r in c_rows)
     assert any(not r["missing"] for r in result.records)  # the others still ran
+
+
+class _Measured(Exception):
+    """Raised by a stand-in for suite_mechanics.measure: the sizes are all we look at."""
+
+
+def test_links_choose_the_suites_link_counts_and_bad_ones_are_refused(monkeypatch):
+    from exprcompiler.cli import UserError
+    seen = []
+
+    def measure(sizes, threads, repeat, *rest):
+        seen.append((tuple(sizes), repeat))
+        raise _Measured  # before anything is built
+    monkeypatch.setattr(suite_mechanics, "measure", measure)
+    for argv, sizes in ((["mechanics", "--links", "5", "2", "5"], (2, 5)), (["mechanics", "--quick"], (3, 6)),
+                        (["mechanics", "--quick", "--links", "1"], (1,)), (["mechanics"], (3, 6, 10, 20))):
+        with pytest.raises(_Measured):
+            bench(*argv, "--threads", "1", "--repeat", "2")
+        assert seen.pop() == (sizes, 2)
+    for argv, why in ((["mechanics", "--links", "0"], "from 1 to 40, got '0'"),
+                      (["mechanics", "--links", "2.5"], "got '2.5'"),
+                      (["mechanics", "--links", "41"], "got '41'"),
+                      (["--links", "3", "mechanics"], "got 'mechanics' \\(name the suites before --links\\)"),
+                      (["seeds", "--links", "3"], "name that suite")):
+        with pytest.raises(UserError, match=why):
+            bench(*argv)
+    assert not seen

@@ -1,4 +1,5 @@
-"""`exprc bench [SUITE ...] [--threads 1|2|all] [--repeat N] [--json PATH] [--plot PATH] [--quick]`.
+"""`exprc bench [SUITE ...] [--threads 1|2|all] [--repeat N] [--json PATH] [--plot PATH] [--quick]
+[--links N [N ...]]`.
 
 Registered on exprc's subcommands by `add_bench_command(sub)`; `python -m
 exprcompiler.bench` runs it alone. The options are one table, so the help text,
@@ -35,6 +36,23 @@ SUITES = {
 }
 DEFAULT_REPEAT = 11
 QUICK_REPEAT = 3
+MAX_LINKS = 40  # a typo guard: the model's derivation grows steeply in n; the suite's largest is 20
+
+
+def _links(texts: list[str]) -> tuple[int, ...]:
+    """--links: the mechanics suite's link counts, ascending, each once."""
+    from ..cli import UserError
+    sizes = []
+    for text in texts:
+        try:
+            n = int(text)
+        except ValueError:
+            n = 0
+        if not 1 <= n <= MAX_LINKS:
+            hint = " (name the suites before --links)" if text in SUITES else ""
+            raise UserError(f"--links: expected link counts from 1 to {MAX_LINKS}, got {text!r}{hint}")
+        sizes.append(n)
+    return tuple(sorted(set(sizes)))
 
 
 def _threads(text: str) -> list[int]:
@@ -51,6 +69,10 @@ def _threads(text: str) -> list[int]:
     return [n]
 
 
+def _sizes(sizes) -> str:
+    return " ".join(map(str, sizes))
+
+
 def cmd_bench(args) -> str:
     from ..cli import UserError
     from . import machine, report
@@ -62,11 +84,18 @@ def cmd_bench(args) -> str:
     if args.plot is not None and not _matplotlib():
         raise UserError("--plot needs matplotlib, which is not installed "
                         "(pip install 'exprcompiler[plot]')")
+    suites = list(dict.fromkeys(args.suite or SUITES))
+    extra = {}  # a suite's own options
+    if args.links is not None:
+        if "mechanics" not in suites:
+            raise UserError("--links sets the mechanics suite's link counts: name that suite "
+                            "(exprc bench mechanics --links N ...)")
+        extra["mechanics"] = {"links": _links(args.links)}
     threads = (_threads(args.threads) if args.threads is not None
                else sorted({1, len(cpu_set(None)) or 1}))
     repeat = args.repeat or (QUICK_REPEAT if args.quick else DEFAULT_REPEAT)
     desc = machine.describe(threads)
-    results = [SUITES[name][0](threads, repeat, args.quick) for name in dict.fromkeys(args.suite or SUITES)]
+    results = [SUITES[name][0](threads, repeat, args.quick, **extra.get(name, {})) for name in suites]
     if args.json:
         report.write_json(args.json, desc, results)
     if args.plot:
@@ -92,5 +121,8 @@ def add_bench_command(sub) -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="PATH", help="write every number and the machine to PATH")
     p.add_argument("--plot", metavar="PATH", help="draw the ratios to PATH (needs matplotlib)")
     p.add_argument("--quick", action="store_true", help="small sizes: a smoke test in under a minute")
+    p.add_argument("--links", nargs="+", metavar="N", help=f"mechanics: the pendulum's link counts, 1 to "
+                   f"{MAX_LINKS} (default: {_sizes(suite_mechanics.SIZES)}; "
+                   f"{_sizes(suite_mechanics.QUICK_SIZES)} with --quick)")
     p.set_defaults(func=cmd_bench)
     return p

@@ -4,7 +4,8 @@ SymPy expressions in hand to a callable, and its calls.
 
 The model is mechanics.py's n-link pendulum on a cart (Kane's method): the forcing
 vector, n + 1 outputs, and its Jacobian with respect to all 2(n + 1) states, at
-n = 3, 6, 10 and 20 links (3 and 6 with --quick). For each n, side by side:
+n = 3, 6, 10 and 20 links (3 and 6 with --quick; others with --links). For each n,
+side by side:
 
 - build: SymPy expressions -> a callable that returns the values and the Jacobian.
   Generated C (`compile_jacobian(exprs, wrt=states, backend="c")`) cold — in a fresh,
@@ -303,8 +304,10 @@ def _peer_batch(label: str, built, model, cols: dict, X: np.ndarray, target: flo
 
 # ---- the suite ----
 
-def run(threads: list[int], repeat: int, quick: bool) -> SuiteResult:
-    return measure(QUICK_SIZES if quick else SIZES, threads, repeat, POINTS,
+def run(threads: list[int], repeat: int, quick: bool, links: Optional[tuple] = None) -> SuiteResult:
+    """The suite at the link counts `links` (`exprc bench mechanics --links`), else SIZES
+    (QUICK_SIZES with `quick`, which also shortens the builds' rounds and samples)."""
+    return measure(links or (QUICK_SIZES if quick else SIZES), threads, repeat, POINTS,
                    QUICK_BUILD_ROUNDS if quick else BUILD_ROUNDS,
                    QUICK_TARGETS if quick else TARGETS)
 
