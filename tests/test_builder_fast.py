@@ -1,8 +1,10 @@
-"""The builder's scalar fast path (trace.ir.Builder._apply_scalar) builds exactly what
+"""The builder's scalar fast path (trace.ir._scalar_method) builds exactly what
 the general path of Builder.apply builds: same instructions, labels and outputs for
 the front end's trace and its derivatives, same generated source."""
 
 from __future__ import annotations
+
+import math
 
 import pytest
 from hypothesis import given, settings
@@ -43,7 +45,14 @@ def _everything(text: str):
 
 
 def _general_path_only(monkeypatch):
-    monkeypatch.setattr(ir.Builder, "_apply_scalar", lambda self, opname, op, arity, args: None)
+    """Every op through Builder._apply: no fast methods, neither b.mul(...) nor apply("mul", ...)."""
+    fast = ir._FAST_METHODS
+    for opname, method in ir._op_methods(fast=False).items():
+        if fast[opname] is not None and vars(ir.Builder).get(opname) is fast[opname]:
+            monkeypatch.setattr(ir.Builder, opname, method)
+    monkeypatch.setattr(ir, "_FAST_METHODS", ir._FastMethods(enabled=False))
+    b = ir.Builder()
+    assert b.mul.__func__ is not fast["mul"] and ir._FAST_METHODS["mul"] is None
 
 
 def _compare(text: str, monkeypatch) -> None:
@@ -77,9 +86,23 @@ def test_fast_path_respects_a_replaced_op(monkeypatch):
     b = ir.Builder()
     x = b.input("x")
     assert b.const_value(b.sin(b.const(0.0))) == 0.0
+    assert b.const_value(b.sin(b.const(2.0))) == math.sin(2.0)   # a fold the builder caches
     monkeypatch.setitem(ops.OPS, "sin", dataclasses.replace(ops.OPS["sin"], evaluate=lambda v: v + 1.0))
     assert b.const_value(b.sin(b.const(0.0))) == 1.0
+    assert b.const_value(b.sin(b.const(2.0))) == 3.0
     assert b.instrs[b.sin(x)].op == "sin"
+
+
+def test_caches_by_value_keep_signed_zeros_apart():
+    # const() and constant folding look values up by float key, which is exact only
+    # for nonzero floats (0.0 == -0.0): zeros must still give two constants
+    b = ir.Builder()
+    pz, nz, two = b.const(0.0), b.const(-0.0), b.const(2.0)
+    assert pz != nz and math.copysign(1.0, b.const_value(nz)) == -1.0
+    assert b.mul(two, pz) == pz and b.mul(two, nz) == nz and b.mul(nz, two) == nz
+    assert b.const(2.0) == two and b.const(2) == two and b.mul(two, b.const(3.0)) == b.const(6.0)
+    nan = b.const(math.nan)
+    assert b.add(nan, two) == b.add(nan, two) and math.isnan(b.const_value(b.add(nan, two)))
 
 
 @pytest.mark.parametrize("general", [False, True])
@@ -88,7 +111,7 @@ def test_commuted_sums_and_products_are_one_variable(general, monkeypatch):
     # (IEEE addition and multiplication commute bit for bit); maximum does not commute
     # at signed zeros, so maximum(y, x) stays its own instruction
     if general:
-        monkeypatch.setattr(ir.Builder, "_apply_scalar", lambda *a: None)
+        _general_path_only(monkeypatch)
     t = to_trace("x*y - y*x + (x + y)/(y + x) + maximum(x, y) - maximum(y, x)")
     ops = [ins.op for ins in t.instrs]
     assert ops.count("mul") == 1 and ops.count("add") == 3 and ops.count("maximum") == 2, t  # 4 adds written

@@ -155,47 +155,49 @@ class _Converter:
         # recurses into distinct-but-equal subtrees. Equal subtrees that are
         # distinct objects are still built once, by the Builder's hash-consing.
         stack = [(root, False)]
-        var = self.var
-        checked = _CHECKED
+        var, checked, build = self.var, _CHECKED, self._build
         while stack:
             node, children_done = stack.pop()
-            if id(node) in var:
+            key = id(node)
+            if key in var:
                 continue
-            if not children_done:
-                _check(node)
-                stack.append((node, True))
-                args = node.args if type(node) in checked else \
-                    _matrix.children(node) if _matrix.is_matrix_node(node) else node.args
-                stack.extend([(a, False) for a in reversed(args) if id(a) not in var])
+            if children_done:
+                var[key] = (node, build(node))
                 continue
-            var[id(node)] = (node, self._build(node))
+            _check(node)
+            args = node.args if type(node) in checked else \
+                _matrix.children(node) if _matrix.is_matrix_node(node) else node.args
+            stack.append((node, True))
+            stack.extend([(a, False) for a in reversed(args) if id(a) not in var])
         return var[id(root)][1]
 
     def _v(self, node) -> int:
         return self.var[id(node)][1]
 
     def _build(self, node) -> int:
-        b = self.b
-        if _matrix.is_matrix_node(node) and not (node.is_Add or node.is_Mul):
-            return _matrix.build(self, node)      # (MatAdd and MatMul are an Add and a Mul)
-        if node.is_Symbol:
-            name = str(node)
-            first = self.symbols.setdefault(name, node)
-            if first != node:  # Dummy('x') twice, or x with and without assumptions: one input would be wrong
-                raise ConversionError(f"two different SymPy symbols are both named {name!r} ({sympy.srepr(first)} "
-                                      f"and {sympy.srepr(node)}); give them different names")
-            return b.input(name)
-        if node.is_Number or node.is_NumberSymbol:
-            return b.const(_float(node))
-        if node.is_Add:
-            return self._add(node)
-        if node.is_Mul:
-            return self._mul(node)
-        if node.is_Pow:
-            return self._pow(*node.args)
-        if isinstance(node, _BRANCHING + _CONDITIONS):
-            return self._conditional(node)
-        return self._function(node)
+        # What a node is depends on its class only (SymPy's is_Add, is_Symbol... are
+        # class attributes): the way to build it is found once per class.
+        how = _BUILD_BY_CLASS.get(type(node))
+        if how is None:
+            how = _BUILD_BY_CLASS[type(node)] = _how_to_build(node)
+        return how(self, node)
+
+    def _matrix_node(self, node) -> int:
+        return _matrix.build(self, node)
+
+    def _symbol(self, node) -> int:
+        name = str(node)
+        first = self.symbols.setdefault(name, node)
+        if first != node:  # Dummy('x') twice, or x with and without assumptions: one input would be wrong
+            raise ConversionError(f"two different SymPy symbols are both named {name!r} ({sympy.srepr(first)} "
+                                  f"and {sympy.srepr(node)}); give them different names")
+        return self.b.input(name)
+
+    def _number(self, node) -> int:
+        return self.b.const(_float(node))
+
+    def _pow_node(self, node) -> int:
+        return self._pow(*node.args)
 
     def _conditional(self, node) -> int:
         """A Piecewise, or a condition as a 0/1 float (see _RELATIONS)."""
@@ -331,6 +333,28 @@ class _Converter:
         return self.b.apply(op.name, *args)
 
 
+def _how_to_build(node):
+    """The _Converter method that builds nodes of `node`'s class."""
+    if _matrix.is_matrix_node(node) and not (node.is_Add or node.is_Mul):
+        return _Converter._matrix_node      # (MatAdd and MatMul are an Add and a Mul)
+    if node.is_Symbol:
+        return _Converter._symbol
+    if node.is_Number or node.is_NumberSymbol:
+        return _Converter._number
+    if node.is_Add:
+        return _Converter._add
+    if node.is_Mul:
+        return _Converter._mul
+    if node.is_Pow:
+        return _Converter._pow_node
+    if isinstance(node, _BRANCHING + _CONDITIONS):
+        return _Converter._conditional
+    return _Converter._function
+
+
+_BUILD_BY_CLASS: dict = {}
+
+
 def from_sympy(expr, *, source: Optional[str] = None, max_ops: Optional[int] = None) -> Trace:
     """Convert a SymPy expression into a trace with one output, "y" ("f" if y is an input).
 
@@ -346,6 +370,7 @@ def from_sympy(expr, *, source: Optional[str] = None, max_ops: Optional[int] = N
     conv = _Converter(max_ops_limit(max_ops))
     out = _matrix.as_scalar(conv.b, conv.convert(expr))
     name, = output_names(1, conv.b._inputs)  # the output must not shadow an input
+    conv.b.release()   # converted: no more sharing to find
     return trace_from_builder(conv.b, [(name, out)], source=source)
 
 

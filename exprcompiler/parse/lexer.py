@@ -3,8 +3,8 @@
 `tokenize(text)` yields `Token`s lazily, so a syntax error near the start of a
 huge input is reported without scanning the rest. Scanning is one compiled
 regular expression applied with `finditer`; every alternative is free of
-nested or overlapping quantifiers and the last one matches any single
-character, so the scan is linear in the input and never skips text.
+nested or overlapping quantifiers and the last one matches any character that
+is not a blank, so the scan is linear in the input and skips nothing but blanks.
 
 The lexer knows as little grammar as possible, with one exception it shares
 with Python: newlines inside parentheses are not statement separators, so it
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 from ..errors import ParseError
 
@@ -24,15 +24,20 @@ __all__ = ["Token", "tokenize", "error_at", "describe", "quote"]
 
 # Token kinds: "number", "name", "newline", "eof", or the operator text itself
 # ("+", "**", "(", ",", ";", "=", ...), which keeps the parser's tests short.
+# Whitespace is taken with the token that follows it (one match a token, not two;
+# whitespace at the very end matches nothing and is passed over). No alternative can
+# start with a blank, so backtracking into the blanks finds nothing either.
 _TOKEN_RE = re.compile(
     r"""
-      (?P<ws>[ \t\f]+)
-    | (?P<comment>\#[^\r\n]*)
-    | (?P<newline>\r\n|\r|\n)
+    [ \t\f]*
+    (?:
+      (?P<name>[^\W\d]\w*)
     | (?P<number>(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)
-    | (?P<name>[^\W\d]\w*)
     | (?P<op>\*\*|==|!=|<=|>=|[-+*/(),;=@.\[\]:<>])
-    | (?P<bad>.)
+    | (?P<newline>\r\n|\r|\n)
+    | (?P<comment>\#[^\r\n]*)
+    | (?P<bad>[^ \t\f])
+    )
     """,
     re.VERBOSE | re.DOTALL,
 )
@@ -53,18 +58,16 @@ _HINTS = {
 }
 
 
-class Token:
+class Token(NamedTuple):
     """One token: its kind, its text, and where it starts (offset, 1-based line,
-    offset of the start of that line — the column is derived from these)."""
+    offset of the start of that line — the column is derived from these). A named
+    tuple: a large input has millions, made without a Python-level __init__."""
 
-    __slots__ = ("kind", "text", "pos", "line", "line_start")
-
-    def __init__(self, kind: str, text: str, pos: int, line: int, line_start: int):
-        self.kind = kind
-        self.text = text
-        self.pos = pos
-        self.line = line
-        self.line_start = line_start
+    kind: str
+    text: str
+    pos: int
+    line: int
+    line_start: int
 
     @property
     def col(self) -> int:
@@ -72,6 +75,9 @@ class Token:
 
     def __repr__(self) -> str:
         return f"Token({self.kind!r}, {self.text!r}, {self.line}:{self.col})"
+
+
+_new_token = tuple.__new__   # _new_token(Token, fields): Token(*fields) without its __new__
 
 
 def quote(text: str, limit: int = 24) -> str:
@@ -117,36 +123,35 @@ def tokenize(text: str) -> Iterator[Token]:
     line, line_start, depth = 1, 0, 0
     for m in _TOKEN_RE.finditer(text):
         kind = m.lastgroup
-        if kind == "ws" or kind == "comment":
-            continue
-        start = m.start()
-        if kind == "newline":
-            if depth == 0:  # inside parentheses a newline is just whitespace
-                yield Token("newline", m.group(), start, line, line_start)
-            line, line_start = line + 1, m.end()
-            continue
-        tok_text = m.group()
-        if kind == "number":
-            bad_exp = _BAD_EXPONENT_RE.match(text, m.end())
-            if bad_exp:
-                bad = Token("number", tok_text, start, line, line_start)
-                raise error_at(text, bad, f"invalid number {quote(text[start:bad_exp.end()])}:"
-                                          " the exponent has no digits")
-            yield Token("number", tok_text, start, line, line_start)
-        elif kind == "name":
-            yield Token("name", tok_text, start, line, line_start)
+        if kind == "name":
+            yield _new_token(Token, ("name", m[kind], m.start(kind), line, line_start))
         elif kind == "op":
+            tok_text = m[kind]
             if tok_text in "([":
                 depth += 1
             elif tok_text in ")]" and depth > 0:
                 depth -= 1
-            yield Token(tok_text, tok_text, start, line, line_start)
-        else:  # "bad": anything else — quotes, backslashes, '.', '[', '@', ':' ...
-            bad = Token("bad", tok_text, start, line, line_start)
+            yield _new_token(Token, (tok_text, tok_text, m.start(kind), line, line_start))
+        elif kind == "number":
+            start = m.start(kind)
+            bad_exp = _BAD_EXPONENT_RE.match(text, m.end())
+            if bad_exp:
+                bad = Token("number", m[kind], start, line, line_start)
+                raise error_at(text, bad, f"invalid number {quote(text[start:bad_exp.end()])}:"
+                                          " the exponent has no digits")
+            yield _new_token(Token, ("number", m[kind], start, line, line_start))
+        elif kind == "newline":
+            if depth == 0:  # inside parentheses a newline is just whitespace
+                yield Token("newline", m[kind], m.start(kind), line, line_start)
+            line, line_start = line + 1, m.end()
+        elif kind == "bad":  # anything else — quotes, backslashes, '$', '?' ...
+            tok_text = m[kind]
+            bad = Token("bad", tok_text, m.start(kind), line, line_start)
             message = f"unexpected character {_describe_char(tok_text)}"
             if tok_text in _HINTS:
                 message += f"; {_HINTS[tok_text]}"
             raise error_at(text, bad, message)
+        # a comment: nothing
     eof = Token("eof", "", len(text), line, line_start)
     while True:  # the parser may look past the end; it keeps seeing "eof"
         yield eof

@@ -136,6 +136,7 @@ class _Parser(TokenReader):
         if last[1]:
             raise self.error(last[0], "the program must end with an expression "
                                       f"(add a last line such as '{last[0].text[:24]}')")
+        self.g.release()   # parsed: no more sharing to find
         return trace_from_builder(self.g, list(zip(output_names(len(outputs), self.free), outputs)),
                                   source=self.text)
 
@@ -194,29 +195,34 @@ class _Parser(TokenReader):
         messages like "expected an expression after '='". With `outputs_ok` (a bare
         statement), a comma outside parentheses also ends it and sets `self.more`.
         """
-        g = self.g
+        g, env = self.g, self.env
+        # self.advance() and self.peek(), inline: they run once or twice a token
+        pushed, next_token = self.pushed, self._next
         operands: list[int] = []
         stack: list[tuple] = []
         prev = after
         expect_operand = True
         while True:
-            tok = self.advance()
+            tok = pushed.pop() if pushed else next_token()
             kind = tok.kind
             if expect_operand:
                 if kind == "number":
                     operands.append(g.const(float(tok.text)))
                     expect_operand = False
                 elif kind == "name":
-                    after_name = self.peek().kind
+                    if not pushed:
+                        pushed.append(next_token())
+                    after_name = pushed[-1].kind
                     if after_name == "=" and stack and stack[-1][0] == _CALL:
                         self.keyword(tok, stack[-1])
                         expect_operand = False
                     elif after_name == "(":
                         op = self.function(tok)
-                        name_tok, tok = tok, self.advance()  # tok is now the '('
+                        name_tok, tok = tok, pushed.pop()  # tok is now the '('
                         stack.append((_CALL, _MARKER_PREC, (op, name_tok, {}), tok, len(operands)))
                     else:
-                        operands.append(self.variable(tok))
+                        var = env.get(tok.text)   # self.variable(tok)'s first step
+                        operands.append(self.variable(tok) if var is None else var)
                         expect_operand = False
                 elif kind == "(":
                     stack.append((_PAREN, _MARKER_PREC, None, tok, len(operands)))
@@ -314,7 +320,8 @@ class _Parser(TokenReader):
             hint = (f"; pass options by keyword ({', '.join(k + '=...' for k, _ in op.keywords)})"
                     if op.keywords and len(args) > op.arity else "")
             raise self.error(tok, f"{tok.text}() takes {op.arity} argument{plural} ({len(args)} given){hint}")
-        self.check_options(tok, op, kwargs)
+        if op.keywords:
+            self.check_options(tok, op, kwargs)
         if op.across and all(self.g.shape(a) == () for a in args):
             self.refuse_scalar_reduction(tok, args[0])
         operands.append(self.apply(tok, op.name, *args, **kwargs))

@@ -7,7 +7,8 @@ pass), and labels carry over so derivative passes keep the Griewank names.
 
 from __future__ import annotations
 
-from typing import Mapping, Optional, Sequence
+from operator import itemgetter
+from typing import Callable, Mapping, Optional, Sequence
 
 from ..errors import ShapeError
 from ..shapes import show
@@ -32,7 +33,10 @@ def derived(label: Optional[Label], suffix: str, tag: Optional[str] = None,
 
 def labels_of(trace: Trace) -> set:
     """The (kind, index, tag) of every label in `trace`, for `derived(taken=...)`."""
-    return {(lab.kind, lab.index, lab.tag) for lab in trace.labels if lab is not None}
+    return set(map(_KIND_INDEX_TAG, filter(None, trace.labels)))   # (a Label is never empty)
+
+
+_KIND_INDEX_TAG = itemgetter(0, 1, 3)   # a Label's (kind, index, tag)
 
 
 def replay_instr(b: Builder, trace: Trace, i: int, vmap,
@@ -61,21 +65,37 @@ def replay_instr(b: Builder, trace: Trace, i: int, vmap,
 
 
 def replay(b: Builder, trace: Trace, env: Optional[Mapping[str, int]] = None,
-           stop: Optional[int] = None) -> list[int]:
+           stop: Optional[int] = None, rewrite: Optional[Mapping[int, Optional[Callable]]] = None) -> list:
     """Append `trace` (its first `stop` instructions) to `b`; returns the map
-    trace var -> builder var."""
+    trace var -> builder var. `rewrite` maps trace vars to how they are built
+    instead: f(var, map so far) -> builder var, or None for a var not built at all
+    (mapped to None)."""
     vmap: list[int] = []
-    instrs, labels, apply = trace.instrs, trace.labels, b.apply
+    append, get = vmap.append, vmap.__getitem__
+    instrs, labels, name, built, built_labels = trace.instrs, trace.labels, b.name, b.instrs, b.labels
+    calls: dict = {}   # op name -> Builder.op_call(op name), once per op kind
     for i in range(len(instrs) if stop is None else stop):
         ins = instrs[i]
+        if rewrite and i in rewrite:
+            how = rewrite[i]
+            append(None if how is None else how(i, vmap))
+            continue
         if ins.attrs or ins.op in _LEAF_OR_COPY:
-            vmap.append(replay_instr(b, trace, i, vmap, env))
+            append(replay_instr(b, trace, i, vmap, env))
             continue
         # replay_instr's last step, inline: most instructions take it
-        mark = len(b.instrs)
-        var = apply(ins.op, *[vmap[a] for a in ins.args])
+        call = calls.get(ins.op)
+        if call is None:
+            call = calls[ins.op] = b.op_call(ins.op)
+        mark = len(built)
+        var = call(b, *map(get, ins.args))
         label = labels[i]
-        vmap.append(var if label is None else b.name(var, label, since=mark))
+        if label is not None:
+            if var >= mark and built_labels[var] is None and built[var].op not in _LEAF_OR_COPY:
+                built_labels[var] = label   # b.name(var, label, since=mark) of a fresh variable
+            else:
+                var = name(var, label, mark)
+        append(var)
     return vmap
 
 

@@ -10,6 +10,7 @@ depend on a `wrt` input) receive adjoints.
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import Mapping, Optional, Sequence
 
 from .. import ops as _ops
@@ -22,8 +23,11 @@ def active_set(trace: Trace, seeds: Sequence[int]) -> bytearray:
     for v in seeds:
         active[v] = 1
     for i, ins in enumerate(trace.instrs):
-        if not active[i] and any(active[a] for a in ins.args):
-            active[i] = 1
+        if not active[i]:
+            for a in ins.args:
+                if active[a]:
+                    active[i] = 1
+                    break
     return active
 
 
@@ -31,48 +35,61 @@ def adjoint_sweep(b: Builder, trace: Trace, vmap: Sequence[int], cotangents: Map
                   active: bytearray, tag: Optional[str] = None) -> list[Optional[int]]:
     """Adjoints of every active variable of `trace` (replayed into `b` as `vmap`),
     given cotangents of some variables (trace var -> builder var)."""
-    adj: list[Optional[int]] = [None] * len(trace.instrs)
+    instrs, labels = trace.instrs, trace.labels
+    adj: list[Optional[int]] = [None] * len(instrs)
     taken = labels_of(trace)
-    bar_labels: dict[int, object] = {}   # v -> v̄'s label, made once per variable
-
-    def accumulate(v: int, contribution: int, mark: int) -> None:
-        label = bar_labels.get(v, bar_labels)
-        if label is bar_labels:
-            label = bar_labels[v] = derived(trace.labels[v], "bar", tag, taken)
-        total = contribution if adj[v] is None else b.add(adj[v], contribution)
-        adj[v] = b.name(total, label, since=mark)
+    bar_labels: list = [_UNSET] * len(instrs)   # v -> v̄'s label, made once per variable
+    add, name, built = b.add, b.name, b.instrs
 
     for v, ct in cotangents.items():
         if adj[v] is None:
             adj[v] = ct
         else:
-            accumulate(v, ct, b.mark())
+            mark = len(built)
+            label = bar_labels[v] = derived(labels[v], "bar", tag, taken)
+            adj[v] = name(add(adj[v], ct), label, mark)
     # In a trace of scalars an elementwise op's VJP is its partial (nothing to sum
     # down to a shape): called directly, a call and two shape lookups less per edge.
-    scalar = not any(ins.shape for ins in trace.instrs)
-    OPS, instrs = _ops.OPS, trace.instrs
+    scalar = not any(map(_SHAPE_OF, instrs))
+    rules: dict = {}   # op name -> (OpDef, its partials on scalars or None), once per op kind
     for i in range(len(instrs) - 1, -1, -1):
-        g, ins = adj[i], instrs[i]
-        if g is None or ins.op in ("input", "const"):
+        g = adj[i]
+        if g is None:
             continue
-        op = OPS[ins.op]
-        args = [vmap[a] for a in ins.args]
-        # a VJP op_def made from the op's partials: on scalars, the partials themselves
-        partials = getattr(op.vjp, "partials", None) if scalar else None
-        attrs = dict(ins.attrs) if ins.attrs else {}
+        ins = instrs[i]
+        rule = rules.get(ins.op)
+        if rule is None:
+            op = _ops.OPS[ins.op]
+            rule = rules[ins.op] = (op, getattr(op.vjp, "partials", None) if scalar else None)
+        op, partials = rule
+        if op.is_leaf:
+            continue
+        arg_vars = ins.args
+        args = list(map(vmap.__getitem__, arg_vars))
+        out = vmap[i]
         # Last argument first: this reproduces the order of the published tables.
-        for j in range(len(ins.args) - 1, -1, -1):
-            a = ins.args[j]
+        for j in range(len(arg_vars) - 1, -1, -1):
+            a = arg_vars[j]
             if not active[a]:
                 continue
-            mark = len(b.instrs)   # b.mark()
+            mark = len(built)   # b.mark()
             if partials is None:
-                c = op.vjp(b, j, g, args, vmap[i], attrs)
+                c = op.vjp(b, j, g, args, out, dict(ins.attrs) if ins.attrs else {})
             else:
-                c = partials[j](b, g, *args, vmap[i]) if partials[j] is not None else None
-            if c is not None:  # a rule may find a structural zero (x**0)
-                accumulate(a, c, mark)
+                c = partials[j](b, g, *args, out) if partials[j] is not None else None
+            if c is None:  # a rule may find a structural zero (x**0)
+                continue
+            # v̄_a += c, named v̄_a
+            label = bar_labels[a]
+            if label is _UNSET:
+                label = bar_labels[a] = derived(labels[a], "bar", tag, taken)
+            total = c if adj[a] is None else add(adj[a], c)
+            adj[a] = total if label is None else name(total, label, mark)
     return adj
+
+
+_UNSET = object()
+_SHAPE_OF = itemgetter(3)   # an instruction's shape
 
 
 @gc_paused()
@@ -100,6 +117,7 @@ def vjp(trace: Trace, wrt: Optional[Sequence[str]] = None, *, seeds: Optional[Ma
     taken = {name for name, _ in outputs}
     outputs += [(fresh_name(f"{name}.bar", taken), adj[v] if adj[v] is not None else zeros_like(b, trace, v, vmap))
                 for name, v in wrt_list]
+    b.release()
     return b.finish(outputs)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from ..trace.ir import Builder, Trace
 from ..trace.render import use_counts
-from .replay import replay_instr
+from .replay import replay
 
 _CHAIN = ("add", "sub")
 
@@ -99,35 +99,34 @@ def share_sums(trace: Trace) -> Trace:
         plan.setdefault(s, list(terms[s]))
     if not plan:
         return trace
-    skip = {m for r in plan for m in members[r]}
-
     b = Builder()
-    vmap: dict[int, int] = {}
+    done: dict[int, int] = {}   # regrouped chain -> its variable in b
 
-    def emit(root: int) -> None:
+    def emit(root: int, vmap: list) -> int:
         stack = [root]
         while stack:
             r = stack[-1]
-            pending = [v for _, v in plan[r] if v in plan and v not in vmap]
+            pending = [v for _, v in plan[r] if v in plan and v not in done]
             if pending:
                 stack.extend(pending)
                 continue
             stack.pop()
-            if r in vmap:
+            if r in done:
                 continue
             (s0, v0), *rest = plan[r]
-            acc = vmap[v0] if s0 > 0 else b.neg(vmap[v0])
+            acc = done[v0] if v0 in plan else vmap[v0]
+            if s0 < 0:
+                acc = b.neg(acc)
             for s, v in rest:
-                acc = b.add(acc, vmap[v]) if s > 0 else b.sub(acc, vmap[v])
-            vmap[r] = acc
+                term = done[v] if v in plan else vmap[v]
+                acc = b.add(acc, term) if s > 0 else b.sub(acc, term)
+            done[r] = acc
+        return done[root]
 
-    for i in range(len(trace.instrs)):
-        if i in vmap or i in skip:
-            continue
-        if i in plan:
-            emit(i)
-        else:
-            vmap[i] = replay_instr(b, trace, i, vmap)
+    # a regrouped chain's inner sums are not built (their one use is the chain)
+    rewrite: dict = {m: None for r in plan for m in members[r]}
+    rewrite.update((r, emit) for r in plan)
+    vmap = replay(b, trace, rewrite=rewrite)
+    b.release()
     return b.finish([(n, vmap[v]) for n, v in trace.outputs], input_order=trace.input_names,
                     number=True, source=trace.source)
-

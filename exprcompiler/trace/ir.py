@@ -21,6 +21,9 @@ import gc
 import math
 import os
 from contextlib import contextmanager
+from itertools import compress
+from operator import itemgetter
+from types import MappingProxyType
 from typing import Iterable, NamedTuple, Optional, Sequence
 
 import numpy as np
@@ -80,13 +83,14 @@ class Trace:
     __slots__ = ("instrs", "labels", "outputs", "source", "_inputs")
 
     def __init__(self, instrs: Sequence[Instr], labels: Sequence[Optional[Label]],
-                 outputs: Sequence[tuple[str, int]], source: Optional[str] = None):
+                 outputs: Sequence[tuple[str, int]], source: Optional[str] = None, *, _inputs=None):
         object.__setattr__(self, "instrs", tuple(instrs))
         object.__setattr__(self, "labels", tuple(labels))
         object.__setattr__(self, "outputs", tuple((str(n), int(v)) for n, v in outputs))
         object.__setattr__(self, "source", source)
-        object.__setattr__(self, "_inputs", tuple((ins.name, i) for i, ins in enumerate(self.instrs)
-                                                  if ins.op == "input"))
+        if _inputs is None:   # (Builder.finish knows them)
+            _inputs = tuple((ins.name, i) for i, ins in enumerate(self.instrs) if ins.op == "input")
+        object.__setattr__(self, "_inputs", _inputs)
 
     def __setattr__(self, key, value):
         raise AttributeError("Trace is immutable")
@@ -200,6 +204,11 @@ class Builder:
         self._inputs: dict[str, int] = {}
         self._source: list[int] = []   # what each variable names, through copies
         self._cval: list = []          # the constant each variable names, else None
+        # Caches keyed by float values, which are exact keys for nonzero floats only
+        # (0.0 == -0.0; a NaN finds only itself): scalar constants by value (const()
+        # without repr()), and folded scalar operations (opname, *values) -> (op, var).
+        self._scalar_consts: dict = {}
+        self._folds: dict = {}
 
     # -- leaves -------------------------------------------------------------------
     def input(self, name: str, shape: tuple = ()) -> Var:
@@ -214,12 +223,18 @@ class Builder:
         return var
 
     def const(self, value: float, shape: tuple = ()) -> Var:
+        if type(value) is float and value and not shape:
+            var = self._scalar_consts.get(value)
+            if var is not None:
+                return var
         value = float(value)
         key = ("const", _const_key(value), tuple(shape))
         var = self._memo.get(key)
         if var is None:
             var = self._append(Instr("const", (), (("value", value),), tuple(shape)))
             self._memo[key] = var
+        if value and not shape:
+            self._scalar_consts[value] = var
         return var
 
     # -- naming -------------------------------------------------------------------
@@ -256,11 +271,19 @@ class Builder:
         return self._cval[var]
 
     def apply(self, opname: str, *args, **attrs) -> Var:
-        fast = _SCALAR_FAST[opname]
-        if fast is not None and not attrs and len(args) == fast[1] and _OPS.get(opname) is fast[0]:
-            var = self._apply_scalar(opname, fast[0], fast[1], args)
-            if var is not None:
-                return var
+        fast = _FAST_METHODS[opname]
+        if fast is not None:
+            return fast(self, *args, **attrs)
+        return self._apply(opname, args, attrs)
+
+    @staticmethod
+    def op_call(opname: str):
+        """`opname`'s function (builder, *args, **attrs) -> var, as `apply` calls it:
+        for passes that apply many instructions of a few kinds, looked up once a kind."""
+        return _FAST_METHODS[opname] or _general_method(opname)
+
+    def _apply(self, opname: str, args: tuple, attrs: dict) -> Var:
+        """`apply`'s general path: any op, shapes, options."""
         op = _OPS.get(opname)
         if op is None or op.arity == 0:
             raise TraceError(f"unknown operation {opname!r}")
@@ -304,72 +327,42 @@ class Builder:
             simplified = identity(self, args, consts, shape, attrs)
             if simplified is not None:
                 return simplified
-        # flat keys, one tuple per operation (not two): arities differ in length, and
-        # the last item is always the attrs tuple, so no two ops share a key
+        # flat keys, one tuple per operation (not two): the op name, its arguments, and
+        # its attrs tuple if it has options (a tuple, where arguments are ints), so no
+        # two operations share a key
         source = self._source
         if len(args) == 2:
             a, b = source[args[0]], source[args[1]]
-            key = (opname, b, a, attr_t) if b < a and opname in _COMMUTATIVE else (opname, a, b, attr_t)
-        elif len(args) == 1:
-            key = (opname, source[args[0]], attr_t)
+            key = (opname, b, a) if b < a and opname in _COMMUTATIVE else (opname, a, b)
         else:
-            key = (opname, *[source[a] for a in args], attr_t)
+            key = (opname, *[source[a] for a in args])
+        if attr_t:
+            key += (attr_t,)
         var = self._memo.get(key)
         if var is None:
             var = self._append(_new_tuple(Instr, (opname, args, attr_t, shape)))
             self._memo[key] = var
         return var
 
-    def _apply_scalar(self, opname: str, op, arity: int, args: tuple) -> Optional[Var]:
-        """`apply` of an elementwise op to scalar variables with no options: the case of
-        nearly every call on a scalar expression and its derivatives, with the same
-        result as the general path (fold, identity, hash-cons) at about half its cost.
-        None where an argument is not a scalar variable: the general path decides."""
-        instrs = self.instrs
-        n = len(instrs)
-        cval = self._cval
-        source = self._source
-        if arity == 2:
-            x, y = args
-            if type(x) is float or type(y) is float:   # a rule's constant, b.mul(2.0, x)
-                x = self.const(x) if type(x) is float else x
-                y = self.const(y) if type(y) is float else y
-                args, n = (x, y), len(instrs)
-            if type(x) is not int or type(y) is not int or not (0 <= x < n and 0 <= y < n) \
-                    or instrs[x].shape or instrs[y].shape:
-                return None
-            cx, cy = cval[x], cval[y]
-            if cx is not None and cy is not None:
-                with np.errstate(all="ignore"):
-                    return self.const(float(op.evaluate(np.float64(cx), np.float64(cy))))
-            consts = [cx, cy]
-            a, b = source[x], source[y]
-            key = (opname, b, a, ()) if b < a and opname in _COMMUTATIVE else (opname, a, b, ())
-        else:
-            x, = args
-            if type(x) is not int or not 0 <= x < n or instrs[x].shape:
-                return None
-            cx = cval[x]
-            if cx is not None:
-                with np.errstate(all="ignore"):
-                    return self.const(float(op.evaluate(np.float64(cx))))
-            consts = [cx]
-            key = (opname, source[x], ())
-        identity = IDENTITIES.get(opname)
-        if identity is not None:
-            simplified = identity(self, args, consts, (), {})
-            if simplified is not None:
-                return simplified
-        var = self._memo.get(key)
-        if var is None:
-            if n >= self._room:
-                return self._append(_new_tuple(Instr, (opname, args, (), ())))   # raises InputTooLarge
-            instrs.append(_new_tuple(Instr, (opname, args, (), ())))
-            self.labels.append(None)
-            source.append(n)
-            cval.append(None)
-            var = self._memo[key] = n
+    def _fold(self, opname: str, op, *values: float) -> Var:
+        """The constant op(*values) of scalar constants, evaluated as NumPy does."""
+        key = (opname, *values)
+        cacheable = all(values)   # nonzero: an exact key (see _folds)
+        if cacheable:
+            hit = self._folds.get(key)
+            if hit is not None and hit[0] is op:
+                return hit[1]
+        with np.errstate(all="ignore"):
+            var = self.const(float(op.evaluate(*[np.float64(v) for v in values])))
+        if cacheable:
+            self._folds[key] = (op, var)
         return var
+
+    def _too_large(self) -> InputTooLarge:
+        return InputTooLarge(
+            f"the expression needs more than {self.max_ops:,} operations, the input-size limit; "
+            f"to go further, raise it with the environment "
+            f"variable {MAX_OPS_ENV} (e.g. {MAX_OPS_ENV}={2 * self.max_ops}) or to_trace(..., max_ops=...)")
 
     def _variables(self, opname: str, args: tuple) -> tuple:
         """`args` with numbers made constants (bools included), each checked to be a
@@ -400,10 +393,7 @@ class Builder:
     def _append(self, ins: Instr, label: Optional[Label] = None) -> Var:
         var = len(self.instrs)
         if var >= self._room:
-            raise InputTooLarge(
-                f"the expression needs more than {self.max_ops:,} operations, the input-size limit; "
-                f"to go further, raise it with the environment "
-                f"variable {MAX_OPS_ENV} (e.g. {MAX_OPS_ENV}={2 * self.max_ops}) or to_trace(..., max_ops=...)")
+            raise self._too_large()
         self.instrs.append(ins)
         self.labels.append(label)
         if ins.op == "copy":
@@ -416,6 +406,12 @@ class Builder:
         return var
 
     # -- finishing ----------------------------------------------------------------
+    def release(self) -> None:
+        """Drop the hash-consing tables, the builder's largest part, before its last
+        `finish` (a pass's peak memory is the builder and its finished trace, side by
+        side). The builder can still append instructions, but no longer shares them."""
+        self._memo, self._scalar_consts, self._folds = {}, {}, {}
+
     def finish(self, outputs: Iterable[tuple[str, Var]], *, input_order: Optional[Sequence[str]] = None,
                number: bool = False, source: Optional[str] = None) -> Trace:
         """Dead-code eliminate, put inputs first (in `input_order`, default the order
@@ -426,9 +422,9 @@ class Builder:
         live = bytearray(n)
         for _, v in outputs:
             live[v] = 1
-        for i in range(n - 1, -1, -1):
+        for i, args in zip(range(n - 1, -1, -1), map(_ARGS_OF, reversed(all_instrs))):
             if live[i]:
-                for a in all_instrs[i].args:
+                for a in args:
                     live[a] = 1
         names = list(self._inputs)
         if input_order is not None:
@@ -439,21 +435,24 @@ class Builder:
                 raise TraceError(f"input order misses {missing}")
             names = [nm for nm in input_order if nm in self._inputs]
         order = [self._inputs[nm] for nm in names]
-        order += [i for i in range(n) if live[i] and all_instrs[i].op != "input"]
+        for v in self._inputs.values():   # inputs go first, live or not
+            live[v] = 0
+        order += compress(range(n), live)
         new_index = [-1] * n
         for new, old in enumerate(order):
             new_index[old] = new
-        instrs, labels = [], []
-        old_labels = self.labels
-        for old in order:
-            ins = all_instrs[old]
-            if ins.args:
-                ins = _new_tuple(Instr, (ins.op, tuple(map(new_index.__getitem__, ins.args)), ins.attrs, ins.shape))
-            instrs.append(ins)
-            labels.append(old_labels[old])
+        # New instructions even where the numbering is unchanged: the finished trace
+        # is then made of its own compact blocks, not the builder's, whose freed hash
+        # keys would keep them from going back to the system (measured: maxrss of
+        # from_sympy at 10^5 operations, 20 MB this way, 37 MB keeping the builder's)
+        renumber = new_index.__getitem__
+        instrs = [_new_tuple(Instr, (op, tuple(map(renumber, args)), attrs, shape)) if args else ins
+                  for ins in map(all_instrs.__getitem__, order) for op, args, attrs, shape in (ins,)]
+        labels = list(map(self.labels.__getitem__, order))
         if number:
             labels = primal_labels(instrs)
-        return Trace(instrs, labels, [(nm, new_index[v]) for nm, v in outputs], source)
+        return Trace(instrs, labels, [(nm, new_index[v]) for nm, v in outputs], source,
+                     _inputs=tuple((nm, new_index[self._inputs[nm]]) for nm in names))
 
 
 _LEAF_OR_COPY = frozenset(("input", "const", "copy"))
@@ -468,47 +467,131 @@ _OPS = _ops.OPS
 # On the 20-link pendulum's forward-mode Jacobian: 6,536 -> 6,346 operations.
 _COMMUTATIVE = frozenset(("add", "mul"))
 
-# Builder._apply_scalar's ops, name -> (op, arity), else None: elementwise ops of a fixed
-# arity with no options. Filled on first use (ops the table gains after import are
-# found); `apply` checks that the table still holds that op (a test may replace one).
-class _ScalarFast(dict):
+# The builder's fast path: an elementwise op of a fixed arity with no options, applied
+# to scalar variables, the case of nearly every call on a scalar expression and its
+# derivatives. It builds what the general path (Builder._apply) builds (fold,
+# identity, hash-cons) at a fraction of its cost, in the op's method itself (b.mul(x, y):
+# no argument tuple or options dict to pack and unpack, the op's identity and
+# commutativity looked up once). Where an argument is not a scalar variable, or the
+# table no longer holds that op (a test may replace one), the general path decides.
+_NO_ATTRS = MappingProxyType({})
+_NO_ARG = object()
+
+
+def _scalar_method(opname: str, op, arity: int):
+    identity = IDENTITIES.get(opname)
+    commutative = opname in _COMMUTATIVE
+    if arity == 2:
+        def call(b, x, y=_NO_ARG, *more, **attrs):
+            if attrs or more or y is _NO_ARG or _OPS.get(opname) is not op:
+                return b._apply(opname, (x,) + more if y is _NO_ARG else (x, y) + more, attrs)
+            if type(x) is not int or type(y) is not int:
+                if type(x) is float:   # a rule's constant, b.mul(2.0, x)
+                    x = b.const(x)
+                if type(y) is float:
+                    y = b.const(y)
+                if type(x) is not int or type(y) is not int:
+                    return b._apply(opname, (x, y), attrs)
+            instrs = b.instrs
+            n = len(instrs)
+            if not (0 <= x < n and 0 <= y < n) or instrs[x].shape or instrs[y].shape:
+                return b._apply(opname, (x, y), attrs)
+            cval = b._cval
+            cx, cy = cval[x], cval[y]
+            if cx is not None and cy is not None:
+                return b._fold(opname, op, cx, cy)
+            if identity is not None:
+                var = identity(b, (x, y), (cx, cy), (), _NO_ATTRS)
+                if var is not None:
+                    return var
+            source = b._source
+            sx, sy = source[x], source[y]
+            key = (opname, sy, sx) if commutative and sy < sx else (opname, sx, sy)
+            var = b._memo.get(key)
+            if var is None:
+                if n >= b._room:
+                    raise b._too_large()
+                instrs.append(_new_tuple(Instr, (opname, (x, y), (), ())))
+                b.labels.append(None)
+                source.append(n)
+                cval.append(None)
+                var = b._memo[key] = n
+            return var
+    else:
+        def call(b, x, *more, **attrs):
+            instrs = b.instrs
+            n = len(instrs)
+            if attrs or more or type(x) is not int or not 0 <= x < n or instrs[x].shape \
+                    or _OPS.get(opname) is not op:
+                return b._apply(opname, (x,) + more, attrs)
+            cx = b._cval[x]
+            if cx is not None:
+                return b._fold(opname, op, cx)
+            if identity is not None:
+                var = identity(b, (x,), (None,), (), _NO_ATTRS)
+                if var is not None:
+                    return var
+            source = b._source
+            key = (opname, source[x])
+            var = b._memo.get(key)
+            if var is None:
+                if n >= b._room:
+                    raise b._too_large()
+                instrs.append(_new_tuple(Instr, (opname, (x,), (), ())))
+                b.labels.append(None)
+                source.append(n)
+                b._cval.append(None)
+                var = b._memo[key] = n
+            return var
+    return call
+
+
+def _general_method(opname: str):
+    def call(b, *args, **attrs):
+        return b._apply(opname, args, attrs)
+    return call
+
+
+class _FastMethods(dict):
+    """opname -> its fast-path method for the ops that have one, else None. Filled on
+    first use (ops the table gains after import are found). Tests make one with
+    `enabled=False` to compare the fast path with the general one."""
+
+    def __init__(self, enabled: bool = True):
+        super().__init__()
+        self.enabled = enabled
+
     def __missing__(self, opname):
         op = _OPS.get(opname)
-        fast = None
-        if op is not None and op.shape is None and op.prepare is None and op.arity in (1, 2) \
-                and opname != "copy" and not op.keywords:
-            fast = (op, op.arity)
-        self[opname] = fast
-        return fast
+        method = None
+        if self.enabled and op is not None and op.shape is None and op.prepare is None \
+                and op.arity in (1, 2) and opname != "copy" and not op.keywords:
+            method = _scalar_method(opname, op, op.arity)
+            method.__name__ = method.__qualname__ = opname
+        self[opname] = method
+        return method
 
 
-_SCALAR_FAST = _ScalarFast()
+_FAST_METHODS = _FastMethods()
+
+
+def _op_methods(fast: bool = True) -> dict:
+    """b.sin(x), b.add(x, y), ...: one method per op of the table, so the derivative
+    rules' calls do not go through __getattr__ (a failed lookup, then a new closure,
+    on each of millions of calls), nor through `apply`."""
+    table = _FAST_METHODS if fast else _FastMethods(enabled=False)
+    methods = {}
+    for opname, op in _ops.OPS.items():
+        if not op.is_leaf and not opname.startswith("_"):
+            methods[opname] = table[opname] or _general_method(opname)
+    return methods
 
 
 def _add_op_methods() -> None:
-    """b.sin(x), b.add(x, y), ...: one method per op of the table, so the derivative
-    rules' calls do not go through __getattr__ (a failed lookup, then a new closure,
-    on each of millions of calls). A Builder attribute of the same name wins, as it
-    did through __getattr__."""
-    def method(opname):
-        fast = _SCALAR_FAST[opname]
-        if fast is None:
-            def call(self, *args, **attrs):
-                return self.apply(opname, *args, **attrs)
-        else:   # apply's first step, here: one call less on the rules' hot path
-            op, arity = fast
-
-            def call(self, *args, **attrs):
-                if not attrs and len(args) == arity and _OPS.get(opname) is op:
-                    var = self._apply_scalar(opname, op, arity, args)
-                    if var is not None:
-                        return var
-                return self.apply(opname, *args, **attrs)
-        call.__name__ = call.__qualname__ = opname
-        return call
-    for opname, op in _ops.OPS.items():
-        if not op.is_leaf and not opname.startswith("_") and not hasattr(Builder, opname):
-            setattr(Builder, opname, method(opname))
+    # A Builder attribute of the same name wins, as it did through __getattr__.
+    for opname, method in _op_methods().items():
+        if not hasattr(Builder, opname):
+            setattr(Builder, opname, method)
 
 
 _add_op_methods()
@@ -545,19 +628,24 @@ def ancestors(instrs: Sequence[Instr], var: Var) -> set:
 
 def primal_labels(instrs: Sequence[Instr]) -> list[Optional[Label]]:
     """Griewank numbering: inputs v_{1-n}..v_0, then v_1, v_2, ... for operations."""
-    n_in = sum(1 for ins in instrs if ins.op == "input")
+    kinds = list(map(_OP_OF, instrs))
+    k_in, k = 1 - kinds.count("input"), 0
     labels: list[Optional[Label]] = []
-    k_in, k = 1 - n_in, 0
-    for ins in instrs:
-        if ins.op == "input":
-            labels.append(Label("v", k_in, base=ins.name))
+    append = labels.append
+    for kind, ins in zip(kinds, instrs):
+        if kind == "input":
+            append(Label("v", k_in, base=ins.name))
             k_in += 1
-        elif ins.op == "const":
-            labels.append(None)
+        elif kind == "const":
+            append(None)
         else:
             k += 1
-            labels.append(_new_tuple(Label, ("v", k, None, None)))   # Label("v", k), once per operation
+            append(_new_tuple(Label, ("v", k, None, None)))   # Label("v", k), once per operation
     return labels
+
+
+_OP_OF = itemgetter(0)   # an instruction's op name
+_ARGS_OF = itemgetter(1)
 
 
 def natural_key(name: str):
