@@ -109,7 +109,9 @@ class _Statements:
         new = plain.difference(slot_of)
         slot_of.update(zip(new, count(self.size)))
         self.size += len(new)
-        for token in distinct - plain - self.text_of.keys():
+        # (set.difference iterates this chunk's tokens; `- text_of.keys()` iterated every
+        # key seen so far, quadratic in the length: ~65k keys a chunk at 10⁶ statements)
+        for token in (distinct - plain).difference(self.text_of):
             if not self._classify(token):
                 return False
         keys = " ".join(map(self.text_of.get, tokens, repeat(_MARK)))[:-2].split(" ; ")   # the last token is ";"
