@@ -20,10 +20,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -35,6 +33,8 @@ sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 from exprcompiler import compile_jacobian  # noqa: E402
 from exprcompiler.backends import c_backend, c_split  # noqa: E402
 from exprcompiler.bench.mechanics import pendulum, random_states  # noqa: E402
+
+import bench_c_split  # noqa: E402  (beside this script: its cold build in a fresh cache)
 
 
 def applied(settings: dict):
@@ -59,20 +59,8 @@ def applied(settings: dict):
 
 
 def cold(model):
-    old = os.environ.get("EXPRCOMPILER_CACHE")
-    os.environ["EXPRCOMPILER_CACHE"] = tempfile.mkdtemp(prefix="exprc-variants-")
-    try:
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        t0 = time.perf_counter()
-        J = compile_jacobian(list(model.exprs), wrt=model.names, backend="c", threads=1)
-        wall = time.perf_counter() - t0
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    finally:
-        if old is None:
-            os.environ.pop("EXPRCOMPILER_CACHE", None)
-        else:
-            os.environ["EXPRCOMPILER_CACHE"] = old
-    return after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, wall, J
+    """(compiler CPU s, wall s, J) of the model's Jacobian built in a fresh cache."""
+    return bench_c_split.cold(lambda: compile_jacobian(list(model.exprs), wrt=model.names, backend="c", threads=1))
 
 
 def main() -> None:
