@@ -1,4 +1,4 @@
-"""The builder's scalar fast path (trace.ir._scalar_method) builds exactly what
+"""The builder's scalar fast path (trace.builder_ops._scalar_method) builds exactly what
 the general path of Builder.apply builds: same instructions, labels and outputs for
 the front end's trace and its derivatives, same generated source."""
 
@@ -14,7 +14,7 @@ from exprcompiler.backends import numpy_backend
 from exprcompiler.frontend import to_trace
 from exprcompiler.passes import grad_reverse, hvp
 from exprcompiler.randexpr import random_program
-from exprcompiler.trace import ir
+from exprcompiler.trace import builder, builder_ops, ir
 
 # constants that the identities look at (signed zeros, ±1, powers of two) and others
 _CONSTS = ("0.0", "-0.0", "1.0", "-1.0", "2.0", "0.5", "3.0", "1e308")
@@ -46,13 +46,15 @@ def _everything(text: str):
 
 def _general_path_only(monkeypatch):
     """Every op through Builder._apply: no fast methods, neither b.mul(...) nor apply("mul", ...)."""
-    fast = ir._FAST_METHODS
-    for opname, method in ir._op_methods(fast=False).items():
+    fast = builder_ops._FAST_METHODS
+    for opname, method in builder_ops._op_methods(fast=False).items():
         if fast[opname] is not None and vars(ir.Builder).get(opname) is fast[opname]:
             monkeypatch.setattr(ir.Builder, opname, method)
-    monkeypatch.setattr(ir, "_FAST_METHODS", ir._FastMethods(enabled=False))
+    # (the table Builder.apply and Builder.op_call read)
+    monkeypatch.setattr(builder, "_FAST_METHODS", builder_ops._FastMethods(enabled=False))
     b = ir.Builder()
-    assert b.mul.__func__ is not fast["mul"] and ir._FAST_METHODS["mul"] is None
+    assert b.mul.__func__ is not fast["mul"] and builder._FAST_METHODS["mul"] is None
+    assert b.op_call("mul") is not fast["mul"]
 
 
 def _compare(text: str, monkeypatch) -> None:

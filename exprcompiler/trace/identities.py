@@ -1,9 +1,10 @@
 """The trace builder's local identities: x + (-0.0) -> x, 1.0·x -> x, -(-x) -> x, ...
 
-Where it sits: trace.ir.Builder.apply consults IDENTITIES before it appends an
-instruction, so every front end and pass builds simplified traces. Each rule sees
-the builder (its instructions, constants and sources), never changes it except
-through b.apply / b.const, and returns the variable the operation equals or None.
+Where it sits: the Builder (trace/builder.py, and its op methods in builder_ops.py)
+consults IDENTITIES before it appends an instruction, so every front end and pass
+builds simplified traces. Each rule sees the builder (its instructions, constants
+and sources), never changes it except through b.apply / b.const, and returns the
+variable the operation equals or None.
 """
 
 from __future__ import annotations

@@ -1,0 +1,390 @@
+"""The trace builder: how every front end and pass makes a `Trace`.
+
+Where it sits: the parser, the SymPy bridge and every pass (replay, simplify,
+forward, reverse, elimination, stability rewrites) append operations to a
+`Builder` and `finish` it into an immutable `Trace` (ir_trace.py). The builder
+
+* hash-conses: an ``(op, args, attrs)`` already built is returned, not rebuilt;
+* folds constants and applies a few IEEE-exact identities (``x*1``, ``x + -0.0``,
+  ``x - 0.0``, ``x**1``, ``--x``, ``a + -b -> a - b``; identities.py) — never
+  ``x*0``, which is NaN for inf, nor ``x + 0.0``, which is +0.0 for x = -0.0;
+* computes each variable's shape from the op's rule (scalars are ``()``).
+
+This module holds the general path (any op, shapes, options), the leaves, naming
+and finishing; the per-op methods and their scalar fast path are builder_ops.py.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import os
+from contextlib import contextmanager
+from itertools import compress
+from operator import itemgetter
+from typing import Iterable, Optional, Sequence
+
+import numpy as np
+
+from .. import ops as _ops
+from .. import shapes as _shapes
+from ..errors import InputTooLarge, ShapeError, TraceError
+from .builder_ops import _COMMUTATIVE, _FAST_METHODS, _OPS, _general_method, _op_methods
+from .identities import IDENTITIES
+from .ir_trace import Instr, Label, Trace, Var, _new_tuple, natural_key, primal_labels
+
+def result_shape(opname: str, shapes: Sequence[tuple], attrs: dict) -> tuple:
+    """The shape an op gives its arguments' shapes: its rule, or broadcasting."""
+    op = _ops.OPS[opname]
+    if op.shape is None:
+        return () if not any(shapes) else _shapes.broadcast(*shapes, op=opname)
+    return tuple(op.shape(list(shapes), attrs))
+
+
+def _const_key(value: float) -> str:
+    return repr(float(value))  # tells 0.0 from -0.0; NaN keys compare equal as strings
+
+
+# The front ends' input-size limit, in instructions of the trace they build. By
+# default it is what fits in the machine's memory at BYTES_PER_OP, measured (peak
+# resident memory of compile_grad on text, NumPy backend) at 2.5-3 KB per operation
+# at 10^5 operations, with headroom for Hessians and the C backend.
+MAX_OPS_ENV = "EXPRCOMPILER_MAX_OPS"
+BYTES_PER_OP = 8192
+_MIN_DEFAULT_MAX_OPS = 100_000
+
+
+def max_ops_limit(max_ops: Optional[int] = None) -> int:
+    """The input-size limit: `max_ops` if given, else the environment variable
+    EXPRCOMPILER_MAX_OPS, else physical memory / BYTES_PER_OP."""
+    if max_ops is None:
+        text = os.environ.get(MAX_OPS_ENV, "").strip()
+        if text:
+            try:
+                max_ops = int(text.replace("_", ""))
+            except ValueError:
+                raise InputTooLarge(f"{MAX_OPS_ENV}={text[:40]!r} is not a whole number of operations") from None
+        else:
+            try:
+                memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+            except (AttributeError, ValueError, OSError):   # not a POSIX system
+                memory = 16 << 30
+            max_ops = max(_MIN_DEFAULT_MAX_OPS, memory // BYTES_PER_OP)
+    if isinstance(max_ops, bool) or not isinstance(max_ops, int) or max_ops < 1:
+        raise InputTooLarge(f"the input-size limit must be a positive number of operations, not {max_ops!r}")
+    return max_ops
+
+class Builder:
+    """Appends instructions with hash-consing and local simplification.
+
+    Ops are methods: ``b.sin(x)``, ``b.add(x, 2.0)`` (floats become constants).
+
+    `apply` runs once per operation of every front end and pass, millions of times
+    for a large expression, so it takes the common case (scalar arguments, no
+    options) without building what only tensors or identities need.
+    """
+
+    def __init__(self, *, pull_negations: bool = False, max_ops: Optional[int] = None):
+        # Derivative passes set pull_negations: (-a)·b -> -(a·b) lets rules' signs
+        # cancel (no "-(-x)"); front ends keep the user's grouping as written.
+        self.pull_negations = pull_negations
+        # Front ends pass max_ops_limit(): past it, InputTooLarge (passes build from
+        # a trace that was already held to it, so they have none).
+        self.max_ops = max_ops
+        self._room = max_ops if max_ops is not None else math.inf
+        self.instrs: list[Instr] = []
+        self.labels: list[Optional[Label]] = []
+        self._memo: dict = {}
+        self._inputs: dict[str, int] = {}
+        self._source: list[int] = []   # what each variable names, through copies
+        self._cval: list = []          # the constant each variable names, else None
+        # Caches keyed by float values, which are exact keys for nonzero floats only
+        # (0.0 == -0.0; a NaN finds only itself): scalar constants by value (const()
+        # without repr()), and folded scalar operations (opname, *values) -> (op, var).
+        self._scalar_consts: dict = {}
+        self._folds: dict = {}
+
+    # -- leaves -------------------------------------------------------------------
+    def input(self, name: str, shape: tuple = ()) -> Var:
+        if name in self._inputs:
+            var = self._inputs[name]
+            if self.instrs[var].shape != tuple(shape):
+                raise ShapeError(f"input {name!r} declared with shapes "
+                                 f"{self.instrs[var].shape} and {tuple(shape)}")
+            return var
+        var = self._append(Instr("input", (), (("name", name),), tuple(shape)))
+        self._inputs[name] = var
+        return var
+
+    def const(self, value: float, shape: tuple = ()) -> Var:
+        if type(value) is float and value and not shape:
+            var = self._scalar_consts.get(value)
+            if var is not None:
+                return var
+        value = float(value)
+        key = ("const", _const_key(value), tuple(shape))
+        var = self._memo.get(key)
+        if var is None:
+            var = self._append(Instr("const", (), (("value", value),), tuple(shape)))
+            self._memo[key] = var
+        if value and not shape:
+            self._scalar_consts[value] = var
+        return var
+
+    # -- naming -------------------------------------------------------------------
+    def mark(self) -> int:
+        """Position before a rule runs; `name(var, label, since=mark)` relabels only
+        variables the rule created itself."""
+        return len(self.instrs)
+
+    def name(self, var: Var, label: Optional[Label], since: Optional[int] = None) -> Var:
+        """Give `var` the name `label`: in place when it is a fresh unnamed temporary,
+        otherwise through a `copy` instruction (free in every backend)."""
+        if label is None:
+            return var
+        ins = self.instrs[var]
+        fresh = since is not None and var >= since
+        if fresh and self.labels[var] is None and ins.op not in _LEAF_OR_COPY:
+            self.labels[var] = label
+            return var
+        return self._append(_new_tuple(Instr, ("copy", (var,), (), ins.shape)), label)
+
+    # -- operations ---------------------------------------------------------------
+    def __getattr__(self, opname: str):
+        # Ops added to the table after this module was imported (the class has a
+        # method for every op that was there, see _add_op_methods).
+        if opname.startswith("_") or opname not in _ops.OPS:
+            raise AttributeError(opname)
+        return lambda *args, **attrs: self.apply(opname, *args, **attrs)
+
+    def source_of(self, var: Var) -> Var:
+        """Follow named copies back to the value they name."""
+        return self._source[var]
+
+    def const_value(self, var: Var) -> Optional[float]:
+        return self._cval[var]
+
+    def apply(self, opname: str, *args, **attrs) -> Var:
+        fast = _FAST_METHODS[opname]
+        if fast is not None:
+            return fast(self, *args, **attrs)
+        return self._apply(opname, args, attrs)
+
+    @staticmethod
+    def op_call(opname: str):
+        """`opname`'s function (builder, *args, **attrs) -> var, as `apply` calls it:
+        for passes that apply many instructions of a few kinds, looked up once a kind."""
+        return _FAST_METHODS[opname] or _general_method(opname)
+
+    def _apply(self, opname: str, args: tuple, attrs: dict) -> Var:
+        """`apply`'s general path: any op, shapes, options."""
+        op = _OPS.get(opname)
+        if op is None or op.arity == 0:
+            raise TraceError(f"unknown operation {opname!r}")
+        if len(args) != op.arity and not op.takes(len(args)):
+            raise TraceError(f"{opname} takes {op.arity} arguments ({len(args)} given)")
+        instrs = self.instrs
+        n = len(instrs)
+        for a in args:
+            if type(a) is not int or not 0 <= a < n:
+                args = self._variables(opname, args)
+                break
+        shapes = [instrs[a].shape for a in args]
+        if attrs:
+            attrs = {k: v for k, v in attrs.items() if v is not None}  # None: the default
+        if op.prepare is not None:
+            attrs = op.prepare(shapes, attrs)
+        if op.shape is None and not any(shapes):
+            shape = ()  # elementwise over scalars: no broadcasting to do
+        else:
+            shape = result_shape(opname, shapes, attrs)
+            if op.shape is None and opname != "copy":
+                args = self._unbroadcast(opname, args, shape)
+                src = instrs[self._source[args[0]]]
+                if len(args) == 1 and src.op == "broadcast_to" and not src.attrs:
+                    # f(broadcast(a)) = broadcast(f(a)): -v̄ of a mean's adjoint stays a scalar
+                    return self.broadcast_to(self.apply(opname, src.args[0], **attrs), src.args[1])
+                shapes = [instrs[a].shape for a in args]
+        attr_t = tuple(sorted(attrs.items())) if attrs else ()
+        if opname == "copy":
+            return self._append(Instr("copy", args, attr_t, shape))
+        cval = self._cval
+        consts = [cval[a] for a in args]
+        # fold scalar constants only: a constant may stand for a whole array (simplify's
+        # substituted inputs), whose sum or size_ratio is not the scalar's
+        if None not in consts and shape == () and not any(shapes):
+            with np.errstate(all="ignore"):
+                value = op.evaluate(*[np.float64(c) for c in consts], **attrs)
+            return self.const(float(value))
+        identity = IDENTITIES.get(opname)
+        if identity is not None:
+            simplified = identity(self, args, consts, shape, attrs)
+            if simplified is not None:
+                return simplified
+        # flat keys, one tuple per operation (not two): the op name, its arguments, and
+        # its attrs tuple if it has options (a tuple, where arguments are ints), so no
+        # two operations share a key
+        source = self._source
+        if len(args) == 2:
+            a, b = source[args[0]], source[args[1]]
+            key = (opname, b, a) if b < a and opname in _COMMUTATIVE else (opname, a, b)
+        else:
+            key = (opname, *[source[a] for a in args])
+        if attr_t:
+            key += (attr_t,)
+        var = self._memo.get(key)
+        if var is None:
+            var = self._append(_new_tuple(Instr, (opname, args, attr_t, shape)))
+            self._memo[key] = var
+        return var
+
+    def _fold(self, opname: str, op, *values: float) -> Var:
+        """The constant op(*values) of scalar constants, evaluated as NumPy does."""
+        key = (opname, *values)
+        cacheable = all(values)   # nonzero: an exact key (see _folds)
+        if cacheable:
+            hit = self._folds.get(key)
+            if hit is not None and hit[0] is op:
+                return hit[1]
+        with np.errstate(all="ignore"):
+            var = self.const(float(op.evaluate(*[np.float64(v) for v in values])))
+        if cacheable:
+            self._folds[key] = (op, var)
+        return var
+
+    def _too_large(self) -> InputTooLarge:
+        return InputTooLarge(
+            f"the expression needs more than {self.max_ops:,} operations, the input-size limit; "
+            f"to go further, raise it with the environment "
+            f"variable {MAX_OPS_ENV} (e.g. {MAX_OPS_ENV}={2 * self.max_ops}) or to_trace(..., max_ops=...)")
+
+    def _variables(self, opname: str, args: tuple) -> tuple:
+        """`args` with numbers made constants (bools included), each checked to be a
+        variable of this builder."""
+        args = tuple(a if isinstance(a, int) and not isinstance(a, bool) else self.const(a)
+                     for a in args)
+        for a in args:
+            if not 0 <= a < len(self.instrs):
+                raise TraceError(f"{opname}: argument v{a} is not defined")
+        return args
+
+    def _unbroadcast(self, opname, args, shape) -> tuple:
+        """An elementwise op broadcasts by itself: an argument that is only a value
+        broadcast to a shape (an adjoint of sum(x), say) is used as the value, so no
+        full-size array of copies is made when the result has that shape anyway."""
+        out = list(args)
+        for k, a in enumerate(args):
+            src = self.instrs[self.source_of(a)]
+            if src.op == "broadcast_to" and not src.attrs:
+                trial = out[:k] + [src.args[0]] + out[k + 1:]
+                if result_shape(opname, [self.instrs[t].shape for t in trial], {}) == shape:
+                    out = trial
+        return tuple(out)
+
+    def shape(self, var: Var) -> tuple:
+        return self.instrs[var].shape
+
+    def _append(self, ins: Instr, label: Optional[Label] = None) -> Var:
+        var = len(self.instrs)
+        if var >= self._room:
+            raise self._too_large()
+        self.instrs.append(ins)
+        self.labels.append(label)
+        if ins.op == "copy":
+            a = ins.args[0]
+            self._source.append(self._source[a])
+            self._cval.append(self._cval[a])
+        else:
+            self._source.append(var)
+            self._cval.append(ins.attrs[0][1] if ins.op == "const" else None)
+        return var
+
+    # -- finishing ----------------------------------------------------------------
+    def release(self) -> None:
+        """Drop the hash-consing tables, the builder's largest part, before its last
+        `finish` (a pass's peak memory is the builder and its finished trace, side by
+        side). The builder can still append instructions, but no longer shares them."""
+        self._memo, self._scalar_consts, self._folds = {}, {}, {}
+
+    def finish(self, outputs: Iterable[tuple[str, Var]], *, input_order: Optional[Sequence[str]] = None,
+               number: bool = False, source: Optional[str] = None) -> Trace:
+        """Dead-code eliminate, put inputs first (in `input_order`, default the order
+        they were declared), renumber, and optionally give primal Griewank labels."""
+        outputs = list(outputs)
+        all_instrs = self.instrs
+        n = len(all_instrs)
+        live = bytearray(n)
+        for _, v in outputs:
+            live[v] = 1
+        for i, args in zip(range(n - 1, -1, -1), map(_ARGS_OF, reversed(all_instrs))):
+            if live[i]:
+                for a in args:
+                    live[a] = 1
+        names = list(self._inputs)
+        if input_order is not None:
+            input_order = list(input_order)
+            ordered = set(input_order)
+            missing = [nm for nm in names if nm not in ordered]
+            if missing:
+                raise TraceError(f"input order misses {missing}")
+            names = [nm for nm in input_order if nm in self._inputs]
+        order = [self._inputs[nm] for nm in names]
+        for v in self._inputs.values():   # inputs go first, live or not
+            live[v] = 0
+        order += compress(range(n), live)
+        new_index = [-1] * n
+        for new, old in enumerate(order):
+            new_index[old] = new
+        # New instructions even where the numbering is unchanged: the finished trace
+        # is then made of its own compact blocks, not the builder's, whose freed hash
+        # keys would keep them from going back to the system (measured: maxrss of
+        # from_sympy at 10^5 operations, 20 MB this way, 37 MB keeping the builder's)
+        renumber = new_index.__getitem__
+        instrs = [_new_tuple(Instr, (op, tuple(map(renumber, args)), attrs, shape)) if args else ins
+                  for ins in map(all_instrs.__getitem__, order) for op, args, attrs, shape in (ins,)]
+        labels = list(map(self.labels.__getitem__, order))
+        if number:
+            labels = primal_labels(instrs)
+        return Trace(instrs, labels, [(nm, new_index[v]) for nm, v in outputs], source,
+                     _inputs=tuple((nm, new_index[self._inputs[nm]]) for nm in names))
+
+
+_LEAF_OR_COPY = frozenset(("input", "const", "copy"))
+
+
+def _add_op_methods() -> None:
+    # A Builder attribute of the same name wins, as it did through __getattr__.
+    for opname, method in _op_methods().items():
+        if not hasattr(Builder, opname):
+            setattr(Builder, opname, method)
+
+
+_add_op_methods()
+
+
+@contextmanager
+def gc_paused():
+    """Python's cycle collector off while a stage runs (as a `with` block or a
+    decorator), then back as it was. A stage allocates millions of small tuples
+    (instructions, labels, memo keys), which set off full collections that walk
+    every object alive, traces included: at 10⁵ operations those took a quarter of
+    the time and grew faster than the trace. The stages make no reference cycles,
+    so pausing frees nothing late."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+_ARGS_OF = itemgetter(1)   # an instruction's arguments
+
+
+def trace_from_builder(b: Builder, outputs, *, source=None, input_order=None) -> Trace:
+    """Front-end finish: inputs in natural order (unless given), primal numbering."""
+    if input_order is None:
+        input_order = sorted(b._inputs, key=natural_key)
+    return b.finish(outputs, input_order=input_order, number=True, source=source)
+

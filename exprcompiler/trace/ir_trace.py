@@ -1,0 +1,196 @@
+"""The evaluation trace's data: an immutable SSA list of elementary operations.
+
+Where it sits: every front end (string parser, SymPy bridge) and every pass
+(simplify, forward, reverse) produces a `Trace` through a `Builder` (builder.py);
+the checker, the printers and the backends read it. This module holds only the
+data and what reads it: the instruction (`Instr`), the variable's name (`Label`),
+the finished `Trace`, Griewank numbering and the naming of inputs and outputs.
+`trace.ir` gathers the names of all three modules.
+
+Variables are plain ints (positions in the instruction list). A `Label` says how
+the printer and the code generators should name a variable: the primal ``v_3``,
+its tangent ``v̇_3`` or its adjoint ``v̄_3``. Unlabelled variables are temporaries
+that printers inline into their single use (or name ``t…`` when shared).
+"""
+
+from __future__ import annotations
+
+from operator import itemgetter
+from typing import NamedTuple, Optional, Sequence
+
+Var = int
+
+
+class Instr(NamedTuple):
+    """One operation. A named tuple, not a dataclass: a 10⁶-operation trace holds
+    millions of these, and a tuple is built in a third of the time of a frozen
+    dataclass and holds no per-instance dict."""
+    op: str
+    args: tuple = ()
+    attrs: tuple = ()          # (("key", value), ...) — hashable, ordered
+    shape: tuple = ()
+
+    def attr(self, key, default=None):
+        for k, v in self.attrs:
+            if k == key:
+                return v
+        return default
+
+    @property
+    def value(self) -> float:
+        return self.attr("value")
+
+    @property
+    def name(self) -> str:
+        return self.attr("name")
+
+
+# _new_tuple(Instr, (op, args, attrs, shape)) is Instr(op, args, attrs, shape) without
+# the named tuple's Python-level __new__, a frame per call on millions of calls: for
+# the hot paths, which give all four fields in order.
+_new_tuple = tuple.__new__
+
+
+class Label(NamedTuple):
+    """How a variable is named: kind "v" (primal), "dot" (tangent) or "bar" (adjoint)
+    of the primal variable numbered `index`; `base` is the user's name for inputs and
+    seeds (x1, y); `tag` tells apart several sweeps in one trace (direction x1...).
+    A named tuple for the same reason as `Instr`."""
+    kind: str
+    index: int
+    base: Optional[str] = None
+    tag: Optional[str] = None
+
+
+class Trace:
+    """An immutable evaluation trace. `str(trace)` prints the Griewank table."""
+
+    __slots__ = ("instrs", "labels", "outputs", "source", "_inputs")
+
+    def __init__(self, instrs: Sequence[Instr], labels: Sequence[Optional[Label]],
+                 outputs: Sequence[tuple[str, int]], source: Optional[str] = None, *, _inputs=None):
+        object.__setattr__(self, "instrs", tuple(instrs))
+        object.__setattr__(self, "labels", tuple(labels))
+        object.__setattr__(self, "outputs", tuple((str(n), int(v)) for n, v in outputs))
+        object.__setattr__(self, "source", source)
+        if _inputs is None:   # (Builder.finish knows them)
+            _inputs = tuple((ins.name, i) for i, ins in enumerate(self.instrs) if ins.op == "input")
+        object.__setattr__(self, "_inputs", _inputs)
+
+    def __setattr__(self, key, value):
+        raise AttributeError("Trace is immutable")
+
+    def __reduce__(self):
+        # rebuilt through __init__ (the default for __slots__ would set attributes)
+        return Trace, (self.instrs, self.labels, self.outputs, self.source)
+
+    def __len__(self) -> int:
+        return len(self.instrs)
+
+    @property
+    def inputs(self) -> tuple[tuple[str, int], ...]:
+        return self._inputs
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        return tuple(n for n, _ in self.inputs)
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return tuple(n for n, _ in self.outputs)
+
+    @property
+    def size(self) -> int:
+        """Number of operations: everything but inputs, constants and named copies."""
+        return sum(1 for ins in self.instrs if ins.op not in ("input", "const", "copy"))
+
+    def op_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for ins in self.instrs:
+            counts[ins.op] = counts.get(ins.op, 0) + 1
+        return counts
+
+    def __str__(self) -> str:
+        from .printer import format_trace
+        return format_trace(self)
+
+    def _repr_html_(self) -> str:  # a notebook shows the table (display/tables.py)
+        from ..display.tables import trace_html
+        return trace_html(self)
+
+    def __repr__(self) -> str:
+        return (f"<Trace: {len(self.inputs)} inputs, {self.size} ops, "
+                f"outputs {', '.join(self.output_names)}>")
+
+
+def ancestors(instrs: Sequence[Instr], var: Var) -> set:
+    """`var` and every variable it is computed from, in a trace's or a builder's
+    instruction list (no recursion)."""
+    seen, stack = {var}, [var]
+    while stack:
+        for a in instrs[stack.pop()].args:
+            if a not in seen:
+                seen.add(a)
+                stack.append(a)
+    return seen
+
+
+def primal_labels(instrs: Sequence[Instr]) -> list[Optional[Label]]:
+    """Griewank numbering: inputs v_{1-n}..v_0, then v_1, v_2, ... for operations."""
+    kinds = list(map(_OP_OF, instrs))
+    k_in, k = 1 - kinds.count("input"), 0
+    labels: list[Optional[Label]] = []
+    append = labels.append
+    for kind, ins in zip(kinds, instrs):
+        if kind == "input":
+            append(Label("v", k_in, base=ins.name))
+            k_in += 1
+        elif kind == "const":
+            append(None)
+        else:
+            k += 1
+            append(_new_tuple(Label, ("v", k, None, None)))   # Label("v", k), once per operation
+    return labels
+
+
+_OP_OF = itemgetter(0)   # an instruction's op name
+
+# Pickles (of traces, and of compiled functions, which hold theirs) name the classes
+# by their public module, as before ir.py was split: pickles from either side load.
+Instr.__module__ = Label.__module__ = Trace.__module__ = "exprcompiler.trace.ir"
+
+
+def natural_key(name: str):
+    """x2 before x10: split digit runs and compare them as numbers."""
+    import re
+    # A run is compared by its length and digits (without leading zeros), not through
+    # int(): a name may hold 5000 digits (Python's int() refuses more than 4300) or
+    # digits int() does not read ('²' is a digit to str.isdigit, not a decimal).
+    key = []
+    for t in re.split(r"([0-9]+)", name):
+        if t:
+            digits = t.lstrip("0") if t.isdigit() else None
+            key.append((0, len(digits), digits, t) if digits is not None else (1, 0, t))
+    return key
+
+
+# Output names, in order of preference; the first that no input takes wins.
+OUTPUT_NAMES = ("y", "f", "out")
+
+
+def output_names(count: int, taken) -> list[str]:
+    """Names for `count` outputs that no input has: y (else f, out, out1, ...) for
+    one; y1, y2, ... (else f1, f2, ...) for several."""
+    def fits(names):
+        return not any(n in taken for n in names)
+    for base in OUTPUT_NAMES:
+        names = [base] if count == 1 else [f"{base}{k + 1}" for k in range(count)]
+        if fits(names):
+            return names
+    k = 1
+    while True:
+        names = [f"out{k}"] if count == 1 else [f"out{k}_{j + 1}" for j in range(count)]
+        if fits(names):
+            return names
+        k += 1
+
