@@ -65,13 +65,7 @@ def _scalar_method(opname: str, op, arity: int):
             key = (opname, sy, sx) if commutative and sy < sx else (opname, sx, sy)
             var = b._memo.get(key)
             if var is None:
-                if n >= b._room:
-                    raise b._too_large()
-                instrs.append(_new_tuple(Instr, (opname, (x, y), (), ())))
-                b.labels.append(None)
-                source.append(n)
-                cval.append(None)
-                var = b._memo[key] = n
+                var = b._memo[key] = b._append(_new_tuple(Instr, (opname, (x, y), (), ())))
             return var
     else:
         def call(b, x, *more, **attrs):
@@ -91,13 +85,7 @@ def _scalar_method(opname: str, op, arity: int):
             key = (opname, source[x])
             var = b._memo.get(key)
             if var is None:
-                if n >= b._room:
-                    raise b._too_large()
-                instrs.append(_new_tuple(Instr, (opname, (x,), (), ())))
-                b.labels.append(None)
-                source.append(n)
-                b._cval.append(None)
-                var = b._memo[key] = n
+                var = b._memo[key] = b._append(_new_tuple(Instr, (opname, (x,), (), ())))
             return var
     return call
 
