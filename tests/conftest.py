@@ -12,3 +12,14 @@ def examples(n: int) -> int:
     """A test's example count: n in the default profile (sized for the fast suite's
     time), five times as many in `explore` (its 500 over the default's 100)."""
     return max(1, n * settings().max_examples // 100)
+
+
+def in_threads(work, count: int = 4) -> None:
+    """Run work(k) for k in range(count), each in its own thread, all at once, and wait
+    for them (tests of entries that must keep no state between concurrent calls)."""
+    import threading
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()

@@ -17,7 +17,7 @@ from exprcompiler.frontend import to_trace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from conftest import examples
+from conftest import examples, in_threads
 from merged_cases import case_of, merged
 from test_random_tensor import SETTINGS, programs
 from test_tensor import BIND, CASES, LOGISTIC, MLP, MLP_SHAPES, _data, _mlp_point
@@ -298,10 +298,6 @@ def test_workspace_is_reused_across_calls_sizes_and_threads():
         except BaseException as err:  # noqa: BLE001 - reported by the main thread
             barrier.abort()
             failures.append(err)
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    in_threads(work)
     assert not failures, failures
     assert held() == block  # other threads' calls left this thread's block alone

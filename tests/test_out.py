@@ -8,6 +8,7 @@ import pytest
 from exprcompiler import compile_expr, compile_grad, compile_hessian, compile_jacobian, compile_jvp, compile_vjp
 from exprcompiler.api import BLOCK
 from exprcompiler.backends import c_build
+from conftest import in_threads
 
 GRIEWANK = "(sin(x1/x2) + x1/x2 - exp(x2)) * (x1/x2 - exp(x2))"
 
@@ -322,7 +323,6 @@ def test_batch_entry_and_inputs_as_out(dense_c):
 def test_batch_entry_from_several_threads(dense_c):
     """The entry keeps no state between calls and runs the kernel without the GIL:
     threads calling it at once each get their own numbers."""
-    import threading
     J, _ = dense_c
     xs = [np.linspace(0.5, 2.0, 257) + 0.01 * k for k in range(4)]
     wants = [_general(J, x, 1.5 * x) for x in xs]
@@ -334,9 +334,5 @@ def test_batch_entry_from_several_threads(dense_c):
             for got in (J(xs[k], 1.5 * xs[k]), J(xs[k], 1.5 * xs[k], out=outs)):
                 if not all(np.array_equal(g, w) for g, w in zip(got, wants[k])):
                     failures.append(k)
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    in_threads(work)
     assert not failures
