@@ -14,8 +14,9 @@ adjoint sweeps, and against symengine, side by side.
    outputs drawn from the second half of the statements; every lecture seed of
    bench/seeds.py has one output, so none of them has an m × n Jacobian to accumulate),
    and on the two shapes of tests/test_second_order.py (tall m=50 n=2, wide m=2 n=50).
-3. Generated C (threads=1) of the reverse (what mode="auto" picks on the pendulum:
-   n = 2m > m) and the elimination trace, against symengine's
+3. Generated C (threads=1) of the reverse sweeps (the lecture's rule on the pendulum:
+   n = 2m > m) and the elimination trace (what mode="auto" compiles there: see
+   benchmarks/bench_jacobian_modes.py), against symengine's
    `Lambdify(backend="llvm", cse=True)`: one point through `J.at(x)` and
    `J(**floats)` (symengine: L(x)), the kernel's packed entry alone (cffi pointers
    made once: the kernel without the call layer), and --points states
@@ -112,7 +113,7 @@ def programs_table(count: int) -> None:
     sys.path.insert(0, str(ROOT / "tests"))
     from test_second_order import TALL, WIDE
     print("\n2. Random programs (sums over", count, "seeds) and the tall/wide shapes: operations, pass ms")
-    head = ["case", "primal", *MODES, "auto's sweep", "elim/auto", "elim smaller"]
+    head = ["case", "primal", *MODES, "rule's sweep", "elim/rule", "elim smaller"]
     print("  " + "  ".join(f"{h:>14}" for h in head))
     cases = [(f"{s} stmts, m={m}", [program(s, m, seed) for seed in range(count)])
              for s, m in ((20, 2), (100, 6), (300, 8), (1000, 12), (3000, 4))]

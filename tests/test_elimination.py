@@ -3,7 +3,8 @@ tangent and adjoint sweeps give (outputs, names, numbers), on hand cases with th
 edge cases of the graph (outputs used by other outputs, outputs that are inputs or
 constants, repeated outputs, absent `wrt` inputs, an argument used twice), on
 random DAGs from hypothesis, against sympy.diff, finite differences and SymPy's
-exact Jacobian of the 3-link pendulum; and compile_jacobian(mode="elimination")."""
+exact Jacobian of the 3-link pendulum; compile_jacobian(mode="elimination"), and
+mode="auto", which compiles elimination where its trace is smaller than the sweeps'."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from hypothesis import given, settings
 
 from exprcompiler import compile_jacobian, passes, randexpr, to_trace
 from exprcompiler.api import with_wrt
-from exprcompiler.jacobians import operations
+from exprcompiler.jacobians import auto_jacobian, choose_mode, operations
 from exprcompiler.passes.elimination import ORDERS
 from exprcompiler.trace import interpret, verify
 from exprcompiler.trace.to_sympy import to_sympy
@@ -77,11 +78,34 @@ def test_inputs_that_do_not_occur_get_zero_columns():
 def test_random_dags_match_forward_and_reverse_mode(recipe, rng):
     trace = build(recipe)
     env = sample(rng, recipe.names)
-    _, _, fwd = jacobian_at(trace, env, "forward")
-    _, _, rev = jacobian_at(trace, env, "reverse")
+    sweeps, _, fwd = jacobian_at(trace, env, "forward")
+    rev = jacobian_at(trace, env, "reverse")[2]
     for order in ORDERS:
         _, _, elim = jacobian_at(trace, env, "elimination", order=order)
         assert close(elim, fwd, 1e-12) and close(elim, rev, 1e-12), (order, elim, fwd)
+    # mode="auto": the same numbers, and never more operations than the rule's sweeps
+    mode, auto = auto_jacobian(trace, trace.input_names)
+    verify(auto)
+    got = np.array([np.asarray(v, dtype=float) for v in interpret(auto, env)], dtype=float)[len(trace.outputs):]
+    assert close(got, fwd, 1e-12) and close(got, rev, 1e-12), (mode, got, fwd)
+    rule = choose_mode(len(trace.inputs), len(trace.outputs))
+    assert operations(auto) <= operations(passes.jacobian(trace, None, rule))
+    assert auto.output_names == sweeps.output_names
+
+
+@pytest.mark.parametrize("text, mode", [
+    ("x*y; sin(x)", "forward"),            # elimination has as many operations: the sweeps stay
+    ("x*x; sin(x)", "forward"),            # one variable: elimination is not tried
+    ("x*y*z; x + y*z; z*x", "forward"),
+    ("log(1 + exp(x*y)) + x*z; x*y*z + sin(y)", "reverse"),   # n = 3 > m = 2
+])
+def test_auto_keeps_the_sweeps_unless_elimination_is_smaller(text, mode):
+    J = compile_jacobian(text, stable=True)
+    assert J.mode == mode and J.rewrites == compile_jacobian(text, stable=True, mode=mode).rewrites
+    primal = to_trace(text)
+    elim = passes.jacobian(primal, None, "elimination", order="forward")
+    assert operations(elim) >= operations(passes.jacobian(primal, None, mode))
+    assert J.mode == auto_jacobian(primal, primal.input_names)[0]
 
 
 @pytest.mark.parametrize("expr, m", [(TALL, 50), (WIDE, 2)], ids=["tall", "wide"])
@@ -108,16 +132,27 @@ def test_a_random_program_against_finite_differences():
 
 
 def test_three_link_pendulum_matches_sympys_exact_jacobian():
+    """mode="elimination" and mode="auto" (which picks elimination in forward order here,
+    the same trace as the best order's, so one C build serves both) against SymPy's
+    exact Jacobian and the sweeps, on both backends."""
     from exprcompiler.bench.mechanics import exact, pendulum, random_states
     model = pendulum(3)
     X = random_states(3, 4)
+    cols = {name: X[:, k] for k, name in enumerate(model.names)}
     want = exact(3, X)
+    sweeps = {mode: compile_jacobian(list(model.exprs), wrt=model.names, mode=mode)(**cols)[1]
+              for mode in ("forward", "reverse")}
     backends = ("numpy", "c") if HAVE_CC else ("numpy",)
     for backend in backends:
-        J = compile_jacobian(list(model.exprs), wrt=model.names, mode="elimination", backend=backend)
-        values, jac = J(**{name: X[:, k] for k, name in enumerate(model.names)})
-        np.testing.assert_allclose(np.hstack([values, jac.reshape(len(X), -1)]), want, rtol=1e-12, atol=1e-14)
+        for mode in ("elimination", "auto"):
+            J = compile_jacobian(list(model.exprs), wrt=model.names, mode=mode, backend=backend)
+            assert J.mode == "elimination"
+            values, jac = J(**cols)
+            np.testing.assert_allclose(np.hstack([values, jac.reshape(len(X), -1)]), want, rtol=1e-12, atol=1e-14)
+            for sweep in sweeps.values():
+                np.testing.assert_allclose(jac, sweep, rtol=1e-13, atol=1e-14)
     primal, wrt = with_wrt(to_trace(list(model.exprs)), model.names)   # q0 does not occur
+    assert str(J.trace) == str(passes.jacobian(primal, wrt, "elimination", order="forward"))
     sizes = {mode: operations(passes.jacobian(primal, wrt, mode)) for mode in ("forward", "reverse")}
     assert operations(J.trace) < min(sizes.values()), (operations(J.trace), sizes)
 
