@@ -268,8 +268,8 @@ def _check_backend(backend: str, threads: Optional[int] = None) -> None:
     if threads is not None:
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise ValueError(f"threads must be a positive integer, got {threads!r}")
-        if backend != "c":
-            raise ValueError("threads= applies to backend=\"c\" (the NumPy backend runs on one thread)")
+        if backend not in ("c", "vm"):
+            raise ValueError("threads= applies to backend=\"c\" and \"vm\" (the NumPy backend runs on one thread)")
 
 
 def resolve_wrt(trace: Trace, wrt) -> list[str]:

@@ -141,6 +141,21 @@ class CBackend:
                       point=c_point(ffi, packed, len(trace.outputs), len(trace.inputs), names=tuple(signature.inputs)))
 
 
-BACKENDS = {"numpy": NumpyBackend(), "c": CBackend()}
+class VmBackend:
+    """Scalar traces as programs of the tape VM (vm_source.py, compiled once per cache):
+    the build is vm_backend.encode, no compiler run. Float64 only."""
+    name = "vm"
+
+    def generate(self, trace: Trace, *, func_name: str, description: str, returns=None,
+                 columns: bool = False, dtype=None):
+        from .vm_backend import generate
+        return generate(trace, func_name=func_name, description=description, dtype=dtype)
+
+    def load(self, artifact, signature, *, threads=None) -> Kernel:
+        from .vm_backend import vm_kernel
+        return vm_kernel(artifact, threads)
+
+
+BACKENDS = {"numpy": NumpyBackend(), "c": CBackend(), "vm": VmBackend()}
 
 __all__ = ["Artifact", "Kernel", "BACKENDS"]
