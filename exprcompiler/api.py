@@ -158,10 +158,9 @@ class Compiled(CompiledFunction):
                 _numbers(args, kwargs, self.inputs)
             if values is not None:
                 if direct and not self._direct_checks:
-                    try:  # NumPy's one-point variant returns the result itself: nothing to nest
-                        return direct(*values)
-                    except (ArithmeticError, ValueError):
-                        pass  # math refuses (x/0, log(0)): the point run answers as NumPy does
+                    # NumPy's one-point variant returns the result itself, NumPy's answer
+                    # where math refuses (x/0, log(0)): nothing to nest
+                    return direct(*values)
                 results = self._point(values)
                 if direct is None:  # learnt at the second such call: one call never pays for it
                     if self._calls_with_numbers:
@@ -214,7 +213,7 @@ class Compiled(CompiledFunction):
         self._direct_checks = bool(self._direct) and getattr(self._point, "checks_numbers", False)
         if self._direct and not self._direct_checks and type(self).__call__ is Compiled.__call__:
             # NumPy's variant: the call with floats in one frame, by position or name (call_plan.py)
-            plan = point_plan(self.inputs, self._direct, self._point, self._nest, general=Compiled.__call__)
+            plan = point_plan(self.inputs, self._direct, general=Compiled.__call__)
             if plan is not None:
                 self.__class__ = _planned(type(self), plan)
 

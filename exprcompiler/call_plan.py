@@ -162,13 +162,12 @@ def make_plan(names, shape_of, nest_spec, *, run, bound, bind, fit, nest, scalar
     return namespace["__call__"]
 
 
-def point_plan(names, direct, point, nest, *, general):
+def point_plan(names, direct, *, general):
     """The plan of a function of scalars with NumPy's one-point variant (the
     __call__ of the compiled object's class, as make_plan's): a call whose every
     argument is a Python float, all in order or all by name, without `out=`, runs
-    `direct(*floats)`, which returns the call's result itself; where math refuses
-    (x / 0, log(0): ArithmeticError, ValueError) `nest(point([floats]))`, NumPy's
-    answer, as the general path gives it. Every other call goes to `general(self,
+    `direct(*floats)`, which returns the call's result itself (NumPy's answer where
+    math refuses: backends/registry.py). Every other call goes to `general(self,
     *args, out=out, **kwargs)` (np.float64 and int numbers too: it converts them).
     None for a function of no inputs.
 
@@ -182,14 +181,10 @@ def point_plan(names, direct, point, nest, *, general):
     if n == 0:
         return None
     args = [f"a{k}" for k in range(n)]
-    numbers = ", ".join(args)
     lines = [f"    if out is not None or {' or '.join(f'type({a}) is not float' for a in args)}:",
              f"        {_MISS}",
-             "    try:",
-             f"        return direct({numbers})",
-             "    except (ArithmeticError, ValueError):",
-             f"        return nest(point([{numbers}]))"]
-    namespace = {"direct": direct, "point": point, "nest": nest, "general": general}
+             f"    return direct({', '.join(args)})"]
+    namespace = {"direct": direct, "general": general}
     exec(_compiled(names, lines, namespace), namespace)
     return namespace["__call__"]
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import numpy as np
 
 from .backends import c_entry
-from .call_args import quiet as _quiet
 from .dtypes import F64
 
 
@@ -160,40 +159,15 @@ def _vector(x, n: int, what: str, holds: str) -> np.ndarray:
     return arr.reshape(n)
 
 
-def numpy_point(fn, fast, quiet: bool = True):
-    """run(values) -> the outputs as floats, for one point given as Python floats:
-    `fast(*values)` (the one-point variant, Python's math, returning its outputs as a
-    flat tuple), and where that raises — x / 0, math's domain and range errors — `fn`
-    at NumPy scalars, which gives what the array call gives (inf, NaN). `quiet`: NumPy
-    may be called, so its warnings are silenced (IEEE results are returned, not warned)
-    and its scalars made floats; else `fast` does arithmetic and math only, whose
-    results are floats already."""
-    from .backends.numpy_backend import _flatten
-
-    @_quiet
-    def slow(values):
-        return [float(r) for r in _flatten((fn(*map(np.float64, values)),))]
-
-    @_quiet
-    def floats(values):
-        return [float(r) for r in fast(*values)]
-
-    def run(values):
-        try:
-            return floats(values) if quiet else fast(*values)
-        except (ArithmeticError, ValueError):
-            return slow(values)
-    return run
-
-
 def _numpy_gradient_at(direct, point, general, shape):
     """PackedCall.entry of a NumPy gradient of one output whose inputs are exactly the
     variables: the optimizer's call (x a float64 vector of the n variables) straight to
     the one-point variant `direct` on x's numbers, as floats — no buffers, no layer in
     between (callgrind, instructions a call: Griewank 12.4k -> 10.4k, of which 2.2k
-    make the gradient's array; Rosenbrock n = 10 34.0k -> 32.0k) — and where math refuses or
-    there is no variant (`direct` None), to the one-point run, which answers as NumPy
-    does; any other call to `general`, which checks and copies."""
+    make the gradient's array; Rosenbrock n = 10 34.0k -> 32.0k) — or where there is no
+    variant (`direct` None), to the one-point run; both answer as NumPy does where math
+    refuses (backends/registry.py). Any other call goes to `general`, which checks and
+    copies."""
     ndarray, array = np.ndarray, np.array
 
     def at(x, seed=None, /, **data):
@@ -201,11 +175,8 @@ def _numpy_gradient_at(direct, point, general, shape):
         if seed is None and not data and type(x) is ndarray and x.shape == shape \
                 and (x.dtype is F64 or x.dtype == F64):
             if direct:
-                try:
-                    value, grad = direct(*x.tolist())
-                    return value, array(grad)
-                except (ArithmeticError, ValueError):
-                    pass  # x / 0, log(0): NumPy's answer, below
+                value, grad = direct(*x.tolist())
+                return value, array(grad)
             r = point(x.tolist())
             return r[0], array(r[1:])
         return general(x, seed, **data)
@@ -213,7 +184,7 @@ def _numpy_gradient_at(direct, point, general, shape):
 
 
 def numpy_packed(point):
-    """run(in, out) for a NumPy kernel, from its one-point run (see numpy_point)."""
+    """run(in, out) for a NumPy kernel, from its one-point run (backends/registry.py)."""
     def run(buf, out):
         out[:] = point(buf.tolist())
     run.point = point   # for PackedCall.entry
@@ -267,4 +238,4 @@ def c_packed(ffi, fn):
     return run
 
 
-__all__ = ["PackedCall", "numpy_packed", "numpy_point", "c_packed", "c_point"]
+__all__ = ["PackedCall", "numpy_packed", "c_packed", "c_point"]

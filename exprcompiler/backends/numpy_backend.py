@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import linecache
 import math
+from collections import Counter
 from itertools import compress
 from operator import itemgetter
 from typing import Optional, Sequence, Union
@@ -48,10 +49,13 @@ _NUMPY_SPELLING = target_spelling("numpy", nan="np.nan", inf="np.inf")
 # faster per operation than a NumPy ufunc on a scalar (the Griewank gradient: 0.5 µs
 # against 3 µs). Results agree with the batch code's to the last bit or two (NumPy's
 # SIMD loops and libm differ there, as the C backend's vector and scalar calls do).
-# Where math raises (log(0), exp(1000), x/0) the caller evaluates the point again with
-# the NumPy function, so IEEE results (inf, NaN, signed zeros) are NumPy's. Ops not
+# Where math raises (log(0), exp(1000), x/0) the variant itself hands the point to
+# FALLBACK, a value in its namespace (load_point): the NumPy function at NumPy
+# scalars, so IEEE results (inf, NaN, signed zeros) are NumPy's. Its `try` costs no
+# instruction until something is raised (CPython 3.11's exception tables). Ops not
 # listed keep their NumPy spelling, which works on floats too. (lgamma is not math's:
 # CPython's loses accuracy near 1 and 2; floor/ceil there return ints.)
+FALLBACK, UNGUARDED = "fallback", "unguarded"   # values in a guarded variant's namespace
 MATH = {"sqrt": "math.sqrt", "exp": "math.exp", "log": "math.log", "log1p": "math.log1p",
         "expm1": "math.expm1", "sin": "math.sin", "cos": "math.cos", "tan": "math.tan",
         "arcsin": "math.asin", "arccos": "math.acos", "arctan": "math.atan", "sinh": "math.sinh",
@@ -76,13 +80,15 @@ POINT_SPELLING = _spelling(MATH)
 
 @gc_paused()
 def generate(trace: Trace, *, func_name: str = "f", description: str = "",
-             returns: Optional[ReturnSpec] = None, point: bool = False) -> tuple[str, list[str]]:
+             returns: Optional[ReturnSpec] = None, point: bool = False,
+             guarded: bool = False) -> tuple[str, list[str]]:
     """Python source of `trace` as a function; returns (source, parameter names).
 
     `returns` nests output positions, e.g. (0, (1, 2)) -> `return v6, (x1_bar, x2_bar)`;
     by default one output is returned bare and several as a flat tuple. `point`: the
-    one-point variant over Python floats (see MATH)."""
-    reserved = RESERVED | {func_name}
+    one-point variant over Python floats (see MATH); `guarded`, with it: its body in a
+    `try` whose `except` returns FALLBACK(*inputs) (see _guarded, load_point)."""
+    reserved = RESERVED | {func_name} | ({FALLBACK, UNGUARDED} if guarded else set())
     trace = _dots(_static_sums(_small_powers(trace if point else share_logs(trace))))
     trace = trace if point else hoist_shared(trace)
     uses = use_counts(trace)
@@ -109,7 +115,13 @@ def generate(trace: Trace, *, func_name: str = "f", description: str = "",
         body.append(f"    {name} = {text}")
     if returns is None:
         returns = 0 if len(trace.outputs) == 1 else tuple(range(len(trace.outputs)))
-    body.append(f"    return {_format_returns(returns, trace, r, top=True)}")
+    body.append(f"    return {_format_returns(returns, lambda k: r.expr(trace.outputs[k][1])[0], top=True)}")
+    # a statement program takes no `try` (load_point guards it from outside), nor
+    # does a body that rebinds an input's name (`except` would not see it as given);
+    # the header takes at most 8 lines
+    if point and guarded and len(body) + 5 <= PROGRAM_ABOVE - 8 and \
+            not any(n > 1 for n in map(Counter(names).__getitem__, params)):
+        body = _guarded(body, params, returns)
 
     respelled = r.respelled   # a property that walks the trace: once, not per instruction
     ops = {ins.op for i, ins in enumerate(trace.instrs) if i not in respelled} if respelled \
@@ -124,6 +136,15 @@ def generate(trace: Trace, *, func_name: str = "f", description: str = "",
         head.append(f"from exprcompiler.runtime import {', '.join(used)}")
     head += ["", "", f"def {func_name}({', '.join(params)}):"]
     return "\n".join(head + body) + "\n", params
+
+
+def _guarded(body: list, params: list, returns: ReturnSpec) -> list:
+    """The one-point variant's lines in a `try` whose `except` returns FALLBACK's
+    answer (a list of the outputs), nested as `returns` says."""
+    return ["    try:", *[f"    {line}" for line in body],
+            "    except (ArithmeticError, ValueError):  # math refuses (log(0), x / 0): NumPy's answer",
+            f"        r = {FALLBACK}({', '.join(params)})",
+            f"        return {_format_returns(returns, 'r[{}]'.format, top=True)}"]
 
 
 def _small_powers(trace: Trace) -> Trace:
@@ -238,10 +259,12 @@ def _matmul_as_dot(trace: Trace, ins: Instr, r: Renderer, names) -> Optional[str
     return f"{left if prec >= _ops.PREC_ATOM else f'({left})'}.dot({right})"
 
 
-def _format_returns(spec: ReturnSpec, trace: Trace, r: Renderer, top: bool = False) -> str:
+def _format_returns(spec: ReturnSpec, leaf, top: bool = False) -> str:
+    """The return expression nesting output positions as `spec` says, output k
+    spelled leaf(k)."""
     if isinstance(spec, int):
-        return r.expr(trace.outputs[spec][1])[0]
-    items = [_format_returns(s, trace, r) for s in spec]
+        return leaf(spec)
+    items = [_format_returns(s, leaf) for s in spec]
     text = ", ".join(items) + ("," if len(items) == 1 else "")
     return text if top and len(items) > 1 else f"({text})"
 
@@ -263,17 +286,33 @@ PROGRAM_ABOVE = 20_000
 
 
 @gc_paused()
-def load(source: str, func_name: str):
+def load(source: str, func_name: str, values: Optional[dict] = None):
     """A function from generated source (compiled, or a statement program above
-    PROGRAM_ABOVE lines) whose source `inspect` and tracebacks show."""
+    PROGRAM_ABOVE lines) whose source `inspect` and tracebacks show; `values`: more
+    names of its namespace (ours: never user text)."""
     digest = hashlib.sha1(source.encode()).hexdigest()[:12]
     filename = f"<exprcompiler {func_name} {digest}>"
-    namespace: dict = {"__name__": "exprcompiler.generated"}
+    namespace: dict = {"__name__": "exprcompiler.generated", **(values or {})}
     lines = source.splitlines(True)
     if not (len(lines) > PROGRAM_ABOVE and load_program(lines, func_name, filename, namespace)):
         exec(compile(source, filename, "exec"), namespace)  # our generated source, never user text
     linecache.cache[filename] = (len(source), None, lines, filename)
     return namespace[func_name]
+
+
+def load_point(source: str, func_name: str, fallback, returns: ReturnSpec):
+    """The one-point variant from the `source` of generate(..., point=True,
+    guarded=True, returns=returns): where math refuses (ArithmeticError, ValueError)
+    it returns what `fallback(*inputs)` gives (a list of the outputs), nested as the
+    variant nests its results, from its own `try` (no frame in between) or, where the
+    text has none (see generate), from a guarded function that calls it."""
+    fn = load(source, func_name, {FALLBACK: fallback})
+    if FALLBACK in fn.__code__.co_names:
+        return fn
+    params = list(fn.__code__.co_varnames[:fn.__code__.co_argcount])
+    lines = [f"def {func_name}({', '.join(params)}):",
+             *_guarded([f"    return {UNGUARDED}({', '.join(params)})"], params, returns)]
+    return load("\n".join(lines) + "\n", func_name, {FALLBACK: fallback, UNGUARDED: fn})
 
 
 def compile_numpy(trace: Trace, *, func_name: str = "f", description: str = "",
@@ -331,4 +370,4 @@ def _flatten(items) -> list:
     return out
 
 
-__all__ = ["generate", "load", "compile_numpy", "numpy_runner", "BLOCK"]
+__all__ = ["generate", "load", "load_point", "compile_numpy", "numpy_runner", "BLOCK"]

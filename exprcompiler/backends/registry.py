@@ -72,8 +72,9 @@ class NumpyBackend:
 class _MathPoint:
     """run(floats) -> floats for a NumPy kernel: the one-point variant of its source
     (numpy_backend.MATH), generated at the first call with plain numbers (a large
-    expression called only with arrays never pays for it); where math raises, the
-    NumPy function at NumPy scalars (packed.numpy_point)."""
+    expression called only with arrays never pays for it), which answers where math
+    raises with the NumPy function at NumPy scalars (_numpy_answer) itself: its
+    callers (api.Compiled's call, call_plan.point_plan, packed's `at`) only call it."""
 
     def __init__(self, artifact: Artifact, trace: Trace, fn):
         from .numpy_backend import MATH
@@ -84,26 +85,45 @@ class _MathPoint:
 
     def __call__(self, values):
         if self.run is None:
-            from ..packed import numpy_point
             # every output in a flat tuple, one included: (v,) — what Compiled nests
             fast = self._variant(tuple(range(len(self.trace.outputs))))
-            self.run = numpy_point(self.fn, fast=fast, quiet=not self.pure)
+            if self.pure:  # floats in, floats out
+                self.run = lambda values: fast(*values)
+            else:  # NumPy may be called on floats: its warnings off, its scalars made floats
+                from ..call_args import quiet
+                self.run = quiet(lambda values: [float(r) for r in fast(*values)])
         return self.run(values)
 
     def nested(self, returns):
         """The one-point variant returning its outputs nested as `returns` says (the
         compiled object's own nesting, so a call returns what it returns), for a
         trace of math and arithmetic only, whose results are Python floats; None
-        otherwise. It raises where math does (ArithmeticError, ValueError): the
-        caller then takes `__call__`, which answers as NumPy does."""
+        otherwise. Where math refuses it returns NumPy's answer, nested the same."""
         return self._variant(returns) if self.pure else None
 
     def _variant(self, returns):
-        from .numpy_backend import generate, load
+        from .numpy_backend import generate, load_point
         a = self.artifact
         source, _ = generate(self.trace, func_name=a.func_name, description=a.description,
-                             returns=returns, point=True)
-        return load(source, a.func_name)
+                             returns=returns, point=True, guarded=True)
+        # a variant that is not pure runs in call_args.quiet already (__call__)
+        return load_point(source, a.func_name, _numpy_answer(self.fn, quiet=self.pure), returns)
+
+
+def _numpy_answer(fn, quiet: bool):
+    """f(*floats) -> the outputs of `fn` (a generated NumPy function) at NumPy scalars,
+    a list of floats: what the array call gives where math refuses (inf, NaN, signed
+    zeros). `quiet`: under call_args.quiet, its IEEE results returned, not warned
+    about (else its caller runs it so)."""
+    from .numpy_backend import _flatten
+    import numpy as np
+
+    def answer(*values):
+        return [float(r) for r in _flatten((fn(*map(np.float64, values)),))]
+    if quiet:
+        from ..call_args import quiet as quieted
+        return quieted(answer)
+    return answer
 
 
 class CBackend:
