@@ -10,7 +10,8 @@ the vector extension: VECTOR_UP_TO lowered to 0), `auto` (the thresholds as they
 or `unsplit` (one -O3 kernel: c_backend.SPLIT_FROM raised; slow to build above 10^3
 operations): statements, parts and units; the C compiler's CPU seconds (user + sys of
 its processes: the main figure on a shared machine) and the build's wall seconds,
-minimum and median of --rounds cold builds, each in a fresh cache, the layouts taking
+minimum and median of --rounds cold builds, each in a fresh cache (holding the split
+kernels' driver object, built once per flag set: c_build.driver_object), the layouts taking
 turns round by round; the kernel's thread-CPU time at --points points on 1 thread,
 minimum and median of 21 rounds in which the layouts take turns; whether its results
 are bit for bit those of the first layout; and the largest relative difference from
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
 import statistics
 import sys
 import tempfile
@@ -40,16 +42,30 @@ from exprcompiler.randexpr import random_program  # noqa: E402
 LAYOUTS = {"simd": 10**12, "lanes": 0, "auto": None, "unsplit": None}
 
 
-def cold(build):
-    """(compiler CPU s, wall s, the built function) of one build in a fresh cache."""
+# The split kernels' driver objects (c_build.driver_object), built once per flag set,
+# as a cache keeps them: copied into each fresh cache unless cold(..., driver=False).
+DRIVERS = Path(tempfile.mkdtemp(prefix="exprc-drivers-"))
+
+
+def cold(build, driver: bool = True):
+    """(compiler CPU s, wall s, the built function) of one build in a fresh cache (with
+    the driver objects of earlier builds, or with `driver` False none: a first build)."""
     old = os.environ.get("EXPRCOMPILER_CACHE")
-    os.environ["EXPRCOMPILER_CACHE"] = tempfile.mkdtemp(prefix="exprc-split-")
+    cache = Path(tempfile.mkdtemp(prefix="exprc-split-"))
+    os.environ["EXPRCOMPILER_CACHE"] = str(cache)
+    for path in DRIVERS.glob("*/*") if driver else ():
+        (cache / path.parent.name).mkdir(exist_ok=True)
+        shutil.copy(path, cache / path.parent.name)
     try:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         f = build()
         wall = time.perf_counter() - t0
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        for obj in cache.glob("*/*.o"):
+            (DRIVERS / obj.parent.name).mkdir(exist_ok=True)
+            for path in (obj, obj.with_suffix(".sha256")):
+                shutil.copy(path, DRIVERS / obj.parent.name)
     finally:
         if old is None:
             os.environ.pop("EXPRCOMPILER_CACHE", None)

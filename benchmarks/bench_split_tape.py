@@ -1,13 +1,13 @@
-"""The split kernel's tape (backends/c_split.py): its layout and the one-point entry's
-kept tape, on the n-link pendulum's Jacobian (bench/mechanics.py).
+"""The split kernel's one-point entry and its kept tape (backends/c_driver.py), on the
+n-link pendulum's Jacobian (bench/mechanics.py).
 
-Three builds of the same trace in one process, timed in interleaved rounds (thread
-CPU, one thread): c_split as it is (a frame of XC_W slots per vector, the entry's
-tape kept per thread); the same with the entry's tape malloc'd per call (TAPE_KEPT
-off); and c_split.py as of git revision --rev (default 73d46af: rows of a block's
-points, a cache line and more per slot, tape malloc'd per call), loaded from git.
-Columns: the packed one-point entry through cffi, and the bare kernel on 10^4 points.
-Every build's results are compared with the first's (bit for bit).
+Two builds of the same trace in one process, timed in interleaved rounds (thread
+CPU, one thread): the driver as it is (a frame of XC_W slots per vector, the entry's
+tape kept per thread) and the same with the entry's tape malloc'd per call
+(XC_TAPE_KEPT not defined in c_driver.DRIVER). Columns: the packed one-point entry
+through cffi, and the bare kernel on 10^4 points. Every build's results are compared
+with the first's (bit for bit). (Until the driver moved to c_driver.py the bench also
+loaded c_split.py from an older git revision; that module no longer fits c_backend.)
 
     python benchmarks/bench_split_tape.py 6 10 20 --rounds 11
 
@@ -17,46 +17,30 @@ Every build's results are compared with the first's (bit for bit).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
 from exprcompiler import compile_jacobian
-from exprcompiler.backends import c_backend, c_split
+from exprcompiler.backends import c_driver
 from exprcompiler.bench.mechanics import pendulum
 from exprcompiler.bench.suite_mechanics import bare_c_kernel
 
-ROOT = Path(__file__).resolve().parents[1]
+KEPT = "#define XC_TAPE_KEPT\n"
 
 
-def module_at(rev: str):
-    """c_split.py as of git revision `rev`, as a module."""
-    text = subprocess.run(["git", "show", f"{rev}:exprcompiler/backends/c_split.py"], cwd=ROOT, check=True,
-                          capture_output=True, text=True).stdout
-    path = Path(tempfile.mkdtemp(prefix="c_split_")) / "c_split_old.py"
-    path.write_text(text)
-    spec = importlib.util.spec_from_file_location("c_split_old", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def build(model, module, kept: bool):
-    saved, saved_kept = c_backend.c_split, c_split.TAPE_KEPT
-    c_backend.c_split = module
+def build(model, kept: bool):
+    saved = c_driver.DRIVER
     if not kept:
-        c_split.TAPE_KEPT = [""]
+        assert KEPT in saved, "c_driver.DRIVER no longer defines XC_TAPE_KEPT on a line of its own"
+        c_driver.DRIVER = saved.replace(KEPT, "")
     try:
         return compile_jacobian(list(model.exprs), wrt=model.names, backend="c")
     finally:
-        c_backend.c_split, c_split.TAPE_KEPT = saved, saved_kept
+        c_driver.DRIVER = saved
 
 
 def timers(J):
@@ -74,19 +58,16 @@ def timers(J):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("links", nargs="*", type=int, default=[6, 10, 20])
-    ap.add_argument("--rev", default="73d46af")
     ap.add_argument("--rounds", type=int, default=11)
     ap.add_argument("--calls", type=int, default=500)
     opts = ap.parse_args()
-    old = module_at(opts.rev)
-    variants = {"frames, kept tape": (c_split, True), "frames, malloc per call": (c_split, False),
-                f"{opts.rev}": (old, True)}
+    variants = {"frames, kept tape": True, "frames, malloc per call": False}
     cases = {}
     for n in opts.links:
         model = pendulum(n)
         first = None
-        for label, (module, kept) in variants.items():
-            J = build(model, module, kept)
+        for label, kept in variants.items():
+            J = build(model, kept)
             point, kernel, result = timers(J)
             first = result if first is None else first
             assert np.array_equal(result, first), f"{n} links, {label}: results differ"

@@ -57,9 +57,9 @@ def test_split_kernel_matches_numpy_with_strided_outputs(monkeypatch, tmp_path, 
     for a, b in zip(np.atleast_1d(got[0]), np.atleast_1d(want[0])):
         np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-14)
     np.testing.assert_allclose(got[1], want[1], rtol=1e-13, atol=1e-14)
-    # one point through the split kernel's own entry (c_split.point_entry): by name,
-    # in order and packed, at points where a last bit counts as above, in the driver's unit
-    assert "_packed(const double *in, double *out)\n{\n    void *mem = NULL;" in c.source
+    # one point through the split kernel's own entry (c_driver.xc_split_point): by name,
+    # in order and packed, at points where a last bit counts as above
+    assert "_packed(const double *in, double *out)\n{\n    return xc_split_point(" in c.source
     assert "mem = pthread_getspecific(xc_tape_key);" in c.source  # the thread's kept tape
     for k in range(3):
         point = {"x": x[k], "y": y[k], "z": z[k]}
@@ -216,7 +216,8 @@ def test_vector_extension_units_get_their_flags_and_blocks_of_whole_vectors(monk
     src = c_split.split_kernel(stmts, {"x": 0}, "f", "int f(ptrdiff_t n)", [], 1, 1, 1, 64, c_backend._table,
                                c_backend.packed_decl("f"))
     units = c_split.split_units(src)
-    assert len(units) > 2
+    assert len(units) > 2 and c_split.is_driver(units[-1])  # the driver: c_build.driver_object's flags
+    units = units[:-1]
     lanes, simd = c_split.UNIT_FLAGS + c_split.LANES_FLAGS, c_split.UNIT_FLAGS + c_split.SIMD_FLAGS
     assert all(c_split.unit_flags(u) == (simd if vector else lanes) for u in units)
     assert all(c_split.unit_flags(u, gnu=False) == c_split.UNIT_FLAGS for u in units)  # clang
@@ -318,3 +319,21 @@ def test_declarations_are_typed_without_the_c_parser(tmp_path, monkeypatch):
     for other in ["int f(void);", "int f(struct s *p);", "int f(double a[3]);", "int f(int (*g)(int));",
                   "int f(int a); junk", "typedef int t; int f(t a);", "unsigned f(int a);"]:
         assert c_build.functions_of(other) is None, other
+
+
+def test_units_group_consecutive_parts_of_about_equal_weight(monkeypatch):
+    monkeypatch.setattr(c_split, "MIN_UNITS", 1)
+    assert c_split.units_of([5, 1, 1, 1, 1, 5, 1, 1, 1, 1], 9) == [0, 5]
+    assert c_split.units_of([5, 1, 1, 1, 1, 5, 1, 1, 1, 1], 100) == [0]
+    monkeypatch.setattr(c_split, "MIN_UNITS", 4)
+    assert len(c_split.units_of([1] * 10, 100)) == 4 and c_split.units_of([3], 1) == [0]
+    # vector-extension parts by their lines (calls are cheap there), `omp simd` ones by cost
+    monkeypatch.setattr(c_split, "MIN_UNITS", 2)
+    monkeypatch.setattr(c_split, "VECTOR_UP_TO", 0)
+    stmts = [(f"a{k}", "sin(x)", {"x"}) for k in range(30)] + \
+        [(f"b{k}", f"a{k} * x", {f"a{k}", "x"}) for k in range(30)] + [("out0", "b29 + a0", {"b29", "a0"})]
+    units = c_split.split_units(c_split.split_kernel(stmts, {"x": 0}, "f", "int f(ptrdiff_t n)", [], 1, 1,
+                                                      2 * c_split.CALL_COST, 64, c_backend._table,
+                                                      c_backend.packed_decl("f")))[:-1]
+    lines = [u.split(c_split.UNIT_MARK)[-1].count(";\n") for u in units]
+    assert len(units) == 2 and abs(lines[0] - lines[1]) < 0.2 * sum(lines), lines

@@ -1,4 +1,4 @@
-"""The split kernel's one-point entry keeps its tape per thread (c_split.TAPE_KEPT):
+"""The split kernel's one-point entry keeps its tape per thread (XC_TAPE_KEPT in c_driver.DRIVER):
 threads that call it and exit free their tapes. A C program built with
 AddressSanitizer and its leak checker calls the entry of a split Jacobian from threads
 that exit, each thread several times; it passes when every thread's numbers agree with

@@ -31,7 +31,7 @@ from .reserved import C_RESERVED
 # Names no variable may take in a kernel: C's and the headers' (see reserved.py), and
 # the kernel's own (loop variables, parameters, macros, libm calls).
 C_KEYWORDS = C_RESERVED | set("""n i t m j i0 bs in out ins sts outs osts failed threads malloc free
-XC_INLINE XC_BLOCK XC_PART XC_DRIVER XC_TILE""".split())
+XC_INLINE XC_BLOCK XC_PART XC_DRIVER XC_TILE XC_SHARED XC_UNITS xc_part_fn xc_split_run xc_split_point""".split())
 
 # name -> (C definition, helpers it uses)
 HELPERS = {
@@ -343,7 +343,7 @@ def _packed(func_name: str, n_in: int, n_out: int) -> list[str]:
     """One point with inputs and outputs packed in arrays: one pointer each to pass, so
     a call with a thousand variables costs one call (api's Compiled.at). It calls the
     one-point function directly (a loop of length 1 costs more than the arithmetic on
-    small kernels). A split kernel's: c_split.point_entry."""
+    small kernels). A split kernel's: c_driver.xc_split_point."""
     args = [f"in[{k}]" for k in range(n_in)] + [f"out + {k}" for k in range(n_out)]
     call = f"{func_name}_point("
     rows = [", ".join(args[k:k + 8]) for k in range(0, len(args), 8)] or [""]
@@ -402,7 +402,7 @@ def generate_c(trace: Trace, *, func_name: str = "f", description: str = "",
     reserved = C_KEYWORDS | {op.c for op in _ops.OPS.values() if op.c} | set(HELPERS) | {func_name}
     reserved |= {f"in{k}" for k in range(n_in)} | {f"st{k}" for k in range(n_in)}
     reserved |= {f"out{k}" for k in range(n_out)} | {f"os{k}" for k in range(n_out)}
-    reserved |= {f"{func_name}_point", f"{func_name}_packed", f"{func_name}_batch"}
+    reserved |= {f"{func_name}_point", f"{func_name}_packed", f"{func_name}_batch", f"{func_name}_parts"}
     reserved |= set(VECTOR_MATH)  # libm functions the helpers call
     named = named_vars(trace)
     names = assign_names(trace, named, reserved)
@@ -426,8 +426,8 @@ def generate_c(trace: Trace, *, func_name: str = "f", description: str = "",
         return "\n".join(head + [f"#define XC_TILE {TILE}", ""] + _single_kernel(stmts, inputs, func_name, decl, n_out, columns)
                          + _packed(func_name, n_in, n_out) + batch) + "\n", decls
     text = c_split.split_kernel(without_copies(stmts), inputs, func_name, decl, head, n_in, n_out, PART, BLOCK, _table,
-                                packed_decl(func_name))
-    return "\n".join([text, *batch]) + "\n", decls
+                                packed_decl(func_name), tail=batch)
+    return text + "\n", decls
 
 
 __all__ = ["generate_c", "squares", "SPELLING"]

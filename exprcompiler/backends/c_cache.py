@@ -6,6 +6,7 @@ Layout under the cache root:
 
     .exprcompiler-cache                 marker: exprcompiler made (or adopted) this folder
     ab/<key>.so                         a kernel; <key> hashes all that shapes the binary
+    ab/<key>.o                          the split kernels' driver (c_driver), per flag set
     ab/<key>.sha256                     its record: the key and the library's SHA-256
     ab/<key>.failed.c                   the source of a build the compiler refused
     ab/.build-<key[:8]>-XXXXXXXX/       a build in progress, or left by a crash
@@ -45,7 +46,7 @@ STALE_BUILD = 3600.0
 
 TEMPORARY = "a private temporary folder: HOME is not set"
 _SHARD = re.compile(r"[0-9a-f]{2}")
-_KERNEL_FILE = re.compile(r"([0-9a-f]{64})\.(so|sha256|failed\.c)")
+_KERNEL_FILE = re.compile(r"([0-9a-f]{64})\.(so|o|sha256|failed\.c)")
 _REFERENCE_FILE = re.compile(r"seeds_ref-[a-z]+-[0-9a-f]{16}\.(so|sha256)")
 _BUILD_DIR = re.compile(r"\.build-[0-9a-f]{8}-[a-z0-9_]+")
 

@@ -1,8 +1,10 @@
 """C backend, the split kernel: a scalar trace too large for one function
 (c_backend.SPLIT_FROM statements) becomes parts of at most c_backend.PART cost (see
 `cost`), a few to a translation unit (`units_of`), that c_build compiles in parallel
-at UNIT_FLAGS (-O1) and links into one library. c_backend.generate_c calls
-`split_kernel` with the statements it rendered.
+at UNIT_FLAGS (-O1) and links into one library with the driver that every split
+kernel shares (c_driver: the batch's OpenMP loop over blocks, the copies between the
+caller's arrays and the tape, the one-point entry), compiled once per flag set.
+c_backend.generate_c calls `split_kernel` with the statements it rendered.
 
 The kernel runs over blocks of XC_BLOCK points. A per-thread tape holds, for each
 vector of XC_VL points of the block, a frame of XC_W slots, each slot one vector (the
@@ -93,6 +95,8 @@ from __future__ import annotations
 
 import re
 
+from . import c_driver
+
 UNIT_MARK = "/* exprcompiler: translation unit */"
 # Added after the build's flags for each unit of a split kernel (the last -O wins); part
 # of the cache key. (gcc's optimize("O1") attribute on the parts instead keeps gcc 12
@@ -131,14 +135,28 @@ def unit_flags(unit: str, gnu: bool = True) -> tuple[str, ...]:
     return UNIT_FLAGS + (LANES_FLAGS if _LANES_MARK in unit else SIMD_FLAGS)
 
 
+# Each unit of a split kernel compiled on its own starts with this line; the joined
+# text lacks it, and there the driver's functions are static (c_driver.API).
+UNITS_DEFINE = "#define XC_UNITS 1"
+
+
 def split_units(source: str) -> list[str]:
     """The translation units of a source: one, or those after each UNIT_MARK line,
-    each preceded by the text before the first mark (the shared prelude)."""
-    pieces = source.split("\n" + UNIT_MARK + "\n")
-    if len(pieces) == 1:
+    each preceded by UNITS_DEFINE and the text before the first mark (the shared
+    prelude); the driver that ends a split kernel (a unit whose first line is
+    c_driver.DRIVER_MARK) is the last, without the prelude: the same text for every
+    kernel (is_driver)."""
+    body, mark, driver = source.partition(f"\n{UNIT_MARK}\n{c_driver.DRIVER_MARK}\n")
+    pieces = body.split("\n" + UNIT_MARK + "\n")
+    if len(pieces) == 1 and not mark:
         return [source]
-    head = pieces[0]
-    return [head + "\n" + p for p in pieces[1:]]
+    units = [f"{UNITS_DEFINE}\n{pieces[0]}\n{p}" for p in pieces[1:]]
+    return units + [f"{UNITS_DEFINE}\n{c_driver.DRIVER_MARK}\n{driver}"] * bool(mark)
+
+
+def is_driver(unit: str) -> bool:
+    """Whether a unit of split_units is the driver."""
+    return unit.startswith(f"{UNITS_DEFINE}\n{c_driver.DRIVER_MARK}\n")
 
 
 # A statement that calls a function costs gcc about CALL_COST plain ones: around a call
@@ -374,70 +392,42 @@ PART_PARAMS = {True: "double *restrict t, ptrdiff_t m", False: "double *restrict
 # 0.03 s), in at least MIN_UNITS units (compiled in parallel).
 UNIT_COST = 4800
 MIN_UNITS = 4
+# Vector-extension parts share a unit up to UNIT_LINES lines of their code (tape loads
+# and stores included) instead: gcc's time on them follows their lines, not `cost`
+# (a call there is one to a lane wrapper). The random 10^4-operation gradient's units
+# grouped by cost: 11 of the forward sweep, 1,500-2,200 lines and 0.15-0.23 s of gcc's
+# CPU each, 5 of the reverse sweep, 4,100-4,900 lines and 0.46-0.52 s (about 0.1 ms a
+# line both; load 3); a unit's start and prelude alone 38-40 ms. Whole builds
+# (benchmarks/bench_c_variants.py --ops 10000, compiler CPU s min / median, 3 + 4
+# interleaved rounds, load 4.5-4.8, kernels bit for bit the same and as fast):
+#   by cost (16 units)            4.93 / 4.96    5.09 / 5.34
+#   UNIT_LINES 2400 (17 units)    4.58 / 5.18
+#   UNIT_LINES 4800 (9 units)     4.28 / 4.75    4.39 / 4.89
+#   UNIT_LINES 9600 (5 units)     4.30 / 4.70    4.20 / 4.52
+# 4800 keeps units for more cores than this machine's two.
+UNIT_LINES = 4800
 
 
-def units_of(chunks) -> list[int]:
-    """The first chunk of each unit: consecutive chunks of about equal total cost."""
-    costs = [sum(cost(st[1]) for st in ch) for ch in chunks]
-    total = sum(costs)
-    n = min(len(chunks), max(MIN_UNITS, -(-total // UNIT_COST)))
+def units_of(weights, per_unit: int) -> list[int]:
+    """The first part of each unit: consecutive parts of about equal total weight, at
+    most `per_unit` a unit, at least MIN_UNITS units."""
+    total = sum(weights)
+    n = min(len(weights), max(MIN_UNITS, -(-total // max(1, per_unit))))
     starts, spent = [0], 0
-    for c, k in enumerate(costs[:-1]):
+    for c, k in enumerate(weights[:-1]):
         spent += k
         if spent * n >= total * len(starts):
             starts.append(c + 1)
     return starts
 
 
-# The driver's unit: the copies between the caller's arrays and the tape (at the unit's
-# -O1), and the driver itself at -O0 under gcc: it only calls them and the parts, and at
-# -O1 gcc took 2.8 s of CPU over the tables of the 20-link pendulum's 1,806 pointer
-# and stride parameters (0.05 s at -O0).
-_COPIES = [
-    "#include <stdint.h>",
-    "#if defined(__GNUC__) && !defined(__clang__)",
-    '#define XC_DRIVER __attribute__((optimize("O0")))',
-    "#else", "#define XC_DRIVER", "#endif", "",
-    "/* points i0 ... i0 + m - 1 of every input into the first slots of their frames;",
-    "   the lanes m ... bs - 1 repeat point m - 1 (values the parts compute and nobody",
-    "   stores) */",
-    "static void xc_gather(double *restrict t, const double *const *ins, const ptrdiff_t *sts,",
-    "                      int n_in, ptrdiff_t i0, ptrdiff_t m, ptrdiff_t bs)",
-    "{",
-    "    for (ptrdiff_t j = 0; j < bs; ++j) {",
-    "        const ptrdiff_t i = i0 + (j < m ? j : m - 1);",
-    "        double *slot = t + (j / XC_VL) * (XC_W * XC_VL) + j % XC_VL;",
-    "        for (int k = 0; k < n_in; ++k)",
-    "            slot[k * XC_VL] = ins[k][i * sts[k]];",
-    "    }",
-    "}", "",
-    "/* the outputs' slots (from `first`) to the m points from i0: a run of outputs side",
-    "   by side in memory at one stride (a Jacobian's block) is stored point by point */",
-    "static void xc_scatter(const double *restrict t, int first, double *const *outs,",
-    "                       const ptrdiff_t *osts, int n_out, ptrdiff_t i0, ptrdiff_t m)",
-    "{",
-    "    for (int k = 0; k < n_out; ) {",
-    "        int r = 1;",
-    "        while (k + r < n_out && osts[k + r] == osts[k]",
-    "               && (uintptr_t)outs[k + r] == (uintptr_t)outs[k] + r * sizeof(double))",
-    "            ++r;",
-    "        double *o = outs[k] + i0 * osts[k];",
-    "        const ptrdiff_t s = osts[k];",
-    "        for (ptrdiff_t j = 0; j < m; ++j) {",
-    "            const double *slot = t + (j / XC_VL) * (XC_W * XC_VL) + (first + k) * XC_VL + j % XC_VL;",
-    "            for (int q = 0; q < r; ++q)",
-    "                o[j * s + q] = slot[q * XC_VL];",
-    "        }",
-    "        k += r;",
-    "    }",
-    "}", ""]
-
-
 def split_kernel(stmts, inputs: dict, func_name: str, decl: str, head: list[str],
-                 n_in: int, n_out: int, part: int, block: int, table, packed_decl: str) -> str:
+                 n_in: int, n_out: int, part: int, block: int, table, packed_decl: str,
+                 tail=()) -> str:
     """The source of the split kernel: the prelude `head` (guarded, so the joined text
-    is one valid unit too), the parts a few to a unit, and the unit of the kernel
-    itself and its one-point entry `packed_decl` (point_entry)."""
+    is one valid unit too), the parts a few to a unit, the last unit ending with the
+    kernel `decl` and its one-point entry `packed_decl` (c_driver.entries) and the
+    lines `tail`, then the driver that every split kernel shares (c_driver.DRIVER)."""
     vector = len(stmts) <= VECTOR_UP_TO
     halves = not vector and len(stmts) > HALF_PARTS_FROM
     chunks, loads, stores, slots = plan(stmts, inputs, max(1, int(part * LANES_PART)) if halves else part)
@@ -451,15 +441,18 @@ def split_kernel(stmts, inputs: dict, func_name: str, decl: str, head: list[str]
              f"#define XC_BLOCK {block_c}",
              # the tape's slots: a frame of XC_W vectors for each vector of points
              f"#define XC_W {width}",
-             # the lanes of the target's vectors of doubles: a part's inner loop of
-             # XC_VL points becomes one vector iteration, with no scalar remainder
-             "#if defined(__AVX512F__)", "#define XC_VL 8", "#elif defined(__AVX__)", "#define XC_VL 4",
-             "#else", "#define XC_VL 2", "#endif",
+             # XC_VL, the lanes of the target's vectors of doubles: a part's inner loop
+             # of XC_VL points becomes one vector iteration, with no scalar remainder;
+             # and the driver's functions (c_driver)
+             *c_driver.API,
              # Separate units have no interprocedural view anyway; in the joined text
              # noipa keeps gcc from inlining the parts back into one huge function.
              "#if defined(__GNUC__)",
              '#define XC_PART __attribute__((noipa, visibility("hidden")))',
              "#else", "#define XC_PART", "#endif",
+             # the kernel's entries only fill tables for the driver (c_driver.entries)
+             "#if defined(__GNUC__) && !defined(__clang__)", '#define XC_DRIVER __attribute__((optimize("O0")))',
+             "#else", "#define XC_DRIVER", "#endif",
              *([] if vector else lanes_prelude(stmts)),
              *[f"XC_PART void {func_name}_part{c}({PART_PARAMS[vector]});" for c in range(len(chunks))],
              "#endif", ""]
@@ -468,122 +461,50 @@ def split_kernel(stmts, inputs: dict, func_name: str, decl: str, head: list[str]
             "        #pragma omp simd",
             "        for (ptrdiff_t j = 0; j < XC_VL; ++j) {"] if vector else \
         ["    {", "        double *restrict xc_f = t + j * XC_W;  /* the frame of the points j ... */", "        {"]
-    starts = set(units_of(chunks))
-    for c, chunk in enumerate(chunks):
+    bodies = [part_body(chunk, loads[c], stores[c], " " * 12, lanes=not vector) for c, chunk in enumerate(chunks)]
+    if vector or not UNIT_LINES:
+        starts = set(units_of([sum(cost(st[1]) for st in ch) for ch in chunks], UNIT_COST))
+    else:
+        starts = set(units_of([len(b) for b in bodies], UNIT_LINES))
+    for c, body in enumerate(bodies):
         lines += [UNIT_MARK] if c in starts else []
-        lines += [f"XC_PART void {func_name}_part{c}({PART_PARAMS[vector]})", "{", *loop]
-        lines += part_body(chunk, loads[c], stores[c], " " * 12, lanes=not vector) + ["        }", "    }", "}", ""]
-    lines += [UNIT_MARK, *_COPIES, "XC_DRIVER " + decl, "{",
-              f"    const double *const ins[] = {{{table([f'in{k}' for k in range(n_in)])}}};",
-              f"    const ptrdiff_t sts[] = {{{table([f'st{k}' for k in range(n_in)])}}};",
-              f"    double *const outs[] = {{{table([f'out{k}' for k in range(n_out)])}}};",
-              f"    const ptrdiff_t osts[] = {{{table([f'os{k}' for k in range(n_out)])}}};",
-              "    int failed = 0;",
-              "    if (n <= 0) return 0;",
-              "    (void)threads;  /* unused in a build without OpenMP */",
-              "    #pragma omp parallel num_threads(threads) if(threads > 1) reduction(|: failed)",
-              "    {",
-              "        /* the tape: a frame of XC_W slots for each vector of the block, handed",
-              "           from part to part */",
-              # from a cache line's start: a vector never straddles two lines (at 10^5
-              # operations, 0.7-0.8x the time with malloc's 16-byte alignment)
-              "        void *mem = malloc(sizeof(double) * XC_W * XC_BLOCK + 64);",
-              "        double *t = mem ? (double *)(((uintptr_t)mem + 63) & ~(uintptr_t)63) : NULL;",
-              "        failed = t == NULL;",
-              "        #pragma omp for schedule(static)",
-              "        for (ptrdiff_t i0 = 0; i0 < n; i0 += XC_BLOCK) {",
-              "            const ptrdiff_t m = n - i0 < XC_BLOCK ? n - i0 : XC_BLOCK;",
-              "            /* m rounded up to whole vectors: the lanes past m repeat point m - 1 */",
-              "            const ptrdiff_t bs = (m + XC_VL - 1) / XC_VL * XC_VL;",
-              "            if (t == NULL) continue;",
-              f"            xc_gather(t, ins, sts, {n_in}, i0, m, bs);",
-              *[f"            {func_name}_part{c}(t, bs);" if vector else
-                f"            for (ptrdiff_t j = 0; j < bs; j += XC_VL) {func_name}_part{c}(t, j);"
-                for c in range(len(chunks))],
-              f"            xc_scatter(t, {n_in}, outs, osts, {n_out}, i0, m);",
-              "        }", "        free(mem);", "    }", "    return failed ? -1 : 0;", "}", ""]
-    lines += point_entry(func_name, packed_decl, n_in, n_out, len(chunks), vector)
-    return "\n".join(lines)
+        lines += [f"XC_PART void {func_name}_part{c}({PART_PARAMS[vector]})", "{", *loop, *body,
+                  "        }", "    }", "}", ""]
+    lines += c_driver.entries(func_name, decl, packed_decl, n_in, n_out, len(chunks), vector, table)
+    return "\n".join([*lines, *tail, UNIT_MARK, c_driver.DRIVER])
 
 
-# The one-point entry's tape, kept per thread between calls: a pthread key whose
-# destructor (free, in libc: never unloaded with the kernel) frees a thread's tape when
-# it exits. (A `__thread` pointer left one tape behind per exiting thread.) One key per
-# loaded kernel whose entry is called, never deleted (CPython never unloads an
-# extension; deleting it in a library destructor would race threads still calling);
-# where pthread_key_create fails (glibc has 1,024 keys) or there are no POSIX threads,
-# the tape is malloc'd per call.
-TAPE_KEPT = [
-    "", "#if defined(__unix__) || defined(__APPLE__)", "#include <pthread.h>", "#define XC_TAPE_KEPT",
-    "static pthread_key_t xc_tape_key;",
-    "static int xc_tape_keyed;  /* 0: no key (pthread_key_create failed): a tape per call */",
-    "static pthread_once_t xc_tape_once = PTHREAD_ONCE_INIT;",
-    "static void xc_tape_key_make(void) { xc_tape_keyed = pthread_key_create(&xc_tape_key, free) == 0; }",
-    "#endif", ""]
-
-
-def point_entry(func_name: str, packed_decl: str, n_in: int, n_out: int, parts: int,
-                vector: bool) -> list[str]:
-    """The one-point entry `packed_decl` (input k in in[k], output k to out[k]): the
-    parts called once each, on one vector of points in one frame of the tape, with
-    none of the kernel's OpenMP region, gather and scatter loops. Every lane holds the
-    point (garbage in the others could be subnormal, and slow). In the driver's unit
-    (at the unit's -O1; the driver itself is -O0): it calls only the parts, which are
-    noipa. (An entry that called the kernel with n = 1, beside it, made gcc inline a
-    pointer and a stride per input and output, 1,806 arguments on the 20-link
-    pendulum's Jacobian, and take 3 s.) A unit of its own cost 0.03-0.07 s more of a
-    cold build at 6 links (gcc's start and headers: median of 5 interleaved cold
-    builds, load 1.6, 0.58 s against 0.51 s), nothing measurable at 10.
-    Measured (the packed entry through cffi, thread CPU, medians of 21 interleaved
-    rounds, load 5-7): the 6-link pendulum's Jacobian 3.19 µs through the kernel with
-    n = 1 (its OpenMP region, gather and scatter), 1.38 µs here, and in one process
-    1.39 µs against 1.12 µs for the same trace built unsplit (min 0.96 / 0.98); the
-    10-link one 4.85 -> 2.93 µs (benchmarks/bench_dense_point.py). Its tape is one
-    frame (XC_W vectors: 15 KB at 6 links, 19 KB at 10, 70 KB at 20), kept per thread
-    (TAPE_KEPT). Rows of a block's points in a cache line each had made it 68, 267 and
-    280 KB. Same traces in one process (thread CPU, min / median of 11 interleaved
-    rounds, load 5.4; benchmarks/bench_split_tape.py, against 73d46af): 6 links
-    1.06 / 1.56 µs before, 1.31 / 1.39 µs with frames and the kept tape; 10 links 2.69
-    / 3.48 -> 1.73 / 2.65 µs; 20 links 14.7 / 17.1 -> 6.4 / 11.7 µs (the kernel on
-    10^4 points: 1.89 -> 1.82, 7.39 -> 4.68, 41.4 -> 29.8 ms, min). The kept tape alone,
-    frames both ways (21 rounds of 2,000 calls, load 5): 0.84 / 1.30 against 0.96 /
-    1.51 µs malloc'd per call at 6 links, 1.38 / 2.34 against 1.57 / 2.55 at 10, 6.26 /
-    8.79 against 6.71 / 9.68 at 20. The 20-link Jacobian built as one -O1 function
-    (133 s of build, against 15 s as parts) ran the entry in 4.1-6.7 µs and 10^4 points
-    in 11-16 ms: the parts' tape traffic (about 3,000 loads and 3,400 stores a point,
-    from a 70 KB frame, against gcc's own spills) is the rest of the gap. Larger
-    parts do not close it: PART 600 / 1200 / 2400 ran 10^4 points in 30.0 / 29.8 /
-    44.4 ms (min of 9, load 5).
-    Before the frames, the lanes cost more than the tape at 20 links: the same units
-    with XC_VL 1 and no `omp simd` (scalar parts), timed from C, ran the entry in
-    10.1 µs against 14.4 µs, but a scalar copy of the parts would add 7.9 s of gcc's
-    CPU to the build's 12 s."""
-    call = "(t, XC_VL);" if vector else "(t, 0);"
-    return [*TAPE_KEPT,
-            "/* one point: input k in in[k], output k to out[k] (c_split.point_entry) */",
-            packed_decl, "{",
-            "    void *mem = NULL;",
-            "    int kept = 0;",
-            "#ifdef XC_TAPE_KEPT",
-            "    if (pthread_once(&xc_tape_once, xc_tape_key_make) == 0 && xc_tape_keyed) {",
-            "        mem = pthread_getspecific(xc_tape_key);",
-            "        kept = 1;",
-            "    }",
-            "#endif",
-            "    if (mem == NULL) {",
-            "        mem = malloc(sizeof(double) * XC_W * XC_VL + 64);",
-            "        if (mem == NULL) return -1;",
-            "#ifdef XC_TAPE_KEPT",
-            "        if (kept && pthread_setspecific(xc_tape_key, mem) != 0) kept = 0;",
-            "#endif",
-            "    }",
-            "    double *t = (double *)(((uintptr_t)mem + 63) & ~(uintptr_t)63);",
-            f"    for (int k = 0; k < {n_in}; ++k)",
-            "        for (int j = 0; j < XC_VL; ++j)",
-            "            t[k * XC_VL + j] = in[k];",
-            *[f"    {func_name}_part{c}{call}" for c in range(parts)],
-            f"    for (int k = 0; k < {n_out}; ++k)",
-            f"        out[k] = t[({n_in} + k) * XC_VL];",
-            "    if (!kept) free(mem);",
-            "    return 0;",
-            "}"]
+# point_entry: the one-point entry (input k in in[k], output k to out[k]; now
+# c_driver.xc_split_point, which each kernel's entry calls with its parts): the
+# parts called once each, on one vector of points in one frame of the tape, with
+# none of the kernel's OpenMP region, gather and scatter loops. Every lane holds the
+# point (garbage in the others could be subnormal, and slow). It calls only the
+# parts, which are noipa. (An entry that called the kernel with n = 1, beside it, made gcc inline a
+# pointer and a stride per input and output, 1,806 arguments on the 20-link
+# pendulum's Jacobian, and take 3 s.) A unit of its own (before c_driver) cost
+# 0.03-0.07 s more of a cold build at 6 links (gcc's start and headers: median of 5
+# interleaved cold builds, load 1.6, 0.58 s against 0.51 s), nothing measurable at 10.
+# Measured (the packed entry through cffi, thread CPU, medians of 21 interleaved
+# rounds, load 5-7): the 6-link pendulum's Jacobian 3.19 µs through the kernel with
+# n = 1 (its OpenMP region, gather and scatter), 1.38 µs here, and in one process
+# 1.39 µs against 1.12 µs for the same trace built unsplit (min 0.96 / 0.98); the
+# 10-link one 4.85 -> 2.93 µs (benchmarks/bench_dense_point.py). Its tape is one
+# frame (XC_W vectors: 15 KB at 6 links, 19 KB at 10, 70 KB at 20), kept per thread
+# (c_driver's kept tape). Rows of a block's points in a cache line each had made it 68, 267 and
+# 280 KB. Same traces in one process (thread CPU, min / median of 11 interleaved
+# rounds, load 5.4; benchmarks/bench_split_tape.py, against 73d46af): 6 links
+# 1.06 / 1.56 µs before, 1.31 / 1.39 µs with frames and the kept tape; 10 links 2.69
+# / 3.48 -> 1.73 / 2.65 µs; 20 links 14.7 / 17.1 -> 6.4 / 11.7 µs (the kernel on
+# 10^4 points: 1.89 -> 1.82, 7.39 -> 4.68, 41.4 -> 29.8 ms, min). The kept tape alone,
+# frames both ways (21 rounds of 2,000 calls, load 5): 0.84 / 1.30 against 0.96 /
+# 1.51 µs malloc'd per call at 6 links, 1.38 / 2.34 against 1.57 / 2.55 at 10, 6.26 /
+# 8.79 against 6.71 / 9.68 at 20. The 20-link Jacobian built as one -O1 function
+# (133 s of build, against 15 s as parts) ran the entry in 4.1-6.7 µs and 10^4 points
+# in 11-16 ms: the parts' tape traffic (about 3,000 loads and 3,400 stores a point,
+# from a 70 KB frame, against gcc's own spills) is the rest of the gap. Larger
+# parts do not close it: PART 600 / 1200 / 2400 ran 10^4 points in 30.0 / 29.8 /
+# 44.4 ms (min of 9, load 5).
+# Before the frames, the lanes cost more than the tape at 20 links: the same units
+# with XC_VL 1 and no `omp simd` (scalar parts), timed from C, ran the entry in
+# 10.1 µs against 14.4 µs, but a scalar copy of the parts would add 7.9 s of gcc's
+# CPU to the build's 12 s.

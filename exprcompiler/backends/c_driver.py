@@ -1,0 +1,238 @@
+"""C backend, the split kernel's driver (c_split): the code that is the same for every
+split kernel, written once here and compiled once per compiler and flag set into a
+cached object that every split build links (c_build), so that a split build
+compiles only its parts.
+
+The driver takes what used to be compiled into each kernel as constants as
+arguments instead: the parts (a table of function pointers), the tape's width XC_W,
+the block and whether the parts run vector by vector. It is
+
+- xc_split_run: the batch over blocks of points, an OpenMP team sharing them (the
+  gather of the inputs into the tape, the parts in turn, the scatter of the outputs);
+- xc_split_point: one point, on one frame of the tape kept per thread between calls
+  (c_split.point_entry says what that gave).
+
+Each kernel keeps, in its last unit of parts, two small functions of its own (`entries`):
+the batch kernel with its signature of pointers and strides, which fills the tables
+and calls xc_split_run, and the one-point entry, which calls xc_split_point.
+
+The source of a split kernel still holds the driver, after DRIVER_MARK, so that the
+joined text is one valid translation unit (`exprc export`); there its functions are
+static. Compiled unit by unit (c_split.split_units defines XC_UNITS in each), they are
+global with hidden visibility: each kernel library links its own copy of the object,
+whose statics (the tape's pthread key) are then the library's own, as before.
+
+Measured on the 6-link pendulum's Jacobian (gcc 12, this 2-core machine), which was
+one unit of parts and the driver's unit, two compiler runs of 0.26-0.29 and 0.18-0.21 s
+wall in parallel (load 0.8), now the first only. Cold builds in fresh caches holding
+the driver object, each tree in its own process, the two taking turns (11 rounds, load
+3.8): the C compiler's CPU min / median 0.229 / 0.303 s before, 0.176 / 0.223 s now;
+wall 0.51 / 0.78 against 0.40 / 0.55 s. Beside symengine's Lambdify(backend="llvm")
+of the same Jacobian in the same process (3 x 5 rounds, load 2.1-2.3): the build's wall
+min / median 0.26-0.36 / 0.26-0.41 s before (4.6-5.6x symengine's, medians), 0.22-0.30
+/ 0.25-0.35 s now (4.2-4.7x). Results bit for bit the same, the kernel as fast (10^4
+points, min of 21: 1.12 against 1.07 ms; J.at 1.30 against 1.29 us). The first split
+build in a cache compiles the object alongside its parts: 0.247 / 0.309 s of CPU
+before, 0.279 / 0.325 s (7 rounds). (The driver's own CPU by its flags: c_build.)
+"""
+
+from __future__ import annotations
+
+DRIVER_MARK = "/* exprcompiler: the driver of split kernels (backends/c_driver.py) */"
+
+# The lanes of the target's vectors of doubles (dtypes' float rewrite doubles them).
+VL_LINES = ["#if defined(__AVX512F__)", "#define XC_VL 8", "#elif defined(__AVX__)", "#define XC_VL 4",
+            "#else", "#define XC_VL 2", "#endif"]
+
+# What a kernel's units see of the driver (in the prelude of every unit) and what the
+# driver itself starts with: guarded, so the joined text sees it once.
+API = [
+    "#ifndef XC_DRIVER_API",
+    "#define XC_DRIVER_API",
+    "#include <stddef.h>",
+    "#ifndef XC_VL", *VL_LINES, "#endif",
+    "#if !defined(XC_UNITS)",
+    "#define XC_SHARED static  /* the joined text, one translation unit */",
+    "#elif defined(__GNUC__)",
+    '#define XC_SHARED __attribute__((visibility("hidden")))',
+    "#else",
+    "#define XC_SHARED",
+    "#endif",
+    "/* a part: the tape, and the block's points (a loop inside) or its vector j */",
+    "typedef void (*xc_part_fn)(double *restrict, ptrdiff_t);",
+    "XC_SHARED int xc_split_run(ptrdiff_t n, int threads, const double *const *ins, const ptrdiff_t *sts,",
+    "                           int n_in, double *const *outs, const ptrdiff_t *osts, int n_out,",
+    "                           const xc_part_fn *parts, int n_parts, ptrdiff_t w, ptrdiff_t block,",
+    "                           int per_vector);",
+    "XC_SHARED int xc_split_point(const double *in, double *out, int n_in, int n_out,",
+    "                             const xc_part_fn *parts, int n_parts, ptrdiff_t w, int per_vector);",
+    "#endif"]
+
+_BODY = [
+    "#include <stdint.h>",
+    "#include <stdlib.h>",
+    "",
+    "/* points i0 ... i0 + m - 1 of every input into the first slots of their frames of w",
+    "   slots; the lanes m ... bs - 1 repeat point m - 1 (values the parts compute and",
+    "   nobody stores) */",
+    "static void xc_gather(double *restrict t, ptrdiff_t w, const double *const *ins, const ptrdiff_t *sts,",
+    "                      int n_in, ptrdiff_t i0, ptrdiff_t m, ptrdiff_t bs)",
+    "{",
+    "    for (ptrdiff_t j = 0; j < bs; ++j) {",
+    "        const ptrdiff_t i = i0 + (j < m ? j : m - 1);",
+    "        double *slot = t + (j / XC_VL) * (w * XC_VL) + j % XC_VL;",
+    "        for (int k = 0; k < n_in; ++k)",
+    "            slot[k * XC_VL] = ins[k][i * sts[k]];",
+    "    }",
+    "}",
+    "",
+    "/* the outputs' slots (from `first`) to the m points from i0: a run of outputs side",
+    "   by side in memory at one stride (a Jacobian's block) is stored point by point */",
+    "static void xc_scatter(const double *restrict t, ptrdiff_t w, int first, double *const *outs,",
+    "                       const ptrdiff_t *osts, int n_out, ptrdiff_t i0, ptrdiff_t m)",
+    "{",
+    "    for (int k = 0; k < n_out; ) {",
+    "        int r = 1;",
+    "        while (k + r < n_out && osts[k + r] == osts[k]",
+    "               && (uintptr_t)outs[k + r] == (uintptr_t)outs[k] + r * sizeof(double))",
+    "            ++r;",
+    "        double *o = outs[k] + i0 * osts[k];",
+    "        const ptrdiff_t s = osts[k];",
+    "        for (ptrdiff_t j = 0; j < m; ++j) {",
+    "            const double *slot = t + (j / XC_VL) * (w * XC_VL) + (first + k) * XC_VL + j % XC_VL;",
+    "            for (int q = 0; q < r; ++q)",
+    "                o[j * s + q] = slot[q * XC_VL];",
+    "        }",
+    "        k += r;",
+    "    }",
+    "}",
+    "",
+    "/* the parts in turn on the tape's block of bs points: each over the block, or each",
+    "   vector by vector (`per_vector`: the vector-extension parts) */",
+    "static void xc_parts(double *t, ptrdiff_t bs, const xc_part_fn *parts, int n_parts, int per_vector)",
+    "{",
+    "    for (int c = 0; c < n_parts; ++c) {",
+    "        if (!per_vector)",
+    "            parts[c](t, bs);",
+    "        else",
+    "            for (ptrdiff_t j = 0; j < bs; j += XC_VL)",
+    "                parts[c](t, j);",
+    "    }",
+    "}",
+    "",
+    "/* n points: blocks of `block` points (whole vectors) over an OpenMP team, each thread",
+    "   with a tape of a frame of w slots for each vector of its block; -1 if a tape cannot",
+    "   be allocated */",
+    "XC_SHARED int xc_split_run(ptrdiff_t n, int threads, const double *const *ins, const ptrdiff_t *sts,",
+    "                           int n_in, double *const *outs, const ptrdiff_t *osts, int n_out,",
+    "                           const xc_part_fn *parts, int n_parts, ptrdiff_t w, ptrdiff_t block,",
+    "                           int per_vector)",
+    "{",
+    "    int failed = 0;",
+    "    if (n <= 0) return 0;",
+    "    (void)threads;  /* unused in a build without OpenMP */",
+    "    #pragma omp parallel num_threads(threads) if(threads > 1) reduction(|: failed)",
+    "    {",
+    # from a cache line's start: a vector never straddles two lines (at 10^5
+    # operations, 0.7-0.8x the time with malloc's 16-byte alignment)
+    "        void *mem = malloc(sizeof(double) * w * block + 64);",
+    "        double *t = mem ? (double *)(((uintptr_t)mem + 63) & ~(uintptr_t)63) : NULL;",
+    "        failed = t == NULL;",
+    "        #pragma omp for schedule(static)",
+    "        for (ptrdiff_t i0 = 0; i0 < n; i0 += block) {",
+    "            const ptrdiff_t m = n - i0 < block ? n - i0 : block;",
+    "            /* m rounded up to whole vectors: the lanes past m repeat point m - 1 */",
+    "            const ptrdiff_t bs = (m + XC_VL - 1) / XC_VL * XC_VL;",
+    "            if (t == NULL) continue;",
+    "            xc_gather(t, w, ins, sts, n_in, i0, m, bs);",
+    "            xc_parts(t, bs, parts, n_parts, per_vector);",
+    "            xc_scatter(t, w, n_in, outs, osts, n_out, i0, m);",
+    "        }",
+    "        free(mem);",
+    "    }",
+    "    return failed ? -1 : 0;",
+    "}",
+    "",
+    # The one-point entry's tape, kept per thread between calls: a pthread key whose
+    # destructor (free, in libc: never unloaded with the kernel) frees a thread's tape
+    # when it exits. (A `__thread` pointer left one tape behind per exiting thread.) One
+    # key per loaded library whose entry is called, never deleted (CPython never unloads
+    # an extension; deleting it in a library destructor would race threads still
+    # calling); where pthread_key_create fails (glibc has 1,024 keys) or there are no
+    # POSIX threads, the tape is malloc'd per call. The tape records its size in its
+    # first double's place: a library's kernels share the key.
+    "#if defined(__unix__) || defined(__APPLE__)",
+    "#include <pthread.h>",
+    "#define XC_TAPE_KEPT",
+    "static pthread_key_t xc_tape_key;",
+    "static int xc_tape_keyed;  /* 0: no key (pthread_key_create failed): a tape per call */",
+    "static pthread_once_t xc_tape_once = PTHREAD_ONCE_INIT;",
+    "static void xc_tape_key_make(void) { xc_tape_keyed = pthread_key_create(&xc_tape_key, free) == 0; }",
+    "#endif",
+    "",
+    "/* one point: input k in in[k] to every lane of one vector, the parts called once",
+    "   each on one frame, output k to out[k] (c_split.point_entry) */",
+    "XC_SHARED int xc_split_point(const double *in, double *out, int n_in, int n_out,",
+    "                             const xc_part_fn *parts, int n_parts, ptrdiff_t w, int per_vector)",
+    "{",
+    "    const size_t size = sizeof(double) * w * XC_VL + 128;  /* a size_t, then the frame from a line */",
+    "    void *mem = NULL;",
+    "    int kept = 0;",
+    "#ifdef XC_TAPE_KEPT",
+    "    if (pthread_once(&xc_tape_once, xc_tape_key_make) == 0 && xc_tape_keyed) {",
+    "        mem = pthread_getspecific(xc_tape_key);",
+    "        kept = 1;",
+    "        if (mem != NULL && *(size_t *)mem < size) {  /* a smaller kernel's */",
+    "            free(mem);",
+    "            mem = NULL;",
+    "            if (pthread_setspecific(xc_tape_key, NULL) != 0) kept = 0;",
+    "        }",
+    "    }",
+    "#endif",
+    "    if (mem == NULL) {",
+    "        mem = malloc(size);",
+    "        if (mem == NULL) return -1;",
+    "        *(size_t *)mem = size;",
+    "#ifdef XC_TAPE_KEPT",
+    "        if (kept && pthread_setspecific(xc_tape_key, mem) != 0) kept = 0;",
+    "#endif",
+    "    }",
+    "    double *t = (double *)(((uintptr_t)mem + 64) & ~(uintptr_t)63);",
+    "    for (int k = 0; k < n_in; ++k)",
+    "        for (int j = 0; j < XC_VL; ++j)",
+    "            t[k * XC_VL + j] = in[k];",
+    "    for (int c = 0; c < n_parts; ++c)",
+    "        parts[c](t, per_vector ? 0 : XC_VL);",
+    "    for (int k = 0; k < n_out; ++k)",
+    "        out[k] = t[(n_in + k) * XC_VL];",
+    "    if (!kept) free(mem);",
+    "    return 0;",
+    "}"]
+
+# The driver as it ends every split kernel's source: the same text for every kernel
+# (the object's cache key hashes it), after DRIVER_MARK.
+DRIVER = "\n".join([DRIVER_MARK, *API, *_BODY]) + "\n"
+
+
+def entries(func_name: str, decl: str, packed_decl: str, n_in: int, n_out: int, parts: int,
+            vector: bool, table) -> list[str]:
+    """The lines of a kernel's own two entries (see the top), in its last unit of parts:
+    the batch kernel `decl` and the one-point `packed_decl`. The batch kernel is -O0
+    under gcc (XC_DRIVER): it only fills tables, and at -O1 gcc took 2.8 s of CPU over
+    the tables of the 20-link pendulum's 1,806 pointer and stride parameters (0.05 s
+    at -O0)."""
+    per_vector = "0" if vector else "1"
+    fns = f"{func_name}_parts"
+    return ["", f"static const xc_part_fn {fns}[] = {{{table([f'{func_name}_part{c}' for c in range(parts)])}}};",
+            "", "XC_DRIVER " + decl, "{",
+            f"    const double *const ins[] = {{{table([f'in{k}' for k in range(n_in)])}}};",
+            f"    const ptrdiff_t sts[] = {{{table([f'st{k}' for k in range(n_in)])}}};",
+            f"    double *const outs[] = {{{table([f'out{k}' for k in range(n_out)])}}};",
+            f"    const ptrdiff_t osts[] = {{{table([f'os{k}' for k in range(n_out)])}}};",
+            f"    return xc_split_run(n, threads, ins, sts, {n_in}, outs, osts, {n_out}, {fns}, {parts}, XC_W,",
+            f"                        XC_BLOCK, {per_vector});",
+            "}", "",
+            "/* one point: input k in in[k], output k to out[k] (c_split.point_entry) */",
+            packed_decl, "{",
+            f"    return xc_split_point(in, out, {n_in}, {n_out}, {fns}, {parts}, XC_W, {per_vector});",
+            "}"]
