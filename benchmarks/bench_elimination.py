@@ -139,6 +139,16 @@ def programs_table(count: int) -> None:
         print("  " + "  ".join(f"{c:>14}" for c in cells), flush=True)
 
 
+def check(J, n, x, floats, cols, want, want_batch, label):
+    """J's values at one point (J.at, J(**floats)) and on three states against SymPy's."""
+    for got in (J.at(x), J(**floats)):
+        flat = np.concatenate([np.ravel(got[0]), np.ravel(got[1])])
+        assert np.allclose(flat, want, rtol=1e-9, atol=1e-9), f"n={n} {label}: C differs from SymPy"
+    values, jac = J(**cols)
+    flat = np.hstack([values[:3], jac[:3].reshape(3, -1)])
+    assert np.allclose(flat, want_batch, rtol=1e-9, atol=1e-9), f"n={n} {label}: batch differs from SymPy"
+
+
 def calls_table(links: list, rounds: int, points: int) -> None:
     print(f"\n3. Generated C (threads=1) against symengine LLVM: µs per call, {rounds} interleaved rounds")
     for n in links:
@@ -153,12 +163,7 @@ def calls_table(links: list, rounds: int, points: int) -> None:
             t0 = time.perf_counter()
             J = compile_jacobian(list(model.exprs), wrt=model.names, backend="c", threads=1, mode=mode)
             builds[mode] = time.perf_counter() - t0
-            for got in (J.at(x), J(**floats)):
-                flat = np.concatenate([np.ravel(got[0]), np.ravel(got[1])])
-                assert np.allclose(flat, want, rtol=1e-9, atol=1e-9), f"n={n} {mode}: C differs from SymPy"
-            values, jac = J(**cols)
-            flat = np.hstack([values[:3], jac[:3].reshape(3, -1)])
-            assert np.allclose(flat, want_batch, rtol=1e-9, atol=1e-9), f"n={n} {mode}: batch differs"
+            check(J, n, x, floats, cols, want, want_batch, mode)
             try:   # the packed entry alone, cffi pointers made once (as bench_dense_point.py)
                 fn, from_buffer, array = J._run_packed.c_entry
                 buf, out = np.array([floats[name] for name in J.inputs]), np.empty(len(J.trace.outputs))

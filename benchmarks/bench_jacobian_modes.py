@@ -50,7 +50,7 @@ from exprcompiler.bench.competitors import installed  # noqa: E402
 from exprcompiler.bench.mechanics import exact, pendulum, random_states  # noqa: E402
 from exprcompiler.dense_point import PointCompiled  # noqa: E402
 from exprcompiler.jacobians import auto_jacobian, operations  # noqa: E402
-from bench_elimination import program, timed  # noqa: E402
+from bench_elimination import check, program, timed  # noqa: E402
 
 VARIANTS = {"forward": ("forward", None), "reverse": ("reverse", None),
             "elim markowitz": ("elimination", "markowitz"), "elim forward": ("elimination", "forward"),
@@ -126,15 +126,6 @@ def build(primal, wrt, label):
     build_s = time.perf_counter() - t0
     new = [lib for lib in mapped_libraries() - before if re.fullmatch(r"[0-9a-f]{64}\.so", Path(lib).name)]
     return J, pass_s, build_s, (new[0] if len(new) == 1 else None)   # None: loaded before
-
-
-def check(J, n, x, floats, cols, want, want_batch, label):
-    for got in (J.at(x), J(**floats)):
-        flat = np.concatenate([np.ravel(got[0]), np.ravel(got[1])])
-        assert np.allclose(flat, want, rtol=1e-9, atol=1e-9), f"n={n} {label}: C differs from SymPy"
-    values, jac = J(**cols)
-    flat = np.hstack([values[:3], jac[:3].reshape(3, -1)])
-    assert np.allclose(flat, want_batch, rtol=1e-9, atol=1e-9), f"n={n} {label}: batch differs from SymPy"
 
 
 def callgrind(driver: Path, lib: str, n_in: int, n_out: int, X: np.ndarray, work: Path) -> dict:

@@ -23,3 +23,12 @@ def in_threads(work, count: int = 4) -> None:
         t.start()
     for t in threads:
         t.join()
+
+
+def leaves(result):
+    """The numbers of a compiled function's (nested tuple) result, in order."""
+    if isinstance(result, tuple):
+        for r in result:
+            yield from leaves(r)
+    else:
+        yield result

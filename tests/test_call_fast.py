@@ -25,6 +25,7 @@ import pytest
 from exprcompiler import compile_expr, compile_grad, compile_jvp, compile_vjp
 from exprcompiler.call_args import quiet
 from exprcompiler.errors import ShapeError
+from conftest import leaves
 
 from test_bench import has_compiler  # one check of the machine's compiler
 
@@ -264,17 +265,9 @@ def test_numpy_one_point_variant_returns_the_calls_own_result(make, expr, args):
     assert f._direct, "a trace of math and arithmetic has the one-point variant"
     _same(f(*args), first)    # through the variant
     arrays = f(*(np.array([a]) for a in args))
-    flat_first = [v for v in _leaves(first)]
-    flat_arrays = [float(v[0]) for v in _leaves(arrays)]
+    flat_first = [v for v in leaves(first)]
+    flat_arrays = [float(v[0]) for v in leaves(arrays)]
     np.testing.assert_allclose(flat_first, flat_arrays, rtol=1e-14)
-
-
-def _leaves(result):
-    if isinstance(result, tuple):
-        for r in result:
-            yield from _leaves(r)
-    else:
-        yield result
 
 
 def test_numpy_one_point_variant_answers_as_numpy_where_math_refuses():
@@ -383,7 +376,7 @@ def test_call_plan_returns_what_the_first_call_returns(make, expr, shapes, args,
     by_name = f(**dict(zip(f.inputs, arrays)))
     _same(again, first)
     _same(by_name, first)
-    for leaf in _leaves(again):
+    for leaf in leaves(again):
         if isinstance(leaf, np.ndarray):
             assert leaf.flags.writeable and not any(np.shares_memory(leaf, a) for a in arrays)
 

@@ -16,6 +16,7 @@ import pytest
 
 from exprcompiler import compile_expr, compile_grad, compile_jvp, compile_vjp
 from exprcompiler.backends import numpy_backend
+from conftest import leaves
 
 CASES = [
     (compile_grad, "log(x) + 1/y", (0.0, 0.0)),           # ValueError, ZeroDivisionError
@@ -32,14 +33,6 @@ CASES = [
 IDS = [f"{make.__name__}:{expr}" for make, expr, _ in CASES]
 
 
-def _leaves(result):
-    if isinstance(result, tuple):
-        for r in result:
-            yield from _leaves(r)
-    else:
-        yield result
-
-
 def _form(result):
     """The nesting of a result, its leaves' types in place of their values."""
     return tuple(_form(r) for r in result) if isinstance(result, tuple) else type(result)
@@ -52,7 +45,7 @@ def _bits(numbers) -> list:
 def _numpy_answer(f, values) -> list:
     """The generated NumPy function at np.float64 scalars, its outputs as floats."""
     with np.errstate(all="ignore"):
-        return [float(r) for r in _leaves(f.function(*map(np.float64, values)))]
+        return [float(r) for r in leaves(f.function(*map(np.float64, values)))]
 
 
 def _quietly(call):
@@ -81,7 +74,7 @@ def test_where_math_refuses_every_entry_gives_numpys_answer(make, expr, values):
                 got, warned = _quietly(lambda: f(**dict(zip(names, values))))
             else:
                 got, warned = _quietly(lambda: f(*map(np.float64, values)))
-            assert _bits(_leaves(got)) == want and _form(got) == form and warned == 0, entry
+            assert _bits(leaves(got)) == want and _form(got) == form and warned == 0, entry
     if make is compile_grad:
         g = make(expr)
         x = np.array(values)
@@ -95,7 +88,7 @@ def test_finite_points_after_a_refusal_are_maths_again():
     g = compile_grad("log(x) + 1/y")
     for _ in range(3):
         g(1.0, 2.0)
-    assert _bits(_leaves(g(0.0, 0.0))) == _bits(_numpy_answer(g, (0.0, 0.0)))
+    assert _bits(leaves(g(0.0, 0.0))) == _bits(_numpy_answer(g, (0.0, 0.0)))
     assert g(4.0, 2.0) == (np.log(4.0) + 0.5, (0.25, -0.25))
     assert g.at(np.array([4.0, 2.0]))[1].tolist() == [0.25, -0.25]
 
@@ -112,7 +105,7 @@ def test_a_variant_loaded_as_a_statement_program_answers_the_same(monkeypatch):
         got.append(g.at(np.array([0.0, 1.0])))
         # the program, guarded by a function that calls it
         assert (numpy_backend.UNGUARDED in g._direct.__code__.co_names) == (above == 0)
-        want[above] = [_bits(_leaves(r)) if isinstance(r[1], tuple) else _bits([r[0], *r[1]]) for r in got]
+        want[above] = [_bits(leaves(r)) if isinstance(r[1], tuple) else _bits([r[0], *r[1]]) for r in got]
         assert want[above][0] == _bits(_numpy_answer(g, (0.0, 1.0)))
     assert want[0] == want[10**9]
 
@@ -124,5 +117,5 @@ def test_inputs_named_like_what_the_variant_calls():
     for _ in range(3):
         got, warned = _quietly(lambda: g(fallback=0.0, ValueError=0.0))
         want = _numpy_answer(g, [{"fallback": 0.0, "ValueError": 0.0}[name] for name in g.inputs])
-        assert _bits(_leaves(got)) == _bits(want) and warned == 0
+        assert _bits(leaves(got)) == _bits(want) and warned == 0
     assert g(fallback=1.0, ValueError=2.0)[0] == 0.5
