@@ -253,10 +253,14 @@ def _planned(cls, plan):
     with no method of ours in between (one frame less: ~2.5k instructions of the
     least-squares gradient's ~10k over its bare kernel; see call_plan.py). The plan
     hands every other call to cls.__call__, which stays the general path, as does
-    Compiled.__call__(g, ...); pickling goes by the recipe, not the class."""
+    Compiled.__call__(g, ...); pickling goes by the recipe, not the class. A plan that
+    is a C function (dense_point's) is no descriptor either, so CPython hands it the
+    caller's arguments with no frame of ours; it has no name or signature to set, and
+    its object carries its own __signature__."""
     import inspect
-    plan.__name__, plan.__qualname__, plan.__doc__ = "__call__", f"{cls.__qualname__}.__call__", cls.__call__.__doc__
-    plan.__signature__ = inspect.signature(cls.__call__)  # the plan's own may name the inputs
+    if inspect.isfunction(plan):
+        plan.__name__, plan.__qualname__, plan.__doc__ = "__call__", f"{cls.__qualname__}.__call__", cls.__call__.__doc__
+        plan.__signature__ = inspect.signature(cls.__call__)  # the plan's own may name the inputs
     return type(cls.__name__, (cls,), {"__call__": plan, "__doc__": cls.__doc__, "__module__": cls.__module__,
                                        "__qualname__": cls.__qualname__})
 

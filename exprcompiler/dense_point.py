@@ -11,6 +11,26 @@ out= arrays that are not exactly float64 ndarrays of the result's shape, C-conti
 writable and apart from the inputs, threads=None above c_build.PARALLEL_FROM points)
 takes api.Compiled's path, which gives each refusal its message.
 
+The call itself: from the second call on, where the extension loads, the object has
+a class of its own (api._planned, as NumPy's) whose __call__ is c_entry's
+method_entry, a C function: CPython hands it the caller's argument tuple and keyword
+dict, with no Python frame and no copy of the keywords but the one CPython makes for
+`**floats`; it calls c_entry's run, and api.Compiled's general path for what run
+refuses. Measured by callgrind (instructions per call, deterministic: a loop of 2,000
+calls between client requests, less an empty loop) on the 20-link pendulum's 21x42
+Jacobian (42 inputs), the code before and after side by side: J(**floats) 66.4k
+before, 38.3k now; J(*floats) 32.8k, now 28.2k; J.at(x) 28.3k, the kernel through
+cffi 22.6k, symengine's Lambdify(llvm) L(x) 45.3k. What J(**floats) has left over
+J(*floats), ~10k, is CPython's copy of the dict (~1.5k) and the 42 name lookups
+(~8.5k; iterating the dict against a table of the names' hashes instead saved 0.6k:
+not kept). `benchmarks/bench_dense_point.py --links 20 --callgrind --calls 1000`
+counts the same, the earlier call as a Python method into c_entry's run, each row
+from a lambda: by name 36.0k (63.8k through the method), in order 28.8k (32.9k),
+symengine 45.8k. Without --callgrind it times them (thread CPU medians of 21
+interleaved rounds, load 2.5; x symengine's L(x)), 3 / 6 / 10 / 20 links: J(**floats)
+0.45 / 0.61 / 0.83 / 1.28x through a Python method, 0.25 / 0.34 / 0.49 / 0.73x now;
+J(*floats) 0.27 / 0.37 / 0.51 / 0.70x, now 0.19 / 0.27 / 0.41 / 0.65x.
+
 Batches: from the second call on (as for numbers: one call never loads c_entry), a
 call is c_entry's run (run_entry), which binds the arrays by position or name, checks
 them and the out= arrays as api.Compiled's general path does (call_args._check_out),
@@ -23,7 +43,8 @@ J(**inputs) 1.33 / 1.18 / 1.10x through the general path, 1.02 / 1.03 / 1.01x no
 J(**inputs, out=) 1.26 / 1.15 / 1.08x, now 1.03 / 1.04 / 0.99x (a second run of 41
 rounds, 3 / 6 links: 1.02 / 0.97x and 1.00 / 0.98x). What is left is fixed, about
 2-3 µs: the buffers' export and checks, np.empty, the kernel's OpenMP region (libgomp
-makes a futex call even for a team of one), this class's __call__ frame (~1 µs).
+makes a futex call even for a team of one); this class's __call__ frame (~1 µs then)
+is gone (see the call itself, above).
 
 Why: the general one-point path converts the numbers through cffi, gets the outputs
 back as a list of floats and builds the arrays from it (for the 6-link pendulum's
@@ -32,12 +53,12 @@ buffer, and did not take the C entry at all when the inputs' order is not the `w
 order (the front end orders a SymPy vector's symbols its own way, and the pendulum's
 forcing reads q0 and u0 nowhere, so with_wrt appends them). Here, from the second
 call with numbers on (api.Compiled learns its direct call then, so one call never
-loads c_entry), a call by position or by name is api.Compiled's direct call into
-c_entry's entry, which reads the numbers (keywords by the inputs' names), runs the
-kernel and returns new arrays of its outputs (`results`: blocks made in C, no
-views made in Python); `at` is c_entry's `at`, which reorders x into the kernel's
-inputs itself. Measured with benchmarks/bench_dense_point.py (thread CPU, medians
-of 21 interleaved rounds, load 5-7; × symengine's Lambdify(llvm) on the state
+loads c_entry), a call by position or by name goes into c_entry's entry (now the
+class's own __call__, above), which reads the numbers (keywords by the inputs'
+names), runs the kernel and returns new arrays of its outputs (`results`: blocks
+made in C, no views made in Python); `at` is c_entry's `at`, which reorders x into
+the kernel's inputs itself. Measured with benchmarks/bench_dense_point.py
+(thread CPU, medians of 21 interleaved rounds, load 5-7; × symengine's Lambdify(llvm) on the state
 vector in the same run), 3 / 6 / 10 links: J(**floats) 0.78 / 1.29 / 1.68x before,
 0.44 / 0.59 / 0.94x now (2.1 / 4.3 / 8.3 µs; the rest of the gap to J(*floats) is
 CPython's own cost of **kwargs, 22 names at 10 links); J(*floats) 0.60 / 0.99 /
@@ -99,16 +120,13 @@ class PointCompiled(api.Compiled):
         self._called = False
 
     def __call__(self, /, *args, out=None, **kwargs):
-        """See api.Compiled.__call__. From the second call on, a point given as numbers
-        and a batch of float64 arrays, with or without out=, go straight to the kernel
-        (c_entry's run: see the module docstring); every other call, and any it does
-        not take, to api.Compiled's general path, which says what is wrong."""
-        entry = self._entry
-        if entry:
-            result = entry(out, *args, **kwargs)
-            if result is not NotImplemented:
-                return result
-        elif entry is None:
+        """See api.Compiled.__call__. From the second call on (where the extension
+        loads), the object's class is its own, whose __call__ is c_entry's method_entry:
+        a point given as numbers and a batch of float64 arrays, with or without out=, go
+        from the caller straight to the kernel (see the module docstring); every other
+        call, and any it does not take, to api.Compiled's general path, which says what
+        is wrong. This method stays the general path (and learns at the second call)."""
+        if self._entry is None:
             if self._called:
                 self._learn_direct()
             self._called = True
@@ -143,6 +161,9 @@ class PointCompiled(api.Compiled):
             self._direct_checks = True
             self._entry = native.run_entry(address, n_in, n_out, fn, code, tuple(self.inputs), np.empty, blocks,
                                            self._batch_symbol(), np.ndarray, self._suffixes, *self._threads())
+            import inspect
+            self.__signature__ = inspect.signature(self)  # what inspect finds no more on a C __call__
+            self.__class__ = api._planned(type(self), native.method_entry(self._entry, api.Compiled.__call__, self))
             code, blocks = c_entry.spec_code(results(self.kind, m, n, True), n_out)
             at = native.at_entry(address, n_in, n_out, fn, general, np.empty, code, blocks,
                                  None if order is None else tuple(order.tolist()))

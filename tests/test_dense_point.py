@@ -106,3 +106,105 @@ def test_without_the_extension_the_quick_paths_go_through_cffi(monkeypatch, jac)
         _same(J.at(x), ref.at(x))
     assert J._direct is False  # api.Compiled's point path, not the extension's entry
     _same(J.at(list(x)), ref.at(x))
+
+
+# ---- the call itself: the object's own class, whose __call__ is the C entry ----
+
+def _learnt(J):
+    """J after two calls, its class's __call__ the C entry (skip where the extension
+    does not load)."""
+    J(*[0.5] * len(J.inputs))
+    J(*[0.5] * len(J.inputs))
+    if J._entry is False:
+        pytest.skip("the one-point extension does not load here (c_entry.why_not())")
+    return J
+
+
+def _python_calls(call) -> list:
+    """The Python functions that run during call() (sys.setprofile's 'call' events)."""
+    import sys
+    seen = []
+    sys.setprofile(lambda frame, event, arg: seen.append(frame.f_code.co_qualname) if event == "call" else None)
+    try:
+        call()
+    finally:
+        sys.setprofile(None)
+    return seen
+
+
+def test_calls_by_name_position_and_mixed_run_no_python_frame(jac):
+    J, ref = jac
+    _learnt(J)
+    assert type(J) is not PointCompiled and isinstance(J, PointCompiled)
+    point = {"x": 0.7, "y": -1.3, "z": 2.1, "w": 5.0}
+    ordered = [point[k] for k in J.inputs]
+    xs = np.linspace(0.5, 1.5, 5)
+    batch = {"x": xs, "y": 2.0 * xs, "z": 0.25, "w": xs[::-1]}
+    outs = (np.full((5, 2), np.nan), np.full((5, 2, 4), np.nan))
+    rest = {k: point[k] for k in J.inputs[2:]}
+    calls = {"by name": lambda: J(**point), "by position": lambda: J(*ordered),
+             "mixed": lambda: J(*ordered[:2], **rest),
+             "batch by name": lambda: J(**batch), "out= by keyword": lambda: J(**batch, out=outs),
+             "out= before the names": lambda: J(out=outs, **batch)}
+    for label, call in calls.items():
+        want = ref(**(batch if "batch" in label or "out" in label else point))
+        _same(call(), want)
+        assert _python_calls(call) == ["test_calls_by_name_position_and_mixed_run_no_python_frame.<locals>."
+                                       "<lambda>"], label  # the lambda's frame, nothing of ours
+    assert J(**batch, out=outs)[1] is outs[1]
+    _same(outs, ref(**batch))
+    assert "Compiled.__call__" in _python_calls(lambda: J(x=1.0, y=np.float32(2.0), z=3.0, w=4.0))  # general
+
+
+@pytest.mark.parametrize("args, kwargs", [
+    ((), {"x": 1.0, "y": 2.0, "z": 3.0}),                       # missing
+    ((), {"x": 1.0, "y": 2.0, "z": 3.0, "w": 4.0, "v": 5.0}),   # extra name
+    ((1.0, 2.0, 3.0, 4.0, 5.0), {}),                             # extra position
+    ((1.0,), {"x": 1.0, "y": 2.0, "z": 3.0, "w": 4.0}),          # given twice
+    ((), {"x": 1.0, "y": "2", "z": 3.0, "w": 4.0}),              # not a number
+    ((), {"x": 1.0, "y": 2.0, "z": 3.0, "w": 4.0, "out": (1.0,)}),  # a bad out=
+])
+def test_wrong_calls_get_the_general_paths_errors(jac, args, kwargs):
+    J, _ = jac
+    _learnt(J)
+    with pytest.raises((TypeError, ValueError)) as general:
+        api.Compiled.__call__(J, *args, **kwargs)
+    with pytest.raises(type(general.value), match=str(general.value).replace("(", r"\(").replace(")", r"\)")):
+        J(*args, **kwargs)
+
+
+def test_an_input_named_out_is_taken_by_position_only():
+    """As the general path binds it (`out` is the keyword of out=): by position, never
+    by name, and out= still means the result arrays."""
+    J = _learnt(compile_jacobian("out * y; out - y", backend="c"))
+    assert J.inputs == ("out", "y")
+    assert J(2.0, y=3.0)[1].tolist() == J(2.0, 3.0)[1].tolist() == [[3.0, 2.0], [1.0, -1.0]]
+    for kwargs in ({"out": 2.0, "y": 3.0}, {"y": 3.0}):
+        with pytest.raises(TypeError, match="missing value for input 'out'"):
+            J(**kwargs)
+    outs = (np.empty((3, 2)), np.empty((3, 2, 2)))
+    assert J(np.ones(3), y=np.arange(3.0), out=outs)[1] is outs[1]
+    np.testing.assert_array_equal(outs[1][:, 0, 0], np.arange(3.0))
+
+
+def test_a_dropped_function_is_freed_and_a_learnt_one_pickles(jac):
+    import gc
+    import inspect
+    import pickle
+    import pydoc
+    import weakref
+    J = _learnt(compile_jacobian(EXPRS, wrt=WRT, backend="c"))
+    assert str(inspect.signature(J)) == str(inspect.signature(jac[1])) == "(*args, out=None, **kwargs)"
+    assert "__call__(*args, out=None, **kwargs)" in pydoc.render_doc(J, renderer=pydoc.plaintext)
+    copy = pickle.loads(pickle.dumps(J))  # by its recipe: a new object of PointCompiled
+    point = {"x": 0.7, "y": -1.3, "z": 2.1, "w": 5.0}
+    for _ in range(3):
+        _same(copy(**point), J(**point))
+    assert type(copy) is not type(J)
+    call = type(J).__call__
+    dropped = weakref.ref(J)
+    del J
+    gc.collect()
+    assert dropped() is None
+    with pytest.raises(ReferenceError):  # its class's __call__ kept on its own: no object to answer
+        call(x="1", y=2.0, z=3.0, w=4.0)

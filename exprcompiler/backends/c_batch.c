@@ -243,7 +243,7 @@ static PyObject *xc_run(PyObject *self, PyObject *args, PyObject *kwargs)
         PyErr_SetString(PyExc_TypeError, "run(out, *inputs, **inputs): out is missing");
         return NULL;
     }
-    return xc_with_inputs(e, args, 1, kwargs, xc_run_of, PyTuple_GET_ITEM(args, 0));
+    return xc_with_inputs(e, args, 1, kwargs, 0, xc_run_of, PyTuple_GET_ITEM(args, 0));
 }
 
 static PyMethodDef xc_run_def = {"run", (PyCFunction)(void (*)(void))xc_run, METH_VARARGS | METH_KEYWORDS,
@@ -317,6 +317,125 @@ static xc_batch_fn xc_sibling(xc_packed fn, const char *name)
     (void)name;
     return NULL;
 #endif
+}
+
+/* An object's own __call__ (method_entry): a run's entry, and the general path of the
+   calls it does not take, general(owner, *args, **kwargs). The owner (the object whose
+   class holds this function) is held by a weak reference: the object holds its class,
+   the class this function, and a capsule's references are invisible to the cycle
+   collector, so a strong one would keep a dropped object alive. */
+typedef struct {
+    PyObject *run;      /* run_entry's function, which owns `e` */
+    const xc_entry *e;
+    PyObject *general;
+    PyObject *owner;    /* a weak reference */
+} xc_method;
+
+#define XC_METHOD_CAPSULE "exprcompiler.method"
+
+static PyObject *xc_out_key;  /* "out", interned (module init) */
+
+static void xc_method_free(PyObject *capsule)
+{
+    xc_method *m = PyCapsule_GetPointer(capsule, XC_METHOD_CAPSULE);
+    if (m == NULL)
+        return;
+    Py_XDECREF(m->run);
+    Py_XDECREF(m->general);
+    Py_XDECREF(m->owner);
+    PyMem_Free(m);
+}
+
+/* general(owner, *args, **kwargs): every call the entry does not take. */
+static PyObject *xc_general(const xc_method *m, PyObject *args, PyObject *kwargs)
+{
+    PyObject *owner;
+#if PY_VERSION_HEX >= 0x030D0000
+    if (PyWeakref_GetRef(m->owner, &owner) < 0)
+        return NULL;
+#else
+    owner = PyWeakref_GetObject(m->owner);
+    if (owner == NULL)
+        return NULL;
+    owner = owner == Py_None ? NULL : Py_NewRef(owner);
+#endif
+    if (owner == NULL)
+        return PyErr_Format(PyExc_ReferenceError, "the compiled function whose __call__ this is was freed");
+    const Py_ssize_t n = PyTuple_GET_SIZE(args);
+    PyObject *full = PyTuple_New(n + 1);
+    if (full == NULL) {
+        Py_DECREF(owner);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(full, 0, owner);
+    for (Py_ssize_t k = 0; k < n; ++k)
+        PyTuple_SET_ITEM(full, k + 1, Py_NewRef(PyTuple_GET_ITEM(args, k)));
+    PyObject *result = PyObject_Call(m->general, full, kwargs);
+    Py_DECREF(full);
+    return result;
+}
+
+/* f(*inputs, out=None, **inputs): run's call with the keyword out= among the inputs'
+   names (CPython hands the caller's arguments straight in: a class's __call__ that is
+   not a descriptor gets no self), else general's answer. */
+static PyObject *xc_method_call(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    const xc_method *m = PyCapsule_GetPointer(self, XC_METHOD_CAPSULE);
+    if (m == NULL)
+        return NULL;
+    PyObject *out = NULL;
+    if (kwargs != NULL && PyDict_GET_SIZE(kwargs) > 0
+            && (out = PyDict_GetItemWithError(kwargs, xc_out_key)) == NULL && PyErr_Occurred())
+        return NULL;
+    PyObject *result = xc_with_inputs(m->e, args, 0, kwargs, out != NULL, xc_run_of, out == NULL ? Py_None : out);
+    if (result != Py_NotImplemented)
+        return result;
+    Py_DECREF(result);
+    return xc_general(m, args, kwargs);
+}
+
+static PyMethodDef xc_method_def = {"__call__", (PyCFunction)(void (*)(void))xc_method_call,
+    METH_VARARGS | METH_KEYWORDS,
+    "__call__($self, /, *args, out=None, **kwargs)\n--\n\n"
+    "Evaluate at a point or a batch of points, as exprcompiler.api.Compiled.__call__: one point of "
+    "numbers, or a batch of float64 arrays with or without out=, straight to the kernel "
+    "(exprcompiler.dense_point); every other call to the general path, which says what is wrong."};
+
+static PyObject *method_entry(PyObject *module, PyObject *args)
+{
+    PyObject *run, *general, *owner;
+    (void)module;
+    if (!PyArg_ParseTuple(args, "OOO", &run, &general, &owner))
+        return NULL;
+    if (!PyCFunction_Check(run) || PyCFunction_GET_FUNCTION(run) != (PyCFunction)(void (*)(void))xc_run
+            || !PyCallable_Check(general)) {
+        PyErr_SetString(PyExc_ValueError, "method_entry: run is run_entry's function, general a callable");
+        return NULL;
+    }
+    const xc_entry *e = PyCapsule_GetPointer(PyCFunction_GET_SELF(run), XC_CAPSULE);
+    if (e == NULL)
+        return NULL;
+    xc_method *m = PyMem_Calloc(1, sizeof(xc_method));
+    if (m == NULL)
+        return PyErr_NoMemory();
+    if ((m->owner = PyWeakref_NewRef(owner, NULL)) == NULL) {
+        PyMem_Free(m);
+        return NULL;
+    }
+    m->run = Py_NewRef(run);
+    m->e = e;
+    m->general = Py_NewRef(general);
+    PyObject *capsule = PyCapsule_New(m, XC_METHOD_CAPSULE, xc_method_free);
+    if (capsule == NULL) {
+        Py_DECREF(m->run);
+        Py_DECREF(m->general);
+        Py_DECREF(m->owner);
+        PyMem_Free(m);
+        return NULL;
+    }
+    PyObject *f = PyCFunction_NewEx(&xc_method_def, capsule, NULL);
+    Py_DECREF(capsule);
+    return f;
 }
 
 static PyObject *run_entry(PyObject *module, PyObject *args)

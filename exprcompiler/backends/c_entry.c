@@ -24,6 +24,7 @@ typedef struct {
     PyObject *keep, *general, *empty, *assemble;
     PyObject *shapes;  /* the blocks' shapes (a tuple of tuples), or NULL */
     PyObject *names;   /* call: the inputs' names (distinct interned str), or NULL: positional only */
+    Py_ssize_t named_out;  /* the input named "out", or -1 (a keyword out= is never an input) */
     Py_ssize_t spec_len, n_blocks;
     Py_ssize_t *order; /* at: the kernel's input k is x[order[k]]; NULL: x itself */
     /* run's batch calls (NULL batch: one point only): result r is a new array of shape
@@ -181,16 +182,20 @@ static PyObject *xc_result(const xc_entry *e, const double *in)
 }
 
 /* The inputs of a call (borrowed) into items: the arguments from args[skip] on by
-   position, the rest by name; 1 if that is every input once, else 0 (-1 with an
-   exception). */
-static int xc_inputs(const xc_entry *e, PyObject *args, Py_ssize_t skip, PyObject *kwargs, PyObject **items)
+   position, the rest by name (`has_out`: kwargs also holds the key "out", the out=
+   argument, so an input named out is only taken by position, as a Python signature
+   (*args, out=None, **kwargs) binds it); 1 if that is every input once, else 0 (-1
+   with an exception). */
+static int xc_inputs(const xc_entry *e, PyObject *args, Py_ssize_t skip, PyObject *kwargs, int has_out,
+                     PyObject **items)
 {
     Py_ssize_t nargs = PyTuple_GET_SIZE(args) - skip;
-    Py_ssize_t nkw = kwargs == NULL ? 0 : PyDict_GET_SIZE(kwargs);
-    /* every name looked up below is there and they are distinct: so the dict holds
-       exactly the inputs after the positional ones */
-    if (nargs < 0 || nargs > e->n_in || nkw != e->n_in - nargs || (nkw > 0 && e->names == NULL))
+    Py_ssize_t nkw = (kwargs == NULL ? 0 : PyDict_GET_SIZE(kwargs)) - has_out;
+    if (nargs < 0 || nargs > e->n_in || nkw != e->n_in - nargs || (nkw > 0 && e->names == NULL)
+            || (has_out && e->named_out >= nargs))
         return 0;
+    /* every name looked up below is there and they are distinct: so the dict holds
+       exactly the inputs after the positional ones (and out=) */
     for (Py_ssize_t k = 0; k < e->n_in; ++k) {
         items[k] = k < nargs ? PyTuple_GET_ITEM(args, skip + k)
                              : PyDict_GetItemWithError(kwargs, PyTuple_GET_ITEM(e->names, k));
@@ -215,15 +220,15 @@ static PyObject *xc_point(const xc_entry *e, PyObject *const *items)
     return result;
 }
 
-/* The inputs of a call, then fn(e, items, arg); NotImplemented where they are not
-   every input once. */
-static PyObject *xc_with_inputs(const xc_entry *e, PyObject *args, Py_ssize_t skip, PyObject *kwargs,
+/* The inputs of a call (xc_inputs), then fn(e, items, arg); NotImplemented where they
+   are not every input once. */
+static PyObject *xc_with_inputs(const xc_entry *e, PyObject *args, Py_ssize_t skip, PyObject *kwargs, int has_out,
                                 PyObject *(*fn)(const xc_entry *, PyObject *const *, PyObject *), PyObject *arg)
 {
     PyObject *small[XC_STACK], **items = small;
     if (e->n_in > XC_STACK && (items = PyMem_Malloc(e->n_in * sizeof(PyObject *))) == NULL)
         return PyErr_NoMemory();
-    int got = xc_inputs(e, args, skip, kwargs, items);
+    int got = xc_inputs(e, args, skip, kwargs, has_out, items);
     PyObject *result = got < 0 ? NULL : got == 0 ? Py_NewRef(Py_NotImplemented) : fn(e, items, arg);
     if (items != small)
         PyMem_Free(items);
@@ -243,7 +248,7 @@ static PyObject *xc_call(PyObject *self, PyObject *args, PyObject *kwargs)
     const xc_entry *e = PyCapsule_GetPointer(self, XC_CAPSULE);
     if (e == NULL)
         return NULL;
-    return xc_with_inputs(e, args, 0, kwargs, xc_point_of, NULL);
+    return xc_with_inputs(e, args, 0, kwargs, 0, xc_point_of, NULL);
 }
 
 static PyObject *xc_at(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
@@ -322,6 +327,8 @@ static int xc_names(xc_entry *e, PyObject *names)
         Py_INCREF(name);
         PyUnicode_InternInPlace(&name);
         PyTuple_SET_ITEM(e->names, k, name);
+        if (PyUnicode_CompareWithASCIIString(name, "out") == 0)
+            e->named_out = k;
     }
     PyObject *distinct = PyFrozenSet_New(e->names);
     if (distinct == NULL)
@@ -444,6 +451,7 @@ static xc_entry *xc_new(PyObject *address, Py_ssize_t n_in, Py_ssize_t n_out, Py
     e->n_in = n_in;
     e->n_out = n_out;
     e->keep = Py_NewRef(keep);
+    e->named_out = -1;
     e->spec_len = spec_len;
     e->n_blocks = n_blocks;
     if (empty != Py_None)
@@ -538,6 +546,8 @@ static PyMethodDef xc_methods[] = {
     {"run_entry", run_entry, METH_VARARGS,
      "run_entry(address, n_in, n_out, keep, result, names, empty, blocks, symbol, ndarray, suffixes, threads, "
      "parallel_from) -> run(out, *inputs, **inputs)"},
+    {"method_entry", method_entry, METH_VARARGS,
+     "method_entry(run, general, owner) -> __call__(*inputs, out=None, **inputs), else general(owner, ...)"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -548,5 +558,7 @@ static struct PyModuleDef xc_module = {
 
 PyMODINIT_FUNC PyInit__xc_entry(void)
 {
+    if (xc_out_key == NULL && (xc_out_key = PyUnicode_InternFromString("out")) == NULL)
+        return NULL;
     return PyModule_Create(&xc_module);
 }

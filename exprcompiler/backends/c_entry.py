@@ -35,6 +35,13 @@ compiles twice — whose functions hold the address of one kernel's packed entry
         before anything is written (dense_point.PointCompiled's general path then
         answers). `threads` 0: one thread below `parallel_from` points, NotImplemented
         from there (c_build.ThreadChoice decides those).
+    method_entry(run, general, owner) -> __call__(*inputs, out=None, **inputs)
+        run's call with out= a keyword (an input named "out" is then taken by position
+        only, as a Python signature binds it), and general(owner, *args, **kwargs) for
+        every call run refuses: a class's __call__ of one object (dense_point), called
+        by CPython with the caller's own argument tuple and keyword dict (a C function
+        is no descriptor). `owner` is held by a weak reference (object -> class -> this
+        function: a strong one would be a cycle the collector cannot see).
 
 What call_entry and at_entry return, `result`: a spec of the outputs (spec_code:
 floats, new float64 arrays made with `empty` holding runs of the outputs, nested in
