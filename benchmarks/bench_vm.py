@@ -2,6 +2,7 @@
 
     python benchmarks/bench_vm.py [--ops 10000] [--links 6 10 20] [--points 10000]
                                   [--rounds 21] [--builds 3] [--c-builds 1] [--blocks | --blocks-only]
+                                  [--phases]
 
 Cases: the gradient of a random program of --ops operations (randexpr.random_program, the
 scaling suite's family, as benchmarks/bench_c_split.py) and the Jacobian of the n-link
@@ -11,7 +12,8 @@ in hand (text, or SymPy expressions) to a callable:
 - build s: compile_* wall seconds, min / median. C: --c-builds cold builds, each in a
   fresh cache (gcc's time is most of it; parts compiled on the machine's cores); VM and
   NumPy: --builds builds, the VM's library already in the cache. The VM library's own
-  one-time build (a cold cache, once per machine) is printed first.
+  one-time build (a cold cache, once per machine) is printed first. --c-builds 0: no C
+  (at 10^5 operations a cold C build takes minutes).
 - batch ms: one call on --points points, thread CPU time, 1 thread, min / median of
   --rounds rounds in which the three take turns.
 - point us: one call with Python floats (g(*floats)), wall time, min / median of
@@ -21,6 +23,9 @@ in hand (text, or SymPy expressions) to a callable:
 
 --blocks: the VM's batch time for several block sizes (xc_vm_run's `block`) on the same
 cases, beside vm_backend.block_size's choice.
+--phases: the parts of a VM build after the trace (c_backend.squares, vm_backend's
+encoding, its listing, of which naming.assign_names, and loading the program into the
+VM), thread CPU ms and ns per trace instruction, min / median of --builds.
 """
 
 from __future__ import annotations
@@ -141,17 +146,49 @@ def blocks(opts) -> None:
           f"the sizes taking turns)")
     for label, build, args, _ in cases(opts.ops, opts.links, opts.points):
         program = vm_backend.encode(build("vm").trace)
+        runner = vm_backend.Runner(program)   # loaded once, as a kernel is
         outs = [np.empty(opts.points) for _ in range(program.n_out)]  # no page faults in the times
+        arrays = [np.ascontiguousarray(a, dtype=np.float64) for a in args] + outs
+        pointers = [x for a in arrays for x in (runner.ffi.from_buffer("double[]", a), 1)]
         times: dict = {s: [] for s in sizes}
         for _ in range(opts.rounds):
             for size in sizes:
+                runner.block = size
                 t0 = time.thread_time()
-                rc, _ = vm_backend.run_raw(program.code, program.consts, program.nregs, args, program.n_out,
-                                           block=size, outs=outs)
+                rc = runner.kernel(opts.points, 1, *pointers)
                 times[size].append(time.thread_time() - t0)
                 assert rc == 0
         print(f"{label:28} regs {program.nregs:5d} (chosen {vm_backend.block_size(program.nregs):3d})  " + "  ".join(
             f"{s}: {1e3 * min(v):.2f}/{1e3 * statistics.median(v):.2f}" for s, v in times.items()), flush=True)
+
+
+def phases(opts) -> None:
+    """The VM build's parts, per trace instruction."""
+    from exprcompiler.backends.c_backend import squares
+    from exprcompiler.backends.naming import assign_names
+    from exprcompiler.backends.reserved import C_RESERVED
+    print(f"\nVM build by part (thread CPU ms, min/median of {opts.builds}; ns per trace instruction, min)")
+    for label, build, _, _ in cases(opts.ops, opts.links, 1):
+        trace = build("vm").trace
+        parts: dict = {k: [] for k in ("squares", "encode", "listing", "names", "load")}
+        for _ in range(opts.builds):
+            t0 = time.thread_time()
+            squared = squares(trace)
+            t1 = time.thread_time()
+            program = vm_backend.encode(squared)
+            t2 = time.thread_time()
+            vm_backend.listing(squared, program, label, squared=True)
+            t3 = time.thread_time()
+            assign_names(squared, [ins.op != "const" for ins in squared.instrs], set(C_RESERVED))
+            t4 = time.thread_time()
+            vm_backend.Runner(program)
+            t5 = time.thread_time()
+            for k, t in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
+                parts[k].append(t)
+        m = len(trace.instrs)
+        print(f"{label:28} {m:8d} instrs  " + "  ".join(
+            f"{k} {1e3 * min(v):.1f}/{1e3 * statistics.median(v):.1f} ({1e9 * min(v) / m:.0f} ns)"
+            for k, v in parts.items()), flush=True)
 
 
 def main() -> None:
@@ -164,15 +201,17 @@ def main() -> None:
     ap.add_argument("--c-builds", type=int, default=1)
     ap.add_argument("--blocks", action="store_true")
     ap.add_argument("--blocks-only", action="store_true", help="only the block sizes' table")
+    ap.add_argument("--phases", action="store_true", help="the VM build's parts per instruction")
     opts = ap.parse_args()
     if opts.blocks_only:
         return blocks(opts)
     print(f"VM library, one-time build in a fresh cache: {vm_library_build():.2f} s "
           f"({len(vm_source.OPCODES)} opcodes)")
     vm_backend.library()  # in the current cache: the VM builds below are warm
+    backends = BACKENDS if opts.c_builds else tuple(b for b in BACKENDS if b != "c")
     print(f"{'case':28} {'backend':7} {'build s':>13} {'batch ms':>15} {'point us':>17} {'max rel':>8} {'=C':>3}")
     for label, build, args, point in cases(opts.ops, opts.links, opts.points):
-        builds: dict = {b: [] for b in BACKENDS}
+        builds: dict = {b: [] for b in backends}
         built: dict = {}
         for _ in range(opts.c_builds):
             seconds, built["c"] = in_fresh_cache(lambda: build("c"))
@@ -181,21 +220,23 @@ def main() -> None:
             for b in ("vm", "numpy"):
                 seconds, built[b] = timed(lambda b=b: build(b))
                 builds[b].append(seconds)
-        built = {b: built[b] for b in BACKENDS}
+        built = {b: built[b] for b in backends}
         batch = batch_ms(built, args, opts.rounds)
         point_t = point_us(built, point, opts.rounds)
-        want, c = built["numpy"](*args), leaves(built["c"](*args))
-        for b in BACKENDS:
+        want, c = built["numpy"](*args), leaves(built["c"](*args)) if "c" in built else None
+        for b in backends:
             s, got = builds[b], built[b](*args)
-            same = all(np.array_equal(x, y, equal_nan=True) for x, y in zip(leaves(got), c))
+            same = c is not None and all(np.array_equal(x, y, equal_nan=True) for x, y in zip(leaves(got), c))
             print(f"{label:28} {b:7} {min(s):6.2f}/{statistics.median(s):6.2f} "
                   f"{batch[b][0]:7.2f}/{batch[b][1]:7.2f} {point_t[b][0]:8.1f}/{point_t[b][1]:8.1f} "
-                  f"{worst(got, want):8.1e} {'yes' if same else 'no':>3}", flush=True)
+                  f"{worst(got, want):8.1e} {'-' if c is None else 'yes' if same else 'no':>3}", flush=True)
     print(f"build: min/median wall s (C cold: {opts.c_builds}, VM warm and NumPy: {opts.builds}); batch: "
           f"{opts.points} points, 1 thread, thread CPU; point: g(*floats); {opts.rounds} interleaved rounds; "
           f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
     if opts.blocks:
         blocks(opts)
+    if opts.phases:
+        phases(opts)
 
 
 if __name__ == "__main__":

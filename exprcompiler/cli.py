@@ -1,6 +1,6 @@
 """`exprc`, the command-line front door.
 
-    exprc grad  EXPR [--wrt x,y] [--mode ...] [--target numpy|c] [--order 1|2]   generated code
+    exprc grad  EXPR [--wrt x,y] [--mode ...] [--target numpy|c|vm] [--order 1|2]   generated code
     exprc trace EXPR [--at x1=1.5,x2=0.5] [--mode ...] [--ascii]   Griewank tables
     exprc eval  EXPR --at ...                               value and gradient
     exprc graph EXPR [--mode reverse] [-o graph.svg]        computational graph (DOT or SVG)
@@ -74,10 +74,12 @@ def cmd_grad(args) -> str:
     kind = "grad" if args.order == 1 else "hvp"
     if args.order not in (1, 2):
         raise UserError(f"--order {args.order}: use 1 (gradient) or 2 (Hessian-vector product)")
-    if args.target == "c":  # the kernel's text; printing it needs no compiler
+    # the C kernel's text (printing it needs no compiler), or the VM's program listing
+    if args.target in ("c", "vm"):
         primal, _, trace, what = api.kind_trace(kind, _expr(args), args.wrt, args.mode, stable=args.stable)
-        return api.BACKENDS["c"].generate(trace, func_name=f"f_{kind}", description=api.describe(what, primal),
-                                          dtype=api.resolve_dtype(args.dtype)).source
+        return api.BACKENDS[args.target].generate(trace, func_name=f"f_{kind}",
+                                                  description=api.describe(what, primal),
+                                                  dtype=api.resolve_dtype(args.dtype)).source
     if kind == "hvp":
         return compile_hvp(_expr(args), args.wrt, stable=args.stable, dtype=args.dtype).source
     return api.compile_grad(_expr(args), args.wrt, mode=args.mode, stable=args.stable, dtype=args.dtype).source
@@ -280,10 +282,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="apply the numerical-stability rewrites (see explain --stability; "
                        f"default: {'on' if api.DEFAULT_STABLE else 'off'})")
 
-    grad = command("grad", cmd_grad, "print the generated gradient code (NumPy or C)",
+    grad = command("grad", cmd_grad, "print the generated gradient code (NumPy, C or the tape VM's program)",
                    mode=("reverse", "forward"))
-    grad.add_argument("--target", choices=("numpy", "c"), default="numpy",
-                      help="language of the printed code (default: numpy)")
+    grad.add_argument("--target", choices=("numpy", "c", "vm"), default="numpy",
+                      help="language of the printed code (default: numpy; vm: the tape VM's program listing)")
     grad.add_argument("--order", type=int, default=1,
                       help="1: value and gradient; 2: value, gradient and Hessian-vector product")
     stable_flag(grad)

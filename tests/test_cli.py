@@ -497,6 +497,18 @@ def test_grad_prints_the_c_tensor_kernel(capsys):
     assert "int f_grad(const ptrdiff_t *dims" in out and "/* v1 = X @ w */" in out
 
 
+def test_grad_target_vm_prints_the_program_that_runs(capsys):
+    from exprcompiler import compile_grad, compile_hvp
+    rc, out, _ = run(capsys, "grad", GRIEWANK, "--target", "vm")
+    assert rc == 0 and out == compile_grad(GRIEWANK, backend="vm").source
+    assert out.startswith("# exprcompiler tape VM program: value and gradient") and " sin " in out
+    rc, out, _ = run(capsys, "grad", "sin(x)*y", "--target", "vm", "--order", "2")
+    assert rc == 0 and out == compile_hvp("sin(x)*y", backend="vm").source
+    for extra in (["--dtype", "float32"], ["--shape", "x=3"]):   # float64 scalars only: one line, status 2
+        rc, out, err = run(capsys, "grad", "sum(x*x)", "--target", "vm", "--shape", "x=3", *extra)
+        assert rc == 2 and not out and "backend 'vm'" in err and err.count("\n") == 1
+
+
 def test_forward_trace_of_a_tensor_seeds_its_first_element(capsys):
     # one tangent sweep per element: the table shows the first, with ẋ = e_1
     assert exprc(["trace", "sum(x**2) * a", "--shape", "x=3", "--at", "x=[1,2,3],a=2", "--mode", "forward"]) == 0

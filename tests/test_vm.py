@@ -295,6 +295,72 @@ def test_a_corrupted_program_gets_an_error_code_not_a_crash():
         vm_backend.run_raw(program.code.reshape(-1), program.consts, program.nregs, [x, y], 1)
 
 
+def test_a_loaded_program_is_the_vms_copy_and_the_run_entries_take_nothing_else():
+    """The VM checks a program once, when it loads it (xc_vm_new), and keeps a copy:
+    changing the arrays after cannot reach the run, another buffer is refused as a
+    program, and a call's sizes are still checked on every call."""
+    program = vm_backend.encode(to_trace("sin(x) * y + 2.5"))
+    assert not program.code.flags.writeable and not program.consts.flags.writeable
+    code, consts = program.code.copy(), program.consts.copy()
+    runner = vm_backend.Runner(program._replace(code=code, consts=consts))
+    point = runner.point_entry()
+    code[:, 1:] = 10**6      # what a run would read out of bounds, were it not a copy
+    consts[:] = np.nan
+    x = np.linspace(-1, 1, 70)
+    y = np.full(70, 0.5)
+    out = np.empty(70)
+    ffi, lib = runner.ffi, runner.lib
+    cd = [ffi.from_buffer("double[]", a) for a in (x, y, out)]
+    assert runner.kernel(70, 1, cd[0], 1, cd[1], 1, cd[2], 1) == 0
+    assert np.allclose(out, np.sin(x) * 0.5 + 2.5, rtol=1e-14, atol=0)   # libmvec's sin: to the last bit
+    assert point([0.5, 2.0]) == [math.sin(0.5) * 2.0 + 2.5]
+    # the run entries take a loaded program only: not its arrays, not another buffer
+    ins, st = ffi.new("double *[]", cd[:2]), ffi.new("ptrdiff_t[]", [1, 1])
+    outs, os_ = ffi.new("double *[]", cd[2:]), ffi.new("ptrdiff_t[]", [1])
+    for fake in (ffi.from_buffer("int[]", program.code), cd[0], ffi.new("char[]", 64)):
+        with pytest.raises(TypeError):
+            lib.xc_vm_run(fake, 70, 64, 1, 2, ins, st, 1, outs, os_)
+        with pytest.raises(TypeError):
+            lib.xc_vm_point(fake, 2, cd[0], 1, cd[2])
+    handle = runner._handle
+    assert lib.xc_vm_run(ffi.NULL, 70, 64, 1, 2, ins, st, 1, outs, os_) == -3
+    assert lib.xc_vm_point(ffi.NULL, 2, cd[0], 1, cd[2]) == -3
+    for n, block, n_in, n_out in ((-1, 64, 2, 1), (70, 0, 2, 1), (70, 63, 2, 1), (70, 8192, 2, 1),
+                                  (70, 64, 1, 1), (70, 64, 3, 1), (70, 64, 2, 2)):
+        assert lib.xc_vm_run(handle, n, block, 1, n_in, ins, st, n_out, outs, os_) == -3, (n, block, n_in, n_out)
+    assert lib.xc_vm_point(handle, 1, cd[0], 1, cd[2]) == -3
+    with pytest.raises(ValueError, match="expected 2 numbers"):
+        point([1.0])
+
+
+def test_one_point_with_many_outputs_gives_floats():
+    """A point entry with 128 outputs or more unpacks them through NumPy: the same floats."""
+    expr = " + ".join(f"sin(x{k}) * x{k + 1}" for k in range(140))
+    g_vm, g_np = compile_grad(expr, backend="vm"), compile_grad(expr)
+    point = [0.01 * k - 0.5 for k in range(141)]
+    (v, grad), (w, want) = g_vm(*point), g_np(*point)
+    assert type(v) is float and all(type(d) is float for d in grad) and len(grad) == 141
+    assert math.isclose(v, w, rel_tol=1e-14) and np.allclose(grad, want, rtol=1e-14, atol=0)
+
+
+def test_the_encoders_register_allocation_refuses_arrays_out_of_range():
+    """vm_backend._allocate (the VM library's xc_vm_encode) on x0 * x1, then on arrays
+    with one entry out of range: an error, nothing read or written out of bounds."""
+    mul = vm_source.NUMBER[("mul", "rr")]
+    good = dict(number=[-1, -1, mul], alt=[-1] * 3, args=[[-1] * 3, [-1] * 3, [0, 1, -1]], where=[-1] * 3,
+                last=[2, 2, -1], input_index=[0, 1, -1], ostart=[0, 0, 0, 1], order=[0], cap=4)
+    code, trace_of, nregs, top = vm_backend._allocate(3, **good)
+    assert code.tolist() == [[vm_source.LOAD, 0, 0, 0, 0], [vm_source.LOAD, 1, 1, 0, 0], [mul, 2, 0, 1, 0],
+                             [vm_source.STORE, 0, 2, 0, 0]]
+    assert trace_of.tolist() == [-1, -1, 2, -1] and nregs == 3 and top == 1
+    bad = [("args", [[-1] * 3, [-1] * 3, [0, 2, -1]]), ("args", [[-1] * 3, [-1] * 3, [-2, 1, -1]]),
+           ("number", [-1, -1, len(vm_source.OPCODES)]), ("alt", [-1, -1, -7]), ("input_index", [-1, 1, -1]),
+           ("ostart", [0, 0, 0, 2]), ("ostart", [0, 1, 0, 1]), ("order", [2**40]), ("cap", 3), ("where", [-1] * 2)]
+    for key, value in bad:
+        with pytest.raises(vm_backend.VmError, match="encoder"):
+            vm_backend._allocate(3, **{**good, key: value})
+
+
 def test_source_is_a_listing_with_escaped_names():
     import sympy as sp
     g = compile_grad("sin(x) * y", backend="vm")

@@ -1,9 +1,11 @@
 """The tape VM (backends/vm_*.py) built with AddressSanitizer and UBSan: programs run
 at batch sizes around its block and its vector width, with broadcast inputs, outputs
 at strides (a Jacobian's columns), two threads, one point at a time, and corrupted
-programs, which the VM must refuse with an error code before touching memory. Every
-result is checked against the NumPy backend. The harness is test_asan's (a subprocess
-with the sanitizer runtime preloaded and -fsanitize on every build).
+programs, which the VM must refuse with an error code before touching memory, a
+loaded program whose arrays change after, and the encoder's register allocation on
+arrays out of range. Every result is checked against the NumPy backend. The harness
+is test_asan's (a subprocess with the sanitizer runtime preloaded and -fsanitize on
+every build).
 """
 
 from __future__ import annotations
@@ -72,6 +74,36 @@ for field, value in ((0, 10**6), (1, p.nregs), (2, -1), (2, 10**6), (3, 10**6), 
         calls += 1
 rc, _ = vm_backend.run_raw(p.code, p.consts, p.nregs, [x, y], p.n_out)
 assert rc == 0
+
+# a loaded program: the VM's copy (the arrays changed after cannot reach a run), and
+# calls with sizes that do not fit it refused
+code = p.code.copy()
+runner = vm_backend.Runner(p._replace(code=code))
+code[:, 1:] = 10**6
+out = np.empty(70)
+ffi, lib = runner.ffi, runner.lib
+cd = [ffi.from_buffer("double[]", a) for a in (x, y, out)]
+assert runner.kernel(70, 1, cd[0], 1, cd[1], 1, cd[2], 1) == 0
+np.testing.assert_allclose(out, np.sin(x) * y + 2.5, rtol=1e-14)
+ins, st = ffi.new("double *[]", cd[:2]), ffi.new("ptrdiff_t[]", [1, 1])
+outs, os_ = ffi.new("double *[]", cd[2:]), ffi.new("ptrdiff_t[]", [1])
+for n, n_in, n_out in ((-1, 2, 1), (70, 3, 1), (70, 2, 2)):
+    assert lib.xc_vm_run(runner._handle, n, 64, 1, n_in, ins, st, n_out, outs, os_) == -3
+assert lib.xc_vm_point(ffi.NULL, 2, cd[0], 1, cd[2]) == -3
+calls += 5
+
+# the encoder's register allocation on arrays out of range: refused
+mul = vm_source.NUMBER[("mul", "rr")]
+good = dict(number=[-1, -1, mul], alt=[-1] * 3, args=[[-1] * 3, [-1] * 3, [0, 1, -1]], where=[-1] * 3,
+            last=[2, 2, -1], input_index=[0, 1, -1], ostart=[0, 0, 0, 1], order=[0], cap=4)
+assert vm_backend._allocate(3, **good)[0].shape == (4, 5)
+for key, value in (("args", [[-1] * 3, [-1] * 3, [0, 2, -1]]), ("number", [-1, -1, 10**6]),
+                   ("input_index", [-1, 1, -1]), ("ostart", [0, 0, 0, 2]), ("order", [2**40]), ("cap", 3)):
+    try:
+        vm_backend._allocate(3, **{**good, key: value})
+        raise AssertionError(key)
+    except vm_backend.VmError:
+        calls += 1
 print(f"SANITIZED VM OK: {calls} calls")
 '''
 
