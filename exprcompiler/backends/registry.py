@@ -58,14 +58,15 @@ class NumpyBackend:
                         dtype=dtype)
 
     def load(self, artifact: Artifact, signature, *, threads=None) -> Kernel:
-        from .numpy_backend import load, numpy_runner
+        from .numpy_backend import block_for, load, numpy_runner
         fn = load(artifact.source, artifact.func_name)
+        block = block_for(artifact.source)
         if signature.tensor:
             return Kernel(fn, artifact.source, artifact.params)
         if artifact.dtype is not None:  # float32: the point on float32 scalars, not math's doubles
             from ..dtypes import numpy_point
-            return Kernel(fn, artifact.source, artifact.params, run=numpy_runner(fn), point=numpy_point(fn))
-        return Kernel(fn, artifact.source, artifact.params, run=numpy_runner(fn),
+            return Kernel(fn, artifact.source, artifact.params, run=numpy_runner(fn, block), point=numpy_point(fn))
+        return Kernel(fn, artifact.source, artifact.params, run=numpy_runner(fn, block),
                       point=_MathPoint(artifact, signature.trace, fn))
 
 
