@@ -47,6 +47,7 @@ sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 from exprcompiler import compile_grad, compile_jacobian  # noqa: E402
 from exprcompiler.backends import vm_backend, vm_source  # noqa: E402
 from exprcompiler.randexpr import random_program  # noqa: E402
+from bench_c_split import kernel_ms as batch_ms  # noqa: E402  (this folder's: interleaved rounds)
 
 BACKENDS = ("vm", "c", "numpy")
 
@@ -101,18 +102,6 @@ def cases(ops: list, links: list, points: int):
                lambda backend, m=model: compile_jacobian(list(m.exprs), wrt=m.names, backend=backend,
                                                          threads=None if backend == "numpy" else 1),
                args, [float(a[0]) for a in args])
-
-
-def batch_ms(built: dict, args, rounds: int) -> dict:
-    times: dict = {k: [] for k in built}
-    for f in built.values():
-        f(*args)
-    for _ in range(rounds):
-        for k, f in built.items():
-            t0 = time.thread_time()
-            f(*args)
-            times[k].append(time.thread_time() - t0)
-    return {k: (1e3 * min(v), 1e3 * statistics.median(v)) for k, v in times.items()}
 
 
 def point_us(built: dict, point, rounds: int, calls: int = 20) -> dict:
