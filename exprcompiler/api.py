@@ -351,12 +351,14 @@ COLUMN_KINDS = ("hessian", "jacobian")  # results (batch..., m, n): the kernel s
 
 
 def kind_trace(kind: str, expr, wrt=None, mode: str = "reverse", shapes=None, stable: bool = False,
-               rewrites: Optional[list] = None) -> tuple[Trace, list[str], Trace, str]:
+               rewrites: Optional[list] = None, chosen: Optional[list] = None) -> tuple[Trace, list[str], Trace, str]:
     """(primal trace, wrt names, trace to compile, what it computes): the front end
     and the derivative pass of one kind, shared by compile_* and `exprc grad/export`.
     `stable`: the stability rewrites (exprcompiler.stability) on the primal before the
-    sweeps and on their trace after them; the firings go to the list `rewrites`."""
-    if mode not in MODES and (kind, mode) != ("jacobian", "elimination"):
+    sweeps and on their trace after them; the firings go to the list `rewrites`. A
+    Jacobian's mode may also be "elimination" or "auto" (jacobians.auto_jacobian
+    chooses); the mode used goes to the list `chosen`."""
+    if mode not in MODES and (kind, mode) not in (("jacobian", "elimination"), ("jacobian", "auto")):
         raise ValueError(f"unknown mode {mode!r} (use 'reverse' or 'forward')")
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r} (one of {', '.join(KINDS)})")
@@ -376,9 +378,16 @@ def kind_trace(kind: str, expr, wrt=None, mode: str = "reverse", shapes=None, st
     elif kind == "hessian":
         trace, what = passes.hessian(source, wrt), "value, gradient and Hessian"
     elif kind == "jacobian":
-        trace, what = passes.jacobian(source, wrt, mode), f"values and Jacobian ({mode} mode)"
+        if mode == "auto":
+            from .jacobians import auto_jacobian   # (jacobians imports this module)
+            mode, trace = auto_jacobian(source, wrt)
+        else:
+            trace = passes.jacobian(source, wrt, mode)
+        what = f"values and Jacobian ({mode} mode)"
     else:
         trace, what = (passes.jvp if kind == "jvp" else passes.vjp)(source, wrt), kind.upper()
+    if chosen is not None:
+        chosen.append(mode)
     return primal, wrt, stabilized(trace, "derivative", stable, rewrites), what
 
 

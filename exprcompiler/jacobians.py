@@ -171,14 +171,9 @@ def compile_jacobian(exprs, wrt=None, *, mode: str = "auto", backend: str = "num
                               rewrites=firings)
     m, n = len(primal.outputs), len(wrt)
     rewrites: list = []
-    if mode == "auto":  # api.kind_trace's steps, with the choice between traces inside
-        chosen, trace = auto_jacobian(stabilized(primal, "primal", stable, rewrites), wrt)
-        trace = stabilized(trace, "derivative", stable, rewrites)
-        what = f"values and Jacobian ({chosen} mode)"
-    else:
-        chosen = mode
-        _, _, trace, what = api.kind_trace("jacobian", primal, wrt, chosen, stable=stable, rewrites=rewrites)
-    return api._build("jacobian", primal, trace, backend=backend, wrt=wrt, mode=chosen, func_name="f_jacobian",
+    chosen: list = []
+    _, _, trace, what = api.kind_trace("jacobian", primal, wrt, mode, stable=stable, rewrites=rewrites, chosen=chosen)
+    return api._build("jacobian", primal, trace, backend=backend, wrt=wrt, mode=chosen[0], func_name="f_jacobian",
                       what=what, threads=threads, layout=(((m,), (m, n)), tuple), rewrites=rewrites, dtype=dtype,
                       cls=PointCompiled)
 
