@@ -34,6 +34,14 @@ def _is_matrix_expression(expr) -> bool:
 # expressions of up to 90 nodes: 45 ms sorted, 11 ms not; 10 links 105 ms and 30 ms,
 # where its whole NumPy build is about 100 ms).
 SORTED_UP_TO = 60
+# A list's SymPy entries are printed until their text reaches this many characters,
+# the rest shown as "...": headers show at most 200 (NumPy) and 160 (C), explain 100,
+# and the printer took 14 ms of the pendulum's forcing vector's 24 ms to_trace at 6
+# links (7 entries). The NumPy build of its Jacobian, all printed against this (median
+# of 11 interleaved rounds, load 1.2; × symengine's Lambdify(llvm) build in the same
+# rounds): 3 links 15.5 -> 13.0 ms (1.32 -> 1.11x), 6 links 66 -> 55 ms (0.98 -> 0.81x),
+# 10 links 125 -> 108 ms (0.74 -> 0.64x).
+SOURCE_SHOWN = 240
 
 
 def _sympy_text(expr) -> str:
@@ -110,13 +118,23 @@ def _combine(exprs, max_ops=None) -> Trace:
         raise ConversionError("an empty list of expressions: give at least one")
     b = Builder()
     outputs, sources = [], []
+    shown = 0   # characters of the sources so far; past SOURCE_SHOWN the rest is "..."
     for k, e in enumerate(exprs):
         if isinstance(e, (list, tuple, Trace)) or (_is_sympy(e) and getattr(e, "is_Matrix", False)):
             raise ConversionError(f"entry {k} of the list: give a string or a SymPy expression")
-        part = to_trace(e, max_ops=max_ops)
+        if shown <= SOURCE_SHOWN:
+            part = to_trace(e, max_ops=max_ops)
+            sources.append(part.source or "?")
+            shown += len(sources[-1]) + 2
+        elif _is_sympy(e):  # not printed
+            from .parse.from_sympy import from_sympy
+            part = share_sums(from_sympy(e, source="", max_ops=max_ops))
+        else:
+            part = to_trace(e, max_ops=max_ops)
         vmap = replay(b, part)
         outputs += [vmap[v] for _, v in part.outputs]
-        sources.append(part.source or "?")
+    if len(sources) < len(exprs):
+        sources.append("...")
     names = output_names(len(outputs), set(b._inputs))
     return share_sums(trace_from_builder(b, list(zip(names, outputs)), source="; ".join(sources)))
 

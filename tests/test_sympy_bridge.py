@@ -378,3 +378,18 @@ def test_deep_trace_converts_unevaluated():
         assert expr.func is sp.sin
         expr, depth = expr.args[0], depth + 1
     assert depth == 10_000 and expr == sp.Symbol("x", real=True)
+
+
+def test_a_long_list_of_sympy_expressions_prints_only_what_a_header_shows():
+    """frontend.SOURCE_SHOWN: entries past it are converted without being printed (the
+    printer was most of the front end's time on the pendulum) and shown as "..."."""
+    from exprcompiler import frontend
+    exprs = [sp.sin(x) ** k + sp.cos(y) * (x + k) for k in range(1, 40)]
+    trace = frontend.to_trace(exprs)
+    parts = trace.source.split("; ")
+    assert parts[-1] == "..." and 1 < len(parts) < len(exprs)
+    assert parts[:-1] == [str(e) for e in exprs[:len(parts) - 1]]
+    assert frontend.SOURCE_SHOWN < len("; ".join(parts[:-1])) <= frontend.SOURCE_SHOWN + len(parts[-2]) + 2
+    assert len(trace.outputs) == len(exprs)   # every entry is still compiled
+    short = frontend.to_trace(exprs[:2])
+    assert short.source == "; ".join(str(e) for e in exprs[:2])
