@@ -149,6 +149,25 @@ def check(J, n, x, floats, cols, want, want_batch, label):
     assert np.allclose(flat, want_batch, rtol=1e-9, atol=1e-9), f"n={n} {label}: batch differs from SymPy"
 
 
+def interleaved(rows: dict, rounds: int) -> dict:
+    """{label: (wall µs, thread-CPU µs) per call, a list each}: every row `(fn, size)`
+    timed in each of `rounds` rounds, the rows' order rotated round by round, each row
+    one warm-up call and then max(3, 2000 // size) calls."""
+    times = {label: ([], []) for label in rows}
+    labels = list(rows)
+    for r in range(rounds):
+        for label in labels[r % len(labels):] + labels[:r % len(labels)]:
+            fn, size = rows[label]
+            calls = max(3, 2000 // size)
+            fn()
+            w0, c0 = time.perf_counter(), time.thread_time()
+            for _ in range(calls):
+                fn()
+            times[label][0].append((time.perf_counter() - w0) / calls * 1e6)
+            times[label][1].append((time.thread_time() - c0) / calls * 1e6)
+    return times
+
+
 def calls_table(links: list, rounds: int, points: int) -> None:
     print(f"\n3. Generated C (threads=1) against symengine LLVM: µs per call, {rounds} interleaved rounds")
     for n in links:
@@ -181,18 +200,8 @@ def calls_table(links: list, rounds: int, points: int) -> None:
             assert np.allclose(L(x), want, rtol=1e-9, atol=1e-9)
             rows["symengine L(x)"] = (lambda: L(x), 1)
             rows[f"symengine L(X{points})"] = (lambda: L(X), points)
-        times = {label: ([], []) for label in rows}
+        times = interleaved(rows, rounds)
         labels = list(rows)
-        for r in range(rounds):
-            for label in labels[r % len(labels):] + labels[:r % len(labels)]:
-                fn, size = rows[label]
-                calls = max(3, 2000 // size)
-                fn()
-                w0, c0 = time.perf_counter(), time.thread_time()
-                for _ in range(calls):
-                    fn()
-                times[label][0].append((time.perf_counter() - w0) / calls * 1e6)
-                times[label][1].append((time.thread_time() - c0) / calls * 1e6)
         load = os.getloadavg()[0]
         print(f"  n = {n} links: trace ops reverse {ops['reverse']}, elimination {ops['elimination']}; "
               f"C build s (this cache): reverse {builds['reverse']:.1f}, elimination {builds['elimination']:.1f}; "

@@ -50,7 +50,7 @@ from exprcompiler.bench.competitors import installed  # noqa: E402
 from exprcompiler.bench.mechanics import exact, pendulum, random_states  # noqa: E402
 from exprcompiler.dense_point import PointCompiled  # noqa: E402
 from exprcompiler.jacobians import auto_jacobian, operations  # noqa: E402
-from bench_elimination import check, program, timed  # noqa: E402
+from bench_elimination import check, interleaved, program, timed  # noqa: E402
 
 VARIANTS = {"forward": ("forward", None), "reverse": ("reverse", None),
             "elim markowitz": ("elimination", "markowitz"), "elim forward": ("elimination", "forward"),
@@ -182,17 +182,7 @@ def kernel_table(n: int, rounds: int, points: int, driver, work) -> None:
         XL = X[:points]
         rows["symengine", "L(x)"] = (lambda: L(x), 1)
         rows["symengine", "batch"] = (lambda: L(XL), points)
-    times = {key: [] for key in rows}
-    keys = list(rows)
-    for r in range(rounds):
-        for key in keys[r % len(keys):] + keys[:r % len(keys)]:
-            fn, size = rows[key]
-            calls = max(3, 2000 // size)
-            fn()
-            c0 = time.thread_time()
-            for _ in range(calls):
-                fn()
-            times[key].append((time.thread_time() - c0) / calls / size * 1e6)
+    times = {key: [cpu / rows[key][1] for cpu in both[1]] for key, both in interleaved(rows, rounds).items()}
     print(f"\nn = {n} links (m x n = {len(primal.outputs)} x {len(wrt)}, primal {operations(primal)} operations); "
           f"auto picks {auto_mode}; load {os.getloadavg()[0]:.1f}")
     head = ["variant", "ops", "pass ms", "build s"]
