@@ -102,10 +102,16 @@ def to_trace(expr, shapes=None, max_ops=None) -> Trace:
         from .parse import parse
         return share_sums(parse(expr, max_ops=max_ops))
     if _is_sympy(expr):
-        from .parse.from_sympy import from_sympy
-        return share_sums(from_sympy(expr, source=_sympy_text(expr), max_ops=max_ops))
+        return _sympy_trace(expr, max_ops)
     raise ConversionError(f"cannot compile a {type(expr).__name__}: give a string, a SymPy "
                           f"expression or a Trace")
+
+
+def _sympy_trace(expr, max_ops=None, printed: bool = True) -> Trace:
+    """A SymPy expression's trace, its source the expression as SymPy prints it
+    (`printed`), else none."""
+    from .parse.from_sympy import from_sympy
+    return share_sums(from_sympy(expr, source=_sympy_text(expr) if printed else "", max_ops=max_ops))
 
 
 def _combine(exprs, max_ops=None) -> Trace:
@@ -126,9 +132,8 @@ def _combine(exprs, max_ops=None) -> Trace:
             part = to_trace(e, max_ops=max_ops)
             sources.append(part.source or "?")
             shown += len(sources[-1]) + 2
-        elif _is_sympy(e):  # not printed
-            from .parse.from_sympy import from_sympy
-            part = share_sums(from_sympy(e, source="", max_ops=max_ops))
+        elif _is_sympy(e):
+            part = _sympy_trace(e, max_ops, printed=False)
         else:
             part = to_trace(e, max_ops=max_ops)
         vmap = replay(b, part)
