@@ -44,6 +44,7 @@ from exprcompiler import compile_jacobian  # noqa: E402
 from exprcompiler.packed import PackedCall  # noqa: E402
 from exprcompiler.bench import mechanics_peers as peers  # noqa: E402
 from exprcompiler.bench.mechanics import exact, pendulum, random_states  # noqa: E402
+from callgrind import run as callgrind_run, totals  # noqa: E402
 
 
 def built(n: int) -> tuple:
@@ -126,16 +127,12 @@ def callgrind_table(n: int, calls: int) -> None:
         subprocess.run([compiler, "-O2", "-shared", "-fPIC", "-o", "toggle.so", "toggle.c"], cwd=work, check=True)
         with open(os.path.join(work, "built.pkl"), "wb") as f:
             pickle.dump((n, made), f)
-        subprocess.run(["valgrind", "--tool=callgrind", "--collect-atstart=no", "--compress-strings=no",
-                        f"--callgrind-out-file={work}/cg.out", sys.executable, __file__, "--counted", work,
-                        "--calls", str(calls)], check=True, capture_output=True,
-                       env={**os.environ, "PYTHONHASHSEED": "0"})
+        callgrind_run([sys.executable, __file__, "--counted", work, "--calls", str(calls)],
+                      Path(work, "cg.out"), env={**os.environ, "PYTHONHASHSEED": "0"})
         counts = {}
         for path in Path(work).glob("cg.out.*"):
-            text = path.read_text()
-            row = int(text.split("Client Request: row", 1)[1].split()[0])
-            counts[row] = int(next(line for line in text.splitlines()
-                                   if line.startswith(("summary:", "totals:"))).split()[1]) / calls
+            row = int(path.read_text().split("Client Request: row", 1)[1].split()[0])
+            counts[row] = totals(path)["Ir"] / calls
     print(f"{n}-link pendulum, Jacobian {n + 1}x{2 * (n + 1)}: instructions per call (callgrind Ir, "
           f"less an empty loop's {counts[-1]:.0f}), {calls} calls")
     base = counts[labels.index("symengine L(x)")] - counts[-1]

@@ -51,6 +51,7 @@ from exprcompiler.bench.mechanics import exact, pendulum, random_states  # noqa:
 from exprcompiler.dense_point import PointCompiled  # noqa: E402
 from exprcompiler.jacobians import auto_jacobian, operations  # noqa: E402
 from bench_elimination import check, interleaved, program, timed  # noqa: E402
+from callgrind import run as callgrind_run, totals  # noqa: E402
 
 VARIANTS = {"forward": ("forward", None), "reverse": ("reverse", None),
             "elim markowitz": ("elimination", "markowitz"), "elim forward": ("elimination", "forward"),
@@ -135,16 +136,9 @@ def callgrind(driver: Path, lib: str, n_in: int, n_out: int, X: np.ndarray, work
         data = work / f"in{count}.bin"
         np.ascontiguousarray(X[:count].T).tofile(data)
         out = work / "callgrind.out"
-        subprocess.run(["valgrind", "--tool=callgrind", "--cache-sim=yes", "--collect-atstart=no",
-                        f"--callgrind-out-file={out}", str(driver), lib, "f_jacobian", str(n_in), str(n_out),
-                        what, str(count), str(data)], check=True, capture_output=True)
-        events = totals = None
-        for line in out.read_text().splitlines():
-            if line.startswith("events:"):
-                events = line.split()[1:]
-            elif line.startswith(("totals:", "summary:")):
-                totals = [int(v) for v in line.split()[1:]]
-        got = dict(zip(events, totals + [0] * len(events)))   # callgrind leaves out trailing zeros
+        callgrind_run([str(driver), lib, "f_jacobian", str(n_in), str(n_out), what, str(count), str(data)],
+                      out, cache_sim=True)
+        got = totals(out)
         per = count
         result[what] = (got["Ir"] / per, (got["Dr"] + got["Dw"]) / per, (got["D1mr"] + got["D1mw"]) / per)
     return result
