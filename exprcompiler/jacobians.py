@@ -18,6 +18,7 @@ from typing import Optional
 from . import api, passes
 from .dense_point import PointCompiled
 from .frontend import to_trace
+from .passes.jacobian import Replayed
 from .recipe import reproducible
 from .shape_binding import is_tensor_trace
 from .stability import stabilized
@@ -102,9 +103,12 @@ def auto_candidates(primal: Trace, wrt, built: Optional[dict] = None) -> dict:
     built = built or {}
     m, n = len(primal.outputs), len(wrt)
     sweep = choose_mode(n, m)
-    out = {sweep: built[sweep] if sweep in built else passes.jacobian(primal, wrt, sweep)}
-    if n > 1 and m > 1:
-        out["elimination"] = passes.jacobian(primal, wrt, "elimination", order=elimination_order(n, m))
+    both = n > 1 and m > 1
+    replayed = Replayed(primal, uses=1 + both - (sweep in built))  # the passes start from one replay
+    out = {sweep: built[sweep] if sweep in built else passes.jacobian(primal, wrt, sweep, replayed=replayed)}
+    if both:
+        out["elimination"] = passes.jacobian(primal, wrt, "elimination", order=elimination_order(n, m),
+                                             replayed=replayed)
     return out
 
 
@@ -129,10 +133,22 @@ def auto_pick(candidates: dict) -> str:
 
 
 def auto_jacobian(primal: Trace, wrt) -> tuple[str, Trace]:
-    """(mode, Jacobian trace) that mode="auto" compiles."""
-    candidates = auto_candidates(primal, wrt)
-    mode = auto_pick(candidates)
-    return mode, candidates[mode]
+    """(mode, Jacobian trace) that mode="auto" compiles: auto_pick's choice among
+    auto_candidates, found with less work. The elimination trace is built first, and
+    the sweeps stop as soon as the rows (or columns) they have built need more
+    operations than it has (passes.jacobian's `above`): then they can only lose. On
+    the pendulum the reverse sweeps stop after 3 of 4 rows at 3 links, 8 of 11 at 10."""
+    m, n = len(primal.outputs), len(wrt)
+    sweep = choose_mode(n, m)
+    if n > 1 and m > 1:
+        replayed = Replayed(primal, uses=2)
+        elimination = passes.jacobian(primal, wrt, "elimination", order=elimination_order(n, m), replayed=replayed)
+        bound = operations(elimination)
+        sweeps = passes.jacobian(primal, wrt, sweep, replayed=replayed, above=bound)
+        if sweeps is None or bound < operations(sweeps):
+            return "elimination", elimination
+        return sweep, sweeps
+    return sweep, passes.jacobian(primal, wrt, sweep)
 
 
 @reproducible
@@ -144,7 +160,8 @@ def compile_jacobian(exprs, wrt=None, *, mode: str = "auto", backend: str = "num
     "a, b", a list of expressions, a SymPy vector). `mode="auto"` builds the
     sweeps of the lecture's rule (forward mode, n sweeps, when n <= m; reverse mode, m
     sweeps, otherwise) and, with several inputs and outputs, vertex elimination in one
-    order (elimination_order), and compiles the trace with fewer operations (auto_pick);
+    order (elimination_order), and compiles the trace with fewer operations (auto_pick;
+    the sweeps stop where they can no longer have fewer: auto_jacobian);
     `J.mode` says which: "forward", "reverse" or "elimination".
     With tensors (`shapes=`), see TensorJacobian: the outputs and the `wrt` tensors are
     flattened, and the sweeps run at call time, when m and n are known.

@@ -53,11 +53,10 @@ fold, and a product two eliminations form is one instruction. Scalar traces only
 from __future__ import annotations
 
 import heapq
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 from .. import ops as _ops
 from ..trace.ir import Builder, Trace
-from .replay import replay
 from .reverse import active_set
 
 ORDERS = ("best", "markowitz", "forward", "reverse")
@@ -240,31 +239,45 @@ def _markowitz_order(g: _Elimination, inner: list[int]) -> None:
                 heapq.heappush(heap, (g.cost(v), v))
 
 
-def _operations(b: Builder, roots: list[int]) -> int:
-    """Operations of `b` that `roots` need (what Trace.size counts after finish)."""
-    seen = bytearray(len(b.instrs))
-    stack = []
-    for r in roots:
-        if not seen[r]:
-            seen[r] = 1
-            stack.append(r)
-    count = 0
-    while stack:
-        ins = b.instrs[stack.pop()]
-        count += ins.op not in ("input", "const", "copy")
-        for a in ins.args:
-            if not seen[a]:
-                seen[a] = 1
-                stack.append(a)
-    return count
+class LiveOperations:
+    """The operations of a builder that some of its variables need, as Trace.size
+    counts them after `finish` keeps those variables (inputs, constants and copies do
+    not count), counted as roots are added: a builder only appends, so the count of
+    the roots so far never falls, and is a lower bound on any trace finished with more."""
+
+    def __init__(self, b: Builder):
+        self.b = b
+        self.seen = bytearray()
+        self.count = 0
+
+    def add(self, roots) -> int:
+        instrs, seen = self.b.instrs, self.seen
+        seen.extend(bytes(len(instrs) - len(seen)))   # room for what the builder appended since
+        stack = []
+        for r in roots:
+            if not seen[r]:
+                seen[r] = 1
+                stack.append(r)
+        count = 0
+        while stack:
+            ins = instrs[stack.pop()]
+            count += ins.op not in ("input", "const", "copy")
+            for a in ins.args:
+                if not seen[a]:
+                    seen[a] = 1
+                    stack.append(a)
+        self.count += count
+        return self.count
 
 
 _RUNS = {"markowitz": _markowitz_order, "forward": _forward_order, "reverse": _reverse_order}
 
 
-def eliminated(trace: Trace, xs: Sequence[tuple[str, int]], order: str = "best"
+def eliminated(trace: Trace, xs: Sequence[tuple[str, int]], order: str,
+               start: Callable[[], tuple[Builder, list]]
                ) -> tuple[Builder, list[int], dict[tuple[int, int], Optional[int]]]:
-    """(builder, vmap, entries): `trace` replayed into a new builder as `vmap`, and
+    """(builder, vmap, entries): `trace` replayed into a new builder as `vmap` (what
+    `start()` gives: passes.jacobian.Replayed), and
     {(i, j): ∂y_i/∂x_j as a builder variable, or None for a structural zero} for its
     outputs and the inputs `xs`. With order="best" each order runs in a builder of its
     own and the smallest result is kept: built alone, its instructions stay in the
@@ -280,8 +293,7 @@ def eliminated(trace: Trace, xs: Sequence[tuple[str, int]], order: str = "best"
     n, m = len(trace.instrs), len(trace.outputs)
     best = None
     for name in (_RUNS if order == "best" else (order,)):
-        b = Builder(pull_negations=True)
-        vmap = replay(b, trace)
+        b, vmap = start()
         preds, vertex = _graph(b, trace, vmap, wrt)
         g = _Elimination(b, preds)
         _RUNS[name](g, [j for j in range(n) if vertex[j] and j not in wrt])
@@ -290,10 +302,10 @@ def eliminated(trace: Trace, xs: Sequence[tuple[str, int]], order: str = "best"
         if order != "best":
             return b, vmap, entries
         roots = [vmap[v] for _, v in trace.outputs] + [v for v in entries.values() if v is not None]
-        size = _operations(b, roots)
+        size = LiveOperations(b).add(roots)
         if best is None or size < best[0]:
             best = size, (b, vmap, entries)
     return best[1]
 
 
-__all__ = ["eliminated", "ORDERS"]
+__all__ = ["eliminated", "LiveOperations", "ORDERS"]
