@@ -17,6 +17,10 @@ from .runner import Timing
 
 CHECKS = 5                  # the first states of the batch, checked against the exact Jacobian
 TOL = 1e-9                  # relative, denominator floored at 1
+# A build of a few ms (NumPy, symengine at 3 links) varies by 2x between single runs on a
+# shared machine: within a round each builder but C's cold one runs again for up to
+# CHEAP_BUILD seconds, at most CHEAP_REPEATS more times, so its median is over many samples.
+CHEAP_BUILD, CHEAP_REPEATS = 0.25, 8
 
 C_COLD = "generated C, cold cache"
 # not a row: the C compiler's CPU seconds in the cold build, in the sizes note
@@ -164,7 +168,8 @@ def result(models, builds, whys, info, cands, timings, errors, threads, repeat, 
         "(n + 1 outputs) and its Jacobian with respect to all 2(n + 1) states q0…qn, u0…un; "
         "parameters substituted (l = 1/n, m = 1/(100 n), g = 9.81, f = 1/2)",
         *(info[n] for n in models),
-        f"build: median of {build_rounds} interleaved round(s), in seconds; calls: median of "
+        f"build: median of {build_rounds} interleaved round(s), in seconds (a build under "
+        f"{CHEAP_BUILD:g} s runs up to {CHEAP_REPEATS + 1} times a round, each a sample); calls: median of "
         f"{repeat} interleaved rounds after a warm-up, each round a batch of calls filling "
         f"~{1e3 * targets[0]:g} ms (one point) or ~{1e3 * targets[1]:g} ms ({points:,} states); "
         "the machine is shared, so only medians of interleaved rounds are comparable",

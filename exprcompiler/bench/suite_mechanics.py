@@ -54,8 +54,8 @@ from . import mechanics_peers as peers, remote
 from .competitors import installed
 from .mechanics import exact, pendulum, random_states
 from .mechanics_peers import Missing, columns as _columns
-from .mechanics_report import (C_AT, C_BARE, C_BARE_NEW, C_CALL, C_COLD, C_OUT, C_CPU, CASADI, CHECKS, JAX, NP_BARE,
-                               NP_CALL, SYMENGINE, SYMPY, result, sizes_note)
+from .mechanics_report import (C_AT, C_BARE, C_BARE_NEW, C_CALL, C_COLD, C_OUT, C_CPU, CASADI, CHEAP_BUILD,
+                               CHEAP_REPEATS, CHECKS, JAX, NP_BARE, NP_CALL, SYMENGINE, SYMPY, result, sizes_note)
 from .mechanics_report import TOL  # noqa: F401 - the suite's tolerance, as callers know it
 from .report import SuiteResult
 from .runner import Batch, Candidate, run_interleaved
@@ -98,10 +98,17 @@ def _generated(model, backend: str, threads: Optional[int] = None):
         raise Missing(e.one_line()) from None
 
 
+def _timed(build) -> tuple:
+    t0 = time.perf_counter()
+    made = build()
+    return made, time.perf_counter() - t0
+
+
 def _builds(model, rounds: int, scratch: str) -> tuple[dict, dict]:
-    """({label: [seconds per round]}, {label: the built object, or why it is missing}).
-    Every builder once per round, the order rotated each round; the C builder times a
-    cold build in a fresh cache, then a warm one (the same call again)."""
+    """({label: [seconds of each build]}, {label: the built object, or why it is missing}).
+    Every builder once per round (a cheap one a few times: CHEAP_BUILD), the order
+    rotated each round; the C builder times a cold build in a fresh cache, then a warm
+    one (the same call again)."""
     builders = {C_CALL: None, NP_CALL: lambda: _generated(model, "numpy"),
                 **{label: (lambda build=build: build(model)) for label, build in PEER_BUILD.items()}}
     times: dict = {label: [] for label in (C_COLD, *builders)}
@@ -119,9 +126,10 @@ def _builds(model, rounds: int, scratch: str) -> tuple[dict, dict]:
                     times[C_CALL].append(warm)
                     compiler_cpu.append(cpu)
                     continue
-                t0 = time.perf_counter()
-                built[label] = builders[label]()
-                times[label].append(time.perf_counter() - t0)
+                built[label], dt = _timed(builders[label])
+                times[label].append(dt)
+                for _ in range(min(CHEAP_REPEATS, int(CHEAP_BUILD / max(dt, 1e-9)))):
+                    times[label].append(_timed(builders[label])[1])
             except Missing as e:
                 built[label] = str(e)
             except ImportError as e:
