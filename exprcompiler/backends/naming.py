@@ -76,20 +76,15 @@ def statement_positions(trace: Trace, named: list[bool]) -> tuple[list[int], lis
     return pos, consumer, inlined
 
 
-_NO_LABEL = (None, -1, None, None)   # preferred_name's slow path: no label
-
-
-def assign_names(trace: Trace, named: list[bool], reserved: set[str]) -> list[Optional[str]]:
-    """One name per named variable; a name is reused only by the same label once its
-    previous holder is read for the last time (by the statement that rebinds it)."""
-    instrs = trace.instrs
-    n = len(instrs)
+def last_reads(trace: Trace, named: list[bool]) -> list[int]:
+    """For each variable, the position of the last statement that reads it (-1: none;
+    n + 1 for an output): its last consumer's, unless an inlined consumer's statement
+    comes later (a named consumer c is at c, before the last)."""
+    n = len(trace.instrs)
     pos, consumer, inlined = statement_positions(trace, named)
-    # the last statement that reads each variable: its last consumer's, unless an
-    # inlined consumer's statement comes later (a named consumer c is at c, before the last)
     pos.append(-1)   # (n: no consumer)
-    last_read = [pos[c] for c in consumer]
-    pos.pop()
+    last_read = list(map(pos.__getitem__, consumer))
+    instrs = trace.instrs
     for i in inlined:
         p = pos[i]
         for a in instrs[i].args:
@@ -97,8 +92,59 @@ def assign_names(trace: Trace, named: list[bool], reserved: set[str]) -> list[Op
                 last_read[a] = p
     for _, v in trace.outputs:
         last_read[v] = n + 1
-    names: list[Optional[str]] = [None] * n
-    holder: dict[str, int] = {}
+    return last_read
+
+
+class _LastRead:
+    """assign_names' test for reusing a name: whether variable v is read for the last
+    time by statement i or before. Most reuses are an adjoint's accumulation
+    (v̄ = v̄ + ...), whose previous version only that statement reads: `uses`
+    (trace.render.use_counts) tells, without last_reads' scan of every argument."""
+
+    def __init__(self, trace: Trace, named: list[bool], uses: Optional[list[int]]):
+        self.trace, self.named, self.uses = trace, named, uses
+        self.last_read: Optional[list[int]] = None   # last_reads(trace, named), once needed
+        self.budget = len(trace.instrs)   # instructions the scans below may read, before last_reads pays
+
+    def read_by(self, v: int, i: int) -> bool:
+        instrs = self.trace.instrs
+        if self.last_read is None and self.uses is not None:
+            left = self.uses[v] - instrs[i].args.count(v)   # reads by others (an output's too)
+            if left == 0:
+                return True
+            # the others, from v on, while they are statements before i and the budget lasts
+            stop = min(i, v + 1 + self.budget)
+            for r in range(v + 1, stop):
+                args = instrs[r].args
+                if v in args:
+                    if not self.named[r]:
+                        break   # inlined: its statement may come after i
+                    left -= args.count(v)
+                    if left == 0:
+                        self.budget -= r - v
+                        return True
+            else:
+                self.budget -= stop - v - 1
+                if stop == i:
+                    return False   # read after i, or an output
+        if self.last_read is None:
+            self.last_read = last_reads(self.trace, self.named)
+        return self.last_read[v] <= i
+
+
+_NO_LABEL = (None, -1, None, None)   # preferred_name's slow path: no label
+
+
+def assign_names(trace: Trace, named: list[bool], reserved: set[str],
+                 uses: Optional[list[int]] = None) -> list[Optional[str]]:
+    """One name per named variable; a name is reused only by the same label once its
+    previous holder is read for the last time (by the statement that rebinds it).
+    `uses`: trace.render.use_counts(trace), if known (it spares most traces the
+    scan for each variable's last reader)."""
+    instrs = trace.instrs
+    names: list[Optional[str]] = [None] * len(instrs)
+    holder: dict[str, Optional[int]] = dict.fromkeys(reserved)   # name -> its variable (None: reserved)
+    read_by = _LastRead(trace, named, uses).read_by
     temps = 0
     labels = trace.labels
     for i, label in compress(enumerate(labels), named):
@@ -114,16 +160,19 @@ def assign_names(trace: Trace, named: list[bool], reserved: set[str]) -> list[Op
             if pref is None:
                 temps += 1
                 pref = f"t{temps}"
-        name, k = pref, 0
-        while name in holder or name in reserved:
-            prev = holder.get(name)
-            if (prev is not None and instrs[prev].op != "input"
-                    and labels[prev] == label and last_read[prev] <= i):
-                break
-            k += 1
-            name = f"{pref}_{k}"
-        holder[name] = i
-        names[i] = name
+        prev = holder.setdefault(pref, i)   # (one lookup where the name is free: most lines)
+        if prev != i:
+            name, k = pref, 0
+            while prev is not None or name in holder:
+                if prev is not None and instrs[prev].op != "input" and labels[prev] == label \
+                        and read_by(prev, i):
+                    break
+                k += 1
+                name = f"{pref}_{k}"
+                prev = holder.get(name)
+            holder[name] = i
+            pref = name
+        names[i] = pref
     return names
 
 

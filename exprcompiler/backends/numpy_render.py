@@ -49,6 +49,7 @@ from __future__ import annotations
 
 from itertools import compress
 from operator import itemgetter
+from typing import Optional
 
 from .. import ops as _ops
 from ..tensor_rules import attr_text
@@ -68,7 +69,7 @@ FUSED_HELPERS = ("where_rare", "exp_quiet", "sigmoid_of_exp", "sigmoid_neg_of_ex
                  "tanh_of_exp", "sech2_of_exp", "log1p_of_sum")
 
 
-def shared_exps(trace: Trace) -> dict[int, tuple]:
+def shared_exps(trace: Trace, ops: Optional[set[str]] = None) -> dict[int, tuple]:
     """{instruction: (k, exp helper, call, passes its arguments: True, False, or "inner":
     the argument's own, the u of a sigmoid(-u))} for the sigmoids,
     softpluses and logaddexps that share one exp of the same u with another (u the
@@ -80,9 +81,10 @@ def shared_exps(trace: Trace) -> dict[int, tuple]:
     runtime.sigmoid_e, softplus_e, logaddexp_e. Otherwise E = exp(±u) (exp_quiet), ± as
     the softpluses have it: sigmoid(±u) = E/(1 + E), sigmoid(∓u) = 1/(1 + E),
     softplus(±u) = log1p(E): two cheap passes where sigmoid_e takes four (a softplus
-    of the other sign keeps its own call)."""
+    of the other sign keeps its own call). `ops`: the trace's ops, if known."""
     instrs = trace.instrs
-    ops = set(map(itemgetter(0), instrs))   # one pass; the passes below only where they can find something
+    if ops is None:   # one pass; the passes below only where they can find something
+        ops = set(map(itemgetter(0), instrs))
     shared: dict[int, tuple] = {}
     if ops & {"logaddexp", "sigmoid", "softplus"}:
         _share_exps(instrs, "logaddexp" in ops, shared)
@@ -121,6 +123,8 @@ def _share_exps(instrs, logaddexp: bool, shared: dict) -> None:
         if u is not None:
             groups.setdefault(u, []).append(i)
     for u, members in groups.items():
+        if len(members) < 2:   # (most: a sigmoid alone; shares nothing)
+            continue
         ops = {instrs[i].op for i in members}
         if "logaddexp" in ops:
             calls = {"sigmoid": "sigmoid_e", "softplus": "softplus_e", "logaddexp": "logaddexp_e"}
@@ -314,14 +318,14 @@ class NumpyRenderer(Renderer):
         k, exp = share[:2]
         if not exp:   # a shared sum, spelled by its name from here on
             return [f"{self._e_name[k, exp]} = {Renderer._format(self, k)[0]}"]
-        text = self._expr[k][0] if k < i else self._format(k)[0]
+        text = self._texts[k] if k < i else self._format(k)[0]
         return [f"{self._e_name[k, exp]} = {exp}({text})"]
 
     def _format(self, i: int) -> tuple[str, int]:
         ins = self.trace.instrs[i]
         if i in self._shared:
             k, exp, call, passes = self._shared[i]
-            args = [self._expr[self.trace.instrs[a].args[0] if passes == "inner" else a][0]
+            args = [self._texts[self.trace.instrs[a].args[0] if passes == "inner" else a]
                     for a in ins.args] if passes else []
             return f"{call}({', '.join(args + [self._e_name[k, exp]])})", _ops.PREC_ATOM
         if i in self._sum_name:
@@ -330,15 +334,15 @@ class NumpyRenderer(Renderer):
             return self._boolean(i)
         if ins.op == "where" and ins.args[0] in self._conditions:
             call = "where_rare" if self._fresh(ins.args[2]) else "np.where"
-            return f"{call}({', '.join(self._expr[a][0] for a in ins.args)})", _ops.PREC_ATOM
+            return f"{call}({', '.join(map(self._texts.__getitem__, ins.args))})", _ops.PREC_ATOM
         if ins.op == "mul" and self._comparisons:
             mask = self._mask_arg(ins.args)
             if mask is not None:
-                args = [self._boolean(a) if k == mask else self._expr[a] for k, a in enumerate(ins.args)]
+                args = [self._boolean(a) if k == mask else self.expr(a) for k, a in enumerate(ins.args)]
                 return format_op(_ops.OPS["mul"], args, self.spell)
         elif ins.op == "sum" and dict(ins.attrs).get("axis") is not None:
             attrs = dict(ins.attrs)
-            items = [self._expr[ins.args[0]][0], f"axis={attr_text('axis', attrs['axis'])}"]
+            items = [self._texts[ins.args[0]], f"axis={attr_text('axis', attrs['axis'])}"]
             if attrs.get("keepdims"):
                 items.append("keepdims=True")
             return f"np.add.reduce({', '.join(items)})", _ops.PREC_ATOM
@@ -368,7 +372,7 @@ class NumpyRenderer(Renderer):
 
     def _boolean(self, a: int) -> tuple[str, int]:
         ins = self.trace.instrs[a]
-        return format_op(_ops.OPS[ins.op], [self._expr[b] for b in ins.args], _INFIX)
+        return format_op(_ops.OPS[ins.op], list(map(self.expr, ins.args)), _INFIX)
 
 
 def _conditions(trace: Trace) -> set[int]:

@@ -12,11 +12,12 @@ trace in order: no recursion, whatever the depth.
 from __future__ import annotations
 
 import math
-from collections import Counter
 from dataclasses import dataclass
 from itertools import chain
 from operator import itemgetter
-from typing import Callable, Optional
+from typing import Callable, Optional, Union
+
+import numpy as np
 
 from .. import ops as _ops
 from ..ops import PREC_ATOM, PREC_NEG, PREC_POW
@@ -72,6 +73,24 @@ def op_form(op: _ops.OpDef, spell: Spelling) -> tuple:
     return ("call", spell.call(op))
 
 
+def _fast_form(op: _ops.OpDef, form: tuple) -> tuple:
+    """How the Renderer's loop spells `op` without format_op (same text): ("infix2",
+    symbol, precedence, and the precedences below which the left and right operands
+    take parentheses), ("call1", name + "(") for a call of one operand, ("infix1",
+    symbol, precedence) for a prefix operator, ("copy",); ("format_op",) otherwise."""
+    if form[0] == "infix":
+        _, sym, prec, arity = form
+        if arity == 1:
+            return ("infix1", sym, prec)
+        # as format_op: ** is right-associative; the others keep the tree's grouping
+        return ("infix2", sym, prec, prec + 1, prec) if prec == PREC_POW else ("infix2", sym, prec, prec, prec + 1)
+    if form[0] == "call" and op.arity == 1:
+        return ("call1", form[1] + "(")
+    if form[0] == _COPY:
+        return ("copy",)
+    return ("format_op",)
+
+
 def format_op(op: _ops.OpDef, args: list[tuple[str, int]], spell: Spelling,
               attrs: tuple = (), form: Optional[tuple] = None) -> tuple[str, int]:
     """Text and precedence of `op` applied to already rendered arguments (`form`:
@@ -100,13 +119,13 @@ def format_op(op: _ops.OpDef, args: list[tuple[str, int]], spell: Spelling,
 
 
 def use_counts(trace: Trace) -> list[int]:
-    # counted by Counter's C loop over every argument (a Python loop costs ~10x)
-    counts = Counter(chain.from_iterable(map(itemgetter(1), trace.instrs)))
-    counts.update(v for _, v in trace.outputs)
-    uses = [0] * len(trace.instrs)
-    for a, k in counts.items():
-        uses[a] = k
-    return uses
+    """How many times each variable is read: as an argument, and as an output."""
+    # counted by NumPy from one C loop over every argument (Counter's dict: 2x, a Python loop: 10x)
+    instrs = trace.instrs
+    uses = np.bincount(np.fromiter(chain.from_iterable(map(itemgetter(1), instrs)), dtype=np.intp),
+                       minlength=len(instrs))
+    np.add.at(uses, [v for _, v in trace.outputs], 1)
+    return uses.tolist()
 
 
 def named_vars(trace: Trace, uses: Optional[list[int]] = None) -> list[bool]:
@@ -128,48 +147,87 @@ class Renderer:
     which a use refers to variable i; `rhs(i)` the right-hand side of i's line."""
 
     def __init__(self, trace: Trace, spell: Spelling, name_of: Callable[[int], str],
-                 named: Optional[list[bool]] = None, rhs_all: bool = False):
+                 named: Optional[list[bool]] = None, rhs_all: Union[bool, str] = False):
         """`rhs_all`: render every named variable's right-hand side (but inputs') in the
         same pass, for a caller that takes them all: `rhs_texts`, by variable (None for
-        inputs and inlined variables), which rhs(i) then looks up."""
+        inputs and inlined variables), which rhs(i) then looks up. A string instead:
+        `rhs_texts` holds each of those variables' whole statement, that string (an
+        indentation), its name, " = " and its right-hand side, built at once (a
+        function body's lines: a copy of every right-hand side fewer)."""
         self.trace = trace
         self.spell = spell
         self.named = named = named if named is not None else named_vars(trace)
-        self._forms: dict[str, tuple] = {}   # op name -> (OpDef, op_form)
+        self._forms: dict[str, tuple] = {}   # op name -> (OpDef, op_form, fast form)
         own = self._own = self._own_formats()
         if own is None:
             own = range(len(trace.instrs))   # all
-        self.rhs_texts: Optional[list] = [None] * len(trace.instrs) if rhs_all else None
+        n = len(trace.instrs)
+        self.rhs_texts: Optional[list] = [None] * n if rhs_all else None
+        self._statements = indent = rhs_all if isinstance(rhs_all, str) else None
         rhs = self.rhs_texts
-        expr: list[tuple[str, int]] = []
-        self._expr = expr
-        append, format_own, forms, const = expr.append, self._format, self._forms, spell.const
-        # once per variable: Renderer._format without its frame, nor _render's
+        # expr(i) is (texts[i], precs[i]): two lists, not a tuple per variable
+        names = getattr(name_of, "__self__", None)
+        if type(names) is list and len(names) == n and name_of == names.__getitem__:
+            texts: list[Optional[str]] = names.copy()   # a names list's entries, in one copy
+            name_of = None
+        else:
+            texts = [None] * n
+        precs: list[int] = [PREC_ATOM] * n
+        self._texts, self._precs = texts, precs
+        format_own, forms, const = self._format, self._forms, spell.const
+        # once per variable: Renderer._format without its frame, nor _render's, and
+        # format_op's commonest cases (_fast_form) without its frame either
         for i, ins in enumerate(trace.instrs):
             op, args, attrs, _ = ins
             if op == "const":
-                text = const(ins.value)
-                append((text, const_prec(text)))
+                texts[i] = text = const(ins.value)
+                precs[i] = const_prec(text)
                 continue
             is_named = named[i]
             if is_named:
-                append((name_of(i), PREC_ATOM))
+                if name_of is not None:
+                    texts[i] = name_of(i)
                 if rhs is None or op == "input":
                     continue
-            if i in own:
-                text = format_own(i)
+            if own and i in own:
+                text, prec = format_own(i)
             else:
-                generic = forms.get(op) or self._generic(op)
-                if len(args) == 2:   # most: a list display costs a third of a comprehension
+                opdef, form, fast = forms.get(op) or self._generic(op)
+                kind = fast[0] if not attrs else None
+                if kind == "infix2":
+                    _, sym, prec, lcut, rcut = fast
                     a, b = args
-                    operands = [expr[a], expr[b]]
+                    lt, rt = texts[a], texts[b]
+                    if precs[a] < lcut:
+                        lt = f"({lt})"
+                    if precs[b] < rcut:
+                        rt = f"({rt})"
+                    if is_named and indent is not None:   # (the commonest statement, in one piece)
+                        rhs[i] = f"{indent}{texts[i]} = {lt} {sym} {rt}"
+                        continue
+                    text = f"{lt} {sym} {rt}"
+                elif kind == "call1":
+                    if is_named and indent is not None:
+                        rhs[i] = f"{indent}{texts[i]} = {fast[1]}{texts[args[0]]})"
+                        continue
+                    text = f"{fast[1]}{texts[args[0]]})"
+                    prec = PREC_ATOM
+                elif kind == "copy":
+                    a = args[0]
+                    text, prec = texts[a], precs[a]
+                elif kind == "infix1":
+                    _, sym, prec = fast
+                    a = args[0]
+                    text = f"{sym}({texts[a]})" if precs[a] <= prec else sym + texts[a]
                 else:
-                    operands = [expr[a] for a in args]
-                text = format_op(generic[0], operands, spell, attrs, generic[1])
-            if is_named:
-                rhs[i] = text[0]
+                    text, prec = format_op(opdef, [(texts[a], precs[a]) for a in args], spell, attrs, form)
+            if not is_named:
+                texts[i] = text
+                precs[i] = prec
+            elif indent is None:
+                rhs[i] = text
             else:
-                append(text)
+                rhs[i] = f"{indent}{texts[i]} = {text}"
 
     def _own_formats(self) -> Optional[set[int]]:
         """The variables that a subclass's _format spells itself (None: all of them,
@@ -179,8 +237,9 @@ class Renderer:
 
     def _generic(self, op_name: str) -> tuple:
         op = _ops.OPS[op_name]
-        form = self._forms[op_name] = (op, op_form(op, self.spell))
-        return form
+        form = op_form(op, self.spell)
+        forms = self._forms[op_name] = (op, form, _fast_form(op, form))
+        return forms
 
     def _render(self, i: int) -> tuple[str, int]:
         own = self._own
@@ -189,14 +248,13 @@ class Renderer:
     def _format(self, i: int) -> tuple[str, int]:
         ins = self.trace.instrs[i]
         generic = self._forms.get(ins.op) or self._generic(ins.op)
-        expr = self._expr
-        return format_op(generic[0], [expr[a] for a in ins.args], self.spell, ins.attrs, generic[1])
+        return format_op(generic[0], list(map(self.expr, ins.args)), self.spell, ins.attrs, generic[1])
 
     def expr(self, i: int) -> tuple[str, int]:
-        return self._expr[i]
+        return self._texts[i], self._precs[i]
 
     def rhs(self, i: int) -> str:
-        done = self.rhs_texts and self.rhs_texts[i]
+        done = self._statements is None and self.rhs_texts and self.rhs_texts[i]
         return done or self._render(i)[0]
 
     def operands_inline(self, i: int) -> bool:

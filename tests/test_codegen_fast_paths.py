@@ -1,0 +1,157 @@
+"""The NumPy code generator's fast paths give what their general forms give.
+
+trace/render.Renderer spells the commonest ops (an infix operator on two operands, a
+call of one, a prefix operator, a copy) in its loop instead of through format_op, and
+can build each line whole (rhs_all="    "); backends/naming.assign_names, given the
+use counts, decides most reuses of a name without last_reads' scan of every argument.
+Each is checked against the general form on random programs and their derivatives
+(tangents, adjoints, Hessians: labels with tags), and against the name assignment as
+it was written before the fast paths (_reference_names, kept here as the oracle).
+"""
+
+import pytest
+
+from exprcompiler import passes, to_trace
+from exprcompiler.backends import naming, numpy_backend
+from exprcompiler.backends.naming import assign_names, identifier, last_reads, preferred_name
+from exprcompiler.randexpr import random_program
+from exprcompiler.trace.ir import Instr, Label, Trace
+from exprcompiler.trace.render import Renderer, format_op, named_vars, use_counts
+
+NO_LABEL = (None, -1, None, None)
+
+
+def _traces():
+    for seed in range(6):
+        primal = to_trace(random_program(40, n_vars=4, seed=seed))
+        yield f"value-{seed}", primal
+        yield f"grad-{seed}", passes.grad_reverse(primal)
+        yield f"jvp-{seed}", passes.jvp(primal)
+        if seed < 2:
+            yield f"hessian-{seed}", passes.hessian(primal)
+    # an adjoint whose previous version is read by a statement other than the one that
+    # rebinds it (a copy), by an inlined temporary, and after the rebinding
+    yield "reads", passes.grad_reverse(to_trace("a = sin(x) * y; b = a * a + x; c = exp(-b) + a * y; c * b + a"))
+    yield "sums", passes.grad_reverse(to_trace("x * x * x + x ** 3 + x ** 2 * y + sin(x) * cos(x) * x"))
+
+
+def _made(kind: str):
+    """Traces made by hand where one label's variable comes again (a v̄_5 rebound) and
+    its previous version is read by another statement: before the rebinding ("copy": the
+    name is reused), by an inlined temporary whose statement comes after it ("inlined":
+    not reused), or, for each of three, only as an output, each scan going over the whole
+    trace ("budget": the scans' budget runs out, last_reads decides the rest)."""
+    x = Instr("input", (), (("name", "x"),))
+    sin, cos = Instr("sin", (0,)), Instr("cos", (0,))
+    bar5 = Label("bar", 5)
+    if kind == "copy":
+        instrs = [x, sin, Instr("copy", (1,)), cos]
+        labels = [Label("v", 0, "x"), bar5, Label("v", 7), bar5]
+        return Trace(instrs, labels, [("a", 2), ("b", 3)])
+    if kind == "inlined":
+        instrs = [x, sin, Instr("mul", (1, 0)), cos, Instr("add", (2, 3))]
+        labels = [Label("v", 0, "x"), bar5, None, bar5, Label("v", 9)]
+        return Trace(instrs, labels, [("a", 4)])
+    instrs, labels = [x], [Label("v", 0, "x")]
+    for k in range(3):
+        instrs.append(Instr("sin", (0,)))
+        labels.append(Label("bar", k + 1))
+    for k in range(20):
+        instrs.append(Instr("exp", (len(instrs) - 1,)))
+        labels.append(Label("v", k + 10))
+    for k in range(3):
+        instrs.append(Instr("cos", (k + 1,)))
+        labels.append(Label("bar", k + 1))
+    return Trace(instrs, labels, [(f"o{k}", k + 1) for k in range(3)] + [("z", len(instrs) - 1)])
+
+
+TRACES = list(_traces()) + [(kind, _made(kind)) for kind in ("copy", "inlined", "budget")]
+
+
+def _reference_names(trace, named, reserved):
+    """assign_names as written before its fast paths: every candidate reuse decided from
+    last_reads (what each variable's last reading statement is)."""
+    instrs, labels = trace.instrs, trace.labels
+    last_read = last_reads(trace, named)
+    names = [None] * len(instrs)
+    holder = {}
+    temps = 0
+    for i, label in enumerate(labels):
+        if not named[i]:
+            continue
+        is_input = instrs[i].op == "input"
+        pref = preferred_name(label, reserved, is_input)
+        if is_input and pref is None:
+            pref = identifier(instrs[i].name, reserved)
+        if pref is None:
+            temps += 1
+            pref = f"t{temps}"
+        name, k = pref, 0
+        while name in holder or name in reserved:
+            prev = holder.get(name)
+            if prev is not None and instrs[prev].op != "input" and labels[prev] == label \
+                    and last_read[prev] <= i:
+                break
+            k += 1
+            name = f"{pref}_{k}"
+        holder[name] = i
+        names[i] = name
+    return names
+
+
+@pytest.mark.parametrize("what, trace", TRACES, ids=[w for w, _ in TRACES])
+@pytest.mark.parametrize("reserved", [numpy_backend.RESERVED | {"f"}, {"v3", "v2_bar", "v1_bar_1", "x1"}],
+                         ids=["backend", "numbered"])
+def test_names_as_before(what, trace, reserved):
+    uses = use_counts(trace)
+    named = named_vars(trace, uses)
+    want = _reference_names(trace, named, reserved)
+    assert assign_names(trace, named, reserved, uses) == want
+    assert assign_names(trace, named, reserved) == want   # (no use counts: last_reads decides)
+
+
+def test_accumulated_adjoints_need_no_scan(monkeypatch):
+    """A gradient's names come from the use counts: last_reads, a scan of every argument
+    of the trace (a third of assign_names' time at 10⁵ operations), is not called."""
+    trace = passes.grad_reverse(to_trace(random_program(300, seed=7)))
+    uses = use_counts(trace)
+    named = named_vars(trace, uses)
+    want = assign_names(trace, named, set())
+
+    def refuse(*args):
+        raise AssertionError("last_reads called")
+    monkeypatch.setattr(naming, "last_reads", refuse)
+    assert assign_names(trace, named, set(), uses) == want
+
+
+class _General(Renderer):
+    """Renderer with every variable spelled by Renderer._format, i.e. format_op."""
+
+    def _format(self, i):
+        return Renderer._format(self, i)
+
+
+@pytest.mark.parametrize("what, trace", TRACES, ids=[w for w, _ in TRACES])
+def test_renderer_spells_as_format_op(what, trace):
+    named = named_vars(trace)
+    names = [f"n{i}" if k else None for i, k in enumerate(named)]
+    spell = numpy_backend.SPELLING
+    fast = Renderer(trace, spell, names.__getitem__, named=named, rhs_all=True)
+    lines = Renderer(trace, spell, names.__getitem__, named=named, rhs_all="  ")
+    general = _General(trace, spell, lambda i: names[i], named=named)
+    for i, ins in enumerate(trace.instrs):
+        assert fast.expr(i) == general.expr(i)
+        if named[i] and ins.op != "input":
+            want = format_op(general._generic(ins.op)[0], [general.expr(a) for a in ins.args], spell, ins.attrs)[0]
+            assert fast.rhs_texts[i] == general.rhs(i) == fast.rhs(i) == want
+            assert lines.rhs_texts[i] == f"  {names[i]} = {want}"
+            assert lines.rhs(i) == want
+
+
+def test_numbered_function_name_is_renamed():
+    # a reserved name of a numbered label's form (the function's own) moves that label's variable
+    source, params = numpy_backend.generate(passes.grad_reverse(to_trace("sin(x) * x + cos(x)")), func_name="v1")
+    assert "def v1(" in source and "    v1 =" not in source
+    f = numpy_backend.load(source, "v1")
+    assert f(0.5) == pytest.approx(numpy_backend.load(numpy_backend.generate(
+        passes.grad_reverse(to_trace("sin(x) * x + cos(x)")))[0], "f")(0.5))
