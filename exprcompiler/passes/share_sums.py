@@ -8,46 +8,85 @@ all terms of one chain S (or of -S) occur in a longer chain R, rewrites R to use
 sin(v_1) + (v_1 - v_3). That yields the published Griewank trace (v_4 = v_1 - v_3,
 v_5 = v_2 + v_4). Only chains that share are regrouped; every other sum keeps the
 user's grouping. Regrouping a sum can change its last bit of rounding.
+
+Where it sits: every front end (text, SymPy, lists of either) runs it on the trace
+it has just finished. Most traces have nothing to share, and then the pass only
+reads the trace (about 0.5 µs an operation). A regrouped trace is what replaying
+it into a Builder with the chains rewritten gives; splice.py builds that directly
+when it can, at a fraction of a replay's cost.
 """
 
 from __future__ import annotations
 
-from ..trace.ir import Builder, Trace
-from ..trace.render import use_counts
-from .replay import replay
+from itertools import chain, compress
+from operator import itemgetter
 
-_CHAIN = ("add", "sub")
+import numpy as np
+
+from ..trace.ir import Builder, Trace
+from .replay import replay
+from .splice import Unsafe, splice
+
+_CHAIN = frozenset(("add", "sub"))
+_OP, _ARGS = itemgetter(0), itemgetter(1)
+_FIRST = itemgetter(0)   # an argument tuple's first
+
+# A chain's terms are signed variables, one int each: v for +v, ~v (= -v - 1) for -v,
+# so negating a term is ~t and a term is a hashable int, not a (sign, var) pair.
 
 
 def _chains(trace: Trace):
+    """(roots, long, members, uses): the roots of the additive chains (sums not inside
+    a longer sum) in trace order; the terms, left to right, of each root of three
+    terms or more (`_two_terms` gives the others'); its members (the inner sums, used
+    by its chain alone); each variable's number of uses (arguments and outputs)."""
     instrs = trace.instrs
-    uses = use_counts(trace)
-    consumer = [-1] * len(instrs)
-    for i, ins in enumerate(instrs):
-        for a in ins.args:
-            consumer[a] = i
-
-    def internal(v: int) -> bool:
-        return (instrs[v].op in _CHAIN and uses[v] == 1 and consumer[v] >= 0
-                and instrs[consumer[v]].op in _CHAIN)
-
-    roots = [i for i, ins in enumerate(instrs) if ins.op in _CHAIN and not internal(i)]
-    terms: dict[int, list[tuple[int, int]]] = {}
-    members: dict[int, list[int]] = {}
-    for r in roots:
-        out, inner, stack = [], [], [(r, 1)]
+    n = len(instrs)
+    is_chain = list(map(_CHAIN.__contains__, map(_OP, instrs)))
+    sums = list(compress(range(n), is_chain))
+    if not sums:
+        return [], {}, {}, None
+    # Most sums are sums of two terms: they are sorted out by C loops (map, compress)
+    # and NumPy, and only the chains of more terms are walked in Python.
+    uses = np.bincount(np.fromiter(chain.from_iterable(map(_ARGS, instrs)), np.intp), minlength=n)
+    np.add.at(uses, [v for _, v in trace.outputs], 1)
+    sum_args = np.fromiter(chain.from_iterable(map(_ARGS, map(instrs.__getitem__, sums))), np.intp,
+                           2 * len(sums))
+    # a sum whose one use is an argument of a sum is inside a chain
+    inside = np.array(is_chain)[sum_args] & (uses[sum_args] == 1)
+    if not inside.any():
+        return sums, {}, {}, uses
+    is_inner = np.zeros(n, bool)
+    is_inner[sum_args[inside]] = True
+    sums = np.array(sums)
+    is_root = ~is_inner[sums]
+    roots = sums[is_root].tolist()
+    long_roots = sums[is_root & inside.reshape(-1, 2).any(axis=1)].tolist()
+    inner = set(sum_args[inside].tolist())
+    long, members = {}, {}
+    for r in long_roots:
+        a, b = instrs[r].args
+        out, mine = [], []
+        stack = [~b if instrs[r].op == "sub" else b, a]
         while stack:
-            v, s = stack.pop()
-            if v == r or internal(v):
-                if v != r:
-                    inner.append(v)
-                a, b = instrs[v].args
-                stack.append((b, s if instrs[v].op == "add" else -s))
-                stack.append((a, s))
+            t = stack.pop()
+            v = t if t >= 0 else ~t
+            if v in inner:
+                mine.append(v)
+                x, y = instrs[v].args
+                if t < 0:
+                    x = ~x
+                stack.append(~y if (instrs[v].op == "sub") == (t >= 0) else y)
+                stack.append(x)
             else:
-                out.append((s, v))
-        terms[r], members[r] = out, inner
-    return roots, terms, members
+                out.append(t)
+        long[r], members[r] = out, mine
+    return roots, long, members, uses
+
+
+def _two_terms(ins) -> list:
+    a, b = ins.args
+    return [a, ~b if ins.op == "sub" else b]
 
 
 # Candidate sub-chains are found by their first two terms, looked up at each
@@ -57,20 +96,17 @@ _BUCKET = 16
 
 
 def _negated(terms):
-    return [(-s, v) for s, v in terms]
+    return [~t for t in terms]
 
 
 def _best_subchain(r, terms, by_pair):
-    """The longest chain S whose terms all occur in chain r, as (S, sign): sign -1
-    when r holds S negated (x - y + z holds -(y - z))."""
+    """The longest chain S whose terms all occur in chain r (whose terms are distinct),
+    as (S, sign): sign -1 when r holds S negated (x - y + z holds -(y - z))."""
     mine = terms[r]
-    if len(set(mine)) != len(mine):
-        return None
     have = set(mine)
     best, best_sign = None, 1
-    for pair in zip(mine, mine[1:]):
-        for sign in (1, -1):
-            key = pair if sign > 0 else tuple(_negated(pair))
+    for a, b in zip(mine, mine[1:]):
+        for sign, key in ((1, (a, b)), (-1, (~a, ~b))):
             for s in by_pair.get(key, ()):
                 sub = terms[s] if sign > 0 else _negated(terms[s])
                 if s != r and len(sub) < len(mine) and have.issuperset(sub) \
@@ -79,15 +115,36 @@ def _best_subchain(r, terms, by_pair):
     return None if best is None else (best, best_sign)
 
 
-def share_sums(trace: Trace) -> Trace:
-    roots, terms, members = _chains(trace)
+def _plan(instrs, roots, long) -> dict:
+    """Each regrouped chain's new terms, left to right (a term may be a chain of the
+    plan, which is then built first)."""
+    # Only a chain of three terms or more can hold a shorter one, so only the pairs
+    # of those are looked up, and only chains that start with such a pair are indexed.
+    # (a chain that holds a term twice neither holds another chain nor is held)
+    searched = [r for r, mine in long.items() if len(set(mine)) == len(mine)]
+    if not searched:
+        return {}
+    wanted = set()
+    for mine in map(long.__getitem__, searched):
+        wanted.update(zip(mine, mine[1:]))
+        wanted.update(zip(_negated(mine), _negated(mine[1:])))
+    # a chain's first term is added (never subtracted); a two-term chain's is its
+    # first argument
+    firsts = {a for a, _ in wanted if a >= 0}
+    starts = sorted(set(compress(roots, map(firsts.__contains__, map(_FIRST, map(_ARGS, map(
+        instrs.__getitem__, roots)))))).union(long))
+    terms = dict(long)
     by_pair: dict = {}
-    for r in roots:
-        bucket = by_pair.setdefault(tuple(terms[r][:2]), [])
-        if len(bucket) < _BUCKET:
-            bucket.append(r)
-    plan: dict[int, list[tuple[int, int]]] = {}
-    for r in roots:
+    for r in starts:
+        mine = terms.get(r) or _two_terms(instrs[r])
+        key = tuple(mine[:2])
+        if key in wanted:
+            terms[r] = mine
+            bucket = by_pair.setdefault(key, [])
+            if len(bucket) < _BUCKET:
+                bucket.append(r)
+    plan: dict = {}
+    for r in searched:
         found = _best_subchain(r, terms, by_pair)
         if found is None:
             continue
@@ -95,36 +152,63 @@ def share_sums(trace: Trace) -> Trace:
         sub = set(terms[s] if sign > 0 else _negated(terms[s]))
         first = next(k for k, t in enumerate(terms[r]) if t in sub)
         rest = [t for t in terms[r] if t not in sub]
-        plan[r] = rest[:first] + [(sign, s)] + rest[first:]
+        plan[r] = rest[:first] + [s if sign > 0 else ~s] + rest[first:]
         plan.setdefault(s, list(terms[s]))
-    if not plan:
-        return trace
-    b = Builder()
-    done: dict[int, int] = {}   # regrouped chain -> its variable in b
+    return plan
 
-    def emit(root: int, vmap: list) -> int:
+
+def emitter(b, plan: dict, done: dict):
+    """emit(root, vmap): builds chain `root` of the plan in `b` (a Builder, or anything
+    with its add, sub and neg), the plan's chains it uses first; `done` maps the chains
+    built so far to their variables. The other terms are looked up in vmap."""
+    def emit(root: int, vmap) -> int:
         stack = [root]
         while stack:
             r = stack[-1]
-            pending = [v for _, v in plan[r] if v in plan and v not in done]
+            pending = [v for v in map(_var, plan[r]) if v in plan and v not in done]
             if pending:
                 stack.extend(pending)
                 continue
             stack.pop()
             if r in done:
                 continue
-            (s0, v0), *rest = plan[r]
+            t0, *rest = plan[r]
+            v0 = _var(t0)
             acc = done[v0] if v0 in plan else vmap[v0]
-            if s0 < 0:
+            if t0 < 0:
                 acc = b.neg(acc)
-            for s, v in rest:
+            for t in rest:
+                v = _var(t)
                 term = done[v] if v in plan else vmap[v]
-                acc = b.add(acc, term) if s > 0 else b.sub(acc, term)
+                acc = b.add(acc, term) if t >= 0 else b.sub(acc, term)
             done[r] = acc
         return done[root]
+    return emit
 
+
+def _var(t: int) -> int:
+    return t if t >= 0 else ~t
+
+
+def share_sums(trace: Trace) -> Trace:
+    roots, long, members, uses = _chains(trace)
+    plan = _plan(trace.instrs, roots, long)
+    if not plan:
+        return trace
     # a regrouped chain's inner sums are not built (their one use is the chain)
-    rewrite: dict = {m: None for r in plan for m in members[r]}
+    skip = {m for r in plan for m in members.get(r, ())}
+    try:
+        return splice(trace, plan, skip, emitter, uses)
+    except Unsafe:
+        return regroup_by_replay(trace, plan, skip)
+
+
+def regroup_by_replay(trace: Trace, plan: dict, skip: set) -> Trace:
+    """The regrouped trace, by replaying `trace` into a Builder with the chains of
+    `plan` rebuilt and the instructions in `skip` left out (the reference for splice)."""
+    b = Builder()
+    emit = emitter(b, plan, {})
+    rewrite: dict = dict.fromkeys(skip)
     rewrite.update((r, emit) for r in plan)
     vmap = replay(b, trace, rewrite=rewrite)
     b.release()
