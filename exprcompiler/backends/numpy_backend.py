@@ -290,11 +290,11 @@ def _format_returns(spec: ReturnSpec, leaf, top: bool = False) -> str:
 # statement program (numpy_program.py). compile() costs 10-14 µs a line whatever the
 # size of the unit (CPython's compiler per statement; a 10⁵-operation gradient's 232k
 # lines in one piece: 3 s and 600 MB, its parser keeping every token). Measured with
-# benchmarks/bench_numpy_program.py (CPU time, one thread, load average 4-7), on the
-# gradients of bench_frontend.py: the program loads in 4.5 µs a line at 10⁴ operations
-# (23k-25k lines; compile() 13) and 6-7.4 at 10⁵ (232k-250k lines; 13-14), and runs
-# 1.6-3.5x slower at one point (Python floats: a Python call and a few subscripts more
-# a statement) and 1.2-1.45x at 1000 points. It replaced compiling such a function in
+# benchmarks/bench_numpy_program.py (CPU time, one thread, load average 4-16), on the
+# gradients of bench_frontend.py: the program loads in 2.3 µs a line at 10⁴ operations
+# (23k-25k lines; compile() 10-13) and 3.1-3.3 at 10⁵ and 10⁶ (232k-2.3M lines), and runs
+# 1.6x slower at one point (Python floats: a Python call and a few subscripts more
+# a statement) and 1.0-1.05x at 1000 points. It replaced compiling such a function in
 # pieces of 2000 lines that shared a dict (40 MB instead of 600): the program builds
 # 1.8x faster than the pieces and runs as fast (10⁵ operations: within 5% at one
 # point and at 1000). Below the threshold compile() takes at most ~0.3 s and a

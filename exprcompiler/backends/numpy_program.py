@@ -15,16 +15,20 @@ once as a function over a list of values and a list of slots,
         _v[_s[0]] = np.sin(_v[_s[1]]) * _v[_s[2]]
 
 and the function runs as a list of (template, slots) over one list of values: a slot
-per parameter, per assigned name and per distinct constant. The expressions are the
-generated text's, evaluated in the same order on the same values, so the results are
-the compiled function's bit for bit (Python folds no constant that changes a
+per parameter, per assigned name and per distinct constant (and unused ones: see
+_Statements). The expressions are the generated text's, evaluated in the same order
+on the same values, so the results are the compiled function's bit for bit (Python folds no constant that changes a
 result: a folded `-1.0` or `2.0 * 3.0` is exact).
 
 Turning the text into the program takes C-level string methods (replace, split,
-join) and maps of dict lookups over the statements, with no Python loop per statement:
-4-7 µs a statement on this loaded machine, where compile() takes 13-18. The price is
-at run time: a statement costs a Python call and a few subscripts more than a line of
-a compiled function (see numpy_backend.PROGRAM_ABOVE).
+join) and maps of dict lookups, a chunk of CHUNK statements at a time, with no Python
+loop per statement. In benchmarks/bench_frontend.py (CPU time, load average 9) that
+is 5.0, 5.9 and 7.2 µs per operation at 10⁴, 10⁵ and 10⁶ operations (2.3 statements
+an operation; it was 5.9, 9.2 and 22.8 before the chunks got their own dicts), where
+compile() takes 10-18 µs a statement. What still grows with the size is the dict of
+all names (see _Statements). The price is at run time: a statement costs a Python call
+and a few subscripts more than a line of a compiled function (1.6 times the compiled
+function's time at one point, 1.05 at 1000 points: see numpy_backend.PROGRAM_ABOVE).
 
 An exception inside a statement is raised again from that statement's line alone,
 compiled with its line number in the generated source, so its traceback ends at the
@@ -39,15 +43,17 @@ import keyword
 import linecache
 import re
 import types
-from itertools import accumulate, compress, count, repeat
-from functools import partial
-from operator import is_, is_not, itemgetter
+from itertools import accumulate, compress, count, filterfalse, islice, repeat
+from operator import is_
 
 # The statements are cut into tokens by C-level string methods, not a regular expression
-# (sre scans ~25 ns a character: 3 µs a statement): brackets and commas get spaces
-# around them, a line end becomes ";" (generated text has none), and split() leaves
-# names, dotted names (np.sin, x.T), literals, operators and signed forms (-v3, -1.0).
-_SPACED = (("(", " ( "), (")", " ) "), ("[", " [ "), ("]", " ] "), (",", " , "), ("\n", " ; "))
+# (sre scans ~25 ns a character: 3 µs a statement). Only the holes need whitespace on
+# both sides: an opening bracket gets a space after it (`np.sin( v3 )`: the function and
+# its bracket are one token), a closing one and a comma a space before, a unary minus
+# one after (-v3 is `-` and `v3`, not one of 10⁵ distinct tokens; 1e-05 has no space
+# before its sign and keeps it). split() then leaves names, literals, operators, `=`
+# and tokens such as `np.sin(`, `x.T`, `axis=1`.
+_SPACED = (("(", "( "), (")", " )"), ("[", "[ "), ("]", " ]"), (",", " ,"), (" -", " - "))
 # The holes inside a token that is not a plain variable name: a name not after a dot
 # (an attribute) nor before `=` (a keyword argument); a float literal, unsigned (repr's
 # forms: 0.5, 1e-05, 1.5e+20; integers, as in axis=(0, 1), stay in the template).
@@ -55,18 +61,30 @@ _SPACED = (("(", " ( "), (")", " ) "), ("[", " [ "), ("]", " ] "), (",", " , "),
 _HOLE = re.compile(r"(?<![\w.])(?:[A-Za-z_]\w*+(?!=)|\d+\.\d+(?:e[-+]?\d+)?|\d+e[-+]?\d+)")
 _KNOWN = frozenset(dir(builtins)) | frozenset(keyword.kwlist) | frozenset(keyword.softkwlist)
 _MARK = "\x00"   # a hole in a template's key: a character generated text never holds
+# A chunk's text ends with this: the target of a statement that does not follow (its
+# key text is a hole's, its token has no slot), so that the last statement's key ends
+# in a hole like every other's (see _Statements.add).
+_END = f" {_MARK} = "
+_NEVER = ("'", '"', "\\", ";", _MARK)   # in the text the program takes
 _RUNNER = "_exprc_program"
-CHUNK = 20_000   # statements tokenized at a time
+# Statements tokenized at a time: a chunk's distinct tokens (~1.3 a statement) stay in
+# the CPU's cache while its tokens (~5 a statement) are looked up among them.
+CHUNK = 1_000
 
 
-def _template_def(number: int, key: str, returns: bool) -> str:
-    """`def t12(_v, _s): _v[_s[0]] = ...` for a statement's key `$ = ...`; for the
-    return line's, `return ...`. (Generated names never start with "_".)"""
-    pieces = key.strip().split(_MARK)
+def _template_def(number: int, key: str) -> str:
+    """`def t12(_v, _s): _v[_s[0]] = ...` for a statement's key `... $` (its right-hand
+    side, then its target's hole: see _Statements.add); for the return line's key
+    `return ...`, that line. (Generated names never start with "_".)"""
+    if key.startswith("return "):
+        pieces = key.split(_MARK)
+    else:
+        right = key[:-len(_MARK)].split(_MARK)
+        pieces = ["", " = " + right[0], *right[1:]]
     text = [pieces[0]]
     for k, piece in enumerate(pieces[1:]):
         text += [f"_v[_s[{k}]]", piece]
-    return f"def t{number}(_v, _s):\n    {'return ' if returns else ''}{''.join(text)}\n"
+    return f"def t{number}(_v, _s):\n    {''.join(text).strip()}\n"
 
 
 class _Numbers(dict):
@@ -79,49 +97,89 @@ class _Numbers(dict):
 
 
 class _Statements:
-    """The program's statements, tokenized a chunk at a time (the tokens of 10⁵
-    statements are 1.5 million strings, 90 MB): per statement its template's number
-    and the slots of its holes, in `numbered` and `numbers`. `slot_of` gives the
-    slot of each token that is or holds a hole, in the order first seen (parameters
-    first); `text_of` the key text of every other token (a token not in it is a name,
-    a hole: the large dict is looked up once per token, the small one often); `keys`
-    numbers each distinct key (a statement with its holes marked)."""
+    """The program's statements, tokenized a chunk at a time: per statement its
+    template's number (in `numbered`) and the slots of its holes (a tuple, in
+    `arguments`). Slots start at 1 (slot 0 is never used), so that filter(None, ...)
+    drops the tokens that are not holes (None) without a call per token.
+
+    `slot_of` gives the slot of each plain name (a hole's), parameters first. It is
+    the one large dict (2·10⁶ names at 10⁶ operations), and a lookup in it costs what
+    a cache miss costs, growing with its size: it is looked up once per distinct name
+    per chunk (about 1.3 a statement: setdefault, where a name not yet seen takes a
+    number of `count` and a name seen before leaves its number unused), in the text's
+    order (an adjoint reads its primal names in the reverse of the order they were
+    written, so their entries are near one another), and each token is then looked
+    up in the chunk's own small dict. (Looked up once per token, 6-7 a statement, it
+    took 0.5 µs a statement at 10⁴ operations and 1.1 at 10⁵.) `text_of` gives the
+    key text of every other token ever seen (operators, known names, literals, tokens
+    such as `np.sin(`: a few hundred), `hole_of` the slot of those among them that
+    hold a hole (a literal, `x.T`). `keys` numbers each distinct key, `holes` gives
+    each key's number of holes; `assigned` holds the statements' targets' slots."""
 
     def __init__(self, params, known: frozenset):
         self.known = known
-        self.slot_of = dict(zip(params, count()))
-        self.size = len(params)   # slots given: names and literals
+        self.slot_of = dict(zip(params, count(1)))
+        self.size = 1 + len(params)   # slots given, slot 0 included
         self.literals: dict[str, int] = {}
         self.text_of: dict[str, str] = {}
+        self.hole_of: dict[str, int] = {}
         self.keys = _Numbers()
+        self.holes: list[int] = []
         self.numbered: list[int] = []
-        self.numbers: list[int] = []
+        self.arguments: list[tuple] = []
+        self.assigned: set[int] = set()   # the targets' slots
 
-    def add(self, text: str) -> bool:
-        """Tokenize statement lines (the return line's expression last, if there);
-        False for a token holding two holes."""
+    def add(self, text: str, returned: str = "") -> bool:
+        """Tokenize statement lines (`    name = expression\n`), and the return line
+        without its indent (`returned`: `return ...\n`) if given; False for a token
+        holding two holes or a statement's target that is not one plain name.
+
+        A statement's key is the key text of its tokens from the one after its `=` to
+        the next statement's target (_END's for the chunk's last): the chunk's key text
+        split at ` = ` (one on each line, and no token `=` otherwise) gives the keys, with
+        no token a line to mark the lines' ends. A key's holes are the right-hand side's
+        and then the target's; the statement's tuple of slots takes them in the text's
+        order, the target's first (_template_def writes the template so)."""
+        text += _END + returned
         for char, spelled in _SPACED:   # (str.translate to longer strings is 10x slower)
-            text = text.replace(char, spelled)
+            if char in text:   # (a scan for a character is cheaper than replace's)
+                text = text.replace(char, spelled)
         tokens = text.split()
-        distinct = set(tokens)
-        slot_of = self.slot_of
-        plain = set(filter(str.isidentifier, distinct)) - self.known
-        new = plain.difference(slot_of)
-        slot_of.update(zip(new, count(self.size)))
-        self.size += len(new)
-        # (set.difference iterates this chunk's tokens; `- text_of.keys()` iterated every
-        # key seen so far, quadratic in the length: ~65k keys a chunk at 10⁶ statements)
-        for token in (distinct - plain).difference(self.text_of):
+        distinct = dict.fromkeys(tokens)   # in the text's order (see the class's docstring)
+        plain = list(filterfalse(self.known.__contains__, filter(str.isidentifier, distinct)))
+        local = dict(zip(plain, map(self.slot_of.setdefault, plain, count(self.size))))
+        self.size += len(plain)
+        others = distinct.keys() - local.keys()
+        text_of = self.text_of
+        for token in others.difference(text_of):
             if not self._classify(token):
                 return False
-        keys = " ".join(map(self.text_of.get, tokens, repeat(_MARK)))[:-2].split(" ; ")   # the last token is ";"
-        self.numbered += map(self.keys.__getitem__, keys)
-        self.numbers += filter(partial(is_not, None), map(slot_of.get, tokens))
+        with_holes = others.intersection(self.hole_of)
+        local.update(zip(with_holes, map(self.hole_of.__getitem__, with_holes)))
+        keys = f"{' '.join(map(text_of.get, tokens, repeat(_MARK)))} ".split(" = ")
+        if keys[0] != _MARK:   # the first target is a plain name
+            return False
+        numbered = list(map(self.keys.__getitem__, keys[1:] if returned else keys[1:-1]))
+        holes = self.holes
+        for key in islice(self.keys, len(holes), None):
+            if not (key.endswith(" " + _MARK) and not key.endswith(", " + _MARK) or key.startswith("return ")):
+                return False   # a target that is not one plain name (a, b = ...), two ` = ` on a line
+            holes.append(key.count(_MARK))
+        ends = list(accumulate(map(holes.__getitem__, numbered)))
+        starts = [0, *ends[:-1]]
+        slots = tuple(filter(None, map(local.get, tokens)))
+        if len(slots) != ends[-1]:
+            return False
+        self.arguments += map(slots.__getitem__, map(slice, starts, ends))
+        self.numbered += numbered
+        if returned:
+            starts.pop()   # the return line's first hole is no target
+        self.assigned.update(map(slots.__getitem__, starts))
         return True
 
     def _classify(self, token: str) -> bool:
-        """A token other than a name: its key text and hole (a name or float literal:
-        -v3, x.T, -1.0, 1e-05; a name not known: a hole's), if it holds one."""
+        """A token other than a name's: its key text and the slot of its hole (a name
+        or a float literal: x.T, 1.0, 1e-05), if it holds one."""
         found = [m for m in _HOLE.finditer(token) if m.group()[0].isdigit() or m.group() in self.slot_of]
         if len(found) > 1:
             return False
@@ -132,13 +190,21 @@ class _Statements:
                 if hole not in self.literals:
                     self.literals[hole] = self.size
                     self.size += 1
-                self.slot_of[token] = self.literals[hole]
+                self.hole_of[token] = self.literals[hole]
             else:
-                self.slot_of[token] = self.slot_of[hole]
+                self.hole_of[token] = self.slot_of[hole]
             self.text_of[token] = token[:m.start()] + _MARK + token[m.end():]
         else:
             self.text_of[token] = token
         return True
+
+
+def _plain_lines(text: str, n: int) -> bool:
+    """Whether `text` is `n` lines `    name = expression\n` as the program takes them:
+    four spaces and one ` = ` a line (checked by the keys: see _Statements.add), no
+    string literal, backslash or `;`, and no _MARK."""
+    return (text.startswith("    ") and text.count("\n    ") == n - 1 and text.count(" = ") == n
+            and not any(char in text for char in _NEVER))
 
 
 def load_program(lines: list[str], func_name: str, filename: str, namespace: dict) -> bool:
@@ -150,45 +216,40 @@ def load_program(lines: list[str], func_name: str, filename: str, namespace: dic
     start = next((k for k, ln in enumerate(lines) if ln.startswith(f"def {func_name}(")), None)
     if start is None:
         return False
-    body = lines[start + 1:]
-    statements, last = body[:-1], body[-1]
-    text = "".join(statements)
-    if not (last.startswith("    return ") and last.endswith("\n") and text.startswith("    ")
-            and text.count("\n    ") == len(statements) - 1 and text.count(" = ") == len(statements)) \
-            or any(char in text for char in ("'", '"', "\\", ";", _MARK)):
+    statements, last = lines[start + 1:-1], lines[-1]
+    if not (statements and last.startswith("    return ") and last.endswith("\n") and " = " not in last
+            and not any(char in last for char in _NEVER)):
         return False
-    stub = "\n" * start + lines[start] + "\n" * (len(body) - 1) + f"    return {_RUNNER}(locals())\n"
+    stub = "\n" * start + lines[start] + "\n" * len(statements) + f"    return {_RUNNER}(locals())\n"
     stub_code = compile(stub, filename, "exec")
     code = next(c for c in stub_code.co_consts if isinstance(c, types.CodeType))
     params = code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]
     exec(compile("".join(lines[:start]), filename, "exec"), namespace)
     program = _Statements(params, _KNOWN.union(namespace))
     for first in range(0, len(statements), CHUNK):
-        returned = last[len("    return "):] if first + CHUNK >= len(statements) else ""
-        if not program.add("".join(statements[first:first + CHUNK]) + returned):
+        chunk = "".join(statements[first:first + CHUNK])
+        returned = last[len("    "):] if first + CHUNK >= len(statements) else ""
+        if not (_plain_lines(chunk, min(CHUNK, len(statements) - first)) and program.add(chunk, returned)):
             return False
-    numbered, numbers, slot_of = program.numbered, program.numbers, program.slot_of
-    holes = [0] * len(program.keys)
-    for key, t in program.keys.items():
-        holes[t] = key.count(_MARK)
-    ends = list(accumulate(map(holes.__getitem__, numbered)))
-    arguments = list(map(tuple(numbers).__getitem__, map(slice, [0, *ends[:-1]], ends)))
+    numbered, arguments, slot_of = program.numbered, program.arguments, program.slot_of
+    result_fn, result_args = numbered.pop(), arguments.pop()
     # every name taken for a hole is a parameter or assigned (a statement's first hole)
-    assigned = set(map(itemgetter(0), arguments[:-1])).union(range(len(params)))
-    if len(assigned) != program.size - len(program.literals):
+    if len(program.assigned.union(range(1, 1 + len(params)))) != len(slot_of):
         return False
-    exec(stub_code, namespace)
-
     digest = filename.rsplit(" ", 1)[-1].rstrip(">")
     t_filename = f"<exprcompiler templates {func_name} {digest}>"
-    # the return line's key has no ` = `: never a statement's
-    t_source = "".join(_template_def(t, key, t == numbered[-1]) for key, t in program.keys.items())
-    exec(compile(t_source, t_filename, "exec"), namespace)   # our generated text, never user text
+    t_source = "".join(_template_def(t, key) for key, t in program.keys.items())
+    try:
+        t_code = compile(t_source, t_filename, "exec")
+    except SyntaxError:   # a line the keys cut wrongly (two ` = ` on it): compiled instead
+        return False
+    exec(stub_code, namespace)
+    exec(t_code, namespace)   # our generated text, never user text
     linecache.cache[t_filename] = (len(t_source), None, t_source.splitlines(True), t_filename)
     functions = [namespace.pop(f"t{t}") for t in range(len(program.keys))]
-    run_fns = list(map(functions.__getitem__, numbered[:-1]))
-    run_args = arguments[:-1]
-    result_fn, result_args = functions[numbered[-1]], arguments[-1]
+    run_fns = list(map(functions.__getitem__, numbered))
+    run_args = arguments
+    result_fn = functions[result_fn]
 
     values0 = [None] * program.size
     for literal, slot in program.literals.items():
@@ -198,7 +259,7 @@ def load_program(lines: list[str], func_name: str, filename: str, namespace: dic
 
     def run(given: dict):
         values = values0.copy()
-        values[:n_params] = given.values()
+        values[1:n_params + 1] = given.values()
         try:
             for fn, s in zip(run_fns, run_args):
                 fn(values, s)
