@@ -7,7 +7,8 @@ pass), and labels carry over so derivative passes keep the Griewank names.
 
 from __future__ import annotations
 
-from operator import itemgetter
+from itertools import compress, repeat
+from operator import itemgetter, ne
 from typing import Callable, Mapping, Optional, Sequence
 
 from ..errors import ShapeError
@@ -31,12 +32,29 @@ def derived(label: Optional[Label], suffix: str, tag: Optional[str] = None,
     return _new_tuple(Label, (kind, label.index, base, tag))   # Label(...), without its Python __new__
 
 
+def derived_labels(labels: Sequence[Optional[Label]], suffix: str, tag: Optional[str] = None,
+                   taken: Optional[set] = None) -> list[Optional[Label]]:
+    """[derived(label, suffix, tag, taken) for label in labels], for a whole sweep at
+    once: a primal operation's label v_k (kind "v", k > 0, untagged), the case of
+    nearly every variable, gives (suffix, k) without a call when no derived label is
+    taken."""
+    if taken:
+        return [derived(label, suffix, tag, taken) for label in labels]
+    new, tag = _new_tuple, tag or None
+    return [None if label is None
+            else new(Label, (suffix, label[1], None, tag)) if label[0] == "v" and label[3] is None and label[1] > 0
+            else derived(label, suffix, tag, taken) for label in labels]
+
+
 def labels_of(trace: Trace) -> set:
-    """The (kind, index, tag) of every label in `trace`, for `derived(taken=...)`."""
-    return set(map(_KIND_INDEX_TAG, filter(None, trace.labels)))   # (a Label is never empty)
+    """The (kind, index, tag) of every label in `trace` that a derived label could
+    take, for `derived(taken=...)`: all but the primal ones (kind "v"), which no
+    tangent or adjoint is named (none, in a primal trace)."""
+    labels = list(filter(None, trace.labels))   # (a Label is never empty)
+    return set(map(_KIND_INDEX_TAG, compress(labels, map(ne, map(_KIND, labels), repeat("v")))))
 
 
-_KIND_INDEX_TAG = itemgetter(0, 1, 3)   # a Label's (kind, index, tag)
+_KIND, _KIND_INDEX_TAG = itemgetter(0), itemgetter(0, 1, 3)   # a Label's kind; (kind, index, tag)
 
 
 def replay_instr(b: Builder, trace: Trace, i: int, vmap,
@@ -74,22 +92,20 @@ def replay(b: Builder, trace: Trace, env: Optional[Mapping[str, int]] = None,
     append, get = vmap.append, vmap.__getitem__
     instrs, labels, name, built, built_labels = trace.instrs, trace.labels, b.name, b.instrs, b.labels
     calls: dict = {}   # op name -> Builder.op_call(op name), once per op kind
-    for i in range(len(instrs) if stop is None else stop):
-        ins = instrs[i]
+    for i, (op, args, attrs, _), label in zip(range(len(instrs) if stop is None else stop), instrs, labels):
         if rewrite and i in rewrite:
             how = rewrite[i]
             append(None if how is None else how(i, vmap))
             continue
-        if ins.attrs or ins.op in _LEAF_OR_COPY:
+        if attrs or op in _LEAF_OR_COPY:
             append(replay_instr(b, trace, i, vmap, env))
             continue
         # replay_instr's last step, inline: most instructions take it
-        call = calls.get(ins.op)
+        call = calls.get(op)
         if call is None:
-            call = calls[ins.op] = b.op_call(ins.op)
+            call = calls[op] = b.op_call(op)
         mark = len(built)
-        var = call(b, *map(get, ins.args))
-        label = labels[i]
+        var = call(b, *map(get, args))
         if label is not None:
             if var >= mark and built_labels[var] is None and built[var].op not in _LEAF_OR_COPY:
                 built_labels[var] = label   # b.name(var, label, since=mark) of a fresh variable

@@ -14,44 +14,47 @@ from operator import itemgetter
 from typing import Mapping, Optional, Sequence
 
 from .. import ops as _ops
-from ..trace.ir import Builder, Trace, gc_paused
-from .replay import derived, fresh_name, labels_of, replay, scalar_output, seed_input, wrt_vars, zeros_like
+from ..trace.ir import _LEAF_OR_COPY, Builder, Trace, gc_paused
+from .replay import (derived, derived_labels, fresh_name, labels_of, replay, scalar_output, seed_input, wrt_vars,
+                     zeros_like)
 
 
 def active_set(trace: Trace, seeds: Sequence[int]) -> bytearray:
     active = bytearray(len(trace.instrs))
     for v in seeds:
         active[v] = 1
-    for i, ins in enumerate(trace.instrs):
-        if not active[i]:
-            for a in ins.args:
-                if active[a]:
-                    active[i] = 1
-                    break
+    is_active = active.__getitem__
+    for i, args in enumerate(map(_ARGS_OF, trace.instrs)):
+        if args and not active[i] and any(map(is_active, args)):
+            active[i] = 1
     return active
 
 
 def adjoint_sweep(b: Builder, trace: Trace, vmap: Sequence[int], cotangents: Mapping[int, int],
-                  active: bytearray, tag: Optional[str] = None) -> list[Optional[int]]:
+                  active: bytearray, tag: Optional[str] = None, taken: Optional[set] = None) -> list[Optional[int]]:
     """Adjoints of every active variable of `trace` (replayed into `b` as `vmap`),
-    given cotangents of some variables (trace var -> builder var)."""
-    instrs, labels = trace.instrs, trace.labels
+    given cotangents of some variables (trace var -> builder var); `taken`: the
+    trace's `labels_of`, if the caller has it."""
+    instrs = trace.instrs
     adj: list[Optional[int]] = [None] * len(instrs)
-    taken = labels_of(trace)
-    bar_labels: list = [_UNSET] * len(instrs)   # v -> v̄'s label, made once per variable
-    add, name, built = b.add, b.name, b.instrs
+    # v -> v̄'s label, for all variables at once (most receive an adjoint)
+    bar_labels = derived_labels(trace.labels, "bar", tag, labels_of(trace) if taken is None else taken)
+    add, name, built, built_labels = b.add, b.name, b.instrs, b.labels
 
     for v, ct in cotangents.items():
         if adj[v] is None:
             adj[v] = ct
         else:
             mark = len(built)
-            label = bar_labels[v] = derived(labels[v], "bar", tag, taken)
-            adj[v] = name(add(adj[v], ct), label, mark)
+            adj[v] = name(add(adj[v], ct), bar_labels[v], mark)
     # In a trace of scalars an elementwise op's VJP is its partial (nothing to sum
     # down to a shape): called directly, a call and two shape lookups less per edge.
     scalar = not any(map(_SHAPE_OF, instrs))
-    rules: dict = {}   # op name -> (OpDef, its partials on scalars or None), once per op kind
+    # op name -> (OpDef, its edges: (argument number, its partial on scalars or None
+    # for the VJP), last argument first, structural zeros left out), once per op kind;
+    # a leaf has no edges
+    rules: dict = {}
+    vget = vmap.__getitem__
     for i in range(len(instrs) - 1, -1, -1):
         g = adj[i]
         if g is None:
@@ -59,37 +62,56 @@ def adjoint_sweep(b: Builder, trace: Trace, vmap: Sequence[int], cotangents: Map
         ins = instrs[i]
         rule = rules.get(ins.op)
         if rule is None:
-            op = _ops.OPS[ins.op]
-            rule = rules[ins.op] = (op, getattr(op.vjp, "partials", None) if scalar else None)
-        op, partials = rule
-        if op.is_leaf:
-            continue
+            rule = rules[ins.op] = _edges(_ops.OPS[ins.op], scalar)
+        op, edges = rule
         arg_vars = ins.args
-        args = list(map(vmap.__getitem__, arg_vars))
+        if edges is None:   # every argument, through the VJP
+            edges = tuple((j, None) for j in range(len(arg_vars) - 1, -1, -1))
+        if not edges:
+            continue
+        args = list(map(vget, arg_vars))
         out = vmap[i]
-        # Last argument first: this reproduces the order of the published tables.
-        for j in range(len(arg_vars) - 1, -1, -1):
+        for j, partial in edges:
             a = arg_vars[j]
             if not active[a]:
                 continue
             mark = len(built)   # b.mark()
-            if partials is None:
+            if partial is None:
                 c = op.vjp(b, j, g, args, out, dict(ins.attrs) if ins.attrs else {})
+                if c is None:  # a rule may find a structural zero (x**0)
+                    continue
             else:
-                c = partials[j](b, g, *args, out) if partials[j] is not None else None
-            if c is None:  # a rule may find a structural zero (x**0)
-                continue
+                c = partial(b, g, *args, out)
+                if c is None:
+                    continue
             # v̄_a += c, named v̄_a
+            old = adj[a]
+            total = c if old is None else add(old, c)
             label = bar_labels[a]
-            if label is _UNSET:
-                label = bar_labels[a] = derived(labels[a], "bar", tag, taken)
-            total = c if adj[a] is None else add(adj[a], c)
-            adj[a] = total if label is None else name(total, label, mark)
+            if label is None:
+                adj[a] = total
+            elif total >= mark and built_labels[total] is None and built[total].op not in _LEAF_OR_COPY:
+                built_labels[total] = label   # name(total, label, mark) of a fresh variable
+                adj[a] = total
+            else:
+                adj[a] = name(total, label, mark)
     return adj
 
 
-_UNSET = object()
-_SHAPE_OF = itemgetter(3)   # an instruction's shape
+_ARGS_OF, _SHAPE_OF = itemgetter(1), itemgetter(3)   # an instruction's arguments, shape
+
+
+def _edges(op, scalar: bool) -> tuple:
+    """(op, its edges) for adjoint_sweep: the arguments an adjoint flows to, last first
+    (this reproduces the order of the published tables), each with its partial on
+    scalars (a None partial, a structural zero, has no edge); or None: every argument,
+    each with None, the op's VJP giving the contribution."""
+    if op.is_leaf:
+        return op, ()
+    partials = getattr(op.vjp, "partials", None) if scalar else None
+    if partials is None:
+        return op, None
+    return op, tuple((j, p) for j, p in reversed(list(enumerate(partials))) if p is not None)
 
 
 @gc_paused()
@@ -112,7 +134,7 @@ def vjp(trace: Trace, wrt: Optional[Sequence[str]] = None, *, seeds: Optional[Ma
         if v in cotangents:
             ct = b.add(cotangents[v], ct)
         cotangents[v] = ct
-    adj = adjoint_sweep(b, trace, vmap, cotangents, active_set(trace, [v for _, v in wrt_list]))
+    adj = adjoint_sweep(b, trace, vmap, cotangents, active_set(trace, [v for _, v in wrt_list]), taken=taken)
     outputs = [(name, vmap[v]) for name, v in trace.outputs]
     taken = {name for name, _ in outputs}
     outputs += [(fresh_name(f"{name}.bar", taken), adj[v] if adj[v] is not None else zeros_like(b, trace, v, vmap))

@@ -8,7 +8,9 @@ forward, reverse, elimination, stability rewrites) append operations to a
 * folds constants and applies a few IEEE-exact identities (``x*1``, ``x + -0.0``,
   ``x - 0.0``, ``x**1``, ``--x``, ``a + -b -> a - b``; identities.py) — never
   ``x*0``, which is NaN for inf, nor ``x + 0.0``, which is +0.0 for x = -0.0;
-* computes each variable's shape from the op's rule (scalars are ``()``).
+* computes each variable's shape from the op's rule (scalars are ``()``);
+* keeps, per variable, what the identities look at (a constant, a negation, a copy,
+  a tensor: one byte, identities.CONST...), so an operation on other scalars skips them.
 
 This module holds the general path (any op, shapes, options), the leaves, naming
 and finishing; the per-op methods and their scalar fast path are builder_ops.py.
@@ -17,8 +19,8 @@ and finishing; the per-op methods and their scalar fast path are builder_ops.py.
 from __future__ import annotations
 
 import gc
-import math
 import os
+import sys
 from contextlib import contextmanager
 from itertools import compress
 from operator import itemgetter
@@ -30,7 +32,7 @@ from .. import ops as _ops
 from .. import shapes as _shapes
 from ..errors import InputTooLarge, ShapeError, TraceError
 from .builder_ops import _COMMUTATIVE, _FAST_METHODS, _OPS, _general_method, _op_methods
-from .identities import IDENTITIES
+from .identities import CONST, COPY, IDENTITIES, NEG, SHAPED
 from .ir_trace import Instr, Label, Trace, Var, _new_tuple, natural_key, primal_labels
 
 def result_shape(opname: str, shapes: Sequence[tuple], attrs: dict) -> tuple:
@@ -91,13 +93,16 @@ class Builder:
         # Front ends pass max_ops_limit(): past it, InputTooLarge (passes build from
         # a trace that was already held to it, so they have none).
         self.max_ops = max_ops
-        self._room = max_ops if max_ops is not None else math.inf
+        self._room = max_ops if max_ops is not None else sys.maxsize
         self.instrs: list[Instr] = []
         self.labels: list[Optional[Label]] = []
         self._memo: dict = {}
         self._inputs: dict[str, int] = {}
-        self._source: list[int] = []   # what each variable names, through copies
-        self._cval: list = []          # the constant each variable names, else None
+        # What a variable names, if it is not itself: a copy's source (through copies),
+        # a constant's value (of a copy of one too). Sparse: most variables are neither.
+        self._copies: dict[int, int] = {}
+        self._consts: dict[int, float] = {}
+        self._flags = bytearray()      # what the identities look at, per variable (identities.CONST...)
         # Caches keyed by float values, which are exact keys for nonzero floats only
         # (0.0 == -0.0; a NaN finds only itself): scalar constants by value (const()
         # without repr()), and folded scalar operations (opname, *values) -> (op, var).
@@ -159,10 +164,10 @@ class Builder:
 
     def source_of(self, var: Var) -> Var:
         """Follow named copies back to the value they name."""
-        return self._source[var]
+        return self._copies.get(var, var)
 
     def const_value(self, var: Var) -> Optional[float]:
-        return self._cval[var]
+        return self._consts.get(var)
 
     def apply(self, opname: str, *args, **attrs) -> Var:
         fast = _FAST_METHODS[opname]
@@ -200,7 +205,7 @@ class Builder:
             shape = result_shape(opname, shapes, attrs)
             if op.shape is None and opname != "copy":
                 args = self._unbroadcast(opname, args, shape)
-                src = instrs[self._source[args[0]]]
+                src = instrs[self.source_of(args[0])]
                 if len(args) == 1 and src.op == "broadcast_to" and not src.attrs:
                     # f(broadcast(a)) = broadcast(f(a)): -v̄ of a mean's adjoint stays a scalar
                     return self.broadcast_to(self.apply(opname, src.args[0], **attrs), src.args[1])
@@ -208,8 +213,7 @@ class Builder:
         attr_t = tuple(sorted(attrs.items())) if attrs else ()
         if opname == "copy":
             return self._append(Instr("copy", args, attr_t, shape))
-        cval = self._cval
-        consts = [cval[a] for a in args]
+        consts = list(map(self._consts.get, args))
         # fold scalar constants only: a constant may stand for a whole array (simplify's
         # substituted inputs), whose sum or size_ratio is not the scalar's
         if None not in consts and shape == () and not any(shapes):
@@ -224,12 +228,12 @@ class Builder:
         # flat keys, one tuple per operation (not two): the op name, its arguments, and
         # its attrs tuple if it has options (a tuple, where arguments are ints), so no
         # two operations share a key
-        source = self._source
+        source = self._copies.get
         if len(args) == 2:
-            a, b = source[args[0]], source[args[1]]
+            a, b = source(args[0], args[0]), source(args[1], args[1])
             key = (opname, b, a) if b < a and opname in _COMMUTATIVE else (opname, a, b)
         else:
-            key = (opname, *[source[a] for a in args])
+            key = (opname, *[source(a, a) for a in args])
         if attr_t:
             key += (attr_t,)
         var = self._memo.get(key)
@@ -290,13 +294,18 @@ class Builder:
             raise self._too_large()
         self.instrs.append(ins)
         self.labels.append(label)
-        if ins.op == "copy":
+        op = ins.op
+        if op == "copy":
             a = ins.args[0]
-            self._source.append(self._source[a])
-            self._cval.append(self._cval[a])
+            self._copies[var] = self._copies.get(a, a)
+            if a in self._consts:
+                self._consts[var] = self._consts[a]
+            self._flags.append(self._flags[a] | COPY)
+        elif op == "const":
+            self._consts[var] = ins.attrs[0][1]
+            self._flags.append(CONST | SHAPED if ins.shape else CONST)
         else:
-            self._source.append(var)
-            self._cval.append(ins.attrs[0][1] if ins.op == "const" else None)
+            self._flags.append((NEG if op == "neg" else 0) | (SHAPED if ins.shape else 0))
         return var
 
     # -- finishing ----------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 from types import MappingProxyType
 
 from .. import ops as _ops
-from .identities import IDENTITIES
+from .identities import CONST, IDENTITIES, NEG, SHAPED
 from .ir_trace import Instr, _new_tuple
 
 _OPS = _ops.OPS
@@ -30,13 +30,19 @@ _COMMUTATIVE = frozenset(("add", "mul"))
 # no argument tuple or options dict to pack and unpack, the op's identity and
 # commutativity looked up once). Where an argument is not a scalar variable, or the
 # table no longer holds that op (a test may replace one), the general path decides.
+# The builder's per-variable flags (identities.CONST...) tell it, in one byte per
+# argument, when no fold or identity can apply: then it goes straight to the
+# hash-consing table, and appends a new instruction itself (Builder._append's work
+# for an operation on scalars: it ends most calls, millions of them).
 _NO_ATTRS = MappingProxyType({})
+_RULES = CONST | NEG | SHAPED   # the flags for which folding, an identity or the general path may apply
 _NO_ARG = object()
 
 
 def _scalar_method(opname: str, op, arity: int):
     identity = IDENTITIES.get(opname)
     commutative = opname in _COMMUTATIVE
+    flag = NEG if opname == "neg" else 0   # the new variable's flags (see Builder._append)
     if arity == 2:
         def call(b, x, y=_NO_ARG, *more, **attrs):
             if attrs or more or y is _NO_ARG or _OPS.get(opname) is not op:
@@ -48,44 +54,67 @@ def _scalar_method(opname: str, op, arity: int):
                     y = b.const(y)
                 if type(x) is not int or type(y) is not int:
                     return b._apply(opname, (x, y), attrs)
-            instrs = b.instrs
-            n = len(instrs)
-            if not (0 <= x < n and 0 <= y < n) or instrs[x].shape or instrs[y].shape:
+            flags = b._flags
+            n = len(flags)
+            if not (0 <= x < n and 0 <= y < n):
                 return b._apply(opname, (x, y), attrs)
-            cval = b._cval
-            cx, cy = cval[x], cval[y]
-            if cx is not None and cy is not None:
-                return b._fold(opname, op, cx, cy)
-            if identity is not None:
-                var = identity(b, (x, y), (cx, cy), (), _NO_ATTRS)
-                if var is not None:
-                    return var
-            source = b._source
-            sx, sy = source[x], source[y]
-            key = (opname, sy, sx) if commutative and sy < sx else (opname, sx, sy)
-            var = b._memo.get(key)
-            if var is None:
-                var = b._memo[key] = b._append(_new_tuple(Instr, (opname, (x, y), (), ())))
+            f = flags[x] | flags[y]
+            if not f:   # scalars, built as written (see identities.CONST)
+                key = (opname, y, x) if commutative and y < x else (opname, x, y)
+            else:
+                if f & _RULES:
+                    if f & SHAPED:
+                        return b._apply(opname, (x, y), attrs)
+                    cval = b._consts.get
+                    cx, cy = cval(x), cval(y)
+                    if cx is not None and cy is not None:
+                        return b._fold(opname, op, cx, cy)
+                    if identity is not None:
+                        var = identity(b, (x, y), (cx, cy), (), _NO_ATTRS)
+                        if var is not None:
+                            return var
+                source = b._copies.get   # (else only copies: built as written, of their sources)
+                sx, sy = source(x, x), source(y, y)
+                key = (opname, sy, sx) if commutative and sy < sx else (opname, sx, sy)
+            memo = b._memo
+            var = memo.get(key)
+            if var is None:   # b._append(...), inline: most calls end here
+                var = len(flags)   # (an identity that built nothing may have added a constant)
+                if var >= b._room:
+                    raise b._too_large()
+                b.instrs.append(_new_tuple(Instr, (opname, (x, y), (), ())))
+                b.labels.append(None)
+                flags.append(flag)
+                memo[key] = var
             return var
     else:
         def call(b, x, *more, **attrs):
-            instrs = b.instrs
-            n = len(instrs)
-            if attrs or more or type(x) is not int or not 0 <= x < n or instrs[x].shape \
+            flags = b._flags
+            if attrs or more or type(x) is not int or not 0 <= x < len(flags) or flags[x] & SHAPED \
                     or _OPS.get(opname) is not op:
                 return b._apply(opname, (x,) + more, attrs)
-            cx = b._cval[x]
-            if cx is not None:
-                return b._fold(opname, op, cx)
-            if identity is not None:
-                var = identity(b, (x,), (None,), (), _NO_ATTRS)
-                if var is not None:
-                    return var
-            source = b._source
-            key = (opname, source[x])
-            var = b._memo.get(key)
-            if var is None:
-                var = b._memo[key] = b._append(_new_tuple(Instr, (opname, (x,), (), ())))
+            f = flags[x]
+            if not f & _RULES:   # a scalar, built as written (see identities.CONST), or a copy of one
+                key = (opname, b._copies.get(x, x) if f else x)
+            else:
+                cx = b._consts.get(x)
+                if cx is not None:
+                    return b._fold(opname, op, cx)
+                if identity is not None:
+                    var = identity(b, (x,), (None,), (), _NO_ATTRS)
+                    if var is not None:
+                        return var
+                key = (opname, b._copies.get(x, x))
+            memo = b._memo
+            var = memo.get(key)
+            if var is None:   # b._append(...), inline
+                var = len(flags)
+                if var >= b._room:
+                    raise b._too_large()
+                b.instrs.append(_new_tuple(Instr, (opname, (x,), (), ())))
+                b.labels.append(None)
+                flags.append(flag)
+                memo[key] = var
             return var
     return call
 

@@ -13,6 +13,15 @@ import math
 from typing import Optional
 
 
+# What the identities (and constant folding) look at, kept by the builder as one byte
+# per variable (Builder._flags): whether it names a constant, a negation, or another
+# variable (a copy), and whether it is not a scalar. Every rule below fires only when
+# an argument is a constant or names a negation, so an operation on scalars with
+# none of these flags is built as written (and, having no copies, is keyed by its
+# own arguments): the builder's fast path skips the rules for it.
+CONST, NEG, COPY, SHAPED = 1, 2, 4, 8
+
+
 def _signed_zero(value: Optional[float], sign: float) -> bool:
     """Whether a constant is the zero of this sign (1.0: +0.0, -1.0: -0.0)."""
     return value == 0.0 and math.copysign(1.0, value) == sign
@@ -32,8 +41,7 @@ def _keep(b, var: int, shape: tuple) -> Optional[int]:
 
 def _negated(b, var: int) -> Optional[int]:
     """x when `var` names -x (through copies), else None."""
-    src = b.instrs[b._source[var]]
-    return src.args[0] if src.op == "neg" else None
+    return b.instrs[b.source_of(var)].args[0] if b._flags[var] & NEG else None
 
 
 def _pull_negation(b, opname: str, args) -> Optional[int]:
@@ -41,11 +49,13 @@ def _pull_negation(b, opname: str, args) -> Optional[int]:
     named lines (v̄_3 = −v̄_4) stay as they are."""
     if not b.pull_negations:
         return None
-    instrs, source = b.instrs, b._source
+    instrs, flags = b.instrs, b._flags
     for i in (0, 1):
-        s = source[args[i]]
+        if not flags[args[i]] & NEG:
+            continue
+        s = b.source_of(args[i])
         src = instrs[s]
-        if src.op == "neg" and b.labels[s] is None and src.shape == instrs[args[i]].shape:
+        if b.labels[s] is None and src.shape == instrs[args[i]].shape:
             inner = [src.args[0] if k == i else args[k] for k in (0, 1)]
             return b.apply("neg", b.apply(opname, *inner))
     return None
@@ -85,9 +95,10 @@ def _id_mul(b, args, consts, shape, attrs):
                 return _keep(b, args[j], shape)
             if consts[i] == -1.0 and shape == b.instrs[args[j]].shape:
                 return b.apply("neg", args[j])
-            folded = _scale_constant(b, consts[i], args[j], shape) if b.pull_negations else None
-            if folded is not None:   # (derivative passes only: front ends keep what was written)
-                return folded
+            if consts[i] is not None and b.pull_negations:   # (derivative passes only: front
+                folded = _scale_constant(b, consts[i], args[j], shape)   # ends keep what was written)
+                if folded is not None:
+                    return folded
     return _pull_negation(b, "mul", args)
 
 
@@ -95,9 +106,9 @@ def _scale_constant(b, c, var, shape):
     """c·(k·x) as (c·k)·x when c is a power of two: scaling by one is exact, so both
     give the same bits (up to over- and underflow of k·x itself, which the folded form
     avoids). A derivative's 0.5·(2·r) of a ½‖r‖² becomes r."""
-    if c is None or c == 0.0 or not math.isfinite(c) or math.frexp(c)[0] not in (0.5, -0.5):
+    if c == 0.0 or not math.isfinite(c) or math.frexp(c)[0] not in (0.5, -0.5):
         return None
-    src = b.instrs[b._source[var]]
+    src = b.instrs[b.source_of(var)]
     if src.op != "mul" or src.shape != shape:
         return None
     for i, j in ((0, 1), (1, 0)):
@@ -118,8 +129,10 @@ def _id_pow(b, args, consts, shape, attrs):
 
 
 def _id_neg(b, args, consts, shape, attrs):
-    src = b.instrs[b._source[args[0]]]
-    return src.args[0] if src.op == "neg" and src.shape == shape else None
+    if not b._flags[args[0]] & NEG:
+        return None
+    src = b.instrs[b.source_of(args[0])]
+    return src.args[0] if src.shape == shape else None
 
 
 def _id_reshaping(b, args, consts, shape, attrs):
