@@ -121,6 +121,17 @@ def test_each_pass_gets_a_builder_of_its_own():
     size = len(b2.instrs)
     b1.exp(b1.sin(v1[0]))   # one pass growing its builder leaves the others' alone
     assert len(b2.instrs) == size and b1.instrs is not b2.instrs and v1 == v2
-    shared._first[0].note = object()   # state a copy cannot tell apart: the last ones replay afresh
-    (b3, _), (b4, _) = shared(), shared()
+    (b3, _), (b4, _) = shared(), shared()   # the last use gets the first builder itself
     assert b3 is not b4 and len(b3.instrs) == len(b4.instrs) == size
+
+
+def test_a_builder_copy_goes_on_alone():
+    b = Builder()
+    x, y = b.input("x"), b.input("y")
+    s = b.mul(x, y)
+    twin = b.copy()
+    t = twin.sin(s)                   # appended and hash-consed in the copy only
+    assert twin.sin(s) == t and len(b.instrs) == 3 and len(b._flags) == 3 and not b._memo.get(("sin", s))
+    u = b.cos(s)                      # and the other way round
+    assert u == t and b.instrs[u].op == "cos" and twin.instrs[t].op == "sin"
+    assert b.mul(y, x) == twin.mul(y, x) == s   # what both had before stays shared in each

@@ -92,19 +92,10 @@ class Replayed:
                 return b, vmap
             self._first = b, vmap
         b, vmap = self._first
-        state = getattr(b, "__dict__", None)
-        if self.uses <= 0 or state is None or not all(isinstance(v, _COPIED + _SHARED) for v in state.values()):
-            self._first = None   # the last use; or a builder whose state a copy cannot tell apart
+        if self.uses <= 0:
+            self._first = None   # the last use: the first builder itself
             return b, vmap
-        copy = Builder.__new__(Builder)
-        copy.__dict__.update({k: v.copy() if isinstance(v, _COPIED) else v for k, v in state.items()})
-        return copy, list(vmap)
-
-
-# A builder's state copied for each pass (its containers of variables, tables and
-# memo entries, which hold only immutable values), or shared (immutable values).
-_COPIED = (list, dict, set, bytearray)
-_SHARED = (bool, int, float, str, tuple, frozenset, type(None))
+        return b.copy(), list(vmap)
 
 
 @gc_paused()
