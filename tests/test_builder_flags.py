@@ -5,6 +5,8 @@ adjoint sweep builds the same trace whether its caller passes `taken` or not."""
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -115,3 +117,28 @@ def test_labels_of_holds_what_a_derived_label_could_clash_with():
     taken = labels_of(grad)
     assert taken and all(kind != "v" for kind, _, _ in taken)
     assert {("bar", lb.index, lb.tag) for lb in grad.labels if lb is not None and lb.kind == "bar"} <= taken
+
+
+def test_a_stage_leaves_its_trace_in_the_oldest_generation():
+    # gc_paused hands a stage's survivors to the oldest generation, so the young
+    # collections after it do not walk (and promote) every instruction of the trace
+    from exprcompiler.trace.ir import gc_paused
+
+    @gc_paused()
+    def stage():
+        b = ir.Builder()
+        x = b.input("x")
+        for k in range(2000):
+            x = b.sin(b.mul(x, b.input(f"y{k}")))
+        return b.finish([("f", x)])
+
+    was_enabled = gc.isenabled()
+    gc.enable()   # (as a program runs: the stage pauses it and gives it back)
+    try:
+        trace = stage()
+    finally:
+        if not was_enabled:
+            gc.disable()
+    young = {id(o) for o in gc.get_objects(0)} | {id(o) for o in gc.get_objects(1)}
+    assert not any(id(ins) in young for ins in trace.instrs)
+    assert any(id(ins) in {id(o) for o in gc.get_objects(2)} for ins in trace.instrs)
