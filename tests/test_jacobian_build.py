@@ -125,11 +125,11 @@ def test_each_pass_gets_a_builder_of_its_own():
     assert b3 is not b4 and len(b3.instrs) == len(b4.instrs) == size
 
 
-def test_a_builder_copy_goes_on_alone():
+def test_a_forked_builder_goes_on_alone():
     b = Builder()
     x, y = b.input("x"), b.input("y")
     s = b.mul(x, y)
-    twin = b.copy()
+    twin = b.fork()
     t = twin.sin(s)                   # appended and hash-consed in the copy only
     assert twin.sin(s) == t and len(b.instrs) == 3 and len(b._flags) == 3 and not b._memo.get(("sin", s))
     u = b.cos(s)                      # and the other way round

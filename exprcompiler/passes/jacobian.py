@@ -95,7 +95,7 @@ class Replayed:
         if self.uses <= 0:
             self._first = None   # the last use: the first builder itself
             return b, vmap
-        return b.copy(), list(vmap)
+        return b.fork(), list(vmap)
 
 
 @gc_paused()

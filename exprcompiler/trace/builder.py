@@ -308,12 +308,13 @@ class Builder:
             self._flags.append((NEG if op == "neg" else 0) | (SHAPED if ins.shape else 0))
         return var
 
-    def copy(self) -> "Builder":
+    def fork(self) -> "Builder":
         """A builder that goes on from this one's state on its own: what it appends is
         not seen here, nor the other way round. Its containers are copied (they hold
         only immutable values: instructions, labels, numbers, keys), so a copy costs a
         few list and dict copies, where replaying a trace again costs a call per
         instruction (several derivative passes of one primal: passes.jacobian.Replayed)."""
+        # (not "copy": b.copy(x) is the copy op's method, as for every op of the table)
         twin = Builder.__new__(Builder)
         twin.__dict__.update({k: v.copy() if isinstance(v, (list, dict, set, bytearray)) else v
                               for k, v in self.__dict__.items()})
