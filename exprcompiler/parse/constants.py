@@ -11,12 +11,14 @@ ValueError).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from .. import ops as _ops
 from ..errors import ParseError
 from ..shapes import user_int
-from .lexer import Token, describe, error_at, quote, tokenize
+from .lexer import BAD, NEWLINES, Scanner, describe, error_at, kind_of, quote
 
-__all__ = ["KEYWORD_VALUES", "OPTION_KINDS", "TokenReader"]
+__all__ = ["KEYWORD_VALUES", "OPTION_KINDS", "Tok", "TokenReader"]
 
 KEYWORD_VALUES = {"True": True, "False": False, "None": None}
 
@@ -37,37 +39,74 @@ OPTION_KINDS = {
 }
 
 
+class Tok(NamedTuple):
+    """A token as the readers of constants see it: kind, text, and its number in the
+    text, which `Scanner.locate` turns into a line and column for a message."""
+
+    kind: str
+    text: str
+    index: int
+
+
 class TokenReader:
-    """The token stream with lookahead, and the readers of constants."""
+    """The token stream, a window of token strings at a time (lexer.Scanner), and the
+    readers of constants, which take it a `Tok` at a time. The parser's expression
+    loop reads `toks` itself (keeping `i` in a local variable) and hands over by
+    setting `i` and `depth` before it calls a reader."""
 
     def __init__(self, text: str):
         self.text = text
-        self._next = tokenize(text).__next__
-        self.pushed: list[Token] = []   # looked-at tokens, the next one last
+        self.scanner = Scanner(text)
+        self.toks: list[str] = self.scanner.window()   # ends with "", the window's end
+        self.i = 0                  # the next token's place in toks
+        self.base = 0               # the number of toks[0] in the text
+        self.depth = 0              # open '(' and '[': a newline inside is a blank
 
-    # The grammar needs at most two tokens of lookahead ("name =" starts an
-    # assignment), so a small push-back stack is enough.
-    def advance(self) -> Token:
-        return self.pushed.pop() if self.pushed else self._next()
+    def refill(self) -> None:
+        """Near the window's end (toks[i] is its "", or the last token before): the
+        tokens not read yet, then the next window's."""
+        self.base += self.i
+        self.toks = self.toks[self.i:-1] + self.scanner.window()
+        self.i = 0
 
-    def peek(self, k: int = 0) -> Token:
-        if k == 0 and self.pushed:   # (the parser's usual question)
-            return self.pushed[-1]
-        while len(self.pushed) <= k:
-            self.pushed.insert(0, self._next())
-        return self.pushed[-1 - k]
+    def _read(self, consume: bool) -> Tok:
+        toks = self.toks
+        while True:
+            text = toks[self.i]
+            if not text:
+                self.refill()
+                toks = self.toks
+            elif self.depth and text in NEWLINES:
+                self.i += 1
+            elif text == BAD:
+                raise self.scanner.bad_token_error()
+            else:
+                tok = Tok(kind_of(text), text, self.base + self.i)
+                self.i += consume
+                return tok
 
-    def error(self, tok: Token, message: str) -> ParseError:
+    def advance(self) -> Tok:
+        return self._read(True)
+
+    def peek(self) -> Tok:
+        return self._read(False)
+
+    def error(self, tok, message: str) -> ParseError:
+        """A ParseError at `tok`: a Tok, a token number, or a located Token."""
+        if isinstance(tok, int):
+            tok = self.scanner.locate(tok)
+        elif isinstance(tok, Tok):
+            tok = self.scanner.locate(tok.index)
         return error_at(self.text, tok, message)
 
     # -- constants ------------------------------------------------------------------
-    def keyword(self, name: Token, call: tuple) -> None:
+    def keyword(self, name: Tok, call: tuple) -> None:
         """`name=value` inside a call: a constant option (axis=0, keepdims=True, shape=(3, -1))."""
-        op, fn_tok, kwargs = call[2]
+        op, fn_name, _, kwargs = call[2]   # the call's marker (see parser.py)
         allowed = dict(op.keywords)
         if name.text not in allowed:
             options = ", ".join(allowed) or "none"
-            raise self.error(name, f"{fn_tok.text}() has no option {quote(name.text)} (options: {options})")
+            raise self.error(name, f"{fn_name}() has no option {quote(name.text)} (options: {options})")
         if name.text in kwargs:
             raise self.error(name, f"option {quote(name.text)} given twice")
         self.advance()  # '='
@@ -75,13 +114,13 @@ class TokenReader:
         value = self.constant(name)
         what, ok, _ = OPTION_KINDS[name.text]
         if value is not None and not ok(value):
-            raise self.error(value_tok, f"option {name.text}= of {fn_tok.text}() takes {what}, "
+            raise self.error(value_tok, f"option {name.text}= of {fn_name}() takes {what}, "
                                         f"not {value!r}")
         if name.text == "shape" and _is_int(value):
             value = (value,)  # as NumPy's reshape(x, 5)
         kwargs[name.text] = value
 
-    def constant(self, after: Token):
+    def constant(self, after: Tok):
         """An option's value: an integer, True/False/None, or a tuple of integers."""
         tok = self.advance()
         if tok.kind == "(":
@@ -98,7 +137,7 @@ class TokenReader:
             return KEYWORD_VALUES[tok.text]
         return self.integer(tok, after)
 
-    def integer(self, tok: Token, after: Token) -> int:
+    def integer(self, tok: Tok, after: Tok) -> int:
         sign = 1
         if tok.kind == "-":
             sign, tok = -1, self.advance()
@@ -110,7 +149,7 @@ class TokenReader:
                                   f"indices, axes and sizes are below 2**63")
         return sign * value
 
-    def index_key(self, bracket: Token) -> tuple:
+    def index_key(self, bracket: Tok) -> tuple:
         """The constant key of x[...]: integers and slices start:stop:step, by commas."""
         key = []
         while True:
@@ -142,7 +181,7 @@ class TokenReader:
             if end.kind != ",":
                 raise self.error(bracket, "'[' was never closed")
 
-    def check_options(self, tok: Token, op: _ops.OpDef, kwargs: dict) -> None:
+    def check_options(self, tok: Tok, op: _ops.OpDef, kwargs: dict) -> None:
         """At the call's ')': every required option was given (reshape needs shape=)."""
         for option, _ in op.keywords:
             what, _, required = OPTION_KINDS[option]

@@ -111,8 +111,14 @@ def _is_reciprocal(factor) -> bool:
 
 
 # Classes of plain nodes (no matrix, no condition) that passed _check: what it looks at
-# there is the class's (is_Add, func, isinstance), so one full check per class.
+# there is the class's (is_Add, func, isinstance), so one full check per class. Only
+# classes whose args are Basic's (_args, read directly by the converter).
 _CHECKED: set = set()
+
+
+def _checked(cls) -> None:
+    if cls.args is sympy.Basic.args:
+        _CHECKED.add(cls)
 
 
 def _check(node) -> None:
@@ -130,7 +136,7 @@ def _check(node) -> None:
         hint = "; parse strings with exprcompiler's parser" if isinstance(node, str) else ""
         raise ConversionError(f"expected a SymPy expression, got {type(node).__name__}{hint}")
     if node.is_Symbol or node.is_Number or node.is_NumberSymbol:
-        _CHECKED.add(type(node))
+        _checked(type(node))
         return                        # (checked first: a Symbol is also a Boolean)
     if isinstance(node, Boolean):
         if isinstance(node, _CONDITIONS):
@@ -138,7 +144,7 @@ def _check(node) -> None:
         raise ConversionError(f"unsupported SymPy condition {type(node).__name__!r} (in {_show(node)})")
     if node.is_Add or node.is_Mul or node.is_Pow or node.func in _HEADS or node.func in _RENAMED \
             or isinstance(node, _BRANCHING):
-        _CHECKED.add(type(node))
+        _checked(type(node))
         return
     raise ConversionError(f"unsupported SymPy node {type(node).__name__!r} (in {_show(node)})")
 
@@ -146,41 +152,50 @@ def _check(node) -> None:
 class _Converter:
     def __init__(self, max_ops: Optional[int] = None):
         self.b = Builder(max_ops=max_ops)
-        self.var: dict[int, tuple] = {}        # id(node) -> (node, var); node kept alive
+        self.var: dict[int, int] = {}          # id(node) -> its variable
+        self.alive: list = []                  # the nodes of `var`, so their ids stay theirs
         self.magnitude: dict[int, int] = {}    # id(Mul with coefficient < 0) -> var of -Mul
         self.symbols: dict[str, object] = {}   # input name -> the symbol that has it
+        self.methods: dict[str, object] = {}   # op name -> its builder method (Builder.op_call)
 
     def convert(self, root) -> int:
         # Memo keys are ids, not the nodes: SymPy's __eq__ (run on a hash match)
         # recurses into distinct-but-equal subtrees. Equal subtrees that are
         # distinct objects are still built once, by the Builder's hash-consing.
-        stack = [(root, False)]
-        var, checked, build = self.var, _CHECKED, self._build
+        # A node with children goes back on the stack under _BUILD, then its
+        # children: when _BUILD comes back, they are built and so is the node.
+        stack = [root]
+        pop, push = stack.pop, stack.append
+        var, alive, checked, how_by_class = self.var, self.alive, _CHECKED, _BUILD_BY_CLASS
+        check = _check
         while stack:
-            node, children_done = stack.pop()
-            key = id(node)
-            if key in var:
-                continue
-            if children_done:
-                var[key] = (node, build(node))
-                continue
-            _check(node)
-            args = node.args if type(node) in checked else \
-                _matrix.children(node) if _matrix.is_matrix_node(node) else node.args
-            stack.append((node, True))
-            stack.extend([(a, False) for a in reversed(args) if id(a) not in var])
-        return var[id(root)][1]
+            node = pop()
+            if node is _BUILD:
+                node = pop()
+            else:
+                if id(node) in var:
+                    continue
+                check(node)
+                if type(node) in checked:
+                    args = node._args
+                else:
+                    args = _matrix.children(node) if _matrix.is_matrix_node(node) else node.args
+                if args:
+                    push(node)
+                    push(_BUILD)
+                    stack += args[::-1]   # (those built already are passed over)
+                    continue
+            # What a node is depends on its class only (SymPy's is_Add, is_Symbol... are
+            # class attributes): the way to build it is found once per class.
+            how = how_by_class.get(type(node))
+            if how is None:
+                how = how_by_class[type(node)] = _how_to_build(node)
+            var[id(node)] = how(self, node)
+            alive.append(node)
+        return var[id(root)]
 
     def _v(self, node) -> int:
-        return self.var[id(node)][1]
-
-    def _build(self, node) -> int:
-        # What a node is depends on its class only (SymPy's is_Add, is_Symbol... are
-        # class attributes): the way to build it is found once per class.
-        how = _BUILD_BY_CLASS.get(type(node))
-        if how is None:
-            how = _BUILD_BY_CLASS[type(node)] = _how_to_build(node)
-        return how(self, node)
+        return self.var[id(node)]
 
     def _matrix_node(self, node) -> int:
         return _matrix.build(self, node)
@@ -249,68 +264,83 @@ class _Converter:
         # Numbers last (SymPy puts them first: x + 1 has args (1, x)). A term with
         # a negative coefficient is subtracted as its magnitude: x - 3*y is
         # sub(x, mul(3, y)), never add(x, mul(-3, y)).
-        terms = sorted(node.args, key=lambda t: bool(t.is_Number or t.is_NumberSymbol))
-        signed = []
-        for t in terms:
-            if t.is_Number and _is_negative(t):
-                signed.append((False, self.b.const(-_float(t))))
-            elif id(t) in self.magnitude:
-                signed.append((False, self.magnitude[id(t)]))
+        b, var, magnitude = self.b, self.var, self.magnitude
+        signed = []      # (positive, variable) a term
+        numbers = []
+        for t in node.args:
+            if t.is_Number or t.is_NumberSymbol:
+                numbers.append(t)
+            elif id(t) in magnitude:
+                signed.append((False, magnitude[id(t)]))
             else:
-                signed.append((True, self._v(t)))
-        inner = _matrix.untransposed(self.b, [v for _, v in signed]) if node.is_MatAdd else None
+                signed.append((True, var[id(t)]))
+        for t in numbers:
+            if t.is_Number and _is_negative(t):
+                signed.append((False, b.const(-_float(t))))
+            else:
+                signed.append((True, var[id(t)]))
+        inner = _matrix.untransposed(b, [v for _, v in signed]) if node.is_MatAdd else None
         if inner is not None:        # Aᵀ - Bᵀ as (A - B)ᵀ: shares A - B (see _matrix.chain)
             signed = [(positive, v) for (positive, _), v in zip(signed, inner)]
         # Start from the first positive term so -x + y is sub(y, x), not add(neg(x), y);
         # the other terms keep SymPy's order (which lets equal partial sums share).
-        first = next((i for i, (pos, _) in enumerate(signed) if pos), None)
-        if first is None:
-            acc, rest = self.b.neg(signed[0][1]), signed[1:]
+        first = 0
+        while first < len(signed) and not signed[first][0]:
+            first += 1
+        if first == len(signed):
+            acc = b.neg(signed.pop(0)[1])
         else:
-            acc, rest = signed[first][1], signed[:first] + signed[first + 1:]
-        for positive, v in rest:
-            acc = self.b.add(acc, v) if positive else self.b.sub(acc, v)
-        return acc if inner is None else self.b.transpose(acc)
+            acc = signed.pop(first)[1]
+        add, sub = b.add, b.sub
+        for positive, v in signed:
+            acc = add(acc, v) if positive else sub(acc, v)
+        return acc if inner is None else b.transpose(acc)
 
     def _mul(self, node) -> int:
+        b, var = self.b, self.var
         args = node.args
-        coeff, factors = (args[0], args[1:]) if args[0].is_Number else (sympy.S.One, args)
-        # A Rational coefficient p/q puts p above and q below the bar, so x/3 is
-        # div(x, 3) (exact), not mul(0.333..., x).
-        if coeff.is_Rational and abs(coeff.p) < _EXACT and coeff.q < _EXACT:
-            top_coeff, bottom_coeff = float(coeff.p), float(coeff.q)
+        if not args[0].is_Number:
+            coeff, factors, top_coeff, bottom_coeff = None, args, 1.0, 1.0   # (a coefficient 1)
         else:
-            top_coeff, bottom_coeff = _float(coeff), 1.0
-        top = [self._v(f) for f in factors if not _is_reciprocal(f) and not f.is_Matrix]
-        matrices = [self._v(f) for f in factors if f.is_Matrix]
+            coeff, factors = args[0], args[1:]
+            # A Rational coefficient p/q puts p above and q below the bar, so x/3 is
+            # div(x, 3) (exact), not mul(0.333..., x).
+            if coeff.is_Rational and abs(coeff.p) < _EXACT and coeff.q < _EXACT:
+                top_coeff, bottom_coeff = float(coeff.p), float(coeff.q)
+            else:
+                top_coeff, bottom_coeff = _float(coeff), 1.0
+        top, matrices, below = [], [], []   # variables above the bar; matrices; factors below
+        for f in factors:
+            reciprocal = f.is_Pow and _is_reciprocal(f)
+            if f.is_Matrix:
+                matrices.append(var[id(f)])
+            elif not reciprocal:
+                top.append(var[id(f)])
+            if reciprocal:
+                below.append(f)
         if matrices:                 # a MatMul: its matrices make one product, scaled
-            top.append(_matrix.chain(self.b, matrices))
-        bottom = [self._power(f.base, -f.exp) for f in factors if _is_reciprocal(f)]
-
-        def product(c, vs):
-            acc = None if c == 1.0 else self.b.const(c)
-            for v in vs:
-                acc = v if acc is None else self.b.mul(acc, v)
-            return acc
-
-        def fraction(c):
-            num = product(c, top)
-            num = self.b.const(1.0) if num is None else num
-            den = product(bottom_coeff, bottom)
-            return num if den is None else self.b.div(num, den)
-
-        if _is_negative(coeff):
+            top.append(_matrix.chain(b, matrices))
+        bottom = [self._power(f.base, -f.exp) for f in below]
+        if coeff is not None and _is_negative(coeff):
             # Recorded for an enclosing Add, which subtracts the magnitude.
-            self.magnitude[id(node)] = fraction(-top_coeff)
+            self.magnitude[id(node)] = _fraction(b, -top_coeff, top, bottom_coeff, bottom)
             if top_coeff == -1.0 and top:
-                return self.b.neg(self.magnitude[id(node)])
-        return fraction(top_coeff)
+                return b.neg(self.magnitude[id(node)])
+        return _fraction(b, top_coeff, top, bottom_coeff, bottom)
 
     def _function(self, node) -> int:
-        args = [self._v(a) for a in node.args]
-        if node.func in _RENAMED:
-            return _RENAMED[node.func](self.b, args)
-        return self._function_of(node.func, args, node)
+        var = self.var
+        args = [var[id(a)] for a in node.args]
+        func = node.func
+        if func in _RENAMED:
+            return _RENAMED[func](self.b, args)
+        op = _HEADS.get(func)
+        if op is not None and len(args) == op.arity:   # what _function_of does then
+            method = self.methods.get(op.name)
+            if method is None:
+                method = self.methods[op.name] = Builder.op_call(op.name)
+            return method(self.b, *args)
+        return self._function_of(func, args, node)
 
     def _function_of(self, func, args, node) -> int:
         """SymPy function class `func` applied to the variables `args` (`node` is
@@ -333,6 +363,22 @@ class _Converter:
         return self.b.apply(op.name, *args)
 
 
+def _product(b: Builder, c: float, vs: list) -> Optional[int]:
+    """c·v1·v2···, left to right (c left out when 1); None for 1."""
+    acc = None if c == 1.0 else b.const(c)
+    for v in vs:
+        acc = v if acc is None else b.mul(acc, v)
+    return acc
+
+
+def _fraction(b: Builder, top_coeff: float, top: list, bottom_coeff: float, bottom: list) -> int:
+    """(top_coeff·top...) / (bottom_coeff·bottom...)."""
+    num = _product(b, top_coeff, top)
+    num = b.const(1.0) if num is None else num
+    den = _product(b, bottom_coeff, bottom)
+    return num if den is None else b.div(num, den)
+
+
 def _how_to_build(node):
     """The _Converter method that builds nodes of `node`'s class."""
     if _matrix.is_matrix_node(node) and not (node.is_Add or node.is_Mul):
@@ -353,6 +399,7 @@ def _how_to_build(node):
 
 
 _BUILD_BY_CLASS: dict = {}
+_BUILD = object()   # on the converter's stack: build the node below
 
 
 def from_sympy(expr, *, source: Optional[str] = None, max_ops: Optional[int] = None) -> Trace:

@@ -1,14 +1,26 @@
 """Tokenizer of the string language: the first step of text → tokens → Trace.
 
-`tokenize(text)` yields `Token`s lazily, so a syntax error near the start of a
-huge input is reported without scanning the rest. Scanning is one compiled
-regular expression applied with `finditer`; every alternative is free of
-nested or overlapping quantifiers and the last one matches any character that
-is not a blank, so the scan is linear in the input and skips nothing but blanks.
+The parser reads the text a window at a time (`Scanner`): one `findall` of a
+compiled regular expression gives a window's tokens as plain strings, with no
+position and no object per token, which is most of what made the lexer cost
+(a generator step, a match object and a tuple a token: 4 µs per operation at 10⁵
+operations, the findall 0.9). Where a token is needs finding only for an error
+message, so `Scanner.locate` scans that one window again with `finditer`.
+
+Windows end after a newline, or before a blank or an operator, never inside a
+comment, so no token spans two of them and a window's tokens are those of the whole
+text. A window is about `WINDOW` characters (longer only where nothing lets it end,
+as in one 10⁶-character name), so a syntax error near the start of a huge input is
+reported without scanning the rest, and a window's tokens take bounded memory. Every
+alternative of the expression is free of nested or overlapping quantifiers, and
+blanks, comments and names are taken possessively, so a scan is linear in the input.
+A character that is not part of the language (and a number whose exponent has no
+digits) is matched with the rest of its window, so it is the window's last token,
+the only one checked for it.
 
 The lexer knows as little grammar as possible, with one exception it shares
-with Python: newlines inside parentheses are not statement separators, so it
-counts parentheses and drops those newlines. Everything else (what may follow
+with Python: newlines inside parentheses are not statement separators, which the
+parser applies (it counts the parentheses). Everything else (what may follow
 what) is the parser's business.
 """
 
@@ -20,32 +32,50 @@ from typing import Iterator, NamedTuple
 
 from ..errors import ParseError
 
-__all__ = ["Token", "tokenize", "error_at", "describe", "quote"]
+__all__ = ["Token", "Scanner", "tokenize", "error_at", "describe", "quote", "kind_of",
+           "EOF", "BAD", "NEWLINES"]
 
-# Token kinds: "number", "name", "newline", "eof", or the operator text itself
-# ("+", "**", "(", ",", ";", "=", ...), which keeps the parser's tests short.
-# Whitespace is taken with the token that follows it (one match a token, not two;
-# whitespace at the very end matches nothing and is passed over). No alternative can
-# start with a blank, so backtracking into the blanks finds nothing either.
-_TOKEN_RE = re.compile(
+# One token a match, its text the group: blanks and comments before it are skipped.
+# A window's last match is the empty string at its end ("\Z"), which tells the
+# parser to read the next window.
+_SCAN_RE = re.compile(
     r"""
-    [ \t\f]*
-    (?:
-      (?P<name>[^\W\d]\w*)
-    | (?P<number>(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)
-    | (?P<op>\*\*|==|!=|<=|>=|[-+*/(),;=@.\[\]:<>])
-    | (?P<newline>\r\n|\r|\n)
-    | (?P<comment>\#[^\r\n]*)
-    | (?P<bad>[^ \t\f])
+    (?:[ \t\f]|\#[^\r\n]*+)*+
+    (
+      [^\W\d]\w*+
+    | (?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?
+      (?:[eE](?:[+-]|(?!\w))[\s\S]*)?
+    | \*\*|==|!=|<=|>=|[-+*/(),;=@.\[\]:<>]
+    | \r\n|\r|\n
+    | [^ \t\f][\s\S]*
+    | \Z
     )
     """,
-    re.VERBOSE | re.DOTALL,
+    re.VERBOSE,
 )
 
-# After a number, an "e" that does not start a valid exponent: "1e", "1e+", "2E-".
-_BAD_EXPONENT_RE = re.compile(r"[eE](?:[+-]|(?!\w))")
+# A token of the language, to tell a window's last token from a bad one.
+_GOOD_RE = re.compile(
+    r"[^\W\d]\w*+|(?>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+    r"|\*\*|==|!=|<=|>=|[-+*/(),;=@.\[\]:<>]|\r\n|\r|\n")
 
-_EOL_RE = re.compile(r"[\r\n]")
+# After a number, an "e" that does not start a valid exponent: "1e", "1e+", "2E-".
+_BAD_EXPONENT_RE = re.compile(r"(?>(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)([eE](?:[+-]|(?!\w)))")
+
+# Where a window may end: after a newline, or before a blank or an operator that no
+# token continues (not the '+' of 1e+5, the second '*' of '**' or the '=' of '<=').
+# (Each alternative starts with its character, so a search skips to the candidates.)
+_CUT_RE = re.compile(r"\n|[ \t\f(),;\[\]/@<>!:]|[-+](?<![eE][-+])|\*(?<!\*\*)|=(?<![=<>!]=)")
+_EOL_RE = re.compile(r"\r\n|\r|\n")
+
+WINDOW = 1 << 15   # characters a window, about 10⁴ tokens
+
+# Tokens the parser sees that the text cannot make (no token starts with a blank).
+EOF = " eof"     # after the last token, for ever
+BAD = " bad"     # a character that is not part of the language, reported when read
+NEWLINES = frozenset(("\n", "\r\n", "\r"))
+_OPERATORS = frozenset(("**", "==", "!=", "<=", ">=", *"-+*/(),;=@.[]:<>"))
+_NUMBER_START = frozenset("0123456789.")
 
 # Characters people paste from papers or other languages, with the spelling we use.
 _HINTS = {
@@ -59,9 +89,9 @@ _HINTS = {
 
 
 class Token(NamedTuple):
-    """One token: its kind, its text, and where it starts (offset, 1-based line,
-    offset of the start of that line — the column is derived from these). A named
-    tuple: a large input has millions, made without a Python-level __init__."""
+    """One token located for a message: its kind, its text, and where it starts
+    (offset, 1-based line, offset of the start of that line — the column is derived
+    from these)."""
 
     kind: str
     text: str
@@ -77,7 +107,19 @@ class Token(NamedTuple):
         return f"Token({self.kind!r}, {self.text!r}, {self.line}:{self.col})"
 
 
-_new_token = tuple.__new__   # _new_token(Token, fields): Token(*fields) without its __new__
+def kind_of(text: str) -> str:
+    """A token's kind: "name", "number", "newline", "eof", "bad", or the operator
+    text itself ("+", "**", "(", ",", ";", "=", ...), which keeps the parser's tests
+    short."""
+    if text in _OPERATORS:
+        return text
+    if text in NEWLINES:
+        return "newline"
+    if text == EOF:
+        return "eof"
+    if text == BAD:
+        return "bad"
+    return "number" if text[0] in _NUMBER_START else "name"
 
 
 def quote(text: str, limit: int = 24) -> str:
@@ -87,7 +129,7 @@ def quote(text: str, limit: int = 24) -> str:
     return f"'{text}'"
 
 
-def describe(tok: Token) -> str:
+def describe(tok) -> str:
     """How a message names a token: 'x', '+', end of line, end of input."""
     if tok.kind == "eof":
         return "end of input"
@@ -114,44 +156,125 @@ def error_at(text: str, tok: Token, message: str) -> ParseError:
     return ParseError(message, tok.line, tok.col, text[tok.line_start:end])
 
 
-def tokenize(text: str) -> Iterator[Token]:
-    """Yield the tokens of `text`, then "eof" tokens forever.
+def _located(text: str, kind: str, tok_text: str, pos: int) -> Token:
+    """The token at offset `pos`, with its line (every line break before it counts:
+    none is inside a token but a newline)."""
+    line = 1 + len(_EOL_RE.findall(text, 0, pos))
+    line_start = max(text.rfind("\n", 0, pos), text.rfind("\r", 0, pos)) + 1
+    return Token(kind, tok_text, pos, line, line_start)
 
-    Raises ParseError for a character that is not part of the language and for a
-    number whose exponent has no digits.
-    """
-    line, line_start, depth = 1, 0, 0
-    for m in _TOKEN_RE.finditer(text):
-        kind = m.lastgroup
-        if kind == "name":
-            yield _new_token(Token, ("name", m[kind], m.start(kind), line, line_start))
-        elif kind == "op":
-            tok_text = m[kind]
-            if tok_text in "([":
+
+def _bad_token_error(text: str, pos: int) -> ParseError:
+    """The error for the bad token at `pos`: a number whose exponent has no digits,
+    or a character that is not part of the language."""
+    m = _BAD_EXPONENT_RE.match(text, pos)
+    if m:
+        bad = _located(text, "number", text[pos:m.start(1)], pos)
+        return error_at(text, bad, f"invalid number {quote(text[pos:m.end()])}:"
+                                   " the exponent has no digits")
+    ch = text[pos]   # anything else — quotes, backslashes, '$', '?' ...
+    message = f"unexpected character {_describe_char(ch)}"
+    if ch in _HINTS:
+        message += f"; {_HINTS[ch]}"
+    return error_at(text, _located(text, "bad", ch, pos), message)
+
+
+class Scanner:
+    """The text's tokens, a window at a time, and where each one is for messages.
+
+    Tokens are numbered from 0 in the order of the text (blanks and comments are not
+    tokens; newlines are, inside parentheses too); `windows` holds each window's first
+    token number and its character range, so `locate` finds a token again."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.pos = 0                                   # where the next window starts
+        self.count = 0                                 # tokens in the windows so far
+        self.windows: list[tuple[int, int, int]] = []  # (first token, start, end)
+        self.bad_at = -1                               # offset of the bad token, once seen
+
+    def window(self) -> list[str]:
+        """The next window's tokens, ending with "" (the window's end); past the
+        text's end, EOF. A bad token is replaced by BAD, the window's last."""
+        text, pos = self.text, self.pos
+        if pos >= len(text) or self.bad_at >= 0:
+            return [EOF, ""]
+        end = self._window_end(pos)
+        toks = _SCAN_RE.findall(text, pos, end)
+        while toks and not toks[-1]:   # the end's "", twice after a trailing comment
+            toks.pop()
+        self.windows.append((self.count, pos, end))
+        self.pos = end
+        self.count += len(toks)
+        if toks and not _GOOD_RE.fullmatch(toks[-1]):
+            self.bad_at = end - len(toks[-1])
+            toks[-1] = BAD
+        toks.append("")
+        return toks
+
+    def _window_end(self, pos: int) -> int:
+        text = self.text
+        m = _CUT_RE.search(text, pos + WINDOW)
+        if m is None:
+            return len(text)
+        end = m.end() if m[0] == "\n" else m.start()
+        hash_at = text.rfind("#", pos, end)
+        if hash_at >= 0 and not _EOL_RE.search(text, hash_at, end):
+            m = _EOL_RE.search(text, hash_at)   # inside a comment: end after its line
+            end = m.end() if m else len(text)
+        return end
+
+    def bad_token_error(self) -> ParseError:
+        return _bad_token_error(self.text, self.bad_at)
+
+    def locate(self, index: int) -> Token:
+        """Token number `index` with its position; EOF past the last one."""
+        if index >= self.count:
+            return _located(self.text, "eof", "", len(self.text))
+        for first, start, end in reversed(self.windows):
+            if first <= index:
+                for tok in self._located_tokens(start, end):
+                    if index == first:
+                        return tok
+                    first += 1
+                break
+        return _located(self.text, "eof", "", len(self.text))
+
+    def _located_tokens(self, start: int, end: int) -> Iterator[Token]:
+        """The tokens of the window [start, end), located."""
+        text = self.text
+        line = 1 + len(_EOL_RE.findall(text, 0, start))
+        line_start = max(text.rfind("\n", 0, start), text.rfind("\r", 0, start)) + 1
+        for m in _SCAN_RE.finditer(text, start, end):
+            tok_text, pos = m[1], m.start(1)
+            if not tok_text:
+                break
+            if pos == self.bad_at:
+                yield Token("bad", tok_text[0], pos, line, line_start)
+                return
+            kind = kind_of(tok_text)
+            yield Token(kind, tok_text, pos, line, line_start)
+            if kind == "newline":
+                line, line_start = line + 1, m.end()
+
+
+def tokenize(text: str) -> Iterator[Token]:
+    """Yield the located tokens of `text` as the parser reads them (newlines inside
+    parentheses dropped), then "eof" tokens forever. Raises ParseError for a
+    character that is not part of the language and for a number whose exponent has
+    no digits. For tests and tools: the parser reads `Scanner` windows."""
+    scanner, depth = Scanner(text), 0
+    while scanner.window()[0] != EOF:
+        _, start, end = scanner.windows[-1]
+        for tok in scanner._located_tokens(start, end):
+            if tok.kind == "bad":
+                raise scanner.bad_token_error()
+            if tok.kind in ("(", "["):
                 depth += 1
-            elif tok_text in ")]" and depth > 0:
+            elif tok.kind in (")", "]") and depth > 0:
                 depth -= 1
-            yield _new_token(Token, (tok_text, tok_text, m.start(kind), line, line_start))
-        elif kind == "number":
-            start = m.start(kind)
-            bad_exp = _BAD_EXPONENT_RE.match(text, m.end())
-            if bad_exp:
-                bad = Token("number", m[kind], start, line, line_start)
-                raise error_at(text, bad, f"invalid number {quote(text[start:bad_exp.end()])}:"
-                                          " the exponent has no digits")
-            yield _new_token(Token, ("number", m[kind], start, line, line_start))
-        elif kind == "newline":
-            if depth == 0:  # inside parentheses a newline is just whitespace
-                yield Token("newline", m[kind], m.start(kind), line, line_start)
-            line, line_start = line + 1, m.end()
-        elif kind == "bad":  # anything else — quotes, backslashes, '$', '?' ...
-            tok_text = m[kind]
-            bad = Token("bad", tok_text, m.start(kind), line, line_start)
-            message = f"unexpected character {_describe_char(tok_text)}"
-            if tok_text in _HINTS:
-                message += f"; {_HINTS[tok_text]}"
-            raise error_at(text, bad, message)
-        # a comment: nothing
-    eof = Token("eof", "", len(text), line, line_start)
+            if tok.kind != "newline" or depth == 0:
+                yield tok
+    eof = scanner.locate(scanner.count)
     while True:  # the parser may look past the end; it keeps seeing "eof"
         yield eof
