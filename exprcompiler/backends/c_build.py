@@ -50,9 +50,12 @@ LIBS = ("-lm",)
 # fast-math: IEEE inf/NaN semantics and the process's FP environment stay intact.
 # If the compiler refuses (clang, old glibc, no OpenMP), the next set is tried.
 # Tried in order: OpenMP threads + vector math; vector math only; plain.
+# The sets that link libmvec say so to the source (MVEC_DEFINE): a split kernel's
+# vector-extension parts then call its vector variants by name (c_split.MVEC).
+MVEC_DEFINE = "-DXC_LIBMVEC"
 BUILDS = (
-    (FLAGS + ("-fopenmp", "-fdisable-tree-sincos", "-march=native"), ("-lmvec", "-lm")),
-    (FLAGS + ("-fopenmp-simd", "-fdisable-tree-sincos", "-march=native"), ("-lmvec", "-lm")),
+    (FLAGS + ("-fopenmp", "-fdisable-tree-sincos", "-march=native", MVEC_DEFINE), ("-lmvec", "-lm")),
+    (FLAGS + ("-fopenmp-simd", "-fdisable-tree-sincos", "-march=native", MVEC_DEFINE), ("-lmvec", "-lm")),
     (FLAGS, LIBS),
 )
 COMPILE_TIMEOUT = 600  # seconds, for each compiler run
@@ -143,7 +146,7 @@ def cache_key(source: str) -> str:
     h = hashlib.sha256()
     sized = repr((POINT_MARK, SIZED_FROM, SIZED_FLAGS, SIZED_GCC_FLAGS))  # the rule: its choice follows the source
     for part in (source, compiler, version, repr(BUILDS), sized, repr(c_split.UNIT_FLAGS), repr(c_split.LANES_FLAGS),
-                 repr(c_split.SIMD_FLAGS),
+                 repr(c_split.SIMD_FLAGS), repr(DRIVER_FLAGS),  # (the driver object a split kernel links)
                  repr(extra_flags()), __version__, platform.machine(), platform.system(), host_cpu()):
         h.update(part.encode())
         h.update(b"\0")

@@ -8,7 +8,10 @@ arguments instead: the parts (a table of function pointers), the tape's width XC
 the block and whether the parts run vector by vector. It is
 
 - xc_split_run: the batch over blocks of points, an OpenMP team sharing them (the
-  gather of the inputs into the tape, the parts in turn, the scatter of the outputs);
+  gather of the inputs into the tape, the parts in turn, the scatter of the outputs;
+  vector-extension parts store their outputs to the rows that xc_rows points them to,
+  the caller's where a point's outputs are side by side, else scratch rows copied
+  out: c_split.ROWS);
 - xc_split_point: one point, on one frame of the tape kept per thread between calls
   (c_split.point_entry says what that gave).
 
@@ -58,6 +61,8 @@ API = [
     "#else",
     "#define XC_SHARED",
     "#endif",
+    "/* the last slots of a vector-extension kernel's frame: a pointer for each lane (xc_rows) */",
+    "#define XC_ROW_SLOTS ((ptrdiff_t)((sizeof(void *) + sizeof(double) - 1) / sizeof(double)))",
     "/* a part: the tape, and the block's points (a loop inside) or its vector j */",
     "typedef void (*xc_part_fn)(double *restrict, ptrdiff_t);",
     "XC_SHARED int xc_split_run(ptrdiff_t n, int threads, const double *const *ins, const ptrdiff_t *sts,",
@@ -107,8 +112,44 @@ _BODY = [
     "    }",
     "}",
     "",
+    "/* whether the outputs are side by side in memory at one stride (a Jacobian's block) */",
+    "static int xc_one_run(double *const *outs, const ptrdiff_t *osts, int n_out)",
+    "{",
+    "    for (int k = 1; k < n_out; ++k)",
+    "        if (osts[k] != osts[0] || (uintptr_t)outs[k] != (uintptr_t)outs[0] + k * sizeof(double))",
+    "            return 0;",
+    "    return n_out > 0;",
+    "}",
+    "",
+    "/* the rows the vector-extension parts store their outputs to (XC_OUT): in the last",
+    "   slot of each frame, a pointer for each lane, to the point's outputs where they are",
+    "   side by side (`run`), else to its row of `scratch` (bs rows of n_out), and for",
+    "   lanes past m to the row after those */",
+    "static void xc_rows(double *t, ptrdiff_t w, double *const *outs, const ptrdiff_t *osts, int run,",
+    "                    double *scratch, int n_out, ptrdiff_t i0, ptrdiff_t m, ptrdiff_t bs)",
+    "{",
+    "    for (ptrdiff_t j = 0; j < bs; ++j) {",
+    "        double **rows = (double **)(t + (j / XC_VL) * (w * XC_VL) + (w - XC_ROW_SLOTS) * XC_VL);",
+    "        rows[j % XC_VL] = j >= m ? scratch + bs * n_out : run ? outs[0] + (i0 + j) * osts[0]",
+    "                                                             : scratch + j * n_out;",
+    "    }",
+    "}",
+    "",
+    "/* the m points' rows of `scratch` (xc_rows) to the outputs */",
+    "static void xc_scatter_rows(const double *restrict scratch, double *const *outs, const ptrdiff_t *osts,",
+    "                            int n_out, ptrdiff_t i0, ptrdiff_t m)",
+    "{",
+    "    for (int k = 0; k < n_out; ++k) {",
+    "        double *o = outs[k] + i0 * osts[k];",
+    "        const ptrdiff_t s = osts[k];",
+    "        for (ptrdiff_t j = 0; j < m; ++j)",
+    "            o[j * s] = scratch[j * n_out + k];",
+    "    }",
+    "}",
+    "",
     "/* the parts in turn on the tape's block of bs points: each over the block, or each",
-    "   vector by vector (`per_vector`: the vector-extension parts) */",
+    "   vector by vector (`per_vector`: the vector-extension parts; 2: those that store",
+    "   their outputs to rows, c_split.ROWS) */",
     "static void xc_parts(double *t, ptrdiff_t bs, const xc_part_fn *parts, int n_parts, int per_vector)",
     "{",
     "    for (int c = 0; c < n_parts; ++c) {",
@@ -135,8 +176,11 @@ _BODY = [
     "    {",
     # from a cache line's start: a vector never straddles two lines (at 10^5
     # operations, 0.7-0.8x the time with malloc's 16-byte alignment)
-    "        void *mem = malloc(sizeof(double) * w * block + 64);",
+    "        /* and for parts that store to rows, the scratch rows after the tape (xc_rows) */",
+    "        const ptrdiff_t scratch_size = per_vector == 2 ? (block + 1) * n_out : 0;",
+    "        void *mem = malloc(sizeof(double) * (w * block + scratch_size) + 64);",
     "        double *t = mem ? (double *)(((uintptr_t)mem + 63) & ~(uintptr_t)63) : NULL;",
+    "        const int run = per_vector == 2 && xc_one_run(outs, osts, n_out);",
     "        failed = t == NULL;",
     "        #pragma omp for schedule(static)",
     "        for (ptrdiff_t i0 = 0; i0 < n; i0 += block) {",
@@ -145,8 +189,13 @@ _BODY = [
     "            const ptrdiff_t bs = (m + XC_VL - 1) / XC_VL * XC_VL;",
     "            if (t == NULL) continue;",
     "            xc_gather(t, w, ins, sts, n_in, i0, m, bs);",
+    "            if (per_vector == 2)",
+    "                xc_rows(t, w, outs, osts, run, t + w * block, n_out, i0, m, bs);",
     "            xc_parts(t, bs, parts, n_parts, per_vector);",
-    "            xc_scatter(t, w, n_in, outs, osts, n_out, i0, m);",
+    "            if (per_vector != 2)",
+    "                xc_scatter(t, w, n_in, outs, osts, n_out, i0, m);",
+    "            else if (!run)",
+    "                xc_scatter_rows(t + w * block, outs, osts, n_out, i0, m);",
     "        }",
     "        free(mem);",
     "    }",
@@ -175,7 +224,8 @@ _BODY = [
     "XC_SHARED int xc_split_point(const double *in, double *out, int n_in, int n_out,",
     "                             const xc_part_fn *parts, int n_parts, ptrdiff_t w, int per_vector)",
     "{",
-    "    const size_t size = sizeof(double) * w * XC_VL + 128;  /* a size_t, then the frame from a line */",
+    "    /* a size_t, then the frame from a line, and a scratch row (xc_rows) */",
+    "    const size_t size = sizeof(double) * (w * XC_VL + n_out) + 128;",
     "    void *mem = NULL;",
     "    int kept = 0;",
     "#ifdef XC_TAPE_KEPT",
@@ -201,9 +251,14 @@ _BODY = [
     "    for (int k = 0; k < n_in; ++k)",
     "        for (int j = 0; j < XC_VL; ++j)",
     "            t[k * XC_VL + j] = in[k];",
+    "    if (per_vector == 2) {  /* lane 0's outputs to out, the others' to the scratch row */",
+    "        double **rows = (double **)(t + (w - XC_ROW_SLOTS) * XC_VL);",
+    "        for (int j = 0; j < XC_VL; ++j)",
+    "            rows[j] = j ? t + w * XC_VL : out;",
+    "    }",
     "    for (int c = 0; c < n_parts; ++c)",
     "        parts[c](t, per_vector ? 0 : XC_VL);",
-    "    for (int k = 0; k < n_out; ++k)",
+    "    for (int k = 0; k < n_out && per_vector != 2; ++k)",
     "        out[k] = t[(n_in + k) * XC_VL];",
     "    if (!kept) free(mem);",
     "    return 0;",
@@ -215,13 +270,13 @@ DRIVER = "\n".join([DRIVER_MARK, *API, *_BODY]) + "\n"
 
 
 def entries(func_name: str, decl: str, packed_decl: str, n_in: int, n_out: int, parts: int,
-            vector: bool, table) -> list[str]:
+            vector: bool, table, rows: bool = False) -> list[str]:
     """The lines of a kernel's own two entries (see the top), in its last unit of parts:
     the batch kernel `decl` and the one-point `packed_decl`. The batch kernel is -O0
     under gcc (XC_DRIVER): it only fills tables, and at -O1 gcc took 2.8 s of CPU over
     the tables of the 20-link pendulum's 1,806 pointer and stride parameters (0.05 s
-    at -O0)."""
-    per_vector = "0" if vector else "1"
+    at -O0). `rows`: the parts store their outputs to rows (c_split.ROWS)."""
+    per_vector = "0" if vector else "2" if rows else "1"
     fns = f"{func_name}_parts"
     return ["", f"static const xc_part_fn {fns}[] = {{{table([f'{func_name}_part{c}' for c in range(parts)])}}};",
             "", "XC_DRIVER " + decl, "{",

@@ -12,7 +12,8 @@ frames follow each other, the slots of a frame too): the driver gathers the bloc
 inputs into the first slots (padding the last block to whole vectors by repeating its
 last point), each part loads the slots it needs, each just before the first statement
 that reads it, and stores the slots later parts or the outputs need, and the driver
-copies the outputs' slots to the caller's arrays. Tape slots are reused once the last
+copies the outputs' slots to the caller's arrays (vector-extension parts store their
+outputs to the points' rows themselves: ROWS). Tape slots are reused once the last
 part that reads a value has run. (Before, the tape was one row of XC_BLOCK points and
 a cache line per slot: the 20-link pendulum's Jacobian, 2,190 slots, ran blocks of 8
 points in rows of 16, half padding, and its one-point entry touched a line per slot,
@@ -185,10 +186,11 @@ def chunked(stmts, part: int) -> list:
     return chunks + [run] if run else chunks
 
 
-def plan(stmts, inputs: dict, part: int) -> tuple[list, list, list, int]:
+def plan(stmts, inputs: dict, part: int, out_slots: bool = True) -> tuple[list, list, list, int]:
     """(statement lists, tape loads, tape stores, slots): chunks of at most `part` cost.
     Input k has slot k (the driver gathers it), output k slot len(inputs) + k (the
-    driver copies it out); other values get the slots after those. A name read in a
+    driver copies it out; not with `out_slots` False, where the parts store the
+    outputs themselves: ROWS); other values get the slots after those. A name read in a
     chunk before the chunk writes it comes from the tape, stored there by the last
     earlier chunk that wrote it (adjoints are written more than once: v4_bar = v4_bar
     + ...). A slot is free again from the start of the last chunk that loads its value
@@ -212,6 +214,7 @@ def plan(stmts, inputs: dict, part: int) -> tuple[list, list, list, int]:
             last_writer[nm] = c
     fixed = dict(inputs)
     outputs = sorted((t for ch in chunks for t, _, _ in ch if _is_output(t)), key=lambda nm: int(nm[3:]))
+    outputs = outputs if out_slots else []
     fixed.update({nm: len(inputs) + int(nm[3:]) for nm in outputs})
     stored: list = [[] for _ in chunks]
     expires: list = [[] for _ in chunks]
@@ -227,7 +230,7 @@ def plan(stmts, inputs: dict, part: int) -> tuple[list, list, list, int]:
     for c, chunk in enumerate(chunks):
         free += [slot[v] for v in expires[c] if v[0] not in fixed]
         free.sort(reverse=True)  # lowest slot first: deterministic, and dense
-        here = {t: fixed[t] for t, _, _ in chunk if _is_output(t)}
+        here = {t: fixed[t] for t, _, _ in chunk if t in fixed and _is_output(t)}
         for nm in sorted(stored[c]):
             if free:
                 s = free.pop()
@@ -253,7 +256,7 @@ def _is_output(name: str) -> bool:
 # 5.4 s, 154 -> 149 ms.
 
 
-def part_body(stmts, loads: dict, stores: dict, pad: str, lanes: bool = False) -> list[str]:
+def part_body(stmts, loads: dict, stores: dict, pad: str, lanes: bool = False, rows: bool = False) -> list[str]:
     """The lines of one part for point j of the block (for the XC_VL points from j, as
     vectors, with `lanes`): each value from the tape loaded just before the first
     statement that reads it (all loads first kept them all live: see the top), each
@@ -281,7 +284,9 @@ def part_body(stmts, loads: dict, stores: dict, pad: str, lanes: bool = False) -
             declared.add(nm)
         if lanes:
             rhs = lanes_rhs(rhs, rd)
-        if _is_output(target):
+        if _is_output(target) and rows:  # the lanes to their rows: see ROWS
+            lines.append(f"{pad}XC_OUT({target[3:]}, {rhs});")
+        elif _is_output(target):
             slot = stores[target]
             lines.append(f"{pad}XC_ST(xc_f + {slot} * XC_VL, {rhs});" if lanes else
                          f"{pad}xc_f[{slot} * XC_VL + j] = {rhs};")
@@ -289,6 +294,8 @@ def part_body(stmts, loads: dict, stores: dict, pad: str, lanes: bool = False) -
             lines.append(f"{pad}{'' if target in declared else real + ' '}{target} = {rhs};")
             declared.add(target)
         lines += after.get(k, ())
+    if rows and any(_is_output(target) for target, _, _ in stmts):
+        lines.insert(0, f"{pad}double *const *xc_rows = (double *const *)(xc_f + (XC_W - XC_ROW_SLOTS) * XC_VL);")
     return lines + after.get(len(stmts), [])
 
 
@@ -323,10 +330,66 @@ def _arity(rhs: str, start: int) -> int:
     raise ValueError(f"unbalanced call in {rhs!r}")
 
 
-def lanes_prelude(stmts) -> list[str]:
+# A libm function with a vector variant in glibc's libmvec (`mvec`, c_backend.VECTOR_MATH)
+# is called by that variant's own name (the x86-64 vector ABI's _ZGV<isa>N<lanes><v...>_f)
+# where the build links libmvec (c_build.MVEC_DEFINE), instead of through a lane wrapper
+# whose `omp simd` loop gcc turned into a call of the same variant: a trampoline that
+# realigned the stack, 13 instructions a call. Same function on the same lanes, so the
+# same bits. The random 10^3-operation gradient's kernel at 10^4 points: 12.46 -> 11.84
+# ms (thread CPU, min of 31 interleaved rounds, load 6.8; the one-function kernel 11.50
+# ms), 6,866 -> 5,879 instructions a point (callgrind; benchmarks/bench_c_split_gap.py).
+MVEC = ["#if defined(XC_LIBMVEC) && defined(__x86_64__) && defined(__GNUC__)",
+        "#if defined(__AVX512F__)", "#define XC_ISA e", "#elif defined(__AVX2__)", "#define XC_ISA d",
+        "#elif defined(__AVX__)", "#define XC_ISA c", "#else", "#define XC_ISA b", "#endif",
+        "#define XC_MVEC3(isa, vl, params, f) _ZGV##isa##N##vl##params##_##f",
+        "#define XC_MVEC2(isa, vl, params, f) XC_MVEC3(isa, vl, params, f)",
+        "/* the vector variant of f, whose parameters are `params` (v: a vector each) */",
+        "#define XC_MVEC(params, f) XC_MVEC2(XC_ISA, XC_VL, params, f)",
+        "#endif"]
+
+
+# A vector-extension part stores output k's lanes straight to their points' rows
+# (XC_OUT), whose pointers the driver puts in the frame's last slots (c_driver's
+# xc_rows): a Jacobian's entries go to the caller's block as the parts compute them,
+# as the one-function kernel stores them, and take no tape slots. Before, they went to
+# the tape, and from there, after the block's parts, to the block in one burst that
+# nothing overlapped (16 points of 7.2 KB at 20 links): the 20-link Jacobian's kernel
+# took 16.2 ms at 10^4 points, 7.3 ms with that copy left out (wrong results, for the
+# measure), the one-function kernel 14.0 ms. Where the outputs are not side by side (a
+# gradient's arrays) the rows are scratch rows that the driver copies out. Each output
+# is a call of xc_out (noipa): its four scalar stores written into the parts instead
+# ran the 20-link kernel as fast (13.6 ms) but took gcc's combine and post-reload CSE
+# 1.34 s instead of 0.43 s on the unit of 767 outputs (0.93 s with the rows in
+# locals), the call 0.20 s; a loop over a table of the part's outputs at its end, from
+# the tape to the rows, took 19.5 ms. Kernels of fewer than ROWS_FROM outputs keep the
+# tape: their outputs' slots and rows fit in L1 (64 bytes an output a vector), and the
+# 10-link Jacobian (242 outputs) ran 4.02 ms with the tape, 4.54 ms with rows.
+# Kernel thread-CPU ms at 10^4 points, one thread, min of 31 interleaved rounds (load
+# 4.4; benchmarks/bench_c_split_gap.py), before (wrappers, outputs through the tape) /
+# after (MVEC, ROWS) / one -O1 function (c_build's sized flags), all bit for bit equal:
+#   10-link Jacobian (tape)     4.02 /  4.26 /  4.20    (61 rounds: 4.07 / 4.29 / 4.31)
+#   20-link Jacobian (rows)    16.10 / 14.03 / 14.14
+#   10^3-op gradient (tape)    12.12 / 11.59 / 11.32
+#   10^4-op gradient (rows)   128.1 / 120.6 / (no build in 900 s)
+# gcc's CPU on cold builds (min / median of 3, interleaved): 10-link 0.32 / 0.32 s ->
+# 0.33 / 0.33 s, 10^3-op 0.39 / 0.41 -> 0.38 / 0.40, 20-link 1.36 / 1.50 -> 1.13 / 1.16.
+ROWS_FROM = 400
+ROWS = ["/* output k of the lanes x to their rows (the frame's last slots: c_driver's xc_rows) */",
+        "XC_LANES void xc_out(double *const *rows, int k, xc_v x)", "{",
+        *[line for n in (2, 4, 8, 16) for line in (
+            f"#{'el' * (n > 2)}if XC_VL == {n}",
+            "    " + " ".join(f"rows[{q}][k] = x[{q}];" for q in range(n)))],
+        "#else",
+        "    for (int q = 0; q < XC_VL; ++q) rows[q][k] = x[q];",
+        "#endif", "}",
+        "#define XC_OUT(k, x) xc_out(xc_rows, k, x)"]
+
+
+def lanes_prelude(stmts, mvec=frozenset(), rows: bool = False) -> list[str]:
     """The vector type, its loads and stores, and a lane wrapper of each function the
-    statements call (see lanes_rhs). Written with `double`, `sizeof(double)` and
-    XC_VL, so that dtypes' float rewrite gives vectors of XC_VL floats."""
+    statements call (see lanes_rhs), or for those in `mvec` their libmvec variant (see
+    MVEC); with `rows`, XC_OUT (ROWS). Written with `double`, `sizeof(double)` and XC_VL, so that dtypes' float
+    rewrite gives vectors of XC_VL floats (and sin's variant that of sinf)."""
     arity: dict = {}
     for _, rhs, _ in stmts:
         for m in _CALL_ANY.finditer(rhs):
@@ -344,15 +407,25 @@ def lanes_prelude(stmts) -> list[str]:
              # see c_backend's xc_pow)
              "#if defined(__GNUC__)", "#define XC_LANES static __attribute__((noipa, unused))",
              "#else", "#define XC_LANES static", "#endif"]
+    mvec = arity.keys() & set(mvec)
+    lines += MVEC if mvec else []
+    lines += ROWS if rows else []  # (after XC_LANES)
     for f, n in sorted(arity.items()):
         params = ", ".join(f"xc_v a{k}" for k in range(n))
         args, lane = ", ".join(f"a{k}" for k in range(n)), ", ".join(f"a{k}[q]" for k in range(n))
+        call = f"({', '.join(f'XC_V({a})' for a in args.split(', '))})"
+        wrapper = [f"XC_LANES xc_v xc_lanes_{f}({params})", "{", "    xc_v r;", "    #pragma omp simd",
+                   f"    for (int q = 0; q < XC_VL; ++q) r[q] = {f}({lane});", "    return r;", "}",
+                   f"#define xc_v_{f}({args}) xc_lanes_{f}{call}"]
         if f == "xc_square":  # the commonest call (squares()), one multiplication
-            lines.append(f"static inline xc_v xc_lanes_{f}({params}) {{ return a0 * a0; }}")
+            lines += [f"static inline xc_v xc_lanes_{f}({params}) {{ return a0 * a0; }}",
+                      f"#define xc_v_{f}({args}) xc_lanes_{f}{call}"]
+        elif f in mvec:
+            variant = f"XC_MVEC({'v' * n}, {f})"
+            lines += ["#ifdef XC_MVEC", f"xc_v {variant}({', '.join(['xc_v'] * n)});",
+                      f"#define xc_v_{f}({args}) {variant}{call}", "#else", *wrapper, "#endif"]
         else:
-            lines += [f"XC_LANES xc_v xc_lanes_{f}({params})", "{", "    xc_v r;", "    #pragma omp simd",
-                      f"    for (int q = 0; q < XC_VL; ++q) r[q] = {f}({lane});", "    return r;", "}"]
-        lines.append(f"#define xc_v_{f}({args}) xc_lanes_{f}({', '.join(f'XC_V({a})' for a in args.split(', '))})")
+            lines += wrapper
     return lines
 
 
@@ -423,14 +496,17 @@ def units_of(weights, per_unit: int) -> list[int]:
 
 def split_kernel(stmts, inputs: dict, func_name: str, decl: str, head: list[str],
                  n_in: int, n_out: int, part: int, block: int, table, packed_decl: str,
-                 tail=()) -> str:
+                 tail=(), mvec=()) -> str:
     """The source of the split kernel: the prelude `head` (guarded, so the joined text
     is one valid unit too), the parts a few to a unit, the last unit ending with the
     kernel `decl` and its one-point entry `packed_decl` (c_driver.entries) and the
-    lines `tail`, then the driver that every split kernel shares (c_driver.DRIVER)."""
+    lines `tail`, then the driver that every split kernel shares (c_driver.DRIVER).
+    `mvec`: the libm functions with vector variants in libmvec (see MVEC)."""
     vector = len(stmts) <= VECTOR_UP_TO
     halves = not vector and len(stmts) > HALF_PARTS_FROM
-    chunks, loads, stores, slots = plan(stmts, inputs, max(1, int(part * LANES_PART)) if halves else part)
+    rows = not vector and n_out >= ROWS_FROM
+    chunks, loads, stores, slots = plan(stmts, inputs, max(1, int(part * LANES_PART)) if halves else part,
+                                        out_slots=not rows)
     width = max(1, slots)
     if vector:
         block_c = str(max(VL_MAX, min(block, TAPE_DOUBLES // width) // VL_MAX * VL_MAX))
@@ -440,7 +516,8 @@ def split_kernel(stmts, inputs: dict, func_name: str, decl: str, head: list[str]
     lines = [f"#ifndef {guard}", f"#define {guard}", *head,
              f"#define XC_BLOCK {block_c}",
              # the tape's slots: a frame of XC_W vectors for each vector of points
-             f"#define XC_W {width}",
+             # (a vector-extension frame ends with the rows: ROWS)
+             f"#define XC_W ({width} + XC_ROW_SLOTS)" if rows else f"#define XC_W {width}",
              # XC_VL, the lanes of the target's vectors of doubles: a part's inner loop
              # of XC_VL points becomes one vector iteration, with no scalar remainder;
              # and the driver's functions (c_driver)
@@ -453,7 +530,7 @@ def split_kernel(stmts, inputs: dict, func_name: str, decl: str, head: list[str]
              # the kernel's entries only fill tables for the driver (c_driver.entries)
              "#if defined(__GNUC__) && !defined(__clang__)", '#define XC_DRIVER __attribute__((optimize("O0")))',
              "#else", "#define XC_DRIVER", "#endif",
-             *([] if vector else lanes_prelude(stmts)),
+             *([] if vector else lanes_prelude(stmts, mvec, rows)),
              *[f"XC_PART void {func_name}_part{c}({PART_PARAMS[vector]});" for c in range(len(chunks))],
              "#endif", ""]
     loop = ["    for (ptrdiff_t i = 0; i < m; i += XC_VL) {",
@@ -461,7 +538,8 @@ def split_kernel(stmts, inputs: dict, func_name: str, decl: str, head: list[str]
             "        #pragma omp simd",
             "        for (ptrdiff_t j = 0; j < XC_VL; ++j) {"] if vector else \
         ["    {", "        double *restrict xc_f = t + j * XC_W;  /* the frame of the points j ... */", "        {"]
-    bodies = [part_body(chunk, loads[c], stores[c], " " * 12, lanes=not vector) for c, chunk in enumerate(chunks)]
+    bodies = [part_body(chunk, loads[c], stores[c], " " * 12, lanes=not vector, rows=rows)
+              for c, chunk in enumerate(chunks)]
     if vector or not UNIT_LINES:
         starts = set(units_of([sum(cost(st[1]) for st in ch) for ch in chunks], UNIT_COST))
     else:
@@ -470,7 +548,7 @@ def split_kernel(stmts, inputs: dict, func_name: str, decl: str, head: list[str]
         lines += [UNIT_MARK] if c in starts else []
         lines += [f"XC_PART void {func_name}_part{c}({PART_PARAMS[vector]})", "{", *loop, *body,
                   "        }", "    }", "}", ""]
-    lines += c_driver.entries(func_name, decl, packed_decl, n_in, n_out, len(chunks), vector, table)
+    lines += c_driver.entries(func_name, decl, packed_decl, n_in, n_out, len(chunks), vector, table, rows)
     return "\n".join([*lines, *tail, UNIT_MARK, c_driver.DRIVER])
 
 
