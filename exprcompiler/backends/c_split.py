@@ -95,6 +95,7 @@ what `exprc export` writes and what a compiler without the split sees.
 from __future__ import annotations
 
 import re
+from typing import Optional
 
 from . import c_driver
 
@@ -373,7 +374,14 @@ MVEC = ["#if defined(XC_LIBMVEC) && defined(__x86_64__) && defined(__GNUC__)",
 #   10^4-op gradient (rows)   128.1 / 120.6 / (no build in 900 s)
 # gcc's CPU on cold builds (min / median of 3, interleaved): 10-link 0.32 / 0.32 s ->
 # 0.33 / 0.33 s, 10^3-op 0.39 / 0.41 -> 0.38 / 0.40, 20-link 1.36 / 1.50 -> 1.13 / 1.16.
-ROWS_FROM = 400
+# But those kernels wrote into one output block reused by every call. Through the call
+# users make, J(**states) with new outputs (and the one-point entry, whose 903 outputs
+# each became a call of xc_out), the rows lost, so they are off (None) until a call
+# that reuses its outputs can choose them: 20-link pendulum at 10^4 states, one thread,
+# medians of 15 calls in two alternated runs (load 1.3), J(**states) / J(**floats):
+# tape, wrappers 22.4-23.1 ms / 5.26-5.58 µs; tape + MVEC 20.0-20.9 ms / 5.18-5.46 µs;
+# rows + MVEC 24.5-26.3 ms / 6.14-6.92 µs. (The tests set ROWS_FROM to build them.)
+ROWS_FROM: Optional[int] = None
 ROWS = ["/* output k of the lanes x to their rows (the frame's last slots: c_driver's xc_rows) */",
         "XC_LANES void xc_out(double *const *rows, int k, xc_v x)", "{",
         *[line for n in (2, 4, 8, 16) for line in (
@@ -504,7 +512,7 @@ def split_kernel(stmts, inputs: dict, func_name: str, decl: str, head: list[str]
     `mvec`: the libm functions with vector variants in libmvec (see MVEC)."""
     vector = len(stmts) <= VECTOR_UP_TO
     halves = not vector and len(stmts) > HALF_PARTS_FROM
-    rows = not vector and n_out >= ROWS_FROM
+    rows = ROWS_FROM is not None and not vector and n_out >= ROWS_FROM
     chunks, loads, stores, slots = plan(stmts, inputs, max(1, int(part * LANES_PART)) if halves else part,
                                         out_slots=not rows)
     width = max(1, slots)
