@@ -6,6 +6,7 @@ adjoint sweep builds the same trace whether its caller passes `taken` or not."""
 from __future__ import annotations
 
 import gc
+from contextlib import contextmanager
 
 import pytest
 from hypothesis import given, settings
@@ -60,10 +61,9 @@ def test_flags_of_leaves_copies_negations_and_tensors():
     assert b._flags[m] == SHAPED and b._flags[s] == 0
 
 
-@settings(max_examples=25, deadline=None)
-@given(seed=st.integers(0, 10_000), size=st.integers(5, 60))
-def test_flags_stay_in_step_through_a_gradient_and_an_hvp(seed, size):
-    # every builder a front end and the derivative passes make, checked at its finish
+@contextmanager
+def _finished_builders():
+    """The list of every builder finished inside the block."""
     builders = []
     original = ir.Builder.finish
 
@@ -73,6 +73,14 @@ def test_flags_stay_in_step_through_a_gradient_and_an_hvp(seed, size):
 
     with pytest.MonkeyPatch.context() as m:
         m.setattr(ir.Builder, "finish", finish)
+        yield builders
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), size=st.integers(5, 60))
+def test_flags_stay_in_step_through_a_gradient_and_an_hvp(seed, size):
+    # every builder a front end and the derivative passes make, checked at its finish
+    with _finished_builders() as builders:
         trace = to_trace(random_program(size, seed=seed))
         if trace.input_names:
             grad_reverse(trace)
@@ -83,15 +91,7 @@ def test_flags_stay_in_step_through_a_gradient_and_an_hvp(seed, size):
 
 
 def test_flags_of_a_tensor_jacobian():
-    builders = []
-    original = ir.Builder.finish
-
-    def finish(self, *args, **kwargs):
-        builders.append(self)
-        return original(self, *args, **kwargs)
-
-    with pytest.MonkeyPatch.context() as m:
-        m.setattr(ir.Builder, "finish", finish)
+    with _finished_builders() as builders:
         trace = to_trace("sum(sin(x) * -x) + sum(stack(u, -u * v, axis=1)) * 2.0",
                          shapes={"x": (3,), "u": (3,), "v": (3,)})
         grad_reverse(trace)
