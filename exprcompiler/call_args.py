@@ -11,6 +11,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from .backends.naming import param_alias
 from .dtypes import check_out_dtype, real
 
 _MISSING = object()
@@ -56,7 +57,7 @@ def _public_names(trace_names: Sequence[str], user_names: Sequence[str]) -> tupl
     names = []
     for n in trace_names:
         if n not in user:
-            n = n.replace(".", "_")
+            n = param_alias(n)
             while n in taken:
                 n += "_"
             taken.add(n)

@@ -42,6 +42,7 @@ from collections import Counter
 
 import numpy as np
 
+from .backends.naming import param_alias
 from .call_args import _as_array
 from .errors import ExprcError, ShapeError
 from .on_dask import DaskChunkWarning, Shipped, flatten, moves_data, show_chunks, unflatten
@@ -60,7 +61,7 @@ def declared_shapes(compiled) -> dict:
     shapes = {}
     trace = getattr(compiled, "trace", None)
     if trace is not None:
-        shapes.update((name.replace(".", "_"), trace.instrs[v].shape) for name, v in trace.inputs)
+        shapes.update((param_alias(name), trace.instrs[v].shape) for name, v in trace.inputs)
     shapes.update((name, compiled.primal.instrs[v].shape) for name, v in compiled.primal.inputs)
     return shapes
 

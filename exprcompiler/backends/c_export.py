@@ -18,7 +18,7 @@ from . import c_source
 from .c_backend import C_KEYWORDS, HELPERS
 from .reserved import C_HEADER_FUNCTIONS
 from .c_tensor import dim_names
-from .naming import comment_text, identifier
+from .naming import comment_text, identifier, param_alias
 
 
 def function_name(name: str) -> str:
@@ -49,7 +49,7 @@ def _param_names(names: list[str], taken: set[str]) -> list[str]:
     """Readable parameter names for NAME_at: the user's, as distinct C identifiers."""
     out = []
     for name in names:
-        ident = identifier(name.replace(".", "_"), C_KEYWORDS | taken)
+        ident = identifier(param_alias(name), C_KEYWORDS | taken)
         while ident in taken:
             ident += "_"
         taken.add(ident)

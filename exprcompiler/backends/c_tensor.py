@@ -55,7 +55,7 @@ from . import c_build
 from .c_backend import C_KEYWORDS, HELPERS, SPELLING, VECTOR_MATH, math_prelude, opening_comment, squares
 from .c_tensor_loops import VIEWS, Loops, View
 from .c_tensor_ops import EMITTERS
-from .naming import assign_names, comment_text
+from .naming import assign_names, comment_text, param_alias
 
 TABLE = table_spelling(ascii=True)  # how the comments spell ops
 
@@ -355,7 +355,7 @@ def compile_c_tensor(trace: Trace, *, func_name: str, description: str = "", thr
     n_scalar = sum(scalar)
     workspace = Workspace(ffi, real, extra=n_scalar)
     dims = dim_names(trace)
-    params = [name.replace(".", "_") for name in trace.input_names]
+    params = list(map(param_alias, trace.input_names))
     choice = c_build.ThreadChoice() if threads is None else None
     if signature is None:
         from ..signature import Signature

@@ -31,6 +31,13 @@ _GENERATED_FORM = re.compile(r"^(v\d+|t\d+|vm\d+)(_|$)|_(bar|dot)(_|$)|^(xc|XC)_
 ESCAPED_PREFIX = "u__"
 
 
+def param_alias(name: str) -> str:
+    """A trace input's name as a keyword a compiled function also takes: a seed's
+    dot (x.dot, y.bar, which no identifier holds) as an underscore (x_dot, y_bar).
+    (Where a user's own name is x_dot, call_args gives the seed x_dot_.)"""
+    return name.replace(".", "_")
+
+
 def identifier(name: str, reserved: Iterable[str] = ()) -> str:
     """The identifier of a user-supplied name: injective over all strings for one
     `reserved` set, its values in [A-Za-z_][A-Za-z0-9_]*.

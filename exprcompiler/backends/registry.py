@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import Callable, NamedTuple, Optional
 
 from ..trace.ir import Trace
+from .naming import param_alias
 
 
 class Artifact(NamedTuple):
@@ -135,7 +136,7 @@ class CBackend:
         from . import c_source
         generated = c_source.generate(trace, func_name=func_name, description=description, columns=columns,
                                       dtype=dtype)
-        params = tuple(name.replace(".", "_") for name in trace.input_names)
+        params = tuple(map(param_alias, trace.input_names))
         return Artifact(generated.text, func_name, params, generated.decl, generated.tensor, dtype=dtype)
 
     def load(self, artifact: Artifact, signature, *, threads=None) -> Kernel:

@@ -33,7 +33,7 @@ from ..errors import ExprcError
 from ..trace.ir import Trace
 from . import vm_source as S
 from .c_backend import squares
-from .naming import assign_names, comment_text
+from .naming import assign_names, comment_text, param_alias
 from .reserved import C_RESERVED
 
 
@@ -392,7 +392,7 @@ def generate(trace: Trace, *, func_name: str, description: str = "", dtype=None)
                          f"'numpy'")
     trace = squares(trace)
     program = _encode(trace)
-    params = tuple(name.replace(".", "_") for name in trace.input_names)
+    params = tuple(map(param_alias, trace.input_names))
     return VmArtifact(listing(trace, program, description, squared=True), func_name, params, program, description)
 
 
