@@ -57,11 +57,16 @@ class NotSeparable(ExprcError, ValueError):
 
 
 def declared_shapes(compiled) -> dict:
-    """Input name -> declared shape, seeds (w_dot, y_bar) included."""
+    """Input name -> declared shape, seeds (w_dot, y_bar) included, by the names the
+    call takes: the signature's where it is the trace's (a seed x.dot beside a user's
+    own x_dot is x_dot_ there), else each seed's alias."""
     shapes = {}
     trace = getattr(compiled, "trace", None)
     if trace is not None:
-        shapes.update((param_alias(name), trace.instrs[v].shape) for name, v in trace.inputs)
+        signature = getattr(compiled, "signature", None)
+        names = signature.inputs if getattr(signature, "trace", None) is trace else \
+            tuple(map(param_alias, trace.input_names))
+        shapes.update((name, trace.instrs[v].shape) for name, (_, v) in zip(names, trace.inputs))
     shapes.update((name, compiled.primal.instrs[v].shape) for name, v in compiled.primal.inputs)
     return shapes
 

@@ -162,6 +162,16 @@ def test_gradient_and_hessian_on_a_cluster_broadcast_two_dimensional_chunks(back
             _assert_close(got, want)
 
 
+def test_a_seed_named_beside_a_user_name_of_its_spelling_keeps_its_shape():
+    # the seed x.dot is called x_dot_ where the user has an x_dot of their own
+    f = compile_jvp("sum(x_dot * x)", shapes={"x": ("n",), "x_dot": ("n",)})
+    assert f.inputs == ("x", "x_dot", "x_dot_", "x_dot_dot")
+    arrays = dict(zip(f.inputs, [np.arange(6.0), np.ones(6), np.full(6, 2.0), np.full(6, 3.0)]))
+    want = f(**arrays)
+    got = dask.compute(*f(**{name: da.from_array(a, chunks=3) for name, a in arrays.items()}))
+    assert [float(g) for g in got] == [float(w) for w in want]
+
+
 def test_inputs_chunked_differently_are_rechunked_with_a_warning_naming_both():
     g = compile_grad(GRIEWANK)
     rng = np.random.default_rng(3)
