@@ -35,32 +35,26 @@ from ..errors import ParseError
 __all__ = ["Token", "Scanner", "tokenize", "error_at", "describe", "quote", "kind_of",
            "EOF", "BAD", "NEWLINES"]
 
+# The tokens' forms, each written once for the three expressions below.
+_NAME = r"[^\W\d]\w*+"
+_MANTISSA = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
+_EXPONENT = r"(?:[eE][+-]?[0-9]+)?"
+_NO_EXPONENT = r"[eE](?:[+-]|(?!\w))"   # after a number, an "e" that starts no exponent: "1e", "1e+"
+_OPERATOR = r"\*\*|==|!=|<=|>=|[-+*/(),;=@.\[\]:<>]"
+_NEWLINE = r"\r\n|\r|\n"
+
 # One token a match, its text the group: blanks and comments before it are skipped.
 # A window's last match is the empty string at its end ("\Z"), which tells the
 # parser to read the next window.
 _SCAN_RE = re.compile(
-    r"""
-    (?:[ \t\f]|\#[^\r\n]*+)*+
-    (
-      [^\W\d]\w*+
-    | (?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?
-      (?:[eE](?:[+-]|(?!\w))[\s\S]*)?
-    | \*\*|==|!=|<=|>=|[-+*/(),;=@.\[\]:<>]
-    | \r\n|\r|\n
-    | [^ \t\f][\s\S]*
-    | \Z
-    )
-    """,
-    re.VERBOSE,
-)
+    rf"(?:[ \t\f]|#[^\r\n]*+)*+"
+    rf"({_NAME}|{_MANTISSA}{_EXPONENT}(?:{_NO_EXPONENT}[\s\S]*)?|{_OPERATOR}|{_NEWLINE}|[^ \t\f][\s\S]*|\Z)")
 
 # A token of the language, to tell a window's last token from a bad one.
-_GOOD_RE = re.compile(
-    r"[^\W\d]\w*+|(?>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
-    r"|\*\*|==|!=|<=|>=|[-+*/(),;=@.\[\]:<>]|\r\n|\r|\n")
+_GOOD_RE = re.compile(rf"{_NAME}|(?>{_MANTISSA}){_EXPONENT}|{_OPERATOR}|{_NEWLINE}")
 
-# After a number, an "e" that does not start a valid exponent: "1e", "1e+", "2E-".
-_BAD_EXPONENT_RE = re.compile(r"(?>(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)([eE](?:[+-]|(?!\w)))")
+# A number followed by an "e" that does not start a valid exponent: "1e", "1e+", "2E-".
+_BAD_EXPONENT_RE = re.compile(rf"(?>{_MANTISSA}{_EXPONENT})({_NO_EXPONENT})")
 
 # Where a window may end: after a newline, or before a blank or an operator that no
 # token continues (not the '+' of 1e+5, the second '*' of '**' or the '=' of '<=').
