@@ -24,6 +24,7 @@ from operator import itemgetter
 import numpy as np
 
 from ..trace.ir import Builder, Trace
+from ..trace.render import use_count_array
 from .replay import replay
 from .splice import Unsafe, splice
 
@@ -48,8 +49,7 @@ def _chains(trace: Trace):
         return [], {}, {}, None
     # Most sums are sums of two terms: they are sorted out by C loops (map, compress)
     # and NumPy, and only the chains of more terms are walked in Python.
-    uses = np.bincount(np.fromiter(chain.from_iterable(map(_ARGS, instrs)), np.intp), minlength=n)
-    np.add.at(uses, [v for _, v in trace.outputs], 1)
+    uses = use_count_array(trace)
     sum_args = np.fromiter(chain.from_iterable(map(_ARGS, map(instrs.__getitem__, sums))), np.intp,
                            2 * len(sums))
     # a sum whose one use is an argument of a sum is inside a chain

@@ -120,12 +120,17 @@ def format_op(op: _ops.OpDef, args: list[tuple[str, int]], spell: Spelling,
 
 def use_counts(trace: Trace) -> list[int]:
     """How many times each variable is read: as an argument, and as an output."""
+    return use_count_array(trace).tolist()
+
+
+def use_count_array(trace: Trace) -> np.ndarray:
+    """use_counts as a NumPy array (for passes that index it with arrays)."""
     # counted by NumPy from one C loop over every argument (Counter's dict: 2x, a Python loop: 10x)
     instrs = trace.instrs
     uses = np.bincount(np.fromiter(chain.from_iterable(map(itemgetter(1), instrs)), dtype=np.intp),
                        minlength=len(instrs))
     np.add.at(uses, [v for _, v in trace.outputs], 1)
-    return uses.tolist()
+    return uses
 
 
 def named_vars(trace: Trace, uses: Optional[list[int]] = None) -> list[bool]:
