@@ -146,7 +146,7 @@ def cache_key(source: str) -> str:
     h = hashlib.sha256()
     sized = repr((POINT_MARK, SIZED_FROM, SIZED_FLAGS, SIZED_GCC_FLAGS))  # the rule: its choice follows the source
     for part in (source, compiler, version, repr(BUILDS), sized, repr(c_split.UNIT_FLAGS), repr(c_split.LANES_FLAGS),
-                 repr(c_split.SIMD_FLAGS), repr(DRIVER_FLAGS),  # (the driver object a split kernel links)
+                 repr(c_split.SIMD_FLAGS), repr((DRIVER_FLAGS, DRIVER_GCC_FLAGS)),  # (the split kernels' driver)
                  repr(extra_flags()), __version__, platform.machine(), platform.system(), host_cpu()):
         h.update(part.encode())
         h.update(b"\0")
@@ -226,11 +226,19 @@ def _run(args: list, cwd: Path) -> str:
 # compiles it alongside its parts. gcc's CPU on it (9 interleaved runs, load 3.3,
 # min / median): -O0 45 / 61 ms, -O1 86 / 100, -O2 136 / 153, -O3 196 / 228.
 DRIVER_FLAGS = c_split.UNIT_FLAGS
+# gcc aligns no loop at -O1, so where the driver's copy loops fell in a 64-byte line
+# followed the size of the code linked before them (the PLT, the parts): the 10-link
+# pendulum's Jacobian, whose scalar scatter loop then crossed a line with libmvec
+# called by name (c_split.MVEC), ran 10^4 points in 4.18 ms against 3.96 ms with
+# lane wrappers; with the loops aligned to 32 bytes 3.78 against 3.83 ms
+# (benchmarks/bench_c_split_gap.py, thread CPU, medians of 41 interleaved rounds,
+# load 4.7-5.6; the same instructions in callgrind).
+DRIVER_GCC_FLAGS = ("-falign-loops=32",)
 
 
 def driver_flags(flags, extra) -> list[str]:
     """The driver object's compiler flags for `flags` (one of BUILDS) and `extra`."""
-    return [f for f in flags if f != "-shared"] + [*DRIVER_FLAGS, *extra]
+    return [f for f in flags if f != "-shared"] + [*DRIVER_FLAGS, *DRIVER_GCC_FLAGS * _gnu(), *extra]
 
 
 def driver_object(unit: str, compiler: str, flags, extra, force: bool = False) -> tuple[Path, bool]:

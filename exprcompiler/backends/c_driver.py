@@ -8,10 +8,7 @@ arguments instead: the parts (a table of function pointers), the tape's width XC
 the block and whether the parts run vector by vector. It is
 
 - xc_split_run: the batch over blocks of points, an OpenMP team sharing them (the
-  gather of the inputs into the tape, the parts in turn, the scatter of the outputs;
-  vector-extension parts store their outputs to the rows that xc_rows points them to,
-  the caller's where a point's outputs are side by side, else scratch rows copied
-  out: c_split.ROWS);
+  gather of the inputs into the tape, the parts in turn, the scatter of the outputs);
 - xc_split_point: one point, on one frame of the tape kept per thread between calls
   (c_split.point_entry says what that gave).
 
@@ -61,8 +58,6 @@ API = [
     "#else",
     "#define XC_SHARED",
     "#endif",
-    "/* the last slots of a vector-extension kernel's frame: a pointer for each lane (xc_rows) */",
-    "#define XC_ROW_SLOTS ((ptrdiff_t)((sizeof(void *) + sizeof(double) - 1) / sizeof(double)))",
     "/* a part: the tape, and the block's points (a loop inside) or its vector j */",
     "typedef void (*xc_part_fn)(double *restrict, ptrdiff_t);",
     "XC_SHARED int xc_split_run(ptrdiff_t n, int threads, const double *const *ins, const ptrdiff_t *sts,",
@@ -91,8 +86,41 @@ _BODY = [
     "    }",
     "}",
     "",
+    # The scatter was half the time of the pendulum Jacobians' split kernels (perf: 49%
+    # at 20 links, 56% at 10, nearly all on its stores to the caller's block, which miss
+    # the cache), a store per output and point. Four outputs of a point gathered from
+    # four slots into one vector and stored at once (a quarter of the stores, so more
+    # lines in flight) gave, same bits, one thread, 10^4 points, thread CPU, medians
+    # (benchmarks/bench_c_split_gap.py from C, 31 rounds, load 2.6: 20 links 16.36 ->
+    # 12.75 ms, the one-function kernel 12.95; 10 links 3.83 -> 3.75 ms; callgrind 9,597
+    # -> 6,890 and 2,806 -> 2,038 instructions a point). Through the calls users make, one
+    # process, 15 rounds (10 links: 21), load 4.3-4.5, before -> after: 20 links
+    # J(**states) 19.6-19.9 -> 18.0-18.4 ms, J(**states, out=) 16.3 -> 13.1 ms; 10 links
+    # 4.28 -> 3.96-4.00 and 4.29 -> 4.00-4.03 ms. A 4 x 4 transpose by __builtin_shuffle
+    # (gcc only) ran no faster (13.23 against 12.98 ms at 20 links; 5,151 instructions).
+    "#if defined(__GNUC__)",
+    "typedef double xc_d4 __attribute__((vector_size(sizeof(double) * 4), aligned(sizeof(double))));",
+    "#endif",
+    "",
+    "/* r outputs of the XC_VL points of the frame's slots `f` to the points' rows o,",
+    "   o + s, ...: four outputs of a point a store */",
+    "static void xc_scatter_vector(const double *restrict f, double *restrict o, ptrdiff_t s, int r)",
+    "{",
+    "    int q = 0;",
+    "#if defined(__GNUC__)",
+    "    for (; q + 4 <= r; q += 4)",
+    "        for (int l = 0; l < XC_VL; ++l)",
+    "            *(xc_d4 *)(o + l * s + q) = (xc_d4){f[q * XC_VL + l], f[(q + 1) * XC_VL + l],",
+    "                                              f[(q + 2) * XC_VL + l], f[(q + 3) * XC_VL + l]};",
+    "#endif",
+    "    for (; q < r; ++q)",
+    "        for (int l = 0; l < XC_VL; ++l)",
+    "            o[l * s + q] = f[q * XC_VL + l];",
+    "}",
+    "",
     "/* the outputs' slots (from `first`) to the m points from i0: a run of outputs side",
-    "   by side in memory at one stride (a Jacobian's block) is stored point by point */",
+    "   by side in memory at one stride (a Jacobian's block) is stored point by point,",
+    "   a whole vector of points at a time (xc_scatter_vector) */",
     "static void xc_scatter(const double *restrict t, ptrdiff_t w, int first, double *const *outs,",
     "                       const ptrdiff_t *osts, int n_out, ptrdiff_t i0, ptrdiff_t m)",
     "{",
@@ -103,7 +131,10 @@ _BODY = [
     "            ++r;",
     "        double *o = outs[k] + i0 * osts[k];",
     "        const ptrdiff_t s = osts[k];",
-    "        for (ptrdiff_t j = 0; j < m; ++j) {",
+    "        ptrdiff_t j = 0;",
+    "        for (; j + XC_VL <= m; j += XC_VL)",
+    "            xc_scatter_vector(t + j * w + (first + k) * XC_VL, o + j * s, s, r);",
+    "        for (; j < m; ++j) {",
     "            const double *slot = t + (j / XC_VL) * (w * XC_VL) + (first + k) * XC_VL + j % XC_VL;",
     "            for (int q = 0; q < r; ++q)",
     "                o[j * s + q] = slot[q * XC_VL];",
@@ -112,44 +143,8 @@ _BODY = [
     "    }",
     "}",
     "",
-    "/* whether the outputs are side by side in memory at one stride (a Jacobian's block) */",
-    "static int xc_one_run(double *const *outs, const ptrdiff_t *osts, int n_out)",
-    "{",
-    "    for (int k = 1; k < n_out; ++k)",
-    "        if (osts[k] != osts[0] || (uintptr_t)outs[k] != (uintptr_t)outs[0] + k * sizeof(double))",
-    "            return 0;",
-    "    return n_out > 0;",
-    "}",
-    "",
-    "/* the rows the vector-extension parts store their outputs to (XC_OUT): in the last",
-    "   slot of each frame, a pointer for each lane, to the point's outputs where they are",
-    "   side by side (`run`), else to its row of `scratch` (bs rows of n_out), and for",
-    "   lanes past m to the row after those */",
-    "static void xc_rows(double *t, ptrdiff_t w, double *const *outs, const ptrdiff_t *osts, int run,",
-    "                    double *scratch, int n_out, ptrdiff_t i0, ptrdiff_t m, ptrdiff_t bs)",
-    "{",
-    "    for (ptrdiff_t j = 0; j < bs; ++j) {",
-    "        double **rows = (double **)(t + (j / XC_VL) * (w * XC_VL) + (w - XC_ROW_SLOTS) * XC_VL);",
-    "        rows[j % XC_VL] = j >= m ? scratch + bs * n_out : run ? outs[0] + (i0 + j) * osts[0]",
-    "                                                             : scratch + j * n_out;",
-    "    }",
-    "}",
-    "",
-    "/* the m points' rows of `scratch` (xc_rows) to the outputs */",
-    "static void xc_scatter_rows(const double *restrict scratch, double *const *outs, const ptrdiff_t *osts,",
-    "                            int n_out, ptrdiff_t i0, ptrdiff_t m)",
-    "{",
-    "    for (int k = 0; k < n_out; ++k) {",
-    "        double *o = outs[k] + i0 * osts[k];",
-    "        const ptrdiff_t s = osts[k];",
-    "        for (ptrdiff_t j = 0; j < m; ++j)",
-    "            o[j * s] = scratch[j * n_out + k];",
-    "    }",
-    "}",
-    "",
     "/* the parts in turn on the tape's block of bs points: each over the block, or each",
-    "   vector by vector (`per_vector`: the vector-extension parts; 2: those that store",
-    "   their outputs to rows, c_split.ROWS) */",
+    "   vector by vector (`per_vector`: the vector-extension parts) */",
     "static void xc_parts(double *t, ptrdiff_t bs, const xc_part_fn *parts, int n_parts, int per_vector)",
     "{",
     "    for (int c = 0; c < n_parts; ++c) {",
@@ -176,11 +171,8 @@ _BODY = [
     "    {",
     # from a cache line's start: a vector never straddles two lines (at 10^5
     # operations, 0.7-0.8x the time with malloc's 16-byte alignment)
-    "        /* and for parts that store to rows, the scratch rows after the tape (xc_rows) */",
-    "        const ptrdiff_t scratch_size = per_vector == 2 ? (block + 1) * n_out : 0;",
-    "        void *mem = malloc(sizeof(double) * (w * block + scratch_size) + 64);",
+    "        void *mem = malloc(sizeof(double) * w * block + 64);",
     "        double *t = mem ? (double *)(((uintptr_t)mem + 63) & ~(uintptr_t)63) : NULL;",
-    "        const int run = per_vector == 2 && xc_one_run(outs, osts, n_out);",
     "        failed = t == NULL;",
     "        #pragma omp for schedule(static)",
     "        for (ptrdiff_t i0 = 0; i0 < n; i0 += block) {",
@@ -189,13 +181,8 @@ _BODY = [
     "            const ptrdiff_t bs = (m + XC_VL - 1) / XC_VL * XC_VL;",
     "            if (t == NULL) continue;",
     "            xc_gather(t, w, ins, sts, n_in, i0, m, bs);",
-    "            if (per_vector == 2)",
-    "                xc_rows(t, w, outs, osts, run, t + w * block, n_out, i0, m, bs);",
     "            xc_parts(t, bs, parts, n_parts, per_vector);",
-    "            if (per_vector != 2)",
-    "                xc_scatter(t, w, n_in, outs, osts, n_out, i0, m);",
-    "            else if (!run)",
-    "                xc_scatter_rows(t + w * block, outs, osts, n_out, i0, m);",
+    "            xc_scatter(t, w, n_in, outs, osts, n_out, i0, m);",
     "        }",
     "        free(mem);",
     "    }",
@@ -224,8 +211,8 @@ _BODY = [
     "XC_SHARED int xc_split_point(const double *in, double *out, int n_in, int n_out,",
     "                             const xc_part_fn *parts, int n_parts, ptrdiff_t w, int per_vector)",
     "{",
-    "    /* a size_t, then the frame from a line, and a scratch row (xc_rows) */",
-    "    const size_t size = sizeof(double) * (w * XC_VL + n_out) + 128;",
+    "    /* a size_t, then the frame from a line */",
+    "    const size_t size = sizeof(double) * w * XC_VL + 128;",
     "    void *mem = NULL;",
     "    int kept = 0;",
     "#ifdef XC_TAPE_KEPT",
@@ -251,14 +238,9 @@ _BODY = [
     "    for (int k = 0; k < n_in; ++k)",
     "        for (int j = 0; j < XC_VL; ++j)",
     "            t[k * XC_VL + j] = in[k];",
-    "    if (per_vector == 2) {  /* lane 0's outputs to out, the others' to the scratch row */",
-    "        double **rows = (double **)(t + (w - XC_ROW_SLOTS) * XC_VL);",
-    "        for (int j = 0; j < XC_VL; ++j)",
-    "            rows[j] = j ? t + w * XC_VL : out;",
-    "    }",
     "    for (int c = 0; c < n_parts; ++c)",
     "        parts[c](t, per_vector ? 0 : XC_VL);",
-    "    for (int k = 0; k < n_out && per_vector != 2; ++k)",
+    "    for (int k = 0; k < n_out; ++k)",
     "        out[k] = t[(n_in + k) * XC_VL];",
     "    if (!kept) free(mem);",
     "    return 0;",
@@ -270,13 +252,13 @@ DRIVER = "\n".join([DRIVER_MARK, *API, *_BODY]) + "\n"
 
 
 def entries(func_name: str, decl: str, packed_decl: str, n_in: int, n_out: int, parts: int,
-            vector: bool, table, rows: bool = False) -> list[str]:
+            vector: bool, table) -> list[str]:
     """The lines of a kernel's own two entries (see the top), in its last unit of parts:
     the batch kernel `decl` and the one-point `packed_decl`. The batch kernel is -O0
     under gcc (XC_DRIVER): it only fills tables, and at -O1 gcc took 2.8 s of CPU over
     the tables of the 20-link pendulum's 1,806 pointer and stride parameters (0.05 s
-    at -O0). `rows`: the parts store their outputs to rows (c_split.ROWS)."""
-    per_vector = "0" if vector else "2" if rows else "1"
+    at -O0)."""
+    per_vector = "0" if vector else "1"
     fns = f"{func_name}_parts"
     return ["", f"static const xc_part_fn {fns}[] = {{{table([f'{func_name}_part{c}' for c in range(parts)])}}};",
             "", "XC_DRIVER " + decl, "{",

@@ -12,13 +12,12 @@ frames follow each other, the slots of a frame too): the driver gathers the bloc
 inputs into the first slots (padding the last block to whole vectors by repeating its
 last point), each part loads the slots it needs, each just before the first statement
 that reads it, and stores the slots later parts or the outputs need, and the driver
-copies the outputs' slots to the caller's arrays (vector-extension parts store their
-outputs to the points' rows themselves: ROWS). Tape slots are reused once the last
-part that reads a value has run. (Before, the tape was one row of XC_BLOCK points and
-a cache line per slot: the 20-link pendulum's Jacobian, 2,190 slots, ran blocks of 8
-points in rows of 16, half padding, and its one-point entry touched a line per slot,
-280 KB; see point_entry for what frames gave.) Two layouts of a part, both vector
-code with no scalar remainder:
+copies the outputs' slots to the caller's arrays (see ROWS, removed, for why not the
+parts themselves). Tape slots are reused once the last part that reads a value has
+run. (Before, the tape was one row of XC_BLOCK points and a cache line per slot: the
+20-link pendulum's Jacobian, 2,190 slots, ran blocks of 8 points in rows of 16, half
+padding, and its one-point entry touched a line per slot, 280 KB; see point_entry for
+what frames gave.) Two layouts of a part, both vector code with no scalar remainder:
 - up to VECTOR_UP_TO statements, a loop over the block whose inner `omp simd` loop of
   XC_VL points (the width of the target's vectors) gcc turns into one vector iteration;
 - above, the code of XC_VL points written in GCC's vector extension (`lanes_rhs`),
@@ -95,7 +94,6 @@ what `exprc export` writes and what a compiler without the split sees.
 from __future__ import annotations
 
 import re
-from typing import Optional
 
 from . import c_driver
 
@@ -187,11 +185,10 @@ def chunked(stmts, part: int) -> list:
     return chunks + [run] if run else chunks
 
 
-def plan(stmts, inputs: dict, part: int, out_slots: bool = True) -> tuple[list, list, list, int]:
+def plan(stmts, inputs: dict, part: int) -> tuple[list, list, list, int]:
     """(statement lists, tape loads, tape stores, slots): chunks of at most `part` cost.
     Input k has slot k (the driver gathers it), output k slot len(inputs) + k (the
-    driver copies it out; not with `out_slots` False, where the parts store the
-    outputs themselves: ROWS); other values get the slots after those. A name read in a
+    driver copies it out); other values get the slots after those. A name read in a
     chunk before the chunk writes it comes from the tape, stored there by the last
     earlier chunk that wrote it (adjoints are written more than once: v4_bar = v4_bar
     + ...). A slot is free again from the start of the last chunk that loads its value
@@ -215,7 +212,6 @@ def plan(stmts, inputs: dict, part: int, out_slots: bool = True) -> tuple[list, 
             last_writer[nm] = c
     fixed = dict(inputs)
     outputs = sorted((t for ch in chunks for t, _, _ in ch if _is_output(t)), key=lambda nm: int(nm[3:]))
-    outputs = outputs if out_slots else []
     fixed.update({nm: len(inputs) + int(nm[3:]) for nm in outputs})
     stored: list = [[] for _ in chunks]
     expires: list = [[] for _ in chunks]
@@ -257,7 +253,7 @@ def _is_output(name: str) -> bool:
 # 5.4 s, 154 -> 149 ms.
 
 
-def part_body(stmts, loads: dict, stores: dict, pad: str, lanes: bool = False, rows: bool = False) -> list[str]:
+def part_body(stmts, loads: dict, stores: dict, pad: str, lanes: bool = False) -> list[str]:
     """The lines of one part for point j of the block (for the XC_VL points from j, as
     vectors, with `lanes`): each value from the tape loaded just before the first
     statement that reads it (all loads first kept them all live: see the top), each
@@ -285,9 +281,7 @@ def part_body(stmts, loads: dict, stores: dict, pad: str, lanes: bool = False, r
             declared.add(nm)
         if lanes:
             rhs = lanes_rhs(rhs, rd)
-        if _is_output(target) and rows:  # the lanes to their rows: see ROWS
-            lines.append(f"{pad}XC_OUT({target[3:]}, {rhs});")
-        elif _is_output(target):
+        if _is_output(target):
             slot = stores[target]
             lines.append(f"{pad}XC_ST(xc_f + {slot} * XC_VL, {rhs});" if lanes else
                          f"{pad}xc_f[{slot} * XC_VL + j] = {rhs};")
@@ -295,8 +289,6 @@ def part_body(stmts, loads: dict, stores: dict, pad: str, lanes: bool = False, r
             lines.append(f"{pad}{'' if target in declared else real + ' '}{target} = {rhs};")
             declared.add(target)
         lines += after.get(k, ())
-    if rows and any(_is_output(target) for target, _, _ in stmts):
-        lines.insert(0, f"{pad}double *const *xc_rows = (double *const *)(xc_f + (XC_W - XC_ROW_SLOTS) * XC_VL);")
     return lines + after.get(len(stmts), [])
 
 
@@ -349,54 +341,42 @@ MVEC = ["#if defined(XC_LIBMVEC) && defined(__x86_64__) && defined(__GNUC__)",
         "#endif"]
 
 
-# A vector-extension part stores output k's lanes straight to their points' rows
-# (XC_OUT), whose pointers the driver puts in the frame's last slots (c_driver's
-# xc_rows): a Jacobian's entries go to the caller's block as the parts compute them,
-# as the one-function kernel stores them, and take no tape slots. Before, they went to
-# the tape, and from there, after the block's parts, to the block in one burst that
-# nothing overlapped (16 points of 7.2 KB at 20 links): the 20-link Jacobian's kernel
-# took 16.2 ms at 10^4 points, 7.3 ms with that copy left out (wrong results, for the
-# measure), the one-function kernel 14.0 ms. Where the outputs are not side by side (a
-# gradient's arrays) the rows are scratch rows that the driver copies out. Each output
-# is a call of xc_out (noipa): its four scalar stores written into the parts instead
-# ran the 20-link kernel as fast (13.6 ms) but took gcc's combine and post-reload CSE
-# 1.34 s instead of 0.43 s on the unit of 767 outputs (0.93 s with the rows in
-# locals), the call 0.20 s; a loop over a table of the part's outputs at its end, from
-# the tape to the rows, took 19.5 ms. Kernels of fewer than ROWS_FROM outputs keep the
-# tape: their outputs' slots and rows fit in L1 (64 bytes an output a vector), and the
-# 10-link Jacobian (242 outputs) ran 4.02 ms with the tape, 4.54 ms with rows.
+# ROWS, removed: vector-extension parts stored output k's lanes straight to their
+# points' rows (a noipa xc_out per output, the rows' pointers in the frame's last
+# slots; its four stores written into the parts ran as fast but tripled gcc's time on
+# a unit of 767 outputs), where the outputs were side by side in one block, else to
+# scratch rows the driver copied out. From C, one block for all the outputs reused by every call, the
+# 20-link Jacobian's kernel ran faster (10^4 points, thread CPU, median of 31 rounds:
+# 12.96 against 15.93 ms with the tape). But the call layer passes the values and the
+# Jacobian as two arrays, so every user call took the scratch rows, and the one-point
+# entry made 903 calls of xc_out. Measured as benchmarks/bench_split_calls.py does
+# (ROWS_FROM None against 0; 15 rounds, 10 links 21, thread CPU medians, load 1.5):
+#                   J(**states)     J(**states, out=)   J.at(x)
+#   20 links tape   19.57 ms        16.08 ms            4.41 us
+#            rows   23.73           19.09               5.27
+#   10 links tape    4.51            4.45               1.66
+#            rows    6.51            6.40               1.99
+# The parts are the build's cost, so both layouts in one library (a choice per call)
+# would double it. What the rows won from C was time in the driver's scatter (half the
+# 20-link kernel's time in perf, its stores to the caller's block missing the cache),
+# which now stores four outputs at once for every call (c_driver's xc_scatter_vector).
 # Kernel thread-CPU ms at 10^4 points, one thread, min of 31 interleaved rounds (load
-# 4.4; benchmarks/bench_c_split_gap.py), before (wrappers, outputs through the tape) /
-# after (MVEC, ROWS) / one -O1 function (c_build's sized flags), all bit for bit equal:
-#   10-link Jacobian (tape)     4.02 /  4.26 /  4.20    (61 rounds: 4.07 / 4.29 / 4.31)
-#   20-link Jacobian (rows)    16.10 / 14.03 / 14.14
-#   10^3-op gradient (tape)    12.12 / 11.59 / 11.32
-#   10^4-op gradient (rows)   128.1 / 120.6 / (no build in 900 s)
+# 4.4; benchmarks/bench_c_split_gap.py), lane wrappers / MVEC / one -O1 function
+# (c_build's sized flags), all bit for bit equal (the 20-link and 10^4-op rows with
+# ROWS, then; the 10-link row's gap was where the driver's scatter loop fell in a
+# cache line, not libmvec: see c_build.DRIVER_GCC_FLAGS):
+#   10-link Jacobian            4.02 /  4.26 /  4.20    (61 rounds: 4.07 / 4.29 / 4.31)
+#   20-link Jacobian           16.10 / 14.03 / 14.14
+#   10^3-op gradient           12.12 / 11.59 / 11.32
+#   10^4-op gradient          128.1 / 120.6 / (no build in 900 s)
 # gcc's CPU on cold builds (min / median of 3, interleaved): 10-link 0.32 / 0.32 s ->
 # 0.33 / 0.33 s, 10^3-op 0.39 / 0.41 -> 0.38 / 0.40, 20-link 1.36 / 1.50 -> 1.13 / 1.16.
-# But those kernels wrote into one output block reused by every call. Through the call
-# users make, J(**states) with new outputs (and the one-point entry, whose 903 outputs
-# each became a call of xc_out), the rows lost, so they are off (None) until a call
-# that reuses its outputs can choose them: 20-link pendulum at 10^4 states, one thread,
-# medians of 15 calls in two alternated runs (load 1.3), J(**states) / J(**floats):
-# tape, wrappers 22.4-23.1 ms / 5.26-5.58 µs; tape + MVEC 20.0-20.9 ms / 5.18-5.46 µs;
-# rows + MVEC 24.5-26.3 ms / 6.14-6.92 µs. (The tests set ROWS_FROM to build them.)
-ROWS_FROM: Optional[int] = None
-ROWS = ["/* output k of the lanes x to their rows (the frame's last slots: c_driver's xc_rows) */",
-        "XC_LANES void xc_out(double *const *rows, int k, xc_v x)", "{",
-        *[line for n in (2, 4, 8, 16) for line in (
-            f"#{'el' * (n > 2)}if XC_VL == {n}",
-            "    " + " ".join(f"rows[{q}][k] = x[{q}];" for q in range(n)))],
-        "#else",
-        "    for (int q = 0; q < XC_VL; ++q) rows[q][k] = x[q];",
-        "#endif", "}",
-        "#define XC_OUT(k, x) xc_out(xc_rows, k, x)"]
 
 
-def lanes_prelude(stmts, mvec=frozenset(), rows: bool = False) -> list[str]:
+def lanes_prelude(stmts, mvec=frozenset()) -> list[str]:
     """The vector type, its loads and stores, and a lane wrapper of each function the
     statements call (see lanes_rhs), or for those in `mvec` their libmvec variant (see
-    MVEC); with `rows`, XC_OUT (ROWS). Written with `double`, `sizeof(double)` and XC_VL, so that dtypes' float
+    MVEC). Written with `double`, `sizeof(double)` and XC_VL, so that dtypes' float
     rewrite gives vectors of XC_VL floats (and sin's variant that of sinf)."""
     arity: dict = {}
     for _, rhs, _ in stmts:
@@ -417,7 +397,6 @@ def lanes_prelude(stmts, mvec=frozenset(), rows: bool = False) -> list[str]:
              "#else", "#define XC_LANES static", "#endif"]
     mvec = arity.keys() & set(mvec)
     lines += MVEC if mvec else []
-    lines += ROWS if rows else []  # (after XC_LANES)
     for f, n in sorted(arity.items()):
         params = ", ".join(f"xc_v a{k}" for k in range(n))
         args, lane = ", ".join(f"a{k}" for k in range(n)), ", ".join(f"a{k}[q]" for k in range(n))
@@ -512,9 +491,7 @@ def split_kernel(stmts, inputs: dict, func_name: str, decl: str, head: list[str]
     `mvec`: the libm functions with vector variants in libmvec (see MVEC)."""
     vector = len(stmts) <= VECTOR_UP_TO
     halves = not vector and len(stmts) > HALF_PARTS_FROM
-    rows = ROWS_FROM is not None and not vector and n_out >= ROWS_FROM
-    chunks, loads, stores, slots = plan(stmts, inputs, max(1, int(part * LANES_PART)) if halves else part,
-                                        out_slots=not rows)
+    chunks, loads, stores, slots = plan(stmts, inputs, max(1, int(part * LANES_PART)) if halves else part)
     width = max(1, slots)
     if vector:
         block_c = str(max(VL_MAX, min(block, TAPE_DOUBLES // width) // VL_MAX * VL_MAX))
@@ -524,8 +501,7 @@ def split_kernel(stmts, inputs: dict, func_name: str, decl: str, head: list[str]
     lines = [f"#ifndef {guard}", f"#define {guard}", *head,
              f"#define XC_BLOCK {block_c}",
              # the tape's slots: a frame of XC_W vectors for each vector of points
-             # (a vector-extension frame ends with the rows: ROWS)
-             f"#define XC_W ({width} + XC_ROW_SLOTS)" if rows else f"#define XC_W {width}",
+             f"#define XC_W {width}",
              # XC_VL, the lanes of the target's vectors of doubles: a part's inner loop
              # of XC_VL points becomes one vector iteration, with no scalar remainder;
              # and the driver's functions (c_driver)
@@ -538,7 +514,7 @@ def split_kernel(stmts, inputs: dict, func_name: str, decl: str, head: list[str]
              # the kernel's entries only fill tables for the driver (c_driver.entries)
              "#if defined(__GNUC__) && !defined(__clang__)", '#define XC_DRIVER __attribute__((optimize("O0")))',
              "#else", "#define XC_DRIVER", "#endif",
-             *([] if vector else lanes_prelude(stmts, mvec, rows)),
+             *([] if vector else lanes_prelude(stmts, mvec)),
              *[f"XC_PART void {func_name}_part{c}({PART_PARAMS[vector]});" for c in range(len(chunks))],
              "#endif", ""]
     loop = ["    for (ptrdiff_t i = 0; i < m; i += XC_VL) {",
@@ -546,7 +522,7 @@ def split_kernel(stmts, inputs: dict, func_name: str, decl: str, head: list[str]
             "        #pragma omp simd",
             "        for (ptrdiff_t j = 0; j < XC_VL; ++j) {"] if vector else \
         ["    {", "        double *restrict xc_f = t + j * XC_W;  /* the frame of the points j ... */", "        {"]
-    bodies = [part_body(chunk, loads[c], stores[c], " " * 12, lanes=not vector, rows=rows)
+    bodies = [part_body(chunk, loads[c], stores[c], " " * 12, lanes=not vector)
               for c, chunk in enumerate(chunks)]
     if vector or not UNIT_LINES:
         starts = set(units_of([sum(cost(st[1]) for st in ch) for ch in chunks], UNIT_COST))
@@ -556,7 +532,7 @@ def split_kernel(stmts, inputs: dict, func_name: str, decl: str, head: list[str]
         lines += [UNIT_MARK] if c in starts else []
         lines += [f"XC_PART void {func_name}_part{c}({PART_PARAMS[vector]})", "{", *loop, *body,
                   "        }", "    }", "}", ""]
-    lines += c_driver.entries(func_name, decl, packed_decl, n_in, n_out, len(chunks), vector, table, rows)
+    lines += c_driver.entries(func_name, decl, packed_decl, n_in, n_out, len(chunks), vector, table)
     return "\n".join([*lines, *tail, UNIT_MARK, c_driver.DRIVER])
 
 
