@@ -87,6 +87,17 @@ def _jvp_from_partials(partials):
     return jvp
 
 
+def seed(b, g, *args):
+    """The partial 1 (add, sub's x, copy, frac): the contribution is the seed itself.
+    A named function, not a lambda, so the reverse sweep knows it without calling it."""
+    return g
+
+
+def negated_seed(b, g, *args):
+    """The partial -1 (sub's y, neg): the seed negated; known to the sweep as `seed` is."""
+    return b.neg(g)
+
+
 def _vjp_from_partials(partials):
     """An elementwise op's VJP for argument j: its partial applied to the adjoint,
     summed down to the argument's shape (the adjoint of broadcasting it)."""

@@ -43,23 +43,37 @@ from . import tensor_rules as T
 
 # OpDef and the precedences are read through this module too (ops.OpDef, ops.PREC_ATOM).
 from .op_def import (INF, PREC_ADD, PREC_ATOM, PREC_CMP, PREC_MUL, PREC_NEG, PREC_POW,  # noqa: F401
-                     VARIADIC, OpDef, _binary_call, _tie_split, _unary, _unless_zero)
+                     VARIADIC, OpDef, _binary_call, _tie_split, _unary, _unless_zero, negated_seed, seed)
 from .ops_special import TABLE as _SPECIAL
+
+
+def _pow_x_partial(b, g, x, y, out):
+    """g·y·x**(y - 1), 0 where y == 0 (see _unless_zero). With a scalar constant
+    exponent (x**2, the common case) y - 1 is made here, as the builder would fold
+    b.sub(y, 1.0), and x**1 is x: two trips through its folding and identities less
+    per power, the same instructions and constants in the same order."""
+    c = b.const_value(y)
+    if c is None or c == 0.0 or b.instrs[y].shape or b.instrs[x].shape or b.const_value(x) is not None:
+        return _unless_zero(b, y, lambda: b.mul(g, b.mul(y, b.pow(x, b.sub(y, 1.0)))))
+    b.const(1.0)   # b.sub(y, 1.0) makes the constant 1.0 first (if new, its place in the trace)
+    e = c - 1.0   # IEEE subtraction, as NumPy's fold
+    exponent = b.const(e)
+    return b.mul(g, b.mul(y, x if e == 1.0 else b.pow(x, exponent)))
 
 
 _TABLE = [
     # Leaves and the named copy used by derivative traces.
     OpDef("input", 0, None, (), "", callable_by_name=False, doc="a free variable"),
     OpDef("const", 0, None, (), "", callable_by_name=False, doc="a float constant"),
-    OpDef("copy", 1, lambda x: x, (lambda b, g, x, out: g,), "", linear=True,
+    OpDef("copy", 1, lambda x: x, (seed,), "", linear=True,
           callable_by_name=False, sympy=lambda sp, x: x,
           doc="names a value (v̄_2 = v̄_5); free in every backend"),
 
     # Arithmetic.
-    OpDef("add", 2, np.add, (lambda b, g, x, y, out: g, lambda b, g, x, y, out: g), "+",
+    OpDef("add", 2, np.add, (seed, seed), "+",
           c="+", infix="+", uinfix="+", prec=PREC_ADD, linear=True, callable_by_name=False,
           sympy=lambda sp, x, y: x + y),
-    OpDef("sub", 2, np.subtract, (lambda b, g, x, y, out: g, lambda b, g, x, y, out: b.neg(g)), "-",
+    OpDef("sub", 2, np.subtract, (seed, negated_seed), "-",
           c="-", infix="-", uinfix="−", prec=PREC_ADD, linear=True, callable_by_name=False,
           sympy=lambda sp, x, y: x - y),
     OpDef("mul", 2, np.multiply,
@@ -72,11 +86,11 @@ _TABLE = [
           c="/", infix="/", uinfix="/", prec=PREC_MUL, callable_by_name=False,
           sympy=lambda sp, x, y: x / y, domain=((-3.0, 3.0), (0.5, 3.0)),
           edges=(((1.0, 0.0), (INF, -INF)),)),
-    OpDef("neg", 1, np.negative, (lambda b, g, x, out: b.neg(g),), "-",
+    OpDef("neg", 1, np.negative, (negated_seed,), "-",
           c="-", infix="-", uinfix="−", prec=PREC_NEG, linear=True, callable_by_name=False,
           sympy=lambda sp, x: -x),
     OpDef("pow", 2, runtime.power,
-          (lambda b, g, x, y, out: _unless_zero(b, y, lambda: b.mul(g, b.mul(y, b.pow(x, b.sub(y, 1.0))))),
+          (_pow_x_partial,
            lambda b, g, x, y, out: b.mul(g, b.xlogy(out, x))), "power",
           c="xc_pow", infix="**", uinfix="**", prec=PREC_POW, callable_by_name=False,
           sympy=lambda sp, x, y: x ** y, domain=((0.2, 3.0), (-2.0, 2.0)),

@@ -24,7 +24,7 @@ import math
 import numpy as np
 
 from . import runtime
-from .op_def import INF, OpDef, _binary_call, _unary
+from .op_def import INF, OpDef, _binary_call, _unary, seed
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 _PI = math.pi
@@ -102,7 +102,7 @@ TABLE = [
     _step("floor", np.floor, "np.floor", "floor", "floor", "the largest integer <= x; derivative 0 (at the integers too)"),
     _step("ceil", np.ceil, "np.ceil", "ceil", "ceiling",
           "the smallest integer >= x (SymPy's ceiling); derivative 0 (at the integers too)"),
-    _unary("frac", runtime.frac, lambda b, g, x, out: g, "frac", c="xc_frac", kinks=_INTEGERS,
+    _unary("frac", runtime.frac, seed, "frac", c="xc_frac", kinks=_INTEGERS,
            edges=(((1.0,), (1.0,)), ((-0.5,), (1.0,))),
            doc="x - floor(x), in [0, 1) (SymPy's frac); derivative 1 (at the integers too)"),
     _unary("sinc", np.sinc, lambda b, g, x, out: b.mul(g, _sinc_slope(b, x, out)), "np.sinc", c="xc_sinc",

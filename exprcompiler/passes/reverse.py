@@ -14,6 +14,7 @@ from operator import itemgetter
 from typing import Mapping, Optional, Sequence
 
 from .. import ops as _ops
+from ..op_def import VARIADIC, negated_seed, seed
 from ..trace.ir import _LEAF_OR_COPY, Builder, Trace, gc_paused
 from .replay import (derived, derived_labels, fresh_name, labels_of, replay, scalar_output, seed_input, wrt_vars,
                      zeros_like)
@@ -23,10 +24,11 @@ def active_set(trace: Trace, seeds: Sequence[int]) -> bytearray:
     active = bytearray(len(trace.instrs))
     for v in seeds:
         active[v] = 1
-    is_active = active.__getitem__
     for i, args in enumerate(map(_ARGS_OF, trace.instrs)):
-        if args and not active[i] and any(map(is_active, args)):
-            active[i] = 1
+        for a in args:   # (a loop that stops at the first active argument: half any(map(...))'s time)
+            if active[a]:
+                active[i] = 1
+                break
     return active
 
 
@@ -39,7 +41,8 @@ def adjoint_sweep(b: Builder, trace: Trace, vmap: Sequence[int], cotangents: Map
     adj: list[Optional[int]] = [None] * len(instrs)
     # v -> v̄'s label, for all variables at once (most receive an adjoint)
     bar_labels = derived_labels(trace.labels, "bar", tag, labels_of(trace) if taken is None else taken)
-    add, name, built, built_labels = b.add, b.name, b.instrs, b.labels
+    add, sub, neg, name = b.add, b.sub, b.neg, b.name
+    built, built_labels = b.instrs, b.labels
 
     for v, ct in cotangents.items():
         if adj[v] is None:
@@ -49,48 +52,66 @@ def adjoint_sweep(b: Builder, trace: Trace, vmap: Sequence[int], cotangents: Map
             adj[v] = name(add(adj[v], ct), bar_labels[v], mark)
     # In a trace of scalars an elementwise op's VJP is its partial (nothing to sum
     # down to a shape): called directly, a call and two shape lookups less per edge.
-    scalar = not any(map(_SHAPE_OF, instrs))
-    # op name -> (OpDef, its edges: (argument number, its partial on scalars or None
-    # for the VJP), last argument first, structural zeros left out), once per op kind;
-    # a leaf has no edges
+    scalar = _SCALAR_SWEEP and not any(map(_SHAPE_OF, instrs))
+    # op name -> its edges (see _edges), once per op kind
     rules: dict = {}
     vget = vmap.__getitem__
+    # A trace replayed as it was (a front end's: nothing left to simplify) has the same
+    # numbers in the builder: then a partial takes the instruction's own arguments.
+    same = scalar and len(vmap) == len(instrs) and vmap == list(range(len(instrs)))
     for i in range(len(instrs) - 1, -1, -1):
         g = adj[i]
         if g is None:
             continue
         ins = instrs[i]
-        rule = rules.get(ins.op)
-        if rule is None:
-            rule = rules[ins.op] = _edges(_ops.OPS[ins.op], scalar)
-        op, edges = rule
-        arg_vars = ins.args
-        if edges is None:   # every argument, through the VJP
-            edges = tuple((j, None) for j in range(len(arg_vars) - 1, -1, -1))
+        edges = rules.get(ins[0])
+        if edges is None:
+            op = _ops.OPS[ins[0]]
+            edges = _edges(op, scalar, len(ins[1]))
+            if op.arity != VARIADIC:
+                rules[ins[0]] = edges
         if not edges:
             continue
-        args = list(map(vget, arg_vars))
-        out = vmap[i]
-        for j, partial in edges:
+        arg_vars = ins[1]
+        args = None
+        for j, partial, vjp in edges:
             a = arg_vars[j]
             if not active[a]:
                 continue
-            mark = len(built)   # b.mark()
-            if partial is None:
-                c = op.vjp(b, j, g, args, out, dict(ins.attrs) if ins.attrs else {})
-                if c is None:  # a rule may find a structural zero (x**0)
-                    continue
-            else:
-                c = partial(b, g, *args, out)
-                if c is None:
-                    continue
-            # v̄_a += c, named v̄_a
             old = adj[a]
-            total = c if old is None else add(old, c)
+            if partial is seed:   # v̄_a += v̄_i, with no call
+                if old is None:   # v̄_a = v̄_i: a copy, named
+                    label = bar_labels[a]
+                    adj[a] = g if label is None else name(g, label)
+                    continue
+                mark = len(built)   # b.mark()
+                total = add(old, g)
+            else:
+                mark = len(built)
+                if partial is negated_seed:
+                    c = neg(g)
+                else:
+                    if args is None:
+                        args = arg_vars if same else list(map(vget, arg_vars))
+                    if vjp is None:
+                        c = partial(b, g, *args, i if same else vmap[i])
+                    else:
+                        c = vjp(b, j, g, args, vmap[i], dict(ins.attrs) if ins.attrs else {})
+                    if c is None:  # a rule may find a structural zero (x**0)
+                        continue
+                if old is None:
+                    total = c
+                elif scalar and built[c][0] == "neg":
+                    # old + (-m) is what the builder makes old - m (identities._id_add; if
+                    # old is the constant -0.0, both give -m): without the detour
+                    total = sub(old, built[c][1][0])
+                else:
+                    total = add(old, c)
+            # named v̄_a
             label = bar_labels[a]
             if label is None:
                 adj[a] = total
-            elif total >= mark and built_labels[total] is None and built[total].op not in _LEAF_OR_COPY:
+            elif total >= mark and built_labels[total] is None and built[total][0] not in _LEAF_OR_COPY:
                 built_labels[total] = label   # name(total, label, mark) of a fresh variable
                 adj[a] = total
             else:
@@ -99,19 +120,23 @@ def adjoint_sweep(b: Builder, trace: Trace, vmap: Sequence[int], cotangents: Map
 
 
 _ARGS_OF, _SHAPE_OF = itemgetter(1), itemgetter(3)   # an instruction's arguments, shape
+# Whether a trace of scalars takes the partials directly (tests turn it off to check
+# that the general path, through each op's VJP, builds the same trace).
+_SCALAR_SWEEP = True
 
 
-def _edges(op, scalar: bool) -> tuple:
-    """(op, its edges) for adjoint_sweep: the arguments an adjoint flows to, last first
-    (this reproduces the order of the published tables), each with its partial on
-    scalars (a None partial, a structural zero, has no edge); or None: every argument,
-    each with None, the op's VJP giving the contribution."""
+def _edges(op, scalar: bool, n_args: int) -> tuple:
+    """An op's edges for adjoint_sweep: (argument number, partial, VJP) for each
+    argument an adjoint flows to, last first (this reproduces the order of the
+    published tables). On scalars an elementwise op's edge has its partial and no VJP
+    (a None partial, a structural zero, has no edge; `seed` and `negated_seed` are
+    applied without a call); otherwise every argument has an edge through the VJP."""
     if op.is_leaf:
-        return op, ()
+        return ()
     partials = getattr(op.vjp, "partials", None) if scalar else None
     if partials is None:
-        return op, None
-    return op, tuple((j, p) for j, p in reversed(list(enumerate(partials))) if p is not None)
+        return tuple((j, None, op.vjp) for j in range(n_args - 1, -1, -1))
+    return tuple((j, p, None) for j, p in reversed(list(enumerate(partials))) if p is not None)
 
 
 @gc_paused()

@@ -41,15 +41,16 @@ def _keep(b, var: int, shape: tuple) -> Optional[int]:
 
 def _negated(b, var: int) -> Optional[int]:
     """x when `var` names -x (through copies), else None."""
-    return b.instrs[b.source_of(var)].args[0] if b._flags[var] & NEG else None
+    return b.instrs[b._copies.get(var, var)][1][0] if b._flags[var] & NEG else None
 
 
 def _pull_negation(b, opname: str, args) -> Optional[int]:
     """-(a)·b -> -(a·b), in derivative passes: exact, and lets rules' signs cancel;
     named lines (v̄_3 = −v̄_4) stay as they are."""
-    if not b.pull_negations:
+    flags = b._flags
+    if not b.pull_negations or not (flags[args[0]] | flags[args[1]]) & NEG:
         return None
-    instrs, flags = b.instrs, b._flags
+    instrs = b.instrs
     for i in (0, 1):
         if not flags[args[i]] & NEG:
             continue
@@ -88,17 +89,19 @@ def _id_sub(b, args, consts, shape, attrs):
 
 
 def _id_mul(b, args, consts, shape, attrs):
-    c0, c1 = consts
-    if c0 is not None or c1 is not None:
-        for i, j in ((0, 1), (1, 0)):
-            if consts[i] == 1.0:
-                return _keep(b, args[j], shape)
-            if consts[i] == -1.0 and shape == b.instrs[args[j]].shape:
-                return b.apply("neg", args[j])
-            if consts[i] is not None and b.pull_negations:   # (derivative passes only: front
-                folded = _scale_constant(b, consts[i], args[j], shape)   # ends keep what was written)
-                if folded is not None:
-                    return folded
+    for i in (0, 1):
+        c = consts[i]
+        if c is None:
+            continue
+        other = args[1 - i]
+        if c == 1.0:
+            return _keep(b, other, shape)
+        if c == -1.0 and shape == b.instrs[other].shape:
+            return b.apply("neg", other)
+        if b.pull_negations:   # (derivative passes only: front ends keep what was written)
+            folded = _scale_constant(b, c, other, shape)
+            if folded is not None:
+                return folded
     return _pull_negation(b, "mul", args)
 
 
@@ -106,10 +109,10 @@ def _scale_constant(b, c, var, shape):
     """c·(k·x) as (c·k)·x when c is a power of two: scaling by one is exact, so both
     give the same bits (up to over- and underflow of k·x itself, which the folded form
     avoids). A derivative's 0.5·(2·r) of a ½‖r‖² becomes r."""
-    if c == 0.0 or not math.isfinite(c) or math.frexp(c)[0] not in (0.5, -0.5):
+    src = b.instrs[b._copies.get(var, var)]   # (the cheaper test first: most are not products)
+    if src[0] != "mul" or src[3] != shape:
         return None
-    src = b.instrs[b.source_of(var)]
-    if src.op != "mul" or src.shape != shape:
+    if c == 0.0 or not math.isfinite(c) or math.frexp(c)[0] not in (0.5, -0.5):
         return None
     for i, j in ((0, 1), (1, 0)):
         k = b.const_value(src.args[i])
