@@ -2,7 +2,9 @@
 
 Replaying re-applies each instruction through `Builder.apply`, so the builder's
 hash-consing, constant folding and identities run again (that *is* the simplify
-pass), and labels carry over so derivative passes keep the Griewank names.
+pass), and labels carry over so derivative passes keep the Griewank names. Into
+an empty builder, a trace that the replay would rebuild as it is (nearly every
+trace a derivative pass starts from) is loaded in bulk instead (trace/builder_load.py).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Callable, Mapping, Optional, Sequence
 
 from ..errors import ShapeError
 from ..shapes import show
+from ..trace.builder_load import load
 from ..trace.ir import _LEAF_OR_COPY, Builder, Label, Trace, _new_tuple
 
 
@@ -88,6 +91,8 @@ def replay(b: Builder, trace: Trace, env: Optional[Mapping[str, int]] = None,
     trace var -> builder var. `rewrite` maps trace vars to how they are built
     instead: f(var, map so far) -> builder var, or None for a var not built at all
     (mapped to None)."""
+    if stop is None and not env and not rewrite and load(b, trace):
+        return list(range(len(trace.instrs)))   # what the replay would give (builder_load)
     vmap: list[int] = []
     append, get = vmap.append, vmap.__getitem__
     instrs, labels, name, built, built_labels = trace.instrs, trace.labels, b.name, b.instrs, b.labels

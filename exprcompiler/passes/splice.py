@@ -14,13 +14,14 @@ replays.
 
 from __future__ import annotations
 
-from itertools import chain, compress, repeat
+from itertools import chain, compress
 from operator import itemgetter, not_
 from typing import Callable
 
 from ..trace.ir import Instr, Trace, _new_tuple, primal_labels
+from ..trace.ir_trace import renumbered
 
-_OP, _ARGS, _ATTRS, _SHAPE = itemgetter(0), itemgetter(1), itemgetter(2), itemgetter(3)
+_OP, _ARGS, _SHAPE = itemgetter(0), itemgetter(1), itemgetter(3)
 _SUMS = frozenset(("add", "sub", "neg"))
 
 
@@ -87,16 +88,13 @@ def splice(trace: Trace, rewrite: dict, skip: set, emitter: Callable, uses) -> T
     appender = _Appender(out)
     appended = appender.appended
     emit = emitter(appender, rewrite, {})
-    renumber = repeat(new_of.__getitem__)
     for here, end in zip(changed, changed[1:] + [n]):
         if here in rewrite:
             new_of[here] = emit(here, new_of)
-        # the copies up to the next change, renumbered by C loops
+        # the copies up to the next change, renumbered
         copied = instrs[here + 1:end]
         new_of[here + 1:end] = range(len(out), len(out) + len(copied))
-        out.extend(map(_new_tuple, repeat(Instr), zip(
-            map(_OP, copied), map(tuple, map(map, renumber, map(_ARGS, copied))),
-            map(_ATTRS, copied), map(_SHAPE, copied))))
+        out += renumbered(copied, new_of)
     # The builder would have shared two sums with one key (its hash-consing: add's
     # arguments in either order). The trace had none, but an appended sum may have
     # the key of another, or a copied one that now uses an appended chain: then both

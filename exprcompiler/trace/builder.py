@@ -22,7 +22,7 @@ import gc
 import os
 import sys
 from contextlib import contextmanager
-from itertools import compress
+from itertools import accumulate, chain, compress
 from operator import itemgetter
 from typing import Iterable, Optional, Sequence
 
@@ -33,7 +33,7 @@ from .. import shapes as _shapes
 from ..errors import InputTooLarge, ShapeError, TraceError
 from .builder_ops import _COMMUTATIVE, _FAST_METHODS, _OPS, _general_method, _op_methods
 from .identities import CONST, COPY, IDENTITIES, NEG, SHAPED
-from .ir_trace import Instr, Label, Trace, Var, _new_tuple, natural_key, primal_labels
+from .ir_trace import Instr, Label, Trace, Var, _new_tuple, natural_key, primal_labels, renumbered
 
 def result_shape(opname: str, shapes: Sequence[tuple], attrs: dict) -> tuple:
     """The shape an op gives its arguments' shapes: its rule, or broadcasting."""
@@ -103,6 +103,7 @@ class Builder:
         self._copies: dict[int, int] = {}
         self._consts: dict[int, float] = {}
         self._flags = bytearray()      # what the identities look at, per variable (identities.CONST...)
+        self._loaded = 0               # instructions taken from a finished trace (builder_load), first
         # Caches keyed by float values, which are exact keys for nonzero floats only
         # (0.0 == -0.0; a NaN finds only itself): scalar constants by value (const()
         # without repr()), and folded scalar operations (opname, *values) -> (op, var).
@@ -334,13 +335,6 @@ class Builder:
         outputs = list(outputs)
         all_instrs = self.instrs
         n = len(all_instrs)
-        live = bytearray(n)
-        for _, v in outputs:
-            live[v] = 1
-        for i, args in zip(range(n - 1, -1, -1), map(_ARGS_OF, reversed(all_instrs))):
-            if live[i]:
-                for a in args:
-                    live[a] = 1
         names = list(self._inputs)
         if input_order is not None:
             input_order = list(input_order)
@@ -349,25 +343,59 @@ class Builder:
             if missing:
                 raise TraceError(f"input order misses {missing}")
             names = [nm for nm in input_order if nm in self._inputs]
-        order = [self._inputs[nm] for nm in names]
-        for v in self._inputs.values():   # inputs go first, live or not
+        firsts = [self._inputs[nm] for nm in names]
+        live = _live(all_instrs, [v for _, v in outputs])
+        for v in firsts:   # inputs go first, live or not
             live[v] = 0
-        order += compress(range(n), live)
-        new_index = [-1] * n
-        for new, old in enumerate(order):
+        n_in = len(firsts)
+        # new numbers: a live variable's is n_in + the live ones before it (a dead
+        # one's is never read), an input's its place in `names`
+        new_index = list(accumulate(live, initial=n_in - 1))
+        del new_index[0]
+        for new, old in enumerate(firsts):
             new_index[old] = new
-        # New instructions even where the numbering is unchanged: the finished trace
-        # is then made of its own compact blocks, not the builder's, whose freed hash
-        # keys would keep them from going back to the system (measured: maxrss of
+        # Instructions that keep their numbers and came from a finished trace
+        # (builder_load) are that trace's: shared, not copied. The others are new
+        # tuples even where the numbering is unchanged: the finished trace is then
+        # made of its own compact blocks, not the builder's, whose freed hash keys
+        # would keep them from going back to the system (measured: maxrss of
         # from_sympy at 10^5 operations, 20 MB this way, 37 MB keeping the builder's)
-        renumber = new_index.__getitem__
-        instrs = [_new_tuple(Instr, (op, tuple(map(renumber, args)), attrs, shape)) if args else ins
-                  for ins in map(all_instrs.__getitem__, order) for op, args, attrs, shape in (ins,)]
-        labels = list(map(self.labels.__getitem__, order))
+        kept = 0
+        if firsts == list(range(n_in)):
+            kept = live.find(0, n_in)
+            kept = min(n if kept < 0 else kept, self._loaded)
+        moved, rest = firsts[kept:], live[kept:]   # after the kept ones: inputs, then the live
+        instrs = all_instrs[:kept] + renumbered(
+            [all_instrs[v] for v in moved] + list(compress(all_instrs[kept:], rest)), new_index)
         if number:
             labels = primal_labels(instrs)
+        else:
+            labels = self.labels[:kept] + [self.labels[v] for v in moved] + list(compress(self.labels[kept:], rest))
         return Trace(instrs, labels, [(nm, new_index[v]) for nm, v in outputs], source,
                      _inputs=tuple((nm, new_index[self._inputs[nm]]) for nm in names))
+
+
+def _live(instrs: list, outputs: list) -> bytearray:
+    """1 for each variable that an output is computed from, else 0. Counts of uses
+    (NumPy, over all arguments at once), then the unused variables taken out one by
+    one with the uses they held: Python work for the dead variables only, which
+    are few."""
+    flat = np.fromiter(chain.from_iterable(map(_ARGS_OF, instrs)), np.intp)
+    uses = np.bincount(flat, minlength=len(instrs))
+    np.add.at(uses, outputs, 1)   # (an output is used, however often it is named)
+    unused = np.flatnonzero(uses == 0)
+    live = bytearray(b"\x01") * len(instrs)
+    if len(unused):
+        uses = uses.tolist()
+        stack = unused.tolist()
+        while stack:
+            v = stack.pop()
+            live[v] = 0
+            for a in instrs[v][1]:
+                uses[a] -= 1
+                if not uses[a]:
+                    stack.append(a)
+    return live
 
 
 _LEAF_OR_COPY = frozenset(("input", "const", "copy"))

@@ -119,6 +119,32 @@ def _scalar_method(opname: str, op, arity: int):
     return call
 
 
+def built_as_written(b, flagged) -> bool:
+    """Whether the op method of each instruction i in `flagged` (b.instrs[i], an op
+    with a fast method, whose arguments hold a constant or a negation) would go past
+    the fold and the identity, as `_scalar_method` takes them, to its hash-consing
+    key: for builder_load, which holds the builder's tables already loaded. The
+    identities read only their arguments' entries; one that builds (and so would
+    not give None) is not undone: the caller drops the builder if this is False."""
+    instrs, cval = b.instrs, b._consts.get
+    n = len(instrs)
+    for i in flagged:
+        opname, args, _, _ = instrs[i]
+        identity = IDENTITIES.get(opname)
+        if len(args) == 2:
+            cx, cy = cval(args[0]), cval(args[1])
+            if cx is not None and cy is not None:
+                return False   # folded
+            if identity is not None and identity(b, args, (cx, cy), (), _NO_ATTRS) is not None:
+                return False
+        else:
+            if cval(args[0]) is not None:
+                return False
+            if identity is not None and identity(b, args, (None,), (), _NO_ATTRS) is not None:
+                return False
+    return len(instrs) == n   # (an identity that built nothing may have made a constant)
+
+
 def _general_method(opname: str):
     def call(b, *args, **attrs):
         return b._apply(opname, args, attrs)
@@ -141,6 +167,7 @@ class _FastMethods(dict):
                 and op.arity in (1, 2) and opname != "copy" and not op.keywords:
             method = _scalar_method(opname, op, op.arity)
             method.__name__ = method.__qualname__ = opname
+            method.op = op   # (builder_load: the op it was made for)
         self[opname] = method
         return method
 

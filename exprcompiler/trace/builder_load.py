@@ -1,0 +1,158 @@
+"""Loading a finished trace into an empty builder in bulk: `replay`'s fast path.
+
+Where it sits: every derivative pass starts by replaying its primal trace into a
+fresh Builder (passes/replay.py), a call per instruction that rebuilds the
+builder's tables. A trace that a Builder finished is nearly always rebuilt as it
+is, instruction for instruction; `load` checks that it would be, and then fills the
+builder's tables from the trace with C-level maps. Where it would not be, it
+leaves the builder empty and returns False, and the caller replays.
+
+When replay is the identity. Instruction by instruction, replay (replay_instr)
+  * declares an input: appended, unless an input of its name came before;
+  * makes a constant: appended, unless one of its key came before; replay drops
+    its label (a constant is never named in place);
+  * names a copy's source: a copy appended if the copy has a label, else nothing;
+  * applies an op through its method: folded if every argument is a constant;
+    given to the op's identity if an argument is a constant or names a negation;
+    else found by its hash-consing key (arguments through copies) or appended. An
+    appended variable takes the instruction's label in place.
+So every instruction is appended as it is exactly when: input names are distinct;
+constants are unlabelled scalar floats of distinct keys; copies have labels; every
+op is elementwise on scalars without options (it has a fast method, builder_ops)
+and of its arity; no two ops share a key; and no op with a constant, negated or
+copied argument is folded or simplified. That last is asked of the builder's own
+fold and identities (builder_ops.built_as_written), on the loaded tables, for the
+ops with a constant or negated argument (a third of a front end's trace): the
+identities read only their arguments' entries, which are what the replay would
+have there; one that would build something instead is not None, and `load`
+declines. The rest is C-level maps over the trace (a byte code per op kind,
+translated into flags, arities and kinds) and one dict of keys. Like every pass,
+`load` takes the trace to be in SSA order (arguments before their uses).
+"""
+
+from __future__ import annotations
+
+from itertools import compress, repeat
+from operator import add, gt, itemgetter, not_
+from typing import Optional
+
+from .. import ops as _ops
+from .builder_ops import _COMMUTATIVE, _FAST_METHODS, built_as_written
+from .identities import CONST, COPY, NEG
+
+_OP, _ARGS, _ATTRS, _SHAPE = itemgetter(0), itemgetter(1), itemgetter(2), itemgetter(3)
+_FIRST, _SECOND = itemgetter(0), itemgetter(1)
+# the leaves' byte codes; an op's are 4 and up
+_INPUT, _CONST, _COPY = 1, 2, 3
+_LEAF_CODES = {"input": _INPUT, "const": _CONST, "copy": _COPY}
+
+
+def _table(pairs) -> bytes:
+    """A bytes.translate table: code -> value for `pairs`, 0 elsewhere."""
+    table = bytearray(256)
+    for code, value in pairs:
+        table[code] = value
+    return bytes(table)
+
+
+_IS_LEAF = _table((code, 1) for code in _LEAF_CODES.values())
+_RULE_FLAGS = _table((f, f & (CONST | NEG)) for f in range(256))   # flags under which an op's method
+                                                                   # tries its fold and identity
+
+
+def _kind_codes(kinds) -> Optional[dict]:
+    """A byte per op kind of the trace; None if an op has no fast method (for the op
+    the table holds now) or there are too many kinds."""
+    codes = dict(_LEAF_CODES)
+    for opname in kinds:
+        if opname in codes:
+            continue
+        op = _ops.OPS.get(opname)
+        method = _FAST_METHODS[opname] if op is not None else None
+        if method is None or getattr(method, "op", None) is not op or len(codes) >= 255:
+            return None
+        codes[opname] = len(codes) + 1
+    return codes
+
+
+def load(b, trace) -> bool:
+    """Make the empty builder `b` what replaying `trace` into it would make, with
+    variable i of the trace as variable i of `b`; or leave it empty and return
+    False where the replay would fold, simplify or share an instruction."""
+    instrs = trace.instrs
+    n = len(instrs)
+    # (room for one more than the trace: what the replay would refuse, it refuses)
+    if b.instrs or n >= b._room or any(map(_SHAPE, instrs)):
+        return False
+    ops = list(map(_OP, instrs))
+    codes = _kind_codes(set(ops))
+    if codes is None:
+        return False
+    kind = bytes(map(codes.__getitem__, ops))
+    args = list(map(_ARGS, instrs))
+    # every op of its arity, a copy of one variable, inputs and constants of none
+    arity = _table([(_COPY, 1)] + [(code, _ops.OPS[op].arity) for op, code in codes.items() if code > _COPY])
+    try:
+        if kind.translate(arity) != bytes(map(len, args)):
+            return False
+    except ValueError:   # 256 arguments or more
+        return False
+    leaves = list(compress(range(n), kind.translate(_IS_LEAF)))
+    # options only on leaves: an input's name, a constant's value (checked below)
+    if n - list(map(_ATTRS, instrs)).count(()) > len(leaves):
+        return False
+    labels = list(trace.labels)
+    flags = bytearray(kind.translate(_table([(_CONST, CONST)] + ([(codes["neg"], NEG)] if "neg" in codes else []))))
+    inputs: dict = {}
+    consts: dict = {}
+    copies: dict = {}
+    const_keys: dict = {}
+    for i in leaves:
+        code, attrs = kind[i], instrs[i][2]
+        if code == _INPUT:
+            if len(attrs) != 1 or attrs[0][0] != "name" or attrs[0][1] in inputs:
+                return False
+            inputs[attrs[0][1]] = i
+        elif code == _CONST:
+            value = attrs[0][1] if len(attrs) == 1 and attrs[0][0] == "value" else None
+            if type(value) is not float or labels[i] is not None:
+                return False
+            consts[i] = value
+            const_keys[("const", repr(value), ())] = i
+        else:
+            if attrs or labels[i] is None:
+                return False
+            src = args[i][0]
+            copies[i] = copies.get(src, src)
+            if src in consts:
+                consts[i] = consts[src]
+            flags[i] = flags[src] | COPY
+    if len(const_keys) != len(consts) - len(copies.keys() & consts.keys()):
+        return False   # two constants of one key: the replay shares them
+    # the ops' keys as their methods make them: (op, *sources), add's and mul's
+    # arguments in order (a leaf's key is made too, and taken out again)
+    if copies:
+        args = list(map(tuple, map(map, repeat(copies.get), args, args)))
+    keys = list(map(add, zip(ops), args))
+    commuting = list(compress(range(n), kind.translate(_table((codes[op], 1) for op in _COMMUTATIVE if op in codes))))
+    pairs = list(map(args.__getitem__, commuting))
+    for i in compress(commuting, map(gt, map(_FIRST, pairs), map(_SECOND, pairs))):
+        op, x, y = keys[i]
+        keys[i] = (op, y, x)
+    memo = dict(zip(keys, range(n)))
+    for i in leaves:
+        memo.pop(keys[i], None)
+    if len(memo) != n - len(leaves):
+        return False   # two ops of one key: the replay shares them
+    memo.update(const_keys)
+    b.instrs, b.labels, b._flags = list(instrs), labels, flags
+    b._memo, b._inputs, b._copies, b._consts, b._loaded = memo, inputs, copies, consts, n
+    b._scalar_consts = {consts[i]: i for i in const_keys.values() if consts[i]}
+    # the ops that a fold or an identity may take: those with a constant or negated argument
+    special = set(compress(range(n), flags.translate(_RULE_FLAGS)))
+    if special:
+        flagged = set(compress(range(n), map(not_, map(special.isdisjoint, args)))).difference(leaves)
+        if not built_as_written(b, flagged):
+            b.__init__(pull_negations=b.pull_negations, max_ops=b.max_ops)   # empty again
+            return False
+    return True

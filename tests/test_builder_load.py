@@ -1,0 +1,156 @@
+"""The bulk load of a finished trace into a builder (trace.builder_load.load) leaves the
+builder exactly as replaying the trace would, or declines and leaves it empty: on
+traces of the front end and of the derivative passes, and on hand-made traces with
+what the builder folds, simplifies or shares (constants, negations, copies, shapes,
+repeated keys, labels where the replay drops them)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from exprcompiler.frontend import to_trace
+from exprcompiler.passes import grad_reverse, hvp
+from exprcompiler.passes import replay as replay_mod
+from exprcompiler.randexpr import random_program
+from exprcompiler.trace import ir
+from exprcompiler.trace.builder_load import load
+
+from test_builder_fast import expressions
+
+_STATE = ("instrs", "labels", "_memo", "_inputs", "_copies", "_consts", "_flags", "_scalar_consts", "_folds")
+
+
+def _state(b: ir.Builder) -> dict:
+    # repr where values may be NaN (not == themselves)
+    return {k: repr(getattr(b, k)) if k in ("instrs", "_consts", "_scalar_consts") else getattr(b, k)
+            for k in _STATE}
+
+
+def _replayed(trace: ir.Trace, pull_negations: bool):
+    b = ir.Builder(pull_negations=pull_negations)
+    vmap = replay_mod.replay(b, trace, rewrite={-1: None})   # (a rewrite: the replay proper)
+    return b, vmap
+
+
+def _check(trace: ir.Trace) -> int:
+    """Loads of `trace` (without and with pull_negations) that took the bulk path."""
+    loaded = 0
+    for pull in (False, True):
+        b = ir.Builder(pull_negations=pull)
+        try:
+            ref, vmap = _replayed(trace, pull)
+        except Exception as e:   # a trace the replay refuses: the load must not take it either
+            assert not load(b, trace), e
+            continue
+        if load(b, trace):
+            loaded += 1
+            assert vmap == list(range(len(trace.instrs)))
+            assert _state(b) == _state(ref)
+        else:
+            assert _state(b) == _state(ir.Builder(pull_negations=pull))
+    return loaded
+
+
+@settings(max_examples=80, deadline=None)
+@given(text=expressions())
+def test_load_is_the_replay_of_front_end_and_derivative_traces(text):
+    trace = to_trace(f"({text}) + x * y")
+    grad = grad_reverse(trace)
+    for t in (trace, grad, hvp(trace), grad_reverse(grad) if len(grad.outputs) == 1 else grad):
+        _check(t)
+
+
+def test_load_takes_the_benchmark_traces():
+    trace = to_trace(random_program(300, seed=3))
+    assert _check(trace) == 2   # what the bulk path is for
+    _check(grad_reverse(trace))
+
+
+_CONSTS = (0.0, -0.0, 1.0, -1.0, 2.0, 0.5, float("nan"))
+_OPS = (("add", 2), ("sub", 2), ("mul", 2), ("div", 2), ("pow", 2), ("maximum", 2),
+        ("neg", 1), ("sin", 1), ("exp", 1))
+
+
+@st.composite
+def hand_made_traces(draw):
+    """Traces no Builder made: anything the replay may fold, simplify, share or drop."""
+    instrs, labels, k = [], [], 0
+    shaped = draw(st.integers(0, 9)) == 0
+    for j in range(draw(st.integers(1, 3))):
+        instrs.append(ir.Instr("input", (), (("name", f"x{j}"),), (2,) if shaped and j == 0 else ()))
+        labels.append(ir.Label("v", j - 2, base=f"x{j}"))
+    for _ in range(draw(st.integers(1, 14))):
+        kind = draw(st.integers(0, 9))
+        n = len(instrs)
+        label = ir.Label("v", k + 1) if draw(st.integers(0, 4)) else None
+        if kind == 0:
+            instrs.append(ir.Instr("const", (), (("value", draw(st.sampled_from(_CONSTS))),)))
+            labels.append(label if draw(st.integers(0, 5)) == 0 else None)
+            continue
+        k += 1
+        if kind == 1:
+            instrs.append(ir.Instr("copy", (draw(st.integers(0, n - 1)),), (), ()))
+        else:
+            op, arity = draw(st.sampled_from(_OPS))
+            args = tuple(draw(st.integers(0, n - 1)) for _ in range(arity))
+            instrs.append(ir.Instr(op, args, (), instrs[args[0]].shape))
+        labels.append(label)
+    out = len(instrs) - 1
+    return ir.Trace(instrs, labels, [("y", out)])
+
+
+@settings(max_examples=400, deadline=None)
+@given(trace=hand_made_traces())
+def test_load_is_the_replay_of_hand_made_traces(trace):
+    _check(trace)
+
+
+def test_load_declines_what_the_replay_changes():
+    # each trace holds one thing the replay does differently; the load must decline it
+    I = ir.Instr
+    x, y = I("input", (), (("name", "x"),)), I("input", (), (("name", "y"),))
+    two = I("const", (), (("value", 2.0),))
+    one = I("const", (), (("value", 1.0),))
+    cases = {
+        "x + -y is x - y": [x, y, I("neg", (1,)), I("add", (0, 2))],
+        "x * 1.0 is x": [x, one, I("mul", (0, 1))],
+        "2.0 * 2.0 folds": [x, two, I("mul", (1, 1)), I("add", (0, 2))],
+        "x*y twice is one": [x, y, I("mul", (0, 1)), I("mul", (1, 0)), I("add", (2, 3))],
+        "2.0 twice is one": [x, two, two, I("add", (0, 1)), I("add", (3, 2))],
+        "an input twice": [x, x, I("add", (0, 1))],
+        "an unlabelled copy is its source": [x, I("copy", (0,)), I("sin", (1,))],
+    }
+    for why, instrs in cases.items():
+        labels = [None] * len(instrs)
+        trace = ir.Trace(instrs, labels, [("f", len(instrs) - 1)])
+        assert not load(ir.Builder(), trace), why
+        _check(trace)
+    # the derivative passes' rule: (-x)·y -> -(x·y), for an unnamed negation
+    trace = ir.Trace([x, y, I("neg", (0,)), I("mul", (2, 1))], [None] * 4, [("f", 3)])
+    assert load(ir.Builder(), trace) and not load(ir.Builder(pull_negations=True), trace)
+    _check(trace)
+
+
+def test_load_declines_a_replaced_op(monkeypatch):
+    import dataclasses
+
+    from exprcompiler import ops
+    trace = to_trace("sin(x) * y")
+    assert load(ir.Builder(), trace)
+    monkeypatch.setitem(ops.OPS, "sin", dataclasses.replace(ops.OPS["sin"]))
+    assert not load(ir.Builder(), trace)
+
+
+@pytest.mark.parametrize("pull", [False, True])
+def test_a_loaded_builder_goes_on_as_a_replayed_one(pull):
+    # what the derivative passes do next: apply more, through the loaded tables
+    trace = to_trace(random_program(40, seed=8))
+    loaded, ref = ir.Builder(pull_negations=pull), _replayed(trace, pull)[0]
+    assert load(loaded, trace)
+    for b in (loaded, ref):
+        v = len(trace.instrs) - 1
+        b.name(b.add(b.mul(v, b.const(2.0)), b.neg(b.mul(0, 1))), ir.Label("v", 99))
+        b.mul(1, 0)
+    assert _state(loaded) == _state(ref)
