@@ -166,6 +166,24 @@ HEAVISIDE_1 = sp.Basic.__new__(sp.Heaviside, x)
     (HEAVISIDE_1, "heaviside(x, 0.5)"),
     (sp.asin(x), "arcsin(x)"),
     (sp.Abs(x), "abs(x)"),
+    # the converter's plain cases (two terms or factors; chains; -1 and numbers first)
+    (sp.Add(1, x, evaluate=False), "add(x, 1)"),
+    (sp.Add(-2, x, evaluate=False), "sub(x, 2)"),
+    (sp.Add(sp.pi, x, evaluate=False), "add(x, 3.14159)"),
+    (x - y * z, "sub(x, mul(y, z))"),
+    (sp.Add(-y * z, x, evaluate=False), "sub(x, mul(y, z))"),
+    (sp.Add(-y, -z, evaluate=False), "sub(neg(y), z)"),
+    (sp.Mul(x, sp.Rational(1, 2), evaluate=False), "mul(x, 0.5)"),
+    (x * y * z, "mul(mul(x, y), z)"),
+    (-x * y * z, "neg(mul(mul(x, y), z))"),
+    (sp.Mul(-1, x, evaluate=False), "neg(x)"),
+    (sp.Mul(x, sp.Pow(y, -1), z, evaluate=False), "div(mul(x, z), y)"),
+    (x + y + z, "add(add(x, y), z)"),
+    (sp.Pow(sp.E, -x, evaluate=False), "exp(neg(x))"),
+    (sp.Mul(x, sp.Pow(sp.E, -1, evaluate=False), evaluate=False), "mul(x, 0.367879)"),
+    (sp.Mul(x, sp.Pow(y, sp.Rational(-3, 2)), evaluate=False), "div(x, pow(y, 1.5))"),
+    (sp.Mul(sp.pi, x, evaluate=False), "mul(3.14159, x)"),
+    (sp.Pow(x, sp.Float("-1e-400"), evaluate=False), "div(1, pow(x, 0))"),
 ])
 def test_structure(expr, shape):
     assert render(from_sympy(expr)) == shape
@@ -189,9 +207,11 @@ def test_shared_nodes_visited_once(monkeypatch):
     with evaluate(False):
         for _ in range(20):
             e = sp.Add(sp.Mul(e, e), 1)
-    visits = []
-    real_check = from_sympy_module._check
-    monkeypatch.setattr(from_sympy_module, "_check", lambda n: (visits.append(n), real_check(n)))
+    visits = []   # the nodes built, each once it is expanded (its children pushed)
+    real_how = from_sympy_module._how_to_build
+    monkeypatch.setattr(from_sympy_module, "_BUILD_BY_CLASS", {})
+    monkeypatch.setattr(from_sympy_module, "_how_to_build",
+                        lambda n: (lambda conv, node: (visits.append(node), real_how(node)(conv, node))[1]))
     trace = from_sympy(e)
     assert len(visits) == 2 + 2 * 20
     assert trace.size == 2 * 20

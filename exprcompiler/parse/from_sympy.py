@@ -33,6 +33,8 @@ from ..trace.ir import Builder, Trace, max_ops_limit, output_names, trace_from_b
 from . import from_sympy_matrix as _matrix
 
 _SHOW = 80            # characters of an offending expression shown in an error
+_MINUS_ONE = sympy.S.NegativeOne   # (a singleton: -x is Mul(-1, x))
+_E = sympy.E
 _EXACT = 2 ** 53      # integers below this are exact as floats
 
 
@@ -104,12 +106,6 @@ def _is_negative(num) -> bool:
     return bool(num.is_extended_negative)   # False for nan (None) and for 0
 
 
-def _is_reciprocal(factor) -> bool:
-    """A Mul factor b**e with a negative numeric exponent: it goes below the fraction bar."""
-    return (factor.is_Pow and factor.exp.is_Number and _is_negative(factor.exp)
-            and factor.base is not sympy.E)
-
-
 # Classes of plain nodes (no matrix, no condition) that passed _check: what it looks at
 # there is the class's (is_Add, func, isinstance), so one full check per class. Only
 # classes whose args are Basic's (_args, read directly by the converter).
@@ -155,6 +151,13 @@ class _Converter:
         self.var: dict[int, int] = {}          # id(node) -> its variable
         self.alive: list = []                  # the nodes of `var`, so their ids stay theirs
         self.magnitude: dict[int, int] = {}    # id(Mul with coefficient < 0) -> var of -Mul
+        # ids of the arguments an Add or a Mul must look at: with none, it is a plain
+        # chain of add or mul (_add, _mul). Terms: numbers, matrices, Muls with a
+        # coefficient < 0 (subtracted); factors: matrices, reciprocals b**-e.
+        self.odd_terms: set[int] = set()
+        self.odd_factors: set[int] = set()
+        self.below: dict[int, int] = {}        # id(reciprocal b**-e) -> var of b**e
+        self.exponents: dict[int, tuple] = {}  # id(numeric exponent) -> (negative, value)
         self.symbols: dict[str, object] = {}   # input name -> the symbol that has it
         self.methods: dict[str, object] = {}   # op name -> its builder method (Builder.op_call)
 
@@ -175,10 +178,10 @@ class _Converter:
             else:
                 if id(node) in var:
                     continue
-                check(node)
                 if type(node) in checked:
                     args = node._args
                 else:
+                    check(node)
                     args = _matrix.children(node) if _matrix.is_matrix_node(node) else node.args
                 if args:
                     push(node)
@@ -198,6 +201,8 @@ class _Converter:
         return self.var[id(node)]
 
     def _matrix_node(self, node) -> int:
+        self.odd_terms.add(id(node))
+        self.odd_factors.add(id(node))
         return _matrix.build(self, node)
 
     def _symbol(self, node) -> int:
@@ -209,10 +214,26 @@ class _Converter:
         return self.b.input(name)
 
     def _number(self, node) -> int:
+        self.odd_terms.add(id(node))
         return self.b.const(_float(node))
 
     def _pow_node(self, node) -> int:
-        return self._pow(*node.args)
+        """A Pow: what _pow builds, with each numeric exponent's value and sign found
+        once (exponents are few distinct numbers: 2, 1/2, -1...)."""
+        base, exp = node.args
+        if base is _E:
+            return self.b.exp(self.var[id(exp)])
+        if not exp.is_Number:
+            return self.b.pow(self.var[id(base)], self.var[id(exp)])
+        known = self.exponents.get(id(exp))
+        if known is None:
+            known = self.exponents[id(exp)] = (_is_negative(exp), _float(exp))
+        negative, value = known
+        if negative:   # b**-e: a Mul puts b**e below its fraction bar
+            below = self.below[id(node)] = self._power_of(base, -value)
+            self.odd_factors.add(id(node))
+            return self.b.div(1.0, below)
+        return self._power_of(base, value)
 
     def _conditional(self, node) -> int:
         """A Piecewise, or a condition as a 0/1 float (see _RELATIONS)."""
@@ -252,22 +273,48 @@ class _Converter:
         """base**exp for an exponent that is not negative-numeric: 1 and 1/2 get
         their own forms (x, sqrt x), so x/sqrt(y) is div(x, sqrt(y))."""
         if exp.is_Number:
-            value = _float(exp)
-            if value == 1.0:
-                return self._v(base)
-            if value == 0.5:
-                return self.b.sqrt(self._v(base))
-            return self.b.pow(self._v(base), value)
+            return self._power_of(base, _float(exp))
         return self.b.pow(self._v(base), self._v(exp))
+
+    def _power_of(self, base, value: float) -> int:
+        """base**value for a number `value` (as _power: -e of a SymPy number e is -_float(e),
+        both exact, so it takes no SymPy arithmetic)."""
+        if value == 1.0:
+            return self._v(base)
+        if value == 0.5:
+            return self.b.sqrt(self._v(base))
+        return self.b.pow(self._v(base), value)
 
     def _add(self, node) -> int:
         # Numbers last (SymPy puts them first: x + 1 has args (1, x)). A term with
         # a negative coefficient is subtracted as its magnitude: x - 3*y is
         # sub(x, mul(3, y)), never add(x, mul(-3, y)).
         b, var, magnitude = self.b, self.var, self.magnitude
+        args = node.args
+        if len(args) == 2 and not node.is_Matrix:   # most Adds: the cases below, without lists
+            i, j = id(args[0]), id(args[1])
+            odd = self.odd_terms
+            if i not in odd:
+                if j not in odd:
+                    return b.add(var[i], var[j])
+                if j in magnitude:
+                    return b.sub(var[i], magnitude[j])
+            elif j not in odd:
+                if i in magnitude:
+                    return b.sub(var[j], magnitude[i])
+                first = args[0]
+                if first.is_Number or first.is_NumberSymbol:   # 1 + x: SymPy's order
+                    if first.is_Number and _is_negative(first):
+                        return b.sub(var[j], b.const(-_float(first)))
+                    return b.add(var[j], var[i])
+        if node.is_Matrix:
+            self.odd_terms.add(id(node))
+            self.odd_factors.add(id(node))
+        elif self.odd_terms.isdisjoint(map(id, args)):   # terms that are all added, in order
+            return _chain(b.add, list(map(var.__getitem__, map(id, args))))
         signed = []      # (positive, variable) a term
         numbers = []
-        for t in node.args:
+        for t in args:
             if t.is_Number or t.is_NumberSymbol:
                 numbers.append(t)
             elif id(t) in magnitude:
@@ -299,6 +346,31 @@ class _Converter:
     def _mul(self, node) -> int:
         b, var = self.b, self.var
         args = node.args
+        if len(args) == 2:   # (most Muls: the plain cases below without iterators)
+            first, second = args
+            i, j = id(first), id(second)
+            odd = self.odd_factors
+            if i not in odd and j not in odd and not node.is_Matrix:
+                if not first.is_Number:
+                    return b.mul(var[i], var[j])
+                if first is _MINUS_ONE:
+                    self.odd_terms.add(id(node))
+                    self.magnitude[id(node)] = var[j]
+                    return b.neg(var[j])
+        if node.is_Matrix:
+            self.odd_terms.add(id(node))
+            self.odd_factors.add(id(node))
+        elif self.odd_factors.isdisjoint(map(id, args)):
+            # What the general path below builds for factors that are all above the bar
+            # and a coefficient 1 (none) or -1 (the negation of the rest's product).
+            first = args[0]
+            if not first.is_Number:
+                return _chain(b.mul, list(map(var.__getitem__, map(id, args))))
+            if first is _MINUS_ONE and len(args) > 1:
+                self.odd_terms.add(id(node))
+                rest = list(map(var.__getitem__, map(id, args[1:])))
+                magnitude = self.magnitude[id(node)] = _chain(b.mul, rest)
+                return b.neg(magnitude)
         if not args[0].is_Number:
             coeff, factors, top_coeff, bottom_coeff = None, args, 1.0, 1.0   # (a coefficient 1)
         else:
@@ -309,20 +381,20 @@ class _Converter:
                 top_coeff, bottom_coeff = float(coeff.p), float(coeff.q)
             else:
                 top_coeff, bottom_coeff = _float(coeff), 1.0
-        top, matrices, below = [], [], []   # variables above the bar; matrices; factors below
+        top, matrices, bottom = [], [], []   # variables above the bar; matrices; below
+        below = self.below   # (the reciprocals among the factors: _pow_node)
         for f in factors:
-            reciprocal = f.is_Pow and _is_reciprocal(f)
             if f.is_Matrix:
                 matrices.append(var[id(f)])
-            elif not reciprocal:
+            elif id(f) in below:
+                bottom.append(below[id(f)])
+            else:
                 top.append(var[id(f)])
-            if reciprocal:
-                below.append(f)
         if matrices:                 # a MatMul: its matrices make one product, scaled
             top.append(_matrix.chain(b, matrices))
-        bottom = [self._power(f.base, -f.exp) for f in below]
         if coeff is not None and _is_negative(coeff):
             # Recorded for an enclosing Add, which subtracts the magnitude.
+            self.odd_terms.add(id(node))
             self.magnitude[id(node)] = _fraction(b, -top_coeff, top, bottom_coeff, bottom)
             if top_coeff == -1.0 and top:
                 return b.neg(self.magnitude[id(node)])
@@ -363,6 +435,14 @@ class _Converter:
         return self.b.apply(op.name, *args)
 
 
+def _chain(op, vs: list) -> int:
+    """op(...op(op(v1, v2), v3)..., vn), left to right; v1 if it is alone."""
+    acc = vs[0]
+    for v in vs[1:]:
+        acc = op(acc, v)
+    return acc
+
+
 def _product(b: Builder, c: float, vs: list) -> Optional[int]:
     """c·v1·v2···, left to right (c left out when 1); None for 1."""
     acc = None if c == 1.0 else b.const(c)
@@ -395,7 +475,30 @@ def _how_to_build(node):
         return _Converter._pow_node
     if isinstance(node, _BRANCHING + _CONDITIONS):
         return _Converter._conditional
+    op = _HEADS.get(type(node))
+    if op is not None and type(node) not in _RENAMED and op.arity in (1, 2):
+        return _function_builder(op)
     return _Converter._function
+
+
+def _function_builder(op):
+    """What _Converter._function does for a node of a SymPy function class whose op
+    is `op`, with the op's builder method looked up once for the class."""
+    method = Builder.op_call(op.name)
+    if op.arity == 1:
+        def build(conv, node):
+            args = node.args
+            if len(args) != 1:
+                return conv._function(node)
+            return method(conv.b, conv.var[id(args[0])])
+    else:
+        def build(conv, node):
+            args = node.args
+            if len(args) != 2:
+                return conv._function(node)
+            var = conv.var
+            return method(conv.b, var[id(args[0])], var[id(args[1])])
+    return build
 
 
 _BUILD_BY_CLASS: dict = {}

@@ -26,6 +26,9 @@ keeps token positions as numbers, turned into lines and columns (Scanner.locate)
 only for a message. Names, numbers and constants already read are looked up in one
 dict (`known`); only a name's first use, a call or an option goes the longer way.
 
+An assignment whose form (its tokens, names and numbers left out) was seen before
+is not read again: plans.py replays the builder calls its first reading made.
+
 User text is data: nothing here evaluates it; names are looked up in the op
 table (`FUNCTIONS`, `CONSTANTS`) and otherwise become inputs. The parts that must
 be constants (options such as ``axis=0``, the key of ``x[1:, 2]``) are read and
@@ -41,6 +44,7 @@ from ..errors import ExprcIndexError, ParseError, ShapeError, UndeclaredShapes
 from ..trace.ir import Builder, Trace, ancestors, max_ops_limit, natural_key, output_names, trace_from_builder
 from .constants import KEYWORD_VALUES, Tok, TokenReader
 from .lexer import BAD, EOF, NEWLINES, Token, describe, kind_of, quote
+from .plans import Plans, form_tokens
 
 __all__ = ["parse"]
 
@@ -84,6 +88,10 @@ _NUMBER_START = frozenset("0123456789.")
 # Names that cannot be assigned (check_target says why).
 _RESERVED = frozenset((*(n for n in _ops.FUNCTIONS if n not in _ops.VARIABLE_TOO), *_ops.CONSTANTS,
                        *KEYWORD_VALUES))
+_NOT_TARGET = _NOT_OPERAND | _RESERVED   # (what plans leave to program(); numbers too)
+# The function names a statement's form keeps (plans.py): every callable name but the
+# products' (dot(X, w) of undeclared inputs is a question for scalar_product).
+_FORM_TOKENS = form_tokens(n for n in _CALLABLE if _ALIASES.get(n, n) != "matmul")
 
 # Entries of the operator stack: (kind, precedence, payload, token number, operand
 # height). The payload is the op name of an operator, or (OpDef, name, the name's
@@ -137,6 +145,8 @@ class _Parser(TokenReader):
         self.free: dict[str, int] = {}      # input name -> its first use's token number (for errors)
         self.more = False                   # a bare statement's comma: another output follows
         self.ops = _Methods()               # op name -> its builder method
+        # Assignments of a form seen before are replayed, not read (plans.py).
+        self.plans = Plans(lambda text: _Parser(text, {}, lenient), _NOT_TARGET, _FORM_TOKENS)
 
     # -- statements -----------------------------------------------------------------
     def program(self) -> Trace:
@@ -157,6 +167,10 @@ class _Parser(TokenReader):
             if toks[i + 1] == "=" and tok not in _NOT_OPERAND and tok[0] not in _NUMBER_START:
                 if tok in _RESERVED:
                     self.check_target(tok, at)
+                done = self.plans.run(self)   # (this and the next ones, while they have plans)
+                if done is not None:
+                    last = (*done, True)
+                    continue
                 self.i = i + 2
                 value = self.expression(at + 1)
                 if tok in self.free:   # after the value: "a = a + 1" reads a first

@@ -1,0 +1,226 @@
+"""Statement plans: the parser's fast path for an assignment whose form it has seen.
+
+Where it sits: inside `parse` (text → tokens → Trace), between the lexer's token
+windows and the trace builder. At an assignment ``name = expr`` the parser
+(parser.py) calls `Plans.run`, which replays it and the assignments after it while
+each has a plan; the first that has none goes through the parser's expression loop.
+
+Generated programs repeat a few statement forms with other names: the scaling
+benchmark's ``t9 = log(2 + sin(t4)) * t6``, a model's code. The expression loop
+tells each token apart, stacks and reduces it (about 2 µs an operation at 10⁵),
+to make the same builder calls for every statement of a form. A plan is that
+sequence of calls, recorded once per form by running the parser's own expression
+loop over the form against a recorder, then replayed with each statement's
+variables: a few C-level maps to find the form and its variables, and one builder
+call per operation. (At 10⁵ operations of that benchmark, the parser's own time
+went from 2.2 to 1.6 µs an operation; the builder's calls are 2.0, the lexer 0.9.)
+
+A statement's form is its tokens up to the end of its line, operators and function
+names kept, every other token a slot (None). A slot is filled with the variable its
+text reads (the parser's `known`: assigned names, inputs, constants and numbers read
+before); a slot whose text is not known (a first use, a keyword, ';', '=', '[' ...)
+sends the statement to the parser, so everything that depends on what a name is
+(inputs, their first use, errors about names) stays the parser's. So does every
+statement whose form the parser refuses or that asks what a variable is (its shape,
+for sum() or '@'): the recorder has no shapes, and such a form gets no plan.
+
+Same trace: the expression loop chooses its builder calls from the tokens' texts
+and the known variables, never from their values, so a plan makes the calls the
+parser makes for the statement, in the same order, with the same arguments. Where
+the builder refuses one (a shape error between declared tensors), the statement
+goes to the parser, which makes the same calls again (hash-consed: the same
+variables, nothing new) and reports the error at its token.
+
+A form gets a plan the third time it is seen, so text whose statements all differ
+costs a dictionary entry a statement, not a recording; at most MAX_PLANS are kept, and
+where forms keep coming without statements that share them, plans stop (TRIAL).
+"""
+
+from __future__ import annotations
+
+from operator import itemgetter
+
+from ..errors import ShapeError
+from ..trace.ir import Builder
+from .lexer import EOF
+
+__all__ = ["Plans", "form_tokens", "MAX_PLANS", "RECORD_AT", "TRIAL", "PAYS"]
+
+# The operators a form keeps. Not '@' (a product of undeclared inputs is the parser's
+# question: scalar_product), nor '[', '.', '=', ';' (indices, options: the parser's).
+_OPERATORS = ("+", "-", "*", "/", "**", "<", "<=", ">", ">=", "==", "!=", "(", ")", ",")
+
+
+def form_tokens(functions) -> dict:
+    """The tokens a form keeps (token -> itself): the operators above and the names of
+    `functions`. (A name that may also be a variable, as gamma or ln, is kept too: where
+    a form reads it as a variable, the parser asks the recorder for an input, and the
+    form gets no plan.)"""
+    return {tok: tok for tok in (*_OPERATORS, *functions)}
+
+
+MAX_PLANS = 4096
+# A form gets a plan the third time it is seen (RECORD_AT): a recording costs about
+# what reading two or three statements does. Finding a statement's form costs a
+# quarter of reading it, so where forms keep coming (hand-written text, or generated
+# expression by expression) plans do not pay: once TRIAL statements had no plan, the
+# parse goes on without plans unless PAYS times as many were replayed.
+RECORD_AT = 3
+TRIAL = 256
+PAYS = 4
+_NUMBER_START = frozenset("0123456789.")
+
+
+class _Unplannable(Exception):
+    """The parser asked the recorder something only the builder knows."""
+
+
+class _Recorder:
+    """Stands in for the Builder while the parser reads a form: each op call becomes a
+    step (its builder method, its argument registers) and returns its result's register.
+    Registers 0..n-1 are the slots; results are numbered on from n."""
+
+    def __init__(self, slots: int):
+        self.steps: list[tuple] = []
+        self.slots = slots
+
+    def call(self, opname: str, args: tuple) -> int:
+        if not 1 <= len(args) <= 2 or any(type(a) is not int for a in args):
+            raise _Unplannable(opname)
+        fn = Builder.op_call(opname)   # what parser._Methods and Builder.apply call
+        self.steps.append((fn, args[0], args[1] if len(args) == 2 else None))
+        return self.slots + len(self.steps) - 1
+
+    def apply(self, opname: str, *args, **attrs) -> int:
+        if attrs:
+            raise _Unplannable(opname)
+        return self.call(opname, args)
+
+
+class _RecordingMethods(dict):
+    """The parser's `ops` table (op name -> method(builder, *args)) for a recording."""
+
+    def __missing__(self, opname: str):
+        def method(recorder: _Recorder, *args):
+            return recorder.call(opname, args)
+        self[opname] = method
+        return method
+
+
+class Plans:
+    """The plans of one parse: form -> (slots, steps, result register), or the times
+    it was seen, or False (no plan).
+    `slots` gets a statement's slot tokens from its line (registers 0, 1...); a step
+    is (builder method, argument register, second argument register or None)."""
+
+    def __init__(self, make_parser, not_target: frozenset, tokens: dict):
+        # make_parser(text) -> a parser over `text` (made once, its tokens then set to
+        # each form's: its class is the caller's, parser.py imports this module); not_target: the tokens
+        # that are not a plain name to assign (operators, functions, constants...);
+        # tokens: what a form keeps (form_tokens)
+        self.make_parser = make_parser
+        self.not_target = not_target
+        self.tokens = tokens
+        self.plans: dict[tuple, object] = {}
+        self.reader = None   # the parser that reads forms (record)
+        self.replayed = 0    # statements replayed so far
+        self.recorded = 0    # forms recorded so far
+        self.missed = 0      # statements whose form had no plan (yet)
+        self.off = False     # (see TRIAL)
+
+    def run(self, parser):
+        """Replay the assignments from parser.toks[parser.i] on while each has a plan,
+        and leave parser.i at the first that has none (or is no assignment). Returns
+        the target and token number of the last one replayed, None if none was."""
+        if self.off:
+            return None
+        toks, i = parser.toks, parser.i
+        known, free, g, plans, not_target = parser.known, parser.free, parser.g, self.plans, self.not_target
+        form_of = self.tokens.get
+        last = -1   # the place of the last statement replayed
+        replayed = 0
+        while True:
+            target = toks[i]
+            # (a name read before it is assigned is the parser's error to report)
+            if target in not_target or toks[i + 1] != "=" or target[0] in _NUMBER_START or target in free:
+                break
+            try:
+                end = toks.index("\n", i + 2)
+            except ValueError:   # the line goes on in the next window, or ends with the text
+                break
+            line = toks[i + 2:end]
+            form = tuple(map(form_of, line))
+            plan = plans.get(form)
+            if type(plan) is not tuple:
+                plan = self.plan_for(form, plan)
+                if not plan:
+                    break
+            slots, steps, result = plan
+            regs = list(map(known.get, slots(line)))
+            if None in regs:
+                break
+            append = regs.append
+            try:
+                for fn, a, b in steps:
+                    append(fn(g, regs[a]) if b is None else fn(g, regs[a], regs[b]))
+            except (ShapeError, IndexError):
+                break
+            known[target] = regs[result]
+            last = i
+            i = end + 1
+            replayed += 1
+        parser.i = i
+        self.replayed += replayed
+        return None if last < 0 else (toks[last], parser.base + last)
+
+    def plan_for(self, form: tuple, mark):
+        """The plan of a form not planned yet (`mark`: its entry in `plans`, the times
+        it was seen, or False for a form the parser reads), or None for now."""
+        self.missed += 1
+        if self.missed >= TRIAL and self.replayed < PAYS * self.missed:
+            self.off = True   # forms keep coming, few statements share one: plans do not pay
+            return None
+        if mark is None:
+            if len(self.plans) < MAX_PLANS:
+                self.plans[form] = 1
+            return None
+        if mark is False:
+            return None
+        if mark < RECORD_AT - 1:
+            self.plans[form] = mark + 1
+            return None
+        self.recorded += 1
+        plan = self.plans[form] = self.record(form)
+        return plan
+
+    def record(self, form: tuple):
+        """The plan of `form`, read by the parser's expression loop; False where it
+        gets none."""
+        words, positions = [], []
+        for place, tok in enumerate(form):
+            if tok is None:
+                words.append(f"_{len(positions)}")
+                positions.append(place)
+            else:
+                words.append(tok)
+        if not positions:
+            return False
+        if len(positions) == 1:   # (so that the getter gives a tuple: register 1 is unused)
+            positions.append(positions[0])
+        slots = len(positions)
+        reader = self.reader
+        if reader is None:   # one parser reads every form: its tokens are set, not lexed
+            reader = self.reader = self.make_parser("")
+            reader.ops = _RecordingMethods()
+        reader.toks, reader.i, reader.base, reader.depth = words + [EOF, ""], 0, 0, 0
+        recorder = reader.g = _Recorder(slots)
+        reader.known = {f"_{k}": k for k in range(slots)}
+        try:
+            result = reader.expression(None)
+        # Whatever the parser says of a form (an error, a question the recorder cannot
+        # answer), it says again of the statement, at its tokens: no plan.
+        except Exception:   # noqa: BLE001
+            return False
+        if reader.toks[reader.i - 1] != EOF or type(result) is not int:
+            return False
+        return itemgetter(*positions), tuple(recorder.steps), result
