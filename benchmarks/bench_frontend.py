@@ -111,6 +111,7 @@ def instrument(t: Timers) -> None:
         module.compile = lambda *a, **k: t.run("compile()", builtins.compile, *a, **k)
         module.exec = lambda *a, **k: t.run("exec", builtins.exec, *a, **k)
     t.wrap(nb, "load_program", "statement program")
+    t.wrap(nb, "load_statements", "statement program")
 
 
 def pipeline(expr, t: Timers):
@@ -119,8 +120,8 @@ def pipeline(expr, t: Timers):
     from exprcompiler.passes import grad_reverse
     primal = t.run("front", to_trace, expr)
     grad = t.run("grad", grad_reverse, primal)
-    source, _ = t.run("generate", numpy_backend.generate, grad, func_name="f_grad")
-    fn = t.run("load", numpy_backend.load, source, "f_grad")
+    source, _, program = t.run("generate", numpy_backend.generated, grad, func_name="f_grad")
+    fn = t.run("load", numpy_backend.load, source, "f_grad", program=program)
     return primal, grad, source, fn
 
 

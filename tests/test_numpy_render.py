@@ -29,8 +29,9 @@ class _Generic(Renderer):
     """trace.render.Renderer with the NumPy renderer's extra interface, doing nothing."""
     helpers, respelled = frozenset(), frozenset()
 
-    def __init__(self, trace, spell, name_of, named=None, shared=None, taken=(), uses=None, rhs_all=False):
-        super().__init__(trace, spell, name_of, named=named, rhs_all=rhs_all)
+    def __init__(self, trace, spell, name_of, named=None, shared=None, taken=(), uses=None, rhs_all=False,
+                 slots=None):
+        super().__init__(trace, spell, name_of, named=named, rhs_all=rhs_all, slots=slots)
 
     def lines_before(self, i):
         return []

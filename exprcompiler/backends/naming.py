@@ -143,11 +143,13 @@ _NO_LABEL = (None, -1, None, None)   # preferred_name's slow path: no label
 
 
 def assign_names(trace: Trace, named: list[bool], reserved: set[str],
-                 uses: Optional[list[int]] = None) -> list[Optional[str]]:
+                 uses: Optional[list[int]] = None, aliases: Optional[dict[int, int]] = None) -> list[Optional[str]]:
     """One name per named variable; a name is reused only by the same label once its
     previous holder is read for the last time (by the statement that rebinds it).
     `uses`: trace.render.use_counts(trace), if known (it spares most traces the
-    scan for each variable's last reader)."""
+    scan for each variable's last reader). `aliases`, if given (a dict): each variable
+    that reuses a name -> the first variable of that name (numpy_program's values
+    have a slot per name)."""
     instrs = trace.instrs
     names: list[Optional[str]] = [None] * len(instrs)
     holder: dict[str, Optional[int]] = dict.fromkeys(reserved)   # name -> its variable (None: reserved)
@@ -173,6 +175,8 @@ def assign_names(trace: Trace, named: list[bool], reserved: set[str],
             while prev is not None or name in holder:
                 if prev is not None and instrs[prev].op != "input" and labels[prev] == label \
                         and read_by(prev, i):
+                    if aliases is not None:
+                        aliases[i] = aliases.get(prev, prev)
                     break
                 k += 1
                 name = f"{pref}_{k}"

@@ -1,8 +1,12 @@
 """A long generated NumPy function run as a statement program instead of compiled.
 
-Where it sits: numpy_backend.load calls `load_program` for a function of more than
-numpy_backend.PROGRAM_ABOVE lines, with the text `generate` made (which stays the
-source that `.source`, `inspect` and tracebacks show, byte for byte).
+Where it sits: numpy_backend.load calls `load_statements` for a function of more than
+numpy_backend.PROGRAM_ABOVE lines with the Program that numpy_backend.generated made
+along with the text (from the trace: each line's template and the trace variables in
+its holes, as the renderer built the line; no text read back), or `load_program` with
+the text alone (a text from elsewhere, or with lines the renderer does not key: see
+generated). The text stays the source that `.source`, `inspect` and tracebacks show,
+byte for byte. What follows is about `load_program`; the runner (_define) is theirs.
 
 Why: Python's compile() costs about 10 µs per generated statement whatever the
 size of the unit (see numpy_backend.PROGRAM_ABOVE), a quarter of text -> callable
@@ -45,6 +49,10 @@ import re
 import types
 from itertools import accumulate, compress, count, filterfalse, islice, repeat
 from operator import is_
+from string import Formatter
+from typing import NamedTuple
+
+from ..trace.render import Numbers
 
 # The statements are cut into tokens by C-level string methods, not a regular expression
 # (sre scans ~25 ns a character: 3 µs a statement). Only the holes need whitespace on
@@ -87,15 +95,6 @@ def _template_def(number: int, key: str) -> str:
     return f"def t{number}(_v, _s):\n    {''.join(text).strip()}\n"
 
 
-class _Numbers(dict):
-    """key -> its number, given on first sight."""
-    __slots__ = ()
-
-    def __missing__(self, key):
-        number = self[key] = len(self)
-        return number
-
-
 class _Statements:
     """The program's statements, tokenized a chunk at a time: per statement its
     template's number (in `numbered`) and the slots of its holes (a tuple, in
@@ -123,7 +122,7 @@ class _Statements:
         self.literals: dict[str, int] = {}
         self.text_of: dict[str, str] = {}
         self.hole_of: dict[str, int] = {}
-        self.keys = _Numbers()
+        self.keys = Numbers()
         self.holes: list[int] = []
         self.numbered: list[int] = []
         self.arguments: list[tuple] = []
@@ -220,8 +219,7 @@ def load_program(lines: list[str], func_name: str, filename: str, namespace: dic
     if not (statements and last.startswith("    return ") and last.endswith("\n") and " = " not in last
             and not any(char in last for char in _NEVER)):
         return False
-    stub = "\n" * start + lines[start] + "\n" * len(statements) + f"    return {_RUNNER}(locals())\n"
-    stub_code = compile(stub, filename, "exec")
+    stub_code = _stub(lines, start, filename)
     code = next(c for c in stub_code.co_consts if isinstance(c, types.CodeType))
     params = code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]
     exec(compile("".join(lines[:start]), filename, "exec"), namespace)
@@ -231,14 +229,85 @@ def load_program(lines: list[str], func_name: str, filename: str, namespace: dic
         returned = last[len("    "):] if first + CHUNK >= len(statements) else ""
         if not (_plain_lines(chunk, min(CHUNK, len(statements) - first)) and program.add(chunk, returned)):
             return False
-    numbered, arguments, slot_of = program.numbered, program.arguments, program.slot_of
-    result_fn, result_args = numbered.pop(), arguments.pop()
+    slot_of = program.slot_of
     # every name taken for a hole is a parameter or assigned (a statement's first hole)
     if len(program.assigned.union(range(1, 1 + len(params)))) != len(slot_of):
         return False
+    values = [None] * program.size
+    for literal, slot in program.literals.items():
+        values[slot] = float(literal)
+
+    def names_in(step: int):
+        return ((name, slot_of[name]) for name in _HOLE.findall(statements[step])
+                if name in slot_of and name.isidentifier())
+    templates = [_template_def(t, key) for key, t in program.keys.items()]
+    return _define(stub_code, templates, "templates", program.numbered, program.arguments, values,
+                   slice(1, 1 + len(params)), (lines, start, filename, func_name, names_in), namespace)
+
+
+class Program(NamedTuple):
+    """A statement program as numpy_backend.generated makes it from the trace, with the
+    text it shows (no text read back): its templates are str.format strings, a hole
+    `{}` (other braces doubled: trace.render.Renderer's keys), each statement a
+    template and its slots, which are (numpy_backend) the names and constants of the
+    text: a variable's is that of its name (the first variable of that name), or its
+    constant's."""
+    formats: list      # template number -> its line, `    {} = np.sin({}) * {}` (the return line's too)
+    numbered: list     # per statement, the return line last: its template's number
+    slots: list        # per statement: the slots of its holes, in the text's order (its target's first)
+    size: int          # the number of slots
+    params: tuple      # the parameters' slots, in order
+    constants: dict    # slot -> a constant's value
+    texts: list        # slot -> its text in the source (a name, a literal), None for no hole's
+    start: int         # the index of the `def` line among the text's lines
+
+
+def load_statements(program: Program, lines: list[str], func_name: str, filename: str, namespace: dict) -> bool:
+    """Define `func_name` in `namespace` from `program` as load_program does from the
+    text (`lines`, which linecache holds under `filename`, are that program's text)."""
+    start = program.start
+    exec(compile("".join(lines[:start]), filename, "exec"), namespace)
+    values = [None] * program.size
+    for slot, value in program.constants.items():
+        values[slot] = value
+    texts, slots = program.texts, program.slots
+
+    def names_in(step: int):
+        return ((texts[s], s) for s in slots[step] if texts[s] is not None and texts[s].isidentifier())
+    templates = [f"def t{t}(_v, _s):\n    {_template_line(fmt)}\n" for t, fmt in enumerate(program.formats)]
+    params = program.params
+    first = params[0] if params else 0
+    params = slice(first, first + len(params)) if params == tuple(range(first, first + len(params))) else params
+    return _define(_stub(lines, start, filename), templates, "keyed templates", program.numbered, slots, values,
+                   params, (lines, start, filename, func_name, names_in), namespace)
+
+
+def _template_line(fmt: str) -> str:
+    """A template's statement from its str.format line: `_v[_s[k]]` for the k-th hole."""
+    holes = sum(field is not None for _, field, _, _ in Formatter().parse(fmt))
+    return fmt.strip().format(*map("_v[_s[{}]]".format, range(holes)))
+
+
+def _stub(lines: list[str], start: int, filename: str):
+    """The code of the function that `inspect` and tracebacks see: its `def` line where
+    the text has it, returning what the program's runner returns."""
+    stub = "\n" * start + lines[start] + "\n" * (len(lines) - start - 2) + f"    return {_RUNNER}(locals())\n"
+    return compile(stub, filename, "exec")
+
+
+def _define(stub_code, templates: list[str], kind: str, numbered: list[int], arguments: list[tuple],
+            values0: list, params, source: tuple, namespace: dict) -> bool:
+    """Define the function of `stub_code` in `namespace` as the statements numbered
+    (template numbers, the return line's last) with their `arguments` (slots) over a
+    copy of `values0` whose `params` (a slice or slots) take the arguments; `source`:
+    (text lines, the def line's index, file name, function name, and names_in(step),
+    the (name, slot) of the step's statement, for _again_from_line). The templates'
+    file name says their `kind` (a text read back and its program numbers them
+    otherwise). False if the templates do not compile."""
+    lines, start, filename, func_name, _ = source
     digest = filename.rsplit(" ", 1)[-1].rstrip(">")
-    t_filename = f"<exprcompiler templates {func_name} {digest}>"
-    t_source = "".join(_template_def(t, key) for key, t in program.keys.items())
+    t_filename = f"<exprcompiler {kind} {func_name} {digest}>"
+    t_source = "".join(templates)
     try:
         t_code = compile(t_source, t_filename, "exec")
     except SyntaxError:   # a line the keys cut wrongly (two ` = ` on it): compiled instead
@@ -246,42 +315,40 @@ def load_program(lines: list[str], func_name: str, filename: str, namespace: dic
     exec(stub_code, namespace)
     exec(t_code, namespace)   # our generated text, never user text
     linecache.cache[t_filename] = (len(t_source), None, t_source.splitlines(True), t_filename)
-    functions = [namespace.pop(f"t{t}") for t in range(len(program.keys))]
+    functions = [namespace.pop(f"t{t}") for t in range(len(templates))]
     run_fns = list(map(functions.__getitem__, numbered))
-    run_args = arguments
-    result_fn = functions[result_fn]
-
-    values0 = [None] * program.size
-    for literal, slot in program.literals.items():
-        values0[slot] = float(literal)
-    n_params = len(params)
-    source = (statements, start, filename, func_name)
+    result_fn, result_args = run_fns.pop(), arguments[-1]
+    run_args = arguments   # (zip stops at run_fns' end: before the return line's)
+    sliced = isinstance(params, slice)
 
     def run(given: dict):
         values = values0.copy()
-        values[1:n_params + 1] = given.values()
+        if sliced:
+            values[params] = given.values()
+        else:
+            for slot, value in zip(params, given.values()):
+                values[slot] = value
         try:
             for fn, s in zip(run_fns, run_args):
                 fn(values, s)
         except Exception as err:
-            again = _again_from_line(err, run_args, source, namespace, slot_of, values)
+            again = _again_from_line(err, run_args, source, namespace, values)
             if again is None:
                 raise
             raise again from None
         return result_fn(values, result_args)
 
-    run.templates = len(program.keys)   # for benchmarks/bench_numpy_program.py
+    run.templates = len(templates)   # for benchmarks/bench_numpy_program.py
     namespace[_RUNNER] = run
     return True
 
 
-def _again_from_line(err, run_args, source: tuple, namespace, slot_of, values):
+def _again_from_line(err, run_args, source: tuple, namespace, values):
     """The exception of the failing statement run again as its own line of the
-    generated source (same file name, line number and function name; `source`: the
-    statement lines, the def's line index, the file name and the function's name),
-    its traceback starting there; None if it does not fail again. (A one-point call that math's
-    functions refuse comes here before NumPy evaluates the point: a compile() of one
-    line.)"""
+    generated source (same file name, line number and function name; `source`: as
+    _define's), its traceback starting there; None if it does not fail again. (A
+    one-point call that math's functions refuse comes here before NumPy evaluates the
+    point: a compile() of one line.)"""
     tb = err.__traceback__
     while tb is not None and tb.tb_frame.f_code.co_name != "run":
         tb = tb.tb_next
@@ -291,11 +358,10 @@ def _again_from_line(err, run_args, source: tuple, namespace, slot_of, values):
     step = next(compress(count(), map(is_, run_args, repeat(failed))), None)
     if step is None:
         return None
-    statements, start, filename, func_name = source
-    line = statements[step]
+    lines, start, filename, func_name, names_in = source
+    line = lines[start + 1 + step]
     env = dict(namespace)
-    env.update((name, values[slot_of[name]]) for name in _HOLE.findall(line)
-               if name in slot_of and name.isidentifier())
+    env.update((name, values[slot]) for name, slot in names_in(step))
     code = compile(line.strip(), filename, "exec").replace(co_firstlineno=start + 2 + step, co_name=func_name,
                                                            co_qualname=func_name)
     try:
@@ -305,4 +371,4 @@ def _again_from_line(err, run_args, source: tuple, namespace, slot_of, values):
     return None
 
 
-__all__ = ["load_program"]
+__all__ = ["Program", "load_program", "load_statements"]

@@ -152,9 +152,8 @@ def hoist_shared(trace: Trace) -> Trace:
     """The trace with each shared exp's argument (logaddexp's a - b, which its derivative
     computes only after the value) moved up to just before the exp's first user, where
     its arguments allow: the exp then takes the named difference, which the derivative
-    uses again, instead of computing a - b a second time."""
-    if "logaddexp" not in map(itemgetter(0), trace.instrs):   # the only exp whose k can come later
-        return trace
+    uses again, instead of computing a - b a second time. (numpy_backend._prepared
+    calls it where the trace has a logaddexp, the only exp whose k can come later.)"""
     moves: dict[int, int] = {}   # k -> the first member, for a k that comes after it
     for i, (k, exp, *_) in sorted(shared_exps(trace).items()):
         if exp and k > i and k not in moves and all(a < i for a in trace.instrs[k].args):
@@ -194,10 +193,9 @@ def share_logs(trace: Trace) -> Trace:
     log(y)), lowered to where(x == 0, 0.0, x * log(y)) with that one log: the values of
     runtime.xlogy (x * log(y), 0 where x == 0), a log fewer (x*log(x), value and
     gradient: half the time). The log moves up to the xlogy; instructions that become
-    identical (x == 0 of the derivative's where) are kept once."""
+    identical (x == 0 of the derivative's where) are kept once. (numpy_backend._prepared
+    calls it where the trace has an xlogy.)"""
     instrs = trace.instrs
-    if "xlogy" not in map(itemgetter(0), instrs):   # (a scan in C)
-        return trace
     logs = {ins.args[0]: i for i, ins in enumerate(instrs) if ins.op == "log"}
     if not any(ins.op == "xlogy" and ins.args[1] in logs for ins in instrs):
         return trace
@@ -259,7 +257,7 @@ class NumpyRenderer(Renderer):
     which the e variables avoid."""
 
     def __init__(self, trace: Trace, spell: Spelling, name_of, named=None, shared=None, taken=(), uses=None,
-                 rhs_all=False):
+                 rhs_all=False, slots=None):
         self._ops = set(map(itemgetter(0), trace.instrs))
         self._comparisons = not _COMPARISONS.isdisjoint(self._ops)   # masks possible
         # both walk the trace, and only masks and conditions (comparisons) need them
@@ -281,7 +279,7 @@ class NumpyRenderer(Renderer):
                 self._e_name[k, exp], self._first[k, exp] = f"{prefix}{n}", i
                 if not exp:
                     self._sum_name[k] = f"{prefix}{n}"
-        super().__init__(trace, spell, name_of, named=named, rhs_all=rhs_all)
+        super().__init__(trace, spell, name_of, named=named, rhs_all=rhs_all, slots=slots)
 
     def _own_formats(self) -> set[int]:
         """What _format spells otherwise than Renderer._format (a superset will do)."""

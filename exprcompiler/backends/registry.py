@@ -36,6 +36,7 @@ class Artifact(NamedTuple):
     description: str = ""       # what the source's header says it computes
     returns: object = None      # NumPy: how the function nests its results
     dtype: object = None        # None: float64; np.dtype(float32): a float32 kernel (dtypes.py)
+    program: object = None      # NumPy: the long source's statement program, if generated (numpy_program.Program)
 
 
 class Kernel(NamedTuple):
@@ -53,14 +54,14 @@ class NumpyBackend:
 
     def generate(self, trace: Trace, *, func_name: str, description: str, returns=None,
                  columns: bool = False, dtype=None) -> Artifact:
-        from .numpy_backend import generate
-        source, params = generate(trace, func_name=func_name, description=description, returns=returns)
+        from .numpy_backend import generated
+        source, params, program = generated(trace, func_name=func_name, description=description, returns=returns)
         return Artifact(source, func_name, tuple(params), description=description, returns=returns,
-                        dtype=dtype)
+                        dtype=dtype, program=program)
 
     def load(self, artifact: Artifact, signature, *, threads=None) -> Kernel:
         from .numpy_backend import block_for, load, numpy_runner
-        fn = load(artifact.source, artifact.func_name)
+        fn = load(artifact.source, artifact.func_name, program=artifact.program)
         block = block_for(artifact.source)
         if signature.tensor:
             return Kernel(fn, artifact.source, artifact.params)
@@ -80,7 +81,8 @@ class _MathPoint:
 
     def __init__(self, artifact: Artifact, trace: Trace, fn):
         from .numpy_backend import MATH
-        self.artifact, self.trace, self.fn, self.run = artifact, trace, fn, None
+        # (not the artifact's program: its one use was the batch function's load)
+        self.artifact, self.trace, self.fn, self.run = artifact._replace(program=None), trace, fn, None
         # Only math and arithmetic: nothing for NumPy to warn about, so no errstate (~0.7 µs)
         self.pure = all(ins.op in MATH or ins.op in ("input", "const", "copy", "add", "sub", "mul", "div", "neg")
                         for ins in trace.instrs)
@@ -104,12 +106,12 @@ class _MathPoint:
         return self._variant(returns) if self.pure else None
 
     def _variant(self, returns):
-        from .numpy_backend import generate, load_point
+        from .numpy_backend import generated, load_point
         a = self.artifact
-        source, _ = generate(self.trace, func_name=a.func_name, description=a.description,
-                             returns=returns, point=True, guarded=True)
+        source, _, program = generated(self.trace, func_name=a.func_name, description=a.description,
+                                       returns=returns, point=True, guarded=True)
         # a variant that is not pure runs in call_args.quiet already (__call__)
-        return load_point(source, a.func_name, _numpy_answer(self.fn, quiet=self.pure), returns)
+        return load_point(source, a.func_name, _numpy_answer(self.fn, quiet=self.pure), returns, program)
 
 
 def _numpy_answer(fn, quiet: bool):

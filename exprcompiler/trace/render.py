@@ -12,6 +12,7 @@ trace in order: no recursion, whatever the depth.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from itertools import chain
 from operator import itemgetter
@@ -58,7 +59,18 @@ def const_prec(text: str) -> int:
 
 
 _COPY, _OWN = "copy", "fmt"
+HOLE = "{}"   # a named variable's or a constant's key (see Renderer)
+_MARKER = re.compile("\x01([0-9]+)\x02")   # a variable's text while _with_holes renders
 _text = itemgetter(0)   # of a (text, prec)
+
+
+class Numbers(dict):
+    """key -> its number, given on first sight."""
+    __slots__ = ()
+
+    def __missing__(self, key):
+        number = self[key] = len(self)
+        return number
 
 
 def op_form(op: _ops.OpDef, spell: Spelling) -> tuple:
@@ -152,13 +164,26 @@ class Renderer:
     which a use refers to variable i; `rhs(i)` the right-hand side of i's line."""
 
     def __init__(self, trace: Trace, spell: Spelling, name_of: Callable[[int], str],
-                 named: Optional[list[bool]] = None, rhs_all: Union[bool, str] = False):
+                 named: Optional[list[bool]] = None, rhs_all: Union[bool, str] = False,
+                 slots: Optional[list[int]] = None):
         """`rhs_all`: render every named variable's right-hand side (but inputs') in the
         same pass, for a caller that takes them all: `rhs_texts`, by variable (None for
         inputs and inlined variables), which rhs(i) then looks up. A string instead:
         `rhs_texts` holds each of those variables' whole statement, that string (an
         indentation), its name, " = " and its right-hand side, built at once (a
-        function body's lines: a copy of every right-hand side fewer)."""
+        function body's lines: a copy of every right-hand side fewer).
+
+        `slots` (with a string `rhs_all`): render keys instead of texts, the texts with
+        `{}` for every named variable and constant (a str.format string: other braces
+        doubled), and carry along the slots of those holes, in the text's order
+        (`slots[v]` for variable v: numpy_backend's statement program). Then `expr(i)`
+        is i's key, `holes[i]` the slots of its holes ((slots[i],) for a named variable),
+        `line_holes[i]` those of i's statement (its target's, then its right-hand
+        side's), and `constants` the constants' texts, by variable; `rhs_texts` holds
+        the number of each statement's key in `keys` (numbered at first sight: a
+        string per statement held until the end was a tenth of the peak memory at 10⁵
+        operations). A statement's text is its key formatted with the texts of its
+        holes (numpy_backend.generate)."""
         self.trace = trace
         self.spell = spell
         self.named = named = named if named is not None else named_vars(trace)
@@ -170,10 +195,18 @@ class Renderer:
         self.rhs_texts: Optional[list] = [None] * n if rhs_all else None
         self._statements = indent = rhs_all if isinstance(rhs_all, str) else None
         rhs = self.rhs_texts
+        self.holes = holes = None if slots is None else list(zip(slots))   # (a slot,) for a named variable
+        self.line_holes: Optional[list] = None if slots is None else [None] * n
+        self.constants: dict[int, str] = {}
+        line_holes = self.line_holes
+        numbers = self.keys = Numbers()
         # expr(i) is (texts[i], precs[i]): two lists, not a tuple per variable
         names = getattr(name_of, "__self__", None)
-        if type(names) is list and len(names) == n and name_of == names.__getitem__:
-            texts: list[Optional[str]] = names.copy()   # a names list's entries, in one copy
+        if holes is not None:
+            texts: list[Optional[str]] = [HOLE] * n   # every named variable's and constant's key
+            name_of = None
+        elif type(names) is list and len(names) == n and name_of == names.__getitem__:
+            texts = names.copy()   # a names list's entries, in one copy
             name_of = None
         else:
             texts = [None] * n
@@ -181,12 +214,17 @@ class Renderer:
         self._texts, self._precs = texts, precs
         format_own, forms, const = self._format, self._forms, spell.const
         # once per variable: Renderer._format without its frame, nor _render's, and
-        # format_op's commonest cases (_fast_form) without its frame either
+        # format_op's commonest cases (_fast_form) without its frame either. (With
+        # holes: h, the holes of i's right-hand side.)
         for i, ins in enumerate(trace.instrs):
             op, args, attrs, _ = ins
             if op == "const":
-                texts[i] = text = const(ins.value)
+                text = const(ins.value)
                 precs[i] = const_prec(text)
+                if holes is None:
+                    texts[i] = text
+                else:
+                    self.constants[i] = text
                 continue
             is_named = named[i]
             if is_named:
@@ -195,7 +233,10 @@ class Renderer:
                 if rhs is None or op == "input":
                     continue
             if own and i in own:
-                text, prec = format_own(i)
+                if holes is None:
+                    text, prec = format_own(i)
+                else:
+                    text, prec, h = self._with_holes(i, format_own)
             else:
                 opdef, form, fast = forms.get(op) or self._generic(op)
                 kind = fast[0] if not attrs else None
@@ -207,32 +248,85 @@ class Renderer:
                         lt = f"({lt})"
                     if precs[b] < rcut:
                         rt = f"({rt})"
+                    if holes is not None:
+                        h = holes[a] + holes[b]
                     if is_named and indent is not None:   # (the commonest statement, in one piece)
-                        rhs[i] = f"{indent}{texts[i]} = {lt} {sym} {rt}"
+                        line = f"{indent}{texts[i]} = {lt} {sym} {rt}"
+                        if holes is None:
+                            rhs[i] = line
+                        else:
+                            rhs[i] = numbers[line]
+                            line_holes[i] = holes[i] + h
                         continue
                     text = f"{lt} {sym} {rt}"
                 elif kind == "call1":
+                    if holes is not None:
+                        h = holes[args[0]]
                     if is_named and indent is not None:
-                        rhs[i] = f"{indent}{texts[i]} = {fast[1]}{texts[args[0]]})"
+                        line = f"{indent}{texts[i]} = {fast[1]}{texts[args[0]]})"
+                        if holes is None:
+                            rhs[i] = line
+                        else:
+                            rhs[i] = numbers[line]
+                            line_holes[i] = holes[i] + h
                         continue
                     text = f"{fast[1]}{texts[args[0]]})"
                     prec = PREC_ATOM
                 elif kind == "copy":
                     a = args[0]
                     text, prec = texts[a], precs[a]
+                    if holes is not None:
+                        h = holes[a]
                 elif kind == "infix1":
                     _, sym, prec = fast
                     a = args[0]
                     text = f"{sym}({texts[a]})" if precs[a] <= prec else sym + texts[a]
-                else:
+                    if holes is not None:
+                        h = holes[a]
+                elif holes is None:
                     text, prec = format_op(opdef, [(texts[a], precs[a]) for a in args], spell, attrs, form)
+                else:
+                    text, prec, h = self._with_holes(i, self._format_generic)
             if not is_named:
                 texts[i] = text
                 precs[i] = prec
+                if holes is not None:
+                    holes[i] = h
             elif indent is None:
                 rhs[i] = text
             else:
-                rhs[i] = f"{indent}{texts[i]} = {text}"
+                line = f"{indent}{texts[i]} = {text}"
+                if holes is None:
+                    rhs[i] = line
+                else:
+                    rhs[i] = numbers[line]
+                    line_holes[i] = holes[i] + h
+
+    def _format_generic(self, i: int) -> tuple[str, int]:
+        return Renderer._format(self, i)
+
+    def _with_holes(self, i: int, render: Callable[[int], tuple[str, int]]) -> tuple[str, int, tuple]:
+        """(key, prec, holes) of i's right-hand side as `render(i)` spells it from its
+        arguments' texts (and from theirs: NumpyRenderer's masks re-spell a comparison
+        from its operands). Those texts are markers while it runs; the markers found in
+        its text, in order, give the holes, and each is replaced by that variable's key
+        (the text's own braces doubled first)."""
+        texts, instrs = self._texts, self.trace.instrs
+        near = {}
+        for a in instrs[i].args:
+            near[a] = None
+            near.update(dict.fromkeys(instrs[a].args))
+        saved = {v: texts[v] for v in near}
+        for v in near:
+            texts[v] = f"\x01{v}\x02"
+        try:
+            text, prec = render(i)
+        finally:
+            for v, key in saved.items():
+                texts[v] = key
+        order = list(map(int, _MARKER.findall(text)))
+        key = _MARKER.sub(lambda m: saved[int(m.group(1))], text.replace("{", "{{").replace("}", "}}"))
+        return key, prec, tuple(chain.from_iterable(map(self.holes.__getitem__, order)))
 
     def _own_formats(self) -> Optional[set[int]]:
         """The variables that a subclass's _format spells itself (None: all of them,
@@ -243,7 +337,10 @@ class Renderer:
     def _generic(self, op_name: str) -> tuple:
         op = _ops.OPS[op_name]
         form = op_form(op, self.spell)
-        forms = self._forms[op_name] = (op, form, _fast_form(op, form))
+        fast = _fast_form(op, form)
+        if self.holes is not None and any(("{" in part or "}" in part) for part in fast[1:2]):
+            fast = ("format_op",)   # (_with_holes doubles a key's own braces)
+        forms = self._forms[op_name] = (op, form, fast)
         return forms
 
     def _render(self, i: int) -> tuple[str, int]:
