@@ -148,12 +148,24 @@ class Builder:
         otherwise through a `copy` instruction (free in every backend)."""
         if label is None:
             return var
-        ins = self.instrs[var]
-        fresh = since is not None and var >= since
-        if fresh and self.labels[var] is None and ins.op not in _LEAF_OR_COPY:
+        instrs = self.instrs
+        ins = instrs[var]
+        if since is not None and var >= since and self.labels[var] is None and ins[0] not in _LEAF_OR_COPY:
             self.labels[var] = label
             return var
-        return self._append(_new_tuple(Instr, ("copy", (var,), (), ins.shape)), label)
+        # self._append(copy of var, label), inline: the adjoint sweep names ~half as
+        # many copies as the trace has operations
+        new = len(instrs)
+        if new >= self._room:
+            raise self._too_large()
+        instrs.append(_new_tuple(Instr, ("copy", (var,), (), ins[3])))
+        self.labels.append(label)
+        copies, consts = self._copies, self._consts
+        copies[new] = copies.get(var, var)
+        if var in consts:
+            consts[new] = consts[var]
+        self._flags.append(self._flags[var] | COPY)
+        return new
 
     # -- operations ---------------------------------------------------------------
     def __getattr__(self, opname: str):
@@ -172,14 +184,15 @@ class Builder:
 
     def apply(self, opname: str, *args, **attrs) -> Var:
         fast = _FAST_METHODS[opname]
-        if fast is not None:
-            return fast(self, *args, **attrs)
+        if fast is not None and not attrs and len(args) == fast.arity:
+            return fast(self, *args)
         return self._apply(opname, args, attrs)
 
     @staticmethod
     def op_call(opname: str):
         """`opname`'s function (builder, *args, **attrs) -> var, as `apply` calls it:
-        for passes that apply many instructions of a few kinds, looked up once a kind."""
+        for passes that apply many instructions of a few kinds, looked up once a kind.
+        A fast one (builder_ops) takes exactly the op's arguments, without options."""
         return _FAST_METHODS[opname] or _general_method(opname)
 
     def _apply(self, opname: str, args: tuple, attrs: dict) -> Var:

@@ -28,7 +28,10 @@ _COMMUTATIVE = frozenset(("add", "mul"))
 # derivatives. It builds what the general path (Builder._apply) builds (fold,
 # identity, hash-cons) at a fraction of its cost, in the op's method itself (b.mul(x, y):
 # no argument tuple or options dict to pack and unpack, the op's identity and
-# commutativity looked up once). Where an argument is not a scalar variable, or the
+# commutativity looked up once). It takes exactly the op's arguments (no *args or
+# **options to pack on every call): a call with options or another number of
+# arguments goes through Builder.apply, or is a TypeError on the method itself.
+# Where an argument is not a scalar variable, or the
 # table no longer holds that op (a test may replace one), the general path decides.
 # The builder's per-variable flags (identities.CONST...) tell it, in one byte per
 # argument, when no fold or identity can apply: then it goes straight to the
@@ -36,7 +39,6 @@ _COMMUTATIVE = frozenset(("add", "mul"))
 # for an operation on scalars: it ends most calls, millions of them).
 _NO_ATTRS = MappingProxyType({})
 _RULES = CONST | NEG | SHAPED   # the flags for which folding, an identity or the general path may apply
-_NO_ARG = object()
 
 
 def _scalar_method(opname: str, op, arity: int):
@@ -44,27 +46,25 @@ def _scalar_method(opname: str, op, arity: int):
     commutative = opname in _COMMUTATIVE
     flag = NEG if opname == "neg" else 0   # the new variable's flags (see Builder._append)
     if arity == 2:
-        def call(b, x, y=_NO_ARG, *more, **attrs):
-            if attrs or more or y is _NO_ARG or _OPS.get(opname) is not op:
-                return b._apply(opname, (x,) + more if y is _NO_ARG else (x, y) + more, attrs)
+        def call(b, x, y):
             if type(x) is not int or type(y) is not int:
                 if type(x) is float:   # a rule's constant, b.mul(2.0, x)
                     x = b.const(x)
                 if type(y) is float:
                     y = b.const(y)
                 if type(x) is not int or type(y) is not int:
-                    return b._apply(opname, (x, y), attrs)
+                    return b._apply(opname, (x, y), {})
             flags = b._flags
             n = len(flags)
-            if not (0 <= x < n and 0 <= y < n):
-                return b._apply(opname, (x, y), attrs)
+            if not (0 <= x < n and 0 <= y < n) or _OPS.get(opname) is not op:
+                return b._apply(opname, (x, y), {})
             f = flags[x] | flags[y]
             if not f:   # scalars, built as written (see identities.CONST)
                 key = (opname, y, x) if commutative and y < x else (opname, x, y)
             else:
                 if f & _RULES:
                     if f & SHAPED:
-                        return b._apply(opname, (x, y), attrs)
+                        return b._apply(opname, (x, y), {})
                     cval = b._consts.get
                     cx, cy = cval(x), cval(y)
                     if cx is not None and cy is not None:
@@ -73,30 +73,32 @@ def _scalar_method(opname: str, op, arity: int):
                         var = identity(b, (x, y), (cx, cy), (), _NO_ATTRS)
                         if var is not None:
                             return var
+                    n = len(flags)   # (an identity that built nothing may have added a constant)
                 source = b._copies.get   # (else only copies: built as written, of their sources)
                 sx, sy = source(x, x), source(y, y)
                 key = (opname, sy, sx) if commutative and sy < sx else (opname, sx, sy)
-            memo = b._memo
-            var = memo.get(key)
-            if var is None:   # b._append(...), inline: most calls end here
-                var = len(flags)   # (an identity that built nothing may have added a constant)
-                if var >= b._room:
+            # one hash-consing lookup: the key is entered with the next variable's number
+            var = b._memo.setdefault(key, n)
+            if var == n:   # new: b._append(...), inline (most calls end here)
+                if n >= b._room:
+                    del b._memo[key]
                     raise b._too_large()
                 b.instrs.append(_new_tuple(Instr, (opname, (x, y), (), ())))
                 b.labels.append(None)
                 flags.append(flag)
-                memo[key] = var
             return var
     else:
-        def call(b, x, *more, **attrs):
+        def call(b, x):
             flags = b._flags
-            if attrs or more or type(x) is not int or not 0 <= x < len(flags) or flags[x] & SHAPED \
-                    or _OPS.get(opname) is not op:
-                return b._apply(opname, (x,) + more, attrs)
+            n = len(flags)
+            if type(x) is not int or not 0 <= x < n or _OPS.get(opname) is not op:
+                return b._apply(opname, (x,), {})
             f = flags[x]
             if not f & _RULES:   # a scalar, built as written (see identities.CONST), or a copy of one
                 key = (opname, b._copies.get(x, x) if f else x)
             else:
+                if f & SHAPED:
+                    return b._apply(opname, (x,), {})
                 cx = b._consts.get(x)
                 if cx is not None:
                     return b._fold(opname, op, cx)
@@ -104,17 +106,16 @@ def _scalar_method(opname: str, op, arity: int):
                     var = identity(b, (x,), (None,), (), _NO_ATTRS)
                     if var is not None:
                         return var
+                    n = len(flags)   # (see above)
                 key = (opname, b._copies.get(x, x))
-            memo = b._memo
-            var = memo.get(key)
-            if var is None:   # b._append(...), inline
-                var = len(flags)
-                if var >= b._room:
+            var = b._memo.setdefault(key, n)
+            if var == n:   # new: b._append(...), inline
+                if n >= b._room:
+                    del b._memo[key]
                     raise b._too_large()
                 b.instrs.append(_new_tuple(Instr, (opname, (x,), (), ())))
                 b.labels.append(None)
                 flags.append(flag)
-                memo[key] = var
             return var
     return call
 
@@ -168,6 +169,7 @@ class _FastMethods(dict):
             method = _scalar_method(opname, op, op.arity)
             method.__name__ = method.__qualname__ = opname
             method.op = op   # (builder_load: the op it was made for)
+            method.arity = op.arity   # (Builder.apply: calls it takes)
         self[opname] = method
         return method
 
