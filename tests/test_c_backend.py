@@ -134,6 +134,24 @@ def _run(code: str, env: dict) -> subprocess.CompletedProcess:
                           text=True, timeout=300, env={**os.environ, **env})
 
 
+def test_a_process_exits_cleanly_after_a_parallel_kernel(tmp_path):
+    """OpenMP's idle team threads spin inside its runtime after a parallel region
+    (with OMP_WAIT_POLICY=active, until the process ends). Freeing the loaded kernels at
+    interpreter exit unloaded the runtime under them: a segmentation fault after the
+    script had finished, every time (c_build._pin_openmp keeps the runtime loaded)."""
+    code = """
+        import numpy as np
+        from exprcompiler import compile_grad
+        g = compile_grad("sin(x) * y + exp(x * y)", backend="c", threads=2)
+        x = np.linspace(0.0, 1.0, 200_000)
+        g(x, x)
+        print("finished")
+    """
+    for _ in range(2):
+        done = _run(code, {"EXPRCOMPILER_CACHE": str(tmp_path), "OMP_WAIT_POLICY": "active"})
+        assert done.returncode == 0 and done.stdout == "finished\n", (done.returncode, done.stderr[-2000:])
+
+
 def test_concurrent_processes_compile_the_same_new_kernel(tmp_path):
     code = """
         import sys

@@ -430,7 +430,32 @@ def load(source: str, decl: str):
                 _warn(f"the dynamic loader refuses the cached kernel {lib_path} ({err}); "
                       f"rebuilding it")
                 lib_path, fresh = _build(source, force=True)
+        _pin_openmp()
     return _LOADED[str(lib_path)]
+
+
+# The OpenMP runtimes a kernel may link (gcc's, LLVM's, Intel's), by soname.
+OPENMP_RUNTIMES = ("libgomp.so.1", "libomp.so", "libomp.so.5", "libiomp5.so")
+_PINNED: list = []
+
+
+def _pin_openmp() -> None:
+    """Keep the OpenMP runtime that a loaded kernel brought in mapped for the rest of
+    the process. Its team's threads outlive every parallel region, idle inside the
+    runtime (spinning first, then waiting); when the last kernel linking it was
+    unloaded (at interpreter exit, when _LOADED is freed) the runtime went with it,
+    and a thread still spinning ran on in unmapped code: a segmentation fault after
+    the user's script had finished (every time with OMP_WAIT_POLICY=active; seen
+    under the sanitizers too). dlopen with RTLD_NOLOAD finds it only if it is loaded;
+    RTLD_NODELETE makes it stay."""
+    if _PINNED or not (hasattr(os, "RTLD_NOLOAD") and hasattr(os, "RTLD_NODELETE")):
+        return
+    import ctypes
+    for soname in OPENMP_RUNTIMES:
+        try:
+            _PINNED.append(ctypes.CDLL(soname, mode=os.RTLD_NOW | os.RTLD_NOLOAD | os.RTLD_NODELETE))
+        except OSError:   # not loaded (a kernel without OpenMP, or another runtime)
+            continue
 
 
 def clear_cache() -> int:
