@@ -123,9 +123,9 @@ def _ours(program: str, reps: int):
         t1 = time.perf_counter()
         grad = grad_reverse(primal)
         t2 = time.perf_counter()
-        source, _, program = numpy_backend.generated(grad, func_name="f_grad")
+        source, _, statements = numpy_backend.generated(grad, func_name="f_grad")
         t3 = time.perf_counter()
-        fn = numpy_backend.load(source, "f_grad", program=program)
+        fn = numpy_backend.load(source, "f_grad", program=statements)
         t4 = time.perf_counter()
         for key, dt in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
             stages[key].append(dt)
