@@ -141,6 +141,7 @@ def load_reference(folder: Optional[Path] = None, force: bool = False) -> dict[s
         ffi = cffi.FFI()
         ffi.cdef(cdef(source()))
         lib = ffi.dlopen(str(path))
+        c_build._pin_openmp()   # (its OpenMP runtime outlives the library: see there)
         ref = Reference(name, path, flags)
         for seed in SEEDS:
             ref.seeds[seed] = Kernels(ffi, getattr(lib, f"{seed}_value"), getattr(lib, f"{seed}_grad"))
