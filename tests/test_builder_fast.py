@@ -22,14 +22,20 @@ _UNARY = ("-({})", "sin({})", "exp({})", "log({})", "sqrt({})", "tanh({})", "({}
 _BINARY = ("({}) + ({})", "({}) - ({})", "({}) * ({})", "({}) / ({})", "({}) ** ({})", "maximum({}, {})")
 
 
-@st.composite
-def expressions(draw, depth=4):
-    if depth == 0 or draw(st.integers(0, 3)) == 0:
-        return draw(st.sampled_from(("x", "y", "z") + _CONSTS))
-    if draw(st.booleans()):
-        return draw(st.sampled_from(_UNARY)).format(draw(expressions(depth - 1)))
-    form = draw(st.sampled_from(_BINARY))
-    return form.format(draw(expressions(depth - 1)), draw(expressions(depth - 1)))
+def expressions_of(consts, unary, binary):
+    """A strategy of expressions in x, y, z of depth <= 4 from these leaves and forms."""
+    @st.composite
+    def expressions(draw, depth=4):
+        if depth == 0 or draw(st.integers(0, 3)) == 0:
+            return draw(st.sampled_from(("x", "y", "z") + consts))
+        if draw(st.booleans()):
+            return draw(st.sampled_from(unary)).format(draw(expressions(depth - 1)))
+        form = draw(st.sampled_from(binary))
+        return form.format(draw(expressions(depth - 1)), draw(expressions(depth - 1)))
+    return expressions
+
+
+expressions = expressions_of(_CONSTS, _UNARY, _BINARY)
 
 
 def _everything(text: str):

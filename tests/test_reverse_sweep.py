@@ -13,9 +13,9 @@ import dataclasses
 
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from conftest import examples
+from test_builder_fast import expressions_of
 from exprcompiler import ops
 from exprcompiler.bench.suite_scaling import FAMILIES as SCALING
 from exprcompiler.frontend import to_trace
@@ -33,14 +33,7 @@ _BINARY = ("({}) + ({})", "({}) - ({})", "({}) * ({})", "({}) / ({})", "({}) ** 
            "arctan2({}, {})", "where({} > 0, {}, 1.0)")
 
 
-@st.composite
-def expressions(draw, depth=4):
-    if depth == 0 or draw(st.integers(0, 3)) == 0:
-        return draw(st.sampled_from(("x", "y", "z") + _CONSTS))
-    if draw(st.booleans()):
-        return draw(st.sampled_from(_UNARY)).format(draw(expressions(depth - 1)))
-    form = draw(st.sampled_from(_BINARY))
-    return form.format(draw(expressions(depth - 1)), draw(expressions(depth - 1)))
+expressions = expressions_of(_CONSTS, _UNARY, _BINARY)
 
 
 def _pow_x_partial_as_written(b, g, x, y, out):
