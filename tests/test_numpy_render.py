@@ -143,6 +143,19 @@ def test_xlogy_shares_the_log_of_its_derivative():
         assert np.array_equal(d, np.where(x == 0, 0.0, x / x) + np.log(x), equal_nan=True)
 
 
+def test_xlogy_with_a_shared_log_keeps_the_sign_of_its_zero():
+    """share_logs's where(x == 0, 0.0, x * log(y)) beside a -0.0 of the trace: the two
+    constants compare equal, and were kept once, so x = 0 gave -0.0 (the C backend and
+    runtime.xlogy give 0.0). Found by the backend fuzz."""
+    from exprcompiler import runtime
+    x = np.array([0.0, -0.0, 1e-300, 0.5])
+    with np.errstate(all="ignore"):
+        for text, y in (("xlogy(x, x * -0.0)", x * -0.0), ("xlogy(x, -0.0 - x)", -0.0 - x)):
+            v, _ = compile_grad(text)(x)
+            want = runtime.xlogy(x, y)
+            assert np.array_equal(v, want, equal_nan=True) and np.array_equal(np.signbit(v), np.signbit(want)), text
+
+
 def test_shared_exps_agree_with_the_op_calls():
     """sigmoid(-x) from E = exp(x) is 1/(1 + E), the op's own call E'/(1 + E') with
     E' = exp(-x): both within an ulp or so of the exact value, so within a few ulps of

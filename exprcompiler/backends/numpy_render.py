@@ -206,7 +206,9 @@ def share_logs(trace: Trace) -> Trace:
     moved = {}        # old index of a log moved up -> its new index
 
     def emit(ins: Instr, label=None) -> int:
-        key = (ins.op, ins.args, ins.attrs)
+        # a constant by its repr, as the Builder keys it: 0.0 == -0.0 (and their
+        # hashes agree), so the where's 0.0 was taken for a -0.0 of the trace
+        key = (ins.op, ins.args, repr(ins.attrs) if ins.op == "const" else ins.attrs)
         if label is None and ins.op != "input" and key in seen:
             return seen[key]
         out.append(ins)
