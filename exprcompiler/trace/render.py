@@ -232,6 +232,7 @@ class Renderer:
                     texts[i] = name_of(i)
                 if rhs is None or op == "input":
                     continue
+            line = None   # a whole statement, where a fast form writes it in one piece
             if own and i in own:
                 if holes is None:
                     text, prec = format_own(i)
@@ -252,26 +253,16 @@ class Renderer:
                         h = holes[a] + holes[b]
                     if is_named and indent is not None:   # (the commonest statement, in one piece)
                         line = f"{indent}{texts[i]} = {lt} {sym} {rt}"
-                        if holes is None:
-                            rhs[i] = line
-                        else:
-                            rhs[i] = numbers[line]
-                            line_holes[i] = holes[i] + h
-                        continue
-                    text = f"{lt} {sym} {rt}"
+                    else:
+                        text = f"{lt} {sym} {rt}"
                 elif kind == "call1":
                     if holes is not None:
                         h = holes[args[0]]
                     if is_named and indent is not None:
                         line = f"{indent}{texts[i]} = {fast[1]}{texts[args[0]]})"
-                        if holes is None:
-                            rhs[i] = line
-                        else:
-                            rhs[i] = numbers[line]
-                            line_holes[i] = holes[i] + h
-                        continue
-                    text = f"{fast[1]}{texts[args[0]]})"
-                    prec = PREC_ATOM
+                    else:
+                        text = f"{fast[1]}{texts[args[0]]})"
+                        prec = PREC_ATOM
                 elif kind == "copy":
                     a = args[0]
                     text, prec = texts[a], precs[a]
@@ -287,20 +278,22 @@ class Renderer:
                     text, prec = format_op(opdef, [(texts[a], precs[a]) for a in args], spell, attrs, form)
                 else:
                     text, prec, h = self._with_holes(i, self._format_generic)
-            if not is_named:
-                texts[i] = text
-                precs[i] = prec
-                if holes is not None:
-                    holes[i] = h
-            elif indent is None:
-                rhs[i] = text
-            else:
+            if line is None:
+                if not is_named:
+                    texts[i] = text
+                    precs[i] = prec
+                    if holes is not None:
+                        holes[i] = h
+                    continue
+                if indent is None:
+                    rhs[i] = text
+                    continue
                 line = f"{indent}{texts[i]} = {text}"
-                if holes is None:
-                    rhs[i] = line
-                else:
-                    rhs[i] = numbers[line]
-                    line_holes[i] = holes[i] + h
+            if holes is None:
+                rhs[i] = line
+            else:
+                rhs[i] = numbers[line]
+                line_holes[i] = holes[i] + h
 
     def _format_generic(self, i: int) -> tuple[str, int]:
         return Renderer._format(self, i)
