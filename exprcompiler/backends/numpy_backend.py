@@ -257,7 +257,7 @@ def _prepared(trace: Trace, point: bool) -> tuple[Trace, set[str]]:
         trace = _small_powers(trace)
     if "sum_to" in ops:
         trace = _static_sums(trace)
-    if "sum" in ops or "sum_to" in ops and "sum" in map(itemgetter(0), trace.instrs):   # (_static_sums makes sums)
+    if "sum" in ops or ("sum_to" in ops and "sum" in map(itemgetter(0), trace.instrs)):   # (_static_sums makes sums)
         trace = _dots(trace)
     if "logaddexp" in ops and not point:
         trace = hoist_shared(trace)

@@ -19,6 +19,7 @@ once and a 10^5-deep expression converts.
 from __future__ import annotations
 
 import math
+from functools import reduce
 from typing import Optional
 
 import sympy
@@ -311,7 +312,7 @@ class _Converter:
             self.odd_terms.add(id(node))
             self.odd_factors.add(id(node))
         elif self.odd_terms.isdisjoint(map(id, args)):   # terms that are all added, in order
-            return _chain(b.add, list(map(var.__getitem__, map(id, args))))
+            return reduce(b.add, map(var.__getitem__, map(id, args)))
         signed = []      # (positive, variable) a term
         numbers = []
         for t in args:
@@ -365,11 +366,11 @@ class _Converter:
             # and a coefficient 1 (none) or -1 (the negation of the rest's product).
             first = args[0]
             if not first.is_Number:
-                return _chain(b.mul, list(map(var.__getitem__, map(id, args))))
+                return reduce(b.mul, map(var.__getitem__, map(id, args)))
             if first is _MINUS_ONE and len(args) > 1:
                 self.odd_terms.add(id(node))
                 rest = list(map(var.__getitem__, map(id, args[1:])))
-                magnitude = self.magnitude[id(node)] = _chain(b.mul, rest)
+                magnitude = self.magnitude[id(node)] = reduce(b.mul, rest)
                 return b.neg(magnitude)
         if not args[0].is_Number:
             coeff, factors, top_coeff, bottom_coeff = None, args, 1.0, 1.0   # (a coefficient 1)
@@ -433,14 +434,6 @@ class _Converter:
             raise ConversionError(f"SymPy {func.__name__} with {given} arguments "
                                   f"cannot become {op.name} (takes {op.arity}) (in {_show(node)})")
         return self.b.apply(op.name, *args)
-
-
-def _chain(op, vs: list) -> int:
-    """op(...op(op(v1, v2), v3)..., vn), left to right; v1 if it is alone."""
-    acc = vs[0]
-    for v in vs[1:]:
-        acc = op(acc, v)
-    return acc
 
 
 def _product(b: Builder, c: float, vs: list) -> Optional[int]:
