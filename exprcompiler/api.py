@@ -15,6 +15,7 @@ import numpy as np
 
 from . import passes
 from .backends import numpy_backend
+from .backends.program_text import text_of
 from .backends.registry import BACKENDS, Kernel
 from .frontend import to_trace
 from .call_args import _MISSING, _all_floats, _as_array, _check_out, _check_out_flat, _fit, _numbers
@@ -48,7 +49,7 @@ class Compiled(CompiledFunction):
 
     def __init__(self, kernel: Kernel, signature: Signature, *, kind: str, primal: Trace,
                  n_values: int, backend: str, mode: str = "", layout=None, dtype=None):
-        fn, source, params = kernel.fn, kernel.source, kernel.params
+        fn, params = kernel.fn, kernel.params
         self._dtype = dtype  # None: float64 (see dtypes.py)
         if dtype is not None:
             from .dtypes import as_array
@@ -70,7 +71,7 @@ class Compiled(CompiledFunction):
         self.kind = kind
         self.trace = trace
         self.primal = primal
-        self.source = source
+        self._text = kernel.text  # a str, or NumPy's LazySource: see `source`
         self.wrt = signature.wrt
         self.backend = backend
         self.mode = mode
@@ -90,6 +91,12 @@ class Compiled(CompiledFunction):
             self._tensor_call = TensorCall(signature, fn, kernel.warns, nest=self._nest,
                                            returns=None if layout else self._returns(), dtype=dtype,
                                            general=type(self).__call__)
+
+    @property
+    def source(self) -> str:
+        """The generated code (a long NumPy function's made at the first call: see
+        backends/program_text.py)."""
+        return text_of(self._text)
 
     def at(self, x, seed=None, /, **data):
         """One point with the `wrt` variables packed in the vector `x` (and the

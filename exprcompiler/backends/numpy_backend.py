@@ -9,9 +9,10 @@ source. The source is registered with
 A body of plain lines (`name = expression`: no shared exp, no a.dot(b)) is rendered
 as keys, each line's text with `{}` for its variables and constants, and the trace
 variables in those holes (trace.render.Renderer's `slots`); the text is the keys
-formatted with the names, at once, and a long function (PROGRAM_ABOVE) also gets the
-statement program of those keys and holes (numpy_program.Program), which `load` runs
-without reading the text back (`generated`; registry.Artifact carries it).
+formatted with the names, at once. A long function (PROGRAM_ABOVE) gets the statement
+program of those keys and holes instead (numpy_program.Program), which `load` runs
+with no text at all (`generated`; registry.Artifact carries it): its text is made
+from the program when something asks for it (program_text.py).
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from __future__ import annotations
 import hashlib
 import linecache
 import math
+import weakref
+from array import array
 from collections import Counter
-from itertools import chain, compress, repeat
+from itertools import compress, count, repeat
 from operator import is_not, itemgetter
 from typing import NamedTuple, Optional, Sequence, Union
 
@@ -32,6 +35,7 @@ from ..trace.ir import Instr, Trace, _new_tuple, gc_paused
 from ..trace.render import Renderer, named_vars, target_spelling, use_counts
 from .naming import assign_names, comment_text
 from .numpy_program import Program, load_program, load_statements
+from .program_text import LazySource, Lines, Texts, formatted, text_of
 from .numpy_render import FUSED_HELPERS, NumpyRenderer, hoist_shared, share_logs, shared_exps
 from .reserved import PYTHON_RESERVED
 
@@ -86,7 +90,7 @@ POINT_SPELLING = _spelling(MATH)
 
 
 class Generated(NamedTuple):
-    source: str                 # the function's text
+    source: Union[str, LazySource]   # the function's text (a program's: made when asked for, program_text.py)
     params: list                # its parameter names
     program: Optional[Program]  # for a text of more than PROGRAM_ABOVE lines, where generated: what load runs
 
@@ -102,7 +106,7 @@ def generate(trace: Trace, *, func_name: str = "f", description: str = "",
     `try` whose `except` returns FALLBACK(*inputs) (see _guarded, load_point)."""
     source, params, _ = generated(trace, func_name=func_name, description=description, returns=returns,
                                   point=point, guarded=guarded)
-    return source, params
+    return text_of(source), params
 
 
 @gc_paused()
@@ -110,7 +114,8 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
               returns: Optional[ReturnSpec] = None, point: bool = False, guarded: bool = False) -> Generated:
     """generate's source and parameter names, and for a long function of plain lines
     (`name = expression`, as most large gradients are) the statement program that
-    load(source, func_name, program=...) runs without reading the text back."""
+    load(source, func_name, program=...) runs without the text; its source is then a
+    program_text.LazySource, the text made only when asked for (str())."""
     reserved = RESERVED | {func_name} | ({FALLBACK, UNGUARDED} if guarded else set())
     trace, ops = _prepared(trace, point)
     uses = use_counts(trace)
@@ -127,47 +132,51 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
     keyed = plain and named.count(True) > PROGRAM_ABOVE - _KEYED_MARGIN
     aliases: Optional[dict] = {} if keyed else None
     names = assign_names(trace, named, reserved, uses, aliases)
-    slots = holders = None
-    if keyed:
-        slots, holders = _slots(aliases, named, trace)
-    r = NumpyRenderer(trace, POINT_SPELLING if point else SPELLING, names.__getitem__, named=named,
-                      shared=shared, taken=set(names) | reserved if shared else reserved, uses=uses,
-                      rhs_all="    " if plain else True, slots=slots)
-
     params = [names[v] for _, v in trace.inputs]
+    # the one-point variant's body in a `try` (see _guarded), but where it rebinds an
+    # input's name (`except` would not see it as given)
+    guard = point and guarded and not any(n > 1 for n in map(Counter(names).__getitem__, params))
+    spell = POINT_SPELLING if point else SPELLING
+    slots = texts = constants = None
+    if keyed:
+        # The keys' holes need only the slots; the text, only the names and constants by
+        # slot, in one str (program_text.Texts). So no list of every variable's name or
+        # slot outlives this (the renderer's end is generate's peak of memory: at 10⁵
+        # operations 1.80 kB an operation with them, 1.45 without, in tracemalloc's count).
+        slots, first, held_constants = _slots(aliases, named, trace)
+        constants = {}   # slot -> text, as the renderer spells them
+        for i in held_constants.tolist():
+            names[i] = constants[int(slots[i])] = spell.const(trace.instrs[i].value)
+        texts, size = Texts(compress(names, first.tobytes())), int(np.count_nonzero(first))
+        del names, first, aliases
+        names = None   # (the renderer of keys asks for none)
+    r = NumpyRenderer(trace, spell, None if names is None else names.__getitem__,
+                      named=named, shared=shared, taken=set(names) | reserved if shared else reserved, uses=uses,
+                      rhs_all="    " if plain else True, slots=None if slots is None else slots.tolist())
+
     if returns is None:
         returns = 0 if len(trace.outputs) == 1 else tuple(range(len(trace.outputs)))
-    head = _head(trace, r, ops, point, description, func_name, params)
+    head = "\n".join(_head(trace, r, ops, point, description, func_name, params))
     if not keyed:
         body = _text_lines(trace, r, names, returns, plain)
         del r
-    else:
-        formats, numbered, statement_slots, texts, constants = _keyed_lines(trace, r, names, holders, returns)
-        del r   # (its keys and holes: before the text is made)
-        keys = list(map(formats.__getitem__, numbered))   # (shared strings)
-        holes = map(texts.__getitem__, chain.from_iterable(statement_slots))
-    # a statement program takes no `try` (load_point guards it from outside), nor
-    # does a body that rebinds an input's name (`except` would not see it as given);
-    # the header takes at most 8 lines
-    n_lines = len(keys if keyed else body)
-    if point and guarded and n_lines + 5 <= PROGRAM_ABOVE - 8 and \
-            not any(n > 1 for n in map(Counter(names).__getitem__, params)):
-        body = _guarded("\n".join(keys).format(*holes).split("\n") if keyed else body, params, returns)
-        keyed = False
-    if not keyed:
-        return Generated("\n".join(head + body) + "\n", params, None)
-    head_text = "\n".join(head)
-    # the text in one format: the header's braces doubled (a description's), the keys', the holes' texts
-    source = "\n".join([head_text.replace("{", "{{").replace("}", "}}"), *keys, ""]).format(*holes)
-    program = None
-    start = head_text.count("\n")   # the def line's index
-    if start + 1 + n_lines > PROGRAM_ABOVE:
-        program = Program(formats, numbered, statement_slots, len(texts),
-                          tuple(slots[v] for _, v in trace.inputs),
-                          {slots[i]: _LITERALS[text] if text in _LITERALS else float(text)
-                           for i, text in constants.items()},
-                          texts, start)
-    return Generated(source, params, program)
+        if guard and _fits_try(len(body)):
+            body = _guarded(body, params, returns)
+        return Generated("\n".join([head, *body, ""]), params, None)
+    formats, numbered, statement_slots = _keyed_lines(trace, r, returns)
+    del r   # (its keys and holes: before the text or the program is made)
+    n_lines = len(numbered)
+    if guard and _fits_try(n_lines):
+        body = formatted("", formats, numbered, statement_slots, texts.list()).split("\n")[1:-1]
+        return Generated("\n".join([head, *_guarded(body, params, returns), ""]), params, None)
+    start = head.count("\n")   # the def line's index
+    if start + 1 + n_lines <= PROGRAM_ABOVE:
+        return Generated(formatted(head, formats, numbered, statement_slots, texts.list()), params, None)
+    program = Program(formats, numbered, statement_slots, size,
+                      tuple(int(slots[v]) for _, v in trace.inputs),
+                      {slot: _LITERALS[text] if text in _LITERALS else float(text) for slot, text in constants.items()},
+                      texts, start, head)
+    return Generated(LazySource(program), params, program)
 
 
 def _head(trace: Trace, r: Renderer, ops: set, point: bool, description: str, func_name: str,
@@ -201,32 +210,32 @@ def _text_lines(trace: Trace, r: Renderer, names: list, returns: ReturnSpec, pla
     return body
 
 
-def _slots(aliases: dict[int, int], named: list[bool], trace: Trace) -> tuple[list[int], list[int]]:
-    """Per variable its slot, and by slot its first variable: a slot per name (the
-    first variable of a name, which assign_names' `aliases` give the others) and per
-    constant, numbered 0, 1, ... in the trace's order: the program's list of values,
-    copied at each call, has an entry per name and constant, not per variable (one
-    point of a 10⁴-operation gradient ran 5-10% faster so than on a slot per
-    variable). (NumPy: no loop in Python.)"""
+def _slots(aliases: dict[int, int], named: list[bool], trace: Trace) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per variable its slot, whether it is the first of its slot, and those first
+    variables that are constants (arrays): a slot per name (the first variable of a
+    name, which assign_names' `aliases` give the others) and per constant, numbered 0,
+    1, ... in the trace's order: the program's list of values, copied at each call,
+    has an entry per name and constant, not per variable (one point of a
+    10⁴-operation gradient ran 5-10% faster so than on a slot per variable). (NumPy:
+    no loop in Python.)"""
     n = len(named)
     given = np.arange(n)
     if aliases:
         given[np.fromiter(aliases.keys(), np.intp, len(aliases))] = np.fromiter(aliases.values(), np.intp, len(aliases))
-    held = np.array(named, dtype=bool) | np.fromiter(map("const".__eq__, map(itemgetter(0), trace.instrs)), bool, n)
-    first = held & (given == np.arange(n))
-    return (np.cumsum(first) - 1)[given].tolist(), np.flatnonzero(first).tolist()
+    constant = np.fromiter(map("const".__eq__, map(itemgetter(0), trace.instrs)), bool, n)
+    first = (np.array(named, dtype=bool) | constant) & (given == np.arange(n))
+    return (np.cumsum(first) - 1)[given], first, np.flatnonzero(first & constant)
 
 
-def _keyed_lines(trace: Trace, r: Renderer, names: list, holders: list[int], returns: ReturnSpec) -> tuple:
+def _keyed_lines(trace: Trace, r: Renderer, returns: ReturnSpec) -> tuple:
     """The body from a renderer of keys (Renderer's `slots`): the distinct keys (by
     number) and each line's key's number, the return line's last; each line's slots
-    (its target's, then its right-hand side's holes'); by slot, the text of a hole (a
-    name, a constant: that of the slot's first variable, `holders`); the constants'
-    texts by variable."""
+    (its target's, then its right-hand side's holes')."""
     rhs = r.rhs_texts   # numbers of keys (r.keys)
-    lines = list(map(is_not, rhs, repeat(None)))
-    numbered = list(compress(rhs, lines))
+    lines = bytes(map(is_not, rhs, repeat(None)))   # (a byte a variable, not a pointer's 8)
+    numbered = array("i", compress(rhs, lines))   # (4 bytes a statement, not a pointer's 8)
     statement_slots = list(compress(r.line_holes, lines))
+    del lines
     returned: list = []   # the return line's holes
 
     def output(k: int) -> str:
@@ -235,10 +244,7 @@ def _keyed_lines(trace: Trace, r: Renderer, names: list, holders: list[int], ret
         return r.expr(v)[0]
     numbered.append(r.keys[f"    return {_format_returns(returns, output, top=True)}"])
     statement_slots.append(tuple(returned))
-    texts = names.copy()
-    for i, text in r.constants.items():
-        texts[i] = text
-    return list(r.keys), numbered, statement_slots, list(map(texts.__getitem__, holders)), r.constants
+    return list(r.keys), numbered, statement_slots
 
 
 # the constants' texts that are not float literals, and their values (as the text evaluates them)
@@ -262,6 +268,13 @@ def _prepared(trace: Trace, point: bool) -> tuple[Trace, set[str]]:
     if "logaddexp" in ops and not point:
         trace = hoist_shared(trace)
     return trace, ops if trace is given else set(map(itemgetter(0), trace.instrs))
+
+
+def _fits_try(n_lines: int) -> bool:
+    """Whether a body of `n_lines` in a `try` leaves the text short enough to compile:
+    a statement program takes no `try` (load_point guards it from outside); the header
+    takes at most 8 lines."""
+    return n_lines + 5 <= PROGRAM_ABOVE - 8
 
 
 def _guarded(body: list, params: list, returns: ReturnSpec) -> list:
@@ -411,23 +424,43 @@ _KEYED_MARGIN = 64
 
 
 @gc_paused()
-def load(source: str, func_name: str, values: Optional[dict] = None, program: Optional[Program] = None):
+def load(source: Union[str, LazySource], func_name: str, values: Optional[dict] = None,
+         program: Optional[Program] = None):
     """A function from generated source (compiled, or a statement program above
     PROGRAM_ABOVE lines) whose source `inspect` and tracebacks show; `values`: more
     names of its namespace (ours: never user text); `program`: the source's statement
-    program (generated's), which then need not be read back from the text."""
-    digest = hashlib.sha1(source.encode()).hexdigest()[:12]
-    filename = f"<exprcompiler {func_name} {digest}>"
+    program (generated's), which then need not be read back from the text. A
+    LazySource with its program is not made text: linecache gets its Lines, which
+    format a line when asked for."""
     namespace: dict = {"__name__": "exprcompiler.generated", **(values or {})}
-    lines = source.splitlines(True)
+    if program is not None and type(source) is LazySource and source.program is program:
+        # named by a count, not by a digest of the text (which is not made)
+        filename = f"<exprcompiler {func_name} #{next(_UNMADE)}>"
+        lines = Lines(source)
+    else:
+        source = text_of(source)
+        digest = hashlib.sha1(source.encode()).hexdigest()[:12]
+        filename = f"<exprcompiler {func_name} {digest}>"
+        lines = source.splitlines(True)
     if not (len(lines) > PROGRAM_ABOVE and (load_program(lines, func_name, filename, namespace) if program is None
                                             else load_statements(program, lines, func_name, filename, namespace))):
-        exec(compile(source, filename, "exec"), namespace)  # our generated source, never user text
-    linecache.cache[filename] = (len(source), None, lines, filename)
-    return namespace[func_name]
+        exec(compile(text_of(source), filename, "exec"), namespace)  # our generated source, never user text
+    fn = namespace[func_name]
+    if type(lines) is Lines:
+        linecache.cache[filename] = (None, None, lines, filename)
+        # its own file (by count): gone with the function, and with it the program that
+        # linecache's Lines hold (a traceback holds the function while it lives)
+        weakref.finalize(fn, linecache.cache.pop, filename, None).atexit = False
+    else:
+        linecache.cache[filename] = (len(source), None, lines, filename)
+    return fn
 
 
-def load_point(source: str, func_name: str, fallback, returns: ReturnSpec, program: Optional[Program] = None):
+_UNMADE = count(1)   # numbers of the loaded functions whose text is not made
+
+
+def load_point(source: Union[str, LazySource], func_name: str, fallback, returns: ReturnSpec,
+               program: Optional[Program] = None):
     """The one-point variant from the `source` of generate(..., point=True,
     guarded=True, returns=returns) (and its `program`, generated's): where math refuses
     (ArithmeticError, ValueError) it returns what `fallback(*inputs)` gives (a list of the
@@ -447,7 +480,7 @@ def compile_numpy(trace: Trace, *, func_name: str = "f", description: str = "",
                   returns: Optional[ReturnSpec] = None):
     """(function, source, parameter names) for `trace`."""
     source, params, program = generated(trace, func_name=func_name, description=description, returns=returns)
-    return load(source, func_name, program=program), source, params
+    return load(source, func_name, program=program), text_of(source), params
 
 
 # Points per block on large batches: each block's temporaries stay in cache. Measured
@@ -464,10 +497,12 @@ BLOCK = 16384
 MEMORY = 1 << 30
 
 
-def block_for(source: str) -> int:
+def block_for(source: Union[str, LazySource]) -> int:
     """Points per block for a generated function: BLOCK, or fewer where its lines'
-    arrays of BLOCK points would hold more than MEMORY (at least 64)."""
-    return max(64, min(BLOCK, MEMORY // (8 * max(1, source.count("\n")))))
+    arrays of BLOCK points would hold more than MEMORY (at least 64). (A LazySource
+    knows its lines' count: its text is not made.)"""
+    lines = source.count("\n") if type(source) is str else source.line_count()
+    return max(64, min(BLOCK, MEMORY // (8 * max(1, lines))))
 
 
 def numpy_runner(fn, block: int = BLOCK):

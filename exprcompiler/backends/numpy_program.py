@@ -6,7 +6,8 @@ along with the text (from the trace: each line's template and the trace variable
 its holes, as the renderer built the line; no text read back), or `load_program` with
 the text alone (a text from elsewhere, or with lines the renderer does not key: see
 generated). The text stays the source that `.source`, `inspect` and tracebacks show,
-byte for byte. What follows is about `load_program`; the runner (_define) is theirs.
+byte for byte (a Program's made only when asked for: program_text.py). What follows
+is about `load_program`; the runner (_define) is theirs.
 
 Why: Python's compile() costs about 10 µs per generated statement whatever the
 size of the unit (see numpy_backend.PROGRAM_ABOVE), a quarter of text -> callable
@@ -253,18 +254,20 @@ class Program(NamedTuple):
     text: a variable's is that of its name (the first variable of that name), or its
     constant's."""
     formats: list      # template number -> its line, `    {} = np.sin({}) * {}` (the return line's too)
-    numbered: list     # per statement, the return line last: its template's number
+    numbered: object   # per statement, the return line last: its template's number (an array('i'))
     slots: list        # per statement: the slots of its holes, in the text's order (its target's first)
     size: int          # the number of slots
     params: tuple      # the parameters' slots, in order
     constants: dict    # slot -> a constant's value
-    texts: list        # slot -> its text in the source (a name, a literal), None for no hole's
+    texts: object      # slot -> its text in the source (a name, a literal): program_text.Texts
     start: int         # the index of the `def` line among the text's lines
+    head: str          # the text's lines up to the `def` line's, joined by newlines (program_text)
 
 
-def load_statements(program: Program, lines: list[str], func_name: str, filename: str, namespace: dict) -> bool:
+def load_statements(program: Program, lines, func_name: str, filename: str, namespace: dict) -> bool:
     """Define `func_name` in `namespace` from `program` as load_program does from the
-    text (`lines`, which linecache holds under `filename`, are that program's text)."""
+    text (`lines`, which linecache holds under `filename`, are that program's text: a
+    list, or program_text.Lines, which formats a line when asked for)."""
     start = program.start
     exec(compile("".join(lines[:start]), filename, "exec"), namespace)
     values = [None] * program.size
@@ -273,7 +276,7 @@ def load_statements(program: Program, lines: list[str], func_name: str, filename
     texts, slots = program.texts, program.slots
 
     def names_in(step: int):
-        return ((texts[s], s) for s in slots[step] if texts[s] is not None and texts[s].isidentifier())
+        return ((texts[s], s) for s in slots[step] if texts[s].isidentifier())
     templates = [f"def t{t}(_v, _s):\n    {_template_line(fmt)}\n" for t, fmt in enumerate(program.formats)]
     params = program.params
     first = params[0] if params else 0

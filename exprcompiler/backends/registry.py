@@ -4,7 +4,8 @@ Where it sits: between the passes and the compiled object. `api._build` asks
 `BACKENDS[name]` for an artifact of the trace to compile and loads it as a kernel;
 everything about one backend (the NumPy source and its blocked runner; the C
 source, its build through the cache, the scalar-or-tensor generator, the thread
-choice) stays behind `generate` and `load`:
+choice) stays behind `generate` and `load` (a long NumPy function's text is made only
+when its `source` is asked for: program_text.py):
 
     artifact = backend.generate(trace, func_name=..., description=..., returns=..., columns=...)
     kernel = backend.load(artifact, signature, threads=...)
@@ -25,10 +26,11 @@ from typing import Callable, NamedTuple, Optional
 
 from ..trace.ir import Trace
 from .naming import param_alias
+from .program_text import text_of
 
 
 class Artifact(NamedTuple):
-    source: str                 # the generated program text
+    text: object                # the generated program text: a str, or NumPy's LazySource (program_text.py)
     func_name: str              # its entry point
     params: tuple               # the generated function's parameter names, in input order
     decl: str = ""              # C: the declarations cffi loads
@@ -38,15 +40,25 @@ class Artifact(NamedTuple):
     dtype: object = None        # None: float64; np.dtype(float32): a float32 kernel (dtypes.py)
     program: object = None      # NumPy: the long source's statement program, if generated (numpy_program.Program)
 
+    @property
+    def source(self) -> str:
+        """The text (a LazySource's made at the first call)."""
+        return text_of(self.text)
+
 
 class Kernel(NamedTuple):
     fn: Callable
-    source: str
+    text: object                        # its source text: a str, or NumPy's LazySource (program_text.py)
     params: tuple
     run: Optional[Callable] = None      # traces of scalars; None for tensor traces
     packed: Optional[Callable] = None   # None: PackedCall goes through `point`
     point: Optional[Callable] = None
     warns: bool = True                  # fn may raise NumPy's floating-point warnings
+
+    @property
+    def source(self) -> str:
+        """The text (a LazySource's made at the first call)."""
+        return text_of(self.text)
 
 
 class NumpyBackend:
@@ -61,14 +73,14 @@ class NumpyBackend:
 
     def load(self, artifact: Artifact, signature, *, threads=None) -> Kernel:
         from .numpy_backend import block_for, load, numpy_runner
-        fn = load(artifact.source, artifact.func_name, program=artifact.program)
-        block = block_for(artifact.source)
+        fn = load(artifact.text, artifact.func_name, program=artifact.program)
+        block = block_for(artifact.text)
         if signature.tensor:
-            return Kernel(fn, artifact.source, artifact.params)
+            return Kernel(fn, artifact.text, artifact.params)
         if artifact.dtype is not None:  # float32: the point on float32 scalars, not math's doubles
             from ..dtypes import numpy_point
-            return Kernel(fn, artifact.source, artifact.params, run=numpy_runner(fn, block), point=numpy_point(fn))
-        return Kernel(fn, artifact.source, artifact.params, run=numpy_runner(fn, block),
+            return Kernel(fn, artifact.text, artifact.params, run=numpy_runner(fn, block), point=numpy_point(fn))
+        return Kernel(fn, artifact.text, artifact.params, run=numpy_runner(fn, block),
                       point=_MathPoint(artifact, signature.trace, fn))
 
 

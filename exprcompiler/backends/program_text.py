@@ -1,0 +1,126 @@
+"""The text of a long generated NumPy function, made only when something asks for it.
+
+Where it sits: numpy_backend.generated renders a long function of plain lines as a
+statement program (numpy_program.Program: per statement a template's number and the
+slots of its holes, by slot a hole's text), which numpy_backend.load runs without
+the text. The text itself (2.3 million lines, ~100 MB with linecache's copy of its
+lines, at 10⁶ operations) is then wanted only by a reader: `.source`, `inspect`, a
+traceback, NumPy's warnings. So generated hands out a `LazySource` (its `str()` is
+the text, formatted from the program at the first call and kept), and load
+registers `Lines` with linecache: a sequence whose line k is formatted from the
+program when linecache is asked for it (a traceback's one line: one statement
+formatted, not the text). Both format from the same program as generated's eager
+text (`formatted`, which it calls too), so every reader sees the same bytes.
+
+linecache's own lazy entries (a 1-tuple of a function) were the other way: they
+serve only file names that are not `<...>` and that os.stat cannot find, and the
+first traceback would make, and keep, every line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import chain
+
+
+def formatted(head: str, formats: list, numbered, slots, texts: list) -> str:
+    """The function's text: `head` (the lines before the body, the `def` line last,
+    no newline at its end), then per statement its format (numbered) with its slots'
+    texts, one format call for all of them (the header's braces doubled: a
+    description's)."""
+    keys = "\n".join([head.replace("{", "{{").replace("}", "}}"), *map(formats.__getitem__, numbered), ""])
+    return keys.format(*map(texts.__getitem__, chain.from_iterable(slots)))
+
+
+class Texts:
+    """The holes' texts by slot (names, literals: numpy_program.Program's `texts`) in
+    one str, joined by newlines, which no name or literal holds: as a list they are as
+    many str objects as slots (2·10⁵ at 10⁵ operations, 110 bytes an operation of
+    generate's peak of memory and of the program's), wanted only when text is made.
+    `list()` splits them; `texts[slot]` too, at the first call (a line of a
+    traceback), and keeps that list."""
+
+    __slots__ = ("joined", "_list")
+
+    def __init__(self, texts):
+        self.joined = "\n".join(texts)
+        self._list = None
+
+    def list(self) -> list:
+        return self._list if self._list is not None else self.joined.split("\n")
+
+    def __getitem__(self, slot: int) -> str:
+        if self._list is None:
+            self._list = self.joined.split("\n")
+        return self._list[slot]
+
+
+class LazySource:
+    """A statement program's text (numpy_program.Program, with its `head`): `str()`
+    formats it once and keeps it. Where a str is expected (`.source` of Artifact,
+    Kernel and Compiled) its holder converts it (`text_of`)."""
+
+    __slots__ = ("program", "_text")
+
+    def __init__(self, program):
+        self.program = program
+        self._text = None
+
+    def __str__(self) -> str:
+        if self._text is None:
+            p = self.program
+            self._text = formatted(p.head, p.formats, p.numbered, p.slots, p.texts.list())
+        return self._text
+
+    def line_count(self) -> int:
+        return self.program.start + 1 + len(self.program.numbered)
+
+    def __repr__(self) -> str:
+        return f"<generated source of {self.line_count():,} lines, not formatted yet>" if self._text is None \
+            else f"<generated source of {self.line_count():,} lines>"
+
+
+def text_of(source) -> str:
+    """The text of a source: a str, or a LazySource's."""
+    return source if type(source) is str else str(source)
+
+
+# Slices of more lines than this come from the whole text (made once) rather than
+# from a format call per line (inspect.getsource asks for the function's every line).
+_SLICE_FROM_TEXT = 2_000
+
+
+class Lines(Sequence):
+    """A LazySource's lines, each ending with a newline, as linecache holds a file's:
+    line k formatted from the program when asked for (a traceback's, a warning's);
+    a long slice (inspect's) cut from the whole text."""
+
+    def __init__(self, source: LazySource):
+        self.source = source
+        self.head = [line + "\n" for line in source.program.head.split("\n")]
+
+    def __len__(self) -> int:
+        return self.source.line_count()
+
+    def __iter__(self):
+        return iter(self[:])
+
+    def __getitem__(self, k):
+        n = len(self)
+        if isinstance(k, slice):
+            rows = range(*k.indices(n))
+            if len(rows) > _SLICE_FROM_TEXT:
+                return str(self.source).splitlines(True)[k]
+            return [self[j] for j in rows]
+        if k < 0:
+            k += n
+        if not 0 <= k < n:
+            raise IndexError("line index out of range")
+        if k < len(self.head):
+            return self.head[k]
+        p = self.source.program
+        step = k - len(self.head)
+        return p.formats[p.numbered[step]].format(*map(p.texts.__getitem__, p.slots[step])) + "\n"
+
+
+__all__ = ["LazySource", "Lines", "Texts", "formatted", "text_of"]
