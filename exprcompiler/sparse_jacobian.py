@@ -106,11 +106,16 @@ class SparseDerivative(CompiledFunction):
             self._kernel = api._build(self.kind, primal, self.trace, backend=backend, wrt=self.wrt,
                                       mode=self.mode, func_name=f"f_sparse_{self.kind}", what=self._what(),
                                       threads=threads, layout=(self._suffixes(), tuple))
-        self.source = self._kernel.source
         self.rewrites = tuple(rewrites)  # the stability rewrites applied (see exprcompiler.stability)
         self.signature = self._kernel.signature if not self.tensor else None
         self._packed = None
         self._template = None
+
+    @property
+    def source(self) -> str:
+        """The generated code (a long NumPy function's is made at the first call:
+        backends/program_text.py)."""
+        return self._kernel.source
 
     # -- what a subclass says --------------------------------------------------------
     _sweep_mode = ""
