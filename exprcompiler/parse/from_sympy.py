@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from functools import reduce
+from types import FunctionType as _FunctionType
 from typing import Optional
 
 import sympy
@@ -150,7 +151,9 @@ class _Converter:
     def __init__(self, max_ops: Optional[int] = None):
         self.b = Builder(max_ops=max_ops)
         self.var: dict[int, int] = {}          # id(node) -> its variable
-        self.alive: list = []                  # the nodes of `var`, so their ids stay theirs
+        # The nodes of `var` that the root does not hold through their parents' _args,
+        # so their ids stay theirs (the caller holds the root).
+        self.alive: list = []
         self.magnitude: dict[int, int] = {}    # id(Mul with coefficient < 0) -> var of -Mul
         # ids of the arguments an Add or a Mul must look at: with none, it is a plain
         # chain of add or mul (_add, _mul). Terms: numbers, matrices, Muls with a
@@ -158,7 +161,7 @@ class _Converter:
         self.odd_terms: set[int] = set()
         self.odd_factors: set[int] = set()
         self.below: dict[int, int] = {}        # id(reciprocal b**-e) -> var of b**e
-        self.exponents: dict[int, tuple] = {}  # id(numeric exponent) -> (negative, value)
+        self.numbers: dict[int, tuple] = {}    # id(number) -> (a negative Number, its float)
         self.symbols: dict[str, object] = {}   # input name -> the symbol that has it
         self.methods: dict[str, object] = {}   # op name -> its builder method (Builder.op_call)
 
@@ -166,36 +169,58 @@ class _Converter:
         # Memo keys are ids, not the nodes: SymPy's __eq__ (run on a hash match)
         # recurses into distinct-but-equal subtrees. Equal subtrees that are
         # distinct objects are still built once, by the Builder's hash-consing.
-        # A node with children goes back on the stack under _BUILD, then its
-        # children: when _BUILD comes back, they are built and so is the node.
+        # A node with children goes back on the stack under the method that builds
+        # it, then its children: when the method comes back, they are built and it
+        # builds the node. What a node is depends on its class only (SymPy's is_Add,
+        # is_Symbol... are class attributes): the method is found once per class.
+        # Post-order with the arguments in order, as a recursion would build them.
+        if type(root) not in _CHECKED:
+            _check(root)   # (before the loop, which takes a function on its stack for a method)
         stack = [root]
         pop, push = stack.pop, stack.append
         var, alive, checked, how_by_class = self.var, self.alive, _CHECKED, _BUILD_BY_CLASS
-        check = _check
         while stack:
             node = pop()
-            if node is _BUILD:
+            if type(node) is _FunctionType:   # a method, the node it builds below it
+                build = node
                 node = pop()
+                var[id(node)] = build(self, node)
+                continue
+            if id(node) in var:
+                continue
+            cls = type(node)
+            if cls in checked:
+                args = node._args   # (held by the node: their ids stay theirs)
             else:
-                if id(node) in var:
-                    continue
-                if type(node) in checked:
-                    args = node._args
+                _check(node)
+                args = _matrix.children(node) if _matrix.is_matrix_node(node) else node.args
+                alive.append(node)
+                alive.append(args)  # (.args may make its tuple: keep what it holds)
+            build = how_by_class.get(cls)
+            if build is None:
+                build = how_by_class[cls] = _how_to_build(node)
+            # Arguments built already are not stacked: most nodes have one or two, and
+            # in a DAG they are often built (shared), so the node is built at once.
+            if len(args) == 2:
+                first, second = args
+                if id(second) in var:
+                    if id(first) in var:
+                        var[id(node)] = build(self, node)
+                        continue
+                    stack += (node, build, first)
                 else:
-                    check(node)
-                    args = _matrix.children(node) if _matrix.is_matrix_node(node) else node.args
-                if args:
-                    push(node)
-                    push(_BUILD)
-                    stack += args[::-1]   # (those built already are passed over)
-                    continue
-            # What a node is depends on its class only (SymPy's is_Add, is_Symbol... are
-            # class attributes): the way to build it is found once per class.
-            how = how_by_class.get(type(node))
-            if how is None:
-                how = how_by_class[type(node)] = _how_to_build(node)
-            var[id(node)] = how(self, node)
-            alive.append(node)
+                    stack += (node, build, second, first)
+            elif len(args) == 1:
+                if id(args[0]) in var:
+                    var[id(node)] = build(self, node)
+                else:
+                    stack += (node, build, args[0])
+            elif args:
+                push(node)
+                push(build)
+                stack += args[::-1]   # (those built already are passed over)
+            else:
+                var[id(node)] = build(self, node)
         return var[id(root)]
 
     def _v(self, node) -> int:
@@ -215,26 +240,31 @@ class _Converter:
         return self.b.input(name)
 
     def _number(self, node) -> int:
+        # (its sign and value for the Adds and Pows above it: numbers are few objects)
+        value = _float(node)
+        self.numbers[id(node)] = (node.is_Number and _is_negative(node), value)
         self.odd_terms.add(id(node))
-        return self.b.const(_float(node))
+        return self.b.const(value)
 
     def _pow_node(self, node) -> int:
-        """A Pow: what _pow builds, with each numeric exponent's value and sign found
-        once (exponents are few distinct numbers: 2, 1/2, -1...)."""
+        """A Pow: what _pow builds (_power_of inline), with each numeric exponent's
+        value and sign found once (_number: exponents are few numbers, 2, 1/2, -1...)."""
         base, exp = node.args
+        b = self.b
         if base is _E:
-            return self.b.exp(self.var[id(exp)])
+            return b.exp(self.var[id(exp)])
         if not exp.is_Number:
-            return self.b.pow(self.var[id(base)], self.var[id(exp)])
-        known = self.exponents.get(id(exp))
-        if known is None:
-            known = self.exponents[id(exp)] = (_is_negative(exp), _float(exp))
-        negative, value = known
+            return b.pow(self.var[id(base)], self.var[id(exp)])
+        negative, value = self.numbers[id(exp)]
+        x = self.var[id(base)]
         if negative:   # b**-e: a Mul puts b**e below its fraction bar
-            below = self.below[id(node)] = self._power_of(base, -value)
+            value = -value
+        power = x if value == 1.0 else b.sqrt(x) if value == 0.5 else b.pow(x, value)
+        if negative:
+            self.below[id(node)] = power
             self.odd_factors.add(id(node))
-            return self.b.div(1.0, below)
-        return self._power_of(base, value)
+            return b.div(1.0, power)
+        return power
 
     def _conditional(self, node) -> int:
         """A Piecewise, or a condition as a 0/1 float (see _RELATIONS)."""
@@ -303,10 +333,11 @@ class _Converter:
             elif j not in odd:
                 if i in magnitude:
                     return b.sub(var[j], magnitude[i])
-                first = args[0]
-                if first.is_Number or first.is_NumberSymbol:   # 1 + x: SymPy's order
-                    if first.is_Number and _is_negative(first):
-                        return b.sub(var[j], b.const(-_float(first)))
+                number = self.numbers.get(i)
+                if number is not None:   # 1 + x: SymPy's order
+                    negative, value = number
+                    if negative:
+                        return b.sub(var[j], b.const(-value))
                     return b.add(var[j], var[i])
         if node.is_Matrix:
             self.odd_terms.add(id(node))
@@ -351,13 +382,16 @@ class _Converter:
             first, second = args
             i, j = id(first), id(second)
             odd = self.odd_factors
-            if i not in odd and j not in odd and not node.is_Matrix:
-                if not first.is_Number:
-                    return b.mul(var[i], var[j])
-                if first is _MINUS_ONE:
-                    self.odd_terms.add(id(node))
-                    self.magnitude[id(node)] = var[j]
-                    return b.neg(var[j])
+            if i not in odd and not node.is_Matrix:
+                if j not in odd:
+                    if not first.is_Number:
+                        return b.mul(var[i], var[j])
+                    if first is _MINUS_ONE:
+                        self.odd_terms.add(id(node))
+                        self.magnitude[id(node)] = var[j]
+                        return b.neg(var[j])
+                elif j in self.below and not first.is_Number:   # x/y: _fraction of x over y
+                    return b.div(var[i], self.below[j])
         if node.is_Matrix:
             self.odd_terms.add(id(node))
             self.odd_factors.add(id(node))
@@ -453,7 +487,8 @@ def _fraction(b: Builder, top_coeff: float, top: list, bottom_coeff: float, bott
 
 
 def _how_to_build(node):
-    """The _Converter method that builds nodes of `node`'s class."""
+    """The _Converter method that builds nodes of `node`'s class: a plain function
+    (convert tells it from a node on its stack by its type)."""
     if _matrix.is_matrix_node(node) and not (node.is_Add or node.is_Mul):
         return _Converter._matrix_node      # (MatAdd and MatMul are an Add and a Mul)
     if node.is_Symbol:
@@ -495,7 +530,6 @@ def _function_builder(op):
 
 
 _BUILD_BY_CLASS: dict = {}
-_BUILD = object()   # on the converter's stack: build the node below
 
 
 def from_sympy(expr, *, source: Optional[str] = None, max_ops: Optional[int] = None) -> Trace:

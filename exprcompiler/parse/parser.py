@@ -142,6 +142,7 @@ class _Parser(TokenReader):
         # Token text -> the variable it always reads: assigned names (SSA), and once
         # read, inputs, constants and numbers (the builder would give the same one).
         self.known: dict[str, int] = {}
+        self.scanner.valid = self.known     # (its keys are tokens: the lexer need not check them)
         self.free: dict[str, int] = {}      # input name -> its first use's token number (for errors)
         self.more = False                   # a bare statement's comma: another output follows
         self.ops = _Methods()               # op name -> its builder method

@@ -1,0 +1,84 @@
+"""The lexer's fast path (Scanner._split: str methods on a plain window) must give
+exactly the tokens of its regular expression, or decline (None) and leave the window
+to it. Texts are drawn from an alphabet of the characters where the two could part:
+'.', 'e', digits and '_' in and around runs, '*' and '=' that make '**' and '==',
+blanks, and characters that are not plain (tabs, '#', '<', '\\r', unicode)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from exprcompiler.parse import lexer, parse
+from exprcompiler.parse.lexer import EOF, Scanner
+
+ALPHABET = list("aexT_Ee019.") * 3 + list(" ") * 6 + list("\n*=+-(),;[]:@") * 2 + \
+    ["**", "==", "1e", "1e5", ".5", "x.T", "t1.5", "2.", "..", "\t", "\f", "\v", "#", "<", "!", "\r", "é", "$"]
+
+
+def tokens(text: str, split: bool, known=()) -> tuple:
+    """Each window's tokens and range, with the fast path or without it."""
+    scanner = Scanner(text)
+    scanner.valid = dict.fromkeys(known)
+    if not split:
+        scanner._split = lambda chunk: None
+    out = []
+    while (toks := scanner.window())[0] != EOF:
+        out.append((tuple(toks), scanner.windows[-1]))
+    return tuple(out), scanner.bad_at
+
+
+TEXTS = st.lists(st.sampled_from(ALPHABET), max_size=40).map("".join)
+
+
+@settings(max_examples=600, deadline=None)
+@given(TEXTS, st.sampled_from([1, 3, 8, lexer.WINDOW]), TEXTS)
+def test_split_gives_the_regular_expressions_tokens(text, window, before):
+    # `before`: the tokens of text read earlier, which the parser would know (not checked again)
+    known = [t for t in lexer._SCAN_RE.findall(before) if t and lexer._GOOD_RE.fullmatch(t)]
+    old = lexer.WINDOW
+    lexer.WINDOW = window
+    try:
+        assert tokens(text, True, known) == tokens(text, False)
+    finally:
+        lexer.WINDOW = old
+
+
+@pytest.mark.parametrize("text, plain", [
+    ("t1 = sin(x) * 2.5\nt2 = t1**2 == 1.e5 - .5 / t1\nt2", True),
+    ("y = A @ x[1:, 0]; y", True),
+    ("x.T @ x", False),          # a '.' in a run of letters: two tokens
+    ("t1.5", False),
+    ("1e-5 * x", False),         # "1e" is no run of its own
+    ("1_000 * x", False),        # the regular expression reads 1 then _000
+    ("2x", False),
+    ("x # c", False),            # not plain: comments, tabs, '<', other scripts
+    ("x\t+ y\f", True),
+    ("x <= y", False),
+    ("α + 1", False),
+])
+def test_which_windows_are_split(text, plain):
+    assert (Scanner(text)._split(text) is not None) == plain
+
+
+def test_known_tokens_are_not_checked_again():
+    # (the parser's known names and numbers come from checked windows)
+    scanner = Scanner("")
+    scanner.valid = {"2x": 0}   # not a token: trusted as the parser's
+    assert scanner._split("y = 2x") == ["y", "=", "2x"]
+
+
+def test_a_parse_of_plain_text_matches_the_regular_expressions():
+    text = "".join(f"t{k} = log(2 + sin(t{k - 1})) * x{k % 3} ** 2 - 0.5 / t{k - 1}\n"
+                   for k in range(1, 300)) + "t299"
+    text = "t0 = x0 * x1\n" + text
+    scanner = Scanner(text)
+    assert scanner._split(text) is not None
+    plain = str(parse(text))
+    old = Scanner._split
+    Scanner._split = lambda self, chunk: None
+    try:
+        assert str(parse(text)) == plain
+    finally:
+        Scanner._split = old
