@@ -51,14 +51,18 @@ def _pow_x_partial(b, g, x, y, out):
     """g·y·x**(y - 1), 0 where y == 0 (see _unless_zero). With a scalar constant
     exponent (x**2, the common case) y - 1 is made here, as the builder would fold
     b.sub(y, 1.0), and x**1 is x: two trips through its folding and identities less
-    per power, the same instructions and constants in the same order."""
-    c = b.const_value(y)
-    if c is None or c == 0.0 or b.instrs[y].shape or b.instrs[x].shape or b.const_value(x) is not None:
+    per power, the same instructions and constants in the same order. (The builder's
+    tables are read directly: this runs once per power of a gradient.)"""
+    consts = b._consts
+    c = consts.get(y)
+    if c is None or c == 0.0 or b.instrs[y][3] or b.instrs[x][3] or x in consts:
         return _unless_zero(b, y, lambda: b.mul(g, b.mul(y, b.pow(x, b.sub(y, 1.0)))))
-    b.const(1.0)   # b.sub(y, 1.0) makes the constant 1.0 first (if new, its place in the trace)
+    if 1.0 not in b._scalar_consts:   # (b.const(1.0) of a constant it has: its own lookup)
+        b.const(1.0)   # b.sub(y, 1.0) makes the constant 1.0 first (if new, its place in the trace)
     e = c - 1.0   # IEEE subtraction, as NumPy's fold
-    exponent = b.const(e)
-    return b.mul(g, b.mul(y, x if e == 1.0 else b.pow(x, exponent)))
+    if e == 1.0:   # (b.const(1.0), just made: nothing new)
+        return b.mul(g, b.mul(y, x))
+    return b.mul(g, b.mul(y, b.pow(x, b.const(e))))
 
 
 _TABLE = [

@@ -101,6 +101,28 @@ def test_fast_path_respects_a_replaced_op(monkeypatch):
     assert b.instrs[b.sin(x)].op == "sin"
 
 
+def test_an_op_added_to_the_table_later_gets_its_method(monkeypatch):
+    # Builder has no __getattr__ (see its docstring): an op the table gains after
+    # import is applied by name, and from then on is a method as the others are
+    import dataclasses
+
+    from exprcompiler import ops
+    assert "__getattr__" not in vars(ir.Builder)
+    twice = dataclasses.replace(ops.OPS["sin"], name="xc_test_twice", evaluate=lambda v: 2.0 * v)
+    monkeypatch.setitem(ops.OPS, "xc_test_twice", twice)
+    try:
+        b = ir.Builder()
+        x = b.input("x")
+        assert not hasattr(b, "xc_test_twice")
+        v = b.apply("xc_test_twice", x)
+        assert b.instrs[v].op == "xc_test_twice" and b.xc_test_twice(x) == v
+        assert b.const_value(b.xc_test_twice(b.const(3.0))) == 6.0   # its fold, through the fast path
+    finally:   # (the method and the table's entry go with the op)
+        builder_ops._FAST_METHODS.pop("xc_test_twice", None)
+        if "xc_test_twice" in vars(ir.Builder):
+            delattr(ir.Builder, "xc_test_twice")
+
+
 def test_caches_by_value_keep_signed_zeros_apart():
     # const() and constant folding look values up by float key, which is exact only
     # for nonzero floats (0.0 == -0.0): zeros must still give two constants

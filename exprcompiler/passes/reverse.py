@@ -73,7 +73,7 @@ def adjoint_sweep(b: Builder, trace: Trace, vmap: Sequence[int], cotangents: Map
         if not edges:
             continue
         arg_vars = ins[1]
-        args = None
+        call_args = None
         for j, partial, vjp in edges:
             a = arg_vars[j]
             if not active[a]:
@@ -91,11 +91,12 @@ def adjoint_sweep(b: Builder, trace: Trace, vmap: Sequence[int], cotangents: Map
                 if partial is negated_seed:
                     c = neg(g)
                 else:
-                    if args is None:
-                        args = arg_vars if same else list(map(vget, arg_vars))
                     if vjp is None:
-                        c = partial(b, g, *args, i if same else vmap[i])
+                        if call_args is None:   # a partial's (b, seed, *arguments, out), once an instruction
+                            call_args = (b, g, *arg_vars, i) if same else (b, g, *map(vget, arg_vars), vmap[i])
+                        c = partial(*call_args)
                     else:
+                        args = arg_vars if same else list(map(vget, arg_vars))
                         c = vjp(b, j, g, args, vmap[i], dict(ins.attrs) if ins.attrs else {})
                     if c is None:  # a rule may find a structural zero (x**0)
                         continue

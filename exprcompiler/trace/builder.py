@@ -22,7 +22,7 @@ import gc
 import os
 import sys
 from contextlib import contextmanager
-from itertools import accumulate, chain, compress
+from itertools import accumulate, chain, compress, islice
 from operator import itemgetter
 from typing import Iterable, Optional, Sequence
 
@@ -79,7 +79,11 @@ def max_ops_limit(max_ops: Optional[int] = None) -> int:
 class Builder:
     """Appends instructions with hash-consing and local simplification.
 
-    Ops are methods: ``b.sin(x)``, ``b.add(x, 2.0)`` (floats become constants).
+    Ops are methods: ``b.sin(x)``, ``b.add(x, 2.0)`` (floats become constants),
+    one for each op of the table (an op added to it later has its method once `apply`
+    or `op_call` has met it). The class has no __getattr__: with one, Python reads
+    every attribute of a builder through it, unspecialised (b._flags, b._memo... on
+    each of millions of calls: 18% of the adjoint sweep's instructions).
 
     `apply` runs once per operation of every front end and pass, millions of times
     for a large expression, so it takes the common case (scalar arguments, no
@@ -168,13 +172,6 @@ class Builder:
         return new
 
     # -- operations ---------------------------------------------------------------
-    def __getattr__(self, opname: str):
-        # Ops added to the table after this module was imported (the class has a
-        # method for every op that was there, see _add_op_methods).
-        if opname.startswith("_") or opname not in _ops.OPS:
-            raise AttributeError(opname)
-        return lambda *args, **attrs: self.apply(opname, *args, **attrs)
-
     def source_of(self, var: Var) -> Var:
         """Follow named copies back to the value they name."""
         return self._copies.get(var, var)
@@ -378,12 +375,16 @@ class Builder:
             kept = live.find(0, n_in)
             kept = min(n if kept < 0 else kept, self._loaded)
         moved, rest = firsts[kept:], live[kept:]   # after the kept ones: inputs, then the live
-        instrs = all_instrs[:kept] + renumbered(
-            [all_instrs[v] for v in moved] + list(compress(all_instrs[kept:], rest)), new_index)
+        # the trace's tuples made at once, from iterators: a list on the way (slices,
+        # sums of lists) would count every item's references up and then down again
+        instrs = tuple(chain(islice(all_instrs, kept), renumbered(
+            chain(map(all_instrs.__getitem__, moved), compress(islice(all_instrs, kept, None), rest)), new_index)))
         if number:
             labels = primal_labels(instrs)
         else:
-            labels = self.labels[:kept] + [self.labels[v] for v in moved] + list(compress(self.labels[kept:], rest))
+            labels = self.labels
+            labels = tuple(chain(islice(labels, kept), map(labels.__getitem__, moved),
+                                 compress(islice(labels, kept, None), rest)))
         return Trace(instrs, labels, [(nm, new_index[v]) for nm, v in outputs], source,
                      _inputs=tuple((nm, new_index[self._inputs[nm]]) for nm in names))
 
@@ -414,14 +415,16 @@ def _live(instrs: list, outputs: list) -> bytearray:
 _LEAF_OR_COPY = frozenset(("input", "const", "copy"))
 
 
-def _add_op_methods() -> None:
-    # A Builder attribute of the same name wins, as it did through __getattr__.
-    for opname, method in _op_methods().items():
-        if not hasattr(Builder, opname):
-            setattr(Builder, opname, method)
+def _add_op_method(opname: str, method) -> None:
+    # A Builder attribute of the same name wins (source_of, name, shape...).
+    if not hasattr(Builder, opname):
+        setattr(Builder, opname, method)
 
 
-_add_op_methods()
+for _name, _method in _op_methods().items():
+    _add_op_method(_name, _method)
+del _name, _method
+_FAST_METHODS.install = _add_op_method   # (ops the table gains later, when first met)
 
 
 @contextmanager

@@ -31,8 +31,10 @@ _COMMUTATIVE = frozenset(("add", "mul"))
 # commutativity looked up once). It takes exactly the op's arguments (no *args or
 # **options to pack on every call): a call with options or another number of
 # arguments goes through Builder.apply, or is a TypeError on the method itself.
-# Where an argument is not a scalar variable, or the
-# table no longer holds that op (a test may replace one), the general path decides.
+# Where an argument is not a scalar variable, or a fold or an identity may apply and
+# the table no longer holds the op the method was made for (a test may replace one),
+# the general path decides. (An operation built as written is the same for any
+# elementwise op of that name and arity, so that case does not look the op up.)
 # The builder's per-variable flags (identities.CONST...) tell it, in one byte per
 # argument, when no fold or identity can apply: then it goes straight to the
 # hash-consing table, and appends a new instruction itself (Builder._append's work
@@ -56,14 +58,17 @@ def _scalar_method(opname: str, op, arity: int):
                     return b._apply(opname, (x, y), {})
             flags = b._flags
             n = len(flags)
-            if not (0 <= x < n and 0 <= y < n) or _OPS.get(opname) is not op:
+            if x < 0 or y < 0:
                 return b._apply(opname, (x, y), {})
-            f = flags[x] | flags[y]
+            try:
+                f = flags[x] | flags[y]
+            except IndexError:   # (a variable not defined: the general path says so)
+                return b._apply(opname, (x, y), {})
             if not f:   # scalars, built as written (see identities.CONST)
                 key = (opname, y, x) if commutative and y < x else (opname, x, y)
             else:
                 if f & _RULES:
-                    if f & SHAPED:
+                    if f & SHAPED or _OPS.get(opname) is not op:
                         return b._apply(opname, (x, y), {})
                     cval = b._consts.get
                     cx, cy = cval(x), cval(y)
@@ -91,13 +96,15 @@ def _scalar_method(opname: str, op, arity: int):
         def call(b, x):
             flags = b._flags
             n = len(flags)
-            if type(x) is not int or not 0 <= x < n or _OPS.get(opname) is not op:
+            if type(x) is not int or not 0 <= x < n:
                 return b._apply(opname, (x,), {})
             f = flags[x]
-            if not f & _RULES:   # a scalar, built as written (see identities.CONST), or a copy of one
-                key = (opname, b._copies.get(x, x) if f else x)
+            if not f:   # a scalar, built as written (see identities.CONST)
+                key = (opname, x)
+            elif not f & _RULES:   # a copy of one
+                key = (opname, b._copies.get(x, x))
             else:
-                if f & SHAPED:
+                if f & SHAPED or _OPS.get(opname) is not op:
                     return b._apply(opname, (x,), {})
                 cx = b._consts.get(x)
                 if cx is not None:
@@ -160,6 +167,7 @@ class _FastMethods(dict):
     def __init__(self, enabled: bool = True):
         super().__init__()
         self.enabled = enabled
+        self.install = None   # builder.py's: (opname, method) -> None, a Builder method for a new op
 
     def __missing__(self, opname):
         op = _OPS.get(opname)
@@ -171,6 +179,8 @@ class _FastMethods(dict):
             method.op = op   # (builder_load: the op it was made for)
             method.arity = op.arity   # (Builder.apply: calls it takes)
         self[opname] = method
+        if self.install is not None and op is not None and not op.is_leaf and not opname.startswith("_"):
+            self.install(opname, method or _general_method(opname))
         return method
 
 
@@ -178,9 +188,9 @@ _FAST_METHODS = _FastMethods()
 
 
 def _op_methods(fast: bool = True) -> dict:
-    """b.sin(x), b.add(x, y), ...: one method per op of the table, so the derivative
-    rules' calls do not go through __getattr__ (a failed lookup, then a new closure,
-    on each of millions of calls), nor through `apply`."""
+    """b.sin(x), b.add(x, y), ...: one method per op of the table, Builder's own
+    (builder.py installs them), so the derivative rules' calls do not go through
+    `apply`."""
     table = _FAST_METHODS if fast else _FastMethods(enabled=False)
     methods = {}
     for opname, op in _ops.OPS.items():

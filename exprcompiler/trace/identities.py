@@ -36,7 +36,7 @@ def _signed_zero(value: Optional[float], sign: float) -> bool:
 
 def _keep(b, var: int, shape: tuple) -> Optional[int]:
     """An identity may drop the other operand only if shapes agree."""
-    return var if b.instrs[var].shape == shape else None
+    return var if b.instrs[var][3] == shape else None   # (its shape: by position, as in the fast path)
 
 
 def _negated(b, var: int) -> Optional[int]:
@@ -56,24 +56,25 @@ def _pull_negation(b, opname: str, args) -> Optional[int]:
             continue
         s = b.source_of(args[i])
         src = instrs[s]
-        if b.labels[s] is None and src.shape == instrs[args[i]].shape:
-            inner = [src.args[0] if k == i else args[k] for k in (0, 1)]
+        if b.labels[s] is None and src[3] == instrs[args[i]][3]:   # (shapes)
+            inner = [src[1][0] if k == i else args[k] for k in (0, 1)]
             return b.apply("neg", b.apply(opname, *inner))
     return None
 
 
 def _id_add(b, args, consts, shape, attrs):
-    if consts[0] is not None or consts[1] is not None:   # (the tests, only where one can hold)
-        if _signed_zero(consts[1], -1.0):
-            return _keep(b, args[0], shape)
-        if _signed_zero(consts[0], -1.0):
-            return _keep(b, args[1], shape)
-    x = _negated(b, args[1])
-    if x is not None:
-        return b.apply("sub", args[0], x)
-    x = _negated(b, args[0])
-    if x is not None:
-        return b.apply("sub", args[1], x)
+    # (the cheap tests inline, the calls only where they can hold: the builder's fast
+    # path calls this for every sum with a constant or negated argument)
+    c0, c1 = consts
+    if c1 == 0.0 and _signed_zero(c1, -1.0):
+        return _keep(b, args[0], shape)
+    if c0 == 0.0 and _signed_zero(c0, -1.0):
+        return _keep(b, args[1], shape)
+    flags = b._flags
+    if flags[args[1]] & NEG:
+        return b.apply("sub", args[0], _negated(b, args[1]))
+    if flags[args[0]] & NEG:
+        return b.apply("sub", args[1], _negated(b, args[0]))
     return None
 
 
@@ -89,6 +90,7 @@ def _id_sub(b, args, consts, shape, attrs):
 
 
 def _id_mul(b, args, consts, shape, attrs):
+    pull = b.pull_negations   # (derivative passes only: front ends keep what was written)
     for i in (0, 1):
         c = consts[i]
         if c is None:
@@ -98,11 +100,14 @@ def _id_mul(b, args, consts, shape, attrs):
             return _keep(b, other, shape)
         if c == -1.0 and shape == b.instrs[other].shape:
             return b.apply("neg", other)
-        if b.pull_negations:   # (derivative passes only: front ends keep what was written)
+        # (_scale_constant's first test, here: most are not products)
+        if pull and b.instrs[b._copies.get(other, other)][0] == "mul":
             folded = _scale_constant(b, c, other, shape)
             if folded is not None:
                 return folded
-    return _pull_negation(b, "mul", args)
+    if pull and (b._flags[args[0]] | b._flags[args[1]]) & NEG:   # (_pull_negation's first test)
+        return _pull_negation(b, "mul", args)
+    return None
 
 
 def _scale_constant(b, c, var, shape):
@@ -115,9 +120,9 @@ def _scale_constant(b, c, var, shape):
     if c == 0.0 or not math.isfinite(c) or math.frexp(c)[0] not in (0.5, -0.5):
         return None
     for i, j in ((0, 1), (1, 0)):
-        k = b.const_value(src.args[i])
+        k = b._consts.get(src[1][i])
         if k is not None and math.isfinite(c * k):
-            return b.apply("mul", b.const(c * k), src.args[j])
+            return b.apply("mul", b.const(c * k), src[1][j])
     return None
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from itertools import accumulate, compress, repeat
 from operator import itemgetter
-from typing import NamedTuple, Optional, Sequence
+from typing import Iterable, NamedTuple, Optional, Sequence
 
 Var = int
 
@@ -154,7 +154,7 @@ def primal_labels(instrs: Sequence[Instr]) -> list[Optional[Label]]:
     return labels
 
 
-def renumbered(instrs: Sequence[Instr], new_of: list) -> list[Instr]:
+def renumbered(instrs: Iterable[Instr], new_of: list) -> list[Instr]:
     """`instrs` with their arguments renumbered by new_of[old var], as new tuples
     (instruction and arguments). Unary and binary instructions, nearly all, index
     `new_of` directly: a quarter faster than tuple(map(new_of.__getitem__, args))."""
