@@ -14,6 +14,8 @@ from exprcompiler.passes import splice as splice_mod
 from exprcompiler.passes.share_sums import share_sums
 from exprcompiler.randexpr import random_program
 from exprcompiler.trace import verify
+from exprcompiler.trace.ir import Instr, Trace
+from exprcompiler.trace.render import use_count_array
 
 GRIEWANK = "(sin(x1/x2) + x1/x2 - exp(x2)) * (x1/x2 - exp(x2))"
 
@@ -88,8 +90,8 @@ def reference_plan(trace) -> dict:
 
 def fast_plan(trace) -> dict:
     """The pass's plan, its terms written as the reference's (sign, var)."""
-    roots, long, _, _ = share_sums_mod._chains(trace)
-    plan = share_sums_mod._plan(trace.instrs, roots, long)
+    roots, long, _, facts = share_sums_mod._chains(trace)
+    plan = share_sums_mod._plan(trace.instrs, roots, long, facts)
     return {r: [(1, t) if t >= 0 else (-1, ~t) for t in ts] for r, ts in plan.items()}
 
 
@@ -160,15 +162,15 @@ def test_splice_builds_what_the_replay_builds():
     spliced_count = unsafe = 0
     for seed in range(1000):
         trace = parse(sum_program(seed))
-        roots, long, members, uses = share_sums_mod._chains(trace)
-        plan = share_sums_mod._plan(trace.instrs, roots, long)
+        roots, long, members, facts = share_sums_mod._chains(trace)
+        plan = share_sums_mod._plan(trace.instrs, roots, long, facts)
         if not plan:
             assert share_sums(trace) is trace
             continue
         skip = {m for r in plan for m in members.get(r, ())}
         expected = share_sums_mod.regroup_by_replay(trace, plan, skip)
         try:
-            spliced = splice_mod.splice(trace, plan, skip, share_sums_mod.emitter, uses)
+            spliced = splice_mod.splice(trace, plan, skip, share_sums_mod.emitter, facts)
         except splice_mod.Unsafe:
             unsafe += 1
             continue
@@ -195,8 +197,8 @@ def test_regrouped_traces(program, how, paths):
     result = share_sums(trace)
     assert result is not trace
     assert paths == {"splice": how == "splice", "replay": how == "replay"}
-    roots, long, members, _ = share_sums_mod._chains(trace)
-    plan = share_sums_mod._plan(trace.instrs, roots, long)
+    roots, long, members, facts = share_sums_mod._chains(trace)
+    plan = share_sums_mod._plan(trace.instrs, roots, long, facts)
     skip = {m for r in plan for m in members.get(r, ())}
     assert same(result, share_sums_mod.regroup_by_replay(trace, plan, skip))
     verify(result)
@@ -219,3 +221,28 @@ def test_nothing_shared_is_the_same_trace(program, paths):
     trace = parse(program)
     assert share_sums(trace) is trace
     assert paths == {"splice": 0, "replay": 0}
+
+
+def _wide_trace() -> Trace:
+    # (an instruction of 300 arguments: its count does not fit the byte of the fast path)
+    instrs = [Instr("input", (), (("name", "x"),)), Instr("input", (), (("name", "y"),)),
+              Instr("add", (0, 1)), Instr("neg", (2,)), Instr("sub", (3, 0)), Instr("stack", (4, 2) * 150)]
+    return Trace(instrs, [None] * len(instrs), [("y", 5)])
+
+
+@pytest.mark.parametrize("trace", [
+    parse(GRIEWANK), parse("a = -x + y\nb = -(a) * sin(-y) - z + a\nsin(a) + b - -(z)"),
+    parse(random_program(400, seed=5)), parse(sum_program(11)), _wide_trace()],
+    ids=["griewank", "negations", "random", "sums", "wide"])
+def test_facts_are_what_the_trace_holds(trace):
+    """_chains reads every argument once, for the use counts and for the arguments of
+    sums and negations that splice reads again: checked against plain reads."""
+    facts = share_sums_mod._chains(trace)[3]
+    instrs = trace.instrs
+    assert facts.ops == [ins.op for ins in instrs]
+    assert facts.uses.tolist() == use_count_array(trace).tolist()
+    sums = [i for i, ins in enumerate(instrs) if ins.op in ("add", "sub")]
+    negs = [i for i, ins in enumerate(instrs) if ins.op == "neg"]
+    assert facts.sums.tolist() == sums and facts.negs.tolist() == negs
+    assert facts.sum_args.tolist() == [list(instrs[i].args) for i in sums]
+    assert facts.neg_args.tolist() == [instrs[i].args[0] for i in negs]

@@ -14,15 +14,15 @@ replays.
 
 from __future__ import annotations
 
-from itertools import chain, compress
-from operator import itemgetter, not_
+from operator import itemgetter
 from typing import Callable
+
+import numpy as np
 
 from ..trace.ir import Instr, Trace, _new_tuple, primal_labels
 from ..trace.ir_trace import renumbered
 
-_OP, _ARGS, _SHAPE = itemgetter(0), itemgetter(1), itemgetter(3)
-_SUMS = frozenset(("add", "sub", "neg"))
+_SHAPE = itemgetter(3)
 
 
 class Unsafe(Exception):
@@ -67,20 +67,33 @@ class _Appender:
         return len(self.out) - 1
 
 
-def splice(trace: Trace, rewrite: dict, skip: set, emitter: Callable, uses) -> Trace:
+class _Reads:
+    """The map old var -> new var as `emit` reads it, keeping the vars it read."""
+
+    def __init__(self, new_of: list):
+        self.new_of = new_of
+        self.read: set = set()
+
+    def __getitem__(self, v: int) -> int:
+        self.read.add(v)
+        return self.new_of[v]
+
+
+def splice(trace: Trace, rewrite: dict, skip: set, emitter: Callable, facts) -> Trace:
     """`trace` with each variable r of `rewrite` built by emit(r, vmap) at its place
     (emit = emitter(builder, rewrite, {}), given add, sub and neg to build with) and
     the variables of `skip` left out, as replaying it into a Builder would give;
-    `uses`: each variable's number of uses (arguments and outputs), an array."""
+    `facts`: what share_sums read of the trace (share_sums.Facts: its ops, uses,
+    sums and negations)."""
     instrs = trace.instrs
     n, n_in = len(instrs), len(trace.inputs)
-    ops = list(map(_OP, instrs))
+    ops = facts.ops
     if "copy" in ops or any(map(_SHAPE, instrs)) or ops[:n_in] != ["input"] * n_in \
             or [v for _, v in trace.inputs] != list(range(n_in)):
         raise Unsafe
     # Builder.finish leaves no dead code, so every operation is used (dead code ends
     # in an unused operation); a replay would drop what is not
-    if not uses[n_in:].all():
+    if not facts.uses[n_in:].all():
         raise Unsafe
     changed = sorted(skip.union(rewrite))
     out = list(instrs[:changed[0]])
@@ -88,23 +101,37 @@ def splice(trace: Trace, rewrite: dict, skip: set, emitter: Callable, uses) -> T
     appender = _Appender(out)
     appended = appender.appended
     emit = emitter(appender, rewrite, {})
+    reads = _Reads(new_of)
     for here, end in zip(changed, changed[1:] + [n]):
         if here in rewrite:
-            new_of[here] = emit(here, new_of)
+            new_of[here] = emit(here, reads)
         # the copies up to the next change, renumbered
         copied = instrs[here + 1:end]
         new_of[here + 1:end] = range(len(out), len(out) + len(copied))
         out += renumbered(copied, new_of)
-    # The builder would have shared two sums with one key (its hash-consing: add's
-    # arguments in either order). The trace had none, but an appended sum may have
-    # the key of another, or a copied one that now uses an appended chain: then both
-    # use an appended sum or an argument of one.
-    near = set(appended)
-    near.update(chain.from_iterable(map(_ARGS, map(out.__getitem__, appended))))
-    sums = list(compress(out, map(_SUMS.__contains__, map(_OP, out))))
-    keys = [(op, *sorted(args)) if op == "add" else (op, *args)
-            for op, args, _, _ in compress(sums, map(not_, map(near.isdisjoint, map(_ARGS, sums))))]
-    if len(set(keys)) != len(keys):
-        raise Unsafe
+    _check_keys(out, appended, _near_copies(facts, reads.read.union(rewrite), changed, new_of))
     return Trace(out, primal_labels(out), [(name, new_of[v]) for name, v in trace.outputs],
                  trace.source, _inputs=trace.inputs)
+
+
+def _near_copies(facts, emitted_from: set, changed: list, new_of: list) -> list:
+    """The copied sums and negations (new vars) with an argument that an appended
+    instruction has or is: an argument of a copy is new_of[v] for an old v, and that
+    is an appended instruction's argument or itself only for the v that emit read
+    (its terms) or built (the rewritten chains), `emitted_from`."""
+    near = np.fromiter(emitted_from, np.intp, len(emitted_from))
+    users = facts.sums[np.isin(facts.sum_args, near).any(axis=1)].tolist()
+    users += facts.negs[np.isin(facts.neg_args, near)].tolist()
+    gone = set(changed)   # (rebuilt or left out: not copies)
+    return [new_of[v] for v in users if v not in gone]
+
+
+def _check_keys(out: list, appended: list, copies: list) -> None:
+    """Unsafe where the builder would have shared two sums of one key (its
+    hash-consing: add's arguments in either order). The trace had none, but an
+    appended sum may have the key of another, or of a copy that now uses an appended
+    chain: then both use an appended sum or an argument of one."""
+    keys = [(op, *sorted(args)) if op == "add" else (op, *args)
+            for op, args, _, _ in map(out.__getitem__, appended + copies)]
+    if len(set(keys)) != len(keys):
+        raise Unsafe

@@ -26,22 +26,25 @@ ops with a constant or negated argument (a third of a front end's trace): the
 identities read only their arguments' entries, which are what the replay would
 have there; one that would build something instead is not None, and `load`
 declines. The rest is C-level maps over the trace (a byte code per op kind,
-translated into flags, arities and kinds) and one dict of keys. Like every pass,
-`load` takes the trace to be in SSA order (arguments before their uses).
+translated into flags, arities and kinds), NumPy over all the arguments read
+once (which ops have a constant or negated argument, which of add's and mul's
+come in order), and one dict of keys. Like every pass, `load` takes the trace to
+be in SSA order (arguments before their uses).
 """
 
 from __future__ import annotations
 
-from itertools import compress, repeat
-from operator import add, gt, itemgetter, not_
+from itertools import chain, compress, repeat
+from operator import add, itemgetter
 from typing import Optional
+
+import numpy as np
 
 from .. import ops as _ops
 from .builder_ops import _COMMUTATIVE, _FAST_METHODS, built_as_written
 from .identities import CONST, COPY, NEG
 
 _OP, _ARGS, _ATTRS, _SHAPE = itemgetter(0), itemgetter(1), itemgetter(2), itemgetter(3)
-_FIRST, _SECOND = itemgetter(0), itemgetter(1)
 # the leaves' byte codes; an op's are 4 and up
 _INPUT, _CONST, _COPY = 1, 2, 3
 _LEAF_CODES = {"input": _INPUT, "const": _CONST, "copy": _COPY}
@@ -92,8 +95,9 @@ def load(b, trace) -> bool:
     args = list(map(_ARGS, instrs))
     # every op of its arity, a copy of one variable, inputs and constants of none
     arity = _table([(_COPY, 1)] + [(code, _ops.OPS[op].arity) for op, code in codes.items() if code > _COPY])
+    arities = kind.translate(arity)
     try:
-        if kind.translate(arity) != bytes(map(len, args)):
+        if arities != bytes(map(len, args)):
             return False
     except ValueError:   # 256 arguments or more
         return False
@@ -134,11 +138,18 @@ def load(b, trace) -> bool:
     if copies:
         args = list(map(tuple, map(map, repeat(copies.get), args, args)))
     keys = list(map(add, zip(ops), args))
-    commuting = list(compress(range(n), kind.translate(_table((codes[op], 1) for op in _COMMUTATIVE if op in codes))))
-    pairs = list(map(args.__getitem__, commuting))
-    for i in compress(commuting, map(gt, map(_FIRST, pairs), map(_SECOND, pairs))):
-        op, x, y = keys[i]
-        keys[i] = (op, y, x)
+    # every argument at once, for NumPy: instruction i's are flat[starts[i]:ends[i]]
+    counts = np.frombuffer(arities, np.uint8)
+    ends = np.cumsum(counts)
+    starts = ends - counts
+    flat = np.fromiter(chain.from_iterable(args), np.intp, int(ends[-1]) if n else 0)
+    commuting = np.flatnonzero(np.frombuffer(kind.translate(
+        _table((codes[op], 1) for op in _COMMUTATIVE if op in codes)), np.uint8))
+    x, y = flat[starts[commuting]], flat[starts[commuting] + 1]
+    swapped = x > y   # (their keys, made again in order)
+    turned = commuting[swapped].tolist()
+    for i, key in zip(turned, map(add, zip(map(ops.__getitem__, turned)), zip(y[swapped].tolist(), x[swapped].tolist()))):
+        keys[i] = key
     memo = dict(zip(keys, range(n)))
     for i in leaves:
         memo.pop(keys[i], None)
@@ -148,10 +159,12 @@ def load(b, trace) -> bool:
     b.instrs, b.labels, b._flags = list(instrs), labels, flags
     b._memo, b._inputs, b._copies, b._consts, b._loaded = memo, inputs, copies, consts, n
     b._scalar_consts = {consts[i]: i for i in const_keys.values() if consts[i]}
-    # the ops that a fold or an identity may take: those with a constant or negated argument
-    special = set(compress(range(n), flags.translate(_RULE_FLAGS)))
-    if special:
-        flagged = set(compress(range(n), map(not_, map(special.isdisjoint, args)))).difference(leaves)
+    # the ops that a fold or an identity may take: those with a constant or negated
+    # argument, found by NumPy over all the arguments at once
+    special = np.frombuffer(flags.translate(_RULE_FLAGS), np.uint8) != 0
+    if special.any():
+        hits = np.concatenate(([0], np.cumsum(special[flat])))   # special arguments so far
+        flagged = np.flatnonzero((hits[ends] > hits[starts]) & (np.frombuffer(kind, np.uint8) > _COPY)).tolist()
         if not built_as_written(b, flagged):
             b.__init__(pull_negations=b.pull_negations, max_ops=b.max_ops)   # empty again
             return False
