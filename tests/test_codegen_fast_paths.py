@@ -6,10 +6,13 @@ can build each line whole (rhs_all="    "); backends/naming.assign_names, given 
 use counts, decides most reuses of a name without last_reads' scan of every argument.
 Each is checked against the general form on random programs and their derivatives
 (tangents, adjoints, Hessians: labels with tags), and against the name assignment as
-it was written before the fast paths (_reference_names, kept here as the oracle).
+it was written before the fast paths (_reference_names, kept here as the oracle, with
+last_reads as it was written in Python, _reference_last_reads).
 """
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from exprcompiler import passes, to_trace
 from exprcompiler.backends import naming, numpy_backend
@@ -52,6 +55,10 @@ def _made(kind: str):
         instrs = [x, sin, Instr("mul", (1, 0)), cos, Instr("add", (2, 3))]
         labels = [Label("v", 0, "x"), bar5, None, bar5, Label("v", 9)]
         return Trace(instrs, labels, [("a", 4)])
+    if kind == "inlined-before":   # the inlined reader's statement (exp) comes before the rebinding: reused
+        instrs = [x, sin, Instr("mul", (1, 0)), Instr("neg", (2,)), Instr("exp", (3,)), Instr("add", (1, 0))]
+        labels = [Label("v", 0, "x"), bar5, None, None, Label("v", 9), bar5]
+        return Trace(instrs, labels, [("a", 4), ("b", 5)])
     instrs, labels = [x], [Label("v", 0, "x")]
     for k in range(3):
         instrs.append(Instr("sin", (0,)))
@@ -65,14 +72,38 @@ def _made(kind: str):
     return Trace(instrs, labels, [(f"o{k}", k + 1) for k in range(3)] + [("z", len(instrs) - 1)])
 
 
-TRACES = list(_traces()) + [(kind, _made(kind)) for kind in ("copy", "inlined", "budget")]
+TRACES = list(_traces()) + [(kind, _made(kind)) for kind in ("copy", "inlined", "inlined-before", "budget")]
+
+
+def _reference_last_reads(trace, named):
+    """naming.last_reads as it was written in Python, before NumPy: each variable's last
+    consumer, an inlined variable's statement that of its consumer (n: none)."""
+    instrs = trace.instrs
+    n = len(instrs)
+    consumer = [n] * n
+    for i, ins in enumerate(instrs):
+        for a in ins.args:
+            consumer[a] = i
+    pos = list(range(n))
+    inlined = [i for i, ins in enumerate(instrs) if not named[i] and ins.op != "const"]
+    for i in reversed(inlined):
+        c = consumer[i]
+        pos[i] = pos[c] if c < n else n
+    pos.append(-1)
+    last_read = [pos[c] for c in consumer]
+    for i in inlined:
+        for a in instrs[i].args:
+            last_read[a] = max(last_read[a], pos[i])
+    for _, v in trace.outputs:
+        last_read[v] = n + 1
+    return last_read
 
 
 def _reference_names(trace, named, reserved):
     """assign_names as written before its fast paths: every candidate reuse decided from
     last_reads (what each variable's last reading statement is)."""
     instrs, labels = trace.instrs, trace.labels
-    last_read = last_reads(trace, named)
+    last_read = _reference_last_reads(trace, named)
     names = [None] * len(instrs)
     holder = {}
     temps = 0
@@ -110,6 +141,47 @@ def test_names_as_before(what, trace, reserved):
     assert assign_names(trace, named, reserved) == want   # (no use counts: last_reads decides)
 
 
+@pytest.mark.parametrize("what, trace", TRACES, ids=[w for w, _ in TRACES])
+def test_last_reads_as_before(what, trace):
+    """last_reads (NumPy) gives what its Python loops gave, for the renderer's `named`,
+    for every variable named, and with every third one inlined."""
+    for named in (named_vars(trace), [True] * len(trace.instrs),
+                  [ins.op != "const" and i % 3 != 1 for i, ins in enumerate(trace.instrs)]):
+        assert last_reads(trace, named).tolist() == _reference_last_reads(trace, named)
+
+
+@pytest.mark.parametrize("kind, reused", [("copy", True), ("inlined", False), ("inlined-before", True)])
+def test_inlined_readers_need_no_scan(monkeypatch, kind, reused):
+    """A previous version read by an inlined temporary is reused or not as that
+    temporary's statement comes before the rebinding or after it, found from the
+    readers (the temporary's consumer looked up ahead), without last_reads."""
+    trace = _made(kind)
+    uses = use_counts(trace)
+    named = named_vars(trace, uses)
+    want = _reference_names(trace, named, set())
+    monkeypatch.setattr(naming, "last_reads", _refuse)
+    names = assign_names(trace, named, set(), uses)
+    assert names == want
+    assert (names.count("v5_bar") == 2) == reused
+
+
+def test_long_scans_give_way_to_last_reads(monkeypatch):
+    """Where the readers are further apart than the scans' budget (the trace's length,
+    here without the 10⁴ instructions more), the rest is decided by last_reads, once."""
+    monkeypatch.setattr(naming, "_SCANNED", 0)
+    trace = _made("budget")
+    uses = use_counts(trace)
+    named = named_vars(trace, uses)
+    calls = []
+    monkeypatch.setattr(naming, "last_reads", lambda *a: calls.append(a) or last_reads(*a))
+    assert assign_names(trace, named, set(), uses) == _reference_names(trace, named, set())
+    assert len(calls) == 1
+
+
+def _refuse(*args):
+    raise AssertionError("last_reads called")
+
+
 def test_accumulated_adjoints_need_no_scan(monkeypatch):
     """A gradient's names come from the use counts: last_reads, a scan of every argument
     of the trace (a third of assign_names' time at 10⁵ operations), is not called."""
@@ -118,9 +190,7 @@ def test_accumulated_adjoints_need_no_scan(monkeypatch):
     named = named_vars(trace, uses)
     want = assign_names(trace, named, set())
 
-    def refuse(*args):
-        raise AssertionError("last_reads called")
-    monkeypatch.setattr(naming, "last_reads", refuse)
+    monkeypatch.setattr(naming, "last_reads", _refuse)
     assert assign_names(trace, named, set(), uses) == want
 
 
@@ -155,3 +225,37 @@ def test_numbered_function_name_is_renamed():
     f = numpy_backend.load(source, "v1")
     assert f(0.5) == pytest.approx(numpy_backend.load(numpy_backend.generate(
         passes.grad_reverse(to_trace("sin(x) * x + cos(x)")))[0], "f")(0.5))
+
+
+_COLLIDING = {"x1": "v3", "x2": "v1_bar", "x3": "v0", "x4": "v2_dot"}   # inputs named as the numbering names
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), size=st.integers(5, 120), kind=st.sampled_from(["value", "grad", "jvp", "hessian"]),
+       colliding=st.booleans(), reserved=st.sampled_from([set(), {"v3", "v2_bar", "v1_bar_1", "x1", "v0_dot", "t2"}]),
+       scanned=st.sampled_from([None, 0, 3]), inline=st.booleans())
+def test_names_as_the_oracle_on_random_traces(seed, size, kind, colliding, reserved, scanned, inline):
+    """assign_names (its integer-keyed holders, its scans and their budget, the use
+    counts' shortcut) gives the oracle's names on random programs and their
+    derivatives, with inputs and reserved names that take the numbering's own names
+    (v3, v1_bar, v0), under the renderer's `named` and one that inlines every third
+    variable."""
+    text = random_program(size, n_vars=4, seed=seed)
+    if colliding:
+        for old, new in _COLLIDING.items():
+            text = text.replace(old, new)
+    primal = to_trace(text)
+    trace = {"value": lambda: primal, "grad": lambda: passes.grad_reverse(primal),
+             "jvp": lambda: passes.jvp(primal), "hessian": lambda: passes.hessian(primal)}[kind]()
+    uses = use_counts(trace)
+    named = named_vars(trace, uses) if not inline else \
+        [ins.op != "const" and (i % 3 != 1 or ins.op == "input") for i, ins in enumerate(trace.instrs)]
+    want = _reference_names(trace, named, reserved)
+    old = naming._SCANNED
+    try:
+        if scanned is not None:
+            naming._SCANNED = scanned
+        assert assign_names(trace, named, reserved, uses) == want
+        assert assign_names(trace, named, reserved) == want
+    finally:
+        naming._SCANNED = old

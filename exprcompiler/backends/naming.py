@@ -14,9 +14,11 @@ table.
 from __future__ import annotations
 
 import re
-from itertools import compress
-from operator import itemgetter
-from typing import Iterable, Optional
+from itertools import chain, compress, repeat
+from operator import contains, itemgetter
+from typing import Iterable, Iterator, Optional
+
+import numpy as np
 
 from ..trace.ir import Label, Trace
 
@@ -53,7 +55,10 @@ def identifier(name: str, reserved: Iterable[str] = ()) -> str:
     return ESCAPED_PREFIX + "".join(ch if ch in _ALNUM else f"_{ord(ch):x}_" for ch in name)
 
 
-def preferred_name(label: Optional[Label], reserved: Iterable[str], is_input: bool = False) -> Optional[str]:
+def preferred_name(label: Optional[Label], reserved: Iterable[str], is_input: bool = False,
+                   tags: Optional[dict[str, str]] = None) -> Optional[str]:
+    """The name a label asks for (None: no label). `tags`: a cache of the tags'
+    identifiers, tag -> identifier(tag, reserved), that this fills."""
     if label is None:
         return None
     suffix = "" if label.kind == "v" else "_" + label.kind
@@ -61,85 +66,157 @@ def preferred_name(label: Optional[Label], reserved: Iterable[str], is_input: bo
         stem = identifier(label.base, reserved)
     else:
         stem = f"v{label.index}" if label.index >= 0 else f"vm{-label.index}"
-    tag = "_" + identifier(label.tag, reserved) if label.tag else ""
-    return stem + suffix + tag
+    if not label.tag:
+        return stem + suffix
+    if tags is None:
+        return f"{stem}{suffix}_{identifier(label.tag, reserved)}"
+    tag = tags.get(label.tag)
+    if tag is None:
+        tag = tags[label.tag] = identifier(label.tag, reserved)
+    return f"{stem}{suffix}_{tag}"
 
 
-def statement_positions(trace: Trace, named: list[bool]) -> tuple[list[int], list[int], list[int]]:
-    """For each variable, the position of the statement that computes it (inlined
-    temporaries are computed inside the statement of their one use); each variable's
-    last consumer (n: none); the inlined variables, in order."""
+def last_reads(trace: Trace, named: list[bool]) -> np.ndarray:
+    """For each variable, the position of the last statement that reads it (-1: none;
+    n + 1 for an output): that of its last consumer, or of an inlined consumer's if
+    later. A variable's statement is itself if named; an inlined one's is its
+    consumer's (n: none). (NumPy, from one C-level pass over the arguments.)"""
     instrs = trace.instrs
     n = len(instrs)
-    consumer = [n] * n
-    for i, args in enumerate(map(itemgetter(1), instrs)):
-        for a in args:
-            consumer[a] = i
-    pos = list(range(n))
-    inlined = list(compress(range(n), [not k and op != "const" for k, op in zip(named, map(itemgetter(0), instrs))]))
-    for i in reversed(inlined):
-        c = consumer[i]
-        pos[i] = pos[c] if c < n else n
-    return pos, consumer, inlined
-
-
-def last_reads(trace: Trace, named: list[bool]) -> list[int]:
-    """For each variable, the position of the last statement that reads it (-1: none;
-    n + 1 for an output): its last consumer's, unless an inlined consumer's statement
-    comes later (a named consumer c is at c, before the last)."""
-    n = len(trace.instrs)
-    pos, consumer, inlined = statement_positions(trace, named)
-    pos.append(-1)   # (n: no consumer)
-    last_read = list(map(pos.__getitem__, consumer))
-    instrs = trace.instrs
-    for i in inlined:
-        p = pos[i]
-        for a in instrs[i].args:
-            if last_read[a] < p:
-                last_read[a] = p
-    for _, v in trace.outputs:
-        last_read[v] = n + 1
-    return last_read
+    arguments = list(map(_ARGS, instrs))
+    counts = np.fromiter(map(len, arguments), np.intp, n)
+    read = np.fromiter(chain.from_iterable(arguments), np.intp, int(counts.sum()))
+    reader = np.repeat(np.arange(n), counts)
+    consumer = np.full(n + 1, -1)   # each variable's last
+    np.maximum.at(consumer, read, reader)
+    consumer[consumer < 0] = n   # (none)
+    inlined = ~np.array(named, dtype=bool)   # (a constant's statement is never asked for)
+    statement = np.arange(n + 1)
+    statement[:n][inlined] = consumer[:n][inlined]
+    while True:   # an inlined consumer's own statement: pointer jumping, as deep as they nest
+        further = statement[statement]
+        if np.array_equal(further, statement):
+            break
+        statement = further
+    last = np.append(statement[:n], -1)[consumer[:n]]
+    by_inlined = inlined[reader]
+    np.maximum.at(last, read[by_inlined], statement[reader[by_inlined]])
+    last[[v for _, v in trace.outputs]] = n + 1
+    return last
 
 
 class _LastRead:
     """assign_names' test for reusing a name: whether variable v is read for the last
     time by statement i or before. Most reuses are an adjoint's accumulation
     (v̄ = v̄ + ...), whose previous version only that statement reads: `uses`
-    (trace.render.use_counts) tells, without last_reads' scan of every argument."""
+    (trace.render.use_counts) tells, without last_reads' scan of every argument.
+    For the others, the readers of v from v on (an inlined one is read where its
+    consumer's statement is, found ahead), found by C-level iterators, not a Python
+    loop: some are hundreds of thousands of instructions apart in a gradient of 10⁶
+    operations. What a scan found is kept for v's next question (the same label
+    asks again at its next version). The scans may read as many instructions as
+    the trace has (and _SCANNED more); then last_reads decides the rest: a
+    gradient's scans can grow faster than its size (at 10⁶ operations, a few
+    readers that far apart read the whole trace several times over), and
+    last_reads costs as much as scanning the trace 5-8 times over (at 10⁶)."""
 
     def __init__(self, trace: Trace, named: list[bool], uses: Optional[list[int]]):
         self.trace, self.named, self.uses = trace, named, uses
-        self.last_read: Optional[list[int]] = None   # last_reads(trace, named), once needed
-        self.budget = len(trace.instrs)   # instructions the scans below may read, before last_reads pays
+        self.last_read: Optional[np.ndarray] = None   # last_reads(trace, named), once needed
+        self.budget = len(trace.instrs) + _SCANNED   # instructions the scans may read, before last_reads
+        # v -> (scanned up to, its reads before that, their last statement)
+        self.found: dict[int, tuple[int, int, int]] = {}
 
     def read_by(self, v: int, i: int) -> bool:
-        instrs = self.trace.instrs
         if self.last_read is None and self.uses is not None:
-            left = self.uses[v] - instrs[i].args.count(v)   # reads by others (an output's too)
-            if left == 0:
-                return True
-            # the others, from v on, while they are statements before i and the budget lasts
-            stop = min(i, v + 1 + self.budget)
-            for r in range(v + 1, stop):
-                args = instrs[r].args
-                if v in args:
-                    if not self.named[r]:
-                        break   # inlined: its statement may come after i
-                    left -= args.count(v)
-                    if left == 0:
-                        self.budget -= r - v
-                        return True
-            else:
-                self.budget -= stop - v - 1
-                if stop == i:
-                    return False   # read after i, or an output
+            seen = self._scan(v, i)
+            if seen is not None:
+                return seen
         if self.last_read is None:
             self.last_read = last_reads(self.trace, self.named)
-        return self.last_read[v] <= i
+        return bool(self.last_read[v] <= i)
+
+    def _readers(self, v: int, start: int, stop: int) -> Iterator[int]:
+        """The instructions in [start, stop) that read v, in order (lazily)."""
+        instrs = self.trace.instrs
+        return compress(range(start, stop), map(contains, map(_ARGS, map(instrs.__getitem__, range(start, stop))),
+                                                repeat(v)))
+
+    def _scan(self, v: int, i: int) -> Optional[bool]:
+        """read_by from the readers of v before i (None: the budget ran out)."""
+        instrs, named, uses = self.trace.instrs, self.named, self.uses
+        total = uses[v] - instrs[i].args.count(v)   # reads by others (an output's too)
+        if total == 0:
+            return True
+        start, reads, latest = self.found.get(v, (v + 1, 0, -1))
+        end = min(i, start + max(self.budget, 0))
+        for r in self._readers(v, start, end):
+            if not named[r]:   # inlined: read where its statement is
+                at = self._statement(r)
+                if at is None:
+                    return None
+                latest = max(latest, at)
+            reads += instrs[r].args.count(v)
+            if reads == total or latest > i:   # (decided)
+                end = r + 1
+                break
+        else:
+            if end < i:   # (the budget ran out first)
+                self.budget = 0
+                return None
+        self.budget -= end - start
+        self.found[v] = end, reads, latest
+        return reads == total and latest <= i   # (else read after i, or an output)
+
+    def _statement(self, r: int) -> Optional[int]:
+        """The position of inlined variable r's statement: its one consumer's, or that
+        one's if inlined too (n: no consumer); None where the budget runs out first or
+        r has several consumers (an inlined variable has one, but `named` may say
+        otherwise)."""
+        named, uses = self.named, self.uses
+        n = len(named)
+        while not named[r]:
+            if uses[r] != 1:
+                return n if uses[r] == 0 else None
+            stop = min(n, r + 1 + self.budget)
+            c = next(self._readers(r, r + 1, stop), None)
+            if c is None:
+                return n if stop == n else None   # (used once, as an output: no consumer)
+            self.budget -= c - r
+            r = c
+        return r
 
 
+_ARGS = itemgetter(1)   # an instruction's arguments
+_SCANNED = 10_000   # (see _LastRead: about a millisecond)
 _NO_LABEL = (None, -1, None, None)   # preferred_name's slow path: no label
+# The commonest names, v12 and v12_bar (a label of one of these kinds, untagged, no
+# base, index >= 0), are held in a dict per kind keyed by the index, every other name
+# in one dict keyed by the string: a dict of millions of strings took assign_names
+# from 1.4 to 4 µs an operation between 10⁴ and 10⁶ operations, where int keys that
+# follow the trace's order keep to a few cache lines. A name is held in one place,
+# chosen by its text (_HELD_BY_INDEX), whichever way it was made.
+_INDEXED_KINDS = ("v", "dot", "bar", "dot_dot", "dot_bar", "bar_dot", "bar_bar")
+_HELD_BY_INDEX = re.compile(r"v(0|[1-9][0-9]*)(?:_(%s))?\Z" % "|".join(_INDEXED_KINDS[1:]))
+
+
+class _Holders:
+    """assign_names' record of which variable holds each name (None: reserved)."""
+
+    def __init__(self, reserved: Iterable[str]):
+        self.by_index: dict[str, dict[int, Optional[int]]] = {kind: {} for kind in _INDEXED_KINDS}
+        self.by_text: dict[str, Optional[int]] = {}
+        for name in reserved:
+            held, key = self.place(name)
+            held[key] = None
+
+    def place(self, name: str) -> tuple[dict, object]:
+        """The dict that holds `name`, and its key there."""
+        m = _HELD_BY_INDEX.match(name)
+        return (self.by_text, name) if m is None else (self.by_index[m[2] or "v"], int(m[1]))
+
+
+_FREE = object()   # (a name no variable holds)
 
 
 def assign_names(trace: Trace, named: list[bool], reserved: set[str],
@@ -152,36 +229,48 @@ def assign_names(trace: Trace, named: list[bool], reserved: set[str],
     have a slot per name)."""
     instrs = trace.instrs
     names: list[Optional[str]] = [None] * len(instrs)
-    holder: dict[str, Optional[int]] = dict.fromkeys(reserved)   # name -> its variable (None: reserved)
+    holders = _Holders(reserved)
+    indexed, by_text = holders.by_index.get, holders.by_text
     read_by = _LastRead(trace, named, uses).read_by
     temps = 0
     labels = trace.labels
+    tags: dict[str, str] = {}   # a label's tag -> its identifier (a Hessian's: a few, on every line)
     for i, label in compress(enumerate(labels), named):
         kind, index, base, tag = label or _NO_LABEL
-        if base is None and tag is None and index >= 0:
+        if base is None and tag is None and index >= 0 and (held := indexed(kind)) is not None:
             # v12, v12_bar (most lines): what preferred_name gives, without its call
+            # (an index is an int, as Builder and the passes number them)
             pref = f"v{index}" if kind == "v" else f"v{index}_{kind}"
+            key = index
         else:
             is_input = instrs[i].op == "input"
-            pref = preferred_name(label, reserved, is_input)
+            pref = preferred_name(label, reserved, is_input, tags)
             if is_input and pref is None:
                 pref = identifier(instrs[i].name, reserved)
             if pref is None:
                 temps += 1
                 pref = f"t{temps}"
-        prev = holder.setdefault(pref, i)   # (one lookup where the name is free: most lines)
+            held, key = holders.place(pref)
+        prev = held.setdefault(key, i)   # (one lookup where the name is free: most lines)
         if prev != i:
+            # taken: by the same label's previous version, read for the last time here
+            # (an adjoint's accumulation: the name goes on), or else the first of
+            # pref_1, pref_2, ... that is free or so held (never of v12's form)
+            # (uses[prev] all of them here: an accumulation's, decided without read_by's call)
             name, k = pref, 0
-            while prev is not None or name in holder:
-                if prev is not None and instrs[prev].op != "input" and labels[prev] == label \
-                        and read_by(prev, i):
-                    if aliases is not None:
-                        aliases[i] = aliases.get(prev, prev)
-                    break
+            while prev is None or instrs[prev].op == "input" or labels[prev] != label \
+                    or not (uses is not None and uses[prev] == instrs[i].args.count(prev) or read_by(prev, i)):
                 k += 1
                 name = f"{pref}_{k}"
-                prev = holder.get(name)
-            holder[name] = i
+                prev = by_text.get(name, _FREE)
+                if prev is _FREE:
+                    break
+            else:
+                if aliases is not None:
+                    aliases[i] = aliases.get(prev, prev)
+            if k:
+                held, key = by_text, name
+            held[key] = i
             pref = name
         names[i] = pref
     return names

@@ -64,6 +64,22 @@ _MARKER = re.compile("\x01([0-9]+)\x02")   # a variable's text while _with_holes
 _text = itemgetter(0)   # of a (text, prec)
 
 
+class _Holes:
+    """A keys renderer's holes by variable, each a tuple of slots (`raw`: each variable's
+    an int where it is one slot, see Renderer._render_keys)."""
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: list):
+        self.raw = raw
+
+    def __getitem__(self, v: int) -> tuple:
+        h = self.raw[v]
+        return (h,) if type(h) is int else h
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+
 class Numbers(dict):
     """key -> its number, given on first sight."""
     __slots__ = ()
@@ -173,7 +189,7 @@ class Renderer:
         indentation), its name, " = " and its right-hand side, built at once (a
         function body's lines: a copy of every right-hand side fewer).
 
-        `slots` (with a string `rhs_all`): render keys instead of texts, the texts with
+        `slots` (ints; with a string `rhs_all`): render keys instead of texts, the texts with
         `{}` for every named variable and constant (a str.format string: other braces
         doubled), and carry along the slots of those holes, in the text's order
         (`slots[v]` for variable v: numpy_backend's statement program). Then `expr(i)`
@@ -188,43 +204,46 @@ class Renderer:
         self.spell = spell
         self.named = named = named if named is not None else named_vars(trace)
         self._forms: dict[str, tuple] = {}   # op name -> (OpDef, op_form, fast form)
-        own = self._own = self._own_formats()
-        if own is None:
-            own = range(len(trace.instrs))   # all
+        self._own = self._own_formats()
         n = len(trace.instrs)
         self.rhs_texts: Optional[list] = [None] * n if rhs_all else None
-        self._statements = indent = rhs_all if isinstance(rhs_all, str) else None
-        rhs = self.rhs_texts
-        self.holes = holes = None if slots is None else list(zip(slots))   # (a slot,) for a named variable
-        self.line_holes: Optional[list] = None if slots is None else [None] * n
+        self._statements = rhs_all if isinstance(rhs_all, str) else None
+        self.holes: Optional[_Holes] = None
+        self.line_holes: Optional[list] = None
         self.constants: dict[int, str] = {}
-        line_holes = self.line_holes
-        numbers = self.keys = Numbers()
+        self.keys = Numbers()
         # expr(i) is (texts[i], precs[i]): two lists, not a tuple per variable
+        self._precs: list[int] = [PREC_ATOM] * n
+        if slots is not None:
+            if self._statements is None:
+                raise ValueError("Renderer: slots (keys) need a string rhs_all (whole statements)")
+            self._texts: list = [HOLE] * n   # every named variable's and constant's key
+            self._render_keys(slots)
+            return
         names = getattr(name_of, "__self__", None)
-        if holes is not None:
-            texts: list[Optional[str]] = [HOLE] * n   # every named variable's and constant's key
-            name_of = None
-        elif type(names) is list and len(names) == n and name_of == names.__getitem__:
-            texts = names.copy()   # a names list's entries, in one copy
+        if type(names) is list and len(names) == n and name_of == names.__getitem__:
+            self._texts = names.copy()   # a names list's entries, in one copy
             name_of = None
         else:
-            texts = [None] * n
-        precs: list[int] = [PREC_ATOM] * n
-        self._texts, self._precs = texts, precs
+            self._texts = [None] * n
+        self._render_texts(name_of)
+
+    def _render_texts(self, name_of: Optional[Callable[[int], str]]) -> None:
+        """Every variable's text (and its right-hand side or statement, as rhs_all
+        asks), once, in trace order: Renderer._format without its frame, nor
+        _render's, and format_op's commonest cases (_fast_form) without its frame
+        either. `name_of`: None where the texts already hold the names."""
+        trace, named, spell = self.trace, self.named, self.spell
+        texts, precs, rhs, indent = self._texts, self._precs, self.rhs_texts, self._statements
+        own = self._own
+        if own is None:
+            own = range(len(trace.instrs))   # all
         format_own, forms, const = self._format, self._forms, spell.const
-        # once per variable: Renderer._format without its frame, nor _render's, and
-        # format_op's commonest cases (_fast_form) without its frame either. (With
-        # holes: h, the holes of i's right-hand side.)
         for i, ins in enumerate(trace.instrs):
             op, args, attrs, _ = ins
             if op == "const":
-                text = const(ins.value)
+                text = texts[i] = const(ins.value)
                 precs[i] = const_prec(text)
-                if holes is None:
-                    texts[i] = text
-                else:
-                    self.constants[i] = text
                 continue
             is_named = named[i]
             if is_named:
@@ -234,10 +253,7 @@ class Renderer:
                     continue
             line = None   # a whole statement, where a fast form writes it in one piece
             if own and i in own:
-                if holes is None:
-                    text, prec = format_own(i)
-                else:
-                    text, prec, h = self._with_holes(i, format_own)
+                text, prec = format_own(i)
             else:
                 opdef, form, fast = forms.get(op) or self._generic(op)
                 kind = fast[0] if not attrs else None
@@ -249,15 +265,11 @@ class Renderer:
                         lt = f"({lt})"
                     if precs[b] < rcut:
                         rt = f"({rt})"
-                    if holes is not None:
-                        h = holes[a] + holes[b]
                     if is_named and indent is not None:   # (the commonest statement, in one piece)
                         line = f"{indent}{texts[i]} = {lt} {sym} {rt}"
                     else:
                         text = f"{lt} {sym} {rt}"
                 elif kind == "call1":
-                    if holes is not None:
-                        h = holes[args[0]]
                     if is_named and indent is not None:
                         line = f"{indent}{texts[i]} = {fast[1]}{texts[args[0]]})"
                     else:
@@ -266,34 +278,153 @@ class Renderer:
                 elif kind == "copy":
                     a = args[0]
                     text, prec = texts[a], precs[a]
-                    if holes is not None:
-                        h = holes[a]
                 elif kind == "infix1":
                     _, sym, prec = fast
                     a = args[0]
                     text = f"{sym}({texts[a]})" if precs[a] <= prec else sym + texts[a]
-                    if holes is not None:
-                        h = holes[a]
-                elif holes is None:
-                    text, prec = format_op(opdef, [(texts[a], precs[a]) for a in args], spell, attrs, form)
                 else:
-                    text, prec, h = self._with_holes(i, self._format_generic)
+                    text, prec = format_op(opdef, [(texts[a], precs[a]) for a in args], spell, attrs, form)
             if line is None:
                 if not is_named:
                     texts[i] = text
                     precs[i] = prec
-                    if holes is not None:
-                        holes[i] = h
                     continue
                 if indent is None:
                     rhs[i] = text
                     continue
                 line = f"{indent}{texts[i]} = {text}"
-            if holes is None:
-                rhs[i] = line
-            else:
-                rhs[i] = numbers[line]
-                line_holes[i] = holes[i] + h
+            rhs[i] = line
+
+    def _render_keys(self, slots: list[int]) -> None:
+        """_render_texts with keys for texts (see __init__'s `slots`, a list of ints).
+
+        A fast form's key depends only on its op and its operands' keys and
+        precedences, and a function of 10⁵ operations has some 70 different
+        statement keys: each is made once, and found again by that (op, keys,
+        precedences) shape; the other forms, and the variables a subclass spells
+        itself, go through _with_holes. A key that is one hole, "{}" (a named
+        variable's, a constant's, an inlined copy of one), has its slot as its holes
+        (an int, not a 1-tuple: no tuple per variable); any other, a tuple of slots.
+        So the shape tells which operands are one slot, and a statement of named
+        operands (most) takes its holes as one new tuple."""
+        trace, named = self.trace, self.named
+        instrs = trace.instrs
+        texts, precs, rhs, indent = self._texts, self._precs, self.rhs_texts, self._statements
+        holes = slots.copy()   # (an int, or a tuple of ints; see above)
+        self.holes = _Holes(holes)
+        line_holes = self.line_holes = [None] * len(instrs)
+        constants, const = self.constants, self.spell.const
+        own = self._own
+        memoized = own is not None   # (None: a subclass spells every variable itself)
+        own = own or ()
+        learn = self._learn_shape
+        inlined_as: dict[tuple, tuple] = {}   # shape -> an inlined variable's (key, prec, leaves) (() : not fast)
+        stated_as: dict[tuple, tuple] = {}    # shape -> a named variable's (statement key number, leaves)
+        # leaves: 0-3 for two operands, bit 0 (1) the first's holes an int, bit 1 (2) the
+        # second's; 4/5 for one, an int / a tuple; 6 an inlined copy (its operand's holes)
+        for i, ins in enumerate(instrs):
+            op, args, attrs, _ = ins
+            if op == "const":
+                text = constants[i] = const(ins.value)
+                precs[i] = const_prec(text)
+                continue
+            is_named = named[i]
+            if is_named and op == "input":
+                continue
+            if memoized and not attrs and i not in own:
+                if len(args) == 2:
+                    a, b = args
+                    shape = (op, texts[a], precs[a], texts[b], precs[b])
+                elif len(args) == 1:
+                    a = b = args[0]
+                    shape = (op, texts[a], precs[a])
+                else:
+                    shape = None
+                if shape is None:
+                    pass
+                elif is_named:
+                    known = stated_as.get(shape)
+                    if known is None:
+                        known = stated_as[shape] = learn(i, True)
+                    if known:
+                        rhs[i], leaves = known
+                        if leaves == 3:
+                            line_holes[i] = (holes[i], holes[a], holes[b])
+                        elif leaves == 4:
+                            line_holes[i] = (holes[i], holes[a])
+                        elif leaves == 5:
+                            line_holes[i] = (holes[i],) + holes[a]
+                        else:
+                            line_holes[i] = (holes[i],) + ((holes[a],) if leaves & 1 else holes[a]) \
+                                + ((holes[b],) if leaves & 2 else holes[b])
+                        continue
+                else:
+                    known = inlined_as.get(shape)
+                    if known is None:
+                        known = inlined_as[shape] = learn(i, False)
+                    if known:
+                        texts[i], precs[i], leaves = known
+                        if leaves == 3:
+                            holes[i] = (holes[a], holes[b])
+                        elif leaves >= 5:
+                            holes[i] = holes[a]
+                        elif leaves == 4:
+                            holes[i] = (holes[a],)
+                        else:
+                            holes[i] = ((holes[a],) if leaves & 1 else holes[a]) \
+                                + ((holes[b],) if leaves & 2 else holes[b])
+                        continue
+            # the other forms: format_op's, or a subclass's own
+            text, prec, h = self._with_holes(i, self._format if not memoized or i in own else self._format_generic)
+            if not is_named:
+                texts[i], precs[i] = text, prec
+                holes[i] = h[0] if text == HOLE else h
+                continue
+            rhs[i] = self.keys[f"{indent}{HOLE} = {text}"]
+            line_holes[i] = (holes[i],) + h
+
+    def _learn_shape(self, i: int, is_named: bool) -> tuple:
+        """_render_keys' entry for the shape of variable i (its op and operands, one or
+        two, without attrs), worked out from i: for a named variable (statement key
+        number, leaves), else (key, prec, leaves); () where the op has no fast form."""
+        args = self.trace.instrs[i].args
+        op = self.trace.instrs[i].op
+        made = self._fast_text(op, args)
+        if made is None:
+            return ()
+        text, prec = made
+        holes = self.holes.raw
+        if len(args) == 2:
+            leaves = (type(holes[args[0]]) is int) | (type(holes[args[1]]) is int) << 1
+        elif not is_named and self._forms[op][2][0] == "copy":
+            leaves = 6
+        else:
+            leaves = 4 if type(holes[args[0]]) is int else 5
+        if is_named:
+            return self.keys[f"{self._statements}{HOLE} = {text}"], leaves
+        return text, prec, leaves
+
+    def _fast_text(self, op: str, args: tuple) -> Optional[tuple[str, int]]:
+        """(text, prec) of `op` on `args` in its fast form (None: it has none), from
+        their texts and precedences: what _render_texts' loop writes in place (there
+        once per variable, without a call; here once per shape)."""
+        texts, precs = self._texts, self._precs
+        fast = (self._forms.get(op) or self._generic(op))[2]
+        kind = fast[0]
+        if kind == "infix2":
+            _, sym, prec, lcut, rcut = fast
+            a, b = args
+            lt, rt = texts[a], texts[b]
+            return f"{f'({lt})' if precs[a] < lcut else lt} {sym} {f'({rt})' if precs[b] < rcut else rt}", prec
+        if kind == "call1":
+            return f"{fast[1]}{texts[args[0]]})", PREC_ATOM
+        if kind == "copy":
+            return texts[args[0]], precs[args[0]]
+        if kind == "infix1":
+            _, sym, prec = fast
+            a = args[0]
+            return (f"{sym}({texts[a]})" if precs[a] <= prec else sym + texts[a]), prec
+        return None
 
     def _format_generic(self, i: int) -> tuple[str, int]:
         return Renderer._format(self, i)
