@@ -14,6 +14,8 @@ replays.
 
 from __future__ import annotations
 
+from collections import Counter
+from itertools import chain
 from operator import itemgetter
 from typing import Callable
 
@@ -111,7 +113,24 @@ def splice(trace: Trace, rewrite: dict, skip: set, emitter: Callable, facts) -> 
         out += renumbered(copied, new_of)
     _check_keys(out, appended, _near_copies(facts, reads.read.union(rewrite), changed, new_of))
     return Trace(out, primal_labels(out), [(name, new_of[v]) for name, v in trace.outputs],
-                 trace.source, _inputs=trace.inputs)
+                 trace.source, _inputs=trace.inputs,
+                 _all_live=_all_used(instrs, out, facts.uses, changed, rewrite, appended, new_of))
+
+
+def _all_used(instrs, out: list, uses, changed: list, rewrite: dict, appended: list, new_of: list) -> bool:
+    """Whether every operation of the spliced trace `out` is used (then none is dead:
+    in SSA order the last used one is an output, and so on down; Trace._all_live).
+    The trace's were (splice checks), so only what lost a use can be unused: an
+    argument of a changed instruction, an appended one. Counted, not re-read."""
+    lost = Counter(chain.from_iterable(instrs[c][1] for c in changed))   # (old vars)
+    used_by_new = Counter(chain.from_iterable(out[k][1] for k in appended))   # (new vars)
+    for r in rewrite:   # a rebuilt variable's users outside the changed ones are copies
+        if uses[r] > lost[r]:
+            used_by_new[new_of[r]] += 1
+    for a in lost:
+        if new_of[a] is not None and uses[a] == lost[a] and not used_by_new[new_of[a]]:
+            return False
+    return all(map(used_by_new.__getitem__, appended))
 
 
 def _near_copies(facts, emitted_from: set, changed: list, new_of: list) -> list:

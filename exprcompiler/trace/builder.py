@@ -108,6 +108,7 @@ class Builder:
         self._consts: dict[int, float] = {}
         self._flags = bytearray()      # what the identities look at, per variable (identities.CONST...)
         self._loaded = 0               # instructions taken from a finished trace (builder_load), first
+        self._loaded_outputs = None    # that trace's outputs, if all its instructions are live (Trace._all_live)
         # Caches keyed by float values, which are exact keys for nonzero floats only
         # (0.0 == -0.0; a NaN finds only itself): scalar constants by value (const()
         # without repr()), and folded scalar operations (opname, *values) -> (op, var).
@@ -354,7 +355,14 @@ class Builder:
                 raise TraceError(f"input order misses {missing}")
             names = [nm for nm in input_order if nm in self._inputs]
         firsts = [self._inputs[nm] for nm in names]
-        live = _live(all_instrs, [v for _, v in outputs])
+        # A loaded trace with no dead code (builder_load) whose outputs are still
+        # outputs is live as a whole: only what was built after it is looked at
+        # (a gradient's sweep, not its primal: a third of _live's reading)
+        out_vars = [v for _, v in outputs]
+        start = 0
+        if self._loaded_outputs is not None and set(self._loaded_outputs).issubset(out_vars):
+            start = self._loaded
+        live = _live(all_instrs, out_vars, start)
         for v in firsts:   # inputs go first, live or not
             live[v] = 0
         n_in = len(firsts)
@@ -386,17 +394,19 @@ class Builder:
             labels = tuple(chain(islice(labels, kept), map(labels.__getitem__, moved),
                                  compress(islice(labels, kept, None), rest)))
         return Trace(instrs, labels, [(nm, new_index[v]) for nm, v in outputs], source,
-                     _inputs=tuple((nm, new_index[self._inputs[nm]]) for nm in names))
+                     _inputs=tuple((nm, new_index[self._inputs[nm]]) for nm in names), _all_live=True)
 
 
-def _live(instrs: list, outputs: list) -> bytearray:
-    """1 for each variable that an output is computed from, else 0. Counts of uses
+def _live(instrs: list, outputs: list, start: int = 0) -> bytearray:
+    """1 for each variable that an output is computed from, else 0; the first
+    `start` are known to be (their arguments are not read). Counts of uses
     (NumPy, over all arguments at once), then the unused variables taken out one by
     one with the uses they held: Python work for the dead variables only, which
     are few."""
-    flat = np.fromiter(chain.from_iterable(map(_ARGS_OF, instrs)), np.intp)
+    flat = np.fromiter(chain.from_iterable(map(_ARGS_OF, islice(instrs, start, None))), np.intp)
     uses = np.bincount(flat, minlength=len(instrs))
     np.add.at(uses, outputs, 1)   # (an output is used, however often it is named)
+    uses[:start] += 1   # (live whatever the others do: never taken out)
     unused = np.flatnonzero(uses == 0)
     live = bytearray(b"\x01") * len(instrs)
     if len(unused):

@@ -158,6 +158,8 @@ def load(b, trace) -> bool:
     memo.update(const_keys)
     b.instrs, b.labels, b._flags = list(instrs), labels, flags
     b._memo, b._inputs, b._copies, b._consts, b._loaded = memo, inputs, copies, consts, n
+    # (Builder.finish: while these stay outputs, the loaded instructions are all live)
+    b._loaded_outputs = tuple(v for _, v in trace.outputs) if getattr(trace, "_all_live", False) else None
     b._scalar_consts = {consts[i]: i for i in const_keys.values() if consts[i]}
     # the ops that a fold or an identity may take: those with a constant or negated
     # argument, found by NumPy over all the arguments at once

@@ -66,10 +66,11 @@ class Label(NamedTuple):
 class Trace:
     """An immutable evaluation trace. `str(trace)` prints the Griewank table."""
 
-    __slots__ = ("instrs", "labels", "outputs", "source", "_inputs")
+    __slots__ = ("instrs", "labels", "outputs", "source", "_inputs", "_all_live")
 
     def __init__(self, instrs: Sequence[Instr], labels: Sequence[Optional[Label]],
-                 outputs: Sequence[tuple[str, int]], source: Optional[str] = None, *, _inputs=None):
+                 outputs: Sequence[tuple[str, int]], source: Optional[str] = None, *, _inputs=None,
+                 _all_live: bool = False):
         object.__setattr__(self, "instrs", tuple(instrs))
         object.__setattr__(self, "labels", tuple(labels))
         object.__setattr__(self, "outputs", tuple((str(n), int(v)) for n, v in outputs))
@@ -77,6 +78,11 @@ class Trace:
         if _inputs is None:   # (Builder.finish knows them)
             _inputs = tuple((ins.name, i) for i, ins in enumerate(self.instrs) if ins.op == "input")
         object.__setattr__(self, "_inputs", _inputs)
+        # Builder.finish's promise: every instruction is an input or an output's
+        # ancestor (no dead code), so a builder that loads this trace need not look
+        # for dead code among its instructions again (builder_load). A trace made
+        # otherwise (by hand, unpickled) makes none.
+        object.__setattr__(self, "_all_live", bool(_all_live))
 
     def __setattr__(self, key, value):
         raise AttributeError("Trace is immutable")
