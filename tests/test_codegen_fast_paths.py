@@ -19,7 +19,7 @@ from exprcompiler.backends import naming, numpy_backend
 from exprcompiler.backends.naming import assign_names, identifier, last_reads, preferred_name
 from exprcompiler.randexpr import random_program
 from exprcompiler.trace.ir import Instr, Label, Trace
-from exprcompiler.trace.render import Renderer, format_op, named_vars, use_counts
+from exprcompiler.trace.render import Renderer, format_op, named_vars, use_counts, use_counts_and_reads
 
 NO_LABEL = (None, -1, None, None)
 
@@ -139,6 +139,9 @@ def test_names_as_before(what, trace, reserved):
     want = _reference_names(trace, named, reserved)
     assert assign_names(trace, named, reserved, uses) == want
     assert assign_names(trace, named, reserved) == want   # (no use counts: last_reads decides)
+    counts, reads = use_counts_and_reads(trace)   # (as generate gives them)
+    assert counts.tolist() == uses
+    assert assign_names(trace, named, reserved, uses, None, reads) == want
 
 
 @pytest.mark.parametrize("what, trace", TRACES, ids=[w for w, _ in TRACES])
@@ -148,6 +151,8 @@ def test_last_reads_as_before(what, trace):
     for named in (named_vars(trace), [True] * len(trace.instrs),
                   [ins.op != "const" and i % 3 != 1 for i, ins in enumerate(trace.instrs)]):
         assert last_reads(trace, named).tolist() == _reference_last_reads(trace, named)
+        assert last_reads(trace, named, use_counts_and_reads(trace)[1]).tolist() \
+            == _reference_last_reads(trace, named)
 
 
 @pytest.mark.parametrize("kind, reused", [("copy", True), ("inlined", False), ("inlined-before", True)])
@@ -165,17 +170,21 @@ def test_inlined_readers_need_no_scan(monkeypatch, kind, reused):
     assert (names.count("v5_bar") == 2) == reused
 
 
-def test_long_scans_give_way_to_last_reads(monkeypatch):
-    """Where the readers are further apart than the scans' budget (the trace's length,
-    here without the 10⁴ instructions more), the rest is decided by last_reads, once."""
+@pytest.mark.parametrize("given", [False, True])
+def test_long_scans_give_way_to_last_reads(monkeypatch, given):
+    """Where the readers are further apart than the scans' budget (a quarter of the
+    trace's length, here without the 10⁴ instructions more), the rest is decided by
+    last_reads, once (from the arguments' flat array where it is given)."""
     monkeypatch.setattr(naming, "_SCANNED", 0)
     trace = _made("budget")
-    uses = use_counts(trace)
+    counts, reads = use_counts_and_reads(trace)
+    uses = counts.tolist()
     named = named_vars(trace, uses)
     calls = []
     monkeypatch.setattr(naming, "last_reads", lambda *a: calls.append(a) or last_reads(*a))
-    assert assign_names(trace, named, set(), uses) == _reference_names(trace, named, set())
-    assert len(calls) == 1
+    assert assign_names(trace, named, set(), uses, None, reads if given else None) \
+        == _reference_names(trace, named, set())
+    assert len(calls) == 1 and (calls[0][2] is reads if given else calls[0][2] is None)
 
 
 def _refuse(*args):

@@ -76,21 +76,22 @@ def preferred_name(label: Optional[Label], reserved: Iterable[str], is_input: bo
     return f"{stem}{suffix}_{tag}"
 
 
-def last_reads(trace: Trace, named: list[bool]) -> np.ndarray:
+def last_reads(trace: Trace, named: list[bool], reads: Optional[np.ndarray] = None) -> np.ndarray:
     """For each variable, the position of the last statement that reads it (-1: none;
     n + 1 for an output): that of its last consumer, or of an inlined consumer's if
     later. A variable's statement is itself if named; an inlined one's is its
-    consumer's (n: none). (NumPy, from one C-level pass over the arguments.)"""
+    consumer's (n: none). (NumPy, from C-level passes over the arguments; `reads`:
+    every argument in one flat array, trace.render.use_counts_and_reads', if known.)"""
     instrs = trace.instrs
     n = len(instrs)
-    arguments = list(map(_ARGS, instrs))
-    counts = np.fromiter(map(len, arguments), np.intp, n)
-    read = np.fromiter(chain.from_iterable(arguments), np.intp, int(counts.sum()))
+    counts = np.fromiter(map(len, map(_ARGS, instrs)), np.intp, n)
+    read = np.fromiter(chain.from_iterable(map(_ARGS, instrs)), np.intp, int(counts.sum())) if reads is None \
+        else reads
     reader = np.repeat(np.arange(n), counts)
     consumer = np.full(n + 1, -1)   # each variable's last
     np.maximum.at(consumer, read, reader)
     consumer[consumer < 0] = n   # (none)
-    inlined = ~np.array(named, dtype=bool)   # (a constant's statement is never asked for)
+    inlined = ~np.fromiter(named, bool, n)   # (a constant's statement is never asked for)
     statement = np.arange(n + 1)
     statement[:n][inlined] = consumer[:n][inlined]
     while True:   # an inlined consumer's own statement: pointer jumping, as deep as they nest
@@ -114,16 +115,20 @@ class _LastRead:
     consumer's statement is, found ahead), found by C-level iterators, not a Python
     loop: some are hundreds of thousands of instructions apart in a gradient of 10⁶
     operations. What a scan found is kept for v's next question (the same label
-    asks again at its next version). The scans may read as many instructions as
-    the trace has (and _SCANNED more); then last_reads decides the rest: a
-    gradient's scans can grow faster than its size (at 10⁶ operations, a few
-    readers that far apart read the whole trace several times over), and
-    last_reads costs as much as scanning the trace 5-8 times over (at 10⁶)."""
+    asks again at its next version). The scans may read a quarter as many
+    instructions as the trace has (and _SCANNED more); then last_reads decides the
+    rest: a gradient's scans can grow faster than its size (at 10⁶ operations, a
+    few readers that far apart read the whole trace several times over), and
+    last_reads, given the arguments' flat array (`reads`), costs about one scan of
+    the trace (at 10⁶ operations, scans of the whole trace and then last_reads
+    reading every argument again took 1.7 µs an operation, these 0.7; 10⁴ and 10⁵
+    read a few dozen instructions and never fall back)."""
 
-    def __init__(self, trace: Trace, named: list[bool], uses: Optional[list[int]]):
-        self.trace, self.named, self.uses = trace, named, uses
+    def __init__(self, trace: Trace, named: list[bool], uses: Optional[list[int]],
+                 reads: Optional[np.ndarray] = None):
+        self.trace, self.named, self.uses, self.reads = trace, named, uses, reads
         self.last_read: Optional[np.ndarray] = None   # last_reads(trace, named), once needed
-        self.budget = len(trace.instrs) + _SCANNED   # instructions the scans may read, before last_reads
+        self.budget = len(trace.instrs) // 4 + _SCANNED   # instructions the scans may read, before last_reads
         # v -> (scanned up to, its reads before that, their last statement)
         self.found: dict[int, tuple[int, int, int]] = {}
 
@@ -133,7 +138,8 @@ class _LastRead:
             if seen is not None:
                 return seen
         if self.last_read is None:
-            self.last_read = last_reads(self.trace, self.named)
+            self.last_read = last_reads(self.trace, self.named, self.reads)
+            self.reads = None
         return bool(self.last_read[v] <= i)
 
     def _readers(self, v: int, start: int, stop: int) -> Iterator[int]:
@@ -220,21 +226,31 @@ _FREE = object()   # (a name no variable holds)
 
 
 def assign_names(trace: Trace, named: list[bool], reserved: set[str],
-                 uses: Optional[list[int]] = None, aliases: Optional[dict[int, int]] = None) -> list[Optional[str]]:
+                 uses: Optional[list[int]] = None, aliases: Optional[dict[int, int]] = None,
+                 reads: Optional[np.ndarray] = None) -> list[Optional[str]]:
     """One name per named variable; a name is reused only by the same label once its
     previous holder is read for the last time (by the statement that rebinds it).
     `uses`: trace.render.use_counts(trace), if known (it spares most traces the
     scan for each variable's last reader). `aliases`, if given (a dict): each variable
     that reuses a name -> the first variable of that name (numpy_program's values
-    have a slot per name)."""
+    have a slot per name). `reads`: every argument in one flat array (with `uses`:
+    trace.render.use_counts_and_reads'), if known."""
     instrs = trace.instrs
     names: list[Optional[str]] = [None] * len(instrs)
     holders = _Holders(reserved)
     indexed, by_text = holders.by_index.get, holders.by_text
-    read_by = _LastRead(trace, named, uses).read_by
+    read_by = _LastRead(trace, named, uses, reads).read_by
     temps = 0
     labels = trace.labels
     tags: dict[str, str] = {}   # a label's tag -> its identifier (a Hessian's: a few, on every line)
+    # A name's previous holder is most often far back (an adjoint's earlier version):
+    # its instruction and label are cache misses at 10⁶ operations, so the tests below
+    # read neither where they need not. `inputs` (trace.inputs: every "input"
+    # instruction) answers whether it is one; a v12-form name that a v12 label took
+    # is held by that same label, unless its holder is in `odd` (a label of another
+    # form spelled so: a non-input's label with a base and an index of 5 is v5).
+    inputs = {v for _, v in trace.inputs}
+    odd: set[int] = set()
     for i, label in compress(enumerate(labels), named):
         kind, index, base, tag = label or _NO_LABEL
         if base is None and tag is None and index >= 0 and (held := indexed(kind)) is not None:
@@ -242,6 +258,7 @@ def assign_names(trace: Trace, named: list[bool], reserved: set[str],
             # (an index is an int, as Builder and the passes number them)
             pref = f"v{index}" if kind == "v" else f"v{index}_{kind}"
             key = index
+            same = True   # (a holder of this name not in `odd` has this label)
         else:
             is_input = instrs[i].op == "input"
             pref = preferred_name(label, reserved, is_input, tags)
@@ -251,6 +268,9 @@ def assign_names(trace: Trace, named: list[bool], reserved: set[str],
                 temps += 1
                 pref = f"t{temps}"
             held, key = holders.place(pref)
+            same = False
+            if held is not by_text:
+                odd.add(i)
         prev = held.setdefault(key, i)   # (one lookup where the name is free: most lines)
         if prev != i:
             # taken: by the same label's previous version, read for the last time here
@@ -258,7 +278,7 @@ def assign_names(trace: Trace, named: list[bool], reserved: set[str],
             # pref_1, pref_2, ... that is free or so held (never of v12's form)
             # (uses[prev] all of them here: an accumulation's, decided without read_by's call)
             name, k = pref, 0
-            while prev is None or instrs[prev].op == "input" or labels[prev] != label \
+            while prev is None or prev in inputs or (k or not same or prev in odd) and labels[prev] != label \
                     or not (uses is not None and uses[prev] == instrs[i].args.count(prev) or read_by(prev, i)):
                 k += 1
                 name = f"{pref}_{k}"

@@ -32,7 +32,7 @@ import numpy as np
 from ..version import __version__
 from .. import ops as _ops
 from ..trace.ir import Instr, Trace, _new_tuple, gc_paused
-from ..trace.render import Renderer, named_vars, target_spelling, use_counts
+from ..trace.render import Renderer, named_vars, target_spelling, use_counts, use_counts_and_reads
 from .naming import assign_names, comment_text
 from .numpy_program import Program, load_program, load_statements
 from .program_text import LazySource, Lines, Texts, formatted, text_of
@@ -118,7 +118,8 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
     program_text.LazySource, the text made only when asked for (str())."""
     reserved = RESERVED | {func_name} | ({FALLBACK, UNGUARDED} if guarded else set())
     trace, ops = _prepared(trace, point)
-    uses = use_counts(trace)
+    uses, reads = use_counts_and_reads(trace)   # (reads: every argument, for assign_names)
+    uses = uses.tolist()
     named = named_vars(trace, uses)
     shared = {} if point else shared_exps(trace, ops)   # each gets a line, after its exp's
     for i in shared:
@@ -131,7 +132,8 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
     # as text: keys and one format cost more (generate 5.9 -> 9.4 µs an operation).
     keyed = plain and named.count(True) > PROGRAM_ABOVE - _KEYED_MARGIN
     aliases: Optional[dict] = {} if keyed else None
-    names = assign_names(trace, named, reserved, uses, aliases)
+    names = assign_names(trace, named, reserved, uses, aliases, reads)
+    del reads
     params = [names[v] for _, v in trace.inputs]
     # the one-point variant's body in a `try` (see _guarded), but where it rebinds an
     # input's name (`except` would not see it as given)

@@ -153,12 +153,19 @@ def use_counts(trace: Trace) -> list[int]:
 
 def use_count_array(trace: Trace) -> np.ndarray:
     """use_counts as a NumPy array (for passes that index it with arrays)."""
+    return use_counts_and_reads(trace)[0]
+
+
+def use_counts_and_reads(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
+    """use_count_array, and every instruction's arguments in one flat array, in
+    order (what it counts; naming.last_reads takes it instead of reading them again)."""
     # counted by NumPy from one C loop over every argument (Counter's dict: 2x, a Python loop: 10x)
     instrs = trace.instrs
-    uses = np.bincount(np.fromiter(chain.from_iterable(map(itemgetter(1), instrs)), dtype=np.intp),
-                       minlength=len(instrs))
+    # (int32: generate holds it through assign_names)
+    reads = np.fromiter(chain.from_iterable(map(itemgetter(1), instrs)), dtype=np.int32)
+    uses = np.bincount(reads, minlength=len(instrs))
     np.add.at(uses, [v for _, v in trace.outputs], 1)
-    return uses
+    return uses, reads
 
 
 def named_vars(trace: Trace, uses: Optional[list[int]] = None) -> list[bool]:
