@@ -31,7 +31,7 @@ import numpy as np
 from .. import ops as _ops
 from .. import shapes as _shapes
 from ..errors import InputTooLarge, ShapeError, TraceError
-from .builder_ops import _COMMUTATIVE, _FAST_METHODS, _OPS, _general_method, _op_methods
+from .builder_ops import _COMMUTATIVE, _FAST_METHODS, _OPS, KEY_RADIX, _general_method, _op_methods, op_key
 from .identities import CONST, COPY, IDENTITIES, NEG, SHAPED
 from .ir_trace import Instr, Label, Trace, Var, _new_tuple, natural_key, primal_labels, renumbered
 
@@ -98,6 +98,9 @@ class Builder:
         # a trace that was already held to it, so they have none).
         self.max_ops = max_ops
         self._room = max_ops if max_ops is not None else sys.maxsize
+        # where the fast methods leave to the general path: past the room (which
+        # raises) or at the hash-consing keys' radix (builder_ops.op_key)
+        self._keyroom = min(self._room, KEY_RADIX)
         self.instrs: list[Instr] = []
         self.labels: list[Optional[Label]] = []
         self._memo: dict = {}
@@ -237,17 +240,16 @@ class Builder:
             simplified = identity(self, args, consts, shape, attrs)
             if simplified is not None:
                 return simplified
-        # flat keys, one tuple per operation (not two): the op name, its arguments, and
-        # its attrs tuple if it has options (a tuple, where arguments are ints), so no
-        # two operations share a key
+        # the fast methods' key (an int, builder_ops.op_key) where they could have
+        # built it; with options a flat tuple, the op name, its arguments and its attrs
+        # tuple (a tuple, where arguments are ints), so no two operations share a key
         source = self._copies.get
         if len(args) == 2:
             a, b = source(args[0], args[0]), source(args[1], args[1])
-            key = (opname, b, a) if b < a and opname in _COMMUTATIVE else (opname, a, b)
+            sources = (b, a) if b < a and opname in _COMMUTATIVE else (a, b)
         else:
-            key = (opname, *[source(a, a) for a in args])
-        if attr_t:
-            key += (attr_t,)
+            sources = tuple([source(a, a) for a in args])
+        key = (opname, *sources, attr_t) if attr_t else op_key(opname, sources)
         var = self._memo.get(key)
         if var is None:
             var = self._append(_new_tuple(Instr, (opname, args, attr_t, shape)))

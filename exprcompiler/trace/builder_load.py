@@ -34,14 +34,14 @@ be in SSA order (arguments before their uses).
 
 from __future__ import annotations
 
-from itertools import chain, compress, repeat
-from operator import add, itemgetter
+from itertools import chain, compress
+from operator import itemgetter
 from typing import Optional
 
 import numpy as np
 
 from .. import ops as _ops
-from .builder_ops import _COMMUTATIVE, _FAST_METHODS, built_as_written
+from .builder_ops import _COMMUTATIVE, _FAST_METHODS, KEY_RADIX, built_as_written, key_code
 from .identities import CONST, COPY, NEG
 
 _OP, _ARGS, _ATTRS, _SHAPE = itemgetter(0), itemgetter(1), itemgetter(2), itemgetter(3)
@@ -84,8 +84,9 @@ def load(b, trace) -> bool:
     False where the replay would fold, simplify or share an instruction."""
     instrs = trace.instrs
     n = len(instrs)
-    # (room for one more than the trace: what the replay would refuse, it refuses)
-    if b.instrs or n >= b._room or any(map(_SHAPE, instrs)):
+    # (room for one more than the trace: what the replay would refuse, it refuses;
+    # and numbers below the keys' radix, builder_ops.op_key)
+    if b.instrs or n >= b._keyroom or any(map(_SHAPE, instrs)):
         return False
     ops = list(map(_OP, instrs))
     codes = _kind_codes(set(ops))
@@ -133,27 +134,37 @@ def load(b, trace) -> bool:
             flags[i] = flags[src] | COPY
     if len(const_keys) != len(consts) - len(copies.keys() & consts.keys()):
         return False   # two constants of one key: the replay shares them
-    # the ops' keys as their methods make them: (op, *sources), add's and mul's
-    # arguments in order (a leaf's key is made too, and taken out again)
-    if copies:
-        args = list(map(tuple, map(map, repeat(copies.get), args, args)))
-    keys = list(map(add, zip(ops), args))
-    # every argument at once, for NumPy: instruction i's are flat[starts[i]:ends[i]]
+    # every argument at once, through copies, for NumPy: instruction i's are
+    # flat[starts[i]:ends[i]]
     counts = np.frombuffer(arities, np.uint8)
     ends = np.cumsum(counts)
     starts = ends - counts
     flat = np.fromiter(chain.from_iterable(args), np.intp, int(ends[-1]) if n else 0)
-    commuting = np.flatnonzero(np.frombuffer(kind.translate(
-        _table((codes[op], 1) for op in _COMMUTATIVE if op in codes)), np.uint8))
-    x, y = flat[starts[commuting]], flat[starts[commuting] + 1]
-    swapped = x > y   # (their keys, made again in order)
-    turned = commuting[swapped].tolist()
-    for i, key in zip(turned, map(add, zip(map(ops.__getitem__, turned)), zip(y[swapped].tolist(), x[swapped].tolist()))):
-        keys[i] = key
-    memo = dict(zip(keys, range(n)))
-    for i in leaves:
-        memo.pop(keys[i], None)
-    if len(memo) != n - len(leaves):
+    if copies:
+        source = np.arange(n)
+        source[np.fromiter(copies.keys(), np.intp, len(copies))] = np.fromiter(copies.values(), np.intp, len(copies))
+        flat = source[flat]
+    # the ops' keys as their methods make them (builder_ops.op_key: code + a·R + b,
+    # add's and mul's arguments in order), all at once
+    op_codes = {c: key_code(op, _ops.OPS[op].arity) for op, c in codes.items() if c > _COPY}
+    if op_codes and max(op_codes.values()) >= 1 << 62:   # (more kinds than int64 keys hold: the replay's)
+        return False
+    kinds = np.frombuffer(kind, np.uint8)
+    key_of_kind = np.zeros(256, np.int64)
+    key_of_kind[list(op_codes)] = list(op_codes.values())
+    commutes = np.zeros(256, bool)
+    commutes[[codes[op] for op in _COMMUTATIVE if op in codes]] = True
+    keys = np.zeros(n, np.int64)
+    unary = np.flatnonzero((counts == 1) & (kinds > _COPY))
+    keys[unary] = key_of_kind[kinds[unary]] + flat[starts[unary]]
+    binary = np.flatnonzero(counts == 2)
+    first, second = flat[starts[binary]], flat[starts[binary] + 1]
+    turn = commutes[kinds[binary]] & (second < first)
+    first, second = np.where(turn, second, first), np.where(turn, first, second)
+    keys[binary] = key_of_kind[kinds[binary]] + first * KEY_RADIX + second
+    built = np.flatnonzero(kinds > _COPY)
+    memo = dict(zip(keys[built].tolist(), built.tolist()))
+    if len(memo) != len(built):
         return False   # two ops of one key: the replay shares them
     memo.update(const_keys)
     b.instrs, b.labels, b._flags = list(instrs), labels, flags
@@ -166,7 +177,7 @@ def load(b, trace) -> bool:
     special = np.frombuffer(flags.translate(_RULE_FLAGS), np.uint8) != 0
     if special.any():
         hits = np.concatenate(([0], np.cumsum(special[flat])))   # special arguments so far
-        flagged = np.flatnonzero((hits[ends] > hits[starts]) & (np.frombuffer(kind, np.uint8) > _COPY)).tolist()
+        flagged = np.flatnonzero((hits[ends] > hits[starts]) & (kinds > _COPY)).tolist()
         if not built_as_written(b, flagged):
             b.__init__(pull_negations=b.pull_negations, max_ops=b.max_ops)   # empty again
             return False

@@ -8,6 +8,7 @@ without a fast method goes to the builder's general path (`Builder._apply`).
 
 from __future__ import annotations
 
+import threading
 from types import MappingProxyType
 
 from .. import ops as _ops
@@ -22,6 +23,49 @@ _OPS = _ops.OPS
 # (maximum and minimum are not: maximum(0.0, -0.0) is 0.0, maximum(-0.0, 0.0) -0.0).
 # On the 20-link pendulum's forward-mode Jacobian: 6,536 -> 6,346 operations.
 _COMMUTATIVE = frozenset(("add", "mul"))
+
+# Hash-consing keys of operations without options on one or two variables (nearly
+# all): one int, code + a·R + b for op(a, b) and code + a for op(a), arguments
+# through copies (add's and mul's in order, a <= b), where code is a multiple of R²
+# that tells (op name, number of arguments) apart (one per pair, in the order first
+# met). Unique while a, b < R, the key's radix: an operation on a variable numbered
+# R or more has a tuple key, (op name, *arguments), which no int equals (the fast
+# path leaves builders that large to the general path: Builder._keyroom). An int of
+# two digits (below 2**60 for the first 62 codes) is half a tuple's 64 bytes, is
+# not tracked by the cycle collector, and hashes as itself, where a tuple hashes
+# its three items on every call; R = 2**27 + 1 (not a power of two) puts a + b in
+# a key's low bits, which the dict's first probes read, so the operations on one
+# constant or input (a, the smaller, repeated) spread over the table.
+KEY_RADIX = (1 << 27) + 1
+_KEY_CODES: dict = {}
+
+
+def key_code(opname: str, n_args: int) -> int:
+    """The part of `opname`'s keys on `n_args` (1 or 2) variables that names the op."""
+    code = _KEY_CODES.get((opname, n_args))
+    if code is None:
+        # Under a lock: two threads meeting two new ops at once must not both take
+        # the next code (their operations would share keys: one would be the other)
+        with _KEY_LOCK:
+            code = _KEY_CODES.get((opname, n_args))
+            if code is None:
+                code = _KEY_CODES[opname, n_args] = (len(_KEY_CODES) + 1) * KEY_RADIX * KEY_RADIX
+    return code
+
+
+_KEY_LOCK = threading.Lock()
+
+
+def op_key(opname: str, sources) -> object:
+    """The hash-consing key of `opname` without options on `sources` (the arguments
+    through copies, add's and mul's in order), as the fast methods make it."""
+    if len(sources) == 2:
+        a, b = sources
+        if a < KEY_RADIX and b < KEY_RADIX:
+            return key_code(opname, 2) + a * KEY_RADIX + b
+    elif len(sources) == 1 and sources[0] < KEY_RADIX:
+        return key_code(opname, 1) + sources[0]
+    return (opname, *sources)
 
 # The builder's fast path: an elementwise op of a fixed arity with no options, applied
 # to scalar variables, the case of nearly every call on a scalar expression and its
@@ -47,6 +91,7 @@ def _scalar_method(opname: str, op, arity: int):
     identity = IDENTITIES.get(opname)
     commutative = opname in _COMMUTATIVE
     flag = NEG if opname == "neg" else 0   # the new variable's flags (see Builder._append)
+    code, radix = key_code(opname, arity), KEY_RADIX   # (its keys: see op_key)
     if arity == 2:
         def call(b, x, y):
             if type(x) is not int or type(y) is not int:
@@ -58,14 +103,15 @@ def _scalar_method(opname: str, op, arity: int):
                     return b._apply(opname, (x, y), {})
             flags = b._flags
             n = len(flags)
-            if x < 0 or y < 0:
+            # (past the room, or the keys' radix: the general path raises, or makes a tuple key)
+            if x < 0 or y < 0 or n >= b._keyroom:
                 return b._apply(opname, (x, y), {})
             try:
                 f = flags[x] | flags[y]
             except IndexError:   # (a variable not defined: the general path says so)
                 return b._apply(opname, (x, y), {})
             if not f:   # scalars, built as written (see identities.CONST)
-                key = (opname, y, x) if commutative and y < x else (opname, x, y)
+                key = code + y * radix + x if commutative and y < x else code + x * radix + y
             else:
                 if f & _RULES:
                     if f & SHAPED or _OPS.get(opname) is not op:
@@ -79,15 +125,14 @@ def _scalar_method(opname: str, op, arity: int):
                         if var is not None:
                             return var
                     n = len(flags)   # (an identity that built nothing may have added a constant)
+                    if n >= b._keyroom:
+                        return b._apply(opname, (x, y), {})
                 source = b._copies.get   # (else only copies: built as written, of their sources)
                 sx, sy = source(x, x), source(y, y)
-                key = (opname, sy, sx) if commutative and sy < sx else (opname, sx, sy)
+                key = code + sy * radix + sx if commutative and sy < sx else code + sx * radix + sy
             # one hash-consing lookup: the key is entered with the next variable's number
             var = b._memo.setdefault(key, n)
             if var == n:   # new: b._append(...), inline (most calls end here)
-                if n >= b._room:
-                    del b._memo[key]
-                    raise b._too_large()
                 b.instrs.append(_new_tuple(Instr, (opname, (x, y), (), ())))
                 b.labels.append(None)
                 flags.append(flag)
@@ -96,13 +141,13 @@ def _scalar_method(opname: str, op, arity: int):
         def call(b, x):
             flags = b._flags
             n = len(flags)
-            if type(x) is not int or not 0 <= x < n:
+            if type(x) is not int or not 0 <= x < n < b._keyroom:   # (see above)
                 return b._apply(opname, (x,), {})
             f = flags[x]
             if not f:   # a scalar, built as written (see identities.CONST)
-                key = (opname, x)
+                key = code + x
             elif not f & _RULES:   # a copy of one
-                key = (opname, b._copies.get(x, x))
+                key = code + b._copies.get(x, x)
             else:
                 if f & SHAPED or _OPS.get(opname) is not op:
                     return b._apply(opname, (x,), {})
@@ -114,12 +159,11 @@ def _scalar_method(opname: str, op, arity: int):
                     if var is not None:
                         return var
                     n = len(flags)   # (see above)
-                key = (opname, b._copies.get(x, x))
+                    if n >= b._keyroom:
+                        return b._apply(opname, (x,), {})
+                key = code + b._copies.get(x, x)
             var = b._memo.setdefault(key, n)
             if var == n:   # new: b._append(...), inline
-                if n >= b._room:
-                    del b._memo[key]
-                    raise b._too_large()
                 b.instrs.append(_new_tuple(Instr, (opname, (x,), (), ())))
                 b.labels.append(None)
                 flags.append(flag)
