@@ -30,6 +30,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..trace.ir import Builder, Trace
+from ..trace.render import uses_of
 from .replay import replay
 from .splice import Unsafe, splice
 
@@ -65,16 +66,15 @@ def _chains(trace: Trace):
     sums = np.flatnonzero(is_chain)
     if not len(sums):
         return [], {}, {}, None
-    # every argument, read once: each variable's uses (as render.use_count_array
-    # counts them), each sum's two arguments and each negation's one
+    # every argument, read once: each variable's uses, each sum's two arguments and
+    # each negation's one
     args = list(map(_ARGS, instrs))
     try:
         counts = np.frombuffer(bytes(map(len, args)), np.uint8)
     except ValueError:   # an instruction of 256 arguments or more
         counts = np.fromiter(map(len, args), np.intp, n)
     flat = np.fromiter(chain.from_iterable(args), np.intp, int(counts.sum()))
-    uses = np.bincount(flat, minlength=n)
-    np.add.at(uses, [v for _, v in trace.outputs], 1)
+    uses = uses_of(flat, trace)
     starts = np.cumsum(counts) - counts
     sum_args = np.stack((flat[starts[sums]], flat[starts[sums] + 1]), axis=1)
     negs = np.flatnonzero(kinds == _KIND["neg"])

@@ -163,9 +163,15 @@ def use_counts_and_reads(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
     instrs = trace.instrs
     # (int32: generate holds it through assign_names)
     reads = np.fromiter(chain.from_iterable(map(itemgetter(1), instrs)), dtype=np.int32)
-    uses = np.bincount(reads, minlength=len(instrs))
+    return uses_of(reads, trace), reads
+
+
+def uses_of(reads: np.ndarray, trace: Trace) -> np.ndarray:
+    """use_count_array from `reads`, the trace's arguments in one flat array (for a
+    pass that has read them already)."""
+    uses = np.bincount(reads, minlength=len(trace.instrs))
     np.add.at(uses, [v for _, v in trace.outputs], 1)
-    return uses, reads
+    return uses
 
 
 def named_vars(trace: Trace, uses: Optional[list[int]] = None) -> list[bool]:
