@@ -166,7 +166,9 @@ def vjp(trace: Trace, wrt: Optional[Sequence[str]] = None, *, seeds: Optional[Ma
     outputs += [(fresh_name(f"{name}.bar", taken), adj[v] if adj[v] is not None else zeros_like(b, trace, v, vmap))
                 for name, v in wrt_list]
     b.release()
-    return b.finish(outputs)
+    # last: the sweep's tuples dropped as the trace's are made (text at 10^5
+    # operations: grad_reverse's maxrss 91 -> 70 MB, its traced peak 129 -> 100 MB)
+    return b.finish(outputs, last=True)
 
 
 def grad_reverse(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Trace:
