@@ -100,7 +100,7 @@ def to_trace(expr, shapes=None, max_ops=None) -> Trace:
         return _combine(expr, max_ops)
     if isinstance(expr, str):
         from .parse import parse
-        return share_sums(parse(expr, max_ops=max_ops))
+        return share_sums(parse(expr, max_ops=max_ops), numbered=True)
     if _is_sympy(expr):
         return _sympy_trace(expr, max_ops)
     raise ConversionError(f"cannot compile a {type(expr).__name__}: give a string, a SymPy "
@@ -111,7 +111,8 @@ def _sympy_trace(expr, max_ops=None, printed: bool = True) -> Trace:
     """A SymPy expression's trace, its source the expression as SymPy prints it
     (`printed`), else none."""
     from .parse.from_sympy import from_sympy
-    return share_sums(from_sympy(expr, source=_sympy_text(expr) if printed else "", max_ops=max_ops))
+    return share_sums(from_sympy(expr, source=_sympy_text(expr) if printed else "", max_ops=max_ops),
+                      numbered=True)
 
 
 def _combine(exprs, max_ops=None) -> Trace:
@@ -141,7 +142,7 @@ def _combine(exprs, max_ops=None) -> Trace:
     if len(sources) < len(exprs):
         sources.append("...")
     names = output_names(len(outputs), set(b._inputs))
-    return share_sums(trace_from_builder(b, list(zip(names, outputs)), source="; ".join(sources)))
+    return share_sums(trace_from_builder(b, list(zip(names, outputs)), source="; ".join(sources)), numbered=True)
 
 
 def _with_shapes(expr, shapes, max_ops=None) -> Trace:
@@ -155,7 +156,7 @@ def _with_shapes(expr, shapes, max_ops=None) -> Trace:
         declared[name] = check_declared(name, shape)
     if isinstance(expr, str):
         from .parse import parse
-        trace = share_sums(parse(expr, declared, max_ops=max_ops))
+        trace = share_sums(parse(expr, declared, max_ops=max_ops), numbered=True)
     elif isinstance(expr, Trace):
         trace = expr
     else:

@@ -27,7 +27,9 @@ only for a message. Names, numbers and constants already read are looked up in o
 dict (`known`); only a name's first use, a call or an option goes the longer way.
 
 An assignment whose form (its tokens, names and numbers left out) was seen before
-is not read again: plans.py replays the builder calls its first reading made.
+is not read again: plans.py replays the builder calls its first reading made. The
+inputs that the first window reads are declared before the first statement, where
+the finished trace puts them (early_inputs.py), so that its finish moves nothing.
 
 User text is data: nothing here evaluates it; names are looked up in the op
 table (`FUNCTIONS`, `CONSTANTS`) and otherwise become inputs. The parts that must
@@ -43,6 +45,7 @@ from .. import ops as _ops
 from ..errors import ExprcIndexError, ParseError, ShapeError, UndeclaredShapes
 from ..trace.ir import Builder, Trace, ancestors, max_ops_limit, natural_key, output_names, trace_from_builder
 from .constants import KEYWORD_VALUES, Tok, TokenReader
+from .early_inputs import read_names
 from .lexer import BAD, EOF, NEWLINES, Token, describe, kind_of, quote
 from .plans import Plans, form_tokens
 
@@ -151,6 +154,11 @@ class _Parser(TokenReader):
 
     # -- statements -----------------------------------------------------------------
     def program(self) -> Trace:
+        # The inputs read in the first window, declared first (early_inputs.py): where
+        # the finish puts them, so that it moves nothing.
+        guessed = read_names(self.toks, _NOT_TARGET, self.scanner.pos < len(self.text))
+        for name in guessed:
+            self.g.input(name, self.shapes.get(name, ()))
         outputs: list[int] = []   # the bare expressions, in order
         last = None               # (first token, its number, is an assignment) of the last statement
         while True:
@@ -189,6 +197,9 @@ class _Parser(TokenReader):
         if last[2]:
             raise self.error(last[1], "the program must end with an expression "
                                       f"(add a last line such as '{last[0][:24]}')")
+        for name in guessed:
+            if name not in self.free:   # guessed wrongly: not an input (finish drops it)
+                del self.g._inputs[name]
         self.g.release()   # parsed: no more sharing to find
         return trace_from_builder(self.g, list(zip(output_names(len(outputs), self.free), outputs)),
                                   source=self.text)

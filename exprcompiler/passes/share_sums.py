@@ -14,11 +14,12 @@ it has just finished. Most traces have nothing to share, and then the pass only
 reads the trace (about 0.35 µs an operation: C-level maps and NumPy over the
 arguments, read once). A regrouped trace is what replaying it into a Builder with
 the chains rewritten gives; splice.py builds that directly when it can, at a
-fraction of a replay's cost: the labels of the whole trace made again (0.25 µs an
-instruction) and every instruction after the first regrouped chain re-made,
-renumbered (0.5 µs each). So it depends on where that chain falls, not on the
-trace's size: at 10⁵ operations of the benchmark's random DAG it falls at 89% of
-the trace, at 10⁶ at 9%.
+fraction of a replay's cost: every instruction after the first regrouped chain
+re-made, renumbered (0.5 µs each), and its labels, taken from the trace's where
+the front end says they are its finish's (numbered=True; else made again, 0.3 µs
+an instruction). So it depends on where that chain falls, not on the trace's
+size: at 10⁵ operations of the benchmark's random DAG it falls at 89% of the
+trace, at 10⁶ at 9%.
 """
 
 from __future__ import annotations
@@ -217,7 +218,10 @@ def _var(t: int) -> int:
     return t if t >= 0 else ~t
 
 
-def share_sums(trace: Trace) -> Trace:
+def share_sums(trace: Trace, *, numbered: bool = False) -> Trace:
+    """`trace` with the chains that hold a shorter one regrouped to use it (or
+    `trace` itself). `numbered`: its labels are primal_labels(trace.instrs), as a
+    front end's finish makes them (splice then takes the result's from them)."""
     roots, long, members, facts = _chains(trace)
     plan = _plan(trace.instrs, roots, long, facts)
     if not plan:
@@ -225,7 +229,7 @@ def share_sums(trace: Trace) -> Trace:
     # a regrouped chain's inner sums are not built (their one use is the chain)
     skip = {m for r in plan for m in members.get(r, ())}
     try:
-        return splice(trace, plan, skip, emitter, facts)
+        return splice(trace, plan, skip, emitter, facts, numbered)
     except Unsafe:
         return regroup_by_replay(trace, plan, skip)
 
