@@ -21,10 +21,9 @@ import hashlib
 import linecache
 import math
 import weakref
-from array import array
 from collections import Counter
-from itertools import compress, count, repeat
-from operator import is_not, itemgetter
+from itertools import compress, count
+from operator import itemgetter
 from typing import NamedTuple, Optional, Sequence, Union
 
 import numpy as np
@@ -32,7 +31,9 @@ import numpy as np
 from ..version import __version__
 from .. import ops as _ops
 from ..trace.ir import Instr, Trace, _new_tuple, gc_paused
-from ..trace.render import Renderer, named_vars, target_spelling, use_counts, use_counts_and_reads
+from ..trace.render import Renderer, named_array, target_spelling, use_counts, use_counts_and_reads
+from ..trace.render import named_vars  # noqa: F401  (generate reads named_array; tests and benches find it here)
+from ..trace.render_bulk import op_codes
 from .naming import assign_names, comment_text
 from .numpy_program import Program, load_program, load_statements
 from .program_text import LazySource, Lines, Texts, formatted, text_of
@@ -117,13 +118,15 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
     load(source, func_name, program=...) runs without the text; its source is then a
     program_text.LazySource, the text made only when asked for (str())."""
     reserved = RESERVED | {func_name} | ({FALLBACK, UNGUARDED} if guarded else set())
-    trace, ops = _prepared(trace, point)
+    trace, ops, kinds = _prepared_kinds(trace, point)
+    codes = op_codes(kinds)   # (the stages below read the ops from this array, not the instructions)
+    del kinds
     uses, reads = use_counts_and_reads(trace)   # (reads: every argument, for assign_names)
+    named_flags = named_array(trace, uses, codes)
     uses = uses.tolist()
-    named = named_vars(trace, uses)
-    shared = {} if point else shared_exps(trace, ops)   # each gets a line, after its exp's
-    for i in shared:
-        named[i] = True
+    shared = {} if point else shared_exps(trace, ops, codes)   # each gets a line, after its exp's
+    named_flags[list(shared)] = True
+    named = named_flags.tolist()
     plain = not shared and "matmul" not in ops   # then every line is `name = its right-hand side`
     # The plain lines of a function that may be long enough for a statement program (a
     # line per named variable, but the inputs') are rendered as keys with the slots of
@@ -133,7 +136,9 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
     keyed = plain and named.count(True) > PROGRAM_ABOVE - _KEYED_MARGIN
     aliases: Optional[dict] = {} if keyed else None
     names = assign_names(trace, named, reserved, uses, aliases, reads)
-    del reads
+    if not keyed:
+        del reads
+        reads = None
     params = [names[v] for _, v in trace.inputs]
     # the one-point variant's body in a `try` (see _guarded), but where it rebinds an
     # input's name (`except` would not see it as given)
@@ -145,7 +150,7 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
         # slot, in one str (program_text.Texts). So no list of every variable's name or
         # slot outlives this (the renderer's end is generate's peak of memory: at 10⁵
         # operations 1.80 kB an operation with them, 1.45 without, in tracemalloc's count).
-        slots, first, held_constants = _slots(aliases, named, trace)
+        slots, first, held_constants = _slots(aliases, named_flags, codes.among("const"))
         constants = {}   # slot -> text, as the renderer spells them
         for i in held_constants.tolist():
             names[i] = constants[int(slots[i])] = spell.const(trace.instrs[i].value)
@@ -153,8 +158,10 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
         del names, first, aliases
         names = None   # (the renderer of keys asks for none)
     r = NumpyRenderer(trace, spell, None if names is None else names.__getitem__,
-                      named=named, shared=shared, taken=set(names) | reserved if shared else reserved, uses=uses,
-                      rhs_all="    " if plain else True, slots=None if slots is None else slots.tolist())
+                      named=named_flags if keyed else named, shared=shared,
+                      taken=set(names) | reserved if shared else reserved, uses=uses,
+                      rhs_all="    " if plain else True, slots=slots, reads=reads, codes=codes)
+    del reads, codes
 
     if returns is None:
         returns = 0 if len(trace.outputs) == 1 else tuple(range(len(trace.outputs)))
@@ -212,9 +219,10 @@ def _text_lines(trace: Trace, r: Renderer, names: list, returns: ReturnSpec, pla
     return body
 
 
-def _slots(aliases: dict[int, int], named: list[bool], trace: Trace) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _slots(aliases: dict[int, int], named: np.ndarray, constant: np.ndarray) -> tuple:
     """Per variable its slot, whether it is the first of its slot, and those first
-    variables that are constants (arrays): a slot per name (the first variable of a
+    variables that are constants (arrays; `named` and `constant`: per variable, bool
+    arrays): a slot per name (the first variable of a
     name, which assign_names' `aliases` give the others) and per constant, numbered 0,
     1, ... in the trace's order: the program's list of values, copied at each call,
     has an entry per name and constant, not per variable (one point of a
@@ -224,20 +232,17 @@ def _slots(aliases: dict[int, int], named: list[bool], trace: Trace) -> tuple[np
     given = np.arange(n)
     if aliases:
         given[np.fromiter(aliases.keys(), np.intp, len(aliases))] = np.fromiter(aliases.values(), np.intp, len(aliases))
-    constant = np.fromiter(map("const".__eq__, map(itemgetter(0), trace.instrs)), bool, n)
-    first = (np.array(named, dtype=bool) | constant) & (given == np.arange(n))
-    return (np.cumsum(first) - 1)[given], first, np.flatnonzero(first & constant)
+    first = (named | constant) & (given == np.arange(n))
+    slots = np.cumsum(first, dtype=np.int32)   # (int32: held through the renderer, generate's peak of memory)
+    slots -= 1
+    return slots[given], first, np.flatnonzero(first & constant)
 
 
 def _keyed_lines(trace: Trace, r: Renderer, returns: ReturnSpec) -> tuple:
     """The body from a renderer of keys (Renderer's `slots`): the distinct keys (by
     number) and each line's key's number, the return line's last; each line's slots
     (its target's, then its right-hand side's holes')."""
-    rhs = r.rhs_texts   # numbers of keys (r.keys)
-    lines = bytes(map(is_not, rhs, repeat(None)))   # (a byte a variable, not a pointer's 8)
-    numbered = array("i", compress(rhs, lines))   # (4 bytes a statement, not a pointer's 8)
-    statement_slots = list(compress(r.line_holes, lines))
-    del lines
+    numbered, statement_slots = r.statements()   # (numbers of keys in r.keys: 4 bytes a statement)
     returned: list = []   # the return line's holes
 
     def output(k: int) -> str:
@@ -257,19 +262,29 @@ def _prepared(trace: Trace, point: bool) -> tuple[Trace, set[str]]:
     """The trace as generate spells it, and its ops: the rewrites below, each called
     only where the trace has the op it rewrites (one scan of the ops, not one each;
     they do not look again)."""
-    ops = set(map(itemgetter(0), trace.instrs))
+    return _prepared_kinds(trace, point)[:2]
+
+
+def _prepared_kinds(trace: Trace, point: bool) -> tuple[Trace, set[str], list[str]]:
+    """_prepared's trace and ops, and each of its instructions' op name (a list: the
+    stages after it read that, not the instructions)."""
+    kinds = list(map(itemgetter(0), trace.instrs))
+    ops = set(kinds)
     given = trace
     if "xlogy" in ops and not point:
         trace = share_logs(trace)
     if "pow" in ops:
-        trace = _small_powers(trace)
+        trace = _small_powers(trace, kinds if trace is given else None)
     if "sum_to" in ops:
         trace = _static_sums(trace)
     if "sum" in ops or ("sum_to" in ops and "sum" in map(itemgetter(0), trace.instrs)):   # (_static_sums makes sums)
         trace = _dots(trace)
     if "logaddexp" in ops and not point:
         trace = hoist_shared(trace)
-    return trace, ops if trace is given else set(map(itemgetter(0), trace.instrs))
+    if trace is given:
+        return trace, ops, kinds
+    kinds = list(map(itemgetter(0), trace.instrs))
+    return trace, set(kinds), kinds
 
 
 def _fits_try(n_lines: int) -> bool:
@@ -288,29 +303,37 @@ def _guarded(body: list, params: list, returns: ReturnSpec) -> list:
             f"        return {_format_returns(returns, 'r[{}]'.format, top=True)}"]
 
 
-def _small_powers(trace: Trace) -> Trace:
+def _small_powers(trace: Trace, ops: Optional[list] = None) -> Trace:
     """x**2 as x * x and x**3 as x * x * x. NumPy's power() calls pow for 3, about 20x
     slower on an array (x**3 - 3x at 10⁶ points: 128 ms against 6 ms); for 2 it takes
     the square's fast path on arrays, but on the floats of a one-point call each
     power() costs 0.7 µs against 0.02 µs for a product (Rosenbrock in 10 variables:
     27 µs against 2.3 µs). x * x is what NumPy computes for x**2; the cube differs from
-    pow in the last bit at most, as the C backend's does."""
+    pow in the last bit at most, as the C backend's does. `ops`: each instruction's
+    op name, if known."""
     instrs = trace.instrs
-    ops = list(map(itemgetter(0), instrs))
+    if ops is None:
+        ops = list(map(itemgetter(0), instrs))
     powers = {}
+    exponents = {}   # exponent variable -> 2.0, 3.0 or 0.0 (other): a few constants, shared by many powers
     i = -1
     for _ in range(ops.count("pow")):   # list.index finds them in C, a Python loop costs 20x
         i = ops.index("pow", i + 1)
-        e = instrs[instrs[i].args[1]]
-        if e.op == "const" and e.value in (2.0, 3.0):
-            powers[i] = e.value
+        k = instrs[i].args[1]
+        value = exponents.get(k)
+        if value is None:
+            e = instrs[k]
+            value = exponents[k] = e.value if e.op == "const" and e.value in (2.0, 3.0) else 0.0
+        if value:
+            powers[i] = value
     if not powers:
         return trace
     if 3.0 not in powers.values():   # squares only: no instruction moves
         out = list(instrs)
         for i in powers:
-            x = instrs[i].args[0]
-            out[i] = Instr("mul", (x, x), (), instrs[i].shape)
+            ins = instrs[i]
+            x = ins.args[0]
+            out[i] = _new_tuple(Instr, ("mul", (x, x), (), ins.shape))
         return Trace(out, trace.labels, trace.outputs, trace.source, _inputs=trace.inputs)
     out, labels, new = [], [], []
     shift = 0   # instructions inserted so far (one per cube): variables move up by this

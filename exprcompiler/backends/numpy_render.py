@@ -51,10 +51,13 @@ from itertools import compress
 from operator import itemgetter
 from typing import Optional
 
+import numpy as np
+
 from .. import ops as _ops
 from ..tensor_rules import attr_text
 from ..trace.ir import Instr, Trace
 from ..trace.render import Renderer, Spelling, format_op, use_counts
+from ..trace.render_bulk import OpCodes
 
 _COMPARISONS = frozenset(name for name, op in _ops.OPS.items() if op.prec == _ops.PREC_CMP)
 _ELEMENTWISE_FLOAT = frozenset(("add", "sub", "mul", "div", "neg", "pow"))
@@ -69,7 +72,7 @@ FUSED_HELPERS = ("where_rare", "exp_quiet", "sigmoid_of_exp", "sigmoid_neg_of_ex
                  "tanh_of_exp", "sech2_of_exp", "log1p_of_sum")
 
 
-def shared_exps(trace: Trace, ops: Optional[set[str]] = None) -> dict[int, tuple]:
+def shared_exps(trace: Trace, ops: Optional[set[str]] = None, codes: Optional[OpCodes] = None) -> dict[int, tuple]:
     """{instruction: (k, exp helper, call, passes its arguments: True, False, or "inner":
     the argument's own, the u of a sigmoid(-u))} for the sigmoids,
     softpluses and logaddexps that share one exp of the same u with another (u the
@@ -81,13 +84,14 @@ def shared_exps(trace: Trace, ops: Optional[set[str]] = None) -> dict[int, tuple
     runtime.sigmoid_e, softplus_e, logaddexp_e. Otherwise E = exp(±u) (exp_quiet), ± as
     the softpluses have it: sigmoid(±u) = E/(1 + E), sigmoid(∓u) = 1/(1 + E),
     softplus(±u) = log1p(E): two cheap passes where sigmoid_e takes four (a softplus
-    of the other sign keeps its own call). `ops`: the trace's ops, if known."""
+    of the other sign keeps its own call). `ops`: the trace's ops, and `codes` its
+    op_codes, if known."""
     instrs = trace.instrs
     if ops is None:   # one pass; the passes below only where they can find something
         ops = set(map(itemgetter(0), instrs))
     shared: dict[int, tuple] = {}
     if ops & {"logaddexp", "sigmoid", "softplus"}:
-        _share_exps(instrs, "logaddexp" in ops, shared)
+        _share_exps(instrs, "logaddexp" in ops, shared, codes)
     if {"tanh", "sech2"} <= ops:
         tanh: dict[int, list[int]] = {}
         for i, ins in enumerate(instrs):
@@ -105,14 +109,18 @@ def shared_exps(trace: Trace, ops: Optional[set[str]] = None) -> dict[int, tuple
 _EXP_USERS = frozenset(("logaddexp", "sigmoid", "softplus"))
 
 
-def _share_exps(instrs, logaddexp: bool, shared: dict) -> None:
-    """shared_exps' sigmoid, softplus and logaddexp groups, into `shared`."""
+def _share_exps(instrs, logaddexp: bool, shared: dict, codes: Optional[OpCodes] = None) -> None:
+    """shared_exps' sigmoid, softplus and logaddexp groups, into `shared` (`codes`:
+    op_codes of the instructions, if known)."""
     differences = {}
     for i, ins in enumerate(instrs if logaddexp else ()):
         if ins.op == "sub":
             differences.setdefault(ins.args, i)
     groups: dict[int, list[int]] = {}
-    members = compress(range(len(instrs)), map(_EXP_USERS.__contains__, map(itemgetter(0), instrs)))   # in C
+    if codes is None:
+        members = compress(range(len(instrs)), map(_EXP_USERS.__contains__, map(itemgetter(0), instrs)))   # in C
+    else:
+        members = np.flatnonzero(codes.among(*_EXP_USERS)).tolist()
     for i in members:
         ins = instrs[i]
         if ins.op == "logaddexp":
@@ -259,8 +267,9 @@ class NumpyRenderer(Renderer):
     which the e variables avoid."""
 
     def __init__(self, trace: Trace, spell: Spelling, name_of, named=None, shared=None, taken=(), uses=None,
-                 rhs_all=False, slots=None):
-        self._ops = set(map(itemgetter(0), trace.instrs))
+                 rhs_all=False, slots=None, reads=None, codes=None):
+        """`reads`, `codes`: the trace's arguments and op codes, as Renderer takes them."""
+        self._ops = set(map(itemgetter(0), trace.instrs)) if codes is None else set(codes.names)
         self._comparisons = not _COMPARISONS.isdisjoint(self._ops)   # masks possible
         # both walk the trace, and only masks and conditions (comparisons) need them
         self._floaty = may_be_python_float(trace) if self._comparisons else None
@@ -281,7 +290,7 @@ class NumpyRenderer(Renderer):
                 self._e_name[k, exp], self._first[k, exp] = f"{prefix}{n}", i
                 if not exp:
                     self._sum_name[k] = f"{prefix}{n}"
-        super().__init__(trace, spell, name_of, named=named, rhs_all=rhs_all, slots=slots)
+        super().__init__(trace, spell, name_of, named=named, rhs_all=rhs_all, slots=slots, reads=reads, codes=codes)
 
     def _own_formats(self) -> set[int]:
         """What _format spells otherwise than Renderer._format (a superset will do)."""

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import math
 import re
+from array import array
 from dataclasses import dataclass
-from itertools import chain
-from operator import itemgetter
+from collections.abc import Sequence
+from itertools import chain, compress, repeat
+from operator import is_not, itemgetter
 from typing import Callable, Optional, Union
 
 import numpy as np
@@ -24,6 +26,7 @@ from .. import ops as _ops
 from ..ops import PREC_ATOM, PREC_NEG, PREC_POW
 from ..tensor_rules import attr_text
 from .ir import Trace
+from .render_bulk import BulkKeys, OpCodes, bulk_keys, op_codes
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,39 @@ class _Holes:
         return len(self.raw)
 
 
+class _ByStatement(Sequence):
+    """A bulk renderer's per-statement values (render_bulk.BulkKeys) by variable,
+    None where a variable has no statement: Renderer.rhs_texts and line_holes, as
+    the per-variable renderer has them (for tests and readers; generate takes
+    Renderer.statements())."""
+
+    def __init__(self, bulk, values):
+        self.bulk, self.values = bulk, values
+
+    def __len__(self) -> int:
+        return len(self.bulk.hole)
+
+    def __getitem__(self, v):
+        if not 0 <= v < len(self):
+            raise IndexError(v)
+        k = int(np.searchsorted(self.bulk.statements, v))
+        return self.values[k] if k < len(self.bulk.statements) and self.bulk.statements[k] == v else None
+
+
+class _BulkHoles:
+    """A bulk renderer's holes by variable (as _Holes gives them)."""
+    __slots__ = ("bulk",)
+
+    def __init__(self, bulk):
+        self.bulk = bulk
+
+    def __getitem__(self, v: int) -> tuple:
+        return self.bulk.holes_of(v)
+
+    def __len__(self) -> int:
+        return len(self.bulk.hole)
+
+
 class Numbers(dict):
     """key -> its number, given on first sight."""
     __slots__ = ()
@@ -104,7 +140,8 @@ def op_form(op: _ops.OpDef, spell: Spelling) -> tuple:
 def _fast_form(op: _ops.OpDef, form: tuple) -> tuple:
     """How the Renderer's loop spells `op` without format_op (same text): ("infix2",
     symbol, precedence, and the precedences below which the left and right operands
-    take parentheses), ("call1", name + "(") for a call of one operand, ("infix1",
+    take parentheses), ("call1", name + "(") for a call of one operand, ("callN",
+    name + "(") of two or three (the keys' renderers only: _fast_text), ("infix1",
     symbol, precedence) for a prefix operator, ("copy",); ("format_op",) otherwise."""
     if form[0] == "infix":
         _, sym, prec, arity = form
@@ -114,6 +151,8 @@ def _fast_form(op: _ops.OpDef, form: tuple) -> tuple:
         return ("infix2", sym, prec, prec + 1, prec) if prec == PREC_POW else ("infix2", sym, prec, prec, prec + 1)
     if form[0] == "call" and op.arity == 1:
         return ("call1", form[1] + "(")
+    if form[0] == "call" and op.arity in (2, 3):
+        return ("callN", form[1] + "(")
     if form[0] == _COPY:
         return ("copy",)
     return ("format_op",)
@@ -174,15 +213,26 @@ def uses_of(reads: np.ndarray, trace: Trace) -> np.ndarray:
     return uses
 
 
-def named_vars(trace: Trace, uses: Optional[list[int]] = None) -> list[bool]:
+def named_vars(trace: Trace, uses: Union[list[int], np.ndarray, None] = None) -> list[bool]:
     """True where a variable gets its own line/statement; False where it is inlined.
     `uses`: use_counts(trace), if known."""
-    uses = use_counts(trace) if uses is None else uses
-    instrs = trace.instrs
-    named = [op != "const" and (label is not None or k > 1 or op == "input" or op == "copy")
-             for op, label, k in zip(map(itemgetter(0), instrs), trace.labels, uses)]
-    for _, v in trace.outputs:
-        named[v] = instrs[v].op != "const"
+    return named_array(trace, uses).tolist()
+
+
+def named_array(trace: Trace, uses: Union[list[int], np.ndarray, None] = None,
+                codes: Optional[OpCodes] = None) -> np.ndarray:
+    """named_vars as a NumPy array of bools: every labelled variable, every input and
+    copy, every variable read more than once, and the outputs, but constants (arrays:
+    no loop in Python). `codes`: op_codes of the trace's ops, if known."""
+    n = len(trace.instrs)
+    uses = use_count_array(trace) if uses is None else np.asarray(uses)
+    if codes is None:
+        codes = op_codes(list(map(itemgetter(0), trace.instrs)))
+    named = np.fromiter(map(is_not, trace.labels, repeat(None)), bool, n)
+    named |= uses > 1
+    named |= codes.among("input", "copy")
+    named[[v for _, v in trace.outputs]] = True
+    named &= ~codes.among("const")
     return named
 
 
@@ -194,7 +244,8 @@ class Renderer:
 
     def __init__(self, trace: Trace, spell: Spelling, name_of: Callable[[int], str],
                  named: Optional[list[bool]] = None, rhs_all: Union[bool, str] = False,
-                 slots: Optional[list[int]] = None):
+                 slots: Union[list[int], np.ndarray, None] = None, reads: Optional[np.ndarray] = None,
+                 codes: Optional[OpCodes] = None):
         """`rhs_all`: render every named variable's right-hand side (but inputs') in the
         same pass, for a caller that takes them all: `rhs_texts`, by variable (None for
         inputs and inlined variables), which rhs(i) then looks up. A string instead:
@@ -202,7 +253,8 @@ class Renderer:
         indentation), its name, " = " and its right-hand side, built at once (a
         function body's lines: a copy of every right-hand side fewer).
 
-        `slots` (ints; with a string `rhs_all`): render keys instead of texts, the texts with
+        `slots` (ints, a list or an array; with a string `rhs_all`; `named` may then be
+        an array of bools): render keys instead of texts, the texts with
         `{}` for every named variable and constant (a str.format string: other braces
         doubled), and carry along the slots of those holes, in the text's order
         (`slots[v]` for variable v: numpy_backend's statement program). Then `expr(i)`
@@ -212,24 +264,36 @@ class Renderer:
         the number of each statement's key in `keys` (numbered at first sight: a
         string per statement held until the end was a tenth of the peak memory at 10⁵
         operations). A statement's text is its key formatted with the texts of its
-        holes (numpy_backend.generate)."""
+        holes (numpy_backend.generate). Where it can, the keys are made for the whole
+        trace at once (render_bulk.bulk_keys: `reads`, use_counts_and_reads' array,
+        saves it a pass); then rhs_texts, line_holes and holes are views made when
+        read, and `statements()` gives the statements' keys and slots as made."""
         self.trace = trace
         self.spell = spell
         self.named = named = named if named is not None else named_vars(trace)
         self._forms: dict[str, tuple] = {}   # op name -> (OpDef, op_form, fast form)
         self._own = self._own_formats()
         n = len(trace.instrs)
-        self.rhs_texts: Optional[list] = [None] * n if rhs_all else None
         self._statements = rhs_all if isinstance(rhs_all, str) else None
         self.holes: Optional[_Holes] = None
         self.line_holes: Optional[list] = None
         self.constants: dict[int, str] = {}
         self.keys = Numbers()
-        # expr(i) is (texts[i], precs[i]): two lists, not a tuple per variable
-        self._precs: list[int] = [PREC_ATOM] * n
+        self._keyed = slots is not None
+        self._bulk: Optional[BulkKeys] = None
         if slots is not None:
             if self._statements is None:
                 raise ValueError("Renderer: slots (keys) need a string rhs_all (whole statements)")
+            if self._own == set() and self._bulk_keys(slots, reads, codes):
+                return
+            if type(slots) is np.ndarray:   # (the per-variable renderer indexes lists)
+                slots = slots.tolist()
+            if type(self.named) is np.ndarray:
+                self.named = self.named.tolist()
+        self.rhs_texts: Optional[list] = [None] * n if rhs_all else None
+        # expr(i) is (texts[i], precs[i]): two lists, not a tuple per variable
+        self._precs: list[int] = [PREC_ATOM] * n
+        if slots is not None:
             self._texts: list = [HOLE] * n   # every named variable's and constant's key
             self._render_keys(slots)
             return
@@ -307,6 +371,40 @@ class Renderer:
                     continue
                 line = f"{indent}{texts[i]} = {text}"
             rhs[i] = line
+
+    def _bulk_keys(self, slots, reads: Optional[np.ndarray], codes: Optional[OpCodes]) -> bool:
+        """The keys of every variable at once (render_bulk.bulk_keys), if it can:
+        rhs_texts, line_holes, holes and expr then read its arrays."""
+        bulk = bulk_keys(self.trace.instrs, self.named, np.asarray(slots), self._fast_of, self._fast_text,
+                         self.spell.const, self._statements, self.keys, reads, codes)
+        if bulk is None:
+            self.keys.clear()   # (numbered at first sight: the per-variable renderer starts again)
+            return False
+        self._bulk = bulk
+        self.constants = bulk.constants
+        self.rhs_texts = _ByStatement(bulk, bulk.numbered)
+        self.line_holes = _ByStatement(bulk, bulk.slots)
+        self.holes = _BulkHoles(bulk)
+        ids, texts, precs = bulk.ids, bulk.texts, bulk.precs
+
+        def expr(i: int) -> tuple[str, int]:
+            k = ids[i]
+            return texts[k], precs[k]
+        self.expr = expr
+        return True
+
+    def _fast_of(self, op: str) -> tuple:
+        return (self._forms.get(op) or self._generic(op))[2]
+
+    def statements(self) -> tuple:
+        """With `slots`: per statement (a named variable's line, but an input's), in
+        order, its key's number in `keys` (an array('i')) and its slots (a list of
+        tuples), for the caller to keep."""
+        if self._bulk is not None:
+            return self._bulk.numbered, self._bulk.slots
+        rhs = self.rhs_texts
+        lines = bytes(map(is_not, rhs, repeat(None)))   # (a byte a variable, not a pointer's 8)
+        return array("i", compress(rhs, lines)), list(compress(self.line_holes, lines))
 
     def _render_keys(self, slots: list[int]) -> None:
         """_render_texts with keys for texts (see __init__'s `slots`, a list of ints).
@@ -402,7 +500,8 @@ class Renderer:
         number, leaves), else (key, prec, leaves); () where the op has no fast form."""
         args = self.trace.instrs[i].args
         op = self.trace.instrs[i].op
-        made = self._fast_text(op, args)
+        texts, precs = self._texts, self._precs
+        made = self._fast_text(op, [(texts[a], precs[a]) for a in args])
         if made is None:
             return ()
         text, prec = made
@@ -417,26 +516,24 @@ class Renderer:
             return self.keys[f"{self._statements}{HOLE} = {text}"], leaves
         return text, prec, leaves
 
-    def _fast_text(self, op: str, args: tuple) -> Optional[tuple[str, int]]:
-        """(text, prec) of `op` on `args` in its fast form (None: it has none), from
-        their texts and precedences: what _render_texts' loop writes in place (there
-        once per variable, without a call; here once per shape)."""
-        texts, precs = self._texts, self._precs
+    def _fast_text(self, op: str, operands: list) -> Optional[tuple[str, int]]:
+        """(text, prec) of `op` in its fast form (None: it has none) on operands of
+        these (text, prec): what _render_texts' loop writes in place (there once per
+        variable, without a call; here once per shape)."""
         fast = (self._forms.get(op) or self._generic(op))[2]
         kind = fast[0]
         if kind == "infix2":
             _, sym, prec, lcut, rcut = fast
-            a, b = args
-            lt, rt = texts[a], texts[b]
-            return f"{f'({lt})' if precs[a] < lcut else lt} {sym} {f'({rt})' if precs[b] < rcut else rt}", prec
-        if kind == "call1":
-            return f"{fast[1]}{texts[args[0]]})", PREC_ATOM
+            (lt, lp), (rt, rp) = operands
+            return f"{f'({lt})' if lp < lcut else lt} {sym} {f'({rt})' if rp < rcut else rt}", prec
+        if kind == "call1" or kind == "callN":   # (format_op's call, without attrs)
+            return f"{fast[1]}{', '.join(map(_text, operands))})", PREC_ATOM
         if kind == "copy":
-            return texts[args[0]], precs[args[0]]
+            return operands[0]
         if kind == "infix1":
             _, sym, prec = fast
-            a = args[0]
-            return (f"{sym}({texts[a]})" if precs[a] <= prec else sym + texts[a]), prec
+            text, p = operands[0]
+            return (f"{sym}({text})" if p <= prec else sym + text), prec
         return None
 
     def _format_generic(self, i: int) -> tuple[str, int]:
@@ -475,7 +572,7 @@ class Renderer:
         op = _ops.OPS[op_name]
         form = op_form(op, self.spell)
         fast = _fast_form(op, form)
-        if self.holes is not None and any(("{" in part or "}" in part) for part in fast[1:2]):
+        if self._keyed and any(("{" in part or "}" in part) for part in fast[1:2]):
             fast = ("format_op",)   # (_with_holes doubles a key's own braces)
         forms = self._forms[op_name] = (op, form, fast)
         return forms

@@ -1,0 +1,140 @@
+"""The keys of a whole trace at once (trace/render_bulk.py) are the per-variable
+renderer's (Renderer._render_keys), key for key and slot for slot: the same keys,
+numbered in the same order, each statement's slots, each variable's key, precedence
+and holes. It is taken for plain gradients (the test fails if it silently declines),
+and declines, leaving the per-variable renderer to it, where it must: terms nested
+deeper than MAX_DEPTH, an inlined term read twice, a call with attributes, an op
+that a subclass spells itself. The named variables (named_array) are named_vars'
+rule, checked against its former loop; generate's text is byte for byte the same
+either way."""
+
+from __future__ import annotations
+
+from operator import itemgetter
+
+import numpy as np
+import pytest
+
+from exprcompiler import passes, to_trace
+from exprcompiler.backends import numpy_backend
+from exprcompiler.backends.numpy_render import NumpyRenderer
+from exprcompiler.randexpr import random_program
+from exprcompiler.trace import render, render_bulk
+from exprcompiler.trace.ir import Instr, Label, Trace
+from exprcompiler.trace.render import Renderer, named_array, named_vars, use_counts
+from test_render_keys import TRACES, _patterns
+
+
+def _keys(trace, named, bulk: bool, renderer=Renderer, monkeypatch=None, **kw):
+    """A keys renderer of `trace` (a slot per variable), by the bulk path or not."""
+    slots = np.arange(len(named)) if bulk else list(range(len(named)))
+    if not bulk:
+        with pytest.MonkeyPatch.context() as m:
+            m.setattr(render, "bulk_keys", lambda *a, **k: None)
+            return renderer(trace, numpy_backend.SPELLING, None, named=named, rhs_all="    ", slots=slots, **kw)
+    return renderer(trace, numpy_backend.SPELLING, None, named=named, rhs_all="    ", slots=slots, **kw)
+
+
+def _same(a: Renderer, b: Renderer, n: int) -> None:
+    assert list(a.keys) == list(b.keys)
+    numbered_a, slots_a = a.statements()
+    numbered_b, slots_b = b.statements()
+    assert list(numbered_a) == list(numbered_b) and slots_a == slots_b
+    assert all(type(h) is int for s in slots_a for h in s)
+    assert a.constants == b.constants
+    for i in range(n):
+        assert a.expr(i) == b.expr(i) and a.holes[i] == b.holes[i], i
+        assert a.rhs_texts[i] == b.rhs_texts[i] and a.line_holes[i] == b.line_holes[i], i
+
+
+@pytest.mark.parametrize("what, trace", TRACES, ids=[w for w, _ in TRACES])
+@pytest.mark.parametrize("renderer", [Renderer, NumpyRenderer])
+def test_bulk_keys_are_the_per_variable_keys(what, trace, renderer):
+    trace, _ = numpy_backend._prepared(trace, False)
+    for _, named in _patterns(trace):
+        bulk = _keys(trace, named, True, renderer)
+        _same(bulk, _keys(trace, named, False, renderer), len(named))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_plain_gradients_take_the_bulk_path(seed):
+    trace, _ = numpy_backend._prepared(passes.grad_reverse(to_trace(random_program(200, seed=seed))), False)
+    named = named_vars(trace)
+    r = _keys(trace, named, True, NumpyRenderer)
+    assert r._bulk is not None and len(r.statements()[1]) > 200
+
+
+def _chain(depth: int) -> Trace:
+    """sin(sin(...sin(x)...)) with no label but the input's and the output's: one
+    statement whose right-hand side nests `depth` inlined terms."""
+    instrs = [Instr("input", (), (("name", "x"),))] + [Instr("sin", (k,)) for k in range(depth + 1)]
+    labels = [Label("v", 0, "x")] + [None] * (depth + 1)
+    return Trace(instrs, labels, [("y", depth + 1)])
+
+
+@pytest.mark.parametrize("depth, bulk", [(render_bulk.MAX_DEPTH, True), (render_bulk.MAX_DEPTH + 1, False),
+                                         (5000, False)])
+def test_deep_terms_go_to_the_per_variable_renderer(depth, bulk):
+    trace = _chain(depth)
+    named = named_vars(trace)
+    r = _keys(trace, named, True)
+    assert (r._bulk is not None) == bulk
+    assert list(r.keys) == ["    {} = " + "np.sin(" * (depth + 1) + "{}" + ")" * (depth + 1)]
+    _same(r, _keys(trace, named, False), len(named))
+
+
+def test_declines_a_term_read_twice_and_a_call_with_attributes():
+    x = Instr("input", (), (("name", "x"),))
+    instrs = [x, Instr("sin", (0,)), Instr("mul", (1, 1)), Instr("cos", (0,), (("flag", 1),))]
+    labels = [Label("v", 0, "x"), None, Label("v", 1), Label("v", 2)]
+    trace = Trace(instrs, labels, [("y", 2), ("z", 3)])
+    twice = [True, False, True, True]   # sin(x) inlined into both operands of the product
+    for named in (twice, named_vars(trace)):
+        r = _keys(trace, named, True)
+        assert r._bulk is None
+        _same(r, _keys(trace, named, False), len(named))
+    assert any("np.sin({}) * np.sin({})" in k for k in _keys(trace, twice, True).keys)
+    assert any("flag=1" in k for k in _keys(trace, twice, True).keys)
+
+
+def test_an_op_a_subclass_spells_goes_to_the_per_variable_renderer():
+    trace = passes.grad_reverse(to_trace("relu(x) * y + sin(x * y)"))
+    trace, _ = numpy_backend._prepared(trace, False)
+    r = _keys(trace, named_vars(trace), True, NumpyRenderer)
+    assert r._bulk is None and any("* ({} > {})" in k for k in r.keys)   # its mask, spelled by NumpyRenderer
+
+
+def _named_loop(trace):
+    """named_vars as it was written: a loop over the instructions."""
+    uses = use_counts(trace)
+    named = [op != "const" and (label is not None or k > 1 or op == "input" or op == "copy")
+             for op, label, k in zip(map(itemgetter(0), trace.instrs), trace.labels, uses)]
+    for _, v in trace.outputs:
+        named[v] = trace.instrs[v].op != "const"
+    return named
+
+
+@pytest.mark.parametrize("what, trace", TRACES, ids=[w for w, _ in TRACES])
+def test_named_array_is_named_vars_rule(what, trace):
+    want = _named_loop(trace)
+    assert named_vars(trace) == want == named_array(trace).tolist()
+    assert named_vars(trace, use_counts(trace)) == want
+
+
+def test_generate_is_the_same_text_either_way(monkeypatch):
+    grad = passes.grad_reverse(to_trace(random_program(150, seed=7)))
+    monkeypatch.setattr(numpy_backend, "PROGRAM_ABOVE", 0)
+    monkeypatch.setattr(numpy_backend, "_KEYED_MARGIN", 0)
+    taken = []
+    bulk_keys = render.bulk_keys
+    monkeypatch.setattr(render, "bulk_keys", lambda *a, **k: taken.append(1) or bulk_keys(*a, **k))
+    source, _, program = numpy_backend.generated(grad)
+    assert taken and program is not None
+    monkeypatch.setattr(render, "bulk_keys", lambda *a, **k: None)
+    again, _, program_again = numpy_backend.generated(grad)
+    assert str(source) == str(again)
+    assert list(program.numbered) == list(program_again.numbered) and program.slots == program_again.slots
+    x = np.linspace(0.2, 0.9, len(grad.input_names))
+    f = numpy_backend.load(source, "f", program=program)
+    g = numpy_backend.load(again, "f", program=program_again)
+    assert [np.asarray(r).tobytes() for r in f(*x)] == [np.asarray(r).tobytes() for r in g(*x)]
