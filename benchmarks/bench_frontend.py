@@ -103,6 +103,8 @@ def instrument(t: Timers) -> None:
     for helper in ("_small_powers", "_static_sums", "_dots"):
         t.wrap(nb, helper, "prep")
     t.wrap(nb, "named_vars", "named_vars")
+    t.wrap(nb, "named_array", "named_vars")
+    t.wrap(nb, "op_codes", "named_vars")
     t.wrap(nb, "assign_names", "assign_names")
     t.wrap(nb, "NumpyRenderer", "renderer")
     # builtins shadowed by module globals: load's compile() and exec(), and the
