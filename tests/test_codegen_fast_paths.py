@@ -172,10 +172,12 @@ def test_inlined_readers_need_no_scan(monkeypatch, kind, reused):
 
 @pytest.mark.parametrize("given", [False, True])
 def test_long_scans_give_way_to_last_reads(monkeypatch, given):
-    """Where the readers are further apart than the scans' budget (a quarter of the
-    trace's length, here without the 10⁴ instructions more), the rest is decided by
-    last_reads, once (from the arguments' flat array where it is given)."""
+    """Where the readers are further apart than both scans' budgets (the instruction
+    scans': a 64th of the trace's length, here without the 10⁴ instructions more; the
+    flat scans': here none), the rest is decided by last_reads, once, from the
+    arguments' flat array (the one given, or the one the flat scans made)."""
     monkeypatch.setattr(naming, "_SCANNED", 0)
+    monkeypatch.setattr(naming, "_FLAT_SCANS", 0)
     trace = _made("budget")
     counts, reads = use_counts_and_reads(trace)
     uses = counts.tolist()
@@ -184,7 +186,92 @@ def test_long_scans_give_way_to_last_reads(monkeypatch, given):
     monkeypatch.setattr(naming, "last_reads", lambda *a: calls.append(a) or last_reads(*a))
     assert assign_names(trace, named, set(), uses, None, reads if given else None) \
         == _reference_names(trace, named, set())
-    assert len(calls) == 1 and (calls[0][2] is reads if given else calls[0][2] is None)
+    assert len(calls) == 1 and (calls[0][2] is reads if given else calls[0][2].tolist() == reads.tolist())
+
+
+@pytest.mark.parametrize("what, trace", [(w, t) for w, t in TRACES if not w.startswith("value")] + [
+    ("x*x", passes.grad_reverse(to_trace("a = x * x; b = a * a + a; sin(b) * a + b * x")))],
+    ids=[w for w, _ in TRACES if not w.startswith("value")] + ["x*x"])
+@pytest.mark.parametrize("given", [False, True])
+def test_flat_scans_decide_without_last_reads(monkeypatch, what, trace, given):
+    """With no budget for the instruction scans, the flat scans (readers found in the
+    arguments' flat array, given or made) decide every question the use counts leave,
+    inlined readers and readers of an argument twice (x * x) too, without last_reads,
+    and give the oracle's names."""
+    monkeypatch.setattr(naming, "_SCANNED", 0)
+    counts, reads = use_counts_and_reads(trace)
+    uses = counts.tolist()
+    asked = []
+    monkeypatch.setattr(naming._LastRead, "_flat_readers", _recording(naming._LastRead._flat_readers, asked))
+    for named in (named_vars(trace, uses),
+                  [ins.op != "const" and (i % 3 != 1 or ins.op == "input") for i, ins in enumerate(trace.instrs)]):
+        want = _reference_names(trace, named, set())
+        monkeypatch.setattr(naming, "last_reads", _refuse)
+        assert assign_names(trace, named, set(), uses, None, reads if given else None) == want
+    if what in ("inlined", "inlined-before", "budget"):
+        assert asked   # (these ask questions that need readers)
+
+
+def test_a_spent_budget_stops_the_flat_search_for_a_statement():
+    """An inlined reader's statement is looked for no further once the budget is spent
+    (the flat scans charge theirs slice by slice, so it can end below zero): None, for
+    last_reads to decide."""
+    trace = _made("inlined")
+    counts, reads = use_counts_and_reads(trace)
+    uses = counts.tolist()
+    named = named_vars(trace, uses)
+    assert not named[2]   # (the mul, inlined into the add)
+    last = naming._LastRead(trace, named, uses, reads)
+    last._flat()
+    assert last._statement(2) == 4
+    last.budget = -100
+    assert last._statement(2) is None
+
+
+@pytest.mark.parametrize("reserved", [set(), {"v3", "v7_bar", f"v{10 ** 12}", "v2_bar_1"}])
+def test_indices_out_of_the_lists_are_held_by_text(reserved):
+    """Labels whose index the per-kind lists do not hold (past the trace's length, not
+    an int, negative) and reserved names of v12's form past it get the oracle's names,
+    reuses included."""
+    x = Instr("input", (), (("name", "x"),))
+    big = 10 ** 12
+    instrs, labels = [x], [Label("v", 0, "x")]
+    for index in (big, 2.5, -3, 3, 7, big, 2.5, -3, 3, 7):   # (each twice: the second reads the first)
+        instrs.append(Instr("sin", (len(instrs) - 1,)))
+        labels.append(Label("bar", index) if index != 3 else Label("v", index))
+    trace = Trace(instrs, labels, [("z", len(instrs) - 1)])
+    uses = use_counts(trace)
+    named = named_vars(trace, uses)
+    want = _reference_names(trace, named, reserved)
+    assert assign_names(trace, named, reserved, uses) == want
+    assert f"v{big}_bar" in want and "v2.5_bar" in want
+
+
+def _recording(method, calls):
+    def recorded(self, *args):
+        calls.append(args)
+        return method(self, *args)
+    return recorded
+
+
+@pytest.mark.parametrize("slice_", [1, 3, 4096])
+def test_flat_readers_are_the_instruction_readers(monkeypatch, slice_):
+    """_LastRead's two ways of finding readers give the same instructions, in order,
+    once each, over any range (slices of the flat array that cut an instruction's
+    arguments anywhere, and one slice for all)."""
+    monkeypatch.setattr(naming, "_FLAT_SLICE", slice_)
+    trace = passes.grad_reverse(to_trace(random_program(400, n_vars=3, seed=11)))
+    counts, reads = use_counts_and_reads(trace)
+    uses = counts.tolist()
+    named = named_vars(trace, uses)
+    n = len(trace.instrs)
+    assert any(len(set(ins.args)) < len(ins.args) for ins in trace.instrs)   # (an x * x)
+    scans = naming._LastRead(trace, named, uses, reads)
+    flat = naming._LastRead(trace, named, uses, reads)
+    flat._flat()
+    for v in range(0, n, 7):
+        for start, stop in ((v + 1, n), (v + 1, min(n, v + 40)), (0, n)):
+            assert list(flat._readers(v, start, stop)) == list(scans._readers(v, start, stop))
 
 
 def _refuse(*args):
@@ -242,13 +329,14 @@ _COLLIDING = {"x1": "v3", "x2": "v1_bar", "x3": "v0", "x4": "v2_dot"}   # inputs
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), size=st.integers(5, 120), kind=st.sampled_from(["value", "grad", "jvp", "hessian"]),
        colliding=st.booleans(), reserved=st.sampled_from([set(), {"v3", "v2_bar", "v1_bar_1", "x1", "v0_dot", "t2"}]),
-       scanned=st.sampled_from([None, 0, 3]), inline=st.booleans())
-def test_names_as_the_oracle_on_random_traces(seed, size, kind, colliding, reserved, scanned, inline):
-    """assign_names (its integer-keyed holders, its scans and their budget, the use
-    counts' shortcut) gives the oracle's names on random programs and their
-    derivatives, with inputs and reserved names that take the numbering's own names
-    (v3, v1_bar, v0), under the renderer's `named` and one that inlines every third
-    variable."""
+       scanned=st.sampled_from([None, 0, 3]), flat=st.sampled_from([None, (0, 4096), (1, 1), (1, 3)]),
+       inline=st.booleans())
+def test_names_as_the_oracle_on_random_traces(seed, size, kind, colliding, reserved, scanned, flat, inline):
+    """assign_names (its integer-keyed holders, its scans, flat scans and their
+    budgets, the use counts' shortcut) gives the oracle's names on random programs and
+    their derivatives, with inputs and reserved names that take the numbering's own
+    names (v3, v1_bar, v0), under the renderer's `named` and one that inlines every
+    third variable."""
     text = random_program(size, n_vars=4, seed=seed)
     if colliding:
         for old, new in _COLLIDING.items():
@@ -260,11 +348,13 @@ def test_names_as_the_oracle_on_random_traces(seed, size, kind, colliding, reser
     named = named_vars(trace, uses) if not inline else \
         [ins.op != "const" and (i % 3 != 1 or ins.op == "input") for i, ins in enumerate(trace.instrs)]
     want = _reference_names(trace, named, reserved)
-    old = naming._SCANNED
+    old = naming._SCANNED, naming._FLAT_SCANS, naming._FLAT_SLICE
     try:
         if scanned is not None:
             naming._SCANNED = scanned
+        if flat is not None:   # (the flat scans' budget per instruction, their slices: budgets that run out mid-scan)
+            naming._FLAT_SCANS, naming._FLAT_SLICE = flat
         assert assign_names(trace, named, reserved, uses) == want
         assert assign_names(trace, named, reserved) == want
     finally:
-        naming._SCANNED = old
+        naming._SCANNED, naming._FLAT_SCANS, naming._FLAT_SLICE = old

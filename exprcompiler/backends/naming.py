@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from itertools import chain, compress, repeat
 from operator import contains, itemgetter
-from typing import Iterable, Iterator, Optional
+from typing import Iterable, Iterator, Optional, Union
 
 import numpy as np
 
@@ -76,15 +76,18 @@ def preferred_name(label: Optional[Label], reserved: Iterable[str], is_input: bo
     return f"{stem}{suffix}_{tag}"
 
 
-def last_reads(trace: Trace, named: list[bool], reads: Optional[np.ndarray] = None) -> np.ndarray:
+def last_reads(trace: Trace, named: list[bool], reads: Optional[np.ndarray] = None,
+               starts: Optional[np.ndarray] = None) -> np.ndarray:
     """For each variable, the position of the last statement that reads it (-1: none;
     n + 1 for an output): that of its last consumer, or of an inlined consumer's if
     later. A variable's statement is itself if named; an inlined one's is its
     consumer's (n: none). (NumPy, from C-level passes over the arguments; `reads`:
-    every argument in one flat array, trace.render.use_counts_and_reads', if known.)"""
+    every argument in one flat array, trace.render.use_counts_and_reads', if known;
+    `starts`, with it: each instruction's first argument's place there, and the
+    array's length last.)"""
     instrs = trace.instrs
     n = len(instrs)
-    counts = np.fromiter(map(len, map(_ARGS, instrs)), np.intp, n)
+    counts = np.fromiter(map(len, map(_ARGS, instrs)), np.intp, n) if starts is None else np.diff(starts)
     read = np.fromiter(chain.from_iterable(map(_ARGS, instrs)), np.intp, int(counts.sum())) if reads is None \
         else reads
     reader = np.repeat(np.arange(n), counts)
@@ -112,41 +115,85 @@ class _LastRead:
     (v̄ = v̄ + ...), whose previous version only that statement reads: `uses`
     (trace.render.use_counts) tells, without last_reads' scan of every argument.
     For the others, the readers of v from v on (an inlined one is read where its
-    consumer's statement is, found ahead), found by C-level iterators, not a Python
-    loop: some are hundreds of thousands of instructions apart in a gradient of 10⁶
-    operations. What a scan found is kept for v's next question (the same label
-    asks again at its next version). The scans may read a quarter as many
-    instructions as the trace has (and _SCANNED more); then last_reads decides the
-    rest: a gradient's scans can grow faster than its size (at 10⁶ operations, a
-    few readers that far apart read the whole trace several times over), and
-    last_reads, given the arguments' flat array (`reads`), costs about one scan of
-    the trace (at 10⁶ operations, scans of the whole trace and then last_reads
-    reading every argument again took 1.7 µs an operation, these 0.7; 10⁴ and 10⁵
-    read a few dozen instructions and never fall back)."""
+    consumer's statement is, found ahead), found without a Python loop. What a scan
+    found is kept for v's next question (the same label asks again at its next
+    version).
+
+    Readers are found in two ways. First from the instructions, by C-level iterators
+    (about 0.1 µs an instruction), which read a few dozen instructions for most
+    questions: at 10⁴ and 10⁵ operations that is all. But in a gradient of 10⁶
+    operations a few readers are hundreds of thousands of instructions apart (a
+    hundred questions, 3·10⁷ instructions between v and its last reader in all):
+    once those scans have read _SCANNED instructions and a 64th of the trace, the
+    arguments' flat array (`reads`, every argument in order) and each instruction's
+    first argument's place in it are made, once (about one pass over the trace),
+    and readers are found by NumPy in slices of that array (a nanosecond an
+    argument). A question asks for the readers of v up to statement i only, so this
+    decides them all without last_reads, which reads every argument again for every
+    variable (at 10⁶ operations the instruction scans and then last_reads took 0.8 µs
+    an operation, these 0.2). Only where the flat scans too read more than
+    _FLAT_SCANS times the trace (not seen: a trace made to ask many far questions)
+    does last_reads decide the rest."""
 
     def __init__(self, trace: Trace, named: list[bool], uses: Optional[list[int]],
                  reads: Optional[np.ndarray] = None):
         self.trace, self.named, self.uses, self.reads = trace, named, uses, reads
         self.last_read: Optional[np.ndarray] = None   # last_reads(trace, named), once needed
-        self.budget = len(trace.instrs) // 4 + _SCANNED   # instructions the scans may read, before last_reads
+        self.budget = len(trace.instrs) // 64 + _SCANNED   # instructions the scans may read, before the flat ones
+        self.starts: Optional[np.ndarray] = None   # each instruction's first argument's place in `reads` (flat scans)
         # v -> (scanned up to, its reads before that, their last statement)
         self.found: dict[int, tuple[int, int, int]] = {}
 
     def read_by(self, v: int, i: int) -> bool:
-        if self.last_read is None and self.uses is not None:
+        while self.last_read is None and self.uses is not None:
             seen = self._scan(v, i)
             if seen is not None:
                 return seen
+            if self.starts is not None:   # (the flat scans' budget ran out too)
+                break
+            self._flat()
         if self.last_read is None:
-            self.last_read = last_reads(self.trace, self.named, self.reads)
-            self.reads = None
+            self.last_read = last_reads(self.trace, self.named, self.reads, self.starts)
+            self.reads = self.starts = None
         return bool(self.last_read[v] <= i)
+
+    def _flat(self) -> None:
+        """From here on, find readers in the arguments' flat array."""
+        instrs = self.trace.instrs
+        n = len(instrs)
+        starts = np.zeros(n + 1, np.intp)
+        np.cumsum(np.fromiter(map(len, map(_ARGS, instrs)), np.intp, n), out=starts[1:])
+        if self.reads is None:
+            self.reads = np.fromiter(chain.from_iterable(map(_ARGS, instrs)), np.intp, int(starts[-1]))
+        self.starts = starts
+        self.budget = _FLAT_SCANS * (n + _FLAT_SLICE)   # (at least as many slices)
 
     def _readers(self, v: int, start: int, stop: int) -> Iterator[int]:
         """The instructions in [start, stop) that read v, in order (lazily)."""
+        if self.starts is not None:
+            return self._flat_readers(v, start, stop)
         instrs = self.trace.instrs
         return compress(range(start, stop), map(contains, map(_ARGS, map(instrs.__getitem__, range(start, stop))),
                                                 repeat(v)))
+
+    def _flat_readers(self, v: int, start: int, stop: int) -> Iterator[int]:
+        """_readers from the flat array, in slices that grow from a few thousand
+        arguments (most readers are near; a slice's readers come in one list). Each
+        slice costs the budget _FLAT_SLICE instructions too, for NumPy's calls (a
+        few µs), so that many questions of near readers give way to last_reads."""
+        reads, starts = self.reads, self.starts
+        a, b = int(starts[start]), int(starts[stop])
+        size, last = _FLAT_SLICE, -1
+        while a < b:
+            self.budget -= _FLAT_SLICE
+            e = min(b, a + size)
+            hits = np.flatnonzero(reads[a:e] == v)
+            if len(hits):
+                for r in (np.searchsorted(starts, hits + a, "right") - 1).tolist():
+                    if r != last:   # (an instruction that reads v twice, x * x: once)
+                        last = r
+                        yield r
+            a, size = e, min(size * 4, 1 << 22)
 
     def _scan(self, v: int, i: int) -> Optional[bool]:
         """read_by from the readers of v before i (None: the budget ran out)."""
@@ -184,7 +231,7 @@ class _LastRead:
         while not named[r]:
             if uses[r] != 1:
                 return n if uses[r] == 0 else None
-            stop = min(n, r + 1 + self.budget)
+            stop = min(n, r + 1 + max(self.budget, 0))
             c = next(self._readers(r, r + 1, stop), None)
             if c is None:
                 return n if stop == n else None   # (used once, as an output: no consumer)
@@ -195,34 +242,48 @@ class _LastRead:
 
 _ARGS = itemgetter(1)   # an instruction's arguments
 _SCANNED = 10_000   # (see _LastRead: about a millisecond)
+_FLAT_SCANS = 64   # (see _LastRead: the flat scans' budget, in instructions per instruction of the trace)
+_FLAT_SLICE = 4096   # (the flat scans' first slice, in arguments: a few µs)
 _NO_LABEL = (None, -1, None, None)   # preferred_name's slow path: no label
 # The commonest names, v12 and v12_bar (a label of one of these kinds, untagged, no
-# base, index >= 0), are held in a dict per kind keyed by the index, every other name
-# in one dict keyed by the string: a dict of millions of strings took assign_names
-# from 1.4 to 4 µs an operation between 10⁴ and 10⁶ operations, where int keys that
-# follow the trace's order keep to a few cache lines. A name is held in one place,
-# chosen by its text (_HELD_BY_INDEX), whichever way it was made.
+# base, 0 <= index < the trace's length), are held in a list per kind indexed by the
+# index, every other name in one dict keyed by the string. A dict of millions of
+# strings took assign_names from 1.4 to 4 µs an operation between 10⁴ and 10⁶
+# operations; a dict per kind keyed by the index costs a setdefault a line (0.1 µs
+# more than a list's subscript) and its growth (at 10⁶ operations two dicts of a
+# million ints, 80 MB; the lists, 8 bytes an instruction, 50): with lists, 1.42 ->
+# 1.35 µs an operation at 10⁵, 2.1 -> 1.8 at 10⁶. A name is held in one place, chosen
+# by its text (_HELD_BY_INDEX and the index's size), whichever way it was made.
 _INDEXED_KINDS = ("v", "dot", "bar", "dot_dot", "dot_bar", "bar_dot", "bar_bar")
 _HELD_BY_INDEX = re.compile(r"v(0|[1-9][0-9]*)(?:_(%s))?\Z" % "|".join(_INDEXED_KINDS[1:]))
+_FREE = object()   # (a name no variable holds)
 
 
 class _Holders:
-    """assign_names' record of which variable holds each name (None: reserved)."""
+    """assign_names' record of which variable holds each name (None: reserved;
+    _FREE: none)."""
 
-    def __init__(self, reserved: Iterable[str]):
-        self.by_index: dict[str, dict[int, Optional[int]]] = {kind: {} for kind in _INDEXED_KINDS}
+    def __init__(self, reserved: Iterable[str], top: int):
+        self.top = top   # (indices from here on: held by text)
+        self.by_index: dict[str, list] = {}   # kind -> holder by index, made at the kind's first name
         self.by_text: dict[str, Optional[int]] = {}
         for name in reserved:
             held, key = self.place(name)
             held[key] = None
 
-    def place(self, name: str) -> tuple[dict, object]:
-        """The dict that holds `name`, and its key there."""
+    def indexed(self, kind: str) -> Optional[list]:
+        """The list that holds names of this kind (None: a kind of no such names)."""
+        held = self.by_index.get(kind)
+        if held is None and kind in _INDEXED_KINDS:
+            held = self.by_index[kind] = [_FREE] * self.top
+        return held
+
+    def place(self, name: str) -> tuple[Union[list, dict], object]:
+        """The list or dict that holds `name`, and its key there."""
         m = _HELD_BY_INDEX.match(name)
-        return (self.by_text, name) if m is None else (self.by_index[m[2] or "v"], int(m[1]))
-
-
-_FREE = object()   # (a name no variable holds)
+        if m is None or int(m[1]) >= self.top:
+            return self.by_text, name
+        return self.indexed(m[2] or "v"), int(m[1])
 
 
 def assign_names(trace: Trace, named: list[bool], reserved: set[str],
@@ -236,8 +297,9 @@ def assign_names(trace: Trace, named: list[bool], reserved: set[str],
     have a slot per name). `reads`: every argument in one flat array (with `uses`:
     trace.render.use_counts_and_reads'), if known."""
     instrs = trace.instrs
+    top = len(instrs) + 1
     names: list[Optional[str]] = [None] * len(instrs)
-    holders = _Holders(reserved)
+    holders = _Holders(reserved, top)
     indexed, by_text = holders.by_index.get, holders.by_text
     read_by = _LastRead(trace, named, uses, reads).read_by
     temps = 0
@@ -253,10 +315,15 @@ def assign_names(trace: Trace, named: list[bool], reserved: set[str],
     odd: set[int] = set()
     for i, label in compress(enumerate(labels), named):
         kind, index, base, tag = label or _NO_LABEL
-        if base is None and tag is None and index >= 0 and (held := indexed(kind)) is not None:
+        if base is None and tag is None and 0 <= index < top and type(index) is int \
+                and ((held := indexed(kind)) is not None or (held := holders.indexed(kind)) is not None):
             # v12, v12_bar (most lines): what preferred_name gives, without its call
-            # (an index is an int, as Builder and the passes number them)
             pref = f"v{index}" if kind == "v" else f"v{index}_{kind}"
+            prev = held[index]
+            if prev is _FREE:   # (most lines)
+                held[index] = i
+                names[i] = pref
+                continue
             key = index
             same = True   # (a holder of this name not in `odd` has this label)
         else:
@@ -271,28 +338,32 @@ def assign_names(trace: Trace, named: list[bool], reserved: set[str],
             same = False
             if held is not by_text:
                 odd.add(i)
-        prev = held.setdefault(key, i)   # (one lookup where the name is free: most lines)
-        if prev != i:
-            # taken: by the same label's previous version, read for the last time here
-            # (an adjoint's accumulation: the name goes on), or else the first of
-            # pref_1, pref_2, ... that is free or so held (never of v12's form)
-            # (uses[prev] all of them here: an accumulation's, decided without read_by's call)
-            name, k = pref, 0
-            while prev is None or prev in inputs or (k or not same or prev in odd) and labels[prev] != label \
-                    or not (uses is not None and uses[prev] == instrs[i].args.count(prev) or read_by(prev, i)):
-                k += 1
-                name = f"{pref}_{k}"
-                prev = by_text.get(name, _FREE)
-                if prev is _FREE:
-                    break
+                prev = held[key]
             else:
-                if aliases is not None:
-                    aliases[i] = aliases.get(prev, prev)
-            if k:
-                held, key = by_text, name
-            held[key] = i
-            pref = name
-        names[i] = pref
+                prev = by_text.get(key, _FREE)
+            if prev is _FREE:
+                held[key] = i
+                names[i] = pref
+                continue
+        # taken: by the same label's previous version, read for the last time here
+        # (an adjoint's accumulation: the name goes on), or else the first of
+        # pref_1, pref_2, ... that is free or so held (never of v12's form)
+        # (uses[prev] all of them here: an accumulation's, decided without read_by's call)
+        name, k = pref, 0
+        while prev is None or prev in inputs or (k or not same or prev in odd) and labels[prev] != label \
+                or not (uses is not None and uses[prev] == instrs[i].args.count(prev) or read_by(prev, i)):
+            k += 1
+            name = f"{pref}_{k}"
+            prev = by_text.get(name, _FREE)
+            if prev is _FREE:
+                break
+        else:
+            if aliases is not None:
+                aliases[i] = aliases.get(prev, prev)
+        if k:
+            held, key = by_text, name
+        held[key] = i
+        names[i] = name
     return names
 
 
