@@ -1,0 +1,240 @@
+"""The bulk reverse sweep (passes/reverse_bulk.py) against grad_reverse, its oracle.
+
+Not identical traces (the bulk sweep builds no hash-consing or identities): the
+same gradient bit for bit at random points (a NaN as a NaN: an identity such as
+old + (−m) -> old − m may flip a NaN's sign bit), the same label on every
+gradient output, every v̄ label of grad_reverse's trace present, a trace the
+checker accepts; and None exactly where the bulk sweep's coverage ends."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import examples
+from hypothesis import given, settings
+from test_builder_fast import expressions
+from test_ops import DIFFERENTIABLE
+
+from exprcompiler.bench.suite_scaling import FAMILIES
+from exprcompiler.frontend import to_trace
+from exprcompiler.op_def import VARIADIC
+from exprcompiler.passes.reverse import grad_reverse
+from exprcompiler.passes.reverse_bulk import grad_reverse_bulk
+from exprcompiler.trace.builder import Builder, trace_from_builder
+from exprcompiler.trace.check import interpret, verify
+
+
+def _points(trace, count=4, seed=0):
+    rng = np.random.default_rng(seed)
+    for _ in range(count):
+        yield {name: rng.uniform(-2.0, 2.0) for name in trace.input_names}
+
+
+def _same_bits(x, y) -> bool:
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    return x.tobytes() == y.tobytes() or (bool(np.isnan(x)) and bool(np.isnan(y)))
+
+
+def assert_matches(trace, wrt=None, points=None):
+    """The bulk gradient of `trace` is not None and agrees with grad_reverse's."""
+    want = grad_reverse(trace, wrt)
+    got = grad_reverse_bulk(trace, wrt)
+    assert got is not None
+    verify(got)
+    assert [name for name, _ in got.outputs] == [name for name, _ in want.outputs]
+    assert [got.labels[v] for _, v in got.outputs] == [want.labels[v] for _, v in want.outputs]
+    assert set(filter(None, want.labels)) <= set(filter(None, got.labels))
+    # no dead code (the trace says it has none: a builder loading it trusts that)
+    used = {a for ins in got.instrs for a in ins.args} | {v for _, v in got.outputs}
+    assert all(i in used or ins.op == "input" for i, ins in enumerate(got.instrs))
+    for env in points or _points(trace):
+        for a, b in zip(interpret(want, env), interpret(got, env)):
+            assert _same_bits(a, b), (env, a, b)
+    return got
+
+
+# -- the lecture's examples (../shared/SEEDS.md) -------------------------------------
+
+LECTURE = [
+    ("x**3 - 3*x", {"x": 1.0}),
+    ("(x**2 + 1)**2", {"x": 1.0}),
+    ("(sin(x1/x2) + x1/x2 - exp(x2)) * (x1/x2 - exp(x2))", {"x1": 1.5, "x2": 0.5}),
+    ("log(x1) + x1*x2 - sin(x2)", {"x1": 2.0, "x2": 5.0}),
+    ("exp(x*z) + x*z/log(x) + sin(log(x))/(x*z)", {"x": 2.0, "z": 3.0}),
+    ("tanh(x)", {"x": 4.0}),
+    ("abs(x) + (x - 5)**2", {"x": 10.0}),
+    ("x*cos(4*x) + 2*abs(x)", {"x": -3.5}),
+]
+
+
+@pytest.mark.parametrize("text, point", LECTURE, ids=[t for t, _ in LECTURE])
+def test_lecture_examples(text, point):
+    trace = to_trace(text)
+    assert_matches(trace, points=[point, *_points(trace)])
+
+
+def test_griewank_published_numbers():
+    trace = to_trace("(sin(x1/x2) + x1/x2 - exp(x2)) * (x1/x2 - exp(x2))")
+    _, g1, g2 = interpret(grad_reverse_bulk(trace), {"x1": 1.5, "x2": 0.5})
+    # (the published table rounds its intermediates: -13.7239 for -13.72396...)
+    assert abs(float(g1) - 3.0118) < 1e-4 and abs(float(g2) + 13.7239) < 1e-3
+
+
+def test_griewank_table_lines():
+    # the published reverse sweep, line for line, the seed's v̄_6 = 1 kept (grad_reverse
+    # folds 1 · v_5 into v_5); `old + (−m)` is written `old − m`
+    table = str(grad_reverse_bulk(to_trace("(sin(x1/x2) + x1/x2 - exp(x2)) * (x1/x2 - exp(x2))")))
+    sweep = [line.split()[0] + " = " + line.split("=", 1)[1].strip() for line in table.splitlines() if "̄" in line]
+    assert sweep == ["v̄_6 = 1", "v̄_4 = v̄_6 · v_5", "v̄_5 = v̄_6 · v_4", "v̄_4 = v̄_4 + v̄_5",
+                     "v̄_2 = v̄_5", "v̄_3 = −v̄_4", "v̄_1 = v̄_4", "v̄_0 = v̄_3 · v_3", "v̄_1 = v̄_1 + v̄_2 · cos(v_1)",
+                     "v̄_0 = v̄_0 − v̄_1 · v_1 / v_0", "v̄_-1 = v̄_1 / v_0", "x̄1 = v̄_-1", "x̄2 = v̄_0"]
+
+
+EDGE_CASES = ["x", "x*x", "x - x", "2.0*x", "x + y*0", "-x", "-(-x)", "x/x", "where(x > y, x, y)",
+              "maximum(x, y)*x", "(x + y)**2", "exp(x)**0", "x**0.0"]
+
+
+@pytest.mark.parametrize("text", EDGE_CASES)
+def test_edge_cases(text):
+    assert_matches(to_trace(text))
+
+
+# -- random expressions and the benchmark families -----------------------------------
+
+@settings(max_examples=examples(150), deadline=None)
+@given(expressions())
+def test_random_expressions(text):
+    trace = to_trace(text)
+    if not trace.input_names:
+        return
+    if grad_reverse_bulk(trace) is None:   # coverage ends only at an adjoint that flows nowhere
+        assert _has_zero_power(trace), text
+        return
+    assert_matches(trace)
+
+
+def _has_zero_power(trace) -> bool:
+    """Whether `trace` has x**0 (the one structural zero of these expressions)."""
+    instrs = trace.instrs
+    return any(ins.op == "pow" and instrs[ins.args[1]].op == "const" and instrs[ins.args[1]].value == 0
+               for ins in instrs)
+
+
+@pytest.mark.parametrize("family", ["random DAG", "deep"])
+@pytest.mark.parametrize("size", [1000, 10000])
+def test_bench_families(family, size):
+    trace = to_trace(FAMILIES[family](size))
+    got = assert_matches(trace, points=_points(trace, 2))
+    # the bulk sweep leaves out sharing and identities, not whole contributions
+    assert len(got.instrs) <= 1.1 * len(grad_reverse(trace).instrs)
+
+
+@pytest.mark.xfail(strict=True, reason="not yet grad_reverse's trace: the seed kept, no hash-consing or identities "
+                                      "(module docstring); when this passes, the bulk sweep may be wired in")
+@pytest.mark.parametrize("family", ["random DAG", "deep"])
+def test_same_trace_as_grad_reverse(family):
+    trace = to_trace(FAMILIES[family](1000))
+    want, got = grad_reverse(trace), grad_reverse_bulk(trace)
+    assert got.instrs == want.instrs and got.labels == want.labels and got.outputs == want.outputs
+
+
+def test_sympy_family():
+    from exprcompiler.trace.to_sympy import to_sympy
+    expr, = to_sympy(to_trace(FAMILIES["random DAG"](1000)), evaluate=False)
+    trace = to_trace(expr)
+    assert_matches(trace, points=_points(trace, 2))
+
+
+def test_no_gradient_flows():
+    # nothing to differentiate: no seed either (grad_reverse's finish drops it)
+    got = assert_matches(to_trace("x*y + sin(x)"), [])
+    assert len(got.outputs) == 1 and all(ins.op != "const" for ins in got.instrs)
+
+
+def test_wrt_a_subset():
+    trace = to_trace("sin(x*y) + exp(z)*x - y/z")
+    assert_matches(trace, ["y"])
+    assert_matches(trace, ["z", "x"])
+    assert_matches(to_trace("x**2*y + cos(z)*3.0"), ["z"])   # (x**2's constant: not in the trace)
+
+
+def test_an_input_without_adjoint_gets_zero():
+    # the partial of x**0 to x is a structural zero, so x has no adjoint (a constant 0)
+    assert_matches(to_trace("x**0"))
+    assert_matches(to_trace("x*y + sin(z)"), ["y", "z"])
+
+
+def test_none_where_an_adjoint_flows_nowhere():
+    # v̄ of x**0 is made (from the product) but reaches nothing: dead code, not laid out
+    assert grad_reverse_bulk(to_trace("x**0*y + sin(z)")) is None
+    assert grad_reverse_bulk(to_trace("x**0.0 * y + sin(x)")) is None
+
+
+# -- every elementwise op ------------------------------------------------------------
+
+def _op_trace(op):
+    b = Builder()
+    x, y, z = b.input("x"), b.input("y"), b.input("z")
+    v = b.apply(op.name, *(x, y, z)[:op.arity])
+    out = b.add(b.mul(v, z), b.sin(x))
+    return trace_from_builder(b, [("f", out)])
+
+
+@pytest.mark.parametrize("op", [op for op in DIFFERENTIABLE if op.arity != VARIADIC], ids=lambda op: op.name)
+def test_each_elementwise_op(op):
+    trace = _op_trace(op)
+    want = grad_reverse(trace)
+    got = grad_reverse_bulk(trace)
+    if got is None:   # coverage ends: say why, so a new op is looked at on purpose
+        assert op.name in _NOT_COVERED, f"{op.name}: the bulk sweep returned None"
+        return
+    assert op.name not in _NOT_COVERED
+    rng = np.random.default_rng(1)
+    for _ in range(4):
+        env = {n: rng.uniform(0.1, 0.9) for n in trace.input_names}
+        for a, b in zip(interpret(want, env), interpret(got, env)):
+            assert _same_bits(a, b), (op.name, env, a, b)
+
+
+# ops whose partials are all structural zeros (comparisons, sign): the adjoint the
+# product gives them flows nowhere, dead code the bulk sweep does not lay out
+_NOT_COVERED = frozenset(op.name for op in DIFFERENTIABLE if not any(op.vjp.partials))
+
+
+# -- where coverage ends -------------------------------------------------------------
+
+def test_none_for_tensors():
+    trace = to_trace("sum(X*w)", shapes={"X": (3,), "w": (3,)})
+    assert grad_reverse_bulk(trace) is None
+
+
+def test_none_for_options():
+    from exprcompiler.trace.ir import Instr, Trace
+    instrs = [Instr("input", (), (("name", "x"),)), Instr("sum", (0,), (("axis", None),))]
+    trace = Trace(instrs, [None, None], [("f", 1)], _all_live=True)
+    assert grad_reverse_bulk(trace) is None
+
+
+def test_none_for_inputs_not_first():
+    from exprcompiler.trace.ir import Instr, Trace
+    instrs = [Instr("const", (), (("value", 2.0),)), Instr("input", (), (("name", "x"),)), Instr("mul", (0, 1))]
+    trace = Trace(instrs, [None, None, None], [("f", 2)], _all_live=True)
+    assert grad_reverse_bulk(trace) is None
+
+
+def test_none_past_the_int32_columns(monkeypatch):
+    # positions are int32: the bound counts on templates of at most _MAX_BLOCK
+    # instructions and on the trace's size
+    import exprcompiler.passes.reverse_bulk as bulk
+    trace = to_trace("sin(x)*y")
+    assert grad_reverse_bulk(trace) is not None
+    monkeypatch.setattr(bulk, "_MAX_BLOCK", 0)   # (every partial here builds an instruction)
+    assert grad_reverse_bulk(trace) is None
+    monkeypatch.setattr(bulk, "_MAX_BLOCK", 2 ** 28)   # (n·(3·_MAX_BLOCK + 8) past 2^31)
+    assert grad_reverse_bulk(trace) is None
+
+
+def test_errors_as_grad_reverse():
+    from exprcompiler.errors import ShapeError
+    with pytest.raises(ShapeError):
+        grad_reverse_bulk(to_trace("a + b, a - b"))
