@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import pickle
 import traceback
+from itertools import accumulate
 
 import numpy as np
 import pytest
 
 from exprcompiler import compile_grad
 from exprcompiler.backends import numpy_backend, numpy_program
+from exprcompiler.backends.program_text import format_holes
 from exprcompiler.backends.numpy_render import NumpyRenderer
 from exprcompiler.frontend import to_trace
 from exprcompiler.passes import grad_reverse
@@ -130,7 +132,9 @@ def test_a_reused_name_is_one_slot():
     grad = grad_reverse(to_trace(random_program(40, seed=1)))
     source, _, program = _generated(grad)
     names = program.texts
-    targets = [s[0] for s in program.slots[:-1]]
+    # (every statement's slots one after another, as many as its format's holes: its target's first)
+    widths = [format_holes(program.formats[t]) for t in program.numbered[:-1]]
+    targets = [program.slots[at] for at in accumulate(widths[:-1], initial=0)]
     # one slot per distinct name assigned, and some adjoint's name is assigned twice
     assert len(set(targets)) == len({names[s] for s in targets}) < len(targets)
     assert all(names[s] is not None and names[s].isidentifier() for s in targets)

@@ -22,7 +22,7 @@ import linecache
 import math
 import weakref
 from collections import Counter
-from itertools import compress, count
+from itertools import chain, compress, count
 from operator import itemgetter
 from typing import NamedTuple, Optional, Sequence, Union
 
@@ -33,7 +33,7 @@ from .. import ops as _ops
 from ..trace.ir import Instr, Trace, _new_tuple, gc_paused
 from ..trace.render import Renderer, named_array, target_spelling, use_counts, use_counts_and_reads
 from ..trace.render import named_vars  # noqa: F401  (generate reads named_array; tests and benches find it here)
-from ..trace.render_bulk import op_codes
+from ..trace.render_bulk import FlatSlots, op_codes
 from .naming import assign_names, comment_text
 from .numpy_program import Program, load_program, load_statements
 from .program_text import LazySource, Lines, Texts, formatted, text_of
@@ -112,11 +112,15 @@ def generate(trace: Trace, *, func_name: str = "f", description: str = "",
 
 @gc_paused()
 def generated(trace: Trace, *, func_name: str = "f", description: str = "",
-              returns: Optional[ReturnSpec] = None, point: bool = False, guarded: bool = False) -> Generated:
+              returns: Optional[ReturnSpec] = None, point: bool = False, guarded: bool = False,
+              like: Optional[Program] = None) -> Generated:
     """generate's source and parameter names, and for a long function of plain lines
     (`name = expression`, as most large gradients are) the statement program that
     load(source, func_name, program=...) runs without the text; its source is then a
-    program_text.LazySource, the text made only when asked for (str())."""
+    program_text.LazySource, the text made only when asked for (str()). `like`: a
+    program of the same trace (the batch function's, for its one-point variant) whose
+    statements' slots and texts this one's share where they are the same: its names
+    and lines, spelled otherwise."""
     reserved = RESERVED | {func_name} | ({FALLBACK, UNGUARDED} if guarded else set())
     trace, ops, kinds = _prepared_kinds(trace, point)
     codes = op_codes(kinds)   # (the stages below read the ops from this array, not the instructions)
@@ -139,6 +143,9 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
     if not keyed:
         del reads
         reads = None
+    else:   # (the renderer of keys takes named_flags, and needs no use counts without shared exps)
+        del named, uses
+        named = uses = None
     params = [names[v] for _, v in trace.inputs]
     # the one-point variant's body in a `try` (see _guarded), but where it rebinds an
     # input's name (`except` would not see it as given)
@@ -148,8 +155,9 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
     if keyed:
         # The keys' holes need only the slots; the text, only the names and constants by
         # slot, in one str (program_text.Texts). So no list of every variable's name or
-        # slot outlives this (the renderer's end is generate's peak of memory: at 10⁵
-        # operations 1.80 kB an operation with them, 1.45 without, in tracemalloc's count).
+        # slot outlives this (the renderer's end was generate's peak of memory: at 10⁵
+        # operations 1.80 kB an operation with them, 1.45 without, in tracemalloc's count;
+        # it is assign_names' now, names and all).
         slots, first, held_constants = _slots(aliases, named_flags, codes.among("const"))
         constants = {}   # slot -> text, as the renderer spells them
         for i in held_constants.tolist():
@@ -159,7 +167,7 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
         names = None   # (the renderer of keys asks for none)
     r = NumpyRenderer(trace, spell, None if names is None else names.__getitem__,
                       named=named_flags if keyed else named, shared=shared,
-                      taken=set(names) | reserved if shared else reserved, uses=uses,
+                      taken=set(names) | reserved if shared else reserved, uses=uses if shared else None,
                       rhs_all="    " if plain else True, slots=slots, reads=reads, codes=codes)
     del reads, codes
 
@@ -172,8 +180,18 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
         if guard and _fits_try(len(body)):
             body = _guarded(body, params, returns)
         return Generated("\n".join([head, *body, ""]), params, None)
-    formats, numbered, statement_slots = _keyed_lines(trace, r, returns)
-    del r   # (its keys and holes: before the text or the program is made)
+    formats, numbered, statement_slots, returned = _keyed_lines(trace, r, returns)
+    param_slots = tuple(int(slots[v]) for _, v in trace.inputs)
+    # (the renderer's keys and arrays, and the trace as _prepared rewrote it, a copy of
+    # its tuple of instructions: gone before the program is made)
+    del r, trace, slots, named_flags
+    statement_slots = _slot_list(statement_slots)
+    statement_slots.extend(returned)
+    if like is not None:   # (the same names and slots: shared, not held twice)
+        if statement_slots == like.slots:
+            statement_slots = like.slots
+        if texts.joined == like.texts.joined:
+            texts = like.texts
     n_lines = len(numbered)
     if guard and _fits_try(n_lines):
         body = formatted("", formats, numbered, statement_slots, texts.list()).split("\n")[1:-1]
@@ -181,8 +199,7 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
     start = head.count("\n")   # the def line's index
     if start + 1 + n_lines <= PROGRAM_ABOVE:
         return Generated(formatted(head, formats, numbered, statement_slots, texts.list()), params, None)
-    program = Program(formats, numbered, statement_slots, size,
-                      tuple(int(slots[v]) for _, v in trace.inputs),
+    program = Program(formats, numbered, statement_slots, size, param_slots,
                       {slot: _LITERALS[text] if text in _LITERALS else float(text) for slot, text in constants.items()},
                       texts, start, head)
     return Generated(LazySource(program), params, program)
@@ -240,9 +257,11 @@ def _slots(aliases: dict[int, int], named: np.ndarray, constant: np.ndarray) -> 
 
 def _keyed_lines(trace: Trace, r: Renderer, returns: ReturnSpec) -> tuple:
     """The body from a renderer of keys (Renderer's `slots`): the distinct keys (by
-    number) and each line's key's number, the return line's last; each line's slots
-    (its target's, then its right-hand side's holes')."""
-    numbered, statement_slots = r.statements()   # (numbers of keys in r.keys: 4 bytes a statement)
+    number) and each line's key's number, the return line's last; every statement's
+    slots, one after another (its target's, then its right-hand side's holes': a list
+    of tuples, or render_bulk.FlatSlots: see _slot_list), and the return line's (a
+    tuple)."""
+    numbered, statement_slots = r.statements(flat=True)   # (numbers of keys in r.keys: 4 bytes a statement)
     returned: list = []   # the return line's holes
 
     def output(k: int) -> str:
@@ -250,8 +269,25 @@ def _keyed_lines(trace: Trace, r: Renderer, returns: ReturnSpec) -> tuple:
         returned.extend(r.holes[v])
         return r.expr(v)[0]
     numbered.append(r.keys[f"    return {_format_returns(returns, output, top=True)}"])
-    statement_slots.append(tuple(returned))
-    return list(r.keys), numbered, statement_slots
+    return list(r.keys), numbered, statement_slots, tuple(returned)
+
+
+def _slot_list(slots) -> list:
+    """Every statement's slots, one after another, in a list of ints, an int object
+    per slot (what the statement program runs: numpy_program), from _keyed_lines'
+    (FlatSlots: a chunk at a time, so that no array of an object per hole is held
+    whole)."""
+    if type(slots) is not FlatSlots:
+        return list(chain.from_iterable(slots))
+    flat = slots.flat
+    ints = np.arange(int(flat.max()) + 1 if len(flat) else 0).astype(object)
+    out: list = []
+    for start in range(0, len(flat), _SLOT_CHUNK):
+        out += ints[flat[start:start + _SLOT_CHUNK]].tolist()
+    return out
+
+
+_SLOT_CHUNK = 1 << 16
 
 
 # the constants' texts that are not float literals, and their values (as the text evaluates them)

@@ -275,7 +275,7 @@ class NumpyRenderer(Renderer):
         self._floaty = may_be_python_float(trace) if self._comparisons else None
         self._conditions = _conditions(trace) if self._comparisons else set()
         self._shared = shared or {}
-        self._uses = use_counts(trace) if uses is None else uses
+        self._uses = use_counts(trace) if uses is None and self._shared else uses   # (read for shared exps only)
         self._first: dict[tuple, int] = {}    # (k, exp helper) -> its first user
         self._e_name: dict[tuple, str] = {}   # (k, exp helper) -> the name of its exp
         self._sum_name: dict[int, str] = {}   # k of shared_sums -> its name

@@ -19,17 +19,24 @@ first traceback would make, and keep, every line.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Sequence
-from itertools import chain
+from itertools import accumulate
+from string import Formatter
 
 
 def formatted(head: str, formats: list, numbered, slots, texts: list) -> str:
     """The function's text: `head` (the lines before the body, the `def` line last,
     no newline at its end), then per statement its format (numbered) with its slots'
-    texts, one format call for all of them (the header's braces doubled: a
-    description's)."""
+    texts (`slots`: every statement's, one after another), one format call for all
+    of them (the header's braces doubled: a description's)."""
     keys = "\n".join([head.replace("{", "{{").replace("}", "}}"), *map(formats.__getitem__, numbered), ""])
-    return keys.format(*map(texts.__getitem__, chain.from_iterable(slots)))
+    return keys.format(*map(texts.__getitem__, slots))
+
+
+def format_holes(fmt: str) -> int:
+    """The number of holes `{}` of a statement's format (a doubled brace is none)."""
+    return sum(field is not None for _, field, _, _ in Formatter().parse(fmt))
 
 
 class Texts:
@@ -98,6 +105,7 @@ class Lines(Sequence):
     def __init__(self, source: LazySource):
         self.source = source
         self.head = [line + "\n" for line in source.program.head.split("\n")]
+        self._starts = None   # where each statement's slots start (an array: made for the first line asked for)
 
     def __len__(self) -> int:
         return self.source.line_count()
@@ -120,7 +128,11 @@ class Lines(Sequence):
             return self.head[k]
         p = self.source.program
         step = k - len(self.head)
-        return p.formats[p.numbered[step]].format(*map(p.texts.__getitem__, p.slots[step])) + "\n"
+        if self._starts is None:
+            holes = list(map(format_holes, p.formats))
+            self._starts = array("q", accumulate(map(holes.__getitem__, p.numbered), initial=0))
+        at = slice(self._starts[step], self._starts[step + 1])
+        return p.formats[p.numbered[step]].format(*map(p.texts.__getitem__, p.slots[at])) + "\n"
 
 
-__all__ = ["LazySource", "Lines", "Texts", "formatted", "text_of"]
+__all__ = ["LazySource", "Lines", "Texts", "format_holes", "formatted", "text_of"]

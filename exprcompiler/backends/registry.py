@@ -120,8 +120,9 @@ class _MathPoint:
     def _variant(self, returns):
         from .numpy_backend import generated, load_point
         a = self.artifact
+        like = getattr(a.text, "program", None)   # (the batch function's, LazySource's: slots shared)
         source, _, program = generated(self.trace, func_name=a.func_name, description=a.description,
-                                       returns=returns, point=True, guarded=True)
+                                       returns=returns, point=True, guarded=True, like=like)
         # a variant that is not pure runs in call_args.quiet already (__call__)
         return load_point(source, a.func_name, _numpy_answer(self.fn, quiet=self.pure), returns, program)
 

@@ -396,12 +396,15 @@ class Renderer:
     def _fast_of(self, op: str) -> tuple:
         return (self._forms.get(op) or self._generic(op))[2]
 
-    def statements(self) -> tuple:
+    def statements(self, flat: bool = False) -> tuple:
         """With `slots`: per statement (a named variable's line, but an input's), in
         order, its key's number in `keys` (an array('i')) and its slots (a list of
-        tuples), for the caller to keep."""
+        tuples), for the caller to keep. `flat`: the bulk path's slots as they are
+        made (render_bulk.FlatSlots: its tuples() makes that list), for a caller that
+        makes the tuples once this renderer is gone."""
         if self._bulk is not None:
-            return self._bulk.numbered, self._bulk.slots
+            slots = self._bulk.slots
+            return self._bulk.numbered, slots if flat else slots.tuples()
         rhs = self.rhs_texts
         lines = bytes(map(is_not, rhs, repeat(None)))   # (a byte a variable, not a pointer's 8)
         return array("i", compress(rhs, lines)), list(compress(self.line_holes, lines))

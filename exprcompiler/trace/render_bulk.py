@@ -19,8 +19,8 @@ line) is interned the same way into its key's number, numbered at first sight. A
 statement's slots, its target's then its right-hand side's holes in the text's
 order, are the holes of its inlined tree from left to right: each operand's start
 after its left siblings' holes (their number is known per shape), a level of terms
-at a time from the statements down, each hole's slot placed in one flat array, made
-into a tuple per statement by zip, the statements of a length at once. No Python
+at a time from the statements down, each hole's slot placed in one flat array
+(FlatSlots: what numpy_backend's statement program takes). No Python
 loop runs per instruction: a gradient of 10⁵ operations renders in about half the
 time of the per-variable loop (numpy_backend's "renderer" stage, 2.2 -> 1.0 µs an
 operation), and at 10⁴ as at 10⁵.
@@ -69,7 +69,7 @@ class BulkKeys(NamedTuple):
     found from (holes_of)."""
     statements: np.ndarray   # variables with a line, in order
     numbered: array          # per statement: its key's number ('i')
-    slots: list              # per statement: a tuple of slots, its target's first
+    slots: "FlatSlots"       # per statement: its slots, its target's first
     ids: np.ndarray          # per variable: its shape id (and 0 for the "no operand" index n)
     texts: list              # per shape id: its key text
     precs: list              # per shape id: its precedence
@@ -240,7 +240,7 @@ def bulk_keys(instrs, named: list, slots: np.ndarray, fast_of: Callable[[str], t
         numbered = array("i", number[where].tobytes())
     else:
         numbered = array("i")
-    del code
+    code = None   # (freed: shapes() above is done with it)
 
     # each statement's slots: its target's, then its operands' holes, top-down
     n_leaves = np.array(leaves, np.int32)
@@ -258,8 +258,8 @@ def bulk_keys(instrs, named: list, slots: np.ndarray, fast_of: Callable[[str], t
     if not _place(flat, statements, begin + 1, columns, hole, inlined, n_leaves[ids], slot_of):
         return None
     del inlined
-    return BulkKeys(statements, numbered, _tuples(flat, begin, length, slot_of), ids, texts, precs, columns,
-                    hole[:n], slots, constants)
+    return BulkKeys(statements, numbered, FlatSlots(flat, begin), ids, texts, precs, columns, hole[:n], slots,
+                    constants)
 
 
 def _place(flat: np.ndarray, parents: np.ndarray, base: np.ndarray, columns: list, hole: np.ndarray,
@@ -285,24 +285,45 @@ def _place(flat: np.ndarray, parents: np.ndarray, base: np.ndarray, columns: lis
     return not len(parents)
 
 
+class FlatSlots:
+    """The statements' slots in one array (`flat`: each statement's, its target's
+    first, one statement after another; `begin`: where each starts), int32: what a
+    statement program runs (numpy_backend.generated makes them a list of ints once
+    the renderer's arrays are gone: Renderer.statements(flat=True)), or a tuple per
+    statement (`tuples()`, the per-variable renderer's form)."""
+    __slots__ = ("flat", "begin")
+
+    def __init__(self, flat: np.ndarray, begin: np.ndarray):
+        self.flat, self.begin = flat, begin
+
+    def __len__(self) -> int:
+        return len(self.begin)
+
+    def __getitem__(self, k: int) -> tuple:
+        """Statement k's slots (for a reader of one statement: Renderer.line_holes)."""
+        end = int(self.begin[k + 1]) if k + 1 < len(self.begin) else len(self.flat)
+        return tuple(self.flat[int(self.begin[k]):end].tolist())
+
+    def tuples(self) -> list:
+        """A tuple per statement of its slots, its ints one object per slot (not one
+        per hole): a chunk's statements of each length at once, zip making their
+        tuples in C (a third faster than a slice of one tuple each)."""
+        flat, begin = self.flat, self.begin
+        length = np.diff(begin, append=len(flat)).astype(np.int32)
+        ints = np.arange(int(flat.max()) + 1 if len(flat) else 0).astype(object)
+        out: list = []
+        for start in range(0, len(begin), _CHUNK):
+            lengths, starts = length[start:start + _CHUNK], begin[start:start + _CHUNK]
+            cut = np.empty(len(lengths), object)
+            for k in np.flatnonzero(np.bincount(lengths)).tolist():   # (np.unique's first call imports numpy.ma: 8 ms)
+                these = np.flatnonzero(lengths == k)
+                objects = ints[flat[(starts[these, None] + np.arange(k)).ravel()]].tolist()
+                cut[these] = np.fromiter(zip(*[iter(objects)] * k), object, len(these))
+            out += cut.tolist()
+        return out
+
+
 _CHUNK = 1 << 15   # statements made into tuples at a time (what it holds besides them: a few MB at most)
 
 
-def _tuples(flat: np.ndarray, begin: np.ndarray, length: np.ndarray, slot_of: np.ndarray) -> list:
-    """A tuple per statement of its slots (flat[begin:begin + length]), its ints one
-    object per slot (not one per hole): a chunk's statements of each length at once,
-    zip making their tuples in C (a third faster than a slice of one tuple each)."""
-    ints = np.arange(int(slot_of.max()) + 1).astype(object)
-    out: list = []
-    for start in range(0, len(begin), _CHUNK):
-        lengths, starts = length[start:start + _CHUNK], begin[start:start + _CHUNK]
-        cut = np.empty(len(lengths), object)
-        for k in np.flatnonzero(np.bincount(lengths)).tolist():   # (np.unique's first call imports numpy.ma: 8 ms)
-            these = np.flatnonzero(lengths == k)
-            objects = ints[flat[(starts[these, None] + np.arange(k)).ravel()]].tolist()
-            cut[these] = np.fromiter(zip(*[iter(objects)] * k), object, len(these))
-        out += cut.tolist()
-    return out
-
-
-__all__ = ["BulkKeys", "MAX_DEPTH", "OpCodes", "bulk_keys", "op_codes"]
+__all__ = ["BulkKeys", "FlatSlots", "MAX_DEPTH", "OpCodes", "bulk_keys", "op_codes"]
