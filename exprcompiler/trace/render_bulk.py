@@ -207,14 +207,14 @@ def bulk_keys(instrs, named: list, slots: np.ndarray, fast_of: Callable[[str], t
         if known is None:
             return None
         where, found = known
+        made = _made(found, make)
+        if made is None:
+            return None
         new = np.empty(len(found), np.int32)
-        for k, op, operands, operand_ids in found:
-            made = make(op, operands)
-            if made is None:
-                return None
+        for (k, _, _, operand_ids), (text, prec, *_) in zip(found, made):
             new[k] = len(texts)
-            texts.append(made[0])
-            precs.append(made[1])
+            texts.append(text)
+            precs.append(prec)
             leaves.append(sum(map(leaves.__getitem__, operand_ids)))
         ids[nodes] = new[where]
         done[nodes] = True
@@ -231,12 +231,12 @@ def bulk_keys(instrs, named: list, slots: np.ndarray, fast_of: Callable[[str], t
         if known is None:
             return None
         where, found = known
+        made = _made(found, make)
+        if made is None:
+            return None
         number = np.empty(len(found), np.int32)
-        for k, op, operands, _ in found:
-            made = make(op, operands)
-            if made is None:
-                return None
-            number[k] = keys[f"{indent}{{}} = {made[0]}"]
+        for (k, *_), (text, *_) in zip(found, made):
+            number[k] = keys[f"{indent}{{}} = {text}"]
         numbered = array("i", number[where].tobytes())
     else:
         numbered = array("i")
@@ -327,3 +327,10 @@ _CHUNK = 1 << 15   # statements made into tuples at a time (what it holds beside
 
 
 __all__ = ["BulkKeys", "FlatSlots", "MAX_DEPTH", "OpCodes", "bulk_keys", "op_codes"]
+
+
+def _made(found: list, make: Callable) -> Optional[list]:
+    """make(op, operands) of each new shape in `found` (bulk_keys' shapes()), or
+    None where make declines one (the caller's bulk path then declines too)."""
+    made = [make(op, operands) for _, op, operands, _ in found]
+    return None if any(m is None for m in made) else made
