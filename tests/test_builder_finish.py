@@ -16,7 +16,7 @@ from exprcompiler.frontend import to_trace
 from exprcompiler.passes import grad_reverse
 from exprcompiler.passes.replay import replay
 from exprcompiler.randexpr import random_program
-from exprcompiler.trace import builder as builder_module
+from exprcompiler.trace import finish as finish_module
 from exprcompiler.trace import ir
 
 
@@ -172,12 +172,12 @@ def test_a_last_finish_gives_the_same_trace_and_leaves_the_builder_empty(seed, l
     b, outputs = _random_builder(rng, loaded)
     order = sorted(b._inputs, reverse=True) if reorder else None
     expected = _reference_finish(b, outputs, order, number)
-    was = builder_module._FINISH_BLOCK
-    builder_module._FINISH_BLOCK = block   # (blocks of a few instructions: every boundary)
+    was = finish_module._FINISH_BLOCK
+    finish_module._FINISH_BLOCK = block   # (blocks of a few instructions: every boundary)
     try:
         trace = b.finish(outputs, input_order=order, number=number, last=True)
     finally:
-        builder_module._FINISH_BLOCK = was
+        finish_module._FINISH_BLOCK = was
     assert (list(trace.instrs), list(trace.labels), list(trace.outputs), list(trace.inputs)) == \
         tuple(map(list, expected))
     assert b.instrs == [] and b.labels == [] and not b._inputs and not b._memo
@@ -187,7 +187,7 @@ def test_a_last_finish_gives_the_same_trace_and_leaves_the_builder_empty(seed, l
 
 def test_a_last_finish_drops_the_builders_tuples_as_it_makes_the_traces(monkeypatch):
     # an input declared last moves every instruction: all are renumbered, in blocks of 1,000
-    monkeypatch.setattr(builder_module, "_FINISH_BLOCK", 1000)
+    monkeypatch.setattr(finish_module, "_FINISH_BLOCK", 1000)
 
     def peak(last: bool) -> int:
         tracemalloc.start()   # (before the builder: its tuples are counted, and their frees)

@@ -23,7 +23,7 @@ from exprcompiler.passes import splice as splice_mod
 from exprcompiler.passes.share_sums import share_sums
 from exprcompiler.randexpr import random_program
 from exprcompiler.trace import ir
-from exprcompiler.trace.builder import _live
+from exprcompiler.trace.finish import _live
 
 from test_builder_finish import _reference_finish
 from test_share_sums import sum_program

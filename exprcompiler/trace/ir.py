@@ -3,7 +3,7 @@
 Where it sits: between the front ends and everything else. A front end (string
 parser, SymPy bridge) or a pass builds a `Trace` through a `Builder`; the checker,
 the printers, the passes and the backends read it. ``from exprcompiler.trace.ir
-import ...`` gives every name of the three modules that make it up, which keep one
+import ...`` gives every name of the modules that make it up, which keep one
 purpose each:
 
 * ir_trace.py: the immutable data, `Instr`, `Label`, `Trace`; Griewank numbering
@@ -11,7 +11,9 @@ purpose each:
 * builder.py: the `Builder` (hash-consing, folding, identities, shapes, finishing),
   the input-size limit (`max_ops_limit`), `gc_paused`, `trace_from_builder`;
 * builder_ops.py: the builder's per-op methods (``b.mul(x, y)``) and their scalar
-  fast path.
+  fast path;
+* finish.py: what `Builder.finish` does (dead code, inputs first, renumbering,
+  labels).
 """
 
 from __future__ import annotations

@@ -7,64 +7,37 @@ temporaries (the inner terms of a derivative rule, e.g. cos(v_1) in
 v̄_1 = v̄_1 + v̄_2 · cos(v_1)) are inlined into their one use, with the minimal
 parentheses the precedence table requires. Everything here is a loop over the
 trace in order: no recursion, whatever the depth.
+
+How a target spells one operation (`Spelling`, `format_op`) is spelling.py; the use
+counts and which variables are named (`named_vars`), uses.py; the trace-at-once
+keys, render_bulk.py. This module is the `Renderer`.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from array import array
-from dataclasses import dataclass
 from collections.abc import Sequence
 from itertools import chain, compress, repeat
-from operator import is_not, itemgetter
+from operator import is_not
 from typing import Callable, Optional, Union
 
 import numpy as np
 
 from .. import ops as _ops
-from ..ops import PREC_ATOM, PREC_NEG, PREC_POW
-from ..tensor_rules import attr_text
+from ..ops import PREC_ATOM
 from .ir import Trace
-from .render_bulk import BulkKeys, OpCodes, bulk_keys, op_codes
+from .render_bulk import BulkKeys, OpCodes, bulk_keys
+from .spelling import Spelling, _fast_form, _text, const_prec, format_op, op_form, target_spelling
+from .uses import named_array, named_vars, use_count_array, use_counts, use_counts_and_reads, uses_of
 
+# (the spelling and the use counts live in spelling.py and uses.py; their names are
+# importable from here, as before they moved)
+__all__ = ["HOLE", "Numbers", "Renderer", "Spelling", "const_prec", "format_op", "named_array", "named_vars",
+           "op_form", "target_spelling", "use_count_array", "use_counts", "use_counts_and_reads", "uses_of"]
 
-@dataclass(frozen=True)
-class Spelling:
-    """How one target spells operators, calls and constants."""
-    symbol: Callable[[_ops.OpDef], str]          # infix/prefix symbol of an operator
-    call: Callable[[_ops.OpDef], str]            # callable name of a function op
-    const: Callable[[float], str]                # literal of a constant
-    as_call: Callable[[_ops.OpDef], bool] = lambda op: op.infix is None  # f(a, b) form?
-    target: str = "table"                        # "table", "numpy" or "c", for ops' own forms
-
-
-def target_spelling(field: str, nan: str, inf: str) -> Spelling:
-    """The spelling of a target language whose op names are the op table's `field`
-    ("numpy", "c"): an operator whose spelling there is not its infix symbol is called
-    as a function (pow is np.power and C's pow)."""
-    def spell(op: _ops.OpDef) -> str:
-        return getattr(op, field)
-
-    def const(value: float) -> str:
-        if math.isnan(value):
-            return nan
-        if math.isinf(value):
-            return inf if value > 0 else "-" + inf
-        return repr(float(value))
-
-    return Spelling(symbol=spell, call=spell, const=const,
-                    as_call=lambda op: op.infix is None or spell(op) != op.infix, target=field)
-
-
-def const_prec(text: str) -> int:
-    return PREC_NEG if text.startswith(("-", "−")) else PREC_ATOM
-
-
-_COPY, _OWN = "copy", "fmt"
 HOLE = "{}"   # a named variable's or a constant's key (see Renderer)
 _MARKER = re.compile("\x01([0-9]+)\x02")   # a variable's text while _with_holes renders
-_text = itemgetter(0)   # of a (text, prec)
 
 
 class _Holes:
@@ -123,117 +96,6 @@ class Numbers(dict):
     def __missing__(self, key):
         number = self[key] = len(self)
         return number
-
-
-def op_form(op: _ops.OpDef, spell: Spelling) -> tuple:
-    """How `spell` writes `op`, for format_op: (_COPY,), (_OWN,) (the op's own fmt),
-    ("infix", symbol, precedence, arity) or ("call", name). A renderer works it out once per op."""
-    if op.name == "copy":
-        return (_COPY,)
-    if op.fmt is not None:
-        return (_OWN,)
-    if not spell.as_call(op):
-        return ("infix", spell.symbol(op), op.prec, op.arity)
-    return ("call", spell.call(op))
-
-
-def _fast_form(op: _ops.OpDef, form: tuple) -> tuple:
-    """How the Renderer's loop spells `op` without format_op (same text): ("infix2",
-    symbol, precedence, and the precedences below which the left and right operands
-    take parentheses), ("call1", name + "(") for a call of one operand, ("callN",
-    name + "(") of two or three (the keys' renderers only: _fast_text), ("infix1",
-    symbol, precedence) for a prefix operator, ("copy",); ("format_op",) otherwise."""
-    if form[0] == "infix":
-        _, sym, prec, arity = form
-        if arity == 1:
-            return ("infix1", sym, prec)
-        # as format_op: ** is right-associative; the others keep the tree's grouping
-        return ("infix2", sym, prec, prec + 1, prec) if prec == PREC_POW else ("infix2", sym, prec, prec, prec + 1)
-    if form[0] == "call" and op.arity == 1:
-        return ("call1", form[1] + "(")
-    if form[0] == "call" and op.arity in (2, 3):
-        return ("callN", form[1] + "(")
-    if form[0] == _COPY:
-        return ("copy",)
-    return ("format_op",)
-
-
-def format_op(op: _ops.OpDef, args: list[tuple[str, int]], spell: Spelling,
-              attrs: tuple = (), form: Optional[tuple] = None) -> tuple[str, int]:
-    """Text and precedence of `op` applied to already rendered arguments (`form`:
-    op_form(op, spell), if known)."""
-    form = form or op_form(op, spell)
-    kind = form[0]
-    if kind == "infix":
-        _, sym, prec, arity = form
-        if arity == 1:
-            text, p = args[0]
-            return (f"{sym}({text})" if p <= prec else sym + text), prec
-        (lt, lp), (rt, rp) = args
-        if prec == PREC_POW:   # right-associative
-            lpar, rpar = lp <= prec, rp < prec
-        else:                  # left-associative; keep the tree's grouping exactly
-            lpar, rpar = lp < prec, rp <= prec
-        return f"{f'({lt})' if lpar else lt} {sym} {f'({rt})' if rpar else rt}", prec
-    if kind == "call":
-        items = list(map(_text, args))
-        if attrs:
-            items += [f"{k}={attr_text(k, v)}" for k, v in attrs]
-        return f"{form[1]}({', '.join(items)})", PREC_ATOM
-    if kind == _COPY:
-        return args[0]
-    return op.fmt(op, args, dict(attrs), spell.target)
-
-
-def use_counts(trace: Trace) -> list[int]:
-    """How many times each variable is read: as an argument, and as an output."""
-    return use_count_array(trace).tolist()
-
-
-def use_count_array(trace: Trace) -> np.ndarray:
-    """use_counts as a NumPy array (for passes that index it with arrays)."""
-    return use_counts_and_reads(trace)[0]
-
-
-def use_counts_and_reads(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
-    """use_count_array, and every instruction's arguments in one flat array, in
-    order (what it counts; naming.last_reads takes it instead of reading them again)."""
-    # counted by NumPy from one C loop over every argument (Counter's dict: 2x, a Python loop: 10x)
-    instrs = trace.instrs
-    # (int32: generate holds it through assign_names)
-    reads = np.fromiter(chain.from_iterable(map(itemgetter(1), instrs)), dtype=np.int32)
-    return uses_of(reads, trace), reads
-
-
-def uses_of(reads: np.ndarray, trace: Trace) -> np.ndarray:
-    """use_count_array from `reads`, the trace's arguments in one flat array (for a
-    pass that has read them already)."""
-    uses = np.bincount(reads, minlength=len(trace.instrs))
-    np.add.at(uses, [v for _, v in trace.outputs], 1)
-    return uses
-
-
-def named_vars(trace: Trace, uses: Union[list[int], np.ndarray, None] = None) -> list[bool]:
-    """True where a variable gets its own line/statement; False where it is inlined.
-    `uses`: use_counts(trace), if known."""
-    return named_array(trace, uses).tolist()
-
-
-def named_array(trace: Trace, uses: Union[list[int], np.ndarray, None] = None,
-                codes: Optional[OpCodes] = None) -> np.ndarray:
-    """named_vars as a NumPy array of bools: every labelled variable, every input and
-    copy, every variable read more than once, and the outputs, but constants (arrays:
-    no loop in Python). `codes`: op_codes of the trace's ops, if known."""
-    n = len(trace.instrs)
-    uses = use_count_array(trace) if uses is None else np.asarray(uses)
-    if codes is None:
-        codes = op_codes(list(map(itemgetter(0), trace.instrs)))
-    named = np.fromiter(map(is_not, trace.labels, repeat(None)), bool, n)
-    named |= uses > 1
-    named |= codes.among("input", "copy")
-    named[[v for _, v in trace.outputs]] = True
-    named &= ~codes.among("const")
-    return named
 
 
 class Renderer:

@@ -1,0 +1,71 @@
+"""How often each variable of a trace is read, and so which variables the renderer
+names (a line or statement of their own) and which it inlines into their one use.
+
+Where it sits: read by the renderer (render.py) and the backends before they
+render (naming, the NumPy and C backends), and by passes that count uses
+(share_sums). Counts are NumPy's, over every argument at once: no Python loop
+over the trace.
+"""
+
+from __future__ import annotations
+
+from itertools import chain, repeat
+from operator import is_not, itemgetter
+from typing import Optional, Union
+
+import numpy as np
+
+from .ir import Trace
+from .render_bulk import OpCodes, op_codes
+
+
+def use_counts(trace: Trace) -> list[int]:
+    """How many times each variable is read: as an argument, and as an output."""
+    return use_count_array(trace).tolist()
+
+
+def use_count_array(trace: Trace) -> np.ndarray:
+    """use_counts as a NumPy array (for passes that index it with arrays)."""
+    return use_counts_and_reads(trace)[0]
+
+
+def use_counts_and_reads(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
+    """use_count_array, and every instruction's arguments in one flat array, in
+    order (what it counts; naming.last_reads takes it instead of reading them again)."""
+    # counted by NumPy from one C loop over every argument (Counter's dict: 2x, a Python loop: 10x)
+    instrs = trace.instrs
+    # (int32: generate holds it through assign_names)
+    reads = np.fromiter(chain.from_iterable(map(itemgetter(1), instrs)), dtype=np.int32)
+    return uses_of(reads, trace), reads
+
+
+def uses_of(reads: np.ndarray, trace: Trace) -> np.ndarray:
+    """use_count_array from `reads`, the trace's arguments in one flat array (for a
+    pass that has read them already)."""
+    uses = np.bincount(reads, minlength=len(trace.instrs))
+    np.add.at(uses, [v for _, v in trace.outputs], 1)
+    return uses
+
+
+def named_vars(trace: Trace, uses: Union[list[int], np.ndarray, None] = None) -> list[bool]:
+    """True where a variable gets its own line/statement; False where it is inlined.
+    `uses`: use_counts(trace), if known."""
+    return named_array(trace, uses).tolist()
+
+
+def named_array(trace: Trace, uses: Union[list[int], np.ndarray, None] = None,
+                codes: Optional[OpCodes] = None) -> np.ndarray:
+    """named_vars as a NumPy array of bools: every labelled variable, every input and
+    copy, every variable read more than once, and the outputs, but constants (arrays:
+    no loop in Python). `codes`: op_codes of the trace's ops, if known."""
+    n = len(trace.instrs)
+    uses = use_count_array(trace) if uses is None else np.asarray(uses)
+    if codes is None:
+        codes = op_codes(list(map(itemgetter(0), trace.instrs)))
+    named = np.fromiter(map(is_not, trace.labels, repeat(None)), bool, n)
+    named |= uses > 1
+    named |= codes.among("input", "copy")
+    named[[v for _, v in trace.outputs]] = True
+    named &= ~codes.among("const")
+    return named
+
