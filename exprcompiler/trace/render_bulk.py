@@ -191,6 +191,15 @@ def bulk_keys(instrs, named: list, slots: np.ndarray, fast_of: Callable[[str], t
             found.append((k, op_names[u], [(texts[i], precs[i]) for i in operand_ids], operand_ids))
         return where, found
 
+    def shaped(nodes: np.ndarray, first: bool) -> Optional[tuple]:
+        """shapes(nodes, first) and the texts of its new shapes (make(op, operands)
+        of each), or None where either declines (then so does the bulk path)."""
+        known = shapes(nodes, first)
+        if known is None:
+            return None
+        made = [make(op, operands) for _, op, operands, _ in known[1]]
+        return None if any(m is None for m in made) else (*known, made)
+
     # inlined terms, a level at a time (a term after its operands)
     done = ~inlined
     pending = np.flatnonzero(inlined)
@@ -203,13 +212,10 @@ def bulk_keys(instrs, named: list, slots: np.ndarray, fast_of: Callable[[str], t
         nodes, pending = pending[ready], pending[~ready]
         if not len(nodes):
             return None
-        known = shapes(nodes, False)
+        known = shaped(nodes, False)
         if known is None:
             return None
-        where, found = known
-        made = _made(found, make)
-        if made is None:
-            return None
+        where, found, made = known
         new = np.empty(len(found), np.int32)
         for (k, _, _, operand_ids), (text, prec, *_) in zip(found, made):
             new[k] = len(texts)
@@ -227,13 +233,10 @@ def bulk_keys(instrs, named: list, slots: np.ndarray, fast_of: Callable[[str], t
     statements = np.flatnonzero(named_arr & ~is_const & ~is_input).astype(np.int32)
     del named_arr, is_const, is_input
     if len(statements):
-        known = shapes(statements, True)
+        known = shaped(statements, True)
         if known is None:
             return None
-        where, found = known
-        made = _made(found, make)
-        if made is None:
-            return None
+        where, found, made = known
         number = np.empty(len(found), np.int32)
         for (k, *_), (text, *_) in zip(found, made):
             number[k] = keys[f"{indent}{{}} = {text}"]
@@ -327,10 +330,3 @@ _CHUNK = 1 << 15   # statements made into tuples at a time (what it holds beside
 
 
 __all__ = ["BulkKeys", "FlatSlots", "MAX_DEPTH", "OpCodes", "bulk_keys", "op_codes"]
-
-
-def _made(found: list, make: Callable) -> Optional[list]:
-    """make(op, operands) of each new shape in `found` (bulk_keys' shapes()), or
-    None where make declines one (the caller's bulk path then declines too)."""
-    made = [make(op, operands) for _, op, operands, _ in found]
-    return None if any(m is None for m in made) else made
