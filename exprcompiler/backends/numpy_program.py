@@ -61,7 +61,7 @@ from operator import eq
 from typing import NamedTuple
 
 from ..trace.render import Numbers
-from .program_text import format_holes
+from .program_text import format_holes, slot_starts
 
 # The statements are cut into tokens by C-level string methods, not a regular expression
 # (sre scans ~25 ns a character: 3 µs a statement). Only the holes need whitespace on
@@ -380,8 +380,8 @@ def _again_from_line(err, widths: tuple, source: tuple, namespace, values):
         return None
     at = tb.tb_next.tb_frame.f_locals.get("_o")   # (where the failing statement's slots start)
     holes, numbered = widths
-    starts = accumulate(map(holes.__getitem__, numbered), initial=0)
-    step = next(compress(count(), map(eq, starts, repeat(at))), None) if type(at) is int else None
+    step = next(compress(count(), map(eq, slot_starts(holes, numbered), repeat(at))), None) \
+        if type(at) is int else None
     if step is None or step >= len(numbered) - 1:
         return None
     lines, start, filename, func_name, names_in = source

@@ -39,6 +39,13 @@ def format_holes(fmt: str) -> int:
     return sum(field is not None for _, field, _, _ in Formatter().parse(fmt))
 
 
+def slot_starts(holes: list, numbered) -> array:
+    """Where each statement's slots start in a program's one list of slots (and, last,
+    its end): `holes`, each template's number of them; `numbered`, each statement's
+    template."""
+    return array("q", accumulate(map(holes.__getitem__, numbered), initial=0))
+
+
 class Texts:
     """The holes' texts by slot (names, literals: numpy_program.Program's `texts`) in
     one str, joined by newlines, which no name or literal holds: as a list they are as
@@ -129,10 +136,9 @@ class Lines(Sequence):
         p = self.source.program
         step = k - len(self.head)
         if self._starts is None:
-            holes = list(map(format_holes, p.formats))
-            self._starts = array("q", accumulate(map(holes.__getitem__, p.numbered), initial=0))
+            self._starts = slot_starts(list(map(format_holes, p.formats)), p.numbered)
         at = slice(self._starts[step], self._starts[step + 1])
         return p.formats[p.numbered[step]].format(*map(p.texts.__getitem__, p.slots[at])) + "\n"
 
 
-__all__ = ["LazySource", "Lines", "Texts", "format_holes", "formatted", "text_of"]
+__all__ = ["LazySource", "Lines", "Texts", "format_holes", "formatted", "slot_starts", "text_of"]
