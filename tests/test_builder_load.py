@@ -15,6 +15,7 @@ from exprcompiler.passes import grad_reverse, hvp
 from exprcompiler.passes import replay as replay_mod
 from exprcompiler.randexpr import random_program
 from exprcompiler.trace import ir
+from exprcompiler.trace import builder_load
 from exprcompiler.trace.builder_load import load
 
 from test_builder_fast import expressions
@@ -154,3 +155,39 @@ def test_a_loaded_builder_goes_on_as_a_replayed_one(pull):
         b.name(b.add(b.mul(v, b.const(2.0)), b.neg(b.mul(0, 1))), ir.Label("v", 99))
         b.mul(1, 0)
     assert _state(loaded) == _state(ref)
+
+
+@settings(max_examples=400, deadline=None)
+@given(trace=hand_made_traces(), pull=st.booleans())
+def test_what_numpy_passes_the_rules_pass(trace, pull):
+    """builder_load._surely_as_written (the rules of sums, powers and functions asked
+    per op in NumPy) passes only instructions that built_as_written passes too, asked
+    one by one of the loaded builder (a wrong pass would let the load take what the
+    replay changes: then one of these is False)."""
+    sure = []
+    inner = builder_load._surely_as_written
+
+    def spy(flagged, *args):
+        verdict = inner(flagged, *args)
+        sure.extend(flagged[verdict].tolist())
+        return verdict
+    builder_load._surely_as_written = spy
+    try:
+        b = ir.Builder(pull_negations=pull)
+        taken = load(b, trace)
+    finally:
+        builder_load._surely_as_written = inner
+    if taken:
+        assert all(builder_load.built_as_written(b, [i]) for i in sure)
+
+
+def test_numpy_passes_the_sums_powers_and_functions_of_a_front_end():
+    calls = []
+    inner = builder_load.built_as_written
+    builder_load.built_as_written = lambda b, flagged: calls.append(len(flagged)) or inner(b, flagged)
+    try:
+        assert load(ir.Builder(), to_trace(random_program(300, seed=3)))
+    finally:
+        builder_load.built_as_written = inner
+    # (without the NumPy rules every instruction with a constant or negated argument is asked)
+    assert calls and calls[0] < 60

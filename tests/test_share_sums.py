@@ -14,6 +14,7 @@ from exprcompiler.passes import splice as splice_mod
 from exprcompiler.passes.share_sums import share_sums
 from exprcompiler.randexpr import random_program
 from exprcompiler.trace import verify
+from exprcompiler.trace.columns import OP_NAMES
 from exprcompiler.trace.ir import Instr, Trace
 from exprcompiler.trace.render import use_count_array
 
@@ -239,7 +240,9 @@ def test_facts_are_what_the_trace_holds(trace):
     sums and negations that splice reads again: checked against plain reads."""
     facts = share_sums_mod._chains(trace)[3]
     instrs = trace.instrs
-    assert facts.ops == [ins.op for ins in instrs]
+    assert [OP_NAMES[c] for c in facts.columns.code] == [ins.op for ins in instrs]
+    assert facts.columns.counts.tolist() == [len(ins.args) for ins in instrs]
+    assert facts.columns.flat.tolist() == [a for ins in instrs for a in ins.args]
     assert facts.uses.tolist() == use_count_array(trace).tolist()
     sums = [i for i, ins in enumerate(instrs) if ins.op in ("add", "sub")]
     negs = [i for i, ins in enumerate(instrs) if ins.op == "neg"]

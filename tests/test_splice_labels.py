@@ -13,6 +13,7 @@ from exprcompiler.bench.suite_scaling import FAMILIES
 from exprcompiler.parse import parse
 from exprcompiler.passes import splice as splice_mod
 from exprcompiler.passes.share_sums import share_sums
+from exprcompiler.trace.columns import columns, op_code_bytes
 from exprcompiler.trace.ir import Instr, Label, primal_labels
 
 from test_share_sums import GRIEWANK, sum_program
@@ -43,20 +44,20 @@ def fake_out(trace, start: int, rng) -> list:
 def test_labels_against_primal_labels():
     rng = random.Random(5)
     trace = parse("a = sin(x) + 2.5\nb = a * y - 3.5\nc = exp(b) * a + z\nc * b")
-    ops = [ins.op for ins in trace.instrs]
+    code = columns(trace).code
     n_in = len(trace.inputs)
     for _ in range(500):
         start = rng.randint(n_in + 1, len(trace.instrs))
         out = fake_out(trace, start, rng)
-        labels = splice_mod._labels(trace, out, start, ops)
+        labels = splice_mod._labels(trace, out, start, code, op_code_bytes(out[start:]))
         assert labels == primal_labels(out)
         assert all(label is None or type(label) is Label for label in labels)
 
 
 def test_many_constants_after_the_change():
     trace = parse("a = sin(x) + 2.5\nb = a * y\nb * a")
-    ops = [ins.op for ins in trace.instrs]
+    code = columns(trace).code
     start = len(trace.instrs) - 1
     out = list(trace.instrs[:start]) + [Instr("const", (), (("value", float(k)),), ())
                                         for k in range(splice_mod._FEW_CONSTS + 1)] + [trace.instrs[-1]]
-    assert splice_mod._labels(trace, out, start, ops) == primal_labels(out)
+    assert splice_mod._labels(trace, out, start, code, op_code_bytes(out[start:])) == primal_labels(out)

@@ -24,19 +24,17 @@ trace, at 10⁶ at 9%.
 
 from __future__ import annotations
 
-from itertools import chain, repeat
-from operator import itemgetter
 from typing import NamedTuple
 
 import numpy as np
 
+from ..trace.columns import CODE, Columns, columns
 from ..trace.ir import Builder, Trace
 from ..trace.render import uses_of
 from .replay import replay
 from .splice import Unsafe, splice
 
-_KIND = {"add": 1, "sub": 2, "neg": 3}   # the ops of sums, as codes
-_OP, _ARGS = itemgetter(0), itemgetter(1)
+_ADD, _SUB, _NEG = CODE["add"], CODE["sub"], CODE["neg"]   # the ops of sums
 
 # A chain's terms are signed variables, one int each: v for +v, ~v (= -v - 1) for -v,
 # so negating a term is ~t and a term is a hashable int, not a (sign, var) pair.
@@ -44,7 +42,7 @@ _OP, _ARGS = itemgetter(0), itemgetter(1)
 
 class Facts(NamedTuple):
     """What `_chains` read of the trace that `splice` reads again."""
-    ops: list              # each instruction's op name
+    columns: Columns       # the trace's op codes and arguments (columns.py)
     uses: np.ndarray       # each variable's number of uses (arguments and outputs)
     sums: np.ndarray       # the add and sub instructions, in trace order
     sum_args: np.ndarray   # their arguments, one row each
@@ -59,27 +57,22 @@ def _chains(trace: Trace):
     sums, used by its chain alone); the Facts read on the way (None if no sum)."""
     instrs = trace.instrs
     n = len(instrs)
-    ops = list(map(_OP, instrs))
-    # Most sums are sums of two terms: they are sorted out by C loops (map) and
-    # NumPy, and only the chains of more terms are walked in Python.
-    kinds = np.frombuffer(bytes(map(_KIND.get, ops, repeat(0))), np.uint8)
-    is_chain = (kinds == _KIND["add"]) | (kinds == _KIND["sub"])
+    # Most sums are sums of two terms: they are sorted out by NumPy over the trace's
+    # columns (a front end's finish made them), and only the chains of more terms
+    # are walked in Python.
+    cols = columns(trace)
+    code = cols.code
+    is_chain = (code == _ADD) | (code == _SUB)
     sums = np.flatnonzero(is_chain)
     if not len(sums):
         return [], {}, {}, None
-    # every argument, read once: each variable's uses, each sum's two arguments and
-    # each negation's one
-    args = list(map(_ARGS, instrs))
-    try:
-        counts = np.frombuffer(bytes(map(len, args)), np.uint8)
-    except ValueError:   # an instruction of 256 arguments or more
-        counts = np.fromiter(map(len, args), np.intp, n)
-    flat = np.fromiter(chain.from_iterable(args), np.intp, int(counts.sum()))
+    # each variable's uses, each sum's two arguments and each negation's one
+    flat = cols.flat
     uses = uses_of(flat, trace)
-    starts = np.cumsum(counts) - counts
-    sum_args = np.stack((flat[starts[sums]], flat[starts[sums] + 1]), axis=1)
-    negs = np.flatnonzero(kinds == _KIND["neg"])
-    facts = Facts(ops, uses, sums, sum_args, negs, flat[starts[negs]])
+    starts = cols.starts()
+    sum_args = np.stack((flat[starts[sums]], flat[starts[sums] + 1]), axis=1).astype(np.intp)
+    negs = np.flatnonzero(code == _NEG)
+    facts = Facts(cols, uses, sums, sum_args, negs, flat[starts[negs]].astype(np.intp))
     # a sum whose one use is an argument of a sum is inside a chain
     inside = is_chain[sum_args] & (uses[sum_args] == 1)
     if not inside.any():

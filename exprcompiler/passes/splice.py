@@ -21,12 +21,11 @@ from typing import Callable
 
 import numpy as np
 
+from ..trace.columns import CONST, COPY, INPUT, frozen, made
 from ..trace.ir import Instr, Label, Trace, _new_tuple, primal_labels
 from ..trace.ir_trace import renumbered
 
 _SHAPE = itemgetter(3)
-_OP = itemgetter(0)
-_IS_OPERATION = {"input": 0, "const": 0}   # (else 1)
 # Constants after the first change, up to this many, are put in the reused labels
 # one by one (list.insert); more, and the labels are made in one pass.
 _FEW_CONSTS = 64
@@ -95,8 +94,9 @@ def splice(trace: Trace, rewrite: dict, skip: set, emitter: Callable, facts, num
     (a front end's finish made them), and the result's are taken from them."""
     instrs = trace.instrs
     n, n_in = len(instrs), len(trace.inputs)
-    ops = facts.ops
-    if "copy" in ops or any(map(_SHAPE, instrs)) or ops[:n_in] != ["input"] * n_in \
+    cols = facts.columns
+    code = cols.code
+    if (code == COPY).any() or any(map(_SHAPE, instrs)) or (code[:n_in] != INPUT).any() \
             or [v for _, v in trace.inputs] != list(range(n_in)):
         raise Unsafe
     # Builder.finish leaves no dead code, so every operation is used (dead code ends
@@ -118,9 +118,16 @@ def splice(trace: Trace, rewrite: dict, skip: set, emitter: Callable, facts, num
         new_of[here + 1:end] = range(len(out), len(out) + len(copied))
         out += renumbered(copied, new_of)
     _check_keys(out, appended, _near_copies(facts, reads.read.union(rewrite), changed, new_of))
-    labels = _labels(trace, out, changed[0], ops) if numbered else primal_labels(out)
+    # the result's columns: the trace's up to the first change, the rest read
+    start = changed[0]
+    tail = made(out[start:])
+    tail_code = tail.code.tobytes()
+    labels = _labels(trace, out, start, code, tail_code) if numbered else primal_labels(out)
+    head_args = int(cols.counts[:start].sum(dtype=np.int64))
+    spliced = frozen(np.concatenate((code[:start], tail.code)), np.concatenate((cols.counts[:start], tail.counts)),
+                     np.concatenate((cols.flat[:head_args], tail.flat)))
     return Trace(out, labels, [(name, new_of[v]) for name, v in trace.outputs],
-                 trace.source, _inputs=trace.inputs,
+                 trace.source, _inputs=trace.inputs, _columns=spliced,
                  _all_live=_all_used(instrs, out, facts.uses, changed, rewrite, appended, new_of))
 
 
@@ -163,27 +170,27 @@ def _check_keys(out: list, appended: list, copies: list) -> None:
         raise Unsafe
 
 
-def _labels(trace: Trace, out: list, start: int, ops: list) -> list:
+def _labels(trace: Trace, out: list, start: int, code: np.ndarray, tail_code: bytes) -> list:
     """primal_labels(out), for a trace whose labels are primal_labels(trace.instrs)
     (splice's `numbered`): the trace's up to `start` (the first change); after it,
     the operations are numbered on from the same number, so they take the labels of
     the trace's operations after `start`, in order, shared rather than made again
-    (primal_labels: 0.3 µs an instruction at 10⁵)."""
+    (primal_labels: 0.3 µs an instruction at 10⁵). `code`: the trace's op codes;
+    `tail_code`: out's after `start` (columns.py)."""
     old = trace.labels
-    tail_kinds = list(map(_OP, islice(out, start, None)))
-    consts = tail_kinds.count("const")
-    if "input" in tail_kinds or consts > _FEW_CONSTS:
+    consts = tail_code.count(CONST)
+    if INPUT in tail_code or consts > _FEW_CONSTS:
         return primal_labels(out)
-    taken = list(compress(islice(old, start, None), map(_IS_OPERATION.get, islice(ops, start, None), repeat(1))))
-    wanted = len(tail_kinds) - consts
+    # (an operation: neither an input nor a constant)
+    taken = list(compress(islice(old, start, None), (code[start:] > CONST).tobytes()))
+    wanted = len(tail_code) - consts
     labels = list(old[:start])
     labels += taken[:wanted]
     if wanted > len(taken):   # more operations than the trace had: numbered on
-        head = ops[:start]
-        last = start - head.count("const") - head.count("input") + len(taken)
+        last = start - int(np.count_nonzero(code[:start] <= CONST)) + len(taken)
         labels += map(Label, repeat("v"), range(last + 1, last + 1 + wanted - len(taken)))
     j = -1
     for _ in range(consts):   # in order, so each goes to its final place
-        j = tail_kinds.index("const", j + 1)
+        j = tail_code.index(CONST, j + 1)
         labels.insert(start + j, None)
     return labels

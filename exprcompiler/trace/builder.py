@@ -342,7 +342,8 @@ class Builder:
         self._memo, self._scalar_consts, self._folds = {}, {}, {}
 
     def finish(self, outputs: Iterable[tuple[str, Var]], *, input_order: Optional[Sequence[str]] = None,
-               number: bool = False, source: Optional[str] = None, last: bool = False) -> Trace:
+               number: bool = False, source: Optional[str] = None, last: bool = False,
+               keep_columns: bool = False) -> Trace:
         """Dead-code eliminate, put inputs first (in `input_order`, default the order
         they were declared), renumber, and optionally give primal Griewank labels.
         A builder whose inputs come first, in that order, and that has no dead code
@@ -352,8 +353,13 @@ class Builder:
         are renumbered a block at a time, each block's old tuples dropped before the
         next is made, whose new ones take their memory: the builder and the trace are
         not both whole at once (a gradient's peak at 10^5 operations: see reverse.vjp).
-        The builder is left empty."""
-        return _finish(self, outputs, input_order=input_order, number=number, source=source, last=last)
+        The builder is left empty.
+
+        `keep_columns`: the trace keeps its ops and arguments as arrays (columns.py),
+        read on the way, for the stages that read them next (a front end's trace:
+        share_sums, then a pass's load)."""
+        return _finish(self, outputs, input_order=input_order, number=number, source=source, last=last,
+                       keep_columns=keep_columns)
 
 
 _LEAF_OR_COPY = frozenset(("input", "const", "copy"))
@@ -400,5 +406,5 @@ def trace_from_builder(b: Builder, outputs, *, source=None, input_order=None) ->
     """Front-end finish: inputs in natural order (unless given), primal numbering."""
     if input_order is None:
         input_order = sorted(b._inputs, key=natural_key)
-    return b.finish(outputs, input_order=input_order, number=True, source=source)
+    return b.finish(outputs, input_order=input_order, number=True, source=source, keep_columns=True)
 

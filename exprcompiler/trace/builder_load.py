@@ -25,16 +25,17 @@ fold and identities (builder_ops.built_as_written), on the loaded tables, for th
 ops with a constant or negated argument (a third of a front end's trace): the
 identities read only their arguments' entries, which are what the replay would
 have there; one that would build something instead is not None, and `load`
-declines. The rest is C-level maps over the trace (a byte code per op kind,
-translated into flags, arities and kinds), NumPy over all the arguments read
-once (which ops have a constant or negated argument, which of add's and mul's
-come in order), and one dict of keys. Like every pass, `load` takes the trace to
-be in SSA order (arguments before their uses).
+declines. The rest is C-level maps over the trace's columns (columns.py: its op
+codes, translated into flags and arities, and its arguments, which the front end's
+finish read), NumPy over all the arguments at once (which ops have a constant or
+negated argument, which of add's and mul's come in order), and one dict of keys.
+Like every pass, `load` takes the trace to be in SSA order (arguments before their
+uses).
 """
 
 from __future__ import annotations
 
-from itertools import chain, compress
+from itertools import compress
 from operator import itemgetter
 from typing import Optional
 
@@ -42,12 +43,11 @@ import numpy as np
 
 from .. import ops as _ops
 from .builder_ops import _COMMUTATIVE, _FAST_METHODS, KEY_RADIX, built_as_written, key_code
-from .identities import CONST, COPY, NEG
+from .columns import CODE, OP_NAMES, UNKNOWN, take_columns
+from .columns import CONST as _CONST, COPY as _COPY, INPUT as _INPUT   # (the leaves' op codes; an op's is above)
+from .identities import CONST, COPY, IDENTITIES, NEG
 
-_OP, _ARGS, _ATTRS, _SHAPE = itemgetter(0), itemgetter(1), itemgetter(2), itemgetter(3)
-# the leaves' byte codes; an op's are 4 and up
-_INPUT, _CONST, _COPY = 1, 2, 3
-_LEAF_CODES = {"input": _INPUT, "const": _CONST, "copy": _COPY}
+_ATTRS, _SHAPE = itemgetter(2), itemgetter(3)
 
 
 def _table(pairs) -> bytes:
@@ -58,24 +58,62 @@ def _table(pairs) -> bytes:
     return bytes(table)
 
 
-_IS_LEAF = _table((code, 1) for code in _LEAF_CODES.values())
+_IS_LEAF = _table((code, 1) for code in (_INPUT, _CONST, _COPY))
 _RULE_FLAGS = _table((f, f & (CONST | NEG)) for f in range(256))   # flags under which an op's method
                                                                    # tries its fold and identity
 
 
-def _kind_codes(kinds) -> Optional[dict]:
-    """A byte per op kind of the trace; None if an op has no fast method (for the op
-    the table holds now) or there are too many kinds."""
-    codes = dict(_LEAF_CODES)
-    for opname in kinds:
-        if opname in codes:
-            continue
-        op = _ops.OPS.get(opname)
-        method = _FAST_METHODS[opname] if op is not None else None
-        if method is None or getattr(method, "op", None) is not op or len(codes) >= 255:
+_COMMUTES = np.zeros(256, bool)   # per op code: add's and mul's, whose keys take their arguments in order
+_COMMUTES[[CODE[op] for op in _COMMUTATIVE if op in CODE]] = True
+
+
+def _kind_codes(code: np.ndarray) -> Optional[dict]:
+    """The trace's ops by name -> their codes (columns.CODE); None if an op has no
+    fast method (for the op the table holds now)."""
+    codes = {}
+    for c in np.flatnonzero(np.bincount(code, minlength=256)).tolist():
+        if c == UNKNOWN:
             return None
-        codes[opname] = len(codes) + 1
+        opname = OP_NAMES[c]
+        if c > _COPY:
+            op = _ops.OPS.get(opname)
+            method = _FAST_METHODS[opname] if op is not None else None
+            if method is None or getattr(method, "op", None) is not op:
+                return None
+        codes[opname] = c
     return codes
+
+
+# Per op code, what the rules of an op with a constant or negated argument hold
+# (identities.IDENTITIES): an op without an identity is only folded (every argument
+# a constant); add's takes a zero or a negated term; pow's an exponent of one.
+_NO_IDENTITY = np.zeros(256, bool)
+_NO_IDENTITY[[c for c, name in enumerate(OP_NAMES) if c > _COPY and name not in IDENTITIES]] = True
+_ADD, _POW = CODE["add"], CODE["pow"]
+
+
+def _surely_as_written(flagged: np.ndarray, kinds: np.ndarray, counts: np.ndarray, flat: np.ndarray,
+                       starts: np.ndarray, flags: bytearray, consts: dict) -> np.ndarray:
+    """Per instruction of `flagged`: True where its op method surely builds it as
+    written, by what built_as_written would ask of its rules, for the ops whose
+    rules read only their arguments' constant values and negation flags (nearly all
+    of a trace's: sums, powers, unary functions), in NumPy per op rather than a call
+    per instruction. False leaves it to built_as_written. `flat`: the arguments
+    through copies (whose flags and values are their sources')."""
+    f = np.frombuffer(flags, np.uint8)
+    is_const, negated = (f & CONST) != 0, (f & NEG) != 0
+    zero, one = np.zeros(len(f), bool), np.zeros(len(f), bool)
+    for v, c in consts.items():
+        zero[v], one[v] = c == 0.0, c == 1.0   # (-0.0 == 0.0: a zero of either sign)
+    op, at = kinds[flagged], starts[flagged]
+    x = flat[at]
+    unary = counts[flagged] == 1
+    sure = unary & _NO_IDENTITY[op] & ~is_const[x]
+    y = flat[np.where(unary, at, at + 1)]   # (a unary op's: its one argument again, unread)
+    binary = ~unary & ~(is_const[x] & is_const[y])   # (two constants: folded)
+    sure |= binary & (op == _ADD) & ~(zero[x] | zero[y] | negated[x] | negated[y])
+    sure |= binary & (op == _POW) & ~one[y]
+    return sure
 
 
 def load(b, trace) -> bool:
@@ -88,19 +126,17 @@ def load(b, trace) -> bool:
     # and numbers below the keys' radix, builder_ops.op_key)
     if b.instrs or n >= b._keyroom or any(map(_SHAPE, instrs)):
         return False
-    ops = list(map(_OP, instrs))
-    codes = _kind_codes(set(ops))
+    # its ops and arguments as arrays (a front end's finish made them), taken off the
+    # trace: no other stage reads them, and a primal's are not held while the pass runs
+    cols = take_columns(trace)
+    codes = _kind_codes(cols.code)
     if codes is None:
         return False
-    kind = bytes(map(codes.__getitem__, ops))
-    args = list(map(_ARGS, instrs))
+    kind = cols.code.tobytes()
     # every op of its arity, a copy of one variable, inputs and constants of none
     arity = _table([(_COPY, 1)] + [(code, _ops.OPS[op].arity) for op, code in codes.items() if code > _COPY])
     arities = kind.translate(arity)
-    try:
-        if arities != bytes(map(len, args)):
-            return False
-    except ValueError:   # 256 arguments or more
+    if cols.counts.dtype != np.uint8 or arities != cols.counts.tobytes():   # (uint8: none of 256 arguments)
         return False
     leaves = list(compress(range(n), kind.translate(_IS_LEAF)))
     # options only on leaves: an input's name, a constant's value (checked below)
@@ -127,7 +163,7 @@ def load(b, trace) -> bool:
         else:
             if attrs or labels[i] is None:
                 return False
-            src = args[i][0]
+            src = instrs[i][1][0]
             copies[i] = copies.get(src, src)
             if src in consts:
                 consts[i] = consts[src]
@@ -136,10 +172,10 @@ def load(b, trace) -> bool:
         return False   # two constants of one key: the replay shares them
     # every argument at once, through copies, for NumPy: instruction i's are
     # flat[starts[i]:ends[i]]
-    counts = np.frombuffer(arities, np.uint8)
+    counts = cols.counts
     ends = np.cumsum(counts)
     starts = ends - counts
-    flat = np.fromiter(chain.from_iterable(args), np.intp, int(ends[-1]) if n else 0)
+    flat = cols.flat.astype(np.intp)   # (int64: the keys below are products of variables)
     if copies:
         source = np.arange(n)
         source[np.fromiter(copies.keys(), np.intp, len(copies))] = np.fromiter(copies.values(), np.intp, len(copies))
@@ -152,8 +188,7 @@ def load(b, trace) -> bool:
     kinds = np.frombuffer(kind, np.uint8)
     key_of_kind = np.zeros(256, np.int64)
     key_of_kind[list(op_codes)] = list(op_codes.values())
-    commutes = np.zeros(256, bool)
-    commutes[[codes[op] for op in _COMMUTATIVE if op in codes]] = True
+    commutes = _COMMUTES
     keys = np.zeros(n, np.int64)
     unary = np.flatnonzero((counts == 1) & (kinds > _COPY))
     keys[unary] = key_of_kind[kinds[unary]] + flat[starts[unary]]
@@ -177,8 +212,9 @@ def load(b, trace) -> bool:
     special = np.frombuffer(flags.translate(_RULE_FLAGS), np.uint8) != 0
     if special.any():
         hits = np.concatenate(([0], np.cumsum(special[flat])))   # special arguments so far
-        flagged = np.flatnonzero((hits[ends] > hits[starts]) & (kinds > _COPY)).tolist()
-        if not built_as_written(b, flagged):
+        flagged = np.flatnonzero((hits[ends] > hits[starts]) & (kinds > _COPY))
+        flagged = flagged[~_surely_as_written(flagged, kinds, counts, flat, starts, flags, consts)]
+        if not built_as_written(b, flagged.tolist()):
             b.__init__(pull_negations=b.pull_negations, max_ops=b.max_ops)   # empty again
             return False
     return True

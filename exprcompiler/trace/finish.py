@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Iterable, Optional, Sequence
 import numpy as np
 
 from ..errors import TraceError
+from .columns import Columns, frozen, made
 from .ir_trace import Trace, Var, primal_labels, renumbered
 
 if TYPE_CHECKING:
@@ -25,7 +26,8 @@ if TYPE_CHECKING:
 
 
 def finish(b: "Builder", outputs: Iterable[tuple[str, Var]], *, input_order: Optional[Sequence[str]] = None,
-           number: bool = False, source: Optional[str] = None, last: bool = False) -> Trace:
+           number: bool = False, source: Optional[str] = None, last: bool = False,
+           keep_columns: bool = False) -> Trace:
     """`b.finish(...)`: what Builder.finish says it does."""
     outputs = list(outputs)
     all_instrs = b.instrs
@@ -46,7 +48,11 @@ def finish(b: "Builder", outputs: Iterable[tuple[str, Var]], *, input_order: Opt
     start = 0
     if b._loaded_outputs is not None and set(b._loaded_outputs).issubset(out_vars):
         start = b._loaded
-    live = _live(all_instrs, out_vars, start)
+    # the trace's columns (columns.py), where asked for: read here, where _live reads
+    # every argument anyway; what renumbering does to them follows by NumPy
+    cols = made(all_instrs) if keep_columns else None
+    live = _live(all_instrs, out_vars, start,
+                 None if cols is None else cols.flat[int(cols.counts[:start].sum(dtype=np.int64)):])
     for v in firsts:   # inputs go first, live or not
         live[v] = 0
     n_in = len(firsts)
@@ -64,7 +70,7 @@ def finish(b: "Builder", outputs: Iterable[tuple[str, Var]], *, input_order: Opt
     if kept == n:   # nothing moves: no renumbering, no new tuples
         instrs = tuple(all_instrs)
         labels = primal_labels(instrs) if number else b.labels
-        return _left(b, Trace(instrs, labels, outputs, source, _all_live=True,
+        return _left(b, Trace(instrs, labels, outputs, source, _all_live=True, _columns=cols,
                               _inputs=tuple((nm, b._inputs[nm]) for nm in names)), last)
     # new numbers: a live variable's is n_in + the live ones before it (a dead
     # one's is never read), an input's its place in `names`
@@ -86,8 +92,11 @@ def finish(b: "Builder", outputs: Iterable[tuple[str, Var]], *, input_order: Opt
         labels = b.labels
         labels = tuple(chain(islice(labels, kept), map(labels.__getitem__, moved),
                              compress(islice(labels, kept, None), rest)))
+    if cols is not None:
+        cols = _moved_columns(cols, kept, moved, live, new_index)
     return _left(b, Trace(instrs, labels, [(nm, new_index[v]) for nm, v in outputs], source,
-                          _inputs=tuple((nm, new_index[b._inputs[nm]]) for nm in names), _all_live=True),
+                          _inputs=tuple((nm, new_index[b._inputs[nm]]) for nm in names), _all_live=True,
+                          _columns=cols),
                  last)
 
 
@@ -117,13 +126,26 @@ def _renumbered_dropping(instrs: list, kept: int, moved: list, live: bytearray, 
     return out
 
 
-def _live(instrs: list, outputs: list, start: int = 0) -> bytearray:
+def _moved_columns(cols: Columns, kept: int, moved: list, live: bytearray, new_index: list) -> Columns:
+    """The Columns of the trace finish makes of a builder whose are `cols`: the
+    first `kept` instructions, the `moved` inputs, the live ones after `kept`, in
+    that order, arguments renumbered by `new_index` (finish's)."""
+    alive = np.frombuffer(live, np.uint8).view(bool)
+    order = np.concatenate((np.arange(kept), np.array(moved, np.intp), kept + np.flatnonzero(alive[kept:])))
+    # (inputs, the only ones moved and the only ones of the first `kept` that `live`
+    # marks 0, read no arguments: the others' arguments stay in order)
+    flat = np.array(new_index, cols.flat.dtype)[cols.flat[np.repeat(alive, cols.counts)]]
+    return frozen(cols.code[order], cols.counts[order], flat)
+
+
+def _live(instrs: list, outputs: list, start: int = 0, flat: Optional[np.ndarray] = None) -> bytearray:
     """1 for each variable that an output is computed from, else 0; the first
     `start` are known to be (their arguments are not read). Counts of uses
     (NumPy, over all arguments at once), then the unused variables taken out one by
     one with the uses they held: Python work for the dead variables only, which
-    are few."""
-    flat = np.fromiter(chain.from_iterable(map(_ARGS_OF, islice(instrs, start, None))), np.intp)
+    are few. `flat`: the arguments after the first `start`, in one array, if read."""
+    if flat is None:
+        flat = np.fromiter(chain.from_iterable(map(_ARGS_OF, islice(instrs, start, None))), np.intp)
     uses = np.bincount(flat, minlength=len(instrs))
     np.add.at(uses, outputs, 1)   # (an output is used, however often it is named)
     uses[:start] += 1   # (live whatever the others do: never taken out)

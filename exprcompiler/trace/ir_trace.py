@@ -66,11 +66,11 @@ class Label(NamedTuple):
 class Trace:
     """An immutable evaluation trace. `str(trace)` prints the Griewank table."""
 
-    __slots__ = ("instrs", "labels", "outputs", "source", "_inputs", "_all_live")
+    __slots__ = ("instrs", "labels", "outputs", "source", "_inputs", "_all_live", "_columns")
 
     def __init__(self, instrs: Sequence[Instr], labels: Sequence[Optional[Label]],
                  outputs: Sequence[tuple[str, int]], source: Optional[str] = None, *, _inputs=None,
-                 _all_live: bool = False):
+                 _all_live: bool = False, _columns=None):
         object.__setattr__(self, "instrs", tuple(instrs))
         object.__setattr__(self, "labels", tuple(labels))
         object.__setattr__(self, "outputs", tuple((str(n), int(v)) for n, v in outputs))
@@ -83,6 +83,9 @@ class Trace:
         # for dead code among its instructions again (builder_load). A trace made
         # otherwise (by hand, unpickled) makes none.
         object.__setattr__(self, "_all_live", bool(_all_live))
+        # its ops and arguments as arrays (columns.py), if its maker read them: a cache
+        # of what the instructions say, never part of the trace's value or pickle
+        object.__setattr__(self, "_columns", _columns)
 
     def __setattr__(self, key, value):
         raise AttributeError("Trace is immutable")

@@ -1,0 +1,102 @@
+"""A trace's ops and arguments as arrays: read once, handed on to every stage that
+needs them as numbers.
+
+Where it sits: between a front end's `Trace` (ir_trace.py) and the stages that
+read every instruction's op and arguments only to count, match or index them: the
+front end's finish (finish.py, which reads every argument anyway for its dead
+code) makes them on the way, and share_sums (and splice) and a pass's bulk load of
+its primal (builder_load.py) read them here instead of each reading every
+instruction again (0.2 µs an operation each). (A gradient's finish handing its
+columns to generate was measured and does not pay: the sweep's op codes and counts
+cost the finish about what generate's own read of the gradient costs.)
+
+`columns(trace)` makes them at most once per trace and keeps them on it
+(`Trace._columns`, a cache: they are a pure function of the trace's instructions,
+never part of its value, pickle or identity) until the trace is dropped, or until
+`take_columns` hands them to a builder (a pass's load, the front end's last
+reader: a primal's columns are then not held while the pass and generate run).
+
+Op codes are one table for every stage: an op's index in ops' table (input 0,
+const 1, copy 2, then the operations), UNKNOWN for an op the table did not hold
+at import (one registered later): a stage that must know it declines.
+"""
+
+from __future__ import annotations
+
+from itertools import chain, repeat
+from operator import itemgetter
+from typing import NamedTuple, Sequence
+
+import numpy as np
+
+from .. import ops as _ops
+from .ir_trace import Trace
+
+OP_NAMES: tuple = tuple(op.name for op in _ops._TABLE)   # code -> op name
+CODE: dict = {name: k for k, name in enumerate(OP_NAMES)}   # op name -> code
+UNKNOWN = 255
+INPUT, CONST, COPY = CODE["input"], CODE["const"], CODE["copy"]   # (0, 1, 2: an operation's is above COPY)
+assert len(OP_NAMES) < UNKNOWN and (INPUT, CONST, COPY) == (0, 1, 2)
+
+_OP, _ARGS = itemgetter(0), itemgetter(1)
+
+
+class Columns(NamedTuple):
+    """Per instruction its op's code and its number of arguments, and every
+    argument in one flat array, in order: instruction i's are
+    flat[starts[i]:starts[i] + counts[i]]. Read-only arrays (shared by every reader)."""
+    code: np.ndarray     # uint8: CODE[op], UNKNOWN where the table has no such op
+    counts: np.ndarray   # uint8, or int32 where an instruction has 256 arguments or more
+    flat: np.ndarray     # int32 (int64 past 2³¹ variables)
+
+    def starts(self) -> np.ndarray:
+        """Where each instruction's arguments start in `flat` (int64)."""
+        counts = self.counts.astype(np.int64)
+        return np.cumsum(counts) - counts
+
+
+def frozen(code: np.ndarray, counts: np.ndarray, flat: np.ndarray) -> Columns:
+    """Columns of these arrays, made read-only (every reader shares them)."""
+    for column in (code, counts, flat):
+        column.flags.writeable = False
+    return Columns(code, counts, flat)
+
+
+def op_code_bytes(instrs: Sequence) -> bytes:
+    """The code of each instruction's op, a byte each."""
+    return bytes(map(CODE.get, map(_OP, instrs), repeat(UNKNOWN)))
+
+
+def made(instrs: Sequence) -> Columns:
+    """The Columns of `instrs`, read."""
+    n = len(instrs)
+    args = list(map(_ARGS, instrs))
+    try:
+        counts = np.frombuffer(bytes(map(len, args)), np.uint8)
+    except ValueError:   # an instruction of 256 arguments or more
+        counts = np.fromiter(map(len, args), np.int32, n)
+    flat = np.fromiter(chain.from_iterable(args), np.int32 if n < 1 << 31 else np.int64,
+                       int(counts.sum(dtype=np.int64)))
+    return frozen(np.frombuffer(op_code_bytes(instrs), np.uint8), counts, flat)
+
+
+def columns(trace) -> Columns:
+    """`trace`'s Columns: made on first asking, then kept on the trace."""
+    cols = getattr(trace, "_columns", None)
+    if cols is None:
+        cols = made(trace.instrs)
+        if isinstance(trace, Trace):   # (a cache, not a change: see the module docstring)
+            object.__setattr__(trace, "_columns", cols)
+    return cols
+
+
+def take_columns(trace) -> Columns:
+    """columns(trace), no longer kept on it (for its last reader)."""
+    cols = columns(trace)
+    if isinstance(trace, Trace):
+        object.__setattr__(trace, "_columns", None)
+    return cols
+
+
+__all__ = ["CODE", "COPY", "CONST", "Columns", "INPUT", "OP_NAMES", "UNKNOWN", "columns", "frozen", "made",
+           "op_code_bytes", "take_columns"]
