@@ -14,6 +14,7 @@ table.
 from __future__ import annotations
 
 import re
+from array import array
 from itertools import chain, compress, repeat
 from operator import contains, itemgetter
 from typing import Iterable, Iterator, Optional, Union
@@ -21,6 +22,7 @@ from typing import Iterable, Iterator, Optional, Union
 import numpy as np
 
 from ..trace.ir import Label, Trace
+from .name_codes import INDEXED_KINDS as _INDEXED_KINDS, Names
 
 # A plain name: ASCII letters and digits in words joined by single underscores.
 # Such a name is its own identifier, unless it is reserved or looks generated.
@@ -254,21 +256,22 @@ _NO_LABEL = (None, -1, None, None)   # preferred_name's slow path: no label
 # million ints, 80 MB; the lists, 8 bytes an instruction, 50): with lists, 1.42 ->
 # 1.35 µs an operation at 10⁵, 2.1 -> 1.8 at 10⁶. A name is held in one place, chosen
 # by its text (_HELD_BY_INDEX and the index's size), whichever way it was made.
-_INDEXED_KINDS = ("v", "dot", "bar", "dot_dot", "dot_bar", "bar_dot", "bar_bar")
 _HELD_BY_INDEX = re.compile(r"v(0|[1-9][0-9]*)(?:_(%s))?\Z" % "|".join(_INDEXED_KINDS[1:]))
 _FREE = object()   # (a name no variable holds)
 
 
 class _Holders:
     """assign_names' record of which variable holds each name (None: reserved;
-    _FREE: none)."""
+    _FREE: none), and the codes of the names (see Names)."""
 
     def __init__(self, reserved: Iterable[str], top: int):
         self.top = top   # (indices from here on: held by text)
         self.by_index: dict[str, list] = {}   # kind -> holder by index, made at the kind's first name
         self.by_text: dict[str, Optional[int]] = {}
+        self.texts: list[str] = []   # the names held by text that a variable took, by code ~k
+        self.text_codes: dict[str, int] = {}
         for name in reserved:
-            held, key = self.place(name)
+            held, key, _ = self.place(name)
             held[key] = None
 
     def indexed(self, kind: str) -> Optional[list]:
@@ -278,29 +281,51 @@ class _Holders:
             held = self.by_index[kind] = [_FREE] * self.top
         return held
 
-    def place(self, name: str) -> tuple[Union[list, dict], object]:
-        """The list or dict that holds `name`, and its key there."""
+    def place(self, name: str) -> tuple[Union[list, dict], object, Optional[str]]:
+        """The list or dict that holds `name`, its key there, and its kind where held
+        by index (else None)."""
         m = _HELD_BY_INDEX.match(name)
         if m is None or int(m[1]) >= self.top:
-            return self.by_text, name
-        return self.indexed(m[2] or "v"), int(m[1])
+            return self.by_text, name, None
+        kind = m[2] or "v"
+        return self.indexed(kind), int(m[1]), kind
+
+    def text_code(self, name: str) -> int:
+        """The code of a name held by text (negative: see Names)."""
+        code = self.text_codes.get(name)
+        if code is None:
+            self.texts.append(name)
+            code = self.text_codes[name] = -len(self.texts)
+        return code
 
 
 def assign_names(trace: Trace, named: list[bool], reserved: set[str],
                  uses: Optional[list[int]] = None, aliases: Optional[dict[int, int]] = None,
-                 reads: Optional[np.ndarray] = None) -> list[Optional[str]]:
+                 reads: Optional[np.ndarray] = None, *, coded: bool = False) -> Union[list[Optional[str]], Names]:
     """One name per named variable; a name is reused only by the same label once its
     previous holder is read for the last time (by the statement that rebinds it).
     `uses`: trace.render.use_counts(trace), if known (it spares most traces the
     scan for each variable's last reader). `aliases`, if given (a dict): each variable
     that reuses a name -> the first variable of that name (numpy_program's values
     have a slot per name). `reads`: every argument in one flat array (with `uses`:
-    trace.render.use_counts_and_reads'), if known."""
+    trace.render.use_counts_and_reads'), if known. `coded`: the names as a Names
+    (codes; their strings made when asked for), else a list (None: no name)."""
     instrs = trace.instrs
     top = len(instrs) + 1
-    names: list[Optional[str]] = [None] * len(instrs)
     holders = _Holders(reserved, top)
     indexed, by_text = holders.by_index.get, holders.by_text
+    if coded:   # (a name's code is at most 8 * top: see name_codes)
+        wide = 8 * top >= 1 << 31
+        names = array("q" if wide else "i", bytes((8 if wide else 4) * len(instrs)))
+        bases = {kind: k * top for k, kind in enumerate(_INDEXED_KINDS, 1)}   # kind -> its names' first code
+
+        def stored(name: str, kind: Optional[str], key) -> int:
+            return holders.text_code(name) if kind is None else bases[kind] + key
+    else:   # (a shorter function's: its strings made here, where name_codes' NumPy passes cost more)
+        names = [None] * len(instrs)
+
+        def stored(name: str, kind: Optional[str], key) -> str:
+            return name
     read_by = _LastRead(trace, named, uses, reads).read_by
     temps = 0
     labels = trace.labels
@@ -318,12 +343,12 @@ def assign_names(trace: Trace, named: list[bool], reserved: set[str],
         if base is None and tag is None and 0 <= index < top and type(index) is int \
                 and ((held := indexed(kind)) is not None or (held := holders.indexed(kind)) is not None):
             # v12, v12_bar (most lines): what preferred_name gives, without its call
-            pref = f"v{index}" if kind == "v" else f"v{index}_{kind}"
             prev = held[index]
             if prev is _FREE:   # (most lines)
                 held[index] = i
-                names[i] = pref
+                names[i] = bases[kind] + index if coded else f"v{index}" if kind == "v" else f"v{index}_{kind}"
                 continue
+            pref = f"v{index}" if kind == "v" else f"v{index}_{kind}"
             key = index
             same = True   # (a holder of this name not in `odd` has this label)
         else:
@@ -334,7 +359,7 @@ def assign_names(trace: Trace, named: list[bool], reserved: set[str],
             if pref is None:
                 temps += 1
                 pref = f"t{temps}"
-            held, key = holders.place(pref)
+            held, key, kind = holders.place(pref)
             same = False
             if held is not by_text:
                 odd.add(i)
@@ -343,7 +368,7 @@ def assign_names(trace: Trace, named: list[bool], reserved: set[str],
                 prev = by_text.get(key, _FREE)
             if prev is _FREE:
                 held[key] = i
-                names[i] = pref
+                names[i] = stored(pref, kind, key)
                 continue
         # taken: by the same label's previous version, read for the last time here
         # (an adjoint's accumulation: the name goes on), or else the first of
@@ -361,10 +386,10 @@ def assign_names(trace: Trace, named: list[bool], reserved: set[str],
             if aliases is not None:
                 aliases[i] = aliases.get(prev, prev)
         if k:
-            held, key = by_text, name
+            held, key, kind = by_text, name, None
         held[key] = i
-        names[i] = name
-    return names
+        names[i] = stored(name, kind, key)
+    return Names(names, top, holders.texts) if coded else names
 
 
 def comment_text(text: str, limit: int, *, c: bool = False) -> str:

@@ -21,7 +21,6 @@ import hashlib
 import linecache
 import math
 import weakref
-from collections import Counter
 from itertools import chain, compress, count
 from operator import itemgetter
 from typing import NamedTuple, Optional, Sequence, Union
@@ -34,6 +33,7 @@ from ..trace.ir import Instr, Trace, _new_tuple, gc_paused
 from ..trace.render import Renderer, named_array, target_spelling, use_counts, use_counts_and_reads
 from ..trace.render import named_vars  # noqa: F401  (generate reads named_array; tests and benches find it here)
 from ..trace.render_bulk import FlatSlots, op_codes
+from .name_codes import Names
 from .naming import assign_names, comment_text
 from .numpy_program import Program, load_program, load_statements
 from .program_text import LazySource, Lines, Texts, formatted, text_of
@@ -139,30 +139,35 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
     # as text: keys and one format cost more (generate 5.9 -> 9.4 µs an operation).
     keyed = plain and named.count(True) > PROGRAM_ABOVE - _KEYED_MARGIN
     aliases: Optional[dict] = {} if keyed else None
-    names = assign_names(trace, named, reserved, uses, aliases, reads)
+    # (a long function's as codes, whose strings are made a chunk at a time: name_codes)
+    names = assign_names(trace, named, reserved, uses, aliases, reads, coded=keyed)
     if not keyed:
         del reads
         reads = None
     else:   # (the renderer of keys takes named_flags, and needs no use counts without shared exps)
         del named, uses
         named = uses = None
-    params = [names[v] for _, v in trace.inputs]
+    inputs = [v for _, v in trace.inputs]
+    params = list(map(names.__getitem__, inputs))
     # the one-point variant's body in a `try` (see _guarded), but where it rebinds an
     # input's name (`except` would not see it as given)
-    guard = point and guarded and not any(n > 1 for n in map(Counter(names).__getitem__, params))
+    guard = point and guarded and _keeps_inputs(names, inputs)
+    del inputs
     spell = POINT_SPELLING if point else SPELLING
     slots = texts = constants = None
     if keyed:
         # The keys' holes need only the slots; the text, only the names and constants by
         # slot, in one str (program_text.Texts). So no list of every variable's name or
-        # slot outlives this (the renderer's end was generate's peak of memory: at 10⁵
-        # operations 1.80 kB an operation with them, 1.45 without, in tracemalloc's count;
-        # it is assign_names' now, names and all).
+        # slot outlives this, and no str per name is made but a chunk at a time (the
+        # renderer's end was generate's peak of memory: at 10⁵ operations 1.80 kB an
+        # operation with them, 1.45 without, in tracemalloc's count; then assign_names'
+        # list of names, 155 bytes an operation of it).
         slots, first, held_constants = _slots(aliases, named_flags, codes.among("const"))
         constants = {}   # slot -> text, as the renderer spells them
         for i in held_constants.tolist():
-            names[i] = constants[int(slots[i])] = spell.const(trace.instrs[i].value)
-        texts, size = Texts(compress(names, first.tobytes())), int(np.count_nonzero(first))
+            text = constants[int(slots[i])] = spell.const(trace.instrs[i].value)
+            names.set_text(i, text)
+        texts, size = Texts.from_joined(names.joined(np.flatnonzero(first))), int(np.count_nonzero(first))
         del names, first, aliases
         names = None   # (the renderer of keys asks for none)
     r = NumpyRenderer(trace, spell, None if names is None else names.__getitem__,
@@ -203,6 +208,14 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
                       {slot: _LITERALS[text] if text in _LITERALS else float(text) for slot, text in constants.items()},
                       texts, start, head)
     return Generated(LazySource(program), params, program)
+
+
+def _keeps_inputs(names: Union[list, Names], inputs: list) -> bool:
+    """Whether no variable but the inputs holds an input's name (`names`: assign_names')."""
+    if type(names) is Names:
+        return names.holders(inputs) == len(inputs)
+    taken = set(map(names.__getitem__, inputs))
+    return sum(map(taken.__contains__, names)) == len(inputs)
 
 
 def _head(trace: Trace, r: Renderer, ops: set, point: bool, description: str, func_name: str,

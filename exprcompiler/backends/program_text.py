@@ -60,6 +60,13 @@ class Texts:
         self.joined = "\n".join(texts)
         self._list = None
 
+    @classmethod
+    def from_joined(cls, joined: str) -> "Texts":
+        """The texts already joined by newlines (name_codes.Names.joined: no str each)."""
+        made = cls(())
+        made.joined = joined
+        return made
+
     def list(self) -> list:
         return self._list if self._list is not None else self.joined.split("\n")
 

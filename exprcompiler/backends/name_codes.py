@@ -1,0 +1,134 @@
+"""Names of trace variables as int codes, their texts made many at a time by NumPy.
+
+Where it sits: backends/naming.assign_names gives each named variable of a trace its
+name and hands them over as `Names` (coded=True: numpy_backend.generated) or as a
+list of str. Most names are a label's kind and index, v12 or v12_bar; held as a str
+each (about 57 bytes, and 8 for its pointer), the names of a 10⁵-operation gradient
+were 155 bytes an operation of generate's peak of memory, and each cost a Python
+format (~0.15 µs). Here a name is an int in one array, and the text of many names is
+made at once as bytes (`_text`): the digits by division, the kind's suffix and any
+other name's text copied in, a newline after each; a few NumPy passes per chunk of
+names, not a Python step per name. A long function's slot texts (program_text.Texts)
+are made so, a chunk at a time, and no str per name is ever held.
+
+Codes: 0 no name; the v12 form of kind k (1 "v", 2 "dot", 3 "bar", ... in
+INDEXED_KINDS' order) k * top + the index (top: more than any index); any other name
+(an input's, t3, v4_bar_1, a tagged one; a constant's text, set_text) ~j, its text
+`texts[j]`.
+"""
+
+from __future__ import annotations
+
+from array import array
+from typing import Optional
+
+import numpy as np
+
+INDEXED_KINDS = ("v", "dot", "bar", "dot_dot", "dot_bar", "bar_dot", "bar_bar")
+# per kind code (0: a name held by text, which has no suffix): the suffix after v12
+_SUFFIXES = [b""] + [b"" if kind == "v" else b"_" + kind.encode() for kind in INDEXED_KINDS]
+_SUFFIX_LENGTHS = np.array([len(s) for s in _SUFFIXES], np.int64)
+_CHUNK = 1 << 15   # names made into bytes at a time (a few MB of index arrays at most)
+
+
+class Names:
+    """Every variable's name as a code (see the module docstring): `names[v]`,
+    `list()`, `joined(variables)`."""
+
+    __slots__ = ("codes", "top", "texts")
+
+    def __init__(self, codes: array, top: int, texts: list):
+        self.codes, self.top, self.texts = codes, top, texts
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def __getitem__(self, v: int) -> Optional[str]:
+        code = self.codes[v]
+        if code < 0:
+            return self.texts[~code]
+        if not code:
+            return None
+        kind, index = divmod(code, self.top)
+        return f"v{index}{_SUFFIXES[kind].decode()}"
+
+    def set_text(self, v: int, text: str) -> None:
+        """Give variable v the name, or text (a constant's), `text` (no newline)."""
+        self.texts.append(text)
+        self.codes[v] = -len(self.texts)
+
+    def list(self) -> list[Optional[str]]:
+        """Every variable's name (None: none), as assign_names gives them."""
+        codes = self._array()
+        out = np.full(len(codes), None, object)
+        at = np.flatnonzero(codes)
+        if len(at):
+            out[at] = self.joined(at).split("\n")
+        return out.tolist()
+
+    def joined(self, variables: np.ndarray) -> str:
+        """The names of `variables` (an index array; each has a name), joined by
+        newlines."""
+        codes = self._array()
+        text = b"".join([_text(codes[variables[k:k + _CHUNK]].astype(np.int64), self.top, self.texts)
+                         for k in range(0, len(variables), _CHUNK)])
+        return text[:-1].decode()
+
+    def holders(self, variables) -> int:
+        """How many variables hold the names of these."""
+        codes = self._array()
+        return int(np.count_nonzero(np.isin(codes, codes[np.asarray(variables, np.intp)])))
+
+    def _array(self) -> np.ndarray:
+        return np.frombuffer(self.codes, np.int32 if self.codes.typecode == "i" else np.int64)
+
+
+def _text(codes: np.ndarray, top: int, texts: list) -> bytes:
+    """The names of `codes` (none 0), each followed by a newline, as UTF-8 bytes."""
+    odd = codes < 0
+    kinds = codes // top
+    index = codes - kinds * top
+    kinds[odd] = 0
+    index[odd] = 0
+    digits = np.ones(len(codes), np.int64)   # (of each index)
+    power = 10
+    while True:
+        more = index >= power
+        if not more.any():
+            break
+        digits += more
+        power *= 10
+    digits[odd] = 0
+    odd_at = np.flatnonzero(odd)
+    odd_texts = [texts[~c].encode() for c in codes[odd_at].tolist()]
+    head = np.ones(len(codes), np.int64)   # "v", or an odd name's whole text
+    head[odd_at] = [len(t) for t in odd_texts]
+    length = head + digits + _SUFFIX_LENGTHS[kinds] + 1
+    end = np.cumsum(length)
+    start = end - length
+    out = np.empty(int(end[-1]) if len(end) else 0, np.uint8)
+    out[end - 1] = ord("\n")
+    out[start[~odd]] = ord("v")
+    if odd_texts:
+        _copy(out, start[odd_at], np.frombuffer(b"".join(odd_texts), np.uint8), head[odd_at])
+    first_digit = start + 1   # (indexed names only below)
+    for k in range(int(digits.max()) if len(digits) else 0):
+        has = digits > k
+        out[(first_digit + digits - 1 - k)[has]] = 48 + (index[has] // 10 ** k) % 10
+    after = first_digit + digits
+    for kind in np.flatnonzero(np.bincount(kinds, minlength=len(_SUFFIXES))).tolist():
+        suffix = _SUFFIXES[kind]
+        if suffix:
+            at = after[kinds == kind]
+            for j, byte in enumerate(suffix):
+                out[at + j] = byte
+    return out.tobytes()
+
+
+def _copy(out: np.ndarray, to: np.ndarray, source: np.ndarray, lengths: np.ndarray) -> None:
+    """Copy `source`'s consecutive pieces of `lengths` into `out` at `to` (no loop)."""
+    within = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    out[np.repeat(to, lengths) + within] = source[np.repeat(np.cumsum(lengths) - lengths, lengths) + within]
+
+
+__all__ = ["INDEXED_KINDS", "Names"]
