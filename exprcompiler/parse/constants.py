@@ -58,6 +58,9 @@ class TokenReader:
         self.text = text
         self.scanner = Scanner(text)
         self.toks: list[str] = self.scanner.window()   # ends with "", the window's end
+        # The distinct strings of toks, where the lexer gives them (a window it split),
+        # else None: for the statement forms of a window (window_forms.py)
+        self.distinct: set | None = self.scanner.distinct
         self.i = 0                  # the next token's place in toks
         self.base = 0               # the number of toks[0] in the text
         self.depth = 0              # open '(' and '[': a newline inside is a blank
@@ -66,8 +69,12 @@ class TokenReader:
         """Near the window's end (toks[i] is its "", or the last token before): the
         tokens not read yet, then the next window's."""
         self.base += self.i
-        self.toks = self.toks[self.i:-1] + self.scanner.window()
+        rest = self.toks[self.i:-1]
+        self.toks = rest + self.scanner.window()
         self.i = 0
+        self.distinct = self.scanner.distinct
+        if rest and self.distinct is not None:
+            self.distinct.update(rest)
 
     def _read(self, consume: bool) -> Tok:
         toks = self.toks

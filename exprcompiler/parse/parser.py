@@ -25,6 +25,8 @@ lexer's windows of token strings itself, tells tokens apart by their text, and
 keeps token positions as numbers, turned into lines and columns (Scanner.locate)
 only for a message. Names, numbers and constants already read are looked up in one
 dict (`known`); only a name's first use, a call or an option goes the longer way.
+A left-associative chain of one precedence over known operands (x + y - z) is
+applied as it is read, in the order reducing would apply it, without the stacks.
 
 An assignment whose form (its tokens, names and numbers left out) was seen before
 is not read again: plans.py replays the builder calls its first reading made. The
@@ -48,6 +50,7 @@ from .constants import KEYWORD_VALUES, Tok, TokenReader
 from .early_inputs import read_names
 from .lexer import BAD, EOF, NEWLINES, Token, describe, kind_of, quote
 from .plans import Plans, form_tokens
+from .window_forms import codes_of
 
 __all__ = ["parse"]
 
@@ -69,6 +72,10 @@ _BINARY = {
 # An operator reduces the stacked operators of precedence at least its binding: its
 # own precedence, or one more for a right-associative one (a**b**c is a**(b**c)).
 _INFIX = {tok: (opname, prec, prec + 1 if right else prec) for tok, (opname, prec, right) in _BINARY.items()}
+# The left-associative operators whose chains (x + y - z) the expression loop applies
+# as it reads them: each -> the operators of its precedence. ('@' is left to the
+# stack: a product of undeclared inputs is scalar_product's question.)
+_LEFT_CHAINS = {"+": frozenset("+-"), "-": frozenset("+-"), "*": frozenset("*/"), "/": frozenset("*/")}
 # Functions called under another name, or by number of arguments.
 # (the names of C, SymPy and Python's math for the ops NumPy spells otherwise; pow is the
 # ** operator, callable under this name only)
@@ -95,6 +102,7 @@ _NOT_TARGET = _NOT_OPERAND | _RESERVED   # (what plans leave to program(); numbe
 # The function names a statement's form keeps (plans.py): every callable name but the
 # products' (dot(X, w) of undeclared inputs is a question for scalar_product).
 _FORM_TOKENS = form_tokens(n for n in _CALLABLE if _ALIASES.get(n, n) != "matmul")
+_CODES = codes_of(_FORM_TOKENS)
 
 # Entries of the operator stack: (kind, precedence, payload, token number, operand
 # height). The payload is the op name of an operator, or (OpDef, name, the name's
@@ -150,7 +158,7 @@ class _Parser(TokenReader):
         self.more = False                   # a bare statement's comma: another output follows
         self.ops = _Methods()               # op name -> its builder method
         # Assignments of a form seen before are replayed, not read (plans.py).
-        self.plans = Plans(lambda text: _Parser(text, {}, lenient), _NOT_TARGET, _FORM_TOKENS)
+        self.plans = Plans(lambda text: _Parser(text, {}, lenient), _NOT_TARGET, _CODES)
 
     # -- statements -----------------------------------------------------------------
     def program(self) -> Trace:
@@ -265,7 +273,7 @@ class _Parser(TokenReader):
         (handed over in `self.i` around the readers of constants and at the window's
         end); `prev` is the place of the token before, for messages.
         """
-        known = self.known
+        known, g, ops = self.known, self.g, self.ops
         toks, i = self.toks, self.i
         operands: list[int] = []
         stack: list[tuple] = []
@@ -332,7 +340,26 @@ class _Parser(TokenReader):
                     opname, prec, binding = infix
                     if stack and stack[-1][1] >= binding:
                         self.reduce(stack, operands, binding)
-                    stack.append((_BIN, prec, opname, self.base + i - 1, 0))
+                    at = self.base + i - 1
+                    same = _LEFT_CHAINS.get(tok)
+                    if same is not None:
+                        # x + y + ...: nothing stacked binds as tightly as tok (just
+                        # reduced), so tok applies to a known y as soon as an operator
+                        # of its precedence follows y, as reducing would, in the same
+                        # order: applied here, without stacking (a sum of 10⁴ terms)
+                        while True:
+                            var = known.get(toks[i])
+                            if var is None or toks[i + 1] not in same:
+                                break
+                            x = operands[-1]
+                            try:
+                                operands[-1] = ops[opname](g, x, var)
+                            except (ShapeError, IndexError) as err:
+                                operands[-1] = self.failed(at, opname, (x, var), err)
+                            opname = _BINARY[toks[i + 1]][0]
+                            at = self.base + i + 1
+                            i += 2
+                    stack.append((_BIN, prec, opname, at, 0))
                     expect_operand = True
                 elif tok == ")":
                     if stack and stack[-1][1] >= 0:

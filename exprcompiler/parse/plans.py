@@ -11,18 +11,22 @@ tells each token apart, stacks and reduces it (about 2 µs an operation at 10⁵
 to make the same builder calls for every statement of a form. A plan is that
 sequence of calls, recorded once per form by running the parser's own expression
 loop over the form against a recorder, then replayed with each statement's
-variables: a few C-level maps to find the form and its variables, and one builder
-call per operation. (At 10⁵ operations of that benchmark, the parser's own time
-went from 2.2 to 1.6 µs an operation; the builder's calls are 2.0, the lexer 0.9.)
+variables as a Python function whose body is the calls (plan_code.py): one call a
+statement, one builder call per operation.
 
-A statement's form is its tokens up to the end of its line, operators and function
-names kept, every other token a slot (None). A slot is filled with the variable its
-text reads (the parser's `known`: assigned names, inputs, constants and numbers read
-before); a slot whose text is not known (a first use, a keyword, ';', '=', '[' ...)
-sends the statement to the parser, so everything that depends on what a name is
-(inputs, their first use, errors about names) stays the parser's. So does every
-statement whose form the parser refuses or that asks what a variable is (its shape,
-for sum() or '@'): the recorder has no shapes, and such a form gets no plan.
+A statement's form is its line: its tokens up to the end of the line, operators and
+function names kept, every other token a slot. The forms of a whole token window are
+found at once (window_forms.py: a byte per token, the bytes split at the newlines),
+so that a statement costs a dictionary lookup of its form and its plan's call (at
+10⁵ operations of that benchmark, the parse without its finish went from 3.3 to
+2.5 µs an operation, of which the builder's calls are 1.2 and the lexer 0.6). A
+slot is filled with the variable its text reads (the parser's `known`: assigned
+names, inputs, constants and numbers read before); a slot whose text is not known
+(a first use, a keyword, ';', '[' ...) sends the statement to the parser, so
+everything that depends on what a name is (inputs, their first use, errors about
+names) stays the parser's. So does every statement whose form the parser refuses or
+that asks what a variable is (its shape, for sum() or '@'): the recorder has no
+shapes, and such a form gets no plan.
 
 Same trace: the expression loop chooses its builder calls from the tokens' texts
 and the known variables, never from their values, so a plan makes the calls the
@@ -38,11 +42,11 @@ where forms keep coming without statements that share them, plans stop (TRIAL).
 
 from __future__ import annotations
 
-from operator import itemgetter
-
 from ..errors import ShapeError
 from ..trace.ir import Builder
 from .lexer import EOF
+from .plan_code import Stop, new_scope, plan_function
+from .window_forms import ASSIGN, NEWLINE, SLOT, Window
 
 __all__ = ["Plans", "form_tokens", "MAX_PLANS", "RECORD_AT", "TRIAL", "PAYS"]
 
@@ -69,6 +73,7 @@ RECORD_AT = 3
 TRIAL = 256
 PAYS = 4
 _NUMBER_START = frozenset("0123456789.")
+_ASSIGNMENT = bytes((SLOT, ASSIGN))   # how an assignment's form starts: its target, '='
 
 
 class _Unplannable(Exception):
@@ -108,21 +113,24 @@ class _RecordingMethods(dict):
 
 
 class Plans:
-    """The plans of one parse: form -> (slots, steps, result register), or the times
-    it was seen, or False (no plan).
-    `slots` gets a statement's slot tokens from its line (registers 0, 1...); a step
-    is (builder method, argument register, second argument register or None)."""
+    """The plans of one parse: form -> its plan function (plan_code.py), or the times
+    it was seen, or False (no plan). A form is a line's codes (window_forms.py),
+    bytes: an assignment's starts with SLOT, ASSIGN (its target and '=')."""
 
-    def __init__(self, make_parser, not_target: frozenset, tokens: dict):
+    def __init__(self, make_parser, not_target: frozenset, codes: dict):
         # make_parser(text) -> a parser over `text` (made once, its tokens then set to
         # each form's: its class is the caller's, parser.py imports this module); not_target: the tokens
         # that are not a plain name to assign (operators, functions, constants...);
-        # tokens: what a form keeps (form_tokens)
+        # codes: token -> its code (window_forms.codes_of(form_tokens(...)))
         self.make_parser = make_parser
         self.not_target = not_target
-        self.tokens = tokens
-        self.plans: dict[tuple, object] = {}
+        self.code_of = codes
+        self.token_of = {code: tok for tok, code in codes.items() if code != SLOT}
+        self.plans: dict[bytes, object] = {}
+        self.ready: dict[bytes, object] = {}   # the forms with a plan function: form -> it
         self.reader = None   # the parser that reads forms (record)
+        self.window = None   # the forms of the parser's token window (window_forms.Window)
+        self.scope = None    # the plan functions' globals (plan_code.new_scope)
         self.replayed = 0    # statements replayed so far
         self.recorded = 0    # forms recorded so far
         self.missed = 0      # statements whose form had no plan (yet)
@@ -135,43 +143,54 @@ class Plans:
         if self.off:
             return None
         toks, i = parser.toks, parser.i
-        known, free, g, plans, not_target = parser.known, parser.free, parser.g, self.plans, self.not_target
-        form_of = self.tokens.get
-        last = -1   # the place of the last statement replayed
-        replayed = 0
+        window = self.window
+        if window is None or window.toks is not toks:
+            window = self.window = Window(toks, self.code_of, parser.distinct)
+        if self.scope is None:
+            self.scope = new_scope(parser.g, parser.known, parser.free, self.not_target)
+        ready, forms = self.ready, window.seek(i)
+        form, j = None, i
         while True:
-            target = toks[i]
-            # (a name read before it is assigned is the parser's error to report)
-            if target in not_target or toks[i + 1] != "=" or target[0] in _NUMBER_START or target in free:
-                break
             try:
-                end = toks.index("\n", i + 2)
-            except ValueError:   # the line goes on in the next window, or ends with the text
+                for form in forms:
+                    j = ready[form](toks, j)   # (the next statement's place)
                 break
-            line = toks[i + 2:end]
-            form = tuple(map(form_of, line))
-            plan = plans.get(form)
-            if type(plan) is not tuple:
-                plan = self.plan_for(form, plan)
-                if not plan:
+            # KeyError: the form has no plan function (yet: first_of_form), or a slot's
+            # token is no known variable; Stop: a target the parser refuses; a builder
+            # call refused: the parser reads the statement (again)
+            except KeyError:
+                if form in ready or form is None:
                     break
-            slots, steps, result = plan
-            regs = list(map(known.get, slots(line)))
-            if None in regs:
+                after = self.first_of_form(parser, form, j)
+                if after is None:
+                    break
+                j = after
+            except (Stop, ShapeError, IndexError):
                 break
-            append = regs.append
-            try:
-                for fn, a, b in steps:
-                    append(fn(g, regs[a]) if b is None else fn(g, regs[a], regs[b]))
-            except (ShapeError, IndexError):
-                break
-            known[target] = regs[result]
-            last = i
-            i = end + 1
-            replayed += 1
-        parser.i = i
-        self.replayed += replayed
-        return None if last < 0 else (toks[last], parser.base + last)
+        parser.i = j
+        if j == i:
+            return None
+        # (each statement replayed is one line, or the rest of one after a ';')
+        self.replayed += window.codes.count(NEWLINE, i, j)
+        last = window.codes.rfind(NEWLINE, i, j - 1) + 1 or i
+        return toks[last], parser.base + last
+
+    def first_of_form(self, parser, form: bytes, j: int):
+        """Replay the statement `form` at token `j`, whose form has no plan function
+        yet, if it is a plain assignment and its form gets one now. Returns the next
+        statement's place, None if it was not replayed."""
+        toks = parser.toks
+        target = toks[j]
+        # (a name read before it is assigned is the parser's error to report)
+        if target in self.not_target or toks[j + 1] != "=" or target[0] in _NUMBER_START or target in parser.free:
+            return None
+        plan = self.plan_for(form, self.plans.get(form))
+        if not plan:
+            return None
+        try:
+            return plan(toks, j)
+        except (Stop, KeyError, ShapeError, IndexError):
+            return None
 
     def plan_for(self, form: tuple, mark):
         """The plan of a form not planned yet (`mark`: its entry in `plans`, the times
@@ -191,23 +210,25 @@ class Plans:
             return None
         self.recorded += 1
         plan = self.plans[form] = self.record(form)
+        if plan:
+            self.ready[form] = plan
         return plan
 
-    def record(self, form: tuple):
-        """The plan of `form`, read by the parser's expression loop; False where it
-        gets none."""
-        words, positions = [], []
-        for place, tok in enumerate(form):
-            if tok is None:
-                words.append(f"_{len(positions)}")
-                positions.append(place)
-            else:
-                words.append(tok)
-        if not positions:
+    def record(self, form: bytes):
+        """The plan function of `form`, read by the parser's expression loop; False
+        where it gets none."""
+        if form[:2] != _ASSIGNMENT:
             return False
-        if len(positions) == 1:   # (so that the getter gives a tuple: register 1 is unused)
-            positions.append(positions[0])
-        slots = len(positions)
+        words, places = [], []
+        for place, code in enumerate(form[2:], 2):
+            if code == SLOT:
+                words.append(f"_{len(places)}")
+                places.append(place)
+            else:
+                words.append(self.token_of[code])
+        if not places:
+            return False
+        slots = len(places)
         reader = self.reader
         if reader is None:   # one parser reads every form: its tokens are set, not lexed
             reader = self.reader = self.make_parser("")
@@ -223,4 +244,4 @@ class Plans:
             return False
         if reader.toks[reader.i - 1] != EOF or type(result) is not int:
             return False
-        return itemgetter(*positions), tuple(recorder.steps), result
+        return plan_function(self.scope, tuple(places), len(form) + 1, tuple(recorder.steps), result)
