@@ -3,9 +3,9 @@
 CPU time (time.process_time), the median of alternating rounds (old, new, old,
 new...) in one process, so a shared machine's load hits both alike. Both sides
 are the whole gradient pass: grad_reverse is replay + adjoint sweep + finish;
-grad_reverse_bulk is its edges, layout and trace. The bulk trace is not yet
-identical (no identities on negations, no hash-consing of what reads G): its size
-is printed beside.
+grad_reverse_bulk is its edges, layout and trace. The bulk trace is grad_reverse's
+on the deep family, not yet on text and SymPy (the module docstring says what is
+left): its size is printed beside.
 
     python benchmarks/bench_reverse_bulk.py --sizes 10000 100000 --rounds 5
     python benchmarks/bench_reverse_bulk.py --sizes 100000 --memory   # tracemalloc peaks (slow)

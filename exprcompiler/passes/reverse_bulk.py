@@ -8,32 +8,46 @@ arguments and the result) and instantiates it for every instruction of that kind
 at once: blocks in descending consumer order, positions by a cumsum of block
 sizes, argument columns gathered with NumPy, tuples made by C-level maps.
 
-STATUS: not a drop-in for grad_reverse: nearer its trace (text family at 10^5
-operations: +1.6% instructions, was +6.1%; deep +1), not yet equal. What it does
-as grad_reverse's builder does: (a) the seed's cascade, the edges out of constant
-adjoints (v̄ = 1 and what sums and differences carry of it), swept in Python in
-passes/reverse_bulk_consts.py, each partial recorded for G's value, so 1·v is v,
-1 + 1 is 2, and what only those read is dropped; (b) a partial's instructions on
-primal variables alone (cos(v), 2·v) hash-consed against the primal's and each
-other (_hash_cons). What it does not: (c) no −(−v) -> v, (−a)·b -> −(a·b),
-old + v̄ -> old − m for a negated v̄ or v̄ − m for a negated old, c·(k·v) -> (c·k)·v;
-(d) no hash-consing of instructions that read G (a copy of a primal variable as G
-meets the primal's products: deep's +1); (e) new constants of the regular edges'
-templates come right after the primal. What it keeps: every contribution is the same
-operations on the same values, summed into each adjoint in the same order
-(consumers descending, last argument first; `old + (−m)` written `old − m`,
-as grad_reverse writes it), so the gradient has the same bits at every point
-(the identities are exact, but for a NaN's sign bit, and for c·(k·v) under over-
-or underflow of k·v); every adjoint carries grad_reverse's v̄ label. Returns
-None where it does not cover a trace (the caller takes grad_reverse): shapes,
-options, an op without scalar partials, a partial that builds something other
-than scalar operations, inputs not first, dead code, an output that is also an
-argument, an adjoint that flows nowhere (x**0's: a structural zero).
+STATUS: grad_reverse's trace on the deep family (10^3-10^5 operations), not yet on
+text and SymPy (10^5 text: +0.43% instructions, SymPy +0.52%; session 33: +1.5%,
+before that +6.1%), so not wired in. What it does as grad_reverse's builder does: (a) the seed's cascade,
+the edges out of constant adjoints (v̄ = 1 and what sums and differences carry of
+it), swept in Python in passes/reverse_bulk_consts.py, each partial recorded for
+G's value, so 1·v is v, 1 + 1 is 2, what only those read is dropped, and what the
+primal has (sin(v) in cos's partial) is the primal's; (b) a partial's instructions
+on primal variables alone (cos(v), 2·v), and on a G that names a primal variable
+(G = copy of v, G·w = the primal's v·w), hash-consed against the primal's and each
+other (_hash_cons); a copy that nothing reads then is dropped; (c) the identities
+that look into an argument (c·(k·v) -> (c·k)·v, an unlabelled negation pulled out
+of a product): the kinds are told apart by their arguments' shape and each is
+recorded on a placeholder of that shape (_argument_patterns); (d) on negated
+adjoints (each adjoint's class, _negations): a first contribution −m and a second
+c, not a negation, is c − m (the negation dropped); a later contribution that is
+a negated G (−x) is old − x (G's negation dropped if nothing else reads it).
+What it does not yet (benchmarks/bench_reverse_bulk.py --why counts it; some
+cases in tests/test_reverse_bulk.py's comments): −(−v) -> v where G is a
+negation; a negated G from the constant sweep, or a chain of copies of one; the
+sums where one side is a constant sweep's and the other a regular edge's (the
+constant sweep reads a regular total as opaque); c·G -> (c·k)·y where G is k·y;
+hash-consing of instructions that read a G naming a sweep variable (x·G twice,
+G copies of one variable); new constants of the regular edges' templates come
+right after the primal (grad_reverse makes them where first read). What it keeps:
+every contribution is the same operations on the same values, summed into each
+adjoint in the same order (consumers descending, last argument first; `old + (−m)`
+written `old − m`, as grad_reverse writes it), so the gradient has the same bits at
+every point (the identities are exact, but for a NaN's sign bit, and for
+c·(k·v) under over- or underflow of k·v); every adjoint carries grad_reverse's v̄
+label. Returns None where it does not cover a trace (the caller takes
+grad_reverse): shapes, options, an op without scalar partials, a partial that
+builds something other than scalar operations, inputs not first, dead code, an
+output that is also an argument, an adjoint that flows nowhere (x**0's: a
+structural zero).
 
 Cost: the constant adjoints' Python sweep takes a quarter of the text family's
-edges: at 10^5 operations the pass is 4.5 µs an operation against grad_reverse's
-7.3 (1.6x; without (a) and (b) it was 2.6 µs, 2.9x); on deep 2.2 against 6.2.
-benchmarks/bench_reverse_bulk.py --why counts what grad_reverse does differently.
+edges: at 10^5 operations the pass is ~5.4 µs an operation against grad_reverse's
+~8-9 (CPU, median of 7 alternating rounds, load ~6; without (a) and (b) it was
+2.6 µs); on deep 2.5 against 7.3. benchmarks/bench_reverse_bulk.py --why counts
+what grad_reverse does differently.
 
 Memory: int32 columns (int8 argument numbers), arrays dropped once used, and each
 instruction put in its place as it is made, the constant sweep's items dropped
@@ -44,7 +58,6 @@ is below grad_reverse's (723 against 812 bytes an operation).
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from itertools import chain, compress, repeat
 from operator import itemgetter
 from typing import Optional, Sequence
@@ -53,12 +66,12 @@ import numpy as np
 
 from .. import ops as _ops
 from ..op_def import VARIADIC, negated_seed, seed
-from ..trace.builder_ops import _COMMUTATIVE
-from ..trace.ir import Builder, Trace, _new_tuple, gc_paused
+from ..trace.ir import Builder, Label, Trace, _new_tuple, gc_paused
 from ..trace.ir_trace import Instr
 from .replay import derived_labels, fresh_name, labels_of, scalar_output, wrt_vars
-from .reverse import active_set
 from .reverse_bulk_consts import ConstantSweep
+from .reverse_bulk_share import (_MAX_BLOCK, _MAX_ROUNDS, _active, _const_key, _hash_cons, _independent, _negations,
+                                 _PrimalTable, _primal_sources, _roots, _unread_copies)
 
 _OP_OF, _ARGS_OF, _ATTRS_OF, _SHAPE_OF = itemgetter(0), itemgetter(1), itemgetter(2), itemgetter(3)
 _IS_CONST = frozenset(("const",))
@@ -69,9 +82,6 @@ _LEAVES = frozenset(("input", "const"))
 # a constant, ("t", k): the template's instruction k. result is a ref, or the whole
 # template None (a structural zero: no contribution).
 _SEED_TEMPLATE = ((), ("s", 0))
-# The most instructions a template may have (the int32 columns' bound on positions
-# counts on it; partials have a few)
-_MAX_BLOCK = 16
 _NEG_TEMPLATE = ((("neg", (("s", 0),)),), ("t", 0))
 
 
@@ -83,7 +93,7 @@ def _template(op, j: int, pattern: tuple, g=None):
     """_record's template, kept across calls (a Builder and a partial's calls for each
     op kind: at 10² operations a fifth of the sweep). Keyed by the op's definition
     itself, so a table entry replaced (by a test) records its own."""
-    key = (id(op), j, _const_key_or_none(g), *map(_const_key_or_none, pattern))
+    key = (id(op), j, _const_key_or_none(g), *map(_pattern_key, pattern))
     hit = _TEMPLATES.get(key)
     if hit is not None and hit[0] is op:
         return hit[1]
@@ -97,8 +107,31 @@ def _template(op, j: int, pattern: tuple, g=None):
 _TEMPLATES: dict = {}
 
 
+def _text_of(template) -> str:
+    """repr(template), kept for the templates in use (a few hundred, met on every call):
+    a key that tells 0.0 from -0.0, where tuples' equality does not."""
+    hit = _TEXTS.get(id(template))
+    if hit is not None and hit[0] is template:
+        return hit[1]
+    if len(_TEXTS) >= 8192:
+        _TEXTS.clear()
+    text = repr(template)
+    _TEXTS[id(template)] = (template, text)   # (the template kept alive: its id not reused)
+    return text
+
+
+_TEXTS: dict = {}
+
+
 def _const_key_or_none(value):
     return None if value is None else _const_key(value)
+
+
+def _pattern_key(entry):
+    """A pattern entry's key: a constant's, or a structured entry with its constant's."""
+    if type(entry) is tuple:
+        return (entry[0], entry[1], _const_key_or_none(entry[2]))
+    return _const_key_or_none(entry)
 
 
 def _record(op, j: int, pattern: tuple, g_value=None):
@@ -113,11 +146,14 @@ def _record(op, j: int, pattern: tuple, g_value=None):
         return _NEG_TEMPLATE
     b = Builder(pull_negations=True)
     g = b.input("g") if g_value is None else b.name(b.const(g_value), "g")
-    args = [b.input(f"x{k}") if v is None else b.const(v) for k, v in enumerate(pattern)]
+    inner: dict = {}   # a structured argument's own argument -> its ref
+    args = [_placeholder(b, k, v, inner) for k, v in enumerate(pattern)]
     out = b.input("out")
     slots = {g: ("s", 0), out: ("s", len(args) + 1)}
     for k, a in enumerate(args):
         slots.setdefault(a, ("s", k + 1))
+    for v, r in inner.items():
+        slots.setdefault(v, r)
     first = len(b.instrs)
     c = partial(b, g, *args, out)
     if c is None:
@@ -146,8 +182,33 @@ def _record(op, j: int, pattern: tuple, g_value=None):
     return tuple(instrs), result
 
 
-def _const_key(value: float) -> str:
-    return repr(float(value))   # (0.0 and -0.0 apart; NaN equal to itself)
+def _placeholder(b, k: int, entry, inner: dict) -> int:
+    """Argument k of a recording: an input, a constant (a float entry), or what the
+    builder's identities look into (a structured entry, the primal argument's shape):
+    ("mul", p, c), a product whose argument p is the constant c (c·(k·v) folds to
+    (c·k)·v); ("neg", labelled), a negation (−(−v) is v; an unlabelled one is pulled
+    out of products). Its own argument is an input, ref ("u", k + 1, its position)."""
+    if entry is None:
+        return b.input(f"x{k}")
+    if type(entry) is not tuple:
+        return b.const(entry)
+    y = b.input(f"y{k}")
+    first = len(b.instrs)
+    if entry[0] == "mul":
+        c = b.const(entry[2])
+        var = b.mul(c, y) if entry[1] == 0 else b.mul(y, c)
+        inner[y] = ("u", k + 1, 1 - entry[1])
+    else:
+        var = b.neg(y)
+        inner[y] = ("u", k + 1, 0)
+        if entry[1] and var >= first:
+            b.labels[var] = _PLACEHOLDER_LABEL
+    if var < first or b.instrs[var].op != entry[0]:
+        raise _Unsupported(entry[0])   # (the builder did not build it as the primal has it)
+    return var
+
+
+_PLACEHOLDER_LABEL = Label("v", 1, None, None)
 
 
 @gc_paused()
@@ -171,7 +232,6 @@ def grad_reverse_bulk(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Opti
     for i in compress(range(n), map(bool, map(_ATTRS_OF, instrs))):
         if ops[i] not in _LEAVES:
             return None
-    active = active_set(trace, [v for _, v in wrt_list])
     bar_labels = derived_labels(trace.labels, "bar", None, labels_of(trace))
     # positions are int32: n primal instructions, then at most 3 edges an instruction of
     # at most _MAX_BLOCK + 1 instructions each, and a few constants (past ~4·10^7: None)
@@ -194,32 +254,49 @@ def grad_reverse_bulk(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Opti
     const_values = {i: instrs[i].value for i in cval}
     op_id = {op: k for k, op in enumerate(dict.fromkeys(ops))}
     kind = np.fromiter(map(op_id.__getitem__, ops), np.int32, n)
-    kinds: list = list(op_id)   # kind id -> (op, arguments' constant keys) or op
+    op_kind = kind.copy()   # (kind is refined below by the arguments' patterns)
     is_const = np.zeros(n + 1, bool)   # (index -1: no argument)
     if cval:
         is_const[np.fromiter(cval, np.intp, len(cval))] = True
-    with_const = np.flatnonzero(is_const[cols[0]] | is_const[cols[1]] | is_const[cols[2]])
-    pattern_id: dict = {}
-    for i in with_const.tolist():
-        key = (ops[i], *[cval.get(a) for a in arg_lists[i]])
-        k = pattern_id.get(key)
-        if k is None:
-            k = pattern_id[key] = len(kinds)
-            kinds.append(key)
-        kind[i] = k
+    pattern_of, pattern_key = _argument_patterns(instrs, trace.labels, kind, op_id, cols, is_const, const_values)
+    is_special = is_const.copy()
+    if pattern_of:
+        is_special[np.fromiter(pattern_of, np.intp, len(pattern_of))] = True
+    pattern_key.update(cval)
+    pattern_of.update(const_values)
+    with_const = np.flatnonzero(is_special[cols[0]] | is_special[cols[1]] | is_special[cols[2]])
+    del is_special
+    n_kinds = len(op_id)
+    if len(with_const):
+        # an instruction with such arguments: a kind per (op, its arguments' patterns), the
+        # patterns numbered (0: a plain variable) and combined as ints
+        code_of = {key: c for c, key in enumerate(dict.fromkeys(pattern_key.values()), 1)}
+        pcode = np.zeros(n + 1, np.int64)   # (index -1: no argument)
+        pcode[np.fromiter(pattern_key, np.intp, len(pattern_key))] = np.fromiter(
+            map(code_of.__getitem__, pattern_key.values()), np.int64, len(pattern_key))
+        radix = len(code_of) + 1
+        combined = kind[with_const].astype(np.int64)
+        for k in range(3):
+            if int(combined.max()) >= (1 << 62) // radix:   # (renumbered before it could overflow)
+                combined = np.unique(combined, return_inverse=True)[1].astype(np.int64)
+            combined = combined * radix + pcode[cols[k][with_const]]
+        found, inverse = np.unique(combined, return_inverse=True)
+        kind[with_const] = n_kinds + inverse
+        n_kinds += len(found)
+        del code_of, pcode, combined, found, inverse
     templates: list = []
     specs: list = []   # template id -> (op, argument number, constant arguments)
-    active_np = np.frombuffer(active, np.uint8).astype(bool)
+    active_np = _active(trace, wrt_list, ops, cols, is_const)
     parts_i, parts_j, parts_t = [], [], []
     zeros = False   # a structural zero somewhere: then not every active variable is reached
     try:
         by_kind = np.argsort(kind, kind="stable")   # (instructions grouped by kind, in order)
-        bounds = np.searchsorted(kind[by_kind], np.arange(len(kinds) + 1)).tolist()
-        for k in range(len(kinds)):
+        bounds = np.searchsorted(kind[by_kind], np.arange(n_kinds + 1)).tolist()
+        for k in range(n_kinds):
             members = by_kind[bounds[k]:bounds[k + 1]]
             if not len(members) or ops[members[0]] in _LEAVES:
                 continue
-            edges = _edges_of(ops[members[0]], arg_lists[members[0]], const_values, templates, specs)
+            edges = _edges_of(ops[members[0]], arg_lists[members[0]], pattern_of, templates, specs)
             if edges is False or any(len(templates[t][0]) > _MAX_BLOCK for _, t in edges):
                 return None
             zeros |= len(edges) < len(arg_lists[members[0]])
@@ -231,6 +308,7 @@ def grad_reverse_bulk(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Opti
                 parts_t.append(np.full(len(hit), t, np.int32))
     except _Unsupported:
         return None
+    active_np_o = bool(active_np[o])
     del by_kind, kind, active_np
     # the edges, in the sweep's order: consumers descending, last argument first
     # (int32 columns, int8 argument numbers: at 10^6 operations each column of
@@ -255,14 +333,14 @@ def grad_reverse_bulk(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Opti
         ends[arg_rows[e_j, e_i]] = True
         if (ends & ~flows & (np.array(ops) != "input")).any():
             return None
-    elif not active[o]:
+    elif not active_np_o:
         e_i, e_j, e_t = e_i[:0], e_j[:0], e_t[:0]
     e_a = arg_rows[e_j, e_i]
     del e_j
     if (e_a == o).any():
         return None   # (the output is also an argument: its seed and contributions summed; not laid out)
     return _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e_t, cval, cols,
-                   "copy" in op_id)
+                   "copy" in op_id, op_kind, op_id)
 
 
 def _reached_edges(o: int, n: int, e_i: list, e_a: list) -> np.ndarray:
@@ -276,14 +354,39 @@ def _reached_edges(o: int, n: int, e_i: list, e_a: list) -> np.ndarray:
     return np.frombuffer(keep, np.uint8).astype(bool)
 
 
-def _edges_of(op: str, args: tuple, const_values: dict, templates: list, specs: list):
+def _argument_patterns(instrs, labels, kind, op_id, cols, is_const, const_values) -> tuple:
+    """The primal variables whose shape the builder's identities look into, as an
+    argument: products of a constant and a variable, and negations (labelled or
+    not); ({var: pattern entry (see _placeholder)}, {var: its key})."""
+    found: dict = {}
+    keys: dict = {}
+    if "neg" in op_id:
+        negs = np.flatnonzero(kind == op_id["neg"]).tolist()
+        found.update(dict.fromkeys(negs, _NEG_LABELLED))
+        found.update(dict.fromkeys([v for v in negs if labels[v] is None], _NEG_UNLABELLED))
+        keys.update(found)   # (a negation's entry is its key)
+    if "mul" in op_id:
+        c1 = is_const[cols[1]]
+        scaled = np.flatnonzero((kind == op_id["mul"]) & (is_const[cols[0]] != c1))
+        for v, p in zip(scaled.tolist(), c1[scaled].astype(np.int8).tolist()):
+            k = const_values[instrs[v][1][p]]
+            if k != 1.0 and k != -1.0:   # (a builder makes no such product: not one to look into)
+                entry = found[v] = ("mul", p, k)
+                keys[v] = _pattern_key(entry)
+    return found, keys
+
+
+_NEG_LABELLED, _NEG_UNLABELLED = ("neg", True, None), ("neg", False, None)
+
+
+def _edges_of(op: str, args: tuple, pattern_of: dict, templates: list, specs: list):
     """((argument number, template id), ...) of an instruction `op(args)`, last
     argument first, without structural zeros; False if the op has no scalar partials."""
     opdef = _ops.OPS.get(op)
     partials = getattr(getattr(opdef, "vjp", None), "partials", None)
     if opdef is None or opdef.arity == VARIADIC or partials is None or len(partials) != len(args):
         return False
-    pattern = tuple(const_values.get(a) for a in args)
+    pattern = tuple(pattern_of.get(a) for a in args)
     edges = []
     for j in range(len(args) - 1, -1, -1):
         if partials[j] is None:
@@ -297,100 +400,8 @@ def _edges_of(op: str, args: tuple, const_values: dict, templates: list, specs: 
     return tuple(edges)
 
 
-def _independent(template) -> list:
-    """The instructions of a template that read neither the seed G nor another of its
-    instructions (one or two primal variables or constants: cos(v), 2·v), its result
-    not counted: [k, ...]."""
-    tinstrs, result = template
-    return [k for k, (op, refs) in enumerate(tinstrs)
-            if ("t", k) != result and 1 <= len(refs) <= 2
-            and all(r[0] == "c" or (r[0] == "s" and r[1] > 0) for r in refs)]
-
-
-def _hash_cons(instrs, templates, groups, e_i, arg_cols, const_var, R):
-    """Hash-consing of the templates' instructions on primal variables alone, as
-    grad_reverse's builder does it: one that the primal has is the primal's variable,
-    one that an earlier edge made (in sweep order) is that one; keys (op, arguments,
-    a commutative op's in order) as ints, op·R² + a·R + b. Returns ({template: (keep,
-    alias, offsets)}, edge, offset), the first three arrays of (the template's edges,
-    its instructions): whether an instance is built; if not, the variable it is
-    (>= 0, the primal's) or -1 - j (instance j, which was built); where in its edge's
-    block a built one goes; the last two per instance j (its edge; where in the
-    block): the built instances' places once the blocks' starts are known."""
-    found = [(t, idx, k) for t, idx in groups if len(idx) for k in _independent(templates[t])]
-    if not found:
-        return {}, None, None
-    code: dict = {}
-    keys, orders = [], []
-    for t, idx, k in found:
-        op, refs = templates[t][0][k]
-        ii = e_i[idx]
-        n_args = len(instrs[int(ii[0])][1])   # (a template's edges are of one op)
-        cols = []
-        for r in refs:
-            if r[0] == "c":
-                cols.append(np.full(len(idx), const_var[_const_key(r[1])], np.int64))
-            else:   # an argument, or the instruction's own variable (after its arguments)
-                cols.append((arg_cols[r[1] - 1][ii] if r[1] - 1 < n_args else ii).astype(np.int64))
-        a, b = cols if len(cols) == 2 else (cols[0], np.full(len(idx), R - 1, np.int64))
-        if op in _COMMUTATIVE:
-            a, b = np.minimum(a, b), np.maximum(a, b)
-        keys.append((code.setdefault(op, len(code) + 1) * R + a) * R + b)
-        orders.append(idx.astype(np.int64) * (_MAX_BLOCK + 1) + k)
-    key = np.concatenate(keys)
-    order = np.concatenate(orders)
-    del keys, orders
-    # the primal's keys, of the ops that the templates make
-    codes = defaultdict(int, code)
-    p_code = np.fromiter(map(codes.__getitem__, map(_OP_OF, instrs)), np.int64, len(instrs))
-    cand = np.flatnonzero(p_code)
-    alias = np.full(len(key), -1, np.int64)
-    if len(cand):
-        a = arg_cols[0][cand].astype(np.int64)
-        b = arg_cols[1][cand].astype(np.int64)
-        b[b < 0] = R - 1
-        turn = np.isin(p_code[cand], [c for op, c in code.items() if op in _COMMUTATIVE]) & (b < a)
-        a, b = np.where(turn, b, a), np.where(turn, a, b)
-        p_key, p_first = np.unique((p_code[cand] * R + a) * R + b, return_index=True)
-        at = np.minimum(np.searchsorted(p_key, key), len(p_key) - 1)
-        hit = p_key[at] == key
-        alias[hit] = cand[p_first[at[hit]]]
-    # among the rest, the first instance of a key (in sweep order) is built
-    rest = np.flatnonzero(alias < 0)
-    by_key = rest[np.lexsort((order[rest], key[rest]))]
-    run = np.ones(len(by_key), bool)
-    run[1:] = key[by_key[1:]] != key[by_key[:-1]]
-    heads = by_key[run]
-    alias[by_key] = -1 - np.repeat(heads, np.diff(np.append(np.flatnonzero(run), len(by_key))))
-    alias[heads] = _BUILT
-    # per template: keep / alias / offsets, and each instance's edge and offset
-    shared: dict = {}
-    inst_edge = np.empty(len(key), np.int64)
-    inst_offset = np.empty(len(key), np.int64)
-    s = 0
-    for t, idx, k in found:
-        if t not in shared:
-            width = len(templates[t][0])
-            shared[t] = (np.ones((len(idx), width), bool), np.zeros((len(idx), width), np.int64), None)
-        part = alias[s:s + len(idx)]
-        shared[t][0][:, k] = part == _BUILT
-        shared[t][1][:, k] = part
-        s += len(idx)
-    for t, (keep, al, _) in shared.items():
-        shared[t] = (keep, al, np.cumsum(keep, axis=1) - 1)
-    s = 0
-    for t, idx, k in found:
-        inst_edge[s:s + len(idx)] = idx
-        inst_offset[s:s + len(idx)] = shared[t][2][:, k]
-        s += len(idx)
-    return shared, inst_edge, inst_offset
-
-
-_BUILT = -(1 << 62)   # (an instance that is built: no alias)
-
-
 def _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e_t, cval, arg_cols,
-             primal_copies: bool) -> Trace:
+             primal_copies: bool, op_kind, op_id) -> Trace:
     """The new instructions after the primal ones, from the edges (in sweep order):
     edge k is argument e_a[k] of instruction e_i[k], its partial template e_t[k]."""
     instrs = trace.instrs
@@ -423,11 +434,21 @@ def _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e
 
     # the edges out of constant adjoints (the seed's cascade): swept in Python
     cs = ConstantSweep(trace, o, e_i, e_a, e_t, prev_edge, next_edge, templates,
-                       lambda t, c: _template(*specs[t], g=c), bar_labels)
+                       lambda t, c: _template(*specs[t], g=c), bar_labels,
+                       None if primal_copies else _PrimalTable(op_kind, op_id, arg_cols, const_var))
     try:
         py = cs.run(_SEED_TEMPLATE, _NEG_TEMPLATE)
     except _Unsupported:   # (a partial recorded for G's value builds what no template holds)
         return None
+    # kinds whose templates are alike (most of those told apart by their arguments'
+    # shape: nothing folded), of ops of one arity (slot m + 1 is the result), are laid
+    # out as one: fewer, larger groups
+    same: dict = {}
+    merged = np.array([same.setdefault((len(spec[2]), _text_of(t)), len(same)) for t, spec in zip(templates, specs)],
+                      np.int32)
+    templates = list({m: t for t, m in zip(templates, merged.tolist())}.values())
+    e_t = merged[e_t]
+    del same, merged
     reg = np.flatnonzero(~py)
     for t in np.unique(e_t[reg]).tolist():   # (a kind's template with no edge adds no constant)
         for _, refs in templates[t][0]:
@@ -440,13 +461,58 @@ def _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e
     reached[o] = True
     if not all(reached[v] for _, v in wrt_list):
         zero = const(0.0)
+    # per template: whether its result is its own last instruction, a negation
+    fresh = np.array([t[1][0] == "t" for t in templates], bool)
+    neg_last = np.array([t[1][0] == "t" and t[0][t[1][1]][0] == "neg" for t in templates], bool)
+    by_template = reg[np.argsort(e_t[reg], kind="stable")]
+    bounds = np.searchsorted(e_t[by_template], np.arange(len(templates) + 1)).tolist()
+    groups = [(t, by_template[bounds[t]:bounds[t + 1]]) for t in range(len(templates))]
+    wrt_set = {v for _, v in wrt_list}
+    nxt, ea = memoryview(next_edge), memoryview(np.ascontiguousarray(e_a))   # (ints read, no lists)
+    # a partial's instructions on primal variables alone, or on G where G names a
+    # primal variable: hash-consed, as the builder does. A contribution that is such a
+    # hit makes its adjoint name that variable too: until nothing more is found
+    single = first & (next_edge < 0)
+    seed_t = templates.index(_SEED_TEMPLATE) if _SEED_TEMPLATE in templates else -1
+    seedlike = single & ~py & (e_t == seed_t)
+    named = cs.primal_results()
+    shared, inst_edge, inst_offset = {}, None, None
+    result_hit = np.zeros(len(e_i), bool)   # (a regular contribution that is an earlier variable)
+    up = _roots(n, e_i, e_a, seedlike)
+    g_src = _primal_sources(n, up, named)
+    g_readers = None
+    for _ in range(0 if primal_copies else _MAX_ROUNDS):
+        shared, inst_edge, inst_offset = _hash_cons(
+            instrs, templates, groups, e_i, arg_cols, const_var, n + len(new_consts) + 1, g_src)
+        more = dict(named)
+        for t, idx in groups:
+            if t in shared and fresh[t]:
+                r = templates[t][1][1]
+                hit = ~shared[t][0][:, r]
+                result_hit[idx] = hit
+                to_primal = hit & (shared[t][1][:, r] >= 0) & single[idx]
+                more.update(zip(e_a[idx[to_primal]].tolist(), shared[t][1][to_primal, r].tolist()))
+        if len(more) == len(named):
+            break
+        named = more
+        again = _primal_sources(n, up, named)
+        if g_readers is None:   # (the edges whose templates hash-cons an instruction on G)
+            g_readers = reg[np.isin(e_t[reg], [t for t, tp in enumerate(templates)
+                                                if any(g for _, g in _independent(tp))])]
+        moved = not np.array_equal(again[e_i[g_readers]], g_src[e_i[g_readers]])
+        g_src = again
+        if not moved:
+            break
+    # an adjoint that names a primal variable and whose every reading as G was such
+    # a hit is not read: grad_reverse's finish drops its copy (and the copies that
+    # only it read, up the chain of single seed contributions)
+    dead, g_reads = _unread_copies(templates, groups, shared, e_i, e_a, seedlike, g_src, wrt_set | {o})
+    del g_src, single
     # what the layout reads of the Python edges: an adjoint a regular edge sums into,
     # or reads as its G, or a gradient output
-    reg_out = np.zeros(n, bool)
-    reg_out[e_i[reg]] = True
-    wrt_set = {v for _, v in wrt_list}
+    reg_out = g_reads > 0
+    del g_reads
     roots = [(cs.seed, -1)] if o in wrt_set else []
-    nxt, ea = memoryview(next_edge), memoryview(np.ascontiguousarray(e_a))   # (ints read, no lists)
     for e, (r, value) in cs.result.items():
         x = nxt[e]
         if x >= 0 and not py[x]:
@@ -462,21 +528,52 @@ def _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e
 
     # per template: its size, whether its result is its own last instruction, a negation
     sizes = np.array([len(t[0]) for t in templates], np.int32)
-    fresh = np.array([t[1][0] == "t" for t in templates], bool)
-    neg_last = np.array([t[1][0] == "t" and t[0][t[1][1]][0] == "neg" for t in templates], bool)
     s_t = sizes[e_t]
     as_sub = ~first & neg_last[e_t] & ~py    # old − m: the negation is not built
+    # A first contribution that is a negation −x, and a second that is not one (a
+    # fresh result): the builder's old + c is c − x, and the negation, which nothing
+    # else reads, is dropped by grad_reverse's finish: `swap` marks the second edge,
+    # `dropped` the first
+    # (c is a negation where it is one fresh, or G that is one: the class of G for the
+    # later contributions that are G, 2 where not known)
+    later_g = np.flatnonzero(~py & ~first & (e_t == seed_t))
+    g_negated = np.full(len(e_i), 2, np.int8)
+    g_negated[later_g] = _negations(n, templates, e_t, e_a, first & (next_edge < 0) & ~py, fresh, neg_last, cs, up,
+                                    e_i[later_g])
+    del later_g
+    dropped = ~py & first & neg_last[e_t]
+    second = np.where(dropped, next_edge, -1)
+    ok = second >= 0
+    s2 = second[ok]
+    ok[ok] = ~py[s2] & (fresh[e_t[s2]] & ~neg_last[e_t[s2]] | (g_negated[s2] == 0))
+    del s2
+    dropped &= ok
+    swap = np.zeros(len(e_i), bool)
+    swap[second[dropped]] = True
+    del second, ok
+    # A later contribution that is G, where G is a negation −x made by its own single
+    # edge: old + G is old − x (`unneg`); that negation, if nothing else reads it (every
+    # edge out of its variable such a one, and not an output), is dropped too
+    neg_edge = np.full(n, -1, np.int64)   # (the single edge whose result is the variable's negation)
+    lone = np.flatnonzero(first & (next_edge < 0) & ~py & neg_last[e_t])
+    neg_edge[e_a[lone]] = lone
+    unneg = (g_negated == 1) & (neg_edge[e_i] >= 0)
+    del g_negated, up, lone
+    if unneg.any():
+        out_edges = np.bincount(e_i, minlength=n)
+        unneg_edges = np.bincount(e_i[unneg], minlength=n)
+        gone = np.flatnonzero((out_edges == unneg_edges) & (unneg_edges > 0))
+        gone = gone[~np.isin(gone, [o, *wrt_set])]
+        dropped[neg_edge[gone]] = True
+        del out_edges, unneg_edges, gone
     block = np.where(py, py_sizes, np.where(first, s_t + ~fresh[e_t], s_t + 1 - as_sub)).astype(np.int32)
     del s_t, py_sizes
-    by_template = reg[np.argsort(e_t[reg], kind="stable")]
-    bounds = np.searchsorted(e_t[by_template], np.arange(len(templates) + 1)).tolist()
-    groups = [(t, by_template[bounds[t]:bounds[t + 1]]) for t in range(len(templates))]
-    # a partial's instructions on primal variables alone: hash-consed, as the builder does
-    shared, inst_edge, inst_offset = ({}, None, None) if primal_copies else _hash_cons(
-        instrs, templates, groups, e_i, arg_cols, const_var, base + 1)
     for t, idx in groups:
         if t in shared:
             block[idx] -= (~shared[t][0]).sum(axis=1, dtype=np.int32)
+    block += first & result_hit   # (a first contribution that is an earlier variable: a named copy)
+    block -= dead
+    block -= dropped
     total = np.cumsum(block, dtype=np.int32)   # the adjoint after each contribution
     total += base - 1
     start = total - block + 1
@@ -490,11 +587,12 @@ def _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e
     last = np.flatnonzero(next_edge < 0)
     adj[e_a[last]] = total[last]
     prev = np.where(first, -1, total[np.maximum(prev_edge, 0)]).astype(np.int32)
-    del last, prev_edge, next_edge
+    del last, next_edge
 
     # labels: v̄_a on each regular contribution's total (index -1: None); the Python
     # edges' items carry their own
     label_of = np.full(size, -1, np.int32)
+    reg = reg[~dead[reg] & ~dropped[reg]]
     label_of[total[reg] - n] = e_a[reg]
     labels = list(map((bar_labels + [None]).__getitem__, label_of.tolist()))
     del label_of, e_a
@@ -518,6 +616,8 @@ def _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e
     del cs   # (its items and refs: not alive while the regular edges are made)
     # where each first instance of a shared instruction is (the others read it)
     firsts = start[inst_edge] + inst_offset if shared else None
+    negated = np.full(len(e_i), -1, np.int64)   # (a dropped negation's argument)
+    swapped = np.full(len(e_i), -1, np.int64)   # (a swapped edge's c)
     for t, idx in groups:
         if not len(idx):
             continue
@@ -542,15 +642,20 @@ def _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e
                 return at[r[1]]
             if r[0] == "c":
                 return np.full(len(idx), const_var[_const_key(r[1])], np.int32)
+            if r[0] == "u":
+                if r not in cols:
+                    cols[r] = arg_cols[r[2]][column(("s", r[1]))]
+                return cols[r]
             if r not in cols:   # an argument's column, or the result's slot (after the arguments)
                 k = r[1] - 1
                 cols[r] = arg_cols[k][ii] if k < len(instrs[ii[0]][1]) else ii
             return cols[r]
         sub = as_sub[idx]
+        drop = dropped[idx]
         for k, (op, refs) in enumerate(tinstrs):
             keep = kept[k]
             if k == len(tinstrs) - 1 and neg_last[t]:
-                keep = ~sub      # (the negation of an `old − m` is not built; never shared)
+                keep = ~sub & ~drop   # (the negation of an `old − m` is not built; never shared)
             pos = at[k][keep]
             if len(pos):
                 placed += put(pos, op, [column(r)[keep].tolist() for r in refs])
@@ -561,11 +666,23 @@ def _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e
         else:
             m = res
         fi, before, ends = first[idx], prev[idx], total[idx]
-        for mask, op, cols2 in ((fi & ~fresh[t], "copy", (res,)),
+        sw = swap[idx]
+        for mask, op, cols2 in ((fi & (~fresh[t] | result_hit[idx]) & ~dead[idx], "copy", (res,)),
                                 (~fi & sub, "sub", (before, m)),
-                                (~fi & ~sub, "add", (before, res))):
+                                (~fi & ~sub & ~sw & ~unneg[idx], "add", (before, res))):
             if mask.any():
                 placed += put(ends[mask], op, [c[mask].tolist() for c in cols2])
+        if neg_last[t]:   # (what a negation negates: for `c − x` and `old − x`)
+            negated[idx] = m
+        if sw.any():
+            swapped[idx[sw]] = res[sw]
+    if swap.any():
+        at_swap = np.flatnonzero(swap)
+        placed += put(total[at_swap], "sub", [swapped[at_swap].tolist(), negated[prev_edge[at_swap]].tolist()])
+    if unneg.any():
+        at_unneg = np.flatnonzero(unneg)
+        placed += put(total[at_unneg], "sub", [prev[at_unneg].tolist(),
+                                                negated[neg_edge[e_i[at_unneg]]].tolist()])
     if placed != size or not written.all():
         raise AssertionError("bulk sweep: positions are not a permutation")   # (a bug, not bad input)
 

@@ -36,10 +36,28 @@ def _neg_zero(value) -> bool:
     return value is not None and value == 0.0 and math.copysign(1.0, value) < 0
 
 
+def _alone(tinstrs) -> tuple:
+    """Which of a template's instructions are on primal variables and constants alone
+    (the primal may have them, as the builder's hash-consing finds); kept for the
+    templates in use (met on every call)."""
+    hit = _ALONE.get(id(tinstrs))
+    if hit is not None and hit[0] is tinstrs:
+        return hit[1]
+    if len(_ALONE) >= 8192:
+        _ALONE.clear()
+    alone = tuple(all(r[0] in "cu" or (r[0] == "s" and r[1] > 0) for r in refs) for _, refs in tinstrs)
+    _ALONE[id(tinstrs)] = (tinstrs, alone)   # (kept alive: its id not reused)
+    return alone
+
+
+_ALONE: dict = {}
+
+
 class ConstantSweep:
     """The edges out of constant adjoints: `run`, then `blocks`, then `place`."""
 
-    def __init__(self, trace, o, e_i, e_a, e_t, prev_edge, next_edge, templates, const_template, bar_labels):
+    def __init__(self, trace, o, e_i, e_a, e_t, prev_edge, next_edge, templates, const_template, bar_labels,
+                 primal=None):
         self.trace, self.o, self.bar_labels = trace, o, bar_labels
         self.ops, self.args, self.labels, self.edge = [], [], [], []
         self.src: list = []         # item -> what it names: a copy's source (through copies), else itself
@@ -47,6 +65,28 @@ class ConstantSweep:
         self._k_var: dict = {}      # a constant's value -> its variable (see var)
         self.e_i, self.e_a, self.e_t, self.prev, self.next = e_i, e_a, e_t, prev_edge, next_edge
         self.templates, self.const_template = templates, const_template
+        self.primal = primal   # (op, variables) -> the primal's variable of that key, or None
+
+    def _in_primal(self, op, args):
+        """The primal variable that the builder's hash-consing would give for op(args),
+        or None: args are primal variables, constants the primal has, or copies of them."""
+        primal = self.primal
+        if op not in primal.ops:
+            return None
+        found = []
+        for r in args:
+            if r[0] == Q:
+                r = self.src[r[1]]
+            if r[0] == P:
+                found.append(r[1])
+            elif r[0] == K:
+                v = primal.const(r[1])
+                if v is None:
+                    return None
+                found.append(v)
+            else:
+                return None
+        return primal(op, found)
 
     def _item(self, op, args, label, edge) -> tuple:
         ref = (Q, len(self.ops))
@@ -96,10 +136,12 @@ class ConstantSweep:
         mine = bytearray(n_edges)
         item, templates, const_template = self._item, self.templates, self.const_template
         plans: dict = {}   # (template, G's value) -> its recording (G nonzero, not NaN: exact keys)
-        o, instrs, bar_labels, result = self.o, self.trace.instrs, self.bar_labels, self.result
+        o, instrs, bar_labels, result, primal = self.o, self.trace.instrs, self.bar_labels, self.result, self.primal
         seed = self._item("copy", ((K, 1.0),), bar_labels[o], -1)
         self.seed = seed
         ops, args, labels, edges, src = self.ops, self.args, self.labels, self.edge, self.src
+        named = self.named = {}   # a -> the primal variable that its adjoint names (see primal_results)
+        final = self.final = {}   # a -> its adjoint, made here by its last contribution
         g_of = {o: (seed, 1.0)}
         heap = [-o]
         while heap:
@@ -124,6 +166,10 @@ class ConstantSweep:
                     if nxt[k] < 0:
                         g_of[a] = (total, c)
                         heappush(heap, -a)
+                        final[a] = total
+                        s = src[gref[1]] if gref[0] == Q else gref
+                        if s[0] == P:
+                            named[a] = s[1]
                     k += 1
                     continue
                 mark = len(ops)
@@ -135,22 +181,29 @@ class ConstantSweep:
                 else:
                     plan = plans.get((e_t[k], c)) if c else None
                     if plan is None:
-                        plan = const_template(e_t[k], c)
+                        tinstrs, res = const_template(e_t[k], c)
+                        plan = (tinstrs, res, _alone(tinstrs) if primal is not None else (False,) * len(tinstrs))
                         if c and c == c:
                             plans[e_t[k], c] = plan
-                    tinstrs, res = plan
+                    tinstrs, res, alone = plan
                     arg_vars = instrs[i][1]
+
+                    made = []   # each template instruction's ref: an item, or the primal's hit
 
                     def ref(r):
                         if r[0] == "t":
-                            return (Q, mark + r[1])
+                            return made[r[1]]
                         if r[0] == "c":
                             return (K, float(r[1]))
                         if r[1] == 0:
                             return gref
+                        if r[0] == "u":   # (an argument's own argument)
+                            return (P, instrs[arg_vars[r[1] - 1]][1][r[2]])
                         return (P, arg_vars[r[1] - 1] if r[1] - 1 < len(arg_vars) else i)
-                    for op, refs in tinstrs:
-                        item(op, tuple(map(ref, refs)), None, k)
+                    for (op, refs), own in zip(tinstrs, alone):
+                        targs = tuple(map(ref, refs))
+                        hit = self._in_primal(op, targs) if own else None
+                        made.append((P, hit) if hit is not None else item(op, targs, None, k))
                     cref = ref(res)
                     cval = cref[1] if cref[0] == K else c if cref == gref else None
                     if cref[0] == P and instrs[cref[1]][0] == "const":   # (a constant argument)
@@ -187,12 +240,22 @@ class ConstantSweep:
                     else:
                         total = self._item("copy", (total,), label, k)
                 result[k] = (total, tval)
-                if nxt[k] < 0 and tval is not None:   # (a's last contribution: its adjoint is known)
-                    g_of[a] = (total, tval)
-                    heappush(heap, -a)
+                if nxt[k] < 0:
+                    if tval is not None:   # (a's last contribution: its adjoint is known)
+                        g_of[a] = (total, tval)
+                        heappush(heap, -a)
+                    final[a] = total
+                    s = src[total[1]] if total[0] == Q else total
+                    if s[0] == P:
+                        named[a] = s[1]
                 k += 1
         self.mine = mine = np.frombuffer(mine, np.uint8).astype(bool)
         return mine
+
+    def primal_results(self) -> dict:
+        """{a: v} where a's adjoint, made here by its last contribution, names primal
+        variable v (through copies)."""
+        return self.named
 
     def blocks(self, const_var: dict, const_key, roots) -> np.ndarray:
         """Drops what nothing reads (roots: the refs the layout reads, each with the

@@ -1,0 +1,299 @@
+"""The bulk reverse sweep's sharing: what grad_reverse's builder finds already built.
+
+Where it sits: passes/reverse_bulk.py lays out a reverse sweep per op kind; the
+builder that grad_reverse sweeps with hash-conses every instruction and applies
+identities that depend on what an adjoint is. This module answers those questions
+for the layout, in NumPy over its edges: which template instructions the primal
+(or an earlier edge) holds (_hash_cons, keys op·R² + a·R + b), which adjoint names
+a primal variable through copies (_roots, _primal_sources) or is a negation
+(_negations), which copies nothing reads once their readers are hits
+(_unread_copies); and for the constant sweep (passes/reverse_bulk_consts.py), the
+primal's keys one op at a time (_PrimalTable). Also: which variables are active,
+without a sweep where the trace allows (_active).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from operator import itemgetter
+
+import numpy as np
+
+from ..trace.builder_ops import _COMMUTATIVE
+from .reverse import active_set
+from .reverse_bulk_consts import E
+
+_OP_OF = itemgetter(0)
+# The most instructions a template may have (the int32 columns' bound on positions
+# counts on it; partials have a few)
+_MAX_BLOCK = 16
+
+
+def _const_key(value: float) -> str:
+    return repr(float(value))   # (0.0 and -0.0 apart; NaN equal to itself)
+
+
+
+
+def _independent(template) -> list:
+    """_shareable(template), kept for the templates in use (met on every call)."""
+    hit = _SHAREABLE.get(id(template))
+    if hit is not None and hit[0] is template:
+        return hit[1]
+    if len(_SHAREABLE) >= 8192:
+        _SHAREABLE.clear()
+    found = _shareable(template)
+    _SHAREABLE[id(template)] = (template, found)   # (the template kept alive: its id not reused)
+    return found
+
+
+_SHAREABLE: dict = {}
+
+
+def _shareable(template) -> list:
+    """The instructions of a template that the primal (or an earlier edge) may hold:
+    [(k, reads G), ...]: those on one or two primal variables or constants (cos(v),
+    2·v), its result not counted; and those that read the seed G besides (G·w), where
+    G names a primal variable (see _primal_sources), a negation not as the result
+    (the layout writes `old − m` of its own)."""
+    tinstrs, result = template
+    found = []
+    for k, (op, refs) in enumerate(tinstrs):
+        if not 1 <= len(refs) <= 2 or not all(r[0] in "cus" for r in refs):
+            continue
+        if ("s", 0) not in refs:
+            if ("t", k) != result:
+                found.append((k, False))
+        elif ("t", k) != result or op != "neg":
+            found.append((k, True))
+    return found
+
+
+def _negations(n, templates, e_t, e_a, single, fresh, neg_last, cs, up, wanted) -> np.ndarray:
+    """The adjoints of `wanted` at the end: a negation (1), not one (0), or not known
+    (2). A single regular contribution is one where its template's result is a
+    negation, and is G's class where it is G (carried down by `up`); a sum is not one;
+    the constant sweep's, as its refs say (asked of the roots wanted only)."""
+    cls = np.zeros(n, np.int8)
+    e = np.flatnonzero(single)
+    t = e_t[e]
+    cls[e_a[e]] = np.where(neg_last[t], 1, np.where(fresh[t], 0, 2))
+    roots = up[wanted]
+    final = cs.final
+    for a in set(roots.tolist()) & final.keys():
+        r = final[a]
+        cls[a] = 2 if r[0] == E else cs._negated(r) is not None   # (E: a regular edge's total, not followed)
+    return cls[roots]
+
+
+def _roots(n, e_i, e_a, seedlike) -> np.ndarray:
+    """Each variable's root up the edges in `seedlike` (a single contribution that is
+    G itself, so its adjoint is a copy of G's, and names what G names), by pointer
+    jumping: a round per doubling of the chains' length."""
+    up = np.arange(n)
+    up[e_a[seedlike]] = e_i[seedlike]
+    while True:
+        further = up[up]
+        if np.array_equal(further, up):
+            return up
+        up = further
+
+
+def _primal_sources(n, up, named) -> np.ndarray:
+    """The primal variable that each variable's adjoint names (through copies), -1 if
+    none: `named` {variable: primal variable} from the constant sweep and hash-consing
+    hits, carried down to the variables whose root (`up`, see _roots) they are."""
+    value = np.full(n, -1, np.int64)
+    if named:
+        value[np.fromiter(named, np.intp, len(named))] = np.fromiter(named.values(), np.int64, len(named))
+    return value[up]
+
+
+def _active(trace, wrt_list, ops, cols, is_const) -> np.ndarray:
+    """active_set's answer as a mask. Where every input is differentiated and every
+    operation reads a variable that is not a constant (a front end's trace: it folds
+    operations on constants), every variable but the constants is active (each
+    operation reads an input or an earlier operation), found without a sweep."""
+    n = len(ops)
+    if {v for _, v in wrt_list} == {v for _, v in trace.inputs}:
+        leaf = is_const.copy()   # (index -1, no argument: counted as a constant)
+        leaf[[v for _, v in trace.inputs]] = True
+        reads = (cols[0] >= 0) & ~is_const[cols[0]] | (cols[1] >= 0) & ~is_const[cols[1]] \
+            | (cols[2] >= 0) & ~is_const[cols[2]]
+        if (reads | leaf[:n]).all():
+            return ~is_const[:n]
+    return np.frombuffer(active_set(trace, [v for _, v in wrt_list]), np.uint8).astype(bool)
+
+
+class _PrimalTable:
+    """The primal's hash-consing keys, for the constant sweep's instructions: an op's
+    table made from the argument columns when first asked."""
+
+    def __init__(self, op_kind, op_id, arg_cols, const_var):
+        self.op_kind, self.op_id, self.arg_cols, self.const_var = op_kind, op_id, arg_cols, const_var
+        self.ops = frozenset(op_id)
+        self.tables: dict = {}
+        self.by_value: dict = {}   # (nonzero, not NaN: the value is an exact key)
+
+    def const(self, value):
+        if value and value == value:
+            v = self.by_value.get(value, -1)
+            if v == -1:
+                v = self.by_value[value] = self.const_var.get(_const_key(value))
+            return v
+        return self.const_var.get(_const_key(value))
+
+    def __call__(self, op, args):
+        table = self.tables.get(op)
+        if table is None:
+            table = self.tables[op] = {}
+            if op in self.op_id:
+                vs = np.flatnonzero(self.op_kind == self.op_id[op])
+                a, b = self.arg_cols[0][vs], self.arg_cols[1][vs]
+                if op in _COMMUTATIVE:
+                    a, b = np.minimum(a, b), np.maximum(a, b)
+                keys = list(zip(a.tolist(), b.tolist()))
+                table.update(zip(keys, vs.tolist()))
+                if len(table) < len(keys):   # (a key twice: the first wins, as in the builder's table)
+                    table.clear()
+                    for key, v in zip(keys, vs.tolist()):
+                        table.setdefault(key, v)
+        if len(args) == 1:
+            key = (args[0], -1)
+        elif op in _COMMUTATIVE:
+            key = (min(args), max(args))
+        else:
+            key = tuple(args)
+        return table.get(key)
+
+
+def _unread_copies(templates, groups, shared, e_i, e_a, seedlike, g_src, outputs) -> tuple:
+    """Which regular edges (a single seed contribution: a named copy of G) make a copy
+    that nothing reads: its adjoint names a primal variable and every instruction
+    that would read it as G is a hash-consing hit (see _lay_out); and how many
+    regular edges out of each variable read its adjoint."""
+    n = len(g_src)
+    reads = np.zeros(n, np.int64)
+    for t, idx in groups:
+        tinstrs, result = templates[t]
+        g_at = [k for k, (_, refs) in enumerate(tinstrs) if ("s", 0) in refs]
+        if result == ("s", 0):
+            live = np.ones(len(idx), bool)
+        elif t in shared and g_at:
+            live = shared[t][0][:, g_at].any(axis=1)
+        else:
+            live = np.full(len(idx), bool(g_at))
+        np.add.at(reads, e_i[idx[live]], 1)
+    dead = np.zeros(len(e_i), bool)
+    # up the chains, from the last edges of the sweep (the variables read first)
+    for e in np.flatnonzero(seedlike & (g_src[e_a] >= 0))[::-1].tolist():
+        a = int(e_a[e])
+        if reads[a] == 0 and a not in outputs:
+            dead[e] = True
+            reads[int(e_i[e])] -= 1
+    return dead, reads
+
+
+def _hash_cons(instrs, templates, groups, e_i, arg_cols, const_var, R, g_src):
+    """Hash-consing of the templates' instructions on primal variables alone, as
+    grad_reverse's builder does it: one that the primal has is the primal's variable,
+    one that an earlier edge made (in sweep order) is that one; keys (op, arguments,
+    a commutative op's in order) as ints, op·R² + a·R + b. Returns ({template: (keep,
+    alias, offsets)}, edge, offset), the first three arrays of (the template's edges,
+    its instructions): whether an instance is built; if not, the variable it is
+    (>= 0, the primal's) or -1 - j (instance j, which was built); where in its edge's
+    block a built one goes; the last two per instance j (its edge; where in the
+    block): the built instances' places once the blocks' starts are known."""
+    found = []   # (template, its edges, instruction, which of the edges: None for all)
+    named = g_src[e_i] >= 0 if (g_src >= 0).any() else None   # (an edge whose G names a primal variable)
+    for t, idx in groups:
+        if not len(idx):
+            continue
+        sel = None
+        for k, reads_g in _independent(templates[t]):
+            if not reads_g:
+                found.append((t, idx, k, None))
+                continue
+            if named is None:
+                continue
+            if sel is None:
+                sel = np.flatnonzero(named[idx])
+            if len(sel):
+                found.append((t, idx, k, sel))
+    if not found:
+        return {}, None, None
+    code: dict = {}
+    keys, orders = [], []
+    for t, idx, k, sel in found:
+        op, refs = templates[t][0][k]
+        ii = e_i[idx] if sel is None else e_i[idx[sel]]
+        n_args = len(instrs[int(ii[0])][1])   # (a template's edges are of one op's arity)
+        cols = []
+        for r in refs:
+            if r == ("s", 0):   # (G, as the primal variable it names)
+                cols.append(g_src[ii])
+            elif r[0] == "c":
+                cols.append(np.full(len(idx), const_var[_const_key(r[1])], np.int64))
+            elif r[0] == "u":   # (an argument's own argument)
+                cols.append(arg_cols[r[2]][arg_cols[r[1] - 1][ii]].astype(np.int64))
+            else:   # an argument, or the instruction's own variable (after its arguments)
+                cols.append((arg_cols[r[1] - 1][ii] if r[1] - 1 < n_args else ii).astype(np.int64))
+        a, b = cols if len(cols) == 2 else (cols[0], np.full(len(ii), R - 1, np.int64))
+        if op in _COMMUTATIVE:
+            a, b = np.minimum(a, b), np.maximum(a, b)
+        keys.append((code.setdefault(op, len(code) + 1) * R + a) * R + b)
+        orders.append((idx if sel is None else idx[sel]).astype(np.int64) * (_MAX_BLOCK + 1) + k)
+    key = np.concatenate(keys)
+    order = np.concatenate(orders)
+    del keys, orders
+    # the primal's keys, of the ops that the templates make
+    codes = defaultdict(int, code)
+    p_code = np.fromiter(map(codes.__getitem__, map(_OP_OF, instrs)), np.int64, len(instrs))
+    cand = np.flatnonzero(p_code)
+    alias = np.full(len(key), -1, np.int64)
+    if len(cand):
+        a = arg_cols[0][cand].astype(np.int64)
+        b = arg_cols[1][cand].astype(np.int64)
+        b[b < 0] = R - 1
+        turn = np.isin(p_code[cand], [c for op, c in code.items() if op in _COMMUTATIVE]) & (b < a)
+        a, b = np.where(turn, b, a), np.where(turn, a, b)
+        p_key, p_first = np.unique((p_code[cand] * R + a) * R + b, return_index=True)
+        at = np.minimum(np.searchsorted(p_key, key), len(p_key) - 1)
+        hit = p_key[at] == key
+        alias[hit] = cand[p_first[at[hit]]]
+    # among the rest, the first instance of a key (in sweep order) is built
+    rest = np.flatnonzero(alias < 0)
+    by_key = rest[np.lexsort((order[rest], key[rest]))]
+    run = np.ones(len(by_key), bool)
+    run[1:] = key[by_key[1:]] != key[by_key[:-1]]
+    heads = by_key[run]
+    alias[by_key] = -1 - np.repeat(heads, np.diff(np.append(np.flatnonzero(run), len(by_key))))
+    alias[heads] = _BUILT
+    # per template: keep / alias / offsets, and each instance's edge and offset
+    shared: dict = {}
+    inst_edge = np.empty(len(key), np.int64)
+    inst_offset = np.empty(len(key), np.int64)
+    s = 0
+    for t, idx, k, sel in found:
+        if t not in shared:
+            width = len(templates[t][0])
+            shared[t] = (np.ones((len(idx), width), bool), np.zeros((len(idx), width), np.int64), None)
+        rows = slice(None) if sel is None else sel
+        m = len(idx) if sel is None else len(sel)
+        part = alias[s:s + m]
+        shared[t][0][rows, k] = part == _BUILT
+        shared[t][1][rows, k] = part
+        s += m
+    for t, (keep, al, _) in shared.items():
+        shared[t] = (keep, al, np.cumsum(keep, axis=1) - 1)
+    s = 0
+    for t, idx, k, sel in found:
+        m = len(idx) if sel is None else len(sel)
+        inst_edge[s:s + m] = idx if sel is None else idx[sel]
+        inst_offset[s:s + m] = shared[t][2][:, k] if sel is None else shared[t][2][sel, k]
+        s += m
+    return shared, inst_edge, inst_offset
+
+
+_BUILT = -(1 << 62)   # (an instance that is built: no alias)
+_MAX_ROUNDS = 8   # (hash-consing rounds, each on what the last one's hits named: one or two)
