@@ -9,6 +9,7 @@ failing statement is still found by its slots' start (its line shown again)."""
 
 from __future__ import annotations
 
+import sys
 import weakref
 
 import numpy as np
@@ -57,6 +58,8 @@ def test_the_slots_are_one_list_made_after_the_renderer_is_gone(programs, monkey
     assert type(program.slots) is list and len(statements) == len(flat.flat) > len(flat)
     # (that they are the per-variable renderer's: test_render_bulk's generate either way)
     assert len(set(map(id, statements))) == len(set(statements))   # an int object per slot
+    # made at its size (not grown: an eighth spare, and copies as it grew)
+    assert sys.getsizeof(program.slots) == sys.getsizeof([None] * len(program.slots))
 
 
 def _variant(grad, like):

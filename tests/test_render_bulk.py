@@ -10,6 +10,10 @@ either way."""
 
 from __future__ import annotations
 
+import gc
+import tracemalloc
+import weakref
+from itertools import product
 from operator import itemgetter
 
 import numpy as np
@@ -138,3 +142,88 @@ def test_generate_is_the_same_text_either_way(monkeypatch):
     f = numpy_backend.load(source, "f", program=program)
     g = numpy_backend.load(again, "f", program=program_again)
     assert [np.asarray(r).tobytes() for r in f(*x)] == [np.asarray(r).tobytes() for r in g(*x)]
+
+
+# Memory (render_bulk's spans, narrow ids, reads handed over) changes no answer.
+
+@pytest.mark.parametrize("seed", range(3))
+def test_spans_give_the_same_keys(seed, monkeypatch):
+    """The passes made a span at a time (_SPAN variables or statements) give the
+    per-variable renderer's keys and slots where every pass takes many spans."""
+    monkeypatch.setattr(render_bulk, "_SPAN", 7)
+    trace, _ = numpy_backend._prepared(passes.grad_reverse(to_trace(random_program(300, seed=seed))), False)
+    for _, named in _patterns(trace):
+        bulk = _keys(trace, named, True, NumpyRenderer)
+        assert bulk._bulk is not None
+        _same(bulk, _keys(trace, named, False, NumpyRenderer), len(named))
+
+
+def _many_shapes() -> Trace:
+    """A statement per chain t(u(v(w(x)))) of four unary ops, the inner three
+    inlined: more distinct inlined terms (shape ids) than a byte holds."""
+    unary = ["sin", "cos", "exp", "tanh", "sqrt", "arctan", "sinh"]
+    instrs, labels = [Instr("input", (), (("name", "x"),))], [Label("v", 0, "x")]
+    outputs = []
+    for chain in product(unary, repeat=4):
+        for k, op in enumerate(chain):
+            instrs.append(Instr(op, (len(instrs) - 1 if k else 0,)))
+            labels.append(None)
+        labels[-1] = Label("v", len(instrs) - 1)
+        outputs.append((f"y{len(outputs)}", len(instrs) - 1))
+    return Trace(instrs, labels, outputs)
+
+
+def test_more_shapes_than_a_byte():
+    trace = _many_shapes()
+    named = named_vars(trace)
+    bulk = _keys(trace, named, True)
+    assert bulk._bulk is not None and len(bulk._bulk.texts) > 256 and bulk._bulk.ids.dtype == np.int16
+    _same(bulk, _keys(trace, named, False), len(named))
+
+
+def test_generate_hands_the_reads_over(monkeypatch):
+    """generate hands its array of reads to the bulk renderer, which drops it once
+    read: it is gone (no frame holds it) while the slots are placed."""
+    monkeypatch.setattr(numpy_backend, "PROGRAM_ABOVE", 0)
+    monkeypatch.setattr(numpy_backend, "_KEYED_MARGIN", 0)
+    grad = passes.grad_reverse(to_trace(random_program(150, seed=3)))
+    made, alive = [], []
+    use_counts_and_reads = numpy_backend.use_counts_and_reads
+
+    def counted(trace):
+        uses, reads = use_counts_and_reads(trace)
+        made.append(weakref.ref(reads))
+        return uses, reads
+    place = render_bulk._place
+
+    def placing(*a):
+        alive.append(made[-1]() is not None)
+        return place(*a)
+    monkeypatch.setattr(numpy_backend, "use_counts_and_reads", counted)
+    monkeypatch.setattr(render_bulk, "_place", placing)
+    source, _, program = numpy_backend.generated(grad)
+    assert program is not None and alive and not any(alive)
+
+
+def test_bulk_keys_holds_little_more_than_its_answer(monkeypatch):
+    """What bulk_keys holds at its peak beyond its answer (traced by tracemalloc,
+    NumPy's arrays included), per variable: its passes' temporaries, a span at a
+    time, and a few bools a variable (before: whole-trace int64 temporaries, 39
+    bytes a variable at this size; now 7, the shape table's 90 kB among them)."""
+    monkeypatch.setattr(render_bulk, "_SPAN", 1 << 10)
+    trace, _ = numpy_backend._prepared(passes.grad_reverse(to_trace(random_program(5000, seed=1))), False)
+    named = named_array(trace)
+    _, reads = render.use_counts_and_reads(trace)
+    r = _keys(trace, named, True, NumpyRenderer)   # (its ops' forms made, not traced below)
+    handed = [reads]   # (made before tracing: what it frees is not taken off its peak)
+    del reads
+    gc.collect()
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        r = _keys(trace, named, True, NumpyRenderer, reads=handed)
+        held, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert r._bulk is not None and handed == []
+    assert (peak - held) / len(named) < 12, (peak - held) / len(named)

@@ -170,6 +170,8 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
         texts, size = Texts.from_joined(names.joined(np.flatnonzero(first))), int(np.count_nonzero(first))
         del names, first, aliases
         names = None   # (the renderer of keys asks for none)
+    if reads is not None:   # handed over in a list, which the bulk renderer empties (render_bulk.bulk_keys)
+        reads = [reads]
     r = NumpyRenderer(trace, spell, None if names is None else names.__getitem__,
                       named=named_flags if keyed else named, shared=shared,
                       taken=set(names) | reserved if shared else reserved, uses=uses if shared else None,
@@ -190,8 +192,7 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
     # (the renderer's keys and arrays, and the trace as _prepared rewrote it, a copy of
     # its tuple of instructions: gone before the program is made)
     del r, trace, slots, named_flags
-    statement_slots = _slot_list(statement_slots)
-    statement_slots.extend(returned)
+    statement_slots = _slot_list(statement_slots, returned)
     if like is not None:   # (the same names and slots: shared, not held twice)
         if statement_slots == like.slots:
             statement_slots = like.slots
@@ -285,18 +286,23 @@ def _keyed_lines(trace: Trace, r: Renderer, returns: ReturnSpec) -> tuple:
     return list(r.keys), numbered, statement_slots, tuple(returned)
 
 
-def _slot_list(slots) -> list:
-    """Every statement's slots, one after another, in a list of ints, an int object
-    per slot (what the statement program runs: numpy_program), from _keyed_lines'
-    (FlatSlots: a chunk at a time, so that no array of an object per hole is held
-    whole)."""
+def _slot_list(slots, tail: tuple) -> list:
+    """Every statement's slots, one after another, then `tail` (the return line's), in
+    a list of ints, an int object per slot (what the statement program runs:
+    numpy_program), from _keyed_lines' (FlatSlots: a chunk at a time, so that no
+    array of an object per hole is held whole). The list is made at its size, then
+    filled (grown by `+=`, it was reallocated as it grew and kept up to an eighth
+    spare): 8 bytes a hole, at 10⁵ operations about 53 an operation, it is where
+    generate's RSS rises most now, unless the holes left by the renderer's freed
+    arrays hold it (they did before those arrays were made to fit in earlier holes)."""
     if type(slots) is not FlatSlots:
-        return list(chain.from_iterable(slots))
+        return [*chain.from_iterable(slots), *tail]
     flat = slots.flat
+    out: list = [None] * (len(flat) + len(tail))   # (before the ints: the larger gets the first pick of the holes)
     ints = np.arange(int(flat.max()) + 1 if len(flat) else 0).astype(object)
-    out: list = []
     for start in range(0, len(flat), _SLOT_CHUNK):
-        out += ints[flat[start:start + _SLOT_CHUNK]].tolist()
+        out[start:start + _SLOT_CHUNK] = ints[flat[start:start + _SLOT_CHUNK]].tolist()
+    out[len(flat):] = tail
     return out
 
 

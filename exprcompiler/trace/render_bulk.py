@@ -24,6 +24,15 @@ at a time from the statements down, each hole's slot placed in one flat array
 loop runs per instruction: a gradient of 10⁵ operations renders in about half the
 time of the per-variable loop (numpy_backend's "renderer" stage, 2.2 -> 1.0 µs an
 operation), and at 10⁴ as at 10⁵.
+
+Memory: this was generate's peak (at 10⁵ operations RSS rose 100-140 bytes an
+operation here, in arrays that NumPy takes from malloc, where the Python objects
+freed before leave no room). Now every array of a variable or a statement is int32
+or narrower (shape ids a byte while they fit), whole-trace passes make their
+temporaries a span (_SPAN) at a time, and generate's array of reads is handed
+over and freed once read: the rise is a few bytes an operation, what it holds
+fitting where earlier stages' arrays were. Indices go to NumPy as intp, a span at
+a time (it casts an int32 index array at each use: twice a gather's cost).
 """
 
 from __future__ import annotations
@@ -31,7 +40,7 @@ from __future__ import annotations
 from array import array
 from itertools import chain, compress
 from operator import itemgetter
-from typing import Callable, NamedTuple, Optional
+from typing import Callable, NamedTuple, Optional, Union
 
 import numpy as np
 
@@ -93,15 +102,24 @@ class BulkKeys(NamedTuple):
 
 def bulk_keys(instrs, named: list, slots: np.ndarray, fast_of: Callable[[str], tuple],
               make: Callable[[str, list], Optional[tuple]], const: Callable[[float], str], indent: str,
-              keys, reads: Optional[np.ndarray] = None, codes: Optional[OpCodes] = None) -> Optional[BulkKeys]:
+              keys, reads: Union[np.ndarray, list, None] = None,
+              codes: Optional[OpCodes] = None) -> Optional[BulkKeys]:
     """The keys of every statement of `instrs` (see the module docstring), or None
     where the per-variable renderer must do it. `named`: per variable, whether it
-    has a line; `slots`: per variable its slot; `fast_of(op)`: the op's fast form
-    (Renderer._generic's); `make(op, [(key, prec), ...])`: a shape's (key, prec);
-    `const`: a constant's text; `keys`: the Renderer's Numbers of statement keys,
-    which numbers them here at first sight in trace order, as _render_keys does.
-    `reads`, `codes`: every instruction's arguments in one flat array and
-    op_codes(the instructions' ops), if known."""
+    has a line; `slots`: per variable its slot (an int array); `fast_of(op)`: the
+    op's fast form (Renderer._generic's); `make(op, [(key, prec), ...])`: a shape's
+    (key, prec); `const`: a constant's text; `keys`: the Renderer's Numbers of
+    statement keys, which numbers them here at first sight in trace order, as
+    _render_keys does. `reads`, `codes`: every instruction's arguments in one flat
+    array and op_codes(the instructions' ops), if known; `reads` may come in a
+    list, which this empties: handed over, it is freed once read (generate's: its
+    callers' frames then hold none of it while the slots are placed).
+
+    Memory: every array of a variable or a statement is int32 or smaller, and the
+    temporaries of a whole pass are made a span of _SPAN at a time, so that little
+    more than the answer is held at once (generate's peak of memory was here)."""
+    if type(reads) is list:
+        reads = reads.pop() if reads else None
     n = len(instrs)
     op_names, code = codes if codes is not None else op_codes(list(map(itemgetter(0), instrs)))
     code_of = {name: k for k, name in enumerate(op_names)}
@@ -114,23 +132,20 @@ def bulk_keys(instrs, named: list, slots: np.ndarray, fast_of: Callable[[str], t
             return None
         if fast[0] in ("call1", "callN"):
             calls.append(k)
-    arity = np.array([0 if name in ("input", "const") else _ops.OPS[name].arity for name in op_names])[code]
+    arity = np.array([0 if name in ("input", "const") else _ops.OPS[name].arity for name in op_names],
+                     np.int8)[code]
     if reads is None:
         reads = np.fromiter(chain.from_iterable(map(itemgetter(1), instrs)), np.intp)
     if int(arity.sum()) != len(reads):   # (an instruction with other arguments than its op's)
         return None
     # a call's attributes are keywords of its text (the infix forms ignore them)
-    if calls and any(map(itemgetter(2), compress(instrs, np.isin(code, calls).view(np.uint8).tobytes()))):
-        return None
-    # operands by position, index n (a variable of none) where an op takes fewer
-    starts = np.cumsum(arity) - arity
-    columns = []
-    for k in range(int(arity.max()) if n else 0):
-        column = np.full(n + 1, n, np.int32)   # (int32 here and below: generate's peak of memory)
-        has = np.flatnonzero(arity > k)
-        column[has] = reads[starts[has] + k]
-        columns.append(column)
-    del starts, arity
+    if calls:
+        is_call = np.zeros(len(op_names), bool)
+        is_call[calls] = True
+        if any(map(itemgetter(2), compress(instrs, is_call[code].view(np.uint8).tobytes()))):
+            return None
+    columns = _operands(arity, reads)
+    del arity
 
     named_arr = np.asarray(named, dtype=bool)
     is_const = code == code_of.get("const", -1)
@@ -142,12 +157,13 @@ def bulk_keys(instrs, named: list, slots: np.ndarray, fast_of: Callable[[str], t
     inlined[n] = False
     inlined[:n] &= ~is_input
     # an inlined term is written where it is read: once (else a parent's offset is not one)
-    if inlined.any() and np.bincount(reads, minlength=n + 1)[inlined].max() > 1:
+    if not _read_once(reads, inlined):
         return None
+    del reads
 
     # shape ids: 0 none, 1 a hole, 2 a hole of a negative constant (its precedence a sign's)
     texts, precs, leaves = [None, "{}", "{}"], [None, PREC_ATOM, PREC_NEG], [0, 1, 1]
-    ids = hole.astype(np.int32)
+    ids = hole.astype(np.uint8)   # (widened as the shapes grow many: _wide)
     constants = {}
     for i in np.flatnonzero(is_const).tolist():
         text = constants[i] = const(instrs[i].value)
@@ -156,30 +172,39 @@ def bulk_keys(instrs, named: list, slots: np.ndarray, fast_of: Callable[[str], t
     n_codes = len(op_names)
 
     def shapes(nodes: np.ndarray, first: bool) -> Optional[tuple]:
-        """Each node's index among the distinct (op, operand ids) of `nodes`, and
-        those, each as (k, op name, [(key, prec) of its operands], its operands'
-        ids), in order of first sight where `first` is asked; None where the ids
-        are too many for an int64."""
+        """Each node's index among the distinct (op, operand ids) of `nodes` (indices),
+        and those, each as (k, op name, [(key, prec) of its operands], its
+        operands' ids), in order of first sight where `first` is asked; None where
+        the ids are too many for an int64."""
         radix = len(texts)
-        if n_codes * radix ** len(columns) >= 1 << 62:
-            return None
-        combined = code[nodes].astype(np.int64)
-        for column in columns:
-            combined = combined * radix + ids[column[nodes]]
         space = n_codes * radix ** len(columns)
-        if space <= max(1 << 16, 4 * len(nodes)):   # a table, not a sort
+        if space >= 1 << 62:
+            return None
+        combined = np.empty(len(nodes), np.int32 if space < 1 << 31 else np.int64)
+        for lo, part in _spans(nodes):
+            one = code[part].astype(np.intp)
+            for column in columns:
+                one *= radix
+                one += ids[column[part].astype(np.intp)]
+            combined[lo:lo + _SPAN] = one
+        if space <= max(1 << 16, 4 * len(nodes)) and combined.dtype == np.int32:   # a table, not a sort
             seen = np.zeros(space, bool)
-            seen[combined] = True
+            for _, part in _spans(combined):
+                seen[part] = True
             distinct = np.flatnonzero(seen)
-            index = np.empty(space, np.intp)
+            index = np.empty(space, np.int32)
             index[distinct] = np.arange(len(distinct))
-            where = index[combined]
+            where = combined   # (overwritten in place)
+            for lo, part in _spans(combined):
+                where[lo:lo + _SPAN] = index[part]
         else:
             distinct, where = np.unique(combined, return_inverse=True)
+        del combined
         order = range(len(distinct))
         if first:
             at = np.full(len(distinct), len(nodes), np.intp)
-            np.minimum.at(at, where, np.arange(len(nodes)))
+            for lo in range(0, len(nodes), _SPAN):
+                np.minimum.at(at, where[lo:lo + _SPAN], np.arange(lo, min(lo + _SPAN, len(nodes))))
             order = np.argsort(at, kind="stable").tolist()
         found = []
         for k in order:
@@ -216,7 +241,8 @@ def bulk_keys(instrs, named: list, slots: np.ndarray, fast_of: Callable[[str], t
         if known is None:
             return None
         where, found, made = known
-        new = np.empty(len(found), np.int32)
+        ids = _wide(ids, len(texts) + len(found))
+        new = np.empty(len(found), ids.dtype)
         for (k, _, _, operand_ids), (text, prec, *_) in zip(found, made):
             new[k] = len(texts)
             texts.append(text)
@@ -230,8 +256,9 @@ def bulk_keys(instrs, named: list, slots: np.ndarray, fast_of: Callable[[str], t
 
     del done, pending
     # the statements' keys, numbered at first sight in trace order
-    statements = np.flatnonzero(named_arr & ~is_const & ~is_input).astype(np.int32)
+    statements = _indices(named_arr & ~is_const & ~is_input)
     del named_arr, is_const, is_input
+    numbered = array("i")
     if len(statements):
         known = shaped(statements, True)
         if known is None:
@@ -240,45 +267,126 @@ def bulk_keys(instrs, named: list, slots: np.ndarray, fast_of: Callable[[str], t
         number = np.empty(len(found), np.int32)
         for (k, *_), (text, *_) in zip(found, made):
             number[k] = keys[f"{indent}{{}} = {text}"]
-        numbered = array("i", number[where].tobytes())
-    else:
-        numbered = array("i")
+        for lo in range(0, len(where), _SPAN):
+            numbered.frombytes(number[where[lo:lo + _SPAN]].view(np.uint8))
+        del where
     code = None   # (freed: shapes() above is done with it)
 
     # each statement's slots: its target's, then its operands' holes, top-down
-    n_leaves = np.array(leaves, np.int32)
-    slot_of = np.zeros(n + 1, np.int32)   # (the "no operand" index n: never placed)
-    slot_of[:n] = slots
-    length = np.ones(len(statements), np.int32)
-    for column in columns:
-        length += n_leaves[ids[column[statements]]]
-    begin = np.cumsum(length, dtype=np.int64)
-    if len(begin) and begin[-1] >= 1 << 31:
+    width = np.array(leaves, np.min_scalar_type(max(leaves)))[ids]   # per variable: its key's holes
+    begin = _begins(statements, columns, width)
+    if begin is None:
         return None
-    flat = np.empty(int(begin[-1]) if len(begin) else 0, np.int32)
-    begin = (begin - length).astype(np.int32)
-    flat[begin] = slot_of[statements]
-    if not _place(flat, statements, begin + 1, columns, hole, inlined, n_leaves[ids], slot_of):
-        return None
-    del inlined
+    begin, total = begin
+    flat = np.empty(total, np.int32)
+    slots = np.asarray(slots)
+    for lo in range(0, len(statements), _SPAN):   # (indices as intp: NumPy casts others at each use)
+        parents, base = statements[lo:lo + _SPAN].astype(np.intp), begin[lo:lo + _SPAN].astype(np.intp)
+        flat[base] = slots[parents]
+        base += 1
+        if not _place(flat, parents, base, columns, hole, inlined, width, slots):
+            return None
+    del inlined, width
     return BulkKeys(statements, numbered, FlatSlots(flat, begin), ids, texts, precs, columns, hole[:n], slots,
                     constants)
 
 
+_SPAN = 1 << 16   # variables or statements whose temporaries are made at once (half a MB of an int64 array)
+
+
+def _operands(arity: np.ndarray, reads: np.ndarray) -> list:
+    """Per operand position, each variable's operand there (an int32 array of n + 1),
+    n (a variable of none) where its op takes fewer: from `arity` (per variable)
+    and `reads` (every argument, in order), a span of variables at a time."""
+    n = len(arity)
+    columns = [np.full(n + 1, n, np.int32) for _ in range(int(arity.max()) if n else 0)]
+    at = 0   # where the span's first variable's arguments start in reads
+    for lo in range(0, n, _SPAN):
+        counts = arity[lo:lo + _SPAN]
+        starts = np.cumsum(counts, dtype=np.intp)
+        span = int(starts[-1])   # (the span's arguments)
+        starts -= counts
+        starts += at
+        for k, column in enumerate(columns):
+            has = np.flatnonzero(counts > k)
+            column[lo:lo + _SPAN][has] = reads[starts[has] + k]
+        at += span
+    return columns
+
+
+def _read_once(reads: np.ndarray, inlined: np.ndarray) -> bool:
+    """Whether no variable that `inlined` marks is read twice: as many reads of them
+    as variables read (no count per variable: a bool each)."""
+    if not inlined.any():
+        return True
+    seen, count = np.zeros(len(inlined), bool), 0
+    for _, part in _spans(reads):
+        read = part[inlined[part]]
+        seen[read] = True
+        count += len(read)
+    return int(np.count_nonzero(seen)) == count
+
+
+def _spans(a: np.ndarray):
+    """(start, that span of `a` as intp) for each span of _SPAN: indices as NumPy
+    takes them (it casts others at each use, at twice the cost of a gather)."""
+    for lo in range(0, len(a), _SPAN):
+        yield lo, a[lo:lo + _SPAN].astype(np.intp)
+
+
+def _indices(mask: np.ndarray) -> np.ndarray:
+    """np.flatnonzero(mask) as int32, a span at a time (no int64 array of them all)."""
+    out = np.empty(int(np.count_nonzero(mask)), np.int32)
+    at = 0
+    for lo in range(0, len(mask), _SPAN):
+        found = np.flatnonzero(mask[lo:lo + _SPAN])
+        found += lo
+        out[at:at + len(found)] = found
+        at += len(found)
+    return out
+
+
+def _wide(ids: np.ndarray, top: int) -> np.ndarray:
+    """`ids`, as a wider int where its type does not hold `top` (one past the ids to come)."""
+    if top <= np.iinfo(ids.dtype).max:
+        return ids
+    return ids.astype(np.int16 if top < 1 << 15 else np.int32)
+
+
+def _begins(statements: np.ndarray, columns: list, width: np.ndarray) -> Optional[tuple]:
+    """Where each statement's slots start in the flat array (int32: its target's,
+    then its operands' holes), and their total; None past an int32's range."""
+    begin = np.empty(len(statements), np.int32)
+    total = 0
+    for lo in range(0, len(statements), _SPAN):
+        parents = statements[lo:lo + _SPAN].astype(np.intp)
+        length = np.ones(len(parents), np.int64)
+        for column in columns:
+            length += width[column[parents].astype(np.intp)]
+        ends = np.cumsum(length)
+        ends += total
+        total = int(ends[-1])
+        if total >= 1 << 31:
+            return None
+        ends -= length
+        begin[lo:lo + _SPAN] = ends
+    return begin, total
+
+
 def _place(flat: np.ndarray, parents: np.ndarray, base: np.ndarray, columns: list, hole: np.ndarray,
-           inlined: np.ndarray, width: np.ndarray, slot_of: np.ndarray) -> bool:
+           inlined: np.ndarray, width: np.ndarray, slots: np.ndarray) -> bool:
     """Each hole's slot into `flat`, a level of terms at a time from the statements
     (`parents`, their right-hand side's first hole at `base`): an operand's holes
-    start after its left siblings' (`width`: each variable's number of holes);
-    False where the terms nest deeper than MAX_DEPTH."""
+    start after its left siblings' (`width`: each variable's number of holes;
+    `slots`: its slot); False where the terms nest deeper than MAX_DEPTH."""
     for _ in range(MAX_DEPTH + 2):   # (the statements' level, then the terms')
         if not len(parents):
             return True
         terms, bases = [], []
         for k, column in enumerate(columns):
-            a = column[parents]
+            a = column[parents].astype(np.intp)
             leaf = hole[a]
-            flat[base[leaf]] = slot_of[a[leaf]]
+            flat[base[leaf]] = slots[a[leaf]]   # (n, "no operand", is no hole: never placed)
             inner = inlined[a]
             terms.append(a[inner])
             bases.append(base[inner])
