@@ -1,7 +1,7 @@
 """The bulk reverse sweep's constant adjoints (the seed cascade), in sweep order.
 
-Where it sits: passes/reverse_bulk.py lays out the edges of a reverse sweep per op
-kind; the edges whose seed G is a constant it leaves to this module. The output's
+Where it sits: passes/reverse_bulk_layout.py lays out the edges of a reverse sweep
+per op kind; the edges whose seed G is a constant it leaves to this module. The output's
 v̄ is the constant 1, and add, sub and neg carry constants on (±1 through sums and
 differences, folded where two meet): grad_reverse's builder folds those, and 1·w
 is w, −1·w is −w, so such an edge's instructions depend on G's value, not only on

@@ -1,15 +1,16 @@
 """The bulk reverse sweep's sharing: what grad_reverse's builder finds already built.
 
-Where it sits: passes/reverse_bulk.py lays out a reverse sweep per op kind; the
-builder that grad_reverse sweeps with hash-conses every instruction and applies
+Where it sits: passes/reverse_bulk_layout.py lays out a reverse sweep per op kind;
+the builder that grad_reverse sweeps with hash-conses every instruction and applies
 identities that depend on what an adjoint is. This module answers those questions
 for the layout, in NumPy over its edges: which template instructions the primal
 (or an earlier edge) holds (_hash_cons, keys op·R² + a·R + b), which adjoint names
-a primal variable through copies (_roots, _primal_sources) or is a negation
-(_negations), which copies nothing reads once their readers are hits
-(_unread_copies); and for the constant sweep (passes/reverse_bulk_consts.py), the
-primal's keys one op at a time (_PrimalTable). Also: which variables are active,
-without a sweep where the trace allows (_active).
+a primal variable through copies (_roots, _primal_sources), which copies nothing
+reads once their readers are hits (_unread_copies); and for the constant sweep
+(passes/reverse_bulk_consts.py), the primal's keys one op at a time (_PrimalTable).
+Also: which variables are active, without a sweep where the trace allows (_active),
+for the driver (passes/reverse_bulk.py). Whether an adjoint is a negation:
+passes/reverse_bulk_negations.py.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import numpy as np
 
 from ..trace.builder_ops import _COMMUTATIVE
 from .reverse import active_set
-from .reverse_bulk_consts import E
 
 _OP_OF = itemgetter(0)
 # The most instructions a template may have (the int32 columns' bound on positions
@@ -67,23 +67,6 @@ def _shareable(template) -> list:
         elif ("t", k) != result or op != "neg":
             found.append((k, True))
     return found
-
-
-def _negations(n, templates, e_t, e_a, single, fresh, neg_last, cs, up, wanted) -> np.ndarray:
-    """The adjoints of `wanted` at the end: a negation (1), not one (0), or not known
-    (2). A single regular contribution is one where its template's result is a
-    negation, and is G's class where it is G (carried down by `up`); a sum is not one;
-    the constant sweep's, as its refs say (asked of the roots wanted only)."""
-    cls = np.zeros(n, np.int8)
-    e = np.flatnonzero(single)
-    t = e_t[e]
-    cls[e_a[e]] = np.where(neg_last[t], 1, np.where(fresh[t], 0, 2))
-    roots = up[wanted]
-    final = cs.final
-    for a in set(roots.tolist()) & final.keys():
-        r = final[a]
-        cls[a] = 2 if r[0] == E else cs._negated(r) is not None   # (E: a regular edge's total, not followed)
-    return cls[roots]
 
 
 def _roots(n, e_i, e_a, seedlike) -> np.ndarray:

@@ -1,0 +1,217 @@
+"""The bulk reverse sweep's layout: the new instructions' places, then the instructions.
+
+Where it sits: passes/reverse_bulk.py (the driver) finds the edges in sweep order,
+each with its template (passes/reverse_bulk_templates.py); here they become a
+trace. The edges out of constant adjoints go to the constant sweep
+(passes/reverse_bulk_consts.py); kinds with alike templates are merged; what the
+builder would find already built is marked (passes/reverse_bulk_share.py), and what
+its identities on negations change (passes/reverse_bulk_negations.py); each edge's
+block size then gives its place by a cumsum, and its v̄ label. The constant sweep's
+instructions are put first, then each kind's are made for all its edges at once
+(passes/reverse_bulk_write.py), and the whole is a Trace.
+"""
+
+from __future__ import annotations
+
+import math
+from itertools import chain
+
+import numpy as np
+
+from ..trace.ir import Trace, _new_tuple
+from ..trace.ir_trace import Instr
+from .replay import fresh_name
+from .reverse_bulk_consts import ConstantSweep
+from .reverse_bulk_negations import _negation_classes
+from .reverse_bulk_share import (_MAX_ROUNDS, _const_key, _hash_cons, _independent, _PrimalTable, _primal_sources,
+                                 _roots, _unread_copies)
+from .reverse_bulk_templates import _NEG_TEMPLATE, _SEED_TEMPLATE, _template, _text_of, _Unsupported
+from .reverse_bulk_write import NewInstrs, _write_regular
+
+
+def _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e_t, cval, arg_cols,
+             primal_copies: bool, op_kind, op_id) -> Trace:
+    """The new instructions after the primal ones, from the edges (in sweep order):
+    edge k is argument e_a[k] of instruction e_i[k], its partial template e_t[k]."""
+    instrs = trace.instrs
+    n = len(instrs)
+    E = len(e_i)
+
+    # constants the new instructions use: the primal's, or new ones first after it
+    const_var = {k: v for v, k in cval.items()}
+    new_consts: list = []
+
+    def const(value):
+        k = _const_key(value)
+        var = const_var.get(k)
+        if var is None:
+            var = const_var[k] = n + len(new_consts)
+            new_consts.append(float(value))
+        return var
+    # edges grouped by argument, in sweep order within a group (a stable sort): each
+    # edge's previous and next on its argument (-1: none)
+    order = np.argsort(e_a, kind="stable")
+    same = e_a[order[1:]] == e_a[order[:-1]]   # (edge order[k + 1] is not its argument's first)
+    later, earlier = order[1:][same], order[:-1][same]
+    del order, same
+    prev_edge = np.full(E, -1, np.int64)
+    prev_edge[later] = earlier
+    next_edge = np.full(E, -1, np.int64)
+    next_edge[earlier] = later
+    del later, earlier
+    first = prev_edge < 0               # the first contribution to its argument?
+
+    # the edges out of constant adjoints (the seed's cascade): swept in Python
+    cs = ConstantSweep(trace, o, e_i, e_a, e_t, prev_edge, next_edge, templates,
+                       lambda t, c: _template(*specs[t], g=c), bar_labels,
+                       None if primal_copies else _PrimalTable(op_kind, op_id, arg_cols, const_var))
+    try:
+        py = cs.run(_SEED_TEMPLATE, _NEG_TEMPLATE)
+    except _Unsupported:   # (a partial recorded for G's value builds what no template holds)
+        return None
+    # kinds whose templates are alike (most of those told apart by their arguments'
+    # shape: nothing folded), of ops of one arity (slot m + 1 is the result), are laid
+    # out as one: fewer, larger groups
+    same: dict = {}
+    merged = np.array([same.setdefault((len(spec[2]), _text_of(t)), len(same)) for t, spec in zip(templates, specs)],
+                      np.int32)
+    templates = list({m: t for t, m in zip(templates, merged.tolist())}.values())
+    e_t = merged[e_t]
+    del same, merged
+    reg = np.flatnonzero(~py)
+    for t in np.unique(e_t[reg]).tolist():   # (a kind's template with no edge adds no constant)
+        for _, refs in templates[t][0]:
+            for r in refs:
+                if r[0] == "c":
+                    const(r[1])
+    zero = None
+    reached = np.zeros(n, bool)
+    reached[e_a] = True
+    reached[o] = True
+    if not all(reached[v] for _, v in wrt_list):
+        zero = const(0.0)
+    # per template: whether its result is its own last instruction, a negation
+    fresh = np.array([t[1][0] == "t" for t in templates], bool)
+    neg_last = np.array([t[1][0] == "t" and t[0][t[1][1]][0] == "neg" for t in templates], bool)
+    by_template = reg[np.argsort(e_t[reg], kind="stable")]
+    bounds = np.searchsorted(e_t[by_template], np.arange(len(templates) + 1)).tolist()
+    groups = [(t, by_template[bounds[t]:bounds[t + 1]]) for t in range(len(templates))]
+    wrt_set = {v for _, v in wrt_list}
+    nxt, ea = memoryview(next_edge), memoryview(np.ascontiguousarray(e_a))   # (ints read, no lists)
+    # a partial's instructions on primal variables alone, or on G where G names a
+    # primal variable: hash-consed, as the builder does. A contribution that is such a
+    # hit makes its adjoint name that variable too: until nothing more is found
+    single = first & (next_edge < 0)
+    seed_t = templates.index(_SEED_TEMPLATE) if _SEED_TEMPLATE in templates else -1
+    seedlike = single & ~py & (e_t == seed_t)
+    named = cs.primal_results()
+    shared, inst_edge, inst_offset = {}, None, None
+    result_hit = np.zeros(len(e_i), bool)   # (a regular contribution that is an earlier variable)
+    up = _roots(n, e_i, e_a, seedlike)
+    g_src = _primal_sources(n, up, named)
+    g_readers = None
+    for _ in range(0 if primal_copies else _MAX_ROUNDS):
+        shared, inst_edge, inst_offset = _hash_cons(
+            instrs, templates, groups, e_i, arg_cols, const_var, n + len(new_consts) + 1, g_src)
+        more = dict(named)
+        for t, idx in groups:
+            if t in shared and fresh[t]:
+                r = templates[t][1][1]
+                hit = ~shared[t][0][:, r]
+                result_hit[idx] = hit
+                to_primal = hit & (shared[t][1][:, r] >= 0) & single[idx]
+                more.update(zip(e_a[idx[to_primal]].tolist(), shared[t][1][to_primal, r].tolist()))
+        if len(more) == len(named):
+            break
+        named = more
+        again = _primal_sources(n, up, named)
+        if g_readers is None:   # (the edges whose templates hash-cons an instruction on G)
+            g_readers = reg[np.isin(e_t[reg], [t for t, tp in enumerate(templates)
+                                                if any(g for _, g in _independent(tp))])]
+        moved = not np.array_equal(again[e_i[g_readers]], g_src[e_i[g_readers]])
+        g_src = again
+        if not moved:
+            break
+    # an adjoint that names a primal variable and whose every reading as G was such
+    # a hit is not read: grad_reverse's finish drops its copy (and the copies that
+    # only it read, up the chain of single seed contributions)
+    dead, g_reads = _unread_copies(templates, groups, shared, e_i, e_a, seedlike, g_src, wrt_set | {o})
+    del g_src, single
+    # what the layout reads of the Python edges: an adjoint a regular edge sums into,
+    # or reads as its G, or a gradient output
+    reg_out = g_reads > 0
+    del g_reads
+    roots = [(cs.seed, -1)] if o in wrt_set else []
+    for e, (r, value) in cs.result.items():
+        x = nxt[e]
+        if x >= 0 and not py[x]:
+            if value is not None and value == 0.0 and math.copysign(1.0, value) < 0:
+                first[x] = True   # (−0.0 + c is c, −0.0 − m is −m: as if it came first)
+            else:
+                roots.append((r, e))
+        elif x < 0 and (reg_out[ea[e]] or ea[e] in wrt_set):
+            roots.append((r, e))
+    py_sizes = cs.blocks(const_var, _const_key, roots)
+    seed_start = n + len(new_consts)
+    base = seed_start + cs.seed_size
+
+    # per template: its size, whether its result is its own last instruction, a negation
+    sizes = np.array([len(t[0]) for t in templates], np.int32)
+    s_t = sizes[e_t]
+    as_sub, dropped, swap, unneg, neg_edge = _negation_classes(n, o, wrt_set, templates, e_i, e_a, e_t, py, first,
+                                                               next_edge, fresh, neg_last, seed_t, cs, up)
+    del up
+    block = np.where(py, py_sizes, np.where(first, s_t + ~fresh[e_t], s_t + 1 - as_sub)).astype(np.int32)
+    del s_t, py_sizes
+    for t, idx in groups:
+        if t in shared:
+            block[idx] -= (~shared[t][0]).sum(axis=1, dtype=np.int32)
+    block += first & result_hit   # (a first contribution that is an earlier variable: a named copy)
+    block -= dead
+    block -= dropped
+    total = np.cumsum(block, dtype=np.int32)   # the adjoint after each contribution
+    total += base - 1
+    start = total - block + 1
+    size = base - n + int(block.sum())
+    del block
+    cs.place(start, seed_start, total)   # (a Python edge's total: where its adjoint is)
+    # v̄ of each variable at the end: its last contribution's total; the previous
+    # total of a later contribution: the one before it on its argument
+    adj = np.full(n, -1, np.int32)
+    adj[o] = cs.pos[cs.seed[1]]   # (-1: dead)
+    last = np.flatnonzero(next_edge < 0)
+    adj[e_a[last]] = total[last]
+    prev = np.where(first, -1, total[np.maximum(prev_edge, 0)]).astype(np.int32)
+    del last, next_edge
+
+    # labels: v̄_a on each regular contribution's total (index -1: None); the Python
+    # edges' items carry their own
+    label_of = np.full(size, -1, np.int32)
+    reg = reg[~dead[reg] & ~dropped[reg]]
+    label_of[total[reg] - n] = e_a[reg]
+    labels = list(map((bar_labels + [None]).__getitem__, label_of.tolist()))
+    del label_of, e_a
+
+    # The instructions, each put in place as it is made
+    out = NewInstrs(n, size)
+    new, written = out.new, out.written
+    placed = len(new_consts)
+    new[:placed] = [_new_tuple(Instr, ("const", (), (("value", v),), ())) for v in new_consts]
+    written[:placed] = True
+    placed += cs.put(new, written, n, labels, total)
+    del cs   # (its items and refs: not alive while the regular edges are made)
+    # where each first instance of a shared instruction is (the others read it)
+    firsts = start[inst_edge] + inst_offset if shared else None
+    placed += _write_regular(out, instrs, templates, groups, shared, firsts, e_i, start, total, prev, adj, arg_cols,
+                             const_var, first, as_sub, dropped, swap, unneg, result_hit, dead, fresh, neg_last,
+                             prev_edge, neg_edge)
+    if placed != size or not written.all():
+        raise AssertionError("bulk sweep: positions are not a permutation")   # (a bug, not bad input)
+
+    outputs = [(name, o)]
+    taken = {name}
+    for nm, v in wrt_list:
+        av = int(adj[v])
+        outputs.append((fresh_name(f"{nm}.bar", taken), av if av >= 0 else zero))
+    return Trace(chain(instrs, new), chain(trace.labels, labels), outputs, None,
+                 _inputs=trace.inputs, _all_live=True)
