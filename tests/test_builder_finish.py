@@ -36,7 +36,8 @@ def _reference_finish(b: ir.Builder, outputs, input_order=None, number=False):
     new_index = {old: new for new, old in enumerate(order)}
     instrs = [ir.Instr(ins.op, tuple(new_index[a] for a in ins.args), ins.attrs, ins.shape)
               for ins in map(b.instrs.__getitem__, order)]
-    labels = _reference_primal_labels(instrs) if number else [b.labels[i] for i in order]
+    # (label_list: a loaded trace's labels are columns, placeholders in b.labels)
+    labels = _reference_primal_labels(instrs) if number else [b.label_list()[i] for i in order]
     return instrs, labels, [(nm, new_index[v]) for nm, v in outputs], [(nm, new_index[b._inputs[nm]]) for nm in names]
 
 

@@ -25,7 +25,9 @@ _STATE = ("instrs", "labels", "_memo", "_inputs", "_copies", "_consts", "_flags"
 
 def _state(b: ir.Builder) -> dict:
     # repr where values may be NaN (not == themselves)
-    return {k: repr(getattr(b, k)) if k in ("instrs", "_consts", "_scalar_consts") else getattr(b, k)
+    # (labels: label_list, a loaded trace's made from its columns, placeholders in b.labels)
+    return {k: repr(getattr(b, k)) if k in ("instrs", "_consts", "_scalar_consts")
+            else b.label_list() if k == "labels" else getattr(b, k)
             for k in _STATE}
 
 

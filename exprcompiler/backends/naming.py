@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import re
 from array import array
-from itertools import chain, compress, repeat
+from itertools import chain, compress, count, repeat
 from operator import contains, itemgetter
 from typing import Iterable, Iterator, Optional, Union
 
 import numpy as np
 
 from ..trace.ir import Label, Trace
+from ..trace.labels import KINDS, ODD, as_labels
 from .name_codes import INDEXED_KINDS as _INDEXED_KINDS, Names
 
 # A plain name: ASCII letters and digits in words joined by single underscores.
@@ -246,7 +247,6 @@ _ARGS = itemgetter(1)   # an instruction's arguments
 _SCANNED = 10_000   # (see _LastRead: about a millisecond)
 _FLAT_SCANS = 64   # (see _LastRead: the flat scans' budget, in instructions per instruction of the trace)
 _FLAT_SLICE = 4096   # (the flat scans' first slice, in arguments: a few µs)
-_NO_LABEL = (None, -1, None, None)   # preferred_name's slow path: no label
 # The commonest names, v12 and v12_bar (a label of one of these kinds, untagged, no
 # base, 0 <= index < the trace's length), are held in a list per kind indexed by the
 # index, every other name in one dict keyed by the string. A dict of millions of
@@ -328,7 +328,6 @@ def assign_names(trace: Trace, named: list[bool], reserved: set[str],
             return name
     read_by = _LastRead(trace, named, uses, reads).read_by
     temps = 0
-    labels = trace.labels
     tags: dict[str, str] = {}   # a label's tag -> its identifier (a Hessian's: a few, on every line)
     # A name's previous holder is most often far back (an adjoint's earlier version):
     # its instruction and label are cache misses at 10⁶ operations, so the tests below
@@ -338,20 +337,24 @@ def assign_names(trace: Trace, named: list[bool], reserved: set[str],
     # form spelled so: a non-input's label with a base and an index of 5 is v5).
     inputs = {v for _, v in trace.inputs}
     odd: set[int] = set()
-    for i, label in compress(enumerate(labels), named):
-        kind, index, base, tag = label or _NO_LABEL
-        if base is None and tag is None and 0 <= index < top and type(index) is int \
-                and ((held := indexed(kind)) is not None or (held := holders.indexed(kind)) is not None):
+    # the labels' columns (labels.py): a common label's kind code and index, read
+    # without making its Label; the others (odd, none) made when read
+    labels = as_labels(trace.labels)
+    for i, k, index in compress(zip(count(), labels.kinds, labels.indexes), named):
+        if 0 < k < ODD and 0 <= index < top \
+                and ((held := indexed(kind := KINDS[k])) is not None or (held := holders.indexed(kind)) is not None):
             # v12, v12_bar (most lines): what preferred_name gives, without its call
             prev = held[index]
             if prev is _FREE:   # (most lines)
                 held[index] = i
                 names[i] = bases[kind] + index if coded else f"v{index}" if kind == "v" else f"v{index}_{kind}"
                 continue
+            label = labels[i]
             pref = f"v{index}" if kind == "v" else f"v{index}_{kind}"
             key = index
             same = True   # (a holder of this name not in `odd` has this label)
         else:
+            label = labels[i]
             is_input = instrs[i].op == "input"
             pref = preferred_name(label, reserved, is_input, tags)
             if is_input and pref is None:

@@ -17,6 +17,7 @@ from ..errors import ShapeError
 from ..shapes import show
 from ..trace.builder_load import load
 from ..trace.ir import _LEAF_OR_COPY, Builder, Label, Trace, _new_tuple
+from ..trace.labels import Labels
 
 
 def derived(label: Optional[Label], suffix: str, tag: Optional[str] = None,
@@ -43,6 +44,8 @@ def derived_labels(labels: Sequence[Optional[Label]], suffix: str, tag: Optional
     taken."""
     if taken:
         return [derived(label, suffix, tag, taken) for label in labels]
+    if isinstance(labels, Labels):   # (columns: no primal Label made on the way)
+        return labels.derived(suffix, tag or None, derived)
     new, tag = _new_tuple, tag or None
     return [None if label is None
             else new(Label, (suffix, label[1], None, tag)) if label[0] == "v" and label[3] is None and label[1] > 0
@@ -53,6 +56,8 @@ def labels_of(trace: Trace) -> set:
     """The (kind, index, tag) of every label in `trace` that a derived label could
     take, for `derived(taken=...)`: all but the primal ones (kind "v"), which no
     tangent or adjoint is named (none, in a primal trace)."""
+    if isinstance(trace.labels, Labels):
+        return trace.labels.kind_index_tags("v")
     labels = list(filter(None, trace.labels))   # (a Label is never empty)
     return set(map(_KIND_INDEX_TAG, compress(labels, map(ne, map(_KIND, labels), repeat("v")))))
 

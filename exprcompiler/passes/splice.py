@@ -15,20 +15,17 @@ replays.
 from __future__ import annotations
 
 from collections import Counter
-from itertools import chain, compress, islice, repeat
+from itertools import chain
 from operator import itemgetter
 from typing import Callable
 
 import numpy as np
 
-from ..trace.columns import CONST, COPY, INPUT, frozen, made
-from ..trace.ir import Instr, Label, Trace, _new_tuple, primal_labels
+from ..trace.columns import COPY, INPUT, frozen, made
+from ..trace.ir import Instr, Trace, _new_tuple, primal_labels
 from ..trace.ir_trace import renumbered
 
 _SHAPE = itemgetter(3)
-# Constants after the first change, up to this many, are put in the reused labels
-# one by one (list.insert); more, and the labels are made in one pass.
-_FEW_CONSTS = 64
 
 
 class Unsafe(Exception):
@@ -121,11 +118,10 @@ def splice(trace: Trace, rewrite: dict, skip: set, emitter: Callable, facts, num
     # the result's columns: the trace's up to the first change, the rest read
     start = changed[0]
     tail = made(out[start:])
-    tail_code = tail.code.tobytes()
-    labels = _labels(trace, out, start, code, tail_code) if numbered else primal_labels(out)
     head_args = int(cols.counts[:start].sum(dtype=np.int64))
     spliced = frozen(np.concatenate((code[:start], tail.code)), np.concatenate((cols.counts[:start], tail.counts)),
                      np.concatenate((cols.flat[:head_args], tail.flat)))
+    labels = primal_labels(out, spliced.code)
     return Trace(out, labels, [(name, new_of[v]) for name, v in trace.outputs],
                  trace.source, _inputs=trace.inputs, _columns=spliced,
                  _all_live=_all_used(instrs, out, facts.uses, changed, rewrite, appended, new_of))
@@ -169,28 +165,3 @@ def _check_keys(out: list, appended: list, copies: list) -> None:
     if len(set(keys)) != len(keys):
         raise Unsafe
 
-
-def _labels(trace: Trace, out: list, start: int, code: np.ndarray, tail_code: bytes) -> list:
-    """primal_labels(out), for a trace whose labels are primal_labels(trace.instrs)
-    (splice's `numbered`): the trace's up to `start` (the first change); after it,
-    the operations are numbered on from the same number, so they take the labels of
-    the trace's operations after `start`, in order, shared rather than made again
-    (primal_labels: 0.3 µs an instruction at 10⁵). `code`: the trace's op codes;
-    `tail_code`: out's after `start` (columns.py)."""
-    old = trace.labels
-    consts = tail_code.count(CONST)
-    if INPUT in tail_code or consts > _FEW_CONSTS:
-        return primal_labels(out)
-    # (an operation: neither an input nor a constant)
-    taken = list(compress(islice(old, start, None), (code[start:] > CONST).tobytes()))
-    wanted = len(tail_code) - consts
-    labels = list(old[:start])
-    labels += taken[:wanted]
-    if wanted > len(taken):   # more operations than the trace had: numbered on
-        last = start - int(np.count_nonzero(code[:start] <= CONST)) + len(taken)
-        labels += map(Label, repeat("v"), range(last + 1, last + 1 + wanted - len(taken)))
-    j = -1
-    for _ in range(consts):   # in order, so each goes to its final place
-        j = tail_code.index(CONST, j + 1)
-        labels.insert(start + j, None)
-    return labels

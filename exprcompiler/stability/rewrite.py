@@ -74,7 +74,7 @@ def stabilize(trace: Trace, stage: str = "primal", rules: Optional[Sequence] = N
             var = _try_rules(b, trace, i, [vmap[a] for a in ins.args], by_op.get(ins.op, ()), fired)
         vmap.append(var if var is not None else replay_instr(b, trace, i, vmap))
     outputs = [(n, vmap[v]) for n, v in trace.outputs]
-    numbered = trace.labels == tuple(primal_labels(trace.instrs))
+    numbered = trace.labels == primal_labels(trace.instrs)
     new = b.finish(outputs, input_order=list(trace.input_names), number=numbered, source=trace.source)
     return new, tuple(_firings(trace, new, b, vmap, outputs, fired, stage))
 

@@ -112,6 +112,9 @@ class Builder:
         self._flags = bytearray()      # what the identities look at, per variable (identities.CONST...)
         self._loaded = 0               # instructions taken from a finished trace (builder_load), first
         self._loaded_outputs = None    # that trace's outputs, if all its instructions are live (Trace._all_live)
+        # that trace's labels, if columns (trace/labels.py): `labels` holds a placeholder
+        # for each of them (Labels.placeholders), finish takes them from here
+        self._loaded_labels = None
         # Caches keyed by float values, which are exact keys for nonzero floats only
         # (0.0 == -0.0; a NaN finds only itself): scalar constants by value (const()
         # without repr()), and folded scalar operations (opname, *values) -> (op, var).
@@ -333,6 +336,13 @@ class Builder:
         twin.__dict__.update({k: v.copy() if isinstance(v, (list, dict, set, bytearray)) else v
                               for k, v in self.__dict__.items()})
         return twin
+
+    def label_list(self) -> list:
+        """Each variable's label so far, a loaded trace's made from its columns (the
+        builder's own list holds placeholders for them: builder_load); finish reads
+        the columns instead. For tests and inspection."""
+        from .finish import builder_labels
+        return builder_labels(self).tolist()
 
     # -- finishing ----------------------------------------------------------------
     def release(self) -> None:

@@ -46,6 +46,7 @@ from .builder_ops import _COMMUTATIVE, _FAST_METHODS, KEY_RADIX, built_as_writte
 from .columns import CODE, OP_NAMES, UNKNOWN, take_columns
 from .columns import CONST as _CONST, COPY as _COPY, INPUT as _INPUT   # (the leaves' op codes; an op's is above)
 from .identities import CONST, COPY, IDENTITIES, NEG
+from .labels import Labels
 
 _ATTRS, _SHAPE = itemgetter(2), itemgetter(3)
 
@@ -142,7 +143,10 @@ def load(b, trace) -> bool:
     # options only on leaves: an input's name, a constant's value (checked below)
     if n - list(map(_ATTRS, instrs)).count(()) > len(leaves):
         return False
-    labels = list(trace.labels)
+    # a loaded variable's label is looked at only for whether it has one: columns
+    # (labels.py) are not made Label objects here (finish takes them from the trace)
+    loaded_labels = trace.labels if isinstance(trace.labels, Labels) else None
+    labels = list(trace.labels) if loaded_labels is None else loaded_labels.placeholders()
     flags = bytearray(kind.translate(_table([(_CONST, CONST)] + ([(codes["neg"], NEG)] if "neg" in codes else []))))
     inputs: dict = {}
     consts: dict = {}
@@ -202,7 +206,7 @@ def load(b, trace) -> bool:
     if len(memo) != len(built):
         return False   # two ops of one key: the replay shares them
     memo.update(const_keys)
-    b.instrs, b.labels, b._flags = list(instrs), labels, flags
+    b.instrs, b.labels, b._flags, b._loaded_labels = list(instrs), labels, flags, loaded_labels
     b._memo, b._inputs, b._copies, b._consts, b._loaded = memo, inputs, copies, consts, n
     # (Builder.finish: while these stay outputs, the loaded instructions are all live)
     b._loaded_outputs = tuple(v for _, v in trace.outputs) if getattr(trace, "_all_live", False) else None

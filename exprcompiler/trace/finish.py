@@ -5,8 +5,9 @@ loader) and of every pass (replay, simplify, forward, reverse, elimination,
 stability rewrites), called as `Builder.finish` (builder.py). It eliminates dead
 code (use counts, `_live`), puts the inputs first, renumbers the rest (on a last
 finish a block at a time, dropping the builder's tuples as the trace's are made:
-`_renumbered_dropping`) and optionally gives primal Griewank labels
-(ir_trace.primal_labels).
+`_renumbered_dropping`) and gives the trace its labels as columns (labels.py):
+primal Griewank labels from the op codes (ir_trace.primal_labels), or the
+builder's, a loaded trace's taken from that trace's columns (`builder_labels`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 from ..errors import TraceError
 from .columns import Columns, frozen, made
 from .ir_trace import Trace, Var, primal_labels, renumbered
+from .labels import Labels, as_labels
 
 if TYPE_CHECKING:
     from .builder import Builder
@@ -69,7 +71,7 @@ def finish(b: "Builder", outputs: Iterable[tuple[str, Var]], *, input_order: Opt
         kept = n if kept < 0 else kept
     if kept == n:   # nothing moves: no renumbering, no new tuples
         instrs = tuple(all_instrs)
-        labels = primal_labels(instrs) if number else b.labels
+        labels = primal_labels(instrs, None if cols is None else cols.code) if number else builder_labels(b)
         return _left(b, Trace(instrs, labels, outputs, source, _all_live=True, _columns=cols,
                               _inputs=tuple((nm, b._inputs[nm]) for nm in names)), last)
     # new numbers: a live variable's is n_in + the live ones before it (a dead
@@ -86,18 +88,26 @@ def finish(b: "Builder", outputs: Iterable[tuple[str, Var]], *, input_order: Opt
     else:
         instrs = tuple(chain(islice(all_instrs, kept), renumbered(
             chain(map(all_instrs.__getitem__, moved), compress(islice(all_instrs, kept, None), rest)), new_index)))
-    if number:
-        labels = primal_labels(instrs)
-    else:
-        labels = b.labels
-        labels = tuple(chain(islice(labels, kept), map(labels.__getitem__, moved),
-                             compress(islice(labels, kept, None), rest)))
     if cols is not None:
         cols = _moved_columns(cols, kept, moved, live, new_index)
+    if number:
+        labels = primal_labels(instrs, None if cols is None else cols.code)
+    else:
+        labels = builder_labels(b, np.concatenate((np.arange(kept), np.array(moved, np.intp),
+                                            kept + np.flatnonzero(np.frombuffer(rest, np.uint8)))))
     return _left(b, Trace(instrs, labels, [(nm, new_index[v]) for nm, v in outputs], source,
                           _inputs=tuple((nm, new_index[b._inputs[nm]]) for nm in names), _all_live=True,
                           _columns=cols),
                  last)
+
+
+def builder_labels(b: "Builder", order: Optional[np.ndarray] = None) -> Labels:
+    """The builder's labels (the positions `order` if given) as columns; a loaded
+    trace's (builder_load's placeholders in `b.labels`) taken from its columns."""
+    if b._loaded_labels is not None:
+        return b._loaded_labels.filled(b.labels, order)
+    labels = as_labels(b.labels)
+    return labels if order is None else labels.filled([], order)
 
 
 def _left(b: "Builder", trace: Trace, last: bool) -> Trace:

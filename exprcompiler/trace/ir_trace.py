@@ -10,14 +10,16 @@ the finished `Trace`, Griewank numbering and the naming of inputs and outputs.
 Variables are plain ints (positions in the instruction list). A `Label` says how
 the printer and the code generators should name a variable: the primal ``v_3``,
 its tangent ``v̇_3`` or its adjoint ``v̄_3``. Unlabelled variables are temporaries
-that printers inline into their single use (or name ``t…`` when shared).
+that printers inline into their single use (or name ``t…`` when shared). A
+finished trace holds its labels as columns (`labels.Labels`, a read-only sequence
+whose items are made on demand, equal to the Labels a tuple held).
 """
 
 from __future__ import annotations
 
-from itertools import accumulate, compress, repeat
-from operator import itemgetter
 from typing import Iterable, NamedTuple, Optional, Sequence
+
+import numpy as np
 
 Var = int
 
@@ -72,7 +74,8 @@ class Trace:
                  outputs: Sequence[tuple[str, int]], source: Optional[str] = None, *, _inputs=None,
                  _all_live: bool = False, _columns=None):
         object.__setattr__(self, "instrs", tuple(instrs))
-        object.__setattr__(self, "labels", tuple(labels))
+        # (Labels, the columns finish and primal_labels make, kept as they are)
+        object.__setattr__(self, "labels", labels if isinstance(labels, Labels) else tuple(labels))
         object.__setattr__(self, "outputs", tuple((str(n), int(v)) for n, v in outputs))
         object.__setattr__(self, "source", source)
         if _inputs is None:   # (Builder.finish knows them)
@@ -145,22 +148,14 @@ def ancestors(instrs: Sequence[Instr], var: Var) -> set:
     return seen
 
 
-def primal_labels(instrs: Sequence[Instr]) -> list[Optional[Label]]:
-    """Griewank numbering: inputs v_{1-n}..v_0, then v_1, v_2, ... for operations."""
-    kinds = list(map(_OP_OF, instrs))
-    # an operation's number counts the operations up to it: C-level maps, then the
-    # few leaves set apart (constants unlabelled, inputs by name)
-    numbers = accumulate(map(_IS_OPERATION.get, kinds, repeat(1)), initial=0)
-    next(numbers)
-    labels = list(map(_new_tuple, repeat(Label), zip(repeat("v"), numbers, repeat(None), repeat(None))))
-    k_in = 1 - kinds.count("input")
-    for i in compress(range(len(kinds)), map(_UNNUMBERED.__contains__, kinds)):
-        if kinds[i] == "input":
-            labels[i] = Label("v", k_in, base=instrs[i].name)
-            k_in += 1
-        else:
-            labels[i] = None
-    return labels
+def primal_labels(instrs: Sequence[Instr], code=None) -> "Labels":
+    """Griewank numbering: inputs v_{1-n}..v_0, then v_1, v_2, ... for operations,
+    as Labels (columns, made with NumPy from the op codes: `code`, columns.py's
+    codes of `instrs`, if known)."""
+    from .columns import INPUT, op_code_bytes
+    if code is None:
+        code = np.frombuffer(op_code_bytes(instrs), np.uint8)
+    return numbered(code, [instrs[i].name for i in np.flatnonzero(np.asarray(code) == INPUT).tolist()])
 
 
 def renumbered(instrs: Iterable[Instr], new_of: list) -> list[Instr]:
@@ -173,9 +168,8 @@ def renumbered(instrs: Iterable[Instr], new_of: list) -> list[Instr]:
             for op, a, attrs, shape in instrs]
 
 
-_OP_OF = itemgetter(0)   # an instruction's op name
-_IS_OPERATION = {"input": 0, "const": 0}   # (else 1)
-_UNNUMBERED = frozenset(_IS_OPERATION)
+
+from .labels import Labels, numbered   # noqa: E402  (labels.py reads Label, above)
 
 # Pickles (of traces, and of compiled functions, which hold theirs) name the classes
 # by their public module, as before ir.py was split: pickles from either side load.

@@ -16,6 +16,7 @@ from typing import Optional, Union
 import numpy as np
 
 from .ir import Trace
+from .labels import Labels
 from .render_bulk import OpCodes, op_codes
 
 
@@ -62,7 +63,8 @@ def named_array(trace: Trace, uses: Union[list[int], np.ndarray, None] = None,
     uses = use_count_array(trace) if uses is None else np.asarray(uses)
     if codes is None:
         codes = op_codes(list(map(itemgetter(0), trace.instrs)))
-    named = np.fromiter(map(is_not, trace.labels, repeat(None)), bool, n)
+    labels = trace.labels
+    named = labels.named() if isinstance(labels, Labels) else np.fromiter(map(is_not, labels, repeat(None)), bool, n)
     named |= uses > 1
     named |= codes.among("input", "copy")
     named[[v for _, v in trace.outputs]] = True
