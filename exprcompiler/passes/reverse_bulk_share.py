@@ -35,16 +35,22 @@ def _const_key(value: float) -> str:
 
 
 
-def _independent(template) -> list:
-    """_shareable(template), kept for the templates in use (met on every call)."""
-    hit = _SHAREABLE.get(id(template))
+def kept_for(cache: dict, template, make):
+    """make(template), kept in `cache` by the template's identity for the templates in
+    use (a few hundred, met on every call; cleared past 8,192)."""
+    hit = cache.get(id(template))
     if hit is not None and hit[0] is template:
         return hit[1]
-    if len(_SHAREABLE) >= 8192:
-        _SHAREABLE.clear()
-    found = _shareable(template)
-    _SHAREABLE[id(template)] = (template, found)   # (the template kept alive: its id not reused)
+    if len(cache) >= 8192:
+        cache.clear()
+    found = make(template)
+    cache[id(template)] = (template, found)   # (the template kept alive: its id not reused)
     return found
+
+
+def _independent(template) -> list:
+    """_shareable(template), kept for the templates in use."""
+    return kept_for(_SHAREABLE, template, _shareable)
 
 
 _SHAREABLE: dict = {}

@@ -20,7 +20,7 @@ import numpy as np
 from .. import ops as _ops
 from ..op_def import VARIADIC, negated_seed, seed
 from ..trace.ir import Builder, Label
-from .reverse_bulk_share import _const_key
+from .reverse_bulk_share import _const_key, kept_for
 
 # A template: (instructions, result). An instruction is (op name, refs); a ref is
 # ("s", k): slot k (0 the seed G, 1..m the arguments, m + 1 the result), ("c", value):
@@ -55,14 +55,7 @@ _TEMPLATES: dict = {}
 def _text_of(template) -> str:
     """repr(template), kept for the templates in use (a few hundred, met on every call):
     a key that tells 0.0 from -0.0, where tuples' equality does not."""
-    hit = _TEXTS.get(id(template))
-    if hit is not None and hit[0] is template:
-        return hit[1]
-    if len(_TEXTS) >= 8192:
-        _TEXTS.clear()
-    text = repr(template)
-    _TEXTS[id(template)] = (template, text)   # (the template kept alive: its id not reused)
-    return text
+    return kept_for(_TEXTS, template, repr)
 
 
 _TEXTS: dict = {}
