@@ -63,6 +63,29 @@ def test_labels_read_as_their_tuple(seed):
         assert as_labels(other) != cols and cols != tuple(other)
 
 
+def test_only_the_odd_labels_are_kept_whole():
+    # (as_labels reads each label's four fields in one pass: a base or a tag alone,
+    # an unknown kind or an index that is not an int makes a label odd, nothing else)
+    labs = [Label("bar", 3), None, Label("v", 2, tag="2"), Label("v", 0, base="x"), Label("dot", 7),
+            Label("bar", None, base="y"), Label("zz", 1), Label("bar_bar", -4)] * 3
+    cols = as_labels(labs)
+    assert cols.kinds == bytes([3, 0, 255, 255, 2, 255, 255, 7]) * 3
+    assert list(cols.indexes) == [3, 0, 0, 0, 7, 0, 0, -4] * 3
+    assert sorted(cols.odd) == [k + 8 * r for r in range(3) for k in (2, 3, 5, 6)]
+    assert list(cols) == labs and as_labels(labs[:1] * 1000).odd == {}
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_labels_read_in_blocks_give_the_same_columns(seed, monkeypatch):
+    from exprcompiler.trace import labels as labels_mod
+    rng = random.Random(seed)
+    labs = _random_labels(rng, rng.randint(0, 60))
+    whole = as_labels(labs)
+    monkeypatch.setattr(labels_mod, "_BLOCK", 3)   # (blocks end inside the list; wide indexes in a later block)
+    cols = as_labels(labs)
+    assert cols.kinds == whole.kinds and cols.odd == whole.odd and list(cols) == labs
+    assert list(cols.indexes) == list(whole.indexes)
+
 def test_primal_labels_are_griewank_numbering():
     trace = to_trace("a = sin(x1) * 2.0; b = a + x2 * a; b / (x1 - 3.0)")
     expected, k_in, k = [], 1 - len(trace.inputs), 0

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Sequence
-from itertools import compress, islice, repeat
-from operator import itemgetter, ne
+from itertools import chain, compress, islice, repeat
+from operator import countOf, is_not
 from typing import Optional
 
 import numpy as np
@@ -32,8 +32,8 @@ _CODE = {kind: k for k, kind in enumerate(KINDS) if kind}   # (and _NO_KIND: NON
 _IS_NONE = bytes([1] + [0] * 255)   # (bytes.translate: 1 where a code is NONE)
 _NO_KIND = object()
 _NO = (_NO_KIND, 0, None, None)   # (what None reads as, to read every label with C-level maps)
-_KIND, _INDEX, _BASE_TAG = itemgetter(0), itemgetter(1), itemgetter(2, 3)
 _CODE[_NO_KIND] = NONE
+_BLOCK = 1 << 14   # (as_labels: labels read a block at a time)
 
 
 class Labels(Sequence):
@@ -186,25 +186,39 @@ def _index_array(values: list) -> array:
 
 
 def as_labels(labels) -> Labels:
-    """`labels` (a sequence of Optional[Label]) as Labels: each read once, a field
-    at a time with C-level maps; what is not of the common form is kept whole."""
+    """`labels` (a sequence of Optional[Label]) as Labels: each read once, with
+    C-level maps; what is not of the common form is kept whole."""
     if isinstance(labels, Labels):
         return labels
     labs = [_NO if lab is None else lab for lab in labels]
     n = len(labs)
-    kinds = bytearray(map(_CODE.get, map(_KIND, labs), repeat(ODD)))
-    odd_at = set(compress(range(n), map(ne, map(_BASE_TAG, labs), repeat((None, None)))))
+    kinds, index, odd_at = bytearray(), array("i"), set()
+    # Each label read once, its four fields in a row, then the columns from that flat
+    # list (one C-level pass over the labels, not one a field; in blocks: the flat
+    # list, 32 bytes a label, stays small at a gradient's finish's peak)
+    for lo in range(0, n, _BLOCK):
+        m = min(_BLOCK, n - lo)
+        flat = list(chain.from_iterable(labs[lo:lo + m]))
+        if len(flat) != 4 * m:
+            raise TypeError("a label is a Label (4 fields) or None")
+        kinds += bytes(map(_CODE.get, flat[0::4], repeat(ODD)))
+        for field in (flat[2::4], flat[3::4]):   # base, tag: None in a common label
+            if countOf(field, None) != m:
+                odd_at.update(compress(range(lo, lo + m), map(is_not, field, repeat(None))))
+        part = flat[1::4]
+        try:
+            part = array(index.typecode, part)
+        except (TypeError, OverflowError):   # (an index past int32, or not an int of int64: kept whole)
+            for i, v in enumerate(part):
+                if type(v) is not int or not -(1 << 63) <= v < 1 << 63:
+                    part[i] = 0
+                    odd_at.add(lo + i)
+            part = _index_array(part)
+            if part.typecode != index.typecode:
+                index = array("q", index)
+        index += array(index.typecode, part) if part.typecode != index.typecode else part
     if ODD in kinds:
         odd_at.update(compress(range(n), map(ODD.__eq__, kinds)))
-    try:   # (from the iterator: no list of n items on the way, at a gradient's finish's peak)
-        index = array("i", map(_INDEX, labs))
-    except (TypeError, OverflowError):   # (an index past int32, or not an int of int64: kept whole)
-        index = list(map(_INDEX, labs))
-        for i, v in enumerate(index):
-            if type(v) is not int or not -(1 << 63) <= v < 1 << 63:
-                index[i] = 0
-                odd_at.add(i)
-        index = _index_array(index)
     for i in odd_at:
         kinds[i], index[i] = ODD, 0
     return Labels(bytes(kinds), index, {i: labs[i] for i in sorted(odd_at)})
