@@ -144,6 +144,18 @@ class ConstantSweep:
         final = self.final = {}   # a -> its adjoint, made here by its last contribution
         g_of = {o: (seed, 1.0)}
         heap = [-o]
+
+        def last(a, total, tval):
+            """a's last contribution made its adjoint `total` (of value tval, None: not a
+            constant): swept next if a constant, and what it names noted."""
+            if tval is not None:
+                g_of[a] = (total, tval)
+                heappush(heap, -a)
+            final[a] = total
+            s = src[total[1]] if total[0] == Q else total
+            if s[0] == P:
+                named[a] = s[1]
+
         while heap:
             i = -heappop(heap)
             gref, c = g_of.pop(i)
@@ -164,12 +176,7 @@ class ConstantSweep:
                         edges.append(k)
                     result[k] = (total, c)
                     if nxt[k] < 0:
-                        g_of[a] = (total, c)
-                        heappush(heap, -a)
-                        final[a] = total
-                        s = src[gref[1]] if gref[0] == Q else gref
-                        if s[0] == P:
-                            named[a] = s[1]
+                        last(a, total, c)
                     k += 1
                     continue
                 mark = len(ops)
@@ -241,13 +248,7 @@ class ConstantSweep:
                         total = self._item("copy", (total,), label, k)
                 result[k] = (total, tval)
                 if nxt[k] < 0:
-                    if tval is not None:   # (a's last contribution: its adjoint is known)
-                        g_of[a] = (total, tval)
-                        heappush(heap, -a)
-                    final[a] = total
-                    s = src[total[1]] if total[0] == Q else total
-                    if s[0] == P:
-                        named[a] = s[1]
+                    last(a, total, tval)
                 k += 1
         self.mine = mine = np.frombuffer(mine, np.uint8).astype(bool)
         return mine
