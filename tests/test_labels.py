@@ -15,6 +15,7 @@ from exprcompiler.passes.replay import derived_labels, labels_of, replay
 from exprcompiler.trace import ir
 from exprcompiler.trace.labels import LOADED, Labels, as_labels
 from exprcompiler.randexpr import random_program
+from test_splice_labels import griewank   # (the Griewank numbering, made one label at a time)
 
 Label = ir.Label
 
@@ -88,16 +89,7 @@ def test_labels_read_in_blocks_give_the_same_columns(seed, monkeypatch):
 
 def test_primal_labels_are_griewank_numbering():
     trace = to_trace("a = sin(x1) * 2.0; b = a + x2 * a; b / (x1 - 3.0)")
-    expected, k_in, k = [], 1 - len(trace.inputs), 0
-    for ins in trace.instrs:
-        if ins.op == "input":
-            expected.append(Label("v", k_in, base=ins.name))
-            k_in += 1
-        elif ins.op == "const":
-            expected.append(None)
-        else:
-            k += 1
-            expected.append(Label("v", k))
+    expected = griewank(trace.instrs)
     assert isinstance(trace.labels, Labels) and list(trace.labels) == expected
     assert ir.primal_labels(trace.instrs) == expected
 
