@@ -37,80 +37,25 @@ User text is data: nothing here evaluates it; names are looked up in the op
 table (`FUNCTIONS`, `CONSTANTS`) and otherwise become inputs. The parts that must
 be constants (options such as ``axis=0``, the key of ``x[1:, 2]``) are read and
 checked by kind in `constants`, whose `TokenReader` is the parser's base class.
+The token tables are grammar.py's; the errors that locate, name and suggest are
+parse_messages.py's (`Messages`, the parser's other base class).
 """
 
 from __future__ import annotations
 
-import difflib
-
 from .. import ops as _ops
-from ..errors import ExprcIndexError, ParseError, ShapeError, UndeclaredShapes
-from ..trace.ir import Builder, Trace, ancestors, max_ops_limit, natural_key, output_names, trace_from_builder
+from ..errors import ExprcIndexError, ShapeError
+from ..trace.ir import Builder, Trace, max_ops_limit, output_names, trace_from_builder
 from .constants import KEYWORD_VALUES, Tok, TokenReader
 from .early_inputs import read_names
-from .lexer import BAD, EOF, NEWLINES, Token, describe, kind_of, quote
-from .plans import Plans, form_tokens
-from .window_forms import codes_of
+from .grammar import (_AFTER_NAME, _BIN, _BINARY, _CALL, _CODES, _INFIX, _LEFT_CHAINS, _MARKER_PREC, _NEG,
+                      _NOT_OPERAND, _NOT_TARGET, _NUMBER_START, _PAREN, _RESERVED, _SEPARATORS,
+                      _STATEMENT_END, _TWO_ARGUMENT)
+from .lexer import BAD, EOF, NEWLINES, Token, describe, kind_of
+from .parse_messages import Messages
+from .plans import Plans
 
 __all__ = ["parse"]
-
-# Binary operator token -> (op name, precedence, right-associative).
-_BINARY = {
-    "+": ("add", _ops.PREC_ADD, False),
-    "-": ("sub", _ops.PREC_ADD, False),
-    "*": ("mul", _ops.PREC_MUL, False),
-    "/": ("div", _ops.PREC_MUL, False),
-    "**": ("pow", _ops.PREC_POW, True),
-    "@": ("matmul", _ops.PREC_MUL, False),
-    "<": ("lt", _ops.PREC_CMP, False),
-    "<=": ("le", _ops.PREC_CMP, False),
-    ">": ("gt", _ops.PREC_CMP, False),
-    ">=": ("ge", _ops.PREC_CMP, False),
-    "==": ("eq", _ops.PREC_CMP, False),
-    "!=": ("ne", _ops.PREC_CMP, False),
-}
-# An operator reduces the stacked operators of precedence at least its binding: its
-# own precedence, or one more for a right-associative one (a**b**c is a**(b**c)).
-_INFIX = {tok: (opname, prec, prec + 1 if right else prec) for tok, (opname, prec, right) in _BINARY.items()}
-# The left-associative operators whose chains (x + y - z) the expression loop applies
-# as it reads them: each -> the operators of its precedence. ('@' is left to the
-# stack: a product of undeclared inputs is scalar_product's question.)
-_LEFT_CHAINS = {"+": frozenset("+-"), "-": frozenset("+-"), "*": frozenset("*/"), "/": frozenset("*/")}
-# Functions called under another name, or by number of arguments.
-# (the names of C, SymPy and Python's math for the ops NumPy spells otherwise; pow is the
-# ** operator, callable under this name only)
-_ALIASES = {"dot": "matmul", "ln": "log", "asin": "arcsin", "acos": "arccos", "atan": "arctan",
-            "asinh": "arcsinh", "acosh": "arccosh", "atanh": "arctanh", "atan2": "arctan2",
-            "pow": "pow", "ceiling": "ceil", "loggamma": "lgamma"}
-_TWO_ARGUMENT = {"max": "maximum", "min": "minimum"}
-# What "did you mean" chooses from: every callable name, aliases included (atn -> atan).
-_CALLABLE = sorted({*_ops.FUNCTIONS, *_ALIASES})
-
-# The expression loop tells tokens apart by their text (lexer.kind_of names them for
-# messages). A name followed by one of _AFTER_NAME may be a call or an option: "(" or
-# "=" may follow past the window's end ("") or a newline inside parentheses.
-_STATEMENT_END = frozenset((*NEWLINES, ";", EOF))
-_SEPARATORS = frozenset((*NEWLINES, ";"))
-_AFTER_NAME = frozenset(("(", "=", "", *NEWLINES))
-_NOT_OPERAND = frozenset((*_BINARY, *NEWLINES, "(", ")", ",", ";", "=", ".", "[", "]", ":",
-                          "", EOF, BAD))
-_NUMBER_START = frozenset("0123456789.")
-# Names that cannot be assigned (check_target says why).
-_RESERVED = frozenset((*(n for n in _ops.FUNCTIONS if n not in _ops.VARIABLE_TOO), *_ops.CONSTANTS,
-                       *KEYWORD_VALUES))
-_NOT_TARGET = _NOT_OPERAND | _RESERVED   # (what plans leave to program(); numbers too)
-# The function names a statement's form keeps (plans.py): every callable name but the
-# products' (dot(X, w) of undeclared inputs is a question for scalar_product).
-_FORM_TOKENS = form_tokens(n for n in _CALLABLE if _ALIASES.get(n, n) != "matmul")
-_CODES = codes_of(_FORM_TOKENS)
-
-# Entries of the operator stack: (kind, precedence, payload, token number, operand
-# height). The payload is the op name of an operator, or (OpDef, name, the name's
-# token number, options) of a call; the token of a marker ("(" or a call) is its '('.
-# Markers have precedence -1 so that reducing by precedence always stops at them;
-# the height is where a call's arguments begin on the operand stack.
-_BIN, _NEG, _PAREN, _CALL = "bin", "neg", "paren", "call"
-_MARKER_PREC = -1
 
 
 class _Methods(dict):
@@ -119,12 +64,6 @@ class _Methods(dict):
     def __missing__(self, opname: str):
         method = self[opname] = Builder.op_call(opname)
         return method
-
-
-def _inputs_of(b: Builder, var: int) -> list[str]:
-    """The names of the inputs `var` depends on, in natural order."""
-    return sorted((b.instrs[i].name for i in ancestors(b.instrs, var) if b.instrs[i].op == "input"),
-                  key=natural_key)
 
 
 def parse(text: str, shapes=None, lenient: bool = False, max_ops: int | None = None) -> Trace:
@@ -144,7 +83,7 @@ def parse(text: str, shapes=None, lenient: bool = False, max_ops: int | None = N
     return _Parser(text, shapes or {}, lenient, max_ops_limit(max_ops)).program()
 
 
-class _Parser(TokenReader):
+class _Parser(Messages, TokenReader):
     def __init__(self, text: str, shapes, lenient: bool = False, max_ops: int | None = None):
         super().__init__(text)
         self.lenient = lenient
@@ -212,22 +151,6 @@ class _Parser(TokenReader):
         return trace_from_builder(self.g, list(zip(output_names(len(outputs), self.free), outputs)),
                                   source=self.text)
 
-    def check_target(self, name: str, at: int) -> None:
-        if name in _ops.FUNCTIONS and name not in _ops.VARIABLE_TOO:
-            raise self.error(at, f"cannot assign to '{name}' (a function)")
-        if name in _ops.CONSTANTS:
-            raise self.error(at, f"cannot assign to constant '{name}'")
-        if name in KEYWORD_VALUES:
-            raise self.error(at, f"cannot assign to '{name}'")
-
-    def used_before_assigned(self, name: str, at: int) -> ParseError:
-        # Inputs are the names that are never assigned; a name read before its
-        # assignment is an ordering mistake (Python's UnboundLocalError), not an input.
-        line = self.scanner.locate(at).line
-        return self.error(self.free[name], f"{quote(name)} is used before it is assigned "
-                                           f"(on line {line}); inputs are names that are never assigned")
-
-    # -- names ----------------------------------------------------------------------
     def variable(self, name: str, at: int, after: str) -> int:
         """The variable a name (token number `at`, followed by the token `after`) reads."""
         if after == BAD:   # the lexer's error comes first, as the token was read
@@ -247,19 +170,6 @@ class _Parser(TokenReader):
         var = self.known[name] = self.g.input(name, self.shapes.get(name, ()))
         return var
 
-    def function(self, name: str, at: int) -> _ops.OpDef:
-        op = _ops.OPS[_ALIASES[name]] if name in _ALIASES else _ops.FUNCTIONS.get(name)
-        if op is not None:
-            return op
-        message = f"unknown function {quote(name)}"
-        # difflib is cheap for short names; a huge name is junk with no near miss.
-        close = difflib.get_close_matches(name, _CALLABLE, n=1) if len(name) <= 64 else []
-        if close:
-            message += f" (did you mean '{close[0]}'?)"
-        elif name in self.known or name in _ops.CONSTANTS:
-            message += f"; to multiply, write {name}*(...)"
-        raise self.error(at, message)
-
     # -- expressions ----------------------------------------------------------------
     def expression(self, after: int | None, outputs_ok: bool = False) -> int:
         """Parse one expression up to and including its statement end; return its node.
@@ -273,7 +183,7 @@ class _Parser(TokenReader):
         (handed over in `self.i` around the readers of constants and at the window's
         end); `prev` is the place of the token before, for messages.
         """
-        known, g, ops = self.known, self.g, self.ops
+        known = self.known
         toks, i = self.toks, self.i
         operands: list[int] = []
         stack: list[tuple] = []
@@ -342,23 +252,8 @@ class _Parser(TokenReader):
                         self.reduce(stack, operands, binding)
                     at = self.base + i - 1
                     same = _LEFT_CHAINS.get(tok)
-                    if same is not None:
-                        # x + y + ...: nothing stacked binds as tightly as tok (just
-                        # reduced), so tok applies to a known y as soon as an operator
-                        # of its precedence follows y, as reducing would, in the same
-                        # order: applied here, without stacking (a sum of 10⁴ terms)
-                        while True:
-                            var = known.get(toks[i])
-                            if var is None or toks[i + 1] not in same:
-                                break
-                            x = operands[-1]
-                            try:
-                                operands[-1] = ops[opname](g, x, var)
-                            except (ShapeError, IndexError) as err:
-                                operands[-1] = self.failed(at, opname, (x, var), err)
-                            opname = _BINARY[toks[i + 1]][0]
-                            at = self.base + i + 1
-                            i += 2
+                    if same is not None and toks[i] in known:
+                        i, opname, at = self.chain(toks, i, opname, at, same, operands)
                     stack.append((_BIN, prec, opname, at, 0))
                     expect_operand = True
                 elif tok == ")":
@@ -403,6 +298,27 @@ class _Parser(TokenReader):
                     prev = at - self.base
                     continue
             prev = i - 1
+
+    def chain(self, toks: list, i: int, opname: str, at: int, same: frozenset, operands: list) -> tuple:
+        """x + y + ...: the operator `opname` (token number `at`) was just read at
+        toks[i - 1], with nothing stacked that binds as tightly (just reduced), so it
+        applies to a known y as soon as an operator of its precedence (`same`) follows
+        y, as reducing would, in the same order: applied here, without stacking (a sum
+        of 10⁴ terms). Returns the place after the chain, and its last operator (which
+        the caller stacks) and that operator's token number."""
+        known, g, ops = self.known, self.g, self.ops
+        while True:
+            var = known.get(toks[i])
+            if var is None or toks[i + 1] not in same:
+                return i, opname, at
+            x = operands[-1]
+            try:
+                operands[-1] = ops[opname](g, x, var)
+            except (ShapeError, IndexError) as err:
+                operands[-1] = self.failed(at, opname, (x, var), err)
+            opname = _BINARY[toks[i + 1]][0]
+            at = self.base + i + 1
+            i += 2
 
     def option_end(self, name: str) -> None:
         """After an option's value: an operator would apply to the call's last argument
@@ -513,74 +429,3 @@ class _Parser(TokenReader):
         if op.across and all(self.g.shape(a) == () for a in args):
             self.refuse_scalar_reduction(tok, args[0])
         operands.append(self.apply(at, op.name, *args, **kwargs))
-
-    def refuse_scalar_reduction(self, tok: Tok, arg: int) -> None:
-        """sum(x), mean(x), softmax(x)... of an undeclared (scalar) x: the user means a
-        vector. Evaluated over a batch of points it would be a per-point (or per-block)
-        reduction, a silently wrong number, so it is refused with the fix."""
-        names = _inputs_of(self.g, arg)
-        if self.lenient or not names or any(self.g.shape(self.g._inputs[n]) != () for n in names):
-            return  # sum(2.5), sum(x[0]) of a declared x: no batch of points to confuse
-        raise self.undeclared(tok, f"{tok.text}()", names, "it" if len(names) == 1 else "the vectors among them")
-
-    def scalar_product(self, at: int, args) -> bool:
-        """X @ w where X or w is an undeclared (scalar) input: the user means a matrix or
-        a vector, which the first call's arrays will tell (UndeclaredShapes, as for a
-        reduction). True where the parse is lenient: the product is taken as of numbers.
-        `at`: the number of the product's token ('@', or the name of dot() or matmul())."""
-        names = sorted({n for a in args if self.g.shape(a) == () for n in _inputs_of(self.g, a)
-                        if self.g.shape(self.g._inputs[n]) == ()}, key=natural_key)
-        if not names or self.lenient:
-            return bool(names)
-        raise self.undeclared(at, self.scanner.locate(at).text, names, "the matrices and vectors")
-
-    def undeclared(self, tok, what: str, names: list, declare: str) -> UndeclaredShapes:
-        """The refusal of `what` (a reduction, a product) of the undeclared inputs `names`."""
-        one = len(names) == 1
-        return UndeclaredShapes(self.error(tok, (
-            f"{what} of a scalar: {', '.join(names)} {'is' if one else 'are'} not declared in shapes=, "
-            f"so {'it is a scalar' if one else 'they are scalars'}; declare {declare}, "
-            f"e.g. shapes={{{names[-1]!r}: ('n',)}} (--shape {names[-1]}=n on the command line)")).args[0])
-
-    def index_of_scalar(self, at: int, var: int) -> ExprcIndexError:
-        """x[0] of a scalar: most often an x the user forgot to declare in shapes=."""
-        names = _inputs_of(self.g, var)
-        hint = (f": {quote(names[0])} is not declared in shapes=, so it is a scalar; declare it, "
-                f"e.g. shapes={{{quote(names[0])}: ('n',)}} (--shape {names[0][:24]}=n on the command line)"
-                if len(names) == 1 and self.g.shape(self.g._inputs[names[0]]) == () else "")
-        return ExprcIndexError(self.error(at, f"[]: cannot index a scalar{hint}").args[0])
-
-    def missing_operand(self, text: str, at: int, prev: int | None, stack: list) -> ParseError:
-        """The error for the token `text` (number `at`) found where an operand (number,
-        name, '(') should be; `prev` is the number of the token before."""
-        if text == BAD:
-            return self.scanner.bad_token_error()
-        tok = self.scanner.locate(at)
-        if prev is not None:
-            prev = self.scanner.locate(prev)
-        kind = tok.kind
-        if kind == "eof" and stack and any(m[1] == _MARKER_PREC for m in stack):
-            marker = next(m for m in reversed(stack) if m[1] == _MARKER_PREC)
-            return self.error(marker[3], "'(' was never closed")
-        if kind == ")":
-            if prev is not None and prev.kind == "(":
-                marker = stack[-1]  # pushed by that '(' just before
-                if marker[0] == _CALL:
-                    self.close(marker, [])  # raises the arity error (0 given)
-                return self.error(tok, "empty parentheses: expected an expression inside '()'")
-            if not any(m[1] == _MARKER_PREC for m in stack):
-                return self.error(tok, "unmatched ')'")
-        if prev is None:
-            return self.error(tok, f"expected an expression, found {describe(tok)}")
-        return self.error(tok, f"expected an expression after {describe(prev)}")
-
-    def open_hint(self, stack: list, at: int) -> str:
-        """When an error follows an unclosed '(' on an earlier line, say so: the
-        real mistake is often the missing ')' (newlines inside '()' are ignored)."""
-        for marker in reversed(stack):
-            if marker[1] == _MARKER_PREC:
-                paren, tok = self.scanner.locate(marker[3]), self.scanner.locate(at)
-                if paren.line < tok.line:
-                    return f" (is the '(' on line {paren.line}, column {paren.col} closed?)"
-                return ""
-        return ""
