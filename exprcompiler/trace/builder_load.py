@@ -45,7 +45,7 @@ from .. import ops as _ops
 from .builder_ops import _COMMUTATIVE, _FAST_METHODS, KEY_RADIX, built_as_written, key_code
 from .columns import CODE, OP_NAMES, UNKNOWN, take_columns
 from .columns import CONST as _CONST, COPY as _COPY, INPUT as _INPUT   # (the leaves' op codes; an op's is above)
-from .identities import CONST, COPY, IDENTITIES, NEG
+from .identities import CONST, COPY, FIRES_ON, IDENTITIES, NEG
 from .labels import Labels
 
 _ATTRS, _SHAPE = itemgetter(2), itemgetter(3)
@@ -85,35 +85,48 @@ def _kind_codes(code: np.ndarray) -> Optional[dict]:
     return codes
 
 
-# Per op code, what the rules of an op with a constant or negated argument hold
-# (identities.IDENTITIES): an op without an identity is only folded (every argument
-# a constant); add's takes a zero or a negated term; pow's an exponent of one.
+# Per op code, whether the op has no identity (identities.IDENTITIES): then only a
+# fold (every argument a constant) takes it. The ops with an identity are settled by
+# what their rule reads (identities.FIRES_ON), the others are asked one by one.
 _NO_IDENTITY = np.zeros(256, bool)
 _NO_IDENTITY[[c for c, name in enumerate(OP_NAMES) if c > _COPY and name not in IDENTITIES]] = True
-_ADD, _POW = CODE["add"], CODE["pow"]
+_FIRES_ON = [(CODE[name], fires) for name, fires in FIRES_ON.items() if name in CODE]
+_READ_CONSTANTS = sorted({c for _, fires in _FIRES_ON for c in fires.constants})
 
 
 def _surely_as_written(flagged: np.ndarray, kinds: np.ndarray, counts: np.ndarray, flat: np.ndarray,
-                       starts: np.ndarray, flags: bytearray, consts: dict) -> np.ndarray:
+                       starts: np.ndarray, flags: bytearray, consts: dict, pull: bool) -> np.ndarray:
     """Per instruction of `flagged`: True where its op method surely builds it as
-    written, by what built_as_written would ask of its rules, for the ops whose
-    rules read only their arguments' constant values and negation flags (nearly all
-    of a trace's: sums, powers, unary functions), in NumPy per op rather than a call
-    per instruction. False leaves it to built_as_written. `flat`: the arguments
-    through copies (whose flags and values are their sources')."""
+    written, by what built_as_written would ask of its rules, in NumPy per op rather
+    than a call per instruction: no fold (an argument not a constant), and no case
+    where its identity may fire (identities.FIRES_ON: a constant of the values its
+    rule reads, a negated argument where it reads one; an op whose rule reads more
+    where negations are pulled is left out). False leaves it to built_as_written.
+    `flat`: the arguments through copies (whose flags and values are their sources');
+    `pull`: the builder's pull_negations."""
     f = np.frombuffer(flags, np.uint8)
     is_const, negated = (f & CONST) != 0, (f & NEG) != 0
-    zero, one = np.zeros(len(f), bool), np.zeros(len(f), bool)
-    for v, c in consts.items():
-        zero[v], one[v] = c == 0.0, c == 1.0   # (-0.0 == 0.0: a zero of either sign)
+    held = np.fromiter(consts.keys(), np.intp, len(consts))
+    values = np.fromiter(consts.values(), np.float64, len(consts))
+    equal = {}   # c -> per variable: its constant == c (-0.0 == 0.0: a zero of either sign)
+    for c in _READ_CONSTANTS:
+        equal[c] = np.zeros(len(f), bool)
+        equal[c][held] = values == c
     op, at = kinds[flagged], starts[flagged]
-    x = flat[at]
     unary = counts[flagged] == 1
-    sure = unary & _NO_IDENTITY[op] & ~is_const[x]
-    y = flat[np.where(unary, at, at + 1)]   # (a unary op's: its one argument again, unread)
-    binary = ~unary & ~(is_const[x] & is_const[y])   # (two constants: folded)
-    sure |= binary & (op == _ADD) & ~(zero[x] | zero[y] | negated[x] | negated[y])
-    sure |= binary & (op == _POW) & ~one[y]
+    args = (flat[at], flat[np.where(unary, at, at + 1)])   # (a unary op's second: its one argument again, unread)
+    as_written = ~np.where(unary, is_const[args[0]], is_const[args[0]] & is_const[args[1]])   # not folded
+    sure = as_written & _NO_IDENTITY[op]
+    for code, fires in _FIRES_ON:
+        if fires.pulled and pull:
+            continue
+        fire = np.zeros(len(op), bool)
+        for k in fires.const_at:
+            for c in fires.constants:
+                fire |= equal[c][args[k]]
+        for k in fires.negated_at:
+            fire |= negated[args[k]]
+        sure |= as_written & (op == code) & ~fire
     return sure
 
 
@@ -217,7 +230,7 @@ def load(b, trace) -> bool:
     if special.any():
         hits = np.concatenate(([0], np.cumsum(special[flat])))   # special arguments so far
         flagged = np.flatnonzero((hits[ends] > hits[starts]) & (kinds > _COPY))
-        flagged = flagged[~_surely_as_written(flagged, kinds, counts, flat, starts, flags, consts)]
+        flagged = flagged[~_surely_as_written(flagged, kinds, counts, flat, starts, flags, consts, b.pull_negations)]
         if not built_as_written(b, flagged.tolist()):
             b.__init__(pull_negations=b.pull_negations, max_ops=b.max_ops)   # empty again
             return False

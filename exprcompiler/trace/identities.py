@@ -4,13 +4,14 @@ Where it sits: the Builder (trace/builder.py, and its op methods in builder_ops.
 consults IDENTITIES before it appends an instruction, so every front end and pass
 builds simplified traces. Each rule sees the builder (its instructions, constants
 and sources), never changes it except through b.apply / b.const, and returns the
-variable the operation equals or None.
+variable the operation equals or None. FIRES_ON says, as data, where each rule may
+fire (the constants and negations it reads), for checks made without calling it.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import NamedTuple, Optional
 
 
 # What the identities (and constant folding) look at, kept by the builder as one byte
@@ -155,3 +156,24 @@ def _id_transpose(b, args, consts, shape, attrs):
 IDENTITIES = {"add": _id_add, "sub": _id_sub, "mul": _id_mul, "div": _id_div, "pow": _id_pow,
                "neg": _id_neg, "broadcast_to": _id_reshaping, "sum_to": _id_reshaping,
                "reshape": _id_reshaping, "transpose": _id_transpose}
+
+
+class Fires(NamedTuple):
+    """Where an op's rule above may fire, as data: for the checks that settle many
+    operations at once without calling it (builder_load._surely_as_written, in
+    NumPy over a whole trace). Outside these cases the rule returns None (an op
+    without an entry: anywhere). tests/test_identity_data.py holds every rule to
+    what its entry says, so a new case in a rule needs its entry here."""
+
+    constants: tuple    # a constant argument of one of these values (compared by ==: 0.0 is either zero)
+    const_at: tuple     # ... at one of these positions
+    negated_at: tuple   # an argument that names a negation, at one of these positions
+    pulled: bool        # with pull_negations, it may fire elsewhere too (not settled by this entry)
+
+
+FIRES_ON = {"add": Fires((0.0,), (0, 1), (0, 1), False),
+            "sub": Fires((0.0,), (0, 1), (1,), False),
+            "mul": Fires((1.0, -1.0), (0, 1), (), True),
+            "div": Fires((1.0,), (1,), (), True),
+            "pow": Fires((1.0,), (1,), (), False),
+            "neg": Fires((), (), (0,), False)}
