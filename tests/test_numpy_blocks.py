@@ -1,11 +1,11 @@
-"""The NumPy backend's blocks (numpy_backend.block_for): a generated function holds
+"""The NumPy backend's blocks (numpy_run.block_for): a generated function holds
 every line's array until it returns, so a large one runs a batch in blocks small
-enough that those arrays stay within numpy_backend.MEMORY, with the same results."""
+enough that those arrays stay within numpy_run.MEMORY, with the same results."""
 
 import numpy as np
 
 from exprcompiler import compile_grad
-from exprcompiler.backends import numpy_backend
+from exprcompiler.backends import numpy_backend, numpy_run
 from exprcompiler.randexpr import random_program
 
 
@@ -23,14 +23,14 @@ def test_a_large_function_runs_in_smaller_blocks_with_the_same_results(monkeypat
     program = random_program(300, seed=3)
     whole = compile_grad(program)
     lines = whole.source.count("\n")
-    monkeypatch.setattr(numpy_backend, "MEMORY", 8 * lines * 100)   # blocks of 100 points
+    monkeypatch.setattr(numpy_run, "MEMORY", 8 * lines * 100)   # blocks of 100 points
     blocked = compile_grad(program)
-    blocks, original = [], numpy_backend._blocked
+    blocks, original = [], numpy_run._blocked
 
     def recording(fn, arrays, batch, outs=None, block=numpy_backend.BLOCK):
         blocks.append(block)
         return original(fn, arrays, batch, outs, block)
-    monkeypatch.setattr(numpy_backend, "_blocked", recording)
+    monkeypatch.setattr(numpy_run, "_blocked", recording)
     X = np.random.default_rng(0).uniform(0.5, 1.5, (len(whole.inputs), 1001))
     want = whole(*X)
     assert blocks == []   # 1001 points: one piece for the small budget's twin

@@ -23,7 +23,7 @@ from exprcompiler import passes, to_trace
 from exprcompiler.backends import numpy_backend
 from exprcompiler.backends.numpy_render import NumpyRenderer
 from exprcompiler.randexpr import random_program
-from exprcompiler.trace import render, render_bulk
+from exprcompiler.trace import render, render_bulk, render_keys
 from exprcompiler.trace.ir import Instr, Label, Trace
 from exprcompiler.trace.render import Renderer, named_array, named_vars, use_counts
 from test_render_keys import TRACES, _patterns
@@ -34,7 +34,7 @@ def _keys(trace, named, bulk: bool, renderer=Renderer, monkeypatch=None, **kw):
     slots = np.arange(len(named)) if bulk else list(range(len(named)))
     if not bulk:
         with pytest.MonkeyPatch.context() as m:
-            m.setattr(render, "bulk_keys", lambda *a, **k: None)
+            m.setattr(render_keys, "bulk_keys", lambda *a, **k: None)
             return renderer(trace, numpy_backend.SPELLING, None, named=named, rhs_all="    ", slots=slots, **kw)
     return renderer(trace, numpy_backend.SPELLING, None, named=named, rhs_all="    ", slots=slots, **kw)
 
@@ -130,11 +130,11 @@ def test_generate_is_the_same_text_either_way(monkeypatch):
     monkeypatch.setattr(numpy_backend, "PROGRAM_ABOVE", 0)
     monkeypatch.setattr(numpy_backend, "_KEYED_MARGIN", 0)
     taken = []
-    bulk_keys = render.bulk_keys
-    monkeypatch.setattr(render, "bulk_keys", lambda *a, **k: taken.append(1) or bulk_keys(*a, **k))
+    bulk_keys = render_keys.bulk_keys
+    monkeypatch.setattr(render_keys, "bulk_keys", lambda *a, **k: taken.append(1) or bulk_keys(*a, **k))
     source, _, program = numpy_backend.generated(grad)
     assert taken and program is not None
-    monkeypatch.setattr(render, "bulk_keys", lambda *a, **k: None)
+    monkeypatch.setattr(render_keys, "bulk_keys", lambda *a, **k: None)
     again, _, program_again = numpy_backend.generated(grad)
     assert str(source) == str(again)
     assert list(program.numbered) == list(program_again.numbered) and program.slots == program_again.slots

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import linecache
-import math
 import weakref
 from itertools import chain, compress, count
 from operator import itemgetter
@@ -29,15 +28,20 @@ import numpy as np
 
 from ..version import __version__
 from .. import ops as _ops
-from ..trace.ir import Instr, Trace, _new_tuple, gc_paused
-from ..trace.render import Renderer, named_array, target_spelling, use_counts, use_counts_and_reads
-from ..trace.render import named_vars  # noqa: F401  (generate reads named_array; tests and benches find it here)
+from ..trace.ir import Instr, Trace, gc_paused
+from ..trace.render import Renderer, named_array, target_spelling, use_counts_and_reads
+# (generate reads named_array; tests and benches find these here)
+from ..trace.render import named_vars, use_counts  # noqa: F401
 from ..trace.render_bulk import FlatSlots, op_codes
 from .name_codes import Names
 from .naming import assign_names, comment_text
 from .numpy_program import Program, load_program, load_statements
 from .program_text import LazySource, Lines, Texts, formatted, text_of
 from .numpy_render import FUSED_HELPERS, NumpyRenderer, hoist_shared, share_logs, shared_exps
+# (the rewrites and the runner live beside; _prepared_kinds calls the rewrites by these names, which
+# the benches time, and callers find the runner's names here)
+from .numpy_rewrites import _dots, _small_powers, _static_sums
+from .numpy_run import BLOCK, MEMORY, _blocked, _flatten, block_for, numpy_runner  # noqa: F401
 from .reserved import PYTHON_RESERVED
 
 # Ops whose NumPy ufunc is a scalar libm loop, called in batch code through a runtime
@@ -358,102 +362,6 @@ def _guarded(body: list, params: list, returns: ReturnSpec) -> list:
             f"        return {_format_returns(returns, 'r[{}]'.format, top=True)}"]
 
 
-def _small_powers(trace: Trace, ops: Optional[list] = None) -> Trace:
-    """x**2 as x * x and x**3 as x * x * x. NumPy's power() calls pow for 3, about 20x
-    slower on an array (x**3 - 3x at 10⁶ points: 128 ms against 6 ms); for 2 it takes
-    the square's fast path on arrays, but on the floats of a one-point call each
-    power() costs 0.7 µs against 0.02 µs for a product (Rosenbrock in 10 variables:
-    27 µs against 2.3 µs). x * x is what NumPy computes for x**2; the cube differs from
-    pow in the last bit at most, as the C backend's does. `ops`: each instruction's
-    op name, if known."""
-    instrs = trace.instrs
-    if ops is None:
-        ops = list(map(itemgetter(0), instrs))
-    powers = {}
-    exponents = {}   # exponent variable -> 2.0, 3.0 or 0.0 (other): a few constants, shared by many powers
-    i = -1
-    for _ in range(ops.count("pow")):   # list.index finds them in C, a Python loop costs 20x
-        i = ops.index("pow", i + 1)
-        k = instrs[i].args[1]
-        value = exponents.get(k)
-        if value is None:
-            e = instrs[k]
-            value = exponents[k] = e.value if e.op == "const" and e.value in (2.0, 3.0) else 0.0
-        if value:
-            powers[i] = value
-    if not powers:
-        return trace
-    if 3.0 not in powers.values():   # squares only: no instruction moves
-        out = list(instrs)
-        for i in powers:
-            ins = instrs[i]
-            x = ins.args[0]
-            out[i] = _new_tuple(Instr, ("mul", (x, x), (), ins.shape))
-        return Trace(out, trace.labels, trace.outputs, trace.source, _inputs=trace.inputs)
-    out, labels, new = [], [], []
-    shift = 0   # instructions inserted so far (one per cube): variables move up by this
-    old_labels = trace.labels
-    for i, ins in enumerate(instrs):
-        args = tuple([new[a] for a in ins.args]) if shift and ins.args else ins.args
-        k = powers.get(i)
-        if k is not None:
-            x = args[0]
-            if k == 3.0:
-                out.append(Instr("mul", (x, x), (), ins.shape))
-                labels.append(None)
-                shift += 1
-                args = (len(out) - 1, x)
-            else:
-                args = (x, x)
-            ins = Instr("mul", args, (), ins.shape)
-        elif args is not ins.args:
-            ins = _new_tuple(Instr, (ins.op, args, ins.attrs, ins.shape))
-        new.append(len(out))
-        out.append(ins)
-        labels.append(old_labels[i])
-    return Trace(out, labels, [(n, new[v]) for n, v in trace.outputs], trace.source)
-
-
-def _static_sums(trace: Trace) -> Trace:
-    """sum_to(c, ref) as np.sum(c, axis=...) where the shapes say which axes: the
-    leading axes ref lacks (a bias's adjoint, (n, 32) -> (32,)), or the axes where ref
-    has 1. The generic helper works at run time from ref's shape and costs a few µs
-    more per call, which is a training step's budget."""
-    instrs = list(trace.instrs)
-    for i, ins in enumerate(instrs):
-        if ins.op != "sum_to" or ins.attrs:
-            continue
-        c, ref = (trace.instrs[a].shape for a in ins.args)
-        lead = len(c) - len(ref)
-        if lead > 0 and c[lead:] == ref:
-            instrs[i] = Instr("sum", ins.args[:1], (("axis", tuple(range(lead))),), ins.shape)
-        elif lead == 0:
-            ones = tuple(k for k, (dc, dr) in enumerate(zip(c, ref)) if dr == 1 and dc != 1)
-            if ones and all(dc == dr for k, (dc, dr) in enumerate(zip(c, ref)) if k not in ones):
-                instrs[i] = Instr("sum", ins.args[:1], (("axis", ones), ("keepdims", True)), ins.shape)
-    return Trace(instrs, trace.labels, trace.outputs, trace.source)
-
-
-def _dots(trace: Trace) -> Trace:
-    """sum(r * r) of a vector r, the product used nowhere else, as r @ r: one BLAS
-    dot instead of a temporary and a reduction (least squares' ½‖Xw − y‖²: 2.5 µs of
-    a 15 µs gradient at 500 rows). The product is left without its label, so it gets
-    no line. (A dot adds in another order than np.sum: the last bits may differ.)"""
-    uses = use_counts(trace)
-    instrs, labels = list(trace.instrs), list(trace.labels)
-    outputs = {v for _, v in trace.outputs}
-    for i, ins in enumerate(trace.instrs):
-        if ins.op != "sum" or dict(ins.attrs).get("axis") is not None or dict(ins.attrs).get("keepdims"):
-            continue
-        p = ins.args[0]
-        prod = trace.instrs[p]
-        if prod.op == "mul" and prod.args[0] == prod.args[1] and len(prod.shape) == 1 \
-                and uses[p] == 1 and p not in outputs:
-            instrs[i] = Instr("matmul", prod.args, (), ())
-            labels[p] = None
-    return Trace(instrs, labels, trace.outputs, trace.source)
-
-
 def _matmul_as_dot(trace: Trace, ins: Instr, r: Renderer, names) -> Optional[str]:
     """`a.dot(b)` for a product (what _dots makes of sum(r * r); X @ w and its
     gradient's r @ X; a layer's W.T @ g): for the vectors and matrices that the
@@ -561,71 +469,6 @@ def compile_numpy(trace: Trace, *, func_name: str = "f", description: str = "",
     """(function, source, parameter names) for `trace`."""
     source, params, program = generated(trace, func_name=func_name, description=description, returns=returns)
     return load(source, func_name, program=program), text_of(source), params
-
-
-# Points per block on large batches: each block's temporaries stay in cache. Measured
-# on the Griewank gradient at 10⁶ points: 47 ms in one piece, 30 ms in blocks of 16384.
-BLOCK = 16384
-# Bytes of block-sized arrays one call may hold at once. A generated function keeps
-# every statement's array until it returns (its locals, or a statement program's
-# slots), so a large trace holds about one array per line: the gradient of a
-# 10⁵-operation random program (about 3·10⁵ lines) called on 10⁴ points in one piece
-# reached 12.9 GB of memory and took 59 s; in blocks of MEMORY / (8 bytes × lines)
-# points, 447 here, 0.97 GB and 24 s. A quarter of that budget (blocks of 111) held
-# 0.42 GB but took 66 s: each block pays about a µs of Python per line. Below 8,192
-# lines the block is BLOCK. (backend="vm" runs that call in 3.7 s in 0.33 GB.)
-MEMORY = 1 << 30
-
-
-def block_for(source: Union[str, LazySource]) -> int:
-    """Points per block for a generated function: BLOCK, or fewer where its lines'
-    arrays of BLOCK points would hold more than MEMORY (at least 64). (A LazySource
-    knows its lines' count: its text is not made.)"""
-    lines = source.count("\n") if type(source) is str else source.line_count()
-    return max(64, min(BLOCK, MEMORY // (8 * max(1, lines))))
-
-
-def numpy_runner(fn, block: int = BLOCK):
-    """run(arrays, batch, blocks=None) -> one array per output: batches of 2 * `block`
-    points or more block by block (block_for); `blocks`, when given, are arrays
-    (points, w) whose columns take the outputs in turn (see backends/registry.py)."""
-    def run(arrays: list, batch: tuple, blocks=None) -> list:
-        outs = None if blocks is None else [b[:, j] for b in blocks for j in range(b.shape[1])]
-        if math.prod(batch) >= 2 * block:
-            return _blocked(fn, arrays, batch, outs, block)
-        res = _flatten((fn(*arrays),))
-        if outs is None:
-            return res
-        for o, r in zip(outs, res):
-            o[...] = np.broadcast_to(r, batch).reshape(-1)
-        return outs
-    return run
-
-
-def _blocked(fn, arrays: list, batch: tuple, outs=None, block: int = BLOCK) -> list:
-    """Evaluate `fn` block by block over the flattened batch, into `outs` (flat arrays)
-    or freshly allocated ones."""
-    n = math.prod(batch)
-    flat_in = [a.reshape(()) if a.size == 1 else np.broadcast_to(a, batch).reshape(-1)
-               for a in arrays]
-    for start in range(0, n, block):
-        stop = min(start + block, n)
-        res = _flatten((fn(*(x[start:stop] if x.ndim else x for x in flat_in)),))
-        if outs is None:
-            outs = [np.empty(n) for _ in res]
-        for o, r in zip(outs, res):
-            o[start:stop] = r
-    return [o.reshape(batch) for o in outs]
-
-
-def _flatten(items) -> list:
-    out = []
-    for it in items:
-        if isinstance(it, tuple):
-            out.extend(_flatten(it))
-        else:
-            out.append(it)
-    return out
 
 
 __all__ = ["Generated", "generate", "generated", "load", "load_point", "compile_numpy", "numpy_runner", "block_for",
