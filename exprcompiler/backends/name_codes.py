@@ -19,12 +19,15 @@ INDEXED_KINDS' order) k * top + the index (top: more than any index); any other 
 
 from __future__ import annotations
 
+import re
 from array import array
 from typing import Optional
 
 import numpy as np
 
 INDEXED_KINDS = ("v", "dot", "bar", "dot_dot", "dot_bar", "bar_dot", "bar_bar")
+# The names of that form (v12, v12_bar), which naming holds by index: the index, the kind
+HELD_BY_INDEX = re.compile(r"v(0|[1-9][0-9]*)(?:_(%s))?\Z" % "|".join(INDEXED_KINDS[1:]))
 # per kind code (0: a name held by text, which has no suffix): the suffix after v12
 _SUFFIXES = [b""] + [b"" if kind == "v" else b"_" + kind.encode() for kind in INDEXED_KINDS]
 _SUFFIX_LENGTHS = np.array([len(s) for s in _SUFFIXES], np.int64)
@@ -83,6 +86,15 @@ class Names:
         return np.frombuffer(self.codes, np.int32 if self.codes.typecode == "i" else np.int64)
 
 
+def name_texts(codes: np.ndarray, top: int) -> list[str]:
+    """The names of `codes` (each a v12-form name's, no odd one), as a list of str."""
+    codes = codes.astype(np.int64)
+    if not len(codes):
+        return []
+    text = b"".join([_text(codes[k:k + _CHUNK], top, []) for k in range(0, len(codes), _CHUNK)])
+    return text[:-1].decode().split("\n")
+
+
 def _text(codes: np.ndarray, top: int, texts: list) -> bytes:
     """The names of `codes` (none 0), each followed by a newline, as UTF-8 bytes."""
     odd = codes < 0
@@ -131,4 +143,4 @@ def _copy(out: np.ndarray, to: np.ndarray, source: np.ndarray, lengths: np.ndarr
     out[np.repeat(to, lengths) + within] = source[np.repeat(np.cumsum(lengths) - lengths, lengths) + within]
 
 
-__all__ = ["INDEXED_KINDS", "Names"]
+__all__ = ["HELD_BY_INDEX", "INDEXED_KINDS", "Names", "name_texts"]

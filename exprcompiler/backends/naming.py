@@ -8,7 +8,9 @@ header's macro or a name the generated code uses (see `identifier`). Intermediat
 are v1, v2, ..., tangents v1_dot, adjoints v1_bar, shared temporaries t1, t2. An
 adjoint that the trace accumulates in several SSA steps (v̄_4 = v̄_4 + v̄_5) reuses
 one name once the previous version is dead, so the code reads like the lecture
-table.
+table. (In a long trace most of those names, the common labels' first and their
+accumulations, are decided at once by name_firsts.py; assign_names' loop decides the
+rest in order.)
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from typing import Iterable, Iterator, Optional, Union
 import numpy as np
 
 from ..trace.ir import Label, Trace
-from ..trace.labels import KINDS, ODD, as_labels
-from .name_codes import INDEXED_KINDS as _INDEXED_KINDS, Names
+from ..trace.render_bulk import OpCodes
+from ..trace.labels import KINDS, ODD, Labels, as_labels
+from .name_codes import HELD_BY_INDEX as _HELD_BY_INDEX, INDEXED_KINDS as _INDEXED_KINDS, Names, name_texts
+from .name_firsts import Firsts, first_holders
 
 # A plain name: ASCII letters and digits in words joined by single underscores.
 # Such a name is its own identifier, unless it is reserved or looks generated.
@@ -97,7 +101,8 @@ def last_reads(trace: Trace, named: list[bool], reads: Optional[np.ndarray] = No
     consumer = np.full(n + 1, -1)   # each variable's last
     np.maximum.at(consumer, read, reader)
     consumer[consumer < 0] = n   # (none)
-    inlined = ~np.fromiter(named, bool, n)   # (a constant's statement is never asked for)
+    inlined = ~(np.array(named, bool) if isinstance(named, np.ndarray) else np.fromiter(named, bool, n))
+    # (a constant's statement is never asked for)
     statement = np.arange(n + 1)
     statement[:n][inlined] = consumer[:n][inlined]
     while True:   # an inlined consumer's own statement: pointer jumping, as deep as they nest
@@ -256,8 +261,19 @@ _FLAT_SLICE = 4096   # (the flat scans' first slice, in arguments: a few µs)
 # million ints, 80 MB; the lists, 8 bytes an instruction, 50): with lists, 1.42 ->
 # 1.35 µs an operation at 10⁵, 2.1 -> 1.8 at 10⁶. A name is held in one place, chosen
 # by its text (_HELD_BY_INDEX and the index's size), whichever way it was made.
-_HELD_BY_INDEX = re.compile(r"v(0|[1-9][0-9]*)(?:_(%s))?\Z" % "|".join(_INDEXED_KINDS[1:]))
 _FREE = object()   # (a name no variable holds)
+
+
+class _HeldAhead(dict):
+    """A kind's holders by index (as _Holders' list) where first_holders set most of
+    them ahead: those in the array `ahead` (-1: none), the loop's changes in the
+    dict (a few hundred, where the list of every index cost 2 copies of it)."""
+
+    __slots__ = ("ahead",)
+
+    def __missing__(self, index: int):
+        holder = int(self.ahead[index])
+        return _FREE if holder < 0 else holder
 
 
 class _Holders:
@@ -270,9 +286,12 @@ class _Holders:
         self.by_text: dict[str, Optional[int]] = {}
         self.texts: list[str] = []   # the names held by text that a variable took, by code ~k
         self.text_codes: dict[str, int] = {}
+        self.reserved: list[tuple[str, int]] = []   # (kind, index) of the reserved names held by index
         for name in reserved:
-            held, key, _ = self.place(name)
+            held, key, kind = self.place(name)
             held[key] = None
+            if kind is not None:
+                self.reserved.append((kind, key))
 
     def indexed(self, kind: str) -> Optional[list]:
         """The list that holds names of this kind (None: a kind of no such names)."""
@@ -290,6 +309,30 @@ class _Holders:
         kind = m[2] or "v"
         return self.indexed(kind), int(m[1]), kind
 
+    def hold_firsts(self, firsts: "Firsts", names: Union[array, list]) -> Union[array, list]:
+        """Let each name of `firsts` (first_holders': v12-form names, none reserved,
+        each held by index) be held by its holder, and give the variables of
+        `firsts.at` their names in `names` (codes, an array: set in place; or a list
+        of str: returned anew). (NumPy: no Python step per name.)"""
+        top = self.top
+        kinds = firsts.names // top
+        index = firsts.names - kinds * top
+        for k in np.flatnonzero(np.bincount(kinds, minlength=len(KINDS))).tolist():
+            held = _HeldAhead()
+            held.ahead = np.full(top, -1, np.int32 if top < 1 << 31 else np.int64)
+            mine = kinds == k
+            held.ahead[index[mine]] = firsts.holders[mine]
+            for kind, key in self.reserved:
+                if kind == KINDS[k]:
+                    held[key] = None
+            self.by_index[KINDS[k]] = held
+        if type(names) is array:
+            np.frombuffer(names, np.int32 if names.itemsize == 4 else np.int64)[firsts.at] = firsts.codes
+            return names
+        out = np.full(len(names), None, object)   # (`names` holds none yet)
+        out[firsts.at] = name_texts(firsts.codes, top)
+        return out.tolist()
+
     def text_code(self, name: str) -> int:
         """The code of a name held by text (negative: see Names)."""
         code = self.text_codes.get(name)
@@ -299,17 +342,56 @@ class _Holders:
         return code
 
 
-def assign_names(trace: Trace, named: list[bool], reserved: set[str],
-                 uses: Optional[list[int]] = None, aliases: Optional[dict[int, int]] = None,
-                 reads: Optional[np.ndarray] = None, *, coded: bool = False) -> Union[list[Optional[str]], Names]:
+def assign_names(trace: Trace, named: Union[list[bool], np.ndarray], reserved: set[str],
+                 uses: Union[list[int], np.ndarray, None] = None, aliases: Optional[dict[int, int]] = None,
+                 reads: Optional[np.ndarray] = None, *, coded: bool = False,
+                 codes: Optional[OpCodes] = None) -> Union[list[Optional[str]], Names]:
     """One name per named variable; a name is reused only by the same label once its
     previous holder is read for the last time (by the statement that rebinds it).
-    `uses`: trace.render.use_counts(trace), if known (it spares most traces the
-    scan for each variable's last reader). `aliases`, if given (a dict): each variable
-    that reuses a name -> the first variable of that name (numpy_program's values
-    have a slot per name). `reads`: every argument in one flat array (with `uses`:
-    trace.render.use_counts_and_reads'), if known. `coded`: the names as a Names
+    `named`: per variable, whether it has a name (a list, or an array of bools).
+    `uses`: trace.render.use_counts(trace) (a list or an array), if known (it spares
+    most traces the scan for each variable's last reader). `aliases`, if given (a
+    dict): each variable that reuses a name -> the first variable of that name
+    (numpy_program's values have a slot per name). `reads`: every argument in one
+    flat array (with `uses`: trace.render.use_counts_and_reads'), if known; `codes`:
+    render_bulk.op_codes of the instructions, if known. `coded`: the names as a Names
     (codes; their strings made when asked for), else a list (None: no name)."""
+    labels = as_labels(trace.labels)
+    use_array = uses if isinstance(uses, np.ndarray) else None
+    if use_array is not None:
+        uses = uses.tolist()
+    if len(trace.instrs) >= FIRSTS_FROM * (1 if coded else _LISTS_FROM):
+        firsts = [first_holders(labels, named, len(trace.instrs) + 1, reserved, use_array, reads, codes,
+                                [v for _, v in trace.inputs])]
+        if firsts[0] is not None:
+            try:   # (handed over in a list, which _assign empties: freed once its names are held)
+                return _assign(trace, labels, named, reserved, uses, aliases, reads, coded, firsts)
+            except _TakenEarlier:   # (a name of the v12 form that another label asked for first)
+                if aliases:
+                    aliases.clear()
+    return _assign(trace, labels, named, reserved, uses, aliases, reads, coded, None)
+
+
+# Traces of at least this many instructions have most names decided in NumPy
+# (name_firsts): below, its few dozen NumPy calls cost more than the loop's steps they
+# spare (CPU time, gradients of random programs: coded, the same at 2k instructions,
+# 2x faster at 10k). Names as a list of str take _LISTS_FROM times as many: making the
+# strings costs the firsts most of what they spare (1.2x faster at 20k, 1.6x at 128k).
+# (Tests set it to 0, and above a trace's size for the loop alone: their oracle.)
+FIRSTS_FROM = 2048
+_LISTS_FROM = 8
+
+
+class _TakenEarlier(Exception):
+    """A name that first_holders gave a variable was asked for by an earlier one."""
+
+
+def _assign(trace: Trace, labels: Labels, named: list[bool], reserved: set[str], uses: Optional[list[int]],
+            aliases: Optional[dict[int, int]], reads: Optional[np.ndarray], coded: bool,
+            firsts: Optional[list[Firsts]]) -> Union[list[Optional[str]], Names]:
+    """assign_names, the firsts' names (first_holders', in a list that this empties)
+    set at once, then the other named variables' in order (all of them where
+    `firsts` is None)."""
     instrs = trace.instrs
     top = len(instrs) + 1
     holders = _Holders(reserved, top)
@@ -326,6 +408,16 @@ def assign_names(trace: Trace, named: list[bool], reserved: set[str],
 
         def stored(name: str, kind: Optional[str], key) -> str:
             return name
+    if firsts is None:
+        rest = compress(zip(count(), labels.kinds, labels.indexes), named)
+    else:
+        decided = firsts.pop()
+        names = holders.hold_firsts(decided, names)
+        if aliases is not None:
+            aliases.update(zip(decided.aliased, decided.alias_of))
+        others = decided.others
+        del decided
+        rest = zip(others, map(labels.kinds.__getitem__, others), map(labels.indexes.__getitem__, others))
     read_by = _LastRead(trace, named, uses, reads).read_by
     temps = 0
     tags: dict[str, str] = {}   # a label's tag -> its identifier (a Hessian's: a few, on every line)
@@ -339,17 +431,16 @@ def assign_names(trace: Trace, named: list[bool], reserved: set[str],
     odd: set[int] = set()
     # the labels' columns (labels.py): a common label's kind code and index, read
     # without making its Label; the others (odd, none) made when read
-    labels = as_labels(trace.labels)
-    for i, k, index in compress(zip(count(), labels.kinds, labels.indexes), named):
+    for i, k, index in rest:
         if 0 < k < ODD and 0 <= index < top \
                 and ((held := indexed(kind := KINDS[k])) is not None or (held := holders.indexed(kind)) is not None):
             # v12, v12_bar (most lines): what preferred_name gives, without its call
             prev = held[index]
-            if prev is _FREE:   # (most lines)
+            if prev is _FREE:   # (most lines, where no firsts were set)
                 held[index] = i
                 names[i] = bases[kind] + index if coded else f"v{index}" if kind == "v" else f"v{index}_{kind}"
                 continue
-            label = labels[i]
+            label = None   # (made if asked for: labels[i])
             pref = f"v{index}" if kind == "v" else f"v{index}_{kind}"
             key = index
             same = True   # (a holder of this name not in `odd` has this label)
@@ -367,6 +458,8 @@ def assign_names(trace: Trace, named: list[bool], reserved: set[str],
             if held is not by_text:
                 odd.add(i)
                 prev = held[key]
+                if prev is not _FREE and prev is not None and prev > i:   # (a first holder, set ahead)
+                    raise _TakenEarlier
             else:
                 prev = by_text.get(key, _FREE)
             if prev is _FREE:
@@ -378,7 +471,8 @@ def assign_names(trace: Trace, named: list[bool], reserved: set[str],
         # pref_1, pref_2, ... that is free or so held (never of v12's form)
         # (uses[prev] all of them here: an accumulation's, decided without read_by's call)
         name, k = pref, 0
-        while prev is None or prev in inputs or (k or not same or prev in odd) and labels[prev] != label \
+        while prev is None or prev in inputs \
+                or (k or not same or prev in odd) and labels[prev] != (label or (label := labels[i])) \
                 or not (uses is not None and uses[prev] == instrs[i].args.count(prev) or read_by(prev, i)):
             k += 1
             name = f"{pref}_{k}"

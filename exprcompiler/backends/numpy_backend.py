@@ -32,13 +32,13 @@ from ..trace.ir import Instr, Trace, gc_paused
 from ..trace.render import Renderer, named_array, target_spelling, use_counts_and_reads
 # (generate reads named_array; tests and benches find these here)
 from ..trace.render import named_vars, use_counts  # noqa: F401
-from ..trace.render_bulk import FlatSlots, op_codes
+from ..trace.render_bulk import FlatSlots, OpCodes, op_codes, op_codes_of_table, table_codes
 from .name_codes import Names
 from .naming import assign_names, comment_text
 from .numpy_program import Program, load_program, load_statements
 from .program_text import LazySource, Lines, Texts, formatted, text_of
 from .numpy_render import FUSED_HELPERS, NumpyRenderer, hoist_shared, share_logs, shared_exps
-# (the rewrites and the runner live beside; _prepared_kinds calls the rewrites by these names, which
+# (the rewrites and the runner live beside; _prepared_codes calls the rewrites by these names, which
 # the benches time, and callers find the runner's names here)
 from .numpy_rewrites import _dots, _small_powers, _static_sums
 from .numpy_run import BLOCK, MEMORY, _blocked, _flatten, block_for, numpy_runner  # noqa: F401
@@ -126,12 +126,9 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
     statements' slots and texts this one's share where they are the same: its names
     and lines, spelled otherwise."""
     reserved = RESERVED | {func_name} | ({FALLBACK, UNGUARDED} if guarded else set())
-    trace, ops, kinds = _prepared_kinds(trace, point)
-    codes = op_codes(kinds)   # (the stages below read the ops from this array, not the instructions)
-    del kinds
+    trace, ops, codes = _prepared_codes(trace, point)   # (the stages below read the ops from codes)
     uses, reads = use_counts_and_reads(trace)   # (reads: every argument, for assign_names)
     named_flags = named_array(trace, uses, codes)
-    uses = uses.tolist()
     shared = {} if point else shared_exps(trace, ops, codes)   # each gets a line, after its exp's
     named_flags[list(shared)] = True
     named = named_flags.tolist()
@@ -144,7 +141,8 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
     keyed = plain and named.count(True) > PROGRAM_ABOVE - _KEYED_MARGIN
     aliases: Optional[dict] = {} if keyed else None
     # (a long function's as codes, whose strings are made a chunk at a time: name_codes)
-    names = assign_names(trace, named, reserved, uses, aliases, reads, coded=keyed)
+    names = assign_names(trace, named_flags if keyed else named, reserved, uses, aliases, reads, coded=keyed,
+                         codes=codes)
     if not keyed:
         del reads
         reads = None
@@ -178,7 +176,7 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
         reads = [reads]
     r = NumpyRenderer(trace, spell, None if names is None else names.__getitem__,
                       named=named_flags if keyed else named, shared=shared,
-                      taken=set(names) | reserved if shared else reserved, uses=uses if shared else None,
+                      taken=set(names) | reserved if shared else reserved, uses=uses.tolist() if shared else None,
                       rhs_all="    " if plain else True, slots=slots, reads=reads, codes=codes)
     del reads, codes
 
@@ -321,19 +319,24 @@ def _prepared(trace: Trace, point: bool) -> tuple[Trace, set[str]]:
     """The trace as generate spells it, and its ops: the rewrites below, each called
     only where the trace has the op it rewrites (one scan of the ops, not one each;
     they do not look again)."""
-    return _prepared_kinds(trace, point)[:2]
+    return _prepared_codes(trace, point)[:2]
 
 
-def _prepared_kinds(trace: Trace, point: bool) -> tuple[Trace, set[str], list[str]]:
-    """_prepared's trace and ops, and each of its instructions' op name (a list: the
-    stages after it read that, not the instructions)."""
-    kinds = list(map(itemgetter(0), trace.instrs))
-    ops = set(kinds)
+def _prepared_codes(trace: Trace, point: bool) -> tuple[Trace, set[str], OpCodes]:
+    """_prepared's trace and ops, and its instructions' ops as OpCodes (the stages
+    after it read those, not the instructions)."""
+    table = table_codes(trace.instrs)
+    codes = op_codes_of_table(table) or op_codes(list(map(itemgetter(0), trace.instrs)))
+    ops = set(codes.names)
     given = trace
     if "xlogy" in ops and not point:
         trace = share_logs(trace)
     if "pow" in ops:
-        trace = _small_powers(trace, kinds if trace is given else None)
+        trace, table = _small_powers(trace, np.flatnonzero(codes.code == codes.names.index("pow")).tolist(),
+                                     table) if trace is given else _small_powers(trace)
+        made = op_codes_of_table(table) if table is not None and trace is not given else None
+        if made is not None:   # (its ops, from the rewrite's table: not read again)
+            given, codes = trace, made
     if "sum_to" in ops:
         trace = _static_sums(trace)
     if "sum" in ops or ("sum_to" in ops and "sum" in map(itemgetter(0), trace.instrs)):   # (_static_sums makes sums)
@@ -341,9 +344,9 @@ def _prepared_kinds(trace: Trace, point: bool) -> tuple[Trace, set[str], list[st
     if "logaddexp" in ops and not point:
         trace = hoist_shared(trace)
     if trace is given:
-        return trace, ops, kinds
-    kinds = list(map(itemgetter(0), trace.instrs))
-    return trace, set(kinds), kinds
+        return trace, set(codes.names), codes
+    codes = op_codes_of_table(table_codes(trace.instrs)) or op_codes(list(map(itemgetter(0), trace.instrs)))
+    return trace, set(codes.names), codes
 
 
 def _fits_try(n_lines: int) -> bool:

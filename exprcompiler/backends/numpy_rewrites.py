@@ -1,36 +1,39 @@
 """Rewrites of a trace before the NumPy backend spells it: small powers as products,
 sum_to with static shapes as np.sum over axes, sum(r * r) as a dot.
 
-Where it sits: inside numpy_backend.generated (its _prepared_kinds), after the passes
+Where it sits: inside numpy_backend.generated (its _prepared_codes), after the passes
 and before naming and rendering; each returns a new Trace (or the same where nothing
 applies), values as NumPy computes them (see each one's note on the last bits).
 """
 
 from __future__ import annotations
 
-from operator import itemgetter
 from typing import Optional
 
+import numpy as np
+
+from ..trace.columns import CODE
 from ..trace.ir import Instr, Trace, _new_tuple
 from ..trace.render import use_counts
+from ..trace.render_bulk import table_codes
 
 
-def _small_powers(trace: Trace, ops: Optional[list] = None) -> Trace:
+def _small_powers(trace: Trace, pows: Optional[list] = None,
+                  table: Optional[np.ndarray] = None) -> tuple[Trace, Optional[np.ndarray]]:
     """x**2 as x * x and x**3 as x * x * x. NumPy's power() calls pow for 3, about 20x
     slower on an array (x**3 - 3x at 10⁶ points: 128 ms against 6 ms); for 2 it takes
     the square's fast path on arrays, but on the floats of a one-point call each
     power() costs 0.7 µs against 0.02 µs for a product (Rosenbrock in 10 variables:
     27 µs against 2.3 µs). x * x is what NumPy computes for x**2; the cube differs from
-    pow in the last bit at most, as the C backend's does. `ops`: each instruction's
-    op name, if known."""
+    pow in the last bit at most, as the C backend's does. `pows`: the positions of the
+    powers, if known; `table`: the trace's ops as table codes (render_bulk.table_codes),
+    if known: then the result's are returned too, made from it (else None)."""
     instrs = trace.instrs
-    if ops is None:
-        ops = list(map(itemgetter(0), instrs))
+    if pows is None:
+        pows = np.flatnonzero(table_codes(instrs) == CODE["pow"]).tolist()
     powers = {}
     exponents = {}   # exponent variable -> 2.0, 3.0 or 0.0 (other): a few constants, shared by many powers
-    i = -1
-    for _ in range(ops.count("pow")):   # list.index finds them in C, a Python loop costs 20x
-        i = ops.index("pow", i + 1)
+    for i in pows:
         k = instrs[i].args[1]
         value = exponents.get(k)
         if value is None:
@@ -39,14 +42,18 @@ def _small_powers(trace: Trace, ops: Optional[list] = None) -> Trace:
         if value:
             powers[i] = value
     if not powers:
-        return trace
+        return trace, table
+    if table is not None:   # (each power a product; a cube's square inserted before it)
+        table = table.copy()
+        table[list(powers)] = CODE["mul"]
+        table = np.insert(table, [i for i, k in powers.items() if k == 3.0], CODE["mul"])
     if 3.0 not in powers.values():   # squares only: no instruction moves
         out = list(instrs)
         for i in powers:
             ins = instrs[i]
             x = ins.args[0]
             out[i] = _new_tuple(Instr, ("mul", (x, x), (), ins.shape))
-        return Trace(out, trace.labels, trace.outputs, trace.source, _inputs=trace.inputs)
+        return Trace(out, trace.labels, trace.outputs, trace.source, _inputs=trace.inputs), table
     out, labels, new = [], [], []
     shift = 0   # instructions inserted so far (one per cube): variables move up by this
     old_labels = trace.labels
@@ -68,7 +75,7 @@ def _small_powers(trace: Trace, ops: Optional[list] = None) -> Trace:
         new.append(len(out))
         out.append(ins)
         labels.append(old_labels[i])
-    return Trace(out, labels, [(n, new[v]) for n, v in trace.outputs], trace.source)
+    return Trace(out, labels, [(n, new[v]) for n, v in trace.outputs], trace.source), table
 
 
 def _static_sums(trace: Trace) -> Trace:

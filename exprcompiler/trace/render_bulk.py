@@ -46,6 +46,7 @@ import numpy as np
 
 from .. import ops as _ops
 from ..ops import PREC_ATOM, PREC_NEG
+from .columns import OP_NAMES, UNKNOWN, op_code_bytes
 
 MAX_ARITY = 3        # where's; a variadic op (stack, concatenate) declines
 MAX_DEPTH = 64       # levels of inlined terms (a gradient's: 3 or 4)
@@ -69,6 +70,25 @@ def op_codes(kinds: list) -> OpCodes:
     """OpCodes of the instructions whose op names are `kinds`."""
     code_of = {name: k for k, name in enumerate(sorted(set(kinds)))}
     return OpCodes(list(code_of), np.fromiter(map(code_of.__getitem__, kinds), np.int16, len(kinds)))
+
+
+def table_codes(instrs) -> np.ndarray:
+    """Each instruction's op as its code in ops' one table (trace/columns.py: a byte
+    each, UNKNOWN for an op registered after import), from one C-level pass (no list
+    of op names, no dict per instruction: generate's op codes, half the time)."""
+    return np.frombuffer(op_code_bytes(instrs), np.uint8)
+
+
+def op_codes_of_table(table: np.ndarray) -> Optional[OpCodes]:
+    """The OpCodes (as op_codes numbers them: by sorted name) of ops given as
+    table_codes; None where one is UNKNOWN."""
+    present = np.flatnonzero(np.bincount(table, minlength=UNKNOWN + 1)).tolist()
+    if present and present[-1] == UNKNOWN:
+        return None
+    names = sorted(OP_NAMES[c] for c in present)
+    lut = np.zeros(UNKNOWN + 1, np.int16)
+    lut[present] = [names.index(OP_NAMES[c]) for c in present]
+    return OpCodes(names, lut[table])
 
 
 class BulkKeys(NamedTuple):
