@@ -426,7 +426,7 @@ def generate_c(trace: Trace, *, func_name: str = "f", description: str = "",
         return "\n".join(head + [f"#define XC_TILE {TILE}", ""] + _single_kernel(stmts, inputs, func_name, decl, n_out, columns)
                          + _packed(func_name, n_in, n_out) + batch) + "\n", decls
     text = c_split.split_kernel(without_copies(stmts), inputs, func_name, decl, head, n_in, n_out, PART, BLOCK, _table,
-                                packed_decl(func_name), tail=batch, mvec=VECTOR_MATH)
+                                packed_decl(func_name), batch_decl=batch_decl, mvec=VECTOR_MATH)
     return text + "\n", decls
 
 

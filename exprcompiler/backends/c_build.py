@@ -233,7 +233,14 @@ DRIVER_FLAGS = c_split.UNIT_FLAGS
 # lane wrappers; with the loops aligned to 32 bytes 3.78 against 3.83 ms
 # (benchmarks/bench_c_split_gap.py, thread CPU, medians of 41 interleaved rounds,
 # load 4.7-5.6; the same instructions in callgrind).
-DRIVER_GCC_FLAGS = ("-falign-loops=32",)
+# The passes that `omp simd` parts do without (c_split.SIMD_FLAGS) find nothing in the
+# driver either: its compile (a cold cache's, beside the parts) 82 / 86 ms -> 69 / 72
+# ms of compiler CPU (min / median of 11 interleaved runs, load 5); the kernels as fast
+# and bit for bit the same (pendulum Jacobians at 10^4 points, medians of 31 rounds,
+# 6 links 1.038 -> 1.043 ms, 10 links 3.46 -> 3.44; callgrind 879 -> 871 and 2,038 ->
+# 2,022 instructions a point; benchmarks/bench_c_split_gap.py, load 4.3). Not loop
+# optimization too (-fno-tree-loop-optimize: 63 ms, but 1.3x the kernel's time).
+DRIVER_GCC_FLAGS = ("-falign-loops=32", *c_split.SIMD_FLAGS)
 
 
 def driver_flags(flags, extra) -> list[str]:

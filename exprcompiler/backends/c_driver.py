@@ -12,9 +12,11 @@ the block and whether the parts run vector by vector. It is
 - xc_split_point: one point, on one frame of the tape kept per thread between calls
   (c_split.point_entry says what that gave).
 
-Each kernel keeps, in its last unit of parts, two small functions of its own (`entries`):
+Each kernel keeps, in its last unit of parts, small functions of its own (`entries`):
 the batch kernel with its signature of pointers and strides, which fills the tables
-and calls xc_split_run, and the one-point entry, which calls xc_split_point.
+and calls xc_split_run, the one-point entry, which calls xc_split_point, and (for
+Jacobians and Hessians) the batch entry of the extension's array calls, whose arrays
+are xc_split_run's tables as they are.
 
 The source of a split kernel still holds the driver, after DRIVER_MARK, so that the
 joined text is one valid translation unit (`exprc export`); there its functions are
@@ -252,14 +254,23 @@ DRIVER = "\n".join([DRIVER_MARK, *API, *_BODY]) + "\n"
 
 
 def entries(func_name: str, decl: str, packed_decl: str, n_in: int, n_out: int, parts: int,
-            vector: bool, table) -> list[str]:
-    """The lines of a kernel's own two entries (see the top), in its last unit of parts:
-    the batch kernel `decl` and the one-point `packed_decl`. The batch kernel is -O0
-    under gcc (XC_DRIVER): it only fills tables, and at -O1 gcc took 2.8 s of CPU over
-    the tables of the 20-link pendulum's 1,806 pointer and stride parameters (0.05 s
-    at -O0)."""
+            vector: bool, table, batch_decl: str = "") -> list[str]:
+    """The lines of a kernel's own entries (see the top), in its last unit of parts:
+    the batch kernel `decl`, the one-point `packed_decl` and, where `batch_decl` is
+    given, the batch entry for the extension's array calls (c_entry.batch_entry's
+    declaration). The batch kernel is -O0 under gcc (XC_DRIVER): it only fills tables,
+    and at -O1 gcc took 2.8 s of CPU over the tables of the 20-link pendulum's 1,806
+    pointer and stride parameters (0.05 s at -O0). The batch entry's arrays are the
+    driver's tables already: it calls the driver itself, not the batch kernel with
+    every pointer and stride spelled out (which gcc then packs back into the tables;
+    about 5 ms of the 6-link Jacobian's unit)."""
     per_vector = "0" if vector else "1"
     fns = f"{func_name}_parts"
+    batch = ["", "/* the batch, every pointer and stride in an array (backends/c_entry.py's run_entry) */",
+             batch_decl.removesuffix(";"), "{",
+             f"    return xc_split_run(n, threads, in, st, {n_in}, out, os, {n_out}, {fns}, {parts}, XC_W,",
+             f"                        XC_BLOCK, {per_vector});",
+             "}"] if batch_decl else []
     return ["", f"static const xc_part_fn {fns}[] = {{{table([f'{func_name}_part{c}' for c in range(parts)])}}};",
             "", "XC_DRIVER " + decl, "{",
             f"    const double *const ins[] = {{{table([f'in{k}' for k in range(n_in)])}}};",
@@ -272,4 +283,4 @@ def entries(func_name: str, decl: str, packed_decl: str, n_in: int, n_out: int, 
             "/* one point: input k in in[k], output k to out[k] (c_split.point_entry) */",
             packed_decl, "{",
             f"    return xc_split_point(in, out, {n_in}, {n_out}, {fns}, {parts}, XC_W, {per_vector});",
-            "}"]
+            "}", *batch]

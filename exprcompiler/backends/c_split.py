@@ -441,7 +441,15 @@ def lanes_prelude(stmts, mvec=frozenset()) -> list[str]:
 # 2.63 us against 2.06 / 2.48), the 10-link one as fast (3.98 / 5.63 against 3.95 /
 # 5.21 ms). So `omp simd` parts up to VECTOR_UP_TO statements (after without_copies:
 # the 6-link Jacobian has 685, the 10-link one 1,927), the vector extension above.
-VECTOR_UP_TO = 1_000
+# Since then (libmvec called by name, blocks of LANES_VECTORS vectors, the driver's
+# loops aligned) the gap closed, and every split kernel is in the vector extension:
+# the 6-link kernel's unit took gcc 107 / 114 ms as `omp simd` against 80 / 85 ms
+# (compiler CPU min / median of 9 interleaved runs, load 7), and ran 10^4 points in
+# 1.23 ms against 1.18 (omp simd) and 1.41 (one unsplit -O3 kernel), medians of 21
+# interleaved rounds, bit for bit the same; callgrind 879 / 812 / 633 instructions a
+# point (benchmarks/bench_c_split_gap.py --cases pend6, load 5.7). The `omp simd`
+# layout stays for VECTOR_UP_TO raised (the tests hold both layouts to the same bits).
+VECTOR_UP_TO = 0
 LANES_PART = 0.5
 HALF_PARTS_FROM = 20_000
 # A vector-extension part is the code of the XC_VL points from j, called vector by
@@ -483,11 +491,12 @@ def units_of(weights, per_unit: int) -> list[int]:
 
 def split_kernel(stmts, inputs: dict, func_name: str, decl: str, head: list[str],
                  n_in: int, n_out: int, part: int, block: int, table, packed_decl: str,
-                 tail=(), mvec=()) -> str:
+                 batch_decl: str = "", mvec=()) -> str:
     """The source of the split kernel: the prelude `head` (guarded, so the joined text
     is one valid unit too), the parts a few to a unit, the last unit ending with the
-    kernel `decl` and its one-point entry `packed_decl` (c_driver.entries) and the
-    lines `tail`, then the driver that every split kernel shares (c_driver.DRIVER).
+    kernel `decl`, its one-point entry `packed_decl` and its batch entry `batch_decl`
+    where given (c_driver.entries), then the driver that every split kernel shares
+    (c_driver.DRIVER).
     `mvec`: the libm functions with vector variants in libmvec (see MVEC)."""
     vector = len(stmts) <= VECTOR_UP_TO
     halves = not vector and len(stmts) > HALF_PARTS_FROM
@@ -532,8 +541,8 @@ def split_kernel(stmts, inputs: dict, func_name: str, decl: str, head: list[str]
         lines += [UNIT_MARK] if c in starts else []
         lines += [f"XC_PART void {func_name}_part{c}({PART_PARAMS[vector]})", "{", *loop, *body,
                   "        }", "    }", "}", ""]
-    lines += c_driver.entries(func_name, decl, packed_decl, n_in, n_out, len(chunks), vector, table)
-    return "\n".join([*lines, *tail, UNIT_MARK, c_driver.DRIVER])
+    lines += c_driver.entries(func_name, decl, packed_decl, n_in, n_out, len(chunks), vector, table, batch_decl)
+    return "\n".join([*lines, UNIT_MARK, c_driver.DRIVER])
 
 
 # point_entry: the one-point entry (input k in in[k], output k to out[k]; now
