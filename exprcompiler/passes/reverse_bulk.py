@@ -8,17 +8,24 @@ arguments and the result) and instantiates it for every instruction of that kind
 at once: blocks in descending consumer order, positions by a cumsum of block
 sizes, argument columns gathered with NumPy, tuples made by C-level maps.
 
-STATUS: grad_reverse's trace on the deep family (10^3-10^5 operations), not yet on
-text and SymPy (10^5 text: +0.43% instructions, SymPy +0.52%; session 33: +1.5%,
-before that +6.1%), so not wired in. What it does as grad_reverse's builder does: (a) the seed's cascade,
-the edges out of constant adjoints (v̄ = 1 and what sums and differences carry of
+STATUS: wired in (session 35): grad_reverse takes it for a trace of at least
+reverse._BULK_FROM instructions (1,500: above the crossover of the two sweeps) and
+falls back to the per-instruction sweep where this returns None. Its trace is the
+per-instruction sweep's on the deep family (10^3-10^5 operations), not yet on text
+and SymPy (10^4 text: +0.48% instructions, SymPy +0.59%; 10^5 text +0.43%; the
+extra instructions carry extra v̄ labels), with the same gradient bits:
+tests/test_reverse_wired.py holds the wired path to the per-instruction sweep (NumPy
+and C kernels, the interpreter).
+
+What it does as grad_reverse's builder does: (a) the seed's cascade, the edges out
+of constant adjoints (v̄ = 1 and what sums and differences carry of
 it), swept in Python in passes/reverse_bulk_consts.py, each partial recorded for
 G's value, so 1·v is v, 1 + 1 is 2, what only those read is dropped, and what the
 primal has (sin(v) in cos's partial) is the primal's; (b) a partial's instructions
 on primal variables alone (cos(v), 2·v), and on a G that names a primal variable
 (G = copy of v, G·w = the primal's v·w), hash-consed against the primal's and each
-other (_hash_cons); a copy that nothing reads then is dropped; (c) the identities
-that look into an argument (c·(k·v) -> (c·k)·v, an unlabelled negation pulled out
+other (_hash_cons); a copy that nothing reads then is dropped (a copy of G, or of
+what a hit found: x·(x·(x·x))); (c) the identities that look into an argument (c·(k·v) -> (c·k)·v, an unlabelled negation pulled out
 of a product): the kinds are told apart by their arguments' shape and each is
 recorded on a placeholder of that shape (_argument_patterns); (d) on negated
 adjoints (each adjoint's class, _negations): a first contribution −m and a second
@@ -44,15 +51,23 @@ output that is also an argument, an adjoint that flows nowhere (x**0's: a
 structural zero).
 
 Cost: the constant adjoints' Python sweep takes a quarter of the text family's
-edges: at 10^5 operations the pass is ~5.4 µs an operation against grad_reverse's
-~8-9 (CPU, median of 7 alternating rounds, load ~6; without (a) and (b) it was
-2.6 µs); on deep 2.5 against 7.3. benchmarks/bench_reverse_bulk.py --why counts
+edges: at 10^5 operations the pass is ~5.3-5.8 µs an operation against the
+per-instruction sweep's 8.4-9.5 (bench_frontend.py's grad stage, CPU, session 35,
+alternating runs, load 3-9; without (a) and (b) it was 2.6 µs); on deep 2.5-2.9
+against 6.8-7.3; the two are as fast at ~1,150 instructions (text, SymPy). benchmarks/bench_reverse_bulk.py --why counts
 what grad_reverse does differently.
 
-Memory: int32 columns (int8 argument numbers), arrays dropped once used, and each
-instruction put in its place as it is made, the constant sweep's items dropped
-before the regular edges' are made: at 10^5 text operations the pass's traced peak
-is below grad_reverse's (723 against 812 bytes an operation).
+Labels: as columns (trace/labels.py) where the primal's are, the adjoints' v̄_k
+read off the primal's columns (reverse_bulk_write.bar_columns), so no Label object
+is made for them, here or in naming.
+
+Memory: int32 columns (int8 argument numbers), arrays dropped once used, the
+constant sweep's items dropped before the regular edges' are made, and these put as
+columns (15 bytes an instruction) and made as tuples at the end in position order
+(NewInstrs.made: the later stages read them 1.7x faster than tuples made a kind at
+a time; the bench's peak RSS +25-35 bytes an operation for it at 10^5 text, +14 at
+10^6). Session 34, before the columns: the pass's traced peak at 10^5 text was
+below grad_reverse's (723 against 812 bytes an operation).
 
 The modules: this one is the driver (the checks, each instruction's kind, the
 edges in sweep order); passes/reverse_bulk_templates.py records the partials

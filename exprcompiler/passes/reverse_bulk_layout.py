@@ -20,13 +20,14 @@ import numpy as np
 
 from ..trace.ir import Trace, _new_tuple
 from ..trace.ir_trace import Instr
+from ..trace.labels import Labels
 from .replay import fresh_name
 from .reverse_bulk_consts import ConstantSweep
 from .reverse_bulk_negations import _negation_classes
 from .reverse_bulk_share import (_MAX_ROUNDS, _const_key, _hash_cons, _independent, _PrimalTable, _primal_sources,
                                  _roots, _unread_copies)
 from .reverse_bulk_templates import _NEG_TEMPLATE, _SEED_TEMPLATE, _template, _text_of, _Unsupported
-from .reverse_bulk_write import NewInstrs, _write_regular
+from .reverse_bulk_write import NewInstrs, _write_regular, bar_columns
 
 
 def _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e_t, cval, arg_cols,
@@ -134,8 +135,10 @@ def _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e
             break
     # an adjoint that names a primal variable and whose every reading as G was such
     # a hit is not read: grad_reverse's finish drops its copy (and the copies that
-    # only it read, up the chain of single seed contributions)
-    dead, g_reads = _unread_copies(templates, groups, shared, e_i, e_a, seedlike, g_src, wrt_set | {o})
+    # only it read, up the chain of single seed contributions); so too the named copy
+    # that a single contribution is where it was a hit itself (x·(x·(x·x)))
+    dead, g_reads = _unread_copies(templates, groups, shared, e_i, e_a, seedlike, single & first & result_hit, g_src,
+                                   wrt_set | {o})
     del g_src, single
     # what the layout reads of the Python edges: an adjoint a regular edge sums into,
     # or reads as its G, or a gradient output
@@ -189,10 +192,13 @@ def _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e
     label_of = np.full(size, -1, np.int32)
     reg = reg[~dead[reg] & ~dropped[reg]]
     label_of[total[reg] - n] = e_a[reg]
-    labels = list(map((bar_labels + [None]).__getitem__, label_of.tolist()))
-    del label_of, e_a
+    columns = isinstance(trace.labels, Labels)
+    # (columns: the regular labels from the primal's, the Python items' in a dict)
+    labels = {} if columns else list(map((bar_labels + [None]).__getitem__, label_of.tolist()))
+    del e_a
 
-    # The instructions, each put in place as it is made
+    # The instructions, each put in place (the regular edges' as columns: made at the
+    # end, in position order)
     out = NewInstrs(n, size)
     new, written = out.new, out.written
     placed = len(new_consts)
@@ -207,11 +213,14 @@ def _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e
                              prev_edge, neg_edge)
     if placed != size or not written.all():
         raise AssertionError("bulk sweep: positions are not a permutation")   # (a bug, not bad input)
+    new = out.made()
+    del out
 
     outputs = [(name, o)]
     taken = {name}
     for nm, v in wrt_list:
         av = int(adj[v])
         outputs.append((fresh_name(f"{nm}.bar", taken), av if av >= 0 else zero))
-    return Trace(chain(instrs, new), chain(trace.labels, labels), outputs, None,
-                 _inputs=trace.inputs, _all_live=True)
+    labels = trace.labels.extended(bar_columns(trace.labels, label_of, bar_labels, labels)) if columns \
+        else chain(trace.labels, labels)
+    return Trace(chain(instrs, new), labels, outputs, None, _inputs=trace.inputs, _all_live=True)

@@ -156,9 +156,10 @@ class _PrimalTable:
         return table.get(key)
 
 
-def _unread_copies(templates, groups, shared, e_i, e_a, seedlike, g_src, outputs) -> tuple:
-    """Which regular edges (a single seed contribution: a named copy of G) make a copy
-    that nothing reads: its adjoint names a primal variable and every instruction
+def _unread_copies(templates, groups, shared, e_i, e_a, seedlike, hit_copies, g_src, outputs) -> tuple:
+    """Which regular edges make a copy that nothing reads: a single contribution that
+    is a named copy, of G (`seedlike`) or of what a hash-consing hit found
+    (`hit_copies`), whose adjoint names a primal variable and whose every instruction
     that would read it as G is a hash-consing hit (see _lay_out); and how many
     regular edges out of each variable read its adjoint."""
     n = len(g_src)
@@ -174,12 +175,16 @@ def _unread_copies(templates, groups, shared, e_i, e_a, seedlike, g_src, outputs
             live = np.full(len(idx), bool(g_at))
         np.add.at(reads, e_i[idx[live]], 1)
     dead = np.zeros(len(e_i), bool)
-    # up the chains, from the last edges of the sweep (the variables read first)
-    for e in np.flatnonzero(seedlike & (g_src[e_a] >= 0))[::-1].tolist():
+    # up the chains, from the last edges of the sweep (the variables read first); a
+    # dropped copy of G no longer reads G, a dropped copy of a hit never did (its
+    # edge was not counted: its G readers are hits)
+    cand = np.flatnonzero((seedlike | hit_copies) & (g_src[e_a] >= 0))[::-1]
+    for e, passes_g in zip(cand.tolist(), seedlike[cand].tolist()):
         a = int(e_a[e])
         if reads[a] == 0 and a not in outputs:
             dead[e] = True
-            reads[int(e_i[e])] -= 1
+            if passes_g:
+                reads[int(e_i[e])] -= 1
     return dead, reads
 
 

@@ -6,37 +6,64 @@ of positions (start .. total), and decided what is shared with earlier instructi
 (passes/reverse_bulk_negations.py); here each kind's template instructions are made
 from NumPy columns (G the consumer's adjoint, the arguments', an earlier instance
 where shared), then what closes each contribution (a copy, add or sub), and the
-`c − x` and `old − x` of the negation identities. Each instruction is put in its
-place as it is made: no list of them all in block order, nor a permutation of it
-(the peak at 10^6 operations).
+`c − x` and `old − x` of the negation identities. Each kind's are put in their
+places as int32 columns (an op code, the arguments: 15 bytes an instruction), no
+list of tuples in block order; the tuples are made at the end in position order
+(NewInstrs.made). The new instructions' labels as columns: bar_columns.
 """
 
 from __future__ import annotations
 
+from array import array
 from itertools import repeat
 
 import numpy as np
 
 from ..trace.ir import _new_tuple
 from ..trace.ir_trace import Instr
+from ..trace.labels import KINDS, NONE, Labels, as_labels
 from .reverse_bulk_share import _const_key
 
 
 class NewInstrs:
-    """The new instructions (after the n primal ones), in place, and which are written."""
+    """The new instructions (after the n primal ones), in place, and which are written.
+    The regular edges' (put) are kept as columns and made at the end in position
+    order (made), so each kind of tuple lies in memory in the order every later stage
+    reads the trace: made a kind at a time, they were scattered, and reading their
+    arguments took 1.8x as long (np.fromiter over them, 10^5 text)."""
 
     def __init__(self, n: int, size: int):
         self.n = n
         self.new: list = [None] * size
         self.written = np.zeros(size, bool)
+        self.code = np.full(size, -1, np.int16)   # (an op's number in `ops`; -1: not put)
+        self.arity = np.zeros(size, np.int8)
+        self.args = np.zeros((3, size), np.int32)   # (positions are int32: the driver's bound)
+        self.ops: dict = {}
 
     def put(self, pos, op, argcols) -> int:
-        n = self.n
-        self.written[pos - n] = True
-        # (any() of the Nones list.__setitem__ returns: a C-level loop that keeps nothing)
-        any(map(self.new.__setitem__, (pos - n).tolist(),
-                map(_new_tuple, repeat(Instr), zip(repeat(op), zip(*argcols), repeat(()), repeat(())))))
-        return len(pos)
+        p = pos - self.n
+        self.written[p] = True
+        self.code[p] = self.ops.setdefault(op, len(self.ops))
+        self.arity[p] = len(argcols)
+        for k, col in enumerate(argcols):
+            self.args[k, p] = col
+        return len(p)
+
+    def made(self) -> list:
+        """The new instructions, those put made now a number of arguments at a time,
+        each such kind in position order (its argument tuples, then its instructions:
+        no list of them all besides `new`)."""
+        new, names, put = self.new, list(self.ops), self.code >= 0
+        for k in range(4):
+            at = np.flatnonzero(put & (self.arity == k))
+            if len(at):
+                args = zip(*(self.args[j, at].tolist() for j in range(k))) if k else repeat((), len(at))
+                ops = map(names.__getitem__, self.code[at].tolist())
+                # (any() of the Nones list.__setitem__ returns: a C-level loop that keeps nothing)
+                any(map(new.__setitem__, at.tolist(),
+                        map(_new_tuple, repeat(Instr), zip(ops, args, repeat(()), repeat(())))))
+        return new
 
 
 def _write_regular(out: NewInstrs, instrs, templates, groups, shared, firsts, e_i, start, total, prev, adj, arg_cols,
@@ -90,7 +117,7 @@ def _write_regular(out: NewInstrs, instrs, templates, groups, shared, firsts, e_
                 keep = ~sub & ~drop   # (the negation of an `old − m` is not built; never shared)
             pos = at[k][keep]
             if len(pos):
-                placed += put(pos, op, [column(r)[keep].tolist() for r in refs])
+                placed += put(pos, op, [column(r)[keep] for r in refs])
         # what closes each contribution: a copy (first, result not fresh), add or sub
         res = column(result)
         if tinstrs and result[0] == "t" and neg_last[t]:
@@ -103,16 +130,46 @@ def _write_regular(out: NewInstrs, instrs, templates, groups, shared, firsts, e_
                                 (~fi & sub, "sub", (before, m)),
                                 (~fi & ~sub & ~sw & ~unneg[idx], "add", (before, res))):
             if mask.any():
-                placed += put(ends[mask], op, [c[mask].tolist() for c in cols2])
+                placed += put(ends[mask], op, [c[mask] for c in cols2])
         if neg_last[t]:   # (what a negation negates: for `c − x` and `old − x`)
             negated[idx] = m
         if sw.any():
             swapped[idx[sw]] = res[sw]
     if swap.any():
         at_swap = np.flatnonzero(swap)
-        placed += put(total[at_swap], "sub", [swapped[at_swap].tolist(), negated[prev_edge[at_swap]].tolist()])
+        placed += put(total[at_swap], "sub", [swapped[at_swap], negated[prev_edge[at_swap]]])
     if unneg.any():
         at_unneg = np.flatnonzero(unneg)
-        placed += put(total[at_unneg], "sub", [prev[at_unneg].tolist(),
-                                                negated[neg_edge[e_i[at_unneg]]].tolist()])
+        placed += put(total[at_unneg], "sub", [prev[at_unneg], negated[neg_edge[e_i[at_unneg]]]])
     return placed
+
+
+_BAR, _V = KINDS.index("bar"), KINDS.index("v")
+
+
+def bar_columns(primal: Labels, label_of: np.ndarray, bar_labels: list, items: dict) -> Labels:
+    """The new instructions' labels as columns: v̄_k where `label_of` (the primal
+    variable whose adjoint a new one is; -1: none) has the common label v_k (k > 0),
+    read off the primal's columns; the others (inputs' adjoints: `bar_labels`; the
+    constant sweep's items: `items` {position: label}) through as_labels."""
+    p_kinds = np.frombuffer(primal.kinds, np.uint8)
+    p_index = np.frombuffer(primal.indexes, primal.indexes.typecode)
+    has = label_of >= 0
+    src = np.where(has, label_of, 0)
+    common = has & (p_kinds[src] == _V) & (p_index[src] > 0)
+    kinds = np.where(common, _BAR, NONE).astype(np.uint8)
+    index = np.where(common, p_index[src], 0).astype(np.int64)
+    del src, common
+    rest = np.flatnonzero(has & (kinds == NONE))
+    fix = dict(zip(rest.tolist(), map(bar_labels.__getitem__, label_of[rest].tolist())))
+    fix.update(items)
+    odd = {}
+    if fix:
+        at = np.fromiter(fix, np.intp, len(fix))
+        part = as_labels(list(fix.values()))
+        kinds[at] = np.frombuffer(part.kinds, np.uint8)
+        index[at] = np.frombuffer(part.indexes, part.indexes.typecode)
+        odd = {int(at[i]): lab for i, lab in part.odd.items()}
+    wide = len(index) and (int(index.max()) >= 1 << 31 or int(index.min()) < -(1 << 31))
+    return Labels(kinds.tobytes(), array("q" if wide else "i", index.astype(np.int64 if wide else np.int32).tobytes()),
+                  dict(sorted(odd.items())))
