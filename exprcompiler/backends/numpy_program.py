@@ -61,6 +61,7 @@ from operator import eq
 from typing import NamedTuple
 
 from ..trace.render import Numbers
+from .numpy_templates import template_functions
 from .program_text import format_holes, slot_starts
 
 # The statements are cut into tokens by C-level string methods, not a regular expression
@@ -331,14 +332,12 @@ def _define(stub_code, templates: list[str], holes: list[int], kind: str, number
     digest = filename.rsplit(" ", 1)[-1].rstrip(">")
     t_filename = f"<exprcompiler {kind} {func_name} {digest}>"
     t_source = "".join(templates)
-    try:
-        t_code = compile(t_source, t_filename, "exec")
+    try:   # (each distinct template compiled once per process: numpy_templates)
+        functions = template_functions(templates, t_filename, namespace)
     except SyntaxError:   # a line the keys cut wrongly (two ` = ` on it): compiled instead
         return False
     exec(stub_code, namespace)
-    exec(t_code, namespace)   # our generated text, never user text
     linecache.cache[t_filename] = (len(t_source), None, t_source.splitlines(True), t_filename)
-    functions = [namespace.pop(f"t{t}") for t in range(len(templates))]
     run_fns = list(map(functions.__getitem__, numbered))
     result_fn = run_fns.pop()
     sliced = isinstance(params, slice)

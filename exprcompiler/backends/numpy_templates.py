@@ -1,0 +1,52 @@
+"""The template functions of statement programs, compiled once per process.
+
+Where it sits: numpy_program._define turns a program's templates (numpy_program._template:
+`def t12(_v, _s, _o):` and a statement with holes) into functions over the program's
+list of values; `template_functions` gives them. A template's code does not depend on
+the function it serves but for its name and lines (its globals are the function's
+namespace, given when the function object is made), and the same templates recur in
+every program (`{} = {} * {}`, `{} = np.sin({})`): so each distinct template text
+is compiled once, its code kept, and a program's load makes each function from the
+kept code with its name, file name and first line set as if its templates had been
+compiled in one text under that file name (as before; linecache holds that text, so
+NumPy's warnings name the template's line).
+
+Why: compile() costs ~35 µs a template (a function definition: its code object,
+flow graph and assembly), 32 templates at 10² operations: about 1 ms of a program's
+2.5 ms load, which made a program of a few hundred lines dearer to load than the
+text compiled (numpy_backend.TIER_FROM); a kept code's replace() costs ~1 µs.
+"""
+
+from __future__ import annotations
+
+from types import CodeType, FunctionType
+
+# template text (from its argument list on: its name aside) -> the code of its function
+_CODES: dict[str, CodeType] = {}
+_KEPT = 4_096   # (distinct templates kept: a few hundred in all of the benchmarks' programs)
+
+
+def template_functions(templates: list[str], filename: str, namespace: dict) -> list:
+    """The functions of `templates` (texts `def <name>(...):` and their lines, as
+    numpy_program._template writes them) with `namespace` as their globals, each
+    as if compiled from "".join(templates) under `filename`. Raises SyntaxError where
+    a template does not compile."""
+    functions = []
+    line = 1
+    for text in templates:
+        paren = text.index("(")
+        key = text[paren:]
+        code = _CODES.get(key)
+        if code is None:
+            module = compile("def t" + key, "<template>", "exec")   # our generated text, never user text
+            code = next(c for c in module.co_consts if type(c) is CodeType)
+            if len(_CODES) < _KEPT:
+                _CODES[key] = code
+        name = text[4:paren]
+        functions.append(FunctionType(code.replace(co_filename=filename, co_firstlineno=line, co_name=name,
+                                                   co_qualname=name), namespace, name))
+        line += text.count("\n")
+    return functions
+
+
+__all__ = ["template_functions"]
