@@ -43,7 +43,7 @@ def _eager(trace, **kw) -> str:
     """The text of `trace` rendered as text lines and compiled (no program, no keys)."""
     with pytest.MonkeyPatch.context() as m:
         m.setattr(numpy_backend, "PROGRAM_ABOVE", 10**9)
-        source, _, program = numpy_backend.generated(trace, **kw)
+        source, _, program = numpy_backend.generated(trace, lazy=False, **kw)   # (not compiled on use)
     assert program is None and type(source) is str
     return source
 

@@ -36,6 +36,7 @@ from ..trace.render_bulk import FlatSlots, OpCodes, op_codes, op_codes_of_table,
 from .name_codes import Names
 from .naming import assign_names, comment_text
 from .numpy_program import Program, load_program, load_statements
+from .numpy_tier import compile_on_use
 from .program_text import LazySource, Lines, Texts, formatted, text_of
 from .numpy_render import FUSED_HELPERS, NumpyRenderer, hoist_shared, share_logs, shared_exps
 # (the rewrites and the runner live beside; _prepared_codes calls the rewrites by these names, which
@@ -110,21 +111,23 @@ def generate(trace: Trace, *, func_name: str = "f", description: str = "",
     one-point variant over Python floats (see MATH); `guarded`, with it: its body in a
     `try` whose `except` returns FALLBACK(*inputs) (see _guarded, load_point)."""
     source, params, _ = generated(trace, func_name=func_name, description=description, returns=returns,
-                                  point=point, guarded=guarded)
+                                  point=point, guarded=guarded, lazy=False)
     return text_of(source), params
 
 
 @gc_paused()
 def generated(trace: Trace, *, func_name: str = "f", description: str = "",
               returns: Optional[ReturnSpec] = None, point: bool = False, guarded: bool = False,
-              like: Optional[Program] = None) -> Generated:
+              like: Optional[Program] = None, lazy: bool = True) -> Generated:
     """generate's source and parameter names, and for a long function of plain lines
     (`name = expression`, as most large gradients are) the statement program that
     load(source, func_name, program=...) runs without the text; its source is then a
     program_text.LazySource, the text made only when asked for (str()). `like`: a
     program of the same trace (the batch function's, for its one-point variant) whose
     statements' slots and texts this one's share where they are the same: its names
-    and lines, spelled otherwise."""
+    and lines, spelled otherwise. `lazy`: a shorter batch function of plain lines is
+    such a program too, which load compiles on use (numpy_tier.py)."""
+    lazy = lazy and not point   # (the one-point variant is compiled: see numpy_tier)
     reserved = RESERVED | {func_name} | ({FALLBACK, UNGUARDED} if guarded else set())
     trace, ops, codes = _prepared_codes(trace, point)   # (the stages below read the ops from codes)
     uses, reads = use_counts_and_reads(trace)   # (reads: every argument, for assign_names)
@@ -134,11 +137,12 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
     named = named_flags.tolist()
     plain = not shared and "matmul" not in ops   # then every line is `name = its right-hand side`
     # The plain lines of a function that may be long enough for a statement program (a
-    # line per named variable, but the inputs') are rendered as keys with the slots of
-    # their holes (Renderer's `slots`): the program's templates and arguments, and the
-    # text is the keys formatted. A shorter one is compiled, and its lines are rendered
-    # as text: keys and one format cost more (generate 5.9 -> 9.4 µs an operation).
-    keyed = plain and named.count(True) > PROGRAM_ABOVE - _KEYED_MARGIN
+    # line per named variable, but the inputs'), or of a batch function of more than
+    # TIER_FROM named variables (`lazy`: compiled on use), are rendered as keys with the
+    # slots of their holes (Renderer's `slots`): the program's templates and arguments,
+    # and the text is the keys formatted. A shorter one is compiled, and its lines are
+    # rendered as text: keys and one format cost more (generate 5.9 -> 9.4 µs an operation).
+    keyed = plain and named.count(True) > min(PROGRAM_ABOVE - _KEYED_MARGIN, TIER_FROM if lazy else PROGRAM_ABOVE)
     aliases: Optional[dict] = {} if keyed else None
     # (a long function's as codes, whose strings are made a chunk at a time: name_codes)
     names = assign_names(trace, named_flags if keyed else named, reserved, uses, aliases, reads, coded=keyed,
@@ -205,7 +209,7 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
         body = formatted("", formats, numbered, statement_slots, texts.list()).split("\n")[1:-1]
         return Generated("\n".join([head, *_guarded(body, params, returns), ""]), params, None)
     start = head.count("\n")   # the def line's index
-    if start + 1 + n_lines <= PROGRAM_ABOVE:
+    if start + 1 + n_lines <= PROGRAM_ABOVE and not lazy:
         return Generated(formatted(head, formats, numbered, statement_slots, texts.list()), params, None)
     program = Program(formats, numbered, statement_slots, size, param_slots,
                       {slot: _LITERALS[text] if text in _LITERALS else float(text) for slot, text in constants.items()},
@@ -412,6 +416,14 @@ PROGRAM_ABOVE = 20_000
 # generated renders keys from this many named variables below PROGRAM_ABOVE (the header
 # and the return take a few lines; a named variable may take none, an input's)
 _KEYED_MARGIN = 64
+# generated makes a batch function of more named variables than this a statement
+# program whatever its length (`lazy`), which load compiles on use (numpy_tier.py).
+# Below, the program's build costs about what compile() of the text costs (the keyed
+# renderer's and the load's fixed costs: ~0.5 ms more at 25 lines). generated + load,
+# CPU ms, compiled -> program (random DAG gradients, medians of 15 alternating):
+# 78 lines 0.97 -> 1.37, 155 1.55 -> 1.52, 258 2.30 -> 1.65, 357 3.14 -> 1.88; SymPy's
+# alike, a deep composition's (fewer distinct templates) cross at ~100 lines.
+TIER_FROM = 250
 
 
 @gc_paused()
@@ -420,9 +432,10 @@ def load(source: Union[str, LazySource], func_name: str, values: Optional[dict] 
     """A function from generated source (compiled, or a statement program above
     PROGRAM_ABOVE lines) whose source `inspect` and tracebacks show; `values`: more
     names of its namespace (ours: never user text); `program`: the source's statement
-    program (generated's), which then need not be read back from the text. A
-    LazySource with its program is not made text: linecache gets its Lines, which
-    format a line when asked for."""
+    program (generated's), which then need not be read back from the text, and which
+    runs a shorter function until it is compiled on use (numpy_tier). A LazySource
+    with its program is not made text: linecache gets its Lines, which format a line
+    when asked for."""
     namespace: dict = {"__name__": "exprcompiler.generated", **(values or {})}
     if program is not None and type(source) is LazySource and source.program is program:
         # named by a count, not by a digest of the text (which is not made)
@@ -433,10 +446,14 @@ def load(source: Union[str, LazySource], func_name: str, values: Optional[dict] 
         digest = hashlib.sha1(source.encode()).hexdigest()[:12]
         filename = f"<exprcompiler {func_name} {digest}>"
         lines = source.splitlines(True)
-    if not (len(lines) > PROGRAM_ABOVE and (load_program(lines, func_name, filename, namespace) if program is None
-                                            else load_statements(program, lines, func_name, filename, namespace))):
+    long = len(lines) > PROGRAM_ABOVE
+    run = (long or program is not None) and (load_program(lines, func_name, filename, namespace) if program is None
+                                             else load_statements(program, lines, func_name, filename, namespace))
+    if not run:
         exec(compile(text_of(source), filename, "exec"), namespace)  # our generated source, never user text
     fn = namespace[func_name]
+    if run and not long:
+        compile_on_use(fn, source, filename, namespace)
     if type(lines) is Lines:
         linecache.cache[filename] = (None, None, lines, filename)
         # its own file (by count): gone with the function, and with it the program that
