@@ -10,7 +10,8 @@ the new alternating round by round, CPU time (time.process_time), medians:
              and the program's excess over the compiled function a line a call at 1, 1000 and
              16384 points: what numpy_tier.COMPILE_US and DELTA_US state.
   amortized  compile_grad(expression) and N calls, at 1000 points and at one point (floats),
-             total CPU ms, for each N of --calls: `compiled` against the default policy.
+             total CPU ms, for each N of --calls: `compiled` against the default policy, in
+             lockstep (one call each in turn: both see the same machine).
 
     python benchmarks/bench_numpy_tier.py --sizes 100 1000 3000 --families text --parts build constants
     python benchmarks/bench_numpy_tier.py --sizes 1000 --parts amortized --calls 1 10 100 1000
@@ -114,27 +115,40 @@ def constants(family: str, grad, rounds: int) -> None:
 
 
 def amortized(family: str, n_ops: int, calls: list, rounds: int) -> None:
+    """Both ways in lockstep (build one, build the other, then call one, call the other,
+    N times), so that both see the same machine; the templates' cache emptied before
+    each round (a process's first build: numpy_templates)."""
     import exprcompiler as xc
+    from exprcompiler.backends import numpy_templates
     expr = make_input(family, n_ops)
     rng = np.random.default_rng(1)
     for kind in ("1000 points", "one point"):
         line = []
         for n in calls:
             times = {"compiled": [], "program": []}
-            for _ in range(rounds):
-                for mode in times:
+            for r in range(rounds):
+                numpy_templates._CODES.clear()
+                gc.collect()
+                spent, fns = {}, {}
+                for mode in (("compiled", "program") if r % 2 else ("program", "compiled")):
                     restore = _setting("TIER_FROM", NEVER) if mode == "compiled" else (lambda: None)
                     try:
-                        gc.collect()
                         t0 = time.process_time()
-                        g = xc.compile_grad(expr)
-                        args = ([rng.uniform(0.2, 0.9, 1000) for _ in g.inputs] if kind == "1000 points"
-                                else [float(x) for x in rng.uniform(0.2, 0.9, len(g.inputs))])
-                        for _ in range(n):
-                            g(*args)
-                        times[mode].append(time.process_time() - t0)
+                        fns[mode] = xc.compile_grad(expr)
+                        spent[mode] = time.process_time() - t0
                     finally:
                         restore()
+                g = fns["compiled"]
+                args = ([rng.uniform(0.2, 0.9, 1000) for _ in g.inputs] if kind == "1000 points"
+                        else [float(x) for x in rng.uniform(0.2, 0.9, len(g.inputs))])
+                with np.errstate(all="ignore"):
+                    for _ in range(n):
+                        for mode, f in fns.items():
+                            t0 = time.process_time()
+                            f(*args)
+                            spent[mode] += time.process_time() - t0
+                for mode in times:
+                    times[mode].append(spent[mode])
             c, p = (statistics.median(times[m]) for m in ("compiled", "program"))
             line.append(f"N={n}: {1e3 * c:.1f} -> {1e3 * p:.1f} ({p / c:.2f}x)")
         print(f"  compile_grad + N calls at {kind}, CPU ms, compiled -> program, median of {rounds}:  "
