@@ -198,3 +198,24 @@ def test_a_text_that_does_not_compile_keeps_the_program(every_size):
     want = _outcome(numpy_backend.load(str(source), "f"), x)
     assert [_outcome(fn, x) for _ in range(3)] == [want] * 3
     assert _is_program(fn) and not numpy_tier.tiered(fn)
+
+
+def test_the_one_point_variant_through_the_tier_up(every_size):
+    _price(every_size, 6)
+    expr = "log(x) * y + exp(y) - sqrt(x * y)"
+    g = compile_grad(expr)
+    for _ in range(4):   # the variant made at the first call, then g's direct call
+        g(2.0, 3.0)
+    inner = g._direct.__globals__[numpy_backend.UNGUARDED]   # the program, guarded from outside (load_point)
+    assert _is_program(inner) and not numpy_tier.tiered(inner)
+    every_size.setattr(numpy_backend, "TIER_FROM", 10**9)
+    h = compile_grad(expr)   # its variant compiled at once, with its own `try`
+    for _ in range(4):
+        h(2.0, 3.0)
+    assert numpy_backend.FALLBACK in h._direct.__code__.co_names
+    # math refuses log(0), exp(1000), log(-1): the fallback's answer (NumPy's), either way
+    points = [(2.0, 3.0), (0.0, 1.0), (2.0, 1000.0), (-1.0, 2.0), (0.5, 0.25), (3.0, -0.0)]
+    for k in range(3):
+        assert [_outcome(g, p) for p in points] == [_outcome(h, p) for p in points], k
+        assert np.array_equal(g.at(np.array([0.5, 0.25]))[1], h.at(np.array([0.5, 0.25]))[1])
+    assert numpy_tier.tiered(inner) and not _is_program(inner)

@@ -126,9 +126,9 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
     program_text.LazySource, the text made only when asked for (str()). `like`: a
     program of the same trace (the batch function's, for its one-point variant) whose
     statements' slots and texts this one's share where they are the same: its names
-    and lines, spelled otherwise. `lazy`: a shorter batch function of plain lines is
-    such a program too, which load compiles on use (numpy_tier.py)."""
-    lazy = lazy and not point   # (the one-point variant is compiled: see numpy_tier)
+    and lines, spelled otherwise. `lazy`: a shorter function of plain lines is such a
+    program too, which load compiles on use (numpy_tier.py); a guarded one-point
+    variant's then takes no `try` (load_point guards it from outside)."""
     reserved = RESERVED | {func_name} | ({FALLBACK, UNGUARDED} if guarded else set())
     trace, ops, codes = _prepared_codes(trace, point)   # (the stages below read the ops from codes)
     uses, reads = use_counts_and_reads(trace)   # (reads: every argument, for assign_names)
@@ -206,7 +206,7 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
         if texts.joined == like.texts.joined:
             texts = like.texts
     n_lines = len(numbered)
-    if guard and _fits_try(n_lines):
+    if guard and _fits_try(n_lines) and not lazy:
         body = formatted("", formats, numbered, statement_slots, texts.list()).split("\n")[1:-1]
         return Generated("\n".join([head, *_guarded(body, params, returns), ""]), params, None)
     start = head.count("\n")   # the def line's index
