@@ -39,6 +39,7 @@ def _price(monkeypatch, calls: int):
     """Rent and price such that the function tiers up at its `calls`-th call."""
     monkeypatch.setattr(numpy_tier, "COMPILE_US", float(calls))
     monkeypatch.setattr(numpy_tier, "DELTA_US", 1.0)
+    monkeypatch.setattr(numpy_tier, "DELTA_POINT_US", 1.0)
     monkeypatch.setattr(numpy_tier, "SHARE", 0.0)
 
 
@@ -202,6 +203,8 @@ def test_a_text_that_does_not_compile_keeps_the_program(every_size):
 
 def test_the_one_point_variant_through_the_tier_up(every_size):
     _price(every_size, 6)
+    every_size.setattr(numpy_tier, "DELTA_POINT_US", 0.5)   # (its own rent: 12 calls; a batch call's, 1)
+    every_size.setattr(numpy_tier, "DELTA_US", 6.0)
     expr = "log(x) * y + exp(y) - sqrt(x * y)"
     g = compile_grad(expr)
     for _ in range(4):   # the variant made at the first call, then g's direct call
@@ -215,7 +218,9 @@ def test_the_one_point_variant_through_the_tier_up(every_size):
     assert numpy_backend.FALLBACK in h._direct.__code__.co_names
     # math refuses log(0), exp(1000), log(-1): the fallback's answer (NumPy's), either way
     points = [(2.0, 3.0), (0.0, 1.0), (2.0, 1000.0), (-1.0, 2.0), (0.5, 0.25), (3.0, -0.0)]
-    for k in range(3):
+    for k in range(6):   # 3 calls a round that math does not refuse (and at()'s: the batch function's)
         assert [_outcome(g, p) for p in points] == [_outcome(h, p) for p in points], k
         assert np.array_equal(g.at(np.array([0.5, 0.25]))[1], h.at(np.array([0.5, 0.25]))[1])
+        if k == 0:   # (at most 3 + 3 calls so far, of the 12 its rent needs)
+            assert not numpy_tier.tiered(inner)
     assert numpy_tier.tiered(inner) and not _is_program(inner)

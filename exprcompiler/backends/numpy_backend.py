@@ -456,7 +456,7 @@ def load(source: Union[str, LazySource], func_name: str, values: Optional[dict] 
         exec(compile(text_of(source), filename, "exec"), namespace)  # our generated source, never user text
     fn = namespace[func_name]
     if run and not long:
-        compile_on_use(fn, source, filename, namespace)
+        compile_on_use(fn, source, filename, namespace, point=FALLBACK in namespace)   # (load_point's)
     if type(lines) is Lines:
         linecache.cache[filename] = (None, None, lines, filename)
         # its own file (by count): gone with the function, and with it the program that

@@ -1,14 +1,16 @@
 """A short generated NumPy function: run as its statement program first, compiled on use.
 
-Where it sits: numpy_backend.generated makes a batch function of plain lines
-(`name = expression`) of more than TIER_FROM named variables as a statement program
+Where it sits: numpy_backend.generated makes a function of plain lines (`name =
+expression`) of more than TIER_FROM named variables as a statement program
 (numpy_program.Program, its text a program_text.LazySource, not made) whatever its
-length; numpy_backend.load runs one of at most PROGRAM_ABOVE lines as that program
-(load_statements) and hands it to `compile_on_use`, which compiles its text once its
-calls have cost about what the compile costs, and swaps the compiled code into the
-same function object (`fn.__code__`): every holder of the function (the kernel, its
-blocked runner, the one-point variant's fallback) runs the compiled code from then
-on, with no layer in between.
+length: the batch function, and the one-point variant (registry._MathPoint, made at
+the first one-point call), which then has no `try` of its own (load_point guards it
+from outside). numpy_backend.load runs one of at most PROGRAM_ABOVE lines as that
+program (load_statements) and hands it to `compile_on_use`, which compiles its text
+once its calls have cost about what the compile costs, and swaps the compiled code
+into the same function object (`fn.__code__`): every holder of the function (the
+kernel, its blocked runner, the one-point variant's fallback and guard) runs the
+compiled code from then on, with no layer in between.
 
 Why: Python's compile() of the text costs ~7 µs a line (a line is ~2.3 of a
 gradient's operations: 15-20 µs an operation, at 10³ operations half of text ->
@@ -43,24 +45,28 @@ from .program_text import text_of
 # function, a line a call: 0.17-0.25 µs at one point (arrays of one), 0.24-0.48 at
 # 1000 points, 0.6-1.8 at 16,384 (numpy_runner's largest block): DELTA_US a line a call
 # and SHARE of the call's own time (0.1 µs a line at one point, 6 at 1000 points, 93
-# at 16,384). So a function tiers up after ~35 calls at one point, ~27 at 1000 points
-# (the true break-even: ~17), ~6 at 16,384 (~7).
+# at 16,384). So a function tiers up after ~35 calls at one point, ~19-27 at 1000 points
+# (the true break-even: ~15-19), ~6 at 16,384 (~7). The one-point variant (Python
+# floats, math's functions) costs less a line, and so does its program's excess:
+# DELTA_POINT_US, from benchmarks/bench_numpy_program.py (0.087 µs a line at 2,312
+# lines, 0.10 at 6,995): it tiers up after ~70 calls.
 COMPILE_US = 7.0
 DELTA_US = 0.2
+DELTA_POINT_US = 0.1
 SHARE = 0.01
 
 
-def compile_on_use(fn, source, filename: str, namespace: dict) -> None:
+def compile_on_use(fn, source, filename: str, namespace: dict, point: bool = False) -> None:
     """Charge each call of `fn`, a statement program's stub (numpy_program._stub) in
     `namespace`, its rent, and once it reaches COMPILE_US a line compile its text
     (`source`: a str or a LazySource) under `filename` (the name linecache holds its
     lines under: tracebacks and inspect show the same lines after the swap) and make
-    it fn's code."""
+    it fn's code. `point`: fn is a one-point variant (DELTA_POINT_US)."""
     run = namespace[_RUNNER]
     stub = fn.__code__
     lines = source.count("\n") if type(source) is str else source.line_count()
     left = COMPILE_US   # µs a line
-    per_call, share = DELTA_US, SHARE * 1e6 / max(1, lines)
+    per_call, share = DELTA_POINT_US if point else DELTA_US, SHARE * 1e6 / max(1, lines)
 
     def counted(given: dict):
         nonlocal left
@@ -95,4 +101,4 @@ def tiered(fn) -> bool:
     return getattr(counted, "tiered", lambda: False)()
 
 
-__all__ = ["compile_on_use", "tiered", "COMPILE_US", "DELTA_US", "SHARE"]
+__all__ = ["compile_on_use", "tiered", "COMPILE_US", "DELTA_US", "DELTA_POINT_US", "SHARE"]
