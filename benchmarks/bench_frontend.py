@@ -6,6 +6,11 @@ to_trace -> grad_reverse -> numpy_backend.generate -> numpy_backend.load. Tracke
 issue 14's goal: at most 10 µs and 1 KB per operation of the function's trace,
 linear from 10² to 10⁶ operations.
 
+"Callable" is what load returns: a function of more than numpy_backend.TIER_FROM
+named variables is a statement program until its calls have paid for compile()
+(backends/numpy_tier.py, after ~20-70 calls), so that compile() is not in these
+figures; benchmarks/bench_numpy_tier.py measures the total over N calls.
+
 Each (family, size) runs in its own process, so peak memory is that process's
 ru_maxrss less its value before the pipeline (after the input was made). Stage
 times are exclusive: the pipeline's functions are wrapped in timers through their
@@ -90,8 +95,9 @@ def instrument(t: Timers) -> None:
     import exprcompiler.parse as parse_pkg
     import exprcompiler.parse.from_sympy as from_sympy_mod
     import exprcompiler.passes.reverse as reverse
+    import exprcompiler.passes.reverse_bulk as reverse_bulk
     from exprcompiler.backends import numpy_backend as nb
-    from exprcompiler.backends import numpy_program
+    from exprcompiler.backends import numpy_program, numpy_templates
     from exprcompiler.trace import ir
 
     t.wrap(parse_pkg, "parse", "parse")
@@ -99,6 +105,7 @@ def instrument(t: Timers) -> None:
     t.wrap(frontend, "share_sums", "share_sums")
     t.wrap(reverse, "replay", "forward replay")
     t.wrap(reverse, "adjoint_sweep", "adjoint sweep")
+    t.wrap(reverse_bulk, "grad_reverse_bulk", "bulk sweep")   # (grad_reverse's from reverse._BULK_FROM)
     t.wrap(ir.Builder, "finish", "finish")
     for helper in ("_small_powers", "_static_sums", "_dots"):
         t.wrap(nb, helper, "prep")
@@ -109,7 +116,7 @@ def instrument(t: Timers) -> None:
     t.wrap(nb, "NumpyRenderer", "renderer")
     # builtins shadowed by module globals: load's compile() and exec(), and the
     # statement program's (of its header, stub and templates)
-    for module in (nb, numpy_program):
+    for module in (nb, numpy_program, numpy_templates):
         module.compile = lambda *a, **k: t.run("compile()", builtins.compile, *a, **k)
         module.exec = lambda *a, **k: t.run("exec", builtins.exec, *a, **k)
     t.wrap(nb, "load_program", "statement program")
@@ -161,7 +168,7 @@ def one(family: str, n_ops: int, profile: bool) -> dict:
 
 ORDER = ["front", "front/parse", "front/parse/finish", "front/from_sympy", "front/from_sympy/finish",
          "front/share_sums", "front/share_sums/finish",
-         "grad", "grad/forward replay", "grad/adjoint sweep", "grad/finish",
+         "grad", "grad/forward replay", "grad/adjoint sweep", "grad/finish", "grad/bulk sweep",
          "generate", "generate/prep", "generate/named_vars", "generate/assign_names",
          "generate/renderer", "load", "load/compile()", "load/exec", "load/statement program",
          "load/statement program/compile()", "load/statement program/exec", "total"]
