@@ -9,36 +9,109 @@ accumulation (v̄ = v̄ + ...), which reuses it when its previous version is rea
 it only. Both are decided here for all variables at once (a sort by name and
 a few passes over the arguments' flat array), and the loop runs on the rest (a
 gradient of 10⁵ operations: 560 of 232k named variables; the loop read scattered
-instructions for each accumulation, about 2.5 µs each at that size).
+instructions for each accumulation, about 2.5 µs each at that size). So are the
+names of odd labels (an input's adjoint x_bar, accumulated once per use of x: 17k of
+a deep composition's 10⁵ operations) that no other variable can ask for
+(`odd_groups`): a name per distinct label, then the same sort and chains.
 """
 
 from __future__ import annotations
 
+import re
 from itertools import repeat
-from typing import Iterable, NamedTuple, Optional, Union
+from typing import Callable, Iterable, NamedTuple, Optional, Union
 
 import numpy as np
 
 from .. import ops as _ops
-from ..trace.labels import KINDS, Labels
+from ..trace.ir import Label
+from ..trace.labels import KINDS, ODD, Labels
 from ..trace.render_bulk import OpCodes
-from .name_codes import HELD_BY_INDEX
+from .name_codes import HELD_BY_INDEX, INDEXED_KINDS
+
+# The names that assign_names' loop may give a variable first_holders leaves to it: a
+# common label's (v12, v12_bar, vm3: any index, the loop's where out of the columns'
+# range), a temporary's (t3), a name taken, suffixed (x_bar_1). An odd label's name
+# of none of these forms is asked for by odd labels only (and inputs', the loop's
+# identifier(name) where they have none).
+_LOOPS = re.compile(r"vm?[0-9]+(?:_(?:%s))?\Z|t[0-9]+\Z|.*_[0-9]+\Z" % "|".join(INDEXED_KINDS[1:]), re.S)
+
+
+class OddGroups(NamedTuple):
+    """odd_groups' answer: the named variables of odd labels whose names first_holders
+    decides, grouped by name."""
+    at: np.ndarray      # the variables, in order
+    group: np.ndarray   # each one's name, by its place in `names`
+    label: np.ndarray   # each one's label, as an int (equal labels: equal ints)
+    names: list         # the names
+
+
+def odd_groups(labels: Labels, flags: np.ndarray, inputs: list, reserved: Iterable[str],
+               prefer: Callable[[Optional[Label], bool, int], str]) -> Optional[OddGroups]:
+    """The named variables of an odd label (`labels.odd`), and the inputs of none, whose
+    name (`prefer(label, is_input, variable)`: naming's, asked once per distinct label
+    but an input's) is one that no other variable asks for: not reserved, not of a
+    form the loop gives (_LOOPS). None where there are none."""
+    at = np.fromiter(labels.odd, np.int64, len(labels.odd))
+    at = at[flags[at] & (np.frombuffer(labels.kinds, np.uint8)[at] == ODD)]
+    if inputs:
+        given = np.asarray(inputs, np.int64)
+        plain = given[flags[given] & (np.frombuffer(labels.kinds, np.uint8)[given] == 0)]
+        at = np.concatenate([at, plain])
+    if not len(at):
+        return None
+    at.sort()
+    ids = _Ids()   # label -> its int
+    found = labels.odd.get   # (None: a plain input's)
+    label = np.fromiter(map(ids.__getitem__, map(found, at.tolist())), np.int64, len(at))
+    distinct = list(ids)
+    names = _Ids()   # name -> its int
+    group = np.empty(len(at), np.int64)
+    is_input = np.isin(at, inputs) if inputs else np.zeros(len(at), bool)
+    others = label[~is_input]
+    asked = np.unique(others)   # (a name asked for once per distinct label)
+    name_of = np.zeros(len(distinct), np.int64)
+    name_of[asked] = [names[prefer(distinct[k], False, -1)] for k in asked.tolist()]
+    group[~is_input] = name_of[others]
+    for w in np.flatnonzero(is_input).tolist():
+        i = int(at[w])
+        group[w] = names[prefer(found(i), True, i)]
+    reserved = set(reserved)
+    keep = np.array([name not in reserved and not _LOOPS.match(name) for name in names], bool)[group]
+    texts = list(names)
+    # (the names kept renumbered: each group keeps all its variables, its first one too)
+    kept, group = np.unique(group[keep], return_inverse=True)
+    if not len(kept):
+        return None
+    return OddGroups(at[keep], group.reshape(-1), label[keep], [texts[k] for k in kept.tolist()])
+
+
+class _Ids(dict):
+    """A key's int, the next one at its first question (in insertion order)."""
+
+    def __missing__(self, key) -> int:
+        n = self[key] = len(self)
+        return n
 
 
 class Firsts(NamedTuple):
     """first_holders' answer: names decided before assign_names' loop."""
     at: np.ndarray        # variables whose name is decided: the firsts, then the chains' members
-    codes: np.ndarray     # their names' codes (name_codes: v12-form names, held by index)
+    codes: np.ndarray     # their names' codes (name_codes': v12-form names, held by index;
+                          # from 8 * top on, the odd labels' names, texts[code - 8 * top])
     names: np.ndarray     # the names held (codes, each once) ...
     holders: np.ndarray   # ... and each one's holder when the loop starts (its chain's last)
-    aliased: list         # the chains' members (that reuse a first's name) ...
-    alias_of: list        # ... and the first of each
+    aliased: np.ndarray   # the chains' members (that reuse a first's name) ...
+    alias_of: np.ndarray  # ... and the first of each (arrays: their lists, made by
+                          # assign_names once this function's arrays are freed, were its peak)
     others: list          # the other named variables, in order: the loop's
+    texts: list           # the odd labels' names (see codes)
 
 
 def first_holders(labels: Labels, named: Union[list[bool], np.ndarray], top: int, reserved: Iterable[str],
                    use_array: Optional[np.ndarray], reads: Optional[np.ndarray], codes: Optional[OpCodes],
-                   inputs: list) -> Optional[Firsts]:
+                   inputs: list, prefer: Optional[Callable[[Optional[Label], bool, int], str]] = None
+                   ) -> Optional[Firsts]:
     """The names of most named variables, decided without assign_names' loop (a
     gradient of 10⁵ operations: 228k of 232k). A variable with a common label (v12,
     v12_bar: kind and index read from the columns, no Label made) that is the first
@@ -49,12 +122,16 @@ def first_holders(labels: Labels, named: Union[list[bool], np.ndarray], top: int
     `reads` and `codes`' arities, where given): a chain from the first until one
     fails, whose rest the loop decides. Only a variable of an odd label may ask for
     such a name too (a label with a base spelled v5): naming's loop then raises
-    _TakenEarlier and decides every name itself. (NumPy: a sort of the codes, no
-    Python step per variable.) None where the trace is too long for its keys."""
-    if 8 * top * top >= 1 << 62:   # (a key beyond an int64: 10⁹ instructions)
+    _TakenEarlier and decides every name itself. With `prefer` (naming's name of an odd
+    label: see odd_groups), so are the names of odd labels no other variable asks for,
+    grouped by name as the common ones by code, a chain's labels equal as the loop
+    asks. (NumPy: a sort of the codes, no Python step per variable.) None where the
+    trace is too long for its keys."""
+    if 9 * top * top >= 1 << 62:   # (a key beyond an int64: 10⁹ instructions)
         return None
     n = top - 1
     flags = np.array(named, bool) if isinstance(named, np.ndarray) else np.fromiter(named, bool, n)
+    odd = None if prefer is None else odd_groups(labels, flags, inputs, reserved, prefer)
     kinds = np.frombuffer(labels.kinds, np.uint8)
     index = np.frombuffer(labels.indexes, np.int32 if labels.indexes.itemsize == 4 else np.int64)
     common = flags & (kinds > 0) & (kinds < len(KINDS)) & (index >= 0) & (index < top)
@@ -63,23 +140,38 @@ def first_holders(labels: Labels, named: Union[list[bool], np.ndarray], top: int
     # by name, then position: a key each, name * top + position, sorted in place (no
     # index array, as a stable argsort's, beside the arrays it orders: assign_names
     # is generate's peak of memory here, 75 bytes an operation less at 10⁵)
-    key = kinds[at].astype(np.int64)
-    key *= top
-    key += index[at]
-    key *= top
-    key += at
+    # (the odd labels' keys after the common ones', in one array: no copy to join them)
+    odd_from = len(at)
+    key = np.empty(odd_from + (0 if odd is None else len(odd.at)), np.int64)
+    common = key[:odd_from]
+    common[:] = kinds[at]
+    common *= top
+    common += index[at]
+    common *= top
+    common += at
     del at
     taken = [kind * top + i for i, kind in map(_indexed_name, reserved, repeat(top)) if kind]
     if taken:
-        key = key[~np.isin(key // top, taken)]
+        drop = np.flatnonzero(np.isin(common // top, taken))
+        key = np.delete(key, drop)
+        odd_from -= len(drop)
+    del common
+    if odd is not None:
+        tail = key[odd_from:]
+        tail[:] = odd.group
+        tail += 8 * top
+        tail *= top
+        tail += odd.at
+        del tail
     key.sort()
     at = (key % top).astype(np.int32 if top < 1 << 31 else np.int64)
     key //= top
-    code = key.astype(np.int32) if 8 * top < 1 << 31 else key   # (name_codes' codes: at most 8 * top)
+    code = key.astype(np.int32) if 9 * top < 1 << 31 else key   # (at most 8 * top, the odd names' beyond)
     del key
     first = np.ones(len(code), bool)
     first[1:] = code[1:] != code[:-1]
-    chained = _chained(at, first, use_array, reads, codes, inputs, n)
+    tail_labels = None if odd is None else odd.label[np.searchsorted(odd.at, at[odd_from:])]
+    chained = _chained(at, first, use_array, reads, codes, inputs, n, odd_from, tail_labels)
     decided = first | chained
     # each name's holder when the loop starts: its chain's last (a chain is a prefix of its group)
     group = np.cumsum(first, dtype=np.int32 if len(first) < 1 << 31 else np.int64)
@@ -91,16 +183,18 @@ def first_holders(labels: Labels, named: Union[list[bool], np.ndarray], top: int
     aliased = at[chained]
     alias_of = at[first][group[chained]]
     flags[at[decided]] = False
-    return Firsts(at[decided], code[decided], code[first], holders, aliased.tolist(), alias_of.tolist(),
-                   np.flatnonzero(flags).tolist())
+    return Firsts(at[decided], code[decided], code[first], holders, aliased, alias_of,
+                   np.flatnonzero(flags).tolist(), [] if odd is None else odd.names)
 
 
 def _chained(at: np.ndarray, first: np.ndarray, use_array: Optional[np.ndarray], reads: Optional[np.ndarray],
-             codes: Optional[OpCodes], inputs: list, n: int) -> np.ndarray:
+             codes: Optional[OpCodes], inputs: list, n: int, odd_from: int = 0,
+             tail_labels: Optional[np.ndarray] = None) -> np.ndarray:
     """Per variable of `at` (grouped by name, each group's `first` first, then in
     order): whether it reuses its group's first name by the use-count test from the
     first on, each previous member read only by its successor (all False where the
-    uses, reads or arities are not known)."""
+    uses, reads or arities are not known). From `at[odd_from]` on, the odd labels'
+    groups, whose members' labels (`tail_labels`, as ints) must be equal too."""
     chained = np.zeros(len(at), bool)
     if use_array is None or reads is None or codes is None or len(at) < 2:
         return chained
@@ -121,6 +215,10 @@ def _chained(at: np.ndarray, first: np.ndarray, use_array: Optional[np.ndarray],
     failed = use_array[prev] != read
     if inputs:
         failed |= np.isin(prev, inputs)
+    if tail_labels is not None:   # (a group's first is no `later`: both of a pair in the tail)
+        mine = np.flatnonzero(later >= odd_from)
+        own = later[mine] - odd_from
+        failed[mine] |= tail_labels[own] != tail_labels[own - 1]
     # a chain runs from its group's first while each member passes: the failures so
     # far (counted along `at`) are those before its group
     so_far = np.zeros(len(at), np.int32 if len(at) < 1 << 31 else np.int64)

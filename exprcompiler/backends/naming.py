@@ -9,8 +9,8 @@ are v1, v2, ..., tangents v1_dot, adjoints v1_bar, shared temporaries t1, t2. An
 adjoint that the trace accumulates in several SSA steps (v̄_4 = v̄_4 + v̄_5) reuses
 one name once the previous version is dead, so the code reads like the lecture
 table. (In a long trace most of those names, the common labels' first and their
-accumulations, are decided at once by name_firsts.py; assign_names' loop decides the
-rest in order.)
+accumulations, and the inputs' adjoints' (x_bar), are decided at once by
+name_firsts.py; assign_names' loop decides the rest in order.)
 """
 
 from __future__ import annotations
@@ -311,26 +311,43 @@ class _Holders:
 
     def hold_firsts(self, firsts: "Firsts", names: Union[array, list]) -> Union[array, list]:
         """Let each name of `firsts` (first_holders': v12-form names, none reserved,
-        each held by index) be held by its holder, and give the variables of
-        `firsts.at` their names in `names` (codes, an array: set in place; or a list
-        of str: returned anew). (NumPy: no Python step per name.)"""
+        each held by index; and the odd labels' names, held by text) be held by its
+        holder, and give the variables of `firsts.at` their names in `names` (codes,
+        an array: set in place; or a list of str: returned anew). (NumPy: no Python
+        step per name but per odd label's name.)"""
         top = self.top
-        kinds = firsts.names // top
-        index = firsts.names - kinds * top
+        odd_from = 8 * top   # (first_holders' codes of the odd labels' names)
+        texts = firsts.texts
+        # (the codes sorted: the odd labels' names last, in slices, no masks' copies;
+        # odd_from of the codes' type, which searchsorted would copy to an int64's)
+        split = int(np.searchsorted(firsts.names, firsts.names.dtype.type(odd_from)))
+        for code, holder in zip(firsts.names[split:].tolist(), firsts.holders[split:].tolist()):
+            self.by_text[texts[code - odd_from]] = holder
+        kinds = firsts.names[:split] // top
+        index = firsts.names[:split] - kinds * top
+        holders = firsts.holders[:split]
         for k in np.flatnonzero(np.bincount(kinds, minlength=len(KINDS))).tolist():
             held = _HeldAhead()
             held.ahead = np.full(top, -1, np.int32 if top < 1 << 31 else np.int64)
             mine = kinds == k
-            held.ahead[index[mine]] = firsts.holders[mine]
+            held.ahead[index[mine]] = holders[mine]
             for kind, key in self.reserved:
                 if kind == KINDS[k]:
                     held[key] = None
             self.by_index[KINDS[k]] = held
+        at, decided = firsts.at, firsts.codes
+        split = int(np.searchsorted(decided, decided.dtype.type(odd_from)))
         if type(names) is array:
-            np.frombuffer(names, np.int32 if names.itemsize == 4 else np.int64)[firsts.at] = firsts.codes
+            codes = np.frombuffer(names, np.int32 if names.itemsize == 4 else np.int64)
+            codes[at[:split]] = decided[:split]
+            if texts:
+                coded = np.array([self.text_code(text) for text in texts], codes.dtype)
+                codes[at[split:]] = coded[decided[split:] - odd_from]
             return names
         out = np.full(len(names), None, object)   # (`names` holds none yet)
-        out[firsts.at] = name_texts(firsts.codes, top)
+        out[at[:split]] = name_texts(decided[:split], top)
+        if texts:
+            out[at[split:]] = np.array(texts, object)[decided[split:] - odd_from]
         return out.tolist()
 
     def text_code(self, name: str) -> int:
@@ -361,8 +378,13 @@ def assign_names(trace: Trace, named: Union[list[bool], np.ndarray], reserved: s
     if use_array is not None:
         uses = uses.tolist()
     if len(trace.instrs) >= FIRSTS_FROM * (1 if coded else _LISTS_FROM):
+        instrs, tags = trace.instrs, {}
+
+        def prefer(label: Optional[Label], is_input: bool, i: int) -> str:   # (as the loop's)
+            pref = preferred_name(label, reserved, is_input, tags)
+            return identifier(instrs[i].name, reserved) if pref is None else pref
         firsts = [first_holders(labels, named, len(trace.instrs) + 1, reserved, use_array, reads, codes,
-                                [v for _, v in trace.inputs])]
+                                [v for _, v in trace.inputs], prefer if len(labels.odd) >= ODD_FROM else None)]
         if firsts[0] is not None:
             try:   # (handed over in a list, which _assign empties: freed once its names are held)
                 return _assign(trace, labels, named, reserved, uses, aliases, reads, coded, firsts)
@@ -380,6 +402,11 @@ def assign_names(trace: Trace, named: Union[list[bool], np.ndarray], reserved: s
 # (Tests set it to 0, and above a trace's size for the loop alone: their oracle.)
 FIRSTS_FROM = 2048
 _LISTS_FROM = 8
+# ... and the odd labels' names (name_firsts.odd_groups) where there are at least this
+# many: the loop's step costs about 3 µs an odd label's variable, the odd groups'
+# NumPy calls about 0.2 ms a trace (CPU time: gradients of 10⁴ and 10⁵ operations,
+# the deep composition's x_bar and the random DAG's 20 odd labels). (Tests: 0.)
+ODD_FROM = 64
 
 
 class _TakenEarlier(Exception):
@@ -414,7 +441,7 @@ def _assign(trace: Trace, labels: Labels, named: list[bool], reserved: set[str],
         decided = firsts.pop()
         names = holders.hold_firsts(decided, names)
         if aliases is not None:
-            aliases.update(zip(decided.aliased, decided.alias_of))
+            aliases.update(zip(decided.aliased.tolist(), decided.alias_of.tolist()))
         others = decided.others
         del decided
         rest = zip(others, map(labels.kinds.__getitem__, others), map(labels.indexes.__getitem__, others))
