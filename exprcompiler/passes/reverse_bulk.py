@@ -67,7 +67,13 @@ columns (15 bytes an instruction) and made as tuples at the end in position orde
 (NewInstrs.made: the later stages read them 1.7x faster than tuples made a kind at
 a time; the bench's peak RSS +25-35 bytes an operation for it at 10^5 text, +14 at
 10^6). Session 34, before the columns: the pass's traced peak at 10^5 text was
-below grad_reverse's (723 against 812 bytes an operation).
+below grad_reverse's (723 against 812 bytes an operation). Session 35 (wave 2):
+the v̄ labels made only where asked for (_BarLabels: a list of them all was ~120
+bytes an operation), the primal's columns taken (take_columns) not read again,
+what only the write-out reads freed before the tuples are made, and these made a
+span at a time: the pass's traced peak at 10^5 text 1,103 -> 815 bytes an
+operation (the primal's 190 included); the pipeline's peak is now generate's
+(assign_names), not this pass's.
 
 The modules: this one is the driver (the checks, each instruction's kind, the
 edges in sweep order); passes/reverse_bulk_templates.py records the partials
@@ -80,14 +86,16 @@ passes/reverse_bulk_negations.py the identities on negations (_negations).
 
 from __future__ import annotations
 
-from itertools import chain, compress
+from itertools import compress
 from operator import itemgetter
 from typing import Optional, Sequence
 
 import numpy as np
 
+from ..trace.columns import take_columns
 from ..trace.ir import Trace, gc_paused
-from .replay import derived_labels, labels_of, scalar_output, wrt_vars
+from ..trace.labels import Labels
+from .replay import derived, derived_labels, labels_of, scalar_output, wrt_vars
 from .reverse_bulk_layout import _lay_out
 from .reverse_bulk_share import _MAX_BLOCK, _active, _const_key
 from .reverse_bulk_templates import _argument_patterns, _edges_of, _Unsupported
@@ -118,14 +126,18 @@ def grad_reverse_bulk(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Opti
     for i in compress(range(n), map(bool, map(_ATTRS_OF, instrs))):
         if ops[i] not in _LEAVES:
             return None
-    bar_labels = derived_labels(trace.labels, "bar", None, labels_of(trace))
+    bar_labels = _BarLabels(trace.labels, labels_of(trace)) if isinstance(trace.labels, Labels) \
+        else derived_labels(trace.labels, "bar", None, labels_of(trace))
     # positions are int32: n primal instructions, then at most 3 edges an instruction of
     # at most _MAX_BLOCK + 1 instructions each, and a few constants (past ~4·10^7: None)
     if n * (3 * _MAX_BLOCK + 8) >= 2 ** 31:
         return None
     # argument k of each instruction (-1: none), a row each, from the flat list of arguments
-    counts = np.fromiter(map(len, arg_lists), np.int32, n)
-    flat = np.fromiter(chain.from_iterable(arg_lists), np.int32, int(counts.sum()))
+    # (the front end's columns where it made them: read, and no longer kept on the
+    # primal while the layout and generate run; a fallback to grad_reverse makes them again)
+    made = take_columns(trace)
+    counts, flat = made.counts.astype(np.int32), made.flat
+    del made
     starts = np.cumsum(counts, dtype=np.int32) - counts
     arg_rows = np.full((3, n), -1, np.int32)
     for k in range(3):
@@ -222,7 +234,7 @@ def grad_reverse_bulk(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Opti
     elif not active_np_o:
         e_i, e_j, e_t = e_i[:0], e_j[:0], e_t[:0]
     e_a = arg_rows[e_j, e_i]
-    del e_j
+    del e_j, ops, arg_lists   # (not read by the layout: not held while it makes the new instructions)
     if (e_a == o).any():
         return None   # (the output is also an argument: its seed and contributions summed; not laid out)
     return _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e_t, cval, cols,
@@ -238,3 +250,19 @@ def _reached_edges(o: int, n: int, e_i: list, e_a: list) -> np.ndarray:
         if reached[i]:
             keep[k] = reached[a] = 1
     return np.frombuffer(keep, np.uint8).astype(bool)
+
+
+class _BarLabels:
+    """grad_reverse's v̄ labels (derived_labels(labels, "bar", None, taken)), each
+    made when asked for: with the labels as columns the layout asks only for the few
+    that are not read off the primal's columns (bar_columns: the inputs' adjoints,
+    the constant sweep's items); a list of them all was ~120 bytes an operation at
+    the pass's peak (10^5 text)."""
+
+    __slots__ = ("labels", "taken")
+
+    def __init__(self, labels: Labels, taken: set):
+        self.labels, self.taken = labels, taken
+
+    def __getitem__(self, i: int):
+        return derived(self.labels[i], "bar", None, self.taken)

@@ -213,6 +213,11 @@ def _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e
                              prev_edge, neg_edge)
     if placed != size or not written.all():
         raise AssertionError("bulk sweep: positions are not a permutation")   # (a bug, not bad input)
+    # (what only the write-out read: freed before the kept tuples are made, so the
+    # pass's peak is not their sum and no holes are left among the kept tuples)
+    del e_i, e_t, prev_edge, first, py, templates, reg, reached, fresh, neg_last, by_template, groups, nxt, ea, \
+        seedlike, named, shared, inst_edge, inst_offset, result_hit, dead, reg_out, roots, as_sub, dropped, swap, \
+        unneg, neg_edge, total, start, prev, firsts, written, arg_cols
     new = out.made()
     del out
 
