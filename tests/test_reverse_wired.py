@@ -109,6 +109,20 @@ def test_large_traces_take_the_bulk_sweep(monkeypatch):
     assert grad_reverse(trace).instrs == per_instruction(trace).instrs and len(taken) == 1
 
 
+@pytest.mark.parametrize("seed", [0, 3])
+def test_a_gradient_differentiated_again_keeps_the_per_instruction_sweep(seed):
+    # (its adjoints' labels must be tagged where the gradient holds v̄_k already, and
+    # its identities are not all the bulk sweep's: review of session 35 found v̄_k
+    # printed twice and +10% instructions)
+    from exprcompiler.passes import select
+    from exprcompiler.randexpr import random_program
+    g = grad_reverse(to_trace(random_program(300, seed=seed)))
+    h = select(g, g.outputs[1][0])
+    assert len(h.instrs) >= reverse._BULK_FROM
+    assert reverse_bulk.grad_reverse_bulk(h) is None
+    assert str(grad_reverse(h)) == str(per_instruction(h))
+
+
 def test_where_the_bulk_sweep_does_not_cover_it_falls_back(monkeypatch):
     # an adjoint that flows nowhere (x**0's): the bulk sweep returns None
     monkeypatch.setattr(reverse, "_BULK_FROM", 0)
