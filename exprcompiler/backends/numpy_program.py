@@ -1,8 +1,9 @@
-"""A long generated NumPy function run as a statement program instead of compiled.
+"""A generated NumPy function run as a statement program instead of compiled: one of
+more than numpy_backend.PROGRAM_ABOVE lines for good, one of more than
+numpy_backend.TIER_FROM named variables until it is compiled on use (numpy_tier.py).
 
-Where it sits: numpy_backend.load calls `load_statements` for a function of more than
-numpy_backend.PROGRAM_ABOVE lines with the Program that numpy_backend.generated made
-along with the text (from the trace: each line's template and the trace variables in
+Where it sits: numpy_backend.load calls `load_statements` for either with the
+Program that numpy_backend.generated made along with the text (from the trace: each line's template and the trace variables in
 its holes, as the renderer built the line; no text read back), or `load_program` with
 the text alone (a text from elsewhere, or with lines the renderer does not key: see
 generated). The text stays the source that `.source`, `inspect` and tracebacks show,
@@ -14,7 +15,7 @@ size of the unit (see numpy_backend.PROGRAM_ABOVE), a quarter of text -> callabl
 gradient. But a gradient's 10⁵ statements are instances of about a hundred
 expressions with their variables and constants replaced by holes (templates):
 `v7 = np.sin(v3) * x1` is `$ = np.sin($) * $`. Each distinct template is compiled
-once as a function over a list of values, the slots of every statement one after
+once per process (numpy_templates.py) as a function over a list of values, the slots of every statement one after
 another in one list, and where this statement's start there,
 
     def t12(_v, _s, _o):
@@ -56,6 +57,7 @@ import keyword
 import linecache
 import re
 import types
+import weakref
 from itertools import accumulate, compress, count, filterfalse, islice, repeat
 from operator import eq
 from typing import NamedTuple
@@ -317,6 +319,12 @@ def _stub(lines: list[str], start: int, filename: str):
     return compile(stub, filename, "exec")
 
 
+def _forget(filename: str, entry: tuple) -> None:
+    """Drop a templates' file from linecache if it is still `entry`."""
+    if linecache.cache.get(filename) is entry:
+        del linecache.cache[filename]
+
+
 def _define(stub_code, templates: list[str], holes: list[int], kind: str, numbered, arguments, values0: list,
             params, source: tuple, namespace: dict) -> bool:
     """Define the function of `stub_code` in `namespace` as the statements numbered
@@ -337,7 +345,10 @@ def _define(stub_code, templates: list[str], holes: list[int], kind: str, number
     except SyntaxError:   # a line the keys cut wrongly (two ` = ` on it): compiled instead
         return False
     exec(stub_code, namespace)
-    linecache.cache[t_filename] = (len(t_source), None, t_source.splitlines(True), t_filename)
+    entry = linecache.cache[t_filename] = (len(t_source), None, t_source.splitlines(True), t_filename)
+    # gone with the function (a name per load: numpy_tier makes every function of more
+    # than TIER_FROM named variables one), unless a function of the same text holds it
+    weakref.finalize(namespace[func_name], _forget, t_filename, entry).atexit = False
     run_fns = list(map(functions.__getitem__, numbered))
     result_fn = run_fns.pop()
     sliced = isinstance(params, slice)

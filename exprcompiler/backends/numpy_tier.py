@@ -27,7 +27,9 @@ price grow with the number of lines, so they are counted per line.
 
 Thread safety: the swap is one attribute store. A call in flight keeps the code it
 started with (the program's runner stays in the namespace for it); two threads that
-reach the price together both compile, and the second store puts equal code.
+reach the price at the same moment may both compile (the first sets the rent
+to infinity before it compiles: the others run the program meanwhile), and a
+second store puts equal code.
 """
 
 from __future__ import annotations
@@ -36,7 +38,6 @@ from time import perf_counter
 from types import CodeType
 
 from .numpy_program import _RUNNER
-from .program_text import text_of
 
 # Measured with benchmarks/bench_numpy_tier.py --parts constants (CPU time, one thread,
 # load average ~1.5; text family's gradients of 8 to 3,072 operations, 25 to 6,995 lines):
@@ -73,8 +74,11 @@ def compile_on_use(fn, source, filename: str, namespace: dict, point: bool = Fal
         start = perf_counter()
         out = run(given)
         left -= per_call + share * (perf_counter() - start)
-        if left <= 0 and fn.__code__ is stub and not _tier_up(fn, source, filename):
-            left = float("inf")   # (not compilable: the program stays, and gives the same results)
+        if left <= 0 and fn.__code__ is stub:
+            # paid once: the threads still calling meanwhile run the program; if the text
+            # does not compile the program stays, and gives the same results
+            left = float("inf")
+            _tier_up(fn, source, filename)
         return out
 
     counted.templates = run.templates   # (benchmarks/bench_numpy_program.py)
@@ -85,7 +89,10 @@ def compile_on_use(fn, source, filename: str, namespace: dict, point: bool = Fal
 def _tier_up(fn, source, filename: str) -> bool:
     """Compile `source` and make its function's code fn's (False if it does not compile)."""
     try:
-        module = compile(text_of(source), filename, "exec")   # our generated source, never user text
+        # (a LazySource's text formatted for this compile only: kept, it would live as
+        # long as the function beside its program and its code)
+        text = source if type(source) is str else source.once()
+        module = compile(text, filename, "exec")   # our generated source, never user text
     except (SyntaxError, RecursionError, MemoryError):
         return False
     code = next((c for c in module.co_consts if type(c) is CodeType and c.co_name == fn.__name__), None)

@@ -89,9 +89,15 @@ class LazySource:
 
     def __str__(self) -> str:
         if self._text is None:
-            p = self.program
-            self._text = formatted(p.head, p.formats, p.numbered, p.slots, p.texts.list())
+            self._text = self.once()
         return self._text
+
+    def once(self) -> str:
+        """The text without keeping it (what reads it once: numpy_tier's compile)."""
+        if self._text is not None:
+            return self._text
+        p = self.program
+        return formatted(p.head, p.formats, p.numbered, p.slots, p.texts.list())
 
     def line_count(self) -> int:
         return self.program.start + 1 + len(self.program.numbered)
