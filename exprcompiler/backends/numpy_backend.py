@@ -12,8 +12,9 @@ variables in those holes (trace.render.Renderer's `slots`); the text is the keys
 formatted with the names, at once. A long function (PROGRAM_ABOVE) gets the statement
 program of those keys and holes instead (numpy_program.Program), which `load` runs
 with no text at all (`generated`; registry.Artifact carries it): its text is made
-from the program when something asks for it (program_text.py). So does a shorter batch
-function (TIER_FROM), until its calls have paid for compiling it (numpy_tier.py).
+from the program when something asks for it (program_text.py). So does a function of
+plain lines of more than TIER_FROM named variables (the batch function and the one-point
+variant), until its calls have paid for compiling it (numpy_tier.py).
 """
 
 from __future__ import annotations

@@ -5,7 +5,9 @@ each operation's adjoint v̄_i is pushed to its arguments through the op table's
 VJP rules (for an elementwise op, its partials: v̄_j += ∂φ_i/∂v_j · v̄_i), summed
 over outgoing edges. Nothing is
 re-evaluated, and the trace grows linearly. Only *active* variables (those that
-depend on a `wrt` input) receive adjoints.
+depend on a `wrt` input) receive adjoints. grad_reverse sweeps a front end's trace
+of _BULK_FROM instructions or more in bulk where it can (reverse_bulk.py: the same
+operations in the same summation order, so the same gradient bits).
 """
 
 from __future__ import annotations
