@@ -266,19 +266,20 @@ def entries(func_name: str, decl: str, packed_decl: str, n_in: int, n_out: int, 
     about 5 ms of the 6-link Jacobian's unit)."""
     per_vector = "0" if vector else "1"
     fns = f"{func_name}_parts"
+
+    def run(ins: str, sts: str, outs: str, osts: str) -> list:
+        return [f"    return xc_split_run(n, threads, {ins}, {sts}, {n_in}, {outs}, {osts}, {n_out}, {fns}, {parts}, XC_W,",
+                f"                        XC_BLOCK, {per_vector});"]
+
     batch = ["", "/* the batch, every pointer and stride in an array (backends/c_entry.py's run_entry) */",
-             batch_decl.removesuffix(";"), "{",
-             f"    return xc_split_run(n, threads, in, st, {n_in}, out, os, {n_out}, {fns}, {parts}, XC_W,",
-             f"                        XC_BLOCK, {per_vector});",
-             "}"] if batch_decl else []
+             batch_decl.removesuffix(";"), "{", *run("in", "st", "out", "os"), "}"] if batch_decl else []
     return ["", f"static const xc_part_fn {fns}[] = {{{table([f'{func_name}_part{c}' for c in range(parts)])}}};",
             "", "XC_DRIVER " + decl, "{",
             f"    const double *const ins[] = {{{table([f'in{k}' for k in range(n_in)])}}};",
             f"    const ptrdiff_t sts[] = {{{table([f'st{k}' for k in range(n_in)])}}};",
             f"    double *const outs[] = {{{table([f'out{k}' for k in range(n_out)])}}};",
             f"    const ptrdiff_t osts[] = {{{table([f'os{k}' for k in range(n_out)])}}};",
-            f"    return xc_split_run(n, threads, ins, sts, {n_in}, outs, osts, {n_out}, {fns}, {parts}, XC_W,",
-            f"                        XC_BLOCK, {per_vector});",
+            *run("ins", "sts", "outs", "osts"),
             "}", "",
             "/* one point: input k in in[k], output k to out[k] (c_split.point_entry) */",
             packed_decl, "{",

@@ -332,7 +332,7 @@ def _prepared_codes(trace: Trace, point: bool) -> tuple[Trace, set[str], OpCodes
     """_prepared's trace and ops, and its instructions' ops as OpCodes (the stages
     after it read those, not the instructions)."""
     table = table_codes(trace.instrs)
-    codes = op_codes_of_table(table) or op_codes(list(map(itemgetter(0), trace.instrs)))
+    codes = _codes_of(trace.instrs, table)
     ops = set(codes.names)
     given = trace
     if "xlogy" in ops and not point:
@@ -351,8 +351,14 @@ def _prepared_codes(trace: Trace, point: bool) -> tuple[Trace, set[str], OpCodes
         trace = hoist_shared(trace)
     if trace is given:
         return trace, set(codes.names), codes
-    codes = op_codes_of_table(table_codes(trace.instrs)) or op_codes(list(map(itemgetter(0), trace.instrs)))
+    codes = _codes_of(trace.instrs, table_codes(trace.instrs))
     return trace, set(codes.names), codes
+
+
+def _codes_of(instrs, table) -> OpCodes:
+    """The instructions' ops as OpCodes: from their op-table codes (`table`,
+    table_codes'), or read by name where an op is not in the table."""
+    return op_codes_of_table(table) or op_codes(list(map(itemgetter(0), instrs)))
 
 
 def _fits_try(n_lines: int) -> bool:
