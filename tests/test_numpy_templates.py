@@ -72,3 +72,18 @@ def test_each_function_is_its_template_in_the_joined_text(compiles):
     with pytest.warns(RuntimeWarning) as caught, np.errstate(divide="warn"):
         functions[0](values, [1, 2, 3], 0)
     assert caught[0].filename == filename and linecache.getline(filename, caught[0].lineno).strip() == lines[0][0]
+
+
+def test_past_the_cap_a_program_keeps_its_templates_to_itself(compiles, monkeypatch):
+    # (numpy_templates._KEPT reached: the kept codes stay as they are, the new ones serve
+    # this program only, and it gives the same bits as when they were kept)
+    f, _ = _program(1)
+    kept = dict(numpy_templates._CODES)
+    monkeypatch.setattr(numpy_templates, "_KEPT", len(kept))
+    g, _ = _program(2, 200)
+    assert numpy_templates._CODES == kept
+    monkeypatch.setattr(numpy_templates, "_KEPT", 4_096)
+    h, _ = _program(2, 200)
+    assert len(numpy_templates._CODES) > len(kept)
+    x = [np.linspace(-1, 2, 9)] * g.__code__.co_argcount
+    assert _outcome(g, x) == _outcome(h, x)
