@@ -278,3 +278,24 @@ def test_generated_source_with_the_odd_groups_is_the_loops(monkeypatch):
     got = str(numpy_backend.generated(trace, func_name="g")[0])
     monkeypatch.setattr(naming, "FIRSTS_FROM", 1 << 60)
     assert got == str(numpy_backend.generated(trace, func_name="g")[0])
+
+
+@pytest.mark.parametrize("layout", ["int32", "strided"])
+def test_use_counts_of_any_array_layout_give_the_lists_names(layout, monkeypatch):
+    # (assign_names reads an array's counts through a memoryview, strided or of any
+    # int type: the names are those of the counts as a list)
+    trace = TRACES["grad-large"]
+    use_array, reads = use_counts_and_reads(trace)
+    codes = op_codes([ins.op for ins in trace.instrs])
+    flags = named_array(trace, use_array, codes)
+    if layout == "int32":
+        uses = use_array.astype(np.int32)
+    else:
+        uses = np.repeat(use_array, 2)[::2]
+        assert not uses.flags.c_contiguous
+    for firsts in (True, False):
+        want = _names(trace, flags, set(), firsts=firsts, coded=True, uses=use_array.tolist(), reads=reads,
+                      codes=codes, monkeypatch=monkeypatch)
+        got = _names(trace, flags, set(), firsts=firsts, coded=True, uses=uses, reads=reads, codes=codes,
+                     monkeypatch=monkeypatch)
+        assert got == want

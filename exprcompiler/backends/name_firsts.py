@@ -175,17 +175,25 @@ def first_holders(labels: Labels, named: Union[list[bool], np.ndarray], top: int
     tail_labels = None if odd is None else odd.label[np.searchsorted(odd.at, at[odd_from:])]
     chained = _chained(at, first, use_array, reads, codes, inputs, n, odd_from, tail_labels)
     decided = first | chained
-    # each name's holder when the loop starts: its chain's last (a chain is a prefix of its group)
+    # each name's holder when the loop starts: its chain's last (a chain is a prefix of
+    # its group: a decided variable whose next one is not chained to it)
+    # (masks, each array freed once read: the answer's arrays were assign_names' peak)
+    last = decided.copy()
+    last[:-1] &= ~chained[1:]
+    holders = at[last]
+    del last
     group = np.cumsum(first, dtype=np.int32 if len(first) < 1 << 31 else np.int64)
     group -= 1
-    kept = np.flatnonzero(decided)
-    last = np.ones(len(kept), bool)
-    last[:-1] = group[kept[1:]] != group[kept[:-1]]
-    holders = at[kept[last]]
     aliased = at[chained]
     alias_of = at[first][group[chained]]
-    flags[at[decided]] = False
-    return Firsts(at[decided], code[decided], code[first], holders, aliased, alias_of,
+    del group, chained
+    names = code[first]
+    del first
+    at = at[decided]
+    code = code[decided]
+    del decided
+    flags[at] = False
+    return Firsts(at, code, names, holders, aliased, alias_of,
                    np.flatnonzero(flags).tolist(), [] if odd is None else odd.names)
 
 

@@ -323,14 +323,16 @@ class _Holders:
         split = int(np.searchsorted(firsts.names, firsts.names.dtype.type(odd_from)))
         for code, holder in zip(firsts.names[split:].tolist(), firsts.holders[split:].tolist()):
             self.by_text[texts[code - odd_from]] = holder
-        kinds = firsts.names[:split] // top
-        index = firsts.names[:split] - kinds * top
-        holders = firsts.holders[:split]
-        for k in np.flatnonzero(np.bincount(kinds, minlength=len(KINDS))).tolist():
+        # (a kind's codes are a slice of them: no array of every code's kind and index)
+        held_codes = firsts.names[:split]
+        bounds = np.searchsorted(held_codes, np.arange(len(KINDS) + 1, dtype=held_codes.dtype) * top).tolist()
+        for k in range(1, len(KINDS)):
+            lo, hi = bounds[k], bounds[k + 1]
+            if lo == hi:
+                continue
             held = _HeldAhead()
             held.ahead = np.full(top, -1, np.int32 if top < 1 << 31 else np.int64)
-            mine = kinds == k
-            held.ahead[index[mine]] = holders[mine]
+            held.ahead[held_codes[lo:hi] - k * top] = firsts.holders[lo:hi]
             for kind, key in self.reserved:
                 if kind == KINDS[k]:
                     held[key] = None
@@ -376,7 +378,10 @@ def assign_names(trace: Trace, named: Union[list[bool], np.ndarray], reserved: s
     labels = as_labels(trace.labels)
     use_array = uses if isinstance(uses, np.ndarray) else None
     if use_array is not None:
-        uses = uses.tolist()
+        # (a view, read as Python ints: a list of them was 25 bytes an operation of
+        # assign_names' peak of memory at 10⁵, held to its end; a subscript costs
+        # ~13 ns more, and the loop asks for few)
+        uses = memoryview(use_array)
     if len(trace.instrs) >= FIRSTS_FROM * (1 if coded else _LISTS_FROM):
         instrs, tags = trace.instrs, {}
 
@@ -407,6 +412,9 @@ _LISTS_FROM = 8
 # NumPy calls about 0.2 ms a trace (CPU time: gradients of 10⁴ and 10⁵ operations,
 # the deep composition's x_bar and the random DAG's 20 odd labels). (Tests: 0.)
 ODD_FROM = 64
+
+
+_ALIAS_CHUNK = 1 << 14   # (aliases set from first_holders' arrays this many at a time)
 
 
 class _TakenEarlier(Exception):
@@ -440,10 +448,12 @@ def _assign(trace: Trace, labels: Labels, named: list[bool], reserved: set[str],
     else:
         decided = firsts.pop()
         names = holders.hold_firsts(decided, names)
-        if aliases is not None:
-            aliases.update(zip(decided.aliased.tolist(), decided.alias_of.tolist()))
-        others = decided.others
-        del decided
+        aliased, alias_of, others = decided.aliased, decided.alias_of, decided.others
+        del decided   # (its other arrays freed before the aliases' dict grows: assign_names' peak)
+        if aliases is not None:   # (in chunks: no list of all of them beside the dict)
+            for k in range(0, len(aliased), _ALIAS_CHUNK):
+                aliases.update(zip(aliased[k:k + _ALIAS_CHUNK].tolist(), alias_of[k:k + _ALIAS_CHUNK].tolist()))
+        del aliased, alias_of
         rest = zip(others, map(labels.kinds.__getitem__, others), map(labels.indexes.__getitem__, others))
     read_by = _LastRead(trace, named, uses, reads).read_by
     temps = 0
