@@ -13,7 +13,7 @@ from typing import Union
 
 import numpy as np
 
-from .program_text import LazySource
+from .program_text import LazySource, lines_in
 
 
 # Points per block on large batches: each block's temporaries stay in cache. Measured
@@ -34,7 +34,7 @@ def block_for(source: Union[str, LazySource]) -> int:
     """Points per block for a generated function: BLOCK, or fewer where its lines'
     arrays of BLOCK points would hold more than MEMORY (at least 64). (A LazySource
     knows its lines' count: its text is not made.)"""
-    lines = source.count("\n") if type(source) is str else source.line_count()
+    lines = lines_in(source)
     return max(64, min(BLOCK, MEMORY // (8 * max(1, lines))))
 
 

@@ -38,6 +38,7 @@ from time import perf_counter
 from types import CodeType
 
 from .numpy_program import _RUNNER
+from .program_text import lines_in
 
 # Measured with benchmarks/bench_numpy_tier.py --parts constants (CPU time, one thread,
 # load average ~1.5; text family's gradients of 8 to 3,072 operations, 25 to 6,995 lines):
@@ -65,7 +66,7 @@ def compile_on_use(fn, source, filename: str, namespace: dict, point: bool = Fal
     it fn's code. `point`: fn is a one-point variant (DELTA_POINT_US)."""
     run = namespace[_RUNNER]
     stub = fn.__code__
-    lines = source.count("\n") if type(source) is str else source.line_count()
+    lines = lines_in(source)
     left = COMPILE_US   # µs a line
     per_call, share = DELTA_POINT_US if point else DELTA_US, SHARE * 1e6 / max(1, lines)
 

@@ -112,6 +112,11 @@ def text_of(source) -> str:
     return source if type(source) is str else str(source)
 
 
+def lines_in(source) -> int:
+    """The newlines of a source, a str or a LazySource (whose text is not made)."""
+    return source.count("\n") if type(source) is str else source.line_count()
+
+
 # Slices of more lines than this come from the whole text (made once) rather than
 # from a format call per line (inspect.getsource asks for the function's every line).
 _SLICE_FROM_TEXT = 2_000
