@@ -83,6 +83,13 @@ def preferred_name(label: Optional[Label], reserved: Iterable[str], is_input: bo
     return f"{stem}{suffix}_{tag}"
 
 
+def _asked_name(label: Optional[Label], reserved: Iterable[str], is_input: bool, tags: dict, ins) -> Optional[str]:
+    """The name a variable asks for: its label's, or an unlabelled input's own (its
+    name's identifier); None: neither (assign_names' loop and its firsts ask alike)."""
+    pref = preferred_name(label, reserved, is_input, tags)
+    return identifier(ins.name, reserved) if pref is None and is_input else pref
+
+
 def last_reads(trace: Trace, named: list[bool], reads: Optional[np.ndarray] = None,
                starts: Optional[np.ndarray] = None) -> np.ndarray:
     """For each variable, the position of the last statement that reads it (-1: none;
@@ -386,8 +393,7 @@ def assign_names(trace: Trace, named: Union[list[bool], np.ndarray], reserved: s
         instrs, tags = trace.instrs, {}
 
         def prefer(label: Optional[Label], is_input: bool, i: int) -> str:   # (as the loop's)
-            pref = preferred_name(label, reserved, is_input, tags)
-            return identifier(instrs[i].name, reserved) if pref is None else pref
+            return _asked_name(label, reserved, is_input, tags, instrs[i])
         firsts = [first_holders(labels, named, len(trace.instrs) + 1, reserved, use_array, reads, codes,
                                 [v for _, v in trace.inputs], prefer if len(labels.odd) >= ODD_FROM else None)]
         if firsts[0] is not None:
@@ -484,9 +490,7 @@ def _assign(trace: Trace, labels: Labels, named: list[bool], reserved: set[str],
         else:
             label = labels[i]
             is_input = instrs[i].op == "input"
-            pref = preferred_name(label, reserved, is_input, tags)
-            if is_input and pref is None:
-                pref = identifier(instrs[i].name, reserved)
+            pref = _asked_name(label, reserved, is_input, tags, instrs[i])
             if pref is None:
                 temps += 1
                 pref = f"t{temps}"
