@@ -1,5 +1,5 @@
 """Vector-extension split kernels (c_split above VECTOR_UP_TO) call libmvec's vector
-variants by name (c_split.MVEC) and pass their outputs through the tape: the same bits
+variants by name (c_lanes.MVEC) and pass their outputs through the tape: the same bits
 as the `omp simd` parts of the same trace (the one-function kernel runs a batch's last
 points as scalar code, whose libm may differ in the last bit), for a Jacobian's block,
 a gradient's separate arrays, batches that end in a partial vector and block, and the

@@ -20,7 +20,7 @@ padding, and its one-point entry touched a line per slot, 280 KB; see point_entr
 what frames gave.) Two layouts of a part, both vector code with no scalar remainder:
 - up to VECTOR_UP_TO statements, a loop over the block whose inner `omp simd` loop of
   XC_VL points (the width of the target's vectors) gcc turns into one vector iteration;
-- above, the code of XC_VL points written in GCC's vector extension (`lanes_rhs`),
+- above, the code of XC_VL points written in GCC's vector extension (c_lanes),
   called vector by vector (above HALF_PARTS_FROM statements in parts of half the
   cost): no vectorizer to run on the parts, only on one small wrapper per function
   called, in each unit.
@@ -96,6 +96,7 @@ from __future__ import annotations
 import re
 
 from . import c_driver
+from .c_lanes import lanes_prelude, lanes_rhs
 
 UNIT_MARK = "/* exprcompiler: translation unit */"
 # Added after the build's flags for each unit of a split kernel (the last -O wins); part
@@ -292,55 +293,6 @@ def part_body(stmts, loads: dict, stores: dict, pad: str, lanes: bool = False) -
     return lines + after.get(len(stmts), [])
 
 
-# Above VECTOR_UP_TO statements a part is written in GCC's vector extension (`lanes`):
-# every value an xc_v of XC_VL points, + - * / on whole vectors, and each function f
-# called through xc_lanes_f, one small function per unit whose `omp simd` loop over
-# the lanes gcc vectorizes into one call of libmvec's f (a helper such as xc_sigmoid
-# inlined and vectorized there). The parts themselves then need no vectorizer, and gcc
-# at -O1 compiles them about as fast as scalar code, which ran 4x slower.
-def lanes_rhs(rhs: str, reads) -> str:
-    """A right-hand side over xc_v values: calls through their lane wrappers, and a
-    constant (no names read) broadcast to all lanes."""
-    rhs = _CALL_ANY.sub(lambda m: "xc_v_" + m.group(1) + "(", rhs)
-    return rhs if reads else f"XC_V({rhs})"
-
-
-_CALL_ANY = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\(")
-
-
-def _arity(rhs: str, start: int) -> int:
-    """The number of arguments of the call whose "(" is at `start`."""
-    depth, n = 0, 1
-    for ch in rhs[start:]:
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth == 0:
-                return n
-        elif ch == "," and depth == 1:
-            n += 1
-    raise ValueError(f"unbalanced call in {rhs!r}")
-
-
-# A libm function with a vector variant in glibc's libmvec (`mvec`, c_backend.VECTOR_MATH)
-# is called by that variant's own name (the x86-64 vector ABI's _ZGV<isa>N<lanes><v...>_f)
-# where the build links libmvec (c_build.MVEC_DEFINE), instead of through a lane wrapper
-# whose `omp simd` loop gcc turned into a call of the same variant: a trampoline that
-# realigned the stack, 13 instructions a call. Same function on the same lanes, so the
-# same bits. The random 10^3-operation gradient's kernel at 10^4 points: 12.46 -> 11.84
-# ms (thread CPU, min of 31 interleaved rounds, load 6.8; the one-function kernel 11.50
-# ms), 6,866 -> 5,879 instructions a point (callgrind; benchmarks/bench_c_split_gap.py).
-MVEC = ["#if defined(XC_LIBMVEC) && defined(__x86_64__) && defined(__GNUC__)",
-        "#if defined(__AVX512F__)", "#define XC_ISA e", "#elif defined(__AVX2__)", "#define XC_ISA d",
-        "#elif defined(__AVX__)", "#define XC_ISA c", "#else", "#define XC_ISA b", "#endif",
-        "#define XC_MVEC3(isa, vl, params, f) _ZGV##isa##N##vl##params##_##f",
-        "#define XC_MVEC2(isa, vl, params, f) XC_MVEC3(isa, vl, params, f)",
-        "/* the vector variant of f, whose parameters are `params` (v: a vector each) */",
-        "#define XC_MVEC(params, f) XC_MVEC2(XC_ISA, XC_VL, params, f)",
-        "#endif"]
-
-
 # ROWS, removed: vector-extension parts stored output k's lanes straight to their
 # points' rows (a noipa xc_out per output, the rows' pointers in the frame's last
 # slots; its four stores written into the parts ran as fast but tripled gcc's time on
@@ -361,7 +313,7 @@ MVEC = ["#if defined(XC_LIBMVEC) && defined(__x86_64__) && defined(__GNUC__)",
 # 20-link kernel's time in perf, its stores to the caller's block missing the cache),
 # which now stores four outputs at once for every call (c_driver's xc_scatter_vector).
 # Kernel thread-CPU ms at 10^4 points, one thread, min of 31 interleaved rounds (load
-# 4.4; benchmarks/bench_c_split_gap.py), lane wrappers / MVEC / one -O1 function
+# 4.4; benchmarks/bench_c_split_gap.py), lane wrappers / c_lanes.MVEC / one -O1 function
 # (c_build's sized flags), all bit for bit equal (the 20-link and 10^4-op rows with
 # ROWS, then; the 10-link row's gap was where the driver's scatter loop fell in a
 # cache line, not libmvec: see c_build.DRIVER_GCC_FLAGS):
@@ -371,49 +323,6 @@ MVEC = ["#if defined(XC_LIBMVEC) && defined(__x86_64__) && defined(__GNUC__)",
 #   10^4-op gradient          128.1 / 120.6 / (no build in 900 s)
 # gcc's CPU on cold builds (min / median of 3, interleaved): 10-link 0.32 / 0.32 s ->
 # 0.33 / 0.33 s, 10^3-op 0.39 / 0.41 -> 0.38 / 0.40, 20-link 1.36 / 1.50 -> 1.13 / 1.16.
-
-
-def lanes_prelude(stmts, mvec=frozenset()) -> list[str]:
-    """The vector type, its loads and stores, and a lane wrapper of each function the
-    statements call (see lanes_rhs), or for those in `mvec` their libmvec variant (see
-    MVEC). Written with `double`, `sizeof(double)` and XC_VL, so that dtypes' float
-    rewrite gives vectors of XC_VL floats (and sin's variant that of sinf)."""
-    arity: dict = {}
-    for _, rhs, _ in stmts:
-        for m in _CALL_ANY.finditer(rhs):
-            if m.group(1) not in arity:
-                arity[m.group(1)] = _arity(rhs, m.end() - 1)
-    lines = ["typedef double xc_v __attribute__((vector_size(sizeof(double) * XC_VL)));",
-             # the tape's rows are aligned to a double only
-             "typedef double xc_vu __attribute__((vector_size(sizeof(double) * XC_VL), aligned(sizeof(double))));",
-             "#define XC_LD(p) (*(const xc_vu *)(p))",
-             "#define XC_ST(p, x) (*(xc_vu *)(p) = (x))",
-             "/* a number to all lanes (x - 0.0 keeps the sign of a zero) */",
-             "#define XC_V(x) ((x) - (xc_v){0})",
-             # not inlined into the parts (4.4 s more of gcc's CPU on the 10^4-operation
-             # gradient), nor specialized to a constant argument (gcc 12 and pow(x, 0.5):
-             # see c_backend's xc_pow)
-             "#if defined(__GNUC__)", "#define XC_LANES static __attribute__((noipa, unused))",
-             "#else", "#define XC_LANES static", "#endif"]
-    mvec = arity.keys() & set(mvec)
-    lines += MVEC if mvec else []
-    for f, n in sorted(arity.items()):
-        params = ", ".join(f"xc_v a{k}" for k in range(n))
-        args, lane = ", ".join(f"a{k}" for k in range(n)), ", ".join(f"a{k}[q]" for k in range(n))
-        call = f"({', '.join(f'XC_V({a})' for a in args.split(', '))})"
-        wrapper = [f"XC_LANES xc_v xc_lanes_{f}({params})", "{", "    xc_v r;", "    #pragma omp simd",
-                   f"    for (int q = 0; q < XC_VL; ++q) r[q] = {f}({lane});", "    return r;", "}",
-                   f"#define xc_v_{f}({args}) xc_lanes_{f}{call}"]
-        if f == "xc_square":  # the commonest call (squares()), one multiplication
-            lines += [f"static inline xc_v xc_lanes_{f}({params}) {{ return a0 * a0; }}",
-                      f"#define xc_v_{f}({args}) xc_lanes_{f}{call}"]
-        elif f in mvec:
-            variant = f"XC_MVEC({'v' * n}, {f})"
-            lines += ["#ifdef XC_MVEC", f"xc_v {variant}({', '.join(['xc_v'] * n)});",
-                      f"#define xc_v_{f}({args}) {variant}{call}", "#else", *wrapper, "#endif"]
-        else:
-            lines += wrapper
-    return lines
 
 
 # Up to VECTOR_UP_TO statements a part is a loop over the block's points j < m (m a
@@ -497,7 +406,7 @@ def split_kernel(stmts, inputs: dict, func_name: str, decl: str, head: list[str]
     kernel `decl`, its one-point entry `packed_decl` and its batch entry `batch_decl`
     where given (c_driver.entries), then the driver that every split kernel shares
     (c_driver.DRIVER).
-    `mvec`: the libm functions with vector variants in libmvec (see MVEC)."""
+    `mvec`: the libm functions with vector variants in libmvec (see c_lanes.MVEC)."""
     vector = len(stmts) <= VECTOR_UP_TO
     halves = not vector and len(stmts) > HALF_PARTS_FROM
     chunks, loads, stores, slots = plan(stmts, inputs, max(1, int(part * LANES_PART)) if halves else part)
