@@ -8,7 +8,7 @@ PointCompiled, which it makes where `PointCompiled.fits` the kernel (C, float64,
 scalar trace, with the packed entry of doubles), else an api.Compiled. Every call
 these entries do not take (lists, other dtypes, broadcasting that adds dimensions,
 out= arrays that are not exactly float64 ndarrays of the result's shape, C-contiguous,
-writable and apart from the inputs, threads=None above c_build.PARALLEL_FROM points)
+writable and apart from the inputs, threads=None above c_run.PARALLEL_FROM points)
 takes api.Compiled's path, which gives each refusal its message.
 
 The call itself: from the second call on, where the extension loads, the object has
@@ -179,9 +179,9 @@ class PointCompiled(api.Compiled):
 
     def _threads(self) -> tuple[int, int]:
         """(threads, parallel_from) for run_entry: the count compiled with, or (0, from)
-        for threads=None, whose calls of c_build.PARALLEL_FROM points or more take the
+        for threads=None, whose calls of c_run.PARALLEL_FROM points or more take the
         general path (its ThreadChoice)."""
-        from .backends.c_build import PARALLEL_FROM
+        from .backends.c_run import PARALLEL_FROM
         if not hasattr(self, "_recipe"):  # not made by a compile_*: every batch to the general path
             return 0, 0
         threads = self._recipe[2].get("threads")

@@ -15,7 +15,7 @@ import warnings
 import pytest
 
 from exprcompiler import compile_grad
-from exprcompiler.backends import c_build, c_cache
+from exprcompiler.backends import c_build, c_cache, c_run
 from exprcompiler.backends.c_cache import ExprcompilerCacheWarning
 from exprcompiler.cli import main
 from exprcompiler.errors import CompileError, ExprcError
@@ -234,10 +234,10 @@ def test_a_failed_build_reports_the_first_attempt_and_leaves_only_its_source(tmp
 
 
 def test_omp_num_threads_bounds_the_default_thread_count(monkeypatch):
-    monkeypatch.setattr(c_build.os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    monkeypatch.setattr(c_run.os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
     for value, threads in ((None, 3), ("2", 2), ("64", 3), ("1,4", 1), ("0", 3), ("many", 3)):
         if value is None:
             monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
         else:
             monkeypatch.setenv("OMP_NUM_THREADS", value)
-        assert c_build.default_threads() == threads, value
+        assert c_run.default_threads() == threads, value

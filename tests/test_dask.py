@@ -51,9 +51,9 @@ from exprcompiler.bench.dask_griewank import count_compiles  # noqa: E402
 
 
 def _worker_state():
-    from exprcompiler.backends import c_build
+    from exprcompiler.backends import c_build, c_run
     return {"compiles": c_build._compile.runs, "rebuilds": dict(on_dask.REBUILDS),
-            "threads": c_build.default_threads(), "pid": os.getpid()}
+            "threads": c_run.default_threads(), "pid": os.getpid()}
 
 
 @pytest.fixture(scope="module")

@@ -242,8 +242,8 @@ def test_batch_entry_leaves_the_rest_to_the_general_path(dense_c, monkeypatch):
     for args in ((x.astype(np.float32), 2.0 * x), (list(x), 2.0 * x)):
         np.testing.assert_array_equal(J(*args)[1], want[1])
     assert J(x[:, None], 2.0 * x)[1].shape == (6, 6, 3, 2)  # broadcast to (6, 6) by the general path
-    from exprcompiler.backends import c_build
-    monkeypatch.setattr(c_build, "PARALLEL_FROM", 4)
+    from exprcompiler.backends import c_run
+    monkeypatch.setattr(c_run, "PARALLEL_FROM", 4)
     K = compile_jacobian("x * y; sin(x) - y; x / y", backend="c")  # threads=None, the cached kernel
     for _ in range(3):
         got = K(x, 2.0 * x)

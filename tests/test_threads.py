@@ -98,20 +98,20 @@ def test_threads_none_takes_the_faster_count_and_tries_the_other_now_and_then(mo
     """ThreadChoice on a large batch: every core first, then one, then the faster by the
     median of recent calls, the slower again every EXPLORE-th call when it is a little
     slower, rarer when it is much slower; small batches always one thread."""
-    from exprcompiler.backends import c_build
-    monkeypatch.setattr(c_build, "default_threads", lambda: 2)
-    choice = c_build.ThreadChoice()
-    n = c_build.PARALLEL_FROM
+    from exprcompiler.backends import c_run
+    monkeypatch.setattr(c_run, "default_threads", lambda: 2)
+    choice = c_run.ThreadChoice()
+    n = c_run.PARALLEL_FROM
     assert choice.pick(n - 1) == 1
     first = choice.pick(n)
     choice.record(first, 1.5, n)          # two threads: a little slower (a busy core)
     second = choice.pick(n)
     choice.record(second, 1.0, n)
     assert (first, second) == (2, 1)
-    every = c_build.ThreadChoice.EXPLORE  # (1.5 - 1) / BUDGET = 10 calls: EXPLORE rules
+    every = c_run.ThreadChoice.EXPLORE  # (1.5 - 1) / BUDGET = 10 calls: EXPLORE rules
     picks = [choice.pick(n) for _ in range(2 * every + 1)]
     assert picks.count(2) == 2 and picks.count(1) == len(picks) - 2
-    for _ in range(c_build.ThreadChoice.KEEP):  # the core is free again: two threads win
+    for _ in range(c_run.ThreadChoice.KEEP):  # the core is free again: two threads win
         choice.record(2, 0.5, n)
     assert choice.pick(n) == 2 or choice.pick(n) == 2
 
@@ -121,10 +121,10 @@ def test_threads_none_tries_cost_at_most_the_budget_however_slow_the_team(monkey
     """The issue's busy machine: two threads `ratio` times slower than one. Over a long
     run, the calls' total time stays within BUDGET (5%) of one thread's, plus the one
     first try on every core."""
-    from exprcompiler.backends import c_build
-    monkeypatch.setattr(c_build, "default_threads", lambda: 2)
-    choice = c_build.ThreadChoice()
-    n = c_build.PARALLEL_FROM
+    from exprcompiler.backends import c_run
+    monkeypatch.setattr(c_run, "default_threads", lambda: 2)
+    choice = c_run.ThreadChoice()
+    n = c_run.PARALLEL_FROM
     cost = {1: 1.0, 2: ratio}
     total = 0.0
     calls = 20_000
@@ -132,4 +132,4 @@ def test_threads_none_tries_cost_at_most_the_budget_however_slow_the_team(monkey
         t = choice.pick(n)
         choice.record(t, cost[t] * n, n)
         total += cost[t]
-    assert total <= calls * (1 + c_build.ThreadChoice.BUDGET) + ratio
+    assert total <= calls * (1 + c_run.ThreadChoice.BUDGET) + ratio

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import math
 import os
 import platform
 import re
@@ -33,11 +32,8 @@ import warnings
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
-
 from ..version import __version__
 from ..errors import CompileError
-from .. import dtypes
 from . import c_cache, c_split
 
 # -fno-math-errno: libm calls need not set errno (nothing reads it), so sqrt is one
@@ -51,7 +47,7 @@ LIBS = ("-lm",)
 # If the compiler refuses (clang, old glibc, no OpenMP), the next set is tried.
 # Tried in order: OpenMP threads + vector math; vector math only; plain.
 # The sets that link libmvec say so to the source (MVEC_DEFINE): a split kernel's
-# vector-extension parts then call its vector variants by name (c_split.MVEC).
+# vector-extension parts then call its vector variants by name (c_lanes.MVEC).
 MVEC_DEFINE = "-DXC_LIBMVEC"
 BUILDS = (
     (FLAGS + ("-fopenmp", "-fdisable-tree-sincos", "-march=native", MVEC_DEFINE), ("-lmvec", "-lm")),
@@ -229,7 +225,7 @@ DRIVER_FLAGS = c_split.UNIT_FLAGS
 # gcc aligns no loop at -O1, so where the driver's copy loops fell in a 64-byte line
 # followed the size of the code linked before them (the PLT, the parts): the 10-link
 # pendulum's Jacobian, whose scalar scatter loop then crossed a line with libmvec
-# called by name (c_split.MVEC), ran 10^4 points in 4.18 ms against 3.96 ms with
+# called by name (c_lanes.MVEC), ran 10^4 points in 4.18 ms against 3.96 ms with
 # lane wrappers; with the loops aligned to 32 bytes 3.78 against 3.83 ms
 # (benchmarks/bench_c_split_gap.py, thread CPU, medians of 41 interleaved rounds,
 # load 4.7-5.6; the same instructions in callgrind).
@@ -468,124 +464,3 @@ def _pin_openmp() -> None:
 def clear_cache() -> int:
     """Remove the cache's own files (never others'); returns how many were removed."""
     return c_cache.clear()[1]
-
-
-
-# Below this many points one thread is faster than starting a team.
-PARALLEL_FROM = 100_000
-
-
-def default_threads() -> int:
-    """The cores this process may run on, or fewer if OMP_NUM_THREADS says so (the
-    kernels pass a thread count to OpenMP, which would otherwise override it)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
-    try:  # a list of counts, one per nesting level: the loop is the outer level
-        wanted = int(os.environ.get("OMP_NUM_THREADS", "").split(",")[0])
-    except ValueError:
-        return cores
-    return min(wanted, cores) if wanted > 0 else cores
-
-
-class ThreadChoice:
-    """threads=None: one thread below PARALLEL_FROM points; above, every core or one,
-    whichever has been faster per point for this kernel, the other tried again now and
-    then. On a shared machine a busy core makes a static OpenMP team wait for its
-    slowest thread (2 threads measured 30-50% slower than 1 with the other core loaded,
-    and 50-800x slower in `exprc bench --quick` on a busy 2-core machine); the
-    measurement keeps such calls near one thread's time, and takes the cores when they
-    are free. A try of the slower count costs (ratio - 1) calls of the faster one, so
-    it comes every EXPLORE-th call at the most often and rarer as the ratio grows: the
-    tries cost at most BUDGET of the calls' time. Races between threads only blur the
-    estimates."""
-
-    EXPLORE = 16
-    KEEP = 8
-    BUDGET = 0.05
-
-    def __init__(self):
-        self.seen: dict[int, list] = {}   # threads -> seconds per point of its last calls
-        self.calls = 0
-        self.next_try = None              # the call that tries the slower count again
-
-    def cost(self, t: int) -> float:
-        recent = sorted(self.seen[t])
-        return recent[len(recent) // 2]  # the median of its recent calls: a spike is not its cost
-
-    def pick(self, n: int) -> int:
-        if n < PARALLEL_FROM:  # the usual call: decided before asking the OS for cores
-            return 1
-        most = default_threads()
-        if most == 1:
-            return 1
-        self.calls += 1
-        for t in (most, 1):
-            if t not in self.seen:
-                return t
-        best, other = sorted((most, 1), key=self.cost)
-        if self.next_try is None or self.calls >= self.next_try:
-            ratio = self.cost(other) / max(self.cost(best), 1e-300)
-            wait = max(self.EXPLORE, math.ceil((ratio - 1.0) / self.BUDGET))
-            first = self.next_try is None   # both just measured: the wait starts now
-            self.next_try = self.calls + wait
-            if not first:
-                return other
-        return best
-
-    def record(self, t: int, seconds: float, n: int) -> None:
-        recent = self.seen.setdefault(t, [])
-        recent.append(seconds / n)
-        del recent[:-self.KEEP]
-
-
-def runner(ffi, fn, n_out: int, threads=None, dtype=None):
-    """Adapt the C kernel to the API's calling convention (see backends/registry.py):
-    arrays and their broadcast batch shape in; out, one new array per output, or the
-    outputs stored into the columns of `blocks`, C-contiguous arrays (points, w) taken
-    in turn (a Jacobian's (points, m·n)), passed as one base pointer each plus offsets
-    so that a call costs little per output. A size-1 input is passed with stride 0.
-    `threads=None`: see ThreadChoice. `dtype`: None for a double kernel, float32 for a
-    float one (exprcompiler.dtypes)."""
-    choice = ThreadChoice() if threads is None else None
-    cast = ffi.cast
-    real = dtypes.real(dtype)
-    array, pointer = dtypes.c_type(dtype) + "[]", dtypes.c_type(dtype) + " *"
-
-    def run(arrays, batch, blocks=None):
-        n = math.prod(batch)
-        nt = threads if choice is None else choice.pick(n)
-        args: list = [n, nt]
-        for a in arrays:
-            if a.size == 1:
-                args += [ffi.from_buffer(array, np.ascontiguousarray(a.reshape(1))), 0]
-            elif a.shape == batch and a.flags.c_contiguous:  # the usual case: as it is
-                args += [ffi.from_buffer(array, a), 1]
-            else:
-                flat = np.ascontiguousarray(np.broadcast_to(a, batch)).reshape(-1)
-                args += [ffi.from_buffer(array, flat), 1]
-        outs = None
-        if blocks is None:  # our own new arrays
-            outs = [np.empty(n, real) for _ in range(n_out)]
-            args += [arg for o in outs for arg in (ffi.from_buffer(array, o), 1)]
-        else:
-            tail = []
-            for b in blocks:  # the caller's checked arrays: (n, w), of the kernel's dtype, C order, writable
-                if b.ndim != 2 or b.shape[0] != n or b.dtype != real or not b.flags.c_contiguous \
-                        or not b.flags.writeable:
-                    raise ValueError(f"kernel output: expected a writable {real} block of {n} points")
-                w = b.shape[1]
-                base = cast(pointer, b.__array_interface__["data"][0])
-                for j in range(w):
-                    tail += [base + j, w]
-            if len(tail) != 2 * n_out:
-                raise ValueError(f"kernel output: the blocks hold {len(tail) // 2} outputs, the kernel {n_out}")
-            args += tail
-        start = time.perf_counter()
-        if fn(*args) != 0:
-            raise MemoryError(f"the C kernel could not allocate its tape for {n} points")
-        if choice is not None and n >= PARALLEL_FROM:
-            choice.record(nt, time.perf_counter() - start, n)
-        return None if outs is None else [o.reshape(batch) for o in outs]
-    return run

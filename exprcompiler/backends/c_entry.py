@@ -34,7 +34,7 @@ compiles twice — whose functions hold the address of one kernel's packed entry
         unless they are that input), returned as a tuple; anything else NotImplemented
         before anything is written (dense_point.PointCompiled's general path then
         answers). `threads` 0: one thread below `parallel_from` points, NotImplemented
-        from there (c_build.ThreadChoice decides those).
+        from there (c_run.ThreadChoice decides those).
     method_entry(run, general, owner) -> __call__(*inputs, out=None, **inputs)
         run's call with out= a keyword (an input named "out" is then taken by position
         only, as a Python signature binds it), and general(owner, *args, **kwargs) for
@@ -48,7 +48,7 @@ floats, new float64 arrays made with `empty` holding runs of the outputs, nested
 tuples), or a callable assemble(array of all the outputs).
 
 Why the batch goes through C too: api.Compiled's general path (binding, broadcast,
-_check_out, then c_build.runner making a cffi pointer per output — 36 for the 3-link
+_check_out, then c_run.runner making a cffi pointer per output — 36 for the 3-link
 pendulum's 4 values and 4x8 Jacobian — and a cffi call of 90 arguments) cost about
 50 µs a call, fixed (3-link pendulum at 16 states, thread CPU, load 3.4: 56 µs, with
 out= 67 µs, against 7 µs for the kernel through cffi with its pointers made once; now

@@ -51,7 +51,7 @@ from ..shape_binding import ShapeBinder
 from ..trace.ir import Trace
 from ..trace.printer import table_spelling
 from ..trace.render import const_prec, format_op, named_vars
-from . import c_build
+from . import c_build, c_run
 from .c_backend import C_KEYWORDS, HELPERS, SPELLING, VECTOR_MATH, math_prelude, opening_comment, squares
 from .c_tensor_loops import VIEWS, Loops, View
 from .c_tensor_ops import EMITTERS
@@ -356,7 +356,7 @@ def compile_c_tensor(trace: Trace, *, func_name: str, description: str = "", thr
     workspace = Workspace(ffi, real, extra=n_scalar)
     dims = dim_names(trace)
     params = list(map(param_alias, trace.input_names))
-    choice = c_build.ThreadChoice() if threads is None else None
+    choice = c_run.ThreadChoice() if threads is None else None
     if signature is None:
         from ..signature import Signature
         signature = Signature(trace, trace, inputs=params)
@@ -382,7 +382,7 @@ def compile_c_tensor(trace: Trace, *, func_name: str, description: str = "", thr
         if need < 0:  # the binder refuses these sizes first; this is the kernel's own guard
             raise _refused(func_name, dims, dims_arg)
         size = max((a.size for a in arrays), default=0)
-        nt = threads if choice is None else (choice.pick(size) if size < c_build.PARALLEL_FROM else None)
+        nt = threads if choice is None else (choice.pick(size) if size < c_run.PARALLEL_FROM else None)
         memo = bound.memo["c"] = (dims_arg, need, nt, size, tuple(bound.shapes[k] for k in arrays_out))
         return memo
 

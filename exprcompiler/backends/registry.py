@@ -16,7 +16,7 @@ tensor kernel shares, so a call binds once).
 A Kernel is what api.Compiled runs: `fn(*arrays)` the generated function itself
 (arguments in trace input order), and for traces of scalars evaluated over a batch
 `run(arrays, batch, blocks=None)` (one array per output, or the outputs stored into
-the columns of `blocks`: see c_build.runner and numpy_backend.numpy_runner),
+the columns of `blocks`: see c_run.runner and numpy_backend.numpy_runner),
 `packed(in, out)` for one point packed in buffers and `point(floats) -> floats`.
 """
 
@@ -164,16 +164,16 @@ class CBackend:
             return Kernel(fn, source, tuple(params), warns=False)  # C does the arithmetic
         from ..packed import c_packed, c_point
         from ..dtypes import c_type
-        from . import c_build
+        from . import c_build, c_run
         ffi, lib = c_build.load(artifact.source, artifact.decl)
         fn = getattr(lib, artifact.func_name)
         packed = getattr(lib, f"{artifact.func_name}_packed")
         if artifact.dtype is not None:  # float buffers: .at() goes through the point (dtypes.py)
             return Kernel(fn, artifact.source, artifact.params,
-                          run=c_build.runner(ffi, fn, len(trace.outputs), threads, dtype=artifact.dtype),
+                          run=c_run.runner(ffi, fn, len(trace.outputs), threads, dtype=artifact.dtype),
                           point=c_point(ffi, packed, len(trace.outputs), ctype=c_type(artifact.dtype)))
         return Kernel(fn, artifact.source, artifact.params,
-                      run=c_build.runner(ffi, fn, len(trace.outputs), threads),
+                      run=c_run.runner(ffi, fn, len(trace.outputs), threads),
                       packed=c_packed(ffi, packed),
                       point=c_point(ffi, packed, len(trace.outputs), len(trace.inputs), names=tuple(signature.inputs)))
 

@@ -286,7 +286,7 @@ def _new(ffi, lib, code: np.ndarray, consts: np.ndarray, nregs: int, n_in: int, 
 
 class Runner:
     """A program loaded into the VM library (checked there once: vm_source's xc_vm_new):
-    `kernel(n, threads, in0, st0, ..., out0, os0, ...)` as c_build.runner calls a C
+    `kernel(n, threads, in0, st0, ..., out0, os0, ...)` as c_run.runner calls a C
     kernel (so batches, output blocks and the thread choice are c_build's), and
     `point_entry()`: point(floats) -> floats for one point. The loaded program is
     reachable only through these two: the VM's run entries take nothing else."""
@@ -311,7 +311,7 @@ class Runner:
                                 new("ptrdiff_t[]", pairs[1:k:2]), p.n_out, new("double *[]", pairs[k::2]),
                                 new("ptrdiff_t[]", pairs[k + 1::2]))
         if rc == -1:
-            return rc   # c_build.runner says it: no memory
+            return rc   # c_run.runner says it: no memory
         if rc:
             _raise(rc, n)
         return 0
@@ -397,14 +397,14 @@ def generate(trace: Trace, *, func_name: str, description: str = "", dtype=None)
 
 
 def vm_kernel(artifact: VmArtifact, threads: Optional[int] = None):
-    """The registry's Kernel of a program: batches through c_build.runner (threads=None:
+    """The registry's Kernel of a program: batches through c_run.runner (threads=None:
     its ThreadChoice), one point through the VM's point entry. No packed entry: .at()
     goes through the point."""
-    from . import c_build
+    from . import c_run
     from .registry import Kernel
     program = artifact.program
     runner = Runner(program)
-    run = c_build.runner(runner.ffi, runner.kernel, program.n_out, threads)
+    run = c_run.runner(runner.ffi, runner.kernel, program.n_out, threads)
 
     def fn(*arrays):
         """The program on arrays in input order: one array per output."""
