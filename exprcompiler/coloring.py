@@ -133,6 +133,14 @@ def _bucket_order(graph: list, key: list, inserted, step: int) -> list:
 
 # -- colorings ---------------------------------------------------------------------
 
+def _least_free(forbidden: list, v: int) -> int:
+    """The least color that `forbidden` does not mark as taken near v."""
+    c = 0
+    while forbidden[c] == v:
+        c += 1
+    return c
+
+
 def greedy_coloring(graph: list, order: Sequence[int], limit: Optional[int] = None) -> Optional[np.ndarray]:
     """Distance-1 greedy coloring: each vertex takes the least color no neighbour has.
     With `limit`, None as soon as it would need more than `limit` colors."""
@@ -144,9 +152,7 @@ def greedy_coloring(graph: list, order: Sequence[int], limit: Optional[int] = No
             c = color[w]
             if c >= 0:
                 forbidden[c] = v
-        c = 0
-        while forbidden[c] == v:
-            c += 1
+        c = _least_free(forbidden, v)
         if limit is not None and c >= limit:
             return None
         color[v] = c
@@ -183,9 +189,7 @@ def star_coloring_in_order(graph: list, order: Sequence[int], limit: Optional[in
                         if y != w and color[y] == cw:
                             forbidden[cx] = v
                             break
-        c = 0
-        while forbidden[c] == v:
-            c += 1
+        c = _least_free(forbidden, v)
         if limit is not None and c >= limit:
             return None
         color[v] = c
