@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 import warnings
@@ -180,7 +181,7 @@ def test_without_home_the_cache_is_a_private_temporary_folder(tmp_path):
 def test_an_unsafe_temporary_folder_is_refused(tmp_path, monkeypatch, how):
     for var in ("HOME", "XDG_CACHE_HOME", "EXPRCOMPILER_CACHE"):
         monkeypatch.delenv(var, raising=False)
-    monkeypatch.setattr(c_cache.tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     root = tmp_path / f"exprcompiler-{os.getuid()}"
     if how == "symlink":
         (tmp_path / "theirs").mkdir()

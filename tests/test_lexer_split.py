@@ -36,7 +36,7 @@ TEXTS = st.lists(st.sampled_from(ALPHABET), max_size=40).map("".join)
 @given(TEXTS, st.sampled_from([1, 3, 8, lexer.WINDOW]), TEXTS)
 def test_split_gives_the_regular_expressions_tokens(text, window, before):
     # `before`: the tokens of text read earlier, which the parser would know (not checked again)
-    known = [t for t in lexer._SCAN_RE.findall(before) if t and lexer._GOOD_RE.fullmatch(t)]
+    known = [t for t in lexer._regex("scan").findall(before) if t and lexer._regex("good").fullmatch(t)]
     old = lexer.WINDOW
     lexer.WINDOW = window
     try:

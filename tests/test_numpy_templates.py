@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from exprcompiler.backends import numpy_backend, numpy_program, numpy_templates
+from exprcompiler.code_store import CodeStore
 from exprcompiler.frontend import to_trace
 from exprcompiler.passes import grad_reverse
 from exprcompiler.randexpr import random_program
@@ -19,9 +20,11 @@ from test_numpy_program import _outcome
 
 
 @pytest.fixture
-def compiles(monkeypatch):
-    """The templates numpy_templates compiles (a fresh cache)."""
+def compiles(monkeypatch, tmp_path):
+    """The templates numpy_templates compiles (a fresh cache, and an empty code store:
+    tests/test_code_store.py)."""
     monkeypatch.setattr(numpy_templates, "_CODES", {})
+    monkeypatch.setattr(numpy_templates, "_STORE", CodeStore("templates", tmp_path / "pycode"))
     monkeypatch.setattr(numpy_backend, "TIER_FROM", 0)
     made = []
 

@@ -13,6 +13,7 @@ from exprcompiler.bench.suite_scaling import FAMILIES
 from exprcompiler.errors import ExprcError
 from exprcompiler.parse import parse, parser, plans
 from exprcompiler.parse.plans import Plans
+from exprcompiler.randexpr import random_program as generated_program
 
 
 def outcome(text: str, shapes=None, lenient: bool = False):
@@ -116,12 +117,14 @@ def test_plans_change_nothing_on_random_programs(monkeypatch, seed):
 
 
 def count_reads(monkeypatch, text: str) -> tuple[int, int]:
-    """(statements the expression loop read, forms recorded) for parse(text)."""
+    """(statements the expression loop read, forms recorded) for parse(text), in a
+    process that has recorded nothing yet (plans._RECORDED)."""
+    monkeypatch.setattr(plans, "_RECORDED", {})
     reads, records = [], []
-    real_expression, real_record = parser._Parser.expression, Plans.record
+    real_expression, real_record = parser._Parser.expression, Plans.recording
     monkeypatch.setattr(parser._Parser, "expression",
                         lambda self, *a, **k: (reads.append(1), real_expression(self, *a, **k))[1])
-    monkeypatch.setattr(Plans, "record",
+    monkeypatch.setattr(Plans, "recording",
                         lambda self, form: (records.append(form), real_record(self, form))[1])
     parse(text)
     return len(reads) - len(records), len(records)   # (a recording reads its form too)
@@ -167,3 +170,39 @@ def test_plans_stay_where_statements_share_forms():
     p = parser._Parser(FAMILIES["random DAG"](5000), {}, False, 100_000)
     p.program()
     assert not p.plans.off and p.plans.replayed > 0.9 * len(p.known)
+
+
+def test_a_later_parse_replays_recorded_forms_at_first_sight(monkeypatch):
+    # The process keeps each form's recording: a second text of the same forms is read
+    # by the expression loop only where a statement leaves the plans (its inputs' first
+    # uses), and gives the trace the expression loop alone gives.
+    monkeypatch.setattr(plans, "_RECORDED", {})
+    first, second = generated_program(140, seed=1), generated_program(140, seed=2)
+    count_first = count_reads(monkeypatch, first)
+    recorded = dict(plans._RECORDED)
+    assert recorded and count_first[1] == len(recorded)
+    with monkeypatch.context() as m:
+        m.setattr(plans, "_RECORDED", recorded)
+        reads = []
+        real_expression = parser._Parser.expression
+        m.setattr(parser._Parser, "expression",
+                  lambda self, *a, **k: (reads.append(1), real_expression(self, *a, **k))[1])
+        m.setattr(Plans, "recording", lambda self, form: pytest.fail("recorded again"))
+        p = parser._Parser(second, {}, False, 100_000)
+        p.program()
+    assert len(reads) < count_first[0] / 2, (len(reads), count_first)
+    assert p.plans.replayed > 0.8 * second.count("\n")
+    with monkeypatch.context() as m:
+        m.setattr(plans, "_RECORDED", recorded)
+        assert outcome(second) == without_plans(monkeypatch, second)
+        assert outcome(second, lenient=True) == without_plans(monkeypatch, second, lenient=True)
+        assert {lenient for lenient, _ in plans._RECORDED} == {False, True}   # (recorded apart)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_recorded_forms_change_nothing_on_random_programs(monkeypatch, seed):
+    # Each program parsed after the others (their forms recorded): still the oracle's trace.
+    monkeypatch.setattr(plans, "_RECORDED", {})
+    texts = [random_program(random.Random(seed * 10 + k), 120) for k in range(3)]
+    for text in texts + texts[::-1]:
+        assert outcome(text) == without_plans(monkeypatch, text)

@@ -10,6 +10,7 @@ Layout under the cache root:
     ab/<key>.sha256                     its record: the key and the library's SHA-256
     ab/<key>.failed.c                   the source of a build the compiler refused
     ab/.build-<key[:8]>-XXXXXXXX/       a build in progress, or left by a crash
+    pycode/<kind>-<tag>.marshal         code objects of our generated Python (code_store.py)
     reference/seeds_ref-*.so, .sha256   the benchmarks' hand-written reference
 
 The record binds the library's digest to its key, so a truncated, corrupt or swapped
@@ -26,14 +27,13 @@ import os
 import re
 import shutil
 import stat
-import tempfile
 import time
 from pathlib import Path
 from typing import Optional
 
+from ..cache_root import MARKER, TEMPORARY, _uid, location   # noqa: F401  (cli.py, c_build.py, tests read them here)
 from ..errors import CompileError
 
-MARKER = ".exprcompiler-cache"
 MARKER_TEXT = """\
 This folder is exprcompiler's cache of compiled C kernels (see `exprc cache info`).
 `exprc cache clear` removes only the files exprcompiler made here and refuses a
@@ -44,35 +44,16 @@ RECORD_HEADER = "exprcompiler kernel record 1"
 # (each of up to three compiler runs may take 600 s): clear leaves it alone.
 STALE_BUILD = 3600.0
 
-TEMPORARY = "a private temporary folder: HOME is not set"
 _SHARD = re.compile(r"[0-9a-f]{2}")
 _KERNEL_FILE = re.compile(r"([0-9a-f]{64})\.(so|o|sha256|failed\.c)")
 _REFERENCE_FILE = re.compile(r"seeds_ref-[a-z]+-[0-9a-f]{16}\.(so|sha256)")
 _BUILD_DIR = re.compile(r"\.build-[0-9a-f]{8}-[a-z0-9_]+")
+# code_store.py's files (code objects of our generated Python) and its writes in progress
+_CODE_FILE = re.compile(r"\.?[a-z]+-[0-9a-f]+-[a-z0-9_.-]+-O[0-9]\.marshal(?:\.[0-9]+\.[0-9a-f]{8})?")
 
 
 class ExprcompilerCacheWarning(UserWarning):
     """A cached kernel was not loaded (corrupt, swapped, unreadable) and is rebuilt."""
-
-
-def _uid() -> Optional[int]:
-    return os.getuid() if hasattr(os, "getuid") else None
-
-
-def location() -> tuple[Path, str]:
-    """(cache root, why this one): the environment variable, XDG, the home folder, or a
-    private temporary folder when there is no home (never a relative "~")."""
-    root = os.environ.get("EXPRCOMPILER_CACHE")
-    if root:
-        return Path(root), "from EXPRCOMPILER_CACHE"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    if xdg and os.path.isabs(xdg):  # the XDG spec: a relative path is to be ignored
-        return Path(xdg) / "exprcompiler", "from XDG_CACHE_HOME"
-    home = os.environ.get("HOME")
-    if home and os.path.isabs(home):
-        return Path(home) / ".cache" / "exprcompiler", "in the home folder, from HOME"
-    user = _uid() if _uid() is not None else os.environ.get("USER", "user")
-    return Path(tempfile.gettempdir()) / f"exprcompiler-{user}", TEMPORARY
 
 
 def check_private(root: Path, create: bool) -> None:
@@ -190,8 +171,8 @@ def own_files(root: Path) -> tuple[list[Path], list[Path]]:
     for entry in _scan(str(root)):
         if entry.name == MARKER:
             continue
-        shard = bool(_SHARD.fullmatch(entry.name))
-        if not (entry.is_dir(follow_symlinks=False) and (shard or entry.name == "reference")):
+        shard, code = bool(_SHARD.fullmatch(entry.name)), entry.name == "pycode"
+        if not (entry.is_dir(follow_symlinks=False) and (shard or code or entry.name == "reference")):
             others.append(Path(entry.path))
             continue
         for inner in _scan(entry.path):
@@ -200,7 +181,9 @@ def own_files(root: Path) -> tuple[list[Path], list[Path]]:
                 own.append(Path(inner.path))
             elif not is_dir and shard and _KERNEL_FILE.fullmatch(inner.name) and inner.name[:2] == entry.name:
                 own.append(Path(inner.path))
-            elif not is_dir and not shard and _REFERENCE_FILE.fullmatch(inner.name):
+            elif not is_dir and code and _CODE_FILE.fullmatch(inner.name):
+                own.append(Path(inner.path))
+            elif not is_dir and not shard and not code and _REFERENCE_FILE.fullmatch(inner.name):
                 own.append(Path(inner.path))
             else:
                 others.append(Path(inner.path))

@@ -432,7 +432,12 @@ _KEYED_MARGIN = 64
 # -> program, random DAG gradients, a fresh process each (medians of 5 alternating):
 # 258 lines 2.75 -> 4.04, 357 3.59 -> 3.89, 612 5.63 -> 4.76, 975 9.56 -> 5.33. (With
 # the templates compiled already, numpy_templates: 155 lines 1.55 -> 1.52, 258 2.30 ->
-# 1.65.)
+# 1.65.) Templates from the code store (code_store.py) did not move it: in a fresh
+# process, 10² operations (~250 lines), TIER_FROM 150 against 500, bench_frontend's
+# totals (CPU medians of 7 alternating runs) text 64.5 / 62.0, deep 53.3 / 52.6, SymPy
+# 62.2 / 57.9 µs an operation: the keyed renderer's and the program's first use (~1 ms)
+# cost what compile() does (~1.6 ms); and the calls' total at 1000 points rose 2-7% for
+# N = 30-100 calls (the rent paid before the compile).
 TIER_FROM = 500
 
 

@@ -1,4 +1,5 @@
-"""The template functions of statement programs, compiled once per process.
+"""The template functions of statement programs, compiled once per process (and kept
+on disk for the next: code_store.py).
 
 Where it sits: numpy_program._define turns a program's templates (numpy_program._template:
 `def t12(_v, _s, _o):` and a statement with holes) into functions over the program's
@@ -6,7 +7,8 @@ list of values; `template_functions` gives them. A template's code does not depe
 the function it serves but for its name and lines (its globals are the function's
 namespace, given when the function object is made), and the same templates recur in
 every program (`{} = {} * {}`, `{} = np.sin({})`): so each distinct template text
-is compiled once, its code kept, and a program's load makes each function from the
+is compiled once, its code kept (a process's first program takes those of earlier
+processes from the code store), and a program's load makes each function from the
 kept code with its name, file name and first line set as if its templates had been
 compiled in one text under that file name (as before; linecache holds that text, so
 NumPy's warnings name the template's line).
@@ -21,9 +23,14 @@ from __future__ import annotations
 
 from types import CodeType, FunctionType
 
+from ..code_store import CodeStore
+
 # template text (from its argument list on: its name aside) -> the code of its function
 _CODES: dict[str, CodeType] = {}
 _KEPT = 4_096   # (distinct templates kept: a few hundred in all of the benchmarks' programs)
+# The codes earlier processes compiled (code_store.py), keyed as _CODES: a process's first
+# program of 10³ operations compiled ~60 templates, ~3 ms of its ~22 ms.
+_STORE = CodeStore("templates")
 
 
 def template_functions(templates: list[str], filename: str, namespace: dict) -> list:
@@ -34,14 +41,26 @@ def template_functions(templates: list[str], filename: str, namespace: dict) -> 
     keys = [text[text.index("("):] for text in templates]   # (a template's text but its name)
     codes = _CODES
     missing = [text for text, key in zip(templates, keys) if key not in codes]
+    if missing:
+        if len(codes) + len(missing) > _KEPT:
+            codes = dict(codes)   # (this program's own: the kept ones stay as they are)
+        compiled_here = []
+        for text in missing:
+            key = text[text.index("("):]
+            code = _STORE.get(key)
+            if code is None:
+                compiled_here.append(text)
+            else:
+                codes[key] = code
+        missing = compiled_here
     if missing:   # in one compile() (each call has its fixed cost: 32 templates 2.0 -> 1.1 ms)
         module = compile("".join(missing), "<templates>", "exec")   # our generated text, never user text
         made = {c.co_name: c for c in module.co_consts if type(c) is CodeType}
-        if len(codes) + len(missing) > _KEPT:
-            codes = dict(codes)   # (this program's own: the kept ones stay as they are)
         for text in missing:
             paren = text.index("(")
-            codes[text[paren:]] = made[text[4:paren]]
+            code = codes[text[paren:]] = made[text[4:paren]]
+            _STORE.add(text[paren:], code)
+        _STORE.save()
     functions = []
     line = 1
     for text, key in zip(templates, keys):

@@ -35,6 +35,7 @@ what) is the parser's business.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from typing import Iterator, NamedTuple
@@ -52,23 +53,32 @@ _NO_EXPONENT = r"[eE](?:[+-]|(?!\w))"   # after a number, an "e" that starts no 
 _OPERATOR = r"\*\*|==|!=|<=|>=|[-+*/(),;=@.\[\]:<>]"
 _NEWLINE = r"\r\n|\r|\n"
 
-# One token a match, its text the group: blanks and comments before it are skipped.
-# A window's last match is the empty string at its end ("\Z"), which tells the
-# parser to read the next window.
-_SCAN_RE = re.compile(
-    rf"(?:[ \t\f]|#[^\r\n]*+)*+"
-    rf"({_NAME}|{_MANTISSA}{_EXPONENT}(?:{_NO_EXPONENT}[\s\S]*)?|{_OPERATOR}|{_NEWLINE}|[^ \t\f][\s\S]*|\Z)")
+# The regular expressions below but _EOL_RE and _TOKENS serve windows that are not plain
+# (comments, other scripts' letters, a bad character), texts longer than a window and
+# messages: compiled at their first use (_regex), not at import (~0.9 ms of CPU of a
+# process's first parse, whose text is usually plain and short).
+_PATTERNS = {
+    # One token a match, its text the group: blanks and comments before it are skipped.
+    # A window's last match is the empty string at its end ("\Z"), which tells the
+    # parser to read the next window.
+    "scan": rf"(?:[ \t\f]|#[^\r\n]*+)*+"
+            rf"({_NAME}|{_MANTISSA}{_EXPONENT}(?:{_NO_EXPONENT}[\s\S]*)?|{_OPERATOR}|{_NEWLINE}|[^ \t\f][\s\S]*|\Z)",
+    # A token of the language, to tell a window's last token from a bad one.
+    "good": rf"{_NAME}|(?>{_MANTISSA}){_EXPONENT}|{_OPERATOR}|{_NEWLINE}",
+    # A number followed by an "e" that does not start a valid exponent: "1e", "1e+", "2E-".
+    "bad exponent": rf"(?>{_MANTISSA}{_EXPONENT})({_NO_EXPONENT})",
+    # Where a window may end: after a newline, or before a blank or an operator that no
+    # token continues (not the '+' of 1e+5, the second '*' of '**' or the '=' of '<=').
+    # (Each alternative starts with its character, so a search skips to the candidates.)
+    "cut": r"\n|[ \t\f(),;\[\]/@<>!:]|[-+](?<![eE][-+])|\*(?<!\*\*)|=(?<![=<>!]=)",
+}
 
-# A token of the language, to tell a window's last token from a bad one.
-_GOOD_RE = re.compile(rf"{_NAME}|(?>{_MANTISSA}){_EXPONENT}|{_OPERATOR}|{_NEWLINE}")
 
-# A number followed by an "e" that does not start a valid exponent: "1e", "1e+", "2E-".
-_BAD_EXPONENT_RE = re.compile(rf"(?>{_MANTISSA}{_EXPONENT})({_NO_EXPONENT})")
+@functools.cache
+def _regex(name: str) -> re.Pattern:
+    return re.compile(_PATTERNS[name])
 
-# Where a window may end: after a newline, or before a blank or an operator that no
-# token continues (not the '+' of 1e+5, the second '*' of '**' or the '=' of '<=').
-# (Each alternative starts with its character, so a search skips to the candidates.)
-_CUT_RE = re.compile(r"\n|[ \t\f(),;\[\]/@<>!:]|[-+](?<![eE][-+])|\*(?<!\*\*)|=(?<![=<>!]=)")
+
 _EOL_RE = re.compile(r"\r\n|\r|\n")
 
 # The fast path (Scanner._split): a window of plain ASCII, with the characters below
@@ -189,7 +199,7 @@ def _located(text: str, kind: str, tok_text: str, pos: int) -> Token:
 def _bad_token_error(text: str, pos: int) -> ParseError:
     """The error for the bad token at `pos`: a number whose exponent has no digits,
     or a character that is not part of the language."""
-    m = _BAD_EXPONENT_RE.match(text, pos)
+    m = _regex("bad exponent").match(text, pos)
     if m:
         bad = _located(text, "number", text[pos:m.start(1)], pos)
         return error_at(text, bad, f"invalid number {quote(text[pos:m.end()])}:"
@@ -231,15 +241,16 @@ class Scanner:
         end = self._window_end(pos)
         toks = self._split(text[pos:end])
         if toks is None:
-            toks = _SCAN_RE.findall(text, pos, end)
+            toks = _regex("scan").findall(text, pos, end)
             while toks and not toks[-1]:   # the end's "", twice after a trailing comment
                 toks.pop()
+            # (a plain window's tokens are all good: runs checked by _TOKENS, or known ones)
+            if toks and not _regex("good").fullmatch(toks[-1]):
+                self.bad_at = end - len(toks[-1])
+                toks[-1] = BAD
         self.windows.append((self.count, pos, end))
         self.pos = end
         self.count += len(toks)
-        if toks and not _GOOD_RE.fullmatch(toks[-1]):
-            self.bad_at = end - len(toks[-1])
-            toks[-1] = BAD
         toks.append("")
         return toks
 
@@ -267,7 +278,7 @@ class Scanner:
 
     def _window_end(self, pos: int) -> int:
         text = self.text
-        m = _CUT_RE.search(text, pos + WINDOW)
+        m = _regex("cut").search(text, pos + WINDOW)
         if m is None:
             return len(text)
         end = m.end() if m[0] == "\n" else m.start()
@@ -298,7 +309,7 @@ class Scanner:
         text = self.text
         line = 1 + len(_EOL_RE.findall(text, 0, start))
         line_start = max(text.rfind("\n", 0, start), text.rfind("\r", 0, start)) + 1
-        for m in _SCAN_RE.finditer(text, start, end):
+        for m in _regex("scan").finditer(text, start, end):
             tok_text, pos = m[1], m.start(1)
             if not tok_text:
                 break

@@ -53,6 +53,7 @@ from .grammar import (_AFTER_NAME, _BIN, _BINARY, _CALL, _CODES, _INFIX, _LEFT_C
                       _STATEMENT_END, _TWO_ARGUMENT)
 from .lexer import BAD, EOF, NEWLINES, Token, describe, kind_of
 from .parse_messages import Messages
+from .plan_code import save as save_plans
 from .plans import Plans
 
 __all__ = ["parse"]
@@ -97,7 +98,7 @@ class _Parser(Messages, TokenReader):
         self.more = False                   # a bare statement's comma: another output follows
         self.ops = _Methods()               # op name -> its builder method
         # Assignments of a form seen before are replayed, not read (plans.py).
-        self.plans = Plans(lambda text: _Parser(text, {}, lenient), _NOT_TARGET, _CODES)
+        self.plans = Plans(lambda text: _Parser(text, {}, lenient), _NOT_TARGET, _CODES, lenient)
 
     # -- statements -----------------------------------------------------------------
     def program(self) -> Trace:
@@ -148,6 +149,8 @@ class _Parser(Messages, TokenReader):
             if name not in self.free:   # guessed wrongly: not an input (finish drops it)
                 del self.g._inputs[name]
         self.g.release()   # parsed: no more sharing to find
+        if self.plans.recorded:
+            save_plans()   # (the plan codes compiled here, for the next process: code_store.py)
         return trace_from_builder(self.g, list(zip(output_names(len(outputs), self.free), outputs)),
                                   source=self.text)
 
