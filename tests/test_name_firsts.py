@@ -44,15 +44,26 @@ def _traces():
         "v1 * x_bar + t1 * sin(x_1) + v2_bar * exp(v1) + x_1 * t1 * x_bar * v2_bar"))
 
 
+def _read_between():
+    """An accumulation v̄_1 (sin x, then + x) read by another line before its next
+    version: the use-count test breaks the chain there, and the loop's last-read test
+    reuses the name, from the chain's last holder (its alias: the first)."""
+    instrs = [Instr("input", (), (("name", "x"),)), Instr("sin", (0,)), Instr("add", (1, 0)), Instr("cos", (2,)),
+              Instr("add", (2, 3))]
+    labels = [Label("v", 0, "x"), Label("bar", 1), Label("bar", 1), Label("v", 1), Label("bar", 1)]
+    return Trace(instrs, labels, [("f", 4)])
+
+
 TRACES = dict(_traces())
+TRACES["read-between"] = _read_between()
 
 
-def _names(trace, named, reserved, *, firsts: bool, coded: bool, uses, reads, codes, monkeypatch):
+def _names(trace, named, reserved, *, firsts: bool, coded: bool, uses, reads, codes, monkeypatch, into=dict):
     monkeypatch.setattr(naming, "FIRSTS_FROM", 0 if firsts else 1 << 60)
     monkeypatch.setattr(naming, "ODD_FROM", 0)
-    aliases: dict = {}
+    aliases = into()
     out = assign_names(trace, named, reserved, uses, aliases, reads, coded=coded, codes=codes)
-    return (out.list() if coded else out), aliases
+    return (out.list() if coded else out), aliases if type(aliases) is dict else dict(aliases.items())
 
 
 @pytest.mark.parametrize("form", ["generate", "lists", "bare"])
@@ -76,6 +87,47 @@ def test_the_names_decided_at_once_are_the_loops(name, coded, form, monkeypatch)
         got = _names(trace, named, reserved, firsts=True, coded=coded, uses=uses, reads=reads, codes=codes,
                      monkeypatch=monkeypatch)
         assert got == want
+
+
+@pytest.mark.parametrize("name", list(TRACES))
+def test_aliases_as_arrays_are_the_dicts(name, monkeypatch):
+    """name_firsts.Aliases (the firsts' chains kept as arrays, the loop's in a dict,
+    what generate passes) holds the same aliases as a dict, and answers the loop's
+    get() of a chain's last holder from its arrays."""
+    trace = TRACES[name]
+    use_array, reads = use_counts_and_reads(trace)
+    codes = op_codes([ins.op for ins in trace.instrs])
+    flags = named_array(trace, use_array, codes)
+    asked = []
+    original_get = name_firsts.Aliases.get
+
+    def get(self, key, default=None):
+        found = original_get(self, key, default)
+        asked.append(key not in self.more and found is not default)
+        return found
+    monkeypatch.setattr(name_firsts.Aliases, "get", get)
+    for reserved in (numpy_backend.RESERVED | {"f"}, {"v3", "v2_bar", "v1_bar", "x_bar", "v0"}):
+        for firsts in (True, False):
+            args = dict(firsts=firsts, coded=True, uses=use_array, reads=reads, codes=codes, monkeypatch=monkeypatch)
+            assert _names(trace, flags, reserved, **args, into=name_firsts.Aliases) \
+                == _names(trace, flags, reserved, **args)
+    if name == "read-between":   # (the loop reuses a name whose previous holder a chain took: from the arrays)
+        assert any(asked)
+
+
+def test_aliases_read_as_a_dict():
+    aliases = name_firsts.Aliases()
+    assert not aliases and aliases.get(3, 3) == 3
+    aliases.set_arrays(np.array([9, 4, 7], np.int32), np.array([2, 1, 2], np.int32))
+    aliases[12] = 2
+    assert len(aliases) == 4 and aliases
+    assert [aliases.get(k, -1) for k in (4, 7, 9, 12, 5, 0, 13)] == [1, 2, 2, 2, -1, -1, -1]
+    assert dict(aliases.items()) == {9: 2, 4: 1, 7: 2, 12: 2}
+    assert list(aliases.keys()) == [9, 4, 7, 12] and list(aliases.values()) == [2, 1, 2, 2]
+    keys, values = aliases.arrays()
+    assert keys.tolist() == [9, 4, 7, 12] and values.tolist() == [2, 1, 2, 2]
+    aliases.clear()
+    assert not aliases and aliases.get(4) is None and aliases.arrays()[0].tolist() == []
 
 
 def test_most_names_are_decided_before_the_loop():

@@ -27,7 +27,7 @@ from ..trace.ir import Label, Trace
 from ..trace.render_bulk import OpCodes
 from ..trace.labels import KINDS, ODD, Labels, as_labels
 from .name_codes import HELD_BY_INDEX as _HELD_BY_INDEX, INDEXED_KINDS as _INDEXED_KINDS, Names, name_texts
-from .name_firsts import Firsts, first_holders
+from .name_firsts import Aliases, Firsts, first_holders
 
 # A plain name: ASCII letters and digits in words joined by single underscores.
 # Such a name is its own identifier, unless it is reserved or looks generated.
@@ -369,7 +369,8 @@ class _Holders:
 
 
 def assign_names(trace: Trace, named: Union[list[bool], np.ndarray], reserved: set[str],
-                 uses: Union[list[int], np.ndarray, None] = None, aliases: Optional[dict[int, int]] = None,
+                 uses: Union[list[int], np.ndarray, None] = None,
+                 aliases: Union[dict[int, int], Aliases, None] = None,
                  reads: Optional[np.ndarray] = None, *, coded: bool = False,
                  codes: Optional[OpCodes] = None) -> Union[list[Optional[str]], Names]:
     """One name per named variable; a name is reused only by the same label once its
@@ -377,8 +378,9 @@ def assign_names(trace: Trace, named: Union[list[bool], np.ndarray], reserved: s
     `named`: per variable, whether it has a name (a list, or an array of bools).
     `uses`: trace.render.use_counts(trace) (a list or an array), if known (it spares
     most traces the scan for each variable's last reader). `aliases`, if given (a
-    dict): each variable that reuses a name -> the first variable of that name
-    (numpy_program's values have a slot per name). `reads`: every argument in one
+    dict, or a name_firsts.Aliases, which keeps most of them as arrays): each
+    variable that reuses a name -> the first variable of that name (numpy_program's
+    values have a slot per name). `reads`: every argument in one
     flat array (with `uses`: trace.render.use_counts_and_reads'), if known; `codes`:
     render_bulk.op_codes of the instructions, if known. `coded`: the names as a Names
     (codes; their strings made when asked for), else a list (None: no name)."""
@@ -428,7 +430,7 @@ class _TakenEarlier(Exception):
 
 
 def _assign(trace: Trace, labels: Labels, named: list[bool], reserved: set[str], uses: Optional[list[int]],
-            aliases: Optional[dict[int, int]], reads: Optional[np.ndarray], coded: bool,
+            aliases: Union[dict[int, int], Aliases, None], reads: Optional[np.ndarray], coded: bool,
             firsts: Optional[list[Firsts]]) -> Union[list[Optional[str]], Names]:
     """assign_names, the firsts' names (first_holders', in a list that this empties)
     set at once, then the other named variables' in order (all of them where
@@ -456,7 +458,9 @@ def _assign(trace: Trace, labels: Labels, named: list[bool], reserved: set[str],
         names = holders.hold_firsts(decided, names)
         aliased, alias_of, others = decided.aliased, decided.alias_of, decided.others
         del decided   # (its other arrays freed before the aliases' dict grows: assign_names' peak)
-        if aliases is not None:   # (in chunks: no list of all of them beside the dict)
+        if type(aliases) is Aliases:   # (as they are: no dict entry or int object each)
+            aliases.set_arrays(aliased, alias_of)
+        elif aliases is not None:   # (a dict: in chunks, no list of all of them beside it)
             for k in range(0, len(aliased), _ALIAS_CHUNK):
                 aliases.update(zip(aliased[k:k + _ALIAS_CHUNK].tolist(), alias_of[k:k + _ALIAS_CHUNK].tolist()))
         del aliased, alias_of

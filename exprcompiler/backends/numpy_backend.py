@@ -36,6 +36,7 @@ from ..trace.render import Renderer, named_array, target_spelling, use_counts_an
 from ..trace.render import named_vars, use_counts  # noqa: F401
 from ..trace.render_bulk import FlatSlots, OpCodes, op_codes, op_codes_of_table, table_codes
 from .name_codes import Names
+from .name_firsts import Aliases
 from .naming import assign_names, comment_text
 from .numpy_program import Program, load_program, load_statements
 from .numpy_tier import compile_on_use
@@ -145,7 +146,7 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
     # and the text is the keys formatted. A shorter one is compiled, and its lines are
     # rendered as text: keys and one format cost more (generate 5.9 -> 9.4 µs an operation).
     keyed = plain and named.count(True) > min(PROGRAM_ABOVE - _KEYED_MARGIN, TIER_FROM if lazy else PROGRAM_ABOVE)
-    aliases: Optional[dict] = {} if keyed else None
+    aliases: Optional[Aliases] = Aliases() if keyed else None
     # (a long function's as codes, whose strings are made a chunk at a time: name_codes)
     names = assign_names(trace, named_flags if keyed else named, reserved, uses, aliases, reads, coded=keyed,
                          codes=codes)
@@ -258,7 +259,7 @@ def _text_lines(trace: Trace, r: Renderer, names: list, returns: ReturnSpec, pla
     return body
 
 
-def _slots(aliases: dict[int, int], named: np.ndarray, constant: np.ndarray) -> tuple:
+def _slots(aliases: Aliases, named: np.ndarray, constant: np.ndarray) -> tuple:
     """Per variable its slot, whether it is the first of its slot, and those first
     variables that are constants (arrays; `named` and `constant`: per variable, bool
     arrays): a slot per name (the first variable of a
@@ -270,7 +271,8 @@ def _slots(aliases: dict[int, int], named: np.ndarray, constant: np.ndarray) -> 
     n = len(named)
     given = np.arange(n)
     if aliases:
-        given[np.fromiter(aliases.keys(), np.intp, len(aliases))] = np.fromiter(aliases.values(), np.intp, len(aliases))
+        keys, values = aliases.arrays()
+        given[keys] = values
     first = (named | constant) & (given == np.arange(n))
     slots = np.cumsum(first, dtype=np.int32)   # (int32: held through the renderer, generate's peak of memory)
     slots -= 1

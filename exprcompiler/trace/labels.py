@@ -231,8 +231,11 @@ def numbered(code: np.ndarray, input_names) -> Labels:
     from .columns import CONST, INPUT
     code = np.asarray(code, np.uint8)
     n = len(code)
-    index = np.cumsum(code > CONST, dtype=np.int64)
-    kinds = np.where(code == CONST, NONE, 1).astype(np.uint8)
+    # (int32 and a byte per variable, no int64 or bool temporaries: the front end's
+    # finish, where the primal's instructions and the parser's leftovers are held)
+    wide = n >= 1 << 31
+    index = np.cumsum(code > CONST, dtype=np.int64 if wide else np.int32)
+    kinds = (code != CONST).view(np.uint8)   # (NONE 0 for a constant, 1 "v")
     inputs = np.flatnonzero(code == INPUT)
     kinds[inputs] = ODD
     index[inputs] = 0
@@ -240,9 +243,10 @@ def numbered(code: np.ndarray, input_names) -> Labels:
     assert len(names) == len(inputs)
     odd = {i: Label("v", k, base=name)
            for i, k, name in zip(inputs.tolist(), range(1 - len(inputs), 1), names)}
-    typecode = "i" if n < 1 << 31 else "q"
-    return Labels(kinds.tobytes(), array(typecode, index.astype(np.int32 if typecode == "i" else np.int64).tobytes()),
-                  odd)
+    indexes = array("q" if wide else "i")
+    indexes.frombytes(index.view(np.uint8))
+    del index
+    return Labels(kinds.tobytes(), indexes, odd)
 
 
 __all__ = ["KINDS", "LOADED", "Labels", "NONE", "ODD", "as_labels", "numbered"]
