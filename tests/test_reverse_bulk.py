@@ -117,8 +117,11 @@ def test_random_expressions(text):
     trace = to_trace(text)
     if not trace.input_names:
         return
-    if grad_reverse_bulk(trace) is None:   # coverage ends only at an adjoint that flows nowhere
-        assert _has_zero_power(trace), text
+    if grad_reverse_bulk(trace) is None:
+        # coverage ends only at an adjoint that flows nowhere, and where grad_reverse's
+        # replay changes the primal's bits (test_reverse_bulk_bits.py)
+        from test_reverse_bulk_bits import _replay_folds
+        assert _has_zero_power(trace) or _replay_folds(trace), text
         return
     assert_matches(trace)
 
@@ -178,6 +181,13 @@ def test_negation_identities(inner):
     trace = to_trace("a = x*y\nb = " + inner + "\nexp(b)*x")
     want, got = per_instruction(trace), assert_matches(trace)
     assert got.instrs == want.instrs and got.labels == want.labels
+
+
+@pytest.mark.xfail(strict=True, reason="known (the explore profile, session 36; as at session 35's end): v̄_2 = "
+                   "−cos(v_2) from the constant sweep, then a negated seed −(−cos) is cos, which grad_reverse names "
+                   "v̄_1 (and drops v̄_2); the bulk sweep keeps v̄_2 and writes old − v̄_2 (the same bits)")
+def test_a_constant_sweep_negation_read_by_a_negated_seed():
+    assert_matches(to_trace("-(sin((x) - ((x) + (x))))"))
 
 
 def test_the_constant_sweep_meets_the_primal():

@@ -197,12 +197,21 @@ def test_c_kernels(monkeypatch, family):
         assert np.allclose(a, b, rtol=1e-9, atol=0.0, equal_nan=True)
 
 
-@pytest.mark.xfail(strict=True, reason="known: where an intermediate adjoint underflows, grad_reverse's builder "
-                   "folds c·(k·v) into (c·k)·v (one rounding fewer) and the bulk sweep does not yet: the bits "
-                   "differ in the subnormal range (explore profile, session 35)")
 def test_same_bits_where_an_adjoint_underflows(monkeypatch):
     trace = to_trace("(sin((x) * (2.0))) / (1e308)")
     env = {"x": np.array([-0.9208531449445188])}
     want = interpret(per_instruction(trace), env)
     monkeypatch.setattr(reverse, "_BULK_FROM", 0)
     assert_same_bits(interpret(grad_reverse(trace), env), want)
+
+
+def test_the_bulk_sweep_does_not_import_numpy_ma():
+    # np.unique without an index imports numpy.ma at its first call in a process (8-18
+    # ms: ~1 µs an operation of a 10^4-operation gradient); the bulk sweep avoids it
+    import subprocess
+    import sys
+    code = ("import sys\nfrom exprcompiler.frontend import to_trace\nfrom exprcompiler.bench.suite_scaling import "
+            "FAMILIES\nfrom exprcompiler.passes.reverse import grad_reverse\nt = to_trace(FAMILIES['random DAG'](2000))"
+            "\nassert 'numpy.ma' not in sys.modules\ngrad_reverse(t)\nprint('numpy.ma' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

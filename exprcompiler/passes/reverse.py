@@ -7,8 +7,9 @@ over outgoing edges. Nothing is
 re-evaluated, and the trace grows linearly. Only *active* variables (those that
 depend on a `wrt` input) receive adjoints. grad_reverse sweeps a front end's trace
 of _BULK_FROM instructions or more in bulk where it can (reverse_bulk.py: the same
-operations in the same summation order, so the same gradient bits, but where an
-intermediate adjoint under- or overflows: reverse_bulk.py's docstring).
+operations in the same summation order, with the one identity that changes
+rounding, c·(k·y) -> (c·k)·y, applied as the builder applies it, so the same
+gradient bits; not taken where the replay would change the primal that way).
 """
 
 from __future__ import annotations
@@ -178,8 +179,8 @@ def grad_reverse(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Trace:
     """The gradient of a single-output trace: its VJP with the cotangent seeded to 1.
     A trace of at least _BULK_FROM instructions is swept in bulk where that sweep
     covers it (passes/reverse_bulk.py: the same operations on the same values, summed
-    in the same order, so the same gradient bits but under over- or underflow (its
-    docstring); a trace of a few more instructions, within 1% on the bench's families)."""
+    in the same order, so the same gradient bits; a trace of a few more instructions,
+    within 1% on the bench's families)."""
     name, _ = scalar_output(trace)
     if len(trace.instrs) >= _BULK_FROM:
         got = reverse_bulk.grad_reverse_bulk(trace, wrt)

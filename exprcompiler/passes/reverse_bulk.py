@@ -12,10 +12,12 @@ STATUS: wired in (session 35): grad_reverse takes it for a trace of at least
 reverse._BULK_FROM instructions (1,500: above the crossover of the two sweeps) and
 falls back to the per-instruction sweep where this returns None. Its trace is the
 per-instruction sweep's on the deep family (10^3-10^5 operations), not yet on text
-and SymPy (10^4 text: +0.48% instructions, SymPy +0.59%; 10^5 text +0.43%; the
-extra instructions carry extra v̄ labels), with the same gradient bits:
+and SymPy (10^4 text: +0.42% instructions, SymPy +0.54%; 10^5 text +0.37%, SymPy
++0.47%; the extra instructions carry extra v̄ labels), with the same gradient bits:
 tests/test_reverse_wired.py holds the wired path to the per-instruction sweep (NumPy
-and C kernels, the interpreter).
+and C kernels, the interpreter), tests/test_reverse_bulk_bits.py on extreme constants
+(session 36: the bits were not the same where an adjoint c·(k·y) under- or
+overflowed; now the builder's c·G -> (c·k)·y is applied, reverse_bulk_fold.py).
 
 What it does as grad_reverse's builder does: (a) the seed's cascade, the edges out
 of constant adjoints (v̄ = 1 and what sums and differences carry of
@@ -25,41 +27,56 @@ primal has (sin(v) in cos's partial) is the primal's; (b) a partial's instructio
 on primal variables alone (cos(v), 2·v), and on a G that names a primal variable
 (G = copy of v, G·w = the primal's v·w), hash-consed against the primal's and each
 other (_hash_cons); a copy that nothing reads then is dropped (a copy of G, or of
-what a hit found: x·(x·(x·x))); (c) the identities that look into an argument (c·(k·v) -> (c·k)·v, an unlabelled negation pulled out
-of a product): the kinds are told apart by their arguments' shape and each is
+what a hit found: x·(x·(x·x))); (c) the identities that look into an argument (c·(k·v) -> (c·k)·v, an unlabelled
+negation pulled out of a product): the kinds are told apart by their arguments' shape and each is
 recorded on a placeholder of that shape (_argument_patterns); (d) on negated
 adjoints (each adjoint's class, _negations): a first contribution −m and a second
 c, not a negation, is c − m (the negation dropped); a later contribution that is
-a negated G (−x) is old − x (G's negation dropped if nothing else reads it).
+a negated G (−x) is old − x (G's negation dropped if nothing else reads it); (e)
+c·G -> (c·k)·y where G names k·y, c a power of two (the one identity that changes
+rounding: k·y under- or overflowing), on the instructions once written
+(passes/reverse_bulk_fold.py: a fold may feed the next; G, its copies and an unread
+constant dropped; c·k put before its first reader; the product found built reused).
 What it does not yet (benchmarks/bench_reverse_bulk.py --why counts it; some
 cases in tests/test_reverse_bulk.py's comments): −(−v) -> v where G is a
 negation; a negated G from the constant sweep, or a chain of copies of one; the
 sums where one side is a constant sweep's and the other a regular edge's (the
-constant sweep reads a regular total as opaque); c·G -> (c·k)·y where G is k·y;
-hash-consing of instructions that read a G naming a sweep variable (x·G twice,
-G copies of one variable); new constants of the regular edges' templates come
-right after the primal (grad_reverse makes them where first read). What it keeps:
+constant sweep reads a regular total as opaque); hash-consing of instructions that
+read a G naming a sweep variable (x·G twice, G copies of one variable); new
+constants of the regular edges' templates come right after the primal
+(grad_reverse makes them where first read); a constant
+sweep's negation read by a negated seed (−(sin(x − 2x)): grad_reverse names cos(v)
+v̄_1 where this names −cos(v) v̄_2; the explore profile, session 36). What it keeps:
 every contribution is the same operations on the same values, summed into each
 adjoint in the same order (consumers descending, last argument first; `old + (−m)`
 written `old − m`, as grad_reverse writes it), so the gradient has the same bits at
-every point (the identities are exact, but for a NaN's sign bit, and for
-c·(k·v) under over- or underflow of k·v); every adjoint carries grad_reverse's v̄
-label. Returns None where it does not cover a trace (the caller takes
-grad_reverse): shapes, options, an op without scalar partials, a partial that
-builds something other than scalar operations, inputs not first, dead code, an
+every point (the identities are exact but for a NaN's sign bit, and c·(k·y) is
+folded as the builder folds it); every adjoint carries grad_reverse's v̄ label.
+Returns None where it does not cover a trace (the caller takes grad_reverse):
+shapes, options, an op without scalar partials, a partial that builds something
+other than scalar operations, inputs not first, dead code, an
 output that is also an argument, an adjoint that flows nowhere (x**0's: a
-structural zero).
+structural zero), a primal that grad_reverse's replay would change (c·(k·v) folded:
+its bits are not the primal's as written, which this keeps; reverse_bulk_fold.replay_folds),
+a fold whose c·k is −1 or whose y names a negation the builder would pull out.
 
 Cost: the constant adjoints' Python sweep takes a quarter of the text family's
 edges: at 10^5 operations the pass is ~5.3-5.8 µs an operation against the
 per-instruction sweep's 8.4-9.5 (bench_frontend.py's grad stage, CPU, session 35,
 alternating runs, load 3-9; without (a) and (b) it was 2.6 µs); on deep 2.5-2.9
-against 6.8-7.3; the two are as fast at ~1,150 instructions (text, SymPy). benchmarks/bench_reverse_bulk.py --why counts
-what grad_reverse does differently.
+against 6.8-7.3; the two are as fast at ~1,150 instructions (text, SymPy).
+Session 36 (bench_frontend.py, CPU, two alternating runs, load 3): text 10^5
+5.11-5.13 -> 4.74-4.95, SymPy 4.88-5.53 -> 4.42-4.71, deep 2.26-2.27 -> 2.21-2.37;
+the constant sweep's Python loop ~30% less (no Label made an edge), and no np.unique
+without an index (its first call in a process imported numpy.ma: 8-18 ms, ~1 µs an
+operation at 10^4). benchmarks/bench_reverse_bulk.py --why counts what grad_reverse
+does differently.
 
 Labels: as columns (trace/labels.py) where the primal's are, the adjoints' v̄_k
 read off the primal's columns (reverse_bulk_write.bar_columns), so no Label object
-is made for them, here or in naming.
+is made for them, here or in naming; the constant sweep's items too (session 36:
+each names its primal variable in label_of, a byte per variable says whether it is
+labelled: no Label made an edge, ~0.2 µs an operation at 10^5 text).
 
 Memory: int32 columns (int8 argument numbers), arrays dropped once used, the
 constant sweep's items dropped before the regular edges' are made, and these put as
@@ -81,7 +98,8 @@ edges in sweep order); passes/reverse_bulk_templates.py records the partials
 new instructions (_lay_out) and passes/reverse_bulk_write.py makes them;
 passes/reverse_bulk_consts.py sweeps the constant adjoints;
 passes/reverse_bulk_share.py finds what is already built (_hash_cons);
-passes/reverse_bulk_negations.py the identities on negations (_negations).
+passes/reverse_bulk_negations.py the identities on negations (_negations);
+passes/reverse_bulk_fold.py folds c·G on the written instructions (fold_scaled).
 """
 
 from __future__ import annotations
@@ -96,6 +114,7 @@ from ..trace.columns import take_columns
 from ..trace.ir import Trace, gc_paused
 from ..trace.labels import Labels
 from .replay import derived, derived_labels, labels_of, scalar_output, wrt_vars
+from .reverse_bulk_fold import replay_folds
 from .reverse_bulk_layout import _lay_out
 from .reverse_bulk_share import _MAX_BLOCK, _active, _const_key
 from .reverse_bulk_templates import _argument_patterns, _edges_of, _Unsupported
@@ -164,6 +183,8 @@ def grad_reverse_bulk(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Opti
     if cval:
         is_const[np.fromiter(cval, np.intp, len(cval))] = True
     pattern_of, pattern_key = _argument_patterns(instrs, trace.labels, kind, op_id, cols, is_const, const_values)
+    if replay_folds(op_kind, op_id, cols, is_const, const_values, pattern_of):
+        return None   # (grad_reverse's replay changes the primal: reverse_bulk_fold.replay_folds)
     is_special = is_const.copy()
     if pattern_of:
         is_special[np.fromiter(pattern_of, np.intp, len(pattern_of))] = True

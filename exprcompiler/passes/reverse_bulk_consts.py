@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from heapq import heappop, heappush
+from operator import itemgetter
 
 import numpy as np
 
@@ -56,9 +57,11 @@ _ALONE: dict = {}
 class ConstantSweep:
     """The edges out of constant adjoints: `run`, then `blocks`, then `place`."""
 
-    def __init__(self, trace, o, e_i, e_a, e_t, prev_edge, next_edge, templates, const_template, bar_labels,
+    def __init__(self, trace, o, e_i, e_a, e_t, prev_edge, next_edge, templates, const_template, labelled,
                  primal=None):
-        self.trace, self.o, self.bar_labels = trace, o, bar_labels
+        # labelled[a]: whether v̄ of primal variable a is labelled (an item's label is that
+        # a, made v̄_a only with the others' in bar_columns: no Label made per edge)
+        self.trace, self.o, self.labelled = trace, o, labelled
         self.ops, self.args, self.labels, self.edge = [], [], [], []
         self.src: list = []         # item -> what it names: a copy's source (through copies), else itself
         self.result: dict = {}      # python edge -> (ref, constant value or None)
@@ -136,10 +139,11 @@ class ConstantSweep:
         mine = bytearray(n_edges)
         item, templates, const_template = self._item, self.templates, self.const_template
         plans: dict = {}   # (template, G's value) -> its recording (G nonzero, not NaN: exact keys)
-        o, instrs, bar_labels, result, primal = self.o, self.trace.instrs, self.bar_labels, self.result, self.primal
-        seed = self._item("copy", ((K, 1.0),), bar_labels[o], -1)
+        o, instrs, labelled, result, primal = self.o, self.trace.instrs, self.labelled, self.result, self.primal
+        seed = self._item("copy", ((K, 1.0),), o if labelled[o] else None, -1)
         self.seed = seed
         ops, args, labels, edges, src = self.ops, self.args, self.labels, self.edge, self.src
+        negated, in_primal = self._negated, self._in_primal
         named = self.named = {}   # a -> the primal variable that its adjoint names (see primal_results)
         final = self.final = {}   # a -> its adjoint, made here by its last contribution
         g_of = {o: (seed, 1.0)}
@@ -156,6 +160,20 @@ class ConstantSweep:
             if s[0] == P:
                 named[a] = s[1]
 
+        made, arg_vars, gref, i = [], (), None, -1   # (the edge's, read by ref)
+
+        def ref(r):
+            """A template's ref, for the edge being swept."""
+            if r[0] == "t":
+                return made[r[1]]
+            if r[0] == "c":
+                return (K, float(r[1]))
+            if r[1] == 0:
+                return gref
+            if r[0] == "u":   # (an argument's own argument)
+                return (P, instrs[arg_vars[r[1] - 1]][1][r[2]])
+            return (P, arg_vars[r[1] - 1] if r[1] - 1 < len(arg_vars) else i)
+
         while heap:
             i = -heappop(heap)
             gref, c = g_of.pop(i)
@@ -165,14 +183,13 @@ class ConstantSweep:
                 a, t = e_a[k], templates[e_t[k]]
                 if t is seed_template and prev[k] < 0:
                     # (most of them: v̄_a = G, a named copy; _item and the general path inline)
-                    label = bar_labels[a]
                     total = gref
-                    if label is not None:
+                    if labelled[a]:
                         total = (Q, len(ops))
                         src.append(src[gref[1]] if gref[0] == Q else gref)
                         ops.append("copy")
                         args.append((gref,))
-                        labels.append(label)
+                        labels.append(a)
                         edges.append(k)
                     result[k] = (total, c)
                     if nxt[k] < 0:
@@ -194,22 +211,10 @@ class ConstantSweep:
                             plans[e_t[k], c] = plan
                     tinstrs, res, alone = plan
                     arg_vars = instrs[i][1]
-
-                    made = []   # each template instruction's ref: an item, or the primal's hit
-
-                    def ref(r):
-                        if r[0] == "t":
-                            return made[r[1]]
-                        if r[0] == "c":
-                            return (K, float(r[1]))
-                        if r[1] == 0:
-                            return gref
-                        if r[0] == "u":   # (an argument's own argument)
-                            return (P, instrs[arg_vars[r[1] - 1]][1][r[2]])
-                        return (P, arg_vars[r[1] - 1] if r[1] - 1 < len(arg_vars) else i)
+                    made = []   # each template instruction's ref (see ref): an item, or the primal's hit
                     for (op, refs), own in zip(tinstrs, alone):
                         targs = tuple(map(ref, refs))
-                        hit = self._in_primal(op, targs) if own else None
+                        hit = in_primal(op, targs) if own else None
                         made.append((P, hit) if hit is not None else item(op, targs, None, k))
                     cref = ref(res)
                     cval = cref[1] if cref[0] == K else c if cref == gref else None
@@ -233,19 +238,20 @@ class ConstantSweep:
                             total = oref
                         elif _neg_zero(oval):
                             total = cref
-                        elif self._negated(cref) is not None:
-                            total = self._item("sub", (oref, self._negated(cref)), None, k)
-                        elif self._negated(oref) is not None:
-                            total = self._item("sub", (cref, self._negated(oref)), None, k)
                         else:
-                            total = self._item("add", (oref, cref), None, k)
-                label = bar_labels[a]
-                if label is not None:
-                    if (total[0] == Q and total[1] >= mark and self.labels[total[1]] is None
-                            and self.ops[total[1]] not in ("copy", "const", "input")):
-                        self.labels[total[1]] = label
+                            x = negated(cref)
+                            if x is not None:
+                                total = item("sub", (oref, x), None, k)
+                            else:
+                                x = negated(oref)
+                                total = item("add", (oref, cref), None, k) if x is None \
+                                    else item("sub", (cref, x), None, k)
+                if labelled[a]:
+                    if (total[0] == Q and total[1] >= mark and labels[total[1]] is None
+                            and ops[total[1]] not in ("copy", "const", "input")):
+                        labels[total[1]] = a
                     else:
-                        total = self._item("copy", (total,), label, k)
+                        total = item("copy", (total,), a, k)
                 result[k] = (total, tval)
                 if nxt[k] < 0:
                     last(a, total, tval)
@@ -339,21 +345,48 @@ class ConstantSweep:
             return v
         return int(total[x])
 
-    def put(self, new: list, written, n: int, labels: list, total) -> int:
-        """The items, in place; returns how many."""
+    def put(self, out, n: int, label_of: np.ndarray, total) -> int:
+        """The items, in place (`out`: NewInstrs; its constants as tuples, the rest as
+        columns, so that a later pass reads every new instruction alike), and their
+        labels' primal variables in `label_of` (see __init__); returns how many."""
         pos, ops, args, item_labels = self.pos, self.ops, self.args, self.labels
         var = self.var
+        new, written = out.new, out.written
+        by_op: dict = {}   # (op, arity) -> its items
 
-        def resolved(r):
-            return pos[r[1]] if r[0] == Q else r[1] if r[0] == P else var(r, total)
+        pos_np = np.array(pos, np.int64)
+
+        def resolved(refs: list) -> np.ndarray:
+            """The variables of refs (a column of them), in NumPy but for constants'."""
+            kinds = np.fromiter(map(itemgetter(0), refs), np.int8, len(refs))
+            xs = np.fromiter(map(itemgetter(1), refs), np.float64, len(refs))   # (K's: a value)
+            got = np.where(kinds == K, 0.0, xs).astype(np.int64)   # (P: the variable itself)
+            at = kinds == Q
+            got[at] = pos_np[got[at]]
+            at = kinds == E
+            got[at] = total[got[at]]
+            at = np.flatnonzero(kinds == K)
+            if len(at):
+                got[at] = [var((K, x), total) for x in xs[at].tolist()]
+            return got.astype(np.int32)
         for k in self.order:
-            p = pos[k] - n
             op = ops[k]
             if op == "const":
+                p = pos[k] - n
                 new[p] = _new_tuple(Instr, ("const", (), (("value", args[k]),), ()))
+                written[p] = True
             else:
-                new[p] = _new_tuple(Instr, (op, tuple(map(resolved, args[k])), (), ()))
-            labels[p] = item_labels[k]
-        if self.order:
-            written[np.array([pos[k] for k in self.order], np.int64) - n] = True
-        return len(self.order)
+                got = by_op.get((op, len(args[k])))
+                if got is None:
+                    got = by_op[op, len(args[k])] = []
+                got.append(k)
+        for (op, arity), items in by_op.items():
+            refs = list(map(args.__getitem__, items))
+            out.put(np.array(list(map(pos.__getitem__, items)), np.int64), op,
+                    [resolved(list(map(itemgetter(j), refs))) for j in range(arity)])
+        order = self.order
+        named = [k for k in order if item_labels[k] is not None]
+        if named:
+            label_of[np.array(list(map(pos.__getitem__, named)), np.int64) - n] = list(map(item_labels.__getitem__,
+                                                                                            named))
+        return len(order)

@@ -8,7 +8,8 @@ builder would find already built is marked (passes/reverse_bulk_share.py), and w
 its identities on negations change (passes/reverse_bulk_negations.py); each edge's
 block size then gives its place by a cumsum, and its v̄ label. The constant sweep's
 instructions are put first, then each kind's are made for all its edges at once
-(passes/reverse_bulk_write.py), and the whole is a Trace.
+(passes/reverse_bulk_write.py), as columns; the products c·G that the builder folds
+are folded on them (passes/reverse_bulk_fold.py), and the whole is a Trace.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ import numpy as np
 
 from ..trace.ir import Trace, _new_tuple
 from ..trace.ir_trace import Instr
-from ..trace.labels import Labels
+from ..trace.labels import NONE, Labels
 from .replay import fresh_name
 from .reverse_bulk_consts import ConstantSweep
+from .reverse_bulk_fold import fold_scaled
 from .reverse_bulk_negations import _negation_classes
 from .reverse_bulk_share import (_MAX_ROUNDS, _const_key, _hash_cons, _independent, _PrimalTable, _primal_sources,
                                  _roots, _unread_copies)
@@ -64,7 +66,7 @@ def _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e
 
     # the edges out of constant adjoints (the seed's cascade): swept in Python
     cs = ConstantSweep(trace, o, e_i, e_a, e_t, prev_edge, next_edge, templates,
-                       lambda t, c: _template(*specs[t], g=c), bar_labels,
+                       lambda t, c: _template(*specs[t], g=c), _labelled(trace.labels),
                        None if primal_copies else _PrimalTable(op_kind, op_id, arg_cols, const_var))
     try:
         py = cs.run(_SEED_TEMPLATE, _NEG_TEMPLATE)
@@ -80,7 +82,9 @@ def _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e
     e_t = merged[e_t]
     del same, merged
     reg = np.flatnonzero(~py)
-    for t in np.unique(e_t[reg]).tolist():   # (a kind's template with no edge adds no constant)
+    # (a kind's template with no edge adds no constant; not np.unique, whose first call
+    # in a process imports numpy.ma: 8-18 ms, ~1 µs an operation at 10^4)
+    for t in np.flatnonzero(np.bincount(e_t[reg], minlength=len(templates))).tolist():
         for _, refs in templates[t][0]:
             for r in refs:
                 if r[0] == "c":
@@ -193,8 +197,6 @@ def _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e
     reg = reg[~dead[reg] & ~dropped[reg]]
     label_of[total[reg] - n] = e_a[reg]
     columns = isinstance(trace.labels, Labels)
-    # (columns: the regular labels from the primal's, the Python items' in a dict)
-    labels = {} if columns else list(map((bar_labels + [None]).__getitem__, label_of.tolist()))
     del e_a
 
     # The instructions, each put in place (the regular edges' as columns: made at the
@@ -204,15 +206,31 @@ def _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e
     placed = len(new_consts)
     new[:placed] = [_new_tuple(Instr, ("const", (), (("value", v),), ())) for v in new_consts]
     written[:placed] = True
-    placed += cs.put(new, written, n, labels, total)
+    placed += cs.put(out, n, label_of, total)
+    # (columns: every label from the primal's, in bar_columns; else a list of them)
+    labels = {} if columns else list(map((bar_labels + [None]).__getitem__, label_of.tolist()))
     del cs   # (its items and refs: not alive while the regular edges are made)
     # where each first instance of a shared instruction is (the others read it)
     firsts = start[inst_edge] + inst_offset if shared else None
     placed += _write_regular(out, instrs, templates, groups, shared, firsts, e_i, start, total, prev, adj, arg_cols,
                              const_var, first, as_sub, dropped, swap, unneg, result_hit, dead, fresh, neg_last,
                              prev_edge, neg_edge)
-    if placed != size or not written.all():
+    if placed != size or not out.written.all():
         raise AssertionError("bulk sweep: positions are not a permutation")   # (a bug, not bad input)
+    # c·G -> (c·k)·y where G names k·y: the one identity that changes rounding that the
+    # templates cannot see (passes/reverse_bulk_fold.py)
+    wrt_adj = [int(adj[v]) for _, v in wrt_list]
+    pos_map = fold_scaled(out, n, instrs, cval, arg_cols, op_kind, op_id, [o, zero, *wrt_adj],
+                          lambda v: trace.labels[v] is not None if v < n else label_of[v - n] >= 0)
+    if pos_map is False:
+        return None
+    fold_moves = out.moved
+    if pos_map is not None:
+        if not columns:
+            labels = fold_moves.listed(labels)
+        adj = np.where(adj >= 0, pos_map[np.maximum(adj, 0)], adj)
+        zero = None if zero is None else int(pos_map[zero])
+    del pos_map
     # (what only the write-out read: freed before the kept tuples are made, so the
     # pass's peak is not their sum and no holes are left among the kept tuples)
     del e_i, e_t, prev_edge, first, py, templates, reg, reached, fresh, neg_last, by_template, groups, nxt, ea, \
@@ -226,6 +244,14 @@ def _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e
     for nm, v in wrt_list:
         av = int(adj[v])
         outputs.append((fresh_name(f"{nm}.bar", taken), av if av >= 0 else zero))
-    labels = trace.labels.extended(bar_columns(trace.labels, label_of, bar_labels, labels)) if columns \
+    labels = trace.labels.extended(bar_columns(trace.labels, label_of, bar_labels, labels, fold_moves)) if columns \
         else chain(trace.labels, labels)
     return Trace(chain(instrs, new), labels, outputs, None, _inputs=trace.inputs, _all_live=True)
+
+
+def _labelled(labels) -> bytes:
+    """Per primal variable, whether it is labelled (and so its v̄): the constant
+    sweep's test, a byte each."""
+    if isinstance(labels, Labels):
+        return (np.frombuffer(labels.kinds, np.uint8) != NONE).tobytes()
+    return bytes(label is not None for label in labels)

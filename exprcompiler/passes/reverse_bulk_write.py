@@ -40,6 +40,7 @@ class NewInstrs:
         self.arity = np.zeros(size, np.int8)
         self.args = np.zeros((3, size), np.int32)   # (positions are int32: the driver's bound)
         self.ops: dict = {}
+        self.moved = None   # (where reverse_bulk_fold moved them: a Moved)
 
     def put(self, pos, op, argcols) -> int:
         p = pos - self.n
@@ -58,16 +59,28 @@ class NewInstrs:
         made whole, they were ~95 bytes an operation at the pass's peak (10^5 text),
         holes in the small-object heap after."""
         new, names = self.new, list(self.ops)
-        for lo in range(0, len(new), _SPAN):
+        moved = self.moved
+        if moved is not None:   # (the tuples kept, in their new places; the columns moved below)
+            new_rel = moved.new_rel
+            placed = [None] * moved.size
+            for q in np.flatnonzero(moved.keep & (self.code < 0)).tolist():
+                placed[new_rel[q]] = new[q]
+            for dst, value in moved.consts:
+                placed[dst] = _new_tuple(Instr, ("const", (), (("value", value),), ()))
+            self.new = new = placed
+        for lo in range(0, len(self.code), _SPAN):
             put, arity = self.code[lo:lo + _SPAN] >= 0, self.arity[lo:lo + _SPAN]
+            if moved is not None:
+                put &= moved.keep[lo:lo + _SPAN]
             for k in range(4):
                 at = np.flatnonzero(put & (arity == k))
                 if len(at):
                     at += lo
                     args = zip(*(self.args[j, at].tolist() for j in range(k))) if k else repeat((), len(at))
+                    to = at.tolist() if moved is None else new_rel[at].tolist()
                     ops = map(names.__getitem__, self.code[at].tolist())
                     # (any() of the Nones list.__setitem__ returns: a C-level loop that keeps nothing)
-                    any(map(new.__setitem__, at.tolist(),
+                    any(map(new.__setitem__, to,
                             map(_new_tuple, repeat(Instr), zip(ops, args, repeat(()), repeat(())))))
         return new
 
@@ -156,11 +169,13 @@ def _write_regular(out: NewInstrs, instrs, templates, groups, shared, firsts, e_
 _BAR, _V = KINDS.index("bar"), KINDS.index("v")
 
 
-def bar_columns(primal: Labels, label_of: np.ndarray, bar_labels: list, items: dict) -> Labels:
+def bar_columns(primal: Labels, label_of: np.ndarray, bar_labels: list, items: dict, moved=None) -> Labels:
     """The new instructions' labels as columns: v̄_k where `label_of` (the primal
     variable whose adjoint a new one is; -1: none) has the common label v_k (k > 0),
-    read off the primal's columns; the others (inputs' adjoints: `bar_labels`; the
-    constant sweep's items: `items` {position: label}) through as_labels."""
+    read off the primal's columns (the constant sweep's items' too: their label_of is
+    set by ConstantSweep.put); the others (inputs' adjoints: `bar_labels`; `items`
+    {position: label}, if any) through as_labels; `moved`: where reverse_bulk_fold
+    moved the instructions (a Moved), or None."""
     p_kinds = np.frombuffer(primal.kinds, np.uint8)
     p_index = np.frombuffer(primal.indexes, primal.indexes.typecode)
     has = label_of >= 0
@@ -179,6 +194,9 @@ def bar_columns(primal: Labels, label_of: np.ndarray, bar_labels: list, items: d
         kinds[at] = np.frombuffer(part.kinds, np.uint8)
         index[at] = np.frombuffer(part.indexes, part.indexes.typecode)
         odd = {int(at[i]): lab for i, lab in part.odd.items()}
+    if moved is not None:   # (where reverse_bulk_fold moved the instructions: a Moved)
+        kinds, index = moved.columns(kinds, NONE), moved.columns(index, 0)
+        odd = moved.keyed(odd)
     wide = len(index) and (int(index.max()) >= 1 << 31 or int(index.min()) < -(1 << 31))
     return Labels(kinds.tobytes(), array("q" if wide else "i", index.astype(np.int64 if wide else np.int32).tobytes()),
                   dict(sorted(odd.items())))
