@@ -65,7 +65,9 @@ def _tree_size(expr, cap: int) -> int:
     distinct nodes: count_ops walks the tree, whose size doubles with each level of
     sharing (a 10³-operation DAG did not finish in minutes). Stops past `cap` distinct
     nodes (each is in the tree at least once), so a huge DAG costs no more than a small
-    one (a whole walk was 7 µs per operation of a 10⁴-operation model)."""
+    one (a whole walk was 7 µs per operation of a 10⁴-operation model). A subtree
+    past `cap` puts the whole past it: the walk stops there (a 10⁴-operation SymPy
+    DAG's walk to 4,000 distinct nodes was 15 ms, 1.3 µs per operation)."""
     size: dict[int, int] = {}
     stack = [(expr, False)]
     while stack:
@@ -75,7 +77,9 @@ def _tree_size(expr, cap: int) -> int:
         if children_done:
             if len(size) >= cap:
                 return cap + 1
-            size[id(node)] = min(cap + 1, 1 + sum(size[id(a)] for a in node.args))
+            size[id(node)] = total = 1 + sum(size[id(a)] for a in node.args)
+            if total > cap:   # (the root holds this subtree)
+                return cap + 1
         else:
             stack.append((node, True))
             stack.extend((a, False) for a in node.args if id(a) not in size)

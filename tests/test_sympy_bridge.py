@@ -211,7 +211,7 @@ def test_shared_nodes_visited_once(monkeypatch):
     real_how = from_sympy_module._how_to_build
     monkeypatch.setattr(from_sympy_module, "_BUILD_BY_CLASS", {})
     monkeypatch.setattr(from_sympy_module, "_how_to_build",
-                        lambda n: (lambda conv, node: (visits.append(node), real_how(node)(conv, node))[1]))
+                        lambda n, builder: (lambda conv, node: (visits.append(node), real_how(n, builder)(conv, node))[1]))
     trace = from_sympy(e)
     assert len(visits) == 2 + 2 * 20
     assert trace.size == 2 * 20

@@ -3,7 +3,10 @@
 Sits beside the string parser at the start of the pipeline: it turns a SymPy
 expression into the same kind of trace (through a `Builder`), which the passes
 (simplify, forward, reverse) and the backends then consume. The reverse bridge,
-Trace -> SymPy, is `exprcompiler.trace.to_sympy` (the tests' oracle).
+Trace -> SymPy, is `exprcompiler.trace.to_sympy` (the tests' oracle). An
+expression is converted on a `ColumnBuilder` (sympy_columns.py), which makes the
+Builder's trace with its tuples made once; where it declines (matrices, an identity
+the Builder would apply...), the walk goes on with a Builder in its state.
 
 Only the structural nodes (Symbol, numbers, Add, Mul, Pow) are handled here by
 hand; every function node is found through the op table's ``sympy_head``, so an
@@ -33,6 +36,7 @@ from .. import ops as _ops
 from ..errors import ConversionError
 from ..trace.ir import Builder, Trace, max_ops_limit, output_names, trace_from_builder
 from . import from_sympy_matrix as _matrix
+from .sympy_columns import ColumnBuilder, Declined
 
 _SHOW = 80            # characters of an offending expression shown in an error
 _MINUS_ONE = sympy.S.NegativeOne   # (a singleton: -x is Mul(-1, x))
@@ -150,8 +154,8 @@ def _check(node) -> None:
 
 
 class _Converter:
-    def __init__(self, max_ops: Optional[int] = None):
-        self.b = Builder(max_ops=max_ops)
+    def __init__(self, max_ops: Optional[int] = None, builder=Builder):
+        self.b = builder(max_ops=max_ops)   # a Builder, or a ColumnBuilder (sympy_columns)
         self.var: dict[int, int] = {}          # id(node) -> its variable
         # The nodes of `var` that the root does not hold through their parents' _args,
         # so their ids stay theirs (the caller holds the root).
@@ -180,55 +184,73 @@ class _Converter:
             _check(root)   # (before the loop, which takes a function on its stack for a method)
         stack = [root]
         pop, push = stack.pop, stack.append
-        var, alive, checked, how_by_class = self.var, self.alive, _CHECKED, _BUILD_BY_CLASS
+        var, alive, checked = self.var, self.alive, _CHECKED
+        how_by_class = _BUILD_BY_CLASS.setdefault(type(self.b), {})
         while stack:
             node = pop()
-            if type(node) is _FunctionType:   # a method, the node it builds below it
-                build = node
-                node = pop()
-                var[id(node)] = build(self, node)
-                continue
-            if id(node) in var:
-                continue
-            cls = type(node)
-            if cls in checked:
-                args = node._args   # (held by the node: their ids stay theirs)
-            else:
-                _check(node)
-                args = _matrix.children(node) if _matrix.is_matrix_node(node) else node.args
-                alive.append(node)
-                alive.append(args)  # (.args may make its tuple: keep what it holds)
-            build = how_by_class.get(cls)
-            if build is None:
-                build = how_by_class[cls] = _how_to_build(node)
-            # Arguments built already are not stacked: most nodes have one or two, and
-            # in a DAG they are often built (shared), so the node is built at once.
-            if len(args) == 2:
-                first, second = args
-                if id(second) in var:
-                    if id(first) in var:
-                        var[id(node)] = build(self, node)
-                        continue
-                    stack += (node, build, first)
-                else:
-                    stack += (node, build, second, first)
-            elif len(args) == 1:
-                if id(args[0]) in var:
+            try:
+                if type(node) is _FunctionType:   # a method, the node it builds below it
+                    build = node
+                    node = pop()
                     var[id(node)] = build(self, node)
+                    continue
+                if id(node) in var:
+                    continue
+                cls = type(node)
+                if cls in checked:
+                    args = node._args   # (held by the node: their ids stay theirs)
                 else:
-                    stack += (node, build, args[0])
-            elif args:
-                push(node)
-                push(build)
-                stack += args[::-1]   # (those built already are passed over)
-            else:
-                var[id(node)] = build(self, node)
+                    _check(node)
+                    args = _matrix.children(node) if _matrix.is_matrix_node(node) else node.args
+                    alive.append(node)
+                    alive.append(args)  # (.args may make its tuple: keep what it holds)
+                build = how_by_class.get(cls)
+                if build is None:
+                    build = how_by_class[cls] = _how_to_build(node, type(self.b))
+                # Arguments built already are not stacked: most nodes have one or two, and
+                # in a DAG they are often built (shared), so the node is built at once.
+                if len(args) == 2:
+                    first, second = args
+                    if id(second) in var:
+                        if id(first) in var:
+                            var[id(node)] = build(self, node)
+                            continue
+                        stack += (node, build, first)
+                    else:
+                        stack += (node, build, second, first)
+                elif len(args) == 1:
+                    if id(args[0]) in var:
+                        var[id(node)] = build(self, node)
+                    else:
+                        stack += (node, build, args[0])
+                elif args:
+                    push(node)
+                    push(build)
+                    stack += args[::-1]   # (those built already are passed over)
+                else:
+                    var[id(node)] = build(self, node)
+            except Declined:   # (the ColumnBuilder's, building `node`: the Builder goes on)
+                self._to_builder()
+                how_by_class = _BUILD_BY_CLASS[Builder]
+                for i, item in enumerate(stack):   # (the methods stacked: the Builder's)
+                    if type(item) is _FunctionType:
+                        stack[i] = _build_of(stack[i - 1], how_by_class)
+                var[id(node)] = _build_of(node, how_by_class)(self, node)
         return var[id(root)]
+
+    def _to_builder(self) -> None:
+        """Go on with a Builder in the ColumnBuilder's state (its variables are the
+        Builder's, so `var` and the other tables stay valid; what a declined node
+        built before it declined, the Builder finds built)."""
+        self.b = self.b.builder()
+        self.methods = {}
 
     def _v(self, node) -> int:
         return self.var[id(node)]
 
     def _matrix_node(self, node) -> int:
+        if type(self.b) is ColumnBuilder:
+            raise Declined   # (shapes: the Builder's)
         self.odd_terms.add(id(node))
         self.odd_factors.add(id(node))
         return _matrix.build(self, node)
@@ -447,7 +469,7 @@ class _Converter:
         if op is not None and len(args) == op.arity:   # what _function_of does then
             method = self.methods.get(op.name)
             if method is None:
-                method = self.methods[op.name] = Builder.op_call(op.name)
+                method = self.methods[op.name] = self.b.op_call(op.name)
             return method(self.b, *args)
         return self._function_of(func, args, node)
 
@@ -488,9 +510,10 @@ def _fraction(b: Builder, top_coeff: float, top: list, bottom_coeff: float, bott
     return num if den is None else b.div(num, den)
 
 
-def _how_to_build(node):
+def _how_to_build(node, builder):
     """The _Converter method that builds nodes of `node`'s class: a plain function
-    (convert tells it from a node on its stack by its type)."""
+    (convert tells it from a node on its stack by its type), for a converter on a
+    `builder` (the class: Builder or ColumnBuilder)."""
     if _matrix.is_matrix_node(node) and not (node.is_Add or node.is_Mul):
         return _Converter._matrix_node      # (MatAdd and MatMul are an Add and a Mul)
     if node.is_Symbol:
@@ -507,15 +530,23 @@ def _how_to_build(node):
         return _Converter._conditional
     op = _HEADS.get(type(node))
     if op is not None and type(node) not in _RENAMED and op.arity in (1, 2):
-        return _function_builder(op, type(node).args is sympy.Basic.args)
+        return _function_builder(op, type(node).args is sympy.Basic.args, builder)
     return _Converter._function
 
 
-def _function_builder(op, plain: bool):
+def _build_of(node, how_by_class: dict):
+    """The build method of `node`'s class in `how_by_class` (a Builder's), made if new."""
+    build = how_by_class.get(type(node))
+    if build is None:
+        build = how_by_class[type(node)] = _how_to_build(node, Builder)
+    return build
+
+
+def _function_builder(op, plain: bool, builder):
     """What _Converter._function does for a node of a SymPy function class whose op
-    is `op`, with the op's builder method looked up once for the class. `plain`: the
+    is `op`, with the op's `builder` method looked up once for the class. `plain`: the
     class's args are Basic's (its nodes' _args, read without a property call)."""
-    method = Builder.op_call(op.name)
+    method = builder.op_call(op.name)
     if op.arity == 1:
         def build(conv, node):
             args = node._args if plain else node.args
@@ -532,7 +563,11 @@ def _function_builder(op, plain: bool):
     return build
 
 
-_BUILD_BY_CLASS: dict = {}
+_BUILD_BY_CLASS: dict = {Builder: {}, ColumnBuilder: {}}   # builder class -> SymPy class -> build
+
+# Convert with a ColumnBuilder (sympy_columns: the same trace, made once), going on
+# with a Builder where it declines. Tests turn it off to compare the two.
+COLUMNS = True
 
 
 def from_sympy(expr, *, source: Optional[str] = None, max_ops: Optional[int] = None) -> Trace:
@@ -547,11 +582,17 @@ def from_sympy(expr, *, source: Optional[str] = None, max_ops: Optional[int] = N
     if isinstance(expr, Boolean) and not getattr(expr, "is_Symbol", False):
         raise ConversionError(f"relationals and booleans are not supported: {_show(expr)} "
                               f"(as a number, write Piecewise((1, condition), (0, True)))")
-    conv = _Converter(max_ops_limit(max_ops))
-    out = _matrix.as_scalar(conv.b, conv.convert(expr))
-    name, = output_names(1, conv.b._inputs)  # the output must not shadow an input
-    conv.b.release()   # converted: no more sharing to find
-    return trace_from_builder(conv.b, [(name, out)], source=source)
+    conv = _Converter(max_ops_limit(max_ops), ColumnBuilder if COLUMNS else Builder)
+    out = conv.convert(expr)
+    b = conv.b
+    if type(b) is ColumnBuilder:   # (nothing declined)
+        name, = output_names(1, b._inputs)
+        b.release()
+        return b.trace([(name, out)], source)
+    out = _matrix.as_scalar(b, out)
+    name, = output_names(1, b._inputs)  # the output must not shadow an input
+    b.release()   # converted: no more sharing to find
+    return trace_from_builder(b, [(name, out)], source=source)
 
 
 __all__ = ["from_sympy"]

@@ -1,0 +1,451 @@
+"""The SymPy converter's builder for scalar expressions: instructions kept as columns.
+
+Where it sits: inside the SymPy front end (parse/from_sympy.py), in place of the
+trace `Builder` (trace/builder.py) and its finish (trace/finish.py). The converter
+calls the same methods on it (b.add, b.mul, b.const, b.input, op_call, apply...);
+it keeps each instruction as an op code and its argument ints, and makes the
+`Trace` once at the end: dead code, inputs first in natural order, renumbering and
+the trace's columns with NumPy over the whole trace, and each `Instr` tuple made
+once, already renumbered. (The Builder makes a tuple per instruction, and its
+finish, whose inputs a SymPy expression never declares first, makes every one
+again renumbered: 0.9 µs an operation at 10^5.)
+
+It builds exactly what the Builder builds, variable for variable: the operation
+as written, hash-consed with the Builder's keys; a fold of constants by the
+Builder's own fold (Builder._fold, called on this builder); `where` (Piecewise) as
+the Builder's general path builds it on scalars. Wherever the Builder might do
+anything else (an identity may fire: identities.FIRES_ON; an op without a scalar
+method; shapes, options; the input-size limit or the hash keys' radix reached) a
+method raises `Declined`, having changed nothing the Builder would not have; the
+converter then takes `builder()`, a Builder in the same state (same variables,
+tables and keys), and retries the declined node on it and goes on with it: a
+decline costs a tuple per instruction built so far, not a second conversion.
+"""
+
+from __future__ import annotations
+
+from array import array
+from itertools import repeat
+from types import MappingProxyType
+from typing import Optional
+
+import numpy as np
+
+from .. import ops as _ops
+from ..trace.builder import Builder
+from ..trace.builder_ops import _COMMUTATIVE, _FAST_METHODS, KEY_RADIX, key_code, op_key
+from ..trace.columns import CODE, INPUT, OP_NAMES, frozen
+from ..trace.identities import CONST, FIRES_ON, IDENTITIES, NEG
+from ..trace.ir_trace import Instr, Trace, _new_tuple, natural_key
+from ..trace.labels import numbered
+
+
+class Declined(Exception):
+    """Only the Builder builds this (shapes, options, the limits...): raised before
+    the ColumnBuilder has built anything the Builder would not have."""
+
+
+_NO_ATTRS = MappingProxyType({})   # (an identity's attrs)
+
+
+def _ruled(opname: str, op):
+    """check(b, *args) for an operation of which one argument at least is a constant
+    or a negation, as the Builder's fast method takes it (builder_ops._scalar_method):
+    every argument a constant, the Builder's fold (Builder._fold: its `_folds` cache
+    and `const`, this builder's); else the op's identity, called on this builder
+    where identities.FIRES_ON says it may fire (read as for a front end, which does
+    not pull negations); the variable they give, or None: built as written. Called
+    for about a third of the operations (x**2, 1/x, 3*x...): written out per arity."""
+    identity = IDENTITIES.get(opname)
+    rule = FIRES_ON.get(opname) if identity is not None else None
+    firing = () if rule is None else rule.constants
+    const_0, const_1 = (False, False) if rule is None else (0 in rule.const_at, 1 in rule.const_at)
+    neg_0, neg_1 = (False, False) if rule is None else (0 in rule.negated_at, 1 in rule.negated_at)
+    fold = Builder._fold
+    if identity is not None and rule is None:   # (a rule that says nothing of where it fires)
+        return _declining(opname)
+
+    def check2(b, x, y):
+        if _ops.OPS.get(opname) is not op:   # (the table changed under the method: the Builder's general path)
+            raise Declined
+        consts = b.consts
+        cx, cy = consts.get(x), consts.get(y)
+        if cx is not None:
+            if cy is not None:
+                return fold(b, opname, op, cx, cy)
+            if const_0 and cx in firing:
+                return identity(b, (x, y), (cx, cy), (), _NO_ATTRS)
+        elif cy is not None and const_1 and cy in firing:
+            return identity(b, (x, y), (cx, cy), (), _NO_ATTRS)
+        flags = b.flags
+        if neg_0 and flags[x] & NEG or neg_1 and flags[y] & NEG:
+            return identity(b, (x, y), (cx, cy), (), _NO_ATTRS)
+        return None
+
+    def check1(b, x):
+        if _ops.OPS.get(opname) is not op:
+            raise Declined
+        cx = b.consts.get(x)
+        if cx is not None:
+            return fold(b, opname, op, cx)
+        if neg_0 and b.flags[x] & NEG:
+            return identity(b, (x,), (None,), (), _NO_ATTRS)
+        return None
+    return check2 if op.arity == 2 else check1
+
+
+def _scalar_method(opname: str, op):
+    """The method b.<opname>(x[, y]) of a ColumnBuilder: the Builder's fast path
+    (builder_ops._scalar_method) where it builds as written or folds, else Declined."""
+    code, radix, opcode = key_code(opname, op.arity), KEY_RADIX, CODE[opname]
+    flag = NEG if opname == "neg" else 0
+    ruled = _ruled(opname, op)
+    if op.arity == 2:
+        commutative = opname in _COMMUTATIVE
+
+        def call(b, x, y):
+            if type(x) is not int:
+                x = b.operand(x)
+            if type(y) is not int:
+                y = b.operand(y)
+            flags = b.flags
+            n = len(flags)
+            if n >= b.room:
+                raise Declined
+            if flags[x] or flags[y]:
+                var = ruled(b, x, y)
+                if var is not None:
+                    return var
+                n = len(flags)   # (an identity that built nothing may have added a constant)
+                if n >= b.room:
+                    raise Declined
+            key = code + y * radix + x if commutative and y < x else code + x * radix + y
+            var = b.memo.setdefault(key, n)
+            if var == n:
+                b.codes.append(opcode)
+                b.first.append(x)
+                b.second.append(y)
+                flags.append(flag)
+            return var
+    else:
+        def call(b, x):
+            if type(x) is not int:
+                x = b.operand(x)
+            flags = b.flags
+            n = len(flags)
+            if n >= b.room:
+                raise Declined
+            if flags[x]:
+                var = ruled(b, x)
+                if var is not None:
+                    return var
+                n = len(flags)   # (see above)
+                if n >= b.room:
+                    raise Declined
+            var = b.memo.setdefault(code + x, n)
+            if var == n:
+                b.codes.append(opcode)
+                b.first.append(x)
+                b.second.append(-1)
+                flags.append(flag)
+            return var
+    call.__name__ = call.__qualname__ = opname
+    call.arity = op.arity
+    return call
+
+
+def _general_method(opname: str, op):
+    """The method of an op of three arguments or more, elementwise without options
+    (`where`: Piecewise), as the Builder's general path (Builder._apply) builds it on
+    scalars: numbers made constants in order, a fold where all are constants, else
+    hash-consed on a tuple key (builder_ops.op_key). Its arguments past the second
+    are kept in `b.more`, {variable: (third, ...)}: such ops are few."""
+    opcode, arity = CODE[opname], op.arity
+
+    def call(b, *args):
+        if len(args) != arity or _ops.OPS.get(opname) is not op:   # (see _ruled)
+            raise Declined
+        if not all(type(a) is int for a in args):
+            args = tuple(a if type(a) is int else b.operand(a) for a in args)
+        consts = list(map(b.consts.get, args))
+        if None not in consts:
+            with np.errstate(all="ignore"):
+                value = op.evaluate(*[np.float64(c) for c in consts])
+            return b.const(float(value))
+        flags = b.flags
+        n = len(flags)
+        if n >= b.room:
+            raise Declined
+        var = b.memo.setdefault(op_key(opname, args), n)
+        if var == n:
+            b.codes.append(opcode)
+            b.first.append(args[0])
+            b.second.append(args[1])
+            b.more[n] = args[2:]
+            flags.append(0)
+        return var
+    call.__name__ = call.__qualname__ = opname
+    call.arity = arity
+    return call
+
+
+def _declining(opname: str):
+    def call(b, *args, **attrs):
+        raise Declined
+    call.__name__ = call.__qualname__ = opname
+    return call
+
+
+_METHODS: dict = {}
+
+
+def _method(opname: str):
+    """opname's ColumnBuilder method (made on first use, as the Builder's fast methods)."""
+    method = _METHODS.get(opname)
+    if method is None:
+        op = _ops.OPS[opname]
+        if opname not in CODE:   # (an op registered later has no code)
+            method = _declining(opname)
+        elif _FAST_METHODS[opname] is not None:
+            method = _scalar_method(opname, op)
+        elif op.arity > 2 and op.shape is None and op.prepare is None and not op.keywords \
+                and opname not in IDENTITIES and opname != "copy":
+            method = _general_method(opname, op)
+        else:
+            method = _declining(opname)
+        _METHODS[opname] = method
+    return method
+
+
+class _Instrs:
+    """b.instrs[v] of a ColumnBuilder, made from its columns: what the identities read
+    of an argument (its op, arguments and shape)."""
+
+    __slots__ = ("b",)
+
+    def __init__(self, b):
+        self.b = b
+
+    def __getitem__(self, v: int) -> Instr:
+        b = self.b
+        attrs = b.leaves.get(v)
+        if attrs is not None:
+            return Instr(OP_NAMES[b.codes[v]], (), attrs, ())
+        p, q = b.first[v], b.second[v]
+        return Instr(OP_NAMES[b.codes[v]], (p, q) + b.more.get(v, ()) if q >= 0 else (p,), (), ())
+
+
+class ColumnBuilder:
+    """What from_sympy's converter reads of a Builder, for scalars; `trace` is its finish."""
+
+    __slots__ = ("max_ops", "room", "memo", "flags", "codes", "first", "second", "more", "consts",
+                 "scalar_consts", "const_keys", "_folds", "leaves", "_inputs")
+
+    def __init__(self, *, max_ops: int):
+        self.max_ops = max_ops
+        self.room = min(max_ops, KEY_RADIX)   # (past either: the Builder's general path)
+        self.memo: dict = {}                  # hash-consing: keys as the Builder's fast methods make them
+        self.flags = bytearray()              # identities.CONST / NEG per variable
+        self.codes = bytearray()              # columns.CODE of each instruction's op
+        self.first = array("i")               # its first argument, -1 for none
+        self.second = array("i")              # its second argument, -1 for none
+        self.more: dict = {}                  # variable -> its arguments past the second (`where`'s third)
+        self.consts: dict[int, float] = {}    # variable -> its constant's value
+        self.scalar_consts: dict = {}         # nonzero value -> its variable (Builder._scalar_consts)
+        self.const_keys: dict = {}            # repr(value) -> its variable (the Builder's const keys)
+        self._folds: dict = {}                # Builder._fold's cache, which it keeps here
+        self.leaves: dict = {}                # variable -> its attrs (an input's name, a constant's value)
+        self._inputs: dict[str, int] = {}     # (the Builder's name: from_sympy reads it)
+
+    # -- leaves -------------------------------------------------------------------
+    def _leaf(self, opcode: int, attrs: tuple, flag: int) -> int:
+        var = len(self.flags)
+        if var >= self.room:
+            raise Declined
+        self.codes.append(opcode)
+        self.first.append(-1)
+        self.second.append(-1)
+        self.flags.append(flag)
+        self.leaves[var] = attrs
+        return var
+
+    def input(self, name: str, shape: tuple = ()) -> int:
+        if shape:
+            raise Declined
+        var = self._inputs.get(name)
+        if var is None:
+            var = self._inputs[name] = self._leaf(INPUT, (("name", name),), 0)
+        return var
+
+    def const(self, value: float, shape: tuple = ()) -> int:
+        if shape:
+            raise Declined
+        if type(value) is float and value:
+            var = self.scalar_consts.get(value)
+            if var is not None:
+                return var
+        value = float(value)
+        key = repr(value)   # (as the Builder's key: 0.0 and -0.0 apart, every NaN one)
+        var = self.const_keys.get(key)
+        if var is None:
+            var = self.const_keys[key] = self._leaf(CODE["const"], (("value", value),), CONST)
+            self.consts[var] = value
+        if value:
+            self.scalar_consts[value] = var
+        return var
+
+    def operand(self, x) -> int:
+        """A float argument as its constant (as the Builder's fast path); anything else declined."""
+        if type(x) is float:
+            return self.const(x)
+        raise Declined
+
+    # -- what the identities read (identities.py, called on this builder by _ruled) ---
+    pull_negations = False   # (a front end's: the user's grouping as written)
+    _copies = MappingProxyType({})   # (none: the converter names nothing)
+
+    @property
+    def _flags(self) -> bytearray:
+        return self.flags
+
+    @property
+    def instrs(self) -> "_Instrs":
+        return _Instrs(self)
+
+    def source_of(self, var: int) -> int:
+        return var
+
+    # -- what the converter reads -----------------------------------------------------
+    def const_value(self, var: int) -> Optional[float]:
+        return self.consts.get(var)
+
+    def shape(self, var: int) -> tuple:
+        return ()
+
+    def apply(self, opname: str, *args, **attrs) -> int:
+        method = _method(opname)
+        if attrs or len(args) != getattr(method, "arity", -1):
+            raise Declined
+        return method(self, *args)
+
+    @staticmethod
+    def op_call(opname: str):
+        return _method(opname)
+
+    def release(self) -> None:
+        self.memo = {}
+
+    # -- on a decline ---------------------------------------------------------------
+    def builder(self) -> Builder:
+        """A Builder in this one's state: the same instructions as tuples, under the
+        same numbers, and the same tables (hash-consing keys, constants, flags, folds),
+        so it goes on as the Builder that built them would. Takes the tables over:
+        this builder is spent."""
+        n = len(self.flags)
+        args = [(p, q) if q >= 0 else (p,) if p >= 0 else () for p, q in zip(self.first, self.second)]
+        for v, rest in self.more.items():
+            args[v] += rest
+        instrs = list(map(_new_tuple, repeat(Instr), zip(map(OP_NAMES.__getitem__, self.codes), args,
+                                                          repeat(()), repeat(()))))
+        del args
+        for v, attrs in self.leaves.items():
+            instrs[v] = _new_tuple(Instr, (instrs[v][0], (), attrs, ()))
+        memo = self.memo
+        memo.update({("const", key, ()): v for key, v in self.const_keys.items()})   # (builder._const_key)
+        b = Builder(max_ops=self.max_ops)
+        b.instrs, b.labels, b._flags, b._memo = instrs, [None] * n, self.flags, memo
+        b._inputs, b._consts, b._scalar_consts, b._folds = self._inputs, self.consts, self.scalar_consts, self._folds
+        self.memo = self.flags = self.consts = None   # (spent: not appended to again)
+        return b
+
+    # -- finishing ----------------------------------------------------------------
+    def trace(self, outputs: list, source: Optional[str] = None) -> Trace:
+        """What trace_from_builder makes of a Builder that built these instructions
+        (Builder.finish): no dead code, the inputs first in natural order, the rest
+        in the order built, Griewank labels, the trace's columns (columns.py)."""
+        n = len(self.flags)
+        first, second = np.frombuffer(self.first, np.int32), np.frombuffer(self.second, np.int32)
+        more = self.more
+        extra = []   # (the arguments past the second, a column each: only where there are some)
+        for j in range(max(map(len, more.values()), default=0)):
+            column = np.full(n, -1, np.int32)
+            at = [v for v, rest in more.items() if len(rest) > j]
+            column[at] = [more[v][j] for v in at]
+            extra.append(column)
+        live = _live([first, second, *extra], [v for _, v in outputs])
+        names = sorted(self._inputs, key=natural_key)
+        inputs = np.array([self._inputs[nm] for nm in names], np.intp)
+        live[inputs] = False   # (inputs go first, live or not)
+        order = np.concatenate((inputs, np.flatnonzero(live)))
+        new_index = np.full(n + 1, -1, np.int64)   # (new_index[-1]: no argument)
+        new_index[order] = np.arange(len(order))
+        old_first, old_second = first[order], second[order]
+        renumbered = [new_index[old_first], new_index[old_second], *(new_index[c[order]] for c in extra)]
+        code = np.frombuffer(self.codes, np.uint8)[order]
+        counts = sum((c >= 0).view(np.uint8) for c in renumbered)
+        flat = np.stack(renumbered, axis=1).ravel()
+        flat = flat[flat >= 0].astype(np.int32 if len(order) < 1 << 31 else np.int64)
+        del renumbered, extra
+        # Arguments through `index`, one int object per variable shared by every tuple
+        # that reads it, as finish's renumbering shares them (ints made per argument
+        # held ~50 bytes an operation more); the old numbers read from arrays, each
+        # int made and dropped at once.
+        index = new_index.tolist()
+        instrs = list(map(_new_tuple, repeat(Instr), zip(
+            map(OP_NAMES.__getitem__, code.tolist()),
+            [(index[p], index[q]) if q >= 0 else (index[p],) if p >= 0 else ()
+             for p, q in zip(array("i", old_first.tobytes()), array("i", old_second.tobytes()))],
+            repeat(()), repeat(()))))
+        leaves = self.leaves
+        for k in np.flatnonzero(counts == 0).tolist():   # inputs and constants: their attrs
+            instrs[k] = _new_tuple(Instr, (instrs[k][0], (), leaves[int(order[k])], ()))
+        for v, rest in more.items():
+            k = index[v]
+            if k >= 0:
+                op, args, _, _ = instrs[k]
+                instrs[k] = _new_tuple(Instr, (op, args + tuple(map(index.__getitem__, rest)), (), ()))
+        return Trace(instrs, numbered(code, names), [(nm, index[v]) for nm, v in outputs], source,
+                     _inputs=tuple((nm, k) for k, nm in enumerate(names)), _all_live=True,
+                     _columns=frozen(code, counts, flat))
+
+
+def _live(columns: list, outputs: list) -> np.ndarray:
+    """True for each variable that an output is computed from (what finish._live
+    says, on the argument `columns`, -1 for none): use counts; the unused taken out
+    with the uses they held, the first round over all of them at once, the rest (the
+    few they leave unused) one by one."""
+    n = len(columns[0])
+    uses = sum(np.bincount(c[c >= 0], minlength=n) for c in columns)
+    np.add.at(uses, outputs, 1)   # (an output is used, however often it is named)
+    live = uses > 0
+    unused = np.flatnonzero(~live)
+    if not len(unused):
+        return live
+    held = np.concatenate([c[unused] for c in columns])
+    uses -= np.bincount(held[held >= 0], minlength=n)
+    stack = np.flatnonzero((uses == 0) & live).tolist()
+    if stack:
+        uses = uses.tolist()
+        while stack:
+            v = stack.pop()
+            live[v] = False
+            for c in columns:
+                a = int(c[v])
+                if a >= 0:
+                    uses[a] -= 1
+                    if not uses[a]:
+                        stack.append(a)
+    return live
+
+
+def _install() -> None:
+    """b.add(x, y), b.sin(x)...: a method per op of the table (declining where the
+    Builder has no fast method), as the Builder's; its own attributes win."""
+    for opname, op in _ops.OPS.items():
+        if not op.is_leaf and not opname.startswith("_") and not hasattr(ColumnBuilder, opname):
+            setattr(ColumnBuilder, opname, _method(opname))
+
+
+_install()
+
+__all__ = ["ColumnBuilder", "Declined"]
