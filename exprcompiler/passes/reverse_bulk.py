@@ -30,23 +30,24 @@ other (_hash_cons); a copy that nothing reads then is dropped (a copy of G, or o
 what a hit found: x·(x·(x·x))); (c) the identities that look into an argument (c·(k·v) -> (c·k)·v, an unlabelled
 negation pulled out of a product): the kinds are told apart by their arguments' shape and each is
 recorded on a placeholder of that shape (_argument_patterns); (d) on negated
-adjoints (each adjoint's class, _negations): a first contribution −m and a second
-c, not a negation, is c − m (the negation dropped); a later contribution that is
-a negated G (−x) is old − x (G's negation dropped if nothing else reads it); (e)
+adjoints (each adjoint's class, _classes): a first contribution −m, or a copy of a
+negated G, and a second c, not a negation, is c − m (the negation or copy
+dropped); a later contribution that is a negated G (−x) is old − x; a negated seed
+of a negated G, −(−m), is m (a named copy, or old + m), G's class found through
+chains of them (they alternate); a negated seed of a G that names m where −m is
+built finds that negation (a copy of it; session 36, B3); what then reads nothing
+is dropped (G's negation: the constant sweep's, a chain's); (e)
 c·G -> (c·k)·y where G names k·y, c a power of two (the one identity that changes
 rounding: k·y under- or overflowing), on the instructions once written
 (passes/reverse_bulk_fold.py: a fold may feed the next; G, its copies and an unread
 constant dropped; c·k put before its first reader; the product found built reused).
 What it does not yet (benchmarks/bench_reverse_bulk.py --why counts it; some
-cases in tests/test_reverse_bulk.py's comments): −(−v) -> v where G is a
-negation; a negated G from the constant sweep, or a chain of copies of one; the
+cases in tests/test_reverse_bulk.py's comments): the
 sums where one side is a constant sweep's and the other a regular edge's (the
 constant sweep reads a regular total as opaque); hash-consing of instructions that
 read a G naming a sweep variable (x·G twice, G copies of one variable); new
 constants of the regular edges' templates come right after the primal
-(grad_reverse makes them where first read); a constant
-sweep's negation read by a negated seed (−(sin(x − 2x)): grad_reverse names cos(v)
-v̄_1 where this names −cos(v) v̄_2; the explore profile, session 36). What it keeps:
+(grad_reverse makes them where first read). What it keeps:
 every contribution is the same operations on the same values, summed into each
 adjoint in the same order (consumers descending, last argument first; `old + (−m)`
 written `old − m`, as grad_reverse writes it), so the gradient has the same bits at
@@ -58,7 +59,9 @@ other than scalar operations, inputs not first, dead code, an
 output that is also an argument, an adjoint that flows nowhere (x**0's: a
 structural zero), a primal that grad_reverse's replay would change (c·(k·v) folded:
 its bits are not the primal's as written, which this keeps; reverse_bulk_fold.replay_folds),
-a fold whose c·k is −1 or whose y names a negation the builder would pull out.
+a fold whose c·k is −1 or whose y names a negation the builder would pull out,
+a −(−m) whose negation hash-consing found or whose adjoint is not labelled, a
+negation found built that is not laid out (reverse_bulk_layout).
 
 Cost: the constant adjoints' Python sweep takes a quarter of the text family's
 edges: at 10^5 operations the pass is ~5.3-5.8 µs an operation against the
@@ -98,7 +101,7 @@ edges in sweep order); passes/reverse_bulk_templates.py records the partials
 new instructions (_lay_out) and passes/reverse_bulk_write.py makes them;
 passes/reverse_bulk_consts.py sweeps the constant adjoints;
 passes/reverse_bulk_share.py finds what is already built (_hash_cons);
-passes/reverse_bulk_negations.py the identities on negations (_negations);
+passes/reverse_bulk_negations.py the identities on negations (_negation_classes);
 passes/reverse_bulk_fold.py folds c·G on the written instructions (fold_scaled).
 """
 

@@ -45,17 +45,27 @@ def _power_of_two(c: float) -> bool:
     return c != 0.0 and math.isfinite(c) and math.frexp(c)[0] in (0.5, -0.5)
 
 
-def fold_scaled(out, n: int, instrs, cval: dict, arg_cols, op_kind, op_id, outputs, labelled) -> object:
+def fold_scaled(out, n: int, instrs, cval: dict, arg_cols, op_kind, op_id, outputs, labelled,
+                unread=()) -> object:
     """Folds c·G into (c·k)·y among `out`'s instructions (positions n..), the
     primal's `instrs` (`cval` its constants, `arg_cols` its argument columns,
     `op_kind`/`op_id` its ops); `outputs`: the positions read as outputs;
-    `labelled(v)`: whether variable v carries a label. Returns
-    None where nothing folds (nothing changed), False where a fold is not covered,
-    else the old -> new position map (an array: a dropped instruction's entry is not
+    `labelled(v)`: whether variable v carries a label; `unread`: variables that lost
+    a reader before (the layout's: dropped with the folds' if nothing reads them).
+    Returns None where nothing changed, False where a fold is not covered, else the
+    old -> new position map (an array: a dropped instruction's entry is not
     meaningful; out.moved says where each instruction goes)."""
+    unread = [v for v in unread if v >= n]
+    if unread:   # (most are still read: then nothing to renumber for them)
+        at = np.array(sorted(set(unread)), np.int64)
+        reads = np.bincount(out.args.ravel(), minlength=n + len(out.code))[at]
+        unread = [v for v in at[reads == 0].tolist() if v not in outputs]
+
+    def unchanged():
+        return _drop_and_renumber(out, n, unread, [], [], outputs) if unread else None
     mul_code = out.ops.get("mul")
     if mul_code is None:
-        return None
+        return unchanged()
     code, arity, A = out.code, out.arity, out.args
     S = len(code)
     # constants (the primal's, and the new region's, which are made as tuples) and
@@ -105,7 +115,7 @@ def fold_scaled(out, n: int, instrs, cval: dict, arg_cols, op_kind, op_id, outpu
     m = where[new_ones[scaled[np.where(c0, s1, s0)[new_ones]]]] - n
     del P, N, one, scaled, new_ones, cvar, distinct, scales, ok
     if not len(m):
-        return None
+        return unchanged()
     neg_code = out.ops.get("neg", -2)
     p_neg = op_kind == op_id["neg"] if "neg" in op_id else np.zeros(n, bool)
 
@@ -150,7 +160,7 @@ def fold_scaled(out, n: int, instrs, cval: dict, arg_cols, op_kind, op_id, outpu
         known.setdefault(_const_key(c), v)
     products = _Products(n + S, where, s0, s1)
     inserted = []   # (before which relative position, value)
-    lost = []   # variables that lost a reader
+    lost = list(unread)   # variables that lost a reader
     aliased = []   # (relative position, the variable it is)
     try:
         for rel in m.tolist():

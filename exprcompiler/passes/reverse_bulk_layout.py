@@ -25,9 +25,9 @@ from ..trace.labels import NONE, Labels
 from .replay import fresh_name
 from .reverse_bulk_consts import ConstantSweep
 from .reverse_bulk_fold import fold_scaled
-from .reverse_bulk_negations import _negation_classes
-from .reverse_bulk_share import (_MAX_ROUNDS, _const_key, _hash_cons, _independent, _PrimalTable, _primal_sources,
-                                 _roots, _unread_copies)
+from .reverse_bulk_negations import _negation_classes, _negation_hits
+from .reverse_bulk_share import (_BUILT, _MAX_ROUNDS, _const_key, _hash_cons, _independent, _PrimalTable,
+                                 _primal_sources, _roots, _unread_copies)
 from .reverse_bulk_templates import _NEG_TEMPLATE, _SEED_TEMPLATE, _template, _text_of, _Unsupported
 from .reverse_bulk_write import NewInstrs, _write_regular, bar_columns
 
@@ -165,10 +165,30 @@ def _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e
     # per template: its size, whether its result is its own last instruction, a negation
     sizes = np.array([len(t[0]) for t in templates], np.int32)
     s_t = sizes[e_t]
-    as_sub, dropped, swap, unneg, neg_edge = _negation_classes(n, o, wrt_set, templates, e_i, e_a, e_t, py, first,
-                                                               next_edge, fresh, neg_last, seed_t, cs, up)
+    # (the negated seeds: one template per arity, the neg op's and sub's)
+    neg_t = np.array([t == _NEG_TEMPLATE for t in templates], bool)
+    as_sub, dropped, swap, unneg, neg_edge, dneg, unread, copy_neg, neg_key = _negation_classes(
+        n, o, wrt_set, templates, e_i, e_a, e_t, py, first, next_edge, fresh, neg_last, seed_t, cs, up, neg_t, dead)
     del up
-    block = np.where(py, py_sizes, np.where(first, s_t + ~fresh[e_t], s_t + 1 - as_sub)).astype(np.int32)
+    aliased = np.zeros(len(e_i), bool)   # (a negation that the hash-consing found)
+    for t in set(np.flatnonzero(neg_t).tolist()) & shared.keys():
+        aliased[dict(groups)[t][~shared[t][0][:, 0]]] = True
+    neg_hit, neg_ext = _negation_hits(e_i, e_t, neg_t, py, dneg, neg_key, aliased)
+    del neg_key, aliased
+    if dneg.any() and not _double_negations_covered(dneg, e_a, groups, neg_t, shared, inst_edge, dead, trace.labels):
+        return None
+    # a negation found built is a named copy of it, where laid out: then that one is
+    # laid out (read: not dropped, even where a later contribution was swapped)
+    # (and a later contribution's −m, built before its old − m, unlabelled)
+    h = neg_hit[(neg_hit >= 0) & first & ~dropped]
+    built_neg = np.zeros(len(e_i), bool)
+    if len(h):
+        if dead[h].any():
+            return None
+        dropped[h] = False
+        built_neg[h[~first[h]]] = True
+    # (a negated seed of a negated G, −(−m): m, named or summed; one instruction)
+    block = np.where(py, py_sizes, np.where(first, s_t + ~fresh[e_t], s_t + 1 - as_sub - dneg)).astype(np.int32)
     del s_t, py_sizes
     for t, idx in groups:
         if t in shared:
@@ -176,6 +196,7 @@ def _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e
     block += first & result_hit   # (a first contribution that is an earlier variable: a named copy)
     block -= dead
     block -= dropped
+    block += built_neg
     total = np.cumsum(block, dtype=np.int32)   # the adjoint after each contribution
     total += base - 1
     start = total - block + 1
@@ -212,16 +233,23 @@ def _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e
     del cs   # (its items and refs: not alive while the regular edges are made)
     # where each first instance of a shared instruction is (the others read it)
     firsts = start[inst_edge] + inst_offset if shared else None
-    placed += _write_regular(out, instrs, templates, groups, shared, firsts, e_i, start, total, prev, adj, arg_cols,
-                             const_var, first, as_sub, dropped, swap, unneg, result_hit, dead, fresh, neg_last,
-                             prev_edge, neg_edge)
+    try:
+        placed += _write_regular(out, instrs, templates, groups, shared, firsts, e_i, start, total, prev, adj,
+                                 arg_cols, const_var, first, as_sub, dropped, swap, unneg, result_hit, dead, fresh,
+                                 neg_last, prev_edge, neg_edge, dneg, neg_hit, built_neg, neg_ext)
+    except _Unsupported:
+        return None
+    # the negations that a −(−m) or an old − m read, a G whose negation was found,
+    # and the copies of a negation that a `c − m` read, where they may be read no more (grad_reverse's finish drops
+    # them): dropped with the folds' renumbering
+    unread = np.concatenate((adj[e_i[unread | (neg_hit >= 0) | (neg_ext >= 0)]], total[copy_neg])).tolist()
     if placed != size or not out.written.all():
         raise AssertionError("bulk sweep: positions are not a permutation")   # (a bug, not bad input)
     # c·G -> (c·k)·y where G names k·y: the one identity that changes rounding that the
     # templates cannot see (passes/reverse_bulk_fold.py)
     wrt_adj = [int(adj[v]) for _, v in wrt_list]
     pos_map = fold_scaled(out, n, instrs, cval, arg_cols, op_kind, op_id, [o, zero, *wrt_adj],
-                          lambda v: trace.labels[v] is not None if v < n else label_of[v - n] >= 0)
+                          lambda v: trace.labels[v] is not None if v < n else label_of[v - n] >= 0, unread)
     if pos_map is False:
         return None
     fold_moves = out.moved
@@ -235,7 +263,8 @@ def _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e
     # pass's peak is not their sum and no holes are left among the kept tuples)
     del e_i, e_t, prev_edge, first, py, templates, reg, reached, fresh, neg_last, by_template, groups, nxt, ea, \
         seedlike, named, shared, inst_edge, inst_offset, result_hit, dead, reg_out, roots, as_sub, dropped, swap, \
-        unneg, neg_edge, total, start, prev, firsts, written, arg_cols
+        unneg, neg_edge, dneg, unread, copy_neg, neg_hit, neg_ext, h, built_neg, total, start, prev, firsts, \
+        written, arg_cols
     new = out.made()
     del out
 
@@ -255,3 +284,26 @@ def _labelled(labels) -> bytes:
     if isinstance(labels, Labels):
         return (np.frombuffer(labels.kinds, np.uint8) != NONE).tobytes()
     return bytes(label is not None for label in labels)
+
+
+def _double_negations_covered(dneg, e_a, groups, neg_t, shared, inst_edge, dead, labels) -> bool:
+    """Whether the layout writes the −(−m) of `dneg` as the builder does: the
+    negation of G is not one that hash-consing found built or that another edge
+    reads as built (the builder makes m, never that negation), the result is not an
+    unread copy, and the adjoint is labelled (else the builder's is m itself, no
+    copy)."""
+    if dead[dneg].any():
+        return False
+    negs = set(np.flatnonzero(neg_t).tolist()) & shared.keys()
+    for t in negs:
+        if (~shared[t][0][dneg[dict(groups)[t]]]).any():
+            return False
+    if negs:
+        for _, alias, _ in shared.values():
+            j = -1 - alias[(alias < 0) & (alias > _BUILT)]
+            if dneg[inst_edge[j]].any():
+                return False
+    a = e_a[dneg]
+    if isinstance(labels, Labels):
+        return bool((np.frombuffer(labels.kinds, np.uint8)[a] != NONE).all())
+    return all(labels[v] is not None for v in a.tolist())

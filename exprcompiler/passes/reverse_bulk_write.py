@@ -23,6 +23,7 @@ from ..trace.ir import _new_tuple
 from ..trace.ir_trace import Instr
 from ..trace.labels import KINDS, NONE, Labels, as_labels
 from .reverse_bulk_share import _const_key
+from .reverse_bulk_templates import _Unsupported
 
 
 class NewInstrs:
@@ -90,7 +91,7 @@ _SPAN = 1 << 16   # (positions a span of NewInstrs.made: its lists are a few MB 
 
 def _write_regular(out: NewInstrs, instrs, templates, groups, shared, firsts, e_i, start, total, prev, adj, arg_cols,
                    const_var, first, as_sub, dropped, swap, unneg, result_hit, dead, fresh, neg_last, prev_edge,
-                   neg_edge) -> int:
+                   neg_edge, dneg, neg_hit, built_neg, neg_ext) -> int:
     """Put the regular edges' instructions (per edge, in sweep order: `start`, its
     first position; `total`, where its adjoint is after it; `prev`, the adjoint
     before it); `groups` [(template id, its edges)], `shared` and `firsts` from the
@@ -133,10 +134,13 @@ def _write_regular(out: NewInstrs, instrs, templates, groups, shared, firsts, e_
             return cols[r]
         sub = as_sub[idx]
         drop = dropped[idx]
+        # (−(−m): no negation, m closes it; a negation found: a copy)
+        dn = dneg[idx] | (neg_hit[idx] >= 0) | (neg_ext[idx] >= 0)
         for k, (op, refs) in enumerate(tinstrs):
             keep = kept[k]
             if k == len(tinstrs) - 1 and neg_last[t]:
-                keep = ~sub & ~drop   # (the negation of an `old − m` is not built; never shared)
+                # (the negation of an `old − m` is not built, unless another finds it; never shared)
+                keep = (~sub | built_neg[idx]) & ~drop & ~dn
             pos = at[k][keep]
             if len(pos):
                 placed += put(pos, op, [column(r)[keep] for r in refs])
@@ -148,22 +152,85 @@ def _write_regular(out: NewInstrs, instrs, templates, groups, shared, firsts, e_
             m = res
         fi, before, ends = first[idx], prev[idx], total[idx]
         sw = swap[idx]
-        for mask, op, cols2 in ((fi & (~fresh[t] | result_hit[idx]) & ~dead[idx], "copy", (res,)),
-                                (~fi & sub, "sub", (before, m)),
-                                (~fi & ~sub & ~sw & ~unneg[idx], "add", (before, res))):
+        for mask, op, cols2 in ((fi & (~fresh[t] | result_hit[idx]) & ~dead[idx] & ~dn, "copy", (res,)),
+                                (~fi & sub & (neg_hit[idx] < 0) & (neg_ext[idx] < 0), "sub", (before, m)),
+                                (~fi & ~sub & ~sw & ~unneg[idx] & ~dn, "add", (before, res))):
             if mask.any():
                 placed += put(ends[mask], op, [c[mask] for c in cols2])
         if neg_last[t]:   # (what a negation negates: for `c − x` and `old − x`)
             negated[idx] = m
         if sw.any():
             swapped[idx[sw]] = res[sw]
+    found = np.flatnonzero((neg_hit >= 0) | (neg_ext >= 0))
+    if len(found):   # (a negation found built: what it negates; a first contribution, a copy of it)
+        at = start[np.maximum(neg_hit[found], 0)]
+        outside = neg_ext[found] >= 0
+        for k in np.flatnonzero(outside).tolist():
+            at[k] = _negation_at(out, instrs, int(adj[neg_ext[found[k]]]))
+        negated[found] = np.where(outside, -1, negated[np.maximum(neg_hit[found], 0)])
+        for k in np.flatnonzero(outside).tolist():
+            negated[found[k]] = _negated_by(out, instrs, int(at[k]))
+        fi = first[found] & ~dropped[found]
+        placed += put(total[found[fi]], "copy", [at[fi]])
+        later = found[as_sub[found]]
+        placed += put(total[later], "sub", [prev[later], negated[later]])
+    if dneg.any():
+        # −(−m) is m: G's negation's argument (its own edge's, or found through the
+        # copies and the instructions put: a constant sweep's, a chain's, the primal's)
+        at = np.flatnonzero(dneg)
+        m = _negated_g(out, instrs, e_i[at], adj, neg_edge, negated)
+        fi, sw = first[at], swap[at]
+        for mask, op, cols2 in ((fi, "copy", (m,)), (~fi & ~sw, "add", (prev[at], m))):
+            if mask.any():
+                placed += put(total[at[mask]], op, [c[mask] for c in cols2])
+        swapped[at[sw]] = m[sw]
     if swap.any():
         at_swap = np.flatnonzero(swap)
-        placed += put(total[at_swap], "sub", [swapped[at_swap], negated[prev_edge[at_swap]]])
+        p = prev_edge[at_swap]
+        x = negated[p]
+        copied = x < 0   # (the first a copy of a negated G: what G negates)
+        x[copied] = _negated_g(out, instrs, e_i[p[copied]], adj, neg_edge, negated)
+        placed += put(total[at_swap], "sub", [swapped[at_swap], x])
     if unneg.any():
         at_unneg = np.flatnonzero(unneg)
-        placed += put(total[at_unneg], "sub", [prev[at_unneg], negated[neg_edge[e_i[at_unneg]]]])
+        placed += put(total[at_unneg], "sub", [prev[at_unneg], _negated_g(out, instrs, e_i[at_unneg], adj, neg_edge,
+                                                                           negated)])
     return placed
+
+
+def _negated_g(out: NewInstrs, instrs, consumers, adj, neg_edge, negated) -> np.ndarray:
+    """x where each consumer's adjoint G names −x: its own single edge's negation's
+    argument, else found through copies (see _negated_by)."""
+    own = neg_edge[consumers]
+    m = np.where(own >= 0, negated[np.maximum(own, 0)], -1)
+    for k in np.flatnonzero(own < 0).tolist():
+        m[k] = _negated_by(out, instrs, int(adj[consumers[k]]))
+    return m
+
+
+def _negated_by(out: NewInstrs, instrs, v: int) -> int:
+    """x where variable v names −x (through copies), among the primal's `instrs` and
+    the new instructions put; raises _Unsupported where it names no negation."""
+    return _negation_at(out, instrs, v, True)
+
+
+def _negation_at(out: NewInstrs, instrs, v: int, argument: bool = False) -> int:
+    """The negation that variable v names (through copies), or (`argument`) what it
+    negates; raises _Unsupported where v names no negation."""
+    n, names = out.n, list(out.ops)
+    while True:
+        if v < n:
+            op, args = instrs[v][0], instrs[v][1]
+        else:
+            code = int(out.code[v - n])
+            if code < 0:   # (a constant, or not put)
+                raise _Unsupported
+            op, args = names[code], (int(out.args[0, v - n]),)
+        if op == "neg":
+            return args[0] if argument else v
+        if op != "copy":
+            raise _Unsupported
+        v = args[0]
 
 
 _BAR, _V = KINDS.index("bar"), KINDS.index("v")
