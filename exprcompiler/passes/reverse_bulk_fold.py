@@ -33,16 +33,12 @@ from itertools import compress
 
 import numpy as np
 
+from ..trace.identities import scales_exactly
 from .reverse_bulk_share import _const_key
 
 
 class _NotCovered(Exception):
     pass
-
-
-def _power_of_two(c: float) -> bool:
-    """Whether _scale_constant scales by c: a finite nonzero power of two."""
-    return c != 0.0 and math.isfinite(c) and math.frexp(c)[0] in (0.5, -0.5)
 
 
 def fold_scaled(out, n: int, instrs, cval: dict, arg_cols, op_kind, op_id, outputs, labelled,
@@ -109,7 +105,7 @@ def fold_scaled(out, n: int, instrs, cval: dict, arg_cols, op_kind, op_id, outpu
     new_ones = np.flatnonzero(where >= n)
     cvar = np.where(c0, s0, s1)[new_ones]
     distinct = np.unique(cvar, return_index=True)[0]   # (with an index: numpy.ma not imported)
-    scales = np.array([_power_of_two(const_at[v]) and abs(const_at[v]) != 1.0 for v in distinct.tolist()], bool)
+    scales = np.array([scales_exactly(const_at[v]) and abs(const_at[v]) != 1.0 for v in distinct.tolist()], bool)
     ok = scales[np.searchsorted(distinct, cvar)] if len(distinct) else np.zeros(0, bool)
     new_ones = new_ones[ok]
     m = where[new_ones[scaled[np.where(c0, s1, s0)[new_ones]]]] - n
@@ -145,7 +141,7 @@ def fold_scaled(out, n: int, instrs, cval: dict, arg_cols, op_kind, op_id, outpu
                 raise _NotCovered   # (an unlabelled negation is pulled out of a product; −m is summed as old − m)
             if c == -1.0:
                 raise _NotCovered   # (−y: the identities on negations go on)
-            if c == 1.0 or not (_power_of_two(c) and s < n + S and is_mul[s]):
+            if c == 1.0 or not (scales_exactly(c) and s < n + S and is_mul[s]):
                 return c, other
             for k, y in _pairs(args_of(s)):
                 kv = value(k)
@@ -349,6 +345,6 @@ def replay_folds(op_kind, op_id, cols, is_const, const_values, pattern_of) -> bo
     hit = scaled[other]
     for c, v in zip(np.where(c0, cols[0][sel], cols[1][sel])[hit].tolist(), other[hit].tolist()):
         c = const_values[c]
-        if _power_of_two(c) and math.isfinite(c * pattern_of[v][2]):
+        if scales_exactly(c) and math.isfinite(c * pattern_of[v][2]):
             return True
     return False

@@ -111,6 +111,13 @@ def _id_mul(b, args, consts, shape, attrs):
     return None
 
 
+def scales_exactly(c: float) -> bool:
+    """Whether _scale_constant folds a factor c: a finite nonzero power of two (scaling
+    by one is exact). passes/reverse_bulk_fold.py asks the same of the bulk sweep's
+    products."""
+    return c != 0.0 and math.isfinite(c) and math.frexp(c)[0] in (0.5, -0.5)
+
+
 def _scale_constant(b, c, var, shape):
     """c·(k·x) as (c·k)·x when c is a power of two: scaling by one is exact, so both
     give the same bits (up to over- and underflow of k·x itself, which the folded form
@@ -118,7 +125,7 @@ def _scale_constant(b, c, var, shape):
     src = b.instrs[b._copies.get(var, var)]   # (the cheaper test first: most are not products)
     if src[0] != "mul" or src[3] != shape:
         return None
-    if c == 0.0 or not math.isfinite(c) or math.frexp(c)[0] not in (0.5, -0.5):
+    if not scales_exactly(c):
         return None
     for i, j in ((0, 1), (1, 0)):
         k = b._consts.get(src[1][i])
