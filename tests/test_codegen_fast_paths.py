@@ -10,6 +10,8 @@ it was written before the fast paths (_reference_names, kept here as the oracle,
 last_reads as it was written in Python, _reference_last_reads).
 """
 
+import itertools
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -358,3 +360,44 @@ def test_names_as_the_oracle_on_random_traces(seed, size, kind, colliding, reser
         assert assign_names(trace, named, reserved) == want
     finally:
         naming._SCANNED, naming._FLAT_SCANS, naming._FLAT_SLICE = old
+
+
+def test_flat_starts_from_the_op_codes(monkeypatch):
+    """The flat scans' start of each instruction's arguments comes from its op's arity
+    where the op codes are given (no read of every instruction, a cache miss each at
+    10⁶ operations): the same starts as the instructions' own counts, the same names;
+    without codes, or where an op takes a varying number (stack), they are counted."""
+    from exprcompiler.trace.render_bulk import arities, op_codes
+    trace = passes.grad_reverse(to_trace(random_program(400, n_vars=3, seed=11)))
+    counts, reads = use_counts_and_reads(trace)
+    uses = counts.tolist()
+    named = named_vars(trace, uses)
+    codes = op_codes([ins.op for ins in trace.instrs])
+    by_codes = naming._LastRead(trace, named, uses, reads, codes)
+    monkeypatch.setattr(naming, "np", _NoCounting(naming.np))   # (refuses fromiter: no read of lengths)
+    by_codes._flat()
+    monkeypatch.undo()
+    read = naming._LastRead(trace, named, uses, reads)
+    read._flat()
+    assert by_codes.starts.tolist() == read.starts.tolist() == \
+        [0] + list(itertools.accumulate(len(ins.args) for ins in trace.instrs))
+    monkeypatch.setattr(naming, "_SCANNED", 0)
+    monkeypatch.setattr(naming, "last_reads", _refuse)
+    want = assign_names(trace, named, set(), uses, None, reads)
+    assert assign_names(trace, named, set(), uses, None, reads, codes=codes) == want
+    # (arities that do not add up to the arguments, or of a variadic op: none)
+    assert arities(codes, len(reads) + 1) is None
+    stacked = op_codes(["input", "input", "stack"])
+    assert arities(stacked, 2) is None
+
+
+class _NoCounting:
+    """numpy, but its fromiter refuses (a test's stand-in for the module)."""
+
+    def __init__(self, np):
+        self._np = np
+
+    def __getattr__(self, name):
+        if name == "fromiter":
+            raise AssertionError("read every instruction's arguments")
+        return getattr(self._np, name)

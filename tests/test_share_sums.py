@@ -14,7 +14,7 @@ from exprcompiler.passes import splice as splice_mod
 from exprcompiler.passes.share_sums import share_sums
 from exprcompiler.randexpr import random_program
 from exprcompiler.trace import verify
-from exprcompiler.trace.columns import OP_NAMES
+from exprcompiler.trace.columns import OP_NAMES, made
 from exprcompiler.trace.ir import Instr, Trace
 from exprcompiler.trace.render import use_count_array
 
@@ -24,6 +24,13 @@ GRIEWANK = "(sin(x1/x2) + x1/x2 - exp(x2)) * (x1/x2 - exp(x2))"
 def same(a, b) -> bool:
     return (a.instrs, a.labels, a.outputs, a.inputs, a.source) == \
         (b.instrs, b.labels, b.outputs, b.inputs, b.source)
+
+
+def columns_read(trace) -> bool:
+    """The columns a trace keeps (splice's, taken from the trace it copied) are those of
+    its instructions, read again (value and type)."""
+    kept, read = trace._columns, made(trace.instrs)
+    return kept is not None and all(k.dtype == r.dtype and (k == r).all() for k, r in zip(kept, read))
 
 
 # -- a reference planner: the pass's rules written plainly, (sign, var) terms --------
@@ -176,6 +183,7 @@ def test_splice_builds_what_the_replay_builds():
             unsafe += 1
             continue
         assert same(spliced, expected), sum_program(seed)
+        assert columns_read(spliced), sum_program(seed)
         verify(spliced)
         spliced_count += 1
     assert spliced_count >= 20 and unsafe >= 1, (spliced_count, unsafe)   # both ways are taken
@@ -202,6 +210,7 @@ def test_regrouped_traces(program, how, paths):
     plan = share_sums_mod._plan(trace.instrs, roots, long, facts)
     skip = {m for r in plan for m in members.get(r, ())}
     assert same(result, share_sums_mod.regroup_by_replay(trace, plan, skip))
+    assert how == "replay" or columns_read(result)
     verify(result)
 
 
@@ -249,3 +258,32 @@ def test_facts_are_what_the_trace_holds(trace):
     assert facts.sums.tolist() == sums and facts.negs.tolist() == negs
     assert facts.sum_args.tolist() == [list(instrs[i].args) for i in sums]
     assert facts.neg_args.tolist() == [instrs[i].args[0] for i in negs]
+
+
+def _several_shared(blocks: int) -> str:
+    """Sums that share a shorter sum in `blocks` places apart, with other operations
+    between: a splice of several changes, each with its own runs of copies."""
+    lines = []
+    for k in range(blocks):
+        lines += [f"a{k} = x{k} - y{k}", f"b{k} = z{k} - x{k} + y{k} + w{k}",
+                  f"c{k} = exp(a{k}) * sin(b{k}) + cos(z{k} * w{k})"]
+    lines.append(" + ".join(f"c{k} * c{(k + 1) % blocks}" for k in range(blocks)))
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("blocks", [1, 2, 5])
+def test_splice_of_several_changes(blocks, paths):
+    """Each regrouped chain shifts the numbers after it: the copies between two changes
+    are renumbered by their own shift, in the tuples and in the columns the result keeps
+    (taken from the trace's, not read again)."""
+    trace = parse(_several_shared(blocks))
+    result = share_sums(trace)
+    assert paths == {"splice": 1, "replay": 0}
+    roots, long, members, facts = share_sums_mod._chains(trace)
+    plan = share_sums_mod._plan(trace.instrs, roots, long, facts)
+    assert len(plan) >= 2 * blocks - 1
+    skip = {m for r in plan for m in members.get(r, ())}
+    assert same(result, share_sums_mod.regroup_by_replay(trace, plan, skip))
+    assert len(result.instrs) < len(trace.instrs)
+    assert columns_read(result)
+    verify(result)

@@ -24,7 +24,7 @@ from typing import Iterable, Iterator, Optional, Union
 import numpy as np
 
 from ..trace.ir import Label, Trace
-from ..trace.render_bulk import OpCodes
+from ..trace.render_bulk import OpCodes, arities
 from ..trace.labels import KINDS, ODD, Labels, as_labels
 from .name_codes import HELD_BY_INDEX as _HELD_BY_INDEX, INDEXED_KINDS as _INDEXED_KINDS, Names, name_texts
 from .name_firsts import Aliases, Firsts, first_holders
@@ -151,8 +151,8 @@ class _LastRead:
     does last_reads decide the rest."""
 
     def __init__(self, trace: Trace, named: list[bool], uses: Optional[list[int]],
-                 reads: Optional[np.ndarray] = None):
-        self.trace, self.named, self.uses, self.reads = trace, named, uses, reads
+                 reads: Optional[np.ndarray] = None, codes: Optional[OpCodes] = None):
+        self.trace, self.named, self.uses, self.reads, self.codes = trace, named, uses, reads, codes
         self.last_read: Optional[np.ndarray] = None   # last_reads(trace, named), once needed
         self.budget = len(trace.instrs) // 64 + _SCANNED   # instructions the scans may read, before the flat ones
         self.starts: Optional[np.ndarray] = None   # each instruction's first argument's place in `reads` (flat scans)
@@ -177,7 +177,14 @@ class _LastRead:
         instrs = self.trace.instrs
         n = len(instrs)
         starts = np.zeros(n + 1, np.intp)
-        np.cumsum(np.fromiter(map(len, map(_ARGS, instrs)), np.intp, n), out=starts[1:])
+        # each instruction's count of arguments from its op's arity where the op codes
+        # are known: reading every instruction's arguments for their lengths was 0.5 µs
+        # an operation at 10⁶ (the gradient's tuples are cache misses there)
+        counts = None if self.codes is None or self.reads is None or len(self.codes.code) != n \
+            else arities(self.codes, len(self.reads))
+        if counts is None:
+            counts = np.fromiter(map(len, map(_ARGS, instrs)), np.intp, n)
+        np.cumsum(counts, out=starts[1:], dtype=np.intp)
         if self.reads is None:
             self.reads = np.fromiter(chain.from_iterable(map(_ARGS, instrs)), np.intp, int(starts[-1]))
         self.starts = starts
@@ -400,11 +407,11 @@ def assign_names(trace: Trace, named: Union[list[bool], np.ndarray], reserved: s
                                 [v for _, v in trace.inputs], prefer if len(labels.odd) >= ODD_FROM else None)]
         if firsts[0] is not None:
             try:   # (handed over in a list, which _assign empties: freed once its names are held)
-                return _assign(trace, labels, named, reserved, uses, aliases, reads, coded, firsts)
+                return _assign(trace, labels, named, reserved, uses, aliases, reads, coded, firsts, codes)
             except _TakenEarlier:   # (a name of the v12 form that another label asked for first)
                 if aliases:
                     aliases.clear()
-    return _assign(trace, labels, named, reserved, uses, aliases, reads, coded, None)
+    return _assign(trace, labels, named, reserved, uses, aliases, reads, coded, None, codes)
 
 
 # Traces of at least this many instructions have most names decided in NumPy
@@ -431,7 +438,7 @@ class _TakenEarlier(Exception):
 
 def _assign(trace: Trace, labels: Labels, named: list[bool], reserved: set[str], uses: Optional[list[int]],
             aliases: Union[dict[int, int], Aliases, None], reads: Optional[np.ndarray], coded: bool,
-            firsts: Optional[list[Firsts]]) -> Union[list[Optional[str]], Names]:
+            firsts: Optional[list[Firsts]], codes: Optional[OpCodes] = None) -> Union[list[Optional[str]], Names]:
     """assign_names, the firsts' names (first_holders', in a list that this empties)
     set at once, then the other named variables' in order (all of them where
     `firsts` is None)."""
@@ -465,7 +472,7 @@ def _assign(trace: Trace, labels: Labels, named: list[bool], reserved: set[str],
                 aliases.update(zip(aliased[k:k + _ALIAS_CHUNK].tolist(), alias_of[k:k + _ALIAS_CHUNK].tolist()))
         del aliased, alias_of
         rest = zip(others, map(labels.kinds.__getitem__, others), map(labels.indexes.__getitem__, others))
-    read_by = _LastRead(trace, named, uses, reads).read_by
+    read_by = _LastRead(trace, named, uses, reads, codes).read_by
     temps = 0
     tags: dict[str, str] = {}   # a label's tag -> its identifier (a Hessian's: a few, on every line)
     # A name's previous holder is most often far back (an adjoint's earlier version):

@@ -72,6 +72,18 @@ def op_codes(kinds: list) -> OpCodes:
     return OpCodes(list(code_of), np.fromiter(map(code_of.__getitem__, kinds), np.int16, len(kinds)))
 
 
+def arities(codes: OpCodes, total: int) -> Optional[np.ndarray]:
+    """Each instruction's number of arguments (int8) as its op's arity says, from
+    `codes` (no read of the instructions); None where an op takes a varying number
+    (stack, concatenate) or the arities do not add up to `total`, the trace's
+    arguments (an instruction with other arguments than its op's)."""
+    table = [0 if name in ("input", "const") else getattr(_ops.OPS.get(name), "arity", -1) for name in codes.names]
+    if any(a < 0 or a > 127 for a in table):   # (-1: variadic, or no such op)
+        return None
+    arity = np.array(table, np.int8)[codes.code]
+    return arity if int(arity.sum(dtype=np.int64)) == total else None
+
+
 def table_codes(instrs) -> np.ndarray:
     """Each instruction's op as its code in ops' one table (trace/columns.py: a byte
     each, UNKNOWN for an op registered after import), from one C-level pass (no list
@@ -152,11 +164,10 @@ def bulk_keys(instrs, named: list, slots: np.ndarray, fast_of: Callable[[str], t
             return None
         if fast[0] in ("call1", "callN"):
             calls.append(k)
-    arity = np.array([0 if name in ("input", "const") else _ops.OPS[name].arity for name in op_names],
-                     np.int8)[code]
     if reads is None:
         reads = np.fromiter(chain.from_iterable(map(itemgetter(1), instrs)), np.intp)
-    if int(arity.sum()) != len(reads):   # (an instruction with other arguments than its op's)
+    arity = arities(OpCodes(op_names, code), len(reads))
+    if arity is None:
         return None
     # a call's attributes are keywords of its text (the infix forms ignore them)
     if calls:
