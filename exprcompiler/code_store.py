@@ -5,19 +5,26 @@ holds user text: parse/plan_code.py (a statement plan's function, one per wiring
 backends/numpy_templates.py (a statement program's template functions). Each keeps its
 codes in a dict for the process; on a miss there it asks its CodeStore here, which reads
 one file of the cache folder (cache_root.location) the first time it is asked.
-What the process compiled itself is added and written back (`save`).
+What the process compiled itself is added, and written back as it exits (`save`).
 
 Why: a fresh process paid compile() ~150 µs a plan and ~35 µs a template: at 10² to 10³
 operations, ~1-3 ms of a 7-23 ms pipeline, the same codes in every process.
 
 Layout: <cache root>/pycode/<kind>-<tag>.marshal, <tag> the interpreter's bytecode magic
 number (importlib.util.MAGIC_NUMBER), its cache tag and -O level: another Python reads
-another file. The file is HEADER, the magic, its index's digest and length, the index
-(a marshal of {key: (place, length, digest) of an entry}), then the entries, each a
-marshal of (source text, its code); a key is the digest of the text. Only the index is
-read whole (a program asks for a few dozen of the file's hundreds of codes): an entry is
-checked against its digest and unmarshalled when asked for, and a hit is an entry whose
-text is the one asked for.
+another file. The file is HEADER, the magic, a table of the entries' records (a power of
+two of slots, at most half full, RECORD bytes each: the key, where the entry starts after
+the table, its length, its digest; a key's slot is its first 8 bytes' low bits, or the
+next free one), then the entries, each a marshal of (source text, its code); a key is the
+digest of the text. Only the table is read whole (a marshal of an index dict was 0.6 µs
+an entry to load in every process, 0.3-0.6 ms at 441 templates; the table's read ~70 µs
+in all): a program asks for a few dozen of the file's hundreds of codes, each read (a
+block of the file at a time), checked against its digest and unmarshalled. A damaged
+record finds nothing, or an entry whose digest does not match: a miss.
+
+Writes: what a process compiled is kept (`add`) and saved once, as the process exits
+(or when `save` is called): the file is rewritten whole, so a save per new program wrote
+~1 MB each time where a process made many.
 
 Safety: marshal data is code that will run, so a file is loaded only if it is a regular
 file of this user's that nobody else may write, in a folder of the same kind (a planted
@@ -31,9 +38,9 @@ compiled again by a later process).
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import marshal
-import mmap
 import os
 import stat
 import sys
@@ -46,14 +53,20 @@ from typing import Optional
 from .cache_root import MARKER, TEMPORARY, location
 from .errors import ExprcError
 
-__all__ = ["CodeStore", "FOLDER", "HEADER", "MAX_CODES", "MAX_BYTES", "file_tag"]
+__all__ = ["CodeStore", "FOLDER", "HEADER", "MAX_CODES", "MAX_BYTES", "RECORD", "BLOCK", "file_tag"]
 
 FOLDER = "pycode"
-HEADER = b"exprcompiler code store 3\n"
+HEADER = b"exprcompiler code store 5\n"
 MAX_CODES = 4096           # codes a file keeps (the benchmarks' programs use a few hundred)
 MAX_BYTES = 64 << 20       # a larger file is not ours: not read
-_SUM = 16                  # bytes of a BLAKE2b digest: an entry's key, its check, the index's
-_TOP = len(HEADER) + len(MAGIC_NUMBER) + _SUM + 8   # header, magic, the index's digest, its length
+_SUM = 16                  # bytes of a BLAKE2b digest: an entry's key, its check
+RECORD = _SUM + 8 + 8 + _SUM   # an entry's record: key, start, length, check
+_EMPTY = bytes(_SUM)   # an empty slot's key (no digest is, but once in 2¹²⁸)
+# Entries are read a block at a time (CodeStore._entry): one read (a system call) an
+# entry cost ~5 µs more an entry than a mapping of the file; at most _BLOCKS kept.
+BLOCK = 1 << 14
+_BLOCKS = 32
+_TOP = len(HEADER) + len(MAGIC_NUMBER) + 8   # header, magic, the number of the records' slots
 
 
 def file_tag() -> str:
@@ -87,6 +100,8 @@ class CodeStore:
         self.off = False                      # no usable folder: compile as before
         self._in_root = False                 # the folder is the cache root's (not one given)
         self._lock = threading.Lock()
+        self._blocks: dict = {}               # block number -> the file's bytes there (_entry)
+        self._at_exit = False                 # save registered to run as the process exits
 
     def path(self) -> Optional[Path]:
         if self.folder is None:
@@ -102,17 +117,45 @@ class CodeStore:
         if self.file is None:
             path = None if self.off else self.path()
             self.file = _NONE if path is None else load(path)
-        places, view, body = self.file
-        place = places.get(_sum(text.encode()))
-        if type(place) is not tuple or len(place) != 3 or type(place[0]) is not int or type(place[1]) is not int:
+        records, slots, fh, size = self.file
+        place = _find(records, slots, _sum(text.encode()))
+        if place is None:
             return None
         start, length, check = place
-        return _code_of((view[body + start:body + start + length], check), text)
+        start += _TOP + slots * RECORD
+        if start + length > size:
+            return None
+        try:
+            raw = self._entry(fh, start, length)
+        except (OSError, ValueError):
+            return None
+        return _code_of((raw, check), text)
+
+    def _entry(self, fh, start: int, length: int) -> bytes:
+        """The file's bytes [start, start + length), read a BLOCK at a time and kept (a
+        program's entries are next to one another, saved together: its few dozen take a
+        few blocks, one read each; up to _BLOCKS kept)."""
+        if length >= BLOCK:
+            return _read_at(fh, length, start)
+        blocks, first, parts = self._blocks, start // BLOCK, []
+        for b in range(first, (start + length - 1) // BLOCK + 1):
+            data = blocks.get(b)
+            if data is None:
+                if len(blocks) >= _BLOCKS:
+                    blocks.clear()
+                data = blocks[b] = _read_at(fh, BLOCK, b * BLOCK)
+            parts.append(data)
+        at = start - first * BLOCK
+        return (parts[0] if len(parts) == 1 else b"".join(parts))[at:at + length]
 
     def add(self, text: str, code: CodeType) -> None:
-        """Keep `code`, compiled from `text` by this process, for `save`."""
+        """Keep `code`, compiled from `text` by this process, for `save` (as the process
+        exits: one write a process, whatever the number of programs it makes)."""
         if len(self.pending) < MAX_CODES:
             self.pending[_sum(text.encode())] = marshal.dumps((text, code))
+            if not self._at_exit:
+                self._at_exit = True
+                atexit.register(self.save)
 
     def save(self) -> None:
         """Write the codes added since the last save, with the file's (another process's
@@ -152,6 +195,25 @@ def _code_of(entry: tuple, text: str) -> Optional[CodeType]:
     return value[1] if ok else None
 
 
+def _find(records: bytes, slots: int, key: bytes) -> Optional[tuple]:
+    """(start, length, check) of the record of `key` in the file's table of `slots`
+    records (`records`: open addressing, a key's first slot its first 8 bytes' low bits,
+    then the next ones up to an empty one); None if there is none."""
+    mask = slots - 1
+    slot = int.from_bytes(key[:8], "little") & mask
+    for _ in range(slots):
+        at = slot * RECORD
+        found = records[at:at + _SUM]
+        if found == key:
+            at += _SUM
+            return (int.from_bytes(records[at:at + 8], "little"), int.from_bytes(records[at + 8:at + 16], "little"),
+                    records[at + 16:at + 16 + _SUM])
+        if found == _EMPTY:
+            return None
+        slot = (slot + 1) & mask
+    return None
+
+
 def _folder(folder: Path, in_root: bool) -> None:
     """Make the store's folder (mode 0700), `in_root`: in the cache root, which c_cache
     makes and marks as the cache's the first time; refuse one that is not private."""
@@ -166,70 +228,103 @@ def _folder(folder: Path, in_root: bool) -> None:
         raise OSError(f"{folder} is not a private folder")
 
 
-_NONE = ({}, memoryview(b""), 0)
+_NONE = (b"", 0, None, 0)
 
 
 def load(path: Path) -> tuple:
-    """(key -> (an entry's place after the index, its length, its check), the file's
-    bytes, where the entries start) of the file at `path`, or nothing if there is none,
-    or it may not be loaded (see the module's docstring), or its index is not whole. An
-    entry is checked, and unmarshalled, only when asked for (get): the file holds every
-    program's codes, a program needs a few dozen."""
+    """(the file's table of records, its number of slots, the file open, its size) of
+    the file at `path`, or nothing if there is none, or it may not be loaded (see the
+    module's docstring), or its table does not fit in it. An entry is read, and
+    checked, only when asked for (get): the file holds every program's codes, a program
+    needs a few dozen. (Not mapped: a file written in one piece sits in the page cache
+    in large folios, and a page fault in a mapping of it took up to 1 MB of RSS at once:
+    ~1 KB an operation at 10³. Read whole, the templates' file of ~1 MB was as much.)"""
     try:
         if not _private(os.lstat(path.parent), stat.S_ISDIR):
             return _NONE
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        fh = open(path, "rb", buffering=0, opener=_no_follow)
     except OSError:
         return _NONE
     try:
-        st = os.fstat(fd)   # (the file opened, not a name someone may swap meanwhile)
-        if not _private(st, stat.S_ISREG) or not 0 < st.st_size <= MAX_BYTES:
+        st = os.fstat(fh.fileno())   # (the file opened, not a name someone may swap meanwhile)
+        if not _private(st, stat.S_ISREG) or not _TOP <= st.st_size <= MAX_BYTES:
+            fh.close()
             return _NONE
-        # mapped, not read: a program touches the index and its few dozen entries' pages
-        # (read whole, the templates' file of ~1 MB was ~1 KB an operation at 10³); files
-        # are replaced, never rewritten in place (write), so the mapping stays whole
-        blob = mmap.mmap(fd, st.st_size, access=mmap.ACCESS_READ)
+        # (the file is replaced, never rewritten in place (write): what this handle reads
+        # stays the file it opened)
+        top = _read_at(fh, _TOP, 0)
+        slots = int.from_bytes(top[_TOP - 8:], "little")
+        if top[:len(HEADER)] != HEADER or top[len(HEADER):_TOP - 8] != MAGIC_NUMBER or slots > 4 * MAX_CODES \
+                or slots & (slots - 1) or _TOP + slots * RECORD > st.st_size:
+            fh.close()
+            return _NONE
+        records = _read_at(fh, slots * RECORD, _TOP)
     except (OSError, ValueError):
+        fh.close()
         return _NONE
-    finally:
-        os.close(fd)
-    if blob[:len(HEADER)] != HEADER or blob[len(HEADER):len(HEADER) + len(MAGIC_NUMBER)] != MAGIC_NUMBER:
+    if len(records) != slots * RECORD:
+        fh.close()
         return _NONE
-    index_sum, size = blob[_TOP - _SUM - 8:_TOP - 8], int.from_bytes(blob[_TOP - 8:_TOP], "little")
-    view = memoryview(blob)
-    index = view[_TOP:_TOP + size]
-    if len(index) != size or _sum(index) != index_sum:
-        return _NONE
-    try:
-        places = marshal.loads(index)
-    except (ValueError, EOFError, TypeError):
-        return _NONE
-    return (places, view, _TOP + size) if type(places) is dict else _NONE
+    return records, slots, fh, st.st_size
+
+
+_SEEK = threading.Lock()
+
+
+def _read_at(fh, length: int, start: int) -> bytes:
+    """`length` bytes of the open file `fh` from `start` (fewer at its end)."""
+    if hasattr(os, "pread"):
+        return os.pread(fh.fileno(), length, start)
+    with _SEEK:   # (no pread: Windows)
+        fh.seek(start)
+        return fh.read(length)
+
+
+def _no_follow(path, flags: int) -> int:
+    return os.open(path, flags | getattr(os, "O_NOFOLLOW", 0))
 
 
 def read(path: Path) -> dict:
     """The entries of the file at `path` (load's): key -> (its bytes, their check)."""
-    places, view, body = load(path)
-    entries = {}
-    for key, place in places.items():
-        if type(key) is bytes and type(place) is tuple and len(place) == 3 \
-                and all(type(v) is int and v >= 0 for v in place[:2]):
-            entries[key] = (view[body + place[0]:body + place[0] + place[1]], place[2])
-    return entries
+    records, slots, fh, size = load(path)
+    if fh is None:
+        return {}
+    body = _TOP + slots * RECORD
+    places = []
+    for at in range(0, slots * RECORD, RECORD):
+        if records[at:at + _SUM] == _EMPTY:
+            continue
+        start = body + int.from_bytes(records[at + _SUM:at + _SUM + 8], "little")
+        length = int.from_bytes(records[at + _SUM + 8:at + _SUM + 16], "little")
+        if start + length <= size:
+            places.append((start, length, records[at:at + _SUM], records[at + _SUM + 16:at + RECORD]))
+    places.sort()   # (in the entries' order: see write)
+    with fh:
+        return {key: (_read_at(fh, length, start), check) for start, length, key, check in places}
 
 
 def write(path: Path, entries: dict) -> None:
     """Replace the file at `path` by one of `entries` (key -> an entry's bytes, or those
     and their check), in one rename (see the docstring)."""
-    places, parts, at = {}, [], 0
+    slots = 8
+    while slots < 2 * len(entries):   # (at most half full: a search ends at an empty slot soon)
+        slots *= 2
+    table, parts, at = bytearray(slots * RECORD), [], 0
+    # (the entries in the order given, the file's then the new ones: a program's are
+    # together, so that it reads few blocks of them; only the records are hashed)
     for key, entry in entries.items():
         raw, check = (entry, _sum(entry)) if type(entry) is bytes else (bytes(entry[0]), entry[1])
-        places[key] = (at, len(raw), check)
+        if type(key) is not bytes or len(key) != _SUM or key == _EMPTY or type(check) is not bytes \
+                or len(check) != _SUM:
+            continue
+        slot = int.from_bytes(key[:8], "little") & (slots - 1)
+        while table[slot * RECORD:slot * RECORD + _SUM] != _EMPTY:
+            slot = (slot + 1) & (slots - 1)
+        table[slot * RECORD:(slot + 1) * RECORD] = b"".join(
+            (key, at.to_bytes(8, "little"), len(raw).to_bytes(8, "little"), check))
         parts.append(raw)
         at += len(raw)
-    index = marshal.dumps(places)
-    blob = b"".join((HEADER, MAGIC_NUMBER, _sum(index), len(index).to_bytes(8, "little"),
-                     index, *parts))
+    blob = b"".join((HEADER, MAGIC_NUMBER, slots.to_bytes(8, "little"), table, *parts))
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
     try:

@@ -69,19 +69,32 @@ def _damaged(path, how: str) -> None:
         path.write_bytes(blob[:start] + bytes([blob[start] ^ 1]) + blob[start + 1:])
     elif how == "empty":
         path.write_bytes(b"")
-    elif how == "index":   # a byte of the index (after the header, magic, its digest and length)
-        at = code_store._TOP + 3
-        path.write_bytes(blob[:at] + bytes([blob[at] ^ 0x01]) + blob[at + 1:])
+    elif how in ("slots", "more slots"):   # not a power of two; more than the file holds
+        at = code_store._TOP - 8
+        slots = 12 if how == "slots" else 1 << 20
+        path.write_bytes(blob[:at] + slots.to_bytes(8, "little") + blob[code_store._TOP:])
+    elif how in ("key", "start", "length", "check"):   # a byte of a record (the first's, the last's)
+        slots = int.from_bytes(blob[code_store._TOP - 8:code_store._TOP], "little")
+        used = [code_store._TOP + k * code_store.RECORD for k in range(slots)
+                if any(blob[code_store._TOP + k * code_store.RECORD:code_store._TOP + k * code_store.RECORD + 16])]
+        assert len(used) == len(TEXTS)
+        for record in (used[0], used[-1]):
+            at = record + {"key": 3, "start": 16, "length": 24, "check": 33}[how]
+            blob = blob[:at] + bytes([blob[at] ^ 0x01]) + blob[at + 1:]
+        path.write_bytes(blob)
 
 
-@pytest.mark.parametrize("how", ["truncated", "flipped", "header", "magic", "empty", "index"])
+@pytest.mark.parametrize("how", ["truncated", "flipped", "header", "magic", "empty", "slots", "more slots",
+                                 "key", "start", "length", "check"])
 def test_a_damaged_file_is_a_miss_and_is_rebuilt(tmp_path, how):
     folder = tmp_path / "pycode"
     path = _filled(folder).path()
     _damaged(path, how)
     hits = _hits(folder)
-    if how in ("truncated", "flipped"):   # (the index whole: the damaged entries are misses)
-        assert hits[-1] is None and all(h is None or h == _code(t) for h, t in zip(hits, TEXTS))
+    if how in ("truncated", "flipped", "key", "start", "length", "check"):   # (the damaged entries are misses)
+        assert None in hits and all(h is None or h == _code(t) for h, t in zip(hits, TEXTS))
+        if how != "truncated":
+            assert sum(h is None for h in hits) == (1 if how == "flipped" else 2)
     else:
         assert read(path) == {} and hits == [None] * len(TEXTS)
     _filled(folder)   # the misses compiled and saved again
@@ -195,17 +208,63 @@ def test_processes_saving_at_once_leave_a_whole_file(tmp_path):
     assert not [p for p in os.listdir(folder) if p.startswith(".")], "temporary files left"
 
 
+_EXITING = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from exprcompiler import code_store
+    from exprcompiler.code_store import CodeStore
+    folder, texts = Path(sys.argv[1]), sys.argv[2:]
+    writes = []
+    real_write = code_store.write
+    code_store.write = lambda *a: (writes.append(1), real_write(*a))[1]
+    import atexit
+    atexit.register(lambda: print(len(writes)))   # (runs after the stores' saves: last in, first out)
+    stores = [CodeStore("demo", folder), CodeStore("other", folder)]
+    for k, text in enumerate(texts):   # (several programs' codes, in two stores)
+        store = stores[k % 2]
+        assert store.get(text) is None
+        store.add(text, compile(text, "<test>", "exec", dont_inherit=True).co_consts[0])
+    assert not writes and not folder.exists(), "a store wrote before the process's exit"
+""")
+
+
+def test_a_process_saves_its_codes_once_as_it_exits(tmp_path):
+    folder = tmp_path / "pycode"
+    env = {**os.environ, "EXPRCOMPILER_CACHE": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", _EXITING, str(folder), *TEXTS], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["2"], out.stdout   # one write a store
+    assert _hits(folder)[0::2] == [_code(t) for t in TEXTS[0::2]]
+    assert _hits(folder, "other")[1::2] == [_code(t) for t in TEXTS[1::2]]
+
+
+def test_records_are_found_among_many(tmp_path):
+    # (the records' table: every key found, in its slot or after it, and no other)
+    folder = tmp_path / "pycode"
+    texts = [f"def f(a):\n    return a * {k}\n" for k in range(300)]
+    store = CodeStore("demo", folder)
+    for text in texts:
+        store.add(text, _code(text))
+    store.save()
+    again = CodeStore("demo", folder)
+    assert all(again.get(text) == _code(text) for text in texts)
+    assert again.get("def f(a):\n    return a * 300\n") is None
+
+
 # -- the two users of the store: same results with and without it ----------------------------
 
 def test_plans_from_the_store_parse_the_same(tmp_path, monkeypatch):
-    from exprcompiler.parse import parse, plan_code
+    from exprcompiler.parse import parse, plan_code, plans
     from exprcompiler.randexpr import random_program
     text = random_program(60, seed=5)
+    monkeypatch.setattr(plans, "WORTH", 2)   # (a short text: plans where two statements share a form)
     folder = tmp_path / "pycode"
     monkeypatch.setattr(plan_code, "_CODES", {})
     monkeypatch.setattr(plan_code, "_STORE", CodeStore("plans", folder))
     cold = parse(text)
     cold_codes = set(plan_code._CODES.values())
+    plan_code._STORE.save()   # (what the process would save as it exits)
     assert read(plan_code._STORE.path()), "the parse recorded no plan: the test reads nothing"
     monkeypatch.setattr(plan_code, "_CODES", {})
     monkeypatch.setattr(plan_code, "_STORE", CodeStore("plans", folder))
@@ -236,6 +295,7 @@ def test_templates_from_the_store_give_the_same_bits(tmp_path, monkeypatch):
     monkeypatch.setattr(numpy_templates, "_CODES", {})
     monkeypatch.setattr(numpy_templates, "_STORE", CodeStore("templates", folder))
     cold = built()
+    numpy_templates._STORE.save()   # (what the process would save as it exits)
     saved = read(numpy_templates._STORE.path())
     assert len(saved) > 10
     monkeypatch.setattr(numpy_templates, "_CODES", {})

@@ -16,6 +16,20 @@ from exprcompiler.parse.plans import Plans
 from exprcompiler.randexpr import random_program as generated_program
 
 
+# When a form gets its plan (plans.WORTH, RECORD_AT): at its third sighting (the short
+# texts below get plans, as the benchmark's long texts do), or at its first where its
+# window holds two statements of it. Every test runs under both.
+POLICIES = {"third sighting": (10**9, 3), "window count": (2, 10**9)}
+
+
+@pytest.fixture(autouse=True, params=list(POLICIES))
+def policy(request, monkeypatch):
+    worth, record_at = POLICIES[request.param]
+    monkeypatch.setattr(plans, "WORTH", worth)
+    monkeypatch.setattr(plans, "RECORD_AT", record_at)
+    return request.param
+
+
 def outcome(text: str, shapes=None, lenient: bool = False):
     """The trace (instructions, names, outputs: repr, so that a NaN constant equals
     itself), or the error's class, message, line, column."""
@@ -139,11 +153,35 @@ def test_generated_programs_are_replayed(monkeypatch):
     assert reads <= 3 * records + 2, (reads, statements)
 
 
-def test_a_form_is_recorded_the_third_time_it_is_seen(monkeypatch):
+def test_a_form_is_recorded_the_third_time_it_is_seen(monkeypatch, policy):
+    if policy != "third sighting":
+        pytest.skip("the other policy's test is test_a_form_is_recorded_where_its_window_holds_enough")
     assert count_reads(monkeypatch, "a = sin(x) * y\nb = cos(a) * y\nb") == (3, 0)
     # a and b read, c recorded then replayed, d replayed, the output read
     assert count_reads(monkeypatch, "a = sin(x) * y\nb = sin(a) * y\nc = sin(b) * y\n"
                                     "d = sin(c) * y\nd") == (3, 1)
+
+
+def test_a_form_is_recorded_where_its_window_holds_enough(monkeypatch):
+    monkeypatch.setattr(plans, "WORTH", 3)
+    monkeypatch.setattr(plans, "RECORD_AT", 10**9)
+    # two statements of the form: both read
+    assert count_reads(monkeypatch, "a = sin(x) * y\nb = sin(a) * y\nb") == (3, 0)
+    # three: recorded at the first, which the parser reads (x and y are first uses), the
+    # others replayed, the output read
+    assert count_reads(monkeypatch, "a = sin(x) * y\nb = sin(a) * y\nc = sin(b) * y\nc") == (2, 1)
+    # three after a statement of another form: recorded and replayed from the first
+    assert count_reads(monkeypatch, "a = x + y\nb = sin(a) * y\nc = sin(b) * y\nd = sin(c) * y\nd") == (2, 1)
+
+
+def test_short_texts_of_the_benchmark_get_no_plans(monkeypatch):
+    # (the defaults: a fresh process's recordings cost more than 10² operations save)
+    monkeypatch.setattr(plans, "WORTH", 16)
+    monkeypatch.setattr(plans, "RECORD_AT", 16)
+    reads, records = count_reads(monkeypatch, FAMILIES["random DAG"](100))
+    assert records == 0
+    reads, records = count_reads(monkeypatch, FAMILIES["random DAG"](1000))
+    assert 10 <= records <= 20 and reads <= records + 30, (reads, records)
 
 
 def test_plans_are_bounded(monkeypatch):
@@ -162,7 +200,7 @@ def test_plans_stop_where_forms_keep_coming(monkeypatch):
     text = "\n".join(f"t{k} = x" + " * (x" * (k // 3) + ")" * (k // 3) for k in range(60)) + "\nt59"
     p = parser._Parser(text, {}, False, 10_000)
     p.program()
-    assert p.plans.off and p.plans.missed == 8 and p.plans.replayed < 8
+    assert p.plans.off and p.plans.missed == 8 and p.plans.replayed < plans.PAYS * 8
     assert outcome(text) == without_plans(monkeypatch, text)
 
 
@@ -172,7 +210,9 @@ def test_plans_stay_where_statements_share_forms():
     assert not p.plans.off and p.plans.replayed > 0.9 * len(p.known)
 
 
-def test_a_later_parse_replays_recorded_forms_at_first_sight(monkeypatch):
+def test_a_later_parse_replays_recorded_forms_at_first_sight(monkeypatch, policy):
+    if policy != "third sighting":   # (the other reads as few statements in the first parse)
+        pytest.skip("the first parse must read statements that the second replays")
     # The process keeps each form's recording: a second text of the same forms is read
     # by the expression loop only where a statement leaves the plans (its inputs' first
     # uses), and gives the trace the expression loop alone gives.

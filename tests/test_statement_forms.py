@@ -11,9 +11,18 @@ import random
 import pytest
 
 from exprcompiler.errors import ExprcError
-from exprcompiler.parse import lexer, parse, parser, plan_code
+from exprcompiler.parse import lexer, parse, parser, plan_code, plans
 from exprcompiler.parse.plans import Plans
 from exprcompiler.parse.window_forms import ASSIGN, NEWLINE, SLOT, Window, codes_of
+
+
+@pytest.fixture(autouse=True, params=["third sighting", "window count"])
+def policy(request, monkeypatch):
+    """When a form gets its plan (plans.WORTH, RECORD_AT): so that these short texts get
+    plans, at a form's third sighting, or at its first where its window holds two."""
+    worth, record_at = (10**9, 3) if request.param == "third sighting" else (2, 10**9)
+    monkeypatch.setattr(plans, "WORTH", worth)
+    monkeypatch.setattr(plans, "RECORD_AT", record_at)
 
 
 def outcome(text: str, shapes=None):

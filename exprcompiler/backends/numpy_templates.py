@@ -59,8 +59,7 @@ def template_functions(templates: list[str], filename: str, namespace: dict) -> 
         for text in missing:
             paren = text.index("(")
             code = codes[text[paren:]] = made[text[4:paren]]
-            _STORE.add(text[paren:], code)
-        _STORE.save()
+            _STORE.add(text[paren:], code)   # (saved for the next process as this one exits)
     functions = []
     line = 1
     for text, key in zip(templates, keys):

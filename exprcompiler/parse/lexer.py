@@ -278,6 +278,8 @@ class Scanner:
 
     def _window_end(self, pos: int) -> int:
         text = self.text
+        if pos + WINDOW >= len(text):   # (the rest is one window: no cut, and no compile of its regex)
+            return len(text)
         m = _regex("cut").search(text, pos + WINDOW)
         if m is None:
             return len(text)

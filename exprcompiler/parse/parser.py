@@ -53,7 +53,6 @@ from .grammar import (_AFTER_NAME, _BIN, _BINARY, _CALL, _CODES, _INFIX, _LEFT_C
                       _STATEMENT_END, _TWO_ARGUMENT)
 from .lexer import BAD, EOF, NEWLINES, Token, describe, kind_of
 from .parse_messages import Messages
-from .plan_code import save as save_plans
 from .plans import Plans
 
 __all__ = ["parse"]
@@ -149,8 +148,6 @@ class _Parser(Messages, TokenReader):
             if name not in self.free:   # guessed wrongly: not an input (finish drops it)
                 del self.g._inputs[name]
         self.g.release()   # parsed: no more sharing to find
-        if self.plans.recorded:
-            save_plans()   # (the plan codes compiled here, for the next process: code_store.py)
         return trace_from_builder(self.g, list(zip(output_names(len(outputs), self.free), outputs)),
                                   source=self.text)
 

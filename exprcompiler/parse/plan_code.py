@@ -34,7 +34,7 @@ from types import FunctionType
 
 from ..code_store import CodeStore
 
-__all__ = ["plan_function", "Stop", "new_scope", "save"]
+__all__ = ["plan_function", "Stop", "new_scope"]
 
 
 class Stop(Exception):
@@ -44,14 +44,9 @@ class Stop(Exception):
 _CODES: dict = {}      # wiring -> compiled code of its function
 _MAX_CODES = 4096      # (beyond: compiled for the plan, not kept)
 # The codes of earlier processes (code_store.py): a wiring's text is the same in each,
-# and compile() costs ~150 µs a plan, ~1.3 ms of a 10²-operation parse's 2.4.
+# and compile() costs ~150 µs a plan, ~1.3 ms of a 10²-operation parse's 2.4. (Those this
+# process compiles are saved for the next as it exits.)
 _STORE = CodeStore("plans")
-
-
-def save() -> None:
-    """Keep the plan codes this process compiled for the next (the parser calls it as a
-    parse ends)."""
-    _STORE.save()
 
 
 def new_scope(builder, known: dict, free: dict, not_target) -> dict:

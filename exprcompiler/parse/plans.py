@@ -35,10 +35,12 @@ the builder refuses one (a shape error between declared tensors), the statement
 goes to the parser, which makes the same calls again (hash-consed: the same
 variables, nothing new) and reports the error at its token.
 
-A form gets a plan the third time it is seen, so text whose statements all differ
-costs a dictionary entry a statement, not a recording; a form that an earlier parse of
-the process recorded gets its plan the first time (_RECORDED); at most MAX_PLANS are kept, and
-where forms keep coming without statements that share them, plans stop (TRIAL).
+A form gets a plan the first time it is seen if its token window holds WORTH statements
+of it, else the RECORD_AT-th time it is seen (a form spread over windows), so text
+whose statements all differ, or a short text, costs a dictionary entry a statement, not
+a recording; a form that an earlier parse of the process recorded gets its plan the
+first time (_RECORDED); at most MAX_PLANS are kept, and where forms keep coming without
+statements that share them, plans stop (TRIAL).
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ from .lexer import EOF
 from .plan_code import Stop, new_scope, plan_function
 from .window_forms import ASSIGN, NEWLINE, SLOT, Window
 
-__all__ = ["Plans", "form_tokens", "MAX_PLANS", "RECORD_AT", "TRIAL", "PAYS"]
+__all__ = ["Plans", "form_tokens", "MAX_PLANS", "WORTH", "RECORD_AT", "TRIAL", "PAYS"]
 
 # The operators a form keeps. Not '@' (a product of undeclared inputs is the parser's
 # question: scalar_product), nor '[', '.', '=', ';' (indices, options: the parser's).
@@ -65,12 +67,20 @@ def form_tokens(functions) -> dict:
 
 
 MAX_PLANS = 4096
-# A form gets a plan the third time it is seen (RECORD_AT): a recording costs about
-# what reading two or three statements does. Finding a statement's form costs a
-# quarter of reading it, so where forms keep coming (hand-written text, or generated
-# expression by expression) plans do not pay: once TRIAL statements had no plan, the
-# parse goes on without plans unless PAYS times as many were replayed.
-RECORD_AT = 3
+# A form not recorded yet in the process gets a plan where it pays: a replay saves ~2.5
+# µs of a statement's reading, and a form's first plan in a process costs ~70 µs (its
+# recording ~22, its plan function's code from the code store ~45; compiled, ~150),
+# what reading ~30 statements costs. So a form gets its plan the first time it is seen
+# where its window holds at least WORTH statements of it, else the RECORD_AT-th time it
+# is seen. (The scaling benchmark's text at 10² operations: 48 statements of 13 forms,
+# 8 at most of one: 11 plans and 25 replays made a fresh process's parse 2.1 ms, 1.0-1.2
+# without; at 10³, 27-54 statements a form: every form's plan from its first statement.)
+# Finding a statement's form costs a quarter of reading it, so where forms keep coming
+# (hand-written text, or generated expression by expression) plans do not pay: once
+# TRIAL statements had no plan, the parse goes on without plans unless PAYS times as
+# many were replayed.
+WORTH = 16
+RECORD_AT = 16
 TRIAL = 256
 PAYS = 4
 # A form's recording depends on its codes only (and the parser's leniency; the code
@@ -144,6 +154,7 @@ class Plans:
         self.recorded = 0    # forms recorded so far
         self.missed = 0      # statements whose form had no plan (yet)
         self.off = False     # (see TRIAL)
+        self.idle = False    # no plan can pay in this window (_pays)
 
     def run(self, parser):
         """Replay the assignments from parser.toks[parser.i] on while each has a plan,
@@ -155,6 +166,9 @@ class Plans:
         window = self.window
         if window is None or window.toks is not toks:
             window = self.window = Window(toks, self.code_of, parser.distinct)
+            self.idle = not self._pays(window, parser.scanner.pos >= len(parser.text))
+        if self.idle:
+            return None
         if self.scope is None:
             self.scope = new_scope(parser.g, parser.known, parser.free, self.not_target)
         ready, forms = self.ready, window.seek(i)
@@ -184,6 +198,17 @@ class Plans:
         last = window.codes.rfind(NEWLINE, i, j - 1) + 1 or i
         return toks[last], parser.base + last
 
+    def _pays(self, window: Window, last: bool) -> bool:
+        """Whether a plan may pay in `window` (`last`: the text's last window): a form
+        recorded in the process, or one of WORTH statements or RECORD_AT (its sightings
+        in this window; those of earlier windows are left out). (A short text goes to
+        the parser at once: the scaling benchmark's text at 10² operations, 48
+        statements of 13 forms, none of WORTH.)"""
+        if not last:
+            return True
+        lenient, enough = self.lenient, min(WORTH, RECORD_AT)
+        return any(n >= enough or (lenient, form) in _RECORDED for form, n in window.counts().items())
+
     def first_of_form(self, parser, form: bytes, j: int):
         """Replay the statement `form` at token `j`, whose form has no plan function
         yet, if it is a plain assignment and its form gets one now. Returns the next
@@ -212,11 +237,9 @@ class Plans:
         if mark is False or mark is None and len(self.plans) >= MAX_PLANS:
             return None
         if (self.lenient, form) not in _RECORDED:
-            if mark is None:
-                self.plans[form] = 1
-                return None
-            if mark < RECORD_AT - 1:
-                self.plans[form] = mark + 1
+            seen = 1 if mark is None else mark + 1
+            if seen < RECORD_AT and self.window.counts()[form] < WORTH:
+                self.plans[form] = seen
                 return None
         self.recorded += 1
         plan = self.plans[form] = self.record(form)

@@ -22,6 +22,7 @@ or one whose plan refuses it (plans.py), and goes to the parser.
 
 from __future__ import annotations
 
+from collections import Counter
 from itertools import chain, islice, repeat
 from operator import itemgetter
 
@@ -52,7 +53,7 @@ class Window:
     distance from the last one found, so that a window read in many pieces costs its
     length once."""
 
-    __slots__ = ("toks", "codes", "lines", "_at", "_line_at")
+    __slots__ = ("toks", "codes", "lines", "_at", "_line_at", "_counts")
 
     def __init__(self, toks: list, code_of: dict, distinct: set | None = None):
         """`toks`: the parser's tokens (constants.TokenReader.toks); `distinct`: their
@@ -74,6 +75,13 @@ class Window:
         self.codes = bytes(codes)
         self.lines = self.codes.split(b"\n")
         self._at = self._line_at = 0
+        self._counts = None
+
+    def counts(self) -> Counter:
+        """How many of the window's lines are of each form (counted when first asked)."""
+        if self._counts is None:
+            self._counts = Counter(self.lines)
+        return self._counts
 
     def seek(self, i: int):
         """The forms of the statements from token `i` on (a statement's start): whole
