@@ -180,6 +180,21 @@ def test_bench_families(family, size):
     assert_same_bits((v, *d), interpret(want, env))   # (NumPy's kernel: the interpreter's ops)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("family, size", [("text", 500_000), ("deep", 500_000), ("sympy", 100_000)])
+def test_the_bench_families_do_not_fall_back(monkeypatch, family, size):
+    # the guard on the bulk sweep's coverage at the bench's sizes (session 37: at 10^6
+    # text it declined, and grad_reverse's own sweep took 19.3 µs an operation, not
+    # ~12): 5·10^5 is the smallest of the text sizes scanned that declined (2·10^4 to
+    # 3·10^5 did not), ~10 s; SymPy's input at 10^5 takes ~4 s to make
+    trace = to_trace(family_input(family, size))
+    taken = []
+    bulk = reverse_bulk.grad_reverse_bulk
+    monkeypatch.setattr(reverse_bulk, "grad_reverse_bulk", lambda *a: taken.append(bulk(*a)) or taken[-1])
+    got = grad_reverse(trace)
+    assert len(taken) == 1 and taken[0] is got
+
+
 @pytest.mark.parametrize("family", ["text", "sympy"])
 def test_c_kernels(monkeypatch, family):
     expr = family_input(family, 1600)

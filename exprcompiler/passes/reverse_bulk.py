@@ -35,8 +35,10 @@ negated G, and a second c, not a negation, is c − m (the negation or copy
 dropped); a later contribution that is a negated G (−x) is old − x; a negated seed
 of a negated G, −(−m), is m (a named copy, or old + m), G's class found through
 chains of them (they alternate); a negated seed of a G that names m where −m is
-built finds that negation (a copy of it; session 36, B3); what then reads nothing
-is dropped (G's negation: the constant sweep's, a chain's); (e)
+built finds that negation (a copy of it; session 36, B3), also where G's own edge
+made it and nothing out of G's variable reads it (old − m, or it is laid out for a
+first contribution's copy; session 37: 10^6 text declined there); what then reads
+nothing is dropped (G's negation: the constant sweep's, a chain's); (e)
 c·G -> (c·k)·y where G names k·y, c a power of two (the one identity that changes
 rounding: k·y under- or overflowing), on the instructions once written
 (passes/reverse_bulk_fold.py: a fold may feed the next; G, its copies and an unread

@@ -187,6 +187,11 @@ def _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e
             return None
         dropped[h] = False
         built_neg[h[~first[h]]] = True
+    # (so too a negation made by its variable's own edge, found from outside by a first
+    # contribution: laid out, though every edge out of its variable reads it no more)
+    own = neg_edge[neg_ext[(neg_ext >= 0) & first & ~dropped]]
+    dropped[own[own >= 0]] = False
+    del own
     # (a negated seed of a negated G, −(−m): m, named or summed; one instruction)
     block = np.where(py, py_sizes, np.where(first, s_t + ~fresh[e_t], s_t + 1 - as_sub - dneg)).astype(np.int32)
     del s_t, py_sizes

@@ -165,12 +165,23 @@ def _write_regular(out: NewInstrs, instrs, templates, groups, shared, firsts, e_
     if len(found):   # (a negation found built: what it negates; a first contribution, a copy of it)
         at = start[np.maximum(neg_hit[found], 0)]
         outside = neg_ext[found] >= 0
-        for k in np.flatnonzero(outside).tolist():
-            at[k] = _negation_at(out, instrs, int(adj[neg_ext[found[k]]]))
         negated[found] = np.where(outside, -1, negated[np.maximum(neg_hit[found], 0)])
-        for k in np.flatnonzero(outside).tolist():
-            negated[found[k]] = _negated_by(out, instrs, int(at[k]))
+        # (made elsewhere: r's adjoint; what it negates is known where r's own edge made
+        # it, even where that negation is not laid out, read by no instruction here: a
+        # later contribution is old − m; grad_reverse's finish drops it, unread. Where
+        # that edge found its own, or r has none: through the instructions put)
+        ext, r = found[outside], neg_ext[found[outside]]
+        own = neg_edge[r]
+        finder = np.zeros(len(e_i), bool)
+        finder[found] = True
+        by_own = (own >= 0) & ~finder[np.maximum(own, 0)]
+        negated[ext] = np.where(by_own, negated[np.maximum(own, 0)], -1)
+        for k in np.flatnonzero(~by_own).tolist():
+            negated[ext[k]] = _negated_by(out, instrs, int(adj[r[k]]))
+        del own, finder, by_own
         fi = first[found] & ~dropped[found]
+        for k in np.flatnonzero(outside & fi).tolist():   # (a copy reads it: it is put)
+            at[k] = _negation_at(out, instrs, int(adj[neg_ext[found[k]]]))
         placed += put(total[found[fi]], "copy", [at[fi]])
         later = found[as_sub[found]]
         placed += put(total[later], "sub", [prev[later], negated[later]])
