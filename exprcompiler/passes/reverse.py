@@ -19,9 +19,11 @@ from typing import Mapping, Optional, Sequence
 
 from .. import ops as _ops
 from ..op_def import VARIADIC, negated_seed, seed
+from ..trace.identities import CONST
 from ..trace.ir import _LEAF_OR_COPY, Builder, Trace, gc_paused
 from .replay import (derived, derived_labels, fresh_name, labels_of, replay, scalar_output, seed_input, wrt_vars,
                      zeros_like)
+from .reverse_labels import as_columns, bar_markers, swept_labels
 
 
 def active_set(trace: Trace, seeds: Sequence[int]) -> bytearray:
@@ -36,17 +38,38 @@ def active_set(trace: Trace, seeds: Sequence[int]) -> bytearray:
     return active
 
 
+def _active_loaded(b: Builder, trace: Trace, seeds: Sequence[int]) -> Optional[bytearray]:
+    """active_set(trace, seeds) from the builder's flags, where `seeds` are all the
+    inputs and `trace` is loaded in `b` as it is (builder_load): then the active
+    variables are all but the constants and their copies (identities.CONST), since
+    the replay would have folded an operation on constants only (and load declined).
+    None otherwise."""
+    n = len(trace.instrs)
+    if b._loaded != n or len(set(seeds)) != len(trace.inputs):
+        return None
+    return b._flags[:n].translate(_ACTIVE_OF_FLAGS)
+
+
+_ACTIVE_OF_FLAGS = bytes(0 if f & CONST else 1 for f in range(256))
+
+
 def adjoint_sweep(b: Builder, trace: Trace, vmap: Sequence[int], cotangents: Mapping[int, int],
-                  active: bytearray, tag: Optional[str] = None, taken: Optional[set] = None) -> list[Optional[int]]:
+                  active: bytearray, tag: Optional[str] = None, taken: Optional[set] = None,
+                  named: Optional[dict] = None, bar_labels: Optional[list] = None) -> list[Optional[int]]:
     """Adjoints of every active variable of `trace` (replayed into `b` as `vmap`),
     given cotangents of some variables (trace var -> builder var); `taken`: the
-    trace's `labels_of`, if the caller has it."""
+    trace's `labels_of`, if the caller has it. `named`, if given, gets builder var
+    -> trace var v for each v̄ label given; `bar_labels`: the v̄ labels to give
+    (default: derived_labels'; see reverse_labels.py)."""
     instrs = trace.instrs
     adj: list[Optional[int]] = [None] * len(instrs)
     # v -> v̄'s label, for all variables at once (most receive an adjoint)
-    bar_labels = derived_labels(trace.labels, "bar", tag, labels_of(trace) if taken is None else taken)
+    if bar_labels is None:
+        bar_labels = derived_labels(trace.labels, "bar", tag, labels_of(trace) if taken is None else taken)
     add, sub, neg, name = b.add, b.sub, b.neg, b.name
     built, built_labels = b.instrs, b.labels
+    if named is None:
+        named = {}
 
     for v, ct in cotangents.items():
         if adj[v] is None:
@@ -54,6 +77,8 @@ def adjoint_sweep(b: Builder, trace: Trace, vmap: Sequence[int], cotangents: Map
         else:
             mark = len(built)
             adj[v] = name(add(adj[v], ct), bar_labels[v], mark)
+            if bar_labels[v] is not None:
+                named[adj[v]] = v
     # In a trace of scalars an elementwise op's VJP is its partial (nothing to sum
     # down to a shape): called directly, a call and two shape lookups less per edge.
     scalar = _SCALAR_SWEEP and not any(map(_SHAPE_OF, instrs))
@@ -86,7 +111,11 @@ def adjoint_sweep(b: Builder, trace: Trace, vmap: Sequence[int], cotangents: Map
             if partial is seed:   # v̄_a += v̄_i, with no call
                 if old is None:   # v̄_a = v̄_i: a copy, named
                     label = bar_labels[a]
-                    adj[a] = g if label is None else name(g, label)
+                    if label is None:
+                        adj[a] = g
+                    else:
+                        adj[a] = c = name(g, label)
+                        named[c] = a
                     continue
                 mark = len(built)   # b.mark()
                 total = add(old, g)
@@ -119,8 +148,10 @@ def adjoint_sweep(b: Builder, trace: Trace, vmap: Sequence[int], cotangents: Map
             elif total >= mark and built_labels[total] is None and built[total][0] not in _LEAF_OR_COPY:
                 built_labels[total] = label   # name(total, label, mark) of a fresh variable
                 adj[a] = total
+                named[total] = a
             else:
-                adj[a] = name(total, label, mark)
+                adj[a] = total = name(total, label, mark)
+                named[total] = a
     return adj
 
 
@@ -156,15 +187,27 @@ def vjp(trace: Trace, wrt: Optional[Sequence[str]] = None, *, seeds: Optional[Ma
     vmap = replay(b, trace)
     cotangents: dict[int, int] = {}
     taken = labels_of(trace)
+    # builder var -> trace var v, for each v̄ label given: the labels as columns (reverse_labels.py)
+    named: Optional[dict] = {} if as_columns(b, trace, taken) else None
     for name, v in trace.outputs:
         if seeds is not None and name in seeds:
-            ct = b.name(b.const(seeds[name], trace.instrs[v].shape), derived(trace.labels[v], "bar", taken=taken))
+            label = derived(trace.labels[v], "bar", taken=taken)
+            ct = b.name(b.const(seeds[name], trace.instrs[v].shape), label)
+            if named is not None and label is not None:
+                named[ct] = v
         else:
             ct = seed_input(b, trace, name, v, "bar", taken)
+            named = None   # (x.bar's label, not v̄'s)
         if v in cotangents:
             ct = b.add(cotangents[v], ct)
         cotangents[v] = ct
-    adj = adjoint_sweep(b, trace, vmap, cotangents, active_set(trace, [v for _, v in wrt_list]), taken=taken)
+    seeds = [v for _, v in wrt_list]
+    active = _active_loaded(b, trace, seeds)
+    if active is None:
+        active = active_set(trace, seeds)
+    markers = None if named is None else bar_markers(trace)
+    adj = adjoint_sweep(b, trace, vmap, cotangents, active, taken=taken, named=named,
+                        bar_labels=None if markers is None else markers[0])
     outputs = [(name, vmap[v]) for name, v in trace.outputs]
     taken = {name for name, _ in outputs}
     outputs += [(fresh_name(f"{name}.bar", taken), adj[v] if adj[v] is not None else zeros_like(b, trace, v, vmap))
@@ -172,7 +215,8 @@ def vjp(trace: Trace, wrt: Optional[Sequence[str]] = None, *, seeds: Optional[Ma
     b.release()
     # last: the sweep's tuples dropped as the trace's are made (text at 10^5
     # operations: grad_reverse's maxrss 91 -> 70 MB, its traced peak 129 -> 100 MB)
-    return b.finish(outputs, last=True)
+    return b.finish(outputs, last=True,
+                    labels_after=None if named is None else swept_labels(b, trace, named, markers))
 
 
 def grad_reverse(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Trace:

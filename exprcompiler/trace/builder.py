@@ -353,7 +353,7 @@ class Builder:
 
     def finish(self, outputs: Iterable[tuple[str, Var]], *, input_order: Optional[Sequence[str]] = None,
                number: bool = False, source: Optional[str] = None, last: bool = False,
-               keep_columns: bool = False) -> Trace:
+               keep_columns: bool = False, labels_after=None) -> Trace:
         """Dead-code eliminate, put inputs first (in `input_order`, default the order
         they were declared), renumber, and optionally give primal Griewank labels.
         A builder whose inputs come first, in that order, and that has no dead code
@@ -367,9 +367,13 @@ class Builder:
 
         `keep_columns`: the trace keeps its ops and arguments as arrays (columns.py),
         read on the way, for the stages that read them next (a front end's trace:
-        share_sums, then a pass's load)."""
+        share_sums, then a pass's load).
+
+        `labels_after`: the labels of the instructions after a loaded trace's
+        (builder_load), as columns (labels.Labels), where the caller has them (a
+        gradient's sweep: passes/reverse_labels.py); else they are read from `labels`."""
         return _finish(self, outputs, input_order=input_order, number=number, source=source, last=last,
-                       keep_columns=keep_columns)
+                       keep_columns=keep_columns, labels_after=labels_after)
 
 
 _LEAF_OR_COPY = frozenset(("input", "const", "copy"))

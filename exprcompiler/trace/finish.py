@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 def finish(b: "Builder", outputs: Iterable[tuple[str, Var]], *, input_order: Optional[Sequence[str]] = None,
            number: bool = False, source: Optional[str] = None, last: bool = False,
-           keep_columns: bool = False) -> Trace:
+           keep_columns: bool = False, labels_after: Optional[Labels] = None) -> Trace:
     """`b.finish(...)`: what Builder.finish says it does."""
     outputs = list(outputs)
     all_instrs = b.instrs
@@ -71,13 +71,18 @@ def finish(b: "Builder", outputs: Iterable[tuple[str, Var]], *, input_order: Opt
         kept = n if kept < 0 else kept
     if kept == n:   # nothing moves: no renumbering, no new tuples
         instrs = tuple(all_instrs)
-        labels = primal_labels(instrs, None if cols is None else cols.code) if number else builder_labels(b)
+        labels = primal_labels(instrs, None if cols is None else cols.code) if number else \
+            builder_labels(b, None, labels_after)
         return _left(b, Trace(instrs, labels, outputs, source, _all_live=True, _columns=cols,
                               _inputs=tuple((nm, b._inputs[nm]) for nm in names)), last)
     # new numbers: a live variable's is n_in + the live ones before it (a dead
-    # one's is never read), an input's its place in `names`
-    new_index = list(accumulate(live, initial=n_in - 1))
-    del new_index[0]
+    # one's is never read), an input's its place in `names`; a kept one's its own
+    if kept:
+        new_index = list(range(kept - 1))
+        new_index += accumulate(islice(live, kept, None), initial=kept - 1)
+    else:
+        new_index = list(accumulate(live, initial=n_in - 1))
+        del new_index[0]
     for new, old in enumerate(firsts):
         new_index[old] = new
     moved, rest = firsts[kept:], live[kept:]   # after the kept ones: inputs, then the live
@@ -94,17 +99,21 @@ def finish(b: "Builder", outputs: Iterable[tuple[str, Var]], *, input_order: Opt
         labels = primal_labels(instrs, None if cols is None else cols.code)
     else:
         labels = builder_labels(b, np.concatenate((np.arange(kept), np.array(moved, np.intp),
-                                            kept + np.flatnonzero(np.frombuffer(rest, np.uint8)))))
+                                                   kept + np.flatnonzero(np.frombuffer(rest, np.uint8)))),
+                                labels_after)
     return _left(b, Trace(instrs, labels, [(nm, new_index[v]) for nm, v in outputs], source,
                           _inputs=tuple((nm, new_index[b._inputs[nm]]) for nm in names), _all_live=True,
                           _columns=cols),
                  last)
 
 
-def builder_labels(b: "Builder", order: Optional[np.ndarray] = None) -> Labels:
+def builder_labels(b: "Builder", order: Optional[np.ndarray] = None, after: Optional[Labels] = None) -> Labels:
     """The builder's labels (the positions `order` if given) as columns; a loaded
-    trace's (builder_load's placeholders in `b.labels`) taken from its columns."""
+    trace's (builder_load's placeholders in `b.labels`) taken from its columns, and
+    those after them from `after` if given (the caller's columns of them)."""
     if b._loaded_labels is not None:
+        if after is not None and len(b._loaded_labels) + len(after) == len(b.labels):
+            return b._loaded_labels.extended(after, order)
         return b._loaded_labels.filled(b.labels, order)
     labels = as_labels(b.labels)
     return labels if order is None else labels.filled([], order)
