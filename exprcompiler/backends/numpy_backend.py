@@ -28,6 +28,7 @@ from typing import NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 
+from ..heap_release import release_freed
 from ..version import __version__
 from .. import ops as _ops
 from ..trace.ir import Instr, Trace, gc_paused
@@ -201,6 +202,9 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
     # (the renderer's keys and arrays, and the trace as _prepared rewrote it, a copy of
     # its tuple of instructions: gone before the program is made)
     del r, trace, slots, named_flags
+    # (the renderer's freed arrays, holes in the heap, given back: the slot list's ints
+    # go to pymalloc's arenas, which cannot use them; heap_release.py)
+    release_freed(len(statement_slots.flat) if type(statement_slots) is FlatSlots else 0)
     statement_slots = _slot_list(statement_slots, returned)
     if like is not None:   # (the same names and slots: shared, not held twice)
         if statement_slots == like.slots:
@@ -303,8 +307,10 @@ def _slot_list(slots, tail: tuple) -> list:
     array of an object per hole is held whole). The list is made at its size, then
     filled (grown by `+=`, it was reallocated as it grew and kept up to an eighth
     spare): 8 bytes a hole, at 10⁵ operations about 53 an operation, it is where
-    generate's RSS rises most now, unless the holes left by the renderer's freed
-    arrays hold it (they did before those arrays were made to fit in earlier holes)."""
+    generate's RSS rises most, its ints in new pymalloc arenas beside the renderer's
+    freed arrays' holes in the heap (given back before it since session 37: the
+    pipeline's peak at 10⁵ deep 1,066 -> 992 bytes an operation, with the bulk
+    sweep's; heap_release.py)."""
     if type(slots) is not FlatSlots:
         return [*chain.from_iterable(slots), *tail]
     flat = slots.flat

@@ -95,7 +95,10 @@ bytes an operation), the primal's columns taken (take_columns) not read again,
 what only the write-out reads freed before the tuples are made, and these made a
 span at a time: the pass's traced peak at 10^5 text 1,103 -> 815 bytes an
 operation (the primal's 190 included); the pipeline's peak is now generate's
-(assign_names), not this pass's.
+(assign_names), not this pass's. Session 37: the pass's peak RSS was its freed
+arrays' holes in the heap (~300 bytes an operation, resident) plus the tuples'
+pymalloc arenas; the holes are given back before the tuples are made
+(heap_release.py): bench_memory_map's high-water at 10^5 text 1,079 -> 923.
 
 The modules: this one is the driver (the checks, each instruction's kind, the
 edges in sweep order); passes/reverse_bulk_templates.py records the partials

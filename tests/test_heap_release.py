@@ -1,0 +1,78 @@
+"""heap_release: freed heap pages given back before a stage makes many small objects
+(the bulk sweep's tuples, generate's slot list), only for a large stage."""
+
+from __future__ import annotations
+
+import pytest
+
+from exprcompiler import heap_release
+from exprcompiler.backends import numpy_backend
+from exprcompiler.frontend import to_trace
+from exprcompiler.passes import reverse_bulk_layout, reverse_bulk_write
+from exprcompiler.passes.reverse_bulk import grad_reverse_bulk
+
+
+@pytest.fixture
+def trims(monkeypatch):
+    calls = []
+    monkeypatch.setattr(heap_release, "_trim", calls.append)
+    return calls
+
+
+def test_a_small_stage_releases_nothing(trims):
+    heap_release.release_freed(heap_release.RELEASE_FROM - 1)
+    assert trims == []
+
+
+def test_a_large_stage_trims_every_free_page(trims):
+    heap_release.release_freed(heap_release.RELEASE_FROM)
+    assert trims == [0]   # (malloc_trim's pad: 0, every free page, not only the heap's top)
+
+
+def test_without_malloc_trim_nothing_is_done(monkeypatch):
+    monkeypatch.setattr(heap_release, "_trim", None)
+    monkeypatch.setattr(heap_release, "_lookup", lambda: False)
+    heap_release.release_freed(heap_release.RELEASE_FROM)
+    assert heap_release._trim is False
+    heap_release.release_freed(heap_release.RELEASE_FROM)   # (looked up once)
+
+
+def test_the_real_call_returns(monkeypatch):
+    monkeypatch.setattr(heap_release, "_trim", None)
+    heap_release.release_freed(heap_release.RELEASE_FROM)   # (glibc: malloc_trim; elsewhere nothing)
+
+
+def _text(terms: int) -> str:
+    return " + ".join(f"sin(x{i % 5} * {i + 1}.5) * x{(i + 2) % 5}" for i in range(terms))
+
+
+def test_the_bulk_sweep_releases_before_its_tuples_are_made(monkeypatch):
+    events = []
+    monkeypatch.setattr(reverse_bulk_layout, "release_freed", lambda size: events.append(("release", size)))
+    made = reverse_bulk_write.NewInstrs.made
+
+    def recorded(self):
+        events.append(("made", len(self.code)))
+        return made(self)
+    monkeypatch.setattr(reverse_bulk_write.NewInstrs, "made", recorded)
+    trace = to_trace(_text(40))
+    grad = grad_reverse_bulk(trace)
+    assert grad is not None
+    (what, size), (then, columns) = events
+    assert (what, then) == ("release", "made") and size == columns > 0
+
+
+def test_generate_releases_before_the_slot_list(monkeypatch):
+    events = []
+    monkeypatch.setattr(numpy_backend, "release_freed", lambda size: events.append(("release", size)))
+    slot_list = numpy_backend._slot_list
+
+    def recorded(slots, tail):
+        out = slot_list(slots, tail)
+        events.append(("slot list", len(out) - len(tail)))
+        return out
+    monkeypatch.setattr(numpy_backend, "_slot_list", recorded)
+    trace = to_trace(_text(numpy_backend.TIER_FROM))
+    numpy_backend.generated(trace, func_name="f")
+    (what, size), (then, holes) = events
+    assert (what, then) == ("release", "slot list") and size == holes > 0
