@@ -45,6 +45,7 @@ import os
 import stat
 import sys
 import threading
+import weakref
 from importlib.util import MAGIC_NUMBER
 from pathlib import Path
 from types import CodeType
@@ -117,6 +118,8 @@ class CodeStore:
         if self.file is None:
             path = None if self.off else self.path()
             self.file = _NONE if path is None else load(path)
+            if self.file[2] is not None:   # (kept open for the store's reads: closed with it, or at exit)
+                weakref.finalize(self, self.file[2].close)
         records, slots, fh, size = self.file
         place = _find(records, slots, _sum(text.encode()))
         if place is None:
