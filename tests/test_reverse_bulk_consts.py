@@ -25,8 +25,10 @@ def _reference(args: list, roots: set) -> list:
 
 
 def _check(args: list, roots: set) -> None:
-    arity, first_arg, kinds, xs, flat = _columns(args)
-    assert [tuple(flat[first_arg[k]:first_arg[k] + arity[k]]) for k in range(len(args))] == args
+    flat = [r for refs in args for r in refs]
+    arity, first_arg, kinds, xs = _columns([len(refs) for refs in args], [r[0] for r in flat], [r[1] for r in flat])
+    assert [tuple(zip(kinds[first_arg[k]:][:arity[k]].tolist(), xs[first_arg[k]:][:arity[k]].tolist()))
+            for k in range(len(args))] == args
     root = np.zeros(len(args), bool)
     root[list(roots)] = True
     got = _live(np.repeat(np.arange(len(args)), arity), kinds, xs, root)
@@ -77,3 +79,30 @@ def test_live_wide_then_deep():
 
 def test_live_with_no_items():
     _check([], set())
+
+
+def test_columns_written_as_made(monkeypatch):
+    # run writes each item's refs as columns as it makes it (blocks reads no tuple):
+    # on a sweep that makes every kind of item (copies of G, template instructions,
+    # sums, copies of a total), the columns are the items' refs, and the trace the
+    # tuples' (_columns' reading of them, as before session 37's B5)
+    import exprcompiler.passes.reverse_bulk_layout as layout
+    from exprcompiler.bench.suite_scaling import FAMILIES
+    from exprcompiler.frontend import to_trace
+    from exprcompiler.passes import reverse_bulk_consts as consts
+    from exprcompiler.passes.reverse_bulk import grad_reverse_bulk
+
+    seen = []
+
+    class Checked(consts.ConstantSweep):
+        def blocks(self, *args):
+            flat = [r for refs in self.args for r in refs]
+            assert self.arity == [len(refs) for refs in self.args]
+            assert self.kinds == [r[0] for r in flat]
+            assert len(self.xs) == len(flat) and all(x is r[1] for x, r in zip(self.xs, flat))   # (a NaN too)
+            seen.append(sorted(set(self.ops)))
+            return super().blocks(*args)
+
+    monkeypatch.setattr(layout, "ConstantSweep", Checked)
+    assert grad_reverse_bulk(to_trace(FAMILIES["random DAG"](3000))) is not None
+    assert seen and {"copy", "add", "sub", "neg", "mul"} <= set(seen[0])
