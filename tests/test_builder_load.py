@@ -6,6 +6,9 @@ repeated keys, labels where the replay drops them)."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from itertools import product
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -37,17 +40,39 @@ def _replayed(trace: ir.Trace, pull_negations: bool):
     return b, vmap
 
 
+# builder_load.SMALL under which each path of `load` runs: NumPy's, the small traces' loop
+_PATHS = {"numpy": 0, "small": 1 << 40}
+
+
+@contextmanager
+def _path(name: str):
+    saved, builder_load.SMALL = builder_load.SMALL, _PATHS[name]
+    try:
+        yield
+    finally:
+        builder_load.SMALL = saved
+
+
+@pytest.fixture(params=sorted(_PATHS))
+def path(request):
+    with _path(request.param):
+        yield request.param
+
+
 def _check(trace: ir.Trace) -> int:
-    """Loads of `trace` (without and with pull_negations) that took the bulk path."""
+    """Loads of `trace` (without and with pull_negations, by each path) that took the bulk path."""
     loaded = 0
-    for pull in (False, True):
+    for pull, name in product((False, True), sorted(_PATHS)):
         b = ir.Builder(pull_negations=pull)
         try:
             ref, vmap = _replayed(trace, pull)
         except Exception as e:   # a trace the replay refuses: the load must not take it either
-            assert not load(b, trace), e
+            with _path(name):
+                assert not load(b, trace), e
             continue
-        if load(b, trace):
+        with _path(name):
+            taken = load(b, trace)
+        if taken:
             loaded += 1
             assert vmap == list(range(len(trace.instrs)))
             assert _state(b) == _state(ref)
@@ -67,7 +92,7 @@ def test_load_is_the_replay_of_front_end_and_derivative_traces(text):
 
 def test_load_takes_the_benchmark_traces():
     trace = to_trace(random_program(300, seed=3))
-    assert _check(trace) == 2   # what the bulk path is for
+    assert _check(trace) == 4   # what the bulk path is for (both paths, with and without pull)
     _check(grad_reverse(trace))
 
 
@@ -110,7 +135,7 @@ def test_load_is_the_replay_of_hand_made_traces(trace):
     _check(trace)
 
 
-def test_load_declines_what_the_replay_changes():
+def test_load_declines_what_the_replay_changes(path):
     # each trace holds one thing the replay does differently; the load must decline it
     I = ir.Instr
     x, y = I("input", (), (("name", "x"),)), I("input", (), (("name", "y"),))
@@ -136,7 +161,7 @@ def test_load_declines_what_the_replay_changes():
     _check(trace)
 
 
-def test_load_declines_a_replaced_op(monkeypatch):
+def test_load_declines_a_replaced_op(monkeypatch, path):
     import dataclasses
 
     from exprcompiler import ops
@@ -147,7 +172,7 @@ def test_load_declines_a_replaced_op(monkeypatch):
 
 
 @pytest.mark.parametrize("pull", [False, True])
-def test_a_loaded_builder_goes_on_as_a_replayed_one(pull):
+def test_a_loaded_builder_goes_on_as_a_replayed_one(pull, path):
     # what the derivative passes do next: apply more, through the loaded tables
     trace = to_trace(random_program(40, seed=8))
     loaded, ref = ir.Builder(pull_negations=pull), _replayed(trace, pull)[0]
@@ -176,7 +201,8 @@ def test_what_numpy_passes_the_rules_pass(trace, pull):
     builder_load._surely_as_written = spy
     try:
         b = ir.Builder(pull_negations=pull)
-        taken = load(b, trace)
+        with _path("numpy"):
+            taken = load(b, trace)
     finally:
         builder_load._surely_as_written = inner
     if taken:
@@ -188,8 +214,34 @@ def test_numpy_passes_the_sums_powers_and_functions_of_a_front_end():
     inner = builder_load.built_as_written
     builder_load.built_as_written = lambda b, flagged: calls.append(len(flagged)) or inner(b, flagged)
     try:
-        assert load(ir.Builder(), to_trace(random_program(300, seed=3)))
+        with _path("numpy"):
+            assert load(ir.Builder(), to_trace(random_program(300, seed=3)))
     finally:
         builder_load.built_as_written = inner
     # (without the NumPy rules every instruction with a constant or negated argument is asked)
     assert calls and calls[0] < 60
+
+
+_LOADED = ("_loaded", "_loaded_labels", "_loaded_outputs")
+
+
+@settings(max_examples=300, deadline=None)
+@given(trace=hand_made_traces(), pull=st.booleans())
+def test_the_small_traces_loop_is_the_numpy_path(trace, pull):
+    """Both paths of `load` take the same traces and leave the same builder, down to
+    the order of its tables and what finish reads of a loaded trace."""
+    built = []
+    for name in sorted(_PATHS):
+        b = ir.Builder(pull_negations=pull)
+        with _path(name):
+            built.append((load(b, trace), _state(b), [list(getattr(b, k).items()) if k.startswith("_") and
+                                                      isinstance(getattr(b, k), dict) else getattr(b, k)
+                                                      for k in _STATE[2:]],
+                          tuple(repr(getattr(b, k, None)) for k in _LOADED)))
+    assert built[0] == built[1]
+
+
+def test_the_small_traces_loop_takes_front_end_and_derivative_traces():
+    trace = to_trace(random_program(40, seed=5))
+    for t in (trace, grad_reverse(trace)):
+        assert _check(t) == 4   # (each path, with and without pull)

@@ -213,6 +213,24 @@ def test_dead_instructions_and_unused_inputs(monkeypatch):
     _check(sp.Add(x, sp.Mul(-1, y, z, evaluate=False), evaluate=False), monkeypatch, columns=True)
 
 
+_FIRING = (1.0, -1.0, 0.0, -0.0, 2.0)   # (identities.FIRES_ON's constants, and one that fires nowhere)
+
+
+@pytest.mark.parametrize("c", _FIRING, ids=repr)
+def test_identities_at_either_argument(c, monkeypatch):
+    # the ops' rules asked where FIRES_ON says they fire, constants and negations on
+    # the left and on the right, as the Builder asks them (unevaluated: as written)
+    k = sp.Float(c)
+    cases = [sp.Mul(x, k, evaluate=False), sp.Mul(k, x, evaluate=False), sp.Add(x, k, evaluate=False),
+             sp.Add(k, x, evaluate=False), sp.Mul(x, sp.Pow(k, -1, evaluate=False), evaluate=False),
+             sp.Pow(x, k, evaluate=False), sp.Add(x, sp.Mul(-1, k, evaluate=False), evaluate=False),
+             sp.Add(sp.Mul(-1, x, evaluate=False), sp.Mul(k, y, evaluate=False), evaluate=False),
+             sp.Add(sp.Mul(k, y, evaluate=False), sp.Mul(-1, x, evaluate=False), evaluate=False),
+             sp.sin(sp.Mul(-1, sp.Mul(k, x, evaluate=False), evaluate=False))]
+    for e in cases:
+        _same(*_both(e, monkeypatch)[:2])
+
+
 def test_input_order_is_natural_and_outputs_named(monkeypatch):
     y_input = sp.Symbol("y")
     trace = _check(x10 * y_input + x2, monkeypatch, columns=True)
@@ -220,37 +238,28 @@ def test_input_order_is_natural_and_outputs_named(monkeypatch):
     assert trace.output_names == ("f",)
 
 
+def _messages(monkeypatch, error, expr, **options) -> list:
+    """The message of the `error` converting `expr` raises, without and with columns."""
+    messages = []
+    for flag in (False, True):
+        monkeypatch.setattr(fs, "COLUMNS", flag)
+        with pytest.raises(error) as err:
+            fs.from_sympy(expr, **options)
+        messages.append(str(err.value))
+    return messages
+
+
 def test_input_too_large_is_the_builders(monkeypatch):
     expr, = to_sympy(to_trace(FAMILIES["random DAG"](300)), evaluate=False)
-    messages = []
-    for flag in (False, True):
-        monkeypatch.setattr(fs, "COLUMNS", flag)
-        with pytest.raises(InputTooLarge) as err:
-            fs.from_sympy(expr, max_ops=50)
-        messages.append(str(err.value))
+    messages = _messages(monkeypatch, InputTooLarge, expr, max_ops=50)
     assert messages[0] == messages[1]
 
 
-@pytest.mark.parametrize("expr", [sp.Integral(x, x), sp.Function("f")(x), x < y, sp.Matrix([[x, y], [y, x]])],
+@pytest.mark.parametrize("expr", [sp.Integral(x, x), sp.Function("f")(x), x < y, sp.Matrix([[x, y], [y, x]]),
+                                  x + sp.Symbol("x", positive=True)],   # (two symbols of one name)
                          ids=str)
 def test_errors_keep_their_messages(expr, monkeypatch):
-    messages = []
-    for flag in (False, True):
-        monkeypatch.setattr(fs, "COLUMNS", flag)
-        with pytest.raises(ConversionError) as err:
-            fs.from_sympy(expr)
-        messages.append(str(err.value))
-    assert messages[0] == messages[1]
-
-
-def test_two_symbols_of_one_name_is_an_error_either_way(monkeypatch):
-    e = x + sp.Symbol("x", positive=True)
-    messages = []
-    for flag in (False, True):
-        monkeypatch.setattr(fs, "COLUMNS", flag)
-        with pytest.raises(ConversionError) as err:
-            fs.from_sympy(e)
-        messages.append(str(err.value))
+    messages = _messages(monkeypatch, ConversionError, expr)
     assert messages[0] == messages[1]
 
 

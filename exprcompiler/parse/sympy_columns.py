@@ -10,13 +10,15 @@ once, already renumbered. (The Builder makes a tuple per instruction, and its
 finish, whose inputs a SymPy expression never declares first, makes every one
 again renumbered: 0.9 µs an operation at 10^5.)
 
-It builds exactly what the Builder builds, variable for variable: the operation
-as written, hash-consed with the Builder's keys; a fold of constants by the
-Builder's own fold (Builder._fold, called on this builder); `where` (Piecewise) as
-the Builder's general path builds it on scalars. Wherever the Builder might do
-anything else (an identity may fire: identities.FIRES_ON; an op without a scalar
-method; shapes, options; the input-size limit or the hash keys' radix reached) a
-method raises `Declined`, having changed nothing the Builder would not have; the
+It builds exactly what the Builder builds, variable for variable: its op methods
+are the Builder's fast path (builder_ops.fast_path, the same text compiled with
+appends to the columns): the operation as written, hash-consed with the Builder's
+keys, a fold of constants by Builder._fold and the identities (where
+identities.FIRES_ON says they may fire), both called on this builder; `where`
+(Piecewise) as the Builder's general path builds it on scalars.
+Wherever the Builder would go to its general path (an op without a scalar method;
+shapes, options; the input-size limit or the hash keys' radix reached) a method
+raises `Declined`, having changed nothing the Builder would not have; the
 converter then takes `builder()`, a Builder in the same state (same variables,
 tables and keys), and retries the declined node on it and goes on with it: a
 decline costs a tuple per instruction built so far, not a second conversion.
@@ -33,9 +35,9 @@ import numpy as np
 
 from .. import ops as _ops
 from ..trace.builder import Builder
-from ..trace.builder_ops import _COMMUTATIVE, _FAST_METHODS, KEY_RADIX, key_code, op_key
+from ..trace.builder_ops import _FAST_METHODS, KEY_RADIX, fast_path, op_key
 from ..trace.columns import CODE, INPUT, OP_NAMES, frozen
-from ..trace.identities import CONST, FIRES_ON, IDENTITIES, NEG
+from ..trace.identities import CONST, FIRES_ON, IDENTITIES, Fires
 from ..trace.ir_trace import Instr, Trace, _new_tuple, natural_key
 from ..trace.labels import numbered
 
@@ -45,113 +47,27 @@ class Declined(Exception):
     the ColumnBuilder has built anything the Builder would not have."""
 
 
-_NO_ATTRS = MappingProxyType({})   # (an identity's attrs)
-
-
-def _ruled(opname: str, op):
-    """check(b, *args) for an operation of which one argument at least is a constant
-    or a negation, as the Builder's fast method takes it (builder_ops._scalar_method):
-    every argument a constant, the Builder's fold (Builder._fold: its `_folds` cache
-    and `const`, this builder's); else the op's identity, called on this builder
-    where identities.FIRES_ON says it may fire (read as for a front end, which does
-    not pull negations); the variable they give, or None: built as written. Called
-    for about a third of the operations (x**2, 1/x, 3*x...): written out per arity."""
-    identity = IDENTITIES.get(opname)
-    rule = FIRES_ON.get(opname) if identity is not None else None
-    firing = () if rule is None else rule.constants
-    const_0, const_1 = (False, False) if rule is None else (0 in rule.const_at, 1 in rule.const_at)
-    neg_0, neg_1 = (False, False) if rule is None else (0 in rule.negated_at, 1 in rule.negated_at)
-    fold = Builder._fold
-    if identity is not None and rule is None:   # (a rule that says nothing of where it fires)
-        return _declining(opname)
-
-    def check2(b, x, y):
-        if _ops.OPS.get(opname) is not op:   # (the table changed under the method: the Builder's general path)
-            raise Declined
-        consts = b.consts
-        cx, cy = consts.get(x), consts.get(y)
-        if cx is not None:
-            if cy is not None:
-                return fold(b, opname, op, cx, cy)
-            if const_0 and cx in firing:
-                return identity(b, (x, y), (cx, cy), (), _NO_ATTRS)
-        elif cy is not None and const_1 and cy in firing:
-            return identity(b, (x, y), (cx, cy), (), _NO_ATTRS)
-        flags = b.flags
-        if neg_0 and flags[x] & NEG or neg_1 and flags[y] & NEG:
-            return identity(b, (x, y), (cx, cy), (), _NO_ATTRS)
-        return None
-
-    def check1(b, x):
-        if _ops.OPS.get(opname) is not op:
-            raise Declined
-        cx = b.consts.get(x)
-        if cx is not None:
-            return fold(b, opname, op, cx)
-        if neg_0 and b.flags[x] & NEG:
-            return identity(b, (x,), (None,), (), _NO_ATTRS)
-        return None
-    return check2 if op.arity == 2 else check1
-
-
-def _scalar_method(opname: str, op):
-    """The method b.<opname>(x[, y]) of a ColumnBuilder: the Builder's fast path
-    (builder_ops._scalar_method) where it builds as written or folds, else Declined."""
-    code, radix, opcode = key_code(opname, op.arity), KEY_RADIX, CODE[opname]
-    flag = NEG if opname == "neg" else 0
-    ruled = _ruled(opname, op)
-    if op.arity == 2:
-        commutative = opname in _COMMUTATIVE
-
-        def call(b, x, y):
-            if type(x) is not int:
-                x = b.operand(x)
-            if type(y) is not int:
-                y = b.operand(y)
-            flags = b.flags
-            n = len(flags)
-            if n >= b.room:
-                raise Declined
-            if flags[x] or flags[y]:
-                var = ruled(b, x, y)
-                if var is not None:
-                    return var
-                n = len(flags)   # (an identity that built nothing may have added a constant)
-                if n >= b.room:
-                    raise Declined
-            key = code + y * radix + x if commutative and y < x else code + x * radix + y
-            var = b.memo.setdefault(key, n)
-            if var == n:
-                b.codes.append(opcode)
-                b.first.append(x)
-                b.second.append(y)
-                flags.append(flag)
-            return var
-    else:
-        def call(b, x):
-            if type(x) is not int:
-                x = b.operand(x)
-            flags = b.flags
-            n = len(flags)
-            if n >= b.room:
-                raise Declined
-            if flags[x]:
-                var = ruled(b, x)
-                if var is not None:
-                    return var
-                n = len(flags)   # (see above)
-                if n >= b.room:
-                    raise Declined
-            var = b.memo.setdefault(code + x, n)
-            if var == n:
-                b.codes.append(opcode)
-                b.first.append(x)
-                b.second.append(-1)
-                flags.append(flag)
-            return var
-    call.__name__ = call.__qualname__ = opname
-    call.arity = op.arity
-    return call
+# The Builder's fast path (builder_ops.fast_path), appending to the columns: the same
+# fold, identities (called on this builder), hash-consing keys and limits; where the
+# Builder's general path would go on, a decline (ColumnBuilder._apply). An identity
+# is asked only where identities.FIRES_ON says it may fire (as for a front end, which
+# does not pull negations: the rule returns None elsewhere), a test on the values
+# and flags at hand rather than a call (a third of the operations, x**2, 3*x, have a
+# constant argument); no variable is a copy; the arguments are variables it made.
+_scalar_method = fast_path(
+    "ColumnBuilder", {"CODE": CODE, "FIRES_ON": FIRES_ON, "_NEVER": Fires((), (), (), False)},
+    SETUP="opcode = CODE[opname]; rule = FIRES_ON.get(opname, _NEVER); "
+          "at_0, at_1 = (rule.constants if k in rule.const_at else () for k in (0, 1)); "
+          "neg_0, neg_1 = (NEG if k in rule.negated_at else 0 for k in (0, 1))",
+    APPEND2="b.codes.append(opcode); b.first.append(x); b.second.append(y)",
+    APPEND1="b.codes.append(opcode); b.first.append(x); b.second.append(-1)",
+    FIRES2="(cx is not None and cx in at_0 or cy is not None and cy in at_1 "
+           "or flags[x] & neg_0 or flags[y] & neg_1)",
+    FIRES1="flags[x] & neg_0",
+    SOURCES2="sx, sy = x, y",
+    SOURCE1="x",
+    GUARD2="n >= b._keyroom",   # (arguments: the converter's own variables)
+    GUARD1="type(x) is not int or n >= b._keyroom")
 
 
 def _general_method(opname: str, op):
@@ -163,20 +79,20 @@ def _general_method(opname: str, op):
     opcode, arity = CODE[opname], op.arity
 
     def call(b, *args):
-        if len(args) != arity or _ops.OPS.get(opname) is not op:   # (see _ruled)
+        if len(args) != arity or _ops.OPS.get(opname) is not op:   # (the table changed under the method)
             raise Declined
         if not all(type(a) is int for a in args):
             args = tuple(a if type(a) is int else b.operand(a) for a in args)
-        consts = list(map(b.consts.get, args))
+        consts = list(map(b._consts.get, args))
         if None not in consts:
             with np.errstate(all="ignore"):
                 value = op.evaluate(*[np.float64(c) for c in consts])
             return b.const(float(value))
-        flags = b.flags
+        flags = b._flags
         n = len(flags)
-        if n >= b.room:
+        if n >= b._keyroom:
             raise Declined
-        var = b.memo.setdefault(op_key(opname, args), n)
+        var = b._memo.setdefault(op_key(opname, args), n)
         if var == n:
             b.codes.append(opcode)
             b.first.append(args[0])
@@ -206,8 +122,10 @@ def _method(opname: str):
         op = _ops.OPS[opname]
         if opname not in CODE:   # (an op registered later has no code)
             method = _declining(opname)
-        elif _FAST_METHODS[opname] is not None:
-            method = _scalar_method(opname, op)
+        elif _FAST_METHODS[opname] is not None and (opname in FIRES_ON or opname not in IDENTITIES):
+            method = _scalar_method(opname, op, op.arity)
+            method.__name__ = method.__qualname__ = opname
+            method.arity = op.arity
         elif op.arity > 2 and op.shape is None and op.prepare is None and not op.keywords \
                 and opname not in IDENTITIES and opname != "copy":
             method = _general_method(opname, op)
@@ -238,19 +156,19 @@ class _Instrs:
 class ColumnBuilder:
     """What from_sympy's converter reads of a Builder, for scalars; `trace` is its finish."""
 
-    __slots__ = ("max_ops", "room", "memo", "flags", "codes", "first", "second", "more", "consts",
+    __slots__ = ("max_ops", "_keyroom", "_memo", "_flags", "codes", "first", "second", "more", "_consts",
                  "scalar_consts", "const_keys", "_folds", "leaves", "_inputs")
 
     def __init__(self, *, max_ops: int):
         self.max_ops = max_ops
-        self.room = min(max_ops, KEY_RADIX)   # (past either: the Builder's general path)
-        self.memo: dict = {}                  # hash-consing: keys as the Builder's fast methods make them
-        self.flags = bytearray()              # identities.CONST / NEG per variable
+        self._keyroom = min(max_ops, KEY_RADIX)   # (past either: the Builder's general path, declined)
+        self._memo: dict = {}                 # hash-consing: keys as the Builder's fast methods make them
+        self._flags = bytearray()             # identities.CONST / NEG per variable
         self.codes = bytearray()              # columns.CODE of each instruction's op
         self.first = array("i")               # its first argument, -1 for none
         self.second = array("i")              # its second argument, -1 for none
         self.more: dict = {}                  # variable -> its arguments past the second (`where`'s third)
-        self.consts: dict[int, float] = {}    # variable -> its constant's value
+        self._consts: dict[int, float] = {}   # variable -> its constant's value
         self.scalar_consts: dict = {}         # nonzero value -> its variable (Builder._scalar_consts)
         self.const_keys: dict = {}            # repr(value) -> its variable (the Builder's const keys)
         self._folds: dict = {}                # Builder._fold's cache, which it keeps here
@@ -259,13 +177,13 @@ class ColumnBuilder:
 
     # -- leaves -------------------------------------------------------------------
     def _leaf(self, opcode: int, attrs: tuple, flag: int) -> int:
-        var = len(self.flags)
-        if var >= self.room:
+        var = len(self._flags)
+        if var >= self._keyroom:
             raise Declined
         self.codes.append(opcode)
         self.first.append(-1)
         self.second.append(-1)
-        self.flags.append(flag)
+        self._flags.append(flag)
         self.leaves[var] = attrs
         return var
 
@@ -289,7 +207,7 @@ class ColumnBuilder:
         var = self.const_keys.get(key)
         if var is None:
             var = self.const_keys[key] = self._leaf(CODE["const"], (("value", value),), CONST)
-            self.consts[var] = value
+            self._consts[var] = value
         if value:
             self.scalar_consts[value] = var
         return var
@@ -300,13 +218,17 @@ class ColumnBuilder:
             return self.const(x)
         raise Declined
 
-    # -- what the identities read (identities.py, called on this builder by _ruled) ---
+    # -- what the fast path and the identities read (builder_ops.fast_path, identities.py) --
     pull_negations = False   # (a front end's: the user's grouping as written)
     _copies = MappingProxyType({})   # (none: the converter names nothing)
+    _fold = Builder._fold   # (its `_folds` cache and `const`, this builder's)
 
-    @property
-    def _flags(self) -> bytearray:
-        return self.flags
+    def _apply(self, opname: str, args: tuple, attrs: dict) -> int:
+        """Where the Builder's fast path goes to its general path: a float argument
+        made a constant, as the Builder's would, and the method again; else declined."""
+        if attrs or all(type(a) is int for a in args):
+            raise Declined
+        return _method(opname)(self, *[a if type(a) is int else self.operand(a) for a in args])
 
     @property
     def instrs(self) -> "_Instrs":
@@ -317,7 +239,7 @@ class ColumnBuilder:
 
     # -- what the converter reads -----------------------------------------------------
     def const_value(self, var: int) -> Optional[float]:
-        return self.consts.get(var)
+        return self._consts.get(var)
 
     def shape(self, var: int) -> tuple:
         return ()
@@ -333,7 +255,7 @@ class ColumnBuilder:
         return _method(opname)
 
     def release(self) -> None:
-        self.memo = {}
+        self._memo = {}
 
     # -- on a decline ---------------------------------------------------------------
     def builder(self) -> Builder:
@@ -341,7 +263,7 @@ class ColumnBuilder:
         same numbers, and the same tables (hash-consing keys, constants, flags, folds),
         so it goes on as the Builder that built them would. Takes the tables over:
         this builder is spent."""
-        n = len(self.flags)
+        n = len(self._flags)
         args = [(p, q) if q >= 0 else (p,) if p >= 0 else () for p, q in zip(self.first, self.second)]
         for v, rest in self.more.items():
             args[v] += rest
@@ -350,12 +272,12 @@ class ColumnBuilder:
         del args
         for v, attrs in self.leaves.items():
             instrs[v] = _new_tuple(Instr, (instrs[v][0], (), attrs, ()))
-        memo = self.memo
+        memo = self._memo
         memo.update({("const", key, ()): v for key, v in self.const_keys.items()})   # (builder._const_key)
         b = Builder(max_ops=self.max_ops)
-        b.instrs, b.labels, b._flags, b._memo = instrs, [None] * n, self.flags, memo
-        b._inputs, b._consts, b._scalar_consts, b._folds = self._inputs, self.consts, self.scalar_consts, self._folds
-        self.memo = self.flags = self.consts = None   # (spent: not appended to again)
+        b.instrs, b.labels, b._flags, b._memo = instrs, [None] * n, self._flags, memo
+        b._inputs, b._consts, b._scalar_consts, b._folds = self._inputs, self._consts, self.scalar_consts, self._folds
+        self._memo = self._flags = self._consts = None   # (spent: not appended to again)
         return b
 
     # -- finishing ----------------------------------------------------------------
@@ -363,7 +285,7 @@ class ColumnBuilder:
         """What trace_from_builder makes of a Builder that built these instructions
         (Builder.finish): no dead code, the inputs first in natural order, the rest
         in the order built, Griewank labels, the trace's columns (columns.py)."""
-        n = len(self.flags)
+        n = len(self._flags)
         first, second = np.frombuffer(self.first, np.int32), np.frombuffer(self.second, np.int32)
         more = self.more
         extra = []   # (the arguments past the second, a column each: only where there are some)

@@ -28,7 +28,9 @@ have there; one that would build something instead is not None, and `load`
 declines. The rest is C-level maps over the trace's columns (columns.py: its op
 codes, translated into flags and arities, and its arguments, which the front end's
 finish read), NumPy over all the arguments at once (which ops have a constant or
-negated argument, which of add's and mul's come in order), and one dict of keys.
+negated argument, which of add's and mul's come in order), and one dict of keys;
+for a trace of fewer than SMALL instructions, whose load NumPy's fixed cost would
+take most of, the columns are read and the keys made in Python (`_keys_small`).
 Like every pass, `load` takes the trace to be in SSA order (arguments before their
 uses).
 """
@@ -43,12 +45,12 @@ import numpy as np
 
 from .. import ops as _ops
 from .builder_ops import _COMMUTATIVE, _FAST_METHODS, KEY_RADIX, built_as_written, key_code
-from .columns import CODE, OP_NAMES, UNKNOWN, take_columns
+from .columns import CODE, OP_NAMES, UNKNOWN, op_code_bytes, take_columns
 from .columns import CONST as _CONST, COPY as _COPY, INPUT as _INPUT   # (the leaves' op codes; an op's is above)
 from .identities import CONST, COPY, FIRES_ON, IDENTITIES, NEG
 from .labels import Labels
 
-_ATTRS, _SHAPE = itemgetter(2), itemgetter(3)
+_ARGS, _ATTRS, _SHAPE = itemgetter(1), itemgetter(2), itemgetter(3)
 
 
 def _table(pairs) -> bytes:
@@ -60,6 +62,8 @@ def _table(pairs) -> bytes:
 
 
 _IS_LEAF = _table((code, 1) for code in (_INPUT, _CONST, _COPY))
+_IS_OP = _table((code, 1) for code in range(_COPY + 1, 256))
+_RULED = CONST | NEG
 _RULE_FLAGS = _table((f, f & (CONST | NEG)) for f in range(256))   # flags under which an op's method
                                                                    # tries its fold and identity
 
@@ -68,11 +72,11 @@ _COMMUTES = np.zeros(256, bool)   # per op code: add's and mul's, whose keys tak
 _COMMUTES[[CODE[op] for op in _COMMUTATIVE if op in CODE]] = True
 
 
-def _kind_codes(code: np.ndarray) -> Optional[dict]:
-    """The trace's ops by name -> their codes (columns.CODE); None if an op has no
-    fast method (for the op the table holds now)."""
+def _kind_codes(present: list) -> Optional[dict]:
+    """The trace's ops by name -> their codes (columns.CODE), from the codes `present`
+    in order; None if an op has no fast method (for the op the table holds now)."""
     codes = {}
-    for c in np.flatnonzero(np.bincount(code, minlength=256)).tolist():
+    for c in present:
         if c == UNKNOWN:
             return None
         opname = OP_NAMES[c]
@@ -141,16 +145,28 @@ def load(b, trace) -> bool:
     if b.instrs or n >= b._keyroom or any(map(_SHAPE, instrs)):
         return False
     # its ops and arguments as arrays (a front end's finish made them), taken off the
-    # trace: no other stage reads them, and a primal's are not held while the pass runs
-    cols = take_columns(trace)
-    codes = _kind_codes(cols.code)
+    # trace: no other stage reads them, and a primal's are not held while the pass runs;
+    # a small trace's read from its instructions (see SMALL)
+    small = n < SMALL
+    if small:
+        if getattr(trace, "_columns", None) is not None:
+            take_columns(trace)
+        kind = op_code_bytes(instrs)
+        codes = _kind_codes(sorted(set(kind)))
+        try:
+            counts = bytes(map(len, map(_ARGS, instrs)))
+        except ValueError:   # (an instruction of 256 arguments or more)
+            return False
+    else:
+        cols = take_columns(trace)
+        kind = cols.code.tobytes()
+        codes = _kind_codes(np.flatnonzero(np.bincount(cols.code, minlength=256)).tolist())
+        counts = cols.counts.tobytes() if cols.counts.dtype == np.uint8 else None   # (None: 256 arguments)
     if codes is None:
         return False
-    kind = cols.code.tobytes()
     # every op of its arity, a copy of one variable, inputs and constants of none
     arity = _table([(_COPY, 1)] + [(code, _ops.OPS[op].arity) for op, code in codes.items() if code > _COPY])
-    arities = kind.translate(arity)
-    if cols.counts.dtype != np.uint8 or arities != cols.counts.tobytes():   # (uint8: none of 256 arguments)
+    if kind.translate(arity) != counts:
         return False
     leaves = list(compress(range(n), kind.translate(_IS_LEAF)))
     # options only on leaves: an input's name, a constant's value (checked below)
@@ -187,8 +203,33 @@ def load(b, trace) -> bool:
             flags[i] = flags[src] | COPY
     if len(const_keys) != len(consts) - len(copies.keys() & consts.keys()):
         return False   # two constants of one key: the replay shares them
-    # every argument at once, through copies, for NumPy: instruction i's are
-    # flat[starts[i]:ends[i]]
+    # the ops' keys as their methods make them (builder_ops.op_key: code + a·R + b,
+    # add's and mul's arguments in order), and the ops that a fold or an identity may
+    # take (those with a constant or negated argument): None if two ops share a key
+    op_codes = {c: key_code(op, _ops.OPS[op].arity) for op, c in codes.items() if c > _COPY}
+    if op_codes and max(op_codes.values()) >= 1 << 62:   # (more kinds than int64 keys hold: the replay's)
+        return False
+    keyed = (_keys_small(instrs, kind, op_codes, flags, copies) if small else
+             _keys(cols, kind, op_codes, flags, copies, consts, b.pull_negations))
+    if keyed is None:
+        return False   # two ops of one key: the replay shares them
+    memo, flagged = keyed
+    memo.update(const_keys)
+    b.instrs, b.labels, b._flags, b._loaded_labels = list(instrs), labels, flags, loaded_labels
+    b._memo, b._inputs, b._copies, b._consts, b._loaded = memo, inputs, copies, consts, n
+    # (Builder.finish: while these stay outputs, the loaded instructions are all live)
+    b._loaded_outputs = tuple(v for _, v in trace.outputs) if getattr(trace, "_all_live", False) else None
+    b._scalar_consts = {consts[i]: i for i in const_keys.values() if consts[i]}
+    if not built_as_written(b, flagged):
+        b.__init__(pull_negations=b.pull_negations, max_ops=b.max_ops)   # empty again
+        return False
+    return True
+
+
+def _keys(cols, kind: bytes, op_codes: dict, flags: bytearray, copies: dict, consts: dict, pull: bool):
+    """load's (memo of the ops' keys, the ops its rules must still be asked of), in
+    NumPy over all the arguments at once: instruction i's are flat[starts[i]:ends[i]]."""
+    n = len(kind)
     counts = cols.counts
     ends = np.cumsum(counts)
     starts = ends - counts
@@ -197,41 +238,58 @@ def load(b, trace) -> bool:
         source = np.arange(n)
         source[np.fromiter(copies.keys(), np.intp, len(copies))] = np.fromiter(copies.values(), np.intp, len(copies))
         flat = source[flat]
-    # the ops' keys as their methods make them (builder_ops.op_key: code + a·R + b,
-    # add's and mul's arguments in order), all at once
-    op_codes = {c: key_code(op, _ops.OPS[op].arity) for op, c in codes.items() if c > _COPY}
-    if op_codes and max(op_codes.values()) >= 1 << 62:   # (more kinds than int64 keys hold: the replay's)
-        return False
     kinds = np.frombuffer(kind, np.uint8)
     key_of_kind = np.zeros(256, np.int64)
     key_of_kind[list(op_codes)] = list(op_codes.values())
-    commutes = _COMMUTES
     keys = np.zeros(n, np.int64)
     unary = np.flatnonzero((counts == 1) & (kinds > _COPY))
     keys[unary] = key_of_kind[kinds[unary]] + flat[starts[unary]]
     binary = np.flatnonzero(counts == 2)
     first, second = flat[starts[binary]], flat[starts[binary] + 1]
-    turn = commutes[kinds[binary]] & (second < first)
+    turn = _COMMUTES[kinds[binary]] & (second < first)
     first, second = np.where(turn, second, first), np.where(turn, first, second)
     keys[binary] = key_of_kind[kinds[binary]] + first * KEY_RADIX + second
     built = np.flatnonzero(kinds > _COPY)
     memo = dict(zip(keys[built].tolist(), built.tolist()))
     if len(memo) != len(built):
-        return False   # two ops of one key: the replay shares them
-    memo.update(const_keys)
-    b.instrs, b.labels, b._flags, b._loaded_labels = list(instrs), labels, flags, loaded_labels
-    b._memo, b._inputs, b._copies, b._consts, b._loaded = memo, inputs, copies, consts, n
-    # (Builder.finish: while these stay outputs, the loaded instructions are all live)
-    b._loaded_outputs = tuple(v for _, v in trace.outputs) if getattr(trace, "_all_live", False) else None
-    b._scalar_consts = {consts[i]: i for i in const_keys.values() if consts[i]}
-    # the ops that a fold or an identity may take: those with a constant or negated
-    # argument, found by NumPy over all the arguments at once
+        return None
     special = np.frombuffer(flags.translate(_RULE_FLAGS), np.uint8) != 0
-    if special.any():
-        hits = np.concatenate(([0], np.cumsum(special[flat])))   # special arguments so far
-        flagged = np.flatnonzero((hits[ends] > hits[starts]) & (kinds > _COPY))
-        flagged = flagged[~_surely_as_written(flagged, kinds, counts, flat, starts, flags, consts, b.pull_negations)]
-        if not built_as_written(b, flagged.tolist()):
-            b.__init__(pull_negations=b.pull_negations, max_ops=b.max_ops)   # empty again
-            return False
-    return True
+    if not special.any():
+        return memo, []
+    hits = np.concatenate(([0], np.cumsum(special[flat])))   # special arguments so far
+    flagged = np.flatnonzero((hits[ends] > hits[starts]) & (kinds > _COPY))
+    return memo, flagged[~_surely_as_written(flagged, kinds, counts, flat, starts, flags, consts, pull)].tolist()
+
+
+# Below this many instructions, `load` reads the trace and keys its ops in Python
+# (`_keys_small`): _keys's NumPy has a fixed cost of ~40 calls (0.1-0.18 ms, once per
+# gradient: ~1 µs an operation at 10^2), the loop ~0.6 µs an instruction (CPU time,
+# in one process: 58 against 164 µs at 42 instructions, 139 against 184 at 119, even
+# at ~220).
+SMALL = 200
+
+
+def _keys_small(instrs, kind: bytes, op_codes: dict, flags: bytearray, copies: dict):
+    """What _keys gives, an op at a time (all its ops with a constant or negated
+    argument for built_as_written, which NumPy's rules would have thinned)."""
+    memo: dict = {}
+    flagged = []
+    commutes = {c for c in op_codes if _COMMUTES[c]}
+    for i in compress(range(len(kind)), kind.translate(_IS_OP)):
+        args, c = instrs[i][1], kind[i]
+        code = op_codes[c]
+        if len(args) == 2:
+            x, y = args
+            f = flags[x] | flags[y]
+            if f & COPY:
+                x, y = copies.get(x, x), copies.get(y, y)
+            key = code + y * KEY_RADIX + x if y < x and c in commutes else code + x * KEY_RADIX + y
+        else:
+            x, = args
+            f = flags[x]
+            key = code + (copies.get(x, x) if f & COPY else x)
+        if memo.setdefault(key, i) != i:
+            return None
+        if f & _RULED:
+            flagged.append(i)
+    return memo, flagged

@@ -8,6 +8,7 @@ without a fast method goes to the builder's general path (`Builder._apply`).
 
 from __future__ import annotations
 
+import linecache
 import threading
 from types import MappingProxyType
 
@@ -83,15 +84,28 @@ def op_key(opname: str, sources) -> object:
 # argument, when no fold or identity can apply: then it goes straight to the
 # hash-consing table, and appends a new instruction itself (Builder._append's work
 # for an operation on scalars: it ends most calls, millions of them).
+#
+# One text for every builder class that keeps these tables (the Builder's, and the
+# SymPy converter's ColumnBuilder, parse/sympy_columns.py, which keeps instructions
+# as columns): they differ in a few steps, the upper-case names in the text (how a
+# new instruction is appended, where an identity is asked, whether variables have
+# sources), given per class to `fast_path`, which compiles the text once per class
+# with them (a call through a function there would cost every new instruction a
+# call; a test on the class, every call a test). The class provides what the text
+# reads of `b`: _flags (identities.CONST... per variable), _keyroom (the variables
+# it keys, see op_key), _memo, _consts, _copies, _fold, const, _apply (its general
+# path, or its decline). Only this module's constant text is compiled: names of ops
+# reach it as values, never as source.
 _NO_ATTRS = MappingProxyType({})
 _RULES = CONST | NEG | SHAPED   # the flags for which folding, an identity or the general path may apply
 
-
-def _scalar_method(opname: str, op, arity: int):
+_FAST_PATH = """
+def make(opname, op, arity):
     identity = IDENTITIES.get(opname)
-    commutative = opname in _COMMUTATIVE
+    commutative = opname in COMMUTATIVE
     flag = NEG if opname == "neg" else 0   # the new variable's flags (see Builder._append)
     code, radix = key_code(opname, arity), KEY_RADIX   # (its keys: see op_key)
+    SETUP
     if arity == 2:
         def call(b, x, y):
             if type(x) is not int or type(y) is not int:
@@ -104,7 +118,7 @@ def _scalar_method(opname: str, op, arity: int):
             flags = b._flags
             n = len(flags)
             # (past the room, or the keys' radix: the general path raises, or makes a tuple key)
-            if x < 0 or y < 0 or n >= b._keyroom:
+            if GUARD2:
                 return b._apply(opname, (x, y), {})
             try:
                 f = flags[x] | flags[y]
@@ -113,62 +127,100 @@ def _scalar_method(opname: str, op, arity: int):
             if not f:   # scalars, built as written (see identities.CONST)
                 key = code + y * radix + x if commutative and y < x else code + x * radix + y
             else:
-                if f & _RULES:
-                    if f & SHAPED or _OPS.get(opname) is not op:
+                if f & RULES:
+                    if f & SHAPED or OPS.get(opname) is not op:
                         return b._apply(opname, (x, y), {})
                     cval = b._consts.get
                     cx, cy = cval(x), cval(y)
                     if cx is not None and cy is not None:
                         return b._fold(opname, op, cx, cy)
-                    if identity is not None:
-                        var = identity(b, (x, y), (cx, cy), (), _NO_ATTRS)
+                    if FIRES2:
+                        var = identity(b, (x, y), (cx, cy), (), NO_ATTRS)
                         if var is not None:
                             return var
                     n = len(flags)   # (an identity that built nothing may have added a constant)
                     if n >= b._keyroom:
                         return b._apply(opname, (x, y), {})
-                source = b._copies.get   # (else only copies: built as written, of their sources)
-                sx, sy = source(x, x), source(y, y)
+                SOURCES2   # (else only copies: built as written, of their sources)
                 key = code + sy * radix + sx if commutative and sy < sx else code + sx * radix + sy
             # one hash-consing lookup: the key is entered with the next variable's number
             var = b._memo.setdefault(key, n)
-            if var == n:   # new: b._append(...), inline (most calls end here)
-                b.instrs.append(_new_tuple(Instr, (opname, (x, y), (), ())))
-                b.labels.append(None)
+            if var == n:   # new: appended here (most calls end here)
+                APPEND2
                 flags.append(flag)
             return var
     else:
         def call(b, x):
             flags = b._flags
             n = len(flags)
-            if type(x) is not int or not 0 <= x < n < b._keyroom:   # (see above)
+            if GUARD1:   # (see above)
                 return b._apply(opname, (x,), {})
             f = flags[x]
             if not f:   # a scalar, built as written (see identities.CONST)
                 key = code + x
-            elif not f & _RULES:   # a copy of one
-                key = code + b._copies.get(x, x)
+            elif not f & RULES:   # a copy of one
+                key = code + SOURCE1
             else:
-                if f & SHAPED or _OPS.get(opname) is not op:
+                if f & SHAPED or OPS.get(opname) is not op:
                     return b._apply(opname, (x,), {})
                 cx = b._consts.get(x)
                 if cx is not None:
                     return b._fold(opname, op, cx)
-                if identity is not None:
-                    var = identity(b, (x,), (None,), (), _NO_ATTRS)
+                if FIRES1:
+                    var = identity(b, (x,), (None,), (), NO_ATTRS)
                     if var is not None:
                         return var
                     n = len(flags)   # (see above)
                     if n >= b._keyroom:
                         return b._apply(opname, (x,), {})
-                key = code + b._copies.get(x, x)
+                key = code + SOURCE1
             var = b._memo.setdefault(key, n)
-            if var == n:   # new: b._append(...), inline
-                b.instrs.append(_new_tuple(Instr, (opname, (x,), (), ())))
-                b.labels.append(None)
+            if var == n:   # new: appended here
+                APPEND1
                 flags.append(flag)
             return var
     return call
+"""
+
+
+# The Builder's steps of the text: how a new instruction is appended, where an
+# identity is asked (a condition on identity, x, y, cx, cy, flags), what an argument's
+# source is (the variable it copies: sx, sy for x, y), and when the general path
+# decides before the flags are read (GUARD: the Builder's arguments come from any
+# caller, so a number out of range goes there too; n is the number of variables).
+_BUILDER_STEPS = {
+    "SETUP": "pass",
+    "APPEND2": "b.instrs.append(_new_tuple(Instr, (opname, (x, y), (), ()))); b.labels.append(None)",
+    "APPEND1": "b.instrs.append(_new_tuple(Instr, (opname, (x,), (), ()))); b.labels.append(None)",
+    "FIRES2": "identity is not None",
+    "FIRES1": "identity is not None",
+    "SOURCES2": "source = b._copies.get; sx, sy = source(x, x), source(y, y)",
+    "SOURCE1": "b._copies.get(x, x)",
+    "GUARD2": "x < 0 or y < 0 or n >= b._keyroom",
+    "GUARD1": "type(x) is not int or not 0 <= x < n < b._keyroom",
+}
+
+
+def fast_path(name: str, names: dict, **steps: str):
+    """make(opname, op, arity) -> the fast method b.<opname>(x[, y]) of the builder
+    class `name`: the text above with the Builder's steps, but for `steps` (one line
+    each, `; ` between statements, reading opname, op, x, y, b, what SETUP binds
+    once per method, and `names`, the class's module's constants)."""
+    if steps.keys() - _BUILDER_STEPS.keys():
+        raise ValueError(f"no such steps in the fast path: {sorted(steps.keys() - _BUILDER_STEPS.keys())}")
+    source = _FAST_PATH
+    for slot, step in {**_BUILDER_STEPS, **steps}.items():
+        source = source.replace(slot, step)
+    namespace = {"IDENTITIES": IDENTITIES, "COMMUTATIVE": _COMMUTATIVE, "NEG": NEG, "SHAPED": SHAPED,
+                 "RULES": _RULES, "OPS": _OPS, "NO_ATTRS": _NO_ATTRS, "KEY_RADIX": KEY_RADIX,
+                 "key_code": key_code, **names}
+    filename = f"<builder_ops.fast_path of {name}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)   # (tracebacks)
+    exec(compile(source, filename, "exec"), namespace)
+    return namespace["make"]
+
+
+_scalar_method = fast_path("Builder", {"Instr": Instr, "_new_tuple": _new_tuple})
 
 
 def built_as_written(b, flagged) -> bool:
