@@ -17,7 +17,10 @@ times are exclusive: the pipeline's functions are wrapped in timers through thei
 modules' globals (nothing in exprcompiler changes), and a wrapped call's time is
 taken out of its caller's, so a column sums to the total. Times are the process's
 CPU time (time.process_time), which a shared machine inflates far less than wall
-time; the wall time of the whole pipeline is shown below the total.
+time; the wall time of the whole pipeline is shown below the total, and the
+system part of the total with the minor page faults (at 10^6 operations the
+kernel's share moves from run to run: transparent huge pages' compaction where
+NumPy asks for them).
 
 Families: the random DAG and deep composition of `exprc bench scaling`
 (exprcompiler/bench/suite_scaling.py), and a SymPy DAG: the random DAG's trace as
@@ -153,10 +156,15 @@ def one(family: str, n_ops: int, profile: bool) -> dict:
         prof.disable()
         pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(30)
     else:
-        t0, w0 = time.process_time(), time.perf_counter()
+        t0, w0, u0 = time.process_time(), time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
         primal, grad, source, fn = pipeline(expr, t)
         t.totals["total"] = time.process_time() - t0
         t.totals["wall"] = time.perf_counter() - w0
+        u1 = resource.getrusage(resource.RUSAGE_SELF)
+        # (the kernel's share: page faults, transparent huge pages' compaction where NumPy
+        # asks for them; it moves from run to run at 10^6 where user time does not)
+        t.totals["sys"] = u1.ru_stime - u0.ru_stime
+        t.totals["minor faults"] = u1.ru_minflt - u0.ru_minflt
     rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     source = str(source)   # (a long function's text is made when asked for: after the peak and the times)
     point = np.random.default_rng(3).uniform(0.2, 0.9, len(grad.input_names))
@@ -185,12 +193,14 @@ def table(results: list) -> str:
         head = [f"{family} µs/op"] + [f"{r['ops']:,} ops" for r in rs]
         rows.append(head)
         keys = [k for k in ORDER if any(k in r["stages"] for r in rs)]
-        keys += sorted({k for r in rs for k in r["stages"]} - set(keys) - {"wall"})
+        keys += sorted({k for r in rs for k in r["stages"]} - set(keys) - {"wall", "sys", "minor faults"})
         for k in keys:
             name = LABELS.get(k, "  " * k.count("/") + k.rsplit("/", 1)[-1])
             rows.append([name] + [f"{1e6 * r['stages'].get(k, 0.0) / r['ops']:.2f}" for r in rs])
         rows.append(["total CPU s"] + [f"{r['stages']['total']:.2f}" for r in rs])
         rows.append(["wall s"] + [f"{r['stages']['wall']:.2f}" for r in rs])
+        rows.append(["of the total: system µs/op"] + [f"{1e6 * r['stages'].get('sys', 0.0) / r['ops']:.2f}" for r in rs])
+        rows.append(["minor page faults / op"] + [f"{r['stages'].get('minor faults', 0) / r['ops']:.3f}" for r in rs])
         rows.append(["grad ops / ops"] + [f"{r['grad_ops'] / r['ops']:.2f}" for r in rs])
         rows.append(["source lines"] + [f"{r['lines']:,}" for r in rs])
         rows.append(["peak MB (maxrss delta)"] + [f"{r['peak_kb'] / 1024:.0f}" for r in rs])
