@@ -30,7 +30,7 @@ import numpy as np
 from .. import ops as _ops
 from .. import shapes as _shapes
 from ..errors import InputTooLarge, ShapeError, TraceError
-from .builder_ops import _COMMUTATIVE, _FAST_METHODS, _OPS, KEY_RADIX, _general_method, _op_methods, op_key
+from .builder_ops import _FAST_METHODS, _OPS, KEY_RADIX, _general_method, _op_methods, key_sources, op_key
 from .finish import finish as _finish
 from .identities import CONST, COPY, IDENTITIES, NEG, SHAPED
 from .ir_trace import Instr, Label, Trace, Var, _new_tuple, natural_key
@@ -246,12 +246,7 @@ class Builder:
         # the fast methods' key (an int, builder_ops.op_key) where they could have
         # built it; with options a flat tuple, the op name, its arguments and its attrs
         # tuple (a tuple, where arguments are ints), so no two operations share a key
-        source = self._copies.get
-        if len(args) == 2:
-            a, b = source(args[0], args[0]), source(args[1], args[1])
-            sources = (b, a) if b < a and opname in _COMMUTATIVE else (a, b)
-        else:
-            sources = tuple([source(a, a) for a in args])
+        sources = key_sources(opname, args, self._copies.get)
         key = (opname, *sources, attr_t) if attr_t else op_key(opname, sources)
         var = self._memo.get(key)
         if var is None:

@@ -44,7 +44,7 @@ from typing import Optional
 import numpy as np
 
 from .. import ops as _ops
-from .builder_ops import _COMMUTATIVE, _FAST_METHODS, KEY_RADIX, built_as_written, key_code
+from .builder_ops import _COMMUTATIVE, _FAST_METHODS, KEY_RADIX, built_as_written, key_code, key_sources, op_key
 from .columns import CODE, OP_NAMES, UNKNOWN, op_code_bytes, take_columns
 from .columns import CONST as _CONST, COPY as _COPY, INPUT as _INPUT   # (the leaves' op codes; an op's is above)
 from .identities import CONST, COPY, FIRES_ON, IDENTITIES, NEG
@@ -209,7 +209,7 @@ def load(b, trace) -> bool:
     op_codes = {c: key_code(op, _ops.OPS[op].arity) for op, c in codes.items() if c > _COPY}
     if op_codes and max(op_codes.values()) >= 1 << 62:   # (more kinds than int64 keys hold: the replay's)
         return False
-    keyed = (_keys_small(instrs, kind, op_codes, flags, copies) if small else
+    keyed = (_keys_small(instrs, kind, flags, copies) if small else
              _keys(cols, kind, op_codes, flags, copies, consts, b.pull_negations))
     if keyed is None:
         return False   # two ops of one key: the replay shares them
@@ -263,33 +263,25 @@ def _keys(cols, kind: bytes, op_codes: dict, flags: bytearray, copies: dict, con
 
 # Below this many instructions, `load` reads the trace and keys its ops in Python
 # (`_keys_small`): _keys's NumPy has a fixed cost of ~40 calls (0.1-0.18 ms, once per
-# gradient: ~1 µs an operation at 10^2), the loop ~0.6 µs an instruction (CPU time,
-# in one process: 58 against 164 µs at 42 instructions, 139 against 184 at 119, even
-# at ~220).
-SMALL = 200
+# gradient: ~1 µs an operation at 10^2), the loop ~1.3 µs an instruction, each key made
+# by the builder's own functions (CPU time, in one process: 80 against 164 µs at 54
+# instructions, 155 against 184 at 119; even at ~150).
+SMALL = 150
 
 
-def _keys_small(instrs, kind: bytes, op_codes: dict, flags: bytearray, copies: dict):
-    """What _keys gives, an op at a time (all its ops with a constant or negated
-    argument for built_as_written, which NumPy's rules would have thinned)."""
+def _keys_small(instrs, kind: bytes, flags: bytearray, copies: dict):
+    """What _keys gives, an op at a time, each key as the builder's general path makes
+    it (builder_ops.key_sources, op_key); all the ops with a constant or negated
+    argument for built_as_written (which NumPy's rules would have thinned)."""
     memo: dict = {}
     flagged = []
-    commutes = {c for c in op_codes if _COMMUTES[c]}
+    source = copies.get
     for i in compress(range(len(kind)), kind.translate(_IS_OP)):
-        args, c = instrs[i][1], kind[i]
-        code = op_codes[c]
-        if len(args) == 2:
-            x, y = args
-            f = flags[x] | flags[y]
-            if f & COPY:
-                x, y = copies.get(x, x), copies.get(y, y)
-            key = code + y * KEY_RADIX + x if y < x and c in commutes else code + x * KEY_RADIX + y
-        else:
-            x, = args
-            f = flags[x]
-            key = code + (copies.get(x, x) if f & COPY else x)
-        if memo.setdefault(key, i) != i:
+        args = instrs[i][1]
+        opname = OP_NAMES[kind[i]]
+        if memo.setdefault(op_key(opname, key_sources(opname, args, source)), i) != i:
             return None
+        f = flags[args[0]] | flags[args[-1]]
         if f & _RULED:
             flagged.append(i)
     return memo, flagged

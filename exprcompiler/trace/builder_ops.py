@@ -68,6 +68,15 @@ def op_key(opname: str, sources) -> object:
         return key_code(opname, 1) + sources[0]
     return (opname, *sources)
 
+
+def key_sources(opname: str, args, source) -> tuple:
+    """The sources of `opname`'s arguments `args` as its keys take them: each
+    through `source` (its copy's source: `copies.get`), add's and mul's two in order."""
+    if len(args) == 2:
+        a, b = source(args[0], args[0]), source(args[1], args[1])
+        return (b, a) if b < a and opname in _COMMUTATIVE else (a, b)
+    return tuple([source(a, a) for a in args])
+
 # The builder's fast path: an elementwise op of a fixed arity with no options, applied
 # to scalar variables, the case of nearly every call on a scalar expression and its
 # derivatives. It builds what the general path (Builder._apply) builds (fold,
