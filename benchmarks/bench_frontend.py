@@ -30,6 +30,11 @@ subexpressions are shared Python objects, as a model built in SymPy has them.
     python benchmarks/bench_frontend.py                   # 10³, 10⁴, 10⁵
     python benchmarks/bench_frontend.py --sizes 1000000 --families text
     python benchmarks/bench_frontend.py --profile 100000 --families text   # cProfile, top 30
+    python benchmarks/bench_frontend.py --sizes 100 1000 --warm   # a second formula per process
+
+A fresh process pays first-use costs (plans, templates and regexes compiled, modules'
+first calls); --warm times a second formula of the same family and size after a first,
+as a notebook's later cells see it (no memory figure then: the first reached the peak).
 
 Single-threaded (the pipeline is pure Python); the digest column is the generated
 source's SHA-1, to check that a change keeps the code identical.
@@ -41,6 +46,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -49,16 +55,21 @@ import time
 FAMILIES = ("text", "deep", "sympy")
 
 
-def make_input(family: str, n_ops: int):
+def make_input(family: str, n_ops: int, other: bool = False):
+    """The family's input of about `n_ops` operations; `other`: a different one of the
+    same family and size (the warm-up of --warm)."""
     from exprcompiler.bench.suite_scaling import FAMILIES as SCALING
-    if family == "text":
-        return SCALING["random DAG"](n_ops)
+    from exprcompiler.bench.suite_scaling import deep_program
+    from exprcompiler.randexpr import random_program
     if family == "deep":
-        return SCALING["deep"](n_ops)
+        return re.sub(r"\bx\b", "w", deep_program(n_ops)) if other else deep_program(n_ops)
+    dag = random_program(max(1, int(n_ops / 2.1)), seed=2) if other else SCALING["random DAG"](n_ops)
+    if family == "text":
+        return dag
     from exprcompiler.frontend import to_trace
     from exprcompiler.trace.to_sympy import to_sympy
     # unevaluated: SymPy's automatic evaluation of this DAG took minutes at 10³ ops
-    expr, = to_sympy(to_trace(SCALING["random DAG"](n_ops)), evaluate=False)
+    expr, = to_sympy(to_trace(dag), evaluate=False)
     return expr
 
 
@@ -67,10 +78,13 @@ class Timers:
 
     def __init__(self):
         self.totals: dict[str, float] = {}
+        self.system: dict[str, float] = {}   # a top-level stage's system time, its callees' included
         self.stack: list = []   # [path, start, time in wrapped callees]
 
     def run(self, name: str, fn, *args, **kwargs):
         path = f"{self.stack[-1][0]}/{name}" if self.stack else name
+        top = not self.stack
+        sys0 = resource.getrusage(resource.RUSAGE_SELF).ru_stime if top else 0.0
         frame = [path, time.process_time(), 0.0]
         self.stack.append(frame)
         try:
@@ -81,6 +95,9 @@ class Timers:
             self.totals[path] = self.totals.get(path, 0.0) + elapsed - frame[2]
             if self.stack:
                 self.stack[-1][2] += elapsed
+            else:
+                self.system[path] = (self.system.get(path, 0.0)
+                                     + resource.getrusage(resource.RUSAGE_SELF).ru_stime - sys0)
 
     def wrap(self, owner, attr: str, name: str) -> None:
         fn = getattr(owner, attr)
@@ -137,11 +154,13 @@ def pipeline(expr, t: Timers):
     return primal, grad, source, fn
 
 
-def one(family: str, n_ops: int, profile: bool) -> dict:
+def one(family: str, n_ops: int, profile: bool, warm: bool = False) -> dict:
     import gc
 
     import numpy as np
     expr = make_input(family, n_ops)
+    if warm:   # another formula of the family and size first, as a notebook's second cell
+        pipeline(make_input(family, n_ops, other=True), Timers())
     t = Timers()
     if not profile:   # (before rss0: its import of from_sympy loads SymPy, 34 MB the text pipeline never loads)
         instrument(t)
@@ -170,7 +189,9 @@ def one(family: str, n_ops: int, profile: bool) -> dict:
     point = np.random.default_rng(3).uniform(0.2, 0.9, len(grad.input_names))
     value = fn(*point)[0]
     return {"family": family, "target": n_ops, "ops": primal.size, "grad_ops": grad.size,
-            "lines": source.count("\n"), "stages": t.totals, "peak_kb": rss1 - rss0,
+            "lines": source.count("\n"), "stages": t.totals, "system": t.system,
+            # (after a warm-up of the same size the high-water mark has been reached already)
+            "peak_kb": None if warm else rss1 - rss0,
             "digest": hashlib.sha1(source.encode()).hexdigest()[:10], "value": float(value)}
 
 
@@ -200,11 +221,15 @@ def table(results: list) -> str:
         rows.append(["total CPU s"] + [f"{r['stages']['total']:.2f}" for r in rs])
         rows.append(["wall s"] + [f"{r['stages']['wall']:.2f}" for r in rs])
         rows.append(["of the total: system µs/op"] + [f"{1e6 * r['stages'].get('sys', 0.0) / r['ops']:.2f}" for r in rs])
+        for stage in ("front", "grad", "generate", "load"):
+            rows.append([f"  of {stage}"] + [f"{1e6 * r['system'].get(stage, 0.0) / r['ops']:.2f}" for r in rs])
         rows.append(["minor page faults / op"] + [f"{r['stages'].get('minor faults', 0) / r['ops']:.3f}" for r in rs])
         rows.append(["grad ops / ops"] + [f"{r['grad_ops'] / r['ops']:.2f}" for r in rs])
         rows.append(["source lines"] + [f"{r['lines']:,}" for r in rs])
-        rows.append(["peak MB (maxrss delta)"] + [f"{r['peak_kb'] / 1024:.0f}" for r in rs])
-        rows.append(["bytes/op"] + [f"{1024 * r['peak_kb'] / r['ops']:.0f}" for r in rs])
+        rows.append(["peak MB (maxrss delta)"] + ["-" if r["peak_kb"] is None else f"{r['peak_kb'] / 1024:.0f}"
+                                                  for r in rs])
+        rows.append(["bytes/op"] + ["-" if r["peak_kb"] is None else f"{1024 * r['peak_kb'] / r['ops']:.0f}"
+                                    for r in rs])
         rows.append(["source sha1"] + [r["digest"] for r in rs])
         rows.append([])
     widths = [max(len(r[c]) for r in rows if len(r) > c) for c in range(max(map(len, rows)))]
@@ -217,22 +242,27 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
     ap.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
     ap.add_argument("--profile", type=int, help="cProfile the pipeline at this size instead")
+    ap.add_argument("--warm", action="store_true",
+                    help="time a second formula of the same family and size in each process "
+                         "(first-use costs paid; no memory figure)")
     ap.add_argument("--one", nargs=2, help=argparse.SUPPRESS)
     ap.add_argument("--json", help="also write the results to this file")
     args = ap.parse_args()
     if args.one:
-        print(json.dumps(one(args.one[0], int(args.one[1]), False)))
+        print(json.dumps(one(args.one[0], int(args.one[1]), False, args.warm)))
         return
     if args.profile:
         for family in args.families:
             r = one(family, args.profile, True)
             print(f"{family}: {r['ops']} ops, {r['grad_ops']} grad ops", file=sys.stderr)
         return
-    print(f"python {sys.version.split()[0]}, one thread, load average {os.getloadavg()[0]:.2f}")
+    print(f"python {sys.version.split()[0]}, one thread, load average {os.getloadavg()[0]:.2f}"
+          + (", warm processes (a second formula of each size)" if args.warm else ""))
     results = []
     for family in args.families:
         for size in args.sizes:
-            out = subprocess.run([sys.executable, __file__, "--one", family, str(size)],
+            out = subprocess.run([sys.executable, __file__, "--one", family, str(size)]
+                                 + ["--warm"] * args.warm,
                                  capture_output=True, text=True)
             if out.returncode:
                 print(f"{family} {size}: failed\n{out.stderr[-2000:]}", file=sys.stderr)
