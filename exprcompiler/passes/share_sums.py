@@ -11,11 +11,12 @@ user's grouping. Regrouping a sum can change its last bit of rounding.
 
 Where it sits: every front end (text, SymPy, lists of either) runs it on the trace
 it has just finished. Most traces have nothing to share, and then the pass only
-reads the trace (about 0.35 µs an operation: C-level maps and NumPy over the
-arguments, read once). A regrouped trace is what replaying it into a Builder with
-the chains rewritten gives; splice.py builds that directly when it can, at a
-fraction of a replay's cost: every instruction after the first regrouped chain
-re-made, renumbered (0.5 µs each), and its labels, taken from the trace's where
+reads the trace (about 0.2-0.35 µs an operation: NumPy over the columns the finish
+made, or below _SMALL instructions a loop in Python, where NumPy's calls cost more).
+A regrouped trace is what replaying it into a Builder with the chains rewritten
+gives; splice.py builds that directly when it can, at a fraction of a replay's
+cost: every instruction after the first regrouped chain made again from the
+columns, renumbered (~0.5 µs each), and its labels, taken from the trace's where
 the front end says they are its finish's (numbered=True; else made again, 0.3 µs
 an instruction). So it depends on where that chain falls, not on the trace's
 size: at 10⁵ operations of the benchmark's random DAG it falls at 89% of the
@@ -24,7 +25,8 @@ trace, at 10⁶ at 9%.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from operator import itemgetter
+from typing import NamedTuple, Optional
 
 import numpy as np
 
@@ -35,6 +37,9 @@ from .replay import replay
 from .splice import Unsafe, splice
 
 _ADD, _SUB, _NEG = CODE["add"], CODE["sub"], CODE["neg"]   # the ops of sums
+_SUM_OPS = frozenset(("add", "sub"))
+_OP = itemgetter(0)
+_SMALL = 400   # (instructions: below, _chains_small, which costs about what _chains does at 300-600)
 
 # A chain's terms are signed variables, one int each: v for +v, ~v (= -v - 1) for -v,
 # so negating a term is ~t and a term is a hashable int, not a (sign, var) pair.
@@ -50,39 +55,67 @@ class Facts(NamedTuple):
     neg_args: np.ndarray   # their arguments
 
 
-def _chains(trace: Trace):
-    """(roots, long, members, facts): the roots of the additive chains (sums not
-    inside a longer sum) in trace order; the terms, left to right, of each root of
-    three terms or more (`_two_terms` gives the others'); its members (the inner
-    sums, used by its chain alone); the Facts read on the way (None if no sum)."""
-    instrs = trace.instrs
-    n = len(instrs)
-    # Most sums are sums of two terms: they are sorted out by NumPy over the trace's
-    # columns (a front end's finish made them), and only the chains of more terms
-    # are walked in Python.
+def _facts(trace: Trace) -> Optional[Facts]:
+    """The trace's Facts, read by NumPy over its columns (a front end's finish made
+    them): None if it has no sum."""
     cols = columns(trace)
     code = cols.code
-    is_chain = (code == _ADD) | (code == _SUB)
-    sums = np.flatnonzero(is_chain)
+    sums = np.flatnonzero((code == _ADD) | (code == _SUB))
     if not len(sums):
-        return [], {}, {}, None
-    # each variable's uses, each sum's two arguments and each negation's one
+        return None
     flat = cols.flat
     uses = uses_of(flat, trace)
     starts = cols.starts()
     sum_args = np.stack((flat[starts[sums]], flat[starts[sums] + 1]), axis=1).astype(np.intp)
     negs = np.flatnonzero(code == _NEG)
-    facts = Facts(cols, uses, sums, sum_args, negs, flat[starts[negs]].astype(np.intp))
+    return Facts(cols, uses, sums, sum_args, negs, flat[starts[negs]].astype(np.intp))
+
+
+def _chains(trace: Trace):
+    """(roots, long, members, facts): the roots of the additive chains (sums not
+    inside a longer sum) in trace order; the terms, left to right, of each root of
+    three terms or more (`_two_terms` gives the others'); its members (the inner
+    sums, used by its chain alone); the Facts read on the way (None if no sum)."""
+    # Most sums are sums of two terms: they are sorted out by NumPy over the trace's
+    # columns, and only the chains of more terms are walked in Python.
+    facts = _facts(trace)
+    if facts is None:
+        return [], {}, {}, None
+    sums, sum_args = facts.sums, facts.sum_args
+    is_chain = np.zeros(len(trace.instrs), bool)
+    is_chain[sums] = True
     # a sum whose one use is an argument of a sum is inside a chain
-    inside = is_chain[sum_args] & (uses[sum_args] == 1)
+    inside = is_chain[sum_args] & (facts.uses[sum_args] == 1)
     if not inside.any():
         return sums.tolist(), {}, {}, facts
-    is_inner = np.zeros(n, bool)
+    is_inner = np.zeros(len(trace.instrs), bool)
     is_inner[sum_args[inside]] = True
     is_root = ~is_inner[sums]
-    roots = sums[is_root].tolist()
-    long_roots = sums[is_root & inside.any(axis=1)].tolist()
-    inner = set(sum_args[inside].tolist())
+    long, members = _walk(trace.instrs, sums[is_root & inside.any(axis=1)].tolist(), set(sum_args[inside].tolist()))
+    return sums[is_root].tolist(), long, members, facts
+
+
+def _chains_small(trace: Trace):
+    """_chains of a short trace, read in Python (the NumPy calls of _chains cost more
+    there than a loop: ~0.15 ms at 100 operations, twice that in a fresh process):
+    the same roots, long and members, and no Facts (None)."""
+    instrs = trace.instrs
+    ops = list(map(_OP, instrs))
+    if "add" not in ops and "sub" not in ops:
+        return [], {}, {}, None
+    sums = [i for i, op in enumerate(ops) if op == "add" or op == "sub"]
+    uses = np.bincount(columns(trace).flat, minlength=len(instrs)).tolist()   # (uses_of's, without np.add.at)
+    for _, v in trace.outputs:
+        uses[v] += 1
+    inner = {a for s in sums for a in instrs[s].args if uses[a] == 1 and ops[a] in _SUM_OPS}
+    roots = [s for s in sums if s not in inner]
+    long, members = _walk(instrs, [r for r in roots if not inner.isdisjoint(instrs[r].args)], inner)
+    return roots, long, members, None
+
+
+def _walk(instrs, long_roots: list, inner: set):
+    """(long, members) of _chains: each root's terms, left to right, and its inner
+    sums (`inner`: the sums inside a chain)."""
     long, members = {}, {}
     for r in long_roots:
         a, b = instrs[r].args
@@ -101,7 +134,7 @@ def _chains(trace: Trace):
             else:
                 out.append(t)
         long[r], members[r] = out, mine
-    return roots, long, members, facts
+    return long, members
 
 
 def _two_terms(ins) -> list:
@@ -150,10 +183,14 @@ def _plan(instrs, roots, long, facts) -> dict:
         wanted.update(zip(_negated(mine), _negated(mine[1:])))
     # a chain's first term is added (never subtracted); a two-term chain's is its
     # first argument
-    firsts = np.fromiter({a for a, _ in wanted if a >= 0}, np.intp)
-    roots = np.array(roots, np.intp)
-    first_args = facts.sum_args[np.searchsorted(facts.sums, roots), 0]
-    starts = sorted(set(roots[np.isin(first_args, firsts)].tolist()).union(long))
+    firsts = {a for a, _ in wanted if a >= 0}
+    if facts is None:   # (a short trace's, read in Python: _chains_small)
+        heads = [r for r in roots if instrs[r].args[0] in firsts]
+    else:
+        roots = np.array(roots, np.intp)
+        first_args = facts.sum_args[np.searchsorted(facts.sums, roots), 0]
+        heads = roots[np.isin(first_args, np.fromiter(firsts, np.intp, len(firsts)))].tolist()
+    starts = sorted(set(heads).union(long))
     terms = dict(long)
     by_pair: dict = {}
     for r in starts:
@@ -215,10 +252,12 @@ def share_sums(trace: Trace, *, numbered: bool = False) -> Trace:
     """`trace` with the chains that hold a shorter one regrouped to use it (or
     `trace` itself). `numbered`: its labels are primal_labels(trace.instrs), as a
     front end's finish makes them (splice then takes the result's from them)."""
-    roots, long, members, facts = _chains(trace)
+    roots, long, members, facts = (_chains_small if len(trace.instrs) < _SMALL else _chains)(trace)
     plan = _plan(trace.instrs, roots, long, facts)
     if not plan:
         return trace
+    if facts is None:
+        facts = _facts(trace)
     # a regrouped chain's inner sums are not built (their one use is the chain)
     skip = {m for r in plan for m in members.get(r, ())}
     try:

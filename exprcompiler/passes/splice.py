@@ -3,29 +3,29 @@
 Where it sits: share_sums regroups a handful of additive chains in a trace a front
 end has just finished. Replaying the whole trace into a Builder with those chains
 rewritten (share_sums.regroup_by_replay) costs 4-5 µs an operation; `splice` copies
-the instructions instead, renumbered, and appends the rewritten chains where the
-replay would build them. The result is the replay's, instruction for instruction,
-whenever the builder would only have appended: no constant to fold, no identity
-to apply (x + -y, --x, a zero), no instruction built twice. Wherever it would have
-done more, or the trace is not what a front end's Builder.finish leaves (scalars,
-inputs first, no named copies, nothing dead), `splice` raises Unsafe and the caller
+the instructions instead, renumbered (made again from the trace's columns, in bulk),
+and appends the rewritten chains where the replay would build them. The result is
+the replay's, instruction for instruction, whenever the builder would only have
+appended: no constant to fold, no identity to apply (x + -y, --x, a zero), no
+instruction built twice. Wherever it would have done more, or the trace is not
+what a front end's Builder.finish leaves (scalars, inputs first, no named copies,
+nothing dead, no options on an operation), `splice` raises Unsafe and the caller
 replays.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from itertools import chain
+from itertools import chain, islice, repeat
 from operator import itemgetter
 from typing import Callable
 
 import numpy as np
 
-from ..trace.columns import COPY, INPUT, frozen, made
+from ..trace.columns import CONST, COPY, INPUT, OP_NAMES, UNKNOWN, frozen, made
 from ..trace.ir import Instr, Trace, _new_tuple, primal_labels
-from ..trace.ir_trace import renumbered
 
-_SHAPE = itemgetter(3)
+_ATTRS, _SHAPE = itemgetter(2), itemgetter(3)
 
 
 class Unsafe(Exception):
@@ -34,14 +34,15 @@ class Unsafe(Exception):
 
 class _Appender:
     """The Builder's add, sub and neg as `splice`'s chains call them: an instruction
-    appended to `out`, or Unsafe where the Builder would fold or simplify it."""
+    appended to `out`, or Unsafe where the Builder would fold or simplify it. `out`
+    holds None for a copy not made yet; `copied` gives those emit reads."""
 
-    def __init__(self, out: list):
-        self.out = out
+    def __init__(self, out: list, copied: dict):
+        self.out, self.copied = out, copied
         self.appended: list[int] = []
 
     def _operand(self, x: int) -> Instr:
-        ins = self.out[x]
+        ins = self.out[x] or self.copied[x]
         # a negation or a zero brings in an identity (x + -y -> x - y, --x, x - 0.0)
         if ins.op == "neg" or (ins.op == "const" and not ins.value):
             raise Unsafe
@@ -71,15 +72,20 @@ class _Appender:
 
 
 class _Reads:
-    """The map old var -> new var as `emit` reads it, keeping the vars it read."""
+    """The map old var -> new var (`new_at`) as `emit` reads it, keeping the vars it
+    read and, in `copied`, each one's instruction by its new var (a term emit reads
+    is never a rewritten chain: those it looks up in its plan)."""
 
-    def __init__(self, new_of: list):
-        self.new_of = new_of
+    def __init__(self, instrs, new_at: np.ndarray):
+        self.instrs, self.new_at = instrs, new_at
         self.read: set = set()
+        self.copied: dict = {}
 
     def __getitem__(self, v: int) -> int:
         self.read.add(v)
-        return self.new_of[v]
+        new = int(self.new_at[v])
+        self.copied[new] = self.instrs[v]
+        return new
 
 
 def splice(trace: Trace, rewrite: dict, skip: set, emitter: Callable, facts, numbered: bool = False) -> Trace:
@@ -102,33 +108,90 @@ def splice(trace: Trace, rewrite: dict, skip: set, emitter: Callable, facts, num
         raise Unsafe
     changed = sorted(skip.union(rewrite))
     start = changed[0]
+    # the copies are made from the columns, which hold neither attributes nor an op the
+    # table did not hold at import (none in the scalar traces a front end makes): only
+    # the constants after `start` may have attributes (each has its value)
+    tail = code[start:]
+    if list(map(_ATTRS, islice(instrs, start, None))).count(()) != len(tail) - int(np.count_nonzero(tail == CONST)) \
+            or (tail == UNKNOWN).any():
+        raise Unsafe
     out = list(instrs[:start])
-    new_of: list = list(range(start)) + [None] * (n - start)   # old var -> new var
-    new_at = np.arange(n, dtype=cols.flat.dtype)   # the same as an array (-1: None), for the columns
-    appender = _Appender(out)
+    new_at = np.arange(n, dtype=cols.flat.dtype)   # old var -> new var (-1: none)
+    reads = _Reads(instrs, new_at)
+    appender = _Appender(out, reads.copied)
     appended = appender.appended
     emit = emitter(appender, rewrite, {})
-    reads = _Reads(new_of)
     # the result after `start` in runs: (True, lo, hi) appended, out[lo:hi]; (False, lo, hi) copied, instrs[lo:hi]
     runs = []
     for here, end in zip(changed, changed[1:] + [n]):
         new_at[here] = -1
         if here in rewrite:
             at = len(out)
-            new_at[here] = new_of[here] = emit(here, reads)
+            new_at[here] = emit(here, reads)
             runs.append((True, at, len(out)))   # (none where the chain was built before)
-        # the copies up to the next change, renumbered
-        copied = instrs[here + 1:end]
-        new_of[here + 1:end] = range(len(out), len(out) + len(copied))
-        new_at[here + 1:end] = np.arange(len(out), len(out) + len(copied), dtype=new_at.dtype)
+        # the copies up to the next change, made by _renumber_copies (None until then)
+        k = end - here - 1
+        new_at[here + 1:end] = np.arange(len(out), len(out) + k, dtype=new_at.dtype)
         runs.append((False, here + 1, end))
-        out += renumbered(copied, new_of)
-    _check_keys(out, appended, _near_copies(facts, reads.read.union(rewrite), changed, new_of))
+        out += repeat(None, k)
+    _renumber_copies(out, instrs, cols, start, changed, new_at)
+    _check_keys(out, appended, _near_copies(facts, reads.read.union(rewrite), changed, new_at))
     spliced = _spliced_columns(cols, start, out, runs, new_at)
     labels = primal_labels(out, spliced.code)
-    return Trace(out, labels, [(name, new_of[v]) for name, v in trace.outputs],
+    return Trace(out, labels, [(name, int(new_at[v])) for name, v in trace.outputs],
                  trace.source, _inputs=trace.inputs, _columns=spliced,
-                 _all_live=_all_used(instrs, out, facts.uses, changed, rewrite, appended, new_of))
+                 _all_live=_all_used(instrs, out, facts.uses, changed, rewrite, appended, new_at))
+
+
+_SPAN = 1 << 16   # (positions a span of _renumber_copies makes: its lists are a few MB at most)
+_NAMES = np.array(OP_NAMES, object)   # (code -> op name, gathered by NumPy)
+
+
+def _renumber_copies(out: list, instrs, cols, start: int, changed: list, new_at: np.ndarray) -> None:
+    """Put in `out` (None there until now) each copied instruction: old var `old` ≥
+    `start` not in `changed`, at new_at[old]; a constant as it is, another made again
+    with its arguments renumbered. They are made from the trace's columns `cols`, a
+    span of positions at a time, and in a span one iterator per number of arguments
+    (C-level maps over NumPy's lists), drawn from in position order, so the tuples
+    lie in memory in the order every later stage reads them. One by one it was ~0.6 µs
+    an instruction, and at 10⁶ operations a splice copies 91% of the trace. Every
+    argument that names a variable holds one int for it, made once (a fresh int per
+    argument held ~20 bytes an operation more at the pipeline's peak), and only for
+    the variables the copies name (ints made for all, and mostly freed, held more)."""
+    counts, m = cols.counts, len(out)
+    old = np.arange(start, len(counts))
+    copied = np.ones(len(old), bool)
+    copied[np.asarray(changed) - start] = False
+    old = old[copied]
+    tail = counts[start:].astype(np.int64)
+    base = int(counts[:start].sum(dtype=np.int64))
+    first = (np.cumsum(tail) - tail + base)[old - start]
+    named = np.zeros(len(counts), bool)
+    named[cols.flat[base:]] = True   # (the variables the instructions after `start` name)
+    new_of = np.empty(len(counts), object)
+    new_of[named] = new_at[named].astype(object)
+    arity = counts[old]   # (`first`: where each one's arguments start in cols.flat)
+    kinds = int(arity.max(initial=0)) + 2   # (one per number of arguments, then what `out` holds: appended)
+    kind = np.full(m - start, kinds - 1, np.intp)
+    kind[new_at[old] - start] = arity
+    ends = np.searchsorted(new_at[old], np.arange(start, m, _SPAN)[1:]).tolist() + [len(old)]
+    lo = 0
+    for a, hi in zip(range(start, m, _SPAN), ends):
+        span_kind = kind[a - start:a - start + _SPAN]
+        mine, k_of, at_of = old[lo:hi], arity[lo:hi], first[lo:hi]
+        draw = [None] * kinds
+        for k in np.flatnonzero(np.bincount(k_of)).tolist():
+            these = mine[k_of == k]
+            if k:
+                at = at_of[k_of == k]
+                args = zip(*(new_of[cols.flat[at + j]].tolist() for j in range(k)))
+                ops = _NAMES[cols.code[these]].tolist()
+                draw[k] = map(_new_tuple, repeat(Instr), zip(ops, args, repeat(()), repeat(())))
+            else:
+                draw[k] = map(instrs.__getitem__, these.tolist())
+        draw[-1] = map(out.__getitem__, (np.flatnonzero(span_kind == kinds - 1) + a).tolist())
+        out[a:a + len(span_kind)] = map(next, map(draw.__getitem__, span_kind.tolist()))
+        lo = hi
 
 
 def _spliced_columns(cols, start: int, out: list, runs: list, new_at: np.ndarray):
@@ -158,7 +221,7 @@ def _spliced_columns(cols, start: int, out: list, runs: list, new_at: np.ndarray
     return frozen(*(np.concatenate(parts) for parts in (code, count, flat)))
 
 
-def _all_used(instrs, out: list, uses, changed: list, rewrite: dict, appended: list, new_of: list) -> bool:
+def _all_used(instrs, out: list, uses, changed: list, rewrite: dict, appended: list, new_at: np.ndarray) -> bool:
     """Whether every operation of the spliced trace `out` is used (then none is dead:
     in SSA order the last used one is an output, and so on down; Trace._all_live).
     The trace's were (splice checks), so only what lost a use can be unused: an
@@ -167,23 +230,23 @@ def _all_used(instrs, out: list, uses, changed: list, rewrite: dict, appended: l
     used_by_new = Counter(chain.from_iterable(out[k][1] for k in appended))   # (new vars)
     for r in rewrite:   # a rebuilt variable's users outside the changed ones are copies
         if uses[r] > lost[r]:
-            used_by_new[new_of[r]] += 1
+            used_by_new[int(new_at[r])] += 1
     for a in lost:
-        if new_of[a] is not None and uses[a] == lost[a] and not used_by_new[new_of[a]]:
+        if new_at[a] >= 0 and uses[a] == lost[a] and not used_by_new[int(new_at[a])]:
             return False
     return all(map(used_by_new.__getitem__, appended))
 
 
-def _near_copies(facts, emitted_from: set, changed: list, new_of: list) -> list:
+def _near_copies(facts, emitted_from: set, changed: list, new_at: np.ndarray) -> list:
     """The copied sums and negations (new vars) with an argument that an appended
-    instruction has or is: an argument of a copy is new_of[v] for an old v, and that
+    instruction has or is: an argument of a copy is new_at[v] for an old v, and that
     is an appended instruction's argument or itself only for the v that emit read
     (its terms) or built (the rewritten chains), `emitted_from`."""
     near = np.fromiter(emitted_from, np.intp, len(emitted_from))
     users = facts.sums[np.isin(facts.sum_args, near).any(axis=1)].tolist()
     users += facts.negs[np.isin(facts.neg_args, near)].tolist()
     gone = set(changed)   # (rebuilt or left out: not copies)
-    return [new_of[v] for v in users if v not in gone]
+    return [int(new_at[v]) for v in users if v not in gone]
 
 
 def _check_keys(out: list, appended: list, copies: list) -> None:
