@@ -17,8 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from exprcompiler import passes, to_trace
-from exprcompiler.backends import naming, numpy_backend
-from exprcompiler.backends.naming import assign_names, identifier, last_reads, preferred_name
+from exprcompiler.backends import name_reads, numpy_backend
+from exprcompiler.backends.name_reads import last_reads
+from exprcompiler.backends.naming import assign_names, identifier, preferred_name
 from exprcompiler.randexpr import random_program
 from exprcompiler.trace.ir import Instr, Label, Trace
 from exprcompiler.trace.render import Renderer, format_op, named_vars, use_counts, use_counts_and_reads
@@ -78,7 +79,7 @@ TRACES = list(_traces()) + [(kind, _made(kind)) for kind in ("copy", "inlined", 
 
 
 def _reference_last_reads(trace, named):
-    """naming.last_reads as it was written in Python, before NumPy: each variable's last
+    """name_reads.last_reads as it was written in Python, before NumPy: each variable's last
     consumer, an inlined variable's statement that of its consumer (n: none)."""
     instrs = trace.instrs
     n = len(instrs)
@@ -166,7 +167,7 @@ def test_inlined_readers_need_no_scan(monkeypatch, kind, reused):
     uses = use_counts(trace)
     named = named_vars(trace, uses)
     want = _reference_names(trace, named, set())
-    monkeypatch.setattr(naming, "last_reads", _refuse)
+    monkeypatch.setattr(name_reads, "last_reads", _refuse)
     names = assign_names(trace, named, set(), uses)
     assert names == want
     assert (names.count("v5_bar") == 2) == reused
@@ -178,14 +179,14 @@ def test_long_scans_give_way_to_last_reads(monkeypatch, given):
     scans': a 64th of the trace's length, here without the 10⁴ instructions more; the
     flat scans': here none), the rest is decided by last_reads, once, from the
     arguments' flat array (the one given, or the one the flat scans made)."""
-    monkeypatch.setattr(naming, "_SCANNED", 0)
-    monkeypatch.setattr(naming, "_FLAT_SCANS", 0)
+    monkeypatch.setattr(name_reads, "_SCANNED", 0)
+    monkeypatch.setattr(name_reads, "_FLAT_SCANS", 0)
     trace = _made("budget")
     counts, reads = use_counts_and_reads(trace)
     uses = counts.tolist()
     named = named_vars(trace, uses)
     calls = []
-    monkeypatch.setattr(naming, "last_reads", lambda *a: calls.append(a) or last_reads(*a))
+    monkeypatch.setattr(name_reads, "last_reads", lambda *a: calls.append(a) or last_reads(*a))
     assert assign_names(trace, named, set(), uses, None, reads if given else None) \
         == _reference_names(trace, named, set())
     assert len(calls) == 1 and (calls[0][2] is reads if given else calls[0][2].tolist() == reads.tolist())
@@ -200,15 +201,15 @@ def test_flat_scans_decide_without_last_reads(monkeypatch, what, trace, given):
     arguments' flat array, given or made) decide every question the use counts leave,
     inlined readers and readers of an argument twice (x * x) too, without last_reads,
     and give the oracle's names."""
-    monkeypatch.setattr(naming, "_SCANNED", 0)
+    monkeypatch.setattr(name_reads, "_SCANNED", 0)
     counts, reads = use_counts_and_reads(trace)
     uses = counts.tolist()
     asked = []
-    monkeypatch.setattr(naming._LastRead, "_flat_readers", _recording(naming._LastRead._flat_readers, asked))
+    monkeypatch.setattr(name_reads.LastRead, "_flat_readers", _recording(name_reads.LastRead._flat_readers, asked))
     for named in (named_vars(trace, uses),
                   [ins.op != "const" and (i % 3 != 1 or ins.op == "input") for i, ins in enumerate(trace.instrs)]):
         want = _reference_names(trace, named, set())
-        monkeypatch.setattr(naming, "last_reads", _refuse)
+        monkeypatch.setattr(name_reads, "last_reads", _refuse)
         assert assign_names(trace, named, set(), uses, None, reads if given else None) == want
     if what in ("inlined", "inlined-before", "budget"):
         assert asked   # (these ask questions that need readers)
@@ -223,7 +224,7 @@ def test_a_spent_budget_stops_the_flat_search_for_a_statement():
     uses = counts.tolist()
     named = named_vars(trace, uses)
     assert not named[2]   # (the mul, inlined into the add)
-    last = naming._LastRead(trace, named, uses, reads)
+    last = name_reads.LastRead(trace, named, uses, reads)
     last._flat()
     assert last._statement(2) == 4
     last.budget = -100
@@ -258,18 +259,18 @@ def _recording(method, calls):
 
 @pytest.mark.parametrize("slice_", [1, 3, 4096])
 def test_flat_readers_are_the_instruction_readers(monkeypatch, slice_):
-    """_LastRead's two ways of finding readers give the same instructions, in order,
+    """LastRead's two ways of finding readers give the same instructions, in order,
     once each, over any range (slices of the flat array that cut an instruction's
     arguments anywhere, and one slice for all)."""
-    monkeypatch.setattr(naming, "_FLAT_SLICE", slice_)
+    monkeypatch.setattr(name_reads, "_FLAT_SLICE", slice_)
     trace = passes.grad_reverse(to_trace(random_program(400, n_vars=3, seed=11)))
     counts, reads = use_counts_and_reads(trace)
     uses = counts.tolist()
     named = named_vars(trace, uses)
     n = len(trace.instrs)
     assert any(len(set(ins.args)) < len(ins.args) for ins in trace.instrs)   # (an x * x)
-    scans = naming._LastRead(trace, named, uses, reads)
-    flat = naming._LastRead(trace, named, uses, reads)
+    scans = name_reads.LastRead(trace, named, uses, reads)
+    flat = name_reads.LastRead(trace, named, uses, reads)
     flat._flat()
     for v in range(0, n, 7):
         for start, stop in ((v + 1, n), (v + 1, min(n, v + 40)), (0, n)):
@@ -288,7 +289,7 @@ def test_accumulated_adjoints_need_no_scan(monkeypatch):
     named = named_vars(trace, uses)
     want = assign_names(trace, named, set())
 
-    monkeypatch.setattr(naming, "last_reads", _refuse)
+    monkeypatch.setattr(name_reads, "last_reads", _refuse)
     assert assign_names(trace, named, set(), uses) == want
 
 
@@ -350,16 +351,16 @@ def test_names_as_the_oracle_on_random_traces(seed, size, kind, colliding, reser
     named = named_vars(trace, uses) if not inline else \
         [ins.op != "const" and (i % 3 != 1 or ins.op == "input") for i, ins in enumerate(trace.instrs)]
     want = _reference_names(trace, named, reserved)
-    old = naming._SCANNED, naming._FLAT_SCANS, naming._FLAT_SLICE
+    old = name_reads._SCANNED, name_reads._FLAT_SCANS, name_reads._FLAT_SLICE
     try:
         if scanned is not None:
-            naming._SCANNED = scanned
+            name_reads._SCANNED = scanned
         if flat is not None:   # (the flat scans' budget per instruction, their slices: budgets that run out mid-scan)
-            naming._FLAT_SCANS, naming._FLAT_SLICE = flat
+            name_reads._FLAT_SCANS, name_reads._FLAT_SLICE = flat
         assert assign_names(trace, named, reserved, uses) == want
         assert assign_names(trace, named, reserved) == want
     finally:
-        naming._SCANNED, naming._FLAT_SCANS, naming._FLAT_SLICE = old
+        name_reads._SCANNED, name_reads._FLAT_SCANS, name_reads._FLAT_SLICE = old
 
 
 def test_flat_starts_from_the_op_codes(monkeypatch):
@@ -373,16 +374,16 @@ def test_flat_starts_from_the_op_codes(monkeypatch):
     uses = counts.tolist()
     named = named_vars(trace, uses)
     codes = op_codes([ins.op for ins in trace.instrs])
-    by_codes = naming._LastRead(trace, named, uses, reads, codes)
-    monkeypatch.setattr(naming, "np", _NoCounting(naming.np))   # (refuses fromiter: no read of lengths)
+    by_codes = name_reads.LastRead(trace, named, uses, reads, codes)
+    monkeypatch.setattr(name_reads, "np", _NoCounting(name_reads.np))   # (refuses fromiter: no read of lengths)
     by_codes._flat()
     monkeypatch.undo()
-    read = naming._LastRead(trace, named, uses, reads)
+    read = name_reads.LastRead(trace, named, uses, reads)
     read._flat()
     assert by_codes.starts.tolist() == read.starts.tolist() == \
         [0] + list(itertools.accumulate(len(ins.args) for ins in trace.instrs))
-    monkeypatch.setattr(naming, "_SCANNED", 0)
-    monkeypatch.setattr(naming, "last_reads", _refuse)
+    monkeypatch.setattr(name_reads, "_SCANNED", 0)
+    monkeypatch.setattr(name_reads, "last_reads", _refuse)
     want = assign_names(trace, named, set(), uses, None, reads)
     assert assign_names(trace, named, set(), uses, None, reads, codes=codes) == want
     # (arities that do not add up to the arguments, or of a variadic op: none)

@@ -115,3 +115,26 @@ def test_a_compiled_gradient_called_at_one_point_shares_them(programs, monkeypat
     for _ in range(2):
         assert alone(*x) == (value, grads) == g(*x)
 
+
+
+def test_the_slot_list_is_filled_a_small_chunk_at_a_time():
+    """_slot_list holds, besides the list it fills and its ints (an int object per
+    slot), their object array (8 bytes a slot) and a chunk's object array and list:
+    under a quarter of a MB more (at 2¹⁶ slots a chunk, a MB: 100 bytes an operation
+    of the pipeline's peak at 10⁴ operations; and the ints were made from an int64
+    array, 8 bytes a slot more)."""
+    import gc
+    import tracemalloc
+    rng = np.random.default_rng(1)
+    holes, slots = 200_000, 60_000
+    flat = rng.integers(0, slots, holes).astype(np.int32)
+    given = render_bulk.FlatSlots(flat, np.arange(0, holes, 3, dtype=np.int32))
+    gc.collect()
+    tracemalloc.start()
+    try:
+        out = numpy_backend._slot_list(given, (1, 2))
+        held, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert out[:holes] == flat.tolist() and out[holes:] == [1, 2]
+    assert peak - held < 8 * slots + (1 << 18)

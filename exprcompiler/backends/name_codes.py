@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from array import array
-from typing import Optional
+from typing import Iterable, Optional
 
 import numpy as np
 
@@ -31,7 +31,10 @@ HELD_BY_INDEX = re.compile(r"v(0|[1-9][0-9]*)(?:_(%s))?\Z" % "|".join(INDEXED_KI
 # per kind code (0: a name held by text, which has no suffix): the suffix after v12
 _SUFFIXES = [b""] + [b"" if kind == "v" else b"_" + kind.encode() for kind in INDEXED_KINDS]
 _SUFFIX_LENGTHS = np.array([len(s) for s in _SUFFIXES], np.int64)
-_CHUNK = 1 << 15   # names made into bytes at a time (a few MB of index arrays at most)
+# names made into bytes at a time: _text's dozen int64 arrays of a chunk are held at once
+# (at 1 << 15, 2.6 MB: generate's peak of memory at 10⁴ operations, 110-170 bytes an
+# operation above the rest; at this size as fast at 10⁵-10⁶ names, faster at 10⁴)
+_CHUNK = 1 << 13
 
 
 class Names:
@@ -75,7 +78,7 @@ class Names:
         codes = self._array()
         text = b"".join([_text(codes[variables[k:k + _CHUNK]].astype(np.int64), self.top, self.texts)
                          for k in range(0, len(variables), _CHUNK)])
-        return text[:-1].decode()
+        return str(memoryview(text)[:-1], "utf-8")   # (decoded from a view: no copy of the bytes but the str)
 
     def holders(self, variables) -> int:
         """How many variables hold the names of these."""
@@ -84,6 +87,33 @@ class Names:
 
     def _array(self) -> np.ndarray:
         return np.frombuffer(self.codes, np.int32 if self.codes.typecode == "i" else np.int64)
+
+
+def reserved_split(reserved: Iterable[str]) -> tuple[tuple[str, ...], tuple[tuple[str, str, int], ...]]:
+    """`reserved`'s names (as naming's _Holders and name_firsts hold them): those
+    not of the v12 form (held by text whatever the trace), and those that are, as
+    (name, kind, index) (held by index where the index is below the trace's `top`).
+    Kept per set: generate passes the same ~250 names (Python's keywords, builtins,
+    the runtime's helpers) at every call, and matching each was ~0.2 ms of a call
+    (0.2 µs an operation at 10³ operations)."""
+    key = reserved if type(reserved) is frozenset else frozenset(reserved)
+    split = _SPLITS.get(key)
+    if split is None:
+        texts, indexed = [], []
+        for name in sorted(key):   # (sorted: the same order whatever the set's)
+            m = HELD_BY_INDEX.match(name)
+            if m is None:
+                texts.append(name)
+            else:
+                indexed.append((name, m[2] or "v", int(m[1])))
+        if len(_SPLITS) >= _SPLITS_KEPT:
+            _SPLITS.clear()
+        split = _SPLITS[key] = tuple(texts), tuple(indexed)
+    return split
+
+
+_SPLITS: dict = {}   # frozenset of reserved names -> reserved_split's answer
+_SPLITS_KEPT = 64    # (sets kept: a function name each, with the backends' reserved names)
 
 
 def name_texts(codes: np.ndarray, top: int) -> list[str]:
@@ -143,4 +173,4 @@ def _copy(out: np.ndarray, to: np.ndarray, source: np.ndarray, lengths: np.ndarr
     out[np.repeat(to, lengths) + within] = source[np.repeat(np.cumsum(lengths) - lengths, lengths) + within]
 
 
-__all__ = ["HELD_BY_INDEX", "INDEXED_KINDS", "Names", "name_texts"]
+__all__ = ["HELD_BY_INDEX", "INDEXED_KINDS", "Names", "name_texts", "reserved_split"]

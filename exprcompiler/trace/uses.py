@@ -32,7 +32,7 @@ def use_count_array(trace: Trace) -> np.ndarray:
 
 def use_counts_and_reads(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
     """use_count_array, and every instruction's arguments in one flat array, in
-    order (what it counts; naming.last_reads takes it instead of reading them again)."""
+    order (what it counts; name_reads.last_reads takes it instead of reading them again)."""
     # counted by NumPy from one C loop over every argument (Counter's dict: 2x, a Python loop: 10x)
     instrs = trace.instrs
     # (int32: generate holds it through assign_names)
