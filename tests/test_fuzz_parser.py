@@ -276,17 +276,24 @@ SYMPY_RECIPE = st.recursive(
 def _small_power(a, b) -> bool:
     """Whether SymPy may evaluate a**b: not for numbers, nor for a large exponent
     ((2*x)**BIG is distributed as 2**BIG * x**BIG)."""
-    return not (a.is_Number and b.is_Number) and bool(b.free_symbols or (b.is_Rational and abs(b) <= 8))
+    return not (a.is_Number and b.is_Number) and (_symbolic(b) or bool(b.is_Rational and abs(b) <= 8))
+
+
+def _symbolic(node) -> bool:
+    """Whether a Symbol occurs in `node`, read off its tree: SymPy's free_symbols of an
+    Integral substitutes into the integrand with evaluation on, which computes a number
+    bomb below it (in C, outside any time budget: an explore run sat there 29 minutes)."""
+    return any(isinstance(p, sp.Symbol) for p in sp.preorder_traversal(node))
 
 
 def _numeric_power_bomb(node) -> bool:
-    """A number-only node holding an unevaluated power whose exponent has a large
+    """A node holding an unevaluated number-only power whose exponent has a large
     numerator or denominator: the next node that evaluates it (Max compares, floor
-    rounds, Mul combines powers of 2) computes a number of 10**5000 digits or its
-    BIG-th root, in C, where no signal stops it."""
-    return not node.free_symbols and any(
-        p.is_Pow and p.exp.is_Rational and (abs(p.exp.p) > 64 or p.exp.q > 64)
-        for p in sp.preorder_traversal(node))
+    rounds, Mul combines powers of 2, free_symbols substitutes into an Integral)
+    computes a number of 10**5000 digits or its BIG-th root, in C, where no signal
+    stops it."""
+    return any(p.is_Pow and p.exp.is_Rational and (abs(p.exp.p) > 64 or p.exp.q > 64)
+               and not _symbolic(p.base) for p in sp.preorder_traversal(node))
 
 
 def build_sympy(recipe):
@@ -305,7 +312,7 @@ def build_sympy(recipe):
     try:
         # SymPy evaluates numbers exactly (floor(2**BIG), BIG**(1/BIG)): among numbers
         # only, nothing is evaluated, and whatever still takes long is dropped.
-        with within(2 * BUDGET), sp.evaluate(any(a.free_symbols for a in args)):
+        with within(2 * BUDGET), sp.evaluate(any(map(_symbolic, args))):
             node = (UNARY if len(args) == 1 else BINARY)[head](*args)
     except Exception:  # (TooSlow included)
         return args[0]

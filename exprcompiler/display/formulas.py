@@ -3,8 +3,11 @@
 The derivatives shown are exprcompiler's own — the Jacobian trace of reverse mode
 (passes.jacobian), turned into SymPy by trace/to_sympy.py — so what a notebook shows
 is what the compiled code computes, only written as one formula per entry (SymPy
-merges the shared subexpressions the trace keeps apart). User names that are not plain
-identifiers are escaped for LaTeX, so a name such as a&b cannot break the alignment.
+merges the shared subexpressions the trace keeps apart). A comparison used as a number,
+Piecewise((1, B), (0, True)), is written as Iverson's bracket [B], so a comparison of
+comparisons reads as one line rather than cases inside a case's condition. User names
+that are not plain identifiers are escaped for LaTeX, so a name such as a&b cannot break
+the alignment.
 """
 
 from __future__ import annotations
@@ -13,10 +16,12 @@ import re
 from typing import Optional
 
 import sympy
+from sympy.printing.latex import LatexPrinter
 
 from .. import passes
 from ..errors import ConversionError
 from ..trace.ir import Trace
+from ..trace.sympy_piecewise import indicator_condition
 from ..trace.to_sympy import to_sympy
 from .html import safe_display
 
@@ -36,6 +41,25 @@ def latex_name(name: str) -> str:
     if _PLAIN.match(name):
         return sympy.latex(sympy.Symbol(name))
     return r"\mathtt{" + "".join(_ESCAPES.get(c, c) for c in name) + "}"
+
+
+class _Printer(LatexPrinter):
+    def _print_Piecewise(self, expr):
+        if _bracket(expr):
+            return r"\left[" + self._print(expr.args[0].cond) + r"\right]"
+        return super()._print_Piecewise(expr)
+
+    # A bracket needs no parentheses around it.
+    def parenthesize(self, item, level, is_neg=False, strict=False):
+        return self._print(item) if _bracket(item) else super().parenthesize(item, level, is_neg, strict)
+
+    def _needs_mul_brackets(self, expr, first=False, last=False) -> bool:
+        return not _bracket(expr) and super()._needs_mul_brackets(expr, first, last)
+
+
+def _bracket(expr) -> bool:
+    return isinstance(expr, sympy.Piecewise) and indicator_condition(expr) is not None \
+        and float(expr.args[0].expr) == 1.0
 
 
 class Latex:
@@ -75,7 +99,7 @@ def latex(primal: Trace, wrt: Optional[list] = None, *, max_ops: int = MAX_OPS) 
     names = {s: latex_name(s.name) for e in exprs.values() for s in e.free_symbols}
 
     def tex(expr) -> str:
-        return sympy.latex(expr, symbol_names=names)
+        return _Printer({"symbol_names": names}).doprint(expr)
 
     lhs = [(latex_name(y), y) for y in primal.output_names]
     lhs += [(rf"\frac{{\partial {latex_name(y)}}}{{\partial {latex_name(x)}}}", f"{y}.d.{x}")

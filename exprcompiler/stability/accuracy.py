@@ -110,7 +110,14 @@ def _functions(expr: str, shapes: tuple = ()):
     e, symbols = _elements(trace) if shapes else (to_sympy(trace)[0], None)
     symbols = symbols or [sympy.Symbol(n, real=True) for n in trace.input_names]
     value = sympy.lambdify(symbols, e, modules="mpmath")
-    return value, [sympy.lambdify(symbols, sympy.diff(e, s), modules="mpmath") for s in symbols]
+    return value, [sympy.lambdify(symbols, _diff(e, s), modules="mpmath") for s in symbols]
+
+
+def _diff(e, *wrt):
+    """sympy.diff without DiracDelta terms (|x|'' and sign(x)' = 2·DiracDelta(x), as in
+    cbrt's sign(x)·|x|^(1/3)): 0 away from the kink, where the points are."""
+    d = sympy.diff(e, *wrt)
+    return d.replace(lambda t: isinstance(t, sympy.DiracDelta), lambda t: sympy.S.Zero)
 
 
 def _rows(pts: dict) -> list:
@@ -134,10 +141,7 @@ def _second(expr: str):
     trace = to_trace(expr)
     e, = to_sympy(trace)
     symbols = [sympy.Symbol(n, real=True) for n in trace.input_names]
-    def second(a, b):   # |x|'' is DiracDelta: 0 away from the kink, where the points are
-        d = sympy.diff(e, a, b)
-        return d.replace(lambda t: isinstance(t, sympy.DiracDelta), lambda t: sympy.S.Zero)
-    return [[sympy.lambdify(symbols, second(a, b), modules="mpmath") for b in symbols] for a in symbols]
+    return [[sympy.lambdify(symbols, _diff(e, a, b), modules="mpmath") for b in symbols] for a in symbols]
 
 
 def conditions(entry, pts: dict) -> tuple[list, list]:

@@ -4,13 +4,17 @@ Any trace (a front end's, or a derivative pass's output) becomes one SymPy
 expression per output, so the tests can check derivative traces against
 ``sympy.diff(to_sympy(trace)[0], x)``. Each op is translated through its op-table
 entry (``op.sympy`` or the SymPy class named ``op.sympy_head``); nothing here
-knows individual ops. The forward bridge is `exprcompiler.parse.from_sympy`.
+knows individual ops. The ``op.sympy`` forms get SymPy through the namespace of
+trace/sympy_piecewise.py, whose Piecewise keeps a condition that holds a Piecewise as
+built (SymPy's own would fold it through its solvers: a comparison of comparisons took
+seconds to minutes). The forward bridge is `exprcompiler.parse.from_sympy`.
 """
 
 from __future__ import annotations
 
 import math
 from fractions import Fraction
+from typing import Optional
 
 import sympy
 from sympy.core.parameters import evaluate as _evaluate
@@ -18,6 +22,7 @@ from sympy.core.parameters import evaluate as _evaluate
 from .. import ops as _ops
 from ..errors import ConversionError
 from .ir import Trace
+from .sympy_piecewise import Namespace
 
 _MAX_DYADIC_DENOMINATOR = 1024
 
@@ -39,10 +44,15 @@ def sympy_number(value: float) -> sympy.Expr:
     return sympy.Float(value)
 
 
-def sympy_form(opname: str):
+def sympy_form(opname: str, namespace: Optional[Namespace] = None):
+    """The function building `opname`'s SymPy expression from its arguments'. The op
+    table's ``sympy=`` forms get SymPy through `namespace` (trace/sympy_piecewise.py:
+    a Piecewise whose condition holds a Piecewise is kept as built, not folded through
+    SymPy's solvers); one namespace per conversion lets it remember what it has seen."""
     op = _ops.OPS[opname]
     if op.sympy is not None:
-        return lambda *args: op.sympy(sympy, *args)
+        sp = namespace or Namespace()
+        return lambda *args: op.sympy(sp, *args)
     head = getattr(sympy, op.sympy_head, None) if op.sympy_head else None
     if head is None:
         raise ConversionError(f"op {opname!r} has no SymPy form (give it sympy_head or sympy)")
@@ -59,6 +69,7 @@ def to_sympy(trace: Trace, *, evaluate: bool = True) -> tuple:
     """
     values: list = [None] * len(trace.instrs)
     forms: dict = {}
+    namespace = Namespace()
     try:
         with _evaluate(evaluate):
             for i, ins in enumerate(trace.instrs):
@@ -71,7 +82,7 @@ def to_sympy(trace: Trace, *, evaluate: bool = True) -> tuple:
                     values[i] = sympy_number(ins.value)
                 else:
                     if ins.op not in forms:
-                        forms[ins.op] = sympy_form(ins.op)
+                        forms[ins.op] = sympy_form(ins.op, namespace)
                     values[i] = forms[ins.op](*(values[a] for a in ins.args))
     except RecursionError:
         raise ConversionError("trace too deep for SymPy's automatic evaluation; "
