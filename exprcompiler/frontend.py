@@ -51,12 +51,26 @@ def _sympy_text(expr) -> str:
         size = _tree_size(expr, 4000)
         if size > 4000:
             return "a SymPy expression"
-        if size <= SORTED_UP_TO:
+        if size <= SORTED_UP_TO and not _numeric_compound(expr):
             return str(expr)
         from sympy import sstr
         return sstr(expr, order="none")
     except Exception:  # printing is a courtesy, never an error (RecursionError included)
         return "a SymPy expression"
+
+
+def _numeric_compound(expr) -> bool:
+    """Whether `expr` (a small tree) holds a number that is not an atom, such as an
+    unevaluated (3/2)**(10**12) or gamma(10**9): str() sorts an Add's terms, and sorts
+    a numeric term by its value (complex(term)), which may evaluate it for minutes."""
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if node.args:
+            if getattr(node, "is_number", False):
+                return True
+            stack.extend(node.args)
+    return False
 
 
 def _tree_size(expr, cap: int) -> int:

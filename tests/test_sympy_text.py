@@ -35,3 +35,17 @@ def test_a_shared_dag_stops_at_its_first_subtree_past_the_cap(monkeypatch):
     assert frontend._tree_size(big, 4000) == 4001
     assert len(read) < 200   # (twice each node of the ~25 levels it takes to pass 4,000: 104; was 8,004)
     assert frontend._sympy_text(big) == "a SymPy expression"
+
+
+def test_a_numeric_term_is_not_evaluated_to_sort_the_header(monkeypatch):
+    # str() sorts an Add's terms, a numeric one by its value: complex((3/2)**(10**12)) ran
+    # for minutes in an explore run. The header keeps SymPy's own order instead.
+    with evaluate(False):
+        e = sp.Add(sp.Pow(sp.Rational(3, 2), sp.Integer(10**12)), sp.sin(x), x)
+
+    def refuse(self):
+        raise AssertionError("a term evaluated for the header")
+    monkeypatch.setattr(sp.Expr, "__complex__", refuse)
+    assert frontend._sympy_text(e) == "(3/2)**1000000000000 + sin(x) + x"
+    monkeypatch.undo()
+    assert frontend._sympy_text(sp.sin(x) + x**2) == str(sp.sin(x) + x**2)   # (no number: sorted, as str)
