@@ -75,7 +75,15 @@ Session 36 (bench_frontend.py, CPU, two alternating runs, load 3): text 10^5
 the constant sweep's Python loop ~30% less (no Label made an edge), and no np.unique
 without an index (its first call in a process imported numpy.ma: 8-18 ms, ~1 µs an
 operation at 10^4). benchmarks/bench_reverse_bulk.py --why counts what grad_reverse
-does differently.
+does differently. Session 38: a call's fixed cost (its work per kind and template,
+NumPy calls on small arrays: ~3.0 ms warm at 42 instructions of text, ~2.0 on deep)
+cut to ~2.4 and ~1.8: the edges found by one mask over (instruction, argument), not
+a few calls per kind and edge and a sort; what closes each contribution (copy, add,
+sub) chosen over all the edges at once, and the template instructions put a batch
+per arity (NewInstrs.defer); no np.isin or np.add.at (~100 µs a call); the plain
+kinds' edges kept by op (_edges_of). It is still ~4 ms more than the per-instruction
+sweep's at 10^3 operations in a fresh process, which is faster there (text, SymPy):
+the two are as fast at ~3,000 (text) and ~2,000 (SymPy) instructions, ~750 on deep.
 
 Labels: as columns (trace/labels.py) where the primal's are, the adjoints' v̄_k
 read off the primal's columns (reverse_bulk_write.bar_columns), so no Label object
@@ -221,39 +229,41 @@ def grad_reverse_bulk(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Opti
     templates: list = []
     specs: list = []   # template id -> (op, argument number, constant arguments)
     active_np = _active(trace, wrt_list, ops, cols, is_const)
-    parts_i, parts_j, parts_t = [], [], []
+    edge_t = np.full((n_kinds + 1, 3), -1, np.int32)   # kind, argument -> its edge's template (-1: none)
     zeros = False   # a structural zero somewhere: then not every active variable is reached
     try:
         by_kind = np.argsort(kind, kind="stable")   # (instructions grouped by kind, in order)
         bounds = np.searchsorted(kind[by_kind], np.arange(n_kinds + 1)).tolist()
         for k in range(n_kinds):
-            members = by_kind[bounds[k]:bounds[k + 1]]
-            if not len(members) or ops[members[0]] in _LEAVES:
+            if bounds[k] == bounds[k + 1]:
                 continue
-            edges = _edges_of(ops[members[0]], arg_lists[members[0]], pattern_of, templates, specs)
+            first = int(by_kind[bounds[k]])
+            if ops[first] in _LEAVES:
+                continue
+            edges = _edges_of(ops[first], arg_lists[first], pattern_of, templates, specs)
             if edges is False or any(len(templates[t][0]) > _MAX_BLOCK for _, t in edges):
                 return None
-            zeros |= len(edges) < len(arg_lists[members[0]])
-            members = members[active_np[members]]
+            zeros |= len(edges) < len(arg_lists[first])
             for j, t in edges:
-                hit = members[active_np[cols[j][members]]]
-                parts_i.append(hit)
-                parts_j.append(np.full(len(hit), j, np.int8))
-                parts_t.append(np.full(len(hit), t, np.int32))
+                edge_t[k, j] = t
     except _Unsupported:
         return None
+    del by_kind
+    # the edges, in the sweep's order: consumers descending, last argument first; an
+    # edge where an active instruction's kind has one to an active argument: a mask
+    # of (instruction, argument) read backwards, so no sort and a few NumPy calls
+    # whatever the number of kinds (they were a few per kind and edge, then a sort of
+    # the edges). (int8 argument numbers, int32 templates)
+    has = np.empty((n, 3), bool)
+    for j in range(3):
+        has[:, j] = (edge_t[kind, j] >= 0) & active_np & active_np[cols[j]]
+    flat = np.flatnonzero(has.ravel())[::-1]
+    del has
+    e_i, e_j = flat // 3, (flat % 3).astype(np.int8)
+    del flat
+    e_t = edge_t[kind[e_i], e_j]
     active_np_o = bool(active_np[o])
-    del by_kind, kind, active_np
-    # the edges, in the sweep's order: consumers descending, last argument first
-    # (int32 columns, int8 argument numbers: at 10^6 operations each column of
-    # edges is 10 MB, not 20)
-    e_i = np.concatenate(parts_i) if parts_i else np.zeros(0, np.int32)
-    e_j = np.concatenate(parts_j) if parts_j else np.zeros(0, np.int8)
-    e_t = np.concatenate(parts_t) if parts_t else np.zeros(0, np.int32)
-    del parts_i, parts_j, parts_t
-    order = np.argsort(-(e_i * 3 + e_j), kind="stable")
-    e_i, e_j, e_t = e_i[order], e_j[order], e_t[order]
-    del order
+    del kind, active_np, edge_t
     if zeros:
         # Where a partial is a structural zero (x**0), an adjoint may never be
         # reached: only the edges out of reached variables count (irregular: Python)

@@ -132,8 +132,8 @@ def _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e
         named = more
         again = _primal_sources(n, up, named)
         if g_readers is None:   # (the edges whose templates hash-cons an instruction on G)
-            g_readers = reg[np.isin(e_t[reg], [t for t, tp in enumerate(templates)
-                                                if any(g for _, g in _independent(tp))])]
+            reads_g = np.array([any(g for _, g in _independent(tp)) for tp in templates], bool)
+            g_readers = reg[reads_g[e_t[reg]]]
         moved = not np.array_equal(again[e_i[g_readers]], g_src[e_i[g_readers]])
         g_src = again
         if not moved:

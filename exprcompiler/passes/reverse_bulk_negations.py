@@ -136,7 +136,9 @@ def _negation_classes(n, o, wrt_set, templates, e_i, e_a, e_t, py, first, next_e
         out_edges = np.bincount(e_i, minlength=n)
         unneg_edges = np.bincount(e_i[gone_reader], minlength=n)
         gone = np.flatnonzero((out_edges == unneg_edges) & (unneg_edges > 0))
-        gone = gone[~np.isin(gone, [o, *wrt_set])]
+        kept = np.zeros(n, bool)   # (not np.isin: ~100 µs a call)
+        kept[[o, *wrt_set]] = True
+        gone = gone[~kept[gone]]
         dropped[neg_edge[gone]] = True
         del out_edges, unneg_edges, gone
     return as_sub, dropped, swap, unneg, neg_edge, dneg, (unneg | dneg) & ~own, copy_neg, neg_key

@@ -10,7 +10,9 @@ apply as in grad_reverse's sweep: a constant argument is that constant, and an
 argument whose shape the identities look into (c·(k·v), a negation) is a
 placeholder of that shape (_argument_patterns, _placeholder). The constant sweep
 (passes/reverse_bulk_consts.py) records with G a named constant (`g`). Templates
-are cached across calls, keyed by the op's definition and the patterns' keys.
+are cached across calls, keyed by the op's definition and the patterns' keys (not
+across processes: read back from the code store, a template took as long as its
+recording, ~18 µs; session 38).
 """
 
 from __future__ import annotations
@@ -178,10 +180,19 @@ def _edges_of(op: str, args: tuple, pattern_of: dict, templates: list, specs: li
     """((argument number, template id), ...) of an instruction `op(args)`, last
     argument first, without structural zeros; False if the op has no scalar partials."""
     opdef = _ops.OPS.get(op)
+    pattern = tuple(pattern_of.get(a) for a in args)
+    plain = all(p is None for p in pattern)   # (no constant or structured argument: its edges kept by op)
+    if plain:
+        hit = _PLAIN.get((op, len(args)))
+        if hit is not None and hit[0] is opdef:
+            base = len(templates)
+            for template, spec in hit[2]:
+                templates.append(template)
+                specs.append(spec)
+            return tuple((j, base + k) for k, j in enumerate(hit[1]))
     partials = getattr(getattr(opdef, "vjp", None), "partials", None)
     if opdef is None or opdef.arity == VARIADIC or partials is None or len(partials) != len(args):
         return False
-    pattern = tuple(pattern_of.get(a) for a in args)
     edges = []
     for j in range(len(args) - 1, -1, -1):
         if partials[j] is None:
@@ -192,4 +203,11 @@ def _edges_of(op: str, args: tuple, pattern_of: dict, templates: list, specs: li
         templates.append(template)
         specs.append((opdef, j, pattern))
         edges.append((j, len(templates) - 1))
+    if plain:
+        if len(_PLAIN) >= 4096:
+            _PLAIN.clear()
+        _PLAIN[op, len(args)] = (opdef, [j for j, _ in edges], [(templates[t], specs[t]) for _, t in edges])
     return tuple(edges)
+
+
+_PLAIN: dict = {}   # (op, arity) -> (its definition, argument numbers, (template, spec) each): _edges_of

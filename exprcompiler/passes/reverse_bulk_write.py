@@ -42,6 +42,7 @@ class NewInstrs:
         self.args = np.zeros((3, size), np.int32)   # (positions are int32: the driver's bound)
         self.ops: dict = {}
         self.moved = None   # (where reverse_bulk_fold moved them: a Moved)
+        self._deferred: dict = {}   # arity -> (positions, op codes, lengths, argument columns): see defer
 
     def put(self, pos, op, argcols) -> int:
         p = pos - self.n
@@ -51,6 +52,32 @@ class NewInstrs:
         for k, col in enumerate(argcols):
             self.args[k, p] = col
         return len(p)
+
+    def defer(self, pos, op, argcols) -> int:
+        """put(pos, op, argcols), written at the next `flush` with the others of its
+        arity: a put's few NumPy calls made once per arity, not per template
+        instruction (the sweep's fixed cost: ~60 puts at 10^3 operations). A large
+        one is put now (its columns not held until the flush: memory at 10^5)."""
+        if len(pos) > _DEFER_AT_MOST:
+            return self.put(pos, op, argcols)
+        batch = self._deferred.setdefault(len(argcols), ([], [], [], [[] for _ in argcols]))
+        batch[0].append(pos)
+        batch[1].append(self.ops.setdefault(op, len(self.ops)))
+        batch[2].append(len(pos))
+        for k, col in enumerate(argcols):
+            batch[3][k].append(col)
+        return len(pos)
+
+    def flush(self) -> None:
+        """Write what `defer` kept."""
+        for arity, (pos, codes, lengths, cols) in self._deferred.items():
+            p = np.concatenate(pos) - self.n
+            self.written[p] = True
+            self.code[p] = np.repeat(np.array(codes, np.int16), lengths)
+            self.arity[p] = arity
+            for k, col in enumerate(cols):
+                self.args[k, p] = np.concatenate(col)
+        self._deferred = {}
 
     def made(self) -> list:
         """The new instructions, those put made now a span of positions at a time and
@@ -87,6 +114,7 @@ class NewInstrs:
 
 
 _SPAN = 1 << 16   # (positions a span of NewInstrs.made: its lists are a few MB at most)
+_DEFER_AT_MOST = 1 << 10   # (instructions a put that NewInstrs.defer keeps for the flush)
 
 
 def _write_regular(out: NewInstrs, instrs, templates, groups, shared, firsts, e_i, start, total, prev, adj, arg_cols,
@@ -96,10 +124,17 @@ def _write_regular(out: NewInstrs, instrs, templates, groups, shared, firsts, e_
     first position; `total`, where its adjoint is after it; `prev`, the adjoint
     before it); `groups` [(template id, its edges)], `shared` and `firsts` from the
     hash-consing, the masks from the layout. Returns how many were put."""
-    put = out.put
+    put, defer = out.put, out.defer
     placed = 0
-    negated = np.full(len(e_i), -1, np.int64)   # (a dropped negation's argument)
-    swapped = np.full(len(e_i), -1, np.int64)   # (a swapped edge's c)
+    E = len(e_i)
+    # (what closes each contribution, and the masks it is chosen by, over all the
+    # edges at once: a few NumPy calls in all, not a few dozen per template)
+    dn_all = dneg | (neg_hit >= 0) | (neg_ext >= 0)   # (−(−m): m closes it; a negation found: a copy)
+    last_keep = (~as_sub | built_neg) & ~dropped & ~dn_all
+    # (positions are int32: the driver's bound)
+    res_all = np.full(E, -1, np.int32)   # (each edge's contribution, and what its negation negates)
+    m_all = np.full(E, -1, np.int32)
+    t_of = np.full(E, -1, np.int32)   # (its template; -1: not a regular edge)
     for t, idx in groups:
         if not len(idx):
             continue
@@ -132,35 +167,29 @@ def _write_regular(out: NewInstrs, instrs, templates, groups, shared, firsts, e_
                 k = r[1] - 1
                 cols[r] = arg_cols[k][ii] if k < len(instrs[ii[0]][1]) else ii
             return cols[r]
-        sub = as_sub[idx]
-        drop = dropped[idx]
-        # (−(−m): no negation, m closes it; a negation found: a copy)
-        dn = dneg[idx] | (neg_hit[idx] >= 0) | (neg_ext[idx] >= 0)
         for k, (op, refs) in enumerate(tinstrs):
             keep = kept[k]
             if k == len(tinstrs) - 1 and neg_last[t]:
                 # (the negation of an `old − m` is not built, unless another finds it; never shared)
-                keep = (~sub | built_neg[idx]) & ~drop & ~dn
+                keep = last_keep[idx]
             pos = at[k][keep]
             if len(pos):
-                placed += put(pos, op, [column(r)[keep] for r in refs])
-        # what closes each contribution: a copy (first, result not fresh), add or sub
-        res = column(result)
-        if tinstrs and result[0] == "t" and neg_last[t]:
-            m = column(tinstrs[result[1]][1][0])
-        else:
-            m = res
-        fi, before, ends = first[idx], prev[idx], total[idx]
-        sw = swap[idx]
-        for mask, op, cols2 in ((fi & (~fresh[t] | result_hit[idx]) & ~dead[idx] & ~dn, "copy", (res,)),
-                                (~fi & sub & (neg_hit[idx] < 0) & (neg_ext[idx] < 0), "sub", (before, m)),
-                                (~fi & ~sub & ~sw & ~unneg[idx] & ~dn, "add", (before, res))):
-            if mask.any():
-                placed += put(ends[mask], op, [c[mask] for c in cols2])
-        if neg_last[t]:   # (what a negation negates: for `c − x` and `old − x`)
-            negated[idx] = m
-        if sw.any():
-            swapped[idx[sw]] = res[sw]
+                placed += defer(pos, op, [column(r)[keep] for r in refs])
+        res = res_all[idx] = column(result)
+        # (what a negation negates: for `c − x` and `old − x`)
+        m_all[idx] = column(tinstrs[result[1]][1][0]) if tinstrs and result[0] == "t" and neg_last[t] else res
+        t_of[idx] = t
+    regular = t_of >= 0
+    negated = np.where(regular & neg_last[t_of], m_all, np.int64(-1))   # (a dropped negation's argument)
+    swapped = np.where(regular & swap, res_all, np.int64(-1))   # (a swapped edge's c)
+    for mask, op, cols2 in ((first & (~fresh[t_of] | result_hit) & ~dead & ~dn_all, "copy", (res_all,)),
+                            (~first & as_sub & (neg_hit < 0) & (neg_ext < 0), "sub", (prev, m_all)),
+                            (~first & ~as_sub & ~swap & ~unneg & ~dn_all, "add", (prev, res_all))):
+        mask &= regular
+        if mask.any():
+            placed += defer(total[mask], op, [c[mask] for c in cols2])
+    del res_all, m_all, t_of, regular, dn_all, last_keep
+    out.flush()   # (the instructions put so far are read below: _negated_by)
     found = np.flatnonzero((neg_hit >= 0) | (neg_ext >= 0))
     if len(found):   # (a negation found built: what it negates; a first contribution, a copy of it)
         at = start[np.maximum(neg_hit[found], 0)]
