@@ -32,3 +32,16 @@ def leaves(result):
             yield from leaves(r)
     else:
         yield result
+
+
+def spy(monkeypatch, owner, name: str) -> list:
+    """Wrap `owner.name` (a function or method) for the test: each call's first
+    argument (a method's self) is appended to the list returned, then the real one runs."""
+    seen: list = []
+    real = getattr(owner, name)
+
+    def recording(first, *args, **kwargs):
+        seen.append(first)
+        return real(first, *args, **kwargs)
+    monkeypatch.setattr(owner, name, recording)
+    return seen

@@ -7,6 +7,7 @@ misses inputs (first read in a later window) or takes a name that is never read.
 from __future__ import annotations
 
 import pytest
+from conftest import spy
 
 from exprcompiler.bench.suite_scaling import FAMILIES
 from exprcompiler.errors import ExprcError
@@ -56,13 +57,7 @@ def test_the_guess_changes_nothing(monkeypatch, window):
 
 def builder_at_finish(monkeypatch, text: str, shapes=None):
     """The parser's builder as it is finished."""
-    seen = []
-    real = parser.trace_from_builder
-
-    def spy(b, *args, **kwargs):
-        seen.append(b)
-        return real(b, *args, **kwargs)
-    monkeypatch.setattr(parser, "trace_from_builder", spy)
+    seen = spy(monkeypatch, parser, "trace_from_builder")
     parse(text, shapes)
     return seen[0]
 

@@ -21,6 +21,7 @@ from exprcompiler.errors import ConversionError, InputTooLarge
 from exprcompiler.frontend import to_trace
 from exprcompiler.parse.sympy_columns import ColumnBuilder
 from exprcompiler.trace.to_sympy import to_sympy
+from conftest import spy
 from test_random import SETTINGS, build, recipes
 
 x, y, z = sp.symbols("x y z")
@@ -29,13 +30,7 @@ x10, x2 = sp.symbols("x10 x2")
 
 def _both(expr, monkeypatch, **kw):
     """(the Builder's trace, the column path's trace, whether the columns made it)."""
-    made = []
-    real = ColumnBuilder.trace
-
-    def spy(self, *a, **k):
-        made.append(True)
-        return real(self, *a, **k)
-    monkeypatch.setattr(ColumnBuilder, "trace", spy)
+    made = spy(monkeypatch, ColumnBuilder, "trace")
     monkeypatch.setattr(fs, "COLUMNS", False)
     old = fs.from_sympy(expr, source="s", **kw)
     monkeypatch.setattr(fs, "COLUMNS", True)
