@@ -1,7 +1,8 @@
-"""The constant sweep's bookkeeping in NumPy (passes/reverse_bulk_consts.py): which
-items a root reads (_live, peeled a frontier at a time) against the backward pass it
-replaced, on random item graphs (an item reads earlier ones), wide and deep; the
-whole sweep's trace is held to grad_reverse's by tests/test_reverse_bulk.py."""
+"""The constant sweep's bookkeeping in NumPy (passes/reverse_bulk_consts.py, its items
+laid out by passes/reverse_bulk_const_items.py): which items a root reads (_live,
+peeled a frontier at a time) against the backward pass it replaced, on random item
+graphs (an item reads earlier ones), wide and deep; the whole sweep's trace is held
+to grad_reverse's by tests/test_reverse_bulk.py."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from conftest import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exprcompiler.passes.reverse_bulk_consts import E, K, P, Q, _columns, _live
+from exprcompiler.passes.reverse_bulk_const_items import E, K, P, Q, _columns, _live
 
 
 def _reference(args: list, roots: set) -> list:
