@@ -226,19 +226,24 @@ def grad_reverse(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Trace:
     in the same order, so the same gradient bits; a trace of a few more instructions,
     within 1% on the bench's families)."""
     name, _ = scalar_output(trace)
-    if len(trace.instrs) >= _BULK_FROM:
+    n = len(trace.instrs)
+    if n >= _BULK_FROM or (3 * n >= _BULK_FROM and len({ins[0] for ins in trace.instrs}) <= _FEW_OPS):
         got = reverse_bulk.grad_reverse_bulk(trace, wrt)
         if got is not None:
             return got
     return vjp(trace, wrt, seeds={name: 1.0})
 
 
-# From how many instructions grad_reverse takes the bulk sweep: above the crossover
-# of the two (CPU medians, session 35: the bulk sweep is as fast at ~1,150
-# instructions on text and SymPy, ~300 on deep; 7-12% faster at 1,500 on text and
-# SymPy). Small traces (the lecture's tables) keep the per-instruction sweep. Tests
-# and benchmarks set it (0: the bulk sweep wherever it covers; math.inf: never).
-_BULK_FROM = 1500
+# From how many instructions grad_reverse takes the bulk sweep: where it is as fast as
+# the per-instruction sweep. Its fixed cost (~800 small NumPy calls) grows with the
+# trace's op kinds, so a trace of few kinds takes it from a third of that. Pipeline
+# totals, bulk / per-instruction, CPU medians (session 38, bench_frontend): text (15-16
+# kinds) 17.2 / 15.8 µs an operation at 1,500, 14.4 / 13.5 at 2,500, 13.2 / 13.8 at
+# 3,000; SymPy 14.7 / 15.2 at 2,000; deep (7 kinds) 15.2 / 16.6 at 750, 12.9 / 14.8 at
+# 1,000. Small traces (the lecture's tables) keep the per-instruction sweep. Tests and
+# benchmarks set _BULK_FROM (0: the bulk sweep wherever it covers; math.inf: never).
+_BULK_FROM = 3000
+_FEW_OPS = 8
 
 
 from . import reverse_bulk  # noqa: E402  (last: it imports this module's active_set)

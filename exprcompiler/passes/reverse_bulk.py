@@ -9,7 +9,7 @@ at once: blocks in descending consumer order, positions by a cumsum of block
 sizes, argument columns gathered with NumPy, tuples made by C-level maps.
 
 STATUS: wired in (session 35): grad_reverse takes it for a trace of at least
-reverse._BULK_FROM instructions (1,500: above the crossover of the two sweeps) and
+reverse._BULK_FROM instructions (3,000, or 1,000 for a trace of few op kinds: where the two sweeps cross) and
 falls back to the per-instruction sweep where this returns None. Its trace is the
 per-instruction sweep's on the deep family (10^3-10^5 operations), not yet on text
 and SymPy (10^4 text: +0.42% instructions, SymPy +0.54%; 10^5 text +0.37%, SymPy
@@ -128,7 +128,7 @@ import numpy as np
 
 from ..trace.columns import take_columns
 from ..trace.ir import Trace, gc_paused
-from ..trace.labels import Labels
+from ..trace.labels import NONE, Labels
 from .replay import derived, derived_labels, labels_of, scalar_output, wrt_vars
 from .reverse_bulk_fold import replay_folds
 from .reverse_bulk_layout import _lay_out
@@ -138,6 +138,23 @@ from .reverse_bulk_templates import _argument_patterns, _edges_of, _Unsupported
 _OP_OF, _ARGS_OF, _ATTRS_OF, _SHAPE_OF = itemgetter(0), itemgetter(1), itemgetter(2), itemgetter(3)
 _IS_CONST = frozenset(("const",))
 _LEAVES = frozenset(("input", "const"))
+
+
+def _unlabelled(trace: Trace, start: int) -> bool:
+    """Whether an operation (a variable from `start`, past the inputs; not a constant,
+    which has no label) has no label: a trace built by hand (the front ends label
+    every operation). The layout names each adjoint after its primal's label; on such
+    traces it raised KeyError, or made a trace that read a variable before making it
+    (tests/test_reverse_unlabelled.py)."""
+    labels, instrs = trace.labels, trace.instrs
+    if isinstance(labels, Labels):
+        at = compress(range(start, len(labels)), labels.kinds[start:].translate(_NONE_TO_1))
+    else:
+        at = (i for i in range(start, len(labels)) if labels[i] is None)
+    return any(instrs[i][0] != "const" for i in at)
+
+
+_NONE_TO_1 = bytes([1 if k == NONE else 0 for k in range(256)])   # (bytes.translate: 1 where unlabelled)
 
 
 @gc_paused()
@@ -154,6 +171,8 @@ def grad_reverse_bulk(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Opti
     inputs = trace.inputs
     if [v for _, v in inputs] != list(range(len(inputs))):
         return None   # (finish would put them first: another numbering)
+    if _unlabelled(trace, len(inputs)):
+        return None   # (see _unlabelled)
     ops = list(map(_OP_OF, instrs))
     arg_lists = list(map(_ARGS_OF, instrs))
     if max(map(len, arg_lists), default=0) > 3:
