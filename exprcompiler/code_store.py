@@ -16,11 +16,15 @@ another file. The file is HEADER, the magic, a table of the entries' records (a 
 two of slots, at most half full, RECORD bytes each: the key, where the entry starts after
 the table, its length, its digest; a key's slot is its first 8 bytes' low bits, or the
 next free one), then the entries, each a marshal of (source text, its code); a key is the
-digest of the text. Only the table is read whole (a marshal of an index dict was 0.6 µs
-an entry to load in every process, 0.3-0.6 ms at 441 templates; the table's read ~70 µs
-in all): a program asks for a few dozen of the file's hundreds of codes, each read (a
-block of the file at a time), checked against its digest and unmarshalled. A damaged
-record finds nothing, or an entry whose digest does not match: a miss.
+digest of the text. Only the table is read whole, with the top in one read (a marshal of
+an index dict was 0.6 µs an entry to load in every process, 0.3-0.6 ms at 441 templates):
+a program asks for a few dozen of the file's hundreds of codes, each read (a block of the
+file at a time), checked against its digest and unmarshalled. A damaged record finds
+nothing, or an entry whose digest does not match: a miss.
+In a fresh process (10³ operations of text: 65 codes, the plans' and templates' files)
+the reads cost ~0.75 ms of CPU: per code its key's digest ~1.1 µs, its record ~1.5, its
+bytes ~1.8, their digest ~1.4, marshal ~2.1 (cold: 2-3 times what a warm loop takes),
+and ~0.2 ms to open the two files, half of it finding the folder (location()).
 
 Writes: what a process compiled is kept (`add`) and saved once, as the process exits
 (or when `save` is called): the file is rewritten whole, so a save per new program wrote
@@ -43,6 +47,7 @@ import hashlib
 import marshal
 import os
 import stat
+import struct
 import sys
 import threading
 import weakref
@@ -63,11 +68,21 @@ MAX_BYTES = 64 << 20       # a larger file is not ours: not read
 _SUM = 16                  # bytes of a BLAKE2b digest: an entry's key, its check
 RECORD = _SUM + 8 + 8 + _SUM   # an entry's record: key, start, length, check
 _EMPTY = bytes(_SUM)   # an empty slot's key (no digest is, but once in 2¹²⁸)
+_RECORD = struct.Struct(f"<{_SUM}sQQ{_SUM}s")   # (one unpack a record: its four slices cost ~0.8 µs more)
 # Entries are read a block at a time (CodeStore._entry): one read (a system call) an
 # entry cost ~5 µs more an entry than a mapping of the file; at most _BLOCKS kept.
 BLOCK = 1 << 14
 _BLOCKS = 32
 _TOP = len(HEADER) + len(MAGIC_NUMBER) + 8   # header, magic, the number of the records' slots
+_FIRST = 1 << 16   # bytes read first: the top and a table of up to 1,024 slots (512 codes) in one read
+# (not through a link; never waiting on a planted FIFO: fstat refuses it at once)
+_OPEN = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) \
+    | getattr(os, "O_BINARY", 0)
+
+
+# The cache root's folder of stores (None: no store), taken when a store of the process
+# first needs it, for all of them
+_ROOT: list = []
 
 
 def file_tag() -> str:
@@ -91,7 +106,7 @@ def _private(st: os.stat_result, kind) -> bool:
 class CodeStore:
     """{source text: code} of one kind of generated code, read from and saved to the
     cache folder. `folder`: where the file is (default: <cache root>/pycode, taken when
-    first needed and kept for the process)."""
+    a store first needs it and kept for the process)."""
 
     def __init__(self, kind: str, folder: Optional[Path] = None):
         self.kind = kind
@@ -101,26 +116,38 @@ class CodeStore:
         self.off = False                      # no usable folder: compile as before
         self._in_root = False                 # the folder is the cache root's (not one given)
         self._lock = threading.Lock()
-        self._blocks: dict = {}               # block number -> the file's bytes there (_entry)
         self._at_exit = False                 # save registered to run as the process exits
+        self._blocks: dict = {}               # block number -> the file's bytes there (_entry)
 
     def path(self) -> Optional[Path]:
+        name = self._name()
+        return None if name is None else Path(name)
+
+    def _name(self) -> Optional[str]:
+        """The file's name, a str (in a fresh process a pathlib join, or an os call given
+        a Path, cost 4-15 µs: the reads use the str)."""
         if self.folder is None:
-            root, why = location()
-            if why == TEMPORARY:   # (no home: a shared folder, which c_cache checks before each use: no store)
+            if not _ROOT:   # (location() cost 20-40 µs a call in a fresh process)
+                root, why = location()
+                # (no home: a shared folder, which c_cache checks before each use: no store)
+                _ROOT.append(None if why == TEMPORARY else os.path.join(root, FOLDER))
+            if _ROOT[0] is None:
                 self.off = True
                 return None
-            self.folder, self._in_root = root / FOLDER, True
-        return self.folder / f"{self.kind}-{file_tag()}.marshal"
+            self.folder, self._in_root = _ROOT[0], True
+        return os.path.join(self.folder, f"{self.kind}-{file_tag()}.marshal")
+
+    def _loaded(self) -> tuple:
+        if self.file is None:
+            name = None if self.off else self._name()
+            self.file = _NONE if name is None else load(name)
+            if self.file[2] is not None:   # (kept open for the store's reads: closed with it, or at exit)
+                weakref.finalize(self, os.close, self.file[2])
+        return self.file
 
     def get(self, text: str) -> Optional[CodeType]:
         """The code of `text` from the file (None if it has none, or a damaged one)."""
-        if self.file is None:
-            path = None if self.off else self.path()
-            self.file = _NONE if path is None else load(path)
-            if self.file[2] is not None:   # (kept open for the store's reads: closed with it, or at exit)
-                weakref.finalize(self, self.file[2].close)
-        records, slots, fh, size = self.file
+        records, slots, fd, size = self._loaded()
         place = _find(records, slots, _sum(text.encode()))
         if place is None:
             return None
@@ -129,26 +156,29 @@ class CodeStore:
         if start + length > size:
             return None
         try:
-            raw = self._entry(fh, start, length)
+            raw = self._entry(fd, start, length)
         except (OSError, ValueError):
             return None
-        return _code_of((raw, check), text)
+        return _code_of(raw, check, text)
 
-    def _entry(self, fh, start: int, length: int) -> bytes:
+    def _entry(self, fd: int, start: int, length: int) -> bytes:
         """The file's bytes [start, start + length), read a BLOCK at a time and kept (a
         program's entries are next to one another, saved together: its few dozen take a
         few blocks, one read each; up to _BLOCKS kept)."""
+        first, at = divmod(start, BLOCK)
+        data = self._blocks.get(first)
+        if data is not None and at + length <= BLOCK:   # (most entries: in a block read for another)
+            return data[at:at + length]
         if length >= BLOCK:
-            return _read_at(fh, length, start)
-        blocks, first, parts = self._blocks, start // BLOCK, []
+            return _read_at(fd, length, start)
+        blocks, parts = self._blocks, []
         for b in range(first, (start + length - 1) // BLOCK + 1):
             data = blocks.get(b)
             if data is None:
                 if len(blocks) >= _BLOCKS:
                     blocks.clear()
-                data = blocks[b] = _read_at(fh, BLOCK, b * BLOCK)
+                data = blocks[b] = _read_at(fd, BLOCK, b * BLOCK)
             parts.append(data)
-        at = start - first * BLOCK
         return (parts[0] if len(parts) == 1 else b"".join(parts))[at:at + length]
 
     def add(self, text: str, code: CodeType) -> None:
@@ -186,9 +216,11 @@ def _whole(entry) -> bool:
     return type(entry[1]) is bytes and _sum(entry[0]) == entry[1]
 
 
-def _code_of(entry: tuple, text: str) -> Optional[CodeType]:
-    raw, check = entry
-    if type(check) is not bytes or _sum(raw) != check:
+def _code_of(raw: bytes, check: bytes, text: str) -> Optional[CodeType]:
+    """The code in the entry `raw` if its digest is `check` (marshal's loads is never
+    given bytes a digest has not vouched for: damaged marshal data may crash it) and
+    it holds the code of `text` (a hostile entry with a good digest is another text's)."""
+    if _sum(raw) != check:
         return None
     try:
         value = marshal.loads(raw)
@@ -202,15 +234,12 @@ def _find(records: bytes, slots: int, key: bytes) -> Optional[tuple]:
     """(start, length, check) of the record of `key` in the file's table of `slots`
     records (`records`: open addressing, a key's first slot its first 8 bytes' low bits,
     then the next ones up to an empty one); None if there is none."""
-    mask = slots - 1
+    mask, unpack = slots - 1, _RECORD.unpack_from
     slot = int.from_bytes(key[:8], "little") & mask
     for _ in range(slots):
-        at = slot * RECORD
-        found = records[at:at + _SUM]
+        found, start, length, check = unpack(records, slot * RECORD)
         if found == key:
-            at += _SUM
-            return (int.from_bytes(records[at:at + 8], "little"), int.from_bytes(records[at + 8:at + 16], "little"),
-                    records[at + 16:at + 16 + _SUM])
+            return start, length, check
         if found == _EMPTY:
             return None
         slot = (slot + 1) & mask
@@ -234,76 +263,68 @@ def _folder(folder: Path, in_root: bool) -> None:
 _NONE = (b"", 0, None, 0)
 
 
-def load(path: Path) -> tuple:
-    """(the file's table of records, its number of slots, the file open, its size) of
-    the file at `path`, or nothing if there is none, or it may not be loaded (see the
-    module's docstring), or its table does not fit in it. An entry is read, and
-    checked, only when asked for (get): the file holds every program's codes, a program
-    needs a few dozen. (Not mapped: a file written in one piece sits in the page cache
-    in large folios, and a page fault in a mapping of it took up to 1 MB of RSS at once:
-    ~1 KB an operation at 10³. Read whole, the templates' file of ~1 MB was as much.)"""
+def load(path) -> tuple:
+    """(the file's table of records, its number of slots, the file's descriptor, open,
+    its size) of the file at `path`, or nothing if there is none, or it may not be
+    loaded (see the module's docstring), or its table does not fit in it. An entry is
+    read, and checked, only when asked for (get): the file holds every program's codes,
+    a program needs a few dozen. (Not mapped: a file written in one piece sits in the
+    page cache in large folios, and a page fault in a mapping of it took up to 1 MB of
+    RSS at once: ~1 KB an operation at 10³. Read whole, the templates' file of ~1 MB was
+    as much.)"""
     try:
-        if not _private(os.lstat(path.parent), stat.S_ISDIR):
+        if not _private(os.lstat(os.path.dirname(path)), stat.S_ISDIR):
             return _NONE
-        fh = open(path, "rb", buffering=0, opener=_no_follow)
+        fd = os.open(path, _OPEN)
     except OSError:
         return _NONE
     try:
-        st = os.fstat(fh.fileno())   # (the file opened, not a name someone may swap meanwhile)
-        if not _private(st, stat.S_ISREG) or not _TOP <= st.st_size <= MAX_BYTES:
-            fh.close()
-            return _NONE
-        # (the file is replaced, never rewritten in place (write): what this handle reads
-        # stays the file it opened)
-        top = _read_at(fh, _TOP, 0)
-        slots = int.from_bytes(top[_TOP - 8:], "little")
-        if top[:len(HEADER)] != HEADER or top[len(HEADER):_TOP - 8] != MAGIC_NUMBER or slots > 4 * MAX_CODES \
-                or slots & (slots - 1) or _TOP + slots * RECORD > st.st_size:
-            fh.close()
-            return _NONE
-        records = _read_at(fh, slots * RECORD, _TOP)
+        st = os.fstat(fd)   # (the file opened, not a name someone may swap meanwhile)
+        if _private(st, stat.S_ISREG) and _TOP <= st.st_size <= MAX_BYTES:
+            # (the file is replaced, never rewritten in place (write): what this descriptor
+            # reads stays the file it opened)
+            first = _read_at(fd, min(st.st_size, _FIRST), 0)
+            slots = int.from_bytes(first[_TOP - 8:_TOP], "little")
+            end = _TOP + slots * RECORD
+            if first[:len(HEADER)] == HEADER and first[len(HEADER):_TOP - 8] == MAGIC_NUMBER \
+                    and slots <= 4 * MAX_CODES and not slots & (slots - 1) and end <= st.st_size:
+                records = first[_TOP:end] if end <= len(first) else \
+                    first[_TOP:] + _read_at(fd, end - len(first), len(first))
+                if len(records) == slots * RECORD:
+                    return records, slots, fd, st.st_size
     except (OSError, ValueError):
-        fh.close()
-        return _NONE
-    if len(records) != slots * RECORD:
-        fh.close()
-        return _NONE
-    return records, slots, fh, st.st_size
+        pass
+    os.close(fd)
+    return _NONE
 
 
 _SEEK = threading.Lock()
 
 
-def _read_at(fh, length: int, start: int) -> bytes:
-    """`length` bytes of the open file `fh` from `start` (fewer at its end)."""
+def _read_at(fd: int, length: int, start: int) -> bytes:
+    """`length` bytes of the open file `fd` from `start` (fewer at its end)."""
     if hasattr(os, "pread"):
-        return os.pread(fh.fileno(), length, start)
+        return os.pread(fd, length, start)
     with _SEEK:   # (no pread: Windows)
-        fh.seek(start)
-        return fh.read(length)
-
-
-def _no_follow(path, flags: int) -> int:
-    return os.open(path, flags | getattr(os, "O_NOFOLLOW", 0))
+        os.lseek(fd, start, os.SEEK_SET)
+        return os.read(fd, length)
 
 
 def read(path: Path) -> dict:
     """The entries of the file at `path` (load's): key -> (its bytes, their check)."""
-    records, slots, fh, size = load(path)
-    if fh is None:
+    records, slots, fd, size = load(path)
+    if fd is None:
         return {}
     body = _TOP + slots * RECORD
     places = []
-    for at in range(0, slots * RECORD, RECORD):
-        if records[at:at + _SUM] == _EMPTY:
-            continue
-        start = body + int.from_bytes(records[at + _SUM:at + _SUM + 8], "little")
-        length = int.from_bytes(records[at + _SUM + 8:at + _SUM + 16], "little")
-        if start + length <= size:
-            places.append((start, length, records[at:at + _SUM], records[at + _SUM + 16:at + RECORD]))
+    for key, start, length, check in _RECORD.iter_unpack(records):
+        if key != _EMPTY and body + start + length <= size:
+            places.append((body + start, length, key, check))
     places.sort()   # (in the entries' order: see write)
-    with fh:
-        return {key: (_read_at(fh, length, start), check) for start, length, key, check in places}
+    try:
+        return {key: (_read_at(fd, length, start), check) for start, length, key, check in places}
+    finally:
+        os.close(fd)
 
 
 def write(path: Path, entries: dict) -> None:

@@ -308,3 +308,69 @@ def test_templates_from_the_store_give_the_same_bits(tmp_path, monkeypatch):
     source, _, _ = numpy_backend.generated(grad, func_name="g")
     fn = numpy_backend.load(source, "g")
     assert [np.asarray(r).tobytes() for r in fn(*point)] == cold
+
+
+def _entry_at(blob: bytes, text: str) -> tuple:
+    """(where in the file, length) of the entry of `text`, and where its record is."""
+    slots = int.from_bytes(blob[code_store._TOP - 8:code_store._TOP], "little")
+    records = blob[code_store._TOP:code_store._TOP + slots * code_store.RECORD]
+    key = code_store._sum(text.encode())
+    start, length, _ = code_store._find(records, slots, key)
+    record = code_store._TOP + records.index(key)
+    return code_store._TOP + slots * code_store.RECORD + start, length, record
+
+
+def test_a_tampered_file_is_refused_on_the_read_path(tmp_path):
+    # (the table past the file's first read, read in a second; an entry tampered in a
+    # block already read for its neighbour; a record tampered in the table's second part)
+    folder = tmp_path / "pycode"
+    texts = [f"def f(a):\n    return a * {k}\n" for k in range(700)]
+    store = CodeStore("demo", folder)
+    for text in texts:
+        store.add(text, _code(text))
+    store.save()
+    path = store.path()
+    blob = bytearray(path.read_bytes())
+    slots = int.from_bytes(blob[code_store._TOP - 8:code_store._TOP], "little")
+    assert code_store._TOP + slots * code_store.RECORD > code_store._FIRST, "the table fits in the first read"
+    again = CodeStore("demo", folder)
+    assert all(again.get(text) == _code(text) for text in texts)
+    start, length, _ = _entry_at(blob, texts[1])
+    assert _entry_at(blob, texts[0])[0] + _entry_at(blob, texts[0])[1] == start   # (neighbours: one block)
+    blob[start + length // 2] ^= 0x04   # (a byte of the entry: its digest no longer matches)
+    late = next(text for text in texts[2:] if _entry_at(blob, text)[2] >= code_store._FIRST)
+    blob[_entry_at(blob, late)[2] + 40] ^= 0x01   # (its record's check)
+    path.write_bytes(bytes(blob))
+    tampered = CodeStore("demo", folder)
+    assert tampered.get(texts[0]) == _code(texts[0])
+    assert tampered.get(texts[1]) is None and tampered.get(late) is None
+    assert sum(tampered.get(text) is None for text in texts) == 2
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts the process's open files in /proc")
+def test_the_file_is_closed_after_read_and_with_its_store(tmp_path):
+    import gc
+    folder = tmp_path / "pycode"
+    path = _filled(folder).path()
+    before = len(os.listdir("/proc/self/fd"))
+    assert len(read(path)) == len(TEXTS) and len(os.listdir("/proc/self/fd")) == before
+    store = CodeStore("demo", folder)
+    assert store.get(TEXTS[0]) is not None and len(os.listdir("/proc/self/fd")) == before + 1
+    del store
+    gc.collect()
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes")
+def test_a_planted_fifo_is_refused_without_waiting(tmp_path):
+    folder = tmp_path / "pycode"
+    path = _filled(folder).path()
+    os.unlink(path)
+    os.mkfifo(path, 0o600)
+    # (in a thread: a reader blocked on the pipe's open would hang the test, not fail it)
+    import threading
+    got = []
+    reader = threading.Thread(target=lambda: got.append((read(path), _hits(folder))), daemon=True)
+    reader.start()
+    reader.join(30)
+    assert got == [({}, [None] * len(TEXTS))], "a read of a FIFO waited for a writer"
