@@ -64,7 +64,7 @@ from typing import NamedTuple
 
 from ..trace.render import Numbers
 from .numpy_templates import template_functions
-from .program_text import format_holes, slot_starts
+from .program_text import slot_starts
 
 # The statements are cut into tokens by C-level string methods, not a regular expression
 # (sre scans ~25 ns a character: 3 µs a statement). Only the holes need whitespace on
@@ -244,8 +244,8 @@ def load_program(lines: list[str], func_name: str, filename: str, namespace: dic
     if not (statements and last.startswith("    return ") and last.endswith("\n") and " = " not in last
             and not any(char in last for char in _NEVER)):
         return False
-    stub_code = _stub(lines, start, filename)
-    code = next(c for c in stub_code.co_consts if isinstance(c, types.CodeType))
+    stub = _stub(lines, start, filename)
+    code = next(c for c in stub.co_consts if isinstance(c, types.CodeType))
     params = code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]
     exec(compile("".join(lines[:start]), filename, "exec"), namespace)
     program = _Statements(params, _KNOWN.union(namespace))
@@ -266,7 +266,7 @@ def load_program(lines: list[str], func_name: str, filename: str, namespace: dic
         return ((name, slot_of[name]) for name in _HOLE.findall(statements[step])
                 if name in slot_of and name.isidentifier())
     templates = [_template_def(t, key) for key, t in program.keys.items()]
-    return _define(stub_code, templates, program.holes, "templates", program.numbered, program.arguments, values,
+    return _define(stub, templates, program.holes, "templates", program.numbered, program.arguments, values,
                    slice(1, 1 + len(params)), (lines, start, filename, func_name, names_in), namespace)
 
 
@@ -294,7 +294,7 @@ def load_statements(program: Program, lines, func_name: str, filename: str, name
     text (`lines`, which linecache holds under `filename`, are that program's text: a
     list, or program_text.Lines, which formats a line when asked for)."""
     start = program.start
-    exec(compile("".join(lines[:start]), filename, "exec"), namespace)
+    exec(_header_code("".join(lines[:start]), filename), namespace)
     values = [None] * program.size
     for slot, value in program.constants.items():
         values[slot] = value
@@ -302,14 +302,49 @@ def load_statements(program: Program, lines, func_name: str, filename: str, name
 
     def names_in(_, at: slice):
         return ((texts[s], s) for s in slots[at] if texts[s].isidentifier())
-    holes = list(map(format_holes, program.formats))
-    templates = [_template(t, fmt.strip().format(*map(_hole, range(k))), k)
-                 for t, (fmt, k) in enumerate(zip(program.formats, holes))]
+    made = list(map(_keyed_template, program.formats))
+    holes = [k for k, _ in made]
+    templates = [f"def t{t}{rest}" for t, (_, rest) in enumerate(made)]
     params = program.params
     first = params[0] if params else 0
     params = slice(first, first + len(params)) if params == tuple(range(first, first + len(params))) else params
     return _define(_stub(lines, start, filename), templates, holes, "keyed templates", program.numbered, slots,
                    values, params, (lines, start, filename, func_name, names_in), namespace)
+
+
+# Per process, what every load of a keyed program would make again: a format's template
+# (its text but the name `t<number>`, and its number of holes: ~3 µs a format, 58
+# formats at 10³ operations) and a header's code (imports; ~16 µs a compile()), each
+# a few hundred at most in the benchmarks' programs. A key beyond _KEPT is made again.
+_TEMPLATES: dict[str, tuple[int, str]] = {}
+_HEADERS: dict[str, types.CodeType] = {}
+_KEPT = 4_096
+
+
+def _keyed_template(fmt: str) -> tuple[int, str]:
+    """A keyed program's format (`    {} = np.sin({}) * {}`, other braces doubled): its
+    number of holes, and its template function's text after `def t<number>`."""
+    made = _TEMPLATES.get(fmt)
+    if made is None:
+        k = fmt.count("{") - 2 * fmt.count("{{")   # (left to right, as str.format reads them)
+        made = k, _template(0, fmt.strip().format(*map(_hole, range(k))), k)[len("def t0"):]
+        if len(_TEMPLATES) < _KEPT:
+            _TEMPLATES[fmt] = made
+    return made
+
+
+def _header_code(head: str, filename: str) -> types.CodeType:
+    """The code of a keyed program's header (numpy_backend._head: comments and imports),
+    compiled once per text but its comment lines (a description's: the line numbers
+    stay), with `filename`."""
+    key = "\n".join("" if line.startswith("#") else line for line in head.split("\n"))
+    code = _HEADERS.get(key)
+    if code is not None:
+        return code.replace(co_filename=filename)
+    code = compile(head, filename, "exec")   # our generated source, never user text but in a comment
+    if len(_HEADERS) < _KEPT and not any(type(c) is types.CodeType for c in code.co_consts):
+        _HEADERS[key] = code   # (no nested code, whose file name replace() would not set)
+    return code
 
 
 def _stub(lines: list[str], start: int, filename: str):
@@ -325,15 +360,15 @@ def _forget(filename: str, entry: tuple) -> None:
         del linecache.cache[filename]
 
 
-def _define(stub_code, templates: list[str], holes: list[int], kind: str, numbered, arguments, values0: list,
+def _define(stub, templates: list[str], holes: list[int], kind: str, numbered, arguments, values0: list,
             params, source: tuple, namespace: dict) -> bool:
-    """Define the function of `stub_code` in `namespace` as the statements numbered
-    (template numbers, the return line's last) with their `arguments` (every
-    statement's slots, one after another: `holes`, each template's number of them)
-    over a copy of `values0` whose `params` (a slice or slots) take the arguments;
-    `source`: (text lines, the def line's index, file name, function name, and
-    names_in(step, the slice of its slots), the (name, slot) of the step's
-    statement, for _again_from_line). The templates' file name says their `kind` (a
+    """Define the function of `stub` (the code of a module that defines it) in
+    `namespace` as the statements numbered (template numbers, the return
+    line's last) with their `arguments` (every statement's slots, one after another:
+    `holes`, each template's number of them) over a copy of `values0` whose `params`
+    (a slice or slots) take the arguments; `source`: (text lines, the def line's
+    index, file name, function name, and names_in(step, the slice of its slots), the
+    (name, slot) of the step's statement, for _again_from_line). The templates' file name says their `kind` (a
     text read back and its program numbers them otherwise). False if the templates
     do not compile."""
     lines, start, filename, func_name, _ = source
@@ -344,7 +379,7 @@ def _define(stub_code, templates: list[str], holes: list[int], kind: str, number
         functions = template_functions(templates, t_filename, namespace)
     except SyntaxError:   # a line the keys cut wrongly (two ` = ` on it): compiled instead
         return False
-    exec(stub_code, namespace)
+    exec(stub, namespace)
     entry = linecache.cache[t_filename] = (len(t_source), None, t_source.splitlines(True), t_filename)
     # gone with the function (a name per load: numpy_tier makes every function of more
     # than TIER_FROM named variables one), unless a function of the same text holds it
