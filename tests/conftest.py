@@ -1,6 +1,9 @@
 """Hypothesis profiles: the default is derandomized, so CI runs the same examples every
 time; `pytest --hypothesis-profile=explore` searches new ones (run it when changing passes)."""
 
+import contextlib
+import signal
+
 from hypothesis import settings
 
 settings.register_profile("default", derandomize=True, print_blob=True)
@@ -45,3 +48,23 @@ def spy(monkeypatch, owner, name: str) -> list:
         return real(first, *args, **kwargs)
     monkeypatch.setattr(owner, name, recording)
     return seen
+
+
+class TooSlow(Exception):
+    """A case past its CPU budget (`within`)."""
+
+
+@contextlib.contextmanager
+def within(seconds: float):
+    """Raise TooSlow in the block past `seconds` of CPU: a case that would hang stops
+    here instead of stalling the run (Python code, SymPy's included, is interrupted by
+    the signal); CPU time, so a loaded machine does not flake."""
+    def expire(signum, frame):
+        raise TooSlow(f"took more than {seconds} s of CPU")
+    old = signal.signal(signal.SIGPROF, expire)
+    signal.setitimer(signal.ITIMER_PROF, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.signal(signal.SIGPROF, old)

@@ -239,14 +239,20 @@ def test_a_process_saves_its_codes_once_as_it_exits(tmp_path):
     assert _hits(folder, "other")[1::2] == [_code(t) for t in TEXTS[1::2]]
 
 
-def test_records_are_found_among_many(tmp_path):
-    # (the records' table: every key found, in its slot or after it, and no other)
-    folder = tmp_path / "pycode"
-    texts = [f"def f(a):\n    return a * {k}\n" for k in range(300)]
+def _saved(folder, count: int):
+    """(the texts, the store) of `count` small functions saved in `folder`."""
+    texts = [f"def f(a):\n    return a * {k}\n" for k in range(count)]
     store = CodeStore("demo", folder)
     for text in texts:
         store.add(text, _code(text))
     store.save()
+    return texts, store
+
+
+def test_records_are_found_among_many(tmp_path):
+    # (the records' table: every key found, in its slot or after it, and no other)
+    folder = tmp_path / "pycode"
+    texts, _ = _saved(folder, 300)
     again = CodeStore("demo", folder)
     assert all(again.get(text) == _code(text) for text in texts)
     assert again.get("def f(a):\n    return a * 300\n") is None
@@ -324,11 +330,7 @@ def test_a_tampered_file_is_refused_on_the_read_path(tmp_path):
     # (the table past the file's first read, read in a second; an entry tampered in a
     # block already read for its neighbour; a record tampered in the table's second part)
     folder = tmp_path / "pycode"
-    texts = [f"def f(a):\n    return a * {k}\n" for k in range(700)]
-    store = CodeStore("demo", folder)
-    for text in texts:
-        store.add(text, _code(text))
-    store.save()
+    texts, store = _saved(folder, 700)
     path = store.path()
     blob = bytearray(path.read_bytes())
     slots = int.from_bytes(blob[code_store._TOP - 8:code_store._TOP], "little")

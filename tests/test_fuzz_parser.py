@@ -26,12 +26,12 @@ from __future__ import annotations
 import contextlib
 import io
 import re
-import signal
 import tempfile
 import time
 
 import pytest
 import sympy as sp
+from conftest import TooSlow, within
 from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
 
@@ -46,25 +46,6 @@ BUDGET = 1.0          # seconds of CPU per case, the whole front door included
 # file), 1000 under --hypothesis-profile=explore (new cases each run).
 FUZZ = settings(max_examples=2 * settings.default.max_examples, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-
-
-class TooSlow(Exception):
-    pass
-
-
-@contextlib.contextmanager
-def within(seconds: float):
-    """Fail a case that burns more than `seconds` of CPU (a hang stops here too,
-    instead of stalling the run); CPU time, so a loaded machine does not flake."""
-    def expire(signum, frame):
-        raise TooSlow(f"took more than {seconds} s of CPU")
-    old = signal.signal(signal.SIGPROF, expire)
-    signal.setitimer(signal.ITIMER_PROF, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_PROF, 0)
-        signal.signal(signal.SIGPROF, old)
 
 
 # -- the alphabet -----------------------------------------------------------------------

@@ -10,12 +10,10 @@ g.latex() of it."""
 
 from __future__ import annotations
 
-import contextlib
-import signal
-
 import numpy as np
 import pytest
 import sympy as sp
+from conftest import within
 
 from exprcompiler import compile_grad
 from exprcompiler.frontend import to_trace
@@ -28,25 +26,6 @@ from exprcompiler.trace.to_sympy import to_sympy
 # CPU seconds per conversion: each case takes 1-20 ms (0.5 s at the DAG depth 80
 # below); HEAD's fold took 0.15-4 s on the same cases, past this on the nastier ones.
 BUDGET = 2.0
-
-
-class TooSlow(Exception):
-    pass
-
-
-@contextlib.contextmanager
-def within(seconds: float):
-    """Raise TooSlow in the block past `seconds` of CPU (SymPy's solver is Python code,
-    so the signal stops it); CPU time, so a loaded machine does not flake."""
-    def expire(signum, frame):
-        raise TooSlow(f"took more than {seconds} s of CPU")
-    old = signal.signal(signal.SIGPROF, expire)
-    signal.setitimer(signal.ITIMER_PROF, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_PROF, 0)
-        signal.signal(signal.SIGPROF, old)
 
 
 SIX = " + ".join(f"({f}({k} * x) < {c})" for k, (f, c) in enumerate(
