@@ -58,12 +58,10 @@ FAMILIES = ("text", "deep", "sympy")
 def make_input(family: str, n_ops: int, other: bool = False):
     """The family's input of about `n_ops` operations; `other`: a different one of the
     same family and size (the warm-up of --warm)."""
-    from exprcompiler.bench.suite_scaling import FAMILIES as SCALING
-    from exprcompiler.bench.suite_scaling import deep_program
-    from exprcompiler.randexpr import random_program
+    from exprcompiler.bench.suite_scaling import deep_program, random_dag
     if family == "deep":
         return re.sub(r"\bx\b", "w", deep_program(n_ops)) if other else deep_program(n_ops)
-    dag = random_program(max(1, int(n_ops / 2.1)), seed=2) if other else SCALING["random DAG"](n_ops)
+    dag = random_dag(n_ops, seed=2 if other else 1)
     if family == "text":
         return dag
     from exprcompiler.frontend import to_trace

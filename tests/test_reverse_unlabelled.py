@@ -40,11 +40,9 @@ def unlabelled(statements: int, seed: int, share: float = 0.5) -> Trace:
 def _same_gradient(trace: Trace) -> None:
     got = grad_reverse(trace)
     verify(got)   # (every argument made before it is read)
-    saved, reverse._BULK_FROM = reverse._BULK_FROM, math.inf
-    try:
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(reverse, "_BULK_FROM", math.inf)
         want = grad_reverse(trace)
-    finally:
-        reverse._BULK_FROM = saved
     env = {name: 0.3 + 0.01 * k for k, name in enumerate(trace.input_names)}
     for a, b in zip(interpret(got, env), interpret(want, env)):
         np.testing.assert_allclose(a, b, rtol=1e-13)

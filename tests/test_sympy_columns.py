@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from sympy.core.parameters import evaluate
 
 import exprcompiler.parse.from_sympy as fs
-from exprcompiler.bench.suite_scaling import FAMILIES, random_program
+from exprcompiler.bench.suite_scaling import FAMILIES, random_dag
 from exprcompiler.errors import ConversionError, InputTooLarge
 from exprcompiler.frontend import to_trace
 from exprcompiler.parse.sympy_columns import ColumnBuilder
@@ -141,7 +141,7 @@ def test_simplified_as_the_builder_simplifies(expr, monkeypatch):
 # -- a decline in a large walk: the Builder goes on from the ColumnBuilder's state --
 
 def _dag(n_ops, seed):
-    expr, = to_sympy(to_trace(random_program(max(1, int(n_ops / 2.1)), seed=seed)), evaluate=False)
+    expr, = to_sympy(to_trace(random_dag(n_ops, seed)), evaluate=False)
     return expr
 
 

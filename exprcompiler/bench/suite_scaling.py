@@ -40,8 +40,13 @@ def deep_program(n_ops: int) -> str:
     return "\n".join(lines + [f"t{levels}"])
 
 
+def random_dag(n_ops: int, seed: int = 1) -> str:
+    """A random DAG of about `n_ops` operations (randexpr.random_program: ~2.1 a statement)."""
+    return random_program(max(1, int(n_ops / 2.1)), seed=seed)
+
+
 FAMILIES = {
-    "random DAG": lambda n: random_program(max(1, int(n / 2.1)), seed=1),
+    "random DAG": random_dag,
     "deep": deep_program,
 }
 

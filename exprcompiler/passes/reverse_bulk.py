@@ -128,7 +128,7 @@ import numpy as np
 
 from ..trace.columns import take_columns
 from ..trace.ir import Trace, gc_paused
-from ..trace.labels import NONE, Labels
+from ..trace.labels import Labels
 from .replay import derived, derived_labels, labels_of, scalar_output, wrt_vars
 from .reverse_bulk_fold import replay_folds
 from .reverse_bulk_layout import _lay_out
@@ -148,13 +148,10 @@ def _unlabelled(trace: Trace, start: int) -> bool:
     (tests/test_reverse_unlabelled.py)."""
     labels, instrs = trace.labels, trace.instrs
     if isinstance(labels, Labels):
-        at = compress(range(start, len(labels)), labels.kinds[start:].translate(_NONE_TO_1))
+        at = (np.flatnonzero(~labels.named()[start:]) + start).tolist()
     else:
-        at = (i for i in range(start, len(labels)) if labels[i] is None)
+        at = [i for i in range(start, len(labels)) if labels[i] is None]
     return any(instrs[i][0] != "const" for i in at)
-
-
-_NONE_TO_1 = bytes([1 if k == NONE else 0 for k in range(256)])   # (bytes.translate: 1 where unlabelled)
 
 
 @gc_paused()
