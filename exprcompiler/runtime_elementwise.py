@@ -210,7 +210,8 @@ def _log1p_unit(e, out=None, w=None):
     is the rounding error of 1 + e (w - 1 and its difference with e are exact from -1 to
     2^53, Fast2Sum's and Sterbenz's lemma; above, w = e and the error is below an ulp of
     log w), divided by w, so the result is within about an ulp of log1p(e), as
-    np.log1p's is; NumPy's log loop costs half its log1p's (a scalar libm loop). +0 at
+    np.log1p's is, if np.log is correctly rounded (NumPy's AVX-512 loop is an ulp off at
+    some w near 1, where |log w| may exceed the result: up to two ulps there); NumPy's log loop costs half its log1p's (a scalar libm loop). +0 at
     ±0; NaN at e = -1 (0/0) and inf (inf - inf): log1p handles those. In `out` if given;
     `w`: 1 + e, computed by the caller (then left as it is)."""
     r = np.empty_like(e) if out is None else out   # arrays even for one point (out= needs them)

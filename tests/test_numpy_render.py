@@ -240,7 +240,11 @@ def test_log1p_and_expm1_helpers_give_numpys_values(name, ref, lo, hi):
         with np.errstate(all="ignore"):
             got, want = f(x), ref(x)
         assert got.dtype == want.dtype and got.shape == want.shape
-        _same_or_close(got, want, 2.5e-16 if x.dtype == np.float64 else 3e-7)
+        # (two ulps: NumPy's log loops are not correctly rounded on every CPU, which the
+        # correction cannot see: the AVX-512 one is an ulp off at 1 - 2^-52, where near
+        # |x| ~ 1e-16 the log is the larger term, and its float32 one an ulp or two, while
+        # np.log1p's float32 is itself an ulp off the other way at some points)
+        _same_or_close(got, want, 4.5e-16 if x.dtype == np.float64 else 4.5e-7)
         with np.errstate(all="ignore"):
             assert np.array_equal(got, getattr(f, "__wrapped__", f)(x), equal_nan=True)
     for v in edges:

@@ -42,9 +42,12 @@ from __future__ import annotations
 
 DRIVER_MARK = "/* exprcompiler: the driver of split kernels (backends/c_driver.py) */"
 
-# The lanes of the target's vectors of doubles (dtypes' float rewrite doubles them).
-VL_LINES = ["#if defined(__AVX512F__)", "#define XC_VL 8", "#elif defined(__AVX__)", "#define XC_VL 4",
-            "#else", "#define XC_VL 2", "#endif"]
+# The lanes of the vectors of doubles that gcc's own vectorizer uses for the target
+# (dtypes' float rewrite doubles them): 256-bit vectors from AVX on, AVX-512 included,
+# since gcc prefers 256-bit vectors there (-mprefer-vector-width=256 is its default for
+# -march=native on the AVX-512 CPUs it knows), so that its `omp simd` loops call the
+# same libmvec variants as the vector-extension parts (c_lanes.MVEC): the same bits.
+VL_LINES = ["#if defined(__AVX__)", "#define XC_VL 4", "#else", "#define XC_VL 2", "#endif"]
 
 # What a kernel's units see of the driver (in the prelude of every unit) and what the
 # driver itself starts with: guarded, so the joined text sees it once.

@@ -49,8 +49,10 @@ def _arity(rhs: str, start: int) -> int:
 # same bits. The random 10^3-operation gradient's kernel at 10^4 points: 12.46 -> 11.84
 # ms (thread CPU, min of 31 interleaved rounds, load 6.8; the one-function kernel 11.50
 # ms), 6,866 -> 5,879 instructions a point (callgrind; benchmarks/bench_c_split_gap.py).
+# An AVX-512 target takes the AVX2 variants, on 4 lanes (c_driver.VL_LINES): those gcc's
+# `omp simd` loops call there (libmvec's AVX-512 variants may differ in the last bit).
 MVEC = ["#if defined(XC_LIBMVEC) && defined(__x86_64__) && defined(__GNUC__)",
-        "#if defined(__AVX512F__)", "#define XC_ISA e", "#elif defined(__AVX2__)", "#define XC_ISA d",
+        "#if defined(__AVX2__)", "#define XC_ISA d",
         "#elif defined(__AVX__)", "#define XC_ISA c", "#else", "#define XC_ISA b", "#endif",
         "#define XC_MVEC3(isa, vl, params, f) _ZGV##isa##N##vl##params##_##f",
         "#define XC_MVEC2(isa, vl, params, f) XC_MVEC3(isa, vl, params, f)",
