@@ -2,9 +2,10 @@
 
 Where it sits: beside the two compile() calls whose text recurs across processes and never
 holds user text: parse/plan_code.py (a statement plan's function, one per wiring) and
-backends/numpy_templates.py (a statement program's template functions). Each keeps its
-codes in a dict for the process; on a miss there it asks its CodeStore here, which reads
-one file of the cache folder (cache_root.location) the first time it is asked.
+backends/numpy_templates.py (a statement program's template functions, and its header's
+imports: numpy_program._header_code). Each keeps its codes in a dict for the process; on a
+miss there it asks its CodeStore here, which reads one file of the cache folder
+(cache_root.location) the first time it is asked.
 What the process compiled itself is added, and written back as it exits (`save`).
 
 Why: a fresh process paid compile() ~150 µs a plan and ~35 µs a template: at 10² to 10³

@@ -1,13 +1,14 @@
 """A keyed statement program's fixed parts, made once per process: a format's
 template and number of holes, and a header's code, come from the per-process caches
 of numpy_program.load_statements with the function, its tracebacks and its source
-unchanged."""
+unchanged; in a fresh process a header's code comes from the code store."""
 
 from __future__ import annotations
 
 import inspect
 import traceback
 
+import numpy as np
 import pytest
 
 from exprcompiler.backends import numpy_backend, numpy_program
@@ -57,3 +58,33 @@ def test_headers_of_other_comments_share_one_code(monkeypatch):
     assert len(numpy_program._HEADERS) == 1
     assert fns[0].__code__.co_filename != fns[1].__code__.co_filename
     assert fns[0](0.5) == fns[1](0.5) and fns[0].__globals__["np"] is fns[1].__globals__["np"]
+
+
+def test_a_fresh_processs_header_comes_from_the_code_store(monkeypatch, tmp_path):
+    # a process that meets a header first takes its code from the store an earlier one saved
+    from exprcompiler.backends import numpy_templates
+    from exprcompiler.code_store import CodeStore
+    trace = to_trace("y = sin(x) * x\ny + exp(x) + sigmoid(z)")
+    compiled = []
+
+    def counted(text, *args):
+        compiled.append(text)
+        return compile(text, *args)
+    for module in (numpy_program, numpy_templates):
+        monkeypatch.setattr(module, "compile", counted, raising=False)
+    fns = []
+    for process in range(2):
+        compiled.clear()
+        monkeypatch.setattr(numpy_program, "_HEADERS", {})
+        monkeypatch.setattr(numpy_templates, "_STORE", CodeStore("templates", tmp_path / "pycode"))
+        source, _, program = _generated(trace, description="a {comment}")
+        with pytest.MonkeyPatch.context() as m:
+            m.setattr(numpy_backend, "PROGRAM_ABOVE", 0)
+            fns.append(numpy_backend.load(source, "f", program=program))
+        numpy_templates._STORE.save()   # (as the process exits)
+        headers = [text for text in compiled if "import numpy" in text]
+        assert len(headers) == (1 if process == 0 else 0), headers
+        assert not any("{comment}" in text for text in headers)   # (comment lines: not in the stored text)
+    for fn in fns:
+        assert fn.__globals__["np"] is np and fn.__code__.co_filename.startswith("<exprcompiler f #")
+    assert fns[0](0.5, 2.0) == fns[1](0.5, 2.0)

@@ -63,7 +63,7 @@ from operator import eq
 from typing import NamedTuple
 
 from ..trace.render import Numbers
-from .numpy_templates import template_functions
+from .numpy_templates import stored_code, template_functions
 from .program_text import slot_starts
 
 # The statements are cut into tokens by C-level string methods, not a regular expression
@@ -110,6 +110,11 @@ def _template_def(number: int, key: str) -> str:
 def _hole(k: int) -> str:
     """A template's k-th hole: the value of the slot k places after its first."""
     return "_v[_s[_o + {}]]".format(k) if k else "_v[_s[_o]]"
+
+
+# The first holes' texts, made once: a keyed template takes them by a slice (a call of
+# _hole per hole was half of _keyed_template's ~2 µs a format)
+_HOLES = tuple(map(_hole, range(64)))
 
 
 def _template(number: int, line: str, holes: int) -> str:
@@ -327,7 +332,8 @@ def _keyed_template(fmt: str) -> tuple[int, str]:
     made = _TEMPLATES.get(fmt)
     if made is None:
         k = fmt.count("{") - 2 * fmt.count("{{")   # (left to right, as str.format reads them)
-        made = k, _template(0, fmt.strip().format(*map(_hole, range(k))), k)[len("def t0"):]
+        holes = _HOLES[:k] if k <= len(_HOLES) else tuple(map(_hole, range(k)))
+        made = k, _template(0, fmt.strip().format(*holes), k)[len("def t0"):]
         if len(_TEMPLATES) < _KEPT:
             _TEMPLATES[fmt] = made
     return made
@@ -336,15 +342,18 @@ def _keyed_template(fmt: str) -> tuple[int, str]:
 def _header_code(head: str, filename: str) -> types.CodeType:
     """The code of a keyed program's header (numpy_backend._head: comments and imports),
     compiled once per text but its comment lines (a description's: the line numbers
-    stay), with `filename`."""
+    stay), kept for the process and, as the templates are, for the next processes
+    (numpy_templates.stored_code), with `filename`."""
     key = "\n".join("" if line.startswith("#") else line for line in head.split("\n"))
     code = _HEADERS.get(key)
-    if code is not None:
-        return code.replace(co_filename=filename)
-    code = compile(head, filename, "exec")   # our generated source, never user text but in a comment
-    if len(_HEADERS) < _KEPT and not any(type(c) is types.CodeType for c in code.co_consts):
-        _HEADERS[key] = code   # (no nested code, whose file name replace() would not set)
-    return code
+    if code is None:
+        # (the key's code is the text's: its comment lines are blank lines there)
+        code = stored_code(key)   # our generated source: the user's text only in the comments left out
+        if any(type(c) is types.CodeType for c in code.co_consts):   # (nested code, whose file name
+            return compile(head, filename, "exec")                     # replace() would not set)
+        if len(_HEADERS) < _KEPT:
+            _HEADERS[key] = code
+    return code.replace(co_filename=filename)
 
 
 def _stub(lines: list[str], start: int, filename: str):
