@@ -12,7 +12,7 @@ from exprcompiler.passes import splice as splice_mod
 from exprcompiler.passes.share_sums import share_sums
 from exprcompiler.randexpr import random_program
 from exprcompiler.trace import verify
-from exprcompiler.trace.ir import Builder, Trace, trace_from_builder
+from exprcompiler.trace.ir import Builder, Instr, Trace, trace_from_builder
 
 from test_share_sums import _several_shared, columns_read, paths, same, sum_program  # noqa: F401, F811 (paths: a fixture)
 
@@ -101,7 +101,7 @@ def test_short_traces_read_in_python(program):
     plans the same from either; share_sums takes it below _SMALL instructions."""
     trace = parse(program)
     small, full = share_sums_mod._chains_small(trace), share_sums_mod._chains(trace)
-    assert small[:3] == full[:3] and small[3] is None
+    assert (small[0], *small[1:3]) == (list(full[0]), *full[1:3]) and small[3] is None
     plan = share_sums_mod._plan(trace.instrs, *full[:2], full[3])
     assert share_sums_mod._plan(trace.instrs, *small[:2], None) == plan
     if plan:
@@ -115,3 +115,37 @@ def test_short_traces_take_the_python_reading(monkeypatch):
     share_sums(parse(sum_program(3)))
     share_sums(parse(FAMILIES["random DAG"](1000)))
     assert calls and min(calls) >= share_sums_mod._SMALL
+
+
+# (X a vector: shapes before the first regrouped chain, in its chains, after it)
+SHAPED = {
+    "before": ("s = sum(X)\na = x - y\nb = z - x + y\nsin(a) * sin(b) * s", "splice"),
+    "in the chains": ("a = X - y\nb = z - X + y\nsum(sin(a)) * sum(sin(b))", "replay"),
+    "after": ("a = x - y\nb = z - x + y\nsum(X * sin(b)) * sin(a)", "replay"),
+}
+
+
+@pytest.mark.parametrize("name", SHAPED)
+def test_shapes_before_the_first_change_are_kept(name, paths):
+    """The instructions before the first regrouped chain are kept as they are, shapes
+    and all; where a chain or a copy has a shape, the trace is replayed."""
+    program, how = SHAPED[name]
+    trace = parse(program, {"X": (3,)})
+    assert any(ins.shape for ins in trace.instrs)
+    result = share_sums(trace)
+    assert paths == {"splice": how == "splice", "replay": how == "replay"}
+    assert same(result, replayed(trace))
+    verify(result)
+
+
+def test_a_term_with_a_shape_is_replayed(paths):
+    """A hand-made trace whose sums say no shape, though a term of theirs (X) has one:
+    the copies and chains are scalars, but the term read makes the Builder's sum a
+    vector, so the trace is replayed."""
+    instrs = [Instr("input", (), (("name", "X"),), (3,)), Instr("input", (), (("name", "y"),)),
+              Instr("input", (), (("name", "z"),)), Instr("sub", (0, 1)), Instr("sub", (2, 0)),
+              Instr("add", (4, 1)), Instr("sin", (3,)), Instr("sin", (5,)), Instr("mul", (6, 7))]
+    trace = Trace(instrs, [None] * len(instrs), [("f", 8)])
+    result = share_sums(trace)
+    assert paths == {"splice": 0, "replay": 1}
+    assert same(result, replayed(trace)) and result.instrs[-1].shape == (3,)

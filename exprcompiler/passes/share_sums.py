@@ -11,12 +11,12 @@ user's grouping. Regrouping a sum can change its last bit of rounding.
 
 Where it sits: every front end (text, SymPy, lists of either) runs it on the trace
 it has just finished. Most traces have nothing to share, and then the pass only
-reads the trace (about 0.2-0.35 µs an operation: NumPy over the columns the finish
+reads the trace (about 0.1-0.3 µs an operation: NumPy over the columns the finish
 made, or below _SMALL instructions a loop in Python, where NumPy's calls cost more).
 A regrouped trace is what replaying it into a Builder with the chains rewritten
 gives; splice.py builds that directly when it can, at a fraction of a replay's
 cost: every instruction after the first regrouped chain made again from the
-columns, renumbered (~0.5 µs each), and its labels, taken from the trace's where
+columns, renumbered (~0.45 µs each), and its labels, taken from the trace's where
 the front end says they are its finish's (numbered=True; else made again, 0.3 µs
 an instruction). So it depends on where that chain falls, not on the trace's
 size: at 10⁵ operations of the benchmark's random DAG it falls at 89% of the
@@ -73,9 +73,9 @@ def _facts(trace: Trace) -> Optional[Facts]:
 
 def _chains(trace: Trace):
     """(roots, long, members, facts): the roots of the additive chains (sums not
-    inside a longer sum) in trace order; the terms, left to right, of each root of
-    three terms or more (`_two_terms` gives the others'); its members (the inner
-    sums, used by its chain alone); the Facts read on the way (None if no sum)."""
+    inside a longer sum) in trace order (an array); the terms, left to right, of each
+    root of three terms or more (`_two_terms` gives the others'); its members (the
+    inner sums, used by its chain alone); the Facts read on the way (None if no sum)."""
     # Most sums are sums of two terms: they are sorted out by NumPy over the trace's
     # columns, and only the chains of more terms are walked in Python.
     facts = _facts(trace)
@@ -87,12 +87,12 @@ def _chains(trace: Trace):
     # a sum whose one use is an argument of a sum is inside a chain
     inside = is_chain[sum_args] & (facts.uses[sum_args] == 1)
     if not inside.any():
-        return sums.tolist(), {}, {}, facts
+        return sums, {}, {}, facts
     is_inner = np.zeros(len(trace.instrs), bool)
     is_inner[sum_args[inside]] = True
     is_root = ~is_inner[sums]
-    long, members = _walk(trace.instrs, sums[is_root & inside.any(axis=1)].tolist(), set(sum_args[inside].tolist()))
-    return sums[is_root].tolist(), long, members, facts
+    long, members = _walk(trace.instrs, sums[is_root & (inside[:, 0] | inside[:, 1])].tolist(), is_inner.tobytes())
+    return sums[is_root], long, members, facts
 
 
 def _chains_small(trace: Trace):
@@ -109,13 +109,17 @@ def _chains_small(trace: Trace):
         uses[v] += 1
     inner = {a for s in sums for a in instrs[s].args if uses[a] == 1 and ops[a] in _SUM_OPS}
     roots = [s for s in sums if s not in inner]
-    long, members = _walk(instrs, [r for r in roots if not inner.isdisjoint(instrs[r].args)], inner)
+    is_inner = bytearray(len(instrs))
+    for v in inner:
+        is_inner[v] = 1
+    long, members = _walk(instrs, [r for r in roots if not inner.isdisjoint(instrs[r].args)], is_inner)
     return roots, long, members, None
 
 
-def _walk(instrs, long_roots: list, inner: set):
+def _walk(instrs, long_roots: list, is_inner):
     """(long, members) of _chains: each root's terms, left to right, and its inner
-    sums (`inner`: the sums inside a chain)."""
+    sums (`is_inner`, bytes: 1 at a sum inside a chain, 0 elsewhere; indexed, not
+    hashed as a set's ints are: a third of the walk at 10⁶ operations)."""
     long, members = {}, {}
     for r in long_roots:
         a, b = instrs[r].args
@@ -124,7 +128,7 @@ def _walk(instrs, long_roots: list, inner: set):
         while stack:
             t = stack.pop()
             v = t if t >= 0 else ~t
-            if v in inner:
+            if is_inner[v]:
                 mine.append(v)
                 x, y = instrs[v].args
                 if t < 0:
@@ -186,10 +190,11 @@ def _plan(instrs, roots, long, facts) -> dict:
     firsts = {a for a, _ in wanted if a >= 0}
     if facts is None:   # (a short trace's, read in Python: _chains_small)
         heads = [r for r in roots if instrs[r].args[0] in firsts]
-    else:
-        roots = np.array(roots, np.intp)
-        first_args = facts.sum_args[np.searchsorted(facts.sums, roots), 0]
-        heads = roots[np.isin(first_args, np.fromiter(firsts, np.intp, len(firsts)))].tolist()
+    else:   # (masks, not np.isin and np.searchsorted: a fifth of their cost)
+        is_first, is_root = np.zeros(len(facts.uses), bool), np.zeros(len(facts.uses), bool)
+        is_first[np.fromiter(firsts, np.intp, len(firsts))] = True
+        is_root[roots] = True
+        heads = facts.sums[is_root[facts.sums] & is_first[facts.sum_args[:, 0]]].tolist()
     starts = sorted(set(heads).union(long))
     terms = dict(long)
     by_pair: dict = {}

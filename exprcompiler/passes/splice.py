@@ -8,16 +8,16 @@ and appends the rewritten chains where the replay would build them. The result i
 the replay's, instruction for instruction, whenever the builder would only have
 appended: no constant to fold, no identity to apply (x + -y, --x, a zero), no
 instruction built twice. Wherever it would have done more, or the trace is not
-what a front end's Builder.finish leaves (scalars, inputs first, no named copies,
-nothing dead, no options on an operation), `splice` raises Unsafe and the caller
-replays.
+what a front end's Builder.finish leaves (inputs first, no named copies, nothing
+dead; from the first change on scalars and no options on an operation), `splice`
+raises Unsafe and the caller replays.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from itertools import chain, islice, repeat
-from operator import itemgetter
+from operator import countOf, itemgetter
 from typing import Callable
 
 import numpy as np
@@ -43,8 +43,10 @@ class _Appender:
 
     def _operand(self, x: int) -> Instr:
         ins = self.out[x] or self.copied[x]
-        # a negation or a zero brings in an identity (x + -y -> x - y, --x, x - 0.0)
-        if ins.op == "neg" or (ins.op == "const" and not ins.value):
+        # a negation or a zero brings in an identity (x + -y -> x - y, --x, x - 0.0);
+        # a term with a shape gives the sum one (the instructions before the first
+        # change are kept as they are, shapes and all: only the terms are checked)
+        if ins.op == "neg" or (ins.op == "const" and not ins.value) or ins.shape:
             raise Unsafe
         return ins
 
@@ -99,8 +101,7 @@ def splice(trace: Trace, rewrite: dict, skip: set, emitter: Callable, facts, num
     n, n_in = len(instrs), len(trace.inputs)
     cols = facts.columns
     code = cols.code
-    if (code == COPY).any() or any(map(_SHAPE, instrs)) or (code[:n_in] != INPUT).any() \
-            or [v for _, v in trace.inputs] != list(range(n_in)):
+    if (code == COPY).any() or (code[:n_in] != INPUT).any() or [v for _, v in trace.inputs] != list(range(n_in)):
         raise Unsafe
     # Builder.finish leaves no dead code, so every operation is used (dead code ends
     # in an unused operation); a replay would drop what is not
@@ -108,14 +109,16 @@ def splice(trace: Trace, rewrite: dict, skip: set, emitter: Callable, facts, num
         raise Unsafe
     changed = sorted(skip.union(rewrite))
     start = changed[0]
-    # the copies are made from the columns, which hold neither attributes nor an op the
-    # table did not hold at import (none in the scalar traces a front end makes): only
-    # the constants after `start` may have attributes (each has its value)
+    # the copies are made from the columns, which hold neither attributes, shapes nor
+    # an op the table did not hold at import (none in the scalar traces a front end
+    # makes): after `start` only the constants may have attributes (each has its value)
     tail = code[start:]
-    if list(map(_ATTRS, islice(instrs, start, None))).count(()) != len(tail) - int(np.count_nonzero(tail == CONST)) \
-            or (tail == UNKNOWN).any():
+    if countOf(map(_SHAPE, _after(instrs, start)), ()) != len(tail) or (tail == UNKNOWN).any() \
+            or countOf(map(_ATTRS, _after(instrs, start)), ()) != len(tail) - int(np.count_nonzero(tail == CONST)):
         raise Unsafe
-    out = list(instrs[:start])
+    # `out`: the result's instructions from `start` on as they are made (the ones
+    # before are the trace's, read there: None here)
+    out = [None] * start
     new_at = np.arange(n, dtype=cols.flat.dtype)   # old var -> new var (-1: none)
     reads = _Reads(instrs, new_at)
     appender = _Appender(out, reads.copied)
@@ -134,30 +137,59 @@ def splice(trace: Trace, rewrite: dict, skip: set, emitter: Callable, facts, num
         new_at[here + 1:end] = np.arange(len(out), len(out) + k, dtype=new_at.dtype)
         runs.append((False, here + 1, end))
         out += repeat(None, k)
-    _renumber_copies(out, instrs, cols, start, changed, new_at)
-    _check_keys(out, appended, _near_copies(facts, reads.read.union(rewrite), changed, new_at))
+    # (the copies made as the tuple takes them: no list of the result copied into it)
+    result = tuple(_Sized(chain(islice(instrs, start), _renumber_copies(out, instrs, cols, start, changed, new_at)),
+                          len(out)))
+    _check_keys(result, appended, _near_copies(facts, reads.read.union(rewrite), changed, new_at))
     spliced = _spliced_columns(cols, start, out, runs, new_at)
-    labels = primal_labels(out, spliced.code)
-    return Trace(out, labels, [(name, int(new_at[v])) for name, v in trace.outputs],
+    labels = primal_labels(result, spliced.code)
+    return Trace(result, labels, [(name, int(new_at[v])) for name, v in trace.outputs],
                  trace.source, _inputs=trace.inputs, _columns=spliced,
                  _all_live=_all_used(instrs, out, facts.uses, changed, rewrite, appended, new_at))
+
+
+def _after(instrs: tuple, start: int):
+    """An iterator over instrs[start:], neither a copy nor an islice (which steps
+    through the first `start`: at 10⁵ operations a splice starts at 89% of the trace):
+    a tuple's iterator set to `start`, as unpickling sets one."""
+    it = iter(instrs)
+    it.__setstate__(start)
+    return it
+
+
+class _Sized:
+    """`items`, an iterator of `n` items, that tells tuple() its length (told none,
+    tuple() grows its result a quarter at a time, a copy each: ~5 ms and a few MB
+    more at the peak for 10⁶ items)."""
+    __slots__ = ("items", "n")
+
+    def __init__(self, items, n: int):
+        self.items, self.n = items, n
+
+    def __iter__(self):
+        return self.items
+
+    def __len__(self) -> int:
+        return self.n
 
 
 _SPAN = 1 << 16   # (positions a span of _renumber_copies makes: its lists are a few MB at most)
 _NAMES = np.array(OP_NAMES, object)   # (code -> op name, gathered by NumPy)
 
 
-def _renumber_copies(out: list, instrs, cols, start: int, changed: list, new_at: np.ndarray) -> None:
-    """Put in `out` (None there until now) each copied instruction: old var `old` ≥
-    `start` not in `changed`, at new_at[old]; a constant as it is, another made again
-    with its arguments renumbered. They are made from the trace's columns `cols`, a
-    span of positions at a time, and in a span one iterator per number of arguments
-    (C-level maps over NumPy's lists), drawn from in position order, so the tuples
-    lie in memory in the order every later stage reads them. One by one it was ~0.6 µs
-    an instruction, and at 10⁶ operations a splice copies 91% of the trace. Every
-    argument that names a variable holds one int for it, made once (a fresh int per
-    argument held ~20 bytes an operation more at the pipeline's peak), and only for
-    the variables the copies name (ints made for all, and mostly freed, held more)."""
+def _renumber_copies(out: list, instrs, cols, start: int, changed: list, new_at: np.ndarray):
+    """An iterator over the result's instructions from `start` on, in order: at
+    new_at[old] the copy of old var `old` ≥ `start` not in `changed` (a constant as
+    it is, another made again with its arguments renumbered), elsewhere what `out`
+    holds (an appended one; None where a copy goes). They are made from the trace's
+    columns `cols`, a span of positions at a time, and in a span one iterator per
+    number of arguments (C-level maps over NumPy's lists), drawn from in position
+    order, so the tuples lie in memory in the order every later stage reads them.
+    One by one it was ~0.6 µs an instruction, and at 10⁶ operations a splice copies
+    91% of the trace. Every argument that names a variable holds one int for it,
+    made once (a fresh int per argument held ~20 bytes an operation more at the
+    pipeline's peak), and only for the variables the copies name (ints made for
+    all, and mostly freed, held more)."""
     counts, m = cols.counts, len(out)
     old = np.arange(start, len(counts))
     copied = np.ones(len(old), bool)
@@ -175,8 +207,8 @@ def _renumber_copies(out: list, instrs, cols, start: int, changed: list, new_at:
     kind = np.full(m - start, kinds - 1, np.intp)
     kind[new_at[old] - start] = arity
     ends = np.searchsorted(new_at[old], np.arange(start, m, _SPAN)[1:]).tolist() + [len(old)]
-    lo = 0
-    for a, hi in zip(range(start, m, _SPAN), ends):
+
+    def span(a: int, lo: int, hi: int):   # (positions a.., the copies old[lo:hi])
         span_kind = kind[a - start:a - start + _SPAN]
         mine, k_of, at_of = old[lo:hi], arity[lo:hi], first[lo:hi]
         draw = [None] * kinds
@@ -190,8 +222,8 @@ def _renumber_copies(out: list, instrs, cols, start: int, changed: list, new_at:
             else:
                 draw[k] = map(instrs.__getitem__, these.tolist())
         draw[-1] = map(out.__getitem__, (np.flatnonzero(span_kind == kinds - 1) + a).tolist())
-        out[a:a + len(span_kind)] = map(next, map(draw.__getitem__, span_kind.tolist()))
-        lo = hi
+        return map(next, map(draw.__getitem__, span_kind.tolist()))
+    return chain.from_iterable(map(span, range(start, m, _SPAN), [0] + ends[:-1], ends))
 
 
 def _spliced_columns(cols, start: int, out: list, runs: list, new_at: np.ndarray):
@@ -242,9 +274,10 @@ def _near_copies(facts, emitted_from: set, changed: list, new_at: np.ndarray) ->
     instruction has or is: an argument of a copy is new_at[v] for an old v, and that
     is an appended instruction's argument or itself only for the v that emit read
     (its terms) or built (the rewritten chains), `emitted_from`."""
-    near = np.fromiter(emitted_from, np.intp, len(emitted_from))
-    users = facts.sums[np.isin(facts.sum_args, near).any(axis=1)].tolist()
-    users += facts.negs[np.isin(facts.neg_args, near)].tolist()
+    near = np.zeros(len(facts.uses), bool)   # (a mask, not np.isin: a tenth of its cost)
+    near[np.fromiter(emitted_from, np.intp, len(emitted_from))] = True
+    users = facts.sums[near[facts.sum_args[:, 0]] | near[facts.sum_args[:, 1]]].tolist()
+    users += facts.negs[near[facts.neg_args]].tolist()
     gone = set(changed)   # (rebuilt or left out: not copies)
     return [int(new_at[v]) for v in users if v not in gone]
 

