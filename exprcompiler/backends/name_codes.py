@@ -31,7 +31,11 @@ HELD_BY_INDEX = re.compile(r"v(0|[1-9][0-9]*)(?:_(%s))?\Z" % "|".join(INDEXED_KI
 # per kind code (0: a name held by text, which has no suffix): the suffix after v12
 _SUFFIXES = [b""] + [b"" if kind == "v" else b"_" + kind.encode() for kind in INDEXED_KINDS]
 _SUFFIX_LENGTHS = np.array([len(s) for s in _SUFFIXES], np.int64)
-# names made into bytes at a time: _text's dozen int64 arrays of a chunk are held at once
+# by an index array's itemsize: the powers of ten from 10 that its type holds (an index's digits, less one, are
+# how many of them it reaches: np.searchsorted)
+_POWERS = {4: np.array([10 ** k for k in range(1, 10)], np.int32),
+           8: np.array([10 ** k for k in range(1, 19)], np.int64)}
+# names made into bytes at a time: _text's dozen arrays of a chunk are held at once
 # (at 1 << 15, 2.6 MB: generate's peak of memory at 10⁴ operations, 110-170 bytes an
 # operation above the rest; at this size as fast at 10⁵-10⁶ names, faster at 10⁴)
 _CHUNK = 1 << 13
@@ -76,7 +80,8 @@ class Names:
         """The names of `variables` (an index array; each has a name), joined by
         newlines."""
         codes = self._array()
-        text = b"".join([_text(codes[variables[k:k + _CHUNK]].astype(np.int64), self.top, self.texts)
+        # (in the codes' type: int32 divides faster)
+        text = b"".join([_text(codes[variables[k:k + _CHUNK]], self.top, self.texts)
                          for k in range(0, len(variables), _CHUNK)])
         return str(memoryview(text)[:-1], "utf-8")   # (decoded from a view: no copy of the bytes but the str)
 
@@ -126,45 +131,56 @@ def name_texts(codes: np.ndarray, top: int) -> list[str]:
 
 
 def _text(codes: np.ndarray, top: int, texts: list) -> bytes:
-    """The names of `codes` (none 0), each followed by a newline, as UTF-8 bytes."""
-    odd = codes < 0
+    """The names of `codes` (none 0; an int32 or int64 array), each followed by a
+    newline, as UTF-8 bytes."""
+    odd_at = np.flatnonzero(codes < 0)
     kinds = codes // top
     index = codes - kinds * top
-    kinds[odd] = 0
-    index[odd] = 0
-    digits = np.ones(len(codes), np.int64)   # (of each index)
-    power = 10
-    while True:
-        more = index >= power
-        if not more.any():
-            break
-        digits += more
-        power *= 10
-    digits[odd] = 0
-    odd_at = np.flatnonzero(odd)
-    odd_texts = [texts[~c].encode() for c in codes[odd_at].tolist()]
-    head = np.ones(len(codes), np.int64)   # "v", or an odd name's whole text
-    head[odd_at] = [len(t) for t in odd_texts]
-    length = head + digits + _SUFFIX_LENGTHS[kinds] + 1
+    if len(odd_at):
+        kinds[odd_at] = 0
+        index[odd_at] = 0
+    digits = np.searchsorted(_POWERS[index.dtype.itemsize], index, "right")   # (of each index, less one)
+    digits += 1
+    length = _SUFFIX_LENGTHS[kinds]
+    length += digits
+    length += 2   # "v" and the newline
+    if len(odd_at):
+        odd_texts = [texts[~c].encode() for c in codes[odd_at].tolist()]
+        length[odd_at] = [len(t) + 1 for t in odd_texts]
+    pad = int(digits.max()) if len(digits) else 0
     end = np.cumsum(length)
-    start = end - length
+    end += pad   # (the first `pad` bytes of `out`: where the first names' leading zeros fall, see below)
     out = np.empty(int(end[-1]) if len(end) else 0, np.uint8)
-    out[end - 1] = ord("\n")
-    out[start[~odd]] = ord("v")
-    if odd_texts:
-        _copy(out, start[odd_at], np.frombuffer(b"".join(odd_texts), np.uint8), head[odd_at])
-    first_digit = start + 1   # (indexed names only below)
-    for k in range(int(digits.max()) if len(digits) else 0):
-        has = digits > k
-        out[(first_digit + digits - 1 - k)[has]] = 48 + (index[has] // 10 ** k) % 10
-    after = first_digit + digits
-    for kind in np.flatnonzero(np.bincount(kinds, minlength=len(_SUFFIXES))).tolist():
+    start = end - length
+    if len(odd_at):
+        odd_start, odd_length = start[odd_at], length[odd_at] - 1
+        regular = np.flatnonzero(codes >= 0)
+        start, kinds, index, digits = start[regular], kinds[regular], index[regular], digits[regular]
+    # Digit k (from the right) of every indexed name at once, whatever its number of
+    # digits (no mask of the names that have one), k descending: a name's leading
+    # zeros fall on its "v" and the bytes before it, which are written after them:
+    # another name's digit of a place k' < k (at least 2 + k - k' bytes after it:
+    # by a later k'), else a "v", suffix or newline, or an odd name's text, below.
+    place = start + digits   # (its last digit's)
+    quotients = [index]
+    for _ in range(pad - 1):
+        quotients.append(quotients[-1] // 10)
+    digit = np.empty(len(index), np.uint8)
+    for k in range(pad - 1, -1, -1):
+        q = quotients[k] if k + 1 == pad else quotients[k] - quotients[k + 1] * 10
+        np.add(q, 48, out=digit, casting="unsafe")
+        out[place - k] = digit
+    out[start] = ord("v")
+    place += 1
+    for kind in range(1, len(_SUFFIXES)):
         suffix = _SUFFIXES[kind]
-        if suffix:
-            at = after[kinds == kind]
-            for j, byte in enumerate(suffix):
-                out[at + j] = byte
-    return out.tobytes()
+        at = place[kinds == kind] if suffix else ()
+        for j, byte in enumerate(suffix if len(at) else ()):
+            out[at + j] = byte
+    out[end - 1] = ord("\n")
+    if len(odd_at):
+        _copy(out, odd_start, np.frombuffer(b"".join(odd_texts), np.uint8), odd_length)
+    return out[pad:].tobytes()
 
 
 def _copy(out: np.ndarray, to: np.ndarray, source: np.ndarray, lengths: np.ndarray) -> None:

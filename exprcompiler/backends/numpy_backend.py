@@ -35,6 +35,7 @@ from ..trace.ir import Instr, Trace, gc_paused
 from ..trace.render import Renderer, named_array, target_spelling, use_counts_and_reads
 # (generate reads named_array; tests and benches find these here)
 from ..trace.render import named_vars, use_counts  # noqa: F401
+from ..trace.columns import CODE, Columns, frozen
 from ..trace.render_bulk import FlatSlots, OpCodes, op_codes, op_codes_of_table, table_codes
 from .name_codes import Names
 from .name_firsts import Aliases
@@ -342,15 +343,21 @@ def _prepared(trace: Trace, point: bool) -> tuple[Trace, set[str]]:
 def _prepared_codes(trace: Trace, point: bool) -> tuple[Trace, set[str], OpCodes]:
     """_prepared's trace and ops, and its instructions' ops as OpCodes (the stages
     after it read those, not the instructions)."""
-    table = table_codes(trace.instrs)
+    cols = getattr(trace, "_columns", None)   # (its ops and arguments as arrays, where its maker kept them)
+    table = table_codes(trace.instrs) if cols is None else cols.code
     codes = _codes_of(trace.instrs, table)
     ops = set(codes.names)
     given = trace
     if "xlogy" in ops and not point:
         trace = share_logs(trace)
     if "pow" in ops:
-        trace, table = _small_powers(trace, np.flatnonzero(codes.code == codes.names.index("pow")).tolist(),
-                                     table) if trace is given else _small_powers(trace)
+        if trace is given:
+            pows = np.flatnonzero(codes.code == codes.names.index("pow"))
+            trace, table = _small_powers(trace, pows.tolist(), table)
+            if cols is not None and trace is not given:
+                _squared_columns(trace, cols, table, pows)
+        else:
+            trace, table = _small_powers(trace)
         made = op_codes_of_table(table) if table is not None and trace is not given else None
         if made is not None:   # (its ops, from the rewrite's table: not read again)
             given, codes = trace, made
@@ -364,6 +371,22 @@ def _prepared_codes(trace: Trace, point: bool) -> tuple[Trace, set[str], OpCodes
         return trace, set(codes.names), codes
     codes = _codes_of(trace.instrs, table_codes(trace.instrs))
     return trace, set(codes.names), codes
+
+
+def _squared_columns(trace: Trace, cols: Columns, table: np.ndarray, pows: np.ndarray) -> None:
+    """Keep on `trace`, _small_powers' of a trace of columns `cols` (its powers at
+    `pows`; `table`: the result's op codes), the columns of its squares (x * x for
+    x ** 2: no instruction moved, a square's second argument its first), so that
+    its arguments are not read again (uses.use_counts_and_reads); not where a cube
+    moved the instructions after it."""
+    if len(table) != len(cols.code):
+        return
+    squared = pows[table[pows] == CODE["mul"]]
+    at = cols.starts()[squared]
+    flat = cols.flat.copy()
+    flat[at + 1] = flat[at]
+    # (a cache of what its instructions say, as columns.columns keeps on a trace)
+    object.__setattr__(trace, "_columns", frozen(table, cols.counts, flat))
 
 
 def _codes_of(instrs, table) -> OpCodes:

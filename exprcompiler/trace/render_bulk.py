@@ -259,6 +259,7 @@ def bulk_keys(instrs, named: list, slots: np.ndarray, fast_of: Callable[[str], t
     # inlined terms, a level at a time (a term after its operands)
     done = ~inlined
     pending = np.flatnonzero(inlined)
+    del inlined   # (_place reads the inlined off `hole`)
     for _ in range(MAX_DEPTH):
         if not len(pending):
             break
@@ -315,9 +316,9 @@ def bulk_keys(instrs, named: list, slots: np.ndarray, fast_of: Callable[[str], t
         parents, base = statements[lo:lo + _SPAN].astype(np.intp), begin[lo:lo + _SPAN].astype(np.intp)
         flat[base] = slots[parents]
         base += 1
-        if not _place(flat, parents, base, columns, hole, inlined, width, slots):
+        if not _place(flat, parents, base, columns, hole, width, slots):
             return None
-    del inlined, width
+    del width
     return BulkKeys(statements, numbered, FlatSlots(flat, begin), ids, texts, precs, columns, hole[:n], slots,
                     constants)
 
@@ -405,11 +406,13 @@ def _begins(statements: np.ndarray, columns: list, width: np.ndarray) -> Optiona
 
 
 def _place(flat: np.ndarray, parents: np.ndarray, base: np.ndarray, columns: list, hole: np.ndarray,
-           inlined: np.ndarray, width: np.ndarray, slots: np.ndarray) -> bool:
+           width: np.ndarray, slots: np.ndarray) -> bool:
     """Each hole's slot into `flat`, a level of terms at a time from the statements
     (`parents`, their right-hand side's first hole at `base`): an operand's holes
     start after its left siblings' (`width`: each variable's number of holes;
-    `slots`: its slot); False where the terms nest deeper than MAX_DEPTH."""
+    `slots`: its slot); False where the terms nest deeper than MAX_DEPTH. An operand
+    that is no hole is an inlined term (inputs are holes), but n, "no operand"."""
+    n = len(hole) - 1
     for _ in range(MAX_DEPTH + 2):   # (the statements' level, then the terms')
         if not len(parents):
             return True
@@ -418,7 +421,8 @@ def _place(flat: np.ndarray, parents: np.ndarray, base: np.ndarray, columns: lis
             a = column[parents].astype(np.intp)
             leaf = hole[a]
             flat[base[leaf]] = slots[a[leaf]]   # (n, "no operand", is no hole: never placed)
-            inner = inlined[a]
+            inner = a < n   # (not read from an array of the inlined: a gather fewer, of a random place each)
+            inner &= ~leaf
             terms.append(a[inner])
             bases.append(base[inner])
             if k + 1 < len(columns):
