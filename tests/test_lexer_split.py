@@ -1,6 +1,7 @@
 """The lexer's fast path (Scanner._split: str methods on a plain window) must give
-exactly the tokens of its regular expression, or decline (None) and leave the window
-to it. Texts are drawn from an alphabet of the characters where the two could part:
+exactly the tokens of its regular expression (but for a newline: LINE, which the
+parser reads as one), or decline (None) and leave the window to it. Texts are
+drawn from an alphabet of the characters where the two could part:
 '.', 'e', digits and '_' in and around runs, '*' and '=' that make '**' and '==',
 blanks, and characters that are not plain (tabs, '#', '<', '\\r', unicode)."""
 
@@ -10,22 +11,24 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from exprcompiler.errors import ExprcError
 from exprcompiler.parse import lexer, parse
-from exprcompiler.parse.lexer import EOF, Scanner
+from exprcompiler.parse.lexer import EOF, LINE, NEWLINES, Scanner
 
 ALPHABET = list("aexT_Ee019.") * 3 + list(" ") * 6 + list("\n*=+-(),;[]:@") * 2 + \
     ["**", "==", "1e", "1e5", ".5", "x.T", "t1.5", "2.", "..", "\t", "\f", "\v", "#", "<", "!", "\r", "é", "$"]
 
 
 def tokens(text: str, split: bool, known=()) -> tuple:
-    """Each window's tokens and range, with the fast path or without it."""
+    """Each window's tokens and range, with the fast path or without it (whose
+    newlines, LINE, are read as the regular expression's "\\n")."""
     scanner = Scanner(text)
     scanner.valid = dict.fromkeys(known)
     if not split:
         scanner._split = lambda chunk: None
     out = []
     while (toks := scanner.window())[0] != EOF:
-        out.append((tuple(toks), scanner.windows[-1]))
+        out.append((tuple("\n" if tok == LINE else tok for tok in toks), scanner.windows[-1]))
     return tuple(out), scanner.bad_at
 
 
@@ -82,3 +85,36 @@ def test_a_parse_of_plain_text_matches_the_regular_expressions():
         assert str(parse(text)) == plain
     finally:
         Scanner._split = old
+
+
+def test_a_split_windows_newlines_are_line_tokens():
+    # (str.split() at whitespace would drop "\\n"; LINE is no whitespace, and a newline
+    # to the parser)
+    toks = Scanner("a = b\n\nc = (a\n+ b)\nc").window()
+    assert toks == ["a", "=", "b", LINE, LINE, "c", "=", "(", "a", LINE, "+", "b", ")", LINE, "c", ""]
+    assert LINE in NEWLINES and not LINE.isspace() and LINE.encode() not in lexer._PLAIN
+
+
+@pytest.mark.parametrize("text", [
+    "a = x * y\n\nb = a * x\n\n",
+    "a = (x\n+ y)\nb = sin(\na\n)\nb",
+    "a = x +\nb = a\nb",
+    "a = (x\nb = a\nb",
+    "a = x\n)\na",
+    "a = x\nb = a\n",
+    "\n\n",
+    "a = x\n= y\na",
+    "f(x,\naxis=0\n)",
+    "a = x;\nb = a; a\nb",
+])
+def test_newlines_read_the_same_from_either_path(text, monkeypatch):
+    def outcome():
+        try:
+            t = parse(text, lenient=True)
+            return repr((t.instrs, t.outputs))
+        except ExprcError as err:
+            return type(err).__name__, str(err), getattr(err, "line", None), getattr(err, "col", None)
+    assert Scanner(text)._split(text) is not None   # (a plain window: split)
+    split = outcome()
+    monkeypatch.setattr(Scanner, "_split", lambda self, chunk: None)
+    assert outcome() == split

@@ -26,6 +26,8 @@ from collections import Counter
 from itertools import chain, islice, repeat
 from operator import itemgetter
 
+from .lexer import LINE
+
 __all__ = ["SLOT", "NEWLINE", "ASSIGN", "codes_of", "Window"]
 
 SLOT = 1          # a name, a number, or any token a form does not keep
@@ -36,12 +38,13 @@ _FIRST_CODE = 128   # the codes of the tokens a form keeps: 128, 129, ...
 
 def codes_of(tokens) -> dict:
     """token -> its code: each token of `tokens` (what a form keeps: plans.form_tokens)
-    its own code, then "\\n" and "="; a token not in the dict is a SLOT."""
-    tokens = [tok for tok in tokens if tok not in ("\n", "=")]
+    its own code, then the newlines ("\\n", and lexer.LINE of a split window) and "=";
+    a token not in the dict is a SLOT."""
+    tokens = [tok for tok in tokens if tok not in ("\n", LINE, "=")]
     if _FIRST_CODE + len(tokens) > 256:
         raise ValueError(f"{len(tokens)} tokens do not fit in a byte's codes")
     codes = {tok: _FIRST_CODE + k for k, tok in enumerate(tokens)}
-    codes["\n"], codes["="] = NEWLINE, ASSIGN
+    codes["\n"], codes[LINE], codes["="] = NEWLINE, NEWLINE, ASSIGN
     codes[""] = SLOT   # (the end of a window: the last token of each)
     return codes
 
