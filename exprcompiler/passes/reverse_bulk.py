@@ -84,6 +84,21 @@ per arity (NewInstrs.defer); no np.isin or np.add.at (~100 µs a call); the plai
 kinds' edges kept by op (_edges_of). It is still ~4 ms more than the per-instruction
 sweep's at 10^3 operations in a fresh process, which is faster there (text, SymPy):
 the two are as fast at ~3,000 (text) and ~2,000 (SymPy) instructions, ~750 on deep.
+Session 39, for 10^6 operations (where the sweep grew ~15% faster than linear): the
+stable argsorts of int keys (instructions by kind, edges by argument and template)
+linear or one int64 sort (reverse_bulk_order.py: the edges by argument 67 -> ~20 ms
+at 10^6 text); the fold's drop of what nothing reads counted from a sorted copy
+of the arguments for the few variables asked, its renumbering in int32 without
+temporary columns (reverse_bulk_fold._Readers: np.bincount over every variable
+was ~0.25 µs an operation at 10^6, 0.1 at 10^5: a cache miss each); the primal's
+hash-consing keys made once for both rounds, from the op kinds (_PrimalKeys); ops
+and kinds read off the columns' codes (_op_kinds), not a list of ops; the constant
+sweep's primal table keyed by ints; its adjoints by variable not kept in a dict
+(ConstantSweep.finals). Figures (CPU, alternating with the old code, load 2-4):
+bench_frontend.py's bulk sweep at 10^6 text 4.42-4.49 -> 3.52-3.71 µs an operation
+(its system time 0.58-0.70 -> 0.31-0.46), 10^4 text 3.35-3.79 -> 2.95-3.07, deep
+10^3 3.72-4.18 -> 3.57-3.76 (fresh processes); the sweep alone on a fixed primal
+10^5 text 3.88-3.94 -> 3.20-3.48.
 
 Labels: as columns (trace/labels.py) where the primal's are, the adjoints' v̄_k
 read off the primal's columns (reverse_bulk_write.bar_columns), so no Label object
@@ -126,17 +141,17 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ..trace.columns import take_columns
+from ..trace.columns import OP_NAMES, UNKNOWN, columns, take_columns
 from ..trace.ir import Trace, gc_paused
 from ..trace.labels import Labels
 from .replay import derived, derived_labels, labels_of, scalar_output, wrt_vars
 from .reverse_bulk_fold import replay_folds
 from .reverse_bulk_layout import _lay_out
+from .reverse_bulk_order import stable_order
 from .reverse_bulk_share import _MAX_BLOCK, _active, _const_key
 from .reverse_bulk_templates import _argument_patterns, _edges_of, _Unsupported
 
-_OP_OF, _ARGS_OF, _ATTRS_OF, _SHAPE_OF = itemgetter(0), itemgetter(1), itemgetter(2), itemgetter(3)
-_IS_CONST = frozenset(("const",))
+_OP_OF, _ATTRS_OF, _SHAPE_OF = itemgetter(0), itemgetter(2), itemgetter(3)
 _LEAVES = frozenset(("input", "const"))
 
 
@@ -170,13 +185,14 @@ def grad_reverse_bulk(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Opti
         return None   # (finish would put them first: another numbering)
     if _unlabelled(trace, len(inputs)):
         return None   # (see _unlabelled)
-    ops = list(map(_OP_OF, instrs))
-    arg_lists = list(map(_ARGS_OF, instrs))
-    if max(map(len, arg_lists), default=0) > 3:
+    # (ops and argument counts read off the columns: the front end's, where it made them)
+    made = columns(trace)
+    if int(made.counts.max(initial=0)) > 3:
         return None   # (columns for up to three arguments: where(c, x, y))
     for i in compress(range(n), map(bool, map(_ATTRS_OF, instrs))):
-        if ops[i] not in _LEAVES:
+        if instrs[i][0] not in _LEAVES:
             return None
+    op_id, kind = _op_kinds(made.code, instrs)
     taken = labels_of(trace)
     if taken:
         # a derived trace (a gradient differentiated again): its adjoints' labels must
@@ -193,7 +209,7 @@ def grad_reverse_bulk(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Opti
     # argument k of each instruction (-1: none), a row each, from the flat list of arguments
     # (the front end's columns where it made them: read, and no longer kept on the
     # primal while the layout and generate run; a fallback to grad_reverse makes them again)
-    made = take_columns(trace)
+    made = take_columns(trace)   # (the columns read above)
     counts, flat = made.counts.astype(np.int32), made.flat
     del made
     starts = np.cumsum(counts, dtype=np.int32) - counts
@@ -206,10 +222,9 @@ def grad_reverse_bulk(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Opti
 
     # -- each instruction's kind: its op, and the values of constant arguments (a
     # partial may look at them: x**2); the edges of a kind, recorded once ----------
-    cval = {i: _const_key(instrs[i].value) for i in compress(range(n), map(_IS_CONST.__contains__, ops))}
+    cval = {i: _const_key(instrs[i].value) for i in np.flatnonzero(kind == op_id["const"]).tolist()} \
+        if "const" in op_id else {}
     const_values = {i: instrs[i].value for i in cval}
-    op_id = {op: k for k, op in enumerate(dict.fromkeys(ops))}
-    kind = np.fromiter(map(op_id.__getitem__, ops), np.int32, n)
     op_kind = kind.copy()   # (kind is refined below by the arguments' patterns)
     is_const = np.zeros(n + 1, bool)   # (index -1: no argument)
     if cval:
@@ -244,22 +259,23 @@ def grad_reverse_bulk(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Opti
         del code_of, pcode, combined, found, inverse
     templates: list = []
     specs: list = []   # template id -> (op, argument number, constant arguments)
-    active_np = _active(trace, wrt_list, ops, cols, is_const)
+    active_np = _active(trace, wrt_list, n, cols, is_const)
     edge_t = np.full((n_kinds + 1, 3), -1, np.int32)   # kind, argument -> its edge's template (-1: none)
     zeros = False   # a structural zero somewhere: then not every active variable is reached
     try:
-        by_kind = np.argsort(kind, kind="stable")   # (instructions grouped by kind, in order)
+        by_kind = stable_order(kind)   # (instructions grouped by kind, in order)
         bounds = np.searchsorted(kind[by_kind], np.arange(n_kinds + 1)).tolist()
         for k in range(n_kinds):
             if bounds[k] == bounds[k + 1]:
                 continue
             first = int(by_kind[bounds[k]])
-            if ops[first] in _LEAVES:
+            op, first_args = instrs[first][0], instrs[first][1]
+            if op in _LEAVES:
                 continue
-            edges = _edges_of(ops[first], arg_lists[first], pattern_of, templates, specs)
+            edges = _edges_of(op, first_args, pattern_of, templates, specs)
             if edges is False or any(len(templates[t][0]) > _MAX_BLOCK for _, t in edges):
                 return None
-            zeros |= len(edges) < len(arg_lists[first])
+            zeros |= len(edges) < len(first_args)
             for j, t in edges:
                 edge_t[k, j] = t
     except _Unsupported:
@@ -291,16 +307,32 @@ def grad_reverse_bulk(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Opti
         flows[e_i] = True
         ends = np.zeros(n, bool)
         ends[arg_rows[e_j, e_i]] = True
-        if (ends & ~flows & (np.array(ops) != "input")).any():
+        if (ends & ~flows & (op_kind != op_id.get("input", -1))).any():
             return None
     elif not active_np_o:
         e_i, e_j, e_t = e_i[:0], e_j[:0], e_t[:0]
     e_a = arg_rows[e_j, e_i]
-    del e_j, ops, arg_lists   # (not read by the layout: not held while it makes the new instructions)
+    del e_j   # (not read by the layout: not held while it makes the new instructions)
     if (e_a == o).any():
         return None   # (the output is also an argument: its seed and contributions summed; not laid out)
     return _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e_t, cval, cols,
                    "copy" in op_id, op_kind, op_id)
+
+
+def _op_kinds(code: np.ndarray, instrs) -> tuple:
+    """({op: its kind}, each instruction's kind (int32)): the kinds numbered in the
+    order the ops first come in the trace, from the columns' op codes (a C-level
+    find per op), or from the instructions where the columns do not know an op."""
+    present = np.flatnonzero(np.bincount(code, minlength=256)).tolist()
+    if UNKNOWN in present:   # (an op registered after the columns' table was made)
+        ops = list(map(_OP_OF, instrs))
+        op_id = {op: k for k, op in enumerate(dict.fromkeys(ops))}
+        return op_id, np.fromiter(map(op_id.__getitem__, ops), np.int32, len(ops))
+    found = code.tobytes().find
+    present.sort(key=lambda c: found(bytes((c,))))
+    of_code = np.zeros(256, np.int32)
+    of_code[present] = np.arange(len(present), dtype=np.int32)
+    return {OP_NAMES[c]: k for k, c in enumerate(present)}, of_code[code]
 
 
 def _reached_edges(o: int, n: int, e_i: list, e_a: list) -> np.ndarray:

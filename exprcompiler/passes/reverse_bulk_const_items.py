@@ -22,6 +22,7 @@ import numpy as np
 
 from ..trace.ir import _new_tuple
 from ..trace.ir_trace import Instr
+from .reverse_bulk_order import stable_order
 
 P, Q, K, E = 0, 1, 2, 3
 
@@ -94,7 +95,7 @@ class ConstantItems:
         starts[edges >= 0] = start[edges[edges >= 0]]
         pos = np.full(len(self.ops), -1, np.int64)   # (-1: a dead item, which nothing reads)
         pos[order[by_edge]] = starts + rank
-        self.pos_np, self.pos = pos, pos.tolist()
+        self.pos_np = pos   # (not a list: read for a few items, a Python int each made and freed)
         result = self.result
         if result:
             # (all at once: a Python edge's E ref is a regular edge's total, not written here)
@@ -108,14 +109,14 @@ class ConstantItems:
         if kind == P:
             return x
         if kind == Q:
-            return self.pos[x]
+            return int(self.pos_np[x])
         if kind == K:
             # (nonzero, not NaN: the value is an exact key; else its repr, as const_var's)
             v = self._k_var.get(x) if x and x == x else None
             if v is None:
                 key = self._const_key(x)
                 v = self._const_var.get(key)
-                v = v if v is not None else self.pos[self._consts[key]]
+                v = v if v is not None else int(self.pos_np[self._consts[key]])
                 if x and x == x:
                     self._k_var[x] = v
             return v
@@ -149,8 +150,8 @@ class ConstantItems:
         # (by op and arity, each group in item order, the groups by their first item)
         names = {op: c for c, op in enumerate(dict.fromkeys(ops))}
         code = np.fromiter(map(names.__getitem__, ops), np.int64, len(ops))[items] * 4 + arity[items]
-        items = items[np.argsort(code, kind="stable")]
-        code.sort(kind="stable")
+        by_code = stable_order(code)
+        items, code = items[by_code], code[by_code]
         heads = np.flatnonzero(np.concatenate(([True], code[1:] != code[:-1]))) if len(code) else code
         groups = np.split(items, heads[1:])
         for group in sorted(groups, key=lambda g: int(g[0])) if len(items) else ():

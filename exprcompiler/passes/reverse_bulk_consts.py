@@ -139,11 +139,15 @@ class ConstantSweep(ConstantItems):
             hi[self.e_i[heads]] = np.append(heads[1:], n_edges)
         lo, hi = memoryview(lo), memoryview(hi)
         templates, const_template = self.templates, self.const_template
+        # (an edge whose contribution is G itself, and its argument's first: a byte each)
+        is_seed = np.array([t is seed_template for t in templates] + [False], bool)
+        plain = memoryview(is_seed[self.e_t] & (self.prev < 0))
         o, instrs, labelled, result, primal = self.o, self.trace.instrs, self.labelled, self.result, self.primal
         ops, args, labels, edges, src = self.ops, self.args, self.labels, self.edge, self.src
         arity, kinds, xs = self.arity, self.kinds, self.xs
         appends = (src.append, ops.append, args.append, labels.append, edges.append, arity.append,
                    kinds.append, xs.append)
+        src_a, ops_a, args_a, labels_a, edges_a, arity_a, kinds_a, xs_a = appends
 
         def item(op, targs, label, edge) -> tuple:
             """A new item (k: (Q, k)), its refs written as columns too (see _columns)."""
@@ -167,7 +171,6 @@ class ConstantSweep(ConstantItems):
         seed = self.seed = item("copy", ((K, 1.0),), o if labelled[o] else None, -1)
         negated, in_primal = self._negated, self._in_primal
         named = self.named = {}   # a -> the primal variable that its adjoint names (see primal_results)
-        final = self.final = {}   # a -> its adjoint, made here by its last contribution
         g_of = {o: (seed, 1.0)}
         # (to sweep: a byte each, the next the highest below the last, found by rfind in C:
         # an argument comes before its consumer; a heap's push and pop cost more)
@@ -199,29 +202,31 @@ class ConstantSweep(ConstantItems):
             gk, gx = gref
             gsrc = src[gx] if gk == Q else gref
             gnamed = gsrc[1] if gsrc[0] == P else None
+            g_args = (gref,)
             for k in range(lo[i], hi[i]):
-                a, t = e_a[k], templates[e_t[k]]
-                if t is seed_template and prev[k] < 0:
+                a = e_a[k]
+                if plain[k]:
                     # (most of them: v̄_a = G, a named copy)
-                    total = gref
                     if labelled[a]:
                         total = (Q, len(ops))
-                        src.append(gsrc)
-                        ops.append("copy")
-                        args.append((gref,))
-                        labels.append(a)
-                        edges.append(k)
-                        arity.append(1)
-                        kinds.append(gk)
-                        xs.append(gx)
-                    result[k] = (total, c)
+                        src_a(gsrc)
+                        ops_a("copy")
+                        args_a(g_args)
+                        labels_a(a)
+                        edges_a(k)
+                        arity_a(1)
+                        kinds_a(gk)
+                        xs_a(gx)
+                    else:
+                        total = gref
+                    result[k] = made_c = (total, c)
                     if nxt[k] < 0:
-                        g_of[a] = (total, c)
+                        g_of[a] = made_c
                         pending[a] = 1
-                        final[a] = total
                         if gnamed is not None:
                             named[a] = gnamed
                     continue
+                t = templates[e_t[k]]
                 mark = len(ops)
                 if t is seed_template:
                     cref, cval = gref, c
@@ -295,13 +300,25 @@ class ConstantSweep(ConstantItems):
                     if tval is not None:
                         g_of[a] = (total, tval)
                         pending[a] = 1
-                    final[a] = total
                     s = src[tx] if tk == Q else total
                     if s[0] == P:
                         named[a] = s[1]
         # (every variable marked is swept: its edges are this sweep's)
         self.mine = mine = np.frombuffer(pending, np.bool_)[self.e_i]
         return mine
+
+    def finals(self, asked) -> dict:
+        """{a: its adjoint} for the variables `asked` whose last contribution this sweep
+        made (read off `result` for a few variables: not a dict of every one kept)."""
+        ends = np.flatnonzero(self.next < 0)
+        last = np.full(len(self.trace.instrs), -1, np.int64)
+        last[self.e_a[ends]] = ends
+        result = self.result
+        found = {}
+        for a, k in zip(asked, last[np.fromiter(asked, np.intp, len(asked))].tolist()):
+            if k in result:
+                found[a] = result[k][0]
+        return found
 
     def primal_results(self) -> dict:
         """{a: v} where a's adjoint, made here by its last contribution, names primal

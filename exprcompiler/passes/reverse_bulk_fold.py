@@ -14,10 +14,11 @@ names, through copies, a product with a constant: ~0.1% of the new instructions 
 the text family), then each in position order, as the builder meets them (a fold
 may feed the next one: 0.5·(0.5·G') is 0.25·G'). What then reads nothing and is no
 output is dropped, as grad_reverse's finish drops it (G, its copies, an unread
-constant); c·k is put right before its first reader where no constant of its value
-comes earlier (the builder makes it there); a folded product that the builder's
-hash-consing finds built is that one, and c·k = 1 makes it y (a named adjoint: a
-copy of it); the new instructions' places are moved (a Moved, which NewInstrs.made
+constant; their readers counted for the few variables asked, _Readers); c·k is
+put right before its first reader where no constant of its value comes earlier
+(the builder makes it there); a folded product that the builder's hash-consing
+finds built is that one, and c·k = 1 makes it y (a named adjoint: a copy of it);
+the new instructions' places are moved (a Moved, which NewInstrs.made
 and bar_columns read: the columns are not copied to move them).
 
 Not covered (fold_scaled returns False, the caller takes grad_reverse): c·k = −1
@@ -54,8 +55,7 @@ def fold_scaled(out, n: int, instrs, cval: dict, arg_cols, op_kind, op_id, outpu
     unread = [v for v in unread if v >= n]
     if unread:   # (most are still read: then nothing to renumber for them)
         at = np.array(sorted(set(unread)), np.int64)
-        reads = np.bincount(out.args.ravel(), minlength=n + len(out.code))[at]
-        unread = [v for v in at[reads == 0].tolist() if v not in outputs]
+        unread = [v for v in at[~_read(_used_rows(out), at, n + len(out.code))].tolist() if v not in outputs]
 
     def unchanged():
         return _drop_and_renumber(out, n, unread, [], [], outputs) if unread else None
@@ -241,11 +241,29 @@ def _pairs(args: tuple) -> tuple:
     return (args[0], args[1]), (args[1], args[0])
 
 
+def _used_rows(out) -> np.ndarray:
+    """out's argument rows that some instruction uses (a third only for where(c, x,
+    y)); an unused slot holds 0, an input's position, in the rows given too."""
+    return out.args[:max(int(out.arity.max(initial=0)), 1)]
+
+
+def _read(A: np.ndarray, at: np.ndarray, size: int) -> np.ndarray:
+    """Whether some argument in `A` is each of `at` (distinct, sorted; below `size`):
+    the arguments that are picked out by a mask, not a count of every variable's
+    readers (np.bincount over millions of arguments: ~0.1 µs an operation at 10^6)."""
+    wanted = np.zeros(size, bool)
+    wanted[at] = True
+    hits = A[wanted[A]]
+    hits.sort()
+    j = np.minimum(np.searchsorted(hits, at), len(hits) - 1)
+    return hits[j] == at if len(hits) else np.zeros(len(at), bool)
+
+
 def _drop_and_renumber(out, n: int, lost: list, inserted: list, aliased: list, outputs):
     """Drops what reads nothing (from `lost`, up its arguments) and the `aliased`
     (relative position, the variable it is: its readers read that), puts the
     inserted constants in; returns the old -> new position map."""
-    code, arity, A = out.code, out.arity, out.args
+    code, arity, A = out.code, out.arity, _used_rows(out)
     S, J = len(code), len(inserted)
     amap = None
     if aliased:
@@ -254,39 +272,81 @@ def _drop_and_renumber(out, n: int, lost: list, inserted: list, aliased: list, o
             amap[n + rel] = amap[v]
         A[...] = amap[A]
         outputs = [None if v is None else int(amap[v]) for v in outputs]
-    # (an unused argument slot holds 0, an input's position: never dropped)
-    reads = np.bincount(A.ravel(), minlength=n + S + J)
     outs = set(int(v) for v in outputs if v is not None and v >= 0)
     dead = np.zeros(S + J, bool)   # (relative positions, then the inserted constants)
     for rel, _ in aliased:
         dead[rel] = True
+    # (what nothing reads, peeled off up the arguments: the same whatever the order; in
+    # rounds, the readers of a round's variables counted at once)
+    readers = _Readers(A) if lost else None
     work = list(lost)
     while work:
-        v = work.pop()
-        if v < n or dead[v - n] or reads[v] or v in outs:
-            continue
-        dead[v - n] = True
-        q = v - n
-        for k in range(int(arity[q]) if q < S else 0):
-            reads[A[k, q]] -= 1
-            work.append(int(A[k, q]))
+        readers.ask([v for v in work if v >= n])
+        reads, later = readers.reads, []
+        while work:
+            v = work.pop()
+            if v < n or dead[v - n] or v in outs:
+                continue
+            left = reads.get(v)
+            if left is None:   # (an argument of one dropped this round)
+                later.append(v)
+                continue
+            if left:
+                continue
+            dead[v - n] = True
+            q = v - n
+            for k in range(int(arity[q]) if q < S else 0):
+                readers.take(int(A[k, q]))
+                work.append(int(A[k, q]))
+        work = later
+    # (int32, as positions are (the driver's bound), and no temporary column: at 10^6
+    # text each new megabyte's first touch costs ~1-3 ms, the kernel's huge pages)
     keep, kept_ins = ~dead[:S], ~dead[S:]
-    kept_before = np.cumsum(keep, dtype=np.int64) - keep
+    kept_before = np.cumsum(keep, dtype=np.int32)
+    kept_before -= keep
     at = np.array([r for r, _ in inserted], np.int64)[kept_ins]
     new_rel = kept_before.copy()
     for r in at.tolist():   # (a few: one a new constant's value)
         new_rel[r:] += 1
     ins_rel = kept_before[at] + np.arange(len(at))
-    pos_map = np.zeros(n + S + J, np.int64)   # (a dropped instruction's entry: not meaningful)
-    pos_map[:n] = np.arange(n)
-    pos_map[n:n + S] = n + new_rel
+    pos_map = np.zeros(n + S + J, np.int32)   # (a dropped instruction's entry: not meaningful)
+    pos_map[:n] = np.arange(n, dtype=np.int32)
+    np.add(new_rel, n, out=pos_map[n:n + S])
     pos_map[n + S:][kept_ins] = n + ins_rel
     for rel, _ in aliased:
         pos_map[n + rel] = pos_map[amap[n + rel]]
-    A[...] = pos_map.astype(np.int32)[A]   # (the arguments' new places: nothing held while made)
-    out.moved = Moved(keep, new_rel.astype(np.int32), kept_before[at],
+    A[...] = pos_map[A]   # (the arguments' new places: nothing held while made)
+    out.moved = Moved(keep, new_rel, kept_before[at],
                       list(zip(ins_rel.tolist(), compress((v for _, v in inserted), kept_ins.tolist()))))
     return pos_map
+
+
+class _Readers:
+    """How many argument slots read a variable, asked for a round of variables at a
+    time (`ask`, then `reads`), less those taken: from one sorted copy of the
+    arguments. (np.bincount over them all scatters a count per variable over an array
+    of every position: a cache miss each, ~0.13 µs an operation at 10^6 text, for a
+    few thousand variables asked.) An unused argument slot holds 0, an input's
+    position: counted, never asked."""
+
+    def __init__(self, A: np.ndarray):
+        self.sorted = np.sort(A, axis=None)
+        self.reads: dict = {}
+        self.taken: dict = {}   # (taken before it was asked)
+
+    def ask(self, vs: list) -> None:
+        vs = sorted(set(vs).difference(self.reads))
+        if vs:
+            at = np.array(vs, self.sorted.dtype)   # (of its dtype: not the sorted copy converted)
+            found = np.searchsorted(self.sorted, at, "right") - np.searchsorted(self.sorted, at, "left")
+            taken = self.taken
+            self.reads.update((v, c - taken.pop(v, 0)) for v, c in zip(vs, found.tolist()))
+
+    def take(self, v: int) -> None:
+        if v in self.reads:
+            self.reads[v] -= 1
+        else:
+            self.taken[v] = self.taken.get(v, 0) + 1
 
 
 class Moved:

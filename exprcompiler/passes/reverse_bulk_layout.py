@@ -27,8 +27,9 @@ from .replay import fresh_name
 from .reverse_bulk_consts import ConstantSweep
 from .reverse_bulk_fold import fold_scaled
 from .reverse_bulk_negations import _negation_classes, _negation_hits
-from .reverse_bulk_share import (_BUILT, _MAX_ROUNDS, _const_key, _hash_cons, _independent, _PrimalTable,
-                                 _primal_sources, _roots, _unread_copies)
+from .reverse_bulk_order import stable_order
+from .reverse_bulk_share import (_BUILT, _MAX_ROUNDS, _const_key, _hash_cons, _independent, _PrimalKeys,
+                                 _PrimalTable, _primal_sources, _roots, _unread_copies)
 from .reverse_bulk_templates import _NEG_TEMPLATE, _SEED_TEMPLATE, _template, _text_of, _Unsupported
 from .reverse_bulk_write import NewInstrs, _write_regular, bar_columns
 
@@ -54,7 +55,7 @@ def _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e
         return var
     # edges grouped by argument, in sweep order within a group (a stable sort): each
     # edge's previous and next on its argument (-1: none)
-    order = np.argsort(e_a, kind="stable")
+    order = stable_order(e_a)
     same = e_a[order[1:]] == e_a[order[:-1]]   # (edge order[k + 1] is not its argument's first)
     later, earlier = order[1:][same], order[:-1][same]
     del order, same
@@ -99,7 +100,7 @@ def _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e
     # per template: whether its result is its own last instruction, a negation
     fresh = np.array([t[1][0] == "t" for t in templates], bool)
     neg_last = np.array([t[1][0] == "t" and t[0][t[1][1]][0] == "neg" for t in templates], bool)
-    by_template = reg[np.argsort(e_t[reg], kind="stable")]
+    by_template = reg[stable_order(e_t[reg])]
     bounds = np.searchsorted(e_t[by_template], np.arange(len(templates) + 1)).tolist()
     groups = [(t, by_template[bounds[t]:bounds[t + 1]]) for t in range(len(templates))]
     wrt_set = {v for _, v in wrt_list}
@@ -116,9 +117,10 @@ def _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e
     up = _roots(n, e_i, e_a, seedlike)
     g_src = _primal_sources(n, up, named)
     g_readers = None
+    primal_keys = _PrimalKeys(op_kind, op_id, arg_cols)
     for _ in range(0 if primal_copies else _MAX_ROUNDS):
         shared, inst_edge, inst_offset = _hash_cons(
-            instrs, templates, groups, e_i, arg_cols, const_var, n + len(new_consts) + 1, g_src)
+            instrs, templates, groups, e_i, arg_cols, const_var, n + len(new_consts) + 1, g_src, primal_keys)
         more = dict(named)
         for t, idx in groups:
             if t in shared and fresh[t]:
@@ -212,7 +214,7 @@ def _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e
     # v̄ of each variable at the end: its last contribution's total; the previous
     # total of a later contribution: the one before it on its argument
     adj = np.full(n, -1, np.int32)
-    adj[o] = cs.pos[cs.seed[1]]   # (-1: dead)
+    adj[o] = cs.pos_np[cs.seed[1]]   # (-1: dead)
     last = np.flatnonzero(next_edge < 0)
     adj[e_a[last]] = total[last]
     prev = np.where(first, -1, total[np.maximum(prev_edge, 0)]).astype(np.int32)

@@ -37,9 +37,7 @@ def _classes(n, templates, e_i, e_t, e_a, single, fresh, neg_last, cs, up, neg_t
     cls[e_a[e]] = np.where(neg_last[t], 1, np.where(fresh[t], 0, 2))
     negs = np.flatnonzero(neg_t[e_t] & ~py)
     g_roots = up[e_i[negs]]
-    final = cs.final
-    for a in (set(up[wanted].tolist()) | set(g_roots.tolist())) & final.keys():
-        r = final[a]
+    for a, r in cs.finals(list(set(up[wanted].tolist()) | set(g_roots.tolist()))).items():
         cls[a] = 2 if r[0] == E else cs._negated(r) is not None   # (E: a regular edge's total, not followed)
     dneg = np.zeros(len(e_i), bool)
     key = np.full(len(e_i), -1, np.int64)

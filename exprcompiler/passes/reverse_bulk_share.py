@@ -4,9 +4,10 @@ Where it sits: passes/reverse_bulk_layout.py lays out a reverse sweep per op kin
 the builder that grad_reverse sweeps with hash-conses every instruction and applies
 identities that depend on what an adjoint is. This module answers those questions
 for the layout, in NumPy over its edges: which template instructions the primal
-(or an earlier edge) holds (_hash_cons, keys op·R² + a·R + b), which adjoint names
-a primal variable through copies (_roots, _primal_sources), which copies nothing
-reads once their readers are hits (_unread_copies); and for the constant sweep
+(or an earlier edge) holds (_hash_cons, keys op·R² + a·R + b; the primal's made
+once for its rounds, _PrimalKeys), which adjoint names a primal variable through
+copies (_roots, _primal_sources), which copies nothing reads once their readers
+are hits (_unread_copies); and for the constant sweep
 (passes/reverse_bulk_consts.py), the primal's keys one op at a time (_PrimalTable).
 Also: which variables are active, without a sweep where the trace allows (_active),
 for the driver (passes/reverse_bulk.py). Whether an adjoint is a negation:
@@ -15,15 +16,11 @@ passes/reverse_bulk_negations.py.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from operator import itemgetter
-
 import numpy as np
 
 from ..trace.builder_ops import _COMMUTATIVE
 from .reverse import active_set
 
-_OP_OF = itemgetter(0)
 # The most instructions a template may have (the int32 columns' bound on positions
 # counts on it; partials have a few)
 _MAX_BLOCK = 16
@@ -98,12 +95,12 @@ def _primal_sources(n, up, named) -> np.ndarray:
     return value[up]
 
 
-def _active(trace, wrt_list, ops, cols, is_const) -> np.ndarray:
+def _active(trace, wrt_list, n, cols, is_const) -> np.ndarray:
     """active_set's answer as a mask. Where every input is differentiated and every
     operation reads a variable that is not a constant (a front end's trace: it folds
     operations on constants), every variable but the constants is active (each
-    operation reads an input or an earlier operation), found without a sweep."""
-    n = len(ops)
+    operation reads an input or an earlier operation), found without a sweep (`n`:
+    the trace's length)."""
     if {v for _, v in wrt_list} == {v for _, v in trace.inputs}:
         leaf = is_const.copy()   # (index -1, no argument: counted as a constant)
         leaf[[v for _, v in trace.inputs]] = True
@@ -116,10 +113,12 @@ def _active(trace, wrt_list, ops, cols, is_const) -> np.ndarray:
 
 class _PrimalTable:
     """The primal's hash-consing keys, for the constant sweep's instructions: an op's
-    table made from the argument columns when first asked."""
+    table made from the argument columns when first asked, its keys ints a·R + b + 1
+    (b = -1: none; a dict of ints is made in ~60% of the time of one of pairs)."""
 
     def __init__(self, op_kind, op_id, arg_cols, const_var):
         self.op_kind, self.op_id, self.arg_cols, self.const_var = op_kind, op_id, arg_cols, const_var
+        self.R = len(op_kind) + 1
         self.ops = frozenset(op_id)
         self.tables: dict = {}
         self.by_value: dict = {}   # (nonzero, not NaN: the value is an exact key)
@@ -138,21 +137,23 @@ class _PrimalTable:
             table = self.tables[op] = {}
             if op in self.op_id:
                 vs = np.flatnonzero(self.op_kind == self.op_id[op])
-                a, b = self.arg_cols[0][vs], self.arg_cols[1][vs]
+                a, b = self.arg_cols[0][vs].astype(np.int64), self.arg_cols[1][vs].astype(np.int64)
                 if op in _COMMUTATIVE:
                     a, b = np.minimum(a, b), np.maximum(a, b)
-                keys = list(zip(a.tolist(), b.tolist()))
+                keys = (a * self.R + b + 1).tolist()
                 table.update(zip(keys, vs.tolist()))
                 if len(table) < len(keys):   # (a key twice: the first wins, as in the builder's table)
                     table.clear()
                     for key, v in zip(keys, vs.tolist()):
                         table.setdefault(key, v)
         if len(args) == 1:
-            key = (args[0], -1)
+            key = args[0] * self.R
+        elif len(args) != 2:   # (the table holds one or two arguments of each: never found)
+            return None
         elif op in _COMMUTATIVE:
-            key = (min(args), max(args))
+            key = min(args) * self.R + max(args) + 1
         else:
-            key = tuple(args)
+            key = args[0] * self.R + args[1] + 1
         return table.get(key)
 
 
@@ -191,7 +192,7 @@ def _unread_copies(templates, groups, shared, e_i, e_a, seedlike, hit_copies, g_
     return dead, reads
 
 
-def _hash_cons(instrs, templates, groups, e_i, arg_cols, const_var, R, g_src):
+def _hash_cons(instrs, templates, groups, e_i, arg_cols, const_var, R, g_src, primal_keys):
     """Hash-consing of the templates' instructions on primal variables alone, as
     grad_reverse's builder does it: one that the primal has is the primal's variable,
     one that an earlier edge made (in sweep order) is that one; keys (op, arguments,
@@ -200,7 +201,8 @@ def _hash_cons(instrs, templates, groups, e_i, arg_cols, const_var, R, g_src):
     its instructions): whether an instance is built; if not, the variable it is
     (>= 0, the primal's) or -1 - j (instance j, which was built); where in its edge's
     block a built one goes; the last two per instance j (its edge; where in the
-    block): the built instances' places once the blocks' starts are known."""
+    block): the built instances' places once the blocks' starts are known.
+    `primal_keys`: a _PrimalKeys, kept by the caller from one round to the next."""
     found = []   # (template, its edges, instruction, which of the edges: None for all)
     named = g_src[e_i] >= 0 if (g_src >= 0).any() else None   # (an edge whose G names a primal variable)
     for t, idx in groups:
@@ -244,19 +246,9 @@ def _hash_cons(instrs, templates, groups, e_i, arg_cols, const_var, R, g_src):
     order = np.concatenate(orders)
     del keys, orders
     # the primal's keys, of the ops that the templates make
-    codes = defaultdict(int, code)
-    p_code = np.fromiter(map(codes.__getitem__, map(_OP_OF, instrs)), np.int64, len(instrs))
-    cand = np.flatnonzero(p_code)
+    cand, p_key, p_first = primal_keys(code, R)
     alias = np.full(len(key), -1, np.int64)
     if len(cand):
-        a = arg_cols[0][cand].astype(np.int64)
-        b = arg_cols[1][cand].astype(np.int64)
-        b[b < 0] = R - 1
-        commutative = np.zeros(len(code) + 1, bool)   # (by op code: not np.isin, ~100 µs a call)
-        commutative[[c for op, c in code.items() if op in _COMMUTATIVE]] = True
-        turn = commutative[p_code[cand]] & (b < a)
-        a, b = np.where(turn, b, a), np.where(turn, a, b)
-        p_key, p_first = np.unique((p_code[cand] * R + a) * R + b, return_index=True)
         at = np.minimum(np.searchsorted(p_key, key), len(p_key) - 1)
         hit = p_key[at] == key
         alias[hit] = cand[p_first[at[hit]]]
@@ -292,6 +284,41 @@ def _hash_cons(instrs, templates, groups, e_i, arg_cols, const_var, R, g_src):
         inst_offset[s:s + m] = shared[t][2][:, k] if sel is None else shared[t][2][sel, k]
         s += m
     return shared, inst_edge, inst_offset
+
+
+class _PrimalKeys:
+    """The primal's hash-consing keys of the ops that the templates make (`code`: op
+    -> its code, from 1), sorted, for _hash_cons: (the primal variables of those ops,
+    their keys sorted and distinct, the first variable of each); kept for the next
+    round, which asks for the same ops nearly always (~30 ms at 10^6 text)."""
+
+    def __init__(self, op_kind, op_id, arg_cols):
+        self.op_kind, self.op_id, self.arg_cols = op_kind, op_id, arg_cols
+        self.last = None   # ((code's items, R), the answer)
+
+    def __call__(self, code: dict, R: int) -> tuple:
+        asked = (tuple(code.items()), R)
+        if self.last is not None and self.last[0] == asked:
+            return self.last[1]
+        by_kind = np.zeros(len(self.op_id), np.int64)   # (an op's code by its kind: 0, none)
+        for op, c in code.items():
+            if op in self.op_id:
+                by_kind[self.op_id[op]] = c
+        p_code = by_kind[self.op_kind]
+        cand = np.flatnonzero(p_code)
+        p_key = p_first = None
+        if len(cand):
+            arg_cols = self.arg_cols
+            a = arg_cols[0][cand].astype(np.int64)
+            b = arg_cols[1][cand].astype(np.int64)
+            b[b < 0] = R - 1
+            commutative = np.zeros(len(code) + 1, bool)   # (by op code: not np.isin, ~100 µs a call)
+            commutative[[c for op, c in code.items() if op in _COMMUTATIVE]] = True
+            turn = commutative[p_code[cand]] & (b < a)
+            a, b = np.where(turn, b, a), np.where(turn, a, b)
+            p_key, p_first = np.unique((p_code[cand] * R + a) * R + b, return_index=True)
+        self.last = (asked, (cand, p_key, p_first))
+        return self.last[1]
 
 
 _BUILT = -(1 << 62)   # (an instance that is built: no alias)

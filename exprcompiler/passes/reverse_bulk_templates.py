@@ -165,11 +165,17 @@ def _argument_patterns(instrs, labels, kind, op_id, cols, is_const, const_values
     if "mul" in op_id:
         c1 = is_const[cols[1]]
         scaled = np.flatnonzero((kind == op_id["mul"]) & (is_const[cols[0]] != c1))
-        for v, p in zip(scaled.tolist(), c1[scaled].astype(np.int8).tolist()):
-            k = const_values[instrs[v][1][p]]
-            if k != 1.0 and k != -1.0:   # (a builder makes no such product: not one to look into)
-                entry = found[v] = ("mul", p, k)
-                keys[v] = _pattern_key(entry)
+        made: dict = {}   # (p, the constant's variable) -> (entry, key), or None: made once for all its products
+        for v, p, c in zip(scaled.tolist(), c1[scaled].astype(np.int8).tolist(),
+                           np.where(c1[scaled], cols[1][scaled], cols[0][scaled]).tolist()):
+            hit = made.get((p, c), False)
+            if hit is False:
+                k = const_values[c]
+                # (a builder makes no product of 1 or -1: not one to look into)
+                entry = ("mul", p, k)
+                hit = made[p, c] = None if k == 1.0 or k == -1.0 else (entry, _pattern_key(entry))
+            if hit is not None:
+                found[v], keys[v] = hit
     return found, keys
 
 
