@@ -353,7 +353,7 @@ def _prepared_codes(trace: Trace, point: bool) -> tuple[Trace, set[str], OpCodes
     if "pow" in ops:
         if trace is given:
             pows = np.flatnonzero(codes.code == codes.names.index("pow"))
-            trace, table = _small_powers(trace, pows.tolist(), table)
+            trace, table = _small_powers(trace, pows, table)
             if cols is not None and trace is not given:
                 _squared_columns(trace, cols, table, pows)
         else:
