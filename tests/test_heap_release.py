@@ -51,9 +51,9 @@ def test_the_bulk_sweep_releases_before_its_tuples_are_made(monkeypatch):
     monkeypatch.setattr(reverse_bulk_layout, "release_freed", lambda size: events.append(("release", size)))
     made = reverse_bulk_write.NewInstrs.made
 
-    def recorded(self):
+    def recorded(self, *args):
         events.append(("made", len(self.code)))
-        return made(self)
+        return made(self, *args)
     monkeypatch.setattr(reverse_bulk_write.NewInstrs, "made", recorded)
     trace = to_trace(_text(40))
     grad = grad_reverse_bulk(trace)

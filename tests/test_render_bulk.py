@@ -190,8 +190,8 @@ def test_generate_hands_the_reads_over(monkeypatch):
     made, alive = [], []
     use_counts_and_reads = numpy_backend.use_counts_and_reads
 
-    def counted(trace):
-        uses, reads = use_counts_and_reads(trace)
+    def counted(trace, **options):
+        uses, reads = use_counts_and_reads(trace, **options)
         made.append(weakref.ref(reads))
         return uses, reads
     place = render_bulk._place

@@ -135,7 +135,7 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
     variant's then takes no `try` (load_point guards it from outside)."""
     reserved = RESERVED | {func_name} | ({FALLBACK, UNGUARDED} if guarded else set())
     trace, ops, codes = _prepared_codes(trace, point)   # (the stages below read the ops from codes)
-    uses, reads = use_counts_and_reads(trace)   # (reads: every argument, for assign_names)
+    uses, reads = use_counts_and_reads(trace, take=True)   # (reads: every argument, for assign_names)
     named_flags = named_array(trace, uses, codes)
     shared = {} if point else shared_exps(trace, ops, codes)   # each gets a line, after its exp's
     named_flags[list(shared)] = True
@@ -356,6 +356,7 @@ def _prepared_codes(trace: Trace, point: bool) -> tuple[Trace, set[str], OpCodes
             trace, table = _small_powers(trace, pows, table)
             if cols is not None and trace is not given:
                 _squared_columns(trace, cols, table, pows)
+                object.__setattr__(given, "_columns", None)   # (the squares' are read: given's not held)
         else:
             trace, table = _small_powers(trace)
         made = op_codes_of_table(table) if table is not None and trace is not given else None

@@ -123,6 +123,16 @@ arrays' holes in the heap (~300 bytes an operation, resident) plus the tuples'
 pymalloc arenas; the holes are given back before the tuples are made
 (heap_release.py): bench_memory_map's high-water at 10^5 text 1,079 -> 923.
 
+Columns: the gradient carries its Columns (trace/columns.py: the primal's, taken from
+it, then the new instructions' from the arrays put; NewInstrs.columns), so generate
+does not read 2.6 tuples an operation again for their op codes and arguments (cache
+misses at 10^6). The tuples are made from them and the argument rows dropped first,
+so the pass's peak holds one copy. Session 39 (bench_frontend.py, CPU medians of 3
+alternating runs, load 2-4, with generate taking the columns off once read):
+generate 10^6 text 2.13 -> 1.65 µs an operation, 10^5 text 1.76 -> 1.26, deep
+1.46 -> 1.07, SymPy 1.69 -> 1.22; this pass +0.02-0.15; peak RSS within noise
+(held through generate, the columns were +25-50 bytes an operation).
+
 The modules: this one is the driver (the checks, each instruction's kind, the
 edges in sweep order); passes/reverse_bulk_templates.py records the partials
 (_record, _argument_patterns, _edges_of); passes/reverse_bulk_layout.py places the
@@ -207,11 +217,11 @@ def grad_reverse_bulk(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Opti
     if n * (3 * _MAX_BLOCK + 8) >= 2 ** 31:
         return None
     # argument k of each instruction (-1: none), a row each, from the flat list of arguments
-    # (the front end's columns where it made them: read, and no longer kept on the
-    # primal while the layout and generate run; a fallback to grad_reverse makes them again)
-    made = take_columns(trace)   # (the columns read above)
-    counts, flat = made.counts.astype(np.int32), made.flat
-    del made
+    # (the front end's columns where it made them: read, no longer kept on the primal,
+    # and handed on as the start of the gradient's (NewInstrs.columns); a fallback to
+    # grad_reverse makes them again)
+    primal_columns = take_columns(trace)   # (the columns read above; the start of the gradient's)
+    counts, flat = primal_columns.counts.astype(np.int32), primal_columns.flat
     starts = np.cumsum(counts, dtype=np.int32) - counts
     arg_rows = np.full((3, n), -1, np.int32)
     for k in range(3):
@@ -316,7 +326,7 @@ def grad_reverse_bulk(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Opti
     if (e_a == o).any():
         return None   # (the output is also an argument: its seed and contributions summed; not laid out)
     return _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e_t, cval, cols,
-                   "copy" in op_id, op_kind, op_id)
+                   "copy" in op_id, op_kind, op_id, primal_columns)
 
 
 def _op_kinds(code: np.ndarray, instrs) -> tuple:

@@ -35,9 +35,10 @@ from .reverse_bulk_write import NewInstrs, _write_regular, bar_columns
 
 
 def _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e_t, cval, arg_cols,
-             primal_copies: bool, op_kind, op_id) -> Trace:
+             primal_copies: bool, op_kind, op_id, primal_columns) -> Trace:
     """The new instructions after the primal ones, from the edges (in sweep order):
-    edge k is argument e_a[k] of instruction e_i[k], its partial template e_t[k]."""
+    edge k is argument e_a[k] of instruction e_i[k], its partial template e_t[k];
+    `primal_columns`: the primal's Columns, the start of the gradient's."""
     instrs = trace.instrs
     n = len(instrs)
     E = len(e_i)
@@ -273,10 +274,14 @@ def _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e
         seedlike, named, shared, inst_edge, inst_offset, result_hit, dead, reg_out, roots, as_sub, dropped, swap, \
         unneg, neg_edge, dneg, unread, copy_neg, neg_hit, neg_ext, h, built_neg, total, start, prev, firsts, \
         written, arg_cols
+    # (the gradient's columns, for generate; made before the tuples, which are made
+    # from them: their temporaries' holes given back below)
+    cols = out.columns(primal_columns)
+    del primal_columns
     # (their holes in the heap, ~300 bytes an operation at 10^5 text, given back: the
     # tuples go to pymalloc's own arenas, and the sweep's peak RSS was the sum of both)
     release_freed(size)
-    new = out.made()
+    new = out.made(cols)
     del out
 
     outputs = [(name, o)]
@@ -286,7 +291,7 @@ def _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e
         outputs.append((fresh_name(f"{nm}.bar", taken), av if av >= 0 else zero))
     labels = trace.labels.extended(bar_columns(trace.labels, label_of, bar_labels, labels, fold_moves)) if columns \
         else chain(trace.labels, labels)
-    return Trace(chain(instrs, new), labels, outputs, None, _inputs=trace.inputs, _all_live=True)
+    return Trace(chain(instrs, new), labels, outputs, None, _inputs=trace.inputs, _all_live=True, _columns=cols)
 
 
 def _labelled(labels) -> bytes:

@@ -8,7 +8,9 @@ from NumPy columns (G the consumer's adjoint, the arguments', an earlier instanc
 where shared), then what closes each contribution (a copy, add or sub), and the
 `c − x` and `old − x` of the negation identities. Each kind's are put in their
 places as int32 columns (an op code, the arguments: 15 bytes an instruction), no
-list of tuples in block order; the tuples are made at the end in position order
+list of tuples in block order; at the end the gradient's Columns (trace/columns.py)
+are made from them (NewInstrs.columns: generate reads its op codes and arguments
+there, not in the tuples), and the tuples from those in position order
 (NewInstrs.made). The new instructions' labels as columns: bar_columns.
 """
 
@@ -16,14 +18,19 @@ from __future__ import annotations
 
 from array import array
 from itertools import repeat
+from operator import itemgetter
 
 import numpy as np
 
+from ..trace.columns import CODE, CONST, UNKNOWN, Columns, frozen, op_code_bytes
 from ..trace.ir import _new_tuple
 from ..trace.ir_trace import Instr
 from ..trace.labels import KINDS, NONE, Labels, as_labels
 from .reverse_bulk_share import _const_key
 from .reverse_bulk_templates import _Unsupported
+
+
+_ARGS = itemgetter(1)
 
 
 class NewInstrs:
@@ -79,36 +86,66 @@ class NewInstrs:
                 self.args[k, p] = np.concatenate(col)
         self._deferred = {}
 
-    def made(self) -> list:
-        """The new instructions, those put made now a span of positions at a time and
-        in a span a number of arguments at a time, each such kind in position order
-        (its argument tuples, then its instructions: no list of them all besides
-        `new`). In spans, the lists of positions and arguments live a span at a time:
-        made whole, they were ~95 bytes an operation at the pass's peak (10^5 text),
-        holes in the small-object heap after."""
-        new, names = self.new, list(self.ops)
+    def columns(self, primal: Columns) -> Columns:
+        """The gradient's Columns (trace/columns.py): `primal`'s, then the new
+        instructions' in their places (after a fold's move: `new` and `code` moved
+        too), from the arrays put; the positions not put are constants, made as tuples.
+        Generate reads them and not every tuple again for its op codes and arguments
+        (cache misses at 10^6 operations). Before `made`, which reads the arguments
+        here: the argument rows are dropped, so the pass's peak holds one copy."""
         moved = self.moved
-        if moved is not None:   # (the tuples kept, in their new places; the columns moved below)
-            new_rel = moved.new_rel
-            placed = [None] * moved.size
+        code, arity = self.code, self.arity.view(np.uint8)
+        kept = arity if moved is None else arity * moved.keep   # (a dropped one's arguments: none)
+        if moved is not None:
+            code, arity = moved.columns(code, -1), moved.columns(arity, 0)
+            placed = [None] * moved.size   # (the tuples kept, in their new places)
             for q in np.flatnonzero(moved.keep & (self.code < 0)).tolist():
-                placed[new_rel[q]] = new[q]
+                placed[moved.new_rel[q]] = self.new[q]
             for dst, value in moved.consts:
                 placed[dst] = _new_tuple(Instr, ("const", (), (("value", value),), ()))
-            self.new = new = placed
-        for lo in range(0, len(self.code), _SPAN):
-            put, arity = self.code[lo:lo + _SPAN] >= 0, self.arity[lo:lo + _SPAN]
-            if moved is not None:
-                put &= moved.keep[lo:lo + _SPAN]
+            self.new = placed
+        # (argument j of each instruction that has one, put at its place: 2.5x as fast
+        # as a mask over the rows' transpose)
+        at = np.cumsum(kept, dtype=np.int64)
+        at -= kept
+        at += len(primal.flat)
+        flat = np.empty(int(at[-1] + kept[-1]) if len(at) else len(primal.flat), primal.flat.dtype)
+        flat[:len(primal.flat)] = primal.flat
+        for j in range(int(kept.max(initial=0))):
+            has = np.flatnonzero(kept > j)
+            flat[at[has] + j] = self.args[j, has]
+        del kept, at
+        self.code, self.arity, self.args = code, None, None
+        tuples = list(map(self.new.__getitem__, np.flatnonzero(code < 0).tolist()))
+        if op_code_bytes(tuples).count(CONST) != len(tuples) or any(map(len, map(_ARGS, tuples))):
+            raise AssertionError("bulk sweep: a new instruction not put is not a constant")   # (a bug)
+        table = np.array([CODE.get(op, UNKNOWN) for op in self.ops] + [CONST], np.uint8)   # (code -1: a constant)
+        return frozen(np.concatenate((primal.code, table[code])), np.concatenate((primal.counts, arity)), flat)
+
+    def made(self, cols: Columns) -> list:
+        """The new instructions, those put made now from `cols` (columns' answer) a span
+        of positions at a time and in a span a number of arguments at a time, each
+        such kind in position order (its argument tuples, then its instructions: no
+        list of them all besides `new`). In spans, the lists of positions and
+        arguments live a span at a time: made whole, they were ~95 bytes an operation
+        at the pass's peak (10^5 text), holes in the small-object heap after."""
+        new, names, code, n = self.new, list(self.ops), self.code, self.n
+        counts, flat = cols.counts[n:], cols.flat
+        first = len(flat) - int(counts.sum(dtype=np.int64))   # (where the new arguments start)
+        for lo in range(0, len(code), _SPAN):
+            put, arity = code[lo:lo + _SPAN] >= 0, counts[lo:lo + _SPAN]
+            starts = np.cumsum(arity, dtype=np.int64)
+            starts -= arity
+            starts += first
+            first += int(arity.sum(dtype=np.int64))
             for k in range(4):
                 at = np.flatnonzero(put & (arity == k))
                 if len(at):
+                    args = zip(*(flat[starts[at] + j].tolist() for j in range(k))) if k else repeat((), len(at))
                     at += lo
-                    args = zip(*(self.args[j, at].tolist() for j in range(k))) if k else repeat((), len(at))
-                    to = at.tolist() if moved is None else new_rel[at].tolist()
-                    ops = map(names.__getitem__, self.code[at].tolist())
+                    ops = map(names.__getitem__, code[at].tolist())
                     # (any() of the Nones list.__setitem__ returns: a C-level loop that keeps nothing)
-                    any(map(new.__setitem__, to,
+                    any(map(new.__setitem__, at.tolist(),
                             map(_new_tuple, repeat(Instr), zip(ops, args, repeat(()), repeat(())))))
         return new
 

@@ -30,14 +30,18 @@ def use_count_array(trace: Trace) -> np.ndarray:
     return use_counts_and_reads(trace)[0]
 
 
-def use_counts_and_reads(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
+def use_counts_and_reads(trace: Trace, take: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """use_count_array, and every instruction's arguments in one flat array, in
     order (what it counts; name_reads.last_reads takes it instead of reading them again;
-    read-only where it is the trace's columns')."""
+    read-only where it is the trace's columns'). `take`: the trace's columns, read
+    here, are no longer kept on it (for their last reader, generate: its peak and
+    what is held after it do not include them beside its own arrays)."""
     # counted by NumPy from one C loop over every argument (Counter's dict: 2x, a Python loop: 10x),
     # or from the arguments' array that the trace's maker kept on it (columns.py: read-only), which
     # spares that loop (at 10⁶ operations a gradient's tuples are cache misses: 0.35 µs an operation)
     cols = getattr(trace, "_columns", None)
+    if take and cols is not None:
+        object.__setattr__(trace, "_columns", None)   # (a cache: see columns.py)
     # (int32: generate holds it through assign_names)
     reads = cols.flat if cols is not None else np.fromiter(chain.from_iterable(map(itemgetter(1), trace.instrs)),
                                                            dtype=np.int32)
