@@ -87,20 +87,23 @@ def test_bench_families(family, size):
     assert_carries_its_columns(to_trace(FAMILIES[family](size)))
 
 
-@settings(max_examples=examples(60), deadline=None)
-@given(expressions())
-def test_random_expressions(text):
+def _carries_if_bulk(text):
+    """The text's trace carries its columns, where the bulk sweep takes it."""
     trace = to_trace(text)
     if trace.input_names and grad_reverse_bulk(to_trace(text)) is not None:
         assert_carries_its_columns(trace)
+
+
+@settings(max_examples=examples(60), deadline=None)
+@given(expressions())
+def test_random_expressions(text):
+    _carries_if_bulk(text)
 
 
 @settings(max_examples=examples(40), deadline=None)
 @given(extreme_expressions())
 def test_random_folds(text):
-    trace = to_trace(text)
-    if trace.input_names and grad_reverse_bulk(to_trace(text)) is not None:
-        assert_carries_its_columns(trace)
+    _carries_if_bulk(text)
 
 
 @pytest.mark.parametrize("family", ["random DAG", "deep"])
