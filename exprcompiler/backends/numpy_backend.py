@@ -35,7 +35,7 @@ from ..trace.ir import Instr, Trace, gc_paused
 from ..trace.render import Renderer, named_array, target_spelling, use_counts_and_reads
 # (generate reads named_array; tests and benches find these here)
 from ..trace.render import named_vars, use_counts  # noqa: F401
-from ..trace.columns import CODE, Columns, frozen
+from ..trace.columns import CODE, Columns, frozen, keep, kept
 from ..trace.render_bulk import FlatSlots, OpCodes, op_codes, op_codes_of_table, table_codes
 from .name_codes import Names
 from .name_firsts import Aliases
@@ -343,7 +343,7 @@ def _prepared(trace: Trace, point: bool) -> tuple[Trace, set[str]]:
 def _prepared_codes(trace: Trace, point: bool) -> tuple[Trace, set[str], OpCodes]:
     """_prepared's trace and ops, and its instructions' ops as OpCodes (the stages
     after it read those, not the instructions)."""
-    cols = getattr(trace, "_columns", None)   # (its ops and arguments as arrays, where its maker kept them)
+    cols = kept(trace)   # (its ops and arguments as arrays, where its maker kept them)
     table = table_codes(trace.instrs) if cols is None else cols.code
     codes = _codes_of(trace.instrs, table)
     ops = set(codes.names)
@@ -356,7 +356,7 @@ def _prepared_codes(trace: Trace, point: bool) -> tuple[Trace, set[str], OpCodes
             trace, table = _small_powers(trace, pows, table)
             if cols is not None and trace is not given:
                 _squared_columns(trace, cols, table, pows)
-                object.__setattr__(given, "_columns", None)   # (the squares' are read: given's not held)
+                kept(given, take=True)   # (the squares' are read: given's not held)
         else:
             trace, table = _small_powers(trace)
         made = op_codes_of_table(table) if table is not None and trace is not given else None
@@ -387,7 +387,7 @@ def _squared_columns(trace: Trace, cols: Columns, table: np.ndarray, pows: np.nd
     flat = cols.flat.copy()
     flat[at + 1] = flat[at]
     # (a cache of what its instructions say, as columns.columns keeps on a trace)
-    object.__setattr__(trace, "_columns", frozen(table, cols.counts, flat))
+    keep(trace, frozen(table, cols.counts, flat))
 
 
 def _codes_of(instrs, table) -> OpCodes:

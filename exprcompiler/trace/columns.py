@@ -113,5 +113,20 @@ def take_columns(trace) -> Columns:
     return cols
 
 
-__all__ = ["CODE", "COPY", "CONST", "Columns", "INPUT", "OP_NAMES", "UNKNOWN", "columns", "frozen", "made",
-           "op_code_bytes", "take_columns"]
+def kept(trace, take: bool = False):
+    """The Columns kept on `trace` (its maker's, or a reader's), None if none are:
+    never made here. `take`: no longer kept on it (for its last reader)."""
+    cols = getattr(trace, "_columns", None)
+    if take and cols is not None:
+        object.__setattr__(trace, "_columns", None)
+    return cols
+
+
+def keep(trace: Trace, cols: Columns) -> None:
+    """Keeps `cols`, what `trace`'s instructions say as columns (a rewrite's that
+    knows them), on it: read by columns() and kept() as if made there."""
+    object.__setattr__(trace, "_columns", cols)
+
+
+__all__ = ["CODE", "COPY", "CONST", "Columns", "INPUT", "OP_NAMES", "UNKNOWN", "columns", "frozen", "keep", "kept",
+           "made", "op_code_bytes", "take_columns"]

@@ -15,6 +15,7 @@ from typing import Optional, Union
 
 import numpy as np
 
+from .columns import kept
 from .ir import Trace
 from .labels import Labels
 from .render_bulk import OpCodes, op_codes
@@ -39,9 +40,7 @@ def use_counts_and_reads(trace: Trace, take: bool = False) -> tuple[np.ndarray, 
     # counted by NumPy from one C loop over every argument (Counter's dict: 2x, a Python loop: 10x),
     # or from the arguments' array that the trace's maker kept on it (columns.py: read-only), which
     # spares that loop (at 10⁶ operations a gradient's tuples are cache misses: 0.35 µs an operation)
-    cols = getattr(trace, "_columns", None)
-    if take and cols is not None:
-        object.__setattr__(trace, "_columns", None)   # (a cache: see columns.py)
+    cols = kept(trace, take)
     # (int32: generate holds it through assign_names)
     reads = cols.flat if cols is not None else np.fromiter(chain.from_iterable(map(itemgetter(1), trace.instrs)),
                                                            dtype=np.int32)
