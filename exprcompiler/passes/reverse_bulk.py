@@ -84,7 +84,7 @@ per arity (NewInstrs.defer); no np.isin or np.add.at (~100 µs a call); the plai
 kinds' edges kept by op (_edges_of). It is still ~4 ms more than the per-instruction
 sweep's at 10^3 operations in a fresh process, which is faster there (text, SymPy):
 the two are as fast at ~3,000 (text) and ~2,000 (SymPy) instructions, ~750 on deep.
-Session 39, for 10^6 operations (where the sweep grew ~15% faster than linear): the
+For 10^6 operations (where the sweep grew ~15% faster than linear): the
 stable argsorts of int keys (instructions by kind, edges by argument and template)
 linear or one int64 sort (reverse_bulk_order.py: the edges by argument 67 -> ~20 ms
 at 10^6 text); the fold's drop of what nothing reads counted from a sorted copy
@@ -127,7 +127,7 @@ Columns: the gradient carries its Columns (trace/columns.py: the primal's, taken
 it, then the new instructions' from the arrays put; NewInstrs.columns), so generate
 does not read 2.6 tuples an operation again for their op codes and arguments (cache
 misses at 10^6). The tuples are made from them and the argument rows dropped first,
-so the pass's peak holds one copy. Session 39 (bench_frontend.py, CPU medians of 3
+so the pass's peak holds one copy. Measured (bench_frontend.py, CPU medians of 3
 alternating runs, load 2-4, with generate taking the columns off once read):
 generate 10^6 text 2.13 -> 1.65 µs an operation, 10^5 text 1.76 -> 1.26, deep
 1.46 -> 1.07, SymPy 1.69 -> 1.22; this pass +0.02-0.15; peak RSS within noise
