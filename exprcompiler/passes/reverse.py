@@ -234,14 +234,24 @@ def grad_reverse(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Trace:
     return vjp(trace, wrt, seeds={name: 1.0})
 
 
-# From how many instructions grad_reverse takes the bulk sweep: where it is as fast as
-# the per-instruction sweep. Its fixed cost (~800 small NumPy calls) grows with the
-# trace's op kinds, so a trace of few kinds takes it from a third of that. Pipeline
-# totals, bulk / per-instruction, CPU medians (session 38, bench_frontend): text (15-16
-# kinds) 17.2 / 15.8 µs an operation at 1,500, 14.4 / 13.5 at 2,500, 13.2 / 13.8 at
-# 3,000; SymPy 14.7 / 15.2 at 2,000; deep (7 kinds) 15.2 / 16.6 at 750, 12.9 / 14.8 at
-# 1,000. Small traces (the lecture's tables) keep the per-instruction sweep. Tests and
-# benchmarks set _BULK_FROM (0: the bulk sweep wherever it covers; math.inf: never).
+# From how many instructions grad_reverse takes the bulk sweep: about where it is as
+# fast as the per-instruction sweep. Its fixed cost grows with the trace's op kinds
+# (per kind and template a few small NumPy calls: ~1.3 ms on deep's 7 kinds, ~1.9 ms
+# on text's 15, warm; in a fresh process ~1.2 and ~3 ms more, on text ~1.3 ms of it the
+# recording of its ~80 templates), so a trace of at most _FEW_OPS kinds takes it from
+# a third of _BULK_FROM.
+# Pipeline totals, bulk / per-instruction sweep, µs an operation (bench_frontend, a
+# fresh process each, CPU medians of 3, load 4-6; generate takes 0.45-0.9 less after
+# the bulk sweep, reading the columns that sweep hands on): text (15-16 kinds) 13.4 /
+# 13.2 at 1,527 instructions, 11.5 / 11.5 at 2,039, 10.7 / 11.4 at 2,550, 10.5 / 11.1
+# at 3,072; SymPy 16.4 / 13.5 at 1,104, 12.6 / 12.7 at 1,654, 12.1 / 12.4 at 2,212;
+# deep (7 kinds) 17.5 / 16.9 at 499, 12.8 / 14.5 at 751, 9.9 / 12.0 at 1,003. The two
+# sweeps make the same trace on deep and on the families at 10^2 operations, not on
+# text and SymPy from ~300 (the bulk sweep's has ~0.5% more instructions, the same
+# values: see reverse_bulk.py), so a threshold moved there changes the generated code
+# of such traces. Small traces (the lecture's tables) keep the per-instruction sweep.
+# Tests and benchmarks set _BULK_FROM (0: the bulk sweep wherever it covers; math.inf:
+# never).
 _BULK_FROM = 3000
 _FEW_OPS = 8
 

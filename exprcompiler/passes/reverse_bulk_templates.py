@@ -22,6 +22,7 @@ import numpy as np
 from .. import ops as _ops
 from ..op_def import VARIADIC, negated_seed, seed
 from ..trace.ir import Builder, Label
+from ..trace.labels import Labels
 from .reverse_bulk_share import _const_key, kept_for
 
 # A template: (instructions, result). An instruction is (op name, refs); a ref is
@@ -158,9 +159,12 @@ def _argument_patterns(instrs, labels, kind, op_id, cols, is_const, const_values
     found: dict = {}
     keys: dict = {}
     if "neg" in op_id:
-        negs = np.flatnonzero(kind == op_id["neg"]).tolist()
-        found.update(dict.fromkeys(negs, _NEG_LABELLED))
-        found.update(dict.fromkeys([v for v in negs if labels[v] is None], _NEG_UNLABELLED))
+        negs = np.flatnonzero(kind == op_id["neg"])
+        found.update(dict.fromkeys(negs.tolist(), _NEG_LABELLED))
+        # (labels as columns: the unlabelled read off them, no Label made for each negation)
+        bare = negs[~labels.named()[negs]].tolist() if isinstance(labels, Labels) else \
+            [v for v in negs.tolist() if labels[v] is None]
+        found.update(dict.fromkeys(bare, _NEG_UNLABELLED))
         keys.update(found)   # (a negation's entry is its key)
     if "mul" in op_id:
         c1 = is_const[cols[1]]

@@ -329,7 +329,12 @@ def bar_columns(primal: Labels, label_of: np.ndarray, bar_labels: list, items: d
     index = np.where(common, p_index[src], 0).astype(np.int64)
     del src, common
     rest = np.flatnonzero(has & (kinds == NONE))
-    fix = dict(zip(rest.tolist(), map(bar_labels.__getitem__, label_of[rest].tolist())))
+    of = label_of[rest].tolist()
+    # (each variable's asked once, a Label made per ask: most are an input's v̄, which
+    # labels every contribution to it; on deep at 10^3 operations 169 asks, 2 inputs)
+    made = {v: bar_labels[v] for v in set(of)}
+    fix = dict(zip(rest.tolist(), map(made.__getitem__, of)))
+    del of, made
     fix.update(items)
     odd = {}
     if fix:
