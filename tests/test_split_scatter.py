@@ -1,7 +1,8 @@
 """The split kernels' scatter (c_driver's xc_scatter and xc_scatter_vector): the outputs'
 slots of a block's points, XC_VL points a frame, to the caller's arrays, four outputs
 of a point a store where a run of outputs is side by side (a Jacobian's block), one by
-one elsewhere and in a block's last partial vector. Checked against the NumPy backend
+one elsewhere and in a block's last partial vector; runs that fill their rows past the
+cache (xc_scatter_stream) where the outputs are large, forced at every size here. Checked against the NumPy backend
 for both layouts of the parts, runs of outputs that are and are not whole fours, every
 remainder of a vector and of a block, new and out= arrays, two threads, float32; and
 under the sanitizers, where a store past a run or a point is outside an allocation."""
@@ -56,6 +57,24 @@ def test_a_jacobians_block_is_scattered_to_every_point_and_entry(monkeypatch, tm
             assert np.array_equal(a, b), n
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_streamed_rows_hold_the_same_bits(monkeypatch, tmp_path, threads):
+    """The rows of a Jacobian's block written past the cache (c_driver's
+    xc_scatter_stream, at every size with XC_STREAM_FROM 0): the same bits as the
+    plain scatter's, into new arrays and out= arrays, every remainder."""
+    monkeypatch.setenv("EXPRCOMPILER_CACHE", str(tmp_path))
+    plain = split(monkeypatch, lambda: compile_jacobian(EXPRS, wrt=WRT, backend="c", threads=threads), True)
+    monkeypatch.setenv("EXPRCOMPILER_EXTRA_CFLAGS", "-DXC_STREAM_FROM=0")
+    streamed = split(monkeypatch, lambda: compile_jacobian(EXPRS, wrt=WRT, backend="c", threads=threads), True)
+    for n in (*SIZES, 1000):
+        x = states(n)
+        want = plain(**x)
+        out = (np.full_like(want[0], np.nan), np.full_like(want[1], np.nan))
+        for got in (streamed(**x), streamed(**x, out=out)):
+            for a, b in zip(got, want):
+                assert np.array_equal(a, b), n
+
+
 def test_separate_output_arrays_are_scattered_one_by_one(monkeypatch, tmp_path):
     monkeypatch.setenv("EXPRCOMPILER_CACHE", str(tmp_path))
     program = "p = sin(a) * cos(b) + c*d\nq = log(1 + p*p) + atan(f * a)\np * q + tanh(q) * f"
@@ -69,9 +88,14 @@ def test_separate_output_arrays_are_scattered_one_by_one(monkeypatch, tmp_path):
             np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
 
 
-def test_float32_vectors_scatter_as_doubles_do(monkeypatch, tmp_path):
-    """The float rewrite (dtypes) doubles XC_VL: eight floats a frame's vector on AVX."""
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
+def test_float32_vectors_scatter_as_doubles_do(monkeypatch, tmp_path, stream):
+    """The float rewrite (dtypes) doubles XC_VL: eight floats a frame's vector on AVX.
+    `streamed`: rows written past the cache at every size (XC_STREAM_FROM 0), a float
+    a store; NaN guards around an out= block must stay NaN."""
     monkeypatch.setenv("EXPRCOMPILER_CACHE", str(tmp_path))
+    if stream:
+        monkeypatch.setenv("EXPRCOMPILER_EXTRA_CFLAGS", "-DXC_STREAM_FROM=0")
     J = split(monkeypatch, lambda: compile_jacobian(EXPRS, wrt=WRT, backend="c", threads=1, dtype="float32"), True)
     ref = compile_jacobian(EXPRS, wrt=WRT)
     for n in (*SIZES, 17):
@@ -80,6 +104,10 @@ def test_float32_vectors_scatter_as_doubles_do(monkeypatch, tmp_path):
         for a, b in zip(got, want):
             assert a.dtype == np.float32
             np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6, err_msg=f"n = {n}")
+        block = np.full((n * 15 + 8,), np.nan, dtype=np.float32)   # the Jacobian's rows, then guards
+        values = np.full_like(got[0], np.nan)
+        J(**x, out=(values, block[:n * 15].reshape(n, 3, 5)))
+        assert np.array_equal(block[:n * 15].reshape(n, 3, 5), got[1]) and np.isnan(block[n * 15:]).all(), n
 
 
 SCRIPT = r'''
@@ -176,15 +204,19 @@ int main(void)
 """
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
 @pytest.mark.parametrize("lanes", [2, 4, 8])
-def test_the_drivers_scatter_from_c_at_every_lane_count(tmp_path, lanes):
+def test_the_drivers_scatter_from_c_at_every_lane_count(tmp_path, lanes, stream):
+    """`streamed`: the non-temporal stores of rows a run fills (layouts 0 and 1) at
+    every size (XC_STREAM_FROM 0), where the driver has them (x86-64, gcc)."""
     from test_split_tape import _compiler_with_asan
     from exprcompiler.backends import c_driver
     compiler = _compiler_with_asan()
     (tmp_path / "main.c").write_text(HARNESS % {"driver": c_driver.DRIVER})
     exe = tmp_path / "harness"
     built = subprocess.run([compiler, "-std=gnu99", "-O1", "-g", "-march=native", f"-DXC_VL={lanes}",
-                            "-fsanitize=address,undefined", "-fno-omit-frame-pointer", str(tmp_path / "main.c"),
+                            *["-DXC_STREAM_FROM=0"] * stream, "-fsanitize=address,undefined",
+                            "-fno-omit-frame-pointer", str(tmp_path / "main.c"),
                             "-o", str(exe), "-lm"], capture_output=True, text=True, timeout=120)
     assert built.returncode == 0, built.stderr[-4000:]
     env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0", UBSAN_OPTIONS="halt_on_error=1")

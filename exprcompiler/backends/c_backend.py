@@ -24,14 +24,15 @@ from .. import ops as _ops
 from ..shapes import show
 from ..trace.ir import Instr, Trace
 from ..trace.render import Renderer, named_vars, target_spelling
-from . import c_entry, c_special, c_split
+from . import c_driver, c_entry, c_special, c_split
 from .naming import assign_names, comment_text
 from .reserved import C_RESERVED
 
 # Names no variable may take in a kernel: C's and the headers' (see reserved.py), and
 # the kernel's own (loop variables, parameters, macros, libm calls).
 C_KEYWORDS = C_RESERVED | set("""n i t m j i0 bs in out ins sts outs osts failed threads malloc free
-XC_INLINE XC_BLOCK XC_PART XC_DRIVER XC_TILE XC_SHARED XC_UNITS xc_part_fn xc_split_run xc_split_point""".split())
+XC_INLINE XC_BLOCK XC_PART XC_DRIVER XC_TILE XC_SHARED XC_UNITS XC_CLEAN_UPPER
+xc_part_fn xc_split_run xc_split_point""".split())
 
 # name -> (C definition, helpers it uses)
 HELPERS = {
@@ -266,7 +267,7 @@ def _single_kernel(stmts, inputs: dict, func_name: str, decl: str, n_out: int, c
     point = f"{func_name}_point"
     params = [f"const double {nm}" for nm in inputs] + [f"double *restrict out{k}" for k in range(n_out)]
     lines = ["#if defined(__GNUC__)", "#define XC_INLINE static inline __attribute__((always_inline))",
-             "#else", "#define XC_INLINE static inline", "#endif", "",
+             "#else", "#define XC_INLINE static inline", "#endif", *c_driver.CLEAN_UPPER, "",
              "/* one point */", f"XC_INLINE void {point}({', '.join(params) or 'void'})", "{"]
     lines += _body(stmts) + ["}", ""]
     if n_out and not columns:
@@ -291,7 +292,7 @@ def _single_kernel(stmts, inputs: dict, func_name: str, decl: str, n_out: int, c
                   "    } else {", *loop(lambda k: f"i * st{k}", " " * 8), "    }"]
     else:
         lines += loop(lambda k: f"i * st{k}", " " * 4)
-    return lines + ["    return 0;", "}"]
+    return lines + ["    XC_CLEAN_UPPER();  /* see c_driver.CLEAN_UPPER */", "    return 0;", "}"]
 
 
 def _table(items) -> str:
@@ -335,6 +336,7 @@ def _strided_outputs(func_name: str, decl: str, n_in: int, n_out: int) -> list[s
             "        }",
             "        free(tile);",
             "    }",
+            "    XC_CLEAN_UPPER();",
             "    return failed ? -1 : 0;",
             "}", ""]
 
@@ -347,7 +349,7 @@ def _packed(func_name: str, n_in: int, n_out: int) -> list[str]:
     args = [f"in[{k}]" for k in range(n_in)] + [f"out + {k}" for k in range(n_out)]
     call = f"{func_name}_point("
     rows = [", ".join(args[k:k + 8]) for k in range(0, len(args), 8)] or [""]
-    body = [f"    {call}" + (",\n" + " " * (4 + len(call))).join(rows) + ");", "    return 0;"]
+    body = [f"    {call}" + (",\n" + " " * (4 + len(call))).join(rows) + ");", "    XC_CLEAN_UPPER();", "    return 0;"]
     return ["", "/* one point: input k in in[k], output k to out[k] */", packed_decl(func_name), "{", *body, "}"]
 
 

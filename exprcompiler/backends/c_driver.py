@@ -8,7 +8,8 @@ arguments instead: the parts (a table of function pointers), the tape's width XC
 the block and whether the parts run vector by vector. It is
 
 - xc_split_run: the batch over blocks of points, an OpenMP team sharing them (the
-  gather of the inputs into the tape, the parts in turn, the scatter of the outputs);
+  gather of the inputs into the tape, the parts in turn, the scatter of the outputs,
+  past the cache where they are large: XC_STREAM_FROM);
 - xc_split_point: one point, on one frame of the tape kept per thread between calls
   (c_split.point_entry says what that gave).
 
@@ -47,7 +48,31 @@ DRIVER_MARK = "/* exprcompiler: the driver of split kernels (backends/c_driver.p
 # since gcc prefers 256-bit vectors there (-mprefer-vector-width=256 is its default for
 # -march=native on the AVX-512 CPUs it knows), so that its `omp simd` loops call the
 # same libmvec variants as the vector-extension parts (c_lanes.MVEC): the same bits.
+# 512-bit vectors do not pay on Rocket Lake (gcc 12, libmvec's _ZGVeN8v_* in both
+# kinds of parts, -mprefer-vector-width=512, XC_VL 8; one thread, process CPU, medians
+# of 5, load 2-6): pendulum Jacobians at 10^4 points, out= arrays, 10 links 271-288 ->
+# 296-320 ns a point (the parts as slow and the tape's frames twice as large), 6 links
+# 94-95 -> 95-98, 3 links (one function) 26-27 -> 29; the 10-link one-point call
+# J.at 1.19-1.22 -> 1.81-1.82 us (a vector of the point in every lane); gcc's CPU on
+# the 10-link parts the same (0.247 against 0.244 s).
 VL_LINES = ["#if defined(__AVX__)", "#define XC_VL 4", "#else", "#define XC_VL 2", "#endif"]
+
+# A kernel's entries zero the upper halves of the vector registers before they return
+# (vzeroupper), as the x86-64 convention expects of code that used 256-bit or wider
+# vectors. gcc does so itself only from -O2 (its pass needs -fexpensive-optimizations),
+# and the split kernels' units and the large one-function kernels are -O1. Left dirty,
+# every SSE instruction the process runs afterwards (CPython's float arithmetic,
+# symengine's LLVM code, any library built for plain x86-64) waits on the upper halves:
+# symengine's Lambdify of the 10-link pendulum's Jacobian ran 10^4 states in 17.6 ms
+# of CPU after one call of the C kernel against 5.3 ms before it (Rocket Lake, gcc 12;
+# XGETBV(1) showed the AVX state in use; one vzeroupper brought it back to 5.3 ms).
+# Our own call layer is such code too: the 10-link one-point calls J.at 1.39-1.44 ->
+# 1.19-1.22 us, J(**floats) 1.77-1.78 -> 1.53 us (process CPU, medians of 7, load 5).
+# -fexpensive-optimizations at -O1 would do it too, for 16% more of gcc's CPU on the
+# 10-link Jacobian's parts (0.247 -> 0.288 s, medians of 5).
+CLEAN_UPPER = ["#if defined(__AVX__) && defined(__GNUC__)",
+               "#define XC_CLEAN_UPPER() __builtin_ia32_vzeroupper()",
+               "#else", "#define XC_CLEAN_UPPER() ((void)0)", "#endif"]
 
 # What a kernel's units see of the driver (in the prelude of every unit) and what the
 # driver itself starts with: guarded, so the joined text sees it once.
@@ -76,6 +101,7 @@ API = [
 _BODY = [
     "#include <stdint.h>",
     "#include <stdlib.h>",
+    *CLEAN_UPPER,
     "",
     "/* points i0 ... i0 + m - 1 of every input into the first slots of their frames of w",
     "   slots; the lanes m ... bs - 1 repeat point m - 1 (values the parts compute and",
@@ -123,20 +149,110 @@ _BODY = [
     "            o[l * s + q] = f[q * XC_VL + l];",
     "}",
     "",
+    # A block's outputs written past the cache (non-temporal stores, x86-64's movnti):
+    # a store that misses the cache first reads its line (RFO), so plain stores moved
+    # each output byte over the memory bus twice, and the 10-link pendulum's Jacobian
+    # spent most of its time there (perf: 45% of the call in the scatter's stores,
+    # 11% in the parts). Where a run of outputs fills its points' rows (a Jacobian's or
+    # Hessian's block, stride = run), the rows of a block are one stretch of memory,
+    # written here point by point, in order, 8 bytes a store, which the CPU gathers
+    # into whole lines. Only for outputs of XC_STREAM_FROM bytes or more, which would
+    # not stay in the cache for the caller anyway, and only into pages already in
+    # memory: on the first touch of a page the OS zeroes it through the cache, and
+    # non-temporal stores then went to lines the cache held (xc_resident).
+    # Pendulum Jacobians into out= arrays, one thread, process CPU a point, medians of
+    # 5 (Rocket Lake, gcc 12, two runs each, load 4.5), plain -> streamed at every size:
+    # 10 links (253 outputs, 2 KB a point), 2,000 points 270-299 -> 266-269 ns, 4,000
+    # 269-376 -> 259-264, 6,000 (11.6 MB) 554-624 -> 269-271; 6 links (105 outputs),
+    # 5,000 93-99 -> 94, 10^4 92-94 -> 93-94, 2*10^4 (16 MB) 253 -> 93-96; in the cache
+    # (10 links, 256 points) 241 -> 284. New arrays mapped afresh every call (10 links,
+    # 3*10^4 points, 58 MB) 649 -> 833 streamed: hence xc_resident. Through J(**states)
+    # at 10^4 points: 10 links 6.0-6.3 -> 2.6-2.8 ms (symengine 5.6-5.8 ms); 20 links
+    # out= 16.7-17.4 -> 11.0-11.4 ms, new arrays (72 MB, not resident) 24.5-24.8 ms
+    # both. The same rows with plain stores point by point: 10 links, 10^4 points 4.6 ms
+    # against 6.1 ms by xc_scatter_vector and 2.9 ms streamed. The driver's compile (once
+    # per cache): 61-63 -> 72-75 ms of gcc's CPU (medians of 9).
+    "/* the outputs from k on side by side in memory at one stride: how many */",
+    "static int xc_run(double *const *outs, const ptrdiff_t *osts, int n_out, int k)",
+    "{",
+    "    int r = 1;",
+    "    while (k + r < n_out && osts[k + r] == osts[k]",
+    "           && (uintptr_t)outs[k + r] == (uintptr_t)outs[k] + r * sizeof(double))",
+    "        ++r;",
+    "    return r;",
+    "}",
+    "",
+    "#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)",
+    "#define XC_STREAMS",
+    "#ifndef XC_STREAM_FROM",
+    "#define XC_STREAM_FROM (4 << 20)",
+    "#endif",
+    "/* r outputs of the XC_VL points of the frame's slots `f` to their rows o, o + r, ...",
+    "   (one stretch of memory), in order, past the cache */",
+    "static void xc_scatter_stream(const double *restrict f, double *restrict o, int r)",
+    "{",
+    "    for (int l = 0; l < XC_VL; ++l)",
+    "        for (int q = 0; q < r; ++q)",
+    "            if (sizeof(double) == 8) {  /* (a float kernel's text says float here) */",
+    "                const union { double d; long long i; } u = {f[q * XC_VL + l]};",
+    "                __builtin_ia32_movnti64((long long *)(o + l * r + q), u.i);",
+    "            } else {",
+    "                const union { double d; int i; } u = {f[q * XC_VL + l]};",
+    "                __builtin_ia32_movnti((int *)(o + l * r + q), u.i);",
+    "            }",
+    "}",
+    "",
+    "#if defined(__linux__)",
+    "int mincore(void *, size_t, unsigned char *);",
+    "#endif",
+    "/* whether the runs of outputs that fill their rows lie in pages already in memory */",
+    "static int xc_resident(double *const *outs, const ptrdiff_t *osts, int n_out, ptrdiff_t n)",
+    "{",
+    "#if defined(__linux__)",
+    "    for (int k = 0; k < n_out; ) {",
+    "        const int r = xc_run(outs, osts, n_out, k);",
+    "        if (osts[k] == r) {",
+    "            uintptr_t lo = (uintptr_t)outs[k] & ~(uintptr_t)4095;",
+    "            const uintptr_t hi = (uintptr_t)(outs[k] + n * r);",
+    "            unsigned char in[256];",
+    "            while (lo < hi) {",
+    "                const size_t pages = (hi - lo + 4095) / 4096 < 256 ? (hi - lo + 4095) / 4096 : 256;",
+    "                if (mincore((void *)lo, pages * 4096, in) != 0)",
+    "                    return 0;",
+    "                for (size_t p = 0; p < pages; ++p)",
+    "                    if (!(in[p] & 1))",
+    "                        return 0;",
+    "                lo += pages * 4096;",
+    "            }",
+    "        }",
+    "        k += r;",
+    "    }",
+    "    return 1;",
+    "#else",
+    "    (void)outs; (void)osts; (void)n_out; (void)n;",
+    "    return 0;",
+    "#endif",
+    "}",
+    "#endif",
+    "",
     "/* the outputs' slots (from `first`) to the m points from i0: a run of outputs side",
     "   by side in memory at one stride (a Jacobian's block) is stored point by point,",
-    "   a whole vector of points at a time (xc_scatter_vector) */",
+    "   a whole vector of points at a time (xc_scatter_vector), or past the cache where",
+    "   it fills its rows (`stream`, see XC_STREAM_FROM) */",
     "static void xc_scatter(const double *restrict t, ptrdiff_t w, int first, double *const *outs,",
-    "                       const ptrdiff_t *osts, int n_out, ptrdiff_t i0, ptrdiff_t m)",
+    "                       const ptrdiff_t *osts, int n_out, ptrdiff_t i0, ptrdiff_t m, int stream)",
     "{",
+    "    (void)stream;",
     "    for (int k = 0; k < n_out; ) {",
-    "        int r = 1;",
-    "        while (k + r < n_out && osts[k + r] == osts[k]",
-    "               && (uintptr_t)outs[k + r] == (uintptr_t)outs[k] + r * sizeof(double))",
-    "            ++r;",
+    "        const int r = xc_run(outs, osts, n_out, k);",
     "        double *o = outs[k] + i0 * osts[k];",
     "        const ptrdiff_t s = osts[k];",
     "        ptrdiff_t j = 0;",
+    "#ifdef XC_STREAMS",
+    "        if (stream && s == r)",
+    "            for (; j + XC_VL <= m; j += XC_VL)",
+    "                xc_scatter_stream(t + j * w + (first + k) * XC_VL, o + j * s, r);",
+    "#endif",
     "        for (; j + XC_VL <= m; j += XC_VL)",
     "            xc_scatter_vector(t + j * w + (first + k) * XC_VL, o + j * s, s, r);",
     "        for (; j < m; ++j) {",
@@ -169,8 +285,11 @@ _BODY = [
     "                           const xc_part_fn *parts, int n_parts, ptrdiff_t w, ptrdiff_t block,",
     "                           int per_vector)",
     "{",
-    "    int failed = 0;",
+    "    int failed = 0, stream = 0;",
     "    if (n <= 0) return 0;",
+    "#ifdef XC_STREAMS",
+    "    stream = (double)n * n_out * sizeof(double) >= XC_STREAM_FROM && xc_resident(outs, osts, n_out, n);",
+    "#endif",
     "    (void)threads;  /* unused in a build without OpenMP */",
     "    #pragma omp parallel num_threads(threads) if(threads > 1) reduction(|: failed)",
     "    {",
@@ -187,8 +306,13 @@ _BODY = [
     "            if (t == NULL) continue;",
     "            xc_gather(t, w, ins, sts, n_in, i0, m, bs);",
     "            xc_parts(t, bs, parts, n_parts, per_vector);",
-    "            xc_scatter(t, w, n_in, outs, osts, n_out, i0, m);",
+    "            xc_scatter(t, w, n_in, outs, osts, n_out, i0, m, stream);",
     "        }",
+    "#ifdef XC_STREAMS",
+    "        if (stream)  /* the streamed stores seen by every thread after the team's end */",
+    "            __builtin_ia32_sfence();",
+    "#endif",
+    "        XC_CLEAN_UPPER();  /* in every thread of the team (see CLEAN_UPPER) */",
     "        free(mem);",
     "    }",
     "    return failed ? -1 : 0;",
@@ -247,6 +371,7 @@ _BODY = [
     "        parts[c](t, per_vector ? 0 : XC_VL);",
     "    for (int k = 0; k < n_out; ++k)",
     "        out[k] = t[(n_in + k) * XC_VL];",
+    "    XC_CLEAN_UPPER();",
     "    if (!kept) free(mem);",
     "    return 0;",
     "}"]
