@@ -138,3 +138,49 @@ def test_the_slot_list_is_filled_a_small_chunk_at_a_time():
         tracemalloc.stop()
     assert out[:holes] == flat.tolist() and out[holes:] == [1, 2]
     assert peak - held < 8 * slots + (1 << 18)
+
+
+def test_the_bulk_renderers_temporaries_are_made_a_span_at_a_time():
+    """render_bulk's passes over every variable make their temporaries a span at a
+    time, and a gradient of ~6·10³ operations (~4·10⁴ variables) is several spans:
+    what the renderer holds at its peak beyond what it keeps is a few bytes a
+    variable (at a span larger than the trace, whole-trace temporaries: ~40)."""
+    import gc
+    import tracemalloc
+    trace, _ = numpy_backend._prepared(passes.grad_reverse(to_trace(random_program(6000, seed=1))), False)
+    n = len(trace.instrs)
+    assert n > 30_000
+    named = render.named_vars(trace)
+    slots = np.arange(n, dtype=np.int32)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        r = render.Renderer(trace, numpy_backend.SPELLING, None, named=named, rhs_all="    ", slots=slots)
+        held, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert r._bulk is not None   # (the bulk path)
+    assert peak - held < 24 * n
+
+
+def test_the_squares_columns_are_made_without_every_instructions_start():
+    """_prepared_codes' x**2 -> x * x on a gradient whose columns are kept rewrites
+    their arguments at the squares only: it holds, beyond the trace it returns, the
+    list its tuple is made from (8 bytes an instruction) but no array of every
+    instruction's start (three int64 arrays at once: 24 bytes an instruction)."""
+    import gc
+    import tracemalloc
+    from exprcompiler.bench.suite_scaling import random_dag
+    from exprcompiler.trace.columns import kept
+    grad = passes.grad_reverse(to_trace(random_dag(6000, seed=1)))
+    n = len(grad.instrs)
+    assert kept(grad) is not None and any(ins.op == "pow" for ins in grad.instrs)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        trace, _, _ = numpy_backend._prepared_codes(grad, False)
+        held, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert kept(trace) is not None and "pow" not in {ins.op for ins in trace.instrs}
+    assert peak - held < 13 * n

@@ -136,10 +136,10 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
     reserved = RESERVED | {func_name} | ({FALLBACK, UNGUARDED} if guarded else set())
     trace, ops, codes = _prepared_codes(trace, point)   # (the stages below read the ops from codes)
     uses, reads = use_counts_and_reads(trace, take=True)   # (reads: every argument, for assign_names)
+    uses = uses.astype(np.int32)   # (held through assign_names: 4 bytes a variable, not 8)
     named_flags = named_array(trace, uses, codes)
     shared = {} if point else shared_exps(trace, ops, codes)   # each gets a line, after its exp's
     named_flags[list(shared)] = True
-    named = named_flags.tolist()
     plain = not shared and "matmul" not in ops   # then every line is `name = its right-hand side`
     # The plain lines of a function that may be long enough for a statement program (a
     # line per named variable, but the inputs'), or of a batch function of more than
@@ -147,7 +147,10 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
     # slots of their holes (Renderer's `slots`): the program's templates and arguments,
     # and the text is the keys formatted. A shorter one is compiled, and its lines are
     # rendered as text: keys and one format cost more (generate 5.9 -> 9.4 µs an operation).
-    keyed = plain and named.count(True) > min(PROGRAM_ABOVE - _KEYED_MARGIN, TIER_FROM if lazy else PROGRAM_ABOVE)
+    keyed = plain and int(np.count_nonzero(named_flags)) > min(PROGRAM_ABOVE - _KEYED_MARGIN,
+                                                               TIER_FROM if lazy else PROGRAM_ABOVE)
+    # (the flags as a list of bools, 8 bytes a variable, only for the renderer of texts)
+    named = None if keyed else named_flags.tolist()
     aliases: Optional[Aliases] = Aliases() if keyed else None
     # (a long function's as codes, whose strings are made a chunk at a time: name_codes)
     names = assign_names(trace, named_flags if keyed else named, reserved, uses, aliases, reads, coded=keyed,
@@ -156,8 +159,8 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
         del reads
         reads = None
     else:   # (the renderer of keys takes named_flags, and needs no use counts without shared exps)
-        del named, uses
-        named = uses = None
+        del uses
+        uses = None
     inputs = [v for _, v in trace.inputs]
     params = list(map(names.__getitem__, inputs))
     # the one-point variant's body in a `try` (see _guarded), but where it rebinds an
@@ -383,7 +386,12 @@ def _squared_columns(trace: Trace, cols: Columns, table: np.ndarray, pows: np.nd
     if len(table) != len(cols.code):
         return
     squared = pows[table[pows] == CODE["mul"]]
-    at = cols.starts()[squared]
+    # (where their arguments start, from one running sum read at the squares only:
+    # cols.starts() makes three int64 arrays of every instruction at once, 70 bytes
+    # an operation at 10⁴ operations)
+    ends = np.cumsum(cols.counts, dtype=np.int32 if len(cols.flat) < 1 << 31 else np.int64)
+    at = ends[squared] - cols.counts[squared]
+    del ends
     flat = cols.flat.copy()
     flat[at + 1] = flat[at]
     # (a cache of what its instructions say, as columns.columns keeps on a trace)

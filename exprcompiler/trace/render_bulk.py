@@ -29,10 +29,11 @@ Memory: this was generate's peak (at 10⁵ operations RSS rose 100-140 bytes an
 operation here, in arrays that NumPy takes from malloc, where the Python objects
 freed before leave no room). Now every array of a variable or a statement is int32
 or narrower (shape ids a byte while they fit), whole-trace passes make their
-temporaries a span (_SPAN) at a time, and generate's array of reads is handed
-over and freed once read: the rise is a few bytes an operation, what it holds
-fitting where earlier stages' arrays were. Indices go to NumPy as intp, a span at
-a time (it casts an int32 index array at each use: twice a gather's cost).
+temporaries a span (_SPAN, smaller than a 10⁴-operation gradient) at a time, and
+generate's array of reads is handed over and freed once read: the rise is a few
+bytes an operation, what it holds fitting where earlier stages' arrays were.
+Indices go to NumPy as intp, a span at a time (it casts an int32 index array at
+each use: twice a gather's cost).
 """
 
 from __future__ import annotations
@@ -323,7 +324,14 @@ def bulk_keys(instrs, named: list, slots: np.ndarray, fast_of: Callable[[str], t
                     constants)
 
 
-_SPAN = 1 << 16   # variables or statements whose temporaries are made at once (half a MB of an int64 array)
+# variables or statements whose temporaries are made at once (64 kB an int64 array).
+# At 2^16 a 10^4-operation gradient (~3·10^4 variables) was one span, and the passes'
+# temporaries were whole-trace arrays: 40 bytes a variable above what bulk_keys
+# returns (tracemalloc), 10-15 at 2^13; bench_frontend's bytes an operation at 10^4
+# (medians of 5-6 fresh processes), text 1,184 -> 1,135, deep 1,131 -> 1,079. The
+# renderer is as fast or faster so (CPU, text, 7-9 runs: 10^4 0.51 -> 0.43 µs an
+# operation, 10^5 0.43 -> 0.39; 2^12: 0.46, 0.41).
+_SPAN = 1 << 13
 
 
 def _operands(arity: np.ndarray, reads: np.ndarray) -> list:
