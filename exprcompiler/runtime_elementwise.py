@@ -1,7 +1,8 @@
 """The NumPy runtime's elementwise kernels: careful forms of ops NumPy lacks (sigmoid,
 softplus, log1mexp, cosm1, sqrt1pm1, ...), cheaper ones for ufuncs that are scalar libm
-loops (log1p, expm1, hypot, logaddexp), and the helpers that share one exp between a
-value and its derivative.
+loops (log1p, expm1, hypot, logaddexp; log1p, expm1 and tanh only on machines where
+they are: ufunc_loops.SIMD), and the helpers that share one exp between a value and its
+derivative.
 
 Where it sits: part of runtime.py, which re-exports every name here (generated NumPy
 code and the op table's evaluators import them from there, so the reference
@@ -17,6 +18,8 @@ import functools
 import inspect
 
 import numpy as np
+
+from .ufunc_loops import SIMD
 
 _LN2 = 0.6931471805599453
 _BLOCK = 1 << 16   # elements: a block's temporaries (512 KiB each) stay in the caches (2^15, 2^17: no better)
@@ -136,10 +139,14 @@ def sigmoid_neg_of_exp(E, out=None):
 
 @_blocked
 def softplus_of_exp(u, E, out=None):
-    """softplus(u) = log1p(E) from E = exp(u) (_log1p_unit: for E > 2^53 its correction is
-    0 and log(E) is u to an ulp); u where E is inf."""
-    with np.errstate(invalid="ignore"):   # inf - inf where E overflowed: set below
-        r = _log1p_unit(E, out)
+    """softplus(u) = log1p(E) from E = exp(u) (np.log1p where its loop is SIMD, else
+    _log1p_unit: for E > 2^53 its correction is 0 and log(E) is u to an ulp); u where E
+    is inf."""
+    if SIMD["log1p"]:
+        r = _log1p(E, out=np.empty_like(E) if out is None else out)
+    else:
+        with np.errstate(invalid="ignore"):   # inf - inf where E overflowed: set below
+            r = _log1p_unit(E, out)
     if _overflowed(E):
         np.copyto(r, u, where=np.isposinf(E))
     return r
@@ -187,7 +194,7 @@ def _sigmoid_e(compare, x, e, out):
 def softplus_e(x, e, out=None):
     """softplus(x) from e = exp(-|x|): max(x, 0) + log1p(e) (np.log1p: for e in [0, 1]
     as fast as _log1p_unit's log and four passes)."""
-    r = np.log1p(e, out=np.empty_like(e) if out is None else out)
+    r = _log1p(e, out=np.empty_like(e) if out is None else out)
     return np.add(np.maximum(x, 0.0), r, out=r)
 
 
@@ -196,7 +203,7 @@ def logaddexp_e(x, y, e, out=None):
     """logaddexp(x, y) from e = exp(-|x - y|): max(x, y) + log1p(e) (np.log1p, as
     softplus_e); x + log 2 at a tie, as NumPy's: at finite ties that is the same sum, at
     equal infinities x - y and e are NaN, which one reduction finds."""
-    r = np.log1p(e, out=np.empty_like(e) if out is None else out)
+    r = _log1p(e, out=np.empty_like(e) if out is None else out)
     np.add(np.maximum(x, y), r, out=r)
     if np.size(e) and np.isnan(np.maximum.reduce(e, axis=None)):
         tie = np.equal(x, y)
@@ -211,9 +218,10 @@ def _log1p_unit(e, out=None, w=None):
     2^53, Fast2Sum's and Sterbenz's lemma; above, w = e and the error is below an ulp of
     log w), divided by w, so the result is within about an ulp of log1p(e), as
     np.log1p's is, if np.log is correctly rounded (NumPy's AVX-512 loop is an ulp off at
-    some w near 1, where |log w| may exceed the result: up to two ulps there); NumPy's log loop costs half its log1p's (a scalar libm loop). +0 at
-    ±0; NaN at e = -1 (0/0) and inf (inf - inf): log1p handles those. In `out` if given;
-    `w`: 1 + e, computed by the caller (then left as it is)."""
+    some w near 1, where |log w| may exceed the result: up to two ulps there); NumPy's
+    log loop costs half its log1p's where that is a scalar libm loop. +0 at ±0; NaN at
+    e = -1 (0/0) and inf (inf - inf): log1p handles those. In `out` if given; `w`: 1 + e,
+    computed by the caller (then left as it is)."""
     r = np.empty_like(e) if out is None else out   # arrays even for one point (out= needs them)
     c = np.empty_like(e)
     if w is None:
@@ -225,22 +233,30 @@ def _log1p_unit(e, out=None, w=None):
     return np.subtract(r, c, out=r)
 
 
-@_blocked
 def log1p(x, out=None):
-    """np.log1p's values (within about an ulp, ±0 and the specials exactly) at 60-80% of
-    its cost where |x| > 1/2 (NumPy's log1p is a scalar libm loop, twice np.log's cost
-    there; nearer 0 the two cost about the same, and tiny |x| costs libm's log1p less):
-    _log1p_unit, log(1 + x) corrected by the rounding error of 1 + x, with the sign of x
-    where it gives 0 (log1p keeps it; that form gives +0 at -0) and np.log1p itself,
-    warnings included, wherever it gives NaN (x = -1, inf, below -1, NaN: one reduction
-    finds them). Each point's value is its own, whatever the others."""
+    """np.log1p's values (within about an ulp, ±0 and the specials exactly): np.log1p
+    itself where its loop is SIMD (ufunc_loops.SIMD), else _log1p_of_sum, at 60-80% of
+    its cost where |x| > 1/2 (a scalar libm loop, twice np.log's cost there; nearer 0 the
+    two cost about the same, and tiny |x| costs libm's log1p less). Each point's value is
+    its own, whatever the others."""
     return log1p_of_sum(x, None, out=out)
 
 
-@_blocked
 def log1p_of_sum(x, w, out=None):
     """log1p(x) from w = 1 + x (or x + 1; None: computed here), the w its derivative
-    1/(1 + x) divides by (backends/numpy_render.shared_sums): runtime.log1p's numbers."""
+    1/(1 + x) divides by (backends/numpy_render.shared_sums): runtime.log1p's numbers
+    (np.log1p's where its loop is SIMD: w is not needed then)."""
+    if SIMD["log1p"]:
+        return _log1p(x, out=out)
+    return _log1p_of_sum(x, w, out=out)
+
+
+@_blocked
+def _log1p_of_sum(x, w, out=None):
+    """_log1p_unit, log(1 + x) corrected by the rounding error of 1 + x, with the sign of
+    x where it gives 0 (log1p keeps it; that form gives +0 at -0) and np.log1p itself,
+    warnings included, wherever it gives NaN (x = -1, inf, below -1, NaN: one reduction
+    finds them)."""
     x = _real(x)
     with np.errstate(all="ignore"):   # the NaN cases, redone below
         r = _log1p_unit(x, out, w)
@@ -257,11 +273,12 @@ def log1p_of_sum(x, w, out=None):
 
 def expm1(x, out=None):
     """np.expm1's values (within about an ulp, ±0 and the specials exactly), at the cost
-    of np.exp where |x| >= log 2 (NumPy's expm1 is a scalar libm loop, twice exp's cost):
-    exp(x) - 1 there loses at most a bit (exp(x)/(exp(x) - 1) <= 2), np.expm1 at the points
-    nearer 0. Each point's value is its own (whatever the others): one reduction finds a
-    block all above log 2, two one all below -log 2 or all nearer 0, else the points of
-    the smaller side are redone."""
+    of np.exp where x >= log 2: exp(x) - 1 there loses at most a bit (exp(x)/(exp(x) - 1)
+    <= 2), np.expm1 at the points below, or only at those nearer 0 where its loop is a
+    scalar libm loop (twice exp's cost; ufunc_loops.SIMD: where it is SIMD, 18 µs a block
+    against exp's 11 and a subtraction's 3). Each point's value is its own (whatever the
+    others): one reduction finds a block all above log 2, two one all on np.expm1's side,
+    else the points of the smaller side are redone."""
     x = _real(x)
     out = np.empty_like(x) if out is None else out   # an array even for one point (out= needs one)
     if x.size == 0:
@@ -271,18 +288,79 @@ def expm1(x, out=None):
         np.exp(x, out=out)
         return _scalar(np.subtract(out, 1.0, out=out))
     hi = np.maximum.reduce(x, axis=None)
-    if lo > -_LN2 and hi < _LN2:   # all near 0 (the range where exp(x) - 1 fails)
-        return _scalar(np.expm1(x, out=out))
-    near = None if hi <= -_LN2 else np.abs(x) < _LN2   # NaN is not near: exp(NaN) - 1
+    simd = SIMD["expm1"]
+    if hi < _LN2 and (simd or lo > -_LN2):   # all on np.expm1's side
+        return _scalar(_expm1(x, out=out))
+    if simd:
+        near = x < _LN2   # NaN is not near: exp(NaN) - 1
+    else:
+        near = None if hi <= -_LN2 else np.abs(x) < _LN2
     if near is not None and 2 * np.count_nonzero(near) >= x.size:
-        np.expm1(x, out=out)
+        _expm1(x, out=out)
         _redo(out, ~near, _exp_minus_1, x)
         return _scalar(out)
     np.exp(x, out=out)
     np.subtract(out, 1.0, out=out)
     if near is not None:
-        _redo(out, near, np.expm1, x)
+        _redo(out, near, _expm1, x)
     return _scalar(out)
+
+
+# |x| below it: log1p(x) and expm1(x) round to x itself (x ∓ x²/2 is within half an ulp of x)
+_TINY = 2.0 ** -54
+
+
+def _log1p(x, out=None):
+    """np.log1p, with x itself at its tiny points where its loop is SIMD (_tiny_safe)."""
+    return _tiny_safe(np.log1p, x, out) if SIMD["log1p"] else np.log1p(x, out=out)
+
+
+def _expm1(x, out=None):
+    """np.expm1, with x itself at its tiny points where its loop is SIMD (_tiny_safe)."""
+    return _tiny_safe(np.expm1, x, out) if SIMD["expm1"] else np.expm1(x, out=out)
+
+
+def _tiny_safe(f, x, out=None):
+    """f(x), f np.log1p or np.expm1, with x itself where |x| < _TINY (their value there,
+    signed zeros included). NumPy's AVX-512 loops take up to 15 times as long on a
+    vector of eight holding such a point (a block of |x| in [2^-700, 2^-500]: 255 µs
+    against 18; some bands of tiny |x| only, likely subnormal intermediates), so f sees
+    the other points only. One reduction, two for a block of one sign, finds a block
+    without them; else a pass and one more (a block of both signs)."""
+    x = _real(x)
+    if x.ndim == 0 or not x.size:
+        return f(x, out=out)
+    lo = np.minimum.reduce(x, axis=None)
+    if lo >= _TINY:
+        return f(x, out=out)
+    if lo >= 0:   # some tiny (x is its own size)
+        size = x
+    else:
+        if np.maximum.reduce(x, axis=None) <= -_TINY:
+            return f(x, out=out)
+        size = np.abs(x)
+        if np.minimum.reduce(size, axis=None) >= _TINY:   # (NaN fails, to no harm)
+            return f(x, out=out)
+    keep = np.greater_equal(size, _TINY, out=np.empty(x.shape, bool))   # (NaN is not kept: f(NaN) is NaN anyway)
+    kept = np.count_nonzero(keep)
+    if 16 * kept >= 15 * x.size:   # a few tiny points: put back one by one
+        at = np.flatnonzero(np.logical_not(keep, out=keep))
+        y = x.copy()
+        y.put(at, 0.0)
+        r = f(y, out=out)
+        r.put(at, x.take(at))
+        return r
+    if 16 * kept <= x.size:   # a few others: f at those alone
+        r = x.copy() if out is None else (np.copyto(out, x) or out)
+        _redo(r, keep, f, x)
+        return r
+    # Many of both: without a select, whose branches a random mask mispredicts (np.where,
+    # put and copyto(where=) took 23-56 µs a block): f(x kept, or ±0) + (x clipped to
+    # ±_TINY, or ±0), the two terms' sum exact (one is ±0), x's signed zero included.
+    r = f(np.multiply(x, keep), out=out)
+    np.logical_not(keep, out=keep)
+    small = np.clip(x, -_TINY, _TINY)
+    return np.add(r, np.multiply(small, keep, out=small), out=r)
 
 
 def _exp_minus_1(x):
@@ -365,7 +443,9 @@ def hypot(x, y):
 
 # -- stable forms the stability rewrites use (exprcompiler/stability) ---------------------
 # Each is what the C helper of the same name computes (backends/c_special.py), the same
-# operations in the same order, so the two backends agree to libm's last bits.
+# operations in the same order, so the two backends agree to libm's last bits; but where
+# the naive form is accurate, sqrt1pm1 from x = 1/4 and sech2 where np.tanh is SIMD take
+# it (a few ulps from the C helper's there).
 
 
 @_blocked
@@ -374,7 +454,7 @@ def log1mexp(x):
     log(-expm1(x)) above -log 2, log1p(-exp(x)) below."""
     x = np.asarray(x, dtype=np.result_type(x, 1.0))   # float32 stays float32
     with np.errstate(all="ignore"):
-        r = np.where(x > -_LN2, np.log(-np.expm1(x)), np.log1p(-np.exp(x)))
+        r = np.where(x > -_LN2, np.log(-_expm1(x)), _log1p(-np.exp(x)))
     return r[()] if r.ndim == 0 else r
 
 
@@ -387,11 +467,59 @@ def cosm1(x):
         return 0.0 - 2.0 * (s * s)
 
 
-@_blocked
 def sech2(x):
-    """sech(x)² = 1 - tanh(x)² as 4w / (1 + w)², w = exp(-2|x|): no cancellation where
-    tanh(x) is near ±1, no overflow."""
+    """sech(x)² = 1 - tanh(x)², with no cancellation where tanh(x) is near ±1, no
+    overflow: sech2_of_tanh(x, np.tanh(x)) where np.tanh's loop is SIMD (ufunc_loops.SIMD:
+    the shared form's numbers), else 4w / (1 + w)², w = exp(-2|x|) (the C helper's)."""
+    return _sech2_of_own_tanh(x) if SIMD["tanh"] else _sech2_of_own_exp(x)
+
+
+@_blocked
+def _sech2_of_own_tanh(x):
+    x = _real(x)
+    return sech2_of_tanh(x, np.tanh(x))
+
+
+@_blocked
+def _sech2_of_own_exp(x):
     return sech2_of_exp(exp_neg2abs(x))
+
+
+# 1 - tanh(x)² at least this (|x| <= 2.06): taken as it is. np.tanh is within an ulp
+# here (AVX-512), and 1 - t² magnifies t's error by up to 2/(1 - t²) = 32: within
+# 3.1e-15 of the exact value (14 ulps; against mpmath at 4,000 points), where the
+# stability catalogue asks 1e-13. The naive derivative's numbers there, at the naive
+# form's cost where it is accurate (tanh(x)'s value and gradient on [-2, 2]); a larger
+# bound gives fewer ulps at more cost (1/4: 3 ulps, |x| <= 1.32).
+_SECH2_NEAR = 1.0 / 16
+
+
+@_blocked
+def sech2_of_tanh(x, t, out=None):
+    """sech(x)² from x and t = tanh(x) (np.tanh's, where its loop is SIMD: the NumPy
+    backend then computes tanh(x) and its derivative so): 1 - t² where that is at least
+    _SECH2_NEAR (one reduction finds a block all so), (1/cosh x)² elsewhere (within
+    about two ulps; 0 at ±inf, NaN at NaN), at the other points only where they are few,
+    so each point's value is its own, whatever the others."""
+    x, t = _real(x), _real(t)
+    s = np.square(t, out=np.empty_like(t) if out is None else out)
+    np.subtract(1.0, s, out=s)
+    if s.size and not np.minimum.reduce(s, axis=None) >= _SECH2_NEAR:   # (NaN fails too)
+        far = np.greater_equal(s, _SECH2_NEAR, out=np.empty(s.shape, bool))   # (an array for one point too)
+        np.logical_not(far, out=far)
+        if 2 * np.count_nonzero(far) >= s.size:
+            np.copyto(s, _sech2_cosh(x), where=far)
+        else:
+            _redo(s, far, _sech2_cosh, x)
+    return _scalar(s)
+
+
+def _sech2_cosh(x):
+    """(1/cosh x)²: not 1/cosh², whose cosh² overflows from |x| = 355."""
+    with np.errstate(over="ignore"):   # cosh overflows from |x| = 710.5, where sech² is 0
+        c = np.cosh(x, out=np.empty_like(x))   # (an array for one point too: out= below)
+    np.divide(1.0, c, out=c)
+    return np.square(c, out=c)
 
 
 @_blocked
@@ -457,20 +585,34 @@ def _redo(r, mask, f, *xs):
     r.put(at, f(*(x.take(at) for x in xs)))
 
 
+# x at least this: sqrt(1 + x) - 1 taken as it is. The subtraction then loses at most
+# s/(s - 1) < 5.5 (s = sqrt(1 + x)) times sqrt's rounding: within 1.3e-15 of the exact
+# value (6 ulps; against mpmath), where the stability catalogue asks 1e-13, and one
+# division fewer (a tenth of the value and gradient of sqrt(1 + x) - 1 at x in [0.5, 3]).
+_SQRT1PM1_NAIVE = 0.25
+
+
 @_blocked
 def sqrt1pm1(x, out=None):
-    """sqrt(1 + x) - 1 as x / (sqrt(1 + x) + 1), with no cancellation for small x
-    (inf at inf, where that quotient is inf/inf: one reduction finds it)."""
+    """sqrt(1 + x) - 1, with no cancellation for small x: x / (sqrt(1 + x) + 1) below
+    _SQRT1PM1_NAIVE (and at NaN), sqrt(1 + x) - 1 from there (inf at inf). One reduction
+    finds a block all at or above it, two one all below; else both forms, each point
+    taking its own (the C helper xc_sqrt1pm1 takes the quotient throughout: the two
+    differ by a few ulps from x = 1/4)."""
     x = _real(x)   # float32 stays float32
     r = np.empty_like(x) if out is None else out   # an array even for one point (out= needs one)
     with np.errstate(all="ignore"):
         np.add(x, 1.0, out=r)
         np.sqrt(r, out=r)
-        np.add(r, 1.0, out=r)
-        np.divide(x, r, out=r)
-    if r.size and not np.maximum.reduce(x, axis=None) < np.inf:   # inf, or a NaN that may hide one
-        np.copyto(r, x, where=np.isposinf(x))
+        if r.size and np.minimum.reduce(x, axis=None) >= _SQRT1PM1_NAIVE:   # (NaN fails)
+            return _scalar(np.subtract(r, 1.0, out=r))
+        mixed = not (r.size and np.maximum.reduce(x, axis=None) < _SQRT1PM1_NAIVE)   # (NaN is mixed)
+        q = np.add(r, 1.0, out=np.empty_like(r) if mixed else r)
+        np.divide(x, q, out=q)
+        if mixed:
+            np.subtract(r, 1.0, out=r)
+            np.copyto(r, q, where=np.logical_not(np.greater_equal(x, _SQRT1PM1_NAIVE)))
     return _scalar(r)
 
 
-__all__ = ['sigmoid', 'softplus', 'logaddexp', 'exp_quiet', 'sigmoid_of_exp', 'sigmoid_neg_of_exp', 'softplus_of_exp', 'exp_neg_abs', 'sigmoid_e', 'sigmoid_neg_e', 'softplus_e', 'logaddexp_e', 'log1p', 'log1p_of_sum', 'expm1', 'relu', 'power', 'frac', 'xlogy', 'hypot', 'log1mexp', 'cosm1', 'sech2', 'exp_neg2abs', 'sech2_of_exp', 'tanh_of_exp', 'sqrt1pm1']
+__all__ = ['sigmoid', 'softplus', 'logaddexp', 'exp_quiet', 'sigmoid_of_exp', 'sigmoid_neg_of_exp', 'softplus_of_exp', 'exp_neg_abs', 'sigmoid_e', 'sigmoid_neg_e', 'softplus_e', 'logaddexp_e', 'log1p', 'log1p_of_sum', 'expm1', 'relu', 'power', 'frac', 'xlogy', 'hypot', 'log1mexp', 'cosm1', 'sech2', 'sech2_of_tanh', 'exp_neg2abs', 'sech2_of_exp', 'tanh_of_exp', 'sqrt1pm1']

@@ -1,15 +1,17 @@
 """The NumPy backend's cheaper spellings (backends/numpy_render.py): masks and where's
 conditions as boolean comparisons, sums as np.add.reduce, one exp(-|u|) shared by
-sigmoid/softplus/logaddexp of u, exp(-2|x|) by tanh and sech2, 1 + x by log1p and its
+sigmoid/softplus/logaddexp of u, exp(-2|x|) by tanh and sech2 (where np.tanh is a scalar
+loop: tests/test_runtime_loops.py has the other machines' form), 1 + x by log1p and its
 derivative. Each must give the same bits as the generic spelling (trace.render.Renderer),
 at NaN, ±inf and ±0 too, and keep float32 float32 (tanh from the shared exp: within two
 ulps of np.tanh). Also the runtime helpers behind them: log1p and expm1 against NumPy's,
-and each helper run by blocks against one call."""
+and each helper run by blocks against one call, with NumPy's log1p, expm1 and tanh loops
+taken as SIMD and as scalar (ufunc_loops.SIMD)."""
 
 import numpy as np
 import pytest
 
-from exprcompiler import compile_grad
+from exprcompiler import compile_grad, ufunc_loops
 from exprcompiler.backends import numpy_backend
 from exprcompiler.trace.render import Renderer
 
@@ -198,11 +200,18 @@ def _same_or_close(got, want, rtol):
     np.testing.assert_allclose(got[~special], want[~special], rtol=rtol, atol=0)
 
 
-def test_tanh_and_its_derivative_share_one_exp():
-    """tanh(x) and sech2(x) from one w = exp(-2|x|): sech2's bits, tanh within about two
-    ulps of np.tanh (its own at |tanh x| < 1/2), over blocks of mostly small, mostly
-    large and mixed points, and at the edges."""
+def _loops(monkeypatch, simd: bool):
+    """Take NumPy's log1p, expm1 and tanh loops as SIMD (or not), whatever they are here."""
+    for name in ufunc_loops.LOOPS:
+        monkeypatch.setitem(ufunc_loops.SIMD, name, simd)
+
+
+def test_tanh_and_its_derivative_share_one_exp(monkeypatch):
+    """Where np.tanh is a scalar loop, tanh(x) and sech2(x) from one w = exp(-2|x|):
+    sech2's bits, tanh within about two ulps of np.tanh (its own at |tanh x| < 1/2), over
+    blocks of mostly small, mostly large and mixed points, and at the edges."""
     from exprcompiler import runtime
+    _loops(monkeypatch, False)
     g = compile_grad("tanh(x)", stable=True)
     body = g.source.split("def ")[1]
     assert [ln.strip() for ln in body.splitlines()[1:4]] == [
@@ -215,20 +224,24 @@ def test_tanh_and_its_derivative_share_one_exp():
         with np.errstate(all="ignore"):
             value, (d,) = g(x)
             _same_or_close(value, np.tanh(x), 4.5e-16)
-            assert np.array_equal(d, runtime.sech2.__wrapped__(x), equal_nan=True)
+            assert np.array_equal(d, runtime.sech2(x), equal_nan=True)
     x32 = rng.uniform(-3, 3, 1000).astype(np.float32)
     value, (d,) = compile_grad("tanh(x)", stable=True, dtype="float32")(x32)
     assert value.dtype == d.dtype == np.float32
     _same_or_close(value, np.tanh(x32), 5e-7)
 
 
+@pytest.mark.parametrize("simd", [True, False])
 @pytest.mark.parametrize("name, ref, lo, hi", [("log1p", np.log1p, -1.0, 20.0), ("expm1", np.expm1, -3.0, 3.0)])
-def test_log1p_and_expm1_helpers_give_numpys_values(name, ref, lo, hi):
+def test_log1p_and_expm1_helpers_give_numpys_values(name, ref, lo, hi, simd, monkeypatch):
     """runtime.log1p (log with the rounding error of 1 + x) and runtime.expm1 (exp(x) - 1
-    away from 0): NumPy's values within about an ulp, its specials and signed zeros
-    exactly, its warnings, float32 kept; the same bits run block by block or whole."""
-    from exprcompiler import runtime
+    away from 0), or NumPy's own where its loops are SIMD: NumPy's values within about an
+    ulp, its specials and signed zeros exactly, its warnings, float32 kept; the same bits
+    run block by block or whole."""
+    from exprcompiler import runtime, runtime_elementwise
+    _loops(monkeypatch, simd)
     f = getattr(runtime, name)
+    blocked = runtime_elementwise._log1p_of_sum if name == "log1p" else f
     rng = np.random.default_rng(4)
     edges = np.array([0.0, -0.0, 5e-324, -5e-324, 1e-300, -1e-17, 0.5, 0.7, -0.7, 1.0, -1.0, 2.0, 710.0,
                       -710.0, 2.0 ** 53, 1e308, -1e308, np.inf, -np.inf, np.nan, -1.5])
@@ -246,7 +259,8 @@ def test_log1p_and_expm1_helpers_give_numpys_values(name, ref, lo, hi):
         # np.log1p's float32 is itself an ulp off the other way at some points)
         _same_or_close(got, want, 4.5e-16 if x.dtype == np.float64 else 4.5e-7)
         with np.errstate(all="ignore"):
-            assert np.array_equal(got, getattr(f, "__wrapped__", f)(x), equal_nan=True)
+            assert np.array_equal(got, f(x) if simd else getattr(blocked, "__wrapped__", f)(x, None),
+                                  equal_nan=True)
     for v in edges:
         with np.errstate(all="ignore"):
             got, want = f(v), ref(v)
@@ -256,11 +270,13 @@ def test_log1p_and_expm1_helpers_give_numpys_values(name, ref, lo, hi):
         f(np.array([-2.0, 0.5]) if name == "log1p" else np.array([1000.0, 0.1]))
 
 
-def test_blocked_helpers_give_the_bits_of_one_call():
+@pytest.mark.parametrize("simd", [True, False])
+def test_blocked_helpers_give_the_bits_of_one_call(simd, monkeypatch):
     """Each helper run block by block (runtime_elementwise._blocked) gives what one call on
     the whole array gives, with blocks of special values among ordinary ones."""
     from exprcompiler import runtime as R
-    from exprcompiler.runtime_elementwise import _BLOCK
+    from exprcompiler.runtime_elementwise import _BLOCK, _log1p_of_sum, _sech2_of_own_exp, _sech2_of_own_tanh
+    _loops(monkeypatch, simd)
     rng = np.random.default_rng(5)
     n = 3 * _BLOCK + 17
     x = rng.uniform(-30, 30, n)
@@ -273,14 +289,15 @@ def test_blocked_helpers_give_the_bits_of_one_call():
     calls = [(R.sigmoid, x), (R.softplus, x), (R.logaddexp, x, y), (R.sigmoid_of_exp, E), (R.softplus_of_exp, x, E),
              (R.sigmoid_e, d, e), (R.sigmoid_neg_e, d, e), (R.exp_neg_abs, d), (R.softplus_e, d, e),
              (R.logaddexp_e, x, y, e), (R.xlogy, x, y), (R.hypot, x * 1e160, y), (R.log1mexp, -np.abs(x)),
-             (R.cosm1, x), (R.sech2, x), (R.sqrt1pm1, x), (R.exp_neg2abs, x), (R.sech2_of_exp, e),
-             (R.tanh_of_exp, x, R.exp_neg2abs(x)), (R.log1p_of_sum, x, 1.0 + x), (R.log1p, x)]
+             (R.cosm1, x), (_sech2_of_own_exp, x), (_sech2_of_own_tanh, x), (R.sech2_of_tanh, x, np.tanh(x)),
+             (R.sqrt1pm1, x), (R.exp_neg2abs, x), (R.sech2_of_exp, e), (R.tanh_of_exp, x, R.exp_neg2abs(x)),
+             (_log1p_of_sum, x, 1.0 + x), (_log1p_of_sum, x, None)]
     with np.errstate(all="ignore"):
         assert np.array_equal(R.sigmoid_neg_e(d, e), R.sigmoid_e(y - x, e), equal_nan=True)
     for f, *args in calls:
         with np.errstate(all="ignore"):
             got, want = f(*args), f.__wrapped__(*args)
-            got32 = f(*[a.astype(np.float32) for a in args])
+            got32 = f(*[a if a is None else a.astype(np.float32) for a in args])
         assert got.dtype == want.dtype and got.shape == want.shape, f.__name__
         assert np.array_equal(got, want, equal_nan=True), f.__name__
         assert got32.dtype == np.float32, f.__name__

@@ -1,13 +1,20 @@
 """runtime.log1p and runtime.expm1 on blocks all on one side (runtime_elementwise: the
-one-reduction fast paths): each point gets the bits it gets alone or among other points,
-NumPy's values within about an ulp (expm1: np.expm1's own below log 2), and the special
-values that send a block back to the general path (±0, -1, ±inf, NaN, a point just below
-log 2) come out exactly as NumPy's."""
+one-reduction fast paths), with NumPy's log1p and expm1 loops taken as scalar and as
+SIMD (ufunc_loops.SIMD, whatever this machine's are): each point gets the bits it gets
+alone or among other points, NumPy's values within about an ulp (expm1: np.expm1's own
+below log 2), and the special values that send a block back to the general path (±0,
+-1, ±inf, NaN, a point just below log 2) come out exactly as NumPy's."""
 
 import numpy as np
 import pytest
 
-from exprcompiler import runtime
+from exprcompiler import runtime, ufunc_loops
+
+
+@pytest.fixture(autouse=True, params=["scalar", "simd"])
+def _loops(request, monkeypatch):
+    for name in ufunc_loops.LOOPS:
+        monkeypatch.setitem(ufunc_loops.SIMD, name, request.param == "simd")
 
 LN2 = 0.6931471805599453
 RNG = np.random.default_rng(11)

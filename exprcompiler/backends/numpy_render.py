@@ -35,10 +35,13 @@ And some that share work between a value and its derivative:
   and sigmoid(x)'s numbers; sigmoid(-x) within an ulp or two of its own call's).
   logaddexp's a - b is computed once (`hoist_shared` moves the derivative's up), and
   its partial sigmoid(-(a - b)) is sigmoid_neg_e(t1, e1), without the array -(a - b).
-- tanh(x) and its derivative sech2(x) (the stable form of 1 - tanh(x)**2) share
-  w = exp(-2|x|): `e1 = exp_neg2abs(x)`, `v1 = tanh_of_exp(x, e1)`,
-  `x_bar = sech2_of_exp(e1)`; sech2's numbers, and tanh's within two ulps or so (np.tanh's
-  own where |tanh x| < 1/2): an exp and a few passes instead of np.tanh and an exp.
+- tanh(x) and its derivative sech2(x) (the stable form of 1 - tanh(x)**2): where
+  np.tanh's loop is SIMD (ufunc_loops.SIMD), `v1 = np.tanh(x)` and
+  `x_bar = sech2_of_tanh(x, v1)`, 1 - t² where that is accurate (np.tanh and two passes:
+  the naive form's cost and numbers there); else they share w = exp(-2|x|):
+  `e1 = exp_neg2abs(x)`, `v1 = tanh_of_exp(x, e1)`, `x_bar = sech2_of_exp(e1)`; sech2's
+  numbers either way, and tanh's within two ulps or so (np.tanh's own where
+  |tanh x| < 1/2): an exp and a few passes instead of a scalar np.tanh and an exp.
 - log1p(x) and the 1 + x of its derivative 1/(1 + x) share w = 1 + x:
   `w1 = 1.0 + x`, `v1 = log1p_of_sum(x, w1)`, and the derivative divides by w1
   (runtime.log1p's numbers, which computes the same w).
@@ -58,6 +61,7 @@ from ..tensor_rules import attr_text
 from ..trace.ir import Instr, Trace
 from ..trace.render import Renderer, Spelling, format_op, use_counts
 from ..trace.render_bulk import OpCodes
+from ..ufunc_loops import SIMD
 
 _COMPARISONS = frozenset(name for name, op in _ops.OPS.items() if op.prec == _ops.PREC_CMP)
 _ELEMENTWISE_FLOAT = frozenset(("add", "sub", "mul", "div", "neg", "pow"))
@@ -69,7 +73,7 @@ _INFIX = Spelling(symbol=lambda op: op.infix, call=lambda op: op.numpy, const=re
 
 FUSED_HELPERS = ("where_rare", "exp_quiet", "sigmoid_of_exp", "sigmoid_neg_of_exp", "softplus_of_exp",
                  "exp_neg_abs", "sigmoid_e", "sigmoid_neg_e", "softplus_e", "logaddexp_e", "exp_neg2abs",
-                 "tanh_of_exp", "sech2_of_exp", "log1p_of_sum")
+                 "tanh_of_exp", "sech2_of_exp", "sech2_of_tanh", "log1p_of_sum")
 
 
 def shared_exps(trace: Trace, ops: Optional[set[str]] = None, codes: Optional[OpCodes] = None) -> dict[int, tuple]:
@@ -78,7 +82,7 @@ def shared_exps(trace: Trace, ops: Optional[set[str]] = None, codes: Optional[Op
     softpluses and logaddexps that share one exp of the same u with another (u the
     argument under a neg, if one; for logaddexp(a, b) the trace's a - b or b - a, as its
     derivative sigmoid(a - b) has it); k is the instruction the exp is taken of. Also
-    tanh and sech2 of the same x (exp_neg2abs), and log1p(x) with the 1 + x that comes
+    tanh and sech2 of the same x (_tanh_group), and log1p(x) with the 1 + x that comes
     after it (shared_sums; its exp helper is "": the line is `w1 = 1.0 + x`).
     Where a logaddexp is among them, e = exp(-|u|) (exp_neg_abs), as logaddexp needs:
     runtime.sigmoid_e, softplus_e, logaddexp_e. Otherwise E = exp(±u) (exp_quiet), ± as
@@ -99,11 +103,29 @@ def shared_exps(trace: Trace, ops: Optional[set[str]] = None, codes: Optional[Op
                 tanh.setdefault(ins.args[0], []).append(i)
         for k, members in tanh.items():
             if {instrs[i].op for i in members} == {"tanh", "sech2"}:
-                shared.update({i: (k, "exp_neg2abs", "tanh_of_exp" if instrs[i].op == "tanh" else "sech2_of_exp",
-                                   instrs[i].op == "tanh") for i in members})
+                shared.update(_tanh_group(instrs, k, members))
     if "log1p" in ops:
         shared.update(shared_sums(trace))
     return shared
+
+
+def _tanh_group(instrs, k: int, members: list[int]) -> dict[int, tuple]:
+    """shared_exps' entries for the tanh and sech2 of x = k (one of each: the builder
+    keeps one instruction per op and argument). Where np.tanh's loop is SIMD
+    (ufunc_loops.SIMD), the sech2 is sech2_of_tanh(x, t): np.tanh and 1 - t² at the naive
+    form's cost where that is accurate. A tanh before it keeps its own spelling (call
+    None: an entry only to be named) and the sech2 takes its variable (exp None: no line
+    of its own); a tanh after it, as the derivative of 1 - tanh(x)**2 has it, is computed
+    on a line before the sech2 and named there (exp "", as shared_sums' 1 + x). Else both
+    come from w = exp(-2|x|): tanh_of_exp, sech2_of_exp."""
+    if not SIMD["tanh"]:
+        return {i: (k, "exp_neg2abs", "tanh_of_exp" if instrs[i].op == "tanh" else "sech2_of_exp",
+                    instrs[i].op == "tanh") for i in members}
+    t = next(i for i in members if instrs[i].op == "tanh")
+    s = next(i for i in members if instrs[i].op == "sech2")
+    if t < s:
+        return {t: (t, None, None, True), s: (t, None, "sech2_of_tanh", True)}
+    return {s: (t, "", "sech2_of_tanh", True)}
 
 
 _EXP_USERS = frozenset(("logaddexp", "sigmoid", "softplus"))
@@ -281,7 +303,7 @@ class NumpyRenderer(Renderer):
         self._sum_name: dict[int, str] = {}   # k of shared_sums -> its name
         counts = {"e": 0, "w": 0}
         for i, (k, exp, *_) in sorted(self._shared.items()):
-            if (k, exp) not in self._e_name:
+            if exp is not None and (k, exp) not in self._e_name:
                 prefix = "e" if exp else "w"
                 n = counts[prefix] + 1
                 while f"{prefix}{n}" in taken:
@@ -305,7 +327,7 @@ class NumpyRenderer(Renderer):
     @property
     def helpers(self) -> set[str]:
         """The runtime helpers this renderer's own spellings call."""
-        names = {name for _, exp, call, _ in self._shared.values() for name in (exp, call) if name}
+        names = {name for _, exp, call, _ in self._shared.values() for name in (exp, call) if name}   # (None: none)
         rare = bool(self._conditions) and any(
             ins.op == "where" and ins.args[0] in self._conditions and self._fresh(ins.args[2])
             for ins in self.trace.instrs)
@@ -316,13 +338,13 @@ class NumpyRenderer(Renderer):
         """Instructions spelled without their op's own helper (shared, conditions, their wheres)."""
         wheres = {i for i, ins in enumerate(self.trace.instrs)
                   if ins.op == "where" and ins.args[0] in self._conditions} if self._conditions else set()
-        return set(self._shared) | self._conditions | wheres
+        return {i for i, share in self._shared.items() if share[2]} | self._conditions | wheres
 
     def lines_before(self, i: int) -> list[str]:
         """Statements to emit before i's own: the shared exp before its first user (of k
         itself, or of a - b spelled out where the trace computes it only later)."""
         share = self._shared.get(i)
-        if share is None or self._first[share[:2]] != i:
+        if share is None or share[1] is None or self._first[share[:2]] != i:
             return []
         k, exp = share[:2]
         if not exp:   # a shared sum, spelled by its name from here on
@@ -334,9 +356,12 @@ class NumpyRenderer(Renderer):
         ins = self.trace.instrs[i]
         if i in self._shared:
             k, exp, call, passes = self._shared[i]
+            if call is None:   # named only: a tanh that a sech2_of_tanh takes
+                return Renderer._format(self, i)
             args = [self._texts[self.trace.instrs[a].args[0] if passes == "inner" else a]
                     for a in ins.args] if passes else []
-            return f"{call}({', '.join(args + [self._e_name[k, exp]])})", _ops.PREC_ATOM
+            shared = self._texts[k] if exp is None else self._e_name[k, exp]
+            return f"{call}({', '.join(args + [shared])})", _ops.PREC_ATOM
         if i in self._sum_name:
             return self._sum_name[i], _ops.PREC_ATOM
         if i in self._conditions:
