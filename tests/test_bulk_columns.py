@@ -19,13 +19,15 @@ from test_reverse_bulk_bits import extreme_expressions
 from exprcompiler.backends import numpy_backend
 from exprcompiler.bench.suite_scaling import FAMILIES
 from exprcompiler.frontend import to_trace
-from exprcompiler.passes import reverse, reverse_bulk_write
+from exprcompiler.passes import reverse
 from exprcompiler.passes.reverse import grad_reverse, vjp
 from exprcompiler.passes.reverse_bulk import grad_reverse_bulk
 from exprcompiler.passes.reverse_bulk_fold import _drop_and_renumber
 from exprcompiler.passes.reverse_bulk_write import NewInstrs
-from exprcompiler.trace.columns import Columns, made
-from exprcompiler.trace.ir_trace import Trace
+from exprcompiler.trace import column_instrs
+from exprcompiler.trace.column_instrs import ColumnInstrs
+from exprcompiler.trace.columns import Columns, kept as kept_columns, made
+from exprcompiler.trace.ir_trace import Trace, instructions
 from exprcompiler.trace.uses import use_counts_and_reads
 
 
@@ -77,7 +79,7 @@ def test_a_fold_moves_them(monkeypatch):
     monkeypatch.setattr(NewInstrs, "columns", spy)
     grad = assert_carries_its_columns(to_trace(FOLDS[2]))
     assert moved == [True]
-    monkeypatch.setattr(reverse_bulk_write, "_SPAN", 2)
+    monkeypatch.setattr(column_instrs, "_SPAN", 2)
     spans = assert_carries_its_columns(to_trace(FOLDS[2]))
     assert spans.instrs == grad.instrs
 
@@ -108,11 +110,13 @@ def test_random_folds(text):
 
 @pytest.mark.parametrize("family", ["random DAG", "deep"])
 def test_generate_writes_the_same_source(family):
-    # the columns read in place of the tuples: the same function
+    # the columns read in place of the tuples (the instructions held as columns): the
+    # same function as from a trace of the tuples, without columns
     trace = to_trace(FAMILIES[family](1500))
     kept, dropped = grad_reverse_bulk(trace), grad_reverse_bulk(to_trace(FAMILIES[family](1500)))
     assert kept._columns is not None
-    object.__setattr__(dropped, "_columns", None)
+    dropped = Trace(dropped.instrs, dropped.labels, dropped.outputs, _inputs=dropped.inputs)
+    assert type(instructions(dropped)) is tuple and kept_columns(dropped) is None
     assert numpy_backend.generate(kept, func_name="g") == numpy_backend.generate(dropped, func_name="g")
 
 
@@ -173,8 +177,8 @@ def test_new_instrs_columns(seed, wide):
             assert out.moved.consts and not out.moved.keep.all()
         cols = out.columns(made(primal))
         assert out.args is None and out.arity is None   # (the tuples are made from the columns)
-        grad = primal + out.made(cols)
-        assert None not in grad
+        grad = ColumnInstrs(tuple(primal), cols, out.fixed(cols)).made()
+        assert None not in grad and grad[:n] == tuple(primal)
         want = made(grad)
         assert want.counts.dtype == (np.int32 if wide else np.uint8)
         assert_same_columns(cols, want)

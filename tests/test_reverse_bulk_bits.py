@@ -20,10 +20,10 @@ from test_reverse_bulk import per_instruction
 from test_reverse_wired import assert_same_bits, assert_wired_trace
 
 from exprcompiler.frontend import to_trace
-from exprcompiler.passes import reverse, reverse_bulk_write
+from exprcompiler.passes import reverse
 from exprcompiler.passes.reverse import grad_reverse
 from exprcompiler.passes.reverse_bulk import grad_reverse_bulk
-from exprcompiler.trace import identities
+from exprcompiler.trace import column_instrs, identities
 from exprcompiler.trace.check import interpret
 
 _EXTREME = ("1e308", "1e-308", "2.0", "0.5", "0.25", "4.0", "3.0", "1e-300", "5e-324", "-2.0", "0.1",
@@ -100,7 +100,7 @@ def test_folds_as_grad_reverse(text, monkeypatch):
     trace = to_trace(text)
     got, want = grad_reverse_bulk(trace), per_instruction(trace)
     assert got is not None and str(got) == str(want), text
-    monkeypatch.setattr(reverse_bulk_write, "_SPAN", 2)
+    monkeypatch.setattr(column_instrs, "_SPAN", 2)
     spans = grad_reverse_bulk(trace)
     assert spans.instrs == got.instrs and list(spans.labels) == list(got.labels)
     env = _extreme_points(trace.input_names, 256, 1)

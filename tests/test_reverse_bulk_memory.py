@@ -1,6 +1,6 @@
 """The bulk reverse sweep's memory measures (passes/reverse_bulk*.py): the v̄ labels
 made when asked for (reverse_bulk._BarLabels) and the new instructions made a span
-of positions at a time (NewInstrs.made) give the trace the whole-list versions gave."""
+of positions at a time (trace/column_instrs.ColumnInstrs.made) give the trace the whole-list versions gave."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 
 from exprcompiler.bench.suite_scaling import FAMILIES
 from exprcompiler.frontend import to_trace
-from exprcompiler.passes import reverse_bulk_write
 from exprcompiler.passes.replay import derived_labels, labels_of
 from exprcompiler.passes.reverse_bulk import _BarLabels, grad_reverse_bulk
+from exprcompiler.trace import column_instrs
 from exprcompiler.trace.labels import Labels
 
 
@@ -18,10 +18,10 @@ from exprcompiler.trace.labels import Labels
 def test_spans_give_the_same_trace(family, size, monkeypatch):
     trace = to_trace(FAMILIES[family](size))
     whole = grad_reverse_bulk(trace)
-    assert whole is not None
+    assert whole is not None and len(whole.instrs)   # (its tuples made here, in whole spans)
     # spans far smaller than the new instructions: many spans, each with every arity,
     # and spans that end inside a kind's run of positions
-    monkeypatch.setattr(reverse_bulk_write, "_SPAN", 7)
+    monkeypatch.setattr(column_instrs, "_SPAN", 7)
     spans = grad_reverse_bulk(trace)
     assert len(whole.instrs) > 10 * 7
     assert list(spans.instrs) == list(whole.instrs)

@@ -16,6 +16,7 @@ from typing import Iterator, Optional
 import numpy as np
 
 from ..trace.ir import Trace
+from ..trace.ir_trace import instructions
 from ..trace.render_bulk import OpCodes, arities
 
 
@@ -28,9 +29,13 @@ def last_reads(trace: Trace, named: list[bool], reads: Optional[np.ndarray] = No
     every argument in one flat array, trace.render.use_counts_and_reads', if known;
     `starts`, with it: each instruction's first argument's place there, and the
     array's length last.)"""
-    instrs = trace.instrs
+    instrs = instructions(trace)
     n = len(instrs)
-    counts = np.fromiter(map(len, map(_ARGS, instrs)), np.intp, n) if starts is None else np.diff(starts)
+    held = getattr(instrs, "cols", None)   # (held as columns, column_instrs.py: read there, no tuple made)
+    if held is not None and reads is None:
+        reads = held.flat
+    counts = np.diff(starts) if starts is not None else held.counts if held is not None \
+        else np.fromiter(map(len, map(_ARGS, instrs)), np.intp, n)
     read = np.fromiter(chain.from_iterable(map(_ARGS, instrs)), np.intp, int(counts.sum())) if reads is None \
         else reads
     reader = np.repeat(np.arange(n), counts)
@@ -83,7 +88,8 @@ class LastRead:
                  reads: Optional[np.ndarray] = None, codes: Optional[OpCodes] = None):
         self.trace, self.named, self.uses, self.reads, self.codes = trace, named, uses, reads, codes
         self.last_read: Optional[np.ndarray] = None   # last_reads(trace, named), once needed
-        self.budget = len(trace.instrs) // 64 + _SCANNED   # instructions the scans may read, before the flat ones
+        # instructions the scans may read, before the flat ones
+        self.budget = len(instructions(trace)) // 64 + _SCANNED
         self.starts: Optional[np.ndarray] = None   # each instruction's first argument's place in `reads` (flat scans)
         # v -> (scanned up to, its reads before that, their last statement)
         self.found: dict[int, tuple[int, int, int]] = {}
@@ -103,8 +109,11 @@ class LastRead:
 
     def _flat(self) -> None:
         """From here on, find readers in the arguments' flat array."""
-        instrs = self.trace.instrs
+        instrs = instructions(self.trace)
         n = len(instrs)
+        held = getattr(instrs, "cols", None)   # (instructions held as columns: read there, no tuple made)
+        if held is not None and self.reads is None:
+            self.reads = held.flat
         starts = np.zeros(n + 1, np.intp)
         # each instruction's count of arguments from its op's arity where the op codes
         # are known: reading every instruction's arguments for their lengths was 0.5 µs
@@ -112,7 +121,7 @@ class LastRead:
         counts = None if self.codes is None or self.reads is None or len(self.codes.code) != n \
             else arities(self.codes, len(self.reads))
         if counts is None:
-            counts = np.fromiter(map(len, map(_ARGS, instrs)), np.intp, n)
+            counts = held.counts if held is not None else np.fromiter(map(len, map(_ARGS, instrs)), np.intp, n)
         np.cumsum(counts, out=starts[1:], dtype=np.intp)
         if self.reads is None:
             self.reads = np.fromiter(chain.from_iterable(map(_ARGS, instrs)), np.intp, int(starts[-1]))
@@ -123,7 +132,7 @@ class LastRead:
         """The instructions in [start, stop) that read v, in order (lazily)."""
         if self.starts is not None:
             return self._flat_readers(v, start, stop)
-        instrs = self.trace.instrs
+        instrs = instructions(self.trace)
         return compress(range(start, stop), map(contains, map(_ARGS, map(instrs.__getitem__, range(start, stop))),
                                                 repeat(v)))
 
@@ -148,7 +157,7 @@ class LastRead:
 
     def _scan(self, v: int, i: int) -> Optional[bool]:
         """read_by from the readers of v before i (None: the budget ran out)."""
-        instrs, named, uses = self.trace.instrs, self.named, self.uses
+        instrs, named, uses = instructions(self.trace), self.named, self.uses
         total = uses[v] - instrs[i].args.count(v)   # reads by others (an output's too)
         if total == 0:
             return True

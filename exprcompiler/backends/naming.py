@@ -23,6 +23,7 @@ from typing import Iterable, Optional, Union
 import numpy as np
 
 from ..trace.ir import Label, Trace
+from ..trace.ir_trace import instructions
 from ..trace.render_bulk import OpCodes
 from ..trace.labels import KINDS, ODD, Labels, as_labels
 from .name_codes import HELD_BY_INDEX as _HELD_BY_INDEX, INDEXED_KINDS as _INDEXED_KINDS, Names, name_texts, \
@@ -226,12 +227,13 @@ def assign_names(trace: Trace, named: Union[list[bool], np.ndarray], reserved: s
         # assign_names' peak of memory at 10⁵, held to its end; a subscript costs
         # ~13 ns more, and the loop asks for few)
         uses = memoryview(use_array)
-    if len(trace.instrs) >= FIRSTS_FROM * (1 if coded else _LISTS_FROM):
-        instrs, tags = trace.instrs, {}
+    instrs = instructions(trace)   # (its length and a few items: held as columns, no tuple made)
+    if len(instrs) >= FIRSTS_FROM * (1 if coded else _LISTS_FROM):
+        tags = {}
 
         def prefer(label: Optional[Label], is_input: bool, i: int) -> str:   # (as the loop's)
             return _asked_name(label, reserved, is_input, tags, instrs[i])
-        firsts = [first_holders(labels, named, len(trace.instrs) + 1, reserved, use_array, reads, codes,
+        firsts = [first_holders(labels, named, len(instrs) + 1, reserved, use_array, reads, codes,
                                 [v for _, v in trace.inputs], prefer if len(labels.odd) >= ODD_FROM else None)]
         if firsts[0] is not None:
             try:   # (handed over in a list, which _assign empties: freed once its names are held)
@@ -270,7 +272,7 @@ def _assign(trace: Trace, labels: Labels, named: list[bool], reserved: set[str],
     """assign_names, the firsts' names (first_holders', in a list that this empties)
     set at once, then the other named variables' in order (all of them where
     `firsts` is None)."""
-    instrs = trace.instrs
+    instrs = instructions(trace)   # (a few items: held as columns, no tuple made)
     top = len(instrs) + 1
     holders = _Holders(reserved, top)
     indexed, by_text = holders.by_index.get, holders.by_text

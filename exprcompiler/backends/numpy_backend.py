@@ -32,10 +32,11 @@ from ..heap_release import release_freed
 from ..version import __version__
 from .. import ops as _ops
 from ..trace.ir import Instr, Trace, gc_paused
+from ..trace.ir_trace import instructions
 from ..trace.render import Renderer, named_array, target_spelling, use_counts_and_reads
 # (generate reads named_array; tests and benches find these here)
 from ..trace.render import named_vars, use_counts  # noqa: F401
-from ..trace.columns import CODE, Columns, frozen, keep, kept
+from ..trace.columns import keep, kept
 from ..trace.render_bulk import FlatSlots, OpCodes, op_codes, op_codes_of_table, table_codes
 from .name_codes import Names
 from .name_firsts import Aliases
@@ -46,7 +47,7 @@ from .program_text import LazySource, Lines, Texts, formatted, text_of
 from .numpy_render import FUSED_HELPERS, NumpyRenderer, hoist_shared, share_logs, shared_exps
 # (the rewrites and the runner live beside; _prepared_codes calls the rewrites by these names, which
 # the benches time, and callers find the runner's names here)
-from .numpy_rewrites import _dots, _small_powers, _static_sums
+from .numpy_rewrites import _dots, _small_powers, _static_sums, squared_columns
 from .numpy_run import BLOCK, MEMORY, _blocked, _flatten, block_for, numpy_runner  # noqa: F401
 from .reserved import PYTHON_RESERVED
 
@@ -138,7 +139,8 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
     uses, reads = use_counts_and_reads(trace, take=True)   # (reads: every argument, for assign_names)
     uses = uses.astype(np.int32)   # (held through assign_names: 4 bytes a variable, not 8)
     named_flags = named_array(trace, uses, codes)
-    shared = {} if point else shared_exps(trace, ops, codes)   # each gets a line, after its exp's
+    # each gets a line, after its exp's (asked only where it may find one: it reads instructions)
+    shared = {} if point or not ops & _SHARES_EXPS else shared_exps(trace, ops, codes)
     named_flags[list(shared)] = True
     plain = not shared and "matmul" not in ops   # then every line is `name = its right-hand side`
     # The plain lines of a function that may be long enough for a statement program (a
@@ -178,11 +180,12 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
         # list of names, 155 bytes an operation of it).
         slots, first, held_constants = _slots(aliases, named_flags, codes.among("const"))
         constants = {}   # slot -> text, as the renderer spells them
+        instrs = instructions(trace)
         for i in held_constants.tolist():
-            text = constants[int(slots[i])] = spell.const(trace.instrs[i].value)
+            text = constants[int(slots[i])] = spell.const(instrs[i].value)
             names.set_text(i, text)
         texts, size = Texts.from_joined(names.joined(np.flatnonzero(first))), int(np.count_nonzero(first))
-        del names, first, aliases
+        del names, first, aliases, instrs
         names = None   # (the renderer of keys asks for none)
     if reads is not None:   # handed over in a list, which the bulk renderer empties (render_bulk.bulk_keys)
         reads = [reads]
@@ -332,6 +335,9 @@ def _slot_list(slots, tail: tuple) -> list:
 _SLOT_CHUNK = 1 << 12
 
 
+# The ops without one of which shared_exps finds nothing (tanh's share needs a sech2).
+_SHARES_EXPS = frozenset(("logaddexp", "sigmoid", "softplus", "sech2", "log1p"))
+
 # the constants' texts that are not float literals, and their values (as the text evaluates them)
 _LITERALS = {"np.nan": np.nan, "np.inf": np.inf, "-np.inf": -np.inf}
 
@@ -348,7 +354,7 @@ def _prepared_codes(trace: Trace, point: bool) -> tuple[Trace, set[str], OpCodes
     after it read those, not the instructions)."""
     cols = kept(trace)   # (its ops and arguments as arrays, where its maker kept them)
     table = table_codes(trace.instrs) if cols is None else cols.code
-    codes = _codes_of(trace.instrs, table)
+    codes = _codes_of(trace, table)
     ops = set(codes.names)
     given = trace
     if "xlogy" in ops and not point:
@@ -358,7 +364,10 @@ def _prepared_codes(trace: Trace, point: bool) -> tuple[Trace, set[str], OpCodes
             pows = np.flatnonzero(codes.code == codes.names.index("pow"))
             trace, table = _small_powers(trace, pows, table)
             if cols is not None and trace is not given:
-                _squared_columns(trace, cols, table, pows)
+                if kept(trace) is None:   # (a trace of columns keeps its own: column_instrs)
+                    squared = squared_columns(cols, table, pows)
+                    if squared is not None:
+                        keep(trace, squared)
                 kept(given, take=True)   # (the squares' are read: given's not held)
         else:
             trace, table = _small_powers(trace)
@@ -373,35 +382,14 @@ def _prepared_codes(trace: Trace, point: bool) -> tuple[Trace, set[str], OpCodes
         trace = hoist_shared(trace)
     if trace is given:
         return trace, set(codes.names), codes
-    codes = _codes_of(trace.instrs, table_codes(trace.instrs))
+    codes = _codes_of(trace, table_codes(trace.instrs))
     return trace, set(codes.names), codes
 
 
-def _squared_columns(trace: Trace, cols: Columns, table: np.ndarray, pows: np.ndarray) -> None:
-    """Keep on `trace`, _small_powers' of a trace of columns `cols` (its powers at
-    `pows`; `table`: the result's op codes), the columns of its squares (x * x for
-    x ** 2: no instruction moved, a square's second argument its first), so that
-    its arguments are not read again (uses.use_counts_and_reads); not where a cube
-    moved the instructions after it."""
-    if len(table) != len(cols.code):
-        return
-    squared = pows[table[pows] == CODE["mul"]]
-    # (where their arguments start, from one running sum read at the squares only:
-    # cols.starts() makes three int64 arrays of every instruction at once, 70 bytes
-    # an operation at 10⁴ operations)
-    ends = np.cumsum(cols.counts, dtype=np.int32 if len(cols.flat) < 1 << 31 else np.int64)
-    at = ends[squared] - cols.counts[squared]
-    del ends
-    flat = cols.flat.copy()
-    flat[at + 1] = flat[at]
-    # (a cache of what its instructions say, as columns.columns keeps on a trace)
-    keep(trace, frozen(table, cols.counts, flat))
-
-
-def _codes_of(instrs, table) -> OpCodes:
-    """The instructions' ops as OpCodes: from their op-table codes (`table`,
+def _codes_of(trace: Trace, table) -> OpCodes:
+    """The trace's ops as OpCodes: from their op-table codes (`table`,
     table_codes'), or read by name where an op is not in the table."""
-    return op_codes_of_table(table) or op_codes(list(map(itemgetter(0), instrs)))
+    return op_codes_of_table(table) or op_codes(list(map(itemgetter(0), trace.instrs)))
 
 
 def _fits_try(n_lines: int) -> bool:

@@ -59,6 +59,7 @@ import numpy as np
 from .. import ops as _ops
 from ..tensor_rules import attr_text
 from ..trace.ir import Instr, Trace
+from ..trace.ir_trace import instructions
 from ..trace.render import Renderer, Spelling, format_op, use_counts
 from ..trace.render_bulk import OpCodes
 from ..ufunc_loops import SIMD
@@ -90,7 +91,7 @@ def shared_exps(trace: Trace, ops: Optional[set[str]] = None, codes: Optional[Op
     softplus(±u) = log1p(E): two cheap passes where sigmoid_e takes four (a softplus
     of the other sign keeps its own call). `ops`: the trace's ops, and `codes` its
     op_codes, if known."""
-    instrs = trace.instrs
+    instrs = instructions(trace)   # (a few items: a trace held as columns makes no tuple of them all)
     if ops is None:   # one pass; the passes below only where they can find something
         ops = set(map(itemgetter(0), instrs))
     shared: dict[int, tuple] = {}

@@ -15,9 +15,10 @@ from typing import Optional
 
 import numpy as np
 
-from ..trace.columns import CODE
+from ..trace.column_instrs import ColumnInstrs
+from ..trace.columns import CODE, Columns, frozen
 from ..trace.ir import Instr, Trace, _new_tuple
-from ..trace.ir_trace import renumbered
+from ..trace.ir_trace import instructions, renumbered
 from ..trace.labels import as_labels
 from ..trace.render import use_counts
 from ..trace.render_bulk import table_codes
@@ -37,10 +38,19 @@ def _small_powers(trace: Trace, pows: Optional[np.ndarray] = None,
     powers (ints), if known; `table`: the trace's ops as table codes
     (render_bulk.table_codes), if known: then the result's are returned too, made from
     it (else None)."""
-    instrs = trace.instrs
+    instrs = instructions(trace)
     if pows is None:
-        pows = np.flatnonzero(table_codes(instrs) == CODE["pow"])
+        pows = np.flatnonzero(table_codes(trace.instrs) == CODE["pow"])
     pows = np.asarray(pows, np.int64)
+    if isinstance(instrs, ColumnInstrs):   # (held as columns: their exponents read there)
+        exponents = instrs.argument(pows, 1).tolist()
+        value = {k: _exponent(instrs[k]) for k in set(exponents)}
+        kinds = set(value.values())
+        if not kinds - {0.0}:
+            return trace, table
+        if kinds == {2.0}:
+            return _column_squares(trace, instrs, pows, table)
+        instrs = trace.instrs
     at = pows.tolist()
     # (read by C-level maps, not a loop: a 10⁶-operation gradient has 10⁵ powers, and
     # reading their tuples, scattered in memory, is most of this rewrite's time)
@@ -59,8 +69,7 @@ def _small_powers(trace: Trace, pows: Optional[np.ndarray] = None,
         pows = np.array(at, np.int64)
         cubes = list(compress(at, map((3.0).__eq__, exponents)))
     if table is not None:   # (each power a product; a cube's square inserted before it)
-        table = table.copy()
-        table[pows] = CODE["mul"]
+        table = _squared_table(table, pows)
         if cubes:
             table = np.insert(table, cubes, CODE["mul"])
     if cubes:
@@ -73,6 +82,53 @@ def _small_powers(trace: Trace, pows: Optional[np.ndarray] = None,
     out = list(instrs)
     deque(map(out.__setitem__, at, squares), maxlen=0)
     return Trace(out, trace.labels, trace.outputs, trace.source, _inputs=trace.inputs), table
+
+
+def _column_squares(trace: Trace, instrs: ColumnInstrs, pows: np.ndarray,
+                    table: Optional[np.ndarray]) -> tuple[Trace, Optional[np.ndarray]]:
+    """_small_powers of a trace held as columns (`instrs`) whose powers (`pows`) are
+    all squares: a trace held as the squared columns (no tuple made; the primal's
+    squares as tuples in their places), and the result's table where `table` is given."""
+    cols = instrs.cols
+    squares = squared_columns(cols, _squared_table(cols.code if table is None else table, pows), pows)
+    head = instrs.head
+    in_head = pows[pows < len(head)].tolist()
+    new = Trace(instrs.squared(squares, {i: _square(head[i]) for i in in_head}), trace.labels, trace.outputs,
+                trace.source, _inputs=trace.inputs, _columns=squares)
+    return new, None if table is None else squares.code
+
+
+def _squared_table(table: np.ndarray, pows: np.ndarray) -> np.ndarray:
+    """`table` (op-table codes) with the powers at `pows` products."""
+    table = table.copy()
+    table[pows] = CODE["mul"]
+    return table
+
+
+def _square(power: Instr) -> Instr:
+    """x * x for x ** 2."""
+    x = power.args[0]
+    return _new_tuple(Instr, ("mul", (x, x), (), power.shape))
+
+
+def squared_columns(cols: Columns, table: np.ndarray, pows: np.ndarray) -> Optional[Columns]:
+    """The Columns of _small_powers' trace of a trace of columns `cols` (its powers at
+    `pows`; `table`: the result's op codes): its squares' (x * x for x ** 2: no
+    instruction moved, a square's second argument its first), so that its arguments
+    are not read again (uses.use_counts_and_reads); None where a cube moved the
+    instructions after it."""
+    if len(table) != len(cols.code):
+        return None
+    squared = pows[table[pows] == CODE["mul"]]
+    # (where their arguments start, from one running sum read at the squares only:
+    # cols.starts() makes three int64 arrays of every instruction at once, 70 bytes
+    # an operation at 10⁴ operations)
+    ends = np.cumsum(cols.counts, dtype=np.int32 if len(cols.flat) < 1 << 31 else np.int64)
+    at = ends[squared] - cols.counts[squared]
+    del ends
+    flat = cols.flat.copy()
+    flat[at + 1] = flat[at]
+    return frozen(table, cols.counts, flat)
 
 
 def _exponent(e: Instr) -> float:

@@ -109,18 +109,18 @@ labelled: no Label made an edge, ~0.2 µs an operation at 10^5 text).
 Memory: int32 columns (int8 argument numbers), arrays dropped once used, the
 constant sweep's items dropped before the regular edges' are made, and these put as
 columns (15 bytes an instruction) and made as tuples at the end in position order
-(NewInstrs.made: the later stages read them 1.7x faster than tuples made a kind at
-a time; the bench's peak RSS +25-35 bytes an operation for it at 10^5 text, +14 at
-10^6). Session 34, before the columns: the pass's traced peak at 10^5 text was
-below grad_reverse's (723 against 812 bytes an operation). Session 35 (wave 2):
-the v̄ labels made only where asked for (_BarLabels: a list of them all was ~120
-bytes an operation), the primal's columns taken (take_columns) not read again,
-what only the write-out reads freed before the tuples are made, and these made a
-span at a time: the pass's traced peak at 10^5 text 1,103 -> 815 bytes an
-operation (the primal's 190 included); the pipeline's peak is now generate's
-(assign_names), not this pass's. Session 37: the pass's peak RSS was its freed
-arrays' holes in the heap (~300 bytes an operation, resident) plus the tuples'
-pymalloc arenas; the holes are given back before the tuples are made
+(NewInstrs.made, now column_instrs.ColumnInstrs.made: the later stages read them
+1.7x faster than tuples made a kind at a time; the bench's peak RSS +25-35 bytes an
+operation for it at 10^5 text, +14 at 10^6). Session 34, before the columns: the
+pass's traced peak at 10^5 text was below grad_reverse's (723 against 812 bytes an
+operation). Session 35 (wave 2): the v̄ labels made only where asked for
+(_BarLabels: a list of them all was ~120 bytes an operation), the primal's columns
+taken (take_columns) not read again, what only the write-out reads freed before the
+tuples are made, and these made a span at a time: the pass's traced peak at 10^5
+text 1,103 -> 815 bytes an operation (the primal's 190 included); the pipeline's
+peak is now generate's (assign_names), not this pass's. Session 37: the pass's peak
+RSS was its freed arrays' holes in the heap (~300 bytes an operation, resident) plus
+the tuples' pymalloc arenas; the holes are given back before the tuples are made
 (heap_release.py): bench_memory_map's high-water at 10^5 text 1,079 -> 923.
 
 Columns: the gradient carries its Columns (trace/columns.py: the primal's, taken from
@@ -132,6 +132,16 @@ alternating runs, load 2-4, with generate taking the columns off once read):
 generate 10^6 text 2.13 -> 1.65 µs an operation, 10^5 text 1.76 -> 1.26, deep
 1.46 -> 1.07, SymPy 1.69 -> 1.22; this pass +0.02-0.15; peak RSS within noise
 (held through generate, the columns were +25-50 bytes an operation).
+
+No tuples: the gradient holds its new instructions as those columns, their tuples
+made only when something asks for trace.instrs (trace/column_instrs.py); generate
+and load ask for none (its length and a few items: ir_trace.instructions). Measured
+(bench_frontend, medians of 4-5 alternating fresh runs at 10^4, 2-3 above; load
+1.5-4): bytes/op at 10^4 deep 1,079 -> 690, SymPy 841 -> 604, text 1,176 -> 945;
+CPU µs an operation at 10^4 deep 4.35 -> 3.71, SymPy 7.21 -> 6.63, text 6.96 ->
+6.37; 10^5 text 7.34 -> 6.44; 10^6 text 9.00 -> 8.40 (844 -> 730 bytes/op). (Text:
+with numpy_render.shared_exps reading instructions(trace) for its sigmoids; where it
+reads trace.instrs, the tuples are made there and text is as before.) Output unchanged.
 
 The modules: this one is the driver (the checks, each instruction's kind, the
 edges in sweep order); passes/reverse_bulk_templates.py records the partials

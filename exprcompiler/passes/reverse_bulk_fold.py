@@ -1,7 +1,7 @@
 """The bulk reverse sweep's scaled products: c·G -> (c·k)·y where G names k·y.
 
 Where it sits: passes/reverse_bulk_layout.py has put every new instruction as
-columns (NewInstrs); before their tuples are made, this pass applies the one
+columns (NewInstrs); before the gradient's columns are made, this pass applies the one
 identity of grad_reverse's builder that changes rounding and that the per-kind
 templates cannot see: a product of a power of two c and a variable G that names a
 product k·y with a constant is (c·k)·y (identities._scale_constant). One rounding
@@ -18,7 +18,7 @@ constant; their readers counted for the few variables asked, _Readers); c·k is
 put right before its first reader where no constant of its value comes earlier
 (the builder makes it there); a folded product that the builder's hash-consing
 finds built is that one, and c·k = 1 makes it y (a named adjoint: a copy of it);
-the new instructions' places are moved (a Moved, which NewInstrs.made
+the new instructions' places are moved (a Moved, which NewInstrs.columns
 and bar_columns read: the columns are not copied to move them).
 
 Not covered (fold_scaled returns False, the caller takes grad_reverse): c·k = −1
@@ -350,7 +350,7 @@ class _Readers:
 
 
 class Moved:
-    """Where fold_scaled moved the new instructions (read by NewInstrs.made and
+    """Where fold_scaled moved the new instructions (read by NewInstrs.columns and
     bar_columns, so the columns are not copied to be moved; their arguments are
     already the new places): `keep`, the relative positions kept; `new_rel`, their
     new places; `where`, the inserted constants' places among the kept; `consts`,

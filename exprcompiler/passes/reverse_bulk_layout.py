@@ -20,6 +20,7 @@ from itertools import chain
 import numpy as np
 
 from ..heap_release import release_freed
+from ..trace.column_instrs import ColumnInstrs
 from ..trace.ir import Trace, _new_tuple
 from ..trace.ir_trace import Instr
 from ..trace.labels import NONE, Labels
@@ -268,21 +269,21 @@ def _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e
         adj = np.where(adj >= 0, pos_map[np.maximum(adj, 0)], adj)
         zero = None if zero is None else int(pos_map[zero])
     del pos_map
-    # (what only the write-out read: freed before the kept tuples are made, so the
-    # pass's peak is not their sum and no holes are left among the kept tuples)
+    # (what only the write-out read: freed before the gradient's columns are made, so
+    # the pass's peak is not their sum)
     del e_i, e_t, prev_edge, first, py, templates, reg, reached, fresh, neg_last, by_template, groups, nxt, ea, \
         seedlike, named, shared, inst_edge, inst_offset, result_hit, dead, reg_out, roots, as_sub, dropped, swap, \
         unneg, neg_edge, dneg, unread, copy_neg, neg_hit, neg_ext, h, built_neg, total, start, prev, firsts, \
         written, arg_cols
-    # (the gradient's columns, for generate; made before the tuples, which are made
-    # from them: their temporaries' holes given back below)
+    # (the gradient's columns, for generate, and its new instructions as them: their
+    # tuples made when asked for, trace/column_instrs.py)
     cols = out.columns(primal_columns)
     del primal_columns
-    # (their holes in the heap, ~300 bytes an operation at 10^5 text, given back: the
-    # tuples go to pymalloc's own arenas, and the sweep's peak RSS was the sum of both)
-    release_freed(size)
-    new = out.made(cols)
+    new = ColumnInstrs(instrs, cols, out.fixed(cols))
     del out
+    # (the sweep's freed arrays, holes in the heap, ~300 bytes an operation at 10^5
+    # text, given back: whatever is made next in pymalloc's arenas cannot use them)
+    release_freed(size)
 
     outputs = [(name, o)]
     taken = {name}
@@ -291,7 +292,7 @@ def _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e
         outputs.append((fresh_name(f"{nm}.bar", taken), av if av >= 0 else zero))
     labels = trace.labels.extended(bar_columns(trace.labels, label_of, bar_labels, labels, fold_moves)) if columns \
         else chain(trace.labels, labels)
-    return Trace(chain(instrs, new), labels, outputs, None, _inputs=trace.inputs, _all_live=True, _columns=cols)
+    return Trace(new, labels, outputs, None, _inputs=trace.inputs, _all_live=True, _columns=cols)
 
 
 def _labelled(labels) -> bytes:

@@ -10,14 +10,14 @@ where shared), then what closes each contribution (a copy, add or sub), and the
 places as int32 columns (an op code, the arguments: 15 bytes an instruction), no
 list of tuples in block order; at the end the gradient's Columns (trace/columns.py)
 are made from them (NewInstrs.columns: generate reads its op codes and arguments
-there, not in the tuples), and the tuples from those in position order
-(NewInstrs.made). The new instructions' labels as columns: bar_columns.
+there), and the gradient holds its new instructions as those columns, their tuples
+made only when asked for (trace/column_instrs.py). The new instructions' labels as
+columns: bar_columns.
 """
 
 from __future__ import annotations
 
 from array import array
-from itertools import repeat
 from operator import itemgetter
 
 import numpy as np
@@ -35,10 +35,11 @@ _ARGS = itemgetter(1)
 
 class NewInstrs:
     """The new instructions (after the n primal ones), in place, and which are written.
-    The regular edges' (put) are kept as columns and made at the end in position
-    order (made), so each kind of tuple lies in memory in the order every later stage
-    reads the trace: made a kind at a time, they were scattered, and reading their
-    arguments took 1.8x as long (np.fromiter over them, 10^5 text)."""
+    The regular edges' (put) are kept as columns, the gradient's (`columns`), whose
+    tuples are made when asked for in position order (column_instrs.ColumnInstrs), so
+    each kind of tuple lies in memory in the order every later stage reads the trace:
+    made a kind at a time, they were scattered, and reading their arguments took 1.8x
+    as long (np.fromiter over them, 10^5 text)."""
 
     def __init__(self, n: int, size: int):
         self.n = n
@@ -91,8 +92,9 @@ class NewInstrs:
         instructions' in their places (after a fold's move: `new` and `code` moved
         too), from the arrays put; the positions not put are constants, made as tuples.
         Generate reads them and not every tuple again for its op codes and arguments
-        (cache misses at 10^6 operations). Before `made`, which reads the arguments
-        here: the argument rows are dropped, so the pass's peak holds one copy."""
+        (cache misses at 10^6 operations), and the gradient holds its instructions as
+        them (column_instrs.ColumnInstrs): the argument rows are dropped, so the pass's
+        peak holds one copy."""
         moved = self.moved
         code, arity = self.code, self.arity.view(np.uint8)
         kept = arity if moved is None else arity * moved.keep   # (a dropped one's arguments: none)
@@ -122,35 +124,24 @@ class NewInstrs:
         table = np.array([CODE.get(op, UNKNOWN) for op in self.ops] + [CONST], np.uint8)   # (code -1: a constant)
         return frozen(np.concatenate((primal.code, table[code])), np.concatenate((primal.counts, arity)), flat)
 
-    def made(self, cols: Columns) -> list:
-        """The new instructions, those put made now from `cols` (columns' answer) a span
-        of positions at a time and in a span a number of arguments at a time, each
-        such kind in position order (its argument tuples, then its instructions: no
-        list of them all besides `new`). In spans, the lists of positions and
-        arguments live a span at a time: made whole, they were ~95 bytes an operation
-        at the pass's peak (10^5 text), holes in the small-object heap after."""
-        new, names, code, n = self.new, list(self.ops), self.code, self.n
-        counts, flat = cols.counts[n:], cols.flat
-        first = len(flat) - int(counts.sum(dtype=np.int64))   # (where the new arguments start)
-        for lo in range(0, len(code), _SPAN):
-            put, arity = code[lo:lo + _SPAN] >= 0, counts[lo:lo + _SPAN]
-            starts = np.cumsum(arity, dtype=np.int64)
-            starts -= arity
-            starts += first
-            first += int(arity.sum(dtype=np.int64))
-            for k in range(4):
-                at = np.flatnonzero(put & (arity == k))
-                if len(at):
-                    args = zip(*(flat[starts[at] + j].tolist() for j in range(k))) if k else repeat((), len(at))
-                    at += lo
-                    ops = map(names.__getitem__, code[at].tolist())
-                    # (any() of the Nones list.__setitem__ returns: a C-level loop that keeps nothing)
-                    any(map(new.__setitem__, at.tolist(),
-                            map(_new_tuple, repeat(Instr), zip(ops, args, repeat(()), repeat(())))))
-        return new
+    def fixed(self, cols: Columns) -> dict:
+        """{position: tuple} of the new instructions not put (the constants: their
+        values) and of those whose op the columns' table does not hold (registered
+        after it was made: made here from `cols`, columns' answer), after `columns`
+        (in their moved places): the rest are made from the columns when asked for
+        (trace/column_instrs.py)."""
+        new, n, code = self.new, self.n, self.code
+        fixed = {n + q: new[q] for q in np.flatnonzero(code < 0).tolist()}
+        names = list(self.ops)
+        odd = [k for k, op in enumerate(names) if op not in CODE]
+        if odd:
+            starts = cols.starts()
+            for q in np.flatnonzero(np.isin(code, odd)).tolist():
+                s, c = int(starts[n + q]), int(cols.counts[n + q])
+                fixed[n + q] = _new_tuple(Instr, (names[code[q]], tuple(cols.flat[s:s + c].tolist()), (), ()))
+        return fixed
 
 
-_SPAN = 1 << 16   # (positions a span of NewInstrs.made: its lists are a few MB at most)
 _DEFER_AT_MOST = 1 << 10   # (instructions a put that NewInstrs.defer keeps for the flush)
 
 

@@ -33,7 +33,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from .. import ops as _ops
-from .ir_trace import Trace
+from .ir_trace import LazyInstrs, Trace
 
 OP_NAMES: tuple = tuple(op.name for op in _ops._TABLE)   # code -> op name
 CODE: dict = {name: k for k, name in enumerate(OP_NAMES)}   # op name -> code
@@ -97,7 +97,7 @@ def made(instrs: Sequence) -> Columns:
 
 def columns(trace) -> Columns:
     """`trace`'s Columns: made on first asking, then kept on the trace."""
-    cols = getattr(trace, "_columns", None)
+    cols = kept(trace)
     if cols is None:
         cols = made(trace.instrs)
         if isinstance(trace, Trace):   # (a cache, not a change: see the module docstring)
@@ -115,10 +115,14 @@ def take_columns(trace) -> Columns:
 
 def kept(trace, take: bool = False):
     """The Columns kept on `trace` (its maker's, or a reader's), None if none are:
-    never made here. `take`: no longer kept on it (for its last reader)."""
+    never made here. `take`: no longer kept on it (for its last reader). A trace that
+    holds its instructions as columns (column_instrs.ColumnInstrs) gives those."""
     cols = getattr(trace, "_columns", None)
     if take and cols is not None:
         object.__setattr__(trace, "_columns", None)
+    if cols is None:
+        held = getattr(trace, "_instrs", None)
+        cols = held.cols if isinstance(held, LazyInstrs) else None
     return cols
 
 

@@ -12,7 +12,10 @@ the printer and the code generators should name a variable: the primal ``v_3``,
 its tangent ``v̇_3`` or its adjoint ``v̄_3``. Unlabelled variables are temporaries
 that printers inline into their single use (or name ``t…`` when shared). A
 finished trace holds its labels as columns (`labels.Labels`, a read-only sequence
-whose items are made on demand, equal to the Labels a tuple held).
+whose items are made on demand, equal to the Labels a tuple held). The bulk reverse
+sweep's gradient holds its instructions so too (a `LazyInstrs`: column_instrs.py):
+`trace.instrs` makes their tuple on first asking; `instructions(trace)` gives the
+sequence as held, for a reader that asks for its length or a few items.
 """
 
 from __future__ import annotations
@@ -65,15 +68,29 @@ class Label(NamedTuple):
     tag: Optional[str] = None
 
 
+class LazyInstrs(Sequence):
+    """A trace's instructions held otherwise than as tuples (as columns:
+    column_instrs.ColumnInstrs): a read-only sequence of `len()` and single items,
+    whose `made()` is the tuple of them all, equal item by item; `cols`, their
+    Columns (columns.py)."""
+
+    __slots__ = ()
+    cols = None
+
+    def made(self) -> tuple:
+        raise NotImplementedError
+
+
 class Trace:
     """An immutable evaluation trace. `str(trace)` prints the Griewank table."""
 
-    __slots__ = ("instrs", "labels", "outputs", "source", "_inputs", "_all_live", "_columns")
+    __slots__ = ("_instrs", "labels", "outputs", "source", "_inputs", "_all_live", "_columns")
 
     def __init__(self, instrs: Sequence[Instr], labels: Sequence[Optional[Label]],
                  outputs: Sequence[tuple[str, int]], source: Optional[str] = None, *, _inputs=None,
                  _all_live: bool = False, _columns=None):
-        object.__setattr__(self, "instrs", tuple(instrs))
+        # (a LazyInstrs kept as it is: its tuples made when `instrs` is first asked for)
+        object.__setattr__(self, "_instrs", instrs if isinstance(instrs, LazyInstrs) else tuple(instrs))
         # (Labels, the columns finish and primal_labels make, kept as they are)
         object.__setattr__(self, "labels", labels if isinstance(labels, Labels) else tuple(labels))
         object.__setattr__(self, "outputs", tuple((str(n), int(v)) for n, v in outputs))
@@ -90,6 +107,16 @@ class Trace:
         # of what the instructions say, never part of the trace's value or pickle
         object.__setattr__(self, "_columns", _columns)
 
+    @property
+    def instrs(self) -> tuple:
+        """The instructions, a tuple (made on first asking where the trace holds them
+        as a LazyInstrs, then kept)."""
+        instrs = self._instrs
+        if type(instrs) is not tuple:
+            instrs = instrs.made()
+            object.__setattr__(self, "_instrs", instrs)
+        return instrs
+
     def __setattr__(self, key, value):
         raise AttributeError("Trace is immutable")
 
@@ -98,7 +125,7 @@ class Trace:
         return Trace, (self.instrs, self.labels, self.outputs, self.source)
 
     def __len__(self) -> int:
-        return len(self.instrs)
+        return len(self._instrs)
 
     @property
     def inputs(self) -> tuple[tuple[str, int], ...]:
@@ -134,6 +161,13 @@ class Trace:
     def __repr__(self) -> str:
         return (f"<Trace: {len(self.inputs)} inputs, {self.size} ops, "
                 f"outputs {', '.join(self.output_names)}>")
+
+
+def instructions(trace) -> Sequence[Instr]:
+    """`trace`'s instructions as it holds them: a tuple, or a LazyInstrs whose items
+    are made one at a time (for a reader of its length or of a few of them; a reader
+    of them all asks for trace.instrs). A builder's or a list: its instrs."""
+    return trace._instrs if isinstance(trace, Trace) else trace.instrs
 
 
 def ancestors(instrs: Sequence[Instr], var: Var) -> set:

@@ -23,6 +23,7 @@ import numpy as np
 from .. import ops as _ops
 from ..ops import PREC_ATOM
 from .ir import Trace
+from .ir_trace import instructions
 from .render_bulk import BulkKeys, OpCodes
 from .render_keys import HOLE, KeyedRendering, Numbers, _Holes
 from .spelling import Spelling, _fast_form, const_prec, format_op, op_form, target_spelling
@@ -71,7 +72,7 @@ class Renderer(KeyedRendering):
         self.named = named = named if named is not None else named_vars(trace)
         self._forms: dict[str, tuple] = {}   # op name -> (OpDef, op_form, fast form)
         self._own = self._own_formats()
-        n = len(trace.instrs)
+        n = len(instructions(trace))
         self._statements = rhs_all if isinstance(rhs_all, str) else None
         self.holes: Optional[_Holes] = None
         self.line_holes: Optional[list] = None

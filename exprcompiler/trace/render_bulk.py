@@ -39,7 +39,7 @@ each use: twice a gather's cost).
 from __future__ import annotations
 
 from array import array
-from itertools import chain, compress
+from itertools import chain
 from operator import itemgetter
 from typing import Callable, NamedTuple, Optional, Union
 
@@ -47,6 +47,7 @@ import numpy as np
 
 from .. import ops as _ops
 from ..ops import PREC_ATOM, PREC_NEG
+from .column_instrs import any_attrs
 from .columns import OP_NAMES, UNKNOWN, op_code_bytes
 
 MAX_ARITY = 3        # where's; a variadic op (stack, concatenate) declines
@@ -174,7 +175,7 @@ def bulk_keys(instrs, named: list, slots: np.ndarray, fast_of: Callable[[str], t
     if calls:
         is_call = np.zeros(len(op_names), bool)
         is_call[calls] = True
-        if any(map(itemgetter(2), compress(instrs, is_call[code].view(np.uint8).tobytes()))):
+        if any_attrs(instrs, is_call[code].view(np.uint8).tobytes()):
             return None
     columns = _operands(arity, reads)
     del arity

@@ -19,6 +19,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..ops import PREC_ATOM
+from .ir_trace import instructions
 from .render_bulk import OpCodes, bulk_keys
 from .spelling import _text, const_prec
 
@@ -91,7 +92,7 @@ class KeyedRendering:
     def _bulk_keys(self, slots, reads: Optional[np.ndarray], codes: Optional[OpCodes]) -> bool:
         """The keys of every variable at once (render_bulk.bulk_keys), if it can:
         rhs_texts, line_holes, holes and expr then read its arrays."""
-        bulk = bulk_keys(self.trace.instrs, self.named, np.asarray(slots), self._fast_of, self._fast_text,
+        bulk = bulk_keys(instructions(self.trace), self.named, np.asarray(slots), self._fast_of, self._fast_text,
                          self.spell.const, self._statements, self.keys, reads, codes)
         if bulk is None:
             self.keys.clear()   # (numbered at first sight: the per-variable renderer starts again)

@@ -17,6 +17,7 @@ import numpy as np
 
 from .columns import kept
 from .ir import Trace
+from .ir_trace import instructions
 from .labels import Labels
 from .render_bulk import OpCodes, op_codes
 
@@ -50,7 +51,7 @@ def use_counts_and_reads(trace: Trace, take: bool = False) -> tuple[np.ndarray, 
 def uses_of(reads: np.ndarray, trace: Trace) -> np.ndarray:
     """use_count_array from `reads`, the trace's arguments in one flat array (for a
     pass that has read them already)."""
-    uses = np.bincount(reads, minlength=len(trace.instrs))
+    uses = np.bincount(reads, minlength=len(instructions(trace)))
     np.add.at(uses, [v for _, v in trace.outputs], 1)
     return uses
 
@@ -66,7 +67,7 @@ def named_array(trace: Trace, uses: Union[list[int], np.ndarray, None] = None,
     """named_vars as a NumPy array of bools: every labelled variable, every input and
     copy, every variable read more than once, and the outputs, but constants (arrays:
     no loop in Python). `codes`: op_codes of the trace's ops, if known."""
-    n = len(trace.instrs)
+    n = len(instructions(trace))
     uses = use_count_array(trace) if uses is None else np.asarray(uses)
     if codes is None:
         codes = op_codes(list(map(itemgetter(0), trace.instrs)))
