@@ -2,8 +2,10 @@
 
 Used by the op table's evaluators (so the reference interpreter uses them) and
 imported by generated NumPy code, so both compute exactly the same numbers. The
-elementwise kernels live in runtime_elementwise.py (re-exported here, the one name
-space generated code imports from); this module holds the tensor ops.
+elementwise kernels live in runtime_elementwise.py, runtime_exps.py (sigmoid, softplus,
+logaddexp and their shared-exp helpers), runtime_log1p.py (log1p, expm1) and
+runtime_tanh.py (sech2 and the tanh forms), all re-exported here, the one name space
+generated code imports from; this module holds the tensor ops.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 from .runtime_elementwise import *  # noqa: F401,F403 (generated code imports them from here)
+from .runtime_exps import *  # noqa: F401,F403
+from .runtime_log1p import *  # noqa: F401,F403
+from .runtime_tanh import *  # noqa: F401,F403
 from .shapes import insert_axes
 from .special import digamma, erf, erfc, gamma, lgamma, polygamma  # noqa: F401 (generated code imports them here)
 

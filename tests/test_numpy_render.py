@@ -238,10 +238,10 @@ def test_log1p_and_expm1_helpers_give_numpys_values(name, ref, lo, hi, simd, mon
     away from 0), or NumPy's own where its loops are SIMD: NumPy's values within about an
     ulp, its specials and signed zeros exactly, its warnings, float32 kept; the same bits
     run block by block or whole."""
-    from exprcompiler import runtime, runtime_elementwise
+    from exprcompiler import runtime, runtime_log1p
     _loops(monkeypatch, simd)
     f = getattr(runtime, name)
-    blocked = runtime_elementwise._log1p_of_sum if name == "log1p" else f
+    blocked = runtime_log1p._log1p_of_sum if name == "log1p" else f
     rng = np.random.default_rng(4)
     edges = np.array([0.0, -0.0, 5e-324, -5e-324, 1e-300, -1e-17, 0.5, 0.7, -0.7, 1.0, -1.0, 2.0, 710.0,
                       -710.0, 2.0 ** 53, 1e308, -1e308, np.inf, -np.inf, np.nan, -1.5])
@@ -272,10 +272,12 @@ def test_log1p_and_expm1_helpers_give_numpys_values(name, ref, lo, hi, simd, mon
 
 @pytest.mark.parametrize("simd", [True, False])
 def test_blocked_helpers_give_the_bits_of_one_call(simd, monkeypatch):
-    """Each helper run block by block (runtime_elementwise._blocked) gives what one call on
+    """Each helper run block by block (runtime_blocks._blocked) gives what one call on
     the whole array gives, with blocks of special values among ordinary ones."""
     from exprcompiler import runtime as R
-    from exprcompiler.runtime_elementwise import _BLOCK, _log1p_of_sum, _sech2_of_own_exp, _sech2_of_own_tanh
+    from exprcompiler.runtime_blocks import _BLOCK
+    from exprcompiler.runtime_log1p import _log1p_of_sum
+    from exprcompiler.runtime_tanh import _sech2_of_own_exp, _sech2_of_own_tanh
     _loops(monkeypatch, simd)
     rng = np.random.default_rng(5)
     n = 3 * _BLOCK + 17

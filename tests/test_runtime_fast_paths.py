@@ -1,4 +1,4 @@
-"""runtime.log1p and runtime.expm1 on blocks all on one side (runtime_elementwise: the
+"""runtime.log1p and runtime.expm1 on blocks all on one side (runtime_log1p: the
 one-reduction fast paths), with NumPy's log1p and expm1 loops taken as scalar and as
 SIMD (ufunc_loops.SIMD, whatever this machine's are): each point gets the bits it gets
 alone or among other points, NumPy's values within about an ulp (expm1: np.expm1's own

@@ -1,5 +1,5 @@
 """The choice between NumPy's log1p, expm1 and tanh and the runtime's helpers
-(ufunc_loops.SIMD, read by runtime_elementwise.py and backends/numpy_render.py): the
+(ufunc_loops.SIMD, read by the runtime's helpers and backends/numpy_render.py): the
 table follows what NumPy says it dispatches; where np.tanh's loop is SIMD, tanh(x) and
 its derivative are np.tanh and sech2_of_tanh (1 - t² where that is accurate, (1/cosh x)²
 elsewhere), checked against mpmath, the naive form's bits and each point alone. Both
@@ -141,7 +141,7 @@ def test_tiny_points_skip_numpys_simd_loop(name, monkeypatch):
     never reach them (their AVX-512 loops are up to 15 times slower on such vectors): the
     same bits as NumPy's, signed zeros included, with out= or without, in blocks all,
     mostly, partly and not tiny, of one sign and of both (each way of putting them back)."""
-    from exprcompiler import runtime_elementwise as RE
+    from exprcompiler import runtime_log1p as RE
     _loops(monkeypatch, True)
     ref = getattr(np, name)
     seen = []

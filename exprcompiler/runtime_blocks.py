@@ -1,0 +1,67 @@
+"""The blocked running and the small shared pieces of the NumPy runtime's elementwise
+helpers: _blocked (a helper run block by block on large arrays), the float conversions
+every helper starts and ends with, and _redo (a helper's fix-up at a few points).
+
+Where it sits: imported by runtime_elementwise.py, runtime_exps.py, runtime_log1p.py
+and runtime_tanh.py (the helpers that runtime.py re-exports); nothing here is
+imported by generated code.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+
+import numpy as np
+
+_LN2 = 0.6931471805599453
+_BLOCK = 1 << 16   # elements: a block's temporaries (512 KiB each) stay in the caches (2^15, 2^17: no better)
+
+
+def _blocked(helper):
+    """helper(*args), run on blocks of _BLOCK elements (where arrays arrive whole: tensor
+    programs and the interpreter; a compiled elementwise function calls the helpers on
+    numpy_backend.numpy_runner's blocks of BLOCK points already, below the threshold)
+    where its array arguments are large C-contiguous arrays of one shape (the others
+    are scalars), into one new array: the helpers make several passes with
+    temporaries, and on 10⁶ points each full-size
+    temporary costs a pass through main memory and its first-touch page faults, which the
+    block's temporaries, reused from the cache, do not (value + gradient of the stable
+    forms: 25-30% less time). The same numbers: each helper gives a point the same value
+    whatever the other points are (a reduction finding no special value in a block only
+    skips a fix-up there). A helper with an `out` parameter writes its result there (a
+    block of the result, of its arguments' precision); the others' are copied there."""
+    takes_out = "out" in inspect.signature(helper).parameters
+
+    @functools.wraps(helper)
+    def run(*args, **out):   # a caller's out=: that caller runs by blocks
+        big = [a for a in args if isinstance(a, np.ndarray) and a.ndim]
+        if out or not big or big[0].size < 2 * _BLOCK or not all(a.shape == big[0].shape and a.flags.c_contiguous
+                                                                 for a in big):
+            return helper(*args, **out)
+        out = np.empty(big[0].shape, dtype=np.result_type(*(a for a in args if a is not None), 1.0))
+        flat_out = out.reshape(-1)
+        flat = [a.reshape(-1) if isinstance(a, np.ndarray) and a.ndim else a for a in args]
+        for start in range(0, out.size, _BLOCK):
+            blocks = [a[start:start + _BLOCK] if isinstance(a, np.ndarray) and a.ndim else a for a in flat]
+            if takes_out:
+                helper(*blocks, out=flat_out[start:start + _BLOCK])
+            else:
+                flat_out[start:start + _BLOCK] = helper(*blocks)
+        return out
+    return run
+
+
+def _real(x, other=1.0):
+    return np.asarray(x, dtype=np.result_type(x, other, 1.0))   # float32 stays float32
+
+
+def _scalar(r):
+    return r[()] if r.ndim == 0 else r
+
+
+def _redo(r, mask, f, *xs):
+    """r[mask] = f(*(x[mask] for x in xs)) (arrays of r's shape), by flat indices: NumPy's
+    boolean gather and scatter each cost more than a pass of np.take and np.put together."""
+    at = np.flatnonzero(mask)
+    r.put(at, f(*(x.take(at) for x in xs)))

@@ -1,0 +1,176 @@
+"""The NumPy runtime's log1p and expm1: np.log1p's and np.expm1's values, cheaper where
+NumPy's loops are scalar libm (log with the rounding error of 1 + x; exp(x) - 1 away
+from 0), NumPy's own where they are SIMD (ufunc_loops.SIMD), with the guard that keeps
+tiny |x| off those SIMD loops' slow path (_tiny_safe).
+
+Where it sits: re-exported by runtime.py; the NumPy backend alone calls log1p, expm1
+(numpy_backend.BATCH) and log1p_of_sum (numpy_render.shared_sums). runtime_exps.py
+(softplus, logaddexp) and runtime_elementwise.py (log1mexp) take _log1p, _expm1 and
+_log1p_unit from here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .runtime_blocks import _LN2, _blocked, _real, _redo, _scalar
+from .ufunc_loops import SIMD
+
+
+def _log1p_unit(e, out=None, w=None):
+    """log1p(e) for e >= -1 (or NaN) as log(w) - ((w - 1) - e)/w, w = 1 + e: the quotient
+    is the rounding error of 1 + e (w - 1 and its difference with e are exact from -1 to
+    2^53, Fast2Sum's and Sterbenz's lemma; above, w = e and the error is below an ulp of
+    log w), divided by w, so the result is within about an ulp of log1p(e), as
+    np.log1p's is, if np.log is correctly rounded (NumPy's AVX-512 loop is an ulp off at
+    some w near 1, where |log w| may exceed the result: up to two ulps there); NumPy's
+    log loop costs half its log1p's where that is a scalar libm loop. +0 at ±0; NaN at
+    e = -1 (0/0) and inf (inf - inf): log1p handles those. In `out` if given; `w`: 1 + e,
+    computed by the caller (then left as it is)."""
+    r = np.empty_like(e) if out is None else out   # arrays even for one point (out= needs them)
+    c = np.empty_like(e)
+    if w is None:
+        w = np.add(e, 1.0, out=r)
+    np.subtract(w, 1.0, out=c)
+    np.subtract(c, e, out=c)
+    np.divide(c, w, out=c)
+    np.log(w, out=r)
+    return np.subtract(r, c, out=r)
+
+
+def log1p(x, out=None):
+    """np.log1p's values (within about an ulp, ±0 and the specials exactly): np.log1p
+    itself where its loop is SIMD (ufunc_loops.SIMD), else _log1p_of_sum, at 60-80% of
+    its cost where |x| > 1/2 (a scalar libm loop, twice np.log's cost there; nearer 0 the
+    two cost about the same, and tiny |x| costs libm's log1p less). Each point's value is
+    its own, whatever the others."""
+    return log1p_of_sum(x, None, out=out)
+
+
+def log1p_of_sum(x, w, out=None):
+    """log1p(x) from w = 1 + x (or x + 1; None: computed here), the w its derivative
+    1/(1 + x) divides by (backends/numpy_render.shared_sums): runtime.log1p's numbers
+    (np.log1p's where its loop is SIMD: w is not needed then)."""
+    if SIMD["log1p"]:
+        return _log1p(x, out=out)
+    return _log1p_of_sum(x, w, out=out)
+
+
+@_blocked
+def _log1p_of_sum(x, w, out=None):
+    """_log1p_unit, log(1 + x) corrected by the rounding error of 1 + x, with the sign of
+    x where it gives 0 (log1p keeps it; that form gives +0 at -0) and np.log1p itself,
+    warnings included, wherever it gives NaN (x = -1, inf, below -1, NaN: one reduction
+    finds them)."""
+    x = _real(x)
+    with np.errstate(all="ignore"):   # the NaN cases, redone below
+        r = _log1p_unit(x, out, w)
+    # A block all of one sign (no zero, no NaN: minimum and maximum propagate it) needs no
+    # fix-up: one reduction, where r.all() (1.5x a min/max reduction) and the NaN test were two
+    if r.size and (np.minimum.reduce(r, axis=None) > 0 or np.maximum.reduce(r, axis=None) < 0):
+        return _scalar(r)
+    if not r.all():   # a zero: x is ±0 (one reduction, where copysign costs two passes)
+        np.copysign(r, x, out=r)
+    if r.size and np.isnan(np.maximum.reduce(r, axis=None)):
+        _redo(r, np.isnan(r), np.log1p, x)
+    return _scalar(r)
+
+
+def expm1(x, out=None):
+    """np.expm1's values (within about an ulp, ±0 and the specials exactly), at the cost
+    of np.exp where x >= log 2: exp(x) - 1 there loses at most a bit (exp(x)/(exp(x) - 1)
+    <= 2), np.expm1 at the points below, or only at those nearer 0 where its loop is a
+    scalar libm loop (twice exp's cost; ufunc_loops.SIMD: where it is SIMD, 18 µs a block
+    against exp's 11 and a subtraction's 3). Each point's value is its own (whatever the
+    others): one reduction finds a block all above log 2, two one all on np.expm1's side,
+    else the points of the smaller side are redone."""
+    x = _real(x)
+    out = np.empty_like(x) if out is None else out   # an array even for one point (out= needs one)
+    if x.size == 0:
+        return out
+    lo = np.minimum.reduce(x, axis=None)
+    if lo >= _LN2:   # all far above 0 (NaN fails the test): one reduction
+        np.exp(x, out=out)
+        return _scalar(np.subtract(out, 1.0, out=out))
+    hi = np.maximum.reduce(x, axis=None)
+    simd = SIMD["expm1"]
+    if hi < _LN2 and (simd or lo > -_LN2):   # all on np.expm1's side
+        return _scalar(_expm1(x, out=out))
+    if simd:
+        near = x < _LN2   # NaN is not near: exp(NaN) - 1
+    else:
+        near = None if hi <= -_LN2 else np.abs(x) < _LN2
+    if near is not None and 2 * np.count_nonzero(near) >= x.size:
+        _expm1(x, out=out)
+        _redo(out, ~near, _exp_minus_1, x)
+        return _scalar(out)
+    np.exp(x, out=out)
+    np.subtract(out, 1.0, out=out)
+    if near is not None:
+        _redo(out, near, _expm1, x)
+    return _scalar(out)
+
+
+# |x| below it: log1p(x) and expm1(x) round to x itself (x ∓ x²/2 is within half an ulp of x)
+_TINY = 2.0 ** -54
+
+
+def _log1p(x, out=None):
+    """np.log1p, with x itself at its tiny points where its loop is SIMD (_tiny_safe)."""
+    return _tiny_safe(np.log1p, x, out) if SIMD["log1p"] else np.log1p(x, out=out)
+
+
+def _expm1(x, out=None):
+    """np.expm1, with x itself at its tiny points where its loop is SIMD (_tiny_safe)."""
+    return _tiny_safe(np.expm1, x, out) if SIMD["expm1"] else np.expm1(x, out=out)
+
+
+def _tiny_safe(f, x, out=None):
+    """f(x), f np.log1p or np.expm1, with x itself where |x| < _TINY (their value there,
+    signed zeros included). NumPy's AVX-512 loops take up to 15 times as long on a
+    vector of eight holding such a point (a block of |x| in [2^-700, 2^-500]: 255 µs
+    against 18; some bands of tiny |x| only, likely subnormal intermediates), so f sees
+    the other points only. One reduction, two for a block of one sign, finds a block
+    without them; else a pass and one more (a block of both signs)."""
+    x = _real(x)
+    if x.ndim == 0 or not x.size:
+        return f(x, out=out)
+    lo = np.minimum.reduce(x, axis=None)
+    if lo >= _TINY:
+        return f(x, out=out)
+    if lo >= 0:   # some tiny (x is its own size)
+        size = x
+    else:
+        if np.maximum.reduce(x, axis=None) <= -_TINY:
+            return f(x, out=out)
+        size = np.abs(x)
+        if np.minimum.reduce(size, axis=None) >= _TINY:   # (NaN fails, to no harm)
+            return f(x, out=out)
+    keep = np.greater_equal(size, _TINY, out=np.empty(x.shape, bool))   # (NaN is not kept: f(NaN) is NaN anyway)
+    kept = np.count_nonzero(keep)
+    if 16 * kept >= 15 * x.size:   # a few tiny points: put back one by one
+        at = np.flatnonzero(np.logical_not(keep, out=keep))
+        y = x.copy()
+        y.put(at, 0.0)
+        r = f(y, out=out)
+        r.put(at, x.take(at))
+        return r
+    if 16 * kept <= x.size:   # a few others: f at those alone
+        r = x.copy() if out is None else (np.copyto(out, x) or out)
+        _redo(r, keep, f, x)
+        return r
+    # Many of both: without a select, whose branches a random mask mispredicts (np.where,
+    # put and copyto(where=) took 23-56 µs a block): f(x kept, or ±0) + (x clipped to
+    # ±_TINY, or ±0), the two terms' sum exact (one is ±0), x's signed zero included.
+    r = f(np.multiply(x, keep), out=out)
+    np.logical_not(keep, out=keep)
+    small = np.clip(x, -_TINY, _TINY)
+    return np.add(r, np.multiply(small, keep, out=small), out=r)
+
+
+def _exp_minus_1(x):
+    r = np.exp(x)
+    return np.subtract(r, 1.0, out=r)
+
+
+__all__ = ["expm1", "log1p", "log1p_of_sum"]
