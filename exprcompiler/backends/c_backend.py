@@ -52,10 +52,13 @@ HELPERS = {
                 ("xc_select",)),
     # softplus = max(x, 0) + log1p(exp(-|x|)) and sigmoid = (1 or e) / (1 + e) with
     # e = exp(-|x|): one exp each (gcc computes it once for both: -fno-math-errno), no
-    # overflow, no branch (the values of NumPy's logaddexp(0, x); runtime.sigmoid's
-    # E/(1 + E), E = exp(x), differ by an ulp or two).
+    # overflow, no branch (the values of NumPy's logaddexp(0, x) within an ulp or two;
+    # runtime.sigmoid's E/(1 + E), E = exp(x), differ by an ulp or two). log1p as
+    # c_special's xc_log1p_unit: libmvec's log1p made softplus and its gradient 1.38x
+    # log(1 + exp(x)) and its gradient. x >= 0 as the sigmoid's (one comparison for both).
     "xc_softplus": ("static inline double xc_softplus(double x) "
-                    "{ return xc_select(x > 0, x, 0.0) + log1p(exp(-fabs(x))); }", ("xc_select",)),
+                    "{ return xc_select(x >= 0, x, 0.0) + xc_log1p_unit(exp(-fabs(x))); }",
+                    ("xc_select", "xc_log1p_unit")),
     "xc_sigmoid": ("static inline double xc_sigmoid(double x) "
                    "{ const double e = exp(-fabs(x)); return xc_select(x >= 0, 1.0, e) / (1.0 + e); }",
                    ("xc_select",)),
@@ -98,7 +101,24 @@ VECTOR_MATH = ("sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tan
                "exp", "expm1", "log", "log1p", "pow") + c_special.VECTOR_MATH
 
 
-SPELLING = target_spelling("c", nan="NAN", inf="INFINITY")
+# Ops that C calls by a helper of its own instead of their libm function (the op
+# table's `c`; keyed by op name, which is the libm name): log1p as c_special's
+# xc_log1p, from libmvec's log, faster, and its division shared with the gradient's
+# 1 / (1 + x); tanh as xc_tanh, from expm1, faster, and its division shared with
+# sech2's (see c_special).
+CALLS = {"log1p": "xc_log1p", "tanh": "xc_tanh"}
+
+
+def _spelling():
+    base = target_spelling("c", nan="NAN", inf="INFINITY")
+
+    def call(op):
+        return CALLS.get(op.name) or base.call(op)
+    return type(base)(symbol=base.symbol, call=call, const=base.const,
+                      as_call=base.as_call, target=base.target)
+
+
+SPELLING = _spelling()
 
 
 def _helpers_for(names: set[str]) -> list[str]:
@@ -120,8 +140,10 @@ def _helpers_for(names: set[str]) -> list[str]:
 def math_prelude(spelled: set[str], libm: set[str] = frozenset()) -> list[str]:
     """The lines between a kernel's #includes and its code: the libmvec declarations of
     the vectorizable libm functions it calls (those `spelled` or in `libm`, and those
-    its helpers call: xc_softplus calls exp and log1p), then the helpers among
-    `spelled` and those they use."""
+    its helpers call: xc_softplus calls exp and log), then the helpers among
+    `spelled` and those they use. `spelled` holds the op table's `c` names, so those
+    of CALLS stand for their helpers."""
+    spelled = {CALLS.get(f, f) for f in spelled}
     helpers = _helpers_for(spelled & set(HELPERS))
     code = re.sub(r"/\*.*?\*/", "", "\n".join(helpers), flags=re.S)
     called = spelled | libm | {f for f in VECTOR_MATH if re.search(rf"\b{f}\(", code)}
