@@ -25,6 +25,7 @@ from .dtypes import real, resolve as resolve_dtype
 from .recipe import reproducible
 from .shape_binding import is_tensor_trace
 from .signature import Signature
+from .stack_room import fresh_chunk
 from .stability import DEFAULT_STABLE, stabilized
 from .tensor_call import TensorCall, copy_into
 from .tensor_jacobians import TensorForwardGradient
@@ -414,6 +415,7 @@ def kind_trace(kind: str, expr, wrt=None, mode: str = "reverse", shapes=None, st
     return primal, wrt, stabilized(trace, "derivative", stable, rewrites), what
 
 
+@fresh_chunk  # once per call: see stack_room.py
 @reproducible
 def compile_grad(expr, wrt=None, *, mode: str = "reverse", backend: str = "numpy", threads: Optional[int] = None, shapes=None,
                  stable: bool = DEFAULT_STABLE, dtype=None) -> Compiled:
@@ -442,6 +444,7 @@ def compile_grad(expr, wrt=None, *, mode: str = "reverse", backend: str = "numpy
                   returns=(0, tuple(range(1, 1 + len(wrt)))), threads=threads, rewrites=rewrites, dtype=dtype)
 
 
+@fresh_chunk  # once per call: see stack_room.py
 @reproducible
 def compile_expr(expr, *, backend: str = "numpy", threads: Optional[int] = None, shapes=None,
                  stable: bool = DEFAULT_STABLE, dtype=None) -> Compiled:
@@ -454,6 +457,7 @@ def compile_expr(expr, *, backend: str = "numpy", threads: Optional[int] = None,
                   rewrites=rewrites, dtype=dtype)
 
 
+@fresh_chunk  # once per call: see stack_room.py
 @reproducible
 def compile_jvp(expr, wrt=None, *, backend: str = "numpy", threads: Optional[int] = None, shapes=None,
                 stable: bool = DEFAULT_STABLE, dtype=None) -> Compiled:
@@ -467,6 +471,7 @@ def compile_jvp(expr, wrt=None, *, backend: str = "numpy", threads: Optional[int
                   mode="forward", func_name="f_jvp", what=what, threads=threads, rewrites=rewrites, dtype=dtype)
 
 
+@fresh_chunk  # once per call: see stack_room.py
 @reproducible
 def compile_vjp(expr, wrt=None, *, backend: str = "numpy", threads: Optional[int] = None, shapes=None,
                 stable: bool = DEFAULT_STABLE, dtype=None) -> Compiled:

@@ -21,6 +21,7 @@ from .frontend import to_trace
 from .passes.jacobian import Replayed
 from .recipe import reproducible
 from .shape_binding import is_tensor_trace
+from .stack_room import fresh_chunk
 from .stability import stabilized
 from .tensor_jacobians import TensorHessian, TensorJacobian
 from .trace.ir import Trace
@@ -29,6 +30,7 @@ JACOBIAN_MODES = ("auto", "forward", "reverse", "elimination")
 CHEAP_GRADIENT_BOUND = 5  # reverse-mode gradient <= about 4-5x the function's operations
 
 
+@fresh_chunk  # once per call: see stack_room.py
 @reproducible
 def compile_hvp(expr, wrt=None, *, backend: str = "numpy", threads: Optional[int] = None,
                 shapes=None, stable: bool = api.DEFAULT_STABLE, dtype=None) -> api.Compiled:
@@ -48,6 +50,7 @@ def compile_hvp(expr, wrt=None, *, backend: str = "numpy", threads: Optional[int
                       layout=(((),) * len(trace.outputs), nest), rewrites=rewrites, dtype=dtype)
 
 
+@fresh_chunk  # once per call: see stack_room.py
 @reproducible
 def compile_hessian(expr, wrt=None, *, backend: str = "numpy", threads: Optional[int] = None,
                     shapes=None, sparse: bool = False, stable: bool = api.DEFAULT_STABLE, dtype=None):
@@ -151,6 +154,7 @@ def auto_jacobian(primal: Trace, wrt) -> tuple[str, Trace]:
     return sweep, passes.jacobian(primal, wrt, sweep)
 
 
+@fresh_chunk  # once per call: see stack_room.py
 @reproducible
 def compile_jacobian(exprs, wrt=None, *, mode: str = "auto", backend: str = "numpy",
                      threads: Optional[int] = None, shapes=None, sparse: bool = False,
@@ -207,6 +211,7 @@ def operations(trace: Trace) -> int:
     return sum(1 for ins in trace.instrs if ins.op not in ("input", "const", "copy"))
 
 
+@fresh_chunk  # once per call: see stack_room.py
 def explain(expr, wrt=None, shapes=None, sparse: bool = False, stability: bool = False) -> str:
     """What each derivative of `expr` costs, in operations of its trace, against the
     cheap-gradient bound; for several outputs, the two ways to a Jacobian. `sparse=True`
