@@ -5,10 +5,13 @@ trace `Builder` (trace/builder.py) and its finish (trace/finish.py). The convert
 calls the same methods on it (b.add, b.mul, b.const, b.input, op_call, apply...);
 it keeps each instruction as an op code and its argument ints, and makes the
 `Trace` once at the end: dead code, inputs first in natural order, renumbering and
-the trace's columns with NumPy over the whole trace, and each `Instr` tuple made
-once, already renumbered. (The Builder makes a tuple per instruction, and its
-finish, whose inputs a SymPy expression never declares first, makes every one
-again renumbered: 0.9 µs an operation at 10^5.)
+the trace's columns with NumPy over the whole trace. The trace holds its
+instructions as those columns (trace/column_instrs.ColumnInstrs), their `Instr`
+tuples made only if a reader asks for trace.instrs: share_sums, the bulk reverse
+sweep, generate and load read the columns and single items. (The Builder makes a
+tuple per instruction, and its finish, whose inputs a SymPy expression never
+declares first, makes every one again renumbered: 0.9 µs an operation at 10^5;
+made here once, they cost 0.3-0.4.)
 
 It builds exactly what the Builder builds, variable for variable: its op methods
 are the Builder's fast path (builder_ops.fast_path, the same text compiled with
@@ -36,6 +39,7 @@ import numpy as np
 from .. import ops as _ops
 from ..trace.builder import Builder
 from ..trace.builder_ops import _FAST_METHODS, KEY_RADIX, fast_path, op_key
+from ..trace.column_instrs import ColumnInstrs
 from ..trace.columns import CODE, INPUT, OP_NAMES, frozen
 from ..trace.identities import CONST, FIRES_ON, IDENTITIES, Fires
 from ..trace.ir_trace import Instr, Trace, _new_tuple, natural_key
@@ -308,27 +312,17 @@ class ColumnBuilder:
         flat = np.stack(renumbered, axis=1).ravel()
         flat = flat[flat >= 0].astype(np.int32 if len(order) < 1 << 31 else np.int64)
         del renumbered, extra
-        # Arguments through `index`, one int object per variable shared by every tuple
-        # that reads it, as finish's renumbering shares them (ints made per argument
-        # held ~50 bytes an operation more); the old numbers read from arrays, each
-        # int made and dropped at once.
-        index = new_index.tolist()
-        instrs = list(map(_new_tuple, repeat(Instr), zip(
-            map(OP_NAMES.__getitem__, code.tolist()),
-            [(index[p], index[q]) if q >= 0 else (index[p],) if p >= 0 else ()
-             for p, q in zip(array("i", old_first.tobytes()), array("i", old_second.tobytes()))],
-            repeat(()), repeat(()))))
+        cols = frozen(code, counts, flat)
+        # The instructions held as these columns (column_instrs.ColumnInstrs), their
+        # tuples made only if a reader asks for trace.instrs; the leaves, whose names
+        # and values the columns cannot say, as tuples.
         leaves = self.leaves
-        for k in np.flatnonzero(counts == 0).tolist():   # inputs and constants: their attrs
-            instrs[k] = _new_tuple(Instr, (instrs[k][0], (), leaves[int(order[k])], ()))
-        for v, rest in more.items():
-            k = index[v]
-            if k >= 0:
-                op, args, _, _ = instrs[k]
-                instrs[k] = _new_tuple(Instr, (op, args + tuple(map(index.__getitem__, rest)), (), ()))
-        return Trace(instrs, numbered(code, names), [(nm, index[v]) for nm, v in outputs], source,
-                     _inputs=tuple((nm, k) for k, nm in enumerate(names)), _all_live=True,
-                     _columns=frozen(code, counts, flat))
+        at = np.flatnonzero(counts == 0)
+        fixed = {k: _new_tuple(Instr, (OP_NAMES[c], (), leaves[v], ()))
+                 for k, c, v in zip(at.tolist(), code[at].tolist(), order[at].tolist())}
+        index = new_index.tolist()
+        return Trace(ColumnInstrs((), cols, fixed), numbered(code, names), [(nm, index[v]) for nm, v in outputs],
+                     source, _inputs=tuple((nm, k) for k, nm in enumerate(names)), _all_live=True, _columns=cols)
 
 
 def _live(columns: list, outputs: list) -> np.ndarray:

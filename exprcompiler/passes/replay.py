@@ -17,6 +17,7 @@ from ..errors import ShapeError
 from ..shapes import show
 from ..trace.builder_load import load
 from ..trace.ir import _LEAF_OR_COPY, Builder, Label, Trace, _new_tuple
+from ..trace.ir_trace import instructions
 from ..trace.labels import KINDS, NONE, ODD, Labels
 
 
@@ -166,7 +167,7 @@ def scalar_output(trace: Trace, what: str = "a gradient") -> tuple[str, int]:
         raise ShapeError(f"{what} needs a single-output expression; this one has "
                          f"{len(trace.outputs)} outputs (use compile_jacobian, compile_vjp or compile_jvp)")
     (name, v), = trace.outputs
-    shape = trace.instrs[v].shape
+    shape = instructions(trace)[v].shape   # (one item: a trace held as columns makes no tuple)
     if shape != ():
         raise ShapeError(f"{what} needs a scalar output; {name} has shape {show(shape)} (use "
                          f"compile_jacobian for its Jacobian, compile_vjp for uᵀJ, or reduce it, e.g. sum(...))")

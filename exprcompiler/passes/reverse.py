@@ -226,7 +226,7 @@ def grad_reverse(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Trace:
     in the same order, so the same gradient bits; a trace of a few more instructions,
     within 1% on the bench's families)."""
     name, _ = scalar_output(trace)
-    n = len(trace.instrs)
+    n = len(trace)
     if n >= _BULK_FROM or (3 * n >= _BULK_FROM and len({ins[0] for ins in trace.instrs}) <= _FEW_OPS):
         got = reverse_bulk.grad_reverse_bulk(trace, wrt)
         if got is not None:

@@ -155,14 +155,15 @@ passes/reverse_bulk_fold.py folds c·G on the written instructions (fold_scaled)
 
 from __future__ import annotations
 
-from itertools import compress
 from operator import itemgetter
 from typing import Optional, Sequence
 
 import numpy as np
 
+from ..trace.column_instrs import attributed, shaped
 from ..trace.columns import OP_NAMES, UNKNOWN, columns, take_columns
 from ..trace.ir import Trace, gc_paused
+from ..trace.ir_trace import instructions
 from ..trace.labels import Labels
 from .replay import derived, derived_labels, labels_of, scalar_output, wrt_vars
 from .reverse_bulk_fold import replay_folds
@@ -171,7 +172,7 @@ from .reverse_bulk_order import stable_order
 from .reverse_bulk_share import _MAX_BLOCK, _active, _const_key
 from .reverse_bulk_templates import _argument_patterns, _edges_of, _Unsupported
 
-_OP_OF, _ATTRS_OF, _SHAPE_OF = itemgetter(0), itemgetter(2), itemgetter(3)
+_OP_OF = itemgetter(0)
 _LEAVES = frozenset(("input", "const"))
 
 
@@ -181,7 +182,7 @@ def _unlabelled(trace: Trace, start: int) -> bool:
     every operation). The layout names each adjoint after its primal's label; on such
     traces it raised KeyError, or made a trace that read a variable before making it
     (tests/test_reverse_unlabelled.py)."""
-    labels, instrs = trace.labels, trace.instrs
+    labels, instrs = trace.labels, instructions(trace)
     if isinstance(labels, Labels):
         at = (np.flatnonzero(~labels.named()[start:]) + start).tolist()
     else:
@@ -194,11 +195,15 @@ def grad_reverse_bulk(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Opti
     """The gradient of a single-output scalar trace, swept in bulk, or None where
     this sweep does not cover `trace` (see the module's docstring for what it
     returns: grad_reverse's values and labels, not its instructions)."""
-    name, o = scalar_output(trace)
+    # (a primal held as columns (a front end's) is read as columns and single items:
+    # column_instrs.ColumnInstrs; its tuples are not made)
+    instrs = instructions(trace)
+    if len(trace.outputs) != 1 or instrs[trace.outputs[0][1]].shape:
+        scalar_output(trace)   # (grad_reverse's errors, raised)
+    (name, o), = trace.outputs
     wrt_list = wrt_vars(trace, wrt)
-    instrs = trace.instrs
     n = len(instrs)
-    if not trace._all_live or any(map(_SHAPE_OF, instrs)) or len(trace.outputs) != 1:
+    if not trace._all_live or shaped(instrs):
         return None
     inputs = trace.inputs
     if [v for _, v in inputs] != list(range(len(inputs))):
@@ -209,7 +214,7 @@ def grad_reverse_bulk(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Opti
     made = columns(trace)
     if int(made.counts.max(initial=0)) > 3:
         return None   # (columns for up to three arguments: where(c, x, y))
-    for i in compress(range(n), map(bool, map(_ATTRS_OF, instrs))):
+    for i in attributed(instrs):
         if instrs[i][0] not in _LEAVES:
             return None
     op_id, kind = _op_kinds(made.code, instrs)

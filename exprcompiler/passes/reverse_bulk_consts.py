@@ -38,6 +38,7 @@ import math
 
 import numpy as np
 
+from ..trace.ir_trace import instructions
 from .reverse_bulk_const_items import E, K, P, Q, ConstantItems
 
 __all__ = ["E", "K", "P", "Q", "ConstantSweep"]
@@ -73,6 +74,7 @@ class ConstantSweep(ConstantItems):
         # labelled[a]: whether v̄ of primal variable a is labelled (an item's label is that
         # a, made v̄_a only with the others' in bar_columns: no Label made per edge)
         self.trace, self.o, self.labelled = trace, o, labelled
+        self.instrs = instructions(trace)   # (a primal held as columns: single items read, no tuple made)
         self.ops, self.args, self.labels, self.edge = [], [], [], []
         self.src: list = []         # item -> what it names: a copy's source (through copies), else itself
         self.arity, self.kinds, self.xs = [], [], []   # (each item's refs, flat: see _columns)
@@ -107,7 +109,7 @@ class ConstantSweep(ConstantItems):
         if ref[0] == Q:
             return self.ops[ref[1]]
         if ref[0] == P:
-            return self.trace.instrs[ref[1]][0]
+            return self.instrs[ref[1]][0]
         return None
 
     def _negated(self, ref):
@@ -115,12 +117,12 @@ class ConstantSweep(ConstantItems):
         if ref[0] == Q:
             ref = self.src[ref[1]]
         if ref[0] == P:
-            ins = self.trace.instrs[ref[1]]
+            ins = self.instrs[ref[1]]
             while ins[0] == "copy":
                 ref = (P, ins[1][0])
-                ins = self.trace.instrs[ref[1]]
+                ins = self.instrs[ref[1]]
         if self._op_of(ref) == "neg":
-            return self.args[ref[1]][0] if ref[0] == Q else (P, self.trace.instrs[ref[1]][1][0])
+            return self.args[ref[1]][0] if ref[0] == Q else (P, self.instrs[ref[1]][1][0])
         return None
 
     def run(self, seed_template, neg_template) -> np.ndarray:
@@ -131,8 +133,8 @@ class ConstantSweep(ConstantItems):
                                     for x in (self.e_i, self.e_a, self.e_t, self.prev, self.next))
         n_edges = len(e_i)
         # each consumer's edges, lo[i]:hi[i] (a consumer's edges are a run of the sweep order)
-        lo = np.zeros(len(self.trace.instrs), np.int64)
-        hi = np.zeros(len(self.trace.instrs), np.int64)
+        lo = np.zeros(len(self.trace), np.int64)
+        hi = np.zeros(len(self.trace), np.int64)
         if n_edges:
             heads = np.flatnonzero(np.concatenate(([True], self.e_i[1:] != self.e_i[:-1])))
             lo[self.e_i[heads]] = heads
@@ -142,7 +144,7 @@ class ConstantSweep(ConstantItems):
         # (an edge whose contribution is G itself, and its argument's first: a byte each)
         is_seed = np.array([t is seed_template for t in templates] + [False], bool)
         plain = memoryview(is_seed[self.e_t] & (self.prev < 0))
-        o, instrs, labelled, result, primal = self.o, self.trace.instrs, self.labelled, self.result, self.primal
+        o, instrs, labelled, result, primal = self.o, self.instrs, self.labelled, self.result, self.primal
         ops, args, labels, edges, src = self.ops, self.args, self.labels, self.edge, self.src
         arity, kinds, xs = self.arity, self.kinds, self.xs
         appends = (src.append, ops.append, args.append, labels.append, edges.append, arity.append,
@@ -311,7 +313,7 @@ class ConstantSweep(ConstantItems):
         """{a: its adjoint} for the variables `asked` whose last contribution this sweep
         made (read off `result` for a few variables: not a dict of every one kept)."""
         ends = np.flatnonzero(self.next < 0)
-        last = np.full(len(self.trace.instrs), -1, np.int64)
+        last = np.full(len(self.trace), -1, np.int64)
         last[self.e_a[ends]] = ends
         result = self.result
         found = {}

@@ -22,7 +22,7 @@ import numpy as np
 from ..heap_release import release_freed
 from ..trace.column_instrs import ColumnInstrs
 from ..trace.ir import Trace, _new_tuple
-from ..trace.ir_trace import Instr
+from ..trace.ir_trace import Instr, instructions
 from ..trace.labels import NONE, Labels
 from .replay import fresh_name
 from .reverse_bulk_consts import ConstantSweep
@@ -40,7 +40,7 @@ def _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e
     """The new instructions after the primal ones, from the edges (in sweep order):
     edge k is argument e_a[k] of instruction e_i[k], its partial template e_t[k];
     `primal_columns`: the primal's Columns, the start of the gradient's."""
-    instrs = trace.instrs
+    instrs = instructions(trace)   # (a primal held as columns: read as them, its tuples not made)
     n = len(instrs)
     E = len(e_i)
 
@@ -279,7 +279,8 @@ def _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e
     # tuples made when asked for, trace/column_instrs.py)
     cols = out.columns(primal_columns)
     del primal_columns
-    new = ColumnInstrs(instrs, cols, out.fixed(cols))
+    new = ColumnInstrs(instrs.head, cols, {**instrs.fixed, **out.fixed(cols)}) if isinstance(instrs, ColumnInstrs) \
+        else ColumnInstrs(instrs, cols, out.fixed(cols))
     del out
     # (the sweep's freed arrays, holes in the heap, ~300 bytes an operation at 10^5
     # text, given back: whatever is made next in pymalloc's arenas cannot use them)

@@ -32,6 +32,7 @@ import numpy as np
 
 from ..trace.columns import CODE, Columns, columns
 from ..trace.ir import Builder, Trace
+from ..trace.ir_trace import instructions
 from ..trace.render import uses_of
 from .replay import replay
 from .splice import Unsafe, splice
@@ -82,16 +83,21 @@ def _chains(trace: Trace):
     if facts is None:
         return [], {}, {}, None
     sums, sum_args = facts.sums, facts.sum_args
-    is_chain = np.zeros(len(trace.instrs), bool)
+    is_chain = np.zeros(len(trace), bool)
     is_chain[sums] = True
     # a sum whose one use is an argument of a sum is inside a chain
     inside = is_chain[sum_args] & (facts.uses[sum_args] == 1)
     if not inside.any():
         return sums, {}, {}, facts
-    is_inner = np.zeros(len(trace.instrs), bool)
+    is_inner = np.zeros(len(trace), bool)
     is_inner[sum_args[inside]] = True
     is_root = ~is_inner[sums]
-    long, members = _walk(trace.instrs, sums[is_root & (inside[:, 0] | inside[:, 1])].tolist(), is_inner.tobytes())
+    walked = is_root & (inside[:, 0] | inside[:, 1])
+    # (the sums the walk reads, from the columns: the trace's tuples are not made)
+    read = walked | is_inner[sums]
+    code = facts.columns.code
+    sum_of = dict(zip(sums[read].tolist(), zip(*sum_args[read].T.tolist(), (code[sums[read]] == _SUB).tolist())))
+    long, members = _walk(sum_of, sums[walked].tolist(), is_inner.tobytes())
     return sums[is_root], long, members, facts
 
 
@@ -112,28 +118,30 @@ def _chains_small(trace: Trace):
     is_inner = bytearray(len(instrs))
     for v in inner:
         is_inner[v] = 1
-    long, members = _walk(instrs, [r for r in roots if not inner.isdisjoint(instrs[r].args)], is_inner)
+    sum_of = {s: (*instrs[s].args, ops[s] == "sub") for s in sums}
+    long, members = _walk(sum_of, [r for r in roots if not inner.isdisjoint(instrs[r].args)], is_inner)
     return roots, long, members, None
 
 
-def _walk(instrs, long_roots: list, is_inner):
+def _walk(sum_of: dict, long_roots: list, is_inner):
     """(long, members) of _chains: each root's terms, left to right, and its inner
-    sums (`is_inner`, bytes: 1 at a sum inside a chain, 0 elsewhere; indexed, not
+    sums (`sum_of`: {sum: (its arguments, whether a sub)} of the roots and the inner
+    sums; `is_inner`, bytes: 1 at a sum inside a chain, 0 elsewhere; indexed, not
     hashed as a set's ints are: a third of the walk at 10⁶ operations)."""
     long, members = {}, {}
     for r in long_roots:
-        a, b = instrs[r].args
+        a, b, sub = sum_of[r]
         out, mine = [], []
-        stack = [~b if instrs[r].op == "sub" else b, a]
+        stack = [~b if sub else b, a]
         while stack:
             t = stack.pop()
             v = t if t >= 0 else ~t
             if is_inner[v]:
                 mine.append(v)
-                x, y = instrs[v].args
+                x, y, sub = sum_of[v]
                 if t < 0:
                     x = ~x
-                stack.append(~y if (instrs[v].op == "sub") == (t >= 0) else y)
+                stack.append(~y if sub == (t >= 0) else y)
                 stack.append(x)
             else:
                 out.append(t)
@@ -257,8 +265,8 @@ def share_sums(trace: Trace, *, numbered: bool = False) -> Trace:
     """`trace` with the chains that hold a shorter one regrouped to use it (or
     `trace` itself). `numbered`: its labels are primal_labels(trace.instrs), as a
     front end's finish makes them (splice then takes the result's from them)."""
-    roots, long, members, facts = (_chains_small if len(trace.instrs) < _SMALL else _chains)(trace)
-    plan = _plan(trace.instrs, roots, long, facts)
+    roots, long, members, facts = (_chains_small if len(trace) < _SMALL else _chains)(trace)
+    plan = _plan(instructions(trace), roots, long, facts)
     if not plan:
         return trace
     if facts is None:

@@ -11,6 +11,11 @@ the printers, the VM and C backends, a second differentiation, pickling), equal 
 the tuple the sweep made before; generate asks only for the length and a few items
 (ir_trace.instructions). At 10⁴ operations the new tuples and their arguments were
 ~370 bytes an operation of the pipeline's peak; at 10⁶, ~2.7M tuples at ~0.2 µs each.
+
+The SymPy front end's primal is held so too (parse/sympy_columns.py: no head, its
+inputs and constants fixed), and the bulk sweep's gradient of it holds the same
+columns and leaves, not a head of tuples: share_sums, the sweep and generate read
+its columns and single items (`attributed`, `shaped`, items at ~0.6 µs each).
 """
 
 from __future__ import annotations
@@ -21,10 +26,11 @@ from typing import Optional
 
 import numpy as np
 
+from .builder import gc_paused
 from .columns import OP_NAMES, UNKNOWN, Columns
 from .ir_trace import Instr, LazyInstrs, _new_tuple
 
-_ATTRS = itemgetter(2)
+_ATTRS, _SHAPE = itemgetter(2), itemgetter(3)
 
 
 class ColumnInstrs(LazyInstrs):
@@ -34,7 +40,7 @@ class ColumnInstrs(LazyInstrs):
     instruction of `head` rewritten). Every instruction past `head` and not in `fixed`
     is scalar and has no attributes (the bulk sweep's: see reverse_bulk.py)."""
 
-    __slots__ = ("head", "cols", "fixed", "_starts")
+    __slots__ = ("head", "cols", "fixed", "_starts", "_views")
 
     def __init__(self, head: tuple, cols: Columns, fixed: dict):
         unknown = np.flatnonzero(cols.code[len(head):] == UNKNOWN) + len(head)
@@ -42,26 +48,34 @@ class ColumnInstrs(LazyInstrs):
             raise ValueError("ColumnInstrs: an op the columns' table does not hold, not fixed")
         self.head, self.cols, self.fixed = head, cols, fixed
         self._starts: Optional[np.ndarray] = None
+        self._views: Optional[tuple] = None
 
     def __len__(self) -> int:
         return len(self.cols.code)
 
     def __getitem__(self, i):
-        if isinstance(i, slice):
+        if i.__class__ is slice:
             return tuple(map(self.__getitem__, range(*i.indices(len(self)))))
-        n = len(self)
+        # (memoryviews of the columns: a Python int per read, not a NumPy scalar; a pass
+        # reads a third of a primal's items one at a time: 1.1 -> 0.6 µs an item)
+        views = self._views
+        if views is None:
+            cols = self.cols
+            views = self._views = tuple(map(memoryview, (cols.code, cols.counts, self.starts(), cols.flat)))
+        code, counts, starts, flat = views
         if i < 0:
-            i += n
-        if not 0 <= i < n:
+            i += len(code)
+        if not 0 <= i < len(code):
             raise IndexError("instruction index out of range")
         ins = self.fixed.get(i)
         if ins is not None:
             return ins
         if i < len(self.head):
             return self.head[i]
-        start = int(self.starts()[i])
-        args = tuple(self.cols.flat[start:start + int(self.cols.counts[i])].tolist())
-        return _new_tuple(Instr, (OP_NAMES[self.cols.code[i]], args, (), ()))
+        start, count = starts[i], counts[i]
+        args = (flat[start], flat[start + 1]) if count == 2 else (flat[start],) if count == 1 \
+            else tuple(flat[start:start + count])
+        return _new_tuple(Instr, (OP_NAMES[code[i]], args, (), ()))
 
     def __iter__(self):
         return iter(self.made())
@@ -91,6 +105,7 @@ class ColumnInstrs(LazyInstrs):
         cols changed."""
         return ColumnInstrs(self.head, cols, {**self.fixed, **squares})
 
+    @gc_paused()   # (millions of tuples, made wherever trace.instrs is first asked for: see gc_paused)
     def made(self) -> tuple:
         """Every instruction's tuple: those past `head` made from the columns a span
         of positions at a time and in a span a number of arguments at a time, each
@@ -131,6 +146,25 @@ class ColumnInstrs(LazyInstrs):
         return tuple(chain(head, new))
 
 
+def attributed(instrs) -> list:
+    """The positions, in order, of the instructions of `instrs` that have attributes
+    (of a ColumnInstrs: its head's and fixed ones, no tuple made)."""
+    if not isinstance(instrs, ColumnInstrs):
+        return list(compress(range(len(instrs)), map(bool, map(_ATTRS, instrs))))
+    fixed = instrs.fixed
+    at = [i for i in compress(range(len(instrs.head)), map(bool, map(_ATTRS, instrs.head))) if i not in fixed]
+    return sorted(at + [i for i, ins in fixed.items() if ins.attrs])
+
+
+def shaped(instrs) -> bool:
+    """Whether an instruction of `instrs` has a shape (not a scalar)."""
+    if not isinstance(instrs, ColumnInstrs):
+        return any(map(_SHAPE, instrs))
+    fixed = instrs.fixed
+    return any(ins.shape for ins in fixed.values()) \
+        or any(i not in fixed for i in compress(range(len(instrs.head)), map(bool, map(_SHAPE, instrs.head))))
+
+
 def any_attrs(instrs, mask: bytes) -> bool:
     """Whether an instruction of `instrs` where `mask` (a byte each) is nonzero has
     attributes (a ColumnInstrs: no tuple made)."""
@@ -141,4 +175,4 @@ def any_attrs(instrs, mask: bytes) -> bool:
 
 _SPAN = 1 << 16   # (positions a span of ColumnInstrs.made: its lists are a few MB at most)
 
-__all__ = ["ColumnInstrs", "any_attrs"]
+__all__ = ["ColumnInstrs", "any_attrs", "attributed", "shaped"]

@@ -13,7 +13,8 @@ its tangent ``v̇_3`` or its adjoint ``v̄_3``. Unlabelled variables are tempora
 that printers inline into their single use (or name ``t…`` when shared). A
 finished trace holds its labels as columns (`labels.Labels`, a read-only sequence
 whose items are made on demand, equal to the Labels a tuple held). The bulk reverse
-sweep's gradient holds its instructions so too (a `LazyInstrs`: column_instrs.py):
+sweep's gradient and the SymPy front end's primal hold their instructions so too
+(a `LazyInstrs`: column_instrs.py):
 `trace.instrs` makes their tuple on first asking; `instructions(trace)` gives the
 sequence as held, for a reader that asks for its length or a few items.
 """
