@@ -118,16 +118,17 @@ def test_share_sums_walks_the_columns(step, monkeypatch):
     assert got.instrs == want.instrs and list(got.labels) == list(want.labels) and got.outputs == want.outputs
 
 
-@pytest.mark.parametrize("size", [1500, 4000])
-def test_the_bulk_path_makes_no_primal_tuple(size, monkeypatch):
+# (grad_reverse: the bulk sweep behind the checks every gradient passes first)
+@pytest.mark.parametrize("size, sweep", [(1500, grad_reverse_bulk), (4000, grad_reverse_bulk), (4000, grad_reverse)])
+def test_the_bulk_path_makes_no_primal_tuple(size, sweep, monkeypatch):
     expr, = to_sympy(to_trace(FAMILIES["random DAG"](size)), evaluate=False)
-    want = numpy_backend.generated(grad_reverse_bulk(_eager(to_trace(expr))), func_name="g")[0]
+    want = numpy_backend.generated(sweep(_eager(to_trace(expr))), func_name="g")[0]
     refused = []
     real = ColumnInstrs.made
     monkeypatch.setattr(ColumnInstrs, "made", lambda self: refused.append(1) or real(self))
     primal = to_trace(expr)   # (from_sympy, then share_sums)
     held = _held(primal)
-    grad = grad_reverse_bulk(primal)
+    grad = sweep(primal)
     assert grad is not None
     source, params, program = numpy_backend.generated(grad, func_name="g")
     fn = numpy_backend.load(source, "g", program=program)
@@ -175,16 +176,3 @@ def test_the_tuples_are_made_with_the_collector_paused():
             gc.disable()
     assert not collections and on_again
     assert list(made_here) == [held[i] for i in range(len(held))]
-
-
-@pytest.mark.parametrize("size", [4000])
-def test_grad_reverse_makes_no_primal_tuple(size, monkeypatch):
-    expr, = to_sympy(to_trace(FAMILIES["random DAG"](size)), evaluate=False)
-    want = numpy_backend.generated(grad_reverse(_eager(to_trace(expr))), func_name="g")[0]
-    refused = []
-    real = ColumnInstrs.made
-    monkeypatch.setattr(ColumnInstrs, "made", lambda self: refused.append(1) or real(self))
-    primal = to_trace(expr)
-    _held(primal)
-    source = numpy_backend.generated(grad_reverse(primal), func_name="g")[0]
-    assert not refused and str(source) == str(want)
