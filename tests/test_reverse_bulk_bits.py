@@ -16,14 +16,14 @@ import pytest
 from conftest import examples
 from hypothesis import example, given, settings
 from test_builder_fast import _BINARY, _UNARY, expressions_of
-from test_reverse_bulk import per_instruction
+from test_reverse_bulk import _replay_folds, per_instruction
 from test_reverse_wired import assert_same_bits, assert_wired_trace
 
 from exprcompiler.frontend import to_trace
 from exprcompiler.passes import reverse
 from exprcompiler.passes.reverse import grad_reverse
 from exprcompiler.passes.reverse_bulk import grad_reverse_bulk
-from exprcompiler.trace import column_instrs, identities
+from exprcompiler.trace import column_instrs
 from exprcompiler.trace.check import interpret
 
 _EXTREME = ("1e308", "1e-308", "2.0", "0.5", "0.25", "4.0", "3.0", "1e-300", "5e-324", "-2.0", "0.1",
@@ -43,24 +43,6 @@ def _extreme_points(names, count: int, seed: int) -> dict:
         col[:len(_SPECIAL)] = rng.permutation(_SPECIAL)
         env[name] = col
     return env
-
-
-def _replay_folds(trace) -> bool:
-    """Whether grad_reverse's replay of the primal applies c·(k·v) -> (c·k)·v (the
-    builder's own call counted, independently of the bulk sweep's check)."""
-    from exprcompiler.passes.replay import replay
-    from exprcompiler.trace.ir import Builder
-    fired = []
-    scale = identities._scale_constant
-
-    def counted(*args):
-        got = scale(*args)
-        fired.append(got is not None)
-        return got
-    with pytest.MonkeyPatch.context() as m:
-        m.setattr(identities, "_scale_constant", counted)
-        replay(Builder(pull_negations=True), trace)
-    return any(fired)
 
 
 def _check(text: str) -> None:
