@@ -120,12 +120,7 @@ def squared_columns(cols: Columns, table: np.ndarray, pows: np.ndarray) -> Optio
     if len(table) != len(cols.code):
         return None
     squared = pows[table[pows] == CODE["mul"]]
-    # (where their arguments start, from one running sum read at the squares only:
-    # cols.starts() makes three int64 arrays of every instruction at once, 70 bytes
-    # an operation at 10⁴ operations)
-    ends = np.cumsum(cols.counts, dtype=np.int32 if len(cols.flat) < 1 << 31 else np.int64)
-    at = ends[squared] - cols.counts[squared]
-    del ends
+    at = cols.starts(narrow=True)[squared]   # (where their arguments start)
     flat = cols.flat.copy()
     flat[at + 1] = flat[at]
     return frozen(table, cols.counts, flat)

@@ -83,9 +83,7 @@ class ColumnInstrs(LazyInstrs):
     def starts(self) -> np.ndarray:
         """Where each instruction's arguments start in cols.flat (made once asked for)."""
         if self._starts is None:
-            counts = self.cols.counts
-            ends = np.cumsum(counts, dtype=np.int32 if len(self.cols.flat) < 1 << 31 else np.int64)
-            self._starts = ends - counts
+            self._starts = self.cols.starts(narrow=True)
         return self._starts
 
     def argument(self, at: np.ndarray, j: int) -> np.ndarray:
