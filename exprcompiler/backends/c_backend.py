@@ -101,24 +101,7 @@ VECTOR_MATH = ("sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tan
                "exp", "expm1", "log", "log1p", "pow") + c_special.VECTOR_MATH
 
 
-# Ops that C calls by a helper of its own instead of their libm function (the op
-# table's `c`; keyed by op name, which is the libm name): log1p as c_special's
-# xc_log1p, from libmvec's log, faster, and its division shared with the gradient's
-# 1 / (1 + x); tanh as xc_tanh, from expm1, faster, and its division shared with
-# sech2's (see c_special).
-CALLS = {"log1p": "xc_log1p", "tanh": "xc_tanh"}
-
-
-def _spelling():
-    base = target_spelling("c", nan="NAN", inf="INFINITY")
-
-    def call(op):
-        return CALLS.get(op.name) or base.call(op)
-    return type(base)(symbol=base.symbol, call=call, const=base.const,
-                      as_call=base.as_call, target=base.target)
-
-
-SPELLING = _spelling()
+SPELLING = target_spelling("c", nan="NAN", inf="INFINITY")
 
 
 def _helpers_for(names: set[str]) -> list[str]:
@@ -141,9 +124,7 @@ def math_prelude(spelled: set[str], libm: set[str] = frozenset()) -> list[str]:
     """The lines between a kernel's #includes and its code: the libmvec declarations of
     the vectorizable libm functions it calls (those `spelled` or in `libm`, and those
     its helpers call: xc_softplus calls exp and log), then the helpers among
-    `spelled` and those they use. `spelled` holds the op table's `c` names, so those
-    of CALLS stand for their helpers."""
-    spelled = {CALLS.get(f, f) for f in spelled}
+    `spelled` and those they use."""
     helpers = _helpers_for(spelled & set(HELPERS))
     code = re.sub(r"/\*.*?\*/", "", "\n".join(helpers), flags=re.S)
     called = spelled | libm | {f for f in VECTOR_MATH if re.search(rf"\b{f}\(", code)}

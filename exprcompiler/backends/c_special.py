@@ -1,6 +1,6 @@
 """C backend, helpers for the functions C's libm lacks: digamma, polygamma, frac, sinc,
 the stable forms of the stability rewrites (logaddexp, log1mexp, cosm1, sech2, sqrt1pm1),
-and log1p and tanh from cheaper libmvec functions (c_backend.CALLS).
+and log1p and tanh from cheaper libmvec functions (the op table's `c` for log1p and tanh).
 
 Merged into c_backend.HELPERS, so both C generators (per-point and tensor) and
 `exprc export` emit them where a kernel calls them. digamma and polygamma are the
