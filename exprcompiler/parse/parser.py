@@ -102,8 +102,11 @@ class _Parser(Messages, TokenReader):
     # -- statements -----------------------------------------------------------------
     def program(self) -> Trace:
         # The inputs read in the first window, declared first (early_inputs.py): where
-        # the finish puts them, so that it moves nothing.
-        guessed = read_names(self.toks, _NOT_TARGET, self.scanner.pos < len(self.text))
+        # the finish puts them, so that it moves nothing. (Read from the window's forms,
+        # which the plans make at its first assignment anyway.)
+        window = self.plans.window_of(self) if self.distinct is not None and "=" in self.distinct \
+            else self.toks
+        guessed = read_names(window, _NOT_TARGET, self.scanner.pos < len(self.text))
         for name in guessed:
             self.g.input(name, self.shapes.get(name, ()))
         outputs: list[int] = []   # the bare expressions, in order
@@ -144,12 +147,15 @@ class _Parser(Messages, TokenReader):
         if last[2]:
             raise self.error(last[1], "the program must end with an expression "
                                       f"(add a last line such as '{last[0][:24]}')")
+        inputs, kept = self.g._inputs, len(guessed)
         for name in guessed:
             if name not in self.free:   # guessed wrongly: not an input (finish drops it)
-                del self.g._inputs[name]
+                del inputs[name]
+                kept -= 1
         self.g.release()   # parsed: no more sharing to find
+        # (every input guessed: declared in natural order, which the finish need not sort out again)
         return trace_from_builder(self.g, list(zip(output_names(len(outputs), self.free), outputs)),
-                                  source=self.text)
+                                  source=self.text, input_order=list(inputs) if len(inputs) == kept else None)
 
     def variable(self, name: str, at: int, after: str) -> int:
         """The variable a name (token number `at`, followed by the token `after`) reads."""

@@ -144,7 +144,7 @@ class Plans:
         self.lenient = lenient   # (make_parser's: part of a recording's key)
         self.not_target = not_target
         self.code_of = codes
-        self.token_of = {code: tok for tok, code in codes.items() if code != SLOT}
+        self.token_of = None   # code -> token, for recordings (made at the first)
         self.plans: dict[bytes, object] = {}
         self.ready: dict[bytes, object] = {}   # the forms with a plan function: form -> it
         self.reader = None   # the parser that reads forms (record)
@@ -165,8 +165,7 @@ class Plans:
         toks, i = parser.toks, parser.i
         window = self.window
         if window is None or window.toks is not toks:
-            window = self.window = Window(toks, self.code_of, parser.distinct)
-            self.idle = not self._pays(window, parser.scanner.pos >= len(parser.text))
+            window = self.window_of(parser)
         if self.idle:
             return None
         if self.scope is None:
@@ -197,6 +196,14 @@ class Plans:
         self.replayed += window.codes.count(NEWLINE, i, j)
         last = window.codes.rfind(NEWLINE, i, j - 1) + 1 or i
         return toks[last], parser.base + last
+
+    def window_of(self, parser) -> Window:
+        """The forms of the parser's token window (made when first asked for)."""
+        window = self.window
+        if window is None or window.toks is not parser.toks:
+            window = self.window = Window(parser.toks, self.code_of, parser.distinct)
+            self.idle = not self._pays(window, parser.scanner.pos >= len(parser.text))
+        return window
 
     def _pays(self, window: Window, last: bool) -> bool:
         """Whether a plan may pay in `window` (`last`: the text's last window): a form
@@ -265,6 +272,8 @@ class Plans:
         if form[:2] != _ASSIGNMENT:
             return False
         words, places = [], []
+        if self.token_of is None:
+            self.token_of = {code: tok for tok, code in self.code_of.items() if code != SLOT}
         for place, code in enumerate(form[2:], 2):
             if code == SLOT:
                 words.append(f"_{len(places)}")

@@ -56,12 +56,14 @@ class Window:
     distance from the last one found, so that a window read in many pieces costs its
     length once."""
 
-    __slots__ = ("toks", "codes", "lines", "_at", "_line_at", "_counts")
+    __slots__ = ("toks", "codes", "lines", "distinct", "_at", "_line_at", "_counts")
 
     def __init__(self, toks: list, code_of: dict, distinct: set | None = None):
         """`toks`: the parser's tokens (constants.TokenReader.toks); `distinct`: their
-        distinct strings, where the reader has them (TokenReader.distinct)."""
+        distinct strings, where the reader has them (TokenReader.distinct; kept, unchanged,
+        for early_inputs.read_names)."""
         self.toks = toks
+        self.distinct = distinct
         codes = None
         if distinct is not None:
             # The window's own tokens -> their codes: a small dict, whose lookups hit
