@@ -9,6 +9,7 @@ name, checks them, and broadcasts results over a batch of points.
 from __future__ import annotations
 
 import math
+import os
 from typing import Optional
 
 import numpy as np
@@ -273,12 +274,24 @@ def _planned(cls, plan):
                                        "__qualname__": cls.__qualname__})
 
 
+def max_threads() -> int:
+    """The most threads= may ask for. A kernel asks OpenMP for exactly that many
+    threads at each call, and an OpenMP runtime that cannot start them ends the
+    process (libgomp: "Thread creation failed", exit status 1) or crashes; more
+    threads than cores only wait for one another. So a count far above the cores is
+    refused when the function is compiled."""
+    return max(64, 4 * (os.cpu_count() or 1))
+
+
 def _check_backend(backend: str, threads: Optional[int] = None) -> None:
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r} (available: {', '.join(BACKENDS)})")
     if threads is not None:
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise ValueError(f"threads must be a positive integer, got {threads!r}")
+        if threads > max_threads():
+            raise ValueError(f"threads={threads} is more than this machine can use: at most {max_threads()} "
+                             f"(4 per core of its {os.cpu_count() or 1} cores, and at least 64)")
         if backend not in ("c", "vm"):
             raise ValueError("threads= applies to backend=\"c\" and \"vm\" (the NumPy backend runs on one thread)")
 

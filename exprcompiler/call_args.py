@@ -65,6 +65,20 @@ def _public_names(trace_names: Sequence[str], user_names: Sequence[str]) -> tupl
     return tuple(names)
 
 
+def not_real(value: Any) -> Optional[str]:
+    """Why converting `value` to float64 would lose part of it (imaginary parts, a
+    mask), or None: for the conversions that do not go through _as_array (at()'s
+    packed vectors)."""
+    if isinstance(value, np.ma.MaskedArray) and np.ma.is_masked(value):
+        # (np.asarray keeps the values under the mask, and the results would have none)
+        return "a masked array with masked values; pass value.filled(...) or the unmasked values"
+    try:
+        complex_ = np.iscomplexobj(value)
+    except (TypeError, ValueError):  # (ragged or not numbers: the conversion says so)
+        return None
+    return "complex values are not supported" if complex_ else None
+
+
 def _as_array(name: str, value: Any) -> np.ndarray:
     if type(value) is np.ndarray and value.dtype == np.float64:
         return value  # the common case, checked cheaply
@@ -72,10 +86,20 @@ def _as_array(name: str, value: Any) -> np.ndarray:
         return TypeError(f"input {name!r}: expected a real number or an array of numbers, got {what}")
     if value is None or isinstance(value, (str, bytes)):
         raise wrong(type(value).__name__)
+    why = not_real(value) if isinstance(value, np.ma.MaskedArray) else None
+    if why:
+        raise TypeError(f"input {name!r}: {why}")
     try:
         raw = np.asarray(value)
     except ValueError:  # ragged nested lists
         raise wrong("a ragged sequence") from None
+    if raw.dtype == object and type(value) is int:  # (past 64 bits NumPy keeps it as an object)
+        try:
+            return np.asarray(float(value))
+        except OverflowError:
+            # (its digits not shown: str() of one past 4,300 digits raises ValueError)
+            raise TypeError(f"input {name!r}: an integer of {value.bit_length()} bits is too large for a "
+                            f"float64 (at most about 1.8e308)") from None
     if raw.dtype.kind == "c":
         raise TypeError(f"input {name!r}: complex values are not supported")
     if raw.dtype.kind not in "biuf":

@@ -35,7 +35,7 @@ def _read_expr(args) -> str:
             raise UserError("give EXPR or -f FILE, not both")
         try:
             with open(args.file, encoding="utf-8-sig") as fh:  # -sig: a BOM is not text
-                return fh.read()
+                return _bounded(fh, _path(args.file))
         except OSError as err:
             raise UserError(f"cannot read {_path(args.file)}: {err.strerror}") from None
         except UnicodeDecodeError as err:
@@ -44,12 +44,30 @@ def _read_expr(args) -> str:
         try:
             if sys.stdin is None or sys.stdin.isatty():
                 raise UserError("no expression: give EXPR, -f FILE, or pipe it on stdin")
-            return sys.stdin.read()
+            return _bounded(sys.stdin, "standard input")
         except UnicodeDecodeError as err:
             raise UserError(f"cannot read standard input: not UTF-8 text (byte {err.start})") from None
         except (OSError, ValueError) as err:  # closed, or not readable (a directory, ...)
             raise UserError(f"cannot read standard input: {getattr(err, 'strerror', None) or err}") from None
     return args.expr
+
+
+# Characters of input allowed per operation of the front end's input-size limit
+# (trace.builder.max_ops_limit): generated text of 10^6 operations holds ~15 per operation.
+CHARS_PER_OP = 64
+
+
+def _bounded(fh, what: str) -> str:
+    """All of `fh`'s text, or a UserError once it holds more than any expression within
+    the input-size limit could: an endless source (/dev/zero, a runaway pipe) is refused
+    after a bounded read, not read until memory runs out."""
+    from .trace.builder import max_ops_limit   # (its EXPRCOMPILER_MAX_OPS raises the bound too)
+    limit = CHARS_PER_OP * max_ops_limit()
+    text = fh.read(limit + 1)
+    if len(text) > limit:
+        raise UserError(f"{what} holds more than {limit:,} characters, more than an expression within "
+                        f"the input-size limit can have (set EXPRCOMPILER_MAX_OPS to raise it)")
+    return text
 
 
 def _path(path: str) -> str:
@@ -87,14 +105,32 @@ def _parse_at(text: Union[None, str, Sequence[str]]) -> Optional[dict]:
             raise UserError(f"--at: {name.strip()} is given twice")
         try:
             if value.strip().startswith("["):
-                arr = np.array(json.loads(value), dtype=float)  # data, never code
-                point[name.strip()] = arr
+                data = json.loads(value)  # data, never code
+                if not _numbers_only(data):  # (NumPy would read "1" and true as numbers)
+                    raise ValueError
+                point[name.strip()] = np.array(data, dtype=float)
             else:
                 point[name.strip()] = float(value)
         except (ValueError, TypeError, RecursionError):  # (json recurses on nesting)
             what = "a list of numbers" if value.strip().startswith("[") else "a number"
             raise UserError(f"--at: {shown(value.strip())} is not {what} (for {name.strip()})") from None
+        except OverflowError:  # an integer of JSON past float64's range
+            raise UserError(f"--at: {shown(value.strip())} holds an integer too large for a float64 "
+                            f"(for {name.strip()})") from None
     return point
+
+
+def _numbers_only(data) -> bool:
+    """Whether the JSON value `data` is numbers in nested lists (no strings, booleans,
+    nulls or objects), walked without recursion."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, bool) or not isinstance(item, (int, float)):
+            return False
+    return True
 
 
 def _parse_shapes(items: Optional[list]) -> dict:

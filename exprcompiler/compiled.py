@@ -132,6 +132,9 @@ class CompiledFunction(Picklable):
         """The function's outputs themselves, each in its shape (a value kernel of the
         primal, compiled on first use)."""
         f = self.value_function()
+        missing = [k for k in f.inputs if k not in inputs]
+        if missing:  # (other names are the caller's seeds or data: ignored)
+            raise TypeError(f"values(): missing value for input {missing[0]!r} (inputs are {', '.join(f.inputs)})")
         out = f(**{k: inputs[k] for k in f.inputs})
         return out if isinstance(out, tuple) else (out,)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from .backends import c_entry
+from .call_args import _as_array, not_real
 from .dtypes import F64
 
 
@@ -75,7 +76,7 @@ class PackedCall:
                             f"{'missing ' + ', '.join(missing) if missing else ''} "
                             f"(other inputs: {', '.join(self.data_pos) or 'none'}, by name)")
         for name, k in self.data_pos.items():
-            value = np.asarray(data[name], dtype=float)
+            value = _as_array(name, data[name])
             if value.shape != ():
                 raise TypeError(f"at(): input {name!r} must be one number, got shape {value.shape}")
             buf[k] = value
@@ -150,6 +151,9 @@ def _value_and_gradient(out):
 def _vector(x, n: int, what: str, holds: str) -> np.ndarray:
     if type(x) is np.ndarray and x.shape == (n,) and x.dtype == np.float64:
         return x  # the common case, checked cheaply
+    why = not_real(x)
+    if why:
+        raise TypeError(f"at(): {what}: {why}")
     try:
         arr = np.asarray(x, dtype=float)
     except (TypeError, ValueError):

@@ -24,7 +24,7 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from . import shapes as _s
-from .call_args import _public_names
+from .call_args import _public_names, not_real
 from .errors import ShapeError
 from .shape_binding import ShapeBinder, ShapeCache, concrete, is_tensor_trace
 from .trace.ir import Trace
@@ -132,6 +132,9 @@ def _size_from_length(declared: dict, names, sizes: dict, unknown: list, length:
 def split(vector, parts: list, what: str = "x") -> dict:
     """A flat vector cut into the variables of `parts` ((name, shape) pairs, C order,
     concatenated): name -> array, or float for a scalar."""
+    why = not_real(vector)
+    if why:
+        raise TypeError(f"at(): {what}: {why}")
     arr = np.asarray(vector, dtype=np.float64).reshape(-1)
     total = sum(int(np.prod(shape)) for _, shape in parts)
     if total != arr.size:

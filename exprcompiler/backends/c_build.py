@@ -25,6 +25,7 @@ import platform
 import re
 import shlex
 import shutil
+import stat
 import subprocess
 import tempfile
 import time
@@ -169,14 +170,19 @@ def _build(source: str, force: bool = False, key: str = "", make=None, suffix: s
             _warn(f"not loading the cached kernel {lib}: {problem}; rebuilding it")
     c_cache.root_for(write=True)
     try:
-        folder.mkdir(exist_ok=True)
+        folder.mkdir(mode=0o700, exist_ok=True)
+        st = os.lstat(folder)
+        if st.st_mode & 0o022 and stat.S_ISDIR(st.st_mode) and st.st_uid == c_cache._uid():
+            os.chmod(folder, st.st_mode & ~0o022)   # (made under a umask of 002 by an older build)
         tmp = Path(tempfile.mkdtemp(prefix=f".build-{key[:8]}-", dir=folder))
     except OSError as err:
         raise CompileError(f"cannot write the compile cache {folder}: {err.strerror} "
                            f"(set EXPRCOMPILER_CACHE to a writable folder)") from None
     try:
         out = (make or _compile)(source, tmp, kept=folder / f"{key}.failed.c")
+        os.chmod(out, 0o755)   # (whatever the umask: entry_problem loads only files no one else may write)
         (tmp / "record").write_text(c_cache.record_text(key, c_cache.digest(out)))
+        os.chmod(tmp / "record", 0o644)
         # The library first, then its record: a reader that finds the record finds the
         # library it describes (every writer of one key compiles the same bytes).
         os.replace(out, lib)
@@ -186,10 +192,12 @@ def _build(source: str, force: bool = False, key: str = "", make=None, suffix: s
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     for _ in range(100):  # another writer may be between its two renames
-        if c_cache.entry_problem(lib, record, key) is None:
+        problem = c_cache.entry_problem(lib, record, key)
+        if problem is None:
             return lib, True
         time.sleep(0.01)
-    raise CompileError(f"the cached library {lib} does not match its record after building")
+    raise CompileError(f"the cached library {lib} cannot be loaded after building: "
+                       f"{problem or 'it does not match its record'}")
 
 
 def compile_jobs() -> int:

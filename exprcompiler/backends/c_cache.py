@@ -83,6 +83,23 @@ def check_private(root: Path, create: bool) -> None:
                            f"EXPRCOMPILER_CACHE (or HOME) to a folder of your own")
 
 
+def not_private(path: Path, kind) -> Optional[str]:
+    """Why `path` (not followed through a link) may not be loaded from, or None if it
+    is a `kind` (stat.S_ISREG / S_ISDIR) of this user's that no one else may write. The
+    record vouches only for bytes its writer chose: a library, record or shard folder
+    that another user wrote, or may write, would let them run code in this process
+    (the code store refuses its files on the same terms)."""
+    st = os.lstat(path)
+    what = "folder" if kind is stat.S_ISDIR else "file"
+    if not kind(st.st_mode):
+        return f"the {what} {path.name} is not a {'regular ' * (what == 'file')}{what} (a symbolic link?)"
+    if _uid() is not None and st.st_uid != _uid():
+        return f"the {what} {path.name} belongs to another user (uid {st.st_uid})"
+    if st.st_mode & 0o022:
+        return f"the {what} {path.name} can be written by other users"
+    return None
+
+
 def root_for(write: bool) -> Path:
     """The cache root, checked when it is the temporary fallback; `write`: create it
     (mode 0700) and mark it as the cache's, unless it holds files that are not."""
@@ -126,6 +143,14 @@ def entry_problem(lib: Path, record: Path, key: str) -> Optional[str]:
     a record from an older exprcompiler), which is an ordinary miss; otherwise the reason
     to warn about."""
     try:
+        unsafe = not_private(record.parent, stat.S_ISDIR) or not_private(record, stat.S_ISREG)
+    except FileNotFoundError:
+        return ""
+    except OSError as err:
+        return f"its record {record.name} cannot be read ({err.strerror})"
+    if unsafe:
+        return unsafe
+    try:
         with open(record, "rb") as fh:
             raw = fh.read(4096)  # a record is ~170 bytes; a huge one is not ours
     except FileNotFoundError:
@@ -144,11 +169,14 @@ def entry_problem(lib: Path, record: Path, key: str) -> Optional[str]:
     if fields["key"] != key:
         return f"its record belongs to another kernel (key {fields['key'][:16]}...)"
     try:
-        actual = digest(lib)
+        unsafe = not_private(lib, stat.S_ISREG)
+        actual = None if unsafe else digest(lib)
     except FileNotFoundError:
         return ""
     except OSError as err:
         return f"the library cannot be read ({err.strerror})"
+    if unsafe:
+        return unsafe
     if actual != fields["sha256"]:
         return "its SHA-256 does not match the one recorded when it was built (corrupt or replaced)"
     return None

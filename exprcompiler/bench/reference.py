@@ -67,7 +67,7 @@ def build(build_name: str, folder: Optional[Path] = None, force: bool = False) -
         record = lib.with_suffix(".sha256")
         if not force and c_cache.entry_problem(lib, record, key) is None:
             return lib, flags + libs
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".build-{key[:8]}-", dir=folder))
         try:
             (tmp / "seeds_ref.c").write_text(text)
@@ -76,7 +76,10 @@ def build(build_name: str, folder: Optional[Path] = None, force: bool = False) -
             if done.returncode != 0:
                 errors.append(done.stderr.strip().splitlines()[-1:] or ["failed"])
                 continue
+            # (whatever the umask: entry_problem loads only files no one else may write)
+            os.chmod(tmp / "ref.so", 0o755)
             (tmp / "record").write_text(c_cache.record_text(key, c_cache.digest(tmp / "ref.so")))
+            os.chmod(tmp / "record", 0o644)
             os.replace(tmp / "ref.so", lib)  # the library first, then its record
             os.replace(tmp / "record", record)
             return lib, flags + libs
@@ -98,8 +101,12 @@ class Kernels:
 
     def _call(self, fn, xs, threads, outs):
         xs = [np.ascontiguousarray(x, dtype=np.float64) for x in xs]
+        n = xs[0].size
+        if any(a.size != n for a in (*xs, *outs)):   # (the kernel reads and writes n of each)
+            raise ValueError(f"the reference kernels take arrays of one length, got "
+                             f"{[a.size for a in (*xs, *outs)]}")
         ptrs = [self.ffi.from_buffer("double[]", a) for a in (*xs, *outs)]
-        fn(xs[0].size, threads, *ptrs)
+        fn(n, threads, *ptrs)
 
     def value(self, *xs, threads: int = 1, out=None):
         y = np.empty(np.shape(xs[0])) if out is None else out

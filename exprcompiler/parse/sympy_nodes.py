@@ -84,9 +84,12 @@ def _float(num) -> float:
     try:
         if num.is_Rational:
             return num.p / num.q          # int / int is correctly rounded
-        return float(num)
+        value = float(num)
     except OverflowError:
         raise ConversionError(f"number too large for a float: {_show(num)}") from None
+    if math.isinf(value) and num.is_finite:   # (a Float of SymPy's precision past float64's range)
+        raise ConversionError(f"number too large for a float: {_show(num)}")
+    return value
 
 
 def _is_negative(num) -> bool:
