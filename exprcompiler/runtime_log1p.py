@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .runtime_blocks import _LN2, _blocked, _real, _redo, _scalar
+from .runtime_blocks import _LN2, _blocked, _blocked_rows, _real, _redo, _scalar
 from .ufunc_loops import SIMD
 
 
@@ -111,6 +111,26 @@ def expm1(x, out=None):
     return _scalar(out)
 
 
+@_blocked_rows
+def expm1_pair(x, out=None):
+    """(expm1(x), expm1(x) + 1): expm1's value and its derivative as the op table writes
+    it (expm1(x) + 1, exp(x)), expm1's and that sum's bits (`out`: two arrays). Where
+    expm1 takes exp(x) - 1 (a block all at or above log 2), the sum is that exp(x)
+    itself, so the derivative costs no pass of its own there: the same bits below
+    x = 36.7, where exp(x) < 2^53 and exp(x) - 1 is exact (Sterbenz's lemma up to 2,
+    above a multiple of exp(x)'s ulp, at most 1), and above, exp(x) itself, which the
+    sum of the rounded exp(x) - 1 and 1 gives within an ulp."""
+    x = _real(x)
+    value, slope = (np.empty_like(x), np.empty_like(x)) if out is None else out   # (arrays for one point too)
+    if x.size and np.minimum.reduce(x, axis=None) >= _LN2:   # (NaN fails the test)
+        np.exp(x, out=slope)
+        np.subtract(slope, 1.0, out=value)
+        return value, slope
+    expm1(x, out=value)
+    np.add(value, 1.0, out=slope)
+    return value, slope
+
+
 # |x| below it: log1p(x) and expm1(x) round to x itself (x ∓ x²/2 is within half an ulp of x)
 _TINY = 2.0 ** -54
 
@@ -173,4 +193,4 @@ def _exp_minus_1(x):
     return np.subtract(r, 1.0, out=r)
 
 
-__all__ = ["expm1", "log1p", "log1p_of_sum"]
+__all__ = ["expm1", "expm1_pair", "log1p", "log1p_of_sum"]

@@ -120,7 +120,7 @@ def test_float32_masks_and_sums_stay_float32():
 def test_a_value_and_its_derivative_share_one_exp():
     for expr, lines in (("log(1 + exp(x))", ["e1 = exp_quiet(x)", "v1 = softplus_of_exp(x, e1)",
                                              "x_bar = sigmoid_of_exp(e1)"]),
-                        ("sigmoid(x)", ["e1 = exp_quiet(x)", "v1 = sigmoid_of_exp(e1)", "t1 = sigmoid_neg_of_exp(e1)"]),
+                        ("sigmoid(x)", ["e1 = exp_quiet(x)", "p1 = sigmoid_pair_of_exp(e1)", "v1 = p1[0]"]),
                         ("log(exp(a) + exp(b))", ["t1 = a - b", "e1 = exp_neg_abs(t1)", "v1 = logaddexp_e(a, b, e1)"])):
         body = compile_grad(expr, stable=True).source.split("def ")[1]
         assert [ln.strip() for ln in body.splitlines()[1:4]] == lines
@@ -130,7 +130,7 @@ def test_a_value_and_its_derivative_share_one_exp():
     g = compile_grad("logaddexp(e1, e2)")   # the e variables avoid the user's names
     assert "e3 = exp_neg_abs(t1)" in g.source and g(1.0, 3.0)[0] == np.logaddexp(1.0, 3.0)
     body = compile_grad("log(exp(a) + exp(b))", stable=True).source.split("def ")[1]
-    assert body.count(" - b") == 1 and "sigmoid_neg_e(t1, e1)" in body and "-t1" not in body   # a - b once
+    assert body.count(" - b") == 1 and "sigmoid_pair_e(t1, e1)" in body and "-t1" not in body   # a - b once
 
 
 def test_xlogy_shares_the_log_of_its_derivative():
@@ -293,13 +293,15 @@ def test_blocked_helpers_give_the_bits_of_one_call(simd, monkeypatch):
              (R.logaddexp_e, x, y, e), (R.xlogy, x, y), (R.hypot, x * 1e160, y), (R.log1mexp, -np.abs(x)),
              (R.cosm1, x), (_sech2_of_own_exp, x), (_sech2_of_own_tanh, x), (R.sech2_of_tanh, x, np.tanh(x)),
              (R.sqrt1pm1, x), (R.exp_neg2abs, x), (R.sech2_of_exp, e), (R.tanh_of_exp, x, R.exp_neg2abs(x)),
-             (_log1p_of_sum, x, 1.0 + x), (_log1p_of_sum, x, None)]
+             (_log1p_of_sum, x, 1.0 + x), (_log1p_of_sum, x, None), (R.sigmoid_pair_of_exp, E),
+             (R.sigmoid_pair_e, d, e), (R.expm1_pair, x)]
     with np.errstate(all="ignore"):
         assert np.array_equal(R.sigmoid_neg_e(d, e), R.sigmoid_e(y - x, e), equal_nan=True)
     for f, *args in calls:
         with np.errstate(all="ignore"):
-            got, want = f(*args), f.__wrapped__(*args)
-            got32 = f(*[a if a is None else a.astype(np.float32) for a in args])
+            # (a pair helper's two results as the rows of one array)
+            got, want = np.asarray(f(*args)), np.asarray(f.__wrapped__(*args))
+            got32 = np.asarray(f(*[a if a is None else a.astype(np.float32) for a in args]))
         assert got.dtype == want.dtype and got.shape == want.shape, f.__name__
         assert np.array_equal(got, want, equal_nan=True), f.__name__
         assert got32.dtype == np.float32, f.__name__

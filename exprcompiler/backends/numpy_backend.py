@@ -51,9 +51,14 @@ from .numpy_rewrites import _dots, _small_powers, _static_sums, squared_columns
 from .numpy_run import BLOCK, MEMORY, _blocked, _flatten, block_for, numpy_runner  # noqa: F401
 from .reserved import PYTHON_RESERVED
 
-# Ops whose NumPy ufunc is a scalar libm loop, called in batch code through a runtime
-# helper that gives the same values faster (np.hypot costs 4 exps: runtime.hypot;
-# np.log1p and np.expm1 twice np.log's and np.exp's: runtime.log1p, runtime.expm1).
+# Ops called in batch code through a runtime helper that gives the same values faster
+# than their NumPy ufunc: np.hypot and np.logaddexp are scalar libm loops (hypot costs
+# 4 exps, logaddexp several times exp and log1p together: runtime.hypot,
+# runtime.logaddexp). np.log1p and np.expm1 are scalar loops, twice np.log's and
+# np.exp's cost, only where NumPy has no SIMD kernel for them (AVX2 and older;
+# ufunc_loops.SIMD): there runtime.log1p and runtime.expm1 build them from log and exp.
+# On AVX-512 they call np.log1p and np.expm1 themselves, keeping tiny |x| off those
+# loops' slow path, and runtime.expm1 still takes exp(x) - 1 from x = log 2.
 BATCH = {"hypot": "hypot", "logaddexp": "logaddexp", "log1p": "log1p", "expm1": "expm1"}
 _HELPERS = {op.numpy for op in _ops.OPS.values()
             if op.numpy and op.numpy != op.infix and not op.numpy.startswith("np.")} | set(BATCH.values()) \
@@ -336,7 +341,7 @@ _SLOT_CHUNK = 1 << 12
 
 
 # The ops without one of which shared_exps finds nothing (tanh's share needs a sech2).
-_SHARES_EXPS = frozenset(("logaddexp", "sigmoid", "softplus", "sech2", "log1p"))
+_SHARES_EXPS = frozenset(("logaddexp", "sigmoid", "softplus", "sech2", "log1p", "expm1"))
 
 # the constants' texts that are not float literals, and their values (as the text evaluates them)
 _LITERALS = {"np.nan": np.nan, "np.inf": np.inf, "-np.inf": -np.inf}

@@ -35,6 +35,11 @@ And some that share work between a value and its derivative:
   and sigmoid(x)'s numbers; sigmoid(-x) within an ulp or two of its own call's).
   logaddexp's a - b is computed once (`hoist_shared` moves the derivative's up), and
   its partial sigmoid(-(a - b)) is sigmoid_neg_e(t1, e1), without the array -(a - b).
+- Two results of one call (`_pair`): where sigmoid(u) and sigmoid(-u) share an exp (a
+  sigmoid's value and derivative; logaddexp's two partials), one call computes both, a
+  tuple `p1 = sigmoid_pair_of_exp(e1)` (or `sigmoid_pair_e(t1, e1)`), each read by
+  index, `v1 = p1[0]`: the two calls' bits, one 1 + E and a call fewer. expm1(x) and the expm1(x) + 1 of its derivative likewise, `p1 = expm1_pair(x)`:
+  where expm1 takes exp(x) - 1, the derivative is that exp(x), no pass of its own.
 - tanh(x) and its derivative sech2(x) (the stable form of 1 - tanh(x)**2): where
   np.tanh's loop is SIMD (ufunc_loops.SIMD), `v1 = np.tanh(x)` and
   `x_bar = sech2_of_tanh(x, v1)`, 1 - t² where that is accurate (np.tanh and two passes:
@@ -74,17 +79,20 @@ _INFIX = Spelling(symbol=lambda op: op.infix, call=lambda op: op.numpy, const=re
 
 FUSED_HELPERS = ("where_rare", "exp_quiet", "sigmoid_of_exp", "sigmoid_neg_of_exp", "softplus_of_exp",
                  "exp_neg_abs", "sigmoid_e", "sigmoid_neg_e", "softplus_e", "logaddexp_e", "exp_neg2abs",
-                 "tanh_of_exp", "sech2_of_exp", "sech2_of_tanh", "log1p_of_sum")
+                 "tanh_of_exp", "sech2_of_exp", "sech2_of_tanh", "log1p_of_sum", "sigmoid_pair_of_exp",
+                 "sigmoid_pair_e", "expm1_pair")
 
 
 def shared_exps(trace: Trace, ops: Optional[set[str]] = None, codes: Optional[OpCodes] = None) -> dict[int, tuple]:
     """{instruction: (k, exp helper, call, passes its arguments: True, False, or "inner":
-    the argument's own, the u of a sigmoid(-u))} for the sigmoids,
+    the argument's own, the u of a sigmoid(-u)[, row])} for the sigmoids,
     softpluses and logaddexps that share one exp of the same u with another (u the
     argument under a neg, if one; for logaddexp(a, b) the trace's a - b or b - a, as its
     derivative sigmoid(a - b) has it); k is the instruction the exp is taken of. Also
     tanh and sech2 of the same x (_tanh_group), and log1p(x) with the 1 + x that comes
-    after it (shared_sums; its exp helper is "": the line is `w1 = 1.0 + x`).
+    after it (shared_sums; its exp helper is "": the line is `w1 = 1.0 + x`). An entry
+    with a row is one of two results of one call (_pair): sigmoid(u) and sigmoid(-u)
+    (sigmoid_pair_of_exp), expm1(x) and expm1(x) + 1 (expm1_pair).
     Where a logaddexp is among them, e = exp(-|u|) (exp_neg_abs), as logaddexp needs:
     runtime.sigmoid_e, softplus_e, logaddexp_e. Otherwise E = exp(±u) (exp_quiet), ± as
     the softpluses have it: sigmoid(±u) = E/(1 + E), sigmoid(∓u) = 1/(1 + E),
@@ -107,7 +115,25 @@ def shared_exps(trace: Trace, ops: Optional[set[str]] = None, codes: Optional[Op
                 shared.update(_tanh_group(instrs, k, members))
     if "log1p" in ops:
         shared.update(shared_sums(trace))
+    if "expm1" in ops:
+        shared.update(_expm1_pairs(instrs))
     return shared
+
+
+def _expm1_pairs(instrs) -> dict[int, tuple]:
+    """shared_exps' entries for expm1(x) and the expm1(x) + 1 of its derivative (the op
+    table's exp(x)): one expm1_pair(x), whose derivative row costs no pass where the
+    value is exp(x) - 1 (runtime_log1p.expm1_pair)."""
+    ones = {i for i, ins in enumerate(instrs) if ins.op == "const" and ins.value == 1.0}
+    pairs = {}
+    for j, ins in enumerate(instrs):
+        if ins.op == "add" and len(ins.args) == 2 and (ins.args[0] in ones) != (ins.args[1] in ones):
+            i = ins.args[1] if ins.args[0] in ones else ins.args[0]
+            if instrs[i].op == "expm1" and i not in pairs:
+                x = instrs[i].args[0]
+                pairs[i] = (x, None, "expm1_pair", False, 0)
+                pairs[j] = (x, None, "expm1_pair", False, 1)
+    return pairs
 
 
 def _tanh_group(instrs, k: int, members: list[int]) -> dict[int, tuple]:
@@ -163,7 +189,8 @@ def _share_exps(instrs, logaddexp: bool, shared: dict, codes: Optional[OpCodes] 
             for i in members:   # sigmoid(-u) as sigmoid_neg_e(u, e): no array -u
                 if instrs[i].op == "sigmoid" and instrs[instrs[i].args[0]].op == "neg":
                     mine[i] = (u, "exp_neg_abs", "sigmoid_neg_e", "inner")
-            shared.update(mine if len(members) > 1 else {})
+            shared.update(_pair(mine, "sigmoid_e", "sigmoid_neg_e", "sigmoid_pair_e", "k") if len(members) > 1
+                          else {})
             continue
         softplus = [instrs[i].args[0] for i in members if instrs[i].op == "softplus"]
         k = softplus[0] if softplus else instrs[members[0]].args[0]
@@ -176,7 +203,20 @@ def _share_exps(instrs, logaddexp: bool, shared: dict, codes: Optional[OpCodes] 
             else:
                 mine[i] = (k, "exp_quiet", "sigmoid_of_exp" if same else "sigmoid_neg_of_exp", False)
         if len(mine) > 1:
-            shared.update(mine)
+            shared.update(_pair(mine, "sigmoid_of_exp", "sigmoid_neg_of_exp", "sigmoid_pair_of_exp"))
+
+
+def _pair(mine: dict, first: str, second: str, call: str, passes=False) -> dict:
+    """`mine` (shared_exps' entries of one group) with its one `first` and one `second`
+    (calls of the same exp) as the rows 0 and 1 of one `call` of the exp (and of k
+    before it, `passes` "k"): a pass and a call fewer."""
+    rows = {name: [i for i, share in mine.items() if share[2] == name] for name in (first, second)}
+    if len(rows[first]) != 1 or len(rows[second]) != 1:
+        return mine
+    for row, name in enumerate((first, second)):
+        i = rows[name][0]
+        mine[i] = mine[i][:2] + (call, passes, row)
+    return mine
 
 
 def hoist_shared(trace: Trace) -> Trace:
@@ -302,17 +342,23 @@ class NumpyRenderer(Renderer):
         self._first: dict[tuple, int] = {}    # (k, exp helper) -> its first user
         self._e_name: dict[tuple, str] = {}   # (k, exp helper) -> the name of its exp
         self._sum_name: dict[int, str] = {}   # k of shared_sums -> its name
-        counts = {"e": 0, "w": 0}
-        for i, (k, exp, *_) in sorted(self._shared.items()):
+        self._pair_name: dict[tuple, str] = {}   # (k, exp helper, call) of a pair -> its name
+        counts = {"e": 0, "w": 0, "p": 0}
+
+        def fresh(prefix: str) -> str:
+            n = counts[prefix] + 1
+            while f"{prefix}{n}" in taken:
+                n += 1
+            counts[prefix] = n
+            return f"{prefix}{n}"
+
+        for i, (k, exp, call, _, *row) in sorted(self._shared.items()):
             if exp is not None and (k, exp) not in self._e_name:
-                prefix = "e" if exp else "w"
-                n = counts[prefix] + 1
-                while f"{prefix}{n}" in taken:
-                    n += 1
-                counts[prefix] = n
-                self._e_name[k, exp], self._first[k, exp] = f"{prefix}{n}", i
+                self._e_name[k, exp], self._first[k, exp] = fresh("e" if exp else "w"), i
                 if not exp:
-                    self._sum_name[k] = f"{prefix}{n}"
+                    self._sum_name[k] = self._e_name[k, exp]
+            if row and (k, exp, call) not in self._pair_name:   # its line before its first row's
+                self._pair_name[k, exp, call], self._first[k, exp, call] = fresh("p"), i
         super().__init__(trace, spell, name_of, named=named, rhs_all=rhs_all, slots=slots, reads=reads, codes=codes)
 
     def _own_formats(self) -> set[int]:
@@ -328,7 +374,7 @@ class NumpyRenderer(Renderer):
     @property
     def helpers(self) -> set[str]:
         """The runtime helpers this renderer's own spellings call."""
-        names = {name for _, exp, call, _ in self._shared.values() for name in (exp, call) if name}   # (None: none)
+        names = {name for _, exp, call, *_ in self._shared.values() for name in (exp, call) if name}   # (None: none)
         rare = bool(self._conditions) and any(
             ins.op == "where" and ins.args[0] in self._conditions and self._fresh(ins.args[2])
             for ins in self.trace.instrs)
@@ -343,26 +389,39 @@ class NumpyRenderer(Renderer):
 
     def lines_before(self, i: int) -> list[str]:
         """Statements to emit before i's own: the shared exp before its first user (of k
-        itself, or of a - b spelled out where the trace computes it only later)."""
+        itself, or of a - b spelled out where the trace computes it only later), and a
+        pair's call before its first row."""
         share = self._shared.get(i)
-        if share is None or share[1] is None or self._first[share[:2]] != i:
+        if share is None:
             return []
-        k, exp = share[:2]
-        if not exp:   # a shared sum, spelled by its name from here on
-            return [f"{self._e_name[k, exp]} = {Renderer._format(self, k)[0]}"]
-        text = self._texts[k] if k < i else self._format(k)[0]
-        return [f"{self._e_name[k, exp]} = {exp}({text})"]
+        k, exp, call = share[:3]
+        lines = []
+        if exp is not None and self._first[k, exp] == i:
+            if not exp:   # a shared sum, spelled by its name from here on
+                lines.append(f"{self._e_name[k, exp]} = {Renderer._format(self, k)[0]}")
+            else:
+                text = self._texts[k] if k < i else self._format(k)[0]
+                lines.append(f"{self._e_name[k, exp]} = {exp}({text})")
+        if len(share) > 4 and self._first[k, exp, call] == i:
+            args = [self._texts[k]] if share[3] == "k" else []
+            lines.append(f"{self._pair_name[k, exp, call]} = {call}({', '.join(args + [self._shared_text(k, exp)])})")
+        return lines
+
+    def _shared_text(self, k: int, exp) -> str:
+        """What a shared call takes after its own arguments: k's exp, or k itself."""
+        return self._texts[k] if exp is None else self._e_name[k, exp]
 
     def _format(self, i: int) -> tuple[str, int]:
         ins = self.trace.instrs[i]
         if i in self._shared:
-            k, exp, call, passes = self._shared[i]
+            k, exp, call, passes, *row = self._shared[i]
             if call is None:   # named only: a tanh that a sech2_of_tanh takes
                 return Renderer._format(self, i)
+            if row:   # a row of a pair, computed on a line of its own (lines_before)
+                return f"{self._pair_name[k, exp, call]}[{row[0]}]", _ops.PREC_ATOM
             args = [self._texts[self.trace.instrs[a].args[0] if passes == "inner" else a]
                     for a in ins.args] if passes else []
-            shared = self._texts[k] if exp is None else self._e_name[k, exp]
-            return f"{call}({', '.join(args + [shared])})", _ops.PREC_ATOM
+            return f"{call}({', '.join(args + [self._shared_text(k, exp)])})", _ops.PREC_ATOM
         if i in self._sum_name:
             return self._sum_name[i], _ops.PREC_ATOM
         if i in self._conditions:
