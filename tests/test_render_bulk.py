@@ -11,6 +11,7 @@ either way."""
 from __future__ import annotations
 
 import gc
+import math
 import tracemalloc
 import weakref
 from itertools import product
@@ -22,6 +23,7 @@ import pytest
 from exprcompiler import passes, to_trace
 from exprcompiler.backends import numpy_backend
 from exprcompiler.backends.numpy_render import NumpyRenderer
+from exprcompiler.passes import reverse
 from exprcompiler.randexpr import random_program
 from exprcompiler.trace import render, render_bulk, render_keys
 from exprcompiler.trace.ir import Instr, Label, Trace
@@ -183,8 +185,11 @@ def test_more_shapes_than_a_byte():
 
 def test_generate_hands_the_reads_over(monkeypatch):
     """generate hands its array of reads to the bulk renderer, which drops it once
-    read: it is gone (no frame holds it) while the slots are placed."""
+    read: it is gone (no frame holds it) while the slots are placed. (A gradient the
+    sweep holds as columns hands over its own arguments' array, which it keeps: the
+    reads made from tuples are the ones to drop.)"""
     monkeypatch.setattr(numpy_backend, "PROGRAM_ABOVE", 0)
+    monkeypatch.setattr(reverse, "_COLUMNS_FROM", math.inf)
     monkeypatch.setattr(numpy_backend, "_KEYED_MARGIN", 0)
     grad = passes.grad_reverse(to_trace(random_program(150, seed=3)))
     made, alive = [], []

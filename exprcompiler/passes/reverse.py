@@ -19,6 +19,7 @@ from typing import Mapping, Optional, Sequence
 
 from .. import ops as _ops
 from ..op_def import VARIADIC, negated_seed, seed
+from ..trace.columns import kept
 from ..trace.identities import CONST
 from ..trace.ir import _LEAF_OR_COPY, Builder, Trace, gc_paused
 from .replay import (derived, derived_labels, fresh_name, labels_of, replay, scalar_output, seed_input, wrt_vars,
@@ -184,7 +185,14 @@ def vjp(trace: Trace, wrt: Optional[Sequence[str]] = None, *, seeds: Optional[Ma
     `seeds={"y": 1.0}` gives the gradient."""
     wrt_list = wrt_vars(trace, wrt)
     b = Builder(pull_negations=True)
+    # From _COLUMNS_FROM instructions the VJP keeps its columns and holds its new
+    # instructions as them (finish._held_as_columns: no new tuples; generate reads
+    # the columns), those of a trace loaded as it is (builder_load) not read again.
+    keep_columns = len(trace) >= _COLUMNS_FROM
+    loaded_columns = kept(trace) if keep_columns else None   # (before the load takes them)
     vmap = replay(b, trace)
+    if loaded_columns is not None and b._loaded == len(loaded_columns.code):
+        b._loaded_columns = loaded_columns
     cotangents: dict[int, int] = {}
     taken = labels_of(trace)
     # builder var -> trace var v, for each v̄ label given: the labels as columns (reverse_labels.py)
@@ -215,7 +223,7 @@ def vjp(trace: Trace, wrt: Optional[Sequence[str]] = None, *, seeds: Optional[Ma
     b.release()
     # last: the sweep's tuples dropped as the trace's are made (text at 10^5
     # operations: grad_reverse's maxrss 91 -> 70 MB, its traced peak 129 -> 100 MB)
-    return b.finish(outputs, last=True,
+    return b.finish(outputs, last=True, keep_columns=keep_columns,
                     labels_after=None if named is None else swept_labels(b, trace, named, markers))
 
 
@@ -254,6 +262,15 @@ def grad_reverse(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Trace:
 # never).
 _BULK_FROM = 3000
 _FEW_OPS = 8
+
+# From how many instructions vjp's trace holds its new instructions as columns: below
+# ~500 named variables generate renders from the tuples (numpy_backend.TIER_FROM), so
+# they would be made anyway. grad_reverse + generate, the per-instruction sweep, CPU
+# medians of 25 in a process, 4 processes alternating with the tuples' finish, load
+# 5-8: text at 10^3 operations 9.6-10.5 -> 7.5-8.8 ms, SymPy 10.7-11.3 -> 9.8-11.1; at
+# 300 within noise (4.5-4.9 -> 4.4-4.7); at 150-200 it was 0.1-0.2 ms slower (generate).
+# A reader of the tuples (the VM and C backends, printing) makes them: +0.3-0.5 ms there.
+_COLUMNS_FROM = 300
 
 
 from . import reverse_bulk  # noqa: E402  (last: it imports this module's active_set)

@@ -115,6 +115,9 @@ class Builder:
         # that trace's labels, if columns (trace/labels.py): `labels` holds a placeholder
         # for each of them (Labels.placeholders), finish takes them from here
         self._loaded_labels = None
+        # that trace's columns, where a pass hands them on for the finish to hold its
+        # new instructions as columns (reverse.vjp, finish._held_as_columns)
+        self._loaded_columns = None
         # Caches keyed by float values, which are exact keys for nonzero floats only
         # (0.0 == -0.0; a NaN finds only itself): scalar constants by value (const()
         # without repr()), and folded scalar operations (opname, *values) -> (op, var).

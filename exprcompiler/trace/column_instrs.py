@@ -6,6 +6,9 @@ them to generate, which reads those, not tuples (uses.use_counts_and_reads,
 numpy_backend._prepared_codes, render_bulk.bulk_keys). Its gradient `Trace` holds a
 `ColumnInstrs`: the primal's tuples as they are, the new instructions as columns, and
 the few the columns cannot say (the constants, with their values) as tuples.
+The per-instruction sweep's finish holds a gradient of reverse._COLUMNS_FROM
+instructions or more so as well (finish._held_as_columns: the new instructions
+after the first dead or moved one, renumbered, as columns).
 `trace.instrs` makes the tuple of them all on first asking (every other reader:
 the printers, the VM and C backends, a second differentiation, pickling), equal to
 the tuple the sweep made before; generate asks only for the length and a few items

@@ -9,9 +9,10 @@ its primal (builder_load.py) read them here instead of each reading every
 instruction again (0.2 µs an operation each). The bulk reverse sweep makes its
 gradient's columns from the arrays it writes the instructions from (reverse_bulk_write)
 and generate reads those (uses.use_counts_and_reads, numpy_backend._prepared_codes):
-at 10⁶ operations generate 2.1 -> 1.65 µs an operation. (The per-instruction sweep's
-finish handing its columns over was measured and does not pay: its op codes and counts
-cost the finish about what generate's own read of the gradient costs.)
+at 10⁶ operations generate 2.1 -> 1.65 µs an operation. The per-instruction sweep
+hands its columns over too from reverse._COLUMNS_FROM instructions, where its finish
+then makes no tuples (finish._held_as_columns): handing them over beside the tuples
+did not pay (the op codes and counts cost the finish what generate's own read costs).
 
 `columns(trace)` makes them at most once per trace and keeps them on it
 (`Trace._columns`, a cache: they are a pure function of the trace's instructions,

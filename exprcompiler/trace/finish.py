@@ -8,6 +8,8 @@ finish a block at a time, dropping the builder's tuples as the trace's are made:
 `_renumbered_dropping`) and gives the trace its labels as columns (labels.py):
 primal Griewank labels from the op codes (ir_trace.primal_labels), or the
 builder's, a loaded trace's taken from that trace's columns (`builder_labels`).
+A last finish that keeps the columns (a large gradient's, reverse.vjp) makes no new
+tuples: what moves is held as the renumbered columns (`_held_as_columns`).
 """
 
 from __future__ import annotations
@@ -18,13 +20,16 @@ from typing import TYPE_CHECKING, Iterable, Optional, Sequence
 
 import numpy as np
 
+from .. import ops as _ops
 from ..errors import TraceError
-from .columns import Columns, frozen, made
-from .ir_trace import Trace, Var, primal_labels, renumbered
+from .columns import CONST, INPUT, OP_NAMES, UNKNOWN, Columns, frozen, made, op_code_bytes
+from .identities import SHAPED
+from .ir_trace import Instr, Trace, Var, _new_tuple, primal_labels, renumbered
 from .labels import Labels, as_labels
 
 if TYPE_CHECKING:
     from .builder import Builder
+    from .column_instrs import ColumnInstrs
 
 
 def finish(b: "Builder", outputs: Iterable[tuple[str, Var]], *, input_order: Optional[Sequence[str]] = None,
@@ -51,8 +56,9 @@ def finish(b: "Builder", outputs: Iterable[tuple[str, Var]], *, input_order: Opt
     if b._loaded_outputs is not None and set(b._loaded_outputs).issubset(out_vars):
         start = b._loaded
     # the trace's columns (columns.py), where asked for: read here, where _live reads
-    # every argument anyway; what renumbering does to them follows by NumPy
-    cols = made(all_instrs) if keep_columns else None
+    # every argument anyway (a loaded trace's taken from it: only what was built after
+    # it is read); what renumbering does to them follows by NumPy
+    cols = _columns_of(b, all_instrs) if keep_columns else None
     live = _live(all_instrs, out_vars, start,
                  None if cols is None else cols.flat[int(cols.counts[:start].sum(dtype=np.int64)):])
     for v in firsts:   # inputs go first, live or not
@@ -75,6 +81,9 @@ def finish(b: "Builder", outputs: Iterable[tuple[str, Var]], *, input_order: Opt
             builder_labels(b, None, labels_after)
         return _left(b, Trace(instrs, labels, outputs, source, _all_live=True, _columns=cols,
                               _inputs=tuple((nm, b._inputs[nm]) for nm in names)), last)
+    if last and cols is not None:
+        return _left(b, _held_as_columns(b, outputs, names, firsts, live, kept, cols, number, source, labels_after),
+                     last)
     # new numbers: a live variable's is n_in + the live ones before it (a dead
     # one's is never read), an input's its place in `names`; a kept one's its own
     if kept:
@@ -93,18 +102,92 @@ def finish(b: "Builder", outputs: Iterable[tuple[str, Var]], *, input_order: Opt
     else:
         instrs = tuple(chain(islice(all_instrs, kept), renumbered(
             chain(map(all_instrs.__getitem__, moved), compress(islice(all_instrs, kept, None), rest)), new_index)))
+    order = _order(kept, moved, live) if cols is not None or not number else None
     if cols is not None:
-        cols = _moved_columns(cols, kept, moved, live, new_index)
+        cols = _moved_columns(cols, order, live, new_index)
     if number:
         labels = primal_labels(instrs, None if cols is None else cols.code)
     else:
-        labels = builder_labels(b, np.concatenate((np.arange(kept), np.array(moved, np.intp),
-                                                   kept + np.flatnonzero(np.frombuffer(rest, np.uint8)))),
-                                labels_after)
+        labels = builder_labels(b, order, labels_after)
     return _left(b, Trace(instrs, labels, [(nm, new_index[v]) for nm, v in outputs], source,
                           _inputs=tuple((nm, new_index[b._inputs[nm]]) for nm in names), _all_live=True,
                           _columns=cols),
                  last)
+
+
+def _columns_of(b: "Builder", instrs: list) -> Columns:
+    """The Columns of the builder's `instrs`: those of a trace it loaded (builder_load)
+    where its caller put them in `b._loaded_columns` (reverse.vjp), then those of what
+    was built after it, read; else all of them read."""
+    loaded = b._loaded_columns
+    b._loaded_columns = None
+    n0 = b._loaded
+    if loaded is None or n0 != len(loaded.code) or not n0:
+        return made(instrs)
+    new = _built_columns(instrs, n0)
+    counts = (loaded.counts, new.counts)
+    if counts[0].dtype != counts[1].dtype:   # (256 arguments or more on one side)
+        counts = [c.astype(np.int32) for c in counts]
+    return frozen(np.concatenate((loaded.code, new.code)), np.concatenate(counts),
+                  np.concatenate((loaded.flat, new.flat.astype(loaded.flat.dtype, copy=False))))
+
+
+def _built_columns(instrs: list, start: int) -> Columns:
+    """columns.made(instrs[start:]), what a builder made: an op's argument count is its
+    arity (Builder._apply refuses others), read off the op codes where no op takes
+    any number (a third of made's time); the total checked."""
+    if len(instrs) >= 1 << 31:   # (arguments past int32)
+        return made(instrs[start:])
+    code = op_code_bytes(islice(instrs, start, None))
+    flat = np.fromiter(chain.from_iterable(map(_ARGS_OF, islice(instrs, start, None))), np.int32)
+    counts = code.translate(_ARITY)
+    if counts.find(_ANY) >= 0 or sum(counts) != len(flat):
+        return made(instrs[start:])
+    return frozen(np.frombuffer(code, np.uint8), np.frombuffer(counts, np.uint8), flat)
+
+
+# per op code, its arity as a byte (copy's 1, a leaf's 0); _ANY for an op that takes
+# any number of arguments or one the columns' table does not hold
+_ANY = 255
+_ARITY = bytes([max(0, _ops.OPS[name].arity) if _ops.OPS[name].arity >= 0 else _ANY for name in OP_NAMES]
+               + [_ANY] * (256 - len(OP_NAMES)))
+
+
+def _held_as_columns(b: "Builder", outputs: list, names: list, firsts: list, live: bytearray, kept: int,
+                     cols: Columns, number: bool, source: Optional[str], labels_after: Optional[Labels]) -> Trace:
+    """finish(last=True)'s trace where it has the builder's Columns `cols`: the
+    first `kept` tuples as they are, the others held as the renumbered columns
+    (column_instrs.ColumnInstrs: their tuples made only if asked for; generate reads
+    the columns), but for the few the columns cannot say (inputs, constants, an op
+    with options or a shape, or one the columns' table does not hold), renumbered.
+    `live`: finish's (the inputs 0). All in NumPy: no new tuple for the others, and
+    no list of the new numbers."""
+    global _ColumnInstrs
+    if _ColumnInstrs is None:   # (imported here: it imports builder.py, which imports this module)
+        from .column_instrs import ColumnInstrs as _ColumnInstrs
+    instrs = b.instrs
+    order = _order(kept, firsts[kept:], live)
+    new_index = np.full(len(instrs), -1, cols.flat.dtype)   # (a dead variable's is never read)
+    new_index[order] = np.arange(len(order), dtype=cols.flat.dtype)
+    new_cols = _moved_columns(cols, order, live, new_index)
+    # the ones the columns cannot say: every leaf and unknown op by its code; shapes
+    # and an operation's options (a trace of scalars has neither: the builder's flags
+    # say so, and a count of the instructions without options) looked for otherwise
+    said = (cols.code[kept:] <= CONST) | (cols.code[kept:] == UNKNOWN)
+    if b._flags[kept:].translate(_SHAPED).find(1) >= 0 or \
+            list(map(_ATTRS, islice(instrs, kept, None))).count(()) != len(said) - int(said.sum()):
+        said |= np.array([bool(ins[2] or ins[3]) for ins in islice(instrs, kept, None)], bool)
+    said = np.flatnonzero(said) + kept
+    said = said[np.frombuffer(live, bool)[said] | (cols.code[said] == INPUT)].tolist()
+    fixed = {}
+    for i in said:
+        op, args, attrs, shape = instrs[i]
+        fixed[int(new_index[i])] = _new_tuple(Instr, (op, tuple(new_index[list(args)].tolist()), attrs, shape))
+    held = _ColumnInstrs(tuple(islice(instrs, kept)), new_cols, fixed)
+    labels = primal_labels(held, new_cols.code) if number else builder_labels(b, order, labels_after)
+    outputs = zip([nm for nm, _ in outputs], new_index[[v for _, v in outputs]].tolist())
+    inputs = zip(names, new_index[[b._inputs[nm] for nm in names]].tolist())
+    return Trace(held, labels, outputs, source, _inputs=tuple(inputs), _all_live=True, _columns=new_cols)
 
 
 def builder_labels(b: "Builder", order: Optional[np.ndarray] = None, after: Optional[Labels] = None) -> Labels:
@@ -145,15 +228,20 @@ def _renumbered_dropping(instrs: list, kept: int, moved: list, live: bytearray, 
     return out
 
 
-def _moved_columns(cols: Columns, kept: int, moved: list, live: bytearray, new_index: list) -> Columns:
-    """The Columns of the trace finish makes of a builder whose are `cols`: the
-    first `kept` instructions, the `moved` inputs, the live ones after `kept`, in
-    that order, arguments renumbered by `new_index` (finish's)."""
-    alive = np.frombuffer(live, np.uint8).view(bool)
-    order = np.concatenate((np.arange(kept), np.array(moved, np.intp), kept + np.flatnonzero(alive[kept:])))
+def _order(kept: int, moved: list, live: bytearray) -> np.ndarray:
+    """The builder's positions of the instructions finish keeps, in their new order:
+    the first `kept`, the `moved` inputs, the live ones after `kept`."""
+    rest = np.flatnonzero(np.frombuffer(live, bool)[kept:])
+    return np.concatenate((np.arange(kept), np.array(moved, np.intp), rest + kept))
+
+
+def _moved_columns(cols: Columns, order: np.ndarray, live: bytearray, new_index) -> Columns:
+    """The Columns of the trace finish makes of a builder whose are `cols`: its
+    instructions at `order` (_order's), arguments renumbered by `new_index` (finish's,
+    a list or an array)."""
     # (inputs, the only ones moved and the only ones of the first `kept` that `live`
     # marks 0, read no arguments: the others' arguments stay in order)
-    flat = np.array(new_index, cols.flat.dtype)[cols.flat[np.repeat(alive, cols.counts)]]
+    flat = np.asarray(new_index, cols.flat.dtype)[cols.flat[np.repeat(np.frombuffer(live, bool), cols.counts)]]
     return frozen(cols.code[order], cols.counts[order], flat)
 
 
@@ -183,4 +271,6 @@ def _live(instrs: list, outputs: list, start: int = 0, flat: Optional[np.ndarray
     return live
 
 
-_ARGS_OF = itemgetter(1)   # an instruction's arguments
+_ARGS_OF, _ATTRS = itemgetter(1), itemgetter(2)   # an instruction's arguments, options
+_ColumnInstrs = None   # (column_instrs.ColumnInstrs, once imported)
+_SHAPED = bytes(1 if f & SHAPED else 0 for f in range(256))   # per builder flags byte (identities.SHAPED): 1 if set
