@@ -22,7 +22,7 @@ def _code(source: str) -> str:
 
 
 def _helper(source: str, name: str) -> str:
-    return re.search(rf"static inline (?:double|float) {name}\(.*?\n}}", _code(source), re.S).group(0)
+    return re.search(rf"static inline (?:XC_ALWAYS )?(?:double|float) {name}\(.*?\n}}", _code(source), re.S).group(0)
 
 
 def _worst_ulps(f, xs, ref, dtype) -> float:

@@ -1,6 +1,7 @@
 """C backend, helpers for the functions C's libm lacks: digamma, polygamma, frac, sinc,
 the stable forms of the stability rewrites (logaddexp, log1mexp, cosm1, sech2, sqrt1pm1),
-and log1p and tanh from cheaper libmvec functions (the op table's `c` for log1p and tanh).
+log1p from libmvec's log, which is cheaper than its log1p, and tanh from c_exp's own
+e^x - 1 (the op table's `c` for log1p and tanh).
 
 Merged into c_backend.HELPERS, so both C generators (per-point and tensor) and
 `exprc export` emit them where a kernel calls them. digamma and polygamma are the
@@ -15,6 +16,7 @@ from __future__ import annotations
 import math
 
 from .. import special as S
+from . import c_exp
 
 
 def _array(values) -> str:
@@ -146,24 +148,40 @@ static inline double xc_sqrt1pm1(double x)
     return xc_select(x == INFINITY, x, fma(rho, h, -(1.0 - s)));
 }"""
 
-# tanh(x) = sign(x) (-m) / (2 + m), m = expm1(-2|x|): 1.43 ns a point where libmvec's
-# tanh costs 2.28 (AVX2, 4 lanes, one thread), within 2.5 ulps (m, 2 + m and the
-# quotient each rounded once; 2 + m >= 1, no cancellation). sech2(x) = 4w / (1 + w)^2,
-# w = exp(-2|x|), takes 1 + w as 2 + m, the same number to an ulp, by the same
-# division as tanh's, so that a kernel with both (tanh and its stable derivative)
-# divides once: the pair cost 3.31 ns a point, now 2.3 (the naive pair, tanh and
-# 1 - tanh^2, 2.29, now 1.47).
+# tanh(x) = sign(x) (-m) / (2 + m), m = expm1(-2|x|), within 2.5 ulps (m within an ulp
+# and a half, 2 + m and the quotient each rounded once; 2 + m >= 1, no cancellation). sech2(x) =
+# 4w / (1 + w)^2, w = exp(-2|x|), takes 1 + w as 2 + m, the same number to an ulp, by
+# the same division as tanh's, so that a kernel with both (tanh and its stable
+# derivative) divides once; m and w come from one reduction (c_exp), so it computes
+# that once too. Against libmvec's tanh (2.28 ns a point) and then its expm1 and exp:
+# see c_exp.
 _TANH = """/* tanh from expm1: -0.0 at -0.0, +-1 at +-inf */
-static inline double xc_tanh(double x)
+static inline XC_ALWAYS double xc_tanh(double x)
 {
-    const double m = expm1(-2.0 * fabs(x)), r = 1.0 / (2.0 + m);
+    const double m = xc_expm1_neg(-2.0 * fabs(x)), r = 1.0 / (2.0 + m);
     return copysign(-m * r, x);
 }"""
 _SECH2 = """/* 1 / cosh(x)^2 without overflow or cancellation */
-static inline double xc_sech2(double x)
+static inline XC_ALWAYS double xc_sech2(double x)
 {
-    const double m = expm1(-2.0 * fabs(x)), r = 1.0 / (2.0 + m), w = exp(-2.0 * fabs(x));
+    const double m = xc_expm1_neg(-2.0 * fabs(x)), r = 1.0 / (2.0 + m), w = xc_exp_neg(-2.0 * fabs(x));
     return 4.0 * w * (r * r);
+}"""
+
+# log(1 - e^x) (runtime.log1mexp): log(-expm1(x)) above -ln 2, log1p(-e^x) below, by
+# one log of the one argument or the other. log1p(-e) as xc_log1p_unit has it: log(u)
+# for u = 1 - e rounded, corrected by the rounding's error (-((u - 1) + e), exact)
+# times 1 + e, an approximation of 1 / u whose relative error e^2 / (1 - e) (e <= 1/2)
+# costs at most half an ulp (the error term is below 2^-53). c - (0.0 - l), not c + l,
+# so that x = -inf gives -0.0 (c = -0.0, l = +0.0), as log1p(-0.0) does. NaN for x > 0,
+# where xc_exp_neg is not defined.
+_LOG1MEXP = """/* log(1 - exp(x)) for x <= 0 */
+static inline XC_ALWAYS double xc_log1mexp(double x)
+{
+    const double m = xc_expm1_neg(x), e = xc_exp_neg(x), u = 1.0 - e;
+    const int above = x > -0.6931471805599453;
+    const double l = log(xc_select(above, -m, u)), c = -((u - 1.0) + e) * (1.0 + e);
+    return xc_select(x > 0.0, NAN, xc_select(above, 0.0, c) - (0.0 - l));
 }"""
 
 # name -> (C definition, helpers it uses), as c_backend.HELPERS
@@ -186,18 +204,15 @@ HELPERS = {
                      "static inline double xc_logaddexp(double x, double y)\n{\n"
                      "    const double r = xc_select(x > y, x, y) + xc_log1p_unit(exp(-fabs(x - y)));\n"
                      "    return xc_select(x == y, x + 0.6931471805599453, r);\n}", ("xc_select", "xc_log1p_unit")),
-    "xc_log1mexp": ("/* log(1 - exp(x)), as runtime.log1mexp (both branches computed, one kept) */\n"
-                    "static inline double xc_log1mexp(double x)\n"
-                    "{\n    const double a = log(-expm1(x)), b = log1p(-exp(x));\n"
-                    "    return xc_select(x > -0.6931471805599453, a, b);\n}",
-                    ("xc_select",)),
+    "xc_log1mexp": (_LOG1MEXP, ("xc_always", "xc_select", "xc_expm1_neg", "xc_exp_neg")),
     "xc_log1p": (_LOG1P, ("xc_select",)),
     "xc_log1p_unit": (_LOG1P_UNIT, ()),
     "xc_cosm1": ("static inline double xc_cosm1(double x) "
                  "{ const double s = sin(0.5 * x); return 0.0 - 2.0 * (s * s); }", ()),
-    "xc_tanh": (_TANH, ()),
-    "xc_sech2": (_SECH2, ()),
+    "xc_tanh": (_TANH, ("xc_always", "xc_expm1_neg")),
+    "xc_sech2": (_SECH2, ("xc_always", "xc_expm1_neg", "xc_exp_neg")),
     "xc_sqrt1pm1": (_SQRT1PM1, ("xc_select",)),
+    **c_exp.HELPERS,
 }
 
 # libm functions with two arguments among c_backend.VECTOR_MATH (their vector variants take two)
