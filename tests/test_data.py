@@ -116,7 +116,40 @@ def test_mnist_loader_mistakes(tmp_path):
     short.write_bytes(bytes([0, 0, 8, 1, 0, 0, 0, 5, 1, 2]))
     with pytest.raises(ValueError, match="promises 5 values"):
         read_idx(str(short))
+    longer = tmp_path / "longer"
+    longer.write_bytes(bytes([0, 0, 8, 1, 0, 0, 0, 2, 1, 2, 3]))
+    with pytest.raises(ValueError, match="promises 2 values.*holds more"):
+        read_idx(str(longer))
     _write_mnist(tmp_path)
     write_idx(str(tmp_path / "train-labels-idx1-ubyte"), np.zeros(3, dtype=np.uint8))
     with pytest.raises(ValueError, match="do not match"):
         load_mnist(str(tmp_path))
+
+
+def test_a_compressed_idx_is_read_only_as_far_as_its_header_promises(tmp_path):
+    """A gzipped IDX file of a few KB whose data decompress to gigabytes (a header
+    promising 4 GB of uint8, then zeros): refused from its header, before its data are
+    read; one promising a little, followed by much more, is refused after reading one
+    byte past what it promised."""
+    import gzip
+    import tracemalloc
+    huge = tmp_path / "huge.gz"
+    with gzip.open(huge, "wb") as fh:
+        fh.write(bytes([0, 0, 8, 2]) + (1 << 16).to_bytes(4, "big") * 2)
+        for _ in range(64):
+            fh.write(bytes(1 << 20))
+    assert huge.stat().st_size < 1 << 20
+    with pytest.raises(ValueError, match="more than IDX_MAX_BYTES"):
+        read_idx(str(huge))
+    small = tmp_path / "small.gz"
+    with gzip.open(small, "wb") as fh:
+        fh.write(bytes([0, 0, 8, 1]) + (16).to_bytes(4, "big"))
+        for _ in range(64):
+            fh.write(bytes(1 << 20))
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="promises 16 values.*holds more"):
+            read_idx(str(small))
+        assert tracemalloc.get_traced_memory()[1] < 1 << 20   # (the whole file: 64 MB)
+    finally:
+        tracemalloc.stop()

@@ -19,6 +19,7 @@ Part of the driver (see driver/__init__.py); read by driver/train.py's callers a
 from __future__ import annotations
 
 import gzip
+import math
 import os
 from dataclasses import dataclass
 from typing import Optional
@@ -121,22 +122,35 @@ def _open(path: str):
 
 
 def read_idx(path: str) -> np.ndarray:
-    """An IDX file (as the MNIST files are distributed; gzipped or not) as an array."""
+    """An IDX file (as the MNIST files are distributed; gzipped or not) as an array.
+    The header is read first and the data only as far as it promises (and one byte
+    more, to see that the file ends there): a file of a few KB that decompresses to
+    gigabytes is refused after reading what its header says, not read whole."""
     with _open(path) as fh:
-        data = fh.read()
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_TYPES:
-        raise ValueError(f"{path}: not an IDX file (bad magic number)")
-    ndim = data[3]
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise ValueError(f"{path}: truncated IDX header")
-    shape = tuple(int.from_bytes(data[4 + 4 * k: 8 + 4 * k], "big") for k in range(ndim))
-    dtype = np.dtype(_IDX_TYPES[data[2]])
-    count = int(np.prod(shape, dtype=np.int64))
-    if len(data) - header != count * dtype.itemsize:
-        raise ValueError(f"{path}: the header promises {count} values of shape {shape}, "
-                         f"the file holds {(len(data) - header) // dtype.itemsize}")
-    return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+        head = fh.read(4)
+        if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in _IDX_TYPES:
+            raise ValueError(f"{path}: not an IDX file (bad magic number)")
+        ndim = head[3]
+        dims = fh.read(4 * ndim)
+        if len(dims) < 4 * ndim:
+            raise ValueError(f"{path}: truncated IDX header")
+        shape = tuple(int.from_bytes(dims[4 * k: 4 + 4 * k], "big") for k in range(ndim))
+        dtype = np.dtype(_IDX_TYPES[head[2]])
+        size = math.prod(shape) * dtype.itemsize
+        if size > IDX_MAX_BYTES:
+            raise ValueError(f"{path}: the header promises {size:,} bytes of shape {shape}, more than "
+                             f"IDX_MAX_BYTES ({IDX_MAX_BYTES:,})")
+        data = fh.read(size + 1)
+    if len(data) != size:
+        held = "more" if len(data) > size else str(len(data) // dtype.itemsize)
+        raise ValueError(f"{path}: the header promises {size // dtype.itemsize} values of shape {shape}, "
+                         f"the file holds {held}")
+    return np.frombuffer(data, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+# The largest IDX data read_idx takes (MNIST's training images: 47 MB; EMNIST's
+# largest, 547 MB); a module attribute, to raise for larger files
+IDX_MAX_BYTES = 1 << 30
 
 
 def write_idx(path: str, array) -> None:
