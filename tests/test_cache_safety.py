@@ -1,8 +1,10 @@
 """The compiled-kernel cache can be trusted: an entry is loaded only if its record names
 its key and its bytes' SHA-256 (else it is rebuilt, with one warning); `exprc cache
-clear` removes only the cache's own files; with no HOME the cache is a private
-temporary folder; extra compiler flags reach every build and its key; OMP_NUM_THREADS
-bounds the default thread count."""
+clear` removes only the cache's own files; a library someone else can write (a
+symbolic link, another user's file, a file or shard folder others may write) is not
+loaded even with a record made to match it, and a build's files are private whatever
+the umask; with no HOME the cache is a private temporary folder; extra compiler flags
+reach every build and its key; OMP_NUM_THREADS bounds the default thread count."""
 
 import os
 import shutil
@@ -242,3 +244,76 @@ def test_omp_num_threads_bounds_the_default_thread_count(monkeypatch):
         else:
             monkeypatch.setenv("OMP_NUM_THREADS", value)
         assert c_run.default_threads() == threads, value
+
+
+# -- a cache someone else can write ----------------------------------------------------
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """A cache holding the libraries of x * y + 0.5 and of x + y, built once."""
+    root = tmp_path_factory.mktemp("built") / "cache"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EXPRCOMPILER_CACHE", str(root))
+        mp.delenv("EXPRCOMPILER_EXTRA_CFLAGS", raising=False)
+        mine = c_build.build(compile_grad("x * y + 0.5", backend="c").source)
+        theirs = c_build.build(compile_grad("x + y", backend="c").source)
+    return root, mine, theirs
+
+
+def planted(tmp_path, monkeypatch, built, how):
+    """The library of x * y + 0.5 in a copy of the cache (never mapped by this process)
+    replaced by the one of x + y, with a record that vouches for it: what anyone who
+    can write there can do with a library of their own."""
+    root, mine, theirs = built
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy, symlinks=True)
+    monkeypatch.setenv("EXPRCOMPILER_CACHE", str(copy))
+    lib = copy / mine.parent.name / mine.name
+    record = lib.with_suffix(".sha256")
+    evil = copy / "elsewhere.so"
+    shutil.copyfile(theirs, evil)
+    if how == "symlink":
+        lib.unlink()
+        lib.symlink_to(evil)
+    else:
+        shutil.copyfile(evil, lib)
+    record.write_text(c_cache.record_text(mine.stem, c_cache.digest(evil)))
+    if how == "another user":
+        for path in (lib, record):
+            os.chown(path, 65534, 65534)
+    elif how == "files others may write":
+        lib.chmod(0o777)
+        record.chmod(0o666)
+    elif how == "shard others may write":
+        lib.parent.chmod(0o777)
+    return lib
+
+
+@pytest.mark.parametrize("how", [
+    "symlink", "files others may write", "shard others may write",
+    pytest.param("another user", marks=pytest.mark.skipif(not AS_ROOT, reason="only root can give a file away"))])
+def test_a_planted_library_with_a_matching_record_is_not_loaded(tmp_path, monkeypatch, built, how):
+    lib = planted(tmp_path, monkeypatch, built, how)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        g = compile_grad("x * y + 0.5", backend="c")
+        value = g(3.0, 2.0)
+    assert value == (6.5, (2.0, 3.0)), "the planted library (x + y) ran"
+    ours = [str(w.message) for w in caught if issubclass(w.category, ExprcompilerCacheWarning)]
+    assert len(ours) == 1 and str(lib) in ours[0], ours
+
+
+def test_a_cache_built_under_a_group_umask_is_loaded_without_rebuilding():
+    """The files a build makes are private whatever the umask, so they are loaded
+    (checked against the fix above: a check of the modes alone would refuse, and
+    rebuild, every kernel made under umask 002)."""
+    source = "double f(double x) { return 7 * x; }\n"
+    old = os.umask(0o002)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")   # a rebuild warns
+            lib = c_build.build(source)
+            assert c_build._build(source) == (lib, False)
+    finally:
+        os.umask(old)
+    assert c_cache.entry_problem(lib, lib.with_suffix(".sha256"), lib.stem) is None
