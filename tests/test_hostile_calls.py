@@ -46,9 +46,9 @@ def test_values_without_an_input_names_it():
     assert J.values(x=2.0, y=3.0, unused=7.0) == (6.0, 5.0)
 
 
-# packed.py (the at() call) converts with np.asarray(..., dtype=float): a complex vector
-# loses its imaginary part with only a ComplexWarning, and a string among the data is
-# NumPy's ValueError, which names no input. A fix is proposed; these show it until then.
+# at() (packed.py, signature.split) refuses what the call refuses: it converted with
+# np.asarray(..., dtype=float), where a complex vector lost its imaginary part with only
+# a ComplexWarning, and a string among the data was NumPy's ValueError, naming no input.
 @pytest.mark.filterwarnings("ignore:Casting complex values")
 @pytest.mark.parametrize("backend", ["numpy", "c"])
 @pytest.mark.parametrize("where", ["x", "data"])
