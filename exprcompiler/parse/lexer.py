@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import functools
 import re
-import unicodedata
 from typing import Iterator, NamedTuple
 
 from ..errors import ParseError
@@ -58,10 +57,10 @@ _NO_EXPONENT = r"[eE](?:[+-]|(?!\w))"   # after a number, an "e" that starts no 
 _OPERATOR = r"\*\*|==|!=|<=|>=|[-+*/(),;=@.\[\]:<>]"
 _NEWLINE = r"\r\n|\r|\n"
 
-# The regular expressions below but _EOL_RE and _TOKENS serve windows that are not plain
-# (comments, other scripts' letters, a bad character), texts longer than a window and
-# messages: compiled at their first use (_regex), not at import (~0.9 ms of CPU of a
-# process's first parse, whose text is usually plain and short).
+# The regular expressions below serve windows that are not plain (comments, other
+# scripts' letters, a bad character), texts longer than a window and messages:
+# compiled at their first use (_regex), not at import (~0.9 ms of CPU of a process's
+# first parse, whose text is usually plain and short).
 _PATTERNS = {
     # One token a match, its text the group: blanks and comments before it are skipped.
     # A window's last match is the empty string at its end ("\Z"), which tells the
@@ -76,6 +75,8 @@ _PATTERNS = {
     # token continues (not the '+' of 1e+5, the second '*' of '**' or the '=' of '<=').
     # (Each alternative starts with its character, so a search skips to the candidates.)
     "cut": r"\n|[ \t\f(),;\[\]/@<>!:]|[-+](?<![eE][-+])|\*(?<!\*\*)|=(?<![=<>!]=)",
+    # A line's end (positions in messages, a comment's end).
+    "eol": _NEWLINE,
 }
 
 
@@ -84,12 +85,10 @@ def _regex(name: str) -> re.Pattern:
     return re.compile(_PATTERNS[name])
 
 
-_EOL_RE = re.compile(r"\r\n|\r|\n")
-
 # The fast path (Scanner._split): a window of plain ASCII, with the characters below
 # only, is split at blanks after a blank is put around each operator. Its tokens are
 # then the runs of letters, digits, '_' and '.' and the operators, which are the
-# regular expression's tokens exactly where each run is one token (checked: _TOKENS),
+# regular expression's tokens exactly where each run is one token (checked: _one_token),
 # once '**' and '==' are joined again (a newline is LINE). Windows with
 # anything else (comments, '<', '!', '\r', other scripts' letters, a bad character)
 # take the regular expression.
@@ -99,11 +98,20 @@ _EOL_RE = re.compile(r"\r\n|\r|\n")
 _PLAIN = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_ \t\f\n()*+-/,=.;[]:@"
 _SPACED = (b"(", b")", b"*", b"+", b"-", b"/", b",", b"=", b";", b"[", b"]", b":", b"@")
 _SPACE_AROUND = (*((c, b" " + c + b" ") for c in _SPACED), (b"\n", b" \0 "))
-# The runs and operators of a plain window, blank-separated: one token each? (A run of
-# letters that holds a '.', a number such as "1e" or "1_0", or ".." is not.)
-_TOKENS = re.compile(r"(?>[A-Za-z_]\w*+|(?>[0-9]+(?:\.[0-9]*+)?|\.[0-9]++)(?:[eE][0-9]++)?"
-                     rf"|{_OPERATOR}|\x00)(?: (?>[A-Za-z_]\w*+|(?>[0-9]+(?:\.[0-9]*+)?|\.[0-9]++)"
-                     rf"(?:[eE][0-9]++)?|{_OPERATOR}|\x00))*+")
+
+
+def _one_token(run: str) -> bool:
+    """Whether a run of a plain window that is not a name is one token: an operator,
+    LINE or a number (digits with a '.' among, before or after them or none, then e or
+    E and digits, if any). (A run of letters that holds a '.', a number such as "1e" or
+    "1_0", or ".." is not.) By str methods: a regular expression of the tokens took
+    ~0.4 ms to compile, at the lexer's import in a process's first parse."""
+    if run in _OPERATORS or run == LINE:
+        return True
+    mantissa, e, exponent = run.replace("E", "e").partition("e")
+    # (the text is ASCII: isdigit is [0-9]; a digit at least, with one '.' if any)
+    return mantissa.replace(".", "", 1).isdigit() and (not e or exponent.isdigit())
+
 
 # Characters a window, about 5,000 tokens: the window's strings, token list and forms
 # (~0.3 MB) stay in a core's cache beside the builder's tables. (The parse of the
@@ -187,13 +195,14 @@ def _describe_char(ch: str) -> str:
         return f"U+{ord(ch):04X}, byte 0x{ord(ch) - 0xDC00:02X} of text that is not UTF-8"
     if ch.isprintable() and not ch.isspace():
         return f"'{ch}'"
+    import unicodedata   # (here, for a message: its import was ~0.3 ms of a process's first parse)
     return f"U+{ord(ch):04X} ({unicodedata.name(ch, 'unnamed character')})"
 
 
 def error_at(text: str, tok: Token, message: str) -> ParseError:
     """A ParseError pointing at `tok`, carrying its source line for the caret."""
     # Find the end of the token's line without splitting the whole text.
-    m = _EOL_RE.search(text, tok.line_start)
+    m = _regex("eol").search(text, tok.line_start)
     end = m.start() if m else len(text)
     return ParseError(message, tok.line, tok.col, text[tok.line_start:end])
 
@@ -201,7 +210,7 @@ def error_at(text: str, tok: Token, message: str) -> ParseError:
 def _located(text: str, kind: str, tok_text: str, pos: int) -> Token:
     """The token at offset `pos`, with its line (every line break before it counts:
     none is inside a token but a newline)."""
-    line = 1 + len(_EOL_RE.findall(text, 0, pos))
+    line = 1 + len(_regex("eol").findall(text, 0, pos))
     line_start = max(text.rfind("\n", 0, pos), text.rfind("\r", 0, pos)) + 1
     return Token(kind, tok_text, pos, line, line_start)
 
@@ -254,7 +263,7 @@ class Scanner:
             toks = _regex("scan").findall(text, pos, end)
             while toks and not toks[-1]:   # the end's "", twice after a trailing comment
                 toks.pop()
-            # (a plain window's tokens are all good: runs checked by _TOKENS, or known ones)
+            # (a plain window's tokens are all good: runs checked by _one_token, or known ones)
             if toks and not _regex("good").fullmatch(toks[-1]):
                 self.bad_at = end - len(toks[-1])
                 toks[-1] = BAD
@@ -286,7 +295,7 @@ class Scanner:
             # text, is the expression's [A-Za-z_]\w*; at 10³ operations of the scaling
             # benchmark's text the check took 60% of the time of the match of them all)
             fresh = fresh.difference(filter(str.isidentifier, fresh))
-            if fresh and not _TOKENS.fullmatch(" ".join(fresh)):
+            if not all(map(_one_token, fresh)):
                 return None
         self.distinct = distinct
         return toks
@@ -300,8 +309,8 @@ class Scanner:
             return len(text)
         end = m.end() if m[0] == "\n" else m.start()
         hash_at = text.rfind("#", pos, end)
-        if hash_at >= 0 and not _EOL_RE.search(text, hash_at, end):
-            m = _EOL_RE.search(text, hash_at)   # inside a comment: end after its line
+        if hash_at >= 0 and not _regex("eol").search(text, hash_at, end):
+            m = _regex("eol").search(text, hash_at)   # inside a comment: end after its line
             end = m.end() if m else len(text)
         return end
 
@@ -324,7 +333,7 @@ class Scanner:
     def _located_tokens(self, start: int, end: int) -> Iterator[Token]:
         """The tokens of the window [start, end), located."""
         text = self.text
-        line = 1 + len(_EOL_RE.findall(text, 0, start))
+        line = 1 + len(_regex("eol").findall(text, 0, start))
         line_start = max(text.rfind("\n", 0, start), text.rfind("\r", 0, start)) + 1
         for m in _regex("scan").finditer(text, start, end):
             tok_text, pos = m[1], m.start(1)

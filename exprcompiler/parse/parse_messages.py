@@ -12,8 +12,6 @@ here builds an operation but the lenient product (of numbers) that
 
 from __future__ import annotations
 
-import difflib
-
 from .. import ops as _ops
 from ..errors import ExprcIndexError, ParseError, UndeclaredShapes
 from ..trace.ir import Builder, ancestors, natural_key
@@ -56,6 +54,9 @@ class Messages:
             return op
         message = f"unknown function {quote(name)}"
         # difflib is cheap for short names; a huge name is junk with no near miss.
+        # (imported here, for a message: its import, a regex compiled, was ~0.3 ms of a
+        # process's first parse)
+        import difflib
         close = difflib.get_close_matches(name, _CALLABLE, n=1) if len(name) <= 64 else []
         if close:
             message += f" (did you mean '{close[0]}'?)"
