@@ -113,13 +113,10 @@ def expm1(x, out=None):
 
 @_blocked_rows
 def expm1_pair(x, out=None):
-    """(expm1(x), expm1(x) + 1): expm1's value and its derivative as the op table writes
-    it (expm1(x) + 1, exp(x)), expm1's and that sum's bits (`out`: two arrays). Where
-    expm1 takes exp(x) - 1 (a block all at or above log 2), the sum is that exp(x)
-    itself, so the derivative costs no pass of its own there: the same bits below
-    x = 36.7, where exp(x) < 2^53 and exp(x) - 1 is exact (Sterbenz's lemma up to 2,
-    above a multiple of exp(x)'s ulp, at most 1), and above, exp(x) itself, which the
-    sum of the rounded exp(x) - 1 and 1 gives within an ulp."""
+    """(expm1(x), exp(x)): expm1's value and its derivative as the op table writes it,
+    expm1's and np.exp's bits (`out`: two arrays). Where expm1 takes exp(x) - 1 (a block
+    all at or above log 2), the derivative is that exp(x), so it costs no pass of its
+    own there."""
     x = _real(x)
     value, slope = (np.empty_like(x), np.empty_like(x)) if out is None else out   # (arrays for one point too)
     if x.size and np.minimum.reduce(x, axis=None) >= _LN2:   # (NaN fails the test)
@@ -127,7 +124,7 @@ def expm1_pair(x, out=None):
         np.subtract(slope, 1.0, out=value)
         return value, slope
     expm1(x, out=value)
-    np.add(value, 1.0, out=slope)
+    np.exp(x, out=slope)
     return value, slope
 
 

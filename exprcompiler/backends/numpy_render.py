@@ -38,8 +38,9 @@ And some that share work between a value and its derivative:
 - Two results of one call (`_pair`): where sigmoid(u) and sigmoid(-u) share an exp (a
   sigmoid's value and derivative; logaddexp's two partials), one call computes both, a
   tuple `p1 = sigmoid_pair_of_exp(e1)` (or `sigmoid_pair_e(t1, e1)`), each read by
-  index, `v1 = p1[0]`: the two calls' bits, one 1 + E and a call fewer. expm1(x) and the expm1(x) + 1 of its derivative likewise, `p1 = expm1_pair(x)`:
-  where expm1 takes exp(x) - 1, the derivative is that exp(x), no pass of its own.
+  index, `v1 = p1[0]`: the two calls' bits, one 1 + E and a call fewer. expm1(x) and the
+  exp(x) of its derivative likewise, `p1 = expm1_pair(x)`: where expm1 takes exp(x) - 1,
+  the derivative is that exp(x), no pass of its own.
 - tanh(x) and its derivative sech2(x) (the stable form of 1 - tanh(x)**2): where
   np.tanh's loop is SIMD (ufunc_loops.SIMD), `v1 = np.tanh(x)` and
   `x_bar = sech2_of_tanh(x, v1)`, 1 - t² where that is accurate (np.tanh and two passes:
@@ -92,7 +93,7 @@ def shared_exps(trace: Trace, ops: Optional[set[str]] = None, codes: Optional[Op
     tanh and sech2 of the same x (_tanh_group), and log1p(x) with the 1 + x that comes
     after it (shared_sums; its exp helper is "": the line is `w1 = 1.0 + x`). An entry
     with a row is one of two results of one call (_pair): sigmoid(u) and sigmoid(-u)
-    (sigmoid_pair_of_exp), expm1(x) and expm1(x) + 1 (expm1_pair).
+    (sigmoid_pair_of_exp), expm1(x) and exp(x) (expm1_pair).
     Where a logaddexp is among them, e = exp(-|u|) (exp_neg_abs), as logaddexp needs:
     runtime.sigmoid_e, softplus_e, logaddexp_e. Otherwise E = exp(±u) (exp_quiet), ± as
     the softpluses have it: sigmoid(±u) = E/(1 + E), sigmoid(∓u) = 1/(1 + E),
@@ -121,18 +122,16 @@ def shared_exps(trace: Trace, ops: Optional[set[str]] = None, codes: Optional[Op
 
 
 def _expm1_pairs(instrs) -> dict[int, tuple]:
-    """shared_exps' entries for expm1(x) and the expm1(x) + 1 of its derivative (the op
-    table's exp(x)): one expm1_pair(x), whose derivative row costs no pass where the
-    value is exp(x) - 1 (runtime_log1p.expm1_pair)."""
-    ones = {i for i, ins in enumerate(instrs) if ins.op == "const" and ins.value == 1.0}
+    """shared_exps' entries for expm1(x) and the exp(x) of its derivative (the op
+    table's): one expm1_pair(x), whose derivative row costs no pass where the value is
+    exp(x) - 1 (runtime_log1p.expm1_pair)."""
+    exps = {ins.args[0]: j for j, ins in enumerate(instrs) if ins.op == "exp"}
     pairs = {}
-    for j, ins in enumerate(instrs):
-        if ins.op == "add" and len(ins.args) == 2 and (ins.args[0] in ones) != (ins.args[1] in ones):
-            i = ins.args[1] if ins.args[0] in ones else ins.args[0]
-            if instrs[i].op == "expm1" and i not in pairs:
-                x = instrs[i].args[0]
-                pairs[i] = (x, None, "expm1_pair", False, 0)
-                pairs[j] = (x, None, "expm1_pair", False, 1)
+    for i, ins in enumerate(instrs):
+        if ins.op == "expm1" and ins.args[0] in exps:
+            x = ins.args[0]
+            pairs[i] = (x, None, "expm1_pair", False, 0)
+            pairs[exps[x]] = (x, None, "expm1_pair", False, 1)
     return pairs
 
 
