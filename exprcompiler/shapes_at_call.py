@@ -1,23 +1,74 @@
 """compile_* of a text whose reductions read inputs that `shapes=` does not declare:
-the shapes come from the first call's arrays, as in a jit.
+the shapes come from the calls' arrays, as in a jit.
 
 `compile_grad("mean((a*t + b - y)**2)", wrt=["a", "b"])` cannot know that t and y are
 vectors; reducing each point alone would be a silently wrong answer. So the object
-returned waits: each call whose array arguments have shapes not seen before compiles
-the function again with those shapes declared (`shapes={"t": (4,), "y": (4,)}`),
-keeps it for that shape set (shape_binding.ShapeCache: a few, thread-safe), and runs it.
-`g.signature` lists the shape sets compiled. An input that a reduction reads, given
-as one number, is refused with the fix. Inputs, kind and `wrt` are read off the text
-parsed as if every input were a number (on the NumPy backend: no C compile for that).
+returned waits: the first call compiles the function with its arrays' shapes declared
+(`shapes={"t": (4,), "y": (4,)}`) and keeps it for that shape set
+(shape_binding.ShapeCache: a few, thread-safe). A later call whose shapes differ from
+a compiled set only in the sizes of some axes compiles once more, with those axes as
+named dimensions (`{"t": ("n",), "y": ("n",)}`; axes that changed alike share a name),
+and every later call that fits that function runs it: a loop over lengths compiles
+twice, not once per length (torch.compile's "automatic dynamic shapes"). A call that
+does not fit it (an axis that stayed fixed now differs, sizes that its own check
+refuses, a size 0) is compiled for its own shapes, as the first call was, so it gets the answer or
+the refusal it would have had without the named function. `g.signature` lists the
+shape sets compiled, a named one once. An input that a reduction reads, given as one
+number, is refused with the fix. Inputs, kind and `wrt` are read off the text parsed
+as if every input were a number (on the NumPy backend: no C compile for that).
 """
 
 from __future__ import annotations
+
+import threading
 
 import numpy as np
 
 from .compiled import CompiledFunction, holds_dask
 from .errors import ShapeError
 from .shape_binding import ShapeCache
+
+# Bounds on what one function keeps, whatever its callers do: the named functions
+# (each a kernel; on C a library mapped into the process), the shape sets a new one may
+# be made from, the patterns that failed to compile, and `signature`'s entries.
+MAX_NAMED = 4
+MAX_SEEN = 8
+MAX_TRIED = 16
+MAX_SIGNATURE = 32
+
+
+def named_pattern(old: dict, new: dict) -> dict | None:
+    """The shape set that covers `old` and `new`: each axis whose size differs becomes a
+    named dimension, one name for the axes whose sizes went alike (4 -> 5 for both t and
+    y: both "n"). None when the two differ in more than sizes (another input is an
+    array, another rank) or `new` has a size 0 (a declared size is at least 1: such a
+    call keeps the refusal it had)."""
+    if old.keys() != new.keys() or any(len(old[k]) != len(new[k]) or 0 in new[k] for k in new):
+        return None
+    names: dict = {}  # (old size, new size) -> the name of the axes that went so
+
+    def dim(a: int, b: int):
+        if a == b:
+            return a
+        return names.setdefault((a, b), f"n{len(names) + 1}" if names else "n")
+    pattern = {k: tuple(dim(a, b) for a, b in zip(old[k], shape)) for k, shape in new.items()}
+    return pattern if names else None
+
+
+def fits(pattern: dict, shapes: dict) -> bool:
+    """Whether arrays of `shapes` bind `pattern`'s names consistently (each at least 1)
+    and match its fixed sizes: the cheap half of the named function's own check."""
+    if pattern.keys() != shapes.keys():
+        return False
+    dims: dict = {}
+    for k, declared in pattern.items():
+        actual = shapes[k]
+        if len(actual) != len(declared):
+            return False
+        for d, n in zip(declared, actual):
+            if (d != n) if isinstance(d, int) else (n < 1 or dims.setdefault(d, n) != n):
+                return False
+    return True
 
 
 class ShapesAtCall(CompiledFunction):
@@ -37,8 +88,18 @@ class ShapesAtCall(CompiledFunction):
         self.primal = lenient
         self.backend = kwargs.get("backend", "numpy")
         self._user = set(lenient.input_names)
-        self._compiled = ShapeCache()
-        self._signature: list[dict] = []
+        self._compiled = ShapeCache()   # concrete shape set -> its function
+        # Each of these is a tuple replaced whole under the lock, so a call reads it
+        # without one: (pattern, function) pairs, the shape sets compiled (newest last),
+        # the patterns that failed to compile, and what `signature` shows.
+        self._named: tuple = ()
+        self._seen: tuple = ()
+        self._tried: tuple = ()
+        self._signature: tuple = ()
+        self._lock = threading.Lock()
+        # one named compile at a time: threads that bring new sizes at once wait for
+        # the one named function rather than each compile its own
+        self._growing = threading.Lock()
         self._last = None
         self._refusal = str(refusal).split("\n", 1)[0]  # where and what: the text's inputs to declare
 
@@ -61,29 +122,84 @@ class ShapesAtCall(CompiledFunction):
 
     @property
     def signature(self) -> tuple:
-        """The shape sets compiled so far, as {input: shape} of the array arguments."""
-        return tuple(self._signature)
+        """The shape sets compiled (the last MAX_SIGNATURE), as {input: shape} of the
+        array arguments; a named dimension as its name."""
+        return self._signature
 
-    def _for(self, values: dict):
+    def _shapes(self, values: dict) -> dict:
         shapes = {}
         for name, v in values.items():
             base = name if name in self._user else name.rsplit("_", 1)[0]  # x_dot, y_bar: x's, y's
             if np.ndim(v) > 0 and base in self._user:
                 shapes.setdefault(base, np.shape(v))
-        key = tuple(sorted(shapes.items()))
+        return shapes
 
-        def make():
-            compiled = self._make(self._expr, *self._args, **{**self._kwargs, "shapes": dict(shapes)})
-            self._signature.append(dict(shapes))
-            return compiled
-        self._last = self._compiled.get(key, make)
-        return self._last
+    _BOUNDS = {"_named": MAX_NAMED, "_seen": MAX_SEEN, "_tried": MAX_TRIED, "_signature": MAX_SIGNATURE}
+
+    def _keep(self, **items) -> None:
+        """Appends to the bounded tuples (see __init__), under the lock."""
+        with self._lock:
+            for attr, item in items.items():
+                setattr(self, attr, (getattr(self, attr) + (item,))[-self._BOUNDS[attr]:])
+
+    def _compile(self, shapes: dict):
+        compiled = self._make(self._expr, *self._args, **{**self._kwargs, "shapes": dict(shapes)})
+        self._keep(_signature=dict(shapes))
+        return compiled
+
+    def _concrete(self, shapes: dict):
+        compiled = self._compile(shapes)
+        self._keep(_seen=shapes)
+        return compiled
+
+    def _fitting(self, shapes: dict):
+        for pattern, compiled in self._named:
+            if fits(pattern, shapes):
+                return compiled
+        return None
+
+    def _generalized(self, shapes: dict):
+        """The named function for `shapes`: one already made, or one made now from
+        `shapes` and a shape set compiled before; None when no pattern compiles."""
+        with self._growing:
+            found = self._fitting(shapes)  # made by another thread while this one waited
+            if found is not None or len(self._named) >= MAX_NAMED:
+                return found
+            for old in reversed(self._seen):
+                pattern = named_pattern(old, shapes)
+                if pattern is None or pattern in self._tried:
+                    continue
+                self._keep(_tried=pattern)
+                try:
+                    compiled = self._compile(pattern)
+                except Exception:  # noqa: BLE001 -- the named form may not type-check
+                    # (X @ w with X's columns fixed and w's length named; t * y of
+                    # lengths 1 and 7 under two names): these sizes are then compiled
+                    # as numbers, as before
+                    continue
+                self._keep(_named=(pattern, compiled), _seen=shapes)
+                return compiled
+        return None
 
     def __call__(self, /, *args, out=None, **kwargs):
         if holds_dask(args, kwargs):
             return self._on_dask(args, kwargs, out)
         values = self.named(args, kwargs)
-        return self._for(values)(**values, out=out)
+        shapes = self._shapes(values)
+        key = tuple(sorted(shapes.items()))
+        compiled = self._compiled.peek(key)
+        if compiled is None and self._seen:
+            general = self._fitting(shapes) or self._generalized(shapes)
+            if general is not None:
+                try:
+                    result = general(**values, out=out)
+                except ShapeError:
+                    pass  # its own check of the sizes refused them: compiled for these shapes, as before
+                else:
+                    self._last = general
+                    return result
+        compiled = self._last = self._compiled.get(key, self._concrete, shapes)
+        return compiled(**values, out=out)
 
     def at(self, x, seed=None, /, **data):
         """One point, packed, at the shapes of the last call (or of `data` alone)."""
