@@ -25,7 +25,7 @@ import threading
 import numpy as np
 
 from .compiled import CompiledFunction, holds_dask
-from .errors import ShapeError
+from .errors import ExprcError, ShapeError
 from .shape_binding import ShapeCache
 
 # Bounds on what one function keeps, whatever its callers do: the named functions
@@ -172,7 +172,7 @@ class ShapesAtCall(CompiledFunction):
                 self._keep(_tried=pattern)
                 try:
                     compiled = self._compile(pattern)
-                except Exception:  # noqa: BLE001 -- the named form may not type-check
+                except ExprcError:  # the named form may not type-check
                     # (X @ w with X's columns fixed and w's length named; t * y of
                     # lengths 1 and 7 under two names): these sizes are then compiled
                     # as numbers, as before
