@@ -73,6 +73,12 @@ def test_random_programs_match_the_dense_jacobian_and_hessian_exactly(program):
     check_random_program(program, ["auto"])
 
 
+@pytest.mark.xfail(strict=True, reason="found by the explore profile, not fixed yet: with x2 and x3 sharing a "
+                   "color, the sparse Hessian's (x1, x3) entry is 1 ulp from the dense one")
+def test_a_shared_color_beside_a_product_is_exact():
+    check_random_program("x1*x2, arctan2(x3, 1 + x1**2), 0*x1, 0*x2, 0*x3", ["auto"])
+
+
 @pytest.mark.slow
 @given(sparse_programs())
 @settings(deadline=None, max_examples=60, suppress_health_check=[HealthCheck.too_slow])
