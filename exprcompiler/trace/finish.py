@@ -29,7 +29,6 @@ from .labels import Labels, as_labels
 
 if TYPE_CHECKING:
     from .builder import Builder
-    from .column_instrs import ColumnInstrs
 
 
 def finish(b: "Builder", outputs: Iterable[tuple[str, Var]], *, input_order: Optional[Sequence[str]] = None,
@@ -162,9 +161,7 @@ def _held_as_columns(b: "Builder", outputs: list, names: list, firsts: list, liv
     with options or a shape, or one the columns' table does not hold), renumbered.
     `live`: finish's (the inputs 0). All in NumPy: no new tuple for the others, and
     no list of the new numbers."""
-    global _ColumnInstrs
-    if _ColumnInstrs is None:   # (imported here: it imports builder.py, which imports this module)
-        from .column_instrs import ColumnInstrs as _ColumnInstrs
+    from .column_instrs import ColumnInstrs   # (here: it imports builder.py, which imports this module)
     instrs = b.instrs
     order = _order(kept, firsts[kept:], live)
     new_index = np.full(len(instrs), -1, cols.flat.dtype)   # (a dead variable's is never read)
@@ -183,7 +180,7 @@ def _held_as_columns(b: "Builder", outputs: list, names: list, firsts: list, liv
     for i in said:
         op, args, attrs, shape = instrs[i]
         fixed[int(new_index[i])] = _new_tuple(Instr, (op, tuple(new_index[list(args)].tolist()), attrs, shape))
-    held = _ColumnInstrs(tuple(islice(instrs, kept)), new_cols, fixed)
+    held = ColumnInstrs(tuple(islice(instrs, kept)), new_cols, fixed)
     labels = primal_labels(held, new_cols.code) if number else builder_labels(b, order, labels_after)
     outputs = zip([nm for nm, _ in outputs], new_index[[v for _, v in outputs]].tolist())
     inputs = zip(names, new_index[[b._inputs[nm] for nm in names]].tolist())
@@ -272,5 +269,4 @@ def _live(instrs: list, outputs: list, start: int = 0, flat: Optional[np.ndarray
 
 
 _ARGS_OF, _ATTRS = itemgetter(1), itemgetter(2)   # an instruction's arguments, options
-_ColumnInstrs = None   # (column_instrs.ColumnInstrs, once imported)
 _SHAPED = bytes(1 if f & SHAPED else 0 for f in range(256))   # per builder flags byte (identities.SHAPED): 1 if set
