@@ -65,6 +65,9 @@ def _public_names(trace_names: Sequence[str], user_names: Sequence[str]) -> tupl
     return tuple(names)
 
 
+COMPLEX = "complex values are not supported"
+
+
 def not_real(value: Any) -> Optional[str]:
     """Why converting `value` to float64 would lose part of it (imaginary parts, a
     mask), or None: for the conversions that do not go through _as_array (at()'s
@@ -76,7 +79,7 @@ def not_real(value: Any) -> Optional[str]:
         complex_ = np.iscomplexobj(value)
     except (TypeError, ValueError):  # (ragged or not numbers: the conversion says so)
         return None
-    return "complex values are not supported" if complex_ else None
+    return COMPLEX if complex_ else None
 
 
 def _as_array(name: str, value: Any) -> np.ndarray:
@@ -100,8 +103,8 @@ def _as_array(name: str, value: Any) -> np.ndarray:
             # (its digits not shown: str() of one past 4,300 digits raises ValueError)
             raise TypeError(f"input {name!r}: an integer of {value.bit_length()} bits is too large for a "
                             f"float64 (at most about 1.8e308)") from None
-    if raw.dtype.kind == "c":
-        raise TypeError(f"input {name!r}: complex values are not supported")
+    if raw.dtype.kind == "c":   # (not_real's test, read off the dtype already made)
+        raise TypeError(f"input {name!r}: {COMPLEX}")
     if raw.dtype.kind not in "biuf":
         raise wrong(f"an array of {raw.dtype}" if raw.ndim else type(value).__name__)
     return raw.astype(np.float64, copy=False)

@@ -66,3 +66,24 @@ def test_vectorized_build_uses_the_generated_flags(refs):
     assert refs["scalar"].flags == c_build.FLAGS + c_build.LIBS
     # the C backend's first build, or the fallback it would take on this compiler
     assert refs["vectorized"].flags in [f + l for f, l in c_build.BUILDS[:-1]]
+
+
+def test_a_build_is_cached_and_a_refused_flag_set_is_reported(tmp_path, monkeypatch):
+    """The reference goes through the C backend's cache writer (c_build._build): a second
+    build finds the first one's library and record, and a build whose every flag set
+    the compiler refuses raises ReferenceError with the compiler's last line."""
+    from exprcompiler.bench import reference
+    from exprcompiler.backends import c_build
+
+    try:
+        c_build.find_compiler()
+    except Exception as err:   # no compiler on this machine
+        pytest.skip(str(err))
+    first, flags = reference.build("scalar", tmp_path)
+    stamp = first.stat().st_mtime_ns
+    again, _ = reference.build("scalar", tmp_path)
+    assert again == first and again.stat().st_mtime_ns == stamp and flags
+    assert first.with_suffix(".sha256").exists() and oct(first.stat().st_mode & 0o022) == "0o0"
+    monkeypatch.setitem(reference.BUILDS, "scalar", [(["-fno-such-flag-exists", "-shared", "-fPIC"], ["-lm"])])
+    with pytest.raises(reference.ReferenceError, match="build of seeds_ref.c failed: .*no-such-flag"):
+        reference.build("scalar", tmp_path)

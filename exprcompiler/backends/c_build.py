@@ -155,12 +155,15 @@ def build(source: str) -> Path:
     return _build(source)[0]
 
 
-def _build(source: str, force: bool = False, key: str = "", make=None, suffix: str = ".so") -> tuple[Path, bool]:
+def _build(source: str, force: bool = False, key: str = "", make=None, suffix: str = ".so",
+           root: Optional[Path] = None) -> tuple[Path, bool]:
     """(library path, whether this call compiled it); `force` rebuilds a cached entry.
     `key` and `make(source, tmp, kept) -> path`: another binary's (c_entry's extension,
-    the split kernels' driver object, whose `suffix` is ".o")."""
+    the split kernels' driver object, whose `suffix` is ".o", bench/reference's
+    hand-written kernels, which may have a `root` folder of their own instead of the
+    cache's)."""
     key = key or cache_key(source)
-    folder = c_cache.root_for(write=False) / key[:2]
+    folder = (root if root is not None else c_cache.root_for(write=False)) / key[:2]
     lib, record = folder / f"{key}{suffix}", folder / f"{key}.sha256"
     if not force:
         problem = c_cache.entry_problem(lib, record, key)
@@ -168,9 +171,10 @@ def _build(source: str, force: bool = False, key: str = "", make=None, suffix: s
             return lib, False
         if problem:
             _warn(f"not loading the cached kernel {lib}: {problem}; rebuilding it")
-    c_cache.root_for(write=True)
+    if root is None:
+        c_cache.root_for(write=True)
     try:
-        folder.mkdir(mode=0o700, exist_ok=True)
+        folder.mkdir(mode=0o700, parents=root is not None, exist_ok=True)
         st = os.lstat(folder)
         if st.st_mode & 0o022 and stat.S_ISDIR(st.st_mode) and st.st_uid == c_cache._uid():
             os.chmod(folder, st.st_mode & ~0o022)   # (made under a umask of 002 by an older build)

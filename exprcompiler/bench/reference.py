@@ -15,11 +15,8 @@ cffi in ABI mode, as the backend loads its kernels, so both pay the same call co
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -28,7 +25,7 @@ from typing import Optional
 import numpy as np
 
 from ..version import __version__
-from ..backends import c_build, c_cache
+from ..backends import c_build
 from ..errors import CompileError
 from .seeds import SEEDS
 
@@ -52,7 +49,9 @@ def cdef(text: str) -> str:
 
 
 def build(build_name: str, folder: Optional[Path] = None, force: bool = False) -> tuple[Path, tuple[str, ...]]:
-    """(library path, flags used) of one build, compiled on a cache miss."""
+    """(library path, flags used) of one build, compiled on a cache miss: through the C
+    backend's own cache writer (c_build._build: renamed into place when complete, a
+    SHA-256 record, files no one else may write), in `folder` when one is given."""
     try:
         compiler, version = c_build.find_compiler()
     except CompileError as err:
@@ -63,30 +62,19 @@ def build(build_name: str, folder: Optional[Path] = None, force: bool = False) -
     for flags, libs in BUILDS[build_name]:
         key = hashlib.sha256("\0".join((text, compiler, version, repr((flags, libs)), __version__,
                                         c_build.host_cpu())).encode()).hexdigest()
-        lib = folder / f"seeds_ref-{build_name}-{key[:16]}.so"
-        record = lib.with_suffix(".sha256")
-        if not force and c_cache.entry_problem(lib, record, key) is None:
-            return lib, flags + libs
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".build-{key[:8]}-", dir=folder))
-        try:
+
+        def make(text: str, tmp: Path, kept: Path, flags=flags, libs=libs) -> Path:
             (tmp / "seeds_ref.c").write_text(text)
             cmd = [compiler, *flags, "-o", str(tmp / "ref.so"), str(tmp / "seeds_ref.c"), *libs]
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
             if done.returncode != 0:
-                errors.append(done.stderr.strip().splitlines()[-1:] or ["failed"])
-                continue
-            # (whatever the umask: entry_problem loads only files no one else may write)
-            os.chmod(tmp / "ref.so", 0o755)
-            (tmp / "record").write_text(c_cache.record_text(key, c_cache.digest(tmp / "ref.so")))
-            os.chmod(tmp / "record", 0o644)
-            os.replace(tmp / "ref.so", lib)  # the library first, then its record
-            os.replace(tmp / "record", record)
-            return lib, flags + libs
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    raise ReferenceError(f"the {build_name} build of seeds_ref.c failed: "
-                         + " | ".join(e[0] for e in errors))
+                raise CompileError((done.stderr.strip().splitlines() or ["failed"])[-1])
+            return tmp / "ref.so"
+        try:
+            return c_build._build(text, force=force, key=key, make=make, root=folder)[0], flags + libs
+        except CompileError as err:
+            errors.append(str(err).splitlines()[0])
+    raise ReferenceError(f"the {build_name} build of seeds_ref.c failed: " + " | ".join(errors))
 
 
 @dataclass
