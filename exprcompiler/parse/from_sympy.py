@@ -143,7 +143,9 @@ class _Converter:
         return _matrix.build(self, node)
 
     def _symbol(self, node) -> int:
-        name = str(node)
+        # (a plain Symbol prints as its name: read, not printed, ~6 µs less a symbol;
+        # a subclass may print otherwise, a Dummy('x') as _x)
+        name = node.name if type(node) is sympy.Symbol else str(node)
         first = self.symbols.setdefault(name, node)
         if first != node:  # Dummy('x') twice, or x with and without assumptions: one input would be wrong
             raise ConversionError(f"two different SymPy symbols are both named {name!r} ({sympy.srepr(first)} "
