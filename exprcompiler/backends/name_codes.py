@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from array import array
 from bisect import bisect_left
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 import numpy as np
 
@@ -31,6 +31,7 @@ INDEXED_KINDS = ("v", "dot", "bar", "dot_dot", "dot_bar", "bar_dot", "bar_bar")
 HELD_BY_INDEX = re.compile(r"v(0|[1-9][0-9]*)(?:_(%s))?\Z" % "|".join(INDEXED_KINDS[1:]))
 # per kind code (0: a name held by text, which has no suffix): the suffix after v12
 _SUFFIXES = [b""] + [b"" if kind == "v" else b"_" + kind.encode() for kind in INDEXED_KINDS]
+_SUFFIX_TEXTS = [suffix.decode() for suffix in _SUFFIXES]
 _SUFFIX_LENGTHS = np.array([len(s) for s in _SUFFIXES], np.int64)
 # by an index array's itemsize: the powers of ten from 10 that its type holds (an index's digits, less one, are
 # how many of them it reaches: np.searchsorted)
@@ -40,6 +41,9 @@ _POWERS = {4: np.array([10 ** k for k in range(1, 10)], np.int32),
 # (at 1 << 15, 2.6 MB: generate's peak of memory at 10⁴ operations, 110-170 bytes an
 # operation above the rest; at this size as fast at 10⁵-10⁶ names, faster at 10⁴)
 _CHUNK = 1 << 13
+# fewer names than this are made one at a time in Python (Names.joined): _text's two
+# dozen NumPy calls cost more there (250 names: 68 -> 44 µs; even at ~450)
+_FEW = 400
 
 
 class Names:
@@ -80,11 +84,21 @@ class Names:
     def joined(self, variables: np.ndarray) -> str:
         """The names of `variables` (an index array; each has a name), joined by
         newlines."""
+        if len(variables) < _FEW:   # (one at a time: _text's NumPy passes cost more than they save)
+            codes, top, texts = self.codes, self.top, self.texts
+            return "\n".join([texts[~code] if code < 0 else f"v{code % top}{_SUFFIX_TEXTS[code // top]}"
+                              for code in map(codes.__getitem__, variables.tolist())])
         codes = self._array()
         # (in the codes' type: int32 divides faster)
         text = b"".join([_text(codes[variables[k:k + _CHUNK]], self.top, self.texts)
                          for k in range(0, len(variables), _CHUNK)])
         return str(memoryview(text)[:-1], "utf-8")   # (decoded from a view: no copy of the bytes but the str)
+
+    def deferred(self, variables: np.ndarray) -> Callable[[], str]:
+        """joined(variables), made when called; meanwhile only their codes (4 or 8 bytes
+        each) and the texts are held, not these names nor every variable's code."""
+        part = Names(array(self.codes.typecode, self._array()[variables].tobytes()), self.top, self.texts)
+        return lambda: part.joined(np.arange(len(part)))
 
     def holders(self, variables) -> int:
         """How many variables hold the names of these."""

@@ -246,11 +246,14 @@ def assign_names(trace: Trace, named: Union[list[bool], np.ndarray], reserved: s
 
 # Traces of at least this many instructions have most names decided in NumPy
 # (name_firsts): below, its few dozen NumPy calls cost more than the loop's steps they
-# spare (CPU time, gradients of random programs: coded, the same at 2k instructions,
-# 2x faster at 10k). Names as a list of str take _LISTS_FROM times as many: making the
-# strings costs the firsts most of what they spare (1.2x faster at 20k, 1.6x at 128k).
+# spare (CPU time, gradients of random programs: coded, the same at ~1k instructions,
+# 2x faster at 10k; assign_names' µs, medians of 11-15 in a process, loop -> firsts:
+# text 623 instructions 203 -> 308, 960: 345 -> 315, 1,568: 545 -> 391; deep ~1,200:
+# 609 -> 387; SymPy ~1,300: 475 -> 440; 10³ operations, 3,034: 972 -> 503). Names as
+# a list of str take _LISTS_FROM times as many: making the strings costs the firsts
+# most of what they spare (1.2x faster at 20k, 1.6x at 128k).
 # (Tests set it to 0, and above a trace's size for the loop alone: their oracle.)
-FIRSTS_FROM = 2048
+FIRSTS_FROM = 1024
 _LISTS_FROM = 8
 # ... and the odd labels' names (name_firsts.odd_groups) where there are at least this
 # many: the loop's step costs about 3 µs an odd label's variable, the odd groups'

@@ -189,7 +189,9 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
         for i in held_constants.tolist():
             text = constants[int(slots[i])] = spell.const(instrs[i].value)
             names.set_text(i, text)
-        texts, size = Texts.from_joined(names.joined(np.flatnonzero(first))), int(np.count_nonzero(first))
+        # (their str made when the text is first asked for, by a reader or the compile on
+        # use: until then their codes, 4 bytes a slot; at 10³ operations ~0.2 ms spared)
+        texts, size = Texts.made_by(names.deferred(np.flatnonzero(first))), int(np.count_nonzero(first))
         del names, first, aliases, instrs
         names = None   # (the renderer of keys asks for none)
     if reads is not None:   # handed over in a list, which the bulk renderer empties (render_bulk.bulk_keys)
@@ -462,19 +464,23 @@ PROGRAM_ABOVE = 20_000
 _KEYED_MARGIN = 64
 # generated makes a batch function of more named variables than this a statement
 # program whatever its length (`lazy`), which load compiles on use (numpy_tier.py).
-# Below, the program's build costs more than compile() of the text: in a process's
-# first build, its templates' compile() (~40 µs a template, a function each: 32 at
-# 258 lines) and the keyed renderer's fixed costs. generated + load, CPU ms, compiled
-# -> program, random DAG gradients, a fresh process each (medians of 5 alternating):
-# 258 lines 2.75 -> 4.04, 357 3.59 -> 3.89, 612 5.63 -> 4.76, 975 9.56 -> 5.33. (With
-# the templates compiled already, numpy_templates: 155 lines 1.55 -> 1.52, 258 2.30 ->
-# 1.65.) Templates from the code store (code_store.py) did not move it: in a fresh
-# process, 10² operations (~250 lines), TIER_FROM 150 against 500, bench_frontend's
-# totals (CPU medians of 7 alternating runs) text 64.5 / 62.0, deep 53.3 / 52.6, SymPy
-# 62.2 / 57.9 µs an operation: the keyed renderer's and the program's first use (~1 ms)
-# cost what compile() does (~1.6 ms); and the calls' total at 1000 points rose 2-7% for
-# N = 30-100 calls (the rent paid before the compile).
-TIER_FROM = 500
+# Below, the program's build costs more than compile() of the text, in a fresh process
+# (the templates from the code store, the keyed renderer's and the program's first
+# use). With a short trace's keys made per variable (numpy_render.KEYS_AT_ONCE_FROM),
+# its slot texts made in Python (name_codes._FEW) and only when asked for, and its stub
+# not compiled (numpy_program._stub_function), bench_frontend's generate + load, CPU
+# µs an operation, against TIER_FROM 500 without those (medians of 5-7 alternating
+# runs, load average 4-5): at 10² operations (242-268 named variables) fresh text
+# 21.2 -> 17.9, deep 20.9 -> 16.2, SymPy 20.2 -> 17.9; warm (a second formula) 19.9 ->
+# 12.2, 19.4 -> 10.3, 18.7 -> 10.4; at 70 operations (172-188 named) fresh 22.2 ->
+# 22.6 and 24.9 -> 25.9, warm 22.3 -> 16.9 and 22.6 -> 14.8; at 50 (116-134) fresh
+# 27.7 -> 34.8 and 28.9 -> 33.9, warm 25.7 -> 23.0 and 28.1 -> 18.7.
+# (With the bulk renderer's keys and NumPy's slot texts, 500 -> 150 had cost a fresh
+# process ~2.5 µs an operation at 10².) The rent paid before the compile (numpy_tier):
+# bench_numpy_tier.py --parts amortized at 10², compile_grad and N calls at 1000 points,
+# 200 against never a program, text 0.92-0.93x for N = 1-3, 1.03-1.05x for N = 10-100;
+# deep 0.84-0.88x, 1.00-1.06x; at one point 0.89-0.95x and 0.85-1.00x (medians of 3).
+TIER_FROM = 200
 
 
 @gc_paused()

@@ -77,6 +77,15 @@ _ELEMENTWISE_FLOAT = frozenset(("add", "sub", "mul", "div", "neg", "pow"))
 _INFIX = Spelling(symbol=lambda op: op.infix, call=lambda op: op.numpy, const=repr,
                   as_call=lambda op: op.infix is None, target="numpy")
 
+# Keys (a statement program's: numpy_backend.generated) are made for the whole trace at
+# once (trace/render_bulk.py) from this many instructions; a shorter trace's per
+# variable (the same keys), which costs less there: bulk_keys' NumPy calls have a fixed
+# cost. The renderer, µs (medians of 15 in a process, the second formula; bulk -> per
+# variable): text gradients of 334 instructions 413-678 -> 226-240, 623: 486-526 ->
+# 345-351, ~780: 504-521 -> 419-431, 960: 495-551 -> 696-739; deep ~750: 324 -> 322;
+# SymPy ~830: 511 -> 446.
+KEYS_AT_ONCE_FROM = 900
+
 
 FUSED_HELPERS = ("where_rare", "exp_quiet", "sigmoid_of_exp", "sigmoid_neg_of_exp", "softplus_of_exp",
                  "exp_neg_abs", "sigmoid_e", "sigmoid_neg_e", "softplus_e", "logaddexp_e", "exp_neg2abs",
@@ -359,6 +368,11 @@ class NumpyRenderer(Renderer):
             if row and (k, exp, call) not in self._pair_name:   # its line before its first row's
                 self._pair_name[k, exp, call], self._first[k, exp, call] = fresh("p"), i
         super().__init__(trace, spell, name_of, named=named, rhs_all=rhs_all, slots=slots, reads=reads, codes=codes)
+
+    def _bulk_keys(self, slots, reads, codes) -> bool:
+        """The keys of the trace at once, where it is long enough for that to pay (see
+        KEYS_AT_ONCE_FROM); else False: the per-variable renderer makes the same keys."""
+        return len(slots) >= KEYS_AT_ONCE_FROM and super()._bulk_keys(slots, reads, codes)
 
     def _own_formats(self) -> set[int]:
         """What _format spells otherwise than Renderer._format (a superset will do)."""

@@ -23,6 +23,7 @@ from array import array
 from collections.abc import Sequence
 from itertools import accumulate
 from string import Formatter
+from typing import Callable
 
 
 def formatted(head: str, formats: list, numbered, slots, texts: list) -> str:
@@ -52,20 +53,42 @@ class Texts:
     many str objects as slots (2·10⁵ at 10⁵ operations, 110 bytes an operation of
     generate's peak of memory and of the program's), wanted only when text is made.
     `list()` splits them; `texts[slot]` too, at the first call (a line of a
-    traceback), and keeps that list."""
+    traceback), and keeps that list. `joined` may be made only when first asked for
+    (`made_by`)."""
 
-    __slots__ = ("joined", "_list")
+    __slots__ = ("_joined", "_make", "_list")
 
     def __init__(self, texts):
-        self.joined = "\n".join(texts)
+        self._joined = "\n".join(texts)
+        self._make = None
         self._list = None
 
     @classmethod
     def from_joined(cls, joined: str) -> "Texts":
         """The texts already joined by newlines (name_codes.Names.joined: no str each)."""
         made = cls(())
-        made.joined = joined
+        made._joined = joined
         return made
+
+    @classmethod
+    def made_by(cls, make: Callable[[], str]) -> "Texts":
+        """The texts that make() joins by newlines, when first asked for (generate makes
+        a program whose text is wanted only by a reader, or by its compile on use:
+        name_codes.Names.deferred)."""
+        made = cls(())
+        made._joined, made._make = None, make
+        return made
+
+    @property
+    def joined(self) -> str:
+        joined = self._joined
+        if joined is None:
+            make = self._make
+            if make is None:   # (made by another thread meanwhile)
+                return self._joined
+            joined = self._joined = make()   # (two threads at once: both make the same str)
+            self._make = None
+        return joined
 
     def list(self) -> list:
         return self._list if self._list is not None else self.joined.split("\n")
