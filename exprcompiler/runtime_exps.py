@@ -1,6 +1,7 @@
 """The NumPy runtime's sigmoid, softplus and logaddexp, and the helpers that share one exp
 between a value and its derivative (sigmoid and softplus of ±u from E = exp(u),
-logaddexp(a, b) and its partials sigmoid(±(a - b)) from e = exp(-|a - b|)).
+logaddexp(a, b) and its partials sigmoid(±(a - b)) from e = exp(-|a - b|)), or compute
+both in one call (logaddexp_rows: the naive form's cost where that is accurate).
 
 Where it sits: re-exported by runtime.py (generated NumPy code and the op table's
 evaluators import the names from there); backends/numpy_render.shared_exps decides
@@ -9,6 +10,9 @@ runtime_log1p.py, the blocked running from runtime_blocks.py.
 """
 
 from __future__ import annotations
+
+import functools
+import math
 
 import numpy as np
 
@@ -185,17 +189,15 @@ def softplus_e(x, e, out=None):
     return np.add(np.maximum(x, 0.0), r, out=r)
 
 
-# logaddexp's value and gradient this way cost about 1.2 times the naive form's where
-# that is accurate (a, b in [-5, 5], 10⁶ points, NumPy runner; 1.5 in a block's own
-# time, 119 µs against 80): a - b (7.5 µs a block), exp(-|a - b|) (20), the value (34:
-# log1p, max, +) and the partials (sigmoid_pair_e, 44: a comparison, four cheap passes
-# and two divisions) and the ties' where (6), against the naive form's two exps, log,
-# division and three passes. Measured without gain: the partials from E = exp(a - b)
-# (no comparison: 41 µs, 44 with the overflow test), or one 1/(1 + e) times each
-# numerator (38, other bits), -|d| as np.copysign(d, -1) (not SIMD: 9.6 µs against 6.4
-# for abs and negative) or as the sign bit set (5.4); dropping every guard as well
-# (NaN, tiny, ties) still left 1.17-1.20. The one form with fewer passes, the value as
-# max(a, b) - log(max of the partials), loses the digits of log1p(e) near v = 0.
+# logaddexp's value and gradient from e = exp(-|a - b|) (logaddexp_e, sigmoid_pair_e) cost
+# about 1.6 times the naive form's in a block's own time where that is accurate (a, b in
+# [-5, 5]: 130 µs against 83): a - b, exp(-|a - b|) (20 µs), the value (34: log1p, max,
+# +) and the partials (44: a comparison, four cheap passes, two divisions) against the
+# naive form's two exps, log, division and three passes. Measured without gain: the
+# partials from E = exp(a - b) (41 µs, 44 with the overflow test), one 1/(1 + e) times
+# each numerator (38, other bits), -|d| as np.copysign(d, -1) (not SIMD) or as the sign bit
+# set; dropping every guard still left 1.17-1.20 at 10⁶ points. So where the naive form
+# is accurate, logaddexp_rows takes it.
 @_blocked
 def logaddexp_e(x, y, e, out=None):
     """logaddexp(x, y) from e = exp(-|x - y|): max(x, y) + log1p(e) (np.log1p, as
@@ -215,6 +217,114 @@ def logaddexp_e(x, y, e, out=None):
     return r
 
 
-__all__ = ["exp_neg_abs", "exp_quiet", "logaddexp", "logaddexp_e", "sigmoid", "sigmoid_e", "sigmoid_neg_e",
-           "sigmoid_neg_of_exp", "sigmoid_of_exp", "sigmoid_pair_e", "sigmoid_pair_of_exp", "softplus", "softplus_e",
-           "softplus_of_exp"]
+# Where logaddexp_rows takes the naive form: a and b both in [lo, hi] of their precision,
+# lo = ⌊log(tiny)⌋ + 1 and hi = ⌊log(max/2)⌋ ([-708, 709] in float64). From lo, exp(a) and
+# exp(b) are normal floats within an ulp of their exact values, so their sum s (two
+# positive terms: no cancellation) is within two, log(s) within about 3e-16 of the value
+# (an absolute error: large relative to v only near v = 0, where the stable form's, the
+# rounding of log1p(e) added to max(a, b), is as large) and exp(a)/s within three ulps of
+# sigmoid(a - b) where that is a normal float (where it is not, it underflows in both
+# forms, as exp(-708)/exp(709)). Below lo, exp(a) is subnormal, with fewer digits: at
+# a = -720, b = -690 the partial, e^-30, came from a 35-bit exp(-720), 3e-11 off. Up to hi,
+# s is finite. The quotients are divisions, not 1/s times each: 1/s is subnormal from
+# s = 2^1022 (and two divisions cost less here than a division and two products).
+@functools.lru_cache(maxsize=None)
+def _naive_range(dtype) -> tuple[float, float, float]:
+    """(lo, hi, z): the naive form's range (above), and z, below which exp gives 0."""
+    info = np.finfo(dtype)
+    return (math.floor(math.log(info.tiny)) + 1.0, float(math.floor(math.log(info.max / 2))),
+            float(math.floor(math.log(float(info.smallest_subnormal)) - math.log(2.0))))
+
+
+# |max(a, b)| below it at a point out of range: there the other of a and b is below lo,
+# e = exp(-|a - b|) < e^-707, and log(1 + e) drops e, up to e^-707/|max(a, b)| of the value
+_LOG1P_KEEPS = 2.0 ** -800
+
+
+@functools.partial(_blocked, rows=3)
+def logaddexp_rows(a, b, out=None):
+    """(logaddexp(a, b), sigmoid(a - b), sigmoid(b - a)): logaddexp's value and its two
+    partials (0.5 at a tie, equal infinities included, as the op's derivative) in one
+    call, at the naive form's cost where that is accurate: four reductions find a block
+    with a and b all in _naive_range (see above), where the value is log(exp(a) + exp(b))
+    and the partials exp(a)/s, exp(b)/s. Else each point's exps are shifted by c, 0 where
+    both are in range (the naive form's bits, whatever the other points: np.exp, np.log
+    and division give a point the same bits in any array of positive strides) and
+    max(a, b) elsewhere, the stable form: exp(-|a - b|) and 1, whose quotients are
+    sigmoid_pair_e's bits, and the value c + log(1 + exp(-|a - b|)), within an ulp or two
+    of logaddexp_e's max(a, b) + log1p(...), with no gather or select (each form at its
+    own points apart cost 16% more than logaddexp_e and sigmoid_pair_e where half the
+    points are out of range; this, 20% less). The stable helpers redo the points where
+    that gives NaN (infinities and NaNs) and those out of range where |max(a, b)| <
+    _LOG1P_KEEPS (above); a reduction finds none of each. `out`: three arrays."""
+    a, b = _real(a, b), _real(b, a)
+    if a.shape != b.shape:
+        a, b = np.broadcast_arrays(a, b)
+    v, p, q = rows = tuple(np.empty(a.shape, a.dtype) for _ in range(3)) if out is None else out
+    lo, hi, zero = _naive_range(a.dtype)
+    if a.size == 0 or (np.minimum.reduce(a, axis=None) >= lo and np.maximum.reduce(a, axis=None) <= hi
+                       and np.minimum.reduce(b, axis=None) >= lo and np.maximum.reduce(b, axis=None) <= hi):
+        _logaddexp_naive(a, b, v, p, q)   # (NaN fails the test)
+        return rows
+    c = np.maximum(a, b, out=np.empty_like(v))   # (an array for one point too)
+    out_of_range = a < lo
+    out_of_range |= b < lo
+    out_of_range |= c > hi
+    redo = None
+    if np.fmin.reduce(np.abs(c), axis=None) < _LOG1P_KEEPS:   # (fmin: past the NaNs, which are redone below)
+        redo = np.less(np.abs(c), _LOG1P_KEEPS)
+        redo &= out_of_range
+    np.multiply(c, out_of_range, out=c)   # (±0 in range: a - c is a, log(s) + c is log(s))
+    with np.errstate(over="ignore", invalid="ignore"):   # -inf, or inf - inf: NaN, redone below
+        np.subtract(a, c, out=p)
+        np.subtract(b, c, out=q)
+        for x in (p, q):
+            # exp gives 0 below `zero`, but NumPy's AVX-512 loop finds that on a slow path
+            # (208 µs a block of such points, 11 in range): from about -1e300, 66
+            if np.minimum.reduce(x, axis=None) < zero:
+                np.subtract(x, np.less(x, zero) * 1e300, out=x)
+    _logaddexp_naive(p, q, v, p, q)
+    np.add(v, c, out=v)
+    if np.isnan(np.maximum.reduce(v, axis=None)):   # a NaN, an inf, or -inf twice
+        redo = np.isnan(v) if redo is None else redo | np.isnan(v)
+    if redo is not None and redo.any():
+        _rows_at(_logaddexp_stable, np.flatnonzero(redo), a.reshape(-1), b.reshape(-1),
+                 [r.reshape(-1) for r in rows])
+    return rows
+
+
+def _logaddexp_naive(a, b, v, p, q):
+    """The naive form's value and partials into v, p, q (p and q may be a and b)."""
+    np.exp(a, out=p)
+    np.exp(b, out=q)
+    np.add(p, q, out=v)
+    np.divide(p, v, out=p)
+    np.divide(q, v, out=q)
+    np.log(v, out=v)
+
+
+def _logaddexp_stable(a, b, v, p, q):
+    """The stable form's value and partials into v, p, q: logaddexp_e, sigmoid_pair_e,
+    and 0.5 at equal infinities (whose difference is NaN)."""
+    with np.errstate(invalid="ignore"):
+        t = np.subtract(a, b)
+    e = _exp_neg_abs(t)
+    logaddexp_e(a, b, e, out=v)
+    sigmoid_pair_e(t, e, out=(p, q))
+    tie = np.equal(a, b)
+    np.copyto(p, 0.5, where=tie)
+    np.copyto(q, 0.5, where=tie)
+
+
+def _rows_at(form, at, a, b, rows):
+    """form's rows at the indices `at` only of flat arrays."""
+    a, b = a.take(at), b.take(at)
+    part = [np.empty_like(a) for _ in rows]
+    form(a, b, *part)
+    for r, x in zip(rows, part):
+        r[at] = x
+
+
+__all__ = ["exp_neg_abs", "exp_quiet", "logaddexp", "logaddexp_e", "logaddexp_rows", "sigmoid", "sigmoid_e",
+           "sigmoid_neg_e", "sigmoid_neg_of_exp", "sigmoid_of_exp", "sigmoid_pair_e", "sigmoid_pair_of_exp", "softplus",
+           "softplus_e", "softplus_of_exp"]

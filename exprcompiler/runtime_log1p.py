@@ -86,28 +86,7 @@ def expm1(x, out=None):
     else the points of the smaller side are redone."""
     x = _real(x)
     out = np.empty_like(x) if out is None else out   # an array even for one point (out= needs one)
-    if x.size == 0:
-        return out
-    lo = np.minimum.reduce(x, axis=None)
-    if lo >= _LN2:   # all far above 0 (NaN fails the test): one reduction
-        np.exp(x, out=out)
-        return _scalar(np.subtract(out, 1.0, out=out))
-    hi = np.maximum.reduce(x, axis=None)
-    simd = SIMD["expm1"]
-    if hi < _LN2 and (simd or lo > -_LN2):   # all on np.expm1's side
-        return _scalar(_expm1(x, out=out))
-    if simd:
-        near = x < _LN2   # NaN is not near: exp(NaN) - 1
-    else:
-        near = None if hi <= -_LN2 else np.abs(x) < _LN2
-    if near is not None and 2 * np.count_nonzero(near) >= x.size:
-        _expm1(x, out=out)
-        _redo(out, ~near, _exp_minus_1, x)
-        return _scalar(out)
-    np.exp(x, out=out)
-    np.subtract(out, 1.0, out=out)
-    if near is not None:
-        _redo(out, near, _expm1, x)
+    _expm1_into(x, out)
     return _scalar(out)
 
 
@@ -115,17 +94,42 @@ def expm1(x, out=None):
 def expm1_pair(x, out=None):
     """(expm1(x), exp(x)): expm1's value and its derivative as the op table writes it,
     expm1's and np.exp's bits (`out`: two arrays). Where expm1 takes exp(x) - 1 (a block
-    all at or above log 2), the derivative is that exp(x), so it costs no pass of its
-    own there."""
+    all at or above log 2, or mostly), the derivative is that exp(x), so it costs no pass
+    of its own there."""
     x = _real(x)
     value, slope = (np.empty_like(x), np.empty_like(x)) if out is None else out   # (arrays for one point too)
-    if x.size and np.minimum.reduce(x, axis=None) >= _LN2:   # (NaN fails the test)
+    if not _expm1_into(x, value, slope):
         np.exp(x, out=slope)
-        np.subtract(slope, 1.0, out=value)
-        return value, slope
-    expm1(x, out=value)
-    np.exp(x, out=slope)
     return value, slope
+
+
+def _expm1_into(x, out, e=None) -> bool:
+    """expm1's value into `out`; where it computes exp(x) at every point on the way (as
+    exp(x) - 1 there, expm1's at some points redone), into `e` as well if given, and
+    True (`e` is then np.exp(x)'s bits)."""
+    if x.size == 0:
+        return False
+    lo = np.minimum.reduce(x, axis=None)
+    if lo >= _LN2:   # all far above 0 (NaN fails the test): one reduction
+        _exp_minus_1(x, out, e)
+        return e is not None
+    hi = np.maximum.reduce(x, axis=None)
+    simd = SIMD["expm1"]
+    if hi < _LN2 and (simd or lo > -_LN2):   # all on np.expm1's side
+        _expm1(x, out=out)
+        return False
+    if simd:
+        near = x < _LN2   # NaN is not near: exp(NaN) - 1
+    else:
+        near = None if hi <= -_LN2 else np.abs(x) < _LN2
+    if near is not None and 2 * np.count_nonzero(near) >= x.size:
+        _expm1(x, out=out)
+        _redo(out, ~near, _exp_minus_1, x)
+        return False
+    _exp_minus_1(x, out, e)
+    if near is not None:
+        _redo(out, near, _expm1, x)
+    return e is not None
 
 
 # |x| below it: log1p(x) and expm1(x) round to x itself (x ∓ x²/2 is within half an ulp of x)
@@ -185,9 +189,10 @@ def _tiny_safe(f, x, out=None):
     return np.add(r, np.multiply(small, keep, out=small), out=r)
 
 
-def _exp_minus_1(x):
-    r = np.exp(x)
-    return np.subtract(r, 1.0, out=r)
+def _exp_minus_1(x, out=None, e=None):
+    """exp(x) - 1, in `out` (or a new array), with exp(x) left in `e` if given."""
+    r = np.exp(x, out=out if e is None else e)
+    return np.subtract(r, 1.0, out=r if out is None else out)
 
 
 __all__ = ["expm1", "expm1_pair", "log1p", "log1p_of_sum"]

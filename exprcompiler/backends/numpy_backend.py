@@ -44,7 +44,7 @@ from .naming import assign_names, comment_text
 from .numpy_program import Program, load_program, load_statements
 from .numpy_tier import compile_on_use
 from .program_text import LazySource, Lines, Texts, formatted, text_of
-from .numpy_render import FUSED_HELPERS, NumpyRenderer, hoist_shared, share_logs, shared_exps
+from .numpy_render import FUSED_HELPERS, NumpyRenderer, dead_rows, hoist_shared, share_logs, shared_exps
 # (the rewrites and the runner live beside; _prepared_codes calls the rewrites by these names, which
 # the benches time, and callers find the runner's names here)
 from .numpy_rewrites import _dots, _small_powers, _static_sums, squared_columns
@@ -147,6 +147,8 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
     # each gets a line, after its exp's (asked only where it may find one: it reads instructions)
     shared = {} if point or not ops & _SHARES_EXPS else shared_exps(trace, ops, codes)
     named_flags[list(shared)] = True
+    if shared:
+        named_flags[dead_rows(trace, shared, uses)] = False
     plain = not shared and "matmul" not in ops   # then every line is `name = its right-hand side`
     # The plain lines of a function that may be long enough for a statement program (a
     # line per named variable, but the inputs'), or of a batch function of more than

@@ -40,7 +40,10 @@ And some that share work between a value and its derivative:
   tuple `p1 = sigmoid_pair_of_exp(e1)` (or `sigmoid_pair_e(t1, e1)`), each read by
   index, `v1 = p1[0]`: the two calls' bits, one 1 + E and a call fewer. expm1(x) and the
   exp(x) of its derivative likewise, `p1 = expm1_pair(x)`: where expm1 takes exp(x) - 1,
-  the derivative is that exp(x), no pass of its own.
+  the derivative is that exp(x), no pass of its own. logaddexp(a, b) with its two
+  partials and nothing else of a - b: `p1 = logaddexp_rows(a, b)`, three rows, and the
+  partials' a - b, tie test and where are not written (the helper gives 0.5 at ties; the
+  naive form's numbers where that is accurate, the stable form's elsewhere).
 - tanh(x) and its derivative sech2(x) (the stable form of 1 - tanh(x)**2): where
   np.tanh's loop is SIMD (ufunc_loops.SIMD), `v1 = np.tanh(x)` and
   `x_bar = sech2_of_tanh(x, v1)`, 1 - t² where that is accurate (np.tanh and two passes:
@@ -90,7 +93,7 @@ KEYS_AT_ONCE_FROM = 900
 FUSED_HELPERS = ("where_rare", "exp_quiet", "sigmoid_of_exp", "sigmoid_neg_of_exp", "softplus_of_exp",
                  "exp_neg_abs", "sigmoid_e", "sigmoid_neg_e", "softplus_e", "logaddexp_e", "exp_neg2abs",
                  "tanh_of_exp", "sech2_of_exp", "sech2_of_tanh", "log1p_of_sum", "sigmoid_pair_of_exp",
-                 "sigmoid_pair_e", "expm1_pair")
+                 "sigmoid_pair_e", "expm1_pair", "logaddexp_rows")
 
 
 def shared_exps(trace: Trace, ops: Optional[set[str]] = None, codes: Optional[OpCodes] = None) -> dict[int, tuple]:
@@ -187,11 +190,18 @@ def _share_exps(instrs, logaddexp: bool, shared: dict, codes: Optional[OpCodes] 
             u = instrs[u].args[0] if instrs[u].op == "neg" else u
         if u is not None:
             groups.setdefault(u, []).append(i)
+    # logaddexp(a, b) with its two partials only: the readers of those sigmoids, one pass
+    triples = [m for m in groups.values() if sorted(instrs[i].op for i in m) == ["logaddexp", "sigmoid", "sigmoid"]]
+    readers = _readers(instrs, {i for m in triples for i in m if instrs[i].op == "sigmoid"}) if triples else {}
     for u, members in groups.items():
         if len(members) < 2:   # (most: a sigmoid alone; shares nothing)
             continue
         ops = {instrs[i].op for i in members}
         if "logaddexp" in ops:
+            rows = _logaddexp_rows(instrs, u, members, readers) if len(members) == 3 else {}
+            if rows:
+                shared.update(rows)
+                continue
             calls = {"sigmoid": "sigmoid_e", "softplus": "softplus_e", "logaddexp": "logaddexp_e"}
             mine = {i: (u, "exp_neg_abs", calls[instrs[i].op], True) for i in members}
             for i in members:   # sigmoid(-u) as sigmoid_neg_e(u, e): no array -u
@@ -214,6 +224,44 @@ def _share_exps(instrs, logaddexp: bool, shared: dict, codes: Optional[OpCodes] 
             shared.update(_pair(mine, "sigmoid_of_exp", "sigmoid_neg_of_exp", "sigmoid_pair_of_exp"))
 
 
+def _readers(instrs, wanted: set[int]) -> dict[int, list[int]]:
+    """{i: the instructions that read i} for the instructions `wanted`."""
+    readers: dict[int, list[int]] = {i: [] for i in wanted}
+    for j, ins in enumerate(instrs):
+        for a in ins.args:
+            if a in readers:
+                readers[a].append(j)
+    return readers
+
+
+def _logaddexp_rows(instrs, u: int, members: list[int], readers: dict) -> dict:
+    """shared_exps' entries for logaddexp(a, b) and its two partials, where those are all
+    the group holds: the rows 0, 1, 2 of one logaddexp_rows(a, b) (its value, ∂/∂a, ∂/∂b;
+    0.5 at ties, as the derivative's where gives), each partial the where(eq(a, b), 0.5,
+    sigmoid(±u)) that alone reads the sigmoid (`readers`: _readers'), whose lines (and
+    u's, and the eq's: dead_rows) are then not written. Else {}."""
+    lae = next((i for i in members if instrs[i].op == "logaddexp"), None)
+    if lae is None or any(i not in readers for i in members if i != lae):
+        return {}
+    a, b = instrs[lae].args
+    entries = {lae: (lae, None, "logaddexp_rows", "args", 0)}
+    for i in members:
+        if i == lae:
+            continue
+        users = readers[i]
+        if len(users) != 1 or instrs[users[0]].op != "where":
+            return {}
+        w = users[0]
+        c, half, _ = instrs[w].args
+        if instrs[c].op != "eq" or set(instrs[c].args) != {a, b} or instrs[half].op != "const" \
+                or instrs[half].value != 0.5:
+            return {}
+        negated = instrs[instrs[i].args[0]].op == "neg"
+        first = instrs[u].args == (a, b)   # sigmoid(u) is ∂/∂a where u = a - b
+        entries[w] = (lae, None, "logaddexp_rows", "args", 1 if first != negated else 2)
+    return entries if len(entries) == 3 and {e[4] for e in entries.values()} == {0, 1, 2} else {}
+
+
 def _pair(mine: dict, first: str, second: str, call: str, passes=False) -> dict:
     """`mine` (shared_exps' entries of one group) with its one `first` and one `second`
     (calls of the same exp) as the rows 0 and 1 of one `call` of the exp (and of k
@@ -225,6 +273,26 @@ def _pair(mine: dict, first: str, second: str, call: str, passes=False) -> dict:
         i = rows[name][0]
         mine[i] = mine[i][:2] + (call, passes, row)
     return mine
+
+
+def dead_rows(trace: Trace, shared: dict, uses) -> list[int]:
+    """The instructions read only by logaddexp_rows' partials (their where, eq, sigmoid,
+    neg and u), which the rows' spelling does not read: not named, so no line is written."""
+    instrs = trace.instrs
+    rows = [i for i, share in shared.items() if share[2] == "logaddexp_rows" and share[4]]
+    if not rows:
+        return []
+    reads: dict[int, int] = {}
+    stack, dead = list(rows), []
+    while stack:
+        i = stack.pop()
+        for a in instrs[i].args:
+            reads[a] = reads.get(a, 0) + 1
+            if reads[a] == uses[a] and a not in shared and instrs[a].op not in ("input", "const"):
+                dead.append(a)
+                stack.append(a)
+    outputs = {v for _, v in trace.outputs}
+    return [i for i in dead if i not in outputs]
 
 
 def hoist_shared(trace: Trace) -> Trace:
@@ -398,7 +466,8 @@ class NumpyRenderer(Renderer):
         """Instructions spelled without their op's own helper (shared, conditions, their wheres)."""
         wheres = {i for i, ins in enumerate(self.trace.instrs)
                   if ins.op == "where" and ins.args[0] in self._conditions} if self._conditions else set()
-        return {i for i, share in self._shared.items() if share[2]} | self._conditions | wheres
+        rows = set(dead_rows(self.trace, self._shared, self._uses)) if self._shared else set()
+        return {i for i, share in self._shared.items() if share[2]} | self._conditions | wheres | rows
 
     def lines_before(self, i: int) -> list[str]:
         """Statements to emit before i's own: the shared exp before its first user (of k
@@ -416,6 +485,10 @@ class NumpyRenderer(Renderer):
                 text = self._texts[k] if k < i else self._format(k)[0]
                 lines.append(f"{self._e_name[k, exp]} = {exp}({text})")
         if len(share) > 4 and self._first[k, exp, call] == i:
+            if share[3] == "args":   # logaddexp_rows(a, b): k is the logaddexp
+                args = [self._texts[a] for a in self.trace.instrs[k].args]
+                lines.append(f"{self._pair_name[k, exp, call]} = {call}({', '.join(args)})")
+                return lines
             args = [self._texts[k]] if share[3] == "k" else []
             lines.append(f"{self._pair_name[k, exp, call]} = {call}({', '.join(args + [self._shared_text(k, exp)])})")
         return lines
@@ -494,4 +567,5 @@ def _conditions(trace: Trace) -> set[int]:
     return {a for a, only in uses.items() if only and a not in outputs}
 
 
-__all__ = ["FUSED_HELPERS", "NumpyRenderer", "hoist_shared", "may_be_python_float", "share_logs", "shared_exps"]
+__all__ = ["FUSED_HELPERS", "NumpyRenderer", "dead_rows", "hoist_shared", "may_be_python_float", "share_logs",
+           "shared_exps"]
