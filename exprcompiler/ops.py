@@ -65,6 +65,16 @@ def _pow_x_partial(b, g, x, y, out):
     return b.mul(g, b.mul(y, b.pow(x, b.const(e))))
 
 
+def _exp_partial(b, g, x, out):
+    return b.mul(g, out)
+
+
+# (expm1's derivative is exp(x), not expm1(x) + 1: that sum cancels for x < 0, 2.4e-13
+# relative at x = -9, 0 for exp(-40); the NumPy backend shares one exp where it can)
+def _expm1_partial(b, g, x, out):
+    return b.mul(g, b.exp(x))
+
+
 _TABLE = [
     # Leaves and the named copy used by derivative traces.
     OpDef("input", 0, None, (), "", callable_by_name=False, doc="a free variable"),
@@ -107,16 +117,24 @@ _TABLE = [
            sympy=lambda sp, x: x ** 2),
     _unary("sqrt", np.sqrt, lambda b, g, x, out: b.div(g, b.mul(2.0, out)), "np.sqrt", c="sqrt",
            domain=((0.1, 5.0),), edges=(((0.0,), (INF,)), ((-0.0,), (-INF,)))),
-    _unary("exp", np.exp, lambda b, g, x, out: b.mul(g, out), "np.exp", c="exp",
+    _unary("exp", np.exp, _exp_partial, "np.exp", c="exp",
            edges=(((800.0,), (INF,)),)),
     _unary("log", np.log, lambda b, g, x, out: b.div(g, x), "np.log", c="log",
            domain=((0.1, 5.0),), edges=(((0.0,), (INF,)), ((-0.0,), (-INF,)))),
     _unary("log1p", np.log1p, lambda b, g, x, out: b.div(g, b.add(1.0, x)), "np.log1p", c="xc_log1p",
            sympy=lambda sp, x: sp.log(1 + x), domain=((-0.5, 3.0),), edges=(((-1.0,), (INF,)),)),
-    # (expm1's derivative is exp(x), not expm1(x) + 1: that sum cancels for x < 0, 2.4e-13
-    # relative at x = -9, 0 for exp(-40); the NumPy backend shares one exp where it can)
-    _unary("expm1", np.expm1, lambda b, g, x, out: b.mul(g, b.exp(x)), "np.expm1", c="xc_expm1",
+    _unary("expm1", np.expm1, _expm1_partial, "np.expm1", c="xc_expm1",
            sympy=lambda sp, x: sp.exp(x) - 1),
+    # expm1(x) and e^x as the C kernels and the tape VM compute them where both are of the
+    # same x (expm1 and its derivative; c_backend.c_forms puts these in for that pair, they
+    # are not in the language): from one argument reduction (c_exp), which a kernel then
+    # computes once. Alone, libmvec's exp and c_exp's xc_expm1 are faster.
+    _unary("expm1_shared", np.expm1, _expm1_partial, "np.expm1", c="xc_expm1_shared", sympy_head="",
+           sympy=lambda sp, x: sp.exp(x) - 1, callable_by_name=False,
+           doc="expm1(x), computed in C by the same steps as exp_shared(x)"),
+    _unary("exp_shared", np.exp, _exp_partial, "np.exp", c="xc_exp_shared", sympy_head="",
+           sympy=lambda sp, x: sp.exp(x), callable_by_name=False, edges=(((800.0,), (INF,)),),
+           doc="exp(x), computed in C by the same steps as expm1_shared(x)"),
     _unary("sin", np.sin, lambda b, g, x, out: b.mul(g, b.cos(x)), "np.sin", c="sin"),
     _unary("cos", np.cos, lambda b, g, x, out: b.neg(b.mul(g, b.sin(x))), "np.cos", c="cos"),
     _unary("tan", np.tan, lambda b, g, x, out: b.mul(g, b.add(1.0, b.square(out))), "np.tan", c="tan",

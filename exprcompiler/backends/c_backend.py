@@ -120,6 +120,15 @@ def _helpers_for(names: set[str]) -> list[str]:
     return [HELPERS[n][0] for n in order]
 
 
+# What a helper marks XC_ALWAYS is inlined whatever the level: at -O1 (large kernels,
+# split units: c_build.SIZED_FLAGS) gcc inlines only small functions, and one call left
+# in an `omp simd` loop keeps the whole loop scalar (scalar libm for every other
+# function of the kernel, and bits that differ from the VM's vector loops).
+ALWAYS_INLINE = ["/* inlined at every optimisation level (an omp simd loop with a call stays scalar) */",
+                 "#ifndef XC_ALWAYS", "#if defined(__GNUC__)", "#define XC_ALWAYS __attribute__((always_inline))",
+                 "#else", "#define XC_ALWAYS", "#endif", "#endif"]
+
+
 def math_prelude(spelled: set[str], libm: set[str] = frozenset()) -> list[str]:
     """The lines between a kernel's #includes and its code: the libmvec declarations of
     the vectorizable libm functions it calls (those `spelled` or in `libm`, and those
@@ -137,7 +146,7 @@ def math_prelude(spelled: set[str], libm: set[str] = frozenset()) -> list[str]:
             lines += ["#pragma omp declare simd notinbranch", f"double {f}({args});"]
         lines.append("")
     if helpers:
-        lines += helpers + [""]
+        lines += (ALWAYS_INLINE if "XC_ALWAYS" in code else []) + helpers + [""]
     return lines
 
 
@@ -365,13 +374,42 @@ def squares(trace: Trace) -> Trace:
     """x**2 as x*x: what NumPy computes for an array (its power() takes that fast
     path), exact, and far cheaper than a call to pow (Rosenbrock's value in 100
     variables: 5.3 µs with pow, 1.4 µs without)."""
+    return _forms(trace, False)
+
+
+def c_forms(trace: Trace) -> Trace:
+    """The trace as the C kernel and the tape VM compute it, one rule for both so that
+    both give the same bits: x**2 as x*x (squares), and expm1 and exp of one value (expm1
+    and its derivative) as expm1_shared and exp_shared, which c_exp computes from one
+    argument reduction that gcc does once. Alone, expm1 and exp keep their own faster
+    forms (c_exp's xc_expm1, libmvec's exp)."""
+    return _forms(trace, True)
+
+
+def _forms(trace: Trace, shared: bool) -> Trace:
     instrs = list(trace.instrs)
+    exps: dict = {}   # value -> the exp and expm1 instructions of it (through copies)
     for i, ins in enumerate(instrs):
-        if ins.op == "pow":
-            e = trace.instrs[ins.args[1]]
+        op = ins.op
+        if op == "pow":
+            e = instrs[ins.args[1]]
             if e.op == "const" and e.value == 2.0:
                 instrs[i] = Instr("square", ins.args[:1], ins.attrs, ins.shape)
+        elif shared and (op == "exp" or op == "expm1"):
+            exps.setdefault(_copied(instrs, ins.args[0]), []).append(i)
+    for group in exps.values():
+        if len({instrs[i].op for i in group}) == 2:
+            for i in group:
+                ins = instrs[i]
+                instrs[i] = Instr(ins.op + "_shared", ins.args, ins.attrs, ins.shape)
     return Trace(instrs, trace.labels, trace.outputs, trace.source)
+
+
+def _copied(instrs, v: int) -> int:
+    """The value that v is a copy of (through copies of copies), or v."""
+    while instrs[v].op == "copy":
+        v = instrs[v].args[0]
+    return v
 
 
 def opening_comment(trace: Trace, description: str, *, shapes: bool = False) -> list[str]:
@@ -402,7 +440,7 @@ def generate_c(trace: Trace, *, func_name: str = "f", description: str = "",
         if ins.shape != ():
             raise NotImplementedError("generate_c is the per-point kernel of scalar traces; "
                                       "tensor traces go through c_tensor.generate_c_tensor")
-    trace = squares(trace)
+    trace = c_forms(trace)
     n_in, n_out = len(trace.inputs), len(trace.outputs)
     reserved = C_KEYWORDS | {op.c for op in _ops.OPS.values() if op.c} | set(HELPERS) | {func_name}
     reserved |= {f"in{k}" for k in range(n_in)} | {f"st{k}" for k in range(n_in)}
@@ -435,5 +473,5 @@ def generate_c(trace: Trace, *, func_name: str = "f", description: str = "",
     return text + "\n", decls
 
 
-__all__ = ["generate_c", "squares", "SPELLING"]
+__all__ = ["generate_c", "squares", "c_forms", "SPELLING"]
 

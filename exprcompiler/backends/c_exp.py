@@ -1,6 +1,8 @@
-"""C backend, e^x - 1 and e^x of its own: xc_expm1 (the op table's C spelling of expm1)
-and, for c_special's tanh, sech2 and log1mexp, xc_expm1_neg and xc_exp_neg; written so
-that gcc vectorizes them inline (no libm call).
+"""C backend, e^x - 1 and e^x of its own: xc_expm1 (the op table's C spelling of expm1),
+xc_expm1_shared and xc_exp_shared (those of expm1_shared and exp_shared: expm1 and exp
+of one value in one kernel, c_backend.c_forms) and, for c_special's tanh, sech2 and
+log1mexp, xc_expm1_neg and xc_exp_neg; written so that gcc vectorizes them inline (no
+libm call).
 
 Merged into c_special.HELPERS (and so into c_backend.HELPERS). Why: libmvec's expm1
 costs 1.33 ns a point where its exp costs 0.90 (AVX2, 4 lanes, one thread), so the
@@ -9,7 +11,9 @@ accurate, and sech2, tanh's stable derivative, called both. Here one argument
 reduction and one polynomial give both, and a kernel calling both computes them once.
 Value and gradient kernels on 4096 points (in cache; ns a point, libmvec -> these):
 expm1(x) 1.64 -> 1.18 (exp(x) - 1: 1.18), tanh with its stable derivative 2.96 -> 1.58,
-tanh with 1 - tanh^2 2.03 -> 1.38, log1mexp 8.50 -> 4.93.
+tanh with 1 - tanh^2 2.03 -> 1.38, log1mexp 8.50 -> 4.93; on 2 * 10^5 points, expm1(x)
+with its derivative exp(x) (libmvec's exp beside xc_expm1 -> one reduction for both,
+xc_exp_reduce) 2.52 -> 1.67 (exp(x) - 1 on libmvec's exp: 1.24-1.30).
 
 The method (as glibc's and fdlibm's): x = k ln 2 + r with k the integer nearest x / ln
 2, taken from the low bits of t = x / ln 2 + 1.5 * 2^52 (xc_exp_k); r = x - k ln 2 with
@@ -73,67 +77,100 @@ static inline XC_ALWAYS double xc_pow2(double t)
     return s.d;
 }"""
 
-# expm1(x): x within [-40, 710] (beyond, the value is -1 or +inf already: e^-40 is
-# below 2^-54), then 2 (2^(k-1) p + 2^(k-1) - 1/2): halves, because 2^1024 (k = 1024
-# from x = 709.44 on) is no double; exact doubling. At k = 0 the value is p itself,
-# which keeps the subnormals (2 * (p / 2) would round them), with the sign of x (p is
-# +0.0 at -0.0: r^2 q + r).
-_EXPM1 = f"""/* e^x - 1 without cancellation, from one fma of exact terms */
-static inline XC_ALWAYS double xc_expm1(double x)
+# Below j = -1000, 2^j may be no normal double: there the scale is 2^(j + 64), and a
+# caller scales its result by 2^-64 after the fma (one rounding into the subnormals).
+_POW2_LOW = f"""/* 2^j for u = 1.5 * 2^52 + j, j <= 1023, or 2^(j + 64) where j < -1000 */
+static inline XC_ALWAYS double xc_pow2_low(double u)
 {{
-    if (sizeof(double) == 4) return expm1(x);   /* a float kernel: expm1f */
-    const double a = xc_select(x < -40.0, -40.0, xc_select(x > 710.0, 710.0, x));   /* NaN stays */
-    const double t = xc_exp_k(a), p = xc_expm1_r(a, t), h = xc_pow2(t - 1.0);
+    return xc_pow2(u + xc_select(u < {SHIFT - 1000!r}, 64.0, 0.0));
+}}"""
+
+# e^x - 1 = 2 (2^(k-1) p + 2^(k-1) - 1/2) from the steps of x (h = 2^(k-1): halves,
+# because 2^1024, k = 1024 from x = 709.44 on, is no double; exact doubling). At k = 0
+# the value is p itself, which keeps the subnormals (2 * (p / 2) would round them), with
+# the sign of x (p is +0.0 at -0.0: r^2 q + r).
+_EXPM1_OF = f"""/* e^x - 1 from t = xc_exp_k(a), p = expm1(r) and h = 2^(k-1) of x */
+static inline XC_ALWAYS double xc_expm1_of(double x, double t, double p, double h)
+{{
     return xc_select(t == {SHIFT!r}, copysign(p, x), 2.0 * fma(h, p, h - 0.5));
 }}"""
 
-# For y <= 0 (-inf and NaN too): e^y - 1 and e^y from the same steps, so that a kernel
-# calling both (sech2, log1mexp) computes them once. y within [-746, 0] (e^-746 rounds
-# to 0); below k = -1000, 2^k may be no normal double, so s is 2^(k + 64) there and
-# e^y is scaled by 2^-64 after the fma (e^y - 1 is -1 with either).
-_EXP_NEG_S = f"""/* 2^k for y <= 0 and t = xc_exp_k(y), or 2^(k + 64) where k < -1000 */
-static inline XC_ALWAYS double xc_exp_neg_s(double t)
+# expm1(x) alone: x within [-40, 710] (beyond, the value is -1 or +inf already: e^-40
+# is below 2^-54), so 2^(k-1) is a normal double.
+_EXPM1 = """/* e^x - 1 without cancellation, from one fma of exact terms */
+static inline XC_ALWAYS double xc_expm1(double x)
+{
+    if (sizeof(double) == 4) return expm1(x);   /* a float kernel: expm1f */
+    const double a = xc_select(x < -40.0, -40.0, xc_select(x > 710.0, 710.0, x));   /* NaN stays */
+    const double t = xc_exp_k(a);
+    return xc_expm1_of(x, t, xc_expm1_r(a, t), xc_pow2(t - 1.0));
+}"""
+
+# expm1(x) and e^x of one x from the same steps (the op table's expm1_shared and
+# exp_shared, which c_backend.c_forms spells where a kernel computes both: expm1 and its
+# derivative), so that gcc merges the two inlined copies: x within [-746, 710] (e^-746
+# rounds to 0, e^710 overflows), and h = 2^(k-1), or 2^(k+63) below k = -999
+# (xc_pow2_low), where e^x is then scaled by 2^-63 after the fma and e^x - 1 is -1 all
+# the same (as from x < -38 on): the values of xc_expm1, bit for bit. These steps cost
+# two operations more than xc_expm1's, so an expm1 alone keeps those, and an exp alone
+# keeps libmvec's (5-20% faster than xc_exp_shared).
+_EXP_STEPS = """/* t = xc_exp_k(a), p = expm1(r) and h = 2^(k-1) (xc_pow2_low) of x within [-746, 710] */
+typedef struct { double t, p, h; } xc_exp_steps;
+static inline XC_ALWAYS xc_exp_steps xc_exp_reduce(double x)
+{
+    const double a = xc_select(x < -746.0, -746.0, xc_select(x > 710.0, 710.0, x));   /* NaN stays */
+    const double t = xc_exp_k(a);
+    const xc_exp_steps s = {t, xc_expm1_r(a, t), xc_pow2_low(t - 1.0)};
+    return s;
+}"""
+_EXPM1_SHARED = """/* e^x - 1 by xc_exp_reduce's steps */
+static inline XC_ALWAYS double xc_expm1_shared(double x)
+{
+    if (sizeof(double) == 4) return expm1(x);   /* a float kernel: expm1f */
+    const xc_exp_steps s = xc_exp_reduce(x);
+    return xc_expm1_of(x, s.t, s.p, s.h);
+}"""
+_EXP_SHARED = f"""/* e^x by xc_exp_reduce's steps: 2 (h p + h), or 2^-63 (h p + h) where h is 2^(k+63) */
+static inline XC_ALWAYS double xc_exp_shared(double x)
 {{
-    return xc_pow2(t + xc_select(t < {SHIFT - 1000!r}, 64.0, 0.0));
+    if (sizeof(double) == 4) return exp(x);   /* a float kernel: expf */
+    const xc_exp_steps s = xc_exp_reduce(x);
+    return fma(s.h, s.p, s.h) * xc_select(s.t < {SHIFT - 999!r}, {2.0 ** -63!r}, 2.0);
 }}"""
+
+# For y <= 0 (-inf and NaN too): e^y - 1 and e^y from the same steps, so that a kernel
+# calling both (sech2, log1mexp) computes them once: y within [-746, 0], s = 2^k (k <= 0:
+# no halving, and one bound: fewer operations than xc_exp_reduce's).
 _EXPM1_NEG = """/* e^y - 1 for y <= 0 */
 static inline XC_ALWAYS double xc_expm1_neg(double y)
 {
     if (sizeof(double) == 4) return expm1(y);   /* a float kernel: expm1f */
-    const double a = xc_select(y < -746.0, -746.0, y), t = xc_exp_k(a), s = xc_exp_neg_s(t);
+    const double a = xc_select(y < -746.0, -746.0, y), t = xc_exp_k(a), s = xc_pow2_low(t);
     return fma(s, xc_expm1_r(a, t), s - 1.0);
 }"""
 _EXP_NEG = f"""/* e^y for y <= 0 */
 static inline XC_ALWAYS double xc_exp_neg(double y)
 {{
     if (sizeof(double) == 4) return exp(y);   /* a float kernel: expf */
-    const double a = xc_select(y < -746.0, -746.0, y), t = xc_exp_k(a), s = xc_exp_neg_s(t);
+    const double a = xc_select(y < -746.0, -746.0, y), t = xc_exp_k(a), s = xc_pow2_low(t);
     return fma(s, xc_expm1_r(a, t), s) * xc_select(t < {SHIFT - 1000!r}, {2.0 ** -64!r}, 1.0);
 }}"""
 
-# Every helper here is inlined whatever the level: at -O1 (large kernels, split units:
-# c_build.SIZED_FLAGS) gcc inlines only small functions, and one call left in an
-# `omp simd` loop keeps the whole loop scalar (scalar libm for every other function of
-# the kernel, and bits that differ from the VM's vector loops).
-_ALWAYS = """/* inlined at every optimisation level (an omp simd loop with a call stays scalar) */
-#ifndef XC_ALWAYS
-#if defined(__GNUC__)
-#define XC_ALWAYS __attribute__((always_inline))
-#else
-#define XC_ALWAYS
-#endif
-#endif"""
-
-# name -> (C definition, helpers it uses), as c_backend.HELPERS
+# name -> (C definition, helpers it uses), as c_backend.HELPERS. Every helper here is
+# XC_ALWAYS (c_backend.math_prelude defines it): inlined at every optimisation level.
+_STEPS = ("xc_select", "xc_exp_k", "xc_expm1_r", "xc_pow2_low")
 HELPERS = {
-    "xc_always": (_ALWAYS, ()),
-    "xc_exp_k": (_EXP_K, ("xc_always",)),
-    "xc_expm1_r": (_EXPM1_R, ("xc_always",)),
-    "xc_pow2": (_POW2, ("xc_always",)),
-    "xc_expm1": (_EXPM1, ("xc_always", "xc_select", "xc_exp_k", "xc_expm1_r", "xc_pow2")),
-    "xc_exp_neg_s": (_EXP_NEG_S, ("xc_always", "xc_select", "xc_pow2")),
-    "xc_expm1_neg": (_EXPM1_NEG, ("xc_always", "xc_select", "xc_exp_k", "xc_expm1_r", "xc_exp_neg_s")),
-    "xc_exp_neg": (_EXP_NEG, ("xc_always", "xc_select", "xc_exp_k", "xc_expm1_r", "xc_exp_neg_s")),
+    "xc_exp_k": (_EXP_K, ()),
+    "xc_expm1_r": (_EXPM1_R, ()),
+    "xc_pow2": (_POW2, ()),
+    "xc_pow2_low": (_POW2_LOW, ("xc_select", "xc_pow2")),
+    "xc_expm1_of": (_EXPM1_OF, ("xc_select",)),
+    "xc_expm1": (_EXPM1, ("xc_select", "xc_exp_k", "xc_expm1_r", "xc_pow2", "xc_expm1_of")),
+    "xc_exp_reduce": (_EXP_STEPS, _STEPS),
+    "xc_expm1_shared": (_EXPM1_SHARED, ("xc_exp_reduce", "xc_expm1_of")),
+    "xc_exp_shared": (_EXP_SHARED, ("xc_select", "xc_exp_reduce")),
+    "xc_expm1_neg": (_EXPM1_NEG, _STEPS),
+    "xc_exp_neg": (_EXP_NEG, _STEPS),
 }
 
 __all__ = ["HELPERS"]

@@ -14,7 +14,8 @@ takes the most recently freed row (a stack: warm in cache), never a row its own
 instruction reads (the VM's loops are `restrict`). So a trace needs as many rows as
 values are live at once, not one per operation. An input is loaded into a row just
 before its first use; an output is stored as soon as its value is computed; copies
-are the row of what they copy; x**2 is x*x (c_backend.squares), as in the C kernel.
+are the row of what they copy; x**2 is x*x and expm1 and exp of one value are
+expm1_shared and exp_shared, as in the C kernel (one rule for both: c_backend.c_forms).
 
 Safety: user text never reaches the VM's source (it has none of ours); every field of
 the program is checked here when it is made (`check`) and by the VM when it loads it
@@ -32,7 +33,7 @@ from .. import ops as _ops
 from ..errors import ExprcError
 from ..trace.ir import Trace
 from . import vm_source as S
-from .c_backend import squares
+from .c_backend import c_forms
 from .naming import assign_names, comment_text, param_alias
 from .reserved import C_RESERVED
 
@@ -52,11 +53,11 @@ class Program(NamedTuple):
 
 def encode(trace: Trace) -> Program:
     """The VM program of a scalar trace (see the module docstring)."""
-    return _encode(squares(trace))
+    return _encode(c_forms(trace))
 
 
 def _encode(trace: Trace) -> Program:
-    """encode, of a trace whose squares are c_backend.squares's already. What does not
+    """encode, of a trace in c_backend.c_forms's form already. What does not
     depend on the registers (aliases of copies, constants, each value's last reader,
     each instruction's opcode) is worked out with array operations; the one sequential
     part, the register allocation, runs in the VM library (_allocate)."""
@@ -215,8 +216,8 @@ def listing(trace: Trace, program: Program, description: str = "", squared: bool
     """The program, one instruction a line, with the trace variable each computes
     (`g.source` of a VM function): registers r0.., constants k0.. (their values in the
     header), inputs in0.., outputs out0..; names through naming (user text escaped).
-    `squared`: the trace is c_backend.squares's already."""
-    trace = trace if squared else squares(trace)
+    `squared`: the trace is in c_backend.c_forms's form already."""
+    trace = trace if squared else c_forms(trace)
     named = [ins.op != "const" for ins in trace.instrs]
     names = assign_names(trace, named, set(C_RESERVED))
     spell = {S.REG: "r{%d}", S.CONST: "k{%d}", S.INPUT: "in{%d}", S.OUTPUT: "out{%d}"}
@@ -390,7 +391,7 @@ def generate(trace: Trace, *, func_name: str, description: str = "", dtype=None)
     if dtype is not None:
         raise ValueError(f"backend 'vm' computes in float64; dtype={np.dtype(dtype).name!r} needs backend='c' or "
                          f"'numpy'")
-    trace = squares(trace)
+    trace = c_forms(trace)
     program = _encode(trace)
     params = tuple(map(param_alias, trace.input_names))
     return VmArtifact(listing(trace, program, description, squared=True), func_name, params, program, description)
