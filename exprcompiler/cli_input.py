@@ -7,6 +7,7 @@ expression then goes to the front end (frontend.to_trace) like any other.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from typing import Optional, Sequence, Union
 
@@ -105,12 +106,15 @@ def _parse_at(text: Union[None, str, Sequence[str]]) -> Optional[dict]:
             raise UserError(f"--at: {name.strip()} is given twice")
         try:
             if value.strip().startswith("["):
-                data = json.loads(value)  # data, never code
+                data = json.loads(value, parse_float=_finite)  # data, never code
                 if not _numbers_only(data):  # (NumPy would read "1" and true as numbers)
                     raise ValueError
                 point[name.strip()] = np.array(data, dtype=float)
             else:
-                point[name.strip()] = float(value)
+                point[name.strip()] = _finite(value)
+        except _PastRange as err:
+            raise UserError(f"--at: {shown(str(err).strip())} is past float64's range (at most about 1.8e308; "
+                            f"an infinity is written inf) (for {name.strip()})") from None
         except (ValueError, TypeError, RecursionError):  # (json recurses on nesting)
             what = "a list of numbers" if value.strip().startswith("[") else "a number"
             raise UserError(f"--at: {shown(value.strip())} is not {what} (for {name.strip()})") from None
@@ -118,6 +122,23 @@ def _parse_at(text: Union[None, str, Sequence[str]]) -> Optional[dict]:
             raise UserError(f"--at: {shown(value.strip())} holds an integer too large for a float64 "
                             f"(for {name.strip()})") from None
     return point
+
+
+class _PastRange(ArithmeticError):
+    """A decimal number that float() rounds to an infinity (1e999, or 400 digits)."""
+
+
+_INFINITIES = {"inf", "infinity"}
+
+
+def _finite(text: str) -> float:
+    """float(text), except that a number too large for a float64 is refused rather than
+    read as an infinity (which the user did not write): only inf, infinity (any case,
+    signed; JSON's Infinity comes through parse_constant) are infinite."""
+    value = float(text)
+    if math.isinf(value) and text.strip().lstrip("+-").lower() not in _INFINITIES:
+        raise _PastRange(text)
+    return value
 
 
 def _numbers_only(data) -> bool:

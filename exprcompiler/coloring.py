@@ -23,7 +23,9 @@ smallest-last, incidence-degree) and the fewest colors kept, the first ordering
 winning ties, so results are deterministic. Graphs are lists of neighbour lists;
 every walk is iterative. Building the column intersection graph costs the sum over
 rows of (row length)²: linear in the nonzeros for banded patterns, quadratic for a
-dense row (where row coloring, on the transpose, is the cheap and good one).
+dense row (where row coloring, on the transpose, is the cheap and good one); where
+a large graph could at best halve the sweeps (an arrowhead: a dense row and a dense
+column), each column gets its own color instead (color_columns).
 """
 
 from __future__ import annotations
@@ -165,10 +167,26 @@ def star_coloring_in_order(graph: list, order: Sequence[int], limit: Optional[in
     vertex never share a color while it is uncolored, which rules out the bicolored
     paths with v inside); and when v-w-x-y would be bicolored (x has another neighbour
     y with w's color). With `limit`, None as soon as it needs more than `limit` colors.
+    `graph` is symmetric (symmetric_graph).
 
-    A vertex's work is the sum of its neighbours' degrees (times the degree of the
-    colored ones' neighbours): near-linear on bands, quadratic in a hub's degree
-    (an arrowhead of n = 10⁴ takes seconds)."""
+    Two ways to the same colors. Walking two and three steps from each vertex costs
+    the sum of its neighbours' degrees: the quicker on narrow bands, but quadratic in
+    a hub's degree (an arrowhead of n = 10⁵: minutes). Keeping at each vertex the
+    colors those walks would find through it (_star_kept) costs each vertex its degree
+    times the colors around it: a second for that arrowhead, a fifth of the walks'
+    time on a band of 21 diagonals, twice it on a tridiagonal one. So the walks are
+    taken where the degrees are small, weighted as the walks meet them."""
+    ends = sum(len(nb) for nb in graph)
+    if sum(len(nb) ** 2 for nb in graph) <= WALK_DEGREE * ends:
+        return _star_walks(graph, order, limit)
+    return _star_kept(graph, order, limit)
+
+
+# The degree (each vertex weighted by its degree) up to which star coloring walks.
+WALK_DEGREE = 8
+
+
+def _star_walks(graph: list, order: Sequence[int], limit: Optional[int]) -> Optional[np.ndarray]:
     n = len(graph)
     color = [-1] * n
     forbidden = [-1] * (n + 1)
@@ -196,6 +214,57 @@ def star_coloring_in_order(graph: list, order: Sequence[int], limit: Optional[in
     return np.asarray(color, dtype=np.int64)
 
 
+def _star_kept(graph: list, order: Sequence[int], limit: Optional[int]) -> Optional[np.ndarray]:
+    """star_coloring_in_order with what the walks find kept per vertex, updated as
+    vertices are colored: `near[x]` counts x's colored neighbours by color, so "x has
+    a neighbour y other than w with w's color" is near[x][color w] >= 2, and
+    `reach[w]`, for a colored w, holds the colors of the neighbours x of w for which
+    that holds."""
+    n = len(graph)
+    color = [-1] * n
+    forbidden = [-1] * (n + 1)
+    near: list[dict] = [{} for _ in range(n)]
+    reach: list = [None] * n
+    for v in order:
+        for w in graph[v]:
+            cw = color[w]
+            if cw >= 0:
+                forbidden[cw] = v
+                for c in reach[w]:   # x colored c, next to w, with another neighbour colored cw
+                    forbidden[c] = v
+            else:
+                for c in near[w]:    # every colored neighbour of an uncolored w
+                    forbidden[c] = v
+        c = _least_free(forbidden, v)
+        if limit is not None and c >= limit:
+            return None
+        _colored(graph, color, near, reach, v, c)
+    return np.asarray(color, dtype=np.int64)
+
+
+def _colored(graph: list, color: list, near: list, reach: list, u: int, k: int) -> None:
+    """Vertex u takes color k: its neighbours' counts, and the `reach` sets that change."""
+    color[u] = k
+    mine = set()
+    for x in graph[u]:
+        counts = near[x]
+        m = counts.get(k, 0) + 1
+        counts[k] = m
+        cx = color[x]
+        if m >= 2 and cx >= 0:
+            mine.add(cx)
+            if m == 2:  # x now has two neighbours colored k: u, and one w colored before it
+                for w in graph[x]:
+                    if color[w] == k and w != u:
+                        reach[w].add(cx)
+    reach[u] = mine
+    counts = near[u]
+    for w in graph[u]:
+        cw = color[w]
+        if cw >= 0 and counts.get(cw, 0) >= 2:
+            reach[w].add(k)
+
+
 def _fewest(graph, colorer, orderings) -> np.ndarray:
     """The coloring with the fewest colors over the orderings; each ordering after the
     first gives up once it needs as many colors as the best so far (CasADi's cutoff)."""
@@ -212,9 +281,25 @@ def n_colors(colors) -> int:
     return int(colors.max()) + 1 if len(colors) else 0
 
 
+# Past this many (row length)² summed, the column intersection graph is not built when
+# coloring could at best halve the sweeps (see color_columns): about 2 s of Python, and
+# memory in proportion (an arrowhead of n = 10⁵ would need 10¹⁰ neighbour entries).
+MAX_GRAPH_WORK = 10 ** 7
+
+
 def color_columns(pattern, orderings: Sequence[str] = ORDERINGS) -> np.ndarray:
-    """Colors for the columns (forward mode): columns of one color share no row."""
-    return _fewest(column_graph(pattern), greedy_coloring, orderings)
+    """Colors for the columns (forward mode): columns of one color share no row.
+
+    When a row holds at least half the columns, no coloring has fewer colors than half
+    the columns, so one color per column costs at most twice the sweeps; that is taken
+    when the graph would be large (MAX_GRAPH_WORK), as for an arrowhead pattern, whose
+    dense row and column make the graph complete in either mode."""
+    p = as_pattern(pattern)
+    lengths = np.diff(p.indptr).astype(np.int64)
+    n = p.shape[1]
+    if len(lengths) and 2 * int(lengths.max()) >= n and int(np.dot(lengths, lengths)) > MAX_GRAPH_WORK:
+        return np.arange(n, dtype=np.int64)
+    return _fewest(column_graph(p), greedy_coloring, orderings)
 
 
 def color_rows(pattern, orderings: Sequence[str] = ORDERINGS) -> np.ndarray:

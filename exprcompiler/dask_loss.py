@@ -97,12 +97,16 @@ def over_rows(ship: Shipped, compiled, named: dict, *, reduce=None, split_every=
         raise ShapeError(f"the inputs disagree on the size of {rows!r}: {shown}")
     arrays, chunks = _align_rows(names, values, axes, rows)
     n_rows = sum(chunks)
+    if n_rows == 0 and len(chunks) > 1:  # no rows at all: one call on the empty data, as in memory
+        chunks = (0,)
+        arrays = {n: a.rechunk(tuple(chunks if ax in axes[n] else (s,) for ax, s in enumerate(a.shape)))
+                  if _is_dask(a) and axes[n] else a for n, a in arrays.items()}
     kinds, leaf_shapes, spec = classify_cached(compiled, values, axes, rows, reduce, one_chunk=len(chunks) == 1)
 
     # one task per chunk of rows, written out rather than by da.blockwise: blockwise
     # hands a task its blocks through dask's concatenate3, which copies even a single
     # block (a 100 MB chunk of X: 22 ms, more than the gradient's own 15 ms)
-    task = RowChunk(ship, kinds, [axes[n] for n in names], n_rows)
+    task = RowChunk(ship, kinds, [axes[n] for n in names], n_rows, leaf_shapes)
     tmp_name = "exprcompiler-rows-" + tokenize(task, [arrays[n] for n in names])
     layer: dict = {}
     for n in names:  # inputs without rows: one key each, shared by every task
@@ -147,7 +151,7 @@ def over_rows(ship: Shipped, compiled, named: dict, *, reduce=None, split_every=
                 continue
             size = math.prod(shape)
             piece = total[offset:offset + size].reshape(shape)
-            out[k] = piece / n_rows if kind[0] == "mean" else piece
+            out[k] = piece / n_rows if kind[0] == "mean" and n_rows else piece
             offset += size
     return unflatten(spec, out)
 
@@ -224,26 +228,40 @@ class RowChunk:
     """The task of one chunk of rows: the compiled function on its blocks; returns the
     row-wise outputs, then one (1, L) row of the sums and the row-weighted means."""
 
-    def __init__(self, ship: Shipped, kinds: list, axes: list, n_rows: int):
+    def __init__(self, ship: Shipped, kinds: list, axes: list, n_rows: int, shapes: list):
         self.ship, self.kinds, self.axes, self.n_rows = ship, kinds, axes, n_rows
+        self.shapes = shapes  # each output leaf's (the rows axis at the check's size)
 
     def __dask_tokenize__(self):
         return ("exprcompiler.dask_loss.RowChunk", self.ship.digest, repr(self.kinds), repr(self.axes),
-                self.n_rows)
+                self.n_rows, repr(self.shapes))
 
     def __call__(self, *blocks):
-        leaves = flatten(self.ship.compiled(*blocks))[0]
         count = next(np.shape(b)[ax[0]] for b, ax in zip(blocks, self.axes) if ax)
+        if count == 0 and self.n_rows:
+            return self._empty()
+        leaves = flatten(self.ship.compiled(*blocks))[0]
         rows, packed = [], []
+        # (no rows at all: the one call on the empty data is the whole's, unweighted)
+        weight = count if self.n_rows else 1
         for (kind, _), leaf in zip(self.kinds, leaves):
             leaf = np.asarray(leaf, dtype=float)
             if kind == "rows of a mean":  # the chunk's own mean: 1/count where 1/n is due
-                rows.append(leaf * (count / self.n_rows))
+                rows.append(leaf * (count / self.n_rows) if self.n_rows else leaf)
             elif kind == "rows":
                 rows.append(leaf)
             else:
-                packed.append((leaf * count if kind == "mean" else leaf).reshape(-1))
+                packed.append((leaf * weight if kind == "mean" else leaf).reshape(-1))
         return tuple(rows) + (np.concatenate(packed or [np.empty(0)])[None, :],)
+
+    def _empty(self) -> tuple:
+        """What a chunk of no rows adds: nothing. Dask makes such chunks (a filter, a
+        concatenation); the function is not called on them, since the mean over no
+        rows is NaN, and NaN times the chunk's weight 0 would make the whole mean NaN."""
+        rows = [np.zeros(tuple(0 if ax == axis else s for ax, s in enumerate(shape)))
+                for (_, axis), shape in zip(self.kinds, self.shapes) if axis is not None]
+        width = sum(math.prod(shape) for (_, axis), shape in zip(self.kinds, self.shapes) if axis is None)
+        return tuple(rows) + (np.zeros((1, width)),)
 
 
 # ------------------------------------------------------------------ the check

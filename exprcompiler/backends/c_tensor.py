@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 import threading
 import time
 
@@ -53,7 +54,7 @@ from ..trace.printer import table_spelling
 from ..trace.render import const_prec, format_op, named_vars
 from . import c_build, c_run
 from .c_backend import C_KEYWORDS, HELPERS, SPELLING, VECTOR_MATH, math_prelude, opening_comment, squares
-from .c_tensor_loops import VIEWS, Loops, View
+from .c_tensor_loops import VIEWS, Loops, View, is_literal
 from .c_tensor_ops import EMITTERS
 from .naming import assign_names, comment_text, param_alias
 
@@ -150,7 +151,7 @@ class _Kernel:
             self.aliases.append(f"double *const {name} = out{k};")
             self.written[k] = name
         else:
-            self.e.temps.append((name, self.e.size(shape)))
+            self.e.add_temp(name, shape)
         return self.e.buffer(name, shape)
 
     def expression(self, i: int, rd) -> str:
@@ -292,7 +293,33 @@ def _size_checks(trace: Trace, kernel: _Kernel) -> list[str]:
     for need, text in zip(binder.needs, binder.describe()):
         test = "1" if need.name is None else f"D{kernel.dim_names.index(need.name)} < {need.total}"
         lines.append(f"    if ({test}) return -2;  /* {comment_text(text, 100, c=True)} */")
-    return lines
+    return lines + _extent_check(kernel.e.extents)
+
+
+# Elements of temporaries past which sizes are refused: their bytes, and the pointer
+# offsets into the block, stay far inside ptrdiff_t and size_t.
+MAX_WORK = 2 ** 59
+
+
+def _extent_check(extents: list) -> list[str]:
+    """The check that the temporaries (each a list of its sizes, C expressions) fit in
+    memory at all. Each array of the call is a size NumPy accepted, but a temporary
+    can combine the sizes of several: A of shape (n, 0) and B of (0, m), both empty,
+    make A @ B of n * m elements, which wraps around in ptrdiff_t for n = m = 2**32 (a
+    block of 0 doubles, then 2**64 writes). So the sizes are added up in double, each
+    taken as at least 1 so that no partial product in the kernel's integer arithmetic
+    can exceed the bound either."""
+    terms = []
+    for dims in extents:
+        named = [d for d in dims if not is_literal(d)]
+        if named:
+            fixed = math.prod(max(int(d), 1) for d in dims if is_literal(d))
+            terms.append(" * ".join(([f"{fixed}.0"] if fixed > 1 else [])
+                                    + [f"({d} > 1 ? (double)({d}) : 1.0)" for d in named]))
+    if not terms:
+        return []
+    return [f"    if ({' + '.join(terms)} > {float(MAX_WORK)!r})",
+            "        return -2;  /* temporaries past any memory */"]
 
 
 class Workspace:
@@ -379,8 +406,9 @@ def compile_c_tensor(trace: Trace, *, func_name: str, description: str = "", thr
         sizes = [bound.dims[d] for d in dims]
         dims_arg = ffi.new("ptrdiff_t[]", sizes) if sizes else ffi.NULL
         need = work_size(dims_arg)
-        if need < 0:  # the binder refuses these sizes first; this is the kernel's own guard
-            raise _refused(func_name, dims, dims_arg)
+        if need < 0:  # the binder refuses sizes too small first: these are too large
+            raise ShapeError(f"the sizes {dict(zip(dims, dims_arg))} are too large for {func_name}: its "
+                             f"temporaries would hold more than {MAX_WORK:.3g} numbers")
         size = max((a.size for a in arrays), default=0)
         nt = threads if choice is None else (choice.pick(size) if size < c_run.PARALLEL_FROM else None)
         memo = bound.memo["c"] = (dims_arg, need, nt, size, tuple(bound.shapes[k] for k in arrays_out))

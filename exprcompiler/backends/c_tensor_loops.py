@@ -112,6 +112,7 @@ class Loops:
         self.fresh = fresh             # a new identifier from a stem
         self.lines: list[str] = []
         self.temps: list[tuple[str, str]] = []   # (pointer name, size) in the arena
+        self.extents: list[list[str]] = []       # each temporary's sizes (c_tensor._extent_check)
         self.helpers: set[str] = set()
         self.libm: set[str] = set()
         self._last_flat = None   # (length, first line, end, statements) of the last flat loop
@@ -129,9 +130,13 @@ class Loops:
         return View(tuple(shape), ptr, "0", row_major(self.dims(shape)), contiguous=True)
 
     def temp(self, shape, stem: str = "t") -> View:
-        name = self.fresh(stem)
+        return self.buffer(self.add_temp(self.fresh(stem), shape), shape)
+
+    def add_temp(self, name: str, shape) -> str:
+        """`name` becomes a temporary of `shape` in the arena."""
         self.temps.append((name, self.size(shape)))
-        return self.buffer(name, shape)
+        self.extents.append(self.dims(shape))
+        return name
 
     def nest(self, shape, body: Callable[[list[str]], list[str]], pragma: str = SIMD) -> list[str]:
         """Loops over `shape` (indices i0, i1, ...) around body(indices); `pragma` on the innermost."""
