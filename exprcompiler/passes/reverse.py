@@ -264,7 +264,7 @@ _BULK_FROM = 3000
 _FEW_OPS = 8
 
 # From how many instructions vjp's trace holds its new instructions as columns: below
-# ~500 named variables generate renders from the tuples (numpy_backend.TIER_FROM), so
+# ~200 named variables generate renders from the tuples (numpy_backend.TIER_FROM), so
 # they would be made anyway. grad_reverse + generate, the per-instruction sweep, CPU
 # medians of 25 in a process, 4 processes alternating with the tuples' finish, load
 # 5-8: text at 10^3 operations 9.6-10.5 -> 7.5-8.8 ms, SymPy 10.7-11.3 -> 9.8-11.1; at
