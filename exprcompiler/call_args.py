@@ -191,7 +191,10 @@ def _check_out_flat(out) -> list:
 def _check_out(out, shapes: list, inputs: list, dtype=None) -> list:
     """The arrays of `out=`, flattened from their nesting, checked against the shapes
     of the results (a gradient's: the batch's; a Jacobian's: batch + (m, n)) and the
-    function's dtype (None: float64) before any is written."""
+    function's dtype (None: float64) before any is written. An array the kernel could
+    not write as it is (strided, read-only, misaligned) is refused, not written through
+    a temporary: the kernel writes straight into the caller's memory, and a hidden copy
+    would cost as much as not passing out= at all."""
     flat = _check_out_flat(out)
     if len(flat) != len(shapes):
         raise ValueError(f"out=: expected {len(shapes)} array{'s' if len(shapes) > 1 else ''} "
@@ -205,8 +208,12 @@ def _check_out(out, shapes: list, inputs: list, dtype=None) -> list:
         if o.dtype != real(dtype) or o.shape != shape:
             raise ValueError(f"{where}: expected {real(dtype).name} of shape {shape}, "
                              f"got {o.dtype} of shape {o.shape}")
-        if not (o.flags.c_contiguous and o.flags.writeable):
+        flags = o.flags
+        if not (flags.c_contiguous and flags.writeable):
             raise ValueError(f"{where}: must be C-contiguous and writable")
+        if not flags.aligned:  # (a C kernel writes it through a pointer to its type)
+            raise ValueError(f"{where}: must be aligned (its address a multiple of {o.itemsize} bytes, as "
+                             f"every array NumPy allocates is): pass np.empty_like(it), then copy")
         for j, other in enumerate(flat[:k]):
             if np.may_share_memory(o, other):
                 raise ValueError(f"{where} overlaps out= array {j}")

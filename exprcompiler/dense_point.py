@@ -7,8 +7,9 @@ Where it sits: jacobians.compile_jacobian / compile_hessian ask api._build for a
 PointCompiled, which it makes where `PointCompiled.fits` the kernel (C, float64, a
 scalar trace, with the packed entry of doubles), else an api.Compiled. Every call
 these entries do not take (lists, other dtypes, broadcasting that adds dimensions,
-out= arrays that are not exactly float64 ndarrays of the result's shape, C-contiguous,
-writable and apart from the inputs, threads=None above c_run.PARALLEL_FROM points)
+misaligned arrays, out= arrays that are not exactly float64 ndarrays of the result's
+shape, C-contiguous, aligned, writable and apart from the inputs, threads=None above
+c_run.PARALLEL_FROM points)
 takes api.Compiled's path, which gives each refusal its message.
 
 The call itself: from the second call on, where the extension loads, the object has
@@ -197,7 +198,7 @@ def _cffi_at(fn, from_buffer, array, general, assemble, order):
     def at(x, seed=None, /, **data):
         """One point, the variables packed in x (see exprcompiler.packed)."""
         if seed is not None or data or type(x) is not ndarray or x.shape != (n_in,) or x.dtype is not F64 \
-                or not x.flags.c_contiguous:
+                or not (flags := x.flags).c_contiguous or not flags.aligned:
             return general(x, seed, **data)
         buf = x if order is None else x.take(order)
         out = empty(n_out)

@@ -10,7 +10,8 @@ The C backend calls the kernel's one-point entry `f_packed(in, out)` with one
 pointer each way, so the cost of a call does not grow with the number of variables
 beyond copying them: through the small extension of backends/c_entry.py where it
 can be built (a few hundred ns a call), else through cffi (about 1 µs more); the
-NumPy backend calls the generated function with scalars.
+NumPy backend calls the generated function with scalars. A vector the kernel cannot
+take as it is (strided, misaligned, another dtype) is copied into the kernel's own.
 Results: the value a float (several values an (m,) array), derivative blocks arrays
 shaped (n,), (m,), (n, n) or (m, n).
 """
@@ -51,7 +52,7 @@ class PackedCall:
 
     def __call__(self, x, seed=None, /, **data):
         if self.x_is_input and seed is None and not data and type(x) is np.ndarray and \
-                x.shape == (self.n,) and x.dtype == np.float64:
+                x.shape == (self.n,) and x.dtype == np.float64 and x.flags.aligned:
             out = np.empty(self.n_out)  # the optimizer's call: no copy, no checks to make
             try:
                 self.run(x, out)  # (cffi refuses a strided x: then it is copied, below)
@@ -110,7 +111,7 @@ class PackedCall:
         def at(x, seed=None, /, **data):
             """One point, the variables packed in x (see exprcompiler.packed)."""
             if seed is None and not data and type(x) is ndarray and x.shape == shape \
-                    and (x.dtype is F64 or x.dtype == F64):
+                    and (x.dtype is F64 or x.dtype == F64) and x.flags.aligned:
                 out = empty(n_out)
                 try:
                     failed = fn(from_buffer(array, x), from_buffer(array, out))

@@ -131,12 +131,17 @@ def _size_from_length(declared: dict, names, sizes: dict, unknown: list, length:
 
 def split(vector, parts: list, what: str = "x") -> dict:
     """A flat vector cut into the variables of `parts` ((name, shape) pairs, C order,
-    concatenated): name -> array, or float for a scalar."""
+    concatenated): name -> array, or float for a scalar. As the scalar at() does
+    (packed._vector), a 2-D `vector` is refused, even of the right size."""
     why = not_real(vector)
     if why:
         raise TypeError(f"at(): {what}: {why}")
-    arr = np.asarray(vector, dtype=np.float64).reshape(-1)
+    arr = np.asarray(vector, dtype=np.float64)
     total = sum(int(np.prod(shape)) for _, shape in parts)
+    if arr.ndim > 1:  # (a batch of points, or a point given as a row, is not flattened into one)
+        raise ValueError(f"at(): {what} must be a vector of the {total} numbers of "
+                         f"{', '.join(k for k, _ in parts)}; got shape {arr.shape}")
+    arr = arr.reshape(-1)
     if total != arr.size:
         raise ValueError(f"at(): {what} has {arr.size} numbers; the variables "
                          f"{', '.join(k for k, _ in parts)} hold {total}")

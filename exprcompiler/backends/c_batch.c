@@ -41,11 +41,6 @@ static int xc_same(const Py_buffer *a, const Py_buffer *b)
         && memcmp(a->strides, b->strides, a->ndim * sizeof(Py_ssize_t)) == 0;
 }
 
-static int xc_aligned(const Py_buffer *b)
-{
-    return (uintptr_t)b->buf % sizeof(double) == 0;
-}
-
 /* Result r's buffer: a float64 array of the batch's nd dimensions `batch` and its
    suffix (sizes `dims`, `nsfx` of them), C-contiguous and aligned. */
 static int xc_result_shape(const Py_buffer *b, int nd, const Py_ssize_t *batch, Py_ssize_t nsfx,

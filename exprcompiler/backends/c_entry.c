@@ -76,10 +76,17 @@ static int xc_is_double(const Py_buffer *b)
     return f[0] == 'd' && f[1] == '\0';
 }
 
-/* n contiguous doubles, one dimension (a stride is irrelevant for n <= 1). */
+/* A buffer whose address a double * may hold (a misaligned one is undefined behaviour:
+   np.frombuffer at an odd offset makes such an array, contiguous all the same). */
+static int xc_aligned(const Py_buffer *b)
+{
+    return (uintptr_t)b->buf % sizeof(double) == 0;
+}
+
+/* n contiguous, aligned doubles, one dimension (a stride is irrelevant for n <= 1). */
 static int xc_vector(const Py_buffer *b, Py_ssize_t n)
 {
-    return xc_is_double(b) && b->ndim == 1 && b->shape != NULL && b->shape[0] == n
+    return xc_is_double(b) && xc_aligned(b) && b->ndim == 1 && b->shape != NULL && b->shape[0] == n
         && (n <= 1 || b->strides == NULL || b->strides[0] == (Py_ssize_t)sizeof(double));
 }
 
@@ -264,7 +271,7 @@ static PyObject *xc_at(PyObject *self, PyObject *const *args, Py_ssize_t nargs, 
         PyErr_Clear();  /* not a buffer (a list, ...): the general path converts it */
         return PyObject_Vectorcall(e->general, args, nargs, kwnames);
     }
-    if (!xc_vector(&x, e->n_in)) {  /* strided, another dtype or length: general path */
+    if (!xc_vector(&x, e->n_in)) {  /* strided, misaligned, another dtype or length: general path */
         PyBuffer_Release(&x);
         return PyObject_Vectorcall(e->general, args, nargs, kwnames);
     }

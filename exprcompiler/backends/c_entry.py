@@ -19,7 +19,7 @@ compiles twice — whose functions hold the address of one kernel's packed entry
         which says what is wrong
     at_entry(address, n_in, n_out, keep, general, empty, result, blocks=(), order=None)
             -> at(x, seed=None, /, **data)
-        x a 1-D buffer of n_in C doubles, contiguous (a float64 NumPy vector), the
+        x a 1-D buffer of n_in C doubles, contiguous and aligned (a float64 NumPy vector), the
         kernel's inputs in order, or in the order `order` says (input k is x[order[k]]);
         any other call goes to general(x, seed, **data)
 
@@ -28,9 +28,9 @@ compiles twice — whose functions hold the address of one kernel's packed entry
         call_entry's call when `out` is None and every input is a number; else a batch
         through the kernel's batch entry `symbol` (batch_entry: found by dlsym in the
         library that holds `address`), every input a number or a float64 array of
-        exactly the type `ndarray`, the results new arrays of shape batch + suffix
+        exactly the type `ndarray` and aligned, the results new arrays of shape batch + suffix
         (one per tuple in `suffixes`) or the caller's `out` (a tuple or list of such
-        arrays, C-contiguous, writable, overlapping neither each other nor an input
+        arrays, C-contiguous, aligned, writable, overlapping neither each other nor an input
         unless they are that input), returned as a tuple; anything else NotImplemented
         before anything is written (dense_point.PointCompiled's general path then
         answers). `threads` 0: one thread below `parallel_from` points, NotImplemented

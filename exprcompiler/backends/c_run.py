@@ -84,12 +84,24 @@ class ThreadChoice:
         del recent[:-self.KEEP]
 
 
+def c_array(a, dtype=None) -> np.ndarray:
+    """`a` as an array that C may take as a pointer to its first element: itself where
+    it is C-contiguous and aligned for its type, else a copy that is. (np.frombuffer at
+    an odd offset makes a C-contiguous array that is not aligned, and
+    np.ascontiguousarray leaves it so; a misaligned double * is undefined behaviour in
+    C, and vector loads that assume alignment may fault.)"""
+    a = np.asarray(a, dtype=dtype)
+    flags = a.flags
+    return a if flags.c_contiguous and flags.aligned else np.array(a, order="C")
+
+
 def runner(ffi, fn, n_out: int, threads=None, dtype=None):
     """Adapt the C kernel to the API's calling convention (see backends/registry.py):
     arrays and their broadcast batch shape in; out, one new array per output, or the
     outputs stored into the columns of `blocks`, C-contiguous arrays (points, w) taken
     in turn (a Jacobian's (points, m·n)), passed as one base pointer each plus offsets
-    so that a call costs little per output. A size-1 input is passed with stride 0.
+    so that a call costs little per output. A size-1 input is passed with stride 0;
+    an input that is not C-contiguous and aligned is copied (c_array).
     `threads=None`: see ThreadChoice. `dtype`: None for a double kernel, float32 for a
     float one (exprcompiler.dtypes)."""
     choice = ThreadChoice() if threads is None else None
@@ -103,12 +115,12 @@ def runner(ffi, fn, n_out: int, threads=None, dtype=None):
         args: list = [n, nt]
         for a in arrays:
             if a.size == 1:
-                args += [ffi.from_buffer(array, np.ascontiguousarray(a.reshape(1))), 0]
-            elif a.shape == batch and a.flags.c_contiguous:  # the usual case: as it is
+                one = np.ascontiguousarray(a.reshape(1))
+                args += [ffi.from_buffer(array, one if one.flags.aligned else one.copy()), 0]
+            elif a.shape == batch and (f := a.flags).c_contiguous and f.aligned:  # the usual case: as it is
                 args += [ffi.from_buffer(array, a), 1]
             else:
-                flat = np.ascontiguousarray(np.broadcast_to(a, batch)).reshape(-1)
-                args += [ffi.from_buffer(array, flat), 1]
+                args += [ffi.from_buffer(array, c_array(np.broadcast_to(a, batch)).reshape(-1)), 1]
         outs = None
         if blocks is None:  # our own new arrays
             outs = [np.empty(n, real) for _ in range(n_out)]
@@ -116,9 +128,9 @@ def runner(ffi, fn, n_out: int, threads=None, dtype=None):
         else:
             tail = []
             for b in blocks:  # the caller's checked arrays: (n, w), of the kernel's dtype, C order, writable
-                if b.ndim != 2 or b.shape[0] != n or b.dtype != real or not b.flags.c_contiguous \
-                        or not b.flags.writeable:
-                    raise ValueError(f"kernel output: expected a writable {real} block of {n} points")
+                if b.ndim != 2 or b.shape[0] != n or b.dtype != real or not (f := b.flags).c_contiguous \
+                        or not f.aligned or not f.writeable:
+                    raise ValueError(f"kernel output: expected a writable, aligned {real} block of {n} points")
                 w = b.shape[1]
                 base = cast(pointer, b.__array_interface__["data"][0])
                 for j in range(w):

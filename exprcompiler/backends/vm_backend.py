@@ -34,6 +34,7 @@ from ..errors import ExprcError
 from ..trace.ir import Trace
 from . import vm_source as S
 from .c_backend import c_forms
+from .c_run import c_array
 from .naming import assign_names, comment_text, param_alias
 from .reserved import C_RESERVED
 
@@ -276,7 +277,17 @@ def _raise(rc: int, n: int) -> None:
 
 def _new(ffi, lib, code: np.ndarray, consts: np.ndarray, nregs: int, n_in: int, n_out: int):
     """(the program loaded into the VM: an opaque `xc_vm_program *`, freed with its
-    last reference; or None, the VM's return code): xc_vm_new checks it and copies it."""
+    last reference; or None, the VM's return code): xc_vm_new checks it and copies it.
+    The arrays must be of the types it reads (a hand-made Program's are checked here,
+    before C reads len(code) rows of them); they are copied where not contiguous and
+    aligned."""
+    if not (isinstance(code, np.ndarray) and code.dtype == np.int32 and code.ndim == 2
+            and code.shape[1] == S.WIDTH and isinstance(consts, np.ndarray) and consts.dtype == np.float64
+            and consts.ndim == 1):
+        raise VmError(f"VM program: expected int32 code of shape (m, {S.WIDTH}) and a float64 vector of "
+                      f"constants, got {getattr(code, 'dtype', type(code).__name__)} {np.shape(code)} and "
+                      f"{getattr(consts, 'dtype', type(consts).__name__)} {np.shape(consts)}")
+    code, consts = c_array(code), c_array(consts)
     rc = ffi.new("int *")
     handle = lib.xc_vm_new(ffi.from_buffer("int[]", code), len(code), ffi.from_buffer("double[]", consts),
                            len(consts), nregs, n_in, n_out, rc)
@@ -353,19 +364,19 @@ def run_raw(code: np.ndarray, consts: np.ndarray, nregs: int, inputs: list, n_ou
     and memory (the tests corrupt programs). `outs`: float64 arrays of the batch's size
     to write into (else new ones)."""
     ffi, lib = library()
-    code = np.ascontiguousarray(code, dtype=np.int32)
-    consts = np.ascontiguousarray(consts, dtype=np.float64)
+    code, consts = np.asarray(code, dtype=np.int32), np.asarray(consts, dtype=np.float64)
     if code.ndim != 2 or code.shape[1] != S.WIDTH:
         raise ValueError(f"code: expected shape (m, {S.WIDTH})")
-    arrays = [np.ascontiguousarray(a, dtype=np.float64).reshape(-1) for a in inputs]
+    arrays = [c_array(a, np.float64).reshape(-1) for a in inputs]
     n = max((a.size for a in arrays), default=1)
     if any(a.size not in (1, n) for a in arrays):
         raise ValueError("inputs: every array of one size, or of size 1")
     if outs is None:
         outs = [np.empty(n) for _ in range(n_out)]
     if len(outs) != n_out or any(not (isinstance(o, np.ndarray) and o.dtype == np.float64 and o.shape == (n,)
-                                      and o.flags.c_contiguous and o.flags.writeable) for o in outs):
-        raise ValueError(f"outs: expected {n_out} writable contiguous float64 arrays of {n} points")
+                                      and o.flags.c_contiguous and o.flags.aligned and o.flags.writeable)
+                                 for o in outs):
+        raise ValueError(f"outs: expected {n_out} writable, contiguous, aligned float64 arrays of {n} points")
     handle, rc = _new(ffi, lib, code, consts, nregs, len(arrays), n_out)
     if handle is None:
         return rc, outs
