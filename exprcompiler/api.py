@@ -156,7 +156,7 @@ class Compiled(CompiledFunction):
         """Evaluate at a point or a batch of points. `out=`: arrays to write the
         results into, nested as the result is (for a gradient: `(value, (g_x, g_y))`),
         each of the function's dtype (float64 unless compiled with dtype="float32"),
-        C-contiguous and of the batch's shape; they are returned."""
+        C-contiguous, aligned and of the batch's shape; they are returned."""
         if self._point is not None and out is None:  # one point given as numbers: no arrays
             direct = self._direct
             if direct and self._direct_checks:  # C's entry: takes the names, checks the arguments itself
