@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .runtime_blocks import _LN2, _blocked, _real, _scalar
+from .runtime_blocks import _LN2, _blocked, _real, _redo, _scalar
 from .runtime_log1p import _expm1, _log1p
 
 
@@ -98,14 +98,31 @@ def hypot(x, y):
 # helper's there), as sech2 does where np.tanh is SIMD (runtime_tanh.py).
 
 
+def _log1mexp_near(x):
+    return np.log(-_expm1(x))
+
+
+def _log1mexp_far(x):
+    return _log1p(-np.exp(x))
+
+
 @_blocked
 def log1mexp(x):
     """log(1 - exp(x)) for x <= 0 (NaN above, -inf at 0), Mächler's two branches:
-    log(-expm1(x)) above -log 2, log1p(-exp(x)) below."""
+    log(-expm1(x)) above -log 2, log1p(-exp(x)) below. The branch of most points runs
+    on all, the other is redone on its own points only (_redo), the same numbers as both
+    in full and a choice (np.where), which cost two SIMD logs, two exps and their passes:
+    value and gradient of log(1 - exp(x)) on 10⁶ points of [-3, -0.5] took 1.96x the
+    naive form's time with both, 1.72x with this (of [-700, 0]: 2.3x, 1.9x)."""
     x = np.asarray(x, dtype=np.result_type(x, 1.0))   # float32 stays float32
     with np.errstate(all="ignore"):
-        r = np.where(x > -_LN2, np.log(-_expm1(x)), _log1p(-np.exp(x)))
-    return r[()] if r.ndim == 0 else r
+        near = np.greater(x, -_LN2)   # (NaN: far, whose value is NaN too)
+        most = 2 * np.count_nonzero(near) > near.size
+        r = np.asarray(_log1mexp_near(x) if most else _log1mexp_far(x))
+        rest = np.logical_not(near) if most else near
+        if r.ndim and np.any(rest):   # (one point took its own branch above)
+            _redo(r, rest, _log1mexp_far if most else _log1mexp_near, x)
+    return _scalar(r)
 
 
 @_blocked

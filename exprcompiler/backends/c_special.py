@@ -1,7 +1,8 @@
 """C backend, helpers for the functions C's libm lacks: digamma, polygamma, frac, sinc,
 the stable forms of the stability rewrites (logaddexp, log1mexp, cosm1, sech2, sqrt1pm1),
-log1p from libmvec's log, which is cheaper than its log1p, and tanh from c_exp's own
-e^x - 1 (the op table's `c` for log1p and tanh).
+log1p, arcsinh, arccosh and arctanh from libmvec's log, which is cheaper than its log1p
+and than libm's scalar asinh, acosh and atanh, and tanh from c_exp's own e^x - 1 (the op
+table's `c` for log1p, the three and tanh).
 
 Merged into c_backend.HELPERS, so both C generators (per-point and tensor) and
 `exprc export` emit them where a kernel calls them. digamma and polygamma are the
@@ -184,6 +185,43 @@ static inline XC_ALWAYS double xc_log1mexp(double x)
     return xc_select(x > 0.0, NAN, xc_select(above, 0.0, c) - (0.0 - l));
 }"""
 
+# arcsinh, arccosh and arctanh (the op table's `c`) by libmvec's log: glibc's asinh,
+# acosh and atanh cost 4-5 ns a point here, and the rewrites of log(x + sqrt(x^2 + 1))
+# and its kin cost 1.2-1.5x the naive forms where those are accurate (now 1.0-1.05x).
+# Each is log1p(t) of a t >= 0 without cancellation, log1p as xc_log1p takes it: log(u),
+# u = 1 + t, plus the rounding's error (t - (u - 1)) / u, exact for u < 2^53.
+# asinh(a) = log1p(a + a^2 / (1 + sqrt(1 + a^2))) and acosh(x) = log1p((x - 1) +
+# sqrt((x - 1)(x + 1))) (x - 1 exact near 1); from 2^28 on, where the 1/(4a^2) left out
+# is below 2^-58 of the result, log(2a) = log(a) + ln 2 instead (a^2 overflows from
+# 1e154), by the same one log: u = a, the correction ln 2. acosh is NaN below 1 by a
+# select (below -1, t may cancel to a finite number). atanh(a) = log1p(2a / (1 - a)) / 2
+# (1 - a exact from 1/2): inf at 1, NaN above. Odd ones by copysign (-0.0 at -0.0);
+# within 3 ulps against mpmath (libm's: 1), NaN at NaN (tests/test_stability_cost.py).
+_ASINH = """/* asinh by one log: log1p of a positive argument, log(2|x|) from 2^28 */
+static inline double xc_asinh(double x)
+{
+    const double a = fabs(x), s = a * a, t = a + s / (1.0 + sqrt(1.0 + s));
+    const int big = a > 268435456.0;
+    const double u = xc_select(big, a, 1.0 + t);
+    const double c = xc_select(big, 0.6931471805599453, (t - (u - 1.0)) / u);
+    return copysign(c + log(u), x);
+}"""
+_ACOSH = """/* acosh by one log: log1p of a positive argument, log(2x) from 2^28; NaN below 1 */
+static inline double xc_acosh(double x)
+{
+    const double d = x - 1.0, t = d + sqrt(d * (x + 1.0));
+    const int big = x > 268435456.0;
+    const double u = xc_select(big, x, 1.0 + t);
+    const double c = xc_select(big, 0.6931471805599453, (t - (u - 1.0)) / u);
+    return xc_select(x >= 1.0, c + log(u), NAN);
+}"""
+_ATANH = """/* atanh as log1p(2|x| / (1 - |x|)) / 2: inf at +-1, NaN beyond */
+static inline double xc_atanh(double x)
+{
+    const double a = fabs(x);
+    return copysign(0.5 * xc_log1p((a + a) / (1.0 - a)), x);
+}"""
+
 # name -> (C definition, helpers it uses), as c_backend.HELPERS
 HELPERS = {
     "xc_frac": ("/* x - floor(x), as runtime.frac */\n"
@@ -207,6 +245,9 @@ HELPERS = {
     "xc_log1mexp": (_LOG1MEXP, ("xc_select", "xc_expm1_neg", "xc_exp_neg")),
     "xc_log1p": (_LOG1P, ("xc_select",)),
     "xc_log1p_unit": (_LOG1P_UNIT, ()),
+    "xc_asinh": (_ASINH, ("xc_select",)),
+    "xc_acosh": (_ACOSH, ("xc_select",)),
+    "xc_atanh": (_ATANH, ("xc_log1p",)),
     "xc_cosm1": ("static inline double xc_cosm1(double x) "
                  "{ const double s = sin(0.5 * x); return 0.0 - 2.0 * (s * s); }", ()),
     "xc_tanh": (_TANH, ("xc_expm1_neg",)),
@@ -218,6 +259,8 @@ HELPERS = {
 # libm functions with two arguments among c_backend.VECTOR_MATH (their vector variants take two)
 VECTOR_MATH_BINARY = ("atan2", "hypot", "pow")
 # libm functions the new ops call that glibc's libmvec has vector variants of (2.35+)
+# (asinh, acosh, atanh: the ops now call xc_asinh, xc_acosh, xc_atanh; still listed, as a
+# function is declared only where a kernel's text calls it)
 VECTOR_MATH = ("erf", "erfc", "cbrt", "log2", "log10", "asinh", "acosh", "atanh", "atan2", "hypot")
 
 __all__ = ["HELPERS", "VECTOR_MATH", "VECTOR_MATH_BINARY"]

@@ -6,12 +6,16 @@ gradient against mpmath (accuracy.py), naive (stable=False) and rewritten
 (stable=True), over both backends; then, for the scalar entries, the time of value +
 gradient on 10⁶ points of that range, naive against rewritten, on NumPy and on C (one
 thread), the minimum of --repeat rounds in which the two take turns (CPU time: see
-best_times), with the ratio. The README's "Numerical stability" tables are this
-script's output (`--markdown`).
+best_times), with the ratio; then the same on catalogue.SAFE's ranges, where the naive
+forms are accurate (what a rewrite costs when it was not needed), with the worst errors
+of both forms there: a naive error above the goal is marked "!" and makes the exit
+status 1 (the range is wrong, and its row's ratio no measure of an unneeded rewrite).
+The README's "Numerical stability" tables are this script's output (`--markdown`).
 
 Options: --points N (accuracy points per entry, default 200), --size N (timing
 points, default 10⁶), --repeat N (default 5), --only NAME (substring of an entry
-name; repeatable), --no-speed, --markdown, --quick (60 points, 10⁵, 3 repeats).
+name; repeatable; filters both speed tables), --no-speed, --safe-only (only the SAFE
+table; with --no-speed, its errors alone), --markdown, --quick (60 points, 10⁵, 3 repeats).
 """
 
 from __future__ import annotations
@@ -38,8 +42,15 @@ def _fmt(e: float) -> str:
     return "0" if e == 0 else f"{e:.1e}"
 
 
-def accuracy_row(entry, n: int, seed: int = 0) -> dict:
-    """Worst errors over both backends: {(stable, 'value'|'grad'): error}."""
+def on_range(entry, sampler):
+    """The entry with `sampler` for every input (the entry itself for None)."""
+    return entry if sampler is None else dataclasses.replace(entry, ranges={n: sampler for n in entry.ranges})
+
+
+def accuracy_row(entry, n: int, seed: int = 0, sampler=None) -> dict:
+    """Worst errors over both backends: {(stable, 'value'|'grad'): error}, on the
+    entry's range (or on `sampler`'s, for every input)."""
+    entry = on_range(entry, sampler)
     pts = A.points(entry, n, seed)
     refs = A.references(entry, pts)
     out = {}
@@ -79,9 +90,7 @@ def best_times(fs: dict, args, repeat: int, burst: int = 2) -> dict:
 def speed_row(entry, size: int, repeat: int, sampler=None) -> dict:
     """{(backend, stable): seconds} for value + gradient at `size` points of the
     entry's range (or of `sampler`'s, for every input)."""
-    if sampler is not None:
-        entry = dataclasses.replace(entry, ranges={n: sampler for n in entry.ranges})
-    pts = A.points(entry, size, seed=1)
+    pts = A.points(on_range(entry, sampler), size, seed=1)
     args = list(pts.values())
     out = {}
     with np.errstate(all="ignore"):
@@ -111,12 +120,16 @@ def main(argv=None) -> int:
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--only", action="append", default=[])
     p.add_argument("--no-speed", action="store_true")
+    p.add_argument("--safe-only", action="store_true")
     p.add_argument("--markdown", action="store_true")
     p.add_argument("--quick", action="store_true")
     a = p.parse_args(argv)
     if a.quick:
         a.points, a.size, a.repeat = 60, 10 ** 5, 3
     entries = [e for e in CATALOGUE if not a.only or any(s in e.name for s in a.only)]
+    scalar = [e for e in entries if not e.shapes]
+    if a.safe_only:
+        return _safe(scalar, a)
     acc_rows, naive_wrong, failures = [], {}, []
     for e in entries:
         r = accuracy_row(e, a.points)
@@ -137,27 +150,53 @@ def main(argv=None) -> int:
         return 1 if failures else 0
     print(f"\nValue + gradient on {a.size:.0e} points of the range, ms (minimum of {a.repeat}); C on one thread "
           f"(the scalar entries):")
-    scalar = [e for e in entries if not e.shapes]
-    print(_speed_table(scalar, a, lambda e: (None, "yes" if naive_wrong[e.name] else "no"), "naive wrong here"))
+    print(_speed_table(scalar, a, lambda e: (None, ["yes" if naive_wrong[e.name] else "no"]), ["naive wrong here"]))
+    return 1 if _safe(scalar, a) or failures else 0
+
+
+def _safe(scalar, a) -> int:
+    """The speed table on SAFE's ranges, with both forms' worst errors there: 1 if a
+    naive error is above the goal (the range is then not one where the naive form is
+    accurate), else 0."""
     safe = [e for e in scalar if e.name in SAFE]
-    if safe:
-        print(f"\nThe same where the naive form is accurate (within {GOAL:g}): what a rewrite costs when not needed:")
-        print(_speed_table(safe, a, lambda e: SAFE[e.name], "range"))
-    return 1 if failures else 0
+    if not safe:
+        return 0
+    wrong = []
+
+    def where(e):
+        sampler, shown = SAFE[e.name]
+        r = accuracy_row(e, a.points, sampler=sampler)
+        naive, stable = (max(r[(s, "value")], r[(s, "grad")]) for s in (False, True))
+        if not naive <= GOAL:
+            wrong.append(e.name)
+        return sampler, [shown, _fmt(naive) + ("" if naive <= GOAL else " !"), _fmt(stable)]
+
+    print(f"\nThe same where the naive form is accurate (within {GOAL:g}): what a rewrite costs when not needed; "
+          f"the worst errors there, value or gradient, {a.points} points:")
+    print(_speed_table(safe, a, where, ["range", "error naive", "error stable"]))
+    if wrong:
+        print(f"\n! the naive form is not within {GOAL:g} on the range of: {', '.join(wrong)}")
+    return 1 if wrong else 0
 
 
-def _speed_table(entries, a, where, last: str) -> str:
+def _speed_table(entries, a, where, last: list) -> str:
+    """One row per entry: naive and stable times and their ratio on both backends, then
+    the cells where(entry) gives with the sampler to time on (None: the entry's own)."""
     rows = []
     for e in entries:
-        sampler, note = where(e)
-        t = speed_row(e, a.size, a.repeat, sampler)
+        sampler, notes = where(e)
         cells = [f"`{e.expr}`" if a.markdown else e.expr]
-        for backend in BACKENDS:
-            n, s = t[(backend, False)], t[(backend, True)]
-            cells += [f"{n * 1e3:.2f}", f"{s * 1e3:.2f}", f"{s / n:.2f}x"]
-        rows.append(cells + [note])
-    return _table(["formula", "NumPy naive", "NumPy stable", "ratio", "C naive", "C stable", "ratio", last],
-                  rows, a.markdown)
+        if a.no_speed:   # (--safe-only --no-speed: the errors alone)
+            cells += ["-"] * 3 * len(BACKENDS)
+        else:
+            t = speed_row(e, a.size, a.repeat, sampler)
+            for backend in BACKENDS:
+                n, s = t[(backend, False)], t[(backend, True)]
+                cells += [f"{n * 1e3:.2f}", f"{s * 1e3:.2f}", f"{s / n:.2f}x"]
+        rows.append(cells + notes)
+    shown = {"numpy": "NumPy", "c": "C"}
+    timed = [c for b in BACKENDS for c in (f"{shown[b]} naive", f"{shown[b]} stable", "ratio")]
+    return _table(["formula", *timed, *last], rows, a.markdown)
 
 
 if __name__ == "__main__":
