@@ -25,13 +25,12 @@ TINY = 2.0 ** -1022
 HELPERS = ("xc_expm1", "xc_expm1_neg", "xc_exp_neg")
 
 
-@pytest.fixture(scope="module")
-def helpers():
-    """name -> f(array) -> array: each helper over an array, in one vectorized loop (as
-    in a kernel)."""
+def vectorized(names) -> dict:
+    """name -> f(array) -> array: each C helper of `names` over an array, in one vectorized
+    loop (as in a kernel)."""
     loops = [f"void run_{h}(long n, const double *x, double *y)\n{{\n    #pragma omp simd\n"
-             f"    for (long i = 0; i < n; ++i) y[i] = {h}(x[i]);\n}}" for h in HELPERS]
-    source = "\n".join(["#include <math.h>", *c_backend.math_prelude(set(HELPERS)), *loops, ""])
+             f"    for (long i = 0; i < n; ++i) y[i] = {h}(x[i]);\n}}" for h in names]
+    source = "\n".join(["#include <math.h>", *c_backend.math_prelude(set(names)), *loops, ""])
     lib = ctypes.CDLL(str(c_build.build(source)))
 
     def caller(name):
@@ -44,7 +43,12 @@ def helpers():
             fn(x.size, x.ctypes.data, y.ctypes.data)
             return y
         return f
-    return {h: caller(h) for h in HELPERS}
+    return {h: caller(h) for h in names}
+
+
+@pytest.fixture(scope="module")
+def helpers():
+    return vectorized(HELPERS)
 
 
 def _worst(got, xs, exact) -> float:

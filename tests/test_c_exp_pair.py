@@ -18,7 +18,7 @@ from exprcompiler.backends import c_backend, c_build
 from exprcompiler.frontend import to_trace
 from exprcompiler.trace.ir import Instr, Trace
 
-from test_c_exp import EPS, _dynamic_symbols, _worst
+from test_c_exp import EPS, _dynamic_symbols, _worst, vectorized
 from test_vm import same_bits
 
 if c_build.shutil.which("cc") is None and c_build.shutil.which("gcc") is None:
@@ -29,25 +29,8 @@ _RNG = np.random.default_rng(18)
 
 @pytest.fixture(scope="module")
 def helpers():
-    """name -> f(array) -> array: xc_exp_shared, xc_expm1_shared and xc_expm1 over an
-    array, each in one vectorized loop (as in a kernel)."""
-    names = ("xc_exp_shared", "xc_expm1_shared", "xc_expm1")
-    loops = [f"void run_{h}(long n, const double *x, double *y)\n{{\n    #pragma omp simd\n"
-             f"    for (long i = 0; i < n; ++i) y[i] = {h}(x[i]);\n}}" for h in names]
-    lib = ctypes.CDLL(str(c_build.build("\n".join(["#include <math.h>", *c_backend.math_prelude(set(names)),
-                                                    *loops, ""]))))
-
-    def caller(name):
-        fn = getattr(lib, f"run_{name}")
-        fn.argtypes = [ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
-
-        def f(x):
-            x = np.ascontiguousarray(x, dtype=np.float64)
-            y = np.empty_like(x)
-            fn(x.size, x.ctypes.data, y.ctypes.data)
-            return y
-        return f
-    return {h: caller(h) for h in names}
+    """xc_exp_shared, xc_expm1_shared and xc_expm1 over arrays (test_c_exp.vectorized)."""
+    return vectorized(("xc_exp_shared", "xc_expm1_shared", "xc_expm1"))
 
 
 @pytest.fixture(scope="module")
