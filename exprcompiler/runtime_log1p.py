@@ -115,20 +115,21 @@ def _expm1_into(x, out, e=None) -> bool:
         return e is not None
     hi = np.maximum.reduce(x, axis=None)
     simd = SIMD["expm1"]
+    known = (lo, hi)   # bounds of every point's x: _expm1's guard needs no reduction of its own
     if hi < _LN2 and (simd or lo > -_LN2):   # all on np.expm1's side
-        _expm1(x, out=out)
+        _expm1(x, out=out, bounds=known)
         return False
     if simd:
         near = x < _LN2   # NaN is not near: exp(NaN) - 1
     else:
         near = None if hi <= -_LN2 else np.abs(x) < _LN2
     if near is not None and 2 * np.count_nonzero(near) >= x.size:
-        _expm1(x, out=out)
+        _expm1(x, out=out, bounds=known)
         _redo(out, ~near, _exp_minus_1, x)
         return False
     _exp_minus_1(x, out, e)
     if near is not None:
-        _redo(out, near, _expm1, x)
+        _redo(out, near, lambda some: _expm1(some, bounds=known), x)
     return e is not None
 
 
@@ -136,33 +137,37 @@ def _expm1_into(x, out, e=None) -> bool:
 _TINY = 2.0 ** -54
 
 
-def _log1p(x, out=None):
+def _log1p(x, out=None, bounds=None):
     """np.log1p, with x itself at its tiny points where its loop is SIMD (_tiny_safe)."""
-    return _tiny_safe(np.log1p, x, out) if SIMD["log1p"] else np.log1p(x, out=out)
+    return _tiny_safe(np.log1p, x, out, bounds) if SIMD["log1p"] else np.log1p(x, out=out)
 
 
-def _expm1(x, out=None):
+def _expm1(x, out=None, bounds=None):
     """np.expm1, with x itself at its tiny points where its loop is SIMD (_tiny_safe)."""
-    return _tiny_safe(np.expm1, x, out) if SIMD["expm1"] else np.expm1(x, out=out)
+    return _tiny_safe(np.expm1, x, out, bounds) if SIMD["expm1"] else np.expm1(x, out=out)
 
 
-def _tiny_safe(f, x, out=None):
+def _tiny_safe(f, x, out=None, bounds=None):
     """f(x), f np.log1p or np.expm1, with x itself where |x| < _TINY (their value there,
     signed zeros included). NumPy's AVX-512 loops take up to 15 times as long on a
     vector of eight holding such a point (a block of |x| in [2^-700, 2^-500]: 255 µs
     against 18; some bands of tiny |x| only, likely subnormal intermediates), so f sees
     the other points only. One reduction, two for a block of one sign, finds a block
-    without them; else a pass and one more (a block of both signs)."""
+    without them (none where the caller passes `bounds`, (lo, hi) with lo <= x <= hi at
+    every point, reductions it made already, of x or of a block x is part of); else a
+    pass and one more (a block of both signs)."""
     x = _real(x)
     if x.ndim == 0 or not x.size:
         return f(x, out=out)
-    lo = np.minimum.reduce(x, axis=None)
+    lo, hi = (np.minimum.reduce(x, axis=None), None) if bounds is None else bounds
     if lo >= _TINY:
         return f(x, out=out)
     if lo >= 0:   # some tiny (x is its own size)
         size = x
     else:
-        if np.maximum.reduce(x, axis=None) <= -_TINY:
+        if hi is None:
+            hi = np.maximum.reduce(x, axis=None)
+        if hi <= -_TINY:
             return f(x, out=out)
         size = np.abs(x)
         if np.minimum.reduce(size, axis=None) >= _TINY:   # (NaN fails, to no harm)

@@ -93,7 +93,7 @@ KEYS_AT_ONCE_FROM = 900
 FUSED_HELPERS = ("where_rare", "exp_quiet", "sigmoid_of_exp", "sigmoid_neg_of_exp", "softplus_of_exp",
                  "exp_neg_abs", "sigmoid_e", "sigmoid_neg_e", "softplus_e", "logaddexp_e", "exp_neg2abs",
                  "tanh_of_exp", "sech2_of_exp", "sech2_of_tanh", "log1p_of_sum", "sigmoid_pair_of_exp",
-                 "sigmoid_pair_e", "expm1_pair", "logaddexp_rows")
+                 "sigmoid_pair_e", "expm1_pair", "logaddexp_rows", "log1mexp_pair")
 
 
 def shared_exps(trace: Trace, ops: Optional[set[str]] = None, codes: Optional[OpCodes] = None) -> dict[int, tuple]:
@@ -105,7 +105,8 @@ def shared_exps(trace: Trace, ops: Optional[set[str]] = None, codes: Optional[Op
     tanh and sech2 of the same x (_tanh_group), and log1p(x) with the 1 + x that comes
     after it (shared_sums; its exp helper is "": the line is `w1 = 1.0 + x`). An entry
     with a row is one of two results of one call (_pair): sigmoid(u) and sigmoid(-u)
-    (sigmoid_pair_of_exp), expm1(x) and exp(x) (expm1_pair).
+    (sigmoid_pair_of_exp), expm1(x) and exp(x) (expm1_pair), log1mexp(x) and the
+    expm1(0.0 - x) of its derivative (log1mexp_pair).
     Where a logaddexp is among them, e = exp(-|u|) (exp_neg_abs), as logaddexp needs:
     runtime.sigmoid_e, softplus_e, logaddexp_e. Otherwise E = exp(±u) (exp_quiet), ± as
     the softpluses have it: sigmoid(±u) = E/(1 + E), sigmoid(∓u) = 1/(1 + E),
@@ -130,6 +131,8 @@ def shared_exps(trace: Trace, ops: Optional[set[str]] = None, codes: Optional[Op
         shared.update(shared_sums(trace))
     if "expm1" in ops:
         shared.update(_expm1_pairs(instrs))
+        if "log1mexp" in ops:
+            shared.update(_log1mexp_pairs(instrs, shared))
     return shared
 
 
@@ -144,6 +147,28 @@ def _expm1_pairs(instrs) -> dict[int, tuple]:
             x = ins.args[0]
             pairs[i] = (x, None, "expm1_pair", False, 0)
             pairs[exps[x]] = (x, None, "expm1_pair", False, 1)
+    return pairs
+
+
+def _log1mexp_pairs(instrs, shared: dict) -> dict[int, tuple]:
+    """shared_exps' entries for log1mexp(x) and the expm1(0.0 - x) its derivative
+    -1/expm1(-x) divides by (the op table's): one log1mexp_pair(x), the two calls' bits
+    from one split of the points (runtime_elementwise.log1mexp_pair). An expm1 that
+    another pair takes already is left to it."""
+    minus = {}   # x -> the expm1 of +0.0 - x
+    for m, ins in enumerate(instrs):
+        if ins.op == "expm1" and m not in shared:
+            d = instrs[ins.args[0]]
+            if d.op == "sub":
+                zero = instrs[d.args[0]]
+                if zero.op == "const" and zero.value == 0.0 and np.signbit(zero.value) == 0:
+                    minus.setdefault(d.args[1], m)
+    pairs = {}
+    for i, ins in enumerate(instrs):
+        x = ins.args[0] if ins.op == "log1mexp" else None
+        if x in minus and i not in shared:
+            pairs[i] = (x, None, "log1mexp_pair", False, 0)
+            pairs[minus.pop(x)] = (x, None, "log1mexp_pair", False, 1)
     return pairs
 
 
