@@ -9,12 +9,13 @@ from .rules import RULES, Rule
 __all__ = ["stabilize", "Firing", "STAGES", "RULES", "Rule"]
 
 # The default of compile_*(stable=...). Off, from the measurements (README, "Numerical
-# stability"; bench/stability.py, 10⁶ points): with the one-exp, branch-free primitives
-# most C kernels cost what the naive ones do, but where the naive forms are accurate
-# tanh' (sech2) and hypot still cost 1.3x in C, and in NumPy, the default backend,
-# softplus, the sigmoid and logaddexp 2-2.5x and hypot 3x: over the 10% a rewrite may
-# cost where it was not needed; and a compile step cannot know the input range.
-# `explain(expr, stability=True)` shows what it would change.
+# stability"; bench/stability.py times every scalar catalogue entry on 10⁶ points where
+# its naive form is accurate): most rewrites cost what the naive forms do there, but the
+# nested logaddexp and hypot (1.2-1.45x), log(1 - e^x) (1.2-1.6x), C's sinh (1.3x) and
+# NumPy's sigmoid complements and log(1 - x) (1.1-1.3x) still cost more than the 10% a
+# rewrite may cost where it was not needed; a compile step cannot know the input range;
+# and the lecture's tables would show the rewritten trace. `explain(expr,
+# stability=True)` shows what it would change.
 DEFAULT_STABLE = False
 
 
