@@ -4,7 +4,7 @@ logaddexp(a, b) and its partials sigmoid(±(a - b)) from e = exp(-|a - b|)), or 
 both in one call (logaddexp_rows: the naive form's cost where that is accurate).
 
 Where it sits: re-exported by runtime.py (generated NumPy code and the op table's
-evaluators import the names from there); backends/numpy_render.shared_exps decides
+evaluators import the names from there); backends/numpy_shares.shared_exps decides
 where generated code calls the shared-exp helpers. log1p's forms come from
 runtime_log1p.py, the blocked running from runtime_blocks.py.
 """
@@ -54,7 +54,7 @@ def logaddexp(x, y):
 # sigmoid and softplus of ±u are computed from E = exp(u), logaddexp(a, b) and its
 # derivatives sigmoid(±(a - b)) from e = exp(-|a - b|). Where a trace holds several of
 # them of the same u (a value and its gradient), the NumPy backend computes the exp once
-# and passes it to these (backends/numpy_render.shared_exps): the exp is most of their cost.
+# and passes it to these (backends/numpy_shares.shared_exps): the exp is most of their cost.
 def exp_quiet(u):
     """exp(u), overflowing to inf without a warning: the E of sigmoid_of_exp,
     sigmoid_neg_of_exp and softplus_of_exp."""

@@ -4,7 +4,7 @@ from 0), NumPy's own where they are SIMD (ufunc_loops.SIMD), with the guard that
 tiny |x| off those SIMD loops' slow path (_tiny_safe).
 
 Where it sits: re-exported by runtime.py; the NumPy backend alone calls log1p, expm1
-(numpy_backend.BATCH) and log1p_of_sum (numpy_render.shared_sums). runtime_exps.py
+(numpy_backend.BATCH) and log1p_of_sum (numpy_shares.shared_sums). runtime_exps.py
 (softplus, logaddexp) and runtime_elementwise.py (log1mexp) take _log1p, _expm1 and
 _log1p_unit from here.
 """
@@ -49,7 +49,7 @@ def log1p(x, out=None):
 
 def log1p_of_sum(x, w, out=None):
     """log1p(x) from w = 1 + x (or x + 1; None: computed here), the w its derivative
-    1/(1 + x) divides by (backends/numpy_render.shared_sums): runtime.log1p's numbers
+    1/(1 + x) divides by (backends/numpy_shares.shared_sums): runtime.log1p's numbers
     (np.log1p's where its loop is SIMD: w is not needed then)."""
     if SIMD["log1p"]:
         return _log1p(x, out=out)

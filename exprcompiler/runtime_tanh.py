@@ -2,7 +2,7 @@
 sech(x)² together: from t = np.tanh(x) where its loop is SIMD (ufunc_loops.SIMD), else
 from one w = exp(-2|x|).
 
-Where it sits: re-exported by runtime.py; backends/numpy_render._tanh_group decides
+Where it sits: re-exported by runtime.py; backends/numpy_shares._tanh_group decides
 where generated code calls sech2_of_tanh, exp_neg2abs, tanh_of_exp and sech2_of_exp.
 The blocked running comes from runtime_blocks.py.
 """

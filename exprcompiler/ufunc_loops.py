@@ -2,7 +2,7 @@
 
 Where it sits: read by runtime_log1p.py, runtime_exps.py and runtime_tanh.py (log1p,
 expm1, softplus_of_exp, sech2: NumPy's ufunc itself where its loop is SIMD, a helper
-built on log and exp where it is a scalar libm loop) and backends/numpy_render.py (tanh
+built on log and exp where it is a scalar libm loop) and backends/numpy_shares.py (tanh
 and its derivative: np.tanh and sech2_of_tanh, or both from one exp). Decided once, at
 import, from what NumPy says it dispatches (numpy.lib.introspect.opt_func_info, NumPy
 2.0 on); nothing is timed. Tests set an entry to take the other machine's path.

@@ -45,7 +45,7 @@ def _no_tuples(monkeypatch):
 
 
 # (deep: powers of 2 that generate writes as products, made from the columns too;
-# the random DAG: sigmoids, whose shared exps numpy_render.shared_exps looks for)
+# the random DAG: sigmoids, whose shared exps numpy_shares.shared_exps looks for)
 @pytest.mark.parametrize("family, size", [("deep", 1500), ("deep", 5000), ("random DAG", 3000)])
 def test_generate_and_load_make_no_tuple(family, size, monkeypatch):
     grad = grad_reverse_bulk(to_trace(FAMILIES[family](size)))

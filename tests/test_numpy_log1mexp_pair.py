@@ -1,5 +1,5 @@
 """The NumPy backend computes log1mexp(x) and the expm1(0.0 - x) of its derivative with
-one runtime.log1mexp_pair(x) call (numpy_render._log1mexp_pairs): the same bits as the
+one runtime.log1mexp_pair(x) call (numpy_shares._log1mexp_pairs): the same bits as the
 two calls it replaces, on every kind of block, and on both the user's log1mexp and the
 stable rewrite of log(1 - exp(x))."""
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from exprcompiler import compile_grad
-from exprcompiler.backends import numpy_render
+from exprcompiler.backends import numpy_shares
 
 
 def _points():
@@ -31,7 +31,7 @@ def test_the_pair_gives_the_two_calls_bits(monkeypatch, text, kw):
     args = [x] if len(g.inputs) == 1 else [x, x[::-1].copy()]
     with np.errstate(all="ignore"):
         paired = g(*args)
-    monkeypatch.setattr(numpy_render, "_log1mexp_pairs", lambda instrs, shared: {})
+    monkeypatch.setattr(numpy_shares, "_log1mexp_pairs", lambda instrs, shared: {})
     h = compile_grad(text, **kw)
     assert "log1mexp_pair(" not in h.source
     with np.errstate(all="ignore"):

@@ -1,5 +1,5 @@
 """The choice between NumPy's log1p, expm1 and tanh and the runtime's helpers
-(ufunc_loops.SIMD, read by the runtime's helpers and backends/numpy_render.py): the
+(ufunc_loops.SIMD, read by the runtime's helpers and backends/numpy_shares.py): the
 table follows what NumPy says it dispatches; where np.tanh's loop is SIMD, tanh(x) and
 its derivative are np.tanh and sech2_of_tanh (1 - t² where that is accurate, (1/cosh x)²
 elsewhere), checked against mpmath, the naive form's bits and each point alone. Both

@@ -44,7 +44,8 @@ from .naming import assign_names, comment_text
 from .numpy_program import Program, load_program, load_statements
 from .numpy_tier import compile_on_use
 from .program_text import LazySource, Lines, Texts, formatted, text_of
-from .numpy_render import FUSED_HELPERS, NumpyRenderer, dead_rows, hoist_shared, share_logs, shared_exps
+from .numpy_render import NumpyRenderer
+from .numpy_shares import FUSED_HELPERS, dead_rows, hoist_shared, share_logs, shared_exps
 # (the rewrites and the runner live beside; _prepared_codes calls the rewrites by these names, which
 # the benches time, and callers find the runner's names here)
 from .numpy_rewrites import _dots, _small_powers, _static_sums, squared_columns

@@ -140,7 +140,7 @@ and load ask for none (its length and a few items: ir_trace.instructions). Measu
 1.5-4): bytes/op at 10^4 deep 1,079 -> 690, SymPy 841 -> 604, text 1,176 -> 945;
 CPU µs an operation at 10^4 deep 4.35 -> 3.71, SymPy 7.21 -> 6.63, text 6.96 ->
 6.37; 10^5 text 7.34 -> 6.44; 10^6 text 9.00 -> 8.40 (844 -> 730 bytes/op). (Text:
-with numpy_render.shared_exps reading instructions(trace) for its sigmoids; where it
+with numpy_shares.shared_exps reading instructions(trace) for its sigmoids; where it
 reads trace.instrs, the tuples are made there and text is as before.) Output unchanged.
 
 The modules: this one is the driver (the checks, each instruction's kind, the
