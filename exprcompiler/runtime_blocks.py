@@ -92,6 +92,12 @@ def _scalar(r):
 
 def _redo(r, mask, f, *xs):
     """r[mask] = f(*(x[mask] for x in xs)) (arrays of r's shape), by flat indices: NumPy's
-    boolean gather and scatter each cost more than a pass of np.take and np.put together."""
+    boolean gather and scatter each cost more than a pass of np.take and np.put together,
+    and an indexed assignment into r's flat view half of np.put (1,260 points of a block
+    of 16,384: 1.9 µs against 4.0)."""
     at = np.flatnonzero(mask)
-    r.put(at, f(*(x.take(at) for x in xs)))
+    got = f(*(x.take(at) for x in xs))
+    if r.flags.c_contiguous:
+        r.reshape(-1)[at] = got   # (a view of r: its own memory)
+    else:
+        r.put(at, got)

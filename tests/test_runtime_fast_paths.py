@@ -45,3 +45,29 @@ def test_one_sided_blocks_give_each_point_its_own_bits(name):
             if name == "expm1":
                 near = np.abs(x) < LN2
                 assert np.array_equal(got[near], want[near], equal_nan=True), extra
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "strided", "fortran", "0-d"])
+def test_redo_writes_the_masked_points_only_whatever_the_layout(layout):
+    """runtime_blocks._redo: r[mask] = f(x[mask]) through r's flat view where r is
+    C-contiguous, np.put elsewhere; the other points untouched."""
+    from exprcompiler.runtime_blocks import _redo
+    rng = np.random.default_rng(3)
+    base = rng.standard_normal((6, 8))
+    x = rng.standard_normal((6, 8))
+    if layout == "strided":
+        base, x = base[:, ::2], x[:, ::2]
+    elif layout == "fortran":
+        base, x = np.asfortranarray(base), np.asfortranarray(x)
+    elif layout == "0-d":
+        base, x = np.array(1.5), np.array(-2.0)
+    if layout == "strided":
+        r = np.zeros((6, 8))[:, ::2]
+        r[...] = base
+    else:
+        r = base.copy(order="K")
+    assert r.flags.c_contiguous == (layout in ("contiguous", "0-d"))
+    mask = x > 0 if layout != "0-d" else np.array(True)
+    want = np.where(mask, np.exp(x), base)
+    _redo(r, mask, np.exp, x)
+    np.testing.assert_array_equal(r, want)
