@@ -16,7 +16,7 @@ import functools
 
 import numpy as np
 
-from .runtime_blocks import _LN2, _blocked, _blocked_rows, _real, _scalar
+from .runtime_blocks import _LN2, _blocked, _blocked_rows, _real, _scalar, _scatter
 from .runtime_log1p import _expm1, _log1p, expm1
 
 
@@ -196,9 +196,9 @@ def _log1mexp_into(x, value, slope=None) -> bool:
             # one gather for both results (runtime_blocks._redo's, by flat indices)
             at = np.flatnonzero(np.logical_not(is_near, out=is_near) if most else is_near)
             some = x.take(at)
-            value.put(at, (far if most else near)(some))
+            _scatter(value, at, (far if most else near)(some))
             if slope is not None:
-                slope.put(at, (_exp_of_minus_minus_1 if most else near_slope)(some))
+                _scatter(slope, at, (_exp_of_minus_minus_1 if most else near_slope)(some))
     return slope is not None
 
 
@@ -239,7 +239,6 @@ def sqrt1pm1(x, out=None):
             np.subtract(r, 1.0, out=r)
             np.copyto(r, q, where=np.logical_not(np.greater_equal(x, _SQRT1PM1_NAIVE)))
     return _scalar(r)
-
 
 
 __all__ = ["cosm1", "frac", "hypot", "log1mexp", "log1mexp_pair", "power", "relu", "sqrt1pm1", "xlogy"]
