@@ -164,42 +164,63 @@ def log1mexp_pair(x, out=None):
     return value, slope
 
 
+@functools.lru_cache(maxsize=None)
+def _quiet_range(dtype) -> tuple[float, float]:
+    """(lo, hi): x in it, exp(x) and exp(-x) are normal floats of `dtype`, and exp(x) < 1
+    (-708 to -eps for float64, -87 to -eps for float32)."""
+    info = np.finfo(dtype)
+    return -float(np.floor(-np.log(info.tiny))), -float(info.eps)
+
+
 def _log1mexp_into(x, value, slope=None) -> bool:
     """log1mexp(x) into `value`; expm1(0.0 - x) into `slope` as well if given and x <= 0
-    at every point (else not), and then True."""
-    with np.errstate(all="ignore"):
-        if not x.size:
-            return slope is not None
-        lo, hi = np.minimum.reduce(x, axis=None), np.maximum.reduce(x, axis=None)
-        if slope is not None and not hi <= 0:   # (NaN too)
-            slope = None
-        far = functools.partial(_log1mexp_far, tiny=not lo >= _EXP_NOT_TINY)
-        near = functools.partial(_log1mexp_near, bounds=(lo, hi))
-        near_slope = functools.partial(_expm1_of_minus, bounds=(lo, hi))
-        if hi <= -_LN2:   # all far (NaN fails both tests)
-            far(x, out=value)
-            if slope is not None:
-                _exp_of_minus_minus_1(x, out=slope)
-            return slope is not None
-        if lo > -_LN2:   # all near
-            near(x, out=value)
-            if slope is not None:
-                near_slope(x, out=slope)
-            return slope is not None
-        is_near = np.greater(x, -_LN2)   # (NaN: far, whose value is NaN too)
-        k = np.count_nonzero(is_near)
-        most = 2 * k > x.size   # near: that branch on all, the far points redone; else the converse
-        (near if most else far)(x, out=value)
-        if slope is not None:
-            (near_slope if most else _exp_of_minus_minus_1)(x, out=slope)
-        if 0 < k < x.size:   # (one point took its own branch above)
-            # one gather for both results (runtime_blocks._redo's, by flat indices)
-            at = np.flatnonzero(np.logical_not(is_near, out=is_near) if most else is_near)
-            some = x.take(at)
-            _scatter(value, at, (far if most else near)(some))
-            if slope is not None:
-                _scatter(slope, at, (_exp_of_minus_minus_1 if most else near_slope)(some))
+    at every point (else not), and then True. Floating-point errors are silenced only
+    where some point could raise one, in either branch (each may run on every point of
+    a block; np.errstate costs 2 µs, a tenth of a pass on a block): beyond _quiet_range
+    (x >= 0: log(0), log of a negative; exp(x) rounding to 1: log1p(-1); exp(-x)
+    overflowing, exp(x) subnormal) and at NaN."""
+    if not x.size:
+        return slope is not None
+    lo, hi = np.minimum.reduce(x, axis=None), np.maximum.reduce(x, axis=None)
+    if slope is not None and not hi <= 0:   # (NaN too)
+        slope = None
+    least, most = _quiet_range(x.dtype)
+    if least < lo and hi < most:   # (NaN fails)
+        _log1mexp_split(x, value, slope, lo, hi)
+    else:
+        with np.errstate(all="ignore"):
+            _log1mexp_split(x, value, slope, lo, hi)
     return slope is not None
+
+
+def _log1mexp_split(x, value, slope, lo, hi) -> None:
+    """_log1mexp_into's branches, given the least and greatest of x's points."""
+    far = functools.partial(_log1mexp_far, tiny=not lo >= _EXP_NOT_TINY)
+    near = functools.partial(_log1mexp_near, bounds=(lo, hi))
+    near_slope = functools.partial(_expm1_of_minus, bounds=(lo, hi))
+    if hi <= -_LN2:   # all far (NaN fails both tests)
+        far(x, out=value)
+        if slope is not None:
+            _exp_of_minus_minus_1(x, out=slope)
+        return
+    if lo > -_LN2:   # all near
+        near(x, out=value)
+        if slope is not None:
+            near_slope(x, out=slope)
+        return
+    is_near = np.greater(x, -_LN2)   # (NaN: far, whose value is NaN too)
+    k = np.count_nonzero(is_near)
+    most = 2 * k > x.size   # near: that branch on all, the far points redone; else the converse
+    (near if most else far)(x, out=value)
+    if slope is not None:
+        (near_slope if most else _exp_of_minus_minus_1)(x, out=slope)
+    if 0 < k < x.size:   # (one point took its own branch above)
+        # one gather for both results (runtime_blocks._redo's, by flat indices)
+        at = np.flatnonzero(np.logical_not(is_near, out=is_near) if most else is_near)
+        some = x.take(at)
+        _scatter(value, at, (far if most else near)(some))
+        if slope is not None:
+            _scatter(slope, at, (_exp_of_minus_minus_1 if most else near_slope)(some))
 
 
 @_blocked

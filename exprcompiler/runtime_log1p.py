@@ -1,10 +1,12 @@
 """The NumPy runtime's log1p and expm1: np.log1p's and np.expm1's values, cheaper where
 NumPy's loops are scalar libm (log with the rounding error of 1 + x; exp(x) - 1 away
 from 0), NumPy's own where they are SIMD (ufunc_loops.SIMD), with the guard that keeps
-tiny |x| off those SIMD loops' slow path (_tiny_safe).
+tiny |x| off those SIMD loops' slow path (_tiny_safe); and log(1 - x) from 1 - x
+(log1m_of_diff), np.log's where that is within a few ulps.
 
 Where it sits: re-exported by runtime.py; the NumPy backend alone calls log1p, expm1
-(numpy_backend.BATCH) and log1p_of_sum (numpy_shares.shared_sums). runtime_exps.py
+(numpy_backend.BATCH), log1p_of_sum and log1m_of_diff (numpy_shares.shared_sums),
+expm1_pair and neg_expm1_pair (numpy_shares._expm1_pairs). runtime_exps.py
 (softplus, logaddexp) and runtime_elementwise.py (log1mexp) take _log1p, _expm1 and
 _log1p_unit from here.
 """
@@ -56,6 +58,39 @@ def log1p_of_sum(x, w, out=None):
     return _log1p_of_sum(x, w, out=out)
 
 
+# w = 1 - x outside (3/4, 21/16): |log w| >= 0.27, so log(w) alone, whose error there is
+# w's rounding (half an ulp of w, 2^-53 relative) over |log w|, plus np.log's own, is
+# within 5.2e-16 of log(1 - x): a few ulps, as a user who wrote log1p(0 - x) expects
+# (log1p's window was (15/16, 17/16) at first: 8 ulps, 2.1e-15). Nearer 1 the rounding
+# of 1 - x is the error log1p is there for.
+_W_LOW, _W_HIGH = 0.75, 1.3125
+
+
+@_blocked
+def log1m_of_diff(x, w, out=None):
+    """log1p(0.0 - x), that is log(1 - x), from w = 1 - x, the w its derivative
+    -1/(1 - x) divides by (numpy_shares.shared_sums: log(1 - x) rewritten): log(w) where
+    w is outside (_W_LOW, _W_HIGH) (a few ulps from log1p's there: the naive form's
+    numbers and cost, with no 0.0 - x), log1p_of_sum(0.0 - x, w)'s numbers at the points
+    nearer 1. One reduction finds a block all above, two one all below; else the form of
+    most points runs on all and the others are redone, so each point's value is its own,
+    whatever the others. +0 at ±0; -inf at x = 1, NaN above it, inf at x = -inf, with
+    log1p's warnings (divide, invalid)."""
+    x, w = _real(x), _real(w)
+    r = np.empty_like(w) if out is None else out   # (an array for one point too)
+    if w.size and (np.minimum.reduce(w, axis=None) >= _W_HIGH or np.maximum.reduce(w, axis=None) <= _W_LOW):
+        return _scalar(np.log(w, out=r))   # (NaN fails both tests)
+    near = np.greater(w, _W_LOW)   # (NaN is not near: log(NaN) is NaN too)
+    near &= np.less(w, _W_HIGH)
+    if 2 * np.count_nonzero(near) >= w.size:
+        log1p_of_sum(np.subtract(0.0, x), w, out=r)
+        _redo(r, np.logical_not(near, out=near), np.log, w)
+    else:
+        np.log(w, out=r)
+        _redo(r, near, lambda xs, ws: log1p_of_sum(np.subtract(0.0, xs), ws), x, w)
+    return _scalar(r)
+
+
 @_blocked
 def _log1p_of_sum(x, w, out=None):
     """_log1p_unit, log(1 + x) corrected by the rounding error of 1 + x, with the sign of
@@ -96,40 +131,60 @@ def expm1_pair(x, out=None):
     expm1's and np.exp's bits (`out`: two arrays). Where expm1 takes exp(x) - 1 (a block
     all at or above log 2, or mostly), the derivative is that exp(x), so it costs no pass
     of its own there."""
+    return _pair_into(x, out, False)
+
+
+@_blocked_rows
+def neg_expm1_pair(x, out=None):
+    """(0.0 - expm1(x), exp(x)): 1 - exp(x) as the stability rewrite writes it, and the
+    exp(x) of its derivative -exp(x), in those bits (`out`: two arrays): expm1_pair with
+    1 - exp(x) where expm1 takes exp(x) - 1 (the same bits as 0.0 - (exp(x) - 1): rounding
+    to nearest is symmetric, and both are +0 at exp(x) = 1), so neither the negation nor
+    the expm1 costs a pass there (1 - exp(x) on [1, 10]: the naive form's passes)."""
+    return _pair_into(x, out, True)
+
+
+def _pair_into(x, out, negated: bool):
+    """expm1_pair's and neg_expm1_pair's rows (`negated`: the latter's)."""
     x = _real(x)
     value, slope = (np.empty_like(x), np.empty_like(x)) if out is None else out   # (arrays for one point too)
-    if not _expm1_into(x, value, slope):
+    if not _expm1_into(x, value, slope, negated):
         np.exp(x, out=slope)
     return value, slope
 
 
-def _expm1_into(x, out, e=None) -> bool:
-    """expm1's value into `out`; where it computes exp(x) at every point on the way (as
-    exp(x) - 1 there, expm1's at some points redone), into `e` as well if given, and
-    True (`e` is then np.exp(x)'s bits)."""
+def _expm1_into(x, out, e=None, negated: bool = False) -> bool:
+    """expm1's value into `out` (0.0 - expm1(x), `negated`); where it computes exp(x) at
+    every point on the way (as exp(x) - 1 there, expm1's at some points redone), into
+    `e` as well if given, and True (`e` is then np.exp(x)'s bits)."""
     if x.size == 0:
         return False
     lo = np.minimum.reduce(x, axis=None)
     if lo >= _LN2:   # all far above 0 (NaN fails the test): one reduction
-        _exp_minus_1(x, out, e)
+        _exp_minus_1(x, out, e, negated)
         return e is not None
     hi = np.maximum.reduce(x, axis=None)
     simd = SIMD["expm1"]
     known = (lo, hi)   # bounds of every point's x: _expm1's guard needs no reduction of its own
+
+    def near_side(some, out=None):
+        r = _expm1(some, out=out, bounds=known)
+        return np.subtract(0.0, r, out=r) if negated else r
+
     if hi < _LN2 and (simd or lo > -_LN2):   # all on np.expm1's side
-        _expm1(x, out=out, bounds=known)
+        near_side(x, out)
         return False
     if simd:
         near = x < _LN2   # NaN is not near: exp(NaN) - 1
     else:
         near = None if hi <= -_LN2 else np.abs(x) < _LN2
     if near is not None and 2 * np.count_nonzero(near) >= x.size:
-        _expm1(x, out=out, bounds=known)
-        _redo(out, ~near, _exp_minus_1, x)
+        near_side(x, out)
+        _redo(out, ~near, lambda some: _exp_minus_1(some, negated=negated), x)
         return False
-    _exp_minus_1(x, out, e)
+    _exp_minus_1(x, out, e, negated)
     if near is not None:
-        _redo(out, near, lambda some: _expm1(some, bounds=known), x)
+        _redo(out, near, near_side, x)
     return e is not None
 
 
@@ -194,10 +249,12 @@ def _tiny_safe(f, x, out=None, bounds=None):
     return np.add(r, np.multiply(small, keep, out=small), out=r)
 
 
-def _exp_minus_1(x, out=None, e=None):
-    """exp(x) - 1, in `out` (or a new array), with exp(x) left in `e` if given."""
+def _exp_minus_1(x, out=None, e=None, negated: bool = False):
+    """exp(x) - 1 (1 - exp(x), `negated`), in `out` (or a new array), with exp(x) left in
+    `e` if given."""
     r = np.exp(x, out=out if e is None else e)
-    return np.subtract(r, 1.0, out=r if out is None else out)
+    target = r if out is None else out
+    return np.subtract(1.0, r, out=target) if negated else np.subtract(r, 1.0, out=target)
 
 
-__all__ = ["expm1", "expm1_pair", "log1p", "log1p_of_sum"]
+__all__ = ["expm1", "expm1_pair", "log1m_of_diff", "log1p", "log1p_of_sum", "neg_expm1_pair"]

@@ -80,8 +80,10 @@ class NumpyRenderer(Renderer):
     which the e variables avoid."""
 
     def __init__(self, trace: Trace, spell: Spelling, name_of, named=None, shared=None, taken=(), uses=None,
-                 rhs_all=False, slots=None, reads=None, codes=None):
-        """`reads`, `codes`: the trace's arguments and op codes, as Renderer takes them."""
+                 rhs_all=False, slots=None, reads=None, codes=None, dead=None):
+        """`reads`, `codes`: the trace's arguments and op codes, as Renderer takes them;
+        `dead`: numpy_shares.dead_rows of the trace and `shared`, if known."""
+        self._dead = dead
         self._ops = set(map(itemgetter(0), trace.instrs)) if codes is None else set(codes.names)
         self._comparisons = not _COMPARISONS.isdisjoint(self._ops)   # masks possible
         # both walk the trace, and only masks and conditions (comparisons) need them
@@ -140,7 +142,8 @@ class NumpyRenderer(Renderer):
         """Instructions spelled without their op's own helper (shared, conditions, their wheres)."""
         wheres = {i for i, ins in enumerate(self.trace.instrs)
                   if ins.op == "where" and ins.args[0] in self._conditions} if self._conditions else set()
-        rows = set(dead_rows(self.trace, self._shared, self._uses)) if self._shared else set()
+        rows = set(self._dead if self._dead is not None
+                   else dead_rows(self.trace, self._shared, self._uses) if self._shared else ())
         return {i for i, share in self._shared.items() if share[2]} | self._conditions | wheres | rows
 
     def lines_before(self, i: int) -> list[str]:
@@ -154,7 +157,7 @@ class NumpyRenderer(Renderer):
         lines = []
         if exp is not None and self._first[k, exp] == i:
             if not exp:   # a shared sum, spelled by its name from here on
-                lines.append(f"{self._e_name[k, exp]} = {Renderer._format(self, k)[0]}")
+                lines.append(f"{self._e_name[k, exp]} = {self._sum_text(k, share[3])}")
             else:
                 text = self._texts[k] if k < i else self._format(k)[0]
                 lines.append(f"{self._e_name[k, exp]} = {exp}({text})")
@@ -166,6 +169,16 @@ class NumpyRenderer(Renderer):
             args = [self._texts[k]] if share[3] == "k" else []
             lines.append(f"{self._pair_name[k, exp, call]} = {call}({', '.join(args + [self._shared_text(k, exp)])})")
         return lines
+
+    def _sum_text(self, k: int, passes) -> str:
+        """The right-hand side of a shared sum's line: k, 1 + x or x + 1, as it is, or
+        (`passes` "inner": x is 0.0 - y, which has no line) as 1 - y, the same bits (0.0 - y
+        is -y but for the sign of a zero, which 1 + ±0 does not keep)."""
+        if passes != "inner":
+            return Renderer._format(self, k)[0]
+        instrs = self.trace.instrs
+        one, x = sorted(instrs[k].args, key=lambda a: instrs[a].op != "const")
+        return format_op(_ops.OPS["sub"], [self.expr(one), self.expr(instrs[x].args[1])], self.spell)[0]
 
     def _shared_text(self, k: int, exp) -> str:
         """What a shared call takes after its own arguments: k's exp, or k itself."""
@@ -179,7 +192,7 @@ class NumpyRenderer(Renderer):
                 return Renderer._format(self, i)
             if row:   # a row of a pair, computed on a line of its own (lines_before)
                 return f"{self._pair_name[k, exp, call]}[{row[0]}]", _ops.PREC_ATOM
-            args = [self._texts[self.trace.instrs[a].args[0] if passes == "inner" else a]
+            args = [self._texts[self.trace.instrs[a].args[-1] if passes == "inner" else a]
                     for a in ins.args] if passes else []
             return f"{call}({', '.join(args + [self._shared_text(k, exp)])})", _ops.PREC_ATOM
         if i in self._sum_name:

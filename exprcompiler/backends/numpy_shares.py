@@ -34,7 +34,15 @@ The patterns:
   |tanh x| < 1/2): an exp and a few passes instead of a scalar np.tanh and an exp.
 - log1p(x) and the 1 + x of its derivative 1/(1 + x) share w = 1 + x:
   `w1 = 1.0 + x`, `v1 = log1p_of_sum(x, w1)`, and the derivative divides by w1
-  (runtime.log1p's numbers, which computes the same w).
+  (runtime.log1p's numbers, which computes the same w). log(1 - y) rewritten,
+  log1p(0.0 - y), takes w = 1 - y with no 0.0 - y: `w1 = 1.0 - y`,
+  `v1 = log1m_of_diff(y, w1)`, log(w1) where that is within a few ulps (the naive
+  form's numbers and passes there), log1p's numbers nearer y = 0.
+- 1 - exp(x) rewritten, 0.0 - expm1(x), with the exp(x) of its derivative:
+  `p1 = neg_expm1_pair(x)`, 1 - exp(x) where expm1 takes exp(x) - 1 (the same bits),
+  with no expm1 line.
+- Lines that only shared spellings would read (the -x of a sigmoid(-x) that a pair takes
+  from exp(x), the expm1 and 0.0 - y above) are not written: `dead_rows`.
 - `share_logs`: xlogy(x, y) and the log(y) of its derivative share the log.
 """
 
@@ -55,7 +63,8 @@ from ..ufunc_loops import SIMD
 FUSED_HELPERS = ("where_rare", "exp_quiet", "sigmoid_of_exp", "sigmoid_neg_of_exp", "softplus_of_exp",
                  "exp_neg_abs", "sigmoid_e", "sigmoid_neg_e", "softplus_e", "logaddexp_e", "exp_neg2abs",
                  "tanh_of_exp", "sech2_of_exp", "sech2_of_tanh", "log1p_of_sum", "sigmoid_pair_of_exp",
-                 "sigmoid_pair_e", "expm1_pair", "logaddexp_rows", "log1mexp_pair")
+                 "sigmoid_pair_e", "expm1_pair", "neg_expm1_pair", "logaddexp_rows", "log1mexp_pair",
+                 "log1m_of_diff")
 
 
 def shared_exps(trace: Trace, ops: Optional[set[str]] = None, codes: Optional[OpCodes] = None) -> dict[int, tuple]:
@@ -92,24 +101,40 @@ def shared_exps(trace: Trace, ops: Optional[set[str]] = None, codes: Optional[Op
     if "log1p" in ops:
         shared.update(shared_sums(trace))
     if "expm1" in ops:
-        shared.update(_expm1_pairs(instrs))
+        shared.update(_expm1_pairs(instrs, {v for _, v in trace.outputs}))
         if "log1mexp" in ops:
             shared.update(_log1mexp_pairs(instrs, shared))
     return shared
 
 
-def _expm1_pairs(instrs) -> dict[int, tuple]:
+def _expm1_pairs(instrs, outputs: set) -> dict[int, tuple]:
     """shared_exps' entries for expm1(x) and the exp(x) of its derivative (the op
     table's): one expm1_pair(x), whose derivative row costs no pass where the value is
-    exp(x) - 1 (runtime_log1p.expm1_pair)."""
+    exp(x) - 1 (runtime_log1p.expm1_pair); or, where the expm1 is read only by a
+    0.0 - expm1(x) (1 - exp(x) rewritten), that and the exp from one neg_expm1_pair(x),
+    1 - exp(x) there, and the expm1 has no line (dead_rows)."""
     exps = {ins.args[0]: j for j, ins in enumerate(instrs) if ins.op == "exp"}
+    mine = {i: ins.args[0] for i, ins in enumerate(instrs) if ins.op == "expm1" and ins.args[0] in exps}
+    readers: dict[int, list[int]] = {i: [] for i in mine}
+    for j, ins in enumerate(instrs):
+        for a in ins.args:
+            if a in readers:
+                readers[a].append(j)
     pairs = {}
-    for i, ins in enumerate(instrs):
-        if ins.op == "expm1" and ins.args[0] in exps:
-            x = ins.args[0]
+    for i, x in mine.items():
+        j = readers[i][0] if len(readers[i]) == 1 and i not in outputs else None
+        if j is not None and instrs[j].op == "sub" and instrs[j].args[1] == i and _plus_zero(instrs[instrs[j].args[0]]):
+            pairs[j] = (x, None, "neg_expm1_pair", False, 0)
+            pairs[exps[x]] = (x, None, "neg_expm1_pair", False, 1)
+        else:
             pairs[i] = (x, None, "expm1_pair", False, 0)
             pairs[exps[x]] = (x, None, "expm1_pair", False, 1)
     return pairs
+
+
+def _plus_zero(ins: Instr) -> bool:
+    """Whether the instruction is the constant +0.0."""
+    return ins.op == "const" and ins.value == 0.0 and np.signbit(ins.value) == 0
 
 
 def _log1mexp_pairs(instrs, shared: dict) -> dict[int, tuple]:
@@ -122,8 +147,7 @@ def _log1mexp_pairs(instrs, shared: dict) -> dict[int, tuple]:
         if ins.op == "expm1" and m not in shared:
             d = instrs[ins.args[0]]
             if d.op == "sub":
-                zero = instrs[d.args[0]]
-                if zero.op == "const" and zero.value == 0.0 and np.signbit(zero.value) == 0:
+                if _plus_zero(instrs[d.args[0]]):
                     minus.setdefault(d.args[1], m)
     pairs = {}
     for i, ins in enumerate(instrs):
@@ -263,23 +287,46 @@ def _pair(mine: dict, first: str, second: str, call: str, passes=False) -> dict:
 
 
 def dead_rows(trace: Trace, shared: dict, uses) -> list[int]:
-    """The instructions read only by logaddexp_rows' partials (their where, eq, sigmoid,
-    neg and u), which the rows' spelling does not read: not named, so no line is written."""
+    """The instructions no line needs: read only by shared spellings that do not read
+    them (a pair's rows read their call's result; sigmoid_of_exp reads the exp,
+    sigmoid_neg_e the u under its neg, log1m_of_diff and its w line the y of 0.0 - y;
+    logaddexp_rows' partials read neither their where's eq nor its sigmoid), not by an
+    exp's or a pair call's line, not returned; then what only those read. They are not
+    named, so no line is written: the -x of a sigmoid(-x) that a pair computes from
+    exp(x), neg_expm1_pair's expm1, logaddexp's a - b and eq where its rows are one call.
+    `uses`: use_counts of the trace (a list or an array)."""
     instrs = trace.instrs
-    rows = [i for i, share in shared.items() if share[2] == "logaddexp_rows" and share[4]]
-    if not rows:
-        return []
-    reads: dict[int, int] = {}
-    stack, dead = list(rows), []
+    unread: dict[int, int] = {}   # instruction -> its uses that no spelling makes
+    kept = set()                  # read by a shared line: an exp's k, a pair call's arguments
+    for i, share in shared.items():
+        k, exp, call, passes = share[:4]
+        if call is None:   # spelled as its op
+            continue
+        args = instrs[i].args
+        if exp:
+            kept.add(k)
+        if len(share) > 4:   # a row: its call reads k's arguments, k, or k's exp
+            kept.update(instrs[k].args if passes == "args" else (k,) if passes == "k" or exp is None else ())
+        elif passes is True:
+            continue
+        elif passes == "inner":   # (the argument's last: the u of -u, the y of 0.0 - y)
+            kept.update(instrs[a].args[-1] for a in args)
+            if exp == "":   # the w line, 1.0 - y, does not read 0.0 - y either
+                unread[args[0]] = unread.get(args[0], 0) + 1
+        for a in args:
+            unread[a] = unread.get(a, 0) + 1
+    kept.update(v for _, v in trace.outputs)   # (read by the return: counted in uses, but said here too)
+    dead, stack = [], [a for a, n in unread.items() if n == uses[a]]
     while stack:
-        i = stack.pop()
-        for a in instrs[i].args:
-            reads[a] = reads.get(a, 0) + 1
-            if reads[a] == uses[a] and a not in shared and instrs[a].op not in ("input", "const"):
-                dead.append(a)
-                stack.append(a)
-    outputs = {v for _, v in trace.outputs}
-    return [i for i in dead if i not in outputs]
+        a = stack.pop()
+        if a in shared or a in kept or instrs[a].op in ("input", "const"):
+            continue
+        dead.append(a)
+        for b in instrs[a].args:
+            unread[b] = unread.get(b, 0) + 1
+            if unread[b] == uses[b]:
+                stack.append(b)
+    return dead
 
 
 def hoist_shared(trace: Trace) -> Trace:
@@ -306,7 +353,9 @@ def hoist_shared(trace: Trace) -> Trace:
 def shared_sums(trace: Trace) -> dict[int, tuple]:
     """{log1p instruction: (k, "", "log1p_of_sum", True)} where k, 1 + x or x + 1, comes
     later in the trace than log1p(x) (its derivative's, in either mode), so that every use
-    of k follows the line that computes it there."""
+    of k follows the line that computes it there. Where x is 0.0 - y (log(1 - y)
+    rewritten) read by those two alone, (k, "", "log1m_of_diff", "inner"): w = 1.0 - y
+    is computed on its line, the log takes y and w, and 0.0 - y has no line (dead_rows)."""
     instrs = trace.instrs
     one = {i for i, ins in enumerate(instrs) if ins.op == "const" and ins.value == 1.0}
     sums = {}
@@ -319,6 +368,17 @@ def shared_sums(trace: Trace) -> dict[int, tuple]:
             later = [k for k in sums.get(ins.args[0], ()) if k > i]
             if later:
                 shared[i] = (later[0], "", "log1p_of_sum", True)
+    differences = {}   # 0.0 - y -> its log1p
+    for i in shared:
+        d = instrs[i].args[0]
+        if instrs[d].op == "sub" and _plus_zero(instrs[instrs[d].args[0]]):
+            differences[d] = i
+    if differences:   # (rare: the readers of those only)
+        readers = _readers(instrs, set(differences))
+        outputs = {v for _, v in trace.outputs}
+        for d, i in differences.items():
+            if sorted(readers[d]) == [i, shared[i][0]] and d not in outputs:
+                shared[i] = (shared[i][0], "", "log1m_of_diff", "inner")
     return shared
 
 
