@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+from types import FunctionType
 from typing import Optional
 
 import numpy as np
@@ -29,7 +30,6 @@ from .signature import Signature
 from .stack_room import fresh_chunk
 from .stability import DEFAULT_STABLE, stabilized
 from .tensor_call import TensorCall, copy_into
-from .tensor_jacobians import TensorForwardGradient
 from .trace.ir import Instr, Trace, _new_tuple
 
 BLOCK = numpy_backend.BLOCK  # points per block when the NumPy backend runs a large batch
@@ -166,7 +166,12 @@ class Compiled(CompiledFunction):
             values = args if not kwargs and _all_floats(args, len(self.inputs)) else \
                 _numbers(args, kwargs, self.inputs)
             if values is not None:
+                if direct is None and self._nested_first():
+                    direct = self._direct
                 if direct and not self._direct_checks:
+                    if self._calls_with_numbers == 1:  # the call plan: one call never pays for it
+                        self._plan_direct()
+                    self._calls_with_numbers += 1
                     # NumPy's one-point variant returns the result itself, NumPy's answer
                     # where math refuses (x/0, log(0)): nothing to nest
                     return direct(*values)
@@ -220,8 +225,25 @@ class Compiled(CompiledFunction):
         nested = getattr(self._point, "nested", None)
         self._direct = (nested(self._returns()) if nested is not None and self._plain else None) or False
         self._direct_checks = bool(self._direct) and getattr(self._point, "checks_numbers", False)
+        self._plan_direct()
+
+    def _nested_first(self) -> bool:
+        """At the first call with numbers, NumPy's one-point variant that returns the
+        result nested (_learn_direct's), where the trace has one, instead of the
+        variant of flat results (registry._MathPoint): each costs a generate and a
+        load (~0.4 ms for a small gradient), and the call plan of the second call
+        runs the nested one. True if it is now `_direct`."""
+        point = self._point
+        if getattr(point, "nested", None) is None or getattr(point, "checks_numbers", False) \
+                or type(self)._learn_direct is not Compiled._learn_direct:
+            return False   # (C's entry, and the layouts' own: learnt at the second call)
+        self._direct = (point.nested(self._returns()) if self._plain else None) or False
+        return bool(self._direct)
+
+    def _plan_direct(self) -> None:
+        """NumPy's variant (_direct) as the call with floats in one frame, by position or
+        name (call_plan.py): the object's class from then on."""
         if self._direct and not self._direct_checks and type(self).__call__ is Compiled.__call__:
-            # NumPy's variant: the call with floats in one frame, by position or name (call_plan.py)
             plan = point_plan(self.inputs, self._direct, general=Compiled.__call__)
             if plan is not None:
                 self.__class__ = _planned(type(self), plan)
@@ -266,10 +288,11 @@ def _planned(cls, plan):
     is a C function (dense_point's) is no descriptor either, so CPython hands it the
     caller's arguments with no frame of ours; it has no name or signature to set, and
     its object carries its own __signature__."""
-    import inspect
-    if inspect.isfunction(plan):
+    if type(plan) is FunctionType:
         plan.__name__, plan.__qualname__, plan.__doc__ = "__call__", f"{cls.__qualname__}.__call__", cls.__call__.__doc__
-        plan.__signature__ = inspect.signature(cls.__call__)  # the plan's own may name the inputs
+        # its signature is the general path's (the plan's own may name the inputs), which
+        # inspect finds through __wrapped__ when asked (made here: ~50 µs a plan)
+        plan.__wrapped__ = cls.__call__
     return type(cls.__name__, (cls,), {"__call__": plan, "__doc__": cls.__doc__, "__module__": cls.__module__,
                                        "__qualname__": cls.__qualname__})
 
@@ -446,6 +469,7 @@ def compile_grad(expr, wrt=None, *, mode: str = "reverse", backend: str = "numpy
             _single_output(primal, "a gradient")
             primal, wrt = with_wrt(primal, wrt)
             firings: list = []
+            from .tensor_jacobians import TensorForwardGradient   # (its only use: not imported with the package)
             return TensorForwardGradient(stabilized(primal, "primal", stable, firings), wrt, backend=backend,
                                          threads=threads, sweeps=sweeps_of(dtype), dtype=dtype, stable=stable,
                                          rewrites=firings)

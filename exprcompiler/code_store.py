@@ -44,7 +44,6 @@ compiled again by a later process).
 from __future__ import annotations
 
 import atexit
-import hashlib
 import marshal
 import os
 import stat
@@ -59,6 +58,11 @@ from typing import Optional
 
 from .cache_root import MARKER, TEMPORARY, location
 from .errors import ExprcError
+
+try:   # (CPython's own BLAKE2: `import hashlib` loads OpenSSL first, ~2.5 ms of a fresh process)
+    from _blake2 import blake2b
+except ImportError:   # (another Python)
+    from hashlib import blake2b
 
 __all__ = ["CodeStore", "FOLDER", "HEADER", "MAX_CODES", "MAX_BYTES", "RECORD", "BLOCK", "file_tag"]
 
@@ -94,7 +98,7 @@ def file_tag() -> str:
 
 def _sum(data) -> bytes:
     # (BLAKE2b, CPython's own: its first call in a process costs ~10 µs, OpenSSL's SHA-256 ~45)
-    return hashlib.blake2b(data, digest_size=_SUM).digest()
+    return blake2b(data, digest_size=_SUM).digest()
 
 
 def _private(st: os.stat_result, kind) -> bool:

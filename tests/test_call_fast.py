@@ -22,7 +22,7 @@ import warnings
 import numpy as np
 import pytest
 
-from exprcompiler import compile_expr, compile_grad, compile_jvp, compile_vjp
+from exprcompiler import api, compile_expr, compile_grad, compile_jvp, compile_vjp
 from exprcompiler.call_args import quiet
 from exprcompiler.errors import ShapeError
 from conftest import leaves
@@ -259,11 +259,12 @@ def test_quiet_runs_in_its_own_context_while_another_thread_runs_the_shared_one(
 ])
 def test_numpy_one_point_variant_returns_the_calls_own_result(make, expr, args):
     f = make(expr)
-    first = f(*args)          # through the point run
-    assert f._direct is None, "one call does not pay for the variant"
-    _same(f(*args), first)    # the point run again, which makes the variant
+    first = f(*args)          # makes the variant (the only one: one call pays for one variant)
     assert f._direct, "a trace of math and arithmetic has the one-point variant"
-    _same(f(*args), first)    # through the variant
+    assert type(f) is api.Compiled, "one call does not pay for the call plan"
+    _same(f(*args), first)    # through the variant, and makes the plan
+    assert type(f) is not api.Compiled
+    _same(f(*args), first)    # through the plan
     arrays = f(*(np.array([a]) for a in args))
     flat_first = [v for v in leaves(first)]
     flat_arrays = [float(v[0]) for v in leaves(arrays)]
@@ -299,7 +300,7 @@ def test_numpy_one_point_variant_takes_names_and_float64_numbers(monkeypatch):
     want = g(4.0, 2.0)
     for got in (g(y=2.0, x=4.0), g(x=np.float64(4.0), y=2), g(np.float64(4.0), np.float64(2.0))):
         assert got == want and all(type(v) is float for v in (got[0], *got[1]))
-    assert seen == [(4.0, 2.0)] * 4 and all(type(v) is float for a in seen for v in a)
+    assert seen == [(1.0, 2.0)] * 2 + [(4.0, 2.0)] * 4 and all(type(v) is float for a in seen for v in a)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         value, (dx, dy) = g(y=0.0, x=0.0)

@@ -19,7 +19,6 @@ variant), until its calls have paid for compiling it (numpy_tier.py).
 
 from __future__ import annotations
 
-import hashlib
 import linecache
 import weakref
 from itertools import chain, compress, count
@@ -28,6 +27,7 @@ from typing import NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 
+from ..code_store import blake2b
 from ..heap_release import release_freed
 from ..version import __version__
 from .. import ops as _ops
@@ -140,7 +140,7 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
     and lines, spelled otherwise. `lazy`: a shorter function of plain lines is such a
     program too, which load compiles on use (numpy_tier.py); a guarded one-point
     variant's then takes no `try` (load_point guards it from outside)."""
-    reserved = RESERVED | {func_name} | ({FALLBACK, UNGUARDED} if guarded else set())
+    reserved = _reserved(func_name, guarded)
     trace, ops, codes = _prepared_codes(trace, point)   # (the stages below read the ops from codes)
     uses, reads = use_counts_and_reads(trace, take=True)   # (reads: every argument, for assign_names)
     uses = uses.astype(np.int32)   # (held through assign_names: 4 bytes a variable, not 8)
@@ -239,6 +239,23 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
                       {slot: _LITERALS[text] if text in _LITERALS else float(text) for slot, text in constants.items()},
                       texts, start, head)
     return Generated(LazySource(program), params, program)
+
+
+def _reserved(func_name: str, guarded: bool) -> frozenset:
+    """The names no variable takes: RESERVED, the function's and a guarded variant's
+    values; one frozenset per function name, kept (made per call, ~250 names, and
+    hashed again by naming's reserved_split: ~15 µs of a generate)."""
+    key = (func_name, guarded)
+    reserved = _RESERVED_FOR.get(key)
+    if reserved is None:
+        reserved = frozenset(RESERVED | {func_name} | ({FALLBACK, UNGUARDED} if guarded else set()))
+        if len(_RESERVED_FOR) >= 64:
+            _RESERVED_FOR.clear()
+        _RESERVED_FOR[key] = reserved
+    return reserved
+
+
+_RESERVED_FOR: dict = {}
 
 
 def _keeps_inputs(names: Union[list, Names], inputs: list) -> bool:
@@ -504,7 +521,7 @@ def load(source: Union[str, LazySource], func_name: str, values: Optional[dict] 
     else:
         source = text_of(source)
         # (BLAKE2, built into Python: OpenSSL's SHA-1 took ~0.06 ms at its first use)
-        digest = hashlib.blake2b(source.encode(), digest_size=6).hexdigest()
+        digest = blake2b(source.encode(), digest_size=6).hexdigest()
         filename = f"<exprcompiler {func_name} {digest}>"
         lines = source.splitlines(True)
     long = len(lines) > PROGRAM_ABOVE

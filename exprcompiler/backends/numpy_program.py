@@ -78,7 +78,15 @@ _SPACED = (("(", "( "), (")", " )"), ("[", "[ "), ("]", " ]"), (",", " ,"), (" -
 # (an attribute) nor before `=` (a keyword argument); a float literal, unsigned (repr's
 # forms: 0.5, 1e-05, 1.5e+20; integers, as in axis=(0, 1), stay in the template).
 # Generated names never start with "_" (naming.identifier): no clash with the runner.
-_HOLE = re.compile(r"(?<![\w.])(?:[A-Za-z_]\w*+(?!=)|\d+\.\d+(?:e[-+]?\d+)?|\d+e[-+]?\d+)")
+_HOLE = r"(?<![\w.])(?:[A-Za-z_]\w*+(?!=)|\d+\.\d+(?:e[-+]?\d+)?|\d+e[-+]?\d+)"
+
+
+def _holes_in(text: str):
+    """_HOLE's matches in `text` (compiled at the first use, by re's cache: a text read
+    back only, not a program that generated keyed: ~0.2 ms of `import exprcompiler`)."""
+    return re.compile(_HOLE).finditer(text)
+
+
 _KNOWN = frozenset(dir(builtins)) | frozenset(keyword.kwlist) | frozenset(keyword.softkwlist)
 _MARK = "\x00"   # a hole in a template's key: a character generated text never holds
 # A chunk's text ends with this: the target of a statement that does not follow (its
@@ -209,7 +217,7 @@ class _Statements:
     def _classify(self, token: str) -> bool:
         """A token other than a name's: its key text and the slot of its hole (a name
         or a float literal: x.T, 1.0, 1e-05), if it holds one."""
-        found = [m for m in _HOLE.finditer(token) if m.group()[0].isdigit() or m.group() in self.slot_of]
+        found = [m for m in _holes_in(token) if m.group()[0].isdigit() or m.group() in self.slot_of]
         if len(found) > 1:
             return False
         if found:
@@ -268,7 +276,7 @@ def load_program(lines: list[str], func_name: str, filename: str, namespace: dic
         values[slot] = float(literal)
 
     def names_in(step: int, _):
-        return ((name, slot_of[name]) for name in _HOLE.findall(statements[step])
+        return ((name, slot_of[name]) for name in map(re.Match.group, _holes_in(statements[step]))
                 if name in slot_of and name.isidentifier())
     templates = [_template_def(t, key) for key, t in program.keys.items()]
     return _define(stub, templates, program.holes, "templates", program.numbered, program.arguments, values,
@@ -365,8 +373,8 @@ def _stub(lines: list[str], start: int, filename: str):
 
 
 def _stub_function(lines, start: int, filename: str, func_name: str) -> Optional[types.CodeType]:
-    """The code of _stub's function (not of a module that defines it), made from a kept
-    code of as many parameters with its names, file, first line and the return line's
+    """The code of _stub's function (not of a module that defines it), made from
+    _STUB_MODEL with its parameters, name, file, first line and the return line's
     number set (code.replace: ~10 µs), not compiled with as many blank lines as the
     text has (load_statements, CPU medians of 9 in a process, text gradients: 213 ->
     158 µs at 258 lines, 387 -> 284 at 2,312, 1,568 -> 1,097 at 23,212); None where the
@@ -380,19 +388,13 @@ def _stub_function(lines, start: int, filename: str, func_name: str) -> Optional
     if ", ".join(params) != inner or len(set(params)) < len(params) \
             or not all(p.isidentifier() and not keyword.iskeyword(p) for p in params):
         return None
-    kept = _STUB_CODES.get(len(params))
-    if kept is None:
-        if len(_STUB_CODES) >= _KEPT:
-            _STUB_CODES.clear()
-        text = f"def f({', '.join(f'a{k}' for k in range(len(params)))}):\n    return {_RUNNER}(locals())\n"
-        kept = _STUB_CODES[len(params)] = next(c for c in compile(text, "<stub>", "exec").co_consts
-                                               if type(c) is types.CodeType)
+    kept = _STUB_MODEL
     last = len(lines)   # the return line's number, start + 1 the def line's
     table = _moved_return(kept.co_linetable, last - start - 1)
     if table is None:
         return None
-    code = kept.replace(co_varnames=params, co_name=func_name, co_qualname=func_name, co_filename=filename,
-                        co_firstlineno=start + 1, co_linetable=table)
+    code = kept.replace(co_argcount=len(params), co_nlocals=len(params), co_varnames=params, co_name=func_name,
+                        co_qualname=func_name, co_filename=filename, co_firstlineno=start + 1, co_linetable=table)
     lines_of = [ln for _, _, ln in code.co_lines()]
     return code if lines_of[0] == start + 1 and lines_of[1:] and set(lines_of[1:]) == {last} else None
 
@@ -423,7 +425,16 @@ def _varint(v: int) -> bytes:
     return bytes(out)
 
 
-_STUB_CODES: dict[int, types.CodeType] = {}   # a number of parameters -> a stub's code (_stub_function)
+def _stub_model():
+    return _exprc_program(locals())  # noqa: F821 (_RUNNER: the program's runner, in its function's namespace)
+
+
+# The code every stub is made from (_stub_function): its parameters are only its
+# locals, which no instruction of its own reads (locals() takes them all), so one code
+# serves every number of them; compiled with this module, not by a compile() in each
+# process (~45 µs, a fresh process's first). (Its flags are those of this module's
+# compile() calls, which inherit its `from __future__ import annotations`.)
+_STUB_MODEL = _stub_model.__code__
 
 
 def _forget(filename: str, entry: tuple) -> None:
