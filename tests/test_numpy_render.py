@@ -32,7 +32,7 @@ class _Generic(Renderer):
     helpers, respelled = frozenset(), frozenset()
 
     def __init__(self, trace, spell, name_of, named=None, shared=None, taken=(), uses=None, rhs_all=False,
-                 slots=None, **given):   # (given: what generate has read of the trace, reads and codes)
+                 slots=None, dead=None, **given):   # (given: what generate has read of the trace, reads and codes)
         super().__init__(trace, spell, name_of, named=named, rhs_all=rhs_all, slots=slots, **given)
 
     def lines_before(self, i):

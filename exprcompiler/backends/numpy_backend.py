@@ -148,8 +148,8 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
     # each gets a line, after its exp's (asked only where it may find one: it reads instructions)
     shared = {} if point or not ops & _SHARES_EXPS else shared_exps(trace, ops, codes)
     named_flags[list(shared)] = True
-    if shared:
-        named_flags[dead_rows(trace, shared, uses)] = False
+    dead = dead_rows(trace, shared, uses) if shared else []
+    named_flags[dead] = False
     plain = not shared and "matmul" not in ops   # then every line is `name = its right-hand side`
     # The plain lines of a function that may be long enough for a statement program (a
     # line per named variable, but the inputs'), or of a batch function of more than
@@ -202,7 +202,7 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
     r = NumpyRenderer(trace, spell, None if names is None else names.__getitem__,
                       named=named_flags if keyed else named, shared=shared,
                       taken=set(names) | reserved if shared else reserved, uses=uses.tolist() if shared else None,
-                      rhs_all="    " if plain else True, slots=slots, reads=reads, codes=codes)
+                      rhs_all="    " if plain else True, slots=slots, reads=reads, codes=codes, dead=dead)
     del reads, codes
 
     if returns is None:
