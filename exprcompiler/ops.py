@@ -135,6 +135,23 @@ _TABLE = [
     _unary("exp_shared", np.exp, _exp_partial, "np.exp", c="xc_exp_shared", sympy_head="",
            sympy=lambda sp, x: sp.exp(x), callable_by_name=False, edges=(((800.0,), (INF,)),),
            doc="exp(x), computed in C by the same steps as expm1_shared(x)"),
+    # expm1(0.0 - x) where a kernel also computes log1mexp(x), whose slope is
+    # -1/expm1(0.0 - x) (c_backend.c_forms puts it in): C computes it from log1mexp's own
+    # reduction (c_special.xc_expm1_neg_shared). Its derivative -e^-x is -(1 + out).
+    _unary("expm1_neg_shared", runtime.expm1_of_neg, lambda b, g, x, out: b.neg(b.mul(g, b.add(1.0, out))),
+           "expm1_of_neg", c="xc_expm1_neg_shared", sympy_head="", sympy=lambda sp, x: sp.exp(-x) - 1,
+           callable_by_name=False, edges=(((-INF,), (-INF,)), ((INF,), (-0.0,))),
+           doc="expm1(0.0 - x), computed in C by the same steps as log1mexp(x)"),
+    # hypot(1, x) and sqrt(x - 1)·sqrt(x + 1), the derivatives' denominators of arcsinh(x)
+    # and arccosh(x), where a kernel computes the value too (c_backend.c_forms): C takes
+    # them from the value's own square root (c_special). Derivatives x/out.
+    _unary("hypot1_shared", runtime.hypot_one, lambda b, g, x, out: b.mul(g, b.div(x, out)), "hypot_one",
+           c="xc_hypot1_shared", sympy_head="", sympy=lambda sp, x: sp.sqrt(1 + x ** 2), callable_by_name=False,
+           doc="hypot(1, x), computed in C by the same steps as arcsinh(x)"),
+    _unary("acosh_root_shared", runtime.acosh_root, lambda b, g, x, out: b.mul(g, b.div(x, out)), "acosh_root",
+           c="xc_acosh_root_shared", sympy_head="", sympy=lambda sp, x: sp.sqrt(x - 1) * sp.sqrt(x + 1),
+           callable_by_name=False, domain=((1.2, 5.0),),
+           doc="sqrt(x - 1)·sqrt(x + 1), computed in C by the same steps as arccosh(x)"),
     _unary("sin", np.sin, lambda b, g, x, out: b.mul(g, b.cos(x)), "np.sin", c="sin"),
     _unary("cos", np.cos, lambda b, g, x, out: b.neg(b.mul(g, b.sin(x))), "np.cos", c="cos"),
     _unary("tan", np.tan, lambda b, g, x, out: b.mul(g, b.add(1.0, b.square(out))), "np.tan", c="tan",
@@ -148,6 +165,15 @@ _TABLE = [
            "np.arctan", c="atan", sympy_head="atan"),
     _unary("sinh", np.sinh, lambda b, g, x, out: b.mul(g, b.cosh(x)), "np.sinh", c="sinh"),
     _unary("cosh", np.cosh, lambda b, g, x, out: b.mul(g, b.sinh(x)), "np.cosh", c="cosh"),
+    # sinh(x) and cosh(x) as C kernels and the tape VM compute them where both are of the
+    # same x (sinh and its derivative; c_backend.c_forms puts these in): from one argument
+    # reduction (c_exp). Alone, each keeps libmvec's.
+    _unary("sinh_shared", np.sinh, lambda b, g, x, out: b.mul(g, b.cosh(x)), "np.sinh", c="xc_sinh_shared",
+           sympy_head="", sympy=lambda sp, x: sp.sinh(x), callable_by_name=False,
+           doc="sinh(x), computed in C by the same steps as cosh_shared(x)"),
+    _unary("cosh_shared", np.cosh, lambda b, g, x, out: b.mul(g, b.sinh(x)), "np.cosh", c="xc_cosh_shared",
+           sympy_head="", sympy=lambda sp, x: sp.cosh(x), callable_by_name=False,
+           doc="cosh(x), computed in C by the same steps as sinh_shared(x)"),
     _unary("tanh", np.tanh, lambda b, g, x, out: b.mul(g, b.sub(1.0, b.square(out))), "np.tanh", c="xc_tanh"),
     _unary("abs", np.abs, lambda b, g, x, out: b.mul(g, b.sign(x)), "np.abs", c="fabs", sympy_head="Abs",
            kinks=(0.0,), edges=(((0.0,), (0.0,)),)),

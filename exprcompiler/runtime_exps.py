@@ -1,7 +1,9 @@
 """The NumPy runtime's sigmoid, softplus and logaddexp, and the helpers that share one exp
 between a value and its derivative (sigmoid and softplus of ±u from E = exp(u),
 logaddexp(a, b) and its partials sigmoid(±(a - b)) from e = exp(-|a - b|)), or compute
-both in one call (logaddexp_rows: the naive form's cost where that is accurate).
+both in one call (logaddexp_rows: the naive form's cost where that is accurate); and
+the references of three ops only C kernels compute (expm1_neg_shared, hypot1_shared,
+acosh_root_shared: c_backend.c_forms).
 
 Where it sits: re-exported by runtime.py (generated NumPy code and the op table's
 evaluators import the names from there); backends/numpy_shares.shared_exps decides
@@ -108,6 +110,25 @@ def sigmoid_pair_of_exp(E, out=None):
         np.divide(E, w, out=s)
     np.divide(1.0, w, out=w)
     return s, w
+
+
+def expm1_of_neg(x):
+    """expm1(0.0 - x): the reference of the op expm1_neg_shared, which C kernels and the VM
+    compute beside log1mexp(x) (c_backend.c_forms); NumPy never meets it."""
+    return np.expm1(np.subtract(0.0, _real(x)))
+
+
+def hypot_one(x):
+    """hypot(1, x): the reference of the op hypot1_shared (C, beside arcsinh(x))."""
+    return np.hypot(1.0, _real(x))
+
+
+def acosh_root(x):
+    """sqrt(x - 1)·sqrt(x + 1): the reference of the op acosh_root_shared (C, beside
+    arccosh(x))."""
+    x = _real(x)
+    with np.errstate(invalid="ignore"):
+        return np.sqrt(x - 1.0) * np.sqrt(x + 1.0)
 
 
 @_blocked
@@ -325,6 +346,6 @@ def _rows_at(form, at, a, b, rows):
         r[at] = x
 
 
-__all__ = ["exp_neg_abs", "exp_quiet", "logaddexp", "logaddexp_e", "logaddexp_rows", "sigmoid", "sigmoid_e",
-           "sigmoid_neg_e", "sigmoid_neg_of_exp", "sigmoid_of_exp", "sigmoid_pair_e", "sigmoid_pair_of_exp", "softplus",
-           "softplus_e", "softplus_of_exp"]
+__all__ = ["acosh_root", "exp_neg_abs", "exp_quiet", "expm1_of_neg", "hypot_one", "logaddexp", "logaddexp_e",
+           "logaddexp_rows", "sigmoid", "sigmoid_e", "sigmoid_neg_e", "sigmoid_neg_of_exp", "sigmoid_of_exp",
+           "sigmoid_pair_e", "sigmoid_pair_of_exp", "softplus", "softplus_e", "softplus_of_exp"]

@@ -3,7 +3,10 @@ row of exp(x) - 1): c_backend.c_forms spells such a pair as the op table's
 expm1_shared and exp_shared (c_exp's xc_expm1_shared, xc_exp_shared), for the C kernel
 and the tape VM alike, so both give the same bits; an exp or expm1 alone keeps its own
 form (libmvec's exp, xc_expm1). Also: the XC_ALWAYS macro is math_prelude's, whatever
-helper uses it."""
+helper uses it. Likewise the other forms c_forms shares between a value and its
+derivative: sinh and cosh of one value (sinh_shared, cosh_shared); log1mexp(x) with its
+slope -1/expm1(0.0 - x), that expm1 as expm1_neg_shared(x) from log1mexp's own
+reduction; arcsinh's and arccosh's slopes from the value's square root."""
 
 import ctypes
 import math
@@ -166,3 +169,164 @@ def test_split_kernels_with_the_pair_build_and_agree():
     got = g(*xs)
     for a, b in zip([got[0], *got[1]], [want[0], *want[1]]):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12 * np.max(np.abs(b)))
+
+
+# -- log1mexp's value and slope from one reduction ----------------------------------------
+
+def test_c_forms_spells_log1mexps_slope_from_its_steps():
+    """expm1(0.0 - x) beside log1mexp(x) (its slope's denominator) becomes
+    expm1_neg_shared(x); alone, or of another value, or of -x (not 0.0 - x: -0.0 at +0.0),
+    it stays expm1."""
+    formed = _ops_of(c_backend.c_forms(compile_grad("log(1 - exp(x))", backend="numpy", stable=True).trace))
+    assert "expm1_neg_shared" in formed and "expm1" not in formed
+    assert "expm1_neg_shared" not in _ops_of(c_backend.c_forms(to_trace("expm1(0.0 - x) + log1mexp(y)")))
+    assert "expm1_neg_shared" not in _ops_of(c_backend.c_forms(to_trace("expm1(0.0 - x) * 2")))
+    assert _ops_of(c_backend.c_forms(to_trace("log1mexp(x) / expm1(0.0 - x)"))).count("expm1_neg_shared") == 1
+    assert _ops_of(c_backend.squares(to_trace("log1mexp(x) / expm1(0.0 - x)"))).count("expm1") == 1
+
+
+@pytest.fixture(scope="module")
+def neg_shared():
+    return vectorized(("xc_expm1_neg_shared",))["xc_expm1_neg_shared"]
+
+
+def test_expm1_neg_shared_against_mpmath_and_at_the_edges(neg_shared):
+    small = _RNG.choice([-1, 1], 1000) * 10.0 ** _RNG.uniform(-300, 0.3, 1000)
+    xs = np.concatenate([-_RNG.uniform(0, 709.78, 2000), _RNG.uniform(0, 40, 500), small, -_RNG.uniform(0.6, 0.8, 300)])
+    assert _worst(neg_shared(xs), xs, lambda x: mpmath.expm1(-x)) <= 3.0
+    edges = np.array([0.0, -0.0, 5e-324, -5e-324, -1e-310, np.inf, -np.inf, np.nan, -709.78, -709.79, -710.0,
+                      -746.0, -1e308, 1e308, 800.0])
+    with np.errstate(all="ignore"):
+        want = np.expm1(0.0 - edges)
+    got = neg_shared(edges)
+    np.testing.assert_array_equal(got[[0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14]],
+                                  want[[0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14]])
+    assert [math.copysign(1, v) for v in got[:2]] == [1, 1]   # 0.0 - x is +0.0 at both zeros
+    assert got[8] == pytest.approx(want[8], rel=8 * EPS)      # |m|/e, e subnormal (a few bits fewer)
+
+
+@pytest.mark.parametrize("expr", ["log(1 - exp(x))", "log(-expm1(x))", "log1p(-exp(x))",
+                                  "log(1 - exp(x)) * sin(y) + log1mexp(y)"])
+def test_log1mexp_and_its_slope_share_one_reduction_and_the_vm_agrees(expr):
+    g_c = compile_grad(expr, backend="c", stable=True)
+    g_vm = compile_grad(expr, backend="vm", stable=True)
+    assert "xc_expm1_neg_shared(" in g_c.source and "xc_expm1(" not in g_c.source.split("/* one point */")[1]
+    edges = [0.0, -0.0, -math.inf, math.inf, math.nan, -5e-324, -1e-310, -1e-300, -709.78, -709.79, -745.5, 0.5]
+    for n in (1, 5, 67, 1001):
+        xs = [-np.abs(_RNG.uniform(-40, 40, n)) for _ in g_c.inputs]
+        xs[0][:len(edges)] = edges[:n]
+        with np.errstate(all="ignore"):
+            a, b = g_c(*xs), g_vm(*xs)
+        assert same_bits(a[0], b[0]) and all(same_bits(u, w) for u, w in zip(a[1], b[1])), n
+
+
+def test_log1mexps_slope_against_mpmath():
+    g = compile_grad("log(1 - exp(x))", backend="c", stable=True)
+    xs = np.concatenate([-_RNG.uniform(0, 709, 1500), -10.0 ** _RNG.uniform(-300, 0.5, 1000),
+                         -_RNG.uniform(0.6, 0.8, 300)])
+    _, (slope,) = g(xs)
+    assert _worst(slope, xs, lambda x: -1 / mpmath.expm1(-x)) <= 4.0
+    _, (at,) = g(np.array([0.0, -0.0, -np.inf, -710.0]))
+    np.testing.assert_array_equal(at, [-np.inf, -np.inf, -0.0, -0.0])
+    assert math.copysign(1, at[2]) == -1
+
+
+# -- sinh and cosh of one value from one reduction ----------------------------------------
+
+def test_c_forms_spells_sinh_and_cosh_of_one_value_shared():
+    formed = _ops_of(c_backend.c_forms(to_trace("sinh(x) + cosh(x) + sinh(y) + cosh(2*y) + exp(x)")))
+    assert formed.count("sinh_shared") == formed.count("cosh_shared") == 1
+    assert formed.count("sinh") == 1 and formed.count("cosh") == 1 and formed.count("exp") == 1
+    assert "sinh_shared" not in _ops_of(c_backend.squares(to_trace("sinh(x) * cosh(x)")))
+
+
+@pytest.fixture(scope="module")
+def hyperbolic():
+    return vectorized(("xc_sinh_shared", "xc_cosh_shared"))
+
+
+def test_shared_sinh_and_cosh_against_mpmath(hyperbolic):
+    small = _RNG.choice([-1, 1], 1500) * 10.0 ** _RNG.uniform(-307, 0.5, 1500)
+    xs = np.concatenate([_RNG.uniform(-30, 30, 3000), small, _RNG.choice([-1, 1], 500) * _RNG.uniform(700, 710.47, 500),
+                         _RNG.uniform(-0.36, 0.36, 500)])
+    assert _worst(hyperbolic["xc_sinh_shared"](xs), xs, mpmath.sinh) <= 2.0
+    assert _worst(hyperbolic["xc_cosh_shared"](xs), xs, mpmath.cosh) <= 2.0
+
+
+def test_shared_sinh_and_cosh_at_the_edges(hyperbolic):
+    x = np.array([0.0, -0.0, 5e-324, -5e-324, -1e-310, 1e-300, np.inf, -np.inf, np.nan, 710.4758600739439,
+                  -710.4758600739439, 710.475860073944, 710.5, -711.0, 1e308, -1e308])
+    with np.errstate(all="ignore"):
+        s, c = hyperbolic["xc_sinh_shared"](x), hyperbolic["xc_cosh_shared"](x)
+        np.testing.assert_array_equal(s[:9], np.sinh(x[:9]))
+        np.testing.assert_array_equal(c[:9], np.cosh(x[:9]))
+        np.testing.assert_array_equal(s[11:], np.sinh(x[11:]))
+        np.testing.assert_array_equal(c[11:], np.cosh(x[11:]))
+    assert [math.copysign(1, v) for v in s[:2]] == [1, -1]
+    np.testing.assert_allclose(s[9:11], np.sinh(x[9:11]), rtol=2 * EPS)   # the largest finite values
+    np.testing.assert_allclose(c[9:11], np.cosh(x[9:11]), rtol=2 * EPS)
+
+
+@pytest.mark.parametrize("expr", ["(exp(x) - exp(-x))/2", "sinh(x) * cosh(y) + cosh(x)", "0.5*(exp(x) - exp(-x)) * y"])
+def test_sinh_and_its_derivative_share_one_reduction_and_the_vm_agrees(expr):
+    g_c = compile_grad(expr, backend="c", stable=True)
+    g_vm = compile_grad(expr, backend="vm", stable=True)
+    assert "xc_sinh_shared(x)" in g_c.source and "xc_cosh_shared(x)" in g_c.source
+    edges = [0.0, -0.0, math.inf, -math.inf, math.nan, 5e-324, -1e-310, 1e-300, 710.47, -710.6, 0.3, -0.4]
+    for n in (1, 5, 67, 1001):
+        xs = [_RNG.uniform(-30, 30, n) for _ in g_c.inputs]
+        xs[0][:len(edges)] = edges[:n]
+        with np.errstate(all="ignore"):
+            a, b = g_c(*xs), g_vm(*xs)
+        assert same_bits(a[0], b[0]) and all(same_bits(u, w) for u, w in zip(a[1], b[1])), n
+
+
+def test_float32_kernels_keep_libm_sinh_and_cosh():
+    g = compile_grad("(exp(x) - exp(-x))/2", backend="c", stable=True, dtype="float32")
+    assert "return sinhf(x);" in g.source and "return coshf(x);" in g.source
+    xs = np.linspace(-20, 20, 4001, dtype=np.float32)
+    v, (d,) = g(xs)
+    np.testing.assert_allclose(v, np.sinh(xs.astype(np.float64)), rtol=3e-7, atol=1e-38)
+    np.testing.assert_allclose(d, np.cosh(xs.astype(np.float64)), rtol=3e-7, atol=0)
+
+
+# -- arcsinh's and arccosh's slopes from the value's square root ---------------------------
+
+def test_c_forms_takes_arcsinhs_and_arccoshs_slopes_from_the_values_steps():
+    formed = _ops_of(c_backend.c_forms(compile_grad("arcsinh(x) + arccosh(y)", backend="numpy").trace))
+    assert "hypot1_shared" in formed and "acosh_root_shared" in formed and "hypot" not in formed
+    body = compile_grad("arcsinh(x) + arccosh(y)", backend="c").source.split("/* one point */")[1]
+    assert "hypot(" not in body and "sqrt(y - 1.0)" not in body   # (the replaced terms are dead)
+    alone = _ops_of(c_backend.c_forms(to_trace("hypot(1.0, x) + sqrt(x - 1.0) * sqrt(x + 1.0) + arcsinh(y)")))
+    assert "hypot1_shared" not in alone and "acosh_root_shared" not in alone
+
+
+@pytest.fixture(scope="module")
+def roots():
+    return vectorized(("xc_hypot1_shared", "xc_acosh_root_shared"))
+
+
+def test_the_slopes_roots_against_mpmath_and_at_the_edges(roots):
+    xs = np.concatenate([_RNG.uniform(-30, 30, 2000),
+                         _RNG.choice([-1, 1], 2000) * 10.0 ** _RNG.uniform(-300, 300, 2000)])
+    assert _worst(roots["xc_hypot1_shared"](xs), xs, lambda x: mpmath.sqrt(1 + x * x)) <= 1.0
+    ys = np.concatenate([1 + 10.0 ** _RNG.uniform(-15, 0, 1000), 10.0 ** _RNG.uniform(0, 300, 2000)])
+    assert _worst(roots["xc_acosh_root_shared"](ys), ys, lambda x: mpmath.sqrt(x * x - 1)) <= 1.5
+    edges = np.array([0.0, -0.0, 5e-324, np.inf, -np.inf, np.nan, 1.0, 2.0 ** 28, 1e308, -1e308, 0.5, -3.0])
+    with np.errstate(all="ignore"):
+        np.testing.assert_array_equal(roots["xc_hypot1_shared"](edges), np.hypot(1.0, edges))
+        np.testing.assert_array_equal(roots["xc_acosh_root_shared"](edges), np.sqrt(edges - 1) * np.sqrt(edges + 1))
+
+
+@pytest.mark.parametrize("expr", ["log(x + sqrt(x**2 + 1))", "log(x + sqrt(x**2 - 1))", "arcsinh(x) * arccosh(y)"])
+def test_arcsinh_and_arccosh_slopes_and_the_vm_agrees(expr):
+    g_c = compile_grad(expr, backend="c", stable=True)
+    g_vm = compile_grad(expr, backend="vm", stable=True)
+    assert "_shared(" in g_c.source and "hypot(" not in g_c.source.split("/* one point */")[1]
+    edges = [0.0, -0.0, math.inf, -math.inf, math.nan, 1.0, 5e-324, 2.0 ** 28, 1e300, -1e300, 0.5, 1 + 1e-15]
+    for n in (1, 5, 67, 1001):
+        xs = [_RNG.uniform(-30, 30, n) for _ in g_c.inputs]
+        xs[0][:len(edges)] = edges[:n]
+        with np.errstate(all="ignore"):
+            a, b = g_c(*xs), g_vm(*xs)
+        assert same_bits(a[0], b[0]) and all(same_bits(u, w) for u, w in zip(a[1], b[1])), n

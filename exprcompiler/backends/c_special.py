@@ -1,5 +1,6 @@
 """C backend, helpers for the functions C's libm lacks: digamma, polygamma, frac, sinc,
-the stable forms of the stability rewrites (logaddexp, log1mexp, cosm1, sech2, sqrt1pm1),
+the stable forms of the stability rewrites (logaddexp, log1mexp and its slope's expm1,
+cosm1, sech2, sqrt1pm1, the square roots of arcsinh's and arccosh's slopes),
 log1p, arcsinh, arccosh and arctanh from libmvec's log, which is cheaper than its log1p
 and than libm's scalar asinh, acosh and atanh, and tanh from c_exp's own e^x - 1 (the op
 table's `c` for log1p, the three and tanh).
@@ -170,19 +171,33 @@ static inline XC_ALWAYS double xc_sech2(double x)
 }"""
 
 # log(1 - e^x) (runtime.log1mexp): log(-expm1(x)) above -ln 2, log1p(-e^x) below, by
-# one log of the one argument or the other. log1p(-e) as xc_log1p_unit has it: log(u)
-# for u = 1 - e rounded, corrected by the rounding's error (-((u - 1) + e), exact)
-# times 1 + e, an approximation of 1 / u whose relative error e^2 / (1 - e) (e <= 1/2)
-# costs at most half an ulp (the error term is below 2^-53). c - (0.0 - l), not c + l,
-# so that x = -inf gives -0.0 (c = -0.0, l = +0.0), as log1p(-0.0) does. NaN for x > 0,
-# where xc_exp_neg is not defined.
+# one log of the one argument or the other, from the steps of y = -|x| (x itself where
+# the value is defined), which xc_expm1_neg_shared takes too. log1p(-e) as
+# xc_log1p_unit has it: log(u) for u = 1 - e rounded, corrected by the rounding's error
+# (-((u - 1) + e), exact) times 1 + e, an approximation of 1 / u whose relative error
+# e^2 / (1 - e) (e <= 1/2) costs at most half an ulp (the error term is below 2^-53).
+# c - (0.0 - l), not c + l, so that x = -inf gives -0.0 (c = -0.0, l = +0.0), as
+# log1p(-0.0) does. NaN for x > 0.
 _LOG1MEXP = """/* log(1 - exp(x)) for x <= 0 */
 static inline XC_ALWAYS double xc_log1mexp(double x)
 {
-    const double m = xc_expm1_neg(x), e = xc_exp_neg(x), u = 1.0 - e;
+    const double y = -fabs(x), m = xc_expm1_neg(y), e = xc_exp_neg(y), u = 1.0 - e;
     const int above = x > -0.6931471805599453;
     const double l = log(xc_select(above, -m, u)), c = -((u - 1.0) + e) * (1.0 + e);
     return xc_select(x > 0.0, NAN, xc_select(above, 0.0, c) - (0.0 - l));
+}"""
+
+# expm1(0.0 - x), the denominator of log1mexp's slope, from xc_log1mexp's steps (of y =
+# -|x|), so that a kernel with both reduces once (c_backend.c_forms): with m = e^y - 1 and
+# e = e^y, it is (1 - e)/e = |m|/e for x <= 0 (+0.0 at both zeros, inf from x = -709.79
+# on, as expm1's overflow) and m itself above. One division more than xc_expm1's steps,
+# and one reduction fewer: value and slope of log(1 - exp(x)) took 4.4-4.7 ns a point
+# against 5.1-5.5 (16,384 points in cache, one thread, load 6; the naive form 2.9-3.3).
+_EXPM1_NEG_SHARED = """/* expm1(0.0 - x) by xc_log1mexp's steps */
+static inline XC_ALWAYS double xc_expm1_neg_shared(double x)
+{
+    const double y = -fabs(x), m = xc_expm1_neg(y), e = xc_exp_neg(y);
+    return xc_select(x > 0.0, m, fabs(m) / e);
 }"""
 
 # arcsinh, arccosh and arctanh (the op table's `c`) by libmvec's log: glibc's asinh,
@@ -215,6 +230,25 @@ static inline double xc_acosh(double x)
     const double c = xc_select(big, 0.6931471805599453, (t - (u - 1.0)) / u);
     return xc_select(x >= 1.0, c + log(u), NAN);
 }"""
+
+# The derivatives' denominators hypot(1, x) and sqrt(x - 1) sqrt(x + 1) from the same
+# square root as xc_asinh's and xc_acosh's (gcc computes it once in a kernel with both:
+# c_backend.c_forms), within an ulp and a half; from 2^28 on, where the 1/(2x^2) left out
+# is below 2^-55, |x| itself (x^2 overflows from 1e154). Value and slope, 16,384 points in
+# cache: arcsinh 4.0-4.2 -> 3.4-3.5 ns a point (libmvec's hypot), arccosh 4.4-4.5 ->
+# 3.0-3.1 (two square roots); the naive forms 2.8-2.9.
+_HYPOT1_SHARED = """/* hypot(1, x) by xc_asinh's steps */
+static inline double xc_hypot1_shared(double x)
+{
+    const double a = fabs(x), s = a * a;
+    return xc_select(a > 268435456.0, a, sqrt(1.0 + s));
+}"""
+_ACOSH_ROOT_SHARED = """/* sqrt(x - 1) sqrt(x + 1) by xc_acosh's steps; NaN below 1 */
+static inline double xc_acosh_root_shared(double x)
+{
+    const double d = x - 1.0, r = sqrt(d * (x + 1.0));
+    return xc_select(x >= 1.0, xc_select(x > 268435456.0, x, r), NAN);
+}"""
 _ATANH = """/* atanh as log1p(2|x| / (1 - |x|)) / 2: inf at +-1, NaN beyond */
 static inline double xc_atanh(double x)
 {
@@ -243,11 +277,14 @@ HELPERS = {
                      "    const double r = xc_select(x > y, x, y) + xc_log1p_unit(exp(-fabs(x - y)));\n"
                      "    return xc_select(x == y, x + 0.6931471805599453, r);\n}", ("xc_select", "xc_log1p_unit")),
     "xc_log1mexp": (_LOG1MEXP, ("xc_select", "xc_expm1_neg", "xc_exp_neg")),
+    "xc_expm1_neg_shared": (_EXPM1_NEG_SHARED, ("xc_select", "xc_expm1_neg", "xc_exp_neg")),
     "xc_log1p": (_LOG1P, ("xc_select",)),
     "xc_log1p_unit": (_LOG1P_UNIT, ()),
     "xc_asinh": (_ASINH, ("xc_select",)),
     "xc_acosh": (_ACOSH, ("xc_select",)),
     "xc_atanh": (_ATANH, ("xc_log1p",)),
+    "xc_hypot1_shared": (_HYPOT1_SHARED, ("xc_select",)),
+    "xc_acosh_root_shared": (_ACOSH_ROOT_SHARED, ("xc_select",)),
     "xc_cosm1": ("static inline double xc_cosm1(double x) "
                  "{ const double s = sin(0.5 * x); return 0.0 - 2.0 * (s * s); }", ()),
     "xc_tanh": (_TANH, ("xc_expm1_neg",)),
