@@ -40,21 +40,29 @@ SORTED_UP_TO = 60
 # links (7 entries). The NumPy build of its Jacobian, all printed against this (median
 # of 11 interleaved rounds, load 1.2; × symengine's Lambdify(llvm) build in the same
 # rounds): 3 links 15.5 -> 13.0 ms (1.32 -> 1.11x), 6 links 66 -> 55 ms (0.98 -> 0.81x),
-# 10 links 125 -> 108 ms (0.74 -> 0.64x).
+# 10 links 125 -> 108 ms (0.74 -> 0.64x). An expression's text is cut after this many
+# characters ("..." after them); one of more than SORTED_UP_TO nodes is printed only
+# that far (parse/sympy_text.py: the sum of the 6-link pendulum's forcing entries,
+# 1,748 characters, in 1.0 ms instead of 3.7-3.9; a smaller one is printed whole, where
+# the cut printer's own cost, 2-3% of its to_trace, would not pay).
 SOURCE_SHOWN = 240
 
 
 def _sympy_text(expr) -> str:
-    """The expression as SymPy prints it, for headers; huge or deep ones are not
-    printed (SymPy's printer recurses)."""
+    """The expression as SymPy prints it, for headers, its first SOURCE_SHOWN
+    characters (then "...": parse/sympy_text.py); huge or deep ones are not printed
+    (SymPy's printer recurses)."""
     try:
         size = _tree_size(expr, 4000)
         if size > 4000:
             return "a SymPy expression"
-        if size <= SORTED_UP_TO and not _numeric_compound(expr):
-            return str(expr)
-        from sympy import sstr
-        return sstr(expr, order="none")
+        from .parse.sympy_text import cut, shown
+        if size > SORTED_UP_TO:   # (printed only as far as the header shows)
+            return shown(expr, "none", SOURCE_SHOWN)
+        if _numeric_compound(expr):
+            from sympy import sstr
+            return cut(sstr(expr, order="none"), SOURCE_SHOWN)
+        return cut(str(expr), SOURCE_SHOWN)
     except Exception:  # printing is a courtesy, never an error (RecursionError included)
         return "a SymPy expression"
 
