@@ -5,7 +5,7 @@ holds user text: parse/plan_code.py (a statement plan's function, one per wiring
 backends/numpy_templates.py (a statement program's template functions, and its header's
 imports: numpy_program._header_code). Each keeps its codes in a dict for the process; on a
 miss there it asks its CodeStore here, which reads one file of the cache folder
-(cache_root.location) the first time it is asked.
+(cache_root.location_text) the first time it is asked.
 What the process compiled itself is added, and written back as it exits (`save`).
 
 Why: a fresh process paid compile() ~150 µs a plan and ~35 µs a template: at 10² to 10³
@@ -20,12 +20,13 @@ next free one), then the entries, each a marshal of (source text, its code); a k
 digest of the text. Only the table is read whole, with the top in one read (a marshal of
 an index dict was 0.6 µs an entry to load in every process, 0.3-0.6 ms at 441 templates):
 a program asks for a few dozen of the file's hundreds of codes, each read (a block of the
-file at a time), checked against its digest and unmarshalled. A damaged record finds
+file at a time; a small file's entries from that first read: one pread fewer at least,
+~15 µs cold), checked against its digest and unmarshalled. A damaged record finds
 nothing, or an entry whose digest does not match: a miss.
 In a fresh process (10³ operations of text: 65 codes, the plans' and templates' files)
 the reads cost ~0.75 ms of CPU: per code its key's digest ~1.1 µs, its record ~1.5, its
 bytes ~1.8, their digest ~1.4, marshal ~2.1 (cold: 2-3 times what a warm loop takes),
-and ~0.2 ms to open the two files, half of it finding the folder (location()).
+and ~0.2 ms to open the two files, half of it finding the folder (cache_root.location_text).
 
 Writes: what a process compiled is kept (`add`) and saved once, as the process exits
 (or when `save` is called): the file is rewritten whole, so a save per new program wrote
@@ -52,12 +53,14 @@ import sys
 import threading
 import weakref
 from importlib.util import MAGIC_NUMBER
-from pathlib import Path
 from types import CodeType
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-from .cache_root import MARKER, TEMPORARY, location
+from .cache_root import MARKER, TEMPORARY, location_text
 from .errors import ExprcError
+
+if TYPE_CHECKING:   # (pathlib is imported when a store saves, not with the module: cache_root.py)
+    from pathlib import Path
 
 try:   # (CPython's own BLAKE2: `import hashlib` loads OpenSSL first, ~2.5 ms of a fresh process)
     from _blake2 import blake2b
@@ -125,6 +128,7 @@ class CodeStore:
         self._blocks: dict = {}               # block number -> the file's bytes there (_entry)
 
     def path(self) -> Optional[Path]:
+        from pathlib import Path
         name = self._name()
         return None if name is None else Path(name)
 
@@ -132,8 +136,8 @@ class CodeStore:
         """The file's name, a str (in a fresh process a pathlib join, or an os call given
         a Path, cost 4-15 µs: the reads use the str)."""
         if self.folder is None:
-            if not _ROOT:   # (location() cost 20-40 µs a call in a fresh process)
-                root, why = location()
+            if not _ROOT:   # (its first call, and a first Path, cost 20-40 µs in a fresh process)
+                root, why = location_text()
                 # (no home: a shared folder, which c_cache checks before each use: no store)
                 _ROOT.append(None if why == TEMPORARY else os.path.join(root, FOLDER))
             if _ROOT[0] is None:
@@ -152,7 +156,7 @@ class CodeStore:
 
     def get(self, text: str) -> Optional[CodeType]:
         """The code of `text` from the file (None if it has none, or a damaged one)."""
-        records, slots, fd, size = self._loaded()
+        records, slots, fd, size, top = self._loaded()
         place = _find(records, slots, _sum(text.encode()))
         if place is None:
             return None
@@ -160,6 +164,8 @@ class CodeStore:
         start += _TOP + slots * RECORD
         if start + length > size:
             return None
+        if start + length <= len(top):   # (in the bytes load read first: a small file's, all of it)
+            return _code_of(top[start:start + length], check, text)
         try:
             raw = self._entry(fd, start, length)
         except (OSError, ValueError):
@@ -265,12 +271,13 @@ def _folder(folder: Path, in_root: bool) -> None:
         raise OSError(f"{folder} is not a private folder")
 
 
-_NONE = (b"", 0, None, 0)
+_NONE = (b"", 0, None, 0, b"")
 
 
 def load(path) -> tuple:
     """(the file's table of records, its number of slots, the file's descriptor, open,
-    its size) of the file at `path`, or nothing if there is none, or it may not be
+    its size, the bytes read first: up to _FIRST, a small file's all, whose entries get
+    takes from them) of the file at `path`, or nothing if there is none, or it may not be
     loaded (see the module's docstring), or its table does not fit in it. An entry is
     read, and checked, only when asked for (get): the file holds every program's codes,
     a program needs a few dozen. (Not mapped: a file written in one piece sits in the
@@ -296,7 +303,7 @@ def load(path) -> tuple:
                 records = first[_TOP:end] if end <= len(first) else \
                     first[_TOP:] + _read_at(fd, end - len(first), len(first))
                 if len(records) == slots * RECORD:
-                    return records, slots, fd, st.st_size
+                    return records, slots, fd, st.st_size, first
     except (OSError, ValueError):
         pass
     os.close(fd)
@@ -317,7 +324,7 @@ def _read_at(fd: int, length: int, start: int) -> bytes:
 
 def read(path: Path) -> dict:
     """The entries of the file at `path` (load's): key -> (its bytes, their check)."""
-    records, slots, fd, size = load(path)
+    records, slots, fd, size, _ = load(path)
     if fd is None:
         return {}
     body = _TOP + slots * RECORD

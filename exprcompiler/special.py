@@ -35,32 +35,26 @@ the rounding of cot(πx) leaves about 1e-11 relative.
 from __future__ import annotations
 
 import math
-from fractions import Fraction
+from functools import lru_cache
 
 import numpy as np
 
 # -- constants, shared with the C helpers -----------------------------------------------------
 
-
-def _bernoulli_even(count: int) -> list[Fraction]:
-    """B_2, B_4, ..., B_2count exactly (Akiyama–Tanigawa)."""
-    a, out = [], []
-    for m in range(2 * count + 1):
-        a.append(Fraction(1, m + 1))
-        for j in range(m, 0, -1):
-            a[j - 1] = j * (a[j - 1] - a[j])
-        if m >= 2 and m % 2 == 0:
-            out.append(a[0])
-    return out
-
-
 TERMS = 10                                  # Bernoulli terms of the asymptotic series
-BERNOULLI = _bernoulli_even(TERMS)          # exact B_2 .. B_20
+# B_2, B_4, ..., B_20 exactly, as (numerator, denominator): written out rather than
+# computed with fractions.Fraction at import, which cost ~2 ms of every `import exprcompiler`
+# (tests/test_special_constants.py computes them again by the Akiyama–Tanigawa recurrence).
+BERNOULLI = (
+    (1, 6), (-1, 30), (1, 42), (-1, 30), (5, 66),
+    (-691, 2730), (7, 6), (-3617, 510), (43867, 798), (-174611, 330),
+)
 MAX_ORDER = 30                              # polygamma(n, x): n in 0..30, else NaN
 STIRLING_FROM = 12.0                        # lgamma and gamma: Stirling's series from here
 
 # Stirling's series of lgamma: sum of B_2k / (2k (2k-1) x^(2k-1)), as coefficients of 1/x^(2k-1).
-STIRLING = [float(b / (2 * k * (2 * k - 1))) for k, b in enumerate(BERNOULLI[:8], start=1)]
+# (An int divided by an int is correctly rounded: the same floats as the exact fractions'.)
+STIRLING = [p / (q * 2 * k * (2 * k - 1)) for k, (p, q) in enumerate(BERNOULLI[:8], start=1)]
 HALF_LOG_2PI = 0.9189385332046728           # log(2π) / 2
 SQRT_2PI = 2.5066282746310002
 
@@ -226,33 +220,48 @@ def gamma(x):
 
 
 # -- digamma, polygamma -----------------------------------------------------------------------
-def _asymptotic_coefficients(n: int) -> list[float]:
+@lru_cache(maxsize=None)
+def _asymptotic_coefficients(n: int) -> tuple:
     """The asymptotic series of polygamma(n, z), n >= 1, as
-    (-1)^(n+1) / z^n · [c_0 + c_1 / z + sum_k d_k / z^(2k)]: returns [c_0, c_1, d_1 .. d_10]
-    with c_0 = (n-1)!, c_1 = n!/2, d_k = B_2k (2k+n-1)! / (2k)!."""
-    ds = [float(b * math.factorial(2 * k + n - 1) / math.factorial(2 * k))
-          for k, b in enumerate(BERNOULLI, start=1)]
-    return [float(math.factorial(n - 1)), math.factorial(n) / 2.0] + ds
+    (-1)^(n+1) / z^n · [c_0 + c_1 / z + sum_k d_k / z^(2k)]: returns (c_0, c_1, d_1 .. d_10)
+    with c_0 = (n-1)!, c_1 = n!/2, d_k = B_2k (2k+n-1)! / (2k)! (one correctly rounded
+    division of integers: the float nearest the exact value)."""
+    ds = tuple(p * math.factorial(2 * k + n - 1) / (q * math.factorial(2 * k))
+               for k, (p, q) in enumerate(BERNOULLI, start=1))
+    return (float(math.factorial(n - 1)), math.factorial(n) / 2.0) + ds
 
 
-def _cot_derivative(n: int) -> list[float]:
+@lru_cache(maxsize=None)
+def _cot_derivative(n: int) -> tuple:
     """Coefficients of P_n with d^n/du^n cot(u) = P_n(cot u): P_0 = c,
     P_{k+1}(c) = -(1 + c²) P_k'(c)."""
-    p = [0.0, 1.0]
-    for _ in range(n):
-        d = [i * p[i] for i in range(1, len(p))] + [0.0, 0.0]   # P' (degree lowered by one)
-        q = [0.0] * (len(p) + 1)
-        for i in range(len(d)):
-            q[i] -= d[i]
-            if i + 2 < len(q):
-                q[i + 2] -= d[i]
-        p = q
-    return p
+    if n == 0:
+        return (0.0, 1.0)
+    p = _cot_derivative(n - 1)
+    d = [i * p[i] for i in range(1, len(p))] + [0.0, 0.0]   # P' (degree lowered by one)
+    q = [0.0] * (len(p) + 1)
+    for i in range(len(d)):
+        q[i] -= d[i]
+        if i + 2 < len(q):
+            q[i + 2] -= d[i]
+    return tuple(q)
 
 
-_COT = [_cot_derivative(n) for n in range(MAX_ORDER + 1)]
-_ASYMPTOTIC = [None] + [_asymptotic_coefficients(n) for n in range(1, MAX_ORDER + 1)]
-DIGAMMA_ASYMPTOTIC = [float(b / (2 * k)) for k, b in enumerate(BERNOULLI, start=1)]  # B_2k / 2k
+def __getattr__(name: str):
+    """_COT and _ASYMPTOTIC, every order's tables (the C helpers print them all), made
+    when first asked for: building them at import cost ~2 ms of every `import
+    exprcompiler`, and NumPy's polygamma needs only the orders it is called with."""
+    if name == "_COT":
+        value = [list(_cot_derivative(n)) for n in range(MAX_ORDER + 1)]
+    elif name == "_ASYMPTOTIC":
+        value = [None] + [list(_asymptotic_coefficients(n)) for n in range(1, MAX_ORDER + 1)]
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+DIGAMMA_ASYMPTOTIC = [p / (q * 2 * k) for k, (p, q) in enumerate(BERNOULLI, start=1)]  # B_2k / 2k
 
 # Near digamma's positive zero x0 = 1.4616... (where lgamma and gamma have their minimum)
 # the recurrence cancels (ψ(x0 + 10) - sum of 1/(x0 + j)): there ψ is its Taylor series
@@ -291,7 +300,7 @@ def _psi_shifted(n: int, x):
     if n == 0:
         series = np.log(z) - 0.5 / z - u * _horner(DIGAMMA_ASYMPTOTIC, u)
         return series - acc
-    c = _ASYMPTOTIC[n]
+    c = _asymptotic_coefficients(n)
     bracket = c[0] + c[1] / z + u * _horner(c[2:], u)
     series = (1.0 if n % 2 else -1.0) / np.power(z, float(n)) * bracket
     return series - (-1.0 if n % 2 else 1.0) * math.factorial(n) * acc
@@ -311,7 +320,7 @@ def _psi(n: int, x):
     rr, _ = _pi_shift(xr)                      # cot has period 1
     cot = np.cos(math.pi * rr) / np.sin(math.pi * rr)
     reflected = _psi_shifted(n, 1.0 - xr)
-    r[far] = (-reflected if n % 2 else reflected) - math.pi ** (n + 1) * _horner(_COT[n], cot)
+    r[far] = (-reflected if n % 2 else reflected) - math.pi ** (n + 1) * _horner(_cot_derivative(n), cot)
     return r
 
 

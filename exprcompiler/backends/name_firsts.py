@@ -34,7 +34,9 @@ from .name_codes import INDEXED_KINDS, reserved_split
 # range), a temporary's (t3), a name taken, suffixed (x_bar_1). An odd label's name
 # of none of these forms is asked for by odd labels only (and inputs', the loop's
 # identifier(name) where they have none).
-_LOOPS = re.compile(r"vm?[0-9]+(?:_(?:%s))?\Z|t[0-9]+\Z|.*_[0-9]+\Z" % "|".join(INDEXED_KINDS[1:]), re.S)
+# (A pattern, compiled by re at its first use, of a long trace's only: compiled at
+# import it cost ~0.12 ms of every `import exprcompiler`.)
+_LOOPS = (r"vm?[0-9]+(?:_(?:%s))?\Z|t[0-9]+\Z|.*_[0-9]+\Z" % "|".join(INDEXED_KINDS[1:]), re.S)
 
 
 class OddGroups(NamedTuple):
@@ -79,7 +81,8 @@ def odd_groups(labels: Labels, flags: np.ndarray, inputs: list, reserved: Iterab
         i = int(at[w])
         group[w] = names[prefer(found(i), True, i)]
     reserved = set(reserved)
-    keep = np.array([name not in reserved and not _LOOPS.match(name) for name in names], bool)[group]
+    loops = re.compile(*_LOOPS).match
+    keep = np.array([name not in reserved and not loops(name) for name in names], bool)[group]
     texts = list(names)
     # (the names kept renumbered: each group keeps all its variables, its first one too)
     kept, group = np.unique(group[keep], return_inverse=True)

@@ -403,7 +403,7 @@ def comment_text(text: str, limit: int, *, c: bool = False) -> str:
     flat = "".join(map(_c_char if c else _py_char, text.strip().replace("\r\n", "\n").replace("\n", "; ")))
     if len(flat) > limit:
         flat = flat[:limit - 3] + "..."
-    return _SPLIT_C.sub(" ", flat) if c else _SPLIT_PY.sub(" ", flat)
+    return re.sub(_SPLIT_C, " ", flat) if c else _SPLIT_PY.sub(" ", flat)
 
 
 def _c_char(ch: str) -> str:
@@ -416,5 +416,7 @@ def _py_char(ch: str) -> str:
     return ch if ch.isprintable() else "?"
 
 
-_SPLIT_C = re.compile(r"(?<=\*)(?=/)|(?<=/)(?=\*)|(?<=\?)(?=\?)")
+# (C's pattern compiled by re at its first use, by the C or VM backend: compiled at import
+# it cost ~0.08 ms of every `import exprcompiler`)
+_SPLIT_C = r"(?<=\*)(?=/)|(?<=/)(?=\*)|(?<=\?)(?=\?)"
 _SPLIT_PY = re.compile(r"(?<=coding)(?=[:=])")
