@@ -164,3 +164,55 @@ TABLE += [
            edges=(((-1.0,), (INF,)), ((INF,), (0.0,))),
            doc="sqrt(1 + x) - 1 as x / (sqrt(1 + x) + 1), accurate for small x; derivative 1/(2·sqrt(1 + x))"),
 ]
+
+
+# The three-term forms the stability rewrites put in for sqrt(x² + y² + z²) and
+# log(exp(a) + exp(b) + exp(c)) (stability/patterns.py): one op where two nested binary
+# ones took two square roots or two exps and two logs. Arity 3, so that every backend,
+# the tape VM (three operands an instruction) and the op tests take them as they are.
+def _softmax3(b, i, x, y, z):
+    """∂logaddexp3/∂(its argument i) = exp(x_i - m)/Σ_j exp(x_j - m), m the largest (not
+    exp(x_i - out), which would carry out's rounding, |out|·2^-53: 1e-13 at 1000): 1/3
+    each where all are equal, equal infinities included (x - m is taken as 0 where
+    x == m; inf - inf would be NaN), 0 where x_i is -inf. The sum is 1 + the two exps
+    that are not m's, and each partial exp(x_i - m)·(1/that): the steps of the C helper
+    xc_logaddexp3, so that a C kernel computes the exps and the division once for the
+    value and all three partials."""
+    xs = (x, y, z)
+    m = b.maximum(b.maximum(x, y), z)
+    q = [b.eq(t, m) for t in xs]
+    e = [b.exp(b.where(qt, 0.0, b.sub(t, m))) for qt, t in zip(q, xs)]
+    s = b.where(q[0], b.add(e[1], e[2]), b.where(q[1], b.add(e[0], e[2]), b.add(e[0], e[1])))
+    return b.mul(e[i], b.div(1.0, b.add(1.0, s)))
+
+
+def _over_norm3(b, x, out):
+    """x / hypot3, 0 where hypot3 is 0 (the subgradient, as hypot's), as x·k·(1/(out·k)):
+    one division for the three partials (a C kernel makes one; NumPy's hypot3_rows too)
+    where x/out took three. k is 2^60 below 2^-60, 2^-60 above 2^60, else 1 (exact
+    scalings): out·k is then in [2^-1014, 2^964] in float64, [2^-89, 2^68] in float32,
+    so its reciprocal is a normal float in both."""
+    k = b.where(b.lt(out, 2.0 ** -60), 2.0 ** 60, b.where(b.gt(out, 2.0 ** 60), 2.0 ** -60, 1.0))
+    r = b.div(1.0, b.mul(out, k))
+    return b.where(b.eq(out, 0.0), 0.0, b.mul(b.mul(x, k), r))
+
+
+def _three(partial):
+    """The partials (b, g, x, y, z, out) of a symmetric op of three arguments from
+    partial(b, i, (x, y, z), out), ∂/∂(argument i) at a seed of 1."""
+    return tuple(lambda b, g, x, y, z, out, i=i: b.mul(g, partial(b, i, (x, y, z), out)) for i in range(3))
+
+
+TABLE += [
+    OpDef("hypot3", 3, runtime.hypot3, _three(lambda b, i, xs, out: _over_norm3(b, xs[i], out)),
+          "hypot3", c="xc_hypot3", sympy=lambda sp, x, y, z: sp.sqrt(x ** 2 + y ** 2 + z ** 2),
+          edges=(((0.0, 0.0, 0.0), (0.0, 0.0, 0.0)), ((2.0, -3.0, 6.0), (2.0 / 7.0, -3.0 / 7.0, 6.0 / 7.0))),
+          doc="sqrt(x² + y² + z²) without overflow or underflow; its derivative x/hypot3 is 0 at "
+              "(0, 0, 0) (a subgradient, as hypot's)"),
+    OpDef("logaddexp3", 3, runtime.logaddexp3, _three(lambda b, i, xs, out: _softmax3(b, i, *xs)),
+          "logaddexp3", c="xc_logaddexp3", sympy=lambda sp, x, y, z: sp.log(sp.exp(x) + sp.exp(y) + sp.exp(z)),
+          edges=(((INF, INF, INF), (1.0 / 3.0,) * 3), ((0.0, 0.0, 0.0), (1.0 / 3.0,) * 3),
+                 ((800.0, 0.0, -INF), (1.0, 0.0, 0.0))),
+          doc="log(exp(x) + exp(y) + exp(z)) without overflow or underflow; derivative softmax "
+              "(1/3 each where all three are equal, equal infinities included)"),
+]

@@ -16,6 +16,7 @@ from .runtime_elementwise import *  # noqa: F401,F403 (generated code imports th
 from .runtime_exps import *  # noqa: F401,F403
 from .runtime_log1p import *  # noqa: F401,F403
 from .runtime_tanh import *  # noqa: F401,F403
+from .runtime_nary import *  # noqa: F401,F403
 from .shapes import insert_axes
 from .special import digamma, erf, erfc, gamma, lgamma, polygamma  # noqa: F401 (generated code imports them here)
 

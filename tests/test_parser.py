@@ -126,10 +126,29 @@ def test_every_function_is_callable_by_name(name):
 @pytest.mark.parametrize("name", SCALAR_FUNCTIONS)
 def test_every_function_checks_its_arity(name):
     arity = ops.FUNCTIONS[name].arity
-    err = parse_error(f"{name}({', '.join(['x'] * (arity + 1))})")
     plural = "argument" if arity == 1 else "arguments"
-    assert err.message == f"{name}() takes {arity} {plural} ({arity + 1} given)"
+    if name in ("hypot", "logaddexp"):   # (any number from 2: test_hypot_and_logaddexp_of_many_arguments)
+        err = parse_error(f"{name}(x)")
+        assert err.message == f"{name}() takes {arity} or more {plural} (1 given)"
+    else:
+        err = parse_error(f"{name}({', '.join(['x'] * (arity + 1))})")
+        assert err.message == f"{name}() takes {arity} {plural} ({arity + 1} given)"
     assert (err.line, err.col) == (1, 1)
+
+
+@pytest.mark.parametrize("n", range(2, 9))
+def test_hypot_and_logaddexp_of_many_arguments(n):
+    """hypot(x1, ..., xn) and logaddexp(...) as Python's math.hypot: the op of three
+    arguments, then one more per two arguments more (the binary op for two)."""
+    names = [f"x{k}" for k in range(n)]
+    values = [0.75 * k - 2.0 for k in range(n)]
+    for name, want, three in (("hypot", math.hypot(*values), "hypot3"),
+                              ("logaddexp", math.log(math.fsum(math.exp(v) for v in values)), "logaddexp3")):
+        trace = to_trace(f"{name}({', '.join(names)})")
+        expected_ops = [name] if n == 2 else [three] + [three] * ((n - 3) // 2) + [name] * ((n - 3) % 2)
+        assert operations(trace) == expected_ops
+        (got,) = interpret(trace, dict(zip(names, values)))
+        assert float(got) == pytest.approx(want, rel=4e-16 * n)
 
 
 def test_operators_that_are_not_functions_cannot_be_called():

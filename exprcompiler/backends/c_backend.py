@@ -26,7 +26,7 @@ from .. import ops as _ops
 from ..shapes import show
 from ..trace.ir import Instr, Trace
 from ..trace.render import Renderer, named_vars, target_spelling
-from . import c_driver, c_entry, c_special, c_split
+from . import c_driver, c_entry, c_nary, c_special, c_split
 from .naming import assign_names, comment_text
 from .reserved import C_RESERVED
 
@@ -93,6 +93,7 @@ HELPERS = {
     "xc_xlogy": ("static inline double xc_xlogy(double x, double y) "
                  "{ const double l = log(y); return xc_select(x == 0, 0.0, x * l); }", ("xc_select",)),
     **c_special.HELPERS,  # digamma, polygamma, frac, sinc
+    **c_nary.HELPERS,  # hypot3, logaddexp3
 }
 
 

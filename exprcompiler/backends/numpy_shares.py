@@ -58,13 +58,14 @@ from ..trace.ir import Instr, Trace
 from ..trace.ir_trace import instructions
 from ..trace.render_bulk import OpCodes
 from ..ufunc_loops import SIMD
+from .numpy_nary import NARY_HELPERS, NARY_OPS, nary_rows
 
 
 FUSED_HELPERS = ("where_rare", "exp_quiet", "sigmoid_of_exp", "sigmoid_neg_of_exp", "softplus_of_exp",
                  "exp_neg_abs", "sigmoid_e", "sigmoid_neg_e", "softplus_e", "logaddexp_e", "exp_neg2abs",
                  "tanh_of_exp", "sech2_of_exp", "sech2_of_tanh", "log1p_of_sum", "sigmoid_pair_of_exp",
                  "sigmoid_pair_e", "expm1_pair", "neg_expm1_pair", "logaddexp_rows", "log1mexp_pair",
-                 "log1m_of_diff")
+                 "log1m_of_diff") + NARY_HELPERS
 
 
 def shared_exps(trace: Trace, ops: Optional[set[str]] = None, codes: Optional[OpCodes] = None) -> dict[int, tuple]:
@@ -104,6 +105,8 @@ def shared_exps(trace: Trace, ops: Optional[set[str]] = None, codes: Optional[Op
         shared.update(_expm1_pairs(instrs, {v for _, v in trace.outputs}))
         if "log1mexp" in ops:
             shared.update(_log1mexp_pairs(instrs, shared))
+    if ops & NARY_OPS:   # hypot3, logaddexp3 and their partials: one rows call (numpy_nary)
+        shared.update(nary_rows(instrs))
     return shared
 
 

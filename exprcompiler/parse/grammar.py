@@ -45,6 +45,9 @@ _ALIASES = {"dot": "matmul", "ln": "log", "asin": "arcsin", "acos": "arccos", "a
             "asinh": "arcsinh", "acosh": "arccosh", "atanh": "arctanh", "atan2": "arctan2",
             "pow": "pow", "ceiling": "ceil", "loggamma": "lgamma"}
 _TWO_ARGUMENT = {"max": "maximum", "min": "minimum"}
+# hypot and logaddexp of 3 or more arguments (as Python's math.hypot): the three-argument op,
+# then one more op per two arguments more, as the stability rewrites chain them
+_MANY_ARGUMENTS = {"hypot": "hypot3", "logaddexp": "logaddexp3"}
 # What "did you mean" chooses from: every callable name, aliases included (atn -> atan).
 _CALLABLE = sorted({*_ops.FUNCTIONS, *_ALIASES})
 

@@ -50,7 +50,7 @@ from .constants import KEYWORD_VALUES, Tok, TokenReader
 from .early_inputs import read_names
 from .grammar import (_AFTER_NAME, _BIN, _BINARY, _CALL, _CODES, _INFIX, _LEFT_CHAINS, _MARKER_PREC, _NEG,
                       _NOT_OPERAND, _NOT_TARGET, _NUMBER_START, _PAREN, _RESERVED, _SEPARATORS,
-                      _STATEMENT_END, _TWO_ARGUMENT)
+                      _STATEMENT_END, _MANY_ARGUMENTS, _TWO_ARGUMENT)
 from .lexer import BAD, EOF, NEWLINES, Token, describe, kind_of
 from .parse_messages import Messages
 from .plans import Plans
@@ -406,6 +406,14 @@ class _Parser(Messages, TokenReader):
         located = self.error(at, str(err)).args[0]
         raise (ShapeError if isinstance(err, ShapeError) else ExprcIndexError)(located) from None
 
+    def chained(self, at, two: str, three: str, args: list):
+        """hypot(a, b, c, ...) or logaddexp(...) of 3 or more arguments: the op of three,
+        then one of three (two arguments more) or of two (one more) on the result."""
+        acc = self.apply(at, three, *args[:3])
+        for k in range(3, len(args), 2):
+            acc = self.apply(at, three if k + 1 < len(args) else two, acc, *args[k:k + 2])
+        return acc
+
     def close(self, marker: tuple, operands: list) -> None:
         """A ')' closes the call `marker`: apply its function."""
         op, name, at, kwargs = marker[2]
@@ -421,6 +429,9 @@ class _Parser(Messages, TokenReader):
         del operands[base:]
         if name in _TWO_ARGUMENT and len(args) == 2 and not kwargs:
             op = _ops.OPS[_TWO_ARGUMENT[name]]
+        elif name in _MANY_ARGUMENTS and len(args) > 2 and not kwargs:
+            operands.append(self.chained(at, op.name, _MANY_ARGUMENTS[name], args))
+            return
         if op.arity == _ops.VARIADIC:
             if not args:
                 raise self.error(at, f"{name}() needs at least one argument")
@@ -428,7 +439,8 @@ class _Parser(Messages, TokenReader):
             plural = "" if op.arity == 1 else "s"
             hint = (f"; pass options by keyword ({', '.join(k + '=...' for k, _ in op.keywords)})"
                     if op.keywords and len(args) > op.arity else "")
-            raise self.error(at, f"{name}() takes {op.arity} argument{plural} ({len(args)} given){hint}")
+            more = " or more" if name in _MANY_ARGUMENTS else ""
+            raise self.error(at, f"{name}() takes {op.arity}{more} argument{plural} ({len(args)} given){hint}")
         tok = Tok("name", name, at)
         if op.keywords:
             self.check_options(tok, op, kwargs)

@@ -23,7 +23,7 @@ from .reverse import active_set
 
 # The most instructions a template may have (the int32 columns' bound on positions
 # counts on it; partials have a few)
-_MAX_BLOCK = 16
+_MAX_BLOCK = 24
 
 
 def _const_key(value: float) -> str:

@@ -40,12 +40,20 @@ def log_sum_exp(b, a, attrs):
     return None if found is None else tuple(found)
 
 
+def fold_terms(b, terms, binary: str, ternary: str):
+    """The terms combined by `binary` (two terms) or `ternary` (three) ops: one op for
+    two or three terms, else ternary(ternary(t1, t2, t3), t4, t5)... with a binary one
+    last for an even count: a square root or a log per two terms instead of per term."""
+    if len(terms) == 2:
+        return b.apply(binary, *terms)
+    acc, rest = b.apply(ternary, *terms[:3]), terms[3:]
+    while len(rest) >= 2:
+        acc, rest = b.apply(ternary, acc, *rest[:2]), rest[2:]
+    return b.apply(binary, acc, rest[0]) if rest else acc
+
+
 def build_logaddexp(b, *exps):
-    terms = [e if e is not None else b.const(0.0) for e in exps]
-    acc = terms[0]
-    for t in terms[1:]:
-        acc = b.logaddexp(acc, t)
-    return acc
+    return fold_terms(b, [e if e is not None else b.const(0.0) for e in exps], "logaddexp", "logaddexp3")
 
 
 def square_roots(b, a, attrs):
@@ -76,10 +84,7 @@ def exact_square_constant(b, bases, constant) -> bool:
 
 def build_hypot(b, bases, constant):
     terms = list(bases) + ([b.const(math.sqrt(b.const_value(constant)))] if constant is not None else [])
-    acc = terms[0]
-    for t in terms[1:]:
-        acc = b.hypot(acc, t)
-    return acc
+    return fold_terms(b, terms, "hypot", "hypot3")
 
 
 def softmax2(b, a, attrs):

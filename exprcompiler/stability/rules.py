@@ -97,7 +97,7 @@ RULES: tuple[Rule, ...] = (
          fails="max(x) > 709.78 (inf; gradient NaN), all x < -745 (-inf)"),
     Rule("logaddexp", "log", P.log_sum_exp, P.build_logaddexp,
          "log(exp(a) + exp(b) + ...) overflows when any term does and underflows to -inf when all do; "
-         "logaddexp takes the largest out",
+         "logaddexp (logaddexp3 for three terms) takes the largest out",
          fails="any exponent > 709.78 (inf), all < -745 (-inf); gradient NaN there"),
     Rule("log_sigmoid", "log", P.one(lambda b, a: m.arg(b, a[0], "sigmoid")), lambda b, u: b.neg(b.softplus(b.neg(u))),
          "log(sigmoid(u)) is -inf below u = -745, where sigmoid underflows; -softplus(-u) is about u there",
@@ -187,8 +187,8 @@ RULES: tuple[Rule, ...] = (
          fails="u = 0 (NaN; gradient NaN)"),
     # -- square roots ---------------------------------------------------------------------
     Rule("hypot", "sqrt", P.square_roots, P.build_hypot,
-         "sqrt(x² + y²) overflows for |x| > 1.34e154 and underflows below 1.5e-154; hypot(x, y) does neither "
-         "(and its gradient at (0, 0) is 0, not NaN)",
+         "sqrt(x² + y²) overflows for |x| > 1.34e154 and underflows below 1.5e-154; hypot(x, y) (hypot3 for "
+         "three terms) does neither (and its gradient at (0, 0) is 0, not NaN)",
          guard=P.exact_square_constant,
          fails="|x| > 1.34e154 (inf), |x|, |y| < 1.5e-154 (0, gradient NaN)"),
     Rule("sqrt_square", "sqrt", P.one(lambda b, a: m.squared(b, a[0])), lambda b, u: b.abs(u),

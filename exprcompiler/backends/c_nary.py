@@ -1,0 +1,60 @@
+"""C backend, helpers for the three-term stable forms hypot3 and logaddexp3 (the op
+table's ops_special; runtime_nary.py is their NumPy side).
+
+Merged into c_backend.HELPERS, as c_special's are, so both C generators, the tape VM
+and `exprc export` emit them where a kernel calls them. Both select by masks
+(xc_select, xc_where), with no branch and no scalar libm call, so that a loop holding
+them still vectorizes (c_backend's note on xc_select).
+
+xc_logaddexp3 takes the very steps of the op's derivative (ops_special._softmax3: the
+largest m, exp(x - m) of each, the sum of the two that are not m's, one division), in
+the same helpers and order, so that after inlining gcc computes the three exps and
+the division once for the value and its three partials (-fno-math-errno: exp is a
+pure function): the value costs a log, an addition and a product beyond them.
+"""
+
+from __future__ import annotations
+
+# sqrt(x² + y² + z²): the naive sum of squares s where it is at least 2^-970 (tiny/eps)
+# and finite, the naive form's bits there (runtime_nary.hypot3's); elsewhere the terms
+# scaled first by a power of two (exact): 2^600 where s is below that (every |term|
+# below 2^-485), 2^-600 where s overflowed (or is NaN); inf where a term is infinite
+# (C's hypot's, math.hypot's), NaN or not (fabs(x) == INFINITY: with isinf, gcc 12
+# vectorizes no loop). Hexadecimal constants: a float kernel (dtypes.c_source_float)
+# leaves them double, and returns hypotf(hypotf(x, y), z) before them.
+_HYPOT3 = """/* sqrt(x^2 + y^2 + z^2) without overflow or underflow, as runtime.hypot3 */
+static inline double xc_hypot3(double x, double y, double z)
+{
+    if (sizeof(double) == 4) return hypot(hypot(x, y), z);   /* a float kernel: hypotf */
+    const double s = x * x + y * y + z * z;
+    const int low = s < 0x1p-970, naive = (s >= 0x1p-970) & (s < INFINITY);
+    const double k = xc_select(naive, 1.0, xc_select(low, 0x1p600, 0x1p-600));
+    const double back = xc_select(naive, 1.0, xc_select(low, 0x1p-600, 0x1p600));
+    const double a = x * k, b = y * k, c = z * k;
+    const double h = sqrt(a * a + b * b + c * c) * back;
+    return xc_select((fabs(x) == INFINITY) | (fabs(y) == INFINITY) | (fabs(z) == INFINITY), INFINITY, h);
+}"""
+
+# log(exp(x) + exp(y) + exp(z)) as m + log1p(s), m the largest, s the sum of the other two
+# exp(t - m); log1p(s) as log(u) + (s - (u - 1))/u with u = 1 + s (the rounding of u,
+# s - (u - 1), is exact for s <= 1 and within an ulp of it above, where it is below
+# 2^-52 of the log). -inf, inf and NaN come out of the sum m + ...: all -inf gives -inf.
+_LOGADDEXP3 = """/* log(exp(x) + exp(y) + exp(z)), the largest taken out (the steps of its derivative) */
+static inline double xc_logaddexp3(double x, double y, double z)
+{
+    const double m = xc_maximum(xc_maximum(x, y), z);
+    const double ex = exp(xc_where(xc_eq(x, m), 0.0, x - m));
+    const double ey = exp(xc_where(xc_eq(y, m), 0.0, y - m));
+    const double ez = exp(xc_where(xc_eq(z, m), 0.0, z - m));
+    const double s = xc_where(xc_eq(x, m), ey + ez, xc_where(xc_eq(y, m), ex + ez, ex + ey));
+    const double u = 1.0 + s, r = 1.0 / u;
+    return m + (log(u) + (s - (u - 1.0)) * r);
+}"""
+
+# name -> (C definition, helpers it uses), as c_backend.HELPERS
+HELPERS = {
+    "xc_hypot3": (_HYPOT3, ("xc_select",)),
+    "xc_logaddexp3": (_LOGADDEXP3, ("xc_maximum", "xc_where", "xc_eq")),
+}
+
+__all__ = ["HELPERS"]

@@ -1,0 +1,214 @@
+"""The NumPy runtime's three-term stable forms: hypot3(x, y, z) = sqrt(x² + y² + z²) and
+logaddexp3(a, b, c) = log(exp(a) + exp(b) + exp(c)), which the stability rewrites put in
+for three terms (one op where two nested binary ones took two square roots, or two
+exps and two logs), and the helpers that give a value and its three partials in one call
+(hypot3_rows, logaddexp3_rows: the naive form's cost and numbers where that is accurate).
+
+Where it sits: re-exported by runtime.py (the op table's evaluators and generated NumPy
+code import the names from there); backends/numpy_nary.py finds where generated code
+calls the rows helpers. The C helpers (backends/c_nary.py) take the same steps.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+
+from .runtime_blocks import _blocked, _scalar
+
+# hypot3: the naive sum of squares s is within about two ulps of x² + y² + z² wherever it
+# is at least tiny/eps (a square that underflowed is off by at most half the least
+# subnormal, 2^-53 of that bound's ulp in float64) and finite; its square root is then
+# within an ulp and a half of the norm. Elsewhere every term is scaled by a power of two
+# first (exact): 2^600 where s is below that bound (every |term| below 2^-485), 2^-600
+# where s overflowed (or is NaN), so that no square that matters overflows or
+# underflows (2^100 and 2^-100 in float32).
+#
+# The partials x/h as the op's derivative takes them (ops_special._over_norm3, whose bits
+# hypot3_rows gives): x·k·(1/(h·k)), k = 2^60 below 2^-60, 2^-60 above 2^60, 1 between,
+# and 0 where h is 0; where every h is between (s in [2^-120, 2^120]), x·(1/h) without
+# the selections.
+_MID_LOW, _MID_HIGH, _K_UP, _K_DOWN = 2.0 ** -120, 2.0 ** 120, 2.0 ** 60, 2.0 ** -60
+
+
+@functools.lru_cache(maxsize=None)
+def _hypot_range(dtype) -> tuple[float, float, float]:
+    """(the least s of the naive form, the scale up, the scale down)."""
+    info = np.finfo(dtype)
+    e = 600 if info.bits == 64 else 100
+    return float(info.tiny / info.eps), 2.0 ** e, 2.0 ** -e
+
+
+def _real3(x, y, z):
+    """x, y, z as arrays of one float type (float32 stays float32) and one shape."""
+    t = np.result_type(x, y, z, 1.0)
+    x, y, z = (np.asarray(a, dtype=t) for a in (x, y, z))
+    if not x.shape == y.shape == z.shape:
+        x, y, z = np.broadcast_arrays(x, y, z)
+    return x, y, z
+
+
+def _sum_of_squares(x, y, z, out):
+    """(x² + y²) + z² into out, as the C helper adds them (inf or 0 out of range, quietly)."""
+    with np.errstate(over="ignore", under="ignore"):
+        np.multiply(x, x, out=out)
+        out += y * y
+        out += z * z
+    return out
+
+
+def _hypot3_into(x, y, z, h):
+    """hypot3 of arrays of one shape into h; returns h and whether every point took the
+    naive form with s in [2^-120, 2^120] (then h is in [2^-60, 2^60]: see hypot3_rows)."""
+    _sum_of_squares(x, y, z, h)
+    lo, up, down = _hypot_range(h.dtype)
+    least = np.minimum.reduce(h, axis=None) if h.size else 1.0
+    most = np.maximum.reduce(h, axis=None) if h.size else 1.0
+    if least >= lo and most < np.inf:   # (NaN fails the test)
+        return np.sqrt(h, out=h), _MID_LOW <= least and most <= _MID_HIGH
+    with np.errstate(invalid="ignore"):
+        k = np.where(h < lo, up, down).astype(h.dtype)
+        np.copyto(k, 1.0, where=(h >= lo) & (h < np.inf))
+    _sum_of_squares(x * k, y * k, z * k, h)
+    np.sqrt(h, out=h)
+    with np.errstate(over="ignore"):
+        h *= 1.0 / k   # (exact: a power of two; inf past the largest float)
+    infinite = np.isinf(x) | np.isinf(y) | np.isinf(z)
+    if infinite.any():   # inf, a NaN beside it or not (C's hypot, math.hypot)
+        np.copyto(h, np.inf, where=infinite)
+    return h, False
+
+
+@_blocked
+def hypot3(x, y, z):
+    """sqrt(x² + y² + z²) without overflow or underflow: the naive form where it is
+    accurate, the terms scaled by a power of two elsewhere (see above); inf where a
+    term is infinite, NaN or not."""
+    x, y, z = _real3(x, y, z)
+    return _scalar(_hypot3_into(x, y, z, np.empty(x.shape, x.dtype))[0])
+
+
+@functools.partial(_blocked, rows=4)
+def hypot3_rows(x, y, z, out=None):
+    """(hypot3(x, y, z), and its partials x/h, y/h, z/h, 0 where h is 0: a subgradient)
+    in one call, the bits of hypot3 and of the op's derivative (above). `out`: four
+    arrays."""
+    x, y, z = _real3(x, y, z)
+    rows = tuple(np.empty(x.shape, x.dtype) for _ in range(4)) if out is None else out
+    h, mid = _hypot3_into(x, y, z, rows[0])
+    if mid:
+        r = np.divide(1.0, h)
+        for a, p in zip((x, y, z), rows[1:]):
+            np.multiply(a, r, out=p)
+        return rows
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        k = np.where(h < _K_DOWN, _K_UP, np.where(h > _K_UP, _K_DOWN, 1.0)).astype(h.dtype)
+        r = np.divide(1.0, h * k)
+        zero = h == 0
+        for a, p in zip((x, y, z), rows[1:]):
+            np.multiply(a * k, r, out=p)
+            np.copyto(p, 0.0, where=zero)
+    return rows
+
+
+# logaddexp3: the naive form where every exponent is in [lo, hi]: lo as logaddexp_rows'
+# (exps normal, within an ulp), hi = ⌊log(tiny⁻¹ / 3)⌋ (707 in float64): the sum of three
+# exps stays below 1/tiny, so 1/s, by which the partials are products, is normal. Else
+# every point's exponents are shifted by c, 0 where all three are in range (the naive
+# form's bits) and the largest elsewhere (log(s) + c, s in [1, 3]). The stable form
+# redoes the points where that is NaN (infinities, NaN) and those out of range where
+# |c| < _LOG1P_KEEPS, where log(s) rounding away a term below e^-708 would be a large
+# part of the value (as logaddexp_rows'; near a value of 0 the naive form's error, and
+# this one's, is absolute: about 2^-53, as that of m + log(s) anywhere).
+_LOG1P_KEEPS = 2.0 ** -800
+
+
+@functools.lru_cache(maxsize=None)
+def _lse_range(dtype) -> tuple[float, float, float]:
+    """(lo, hi, z): the naive form's range (above), and z, below which exp gives 0."""
+    info = np.finfo(dtype)
+    return (math.floor(math.log(info.tiny)) + 1.0, float(math.floor(math.log(1.0 / info.tiny / 3.0))),
+            float(math.floor(math.log(float(info.smallest_subnormal)) - math.log(2.0))))
+
+
+def _lse_rows(a, b, c, v, ps):
+    """logaddexp3's value into v and, if `ps` (three arrays), its partials."""
+    lo, hi, zero = _lse_range(v.dtype)
+    if v.size == 0 or all(np.minimum.reduce(x, axis=None) >= lo and np.maximum.reduce(x, axis=None) <= hi
+                          for x in (a, b, c)):
+        _naive(a, b, c, v, ps)   # (NaN fails the test)
+        return
+    m = np.maximum(np.maximum(a, b), c)
+    out_of_range = (a < lo) | (b < lo) | (c < lo) | (m > hi)
+    with np.errstate(invalid="ignore", over="ignore"):   # -inf - -inf, inf - inf: NaN, redone below
+        shift = m * out_of_range   # (±0 in range: a - shift is a)
+        shifted = [np.subtract(x, shift, out=np.empty(v.shape, v.dtype)) for x in (a, b, c)]
+        for x in shifted:
+            # exp gives 0 below `zero`, but NumPy's AVX-512 loop takes a slow path there
+            # (runtime_exps.logaddexp_rows): pushed far below, where it does not
+            if np.minimum.reduce(x, axis=None) < zero:
+                np.subtract(x, np.less(x, zero) * 1e300, out=x)
+        _naive(*shifted, v, ps)
+        v += shift
+    redo = np.isnan(v)
+    redo |= out_of_range & (np.abs(m) < _LOG1P_KEEPS)
+    if redo.any():
+        at = np.flatnonzero(redo)
+        got = _stable(*(x.reshape(-1).take(at) for x in (a, b, c)))
+        for r, g in zip((v,) + tuple(ps or ()), got):
+            r.reshape(-1)[at] = g
+
+
+def _naive(a, b, c, v, ps):
+    """log(exp(a) + exp(b) + exp(c)) into v, and exp(x)·(1/s) into ps if given."""
+    ea, eb, ec = np.exp(a), np.exp(b), np.exp(c)
+    np.add(ea, eb, out=v)
+    v += ec
+    if ps:
+        r = np.divide(1.0, v)
+        for e, p in zip((ea, eb, ec), ps):
+            np.multiply(e, r, out=p)
+    np.log(v, out=v)
+
+
+def _stable(a, b, c):
+    """(value, partials) by the C helper's steps (c_nary): m the largest, each term's
+    exp(x - m) (1 for x == m, infinities included), s the sum of the two that are not
+    m's, value m + log1p(s) as log(u) + (s - (u - 1))/u with u = 1 + s, partials
+    exp(x - m)/u."""
+    m = np.maximum(np.maximum(a, b), c)
+    with np.errstate(invalid="ignore"):
+        q = [np.equal(x, m) for x in (a, b, c)]
+        ea, eb, ec = e = [np.exp(np.where(qx, 0.0, x - m)) for qx, x in zip(q, (a, b, c))]
+    s = np.where(q[0], eb + ec, np.where(q[1], ea + ec, ea + eb))
+    u = 1.0 + s
+    r = 1.0 / u
+    with np.errstate(invalid="ignore"):
+        v = m + (np.log(u) + (s - (u - 1.0)) * r)
+    return (v,) + tuple(x * r for x in e)
+
+
+@_blocked
+def logaddexp3(a, b, c):
+    """log(exp(a) + exp(b) + exp(c)) without overflow or underflow: the naive form where
+    it is accurate, the largest exponent taken out elsewhere (see above)."""
+    a, b, c = _real3(a, b, c)
+    v = np.empty(a.shape, a.dtype)
+    _lse_rows(a, b, c, v, None)
+    return _scalar(v)
+
+
+@functools.partial(_blocked, rows=4)
+def logaddexp3_rows(a, b, c, out=None):
+    """(logaddexp3(a, b, c), and its partials, the softmax of (a, b, c): 1/3 each where
+    all three are equal, infinities included) in one call, at the naive form's cost
+    where that is accurate (see above). `out`: four arrays."""
+    a, b, c = _real3(a, b, c)
+    rows = tuple(np.empty(a.shape, a.dtype) for _ in range(4)) if out is None else out
+    _lse_rows(a, b, c, rows[0], rows[1:])
+    return rows
+
+
+__all__ = ["hypot3", "hypot3_rows", "logaddexp3", "logaddexp3_rows"]
