@@ -119,19 +119,18 @@ def test_no_rewrite_makes_a_point_worse_numpy_many(case):
 # σ(1 - σ)(1 - 2σ), whose relative condition number is about 1, yet an evaluation through
 # σ(x) ≈ 1/2 + x/4 loses about 2^-53/|x| of it to σ's rounding. The naive trace takes
 # (1 - σ) - σ exactly and rounds one product; the product rule on σ(x)·σ(-x) (the
-# rewrite of 1 - σ(x)) gives w·v - s·v, two rounded products, so the rewritten gradient
-# is the worse at one point in 10 to 20 of [-1e-3, 1e-3] (1.02e-13 against 2.6e-15 at
-# x = -7.2e-4) and at 4 in 10 of [-1e-6, 1e-6], on both backends. σ(x) + σ(-x) = 1 made
-# exact in the pair does not help (measured: more such points; the two products
-# remain). sech2(x/2)/4 is the same function, and its gradient -sech2(x/2)·tanh(x/2)/4
-# does not cancel: a rule σ(u)·σ(-u) -> 0.25·sech2(0.5·u) passes these points.
+# rewrite of 1 - σ(x)) gave w·v - s·v, two rounded products, so the rewritten gradient
+# was the worse at one point in 10 to 20 of [-1e-3, 1e-3] (1.02e-13 against 2.6e-15 at
+# x = -7.2e-4) and at 4 in 10 of [-1e-6, 1e-6], on both backends (σ(x) + σ(-x) = 1 made
+# exact in the pair did not help: the two products remain). The rule sigmoid_pair
+# rewrites σ(u)·σ(-u) as sech2(u/2)/4, the same function, whose gradient
+# -sech2(u/2)·tanh(u/2)/4 does not cancel.
 _NEAR_ZERO = [-0.0007196214393853339, -0.00010984738823470691, 0.00038406424176367845, 0.0007606643079616573,
               -6.253129212991553e-06]
 
 
-@pytest.mark.xfail(strict=True, reason="the product rule on sigmoid(x)*sigmoid(-x): see above")
 @pytest.mark.parametrize("x", _NEAR_ZERO)
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_known_worse_point_sigmoid_complement_gradient(backend, x):
+def test_sigmoid_complement_gradient_near_zero_is_not_worse(backend, x):
     entry = next(e for e in CATALOGUE if e.name == "sigmoid(x)*(1-sigmoid(x))")
     not_worse(entry, backend, [x])

@@ -150,6 +150,16 @@ def tanh_ratio(b, a, attrs):
     return (u,) if u is not None and e is not None and m.same(b, u, e) else None
 
 
+def sigmoid_pair(b, a, attrs):
+    """sigmoid(u)·sigmoid(-u), either order -> u."""
+    for i, j in ((0, 1), (1, 0)):
+        u, w = m.arg(b, a[i], "sigmoid"), m.arg(b, a[j], "sigmoid")
+        nu = m.negated(b, w) if u is not None and w is not None else None
+        if nu is not None and m.same(b, nu, u):
+            return (u,)
+    return None
+
+
 def half(b, u):
     """u/2, exactly: x when u = 2x (the usual (exp(2x) - 1)/(exp(2x) + 1))."""
     a = m.args(b, u, "mul")
