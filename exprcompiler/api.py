@@ -148,8 +148,11 @@ class Compiled(CompiledFunction):
             values[k] = value
         missing = [self.inputs[k] for k, v in enumerate(values) if v is _MISSING]
         if missing:
+            # (out= is the arrays the results go into: an input named `out` is given by position)
+            hint = " (out= names the arrays the results go into: give the input 'out' by position)" \
+                if "out" in missing else ""
             raise TypeError(f"missing value for input{'s' if len(missing) > 1 else ''} "
-                            f"{', '.join(repr(m) for m in missing)}")
+                            f"{', '.join(repr(m) for m in missing)}{hint}")
         return [self._as_array(self.inputs[k], v) for k, v in enumerate(values)]
 
     def __call__(self, /, *args, out=None, **kwargs):
