@@ -163,7 +163,7 @@ def test_log1m_of_diff_is_log_where_accurate_and_log1p_elsewhere(simd, monkeypat
 
 
 def test_log1m_of_diff_is_within_a_few_ulps_of_log_one_minus_x():
-    """Against mpmath: 7e-16 at most (w's rounding over |log w| >= 0.27, and the log's),
+    """Against mpmath: 2.1e-15 at most (w's rounding over |log w| >= 0.06, and the log's),
     the points nearest the bounds included."""
     rng = np.random.default_rng(24)
     x = np.concatenate([rng.uniform(1 - _W_HIGH - 0.01, 1 - _W_HIGH, 300),
@@ -172,12 +172,12 @@ def test_log1m_of_diff_is_within_a_few_ulps_of_log_one_minus_x():
     got = R.log1m_of_diff(x, 1.0 - x)
     with mpmath.workdps(40):
         exact = np.array([float(mpmath.log(1 - mpmath.mpf(v))) for v in x])
-    assert np.max(np.abs(got - exact) / np.abs(exact)) <= 7e-16
+    assert np.max(np.abs(got - exact) / np.abs(exact)) <= 2.1e-15
 
 
 def test_log_one_minus_x_takes_w_directly():
     """log(1 - x), rewritten log1p(0.0 - x): w1 = 1.0 - x, no 0.0 - x line; the derivative
-    -1/(1 - x) is the naive one's bits, the value within 7e-16 of it."""
+    -1/(1 - x) is the naive one's bits, the value within 2.1e-15 of it."""
     g, body = _body("log(1 - x)", stable=True)
     assert "w1 = 1.0 - x" in body and "log1m_of_diff(x, w1)" in body and "0.0 -" not in body, body
     x = _diff_points(np.random.default_rng(25))
@@ -187,7 +187,7 @@ def test_log_one_minus_x_takes_w_directly():
         want = np.log1p(-x)
     _same_bits(d, naive_d)
     ok = np.isfinite(want) & (want != 0)
-    assert np.max(np.abs(value[ok] - want[ok]) / np.abs(want[ok])) <= 7e-16
+    assert np.max(np.abs(value[ok] - want[ok]) / np.abs(want[ok])) <= 2.1e-15
     assert np.array_equal(np.isnan(value), np.isnan(want)) and np.array_equal(value[~ok & ~np.isnan(want)],
                                                                           want[~ok & ~np.isnan(want)])
 
