@@ -81,7 +81,9 @@ def log1m_of_diff(x, w, out=None):
     r = np.empty_like(w) if out is None else out   # (an array for one point too)
     if w.size and (np.minimum.reduce(w, axis=None) >= _W_HIGH or np.maximum.reduce(w, axis=None) <= _W_LOW):
         return _scalar(np.log(w, out=r))   # (NaN fails both tests)
-    near = np.greater(w, _W_LOW)   # (NaN is not near: log(NaN) is NaN too)
+    # (NaN is not near: log(NaN) is NaN too; an array for one point too, where a ufunc of
+    # a 0-d array returns a scalar, which cannot be written in place)
+    near = np.greater(w, _W_LOW, out=np.empty(w.shape, dtype=bool))
     near &= np.less(w, _W_HIGH)
     if 2 * np.count_nonzero(near) >= w.size:
         log1p_of_sum(np.subtract(0.0, x), w, out=r)
