@@ -125,6 +125,18 @@ def test_float32_kernels_keep_libm_exp():
     np.testing.assert_allclose(d, np.exp(xs.astype(np.float64)), rtol=3e-7, atol=0)
 
 
+def _c_and_vm_agree(g_c, g_vm, edges, draw=lambda n: _RNG.uniform(-30, 30, n)):
+    """The C kernel's and the VM's bits, value and gradient, on 1, 5, 67 and 1,001 points
+    (the last n % 4 through the loops' scalar ends), the first input's first points the
+    edges."""
+    for n in (1, 5, 67, 1001):
+        xs = [draw(n) for _ in g_c.inputs]
+        xs[0][:len(edges)] = edges[:n]
+        with np.errstate(all="ignore"):
+            a, b = g_c(*xs), g_vm(*xs)
+        assert same_bits(a[0], b[0]) and all(same_bits(u, w) for u, w in zip(a[1], b[1])), n
+
+
 @pytest.mark.parametrize("expr", ["exp(x) - 1", "1 - exp(x)", "sin(x) * (exp(x) - 1) + exp(y) * expm1(x*y)",
                                   "log(1 + (exp(x) - 1)**2)"])
 def test_the_vm_gives_the_c_kernels_bits(expr):
@@ -132,12 +144,7 @@ def test_the_vm_gives_the_c_kernels_bits(expr):
     g_vm = compile_grad(expr, backend="vm", stable=True)
     assert "exp_shared" in g_vm.source and "expm1_shared" in g_vm.source
     edges = [0.0, -0.0, math.inf, -math.inf, math.nan, 5e-324, -1e-310, 1e-300, -745.5, -720.0, 709.5, 710.0]
-    for n in (1, 5, 67, 1001):   # (the last n % 4 points through the loops' scalar ends)
-        xs = [_RNG.uniform(-30, 30, n) for _ in g_c.inputs]
-        xs[0][:len(edges)] = edges[:n]
-        with np.errstate(all="ignore"):
-            a, b = g_c(*xs), g_vm(*xs)
-        assert same_bits(a[0], b[0]) and all(same_bits(u, w) for u, w in zip(a[1], b[1])), n
+    _c_and_vm_agree(g_c, g_vm, edges)
     point = [0.3, -2.5][:len(g_c.inputs)]
     a, b = g_c(*point), g_vm(*point)
     assert same_bits(a[0], b[0]) and all(same_bits(u, w) for u, w in zip(a[1], b[1]))
@@ -212,12 +219,7 @@ def test_log1mexp_and_its_slope_share_one_reduction_and_the_vm_agrees(expr):
     g_vm = compile_grad(expr, backend="vm", stable=True)
     assert "xc_expm1_neg_shared(" in g_c.source and "xc_expm1(" not in g_c.source.split("/* one point */")[1]
     edges = [0.0, -0.0, -math.inf, math.inf, math.nan, -5e-324, -1e-310, -1e-300, -709.78, -709.79, -745.5, 0.5]
-    for n in (1, 5, 67, 1001):
-        xs = [-np.abs(_RNG.uniform(-40, 40, n)) for _ in g_c.inputs]
-        xs[0][:len(edges)] = edges[:n]
-        with np.errstate(all="ignore"):
-            a, b = g_c(*xs), g_vm(*xs)
-        assert same_bits(a[0], b[0]) and all(same_bits(u, w) for u, w in zip(a[1], b[1])), n
+    _c_and_vm_agree(g_c, g_vm, edges, lambda n: -np.abs(_RNG.uniform(-40, 40, n)))
 
 
 def test_log1mexps_slope_against_mpmath():
@@ -273,12 +275,7 @@ def test_sinh_and_its_derivative_share_one_reduction_and_the_vm_agrees(expr):
     g_vm = compile_grad(expr, backend="vm", stable=True)
     assert "xc_sinh_shared(x)" in g_c.source and "xc_cosh_shared(x)" in g_c.source
     edges = [0.0, -0.0, math.inf, -math.inf, math.nan, 5e-324, -1e-310, 1e-300, 710.47, -710.6, 0.3, -0.4]
-    for n in (1, 5, 67, 1001):
-        xs = [_RNG.uniform(-30, 30, n) for _ in g_c.inputs]
-        xs[0][:len(edges)] = edges[:n]
-        with np.errstate(all="ignore"):
-            a, b = g_c(*xs), g_vm(*xs)
-        assert same_bits(a[0], b[0]) and all(same_bits(u, w) for u, w in zip(a[1], b[1])), n
+    _c_and_vm_agree(g_c, g_vm, edges)
 
 
 def test_float32_kernels_keep_libm_sinh_and_cosh():
@@ -324,9 +321,4 @@ def test_arcsinh_and_arccosh_slopes_and_the_vm_agrees(expr):
     g_vm = compile_grad(expr, backend="vm", stable=True)
     assert "_shared(" in g_c.source and "hypot(" not in g_c.source.split("/* one point */")[1]
     edges = [0.0, -0.0, math.inf, -math.inf, math.nan, 1.0, 5e-324, 2.0 ** 28, 1e300, -1e300, 0.5, 1 + 1e-15]
-    for n in (1, 5, 67, 1001):
-        xs = [_RNG.uniform(-30, 30, n) for _ in g_c.inputs]
-        xs[0][:len(edges)] = edges[:n]
-        with np.errstate(all="ignore"):
-            a, b = g_c(*xs), g_vm(*xs)
-        assert same_bits(a[0], b[0]) and all(same_bits(u, w) for u, w in zip(a[1], b[1])), n
+    _c_and_vm_agree(g_c, g_vm, edges)
