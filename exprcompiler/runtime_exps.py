@@ -1,6 +1,7 @@
 """The NumPy runtime's sigmoid, softplus and logaddexp, and the helpers that share one exp
-between a value and its derivative (sigmoid and softplus of ±u from E = exp(u),
-logaddexp(a, b) and its partials sigmoid(±(a - b)) from e = exp(-|a - b|)), or compute
+between a value and its derivative (sigmoid and softplus of ±u from E = exp(u), or
+from e = exp(-|u|) with one log1p for softplus(u) and softplus(-u), logaddexp(a, b) and
+its partials sigmoid(±(a - b)) from e = exp(-|a - b|)), or compute
 both in one call (logaddexp_rows: the naive form's cost where that is accurate); and
 the references of three ops only C kernels compute (expm1_neg_shared, hypot1_shared,
 acosh_root_shared: c_backend.c_forms).
@@ -99,15 +100,32 @@ def sigmoid_pair_of_exp(E, out=None):
     factor, sigmoid(u) * sigmoid(-u)): sigmoid_of_exp's and sigmoid_neg_of_exp's bits
     from one 1 + E, the one reduction that finds an overflowed E, and one call (the two
     calls took 35 µs a block, the pair 30). `out`: two arrays for them."""
+    return _sigmoid_pair_of_exp(None, E, out)
+
+
+@_blocked_rows
+def sigmoid_pair_of_exp_at(u, E, out=None):
+    """sigmoid_pair_of_exp(E) but where E = exp(u) overflowed: there sigmoid(-u) is
+    exp(-u), as sigmoid(-u)'s own call gives it (a subnormal number, or 0), not 0
+    (1 - sigmoid(u) rewritten: sigmoid(-u) and its derivative from exp(u), no array -u)."""
+    return _sigmoid_pair_of_exp(u, E, out)
+
+
+def _sigmoid_pair_of_exp(u, E, out):
     E = _real(E)
     s, w = (np.empty_like(E), np.empty_like(E)) if out is None else out   # (arrays for one point too)
     np.add(E, 1.0, out=w)
     if _overflowed(E):
         with np.errstate(invalid="ignore"):   # inf/inf where E overflowed: 1, set below
             np.divide(E, w, out=s)
-        np.copyto(s, 1.0, where=np.isposinf(E))
-    else:
-        np.divide(E, w, out=s)
+        big = np.isposinf(E)
+        np.copyto(s, 1.0, where=big)
+        np.divide(1.0, w, out=w)
+        if u is not None:
+            with np.errstate(over="ignore"):   # (at points where E is small: not copied)
+                np.copyto(w, np.exp(np.negative(u)), where=big)
+        return s, w
+    np.divide(E, w, out=s)
     np.divide(1.0, w, out=w)
     return s, w
 
@@ -208,6 +226,36 @@ def softplus_e(x, e, out=None):
     as fast as _log1p_unit's log and four passes)."""
     r = _log1p(e, out=np.empty_like(e) if out is None else out)
     return np.add(np.maximum(x, 0.0), r, out=r)
+
+
+@_blocked_rows
+def softplus_pair_e(x, e, out=None):
+    """(softplus(x), softplus(-x)) from e = exp(-|x|): softplus_e(x, e)'s and
+    softplus_e(-x, e)'s bits (max(-x, 0) is -min(x, 0), and L - m rounds as -m + L) from
+    one log1p(e) L, without the array -x (log(sigmoid(z)) and log(1 - sigmoid(z)) of one
+    z, the binary cross-entropy's two terms). `out`: two arrays."""
+    return _softplus_rows(x, e, out, False)
+
+
+@_blocked_rows
+def neg_softplus_pair_e(x, e, out=None):
+    """(-softplus(x), -softplus(-x)), log(sigmoid(∓x)) rewritten, from e = exp(-|x|):
+    softplus_pair_e's rows negated, bit for bit (signed zeros too; a NaN's sign aside),
+    with no pass of their own: -L - max(x, 0) and -L + min(x, -0.0)."""
+    return _softplus_rows(x, e, out, True)
+
+
+def _softplus_rows(x, e, out, negated: bool):
+    e = _real(e)
+    r, q = (np.empty_like(e), np.empty_like(e)) if out is None else out   # (arrays for one point too)
+    _log1p(e, out=q)
+    if negated:   # (-L - m is -(m + L) and -L + n is -(L - n): rounding is symmetric)
+        np.negative(q, out=q)
+        np.subtract(q, np.maximum(x, 0.0, out=r), out=r)
+        return r, np.add(q, np.minimum(x, -0.0, out=np.empty_like(e)), out=q)
+    np.maximum(x, 0.0, out=r)
+    np.add(r, q, out=r)
+    return r, np.subtract(q, np.minimum(x, 0.0, out=np.empty_like(e)), out=q)
 
 
 # logaddexp's value and gradient from e = exp(-|a - b|) (logaddexp_e, sigmoid_pair_e) cost
@@ -348,4 +396,5 @@ def _rows_at(form, at, a, b, rows):
 
 __all__ = ["acosh_root", "exp_neg_abs", "exp_quiet", "expm1_of_neg", "hypot_one", "logaddexp", "logaddexp_e",
            "logaddexp_rows", "sigmoid", "sigmoid_e", "sigmoid_neg_e", "sigmoid_neg_of_exp", "sigmoid_of_exp",
-           "sigmoid_pair_e", "sigmoid_pair_of_exp", "softplus", "softplus_e", "softplus_of_exp"]
+           "sigmoid_pair_e", "sigmoid_pair_of_exp", "sigmoid_pair_of_exp_at", "softplus", "softplus_e",
+           "softplus_of_exp", "softplus_pair_e", "neg_softplus_pair_e"]

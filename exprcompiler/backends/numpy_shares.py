@@ -16,6 +16,14 @@ The patterns:
   and sigmoid(x)'s numbers; sigmoid(-x) within an ulp or two of its own call's).
   logaddexp's a - b is computed once (`hoist_shared` moves the derivative's up), and
   its partial sigmoid(-(a - b)) is sigmoid_neg_e(t1, e1), without the array -(a - b).
+  Without a softplus the exp is of u itself, not -u: 1 - sigmoid(x) rewritten,
+  sigmoid(-x), with its derivative's sigmoid(x) is `p1 = sigmoid_pair_of_exp_at(x, e1)`,
+  e1 = exp_quiet(x), and -x has no line.
+- softplus(u) and softplus(-u) (log(sigmoid(z)) and log(1 - sigmoid(z)) rewritten, the
+  binary cross-entropy) share e = exp(-|u|) and one log1p: `p1 = softplus_pair_e(u, e1)`,
+  their sigmoids `sigmoid_pair_e(u, e1)`; where each is read only by a neg (log(sigmoid)
+  is -softplus(-u)), the negs are the rows, `p1 = neg_softplus_pair_e(u, e1)`, and the
+  softpluses and -u have no line (`_both_signs`).
 - Two results of one call (`_pair`): where sigmoid(u) and sigmoid(-u) share an exp (a
   sigmoid's value and derivative; logaddexp's two partials), one call computes both, a
   tuple `p1 = sigmoid_pair_of_exp(e1)` (or `sigmoid_pair_e(t1, e1)`), each read by
@@ -65,7 +73,7 @@ FUSED_HELPERS = ("where_rare", "exp_quiet", "sigmoid_of_exp", "sigmoid_neg_of_ex
                  "exp_neg_abs", "sigmoid_e", "sigmoid_neg_e", "softplus_e", "logaddexp_e", "exp_neg2abs",
                  "tanh_of_exp", "sech2_of_exp", "sech2_of_tanh", "log1p_of_sum", "sigmoid_pair_of_exp",
                  "sigmoid_pair_e", "expm1_pair", "neg_expm1_pair", "logaddexp_rows", "log1mexp_pair",
-                 "log1m_of_diff") + NARY_HELPERS
+                 "log1m_of_diff", "softplus_pair_e", "neg_softplus_pair_e", "sigmoid_pair_of_exp_at") + NARY_HELPERS
 
 
 def shared_exps(trace: Trace, ops: Optional[set[str]] = None, codes: Optional[OpCodes] = None) -> dict[int, tuple]:
@@ -90,7 +98,7 @@ def shared_exps(trace: Trace, ops: Optional[set[str]] = None, codes: Optional[Op
         ops = set(map(itemgetter(0), instrs))
     shared: dict[int, tuple] = {}
     if ops & {"logaddexp", "sigmoid", "softplus"}:
-        _share_exps(instrs, "logaddexp" in ops, shared, codes)
+        _share_exps(instrs, "logaddexp" in ops, shared, codes, {v for _, v in trace.outputs})
     if {"tanh", "sech2"} <= ops:
         tanh: dict[int, list[int]] = {}
         for i, ins in enumerate(instrs):
@@ -183,9 +191,9 @@ def _tanh_group(instrs, k: int, members: list[int]) -> dict[int, tuple]:
 _EXP_USERS = frozenset(("logaddexp", "sigmoid", "softplus"))
 
 
-def _share_exps(instrs, logaddexp: bool, shared: dict, codes: Optional[OpCodes] = None) -> None:
+def _share_exps(instrs, logaddexp: bool, shared: dict, codes: Optional[OpCodes] = None, outputs=frozenset()) -> None:
     """shared_exps' sigmoid, softplus and logaddexp groups, into `shared` (`codes`:
-    op_codes of the instructions, if known)."""
+    op_codes of the instructions, if known; `outputs`: the trace's returned variables)."""
     differences = {}
     for i, ins in enumerate(instrs if logaddexp else ()):
         if ins.op == "sub":
@@ -225,7 +233,14 @@ def _share_exps(instrs, logaddexp: bool, shared: dict, codes: Optional[OpCodes] 
                           else {})
             continue
         softplus = [instrs[i].args[0] for i in members if instrs[i].op == "softplus"]
-        k = softplus[0] if softplus else instrs[members[0]].args[0]
+        if len(set(softplus)) == 2:   # softplus(u) and softplus(-u): one log1p of e = exp(-|u|)
+            shared.update(_both_signs(instrs, u, members, outputs))
+            continue
+        # (u itself, not -u: 1 - sigmoid(u) rewritten, sigmoid(-u), and its derivative's
+        # sigmoid(u) then need no array -u; sigmoid(-u) is then exp(-u) where exp(u)
+        # overflows, as the call of -u gives it: sigmoid_pair_of_exp_at)
+        k = softplus[0] if softplus else u
+        at = not softplus and instrs[members[0]].args[0] != u
         mine = {}
         for i in members:
             same = instrs[i].args[0] == k
@@ -235,7 +250,32 @@ def _share_exps(instrs, logaddexp: bool, shared: dict, codes: Optional[OpCodes] 
             else:
                 mine[i] = (k, "exp_quiet", "sigmoid_of_exp" if same else "sigmoid_neg_of_exp", False)
         if len(mine) > 1:
-            shared.update(_pair(mine, "sigmoid_of_exp", "sigmoid_neg_of_exp", "sigmoid_pair_of_exp"))
+            pair = ("sigmoid_pair_of_exp_at", "k") if at else ("sigmoid_pair_of_exp", False)
+            shared.update(_pair(mine, "sigmoid_of_exp", "sigmoid_neg_of_exp", *pair))
+
+
+def _both_signs(instrs, u: int, members: list[int], outputs) -> dict[int, tuple]:
+    """_share_exps' entries for a group with softplus(u) and softplus(-u) (log(sigmoid(z))
+    and log(1 - sigmoid(z)) rewritten, the binary cross-entropy's terms): both rows of one
+    softplus_pair_e(u, e), e = exp(-|u|), sharing one log1p (and softplus_e's bits), and
+    the sigmoids of ±u from the same e (sigmoid_pair_e); -u has no line where only these
+    read it (dead_rows). Where each softplus is read only by a neg (-softplus(∓u), as
+    log(sigmoid(±u)) is rewritten), those negs are the rows of one neg_softplus_pair_e
+    (the same bits, without their passes), and the softpluses have no line."""
+    mine, negs = {}, {}
+    softplus = [i for i in members if instrs[i].op == "softplus"]
+    readers = _readers(instrs, set(softplus))
+    if all(len(readers[i]) == 1 and instrs[readers[i][0]].op == "neg" and i not in outputs for i in softplus):
+        negs = {i: readers[i][0] for i in softplus}
+    for i in members:
+        negated = instrs[i].args[0] != u   # (the argument is u or -u)
+        if i in negs:
+            mine[negs[i]] = (u, "exp_neg_abs", "neg_softplus_pair_e", "k", int(negated))
+        elif instrs[i].op == "softplus":
+            mine[i] = (u, "exp_neg_abs", "softplus_pair_e", "k", int(negated))
+        else:
+            mine[i] = (u, "exp_neg_abs", "sigmoid_neg_e" if negated else "sigmoid_e", "inner" if negated else True)
+    return _pair(mine, "sigmoid_e", "sigmoid_neg_e", "sigmoid_pair_e", "k")
 
 
 def _readers(instrs, wanted: set[int]) -> dict[int, list[int]]:
