@@ -10,9 +10,8 @@ __all__ = ["stabilize", "Firing", "STAGES", "RULES", "Rule"]
 
 # The default of compile_*(stable=...). Off, from the measurements (README, "Numerical
 # stability"; bench/stability.py times every scalar catalogue entry on 10⁶ points where
-# its naive form is accurate): most rewrites cost what the naive forms do there (the
-# three-term logaddexp and hypot, one op each, 0.9-1.13x), but log(1 - e^x) (1.2-1.6x),
-# C's sinh (1.3x) and NumPy's sigmoid complements and log(1 - x) (1.1-1.3x) still cost
+# its naive form is accurate): most rewrites cost what the naive forms do there, but
+# log(1 - e^x) (1.1-1.5x) and C's own e^x - 1 and three-term forms (1.1-1.2x) still cost
 # more than the 10% a rewrite may cost where it was not needed; a compile step cannot
 # know the input range; and the lecture's tables would show the rewritten trace.
 # `explain(expr, stability=True)` shows what it would change.
