@@ -123,6 +123,13 @@ _TABLE = [
            domain=((0.1, 5.0),), edges=(((0.0,), (INF,)), ((-0.0,), (-INF,)))),
     _unary("log1p", np.log1p, lambda b, g, x, out: b.div(g, b.add(1.0, x)), "np.log1p", c="xc_log1p",
            sympy=lambda sp, x: sp.log(1 + x), domain=((-0.5, 3.0),), edges=(((-1.0,), (INF,)),)),
+    # log1p(0.0 - x) as C kernels and the tape VM compute it (c_backend.c_forms puts it in
+    # for log(1 - x) rewritten): from u = 1 - x, whose 1/u its derivative -1/(1 - x)
+    # shares (c_special.xc_log1m_shared). Not in the language.
+    _unary("log1m_shared", runtime.log1p_of_neg, lambda b, g, x, out: b.neg(b.div(g, b.sub(1.0, x))),
+           "log1p_of_neg", c="xc_log1m_shared", sympy_head="", sympy=lambda sp, x: sp.log(1 - x),
+           callable_by_name=False, domain=((-3.0, 0.5),), edges=(((1.0,), (-INF,)),),
+           doc="log1p(0.0 - x), computed in C from 1 - x"),
     _unary("expm1", np.expm1, _expm1_partial, "np.expm1", c="xc_expm1",
            sympy=lambda sp, x: sp.exp(x) - 1),
     # expm1(x) and e^x as the C kernels and the tape VM compute them where both are of the

@@ -6,9 +6,10 @@ tiny |x| off those SIMD loops' slow path (_tiny_safe); and log(1 - x) from 1 - x
 
 Where it sits: re-exported by runtime.py; the NumPy backend alone calls log1p, expm1
 (numpy_backend.BATCH), log1p_of_sum and log1m_of_diff (numpy_shares.shared_sums),
-expm1_pair and neg_expm1_pair (numpy_shares._expm1_pairs). runtime_exps.py
-(softplus, logaddexp) and runtime_elementwise.py (log1mexp) take _log1p, _expm1 and
-_log1p_unit from here.
+expm1_pair and neg_expm1_pair (numpy_shares._expm1_pairs); log1p_of_neg is the op
+table's reference of log1m_shared, which only C kernels and the VM compute.
+runtime_exps.py (softplus, logaddexp) and runtime_elementwise.py (log1mexp) take
+_log1p, _expm1 and _log1p_unit from here.
 """
 
 from __future__ import annotations
@@ -260,4 +261,10 @@ def _exp_minus_1(x, out=None, e=None, negated: bool = False):
     return np.subtract(1.0, r, out=target) if negated else np.subtract(r, 1.0, out=target)
 
 
-__all__ = ["expm1", "expm1_pair", "log1m_of_diff", "log1p", "log1p_of_sum", "neg_expm1_pair"]
+def log1p_of_neg(x):
+    """log1p(0.0 - x): the reference of the op log1m_shared, which C kernels and the VM
+    compute in place of log1p(0.0 - x) (c_backend.c_forms); NumPy never meets it."""
+    return np.log1p(np.subtract(0.0, _real(x)))
+
+
+__all__ = ["expm1", "expm1_pair", "log1m_of_diff", "log1p", "log1p_of_neg", "log1p_of_sum", "neg_expm1_pair"]

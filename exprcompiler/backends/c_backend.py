@@ -385,9 +385,10 @@ def c_forms(trace: Trace) -> Trace:
     both give the same bits: x**2 as x*x (squares), and expm1 and exp of one value (expm1
     and its derivative) as expm1_shared and exp_shared, which c_exp computes from one
     argument reduction that gcc does once, sinh and cosh of one value likewise (sinh_shared
-    and cosh_shared), and the terms of log1mexp's, arcsinh's and arccosh's derivatives
-    that C takes from the value's own steps (_slopes). Alone, expm1 and exp keep their
-    own faster forms (c_exp's xc_expm1, libmvec's exp)."""
+    and cosh_shared), the terms of log1mexp's, arcsinh's and arccosh's derivatives that
+    C takes from the value's own steps (_slopes), and log1p(0.0 - x) from 1 - x
+    (_log1m). Alone, expm1 and exp keep their own faster forms (c_exp's xc_expm1,
+    libmvec's exp)."""
     return _forms(trace, True)
 
 
@@ -414,7 +415,34 @@ def _forms(trace: Trace, shared: bool) -> Trace:
                 instrs[i] = Instr(ins.op + "_shared", ins.args, ins.attrs, ins.shape)
     if shared:
         _slopes(instrs)
+        _log1m(instrs)
     return Trace(instrs, trace.labels, trace.outputs, trace.source)
+
+
+def _log1m(instrs: list) -> None:
+    """In place: log1p(0.0 - x) (log(1 - x) rewritten) as log1m_shared(x), and after it
+    1.0 + (0.0 - x), its derivative's denominator, as 1.0 - x (the same bits: 0.0 - x is
+    exact), so that the gradient divides by the value's own 1 - x: gcc computes 1.0 / u
+    once for both (c_special.xc_log1m_shared)."""
+    of = set()
+    for i, ins in enumerate(instrs):
+        if ins.op == "log1p":
+            x = _negated(instrs, ins.args[0])
+            if x is not None:
+                instrs[i] = Instr("log1m_shared", (x,), ins.attrs, ins.shape)
+                of.add(x)
+        elif ins.op == "add" and of:
+            for k in (0, 1):
+                x = _negated(instrs, ins.args[1 - k]) if _is_const(instrs, ins.args[k], 1.0) else None
+                if x in of:
+                    instrs[i] = Instr("sub", (ins.args[k], x), ins.attrs, ins.shape)
+                    break
+
+
+def _negated(instrs, v: int):
+    """The value x (through copies) when v = 0.0 - x, else None."""
+    n = instrs[_copied(instrs, v)]
+    return _copied(instrs, n.args[1]) if n.op == "sub" and _is_const(instrs, n.args[0], 0.0) else None
 
 
 def _slopes(instrs: list) -> None:

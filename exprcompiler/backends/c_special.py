@@ -125,6 +125,20 @@ static inline double xc_log1p(double x)
     return xc_select(t == t, t, l);
 }"""
 
+# log1p(0.0 - x), the rewritten log(1 - x), by the same steps from u = 1 - x (the
+# rounding's error (1 - u) - x is exact for |x| <= 1), without the negation, and with
+# one fma for the correction: 1.0 / u is the derivative's -1/(1 - x) (c_forms spells
+# the gradient's 1.0 + (0.0 - x) as 1.0 - x), and the log first, as xc_log1p's. +0.0 at
+# both zeros; -inf at 1, inf at -inf, NaN above 1 (log(u)'s). Value and gradient of
+# log(1 - x) on 16,384 points in cache, the kernel alone: 1.76-1.91 ns a point with
+# xc_log1p(0.0 - x), 1.65-1.80 with this (the naive form 1.48-1.64).
+_LOG1M_SHARED = """/* log1p(0.0 - x) as log(1 - x) plus what the rounding of 1 - x lost */
+static inline double xc_log1m_shared(double x)
+{
+    const double u = 1.0 - x, l = log(u), t = fma((1.0 - u) - x, 1.0 / u, l);
+    return xc_select(t == t, t, l);
+}"""
+
 # The same for 0 <= y <= 1 (the exp(-|x|) of softplus and logaddexp) without the
 # division: 1 / u as 1 - y, whose relative error y^2 / (1 + y) multiplies a term of at
 # most 2^-53, at most 2^-53 y / ln 2 of the result (below an ulp). A division would
@@ -284,6 +298,7 @@ HELPERS = {
     "xc_log1mexp": (_LOG1MEXP, ("xc_select", "xc_expm1_neg", "xc_exp_neg")),
     "xc_expm1_neg_shared": (_EXPM1_NEG_SHARED, ("xc_select", "xc_expm1_neg", "xc_exp_neg")),
     "xc_log1p": (_LOG1P, ("xc_select",)),
+    "xc_log1m_shared": (_LOG1M_SHARED, ("xc_select",)),
     "xc_log1p_unit": (_LOG1P_UNIT, ()),
     "xc_asinh": (_ASINH, ("xc_select",)),
     "xc_acosh": (_ACOSH, ("xc_select",)),
