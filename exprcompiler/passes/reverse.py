@@ -193,6 +193,8 @@ def vjp(trace: Trace, wrt: Optional[Sequence[str]] = None, *, seeds: Optional[Ma
     vmap = replay(b, trace)
     if loaded_columns is not None and b._loaded == len(loaded_columns.code):
         b._loaded_columns = loaded_columns
+    if keep_columns:
+        b.plain_tuples()   # (the finish holds what follows as columns)
     cotangents: dict[int, int] = {}
     taken = labels_of(trace)
     # builder var -> trace var v, for each v̄ label given: the labels as columns (reverse_labels.py)

@@ -192,15 +192,18 @@ def make(opname, op, arity):
 """
 
 
-# The Builder's steps of the text: how a new instruction is appended, where an
+# The Builder's steps of the text: how a new instruction is appended (an Instr, or a
+# plain tuple where the builder says so: Builder.plain_tuples), where an
 # identity is asked (a condition on identity, x, y, cx, cy, flags), what an argument's
 # source is (the variable it copies: sx, sy for x, y), and when the general path
 # decides before the flags are read (GUARD: the Builder's arguments come from any
 # caller, so a number out of range goes there too; n is the number of variables).
 _BUILDER_STEPS = {
     "SETUP": "pass",
-    "APPEND2": "b.instrs.append(_new_tuple(Instr, (opname, (x, y), (), ()))); b.labels.append(None)",
-    "APPEND1": "b.instrs.append(_new_tuple(Instr, (opname, (x,), (), ()))); b.labels.append(None)",
+    "APPEND2": "b.instrs.append((opname, (x, y), (), ()) if b._plain else _new_tuple(Instr, (opname, (x, y), (), ())));"
+               " b.labels.append(None)",
+    "APPEND1": "b.instrs.append((opname, (x,), (), ()) if b._plain else _new_tuple(Instr, (opname, (x,), (), ())));"
+               " b.labels.append(None)",
     "FIRES2": "identity is not None",
     "FIRES1": "identity is not None",
     "SOURCES2": "source = b._copies.get; sx, sy = source(x, x), source(y, y)",

@@ -74,6 +74,12 @@ def finish(b: "Builder", outputs: Iterable[tuple[str, Var]], *, input_order: Opt
     if firsts == list(range(n_in)):   # (a front end that declares its inputs first, in order)
         kept = live.find(0, n_in)
         kept = n if kept < 0 else kept
+    if b._plain:
+        # the builder's plain tuples (Builder.plain_tuples) that the trace keeps as
+        # tuples made Instr: all, but those _held_as_columns holds as columns
+        lo, hi = b._plain_from, (kept if last and cols is not None and kept < n else n)
+        if hi > lo:
+            all_instrs[lo:hi] = [t if type(t) is Instr else _new_tuple(Instr, t) for t in islice(all_instrs, lo, hi)]
     if kept == n:   # nothing moves: no renumbering, no new tuples
         instrs = tuple(all_instrs)
         labels = primal_labels(instrs, None if cols is None else cols.code) if number else \

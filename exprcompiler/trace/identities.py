@@ -82,7 +82,7 @@ def _id_add(b, args, consts, shape, attrs):
 def _id_sub(b, args, consts, shape, attrs):
     if _signed_zero(consts[1], 1.0):
         return _keep(b, args[0], shape)
-    if _signed_zero(consts[0], -1.0) and shape == b.instrs[args[1]].shape:
+    if _signed_zero(consts[0], -1.0) and shape == b.instrs[args[1]][3]:
         return b.apply("neg", args[1])
     x = _negated(b, args[1])
     if x is not None:
@@ -99,7 +99,7 @@ def _id_mul(b, args, consts, shape, attrs):
         other = args[1 - i]
         if c == 1.0:
             return _keep(b, other, shape)
-        if c == -1.0 and shape == b.instrs[other].shape:
+        if c == -1.0 and shape == b.instrs[other][3]:
             return b.apply("neg", other)
         # (_scale_constant's first test, here: most are not products)
         if pull and b.instrs[b._copies.get(other, other)][0] == "mul":
@@ -148,12 +148,12 @@ def _id_neg(b, args, consts, shape, attrs):
     if not b._flags[args[0]] & NEG:
         return None
     src = b.instrs[b.source_of(args[0])]
-    return src.args[0] if src.shape == shape else None
+    return src[1][0] if src[3] == shape else None
 
 
 def _id_reshaping(b, args, consts, shape, attrs):
     # nothing to broadcast, sum or reshape
-    return args[0] if b.instrs[args[0]].shape == shape and not attrs.get("axis") else None
+    return args[0] if b.instrs[args[0]][3] == shape and not attrs.get("axis") else None
 
 
 def _id_transpose(b, args, consts, shape, attrs):
