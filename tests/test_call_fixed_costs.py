@@ -18,6 +18,7 @@ import exprcompiler
 from exprcompiler import compile_expr, compile_grad, compile_jvp
 from exprcompiler.backends import numpy_program
 from exprcompiler.shapes_at_call import MAX_KEYS, ShapesAtCall
+from test_shapes_at_call_dynamic import counted  # (the shape sets a ShapesAtCall compiles)
 
 _IMPORTS = r"""
 import json, sys
@@ -122,13 +123,7 @@ def test_a_call_of_known_shapes_runs_its_function_without_binding_here():
 
 def test_the_key_follows_the_shapes_and_the_function_they_choose():
     f = compile_grad(LOSS, wrt=["a", "b"])
-    made: list = []
-    make = f._make
-
-    def counting(expr, *args, **kwargs):
-        made.append(kwargs["shapes"])
-        return make(expr, *args, **kwargs)
-    f._make = counting
+    made = counted(f)
     for n in (4, 5, 6, 4, 5, 6, 4):
         a, b, t, y = _loss_args(n)
         _same(f(a, b, t, y), compile_grad(LOSS, wrt=["a", "b"], shapes={"t": (n,), "y": (n,)})(a, b, t, y))
