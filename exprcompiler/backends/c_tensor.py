@@ -53,7 +53,8 @@ from ..trace.ir import Trace
 from ..trace.printer import table_spelling
 from ..trace.render import const_prec, format_op, named_vars
 from . import c_build, c_run
-from .c_backend import C_KEYWORDS, HELPERS, SPELLING, VECTOR_MATH, math_prelude, opening_comment, squares
+from .c_backend import C_KEYWORDS, HELPERS, SPELLING, VECTOR_MATH, math_prelude, opening_comment
+from .c_forms import squares
 from .c_tensor_loops import VIEWS, Loops, View, is_literal
 from .c_tensor_ops import EMITTERS
 from .naming import assign_names, comment_text, param_alias

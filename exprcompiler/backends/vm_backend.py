@@ -15,7 +15,7 @@ instruction reads (the VM's loops are `restrict`). So a trace needs as many rows
 values are live at once, not one per operation. An input is loaded into a row just
 before its first use; an output is stored as soon as its value is computed; copies
 are the row of what they copy; x**2 is x*x and expm1 and exp of one value are
-expm1_shared and exp_shared, as in the C kernel (one rule for both: c_backend.c_forms).
+expm1_shared and exp_shared, as in the C kernel (one rule for both: c_forms.c_forms).
 
 Safety: user text never reaches the VM's source (it has none of ours); every field of
 the program is checked here when it is made (`check`) and by the VM when it loads it
@@ -33,7 +33,7 @@ from .. import ops as _ops
 from ..errors import ExprcError
 from ..trace.ir import Trace
 from . import vm_source as S
-from .c_backend import c_forms
+from .c_forms import c_forms
 from .c_run import c_array
 from .naming import assign_names, comment_text, param_alias
 from .reserved import C_RESERVED
