@@ -347,11 +347,7 @@ def logaddexp_rows(a, b, out=None):
     with np.errstate(over="ignore", invalid="ignore"):   # -inf, or inf - inf: NaN, redone below
         np.subtract(a, c, out=p)
         np.subtract(b, c, out=q)
-        for x in (p, q):
-            # exp gives 0 below `zero`, but NumPy's AVX-512 loop finds that on a slow path
-            # (208 µs a block of such points, 11 in range): from about -1e300, 66
-            if np.minimum.reduce(x, axis=None) < zero:
-                np.subtract(x, np.less(x, zero) * 1e300, out=x)
+        _past_exp_zero((p, q), zero)
     _logaddexp_naive(p, q, v, p, q)
     np.add(v, c, out=v)
     if np.isnan(np.maximum.reduce(v, axis=None)):   # a NaN, an inf, or -inf twice
@@ -360,6 +356,15 @@ def logaddexp_rows(a, b, out=None):
         _rows_at(_logaddexp_stable, np.flatnonzero(redo), a.reshape(-1), b.reshape(-1),
                  [r.reshape(-1) for r in rows])
     return rows
+
+
+def _past_exp_zero(xs, zero) -> None:
+    """In place: each x of xs below `zero`, where exp gives 0, pushed to about -1e300.
+    exp gives 0 there too, but NumPy's AVX-512 loop finds that on a slow path (208 µs a
+    block of such points, 11 in range): from about -1e300, 66."""
+    for x in xs:
+        if np.minimum.reduce(x, axis=None) < zero:
+            np.subtract(x, np.less(x, zero) * 1e300, out=x)
 
 
 def _logaddexp_naive(a, b, v, p, q):

@@ -16,7 +16,8 @@ import math
 
 import numpy as np
 
-from .runtime_blocks import _blocked, _scalar
+from .runtime_blocks import _blocked, _scalar, _scatter
+from .runtime_exps import _LOG1P_KEEPS, _naive_range, _past_exp_zero
 
 # hypot3: the naive sum of squares s is within about two ulps of x² + y² + z² wherever it
 # is at least tiny/eps (a square that underflowed is off by at most half the least
@@ -122,15 +123,12 @@ def hypot3_rows(x, y, z, out=None):
 # |c| < _LOG1P_KEEPS, where log(s) rounding away a term below e^-708 would be a large
 # part of the value (as logaddexp_rows'; near a value of 0 the naive form's error, and
 # this one's, is absolute: about 2^-53, as that of m + log(s) anywhere).
-_LOG1P_KEEPS = 2.0 ** -800
-
-
 @functools.lru_cache(maxsize=None)
 def _lse_range(dtype) -> tuple[float, float, float]:
-    """(lo, hi, z): the naive form's range (above), and z, below which exp gives 0."""
-    info = np.finfo(dtype)
-    return (math.floor(math.log(info.tiny)) + 1.0, float(math.floor(math.log(1.0 / info.tiny / 3.0))),
-            float(math.floor(math.log(float(info.smallest_subnormal)) - math.log(2.0))))
+    """(lo, hi, z): the naive form's range (above), and z, below which exp gives 0
+    (lo and z as logaddexp_rows')."""
+    lo, _, zero = _naive_range(dtype)
+    return lo, float(math.floor(math.log(1.0 / np.finfo(dtype).tiny / 3.0))), zero
 
 
 def _lse_rows(a, b, c, v, ps):
@@ -145,20 +143,16 @@ def _lse_rows(a, b, c, v, ps):
     with np.errstate(invalid="ignore", over="ignore"):   # -inf - -inf, inf - inf: NaN, redone below
         shift = m * out_of_range   # (±0 in range: a - shift is a)
         shifted = [np.subtract(x, shift, out=np.empty(v.shape, v.dtype)) for x in (a, b, c)]
-        for x in shifted:
-            # exp gives 0 below `zero`, but NumPy's AVX-512 loop takes a slow path there
-            # (runtime_exps.logaddexp_rows): pushed far below, where it does not
-            if np.minimum.reduce(x, axis=None) < zero:
-                np.subtract(x, np.less(x, zero) * 1e300, out=x)
+        _past_exp_zero(shifted, zero)
         _naive(*shifted, v, ps)
         v += shift
     redo = np.isnan(v)
     redo |= out_of_range & (np.abs(m) < _LOG1P_KEEPS)
     if redo.any():
         at = np.flatnonzero(redo)
-        got = _stable(*(x.reshape(-1).take(at) for x in (a, b, c)))
+        got = _stable(*(x.take(at) for x in (a, b, c)))
         for r, g in zip((v,) + tuple(ps or ()), got):
-            r.reshape(-1)[at] = g
+            _scatter(r, at, g)
 
 
 def _naive(a, b, c, v, ps):

@@ -106,9 +106,8 @@ def _slopes(instrs: list) -> None:
     for i, ins in enumerate(instrs):
         x = None
         if ins.op == "expm1" and of["log1mexp"]:
-            s = node(ins.args[0])
-            if s.op == "sub" and _is_const(instrs, s.args[0], 0.0) and _copied(instrs, s.args[1]) in of["log1mexp"]:
-                x, op = s.args[1], "expm1_neg_shared"
+            if _negated(instrs, ins.args[0]) in of["log1mexp"]:
+                x, op = node(ins.args[0]).args[1], "expm1_neg_shared"
         elif ins.op == "hypot" and of["arcsinh"]:
             for k in (0, 1):
                 if _is_const(instrs, ins.args[k], 1.0) and _copied(instrs, ins.args[1 - k]) in of["arcsinh"]:
