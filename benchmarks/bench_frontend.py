@@ -31,6 +31,7 @@ subexpressions are shared Python objects, as a model built in SymPy has them.
     python benchmarks/bench_frontend.py --sizes 1000000 --families text
     python benchmarks/bench_frontend.py --profile 100000 --families text   # cProfile, top 30
     python benchmarks/bench_frontend.py --sizes 100 1000 --warm   # a second formula per process
+    python benchmarks/bench_frontend.py --sizes 10 30 100 300 1000 --warm   # and a fit: fixed + per op
 
 A fresh process pays first-use costs (plans, templates and regexes compiled, modules'
 first calls); --warm times a second formula of the same family and size after a first,
@@ -215,6 +216,17 @@ LABELS = {"front": "front end (rest)", "grad": "grad_reverse (rest)", "generate"
           "load": "load (rest)"}
 
 
+def affine_fit(rs: list) -> tuple[float, float]:
+    """(a, b) in µs, least squares of total CPU time = a + b * ops over the sizes: a
+    formula's fixed cost and the cost of one operation more, which the per-operation
+    column mixes at small sizes."""
+    import numpy as np
+    ops = np.array([r["ops"] for r in rs], dtype=float)
+    total = np.array([1e6 * r["stages"]["total"] for r in rs])
+    slope, fixed = np.polyfit(ops, total, 1)
+    return float(fixed), float(slope)
+
+
 def table(results: list) -> str:
     rows = []
     by_family: dict = {}
@@ -243,6 +255,9 @@ def table(results: list) -> str:
         rows.append(["  of which code pages (file)"] + ["-" if r["peak_kb"] is None else
                                                      f"{1024 * r['file_kb'] / r['ops']:.0f}" for r in rs])
         rows.append(["source sha1"] + [r["digest"] for r in rs])
+        if len(rs) >= 3:
+            fixed, slope = affine_fit(rs)
+            rows.append([f"fit: {fixed / 1e3:.2f} ms + {slope:.2f} µs/op"])
         rows.append([])
     widths = [max(len(r[c]) for r in rows if len(r) > c) for c in range(max(map(len, rows)))]
     return "\n".join("  ".join(cell.ljust(w) if c == 0 else cell.rjust(w)
