@@ -186,15 +186,22 @@ def _softmax3(b, i, x, y, z):
     return b.mul(e[i], b.div(1.0, b.add(1.0, s)))
 
 
-def _over_norm3(b, x, out):
-    """x / hypot3, 0 where hypot3 is 0 (the subgradient, as hypot's), as x·k·(1/(out·k)):
-    one division for the three partials (a C kernel makes one; NumPy's hypot3_rows too)
-    where x/out took three. k is 2^60 below 2^-60, 2^-60 above 2^60, else 1 (exact
-    scalings): out·k is then in [2^-1014, 2^964] in float64, [2^-89, 2^68] in float32,
-    so its reciprocal is a normal float in both."""
-    k = b.where(b.lt(out, 2.0 ** -60), 2.0 ** 60, b.where(b.gt(out, 2.0 ** 60), 2.0 ** -60, 1.0))
+def _over_norm3(b, i, xs, out):
+    """xs[i] / hypot3, 0 where hypot3 is 0 (the subgradient, as hypot's), as
+    x·k·(1/(out·k)): one division for the three partials (a C kernel makes one; NumPy's
+    hypot3_rows too) where x/out took three. k is 2^60 where the naive sum of squares s
+    is at most 2^120, else 2^-60 (s overflowed, or is NaN: beside an infinite term and
+    a NaN, a finite term's partial is then 0, x/inf) (exact scalings): out·k is in
+    [2^-1014, 2^964] in float64, [2^-89, 2^121] in float32, so its reciprocal is a
+    normal float in both, and the partial has the bits of x·(1/out) wherever 1/out is
+    normal, whatever k. k comes from s, not from out, so that a C kernel computes it
+    beside the square root (s is xc_hypot3's own, the same operations in the same
+    order, which gcc computes once): from out, its comparisons waited for the root
+    (value and gradient in cache: 1.44 -> 1.18x the naive form's time)."""
+    s = b.add(b.add(b.mul(xs[0], xs[0]), b.mul(xs[1], xs[1])), b.mul(xs[2], xs[2]))
+    k = b.where(b.le(s, 2.0 ** 120), 2.0 ** 60, 2.0 ** -60)
     r = b.div(1.0, b.mul(out, k))
-    return b.where(b.eq(out, 0.0), 0.0, b.mul(b.mul(x, k), r))
+    return b.where(b.eq(out, 0.0), 0.0, b.mul(b.mul(xs[i], k), r))
 
 
 def _three(partial):
@@ -204,7 +211,7 @@ def _three(partial):
 
 
 TABLE += [
-    OpDef("hypot3", 3, runtime.hypot3, _three(lambda b, i, xs, out: _over_norm3(b, xs[i], out)),
+    OpDef("hypot3", 3, runtime.hypot3, _three(_over_norm3),
           "hypot3", c="xc_hypot3", sympy=lambda sp, x, y, z: sp.sqrt(x ** 2 + y ** 2 + z ** 2),
           edges=(((0.0, 0.0, 0.0), (0.0, 0.0, 0.0)), ((2.0, -3.0, 6.0), (2.0 / 7.0, -3.0 / 7.0, 6.0 / 7.0))),
           doc="sqrt(x² + y² + z²) without overflow or underflow; its derivative x/hypot3 is 0 at "

@@ -28,9 +28,9 @@ from .runtime_exps import _LOG1P_KEEPS, _naive_range, _past_exp_zero
 # underflows (2^100 and 2^-100 in float32).
 #
 # The partials x/h as the op's derivative takes them (ops_special._over_norm3, whose bits
-# hypot3_rows gives): x·k·(1/(h·k)), k = 2^60 below 2^-60, 2^-60 above 2^60, 1 between,
-# and 0 where h is 0; where every h is between (s in [2^-120, 2^120]), x·(1/h) without
-# the selections.
+# hypot3_rows gives): x·k·(1/(h·k)), k = 2^60 where the naive sum of squares s is at most
+# 2^120, 2^-60 elsewhere (overflowed, or NaN), and 0 where h is 0; where every s is in
+# [2^-120, 2^120], x·(1/h) without the selections (the same bits: 1/h is normal there).
 _MID_LOW, _MID_HIGH, _K_UP, _K_DOWN = 2.0 ** -120, 2.0 ** 120, 2.0 ** 60, 2.0 ** -60
 
 
@@ -105,7 +105,8 @@ def hypot3_rows(x, y, z, out=None):
             np.multiply(a, r, out=p)
         return rows
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        k = np.where(h < _K_DOWN, _K_UP, np.where(h > _K_UP, _K_DOWN, 1.0)).astype(h.dtype)
+        s = _sum_of_squares(x, y, z, np.empty(h.shape, h.dtype))
+        k = np.where(s <= _MID_HIGH, _K_UP, _K_DOWN).astype(h.dtype)
         r = np.divide(1.0, h * k)
         zero = h == 0
         for a, p in zip((x, y, z), rows[1:]):

@@ -11,6 +11,8 @@ largest m, exp(x - m) of each, the sum of the two that are not m's, one division
 the same helpers and order, so that after inlining gcc computes the three exps and
 the division once for the value and its three partials (-fno-math-errno: exp is a
 pure function): the value costs a log, an addition and a product beyond them.
+Likewise the sum of squares of xc_hypot3 is the one its partials' scale reads
+(ops_special._over_norm3), with the same operations in the same order.
 """
 
 from __future__ import annotations
