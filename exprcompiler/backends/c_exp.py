@@ -15,18 +15,29 @@ tanh with 1 - tanh^2 2.03 -> 1.38, log1mexp 8.50 -> 4.93; on 2 * 10^5 points, ex
 with its derivative exp(x) (libmvec's exp beside xc_expm1 -> one reduction for both,
 xc_exp_reduce) 2.52 -> 1.67 (exp(x) - 1 on libmvec's exp: 1.24-1.30).
 
-The method (as glibc's and fdlibm's): x = k ln 2 + r with k the integer nearest x / ln
-2, taken from the low bits of t = x / ln 2 + 1.5 * 2^52 (xc_exp_k); r = x - k ln 2 with
-ln 2 in two parts, the first of 16 bits so that k times it is exact, and so is its
-difference with x (|r| <= ln(2) / 2); expm1(r) = r + r^2 q(r) (xc_expm1_r); 2^k built in
-the exponent field (xc_pow2). Then e^x - 1 = 2^k expm1(r) + (2^k - 1) and e^x = 2^k
-expm1(r) + 2^k, each one fma of exact terms (2^k - 1 is exact for |k| <= 53): relative
-error at most 1.5 * 2^-52 over wide ranges against mpmath (tests/test_c_exp.py; libmvec's
-expm1 was up to 1.9 * 2^-52 on the same kind of points).
+The method (as glibc's, with a table): x = k ln 2 + (j/256) ln 2 + r, with n = 256 k + j
+the integer nearest 256 x / ln 2 and -128 <= j < 128, taken from the low bits of t = 256
+x / ln 2 + SHIFT (xc_exp_k: the low 8 bits j + 128, the bits above k + 1023); r = x - n
+ln(2)/256 with ln(2)/256 in two parts, the first of 33 bits so that n times it is exact
+(|r| <= ln(2)/512); s = e^(x - k ln 2) - 1 = U + (1 + U) expm1(r), U = 2^(j/256) - 1 from
+a table (gcc gathers it), expm1(r) = r + r^2 q(r) (xc_expm1_r); 2^k built in the
+exponent field (xc_pow2). Then e^x - 1 = 2^k s + (2^k - 1) and e^x = 2^k s + 2^k, each
+one fma of exact terms (2^k - 1 is exact for |k| <= 53): relative error at most 1.5 *
+2^-52 over wide ranges against mpmath (tests/test_c_exp.py; libmvec's expm1 was up to 1.9
+* 2^-52 on the same kind of points). Near 0 (k = 0) U and expm1(r) of opposite signs
+cancel by at most half (j = +-1), which the rounding of U (at most half an ulp of it)
+then doubles: with 256 entries the worst is 1.1 * 2^-52 (dense samples by j = +-1; a
+table of 128 entries, whose U for j = 1 is off by 0.48 of its ulp, 1.6 * 2^-52). At j = 0
+U is 0: s is expm1(r) itself, exactly as near 0 without a table.
 
-q is the polynomial of degree 9 with q(0) = 1/2 fitted (least squares on 400 Chebyshev
-nodes in mpmath, weighted by r^3 / expm1(r)) to (expm1(r) - r) / r^2 on |r| <= 0.3466:
-relative error 0.13 * 2^-52 (degree 10: 0.002 * 2^-52, at one fma more).
+q is the polynomial of degree 3 with q(0) = 1/2 fitted (least squares on Chebyshev nodes
+in mpmath, reweighted to minimax, weighted by r^3 / expm1(r)) to (expm1(r) - r) / r^2 on
+|r| <= ln(2)/512: relative error 0.004 * 2^-52. It was of degree 9 on |r| <= ln(2)/2
+without the table. Value and gradient on 4096 points in cache, ns a point (minima of 11
+runs, three rounds, load 7 on 2 cores), degree 9 -> the table: exp(x) - 1 1.08-1.11 ->
+1.05-1.08 (libmvec's exp(x) - 1: 0.76-0.88), log(1 - exp(x)) 3.43-3.87 -> 3.06-3.31
+(naive 2.11-2.31), log1p(-exp(x)) 3.43-3.52 -> 3.07-3.15, sinh 1.32-1.41 -> 1.23-1.26,
+tanh 1.23-1.27 -> 1.22-1.31.
 
 In a float kernel (dtypes.c_source_float makes the source single precision) the bit
 layout below is wrong, so there the helpers call libm's expm1f and expf, as before:
@@ -35,61 +46,143 @@ layout below is wrong, so there the helpers call libm's expm1f and expf, as befo
 
 from __future__ import annotations
 
-# (expm1(r) - r) / r^2 ~ sum Q[j] r^j, |r| <= 0.3466 (see the docstring)
-Q = (0.5, 0.16666666666666546, 0.04166666666661843, 0.00833333333342643, 0.00138888889211074,
-     0.00019841269624027623, 2.48015156264183e-05, 2.7557503069866963e-06, 2.762250308904602e-07,
-     2.502081182794312e-08)
-SHIFT = 6755399441055744.0        # 1.5 * 2^52: x + SHIFT rounds x to an integer, kept in the low bits
-INV_LN2 = 1.4426950408889634
-LN2_HI = 0.693145751953125        # 16 bits
-LN2_LO = 1.4286068203094173e-06   # ln 2 - LN2_HI
+# U[j + 128] = 2^(j/256) - 1 rounded, -128 <= j < 128 (U[128] = 0): xc_expm1_r's table
+# (tests/test_c_exp_table.py checks it against mpmath)
+U = (
+    -0.2928932188134525, -0.2909760578397924, -0.2890536989154172, -0.28712612794725284,
+    -0.285193330804015, -0.2832552933161056, -0.2813120012755088, -0.27936344043568717,
+    -0.2774095965114767, -0.27545045517898253, -0.27348600207547374, -0.27151622279927806,
+    -0.26954110290967653, -0.2675606279267971, -0.265574783331509, -0.2635835545653162,
+    -0.2615869270302503, -0.2595848860887641, -0.25757741706362375, -0.25556450523780144,
+    -0.2535461358543676, -0.2515222941163823, -0.24949296518678724, -0.24745813418829674,
+    -0.24541778620328863, -0.24337190627369504, -0.24132047940089266, -0.2392634905455927,
+    -0.23720092462773085, -0.23513276652635648, -0.233059001079522, -0.23097961308417153,
+    -0.2288945872960296, -0.22680390842948922, -0.2247075611575, -0.2226055301114557,
+    -0.2204977998810815, -0.21838435501432116, -0.21626518001722356, -0.21414025935382933,
+    -0.21200957744605675, -0.20987311867358774, -0.20773086737375313, -0.20558280784141802,
+    -0.20342892432886656, -0.20126920104568646, -0.19910362215865332, -0.19693217179161454,
+    -0.19475483402537286, -0.19257159289756967, -0.19038243240256814, -0.1881873364913356,
+    -0.1859862890713261, -0.18377927400636246, -0.18156627511651777, -0.1793472761779969,
+    -0.17712226092301758, -0.17489121303969113, -0.1726541161719028, -0.17041095391919195,
+    -0.16816170983663178, -0.16590636743470874, -0.1636449101792017, -0.16137732149106074,
+    -0.15910358474628547, -0.15682368327580334, -0.15453760036534742, -0.15224531925533366,
+    -0.14994682314073826, -0.14764209517097437, -0.1453311184497686, -0.14301387603503699,
+    -0.14069035093876103, -0.13836052612686306, -0.13602438451908122, -0.13368190898884447,
+    -0.13133308236314686, -0.12897788742242178, -0.12661630690041553, -0.12424832348406092,
+    -0.12187391981335026, -0.11949307848120809, -0.1171057820333636, -0.11471201296822262,
+    -0.11231175373673938, -0.1099049867422878, -0.1074916943405325, -0.1050718588392995,
+    -0.1026454624984464, -0.10021248752973246, -0.09777291609668806, -0.09532673031448406,
+    -0.09287391224980063, -0.09041444392069571, -0.08794830729647335, -0.08547548429755134,
+    -0.08299595679532877, -0.08050970661205314, -0.07801671552068704, -0.07551696524477454,
+    -0.07301043745830721, -0.0704971137855898, -0.06797697580110548, -0.06545000502938075,
+    -0.06291618294485005, -0.06037549097171991, -0.057827910483832776, -0.055273422804530445,
+    -0.05271200920651718, -0.05014365091172237, -0.047568329091162896, -0.0449860248648051,
+    -0.042396719301426355, -0.039800393418476264, -0.037197028181937535, -0.03458660450618642,
+    -0.03196910325385278, -0.02934450523567981, -0.026712791210383356, -0.02407394188451085,
+    -0.021427937912299865, -0.018774759895536286, -0.01611438838341211, -0.013446803872382843,
+    -0.010771986806024515, -0.008089917574890314, -0.005400576516366824, -0.0027039439145298736,
+    0.0, 0.0027112750502024854, 0.005429901112802822, 0.008155898118417515,
+    0.01088928605170046, 0.013630084951489438, 0.016378314910953037, 0.01913399607773795,
+    0.02189714865411668, 0.024667792897135644, 0.027445949118763698, 0.030231637686041014,
+    0.03302487902122842, 0.03582569360195712, 0.03863410196137879, 0.04145012468831614,
+    0.04427378242741384, 0.04710509587928986, 0.049944085800687266, 0.052790773004626326,
+    0.05564517836055716, 0.05850732279451269, 0.06137722728926208, 0.06425491288446455,
+    0.06714040067682361, 0.07003371182024178, 0.07293486752597556, 0.07584388906279103,
+    0.07876079775711979, 0.08168561499321521, 0.08461836221330923, 0.08755906091776966,
+    0.09050773266525766, 0.09346439907288585, 0.09642908181637683, 0.09940180263022198,
+    0.10238258330784095, 0.10537144570174126, 0.10836841172367864, 0.1113735033448176,
+    0.11438674259589254, 0.1174081515673692, 0.12043775240960669, 0.1234755673330198,
+    0.1265216186082419, 0.12957592856628813, 0.13263851959871922, 0.13570941415780552,
+    0.13878863475669165, 0.14187620396956163, 0.14497214443180423, 0.148076478840179,
+    0.1511892299529827, 0.15431042059021605, 0.15744007363375104, 0.16057821202749875,
+    0.1637248587775775, 0.16688003695248158, 0.1700437696832502, 0.17321608016363724,
+    0.17639699165028128, 0.17958652746287596, 0.18278471098434104, 0.18599156566099384,
+    0.18920711500272105, 0.19243138258315123, 0.19566439203982738, 0.19890616707438047,
+    0.20215673145270313, 0.20541610900512383, 0.20868432362658157, 0.2119613992768012,
+    0.21524735998046887, 0.21854222982740837, 0.2218460329727575, 0.22515879363714544,
+    0.22848053610687, 0.23181128473407595, 0.2351510639369333, 0.23849989819981657,
+    0.24185781207348406, 0.24522483017525792, 0.24860097718920474, 0.2519862778663163,
+    0.2553807570246911, 0.2587844395497164, 0.2621973503942507, 0.26561951457880634,
+    0.2690509571917332, 0.27249170338940276, 0.2759417783963921, 0.2794012075056692,
+    0.28287001607877826, 0.2863482295460255, 0.28983587340666583, 0.2933329732290894,
+    0.29683955465100964, 0.30035564337965065, 0.3038812651919359, 0.30741644593467726,
+    0.31096121152476436, 0.31451558794935464, 0.318079601266064, 0.32165327760315754,
+    0.32523664315974127, 0.3288297242059544, 0.33243254708316144, 0.3360451382041458,
+    0.339667524053303, 0.34329973118683527, 0.34694178623294586, 0.3505937158920344,
+    0.3542555469368927, 0.35792730621290103, 0.36160902063822475, 0.3653007172040118,
+    0.3690024229745906, 0.37271416508766836, 0.3764359707545301, 0.3801678672602381,
+    0.38390988196383197, 0.3876620422985292, 0.3914243757719262, 0.39519690996620016,
+    0.3989796725383111, 0.4027726912202047, 0.40657599381901544, 0.4103896082172707
+)
+# (expm1(r) - r) / r^2 ~ sum Q[j] r^j, |r| <= ln(2)/512 (see the docstring)
+Q = (0.5, 0.16666666666666755, 0.04166666887920114, 0.008333333058405588)
+TABLE_BITS = 8
+STEP = 256.0                       # t's step from k to k + 1
+# 1.5 * 2^52 + 128 + 1023 * 256: fma(x, INV_LN2, SHIFT) rounds 256 x / ln 2 to an integer
+# n, and keeps n + 128 + 1023 * 256 in the low bits: the table's index j + 128 in the low
+# 8, k + 1023 (2^k's exponent field) above them
+SHIFT = 6755399441317760.0
+INV_LN2 = 369.3299304675746        # 256 / ln 2
+LN2_HI = 0.0027076061737716373     # ln(2)/256 to 33 bits: n LN2_HI is exact for |n| < 2^20
+LN2_LO = 2.9064910585985925e-13    # ln(2)/256 - LN2_HI
 
 
-def _horner(t: str) -> str:
-    text = repr(Q[-1])
-    for c in reversed(Q[:-1]):
-        text = f"fma({text}, {t}, {c!r})"
-    return text
-
-
-_EXP_K = f"""/* x / ln 2 to the nearest integer k, as 1.5 * 2^52 + k (exact for |x| < 2^50) */
+_EXP_K = f"""/* 256 x / ln 2 to the nearest integer n, as SHIFT + n (exact for |x| < 2^42) */
 static inline XC_ALWAYS double xc_exp_k(double x) {{ return fma(x, {INV_LN2!r}, {SHIFT!r}); }}"""
 
 # (r r) q, not r (r q), which waits for q: 7% slower (value and gradient of expm1 in
-# cache). r r is subnormal for |r| < 1.5e-154, which costs a microcode assist (the
-# value and gradient of expm1 on 10^6 x in [1e-300, 1e-3], half of them below, took
-# 1.4x the time of exp(x) - 1, against 1.1x with r (r q); libmvec's expm1 1.9x).
-_EXPM1_R = f"""/* expm1(r), r = x - k ln 2 for t = xc_exp_k(x) (|r| <= ln(2) / 2): r + r^2 q(r) */
+# cache, degree 9). r r is subnormal for |r| < 1.5e-154, which costs a microcode assist
+# at each operation that reads it: q by Horner's scheme reads it once, where Estrin's,
+# (Q0 + Q1 r) + r^2 (Q2 + Q3 r), read it twice (as fast elsewhere; value and gradient
+# of exp(x) - 1 on |x| in [1e-300, 1e-3], half below 1e-154, 3.45 against 4.35 ns a
+# point; degree 9 without the table 3.66). U + (1 + U) p as fma(U, p, p) + U: the same
+# speed as fma(1 + U, p, U), whose 1 + U is rounded. The table is read under the
+# condition x == x (false only at NaN, where s is NaN all the same), so that gcc 12
+# gathers into a zeroed register: unconditional, its gather merged into whatever
+# register it was given, and waited for that register's last value, in sinh's kernel
+# the division of the iteration before (value and slope of sinh 1.32 -> 2.29 ns a
+# point; with the condition 1.23, at 0.03-0.06 ns a point more elsewhere).
+_EXPM1_R = f"""/* s = e^(x - k ln 2) - 1 for t = xc_exp_k(x), n = 256 k + j: U[j + 128] (1 + expm1(r)) +
+   expm1(r), r = x - n ln(2)/256 */
 static inline XC_ALWAYS double xc_expm1_r(double x, double t)
 {{
-    const double k = t - {SHIFT!r};
-    const double r = fma(-k, {LN2_LO!r}, fma(-k, {LN2_HI!r}, x));
-    return fma(r * r, {_horner("r")}, r);
+    static const double table[{len(U)}] = {{{", ".join(repr(v) for v in U)}}};
+    union {{ double d; unsigned long long u; }} b = {{t}};
+    const double n = t - {SHIFT!r}, uj = x == x ? table[b.u & {len(U) - 1}] : 0.0;
+    const double r = fma(-n, {LN2_LO!r}, fma(-n, {LN2_HI!r}, x)), r2 = r * r;
+    const double p = fma(r2, fma(fma(fma({Q[3]!r}, r, {Q[2]!r}), r, {Q[1]!r}), r, {Q[0]!r}), r);
+    return fma(uj, p, p) + uj;
 }}"""
 
-# The shift is written for both widths only so that a float kernel's copy compiles
-# without a warning: there it is never called.
-_POW2 = """/* 2^k for t = 1.5 * 2^52 + k, -1022 <= k <= 1023: k + 1023 in the exponent field */
-static inline XC_ALWAYS double xc_pow2(double t)
-{
-    union { double d; unsigned long long u; } s = {t};
-    s.u = (s.u + 1023) << (sizeof(double) == 8 ? 52 : 23);
-    return s.d;
-}"""
-
-# Below j = -1000, 2^j may be no normal double: there the scale is 2^(j + 64), and a
-# caller scales its result by 2^-64 after the fma (one rounding into the subnormals).
-_POW2_LOW = f"""/* 2^j for u = 1.5 * 2^52 + j, j <= 1023, or 2^(j + 64) where j < -1000 */
-static inline XC_ALWAYS double xc_pow2_low(double u)
+# 2^(k - down) from t's bits, not 2^k of t - down STEP: an integer subtraction after the
+# shift, not a floating-point one before it, off the chain that waits for t (value and
+# gradient of exp(x) - 1, the table read unconditionally: 1.19 -> 0.98 ns a point). The
+# shift is written for both widths only so that a float kernel's copy compiles without a
+# warning: there it is never called.
+_POW2 = f"""/* 2^(k - down) for t = xc_exp_k(x), n = 256 k + j, -1022 <= k - down <= 1023: k + 1023 - down
+   in the exponent field */
+static inline XC_ALWAYS double xc_pow2(double t, int down)
 {{
-    return xc_pow2(u + xc_select(u < {SHIFT - 1000!r}, 64.0, 0.0));
+    union {{ double d; unsigned long long u; }} s = {{t}};
+    s.u = ((s.u >> {TABLE_BITS}) - down) << (sizeof(double) == 8 ? 52 : 23);
+    return s.d;
 }}"""
 
-# e^x - 1 = 2 (2^(k-1) p + 2^(k-1) - 1/2) from the steps of x (h = 2^(k-1): halves,
-# because 2^1024, k = 1024 from x = 709.44 on, is no double; exact doubling). At k = 0
-# the value is p itself, which keeps the subnormals (2 * (p / 2) would round them), with
-# the sign of x (p is +0.0 at -0.0: r^2 q + r).
-_EXPM1_OF = f"""/* e^x - 1 from t = xc_exp_k(a), p = expm1(r) and h = 2^(k-1) of x */
+# Below k - down = -1000, 2^(k - down) may be no normal double: there the scale is
+# 2^(k - down + 64), and a caller scales its result by 2^-64 after the fma (one rounding
+# into the subnormals), where t < SHIFT - (1000 - down) STEP as here.
+_POW2_LOW = f"""/* 2^(k - down), or 2^(k - down + 64) where t < SHIFT - (1000 - down) STEP */
+static inline XC_ALWAYS double xc_pow2_low(double t, int down)
+{{
+    return xc_pow2(t + xc_select(t < {SHIFT - 1000 * STEP!r} + down * {STEP!r}, {64 * STEP!r}, 0.0), down);
+}}"""
+
+# e^x - 1 = 2 (2^(k-1) p + 2^(k-1) - 1/2) from the steps of x, p = xc_expm1_r's s (h =
+# 2^(k-1): halves, because 2^1024, k = 1024 from x = 709.44 on, is no double; exact
+# doubling). At n = 0 (|x| <= ln(2)/512: k = 0, U = 0) the value is p = expm1(x)
+# itself, which keeps the subnormals (2 * (p / 2) would round them), with the sign of x
+# (p is +0.0 at -0.0: r^2 q + r); elsewhere at k = 0, |p| >= 0.0013, 2 * (p / 2) is p.
+_EXPM1_OF = f"""/* e^x - 1 from t = xc_exp_k(a), p = e^(a - k ln 2) - 1 and h = 2^(k-1) of x */
 static inline XC_ALWAYS double xc_expm1_of(double x, double t, double p, double h)
 {{
     return xc_select(t == {SHIFT!r}, copysign(p, x), 2.0 * fma(h, p, h - 0.5));
@@ -103,7 +196,7 @@ static inline XC_ALWAYS double xc_expm1(double x)
     if (sizeof(double) == 4) return expm1(x);   /* a float kernel: expm1f */
     const double a = xc_select(x < -40.0, -40.0, xc_select(x > 710.0, 710.0, x));   /* NaN stays */
     const double t = xc_exp_k(a);
-    return xc_expm1_of(x, t, xc_expm1_r(a, t), xc_pow2(t - 1.0));
+    return xc_expm1_of(x, t, xc_expm1_r(a, t), xc_pow2(t, 1));
 }"""
 
 # expm1(x) and e^x of one x from the same steps (the op table's expm1_shared and
@@ -114,13 +207,13 @@ static inline XC_ALWAYS double xc_expm1(double x)
 # the same (as from x < -38 on): the values of xc_expm1, bit for bit. These steps cost
 # two operations more than xc_expm1's, so an expm1 alone keeps those, and an exp alone
 # keeps libmvec's (5-20% faster than xc_exp_shared).
-_EXP_STEPS = """/* t = xc_exp_k(a), p = expm1(r) and h = 2^(k-1) (xc_pow2_low) of x within [-746, 710] */
+_EXP_STEPS = """/* t = xc_exp_k(a), p = xc_expm1_r and h = 2^(k-1) (xc_pow2_low) of x within [-746, 710] */
 typedef struct { double t, p, h; } xc_exp_steps;
 static inline XC_ALWAYS xc_exp_steps xc_exp_reduce(double x)
 {
     const double a = xc_select(x < -746.0, -746.0, xc_select(x > 710.0, 710.0, x));   /* NaN stays */
     const double t = xc_exp_k(a);
-    const xc_exp_steps s = {t, xc_expm1_r(a, t), xc_pow2_low(t - 1.0)};
+    const xc_exp_steps s = {t, xc_expm1_r(a, t), xc_pow2_low(t, 1)};
     return s;
 }"""
 _EXPM1_SHARED = """/* e^x - 1 by xc_exp_reduce's steps */
@@ -135,7 +228,7 @@ static inline XC_ALWAYS double xc_exp_shared(double x)
 {{
     if (sizeof(double) == 4) return exp(x);   /* a float kernel: expf */
     const xc_exp_steps s = xc_exp_reduce(x);
-    return fma(s.h, s.p, s.h) * xc_select(s.t < {SHIFT - 999!r}, {2.0 ** -63!r}, 2.0);
+    return fma(s.h, s.p, s.h) * xc_select(s.t < {SHIFT - 999 * STEP!r}, {2.0 ** -63!r}, 2.0);
 }}"""
 
 # For y <= 0 (-inf and NaN too): e^y - 1 and e^y from the same steps, so that a kernel
@@ -145,15 +238,15 @@ _EXPM1_NEG = """/* e^y - 1 for y <= 0 */
 static inline XC_ALWAYS double xc_expm1_neg(double y)
 {
     if (sizeof(double) == 4) return expm1(y);   /* a float kernel: expm1f */
-    const double a = xc_select(y < -746.0, -746.0, y), t = xc_exp_k(a), s = xc_pow2_low(t);
+    const double a = xc_select(y < -746.0, -746.0, y), t = xc_exp_k(a), s = xc_pow2_low(t, 0);
     return fma(s, xc_expm1_r(a, t), s - 1.0);
 }"""
 _EXP_NEG = f"""/* e^y for y <= 0 */
 static inline XC_ALWAYS double xc_exp_neg(double y)
 {{
     if (sizeof(double) == 4) return exp(y);   /* a float kernel: expf */
-    const double a = xc_select(y < -746.0, -746.0, y), t = xc_exp_k(a), s = xc_pow2_low(t);
-    return fma(s, xc_expm1_r(a, t), s) * xc_select(t < {SHIFT - 1000!r}, {2.0 ** -64!r}, 1.0);
+    const double a = xc_select(y < -746.0, -746.0, y), t = xc_exp_k(a), s = xc_pow2_low(t, 0);
+    return fma(s, xc_expm1_r(a, t), s) * xc_select(t < {SHIFT - 1000 * STEP!r}, {2.0 ** -64!r}, 1.0);
 }}"""
 
 # sinh(x) and cosh(x) of one x (the op table's sinh_shared and cosh_shared, which
@@ -161,15 +254,15 @@ static inline XC_ALWAYS double xc_exp_neg(double y)
 # one reduction of a = |x| within [0, 710.5] (from 710.48 on both overflow), with
 # q = 2^(k-2), so that e^a / 2 = 2 (q p + q) is finite wherever the result is (k = 1025
 # at the top). With r = 1/e^a: cosh = e^a/2 + r/2, and sinh = (e^a - 1)/2 (1 + r), from
-# e^a - 1 as in xc_expm1_of (no cancellation), at k = 0 p (1/2 + r/2), which keeps the
+# e^a - 1 as in xc_expm1_of (no cancellation), at n = 0 p (1/2 + r/2), which keeps the
 # subnormals. libmvec's sinh and cosh cost 2.7 ns a point where these two cost 1.2 and
 # the naive (exp(x) - exp(-x))/2 with its derivative 1.6 (16,384 points in cache, load 8).
-_HYP_STEPS = f"""/* t = xc_exp_k(b), p = expm1(r) and q = 2^(k-2) of b = |x| within [0, 710.5] */
+_HYP_STEPS = f"""/* t = xc_exp_k(b), p = xc_expm1_r and q = 2^(k-2) of b = |x| within [0, 710.5] */
 static inline XC_ALWAYS xc_exp_steps xc_hyp_reduce(double x)
 {{
     const double a = fabs(x), b = xc_select(a > 710.5, 710.5, a);   /* NaN stays */
     const double t = xc_exp_k(b);
-    const xc_exp_steps s = {{t, xc_expm1_r(b, t), xc_pow2(t - 2.0)}};
+    const xc_exp_steps s = {{t, xc_expm1_r(b, t), xc_pow2(t, 2)}};
     return s;
 }}"""
 _SINH_SHARED = f"""/* sinh by xc_hyp_reduce's steps: (e^a - 1)/2 (1 + 1/e^a), with x's sign */
