@@ -11,7 +11,9 @@ trace in order: no recursion, whatever the depth.
 How a target spells one operation (`Spelling`, `format_op`) is spelling.py; the use
 counts and which variables are named (`named_vars`), uses.py; the keys (a long
 function's statements with holes), render_keys.py, and the trace-at-once keys,
-render_bulk.py. This module is the `Renderer` and its texts.
+render_bulk.py. This module is the `Renderer` and its texts. What a renderer works out
+that does not depend on its trace (each op's form, the keys' shapes) is kept for the
+process's later renderers (_kept_forms).
 """
 
 from __future__ import annotations
@@ -70,7 +72,9 @@ class Renderer(KeyedRendering):
         self.trace = trace
         self.spell = spell
         self.named = named = named if named is not None else named_vars(trace)
-        self._forms: dict[str, tuple] = {}   # op name -> (OpDef, op_form, fast form)
+        self._keyed = slots is not None
+        # op name -> (OpDef, op_form, fast form); the keys' shapes (render_keys): the process's
+        self._forms, self._shapes = _kept_forms(self)
         self._own = self._own_formats()
         n = len(instructions(trace))
         self._statements = rhs_all if isinstance(rhs_all, str) else None
@@ -78,7 +82,6 @@ class Renderer(KeyedRendering):
         self.line_holes: Optional[list] = None
         self.constants: dict[int, str] = {}
         self.keys = Numbers()
-        self._keyed = slots is not None
         self._bulk: Optional[BulkKeys] = None
         if slots is not None:
             if self._statements is None:
@@ -210,3 +213,27 @@ class Renderer(KeyedRendering):
         substituting values for names gives the one-step arithmetic of the table."""
         return all(self.named[a] or self.trace.instrs[a].op == "const"
                    for a in self.trace.instrs[i].args)
+
+
+# The forms of ops (Renderer._generic: ~2 µs an op, some 15 ops a gradient) depend on
+# the renderer's class, spelling and keys, not on the trace, and so do the keys' shapes
+# (render_keys._shapes_of): kept for the process's later renderers (a notebook's next
+# formula), as long as the op table holds the same definitions (a test may swap one).
+_FORMS: dict[tuple, tuple[dict, dict]] = {}
+
+
+def _kept_forms(r: Renderer) -> tuple[dict, dict]:
+    """The (forms, shapes) that renderers such as `r` share: op name -> _generic's
+    entry, and indentation -> render_keys' shapes."""
+    cls = type(r)
+    key = (cls, cls._generic, cls._fast_text, r.spell, r._keyed)
+    try:
+        kept = _FORMS.get(key)
+    except TypeError:   # (a spelling that is not hashable: its own)
+        return {}, {}
+    ops = _ops.OPS
+    if kept is None or not all(ops.get(name) is entry[0] for name, entry in kept[0].items()):
+        if len(_FORMS) >= 32:
+            _FORMS.clear()
+        kept = _FORMS[key] = ({}, {})
+    return kept

@@ -100,13 +100,28 @@ def table_codes(instrs) -> np.ndarray:
 def op_codes_of_table(table: np.ndarray) -> Optional[OpCodes]:
     """The OpCodes (as op_codes numbers them: by sorted name) of ops given as
     table_codes; None where one is UNKNOWN."""
-    present = np.flatnonzero(np.bincount(table, minlength=UNKNOWN + 1)).tolist()
-    if present and present[-1] == UNKNOWN:
-        return None
-    names = sorted(OP_NAMES[c] for c in present)
-    lut = np.zeros(UNKNOWN + 1, np.int16)
-    lut[present] = [names.index(OP_NAMES[c]) for c in present]
-    return OpCodes(names, lut[table])
+    raw = table.tobytes()
+    present = bytes(sorted(set(raw)))
+    made = _NUMBERED.get(present)
+    if made is None:
+        if present and present[-1] == UNKNOWN:
+            return None
+        names = sorted(OP_NAMES[c] for c in present)
+        number = bytearray(UNKNOWN + 1)   # table code -> its name's place in `names`
+        for c in present:
+            number[c] = names.index(OP_NAMES[c])
+        if len(_NUMBERED) >= 256:
+            _NUMBERED.clear()
+        made = _NUMBERED[present] = (names, bytes(number))
+    names, number = made
+    # (bytes.translate and one cast, not NumPy's bincount and gathers: at 10² operations
+    # their fixed costs were most of this, twice a generate)
+    return OpCodes(list(names), np.frombuffer(raw.translate(number), np.uint8).astype(np.int16))
+
+
+# the ops present (their table codes, ascending, as bytes) -> (their names, sorted; a
+# translation of table codes to places among those names): a few op sets recur
+_NUMBERED: dict[bytes, tuple[list, bytes]] = {}
 
 
 class BulkKeys(NamedTuple):

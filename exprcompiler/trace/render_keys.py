@@ -131,8 +131,8 @@ class KeyedRendering:
 
         A fast form's key depends only on its op and its operands' keys and
         precedences, and a function of 10⁵ operations has some 70 different
-        statement keys: each is made once, and found again by that (op, keys,
-        precedences) shape; the other forms, and the variables a subclass spells
+        statement keys: each is made once (in a process: _shapes_of), and found
+        again by that (op, keys, precedences) shape; the other forms, and the variables a subclass spells
         itself, go through _with_holes. A key that is one hole, "{}" (a named
         variable's, a constant's, an inlined copy of one), has its slot as its holes
         (an int, not a 1-tuple: no tuple per variable); any other, a tuple of slots.
@@ -149,7 +149,9 @@ class KeyedRendering:
         memoized = own is not None   # (None: a subclass spells every variable itself)
         own = own or ()
         learn = self._learn_shape
-        inlined_as: dict[tuple, tuple] = {}   # shape -> an inlined variable's (key, prec, leaves) (() : not fast)
+        # shape -> an inlined variable's (key, prec, leaves) (() : not fast); shape -> a
+        # named variable's (statement text, leaves), both the process's (_shapes_of)
+        inlined_as, stated_text = _shapes_of(self)
         stated_as: dict[tuple, tuple] = {}    # shape -> a named variable's (statement key number, leaves)
         # leaves: 0-3 for two operands, bit 0 (1) the first's holes an int, bit 1 (2) the
         # second's; 4/5 for one, an int / a tuple; 6 an inlined copy (its operand's holes)
@@ -176,7 +178,10 @@ class KeyedRendering:
                 elif is_named:
                     known = stated_as.get(shape)
                     if known is None:
-                        known = stated_as[shape] = learn(i, True)
+                        made = stated_text.get(shape)
+                        if made is None:
+                            made = stated_text[shape] = learn(i, True)
+                        known = stated_as[shape] = (self.keys[made[0]], made[1]) if made else ()
                     if known:
                         rhs[i], leaves = known
                         if leaves == 3:
@@ -216,8 +221,9 @@ class KeyedRendering:
 
     def _learn_shape(self, i: int, is_named: bool) -> tuple:
         """_render_keys' entry for the shape of variable i (its op and operands, one or
-        two, without attrs), worked out from i: for a named variable (statement key
-        number, leaves), else (key, prec, leaves); () where the op has no fast form."""
+        two, without attrs), worked out from i: for a named variable (statement text,
+        leaves), else (key, prec, leaves); () where the op has no fast form. (What the
+        operands' holes are, ints or tuples, follows from their keys: an int's is HOLE.)"""
         args = self.trace.instrs[i].args
         op = self.trace.instrs[i].op
         texts, precs = self._texts, self._precs
@@ -233,7 +239,7 @@ class KeyedRendering:
         else:
             leaves = 4 if type(holes[args[0]]) is int else 5
         if is_named:
-            return self.keys[f"{self._statements}{HOLE} = {text}"], leaves
+            return f"{self._statements}{HOLE} = {text}", leaves
         return text, prec, leaves
 
     def _fast_text(self, op: str, operands: list) -> Optional[tuple[str, int]]:
@@ -278,6 +284,22 @@ class KeyedRendering:
         order = list(map(int, _MARKER.findall(text)))
         key = _MARKER.sub(lambda m: saved[int(m.group(1))], text.replace("{", "{{").replace("}", "}}"))
         return key, prec, tuple(chain.from_iterable(map(self.holes.__getitem__, order)))
+
+
+# A shape's entries depend only on the renderer's class (its _fast_text), spelling and
+# indentation, not on the trace: a process's later renderers of keys (a notebook's
+# next formula) find most of their shapes made (the second formula of 10² operations,
+# text: ~50 shapes, ~2 µs each). Kept with the renderer's forms (render._kept_forms),
+# at most _SHAPES_KEPT shapes per indentation (then begun again).
+_SHAPES_KEPT = 4_096
+
+
+def _shapes_of(r: KeyedRendering) -> tuple[dict, dict]:
+    """The process's (inlined, stated) shape entries of renderers such as `r`."""
+    kept = r._shapes.get(r._statements)
+    if kept is None or len(kept[0]) + len(kept[1]) > _SHAPES_KEPT:
+        kept = r._shapes[r._statements] = ({}, {})
+    return kept
 
 
 __all__ = ["HOLE", "KeyedRendering", "Numbers"]
