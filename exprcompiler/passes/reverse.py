@@ -17,9 +17,11 @@ from __future__ import annotations
 from operator import itemgetter
 from typing import Mapping, Optional, Sequence
 
+import numpy as np
+
 from .. import ops as _ops
 from ..op_def import VARIADIC, negated_seed, seed
-from ..trace.columns import kept
+from ..trace.columns import UNKNOWN, kept
 from ..trace.identities import CONST
 from ..trace.ir import _LEAF_OR_COPY, Builder, Trace, gc_paused
 from .replay import (derived, derived_labels, fresh_name, labels_of, replay, scalar_output, seed_input, wrt_vars,
@@ -125,10 +127,19 @@ def adjoint_sweep(b: Builder, trace: Trace, vmap: Sequence[int], cotangents: Map
                 if partial is negated_seed:
                     c = neg(g)
                 else:
-                    if vjp is None:
-                        if call_args is None:   # a partial's (b, seed, *arguments, out), once an instruction
-                            call_args = (b, g, *arg_vars, i) if same else (b, g, *map(vget, arg_vars), vmap[i])
-                        c = partial(*call_args)
+                    if vjp is None:   # a partial's (b, seed, *arguments, out)
+                        # (positional: a call through *args makes a tuple and leaves the
+                        # interpreter's inlined call for a C-level one, ~70 ns of a partial)
+                        if not same:
+                            if call_args is None:   # (once an instruction)
+                                call_args = (b, g, *map(vget, arg_vars), vmap[i])
+                            c = partial(*call_args)
+                        elif len(arg_vars) == 2:
+                            c = partial(b, g, arg_vars[0], arg_vars[1], i)
+                        elif len(arg_vars) == 1:
+                            c = partial(b, g, arg_vars[0], i)
+                        else:
+                            c = partial(b, g, *arg_vars, i)
                     else:
                         args = arg_vars if same else list(map(vget, arg_vars))
                         c = vjp(b, j, g, args, vmap[i], dict(ins.attrs) if ins.attrs else {})
@@ -167,13 +178,28 @@ def _edges(op, scalar: bool, n_args: int) -> tuple:
     argument an adjoint flows to, last first (this reproduces the order of the
     published tables). On scalars an elementwise op's edge has its partial and no VJP
     (a None partial, a structural zero, has no edge; `seed` and `negated_seed` are
-    applied without a call); otherwise every argument has an edge through the VJP."""
+    applied without a call); otherwise every argument has an edge through the VJP.
+    Kept for the process by op (an OpDef is frozen; one the table replaces is another
+    object): a sweep asks once per op kind, ~1.5 µs each, ~20 µs of a gradient of text."""
+    key = (id(op), scalar, n_args)
+    known = _EDGES.get(key)
+    if known is not None and known[0] is op:   # (the entry holds its op: the id is not reused)
+        return known[1]
     if op.is_leaf:
-        return ()
-    partials = getattr(op.vjp, "partials", None) if scalar else None
-    if partials is None:
-        return tuple((j, None, op.vjp) for j in range(n_args - 1, -1, -1))
-    return tuple((j, p, None) for j, p in reversed(list(enumerate(partials))) if p is not None)
+        edges = ()
+    else:
+        partials = getattr(op.vjp, "partials", None) if scalar else None
+        if partials is None:
+            edges = tuple((j, None, op.vjp) for j in range(n_args - 1, -1, -1))
+        else:
+            edges = tuple((j, p, None) for j, p in reversed(list(enumerate(partials))) if p is not None)
+    if len(_EDGES) < _MAX_EDGES:
+        _EDGES[key] = (op, edges)
+    return edges
+
+
+_EDGES: dict = {}     # (id(op), scalar, number of arguments) -> (op, its edges)
+_MAX_EDGES = 1024     # (variadic ops: an entry per number of arguments)
 
 
 @gc_paused()
@@ -237,11 +263,23 @@ def grad_reverse(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Trace:
     within 1% on the bench's families)."""
     name, _ = scalar_output(trace)
     n = len(trace)
-    if n >= _BULK_FROM or (3 * n >= _BULK_FROM and len({ins[0] for ins in trace.instrs}) <= _FEW_OPS):
+    if n >= _BULK_FROM or (3 * n >= _BULK_FROM and _kinds(trace) <= _FEW_OPS):
         got = reverse_bulk.grad_reverse_bulk(trace, wrt)
         if got is not None:
             return got
     return vjp(trace, wrt, seeds={name: 1.0})
+
+
+def _kinds(trace: Trace) -> int:
+    """How many op kinds `trace` has: from the op codes of its columns where it keeps
+    them (a front end's trace: no pass over its tuples, ~20 µs at 10^3 operations),
+    unless one is an op the columns' table does not hold (UNKNOWN, one code for all)."""
+    cols = kept(trace)
+    if cols is not None:
+        present = np.flatnonzero(np.bincount(cols.code, minlength=256))
+        if not len(present) or present[-1] != UNKNOWN:
+            return len(present)
+    return len({ins[0] for ins in trace.instrs})
 
 
 # From how many instructions grad_reverse takes the bulk sweep: about where it is as
