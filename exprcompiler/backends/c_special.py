@@ -1,9 +1,9 @@
 """C backend, helpers for the functions C's libm lacks: digamma, polygamma, frac, sinc,
 the stable forms of the stability rewrites (logaddexp, log1mexp and its slope's expm1,
 cosm1, sech2, sqrt1pm1, the square roots of arcsinh's and arccosh's slopes),
-log1p, arcsinh, arccosh and arctanh from libmvec's log, which is cheaper than its log1p
-and than libm's scalar asinh, acosh and atanh, and tanh from c_exp's own e^x - 1 (the op
-table's `c` for log1p, the three and tanh).
+log1p from c_log's own log, arcsinh, arccosh and arctanh from libmvec's log, which
+are cheaper than libmvec's log1p and libm's scalar asinh, acosh and atanh, and tanh
+from c_exp's own e^x - 1 (the op table's `c` for log1p, the three and tanh).
 
 Merged into c_backend.HELPERS, so both C generators (per-point and tensor) and
 `exprc export` emit them where a kernel calls them. digamma and polygamma are the
@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 
 from .. import special as S
-from . import c_exp
+from . import c_exp, c_log
 
 
 def _array(values) -> str:
@@ -105,37 +105,41 @@ static double xc_polygamma(double order, double x)
     return (n % 2 ? -reflected : reflected) - pi_power[n] * p;
 }}"""
 
-# log1p from libmvec's log, which costs 1.17 ns a point where its log1p costs 1.78
-# (AVX2 variants, 4 lanes): log(u) with u = 1 + x rounded, plus (1 + x - u) / u, the
-# first-order term of what the rounding lost. 1 + x - u is exact as x - (u - 1) (u - 1
-# is exact for u < 2^53; above, the term is below 2^-52 of log(u) anyway). The
+# log1p from a log, which costs less than libmvec's log1p (1.17 ns a point against
+# 1.78, AVX2 variants, 4 lanes): log(u) with u = 1 + x rounded, plus (1 + x - u) / u,
+# the first-order term of what the rounding lost. 1 + x - u is exact as x - (u - 1)
+# (u - 1 is exact for u < 2^53; above, the term is below 2^-52 of log(u) anyway). The
 # division is 1.0 / u so that a kernel's gradient 1 / (1 + x) reuses it. Where u is 1
 # (|x| <= 2^-53) the term is x itself, and c - (0.0 - l) is c + l with -0.0 kept
 # (log1p(-0.0)); where the sum is NaN but log(u) is not (x = -1, +inf), log(u) is the
-# answer. (Selecting x where u is 1 instead cost another 0.07 ns a point.) The log comes
-# first: gcc keeps the statements' order around the call to libmvec's log, which
-# clobbers every vector register, so with the log last the division and the correction
-# were computed before the call and stored across it. Value and gradient on 16,384
-# points in cache, against the naive forms: log(1 - x) 1.14-1.17x -> 1.10-1.13x, log(1 +
-# x) 1.07-1.12x -> 1.05-1.08x (the same bits).
-_LOG1P = """/* log1p(x) as log(1 + x) plus what the rounding of 1 + x lost */
-static inline double xc_log1p(double x)
-{
-    const double u = 1.0 + x, l = log(u), c = (x - (u - 1.0)) * (1.0 / u), t = c - (0.0 - l);
+# answer. (Selecting x where u is 1 instead cost another 0.07 ns a point.) xc_log1p
+# takes c_log's inline log (u is never subnormal), xc_log1p_libm libmvec's, for
+# xc_atanh, whose kernel waits on its divisions, not on the log: there the inline log
+# cost 2.08 -> 2.22 ns a point (value and gradient, 4096 points in cache). With
+# libmvec's, the log comes first: gcc keeps the statements' order around the call,
+# which clobbers every vector register, so with the log last the division and the
+# correction were computed before the call and stored across it.
+def _log1p(name: str, log: str) -> str:
+    return f"""/* log1p(x) as log(1 + x) plus what the rounding of 1 + x lost */
+static inline double {name}(double x)
+{{
+    const double u = 1.0 + x, l = {log}(u), c = (x - (u - 1.0)) * (1.0 / u), t = c - (0.0 - l);
     return xc_select(t == t, t, l);
-}"""
+}}"""
+
 
 # log1p(0.0 - x), the rewritten log(1 - x), by the same steps from u = 1 - x (the
 # rounding's error (1 - u) - x is exact for |x| <= 1), without the negation, and with
 # one fma for the correction: 1.0 / u is the derivative's -1/(1 - x) (c_forms spells
 # the gradient's 1.0 + (0.0 - x) as 1.0 - x), and the log first, as xc_log1p's. +0.0 at
-# both zeros; -inf at 1, inf at -inf, NaN above 1 (log(u)'s). Value and gradient of
-# log(1 - x) on 16,384 points in cache, the kernel alone: 1.76-1.91 ns a point with
-# xc_log1p(0.0 - x), 1.65-1.80 with this (the naive form 1.48-1.64).
+# both zeros; -inf at 1, inf at -inf, NaN above 1 (log(u)'s); the log c_log's. Value and
+# gradient of log(1 - x) on 16,384 points in cache, the kernel alone, with libmvec's
+# log: 1.76-1.91 ns a point with xc_log1p(0.0 - x), 1.65-1.80 with this (the naive
+# form 1.48-1.64); see c_log for its own log.
 _LOG1M_SHARED = """/* log1p(0.0 - x) as log(1 - x) plus what the rounding of 1 - x lost */
 static inline double xc_log1m_shared(double x)
 {
-    const double u = 1.0 - x, l = log(u), t = fma((1.0 - u) - x, 1.0 / u, l);
+    const double u = 1.0 - x, l = xc_log_normal(u), t = fma((1.0 - u) - x, 1.0 / u, l);
     return xc_select(t == t, t, l);
 }"""
 
@@ -272,7 +276,7 @@ _ATANH = """/* atanh as log1p(2|x| / (1 - |x|)) / 2: inf at +-1, NaN beyond */
 static inline double xc_atanh(double x)
 {
     const double a = fabs(x);
-    return copysign(0.5 * xc_log1p((a + a) / (1.0 - a)), x);
+    return copysign(0.5 * xc_log1p_libm((a + a) / (1.0 - a)), x);
 }"""
 
 # name -> (C definition, helpers it uses), as c_backend.HELPERS
@@ -297,12 +301,13 @@ HELPERS = {
                      "    return xc_select(x == y, x + 0.6931471805599453, r);\n}", ("xc_select", "xc_log1p_unit")),
     "xc_log1mexp": (_LOG1MEXP, ("xc_select", "xc_expm1_neg", "xc_exp_neg")),
     "xc_expm1_neg_shared": (_EXPM1_NEG_SHARED, ("xc_select", "xc_expm1_neg", "xc_exp_neg")),
-    "xc_log1p": (_LOG1P, ("xc_select",)),
-    "xc_log1m_shared": (_LOG1M_SHARED, ("xc_select",)),
+    "xc_log1p": (_log1p("xc_log1p", "xc_log_normal"), ("xc_select", "xc_log_normal")),
+    "xc_log1p_libm": (_log1p("xc_log1p_libm", "log"), ("xc_select",)),
+    "xc_log1m_shared": (_LOG1M_SHARED, ("xc_select", "xc_log_normal")),
     "xc_log1p_unit": (_LOG1P_UNIT, ()),
     "xc_asinh": (_ASINH, ("xc_select",)),
     "xc_acosh": (_ACOSH, ("xc_select",)),
-    "xc_atanh": (_ATANH, ("xc_log1p",)),
+    "xc_atanh": (_ATANH, ("xc_log1p_libm",)),
     "xc_hypot1_shared": (_HYPOT1_SHARED, ("xc_select",)),
     "xc_acosh_root_shared": (_ACOSH_ROOT_SHARED, ("xc_select",)),
     "xc_cosm1": ("static inline double xc_cosm1(double x) "
@@ -311,6 +316,7 @@ HELPERS = {
     "xc_sech2": (_SECH2, ("xc_expm1_neg", "xc_exp_neg")),
     "xc_sqrt1pm1": (_SQRT1PM1, ("xc_select",)),
     **c_exp.HELPERS,
+    **c_log.HELPERS,
 }
 
 # libm functions with two arguments among c_backend.VECTOR_MATH (their vector variants take two)
