@@ -169,20 +169,22 @@ def _naive(a, b, c, v, ps):
 
 
 def _stable(a, b, c):
-    """(value, partials) by the C helper's steps (c_nary): m the largest, each term's
-    exp(x - m) (1 for x == m, infinities included), s the sum of the two that are not
-    m's, value m + log1p(s) as log(u) + (s - (u - 1))/u with u = 1 + s, partials
-    exp(x - m)/u."""
+    """(value, partials) by the C helper's steps (c_nary): m the largest, u and w the two
+    arguments other than the first equal to m, s = exp(u - m) + exp(w - m) (u - m taken
+    as 0 where u == m, infinities included), value m + log1p(s) as log(v) + (s - (v -
+    1))/v with v = 1 + s, partials exp(x - m)/v (1/v for the first m)."""
     m = np.maximum(np.maximum(a, b), c)
     with np.errstate(invalid="ignore"):
-        q = [np.equal(x, m) for x in (a, b, c)]
-        ea, eb, ec = e = [np.exp(np.where(qx, 0.0, x - m)) for qx, x in zip(q, (a, b, c))]
-    s = np.where(q[0], eb + ec, np.where(q[1], ea + ec, ea + eb))
-    u = 1.0 + s
-    r = 1.0 / u
+        qa, qb = np.equal(a, m), np.equal(b, m)
+        u, w = np.where(qa, b, a), np.where(qa | qb, c, b)
+        eu, ew = (np.exp(np.where(t == m, 0.0, t - m)) for t in (u, w))
+    s = eu + ew
+    v = 1.0 + s
+    r = 1.0 / v
     with np.errstate(invalid="ignore"):
-        v = m + (np.log(u) + (s - (u - 1.0)) * r)
-    return (v,) + tuple(x * r for x in e)
+        value = m + (np.log(v) + (s - (v - 1.0)) * r)
+    e = (np.where(qa, 1.0, eu), np.where(qa, eu, np.where(qb, 1.0, ew)), np.where(qa | qb, ew, 1.0))
+    return (value,) + tuple(x * r for x in e)
 
 
 @_blocked

@@ -3,14 +3,17 @@ table's ops_special; runtime_nary.py is their NumPy side).
 
 Merged into c_backend.HELPERS, as c_special's are, so both C generators, the tape VM
 and `exprc export` emit them where a kernel calls them. Both select by masks
-(xc_select, xc_where), with no branch and no scalar libm call, so that a loop holding
-them still vectorizes (c_backend's note on xc_select).
+(xc_select), with no branch and no scalar libm call, so that a loop holding them
+still vectorizes (c_backend's note on xc_select).
 
 xc_logaddexp3 takes the very steps of the op's derivative (ops_special._softmax3: the
-largest m, exp(x - m) of each, the sum of the two that are not m's, one division), in
-the same helpers and order, so that after inlining gcc computes the three exps and
-the division once for the value and its three partials (-fno-math-errno: exp is a
-pure function): the value costs a log, an addition and a product beyond them.
+largest m, the exps of the two others' x - m, their sum, one division), spelled as a
+one-function kernel spells them (c_backend.SelectRenderer: a where on an inlined
+comparison is xc_select(x == m, ...)), so that after inlining gcc computes the two
+exps and the division once for the value and its three partials (-fno-math-errno: exp
+is a pure function): the value costs a log, an addition and a product beyond them.
+Spelled otherwise (xc_where(xc_eq(x, m), ...)), the same steps are other values to
+gcc, which then computes each exp twice.
 Likewise the sum of squares of xc_hypot3 is the one its partials' scale reads
 (ops_special._over_norm3), with the same operations in the same order.
 """
@@ -37,26 +40,26 @@ static inline double xc_hypot3(double x, double y, double z)
     return xc_select((fabs(x) == INFINITY) | (fabs(y) == INFINITY) | (fabs(z) == INFINITY), INFINITY, h);
 }"""
 
-# log(exp(x) + exp(y) + exp(z)) as m + log1p(s), m the largest, s the sum of the other two
-# exp(t - m); log1p(s) as log(u) + (s - (u - 1))/u with u = 1 + s (the rounding of u,
-# s - (u - 1), is exact for s <= 1 and within an ulp of it above, where it is below
-# 2^-52 of the log). -inf, inf and NaN come out of the sum m + ...: all -inf gives -inf.
+# log(exp(x) + exp(y) + exp(z)) as m + log1p(s), m the largest, s = exp(u - m) + exp(w - m)
+# for u and w the two arguments other than the first equal to m, in order (0 for u - m
+# where u == m: inf - inf); log1p(s) as log(v) + (s - (v - 1))/v with v = 1 + s (the
+# rounding of v, s - (v - 1), is exact for s <= 1 and within an ulp of it above, where it
+# is below 2^-52 of the log). -inf, inf and NaN come out of the sum m + ...: all -inf
+# gives -inf.
 _LOGADDEXP3 = """/* log(exp(x) + exp(y) + exp(z)), the largest taken out (the steps of its derivative) */
 static inline double xc_logaddexp3(double x, double y, double z)
 {
     const double m = xc_maximum(xc_maximum(x, y), z);
-    const double ex = exp(xc_where(xc_eq(x, m), 0.0, x - m));
-    const double ey = exp(xc_where(xc_eq(y, m), 0.0, y - m));
-    const double ez = exp(xc_where(xc_eq(z, m), 0.0, z - m));
-    const double s = xc_where(xc_eq(x, m), ey + ez, xc_where(xc_eq(y, m), ex + ez, ex + ey));
-    const double u = 1.0 + s, r = 1.0 / u;
-    return m + (log(u) + (s - (u - 1.0)) * r);
+    const double u = xc_select(x == m, y, x), w = xc_select(x == m, z, xc_select(y == m, z, y));
+    const double s = exp(xc_select(u == m, 0.0, u - m)) + exp(xc_select(w == m, 0.0, w - m));
+    const double v = 1.0 + s, r = 1.0 / v;
+    return m + (log(v) + (s - (v - 1.0)) * r);
 }"""
 
 # name -> (C definition, helpers it uses), as c_backend.HELPERS
 HELPERS = {
     "xc_hypot3": (_HYPOT3, ("xc_select",)),
-    "xc_logaddexp3": (_LOGADDEXP3, ("xc_maximum", "xc_where", "xc_eq")),
+    "xc_logaddexp3": (_LOGADDEXP3, ("xc_maximum", "xc_select")),
 }
 
 __all__ = ["HELPERS"]
