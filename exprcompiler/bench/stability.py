@@ -15,7 +15,11 @@ The README's "Numerical stability" tables are this script's output (`--markdown`
 Options: --points N (accuracy points per entry, default 200), --size N (timing
 points, default 10⁶), --repeat N (default 5), --only NAME (substring of an entry
 name; repeatable; filters both speed tables), --no-speed, --safe-only (only the SAFE
-table; with --no-speed, its errors alone), --markdown, --quick (60 points, 10⁵, 3 repeats).
+table; with --no-speed, its errors alone), --markdown, --quick (60 points, 10⁵, 3 repeats),
+--pad MB (glibc's M_TOP_PAD: freed memory kept for the next call, so that the fresh
+output and temporary arrays of a call at 10⁶ points take no page faults: 1,000-1,700 a
+call otherwise, which cost both forms alike and move from run to run; with them gone,
+the ratios are those of the computation itself, and higher).
 """
 
 from __future__ import annotations
@@ -123,7 +127,10 @@ def main(argv=None) -> int:
     p.add_argument("--safe-only", action="store_true")
     p.add_argument("--markdown", action="store_true")
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--pad", type=int, default=0, metavar="MB")
     a = p.parse_args(argv)
+    if a.pad:
+        _top_pad(a.pad)
     if a.quick:
         a.points, a.size, a.repeat = 60, 10 ** 5, 3
     entries = [e for e in CATALOGUE if not a.only or any(s in e.name for s in a.only)]
@@ -152,6 +159,21 @@ def main(argv=None) -> int:
           f"(the scalar entries):")
     print(_speed_table(scalar, a, lambda e: (None, ["yes" if naive_wrong[e.name] else "no"]), ["naive wrong here"]))
     return 1 if _safe(scalar, a) or failures else 0
+
+
+def _top_pad(mb: int) -> None:
+    """glibc's mallopt(M_TOP_PAD, mb MiB) and M_MMAP_THRESHOLD at its largest, so that
+    arrays freed go back to the heap (not to the system) and are reused: no page faults
+    for the next call's arrays. A note on stderr where there is no glibc."""
+    import ctypes
+    import sys
+    try:
+        libc = ctypes.CDLL(None)
+        ok = libc.mallopt(-2, mb << 20) and libc.mallopt(-3, 32 << 20)   # M_TOP_PAD, M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        ok = False
+    if not ok:
+        print("--pad: mallopt not available here; page faults stay in the times", file=sys.stderr)
 
 
 def _safe(scalar, a) -> int:
