@@ -116,10 +116,14 @@ def _unless_zero(b, a, partial):
     """`partial()`, but 0 where `a` == 0: there the op does not depend on the argument
     being differentiated (x**0 = 1, xlogy(0, y) = 0), while the formula may be NaN
     (0·0**-1, 0/0). The contribution is 0 whatever the seed, as a structural zero
-    is; a constant `a` needs no test (0: a structural zero)."""
+    is; a constant `a` needs no test (0: a structural zero). Where a == 0 and the
+    formula is a number (±0, a multiple of a) it stays the branch taken, plus 0.0
+    (+0.0, as the constant), so that its derivative in `a` is kept: a constant's, 0,
+    would make the mixed second derivatives wrong there (∂²(x**y)/∂x∂y = 1/x at y = 0)."""
     c = b.const_value(a)
     if c is None:
-        return b.where(b.eq(a, 0.0), 0.0, partial())
+        p = partial()
+        return b.where(b.eq(a, 0.0), b.where(b.eq(p, p), b.add(p, 0.0), 0.0), p)
     return None if c == 0.0 else partial()
 
 

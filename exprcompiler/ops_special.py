@@ -129,10 +129,12 @@ TABLE = [
 def _logaddexp_share(b, x, y, flip: bool = False):
     """∂logaddexp/∂x = sigmoid(x - y), and ∂/∂y = sigmoid(-(x - y)) (flip): the same
     difference (y - x is -(x - y) exactly), so a C kernel computes exp(-|x - y|) once for
-    the value and both partials; 0.5 at a tie, equal infinities included (inf - inf is
-    NaN), as maximum's."""
+    the value and both partials. 0.5 at equal infinities (inf - inf is NaN), as
+    maximum's. At a finite tie sigmoid(0) is 0.5 too, and it stays the branch taken
+    there: a constant's derivative, 0, would make every Hessian wrong at a tie."""
     d = b.sub(x, y)
-    return b.where(b.eq(x, y), 0.5, b.sigmoid(b.neg(d) if flip else d))
+    s = b.sigmoid(b.neg(d) if flip else d)
+    return b.where(b.eq(x, y), b.where(b.eq(d, d), s, 0.5), s)
 
 
 TABLE += [
@@ -173,21 +175,31 @@ TABLE += [
 def _softmax3(b, i, x, y, z):
     """∂logaddexp3/∂(its argument i) = exp(x_i - m)/Σ_j exp(x_j - m), m the largest (not
     exp(x_i - out), which would carry out's rounding, |out|·2^-53: 1e-13 at 1000): 1/3
-    each where all are equal, equal infinities included, 0 where x_i is -inf. The first
-    argument equal to m has exp(0) = 1: the exps taken are those of the two others, u
-    and w in order, each t - m taken as 0 where t == m (a tie: inf - inf would be NaN).
-    Each partial is its exp (1 for the first m) times 1/(1 + e^(u-m) + e^(w-m)): the
-    steps of the C helper xc_logaddexp3, so that a C kernel computes two exps and one
-    division for the value and all three partials (value and gradient in cache: 1.27x
-    the naive form's time with an exp of each argument, 1.07x with two). The bits are
-    those of exp(where(x_i == m, 0, x_i - m)) for each argument."""
-    m = b.maximum(b.maximum(x, y), z)
-    qx, qy = b.eq(x, m), b.eq(y, m)
+    each where all are equal, equal infinities included, 0 where x_i is -inf. m is the
+    first argument equal to the largest, big, by selection, so that its derivative is
+    that argument's (big's, maximum's, is the average of the tied arguments': second
+    derivatives at ties would be wrong); its exp(0) = 1. The exps taken are those of
+    the two others, u and w in order, of _tie_difference(t, m). Each partial is its exp
+    (1 for m's) times 1/(1 + e^(u-m) + e^(w-m)): the steps of the C helper
+    xc_logaddexp3, so that a C kernel computes two exps and one division for the value
+    and all three partials (value and gradient in cache: 1.27x the naive form's time
+    with an exp of each argument, 1.07x with two). The bits are those of
+    exp(where(x_i == big, 0, x_i - big)) for each argument."""
+    big = b.maximum(b.maximum(x, y), z)
+    qx, qy = b.eq(x, big), b.eq(y, big)
+    m = b.where(qx, x, b.where(qy, y, big))
     u, w = b.where(qx, y, x), b.where(qx, z, b.where(qy, z, y))
-    eu, ew = (b.exp(b.where(b.eq(t, m), 0.0, b.sub(t, m))) for t in (u, w))
+    eu, ew = (b.exp(_tie_difference(b, b.eq(t, big), t, m)) for t in (u, w))
     r = b.div(1.0, b.add(1.0, b.add(eu, ew)))
     e = (b.where(qx, 1.0, eu), b.where(qx, eu, b.where(qy, 1.0, ew)), b.where(qx, ew, b.where(qy, ew, 1.0)))
     return b.mul(e[i], r)
+
+
+def _tie_difference(b, tie, t, m):
+    """t - m, 0 where it is NaN at a tie (equal infinities). At a finite tie t - m is 0
+    and stays the branch taken, so that its derivative, dt - dm, is kept."""
+    d = b.sub(t, m)
+    return b.where(tie, b.where(b.eq(d, d), d, 0.0), d)
 
 
 def _over_norm3(b, i, xs, out):

@@ -169,15 +169,16 @@ def _naive(a, b, c, v, ps):
 
 
 def _stable(a, b, c):
-    """(value, partials) by the C helper's steps (c_nary): m the largest, u and w the two
-    arguments other than the first equal to m, s = exp(u - m) + exp(w - m) (u - m taken
-    as 0 where u == m, infinities included), value m + log1p(s) as log(v) + (s - (v -
-    1))/v with v = 1 + s, partials exp(x - m)/v (1/v for the first m)."""
-    m = np.maximum(np.maximum(a, b), c)
+    """(value, partials) by the C helper's steps (c_nary): m the first argument equal to
+    the largest, big, u and w the two others, s = exp(u - m) + exp(w - m) (u - m taken as
+    0 where u == big and u - m is NaN: equal infinities), value m + log1p(s) as log(v) +
+    (s - (v - 1))/v with v = 1 + s, partials exp(x - m)/v (1/v for m's argument)."""
+    big = np.maximum(np.maximum(a, b), c)
     with np.errstate(invalid="ignore"):
-        qa, qb = np.equal(a, m), np.equal(b, m)
+        qa, qb = np.equal(a, big), np.equal(b, big)
+        m = np.where(qa, a, np.where(qb, b, big))
         u, w = np.where(qa, b, a), np.where(qa | qb, c, b)
-        eu, ew = (np.exp(np.where(t == m, 0.0, t - m)) for t in (u, w))
+        eu, ew = (np.exp(np.where((t == big) & np.isnan(t - m), 0.0, t - m)) for t in (u, w))
     s = eu + ew
     v = 1.0 + s
     r = 1.0 / v

@@ -7,12 +7,13 @@ and `exprc export` emit them where a kernel calls them. Both select by masks
 still vectorizes (c_backend's note on xc_select).
 
 xc_logaddexp3 takes the very steps of the op's derivative (ops_special._softmax3: the
-largest m, the exps of the two others' x - m, their sum, one division), spelled as a
-one-function kernel spells them (c_backend.SelectRenderer: a where on an inlined
-comparison is xc_select(x == m, ...)), so that after inlining gcc computes the two
-exps and the division once for the value and its three partials (-fno-math-errno: exp
-is a pure function): the value costs a log, an addition and a product beyond them.
-Spelled otherwise (xc_where(xc_eq(x, m), ...)), the same steps are other values to
+largest, m the first argument equal to it, the exps of the two others' t - m, their
+sum, one division), spelled as a one-function kernel spells them
+(c_backend.SelectRenderer: a where on an inlined comparison is xc_select(x == big,
+...)), so that after inlining gcc computes the two exps and the division once for the
+value and its three partials (-fno-math-errno: exp is a pure function): the value
+costs a log, an addition and a product beyond them.
+Spelled otherwise (xc_where(xc_eq(x, big), ...)), the same steps are other values to
 gcc, which then computes each exp twice.
 Likewise the sum of squares of xc_hypot3 is the one its partials' scale reads
 (ops_special._over_norm3), with the same operations in the same order.
@@ -40,18 +41,21 @@ static inline double xc_hypot3(double x, double y, double z)
     return xc_select((fabs(x) == INFINITY) | (fabs(y) == INFINITY) | (fabs(z) == INFINITY), INFINITY, h);
 }"""
 
-# log(exp(x) + exp(y) + exp(z)) as m + log1p(s), m the largest, s = exp(u - m) + exp(w - m)
-# for u and w the two arguments other than the first equal to m, in order (0 for u - m
-# where u == m: inf - inf); log1p(s) as log(v) + (s - (v - 1))/v with v = 1 + s (the
-# rounding of v, s - (v - 1), is exact for s <= 1 and within an ulp of it above, where it
-# is below 2^-52 of the log). -inf, inf and NaN come out of the sum m + ...: all -inf
-# gives -inf.
+# log(exp(x) + exp(y) + exp(z)) as m + log1p(s), m the first argument equal to the largest,
+# big (big itself where that is z, or NaN), s = exp(u - m) + exp(w - m) for u and w the
+# two others, in order (u - m taken as 0 where u == big and u - m is NaN: inf - inf); log1p(s)
+# as log(v) + (s - (v - 1))/v with v = 1 + s (the rounding of v, s - (v - 1), is exact
+# for s <= 1 and within an ulp of it above, where it is below 2^-52 of the log). -inf,
+# inf and NaN come out of the sum m + ...: all -inf gives -inf.
 _LOGADDEXP3 = """/* log(exp(x) + exp(y) + exp(z)), the largest taken out (the steps of its derivative) */
 static inline double xc_logaddexp3(double x, double y, double z)
 {
-    const double m = xc_maximum(xc_maximum(x, y), z);
-    const double u = xc_select(x == m, y, x), w = xc_select(x == m, z, xc_select(y == m, z, y));
-    const double s = exp(xc_select(u == m, 0.0, u - m)) + exp(xc_select(w == m, 0.0, w - m));
+    const double big = xc_maximum(xc_maximum(x, y), z);
+    const double m = xc_select(x == big, x, xc_select(y == big, y, big));
+    const double u = xc_select(x == big, y, x), w = xc_select(x == big, z, xc_select(y == big, z, y));
+    const double du = u - m, dw = w - m;
+    const double s = exp(xc_select(u == big, xc_select(du == du, du, 0.0), du))
+                     + exp(xc_select(w == big, xc_select(dw == dw, dw, 0.0), dw));
     const double v = 1.0 + s, r = 1.0 / v;
     return m + (log(v) + (s - (v - 1.0)) * r);
 }"""

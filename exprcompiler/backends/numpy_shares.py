@@ -31,7 +31,7 @@ The patterns:
   exp(x) of its derivative likewise, `p1 = expm1_pair(x)`: where expm1 takes exp(x) - 1,
   the derivative is that exp(x), no pass of its own. logaddexp(a, b) with its two
   partials and nothing else of a - b: `p1 = logaddexp_rows(a, b)`, three rows, and the
-  partials' a - b, tie test and where are not written (the helper gives 0.5 at ties; the
+  partials' a - b, tie tests and wheres are not written (the helper gives 0.5 at ties; the
   naive form's numbers where that is accurate, the stable form's elsewhere).
 - tanh(x) and its derivative sech2(x) (the stable form of 1 - tanh(x)**2): where
   np.tanh's loop is SIMD (ufunc_loops.SIMD), `v1 = np.tanh(x)` and
@@ -217,6 +217,8 @@ def _share_exps(instrs, logaddexp: bool, shared: dict, codes: Optional[OpCodes] 
     # logaddexp(a, b) with its two partials only: the readers of those sigmoids, one pass
     triples = [m for m in groups.values() if sorted(instrs[i].op for i in m) == ["logaddexp", "sigmoid", "sigmoid"]]
     readers = _readers(instrs, {i for m in triples for i in m if instrs[i].op == "sigmoid"}) if triples else {}
+    if readers:   # and the readers of their readers (the partials' inner wheres)
+        readers.update(_readers(instrs, {j for users in readers.values() for j in users} - set(readers)))
     for u, members in groups.items():
         if len(members) < 2:   # (most: a sigmoid alone; shares nothing)
             continue
@@ -293,9 +295,10 @@ def _readers(instrs, wanted: set[int]) -> dict[int, list[int]]:
 def _logaddexp_rows(instrs, u: int, members: list[int], readers: dict) -> dict:
     """shared_exps' entries for logaddexp(a, b) and its two partials, where those are all
     the group holds: the rows 0, 1, 2 of one logaddexp_rows(a, b) (its value, ∂/∂a, ∂/∂b;
-    0.5 at ties, as the derivative's where gives), each partial the where(eq(a, b), 0.5,
-    sigmoid(±u)) that alone reads the sigmoid (`readers`: _readers'), whose lines (and
-    u's, and the eq's: dead_rows) are then not written. Else {}."""
+    0.5 at ties, as the derivative's wheres give), each partial the where(eq(a, b),
+    where(eq(u, u), s, 0.5), s) of s = sigmoid(±u) that alone reads s and its inner
+    where (`readers`: _readers' of the sigmoids and of their readers), whose lines
+    (and u's, and the eqs': dead_rows) are then not written. Else {}."""
     lae = next((i for i in members if instrs[i].op == "logaddexp"), None)
     if lae is None or any(i not in readers for i in members if i != lae):
         return {}
@@ -305,17 +308,27 @@ def _logaddexp_rows(instrs, u: int, members: list[int], readers: dict) -> dict:
         if i == lae:
             continue
         users = readers[i]
-        if len(users) != 1 or instrs[users[0]].op != "where":
+        if len(users) != 2 or any(instrs[j].op != "where" for j in users):
             return {}
-        w = users[0]
-        c, half, _ = instrs[w].args
-        if instrs[c].op != "eq" or set(instrs[c].args) != {a, b} or instrs[half].op != "const" \
-                or instrs[half].value != 0.5:
+        inner, w = users   # (the inner where comes first: the outer reads it)
+        c, kept, other = instrs[w].args
+        if kept != inner or other != i or not _is_eq(instrs, c, {a, b}) \
+                or not _is_eq(instrs, instrs[inner].args[0], {u}) or instrs[inner].args[1] != i \
+                or not _is_const(instrs, instrs[inner].args[2], 0.5) or readers[inner] != [w]:
             return {}
         negated = instrs[instrs[i].args[0]].op == "neg"
         first = instrs[u].args == (a, b)   # sigmoid(u) is ∂/∂a where u = a - b
         entries[w] = (lae, None, "logaddexp_rows", "args", 1 if first != negated else 2)
     return entries if len(entries) == 3 and {e[4] for e in entries.values()} == {0, 1, 2} else {}
+
+
+def _is_eq(instrs, c: int, args: set) -> bool:
+    """Whether instruction c is eq of the variables `args` (one for eq(u, u))."""
+    return instrs[c].op == "eq" and set(instrs[c].args) == args
+
+
+def _is_const(instrs, c: int, value: float) -> bool:
+    return instrs[c].op == "const" and instrs[c].value == value
 
 
 def _pair(mine: dict, first: str, second: str, call: str, passes=False) -> dict:

@@ -22,8 +22,8 @@ from ..trace.builder_ops import _COMMUTATIVE
 from .reverse import active_set
 
 # The most instructions a template may have (the int32 columns' bound on positions
-# counts on it; partials have a few)
-_MAX_BLOCK = 24
+# counts on it; partials have a few, logaddexp3's softmax with its tie selections ~30)
+_MAX_BLOCK = 32
 
 
 def _const_key(value: float) -> str:
