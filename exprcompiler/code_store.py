@@ -51,7 +51,6 @@ import stat
 import struct
 import sys
 import threading
-import weakref
 from importlib.util import MAGIC_NUMBER
 from types import CodeType
 from typing import TYPE_CHECKING, Optional
@@ -149,10 +148,21 @@ class CodeStore:
     def _loaded(self) -> tuple:
         if self.file is None:
             name = None if self.off else self._name()
+            # (a larger file than its first read is kept open for the store's reads: closed
+            # with the store (__del__), or at exit)
             self.file = _NONE if name is None else load(name)
-            if self.file[2] is not None:   # (kept open for the store's reads: closed with it, or at exit)
-                weakref.finalize(self, os.close, self.file[2])
         return self.file
+
+    def __del__(self, _close=os.close) -> None:
+        # (not weakref.finalize: ~15 µs of a fresh process's first store, for a store that
+        # lives as long as the process; _close bound here: os may be gone at exit)
+        file = getattr(self, "file", None)   # (None: __init__ did not get that far)
+        fd = file[2] if file is not None else None
+        if fd is not None:
+            try:
+                _close(fd)
+            except OSError:
+                pass
 
     def get(self, text: str) -> Optional[CodeType]:
         """The code of `text` from the file (None if it has none, or a damaged one)."""
@@ -278,12 +288,13 @@ def load(path) -> tuple:
     """(the file's table of records, its number of slots, the file's descriptor, open,
     its size, the bytes read first: up to _FIRST, a small file's all, whose entries get
     takes from them) of the file at `path`, or nothing if there is none, or it may not be
-    loaded (see the module's docstring), or its table does not fit in it. An entry is
-    read, and checked, only when asked for (get): the file holds every program's codes,
-    a program needs a few dozen. (Not mapped: a file written in one piece sits in the
-    page cache in large folios, and a page fault in a mapping of it took up to 1 MB of
-    RSS at once: ~1 KB an operation at 10³. Read whole, the templates' file of ~1 MB was
-    as much.)"""
+    loaded (see the module's docstring), or its table does not fit in it. A file that the
+    first read holds whole is closed at once (descriptor None): nothing more is read from
+    it. An entry is read, and checked, only when asked for (get): the file holds every
+    program's codes, a program needs a few dozen. (Not mapped: a file written in one
+    piece sits in the page cache in large folios, and a page fault in a mapping of it
+    took up to 1 MB of RSS at once: ~1 KB an operation at 10³. Read whole, the
+    templates' file of ~1 MB was as much.)"""
     try:
         if not _private(os.lstat(os.path.dirname(path)), stat.S_ISDIR):
             return _NONE
@@ -303,6 +314,9 @@ def load(path) -> tuple:
                 records = first[_TOP:end] if end <= len(first) else \
                     first[_TOP:] + _read_at(fd, end - len(first), len(first))
                 if len(records) == slots * RECORD:
+                    if len(first) >= st.st_size:   # (all of it read: the descriptor buys nothing)
+                        os.close(fd)
+                        fd = None
                     return records, slots, fd, st.st_size, first
     except (OSError, ValueError):
         pass
@@ -324,8 +338,8 @@ def _read_at(fd: int, length: int, start: int) -> bytes:
 
 def read(path: Path) -> dict:
     """The entries of the file at `path` (load's): key -> (its bytes, their check)."""
-    records, slots, fd, size, _ = load(path)
-    if fd is None:
+    records, slots, fd, size, first = load(path)
+    if not slots:
         return {}
     body = _TOP + slots * RECORD
     places = []
@@ -333,6 +347,8 @@ def read(path: Path) -> dict:
         if key != _EMPTY and body + start + length <= size:
             places.append((body + start, length, key, check))
     places.sort()   # (in the entries' order: see write)
+    if fd is None:   # (read whole by load)
+        return {key: (first[start:start + length], check) for start, length, key, check in places}
     try:
         return {key: (_read_at(fd, length, start), check) for start, length, key, check in places}
     finally:

@@ -351,14 +351,27 @@ def test_a_tampered_file_is_refused_on_the_read_path(tmp_path):
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts the process's open files in /proc")
 def test_the_file_is_closed_after_read_and_with_its_store(tmp_path):
+    # A file that the first read holds whole is closed at once (nothing more is read
+    # from it); a larger one stays open for the entries past that read, until its
+    # store goes.
     import gc
     folder = tmp_path / "pycode"
     path = _filled(folder).path()
     before = len(os.listdir("/proc/self/fd"))
     assert len(read(path)) == len(TEXTS) and len(os.listdir("/proc/self/fd")) == before
     store = CodeStore("demo", folder)
-    assert store.get(TEXTS[0]) is not None and len(os.listdir("/proc/self/fd")) == before + 1
-    del store
+    assert store.get(TEXTS[0]) is not None and len(os.listdir("/proc/self/fd")) == before
+    assert all(store.get(text) == _code(text) for text in TEXTS)
+    big = CodeStore("big", folder)
+    texts = [f"def f{k}(a):\n    return a + {k}\n" for k in range(1400)]
+    for text in texts:
+        big.add(text, _code(text))
+    big.save()
+    assert big.path().stat().st_size > code_store._FIRST
+    assert len(read(big.path())) == len(texts) and len(os.listdir("/proc/self/fd")) == before
+    big = CodeStore("big", folder)
+    assert big.get(texts[-1]) == _code(texts[-1]) and len(os.listdir("/proc/self/fd")) == before + 1
+    del big
     gc.collect()
     assert len(os.listdir("/proc/self/fd")) == before
 

@@ -69,7 +69,7 @@ def test_generate_releases_before_the_slot_list(monkeypatch):
         events.append(("slot list", len(out) - len(tail)))
         return out
     monkeypatch.setattr(numpy_backend, "_slot_list", recorded)
-    trace = to_trace(_text(numpy_backend.TIER_FROM))
+    trace = to_trace(_text(200))
     numpy_backend.generated(trace, func_name="f")
     (what, size), (then, holes) = events
     assert (what, then) == ("release", "slot list") and size == holes > 0

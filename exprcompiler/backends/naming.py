@@ -85,7 +85,7 @@ def preferred_name(label: Optional[Label], reserved: Iterable[str], is_input: bo
     return f"{stem}{suffix}_{tag}"
 
 
-def _asked_name(label: Optional[Label], reserved: Iterable[str], is_input: bool, tags: dict, ins) -> Optional[str]:
+def asked_name(label: Optional[Label], reserved: Iterable[str], is_input: bool, tags: dict, ins) -> Optional[str]:
     """The name a variable asks for: its label's, or an unlabelled input's own (its
     name's identifier); None: neither (assign_names' loop and its firsts ask alike)."""
     pref = preferred_name(label, reserved, is_input, tags)
@@ -247,7 +247,7 @@ def assign_names(trace: Trace, named: Union[list[bool], np.ndarray], reserved: s
         tags = {}
 
         def prefer(label: Optional[Label], is_input: bool, i: int) -> str:   # (as the loop's)
-            return _asked_name(label, reserved, is_input, tags, instrs[i])
+            return asked_name(label, reserved, is_input, tags, instrs[i])
         firsts = [first_holders(labels, named, len(instrs) + 1, reserved, use_array, reads, codes,
                                 [v for _, v in trace.inputs], prefer if len(labels.odd) >= ODD_FROM else None)]
         if firsts[0] is not None:
@@ -349,7 +349,7 @@ def _assign(trace: Trace, labels: Labels, named: list[bool], reserved: set[str],
         else:
             label = labels[i]
             is_input = instrs[i].op == "input"
-            pref = _asked_name(label, reserved, is_input, tags, instrs[i])
+            pref = asked_name(label, reserved, is_input, tags, instrs[i])
             if pref is None:
                 temps += 1
                 pref = f"t{temps}"

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import linecache
 import weakref
+from array import array
 from itertools import chain, compress, count
 from operator import itemgetter
 from typing import NamedTuple, Optional, Sequence, Union
@@ -40,6 +41,7 @@ from ..trace.columns import keep, kept
 from ..trace.render_bulk import FlatSlots, OpCodes, op_codes, op_codes_of_table, table_codes
 from .name_codes import Names
 from .name_firsts import Aliases
+from .name_later import input_names, later_texts, run_slots
 from .naming import assign_names, comment_text
 from .numpy_program import Program, load_program, load_statements
 from .numpy_tier import compile_on_use
@@ -157,26 +159,37 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
     # slots of their holes (Renderer's `slots`): the program's templates and arguments,
     # and the text is the keys formatted. A shorter one is compiled, and its lines are
     # rendered as text: keys and one format cost more (generate 5.9 -> 9.4 µs an operation).
-    keyed = plain and int(np.count_nonzero(named_flags)) > min(PROGRAM_ABOVE - _KEYED_MARGIN,
-                                                               TIER_FROM if lazy else PROGRAM_ABOVE)
+    n_named = int(np.count_nonzero(named_flags))
+    keyed = plain and n_named > min(PROGRAM_ABOVE - _KEYED_MARGIN, TIER_FROM if lazy else PROGRAM_ABOVE)
+    # A program compiled on use is named when its text is made, and runs on slots that
+    # follow no name (name_later.py): its parameters' names are found without the
+    # naming pass (at 10² operations assign_names was ~0.1 ms of a generate). A longer
+    # one (run as a program for good) is named now: the trace would be held for its text.
+    params = input_names(trace, reserved) if keyed and lazy and n_named <= PROGRAM_ABOVE - _KEYED_MARGIN else None
+    run = None if params is None else \
+        run_slots(named_flags, np.flatnonzero(named_flags | codes.among("const")), uses, reads, codes)
+    later = run is not None
     # (the flags as a list of bools, 8 bytes a variable, only for the renderer of texts)
     named = None if keyed else named_flags.tolist()
-    aliases: Optional[Aliases] = Aliases() if keyed else None
-    # (a long function's as codes, whose strings are made a chunk at a time: name_codes)
-    names = assign_names(trace, named_flags if keyed else named, reserved, uses, aliases, reads, coded=keyed,
-                         codes=codes)
+    aliases: Optional[Aliases] = Aliases() if keyed and not later else None
+    guard = False
+    if later:
+        names = None
+    else:   # (a long function's as codes, whose strings are made a chunk at a time: name_codes)
+        names = assign_names(trace, named_flags if keyed else named, reserved, uses, aliases, reads, coded=keyed,
+                             codes=codes)
+        inputs = [v for _, v in trace.inputs]
+        params = list(map(names.__getitem__, inputs))
+        # the one-point variant's body in a `try` (see _guarded), but where it rebinds an
+        # input's name (`except` would not see it as given); none in a program compiled on use
+        guard = point and guarded and _keeps_inputs(names, inputs)
+        del inputs
     if not keyed:
         del reads
         reads = None
-    else:   # (the renderer of keys takes named_flags, and needs no use counts without shared exps)
+    elif not later:   # (the renderer of keys takes named_flags, and needs no use counts without shared exps)
         del uses
         uses = None
-    inputs = [v for _, v in trace.inputs]
-    params = list(map(names.__getitem__, inputs))
-    # the one-point variant's body in a `try` (see _guarded), but where it rebinds an
-    # input's name (`except` would not see it as given)
-    guard = point and guarded and _keeps_inputs(names, inputs)
-    del inputs
     spell = POINT_SPELLING if point else SPELLING
     slots = texts = constants = None
     if keyed:
@@ -186,17 +199,28 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
         # renderer's end was generate's peak of memory: at 10⁵ operations 1.80 kB an
         # operation with them, 1.45 without, in tracemalloc's count; then assign_names'
         # list of names, 155 bytes an operation of it).
+        # (Named later: the renderer's slots are the texts', one a variable.)
         slots, first, held_constants = _slots(aliases, named_flags, codes.among("const"))
         constants = {}   # slot -> text, as the renderer spells them
+        constant_texts = {}   # variable -> text, for names made later
         instrs = instructions(trace)
         for i in held_constants.tolist():
             text = constants[int(slots[i])] = spell.const(instrs[i].value)
-            names.set_text(i, text)
+            if later:
+                constant_texts[i] = text
+            else:
+                names.set_text(i, text)
         # (their str made when the text is first asked for, by a reader or the compile on
         # use: until then their codes, 4 bytes a slot; at 10³ operations ~0.2 ms spared)
-        texts, size = Texts.made_by(names.deferred(np.flatnonzero(first))), int(np.count_nonzero(first))
-        del names, first, aliases, instrs
-        names = None   # (the renderer of keys asks for none)
+        slotted = np.flatnonzero(first)
+        if later:
+            texts = Texts.made_by(later_texts(trace, named_flags, reserved, uses, reads, codes, slotted,
+                                              constant_texts))
+            size = run[1]
+        else:
+            texts, size = Texts.made_by(names.deferred(slotted)), len(slotted)
+        del names, first, aliases, instrs, slotted, constant_texts
+        names = uses = None   # (the renderer of keys asks for none)
     if reads is not None:   # handed over in a list, which the bulk renderer empties (render_bulk.bulk_keys)
         reads = [reads]
     r = NumpyRenderer(trace, spell, None if names is None else names.__getitem__,
@@ -217,12 +241,19 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
     formats, numbered, statement_slots, returned = _keyed_lines(trace, r, returns)
     param_slots = tuple(int(slots[v]) for _, v in trace.inputs)
     # (the renderer's keys and arrays, and the trace as _prepared rewrote it, a copy of
-    # its tuple of instructions: gone before the program is made)
+    # its tuple of instructions: gone before the program is made, but for names made later)
     del r, trace, slots, named_flags
     # (the renderer's freed arrays, holes in the heap, given back: the slot list's ints
     # go to pymalloc's arenas, which cannot use them; heap_release.py)
     release_freed(len(statement_slots.flat) if type(statement_slots) is FlatSlots else 0)
     statement_slots = _slot_list(statement_slots, returned)
+    if later:   # (the texts' numbers by hole, and the slots the program runs on)
+        texts.holes = array("i", statement_slots)
+        run_of = run[0].tolist()
+        statement_slots = list(map(run_of.__getitem__, statement_slots))
+        param_slots = tuple(run_of[s] for s in param_slots)
+        constants = {run_of[s]: text for s, text in constants.items()}
+        like = None
     if like is not None:   # (the same names and slots: shared, not held twice)
         if statement_slots == like.slots:
             statement_slots = like.slots
@@ -501,7 +532,17 @@ _KEYED_MARGIN = 64
 # bench_numpy_tier.py --parts amortized at 10², compile_grad and N calls at 1000 points,
 # 200 against never a program, text 0.92-0.93x for N = 1-3, 1.03-1.05x for N = 10-100;
 # deep 0.84-0.88x, 1.00-1.06x; at one point 0.89-0.95x and 0.85-1.00x (medians of 3).
-TIER_FROM = 200
+# Measured again with the warm program path cheaper (kept forms and op codes), 45-60
+# operations (116-165 named variables), program against compiled, generate + load µs an
+# operation, medians of 5-7 fresh processes each way (load average 3-5): text 27.7 ->
+# 26.3, 23.3 -> 25.7, 24.0 -> 23.9; deep 24.7 -> 24.4, 24.6 -> 20.7; SymPy 24.5 -> 25.0,
+# 23.0 -> 22.1, 20.5 -> 20.0 (even); warm (a second formula) 40-60 operations: text
+# 25.1 -> 20.9, 22.5 -> 17.5, 20.4 -> 14.7; deep 23.7 -> 14.9, 22.0 -> 13.9, 20.7 -> 11.9;
+# SymPy 24.2 -> 16.4, 19.7 -> 13.7, 20.0 -> 11.8. Amortized (medians of 7, 102-186 named):
+# N = 1-3 0.82-1.01x, N = 10 0.87-1.05x, N = 100 1.03-1.07x at 1000 points and
+# 0.96-1.00x at one point. At 30-40 operations (74-112 named) a fresh process still
+# pays more for the program (text 31.5 -> 40.8, 28.2 -> 30.4).
+TIER_FROM = 120
 
 
 @gc_paused()

@@ -64,7 +64,7 @@ from typing import NamedTuple, Optional
 
 from ..trace.render import Numbers
 from .numpy_templates import stored_code, template_functions
-from .program_text import slot_starts
+from .program_text import slot_starts, text_holes
 
 # The statements are cut into tokens by C-level string methods, not a regular expression
 # (sre scans ~25 ns a character: 3 µs a statement). Only the holes need whitespace on
@@ -289,7 +289,8 @@ class Program(NamedTuple):
     `{}` (other braces doubled: trace.render.Renderer's keys), each statement a
     template and its slots, which are (numpy_backend) the names and constants of the
     text: a variable's is that of its name (the first variable of that name), or its
-    constant's."""
+    constant's; in a program compiled on use, name_later.run_slots' (its texts then
+    numbered by hole: program_text.Texts.holes)."""
     formats: list      # template number -> its line, `    {} = np.sin({}) * {}` (the return line's too)
     numbered: object   # per statement, the return line last: its template's number (an array('i'))
     slots: list        # every statement's slots, one after another (ints): its holes', in the text's
@@ -311,10 +312,10 @@ def load_statements(program: Program, lines, func_name: str, filename: str, name
     values = [None] * program.size
     for slot, value in program.constants.items():
         values[slot] = value
-    texts, slots = program.texts, program.slots
+    texts, slots, texts_at = program.texts, program.slots, text_holes(program)
 
     def names_in(_, at: slice):
-        return ((texts[s], s) for s in slots[at] if texts[s].isidentifier())
+        return ((texts[h], s) for h, s in zip(texts_at[at], slots[at]) if texts[h].isidentifier())
     made = list(map(_keyed_template, program.formats))
     holes = [k for k, _ in made]
     templates = [f"def t{t}{rest}" for t, (_, rest) in enumerate(made)]

@@ -56,14 +56,16 @@ class Texts:
     generate's peak of memory and of the program's), wanted only when text is made.
     `list()` splits them; `texts[slot]` too, at the first call (a line of a
     traceback), and keeps that list. `joined` may be made only when first asked for
-    (`made_by`)."""
+    (`made_by`). `holes`, if not None: per hole of the program, the number of its text
+    (where the program's slots are not one a text: name_later.py); else its slot's."""
 
-    __slots__ = ("_joined", "_make", "_list")
+    __slots__ = ("_joined", "_make", "_list", "holes")
 
     def __init__(self, texts):
         self._joined = "\n".join(texts)
         self._make = None
         self._list = None
+        self.holes = None
 
     @classmethod
     def from_joined(cls, joined: str) -> "Texts":
@@ -122,7 +124,7 @@ class LazySource:
         if self._text is not None:
             return self._text
         p = self.program
-        return formatted(p.head, p.formats, p.numbered, p.slots, p.texts.list())
+        return formatted(p.head, p.formats, p.numbered, text_holes(p), p.texts.list())
 
     def line_count(self) -> int:
         return self.program.start + 1 + len(self.program.numbered)
@@ -130,6 +132,13 @@ class LazySource:
     def __repr__(self) -> str:
         return f"<generated source of {self.line_count():,} lines, not formatted yet>" if self._text is None \
             else f"<generated source of {self.line_count():,} lines>"
+
+
+def text_holes(program):
+    """Per hole of a statement program, the number of its text (program.texts'): its
+    own numbering where the program's texts have one, else its slot."""
+    holes = program.texts.holes
+    return program.slots if holes is None else holes
 
 
 def text_of(source) -> str:
@@ -181,7 +190,7 @@ class Lines(Sequence):
         if self._starts is None:
             self._starts = slot_starts(list(map(format_holes, p.formats)), p.numbered)
         at = slice(self._starts[step], self._starts[step + 1])
-        return p.formats[p.numbered[step]].format(*map(p.texts.__getitem__, p.slots[at])) + "\n"
+        return p.formats[p.numbered[step]].format(*map(p.texts.__getitem__, text_holes(p)[at])) + "\n"
 
 
-__all__ = ["LazySource", "Lines", "Texts", "format_holes", "formatted", "slot_starts", "text_of"]
+__all__ = ["LazySource", "Lines", "Texts", "format_holes", "formatted", "slot_starts", "text_holes", "text_of"]
