@@ -130,6 +130,24 @@ def where_rare(c, x, y):
     return np.where(c, x, y)
 
 
+def where_rare_kept(c, p):
+    """np.where(c, np.where(p == p, p + 0.0, 0.0), p) for a boolean c that is mostly False
+    and a p that is the caller's own new float array, read by nothing else: p itself
+    where c holds nowhere (one reduction); else p with the points where c holds set to
+    p + 0.0 (0.0 where p is NaN), computed at those points only. The + 0.0 is the
+    trace's: it keeps p's derivative for the second-order code, and turns -0.0 into 0.0."""
+    if (isinstance(c, np.ndarray) and isinstance(p, np.ndarray) and p.ndim and c.shape == p.shape
+            and c.dtype == np.bool_ and p.dtype.kind == "f"):
+        if not c.any():
+            return p
+        q = p[c]
+        q += 0.0
+        q[q != q] = 0.0
+        p[c] = q
+        return p
+    return np.where(c, np.where(p == p, p + 0.0, 0.0), p)
+
+
 def _fits(x, y) -> bool:
     """Whether np.where(c, x, y) has y's dtype and shape (c of y's shape)."""
     if type(x) is float:   # a constant: NumPy takes y's precision

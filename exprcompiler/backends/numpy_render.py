@@ -25,6 +25,11 @@ network's gradient:
   passes more for the same selection.
 - where(c, x, y) with such a condition and y a new array is where_rare(c, x, y): y
   itself unless c holds somewhere (a reduction instead of a pass and an array).
+- where(c, where(p == p, p + 0.0, 0.0), p) (pow's and xlogy's derivatives at zeros,
+  which keep p's own derivative for second order), with such a c and p a new array
+  that nothing else reads, is where_rare_kept(c, p): p itself unless c holds
+  somewhere, else p changed at those points only; the inner where, == and + have no
+  text (four passes and four arrays fewer).
 
 The patterns that share work between a value and its derivative (a shared exp, two
 results of one call) are numpy_shares.py's; this renderer spells what they decide.
@@ -38,7 +43,7 @@ from .. import ops as _ops
 from ..tensor_rules import attr_text
 from ..trace.ir import Trace
 from ..trace.render import Renderer, Spelling, format_op, use_counts
-from .numpy_shares import dead_rows
+from .numpy_shares import _plus_zero, dead_rows
 
 _COMPARISONS = frozenset(name for name, op in _ops.OPS.items() if op.prec == _ops.PREC_CMP)
 _ELEMENTWISE_FLOAT = frozenset(("add", "sub", "mul", "div", "neg", "pow"))
@@ -89,6 +94,7 @@ class NumpyRenderer(Renderer):
         # both walk the trace, and only masks and conditions (comparisons) need them
         self._floaty = may_be_python_float(trace) if self._comparisons else None
         self._conditions = _conditions(trace) if self._comparisons else set()
+        self._kept = _kept_wheres(trace, self._conditions, uses) if self._conditions else set()
         self._shared = shared or {}
         self._uses = use_counts(trace) if uses is None and self._shared else uses   # (read for shared exps only)
         self._first: dict[tuple, int] = {}    # (k, exp helper) -> its first user
@@ -135,6 +141,8 @@ class NumpyRenderer(Renderer):
         rare = bool(self._conditions) and any(
             ins.op == "where" and ins.args[0] in self._conditions and self._fresh(ins.args[2])
             for ins in self.trace.instrs)
+        if self._kept:
+            names = names | {"where_rare_kept"}
         return names | {"where_rare"} if rare else names
 
     @property
@@ -200,6 +208,8 @@ class NumpyRenderer(Renderer):
         if i in self._conditions:
             return self._boolean(i)
         if ins.op == "where" and ins.args[0] in self._conditions:
+            if i in self._kept:
+                return f"where_rare_kept({self._texts[ins.args[0]]}, {self._texts[ins.args[2]]})", _ops.PREC_ATOM
             call = "where_rare" if self._fresh(ins.args[2]) else "np.where"
             return f"{call}({', '.join(map(self._texts.__getitem__, ins.args))})", _ops.PREC_ATOM
         if ins.op == "mul" and self._comparisons:
@@ -252,6 +262,35 @@ def _conditions(trace: Trace) -> set[int]:
                 uses[a] = uses.get(a, True) and ins.op == "where" and k == 0
     outputs = {v for _, v in trace.outputs}
     return {a for a, only in uses.items() if only and a not in outputs}
+
+
+def _kept_wheres(trace: Trace, conditions: set[int], uses=None) -> set[int]:
+    """The where(c, where(eq(p, p), add(p, 0.0), 0.0), p) with c among `conditions`
+    that where_rare_kept(c, p) may spell: the inner where, eq and add read only there,
+    and p a new array (arithmetic on arrays, not a shared helper's) that only they read,
+    so that the helper may return it and change it in place. `uses`: use_counts of the
+    trace, if known."""
+    instrs = trace.instrs
+    found = []
+    for i, ins in enumerate(instrs):
+        if ins.op != "where" or ins.args[0] not in conditions:
+            continue
+        _, inner, p = ins.args
+        w = instrs[inner]
+        if w.op != "where" or not _plus_zero(instrs[w.args[2]]):
+            continue
+        e, a = instrs[w.args[0]], instrs[w.args[1]]
+        if (e.op == "eq" and e.args == (p, p) and a.op == "add" and a.args[0] == p
+                and _plus_zero(instrs[a.args[1]]) and instrs[p].op in _ELEMENTWISE_FLOAT):
+            found.append((i, inner, w.args[0], w.args[1], p))
+    if not found:
+        return set()
+    if uses is None:
+        uses = use_counts(trace)
+    floaty = may_be_python_float(trace)
+    # (p: twice by the eq, once by the add and by the outer where)
+    return {i for i, inner, e, a, p in found
+            if uses[inner] == uses[e] == uses[a] == 1 and uses[p] == 4 and not floaty[p]}
 
 
 __all__ = ["NumpyRenderer", "may_be_python_float"]

@@ -69,9 +69,9 @@ from ..ufunc_loops import SIMD
 from .numpy_nary import NARY_HELPERS, NARY_OPS, nary_rows
 
 
-FUSED_HELPERS = ("where_rare", "exp_quiet", "sigmoid_of_exp", "sigmoid_neg_of_exp", "softplus_of_exp",
-                 "exp_neg_abs", "sigmoid_e", "sigmoid_neg_e", "softplus_e", "logaddexp_e", "exp_neg2abs",
-                 "tanh_of_exp", "sech2_of_exp", "sech2_of_tanh", "log1p_of_sum", "sigmoid_pair_of_exp",
+FUSED_HELPERS = ("where_rare", "where_rare_kept", "exp_quiet", "sigmoid_of_exp", "sigmoid_neg_of_exp",
+                 "softplus_of_exp", "exp_neg_abs", "sigmoid_e", "sigmoid_neg_e", "softplus_e", "logaddexp_e",
+                 "exp_neg2abs", "tanh_of_exp", "sech2_of_exp", "sech2_of_tanh", "log1p_of_sum", "sigmoid_pair_of_exp",
                  "sigmoid_pair_e", "expm1_pair", "neg_expm1_pair", "logaddexp_rows", "log1mexp_pair",
                  "log1m_of_diff", "softplus_pair_e", "neg_softplus_pair_e", "sigmoid_pair_of_exp_at") + NARY_HELPERS
 
