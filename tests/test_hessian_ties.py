@@ -160,6 +160,18 @@ def check(hessian_of, expected) -> list[str]:
     return problems
 
 
+def column_blocks(columns):
+    """block(op, i) for check: op's Hessian at point i from columns[k], the products with
+    the k-th unit direction, as {variable name: values}."""
+    def block(op, i):
+        out = np.full((op.arity, op.arity), np.nan)
+        for k in range(op.arity):
+            for r in range(op.arity):
+                out[r, k] = np.asarray(columns[k][f"{op.name}_x{r + 1}"])[i]
+        return out
+    return block
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_every_ops_hessian_is_sympys_at_edges_ties_and_zeros(backend, expected):
     names, args, per_op, n, exact = expected
@@ -188,13 +200,7 @@ def test_every_ops_hvp_is_sympys_at_edges_ties_and_zeros(backend, expected):
             got = hvp(*in_order(hvp.inputs[:len(names)], names, args), *v)   # (directions in `names` order)
         columns.append(dict(zip(names, got[2])))   # (value, gradient, H·v)
 
-    def block(op, i):
-        out = np.full((op.arity, op.arity), np.nan)
-        for k in range(op.arity):
-            for r in range(op.arity):
-                out[r, k] = np.asarray(columns[k][f"{op.name}_x{r + 1}"])[i]
-        return out
-    problems = check(block, expected)
+    problems = check(column_blocks(columns), expected)
     assert not problems, "\n".join(problems)
 
 

@@ -19,7 +19,7 @@ import pytest
 
 from exprcompiler import compile_grad, compile_hessian, compile_vjp, passes, to_trace
 from exprcompiler.ops_special import _SINC_SMALL
-from test_hessian_ties import (BACKENDS, DIFFERENTIABLE, all_ops_trace, cases, check, exact_hessians,
+from test_hessian_ties import (BACKENDS, DIFFERENTIABLE, all_ops_trace, cases, check, column_blocks, exact_hessians,
                                private_cache)  # noqa: F401 (private_cache: a fixture)
 
 _T = _SINC_SMALL
@@ -112,12 +112,7 @@ def test_every_ops_reverse_over_forward_hessian_is_sympys_at_edges_ties_and_zero
             got = rof(*(given[name] for name in rof.inputs))
         columns.append(dict(zip(rof.wrt, got[1])))
 
-    def block(op, i):
-        out = np.full((op.arity, op.arity), np.nan)
-        for k in range(op.arity):
-            for r in range(op.arity):
-                out[r, k] = np.asarray(columns[k][f"{op.name}_x{r + 1}"])[i]
-        return out
+    block = column_blocks(columns)
     problems = check(block, expected)
     H = compile_hessian(all_ops_trace(), names, backend=backend)
     with np.errstate(all="ignore"):
