@@ -8,7 +8,8 @@ linear from 10² to 10⁶ operations.
 
 "Callable" is what load returns: a function of more than numpy_backend.TIER_FROM
 named variables is a statement program until its calls have paid for compile()
-(backends/numpy_tier.py, after ~20-70 calls), so that compile() is not in these
+(backends/numpy_tier.py: after ~70 calls on small arrays, never on large ones,
+where the program is the faster), so that compile() is not in these
 figures; benchmarks/bench_numpy_tier.py measures the total over N calls.
 
 Each (family, size) runs in its own process, so peak memory is that process's

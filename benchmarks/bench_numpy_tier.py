@@ -8,12 +8,15 @@ the new alternating round by round, CPU time (time.process_time), medians:
              `program` (TIER_FROM 0: the statement program, compiled on use, whatever the size).
   constants  the tier-up's cost a line (the text formatted from the program, then compile()),
              and the program's excess over the compiled function a line a call at 1, 1000 and
-             16384 points: what numpy_tier.COMPILE_US and DELTA_US state.
+             16384 points (or --points), with the program's own time a line (numpy_tier.CHEAP_US
+             is in those units): what numpy_tier.COMPILE_US, DELTA_US and CHEAP_US state.
   amortized  compile_grad(expression) and N calls, at 1000 points and at one point (floats),
              total CPU ms, for each N of --calls: `compiled` against the default policy, in
              lockstep (one call each in turn: both see the same machine).
 
     python benchmarks/bench_numpy_tier.py --sizes 100 1000 3000 --families text --parts build constants
+    python benchmarks/bench_numpy_tier.py --sizes 10 100 1000 --families text deep sympy --parts constants \
+        --points 1 30 100 300 1000 3000
     python benchmarks/bench_numpy_tier.py --sizes 1000 --parts amortized --calls 1 10 100 1000
 """
 
@@ -74,7 +77,7 @@ def build(family: str, grad, n_ops: int, rounds: int) -> None:
           f"program {1e6 * p / n_ops:.1f}   ({1e3 * c:.2f} -> {1e3 * p:.2f} ms)")
 
 
-def constants(family: str, grad, rounds: int) -> None:
+def constants(family: str, grad, rounds: int, points_list=(1, 1000, 16384)) -> None:
     from exprcompiler.backends import numpy_backend
     from exprcompiler.backends.program_text import text_of
     restore = _setting("COMPILE_US", float("inf"))
@@ -98,7 +101,7 @@ def constants(family: str, grad, rounds: int) -> None:
           f"   ({lines:,} lines)")
     rng = np.random.default_rng(0)
     n_in = len(grad.input_names)
-    for points in (1, 1000, 16384):
+    for points in points_list:
         args = [rng.uniform(0.2, 0.9, points) for _ in range(n_in)]
         assert _flat(program(*args)) == _flat(compiled(*args)), "not the same bits"
         repeat = max(1, min(200, 2_000_000 // (lines * points)))
@@ -111,7 +114,7 @@ def constants(family: str, grad, rounds: int) -> None:
                 times[mode].append((time.process_time() - t0) / repeat)
         c, p = (statistics.median(times[m]) for m in ("compiled", "program"))
         print(f"  call at {points:>5} points, ms: compiled {1e3 * c:.3f}  program {1e3 * p:.3f}  "
-              f"ratio {p / c:.3f}  excess {1e6 * (p - c) / lines:.3f} µs/line/call")
+              f"({1e6 * p / lines:.2f} µs/line)  ratio {p / c:.3f}  excess {1e6 * (p - c) / lines:.3f} µs/line/call")
 
 
 def amortized(family: str, n_ops: int, calls: list, rounds: int) -> None:
@@ -161,6 +164,8 @@ def main() -> None:
     ap.add_argument("--families", nargs="+", default=["text"], choices=["text", "deep", "sympy"])
     ap.add_argument("--parts", nargs="+", default=["build", "constants"], choices=["build", "constants", "amortized"])
     ap.add_argument("--calls", type=int, nargs="+", default=[1, 10, 100, 1000])
+    ap.add_argument("--points", type=int, nargs="+", default=[1, 1000, 16384],
+                    help="array sizes of the constants part's calls")
     ap.add_argument("--rounds", type=int, default=9)
     args = ap.parse_args()
     from exprcompiler.backends import numpy_backend, numpy_tier
@@ -168,7 +173,7 @@ def main() -> None:
     from exprcompiler.passes import grad_reverse
     print(f"python {sys.version.split()[0]}, NumPy {np.__version__}, one thread, load average "
           f"{os.getloadavg()[0]:.2f}; TIER_FROM {numpy_backend.TIER_FROM}, COMPILE_US {numpy_tier.COMPILE_US}, "
-          f"DELTA_US {numpy_tier.DELTA_US}, SHARE {numpy_tier.SHARE}")
+          f"DELTA_US {numpy_tier.DELTA_US}, SHARE {numpy_tier.SHARE}, CHEAP_US {numpy_tier.CHEAP_US}")
     for family in args.families:
         for size in args.sizes:
             primal = to_trace(make_input(family, size))
@@ -177,7 +182,7 @@ def main() -> None:
             if "build" in args.parts:
                 build(family, grad, primal.size, args.rounds)
             if "constants" in args.parts:
-                constants(family, grad, args.rounds)
+                constants(family, grad, args.rounds, args.points)
             if "amortized" in args.parts:
                 amortized(family, size, args.calls, max(1, args.rounds // 3))
 

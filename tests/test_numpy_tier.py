@@ -41,6 +41,7 @@ def _price(monkeypatch, calls: int):
     monkeypatch.setattr(numpy_tier, "DELTA_US", 1.0)
     monkeypatch.setattr(numpy_tier, "DELTA_POINT_US", 1.0)
     monkeypatch.setattr(numpy_tier, "SHARE", 0.0)
+    monkeypatch.setattr(numpy_tier, "CHEAP_US", float("inf"))   # every call pays, whatever it takes
 
 
 def _loaded(trace, **kw):
@@ -90,6 +91,7 @@ def test_the_rent_is_a_line_share_of_the_call(every_size):
     every_size.setattr(numpy_tier, "COMPILE_US", 1.0)
     every_size.setattr(numpy_tier, "DELTA_US", 0.0)
     every_size.setattr(numpy_tier, "SHARE", 1.0)
+    every_size.setattr(numpy_tier, "CHEAP_US", float("inf"))   # (a call this long pays no rent by default)
     fn, _ = _loaded(grad_reverse(to_trace(random_program(30, seed=1))))
     x = [np.linspace(0.1, 0.9, 10_000)] * len(inspect.signature(fn).parameters)
     fn(*x)
@@ -105,9 +107,9 @@ def test_by_default_small_functions_compile_and_larger_ones_tier(monkeypatch):
     lazy, _, program = numpy_backend.generated(larger.trace, description="d", returns=(0, (1, 2)))
     eager, _, none = numpy_backend.generated(larger.trace, description="d", returns=(0, (1, 2)), lazy=False)
     assert program is not None and none is None and str(lazy) == eager
-    x = [np.linspace(0.2, 0.9, 1000) + k for k in range(len(larger.inputs))]
+    x = [np.linspace(0.2, 0.9, 3) + k for k in range(len(larger.inputs))]
     want = _outcome(larger, x)
-    for _ in range(100):   # ~27 calls at 1000 points pay the price (numpy_tier's constants)
+    for _ in range(150):   # ~70 calls on small arrays pay the price (numpy_tier's constants)
         larger(*x)
     assert numpy_tier.tiered(larger._fn) and _outcome(larger, x) == want
 

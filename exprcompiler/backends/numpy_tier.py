@@ -23,7 +23,10 @@ until the rent paid reaches the compile's cost (the price of buying), then compi
 The total is then at most about twice what the better of the two would have cost
 had the number of calls been known, and a function called a few times (a test, a
 script, a one-off evaluation) never pays compile() at all. Both the rent and the
-price grow with the number of lines, so they are counted per line.
+price grow with the number of lines, so they are counted per line. On larger arrays
+the program runs on about half the slots the compiled function's names hold, and is
+mostly the faster of the two: a call that takes CHEAP_US a line or more pays no rent,
+and a function only ever called so stays the program.
 
 Thread safety: the swap is one attribute store. A call in flight keeps the code it
 started with (the program's runner stays in the namespace for it); two threads that
@@ -40,22 +43,31 @@ from types import CodeType
 from .numpy_program import _RUNNER
 from .program_text import lines_in
 
-# Measured with benchmarks/bench_numpy_tier.py --parts constants (CPU time, one thread,
-# load average ~1.5; text family's gradients of 8 to 3,072 operations, 25 to 6,995 lines):
-# COMPILE_US, the tier-up's cost a line: the text formatted from the program and
-# compile()d, 6.5-6.9 µs (9.6 at 25 lines). The program's excess over the compiled
-# function, a line a call: 0.17-0.25 µs at one point (arrays of one), 0.24-0.48 at
-# 1000 points, 0.6-1.8 at 16,384 (numpy_runner's largest block): DELTA_US a line a call
-# and SHARE of the call's own time (0.1 µs a line at one point, 6 at 1000 points, 93
-# at 16,384). So a function tiers up after ~35 calls at one point, ~19-27 at 1000 points
-# (the true break-even: ~15-19), ~6 at 16,384 (~7). The one-point variant (Python
-# floats, math's functions) costs less a line, and so does its program's excess:
-# DELTA_POINT_US, from benchmarks/bench_numpy_program.py (0.087 µs a line at 2,312
-# lines, 0.10 at 6,995): it tiers up after ~70 calls.
+# Measured with benchmarks/bench_numpy_tier.py --parts constants --points 1 30 100 300 1000
+# 3000 (CPU time, one thread, load average ~1.9; text, deep and SymPy gradients of 16 to
+# 3,006 operations, 19 to 2,346 lines): COMPILE_US, the tier-up's cost a line (the text
+# formatted from the program and compile()d), 4.5-5.3 µs at 246-2,346 lines (9-12 at
+# 25-36; 6.5-6.9 in an earlier run at load ~1.5). The program's
+# excess over the compiled function, a line a call, is ~0.1 µs (0.06-0.15) wherever the
+# program's call takes under ~1 µs a line, at 1 to 300 points. Above, on larger arrays,
+# the program is mostly the faster of the two, as it runs on about half the slots (its
+# arrays stay in cache and are reused): at 1000 points 0.64-0.85x the compiled time for
+# gradients of 289 operations and more (-0.4 to -1.0 µs a line a call, 1.6-2.4 µs a
+# line), at 3000 points 0.68-0.84x from 300 operations; it is slower only in smaller
+# ones (19-306 operations at 1000 points, 1.2-1.7 µs a line: excess 0.05-0.24 µs, at
+# most 1.18x; at 3000 points up to 1.06x). So only a call of under CHEAP_US a line
+# pays rent, DELTA_US a line (SHARE of its time on top: 0, the excess does not grow with
+# the call's time there): a function called on small arrays tiers up after ~70 calls
+# (the ski rental's bound holds), one called on large arrays stays the program, which
+# costs at most ~1.2x the compiled function there and mostly 0.65-0.9x. The one-point
+# variant (Python floats, math's functions) costs less a line, and so does its
+# program's excess: DELTA_POINT_US, from benchmarks/bench_numpy_program.py (0.087 µs a
+# line at 2,312 lines, 0.10 at 6,995): it tiers up after ~70 calls.
 COMPILE_US = 7.0
-DELTA_US = 0.2
+DELTA_US = 0.1
 DELTA_POINT_US = 0.1
-SHARE = 0.01
+SHARE = 0.0
+CHEAP_US = 1.5
 
 
 def compile_on_use(fn, source, filename: str, namespace: dict, point: bool = False) -> None:
@@ -69,12 +81,16 @@ def compile_on_use(fn, source, filename: str, namespace: dict, point: bool = Fal
     lines = lines_in(source)
     left = COMPILE_US   # µs a line
     per_call, share = DELTA_POINT_US if point else DELTA_US, SHARE * 1e6 / max(1, lines)
+    cheap = CHEAP_US * 1e-6 * max(1, lines)   # s a call: above, the program is not the slower
 
     def counted(given: dict):
         nonlocal left
         start = perf_counter()
         out = run(given)
-        left -= per_call + share * (perf_counter() - start)
+        spent = perf_counter() - start
+        if spent >= cheap:
+            return out
+        left -= per_call + share * spent
         if left <= 0 and fn.__code__ is stub:
             # paid once: the threads still calling meanwhile run the program; if the text
             # does not compile the program stays, and gives the same results
@@ -109,4 +125,4 @@ def tiered(fn) -> bool:
     return getattr(counted, "tiered", lambda: False)()
 
 
-__all__ = ["compile_on_use", "tiered", "COMPILE_US", "DELTA_US", "DELTA_POINT_US", "SHARE"]
+__all__ = ["compile_on_use", "tiered", "COMPILE_US", "DELTA_US", "DELTA_POINT_US", "SHARE", "CHEAP_US"]

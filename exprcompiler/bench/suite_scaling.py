@@ -212,7 +212,7 @@ def run(threads: list[int], repeat: int, quick: bool) -> SuiteResult:
         "ops: operations in the function's trace; grad ops (×): in the gradient trace, and / ops",
         "trace: parse + trace + shared sums; passes: reverse-mode pass; source: NumPy source; "
         "load: numpy_backend.load of it: Python's compile() up to numpy_backend.TIER_FROM named variables, "
-        "above that a statement program (compiled on use after ~20-70 calls: numpy_tier, not in this figure); "
+        "above that a statement program (compiled on use after ~70 calls on small arrays, never on large ones: numpy_tier, not in this figure); "
         "total: the four; µs/op: total / ops (flat when linear)",
         "C: cold compile of the gradient's C kernel (fresh cache), apart from total: wall ms "
         "(C compiler CPU ms: user + sys of its processes, parts compiled in parallel)",
