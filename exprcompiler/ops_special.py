@@ -61,9 +61,18 @@ def _sinc_slope(b, x, out):
     return b.where(small, b.mul(near, series), b.div(b.sub(b.cos(b.mul(_PI, far)), out), far))
 
 
+def _safe_norm(b, zero, out):
+    """out, 1 where it is 0 (zero): the denominator of the branch not taken there, so that
+    it is not 0/0 (as _sinc_slope's): reverse over forward multiplies its derivatives by
+    an adjoint of 0, which gave a NaN Hessian of hypot at (0, 0) for forward over
+    reverse's 0. The bits elsewhere are out's."""
+    return b.where(zero, 1.0, out)
+
+
 def _over_norm(b, x, out):
     """x / hypot, 0 where hypot is 0 (the derivative of hypot, a subgradient at 0)."""
-    return b.where(b.eq(out, 0.0), 0.0, b.div(x, out))
+    zero = b.eq(out, 0.0)
+    return b.where(zero, 0.0, b.div(x, _safe_norm(b, zero, out)))
 
 
 def _over_norm_squared(b, u, y, x):
@@ -230,11 +239,13 @@ def _over_norm3(b, i, xs, out):
     normal, whatever k. k comes from s, not from out, so that a C kernel computes it
     beside the square root (s is xc_hypot3's own, the same operations in the same
     order, which gcc computes once): from out, its comparisons waited for the root
-    (value and gradient in cache: 1.44 -> 1.18x the naive form's time)."""
+    (value and gradient in cache: 1.44 -> 1.18x the naive form's time). Where out is 0,
+    1/(out·k) takes 1 for out (_safe_norm)."""
     s = b.add(b.add(b.mul(xs[0], xs[0]), b.mul(xs[1], xs[1])), b.mul(xs[2], xs[2]))
     k = b.where(b.le(s, 2.0 ** 120), 2.0 ** 60, 2.0 ** -60)
-    r = b.div(1.0, b.mul(out, k))
-    return b.where(b.eq(out, 0.0), 0.0, b.mul(b.mul(xs[i], k), r))
+    zero = b.eq(out, 0.0)
+    r = b.div(1.0, b.mul(_safe_norm(b, zero, out), k))
+    return b.where(zero, 0.0, b.mul(b.mul(xs[i], k), r))
 
 
 def _three(partial):

@@ -127,7 +127,7 @@ def test_a_value_and_its_derivative_share_one_exp():
         assert sum(body.count(f) for f in ("exp_quiet(", "exp_neg_abs(", "np.exp(", "sigmoid(", "softplus(",
                                            "logaddexp_rows(")) == 1
     body = compile_grad("hypot(x, y) + e1", stable=True).source.split("def ")[1]
-    assert "t1 = v1 == 0.0" in body and "where_rare(t1, 0.0, y / v1)" in body   # a boolean condition
+    assert "t1 = v1 == 0.0" in body and "where_rare(t1, 0.0, y / t2)" in body   # a boolean condition
     g = compile_grad("logaddexp(e1, e2)", wrt=["e1"])   # the e variables avoid the user's names
     assert "e3 = exp_neg_abs(" in g.source and g(1.0, 3.0)[0] == np.logaddexp(1.0, 3.0)
     body = compile_grad("log(exp(a) + exp(b))", wrt=["a"], stable=True).source.split("def ")[1]
