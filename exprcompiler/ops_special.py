@@ -160,7 +160,7 @@ def _logaddexp_share(b, x, y, flip: bool = False):
     there: a constant's derivative, 0, would make every Hessian wrong at a tie."""
     d = b.sub(x, y)
     s = b.sigmoid(b.neg(d) if flip else d)
-    return b.where(b.eq(x, y), b.where(b.eq(d, d), s, 0.5), s)
+    return _at_nan_tie(b, b.eq(x, y), s, 0.5, d)
 
 
 TABLE += [
@@ -225,7 +225,15 @@ def _tie_difference(b, tie, t, m):
     """t - m, 0 where it is NaN at a tie (equal infinities). At a finite tie t - m is 0
     and stays the branch taken, so that its derivative, dt - dm, is kept."""
     d = b.sub(t, m)
-    return b.where(tie, b.where(b.eq(d, d), d, 0.0), d)
+    return _at_nan_tie(b, tie, d, 0.0, d)
+
+
+def _at_nan_tie(b, tie, value, const, d):
+    """`value`, but `const` where `tie` holds and the difference `d` is NaN (equal
+    infinities): a tie's convention taken only where the formula has no number, so that
+    at a finite tie the formula stays the branch taken and its derivative is kept (a
+    constant's, 0, made the Hessians of logaddexp and logaddexp3 wrong at every tie)."""
+    return b.where(tie, b.where(b.eq(d, d), value, const), value)
 
 
 def _over_norm3(b, i, xs, out):
