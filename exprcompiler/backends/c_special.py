@@ -224,25 +224,36 @@ static inline XC_ALWAYS double xc_expm1_neg_shared(double x)
 }"""
 
 # arcsinh, arccosh and arctanh (the op table's `c`) by libmvec's log: glibc's asinh,
-# acosh and atanh cost 4-5 ns a point here, and the rewrites of log(x + sqrt(x^2 + 1))
-# and its kin cost 1.2-1.5x the naive forms where those are accurate (now 1.0-1.05x).
-# Each is log1p(t) of a t >= 0 without cancellation, log1p as xc_log1p takes it: log(u),
+# acosh and atanh cost 4-5 ns a point here. acosh(x) = log1p((x - 1) + sqrt((x - 1)(x +
+# 1))) (x - 1 exact near 1) and atanh(a) = log1p(2a / (1 - a)) / 2 (1 - a exact from
+# 1/2) are each log1p(t) of a t >= 0 without cancellation, as xc_log1p takes it: log(u),
 # u = 1 + t, plus the rounding's error (t - (u - 1)) / u, exact for u < 2^53.
-# asinh(a) = log1p(a + a^2 / (1 + sqrt(1 + a^2))) and acosh(x) = log1p((x - 1) +
-# sqrt((x - 1)(x + 1))) (x - 1 exact near 1); from 2^28 on, where the 1/(4a^2) left out
-# is below 2^-58 of the result, log(2a) = log(a) + ln 2 instead (a^2 overflows from
-# 1e154), by the same one log: u = a, the correction ln 2. acosh is NaN below 1 by a
-# select (below -1, t may cancel to a finite number). atanh(a) = log1p(2a / (1 - a)) / 2
-# (1 - a exact from 1/2): inf at 1, NaN above. Odd ones by copysign (-0.0 at -0.0);
-# within 3 ulps against mpmath (libm's: 1), NaN at NaN (tests/test_stability_cost.py).
-_ASINH = """/* asinh by one log: log1p of a positive argument, log(2|x|) from 2^28 */
+# asinh(a) = log(u) for u = a + h, h = sqrt(1 + a^2), both rounded, plus e / u, e = a +
+# sqrt(1 + a^2) - u: what the two roundings lost, a - (u - h) (exact: h >= a) and (1 +
+# a^2 - h^2) / (2h) (the rounded square's residual, by two fmas); 1 / u as h - a (the
+# two multiply to 1; where h - a cancels, for large a, e / u is far below the result's
+# ulp: within 0.71 ulps on [2^24, 2^28]). Its one division, 1 / h, is the slope's
+# 1 / hypot(1, x) (xc_hypot1_shared's expression, so a kernel with both divides once),
+# and the log waits for no division. Value and slope of log(x + sqrt(x^2 + 1)) on [0.5,
+# 10], 16,384 points in cache: 1.19-1.22x the naive form's time with log1p(a + a^2 / (1 +
+# h)) -> 1.00-1.05x (one division fewer, still before the log: 1.18-1.20x); arcsinh alone
+# 3.2 -> 2.8 ns a point. Within 1.76 ulps of mpmath from 1e-300 to 1e300 (log1p's form:
+# 2.00), float32 2.4 float ulps (2.96): tests/test_c_asinh_one_division.py. acosh's
+# correction by x - h for 1 / u, one division fewer, did not pay (1.07-1.09x -> 1.07x;
+# with the root's residual too, 1.13x).
+# From 2^28 on, where the 1/(4a^2) left out is below 2^-58 of the result, log(2a) =
+# log(a) + ln 2 instead (a^2 overflows from 1e154), by the same one log: u = a, the
+# correction ln 2. acosh is NaN below 1 by a select (below -1, t may cancel to a finite
+# number); atanh inf at 1, NaN above. Odd ones by copysign (-0.0 at -0.0); within 3 ulps
+# against mpmath (libm's: 1), NaN at NaN (tests/test_stability_cost.py).
+_ASINH = """/* asinh by one log: log(u) for u = |x| + hypot(1, x) rounded, plus what u lost; log(2|x|) from 2^28 */
 static inline double xc_asinh(double x)
 {
-    const double a = fabs(x), s = a * a, t = a + s / (1.0 + sqrt(1.0 + s));
+    const double a = fabs(x), s = a * a, h = sqrt(1.0 + s);
     const int big = a > 268435456.0;
-    const double u = xc_select(big, a, 1.0 + t);
-    const double c = xc_select(big, 0.6931471805599453, (t - (u - 1.0)) / u);
-    return copysign(c + log(u), x);
+    const double r = 1.0 / xc_select(big, a, h), u = xc_select(big, a, a + h);
+    const double e = fma(0.5 * fma(a, a, fma(-h, h, 1.0)), r, a - (u - h));
+    return copysign(xc_select(big, 0.6931471805599453, e * (h - a)) + log(u), x);
 }"""
 _ACOSH = """/* acosh by one log: log1p of a positive argument, log(2x) from 2^28; NaN below 1 */
 static inline double xc_acosh(double x)
@@ -256,10 +267,11 @@ static inline double xc_acosh(double x)
 
 # The derivatives' denominators hypot(1, x) and sqrt(x - 1) sqrt(x + 1) from the same
 # square root as xc_asinh's and xc_acosh's (gcc computes it once in a kernel with both:
-# c_backend.c_forms), within an ulp and a half; from 2^28 on, where the 1/(2x^2) left out
-# is below 2^-55, |x| itself (x^2 overflows from 1e154). Value and slope, 16,384 points in
-# cache: arcsinh 4.0-4.2 -> 3.4-3.5 ns a point (libmvec's hypot), arccosh 4.4-4.5 ->
-# 3.0-3.1 (two square roots); the naive forms 2.8-2.9.
+# c_backend.c_forms; and 1 / hypot(1, x) too, xc_asinh's one division), within an ulp and
+# a half; from 2^28 on, where the 1/(2x^2) left out is below 2^-55, |x| itself (x^2
+# overflows from 1e154). Value and slope, 16,384 points in cache: arcsinh 4.0-4.2 ->
+# 3.4-3.5 ns a point (libmvec's hypot), arccosh 4.4-4.5 -> 3.0-3.1 (two square roots);
+# the naive forms 2.8-2.9.
 _HYPOT1_SHARED = """/* hypot(1, x) by xc_asinh's steps */
 static inline double xc_hypot1_shared(double x)
 {
