@@ -36,11 +36,12 @@ goes to the parser, which makes the same calls again (hash-consed: the same
 variables, nothing new) and reports the error at its token.
 
 A form gets a plan the first time it is seen if its token window holds WORTH statements
-of it, else the RECORD_AT-th time it is seen (a form spread over windows), so text
-whose statements all differ, or a short text, costs a dictionary entry a statement, not
-a recording; a form that an earlier parse of the process recorded gets its plan the
-first time (_RECORDED); at most MAX_PLANS are kept, and where forms keep coming without
-statements that share them, plans stop (TRIAL).
+of it (half as many once the window's plans run), else the RECORD_AT-th time it is seen
+(a form spread over windows), so text whose statements all differ, or a short text,
+costs a dictionary entry a statement, not a recording; a form that an earlier parse of
+the process recorded gets its plan the first time (_RECORDED); at most MAX_PLANS are
+kept, and where forms keep coming without statements that share them, plans stop
+(TRIAL).
 """
 
 from __future__ import annotations
@@ -75,6 +76,15 @@ MAX_PLANS = 4096
 # is seen. (The scaling benchmark's text at 10² operations: 48 statements of 13 forms,
 # 8 at most of one: 11 plans and 25 replays made a fresh process's parse 2.1 ms, 1.0-1.2
 # without; at 10³, 27-54 statements a form: every form's plan from its first statement.)
+# Where a window's plans run (_pays: any window but a text's last; the last, where a form
+# has WORTH statements or was recorded before), a statement with no plan costs more than
+# its reading: the replay stops there and looks for the form again after it. So there a
+# form gets its plan at its first statement from half of WORTH on. (That text at 322
+# operations, 143 statements of 13 forms, 1-2 of 16 or more: a process's second such text
+# replayed 124 of its statements instead of 81,
+# its parse (bench_frontend.py --warm) 1.89 -> 1.10 ms; in a fresh process 1.80 -> 1.21;
+# the same text parsed again 1.05 -> 1.04: CPU medians of 4-5 alternating runs, load
+# 5-8. From 10³ operations on, every form has 16 a window: the same plans as before.)
 # Finding a statement's form costs a quarter of reading it, so where forms keep coming
 # (hand-written text, or generated expression by expression) plans do not pay: once
 # TRIAL statements had no plan, the parse goes on without plans unless PAYS times as
@@ -245,7 +255,7 @@ class Plans:
             return None
         if (self.lenient, form) not in _RECORDED:
             seen = 1 if mark is None else mark + 1
-            if seen < RECORD_AT and self.window.counts()[form] < WORTH:
+            if seen < RECORD_AT and self.window.counts()[form] < max(2, WORTH // 2):   # (see WORTH)
                 self.plans[form] = seen
                 return None
         self.recorded += 1
