@@ -67,27 +67,29 @@ def swept_labels(b: "Builder", trace: "Trace", named: dict, markers: tuple) -> O
         return None
     bar, code = markers
     # (few NumPy calls: at 10^2 operations their fixed costs are most of the time)
-    at = np.fromiter(named.keys(), np.intp, len(named)) - n0
+    at = np.fromiter(named.keys(), np.intp, len(named))
+    at -= n0
     src = np.fromiter(named.values(), np.intp, len(named))
-    kinds = np.zeros(m, np.uint8)
-    kinds[at] = np.frombuffer(code, np.uint8)[src]
+    bars = np.frombuffer(code, np.uint8)[src]   # (the v̄ kinds in `named`'s order, set in `kinds` last)
     indexes = np.zeros(m, labels.indexes.typecode)
     indexes[at] = np.frombuffer(labels.indexes, labels.indexes.typecode)[src]
     odd = {}
-    if not kinds[at].all():   # the others: their Labels (an input's v̄, with a base: odd, as as_labels has it)
-        rest = np.flatnonzero(kinds[at] == 0)
+    rest = (bars == 0).nonzero()[0]
+    if len(rest):   # the others: their Labels (an input's v̄, with a base: odd, as as_labels has it)
         places, few = at[rest].tolist(), [bar[k] for k in src[rest].tolist()]
         if not all(label[2] is not None for label in few):
             few = as_labels(few)
-            kinds[places] = np.frombuffer(few.kinds, np.uint8)
+            bars[rest] = np.frombuffer(few.kinds, np.uint8)
             if few.indexes.typecode == "q":   # (an index past int32)
                 indexes = indexes.astype(np.int64)
             indexes[places] = few.indexes
             odd = {places[j]: label for j, label in few.odd.items()}
         else:
-            kinds[places] = ODD
+            bars[rest] = ODD
             indexes[places] = 0
             odd = dict(zip(places, few))
+    kinds = np.zeros(m, np.uint8)
+    kinds[at] = bars
     column = array("q" if indexes.itemsize == 8 else "i")
     column.frombytes(indexes.tobytes())
     return Labels(kinds.tobytes(), column, odd)

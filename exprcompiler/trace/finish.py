@@ -243,8 +243,9 @@ def _renumbered_dropping(instrs: list, kept: int, moved: list, live: bytearray, 
 def _order(kept: int, moved: list, live: bytearray) -> np.ndarray:
     """The builder's positions of the instructions finish keeps, in their new order:
     the first `kept`, the `moved` inputs, the live ones after `kept`."""
-    rest = np.flatnonzero(np.frombuffer(live, bool)[kept:])
-    return np.concatenate((np.arange(kept), np.array(moved, np.intp), rest + kept))
+    rest = np.frombuffer(live, bool)[kept:].nonzero()[0]
+    rest += kept
+    return np.concatenate((np.arange(kept), np.array(moved, np.intp), rest))
 
 
 def _moved_columns(cols: Columns, order: np.ndarray, live: bytearray, new_index) -> Columns:
@@ -263,12 +264,17 @@ def _live(instrs: list, outputs: list, start: int = 0, flat: Optional[np.ndarray
     (NumPy, over all arguments at once), then the unused variables taken out one by
     one with the uses they held: Python work for the dead variables only, which
     are few. `flat`: the arguments after the first `start`, in one array, if read."""
+    # (an output is used, however often it is named: read with the arguments where
+    # they are read here, a NumPy call less)
     if flat is None:
-        flat = np.fromiter(chain.from_iterable(map(_ARGS_OF, islice(instrs, start, None))), np.intp)
-    uses = np.bincount(flat, minlength=len(instrs))
-    np.add.at(uses, outputs, 1)   # (an output is used, however often it is named)
-    uses[:start] += 1   # (live whatever the others do: never taken out)
-    unused = np.flatnonzero(uses == 0)
+        uses = np.bincount(np.fromiter(chain(chain.from_iterable(map(_ARGS_OF, islice(instrs, start, None))), outputs),
+                                       np.intp), minlength=len(instrs))
+    else:
+        uses = np.bincount(flat, minlength=len(instrs))
+        np.add.at(uses, outputs, 1)
+    if start:
+        uses[:start] += 1   # (live whatever the others do: never taken out)
+    unused = (uses == 0).nonzero()[0]   # (np.flatnonzero's wrappers: a fixed cost of every finish)
     live = bytearray(b"\x01") * len(instrs)
     if len(unused):
         uses = uses.tolist()

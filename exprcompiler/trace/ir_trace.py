@@ -193,7 +193,8 @@ def primal_labels(instrs: Sequence[Instr], code=None) -> "Labels":
     from .columns import INPUT, op_code_bytes
     if code is None:
         code = np.frombuffer(op_code_bytes(instrs), np.uint8)
-    return numbered(code, [instrs[i].name for i in np.flatnonzero(np.asarray(code) == INPUT).tolist()])
+    inputs = (np.asarray(code) == INPUT).nonzero()[0].tolist()
+    return numbered(code, [instrs[i].name for i in inputs], inputs)
 
 
 def renumbered(instrs: Iterable[Instr], new_of: list) -> list[Instr]:

@@ -102,7 +102,7 @@ class Labels(Sequence):
         None, tag) straight from the columns; `one` is asked for the others."""
         out = list(map(_new_tuple, repeat(Label), zip(repeat(suffix), self.indexes, repeat(None), repeat(tag))))
         other = (np.frombuffer(self.kinds, np.uint8) != 1) | (np.frombuffer(self.indexes, self.indexes.typecode) <= 0)
-        for i in np.flatnonzero(other).tolist():
+        for i in other.nonzero()[0].tolist():
             out[i] = one(self[i], suffix, tag)
         return out
 
@@ -112,7 +112,7 @@ class Labels(Sequence):
         kinds = np.frombuffer(self.kinds, np.uint8)
         for k in range(1, len(KINDS)):
             if KINDS[k] != but:
-                at = np.flatnonzero(kinds == k)
+                at = (kinds == k).nonzero()[0]
                 keys.update(zip(repeat(KINDS[k]), np.frombuffer(self.indexes, self.indexes.typecode)[at].tolist(),
                                 repeat(None)))
         return keys
@@ -152,7 +152,7 @@ class Labels(Sequence):
         moved = np.frombuffer(self.kinds + tail.kinds, np.uint8)[order]
         indexes = array(typecode)
         indexes.frombytes(np.frombuffer(head + rest, typecode)[order].tobytes())
-        odd_at = np.flatnonzero(moved == ODD).tolist()
+        odd_at = (moved == ODD).nonzero()[0].tolist()
         return Labels(moved.tobytes(), indexes, dict(zip(odd_at, map(odd.__getitem__, order[odd_at].tolist()))))
 
     def named(self) -> np.ndarray:
@@ -228,29 +228,41 @@ def as_labels(labels) -> Labels:
     return Labels(bytes(kinds), index, {i: labs[i] for i in sorted(odd_at)})
 
 
-def numbered(code: np.ndarray, input_names) -> Labels:
+def numbered(code: np.ndarray, input_names, inputs: Optional[list] = None) -> Labels:
     """Griewank numbering from a trace's op codes (columns.py: INPUT 0, CONST 1,
     operations above): inputs v_{1-n}..v_0 named by `input_names` (in the trace's
-    order), constants unlabelled, operations v_1, v_2, ... in order."""
+    order), constants unlabelled, operations v_1, v_2, ... in order. `inputs`: the
+    inputs' positions in order, if the caller has them (a list)."""
     from .columns import CONST, INPUT
     code = np.asarray(code, np.uint8)
     n = len(code)
     # (int32 and a byte per variable, no int64 or bool temporaries: the front end's
-    # finish, where the primal's instructions and the parser's leftovers are held)
+    # finish, where the primal's instructions and the parser's leftovers are held;
+    # add.accumulate is np.cumsum without its Python wrapper: at 10^2 operations
+    # this is a fixed cost of every front end)
     wide = n >= 1 << 31
-    index = np.cumsum(code > CONST, dtype=np.int64 if wide else np.int32)
-    kinds = (code != CONST).view(np.uint8)   # (NONE 0 for a constant, 1 "v")
-    inputs = np.flatnonzero(code == INPUT)
-    kinds[inputs] = ODD
-    index[inputs] = 0
+    index = np.add.accumulate(code > CONST, dtype=np.int64 if wide else np.int32)
+    if not _NUMBERED_KINDS:
+        _NUMBERED_KINDS.append(bytes(ODD if c == INPUT else NONE if c == CONST else 1 for c in range(256)))
+    kinds = code.tobytes().translate(_NUMBERED_KINDS[0])
+    if inputs is None:
+        inputs = (code == INPUT).nonzero()[0].tolist()
+    if inputs and inputs[-1] != len(inputs) - 1:   # (inputs first: no operation before them, their index 0 already)
+        index[inputs] = 0
     names = list(input_names)
     assert len(names) == len(inputs)
-    odd = {i: Label("v", k, base=name)
-           for i, k, name in zip(inputs.tolist(), range(1 - len(inputs), 1), names)}
+    odd = {i: _new_tuple(Label, ("v", k, name, None))   # (Label("v", k, base=name), without its Python __new__)
+           for i, k, name in zip(inputs, range(1 - len(inputs), 1), names)}
     indexes = array("q" if wide else "i")
     indexes.frombytes(index.view(np.uint8))
     del index
-    return Labels(kinds.tobytes(), indexes, odd)
+    return Labels(kinds, indexes, odd)
+
+
+# numbered's table, op code -> label kind code (ODD for an input, NONE for a constant,
+# 1 "v" for an operation): made at its first call (columns.py, which holds the codes,
+# imports the module that imports this one)
+_NUMBERED_KINDS: list = []
 
 
 __all__ = ["KINDS", "LOADED", "Labels", "NONE", "ODD", "as_labels", "numbered"]
