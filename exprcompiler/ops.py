@@ -75,6 +75,10 @@ def _expm1_partial(b, g, x, out):
     return b.mul(g, b.exp(x))
 
 
+# x/y's partials, 1/y and -(x/y)/y; over_norm's (below) in x and h too (its s-partial is 0)
+_QUOTIENT = (lambda b, g, x, y, *out: b.div(g, y),
+             lambda b, g, x, y, *out: b.neg(b.div(b.mul(g, out[-1]), y)))
+
 _TABLE = [
     # Leaves and the named copy used by derivative traces.
     OpDef("input", 0, None, (), "", callable_by_name=False, doc="a free variable"),
@@ -94,9 +98,7 @@ _TABLE = [
           (lambda b, g, x, y, out: b.mul(g, y), lambda b, g, x, y, out: b.mul(g, x)), "*",
           c="*", infix="*", uinfix="·", prec=PREC_MUL, callable_by_name=False,
           sympy=lambda sp, x, y: x * y),
-    OpDef("div", 2, np.divide,
-          (lambda b, g, x, y, out: b.div(g, y),
-           lambda b, g, x, y, out: b.neg(b.div(b.mul(g, out), y))), "/",
+    OpDef("div", 2, np.divide, _QUOTIENT, "/",
           c="/", infix="/", uinfix="/", prec=PREC_MUL, callable_by_name=False,
           sympy=lambda sp, x, y: x / y, domain=((-3.0, 3.0), (0.5, 3.0)),
           edges=(((1.0, 0.0), (INF, -INF)),)),
@@ -335,6 +337,21 @@ _TABLE += [
 # Special functions and the other elementary ones (erf, gamma, arctan2, floor...): in
 # ops_special, to keep this file short; one table still.
 _TABLE += _SPECIAL
+
+_TABLE += [
+    # hypot3's partials x/h (ops_special._over_norm3) as one op: its value is three
+    # partials' one reciprocal (x·k·(1/(h·k)), k a power of two by the sum of squares s),
+    # its derivative the quotient's. Differentiated step by step, that product's
+    # 1/(h·k)² overflowed or underflowed where the Hessian, (I - n·nᵀ)/h, is a normal
+    # float: -inf at h = 1e-300, the n·nᵀ term 0 at 1e300. Not in the language.
+    OpDef("over_norm", 3, runtime.over_norm, _QUOTIENT + (None,), "over_norm", c="xc_over_norm",
+          sympy=lambda sp, x, h, s: x / h, domain=((-3.0, 3.0), (0.5, 3.0), (0.0, 9.0)),
+          callable_by_name=False,
+          edges=(((3.0, 4.0, 25.0), (0.25, -0.1875, 0.0)),
+                 ((3.0 * 2.0 ** -1000, 2.0 ** -998, 0.0), (2.0 ** 998, -0.75 * 2.0 ** 998, 0.0))),
+          doc="x / h as x·k·(1/(h·k)), k = 2^60 where s <= 2^120, else 2^-60: a quotient by a norm "
+              "whose reciprocal several share; derivative 1/h in x, -x/h² in h, 0 in s"),
+]
 
 OPS: dict[str, OpDef] = {op.name: op for op in _TABLE}
 

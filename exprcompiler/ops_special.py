@@ -237,23 +237,22 @@ def _at_nan_tie(b, tie, value, const, d):
 
 
 def _over_norm3(b, i, xs, out):
-    """xs[i] / hypot3, 0 where hypot3 is 0 (the subgradient, as hypot's), as
-    x·k·(1/(out·k)): one division for the three partials (a C kernel makes one; NumPy's
-    hypot3_rows too) where x/out took three. k is 2^60 where the naive sum of squares s
-    is at most 2^120, else 2^-60 (s overflowed, or is NaN: beside an infinite term and
-    a NaN, a finite term's partial is then 0, x/inf) (exact scalings): out·k is in
-    [2^-1014, 2^964] in float64, [2^-89, 2^121] in float32, so its reciprocal is a
-    normal float in both, and the partial has the bits of x·(1/out) wherever 1/out is
-    normal, whatever k. k comes from s, not from out, so that a C kernel computes it
-    beside the square root (s is xc_hypot3's own, the same operations in the same
-    order, which gcc computes once): from out, its comparisons waited for the root
-    (value and gradient in cache: 1.44 -> 1.18x the naive form's time). Where out is 0,
-    1/(out·k) takes 1 for out (_safe_norm)."""
+    """xs[i] / hypot3, 0 where hypot3 is 0 (the subgradient, as hypot's), by the op
+    over_norm(x, h, s): x·k·(1/(h·k)), one division for the three partials (a C kernel
+    makes one; NumPy's hypot3_rows too) where x/out took three, its derivative the
+    quotient's (ops.py). k is 2^60 where the naive sum of squares s is at most 2^120,
+    else 2^-60 (s overflowed, or is NaN: beside an infinite term and a NaN, a finite
+    term's partial is then 0, x/inf) (exact scalings): out·k is in [2^-1014, 2^964] in
+    float64, [2^-89, 2^121] in float32, so its reciprocal is a normal float in both,
+    and the partial has the bits of x·(1/out) wherever 1/out is normal, whatever k. k
+    comes from s, not from out, so that a C kernel computes it beside the square root
+    (s is xc_hypot3's own, the same operations in the same order, which gcc computes
+    once): from out, its comparisons waited for the root (value and gradient in cache:
+    1.44 -> 1.18x the naive form's time). Where out is 0, the quotient takes 1 for out
+    (_safe_norm)."""
     s = b.add(b.add(b.mul(xs[0], xs[0]), b.mul(xs[1], xs[1])), b.mul(xs[2], xs[2]))
-    k = b.where(b.le(s, 2.0 ** 120), 2.0 ** 60, 2.0 ** -60)
     zero = b.eq(out, 0.0)
-    r = b.div(1.0, b.mul(_safe_norm(b, zero, out), k))
-    return b.where(zero, 0.0, b.mul(b.mul(xs[i], k), r))
+    return b.where(zero, 0.0, b.apply("over_norm", xs[i], _safe_norm(b, zero, out), s))
 
 
 def _three(partial):

@@ -2,7 +2,8 @@
 logaddexp3(a, b, c) = log(exp(a) + exp(b) + exp(c)), which the stability rewrites put in
 for three terms (one op where two nested binary ones took two square roots, or two
 exps and two logs), and the helpers that give a value and its three partials in one call
-(hypot3_rows, logaddexp3_rows: the naive form's cost and numbers where that is accurate).
+(hypot3_rows, logaddexp3_rows: the naive form's cost and numbers where that is accurate),
+and over_norm, the op hypot3's partials are (x/h with a reciprocal the three share).
 
 Where it sits: re-exported by runtime.py (the op table's evaluators and generated NumPy
 code import the names from there); backends/numpy_nary.py finds where generated code
@@ -27,7 +28,7 @@ from .runtime_exps import _LOG1P_KEEPS, _naive_range, _past_exp_zero
 # where s overflowed (or is NaN), so that no square that matters overflows or
 # underflows (2^100 and 2^-100 in float32).
 #
-# The partials x/h as the op's derivative takes them (ops_special._over_norm3, whose bits
+# The partials x/h as the op's derivative takes them (the op over_norm, whose bits
 # hypot3_rows gives): x·k·(1/(h·k)), k = 2^60 where the naive sum of squares s is at most
 # 2^120, 2^-60 elsewhere (overflowed, or NaN), and 0 where h is 0; where every s is in
 # [2^-120, 2^120], x·(1/h) without the selections (the same bits: 1/h is normal there).
@@ -113,6 +114,26 @@ def hypot3_rows(x, y, z, out=None):
             np.multiply(a * k, r, out=p)
             np.copyto(p, 0.0, where=zero)
     return rows
+
+
+@_blocked
+def over_norm(x, h, s):
+    """x / h as hypot3's partials take it (the op over_norm): x·k·(1/(h·k)), k = 2^60 where
+    the sum of squares s is at most 2^120, else 2^-60 (see above), so that three
+    partials share one reciprocal (hypot3_rows' bits)."""
+    x, h, s = _real3(x, h, s)
+    if s.size and np.maximum.reduce(s, axis=None) <= _MID_HIGH:   # (NaN fails the test)
+        k = x.dtype.type(_K_UP)   # everywhere: one scalar, no selection
+        q = np.multiply(x, k, out=np.empty_like(x))
+    else:
+        q = np.where(s <= _MID_HIGH, _K_UP, _K_DOWN).astype(x.dtype)
+        k = q.copy()
+        q *= x
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore", under="ignore"):
+        r = np.multiply(h, k, out=np.empty_like(x))   # (arrays where the arguments are 0-d too)
+        np.divide(1.0, r, out=r)
+        q *= r   # (in place: fewer temporaries than the formula's five passes)
+    return _scalar(q)
 
 
 # logaddexp3: the naive form where every exponent is in [lo, hi]: lo as logaddexp_rows'
@@ -209,4 +230,4 @@ def logaddexp3_rows(a, b, c, out=None):
     return rows
 
 
-__all__ = ["hypot3", "hypot3_rows", "logaddexp3", "logaddexp3_rows"]
+__all__ = ["hypot3", "hypot3_rows", "logaddexp3", "logaddexp3_rows", "over_norm"]

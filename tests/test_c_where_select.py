@@ -46,7 +46,7 @@ def bits(values, n: int) -> np.ndarray:
     ("maximum(x, 0) * y", 2, "xc_select(x == 0.0, 0.5, xc_gt(x, 0.0))"),
     ("logaddexp(x, y)", 2, "xc_select(x == y, xc_select(t1 == t1, t3, 0.5), t3)"),
     ("hypot(x, y)", 2, "xc_select(v1 == 0.0, 0.0, x / t1)"),
-    ("hypot3(x, y, z)", 3, "xc_select(v1 == 0.0, 0.0, x * t1 * t2)"),
+    ("hypot3(x, y, z)", 3, "xc_select(v1 == 0.0, 0.0, xc_over_norm(x, t2, t1))"),
     ("logaddexp3(x, y, z)", 3, "exp(xc_select(t3 == t1, xc_select(t5 == t5, t5, 0.0), t5))"),
 ])
 def test_a_where_on_a_comparison_selects_on_it_with_the_same_values(text, arity, select):

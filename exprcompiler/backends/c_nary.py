@@ -1,5 +1,6 @@
 """C backend, helpers for the three-term stable forms hypot3 and logaddexp3 (the op
-table's ops_special; runtime_nary.py is their NumPy side).
+table's ops_special), and for over_norm, hypot3's partials (ops.py); runtime_nary.py is
+their NumPy side.
 
 Merged into c_backend.HELPERS, as c_special's are, so both C generators, the tape VM
 and `exprc export` emit them where a kernel calls them. Both select by masks
@@ -41,6 +42,16 @@ static inline double xc_hypot3(double x, double y, double z)
     return xc_select((fabs(x) == INFINITY) | (fabs(y) == INFINITY) | (fabs(z) == INFINITY), INFINITY, h);
 }"""
 
+# x / h as hypot3's partials take it (runtime_nary.over_norm): x·k·(1/(h·k)), k a power of
+# two by the sum of squares s. A kernel's three calls on one h and s (hypot3's partials)
+# are the same operations to gcc, which computes k and the reciprocal once.
+_OVER_NORM = """/* x / h with one reciprocal that several quotients by h share, as runtime.over_norm */
+static inline double xc_over_norm(double x, double h, double s)
+{
+    const double k = xc_select(s <= 0x1p120, 0x1p60, 0x1p-60);
+    return x * k * (1.0 / (h * k));
+}"""
+
 # log(exp(x) + exp(y) + exp(z)) as m + log1p(s), m the first argument equal to the largest,
 # big (big itself where that is z, or NaN), s = exp(u - m) + exp(w - m) for u and w the
 # two others, in order (u - m taken as 0 where u == big and u - m is NaN: inf - inf); log1p(s)
@@ -64,6 +75,7 @@ static inline double xc_logaddexp3(double x, double y, double z)
 HELPERS = {
     "xc_hypot3": (_HYPOT3, ("xc_select",)),
     "xc_logaddexp3": (_LOGADDEXP3, ("xc_maximum", "xc_select")),
+    "xc_over_norm": (_OVER_NORM, ("xc_select",)),
 }
 
 __all__ = ["HELPERS"]
