@@ -108,6 +108,19 @@ def _spelling(calls: dict):
 SPELLING = _spelling(BATCH)
 POINT_SPELLING = _spelling(MATH)
 
+# The ops the batch function and the one-point variant spell otherwise (both as calls),
+# each a marker in the lines or keys that _MARKED renders: the batch function's are
+# those with the markers replaced by SPELLING's names, the variant's by POINT_SPELLING's
+# (_respelled), so that the variant is made from its batch function's lines, or
+# statements and slots, without naming and rendering the trace again (_point_from: at
+# the first one-point call of a gradient of 10² operations, 0.6 of its 0.8 ms). None
+# where an op of them is not a call in the base spelling (then each is rendered).
+_MARK_CALLS = {name: f"\x03{name}\x04" for name in sorted(set(MATH) | set(BATCH))}
+_MARKED = _spelling(_MARK_CALLS) if all(_NUMPY_SPELLING.as_call(_ops.OPS[name]) for name in _MARK_CALLS) else None
+_CALLS = {spell: {name: spell.call(_ops.OPS[name]) for name in _MARK_CALLS} for spell in (SPELLING, POINT_SPELLING)}
+# the ops whose rewrites the batch function has and the variant has not (_prepared_codes)
+_BATCH_ONLY = frozenset(("xlogy", "logaddexp"))
+
 
 class Generated(NamedTuple):
     source: Union[str, LazySource]   # the function's text (a program's: made when asked for, program_text.py)
@@ -132,7 +145,8 @@ def generate(trace: Trace, *, func_name: str = "f", description: str = "",
 @gc_paused()
 def generated(trace: Trace, *, func_name: str = "f", description: str = "",
               returns: Optional[ReturnSpec] = None, point: bool = False, guarded: bool = False,
-              like: Optional[Program] = None, lazy: bool = True) -> Generated:
+              like: Optional[Program] = None, lazy: bool = True, keep: Optional[list] = None,
+              made_from=None) -> Generated:
     """generate's source and parameter names, and for a long function of plain lines
     (`name = expression`, as most large gradients are) the statement program that
     load(source, func_name, program=...) runs without the text; its source is then a
@@ -141,9 +155,16 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
     statements' slots and texts this one's share where they are the same: its names
     and lines, spelled otherwise. `lazy`: a shorter function of plain lines is such a
     program too, which load compiles on use (numpy_tier.py); a guarded one-point
-    variant's then takes no `try` (load_point guards it from outside)."""
+    variant's then takes no `try` (load_point guards it from outside). `keep`: a list
+    to which a batch function of plain lines adds what its one-point variant is made
+    from (`made_from`, with point=True: _point_from), if it can be."""
     reserved = _reserved(func_name, guarded)
-    trace, ops, codes = _prepared_codes(trace, point)   # (the stages below read the ops from codes)
+    if point and made_from is not None:
+        made = _point_from(made_from, func_name, description, returns, reserved, guarded, lazy)
+        if made is not None:
+            return made
+    given = trace
+    trace, ops, codes, given_ops = _prepared_ops(trace, point)   # (the stages below read the ops from codes)
     uses, reads = use_counts_and_reads(trace, take=True)   # (reads: every argument, for assign_names)
     uses = uses.astype(np.int32)   # (held through assign_names: 4 bytes a variable, not 8)
     named_flags = named_array(trace, uses, codes)
@@ -169,6 +190,9 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
     run = None if params is None else \
         run_slots(named_flags, np.flatnonzero(named_flags | codes.among("const")), uses, reads, codes)
     later = run is not None
+    # (lines, or a program compiled on use, rendered with markers: its variant made from them)
+    marked = keep is not None and not point and plain and (later or not keyed) and _MARKED is not None \
+        and given_ops.isdisjoint(_BATCH_ONLY)
     # (the flags as a list of bools, 8 bytes a variable, only for the renderer of texts)
     named = None if keyed else named_flags.tolist()
     aliases: Optional[Aliases] = Aliases() if keyed and not later else None
@@ -190,8 +214,8 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
     elif not later:   # (the renderer of keys takes named_flags, and needs no use counts without shared exps)
         del uses
         uses = None
-    spell = POINT_SPELLING if point else SPELLING
-    slots = texts = constants = None
+    spell = POINT_SPELLING if point else _MARKED if marked else SPELLING
+    slots = texts = constants = later_args = None
     if keyed:
         # The keys' holes need only the slots; the text, only the names and constants by
         # slot, in one str (program_text.Texts). So no list of every variable's name or
@@ -217,6 +241,8 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
             texts = Texts.made_by(later_texts(trace, named_flags, reserved, uses, reads, codes, slotted,
                                               constant_texts))
             size = run[1]
+            if marked:   # (what the texts are made from, as the variant's will be: held by them anyway)
+                later_args = (trace, named_flags, uses, reads, codes, slotted, constant_texts)
         else:
             texts, size = Texts.made_by(names.deferred(slotted)), len(slotted)
         del names, first, aliases, instrs, slotted, constant_texts
@@ -231,14 +257,26 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
 
     if returns is None:
         returns = 0 if len(trace.outputs) == 1 else tuple(range(len(trace.outputs)))
-    head = "\n".join(_head(trace, r, ops, point, description, func_name, params))
+    head_ops = _head_ops(trace, r, ops)
+    head = "\n".join(_head(*head_ops, point, description, func_name, params))
     if not keyed:
         body = _text_lines(trace, r, names, returns, plain)
+        if marked:
+            keep.append(_TextParts(body[:-1], [r.expr(v)[0] for _, v in trace.outputs], head_ops, func_name,
+                                   params, names, [v for _, v in trace.inputs]))
+            body = _respelled(body, SPELLING)
         del r
         if guard and _fits_try(len(body)):
             body = _guarded(body, params, returns)
         return Generated("\n".join([head, *body, ""]), params, None)
     formats, numbered, statement_slots, returned = _keyed_lines(trace, r, returns)
+    outputs = None
+    if marked:
+        marked_formats, formats = formats[:-1], _respelled(formats, SPELLING)
+        if len(set(formats)) < len(formats):   # (two keys spelled alike: rendered with SPELLING itself)
+            return generated(given, func_name=func_name, description=description, returns=returns,
+                             point=point, guarded=guarded, like=like, lazy=lazy)
+        outputs = [(r.expr(v)[0], tuple(r.holes[v])) for _, v in trace.outputs]
     param_slots = tuple(int(slots[v]) for _, v in trace.inputs)
     # (the renderer's keys and arrays, and the trace as _prepared rewrote it, a copy of
     # its tuple of instructions: gone before the program is made, but for names made later)
@@ -254,6 +292,8 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
         param_slots = tuple(run_of[s] for s in param_slots)
         constants = {run_of[s]: text for s, text in constants.items()}
         like = None
+        if marked:
+            outputs = [(key, holes, tuple(map(run_of.__getitem__, holes))) for key, holes in outputs]
     if like is not None:   # (the same names and slots: shared, not held twice)
         if statement_slots == like.slots:
             statement_slots = like.slots
@@ -269,7 +309,100 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
     program = Program(formats, numbered, statement_slots, size, param_slots,
                       {slot: _LITERALS[text] if text in _LITERALS else float(text) for slot, text in constants.items()},
                       texts, start, head)
+    if marked:
+        keep.append(_ProgramParts(marked_formats, outputs, len(returned), head_ops, later_args, program))
     return Generated(LazySource(program), params, program)
+
+
+class _TextParts(NamedTuple):
+    """What generated keeps of a batch function of plain lines (rendered with
+    _MARKED) for its one-point variant, whose names are the same: its lines."""
+    body: list       # the statements' lines with markers (the return line aside)
+    outputs: list    # per output: its text, with markers
+    head: tuple      # _head_ops'
+    func_name: str   # (the names' reserved: the variant's takes FALLBACK and UNGUARDED more)
+    params: list
+    names: list      # assign_names'
+    inputs: list     # the inputs' variables
+
+
+class _ProgramParts(NamedTuple):
+    """What generated keeps of a batch function run as a program compiled on use
+    (`later`, rendered with _MARKED) for its one-point variant: the same trace, named
+    variables, slots and statements, spelled otherwise."""
+    formats: list    # the statements' keys with markers (the return line's aside)
+    outputs: list    # per output: its key, its holes (the texts' numbers) and their run slots
+    returned: int    # the batch function's return line's holes
+    head: tuple      # _head_ops'
+    later: tuple     # later_texts' arguments but `reserved`
+    program: Program   # the batch function's
+
+
+def _point_from(parts, func_name: str, description: str, returns: Optional[ReturnSpec], reserved: frozenset,
+                guarded: bool, lazy: bool) -> Optional[Generated]:
+    """The one-point variant of a batch function (generated with point=True) made from
+    `parts` (what generated kept of it) as generated would make it; None where
+    generated must make it (an input's name reserved, two keys spelled alike). Its
+    lines are the batch function's respelled, or of a program: the same statements and
+    slots, the keys respelled, the names made with `reserved` when the text is asked
+    for; the return line nested as `returns` says."""
+    if type(parts) is _TextParts:
+        return _point_text(parts, func_name, description, returns, guarded)
+    if not lazy:
+        return None
+    like = parts.program
+    trace, named, uses, reads, codes, slotted, constants = parts.later
+    params = input_names(trace, reserved)
+    if params is None:
+        return None
+    if returns is None:
+        returns = 0 if len(trace.outputs) == 1 else tuple(range(len(trace.outputs)))
+    order: list = []   # the outputs in the return line's order
+    outputs = parts.outputs
+    line = f"    return {_format_returns(returns, lambda k: order.append(k) or outputs[k][0], top=True)}"
+    formats = _respelled([*parts.formats, line], POINT_SPELLING)
+    if len(set(formats)) < len(formats):
+        return None
+    kept = len(like.slots) - parts.returned
+    holes = array("i", chain.from_iterable(outputs[k][1] for k in order))
+    runs = list(chain.from_iterable(outputs[k][2] for k in order))
+    slots, numbers = like.slots, like.texts.holes
+    if runs != slots[kept:] or holes != numbers[kept:]:   # (else the batch function's lists, shared)
+        slots, numbers = slots[:kept] + runs, numbers[:kept] + holes
+    texts = Texts.made_by(later_texts(trace, named, reserved, uses, reads, codes, slotted, constants))
+    texts.holes = numbers
+    head = "\n".join(_head(*parts.head, True, description, func_name, params))
+    program = Program(formats, like.numbered, slots, like.size, like.params, like.constants, texts,
+                      head.count("\n"), head)
+    return Generated(LazySource(program), params, program)
+
+
+def _point_text(parts: _TextParts, func_name: str, description: str, returns: Optional[ReturnSpec],
+                guarded: bool) -> Optional[Generated]:
+    """_point_from's variant of a batch function of plain lines."""
+    names = parts.names
+    if func_name != parts.func_name or FALLBACK in names or UNGUARDED in names:   # (else its names differ)
+        return None
+    params, outputs = parts.params, parts.outputs
+    if returns is None:
+        returns = 0 if len(outputs) == 1 else tuple(range(len(outputs)))
+    body = _respelled([*parts.body, f"    return {_format_returns(returns, outputs.__getitem__, top=True)}"],
+                      POINT_SPELLING)
+    if guarded and _keeps_inputs(names, parts.inputs) and _fits_try(len(body)):
+        body = _guarded(body, params, returns)
+    head = "\n".join(_head(*parts.head, True, description, func_name, params))
+    return Generated("\n".join([head, *body, ""]), params, None)
+
+
+def _respelled(lines: list, spell) -> list:
+    """Lines or keys (one line each) rendered with _MARKED as `spell` spells them
+    (SPELLING, POINT_SPELLING). (Two keys may become one: their callers check.)"""
+    pieces = "\n".join(lines).split("\x03")   # (one scan: a search per marker cost ~1.5 µs a kB)
+    calls = _CALLS[spell]
+    for k in range(1, len(pieces)):
+        name, _, rest = pieces[k].partition("\x04")
+        pieces[k] = calls[name] + rest
+    return "".join(pieces).split("\n")
 
 
 def _reserved(func_name: str, guarded: bool) -> frozenset:
@@ -297,15 +430,20 @@ def _keeps_inputs(names: Union[list, Names], inputs: list) -> bool:
     return sum(map(taken.__contains__, names)) == len(inputs)
 
 
-def _head(trace: Trace, r: Renderer, ops: set, point: bool, description: str, func_name: str,
-          params: list) -> list[str]:
-    """The lines before the body: comments, imports (of the runtime helpers the text
-    calls), the def line."""
+def _head_ops(trace: Trace, r: Renderer, ops: set) -> tuple[set, set]:
+    """What _head reads of the trace and its renderer: the ops spelled as the op table
+    says (by their own helpers, if any) and the helpers the renderer's own forms call."""
     respelled = r.respelled   # a property that walks the trace: once, not per instruction
     if respelled:
         ops = {ins.op for i, ins in enumerate(trace.instrs) if i not in respelled}
+    return ops, r.helpers
+
+
+def _head(ops: set, helpers: set, point: bool, description: str, func_name: str, params: list) -> list[str]:
+    """The lines before the body: comments, imports (of the runtime helpers the text
+    calls: `ops`' and `helpers`, _head_ops'), the def line."""
     used = {(not point and BATCH.get(op)) or _ops.OPS[op].numpy for op in ops}
-    used = sorted((used | r.helpers) & _HELPERS)
+    used = sorted((used | helpers) & _HELPERS)
     head = [f"# Generated by exprcompiler {__version__}. Do not edit."]
     if description:
         head.append(f"# {comment_text(description, 200)}")
@@ -411,10 +549,15 @@ def _prepared(trace: Trace, point: bool) -> tuple[Trace, set[str]]:
 def _prepared_codes(trace: Trace, point: bool) -> tuple[Trace, set[str], OpCodes]:
     """_prepared's trace and ops, and its instructions' ops as OpCodes (the stages
     after it read those, not the instructions)."""
+    return _prepared_ops(trace, point)[:3]
+
+
+def _prepared_ops(trace: Trace, point: bool) -> tuple[Trace, set[str], OpCodes, set[str]]:
+    """_prepared_codes', and the ops of the trace given (before the rewrites)."""
     cols = kept(trace)   # (its ops and arguments as arrays, where its maker kept them)
     table = table_codes(trace.instrs) if cols is None else cols.code
     codes = _codes_of(trace, table)
-    ops = set(codes.names)
+    ops = given_ops = set(codes.names)
     given = trace
     if "xlogy" in ops and not point:
         trace = share_logs(trace)
@@ -440,9 +583,9 @@ def _prepared_codes(trace: Trace, point: bool) -> tuple[Trace, set[str], OpCodes
     if "logaddexp" in ops and not point:
         trace = hoist_shared(trace)
     if trace is given:
-        return trace, set(codes.names), codes
+        return trace, set(codes.names), codes, given_ops
     codes = _codes_of(trace, table_codes(trace.instrs))
-    return trace, set(codes.names), codes
+    return trace, set(codes.names), codes, given_ops
 
 
 def _codes_of(trace: Trace, table) -> OpCodes:
@@ -570,7 +713,7 @@ def load(source: Union[str, LazySource], func_name: str, values: Optional[dict] 
     run = (long or program is not None) and (load_program(lines, func_name, filename, namespace) if program is None
                                              else load_statements(program, lines, func_name, filename, namespace))
     if not run:
-        exec(compile(text_of(source), filename, "exec"), namespace)  # our generated source, never user text
+        exec(_compiled(text_of(source), filename), namespace)
     fn = namespace[func_name]
     if run and not long:
         compile_on_use(fn, source, filename, namespace, point=FALLBACK in namespace)   # (load_point's)
@@ -585,6 +728,30 @@ def load(source: Union[str, LazySource], func_name: str, values: Optional[dict] 
 
 
 _UNMADE = count(1)   # numbers of the loaded functions whose text is not made
+
+
+def _compiled(source: str, filename: str):
+    """The code of `source`, our generated text, under `filename` (its digest's): a
+    text of at most _CODE_CHARS compiled before in this process is not compiled
+    again. Texts recur: load_point's guard of every formula of the same inputs and
+    outputs (compile() ~50-130 µs at 5 inputs), a formula compiled again (a
+    notebook's cell run again, a test's expression), the variant of each."""
+    key = (source, filename)
+    code = _CODES.get(key) if len(source) <= _CODE_CHARS else None
+    if code is None:
+        code = compile(source, filename, "exec")   # our generated source, never user text
+        if len(source) <= _CODE_CHARS:
+            if len(_CODES) >= _CODES_KEPT:
+                _CODES.clear()
+            _CODES[key] = code
+    return code
+
+
+# (a code is immutable: each load's exec makes a function of its own in its own
+# namespace. At most _CODES_KEPT codes of texts up to _CODE_CHARS, ~300 lines: a few MB.)
+_CODES: dict = {}
+_CODES_KEPT = 128
+_CODE_CHARS = 16_384
 
 
 def load_point(source: Union[str, LazySource], func_name: str, fallback, returns: ReturnSpec,

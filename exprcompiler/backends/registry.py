@@ -39,6 +39,7 @@ class Artifact(NamedTuple):
     returns: object = None      # NumPy: how the function nests its results
     dtype: object = None        # None: float64; np.dtype(float32): a float32 kernel (dtypes.py)
     program: object = None      # NumPy: the long source's statement program, if generated (numpy_program.Program)
+    point: object = None        # NumPy: what its one-point variant is made from (numpy_backend.generated's `keep`)
 
     @property
     def source(self) -> str:
@@ -67,9 +68,11 @@ class NumpyBackend:
     def generate(self, trace: Trace, *, func_name: str, description: str, returns=None,
                  columns: bool = False, dtype=None) -> Artifact:
         from .numpy_backend import generated
-        source, params, program = generated(trace, func_name=func_name, description=description, returns=returns)
+        keep: Optional[list] = [] if dtype is None else None   # (a float32 kernel's point: dtypes.numpy_point)
+        source, params, program = generated(trace, func_name=func_name, description=description, returns=returns,
+                                            keep=keep)
         return Artifact(source, func_name, tuple(params), description=description, returns=returns,
-                        dtype=dtype, program=program)
+                        dtype=dtype, program=program, point=keep[0] if keep else None)
 
     def load(self, artifact: Artifact, signature, *, threads=None) -> Kernel:
         from .numpy_backend import block_for, load, numpy_runner
@@ -87,9 +90,11 @@ class NumpyBackend:
 class _MathPoint:
     """run(floats) -> floats for a NumPy kernel: the one-point variant of its source
     (numpy_backend.MATH), generated at the first call with plain numbers (a large
-    expression called only with arrays never pays for it), which answers where math
-    raises with the NumPy function at NumPy scalars (_numpy_answer) itself: its
-    callers (api.Compiled's call, call_plan.point_plan, packed's `at`) only call it."""
+    expression called only with arrays never pays for it; made from its batch
+    function's lines or statements where the artifact kept them: Artifact.point),
+    which answers where math raises with the NumPy function at NumPy scalars
+    (_numpy_answer) itself: its callers (api.Compiled's call, call_plan.point_plan,
+    packed's `at`) only call it."""
 
     def __init__(self, artifact: Artifact, trace: Trace, fn):
         from .numpy_backend import MATH
@@ -122,7 +127,7 @@ class _MathPoint:
         a = self.artifact
         like = getattr(a.text, "program", None)   # (the batch function's, LazySource's: slots shared)
         source, _, program = generated(self.trace, func_name=a.func_name, description=a.description,
-                                       returns=returns, point=True, guarded=True, like=like)
+                                       returns=returns, point=True, guarded=True, like=like, made_from=a.point)
         # a variant that is not pure runs in call_args.quiet already (__call__)
         return load_point(source, a.func_name, _numpy_answer(self.fn, quiet=self.pure), returns, program)
 
