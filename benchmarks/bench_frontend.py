@@ -149,7 +149,7 @@ def pipeline(expr, t: Timers):
     from exprcompiler.passes import grad_reverse
     primal = t.run("front", to_trace, expr)
     grad = t.run("grad", grad_reverse, primal)
-    source, _, program = t.run("generate", numpy_backend.generated, grad, func_name="f_grad")
+    source, _, program = t.run("generate", numpy_backend.generated, grad, func_name="f_grad", keep=[])   # (as compile_grad)
     fn = t.run("load", numpy_backend.load, source, "f_grad", program=program)
     return primal, grad, source, fn
 

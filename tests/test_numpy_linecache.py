@@ -35,6 +35,7 @@ def test_loads_leave_no_linecache_entries():
 
 def test_tier_up_does_not_keep_the_text(monkeypatch):
     monkeypatch.setattr(numpy_tier, "COMPILE_US", 0.0)   # (compiled at the first call)
+    monkeypatch.setattr(numpy_tier, "CHEAP_US", float("inf"))   # (a slow call on a busy machine pays rent too)
     source, params, fn = _loaded(400)
     args = [np.linspace(0.5, 1.5, 7)] * len(params)
     first = fn(*args)
