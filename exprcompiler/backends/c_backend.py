@@ -331,58 +331,78 @@ CONTIGUOUS_UP_TO = 8
 TILE = 64
 
 
-# A small kernel whose only calls of c_exp.INNER's helpers (e^x - 1 and e^x) are of its
-# inputs runs tile by tile (XC_TILE points): a tile whose points all pass
-# c_exp.INNER_AT runs a second copy of the body with those helpers' inner forms, the
-# same bits without the steps that only the edges need (-0.0, subnormals, |x| > 690,
-# NaN, inf); any other tile runs the body as it is, so a point's bits never depend on
-# its neighbours. Issue 18 asks a rewrite to cost at most 10% over the naive form where
-# that was accurate. Value and gradient on x in [1, 10], 4096 points in cache, ns a
+# A small kernel whose only calls of INNER's helpers (e^x - 1 and e^x; log1mexp, tanh
+# and sech2 by e^y - 1 and e^y of y <= 0) are of its inputs, or of one operation on
+# inputs (SIMPLE), runs tile by tile (XC_TILE points): a tile whose points all pass the
+# helpers' tests of their arguments (that operation computed again) runs a second copy
+# of the body with those helpers' inner forms, the same bits without the steps that
+# only the edges need (-0.0, subnormals, |x| > 690, NaN, inf); any other tile runs the
+# body as it is, so a point's bits never depend on its neighbours. Issue 18 asks a
+# rewrite to cost at most 10% over the naive form where that was accurate. Value and
+# gradient on x in [1, 10], 4096 points in cache, ns a
 # point (medians of 5, load 5): exp(x) - 1 1.25 -> 1.01 (on libmvec's exp: 0.96),
 # 1 - exp(x) 1.33 -> 1.06 (1.00); where each tile has a -0.0 (the test, then the body
 # as it is) 1.19 -> 1.36. (libmvec's exp(x) - 1 where |x| >= ln 2, the naive form per
 # vector, was tried: gcc's `omp simd` loops cannot branch by vector, a vector variant
 # of our own cost 1.12x the naive form's call alone, and the naive form is up to 4.4
-# ulps off there, against 1.)
+# ulps off there, against 1.) c_special.INNER's measurements are there.
 # Up to INNER_UP_TO statements, for the body is compiled twice: at 59 statements the
 # build took 0.28-0.40 -> 0.47-0.53 s, at 19 no longer within the noise.
 INNER_UP_TO = 32
-_INNER_CALL = re.compile(r"\b(" + "|".join(sorted(c_exp.INNER)) + r")\(")
+INNER = {**c_exp.INNER, **c_special.INNER}
+_INNER_CALL = re.compile(r"\b(" + "|".join(sorted(INNER)) + r")\(")
+# One operation of two names or numbers, or a negation (sech2(x/2) of sigmoid's slope): a
+# single rounding, which the test computes again to the same bits (no contraction)
+_OPERAND = r"(?:[A-Za-z_]\w*|-?\d+(?:\.\d*)?(?:e[+-]?\d+)?|\(-\d+(?:\.\d*)?(?:e[+-]?\d+)?\))"
+SIMPLE = re.compile(rf"\s*(?:{_OPERAND}\s*[-+*/]\s*{_OPERAND}|-\s*[A-Za-z_]\w*)\s*")
 
 
-def _inner_inputs(stmts, inputs: dict):
-    """The inputs whose e^x - 1 or e^x the statements take through c_exp.INNER's helpers,
-    in order, where the kernel runs tiles of inner points (see INNER_UP_TO), else None."""
+def _of_inputs(name: str, stmts, inputs: dict):
+    """`name`'s value as a C expression of inputs (see SIMPLE), or None."""
+    if name in inputs:
+        return name
+    rhs = [rhs for target, rhs, _ in stmts if target == name]
+    if len(rhs) != 1 or not SIMPLE.fullmatch(rhs[0]) or not set(_NAME.findall(rhs[0])) <= inputs.keys():
+        return None
+    return rhs[0]
+
+
+def _inner_tests(stmts, inputs: dict):
+    """(the tests of the arguments of the statements' calls of INNER's helpers, the
+    inputs they read) where the kernel runs tiles of inner points (see INNER_UP_TO),
+    else None."""
     if len(stmts) > INNER_UP_TO:
         return None
-    found: list = []
+    tests: list = []
+    read: set = set()
     for _, rhs, _ in stmts:
         for m in _INNER_CALL.finditer(rhs):
             arg = re.match(r"\s*(\w+)\s*\)", rhs[m.end():])
-            if arg is None or arg.group(1) not in inputs:
+            value = arg and _of_inputs(arg.group(1), stmts, inputs)
+            if value is None:
                 return None
-            if arg.group(1) not in found:
-                found.append(arg.group(1))
-    return found or None
+            if (test := f"{INNER[m.group(1)][1]}({value})") not in tests:
+                tests.append(test)
+                read.update(_NAME.findall(value))
+    return (tests, [nm for nm in inputs if nm in read]) if tests else None
 
 
-def _inner_point(stmts, point: str, params: list, inner: list) -> list[str]:
-    """The one-point function with c_exp.INNER's forms, and the test of its points."""
-    body = [(target, _INNER_CALL.sub(lambda m: c_exp.INNER[m.group(1)] + "(", rhs), reads)
-            for target, rhs, reads in stmts]
-    test = " & ".join(f"{c_exp.INNER_AT}({nm})" for nm in inner)
+def _inner_point(stmts, point: str, params: list, tests: list, reads: list) -> list[str]:
+    """The one-point function with INNER's forms, and the test of its points."""
+    body = [(target, _INNER_CALL.sub(lambda m: INNER[m.group(1)][0] + "(", rhs), reads_)
+            for target, rhs, reads_ in stmts]
     return [f"/* one point where {point}_at: {point}'s bits (see c_backend.INNER_UP_TO) */",
             f"XC_INLINE void {point}_inner({', '.join(params)})", "{", *_body(body), "}",
-            f"XC_INLINE int {point}_at({', '.join(f'const double {nm}' for nm in inner)})",
-            "{", f"    return {test};", "}", ""]
+            f"XC_INLINE int {point}_at({', '.join(f'const double {nm}' for nm in reads)})",
+            "{", f"    return {' & '.join(tests)};", "}", ""]
 
 
 def _single_kernel(stmts, inputs: dict, func_name: str, decl: str, n_out: int, columns: bool,
                    inner=None) -> list[str]:
     """The kernel as one function of a point, inlined into the loop over the batch
     (two loops for few inputs: see CONTIGUOUS_UP_TO), and called once by the packed
-    one-point entry. `inner`: _inner_inputs' inputs, if the loop runs tiles of inner
-    points."""
+    one-point entry. `inner`: _inner_tests' tests and inputs, if the loop runs tiles of
+    inner points."""
     point = f"{func_name}_point"
     params = [f"const double {nm}" for nm in inputs] + [f"double *restrict out{k}" for k in range(n_out)]
     lines = ["#if defined(__GNUC__)", "#define XC_INLINE static inline __attribute__((always_inline))",
@@ -390,7 +410,7 @@ def _single_kernel(stmts, inputs: dict, func_name: str, decl: str, n_out: int, c
              "/* one point */", f"XC_INLINE void {point}({', '.join(params) or 'void'})", "{"]
     lines += _body(stmts) + ["}", ""]
     if inner:
-        lines += _inner_point(stmts, point, params, inner)
+        lines += _inner_point(stmts, point, params, *inner)
     if n_out and not columns:
         lines += _strided_outputs(func_name, decl, len(inputs), n_out)
     lines += [decl, "{", "    (void)threads;  /* unused in a build without OpenMP */"]
@@ -400,7 +420,7 @@ def _single_kernel(stmts, inputs: dict, func_name: str, decl: str, n_out: int, c
         args = [f"in{k}[{index_of(k)}]" for k in inputs.values()] + [store(k) for k in range(n_out)]
         if inner:
             return _tiles(pad, point, ", ".join(args), ", ".join(f"in{inputs[nm]}[{index_of(inputs[nm])}]"
-                                                                 for nm in inner))
+                                                                 for nm in inner[1]))
         # `if(parallel: ...)`, not a bare `if`: a bare one also turns off the simd part.
         return [f"{pad}#pragma omp parallel for simd num_threads(threads) schedule(static) "
                 "if(parallel: threads > 1)", f"{pad}for (ptrdiff_t i = 0; i < n; ++i)",
@@ -554,9 +574,9 @@ def generate_c(trace: Trace, *, func_name: str = "f", description: str = "",
     decls += "\n" * bool(batch_decl) + batch_decl
 
     spelled = {_ops.OPS[ins.op].c for ins in trace.instrs}
-    inner = None if split else _inner_inputs(stmts, inputs)
+    inner = None if split else _inner_tests(stmts, inputs)
     if inner:
-        spelled |= {c_exp.INNER_AT, *(c_exp.INNER[f] for f in spelled & c_exp.INNER.keys())}
+        spelled |= {form for f in spelled & INNER.keys() for form in INNER[f]}
     head = opening_comment(trace, description) + [" */", "#include <math.h>", "#include <stddef.h>",
                                                   "#include <stdlib.h>", ""] + math_prelude(spelled)
     if not split:

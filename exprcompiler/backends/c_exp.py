@@ -3,8 +3,9 @@ xc_expm1_shared and xc_exp_shared (those of expm1_shared and exp_shared: expm1 a
 of one value in one kernel, c_backend.c_forms), xc_sinh_shared and xc_cosh_shared (sinh
 and cosh of one value, likewise), for c_special's tanh, sech2 and log1mexp,
 xc_expm1_neg and xc_exp_neg, and for c_backend's tiles of points away from the edges
-the same bits in fewer steps (xc_expm1_inner, xc_exp_inner: INNER); written so that gcc
-vectorizes them inline (no libm call).
+the same bits in fewer steps (xc_expm1_inner, xc_exp_inner: INNER; xc_expm1_neg_inner
+and xc_exp_neg_inner: c_special.INNER); written so that gcc vectorizes them inline (no
+libm call).
 
 Merged into c_special.HELPERS (and so into c_backend.HELPERS). Why: libmvec's expm1
 costs 1.33 ns a point where its exp costs 0.90 (AVX2, 4 lanes, one thread), so the
@@ -273,9 +274,11 @@ static inline XC_ALWAYS double xc_exp_inner(double x)
     const xc_exp_steps s = xc_exp_reduce_inner(x);
     return 2.0 * fma(s.h, s.p, s.h);
 }"""
-# helper -> its form on the points where xc_exp_inner_at holds (c_backend's tiles)
-INNER = {"xc_expm1": "xc_expm1_inner", "xc_expm1_shared": "xc_expm1_inner", "xc_exp_shared": "xc_exp_inner"}
 INNER_AT = "xc_exp_inner_at"
+# helper -> (its form on the points where the test holds, the test of its argument), for
+# c_backend's tiles (c_special.INNER has more)
+INNER = {"xc_expm1": ("xc_expm1_inner", INNER_AT), "xc_expm1_shared": ("xc_expm1_inner", INNER_AT),
+         "xc_exp_shared": ("xc_exp_inner", INNER_AT)}
 
 # For y <= 0 (-inf and NaN too): e^y - 1 and e^y from the same steps, so that a kernel
 # calling both (sech2, log1mexp) computes them once: y within [-746, 0], s = 2^k (k <= 0:
@@ -294,6 +297,25 @@ static inline XC_ALWAYS double xc_exp_neg(double y)
     const double a = xc_select(y < -746.0, -746.0, y), t = xc_exp_k(a), s = xc_pow2_low(t, 0);
     return fma(s, xc_expm1_r(a, t), s) * xc_select(t < {SHIFT - 1000 * STEP!r}, {2.0 ** -64!r}, 1.0);
 }}"""
+
+# The same bits for y within [-690, 0] (c_special.INNER's tiles; -0.0, subnormals and
+# the n = 0 case take no other path here): the bound of y does nothing, and k >= -996,
+# so that xc_pow2_low is xc_pow2 (its rescue starts below k = -1000, y < -693.1) and
+# e^y's rescue factor is 1.
+_EXPM1_NEG_INNER = """/* xc_expm1_neg(y) for y within [-690, 0] */
+static inline XC_ALWAYS double xc_expm1_neg_inner(double y)
+{
+    if (sizeof(double) == 4) return expm1(y);   /* a float kernel: expm1f */
+    const double t = xc_exp_k(y), s = xc_pow2(t, 0);
+    return fma(s, xc_expm1_r(y, t), s - 1.0);
+}"""
+_EXP_NEG_INNER = """/* xc_exp_neg(y) for y within [-690, 0] */
+static inline XC_ALWAYS double xc_exp_neg_inner(double y)
+{
+    if (sizeof(double) == 4) return exp(y);   /* a float kernel: expf */
+    const double t = xc_exp_k(y), s = xc_pow2(t, 0);
+    return fma(s, xc_expm1_r(y, t), s);
+}"""
 
 # sinh(x) and cosh(x) of one x (the op table's sinh_shared and cosh_shared, which
 # c_backend.c_forms spells where a kernel computes both: sinh and its derivative) from
@@ -351,6 +373,8 @@ HELPERS = {
     "xc_exp_reduce_inner": (_INNER_STEPS, ("xc_exp_reduce", "xc_exp_k", "xc_expm1_r", "xc_pow2")),
     "xc_expm1_inner": (_EXPM1_INNER, ("xc_exp_reduce_inner",)),
     "xc_exp_inner": (_EXP_INNER, ("xc_exp_reduce_inner",)),
+    "xc_expm1_neg_inner": (_EXPM1_NEG_INNER, ("xc_exp_k", "xc_expm1_r", "xc_pow2")),
+    "xc_exp_neg_inner": (_EXP_NEG_INNER, ("xc_exp_k", "xc_expm1_r", "xc_pow2")),
 }
 
 __all__ = ["HELPERS", "INNER", "INNER_AT"]
