@@ -28,12 +28,18 @@ def _is_matrix_expression(expr) -> bool:
     return isinstance(expr, MatrixExpr) and not isinstance(expr, MatrixBase)
 
 
-# Up to this many tree nodes, a header shows the expression as str() does (its terms
-# sorted); above, unsorted (sstr's order="none"), the same terms in SymPy's own order:
-# sorting is most of the printer's time (the 6-link pendulum's forcing vector, 7
-# expressions of up to 90 nodes: 45 ms sorted, 11 ms not; 10 links 105 ms and 30 ms,
-# where its whole NumPy build is about 100 ms).
-SORTED_UP_TO = 60
+# A header shows a SymPy expression as sstr(expr, order="none") prints it: SymPy's
+# own order of terms and factors, the same formula, not str()'s sorted text. Sorting
+# was most of the printer's time, on every new expression: str() orders a sum's
+# terms by their monomials over generators it sorts by sort_key (decompose_power
+# builds new powers for them, complex() evalf's each term's coefficient), so an
+# 11-operation expression of 21 nodes printed in 1.4-1.6 ms, 0.1 ms unsorted: its
+# compile_grad 3.6 -> 2.2 ms in a warm process, 5.0 -> 3.3 fresh (the 6-link pendulum's
+# forcing vector, 7 expressions of up to 90 nodes: 45 ms sorted, 11 ms not). Nor
+# is a numeric term evaluated to sort it (complex((3/2)**(10**12)) ran for minutes).
+# Up to this many tree nodes the text is printed whole, and cut: the cut printer's
+# own cost (5-10% of the printing) would not pay where the text is short.
+WHOLE_UP_TO = 60
 # A list's SymPy entries are printed until their text reaches this many characters,
 # the rest shown as "...": headers show at most 200 (NumPy) and 160 (C), explain 100,
 # and the printer took 14 ms of the pendulum's forcing vector's 24 ms to_trace at 6
@@ -41,15 +47,14 @@ SORTED_UP_TO = 60
 # of 11 interleaved rounds, load 1.2; × symengine's Lambdify(llvm) build in the same
 # rounds): 3 links 15.5 -> 13.0 ms (1.32 -> 1.11x), 6 links 66 -> 55 ms (0.98 -> 0.81x),
 # 10 links 125 -> 108 ms (0.74 -> 0.64x). An expression's text is cut after this many
-# characters ("..." after them); one of more than SORTED_UP_TO nodes is printed only
+# characters ("..." after them); one of more than WHOLE_UP_TO nodes is printed only
 # that far (parse/sympy_text.py: the sum of the 6-link pendulum's forcing entries,
-# 1,748 characters, in 1.0 ms instead of 3.7-3.9; a smaller one is printed whole, where
-# the cut printer's own cost, 2-3% of its to_trace, would not pay).
+# 1,748 characters, in 1.0 ms instead of 3.7-3.9).
 SOURCE_SHOWN = 240
 
 
 def _sympy_text(expr) -> str:
-    """The expression as SymPy prints it, for headers, its first SOURCE_SHOWN
+    """The expression as SymPy prints it unsorted, for headers, its first SOURCE_SHOWN
     characters (then "...": parse/sympy_text.py); huge or deep ones are not printed
     (SymPy's printer recurses)."""
     try:
@@ -57,28 +62,12 @@ def _sympy_text(expr) -> str:
         if size > 4000:
             return "a SymPy expression"
         from .parse.sympy_text import cut, shown
-        if size > SORTED_UP_TO:   # (printed only as far as the header shows)
+        if size > WHOLE_UP_TO:   # (printed only as far as the header shows)
             return shown(expr, "none", SOURCE_SHOWN)
-        if _numeric_compound(expr):
-            from sympy import sstr
-            return cut(sstr(expr, order="none"), SOURCE_SHOWN)
-        return cut(str(expr), SOURCE_SHOWN)
+        from sympy import sstr
+        return cut(sstr(expr, order="none"), SOURCE_SHOWN)
     except Exception:  # printing is a courtesy, never an error (RecursionError included)
         return "a SymPy expression"
-
-
-def _numeric_compound(expr) -> bool:
-    """Whether `expr` (a small tree) holds a number that is not an atom, such as an
-    unevaluated (3/2)**(10**12) or gamma(10**9): str() sorts an Add's terms, and sorts
-    a numeric term by its value (complex(term)), which may evaluate it for minutes."""
-    stack = [expr]
-    while stack:
-        node = stack.pop()
-        if node.args:
-            if getattr(node, "is_number", False):
-                return True
-            stack.extend(node.args)
-    return False
 
 
 def _tree_size(expr, cap: int) -> int:

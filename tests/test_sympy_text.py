@@ -48,4 +48,4 @@ def test_a_numeric_term_is_not_evaluated_to_sort_the_header(monkeypatch):
     monkeypatch.setattr(sp.Expr, "__complex__", refuse)
     assert frontend._sympy_text(e) == "(3/2)**1000000000000 + sin(x) + x"
     monkeypatch.undo()
-    assert frontend._sympy_text(sp.sin(x) + x**2) == str(sp.sin(x) + x**2)   # (no number: sorted, as str)
+    assert frontend._sympy_text(x**2 + 2*x + 1) == "1 + x**2 + 2*x"   # (unsorted too without a number)
