@@ -123,8 +123,9 @@ def where(c, x, y):
 
 def where_rare(c, x, y):
     """np.where(c, x, y) for a boolean c that is mostly False and a y that is the caller's
-    own new array (generated code passes an arithmetic result): y itself where c holds
-    nowhere (one reduction, where np.where is a pass and a new array), else np.where."""
+    own new array (an arithmetic result) or one that only arithmetic reads after this
+    (numpy_render's lent wheres): y itself where c holds nowhere (one reduction, where
+    np.where is a pass and a new array), else np.where."""
     if isinstance(y, np.ndarray) and y.ndim and np.shape(c) == y.shape and _fits(x, y) and not c.any():
         return y
     return np.where(c, x, y)
@@ -150,8 +151,8 @@ def where_rare_kept(c, p):
 
 def _fits(x, y) -> bool:
     """Whether np.where(c, x, y) has y's dtype and shape (c of y's shape)."""
-    if type(x) is float:   # a constant: NumPy takes y's precision
-        return True
+    if type(x) is float:   # a constant: NumPy takes y's precision if y is a float array
+        return y.dtype.kind == "f"
     return getattr(x, "dtype", None) == y.dtype and np.broadcast_shapes(np.shape(x), y.shape) == y.shape
 
 

@@ -24,7 +24,10 @@ network's gradient:
   the where is np.where: runtime.where turns its float mask back into a boolean, two
   passes more for the same selection.
 - where(c, x, y) with such a condition and y a new array is where_rare(c, x, y): y
-  itself unless c holds somewhere (a reduction instead of a pass and an array).
+  itself unless c holds somewhere (a reduction instead of a pass and an array). So is
+  one whose y is an existing array (a named variable, an input) where the where is no
+  output and only arithmetic reads it (hypot's adjoint x / where(r == 0.0, 1.0, r)):
+  they make new arrays of y and never write to it.
 - where(c, where(p == p, p + 0.0, 0.0), p) (pow's and xlogy's derivatives at zeros,
   which keep p's own derivative for second order), with such a c and p a new array
   that nothing else reads, is where_rare_kept(c, p): p itself unless c holds
@@ -95,6 +98,7 @@ class NumpyRenderer(Renderer):
         self._floaty = may_be_python_float(trace) if self._comparisons else None
         self._conditions = _conditions(trace) if self._comparisons else set()
         self._kept = _kept_wheres(trace, self._conditions, uses) if self._conditions else set()
+        self._lent = _lent_wheres(trace, self._conditions) if self._conditions else set()
         self._shared = shared or {}
         self._uses = use_counts(trace) if uses is None and self._shared else uses   # (read for shared exps only)
         self._first: dict[tuple, int] = {}    # (k, exp helper) -> its first user
@@ -139,8 +143,8 @@ class NumpyRenderer(Renderer):
         """The runtime helpers this renderer's own spellings call."""
         names = {name for _, exp, call, *_ in self._shared.values() for name in (exp, call) if name}   # (None: none)
         rare = bool(self._conditions) and any(
-            ins.op == "where" and ins.args[0] in self._conditions and self._fresh(ins.args[2])
-            for ins in self.trace.instrs)
+            ins.op == "where" and ins.args[0] in self._conditions and (i in self._lent or self._fresh(ins.args[2]))
+            for i, ins in enumerate(self.trace.instrs))
         if self._kept:
             names = names | {"where_rare_kept"}
         return names | {"where_rare"} if rare else names
@@ -210,7 +214,7 @@ class NumpyRenderer(Renderer):
         if ins.op == "where" and ins.args[0] in self._conditions:
             if i in self._kept:
                 return f"where_rare_kept({self._texts[ins.args[0]]}, {self._texts[ins.args[2]]})", _ops.PREC_ATOM
-            call = "where_rare" if self._fresh(ins.args[2]) else "np.where"
+            call = "where_rare" if i in self._lent or self._fresh(ins.args[2]) else "np.where"
             return f"{call}({', '.join(map(self._texts.__getitem__, ins.args))})", _ops.PREC_ATOM
         if ins.op == "mul" and self._comparisons:
             mask = self._mask_arg(ins.args)
@@ -262,6 +266,21 @@ def _conditions(trace: Trace) -> set[int]:
                 uses[a] = uses.get(a, True) and ins.op == "where" and k == 0
     outputs = {v for _, v in trace.outputs}
     return {a for a, only in uses.items() if only and a not in outputs}
+
+
+def _lent_wheres(trace: Trace, conditions: set[int]) -> set[int]:
+    """The where(c, x, y) with c among `conditions` that may return y itself, whatever y
+    is: not an output, and read only by arithmetic (_ELEMENTWISE_FLOAT), which makes a
+    new array and leaves its arguments as they are."""
+    instrs = trace.instrs
+    wheres = {i for i, ins in enumerate(instrs) if ins.op == "where" and ins.args[0] in conditions}
+    wheres.difference_update(v for _, v in trace.outputs)
+    for ins in instrs[min(wheres, default=len(instrs)) + 1:]:   # (their readers come after them)
+        if ins.op not in _ELEMENTWISE_FLOAT:
+            wheres.difference_update(ins.args)
+            if not wheres:
+                break
+    return wheres
 
 
 def _kept_wheres(trace: Trace, conditions: set[int], uses=None) -> set[int]:

@@ -13,7 +13,9 @@ The patterns:
   (softplus(x) and its gradient sigmoid(x); sigmoid(x) and sigmoid(-x)), the exp is
   computed once on a line of its own, `e1 = exp_quiet(x)`, and each takes it:
   `v1 = softplus_of_exp(x, e1)`, `x_bar = sigmoid_of_exp(e1)` (runtime.py: softplus(x)'s
-  and sigmoid(x)'s numbers; sigmoid(-x) within an ulp or two of its own call's).
+  and sigmoid(x)'s numbers; sigmoid(-x) within an ulp or two of its own call's); a
+  softplus and its sigmoid alone are the rows of one `p1 = softplus_pair(x)`, those
+  numbers with one test of x's bounds instead of three reductions of the exp.
   logaddexp's a - b is computed once (`hoist_shared` moves the derivative's up), and
   its partial sigmoid(-(a - b)) is sigmoid_neg_e(t1, e1), without the array -(a - b).
   Without a softplus the exp is of u itself, not -u: 1 - sigmoid(x) rewritten,
@@ -72,8 +74,9 @@ from .numpy_nary import NARY_HELPERS, NARY_OPS, nary_rows
 FUSED_HELPERS = ("where_rare", "where_rare_kept", "exp_quiet", "sigmoid_of_exp", "sigmoid_neg_of_exp",
                  "softplus_of_exp", "exp_neg_abs", "sigmoid_e", "sigmoid_neg_e", "softplus_e", "logaddexp_e",
                  "exp_neg2abs", "tanh_of_exp", "sech2_of_exp", "sech2_of_tanh", "log1p_of_sum", "sigmoid_pair_of_exp",
-                 "sigmoid_pair_e", "expm1_pair", "neg_expm1_pair", "logaddexp_rows", "log1mexp_pair",
-                 "log1m_of_diff", "softplus_pair_e", "neg_softplus_pair_e", "sigmoid_pair_of_exp_at") + NARY_HELPERS
+                 "sigmoid_pair_e", "expm1_pair", "neg_expm1_pair", "logaddexp_rows", "log1mexp_pair", "log1mexp_rows",
+                 "log1m_of_diff", "softplus_pair", "softplus_pair_e", "neg_softplus_pair_e",
+                 "sigmoid_pair_of_exp_at") + NARY_HELPERS
 
 
 def shared_exps(trace: Trace, ops: Optional[set[str]] = None, codes: Optional[OpCodes] = None) -> dict[int, tuple]:
@@ -86,7 +89,8 @@ def shared_exps(trace: Trace, ops: Optional[set[str]] = None, codes: Optional[Op
     after it (shared_sums; its exp helper is "": the line is `w1 = 1.0 + x`). An entry
     with a row is one of two results of one call (_pair): sigmoid(u) and sigmoid(-u)
     (sigmoid_pair_of_exp), expm1(x) and exp(x) (expm1_pair), log1mexp(x) and the
-    expm1(0.0 - x) of its derivative (log1mexp_pair).
+    expm1(0.0 - x) of its derivative (log1mexp_pair; log1mexp_rows where the derivative
+    is 1.0 over that expm1, a third row).
     Where a logaddexp is among them, e = exp(-|u|) (exp_neg_abs), as logaddexp needs:
     runtime.sigmoid_e, softplus_e, logaddexp_e. Otherwise E = exp(±u) (exp_quiet), ± as
     the softpluses have it: sigmoid(±u) = E/(1 + E), sigmoid(∓u) = 1/(1 + E),
@@ -154,7 +158,10 @@ def _log1mexp_pairs(instrs, shared: dict) -> dict[int, tuple]:
     expm1 with no branch where NumPy's loops are SIMD (within a few ulps of the two
     calls', and as accurate), else the two calls' bits from one split of the points
     (runtime_elementwise.log1mexp_pair). An expm1 that another pair takes already is
-    left to it."""
+    left to it. Where the derivative is 1.0 / expm1(0.0 - x) (a log1mexp at the top of
+    the function, whose adjoint is the seed 1.0), that quotient is a third row of one
+    log1mexp_rows(x) call: the value's own 1/t where it is -log1p(1/t), so that the
+    gradient costs no division of its own."""
     minus = {}   # x -> the expm1 of +0.0 - x
     for m, ins in enumerate(instrs):
         if ins.op == "expm1" and m not in shared:
@@ -168,7 +175,31 @@ def _log1mexp_pairs(instrs, shared: dict) -> dict[int, tuple]:
         if x in minus and i not in shared:
             pairs[i] = (x, None, "log1mexp_pair", False, 0)
             pairs[minus.pop(x)] = (x, None, "log1mexp_pair", False, 1)
+    if pairs:
+        _reciprocal_rows(instrs, pairs)
     return pairs
+
+
+def _reciprocal_rows(instrs, pairs: dict) -> None:
+    """_log1mexp_pairs' third rows: each pair's first division of the constant 1.0 by its
+    t row becomes row 2 of a log1mexp_rows call (the three rows' entries renamed)."""
+    rows = {i: share[0] for i, share in pairs.items() if share[4] == 1}   # t -> x
+    found = {}   # x -> the division
+    for j, ins in enumerate(instrs):
+        if ins.op == "div" and ins.args[1] in rows and _one(instrs, ins.args[0]):
+            found.setdefault(rows[ins.args[1]], j)
+    for i, (x, exp, _, passes, row) in list(pairs.items()):
+        if x in found:
+            pairs[i] = (x, exp, "log1mexp_rows", passes, row)
+    for x, j in found.items():
+        pairs[j] = (x, None, "log1mexp_rows", False, 2)
+
+
+def _one(instrs, a: int) -> bool:
+    """Whether variable a is the constant 1.0 (or a copy of it: the seed of an adjoint)."""
+    while instrs[a].op == "copy":
+        a = instrs[a].args[0]
+    return instrs[a].op == "const" and instrs[a].value == 1.0
 
 
 def _tanh_group(instrs, k: int, members: list[int]) -> dict[int, tuple]:
@@ -253,7 +284,11 @@ def _share_exps(instrs, logaddexp: bool, shared: dict, codes: Optional[OpCodes] 
                     mine[i] = (k, "exp_quiet", "softplus_of_exp", True)
             else:
                 mine[i] = (k, "exp_quiet", "sigmoid_of_exp" if same else "sigmoid_neg_of_exp", False)
-        if len(mine) > 1:
+        if sorted(share[2] for share in mine.values()) == ["sigmoid_of_exp", "softplus_of_exp"]:
+            # a softplus and its derivative alone: one softplus_pair(k), no exp line
+            shared.update({i: (k, None, "softplus_pair", False, int(share[2] == "sigmoid_of_exp"))
+                           for i, share in mine.items()})
+        elif len(mine) > 1:
             pair = ("sigmoid_pair_of_exp_at", "k") if at else ("sigmoid_pair_of_exp", False)
             shared.update(_pair(mine, "sigmoid_of_exp", "sigmoid_neg_of_exp", *pair))
 
