@@ -54,7 +54,9 @@ FOLDS = ["sin((1e-308) * (((2.0) * (x)) + (y)))", "exp(z) * ((0.5) * (((0.5) * (
 NEGATIONS = ["-(sin((x) - ((x) + (x))))", "(x) / ((x) - ((x) - (y)))", "a = x*y\nb = -(-(-(a*y)))\nexp(b)*x",
              "x*cos(x - (x - x)) + y*sin(y - (y - x))", "a = x*y\nb = x - a*y\nexp(b)*x"]
 # (constants the new instructions read: new ones after the primal, where(c, x, y)'s three arguments)
-CONSTANTS = ["3.5*x*y + 2.25/x", "where(x > y, x*1.5, y*0.75) + x", "x**3 - 3*x + 7.0"]
+# (a where whose branches are sums: no masked region, so the bulk sweep takes it;
+# reverse_masks)
+CONSTANTS = ["3.5*x*y + 2.25/x", "where(x > y, x + 1.5, y - 0.75) + x", "x**3 - 3*x + 7.0"]
 
 
 @pytest.mark.parametrize("text", FOLDS + NEGATIONS + CONSTANTS + EDGE_CASES[1:] + [t for t, _ in LECTURE])

@@ -80,9 +80,10 @@ def test_reverse_over_forward_through_a_selection_is_not_nan(backend):
 # where the function is not twice differentiable or the Hessian is a limit at infinity,
 # and forward-over-reverse gives a convention's 0 (the subgradient's, the tie's 0.5's)
 # that reverse over forward meets as 0·inf or 0·NaN in the rule's other terms; and
-# xlogy(x, y < 0), which is NaN (x·log(y)).
+# xlogy(x, y < 0), which is NaN (x·log(y)). (log1mexp at -inf left the list when the
+# reverse sweep masked the contributions leaving a where's branch: reverse_masks.py.)
 ROF_NAN = {("logaddexp", (math.inf, math.inf)),
-           ("lgamma", (math.inf,)), ("log1mexp", (-math.inf,)), ("xlogy", (-0.5, -0.5))}
+           ("lgamma", (math.inf,)), ("xlogy", (-0.5, -0.5))}
 
 
 @pytest.fixture(scope="module")

@@ -58,6 +58,7 @@ from typing import Callable, Optional, Sequence
 from .. import ops as _ops
 from ..trace.ir import Builder, Trace
 from .reverse import active_set
+from .reverse_masks import masked, region_masks
 
 ORDERS = ("best", "markowitz", "forward", "reverse")
 
@@ -158,6 +159,11 @@ def _graph(b: Builder, trace: Trace, vmap: Sequence[int], wrt: set) -> tuple[lis
                 if active[a]:
                     vertex[a] = 1
     one = b.const(1.0)
+    # A path through a where's branch not taken has the where's partial 0, but a
+    # partial inside the branch may be NaN there (sqrt'(-1)) and 0·NaN is NaN: each
+    # partial inside a branch is masked to 0 where the branch is not taken
+    # (reverse_masks.py), so that such a path's product is 0.
+    masks = region_masks(instrs, active, {v for _, v in outputs})
     preds: list[dict] = [{} for _ in instrs]
     for j, ins in enumerate(instrs):
         if not vertex[j] or ins.op == "input":
@@ -174,6 +180,8 @@ def _graph(b: Builder, trace: Trace, vmap: Sequence[int], wrt: set) -> tuple[lis
             else:
                 c = partials[k](b, one, *args, vmap[j]) if partials[k] is not None else None
             if c is not None:  # a rule may find a structural zero (x**0)
+                if j in masks:
+                    c = masked(b, c, masks[j], vmap)
                 c = _split(b, c)
                 edges[a] = c if a not in edges else _add(b, edges[a], c)
     for _, v in outputs:

@@ -5,7 +5,9 @@ each operation's adjoint v̄_i is pushed to its arguments through the op table's
 VJP rules (for an elementwise op, its partials: v̄_j += ∂φ_i/∂v_j · v̄_i), summed
 over outgoing edges. Nothing is
 re-evaluated, and the trace grows linearly. Only *active* variables (those that
-depend on a `wrt` input) receive adjoints. grad_reverse sweeps a front end's trace
+depend on a `wrt` input) receive adjoints. A contribution that leaves a where()'s
+branch is masked by its condition, so that the branch not taken adds 0, not 0·NaN
+(reverse_masks.py). grad_reverse sweeps a front end's trace
 of _BULK_FROM instructions or more in bulk where it can (reverse_bulk.py: the same
 operations in the same summation order, with the one identity that changes
 rounding, c·(k·y) -> (c·k)·y, applied as the builder applies it, so the same
@@ -26,6 +28,7 @@ from ..trace.identities import CONST
 from ..trace.ir import _LEAF_OR_COPY, Builder, Trace, gc_paused
 from .replay import (derived, derived_labels, fresh_name, labels_of, replay, scalar_output, seed_input, wrt_vars,
                      zeros_like)
+from .reverse_masks import masked_edges, where_exits
 from .reverse_labels import as_columns, bar_markers, swept_labels
 
 
@@ -85,6 +88,8 @@ def adjoint_sweep(b: Builder, trace: Trace, vmap: Sequence[int], cotangents: Map
     # In a trace of scalars an elementwise op's VJP is its partial (nothing to sum
     # down to a shape): called directly, a call and two shape lookups less per edge.
     scalar = _SCALAR_SWEEP and not any(map(_SHAPE_OF, instrs))
+    # the edges that leave a where()'s branch, masked by its condition (reverse_masks.py)
+    exits = where_exits(instrs, active, cotangents)
     # op name -> its edges (see _edges), once per op kind
     rules: dict = {}
     vget = vmap.__getitem__
@@ -102,6 +107,8 @@ def adjoint_sweep(b: Builder, trace: Trace, vmap: Sequence[int], cotangents: Map
             edges = _edges(op, scalar, len(ins[1]))
             if op.arity != VARIADIC:
                 rules[ins[0]] = edges
+        if exits is not None and i in exits:
+            edges = masked_edges(b, edges, exits[i], vmap)
         if not edges:
             continue
         arg_vars = ins[1]

@@ -63,7 +63,8 @@ structural zero), a primal that grad_reverse's replay would change (c·(k·v) fo
 its bits are not the primal's as written, which this keeps; reverse_bulk_fold.replay_folds),
 a fold whose c·k is −1 or whose y names a negation the builder would pull out,
 a −(−m) whose negation hash-consing found or whose adjoint is not labelled, a
-negation found built that is not laid out (reverse_bulk_layout).
+negation found built that is not laid out (reverse_bulk_layout), a where() whose
+branch the per-instruction sweep masks (reverse_masks.py).
 
 Cost: the constant adjoints' Python sweep takes a quarter of the text family's
 edges: at 10^5 operations the pass is ~5.3-5.8 µs an operation against the
@@ -166,11 +167,13 @@ from ..trace.ir import Trace, gc_paused
 from ..trace.ir_trace import instructions
 from ..trace.labels import Labels
 from .replay import derived, derived_labels, labels_of, scalar_output, wrt_vars
+from .reverse import active_set
 from .reverse_bulk_fold import replay_folds
 from .reverse_bulk_layout import _lay_out
 from .reverse_bulk_order import stable_order
 from .reverse_bulk_share import _MAX_BLOCK, _active, _const_key
 from .reverse_bulk_templates import _argument_patterns, _edges_of, _Unsupported
+from .reverse_masks import where_exits
 
 _OP_OF = itemgetter(0)
 _LEAVES = frozenset(("input", "const"))
@@ -218,6 +221,8 @@ def grad_reverse_bulk(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Opti
         if instrs[i][0] not in _LEAVES:
             return None
     op_id, kind = _op_kinds(made.code, instrs)
+    if "where" in op_id and where_exits(trace.instrs, active_set(trace, [v for _, v in wrt_list]), (o,)):
+        return None   # (a where() whose branch is masked where it is left: reverse_masks.py)
     taken = labels_of(trace)
     if taken:
         # a derived trace (a gradient differentiated again): its adjoints' labels must
