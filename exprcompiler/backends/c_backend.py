@@ -332,8 +332,8 @@ TILE = 64
 
 
 # A small kernel whose only calls of INNER's helpers (e^x - 1 and e^x; log1mexp, tanh
-# and sech2 by e^y - 1 and e^y of y <= 0) are of its inputs, or of one operation on
-# inputs (SIMPLE), runs tile by tile (XC_TILE points): a tile whose points all pass the
+# and sech2 by e^y - 1 and e^y of y <= 0; hypot3, c_nary.INNER) are of its inputs, or
+# of one operation on inputs (SIMPLE), runs tile by tile (XC_TILE points): a tile whose points all pass the
 # helpers' tests of their arguments (that operation computed again) runs a second copy
 # of the body with those helpers' inner forms, the same bits without the steps that
 # only the edges need (-0.0, subnormals, |x| > 690, NaN, inf); any other tile runs the
@@ -349,7 +349,7 @@ TILE = 64
 # Up to INNER_UP_TO statements, for the body is compiled twice: at 59 statements the
 # build took 0.28-0.40 -> 0.47-0.53 s, at 19 no longer within the noise.
 INNER_UP_TO = 32
-INNER = {**c_exp.INNER, **c_special.INNER}
+INNER = {**c_exp.INNER, **c_special.INNER, **c_nary.INNER}
 _INNER_CALL = re.compile(r"\b(" + "|".join(sorted(INNER)) + r")\(")
 # One operation of two names or numbers, or a negation (sech2(x/2) of sigmoid's slope): a
 # single rounding, which the test computes again to the same bits (no contraction)
@@ -377,13 +377,13 @@ def _inner_tests(stmts, inputs: dict):
     read: set = set()
     for _, rhs, _ in stmts:
         for m in _INNER_CALL.finditer(rhs):
-            arg = re.match(r"\s*(\w+)\s*\)", rhs[m.end():])
-            value = arg and _of_inputs(arg.group(1), stmts, inputs)
-            if value is None:
+            args = re.match(r"\s*(\w+(?:\s*,\s*\w+)*)\s*\)", rhs[m.end():])
+            values = [_of_inputs(a.strip(), stmts, inputs) for a in args.group(1).split(",")] if args else [None]
+            if None in values:
                 return None
-            if (test := f"{INNER[m.group(1)][1]}({value})") not in tests:
+            if (test := f"{INNER[m.group(1)][1]}({', '.join(values)})") not in tests:
                 tests.append(test)
-                read.update(_NAME.findall(value))
+                read.update(nm for value in values for nm in _NAME.findall(value))
     return (tests, [nm for nm in inputs if nm in read]) if tests else None
 
 

@@ -71,11 +71,35 @@ static inline double xc_logaddexp3(double x, double y, double z)
     return m + (log(v) + (s - (v - 1.0)) * r);
 }"""
 
+# xc_hypot3 on c_backend's tiles of points away from the edges (INNER): where the sum of
+# squares s is within [2^-970, inf), the scale and its inverse are 1 and no term is
+# infinite, so xc_hypot3 is sqrt(s) itself, the same operations in the same order: its
+# bits. The steps left out (the scaled terms, their sum again, the test of infinite
+# terms) were the whole of what the stable value and gradient cost over the naive ones
+# (4096 points in cache, ns a point: naive 1.65-1.66, stable 1.76-1.82, on tiles 1.67).
+_HYPOT3_INNER = """/* xc_hypot3(x, y, z) where xc_hypot3_inner_at(x, y, z) */
+static inline XC_ALWAYS double xc_hypot3_inner(double x, double y, double z)
+{
+    if (sizeof(double) == 4) return hypot(hypot(x, y), z);   /* a float kernel: hypotf */
+    return sqrt(x * x + y * y + z * z);
+}"""
+_HYPOT3_INNER_AT = """/* whether xc_hypot3's sum of squares is within [2^-970, inf) (xc_hypot3_inner) */
+static inline XC_ALWAYS int xc_hypot3_inner_at(double x, double y, double z)
+{
+    const double s = x * x + y * y + z * z;
+    return (s >= 0x1p-970) & (s < INFINITY);
+}"""
+# helper -> (its form on the points where the test holds, the test of its arguments), as
+# c_exp.INNER
+INNER = {"xc_hypot3": ("xc_hypot3_inner", "xc_hypot3_inner_at")}
+
 # name -> (C definition, helpers it uses), as c_backend.HELPERS
 HELPERS = {
     "xc_hypot3": (_HYPOT3, ("xc_select",)),
+    "xc_hypot3_inner": (_HYPOT3_INNER, ()),
+    "xc_hypot3_inner_at": (_HYPOT3_INNER_AT, ()),
     "xc_logaddexp3": (_LOGADDEXP3, ("xc_maximum", "xc_select")),
     "xc_over_norm": (_OVER_NORM, ("xc_select",)),
 }
 
-__all__ = ["HELPERS"]
+__all__ = ["HELPERS", "INNER"]
