@@ -86,6 +86,28 @@ def _same(a, b, where=slice(None)) -> bool:
     return all(same_bits(u[where], w[where]) for u, w in zip(_bits(a), _bits(b)))
 
 
+def assert_tiles_agree(g, vm, xs, edges, first: int, singles) -> list:
+    """g's bits at xs, with an edge point (edges[k] for input k, in turn) at every other
+    tile from point `first` on (returned: those arrays), are the same at the other points,
+    the same as the VM's, on two threads, and, at the points `singles`, one point at a time."""
+    n = xs[0].size
+    edged = [x.copy() for x in xs]
+    hit = np.arange(first, n, 64 * 2)
+    for x, e in zip(edged, edges):
+        x[hit] = np.resize(e, hit.size)
+    kept = np.ones(n, bool)
+    kept[hit] = False
+    with np.errstate(all="ignore"):
+        inner, mixed = g(*xs), g(*edged)
+        assert _same(inner, mixed, kept)
+        assert _same(inner, vm(*xs)) and _same(mixed, vm(*edged))
+        assert _same(inner, g.with_threads(2)(*xs))
+        for i in singles:
+            one = g(*[float(x[i]) for x in xs])
+            assert all(same_bits(np.asarray(a), np.asarray(b)[i]) for a, b in zip(_bits(one), _bits(inner)))
+    return edged
+
+
 @pytest.mark.parametrize("expr", ["exp(x) - 1", "1 - exp(x)", "exp(x) * expm1(y) + x * y"])
 def test_a_points_bits_do_not_depend_on_its_tile(expr):
     """(One point at a time: where the kernel calls no libm function, whose scalar
@@ -95,20 +117,8 @@ def test_a_points_bits_do_not_depend_on_its_tile(expr):
     assert "_point_inner" in g.source
     n = 64 * 40 + 3
     xs = [_RNG.permutation(_inner_points(1000))[:n] for _ in g.inputs]
-    edged = [x.copy() for x in xs]
-    hit = np.arange(5, n, 64 * 2)               # every other tile gets one edge point
-    for x in edged:
-        x[hit] = np.resize(EDGES, hit.size)
-    kept = np.ones(n, bool)
-    kept[hit] = False
-    with np.errstate(all="ignore"):
-        inner, mixed = g(*xs), g(*edged)
-        assert _same(inner, mixed, kept)
-        assert _same(inner, vm(*xs)) and _same(mixed, vm(*edged))
-        assert _same(inner, g.with_threads(2)(*xs))
-        for i in (0, 1, 700, n - 1) if "exp(x) *" not in expr else ():
-            one = g(*[float(x[i]) for x in xs])
-            assert all(same_bits(np.asarray(a), np.asarray(b)[i]) for a, b in zip(_bits(one), _bits(inner)))
+    edged = assert_tiles_agree(g, vm, xs, [EDGES] * len(xs), 5,
+                               (0, 1, 700, n - 1) if "exp(x) *" not in expr else ())
     if len(g.inputs) == 2:  # one input a number: the tiles test the other one
         with np.errstate(all="ignore"):
             assert _same(g(0.5, edged[1]), vm(0.5, edged[1])) and _same(g(-0.0, xs[1]), vm(-0.0, xs[1]))

@@ -26,7 +26,7 @@ import sympy
 
 from exprcompiler import compile_hessian, compile_vjp, passes
 from exprcompiler.ops import OPS
-from test_hessian_ties import (BACKENDS, DIFFERENTIABLE, all_ops_trace, in_order, mpmath_function,
+from test_hessian_ties import (BACKENDS, DIFFERENTIABLE, cases, all_ops_trace, in_order, mpmath_function,
                                private_cache)  # noqa: F401 (private_cache: a fixture)
 from test_ops import steps_differentiated, varies
 
@@ -163,20 +163,6 @@ def expected_block(name: str, point: tuple) -> tuple[np.ndarray, np.ndarray]:
     return hessian, slopes
 
 
-def cases():
-    """(every op's input names, sorted; their columns of n points, each op's own points
-    repeated up to n; {op: its points}; n), as test_hessian_ties.cases."""
-    per_op = {op.name: points(op) for op in DIFFERENTIABLE}
-    n = max(map(len, per_op.values()))
-    names = sorted(f"{op.name}_x{k + 1}" for op in DIFFERENTIABLE for k in range(op.arity))
-    columns = {}
-    for op in DIFFERENTIABLE:
-        pts = [per_op[op.name][i % len(per_op[op.name])] for i in range(n)]
-        for k in range(op.arity):
-            columns[f"{op.name}_x{k + 1}"] = np.array([p[k] for p in pts])
-    return names, [columns[name] for name in names], per_op, n
-
-
 def problems(block_of, per_op, known: dict, finite_slopes: bool) -> list[str]:
     """Mismatches of block_of(op, point index) against the exact Hessian (above), but at
     the points `known`; `finite_slopes`: only where every first derivative is a finite
@@ -210,7 +196,7 @@ def problems(block_of, per_op, known: dict, finite_slopes: bool) -> list[str]:
 
 @pytest.fixture(scope="module")
 def setting():
-    names, args, per_op, n = cases()
+    names, args, per_op, n = cases(points)   # (test_hessian_ties.cases, at this module's points)
     return names, args, per_op, n
 
 

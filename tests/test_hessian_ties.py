@@ -117,10 +117,11 @@ def all_ops_trace():
     return trace_from_builder(b, summed_outputs(b, outputs))
 
 
-def cases():
+def cases(points_of=None):
     """(every op's input names, sorted: the order of the Hessian's rows; their argument
-    columns of n points, each op's own points repeated up to n; {op: its points}; n)."""
-    per_op = {op.name: points(op) for op in DIFFERENTIABLE}
+    columns of n points, each op's own points (`points_of(op)`, this module's `points`
+    unless given) repeated up to n; {op: its points}; n)."""
+    per_op = {op.name: (points_of or points)(op) for op in DIFFERENTIABLE}
     n = max(map(len, per_op.values()))
     names = sorted(f"{op.name}_x{k + 1}" for op in DIFFERENTIABLE for k in range(op.arity))
     columns = {}

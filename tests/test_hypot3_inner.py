@@ -12,6 +12,7 @@ import pytest
 from exprcompiler import compile_grad
 from exprcompiler.backends import c_build
 
+from test_c_exp_inner import assert_tiles_agree
 from test_vm import same_bits
 
 if c_build.shutil.which("cc") is None and c_build.shutil.which("gcc") is None:
@@ -75,21 +76,8 @@ def test_a_points_bits_do_not_depend_on_its_tile(kernels):
     g, vm = kernels
     n = 64 * 30 + 5
     xs = [_RNG.permutation(x)[:n] for x in _inner_points(1000)]
-    edged = [x.copy() for x in xs]
-    hit = np.arange(7, n, 64 * 2)                # every other tile gets one edge point
-    for k, x in enumerate(edged):
-        x[hit] = np.resize([e[k] for e in EDGES], hit.size)
-    kept = np.ones(n, bool)
-    kept[hit] = False
-    with np.errstate(all="ignore"):
-        inner, mixed = g(*xs), g(*edged)
-        assert _same(inner, mixed, kept)
-        assert _same(inner, vm(*xs)) and _same(mixed, vm(*edged))
-        assert _same(inner, g.with_threads(2)(*xs))
-        for i in (0, 1, 900, n - 1):
-            one = g(*[float(x[i]) for x in xs])
-            assert all(same_bits(np.asarray(a), np.asarray(b)[i]) for a, b in zip(_bits(one), _bits(inner)))
-        # one input a number: the tiles test the arrays with it
+    edged = assert_tiles_agree(g, vm, xs, [[e[k] for e in EDGES] for k in range(3)], 7, (0, 1, 900, n - 1))
+    with np.errstate(all="ignore"):   # one input a number: the tiles test the arrays with it
         assert _same(g(xs[0], 1e-300, edged[2]), vm(xs[0], 1e-300, edged[2]))
 
 
