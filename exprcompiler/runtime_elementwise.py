@@ -1,6 +1,7 @@
 """The NumPy runtime's other elementwise kernels: careful forms of ops NumPy lacks or
 computes otherwise than the C backend (relu, power, frac, xlogy, hypot) and the stable
-forms the stability rewrites put in (log1mexp, cosm1, sqrt1pm1).
+forms the stability rewrites put in (log1mexp, cosm1, sqrt1pm1), and one_minus_square,
+arctanh's slope's denominator.
 
 Where it sits: re-exported by runtime.py, which also re-exports the kernels split off
 from here: runtime_exps.py (sigmoid, softplus, logaddexp and their shared-exp helpers),
@@ -361,5 +362,17 @@ def sqrt1pm1(x, out=None):
     return _scalar(r)
 
 
-__all__ = ["cosm1", "frac", "hypot", "log1mexp", "log1mexp_pair", "log1mexp_rows", "power", "relu", "sqrt1pm1",
-           "xlogy"]
+def one_minus_square(x):
+    """1 - x² as (1 - x)(1 + x), arctanh's denominator (the op one_minus_square): the
+    product's bits, whose derivative the op table takes as -2x. A float stays a float
+    (one-point code calls this for each point)."""
+    if type(x) is float:
+        return (1.0 - x) * (1.0 + x)
+    r = np.subtract(1.0, x)
+    if type(r) is not np.ndarray:   # a NumPy scalar
+        return r * np.add(1.0, x)
+    return np.multiply(r, np.add(1.0, x), out=r)
+
+
+__all__ = ["cosm1", "frac", "hypot", "log1mexp", "log1mexp_pair", "log1mexp_rows", "one_minus_square", "power",
+           "relu", "sqrt1pm1", "xlogy"]

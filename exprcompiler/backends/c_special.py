@@ -1,6 +1,7 @@
 """C backend, helpers for the functions C's libm lacks: digamma, polygamma, frac, sinc,
 the stable forms of the stability rewrites (logaddexp, log1mexp and its slope's expm1,
-cosm1, sech2, sqrt1pm1, the square roots of arcsinh's and arccosh's slopes),
+cosm1, sech2, sqrt1pm1, the square roots of arcsinh's and arccosh's slopes, arctanh's
+slope's denominator),
 log1p from c_log's own log, arcsinh, arccosh and arctanh from libmvec's log, which
 are cheaper than libmvec's log1p and libm's scalar asinh, acosh and atanh, and tanh
 from c_exp's own e^x - 1 (the op table's `c` for log1p, the three and tanh); log1mexp,
@@ -360,6 +361,10 @@ HELPERS = {
     "xc_atanh": (_ATANH, ("xc_log1p_libm",)),
     "xc_hypot1_shared": (_HYPOT1_SHARED, ("xc_select",)),
     "xc_acosh_root_shared": (_ACOSH_ROOT_SHARED, ("xc_select",)),
+    # arctanh's slope's denominator (ops_special's one_minus_square): the product's
+    # steps, so that the kernel gcc makes is the one the product inline made
+    "xc_one_minus_square": ("/* 1 - x^2 as (1 - x)(1 + x), as runtime.one_minus_square */\n"
+                            "static inline double xc_one_minus_square(double x) { return (1.0 - x) * (1.0 + x); }", ()),
     "xc_cosm1": ("static inline double xc_cosm1(double x) "
                  "{ const double s = sin(0.5 * x); return 0.0 - 2.0 * (s * s); }", ()),
     "xc_tanh": (_TANH, ("xc_expm1_neg",)),
