@@ -47,9 +47,13 @@ from .. import ops as _ops
 from ..op_def import negated_seed, seed
 
 _OP_OF, _SHAPE_OF = itemgetter(0), itemgetter(3)
-# At most how many regions a union joins: its mask is a where per region on each edge
-# that leaves it (and a union of n regions takes n² steps to make).
-_MAX_UNION = 4
+# Up to _NESTED regions, a union's mask is a where per region on each edge that leaves
+# it; beyond, one where on a flag "any of them holds" that the builder makes once per
+# union (hash-consed: comparisons, products and maxima of 0/1 flags, no derivative).
+# At most _MAX_UNION regions (a union of n regions takes n² steps to make): a value
+# shared by more branches is left unmasked, as where's own VJP leaves it.
+_NESTED = 4
+_MAX_UNION = 256
 
 
 def _regions(instrs: Sequence, active: Sequence[int], seeded: Collection[int]) -> Optional[tuple]:
@@ -278,6 +282,9 @@ def _mask(b, c: Optional[int], conds: tuple) -> Optional[int]:
     conjunctions does, a conjunction where each of its (variable, branch) does."""
     if c is not None:
         for anyof in conds:
+            if len(anyof) > _NESTED:
+                c = b.where(_any_flag(b, anyof), c, 0.0)
+                continue
             masked = 0.0
             for each in reversed(anyof):
                 t = c
@@ -286,6 +293,22 @@ def _mask(b, c: Optional[int], conds: tuple) -> Optional[int]:
                 masked = t
             c = masked
     return c
+
+
+def _any_flag(b, anyof: tuple) -> int:
+    """1.0 where any of the conjunctions holds, else 0.0 (a where's condition holds
+    where it is nonzero, NaN included)."""
+    flags = []
+    for each in anyof:
+        f = None
+        for v, side in each:
+            lit = b.apply("ne" if side else "eq", v, 0.0)
+            f = lit if f is None else b.mul(f, lit)
+        flags.append(f)
+    flag = flags[0]
+    for f in flags[1:]:
+        flag = b.apply("maximum", flag, f)
+    return flag
 
 
 def _masked_partial(partial, conds: tuple):
