@@ -46,7 +46,7 @@ from .. import ops as _ops
 from ..tensor_rules import attr_text
 from ..trace.ir import Trace
 from ..trace.render import Renderer, Spelling, format_op, use_counts
-from .numpy_shares import _plus_zero, dead_rows
+from .numpy_shares import dead_rows, plus_zero
 
 _COMPARISONS = frozenset(name for name, op in _ops.OPS.items() if op.prec == _ops.PREC_CMP)
 _ELEMENTWISE_FLOAT = frozenset(("add", "sub", "mul", "div", "neg", "pow"))
@@ -296,11 +296,11 @@ def _kept_wheres(trace: Trace, conditions: set[int], uses=None) -> set[int]:
             continue
         _, inner, p = ins.args
         w = instrs[inner]
-        if w.op != "where" or not _plus_zero(instrs[w.args[2]]):
+        if w.op != "where" or not plus_zero(instrs[w.args[2]]):
             continue
         e, a = instrs[w.args[0]], instrs[w.args[1]]
         if (e.op == "eq" and e.args == (p, p) and a.op == "add" and a.args[0] == p
-                and _plus_zero(instrs[a.args[1]]) and instrs[p].op in _ELEMENTWISE_FLOAT):
+                and plus_zero(instrs[a.args[1]]) and instrs[p].op in _ELEMENTWISE_FLOAT):
             found.append((i, inner, w.args[0], w.args[1], p))
     if not found:
         return set()

@@ -138,7 +138,7 @@ def _expm1_pairs(instrs, outputs: set) -> dict[int, tuple]:
     pairs = {}
     for i, x in mine.items():
         j = readers[i][0] if len(readers[i]) == 1 and i not in outputs else None
-        if j is not None and instrs[j].op == "sub" and instrs[j].args[1] == i and _plus_zero(instrs[instrs[j].args[0]]):
+        if j is not None and instrs[j].op == "sub" and instrs[j].args[1] == i and plus_zero(instrs[instrs[j].args[0]]):
             pairs[j] = (x, None, "neg_expm1_pair", False, 0)
             pairs[exps[x]] = (x, None, "neg_expm1_pair", False, 1)
         else:
@@ -147,7 +147,7 @@ def _expm1_pairs(instrs, outputs: set) -> dict[int, tuple]:
     return pairs
 
 
-def _plus_zero(ins: Instr) -> bool:
+def plus_zero(ins: Instr) -> bool:
     """Whether the instruction is the constant +0.0."""
     return ins.op == "const" and ins.value == 0.0 and np.signbit(ins.value) == 0
 
@@ -167,7 +167,7 @@ def _log1mexp_pairs(instrs, shared: dict) -> dict[int, tuple]:
         if ins.op == "expm1" and m not in shared:
             d = instrs[ins.args[0]]
             if d.op == "sub":
-                if _plus_zero(instrs[d.args[0]]):
+                if plus_zero(instrs[d.args[0]]):
                     minus.setdefault(d.args[1], m)
     pairs = {}
     for i, ins in enumerate(instrs):
@@ -464,7 +464,7 @@ def shared_sums(trace: Trace) -> dict[int, tuple]:
     differences = {}   # 0.0 - y -> its log1p
     for i in shared:
         d = instrs[i].args[0]
-        if instrs[d].op == "sub" and _plus_zero(instrs[instrs[d].args[0]]):
+        if instrs[d].op == "sub" and plus_zero(instrs[instrs[d].args[0]]):
             differences[d] = i
     if differences:   # (rare: the readers of those only)
         readers = _readers(instrs, set(differences))
@@ -526,4 +526,4 @@ def share_logs(trace: Trace) -> Trace:
     return Trace(out, labels, [(n, new[v]) for n, v in trace.outputs], trace.source)
 
 
-__all__ = ["FUSED_HELPERS", "dead_rows", "hoist_shared", "share_logs", "shared_exps", "shared_sums"]
+__all__ = ["FUSED_HELPERS", "dead_rows", "hoist_shared", "plus_zero", "share_logs", "shared_exps", "shared_sums"]

@@ -22,7 +22,8 @@ An instruction whose adjoint comes from inside and outside a region belongs to t
 smallest region that holds all its uses (the root: none). One read in the branches
 of wheres of different conditions (sqrt(x) in where(x > 0, sqrt(x), 0) +
 where(x < -1, 2·sqrt(x), 0)) belongs to the union of those regions, masked where
-any of their conditions holds: where(c1, t, where(c2, t, 0)). Wheres of one
+any of their conditions holds: where(c1, t, where(c2, t, 0)), or, for more than
+_NESTED regions, one where on a flag "any of them holds". Wheres of one
 condition in one region share their branches' regions: a Hessian's tangent sweep
 makes a where per direction, each with the primal's condition.
 
