@@ -62,3 +62,21 @@ def test_else_branches_and_mixed_sides(k):
         warnings.simplefilter("ignore")
         at = np.asarray(compile_grad(text)(np.array([-1.0, 0.0]))[1][0])
     assert at.tolist() == [0.0, 0.0], at
+
+
+def test_a_where_read_only_as_a_condition_is_no_use_of_its_branches():
+    """sqrt(x) is read by the outer where's branch taken where x > 0 and by the inner
+    where, which is read only as a condition (no adjoint flows to it): the inner where's
+    edges were counted as uses, so sqrt(x)'s region became a union that holds at x < 0,
+    left unmasked, and reverse mode gave NaN there (forward mode 1 + y). Found by the
+    long fuzz profile."""
+    text = "where(where(x > 0, x, sqrt(x)) > 0, sqrt(x), x) + x * y"
+    x, y = np.array([-1.0, -0.25, 0.0, 4.0]), np.array([-2.0, 3.0, 0.5, 1.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for backend in ("numpy", "c", "vm"):
+            rev = compile_grad(text, backend=backend)(x, y)[1]
+            fwd = compile_grad(text, backend=backend, mode="forward")(x, y)[1]
+            for r, f in zip(rev, fwd):
+                np.testing.assert_allclose(r, f, rtol=1e-15)
+    assert np.asarray(rev[0]).tolist()[:2] == [-1.0, 4.0]   # 1 + y where x < 0

@@ -124,8 +124,14 @@ def _regions(instrs: Sequence, active: Sequence[int], seeded: Collection[int]) -
     for i in range(n - 1, -1, -1):
         ins = instrs[i]
         m = region[i]
-        if m == unseen or i in seeded or ins[0] == "input":
+        if i in seeded or ins[0] == "input":
             m = region[i] = 0
+        elif m == unseen:
+            # no adjoint reaches it (read only where no adjoint flows, as a where's
+            # condition: where(where(x > 0, x, sqrt(x)) > 0, sqrt(x), x)): its edges
+            # carry nothing and are no uses of its arguments
+            region[i] = 0
+            continue
         if not active[i]:
             continue
         args = ins[1]
