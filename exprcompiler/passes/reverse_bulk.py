@@ -63,8 +63,22 @@ structural zero), a primal that grad_reverse's replay would change (c·(k·v) fo
 its bits are not the primal's as written, which this keeps; reverse_bulk_fold.replay_folds),
 a fold whose c·k is −1 or whose y names a negation the builder would pull out,
 a −(−m) whose negation hash-consing found or whose adjoint is not labelled, a
-negation found built that is not laid out (reverse_bulk_layout), a where() whose
-branch the per-instruction sweep masks (reverse_masks.py).
+negation found built that is not laid out (reverse_bulk_layout), a where() mask
+that the builder may find built or that is a union of more than a few regions
+(reverse_bulk_masks.py).
+
+where() masks (session of 2026-12-06): the edges that leave a where's branch
+(reverse_masks.where_exits, asked once, with this sweep's active flags) get
+templates of their own, the partial's then the mask's wheres, their conditions a
+column per edge (passes/reverse_bulk_masks.py); the constant sweep records them
+for G's value and finds a mask's where where the builder finds it. Before, such a
+trace went to the per-instruction sweep (where_exits asked twice). grad_reverse,
+where-heavy formulas (sums of where(x_i > 0, sqrt(x_i)·x_j + c, ...), nested and
+log/arcsin branches), CPU medians of 5, three alternating processes old/new, load
+9-10 (ratios compressed): 4,223 instructions 141-153 -> 88-97 ms, 42,117 1,631-1,722
+-> 942-984 ms; 533 (below reverse._BULK_FROM) unchanged. Of the new figure,
+where_exits' region analysis is ~half (46 of 95 ms, 700 of 1,054 ms). Without a
+where, as before (text 10^4, 10^5, deep 10^4 within noise; bench sha1s unchanged).
 
 Cost: the constant adjoints' Python sweep takes a quarter of the text family's
 edges: at 10^5 operations the pass is ~5.3-5.8 µs an operation against the
@@ -167,9 +181,9 @@ from ..trace.ir import Trace, gc_paused
 from ..trace.ir_trace import instructions
 from ..trace.labels import Labels
 from .replay import derived, derived_labels, labels_of, scalar_output, wrt_vars
-from .reverse import active_set
 from .reverse_bulk_fold import replay_folds
 from .reverse_bulk_layout import _lay_out
+from .reverse_bulk_masks import mask_edges
 from .reverse_bulk_order import stable_order
 from .reverse_bulk_share import _MAX_BLOCK, _active, _const_key
 from .reverse_bulk_templates import _argument_patterns, _edges_of, _Unsupported
@@ -221,8 +235,6 @@ def grad_reverse_bulk(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Opti
         if instrs[i][0] not in _LEAVES:
             return None
     op_id, kind = _op_kinds(made.code, instrs)
-    if "where" in op_id and where_exits(trace.instrs, active_set(trace, [v for _, v in wrt_list]), (o,)):
-        return None   # (a where() whose branch is masked where it is left: reverse_masks.py)
     taken = labels_of(trace)
     if taken:
         # a derived trace (a gradient differentiated again): its adjoints' labels must
@@ -290,6 +302,9 @@ def grad_reverse_bulk(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Opti
     templates: list = []
     specs: list = []   # template id -> (op, argument number, constant arguments)
     active_np = _active(trace, wrt_list, n, cols, is_const)
+    # the edges that leave a where()'s branch, masked by its condition (reverse_masks.py;
+    # laid out here: reverse_bulk_masks.py)
+    exits = where_exits(instrs, active_np.tobytes(), (o,)) if "where" in op_id else None
     edge_t = np.full((n_kinds + 1, 3), -1, np.int32)   # kind, argument -> its edge's template (-1: none)
     zeros = False   # a structural zero somewhere: then not every active variable is reached
     try:
@@ -342,11 +357,16 @@ def grad_reverse_bulk(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Opti
     elif not active_np_o:
         e_i, e_j, e_t = e_i[:0], e_j[:0], e_t[:0]
     e_a = arg_rows[e_j, e_i]
-    del e_j   # (not read by the layout: not held while it makes the new instructions)
+    masks = None
+    if exits:
+        masks = mask_edges(exits, e_i, e_j, e_t, templates, specs)
+        if masks is None:
+            return None   # (a mask the builder might find built: reverse_bulk_masks.py)
+    del e_j, exits   # (not read by the layout: not held while it makes the new instructions)
     if (e_a == o).any():
         return None   # (the output is also an argument: its seed and contributions summed; not laid out)
     return _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e_t, cval, cols,
-                   "copy" in op_id, op_kind, op_id, primal_columns)
+                   "copy" in op_id, op_kind, op_id, primal_columns, masks)
 
 
 def _op_kinds(code: np.ndarray, instrs) -> tuple:

@@ -83,6 +83,7 @@ class ConstantSweep(ConstantItems):
         self.e_i, self.e_a, self.e_t, self.prev, self.next = e_i, e_a, e_t, prev_edge, next_edge
         self.templates, self.const_template = templates, const_template
         self.primal = primal   # (op, variables) -> the primal's variable of that key, or None
+        self.mask_cols = None   # (the conditions of the masked edges' wheres: reverse_bulk_masks.py)
 
     def _in_primal(self, op, args):
         """The primal variable that the builder's hash-consing would give for op(args),
@@ -179,7 +180,9 @@ class ConstantSweep(ConstantItems):
         pending = bytearray(len(instrs))
         pending[o] = 1
 
-        made, arg_vars, gref, i = [], (), None, -1   # (the edge's, read by ref)
+        made, arg_vars, gref, i, k = [], (), None, -1, -1   # (the edge's, read by ref)
+        mask_cols = self.mask_cols
+        wheres: dict = {}   # a where's arguments' sources -> its item: the builder hash-conses a mask's
 
         def ref(r):
             """A template's ref, for the edge being swept."""
@@ -187,10 +190,12 @@ class ConstantSweep(ConstantItems):
                 return made[r[1]]
             if r[0] == "c":
                 return (K, float(r[1]))
-            if r[1] == 0:
+            if r[1] == 0 and r[0] == "s":
                 return gref
             if r[0] == "u":   # (an argument's own argument)
                 return (P, instrs[arg_vars[r[1] - 1]][1][r[2]])
+            if r[0] == "m":   # (a masked edge's condition: reverse_bulk_masks.py)
+                return (P, int(mask_cols[r[1]][k]))
             return (P, arg_vars[r[1] - 1] if r[1] - 1 < len(arg_vars) else i)
 
         plans: dict = {}   # (template, G's value) -> its recording (G nonzero, not NaN: exact keys)
@@ -249,6 +254,9 @@ class ConstantSweep(ConstantItems):
                         made = []   # each template instruction's ref (see ref): an item, or the primal's hit
                         for (op, refs), own in zip(tinstrs, alone):
                             targs = tuple(map(ref, refs))
+                            if mask_cols is not None and op == "where":
+                                made.append(self._where(wheres, targs, refs, k, item))
+                                continue
                             hit = in_primal(op, targs) if own else None
                             made.append((P, hit) if hit is not None else item(op, targs, None, k))
                     cref = ref(res)
@@ -308,6 +316,29 @@ class ConstantSweep(ConstantItems):
         # (every variable marked is swept: its edges are this sweep's)
         self.mine = mine = np.frombuffer(pending, np.bool_)[self.e_i]
         return mine
+
+    def _where(self, wheres: dict, targs: tuple, refs: tuple, k: int, item) -> tuple:
+        """A where's ref, in a trace with masked edges: a mask's found where the builder
+        finds it (made before, by sources through copies; the primal's), each kept."""
+        src = self.src
+        key = tuple(src[r[1]] if r[0] == Q else r for r in targs)
+        if any(r[0] == "m" for r in refs):
+            # (on constants alone, copies of them included, the builder folds it: a
+            # condition a constant, where(2 > 0, ...), and G one)
+            values = [x if kind == K else self.instrs[x].value if kind == P and self.instrs[x][0] == "const"
+                      else None for kind, x in key]
+            if None not in values:
+                return (K, values[1] if values[0] != 0 else values[2])
+            got = wheres.get(key)
+            if got is None and self.primal is not None and all(r[0] in (P, K) for r in key):
+                vs = tuple(x if kind == P else self.primal.const(x) for kind, x in key)
+                hit = None if None in vs else self.primal.where(vs)
+                got = None if hit is None else (P, hit)
+            if got is not None:
+                return got
+        made = item("where", targs, None, k)
+        wheres.setdefault(key, made)
+        return made
 
     def finals(self, asked) -> dict:
         """{a: its adjoint} for the variables `asked` whose last contribution this sweep

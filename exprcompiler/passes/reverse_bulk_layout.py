@@ -27,6 +27,7 @@ from ..trace.labels import NONE, Labels
 from .replay import fresh_name
 from .reverse_bulk_consts import ConstantSweep
 from .reverse_bulk_fold import fold_scaled
+from .reverse_bulk_masks import check_layout, fresh_negations
 from .reverse_bulk_negations import _negation_classes, _negation_hits
 from .reverse_bulk_order import stable_order
 from .reverse_bulk_share import (_BUILT, _MAX_ROUNDS, _const_key, _hash_cons, _independent, _PrimalKeys,
@@ -36,10 +37,11 @@ from .reverse_bulk_write import NewInstrs, _write_regular, bar_columns
 
 
 def _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e_t, cval, arg_cols,
-             primal_copies: bool, op_kind, op_id, primal_columns) -> Trace:
+             primal_copies: bool, op_kind, op_id, primal_columns, masks=None) -> Trace:
     """The new instructions after the primal ones, from the edges (in sweep order):
     edge k is argument e_a[k] of instruction e_i[k], its partial template e_t[k];
-    `primal_columns`: the primal's Columns, the start of the gradient's."""
+    `primal_columns`: the primal's Columns, the start of the gradient's; `masks`: the
+    edges that leave a where's branch (reverse_bulk_masks.MaskedEdges), or None."""
     instrs = instructions(trace)   # (a primal held as columns: read as them, its tuples not made)
     n = len(instrs)
     E = len(e_i)
@@ -69,9 +71,12 @@ def _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e
     first = prev_edge < 0               # the first contribution to its argument?
 
     # the edges out of constant adjoints (the seed's cascade): swept in Python
-    cs = ConstantSweep(trace, o, e_i, e_a, e_t, prev_edge, next_edge, templates,
-                       lambda t, c: _template(*specs[t], g=c), _labelled(trace.labels),
+    # (a masked edge's partial is recorded for G's value, then masked: reverse_bulk_masks.py)
+    recorded = (lambda t, c: _template(*specs[t], g=c)) if masks is None else masks.constant_template(specs)
+    cs = ConstantSweep(trace, o, e_i, e_a, e_t, prev_edge, next_edge, templates, recorded, _labelled(trace.labels),
                        None if primal_copies else _PrimalTable(op_kind, op_id, arg_cols, const_var))
+    if masks is not None:
+        cs.mask_cols = masks.cols
     try:
         py = cs.run(_SEED_TEMPLATE, _NEG_TEMPLATE)
     except _Unsupported:   # (a partial recorded for G's value builds what no template holds)
@@ -142,6 +147,9 @@ def _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e
         g_src = again
         if not moved:
             break
+    if masks is not None and not check_layout(masks, py, groups, shared, templates, e_i, e_t, up, g_src, cs.primal,
+                                              instrs):
+        return None   # (a mask the builder may find built: reverse_bulk_masks.py)
     # an adjoint that names a primal variable and whose every reading as G was such
     # a hit is not read: grad_reverse's finish drops its copy (and the copies that
     # only it read, up the chain of single seed contributions); so too the named copy
@@ -174,6 +182,9 @@ def _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e
     neg_t = np.array([t == _NEG_TEMPLATE for t in templates], bool)
     as_sub, dropped, swap, unneg, neg_edge, dneg, unread, copy_neg, neg_key = _negation_classes(
         n, o, wrt_set, templates, e_i, e_a, e_t, py, first, next_edge, fresh, neg_last, seed_t, cs, up, neg_t, dead)
+    if masks is not None and not fresh_negations(masks, n, templates, e_i, e_a, e_t, py, first, next_edge, fresh,
+                                                 neg_last, seed_t, cs, up, neg_t):
+        return None   # (a masked −G the builder may not build: reverse_bulk_masks.py)
     del up
     aliased = np.zeros(len(e_i), bool)   # (a negation that the hash-consing found)
     for t in set(np.flatnonzero(neg_t).tolist()) & shared.keys():
@@ -246,7 +257,8 @@ def _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e
     try:
         placed += _write_regular(out, instrs, templates, groups, shared, firsts, e_i, start, total, prev, adj,
                                  arg_cols, const_var, first, as_sub, dropped, swap, unneg, result_hit, dead, fresh,
-                                 neg_last, prev_edge, neg_edge, dneg, neg_hit, built_neg, neg_ext)
+                                 neg_last, prev_edge, neg_edge, dneg, neg_hit, built_neg, neg_ext,
+                                 None if masks is None else masks.cols)
     except _Unsupported:
         return None
     # the negations that a −(−m) or an old − m read, a G whose negation was found,

@@ -131,6 +131,17 @@ class _PrimalTable:
             return v
         return self.const_var.get(_const_key(value))
 
+    def where(self, args: tuple):
+        """The primal's where(c, x, y) of `args` (primal variables), or None."""
+        table = self.tables.get("where/3")
+        if table is None:
+            table = self.tables["where/3"] = {}
+            if "where" in self.op_id:
+                vs = np.flatnonzero(self.op_kind == self.op_id["where"])
+                for v, a, b, c in zip(vs.tolist(), *(col[vs].tolist() for col in self.arg_cols[:3])):
+                    table.setdefault((a, b, c), v)
+        return table.get(args)
+
     def __call__(self, op, args):
         table = self.tables.get(op)
         if table is None:

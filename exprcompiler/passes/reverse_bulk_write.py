@@ -147,11 +147,13 @@ _DEFER_AT_MOST = 1 << 10   # (instructions a put that NewInstrs.defer keeps for 
 
 def _write_regular(out: NewInstrs, instrs, templates, groups, shared, firsts, e_i, start, total, prev, adj, arg_cols,
                    const_var, first, as_sub, dropped, swap, unneg, result_hit, dead, fresh, neg_last, prev_edge,
-                   neg_edge, dneg, neg_hit, built_neg, neg_ext) -> int:
+                   neg_edge, dneg, neg_hit, built_neg, neg_ext, mask_cols=None) -> int:
     """Put the regular edges' instructions (per edge, in sweep order: `start`, its
     first position; `total`, where its adjoint is after it; `prev`, the adjoint
     before it); `groups` [(template id, its edges)], `shared` and `firsts` from the
-    hash-consing, the masks from the layout. Returns how many were put."""
+    hash-consing, the masks from the layout; `mask_cols`, the conditions of the
+    edges that leave a where's branch (ref ("m", k): reverse_bulk_masks.py). Returns
+    how many were put."""
     put, defer = out.put, out.defer
     placed = 0
     E = len(e_i)
@@ -187,6 +189,8 @@ def _write_regular(out: NewInstrs, instrs, templates, groups, shared, firsts, e_
                 return at[r[1]]
             if r[0] == "c":
                 return np.full(len(idx), const_var[_const_key(r[1])], np.int32)
+            if r[0] == "m":   # (a where's condition, of a masked edge: its own column)
+                return mask_cols[r[1]][idx]
             if r[0] == "u":
                 if r not in cols:
                     cols[r] = arg_cols[r[2]][column(("s", r[1]))]
