@@ -181,10 +181,11 @@ def test_traces_without_a_masked_branch_are_not_changed():
         assert where_exits(t.instrs, reverse.active_set(t, [v for _, v in t.inputs]), {t.outputs[0][1]}) is None
 
 
-def test_bulk_sweep_leaves_masked_wheres_to_the_per_instruction_sweep(monkeypatch):
+def test_bulk_sweep_masks_wheres_as_the_per_instruction_sweep(monkeypatch):
     masked = to_trace("where(x > 0, sqrt(x) * y, 0) + x * y")
     plain = to_trace("where(x > 0, x * y, 0) + x * y")
-    assert grad_reverse_bulk(masked) is None
+    # (the bulk sweep masks the edges itself, to the same trace: tests/test_where_bulk.py)
+    assert str(grad_reverse_bulk(masked)) == str(passes.grad_reverse(masked))
     monkeypatch.setattr(reverse, "_BULK_FROM", 0)
     xs = [np.array([-1.0, 0.0, 2.0]), np.array([1.0, -1.0, 3.0])]
     with np.errstate(all="ignore"):
@@ -195,9 +196,11 @@ def test_bulk_sweep_leaves_masked_wheres_to_the_per_instruction_sweep(monkeypatc
     assert str(grad_reverse_bulk(plain)) == str(passes.grad_reverse(plain))
 
 
-def test_tensor_traces_keep_wheres_own_vjp():
+def test_tensor_traces_are_masked_too():
+    """(tests/test_where_tensor.py holds them to forward mode)"""
     t = to_trace("where(x > 0, sqrt(x), 0)", shapes={"x": (3,)})
-    assert where_exits(t.instrs, reverse.active_set(t, [0]), {t.outputs[0][1]}) is None
+    assert where_exits(t.instrs, reverse.active_set(t, [0]), {t.outputs[0][1]}) == {
+        4: {1: (True, ())}, 3: {0: (False, ((((2, True),),),))}}
 
 
 # -- random formulas: a where of NaN-producing branches, nested and shared -----------

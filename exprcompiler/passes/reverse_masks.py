@@ -35,8 +35,37 @@ argument whose partial is a structural zero): a variable used both as the
 condition and inside a branch still belongs to the branch's region. Inputs, and
 variables seeded with a cotangent, belong to no region.
 
-Only traces of scalars are masked (a tensor condition may broadcast beyond the
-argument's shape); other traces keep where's own VJP (the taken branch).
+Tensors. A region's mask is lane by lane: its conditions broadcast to the shape
+of each value in it (its *mask shape*, the broadcast of the conditions' shapes
+from it up to the root), and a contribution that leaves it is masked where the
+contribution still has the lanes of the operation it leaves: an elementwise op's
+partial at the op's (broadcast) shape, *before* the sum down to the argument's
+shape (op_def's unbroadcast), so that a condition with more lanes than the
+argument (A > 0 of A (2, 5) against r (5,) in log(A + r)) masks each lane before
+the rows are summed. A value joins a region through an edge only where its lanes
+line up with the mask (_fits): through an elementwise op's edge (a where's branch
+too), the mask shape broadcasts to the value's shape, so the lanes summed into one
+of its lanes share the mask's value; through any other op's edge (a reduction,
+matmul, an index, a reshape) only a scalar mask, since a lane of the argument takes
+from output lanes the mask does not take alike. Elsewhere the edge counts for the
+nearest enclosing region that fits (the root at worst), so the region stops there:
+where(c_vec, A @ b, 0) holds A @ b, not A or b. A contribution that leaves
+through such an op is masked on the adjoint it takes (at the op's output shape,
+zero there but for the NaN of the region's partials) when a mask is a tensor,
+and on the contribution itself when all are scalars (its own NaN factors too).
+
+A value narrower than the mask, that an elementwise op of the region broadcasts
+(sqrt(s) of a scalar s in where(x > 0, sqrt(s), 0); r (5,) in where(A > 0,
+sqrt(r), 0) of A (2, 5)), goes to a *narrowed* region below the nearest one that
+fits: its condition is a flag at the value's shape, "some lane summed into this
+one has the conditions between" (_lanes_flag: their 0/1 mask summed down, != 0;
+the builder often finds it is the adjoint's own != 0). The edge into it is masked
+by those conditions before its sum, so the value's adjoint is 0 wherever the flag
+is, and the narrowed region masks its exits by the flag as any region does: the
+scalar's adjoint is the sum over the lanes taken, and 0, not 0·NaN, where none is.
+Not masked: the arguments of a reduction, matmul or index inside a branch of a
+tensor condition (the lanes they feed are the op's to say). Vertex elimination
+(region_masks) takes scalar traces only.
 """
 
 from __future__ import annotations
@@ -45,6 +74,8 @@ from operator import itemgetter
 from typing import Collection, Optional, Sequence
 
 from .. import ops as _ops
+from .. import shapes as _s
+from ..errors import ShapeError
 from ..op_def import negated_seed, seed
 
 _OP_OF, _SHAPE_OF = itemgetter(0), itemgetter(3)
@@ -57,11 +88,15 @@ _NESTED = 4
 _MAX_UNION = 256
 
 
-def _regions(instrs: Sequence, active: Sequence[int], seeded: Collection[int]) -> Optional[tuple]:
+def _regions(instrs: Sequence, active: Sequence[int], seeded: Collection[int],
+             tensors: bool = False) -> Optional[tuple]:
     """(each variable's region, each region's parent, each region's condition, the
     edges (i, j, a, the edge's region) in sweep order, each region's plainness), or
-    None where there is no region (no where, or a tensor)."""
-    if "where" not in map(_OP_OF, instrs) or any(map(_SHAPE_OF, instrs)):
+    None where there is no region (no where, or a tensor unless `tensors`)."""
+    if "where" not in map(_OP_OF, instrs):
+        return None
+    shaped = any(map(_SHAPE_OF, instrs))
+    if shaped and not tensors:
         return None
     ops = _ops.OPS
     n = len(instrs)
@@ -69,6 +104,9 @@ def _regions(instrs: Sequence, active: Sequence[int], seeded: Collection[int]) -
     # the wheres of the same condition in the same region), each masked by one
     # condition; a union of sibling regions is masked by any of theirs
     parent, depth, cond = [0], [0], [None]
+    # each region's mask shape: its conditions' and its ancestors' shapes broadcast
+    # (None: they do not broadcast; no variable fits it). All () on scalars.
+    cshape: list = [()]
     named: dict = {}   # (parent region, condition, branch) -> its region
     unions: dict = {}   # (parent region, its members) -> the union
     members: dict = {}   # union -> the sibling regions it joins
@@ -111,6 +149,7 @@ def _regions(instrs: Sequence, active: Sequence[int], seeded: Collection[int]) -
             parent.append(q)
             depth.append(depth[q] + 1)
             cond.append(_any_of([tuple(lit for p in _path(r, q) for lit in cond[p][0]) for r in joined]))
+            cshape.append(_broadcast(*(cshape[r] for r in joined)) if shaped else ())
         return u
 
     def _path(r: int, q: int) -> list:
@@ -119,6 +158,25 @@ def _regions(instrs: Sequence, active: Sequence[int], seeded: Collection[int]) -
         while parent[path[-1]] != q:
             path.append(parent[path[-1]])
         return path
+
+    def narrowed(e: int, f: int, i: int, a: int) -> int:
+        """The region below f of a value a narrower than region e's mask, where an
+        elementwise op i of e broadcasts it: masked by the flag "some lane of i
+        that is summed into a's lane has e's conditions up to f" (_LANES)."""
+        path = []
+        r = e
+        while r != f:
+            path.append(cond[r])
+            r = parent[r]
+        key = (f, _LANES, tuple(path), instrs[i][3], instrs[a][3])
+        r = named.get(key)
+        if r is None:
+            r = named[key] = len(parent)
+            parent.append(f)
+            depth.append(depth[f] + 1)
+            cond.append(((((_LANES, tuple(path), i, a), True),),))
+            cshape.append(_broadcast(cshape[f], instrs[a][3]))
+        return r
 
     edges: list = []   # (i, j, a, the edge's region), in sweep order
     for i in range(n - 1, -1, -1):
@@ -149,6 +207,7 @@ def _regions(instrs: Sequence, active: Sequence[int], seeded: Collection[int]) -
                     parent.append(m)
                     depth.append(depth[m] + 1)
                     cond.append((((args[0], side),),))
+                    cshape.append(_broadcast(cshape[m], instrs[args[0]][3]) if shaped else ())
                 branch[j] = r
         for j in js:
             a = args[j]
@@ -156,6 +215,17 @@ def _regions(instrs: Sequence, active: Sequence[int], seeded: Collection[int]) -
                 continue
             e = branch[j] if ins[0] == "where" else m
             edges.append((i, j, a, e))
+            if shaped:
+                # (a tensor: a joins only the regions whose mask is lane-aligned with it
+                # through this edge; see _fits)
+                lanes = ins[0] == "where" or _elementwise(ops[ins[0]])
+                f = e
+                while f and not _fits(cshape[f], instrs[a][3], lanes):
+                    f = parent[f]
+                if f != e and lanes:
+                    e = narrowed(e, f, i, a)
+                else:
+                    e = f
             region[a] = e if region[a] == unseen else join(region[a], e)
     if len(parent) == 1:
         return None
@@ -182,22 +252,35 @@ def where_exits(instrs: Sequence, active: Sequence[int], seeded: Collection[int]
     none when the branch is inside its region), and `conditions` are those the
     contribution is masked by, innermost first, each a tuple of conjunctions of
     (trace var of a condition, branch taken: True for where's x) that holds where
-    any of them does. None where no edge changes (no where, a tensor, or each
-    where's branches used elsewhere as well)."""
-    found = _regions(instrs, active, seeded)
+    any of them does. None where no edge changes (no where, or each where's
+    branches used elsewhere as well). Scalars and tensors (see the module's
+    docstring for how a tensor's region is bounded)."""
+    found = _regions(instrs, active, seeded, tensors=True)
     if found is None:
         return None
     region, parent, cond, members, edges, plain = found
     exits: dict = {}
     changed = set()
+    depth = [0] * len(parent)
+    for r in range(1, len(parent)):   # (a region's parent is made before it)
+        depth[r] = depth[parent[r]] + 1
+
     for i, j, a, e in edges:
         top = instrs[i][0] == "where"
         if plain[e] and not top:
             e = parent[e]
         target, conds = region[a], []
-        # (into a union from below one of its members: up to the union's parent)
-        stop = parent[target] if target in members else target
-        while e != target and e != stop:
+        # masked from e up to e's and the target's lowest common ancestor: the target;
+        # into a union from below one of its members, the union's parent; into a
+        # narrowed region (tensors), its parent (the conditions its flag sums)
+        stop, t = e, target
+        while depth[stop] > depth[t]:
+            stop = parent[stop]
+        while depth[t] > depth[stop]:
+            t = parent[t]
+        while stop != t:
+            stop, t = parent[stop], parent[t]
+        while e != stop:
             conds.append(cond[e])
             e = parent[e]
         exits.setdefault(i, {})[j] = (top, tuple(conds))
@@ -249,7 +332,8 @@ def _constant_partial(op, j: int) -> bool:
 
 def masked_edges(b, edges: tuple, exit: dict, vmap: Sequence[int]) -> tuple:
     """An instruction's edges (reverse._edges) with the masks of `exit`
-    (where_exits' entry for it) applied: each edge's partial or VJP wrapped."""
+    (where_exits' entry for it) applied: each edge's partial or VJP wrapped (an
+    elementwise op's VJP remade from its partials, masked before its sum to shape)."""
     out = []
     for j, partial, vjp in edges:
         if j not in exit:   # (an inactive argument: the sweep skips it)
@@ -260,28 +344,50 @@ def masked_edges(b, edges: tuple, exit: dict, vmap: Sequence[int]) -> tuple:
             if top:
                 partial = seed   # (the sweep's own path for it: no call)
             if conds:
-                partial = _masked_partial(partial, _in_builder(conds, vmap))
+                partial = _masked_partial(partial, _in_builder(b, conds, vmap))
             out.append((j, partial, None))
+        elif getattr(vjp, "partials", None) is not None:
+            # an elementwise op's VJP (tensors, or scalars' general path): masked at
+            # the shape of its output, before the sum down to the argument's shape
+            out.append((j, None, _lane_vjp(None if top else vjp.partials[j], _in_builder(b, conds, vmap))))
         else:
-            if top:
-                vjp = _taken_vjp
-            if conds:
-                vjp = _masked_vjp(vjp, _in_builder(conds, vmap))
+            # an op that is not elementwise: its contribution's lanes are not its
+            # output's, so a mask of a tensor condition goes on the adjoint it takes
+            # (zero there, but for the NaN of the region's partials); a scalar mask,
+            # lane-aligned with anything, on the contribution (its NaN factors too)
+            conds = _in_builder(b, conds, vmap)
+            if all(b.shape(v) == () for anyof in conds for each in anyof for v, _ in each):
+                vjp = _masked_vjp(vjp, conds)
+            else:
+                vjp = _premasked_vjp(vjp, conds)
             out.append((j, None, vjp))
     return tuple(out)
 
 
 def masked(b, c: int, conds: tuple, vmap: Sequence[int]) -> int:
     """Builder var c where `conds` (trace vars, as region_masks gives them) hold, else 0."""
-    return _mask(b, c, _in_builder(conds, vmap))
+    return _mask(b, c, _in_builder(b, conds, vmap))
 
 
-def _in_builder(conds: tuple, vmap: Sequence[int]) -> tuple:
-    return tuple(tuple(tuple((vmap[c], side) for c, side in each) for each in anyof) for anyof in conds)
+def _in_builder(b, conds: tuple, vmap: Sequence[int]) -> tuple:
+    return tuple(tuple(tuple((_lanes_flag(b, c, vmap) if type(c) is tuple else vmap[c], side) for c, side in each)
+                       for each in anyof) for anyof in conds)
 
 
-def _taken_vjp(b, j, g, args, out, attrs):
-    return g
+# The condition of a narrowed region (tensors): (_LANES, the conditions of the path it
+# narrows, innermost first, the op i that broadcasts, the narrower value a).
+_LANES = "lanes"
+
+
+def _lanes_flag(b, lit: tuple, vmap: Sequence[int]) -> int:
+    """Nonzero at each lane of a where some lane of i summed into it has the path's
+    conditions, else 0.0: the conditions' 0/1 mask at i's shape, summed down to a's,
+    != 0 (hash-consed: made once however many edges ask)."""
+    _, path, i, a = lit
+    ones = _mask(b, b.const(1.0), _in_builder(b, path, vmap))
+    if b.shape(ones) != b.shape(vmap[i]):
+        ones = b.broadcast_to(ones, vmap[i])
+    return b.apply("ne", b.sum_to(ones, vmap[a]), 0.0)
 
 
 def _mask(b, c: Optional[int], conds: tuple) -> Optional[int]:
@@ -324,3 +430,52 @@ def _masked_partial(partial, conds: tuple):
 
 def _masked_vjp(vjp, conds: tuple):
     return lambda b, j, g, args, out, attrs: _mask(b, vjp(b, j, g, args, out, attrs), conds)
+
+
+def _premasked_vjp(vjp, conds: tuple):
+    return lambda b, j, g, args, out, attrs: vjp(b, j, _mask(b, g, conds), args, out, attrs)
+
+
+def _lane_vjp(partial, conds: tuple):
+    """An elementwise op's VJP (op_def._vjp_from_partials) with its contribution
+    masked by `conds` before it is summed down to the argument's shape: a condition
+    with more lanes than the argument masks each lane it broadcasts over. `partial`
+    None: a where's branch inside the region, whose adjoint passes as it is."""
+    def vjp(b, j, g, args, out, attrs):
+        c = g if partial is None else partial(b, g, *args, out)
+        if c is None:
+            return None
+        c = _mask(b, c, conds)
+        if b.shape(c) != b.shape(args[j]):
+            c = b.sum_to(c, args[j])
+        return c
+    return vjp
+
+
+def _elementwise(op) -> bool:
+    return getattr(op.vjp, "partials", None) is not None
+
+
+def _broadcast(*shapes) -> Optional[tuple]:
+    if any(s is None for s in shapes):
+        return None
+    try:
+        return _s.broadcast(*shapes)
+    except ShapeError:
+        return None
+
+
+def _fits(mask_shape: Optional[tuple], shape: tuple, lanes: bool) -> bool:
+    """Whether a value of `shape` can be in a region of `mask_shape` through an edge:
+    its adjoint is then zero at each of its lanes where the region's conditions do
+    not hold. Through an elementwise op's edge (`lanes`: the contribution is the
+    op's output lanes summed down to the argument's shape) the mask must broadcast
+    to the argument's shape: the lanes summed into one then share the mask's value.
+    Through any other edge (a reduction, matmul, an index...) only a scalar mask
+    holds: a lane of the argument takes from lanes of the output that the mask does
+    not take alike."""
+    if mask_shape is None:
+        return False
+    if not lanes:
+        return mask_shape == ()
+    return _broadcast(mask_shape, shape) == shape
