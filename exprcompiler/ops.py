@@ -144,9 +144,10 @@ _TABLE = [
     _unary("exp_shared", np.exp, _exp_partial, "np.exp", c="xc_exp_shared", sympy_head="",
            sympy=lambda sp, x: sp.exp(x), callable_by_name=False, edges=(((800.0,), (INF,)),),
            doc="exp(x), computed in C by the same steps as expm1_shared(x)"),
-    # expm1(0.0 - x) where a kernel also computes log1mexp(x), whose slope is
-    # -1/expm1(0.0 - x) (c_backend.c_forms puts it in): C computes it from log1mexp's own
-    # reduction (c_special.xc_expm1_neg_shared). Its derivative -e^-x is -(1 + out).
+    # expm1(0.0 - x) where a kernel also computes log1mexp(x) (c_backend.c_forms puts it
+    # in; log1mexp's slope itself is the op log1mexp_slope, ops_special): C computes it
+    # from log1mexp's own reduction (c_special.xc_expm1_neg_shared). Its derivative -e^-x
+    # is -(1 + out).
     _unary("expm1_neg_shared", runtime.expm1_of_neg, lambda b, g, x, out: b.neg(b.mul(g, b.add(1.0, out))),
            "expm1_of_neg", c="xc_expm1_neg_shared", sympy_head="", sympy=lambda sp, x: sp.exp(-x) - 1,
            callable_by_name=False, edges=(((-INF,), (-INF,)), ((INF,), (-0.0,))),

@@ -182,13 +182,24 @@ TABLE += [
                  edges=(((INF, INF), (0.5, 0.5)), ((0.0, 0.0), (0.5, 0.5)), ((800.0, 0.0), (1.0, 0.0))),
                  doc="log(exp(x) + exp(y)) without overflow or underflow; derivative sigmoid(x - y) "
                      "(0.5 at a tie, equal infinities included)"),
-    # -1/expm1(0.0 - x): 0.0 - x is +0.0 at both zeros, so the slope is -inf at ±0 (the
-    # limit from below, where the function lives).
+    # The slope -1/expm1(0.0 - x) = -e^x/(1 - e^x) as an op of its own, log1mexp_slope:
+    # -inf at ±0 (0.0 - x is +0.0 at both zeros: the limit from below, where the function
+    # lives). Written out, -g/expm1(0.0 - x) was -0.0 below -709.78 (expm1 overflows; the
+    # slope is -e^x, a subnormal float) and its derivative 0·inf = NaN; the op's own
+    # derivative is s·(1 - s) (s <= 0: no cancellation), finite everywhere. Each backend
+    # takes it from the value's own steps (runtime.log1mexp_slopes; C: xc_log1mexp_slope,
+    # -e^x/|expm1(x)| from xc_log1mexp's reduction, one division).
     _unary("log1mexp", runtime.log1mexp,
-           lambda b, g, x, out: b.neg(b.div(g, b.expm1(b.sub(0.0, x)))),
+           lambda b, g, x, out: b.mul(g, b.apply("log1mexp_slope", x)),
            "log1mexp", c="xc_log1mexp", sympy=lambda sp, x: sp.log(1 - sp.exp(x)), domain=((-5.0, -0.05),),
-           edges=(((-0.0,), (-INF,)), ((0.0,), (-INF,)), ((-INF,), (-0.0,))),
+           edges=(((-0.0,), (-INF,)), ((0.0,), (-INF,)), ((-INF,), (-0.0,)), ((-745.0,), (-5e-324,))),
            doc="log(1 - exp(x)) for x <= 0 (NaN above): accurate near 0 and below -37; derivative -1/expm1(-x)"),
+    _unary("log1mexp_slope", runtime.log1mexp_slope, lambda b, g, x, out: b.mul(g, b.mul(out, b.sub(1.0, out))),
+           "log1mexp_slope", c="xc_log1mexp_slope", sympy_head="",
+           sympy=lambda sp, x: -sp.exp(x) / (1 - sp.exp(x)), callable_by_name=False, domain=((-5.0, -0.05),),
+           edges=(((-0.0,), (-INF,)), ((-INF,), (-0.0,)), ((-745.0,), (-5e-324,))),
+           doc="-1/expm1(-x) = -exp(x)/(1 - exp(x)), log1mexp's slope (-exp(x) below -709.78, where "
+               "expm1(-x) overflows); derivative s·(1 - s)"),
     _unary("cosm1", runtime.cosm1, lambda b, g, x, out: b.neg(b.mul(g, b.sin(x))), "cosm1", c="xc_cosm1",
            sympy=lambda sp, x: sp.cos(x) - 1, edges=(((0.0,), (0.0,)),),
            doc="cos(x) - 1 as -2·sin(x/2)², accurate near the multiples of 2π; derivative -sin(x)"),

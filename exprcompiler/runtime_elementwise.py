@@ -196,18 +196,58 @@ def log1mexp_rows(x, out=None):
     return rows
 
 
-def _log1mexp_rows_into(x, value, slope, recip=None) -> None:
-    """log1mexp_pair's rows into `value` and `slope`, and 1.0 / slope into `recip` if given."""
+def _log1mexp_rows_into(x, value, slope, recip=None, negated=False) -> None:
+    """log1mexp_pair's rows into `value` and `slope`, and 1.0 / slope into `recip` if given
+    (`negated`: -1.0 / slope, log1mexp's own slope, and the value where slope is inf:
+    see log1mexp_slopes)."""
     if _recip_loops():
         if x.size:
             _log1mexp_recip(x, value, slope, np.minimum.reduce(x, axis=None), np.maximum.reduce(x, axis=None),
-                            recip)
+                            recip, negated)
         return
     if not _log1mexp_into(x, value, slope):
         np.copyto(slope, expm1(np.subtract(0.0, x)))
     if recip is not None:
         with np.errstate(all="ignore"):   # t = ±0 at x = ∓0 (∓inf), subnormal t (inf): as the division gives
             np.divide(1.0, slope, out=recip)
+        if negated:   # (-(1.0 / t), not -1.0 / t: NaN's sign bit is the SIMD form's)
+            np.negative(recip, out=recip)
+        if negated and x.size and not np.minimum.reduce(x, axis=None) >= _quiet_range(x.dtype)[0]:
+            # (the value there is log1p(-e^x) of a tiny e^x: -e^x, as the slope)
+            at = np.flatnonzero(np.equal(slope, np.inf))
+            _scatter(recip, at, value.take(at))
+
+
+@functools.partial(_blocked, rows=2)
+def log1mexp_slopes(x, out=None):
+    """(log1mexp(x), its slope s = -1/expm1(0.0 - x)) from one call (`out`: two arrays): the
+    op log1mexp_slope's value beside log1mexp's (numpy_shares._log1mexp_pairs), from the
+    same steps as log1mexp_rows' (value, t, 1/t), its third row negated. Where t
+    overflows (x < -709.78; float32: -88.7) the slope is the value, -e^x (a subnormal
+    float: the exact -e^x/(1 - e^x) rounds to it), where 1/t gave -0.0 and a derivative
+    0·inf = NaN (ops_special's log1mexp). Elsewhere these are log1mexp_rows' bits, and
+    the slope is within an ulp of the exact one (t's ulp, and the division's)."""
+    x = _real(x)
+    rows = (np.empty_like(x), np.empty_like(x)) if out is None else out
+    _log1mexp_rows_into(x, rows[0], np.empty_like(x), rows[1], negated=True)
+    return rows
+
+
+@_blocked
+def log1mexp_slope(x, out=None):
+    """-1/expm1(0.0 - x) = -e^x/(1 - e^x), the slope of log1mexp(x) (the op
+    log1mexp_slope), where t = expm1(0.0 - x) overflows -e^x (x < -709.78: a subnormal
+    float, or -0.0), -inf at ±0. Alone (the interpreter's; a generated function takes
+    it beside the value: log1mexp_slopes)."""
+    x = _real(x)
+    r = np.empty_like(x) if out is None else out   # (an array for one point too)
+    with np.errstate(all="ignore"):
+        t = expm1(np.subtract(0.0, x))
+        np.negative(np.divide(1.0, t, out=r), out=r)   # (NaN's sign bit as log1mexp_slopes')
+        big = np.equal(t, np.inf)
+        if big.any():
+            np.copyto(r, np.negative(np.exp(x)), where=big)
+    return _scalar(r)
 
 
 def _recip_loops() -> bool:
@@ -216,7 +256,7 @@ def _recip_loops() -> bool:
     return SIMD["expm1"] and SIMD["log1p"]
 
 
-def _log1mexp_recip(x, value, t, lo, hi, recip=None) -> None:
+def _log1mexp_recip(x, value, t, lo, hi, recip=None, negated=False) -> None:
     """log(1 - e^x) into `value` as -log1p(1/t), t = expm1(0.0 - x) into `t`, given x's
     least and greatest points, where np.expm1 and np.log1p are SIMD (_recip_loops): 1 - e^x = t/(1 + t), and log1p of a positive argument loses nothing
     (its relative condition u/((1 + u) log1p(u)) is below 1), so the value is within 2
@@ -235,7 +275,9 @@ def _log1mexp_recip(x, value, t, lo, hi, recip=None) -> None:
     e^x may be subnormal). Elsewhere, from _quiet_range's least x to minus the least
     normal float, no point can raise: no np.errstate (2 µs) and no test for a redo (x up
     to -eps included: unlike log1mexp's branches, no log1p(-1) where exp(x) rounds to 1).
-    `recip`: an array for 1/t, kept there (else `value` holds it on the way)."""
+    `recip`: an array for 1/t, kept there (else `value` holds it on the way); `negated`:
+    -1/t there instead, and the value where t = inf (log1mexp_slopes; the negation is the
+    pass that the generated -(1/t) took)."""
     least, tiny = _quiet_range(x.dtype)[0], _least_normal(x.dtype)
     quiet = least < lo and hi < -tiny   # (NaN fails)
     with contextlib.nullcontext() if quiet else np.errstate(all="ignore"):
@@ -247,12 +289,18 @@ def _log1mexp_recip(x, value, t, lo, hi, recip=None) -> None:
         else:   # (the guard reads its argument after writing its out=)
             np.copyto(value, _log1p(u))
         np.negative(value, out=value)
+        if negated:
+            np.negative(recip, out=recip)
         if quiet:
             return
         if not hi < -tiny:   # (NaN too) 1/t may overflow, or x is a zero, or x > 0 (t < 0)
             _redo(value, np.less(t, tiny), np.log, t)
         if not lo >= least:   # t = inf: -exp(x) (-0.0 at x = -inf)
-            _redo(value, np.equal(t, np.inf), lambda some: np.negative(np.exp(some)), x)
+            at = np.flatnonzero(np.equal(t, np.inf))   # (_redo's, once for both rows)
+            far = np.negative(np.exp(x.take(at)))
+            _scatter(value, at, far)
+            if negated:   # the slope there too (-e^x/(1 - e^x) rounds to it)
+                _scatter(recip, at, far)
 
 
 @functools.lru_cache(maxsize=None)
@@ -374,5 +422,6 @@ def one_minus_square(x):
     return np.multiply(r, np.add(1.0, x), out=r)
 
 
-__all__ = ["cosm1", "frac", "hypot", "log1mexp", "log1mexp_pair", "log1mexp_rows", "one_minus_square", "power",
+__all__ = ["cosm1", "frac", "hypot", "log1mexp", "log1mexp_pair", "log1mexp_rows", "log1mexp_slope", "log1mexp_slopes",
+           "one_minus_square", "power",
            "relu", "sqrt1pm1", "xlogy"]

@@ -1,5 +1,5 @@
-"""The NumPy backend computes log1mexp(x) and the expm1(0.0 - x) of its derivative with
-one runtime.log1mexp_pair(x) call (numpy_shares._log1mexp_pairs): within a few ulps of
+"""The NumPy backend computes log1mexp(x) and its slope log1mexp_slope(x) with one
+runtime.log1mexp_slopes(x) call (numpy_shares._log1mexp_slopes): within a few ulps of
 the two calls it replaces (its value has no branch: -log1p(1/expm1(-x))), and their
 values exactly at the specials, on every kind of block, and on both the user's log1mexp
 and the stable rewrite of log(1 - exp(x))."""
@@ -27,14 +27,14 @@ def _bits(a):
                                       ("log(-expm1(x))", {"stable": True})])
 def test_the_pair_agrees_with_the_two_calls(monkeypatch, text, kw):
     g = compile_grad(text, **kw)
-    assert ("log1mexp_pair(" in g.source or "log1mexp_rows(" in g.source) and "expm1(0.0 -" not in g.source
+    assert "log1mexp_slopes(" in g.source and "expm1(0.0 -" not in g.source
     x = _points()
     args = [x] if len(g.inputs) == 1 else [x, x[::-1].copy()]
     with np.errstate(all="ignore"):
         paired = g(*args)
-    monkeypatch.setattr(numpy_shares, "_log1mexp_pairs", lambda instrs, shared: {})
+    monkeypatch.setattr(numpy_shares, "_log1mexp_slopes", lambda instrs, shared: {})
     h = compile_grad(text, **kw)
-    assert "log1mexp_pair(" not in h.source and "log1mexp_rows(" not in h.source
+    assert "log1mexp_slopes(" not in h.source and "log1mexp_slope(" in h.source
     with np.errstate(all="ignore"):
         apart = h(*args)
     scales = [np.abs(apart[0]), *(np.abs(d) for d in apart[1])]

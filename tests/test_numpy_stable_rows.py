@@ -1,6 +1,6 @@
 """Cheaper NumPy spellings of stable rewrites, with the bits of the forms they replace:
-log1mexp's gradient at the top of a function as the third row of one
-runtime.log1mexp_rows call (numpy_shares._log1mexp_pairs), a softplus and its sigmoid
+log1mexp's gradient as the second row of one runtime.log1mexp_slopes call, the third
+row of log1mexp_rows negated (numpy_shares._log1mexp_slopes), a softplus and its sigmoid
 as one runtime.softplus_pair call, hypot's divisor where(r == 0.0, 1.0, r) as
 where_rare lending r itself (numpy_render._lent_wheres), and runtime.hypot's one
 reduction where an argument is a constant."""
@@ -57,34 +57,37 @@ def test_log1mexp_rows_float32():
 
 
 @pytest.mark.parametrize("text, kw", [("log(1 - exp(x))", {"stable": True}), ("log1mexp(x)", {})])
-def test_top_log1mexp_gradient_is_the_third_row(loops, text, kw):
+def test_top_log1mexp_gradient_is_the_slope_row(loops, text, kw):
+    """The gradient is runtime.log1mexp_slopes' second row: log1mexp_rows' -(1.0 / t) bit
+    for bit where t is finite, the value (-e^x) where it overflows."""
     g = compile_grad(text, **kw)
-    assert "log1mexp_rows(" in g.source and "/" not in g.source.split("def ")[1]
+    assert "log1mexp_slopes(" in g.source and "/" not in g.source.split("def ")[1]
     x = _points()
     with np.errstate(all="ignore"):
         value, (grad,) = g(x)
         want_value, t = runtime.log1mexp_pair(x)
         assert (bits(value) == bits(want_value)).all()
-        assert (bits(grad) == bits(-(1.0 / t))).all()   # the division it replaces, bit for bit
+        want = np.where(t == np.inf, want_value, -(1.0 / t))
+        assert (bits(grad) == bits(want)).all()
     inside = np.isfinite(grad) & (x < -1e-3) & (x > -700)
     h = 1e-6 * np.abs(x[inside])
     fd = (runtime.log1mexp(x[inside] + h) - runtime.log1mexp(x[inside] - h)) / (2 * h)
     np.testing.assert_allclose(grad[inside], fd, rtol=1e-6)
 
 
-def test_inner_log1mexp_keeps_its_division():
-    """Only a derivative of 1.0 / t (the seed's) is the third row; y / t stays a division."""
+def test_inner_log1mexp_multiplies_by_its_slope():
+    """An inner log1mexp's adjoint y multiplies the slope row (y·s: it was -(y / t))."""
     g = compile_grad("log1mexp(x)*y + log1mexp(y)")
     body = g.source.split("def ")[1]
-    assert "log1mexp_rows(y)" in body and "log1mexp_pair(x)" in body and " / " in body
+    assert "log1mexp_slopes(y)" in body and "log1mexp_slopes(x)" in body and " / " not in body
     x = -np.random.default_rng(5).exponential(2.0, 500)
     y = x[::-1].copy()
     with np.errstate(all="ignore"):
         value, (gx, gy) = g(x, y)
-        lx, tx = runtime.log1mexp_pair(x)
-        ly, ty = runtime.log1mexp_pair(y)
-    assert (bits(gx) == bits(-(y / tx))).all()
-    assert (bits(gy) == bits(lx - 1.0 / ty)).all()
+        lx, sx = runtime.log1mexp_slopes(x)
+        ly, sy = runtime.log1mexp_slopes(y)
+    assert (bits(gx) == bits(y * sx)).all()
+    assert (bits(gy) == bits(lx + sy)).all()
 
 
 def test_where_rare_lends_an_existing_array():

@@ -2,8 +2,10 @@
 that both give the same bits. x**2 becomes x*x (`squares`, also the tensor kernels'
 rule); `c_forms` adds the shared forms, ops that C computes from the steps of another op
 of the same value where a kernel has both (a value and its derivative): expm1 and exp
-from one argument reduction, sinh and cosh likewise, log1mexp's, arcsinh's and
-arccosh's slope terms from the value's own steps, log(1 - x) from 1 - x. Each is an op
+from one argument reduction, sinh and cosh likewise, arcsinh's and arccosh's slope
+terms from the value's own steps (and expm1(0.0 - x) beside log1mexp(x): its slope is
+the op log1mexp_slope, which C computes by xc_log1mexp's steps without this pass),
+log(1 - x) from 1 - x. Each is an op
 of the op table that is not callable by name (ops.py: expm1_shared, ..., log1m_shared),
 with a NumPy reference and its C helper in c_exp.py / c_special.py.
 
@@ -93,7 +95,7 @@ def _negated(instrs, v: int):
 def _slopes(instrs: list) -> None:
     """In place: the derivative's own terms of log1mexp(x), arcsinh(x) and arccosh(x) as
     ops that C computes from the value's steps (c_special), where the trace has the value
-    too: expm1(0.0 - x) (log1mexp's slope is -1/expm1(0.0 - x)) as expm1_neg_shared(x),
+    too: expm1(0.0 - x) (log1mexp's slope was -1/expm1(0.0 - x); a user's, now) as expm1_neg_shared(x),
     hypot(1.0, x) as hypot1_shared(x), sqrt(x - 1)·sqrt(x + 1) as acosh_root_shared(x)."""
     of = {op: {_copied(instrs, ins.args[0]) for ins in instrs if ins.op == op}
           for op in ("log1mexp", "arcsinh", "arccosh")}

@@ -226,7 +226,20 @@ static inline XC_ALWAYS double xc_expm1_neg_shared(double x)
     return xc_select(x > 0.0, m, fabs(m) / e);
 }"""
 
-# The four above on c_backend's tiles of points away from the edges (INNER): the same
+# log1mexp's slope -1/expm1(0.0 - x) = -e^x/(1 - e^x) (the op log1mexp_slope) from
+# xc_log1mexp's steps, so that a kernel with both reduces once (gcc computes m and e
+# once): -e/|m| for x <= 0 (|m| = 1 - e^x, no cancellation), one division, rounded
+# once: -inf at both zeros (|m| = +0.0), -0.0 at -inf, and -e^x below -709.78 where
+# expm1(-x) overflows (e a subnormal float, |m| = 1: the exact slope rounds to it),
+# where -1/expm1(-x) was -0.0. Above 0 (the value is NaN) 1/|m| = -1/expm1(-x) as before.
+_LOG1MEXP_SLOPE = """/* -1/expm1(0.0 - x) by xc_log1mexp's steps: -e^x/(1 - e^x) for x <= 0 */
+static inline XC_ALWAYS double xc_log1mexp_slope(double x)
+{
+    const double y = -fabs(x), m = xc_expm1_neg(y), e = xc_exp_neg(y);
+    return xc_select(x > 0.0, 1.0, -e) / fabs(m);
+}"""
+
+# The five above on c_backend's tiles of points away from the edges (INNER): the same
 # bits by c_exp's xc_expm1_neg_inner and xc_exp_neg_inner, which leave out the steps
 # that only y below -690 needs (the bound, the rescue of 2^k). Value and gradient,
 # 16,384 points in cache, ns a point (medians of 9, three runs alternated, load 8-9 on
@@ -253,6 +266,7 @@ _NEG2_INNER_AT = """/* whether y = -2|x| is within [-690, 0] (xc_expm1_neg_inner
 static inline XC_ALWAYS int xc_exp_neg2_inner_at(double x) { return fabs(x) <= 345.0; }"""
 _INNER_OF = {"xc_log1mexp": (_LOG1MEXP, "xc_exp_neg_inner_at"),
              "xc_expm1_neg_shared": (_EXPM1_NEG_SHARED, "xc_exp_neg_inner_at"),
+             "xc_log1mexp_slope": (_LOG1MEXP_SLOPE, "xc_exp_neg_inner_at"),
              "xc_tanh": (_TANH, "xc_exp_neg2_inner_at"), "xc_sech2": (_SECH2, "xc_exp_neg2_inner_at")}
 # helper -> (its form on the points where the test holds, the test of its argument), as c_exp.INNER
 INNER = {name: (f"{name}_inner", at) for name, (_, at) in _INNER_OF.items()}
@@ -352,6 +366,7 @@ HELPERS = {
                      "    return xc_select(x == y, x + 0.6931471805599453, r);\n}", ("xc_select", "xc_log1p_unit")),
     "xc_log1mexp": (_LOG1MEXP, ("xc_select", "xc_expm1_neg", "xc_exp_neg")),
     "xc_expm1_neg_shared": (_EXPM1_NEG_SHARED, ("xc_select", "xc_expm1_neg", "xc_exp_neg")),
+    "xc_log1mexp_slope": (_LOG1MEXP_SLOPE, ("xc_select", "xc_expm1_neg", "xc_exp_neg")),
     "xc_log1p": (_log1p("xc_log1p", "xc_log_normal"), ("xc_select", "xc_log_normal")),
     "xc_log1p_libm": (_log1p("xc_log1p_libm", "log"), ("xc_select",)),
     "xc_log1m_shared": (_LOG1M_SHARED, ("xc_select", "xc_log_normal")),

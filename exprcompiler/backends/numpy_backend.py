@@ -532,7 +532,7 @@ _SLOT_CHUNK = 1 << 12
 
 
 # The ops without one of which shared_exps finds nothing (tanh's share needs a sech2).
-_SHARES_EXPS = frozenset(("logaddexp", "sigmoid", "softplus", "sech2", "log1p", "expm1",
+_SHARES_EXPS = frozenset(("logaddexp", "sigmoid", "softplus", "sech2", "log1p", "expm1", "log1mexp",
                           "hypot3", "logaddexp3"))
 
 # the constants' texts that are not float literals, and their values (as the text evaluates them)

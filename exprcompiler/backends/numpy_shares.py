@@ -75,7 +75,7 @@ FUSED_HELPERS = ("where_rare", "where_rare_kept", "exp_quiet", "sigmoid_of_exp",
                  "softplus_of_exp", "exp_neg_abs", "sigmoid_e", "sigmoid_neg_e", "softplus_e", "logaddexp_e",
                  "exp_neg2abs", "tanh_of_exp", "sech2_of_exp", "sech2_of_tanh", "log1p_of_sum", "sigmoid_pair_of_exp",
                  "sigmoid_pair_e", "expm1_pair", "neg_expm1_pair", "logaddexp_rows", "log1mexp_pair", "log1mexp_rows",
-                 "log1m_of_diff", "softplus_pair", "softplus_pair_e", "neg_softplus_pair_e",
+                 "log1mexp_slopes", "log1m_of_diff", "softplus_pair", "softplus_pair_e", "neg_softplus_pair_e",
                  "sigmoid_pair_of_exp_at") + NARY_HELPERS
 
 
@@ -88,9 +88,10 @@ def shared_exps(trace: Trace, ops: Optional[set[str]] = None, codes: Optional[Op
     tanh and sech2 of the same x (_tanh_group), and log1p(x) with the 1 + x that comes
     after it (shared_sums; its exp helper is "": the line is `w1 = 1.0 + x`). An entry
     with a row is one of two results of one call (_pair): sigmoid(u) and sigmoid(-u)
-    (sigmoid_pair_of_exp), expm1(x) and exp(x) (expm1_pair), log1mexp(x) and the
-    expm1(0.0 - x) of its derivative (log1mexp_pair; log1mexp_rows where the derivative
-    is 1.0 over that expm1, a third row).
+    (sigmoid_pair_of_exp), expm1(x) and exp(x) (expm1_pair), log1mexp(x) and its slope
+    log1mexp_slope(x), the op table's derivative (log1mexp_slopes), or a user's
+    expm1(0.0 - x) beside it (log1mexp_pair; log1mexp_rows where the derivative is 1.0
+    over that expm1, a third row).
     Where a logaddexp is among them, e = exp(-|u|) (exp_neg_abs), as logaddexp needs:
     runtime.sigmoid_e, softplus_e, logaddexp_e. Otherwise E = exp(±u) (exp_quiet), ± as
     the softpluses have it: sigmoid(±u) = E/(1 + E), sigmoid(∓u) = 1/(1 + E),
@@ -117,6 +118,8 @@ def shared_exps(trace: Trace, ops: Optional[set[str]] = None, codes: Optional[Op
         shared.update(_expm1_pairs(instrs, {v for _, v in trace.outputs}))
         if "log1mexp" in ops:
             shared.update(_log1mexp_pairs(instrs, shared))
+    if {"log1mexp", "log1mexp_slope"} <= ops:
+        shared.update(_log1mexp_slopes(instrs, shared))
     if ops & NARY_OPS:   # hypot3, logaddexp3 and their partials: one rows call (numpy_nary)
         shared.update(nary_rows(instrs))
     return shared
@@ -177,6 +180,21 @@ def _log1mexp_pairs(instrs, shared: dict) -> dict[int, tuple]:
             pairs[minus.pop(x)] = (x, None, "log1mexp_pair", False, 1)
     if pairs:
         _reciprocal_rows(instrs, pairs)
+    return pairs
+
+
+def _log1mexp_slopes(instrs, shared: dict) -> dict[int, tuple]:
+    """shared_exps' entries for log1mexp(x) and its slope log1mexp_slope(x) (the op
+    table's derivative): one log1mexp_slopes(x) call, the slope from the value's own
+    steps (runtime_elementwise: -1/t, the 1/t that the value is -log1p of where NumPy's
+    loops are SIMD), so that a gradient costs no expm1 and no division of its own."""
+    slopes = {ins.args[0]: j for j, ins in enumerate(instrs) if ins.op == "log1mexp_slope" and j not in shared}
+    pairs = {}
+    for i, ins in enumerate(instrs):
+        if ins.op == "log1mexp" and ins.args[0] in slopes and i not in shared:
+            x = ins.args[0]
+            pairs[i] = (x, None, "log1mexp_slopes", False, 0)
+            pairs[slopes.pop(x)] = (x, None, "log1mexp_slopes", False, 1)
     return pairs
 
 
