@@ -67,7 +67,7 @@ def test_minus_zero_is_no_inner_point(helpers):
 def test_which_kernels_run_tiles_of_inner_points():
     assert "f_grad_point_inner" in compile_grad("exp(x) - 1", backend="c", stable=True).source
     assert "f_grad_point_inner" in compile_grad("1 - exp(x) + x * y", backend="c", stable=True).source
-    # e^x - 1 of one operation on inputs: the test of a tile computes it again (c_backend.SIMPLE)
+    # e^x - 1 of one operation on inputs: the test of a tile computes it again (c_tiles._of_inputs)
     assert "xc_exp_inner_at(2.0 * x)" in compile_grad("expm1(2 * x)", backend="c").source
     # of more: no tiles
     assert "xc_expm1" in compile_grad("expm1(sin(x))", backend="c").source

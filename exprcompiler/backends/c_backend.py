@@ -2,8 +2,9 @@
 
     int f_grad(ptrdiff_t n, int threads, const double *in0, ptrdiff_t st0, ..., double *out0, ...)
 
-One loop over the n points (split over `threads` OpenMP threads when built with
-OpenMP, vectorized with `omp simd`); inside it one straight-line statement per named
+One loop over the n points, vectorized with `omp simd`, in a function of a range of
+them that the kernel calls on the whole batch, or when it has several `threads` (and
+was built with OpenMP) on each thread's share; inside it one straight-line statement per named
 trace variable, SSA values as local doubles. A large trace is split into parts that
 run in turn over blocks of points, passing values on through a per-thread tape
 (the only case that allocates memory; the function returns -1 if it cannot). Input k of point i is
@@ -25,7 +26,7 @@ from .. import ops as _ops
 from ..shapes import show
 from ..trace.ir import Trace
 from ..trace.render import Renderer, named_vars, target_spelling
-from . import c_driver, c_entry, c_exp, c_nary, c_special, c_split
+from . import c_driver, c_entry, c_nary, c_special, c_split, c_tiles
 from .c_forms import c_forms, squares  # noqa: F401 (c_tensor and the VM take them from here too)
 from .naming import assign_names, comment_text
 from .reserved import C_RESERVED
@@ -331,130 +332,88 @@ CONTIGUOUS_UP_TO = 8
 TILE = 64
 
 
-# A small kernel whose only calls of INNER's helpers (e^x - 1 and e^x; log1mexp, tanh
-# and sech2 by e^y - 1 and e^y of y <= 0; hypot3, c_nary.INNER) are of its inputs, or
-# of one operation on inputs (SIMPLE), runs tile by tile (XC_TILE points): a tile whose points all pass the
-# helpers' tests of their arguments (that operation computed again) runs a second copy
-# of the body with those helpers' inner forms, the same bits without the steps that
-# only the edges need (-0.0, subnormals, |x| > 690, NaN, inf); any other tile runs the
-# body as it is, so a point's bits never depend on its neighbours. Issue 18 asks a
-# rewrite to cost at most 10% over the naive form where that was accurate. Value and
-# gradient on x in [1, 10], 4096 points in cache, ns a
-# point (medians of 5, load 5): exp(x) - 1 1.25 -> 1.01 (on libmvec's exp: 0.96),
-# 1 - exp(x) 1.33 -> 1.06 (1.00); where each tile has a -0.0 (the test, then the body
-# as it is) 1.19 -> 1.36. (libmvec's exp(x) - 1 where |x| >= ln 2, the naive form per
-# vector, was tried: gcc's `omp simd` loops cannot branch by vector, a vector variant
-# of our own cost 1.12x the naive form's call alone, and the naive form is up to 4.4
-# ulps off there, against 1.) c_special.INNER's measurements are there.
-# Up to INNER_UP_TO statements, for the body is compiled twice: at 59 statements the
-# build took 0.28-0.40 -> 0.47-0.53 s, at 19 no longer within the noise.
-INNER_UP_TO = 32
-INNER = {**c_exp.INNER, **c_special.INNER, **c_nary.INNER}
-_INNER_CALL = re.compile(r"\b(" + "|".join(sorted(INNER)) + r")\(")
-# One operation of two names or numbers, or a negation (sech2(x/2) of sigmoid's slope): a
-# single rounding, which the test computes again to the same bits (no contraction)
-_OPERAND = r"(?:[A-Za-z_]\w*|-?\d+(?:\.\d*)?(?:e[+-]?\d+)?|\(-\d+(?:\.\d*)?(?:e[+-]?\d+)?\))"
-SIMPLE = re.compile(rf"\s*(?:{_OPERAND}\s*[-+*/]\s*{_OPERAND}|-\s*[A-Za-z_]\w*)\s*")
-
-
-def _of_inputs(name: str, stmts, inputs: dict):
-    """`name`'s value as a C expression of inputs (see SIMPLE), or None."""
-    if name in inputs:
-        return name
-    rhs = [rhs for target, rhs, _ in stmts if target == name]
-    if len(rhs) != 1 or not SIMPLE.fullmatch(rhs[0]) or not set(_NAME.findall(rhs[0])) <= inputs.keys():
-        return None
-    return rhs[0]
-
-
-def _inner_tests(stmts, inputs: dict):
-    """(the tests of the arguments of the statements' calls of INNER's helpers, the
-    inputs they read) where the kernel runs tiles of inner points (see INNER_UP_TO),
-    else None."""
-    if len(stmts) > INNER_UP_TO:
-        return None
-    tests: list = []
-    read: set = set()
-    for _, rhs, _ in stmts:
-        for m in _INNER_CALL.finditer(rhs):
-            args = re.match(r"\s*(\w+(?:\s*,\s*\w+)*)\s*\)", rhs[m.end():])
-            values = [_of_inputs(a.strip(), stmts, inputs) for a in args.group(1).split(",")] if args else [None]
-            if None in values:
-                return None
-            if (test := f"{INNER[m.group(1)][1]}({', '.join(values)})") not in tests:
-                tests.append(test)
-                read.update(nm for value in values for nm in _NAME.findall(value))
-    return (tests, [nm for nm in inputs if nm in read]) if tests else None
-
-
-def _inner_point(stmts, point: str, params: list, tests: list, reads: list) -> list[str]:
-    """The one-point function with INNER's forms, and the test of its points."""
-    body = [(target, _INNER_CALL.sub(lambda m: INNER[m.group(1)][0] + "(", rhs), reads_)
-            for target, rhs, reads_ in stmts]
-    return [f"/* one point where {point}_at: {point}'s bits (see c_backend.INNER_UP_TO) */",
-            f"XC_INLINE void {point}_inner({', '.join(params)})", "{", *_body(body), "}",
-            f"XC_INLINE int {point}_at({', '.join(f'const double {nm}' for nm in reads)})",
-            "{", f"    return {' & '.join(tests)};", "}", ""]
+# Small kernels that call INNER's helpers (e^x - 1, log1mexp, tanh, ...) only on inputs
+# or one operation on them run tiles of inner points: see c_tiles.
+INNER_UP_TO, INNER = c_tiles.INNER_UP_TO, c_tiles.INNER
 
 
 def _single_kernel(stmts, inputs: dict, func_name: str, decl: str, n_out: int, columns: bool,
                    inner=None) -> list[str]:
-    """The kernel as one function of a point, inlined into the loop over the batch
-    (two loops for few inputs: see CONTIGUOUS_UP_TO), and called once by the packed
-    one-point entry. `inner`: _inner_tests' tests and inputs, if the loop runs tiles of
-    inner points."""
-    point = f"{func_name}_point"
+    """The kernel as one function of a point, inlined into the loop over a range of
+    the batch (two loops for few inputs: see CONTIGUOUS_UP_TO), which the kernel runs
+    whole on one thread or split over a team (see _on_threads), and called once by the packed
+    one-point entry. `inner`: c_tiles.inner_tests' tests and inputs, and the statements
+    of the body in INNER's forms, if the loop runs tiles of inner points."""
+    point, run = f"{func_name}_point", f"{func_name}_range"
     params = [f"const double {nm}" for nm in inputs] + [f"double *restrict out{k}" for k in range(n_out)]
     lines = ["#if defined(__GNUC__)", "#define XC_INLINE static inline __attribute__((always_inline))",
-             "#else", "#define XC_INLINE static inline", "#endif", *c_driver.CLEAN_UPPER, "",
+             "#define XC_RANGE static __attribute__((noinline))",
+             "#else", "#define XC_INLINE static inline", "#define XC_RANGE static", "#endif",
+             *c_driver.CLEAN_UPPER, "",
              "/* one point */", f"XC_INLINE void {point}({', '.join(params) or 'void'})", "{"]
     lines += _body(stmts) + ["}", ""]
     if inner:
-        lines += _inner_point(stmts, point, params, *inner)
+        tests, reads, inner_stmts = inner
+        lines += c_tiles.inner_point(point, params, _body(inner_stmts), tests, reads)
     if n_out and not columns:
         lines += _strided_outputs(func_name, decl, len(inputs), n_out)
-    lines += [decl, "{", "    (void)threads;  /* unused in a build without OpenMP */"]
 
     def loop(index_of, pad: str) -> list[str]:
         store = (lambda k: f"&out{k}[i * os{k}]") if columns else (lambda k: f"&out{k}[i]")
         args = [f"in{k}[{index_of(k)}]" for k in inputs.values()] + [store(k) for k in range(n_out)]
         if inner:
-            return _tiles(pad, point, ", ".join(args), ", ".join(f"in{inputs[nm]}[{index_of(inputs[nm])}]"
+            return c_tiles.tiles(pad, point, ", ".join(args), ", ".join(f"in{inputs[nm]}[{index_of(inputs[nm])}]"
                                                                  for nm in inner[1]))
-        # `if(parallel: ...)`, not a bare `if`: a bare one also turns off the simd part.
-        return [f"{pad}#pragma omp parallel for simd num_threads(threads) schedule(static) "
-                "if(parallel: threads > 1)", f"{pad}for (ptrdiff_t i = 0; i < n; ++i)",
+        return [f"{pad}#pragma omp simd", f"{pad}for (ptrdiff_t i = lo; i < hi; ++i)",
                 f"{pad}    {point}({', '.join(args)});"]
 
-    if n_out and not columns:
-        lines += [f"    const ptrdiff_t os[] = {{{_table([f'os{k}' for k in range(n_out)])}}};",
-                  f"    for (int k = 0; k < {n_out}; ++k)",
-                  f"        if (os[k] != 1) return {func_name}_strided({_call_args(func_name, inputs, n_out)});"]
+    ins = [f"in{k}, st{k}" for k in inputs.values()]
+    outs = [f"out{k}, os{k}" if columns else f"out{k}" for k in range(n_out)]
+    lines += ["/* the points lo to hi - 1: the batch, or a thread's share of it (c_backend._on_threads) */",
+              f"XC_RANGE void {run}(" + ", ".join(
+                  ["ptrdiff_t lo", "ptrdiff_t hi"] + [f"const double *in{k}, ptrdiff_t st{k}" for k in inputs.values()]
+                  + [f"double *out{k}, ptrdiff_t os{k}" if columns else f"double *out{k}" for k in range(n_out)])
+              + ")", "{"]
     if 0 < len(inputs) <= CONTIGUOUS_UP_TO:
         all_arrays = " && ".join(f"st{k} == 1" for k in inputs.values())
         lines += [f"    if ({all_arrays}) {{  /* every input an array */", *loop(lambda k: "i", " " * 8),
                   "    } else {", *loop(lambda k: f"i * st{k}", " " * 8), "    }"]
     else:
         lines += loop(lambda k: f"i * st{k}", " " * 4)
-    return lines + ["    XC_CLEAN_UPPER();  /* see c_driver.CLEAN_UPPER */", "    return 0;", "}"]
+    lines += ["}", "", decl, "{", "    (void)threads;  /* unused in a build without OpenMP */"]
+    if n_out and not columns:
+        lines += [f"    const ptrdiff_t os[] = {{{_table([f'os{k}' for k in range(n_out)])}}};",
+                  f"    for (int k = 0; k < {n_out}; ++k)",
+                  f"        if (os[k] != 1) return {func_name}_strided({_call_args(func_name, inputs, n_out)});"]
+    lines += _on_threads(lambda bounds: f"{run}({', '.join([bounds] + ins + outs)});", bool(inner))
+    lines += ["    XC_CLEAN_UPPER();  /* see c_driver.CLEAN_UPPER */", "    return 0;", "}"]
+    return lines
 
 
-def _tiles(pad: str, point: str, args: str, at_args: str) -> list[str]:
-    """The loop over the batch by tiles of XC_TILE points (see INNER_UP_TO). Tiles start at
-    multiples of XC_TILE, so only the batch's last n % XC_VL points run scalar, as in the
-    plain loop."""
-    def simd(call: str) -> list[str]:
-        return [f"{pad}        #pragma omp simd", f"{pad}        for (ptrdiff_t i = i0; i < end; ++i)",
-                f"{pad}            {call}({args});"]
-    return [f"{pad}#pragma omp parallel for num_threads(threads) schedule(static) if(threads > 1)",
-            f"{pad}for (ptrdiff_t i0 = 0; i0 < n; i0 += XC_TILE) {{",
-            f"{pad}    const ptrdiff_t end = n - i0 < XC_TILE ? n : i0 + XC_TILE;",
-            f"{pad}    int inner = 1;",
-            f"{pad}    #pragma omp simd reduction(&: inner)",
-            f"{pad}    for (ptrdiff_t i = i0; i < end; ++i)",
-            f"{pad}        inner &= {point}_at({at_args});",
-            f"{pad}    if (inner) {{", *simd(f"{point}_inner"),
-            f"{pad}    }} else {{", *simd(point), f"{pad}    }}", f"{pad}}}"]
+def _on_threads(call, tiles: bool) -> list[str]:
+    """The kernel's lines that run its range function (`call(bounds)`: the call's
+    statement): on the whole batch where it has one thread, else from an OpenMP team
+    on each thread's share, the share a `parallel for schedule(static)` over the points
+    (over the tiles of XC_TILE points, with `tiles`) would give: the same points in the
+    same vector lanes as the loop had under that pragma, so the same bits. The range
+    function is never inlined, so the body is compiled once. An `if(threads > 1)`
+    clause on the pragma would not do: gcc 12 makes it num_threads(1) and still enters
+    a parallel region (GOMP_parallel) every call, as c_tensor_ops._parallel found.
+    One thread, the kernel called through cffi (value and gradient of exp(x) - 1 and
+    log(1 - exp(x)) stable, x*y + sin(x), sigmoid(x)(1 - sigmoid(x)); min of 21
+    interleaved rounds, load 6 on 2 cores): 0.33-0.62 µs less a call, 0.50-0.62x the
+    time on 1 and 10 points, 0.62-0.72x on 100, 0.78-0.96x on 10^3; on 10^6
+    0.93-1.00x (thread CPU time, min of 31). Each tile of a kernel with outputs at
+    other strides paid it too (_strided_outputs calls the kernel with one thread)."""
+    units, lo, hi = ("(n + XC_TILE - 1) / XC_TILE", "lo * XC_TILE", "hi * XC_TILE < n ? hi * XC_TILE : n") \
+        if tiles else ("n", "lo", "hi")
+    return ["#ifdef _OPENMP", "    if (threads > 1) {", "        #pragma omp parallel num_threads(threads)",
+            f"        {{  /* schedule(static)'s share of the {'tiles' if tiles else 'points'} */",
+            f"            const ptrdiff_t units = {units}, t = omp_get_num_threads(), k = omp_get_thread_num();",
+            "            ptrdiff_t q = units / t, r = units % t, lo, hi;",
+            "            if (k < r) { q += 1; r = 0; }",
+            "            lo = q * k + r, hi = lo + q;",
+            f"            {call(f'{lo}, {hi}')}", "        }", "    } else", "#endif", f"    {call('0, n')}"]
 
 
 def _table(items) -> str:
@@ -554,6 +513,7 @@ def generate_c(trace: Trace, *, func_name: str = "f", description: str = "",
     reserved |= {f"in{k}" for k in range(n_in)} | {f"st{k}" for k in range(n_in)}
     reserved |= {f"out{k}" for k in range(n_out)} | {f"os{k}" for k in range(n_out)}
     reserved |= {f"{func_name}_point", f"{func_name}_packed", f"{func_name}_batch", f"{func_name}_parts",
+                 f"{func_name}_range",
                  f"{func_name}_point_inner", f"{func_name}_point_at"}
     reserved |= set(VECTOR_MATH)  # libm functions the helpers call
     named = named_vars(trace)
@@ -563,7 +523,8 @@ def generate_c(trace: Trace, *, func_name: str = "f", description: str = "",
     names = assign_names(trace, named, reserved)
     inputs = {names[v]: k for k, (_, v) in enumerate(trace.inputs)}
     renderer = Renderer if split else SelectRenderer
-    stmts = _statements(trace, names, renderer(trace, SPELLING, lambda i: names[i], named=named))
+    r = renderer(trace, SPELLING, lambda i: names[i], named=named)
+    stmts = _statements(trace, names, r)
 
     in_params = [f"const double *in{k}, ptrdiff_t st{k}" for k in range(n_in)]
     out_params = [f"double *out{k}, ptrdiff_t os{k}" for k in range(n_out)]
@@ -574,11 +535,14 @@ def generate_c(trace: Trace, *, func_name: str = "f", description: str = "",
     decls += "\n" * bool(batch_decl) + batch_decl
 
     spelled = {_ops.OPS[ins.op].c for ins in trace.instrs}
-    inner = None if split else _inner_tests(stmts, inputs)
-    if inner:
+    inner = None if split else c_tiles.inner_tests(trace, named, names, r.rhs, len(stmts))
+    if inner:  # the body again, with INNER's forms of its calls
+        inner = (*inner, _statements(trace, names, renderer(trace, c_tiles.inner_spelling(SPELLING),
+                                                              lambda i: names[i], named=named)))
         spelled |= {form for f in spelled & INNER.keys() for form in INNER[f]}
     head = opening_comment(trace, description) + [" */", "#include <math.h>", "#include <stddef.h>",
-                                                  "#include <stdlib.h>", ""] + math_prelude(spelled)
+                                                  "#include <stdlib.h>"]
+    head += ([] if split else ["#ifdef _OPENMP", "#include <omp.h>", "#endif"]) + [""] + math_prelude(spelled)
     if not split:
         return "\n".join(head + [f"#define XC_TILE {TILE}", ""]
                          + _single_kernel(stmts, inputs, func_name, decl, n_out, columns, inner)
