@@ -1,4 +1,5 @@
-"""Freed memory given back to the system between a pipeline's stages (glibc only).
+"""Freed memory given back to the system between a pipeline's stages, and kept by the
+heap while a large call runs (glibc only).
 
 Where it sits: called by a stage just before it makes many small objects after
 freeing large arrays (passes/reverse_bulk_layout.py before the bulk sweep's tuples,
@@ -10,6 +11,26 @@ mapped arenas and cannot use those holes: the process's peak RSS was the sum of
 both (10^5 text: the bulk sweep's peak 1,100 bytes an operation, ~300 of them free
 heap). malloc_trim(0) returns the free pages of every heap (madvise), not only its
 top. Elsewhere (another libc, no ctypes) it does nothing.
+
+At call time (keep_heap: numpy_run's blocks, runtime_blocks' helpers) the trouble is
+the other way round. A block's temporaries (16,384 points: 128 KiB each, glibc's
+default mmap threshold) are freed at the end of every block, the top of the heap
+then passes M_TRIM_THRESHOLD and is given back (brk), and the next block takes the
+same pages again, each a page fault; so are a call's outputs, dropped before the
+next call. glibc raises both thresholds itself
+when it frees an mmapped chunk larger than the mmap threshold (to its size, and the
+trim threshold to twice that), as after any NumPy evaluation that frees a full-size
+temporary; a blocked call frees none (that is what its blocks are for), so in a
+process that had freed no large array (a fresh one, results kept or given as out=)
+every call paid: the gradient of sin(x)*exp(-y) + ... at 10^6 points, 4,449 page
+faults a call and 15-40% of its time; at 10^5, 1,000-1,900 and 20-35%. keep_heap frees
+one untouched array of the size of a call's own memory (a block's arrays and the
+outputs, at most KEEP_MAX), once per process (and again only for a larger one). It
+never lowers a threshold and never sets one (no mallopt: a process that chose its
+own keeps it, glibc's dynamic thresholds being off there). The price, the same as
+after any NumPy code that freed such an array: allocations below that size come
+from the heap, and up to twice it (64 MiB at most) of freed memory stays there for
+the next call instead of going back to the system.
 """
 
 from __future__ import annotations
@@ -25,6 +46,14 @@ from __future__ import annotations
 RELEASE_FROM = 1 << 14
 
 _trim = None   # (malloc_trim once looked up; False: none)
+
+# glibc's DEFAULT_MMAP_THRESHOLD_MAX on 64-bit systems: freeing a larger chunk does not
+# raise the thresholds, so keep_heap frees at most this much, less _SLACK (the chunk's
+# size counts malloc's header and NumPy's, rounded up to a page: 32 MiB less 4 KiB
+# made a chunk of 32 MiB and 4 KiB, which raised nothing).
+KEEP_MAX = 32 << 20
+_kept = 0   # (the largest size keep_heap freed: glibc's thresholds are at least that)
+_SLACK = 1 << 16   # (a page of 64 KiB, where pages are that large)
 
 
 def release_freed(size: int) -> None:
@@ -50,3 +79,20 @@ def _lookup():
         return ctypes.CDLL(None).malloc_trim
     except (ImportError, OSError, AttributeError, TypeError):   # (TypeError: Windows' CDLL(None))
         return False
+
+
+def keep_heap(nbytes: int) -> None:
+    """Frees one array of `nbytes` (at most KEEP_MAX) that nothing touched (np.empty:
+    an mmap and a munmap, ~10 µs, no page fault), unless a size as large was freed
+    here before: glibc then keeps freed memory up to twice that at the top of its heap
+    instead of giving it back at every block (see the module's docstring). The caller
+    passes what its call's arrays need kept: numpy_run, a block's locals' arrays and
+    the outputs; runtime_blocks, one full-size array. Elsewhere than glibc it costs the same and does nothing else."""
+    global _kept
+    nbytes = min(int(nbytes), KEEP_MAX)
+    if nbytes <= _kept:   # (most calls: one comparison)
+        return
+    _kept = nbytes
+    import numpy as np
+    # freed at once: an mmapped chunk above the threshold, of at most KEEP_MAX with its headers
+    np.empty(max(nbytes - _SLACK, 0), dtype=np.uint8)

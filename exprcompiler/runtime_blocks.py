@@ -15,6 +15,8 @@ import inspect
 
 import numpy as np
 
+from .heap_release import keep_heap
+
 _LN2 = 0.6931471805599453
 _BLOCK = 1 << 16   # elements: a block's temporaries (512 KiB each) stay in the caches (2^15, 2^17: no better)
 
@@ -42,6 +44,9 @@ def _blocked(helper, rows: int = 0):
         if big is None:
             return helper(*args, **out)
         dtype = np.result_type(*(a for a in args if a is not None), 1.0)
+        # (glibc keeps the blocks' temporaries in its heap, as after the unblocked helper's
+        # first full-size temporary: heap_release.keep_heap; else each block faults them in)
+        keep_heap(big[0].size * dtype.itemsize)
         outs = [np.empty(big[0].shape, dtype=dtype) for _ in range(rows or 1)]
         flat_outs = [o.reshape(-1) for o in outs]
         flat = [a.reshape(-1) if isinstance(a, np.ndarray) and a.ndim else a for a in args]
