@@ -187,8 +187,8 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
     # naming pass (at 10² operations assign_names was ~0.1 ms of a generate). A longer
     # one (run as a program for good) is named now: the trace would be held for its text.
     params = input_names(trace, reserved) if keyed and lazy and n_named <= PROGRAM_ABOVE - _KEYED_MARGIN else None
-    run = None if params is None else \
-        run_slots(named_flags, np.flatnonzero(named_flags | codes.among("const")), uses, reads, codes)
+    constant = codes.among("const") if keyed else None   # (read by run_slots and _slots)
+    run = None if params is None else run_slots(named_flags, (named_flags | constant).nonzero()[0], uses, reads, codes)
     later = run is not None
     # (lines, or a program compiled on use, rendered with markers: its variant made from them)
     marked = keep is not None and not point and plain and (later or not keyed) and _MARKED is not None \
@@ -224,7 +224,7 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
         # operation with them, 1.45 without, in tracemalloc's count; then assign_names'
         # list of names, 155 bytes an operation of it).
         # (Named later: the renderer's slots are the texts', one a variable.)
-        slots, first, held_constants = _slots(aliases, named_flags, codes.among("const"))
+        slots, first, held_constants = _slots(aliases, named_flags, constant)
         constants = {}   # slot -> text, as the renderer spells them
         constant_texts = {}   # variable -> text, for names made later
         instrs = instructions(trace)
@@ -236,7 +236,7 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
                 names.set_text(i, text)
         # (their str made when the text is first asked for, by a reader or the compile on
         # use: until then their codes, 4 bytes a slot; at 10³ operations ~0.2 ms spared)
-        slotted = np.flatnonzero(first)
+        slotted = first.nonzero()[0]   # (np.flatnonzero's Python layers: a fixed cost)
         if later:
             texts = Texts.made_by(later_texts(trace, named_flags, reserved, uses, reads, codes, slotted,
                                               constant_texts))
@@ -284,11 +284,22 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
     # (the renderer's freed arrays, holes in the heap, given back: the slot list's ints
     # go to pymalloc's arenas, which cannot use them; heap_release.py)
     release_freed(len(statement_slots.flat) if type(statement_slots) is FlatSlots else 0)
-    statement_slots = _slot_list(statement_slots, returned)
+    if later and type(statement_slots) is not FlatSlots:
+        # (the per-variable renderer's tuples read once into an array: its bytes are the
+        # texts' numbers by hole, its gather through run_slots' the slots the program
+        # runs on; a list of the ints, array("i", list) and a map over the list took a
+        # third more time: ~790 holes, a text gradient of 10² operations)
+        flat = np.fromiter(chain(chain.from_iterable(statement_slots), returned), np.int32)
+        texts.holes = array("i", flat.tobytes())
+        statement_slots = run[0][flat].tolist()
+        del flat
+    else:
+        statement_slots = _slot_list(statement_slots, returned)
     if later:   # (the texts' numbers by hole, and the slots the program runs on)
-        texts.holes = array("i", statement_slots)
         run_of = run[0].tolist()
-        statement_slots = list(map(run_of.__getitem__, statement_slots))
+        if texts.holes is None:   # (a bulk renderer's, a chunk at a time: _slot_list)
+            texts.holes = array("i", statement_slots)
+            statement_slots = list(map(run_of.__getitem__, statement_slots))
         param_slots = tuple(run_of[s] for s in param_slots)
         constants = {run_of[s]: text for s, text in constants.items()}
         like = None
@@ -475,15 +486,19 @@ def _slots(aliases: Aliases, named: np.ndarray, constant: np.ndarray) -> tuple:
     has an entry per name and constant, not per variable (one point of a
     10⁴-operation gradient ran 5-10% faster so than on a slot per variable). (NumPy:
     no loop in Python.)"""
-    n = len(named)
-    given = np.arange(n)
+    # (np.add.accumulate and nonzero: np.cumsum's and np.flatnonzero's Python layers
+    # are a fixed cost of every generate; without aliases, each variable is its own
+    # given: no gather. At 10² operations 0.35-0.4 of the time.)
+    first = named | constant
     if aliases:
+        n = len(named)
+        given = np.arange(n)
         keys, values = aliases.arrays()
         given[keys] = values
-    first = (named | constant) & (given == np.arange(n))
-    slots = np.cumsum(first, dtype=np.int32)   # (int32: held through the renderer, generate's peak of memory)
+        first &= given == np.arange(n)
+    slots = np.add.accumulate(first, dtype=np.int32)   # (int32: held through the renderer, generate's peak of memory)
     slots -= 1
-    return slots[given], first, np.flatnonzero(first & constant)
+    return slots[given] if aliases else slots, first, (first & constant).nonzero()[0]
 
 
 def _keyed_lines(trace: Trace, r: Renderer, returns: ReturnSpec) -> tuple:

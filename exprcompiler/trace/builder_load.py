@@ -45,7 +45,7 @@ import numpy as np
 
 from .. import ops as _ops
 from .builder_ops import _COMMUTATIVE, _FAST_METHODS, KEY_RADIX, built_as_written, key_code, key_sources, op_key
-from .columns import CODE, OP_NAMES, UNKNOWN, op_code_bytes, take_columns
+from .columns import CODE, OP_NAMES, UNKNOWN, kept, op_code_bytes, take_columns
 from .columns import CONST as _CONST, COPY as _COPY, INPUT as _INPUT   # (the leaves' op codes; an op's is above)
 from .identities import CONST, COPY, FIRES_ON, IDENTITIES, NEG
 from .labels import Labels
@@ -149,14 +149,18 @@ def load(b, trace) -> bool:
     # a small trace's read from its instructions (see SMALL)
     small = n < SMALL
     if small:
-        if getattr(trace, "_columns", None) is not None:
-            take_columns(trace)
-        kind = op_code_bytes(instrs)
+        # (its op codes and argument counts from the columns where it keeps them, as
+        # those are made: a front end's trace; else read, two passes over its tuples)
+        cols = kept(trace, take=True)
+        if cols is not None and len(cols.code) == n and cols.counts.dtype == np.uint8:
+            kind, counts = cols.code.tobytes(), cols.counts.tobytes()
+        else:
+            kind = op_code_bytes(instrs)
+            try:
+                counts = bytes(map(len, map(_ARGS, instrs)))
+            except ValueError:   # (an instruction of 256 arguments or more)
+                return False
         codes = _kind_codes(sorted(set(kind)))
-        try:
-            counts = bytes(map(len, map(_ARGS, instrs)))
-        except ValueError:   # (an instruction of 256 arguments or more)
-            return False
     else:
         cols = take_columns(trace)
         kind = cols.code.tobytes()
@@ -268,7 +272,8 @@ def _keys(cols, kind: bytes, op_codes: dict, flags: bytearray, copies: dict, con
 # (`_keys_small`): _keys's NumPy has a fixed cost of ~40 calls (0.1-0.18 ms, once per
 # gradient: ~1 µs an operation at 10^2), the loop ~1.3 µs an instruction, each key made
 # by the builder's own functions (CPU time, in one process: 80 against 164 µs at 54
-# instructions, 155 against 184 at 119; even at ~150).
+# instructions, 155 against 184 at 119; even at ~150). (Since measured with the keys
+# made in the loop itself, about half that loop's time: not measured again for SMALL.)
 SMALL = 150
 
 
@@ -276,15 +281,39 @@ def _keys_small(instrs, kind: bytes, flags: bytearray, copies: dict):
     """What _keys gives, an op at a time, each key as the builder's general path makes
     it (builder_ops.key_sources, op_key); all the ops with a constant or negated
     argument for built_as_written (which NumPy's rules would have thinned)."""
+    # (op_key and key_sources written out for one and two arguments, their op's part
+    # of the key looked up once per op code: with their three calls an instruction the
+    # loop took 1.6-2x the time, text gradients of 10² operations. Variables here are
+    # below SMALL, so below the keys' radix: an int key each, as op_key makes it.)
     memo: dict = {}
     flagged = []
     source = copies.get
+    put = memo.setdefault
+    radix = KEY_RADIX
+    parts: dict = {}   # number of arguments << 8 | op code -> (key_code, commutes)
     for i in compress(range(len(kind)), kind.translate(_IS_OP)):
         args = instrs[i][1]
-        opname = OP_NAMES[kind[i]]
-        if memo.setdefault(op_key(opname, key_sources(opname, args, source)), i) != i:
+        n_args = len(args)
+        part = parts.get(n_args << 8 | kind[i])
+        if part is None:
+            opname = OP_NAMES[kind[i]]
+            part = parts[n_args << 8 | kind[i]] = (key_code(opname, n_args) if n_args in (1, 2) else opname,
+                                                 opname in _COMMUTATIVE)
+        if n_args == 2:
+            x, y = args
+            f = flags[x] | flags[y]
+            a = copies[x] if x in copies else x   # (the arguments through copies)
+            b = copies[y] if y in copies else y
+            key = part[0] + b * radix + a if b < a and part[1] else part[0] + a * radix + b
+        elif n_args == 1:
+            x = args[0]
+            f = flags[x]
+            key = part[0] + (copies[x] if x in copies else x)
+        else:   # (none in a trace load takes: kept as the general path makes it)
+            key = op_key(part[0], key_sources(part[0], args, source))
+            f = flags[args[0]] | flags[args[-1]]
+        if put(key, i) != i:
             return None
-        f = flags[args[0]] | flags[args[-1]]
         if f & _RULED:
             flagged.append(i)
     return memo, flagged

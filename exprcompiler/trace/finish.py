@@ -271,7 +271,11 @@ def _live(instrs: list, outputs: list, start: int = 0, flat: Optional[np.ndarray
                                        np.intp), minlength=len(instrs))
     else:
         uses = np.bincount(flat, minlength=len(instrs))
-        np.add.at(uses, outputs, 1)
+        if len(outputs) < 8:   # (np.add.at's fixed cost is that of a few items' +=)
+            for v in outputs:
+                uses[v] += 1
+        else:
+            np.add.at(uses, outputs, 1)
     if start:
         uses[:start] += 1   # (live whatever the others do: never taken out)
     unused = (uses == 0).nonzero()[0]   # (np.flatnonzero's wrappers: a fixed cost of every finish)

@@ -52,8 +52,16 @@ def uses_of(reads: np.ndarray, trace: Trace) -> np.ndarray:
     """use_count_array from `reads`, the trace's arguments in one flat array (for a
     pass that has read them already)."""
     uses = np.bincount(reads, minlength=len(instructions(trace)))
-    np.add.at(uses, [v for _, v in trace.outputs], 1)
+    outputs = trace.outputs
+    if len(outputs) < _AT_FROM:   # (np.add.at's fixed cost is that of a few items' +=)
+        for _, v in outputs:
+            uses[v] += 1
+    else:
+        np.add.at(uses, [v for _, v in outputs], 1)
     return uses
+
+
+_AT_FROM = 8   # (outputs: from this many, counted by np.add.at)
 
 
 def named_vars(trace: Trace, uses: Union[list[int], np.ndarray, None] = None) -> list[bool]:
