@@ -385,17 +385,21 @@ def _single_kernel(stmts, inputs: dict, func_name: str, decl: str, n_out: int, c
         lines += [f"    const ptrdiff_t os[] = {{{_table([f'os{k}' for k in range(n_out)])}}};",
                   f"    for (int k = 0; k < {n_out}; ++k)",
                   f"        if (os[k] != 1) return {func_name}_strided({_call_args(func_name, inputs, n_out)});"]
-    lines += _on_threads(lambda bounds: f"{run}({', '.join([bounds] + ins + outs)});", bool(inner))
+    lines += _on_threads(lambda bounds: f"{run}({', '.join([bounds] + ins + outs)});")
     lines += ["    XC_CLEAN_UPPER();  /* see c_driver.CLEAN_UPPER */", "    return 0;", "}"]
     return lines
 
 
-def _on_threads(call, tiles: bool) -> list[str]:
+def _on_threads(call) -> list[str]:
     """The kernel's lines that run its range function (`call(bounds)`: the call's
     statement): on the whole batch where it has one thread, else from an OpenMP team
-    on each thread's share, the share a `parallel for schedule(static)` over the points
-    (over the tiles of XC_TILE points, with `tiles`) would give: the same points in the
-    same vector lanes as the loop had under that pragma, so the same bits. The range
+    on each thread's share of whole tiles of XC_TILE points (the share a `parallel for
+    schedule(static)` over the tiles would give). Whole tiles, tiled kernel or not: a
+    share of points that ended between multiples of the vector length ran its last
+    points in the loop's scalar epilogue (scalar libm, not libmvec), so a point's bits
+    depended on the thread count (sin(x) on 3 threads: 3 of 1,000 points 1-2 ulps off
+    one thread's); a tile starts every vector at the same point on any number of
+    threads, so the bits are those of one thread (tests/test_c_tiles.py). The range
     function is never inlined, so the body is compiled once. An `if(threads > 1)`
     clause on the pragma would not do: gcc 12 makes it num_threads(1) and still enters
     a parallel region (GOMP_parallel) every call, as c_tensor_ops._parallel found.
@@ -405,15 +409,15 @@ def _on_threads(call, tiles: bool) -> list[str]:
     time on 1 and 10 points, 0.62-0.72x on 100, 0.78-0.96x on 10^3; on 10^6
     0.93-1.00x (thread CPU time, min of 31). Each tile of a kernel with outputs at
     other strides paid it too (_strided_outputs calls the kernel with one thread)."""
-    units, lo, hi = ("(n + XC_TILE - 1) / XC_TILE", "lo * XC_TILE", "hi * XC_TILE < n ? hi * XC_TILE : n") \
-        if tiles else ("n", "lo", "hi")
     return ["#ifdef _OPENMP", "    if (threads > 1) {", "        #pragma omp parallel num_threads(threads)",
-            f"        {{  /* schedule(static)'s share of the {'tiles' if tiles else 'points'} */",
-            f"            const ptrdiff_t units = {units}, t = omp_get_num_threads(), k = omp_get_thread_num();",
+            "        {  /* schedule(static)'s share of the tiles */",
+            "            const ptrdiff_t units = (n + XC_TILE - 1) / XC_TILE, t = omp_get_num_threads(),"
+            " k = omp_get_thread_num();",
             "            ptrdiff_t q = units / t, r = units % t, lo, hi;",
             "            if (k < r) { q += 1; r = 0; }",
             "            lo = q * k + r, hi = lo + q;",
-            f"            {call(f'{lo}, {hi}')}", "        }", "    } else", "#endif", f"    {call('0, n')}"]
+            f"            {call('lo * XC_TILE, hi * XC_TILE < n ? hi * XC_TILE : n')}", "        }",
+            "    } else", "#endif", f"    {call('0, n')}"]
 
 
 def _table(items) -> str:
