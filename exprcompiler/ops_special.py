@@ -69,10 +69,40 @@ def _safe_norm(b, zero, out):
     return b.where(zero, 1.0, out)
 
 
-def _over_norm(b, x, out):
-    """x / hypot, 0 where hypot is 0 (the derivative of hypot, a subgradient at 0)."""
+def _over_norm(b, x, y, out):
+    """x / hypot, 0 where hypot is 0 (the derivative of hypot, a subgradient at 0), as the
+    op hypot_slope(x, y, h), h the denominator (out, 1 where 0): the instructions the
+    quotient x / h took, but the op's derivative is its own (below), where the quotient's,
+    1/h - (x/h)·(x/h)/h, cancelled: 0 for y²/h³ = 3.7e-20 at (3, 1e-9). Every backend
+    divides by h itself (c_forms.hypot_quotients), so the first derivative's code and
+    bits are the quotient's."""
     zero = b.eq(out, 0.0)
-    return b.where(zero, 0.0, b.div(x, _safe_norm(b, zero, out)))
+    return b.where(zero, 0.0, b.apply("hypot_slope", x, y, _safe_norm(b, zero, out)))
+
+
+def _norm_of(b, x, y, h):
+    """hypot(x, y) for hypot_slope(x, y, h)'s derivative: the hypot that h guards (h =
+    where(hypot == 0, 1, hypot) of x and y in either order, as _over_norm makes it), else
+    a new one (the builder's instructions are read directly, as ops._pow_x_partial's)."""
+    ins = b.instrs[b.source_of(h)]
+    if ins[0] == "where" and b.const_value(ins[1][1]) == 1.0:
+        r = b.source_of(ins[1][2])
+        got = b.instrs[r]
+        if got[0] == "hypot" and tuple(map(b.source_of, got[1])) in ((x, y), (y, x)):
+            return r
+    return b.hypot(x, y)
+
+
+def _hypot_slope_partial(b, g, x, y, h, out, wrt_x: bool):
+    """∂(x/r)/∂x = (y/r)²/r and ∂(x/r)/∂y = -(x/r)(y/r)/r, r = hypot(x, y): products of
+    the unit vector's components, which do not cancel (the quotient's derivative,
+    (1 - (x/r)²)/r, did); 0 where r is 0 (r taken as 1 there, so that no branch is 0/0).
+    y/r is hypot_slope(y, x, h), the value's other partial where hypot's gradient has it."""
+    r = _norm_of(b, x, y, h)
+    zero = b.eq(r, 0.0)
+    t = b.apply("hypot_slope", y, x, h)
+    d = b.where(zero, 0.0, b.div(b.mul(t if wrt_x else out, t), _safe_norm(b, zero, r)))
+    return b.mul(g, d) if wrt_x else b.neg(b.mul(g, d))
 
 
 def _over_norm_squared(b, u, y, x):
@@ -151,11 +181,23 @@ TABLE = [
                  edges=(((0.0, 1.0), (1.0, 0.0)), ((1.0, 0.0), (0.0, -1.0))),
                  doc="arctan2(y, x): the angle of the point (x, y), in [-π, π]; NaN derivative at (0, 0)"),
     _binary_call("hypot", np.hypot,
-                 (lambda b, g, x, y, out: b.mul(g, _over_norm(b, x, out)),
-                  lambda b, g, x, y, out: b.mul(g, _over_norm(b, y, out))),
+                 (lambda b, g, x, y, out: b.mul(g, _over_norm(b, x, y, out)),
+                  lambda b, g, x, y, out: b.mul(g, _over_norm(b, y, x, out))),
                  "np.hypot", c="hypot", sympy=lambda sp, x, y: sp.sqrt(x ** 2 + y ** 2),
                  edges=(((0.0, 0.0), (0.0, 0.0)), ((3.0, 4.0), (0.6, 0.8))),
                  doc="sqrt(x² + y²) without overflow; its derivative at (0, 0) is 0 (a subgradient)"),
+    # hypot's partials (_over_norm). h is a hint, not an argument of the function: the
+    # denominator the kernel has, which backends divide by where it is that (the value's
+    # hypot of x and y, 1 where 0: c_forms.hypot_quotients), else they compute hypot.
+    OpDef("hypot_slope", 3, runtime.hypot_slope,
+          (lambda b, g, x, y, h, out: _hypot_slope_partial(b, g, x, y, h, out, True),
+           lambda b, g, x, y, h, out: _hypot_slope_partial(b, g, x, y, h, out, False), None),
+          "hypot_slope", c="xc_hypot_slope", sympy_head="",
+          sympy=lambda sp, x, y, h: x / sp.sqrt(x ** 2 + y ** 2), callable_by_name=False,
+          edges=(((0.0, 0.0, 1.0), (0.0, 0.0, 0.0)), ((0.0, 2.0, 2.0), (0.5, -0.0, 0.0))),
+          doc="x / hypot(x, y), 0 where hypot is 0 (hypot's partial); h, the kernel's hypot of x "
+              "and y (1 where 0), is a hint the function does not depend on; derivative (y/r)²/r in x, "
+              "-(x/r)(y/r)/r in y"),
 ]
 
 

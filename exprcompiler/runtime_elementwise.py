@@ -102,6 +102,19 @@ def hypot(x, y):
     return r[()] if r.ndim == 0 else r
 
 
+def hypot_slope(x, y, h=None):
+    """x / hypot(x, y), 0 where hypot(x, y) is 0: the op hypot_slope, hypot's partial in
+    its first argument (ops_special). `h` is a hint the op does not depend on (the
+    kernel's own hypot(x, y), 1 where 0): kernels that have it divide by it instead
+    (c_forms.hypot_quotients); this reference computes hypot (this module's, the NumPy
+    value's bits) and takes the same steps, where(r == 0, 0, x / where(r == 0, 1, r))."""
+    r = hypot(x, y)
+    zero = r == 0.0
+    with np.errstate(all="ignore"):
+        q = np.where(zero, 0.0, np.divide(x, np.where(zero, 1.0, r)))
+    return q[()] if q.ndim == 0 else q
+
+
 @functools.lru_cache(maxsize=None)
 def _sum_bounds(dtype) -> tuple[float, float]:
     """(tiny/eps, max) of `dtype`: hypot's x² + y² in that range has both squares'
@@ -422,6 +435,6 @@ def one_minus_square(x):
     return np.multiply(r, np.add(1.0, x), out=r)
 
 
-__all__ = ["cosm1", "frac", "hypot", "log1mexp", "log1mexp_pair", "log1mexp_rows", "log1mexp_slope", "log1mexp_slopes",
-           "one_minus_square", "power",
+__all__ = ["cosm1", "frac", "hypot", "hypot_slope", "log1mexp", "log1mexp_pair", "log1mexp_rows", "log1mexp_slope",
+           "log1mexp_slopes", "one_minus_square", "power",
            "relu", "sqrt1pm1", "xlogy"]

@@ -44,9 +44,9 @@ KNOWN: dict = {
     # 0.25·sech2(x/2) would not (and is accurate at x >> 0, where 1 - s is not: the slope
     # itself is 1.7e-4 off at 30, 6% at 35)
     **{("sigmoid", (x,)): _CANCELS for x in (1e-9, -1e-9)},
-    # the diagonal (1 - n_i²)/h, y²/h³ at (3, 1e-9), as 1/h - (x/h)·(x/h)/h: 0 for 3.7e-20;
-    # a rule that knows the other arguments could take (y/h)²/h
-    **{("hypot", p): _CANCELS for p in ((3.0, 1e-9), (1e-9, 3.0), (-3.0, 1e-9), (-1e-9, 3.0))},
+    # the diagonal (1 - n_i²)/h, y²/h³ at (1e-9, 3, 2e-9), as 1/h - (x/h)·(x/h)/h (over_norm's
+    # quotient): 0 for 3.7e-20; hypot's partials are the op hypot_slope, whose derivative
+    # is (y/h)²/h (ops_special); hypot3's could be likewise
     **{("hypot3", p): _CANCELS for p in ((1e-9, 3.0, 2e-9), (-1e-9, 3.0, -2e-9))},
     # y·(y - 1)·x**(y - 2) with y = 2e-300: x**(y - 2) = 1e600 overflows before y scales it
     ("pow", (1e-300, 2e-300)): "overflow",

@@ -5,7 +5,8 @@ of the same value where a kernel has both (a value and its derivative): expm1 an
 from one argument reduction, sinh and cosh likewise, arcsinh's and arccosh's slope
 terms from the value's own steps (and expm1(0.0 - x) beside log1mexp(x): its slope is
 the op log1mexp_slope, which C computes by xc_log1mexp's steps without this pass),
-log(1 - x) from 1 - x. Each is an op
+log(1 - x) from 1 - x; and hypot's partials hypot_slope(x, y, h) as x / h where h is
+the kernel's own hypot (`hypot_quotients`, the NumPy backend's too). Each shared form is an op
 of the op table that is not callable by name (ops.py: expm1_shared, ..., log1m_shared),
 with a NumPy reference and its C helper in c_exp.py / c_special.py.
 
@@ -35,7 +36,8 @@ def c_forms(trace: Trace) -> Trace:
     and cosh_shared), the terms of log1mexp's, arcsinh's and arccosh's derivatives that
     C takes from the value's own steps (_slopes), and log1p(0.0 - x) from 1 - x
     (_log1m). Alone, expm1 and exp keep their own faster forms (c_exp's xc_expm1,
-    libmvec's exp)."""
+    libmvec's exp). Both this and squares divide hypot's partials by the kernel's own
+    hypot (hypot_quotients)."""
     return _forms(trace, True)
 
 
@@ -60,10 +62,42 @@ def _forms(trace: Trace, shared: bool) -> Trace:
             for i in group:
                 ins = instrs[i]
                 instrs[i] = Instr(ins.op + "_shared", ins.args, ins.attrs, ins.shape)
+    _hypot_quotients(instrs)   # (before _slopes, which may make its hypot(1.0, x) hypot1_shared)
     if shared:
         _slopes(instrs)
         _log1m(instrs)
     return Trace(instrs, trace.labels, trace.outputs, trace.source)
+
+
+def hypot_quotients(trace: Trace) -> Trace:
+    """The trace with each hypot_slope(x, y, h) whose h is the kernel's hypot of x and y
+    (1 where 0) as the quotient x / h (_hypot_quotients); the NumPy backend's rewrite
+    (numpy_backend._prepared_ops), the same trace where there is none."""
+    if not any(ins.op == "hypot_slope" for ins in trace.instrs):
+        return trace
+    instrs = list(trace.instrs)
+    _hypot_quotients(instrs)
+    return Trace(instrs, trace.labels, trace.outputs, trace.source)
+
+
+def _hypot_quotients(instrs: list) -> None:
+    """In place: hypot_slope(x, y, h) (hypot's partial x/hypot, ops_special) as x / h where
+    h = where(r == 0.0, 1.0, r) and r = hypot(x, y) or hypot(y, x) (through copies), as
+    hypot's gradient makes it: the instructions and bits hypot's first derivative had
+    before it was an op (within the where that gives 0 at r = 0; at r = 0, x / h is x,
+    ±0). The op's own form (c_special.xc_hypot_slope) computes hypot itself."""
+    for i, ins in enumerate(instrs):
+        if ins.op != "hypot_slope":
+            continue
+        x, y, h = (_copied(instrs, v) for v in ins.args)
+        w = instrs[h]
+        if w.op != "where" or not _is_const(instrs, w.args[1], 1.0):
+            continue
+        r = _copied(instrs, w.args[2])
+        c, n = instrs[_copied(instrs, w.args[0])], instrs[r]
+        if (n.op == "hypot" and tuple(_copied(instrs, v) for v in n.args) in ((x, y), (y, x))
+                and c.op == "eq" and _copied(instrs, c.args[0]) == r and _is_const(instrs, c.args[1], 0.0)):
+            instrs[i] = Instr("div", (ins.args[0], ins.args[2]), ins.attrs, ins.shape)
 
 
 def _log1m(instrs: list) -> None:
@@ -155,4 +189,4 @@ def _copied(instrs, v: int) -> int:
     return v
 
 
-__all__ = ["c_forms", "squares"]
+__all__ = ["c_forms", "hypot_quotients", "squares"]

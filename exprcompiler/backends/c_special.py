@@ -375,6 +375,12 @@ HELPERS = {
     "xc_acosh": (_ACOSH, ("xc_select",)),
     "xc_atanh": (_ATANH, ("xc_log1p_libm",)),
     "xc_hypot1_shared": (_HYPOT1_SHARED, ("xc_select",)),
+    # hypot's partial x / hypot(x, y) (the op hypot_slope) where the kernel's h is not
+    # found (c_forms.hypot_quotients divides by h where it is): the quotient's steps
+    "xc_hypot_slope": ("/* x / hypot(x, y), 0 where hypot is 0 (h: a hint, unused), as runtime.hypot_slope */\n"
+                       "static inline double xc_hypot_slope(double x, double y, double h)\n{\n"
+                       "    const double r = hypot(x, y);\n    (void)h;\n"
+                       "    return xc_select(r == 0.0, 0.0, x / xc_select(r == 0.0, 1.0, r));\n}", ("xc_select",)),
     "xc_acosh_root_shared": (_ACOSH_ROOT_SHARED, ("xc_select",)),
     # arctanh's slope's denominator (ops_special's one_minus_square): the product's
     # steps, so that the kernel gcc makes is the one the product inline made

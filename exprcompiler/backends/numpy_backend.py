@@ -39,6 +39,7 @@ from ..trace.render import Renderer, named_array, target_spelling, use_counts_an
 from ..trace.render import named_vars, use_counts  # noqa: F401
 from ..trace.columns import keep, kept
 from ..trace.render_bulk import FlatSlots, OpCodes, op_codes, op_codes_of_table, table_codes
+from .c_forms import hypot_quotients
 from .name_codes import Names
 from .name_firsts import Aliases
 from .name_later import input_names, later_texts, run_slots
@@ -597,6 +598,8 @@ def _prepared_ops(trace: Trace, point: bool) -> tuple[Trace, set[str], OpCodes, 
         trace = _dots(trace)
     if "logaddexp" in ops and not point:
         trace = hoist_shared(trace)
+    if "hypot_slope" in ops:   # hypot's partials divided by the value's hypot, as C's (c_forms)
+        trace = hypot_quotients(trace)
     if trace is given:
         return trace, set(codes.names), codes, given_ops
     codes = _codes_of(trace, table_codes(trace.instrs))
