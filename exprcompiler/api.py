@@ -20,7 +20,8 @@ from .backends import numpy_backend
 from .backends.program_text import text_of
 from .backends.registry import BACKENDS, Kernel
 from .frontend import to_trace
-from .call_args import _MISSING, _all_floats, _as_array, _check_out, _check_out_flat, _fit, _numbers
+from .call_args import _MISSING, _all_floats, _as_array, _check_out, _check_out_flat, _fit, _numbers, \
+    keep_outputs
 from .call_plan import point_plan
 from .compiled import CompiledFunction, holds_dask
 from .dtypes import real, resolve as resolve_dtype
@@ -46,6 +47,7 @@ class Compiled(CompiledFunction):
 
     rewrites: tuple = ()
     _calls_with_numbers = 0
+    _kept_batch, _kept_points = None, 0   # (set per object in __init__: see there)
     _direct_checks = False  # _direct itself returns NotImplemented for what is not n numbers
     _as_array = staticmethod(_as_array)  # float32 functions: their own (dtypes.as_array)
 
@@ -53,6 +55,9 @@ class Compiled(CompiledFunction):
                  n_values: int, backend: str, mode: str = "", layout=None, dtype=None):
         fn, params = kernel.fn, kernel.params
         self._dtype = dtype  # None: float64 (see dtypes.py)
+        # the last batch shape whose outputs were kept in the heap (call_args.keep_outputs),
+        # and the most points kept for (set here, where the object's other attributes are)
+        self._kept_batch, self._kept_points = None, 0
         if dtype is not None:
             from .dtypes import as_array
             self._as_array = lambda name, value: as_array(name, value, dtype)
@@ -194,10 +199,14 @@ class Compiled(CompiledFunction):
         except ValueError:
             shown = ", ".join(f"{name} {a.shape}" for name, a in zip(self.inputs, arrays))
             raise ValueError(f"input shapes do not broadcast: {shown}") from None
-        if out is None and self._plain:  # the backend allocates (NumPy: its own results)
-            with np.errstate(all="ignore"):  # IEEE results (inf, nan) are returned, not warned
-                flat = self._run(arrays, batch, None)
-            return self._nest([_fit(r, batch, self._dtype) for r in flat])
+        if out is None:
+            if batch != self._kept_batch:   # a new batch shape: its outputs kept in the heap
+                self._kept_batch = batch
+                self._kept_points = keep_outputs(batch, self._suffixes, self._dtype, self._kept_points)
+            if self._plain:  # the backend allocates (NumPy: its own results)
+                with np.errstate(all="ignore"):  # IEEE results (inf, nan) are returned, not warned
+                    flat = self._run(arrays, batch, None)
+                return self._nest([_fit(r, batch, self._dtype) for r in flat])
         # The arrays returned, in their final layout (batch..., m, n), the caller's or
         # new; the kernel writes each output straight into its column of them.
         shapes = [batch + sfx for sfx in self._suffixes]

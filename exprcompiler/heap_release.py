@@ -12,8 +12,10 @@ both (10^5 text: the bulk sweep's peak 1,100 bytes an operation, ~300 of them fr
 heap). malloc_trim(0) returns the free pages of every heap (madvise), not only its
 top. Elsewhere (another libc, no ctypes) it does nothing.
 
-At call time (keep_heap: numpy_run's blocks, runtime_blocks' helpers) the trouble is
-the other way round. A block's temporaries (16,384 points: 128 KiB each, glibc's
+At call time (keep_heap: numpy_run's blocks, runtime_blocks' helpers, tensor_call's
+new bindings, api's outputs at a new batch shape: call_args.keep_outputs) the trouble
+is the other way round.
+A block's temporaries (16,384 points: 128 KiB each, glibc's
 default mmap threshold) are freed at the end of every block, the top of the heap
 then passes M_TRIM_THRESHOLD and is given back (brk), and the next block takes the
 same pages again, each a page fault; so are a call's outputs, dropped before the
@@ -90,7 +92,9 @@ def keep_heap(nbytes: int) -> None:
     here before: glibc then keeps freed memory up to twice that at the top of its heap
     instead of giving it back at every block (see the module's docstring). The caller
     passes what its call's arrays need kept: numpy_run, a block's locals' arrays and
-    the outputs; runtime_blocks, one full-size array. Elsewhere than glibc it costs the same and does nothing else."""
+    the outputs; runtime_blocks, one full-size array; tensor_call (at a new binding
+    of shapes), every array of the trace; api (at a new batch shape), the outputs.
+    Elsewhere than glibc it costs the same and does nothing else."""
     global _kept
     nbytes = min(int(nbytes), KEEP_MAX)
     if nbytes <= _kept:   # (most calls: one comparison)
