@@ -13,19 +13,26 @@ index sets, CasADi's bit vectors without the 64-column limit):
 * an elementwise op depends on the union of the arguments whose partial is not a
   structural zero (comparisons, sign, floor depend on nothing: their derivative is 0
   wherever it exists, as the derivative passes give it);
-* sum/mean union the reduced elements; index, reshape, transpose, concatenate and
-  stack select or permute;
+* sum/mean/max/min/logsumexp/norm union the reduced elements, softmax unions its
+  slice along the axis; index, reshape, transpose, concatenate and stack select or
+  permute; outer pairs one element of each argument;
   matmul depends on a whole row of the left and a whole column of the right.
-  Other tensor ops raise NotImplementedError naming the op.
+  Other tensor ops (the derivative passes' own: scatter, sum_to, diag...) raise
+  NotImplementedError naming the op.
 
 The Hessian pattern collects the nonlinear interactions during the same walk (Walther,
 ACM TOMS 34(1), 2008): a nonlinear unary op adds all pairs of its argument's set;
-mul adds the cross pairs of its two arguments' sets (it is bilinear); div adds the
-cross pairs and the pairs within the denominator's set; every other nonlinear op adds
-all pairs of the union; add, sub, neg, copy, where, sum, index... add nothing. For a
+mul, outer and matmul add the cross pairs of their two arguments' sets (bilinear); div
+adds the cross pairs and the pairs within the denominator's set; every other nonlinear
+op (logsumexp, norm, softmax: per output element) adds all pairs of the union; add, sub,
+neg, copy, where, sum, max, min (piecewise linear), index... add nothing. For a
 trace with several outputs it is the union over outputs. The patterns are
 structural: a superset of the nonzeros at any point (x - x depends on x), never missing
 one wherever the function is twice differentiable.
+
+Named dimensions: `dims` ({"n": 5}, as a call binds them: shape_binding.py) resolves
+the trace's declared shapes; without it every shape must be numbers. The dense tensor
+Jacobians and Hessians (tensor_jacobians.py) use it at call time.
 
 Patterns are `Pattern` (CSR index arrays, NumPy only: sparse_pattern.py) so coloring
 needs no SciPy;
@@ -41,6 +48,7 @@ import numpy as np
 
 from . import runtime
 from .ops import OPS
+from .shape_binding import concrete
 from .sparse_pattern import Pattern, as_pattern  # noqa: F401  (as_pattern re-exported)
 from .trace.ir import Trace
 
@@ -49,6 +57,10 @@ _EMPTY = frozenset()
 # Elementwise ops that are linear in the arguments they have a derivative for:
 # no Hessian interactions (where(c, x, y) is linear in x and y; c has no derivative).
 _LINEAR_ELEMENTWISE = frozenset(("copy", "add", "sub", "neg", "where"))
+# Reductions: each output element depends on the elements reduced into it; the
+# nonlinear ones add all pairs of that set to the Hessian (max and min are piecewise
+# linear: their Hessian is zero wherever it exists, as the derivative passes give it).
+_REDUCTIONS = {"sum": False, "mean": False, "max": False, "min": False, "logsumexp": True, "norm": True}
 
 
 # -- the walk --------------------------------------------------------------------------
@@ -65,7 +77,7 @@ def _grid(shape) -> np.ndarray:
     return np.arange(_size(shape), dtype=np.int64).reshape(shape)
 
 
-def _wrt_columns(trace: Trace, wrt) -> dict:
+def _wrt_columns(trace: Trace, wrt, shapes) -> dict:
     """{input variable: first column} for the wrt inputs, in wrt order, and n."""
     by_name = dict(trace.inputs)
     if wrt is None:
@@ -78,7 +90,7 @@ def _wrt_columns(trace: Trace, wrt) -> dict:
             raise ValueError(f"wrt: {name!r} is not an input of the trace (inputs: {', '.join(trace.input_names)})")
         var = by_name[name]
         first[var] = col
-        col += _size(trace.instrs[var].shape, name)
+        col += _size(shapes[var], name)
     return first, col
 
 
@@ -169,16 +181,16 @@ def _union(a, b):
     return a | b
 
 
-def _elementwise(ins, args_sets, shapes, pairs):
+def _elementwise(ins, args_sets, shapes, out_shape, pairs):
     op = OPS[ins.op]
     live = [k for k, p in enumerate(op.partials) if p is not None]
-    if not ins.shape:
+    if not out_shape:
         arg_sets = [args_sets[k][0] for k in live]
         sets = [_elementwise_one(ins.op, arg_sets, pairs)]
         return sets
-    idx = [np.broadcast_to(_grid(shapes[k]), ins.shape).ravel() for k in live]
+    idx = [np.broadcast_to(_grid(shapes[k]), out_shape).ravel() for k in live]
     out = []
-    for e in range(_size(ins.shape)):
+    for e in range(_size(out_shape)):
         arg_sets = [args_sets[k][int(ix[e])] for k, ix in zip(live, idx)]
         out.append(_elementwise_one(ins.op, arg_sets, pairs))
     return out
@@ -207,25 +219,56 @@ def _elementwise_one(opname, arg_sets, pairs):
     return acc
 
 
-def _reduce(ins, sets, shape):
-    """sum/mean: each output element unions the input elements reduced into it."""
-    axis = ins.attr("axis")
+def _reduce(ins, sets, shape, pairs):
+    """sum/mean/max/min/logsumexp/norm: each output element unions the input elements
+    reduced into it (norm: all of them)."""
+    axis = ins.attr("axis") if ins.op != "norm" else None
     axes = range(len(shape)) if axis is None else axis
     kept = tuple(1 if k in axes else d for k, d in enumerate(shape))
     owner = np.broadcast_to(_grid(kept), shape).ravel()
     out = [_EMPTY] * _size(kept)
     for e, o in enumerate(owner.tolist()):
         out[o] = _union(out[o], sets[e])
+    if pairs is not None and _REDUCTIONS[ins.op]:
+        for s in out:
+            if s:
+                pairs.square(_elements(s))
     return out
 
 
-def _select(ins, sets, shape):
+def _softmax(ins, sets, shape, pairs):
+    """softmax along an axis: each element depends on its whole slice along the axis."""
+    axis = ins.attr("axis") % len(shape)
+    kept = tuple(1 if k == axis else d for k, d in enumerate(shape))
+    owner = np.broadcast_to(_grid(kept), shape).ravel().tolist()
+    slices = [_EMPTY] * _size(kept)
+    for e, o in enumerate(owner):
+        slices[o] = _union(slices[o], sets[e])
+    if pairs is not None:
+        for s in slices:
+            if s:
+                pairs.square(_elements(s))
+    return [slices[o] for o in owner]
+
+
+def _outer(a_sets, b_sets, pairs):
+    """outer(a, b)[i, j] = a.flat[i] · b.flat[j]: bilinear, as mul."""
+    out = []
+    for a in a_sets:
+        for b in b_sets:
+            if pairs is not None and a and b:
+                pairs.cross(_elements(a), _elements(b))
+            out.append(_union(a, b))
+    return out
+
+
+def _select(ins, sets, shape, out_shape):
     """index/reshape/transpose: each output element is one input element."""
     grid = _grid(shape)
     if ins.op == "index":
         src = np.asarray(runtime.index(grid, ins.attr("key")))
     elif ins.op == "reshape":
-        src = np.reshape(grid, ins.shape)
+        src = np.reshape(grid, out_shape)
     else:
         src = np.transpose(grid)
     return [sets[i] for i in src.ravel().tolist()]
@@ -272,64 +315,98 @@ def _matmul(ins, a_sets, b_sets, shapes, pairs):
     return out
 
 
-def _propagate(trace: Trace, wrt, hessian: bool):
+def _propagate(trace: Trace, wrt, hessian: bool, dims: Optional[dict] = None):
     """Per variable, a list (one per element, C order) of frozensets of columns;
-    and the Hessian interactions when asked."""
-    first, n = _wrt_columns(trace, wrt)
-    pairs = _Pairs(n) if hessian else None
+    and the Hessian interactions when asked. `dims`: the named dimensions' sizes."""
     instrs = trace.instrs
+    shp = [concrete(ins.shape, dims) for ins in instrs] if dims else [ins.shape for ins in instrs]
+    first, n = _wrt_columns(trace, wrt, shp)
+    pairs = _Pairs(n) if hessian else None
     sets: list = [None] * len(instrs)
     for v, ins in enumerate(instrs):
         op = ins.op
         if op == "input":
-            size = _size(ins.shape, ins.name)
+            size = _size(shp[v], ins.name)
             if v in first:
                 c = first[v]
                 sets[v] = [frozenset((c + e,)) for e in range(size)]
             else:
                 sets[v] = [_EMPTY] * size
         elif op == "const":
-            sets[v] = [_EMPTY] * _size(ins.shape)
+            sets[v] = [_EMPTY] * _size(shp[v])
         elif OPS[op].elementwise:
-            shapes = [instrs[a].shape for a in ins.args]
-            sets[v] = _elementwise(ins, [sets[a] for a in ins.args], shapes, pairs)
-        elif op in ("sum", "mean"):
-            sets[v] = _reduce(ins, sets[ins.args[0]], instrs[ins.args[0]].shape)
+            shapes = [shp[a] for a in ins.args]
+            sets[v] = _elementwise(ins, [sets[a] for a in ins.args], shapes, shp[v], pairs)
+        elif op in _REDUCTIONS:
+            sets[v] = _reduce(ins, sets[ins.args[0]], shp[ins.args[0]], pairs)
+        elif op == "softmax":
+            sets[v] = _softmax(ins, sets[ins.args[0]], shp[ins.args[0]], pairs)
         elif op in ("index", "reshape", "transpose"):
-            sets[v] = _select(ins, sets[ins.args[0]], instrs[ins.args[0]].shape)
+            sets[v] = _select(ins, sets[ins.args[0]], shp[ins.args[0]], shp[v])
         elif op in ("concatenate", "stack"):
-            sets[v] = _join(ins, [sets[a] for a in ins.args], [instrs[a].shape for a in ins.args])
+            sets[v] = _join(ins, [sets[a] for a in ins.args], [shp[a] for a in ins.args])
+        elif op == "outer":
+            sets[v] = _outer(sets[ins.args[0]], sets[ins.args[1]], pairs)
         elif op == "matmul":
             a, b = ins.args
-            sets[v] = _matmul(ins, sets[a], sets[b], [instrs[a].shape, instrs[b].shape], pairs)
+            sets[v] = _matmul(ins, sets[a], sets[b], [shp[a], shp[b]], pairs)
         else:
             raise NotImplementedError(f"sparsity pattern: the tensor op {op!r} is not supported yet "
-                                      f"(supported: elementwise ops, sum, mean, index, reshape, "
-                                      f"transpose, concatenate, stack, matmul)")
+                                      f"(supported: elementwise ops, sum, mean, max, min, logsumexp, "
+                                      f"norm, softmax, index, reshape, transpose, concatenate, stack, "
+                                      f"outer, matmul)")
     return sets, n, pairs
 
 
-def jacobian_structure(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Pattern:
+# What the walk costs, in µs per element (Python, one set operation each; measured on
+# the dense tensor Jacobians' benchmarks, tensor_jacobians.py): an elementwise op's or a
+# nonlinear reduction's output element, an element read by a reduction, matmul or
+# selection. Inputs not differentiated and constants cost next to nothing.
+_US_ELEMENT, _US_READ = 1.0, 0.3
+
+
+def walk_cost(trace: Trace, dims: Optional[dict] = None) -> float:
+    """An estimate of `_propagate`'s time in µs, from the shapes alone (no walk)."""
+    total = 0.0
+    for ins in trace.instrs:
+        if ins.op in ("input", "const"):
+            continue
+        out = math.prod(concrete(ins.shape, dims) if dims else ins.shape)
+        read = sum(math.prod(concrete(trace.instrs[a].shape, dims) if dims else trace.instrs[a].shape)
+                   for a in ins.args)
+        total += out * _US_ELEMENT if OPS[ins.op].elementwise else out * _US_ELEMENT + read * _US_READ
+    return total
+
+
+def jacobian_structure(trace: Trace, wrt: Optional[Sequence[str]] = None, dims: Optional[dict] = None) -> Pattern:
     """The Jacobian's structural pattern as a `Pattern`: rows are the outputs'
     elements (flattened, in output order), columns the wrt inputs' elements."""
-    sets, n, _ = _propagate(trace, wrt, hessian=False)
+    sets, n, _ = _propagate(trace, wrt, hessian=False, dims=dims)
     rows = [_elements(s) for _, v in trace.outputs for s in sets[v]]
     return Pattern.from_sets(rows, n)
 
 
-def hessian_structure(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Pattern:
+def hessian_structure(trace: Trace, wrt: Optional[Sequence[str]] = None, dims: Optional[dict] = None) -> Pattern:
     """The Hessian's structural pattern (n × n, symmetric) as a `Pattern`."""
-    _, n, pairs = _propagate(trace, wrt, hessian=True)
+    _, n, pairs = _propagate(trace, wrt, hessian=True, dims=dims)
     return Pattern.from_sets(pairs.rows, n)
 
 
-def jacobian_pattern(trace: Trace, wrt: Optional[Sequence[str]] = None):
+def derivative_structures(trace: Trace, wrt: Optional[Sequence[str]] = None, dims: Optional[dict] = None):
+    """(the Jacobian's pattern, the Hessian's pattern) from one walk: for a scalar
+    function, the gradient's (1 × n) and the Hessian's (n × n)."""
+    sets, n, pairs = _propagate(trace, wrt, hessian=True, dims=dims)
+    rows = [_elements(s) for _, v in trace.outputs for s in sets[v]]
+    return Pattern.from_sets(rows, n), Pattern.from_sets(pairs.rows, n)
+
+
+def jacobian_pattern(trace: Trace, wrt: Optional[Sequence[str]] = None, dims: Optional[dict] = None):
     """The Jacobian's structural pattern: a boolean scipy.sparse.csr_matrix, m × n
     (outputs' elements × wrt inputs' elements), never missing a nonzero."""
-    return jacobian_structure(trace, wrt).to_scipy()
+    return jacobian_structure(trace, wrt, dims).to_scipy()
 
 
-def hessian_pattern(trace: Trace, wrt: Optional[Sequence[str]] = None):
+def hessian_pattern(trace: Trace, wrt: Optional[Sequence[str]] = None, dims: Optional[dict] = None):
     """The Hessian's structural pattern: a symmetric boolean scipy.sparse.csr_matrix,
     n × n, from the nonlinear interactions (union over outputs)."""
-    return hessian_structure(trace, wrt).to_scipy()
+    return hessian_structure(trace, wrt, dims).to_scipy()
