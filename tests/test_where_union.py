@@ -80,3 +80,27 @@ def test_a_where_read_only_as_a_condition_is_no_use_of_its_branches():
             for r, f in zip(rev, fwd):
                 np.testing.assert_allclose(r, f, rtol=1e-15)
     assert np.asarray(rev[0]).tolist()[:2] == [-1.0, 4.0]   # 1 + y where x < 0
+
+
+def test_a_value_in_both_branches_of_a_where_keeps_the_inner_condition():
+    """u = where(x >= 0.5, t, y*y) is read in both branches of the outer where, so its
+    region is the union "c or not c"; t = sqrt(x)'s region below it was widened to that
+    union's members, the x >= 0.5 condition lost, and the mask on sqrt's edge masked
+    nothing: reverse mode gave NaN at x = -1 where the slope is 0. The conditions of
+    unions on the way are now multiplied out (reverse_masks._path_dnf). Found by review."""
+    text = "t = sqrt(x)\nu = where(x >= 0.5, t, y*y)\nwhere(u < 2, u, t*u)"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for backend in ("numpy", "c", "vm"):
+            assert compile_grad(text, wrt=["x", "y"], backend=backend)(-1.0, 0.5)[1] == (0.0, 1.0)
+        x, y = np.array([-1.0, 0.25, 0.75, 9.0]), np.array([0.5, -2.0, 1.0, 3.0])
+        for backend in ("numpy", "c"):
+            rev = compile_grad(text, wrt=["x", "y"], backend=backend)(x, y)[1]
+            fwd = compile_grad(text, wrt=["x", "y"], backend=backend, mode="forward")(x, y)[1]
+            for r, f in zip(rev, fwd):
+                np.testing.assert_allclose(r, f, rtol=1e-15)
+        vector = "sum(where(where(x >= 0.5, sqrt(x), y*y) < 2, where(x >= 0.5, sqrt(x), y*y), 3*sqrt(x)))"
+        g = compile_grad(vector, shapes={"x": (4,), "y": (4,)})(x, y)[1]
+        f = compile_grad(vector, shapes={"x": (4,), "y": (4,)}, mode="forward")(x, y)[1]
+        for r, q in zip(g, f):
+            np.testing.assert_allclose(r, q, rtol=1e-15)

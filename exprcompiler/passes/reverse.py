@@ -16,8 +16,10 @@ gradient bits; not taken where the replay would change the primal that way).
 
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
 from operator import itemgetter
-from typing import Mapping, Optional, Sequence
+from typing import Collection, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -30,6 +32,46 @@ from .replay import (derived, derived_labels, fresh_name, labels_of, replay, sca
                      zeros_like)
 from .reverse_masks import masked_edges, where_exits
 from .reverse_labels import as_columns, bar_markers, swept_labels
+
+
+class _Asked(threading.local):
+    """where_exits' answer kept for a second asker of the same trace within
+    asked_once: (the trace, (its active flags, its seeded variables), the answer)."""
+    on = False
+    last: Optional[tuple] = None
+
+
+_ASKED = _Asked()
+
+
+@contextmanager
+def asked_once():
+    """Within it (grad_reverse: the bulk sweep asks, declines, and adjoint_sweep asks
+    again), exits_of asked again of the same trace, active flags and seeds gives its
+    first answer; the answer is dropped at its end."""
+    outer = _ASKED.on
+    _ASKED.on = True
+    try:
+        yield
+    finally:
+        _ASKED.on = outer
+        if not outer:
+            _ASKED.last = None
+
+
+def exits_of(trace: Trace, instrs: Sequence, active: Sequence[int], seeded: Collection[int]) -> Optional[dict]:
+    """reverse_masks.where_exits(instrs, active, seeded) for `trace` (its instructions
+    `instrs`), within asked_once its first answer where asked again."""
+    if not _ASKED.on:
+        return where_exits(instrs, active, seeded)
+    key = (bytes(active), frozenset(seeded))
+    last = _ASKED.last
+    if last is not None and last[0] is trace and last[1] == key:
+        return last[2]
+    _ASKED.last = None   # (not held while the new answer is made)
+    got = where_exits(instrs, active, seeded)
+    _ASKED.last = (trace, key, got)
+    return got
 
 
 def active_set(trace: Trace, seeds: Sequence[int]) -> bytearray:
@@ -89,7 +131,7 @@ def adjoint_sweep(b: Builder, trace: Trace, vmap: Sequence[int], cotangents: Map
     # down to a shape): called directly, a call and two shape lookups less per edge.
     scalar = _SCALAR_SWEEP and not any(map(_SHAPE_OF, instrs))
     # the edges that leave a where()'s branch, masked by its condition (reverse_masks.py)
-    exits = where_exits(instrs, active, cotangents)
+    exits = exits_of(trace, instrs, active, cotangents)
     # op name -> its edges (see _edges), once per op kind
     rules: dict = {}
     vget = vmap.__getitem__
@@ -271,9 +313,12 @@ def grad_reverse(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Trace:
     name, _ = scalar_output(trace)
     n = len(trace)
     if n >= _BULK_FROM or (3 * n >= _BULK_FROM and _kinds(trace) <= _FEW_OPS):
-        got = reverse_bulk.grad_reverse_bulk(trace, wrt)
-        if got is not None:
-            return got
+        # (where the bulk sweep declines after asking where_exits, adjoint_sweep takes its answer)
+        with asked_once():
+            got = reverse_bulk.grad_reverse_bulk(trace, wrt)
+            if got is not None:
+                return got
+            return vjp(trace, wrt, seeds={name: 1.0})
     return vjp(trace, wrt, seeds={name: 1.0})
 
 

@@ -79,6 +79,11 @@ log/arcsin branches), CPU medians of 5, three alternating processes old/new, loa
 -> 942-984 ms; 533 (below reverse._BULK_FROM) unchanged. Of the new figure,
 where_exits' region analysis is ~half (46 of 95 ms, 700 of 1,054 ms). Without a
 where, as before (text 10^4, 10^5, deep 10^4 within noise; bench sha1s unchanged).
+Later that session the analysis was made linear (reverse_masks.py: ~0.2-0.3x its
+time, benchmarks/bench_where.py), and asked through reverse.exits_of: where this
+sweep declines after asking, grad_reverse's per-instruction sweep takes its answer.
+A union of more than _NESTED regions still declines here: its flag, laid out per
+edge, gave the same bits but each edge its own flag (the builder hash-conses one).
 
 Cost: the constant adjoints' Python sweep takes a quarter of the text family's
 edges: at 10^5 operations the pass is ~5.3-5.8 µs an operation against the
@@ -187,7 +192,7 @@ from .reverse_bulk_masks import mask_edges
 from .reverse_bulk_order import stable_order
 from .reverse_bulk_share import _MAX_BLOCK, _active, _const_key
 from .reverse_bulk_templates import _argument_patterns, _edges_of, _Unsupported
-from .reverse_masks import where_exits
+from .reverse import exits_of
 
 _OP_OF = itemgetter(0)
 _LEAVES = frozenset(("input", "const"))
@@ -304,7 +309,7 @@ def grad_reverse_bulk(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Opti
     active_np = _active(trace, wrt_list, n, cols, is_const)
     # the edges that leave a where()'s branch, masked by its condition (reverse_masks.py;
     # laid out here: reverse_bulk_masks.py)
-    exits = where_exits(instrs, active_np.tobytes(), (o,)) if "where" in op_id else None
+    exits = exits_of(trace, instrs, active_np.tobytes(), (o,)) if "where" in op_id else None
     edge_t = np.full((n_kinds + 1, 3), -1, np.int32)   # kind, argument -> its edge's template (-1: none)
     zeros = False   # a structural zero somewhere: then not every active variable is reached
     try:

@@ -66,9 +66,16 @@ scalar's adjoint is the sum over the lanes taken, and 0, not 0·NaN, where none 
 Not masked: the arguments of a reduction, matmul or index inside a branch of a
 tensor condition (the lanes they feed are the op's to say). Vertex elimination
 (region_masks) takes scalar traces only.
+
+Cost (session of 2026-12-06, issue 14): linear on where-heavy formulas. A value's
+uses are joined one by one, a union per step: an input's uses are not joined (it is
+in the root), a union's condition (_any_of, n² steps) is made when first read
+(conds), joins are remembered; the answer is as before (tests/test_where_speed.py).
 """
 
 from __future__ import annotations
+
+import math
 
 from operator import itemgetter
 from typing import Collection, Optional, Sequence
@@ -78,14 +85,16 @@ from .. import shapes as _s
 from ..errors import ShapeError
 from ..op_def import negated_seed, seed
 
-_OP_OF, _SHAPE_OF = itemgetter(0), itemgetter(3)
+_OP_OF, _SHAPE_OF, _REGION_OF = itemgetter(0), itemgetter(3), itemgetter(3)
 # Up to _NESTED regions, a union's mask is a where per region on each edge that leaves
 # it; beyond, one where on a flag "any of them holds" that the builder makes once per
 # union (hash-consed: comparisons, products and maxima of 0/1 flags, no derivative).
-# At most _MAX_UNION regions (a union of n regions takes n² steps to make): a value
+# At most _MAX_UNION regions (a union's condition of n regions takes n² steps to make): a value
 # shared by more branches is left unmasked, as where's own VJP leaves it.
 _NESTED = 4
 _MAX_UNION = 256
+# At most _PATH_TERMS conjunctions in the condition of a region below unions, multiplied out
+_PATH_TERMS = 16
 
 
 def _regions(instrs: Sequence, active: Sequence[int], seeded: Collection[int],
@@ -110,6 +119,7 @@ def _regions(instrs: Sequence, active: Sequence[int], seeded: Collection[int],
     named: dict = {}   # (parent region, condition, branch) -> its region
     unions: dict = {}   # (parent region, its members) -> the union
     members: dict = {}   # union -> the sibling regions it joins
+    made_of: dict = {}   # union -> (its parent, its members): its condition's makings
     unseen = -1
     region = [unseen] * n
     carriers: dict = {}   # (op, number of arguments) -> the arguments an adjoint flows to
@@ -123,7 +133,33 @@ def _regions(instrs: Sequence, active: Sequence[int], seeded: Collection[int],
             x, y = parent[x], parent[y]
         return x
 
+    joins: dict = {}   # (x, y) -> join(x, y): a function of the regions made so far, which never change
+
     def join(x: int, y: int) -> int:
+        u = joins.get((x, y))
+        if u is None:
+            u = joins[x, y] = _join(x, y)
+        return u
+
+    def conds(r: int) -> tuple:
+        """Region r's condition (a union's made when first asked: most unions are a
+        step of a value's uses joined one by one, and hold nothing; the condition of
+        a union of n regions takes n² steps)."""
+        c = cond[r]
+        if c is None:
+            q, joined = made_of[r]
+            c = cond[r] = _any_of([conj for m in joined for conj in _path_dnf(m, q)])
+        return c
+
+    def _path_dnf(m: int, q: int) -> list:
+        """Region m's condition below q: the conjunction of its path's, each a union
+        of conjunctions (a union on the way), multiplied out."""
+        dnf = [()]
+        for p in _path(m, q):
+            dnf = [a + b for a in dnf for b in conds(p)]
+        return dnf
+
+    def _join(x: int, y: int) -> int:
         """The smallest region that holds regions x and y: a common ancestor, or the
         union of the regions they are or join, below their lowest common ancestor q."""
         q = lca(x, y)
@@ -132,9 +168,9 @@ def _regions(instrs: Sequence, active: Sequence[int], seeded: Collection[int],
         joined = set()
         for r in (*members.get(x, (x,)), *members.get(y, (y,))):
             path = _path(r, q)
-            if any(len(cond[p]) != 1 for p in path):
-                # (a union on the way: its condition is no conjunction; the region
-                # below q stands for r, a larger one)
+            if math.prod(len(conds(p)) for p in path) > _PATH_TERMS:
+                # (unions on the way whose conditions multiply out to too many
+                # conjunctions: the region below q stands for r, a larger one)
                 joined.update(members.get(path[-1], (path[-1],)))
             else:
                 joined.add(r)
@@ -148,7 +184,8 @@ def _regions(instrs: Sequence, active: Sequence[int], seeded: Collection[int],
             members[u] = joined
             parent.append(q)
             depth.append(depth[q] + 1)
-            cond.append(_any_of([tuple(lit for p in _path(r, q) for lit in cond[p][0]) for r in joined]))
+            cond.append(None)   # (made when asked: conds)
+            made_of[u] = (q, joined)
             cshape.append(_broadcast(*(cshape[r] for r in joined)) if shaped else ())
         return u
 
@@ -166,7 +203,7 @@ def _regions(instrs: Sequence, active: Sequence[int], seeded: Collection[int],
         path = []
         r = e
         while r != f:
-            path.append(cond[r])
+            path.append(conds(r))
             r = parent[r]
         key = (f, _LANES, tuple(path), instrs[i][3], instrs[a][3])
         r = named.get(key)
@@ -179,6 +216,8 @@ def _regions(instrs: Sequence, active: Sequence[int], seeded: Collection[int],
         return r
 
     edges: list = []   # (i, j, a, the edge's region), in sweep order
+    fixed = {v for v, ins in enumerate(instrs) if ins[0] == "input"}
+    fixed.update(seeded)
     for i in range(n - 1, -1, -1):
         ins = instrs[i]
         m = region[i]
@@ -226,7 +265,11 @@ def _regions(instrs: Sequence, active: Sequence[int], seeded: Collection[int],
                     e = narrowed(e, f, i, a)
                 else:
                     e = f
-            region[a] = e if region[a] == unseen else join(region[a], e)
+            if region[a] == unseen:
+                region[a] = e
+            elif a not in fixed:
+                # (an input or a seeded variable is in the root whatever its uses: no union)
+                region[a] = join(region[a], e)
     if len(parent) == 1:
         return None
     # A region of additions, subtractions, negations and copies (partials ±1, never
@@ -241,7 +284,13 @@ def _regions(instrs: Sequence, active: Sequence[int], seeded: Collection[int],
     for v, m in enumerate(region):
         if plain[m]:
             region[v] = parent[m]
-
+    # (the conditions of the unions that hold a variable or an edge, and of their
+    # ancestors: those the callers read)
+    for r in {*region, *map(_REGION_OF, edges)}:
+        while r:
+            if cond[r] is None:
+                conds(r)
+            r = parent[r]
     return region, parent, cond, members, edges, plain
 
 
@@ -269,7 +318,13 @@ def where_exits(instrs: Sequence, active: Sequence[int], seeded: Collection[int]
         top = instrs[i][0] == "where"
         if plain[e] and not top:
             e = parent[e]
-        target, conds = region[a], []
+        target = region[a]
+        if target == e:   # (most edges: within one region, nothing to mask)
+            exits.setdefault(i, {})[j] = (top, ())
+            if top:
+                changed.add(i)
+            continue
+        conds = []
         # masked from e up to e's and the target's lowest common ancestor: the target;
         # into a union from below one of its members, the union's parent; into a
         # narrowed region (tensors), its parent (the conditions its flag sums)
@@ -394,11 +449,16 @@ def _mask(b, c: Optional[int], conds: tuple) -> Optional[int]:
     """c where each of `conds` holds, else 0. A condition holds where any of its
     conjunctions does, a conjunction where each of its (variable, branch) does."""
     if c is not None:
+        # (the constant 0 as a variable: a float argument takes the builder's general
+        # path through _variables each call; made where that would first make it)
+        zero = None
         for anyof in conds:
             if len(anyof) > _NESTED:
                 c = b.where(_any_flag(b, anyof), c, 0.0)
                 continue
-            masked = 0.0
+            if zero is None and anyof:
+                zero = b.const(0.0)
+            masked = zero if anyof else 0.0   # (no conjunction holds: 0, as before)
             for each in reversed(anyof):
                 t = c
                 for v, side in each:
