@@ -212,16 +212,21 @@ _BRANCH = ["sqrt({a})", "log({a})", "1 / ({a})", "({a}) ** 0.5", "arccos({a})", 
 _LEAF = ["x", "y", "(x + @)", "(y - 0.5)", "(@ - y)", "(x * y + @)", "(-x)", "2"]
 
 
+_CONDITIONS = ["{a} > 0", "{a} < {b}", "{a} >= 1", "abs({a}) < 1"]
+
+
 @st.composite
-def formulas(draw, depth=3):
+def formulas(draw, depth=3, leaves=tuple(_LEAF), conditions=tuple(_CONDITIONS)):
+    """Nested wheres of NaN-producing branches over `leaves` (test_where_tensor draws
+    vectors and a scalar with the same grammar)."""
     if depth == 0 or draw(st.integers(0, 3)) == 0:
-        return draw(st.sampled_from(_LEAF))
+        return draw(st.sampled_from(leaves))
     kind = draw(st.integers(0, 2))
-    a, b = draw(formulas(depth=depth - 1)), draw(formulas(depth=depth - 1))
+    a, b = (draw(formulas(depth - 1, leaves, conditions)) for _ in range(2))
     if kind == 0:
         return draw(st.sampled_from(_BRANCH)).format(a=a, b=b)
-    cond = draw(st.sampled_from(["{a} > 0", "{a} < {b}", "{a} >= 1", "abs({a}) < 1"])).format(a=a, b=b)
-    c, d = draw(formulas(depth=depth - 1)), draw(formulas(depth=depth - 1))
+    cond = draw(st.sampled_from(conditions)).format(a=a, b=b)
+    c, d = (draw(formulas(depth - 1, leaves, conditions)) for _ in range(2))
     if kind == 1:
         return f"where({cond}, {c}, {d})"
     return f"where({cond}, {c}, {d}) + {c}"   # (a branch read outside too)

@@ -22,6 +22,8 @@ import sympy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from test_where_reverse import formulas as where_formulas
+
 from exprcompiler import compile_grad, compile_hessian, compile_hvp, compile_jacobian, compile_vjp, passes, to_trace
 from exprcompiler.api import BACKENDS
 from exprcompiler.passes import reverse
@@ -303,27 +305,16 @@ def test_general_vjp_path_builds_the_scalar_paths_trace(monkeypatch):
 
 # -- random formulas over vectors and a scalar against forward mode ---------------------
 
-_BRANCH = ["sqrt({a})", "log({a})", "1 / ({a})", "({a}) ** 0.5", "arccos({a})", "sqrt({a}) * ({b})",
-           "({a}) * ({b})", "exp({a})"]
 # vectors, and the scalar s alone too (narrower than a vector condition: its branch's
 # values are masked by "some lane taken", reverse_masks' narrowed regions)
-_LEAF = ["x", "y", "(x + @)", "(y - 0.5)", "(@ - y)", "(x * y + @)", "(-x)", "(s * x)", "(x - s)", "(y + 2)", "s",
-         "(s - 0.5)"]
+_LEAF = ("x", "y", "(x + @)", "(y - 0.5)", "(@ - y)", "(x * y + @)", "(-x)", "(s * x)", "(x - s)", "(y + 2)", "s",
+         "(s - 0.5)")
+_CONDITIONS = ("{a} > 0", "{a} < {b}", "abs({a}) < 1", "s > @", "s < 0.5")
 
 
-@st.composite
-def formulas(draw, depth=3):
-    if depth == 0 or draw(st.integers(0, 3)) == 0:
-        return draw(st.sampled_from(_LEAF))
-    kind = draw(st.integers(0, 2))
-    a, b = draw(formulas(depth=depth - 1)), draw(formulas(depth=depth - 1))
-    if kind == 0:
-        return draw(st.sampled_from(_BRANCH)).format(a=a, b=b)
-    cond = draw(st.sampled_from(["{a} > 0", "{a} < {b}", "abs({a}) < 1", "s > @", "s < 0.5"])).format(a=a, b=b)
-    c, d = draw(formulas(depth=depth - 1)), draw(formulas(depth=depth - 1))
-    if kind == 1:
-        return f"where({cond}, {c}, {d})"
-    return f"where({cond}, {c}, {d}) + {c}"   # (a branch read outside too)
+def formulas(depth=3):
+    """test_where_reverse's grammar of nested wheres, over vectors and a scalar."""
+    return where_formulas(depth, _LEAF, _CONDITIONS)
 
 
 @settings(max_examples=60, deadline=None)
