@@ -46,6 +46,13 @@ by less than their count: the 20-link pendulum's C one-point entry runs 14% fewe
 instructions with 26% fewer operations than the reverse sweeps' (callgrind:
 benchmarks/bench_jacobian_modes.py --callgrind).
 
+where() masks (reverse_masks.region_masks): a partial inside a branch is masked where
+the branch is not taken. Which region a value is in depends on the outputs that read
+it (t = sqrt(x) in where(y > 0, y*y, t), t + y: in the first output's branch, read
+unmasked by the second), so the outputs whose regions differ on the values they reach
+are eliminated on graphs of their own (_groups), in one builder; a trace without
+where, or with one output, is one graph as before.
+
 Products and sums go through the trace Builder: unit partials are free, constants
 fold, and a product two eliminations form is one instruction. Scalar traces only.
 """
@@ -58,7 +65,7 @@ from typing import Callable, Optional, Sequence
 from .. import ops as _ops
 from ..trace.ir import Builder, Trace
 from .reverse import active_set
-from .reverse_masks import masked, region_masks
+from .reverse_masks import _carrying, masked, region_masks
 
 ORDERS = ("best", "markowitz", "forward", "reverse")
 
@@ -144,12 +151,14 @@ def _materialize(b: Builder, e: Edge) -> int:
     return v if s == 1.0 else b.neg(v) if s == -1.0 else b.mul(s, v)
 
 
-def _graph(b: Builder, trace: Trace, vmap: Sequence[int], wrt: set) -> tuple[list[dict], bytearray]:
-    """(preds, vertex): preds[j] = {i: c_ji} over the active vertices that reach an
-    output, then one identity copy per output (numbered len(trace) + k). An argument
-    used twice (x·x) gets the sum of its two partials."""
-    instrs, outputs = trace.instrs, trace.outputs
-    active = active_set(trace, list(wrt))
+def _graph(b: Builder, trace: Trace, vmap: Sequence[int], active: Sequence[int], outs: Sequence[int],
+           masks: dict, memo: Optional[dict] = None) -> tuple[list[dict], bytearray]:
+    """(preds, vertex): preds[j] = {i: c_ji} over the active vertices that reach one
+    of the outputs `outs` (indices into trace.outputs), then one identity copy per
+    output of `outs` (numbered len(trace) + its place in `outs`). An argument used
+    twice (x·x) gets the sum of its two partials. `masks`: region_masks' answer for
+    these outputs (_groups); `memo`: the masked partials of the builder's other graphs."""
+    instrs, outputs = trace.instrs, [trace.outputs[k] for k in outs]
     vertex = bytearray(len(instrs))
     for _, v in outputs:
         vertex[v] = active[v]
@@ -163,7 +172,6 @@ def _graph(b: Builder, trace: Trace, vmap: Sequence[int], wrt: set) -> tuple[lis
     # partial inside the branch may be NaN there (sqrt'(-1)) and 0·NaN is NaN: each
     # partial inside a branch is masked to 0 where the branch is not taken
     # (reverse_masks.py), so that such a path's product is 0.
-    masks = region_masks(instrs, active, {v for _, v in outputs})
     preds: list[dict] = [{} for _ in instrs]
     for j, ins in enumerate(instrs):
         if not vertex[j] or ins.op == "input":
@@ -181,12 +189,84 @@ def _graph(b: Builder, trace: Trace, vmap: Sequence[int], wrt: set) -> tuple[lis
                 c = partials[k](b, one, *args, vmap[j]) if partials[k] is not None else None
             if c is not None:  # a rule may find a structural zero (x**0)
                 if j in masks:
-                    c = masked(b, c, masks[j], vmap)
+                    if memo is None:
+                        c = masked(b, c, masks[j], vmap)
+                    else:   # (another group's graph may have masked this partial so: the flags of a union cost n²)
+                        key = (c, masks[j])
+                        got = memo.get(key)
+                        c = memo[key] = got if got is not None else masked(b, c, masks[j], vmap)
                 c = _split(b, c)
                 edges[a] = c if a not in edges else _add(b, edges[a], c)
     for _, v in outputs:
         preds.append({v: (1.0, None)} if vertex[v] else {})
     return preds, vertex
+
+
+def _reach(instrs: Sequence, active: Sequence[int], y: int) -> list[int]:
+    """The active variables with a path of adjoint-carrying edges to y (y too)."""
+    seen = {y} if active[y] else set()
+    stack = list(seen)
+    while stack:
+        ins = instrs[stack.pop()]
+        for j in _carrying(_ops.OPS[ins.op], len(ins.args)) if ins.op != "input" else ():
+            a = ins.args[j]
+            if active[a] and a not in seen:
+                seen.add(a)
+                stack.append(a)
+    return list(seen)
+
+
+def _groups(instrs: Sequence, active: Sequence[int], ys: Sequence[int]) -> list[tuple[list[int], dict]]:
+    """[(outputs, masks)]: the outputs (indices into ys) eliminated on one graph, and
+    the region masks (region_masks) of its partials.
+
+    A value's region depends on which outputs read it: t = sqrt(x) in
+    where(y > 0, y*y, t), t + y is in the first output's branch but in no region of
+    the second, which reads it unmasked. On one graph for both, t's partial would be
+    unmasked on the path to the first output too (NaN at x = -1, where its slope is
+    0). The reverse sweep for output k masks by the regions seeded from y_k alone.
+    An entry of output k is a sum over paths to y_k, which meet only the variables
+    that reach y_k; so output k may sit on a graph whose masks, on those variables,
+    are its own regions' (it fits them), whatever the masks elsewhere.
+
+    The outputs that fit the masks of all outputs share one graph (all of them, in a
+    trace without where or with one output: the trace as before). The others are
+    put, in trace order, with the first group whose outputs' own masks agree with
+    theirs on the variables both reach; a group's masks (of its outputs together)
+    are checked, and an output that does not fit them gets a graph of its own."""
+    masks = region_masks(instrs, active, set(ys))
+    everyone = list(range(len(ys)))
+    if len(ys) == 1 or "where" not in (ins.op for ins in instrs):
+        return [(everyone, masks)]
+    own = [region_masks(instrs, active, {y}) for y in ys]
+    reach = [set(_reach(instrs, active, y)) for y in ys]
+
+    def agree(ma: dict, k: int, mb: dict, l: int) -> bool:
+        """ma and mb agree on the variables that reach both y_k and y_l."""
+        both = reach[k] if k == l else reach[k] & reach[l]
+        return all(ma.get(v) == mb.get(v) for v in {*ma, *mb} if v in both)
+
+    fit = [k for k in everyone if agree(masks, k, own[k], k)]
+    groups = [(fit, masks)] if fit else []
+    together: list[list[int]] = []
+    for k in everyone:
+        if k in fit:
+            continue
+        for g in together:
+            if all(agree(own[k], k, own[l], l) for l in g):
+                g.append(k)
+                break
+        else:
+            together.append([k])
+    for g in together:
+        if len(g) > 1:
+            masks = region_masks(instrs, active, {ys[k] for k in g})
+            fit = [k for k in g if agree(masks, k, own[k], k)]
+            if fit:
+                groups.append((fit, masks))
+            g = [k for k in g if k not in fit]
+        groups.extend(([k], own[k]) for k in g)
+    return groups
 
 
 class _Elimination:
@@ -298,15 +378,23 @@ def eliminated(trace: Trace, xs: Sequence[tuple[str, int]], order: str,
         raise NotImplementedError(f"mode='elimination' needs a trace of scalars (this one has a {shaped.op} "
                                   f"of shape {shaped.shape}): use mode='forward' or mode='reverse'")
     wrt = {v for _, v in xs}
-    n, m = len(trace.instrs), len(trace.outputs)
+    n = len(trace.instrs)
+    active = active_set(trace, list(wrt))
+    groups = _groups(trace.instrs, active, [v for _, v in trace.outputs])
     best = None
     for name in (_RUNS if order == "best" else (order,)):
         b, vmap = start()
-        preds, vertex = _graph(b, trace, vmap, wrt)
-        g = _Elimination(b, preds)
-        _RUNS[name](g, [j for j in range(n) if vertex[j] and j not in wrt])
-        entries = {(k, j): (_materialize(b, g.preds[n + k][xv]) if xv in g.preds[n + k] else None)
-                   for k in range(m) for j, (_, xv) in enumerate(xs)}
+        entries = {}
+        memo = {} if len(groups) > 1 else None
+        for outs, masks in groups:   # (one graph, all outputs, unless where's masks differ)
+            preds, vertex = _graph(b, trace, vmap, active, outs, masks, memo)
+            g = _Elimination(b, preds)
+            _RUNS[name](g, [j for j in range(n) if vertex[j] and j not in wrt])
+            for place, k in enumerate(outs):
+                row = g.preds[n + place]
+                for j, (_, xv) in enumerate(xs):
+                    entries[k, j] = _materialize(b, row[xv]) if xv in row else None
+        entries = dict(sorted(entries.items()))
         if order != "best":
             return b, vmap, entries
         roots = [vmap[v] for _, v in trace.outputs] + [v for v in entries.values() if v is not None]
