@@ -54,13 +54,15 @@ def _general_path_only(monkeypatch):
     """Every op through Builder._apply: no fast methods, neither b.mul(...) nor apply("mul", ...)."""
     fast = builder_ops._FAST_METHODS
     for opname, method in builder_ops._op_methods(fast=False).items():
-        if fast[opname] is not None and vars(ir.Builder).get(opname) is fast[opname]:
+        own = fast[opname] or fast.wide(opname)   # (where's: _ternary_method)
+        if own is not None and vars(ir.Builder).get(opname) is own:
             monkeypatch.setattr(ir.Builder, opname, method)
     # (the table Builder.apply and Builder.op_call read)
     monkeypatch.setattr(builder, "_FAST_METHODS", builder_ops._FastMethods(enabled=False))
     b = ir.Builder()
     assert b.mul.__func__ is not fast["mul"] and builder._FAST_METHODS["mul"] is None
     assert b.op_call("mul") is not fast["mul"]
+    assert b.where.__func__ is not fast.wide("where") and b.op_call("where") is not fast.wide("where")
 
 
 def _compare(text: str, monkeypatch) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import math
 import os
 import sys
 from typing import Iterable, Optional, Sequence
@@ -45,6 +46,9 @@ def result_shape(opname: str, shapes: Sequence[tuple], attrs: dict) -> tuple:
 
 def _const_key(value: float) -> str:
     return repr(float(value))  # tells 0.0 from -0.0; NaN keys compare equal as strings
+
+
+_ZERO_KEYS = {sign: ("const", _const_key(sign * 0.0), ()) for sign in (1.0, -1.0)}   # (Builder.const)
 
 
 # The front ends' input-size limit, in instructions of the trace they build. By
@@ -141,8 +145,14 @@ class Builder:
         return var
 
     def const(self, value: float, shape: tuple = ()) -> Var:
-        if type(value) is float and value and not shape:
-            var = self._scalar_consts.get(value)
+        if type(value) is float and not shape:
+            if value:
+                var = self._scalar_consts.get(value)
+            else:
+                # a zero's key as below, made once rather than by repr on each call
+                # (reverse mode masks every branch's edge with where(c, ḡ, 0.0): 0.28 of
+                # such a call's 0.8 µs was its constant)
+                var = self._memo.get(_ZERO_KEYS[math.copysign(1.0, value)])
             if var is not None:
                 return var
         value = float(value)
@@ -206,7 +216,11 @@ class Builder:
 
     def apply(self, opname: str, *args, **attrs) -> Var:
         fast = _FAST_METHODS[opname]
-        if fast is not None and not attrs and len(args) == fast.arity:
+        if fast is None:
+            fast = _FAST_METHODS.wide(opname)   # (where)
+            if fast is None:
+                return self._apply(opname, args, attrs)
+        if not attrs and len(args) == fast.arity:
             return fast(self, *args)
         return self._apply(opname, args, attrs)
 
@@ -215,7 +229,7 @@ class Builder:
         """`opname`'s function (builder, *args, **attrs) -> var, as `apply` calls it:
         for passes that apply many instructions of a few kinds, looked up once a kind.
         A fast one (builder_ops) takes exactly the op's arguments, without options."""
-        return _FAST_METHODS[opname] or _general_method(opname)
+        return _FAST_METHODS[opname] or _FAST_METHODS.wide(opname) or _general_method(opname)
 
     def _apply(self, opname: str, args: tuple, attrs: dict) -> Var:
         """`apply`'s general path: any op, shapes, options."""
