@@ -30,7 +30,7 @@ from exprcompiler import to_trace
 from exprcompiler import ops as _ops
 from exprcompiler.passes import reverse, reverse_bulk
 from exprcompiler.passes import reverse_masks as rm
-from exprcompiler.passes.reverse_masks import (_LANES, _MAX_UNION, _any_of, _broadcast, _carrying,
+from exprcompiler.passes.reverse_masks import (_LANES, _MAX_UNION, _any_of, _broadcast, carrying,
                                               _constant_partial, _elementwise, _fits, region_masks, where_exits)
 
 _OP_OF, _SHAPE_OF = (lambda ins: ins[0]), (lambda ins: ins[3])
@@ -152,7 +152,7 @@ def _ref_regions(instrs: Sequence, active: Sequence[int], seeded: Collection[int
         key = (ins[0], len(args))
         js = carriers.get(key)
         if js is None:
-            js = carriers[key] = _carrying(ops[ins[0]], len(args))
+            js = carriers[key] = carrying(ops[ins[0]], len(args))
         if ins[0] == "where":
             branch = {}
             for j, side in ((1, True), (2, False)):

@@ -65,7 +65,7 @@ from typing import Callable, Optional, Sequence
 from .. import ops as _ops
 from ..trace.ir import Builder, Trace
 from .reverse import active_set
-from .reverse_masks import _carrying, masked, region_masks
+from .reverse_masks import carrying, masked, region_masks
 
 ORDERS = ("best", "markowitz", "forward", "reverse")
 
@@ -208,7 +208,7 @@ def _reach(instrs: Sequence, active: Sequence[int], y: int) -> list[int]:
     stack = list(seen)
     while stack:
         ins = instrs[stack.pop()]
-        for j in _carrying(_ops.OPS[ins.op], len(ins.args)) if ins.op != "input" else ():
+        for j in carrying(_ops.OPS[ins.op], len(ins.args)) if ins.op != "input" else ():
             a = ins.args[j]
             if active[a] and a not in seen:
                 seen.add(a)

@@ -235,7 +235,7 @@ def _regions(instrs: Sequence, active: Sequence[int], seeded: Collection[int],
         key = (ins[0], len(args))
         js = carriers.get(key)
         if js is None:
-            js = carriers[key] = _carrying(ops[ins[0]], len(args))
+            js = carriers[key] = carrying(ops[ins[0]], len(args))
         if ins[0] == "where":
             branch = {}
             for j, side in ((1, True), (2, False)):
@@ -371,7 +371,7 @@ def _any_of(conjunctions: list) -> tuple:
                  if not any(sets[m] < sets[k] or (sets[m] == sets[k] and m < k) for m in live))
 
 
-def _carrying(op, n_args: int) -> tuple:
+def carrying(op, n_args: int) -> tuple:
     """The arguments of an op that an adjoint flows to: those with a partial (all, for
     an op without partials)."""
     partials = getattr(op.vjp, "partials", None)
