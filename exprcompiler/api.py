@@ -47,7 +47,9 @@ class Compiled(CompiledFunction):
 
     rewrites: tuple = ()
     _calls_with_numbers = 0
-    _kept_batch, _kept_points = None, 0   # (set per object in __init__: see there)
+    # the last batch shape whose outputs were kept in the heap, and the most points kept
+    # for (call_args.keep_outputs): set on the object at its first call of a new shape
+    _kept_batch, _kept_points = None, 0
     _direct_checks = False  # _direct itself returns NotImplemented for what is not n numbers
     _as_array = staticmethod(_as_array)  # float32 functions: their own (dtypes.as_array)
 
@@ -55,9 +57,6 @@ class Compiled(CompiledFunction):
                  n_values: int, backend: str, mode: str = "", layout=None, dtype=None):
         fn, params = kernel.fn, kernel.params
         self._dtype = dtype  # None: float64 (see dtypes.py)
-        # the last batch shape whose outputs were kept in the heap (call_args.keep_outputs),
-        # and the most points kept for (set here, where the object's other attributes are)
-        self._kept_batch, self._kept_points = None, 0
         if dtype is not None:
             from .dtypes import as_array
             self._as_array = lambda name, value: as_array(name, value, dtype)

@@ -269,24 +269,19 @@ class TensorJacobian(CompiledFunction):
         if not nan.any():
             return
         m, n = jac.shape
+        # (the lines this mode swept, as rows of `grid`: a view of jac or of its transpose)
         if mode == "forward":
-            rows = np.flatnonzero(nan.any(axis=1))
-            if rows.size > n:
-                return
-            V = self._kernel("reverse")
-            for i in rows.tolist():
-                other = _row(V, inputs, outs, m, i)
-                fix = nan[i] & ~np.isnan(other)
-                jac[i, fix] = other[fix]
+            grid, holes, other_mode, again = jac, nan, "reverse", lambda K, i: _row(K, inputs, outs, m, i)
         else:
-            cols = np.flatnonzero(nan.any(axis=0))
-            if cols.size > m:
-                return
-            J = self._kernel("forward")
-            for j in cols.tolist():
-                other = _column(J, inputs, ins, n, j)
-                fix = nan[:, j] & ~np.isnan(other)
-                jac[fix, j] = other[fix]
+            grid, holes, other_mode, again = jac.T, nan.T, "forward", lambda K, j: _column(K, inputs, ins, n, j)
+        lines = np.flatnonzero(holes.any(axis=1))
+        if lines.size > grid.shape[1]:
+            return
+        K = self._kernel(other_mode)
+        for k in lines.tolist():
+            other = again(K, k)
+            fix = holes[k] & ~np.isnan(other)
+            grid[k, fix] = other[fix]
 
 
 def _column(J, inputs, ins, n: int, j: int) -> np.ndarray:

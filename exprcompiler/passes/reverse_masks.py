@@ -125,13 +125,7 @@ def _regions(instrs: Sequence, active: Sequence[int], seeded: Collection[int],
     carriers: dict = {}   # (op, number of arguments) -> the arguments an adjoint flows to
 
     def lca(x: int, y: int) -> int:
-        while depth[x] > depth[y]:
-            x = parent[x]
-        while depth[y] > depth[x]:
-            y = parent[y]
-        while x != y:
-            x, y = parent[x], parent[y]
-        return x
+        return _lowest_common(parent, depth, x, y)
 
     joins: dict = {}   # (x, y) -> join(x, y): a function of the regions made so far, which never change
 
@@ -328,13 +322,7 @@ def where_exits(instrs: Sequence, active: Sequence[int], seeded: Collection[int]
         # masked from e up to e's and the target's lowest common ancestor: the target;
         # into a union from below one of its members, the union's parent; into a
         # narrowed region (tensors), its parent (the conditions its flag sums)
-        stop, t = e, target
-        while depth[stop] > depth[t]:
-            stop = parent[stop]
-        while depth[t] > depth[stop]:
-            t = parent[t]
-        while stop != t:
-            stop, t = parent[stop], parent[t]
+        stop = _lowest_common(parent, depth, e, target)
         while e != stop:
             conds.append(cond[e])
             e = parent[e]
@@ -369,6 +357,17 @@ def _any_of(conjunctions: list) -> tuple:
     live = [k for k, c in enumerate(sets) if not any((v, not side) in c for v, side in c)]
     return tuple(conjunctions[k] for k in live
                  if not any(sets[m] < sets[k] or (sets[m] == sets[k] and m < k) for m in live))
+
+
+def _lowest_common(parent: Sequence[int], depth: Sequence[int], x: int, y: int) -> int:
+    """The lowest common ancestor of regions x and y (a region is its own ancestor)."""
+    while depth[x] > depth[y]:
+        x = parent[x]
+    while depth[y] > depth[x]:
+        y = parent[y]
+    while x != y:
+        x, y = parent[x], parent[y]
+    return x
 
 
 def carrying(op, n_args: int) -> tuple:
