@@ -91,6 +91,9 @@ def _elements(trace):
         elif ins.op == "sum":
             values.append(np.sum(np.asarray(args[0], dtype=object), axis=attrs.get("axis"),
                                  keepdims=bool(attrs.get("keepdims"))))
+        elif ins.op == "softmax":   # exp(x)/sum(exp(x)) along its axis, as the catalogue's users write it
+            e = np.frompyfunc(sympy.exp, 1, 1)(np.asarray(args[0], dtype=object))
+            values.append(e / np.sum(e, axis=attrs["axis"], keepdims=True))
         elif ins.op == "index":
             values.append(runtime.index(args[0], attrs["key"]))
         elif ins.op == "copy":

@@ -210,6 +210,20 @@ CATALOGUE: tuple[Entry, ...] = (
       shapes=(("a", (K,)),)),
     E("exp(a)/sum(exp(a))", "(exp(a)/sum(exp(a)))[0]", {"a": _VECTORS}, _VECTORS_SHOWN,
       ("softmax",), shapes=(("a", (K,)),)),
+    # log-softmax and cross-entropy: naive, an element more than 745 below the maximum
+    # (the third range) has softmax 0, log -inf, and every gradient element NaN; spelled
+    # a - log(sum(exp(a))), exp overflows (the first range) and logsumexp alone leaves
+    # a - logsumexp(a), which rounds the dominant element's value to 0 (the third)
+    E("log(softmax(a))[0]", "log(softmax(a))[0]", {"a": _VECTORS}, _VECTORS_SHOWN, ("log_softmax",),
+      shapes=(("a", (K,)),)),
+    E("log(exp(a)/sum(exp(a)))[0]", "log(exp(a)/sum(exp(a)))[0]", {"a": _VECTORS}, _VECTORS_SHOWN,
+      ("softmax", "log_softmax"), shapes=(("a", (K,)),)),
+    E("log(softmax(a)[0])", "log(softmax(a)[0])", {"a": _VECTORS}, _VECTORS_SHOWN, ("log_softmax",),
+      shapes=(("a", (K,)),)),
+    E("a-log(sum(exp(a)))", "(a - log(sum(exp(a))))[0]", {"a": _VECTORS}, _VECTORS_SHOWN,
+      ("logsumexp", "log_softmax_lse"), shapes=(("a", (K,)),)),
+    E("cross-entropy", "-sum(y*log(softmax(a)))", {"a": _VECTORS, "y": vectors(K, lin(0, 1))},
+      f"a as above; y: {K} elements in [0, 1]", ("log_softmax",), shapes=(("a", (K,)), ("y", (K,)))),
 )
 
 __all__ = ["CATALOGUE", "SAFE", "Entry", "lin", "logu", "neg", "signed", "shift", "either", "vectors",

@@ -116,18 +116,67 @@ def softmax_ratio(b, a, attrs):
             return None
         w = factors[1] if m.same(b, factors[0], e) else factors[0]
     x = m.arg(b, e, "exp")
-    ndim, options = len(m.node(b, x).shape), dict(n.attrs)
+    axis = one_axis(b, x, dict(n.attrs))
+    return None if axis is None else (x, axis, w)
+
+
+def one_axis(b, x, options):
+    """The one axis of x that a reduction with these options (axis, keepdims) runs
+    along, when its result broadcasts back along it: over the whole of a vector, or
+    along one axis kept; else None."""
+    ndim = len(m.node(b, x).shape)
     axis = options.get("axis")
     axes = range(ndim) if axis is None else axis if isinstance(axis, tuple) else (axis,)
     axes = sorted({k % ndim for k in axes}) if ndim else []
     if len(axes) != 1 or (ndim > 1 and not options.get("keepdims")):
         return None
-    return x, axes[0], w
+    return axes[0]
 
 
 def build_softmax(b, x, axis, w):
     s = b.apply("softmax", x, axis=axis)
     return s if w is None else b.mul(w, s)
+
+
+def log_of_softmax(b, a, attrs):
+    """log(softmax(x, axis)) or log(softmax(x, axis)[key]) -> (x, the axis, the key or
+    None): the log is elementwise, so picking the elements first or last is the same."""
+    key, v = None, a[0]
+    n = m.node(b, v)
+    if n.op == "index":
+        key, v = dict(n.attrs)["key"], n.args[0]
+    x = m.arg(b, v, "softmax")
+    return None if x is None else (x, dict(m.node(b, v).attrs)["axis"], key)
+
+
+def minus_logsumexp(b, a, attrs):
+    """x - logsumexp(x) over a vector, or along one axis kept -> (x, the axis, None)."""
+    n = m.node(b, a[1])
+    if n.op != "logsumexp" or not m.same(b, n.args[0], a[0]):
+        return None
+    axis = one_axis(b, a[0], dict(n.attrs))
+    return None if axis is None else (a[0], axis, None)
+
+
+def build_log_softmax(b, x, axis, key):
+    """log(softmax(x)) along `axis`, as (x - c) - log1p(T): c = max(x), T = the sum of
+    exp(x - c) over the other elements (> 0 and not rounded into 1 + T, so the value
+    keeps its digits where the maximum dominates and is finite where exp underflows).
+    Where one element attains the maximum, its x - c and exp(x - c) are the constants 0
+    and 1 (a `where`): the gradient of that element then reaches it only through c, as
+    the sum of the other elements' softmax, not as 1 - softmax, which cancels as the
+    maximum dominates (relative error 1e-16/T). At ties every element keeps its own
+    terms (T = sum(exp(x - c)) - 1 >= 1 there, no cancellation) and the gradient is
+    that of log(softmax): the maximum's own derivative cancels (to rounding, as the
+    function does not depend on c)."""
+    c = b.apply("max", x, axis=axis, keepdims=True)
+    top = b.eq(x, c)
+    alone = b.eq(b.sum(top, axis=axis, keepdims=True), 1.0)   # 1 where one element is the maximum
+    single = b.mul(top, alone)                                  # that element
+    d = b.sub(x, c)
+    others = b.sum(b.where(single, 0.0, b.exp(d)), axis=axis, keepdims=True)
+    out = b.sub(b.where(single, 0.0, d), b.log1p(b.add(others, b.sub(alone, 1.0))))
+    return out if key is None else b.apply("index", out, key=key)
 
 
 def exp_over_one_plus_exp(b, a, attrs):

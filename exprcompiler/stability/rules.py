@@ -95,6 +95,12 @@ RULES: tuple[Rule, ...] = (
          "log(sum(exp(x))) overflows when any element of x is above 709.78 and is -inf when all are below -745; "
          "logsumexp takes the maximum out (its gradient is softmax)",
          fails="max(x) > 709.78 (inf; gradient NaN), all x < -745 (-inf)"),
+    Rule("log_softmax", "log", P.log_of_softmax, P.build_log_softmax,
+         "log(softmax(x)) is -inf where an element's softmax underflows (745 below the maximum; gradient "
+         "NaN) and loses the maximum's own value (the log of a number near 1) as it dominates; "
+         "(x - max) - log1p(sum of the others' exp(x - max)) does neither",
+         fails="an element 745 below the maximum (-inf; gradient NaN); the maximum ahead of the others by 8 "
+               "or more (its value's relative error > 1e-13), by 37 (0)"),
     Rule("logaddexp", "log", P.log_sum_exp, P.build_logaddexp,
          "log(exp(a) + exp(b) + ...) overflows when any term does and underflows to -inf when all do; "
          "logaddexp (logaddexp3 for three terms) takes the largest out",
@@ -146,6 +152,12 @@ RULES: tuple[Rule, ...] = (
     Rule("sqrt1pm1", "sub", P.one(P.sqrt1p_minus_one), lambda b, u: b.sqrt1pm1(u),
          "sqrt(1 + u) - 1 cancels for small |u|; sqrt1pm1(u) = u / (sqrt(1 + u) + 1) does not",
          fails="|u| < 1e-3 (relative error > 1e-13), |u| < 2.2e-16 (0)"),
+    Rule("log_softmax_lse", "sub", P.minus_logsumexp, P.build_log_softmax,
+         "x - logsumexp(x) rounds away the maximum's own value as it dominates (-log1p(sum of the others' "
+         "exp(x - max)), below an ulp of max(x)), and its gradient 1 - softmax cancels there; "
+         "(x - max) - log1p(that sum) does neither",
+         fails="the maximum ahead of the others by 6 or more (relative error > 1e-13, more where |max(x)| is "
+               "large), by 37 (value and gradient 0)"),
     # Derivative traces only: (1 - u)(1 + u) is accurate near |u| = 1, but its own
     # derivative (1 - u) - (1 + u) cancels for small u, so it is never differentiated.
     Rule("one_minus_square", "sub", P.one(P.one_minus_square),
