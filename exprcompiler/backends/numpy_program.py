@@ -63,7 +63,7 @@ from operator import eq
 from typing import NamedTuple, Optional
 
 from ..trace.render import Numbers
-from .numpy_templates import stored_code, template_functions
+from .numpy_templates import header_values, stored_code, template_functions
 from .program_text import slot_starts, text_holes
 
 # The statements are cut into tokens by C-level string methods, not a regular expression
@@ -308,7 +308,15 @@ def load_statements(program: Program, lines, func_name: str, filename: str, name
     text (`lines`, which linecache holds under `filename`, are that program's text: a
     list, or program_text.Lines, which formats a line when asked for)."""
     start = program.start
-    exec(_header_code("".join(lines[:start]), filename), namespace)
+    # (the lines before the def line: the program's own head where `lines` are its Lines,
+    # not a format call per line through Lines' __getitem__)
+    head = program.head[:program.head.rfind("\n") + 1] if type(lines) is not list else "".join(lines[:start])
+    bound = header_values(head, _HEADERS, _KEPT)
+    if bound is None:
+        exec(_header_code(head, filename), namespace)
+    else:   # (what the header's exec binds: its imports, and the builtins exec adds)
+        namespace.update(bound)
+        namespace.setdefault("__builtins__", builtins.__dict__)
     values = [None] * program.size
     for slot, value in program.constants.items():
         values[slot] = value
@@ -318,21 +326,24 @@ def load_statements(program: Program, lines, func_name: str, filename: str, name
         return ((texts[h], s) for h, s in zip(texts_at[at], slots[at]) if texts[h].isidentifier())
     made = list(map(_keyed_template, program.formats))
     holes = [k for k, _ in made]
-    templates = [f"def t{t}{rest}" for t, (_, rest) in enumerate(made)]
+    keys = [rest for _, rest in made]
+    templates = [f"def t{t}{rest}" for t, rest in enumerate(keys)]
     params = program.params
     first = params[0] if params else 0
     params = slice(first, first + len(params)) if params == tuple(range(first, first + len(params))) else params
     stub = _stub_function(lines, start, filename, func_name) or _stub(lines, start, filename)
     return _define(stub, templates, holes, "keyed templates", program.numbered, slots,
-                   values, params, (lines, start, filename, func_name, names_in), namespace)
+                   values, params, (lines, start, filename, func_name, names_in), namespace, keys)
 
 
 # Per process, what every load of a keyed program would make again: a format's template
 # (its text but the name `t<number>`, and its number of holes: ~3 µs a format, 58
-# formats at 10³ operations) and a header's code (imports; ~16 µs a compile()), each
-# a few hundred at most in the benchmarks' programs. A key beyond _KEPT is made again.
+# formats at 10³ operations) and, by a header's text without its comments, what it binds
+# (numpy_templates.header_values: a tuple of (name, value)) or, for a header of another form, its code
+# (imports; ~16 µs a compile()), each a few hundred at most in the benchmarks' programs.
+# A key beyond _KEPT is made again.
 _TEMPLATES: dict[str, tuple[int, str]] = {}
-_HEADERS: dict[str, types.CodeType] = {}
+_HEADERS: dict[str, object] = {}
 _KEPT = 4_096
 
 
@@ -445,7 +456,7 @@ def _forget(filename: str, entry: tuple) -> None:
 
 
 def _define(stub, templates: list[str], holes: list[int], kind: str, numbered, arguments, values0: list,
-            params, source: tuple, namespace: dict) -> bool:
+            params, source: tuple, namespace: dict, keys: Optional[list] = None) -> bool:
     """Define the function of `stub` (the code of a module that defines it, or the
     function's own: _stub_function) in `namespace` as the statements numbered
     (template numbers, the return line's last) with their `arguments` (every
@@ -455,13 +466,13 @@ def _define(stub, templates: list[str], holes: list[int], kind: str, numbered, a
     index, file name, function name, and names_in(step, the slice of its slots), the
     (name, slot) of the step's statement, for _again_from_line). The templates' file name says their `kind` (a
     text read back and its program numbers them otherwise). False if the templates
-    do not compile."""
+    do not compile. `keys`: the templates' texts after their names, if known (template_functions)."""
     lines, start, filename, func_name, _ = source
     digest = filename.rsplit(" ", 1)[-1].rstrip(">")
     t_filename = f"<exprcompiler {kind} {func_name} {digest}>"
     t_source = "".join(templates)
     try:   # (each distinct template compiled once per process: numpy_templates)
-        functions = template_functions(templates, t_filename, namespace)
+        functions = template_functions(templates, t_filename, namespace, keys)
     except SyntaxError:   # a line the keys cut wrongly (two ` = ` on it): compiled instead
         return False
     if stub.co_name == "<module>":

@@ -1,5 +1,5 @@
 """The template functions of statement programs, compiled once per process (and kept
-on disk for the next: code_store.py).
+on disk for the next: code_store.py), and what a program's header binds (header_values).
 
 Where it sits: numpy_program._define turns a program's templates (numpy_program._template:
 `def t12(_v, _s, _o):` and a statement with holes) into functions over the program's
@@ -22,7 +22,10 @@ text compiled (numpy_backend.TIER_FROM); a kept code's replace() costs ~1 µs.
 
 from __future__ import annotations
 
+import importlib
+import keyword
 from types import CodeType, FunctionType
+from typing import Optional
 
 from ..code_store import CodeStore
 
@@ -34,12 +37,14 @@ _KEPT = 4_096   # (distinct templates kept: a few hundred in all of the benchmar
 _STORE = CodeStore("templates")
 
 
-def template_functions(templates: list[str], filename: str, namespace: dict) -> list:
+def template_functions(templates: list[str], filename: str, namespace: dict, keys: Optional[list] = None) -> list:
     """The functions of `templates` (texts `def <name>(...):` and their lines, as
     numpy_program._template writes them) with `namespace` as their globals, each
-    as if compiled from "".join(templates) under `filename`. Raises SyntaxError where
-    a template does not compile."""
-    keys = [text[text.index("("):] for text in templates]   # (a template's text but its name)
+    as if compiled from "".join(templates) under `filename`; `keys`, if known, each
+    template's text but `def <name>` (its end, from its argument list on). Raises
+    SyntaxError where a template does not compile."""
+    if keys is None:
+        keys = [text[text.index("("):] for text in templates]   # (a template's text but its name)
     codes = _CODES
     missing = [text for text, key in zip(templates, keys) if key not in codes]
     if missing:
@@ -64,7 +69,7 @@ def template_functions(templates: list[str], filename: str, namespace: dict) -> 
     functions = []
     line = 1
     for text, key in zip(templates, keys):
-        name = text[4:text.index("(")]
+        name = text[4:len(text) - len(key)]
         functions.append(FunctionType(codes[key].replace(co_filename=filename, co_firstlineno=line, co_name=name,
                                                          co_qualname=name), namespace, name))
         line += text.count("\n")
@@ -83,4 +88,50 @@ def stored_code(text: str) -> CodeType:
     return code
 
 
-__all__ = ["stored_code", "template_functions"]
+def header_values(head: str, cache: dict, kept: int) -> Optional[tuple]:
+    """The (name, value) pairs that a keyed program's header (numpy_backend._head) binds,
+    where it is only comment lines, blank lines and the imports _head writes (`import
+    numpy as np`, `import math`, `from exprcompiler.runtime import a, b`): the modules
+    and helpers themselves, taken as those statements take them, without compiling or
+    running the header (a fresh process read its code from the code store: ~40 µs and
+    the store's first use; a warm one, ~10 µs of code.replace and exec). None for
+    another text, or a helper the runtime lacks (then the header runs, and raises
+    as it did: numpy_program._header_code). `cache`: the process's, by the header's
+    text without its comment lines (numpy_program._HEADERS, which holds the codes of
+    the other headers too), kept up to `kept` of them."""
+    key = "\n".join("" if line.startswith("#") else line for line in head.split("\n"))
+    bound = cache.get(key)
+    if bound is None:
+        bound = _imports_of(key)
+        if bound is None:
+            return None
+        if len(cache) < kept:
+            cache[key] = bound
+    return bound if type(bound) is tuple else None
+
+
+def _imports_of(key: str) -> Optional[tuple]:
+    """header_values' pairs for a header without its comments (`key`), if it is of that form."""
+    bound = []
+    for line in key.split("\n"):
+        if not line:
+            continue
+        if line == "import numpy as np":
+            bound.append(("np", importlib.import_module("numpy")))
+        elif line == "import math":
+            bound.append(("math", importlib.import_module("math")))
+        elif line.startswith(_RUNTIME_IMPORT):
+            runtime = importlib.import_module("exprcompiler.runtime")
+            for name in line[len(_RUNTIME_IMPORT):].split(", "):
+                if not (name.isidentifier() and not keyword.iskeyword(name) and hasattr(runtime, name)):
+                    return None
+                bound.append((name, getattr(runtime, name)))
+        else:
+            return None
+    return tuple(bound)
+
+
+_RUNTIME_IMPORT = "from exprcompiler.runtime import "
+
+
+__all__ = ["header_values", "stored_code", "template_functions"]
