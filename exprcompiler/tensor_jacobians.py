@@ -28,6 +28,13 @@ made), and the Hessian's symmetrization takes the side that is a number (_symmet
 What is NaN both ways stays NaN (a lane reached by both the seed and an infinite
 partial with a zero factor in each mode); so does the gradient a TensorHessian gets
 from its HVP kernel, which is the reverse-mode gradient's.
+
+Lanes read through an index: the reverse sweep keeps x[key]'s adjoint zero outside
+key structurally (passes/reverse_index.py), so a row seeded on sqrt(z)[1:] no longer
+holds 0·inf in the lane z_0 that no output reads, and such a call reaches none of the
+repairs (tests/test_index_adjoints.py). They stay for seeds that are dense vectors,
+not structural zeros: a unit seed on an elementwise output (sqrt(z)'s row 0 at z_1 = 0),
+a reduction of all lanes, and every forward-mode column.
 """
 
 from __future__ import annotations

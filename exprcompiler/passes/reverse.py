@@ -7,11 +7,13 @@ over outgoing edges. Nothing is
 re-evaluated, and the trace grows linearly. Only *active* variables (those that
 depend on a `wrt` input) receive adjoints. A contribution that leaves a where()'s
 branch is masked by its condition, so that the branch not taken adds 0, not 0·NaN
-(reverse_masks.py). grad_reverse sweeps a front end's trace
-of _BULK_FROM instructions or more in bulk where it can (reverse_bulk.py: the same
-operations in the same summation order, with the one identity that changes
-rounding, c·(k·y) -> (c·k)·y, applied as the builder applies it, so the same
-gradient bits; not taken where the replay would change the primal that way).
+(reverse_masks.py); the adjoint of an index, zero outside its key, is pushed
+through elementwise ops at the keyed lanes only (reverse_index.py). grad_reverse
+sweeps a front end's trace of _BULK_FROM instructions or more in bulk where it
+can (reverse_bulk.py: the same operations in the same summation order, with the
+one identity that changes rounding, c·(k·y) -> (c·k)·y, applied as the builder
+applies it, so the same gradient bits; not taken where the replay would change
+the primal that way).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from ..trace.identities import CONST
 from ..trace.ir import _LEAF_OR_COPY, Builder, Trace, gc_paused
 from .replay import (derived, derived_labels, fresh_name, labels_of, replay, scalar_output, seed_input, wrt_vars,
                      zeros_like)
+from . import reverse_index as _ri
 from .reverse_masks import masked_edges, where_exits
 from .reverse_labels import as_columns, bar_markers, swept_labels
 
@@ -138,9 +141,13 @@ def adjoint_sweep(b: Builder, trace: Trace, vmap: Sequence[int], cotangents: Map
     # A trace replayed as it was (a front end's: nothing left to simplify) has the same
     # numbers in the builder: then a partial takes the instruction's own arguments.
     same = scalar and len(vmap) == len(instrs) and vmap == list(range(len(instrs)))
+    # trace var -> its adjoint's terms where an index's adjoint is kept sparse
+    # (reverse_index.py): tensor traces that index only
+    sparse = None if scalar or "index" not in map(_OP_OF, instrs) else \
+        _ri.IndexTerms(b, instrs, vmap, adj, active, bar_labels, named)
     for i in range(len(instrs) - 1, -1, -1):
         g = adj[i]
-        if g is None:
+        if g is None and (sparse is None or i not in sparse.terms):
             continue
         ins = instrs[i]
         edges = rules.get(ins[0])
@@ -151,6 +158,10 @@ def adjoint_sweep(b: Builder, trace: Trace, vmap: Sequence[int], cotangents: Map
                 rules[ins[0]] = edges
         if exits is not None and i in exits:
             edges = masked_edges(b, edges, exits[i], vmap)
+        if sparse is not None and (ins[0] == "index" or i in sparse.terms):
+            g = sparse.step(i, g, ins, edges, exits is not None and i in exits)
+            if g is None:
+                continue
         if not edges:
             continue
         arg_vars = ins[1]
@@ -216,7 +227,7 @@ def adjoint_sweep(b: Builder, trace: Trace, vmap: Sequence[int], cotangents: Map
     return adj
 
 
-_ARGS_OF, _SHAPE_OF = itemgetter(1), itemgetter(3)   # an instruction's arguments, shape
+_OP_OF, _ARGS_OF, _SHAPE_OF = itemgetter(0), itemgetter(1), itemgetter(3)   # an instruction's op, arguments, shape
 # Whether a trace of scalars takes the partials directly (tests turn it off to check
 # that the general path, through each op's VJP, builds the same trace).
 _SCALAR_SWEEP = True

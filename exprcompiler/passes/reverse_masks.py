@@ -423,6 +423,12 @@ def masked(b, c: int, conds: tuple, vmap: Sequence[int]) -> int:
     return _mask(b, c, _in_builder(b, conds, vmap))
 
 
+def mask_built(b, c: int, conds: tuple) -> int:
+    """Builder var c where `conds` (builder vars, as an edge's VJP holds them: its
+    `lane`) hold, else 0 (reverse_index masks an index adjoint's keyed lanes so)."""
+    return _mask(b, c, conds)
+
+
 def _in_builder(b, conds: tuple, vmap: Sequence[int]) -> tuple:
     return tuple(tuple(tuple((_lanes_flag(b, c, vmap) if type(c) is tuple else vmap[c], side) for c, side in each)
                        for each in anyof) for anyof in conds)
@@ -508,6 +514,7 @@ def _lane_vjp(partial, conds: tuple):
         if b.shape(c) != b.shape(args[j]):
             c = b.sum_to(c, args[j])
         return c
+    vjp.lane = (partial, conds)   # (an index adjoint's terms take them at the keyed lanes: reverse_index)
     return vjp
 
 

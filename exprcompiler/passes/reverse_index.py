@@ -1,0 +1,226 @@
+"""Index adjoints kept sparse through elementwise ops, in the reverse sweep of tensors.
+
+Where it sits: inside passes/reverse.adjoint_sweep, on traces of tensors that
+index (x[key]); a trace without an index op never comes here (its sweep, and its
+generated code, are as before).
+
+The adjoint of x[key] is scatter(g, x, key) (tensor_rules.vjp_index): zero outside
+key, structurally. An elementwise op upstream multiplies its adjoint lane by lane by
+its partial, and 0·inf is NaN in the lanes the output never read: sqrt(z)[2] had
+gradient [nan, nan, 0.5] at z = [0, -800, 1], -log(softmax(z))[0] NaN everywhere.
+So the sweep keeps such an adjoint as *terms* (g, keys): scatter(g) through the
+chain of keys (x[k1][k2]: k1 first), summed, and an elementwise op whose adjoint is
+only terms pushes each one through as scatter(g · partial[keys]): its arguments and
+output are read at the keyed lanes only (index; an argument that the op broadcasts
+is indexed by the key projected onto its own axes, `project`, and the contribution
+summed down to it), which is also O(|key|) work where scatter(g) · partial was O(n).
+A where()'s masks (reverse_masks) on such an edge are applied at the keyed lanes,
+their conditions indexed alike.
+
+Only structural zeros are skipped: a value read through x[0] and also elsewhere
+has a dense adjoint, and the sum is dense (the terms are materialized as scatters
+and added, no term lost); a numeric zero adjoint times inf stays NaN
+(sqrt(x)·sqrt(x) at 0). Terms of the same keys merge (x[0] + x[0]); past MAX_TERMS
+distinct keys on one value they are materialized (a dense adjoint, as before).
+Ops that are not elementwise take the materialized adjoint, but an index of an
+index composes keys (x[1:][0]) and stays sparse.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from .reverse_masks import mask_built
+
+FULL = (None, None, None)
+# At most this many terms of distinct keys per adjoint: a value read at many keys
+# (x[0]*x[1] + x[2]*x[3] + ...) pushes each through every op upstream, so past it the
+# adjoint is dense (the sweep's work and trace as before the terms).
+MAX_TERMS = 16
+
+
+def project(key: tuple, out_shape: tuple, arg_shape: tuple) -> Optional[tuple]:
+    """The key that reads, of an argument of shape `arg_shape` that an elementwise op
+    broadcasts to `out_shape`, the lanes out[key] reads: an axis the argument lacks
+    is dropped, one it has at size 1 is read at 0 (an int) or whole (a slice);
+    trailing whole slices are dropped (() : the argument is read whole). None where
+    the shapes do not line up so."""
+    n, m = len(out_shape), len(arg_shape)
+    if m > n:
+        return None
+    got = []
+    for k in range(n - m, n):
+        item = key[k] if k < len(key) else FULL
+        d, s = arg_shape[k - (n - m)], out_shape[k]
+        if d == s:
+            got.append(item)
+        elif d == 1:
+            got.append(0 if type(item) is int else FULL)
+        else:
+            return None
+    while got and got[-1] == FULL:
+        got.pop()
+    return tuple(got)
+
+
+def materialize(b, terms: list, ref: int) -> int:
+    """The terms as one dense adjoint shaped like `ref`: nested scatters, summed in order."""
+    total = None
+    for g, keys in terms:
+        refs = [ref]
+        for key in keys[:-1]:
+            refs.append(b.index(refs[-1], key=key))
+        v = g
+        for key, r in zip(reversed(keys), reversed(refs)):
+            v = b.scatter(v, r, key=key)
+        total = v if total is None else b.add(total, v)
+    return total
+
+
+def add_terms(b, have: Optional[list], new: list) -> list:
+    """`have` (terms, or None) with `new` added: a term of keys already held adds to it."""
+    if have is None:
+        have = []
+    for g, keys in new:
+        for k, (h, hkeys) in enumerate(have):
+            if hkeys == keys:
+                have[k] = (b.add(h, g), keys)
+                break
+        else:
+            have.append((g, keys))
+    return have
+
+
+_SKIP = object()   # an edge's structural zero (a None partial)
+
+
+def lane_rule(vjp, j: int):
+    """(partial, builder conditions) of an elementwise edge's VJP — partial None: the
+    adjoint passes as it is (a where's branch inside its region) — _SKIP for a
+    structural zero, None for an op that is not elementwise."""
+    lane = getattr(vjp, "lane", None)   # (reverse_masks._lane_vjp: a masked edge)
+    if lane is not None:
+        return lane
+    partials = getattr(vjp, "partials", None)
+    if partials is None:
+        return None
+    return _SKIP if partials[j] is None else (partials[j], ())
+
+
+def push(b, terms: list, args: list, out: int, rules: list) -> Optional[dict]:
+    """The terms of an elementwise op's adjoint pushed to its arguments: for each
+    (j, (partial, conditions)) of `rules`, argument j's (dense part or None, terms).
+    None where a shape does not line up (the caller takes the dense path)."""
+    got: dict = {j: [None, []] for j, _ in rules}
+    cond_vars = {v for _, (_, conds) in rules for anyof in conds for each in anyof for v, _ in each}
+    for g, keys in terms:
+        o = out
+        xs = list(args)
+        cs = {v: v for v in cond_vars}
+        arg_keys: list = [[] for _ in args]
+        for key in keys:
+            shape = b.shape(o)
+            for k, x in enumerate(xs):
+                pk = project(key, shape, b.shape(x))
+                if pk is None:
+                    return None
+                if pk:
+                    xs[k] = b.index(x, key=pk)
+                    arg_keys[k].append(pk)
+            for v, c in cs.items():
+                pk = project(key, shape, b.shape(c))
+                if pk is None:
+                    return None
+                if pk:
+                    cs[v] = b.index(c, key=pk)
+            o = b.index(o, key=key)
+        for j, (partial, conds) in rules:
+            c = g if partial is None else partial(b, g, *xs, o)
+            if c is None:   # (a rule's structural zero: x**0)
+                continue
+            if conds:
+                c = mask_built(b, c, tuple(tuple(tuple((cs[v], side) for v, side in each) for each in anyof)
+                                      for anyof in conds))
+            x = xs[j]
+            cshape, xshape = b.shape(c), b.shape(x)
+            if cshape != xshape:
+                if len(cshape) < len(xshape) or any(d == 1 and e != 1 for d, e in zip(cshape[::-1], xshape[::-1])):
+                    c = b.broadcast_to(c, o)   # (a partial narrower than the keyed lanes)
+                    cshape = b.shape(c)
+                if cshape != xshape:
+                    c = b.sum_to(c, x)
+            if arg_keys[j]:
+                got[j][1].append((c, tuple(arg_keys[j])))
+            else:   # (the argument is read whole: a dense contribution)
+                got[j][0] = c if got[j][0] is None else b.add(got[j][0], c)
+    return got
+
+
+class IndexTerms:
+    """adjoint_sweep's index adjoints kept as terms: `terms`, trace var -> its terms
+    (g, keys), besides its dense adjoint adj[var] (None: none); `step` is called for
+    each instruction that indexes or holds terms, before the sweep's own edges."""
+
+    def __init__(self, b, instrs, vmap, adj, active, bar_labels, named):
+        self.b, self.instrs, self.vmap, self.adj, self.active = b, instrs, vmap, adj, active
+        self.bar_labels, self.named = bar_labels, named
+        self.terms: dict = {}
+
+    def give(self, a: int, c: int, mark: int) -> None:
+        """A dense contribution c to v̄_a, named as the sweep names it."""
+        b, adj = self.b, self.adj
+        total = c if adj[a] is None else b.add(adj[a], c)
+        label = self.bar_labels[a]
+        if label is not None:
+            total = b.name(total, label, mark)
+            self.named[total] = a
+        adj[a] = total
+
+    def take(self, a: int, new: list, mark: int) -> None:
+        """Terms contributed to v̄_a: held, but an input's made dense at once (nothing
+        upstream to push them through: its scatter as the index's VJP made it), and
+        past MAX_TERMS keys, all."""
+        got = add_terms(self.b, self.terms.pop(a, None), new)
+        if self.instrs[a][0] == "input" or len(got) > MAX_TERMS:
+            self.give(a, materialize(self.b, got, self.vmap[a]), mark)
+        else:
+            self.terms[a] = got
+
+    def step(self, i: int, g: Optional[int], ins, edges: tuple, masked: bool) -> Optional[int]:
+        """Instruction i's adjoint (dense g, and its terms): an index's goes to its
+        argument as terms, an elementwise op's terms are pushed through it; None when
+        done, else the dense adjoint for the sweep's own path (the terms added)."""
+        b, vmap = self.b, self.vmap
+        terms = self.terms.pop(i, None)
+        mark = len(b.instrs)
+        args = ins[1]
+        if ins[0] == "index" and not masked:
+            if self.active[args[0]]:
+                key = dict(ins.attrs)["key"]
+                new = [] if g is None else [(g, (key,))]
+                self.take(args[0], new + [(t, (key,) + keys) for t, keys in terms or ()], mark)
+            return None
+        if terms is None:
+            return g
+        if g is None:
+            rules = []
+            for j, _, vjp in edges:
+                if not self.active[args[j]]:
+                    continue
+                rule = lane_rule(vjp, j)
+                if rule is None:
+                    rules = None
+                    break
+                if rule is not _SKIP:
+                    rules.append((j, rule))
+            got = None if rules is None else push(b, terms, [vmap[v] for v in args], vmap[i], rules)
+            if got is not None:
+                for j, (dense, new) in got.items():
+                    if dense is not None:
+                        self.give(args[j], dense, mark)
+                    if new:
+                        self.take(args[j], new, mark)
+                return None
+        # (not elementwise, or also read whole: the terms made dense)
+        self.give(i, materialize(b, terms, vmap[i]), mark)
+        return self.adj[i]
