@@ -16,6 +16,7 @@ from exprcompiler.backends import numpy_backend
 from exprcompiler.bench.suite_scaling import FAMILIES
 from exprcompiler.errors import ShapeError
 from exprcompiler.frontend import to_trace
+from exprcompiler.parse import sympy_columns
 from exprcompiler.parse.from_sympy import from_sympy
 from exprcompiler.passes.reverse_bulk import grad_reverse_bulk
 from exprcompiler.passes import grad_reverse
@@ -27,6 +28,14 @@ from exprcompiler.trace.ir_trace import Trace, instructions
 from exprcompiler.trace.to_sympy import to_sympy
 
 x, y, z = sp.symbols("x y z")
+
+
+@pytest.fixture(autouse=True)
+def _columns_at_every_size(monkeypatch):
+    """The ColumnBuilder's NumPy finish at every size: a trace of fewer than
+    sympy_columns.SMALL instructions is otherwise made as tuples (its small path,
+    tests/test_parse_fixed.py), and these tests are of the columns'."""
+    monkeypatch.setattr(sympy_columns, "SMALL", 0)
 
 
 def _eager(trace: Trace) -> Trace:

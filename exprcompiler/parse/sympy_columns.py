@@ -11,7 +11,9 @@ tuples made only if a reader asks for trace.instrs: share_sums, the bulk reverse
 sweep, generate and load read the columns and single items. (The Builder makes a
 tuple per instruction, and its finish, whose inputs a SymPy expression never
 declares first, makes every one again renumbered: 0.9 µs an operation at 10^5;
-made here once, they cost 0.3-0.4.)
+made here once, they cost 0.3-0.4.) Below SMALL instructions the same trace is made
+in Python, its instructions as tuples (`_small_trace`): NumPy's fixed cost, here and
+in the readers that would make the tuples of the columns, is most of it there.
 
 It builds exactly what the Builder builds, variable for variable: its op methods
 are the Builder's fast path (builder_ops.fast_path, the same text compiled with
@@ -30,7 +32,7 @@ decline costs a tuple per instruction built so far, not a second conversion.
 from __future__ import annotations
 
 from array import array
-from itertools import repeat
+from itertools import compress, repeat
 from types import MappingProxyType
 from typing import Optional
 
@@ -290,6 +292,8 @@ class ColumnBuilder:
         (Builder.finish): no dead code, the inputs first in natural order, the rest
         in the order built, Griewank labels, the trace's columns (columns.py)."""
         n = len(self._flags)
+        if n < SMALL:
+            return self._small_trace(outputs, source)
         first, second = np.frombuffer(self.first, np.int32), np.frombuffer(self.second, np.int32)
         more = self.more
         extra = []   # (the arguments past the second, a column each: only where there are some)
@@ -323,6 +327,75 @@ class ColumnBuilder:
         index = new_index.tolist()
         return Trace(ColumnInstrs((), cols, fixed), numbered(code, names), [(nm, index[v]) for nm, v in outputs],
                      source, _inputs=tuple((nm, k) for k, nm in enumerate(names)), _all_live=True, _columns=cols)
+
+    def _small_trace(self, outputs: list, source: Optional[str]) -> Trace:
+        """`trace` of fewer than SMALL instructions, read in Python: the same trace
+        (instructions, labels, outputs, inputs, the same columns' arrays), its
+        instructions as tuples, which the front end's next readers (share_sums, a
+        pass's load) would otherwise make from the columns (ColumnInstrs.made, whose
+        NumPy is a fixed cost too). Live is what the outputs reach: a sweep from the
+        last instruction back (an argument is built before its user), where `_live`
+        counts uses with NumPy."""
+        n = len(self._flags)
+        first, second, more = self.first, self.second, self.more
+        live = bytearray(n)
+        for _, v in outputs:
+            live[v] = 1
+        for v in range(n - 1, -1, -1):
+            if live[v]:
+                a = first[v]
+                if a >= 0:
+                    live[a] = 1
+                a = second[v]
+                if a >= 0:
+                    live[a] = 1
+                if v in more:
+                    for a in more[v]:
+                        live[a] = 1
+        names = sorted(self._inputs, key=natural_key)
+        inputs = [self._inputs[nm] for nm in names]
+        for v in inputs:   # (inputs go first, live or not)
+            live[v] = 0
+        order = inputs + list(compress(range(n), live))
+        new_index = [-1] * n
+        for k, v in enumerate(order):
+            new_index[v] = k
+        codes, leaves = self.codes, self.leaves
+        code = bytes(map(codes.__getitem__, order))
+        counts = bytearray(len(order))
+        flat = array("i" if len(order) < 1 << 31 else "q")
+        instrs = []
+        for k, v in enumerate(order):
+            a, b = first[v], second[v]
+            if v in more:   # (`where`'s third)
+                args = tuple(new_index[x] for x in (a, b, *more[v]) if x >= 0)
+            elif b >= 0:
+                args = (new_index[a], new_index[b]) if a >= 0 else (new_index[b],)
+            elif a >= 0:
+                args = (new_index[a],)
+            else:
+                args = ()
+            if not args:   # a leaf: its name or value
+                instrs.append(_new_tuple(Instr, (OP_NAMES[code[k]], (), leaves[v], ())))
+                continue
+            counts[k] = len(args)
+            flat.extend(args)
+            instrs.append(_new_tuple(Instr, (OP_NAMES[code[k]], args, (), ())))
+        cols = frozen(np.frombuffer(code, np.uint8).copy(), np.frombuffer(counts, np.uint8).copy(),
+                      np.frombuffer(flat, np.int32 if flat.typecode == "i" else np.int64).copy())
+        return Trace(tuple(instrs), numbered(cols.code, names, list(range(len(inputs)))),
+                     [(nm, new_index[v]) for nm, v in outputs], source,
+                     _inputs=tuple((nm, k) for k, nm in enumerate(names)), _all_live=True, _columns=cols)
+
+
+# Below this many instructions, `trace` is read in Python (_small_trace): its NumPy
+# (~30 calls) is a fixed cost, and its trace's tuples, made there at once, are what the
+# next readers would make of the columns (ColumnInstrs.made, NumPy again). to_trace of
+# the scaling benchmark's DAG as SymPy, Python / NumPy, CPU medians of 120 expressions
+# alternating, two runs, load 8-10 (to_trace and grad_reverse in parentheses): 44
+# instructions built 0.89-0.90 (0.93-0.94), 129: 0.91-0.92 (0.90-0.94), 251: 0.92
+# (0.95-0.97), 371: 0.95-0.96 (0.97-0.98), 494: 1.08-1.10 (0.98-0.99).
+SMALL = 384
 
 
 def _live(columns: list, outputs: list) -> np.ndarray:

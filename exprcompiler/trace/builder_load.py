@@ -272,9 +272,12 @@ def _keys(cols, kind: bytes, op_codes: dict, flags: bytearray, copies: dict, con
 # (`_keys_small`): _keys's NumPy has a fixed cost of ~40 calls (0.1-0.18 ms, once per
 # gradient: ~1 µs an operation at 10^2), the loop ~1.3 µs an instruction, each key made
 # by the builder's own functions (CPU time, in one process: 80 against 164 µs at 54
-# instructions, 155 against 184 at 119; even at ~150). (Since measured with the keys
-# made in the loop itself, about half that loop's time: not measured again for SMALL.)
-SMALL = 150
+# instructions, 155 against 184 at 119; even at ~150). With the keys made in the loop
+# itself (about half that loop's time), measured again: load's time, Python / NumPy,
+# on the scaling benchmark's text (deep), same process, 60 alternating runs, load ~2:
+# 0.51 (0.50) at ~100 instructions, 0.65 (0.64) at 200, 0.78 (0.78) at 300, 1.05
+# (0.92) at 450, 1.28 (1.13) at 700.
+SMALL = 400
 
 
 def _keys_small(instrs, kind: bytes, flags: bytearray, copies: dict):
