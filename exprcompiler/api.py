@@ -21,8 +21,8 @@ from .backends.program_text import text_of
 from .backends.registry import BACKENDS, Kernel
 from .frontend import to_trace
 from .call_args import _MISSING, _all_floats, _as_array, _check_out, _check_out_flat, _fit, _numbers, \
-    keep_outputs
-from .call_plan import point_plan
+    batch_shape, keep_outputs, quiet
+from .call_plan import batch_plan, point_plan
 from .compiled import CompiledFunction, holds_dask
 from .dtypes import real, resolve as resolve_dtype
 from .recipe import reproducible
@@ -51,6 +51,7 @@ class Compiled(CompiledFunction):
     # for (call_args.keep_outputs): set on the object at its first call of a new shape
     _kept_batch, _kept_points = None, 0
     _direct_checks = False  # _direct itself returns NotImplemented for what is not n numbers
+    _array_calls = 0  # calls with arrays that _plan_batch took (the plan: at the second)
     _as_array = staticmethod(_as_array)  # float32 functions: their own (dtypes.as_array)
 
     def __init__(self, kernel: Kernel, signature: Signature, *, kind: str, primal: Trace,
@@ -72,8 +73,12 @@ class Compiled(CompiledFunction):
         suffixes, nest = layout or (((),) * len(trace.outputs), self._shape_results)
         self._suffixes, self._nest = tuple(suffixes), nest
         self._plain = all(sfx == () for sfx in self._suffixes)
-        # run(arrays, batch, blocks=None): see backends/registry.py (tensor traces: None)
+        # run(arrays, batch, blocks=None): see backends/registry.py (tensor traces: None);
+        # a run that may raise NumPy's warnings (NumPy's) runs with them off, IEEE results
+        # (inf, nan) returned (call_args.quiet: ~0.5 µs less than np.errstate a call)
         self._run = kernel.run
+        self._quiet_run = quiet(kernel.run) if kernel.run is not None and getattr(kernel.run, "warns", True) \
+            else kernel.run
         self.kind = kind
         self.trace = trace
         self.primal = primal
@@ -93,6 +98,14 @@ class Compiled(CompiledFunction):
         self._index = {name: k for k, name in enumerate(self.inputs)}
         for k, p in enumerate(params):  # the generated (mangled) names work too
             self._index.setdefault(p, k)
+        # The call plan of arrays (_plan_batch): what the runner gives it, where it has
+        # one (float64, no layout, this class's general path); the shapes seen, at most
+        # _SEEN tuples (a plan reads this dict: made once)
+        self._batch_entry = getattr(kernel.run, "plan", None) \
+            if dtype is None and self._plain and type(self).__call__ is Compiled.__call__ else None
+        self._plans_batches = self._batch_entry is not None
+        self._seen = {} if self._plans_batches else None
+        self._default_nest = layout is None
         if self.tensor:
             self._tensor_call = TensorCall(signature, fn, kernel.warns, nest=self._nest,
                                            returns=None if layout else self._returns(), dtype=dtype,
@@ -193,19 +206,17 @@ class Compiled(CompiledFunction):
         arrays = self._bind(args, kwargs)
         if self.tensor:
             return self._call_tensor(arrays, out)
-        try:
-            batch = np.broadcast_shapes(*(a.shape for a in arrays))
-        except ValueError:
-            shown = ", ".join(f"{name} {a.shape}" for name, a in zip(self.inputs, arrays))
-            raise ValueError(f"input shapes do not broadcast: {shown}") from None
+        batch = batch_shape(arrays, self.inputs)
         if out is None:
             if batch != self._kept_batch:   # a new batch shape: its outputs kept in the heap
                 self._kept_batch = batch
                 self._kept_points = keep_outputs(batch, self._suffixes, self._dtype, self._kept_points)
             if self._plain:  # the backend allocates (NumPy: its own results)
-                with np.errstate(all="ignore"):  # IEEE results (inf, nan) are returned, not warned
-                    flat = self._run(arrays, batch, None)
-                return self._nest([_fit(r, batch, self._dtype) for r in flat])
+                flat = self._quiet_run(arrays, batch, None)
+                results = [_fit(r, batch, self._dtype) for r in flat]
+                if self._plans_batches:
+                    self._plan_batch(arrays, batch)
+                return self._nest(results)
         # The arrays returned, in their final layout (batch..., m, n), the caller's or
         # new; the kernel writes each output straight into its column of them.
         shapes = [batch + sfx for sfx in self._suffixes]
@@ -213,8 +224,7 @@ class Compiled(CompiledFunction):
             [np.empty(sh, self._dtype) for sh in shapes]
         n = math.prod(batch)
         blocks = [f.reshape(n, math.prod(sfx)) for f, sfx in zip(finals, self._suffixes)]
-        with np.errstate(all="ignore"):
-            self._run(arrays, batch, blocks=blocks)
+        self._quiet_run(arrays, batch, blocks)
         return self._nest(finals if out is not None or batch != () else
                           [float(f) if f.ndim == 0 else f for f in finals])
 
@@ -253,11 +263,50 @@ class Compiled(CompiledFunction):
 
     def _plan_direct(self) -> None:
         """NumPy's variant (_direct) as the call with floats in one frame, by position or
-        name (call_plan.py): the object's class from then on."""
-        if self._direct and not self._direct_checks and type(self).__call__ is Compiled.__call__:
-            plan = point_plan(self.inputs, self._direct, general=Compiled.__call__)
-            if plan is not None:
-                self.__class__ = _planned(type(self), plan)
+        name (call_plan.py): the object's class from then on; with the plan of arrays
+        where there is one (_replan)."""
+        self._replan()
+
+    def _plan_batch(self, arrays, batch) -> None:
+        """After a call with arrays (no out=) that the general path ran: its tuple of
+        shapes entered in `_seen` with what the runner's plan entry makes of it (the
+        batch, the points, the strides: c_run.PlanEntry.entry, numpy_run's), where the
+        plan can run such a call as the general path does; at the second such call, the
+        plan becomes the object's call (_replan; one call never pays for it). What is
+        entered depends on the shapes alone; the plan checks the rest at every call."""
+        key = tuple([a.shape for a in arrays])
+        seen = self._seen
+        entry = seen.get(key, seen)
+        if entry is seen:   # (None: shapes the plan hands on, kept so as not to ask again)
+            entry = self._batch_entry.entry(arrays, batch)
+            if len(seen) >= _SEEN:   # (a loop over ever new shapes: start again)
+                seen.clear()
+            seen[key] = entry
+        if entry is not None and self._array_calls < 2:
+            self._array_calls += 1
+            if self._array_calls == 2:
+                self._replan()
+
+    def _replan(self) -> None:
+        """The object's call plan from what it has learnt (call_plan.py), as its class's
+        __call__ (_planned, from the class it was made as): the plan of arrays
+        (batch_plan) after two calls with arrays, with the one-point call of numbers
+        (NumPy's variant, C's entry) where it has one; else NumPy's one-point variant
+        alone (point_plan); else no plan. A subclass with its own __call__ keeps it."""
+        cls = type(self)
+        base = cls.__dict__.get("_unplanned", cls)
+        if base.__call__ is not Compiled.__call__:
+            return
+        direct, plan = self._direct or None, None
+        if self._array_calls >= 2:
+            entry = self._batch_entry
+            plan = batch_plan(self.inputs, self._seen, general=Compiled.__call__, **{entry.kind: entry},
+                              numbers=direct, checks_numbers=self._direct_checks,
+                              nest_spec=self._returns() if self._default_nest else None, nest=self._nest, fit=_fit)
+        if plan is None and direct is not None and not self._direct_checks:
+            plan = point_plan(self.inputs, direct, general=Compiled.__call__)
+        if plan is not None:
+            self.__class__ = _planned(base, plan)
 
     def _returns(self):
         """How _shape_results nests the outputs, as a `returns` spec of the generated
@@ -305,7 +354,10 @@ def _planned(cls, plan):
         # inspect finds through __wrapped__ when asked (made here: ~50 µs a plan)
         plan.__wrapped__ = cls.__call__
     return type(cls.__name__, (cls,), {"__call__": plan, "__doc__": cls.__doc__, "__module__": cls.__module__,
-                                       "__qualname__": cls.__qualname__})
+                                       "__qualname__": cls.__qualname__, "_unplanned": cls})
+
+
+_SEEN = 16   # tuples of shapes a plan of arrays knows at once (Compiled._plan_batch)
 
 
 def max_threads() -> int:

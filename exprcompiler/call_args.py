@@ -229,6 +229,22 @@ def _check_out(out, shapes: list, inputs: list, dtype=None) -> list:
     return flat
 
 
+def batch_shape(arrays: list, names) -> tuple:
+    """The batch of a call of a function of scalars: its inputs' shapes broadcast (all
+    equal, the usual call: that shape, without np.broadcast_shapes' ~1.4 µs)."""
+    shape = arrays[0].shape if arrays else ()
+    for a in arrays:
+        if a.shape != shape:
+            break
+    else:
+        return shape
+    try:
+        return np.broadcast_shapes(*(a.shape for a in arrays))
+    except ValueError:
+        shown = ", ".join(f"{name} {a.shape}" for name, a in zip(names, arrays))
+        raise ValueError(f"input shapes do not broadcast: {shown}") from None
+
+
 def _fit(result, batch: tuple, dtype=None):
     arr = np.asarray(result, dtype=real(dtype))
     if arr.shape != batch:

@@ -134,9 +134,14 @@ g_np = compile_grad("sin(x) * y + x**2 / (1 + y**2)")
 g_c = compile_grad("sin(x) * y + x**2 / (1 + y**2)", backend="c")
 for n in (0, 1, 2, 3, 1001):
     x, y = np.linspace(-1, 1, n), 0.5
-    for g, w in zip(g_c(x, y), g_np(x, y)):
-        np.testing.assert_allclose(np.asarray(g, dtype=float), np.asarray(w, dtype=float), rtol=1e-10, atol=1e-12)
-    calls += 1
+    # the general path, then the call plan of arrays (call_plan.batch_plan): a number,
+    # an array of one point (stride 0), of the batch's length, strided (copied)
+    for args in [(x, y), (x, y), (x, np.full(1, y)), (x, np.full(1, y)), (x, np.full(n, y)), (x, np.full(n, y)),
+                 (np.repeat(x, 2)[::2], y), (np.repeat(x, 2)[::2], y)]:
+        for g, w in zip(g_c(*args), g_np(*args)):
+            np.testing.assert_allclose(np.asarray(g, dtype=float), np.asarray(w, dtype=float), rtol=1e-10,
+                                       atol=1e-12)
+    calls += 8
 value, grad = g_c.at(np.array([0.3, 0.7]))
 np.testing.assert_allclose(grad, g_np.at(np.array([0.3, 0.7]))[1], rtol=1e-10, atol=1e-12)
 # the one-point extension (backends/c_entry.py), built with the same flags: g(*floats)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from typing import NamedTuple, Optional
 
 import numpy as np
 
@@ -95,6 +96,43 @@ def c_array(a, dtype=None) -> np.ndarray:
     return a if flags.c_contiguous and flags.aligned else np.array(a, order="C")
 
 
+class PlanEntry(NamedTuple):
+    """What a call plan needs to call a float64 kernel itself, with nothing of `run`
+    in between (call_plan.batch_plan, made by api.Compiled): the kernel, cffi's
+    backend module (whose from_buffer the plan calls: ffi.from_buffer is a Python
+    method around it), the array type, the outputs' count and the thread count
+    asked for (None: ThreadChoice's)."""
+    fn: object
+    backend: object
+    array: object
+    n_out: int
+    threads: Optional[int]
+    kind = "c"   # (call_plan.batch_plan's keyword)
+
+    def entry(self, arrays, batch: tuple):
+        """(batch, points, threads, one stride per input) for arrays of these shapes,
+        as `run` would pass them, where `run` would pass each as it is (of the batch's
+        shape or of size 1); None where `run` does more (copies an input broadcast to
+        the batch, asks ThreadChoice), or there is nothing to run (no point, batch ())."""
+        n = math.prod(batch)
+        if batch == () or n == 0 or (self.threads is None and n >= PARALLEL_FROM):
+            return None
+        strides = []
+        for a in arrays:
+            if a.size == 1:
+                strides.append(0)
+            elif a.shape == batch:
+                strides.append(1)
+            else:
+                return None
+        return (batch, n, self.threads or 1, *strides)
+
+
+def nomem(n: int):
+    """What a kernel that returned nonzero (its tape not allocated) raises."""
+    raise MemoryError(f"the C kernel could not allocate its tape for {n} points")
+
+
 def runner(ffi, fn, n_out: int, threads=None, dtype=None):
     """Adapt the C kernel to the API's calling convention (see backends/registry.py):
     arrays and their broadcast batch shape in; out, one new array per output, or the
@@ -105,9 +143,8 @@ def runner(ffi, fn, n_out: int, threads=None, dtype=None):
     `threads=None`: see ThreadChoice. `dtype`: None for a double kernel, float32 for a
     float one (exprcompiler.dtypes)."""
     choice = ThreadChoice() if threads is None else None
-    cast = ffi.cast
     real = dtypes.real(dtype)
-    array, pointer = dtypes.c_type(dtype) + "[]", dtypes.c_type(dtype) + " *"
+    array = ffi.typeof(dtypes.c_type(dtype) + "[]")  # (resolved once: from_buffer given a str parses it per call)
 
     def run(arrays, batch, blocks=None):
         n = math.prod(batch)
@@ -132,16 +169,22 @@ def runner(ffi, fn, n_out: int, threads=None, dtype=None):
                         or not f.aligned or not f.writeable:
                     raise ValueError(f"kernel output: expected a writable, aligned {real} block of {n} points")
                 w = b.shape[1]
-                base = cast(pointer, b.__array_interface__["data"][0])
+                base = ffi.from_buffer(array, b)  # (its address: __array_interface__ makes a dict)
                 for j in range(w):
                     tail += [base + j, w]
             if len(tail) != 2 * n_out:
                 raise ValueError(f"kernel output: the blocks hold {len(tail) // 2} outputs, the kernel {n_out}")
             args += tail
-        start = time.perf_counter()
-        if fn(*args) != 0:
-            raise MemoryError(f"the C kernel could not allocate its tape for {n} points")
-        if choice is not None and n >= PARALLEL_FROM:
+        if choice is None or n < PARALLEL_FROM:
+            if fn(*args) != 0:
+                nomem(n)
+        else:
+            start = time.perf_counter()
+            if fn(*args) != 0:
+                nomem(n)
             choice.record(nt, time.perf_counter() - start, n)
         return None if outs is None else [o.reshape(batch) for o in outs]
+    run.warns = False   # (no NumPy arithmetic: api runs it without an error state)
+    if dtype is None:   # (float32 functions convert their inputs: api's general path)
+        run.plan = PlanEntry(fn, ffi._backend, array, n_out, threads)
     return run

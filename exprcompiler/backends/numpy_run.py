@@ -48,20 +48,47 @@ def block_for(source: Union[str, LazySource]) -> int:
     return max(64, min(BLOCK, MEMORY // (8 * max(1, lines))))
 
 
+class PlanEntry:
+    """What a call plan needs to call the generated function itself, with nothing of
+    `run` in between (call_plan.batch_plan, made by api.Compiled): the function, and
+    the nesting of its results (call_plan.structure), which `run` records at its first
+    call in one piece."""
+
+    structure = False   # (not known yet: None is one bare result)
+    kind = "numpy"      # (call_plan.batch_plan's keyword)
+
+    def __init__(self, fn, block: int):
+        self.fn, self.block = fn, block
+
+    def entry(self, arrays, batch: tuple):
+        """The batch, for arrays of these shapes, where `run` would call the function
+        on them in one piece and the batch has a point; else None."""
+        n = math.prod(batch)
+        return batch if batch != () and 0 < n < 2 * self.block else None
+
+
 def numpy_runner(fn, block: int = BLOCK):
     """run(arrays, batch, blocks=None) -> one array per output: batches of 2 * `block`
     points or more block by block (block_for); `blocks`, when given, are arrays
     (points, w) whose columns take the outputs in turn (see backends/registry.py)."""
+    plan = PlanEntry(fn, block)
+
     def run(arrays: list, batch: tuple, blocks=None) -> list:
         outs = None if blocks is None else [b[:, j] for b in blocks for j in range(b.shape[1])]
         if math.prod(batch) >= 2 * block:
             return _blocked(fn, arrays, batch, outs, block)
-        res = _flatten((fn(*arrays),))
+        got = fn(*arrays)
+        if plan.structure is False:
+            plan.structure = _structure(got)
+        res = _flatten((got,))
         if outs is None:
             return res
         for o, r in zip(outs, res):
-            o[...] = np.broadcast_to(r, batch).reshape(-1)
+            # (an array of the batch's shape as it is: broadcast_to costs ~1.5 µs an output)
+            o[...] = r.reshape(-1) if type(r) is np.ndarray and r.shape == batch else \
+                np.broadcast_to(r, batch).reshape(-1)
         return outs
+    run.plan = plan
     return run
 
 
@@ -94,6 +121,16 @@ def _arrays_of(fn) -> int:
     if code is None or _RUNNER in code.co_names:
         return KEEP_MAX
     return code.co_nlocals
+
+
+def _structure(results):
+    """call_plan.structure of a generated function's results, or "deep" where a result
+    is nested deeper than a plan unpacks (a tuple in a tuple in the results)."""
+    from ..call_plan import structure
+    if isinstance(results, tuple) and any(isinstance(r, tuple) and any(isinstance(i, tuple) for i in r)
+                                          for r in results):
+        return "deep"
+    return structure(results)
 
 
 def _flatten(items) -> list:
