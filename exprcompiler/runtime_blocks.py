@@ -19,6 +19,7 @@ from .heap_release import keep_heap
 
 _LN2 = 0.6931471805599453
 _BLOCK = 1 << 16   # elements: a block's temporaries (512 KiB each) stay in the caches (2^15, 2^17: no better)
+_BIG = 2 * _BLOCK   # elements from which a helper runs by blocks (_blocked)
 
 
 def _blocked(helper, rows: int = 0):
@@ -39,10 +40,17 @@ def _blocked(helper, rows: int = 0):
     takes_out = "out" in inspect.signature(helper).parameters
 
     @functools.wraps(helper)
-    def run(*args, **out):   # a caller's out=: that caller runs by blocks
-        big = None if out else _big(args)
-        if big is None:
+    def run(*args, **out):
+        if out:   # a caller's out=: that caller runs by blocks
             return helper(*args, **out)
+        for a in args:   # (_big's first loop, inline: most calls are a generated function's blocks)
+            if isinstance(a, np.ndarray) and a.size >= _BIG:
+                break
+        else:
+            return helper(*args)
+        big = _big(args)
+        if big is None:
+            return helper(*args)
         dtype = np.result_type(*(a for a in args if a is not None), 1.0)
         # (glibc keeps the blocks' temporaries in its heap, as after the unblocked helper's
         # first full-size temporary: heap_release.keep_heap; else each block faults them in)
@@ -75,12 +83,12 @@ def _big(args) -> list | None:
     first a loop that finds no large array (a generated function's blocks, most calls:
     a tenth of a µs, where the test below took a µs of a helper's 3-4 µs of calling)."""
     for a in args:
-        if isinstance(a, np.ndarray) and a.size >= 2 * _BLOCK:
+        if isinstance(a, np.ndarray) and a.size >= _BIG:
             break
     else:
         return None
     big = [a for a in args if isinstance(a, np.ndarray) and a.ndim]
-    if big[0].size < 2 * _BLOCK or not all(a.shape == big[0].shape and a.flags.c_contiguous for a in big):
+    if big[0].size < _BIG or not all(a.shape == big[0].shape and a.flags.c_contiguous for a in big):
         return None
     return big
 

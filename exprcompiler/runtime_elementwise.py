@@ -406,13 +406,15 @@ def sqrt1pm1(x, out=None):
     differ by a few ulps from x = 1/4)."""
     x = _real(x)   # float32 stays float32
     r = np.empty_like(x) if out is None else out   # an array even for one point (out= needs one)
+    # x + 1 first (both forms start with it), then the least x, from the cache then
+    # (sqrt1pm1 alone on 10⁶ points of [0.5, 3], by blocks: 3-5% less time, load 11)
+    np.add(x, 1.0, out=r)
     if r.size and np.minimum.reduce(x, axis=None) >= _SQRT1PM1_NAIVE:   # (NaN fails)
         # no point can raise (x + 1 >= 1.25, inf at most): no np.errstate (value and
         # gradient on 10⁶ points of [0.5, 3]: 2-3% less time than with it)
-        np.sqrt(np.add(x, 1.0, out=r), out=r)
+        np.sqrt(r, out=r)
         return _scalar(np.subtract(r, 1.0, out=r))
     with np.errstate(all="ignore"):
-        np.add(x, 1.0, out=r)
         np.sqrt(r, out=r)
         mixed = not (r.size and np.maximum.reduce(x, axis=None) < _SQRT1PM1_NAIVE)   # (NaN is mixed)
         q = np.add(r, 1.0, out=np.empty_like(r) if mixed else r)

@@ -49,8 +49,12 @@ def sech2_of_tanh(x, t, out=None):
     _SECH2_NEAR (one reduction finds a block all so), (1/cosh x)² elsewhere (within
     about two ulps; 0 at ±inf, NaN at NaN), at the other points only where they are few,
     so each point's value is its own, whatever the others."""
-    x, t = _real(x), _real(t)
-    s = np.square(t, out=np.empty_like(t) if out is None else out)
+    if (out is None and type(t) is np.ndarray and t.ndim and t.dtype.char in "fd" and type(x) is np.ndarray
+            and x.dtype.char in "fd"):
+        s = np.square(t)   # (the usual block: no conversions)
+    else:
+        x, t = _real(x), _real(t)
+        s = np.square(t, out=np.empty_like(t) if out is None else out)
     np.subtract(1.0, s, out=s)
     if s.size and not np.minimum.reduce(s, axis=None) >= _SECH2_NEAR:   # (NaN fails too)
         far = np.greater_equal(s, _SECH2_NEAR, out=np.empty(s.shape, bool))   # (an array for one point too)
