@@ -85,6 +85,21 @@ sweep declines after asking, grad_reverse's per-instruction sweep takes its answ
 A union of more than _NESTED regions still declines here: its flag, laid out per
 edge, gave the same bits but each edge its own flag (the builder hash-conses one).
 
+Distinct constants (issue 14, session of 2026-12-06 evening): a constant argument's
+value was part of its instruction's kind, so a formula whose constants are all
+distinct (fitted coefficients, rate constants) had about a kind per instruction, a
+template recorded (~60 µs) and laid out for each: the bulk sweep was 2-5x SLOWER
+than the per-instruction sweep there. A constant the builder cannot tell from
+others of its class (finite, moderate, not an integer nor a power of two: no
+identity's test on a value holds) is now keyed by its class and sign
+(passes/reverse_bulk_generic.py): one kind and one template, checked on two
+unrelated representatives, reading each instruction's own constant; where the
+template depends on the value (x**c's c − 1) or a constant coincides with one the
+template holds, those instructions are keyed by value as before. The trace is the
+one keyed by value, instruction for instruction (tests/test_bulk_consts.py holds
+the two equal; the templates are put in the order keyed by value gives them, so new
+constants come in the same order). Figures: benchmarks/bench_bulk_consts.py.
+
 Cost: the constant adjoints' Python sweep takes a quarter of the text family's
 edges: at 10^5 operations the pass is ~5.3-5.8 µs an operation against the
 per-instruction sweep's 8.4-9.5 (bench_frontend.py's grad stage, CPU, session 35,
@@ -187,10 +202,13 @@ from ..trace.ir_trace import instructions
 from ..trace.labels import Labels
 from .replay import derived, derived_labels, labels_of, scalar_output, wrt_vars
 from .reverse_bulk_fold import replay_folds
+from . import reverse_bulk_generic as _generic
+from .reverse_bulk_generic import (by_value_order, class_codes, classes, coinciding, combined_codes, generic_edges,
+                                   new_constants, pattern_codes)
 from .reverse_bulk_layout import _lay_out
 from .reverse_bulk_masks import mask_edges
 from .reverse_bulk_order import stable_order
-from .reverse_bulk_share import _MAX_BLOCK, _active, _const_key
+from .reverse_bulk_share import _MAX_BLOCK, _active
 from .reverse_bulk_templates import _argument_patterns, _edges_of, _Unsupported
 from .reverse import exits_of
 
@@ -269,9 +287,12 @@ def grad_reverse_bulk(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Opti
 
     # -- each instruction's kind: its op, and the values of constant arguments (a
     # partial may look at them: x**2); the edges of a kind, recorded once ----------
-    cval = {i: _const_key(instrs[i].value) for i in np.flatnonzero(kind == op_id["const"]).tolist()} \
-        if "const" in op_id else {}
-    const_values = {i: instrs[i].value for i in cval}
+    # (each constant's value read once; its key is _const_key's, repr(float(value)))
+    at = np.flatnonzero(kind == op_id["const"]).tolist() if "const" in op_id else []
+    values = [instrs[i].value for i in at]
+    const_values = dict(zip(at, values))
+    cval = dict(zip(at, map(repr, map(float, values))))
+    del at, values
     op_kind = kind.copy()   # (kind is refined below by the arguments' patterns)
     is_const = np.zeros(n + 1, bool)   # (index -1: no argument)
     if cval:
@@ -283,38 +304,43 @@ def grad_reverse_bulk(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Opti
     if pattern_of:
         is_special[np.fromiter(pattern_of, np.intp, len(pattern_of))] = True
     pattern_key.update(cval)
+    products = {v: e for v, e in pattern_of.items() if e[0] == "mul"}   # (c·v: its class, if c's is generic)
     pattern_of.update(const_values)
     with_const = np.flatnonzero(is_special[cols[0]] | is_special[cols[1]] | is_special[cols[2]])
     del is_special
     n_kinds = len(op_id)
+    # a constant the builder cannot tell from others of its class (reverse_bulk_generic.py)
+    # is keyed by its class, not its value: a kind, and a template, for all such
+    # constants; not where two constants of one value would be two variables
+    class_of_var = classes(const_values, products) \
+        if _generic.ENABLED and len(set(cval.values())) == len(cval) else {}
+    exact = None   # (each of with_const's instructions' code keyed by value, where classes are)
     if len(with_const):
-        # an instruction with such arguments: a kind per (op, its arguments' patterns), the
-        # patterns numbered (0: a plain variable) and combined as ints
-        code_of = {key: c for c, key in enumerate(dict.fromkeys(pattern_key.values()), 1)}
-        pcode = np.zeros(n + 1, np.int64)   # (index -1: no argument)
-        pcode[np.fromiter(pattern_key, np.intp, len(pattern_key))] = np.fromiter(
-            map(code_of.__getitem__, pattern_key.values()), np.int64, len(pattern_key))
-        radix = len(code_of) + 1
-        combined = kind[with_const].astype(np.int64)
-        for k in range(3):
-            if int(combined.max()) >= (1 << 62) // radix:   # (renumbered before it could overflow)
-                combined = np.unique(combined, return_inverse=True)[1].astype(np.int64)
-            combined = combined * radix + pcode[cols[k][with_const]]
+        # an instruction with such arguments: a kind per (op, its arguments' patterns)
+        pcode, radix = pattern_codes(pattern_key, n)
+        combined = exact = combined_codes(op_kind, with_const, cols, pcode, radix)
+        if class_of_var:
+            pcode, radix = class_codes(pcode, radix, class_of_var)
+            combined = combined_codes(op_kind, with_const, cols, pcode, radix)
+        else:
+            exact = None
+        del pcode
         found, inverse = np.unique(combined, return_inverse=True)
         kind[with_const] = n_kinds + inverse
         n_kinds += len(found)
-        del code_of, pcode, combined, found, inverse
+        del combined, found, inverse
     templates: list = []
-    specs: list = []   # template id -> (op, argument number, constant arguments)
+    specs: list = []   # template id -> (op, argument number, constant arguments[, exact patterns])
     active_np = _active(trace, wrt_list, n, cols, is_const)
     # the edges that leave a where()'s branch, masked by its condition (reverse_masks.py;
     # laid out here: reverse_bulk_masks.py)
     exits = exits_of(trace, instrs, active_np.tobytes(), (o,)) if "where" in op_id else None
-    edge_t = np.full((n_kinds + 1, 3), -1, np.int32)   # kind, argument -> its edge's template (-1: none)
+    kind_edges: dict = {}   # kind -> its edges ((argument, template), ...)
     zeros = False   # a structural zero somewhere: then not every active variable is reached
     try:
         by_kind = stable_order(kind)   # (instructions grouped by kind, in order)
         bounds = np.searchsorted(kind[by_kind], np.arange(n_kinds + 1)).tolist()
+        redo = []   # instructions of generic kinds to key by their constants' values after all
         for k in range(n_kinds):
             if bounds[k] == bounds[k + 1]:
                 continue
@@ -322,15 +348,50 @@ def grad_reverse_bulk(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Opti
             op, first_args = instrs[first][0], instrs[first][1]
             if op in _LEAVES:
                 continue
-            edges = _edges_of(op, first_args, pattern_of, templates, specs)
+            edges = None
+            if class_of_var and any(a in class_of_var for a in first_args):
+                got = generic_edges(op, first_args, class_of_var, pattern_of, templates, specs)
+                if got is None:   # (not the same template for every constant: by value)
+                    redo.append(by_kind[bounds[k]:bounds[k + 1]])
+                    continue
+                edges, positions, fixed = got
+                members = by_kind[bounds[k]:bounds[k + 1]]
+                clash = coinciding(members, positions, fixed, cols, arg_rows, const_values, n)
+                if clash is not None:
+                    redo.append(members[clash])
+            if edges is None:
+                edges = _edges_of(op, first_args, pattern_of, templates, specs)
             if edges is False or any(len(templates[t][0]) > _MAX_BLOCK for _, t in edges):
                 return None
             zeros |= len(edges) < len(first_args)
-            for j, t in edges:
-                edge_t[k, j] = t
+            kind_edges[k] = edges
+        if redo:
+            redo = np.sort(np.concatenate(redo))
+            found, inverse = np.unique(exact[np.searchsorted(with_const, redo)], return_inverse=True)
+            kind[redo] = n_kinds + inverse
+            n_kinds += len(found)
+            for first in np.unique(kind[redo], return_index=True)[1].tolist():
+                first = int(redo[first])
+                op, first_args = instrs[first][0], instrs[first][1]
+                edges = _edges_of(op, first_args, pattern_of, templates, specs)
+                if edges is False or any(len(templates[t][0]) > _MAX_BLOCK for _, t in edges):
+                    return None
+                zeros |= len(edges) < len(first_args)
+                kind_edges[int(kind[first])] = edges
     except _Unsupported:
         return None
-    del by_kind
+    del by_kind, redo
+    if class_of_var and new_constants(templates, cval):
+        # the templates in the order keyed by value gives them (the layout puts new
+        # constants in the order its templates first hold them)
+        templates, specs, kind_edges = by_value_order(kind, with_const, exact, len(op_id), templates, specs,
+                                                       kind_edges)
+    del exact
+    edge_t = np.full((n_kinds + 1, 3), -1, np.int32)   # kind, argument -> its edge's template (-1: none)
+    for k, edges in kind_edges.items():
+        for j, t in edges:
+            edge_t[k, j] = t
+    del kind_edges
     # the edges, in the sweep's order: consumers descending, last argument first; an
     # edge where an active instruction's kind has one to an active argument: a mask
     # of (instruction, argument) read backwards, so no sort and a few NumPy calls

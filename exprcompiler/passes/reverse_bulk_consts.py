@@ -70,7 +70,7 @@ class ConstantSweep(ConstantItems):
     `place`, `put`."""
 
     def __init__(self, trace, o, e_i, e_a, e_t, prev_edge, next_edge, templates, const_template, labelled,
-                 primal=None):
+                 primal=None, generic=frozenset()):
         # labelled[a]: whether v̄ of primal variable a is labelled (an item's label is that
         # a, made v̄_a only with the others' in bar_columns: no Label made per edge)
         self.trace, self.o, self.labelled = trace, o, labelled
@@ -82,6 +82,8 @@ class ConstantSweep(ConstantItems):
         self._k_var: dict = {}      # a constant's value -> its variable (see var)
         self.e_i, self.e_a, self.e_t, self.prev, self.next = e_i, e_a, e_t, prev_edge, next_edge
         self.templates, self.const_template = templates, const_template
+        # (templates of generic kinds, reverse_bulk_generic.py: recorded per instruction's arguments)
+        self.generic = generic
         self.primal = primal   # (op, variables) -> the primal's variable of that key, or None
         self.mask_cols = None   # (the conditions of the masked edges' wheres: reverse_bulk_masks.py)
 
@@ -141,7 +143,7 @@ class ConstantSweep(ConstantItems):
             lo[self.e_i[heads]] = heads
             hi[self.e_i[heads]] = np.append(heads[1:], n_edges)
         lo, hi = memoryview(lo), memoryview(hi)
-        templates, const_template = self.templates, self.const_template
+        templates, const_template, generic = self.templates, self.const_template, self.generic
         # (an edge whose contribution is G itself, and its argument's first: a byte each)
         is_seed = np.array([t is seed_template for t in templates] + [False], bool)
         plain = memoryview(is_seed[self.e_t] & (self.prev < 0))
@@ -242,14 +244,15 @@ class ConstantSweep(ConstantItems):
                     cref = (K, cval)
                 else:
                     et = e_t[k]
-                    plan = plans.get((et, c)) if c else None
+                    arg_vars = instrs[i][1]
+                    pkey = (et, c) if et not in generic else (et, c, arg_vars)
+                    plan = plans.get(pkey) if c else None
                     if plan is None:
-                        tinstrs, res = const_template(et, c)
+                        tinstrs, res = const_template(et, c, arg_vars)
                         plan = (tinstrs, res, _alone(tinstrs) if primal is not None else (False,) * len(tinstrs))
                         if c and c == c:
-                            plans[et, c] = plan
+                            plans[pkey] = plan
                     tinstrs, res, alone = plan
-                    arg_vars = instrs[i][1]
                     if tinstrs:
                         made = []   # each template instruction's ref (see ref): an item, or the primal's hit
                         for (op, refs), own in zip(tinstrs, alone):

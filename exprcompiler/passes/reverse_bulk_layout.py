@@ -27,6 +27,7 @@ from ..trace.labels import NONE, Labels
 from .replay import fresh_name
 from .reverse_bulk_consts import ConstantSweep
 from .reverse_bulk_fold import fold_scaled
+from .reverse_bulk_generic import spec_template
 from .reverse_bulk_masks import check_layout, fresh_negations
 from .reverse_bulk_negations import _negation_classes, _negation_hits
 from .reverse_bulk_order import stable_order
@@ -72,9 +73,12 @@ def _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e
 
     # the edges out of constant adjoints (the seed's cascade): swept in Python
     # (a masked edge's partial is recorded for G's value, then masked: reverse_bulk_masks.py)
-    recorded = (lambda t, c: _template(*specs[t], g=c)) if masks is None else masks.constant_template(specs)
+    # (a generic kind's partial, reverse_bulk_generic.py, recorded for the instruction's own constants)
+    recorded = (lambda t, c, args: _template(*specs[t], g=c) if len(specs[t]) == 3 else
+                spec_template(specs[t], c, args)) if masks is None else masks.constant_template(specs)
     cs = ConstantSweep(trace, o, e_i, e_a, e_t, prev_edge, next_edge, templates, recorded, _labelled(trace.labels),
-                       None if primal_copies else _PrimalTable(op_kind, op_id, arg_cols, const_var))
+                       None if primal_copies else _PrimalTable(op_kind, op_id, arg_cols, const_var),
+                       {t for t, spec in enumerate(specs) if len(spec) > 3})
     if masks is not None:
         cs.mask_cols = masks.cols
     try:

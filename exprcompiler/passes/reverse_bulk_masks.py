@@ -35,7 +35,8 @@ import numpy as np
 
 from .reverse_bulk_negations import _classes
 from .reverse_bulk_share import _MAX_BLOCK
-from .reverse_bulk_templates import _NEG_TEMPLATE, _SEED_TEMPLATE, _template
+from .reverse_bulk_generic import spec_template
+from .reverse_bulk_templates import _NEG_TEMPLATE, _SEED_TEMPLATE
 from .reverse_masks import _NESTED
 
 _ZERO = ("c", 0.0)
@@ -65,12 +66,12 @@ class MaskedEdges:
         reverse_bulk_layout): a masked one's partial recorded so, then masked."""
         recipes = self.recipes
 
-        def recorded(t: int, c):
+        def recorded(t: int, c, args):   # (args: the instruction's, for a generic kind's spec)
             recipe = recipes.get(t)
             if recipe is None:
-                return _template(*specs[t], g=c)
+                return spec_template(specs[t], c, args)
             spec, shape = recipe
-            base = _SEED_TEMPLATE if spec is None else _template(*spec, g=c)
+            base = _SEED_TEMPLATE if spec is None else spec_template(spec, c, args)
             if base is _NEG_TEMPLATE:   # (−G of a constant G: folded, as the constant sweep folds it)
                 base = ((), ("c", -c))
             return _masked(base, shape)
