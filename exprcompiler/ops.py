@@ -340,11 +340,14 @@ _TABLE += [
 _TABLE += _SPECIAL
 
 _TABLE += [
-    # hypot3's partials x/h (ops_special._over_norm3) as one op: its value is three
-    # partials' one reciprocal (x·k·(1/(h·k)), k a power of two by the sum of squares s),
-    # its derivative the quotient's. Differentiated step by step, that product's
-    # 1/(h·k)² overflowed or underflowed where the Hessian, (I - n·nᵀ)/h, is a normal
-    # float: -inf at h = 1e-300, the n·nᵀ term 0 at 1e300. Not in the language.
+    # hypot3's partials x/h as the backends compute them (c_forms.hypot_quotients makes
+    # ops_special's hypot3_slope<i> under its guard this): its value is three partials'
+    # one reciprocal (x·k·(1/(h·k)), k a power of two by the sum of squares s), its
+    # derivative the quotient's. Differentiated step by step, that product's 1/(h·k)²
+    # overflowed or underflowed where the Hessian, (I - n·nᵀ)/h, is a normal float: -inf
+    # at h = 1e-300, the n·nᵀ term 0 at 1e300; the quotient's, 1/h - (x/h)·(x/h)/h through
+    # h, cancelled at (1e-9, 3, 2e-9): hypot3's derivatives are the slopes' own. Not in
+    # the language.
     OpDef("over_norm", 3, runtime.over_norm, _QUOTIENT + (None,), "over_norm", c="xc_over_norm",
           sympy=lambda sp, x, h, s: x / h, domain=((-3.0, 3.0), (0.5, 3.0), (0.0, 9.0)),
           callable_by_name=False,

@@ -300,22 +300,90 @@ def _at_nan_tie(b, tie, value, const, d):
 
 
 def _over_norm3(b, i, xs, out):
-    """xs[i] / hypot3, 0 where hypot3 is 0 (the subgradient, as hypot's), by the op
-    over_norm(x, h, s): x·k·(1/(h·k)), one division for the three partials (a C kernel
-    makes one; NumPy's hypot3_rows too) where x/out took three, its derivative the
-    quotient's (ops.py). k is 2^60 where the naive sum of squares s is at most 2^120,
-    else 2^-60 (s overflowed, or is NaN: beside an infinite term and a NaN, a finite
-    term's partial is then 0, x/inf) (exact scalings): out·k is in [2^-1014, 2^964] in
-    float64, [2^-89, 2^121] in float32, so its reciprocal is a normal float in both,
-    and the partial has the bits of x·(1/out) wherever 1/out is normal, whatever k. k
-    comes from s, not from out, so that a C kernel computes it beside the square root
-    (s is xc_hypot3's own, the same operations in the same order, which gcc computes
-    once): from out, its comparisons waited for the root (value and gradient in cache:
-    1.44 -> 1.18x the naive form's time). Where out is 0, the quotient takes 1 for out
-    (_safe_norm)."""
+    """xs[i] / hypot3, 0 where hypot3 is 0 (the subgradient, as hypot's), as the ops
+    hypot3_guard(hypot3_slope<i>(x, y, z), h, s): h the value (1 where 0: _safe_norm),
+    s its naive sum of squares. Every backend computes the pair as where(out == 0, 0,
+    over_norm(xs[i], h, s)) (c_forms.hypot_quotients), the instructions and bits of the
+    partials before they were ops: x·k·(1/(h·k)), one division for the three partials
+    (a C kernel makes one; NumPy's hypot3_rows too) where x/out took three, k 2^60 where
+    s is at most 2^120, else 2^-60 (s overflowed, or is NaN: beside an infinite term and
+    a NaN, a finite term's partial is then 0, x/inf) (exact scalings): out·k is in
+    [2^-1014, 2^964] in float64, [2^-89, 2^121] in float32, so its reciprocal is a normal
+    float in both, and the partial has the bits of x·(1/out) wherever 1/out is normal,
+    whatever k. k comes from s, not from out, so that a C kernel computes it beside the
+    square root (s is xc_hypot3's own, the same operations in the same order, which gcc
+    computes once): from out, its comparisons waited for the root (value and gradient in
+    cache: 1.44 -> 1.18x the naive form's time). Two ops where over_norm(x, h, s) was
+    one, so that the derivative reads y and z: over_norm's, 1/h - (x/h)·(x/h)/h through
+    h, cancelled (0 for y²/h³ = 3.7e-20 at (1e-9, 3, 2e-9)); the slope's is its own
+    (_hypot3_slope_partial), and the guard keeps h and s in the trace for the backends
+    (the VM's instructions have three operands: one op could not take x, y, z, h and s).
+    One slope op per argument, on hypot3's arguments in its order, so that each is one
+    hypot3's (two of one hypot3 of an argument twice, hypot3(x, x, y), are one: _first)."""
     s = b.add(b.add(b.mul(xs[0], xs[0]), b.mul(xs[1], xs[1])), b.mul(xs[2], xs[2]))
     zero = b.eq(out, 0.0)
-    return b.where(zero, 0.0, b.apply("over_norm", xs[i], _safe_norm(b, zero, out), s))
+    h = _safe_norm(b, zero, out)   # (made before the slope: the instructions' order is over_norm's)
+    return b.apply("hypot3_guard", b.apply(_SLOPES[_first(b, xs, i)], *xs), h, s)
+
+
+_SLOPES = ("hypot3_slope0", "hypot3_slope1", "hypot3_slope2")
+
+
+def _first(b, xs, i: int) -> int:
+    """The first argument that is the value xs[i]: its slope is xs[i]'s (the same value,
+    one instruction, as over_norm(x, h, s) was)."""
+    v = b.source_of(xs[i])
+    return next(j for j in range(3) if b.source_of(xs[j]) == v)
+
+
+def _hypot3_slope_partial(b, g, xs, out, i: int, j: int):
+    """∂(x_i/r)/∂x_i = Σ_(k≠i) (x_k/r)·((x_k/r)/r), ∂(x_i/r)/∂x_j = -(x_i/r)·((x_j/r)/r), r =
+    hypot3(*xs): products of the unit vector's components, which do not cancel (the
+    quotient's derivative, (1 - (x_i/r)²)/r, did); r taken as 1 where it is 0, so that no
+    branch is 0/0 (there the components are 0, and so are these). Each component is
+    divided by r before it is multiplied: a product of two first underflowed where the
+    entry is a normal float (-(y/r)(z/r)/r = -1e-307 at (1e-5, 1e-22, 1e-300) was 1.5e-12
+    off, (y/r)² = 1e-310 at (1e-5, 1e-160, 0) loses digits). The components are the
+    value's gradient's own slopes, r its hypot3 (the same instructions)."""
+    r = b.apply("hypot3", *xs)
+    h = _safe_norm(b, b.eq(r, 0.0), r)
+    t = [out if k == i else b.apply(_SLOPES[_first(b, xs, k)], *xs) for k in range(3)]
+    if j == i:
+        u, w = (t[k] for k in range(3) if k != i)
+        return b.mul(g, b.add(b.mul(u, b.div(u, h)), b.mul(w, b.div(w, h))))
+    return b.neg(b.mul(g, b.mul(out, b.div(t[j], h))))
+
+
+def _guarded_seed(b, g, q, h, s, out):
+    """hypot3_guard's partial in q: g, 0 where the norm is 0 (h == 1 and s == 0; h's own
+    test where h is where(r == 0, 1, r), as _over_norm3 makes it)."""
+    ins = b.instrs[b.source_of(h)]
+    zero = None
+    if ins[0] == "where" and b.const_value(ins[1][1]) == 1.0:
+        test = b.instrs[b.source_of(ins[1][0])]
+        if test[0] == "eq" and b.source_of(test[1][0]) == b.source_of(ins[1][2]) \
+                and b.const_value(test[1][1]) == 0.0:
+            zero = ins[1][0]
+    if zero is None:
+        zero = b.mul(b.eq(h, 1.0), b.eq(s, 0.0))
+    return b.where(zero, 0.0, g)
+
+
+def _slope_op(i: int) -> OpDef:
+    """hypot3_slope<i>(x, y, z) = (x, y, z)[i] / hypot3(x, y, z)."""
+    name = _SLOPES[i]
+    sym = "xyz"[i]
+    edge = [0.0, 0.0, 0.0]   # at (0, 0, 2), r = 2: (1 - (x_i/r)²)/r on the diagonal, 0 elsewhere
+    edge[i] = 0.0 if i == 2 else 0.5
+    return OpDef(name, 3, getattr(runtime, name),
+                 tuple(lambda b, g, x, y, z, out, j=j: _hypot3_slope_partial(b, g, (x, y, z), out, i, j)
+                       for j in range(3)),
+                 name, c="xc_" + name, sympy_head="", callable_by_name=False,
+                 sympy=lambda sp, x, y, z: (x, y, z)[i] / sp.sqrt(x ** 2 + y ** 2 + z ** 2),
+                 edges=(((0.0, 0.0, 0.0), (0.0, 0.0, 0.0)), ((0.0, 0.0, 2.0), tuple(edge))),
+                 doc=f"{sym} / hypot3(x, y, z) ({sym} where hypot3 is 0), over_norm's steps: hypot3's "
+                     f"partial in {sym}; derivative Σ (the others / r)² / r in {sym}, -({sym}/r)(y/r)/r in "
+                     "another, y")
 
 
 def _three(partial):
@@ -336,4 +404,15 @@ TABLE += [
                  ((800.0, 0.0, -INF), (1.0, 0.0, 0.0))),
           doc="log(exp(x) + exp(y) + exp(z)) without overflow or underflow; derivative softmax "
               "(1/3 each where all three are equal, equal infinities included)"),
+    # hypot3's partials (_over_norm3): x / hypot3(x, y, z) with its own derivative, and
+    # the guard that gives 0 where the norm is 0 and holds the kernel's h and s (hints:
+    # its value reads them only for that test), which the backends divide by
+    # (c_forms.hypot_quotients: over_norm(x, h, s) and a where, the partials' old bits).
+    *(_slope_op(i) for i in range(3)),
+    OpDef("hypot3_guard", 3, runtime.hypot3_guard, (_guarded_seed, None, None), "hypot3_guard",
+          c="xc_hypot3_guard", sympy_head="", sympy=lambda sp, q, h, s: q, callable_by_name=False,
+          domain=((-3.0, 3.0), (0.5, 3.0), (0.0, 9.0)),
+          edges=(((2.0, 1.0, 0.0), (0.0, 0.0, 0.0)), ((2.0, 3.0, 9.0), (1.0, 0.0, 0.0))),
+          doc="q, 0 where h == 1 and s == 0 (a norm h of 0, taken as 1, and its sum of squares s: "
+              "hints, which the value reads for that test only): hypot3's partial; derivative 1 in q"),
 ]

@@ -3,7 +3,8 @@ logaddexp3(a, b, c) = log(exp(a) + exp(b) + exp(c)), which the stability rewrite
 for three terms (one op where two nested binary ones took two square roots, or two
 exps and two logs), and the helpers that give a value and its three partials in one call
 (hypot3_rows, logaddexp3_rows: the naive form's cost and numbers where that is accurate),
-and over_norm, the op hypot3's partials are (x/h with a reciprocal the three share).
+and over_norm, the op hypot3's partials are (x/h with a reciprocal the three share), with
+hypot3_slope0, 1, 2 and hypot3_guard, the ops they are before the backends divide by the value.
 
 Where it sits: re-exported by runtime.py (the op table's evaluators and generated NumPy
 code import the names from there); backends/numpy_nary.py finds where generated code
@@ -139,6 +140,33 @@ def over_norm(x, h, s):
     return _scalar(q)
 
 
+def _slope(i: int):
+    def slope(x, y, z):
+        """(x, y, z)[i] / hypot3(x, y, z), the numerator where hypot3 is 0 (the ops
+        hypot3_slope0, 1, 2: hypot3's partials before their guard): over_norm's steps on
+        the value h (1 where 0) and the sum of squares s, as its own; backends divide by
+        the kernel's h instead where it has one (c_forms.hypot_quotients: the same bits)."""
+        x, y, z = _real3(x, y, z)
+        h = _hypot3_into(x, y, z, np.empty(x.shape, x.dtype))[0]
+        np.copyto(h, 1.0, where=h == 0)
+        return over_norm((x, y, z)[i], h, _sum_of_squares(x, y, z, np.empty(x.shape, x.dtype)))
+    slope.__name__ = slope.__qualname__ = f"hypot3_slope{i}"
+    return _blocked(slope)
+
+
+hypot3_slope0, hypot3_slope1, hypot3_slope2 = (_slope(i) for i in range(3))
+
+
+@_blocked
+def hypot3_guard(q, h, s):
+    """q, 0 where h == 1 and s == 0 (the op hypot3_guard: a norm of 0, which its
+    partials take as 1, and its sum of squares)."""
+    q, h, s = _real3(q, h, s)
+    out = q.copy()
+    out[(h == 1.0) & (s == 0.0)] = 0.0
+    return _scalar(out)
+
+
 # logaddexp3: the naive form where every exponent is in [lo, hi]: lo as logaddexp_rows'
 # (exps normal, within an ulp), hi = ⌊log(tiny⁻¹ / 3)⌋ (707 in float64): the sum of three
 # exps stays below 1/tiny, so 1/s, by which the partials are products, is normal. Else
@@ -233,4 +261,5 @@ def logaddexp3_rows(a, b, c, out=None):
     return rows
 
 
-__all__ = ["hypot3", "hypot3_rows", "logaddexp3", "logaddexp3_rows", "over_norm"]
+__all__ = ["hypot3", "hypot3_guard", "hypot3_rows", "hypot3_slope0", "hypot3_slope1", "hypot3_slope2",
+           "logaddexp3", "logaddexp3_rows", "over_norm"]

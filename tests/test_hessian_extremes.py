@@ -7,7 +7,10 @@ cancellations) wherever an entry of that is a normal float. The rules are writte
 moderate arguments: a derivative taken step by step can overflow or underflow in an
 intermediate value where the Hessian itself is a normal float: hypot3's partials,
 x·k·(1/(h·k)) step by step, took 1/(h·k)², -inf at h = 1e-300 and 0 at 1e300 (the n·nᵀ
-term lost); they are now one op, over_norm, whose derivative is the quotient's.
+term lost); they became one op, over_norm, whose derivative is the quotient's, which
+cancelled at mixed magnitudes (0 for y²/h³ at (1e-9, 3, 2e-9)); they are now
+hypot3_slope<i>(x, y, z) under a guard, whose derivative is products of the unit
+vector's components (ops_special._over_norm3; tests/test_hypot3_hessian.py).
 
 Entries whose exact value is 0 or subnormal are checked against the block's scale (an
 absolute error of 1e-12 of its largest entry, or of |f'|/|x|); entries whose exact value
@@ -44,10 +47,6 @@ KNOWN: dict = {
     # 0.25·sech2(x/2) would not (and is accurate at x >> 0, where 1 - s is not: the slope
     # itself is 1.7e-4 off at 30, 6% at 35)
     **{("sigmoid", (x,)): _CANCELS for x in (1e-9, -1e-9)},
-    # the diagonal (1 - n_i²)/h, y²/h³ at (1e-9, 3, 2e-9), as 1/h - (x/h)·(x/h)/h (over_norm's
-    # quotient): 0 for 3.7e-20; hypot's partials are the op hypot_slope, whose derivative
-    # is (y/h)²/h (ops_special); hypot3's could be likewise
-    **{("hypot3", p): _CANCELS for p in ((1e-9, 3.0, 2e-9), (-1e-9, 3.0, -2e-9))},
     # y·(y - 1)·x**(y - 2) with y = 2e-300: x**(y - 2) = 1e600 overflows before y scales it
     ("pow", (1e-300, 2e-300)): "overflow",
 }

@@ -6,7 +6,8 @@ from one argument reduction, sinh and cosh likewise, arcsinh's and arccosh's slo
 terms from the value's own steps (and expm1(0.0 - x) beside log1mexp(x): its slope is
 the op log1mexp_slope, which C computes by xc_log1mexp's steps without this pass),
 log(1 - x) from 1 - x; and hypot's partials hypot_slope(x, y, h) as x / h where h is
-the kernel's own hypot (`hypot_quotients`, the NumPy backend's too). Each shared form is an op
+the kernel's own hypot (`hypot_quotients`, the NumPy backend's too), and hypot3's partials
+hypot3_guard(hypot3_slope0(x, y, z), h, s) as where(r == 0, 0, over_norm(x, h, s)) likewise. Each shared form is an op
 of the op table that is not callable by name (ops.py: expm1_shared, ..., log1m_shared),
 with a NumPy reference and its C helper in c_exp.py / c_special.py.
 
@@ -69,15 +70,58 @@ def _forms(trace: Trace, shared: bool) -> Trace:
     return Trace(instrs, trace.labels, trace.outputs, trace.source)
 
 
+# the ops that hypot_quotients rewrites
+QUOTIENT_OPS = frozenset(("hypot_slope", "hypot3_guard"))
+
+
 def hypot_quotients(trace: Trace) -> Trace:
     """The trace with each hypot_slope(x, y, h) whose h is the kernel's hypot of x and y
-    (1 where 0) as the quotient x / h (_hypot_quotients); the NumPy backend's rewrite
-    (numpy_backend._prepared_ops), the same trace where there is none."""
-    if not any(ins.op == "hypot_slope" for ins in trace.instrs):
+    (1 where 0) as the quotient x / h (_hypot_quotients), and hypot3's partials likewise
+    (hypot3_quotients); the NumPy backend's rewrite (numpy_backend._prepared_ops), the
+    same trace where there is none."""
+    if not any(ins.op in QUOTIENT_OPS for ins in trace.instrs):
         return trace
     instrs = list(trace.instrs)
     _hypot_quotients(instrs)
     return Trace(instrs, trace.labels, trace.outputs, trace.source)
+
+
+def hypot3_quotients(instrs: list, guards=None) -> None:
+    """In place: hypot3's partials (ops_special._over_norm3) as they were before they
+    were ops: hypot3_guard(q, h, s) whose h = where(r == 0.0, 1.0, r), r a hypot3, as
+    where(r == 0.0, 0.0, q), and each hypot3_slope<k> of r's arguments (in its order,
+    through copies) as over_norm(its argument k, h, s), with that guard's h and s: the same
+    instructions in the same places, so the first derivative's code and bits are
+    over_norm's. A slope of a kernel without such a guard keeps its own form
+    (c_nary.xc_hypot3_slope0...: over_norm's steps on a hypot3 of its own)."""
+    hints: dict = {}   # hypot3's arguments, sorted -> (h, s)
+    if guards is None:   # (the guards' places, where the caller has them)
+        guards = [i for i, ins in enumerate(instrs) if ins.op == "hypot3_guard"]
+    for i in guards:
+        ins = instrs[i]
+        q, h, s = ins.args
+        w = instrs[_copied(instrs, h)]
+        if w.op != "where" or not _is_const(instrs, w.args[1], 1.0):
+            continue
+        r = _copied(instrs, w.args[2])
+        test = instrs[_copied(instrs, w.args[0])]
+        if (instrs[r].op == "hypot3" and test.op == "eq" and _copied(instrs, test.args[0]) == r
+                and _is_const(instrs, test.args[1], 0.0)):
+            instrs[i] = Instr("where", (w.args[0], test.args[1], q), ins.attrs, ins.shape)
+            hints.setdefault(tuple(_copied(instrs, a) for a in instrs[r].args), (h, s))
+    if not hints:
+        return
+    for i, ins in enumerate(instrs):
+        k = _SLOPES.get(ins.op)
+        if k is not None:
+            hs = hints.get(tuple(_copied(instrs, a) for a in ins.args))
+            # (only after h and s: a slope that a derivative of the slope op itself made
+            # before them, reading a guard its own second sweep made, keeps its form)
+            if hs is not None and max(hs) < i:
+                instrs[i] = Instr("over_norm", (ins.args[k],) + hs, ins.attrs, ins.shape)
+
+
+_SLOPES = {"hypot3_slope0": 0, "hypot3_slope1": 1, "hypot3_slope2": 2}   # op -> its numerator
 
 
 def _hypot_quotients(instrs: list) -> None:
@@ -85,9 +129,13 @@ def _hypot_quotients(instrs: list) -> None:
     h = where(r == 0.0, 1.0, r) and r = hypot(x, y) or hypot(y, x) (through copies), as
     hypot's gradient makes it: the instructions and bits hypot's first derivative had
     before it was an op (within the where that gives 0 at r = 0; at r = 0, x / h is x,
-    ±0). The op's own form (c_special.xc_hypot_slope) computes hypot itself."""
+    ±0). The op's own form (c_special.xc_hypot_slope) computes hypot itself. Then
+    hypot3's partials likewise (hypot3_quotients)."""
+    guards = []
     for i, ins in enumerate(instrs):
         if ins.op != "hypot_slope":
+            if ins.op == "hypot3_guard":
+                guards.append(i)
             continue
         x, y, h = (_copied(instrs, v) for v in ins.args)
         w = instrs[h]
@@ -98,6 +146,8 @@ def _hypot_quotients(instrs: list) -> None:
         if (n.op == "hypot" and tuple(_copied(instrs, v) for v in n.args) in ((x, y), (y, x))
                 and c.op == "eq" and _copied(instrs, c.args[0]) == r and _is_const(instrs, c.args[1], 0.0)):
             instrs[i] = Instr("div", (ins.args[0], ins.args[2]), ins.attrs, ins.shape)
+    if guards:
+        hypot3_quotients(instrs, guards)
 
 
 def _log1m(instrs: list) -> None:
@@ -189,4 +239,4 @@ def _copied(instrs, v: int) -> int:
     return v
 
 
-__all__ = ["c_forms", "hypot_quotients", "squares"]
+__all__ = ["QUOTIENT_OPS", "c_forms", "hypot3_quotients", "hypot_quotients", "squares"]

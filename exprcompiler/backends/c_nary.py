@@ -1,6 +1,6 @@
 """C backend, helpers for the three-term stable forms hypot3 and logaddexp3 (the op
-table's ops_special), and for over_norm, hypot3's partials (ops.py); runtime_nary.py is
-their NumPy side.
+table's ops_special), and for over_norm, hypot3's partials (ops.py), with hypot3_slope0, 1,
+2 and hypot3_guard where a kernel has them as they are; runtime_nary.py is their NumPy side.
 
 Merged into c_backend.HELPERS, as c_special's are, so both C generators, the tape VM
 and `exprc export` emit them where a kernel calls them. Both select by masks
@@ -52,6 +52,21 @@ static inline double xc_over_norm(double x, double h, double s)
     return x * k * (1.0 / (h * k));
 }"""
 
+# hypot3's partial before its guard, where a kernel has no hypot3 of its arguments to divide
+# by (c_forms.hypot_quotients divides by it where it has): over_norm's steps on its own
+# value and sum of squares (runtime.hypot3_slope0, 1, 2); and the guard, 0 where the norm is 0.
+_HYPOT3_SLOPE = """/* {v} / hypot3(x, y, z), {v} where it is 0, as runtime.hypot3_slope{i} */
+static inline double xc_hypot3_slope{i}(double x, double y, double z)
+{{
+    const double r = xc_hypot3(x, y, z);
+    return xc_over_norm({v}, xc_select(r == 0.0, 1.0, r), x * x + y * y + z * z);
+}}"""
+_HYPOT3_GUARD = """/* q, 0 where h == 1 and s == 0 (a norm of 0 and its sum of squares), as runtime.hypot3_guard */
+static inline double xc_hypot3_guard(double q, double h, double s)
+{
+    return xc_select((h == 1.0) & (s == 0.0), 0.0, q);
+}"""
+
 # log(exp(x) + exp(y) + exp(z)) as m + log1p(s), m the first argument equal to the largest,
 # big (big itself where that is z, or NaN), s = exp(u - m) + exp(w - m) for u and w the
 # two others, in order (u - m taken as 0 where u == big and u - m is NaN: inf - inf); log1p(s)
@@ -100,6 +115,9 @@ HELPERS = {
     "xc_hypot3_inner_at": (_HYPOT3_INNER_AT, ()),
     "xc_logaddexp3": (_LOGADDEXP3, ("xc_maximum", "xc_select")),
     "xc_over_norm": (_OVER_NORM, ("xc_select",)),
+    **{f"xc_hypot3_slope{i}": (_HYPOT3_SLOPE.format(i=i, v="xyz"[i]), ("xc_hypot3", "xc_over_norm", "xc_select"))
+       for i in range(3)},
+    "xc_hypot3_guard": (_HYPOT3_GUARD, ("xc_select",)),
 }
 
 __all__ = ["HELPERS", "INNER"]

@@ -40,7 +40,7 @@ from ..trace.render import named_array, use_counts_and_reads
 from ..trace.render import named_vars, use_counts  # noqa: F401
 from ..trace.columns import keep, kept
 from ..trace.render_bulk import FlatSlots, OpCodes, op_codes, op_codes_of_table, table_codes
-from .c_forms import hypot_quotients
+from .c_forms import QUOTIENT_OPS, hypot_quotients
 from .name_firsts import Aliases
 from .name_later import input_names, later_texts, run_slots
 from .naming import assign_names
@@ -312,7 +312,7 @@ def _prepared_ops(trace: Trace, point: bool) -> tuple[Trace, set[str], OpCodes, 
         trace = _dots(trace)
     if "logaddexp" in ops and not point:
         trace = hoist_shared(trace)
-    if "hypot_slope" in ops:   # hypot's partials divided by the value's hypot, as C's (c_forms)
+    if not QUOTIENT_OPS.isdisjoint(ops):   # hypot's and hypot3's partials divided by the value, as C's (c_forms)
         trace = hypot_quotients(trace)
     if trace is given:
         return trace, set(codes.names), codes, given_ops

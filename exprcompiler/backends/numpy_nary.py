@@ -27,6 +27,7 @@ import numpy as np
 from ..ops import OPS
 from ..trace.builder_ops import _COMMUTATIVE
 from ..trace.ir import Builder
+from .c_forms import hypot3_quotients
 
 # the rows helpers generated code may call (names no variable may take)
 NARY_HELPERS = ("hypot3_rows", "logaddexp3_rows")
@@ -35,18 +36,23 @@ NARY_OPS = frozenset(_ROWS)
 
 
 @functools.lru_cache(maxsize=None)
-def _pattern(opname: str) -> tuple:
+def _pattern(opname: str, divided: bool = False) -> tuple:
     """The partials of `opname` at a seed of 1 as its op-table rules build them, on
     three placeholder arguments, in a derivative pass's builder: (instructions, the
     op's position, the partials' positions, the positions of operations on the
     arguments and constants alone). The instructions are (op, arguments, attributes),
-    arguments by position in the list; the first three are the placeholders."""
+    arguments by position in the list; the first three are the placeholders.
+    `divided`: as c_forms.hypot_quotients leaves them (hypot3's partials as over_norm
+    and a where: the trace the NumPy backend renders)."""
     b = Builder(pull_negations=True)
     xs = [b.input(f"x{j}") for j in range(3)]
     out = b.apply(opname, *xs)
     one = b.const(1.0)   # (mul(1, p) is p: the partial itself)
     partials = tuple(OPS[opname].partials[j](b, one, *xs, out) for j in range(3))
-    instrs = tuple((ins[0], ins[1], ins[2]) for ins in b.instrs)
+    made = list(b.instrs)
+    if divided:
+        hypot3_quotients(made)
+    instrs = tuple((ins[0], ins[1], ins[2]) for ins in made)
     leaves = {j for j, ins in enumerate(instrs) if ins[0] in ("input", "const")}
     direct = frozenset(j for j, ins in enumerate(instrs) if j not in leaves and j != out and set(ins[1]) <= leaves)
     return instrs, out, partials, direct
@@ -74,6 +80,7 @@ class _Index:
                     self.values[i] = float(ins.value)
             elif op != "input" and not ins.attrs:
                 self.by_key.setdefault(self._key(op, ins.args), []).append(i)
+        self.guards = any(key[0] == "hypot3_guard" for key in self.by_key)
 
     def _key(self, op: str, args) -> tuple:
         args = tuple(self.sources.get(a, a) for a in args)
@@ -99,12 +106,12 @@ class _Index:
         return found
 
 
-def _partials(ix: _Index, opname: str, i: int, args) -> tuple[list, set]:
+def _partials(ix: _Index, opname: str, i: int, args, divided: bool) -> tuple[list, set]:
     """The instruction of each partial of the op `i` on `args` (None where absent), by
-    its _pattern with the arguments and the op in their places; and those found of
-    the pattern's operations on the arguments alone (x·x in hypot3's: a user's x**2
-    may be that instruction too)."""
-    instrs, out, partials, direct = _pattern(opname)
+    its _pattern (`divided` or not) with the arguments and the op in their places; and
+    those found of the pattern's operations on the arguments alone (x·x in hypot3's: a
+    user's x**2 may be that instruction too)."""
+    instrs, out, partials, direct = _pattern(opname, divided)
     at: list = []   # per pattern instruction, the trace's candidates
     for j, (op, a, attrs) in enumerate(instrs):
         if j < 3:
@@ -135,7 +142,9 @@ def nary_rows(instrs) -> dict[int, tuple]:
         ix = ix or _Index(instrs)
         ix.seen = set()
         rows = {}
-        partials, direct = _partials(ix, ins.op, i, ins.args)
+        # (hypot3's partials as ops where the trace has them, else divided: c_forms)
+        divided = ins.op == "hypot3" and not ix.guards
+        partials, direct = _partials(ix, ins.op, i, ins.args, divided)
         for j, p in enumerate(partials):
             if p is not None and p not in rows and p not in entries:
                 rows[p] = j + 1
