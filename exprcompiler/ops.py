@@ -283,6 +283,12 @@ _TABLE += [
           bounds=T.bounds_nonempty,
           jvp=T.jvp_softmax, vjp=T.vjp_softmax, keywords=(("axis", -1),), across=True,
           doc="exp(x) / sum(exp(x)) along `axis` (default the last), the maximum taken out"),
+    OpDef("log_softmax", 1, runtime.log_softmax, (None,), "log_softmax", shape=T.shape_same,
+          prepare=_axis_attr(-1), bounds=T.bounds_nonempty,
+          jvp=T.jvp_log_softmax, vjp=T.vjp_log_softmax, keywords=(("axis", -1),), across=True,
+          doc="log(softmax(x)) along `axis` (default the last), as (x - max) - log1p(sum of the "
+              "others' exp(x - max)): finite where softmax underflows, the dominant element's "
+              "value and derivative kept to its last digits"),
     OpDef("norm", 1, runtime.norm, (None,), "norm", shape=T.shape_scalar, across=True,
           jvp=T.jvp_norm, vjp=T.vjp_norm,
           doc="2-norm of all elements; its derivative at 0 is taken as 0 (a subgradient)"),

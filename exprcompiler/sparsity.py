@@ -13,9 +13,9 @@ index sets, CasADi's bit vectors without the 64-column limit):
 * an elementwise op depends on the union of the arguments whose partial is not a
   structural zero (comparisons, sign, floor depend on nothing: their derivative is 0
   wherever it exists, as the derivative passes give it);
-* sum/mean/max/min/logsumexp/norm union the reduced elements, softmax unions its
-  slice along the axis; index, reshape, transpose, concatenate and stack select or
-  permute; outer pairs one element of each argument;
+* sum/mean/max/min/logsumexp/norm union the reduced elements, softmax and
+  log_softmax union their slice along the axis; index, reshape, transpose,
+  concatenate and stack select or permute; outer pairs one element of each argument;
   matmul depends on a whole row of the left and a whole column of the right.
   Other tensor ops (the derivative passes' own: scatter, sum_to, diag...) raise
   NotImplementedError naming the op.
@@ -24,8 +24,8 @@ The Hessian pattern collects the nonlinear interactions during the same walk (Wa
 ACM TOMS 34(1), 2008): a nonlinear unary op adds all pairs of its argument's set;
 mul, outer and matmul add the cross pairs of their two arguments' sets (bilinear); div
 adds the cross pairs and the pairs within the denominator's set; every other nonlinear
-op (logsumexp, norm, softmax: per output element) adds all pairs of the union; add, sub,
-neg, copy, where, sum, max, min (piecewise linear), index... add nothing. For a
+op (logsumexp, norm, softmax, log_softmax: per output element) adds all pairs of the
+union; add, sub, neg, copy, where, sum, max, min (piecewise linear), index... add nothing. For a
 trace with several outputs it is the union over outputs. The patterns are
 structural: a superset of the nonzeros at any point (x - x depends on x), never missing
 one wherever the function is twice differentiable.
@@ -237,7 +237,8 @@ def _reduce(ins, sets, shape, pairs):
 
 
 def _softmax(ins, sets, shape, pairs):
-    """softmax along an axis: each element depends on its whole slice along the axis."""
+    """softmax or log_softmax along an axis: each element depends on its whole slice
+    along the axis."""
     axis = ins.attr("axis") % len(shape)
     kept = tuple(1 if k == axis else d for k, d in enumerate(shape))
     owner = np.broadcast_to(_grid(kept), shape).ravel().tolist()
@@ -339,7 +340,7 @@ def _propagate(trace: Trace, wrt, hessian: bool, dims: Optional[dict] = None):
             sets[v] = _elementwise(ins, [sets[a] for a in ins.args], shapes, shp[v], pairs)
         elif op in _REDUCTIONS:
             sets[v] = _reduce(ins, sets[ins.args[0]], shp[ins.args[0]], pairs)
-        elif op == "softmax":
+        elif op in ("softmax", "log_softmax"):
             sets[v] = _softmax(ins, sets[ins.args[0]], shp[ins.args[0]], pairs)
         elif op in ("index", "reshape", "transpose"):
             sets[v] = _select(ins, sets[ins.args[0]], shp[ins.args[0]], shp[v])
@@ -353,8 +354,8 @@ def _propagate(trace: Trace, wrt, hessian: bool, dims: Optional[dict] = None):
         else:
             raise NotImplementedError(f"sparsity pattern: the tensor op {op!r} is not supported yet "
                                       f"(supported: elementwise ops, sum, mean, max, min, logsumexp, "
-                                      f"norm, softmax, index, reshape, transpose, concatenate, stack, "
-                                      f"outer, matmul)")
+                                      f"norm, softmax, log_softmax, index, reshape, transpose, concatenate, "
+                                      f"stack, outer, matmul)")
     return sets, n, pairs
 
 

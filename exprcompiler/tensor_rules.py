@@ -243,6 +243,42 @@ def vjp_softmax(b, j, g, args, out, attrs):
     return _softmax_rule(b, args[0], out, g, attrs)
 
 
+def _log_softmax_share(b, x, out, axis):
+    """(s, top): s = softmax(x), which takes x - max as the value does (exp(out) would
+    add the rounding of out = (x - max) - log1p(T) to s's relative error, up to half
+    an ulp of out, 5.7e-14 at |out| = 700, on top of x - max's), with its limit where
+    it is NaN: a single +inf in the slice, out 0 there and -inf elsewhere, gives
+    relu(out + 1) = 1 and 0 (exp(out) without an exp per element); NaN stays NaN.
+    top = s > 1/2, the one element that dominates (s > 1/2 holds for one at most: the
+    maximum's exp(0) = 1 is in every other's sum), where 1 - s would cancel."""
+    s = b.apply("softmax", x, axis=axis)
+    s = b.where(b.ne(s, s), b.relu(b.add(out, 1.0)), s)
+    return s, b.gt(s, 0.5)
+
+
+def jvp_log_softmax(b, tans, args, out, attrs):
+    """t - sum(s·t) as d - sum(s·d), d = t - t_top (the same: J = I - 1·sᵀ sends 1 to 0):
+    the dominant element's d is 0, so its tangent is -sum of the others' s·d, not
+    t_top - s_top·t_top - ..., which cancels as s_top nears 1."""
+    t = tans[0]
+    if t is None:
+        return None
+    axis = attrs["axis"]
+    s, top = _log_softmax_share(b, args[0], out, axis)
+    d = b.sub(t, b.sum(b.where(top, t, 0.0), axis=axis, keepdims=True))
+    return b.sub(d, b.sum(b.mul(s, d), axis=axis, keepdims=True))
+
+
+def vjp_log_softmax(b, j, g, args, out, attrs):
+    """g - s·sum(g) along the axis; at a dominant element, minus the sum of the others'
+    (the adjoint sums to 0: 1ᵀ(I - s·1ᵀ) = 0), which is the others' share of sum(g) less
+    their g, where g_top - s_top·sum(g) cancels as s_top nears 1."""
+    axis = attrs["axis"]
+    s, top = _log_softmax_share(b, args[0], out, axis)
+    a = b.sub(g, b.mul(s, b.sum(g, axis=axis, keepdims=True)))
+    return b.where(top, b.neg(b.sum(b.where(top, 0.0, a), axis=axis, keepdims=True)), a)
+
+
 def _unit(b, x, out):
     """x / ‖x‖, taken as 0 where ‖x‖ = 0 (the minimum-norm subgradient)."""
     return b.where(b.eq(out, 0.0), 0.0, b.div(x, out))

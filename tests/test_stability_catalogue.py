@@ -62,6 +62,10 @@ def test_catalogue_entry(entry, backend):
     naive = A.errors(compiled(entry.expr, backend, False, entry.shapes), pts, refs)
     stable = A.errors(compiled(entry.expr, backend, True, entry.shapes), pts, refs)
     assert A.worst(stable[0]) <= GOAL and A.worst(stable[1]) <= GOAL, entry.name
+    if not entry.rules:   # a stable op as written (log_softmax): nothing to rewrite, the same numbers
+        np.testing.assert_array_equal(naive[0], stable[0])
+        np.testing.assert_array_equal(naive[1], stable[1])
+        return
     assert max(A.worst(naive[0]), A.worst(naive[1])) > GOAL, f"{entry.name}: the naive form does not fail here"
 
 

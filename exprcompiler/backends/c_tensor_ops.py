@@ -81,6 +81,33 @@ def emit_softmax(e: Loops, ins, args, dst: View) -> None:
     e.assign(dst, lambda rd: f"{rd(dst)} / {rd(m)}")
 
 
+def emit_log_softmax(e: Loops, ins, args, dst: View) -> None:
+    """(x - c) - log1p(T) along the axis, c the maximum, T the sum of exp(x - c) over
+    the others, as runtime.log_softmax: where one element attains c, its x - c and its
+    term of T are 0 (single +inf: 0 there, the limit); at ties each keeps its own and T
+    is their sum less 1 (exactly: at least 2). Four passes: the maximum, how many
+    attain it, T, the result; per slice 1 where it is attained once, then log1p(T)."""
+    x, = args
+    a = ins.attr("axis")
+    e.libm.add("exp")
+    e.helpers.add("xc_log1p")
+    kept = [1 if k == a else d for k, d in enumerate(x.shape)]
+    c, once = e.temp(kept, "lsm_max"), e.temp(kept, "lsm_once")
+    e.reduce("max", x.shape, _elements(x), (a,), c)
+    e.reduce("+", x.shape, lambda idx: f"({read(x, x.shape, idx)} == {read(c, x.shape, idx)})", (a,), once)
+    e.assign(once, lambda rd: f"({rd(once)} == 1.0)")
+
+    def alone(idx) -> str:   # x here is the slice's maximum, attained here only
+        return f"({read(x, x.shape, idx)} == {read(c, x.shape, idx)}) & ({read(once, x.shape, idx)} != 0.0)"
+    t = e.temp(kept, "lsm_log1p")
+    e.reduce("+", x.shape, lambda idx: f"({alone(idx)}) ? 0.0 : exp({read(x, x.shape, idx)} - "
+                                       f"{read(c, x.shape, idx)})", (a,), t)
+    e.assign(t, lambda rd: f"xc_log1p({rd(t)} + ({rd(once)} - 1.0))")
+    e.emit(e.nest(dst.shape, lambda idx: [
+        f"{at(dst, idx)} = (({alone(idx)}) ? 0.0 : {read(x, x.shape, idx)} - {read(c, x.shape, idx)})"
+        f" - {read(t, x.shape, idx)};"]))
+
+
 def emit_norm(e: Loops, ins, args, dst: View) -> None:
     x, = args
     e.reduce("+", x.shape, lambda idx: f"{read(x, x.shape, idx)} * {read(x, x.shape, idx)}",
@@ -241,7 +268,7 @@ def emit_concatenate(e: Loops, ins, args, dst: View) -> None:
 
 EMITTERS = {
     "sum": emit_reduction, "mean": emit_reduction, "max": emit_reduction, "min": emit_reduction,
-    "logsumexp": emit_logsumexp, "softmax": emit_softmax, "norm": emit_norm, "sum_to": emit_sum_to,
-    "size_ratio": emit_size_ratio, "matmul": emit_matmul, "outer": emit_outer, "scatter": emit_scatter,
+    "logsumexp": emit_logsumexp, "softmax": emit_softmax, "log_softmax": emit_log_softmax, "norm": emit_norm,
+    "sum_to": emit_sum_to, "size_ratio": emit_size_ratio, "matmul": emit_matmul, "outer": emit_outer, "scatter": emit_scatter,
     "stack": emit_stack, "concatenate": emit_concatenate, "diag": emit_diag,
 }

@@ -94,6 +94,10 @@ def _elements(trace):
         elif ins.op == "softmax":   # exp(x)/sum(exp(x)) along its axis, as the catalogue's users write it
             e = np.frompyfunc(sympy.exp, 1, 1)(np.asarray(args[0], dtype=object))
             values.append(e / np.sum(e, axis=attrs["axis"], keepdims=True))
+        elif ins.op == "log_softmax":   # x - log(sum(exp(x))) along its axis (exact in mpmath)
+            x = np.asarray(args[0], dtype=object)
+            values.append(x - np.frompyfunc(sympy.log, 1, 1)(
+                np.sum(np.frompyfunc(sympy.exp, 1, 1)(x), axis=attrs["axis"], keepdims=True)))
         elif ins.op == "index":
             values.append(runtime.index(args[0], attrs["key"]))
         elif ins.op == "copy":

@@ -65,7 +65,7 @@ class Entry:
     expr: str
     ranges: dict             # input -> sampler
     shown: str               # the ranges as the README prints them
-    rules: tuple             # rules expected to fire (either stage)
+    rules: tuple             # rules expected to fire (either stage); () for a stable op as written
     exact: Optional[Callable] = None   # mpmath value where the formula's own is a limit (0·log 0)
     shapes: tuple = ()       # (input, shape) of vector inputs; their samplers give (n, k) arrays
 
@@ -224,6 +224,11 @@ CATALOGUE: tuple[Entry, ...] = (
       ("logsumexp", "log_softmax_lse"), shapes=(("a", (K,)),)),
     E("cross-entropy", "-sum(y*log(softmax(a)))", {"a": _VECTORS, "y": vectors(K, lin(0, 1))},
       f"a as above; y: {K} elements in [0, 1]", ("log_softmax",), shapes=(("a", (K,)), ("y", (K,)))),
+    # the op itself, as a user writes it: no rule fires (the naive form is already stable;
+    # the op's own value and derivative rules are what the rules above produce)
+    E("log_softmax(a)[0]", "log_softmax(a)[0]", {"a": _VECTORS}, _VECTORS_SHOWN, (), shapes=(("a", (K,)),)),
+    E("cross-entropy, log_softmax", "-sum(y*log_softmax(a))", {"a": _VECTORS, "y": vectors(K, lin(0, 1))},
+      f"a as above; y: {K} elements in [0, 1]", (), shapes=(("a", (K,)), ("y", (K,)))),
 )
 
 __all__ = ["CATALOGUE", "SAFE", "Entry", "lin", "logu", "neg", "signed", "shift", "either", "vectors",

@@ -159,23 +159,14 @@ def minus_logsumexp(b, a, attrs):
 
 
 def build_log_softmax(b, x, axis, key):
-    """log(softmax(x)) along `axis`, as (x - c) - log1p(T): c = max(x), T = the sum of
-    exp(x - c) over the other elements (> 0 and not rounded into 1 + T, so the value
-    keeps its digits where the maximum dominates and is finite where exp underflows).
-    Where one element attains the maximum, its x - c and exp(x - c) are the constants 0
-    and 1 (a `where`): the gradient of that element then reaches it only through c, as
-    the sum of the other elements' softmax, not as 1 - softmax, which cancels as the
-    maximum dominates (relative error 1e-16/T). At ties every element keeps its own
-    terms (T = sum(exp(x - c)) - 1 >= 1 there, no cancellation) and the gradient is
-    that of log(softmax): the maximum's own derivative cancels (to rounding, as the
-    function does not depend on c)."""
-    c = b.apply("max", x, axis=axis, keepdims=True)
-    top = b.eq(x, c)
-    alone = b.eq(b.sum(top, axis=axis, keepdims=True), 1.0)   # 1 where one element is the maximum
-    single = b.mul(top, alone)                                  # that element
-    d = b.sub(x, c)
-    others = b.sum(b.where(single, 0.0, b.exp(d)), axis=axis, keepdims=True)
-    out = b.sub(b.where(single, 0.0, d), b.log1p(b.add(others, b.sub(alone, 1.0))))
+    """log(softmax(x)) along `axis` as the op log_softmax: (x - c) - log1p(T), c = max(x),
+    T the sum of exp(x - c) over the other elements (not rounded into 1 + T, so the
+    value keeps its digits where the maximum dominates and is finite where exp
+    underflows), and derivative rules (tensor_rules.vjp_log_softmax) that give the
+    dominant element's derivative as the others' share of the softmax, not as
+    1 - softmax, which cancels as it dominates (relative error 1e-16/T). One op, where
+    these steps written out as ops took 14 and their derivative as many again."""
+    out = b.apply("log_softmax", x, axis=axis)
     return out if key is None else b.apply("index", out, key=key)
 
 

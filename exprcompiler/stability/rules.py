@@ -98,7 +98,7 @@ RULES: tuple[Rule, ...] = (
     Rule("log_softmax", "log", P.log_of_softmax, P.build_log_softmax,
          "log(softmax(x)) is -inf where an element's softmax underflows (745 below the maximum; gradient "
          "NaN) and loses the maximum's own value (the log of a number near 1) as it dominates; "
-         "(x - max) - log1p(sum of the others' exp(x - max)) does neither",
+         "log_softmax(x), (x - max) - log1p(sum of the others' exp(x - max)), does neither",
          fails="an element 745 below the maximum (-inf; gradient NaN); the maximum ahead of the others by 8 "
                "or more (its value's relative error > 1e-13), by 37 (0)"),
     Rule("logaddexp", "log", P.log_sum_exp, P.build_logaddexp,
@@ -155,7 +155,7 @@ RULES: tuple[Rule, ...] = (
     Rule("log_softmax_lse", "sub", P.minus_logsumexp, P.build_log_softmax,
          "x - logsumexp(x) rounds away the maximum's own value as it dominates (-log1p(sum of the others' "
          "exp(x - max)), below an ulp of max(x)), and its gradient 1 - softmax cancels there; "
-         "(x - max) - log1p(that sum) does neither",
+         "log_softmax(x), (x - max) - log1p(that sum), does neither",
          fails="the maximum ahead of the others by 6 or more (relative error > 1e-13, more where |max(x)| is "
                "large), by 37 (value and gradient 0)"),
     # Derivative traces only: (1 - u)(1 + u) is accurate near |u| = 1, but its own
