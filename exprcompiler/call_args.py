@@ -245,6 +245,19 @@ def batch_shape(arrays: list, names) -> tuple:
         raise ValueError(f"input shapes do not broadcast: {shown}") from None
 
 
+def own(results, arrays) -> tuple:
+    """`results` with each that is an input array itself, or the same array as an
+    earlier result, copied. The NumPy backend returns what the generated function
+    returns, and d(x*y)/dy is `x` itself: a caller who updates a gradient in place
+    (g *= lr) must not change its inputs or another result. A copy only where one
+    aliases."""
+    out = list(results)
+    for k, r in enumerate(out):
+        if type(r) is np.ndarray and (any(r is a for a in arrays) or any(r is q for q in out[:k])):
+            out[k] = r.copy()
+    return tuple(out)
+
+
 def _fit(result, batch: tuple, dtype=None):
     arr = np.asarray(result, dtype=real(dtype))
     if arr.shape != batch:

@@ -14,7 +14,7 @@ fitted one by one), where the kernel takes ~0.8 µs through cffi (C) and ~3.7 µ
 
 Where it sits: TensorCall (tensor_call.py) makes it after its first call, when the
 structure of the generated function's results is known, and api.Compiled makes it
-its own __call__ (api._planned: the object's class from then on is a subclass whose
+its own __call__ (compiled_call._planned: the object's class from then on is a subclass whose
 __call__ is the plan, so a call runs in one frame of ours). It takes a call whose
 arguments are exactly float64 NumPy arrays, all in order or all by name, with or
 without `out=` — the optimizer's and the training loop's call — and does what the
@@ -57,7 +57,7 @@ from types import CodeType
 
 import numpy as np
 
-from .call_args import entered_elsewhere, quiet
+from .call_args import entered_elsewhere, own, quiet
 from .dtypes import F64
 
 
@@ -283,8 +283,10 @@ def batch_plan(names, seen, *, general, c=None, numpy=None, numbers=None, checks
                   f"        {target} = (L.run or enter()){call}"]
         lines += [f"    if not (type({r}) is nd and {r}.shape == m and {r}.dtype is F):\n        {r} = fit({r}, m)"
                   for r in results]
+        # (a result that is an input or an earlier result: copied, as the general path does)
+        lines.append(f"    {', '.join(results)}, = own(({', '.join(results)},), ({call_args},))")
         namespace.update(kernel=run, Q=shared, first=first, L=local, enter=enter, elsewhere=entered_elsewhere,
-                         fit=fit)
+                         fit=fit, own=own)
     if nest_spec is not None:
         if _leaves(nest_spec) != leaves:
             return None

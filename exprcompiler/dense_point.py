@@ -13,7 +13,7 @@ c_run.PARALLEL_FROM points)
 takes api.Compiled's path, which gives each refusal its message.
 
 The call itself: from the second call on, where the extension loads, the object has
-a class of its own (api._planned, as NumPy's) whose __call__ is c_entry's
+a class of its own (compiled_call._planned, as NumPy's) whose __call__ is c_entry's
 method_entry, a C function: CPython hands it the caller's argument tuple and keyword
 dict, with no Python frame and no copy of the keywords but the one CPython makes for
 `**floats`; it calls c_entry's run, and api.Compiled's general path for what run
@@ -74,7 +74,7 @@ import math
 
 import numpy as np
 
-from . import api
+from . import api, compiled_call
 from .backends import c_entry
 from .dtypes import F64
 
@@ -164,7 +164,8 @@ class PointCompiled(api.Compiled):
                                            self._batch_symbol(), np.ndarray, self._suffixes, *self._threads())
             import inspect
             self.__signature__ = inspect.signature(self)  # what inspect finds no more on a C __call__
-            self.__class__ = api._planned(type(self), native.method_entry(self._entry, api.Compiled.__call__, self))
+            entry = native.method_entry(self._entry, api.Compiled.__call__, self)
+            self.__class__ = compiled_call._planned(type(self), entry)
             code, blocks = c_entry.spec_code(results(self.kind, m, n, True), n_out)
             at = native.at_entry(address, n_in, n_out, fn, general, np.empty, code, blocks,
                                  None if order is None else tuple(order.tolist()))

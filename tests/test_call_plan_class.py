@@ -1,4 +1,4 @@
-"""The call plan as the compiled object's own __call__ (api._planned, call_plan.py):
+"""The call plan as the compiled object's own __call__ (compiled_call._planned, call_plan.py):
 after the first call, a tensor function's class is a subclass of its own whose
 __call__ is the plan; the plan's out= fills the caller's arrays as the general path
 does, refuses what it refuses, and results are checked at the first call of each
