@@ -236,7 +236,12 @@ def _axis_attr(default, new_axis: bool = False):
     """One `axis` option, normalized; `new_axis`: it may name the axis the op adds (stack)."""
     def prepare(shapes, attrs):
         ndim = len(shapes[0]) + new_axis
-        return {"axis": _shapes.normalize_axis(attrs.get("axis", default), ndim, "axis")[0]}
+        axes = _shapes.normalize_axis(attrs.get("axis", default), ndim, "axis")
+        if axes is None:   # (all axes: one for a vector)
+            axes = tuple(range(ndim))
+        if len(axes) != 1:   # (a tuple's first axis alone would be another function, silently)
+            raise _shapes.ShapeError(f"axis: one axis (an integer), got {attrs.get('axis')!r}")
+        return {"axis": axes[0]}
     return prepare
 
 

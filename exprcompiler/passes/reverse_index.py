@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .reverse_masks import mask_built
+from .reverse_masks import mask_built, masked as mask_traced
 
 FULL = (None, None, None)
 # At most this many terms of distinct keys per adjoint: a value read at many keys
@@ -186,15 +186,24 @@ class IndexTerms:
         else:
             self.terms[a] = got
 
-    def step(self, i: int, g: Optional[int], ins, edges: tuple, masked: bool) -> Optional[int]:
+    def step(self, i: int, g: Optional[int], ins, edges: tuple, exit: Optional[dict]) -> Optional[int]:
         """Instruction i's adjoint (dense g, and its terms): an index's goes to its
         argument as terms, an elementwise op's terms are pushed through it; None when
-        done, else the dense adjoint for the sweep's own path (the terms added)."""
+        done, else the dense adjoint for the sweep's own path (the terms added).
+        `exit`: where_exits' masks where i leaves a where()'s branch (else None)."""
         b, vmap = self.b, self.vmap
         terms = self.terms.pop(i, None)
         mark = len(b.instrs)
         args = ins[1]
-        if ins[0] == "index" and not masked:
+        if ins[0] == "index" and exit is not None and terms is None and g is not None and 0 in exit:
+            # an index leaving a where()'s branch: its adjoint masked as the index's own
+            # masked edge masks it (before the scatter, reverse_masks._premasked_vjp; for
+            # scalar conditions the same as after), then kept as a term like any other
+            conds = exit[0][1]
+            kept = mask_traced(b, g, conds, vmap) if conds else g
+            if b.shape(kept) == b.shape(g):
+                g, exit = kept, None
+        if ins[0] == "index" and exit is None:
             if self.active[args[0]]:
                 key = dict(ins.attrs)["key"]
                 new = [] if g is None else [(g, (key,))]
