@@ -115,14 +115,8 @@ def make_plan(names, shape_of, nest_spec, *, run, bound, bind, fit, nest, scalar
         lines.append(f"    {target} = run_bound(b, {arrays})")
     elif steps is None:
         lines.append(f"    {target} = run({', '.join(args)})")
-    else:  # call_args.quiet's steps, inlined: the kernel run in the quiet Context
-        call = f"(run, {', '.join(args)})"
-        lines += ["    try:",
-                  f"        {target} = (Q[0] or first()){call}",
-                  "    except RuntimeError as err:",
-                  "        if not elsewhere(err):",
-                  "            raise",
-                  f"        {target} = (L.run or enter()){call}"]
+    else:
+        lines += _quiet_lines(target, f"(run, {', '.join(args)})")
         shared, first, local, enter, run = steps
     if run_bound is None:
         lines += [f"    {r} = float({r})" for k, r in _results(leaves) if scalar[k]]
@@ -273,14 +267,7 @@ def batch_plan(names, seen, *, general, c=None, numpy=None, numbers=None, checks
         leaves, target = _target(numpy.structure)
         results = [r for _, r in _results(leaves)]
         shared, first, local, enter, run = quiet(numpy.fn).steps
-        call = f"(kernel, {call_args})"
-        # call_args.quiet's steps, inlined: the kernel run in the quiet Context
-        lines += ["    try:",
-                  f"        {target} = (Q[0] or first()){call}",
-                  "    except RuntimeError as err:",
-                  "        if not elsewhere(err):",
-                  "            raise",
-                  f"        {target} = (L.run or enter()){call}"]
+        lines += _quiet_lines(target, f"(kernel, {call_args})")
         lines += [f"    if not (type({r}) is nd and {r}.shape == m and {r}.dtype is F):\n        {r} = fit({r}, m)"
                   for r in results]
         # (a result that is an input or an earlier result: copied, as the general path does)
@@ -296,6 +283,17 @@ def batch_plan(names, seen, *, general, c=None, numpy=None, numbers=None, checks
         namespace["nest"] = nest
     exec(_compiled(names, lines, namespace), namespace)
     return namespace["__call__"]
+
+
+def _quiet_lines(target: str, call: str) -> list:
+    """call_args.quiet's steps, inlined: the kernel run in the quiet Context (the
+    namespace binds Q, first, L, enter and elsewhere from quiet(...).steps)."""
+    return ["    try:",
+            f"        {target} = (Q[0] or first()){call}",
+            "    except RuntimeError as err:",
+            "        if not elsewhere(err):",
+            "            raise",
+            f"        {target} = (L.run or enter()){call}"]
 
 
 def _leaves(spec) -> int:

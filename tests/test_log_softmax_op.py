@@ -26,6 +26,7 @@ from exprcompiler.sparsity import hessian_pattern, jacobian_pattern
 from exprcompiler.stability import accuracy as A
 from exprcompiler.stability import stabilize
 from exprcompiler.trace.to_sympy import to_sympy
+from test_log_softmax import error, worst   # (its exact: the same function as exact below)
 
 GOAL = 1e-13
 TINY = 2.2250738585072014e-308
@@ -70,24 +71,6 @@ def jacobian(z):
     """The exact Jacobian I - 1·sᵀ as rows of mpf."""
     s, r = softmax_parts(z)
     return [[r[j] if j == k else -s[j] for j in range(len(z))] for k in range(len(z))]
-
-
-def error(got, want) -> float:
-    """Relative error where `want` is a normal float (or 0: then `got` must be 0); where
-    it is below the normal range, the absolute error in units of the smallest normal."""
-    got = float(got)
-    if mpmath.isinf(want) or want == 0:
-        return 0.0 if got == want else np.inf
-    if abs(want) < TINY:
-        return abs(got - float(want)) / TINY
-    return float(abs(got - want) / abs(want)) if np.isfinite(got) else np.inf
-
-
-def worst(g, z, k) -> float:
-    with np.errstate(all="ignore"):
-        v, (d,) = g(np.asarray(z, dtype=float))
-    want_v, want_d = exact(z, k)
-    return max([error(v, want_v)] + [error(a, b) for a, b in zip(d, want_d)])
 
 
 # -- the op in the language ---------------------------------------------------------------------
