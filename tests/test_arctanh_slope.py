@@ -32,6 +32,7 @@ def assert_ulps(got, want, ulps, eps=2.0 ** -52):
 
 
 @pytest.mark.parametrize("backend", BACKENDS + (["vm"] if "c" in BACKENDS else []))
+@pytest.mark.slow   # (several seconds: run with the slow tests, in CI too)
 def test_arctanh_gradient_and_hessian_are_mpmaths_from_1e_300_to_near_1(backend):
     want = exact(XS)
     for mode in ("reverse", "forward"):

@@ -213,6 +213,7 @@ def test_hvp_disagreement_with_the_reference_is_reported(no_jax_or_torch, monkey
     assert generated and all(r["max_rel_error"] > 1 for r in generated)
 
 
+@pytest.mark.slow   # (several seconds: run with the slow tests, in CI too)
 def test_a_missing_competitor_is_listed_as_not_installed(no_jax_or_torch, tmp_path):
     path = tmp_path / "b.json"
     text = bench("seeds", "--quick", "--threads", "1", "--repeat", "1", "--json", str(path))

@@ -244,6 +244,7 @@ def _pair(program: str, shape: tuple):
 
 @given(item=ITEMS, two_d=st.booleans(), n=st.integers(0, 6))
 @settings(max_examples=examples(30), deadline=None)   # a C build for most
+@pytest.mark.slow   # (several seconds: run with the slow tests, in CI too)
 def test_random_keys_give_numpys_answer_or_one_shape_error(item, two_d, n):
     key = item if isinstance(item, int) else slice(*item)
     text, shape, pykey = (f"x[:, {_text(item)}]", (2, "n"), (slice(None), key)) if two_d else \

@@ -152,6 +152,7 @@ def test_a_process_exits_cleanly_after_a_parallel_kernel(tmp_path):
         assert done.returncode == 0 and done.stdout == "finished\n", (done.returncode, done.stderr[-2000:])
 
 
+@pytest.mark.slow   # (several seconds: run with the slow tests, in CI too)
 def test_concurrent_processes_compile_the_same_new_kernel(tmp_path):
     code = """
         import sys

@@ -247,6 +247,7 @@ _SHARED = ["0 - x; log1p(0 - x)", "log1p(0 - x); 0 - x", "expm1(x); 0 - expm1(x)
 
 @needs_cc   # (the tape VM is a C library)
 @pytest.mark.parametrize("expr", _SHARED)
+@pytest.mark.slow   # (several seconds: run with the slow tests, in CI too)
 def test_numpy_shared_spellings_agree_with_the_vm(expr):
     """Lines that dead_rows leaves out must be lines no other line reads: the NumPy
     function runs (no NameError) and gives the VM's numbers, in every kind and mode."""

@@ -149,6 +149,7 @@ ARITIES = sorted({op.arity for op in ELEMENTWISE})
 
 @pytest.mark.parametrize("kind", ["jvp", "vjp", "grad_reverse", "grad_forward", "hvp"])
 @pytest.mark.parametrize("arity", ARITIES)
+@pytest.mark.slow   # (several seconds: run with the slow tests, in CI too)
 def test_derivatives_of_every_op_agree_at_edge_points(arity, kind):
     """check_kinds for every op of one arity, in one kernel (not one per op): the same
     calls, an op's own edge points padded to the group's longest by repeats. JVP and
@@ -177,6 +178,7 @@ def test_derivatives_of_every_op_agree_at_edge_points(arity, kind):
 
 
 @pytest.mark.parametrize("arity", [n for n in ARITIES if n > 1])
+@pytest.mark.slow   # (several seconds: run with the slow tests, in CI too)
 def test_constant_arguments_agree_at_edge_points(arity):
     """op(..., c, ...) for every edge constant c in every position, for every op of one
     arity: one trace whose outputs are all of them (each op on inputs of its own), so
@@ -241,6 +243,7 @@ def text(steps, n_inputs=2) -> str:
 
 @settings(max_examples=examples(10), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps=expressions(), mode=st.sampled_from(("reverse", "forward")))
+@pytest.mark.slow   # (several seconds: run with the slow tests, in CI too)
 def test_random_expressions_agree_at_edge_points(steps, mode):
     trace = build(steps)
     compiled = {"numpy": compile_grad(trace, mode=mode), "c": compile_grad(trace, mode=mode, backend="c")}

@@ -112,6 +112,7 @@ XS = [np.repeat(GRID, len(GRID)), np.tile(GRID, len(GRID))]
 
 @settings(max_examples=60, deadline=None)
 @given(programs())
+@pytest.mark.slow   # (several seconds: run with the slow tests, in CI too)
 def test_random_multi_output_wheres_are_forward_mode_where_it_is_finite(expr):
     trace = to_trace(expr)
     with np.errstate(all="ignore"):

@@ -362,6 +362,7 @@ def check_cli(argv) -> None:
 
 @FUZZ
 @given(st.one_of(token_soup, mutants().map(lambda case: case[0])), st.sampled_from(COMMANDS))
+@pytest.mark.slow   # (several seconds: run with the slow tests, in CI too)
 def test_cli(text, command):
     with tempfile.TemporaryDirectory() as tmp:
         check_cli([command[0], text] + [a.format(tmp=tmp) for a in command[1:]])
@@ -378,6 +379,7 @@ AT_OPTION = st.one_of(OPTION_TEXT, st.builds("x={},w={}".format, st.one_of(OPTIO
 
 @FUZZ
 @given(SHAPE_OPTION, AT_OPTION, st.sampled_from(["eval", "trace", "hessian", "jacobian"]))
+@pytest.mark.slow   # (several seconds: run with the slow tests, in CI too)
 def test_cli_options(shape, at, command):
     """--shape and --at as fuzzed text, on an expression that uses what they name."""
     check_cli([command, "sum(w) * x", "--shape", shape, "--at", at])

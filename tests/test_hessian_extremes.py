@@ -227,6 +227,7 @@ def reverse_over_forward(backend, names, args, n):
 
 @pytest.mark.parametrize("backend", BACKENDS + (["vm"] if "c" in BACKENDS else []))
 @pytest.mark.parametrize("mode", ["forward over reverse", "reverse over forward"])
+@pytest.mark.slow   # (several seconds: run with the slow tests, in CI too)
 def test_every_ops_hessian_is_exact_at_extreme_points(backend, mode, setting):
     names, args, per_op, n = setting
     sweep = forward_over_reverse if mode == "forward over reverse" else reverse_over_forward

@@ -23,6 +23,7 @@ def arrowhead(n: int):
     return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
 
 
+@pytest.mark.slow   # (several seconds: run with the slow tests, in CI too)
 def test_star_coloring_of_an_arrowhead_is_not_quadratic():
     # the walks from each of the n - 1 leaves pass the hub's n neighbours: 4 * 10^8
     # steps here (minutes); kept per vertex, a fraction of a second

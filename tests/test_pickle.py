@@ -54,6 +54,7 @@ def test_a_trace_pickles_to_an_equal_trace():
 
 
 @pytest.mark.parametrize("backend", ["numpy", "c"])
+@pytest.mark.slow   # (several seconds: run with the slow tests, in CI too)
 def test_every_compiled_object_pickles_and_runs_in_a_fresh_process(backend, tmp_path, monkeypatch):
     monkeypatch.setenv("EXPRCOMPILER_CACHE", str(tmp_path / "cache"))  # the worker inherits it
     made = [(what, make(backend), args) for what, make, args in CASES]

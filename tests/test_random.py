@@ -552,6 +552,7 @@ def test_hessian_is_exactly_symmetric_and_matches_hvp(recipe, rng):
 
 @settings(max_examples=80, **SETTINGS)
 @given(recipe=recipes(max_steps=20), rng=points, n=st.integers(1, 9))
+@pytest.mark.slow   # (several seconds: run with the slow tests, in CI too)
 def test_batched_equals_pointwise(recipe, rng, n):
     trace = build(recipe)
     for mode in ("reverse", "forward"):
@@ -632,6 +633,7 @@ def jvp_and_vjp(trace):
 @pytest.mark.skipif(not HAVE_CC, reason="no C compiler on this machine")
 @settings(max_examples=examples(12), **SETTINGS)   # a C build each
 @given(recipe=recipes(max_steps=25, multi_output=True), rng=points, n=st.sampled_from([1, 7, 64]))
+@pytest.mark.slow   # (several seconds: run with the slow tests, in CI too)
 def test_c_backend_matches_numpy_backend(recipe, rng, n, tmp_path_factory):
     """Value, JVP and VJP of random expressions: C (libmvec, threads) against NumPy."""
     os.environ["EXPRCOMPILER_CACHE"] = str(tmp_path_factory.getbasetemp() / "c-cache")

@@ -210,6 +210,7 @@ def test_generate_hands_the_reads_over(monkeypatch):
     assert program is not None and alive and not any(alive)
 
 
+@pytest.mark.slow   # (several seconds: run with the slow tests, in CI too)
 def test_bulk_keys_holds_little_more_than_its_answer(monkeypatch):
     """What bulk_keys holds at its peak beyond its answer (traced by tracemalloc,
     NumPy's arrays included), per variable: its passes' temporaries, a span at a

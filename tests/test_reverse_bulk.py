@@ -238,6 +238,7 @@ def test_a_negation_found_that_its_own_edge_made(text):
     assert str(got) == str(want) and got.labels == want.labels
 
 
+@pytest.mark.slow   # (several seconds: run with the slow tests, in CI too)
 def test_covers_random_programs():
     # the guard on the bulk sweep's coverage: random DAGs of the bench's kind at a size
     # where grad_reverse takes it (~2,100 instructions), 100 seeds (~2.5 s); before

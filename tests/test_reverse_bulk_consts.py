@@ -7,6 +7,7 @@ to grad_reverse's by tests/test_reverse_bulk.py."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from conftest import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -54,6 +55,7 @@ def item_graphs(draw):
 
 @settings(max_examples=examples(200), deadline=None)
 @given(item_graphs())
+@pytest.mark.slow   # (several seconds: run with the slow tests, in CI too)
 def test_live_as_the_backward_pass(graph):
     _check(*graph)
 

@@ -37,6 +37,7 @@ def same(a, b) -> bool:
 
 @pytest.mark.parametrize("text", [GRIEWANK, FAMILIES["random DAG"](3000), FAMILIES["random DAG"](20000),
                                   *(sum_program(seed) for seed in range(300))])
+@pytest.mark.slow   # (several seconds: run with the slow tests, in CI too)
 def test_numbered_gives_the_labels_made_again(text):
     trace = parse(text)
     shared = share_sums(trace, numbered=True)

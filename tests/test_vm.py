@@ -165,6 +165,7 @@ def op_inputs(trace: Trace, domains, n: int) -> list:
     return xs
 
 
+@pytest.mark.slow   # (several seconds: run with the slow tests, in CI too)
 def test_every_op_against_the_interpreter_and_the_c_kernels_bits(monkeypatch):
     """Every opcode over a batch against the interpreter; at each of its points, one point
     at a time, the C kernel's bits. (Over a batch the C kernel of all ops is one loop,
