@@ -251,11 +251,13 @@ def own(results, arrays) -> tuple:
     returns, and d(x*y)/dy is `x` itself: a caller who updates a gradient in place
     (g *= lr) must not change its inputs or another result. A copy only where one
     aliases."""
+    if len(set(map(id, (*results, *arrays)))) == len(results) + len(arrays):
+        return results   # (most calls: no object twice, one set made in C)
     out = list(results)
     for k, r in enumerate(out):
         if type(r) is np.ndarray and (any(r is a for a in arrays) or any(r is q for q in out[:k])):
             out[k] = r.copy()
-    return tuple(out)
+    return type(results)(out)
 
 
 def _fit(result, batch: tuple, dtype=None):

@@ -271,7 +271,9 @@ def batch_plan(names, seen, *, general, c=None, numpy=None, numbers=None, checks
         lines += [f"    if not (type({r}) is nd and {r}.shape == m and {r}.dtype is F):\n        {r} = fit({r}, m)"
                   for r in results]
         # (a result that is an input or an earlier result: copied, as the general path does)
-        lines.append(f"    {', '.join(results)}, = own(({', '.join(results)},), ({call_args},))")
+        objects = [*results, *args]
+        lines += [f"    if len({{{', '.join(f'id({o})' for o in objects)}}}) != {len(objects)}:",
+                  f"        {', '.join(results)}, = own(({', '.join(results)},), ({call_args},))"]
         namespace.update(kernel=run, Q=shared, first=first, L=local, enter=enter, elsewhere=entered_elsewhere,
                          fit=fit, own=own)
     if nest_spec is not None:
