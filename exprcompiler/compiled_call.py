@@ -176,7 +176,7 @@ class Compiled(CompiledFunction):
                     direct = self._direct
                 if direct and not self._direct_checks:
                     if self._calls_with_numbers == 1:  # the call plan: one call never pays for it
-                        self._plan_direct()
+                        self._replan()
                     self._calls_with_numbers += 1
                     # NumPy's one-point variant returns the result itself, NumPy's answer
                     # where math refuses (x/0, log(0)): nothing to nest
@@ -232,7 +232,7 @@ class Compiled(CompiledFunction):
         nested = getattr(self._point, "nested", None)
         self._direct = (nested(self._returns()) if nested is not None and self._plain else None) or False
         self._direct_checks = bool(self._direct) and getattr(self._point, "checks_numbers", False)
-        self._plan_direct()
+        self._replan()
 
     def _nested_first(self) -> bool:
         """At the first call with numbers, NumPy's one-point variant that returns the
@@ -246,12 +246,6 @@ class Compiled(CompiledFunction):
             return False   # (C's entry, and the layouts' own: learnt at the second call)
         self._direct = (point.nested(self._returns()) if self._plain else None) or False
         return bool(self._direct)
-
-    def _plan_direct(self) -> None:
-        """NumPy's variant (_direct) as the call with floats in one frame, by position or
-        name (call_plan.py): the object's class from then on; with the plan of arrays
-        where there is one (_replan)."""
-        self._replan()
 
     def _plan_batch(self, arrays, batch) -> None:
         """After a call with arrays (no out=) that the general path ran: its tuple of

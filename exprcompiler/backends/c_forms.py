@@ -100,14 +100,10 @@ def hypot3_quotients(instrs: list, guards=None) -> None:
     for i in guards:
         ins = instrs[i]
         q, h, s = ins.args
-        w = instrs[_copied(instrs, h)]
-        if w.op != "where" or not _is_const(instrs, w.args[1], 1.0):
-            continue
-        r = _copied(instrs, w.args[2])
-        test = instrs[_copied(instrs, w.args[0])]
-        if (instrs[r].op == "hypot3" and test.op == "eq" and _copied(instrs, test.args[0]) == r
-                and _is_const(instrs, test.args[1], 0.0)):
-            instrs[i] = Instr("where", (w.args[0], test.args[1], q), ins.attrs, ins.shape)
+        r = _norm_behind(instrs, h, "hypot3")
+        if r is not None:
+            zero = instrs[_copied(instrs, h)].args[0]   # (r == 0.0: the where's own test)
+            instrs[i] = Instr("where", (zero, instrs[_copied(instrs, zero)].args[1], q), ins.attrs, ins.shape)
             hints.setdefault(tuple(_copied(instrs, a) for a in instrs[r].args), (h, s))
     if not hints:
         return
@@ -138,16 +134,25 @@ def _hypot_quotients(instrs: list) -> None:
                 guards.append(i)
             continue
         x, y, h = (_copied(instrs, v) for v in ins.args)
-        w = instrs[h]
-        if w.op != "where" or not _is_const(instrs, w.args[1], 1.0):
-            continue
-        r = _copied(instrs, w.args[2])
-        c, n = instrs[_copied(instrs, w.args[0])], instrs[r]
-        if (n.op == "hypot" and tuple(_copied(instrs, v) for v in n.args) in ((x, y), (y, x))
-                and c.op == "eq" and _copied(instrs, c.args[0]) == r and _is_const(instrs, c.args[1], 0.0)):
+        r = _norm_behind(instrs, h, "hypot")
+        if r is not None and tuple(_copied(instrs, v) for v in instrs[r].args) in ((x, y), (y, x)):
             instrs[i] = Instr("div", (ins.args[0], ins.args[2]), ins.attrs, ins.shape)
     if guards:
         hypot3_quotients(instrs, guards)
+
+
+def _norm_behind(instrs: list, h: int, op: str):
+    """r where h is where(r == 0.0, 1.0, r) and r an `op` (through copies), as the
+    gradients of hypot and hypot3 make their divisor (ops_special); else None."""
+    w = instrs[_copied(instrs, h)]
+    if w.op != "where" or not _is_const(instrs, w.args[1], 1.0):
+        return None
+    r = _copied(instrs, w.args[2])
+    test = instrs[_copied(instrs, w.args[0])]
+    if (instrs[r].op == op and test.op == "eq" and _copied(instrs, test.args[0]) == r
+            and _is_const(instrs, test.args[1], 0.0)):
+        return r
+    return None
 
 
 def _log1m(instrs: list) -> None:
