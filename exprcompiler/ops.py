@@ -240,7 +240,9 @@ def _axis_attr(default, new_axis: bool = False):
         if axes is None:   # (all axes: one for a vector)
             axes = tuple(range(ndim))
         if len(axes) != 1:   # (a tuple's first axis alone would be another function, silently)
-            raise _shapes.ShapeError(f"axis: one axis (an integer), got {attrs.get('axis')!r}")
+            given = attrs.get("axis")
+            whole = " (axis=None means all axes: reshape to a vector for that)" if given is None else ""
+            raise _shapes.ShapeError(f"axis: one axis (an integer), got {given!r}{whole}")
         return {"axis": axes[0]}
     return prepare
 

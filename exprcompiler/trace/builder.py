@@ -44,6 +44,11 @@ def result_shape(opname: str, shapes: Sequence[tuple], attrs: dict) -> tuple:
     return tuple(op.shape(list(shapes), attrs))
 
 
+def _given_none(op, option: str) -> bool:
+    """Whether `option=None` is an answer of its own for `op` (its default is not None)."""
+    return dict(op.keywords).get(option) is not None
+
+
 def _const_key(value: float) -> str:
     return repr(float(value))  # tells 0.0 from -0.0; NaN keys compare equal as strings
 
@@ -246,7 +251,9 @@ class Builder:
                 break
         shapes = [instrs[a][3] for a in args]
         if attrs:
-            attrs = {k: v for k, v in attrs.items() if v is not None}  # None: the default
+            # None means the default where the default is None (sum's axis); softmax's
+            # axis=None is kept, so it means all axes, as in SciPy, not silently the last
+            attrs = {k: v for k, v in attrs.items() if v is not None or _given_none(op, k)}
         if op.prepare is not None:
             attrs = op.prepare(shapes, attrs)
         if op.shape is None and not any(shapes):

@@ -1,0 +1,42 @@
+"""Review of the night session of 2026-12-06: findings and their fixes.
+
+1. `axis=None` given to an op whose axis defaults to a number (softmax, log_softmax,
+   stack, concatenate) was dropped as if absent, so softmax(A, axis=None) on a matrix
+   was softmax along the last axis, where SciPy's means all elements. It now means all
+   axes: one axis for a vector, a ShapeError that says so for a matrix.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.special
+
+from exprcompiler import compile_expr, compile_grad
+from exprcompiler.errors import ShapeError
+
+
+@pytest.mark.parametrize("op", ["softmax", "log_softmax"])
+def test_axis_none_on_a_vector_is_its_one_axis(op):
+    x = np.array([1.0, -2.0, 0.5, 3.0])
+    got = compile_expr(f"{op}(x, axis=None)", shapes={"x": (4,)})(x)
+    want = getattr(scipy.special, op)(x, axis=None)
+    assert np.allclose(got, want, rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize("expr", ["softmax(A, axis=None)", "log_softmax(A, axis=None)",
+                                  "concatenate(A, A, axis=None)", "stack(A, A, axis=None)",
+                                  "sum(softmax(A, axis=None) * A)"])
+def test_axis_none_on_a_matrix_is_refused_not_the_last_axis(expr):
+    with pytest.raises(ShapeError, match=r"axis=None means all axes"):
+        compile_expr(expr, shapes={"A": (2, 3)})
+    with pytest.raises(ShapeError, match=r"axis=None means all axes"):
+        compile_grad(f"sum({expr})", shapes={"A": (2, 3)})
+
+
+def test_axis_none_still_means_the_default_where_the_default_is_none():
+    A = np.arange(6.0).reshape(2, 3)
+    assert compile_expr("sum(A, axis=None)", shapes={"A": (2, 3)})(A) == 15.0
+    assert compile_expr("sum(sum(A, keepdims=None))", shapes={"A": (2, 3)})(A) == 15.0
+    got = compile_expr("softmax(A)", shapes={"A": (2, 3)})(A)
+    assert np.allclose(got, scipy.special.softmax(A, axis=-1), rtol=1e-15)
