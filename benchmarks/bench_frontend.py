@@ -117,7 +117,7 @@ def instrument(t: Timers) -> None:
     import exprcompiler.passes.reverse as reverse
     import exprcompiler.passes.reverse_bulk as reverse_bulk
     from exprcompiler.backends import numpy_backend as nb
-    from exprcompiler.backends import numpy_program, numpy_templates
+    from exprcompiler.backends import numpy_program, numpy_runner, numpy_templates
     from exprcompiler.trace import ir
 
     t.wrap(parse_pkg, "parse", "parse")
@@ -135,8 +135,8 @@ def instrument(t: Timers) -> None:
     t.wrap(nb, "assign_names", "assign_names")
     t.wrap(nb, "NumpyRenderer", "renderer")
     # builtins shadowed by module globals: load's compile() and exec(), and the
-    # statement program's (of its header, stub and templates)
-    for module in (nb, numpy_program, numpy_templates):
+    # statement program's (of its header, stub and templates: numpy_program, numpy_runner)
+    for module in (nb, numpy_program, numpy_runner, numpy_templates):
         module.compile = lambda *a, **k: t.run("compile()", builtins.compile, *a, **k)
         module.exec = lambda *a, **k: t.run("exec", builtins.exec, *a, **k)
     t.wrap(nb, "load_program", "statement program")

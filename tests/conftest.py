@@ -1,9 +1,13 @@
 """Hypothesis profiles: the default is derandomized, so CI runs the same examples every
-time; `pytest --hypothesis-profile=explore` searches new ones (run it when changing passes)."""
+time; `pytest --hypothesis-profile=explore` searches new ones (run it when changing passes).
+Also what the test files share: the machine's C compiler (HAVE_CC, needs_cc, BACKENDS,
+backends_here, has_compiler) and the session's C cache (the private_cache fixture)."""
 
 import contextlib
+import shutil
 import signal
 
+import pytest
 from hypothesis import settings
 
 settings.register_profile("default", derandomize=True, print_blob=True)
@@ -68,3 +72,38 @@ def within(seconds: float):
     finally:
         signal.setitimer(signal.ITIMER_PROF, 0)
         signal.signal(signal.SIGPROF, old)
+
+
+# -- the C compiler and the C cache ---------------------------------------------------------
+# Whether cc or gcc is on PATH (what c_build.find_compiler looks for first).
+HAVE_CC = shutil.which("cc") is not None or shutil.which("gcc") is not None
+NO_CC = "no C compiler on this machine"
+needs_cc = pytest.mark.skipif(not HAVE_CC, reason=NO_CC)
+# NumPy and C, the C cases collected and skipped where the machine has no compiler.
+BACKENDS = ["numpy", pytest.param("c", marks=needs_cc)]
+
+
+def backends_here(*compiled: str) -> list:
+    """"numpy", then the backends `compiled` ("c", "vm") where the machine has a C
+    compiler: without one those cases are not collected (BACKENDS skips them)."""
+    return ["numpy"] + (list(compiled) if HAVE_CC else [])
+
+
+def has_compiler() -> bool:
+    """Whether c_build finds a C compiler that answers (cc, gcc or clang: the check of
+    the benchmark suites, which say what they skipped)."""
+    from exprcompiler.backends import c_build
+    from exprcompiler.errors import CompileError
+    try:
+        c_build.find_compiler()
+        return True
+    except CompileError:
+        return False
+
+
+@pytest.fixture
+def private_cache(tmp_path_factory, monkeypatch):
+    """EXPRCOMPILER_CACHE at the session's C cache (c-cache under the session's base
+    temporary directory, one for all the files that use it), not the user's. A file's
+    tests take it with `pytestmark = pytest.mark.usefixtures("private_cache")`."""
+    monkeypatch.setenv("EXPRCOMPILER_CACHE", str(tmp_path_factory.getbasetemp() / "c-cache"))

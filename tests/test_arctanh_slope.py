@@ -11,7 +11,9 @@ import pytest
 
 from exprcompiler import compile_grad, compile_hessian, compile_vjp, passes, runtime, to_trace
 from exprcompiler.errors import ExprcError
-from test_hessian_ties import BACKENDS, private_cache  # noqa: F401 (private_cache: a fixture)
+from test_hessian_ties import BACKENDS
+
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 MAGNITUDES = np.concatenate([10.0 ** np.arange(-300.0, 0.0, 7.0),
                              [1e-9, 0.1, 0.3, 0.49, 0.5, 0.51, 0.7, 0.9, 0.99, 0.999999, 1 - 2.0 ** -40]])

@@ -18,13 +18,12 @@ from exprcompiler.bench import rosenbrock, suite_call, suite_hvp, suite_lsq, sui
 from exprcompiler.bench.cli import add_bench_command
 from exprcompiler.cli import UserError
 from exprcompiler.errors import CompileError
+from conftest import has_compiler  # (test_bench_mechanics, test_c_entry, ... take it from here)
 
 TOL = 1e-12  # relative, denominator floored at 1
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("EXPRCOMPILER_CACHE", str(tmp_path_factory.getbasetemp() / "c-cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 def bench(*argv) -> str:
@@ -32,14 +31,6 @@ def bench(*argv) -> str:
     add_bench_command(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["bench", *argv])
     return args.func(args)
-
-
-def has_compiler() -> bool:
-    try:
-        c_build.find_compiler()
-        return True
-    except CompileError:
-        return False
 
 
 @pytest.fixture

@@ -12,17 +12,16 @@ from exprcompiler.backends import c_build
 from exprcompiler.bench import mechanics, suite_mechanics
 from exprcompiler.bench.cli import SUITES
 from exprcompiler.errors import CompileError
-from test_bench import bench, has_compiler  # one check of the machine's compiler; `exprc bench ARGS`
+from conftest import NO_CC, has_compiler
+from test_bench import bench  # `exprc bench ARGS`
 
 TOL = 1e-12  # relative, denominator floored at 1
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("EXPRCOMPILER_CACHE", str(tmp_path_factory.getbasetemp() / "c-cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
-BACKENDS = ["numpy", pytest.param("c", marks=pytest.mark.skipif(not has_compiler(), reason="no C compiler"))]
+BACKENDS = ["numpy", pytest.param("c", marks=pytest.mark.skipif(not has_compiler(), reason=NO_CC))]
 
 
 def test_one_link_forcing_is_the_cart_pendulum_by_hand():

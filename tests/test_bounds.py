@@ -18,20 +18,16 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from exprcompiler import ShapeError, compile_expr, compile_grad, compile_jvp, compile_vjp
-from exprcompiler.backends import c_build
 from exprcompiler.bench.runner import flat_arrays
 from exprcompiler.shape_binding import ShapeBinder, concrete
 from exprcompiler.trace.ir import Builder, trace_from_builder
-from conftest import examples
+from conftest import HAVE_CC, examples
 from merged_cases import merged
 
-HAVE_CC = c_build.shutil.which("cc") is not None or c_build.shutil.which("gcc") is not None
 KINDS = {"value": compile_expr, "grad": compile_grad, "jvp": compile_jvp, "vjp": compile_vjp}
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("EXPRCOMPILER_CACHE", str(tmp_path_factory.getbasetemp() / "c-cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 def _diagonal_of_a_slice():

@@ -16,17 +16,16 @@ import pytest
 from exprcompiler import compile_expr, compile_grad, compile_jvp, compile_vjp, ops
 from exprcompiler.backends import c_build
 from exprcompiler.trace.ir import Builder, trace_from_builder
+from conftest import HAVE_CC, NO_CC
 
-if c_build.shutil.which("cc") is None and c_build.shutil.which("gcc") is None:
-    pytest.skip("no C compiler on this machine", allow_module_level=True)
+if not HAVE_CC:
+    pytest.skip(NO_CC, allow_module_level=True)
 
 OPS = [op for op in ops.OPS.values() if not op.is_leaf and op.name != "copy" and op.elementwise]
 GRIEWANK = "(sin(x1/x2) + x1/x2 - exp(x2)) * (x1/x2 - exp(x2))"
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("EXPRCOMPILER_CACHE", str(tmp_path_factory.getbasetemp() / "c-cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 def every_op():

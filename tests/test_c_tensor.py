@@ -17,19 +17,16 @@ from exprcompiler.frontend import to_trace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from conftest import examples, in_threads
+from conftest import HAVE_CC, NO_CC, examples, in_threads
 from merged_cases import case_of, merged
 from test_random_tensor import SETTINGS, programs
 from test_tensor import BIND, CASES, LOGISTIC, MLP, MLP_SHAPES, _data, _mlp_point
 
-if c_build.shutil.which("cc") is None and c_build.shutil.which("gcc") is None:
-    pytest.skip("no C compiler on this machine", allow_module_level=True)
+if not HAVE_CC:
+    pytest.skip(NO_CC, allow_module_level=True)
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path_factory, monkeypatch):
-    # one cache for the session, shared with test_c_backend.py
-    monkeypatch.setenv("EXPRCOMPILER_CACHE", str(tmp_path_factory.getbasetemp() / "c-cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 _flat = flat_arrays  # (y, (g1, g2)) -> [y, g1, g2] as float64 arrays

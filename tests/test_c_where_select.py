@@ -11,18 +11,15 @@ import numpy as np
 import pytest
 
 from exprcompiler import compile_grad
-from exprcompiler.backends import c_backend, c_build, c_split
+from exprcompiler.backends import c_backend, c_split
 from exprcompiler.trace.ir_trace import Instr, Label, Trace
+from conftest import needs_cc
 
-needs_cc = pytest.mark.skipif(c_build.shutil.which("cc") is None and c_build.shutil.which("gcc") is None,
-                              reason="no C compiler on this machine")
 
 SPECIAL = [0.0, -0.0, 1.0, -2.5, 1e-300, 700.0, math.inf, -math.inf, math.nan]
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("EXPRCOMPILER_CACHE", str(tmp_path_factory.getbasetemp() / "c-cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 def points(k: int) -> list:

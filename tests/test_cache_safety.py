@@ -22,9 +22,10 @@ from exprcompiler.backends import c_build, c_cache, c_run
 from exprcompiler.backends.c_cache import ExprcompilerCacheWarning
 from exprcompiler.cli import main
 from exprcompiler.errors import CompileError, ExprcError
+from conftest import HAVE_CC, NO_CC
 
-if c_build.shutil.which("cc") is None and c_build.shutil.which("gcc") is None:
-    pytest.skip("no C compiler on this machine", allow_module_level=True)
+if not HAVE_CC:
+    pytest.skip(NO_CC, allow_module_level=True)
 
 AS_ROOT = hasattr(os, "getuid") and os.getuid() == 0
 

@@ -23,15 +23,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from exprcompiler import compile_expr, compile_grad, compile_hvp, compile_jvp, compile_vjp, ops
-from exprcompiler.backends import c_build
 from exprcompiler.trace import interpret
 from exprcompiler.trace.ir import Builder, trace_from_builder
-from conftest import examples
+from conftest import HAVE_CC, NO_CC, examples
 from merged_cases import summed_outputs
 from test_ops import DIFFERENTIABLE as ELEMENTWISE
 
-if c_build.shutil.which("cc") is None and c_build.shutil.which("gcc") is None:
-    pytest.skip("no C compiler on this machine", allow_module_level=True)
+if not HAVE_CC:
+    pytest.skip(NO_CC, allow_module_level=True)
 
 INF, NAN, TINY = math.inf, math.nan, 5e-324
 EDGES = (0.0, -0.0, TINY, -TINY, 0.5, 1.0, -1.0, 2.0, -2.0, 3.0, 710.0, -710.0, 1e308, -1e308, INF, -INF, NAN)
@@ -52,9 +51,7 @@ KINDS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("EXPRCOMPILER_CACHE", str(tmp_path_factory.getbasetemp() / "c-cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 def same(a, b) -> np.ndarray:

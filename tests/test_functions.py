@@ -14,20 +14,16 @@ import pytest
 import sympy as sp
 
 from exprcompiler import compile_expr, compile_grad, compile_hessian, special
-from exprcompiler.backends import c_build
 from exprcompiler.errors import ConversionError, ParseError
 from exprcompiler.parse.from_sympy import from_sympy
 from exprcompiler.parse.parser import parse
 from exprcompiler.trace import interpret
+from conftest import needs_cc
 
-HAVE_CC = c_build.shutil.which("cc") is not None or c_build.shutil.which("gcc") is not None
-needs_cc = pytest.mark.skipif(not HAVE_CC, reason="no C compiler on this machine")
 INF, NAN = math.inf, math.nan
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("EXPRCOMPILER_CACHE", str(tmp_path_factory.getbasetemp() / "c-cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 def wide_points(seed: int, negative: bool = True) -> np.ndarray:

@@ -61,11 +61,11 @@ from exprcompiler.shape_binding import concrete, is_tensor_trace
 from exprcompiler.trace import interpret, verify
 from exprcompiler.trace.ir import Builder, trace_from_builder
 
-from conftest import examples
+from conftest import HAVE_CC, NO_CC, examples
 from test_random_tensor import programs
 
-if c_build.shutil.which("cc") is None and c_build.shutil.which("gcc") is None:
-    pytest.skip("no C compiler on this machine", allow_module_level=True)
+if not HAVE_CC:
+    pytest.skip(NO_CC, allow_module_level=True)
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 

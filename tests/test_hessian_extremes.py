@@ -29,9 +29,10 @@ import sympy
 
 from exprcompiler import compile_hessian, compile_vjp, passes
 from exprcompiler.ops import OPS
-from test_hessian_ties import (BACKENDS, DIFFERENTIABLE, cases, all_ops_trace, in_order, mpmath_function,
-                               private_cache)  # noqa: F401 (private_cache: a fixture)
+from test_hessian_ties import BACKENDS, DIFFERENTIABLE, cases, all_ops_trace, in_order, mpmath_function
 from test_ops import steps_differentiated, varies
+
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 TINY = 2.2250738585072014e-308   # the least normal float64
 SCALES = (1e-300, 1e-150, 1e150, 1e300)

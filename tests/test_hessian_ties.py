@@ -17,21 +17,19 @@ import pytest
 import sympy
 
 from exprcompiler import compile_grad, compile_hessian, compile_hvp
-from exprcompiler.backends import c_build
 from exprcompiler.trace.ir import Builder, trace_from_builder
+from conftest import backends_here
 from merged_cases import summed_outputs
 from test_ops import DIFFERENTIABLE, steps_differentiated, varies
 
-BACKENDS = ["numpy"] + (["c"] if c_build.shutil.which("cc") or c_build.shutil.which("gcc") else [])
+BACKENDS = backends_here("c")
 TIES = (0.0, 1.0, -0.5)
 # Points not checked, with the reason: {(op, point)}. (log1mexp'' at -inf, the limit 0,
 # was NaN, 0·inf, until its slope became the op log1mexp_slope: s·(1 - s) = -0.0 there.)
 KNOWN: set = set()
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("EXPRCOMPILER_CACHE", str(tmp_path_factory.getbasetemp() / "c-cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 def typical(op) -> list[float]:

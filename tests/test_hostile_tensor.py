@@ -11,17 +11,16 @@ import pytest
 from exprcompiler.backends import c_build
 from exprcompiler.backends.c_tensor import generate_c_tensor
 from exprcompiler.frontend import to_trace
+from conftest import HAVE_CC, NO_CC
 
-if c_build.shutil.which("cc") is None and c_build.shutil.which("gcc") is None:
-    pytest.skip("no C compiler on this machine", allow_module_level=True)
+if not HAVE_CC:
+    pytest.skip(NO_CC, allow_module_level=True)
 
 PRODUCT = "sum(tanh(A @ B))"
 SHAPES = {"A": ("n", "k"), "B": ("k", "m")}
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("EXPRCOMPILER_CACHE", str(tmp_path_factory.getbasetemp() / "c-cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 def test_a_product_of_empty_matrices_past_int64_is_refused_not_a_crash():

@@ -18,22 +18,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exprcompiler import compile_grad, compile_hessian, compile_vjp, passes
-from exprcompiler.backends import c_build
 from exprcompiler.trace.ir import Builder, trace_from_builder
+from conftest import HAVE_CC, backends_here
 
 TINY = 2.2250738585072014e-308
 RTOL = 1e-12
-HAS_CC = bool(c_build.shutil.which("cc") or c_build.shutil.which("gcc"))
-BACKENDS = ["numpy"] + (["c", "vm"] if HAS_CC else [])
+BACKENDS = backends_here("c", "vm")
 POINTS = [(1e-9, 3.0, 2e-9), (-1e-9, 3.0, -2e-9), (3.0, 1e-200, 1e-200), (1e300, 1e-300, 1.0),
           (1e-300, 1.0, 2e-300), (1e150, 1e-150, 2e150), (2e-9, -1e-9, 3.0), (1.0, 1e300, 1e-300),
           (0.0, 3.0, 0.0), (0.0, -0.0, 2.0), (5e-324, 3.0, 1e-310), (3.0, 5e-324, -1e-310),
           (1e-310, 2e-310, 3e-310), (2.0, 3.0, 6.0)]
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("EXPRCOMPILER_CACHE", str(tmp_path_factory.getbasetemp() / "c-cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 def exact(p) -> np.ndarray:
@@ -128,7 +125,7 @@ def test_first_derivative_divides_by_the_value(backend):
 
 def test_c_kernel_keeps_over_norm_in_the_gradient():
     # the first derivative's C code is as before the slopes were ops (c_forms.hypot_quotients)
-    if not HAS_CC:
+    if not HAVE_CC:
         pytest.skip("no C compiler")
     src = compile_grad("hypot3(x, y, z)", backend="c").source
     assert "xc_select(v1 == 0.0, 0.0, xc_over_norm(x, t2, t1))" in src

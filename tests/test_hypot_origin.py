@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 
 from exprcompiler import compile_hessian, compile_vjp, passes, to_trace
-from test_hessian_ties import BACKENDS, private_cache  # noqa: F401 (private_cache: a fixture)
+from test_hessian_ties import BACKENDS
+
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 CASES = [("hypot(x, y)", "xy"), ("hypot3(x, y, z)", "xyz")]
 # per variable: the origin (both signs of zero), then points off it, near it too

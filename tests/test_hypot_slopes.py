@@ -12,17 +12,15 @@ import numpy as np
 import pytest
 
 from exprcompiler import compile_expr, compile_grad, compile_hessian, compile_vjp, passes, runtime
-from exprcompiler.backends import c_build
 from exprcompiler.trace.ir import Builder, trace_from_builder
+from conftest import backends_here
 
-BACKENDS = ["numpy"] + (["c", "vm"] if c_build.shutil.which("cc") or c_build.shutil.which("gcc") else [])
+BACKENDS = backends_here("c", "vm")
 _RNG = np.random.default_rng(2026)
 TINY = 2.2250738585072014e-308
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("EXPRCOMPILER_CACHE", str(tmp_path_factory.getbasetemp() / "c-cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 def _points() -> tuple[np.ndarray, np.ndarray]:

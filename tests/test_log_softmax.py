@@ -18,22 +18,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from exprcompiler import compile_grad, compile_hessian, compile_jvp, compile_vjp
-from exprcompiler.backends import c_build
 from exprcompiler.cli import main as cli_main
 from exprcompiler.frontend import to_trace
 from exprcompiler.jacobians import explain
 from exprcompiler.stability import RULES, stabilize
+from conftest import BACKENDS
 
 GOAL = 1e-13
 TINY = 2.2250738585072014e-308
-HAVE_CC = c_build.shutil.which("cc") is not None or c_build.shutil.which("gcc") is not None
-BACKENDS = ["numpy", pytest.param("c", marks=pytest.mark.skipif(not HAVE_CC, reason="no C compiler"))]
 REASON = next((r.reason for r in RULES if r.name == "log_softmax"), None)
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("EXPRCOMPILER_CACHE", str(tmp_path_factory.getbasetemp() / "c-cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 def fired(expr, shapes):

@@ -18,7 +18,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from exprcompiler import compile_expr, compile_grad, compile_hessian, compile_jvp, compile_vjp, ops
-from exprcompiler.backends import c_build
 from exprcompiler.errors import ConversionError
 from exprcompiler.frontend import to_trace
 from exprcompiler.jacobians import compile_hvp
@@ -26,17 +25,14 @@ from exprcompiler.sparsity import hessian_pattern, jacobian_pattern
 from exprcompiler.stability import accuracy as A
 from exprcompiler.stability import stabilize
 from exprcompiler.trace.to_sympy import to_sympy
+from conftest import BACKENDS
 from test_log_softmax import error, worst   # (its exact: the same function as exact below)
 
 GOAL = 1e-13
 TINY = 2.2250738585072014e-308
-HAVE_CC = c_build.shutil.which("cc") is not None or c_build.shutil.which("gcc") is not None
-BACKENDS = ["numpy", pytest.param("c", marks=pytest.mark.skipif(not HAVE_CC, reason="no C compiler"))]
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("EXPRCOMPILER_CACHE", str(tmp_path_factory.getbasetemp() / "c-cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 @functools.lru_cache(maxsize=None)

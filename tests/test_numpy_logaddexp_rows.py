@@ -1,4 +1,4 @@
-"""The NumPy backend's logaddexp with both partials (numpy_shares._logaddexp_rows): one
+"""The NumPy backend's logaddexp with both partials (numpy_share_exps._logaddexp_rows): one
 runtime.logaddexp_rows(a, b) call, its rows read by index, with no a - b, tie test or
 where left over; its numbers are the helper's, in blocks and at the edges, and the C
 backend's within a few ulps (the value near 0 within a few ε: the naive form's)."""

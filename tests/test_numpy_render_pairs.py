@@ -1,5 +1,5 @@
-"""Two results of one call in the NumPy backend's code (backends/numpy_shares._pair and
-_expm1_pairs): sigmoid(u) and sigmoid(-u) from one exp (sigmoid_pair_of_exp, and
+"""Two results of one call in the NumPy backend's code (backends/numpy_share_exps._pair and
+numpy_share_pairs._expm1_pairs): sigmoid(u) and sigmoid(-u) from one exp (sigmoid_pair_of_exp, and
 logaddexp's partials sigmoid_pair_e), expm1(x) and the exp(x) of its derivative
 (expm1_pair). Each row has the bits of the call it replaces, at the edges, in blocks,
 for one point and for float32, and the generated code makes one call of each pair."""

@@ -2,7 +2,7 @@
 cross-entropy's log(sigmoid(z)) and log(1 - sigmoid(z)), rewritten) and for
 sigmoid(-u) with its derivative (1 - sigmoid(x) rewritten): one exp, one log1p, the
 rows of one call (runtime_exps.softplus_pair_e, neg_softplus_pair_e), and no array -u
-(backends/numpy_shares._both_signs and _share_exps' choice of the exp's argument)."""
+(backends/numpy_share_exps._both_signs and _share_exps' choice of the exp's argument)."""
 
 import mpmath
 import numpy as np

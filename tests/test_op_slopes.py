@@ -14,16 +14,14 @@ import numpy as np
 import pytest
 
 from exprcompiler import compile_grad, compile_hessian, runtime, ufunc_loops
-from exprcompiler.backends import c_build
+from conftest import backends_here
 
-BACKENDS = ["numpy"] + (["c", "vm"] if c_build.shutil.which("cc") or c_build.shutil.which("gcc") else [])
+BACKENDS = backends_here("c", "vm")
 LOG1MEXP = [("log(1 - exp(x))", True), ("log1mexp(x)", False)]
 _RNG = np.random.default_rng(2026)
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("EXPRCOMPILER_CACHE", str(tmp_path_factory.getbasetemp() / "c-cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 def _exact_slope(x: float, dps: int = 40):

@@ -7,19 +7,14 @@ import pytest
 
 from exprcompiler import compile_expr, compile_grad, compile_hessian, compile_jacobian, compile_jvp, compile_vjp
 from exprcompiler.api import BLOCK
-from exprcompiler.backends import c_build
-from conftest import in_threads
+from conftest import backends_here, in_threads
 
 GRIEWANK = "(sin(x1/x2) + x1/x2 - exp(x2)) * (x1/x2 - exp(x2))"
 
-BACKENDS = ["numpy"]
-if c_build.shutil.which("cc") or c_build.shutil.which("gcc"):
-    BACKENDS.append("c")
+BACKENDS = backends_here("c")
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("EXPRCOMPILER_CACHE", str(tmp_path_factory.getbasetemp() / "c-cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 def points(n, seed=0):

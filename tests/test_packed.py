@@ -2,22 +2,19 @@
 for every kind, giving the numbers of the ordinary call; data inputs by name; clear
 errors for wrong lengths, missing or unknown names."""
 
-import shutil
-
 import numpy as np
 import pytest
 
 from exprcompiler import (compile_expr, compile_grad, compile_hessian, compile_hvp, compile_jacobian,
                           compile_jvp, compile_vjp)
+from conftest import backends_here
 
-BACKENDS = ["numpy"] + (["c"] if shutil.which("cc") or shutil.which("gcc") else [])
+BACKENDS = backends_here("c")
 GRIEWANK = "(sin(x1/x2) + x1/x2 - exp(x2)) * (x1/x2 - exp(x2))"
 X = np.array([1.5, 0.5])
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("EXPRCOMPILER_CACHE", str(tmp_path_factory.getbasetemp() / "c-cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -3,8 +3,6 @@ of the gradient, exact symmetry, HVP against H·v and against reverse over forwa
 Jacobians of a tall and a wide function in both modes (and which one `auto`
 picks, and why, in `explain`), NumPy and C backends agreeing, batches, the CLI."""
 
-import shutil
-
 import numpy as np
 import pytest
 import sympy as sp
@@ -13,15 +11,13 @@ from exprcompiler import (compile_grad, compile_hessian, compile_hvp, compile_ja
                           explain, passes, to_trace)
 from exprcompiler.cli import main
 from exprcompiler.jacobians import operations
+from conftest import HAVE_CC, backends_here
 from merged_cases import merged
 
-HAVE_CC = bool(shutil.which("cc") or shutil.which("gcc"))
-BACKENDS = ["numpy"] + (["c"] if HAVE_CC else [])
+BACKENDS = backends_here("c")
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("EXPRCOMPILER_CACHE", str(tmp_path_factory.getbasetemp() / "c-cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 def rosenbrock(n: int) -> str:

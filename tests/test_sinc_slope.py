@@ -19,8 +19,9 @@ import pytest
 
 from exprcompiler import compile_grad, compile_hessian, compile_vjp, passes, to_trace
 from exprcompiler.ops_special import _SINC_SMALL
-from test_hessian_ties import (BACKENDS, DIFFERENTIABLE, all_ops_trace, cases, check, column_blocks, exact_hessians,
-                               private_cache)  # noqa: F401 (private_cache: a fixture)
+from test_hessian_ties import BACKENDS, DIFFERENTIABLE, all_ops_trace, cases, check, column_blocks, exact_hessians
+
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 _T = _SINC_SMALL
 SMALL = [0.0, 1e-300, 1e-12, 1e-9, 1e-6, 1e-3, 0.01, _T * (1 - 2 ** -52), _T, _T * (1 + 2 ** -52),

@@ -8,19 +8,16 @@ from __future__ import annotations
 
 import pytest
 
-from exprcompiler.backends import c_build
 from exprcompiler.bench import stability as bench
 from exprcompiler.stability import accuracy as A
 from exprcompiler.stability.catalogue import CATALOGUE, SAFE, logu
+from conftest import HAVE_CC
 
 GOAL = 1e-13
-HAVE_CC = c_build.shutil.which("cc") is not None or c_build.shutil.which("gcc") is not None
 SCALAR = [e for e in CATALOGUE if not e.shapes]
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("EXPRCOMPILER_CACHE", str(tmp_path_factory.getbasetemp() / "c-cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 def test_every_scalar_entry_has_a_safe_range():

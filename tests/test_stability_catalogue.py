@@ -24,20 +24,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from exprcompiler import compile_grad
-from exprcompiler.backends import c_build
 from exprcompiler.frontend import to_trace
 from exprcompiler.stability import accuracy as A
 from exprcompiler.stability.catalogue import CATALOGUE
+from conftest import BACKENDS, HAVE_CC
 
 GOAL = 1e-13
 ROUNDING = 1e-11
-HAVE_CC = c_build.shutil.which("cc") is not None or c_build.shutil.which("gcc") is not None
-BACKENDS = ["numpy", pytest.param("c", marks=pytest.mark.skipif(not HAVE_CC, reason="no C compiler"))]
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("EXPRCOMPILER_CACHE", str(tmp_path_factory.getbasetemp() / "c-cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 @functools.lru_cache(maxsize=None)

@@ -13,20 +13,16 @@ import numpy as np
 import pytest
 
 from exprcompiler import compile_expr, compile_grad, runtime
-from exprcompiler.backends import c_build
 from exprcompiler.runtime_blocks import _LN2
 from exprcompiler.runtime_log1p import _expm1, _log1p
+from conftest import needs_cc
 
-HAVE_CC = c_build.shutil.which("cc") is not None or c_build.shutil.which("gcc") is not None
-needs_cc = pytest.mark.skipif(not HAVE_CC, reason="no C compiler")
 RNG = np.random.default_rng(18)
 EDGES = np.array([0.0, -0.0, 1.0, -1.0, np.nextafter(1.0, 2.0), np.nextafter(1.0, 0.0), 2.0, -2.0, np.inf, -np.inf,
                   np.nan, 5e-324, 2.0 ** 28, np.nextafter(2.0 ** 28, np.inf), 1.5e154, 1e308, -1e300])
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("EXPRCOMPILER_CACHE", str(tmp_path_factory.getbasetemp() / "c-cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 def _wide(n: int) -> np.ndarray:

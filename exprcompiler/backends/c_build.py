@@ -80,7 +80,7 @@ COMPILE_TIMEOUT = 600  # seconds, for each compiler run
 # measurements that shaped the C backend were made at -O3).
 POINT_MARK = "/* one point */\nXC_INLINE void "
 # statements (lines ending in ";") of the whole source: 100 measured when the kernel's
-# own lines held 5 fewer (before its loop moved into a range function: c_backend._on_threads)
+# own lines held 5 fewer (before its loop moved into a range function: c_kernel._on_threads)
 SIZED_FROM = 105
 SIZED_FLAGS = {False: (), True: ("-O1",)}   # by "above SIZED_FROM"
 SIZED_GCC_FLAGS = ("--param=vect-epilogues-nomask=0",)

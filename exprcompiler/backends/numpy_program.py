@@ -8,7 +8,8 @@ its holes, as the renderer built the line; no text read back), or `load_program`
 the text alone (a text from elsewhere, or with lines the renderer does not key: see
 generated). The text stays the source that `.source`, `inspect` and tracebacks show,
 byte for byte (a Program's made only when asked for: program_text.py). What follows
-is about `load_program`; the runner (_define) is theirs.
+is about `load_program`, whose tokenizer is numpy_tokens.py; the runner (_define, in
+numpy_runner.py) is theirs, and so is the stub the function is made of (here).
 
 Why: Python's compile() costs about 10 µs per generated statement whatever the
 size of the unit (see numpy_backend.PROGRAM_ABOVE), a quarter of text -> callable
@@ -54,194 +55,18 @@ from __future__ import annotations
 
 import builtins
 import keyword
-import linecache
 import re
 import types
-import weakref
-from itertools import accumulate, compress, count, filterfalse, islice, repeat
-from operator import eq
 from typing import NamedTuple, Optional
 
-from ..trace.render import Numbers
-from .numpy_templates import header_values, stored_code, template_functions
-from .program_text import slot_starts, text_holes
+from .numpy_runner import _HOLES, _RUNNER, _define, _hole, _template
+from .numpy_templates import header_values, stored_code
+from .numpy_tokens import _KNOWN, _NEVER, _Statements, _holes_in, _plain_lines, _template_def
+from .program_text import text_holes
 
-# The statements are cut into tokens by C-level string methods, not a regular expression
-# (sre scans ~25 ns a character: 3 µs a statement). Only the holes need whitespace on
-# both sides: an opening bracket gets a space after it (`np.sin( v3 )`: the function and
-# its bracket are one token), a closing one and a comma a space before, a unary minus
-# one after (-v3 is `-` and `v3`, not one of 10⁵ distinct tokens; 1e-05 has no space
-# before its sign and keeps it). split() then leaves names, literals, operators, `=`
-# and tokens such as `np.sin(`, `x.T`, `axis=1`.
-_SPACED = (("(", "( "), (")", " )"), ("[", "[ "), ("]", " ]"), (",", " ,"), (" -", " - "))
-# The holes inside a token that is not a plain variable name: a name not after a dot
-# (an attribute) nor before `=` (a keyword argument); a float literal, unsigned (repr's
-# forms: 0.5, 1e-05, 1.5e+20; integers, as in axis=(0, 1), stay in the template).
-# Generated names never start with "_" (naming.identifier): no clash with the runner.
-_HOLE = r"(?<![\w.])(?:[A-Za-z_]\w*+(?!=)|\d+\.\d+(?:e[-+]?\d+)?|\d+e[-+]?\d+)"
-
-
-def _holes_in(text: str):
-    """_HOLE's matches in `text` (compiled at the first use, by re's cache: a text read
-    back only, not a program that generated keyed: ~0.2 ms of `import exprcompiler`)."""
-    return re.compile(_HOLE).finditer(text)
-
-
-_KNOWN = frozenset(dir(builtins)) | frozenset(keyword.kwlist) | frozenset(keyword.softkwlist)
-_MARK = "\x00"   # a hole in a template's key: a character generated text never holds
-# A chunk's text ends with this: the target of a statement that does not follow (its
-# key text is a hole's, its token has no slot), so that the last statement's key ends
-# in a hole like every other's (see _Statements.add).
-_END = f" {_MARK} = "
-_NEVER = ("'", '"', "\\", ";", _MARK)   # in the text the program takes
-_RUNNER = "_exprc_program"
 # Statements tokenized at a time: a chunk's distinct tokens (~1.3 a statement) stay in
 # the CPU's cache while its tokens (~5 a statement) are looked up among them.
 CHUNK = 1_000
-
-
-def _template_def(number: int, key: str) -> str:
-    """`def t12(_v, _s, _o): _v[_s[_o]] = ...` for a statement's key `... $` (its
-    right-hand side, then its target's hole: see _Statements.add); for the return
-    line's key `return ...`, that line. (Generated names never start with "_".)"""
-    if key.startswith("return "):
-        pieces = key.split(_MARK)
-    else:
-        right = key[:-len(_MARK)].split(_MARK)
-        pieces = ["", " = " + right[0], *right[1:]]
-    text = [pieces[0]]
-    for k, piece in enumerate(pieces[1:]):
-        text += [_hole(k), piece]
-    return _template(number, "".join(text).strip(), len(pieces) - 1)
-
-
-def _hole(k: int) -> str:
-    """A template's k-th hole: the value of the slot k places after its first."""
-    return "_v[_s[_o + {}]]".format(k) if k else "_v[_s[_o]]"
-
-
-# The first holes' texts, made once: a keyed template takes them by a slice (a call of
-# _hole per hole was half of _keyed_template's ~2 µs a format)
-_HOLES = tuple(map(_hole, range(64)))
-
-
-def _template(number: int, line: str, holes: int) -> str:
-    """The template function of a statement's `line` (its holes _hole's): it returns
-    where the next statement's slots start; the return line's returns its values."""
-    tail = "" if line.startswith("return ") else f"    return _o + {holes}\n"
-    return f"def t{number}(_v, _s, _o):\n    {line}\n{tail}"
-
-
-class _Statements:
-    """The program's statements, tokenized a chunk at a time: per statement its
-    template's number (in `numbered`) and the slots of its holes (one statement's
-    after another's in the list `arguments`). Slots start at 1 (slot 0 is never
-    used), so that filter(None, ...) drops the tokens that are not holes (None)
-    without a call per token.
-
-    `slot_of` gives the slot of each plain name (a hole's), parameters first. It is
-    the one large dict (2·10⁶ names at 10⁶ operations), and a lookup in it costs what
-    a cache miss costs, growing with its size: it is looked up once per distinct name
-    per chunk (about 1.3 a statement: setdefault, where a name not yet seen takes a
-    number of `count` and a name seen before leaves its number unused), in the text's
-    order (an adjoint reads its primal names in the reverse of the order they were
-    written, so their entries are near one another), and each token is then looked
-    up in the chunk's own small dict. (Looked up once per token, 6-7 a statement, it
-    took 0.5 µs a statement at 10⁴ operations and 1.1 at 10⁵.) `text_of` gives the
-    key text of every other token ever seen (operators, known names, literals, tokens
-    such as `np.sin(`: a few hundred), `hole_of` the slot of those among them that
-    hold a hole (a literal, `x.T`). `keys` numbers each distinct key, `holes` gives
-    each key's number of holes; `assigned` holds the statements' targets' slots."""
-
-    def __init__(self, params, known: frozenset):
-        self.known = known
-        self.slot_of = dict(zip(params, count(1)))
-        self.size = 1 + len(params)   # slots given, slot 0 included
-        self.literals: dict[str, int] = {}
-        self.text_of: dict[str, str] = {}
-        self.hole_of: dict[str, int] = {}
-        self.keys = Numbers()
-        self.holes: list[int] = []
-        self.numbered: list[int] = []
-        self.arguments: list[int] = []
-        self.assigned: set[int] = set()   # the targets' slots
-
-    def add(self, text: str, returned: str = "") -> bool:
-        """Tokenize statement lines (`    name = expression\n`), and the return line
-        without its indent (`returned`: `return ...\n`) if given; False for a token
-        holding two holes or a statement's target that is not one plain name.
-
-        A statement's key is the key text of its tokens from the one after its `=` to
-        the next statement's target (_END's for the chunk's last): the chunk's key text
-        split at ` = ` (one on each line, and no token `=` otherwise) gives the keys, with
-        no token a line to mark the lines' ends. A key's holes are the right-hand side's
-        and then the target's; the statement's tuple of slots takes them in the text's
-        order, the target's first (_template_def writes the template so)."""
-        text += _END + returned
-        for char, spelled in _SPACED:   # (str.translate to longer strings is 10x slower)
-            if char in text:   # (a scan for a character is cheaper than replace's)
-                text = text.replace(char, spelled)
-        tokens = text.split()
-        distinct = dict.fromkeys(tokens)   # in the text's order (see the class's docstring)
-        plain = list(filterfalse(self.known.__contains__, filter(str.isidentifier, distinct)))
-        local = dict(zip(plain, map(self.slot_of.setdefault, plain, count(self.size))))
-        self.size += len(plain)
-        others = distinct.keys() - local.keys()
-        text_of = self.text_of
-        for token in others.difference(text_of):
-            if not self._classify(token):
-                return False
-        with_holes = others.intersection(self.hole_of)
-        local.update(zip(with_holes, map(self.hole_of.__getitem__, with_holes)))
-        keys = f"{' '.join(map(text_of.get, tokens, repeat(_MARK)))} ".split(" = ")
-        if keys[0] != _MARK:   # the first target is a plain name
-            return False
-        numbered = list(map(self.keys.__getitem__, keys[1:] if returned else keys[1:-1]))
-        holes = self.holes
-        for key in islice(self.keys, len(holes), None):
-            if not (key.endswith(" " + _MARK) and not key.endswith(", " + _MARK) or key.startswith("return ")):
-                return False   # a target that is not one plain name (a, b = ...), two ` = ` on a line
-            holes.append(key.count(_MARK))
-        ends = list(accumulate(map(holes.__getitem__, numbered)))
-        starts = [0, *ends[:-1]]
-        slots = tuple(filter(None, map(local.get, tokens)))
-        if len(slots) != ends[-1]:
-            return False
-        self.arguments.extend(slots)
-        self.numbered += numbered
-        if returned:
-            starts.pop()   # the return line's first hole is no target
-        self.assigned.update(map(slots.__getitem__, starts))
-        return True
-
-    def _classify(self, token: str) -> bool:
-        """A token other than a name's: its key text and the slot of its hole (a name
-        or a float literal: x.T, 1.0, 1e-05), if it holds one."""
-        found = [m for m in _holes_in(token) if m.group()[0].isdigit() or m.group() in self.slot_of]
-        if len(found) > 1:
-            return False
-        if found:
-            m, = found
-            hole = m.group()
-            if hole[0].isdigit():
-                if hole not in self.literals:
-                    self.literals[hole] = self.size
-                    self.size += 1
-                self.hole_of[token] = self.literals[hole]
-            else:
-                self.hole_of[token] = self.slot_of[hole]
-            self.text_of[token] = token[:m.start()] + _MARK + token[m.end():]
-        else:
-            self.text_of[token] = token
-        return True
-
-
-def _plain_lines(text: str, n: int) -> bool:
-    """Whether `text` is `n` lines `    name = expression\n` as the program takes them:
-    four spaces and one ` = ` a line (checked by the keys: see _Statements.add), no
-    string literal, backslash or `;`, and no _MARK."""
-    return (text.startswith("    ") and text.count("\n    ") == n - 1 and text.count(" = ") == n
-            and not any(char in text for char in _NEVER))
 
 
 def load_program(lines: list[str], func_name: str, filename: str, namespace: dict) -> bool:
@@ -447,98 +272,6 @@ def _stub_model():
 # process (~45 µs, a fresh process's first). (Its flags are those of this module's
 # compile() calls, which inherit its `from __future__ import annotations`.)
 _STUB_MODEL = _stub_model.__code__
-
-
-def _forget(filename: str, entry: tuple) -> None:
-    """Drop a templates' file from linecache if it is still `entry`."""
-    if linecache.cache.get(filename) is entry:
-        del linecache.cache[filename]
-
-
-def _define(stub, templates: list[str], holes: list[int], kind: str, numbered, arguments, values0: list,
-            params, source: tuple, namespace: dict, keys: Optional[list] = None) -> bool:
-    """Define the function of `stub` (the code of a module that defines it, or the
-    function's own: _stub_function) in `namespace` as the statements numbered
-    (template numbers, the return line's last) with their `arguments` (every
-    statement's slots, one after another: `holes`, each template's number of them)
-    over a copy of `values0` whose `params`
-    (a slice or slots) take the arguments; `source`: (text lines, the def line's
-    index, file name, function name, and names_in(step, the slice of its slots), the
-    (name, slot) of the step's statement, for _again_from_line). The templates' file name says their `kind` (a
-    text read back and its program numbers them otherwise). False if the templates
-    do not compile. `keys`: the templates' texts after their names, if known (template_functions)."""
-    lines, start, filename, func_name, _ = source
-    digest = filename.rsplit(" ", 1)[-1].rstrip(">")
-    t_filename = f"<exprcompiler {kind} {func_name} {digest}>"
-    t_source = "".join(templates)
-    try:   # (each distinct template compiled once per process: numpy_templates)
-        functions = template_functions(templates, t_filename, namespace, keys)
-    except SyntaxError:   # a line the keys cut wrongly (two ` = ` on it): compiled instead
-        return False
-    if stub.co_name == "<module>":
-        exec(stub, namespace)
-    else:   # (_stub_function's)
-        namespace[func_name] = types.FunctionType(stub, namespace, func_name)
-    entry = linecache.cache[t_filename] = (len(t_source), None, t_source.splitlines(True), t_filename)
-    # gone with the function (a name per load: numpy_tier makes every function of more
-    # than TIER_FROM named variables one), unless a function of the same text holds it
-    weakref.finalize(namespace[func_name], _forget, t_filename, entry).atexit = False
-    run_fns = list(map(functions.__getitem__, numbered))
-    result_fn = run_fns.pop()
-    sliced = isinstance(params, slice)
-
-    def run(given: dict):
-        values = values0.copy()
-        if sliced:
-            values[params] = given.values()
-        else:
-            for slot, value in zip(params, given.values()):
-                values[slot] = value
-        at = 0
-        try:
-            for fn in run_fns:
-                at = fn(values, arguments, at)
-        except Exception as err:
-            again = _again_from_line(err, (holes, numbered), source, namespace, values)
-            if again is None:
-                raise
-            raise again from None
-        return result_fn(values, arguments, at)
-
-    run.templates = len(templates)   # for benchmarks/bench_numpy_program.py
-    namespace[_RUNNER] = run
-    return True
-
-
-def _again_from_line(err, widths: tuple, source: tuple, namespace, values):
-    """The exception of the failing statement run again as its own line of the
-    generated source (same file name, line number and function name; `source`: as
-    _define's; `widths`: its templates' numbers of holes and the statements' template
-    numbers), its traceback starting there; None if it does not fail again. (A
-    one-point call that math's functions refuse comes here before NumPy evaluates the
-    point: a compile() of one line.)"""
-    tb = err.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_name != "run":
-        tb = tb.tb_next
-    if tb is None or tb.tb_next is None:
-        return None
-    at = tb.tb_next.tb_frame.f_locals.get("_o")   # (where the failing statement's slots start)
-    holes, numbered = widths
-    step = next(compress(count(), map(eq, slot_starts(holes, numbered), repeat(at))), None) \
-        if type(at) is int else None
-    if step is None or step >= len(numbered) - 1:
-        return None
-    lines, start, filename, func_name, names_in = source
-    line = lines[start + 1 + step]
-    env = dict(namespace)
-    env.update((name, values[slot]) for name, slot in names_in(step, slice(at, at + holes[numbered[step]])))
-    code = compile(line.strip(), filename, "exec").replace(co_firstlineno=start + 2 + step, co_name=func_name,
-                                                           co_qualname=func_name)
-    try:
-        exec(code, env)   # our generated source, never user text
-    except Exception as again:
-        return again.with_traceback(again.__traceback__.tb_next)
-    return None
 
 
 __all__ = ["Program", "load_program", "load_statements"]

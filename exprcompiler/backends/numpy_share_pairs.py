@@ -1,0 +1,144 @@
+"""The NumPy backend's pairs that are not a shared exp: expm1(x) with the exp(x) of its
+derivative (_expm1_pairs), log1mexp(x) with the expm1(0.0 - x) or the slope of its
+derivative (_log1mexp_pairs, _log1mexp_slopes), each two or three rows of one call,
+and log1p(x) with its derivative's 1 + x (shared_sums). numpy_shares.py's docstring
+lists the forms.
+
+Where it sits: numpy_shares.shared_exps calls these on the gradient trace's
+instructions and merges their entries with numpy_share_exps'; numpy_render spells
+what the entries say.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..trace.ir import Instr, Trace
+from .numpy_share_exps import _readers
+
+
+def _expm1_pairs(instrs, outputs: set) -> dict[int, tuple]:
+    """shared_exps' entries for expm1(x) and the exp(x) of its derivative (the op
+    table's): one expm1_pair(x), whose derivative row costs no pass where the value is
+    exp(x) - 1 (runtime_log1p.expm1_pair); or, where the expm1 is read only by a
+    0.0 - expm1(x) (1 - exp(x) rewritten), that and the exp from one neg_expm1_pair(x),
+    1 - exp(x) there, and the expm1 has no line (dead_rows)."""
+    exps = {ins.args[0]: j for j, ins in enumerate(instrs) if ins.op == "exp"}
+    mine = {i: ins.args[0] for i, ins in enumerate(instrs) if ins.op == "expm1" and ins.args[0] in exps}
+    readers: dict[int, list[int]] = {i: [] for i in mine}
+    for j, ins in enumerate(instrs):
+        for a in ins.args:
+            if a in readers:
+                readers[a].append(j)
+    pairs = {}
+    for i, x in mine.items():
+        j = readers[i][0] if len(readers[i]) == 1 and i not in outputs else None
+        if j is not None and instrs[j].op == "sub" and instrs[j].args[1] == i and plus_zero(instrs[instrs[j].args[0]]):
+            pairs[j] = (x, None, "neg_expm1_pair", False, 0)
+            pairs[exps[x]] = (x, None, "neg_expm1_pair", False, 1)
+        else:
+            pairs[i] = (x, None, "expm1_pair", False, 0)
+            pairs[exps[x]] = (x, None, "expm1_pair", False, 1)
+    return pairs
+
+
+def plus_zero(ins: Instr) -> bool:
+    """Whether the instruction is the constant +0.0."""
+    return ins.op == "const" and ins.value == 0.0 and np.signbit(ins.value) == 0
+
+
+def _log1mexp_pairs(instrs, shared: dict) -> dict[int, tuple]:
+    """shared_exps' entries for log1mexp(x) and the expm1(0.0 - x) its derivative
+    -1/expm1(-x) divides by (the op table's): one log1mexp_pair(x), the value from that
+    expm1 with no branch where NumPy's loops are SIMD (within a few ulps of the two
+    calls', and as accurate), else the two calls' bits from one split of the points
+    (runtime_elementwise.log1mexp_pair). An expm1 that another pair takes already is
+    left to it. Where the derivative is 1.0 / expm1(0.0 - x) (a log1mexp at the top of
+    the function, whose adjoint is the seed 1.0), that quotient is a third row of one
+    log1mexp_rows(x) call: the value's own 1/t where it is -log1p(1/t), so that the
+    gradient costs no division of its own."""
+    minus = {}   # x -> the expm1 of +0.0 - x
+    for m, ins in enumerate(instrs):
+        if ins.op == "expm1" and m not in shared:
+            d = instrs[ins.args[0]]
+            if d.op == "sub":
+                if plus_zero(instrs[d.args[0]]):
+                    minus.setdefault(d.args[1], m)
+    pairs = {}
+    for i, ins in enumerate(instrs):
+        x = ins.args[0] if ins.op == "log1mexp" else None
+        if x in minus and i not in shared:
+            pairs[i] = (x, None, "log1mexp_pair", False, 0)
+            pairs[minus.pop(x)] = (x, None, "log1mexp_pair", False, 1)
+    if pairs:
+        _reciprocal_rows(instrs, pairs)
+    return pairs
+
+
+def _log1mexp_slopes(instrs, shared: dict) -> dict[int, tuple]:
+    """shared_exps' entries for log1mexp(x) and its slope log1mexp_slope(x) (the op
+    table's derivative): one log1mexp_slopes(x) call, the slope from the value's own
+    steps (runtime_elementwise: -1/t, the 1/t that the value is -log1p of where NumPy's
+    loops are SIMD), so that a gradient costs no expm1 and no division of its own."""
+    slopes = {ins.args[0]: j for j, ins in enumerate(instrs) if ins.op == "log1mexp_slope" and j not in shared}
+    pairs = {}
+    for i, ins in enumerate(instrs):
+        if ins.op == "log1mexp" and ins.args[0] in slopes and i not in shared:
+            x = ins.args[0]
+            pairs[i] = (x, None, "log1mexp_slopes", False, 0)
+            pairs[slopes.pop(x)] = (x, None, "log1mexp_slopes", False, 1)
+    return pairs
+
+
+def _reciprocal_rows(instrs, pairs: dict) -> None:
+    """_log1mexp_pairs' third rows: each pair's first division of the constant 1.0 by its
+    t row becomes row 2 of a log1mexp_rows call (the three rows' entries renamed)."""
+    rows = {i: share[0] for i, share in pairs.items() if share[4] == 1}   # t -> x
+    found = {}   # x -> the division
+    for j, ins in enumerate(instrs):
+        if ins.op == "div" and ins.args[1] in rows and _one(instrs, ins.args[0]):
+            found.setdefault(rows[ins.args[1]], j)
+    for i, (x, exp, _, passes, row) in list(pairs.items()):
+        if x in found:
+            pairs[i] = (x, exp, "log1mexp_rows", passes, row)
+    for x, j in found.items():
+        pairs[j] = (x, None, "log1mexp_rows", False, 2)
+
+
+def _one(instrs, a: int) -> bool:
+    """Whether variable a is the constant 1.0 (or a copy of it: the seed of an adjoint)."""
+    while instrs[a].op == "copy":
+        a = instrs[a].args[0]
+    return instrs[a].op == "const" and instrs[a].value == 1.0
+
+
+def shared_sums(trace: Trace) -> dict[int, tuple]:
+    """{log1p instruction: (k, "", "log1p_of_sum", True)} where k, 1 + x or x + 1, comes
+    later in the trace than log1p(x) (its derivative's, in either mode), so that every use
+    of k follows the line that computes it there. Where x is 0.0 - y (log(1 - y)
+    rewritten) read by those two alone, (k, "", "log1m_of_diff", "inner"): w = 1.0 - y
+    is computed on its line, the log takes y and w, and 0.0 - y has no line (dead_rows)."""
+    instrs = trace.instrs
+    one = {i for i, ins in enumerate(instrs) if ins.op == "const" and ins.value == 1.0}
+    sums = {}
+    for k, ins in enumerate(instrs):
+        if ins.op == "add" and len(ins.args) == 2 and (ins.args[0] in one) != (ins.args[1] in one):
+            sums.setdefault(ins.args[1] if ins.args[0] in one else ins.args[0], []).append(k)
+    shared = {}
+    for i, ins in enumerate(instrs):
+        if ins.op == "log1p":
+            later = [k for k in sums.get(ins.args[0], ()) if k > i]
+            if later:
+                shared[i] = (later[0], "", "log1p_of_sum", True)
+    differences = {}   # 0.0 - y -> its log1p
+    for i in shared:
+        d = instrs[i].args[0]
+        if instrs[d].op == "sub" and plus_zero(instrs[instrs[d].args[0]]):
+            differences[d] = i
+    if differences:   # (rare: the readers of those only)
+        readers = _readers(instrs, set(differences))
+        outputs = {v for _, v in trace.outputs}
+        for d, i in differences.items():
+            if sorted(readers[d]) == [i, shared[i][0]] and d not in outputs:
+                shared[i] = (shared[i][0], "", "log1m_of_diff", "inner")
+    return shared
