@@ -8,7 +8,9 @@ re-evaluated, and the trace grows linearly. Only *active* variables (those that
 depend on a `wrt` input) receive adjoints. A contribution that leaves a where()'s
 branch is masked by its condition, so that the branch not taken adds 0, not 0·NaN
 (reverse_masks.py); the adjoint of an index, zero outside its key, is pushed
-through elementwise ops at the keyed lanes only (reverse_index.py). grad_reverse
+through elementwise ops at the keyed lanes only (reverse_index.py), and through ops
+that move lanes (transpose, reshape, matmul, reductions over an axis, ...) as keys
+of their arguments (reverse_index_moves.py). grad_reverse
 sweeps a front end's trace of _BULK_FROM instructions or more in bulk where it
 can (reverse_bulk.py: the same operations in the same summation order, with the
 one identity that changes rounding, c·(k·y) -> (c·k)·y, applied as the builder

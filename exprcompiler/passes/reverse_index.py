@@ -22,17 +22,20 @@ has a dense adjoint, and the sum is dense (the terms are materialized as scatter
 and added, no term lost); a numeric zero adjoint times inf stays NaN
 (sqrt(x)·sqrt(x) at 0). Terms of the same keys merge (x[0] + x[0]); past MAX_TERMS
 distinct keys on one value they are materialized (a dense adjoint, as before).
-Ops that are not elementwise take the materialized adjoint, but an index of an
-index composes keys (x[1:][0]) and stays sparse.
+An index of an index composes keys (x[1:][0]) and stays sparse. Ops that move
+lanes without mixing them, or mix them along one axis only (transpose, reshape,
+stack, concatenate, broadcast_to, reductions over an axis, softmax, matmul), move the
+terms to keys of their arguments (reverse_index_moves.py); other ops, and keys that
+do not map simply, take the materialized adjoint.
 """
 
 from __future__ import annotations
 
 from typing import Optional
 
+from .reverse_index_moves import FULL, MOVES, moved
 from .reverse_masks import mask_built, masked as mask_traced
 
-FULL = (None, None, None)
 # At most this many terms of distinct keys per adjoint: a value read at many keys
 # (x[0]*x[1] + x[2]*x[3] + ...) pushes each through every op upstream, so past it the
 # adjoint is dense (the sweep's work and trace as before the terms).
@@ -188,7 +191,8 @@ class IndexTerms:
 
     def step(self, i: int, g: Optional[int], ins, edges: tuple, exit: Optional[dict]) -> Optional[int]:
         """Instruction i's adjoint (dense g, and its terms): an index's goes to its
-        argument as terms, an elementwise op's terms are pushed through it; None when
+        argument as terms, an elementwise op's terms are pushed through it, a lane-moving
+        op's moved to keys of its arguments (reverse_index_moves); None when
         done, else the dense adjoint for the sweep's own path (the terms added).
         `exit`: where_exits' masks where i leaves a where()'s branch (else None)."""
         b, vmap = self.b, self.vmap
@@ -211,7 +215,13 @@ class IndexTerms:
             return None
         if terms is None:
             return g
-        if g is None:
+        got = None
+        if g is None and ins[0] in MOVES:
+            # (a where()'s mask on the edge: the dense path, which applies it)
+            if exit is None:
+                got = moved(b, terms, ins[0], [vmap[v] for v in args], vmap[i], dict(ins.attrs),
+                            [self.active[v] for v in args])
+        elif g is None:
             rules = []
             for j, _, vjp in edges:
                 if not self.active[args[j]]:
@@ -223,13 +233,13 @@ class IndexTerms:
                 if rule is not _SKIP:
                     rules.append((j, rule))
             got = None if rules is None else push(b, terms, [vmap[v] for v in args], vmap[i], rules)
-            if got is not None:
-                for j, (dense, new) in got.items():
-                    if dense is not None:
-                        self.give(args[j], dense, mark)
-                    if new:
-                        self.take(args[j], new, mark)
-                return None
-        # (not elementwise, or also read whole: the terms made dense)
+        if got is not None:
+            for j, (dense, new) in got.items():
+                if dense is not None:
+                    self.give(args[j], dense, mark)
+                if new:
+                    self.take(args[j], new, mark)
+            return None
+        # (neither elementwise nor a move, a key that does not map, or read whole too: dense)
         self.give(i, materialize(b, terms, vmap[i]), mark)
         return self.adj[i]
