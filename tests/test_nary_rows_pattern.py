@@ -121,14 +121,14 @@ def test_rows_beside_a_users_square_of_an_argument(mode):
 
 
 def _mp_partials(p):
-    h = mpmath.sqrt(sum(mpmath.mpf(t) ** 2 for t in p))
-    return float(h), [float(mpmath.mpf(t) / h) if h else 0.0 for t in p]
+    with mpmath.workdps(40):   # (local: a global mp.dps changes other files' references)
+        h = mpmath.sqrt(sum(mpmath.mpf(t) ** 2 for t in p))
+        return float(h), [float(mpmath.mpf(t) / h) if h else 0.0 for t in p]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_hypot3_partials_where_the_scale_changes(backend):
     # s = x² + y² + z² around 2^120 (out around 2^60), and tiny and huge values around it
-    mpmath.mp.dps = 40
     rng = np.random.default_rng(7)
     t = 2.0 ** 60 * (1.0 + rng.uniform(-1e-15, 1e-15, 300))
     pts = np.stack([t, rng.uniform(-1.0, 1.0, 300) * 1e-300, rng.uniform(-1.0, 1.0, 300)])

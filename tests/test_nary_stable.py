@@ -105,9 +105,6 @@ def test_hypot3_rows_are_the_ops_bits_in_every_block():
 
 # -- logaddexp3 --------------------------------------------------------------------------
 
-mpmath.mp.dps = 40
-
-
 def _lse(a, b, c):
     if any(math.isnan(t) for t in (a, b, c)):
         return NAN, (NAN,) * 3
@@ -115,9 +112,10 @@ def _lse(a, b, c):
     if m == INF or m == -INF:
         top = [t == m for t in (a, b, c)]
         return m, tuple(float(t) / sum(top) for t in top)
-    e = [mpmath.exp(mpmath.mpf(t) - m) for t in (a, b, c)]
-    s = sum(e)
-    return float(m + mpmath.log(s)), tuple(float(t / s) for t in e)
+    with mpmath.workdps(40):   # (local: a global mp.dps changes other files' references)
+        e = [mpmath.exp(mpmath.mpf(t) - m) for t in (a, b, c)]
+        s = sum(e)
+        return float(m + mpmath.log(s)), tuple(float(t / s) for t in e)
 
 
 LSE_EDGES = [0.0, -0.0, 1e-300, -40.0, 1.0, -2.5, 700.0, -707.9, 709.9, -745.5, 1000.0, -1000.0, INF, -INF, NAN]

@@ -98,6 +98,10 @@ def _elements(trace):
             x = np.asarray(args[0], dtype=object)
             values.append(x - np.frompyfunc(sympy.log, 1, 1)(
                 np.sum(np.frompyfunc(sympy.exp, 1, 1)(x), axis=attrs["axis"], keepdims=True)))
+        elif ins.op == "logsumexp":   # log(sum(exp(x))) over its axes (the naive forms of x - logsumexp(x))
+            total = np.sum(np.frompyfunc(sympy.exp, 1, 1)(np.asarray(args[0], dtype=object)),
+                           axis=attrs.get("axis"), keepdims=bool(attrs.get("keepdims")))
+            values.append(np.frompyfunc(sympy.log, 1, 1)(total))
         elif ins.op == "index":
             values.append(runtime.index(args[0], attrs["key"]))
         elif ins.op == "copy":

@@ -9,6 +9,7 @@ wrong, and the rules expected to fire on it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -48,6 +49,11 @@ def either(*ss: Callable) -> Callable:
 def vectors(k: int, s: Callable) -> Callable:
     """n vectors of k of s's points: an (n, k) array (a vector input's points)."""
     return lambda rng, n: s(rng, n * k).reshape(n, k)
+
+
+def arrays(shape: tuple, s: Callable) -> Callable:
+    """n arrays of `shape` of s's points: an (n, *shape) array (a matrix input's points)."""
+    return lambda rng, n: s(rng, n * math.prod(shape)).reshape((n, *shape))
 
 
 def with_points(s: Callable, *points: float) -> Callable:
@@ -138,6 +144,8 @@ L = 709.78  # log(DBL_MAX)
 K = 5       # elements of the vector entries' input
 _VECTORS = either(vectors(K, lin(700, 1000)), vectors(K, lin(-1000, -745)), vectors(K, lin(-1000, 1000)))
 _VECTORS_SHOWN = f"a: {K} elements, all in [700, 1000], all in [-1000, -745] or all in [-1000, 1000]"
+_MATRICES = either(*(arrays((2, 3), s) for s in (lin(700, 1000), lin(-1000, -745), lin(-1000, 1000))))
+_MATRICES_SHOWN = "A: 2×3, all in [700, 1000], all in [-1000, -745] or all in [-1000, 1000]"
 CATALOGUE: tuple[Entry, ...] = (
     E("log(1+x)", "log(1 + x)", {"x": signed(logu(1e-300, 1e-3))}, "|x| in [1e-300, 1e-3]", ("log1p",)),
     E("log(1-x)", "log(1 - x)", {"x": signed(logu(1e-300, 1e-3))}, "|x| in [1e-300, 1e-3]", ("log1p_minus",)),
@@ -224,6 +232,21 @@ CATALOGUE: tuple[Entry, ...] = (
       ("logsumexp", "log_softmax_lse"), shapes=(("a", (K,)),)),
     E("cross-entropy", "-sum(y*log(softmax(a)))", {"a": _VECTORS, "y": vectors(K, lin(0, 1))},
       f"a as above; y: {K} elements in [0, 1]", ("log_softmax",), shapes=(("a", (K,)), ("y", (K,)))),
+    # more spellings of the same: cross-entropy with a label, logsumexp(a) - a[k] (naive:
+    # the dominant element's value and gradient 0, the third range); a scaled softmax
+    # (naive: -inf and a gradient inf or NaN where an element's softmax underflows); one
+    # element of exp over the sum (a pick of the softmax); a - logsumexp(a) over all of a
+    # matrix (a reshape makes its elements one axis)
+    E("logsumexp(a)-a[0]", "logsumexp(a) - a[0]", {"a": _VECTORS}, _VECTORS_SHOWN, ("neg_log_softmax_lse",),
+      shapes=(("a", (K,)),)),
+    E("log(sum(exp(a)))-a[0]", "log(sum(exp(a))) - a[0]", {"a": _VECTORS}, _VECTORS_SHOWN,
+      ("logsumexp", "neg_log_softmax_lse"), shapes=(("a", (K,)),)),
+    E("log(2*softmax(a))[0]", "log(2*softmax(a))[0]", {"a": _VECTORS}, _VECTORS_SHOWN, ("log_softmax_scaled",),
+      shapes=(("a", (K,)),)),
+    E("log(exp(a[0])/sum(exp(a)))", "log(exp(a[0])/sum(exp(a)))", {"a": _VECTORS}, _VECTORS_SHOWN,
+      ("softmax", "log_softmax"), shapes=(("a", (K,)),)),
+    E("A-logsumexp(A)", "(A - logsumexp(A))[0, 1]", {"A": _MATRICES}, _MATRICES_SHOWN, ("log_softmax_flat",),
+      shapes=(("A", (2, 3)),)),
     # the op itself, as a user writes it: no rule fires (the naive form is already stable;
     # the op's own value and derivative rules are what the rules above produce)
     E("log_softmax(a)[0]", "log_softmax(a)[0]", {"a": _VECTORS}, _VECTORS_SHOWN, (), shapes=(("a", (K,)),)),
@@ -231,5 +254,5 @@ CATALOGUE: tuple[Entry, ...] = (
       f"a as above; y: {K} elements in [0, 1]", (), shapes=(("a", (K,)), ("y", (K,)))),
 )
 
-__all__ = ["CATALOGUE", "SAFE", "Entry", "lin", "logu", "neg", "signed", "shift", "either", "vectors",
+__all__ = ["CATALOGUE", "SAFE", "Entry", "lin", "logu", "neg", "signed", "shift", "either", "vectors", "arrays",
            "with_points"]

@@ -4,6 +4,7 @@ Where it sits: rules.py's table refers to these (as P.name); each pattern is
 (b, args, attrs) -> matched variables or None, or a helper (b, args) -> one variable
 that `one` makes into a pattern; builders are (b, *matched) -> the replacement. They
 read the trace through match.py's helpers and build only through builder calls.
+The softmax family's (softmax, log_softmax, x - logsumexp(x)) are in softmax_forms.py.
 """
 
 from __future__ import annotations
@@ -99,75 +100,6 @@ def softmax2(b, a, attrs):
     if m.same(b, e[0], x):
         return x, e[1]
     return (x, e[0]) if m.same(b, e[1], x) else None
-
-
-def softmax_ratio(b, a, attrs):
-    """exp(x) / sum(exp(x)), or w·exp(x) / sum(exp(x)), along one axis -> (x, the axis,
-    w or None): over the whole of a vector, or along an axis kept (keepdims), so that
-    each slice is divided by its own sum (exp(X)/sum(exp(X), axis=1) without keepdims
-    divides by the wrong sums: not matched)."""
-    n = m.node(b, a[1])
-    if n.op != "sum" or m.arg(b, n.args[0], "exp") is None:
-        return None
-    e, w = n.args[0], None   # exp(x)
-    if not m.same(b, a[0], e):
-        factors = m.args(b, a[0], "mul")
-        if factors is None or not any(m.same(b, f, e) for f in factors):
-            return None
-        w = factors[1] if m.same(b, factors[0], e) else factors[0]
-    x = m.arg(b, e, "exp")
-    axis = one_axis(b, x, dict(n.attrs))
-    return None if axis is None else (x, axis, w)
-
-
-def one_axis(b, x, options):
-    """The one axis of x that a reduction with these options (axis, keepdims) runs
-    along, when its result broadcasts back along it: over the whole of a vector, or
-    along one axis kept; else None."""
-    ndim = len(m.node(b, x).shape)
-    axis = options.get("axis")
-    axes = range(ndim) if axis is None else axis if isinstance(axis, tuple) else (axis,)
-    axes = sorted({k % ndim for k in axes}) if ndim else []
-    if len(axes) != 1 or (ndim > 1 and not options.get("keepdims")):
-        return None
-    return axes[0]
-
-
-def build_softmax(b, x, axis, w):
-    s = b.apply("softmax", x, axis=axis)
-    return s if w is None else b.mul(w, s)
-
-
-def log_of_softmax(b, a, attrs):
-    """log(softmax(x, axis)) or log(softmax(x, axis)[key]) -> (x, the axis, the key or
-    None): the log is elementwise, so picking the elements first or last is the same."""
-    key, v = None, a[0]
-    n = m.node(b, v)
-    if n.op == "index":
-        key, v = dict(n.attrs)["key"], n.args[0]
-    x = m.arg(b, v, "softmax")
-    return None if x is None else (x, dict(m.node(b, v).attrs)["axis"], key)
-
-
-def minus_logsumexp(b, a, attrs):
-    """x - logsumexp(x) over a vector, or along one axis kept -> (x, the axis, None)."""
-    n = m.node(b, a[1])
-    if n.op != "logsumexp" or not m.same(b, n.args[0], a[0]):
-        return None
-    axis = one_axis(b, a[0], dict(n.attrs))
-    return None if axis is None else (a[0], axis, None)
-
-
-def build_log_softmax(b, x, axis, key):
-    """log(softmax(x)) along `axis` as the op log_softmax: (x - c) - log1p(T), c = max(x),
-    T the sum of exp(x - c) over the other elements (not rounded into 1 + T, so the
-    value keeps its digits where the maximum dominates and is finite where exp
-    underflows), and derivative rules (tensor_rules.vjp_log_softmax) that give the
-    dominant element's derivative as the others' share of the softmax, not as
-    1 - softmax, which cancels as it dominates (relative error 1e-16/T). One op, where
-    these steps written out as ops took 14 and their derivative as many again."""
-    out = b.apply("log_softmax", x, axis=axis)
-    return out if key is None else b.apply("index", out, key=key)
 
 
 def exp_over_one_plus_exp(b, a, attrs):

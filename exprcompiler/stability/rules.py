@@ -27,6 +27,7 @@ from typing import Callable, Optional
 
 from . import match as m
 from . import patterns as P
+from . import softmax_forms as S
 
 BOTH = ("primal", "derivative")
 
@@ -95,12 +96,19 @@ RULES: tuple[Rule, ...] = (
          "log(sum(exp(x))) overflows when any element of x is above 709.78 and is -inf when all are below -745; "
          "logsumexp takes the maximum out (its gradient is softmax)",
          fails="max(x) > 709.78 (inf; gradient NaN), all x < -745 (-inf)"),
-    Rule("log_softmax", "log", P.log_of_softmax, P.build_log_softmax,
+    Rule("log_softmax", "log", S.log_of_softmax, S.build_log_softmax,
          "log(softmax(x)) is -inf where an element's softmax underflows (745 below the maximum; gradient "
          "NaN) and loses the maximum's own value (the log of a number near 1) as it dominates; "
          "log_softmax(x), (x - max) - log1p(sum of the others' exp(x - max)), does neither",
          fails="an element 745 below the maximum (-inf; gradient NaN); the maximum ahead of the others by 8 "
                "or more (its value's relative error > 1e-13), by 37 (0)"),
+    Rule("log_softmax_scaled", "log", S.log_of_scaled_softmax, S.build_scaled_log_softmax,
+         "log(c·softmax(x)) (or softmax(x)/c), c > 0 a constant, is -inf where c·softmax(x) underflows (an "
+         "element 745 below the maximum, less for c < 1) and its gradient overflows from 708 below (1/softmax); "
+         "log(c) + log_softmax(x) does neither",
+         guard=S.positive_scale,
+         fails="an element more than 708 below the maximum, less for c < 1 (gradient inf or NaN; the value's "
+               "relative error > 1e-13 from 718 below, -inf from 745)"),
     Rule("logaddexp", "log", P.log_sum_exp, P.build_logaddexp,
          "log(exp(a) + exp(b) + ...) overflows when any term does and underflows to -inf when all do; "
          "logaddexp (logaddexp3 for three terms) takes the largest out",
@@ -152,12 +160,25 @@ RULES: tuple[Rule, ...] = (
     Rule("sqrt1pm1", "sub", P.one(P.sqrt1p_minus_one), lambda b, u: b.sqrt1pm1(u),
          "sqrt(1 + u) - 1 cancels for small |u|; sqrt1pm1(u) = u / (sqrt(1 + u) + 1) does not",
          fails="|u| < 1e-3 (relative error > 1e-13), |u| < 2.2e-16 (0)"),
-    Rule("log_softmax_lse", "sub", P.minus_logsumexp, P.build_log_softmax,
+    Rule("log_softmax_lse", "sub", S.minus_logsumexp, S.build_log_softmax,
          "x - logsumexp(x) rounds away the maximum's own value as it dominates (-log1p(sum of the others' "
          "exp(x - max)), below an ulp of max(x)), and its gradient 1 - softmax cancels there; "
          "log_softmax(x), (x - max) - log1p(that sum), does neither",
          fails="the maximum ahead of the others by 6 or more (relative error > 1e-13, more where |max(x)| is "
                "large), by 37 (value and gradient 0)"),
+    Rule("neg_log_softmax_lse", "sub", S.logsumexp_minus, S.build_neg_log_softmax,
+         "logsumexp(x) - x (cross-entropy's -log softmax) rounds the maximum's own value, log1p(sum of the "
+         "others' exp(x - max)), to an ulp of max(x) as it dominates, and its gradient softmax - 1 cancels there; "
+         "-log_softmax(x) does neither",
+         fails="the maximum ahead of the others by 8 or more (relative error > 1e-13; by 4 where max(x) is 1000), "
+               "by 37 (value and gradient 0)"),
+    Rule("log_softmax_flat", "sub", S.logsumexp_difference_over_a_block, S.build_log_softmax_over_a_block,
+         "x - logsumexp(x) (or logsumexp(x) - x) over all of x, or over adjacent axes kept, rounds the maximum's "
+         "own value away as it dominates, and its gradient cancels there (in derivatives, logsumexp's own "
+         "exp(x - logsumexp(x)) carries logsumexp's rounding); log_softmax of x reshaped so that those axes "
+         "are one (a view), reshaped back, does neither",
+         fails="the maximum ahead of the others by 8 or more (relative error > 1e-13; by 4 where max(x) is 1000), "
+               "by 37 (value and gradient 0); logsumexp's gradient over several axes: 5e-11 at |x| ~ 1e6"),
     # Derivative traces only: (1 - u)(1 + u) is accurate near |u| = 1, but its own
     # derivative (1 - u) - (1 + u) cancels for small u, so it is never differentiated.
     Rule("one_minus_square", "sub", P.one(P.one_minus_square),
@@ -172,7 +193,7 @@ RULES: tuple[Rule, ...] = (
          "exp(x) / (exp(x) + exp(y)) overflows to NaN for large x, y and is 0/0 for very negative ones; "
          "sigmoid(x - y) is neither",
          fails="x or y > 709.78 (NaN), both < -745 (NaN)"),
-    Rule("softmax", "div", P.softmax_ratio, P.build_softmax,
+    Rule("softmax", "div", S.softmax_ratio, S.build_softmax,
          "exp(x)/sum(exp(x)) is inf/inf = NaN when an element of x is above 709.78 and 0/0 when all are "
          "below -745; softmax(x) takes the maximum out first",
          fails="max(x) > 709.78 (NaN; gradient NaN), all x < -745 (NaN)"),
