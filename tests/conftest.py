@@ -4,6 +4,7 @@ Also what the test files share: the machine's C compiler (HAVE_CC, needs_cc, BAC
 backends_here, has_compiler) and the session's C cache (the private_cache fixture)."""
 
 import contextlib
+import os
 import shutil
 import signal
 
@@ -107,3 +108,24 @@ def private_cache(tmp_path_factory, monkeypatch):
     temporary directory, one for all the files that use it), not the user's. A file's
     tests take it with `pytestmark = pytest.mark.usefixtures("private_cache")`."""
     monkeypatch.setenv("EXPRCOMPILER_CACHE", str(tmp_path_factory.getbasetemp() / "c-cache"))
+
+
+@contextlib.contextmanager
+def environ_kept():
+    """os.environ put back as it was before the block. For a block that starts a
+    distributed.LocalCluster: each Nanny writes distributed's pre-spawn environment
+    (MALLOC_TRIM_THRESHOLD_=65536, OMP_NUM_THREADS=1, MKL_NUM_THREADS=1,
+    OPENBLAS_NUM_THREADS=1, PYTHONHASHSEED=6640; __DASK_PARENT_PID besides) into this
+    process's os.environ before it starts a worker process, and leaves it there: every
+    later test of the pytest (xdist) worker, and every process those start, would have it
+    (test_heap_calls' fresh processes then had glibc's thresholds pinned: 1,764 page faults
+    a call, and C kernels here one thread). The workers keep theirs: they are started by then."""
+    saved = dict(os.environ)
+    try:
+        yield
+    finally:
+        for name in [k for k in os.environ if k not in saved]:
+            del os.environ[name]
+        for name, value in saved.items():
+            if os.environ.get(name) != value:
+                os.environ[name] = value

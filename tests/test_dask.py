@@ -21,6 +21,7 @@ import weakref
 
 import numpy as np
 import pytest
+from conftest import environ_kept
 
 dask = pytest.importorskip("dask", reason="dask is not installed (pip install 'exprcompiler[dask]')")
 da = pytest.importorskip("dask.array", reason="dask.array is not installed (pip install 'dask[array]')")
@@ -60,9 +61,12 @@ def _worker_state():
 def client(tmp_path_factory):
     # the workers' compile cache starts empty: every C kernel they run, they build
     cache = tmp_path_factory.mktemp("worker_cache")
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, env={"EXPRCOMPILER_CACHE": str(cache)})
+    before = dict(os.environ)
+    with environ_kept():   # (the Nannies' environment is their workers', not this process's)
+        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                           dashboard_address=None, env={"EXPRCOMPILER_CACHE": str(cache)})
     client = distributed.Client(cluster, set_as_default=False)
+    client.environ_before = before   # (test_a_cluster_leaves_this_process_environment_as_it_was)
     client.run(count_compiles)
     yield client
     client.close()
@@ -261,6 +265,15 @@ def test_each_worker_builds_a_kernel_once_and_runs_it_on_one_thread(client):
     _assert_close(result, g(x1.compute(), 0.3))  # the C loop's vector body and tail: last bits
 
 
+def test_a_cluster_leaves_this_process_environment_as_it_was(client):
+    """The workers have the Nannies' environment (OMP_NUM_THREADS=1 among it); this
+    process, where later tests run, has its own back (conftest.environ_kept)."""
+    assert set(client.run(lambda: os.environ.get("OMP_NUM_THREADS")).values()) == {"1"}
+    now, before = ({k: v for k, v in environ.items() if k != "PYTEST_CURRENT_TEST"}   # (pytest's, per phase)
+                   for environ in (os.environ, client.environ_before))
+    assert now == before
+
+
 def test_shipping_keeps_no_compiled_object_alive():
     g = compile_grad(GRIEWANK)
     on_dask.shipped(g)
@@ -423,8 +436,9 @@ def test_a_worker_killed_mid_gradient_does_not_change_the_result(tmp_path):
     """SIGKILL one of two worker processes while a gradient over 16 slow chunks runs:
     Dask recomputes the lost chunks (kernels are pure), and the answer is unchanged."""
     env = {"EXPRCOMPILER_CACHE": str(tmp_path / "cache")}
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None, env=env) as cluster, \
+    with environ_kept(), \
+            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                     dashboard_address=None, env=env) as cluster, \
             distributed.Client(cluster, set_as_default=False) as client:
         rng = da.random.default_rng(11)
         data_x = rng.normal(size=(16_000, 5), chunks=(1000, 5))

@@ -13,6 +13,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import environ_kept
 
 dask = pytest.importorskip("dask", reason="dask is not installed (pip install 'exprcompiler[dask]')")
 da = pytest.importorskip("dask.array", reason="dask.array is not installed (pip install 'dask[array]')")
@@ -44,8 +45,9 @@ def dask_data(chunks=(300, 300, 300, 301), **arrays):
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                                       env={"EXPRCOMPILER_CACHE": str(tmp_path_factory.mktemp("cache"))})
+    with environ_kept():   # (the Nannies' environment is their workers', not this process's)
+        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                           env={"EXPRCOMPILER_CACHE": str(tmp_path_factory.mktemp("cache"))})
     client = distributed.Client(cluster, set_as_default=False)
     yield client
     client.close()
@@ -226,8 +228,9 @@ def test_validation_split_per_chunk_and_early_stopping_on_dask_data():
 
 @pytest.mark.slow
 def test_a_worker_without_a_c_compiler_runs_numpy_and_says_so_once(tmp_path):
-    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
-                                       env={"PATH": str(tmp_path), "EXPRCOMPILER_CACHE": str(tmp_path / "cache")})
+    with environ_kept():   # (the Nanny's environment is its worker's, not this process's)
+        cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+                                           env={"PATH": str(tmp_path), "EXPRCOMPILER_CACHE": str(tmp_path / "cache")})
     try:
         with distributed.Client(cluster, set_as_default=False) as client:
             g = compile_grad(LSQ, ["w"], shapes=SHAPES, backend="c")
