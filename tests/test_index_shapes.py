@@ -26,6 +26,7 @@ from exprcompiler import interpret, passes, to_trace
 from exprcompiler.api import BACKENDS
 from exprcompiler.passes import reverse_index
 from exprcompiler.trace.builder import Builder
+from test_index_adjoints import _forward_tangents, _grad, _shapes
 
 TENSOR = sorted(b for b in BACKENDS if b != "vm")   # numpy, and c where a compiler is
 
@@ -93,34 +94,6 @@ CASES = [
     ("sum(reshape(sqrt(X).T @ W, shape=(6,))[2:4])", {"X": X, "W": np.array([[1.0, 2.0], [0.5, -1.0]])}),
 ]
 IDS = [c[0] for c in CASES]
-
-
-def _shapes(inputs):
-    return {k: np.shape(a) for k, a in inputs.items()}
-
-
-def _grad(expr, inputs, backend="numpy"):
-    with np.errstate(all="ignore"):
-        g = compile_grad(expr, shapes=_shapes(inputs), backend=backend)
-        got = dict(zip(g.wrt, g(**inputs)[1]))
-    return [np.asarray(got[k], dtype=float) for k in inputs]
-
-
-def _forward_tangents(expr, inputs):
-    """The gradient from raw forward-mode tangents (compile_jvp, one unit seed per
-    element): no scatter and no adjoint at all."""
-    shapes = _shapes(inputs)
-    J = compile_jvp(expr, shapes=shapes)
-    out = []
-    for name in inputs:
-        g = np.zeros(shapes[name])
-        for k in np.ndindex(shapes[name]):
-            seeds = {f"{n}_dot": np.zeros(shapes[n]) for n in inputs}
-            seeds[f"{name}_dot"][k] = 1.0
-            with np.errstate(all="ignore"):
-                g[k] = J(**inputs, **seeds)[1]
-        out.append(g)
-    return out
 
 
 def _dense(trace_fn):
