@@ -350,9 +350,11 @@ def test_the_benchmarks_formulas(share):
 
 
 def test_grad_reverse_asks_once_where_the_bulk_sweep_declines(monkeypatch):
-    """A union of more than _NESTED regions: the bulk sweep declines after asking; the
-    per-instruction sweep takes its answer (it asked again: two region analyses)."""
-    expr = "p = sqrt(x)\n" + " + ".join(f"where(x > {j}, p * {j + 1}, y * {j})" for j in range(6))
+    """A masked trace the bulk sweep declines after asking (a negation of G under a
+    mask: reverse_bulk_masks.fresh_negations; a union of more than _NESTED regions
+    was one, before the bulk sweep made its flag); the per-instruction sweep takes
+    its answer (it asked again: two region analyses)."""
+    expr = "log(where(abs(x) < 1, exp(y), arccos(-x))) + x * y"
     trace = to_trace(expr)
     asked = []
     real = rm._regions

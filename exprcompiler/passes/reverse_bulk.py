@@ -64,8 +64,8 @@ its bits are not the primal's as written, which this keeps; reverse_bulk_fold.re
 a fold whose c·k is −1 or whose y names a negation the builder would pull out,
 a −(−m) whose negation hash-consing found or whose adjoint is not labelled, a
 negation found built that is not laid out (reverse_bulk_layout), a where() mask
-that the builder may find built or that is a union of more than a few regions
-(reverse_bulk_masks.py).
+that the builder may find built, or a union's flag on a constant adjoint or that
+the primal may hold (reverse_bulk_masks.py).
 
 where() masks (session of 2026-12-06): the edges that leave a where's branch
 (reverse_masks.where_exits, asked once, with this sweep's active flags) get
@@ -82,8 +82,13 @@ where, as before (text 10^4, 10^5, deep 10^4 within noise; bench sha1s unchanged
 Later that session the analysis was made linear (reverse_masks.py: ~0.2-0.3x its
 time, benchmarks/bench_where.py), and asked through reverse.exits_of: where this
 sweep declines after asking, grad_reverse's per-instruction sweep takes its answer.
-A union of more than _NESTED regions still declines here: its flag, laid out per
-edge, gave the same bits but each edge its own flag (the builder hash-conses one).
+A union of more than _NESTED regions declined here (chained piecewise models, from
+about their 10th statement); session of 2026-12-06 night: its flag's instructions
+are made once, where the builder makes them (reverse_bulk_masks.Flags), the masked
+templates read the flag as a condition column; the per-instruction sweep's traces
+(tests/test_bulk_where_unions.py). bench_bulk_where.py (load 7-11: compressed),
+bulk against per instruction: 2,966 instructions 1.09 -> 0.85, 27,190 1.13 -> 0.62,
+247,132 1.02 -> 0.67; at 10^5 where_exits is ~1/3 of the rest.
 
 Distinct constants (issue 14, session of 2026-12-06 evening): a constant argument's
 value was part of its instruction's kind, so a formula whose constants are all
@@ -94,8 +99,13 @@ others of its class (finite, moderate, not an integer nor a power of two: no
 identity's test on a value holds) is now keyed by its class and sign
 (passes/reverse_bulk_generic.py): one kind and one template, checked on two
 unrelated representatives, reading each instruction's own constant; where the
-template depends on the value (x**c's c − 1) or a constant coincides with one the
-template holds, those instructions are keyed by value as before. The trace is the
+template depends on the value or a constant coincides with one the template holds,
+those instructions are keyed by value as before. x**c's c − 1 (session of
+2026-12-06 night): the template reads it of each instruction's own c (ref ("d", k):
+reverse_bulk_generic.MinusConstants makes the constants c − 1 where keying by value
+makes them, the masked templates' too): distinct exponents were 3.9 / 5.5 / 2.3x
+the per-instruction sweep's time at 3,098 / 27,034 / 191,420 instructions, now
+0.82 / 0.56 / 0.44 (bench_bulk_where.py). The trace is the
 one keyed by value, instruction for instruction (tests/test_bulk_consts.py holds
 the two equal; the templates are put in the order keyed by value gives them, so new
 constants come in the same order). Figures: benchmarks/bench_bulk_consts.py.
@@ -203,8 +213,8 @@ from ..trace.labels import Labels
 from .replay import derived, derived_labels, labels_of, scalar_output, wrt_vars
 from .reverse_bulk_fold import replay_folds
 from . import reverse_bulk_generic as _generic
-from .reverse_bulk_generic import (by_value_order, class_codes, classes, coinciding, combined_codes, generic_edges,
-                                   new_constants, pattern_codes)
+from .reverse_bulk_generic import (MinusConstants, by_value_order, class_codes, classes, coinciding, combined_codes,
+                                   generic_edges, new_constants, pattern_codes, reads_minus)
 from .reverse_bulk_layout import _lay_out
 from .reverse_bulk_masks import mask_edges
 from .reverse_bulk_order import stable_order
@@ -331,6 +341,7 @@ def grad_reverse_bulk(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Opti
         del combined, found, inverse
     templates: list = []
     specs: list = []   # template id -> (op, argument number, constant arguments[, exact patterns])
+    minus = None   # (the constants c − 1 that a generic pow's template reads: MinusConstants)
     active_np = _active(trace, wrt_list, n, cols, is_const)
     # the edges that leave a where()'s branch, masked by its condition (reverse_masks.py;
     # laid out here: reverse_bulk_masks.py)
@@ -356,7 +367,8 @@ def grad_reverse_bulk(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Opti
                     continue
                 edges, positions, fixed = got
                 members = by_kind[bounds[k]:bounds[k + 1]]
-                clash = coinciding(members, positions, fixed, cols, arg_rows, const_values, n)
+                clash = coinciding(members, positions, fixed, cols, arg_rows, const_values, n,
+                                   any(reads_minus(templates[t]) for _, t in edges))
                 if clash is not None:
                     redo.append(members[clash])
             if edges is None:
@@ -384,8 +396,11 @@ def grad_reverse_bulk(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Opti
     if class_of_var and new_constants(templates, cval):
         # the templates in the order keyed by value gives them (the layout puts new
         # constants in the order its templates first hold them)
-        templates, specs, kind_edges = by_value_order(kind, with_const, exact, len(op_id), templates, specs,
-                                                       kind_edges)
+        templates, specs, kind_edges, ranks = by_value_order(kind, with_const, exact, len(op_id), templates, specs,
+                                                              kind_edges)
+        if any(map(reads_minus, templates)):   # (x**c's c − 1, read of each instruction's c)
+            minus = MinusConstants(ranks, with_const, exact, const_values)
+        del ranks
     del exact
     edge_t = np.full((n_kinds + 1, 3), -1, np.int32)   # kind, argument -> its edge's template (-1: none)
     for k, edges in kind_edges.items():
@@ -425,14 +440,16 @@ def grad_reverse_bulk(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Opti
     e_a = arg_rows[e_j, e_i]
     masks = None
     if exits:
-        masks = mask_edges(exits, e_i, e_j, e_t, templates, specs)
+        masks = mask_edges(exits, e_i, e_j, e_t, templates, specs, is_const, None if minus is None else minus.code_of)
         if masks is None:
             return None   # (a mask the builder might find built: reverse_bulk_masks.py)
+        if minus is not None:
+            minus.masked(masks)
     del e_j, exits   # (not read by the layout: not held while it makes the new instructions)
     if (e_a == o).any():
         return None   # (the output is also an argument: its seed and contributions summed; not laid out)
     return _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e_t, cval, cols,
-                   "copy" in op_id, op_kind, op_id, primal_columns, masks)
+                   "copy" in op_id, op_kind, op_id, primal_columns, masks, minus)
 
 
 def _op_kinds(code: np.ndarray, instrs) -> tuple:

@@ -16,8 +16,11 @@ class in place of each constant (generic_template); where both recordings give t
 same template once each representative is made a ref to the constant argument itself
 (("s", k): the argument, or ("u", k, p): a product's own constant argument), that
 template is the kind's, and it reads each instruction's own constant. Where they differ
-(a constant the partial computes from the argument: x**c's c − 1) the kind is split
-by value as before (the driver). An instruction whose constants coincide with a
+(a constant the partial computes from the argument) the kind is split by value as
+before (the driver). x**c's c − 1, read as pow's exponent alone, is a ref ("d", k) of
+the instruction's own c (MinusConstants makes those constants where keying by value
+makes them: a kind's at its rank, a masked template's, reverse_bulk_masks.py, in the
+order the masks made them). An instruction whose constants coincide with a
 template's own constants, or with each other, is split by value too (the builder's
 hash-consing would make one variable of them).
 
@@ -147,7 +150,7 @@ def _entry_key(entry):
 def _generic(op, j: int, pattern: tuple, g):
     found = []
     for reps in _REPS:
-        concrete, where = [], {}
+        concrete, where, minus = [], {}, {}
         for k, e in enumerate(pattern):
             if not _is_class(e):
                 concrete.append(e)
@@ -157,6 +160,7 @@ def _generic(op, j: int, pattern: tuple, g):
             if type(e) is str:
                 concrete.append(r)
                 where[r] = ("s", k + 1)
+                minus[r - 1.0] = ("d", k + 1)   # (x**c's exponent c − 1, as the builder folds it)
             else:
                 concrete.append(("mul", e[1], r))
                 where[r] = ("u", k + 1, e[1])
@@ -173,10 +177,15 @@ def _generic(op, j: int, pattern: tuple, g):
             if r[0] == "c":
                 if r[1] in where:   # (a representative: never 0, so == is exact)
                     return where[r[1]]
+                if r[1] in minus:
+                    return minus[r[1]]
                 fixed.add(float(r[1]))
             return r
         tinstrs = tuple((op_, tuple(map(sub, refs))) for op_, refs in t[0])
         result = sub(t[1])
+        if any(r[0] == "d" and (op_ != "pow" or k != 1) for op_, refs in tinstrs for k, r in enumerate(refs)) \
+                or result[0] == "d":
+            return False   # (c − 1 read only as pow's exponent, which no identity tests but for 1)
         # (a template with no representative kept as the object recorded: the seed's and
         # the negated seed's are told by identity)
         found.append(((tinstrs, result) if (tinstrs, result) != t else t, fixed))
@@ -231,11 +240,12 @@ def generic_edges(op: str, args: tuple, class_of_var: dict, pattern_of: dict, te
     return tuple(edges), positions, fixed
 
 
-def coinciding(members, positions, fixed, cols, arg_rows, const_values: dict, n: int):
+def coinciding(members, positions, fixed, cols, arg_rows, const_values: dict, n: int, minus: bool = False):
     """Which of a generic kind's instructions `members` (an index into them, or None for
     none) have a generic constant equal to one of the templates' own constants or to
     another of its generic constants: the builder would make one variable of them, so
-    such an instruction is keyed by value."""
+    such an instruction is keyed by value. `minus`: the templates read c − 1 of
+    the constants too (ref ("d", k)), compared as well."""
     if not positions:
         return None
     values = []
@@ -244,6 +254,8 @@ def coinciding(members, positions, fixed, cols, arg_rows, const_values: dict, n:
         if type(e) is tuple:   # (a product's own constant argument)
             var = arg_rows[e[1]][var]
         values.append(np.fromiter(map(const_values.__getitem__, var.tolist()), np.float64, len(var)))
+    if minus:
+        values += [v - 1.0 for v in values]
     bad = np.zeros(len(members), bool)
     for f in fixed:
         for v in values:
@@ -289,10 +301,16 @@ def combined_codes(op_kind, sel, cols, pcode, radix: int) -> np.ndarray:
 
 def new_constants(templates: list, cval: dict) -> bool:
     """Whether a template holds a constant that the primal does not (`cval`: the primal's
-    constants' keys), which the layout makes where first held."""
+    constants' keys), which the layout makes where first held; or reads c − 1 of an
+    instruction's constant (ref ("d", k): most are new)."""
     known = set(cval.values())
-    return any(r[0] == "c" and _const_key(r[1]) not in known
+    return any(r[0] == "c" and _const_key(r[1]) not in known or r[0] == "d"
                for tinstrs, _ in filter(None, templates) for _, refs in tinstrs for r in refs)
+
+
+def reads_minus(template) -> bool:
+    """Whether a template reads c − 1 of an instruction's constant (ref ("d", k))."""
+    return bool(template) and any(r[0] == "d" for _, refs in template[0] for r in refs)
 
 
 def by_value_order(kind, with_const, exact, n_ops: int, templates, specs, kind_edges) -> tuple:
@@ -315,7 +333,77 @@ def by_value_order(kind, with_const, exact, n_ops: int, templates, specs, kind_e
             rank[t] = (at, p)
     perm = sorted(range(len(templates)), key=rank.__getitem__)
     if perm == list(range(len(templates))):
-        return templates, specs, kind_edges
+        return templates, specs, kind_edges, rank
     moved = {t: new for new, t in enumerate(perm)}
     return ([templates[t] for t in perm], [specs[t] for t in perm],
-            {k: tuple((j, moved[t]) for j, t in edges) for k, edges in kind_edges.items()})
+            {k: tuple((j, moved[t]) for j, t in edges) for k, edges in kind_edges.items()}, [rank[t] for t in perm])
+
+
+class MinusConstants:
+    """The constants c − 1 that templates read of their instructions' own constants
+    (ref ("d", k): x**c's exponent, one template for every c), made where keying by
+    value makes them: keyed by value, each value's template holds its c − 1 as a
+    constant, and the layout makes a template's new constants in the templates'
+    order (by_value_order's ranks); here a template that reads c − 1 stands for one
+    template per kind keyed by value (`exact`: the codes of the instructions
+    `with_const`), each at its rank."""
+
+    def __init__(self, ranks: list, with_const, exact, const_values: dict):
+        self.ranks, self.with_const, self.exact, self.const_values = ranks, with_const, exact, const_values
+        self.dvar = None   # (per primal variable, the variable of its c − 1; -1: none)
+        self.born: dict = {}   # (the masked templates: where made, reverse_bulk_masks.mask_edges)
+        self.minus_at: dict = {}   # (a masked edge reading c − 1: where keyed by value makes its template)
+
+    def code_of(self, i: int) -> int:
+        """Instruction i's kind keyed by value (its code)."""
+        return int(self.exact[np.searchsorted(self.with_const, i)])
+
+    def masked(self, mk) -> None:
+        """The masked templates' order (a MaskedEdges): after the kinds', as made."""
+        self.born, self.minus_at = mk.born, mk.minus_at
+
+    def merged(self, merged: np.ndarray) -> None:
+        """The ranks of the layout's merged templates (each its first's)."""
+        first: dict = {}
+        for t, m in enumerate(merged.tolist()):
+            first.setdefault(m, t)
+        ranks, born = self.ranks, self.born   # (a masked template, made after the ranks: after them all)
+        self.ranks = [ranks[t] if t < len(ranks) else ((3, born.get(t, t)), 0)
+                      for t in (first[m] for m in range(len(first)))]
+
+    def make(self, templates, used, e_t, e_i, reg, arg_cols, const, const_var) -> None:
+        """Call const(value) for the constants of the templates `used` (those with
+        regular edges `reg`) in the order keyed by value makes them; then `dvar`."""
+        events = []
+        dvars = []
+        for t in used:
+            tinstrs = templates[t][0]
+            if not reads_minus(templates[t]):
+                events.append((self.ranks[t], t, -1))
+                continue
+            ks = reg[e_t[reg] == t]
+            ii = e_i[ks]
+            rank = self.ranks[t]
+            if rank[0][0] == 3:   # (a masked template: one per kind keyed by value, made in exits' order)
+                code = np.fromiter(map(self.minus_at.__getitem__, ks.tolist()), np.int64, len(ks))
+                _, at = np.unique(code, return_index=True)
+                events += [(((3, int(code[k])), 0), t, int(ii[k])) for k in at.tolist()]
+            else:
+                code = self.exact[np.searchsorted(self.with_const, ii)]
+                _, at = np.unique(code, return_index=True)
+                events += [(((1, int(code[k])), rank[1]), t, int(ii[k])) for k in at.tolist()]
+            for k in {r[1] for _, refs in tinstrs for r in refs if r[0] == "d"}:
+                dvars.append(np.unique(arg_cols[k - 1][ii]))
+        events.sort(key=lambda e: e[0])
+        values = self.const_values
+        for _, t, i in events:
+            for _, refs in templates[t][0]:
+                for r in refs:
+                    if r[0] == "c":
+                        const(r[1])
+                    elif r[0] == "d":
+                        const(values[int(arg_cols[r[1] - 1][i])] - 1.0)
+        if dvars:
+            self.dvar = dvar = np.full(len(arg_cols[0]) + 1, -1, np.int32)
+            for v in np.unique(np.concatenate(dvars)).tolist():
+                dvar[v] = const_var[_const_key(values[v] - 1.0)]

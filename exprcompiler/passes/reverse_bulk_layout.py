@@ -28,7 +28,7 @@ from .replay import fresh_name
 from .reverse_bulk_consts import ConstantSweep
 from .reverse_bulk_fold import fold_scaled
 from .reverse_bulk_generic import spec_template
-from .reverse_bulk_masks import check_layout, fresh_negations
+from .reverse_bulk_masks import Flags, check_layout, fresh_negations
 from .reverse_bulk_negations import _negation_classes, _negation_hits
 from .reverse_bulk_order import stable_order
 from .reverse_bulk_share import (_BUILT, _MAX_ROUNDS, _const_key, _hash_cons, _independent, _PrimalKeys,
@@ -38,7 +38,7 @@ from .reverse_bulk_write import NewInstrs, _write_regular, bar_columns
 
 
 def _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e_t, cval, arg_cols,
-             primal_copies: bool, op_kind, op_id, primal_columns, masks=None) -> Trace:
+             primal_copies: bool, op_kind, op_id, primal_columns, masks=None, minus=None) -> Trace:
     """The new instructions after the primal ones, from the edges (in sweep order):
     edge k is argument e_a[k] of instruction e_i[k], its partial template e_t[k];
     `primal_columns`: the primal's Columns, the start of the gradient's; `masks`: the
@@ -93,15 +93,23 @@ def _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e
                       np.int32)
     templates = list({m: t for t, m in zip(templates, merged.tolist())}.values())
     e_t = merged[e_t]
+    if minus is not None:
+        minus.merged(merged)
+    if masks is not None and masks.slots:   # (the templates with a union's flag, merged too)
+        masks.slots = {int(merged[t]): ws for t, ws in masks.slots.items()}
     del same, merged
     reg = np.flatnonzero(~py)
     # (a kind's template with no edge adds no constant; not np.unique, whose first call
     # in a process imports numpy.ma: 8-18 ms, ~1 µs an operation at 10^4)
-    for t in np.flatnonzero(np.bincount(e_t[reg], minlength=len(templates))).tolist():
+    used = np.flatnonzero(np.bincount(e_t[reg], minlength=len(templates))).tolist()
+    if minus is not None:   # (with the constants c − 1 that a generic pow's template reads)
+        minus.make(templates, used, e_t, e_i, reg, arg_cols, const, const_var)
+    for t in [] if minus is not None else used:
         for _, refs in templates[t][0]:
             for r in refs:
                 if r[0] == "c":
                     const(r[1])
+    dvar = None if minus is None else minus.dvar
     zero = None
     reached = np.zeros(n, bool)
     reached[e_a] = True
@@ -131,7 +139,7 @@ def _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e
     primal_keys = _PrimalKeys(op_kind, op_id, arg_cols)
     for _ in range(0 if primal_copies else _MAX_ROUNDS):
         shared, inst_edge, inst_offset = _hash_cons(
-            instrs, templates, groups, e_i, arg_cols, const_var, n + len(new_consts) + 1, g_src, primal_keys)
+            instrs, templates, groups, e_i, arg_cols, const_var, n + len(new_consts) + 1, g_src, primal_keys, dvar)
         more = dict(named)
         for t, idx in groups:
             if t in shared and fresh[t]:
@@ -221,7 +229,20 @@ def _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e
     block += first & result_hit   # (a first contribution that is an earlier variable: a named copy)
     block -= dead
     block -= dropped
+    flags = None
+    if masks is not None and masks.flags:
+        # (the unions' flags: made once, in the block of the first edge that reads each)
+        zero_var = const_var.get(_const_key(0.0))   # (held by the templates' wheres on a flag)
+        if zero_var is None:
+            return None
+        flags = Flags(masks, len(e_i), zero_var)
+        at = [k for k, _ in masks.flags]
+        if not flags.covered(py, cs.primal, templates) or (dead[at] | dropped[at]).any():
+            return None
+        block += flags.extra
     block += built_neg
+    if base + int(block.sum(dtype=np.int64)) >= 2 ** 31:
+        return None   # (positions are int32: the driver's bound counts on templates of _MAX_BLOCK)
     total = np.cumsum(block, dtype=np.int32)   # the adjoint after each contribution
     total += base - 1
     start = total - block + 1
@@ -253,6 +274,10 @@ def _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e
     new[:placed] = [_new_tuple(Instr, ("const", (), (("value", v),), ())) for v in new_consts]
     written[:placed] = True
     placed += cs.put(out, n, label_of, total)
+    shifts = None
+    if flags is not None:
+        got, shifts = flags.place(out, masks, templates, groups, shared, e_t, start)
+        placed += got
     # (columns: every label from the primal's, in bar_columns; else a list of them)
     labels = {} if columns else list(map((bar_labels + [None]).__getitem__, label_of.tolist()))
     del cs   # (its items and refs: not alive while the regular edges are made)
@@ -262,7 +287,7 @@ def _lay_out(trace, o, name, wrt_list, bar_labels, templates, specs, e_i, e_a, e
         placed += _write_regular(out, instrs, templates, groups, shared, firsts, e_i, start, total, prev, adj,
                                  arg_cols, const_var, first, as_sub, dropped, swap, unneg, result_hit, dead, fresh,
                                  neg_last, prev_edge, neg_edge, dneg, neg_hit, built_neg, neg_ext,
-                                 None if masks is None else masks.cols)
+                                 None if masks is None else masks.cols, dvar, shifts)
     except _Unsupported:
         return None
     # the negations that a −(−m) or an old − m read, a G whose negation was found,

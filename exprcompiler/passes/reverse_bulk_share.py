@@ -62,7 +62,7 @@ def _shareable(template) -> list:
     tinstrs, result = template
     found = []
     for k, (op, refs) in enumerate(tinstrs):
-        if not 1 <= len(refs) <= 2 or not all(r[0] in "cus" for r in refs):
+        if not 1 <= len(refs) <= 2 or not all(r[0] in "cusd" for r in refs):
             continue
         if ("s", 0) not in refs:
             if ("t", k) != result:
@@ -203,7 +203,7 @@ def _unread_copies(templates, groups, shared, e_i, e_a, seedlike, hit_copies, g_
     return dead, reads
 
 
-def _hash_cons(instrs, templates, groups, e_i, arg_cols, const_var, R, g_src, primal_keys):
+def _hash_cons(instrs, templates, groups, e_i, arg_cols, const_var, R, g_src, primal_keys, dvar=None):
     """Hash-consing of the templates' instructions on primal variables alone, as
     grad_reverse's builder does it: one that the primal has is the primal's variable,
     one that an earlier edge made (in sweep order) is that one; keys (op, arguments,
@@ -213,7 +213,9 @@ def _hash_cons(instrs, templates, groups, e_i, arg_cols, const_var, R, g_src, pr
     (>= 0, the primal's) or -1 - j (instance j, which was built); where in its edge's
     block a built one goes; the last two per instance j (its edge; where in the
     block): the built instances' places once the blocks' starts are known.
-    `primal_keys`: a _PrimalKeys, kept by the caller from one round to the next."""
+    `primal_keys`: a _PrimalKeys, kept by the caller from one round to the next.
+    `dvar`: per primal constant, the variable of its c − 1 (ref ("d", k): a generic
+    pow's exponent, reverse_bulk_generic.MinusConstants)."""
     found = []   # (template, its edges, instruction, which of the edges: None for all)
     named = g_src[e_i] >= 0 if (g_src >= 0).any() else None   # (an edge whose G names a primal variable)
     for t, idx in groups:
@@ -244,6 +246,8 @@ def _hash_cons(instrs, templates, groups, e_i, arg_cols, const_var, R, g_src, pr
                 cols.append(g_src[ii])
             elif r[0] == "c":
                 cols.append(np.full(len(idx), const_var[_const_key(r[1])], np.int64))
+            elif r[0] == "d":   # (an argument's constant c, as c − 1)
+                cols.append(dvar[arg_cols[r[1] - 1][ii]].astype(np.int64))
             elif r[0] == "u":   # (an argument's own argument)
                 cols.append(arg_cols[r[2]][arg_cols[r[1] - 1][ii]].astype(np.int64))
             else:   # an argument, or the instruction's own variable (after its arguments)

@@ -147,13 +147,16 @@ _DEFER_AT_MOST = 1 << 10   # (instructions a put that NewInstrs.defer keeps for 
 
 def _write_regular(out: NewInstrs, instrs, templates, groups, shared, firsts, e_i, start, total, prev, adj, arg_cols,
                    const_var, first, as_sub, dropped, swap, unneg, result_hit, dead, fresh, neg_last, prev_edge,
-                   neg_edge, dneg, neg_hit, built_neg, neg_ext, mask_cols=None) -> int:
+                   neg_edge, dneg, neg_hit, built_neg, neg_ext, mask_cols=None, dvar=None, shifts=None) -> int:
     """Put the regular edges' instructions (per edge, in sweep order: `start`, its
     first position; `total`, where its adjoint is after it; `prev`, the adjoint
     before it); `groups` [(template id, its edges)], `shared` and `firsts` from the
     hash-consing, the masks from the layout; `mask_cols`, the conditions of the
-    edges that leave a where's branch (ref ("m", k): reverse_bulk_masks.py). Returns
-    how many were put."""
+    edges that leave a where's branch (ref ("m", k): reverse_bulk_masks.py); `dvar`,
+    per primal constant the variable of its c − 1 (ref ("d", k): a generic pow's
+    exponent, reverse_bulk_generic.MinusConstants); `shifts` {template: [(its where
+    on a union's flag, per edge how many flag instructions come before it)]}
+    (reverse_bulk_masks.Flags.place). Returns how many were put."""
     put, defer = out.put, out.defer
     placed = 0
     E = len(e_i)
@@ -183,6 +186,10 @@ def _write_regular(out: NewInstrs, instrs, templates, groups, shared, firsts, e_
                     hit = alias[:, k]
                     built = firsts[np.where(keep[:, k] | (hit >= 0), 0, -1 - hit)]   # (an earlier instance)
                     at[k] = np.where(keep[:, k], at[k], np.where(hit >= 0, hit, built))
+        if shifts is not None and t in shifts:
+            for w, extra in shifts[t]:   # (the wheres from a flag's on: past its instructions)
+                for k in range(w, len(tinstrs)):
+                    at[k] = at[k] + extra
 
         def column(r):
             if r[0] == "t":
@@ -191,6 +198,10 @@ def _write_regular(out: NewInstrs, instrs, templates, groups, shared, firsts, e_
                 return np.full(len(idx), const_var[_const_key(r[1])], np.int32)
             if r[0] == "m":   # (a where's condition, of a masked edge: its own column)
                 return mask_cols[r[1]][idx]
+            if r[0] == "d":   # (an argument's constant c, as c − 1)
+                if r not in cols:
+                    cols[r] = dvar[column(("s", r[1]))]
+                return cols[r]
             if r[0] == "u":
                 if r not in cols:
                     cols[r] = arg_cols[r[2]][column(("s", r[1]))]
