@@ -24,6 +24,7 @@ import math
 import numpy as np
 
 from . import runtime
+from . import tensor_rules as T
 from .op_def import INF, OpDef, _binary_call, _unary, seed
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
@@ -409,6 +410,13 @@ TABLE += [
     # its value reads them only for that test), which the backends divide by
     # (c_forms.hypot_quotients: over_norm(x, h, s) and a where, the partials' old bits).
     *(_slope_op(i) for i in range(3)),
+    # log_softmax's adjoint as one op (tensor_rules.vjp_log_softmax makes it): its steps
+    # were ten passes over the slice in the trace.
+    OpDef("log_softmax_vjp", 3, runtime.log_softmax_vjp, (None, None, None), "log_softmax_vjp",
+          shape=T.shape_same, callable_by_name=False, across=True,
+          jvp=T.jvp_log_softmax_vjp, vjp=T.vjp_log_softmax_vjp,
+          doc="log_softmax(x)'s adjoint at g along `axis` (o its value): g - softmax(x)·sum(g), "
+              "at a dominant element minus the sum of the others'"),
     OpDef("hypot3_guard", 3, runtime.hypot3_guard, (_guarded_seed, None, None), "hypot3_guard",
           c="xc_hypot3_guard", sympy_head="", sympy=lambda sp, q, h, s: q, callable_by_name=False,
           domain=((-3.0, 3.0), (0.5, 3.0), (0.0, 9.0)),

@@ -116,14 +116,52 @@ def log_softmax(x, axis=-1):
         d[k] = 0.0 if c == c else c
         e = np.exp(d)
         e[k] = 0.0
-        return d - np.log1p(np.add.reduce(e))
+        d -= np.log1p(np.add.reduce(e))   # (in place: a new array's page faults cost as much as exp)
+        return d
     k = np.expand_dims(np.argmax(x, axis=axis), axis)
     c = np.take_along_axis(x, k, axis)
     d = x - c
     np.put_along_axis(d, k, np.where(c == c, 0.0, c), axis)
     e = np.exp(d)
     np.put_along_axis(e, k, 0.0, axis)
-    return d - np.log1p(np.add.reduce(e, axis=axis, keepdims=True))
+    d -= np.log1p(np.add.reduce(e, axis=axis, keepdims=True))
+    return d
+
+
+def log_softmax_vjp(x, out, g, axis=-1):
+    """log_softmax's adjoint g - s·sum(g) along `axis`, s = softmax(x) (its limit
+    relu(out + 1) where it is NaN: a single +inf), at an element whose s exceeds 1/2
+    minus the sum of the others' (tensor_rules.vjp_log_softmax, which makes this op:
+    its steps, in fewer passes; s·sum(g) as e·(sum(g)/S), e = exp(x - max) and S their
+    sum, a multiplication an element where there was a division too). Such an element
+    exists in a slice only where 1/S > 1/2 (every s is at most 1/S): S < 2 (NaN s: S
+    taken as 1); elsewhere no mask is made."""
+    x, g = np.asarray(x), np.asarray(g)
+    if x.ndim == 1 and g.shape == x.shape and g.dtype == x.dtype:   # scalars: half the calls (n = 10)
+        e = x - x.max()
+        np.exp(e, out=e)
+        total = np.add.reduce(e)
+        if total != total:
+            e, total = np.maximum(np.asarray(out) + 1.0, 0.0), total.dtype.type(1.0)
+        top = e > 0.5 * total if total < 2.0 else None
+        e *= np.add.reduce(g) / total
+        a = np.subtract(g, e, out=e)
+        if top is not None and top.any():
+            a[top] = -np.add.reduce(np.where(top, 0.0, a))
+        return a
+    e = np.subtract(x, np.max(x, axis=axis, keepdims=True))
+    np.exp(e, out=e)   # (one array, written in place: each new one cost as much as exp at 10^5)
+    total = np.add.reduce(e, axis=axis, keepdims=True)
+    bad = total != total   # (then every s of the slice is NaN)
+    if bad.any():   # a NaN, or a single +inf: the slice's s from its limit, over 1
+        e = np.where(bad, np.maximum(np.asarray(out) + 1.0, 0.0), e)
+        total = np.where(bad, 1.0, total)
+    top = e > 0.5 * total if (total < 2.0).any() else None   # (s > 1/2; S/2 is exact)
+    e *= np.add.reduce(g, axis=axis, keepdims=True) / total   # s·G as e·(G/S): one pass
+    a = np.subtract(g, e, out=e) if e.dtype == np.result_type(g, e) and e.shape == np.shape(g) else g - e
+    if top is None:
+        return a
+    return np.where(top, -np.add.reduce(np.where(top, 0.0, a), axis=axis, keepdims=True), a)
 
 
 def norm(x):

@@ -272,11 +272,50 @@ def jvp_log_softmax(b, tans, args, out, attrs):
 def vjp_log_softmax(b, j, g, args, out, attrs):
     """g - s·sum(g) along the axis; at a dominant element, minus the sum of the others'
     (the adjoint sums to 0: 1ᵀ(I - s·1ᵀ) = 0), which is the others' share of sum(g) less
-    their g, where g_top - s_top·sum(g) cancels as s_top nears 1."""
-    axis = attrs["axis"]
-    s, top = _log_softmax_share(b, args[0], out, axis)
-    a = b.sub(g, b.mul(s, b.sum(g, axis=axis, keepdims=True)))
+    their g, where g_top - s_top·sum(g) cancels as s_top nears 1. One op,
+    log_softmax_vjp (runtime.log_softmax_vjp, c_tensor_ops.emit_log_softmax_vjp): as
+    steps of the trace it was ten passes over the slice in C (value and gradient 1.1-6x
+    the naive forms' at 10^3-10^5; benchmarks/bench_log_softmax.py)."""
+    return b.apply("log_softmax_vjp", args[0], out, g, axis=attrs["axis"])
+
+
+def _log_softmax_adjoint(b, top, a, axis):
+    """a with its elements at `top` replaced by minus the sum of the others'."""
     return b.where(top, b.neg(b.sum(b.where(top, 0.0, a), axis=axis, keepdims=True)), a)
+
+
+def jvp_log_softmax_vjp(b, tans, args, out, attrs):
+    """F(x, o, g) = P(g - s·sum(g)), P the dominant element's replacement (linear, its
+    mask constant): dF = F(x, o, dg) - P(ds·sum(g)), ds softmax's tangent (_softmax_rule,
+    which keeps the dominant element's digits), and at a slice's NaN limit (s =
+    relu(o + 1)) relu's tangent in o."""
+    x, o, g = args
+    tx, to, tg = tans
+    axis = attrs["axis"]
+    parts = [] if tg is None else [b.apply("log_softmax_vjp", x, o, tg, axis=axis)]
+    if tx is not None or to is not None:
+        raw = b.apply("softmax", x, axis=axis)
+        s, top = _log_softmax_share(b, x, o, axis)
+        ds = _softmax_rule(b, x, raw, tx, {"axis": axis}) if tx is not None else 0.0
+        limit = b.mul(to, b.gt(b.add(o, 1.0), 0.0)) if to is not None else 0.0
+        ds = b.where(b.ne(raw, raw), limit, ds)
+        parts.append(b.neg(_log_softmax_adjoint(b, top, b.mul(ds, b.sum(g, axis=axis, keepdims=True)), axis)))
+    return _total(b, parts) if parts else None
+
+
+def vjp_log_softmax_vjp(b, j, h, args, out, attrs):
+    """The transpose of dF (jvp_log_softmax_vjp) in argument j: in g, (I - 1·sᵀ)·Pᵀh,
+    Pᵀh = h - h_top off the dominant element and 0 on it; in x, -sum(g)·J_s·Pᵀh (J_s
+    symmetric: softmax's rule); o only at the NaN limit (taken as 0 there)."""
+    x, o, g = args
+    if j == 1:
+        return None
+    axis = attrs["axis"]
+    s, top = _log_softmax_share(b, x, o, axis)
+    u = b.where(top, 0.0, b.sub(h, b.sum(b.where(top, h, 0.0), axis=axis, keepdims=True)))
+    if j == 2:
+        return b.sub(u, b.sum(b.mul(s, u), axis=axis, keepdims=True))
+    return b.neg(b.mul(_softmax_rule(b, x, s, u, {"axis": axis}), b.sum(g, axis=axis, keepdims=True)))
 
 
 def _unit(b, x, out):

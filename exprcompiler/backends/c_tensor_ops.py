@@ -85,13 +85,17 @@ def emit_log_softmax(e: Loops, ins, args, dst: View) -> None:
     """(x - c) - log1p(T) along the axis, c the maximum, T the sum of exp(x - c) over
     the others, as runtime.log_softmax: where one element attains c, its x - c and its
     term of T are 0 (single +inf: 0 there, the limit); at ties each keeps its own and T
-    is their sum less 1 (exactly: at least 2). Four passes: the maximum, how many
-    attain it, T, the result; per slice 1 where it is attained once, then log1p(T)."""
+    is their sum less 1 (exactly: at least 2). Along the innermost axis,
+    _log_softmax_rows; along another, four passes over the argument: the maximum, how
+    many attain it, T, the result (per slice 1 where it is attained once, then
+    log1p(T)), each vectorized across the slices, as they were."""
     x, = args
     a = ins.attr("axis")
     e.libm.add("exp")
     e.helpers.add("xc_log1p")
     kept = [1 if k == a else d for k, d in enumerate(x.shape)]
+    if a == len(x.shape) - 1:
+        return _log_softmax_rows(e, x, dst, kept)
     c, once = e.temp(kept, "lsm_max"), e.temp(kept, "lsm_once")
     e.reduce("max", x.shape, _elements(x), (a,), c)
     e.reduce("+", x.shape, lambda idx: f"({read(x, x.shape, idx)} == {read(c, x.shape, idx)})", (a,), once)
@@ -106,6 +110,102 @@ def emit_log_softmax(e: Loops, ins, args, dst: View) -> None:
     e.emit(e.nest(dst.shape, lambda idx: [
         f"{at(dst, idx)} = (({alone(idx)}) ? 0.0 : {read(x, x.shape, idx)} - {read(c, x.shape, idx)})"
         f" - {read(t, x.shape, idx)};"]))
+
+
+def _log_softmax_rows(e: Loops, x: View, dst: View, kept) -> None:
+    """emit_log_softmax along the innermost axis, each slice a row: the maximum
+    (vectorized: Loops.extreme_row), then one loop for T and for how many attain the
+    maximum, then the result. The loops of T and of the result select by a bit mask
+    (xc_select), where a branch kept the result's loop scalar (gcc vectorizes no loop
+    with a branch and a libm call, and this one not even without the call). T has the
+    old kernel's bits: the sum of the same terms in the same vectorized loop, 0 at the
+    single maximum; where it is not single (ties, NaN) a second loop sums exp(x - c)
+    over all, as the old kernel did there, less 1. Three passes where there were four,
+    the rows' scalars held in locals (a temporary read in the loop kept gcc from
+    vectorizing softmax's)."""
+    e.helpers.add("xc_select")
+    c = e.temp(kept, "lsm_max")
+    e.reduce("max", x.shape, _elements(x), (len(x.shape) - 1,), c)
+    n = e.dim_c(x.shape[-1])
+    cm, tt, kk, cq, lg = (e.fresh(s) for s in ("lsm_c", "lsm_t", "lsm_k", "lsm_cq", "lsm_log1p"))
+
+    def row(idx):
+        def el(j):
+            return read(x, x.shape, idx + [j])
+        return [f"const double {cm} = {read(c, x.shape, idx + ['0'])};",
+                f"double {tt} = 0.0, {kk} = 0.0;",
+                *wrap_loop("j", n, [f"{tt} += xc_select({el('j')} == {cm}, 0.0, exp({el('j')} - {cm}));",
+                                    f"{kk} += ({el('j')} == {cm});"], f"{SIMD} reduction(+:{tt}, {kk})"),
+                f"if ({kk} != 1.0) {{   /* ties or NaN: every term, then less 1 */",
+                f"    {tt} = 0.0;",
+                *("    " + ln for ln in wrap_loop("j", n, [f"{tt} += exp({el('j')} - {cm});"],
+                                                    f"{SIMD} reduction(+:{tt})")),
+                "}",
+                f"const double {lg} = xc_log1p({tt} + (({kk} == 1.0) - 1.0));",
+                f"const double {cq} = {kk} == 1.0 ? {cm} : NAN;   /* the single maximum, else none */",
+                *wrap_loop("j", n, [f"{at(dst, idx + ['j'])} = xc_select({el('j')} == {cq}, 0.0, "
+                                    f"{el('j')} - {cm}) - {lg};"], SIMD)]
+    lead = x.shape[:-1]
+    e.emit(e.nest(lead, row, "") if lead else ["{", *("    " + ln for ln in row([])), "}"])
+
+
+def emit_log_softmax_vjp(e: Loops, ins, args, dst: View) -> None:
+    """runtime.log_softmax_vjp: a = g - s·G, s = exp(x - c)/S, G = sum(g), c the
+    maximum, S the sum of exp(x - c); s from its limit relu(o + 1) where S is NaN; where
+    some s exceeds 1/2 (S < 2, or that limit), those elements minus the sum of the
+    others' a. Along the innermost axis: the maximum, one loop for exp(x - c) (kept in
+    dst), S and G, one for the result (two where S < 2); along another axis the same
+    steps as loops over the whole argument."""
+    x, o, g = args
+    a = ins.attr("axis")
+    e.libm.add("exp")
+    e.helpers |= {"xc_select", "xc_relu"}
+    kept = [1 if k == a else d for k, d in enumerate(x.shape)]
+    c = e.temp(kept, "lsv_max")
+    e.reduce("max", x.shape, _elements(x), (a,), c)
+    if a != len(x.shape) - 1:
+        e.assign(dst, lambda rd: f"exp({rd(x)} - {rd(c)})")
+        total, gsum, others = e.temp(kept, "lsv_sum"), e.temp(kept, "lsv_g"), e.temp(kept, "lsv_others")
+        e.reduce("+", x.shape, _elements(dst), (a,), total)
+        e.reduce("+", x.shape, _elements(g), (a,), gsum)
+        e.assign(dst, lambda rd: f"({rd(total)} == {rd(total)}) ? {rd(dst)} / {rd(total)} : xc_relu({rd(o)} + 1.0)")
+
+        def adj(idx) -> str:
+            s = read(dst, x.shape, idx)
+            return f"{read(g, x.shape, idx)} - {s} * {read(gsum, x.shape, idx)}"
+        e.reduce("+", x.shape, lambda idx: f"xc_select({read(dst, x.shape, idx)} > 0.5, 0.0, {adj(idx)})", (a,), others)
+        e.emit(e.nest(dst.shape, lambda idx: [
+            f"{at(dst, idx)} = xc_select({at(dst, idx)} > 0.5, -{read(others, x.shape, idx)}, {adj(idx)});"]))
+        return
+    n = e.dim_c(x.shape[-1])
+    cm, S, G, A, ej, sj, half = (e.fresh(t) for t in ("lsv_c", "lsv_sum", "lsv_g", "lsv_others", "lsv_e", "lsv_q",
+                                                      "lsv_half"))
+
+    def row(idx):
+        def el(v, j="j"):
+            return read(v, x.shape, idx + [j])
+        out = at(dst, idx + ["j"])
+        return [f"const double {cm} = {read(c, x.shape, idx + ['0'])};",
+                f"double {S} = 0.0, {G} = 0.0;",
+                *wrap_loop("j", n, [f"const double {ej} = exp({el(x)} - {cm});", f"{out} = {ej};",
+                                    f"{S} += {ej};", f"{G} += {el(g)};"], f"{SIMD} reduction(+:{S}, {G})"),
+                f"if ({S} != {S}) {{   /* every s NaN: their limit, relu(o + 1) */",
+                *("    " + ln for ln in wrap_loop("j", n, [f"{out} = xc_relu({el(o)} + 1.0);"])),
+                f"    {S} = 1.0;",
+                "}",
+                f"const double {sj} = {G} / {S};   /* s·G as e·(G/S): no division an element */",
+                f"if ({S} < 2.0) {{   /* an s may exceed 1/2 (each is at most 1/S) */",
+                f"    const double {half} = 0.5 * {S};   /* s > 1/2 as e > S/2 (S/2 exact) */",
+                f"    double {A} = 0.0;",
+                *("    " + ln for ln in wrap_loop("j", n, [
+                    f"{A} += xc_select({out} > {half}, 0.0, {el(g)} - {out} * {sj});"], f"{SIMD} reduction(+:{A})")),
+                *("    " + ln for ln in wrap_loop("j", n, [
+                    f"{out} = xc_select({out} > {half}, -{A}, {el(g)} - {out} * {sj});"], SIMD)),
+                "} else {",
+                *("    " + ln for ln in wrap_loop("j", n, [f"{out} = {el(g)} - {out} * {sj};"], SIMD)),
+                "}"]
+    lead = x.shape[:-1]
+    e.emit(e.nest(lead, row, "") if lead else ["{", *("    " + ln for ln in row([])), "}"])
 
 
 def emit_norm(e: Loops, ins, args, dst: View) -> None:
@@ -268,7 +368,8 @@ def emit_concatenate(e: Loops, ins, args, dst: View) -> None:
 
 EMITTERS = {
     "sum": emit_reduction, "mean": emit_reduction, "max": emit_reduction, "min": emit_reduction,
-    "logsumexp": emit_logsumexp, "softmax": emit_softmax, "log_softmax": emit_log_softmax, "norm": emit_norm,
+    "logsumexp": emit_logsumexp, "softmax": emit_softmax, "log_softmax": emit_log_softmax,
+    "log_softmax_vjp": emit_log_softmax_vjp, "norm": emit_norm,
     "sum_to": emit_sum_to, "size_ratio": emit_size_ratio, "matmul": emit_matmul, "outer": emit_outer, "scatter": emit_scatter,
     "stack": emit_stack, "concatenate": emit_concatenate, "diag": emit_diag,
 }

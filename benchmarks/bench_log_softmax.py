@@ -1,0 +1,137 @@
+"""What the log_softmax op costs against the naive forms it replaces (issue 18's budget).
+
+Under stable=True the stability rules rewrite log(softmax(z)), z - logsumexp(z),
+log(exp(z[k])/sum(exp(z))), ... into log_softmax (runtime.log_softmax for NumPy,
+c_tensor_ops.emit_log_softmax for C; derivatives tensor_rules.*_log_softmax). Issue
+18: a rewrite may cost at most 10% more than the naive form where the naive form was
+accurate. Each row: one spelling's value and gradient (compile_grad), naive
+(stable=False) and stable (stable=True), NumPy and C on one thread, at n elements;
+µs a call, medians of --rounds rounds that alternate the two forms in one process
+(each round calls a form for about --ms ms), and their ratio stable / naive. With
+--old PATH (a checkout, e.g. `git worktree add /tmp/old HEAD`) the stable form of the
+code at PATH too, in child processes alternating with this tree's: old / new ratios.
+
+    python benchmarks/bench_log_softmax.py --sizes 10 1000 100000 --rounds 7
+    python benchmarks/bench_log_softmax.py --old /tmp/old --backends c
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+# name -> (expression, inputs besides z)
+SPELLINGS = {
+    "quotient": ("log(exp(z[3])/sum(exp(z)))", ()),
+    "lse": ("(z - logsumexp(z))[3]", ()),
+    "xent": ("-sum(y*log(softmax(z)))", ("y",)),
+}
+
+
+def _inputs(spelling: str, n: int) -> dict:
+    """z ~ N(0, 2) (the naive forms are accurate there) and a probability vector y."""
+    import numpy as np
+    rng = np.random.default_rng(n)
+    args = {"z": rng.normal(scale=2.0, size=n)}
+    if "y" in SPELLINGS[spelling][1]:
+        y = rng.uniform(size=n)
+        args["y"] = y / y.sum()
+    return args
+
+
+def _compile(spelling: str, n: int, backend: str, stable: bool):
+    from exprcompiler import compile_grad
+    expr, others = SPELLINGS[spelling]
+    shapes = {"z": (n,), **{v: (n,) for v in others}}
+    kw = {"threads": 1} if backend == "c" else {}
+    return compile_grad(expr, wrt=["z"], shapes=shapes, backend=backend, stable=stable, **kw)
+
+
+def _per_call(f, args: dict, ms: float) -> float:
+    """µs a call: calls for about `ms` ms (at least 3), their mean."""
+    calls, t0 = 0, time.perf_counter()
+    while True:
+        f(**args)
+        calls += 1
+        spent = time.perf_counter() - t0
+        if calls >= 3 and spent * 1e3 >= ms:
+            return spent / calls * 1e6
+
+
+def measure(spellings, sizes, backends, rounds: int, ms: float, forms=("naive", "stable")) -> list:
+    """[(spelling, backend, n, {form: median µs})]."""
+    rows = []
+    for spelling in spellings:
+        for backend in backends:
+            for n in sizes:
+                args = _inputs(spelling, n)
+                fs = {form: _compile(spelling, n, backend, form == "stable") for form in forms}
+                for f in fs.values():   # (warm: the first call builds the call plan)
+                    f(**args)
+                times: dict = {form: [] for form in forms}
+                for r in range(rounds):
+                    order = forms if r % 2 == 0 else forms[::-1]
+                    for form in order:
+                        gc.collect()
+                        times[form].append(_per_call(fs[form], args, ms))
+                rows.append((spelling, backend, n, {form: statistics.median(t) for form, t in times.items()}))
+    return rows
+
+
+def _child(path: str, args) -> list:
+    env = dict(os.environ, PYTHONPATH=path)
+    cmd = [sys.executable, os.path.abspath(__file__), "--child", "--spellings", *args.spellings,
+           "--sizes", *map(str, args.sizes), "--backends", *args.backends, "--rounds", str(args.rounds),
+           "--ms", str(args.ms)]
+    out = subprocess.run(cmd, env=env, cwd=path, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 1000, 100000])
+    parser.add_argument("--spellings", nargs="+", default=list(SPELLINGS), choices=list(SPELLINGS))
+    parser.add_argument("--backends", nargs="+", default=["numpy", "c"], choices=["numpy", "c"])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--ms", type=float, default=20.0, help="ms a form is called for in a round")
+    parser.add_argument("--old", help="a checkout of the old code: its stable form beside, alternating processes")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(measure(args.spellings, args.sizes, args.backends, args.rounds, args.ms)))
+        return
+    print(f"load {os.getloadavg()[0]:.1f}")
+    for s in args.spellings:
+        print(f"  {s:9} {SPELLINGS[s][0]}")
+    if args.old is None:
+        rows = measure(args.spellings, args.sizes, args.backends, args.rounds, args.ms)
+        print(f"{'spelling':9} {'backend':7} {'n':>7} {'naive µs':>10} {'stable µs':>10} {'stable/naive':>12}")
+        for spelling, backend, n, t in rows:
+            print(f"{spelling:9} {backend:7} {n:>7} {t['naive']:>10.1f} {t['stable']:>10.1f} "
+                  f"{t['stable'] / t['naive']:>12.2f}")
+        print(f"load {os.getloadavg()[0]:.1f}")
+        return
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    runs: dict = {"old": [], "new": []}
+    for _ in range(3):   # alternating child processes, each with its own medians
+        for key, path in (("old", args.old), ("new", here)):
+            runs[key].append(_child(path, args))
+    print(f"{'spelling':9} {'backend':7} {'n':>7} {'naive µs':>9} {'old µs':>9} {'new µs':>9} "
+          f"{'old/naive':>9} {'new/naive':>9} {'new/old':>8}")
+    for k, (spelling, backend, n, _) in enumerate(runs["new"][0]):
+        med = {key: {form: statistics.median(r[k][3][form] for r in runs[key]) for form in ("naive", "stable")}
+               for key in runs}   # (each tree's ratio to the naive form timed beside it)
+        naive, old, new = med["new"]["naive"], med["old"]["stable"], med["new"]["stable"]
+        print(f"{spelling:9} {backend:7} {n:>7} {naive:>9.1f} {old:>9.1f} {new:>9.1f} "
+              f"{old / med['old']['naive']:>9.2f} {new / naive:>9.2f} {new / old:>8.2f}")
+    print(f"load {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
