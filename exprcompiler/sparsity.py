@@ -342,6 +342,9 @@ def _propagate(trace: Trace, wrt, hessian: bool, dims: Optional[dict] = None):
             sets[v] = _reduce(ins, sets[ins.args[0]], shp[ins.args[0]], pairs)
         elif op in ("softmax", "log_softmax"):
             sets[v] = _softmax(ins, sets[ins.args[0]], shp[ins.args[0]], pairs)
+        elif op == "log_softmax_vjp":   # (x, its value, g), one shape: each reads its slices of all three
+            joined = [_union(_union(a, o), g) for a, o, g in zip(*(sets[a] for a in ins.args))]
+            sets[v] = _softmax(ins, joined, shp[v], pairs)
         elif op in ("index", "reshape", "transpose"):
             sets[v] = _select(ins, sets[ins.args[0]], shp[ins.args[0]], shp[v])
         elif op in ("concatenate", "stack"):

@@ -40,3 +40,27 @@ def test_axis_none_still_means_the_default_where_the_default_is_none():
     assert compile_expr("sum(sum(A, keepdims=None))", shapes={"A": (2, 3)})(A) == 15.0
     got = compile_expr("softmax(A)", shapes={"A": (2, 3)})(A)
     assert np.allclose(got, scipy.special.softmax(A, axis=-1), rtol=1e-15)
+
+
+def test_the_sparsity_of_a_gradient_through_log_softmax_holds_its_jacobian():
+    """log_softmax's adjoint is one internal op (log_softmax_vjp); a pattern of a
+    gradient trace that holds it covers every nonzero of that gradient's Jacobian."""
+    from exprcompiler import passes, sparsity, to_trace
+    shapes = {"Z": (2, 3), "y": (2, 3)}
+    grad = passes.grad_reverse(to_trace("-sum(y*log_softmax(Z, axis=1))", shapes=shapes))
+    assert any(ins.op == "log_softmax_vjp" for ins in grad.instrs)
+    pattern = sparsity.jacobian_pattern(grad).toarray().astype(bool)[1:]   # (row 0: the value)
+    assert grad.input_names == ("Z", "y") and pattern.shape == (12, 12)
+    g = compile_grad("-sum(y*log_softmax(Z, axis=1))", shapes=shapes)
+    rng = np.random.default_rng(5)
+    Z, y = rng.normal(size=(2, 3)), rng.uniform(size=(2, 3))
+    x0 = np.concatenate([Z.ravel(), y.ravel()])
+
+    def grads(x):
+        out = dict(zip(g.wrt, g(Z=x[:6].reshape(2, 3), y=x[6:].reshape(2, 3))[1]))
+        return np.concatenate([np.ravel(out["Z"]), np.ravel(out["y"])])
+    h = 1e-6
+    J = np.stack([(grads(x0 + h * e) - grads(x0 - h * e)) / (2 * h) for e in np.eye(12)], axis=1)
+    assert np.count_nonzero(np.abs(J) > 1e-8) > 20
+    assert not np.any((np.abs(J) > 1e-8) & ~pattern)
+    assert pattern.sum() < pattern.size   # (the rows' slices, not everything)
