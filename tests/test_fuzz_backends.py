@@ -61,7 +61,7 @@ from exprcompiler.shape_binding import concrete, is_tensor_trace
 from exprcompiler.trace import interpret, verify
 from exprcompiler.trace.ir import Builder, trace_from_builder
 
-from conftest import HAVE_CC, NO_CC, examples
+from conftest import HAVE_CC, NO_CC, examples, needs_cc
 from test_random_tensor import programs
 
 if not HAVE_CC:
@@ -346,11 +346,11 @@ LIBM_OPS = ("sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "
 ULPS = 4
 
 
-def _nudged(op: str, direction):
+def _nudged(op: str, direction, ulps: int = ULPS):
     def evaluate(ins, *args):
         r = np.asarray(_ops.OPS[op].evaluate(*args, **dict(ins.attrs)), dtype=np.float64)
         d = direction(r.shape)
-        for _ in range(ULPS):
+        for _ in range(ulps):
             r = np.where(np.isfinite(r), np.nextafter(r, d * np.inf), r)
         return r
     return evaluate
@@ -368,8 +368,12 @@ def _libm_ulps(case: Case) -> bool:
         return False
     rng = np.random.default_rng(0)
     reach = [np.zeros(np.shape(w)) for w in _flat(case.second)]
-    for direction in (lambda shape: 1.0, lambda shape: -1.0, lambda shape: rng.choice([-1.0, 1.0], size=shape)):
-        moved = _interpret_with(case.trace, case.env, {op: _nudged(op, direction) for op in LIBM_OPS})
+    # (none and 1 ulp too: a chaotic op after it, cos(x**0.25) at x = 1e308, maps
+    # libmvec's pow 1 ulp above libm's to a value that 4-ulp nudges need not come near)
+    for direction, ulps in ((lambda shape: 1.0, ULPS), (lambda shape: -1.0, ULPS),
+                            (lambda shape: rng.choice([-1.0, 1.0], size=shape), ULPS),
+                            (lambda shape: 1.0, 0), (lambda shape: 1.0, 1), (lambda shape: -1.0, 1)):
+        moved = _interpret_with(case.trace, case.env, {op: _nudged(op, direction, ulps) for op in LIBM_OPS})
         with np.errstate(all="ignore"):
             for k, (m, w) in enumerate(zip(_flat(moved), _flat(case.second))):
                 reach[k] = np.fmax(reach[k], np.abs(m - w))
@@ -741,6 +745,23 @@ def test_each_known_mismatch_is_recognized_by_its_predicate(name, make, program,
         assert not known.applies(_case(known, make, program, shapes, ordinary))
     if name in ("max-min-zero-ties", "sum_to-of-one-element"):   # those that recompute the result
         assert not known.applies(case._replace(first=_corrupt(case.first)))
+
+
+@needs_cc
+def test_a_chaotic_op_after_a_one_ulp_libm_difference_is_libm_ulps():
+    """Found by the explore profile: cos(x**0.25) at x = 1e308. libmvec's pow in the C
+    loop gives 1e77 one ulp above libm's (the one-point entry's), and cos of 1e77 is
+    chaotic: 0.99484 against -0.73032. libm-ulps allows it (it nudges by 1 ulp too);
+    it allows no finite result outside what a nudge reaches."""
+    f = compile_expr("cos(x**0.25)", backend="c")
+    x = np.full(8, 1e308)
+    batch, point = f(x=x), f(x=1e308)
+    known = next(k for k in KNOWN if k.name == "libm-ulps-point")
+    case = Case("point", f.trace, {"x": x}, [np.full(8, point)], [np.asarray(batch)])
+    if batch[0] == point:
+        pytest.skip("libmvec's and libm's pow agree at 1e308 on this machine")
+    assert known.applies(case)
+    assert not known.applies(case._replace(first=[np.full(8, 2.0)]))
 
 
 def test_the_transpose_of_a_scalar_is_the_scalar_everywhere():

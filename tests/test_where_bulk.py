@@ -16,7 +16,7 @@ import re
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from test_reverse_bulk import per_instruction
@@ -93,6 +93,7 @@ def test_nan_cases_at_bulk_size_take_the_bulk_path(monkeypatch, expr):
 
 @settings(max_examples=40, deadline=None)
 @given(formulas(), st.integers(2, 6))
+@example("log(sqrt(x))", 5)   # (found by the explore profile: terms that cancel to rounding)
 def test_random_where_formulas_bulk_is_per_instruction_and_forward(expr, copies):
     numbers = iter(range(1, 10 ** 6))
     expr = re.sub("@", lambda _: f"{next(numbers) / 64}", expr)
@@ -112,7 +113,9 @@ def test_random_where_formulas_bulk_is_per_instruction_and_forward(expr, copies)
     fwd = grad_of(expr, "numpy", xs, mode="forward")
     rev = np.stack([np.asarray(x, float) * np.ones(len(grid)) for x in g[1:]], axis=1)
     finite = np.isfinite(fwd)
-    assert np.allclose(rev[finite], fwd[finite], rtol=1e-12, atol=1e-300), expr
+    # (atol: terms of order 1 on this grid that cancel, 0.5/x1 + y0 at 0.5 and -1, leave
+    # each mode its own rounding, -2.2e-16 against -1.1e-16)
+    assert np.allclose(rev[finite], fwd[finite], rtol=1e-12, atol=1e-12), expr
 
 
 def _drawn(rng: random.Random, depth: int = 3) -> str:
