@@ -61,6 +61,11 @@ CASES = [
     ("reshape(x[2:], shape=(-1, 1)) * outer(x, x)[2:, :-1][:, 0]", {"x": ("n",)}, "vjp",
      [{"n": n} for n in range(5)]),
     (diagonal_trace(), None, "grad", [{"n": n} for n in range(5)]),
+    # log_softmax's vectorized rows and its adjoint op (log_softmax_vjp): rows shorter and
+    # longer than a vector, with tails; Hessian-vector products through the adjoint op
+    ("sum(log_softmax(X, axis=0) * Y) + sum(log_softmax(X) * Y) + sum(max(X, axis=1)) + min(X[0])",
+     {"X": ("n", "p"), "Y": ("n", "p")}, "grad", [{"n": n, "p": p} for n in (0, 1, 3) for p in (1, 2, 5, 17, 33)]),
+    ("-sum(y * log_softmax(x)) + logsumexp(x)", {"x": ("n",), "y": ("n",)}, "hvp", [{"n": n} for n in (1, 2, 7, 9, 31)]),
 ]
 
 
