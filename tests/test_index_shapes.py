@@ -29,6 +29,8 @@ from exprcompiler.trace.builder import Builder
 from test_index_adjoints import _forward_tangents, _grad, _shapes
 
 TENSOR = sorted(b for b in BACKENDS if b != "vm")   # numpy, and c where a compiler is
+# (C compiles a kernel per case: ~20 s of the fast suite; CI runs them with the slow tests)
+TENSOR_C_SLOW = [b if b != "c" else pytest.param(b, marks=pytest.mark.slow) for b in TENSOR]
 
 # lanes no output reads hold 0 (sqrt's and log's partial infinite) and -1 (NaN values)
 X = np.array([[0.0, 1.0, -1.0], [4.0, 2.0, 0.25]])
@@ -113,7 +115,7 @@ def _traced_grad(expr, inputs, dense=False):
     return grad, [np.asarray(out[f"{name}.bar"]) for name in inputs]
 
 
-@pytest.mark.parametrize("backend", TENSOR)
+@pytest.mark.parametrize("backend", TENSOR_C_SLOW)
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_reverse_is_forward(case, backend):
     """Every lane of the gradient is forward mode's, which is finite everywhere here
@@ -178,7 +180,8 @@ DOT_CASES = [
     ("max(log(A), axis=1)[2:]", {"A": np.array([[1.0, -1.0, 0.0], [0.0, 4.0, 1.0], [9.0, 0.25, 2.0], [1.0, 3.0, 0.5]])}),
 ]
 # vector outputs on both backends; the scalar CASES too, on NumPy
-DOTS = [pytest.param(c, b, id=f"{c[0]}-{b}") for c in DOT_CASES for b in TENSOR] + \
+DOTS = [pytest.param(c, b, id=f"{c[0]}-{b}", marks=[pytest.mark.slow] if b == "c" else [])
+        for c in DOT_CASES for b in TENSOR] + \
     [pytest.param(c, "numpy", id=f"{c[0]}-numpy") for c in CASES]
 
 
