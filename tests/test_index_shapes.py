@@ -21,12 +21,12 @@ import sympy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exprcompiler import compile_grad, compile_hessian, compile_hvp, compile_jvp, compile_vjp
+from exprcompiler import compile_grad, compile_hessian, compile_hvp
 from exprcompiler import interpret, passes, to_trace
 from exprcompiler.api import BACKENDS
 from exprcompiler.passes import reverse_index
 from exprcompiler.trace.builder import Builder
-from test_index_adjoints import _forward_tangents, _grad, _shapes
+from test_index_adjoints import _dot_product, _forward_tangents, _grad, _shapes
 
 TENSOR = sorted(b for b in BACKENDS if b != "vm")   # numpy, and c where a compiler is
 # (C compiles a kernel per case: ~20 s of the fast suite; CI runs them with the slow tests)
@@ -188,21 +188,7 @@ DOTS = [pytest.param(c, b, id=f"{c[0]}-{b}", marks=[pytest.mark.slow] if b == "c
 @pytest.mark.parametrize("case, backend", DOTS)
 def test_dot_product_forward_against_reverse(case, backend):
     """uᵀ(J v) = (Jᵀ u)ᵀ v, J v from a JVP and Jᵀ u from a VJP at random u, v."""
-    expr, inputs = case
-    shapes = _shapes(inputs)
-    rng = np.random.default_rng(11)
-    J = compile_jvp(expr, shapes=shapes, backend=backend)
-    Vj = compile_vjp(expr, shapes=shapes, backend=backend)
-    names = list(inputs)
-    for _ in range(3):
-        d = {n: rng.standard_normal(shapes[n]) for n in names}
-        with np.errstate(all="ignore"):
-            value, jv = J(**inputs, **{f"{n}_dot": d[n] for n in names})
-            u = rng.standard_normal(np.shape(value))
-            _, jtu = Vj(**inputs, **{Vj.inputs[-1]: u})
-        left = float(np.sum(u * jv))
-        right = sum(float(np.sum(np.asarray(g) * d[n])) for n, g in zip(Vj.wrt, jtu))
-        assert np.isfinite(left) and abs(left - right) <= 1e-12 * (1 + abs(left)), (expr, left, right)
+    _dot_product(*case, backend, seed=11)
 
 
 HVP_CASES = [   # (formula, the lanes of X it reads)
