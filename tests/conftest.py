@@ -129,3 +129,23 @@ def environ_kept():
         for name, value in saved.items():
             if os.environ.get(name) != value:
                 os.environ[name] = value
+
+
+@pytest.fixture(autouse=True, scope="module")
+def environ_unchanged_by_the_module():
+    """Each test module leaves os.environ as it found it: a leak reaches every later test
+    of its xdist worker and every process they start (a LocalCluster's Nannies left
+    MALLOC_TRIM_THRESHOLD_ and OMP_NUM_THREADS=1 here: see environ_kept). A module that
+    changes it is an error at its teardown, and the environment is put back."""
+    before = dict(os.environ)
+    yield
+    now = dict(os.environ)
+    for name in ("PYTEST_CURRENT_TEST",):   # (pytest's own, per phase)
+        before.pop(name, None)
+        now.pop(name, None)
+    if now != before:
+        changed = sorted(k for k in set(now) | set(before) if now.get(k) != before.get(k))
+        for name in [k for k in os.environ if k not in before and k != "PYTEST_CURRENT_TEST"]:
+            del os.environ[name]
+        os.environ.update(before)
+        raise AssertionError(f"this test module left os.environ changed: {changed}")

@@ -30,6 +30,7 @@ import subprocess
 import sys
 import textwrap
 from dataclasses import dataclass
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -636,17 +637,18 @@ def jvp_and_vjp(trace):
 @pytest.mark.slow   # (several seconds: run with the slow tests, in CI too)
 def test_c_backend_matches_numpy_backend(recipe, rng, n, tmp_path_factory):
     """Value, JVP and VJP of random expressions: C (libmvec, threads) against NumPy."""
-    os.environ["EXPRCOMPILER_CACHE"] = str(tmp_path_factory.getbasetemp() / "c-cache")
-    both = jvp_and_vjp(build(recipe))
-    ref, c = compile_expr(both), compile_expr(both, backend="c", threads=2)
-    env = {**sample(rng, recipe.names, n),
-           **{name: rng.normal(size=n) for name in c.inputs if name not in recipe.names}}
-    got, want = flatten(c(**env)), flatten(ref(**env))
-    for name, a, b in zip(c.trace.output_names, got, want):
-        # libmvec and NumPy's loops differ in the last bits, and a random program can be
-        # ill-conditioned (sin(gamma(u)) with gamma(u) ~ 1e4): then equal within what
-        # 4-ulp nudges of every libm result move the reference (test_fuzz_backends)
-        assert close(a, b, 1e-13) or _libm_ulps(Case("c", both, env, got, want)), (name, a, b)
+    # (no monkeypatch under @given: set for this example only; a module leaves os.environ as it was)
+    with mock.patch.dict(os.environ, EXPRCOMPILER_CACHE=str(tmp_path_factory.getbasetemp() / "c-cache")):
+        both = jvp_and_vjp(build(recipe))
+        ref, c = compile_expr(both), compile_expr(both, backend="c", threads=2)
+        env = {**sample(rng, recipe.names, n),
+               **{name: rng.normal(size=n) for name in c.inputs if name not in recipe.names}}
+        got, want = flatten(c(**env)), flatten(ref(**env))
+        for name, a, b in zip(c.trace.output_names, got, want):
+            # libmvec and NumPy's loops differ in the last bits, and a random program can be
+            # ill-conditioned (sin(gamma(u)) with gamma(u) ~ 1e4): then equal within what
+            # 4-ulp nudges of every libm result move the reference (test_fuzz_backends)
+            assert close(a, b, 1e-13) or _libm_ulps(Case("c", both, env, got, want)), (name, a, b)
 
 
 @settings(max_examples=100, **SETTINGS)
