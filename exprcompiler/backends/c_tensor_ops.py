@@ -76,9 +76,37 @@ def emit_softmax(e: Loops, ins, args, dst: View) -> None:
     e.libm.add("exp")
     m = e.temp([1 if k == a else d for k, d in enumerate(x.shape)])
     e.reduce("max", x.shape, _elements(x), (a,), m)
+    if a == len(x.shape) - 1:
+        _softmax_rows(e, x, dst, m)
+        return
     e.assign(dst, lambda rd: f"exp({rd(x)} - {rd(m)})")
     e.reduce("+", x.shape, _elements(dst), (a,), m)  # the maxima are no longer needed
     e.assign(dst, lambda rd: f"{rd(dst)} / {rd(m)}")
+
+
+def _softmax_rows(e: Loops, x: View, dst: View, m: View) -> None:
+    """emit_softmax along the innermost axis, each slice a row, its maximum m held in a
+    local: read from the temporary inside the exp loop, it kept gcc from vectorizing
+    that loop ("latch block not empty"), so exp ran on scalar glibc (softmax of 10^5
+    elements, one thread: 399 us, where logsumexp's vectorized loop took 110). The sum
+    is the same loop over the same terms as before; exp is libmvec's (within its ulp of
+    glibc's, as in every other vectorized loop here)."""
+    n = e.dim_c(x.shape[-1])
+    cm, total = e.fresh("sm_c"), e.fresh("sm_sum")
+
+    def row(idx):
+        def el(j):
+            return read(x, x.shape, idx + [j])
+
+        def out(j):
+            return at(dst, idx + [j])
+        return [f"const double {cm} = {read(m, x.shape, idx + ['0'])};",
+                *wrap_loop("j", n, [f"{out('j')} = exp({el('j')} - {cm});"], SIMD),
+                f"double {total} = 0.0;",
+                *wrap_loop("j", n, [f"{total} += {out('j')};"], f"{SIMD} reduction(+:{total})"),
+                *wrap_loop("j", n, [f"{out('j')} = {out('j')} / {total};"], SIMD)]
+    lead = x.shape[:-1]
+    e.emit(e.nest(lead, row, "") if lead else ["{", *("    " + ln for ln in row([])), "}"])
 
 
 def emit_log_softmax(e: Loops, ins, args, dst: View) -> None:
