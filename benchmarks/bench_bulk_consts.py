@@ -97,16 +97,17 @@ def formula(family: str, n_ops: int) -> str:
     return fitted(n_ops) if family == "fitted" else kinetics(n_ops)
 
 
-def measure(families, sizes, rounds: int) -> list:
-    """[(family, size, instructions, bulk ms, per-instruction ms)], medians of `rounds`
-    alternating rounds."""
+def measure(families, sizes, rounds: int, formula=formula) -> list:
+    """[(family, size, instructions, bulk ms, per-instruction ms, taken)], medians of
+    `rounds` alternating rounds; taken: whether the bulk sweep took the trace."""
     from exprcompiler.frontend import to_trace
-    from exprcompiler.passes import reverse
+    from exprcompiler.passes import reverse, reverse_bulk
     from exprcompiler.passes.reverse import grad_reverse
     rows = []
     for family in families:
         for size in sizes:
             trace = to_trace(formula(family, size))
+            taken = reverse_bulk.grad_reverse_bulk(trace) is not None
             times = {0: [], math.inf: []}
             for _ in range(rounds):
                 for at in times:
@@ -116,48 +117,56 @@ def measure(families, sizes, rounds: int) -> list:
                     grad_reverse(trace)
                     times[at].append((time.process_time() - t0) * 1e3)
             reverse._BULK_FROM = 3000
-            rows.append((family, size, len(trace), statistics.median(times[0]), statistics.median(times[math.inf])))
+            rows.append((family, size, len(trace), statistics.median(times[0]), statistics.median(times[math.inf]),
+                         taken))
     return rows
 
 
-def _child(path: str, families, sizes, rounds: int) -> list:
+def _child(script: str, path: str, families, sizes, rounds: int) -> list:
     env = dict(os.environ, PYTHONPATH=path)
-    out = subprocess.run([sys.executable, __file__, "--child", "--families", *families,
+    out = subprocess.run([sys.executable, script, "--child", "--families", *families,
                           "--sizes", *map(str, sizes), "--rounds", str(rounds)],
                          env=env, cwd=path, capture_output=True, text=True, check=True).stdout
     return json.loads(out.splitlines()[-1])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(families=FAMILIES, formula=formula, script: str = __file__, rounds: int = 5,
+         description: str = __doc__) -> None:
+    """The command line of this bench and of those that time other families
+    (benchmarks/bench_bulk_where.py): their `formula` and the script the children run."""
+    script = os.path.abspath(script)
+    parser = argparse.ArgumentParser(description=description.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[3000, 30000])
-    parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--families", nargs="+", default=list(families), choices=families)
+    parser.add_argument("--rounds", type=int, default=rounds)
     parser.add_argument("--old", help="a checkout of the old code: its table beside, alternating processes")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(measure(args.families, args.sizes, args.rounds)))
+        print(json.dumps(measure(args.families, args.sizes, args.rounds, formula)))
         return
     print(f"load {os.getloadavg()[0]:.1f}")
+    yes = {True: "yes", False: "no"}
     if args.old is None:
-        rows = measure(args.families, args.sizes, args.rounds)
-        print(f"{'family':9} {'ops':>8} {'instrs':>8} {'bulk ms':>9} {'per-instr ms':>13} {'ratio':>6}")
-        for family, size, n, bulk, per in rows:
-            print(f"{family:9} {size:>8,} {n:>8,} {bulk:>9.1f} {per:>13.1f} {bulk / per:>6.2f}")
+        rows = measure(args.families, args.sizes, args.rounds, formula)
+        print(f"{'family':9} {'ops':>8} {'instrs':>8} {'bulk ms':>9} {'per-instr ms':>13} {'ratio':>6} {'taken':>6}")
+        for family, size, n, bulk, per, taken in rows:
+            print(f"{family:9} {size:>8,} {n:>8,} {bulk:>9.1f} {per:>13.1f} {bulk / per:>6.2f} {yes[taken]:>6}")
+        print(f"load {os.getloadavg()[0]:.1f}")
         return
-    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    here = os.path.dirname(os.path.dirname(script))
     runs: dict = {"old": [], "new": []}
     for _ in range(3):   # (alternating child processes, each its own medians)
         for key, path in (("old", args.old), ("new", here)):
-            runs[key].append(_child(path, args.families, args.sizes, args.rounds))
-    print(f"{'family':9} {'ops':>8} {'instrs':>8} {'old bulk':>9} {'old per':>8} {'old ratio':>9} "
-          f"{'new bulk':>9} {'new per':>8} {'new ratio':>9} {'bulk new/old':>12}")
-    for k, (family, size, n, _, _) in enumerate(runs["new"][0]):
+            runs[key].append(_child(script, path, args.families, args.sizes, args.rounds))
+    print(f"{'family':9} {'ops':>8} {'instrs':>8} {'old bulk':>9} {'old per':>8} {'old ratio':>9} {'taken':>5} "
+          f"{'new bulk':>9} {'new per':>8} {'new ratio':>9} {'taken':>5} {'bulk new/old':>12}")
+    for k, (family, size, n, _, _, _) in enumerate(runs["new"][0]):
         med = {key: [statistics.median(r[k][c] for r in runs[key]) for c in (3, 4)] for key in runs}
         (ob, op), (nb, np_) = med["old"], med["new"]
-        print(f"{family:9} {size:>8,} {n:>8,} {ob:>9.1f} {op:>8.1f} {ob / op:>9.2f} "
-              f"{nb:>9.1f} {np_:>8.1f} {nb / np_:>9.2f} {nb / ob:>12.2f}")
+        print(f"{family:9} {size:>8,} {n:>8,} {ob:>9.1f} {op:>8.1f} {ob / op:>9.2f} {yes[runs['old'][0][k][5]]:>5} "
+              f"{nb:>9.1f} {np_:>8.1f} {nb / np_:>9.2f} {yes[runs['new'][0][k][5]]:>5} {nb / ob:>12.2f}")
+    print(f"load {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

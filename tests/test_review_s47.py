@@ -27,7 +27,8 @@ import mpmath
 import numpy as np
 import pytest
 
-from exprcompiler import api, compile_expr, compile_grad, compile_hessian, compile_jvp
+from exprcompiler import api, compile_expr, compile_grad, compile_hessian
+from test_index_adjoints import _forward_tangents, _shapes
 
 BACKENDS = ["numpy", "c"]
 EXPR = "sin(x)*y + exp(x*y) - log(1 + x*x)"
@@ -282,21 +283,10 @@ def _inputs(expr):
 
 
 def _forward(expr, inputs, shapes):
-    """The gradient from raw forward-mode tangents, one unit seed per element."""
-    J = compile_jvp(expr, shapes=shapes)
-    out = {}
-    for name in inputs:
-        g = np.zeros(shapes[name])
-        for k in np.ndindex(shapes[name]):
-            seeds = {f"{n}_dot": np.zeros(shapes[n]) for n in inputs}
-            if shapes[name]:
-                seeds[f"{name}_dot"][k] = 1.0
-            else:
-                seeds[f"{name}_dot"] = 1.0
-            with np.errstate(all="ignore"):
-                g[k] = J(**inputs, **seeds)[1]
-        out[name] = g
-    return out
+    """The gradient from raw forward-mode tangents, one unit seed per element
+    (test_index_adjoints._forward_tangents), by input name."""
+    assert shapes == _shapes(inputs)
+    return dict(zip(inputs, _forward_tangents(expr, inputs)))
 
 
 @pytest.mark.parametrize("seed", range(4))
