@@ -84,6 +84,13 @@ def emit_softmax(e: Loops, ins, args, dst: View) -> None:
     e.assign(dst, lambda rd: f"{rd(dst)} / {rd(m)}")
 
 
+def _each_row(e: Loops, x: View, row) -> None:
+    """row(idx)'s lines for each slice of x along its innermost axis (idx: the leading
+    indices), in a block of its own where x is a vector (its locals scoped there)."""
+    lead = x.shape[:-1]
+    e.emit(e.nest(lead, row, "") if lead else ["{", *("    " + ln for ln in row([])), "}"])
+
+
 def _softmax_rows(e: Loops, x: View, dst: View, m: View) -> None:
     """emit_softmax along the innermost axis, each slice a row, its maximum m held in a
     local: read from the temporary inside the exp loop, it kept gcc from vectorizing
@@ -105,8 +112,7 @@ def _softmax_rows(e: Loops, x: View, dst: View, m: View) -> None:
                 f"double {total} = 0.0;",
                 *wrap_loop("j", n, [f"{total} += {out('j')};"], f"{SIMD} reduction(+:{total})"),
                 *wrap_loop("j", n, [f"{out('j')} = {out('j')} / {total};"], SIMD)]
-    lead = x.shape[:-1]
-    e.emit(e.nest(lead, row, "") if lead else ["{", *("    " + ln for ln in row([])), "}"])
+    _each_row(e, x, row)
 
 
 def emit_log_softmax(e: Loops, ins, args, dst: View) -> None:
@@ -173,8 +179,7 @@ def _log_softmax_rows(e: Loops, x: View, dst: View, kept) -> None:
                 f"const double {cq} = {kk} == 1.0 ? {cm} : NAN;   /* the single maximum, else none */",
                 *wrap_loop("j", n, [f"{at(dst, idx + ['j'])} = xc_select({el('j')} == {cq}, 0.0, "
                                     f"{el('j')} - {cm}) - {lg};"], SIMD)]
-    lead = x.shape[:-1]
-    e.emit(e.nest(lead, row, "") if lead else ["{", *("    " + ln for ln in row([])), "}"])
+    _each_row(e, x, row)
 
 
 def emit_log_softmax_vjp(e: Loops, ins, args, dst: View) -> None:
@@ -232,8 +237,7 @@ def emit_log_softmax_vjp(e: Loops, ins, args, dst: View) -> None:
                 "} else {",
                 *("    " + ln for ln in wrap_loop("j", n, [f"{out} = {el(g)} - {out} * {sj};"], SIMD)),
                 "}"]
-    lead = x.shape[:-1]
-    e.emit(e.nest(lead, row, "") if lead else ["{", *("    " + ln for ln in row([])), "}"])
+    _each_row(e, x, row)
 
 
 def emit_norm(e: Loops, ins, args, dst: View) -> None:
