@@ -29,7 +29,9 @@ and 10^5 text), as the results, adjoints and names the layout reads are still on
 Python object each, and the pre-pass reads the whole trace.
 
 A ref is (P, v): primal variable v; (Q, k): item k made here; (K, value): a
-constant; (E, e): the adjoint after regular edge e (the layout's).
+constant; (E, e): the adjoint after regular edge e (the layout's). A generic kind's
+template (reverse_bulk_generic._class_template) reads its instruction's constants c
+as c − 1 (("d", k)) and G·c (("p", k)): made here as the constants the builder folds.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ def _alone(tinstrs) -> tuple:
         return hit[1]
     if len(_ALONE) >= 8192:
         _ALONE.clear()
-    alone = tuple(all(r[0] in "cu" or (r[0] == "s" and r[1] > 0) for r in refs) for _, refs in tinstrs)
+    alone = tuple(all(r[0] in "cudp" or (r[0] == "s" and r[1] > 0) for r in refs) for _, refs in tinstrs)
     _ALONE[id(tinstrs)] = (tinstrs, alone)   # (kept alive: its id not reused)
     return alone
 
@@ -198,6 +200,10 @@ class ConstantSweep(ConstantItems):
                 return (P, instrs[arg_vars[r[1] - 1]][1][r[2]])
             if r[0] == "m":   # (a masked edge's condition: reverse_bulk_masks.py)
                 return (P, int(mask_cols[r[1]][k]))
+            if r[0] == "d":   # (x**c's c − 1 of the argument's own c: a generic kind's template)
+                return (K, instrs[arg_vars[r[1] - 1]].value - 1.0)
+            if r[0] == "p":   # (G·c of the argument's own c, folded: a generic kind's template)
+                return (K, c * instrs[arg_vars[r[1] - 1]].value)
             return (P, arg_vars[r[1] - 1] if r[1] - 1 < len(arg_vars) else i)
 
         plans: dict = {}   # (template, G's value) -> its recording (G nonzero, not NaN: exact keys)
