@@ -140,7 +140,9 @@ def environ_unchanged_by_the_module():
     before = dict(os.environ)
     yield
     now = dict(os.environ)
-    for name in ("PYTEST_CURRENT_TEST",):   # (pytest's own, per phase)
+    # pytest's own, per phase; and what sklearn, joblib and threadpoolctl set (setdefault)
+    # when a module first imports them, which stays for as long as they are loaded
+    for name in ("PYTEST_CURRENT_TEST", "KMP_DUPLICATE_LIB_OK", "KMP_INIT_AT_FORK"):
         before.pop(name, None)
         now.pop(name, None)
     if now != before:
