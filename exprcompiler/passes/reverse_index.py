@@ -14,26 +14,32 @@ only terms pushes each one through as scatter(g · partial[keys]): its arguments
 output are read at the keyed lanes only (index; an argument that the op broadcasts
 is indexed by the key projected onto its own axes, `project`, and the contribution
 summed down to it), which is also O(|key|) work where scatter(g) · partial was O(n).
-A where()'s masks (reverse_masks) on such an edge are applied at the keyed lanes,
-their conditions indexed alike.
+A where()'s masks (reverse_masks) on such an edge, or on an index or an op that
+moves lanes, are applied at the keyed lanes, their conditions indexed alike
+(reverse_index_keyed).
 
 Only structural zeros are skipped: a value read through x[0] and also elsewhere
 has a dense adjoint, and the sum is dense (the terms are materialized as scatters
 and added, no term lost); a numeric zero adjoint times inf stays NaN
 (sqrt(x)·sqrt(x) at 0). Terms of the same keys merge (x[0] + x[0]); past MAX_TERMS
 distinct keys on one value they are materialized (a dense adjoint, as before).
+Terms materialized together are scattered into the block of their value that holds
+their lanes, then that into the whole, where the block is small (`_hull`): one pass
+over the value where each term's scatter, and each sum, was one.
 An index of an index composes keys (x[1:][0]) and stays sparse. Ops that move
 lanes without mixing them, or mix them along one axis only (transpose, reshape,
-stack, concatenate, broadcast_to, reductions over an axis, softmax, matmul), move the
-terms to keys of their arguments (reverse_index_moves.py); other ops, and keys that
-do not map simply, take the materialized adjoint.
+stack, concatenate, broadcast_to, reductions over an axis, softmax, matmul, diagonal,
+diag), move the terms to keys of their arguments (reverse_index_moves.py; a
+reshape's lanes that are no block, in runs: reverse_index_reshape.py); other ops
+(norm, scatter, sum_to, ...), and keys that do not map, take the materialized adjoint.
 """
 
 from __future__ import annotations
 
 from typing import Optional
 
-from .reverse_index_moves import FULL, MOVES, moved
+from .reverse_index_keyed import keyed_conds, project
+from .reverse_index_moves import MOVES, _item, _short, _size, moved, one_key
 from .reverse_masks import mask_built, masked as mask_traced
 
 # At most this many terms of distinct keys per adjoint: a value read at many keys
@@ -42,32 +48,20 @@ from .reverse_masks import mask_built, masked as mask_traced
 MAX_TERMS = 16
 
 
-def project(key: tuple, out_shape: tuple, arg_shape: tuple) -> Optional[tuple]:
-    """The key that reads, of an argument of shape `arg_shape` that an elementwise op
-    broadcasts to `out_shape`, the lanes out[key] reads: an axis the argument lacks
-    is dropped, one it has at size 1 is read at 0 (an int) or whole (a slice);
-    trailing whole slices are dropped (() : the argument is read whole). None where
-    the shapes do not line up so."""
-    n, m = len(out_shape), len(arg_shape)
-    if m > n:
-        return None
-    got = []
-    for k in range(n - m, n):
-        item = key[k] if k < len(key) else FULL
-        d, s = arg_shape[k - (n - m)], out_shape[k]
-        if d == s:
-            got.append(item)
-        elif d == 1:
-            got.append(0 if type(item) is int else FULL)
-        else:
-            return None
-    while got and got[-1] == FULL:
-        got.pop()
-    return tuple(got)
-
-
 def materialize(b, terms: list, ref: int) -> int:
-    """The terms as one dense adjoint shaped like `ref`: nested scatters, summed in order."""
+    """The terms as one dense adjoint shaped like `ref`: nested scatters, summed in order
+    (several, within the block of ref that holds their lanes where that is at most a
+    quarter of it: `_hull`)."""
+    if len(terms) > 1:
+        hull = _hull(b, terms, ref)
+        if hull is not None:
+            key, inner = hull
+            part = b.index(ref, key=key)
+            total = None
+            for (g, _), k in zip(terms, inner):
+                v = b.scatter(g, part, key=k) if k else g   # (k (): the whole block)
+                total = v if total is None else b.add(total, v)
+            return b.scatter(total, ref, key=key)
     total = None
     for g, keys in terms:
         refs = [ref]
@@ -78,6 +72,48 @@ def materialize(b, terms: list, ref: int) -> int:
             v = b.scatter(v, r, key=key)
         total = v if total is None else b.add(total, v)
     return total
+
+
+def _hull(b, terms: list, ref: int) -> Optional[tuple]:
+    """(the smallest block of ref that holds every term's lanes, each term's key within
+    it), or None where that block is more than a quarter of ref, or a size is named:
+    the terms' scatters of the whole (and their sums) were each a pass over ref, and
+    the sum of them is the same within the block (the same additions, lane by lane);
+    the block (its index, its scatters and the one of it) costs at most 1.5 passes."""
+    shape = b.shape(ref)
+    if not all(type(d) is int for d in shape):
+        return None
+    keys = [one_key(keys, shape) for _, keys in terms]
+    if None in keys:
+        return None
+    hull, los, size = [], [], 1
+    for a, d in enumerate(shape):
+        items = [k[a] for k in keys]
+        if all(type(i) is int for i in items) and len(set(items)) == 1:
+            hull.append(items[0])
+            los.append(None)
+            continue
+        lanes = [range(i, i + 1) if type(i) is int else range(d)[slice(*i)] for i in items]
+        lo, hi = min(min(r) for r in lanes), max(max(r) for r in lanes) + 1
+        hull.append(_item(range(lo, hi), d))
+        los.append((lo, hi))
+        size *= hi - lo
+    if 4 * size > _size(shape):
+        return None
+    inner = []
+    for k in keys:
+        rel = []
+        for i, span, d in zip(k, los, shape):
+            if span is None:   # (an int of every term: the block has no such axis)
+                continue
+            lo, hi = span
+            if type(i) is int:
+                rel.append(i - lo)
+            else:
+                r = range(d)[slice(*i)]
+                rel.append(_item(range(r.start - lo, r.start - lo + r.step * len(r), r.step), hi - lo))
+        inner.append(_short(tuple(rel)))
+    return _short(tuple(hull)), inner
 
 
 def add_terms(b, have: Optional[list], new: list) -> list:
@@ -117,6 +153,8 @@ def push(b, terms: list, args: list, out: int, rules: list) -> Optional[dict]:
     got: dict = {j: [None, []] for j, _ in rules}
     cond_vars = {v for _, (_, conds) in rules for anyof in conds for each in anyof for v, _ in each}
     for g, keys in terms:
+        if 0 in b.shape(g):   # (a key that reads no lane: no contribution, not a dense 0)
+            continue
         o = out
         xs = list(args)
         cs = {v: v for v in cond_vars}
@@ -157,6 +195,21 @@ def push(b, terms: list, args: list, out: int, rules: list) -> Optional[dict]:
             else:   # (the argument is read whole: a dense contribution)
                 got[j][0] = c if got[j][0] is None else b.add(got[j][0], c)
     return got
+
+
+def _edge_masks(edges: tuple, exit: dict) -> Optional[dict]:
+    """Argument j -> (pre, builder conditions) of the where()'s masks on the edges of an
+    op that is not elementwise (reverse_masks_build.masked_edges: on the adjoint the op
+    takes, or on its contribution); None where an edge holds no such mask."""
+    masks = {}
+    for j, _, vjp in edges:
+        if j not in exit:
+            continue
+        pre, post = getattr(vjp, "premask", None), getattr(vjp, "postmask", None)
+        if pre is None and post is None:
+            return None
+        masks[j] = (True, pre) if pre is not None else (False, post)
+    return masks
 
 
 class IndexTerms:
@@ -207,6 +260,19 @@ class IndexTerms:
             kept = mask_traced(b, g, conds, vmap) if conds else g
             if b.shape(kept) == b.shape(g):
                 g, exit = kept, None
+        elif ins[0] == "index" and exit is not None and terms is not None and 0 in exit:
+            # the same with terms: theirs masked at their keyed lanes (the mask on the
+            # adjoint, or on the contribution where the conditions are scalars: alike
+            # for a scatter), the dense part as above
+            masks = _edge_masks(edges, exit)
+            conds = None if masks is None else masks[0][1]
+            shape = b.shape(vmap[i])
+            if conds is not None and all(keyed_conds(b, conds, keys, shape, build=False) is not None
+                                         for _, keys in terms):
+                kept = None if g is None else mask_traced(b, g, exit[0][1], vmap) if exit[0][1] else g
+                if kept is None or b.shape(kept) == b.shape(g):
+                    terms = [(mask_built(b, t, keyed_conds(b, conds, keys, shape)), keys) for t, keys in terms]
+                    g, exit = kept, None
         if ins[0] == "index" and exit is None:
             if self.active[args[0]]:
                 key = dict(ins.attrs)["key"]
@@ -217,10 +283,11 @@ class IndexTerms:
             return g
         got = None
         if g is None and ins[0] in MOVES:
-            # (a where()'s mask on the edge: the dense path, which applies it)
-            if exit is None:
+            # (a where()'s mask on an edge: each term's at its keyed lanes, moved)
+            masks = None if exit is None else _edge_masks(edges, exit)
+            if exit is None or masks is not None:
                 got = moved(b, terms, ins[0], [vmap[v] for v in args], vmap[i], dict(ins.attrs),
-                            [self.active[v] for v in args])
+                            [self.active[v] for v in args], masks)
         elif g is None:
             rules = []
             for j, _, vjp in edges:

@@ -10,18 +10,23 @@ at X = 0 in another column; (sqrt(X) @ W)[1], NaN in W̄ from sqrt(X)'s other ro
 Instead each term's chain of keys is composed into one key of the output (`one_key`)
 and mapped to a key of each argument that it reads, its adjoint moved with it:
 transpose, the axes reversed; reshape, per group of axes whose sizes multiply alike,
-an element or a C-order block (`_groups`, `_block`); stack and concatenate, the parts
+an element or a C-order block (`_groups`, `_block`), else runs of keys of the
+argument, each a term (reverse_index_reshape: a reversed or strided block, a column
+of a flattened matrix, lanes across rows); stack and concatenate, the parts
 the key selects, the adjoint cut to each; broadcast_to, the key projected, the
 adjoint summed down; sum and mean over an axis, that axis restored whole, the
 adjoint broadcast along it; max, min, logsumexp over an axis and softmax,
 log_softmax along one, that axis read whole and the op's VJP taken at the key;
 matmul, out[r, c] = x[r] @ y[:, c], its VJP on the indexed arguments (the other
-argument read at the key's rows or columns only), and outer alike. An argument the key reads whole
-takes a dense contribution. Where a key does not map so (lanes of a reshape that
-are not a block of the argument, two slices of a named dimension, an empty slice,
-a key of every lane, a where()'s mask on the edge), the caller materializes the
-terms as before: the mapping is decided for every term before any instruction is
-built, so that path is the old one, instruction for instruction. Values are the
+argument read at the key's rows or columns only), and outer alike; diagonal and diag,
+a lane each (diag's lanes off its diagonal: no contribution). An argument the key reads whole
+takes a dense contribution. A where()'s mask on an edge (reverse_masks_build) is
+applied to each term at its keyed lanes, its conditions indexed alike; a term that
+reads no lane (an empty slice) contributes nothing. Where a key does not map so
+(two slices of a named dimension, a key of every lane, a reshape's lanes in more
+than MAX_PIECES runs, a condition that does not line up), the caller materializes
+the terms as before: the mapping is decided for every term before any instruction
+is built, so that path is the old one, instruction for instruction. Values are the
 dense sweep's wherever that one is finite (summation order aside: a product over
 the kept rows is not a BLAS call over all of them).
 """
@@ -31,13 +36,16 @@ from __future__ import annotations
 from typing import Optional
 
 from .. import tensor_rules as T
+from .reverse_index_keyed import keyed_conds
+from .reverse_index_reshape import MAX_PIECES, pieces
+from .reverse_masks_build import mask_built
 
 FULL = (None, None, None)
 
 
 def _item(r: range, d: int):
     """The slice item that reads the lanes `r` of a dimension of size d (FULL: all of
-    them, in order); None for no lane (an empty slice: left to the dense path)."""
+    them, in order); None for no lane (an empty slice)."""
     if not r:
         return None
     if r.start == 0 and r.step == 1 and len(r) == d:
@@ -185,10 +193,15 @@ def _unravel(flat: int, dims: list) -> list:
 
 
 def _reshape(key, shapes, out_shape, attrs):
-    xs = shapes[0]
-    groups = _groups(xs, out_shape)
+    groups = _groups(shapes[0], out_shape)
     if groups is None:
         return None
+    got = _reshape_block(key, shapes[0], out_shape, groups)
+    # (lanes that are no block: a reversed or strided block, or runs of blocks)
+    return got if got is not None else pieces(key, shapes[0], out_shape, groups)
+
+
+def _reshape_block(key, xs, out_shape, groups):
     arg_key = [FULL] * len(xs)   # (x's size-1 axes read whole)
     for xa, oa in groups:
         if len(xa) == len(oa) == 1:
@@ -352,34 +365,88 @@ def _across(vjp, reduces: bool):
     return rule
 
 
+def _lanes(item, d) -> range:
+    return range(item, item + 1) if type(item) is int else range(d)[slice(*item)]
+
+
+def _diagonal(key, shapes, out_shape, attrs):
+    """diagonal(x)[k] = x[k, k]: a lane each (a slice's lanes are no key of x), up to
+    MAX_PIECES."""
+    item = key[0]
+    if type(item) is int:
+        return [(0, (item, item), _as_is)]
+    if type(out_shape[0]) is not int:   # (a slice of a named size: its lanes unknown)
+        return None
+    r = _lanes(item, out_shape[0])
+    if len(r) > MAX_PIECES:
+        return None
+    return [(0, (k, k), _cut(0, p)) for p, k in enumerate(r)]
+
+
+def _diag(key, shapes, out_shape, attrs):
+    """diag(v)[i, j] = v[i] where i == j, else a structural 0: v's lanes on the key's
+    diagonal, a lane each, up to MAX_PIECES (none: no contribution)."""
+    (i, j), n = key, out_shape[0]
+    if type(n) is not int:   # (a named size: -1 and 2 may be one lane; a slice's lanes unknown)
+        return [(0, (i,), _as_is)] if i == j and type(i) is int else None
+    ri, rj = _lanes(i, n), _lanes(j, n)
+    common = [k for k in ri if k in rj]
+    if len(common) > MAX_PIECES:
+        return None
+    at = [p for p in ((i, j)) if type(p) is not int]   # (g's axes: the slices')
+    plan = []
+    for k in common:
+        pos = tuple(r.index(k) for r, p in zip((ri, rj), (i, j)) if type(p) is not int)
+        plan.append((0, (k,), _as_is if not at else lambda b, g, args, out, pos=pos: b.index(g, key=pos)))
+    return plan
+
+
 MOVES = {"transpose": _transpose, "sum": _reduction(False), "mean": _reduction(True), "reshape": _reshape,
          "stack": _stack, "concatenate": _concatenate, "broadcast_to": _broadcast_to, "matmul": _matmul,
          "outer": _outer,
          "max": _across(T.vjp_extreme, True), "min": _across(T.vjp_extreme, True),
          "logsumexp": _across(T.vjp_logsumexp, True), "softmax": _across(T.vjp_softmax, False),
-         "log_softmax": _across(T.vjp_log_softmax, False)}
+         "log_softmax": _across(T.vjp_log_softmax, False), "diagonal": _diagonal, "diag": _diag}
 
 
-def moved(b, terms: list, opname: str, args: list, out: int, attrs: dict, active: list) -> Optional[dict]:
+def moved(b, terms: list, opname: str, args: list, out: int, attrs: dict, active: list,
+          masks: Optional[dict] = None) -> Optional[dict]:
     """The terms of a lane-moving op's adjoint (MOVES) moved to its arguments: for each
     active argument j, (dense part or None, terms), as `push`'s; None where a term's
-    key does not map (the caller materializes them all, as before)."""
+    key does not map (the caller materializes them all, as before). `masks`: argument
+    j -> (pre, builder conditions) of a where()'s mask on its edge (reverse_masks_build:
+    pre, on the adjoint the op takes, here each term's at its keyed lanes; else on the
+    contribution, scalar conditions)."""
     rule, shapes, out_shape = MOVES[opname], [b.shape(x) for x in args], b.shape(out)
+    pre = [conds for p, conds in (masks or {}).values() if p and conds]
     plans = []
     for g, keys in terms:
+        if 0 in b.shape(g):   # (a key that reads no lane: no contribution, where the
+            continue          # dense one was scatter(g) = 0 times the partials, NaN at inf)
         key = one_key(keys, out_shape)
         if key is None or all(item == FULL or d == 1 for item, d in zip(key, out_shape)):
             return None   # (a key of every lane, y[0, 0] of a 1×1: no zero to keep out)
         plan = rule(key, shapes, out_shape, attrs)
         if plan is None or any(None in k for _, k, _ in plan):
             return None
-        plans.append((g, plan))
+        if any(keyed_conds(b, conds, keys, out_shape, build=False) is None for conds in pre):
+            return None   # (a condition that does not line up with the keyed lanes)
+        plans.append((g, keys, plan))
     got: dict = {}
-    for g, plan in plans:
+    for g, keys, plan in plans:
+        kept: dict = {}   # (the term's adjoint masked, per mask)
         for j, key, move in plan:
             if not active[j]:
                 continue
-            c = move(b, g, args, out)
+            p, conds = (masks or {}).get(j, (False, ()))
+            if p and conds:
+                if id(conds) not in kept:
+                    kept[id(conds)] = mask_built(b, g, keyed_conds(b, conds, keys, out_shape))
+                c = move(b, kept[id(conds)], args, out)
+            else:
+                c = move(b, g, args, out)
+                if conds:
+                    c = mask_built(b, c, conds)
             dense, new = got.setdefault(j, [None, []])
             short = _short(key)
             if short:

@@ -2,7 +2,9 @@
 
 Where it sits: inside passes/reverse.adjoint_sweep, which asks `where_exits` once
 before its sweep and wraps the edges it names; passes/elimination.py masks the
-local partials of the variables `region_masks` names.
+local partials of the variables `region_masks` names. This module is the analysis
+(regions, their conditions, the edges that leave them); the masks are built in
+reverse_masks_build.py (masked_edges, masked, mask_built: imported here too).
 
 where(c, a, b) passes its adjoint to the branch taken: ā = where(c, ḡ, 0). On
 its own that is not enough: the untaken branch's partials may be NaN or infinite
@@ -84,14 +86,17 @@ from .. import ops as _ops
 from .. import shapes as _s
 from ..errors import ShapeError
 from ..op_def import negated_seed, seed
+# (the masks as built, in reverse_masks_build: re-exported, its importers import them here)
+from .reverse_masks_build import _LANES, _NESTED, mask_built, masked, masked_edges
 
+__all__ = ["where_exits", "region_masks", "carrying", "masked_edges", "masked", "mask_built", "_NESTED", "_LANES"]
 _OP_OF, _SHAPE_OF, _REGION_OF = itemgetter(0), itemgetter(3), itemgetter(3)
-# Up to _NESTED regions, a union's mask is a where per region on each edge that leaves
-# it; beyond, one where on a flag "any of them holds" that the builder makes once per
-# union (hash-consed: comparisons, products and maxima of 0/1 flags, no derivative).
+# Up to _NESTED regions (reverse_masks_build), a union's mask is a where per region on
+# each edge that leaves it; beyond, one where on a flag "any of them holds" that the
+# builder makes once per union (hash-consed: comparisons, products and maxima of 0/1
+# flags, no derivative).
 # At most _MAX_UNION regions (a union's condition of n regions takes n² steps to make): a value
 # shared by more branches is left unmasked, as where's own VJP leaves it.
-_NESTED = 4
 _MAX_UNION = 256
 # At most _PATH_TERMS conjunctions in the condition of a region below unions, multiplied out
 _PATH_TERMS = 16
@@ -382,140 +387,6 @@ def carrying(op, n_args: int) -> tuple:
 def _constant_partial(op, j: int) -> bool:
     partials = getattr(op.vjp, "partials", None)
     return partials is not None and partials[j] in (seed, negated_seed)
-
-
-def masked_edges(b, edges: tuple, exit: dict, vmap: Sequence[int]) -> tuple:
-    """An instruction's edges (reverse._edges) with the masks of `exit`
-    (where_exits' entry for it) applied: each edge's partial or VJP wrapped (an
-    elementwise op's VJP remade from its partials, masked before its sum to shape)."""
-    out = []
-    for j, partial, vjp in edges:
-        if j not in exit:   # (an inactive argument: the sweep skips it)
-            out.append((j, partial, vjp))
-            continue
-        top, conds = exit[j]
-        if vjp is None:
-            if top:
-                partial = seed   # (the sweep's own path for it: no call)
-            if conds:
-                partial = _masked_partial(partial, _in_builder(b, conds, vmap))
-            out.append((j, partial, None))
-        elif getattr(vjp, "partials", None) is not None:
-            # an elementwise op's VJP (tensors, or scalars' general path): masked at
-            # the shape of its output, before the sum down to the argument's shape
-            out.append((j, None, _lane_vjp(None if top else vjp.partials[j], _in_builder(b, conds, vmap))))
-        else:
-            # an op that is not elementwise: its contribution's lanes are not its
-            # output's, so a mask of a tensor condition goes on the adjoint it takes
-            # (zero there, but for the NaN of the region's partials); a scalar mask,
-            # lane-aligned with anything, on the contribution (its NaN factors too)
-            conds = _in_builder(b, conds, vmap)
-            if all(b.shape(v) == () for anyof in conds for each in anyof for v, _ in each):
-                vjp = _masked_vjp(vjp, conds)
-            else:
-                vjp = _premasked_vjp(vjp, conds)
-            out.append((j, None, vjp))
-    return tuple(out)
-
-
-def masked(b, c: int, conds: tuple, vmap: Sequence[int]) -> int:
-    """Builder var c where `conds` (trace vars, as region_masks gives them) hold, else 0."""
-    return _mask(b, c, _in_builder(b, conds, vmap))
-
-
-def mask_built(b, c: int, conds: tuple) -> int:
-    """Builder var c where `conds` (builder vars, as an edge's VJP holds them: its
-    `lane`) hold, else 0 (reverse_index masks an index adjoint's keyed lanes so)."""
-    return _mask(b, c, conds)
-
-
-def _in_builder(b, conds: tuple, vmap: Sequence[int]) -> tuple:
-    return tuple(tuple(tuple((_lanes_flag(b, c, vmap) if type(c) is tuple else vmap[c], side) for c, side in each)
-                       for each in anyof) for anyof in conds)
-
-
-# The condition of a narrowed region (tensors): (_LANES, the conditions of the path it
-# narrows, innermost first, the op i that broadcasts, the narrower value a).
-_LANES = "lanes"
-
-
-def _lanes_flag(b, lit: tuple, vmap: Sequence[int]) -> int:
-    """Nonzero at each lane of a where some lane of i summed into it has the path's
-    conditions, else 0.0: the conditions' 0/1 mask at i's shape, summed down to a's,
-    != 0 (hash-consed: made once however many edges ask)."""
-    _, path, i, a = lit
-    ones = _mask(b, b.const(1.0), _in_builder(b, path, vmap))
-    if b.shape(ones) != b.shape(vmap[i]):
-        ones = b.broadcast_to(ones, vmap[i])
-    return b.apply("ne", b.sum_to(ones, vmap[a]), 0.0)
-
-
-def _mask(b, c: Optional[int], conds: tuple) -> Optional[int]:
-    """c where each of `conds` holds, else 0. A condition holds where any of its
-    conjunctions does, a conjunction where each of its (variable, branch) does."""
-    if c is not None:
-        # (the constant 0 as a variable: a float argument takes the builder's general
-        # path through _variables each call; made where that would first make it)
-        zero = None
-        for anyof in conds:
-            if len(anyof) > _NESTED:
-                c = b.where(_any_flag(b, anyof), c, 0.0)
-                continue
-            if zero is None and anyof:
-                zero = b.const(0.0)
-            masked = zero if anyof else 0.0   # (no conjunction holds: 0, as before)
-            for each in reversed(anyof):
-                t = c
-                for v, side in each:
-                    t = b.where(v, t, masked) if side else b.where(v, masked, t)
-                masked = t
-            c = masked
-    return c
-
-
-def _any_flag(b, anyof: tuple) -> int:
-    """1.0 where any of the conjunctions holds, else 0.0 (a where's condition holds
-    where it is nonzero, NaN included)."""
-    flags = []
-    for each in anyof:
-        f = None
-        for v, side in each:
-            lit = b.apply("ne" if side else "eq", v, 0.0)
-            f = lit if f is None else b.mul(f, lit)
-        flags.append(f)
-    flag = flags[0]
-    for f in flags[1:]:
-        flag = b.apply("maximum", flag, f)
-    return flag
-
-
-def _masked_partial(partial, conds: tuple):
-    return lambda b, g, *args: _mask(b, partial(b, g, *args), conds)
-
-
-def _masked_vjp(vjp, conds: tuple):
-    return lambda b, j, g, args, out, attrs: _mask(b, vjp(b, j, g, args, out, attrs), conds)
-
-
-def _premasked_vjp(vjp, conds: tuple):
-    return lambda b, j, g, args, out, attrs: vjp(b, j, _mask(b, g, conds), args, out, attrs)
-
-
-def _lane_vjp(partial, conds: tuple):
-    """An elementwise op's VJP (op_def._vjp_from_partials) with its contribution
-    masked by `conds` before it is summed down to the argument's shape: a condition
-    with more lanes than the argument masks each lane it broadcasts over. `partial`
-    None: a where's branch inside the region, whose adjoint passes as it is."""
-    def vjp(b, j, g, args, out, attrs):
-        c = g if partial is None else partial(b, g, *args, out)
-        if c is None:
-            return None
-        c = _mask(b, c, conds)
-        if b.shape(c) != b.shape(args[j]):
-            c = b.sum_to(c, args[j])
-        return c
-    vjp.lane = (partial, conds)   # (an index adjoint's terms take them at the keyed lanes: reverse_index)
-    return vjp
 
 
 def _elementwise(op) -> bool:
