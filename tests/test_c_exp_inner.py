@@ -21,20 +21,21 @@ if c_build.shutil.which("cc") is None and c_build.shutil.which("gcc") is None:
 
 _RNG = np.random.default_rng(1802)
 LOW = 2.0 ** -1000
-# the bounds of xc_exp_inner_at and their neighbours: (x, whether it is an inner point)
-BOUNDS = [(0.0, True), (-0.0, False), (LOW, True), (-LOW, True), (np.nextafter(LOW, 0), False),
-          (-np.nextafter(LOW, 0), False), (5e-324, False), (-1e-310, False), (2.0 ** -1022, False),
+# the bounds of xc_exp_inner_at and their neighbours: (x, whether it is an inner point;
+# the subnormals are: at n = 0 the inner forms take p itself, as the full forms do)
+BOUNDS = [(0.0, True), (-0.0, False), (LOW, True), (-LOW, True), (np.nextafter(LOW, 0), True),
+          (-np.nextafter(LOW, 0), True), (5e-324, True), (-1e-310, True), (2.0 ** -1022, True),
           (690.0, True), (-690.0, True), (np.nextafter(690.0, 1e3), False), (-np.nextafter(690.0, 1e3), False),
           (709.78, False), (710.0, False), (-745.0, False), (math.inf, False), (-math.inf, False),
           (math.nan, False), (1.0, True), (-1.0, True)]
 # points other than the inner ones, for tiles that take the full forms
-EDGES = [-0.0, math.nan, 1e-310, -5e-324, 700.0, -720.0, math.inf, -math.inf, 709.78, 2.0 ** -1010]
+EDGES = [-0.0, math.nan, 700.0, -720.0, math.inf, -math.inf, 709.78, 745.0, 1e300, -1e300]
 
 
 def _inner_points(n: int) -> np.ndarray:
     """Points of the whole inner range: uniform, every binade of both signs, and near
     n = 0 (|x| <= ln(2)/512), where the full forms take another path."""
-    mag = 2.0 ** _RNG.uniform(-1000, 9.43, n)
+    mag = 2.0 ** _RNG.uniform(-1074, 9.43, n)
     return np.concatenate([_RNG.uniform(-690, 690, n), _RNG.choice([-1, 1], n) * mag,
                            _RNG.uniform(-0.0014, 0.0014, n), [0.0, LOW, -LOW, 690.0, -690.0]])
 

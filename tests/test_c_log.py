@@ -104,7 +104,8 @@ def test_log_at_the_edges(log):
 @pytest.mark.parametrize("text", ["log(1 + x)", "log(1 - x)", "atanh(x) + log(1 + x)"])
 def test_kernels_call_no_libm_log_in_float64(text):
     g = compile_grad(text, backend="c", stable=True)
-    assert "xc_log_normal(u)" in g.source
+    # (c_log's log with the correction added inside it: xc_log_plus, xc_log_fma)
+    assert "xc_log_plus(u, " in g.source or "xc_log_fma(u, " in g.source
     called = set(re.findall(r"\b(?:_ZGV\w+_)?(logf?)\b", _dynamic_symbols(c_build.build(g.source))))
     # atanh keeps libmvec's log (xc_log1p_libm: c_special)
     assert called == ({"log"} if "atanh" in text else set()), called
@@ -112,7 +113,7 @@ def test_kernels_call_no_libm_log_in_float64(text):
 
 def test_float32_kernels_keep_logf():
     g = compile_grad("log(1 + x) + log(1 - x)", backend="c", stable=True, dtype="float32")
-    assert "return logf(x);" in g.source
+    assert "= logf(x);" in g.source
     xs = np.linspace(-0.9, 0.9, 1001, dtype=np.float32)
     v, (d,) = g(xs)
     x64 = xs.astype(np.float64)

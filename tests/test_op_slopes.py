@@ -84,7 +84,8 @@ def test_log1mexp_hessian_against_mpmath(backend, text, stable):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_log1mexp_slope_at_its_edges(backend):
     """-inf at ±0 (the limit from below), -0.0 at -inf, NaN at NaN; above 0 (the value is
-    NaN) -1/expm1(-x), as before, on every backend alike."""
+    NaN) -1/expm1(-x), as before, on every backend alike (within 2 ulps: C takes it as
+    -e^x/(1 - e^x), both rounded, from the value's own steps)."""
     x = np.array([0.0, -0.0, -np.inf, np.nan, 1.0, 30.0, np.inf])
     with np.errstate(all="ignore"):
         value, slope, hess = compile_hessian("log1mexp(x)", backend=backend)(x)
@@ -93,7 +94,7 @@ def test_log1mexp_slope_at_its_edges(backend):
     assert slope[0] == slope[1] == -np.inf and hess[0] == hess[1] == -np.inf
     assert slope[2] == 0.0 and np.signbit(slope[2]) and hess[2] == 0.0
     assert np.isnan(slope[3]) and np.isnan(hess[3])
-    np.testing.assert_allclose(slope[4:], above, rtol=2e-16)
+    np.testing.assert_allclose(slope[4:], above, rtol=4.5e-16)
 
 
 @pytest.mark.parametrize("backend", ["numpy", "c"] if "c" in BACKENDS else ["numpy"])

@@ -235,29 +235,35 @@ static inline XC_ALWAYS double xc_exp_shared(double x)
 }}"""
 
 # The same bits without the edge steps, for c_backend's tiles of points that need none
-# (INNER): where |x| <= 690 is +0.0 or at least 2^-1000 (xc_exp_inner_at), the bounds
-# of x do nothing, k >= -996 (2^(k-1) is normal: no rescue below k = -999), and at
-# n = 0 2 (0.5 p) is p with x's sign (|p| >= 2^-1001, or p = +0.0 at +0.0; at -0.0 it
-# is +0.0 too, hence not -0.0): xc_expm1_inner is xc_expm1's and xc_expm1_shared's
-# value bit for bit, xc_exp_inner xc_exp_shared's. Those steps (the two bounds, the
-# rescue, the select at n = 0) were a quarter of the time of e^x - 1 and its
-# derivative (c_backend.INNER_UP_TO). The table's guard stays, though always true
-# here: without it, the gather waited for a division of the iteration before, as in
-# xc_expm1_r's comment (log1mexp with these steps, 16,384 points in cache: 5.8 ns a
-# point against 3.4 with the guard; e^x - 1 0.91 against 0.94). A copysign to take
-# -0.0 in too cost 0.1 ns a point of the 0.96 of e^x - 1.
-_INNER_AT = """/* whether x is one of the points of xc_expm1_inner and xc_exp_inner: |x| <= 690, +0.0 or >= 2^-1000 */
+# (INNER): where |x| <= 690 and x is not -0.0 (xc_exp_inner_at), the bounds of x do
+# nothing, k >= -996 (2^k is normal: no rescue below k = -999), and 2^k itself serves,
+# s = 2^k, not h = 2^(k-1): fma(s, p, s - 1) is 2 fma(h, p, h - 0.5) bit for bit (s - 1
+# is RN(2^k - 1) = 2 RN(2^(k-1) - 1/2), and the doubling commutes with the rounding away
+# from the overflow and the subnormals), fma(s, p, s) likewise 2 fma(h, p, h), and at
+# n = 0 (s = 1, s - 1 = +0.0) fma(1, p, +0.0) is p itself, subnormal or not, with x's
+# sign but at -0.0 (p = +0.0 there, the full form's -0.0): xc_expm1_inner is xc_expm1's
+# and xc_expm1_shared's value bit for bit, xc_exp_inner xc_exp_shared's. Those steps
+# (the two bounds, the rescue, the select at n = 0, the halving and doubling) were a
+# quarter of the time of e^x - 1 and its derivative (c_backend.INNER_UP_TO); with h and
+# a test that left out the subnormals as well (5 operations a vector, against 2), value
+# and gradient of exp(x) - 1 on [1, 10], 16,384 points in cache, took 1.21-1.24 ns a
+# point, with these 1.05 (the naive form 0.98: 1.23-1.27x -> 1.07-1.08x, and 1 - exp(x)
+# alike; medians of 21, alternated, load 5.7; with c_tiles' test of 64-bit lanes). The
+# table's guard
+# stays, though always true here: without it, the gather waited for a division of the
+# iteration before, as in xc_expm1_r's comment (log1mexp with these steps, 16,384 points
+# in cache: 5.8 ns a point against 3.4 with the guard; e^x - 1 0.91 against 0.94).
+_INNER_AT = """/* whether x is one of the points of xc_expm1_inner and xc_exp_inner: |x| <= 690, not -0.0 */
 static inline XC_ALWAYS int xc_exp_inner_at(double x)
 {
     union { double d; unsigned long long u; } b = {x};
-    const double a = fabs(x);
-    return ((a >= 0x1p-1000) | (b.u == 0)) & (a <= 690.0);
+    return (fabs(x) <= 690.0) & (b.u != 0x8000000000000000ULL);
 }"""
-_INNER_STEPS = """/* t = xc_exp_k(x), p = xc_expm1_r and h = 2^(k-1) of x where xc_exp_inner_at(x) */
+_INNER_STEPS = """/* t = xc_exp_k(x), p = xc_expm1_r and h = 2^k (not 2^(k-1)) of x where xc_exp_inner_at(x) */
 static inline XC_ALWAYS xc_exp_steps xc_exp_reduce_inner(double x)
 {
     const double t = xc_exp_k(x);
-    const xc_exp_steps s = {t, xc_expm1_r(x, t), xc_pow2(t, 1)};
+    const xc_exp_steps s = {t, xc_expm1_r(x, t), xc_pow2(t, 0)};
     return s;
 }"""
 _EXPM1_INNER = """/* xc_expm1(x) where xc_exp_inner_at(x) */
@@ -265,14 +271,14 @@ static inline XC_ALWAYS double xc_expm1_inner(double x)
 {
     if (sizeof(double) == 4) return expm1(x);   /* a float kernel: expm1f */
     const xc_exp_steps s = xc_exp_reduce_inner(x);
-    return 2.0 * fma(s.h, s.p, s.h - 0.5);
+    return fma(s.h, s.p, s.h - 1.0);
 }"""
 _EXP_INNER = """/* xc_exp_shared(x) where xc_exp_inner_at(x) */
 static inline XC_ALWAYS double xc_exp_inner(double x)
 {
     if (sizeof(double) == 4) return exp(x);   /* a float kernel: expf */
     const xc_exp_steps s = xc_exp_reduce_inner(x);
-    return 2.0 * fma(s.h, s.p, s.h);
+    return fma(s.h, s.p, s.h);
 }"""
 INNER_AT = "xc_exp_inner_at"
 # helper -> (its form on the points where the test holds, the test of its argument), for
@@ -325,14 +331,14 @@ static inline XC_ALWAYS double xc_exp_neg_inner(double y)
 # e^a - 1 as in xc_expm1_of (no cancellation), at n = 0 p (1/2 + r/2), which keeps the
 # subnormals. libmvec's sinh and cosh cost 2.7 ns a point where these two cost 1.2 and
 # the naive (exp(x) - exp(-x))/2 with its derivative 1.6 (16,384 points in cache, load 8).
-_HYP_STEPS = f"""/* t = xc_exp_k(b), p = xc_expm1_r and q = 2^(k-2) of b = |x| within [0, 710.5] */
+_HYP_STEPS = """/* t = xc_exp_k(b), p = xc_expm1_r and q = 2^(k-2) of b = |x| within [0, 710.5] */
 static inline XC_ALWAYS xc_exp_steps xc_hyp_reduce(double x)
-{{
+{
     const double a = fabs(x), b = xc_select(a > 710.5, 710.5, a);   /* NaN stays */
     const double t = xc_exp_k(b);
-    const xc_exp_steps s = {{t, xc_expm1_r(b, t), xc_pow2(t, 2)}};
+    const xc_exp_steps s = {t, xc_expm1_r(b, t), xc_pow2(t, 2)};
     return s;
-}}"""
+}"""
 _SINH_SHARED = f"""/* sinh by xc_hyp_reduce's steps: (e^a - 1)/2 (1 + 1/e^a), with x's sign */
 static inline XC_ALWAYS double xc_sinh_shared(double x)
 {{

@@ -131,19 +131,31 @@ static inline double {name}(double x)
 }}"""
 
 
+# xc_log1p with c_log's own log, the sum taken inside it (xc_log_plus), before its
+# selects of 1 + x = 0 and +inf, which replace the select of t == t: the same bits (at
+# NaN x the input's NaN, where l's was taken).
+_LOG1P = """/* log1p(x) as log(1 + x) plus what the rounding of 1 + x lost */
+static inline double xc_log1p(double x)
+{
+    const double u = 1.0 + x;
+    return xc_log_plus(u, (x - (u - 1.0)) * (1.0 / u));
+}"""
+
+
 # log1p(0.0 - x), the rewritten log(1 - x), by the same steps from u = 1 - x (the
 # rounding's error (1 - u) - x is exact for |x| <= 1), without the negation, and with
 # one fma for the correction: 1.0 / u is the derivative's -1/(1 - x) (c_forms spells
-# the gradient's 1.0 + (0.0 - x) as 1.0 - x), and the log first, as xc_log1p's. +0.0 at
-# both zeros; -inf at 1, inf at -inf, NaN above 1 (log(u)'s); the log c_log's. Value and
+# the gradient's 1.0 + (0.0 - x) as 1.0 - x), and the fma inside c_log's log
+# (xc_log_fma: no select of t == t, as xc_log1p's sum). +0.0 at both zeros; -inf at 1,
+# inf at -inf, NaN above 1 (log(u)'s). Value and
 # gradient of log(1 - x) on 16,384 points in cache, the kernel alone, with libmvec's
 # log: 1.76-1.91 ns a point with xc_log1p(0.0 - x), 1.65-1.80 with this (the naive
 # form 1.48-1.64); see c_log for its own log.
 _LOG1M_SHARED = """/* log1p(0.0 - x) as log(1 - x) plus what the rounding of 1 - x lost */
 static inline double xc_log1m_shared(double x)
 {
-    const double u = 1.0 - x, l = xc_log_normal(u), t = fma((1.0 - u) - x, 1.0 / u, l);
-    return xc_select(t == t, t, l);
+    const double u = 1.0 - x;
+    return xc_log_fma(u, (1.0 - u) - x, 1.0 / u);
 }"""
 
 # The same for 0 <= y <= 1 (the exp(-|x|) of softplus and logaddexp) without the
@@ -196,60 +208,120 @@ static inline XC_ALWAYS double xc_sech2(double x)
     return 4.0 * w * (r * r);
 }"""
 
-# log(1 - e^x) (runtime.log1mexp): log(-expm1(x)) above -ln 2, log1p(-e^x) below, by
-# one log of the one argument or the other, from the steps of y = -|x| (x itself where
-# the value is defined), which xc_expm1_neg_shared takes too. log1p(-e) as
-# xc_log1p_unit has it: log(u) for u = 1 - e rounded, corrected by the rounding's error
-# (-((u - 1) + e), exact) times 1 + e, an approximation of 1 / u whose relative error
-# e^2 / (1 - e) (e <= 1/2) costs at most half an ulp (the error term is below 2^-53).
-# c - (0.0 - l), not c + l, so that x = -inf gives -0.0 (c = -0.0, l = +0.0), as
-# log1p(-0.0) does. NaN for x > 0.
-_LOG1MEXP = """/* log(1 - exp(x)) for x <= 0 */
+# log(1 - e^x) (runtime.log1mexp) by one reduction of x itself (xc_l1me_reduce: t, p and
+# s = 2^k of x = k ln 2 + (j/256) ln 2 + r, c_exp's steps) and one log with no branch:
+# u = 1 - e^x rounded once, as fma(-s, p, 1 - s) (1 - e^x = (1 - s) - s p), and log(u)
+# plus what that rounding lost, res / u, res = (1 - s - s p) - u by one fma of exact
+# terms: a = 1 - s is exact for k >= -53 (x >= -36.7), a - u exact by Sterbenz (both in
+# [0.5, 1] for k <= -1; a = 0 for k = 0), and below x = -36.7, where a rounds to 1,
+# (1 - a) - s its rounding's error, exact too (1 - a is 0 or 2^-53, s a power of two).
+# 1 / u as 1 + e (e = e^x = s + s p): for e <= 1/2 its relative error e^2 / (1 - e) on a
+# term below 2^-53 of u costs below an ulp; for e > 1/2 (x > -ln 2, where 1 - e^x needs
+# no log1p) res / u itself is below 2^-53 and the wrong factor costs it at most e^2
+# 2^-53 absolute against |log(u)| >= ln 2. Rounded once (an fma with log(u)). Against
+# mpmath (6,000 points a range, tests/test_c_stable_rows.py), worst ulps of the value,
+# former form -> this: [-3, -0.5] 2.34 -> 1.88, [-40, -3] 1.90 -> 1.74, (-0.7, 0) 1.73
+# -> 1.73, near -ln 2 1.20 -> 1.34 (libmvec's log's own error dominates there), tiny
+# |x| and [-745, -40] unchanged (0.77, 0.99); the slope's bits unchanged for x <= 0. The
+# former form (log(-expm1(x)) above -ln 2, log1p(-e^x) below, by a select of the log's
+# argument: two results of one reduction of -|x|, the select, the correction of 1 - e's
+# rounding only, NaN for x > 0 by a select) cost 1.40x the naive form on [-3, -0.5]; its
+# log waited for the select, and its 12 operations beyond the reduction and the log
+# were 0.5 ns a point of its 3.7. At x > 0 u < 0: NaN (log's own, where the former form
+# had NAN); x = +-0: -inf; x = -inf: -0.0 (the value -e^x where 2^k needed c_exp's
+# rescue, x < -693). Value and gradient of log(1 - exp(x)) on [-3, -0.5], 16,384 points
+# in cache, ns a point (medians of 21-31, alternated, load 2.5-5): 3.47-3.75 -> 2.91-3.15
+# (the naive form 2.43-2.73; 1.40-1.42x -> 1.13-1.20x). In a float kernel
+# (dtypes.c_source_float) the former form, by libm's expm1f, expf and logf.
+_L1ME_RESCUE = c_exp.SHIFT - 1000 * c_exp.STEP   # t below it: 2^k rescued (xc_pow2_low)
+_L1ME_STEPS = """/* t = xc_exp_k(a), p = xc_expm1_r and h = 2^k (xc_pow2_low) of a = x within [-746, 709] */
+static inline XC_ALWAYS xc_exp_steps xc_l1me_reduce(double x)
+{
+    const double a = xc_select(x < -746.0, -746.0, xc_select(x > 709.0, 709.0, x));   /* NaN stays */
+    const double t = xc_exp_k(a);
+    const xc_exp_steps s = {t, xc_expm1_r(a, t), xc_pow2_low(t, 0)};
+    return s;
+}"""
+# e^x by those steps (scaled back by 2^-64 where 2^k was rescued)
+_L1ME_E = f"fma(q.h, q.p, q.h) * xc_select(q.t < {_L1ME_RESCUE!r}, {2.0 ** -64!r}, 1.0)"
+_L1ME_FLOAT = """    if (sizeof(double) == 4) {   /* a float kernel: expm1f, expf, logf */
+        const double y = -fabs(x), m = expm1(y), e = exp(y);
+{body}
+    }"""
+_L1ME_FLOAT_VALUE = _L1ME_FLOAT.replace("{body}", """        const double u = 1.0 - e;
+        const int above = x > -0.6931471805599453;
+        const double l = log(xc_select(above, -m, u)), c = -((u - 1.0) + e) * (1.0 + e);
+        return xc_select(x > 0.0, NAN, xc_select(above, 0.0, c) - (0.0 - l));""")
+_LOG1MEXP = f"""/* log(1 - exp(x)) for x <= 0: log(u), u = 1 - e^x rounded once, plus what the rounding lost */
 static inline XC_ALWAYS double xc_log1mexp(double x)
-{
-    const double y = -fabs(x), m = xc_expm1_neg(y), e = xc_exp_neg(y), u = 1.0 - e;
-    const int above = x > -0.6931471805599453;
-    const double l = log(xc_select(above, -m, u)), c = -((u - 1.0) + e) * (1.0 + e);
-    return xc_select(x > 0.0, NAN, xc_select(above, 0.0, c) - (0.0 - l));
-}"""
+{{
+{_L1ME_FLOAT_VALUE}
+    const xc_exp_steps q = xc_l1me_reduce(x);
+    const double a = 1.0 - q.h, u = fma(-q.h, q.p, a), e = {_L1ME_E};
+    const double res = fma(-q.h, q.p, (a - u) + ((1.0 - a) - q.h));
+    return xc_select(q.t < {_L1ME_RESCUE!r}, -e, fma(res, 1.0 + e, log(u)));
+}}"""
 
-# expm1(0.0 - x), the denominator of log1mexp's slope, from xc_log1mexp's steps (of y =
-# -|x|), so that a kernel with both reduces once (c_backend.c_forms): with m = e^y - 1 and
-# e = e^y, it is (1 - e)/e = |m|/e for x <= 0 (+0.0 at both zeros, inf from x = -709.79
-# on, as expm1's overflow) and m itself above. One division more than xc_expm1's steps,
-# and one reduction fewer: value and slope of log(1 - exp(x)) took 4.4-4.7 ns a point
-# against 5.1-5.5 (16,384 points in cache, one thread, load 6; the naive form 2.9-3.3).
-_EXPM1_NEG_SHARED = """/* expm1(0.0 - x) by xc_log1mexp's steps */
+# expm1(0.0 - x), the denominator of log1mexp's slope, from xc_log1mexp's steps, so that
+# a kernel with both reduces once (c_backend.c_forms): (1 - e^x) / e^x = u / e, one
+# division (+0.0 at both zeros, inf from x = -709.79 on, as expm1's overflow; above 0,
+# where log1mexp is NaN, e^-x - 1 within 2 ulps; -1 from x = 709, as expm1(-x)). For
+# x <= 0 the former form's bits (u is the former |expm1(-|x|)| bit for bit, e its e^-|x|).
+_EXPM1_NEG_SHARED = f"""/* expm1(0.0 - x) by xc_log1mexp's steps */
 static inline XC_ALWAYS double xc_expm1_neg_shared(double x)
-{
-    const double y = -fabs(x), m = xc_expm1_neg(y), e = xc_exp_neg(y);
-    return xc_select(x > 0.0, m, fabs(m) / e);
-}"""
+{{
+{_L1ME_FLOAT.replace("{body}", "        return xc_select(x > 0.0, m, fabs(m) / e);")}
+    const xc_exp_steps q = xc_l1me_reduce(x);
+    const double a = 1.0 - q.h, u = fma(-q.h, q.p, a), e = {_L1ME_E};
+    return u / e;
+}}"""
 
 # log1mexp's slope -1/expm1(0.0 - x) = -e^x/(1 - e^x) (the op log1mexp_slope) from
-# xc_log1mexp's steps, so that a kernel with both reduces once (gcc computes m and e
-# once): -e/|m| for x <= 0 (|m| = 1 - e^x, no cancellation), one division, rounded
-# once: -inf at both zeros (|m| = +0.0), -0.0 at -inf, and -e^x below -709.78 where
-# expm1(-x) overflows (e a subnormal float, |m| = 1: the exact slope rounds to it),
-# where -1/expm1(-x) was -0.0. Above 0 (the value is NaN) 1/|m| = -1/expm1(-x) as before.
-_LOG1MEXP_SLOPE = """/* -1/expm1(0.0 - x) by xc_log1mexp's steps: -e^x/(1 - e^x) for x <= 0 */
+# xc_log1mexp's steps, so that a kernel with both reduces once (gcc computes u and e
+# once): -e/u, one division, rounded once: -inf at both zeros (u = +0.0), -0.0 at -inf,
+# and -e^x below -709.78 where expm1(-x) overflows (e a subnormal float, u = 1: the
+# exact slope rounds to it). For x <= 0 the former form's bits (-e/|m|, the same e and
+# u = |m|); above 0 (the value is NaN) e/(e - 1) = -1/expm1(-x) within 2 ulps, 1 from
+# x = 709.
+_LOG1MEXP_SLOPE = f"""/* -1/expm1(0.0 - x) by xc_log1mexp's steps: -e^x/(1 - e^x) */
 static inline XC_ALWAYS double xc_log1mexp_slope(double x)
+{{
+{_L1ME_FLOAT.replace("{body}", "        return xc_select(x > 0.0, 1.0, -e) / fabs(m);")}
+    const xc_exp_steps q = xc_l1me_reduce(x);
+    const double a = 1.0 - q.h, u = fma(-q.h, q.p, a), e = {_L1ME_E};
+    return -e / u;
+}}"""
+
+# The three above where |x| <= 690 (xc_exp_neg_inner_at: c_backend's tiles of inner
+# points, INNER): a = x, 2^k needs no rescue (k >= -996) nor e^x's factor, and the value
+# no select: the same bits in fewer steps.
+_L1ME_STEPS_INNER = """/* xc_l1me_reduce(x) where |x| <= 690 */
+static inline XC_ALWAYS xc_exp_steps xc_l1me_reduce_inner(double x)
 {
-    const double y = -fabs(x), m = xc_expm1_neg(y), e = xc_exp_neg(y);
-    return xc_select(x > 0.0, 1.0, -e) / fabs(m);
+    const double t = xc_exp_k(x);
+    const xc_exp_steps s = {t, xc_expm1_r(x, t), xc_pow2(t, 0)};
+    return s;
 }"""
 
-# The five above on c_backend's tiles of points away from the edges (INNER): the same
+
+def _l1me_inner(name: str, code: str) -> str:
+    """The double path of `code` (one of the three above) on xc_l1me_reduce_inner's steps."""
+    float_path = code[code.index("    if (sizeof(double) == 4)"):code.index("    const xc_exp_steps q")]
+    body = code.replace(f" {name}(", f" {name}_inner(", 1).replace(float_path, "    if (sizeof(double) == 4) return "
+                                                                    f"{name}(x);   /* a float kernel */\n")
+    body = body.replace("xc_l1me_reduce(x)", "xc_l1me_reduce_inner(x)").replace(_L1ME_E, "fma(q.h, q.p, q.h)")
+    body = body.replace(f"xc_select(q.t < {_L1ME_RESCUE!r}, -e, fma(res, 1.0 + e, log(u)))",
+                        "fma(res, 1.0 + e, log(u))")
+    return f"/* {name}(x) where xc_exp_neg_inner_at(x) */\n" + body.split("\n", 1)[1]
+
+
+# tanh and sech2 on c_backend's tiles of points away from the edges (INNER): the same
 # bits by c_exp's xc_expm1_neg_inner and xc_exp_neg_inner, which leave out the steps
 # that only y below -690 needs (the bound, the rescue of 2^k). Value and gradient,
 # 16,384 points in cache, ns a point (medians of 9, three runs alternated, load 8-9 on
-# 2 cores; the naive form's in brackets): log(1 - exp(x)) on [-3, -0.5] 3.75-4.21 ->
-# 3.56-4.00 (2.61-2.96), tanh on [-2, 2] 1.71-1.78 -> 1.53-1.57 (1.48-1.50), sigmoid(x)
-# (1 - sigmoid(x)) as sech2(x/2)/4 1.85-2.20 -> 1.73-1.96 (1.55-1.78); with an edge
-# point in every tile 4.46 -> 4.30 and 2.52 -> 2.69. What log1mexp has beyond the
-# naive form is its log (about 1.8 ns of the 3.6; c_log's inline log instead: the
-# same time) and a second division (the slope's 1/(|m|/e); one, -e/|m|, changed no
-# figure beyond the noise).
+# 2 cores; the naive form's in brackets): tanh on [-2, 2] 1.71-1.78 -> 1.53-1.57
+# (1.48-1.50), sigmoid(x) (1 - sigmoid(x)) as sech2(x/2)/4 1.85-2.20 -> 1.73-1.96
+# (1.55-1.78); with an edge point in every tile 2.52 -> 2.69.
 def _inner_form(name: str, code: str, at: str) -> tuple[str, tuple]:
     """Helper `name`'s definition `code` as {name}_inner, on the points where `at` holds,
     and the helpers it uses (as HELPERS' entries)."""
@@ -260,19 +332,22 @@ def _inner_form(name: str, code: str, at: str) -> tuple[str, tuple]:
     return f"/* {name}(x) where {at}(x) */\n{body}", uses
 
 
-_NEG_INNER_AT = """/* whether y = -|x| is within [-690, 0] (xc_expm1_neg_inner, xc_exp_neg_inner) */
+_NEG_INNER_AT = """/* whether |x| <= 690: y = -|x| within [-690, 0] (xc_expm1_neg_inner, xc_exp_neg_inner), or
+   log1mexp's x (xc_l1me_reduce_inner) */
 static inline XC_ALWAYS int xc_exp_neg_inner_at(double x) { return fabs(x) <= 690.0; }"""
 _NEG2_INNER_AT = """/* whether y = -2|x| is within [-690, 0] (xc_expm1_neg_inner, xc_exp_neg_inner) */
 static inline XC_ALWAYS int xc_exp_neg2_inner_at(double x) { return fabs(x) <= 345.0; }"""
-_INNER_OF = {"xc_log1mexp": (_LOG1MEXP, "xc_exp_neg_inner_at"),
-             "xc_expm1_neg_shared": (_EXPM1_NEG_SHARED, "xc_exp_neg_inner_at"),
-             "xc_log1mexp_slope": (_LOG1MEXP_SLOPE, "xc_exp_neg_inner_at"),
-             "xc_tanh": (_TANH, "xc_exp_neg2_inner_at"), "xc_sech2": (_SECH2, "xc_exp_neg2_inner_at")}
+_INNER_OF = {"xc_tanh": (_TANH, "xc_exp_neg2_inner_at"), "xc_sech2": (_SECH2, "xc_exp_neg2_inner_at")}
+_L1ME = {"xc_log1mexp": _LOG1MEXP, "xc_expm1_neg_shared": _EXPM1_NEG_SHARED, "xc_log1mexp_slope": _LOG1MEXP_SLOPE}
 # helper -> (its form on the points where the test holds, the test of its argument), as c_exp.INNER
-INNER = {name: (f"{name}_inner", at) for name, (_, at) in _INNER_OF.items()}
+INNER = {**{name: (f"{name}_inner", "xc_exp_neg_inner_at") for name in _L1ME},
+         **{name: (f"{name}_inner", at) for name, (_, at) in _INNER_OF.items()}}
+_L1ME_USES = ("xc_select", "xc_exp_k", "xc_expm1_r", "xc_pow2", "xc_exp_reduce")
 _INNER_HELPERS = {
     "xc_exp_neg_inner_at": (_NEG_INNER_AT, ()),
     "xc_exp_neg2_inner_at": (_NEG2_INNER_AT, ()),
+    "xc_l1me_reduce_inner": (_L1ME_STEPS_INNER, _L1ME_USES),
+    **{f"{name}_inner": (_l1me_inner(name, code), (name, "xc_l1me_reduce_inner")) for name, code in _L1ME.items()},
     **{f"{name}_inner": _inner_form(name, code, at) for name, (code, at) in _INNER_OF.items()},
 }
 
@@ -364,12 +439,11 @@ HELPERS = {
                      "static inline double xc_logaddexp(double x, double y)\n{\n"
                      "    const double r = xc_select(x > y, x, y) + xc_log1p_unit(exp(-fabs(x - y)));\n"
                      "    return xc_select(x == y, x + 0.6931471805599453, r);\n}", ("xc_select", "xc_log1p_unit")),
-    "xc_log1mexp": (_LOG1MEXP, ("xc_select", "xc_expm1_neg", "xc_exp_neg")),
-    "xc_expm1_neg_shared": (_EXPM1_NEG_SHARED, ("xc_select", "xc_expm1_neg", "xc_exp_neg")),
-    "xc_log1mexp_slope": (_LOG1MEXP_SLOPE, ("xc_select", "xc_expm1_neg", "xc_exp_neg")),
-    "xc_log1p": (_log1p("xc_log1p", "xc_log_normal"), ("xc_select", "xc_log_normal")),
+    "xc_l1me_reduce": (_L1ME_STEPS, _L1ME_USES + ("xc_pow2_low",)),
+    **{name: (code, ("xc_select", "xc_l1me_reduce")) for name, code in _L1ME.items()},
+    "xc_log1p": (_LOG1P, ("xc_log_plus",)),
     "xc_log1p_libm": (_log1p("xc_log1p_libm", "log"), ("xc_select",)),
-    "xc_log1m_shared": (_LOG1M_SHARED, ("xc_select", "xc_log_normal")),
+    "xc_log1m_shared": (_LOG1M_SHARED, ("xc_log_fma",)),
     "xc_log1p_unit": (_LOG1P_UNIT, ()),
     "xc_asinh": (_ASINH, ("xc_select",)),
     "xc_acosh": (_ACOSH, ("xc_select",)),

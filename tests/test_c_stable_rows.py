@@ -1,0 +1,202 @@
+"""The C stable forms made cheaper for issue 18's budget (benchmarks/bench_c_stable_rows.py):
+log1mexp, its slope and its slope's expm1 by one reduction of x and one log of
+u = 1 - e^x rounded once (c_special), e^x - 1 and e^x on tiles of inner points from
+2^k itself (c_exp.xc_expm1_inner, xc_exp_inner; subnormal x inner too, -0.0 not), and
+the tiles' test as an OR of 64-bit lanes (c_tiles.tiles). Accuracy against mpmath over
+wide ranges and the edges, both backends; bits of the inner forms against the full
+forms; a point's bits independent of its tile."""
+
+import math
+
+import mpmath
+import numpy as np
+import pytest
+
+from exprcompiler import compile_grad
+from exprcompiler.backends import c_build, c_special, c_tiles
+
+from test_c_exp import vectorized
+from test_c_exp_inner import _same
+from test_vm import same_bits
+
+if c_build.shutil.which("cc") is None and c_build.shutil.which("gcc") is None:
+    pytest.skip("no C compiler on this machine", allow_module_level=True)
+
+_RNG = np.random.default_rng(1818)
+EPS = 2.0 ** -52
+TINY = 2.2250738585072014e-308
+
+
+def _log1mexp(x):
+    """log(1 - e^x) at 60 digits, each form where it loses nothing."""
+    with mpmath.workdps(60):
+        x = mpmath.mpf(x)
+        return mpmath.log(-mpmath.expm1(x)) if x > -0.5 else mpmath.log1p(-mpmath.exp(x))
+
+
+def _slope(x):
+    with mpmath.workdps(60):
+        x = mpmath.mpf(x)
+        return -1 / mpmath.expm1(-x)
+
+
+def _ulps(got, xs, exact) -> float:
+    """The largest error in ulps of the exact value (exact values 0, or below the normal
+    range, skipped)."""
+    worst = 0.0
+    for x, y in zip(np.asarray(xs).tolist(), np.asarray(got).tolist()):
+        r = exact(x)
+        if r == 0 or abs(r) < TINY or not mpmath.isfinite(r):
+            continue
+        worst = max(worst, float(abs(mpmath.mpf(y) - r) / math.ulp(float(r))) if math.isfinite(y) else math.inf)
+    return worst
+
+
+def _negative_points(n: int) -> np.ndarray:
+    """x < 0 from -745 to -1e-300: uniform near -ln 2 and on [-3, 0], every binade."""
+    mag = 2.0 ** _RNG.uniform(-996, math.log2(745.0), n)
+    return -np.concatenate([mag, _RNG.uniform(0, 3, n), math.log(2) + _RNG.uniform(-0.01, 0.01, n),
+                            _RNG.uniform(36.0, 38.0, n // 4)])
+
+
+@pytest.fixture(scope="module")
+def log1mexp_kernels():
+    return {backend: compile_grad("log(1 - exp(x))", backend=backend, stable=True,
+                                  **({"threads": 1} if backend == "c" else {})) for backend in ("c", "numpy")}
+
+
+@pytest.mark.parametrize("backend", ["c", "numpy"])
+def test_log1mexp_value_and_slope_against_mpmath(log1mexp_kernels, backend):
+    xs = _negative_points(1500)
+    value, (slope,) = log1mexp_kernels[backend](xs)
+    assert _ulps(value, xs, _log1mexp) <= 2.5
+    assert _ulps(slope, xs, _slope) <= 3.0
+
+
+def test_log1mexp_backends_agree(log1mexp_kernels):
+    xs = np.concatenate([_negative_points(3000), [-800.0, -709.9, -709.7, -693.5, -1e-320, -5e-324]])
+    (v, (d,)), (w, (e,)) = log1mexp_kernels["c"](xs), log1mexp_kernels["numpy"](xs)
+    np.testing.assert_allclose(v, w, rtol=6e-16, atol=0)
+    np.testing.assert_allclose(d, e, rtol=8e-16, atol=0)
+
+
+def test_log1mexp_edges():
+    g = compile_grad("log(1 - exp(x))", backend="c", stable=True)
+    x = np.array([0.0, -0.0, -np.inf, np.nan, 1.0, 30.0, np.inf, -745.5, -720.0, -5e-324])
+    with np.errstate(all="ignore"):
+        value, (slope,) = g(x)
+    assert value[0] == value[1] == -np.inf and slope[0] == slope[1] == -np.inf
+    assert value[2] == 0.0 and np.signbit(value[2]) and slope[2] == 0.0 and np.signbit(slope[2])
+    assert np.isnan(value[3:7]).all() and np.isnan(slope[3])
+    np.testing.assert_allclose(slope[4:7], -1.0 / np.expm1(-x[4:7]), rtol=4.5e-16)
+    # below -709.78 both are -e^x (a subnormal float), to the ulp of the subnormals
+    exact = -np.exp(x[7:9])
+    np.testing.assert_allclose(value[7:9], exact, rtol=0, atol=5e-324)
+    np.testing.assert_allclose(slope[7:9], exact, rtol=0, atol=5e-324)
+    assert value[9] == pytest.approx(math.log(5e-324), rel=1e-15)
+
+
+@pytest.fixture(scope="module")
+def helpers():
+    names = [n for pair in c_special.INNER.items() for n in (pair[0], pair[1][0])]
+    return vectorized((*names, "xc_expm1", "xc_expm1_shared", "xc_exp_shared", "xc_expm1_inner", "xc_exp_inner",
+                       "xc_exp_inner_at", "xc_exp_neg_inner_at"))
+
+
+def _everywhere(n: int, bound: float) -> np.ndarray:
+    mag = 2.0 ** _RNG.uniform(-1074, math.log2(bound), n)
+    return np.concatenate([_RNG.uniform(-bound, bound, n), _RNG.choice([-1, 1], n) * mag,
+                           _RNG.uniform(-0.0014, 0.0014, n), [0.0, 5e-324, -5e-324, bound, -bound, 2.0 ** -1022]])
+
+
+def test_the_exp_inner_points_take_the_subnormals(helpers):
+    """xc_exp_inner_at holds from 5e-324 up, and at +0.0, not at -0.0 (where the full form
+    gives -0.0 and fma(1, p, +0.0) +0.0)."""
+    at = helpers["xc_exp_inner_at"]
+    assert at(np.array([5e-324, -5e-324, 1e-310, -2.0 ** -1022, 0.0, 690.0, -690.0])).tolist() == [1.0] * 7
+    assert at(np.array([-0.0, np.nextafter(690.0, 1e3), np.nan, np.inf, -np.inf])).tolist() == [0.0] * 5
+
+
+def test_the_inner_forms_are_the_full_forms_bit_for_bit(helpers):
+    xs = _everywhere(20000, 690.0)
+    assert (helpers["xc_exp_inner_at"](xs) == 1.0).all()
+    for full in ("xc_expm1", "xc_expm1_shared"):
+        assert same_bits(helpers["xc_expm1_inner"](xs), helpers[full](xs)), full
+    assert same_bits(helpers["xc_exp_inner"](xs), helpers["xc_exp_shared"](xs))
+    # log1mexp, its slope and its slope's expm1 on |x| <= 690, both signs (NaN above 0)
+    xs = _everywhere(20000, 690.0)
+    assert (helpers["xc_exp_neg_inner_at"](xs) == 1.0).all()
+    with np.errstate(all="ignore"):
+        for name in ("xc_log1mexp", "xc_log1mexp_slope", "xc_expm1_neg_shared"):
+            inner, at = c_special.INNER[name]
+            assert at == "xc_exp_neg_inner_at"
+            assert same_bits(helpers[inner](xs), helpers[name](xs)), name
+
+
+def test_the_slope_and_its_expm1_on_both_sides(helpers):
+    """The slope -e^x/u and expm1(0.0 - x) = u/e^x (xc_expm1_neg_shared, beside log1mexp in
+    a kernel: c_forms) on both sides of 0 (above, where log1mexp is NaN, within 2 ulps)."""
+    xs = np.concatenate([_negative_points(400), _RNG.uniform(0.0, 40.0, 400), 2.0 ** _RNG.uniform(-1000, 9.4, 300),
+                         [708.0, 709.5, 800.0]])
+
+    def expm1_neg(x):
+        with mpmath.workdps(60):
+            return mpmath.expm1(-mpmath.mpf(x))
+    with np.errstate(all="ignore"):
+        assert _ulps(helpers["xc_expm1_neg_shared"](xs), xs, expm1_neg) <= 2.0
+        assert _ulps(helpers["xc_log1mexp_slope"](xs), xs, _slope) <= 3.0
+        edges = np.array([0.0, -0.0, -np.inf, np.inf, np.nan, -710.0])
+        assert same_bits(helpers["xc_expm1_neg_shared"](edges)[:4], np.array([0.0, 0.0, np.inf, -1.0]))
+        assert np.isnan(helpers["xc_expm1_neg_shared"](edges)[4]) and helpers["xc_expm1_neg_shared"](edges)[5] == np.inf
+
+
+@pytest.mark.parametrize("expr", ["log(1 - exp(x))", "exp(x) - 1", "1 - exp(x)", "expm1(x) * y"])
+def test_a_points_bits_do_not_depend_on_its_tile(expr):
+    g = compile_grad(expr, backend="c", stable=True)
+    assert "_point_inner" in g.source
+    n = 64 * 30 + 5
+    xs = [_RNG.permutation(_everywhere(1000, 600.0))[:n] for _ in g.inputs]
+    if "log" in expr:
+        xs[0] = -np.abs(xs[0])
+    edged = [x.copy() for x in xs]
+    hit = np.arange(7, n, 64 * 2)
+    edges = [-0.0, np.nan, 700.0, -720.0, np.inf, -np.inf, 1e300]
+    for x in edged:
+        x[hit] = np.resize(edges, hit.size)
+    kept = np.ones(n, bool)
+    kept[hit] = False
+    with np.errstate(all="ignore"):
+        assert _same(g(*xs), g(*edged), kept)
+
+
+def test_the_tiles_test_is_an_or_of_64_bit_lanes():
+    source = compile_grad("exp(x) - 1", backend="c", stable=True).source
+    assert "long long edge = 0;" in source and "#pragma omp simd reduction(|: edge)" in source
+    assert "reduction(&: inner)" not in source
+    assert "long long edge = 0;" in "\n".join(c_tiles.tiles("", "f", "in0[i]", "in0[i]"))
+
+
+def test_log1mexp_takes_one_log_of_one_argument():
+    """No select between log(-expm1(x)) and log1p(-e^x) (the former form): one argument."""
+    source = compile_grad("log(1 - exp(x))", backend="c", stable=True).source
+    inner = source[source.index("double xc_log1mexp_inner("):]
+    inner = inner[:inner.index("\n}")]
+    assert inner.count("log(") == 1 and "above" not in inner and "xc_select" not in inner
+
+
+def test_exp_minus_one_against_mpmath():
+    g = compile_grad("exp(x) - 1", backend="c", stable=True, threads=1)
+    xs = _everywhere(1500, 700.0)
+    with np.errstate(all="ignore"):
+        value, (grad,) = g(xs)
+
+    def expm1(x):
+        with mpmath.workdps(60):
+            return mpmath.expm1(mpmath.mpf(x))
+
+    def exp(x):
+        with mpmath.workdps(60):
+            return mpmath.exp(mpmath.mpf(x))
+    assert _ulps(value, xs, expm1) <= 1.5
+    assert _ulps(grad, xs, exp) <= 1.5
+    assert same_bits(g(np.array([0.0, -0.0]))[0], np.array([0.0, -0.0]))
