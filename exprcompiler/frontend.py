@@ -37,9 +37,13 @@ def _is_matrix_expression(expr) -> bool:
 # compile_grad 3.6 -> 2.2 ms in a warm process, 5.0 -> 3.3 fresh (the 6-link pendulum's
 # forcing vector, 7 expressions of up to 90 nodes: 45 ms sorted, 11 ms not). Nor
 # is a numeric term evaluated to sort it (complex((3/2)**(10**12)) ran for minutes).
-# Up to this many tree nodes the text is printed whole, and cut: the cut printer's
-# own cost (5-10% of the printing) would not pay where the text is short.
-WHOLE_UP_TO = 60
+# Up to this many tree nodes the text is printed whole (sstr), and cut. It was 60, where
+# the cut printer's own cost (5-10% of the printing) did not pay; that printer now
+# prints a node met again from a memo and dispatches by class once (sympy_text.py),
+# and prints the same text faster at any size (the 3-link pendulum's forcing entries,
+# 23-39 nodes: 1.23-1.29 -> 0.91-1.01 ms; sin(x)*exp(-y) + x**2 and another of 13
+# nodes: 191-205 -> 138-149 µs; medians of 30).
+WHOLE_UP_TO = 0
 # A list's SymPy entries are printed until their text reaches this many characters,
 # the rest shown as "...": headers show at most 200 (NumPy) and 160 (C), explain 100,
 # and the printer took 14 ms of the pendulum's forcing vector's 24 ms to_trace at 6
@@ -80,28 +84,33 @@ def _tree_size(expr, cap: int) -> int:
     past `cap` puts the whole past it: the walk stops there (a 10⁴-operation SymPy
     DAG's walk to 4,000 distinct nodes was 15 ms, 1.3 µs per operation)."""
     # (plain loops: two generator expressions a node were most of the walk's time,
-    # ~0.06 of the ~0.1 ms it took in every to_trace of a SymPy DAG that passes `cap`)
+    # ~0.06 of the ~0.1 ms it took in every to_trace of a SymPy DAG that passes `cap`;
+    # a node's args read once, kept on the stack for its finish, and a leaf finished
+    # where it is met: 93-96 -> 82-83 µs on a SymPy DAG of 10² operations, medians of 50)
     size: dict[int, int] = {}
-    stack = [(expr, False)]
+    stack = [(expr, None)]
     pop, push = stack.pop, stack.append
     while stack:
-        node, children_done = pop()
-        if id(node) in size:
+        node, args = pop()
+        key = id(node)
+        if key in size:
             continue
-        if children_done:
-            if len(size) >= cap:
-                return cap + 1
-            total = 1
-            for a in node.args:
-                total += size[id(a)]
-            size[id(node)] = total
-            if total > cap:   # (the root holds this subtree)
-                return cap + 1
-        else:
-            push((node, True))
-            for a in node.args:
-                if id(a) not in size:
-                    push((a, False))
+        if args is None:
+            args = node.args
+            if args:
+                push((node, args))
+                for a in args:
+                    if id(a) not in size:
+                        push((a, None))
+                continue
+        if len(size) >= cap:
+            return cap + 1
+        total = 1
+        for a in args:
+            total += size[id(a)]
+        size[key] = total
+        if total > cap:   # (the root holds this subtree)
+            return cap + 1
     return size[id(expr)]
 
 
