@@ -4,8 +4,10 @@ Under stable=True the stability rules rewrite log(softmax(z)), z - logsumexp(z),
 log(exp(z[k])/sum(exp(z))), ... into log_softmax (runtime.log_softmax for NumPy,
 c_tensor_ops.emit_log_softmax for C; derivatives tensor_rules.*_log_softmax). Issue
 18: a rewrite may cost at most 10% more than the naive form where the naive form was
-accurate. Each row: one spelling's value and gradient (compile_grad), naive
-(stable=False) and stable (stable=True), NumPy and C on one thread, at n elements;
+accurate. Each row: one spelling's value and gradient (compile_grad; --mode jvp: value
+and tangent, compile_jvp; --mode hvp: value, gradient and Hessian-vector product,
+compile_hvp), naive (stable=False) and stable (stable=True), NumPy and C on one thread,
+at n elements;
 µs a call, medians of --rounds rounds that alternate the two forms in one process
 (each round calls a form for about --ms ms), and their ratio stable / naive. With
 --old PATH (a checkout, e.g. `git worktree add /tmp/old HEAD`) the stable form of the
@@ -13,6 +15,7 @@ code at PATH too, in child processes alternating with this tree's: old / new rat
 
     python benchmarks/bench_log_softmax.py --sizes 10 1000 100000 --rounds 7
     python benchmarks/bench_log_softmax.py --old /tmp/old --backends c
+    python benchmarks/bench_log_softmax.py --old /tmp/old --mode hvp --spellings quotient xent
 """
 
 from __future__ import annotations
@@ -34,23 +37,27 @@ SPELLINGS = {
 }
 
 
-def _inputs(spelling: str, n: int) -> dict:
-    """z ~ N(0, 2) (the naive forms are accurate there) and a probability vector y."""
+def _inputs(spelling: str, n: int, mode: str = "grad") -> dict:
+    """z ~ N(0, 2) (the naive forms are accurate there), a probability vector y, and for
+    --mode jvp or hvp a direction z_dot."""
     import numpy as np
     rng = np.random.default_rng(n)
     args = {"z": rng.normal(scale=2.0, size=n)}
+    if mode != "grad":
+        args["z_dot"] = rng.normal(size=n)
     if "y" in SPELLINGS[spelling][1]:
         y = rng.uniform(size=n)
         args["y"] = y / y.sum()
     return args
 
 
-def _compile(spelling: str, n: int, backend: str, stable: bool):
-    from exprcompiler import compile_grad
+def _compile(spelling: str, n: int, backend: str, stable: bool, mode: str = "grad"):
+    import exprcompiler
     expr, others = SPELLINGS[spelling]
     shapes = {"z": (n,), **{v: (n,) for v in others}}
     kw = {"threads": 1} if backend == "c" else {}
-    return compile_grad(expr, wrt=["z"], shapes=shapes, backend=backend, stable=stable, **kw)
+    make = getattr(exprcompiler, f"compile_{mode}")
+    return make(expr, wrt=["z"], shapes=shapes, backend=backend, stable=stable, **kw)
 
 
 def _per_call(f, args: dict, ms: float) -> float:
@@ -64,14 +71,14 @@ def _per_call(f, args: dict, ms: float) -> float:
             return spent / calls * 1e6
 
 
-def measure(spellings, sizes, backends, rounds: int, ms: float, forms=("naive", "stable")) -> list:
+def measure(spellings, sizes, backends, rounds: int, ms: float, forms=("naive", "stable"), mode: str = "grad") -> list:
     """[(spelling, backend, n, {form: median µs})]."""
     rows = []
     for spelling in spellings:
         for backend in backends:
             for n in sizes:
-                args = _inputs(spelling, n)
-                fs = {form: _compile(spelling, n, backend, form == "stable") for form in forms}
+                args = _inputs(spelling, n, mode)
+                fs = {form: _compile(spelling, n, backend, form == "stable", mode) for form in forms}
                 for f in fs.values():   # (warm: the first call builds the call plan)
                     f(**args)
                 times: dict = {form: [] for form in forms}
@@ -88,7 +95,7 @@ def _child(path: str, args) -> list:
     env = dict(os.environ, PYTHONPATH=path)
     cmd = [sys.executable, os.path.abspath(__file__), "--child", "--spellings", *args.spellings,
            "--sizes", *map(str, args.sizes), "--backends", *args.backends, "--rounds", str(args.rounds),
-           "--ms", str(args.ms)]
+           "--ms", str(args.ms), "--mode", args.mode]
     out = subprocess.run(cmd, env=env, cwd=path, capture_output=True, text=True, check=True).stdout
     return json.loads(out.splitlines()[-1])
 
@@ -100,17 +107,19 @@ def main() -> None:
     parser.add_argument("--backends", nargs="+", default=["numpy", "c"], choices=["numpy", "c"])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--ms", type=float, default=20.0, help="ms a form is called for in a round")
+    parser.add_argument("--mode", default="grad", choices=["grad", "jvp", "hvp"],
+                        help="what is compiled: value and gradient, value and tangent, or an HVP too")
     parser.add_argument("--old", help="a checkout of the old code: its stable form beside, alternating processes")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(measure(args.spellings, args.sizes, args.backends, args.rounds, args.ms)))
+        print(json.dumps(measure(args.spellings, args.sizes, args.backends, args.rounds, args.ms, mode=args.mode)))
         return
-    print(f"load {os.getloadavg()[0]:.1f}")
+    print(f"load {os.getloadavg()[0]:.1f}; mode {args.mode}")
     for s in args.spellings:
         print(f"  {s:9} {SPELLINGS[s][0]}")
     if args.old is None:
-        rows = measure(args.spellings, args.sizes, args.backends, args.rounds, args.ms)
+        rows = measure(args.spellings, args.sizes, args.backends, args.rounds, args.ms, mode=args.mode)
         print(f"{'spelling':9} {'backend':7} {'n':>7} {'naive µs':>10} {'stable µs':>10} {'stable/naive':>12}")
         for spelling, backend, n, t in rows:
             print(f"{spelling:9} {backend:7} {n:>7} {t['naive']:>10.1f} {t['stable']:>10.1f} "

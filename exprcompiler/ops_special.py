@@ -417,6 +417,27 @@ TABLE += [
           jvp=T.jvp_log_softmax_vjp, vjp=T.vjp_log_softmax_vjp,
           doc="log_softmax(x)'s adjoint at g along `axis` (o its value): g - softmax(x)·sum(g), "
               "at a dominant element minus the sum of the others'"),
+    # its tangent as one op (tensor_rules_softmax.jvp_log_softmax), and log_softmax(x)[k] of
+    # a vector as three that share one exp pass between value and gradient (the stability
+    # rules write that pick so: softmax_forms.build_log_softmax).
+    OpDef("log_softmax_jvp", 3, runtime.log_softmax_jvp, (None, None, None), "log_softmax_jvp",
+          shape=T.shape_same, callable_by_name=False, across=True,
+          jvp=T.jvp_log_softmax_jvp, vjp=T.vjp_log_softmax_jvp,
+          doc="log_softmax(x)'s tangent at t along `axis` (o its value): t - sum(softmax(x)·t), "
+              "taken from t less the dominant element's t"),
+    OpDef("log_softmax_at_parts", 1, runtime.log_softmax_at_parts, (None,), "log_softmax_at_parts",
+          shape=T.shape_same, bounds=T.key_bounds(0), callable_by_name=False, across=True,
+          jvp=T.jvp_log_softmax_at_parts, vjp=T.vjp_log_softmax_at_parts,
+          doc="softmax(x) of a vector with element k replaced by log_softmax(x)[k] (one exp pass)"),
+    OpDef("log_softmax_at", 2, runtime.log_softmax_at, (None, None), "log_softmax_at",
+          shape=T.shape_scalar, bounds=T.key_bounds(0), callable_by_name=False, across=True,
+          jvp=T.jvp_log_softmax_at, vjp=T.vjp_log_softmax_at,
+          doc="log_softmax(x)[k] read from P = log_softmax_at_parts(x); derivative in x only"),
+    OpDef("log_softmax_at_vjp", 2, runtime.log_softmax_at_vjp, (None, None), "log_softmax_at_vjp",
+          shape=T.shape_same, bounds=T.key_bounds(0), callable_by_name=False, across=True,
+          jvp=T.jvp_log_softmax_at_vjp, vjp=T.vjp_log_softmax_at_vjp,
+          doc="log_softmax(x)[k]'s adjoint g·(δ_k - s) from P = log_softmax_at_parts(x): -g·P off k, "
+              "-g·expm1(P[k]) at k"),
     OpDef("hypot3_guard", 3, runtime.hypot3_guard, (_guarded_seed, None, None), "hypot3_guard",
           c="xc_hypot3_guard", sympy_head="", sympy=lambda sp, q, h, s: q, callable_by_name=False,
           domain=((-3.0, 3.0), (0.5, 3.0), (0.0, 9.0)),

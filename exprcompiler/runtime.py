@@ -175,6 +175,71 @@ def log_softmax_vjp(x, out, g, axis=-1):
     return np.where(top, -np.add.reduce(np.where(top, 0.0, a), axis=axis, keepdims=True), a)
 
 
+def log_softmax_jvp(x, out, t, axis=-1):
+    """log_softmax's tangent t - sum(s·t) along `axis` (tensor_rules_softmax.jvp_log_
+    softmax, which makes this op), s = softmax(x) (its limit relu(out + 1) where it is
+    NaN), as d - sum(s·d) with d = t - t_top where an element's s exceeds 1/2 (the
+    same, J = I - 1·sᵀ sends 1 to 0): the dominant element's d is 0, where t_top -
+    s_top·t_top cancels as s_top nears 1. Such an element exists only where S < 2
+    (S the sum of exp(x - max)); the test is e > S/2 (S/2 exact), as log_softmax_vjp's."""
+    x, t = np.asarray(x), np.asarray(t)
+    e = np.subtract(x, np.max(x, axis=axis, keepdims=True))
+    np.exp(e, out=e)
+    total = np.add.reduce(e, axis=axis, keepdims=True)
+    bad = total != total
+    if bad.any():   # a NaN, or a single +inf: the slice's s from its limit, over 1
+        e = np.where(bad, np.maximum(np.asarray(out) + 1.0, 0.0), e)
+        total = np.where(bad, 1.0, total)
+    if (total < 2.0).any():   # t_top summed where it is (no array of where(top, t, 0))
+        t = t - np.add.reduce(t, axis=axis, keepdims=True, where=e > 0.5 * total, initial=0.0)
+    e *= t
+    dot = np.add.reduce(e, axis=axis, keepdims=True)
+    dot /= total   # sum(s·d) as sum(e·d)/S, as the C loops: no division an element
+    return np.subtract(t, dot)
+
+
+def log_softmax_at_parts(x, key, axis=0):
+    """What log_softmax(x)[k] of a vector and its gradient share (the stability rules
+    write that pick so: softmax_forms.build_log_softmax): softmax(x), one exp pass, with
+    element k replaced by log_softmax(x)[k], computed as runtime.log_softmax computes it
+    (its bits). log_softmax_at reads element k; log_softmax_at_vjp the others, s_j.
+    (Method calls and no new array but d: at n = 10 each NumPy call is most of the cost.)"""
+    x = np.asarray(x)
+    k = key[0]
+    m = int(x.argmax())
+    c = x[m]
+    d = _floating(x - c)
+    d[m] = 0.0 if c == c else c
+    dk = d[k]
+    np.exp(d, out=d)
+    d[m] = 0.0
+    total = np.add.reduce(d)   # T, the others' share
+    value = dk - np.log1p(total)
+    if c == c:
+        d[m] = 1.0   # exp(0); a single +inf gives its limit, s = 1 there and 0 elsewhere
+    d *= 1.0 / (total + 1.0)   # (as the C loop: a division an element cost 0.6 ns there)
+    d[k] = value
+    return d
+
+
+def log_softmax_at(x, parts, key):
+    """log_softmax(x)[k], read from log_softmax_at_parts(x) (x only for its derivative)."""
+    return parts[key[0]]
+
+
+def log_softmax_at_vjp(parts, g, key):
+    """log_softmax(x)[k]'s adjoint g·(δ_k - s) from parts = log_softmax_at_parts(x): off
+    k, 0 - g·s_j (+0 where s_j is 0, as the dense adjoint gives); at k, from the value v
+    = log s_k there, 0 - g·expm1(v): 1 - s_k with the digits it has as s_k nears 1
+    (relative error ~ε for v of ~ε relative error), NaN where v is NaN, and no pass over
+    the others (their sum was one). One pass over parts."""
+    k = key[0]
+    a = np.multiply(parts, g)
+    np.subtract(0.0, a, out=a)
+    a[k] = 0.0 - g * np.expm1(parts[k])
+    return a
+
+
 def norm(x):
     """The 2-norm of all elements (Frobenius for a matrix)."""
     return np.sqrt(np.sum(np.square(x)))

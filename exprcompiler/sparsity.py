@@ -14,7 +14,9 @@ index sets, CasADi's bit vectors without the 64-column limit):
   structural zero (comparisons, sign, floor depend on nothing: their derivative is 0
   wherever it exists, as the derivative passes give it);
 * sum/mean/max/min/logsumexp/norm union the reduced elements, softmax and
-  log_softmax union their slice along the axis; index, reshape, transpose,
+  log_softmax (and their internal ops: log_softmax_vjp, log_softmax_jvp, a vector's
+  log_softmax(x)[k] as log_softmax_at_parts, log_softmax_at, log_softmax_at_vjp) union
+  their slice along the axis; index, reshape, transpose,
   concatenate and stack select or permute; outer pairs one element of each argument;
   matmul depends on a whole row of the left and a whole column of the right.
   Other tensor ops (the derivative passes' own: scatter, sum_to, diag...) raise
@@ -316,6 +318,18 @@ def _matmul(ins, a_sets, b_sets, shapes, pairs):
     return out
 
 
+def _whole(arg_sets, shape, pairs):
+    """log_softmax(x)[k]'s value and adjoint ops (log_softmax_at, log_softmax_at_vjp):
+    every output element depends on every element of every argument."""
+    acc = _EMPTY
+    for sets in arg_sets:
+        for s in sets:
+            acc = _union(acc, s)
+    if pairs is not None and acc:
+        pairs.square(_elements(acc))
+    return [acc] * _size(shape)
+
+
 def _propagate(trace: Trace, wrt, hessian: bool, dims: Optional[dict] = None):
     """Per variable, a list (one per element, C order) of frozensets of columns;
     and the Hessian interactions when asked. `dims`: the named dimensions' sizes."""
@@ -340,11 +354,13 @@ def _propagate(trace: Trace, wrt, hessian: bool, dims: Optional[dict] = None):
             sets[v] = _elementwise(ins, [sets[a] for a in ins.args], shapes, shp[v], pairs)
         elif op in _REDUCTIONS:
             sets[v] = _reduce(ins, sets[ins.args[0]], shp[ins.args[0]], pairs)
-        elif op in ("softmax", "log_softmax"):
+        elif op in ("softmax", "log_softmax", "log_softmax_at_parts"):
             sets[v] = _softmax(ins, sets[ins.args[0]], shp[ins.args[0]], pairs)
-        elif op == "log_softmax_vjp":   # (x, its value, g), one shape: each reads its slices of all three
+        elif op in ("log_softmax_vjp", "log_softmax_jvp"):   # (x, its value, g or t), one shape: each reads its slices of all three
             joined = [_union(_union(a, o), g) for a, o, g in zip(*(sets[a] for a in ins.args))]
             sets[v] = _softmax(ins, joined, shp[v], pairs)
+        elif op in ("log_softmax_at", "log_softmax_at_vjp"):   # (a vector, and a vector or a scalar): each reads all
+            sets[v] = _whole([sets[a] for a in ins.args], shp[v], pairs)
         elif op in ("index", "reshape", "transpose"):
             sets[v] = _select(ins, sets[ins.args[0]], shp[ins.args[0]], shp[v])
         elif op in ("concatenate", "stack"):

@@ -199,123 +199,13 @@ def vjp_extreme(b, j, g, args, out, attrs):
     return b.mul(b.broadcast_to(g, args[0], axis=_axis_for(attrs)), _ties(b, args[0], out, attrs))
 
 
-def _softmax_of_lse(b, x, out, attrs):
-    """logsumexp's derivative: softmax(x) along the one axis reduced, which subtracts max(x),
-    exactly; exp(x - logsumexp(x)) would carry logsumexp's rounding (up to half an ulp of
-    max(x), 6e-14 relative at 600) into every element. Over several axes (softmax takes
-    one) that exp form."""
-    axis = attrs.get("axis")
-    axes = tuple(range(len(b.shape(x)))) if axis is None else axis
-    if len(axes) == 1:
-        return b.apply("softmax", x, axis=axes[0])
-    return b.exp(b.sub(x, b.broadcast_to(out, x, axis=_axis_for(attrs))))
-
-
-def jvp_logsumexp(b, tans, args, out, attrs):
-    if tans[0] is None:
-        return None
-    return b.sum(b.mul(tans[0], _softmax_of_lse(b, args[0], out, attrs)), **attrs)
-
-
-def vjp_logsumexp(b, j, g, args, out, attrs):
-    return b.mul(b.broadcast_to(g, args[0], axis=_axis_for(attrs)),
-                 _softmax_of_lse(b, args[0], out, attrs))
-
-
-def _softmax_rule(b, x, s, seed, attrs):
-    """J·seed, J = diag(s) - s sᵀ along the axis (symmetric: one rule serves both modes),
-    as s·(d - sum(s·d)), d = seed - c, c the mean of the seed where x is largest: the same
-    for any c (the elements of s sum to 1), and with this c the dominant element's term is
-    0, where s·(seed - sum(s·seed)) cancels as that element of s nears 1 (relative error
-    above 1e-13 once it exceeds the others by 1.8)."""
-    axis = attrs.get("axis")
-    top = b.eq(x, b.apply("max", x, axis=axis, keepdims=True))
-    c = b.div(b.sum(b.mul(seed, top), axis=axis, keepdims=True), b.sum(top, axis=axis, keepdims=True))
-    d = b.sub(seed, c)
-    return b.mul(s, b.sub(d, b.sum(b.mul(s, d), axis=axis, keepdims=True)))
-
-
-def jvp_softmax(b, tans, args, out, attrs):
-    return None if tans[0] is None else _softmax_rule(b, args[0], out, tans[0], attrs)
-
-
-def vjp_softmax(b, j, g, args, out, attrs):
-    return _softmax_rule(b, args[0], out, g, attrs)
-
-
-def _log_softmax_share(b, x, out, axis):
-    """(s, top): s = softmax(x), which takes x - max as the value does (exp(out) would
-    add the rounding of out = (x - max) - log1p(T) to s's relative error, up to half
-    an ulp of out, 5.7e-14 at |out| = 700, on top of x - max's), with its limit where
-    it is NaN: a single +inf in the slice, out 0 there and -inf elsewhere, gives
-    relu(out + 1) = 1 and 0 (exp(out) without an exp per element); NaN stays NaN.
-    top = s > 1/2, the one element that dominates (s > 1/2 holds for one at most: the
-    maximum's exp(0) = 1 is in every other's sum), where 1 - s would cancel."""
-    s = b.apply("softmax", x, axis=axis)
-    s = b.where(b.ne(s, s), b.relu(b.add(out, 1.0)), s)
-    return s, b.gt(s, 0.5)
-
-
-def jvp_log_softmax(b, tans, args, out, attrs):
-    """t - sum(s·t) as d - sum(s·d), d = t - t_top (the same: J = I - 1·sᵀ sends 1 to 0):
-    the dominant element's d is 0, so its tangent is -sum of the others' s·d, not
-    t_top - s_top·t_top - ..., which cancels as s_top nears 1."""
-    t = tans[0]
-    if t is None:
-        return None
-    axis = attrs["axis"]
-    s, top = _log_softmax_share(b, args[0], out, axis)
-    d = b.sub(t, b.sum(b.where(top, t, 0.0), axis=axis, keepdims=True))
-    return b.sub(d, b.sum(b.mul(s, d), axis=axis, keepdims=True))
-
-
-def vjp_log_softmax(b, j, g, args, out, attrs):
-    """g - s·sum(g) along the axis; at a dominant element, minus the sum of the others'
-    (the adjoint sums to 0: 1ᵀ(I - s·1ᵀ) = 0), which is the others' share of sum(g) less
-    their g, where g_top - s_top·sum(g) cancels as s_top nears 1. One op,
-    log_softmax_vjp (runtime.log_softmax_vjp, c_tensor_ops.emit_log_softmax_vjp): as
-    steps of the trace it was ten passes over the slice in C (value and gradient 1.1-6x
-    the naive forms' at 10^3-10^5; benchmarks/bench_log_softmax.py)."""
-    return b.apply("log_softmax_vjp", args[0], out, g, axis=attrs["axis"])
-
-
-def _log_softmax_adjoint(b, top, a, axis):
-    """a with its elements at `top` replaced by minus the sum of the others'."""
-    return b.where(top, b.neg(b.sum(b.where(top, 0.0, a), axis=axis, keepdims=True)), a)
-
-
-def jvp_log_softmax_vjp(b, tans, args, out, attrs):
-    """F(x, o, g) = P(g - s·sum(g)), P the dominant element's replacement (linear, its
-    mask constant): dF = F(x, o, dg) - P(ds·sum(g)), ds softmax's tangent (_softmax_rule,
-    which keeps the dominant element's digits), and at a slice's NaN limit (s =
-    relu(o + 1)) relu's tangent in o."""
-    x, o, g = args
-    tx, to, tg = tans
-    axis = attrs["axis"]
-    parts = [] if tg is None else [b.apply("log_softmax_vjp", x, o, tg, axis=axis)]
-    if tx is not None or to is not None:
-        raw = b.apply("softmax", x, axis=axis)
-        s, top = _log_softmax_share(b, x, o, axis)
-        ds = _softmax_rule(b, x, raw, tx, {"axis": axis}) if tx is not None else 0.0
-        limit = b.mul(to, b.gt(b.add(o, 1.0), 0.0)) if to is not None else 0.0
-        ds = b.where(b.ne(raw, raw), limit, ds)
-        parts.append(b.neg(_log_softmax_adjoint(b, top, b.mul(ds, b.sum(g, axis=axis, keepdims=True)), axis)))
-    return _total(b, parts) if parts else None
-
-
-def vjp_log_softmax_vjp(b, j, h, args, out, attrs):
-    """The transpose of dF (jvp_log_softmax_vjp) in argument j: in g, (I - 1·sᵀ)·Pᵀh,
-    Pᵀh = h - h_top off the dominant element and 0 on it; in x, -sum(g)·J_s·Pᵀh (J_s
-    symmetric: softmax's rule); o only at the NaN limit (taken as 0 there)."""
-    x, o, g = args
-    if j == 1:
-        return None
-    axis = attrs["axis"]
-    s, top = _log_softmax_share(b, x, o, axis)
-    u = b.where(top, 0.0, b.sub(h, b.sum(b.where(top, h, 0.0), axis=axis, keepdims=True)))
-    if j == 2:
-        return b.sub(u, b.sum(b.mul(s, u), axis=axis, keepdims=True))
-    return b.neg(b.mul(_softmax_rule(b, x, s, u, {"axis": axis}), b.sum(g, axis=axis, keepdims=True)))
+# The softmax family's rules (logsumexp, softmax, log_softmax and their internal ops) are in
+# tensor_rules_softmax.py; imported here, where the helpers it takes from this module exist.
+from .tensor_rules_softmax import (  # noqa: E402,F401
+    jvp_log_softmax, jvp_log_softmax_at, jvp_log_softmax_at_parts, jvp_log_softmax_at_vjp,
+    jvp_log_softmax_jvp, jvp_log_softmax_vjp, jvp_logsumexp, jvp_softmax, vjp_log_softmax,
+    vjp_log_softmax_at, vjp_log_softmax_at_parts, vjp_log_softmax_at_vjp, vjp_log_softmax_jvp,
+    vjp_log_softmax_vjp, vjp_logsumexp, vjp_softmax)
 
 
 def _unit(b, x, out):

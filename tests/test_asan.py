@@ -35,7 +35,8 @@ from exprcompiler.trace.ir import Builder, trace_from_builder
 
 assert "-fsanitize=address,undefined" in " ".join(c_build.extra_flags()), c_build.extra_flags()
 MAKE = {"value": compile_expr, "grad": compile_grad, "jvp": compile_jvp, "vjp": compile_vjp,
-        "hvp": compile_hvp}
+        "hvp": compile_hvp, "stable grad": lambda e, **kw: compile_grad(e, stable=True, **kw),
+        "stable hvp": lambda e, **kw: compile_hvp(e, stable=True, **kw)}
 
 
 def diagonal_trace():
@@ -66,6 +67,14 @@ CASES = [
     ("sum(log_softmax(X, axis=0) * Y) + sum(log_softmax(X) * Y) + sum(max(X, axis=1)) + min(X[0])",
      {"X": ("n", "p"), "Y": ("n", "p")}, "grad", [{"n": n, "p": p} for n in (0, 1, 3) for p in (1, 2, 5, 17, 33)]),
     ("-sum(y * log_softmax(x)) + logsumexp(x)", {"x": ("n",), "y": ("n",)}, "hvp", [{"n": n} for n in (1, 2, 7, 9, 31)]),
+    # log_softmax's tangent op (log_softmax_jvp) along each axis; a vector's log_softmax(x)[k]
+    # as the stability rules write it (log_softmax_at_parts, log_softmax_at, log_softmax_at_vjp),
+    # the index first, inside and last, and its HVPs (their derivative rules)
+    ("log_softmax(X, axis=0) * Y + log_softmax(X) * Y", {"X": ("n", "p"), "Y": ("n", "p")}, "jvp",
+     [{"n": n, "p": p} for n in (0, 1, 3) for p in (1, 2, 5, 17, 33)]),
+    ("log(exp(x[2])/sum(exp(x))) - log(softmax(x)[0]) + x[4] - logsumexp(x)", {"x": ("n",)}, "stable grad",
+     [{"n": n} for n in (0, 1, 3, 4, 5, 6, 17, 33)]),
+    ("log(exp(x[1])/sum(exp(x)))", {"x": ("n",)}, "stable hvp", [{"n": n} for n in (1, 2, 7, 31)]),
 ]
 
 

@@ -415,7 +415,7 @@ def test_no_rewrite_makes_a_point_worse_c():
 
 # -- the reasons ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("rule, expr, shapes, added", [
-    ("neg_log_softmax_lse", "logsumexp(z) - z[0]", {"z": (3,)}, "log_softmax(v_0, axis=0)"),
+    ("neg_log_softmax_lse", "logsumexp(z) - z[0]", {"z": (3,)}, "log_softmax_at(v_0, v_1, key=(0,))"),
     ("log_softmax_scaled", "log(2*softmax(z))[0]", {"z": (3,)}, "log_softmax(v_0, axis=0)"),
     ("log_softmax_flat", "(Z - logsumexp(Z))[0, 1]", {"Z": (2, 3)}, "reshape("),
 ])

@@ -96,6 +96,11 @@ def read(v: View, loop: tuple, idx: Sequence[str]) -> str:
     return at(v, [None if d == 1 and loop[lead + k] != 1 else idx[lead + k] for k, d in enumerate(v.shape)])
 
 
+def elements(x: View) -> Callable[[list[str]], str]:
+    """x's element at a loop's indices (x broadcast against the loop over its own shape)."""
+    return lambda idx: read(x, x.shape, idx)
+
+
 def wrap_loop(index: str, count: str, body: list[str], pragma: str = "", start: str = "0",
               step: int = 1) -> list[str]:
     advance = f"++{index}" if step == 1 else f"{index} += {step}"

@@ -114,9 +114,29 @@ def build_log_softmax(b, x, axis, key):
     underflows), and derivative rules (tensor_rules.vjp_log_softmax) that give the
     dominant element's derivative as the others' share of the softmax, not as
     1 - softmax, which cancels as it dominates (relative error 1e-16/T). One op, where
-    these steps written out as ops took 14 and their derivative as many again."""
+    these steps written out as ops took 14 and their derivative as many again. One
+    element of a vector, log_softmax(x)[k], is the value of log_softmax_at(x, P), P =
+    log_softmax_at_parts(x) (softmax(x) with element k replaced by that value): its
+    gradient, g·(δ_k - s), reads P, so value and gradient take one exp pass, as the
+    naive exp(x[k])/sum(exp(x)) does (log_softmax and its adjoint took one each: 1.3-2x
+    the naive form; benchmarks/bench_log_softmax.py)."""
+    k = _vector_pick(b, x, key)
+    if k is not None:
+        return b.apply("log_softmax_at", x, b.apply("log_softmax_at_parts", x, key=k, axis=0), key=k)
     out = b.apply("log_softmax", x, axis=axis)
     return out if key is None else b.apply("index", out, key=key)
+
+
+def _vector_pick(b, x, key):
+    """(k,) with 0 <= k when x is a vector and key picks its element k (a negative k of
+    a named size stays an index of log_softmax: the C loops would need it as n - k)."""
+    shape = m.node(b, x).shape
+    if key is None or len(shape) != 1 or len(key) != 1 or type(key[0]) is not int:
+        return None
+    k, n = key[0], shape[0]
+    if type(n) is int:
+        return (k % n,)
+    return (k,) if k >= 0 else None
 
 
 _SCALE_SIDES = {"mul": ((0, 1), (1, 0)), "div": ((1, 0),)}   # (the constant's, the softmax's)
