@@ -2,9 +2,11 @@
 log1mexp, its slope and its slope's expm1 by one reduction of x and one log of
 u = 1 - e^x rounded once (c_special), e^x - 1 and e^x on tiles of inner points from
 2^k itself (c_exp.xc_expm1_inner, xc_exp_inner; subnormal x inner too, -0.0 not), and
-the tiles' test as an OR of 64-bit lanes (c_tiles.tiles). Accuracy against mpmath over
-wide ranges and the edges, both backends; bits of the inner forms against the full
-forms; a point's bits independent of its tile."""
+the tiles' test as an OR of 64-bit lanes (c_tiles.tiles), the tiles asking for their
+inputs ahead (c_tiles.PREFETCH_AHEAD), arccosh's log1p correction without a division
+(c_special._ACOSH). Accuracy against mpmath over wide ranges and the edges, both
+backends; bits of the inner forms against the full forms; a point's bits independent
+of its tile and of where the batch ends."""
 
 import math
 
@@ -200,3 +202,62 @@ def test_exp_minus_one_against_mpmath():
     assert _ulps(value, xs, expm1) <= 1.5
     assert _ulps(grad, xs, exp) <= 1.5
     assert same_bits(g(np.array([0.0, -0.0]))[0], np.array([0.0, -0.0]))
+
+
+def _acosh(x):
+    with mpmath.workdps(60):
+        return mpmath.acosh(mpmath.mpf(x))
+
+
+def _acosh_slope(x):
+    with mpmath.workdps(60):
+        x = mpmath.mpf(x)
+        return 1 / mpmath.sqrt((x - 1) * (x + 1))
+
+
+def test_arccosh_corrects_its_log_without_a_division():
+    """log1p(t)'s correction times x - r, which is 1/u (c_special._ACOSH): no division."""
+    source = compile_grad("arccosh(x)", backend="c", stable=True).source
+    body = source[source.index("double xc_acosh("):]
+    body = body[body.index("{"):body.index("\n}")]
+    assert "/" not in body and "(t - (u - 1.0)) * (x - r)" in body
+
+
+def test_arccosh_against_mpmath():
+    g = compile_grad("arccosh(x)", backend="c", stable=True, threads=1)
+    xs = np.concatenate([1.0 + 2.0 ** _RNG.uniform(-52, -1, 1500), _RNG.uniform(1.0, 10.0, 1500),
+                         2.0 ** _RNG.uniform(3.3, 30.0, 1000), 2.0 ** _RNG.uniform(30.0, 1000.0, 500),
+                         [1.0 + 2.0 ** -52, 268435456.0, np.nextafter(268435456.0, 1e300), 1.5, 1e300]])
+    value, (slope,) = g(xs)
+    assert _ulps(value, xs, _acosh) <= 3.0
+    assert _ulps(slope, xs, _acosh_slope) <= 2.5
+    with np.errstate(all="ignore"):
+        value, (slope,) = g(np.array([1.0, 0.5, -2.0, np.nan, np.inf, 1.0 + 2.0 ** -52]))
+    assert value[0] == 0.0 and slope[0] == np.inf and np.isnan(value[1:4]).all() and value[4] == np.inf
+    assert value[5] == pytest.approx(float(_acosh(1.0 + 2.0 ** -52)), rel=2e-16)
+
+
+def test_the_tiles_ask_for_their_inputs_ahead():
+    """c_tiles.tiles: the contiguous loop asks for the cache lines of the inputs its test
+    reads, PREFETCH_AHEAD tiles ahead, by an address computed as a number; the strided
+    loop (an input at a stride) does not."""
+    source = compile_grad("expm1(x) * y", backend="c", stable=True).source
+    asks = [line for line in source.splitlines() if "XC_PREFETCH((const void *)" in line]
+    assert asks and all("(size_t)(in0 + i0)" in line for line in asks)
+    assert f"({c_tiles.PREFETCH_AHEAD} * XC_TILE + k)" in asks[0]
+    loop = "\n".join(c_tiles.tiles("", "f", "in0[i * st0], in1[i], &out0[i]", "in0[i * st0], in1[i]"))
+    assert "(size_t)(in1 + i0)" in loop and "(in0 + i0)" not in loop
+
+
+@pytest.mark.parametrize("expr", ["sigmoid(x)*(1 - sigmoid(x))", "exp(x) - 1"])
+def test_a_points_bits_do_not_depend_on_the_batchs_length(expr):
+    """Batches that end anywhere in a tile, or within PREFETCH_AHEAD tiles: the same bits as
+    the points in a longer batch."""
+    g = compile_grad(expr, backend="c", stable=True, threads=1)
+    assert "XC_PREFETCH(" in g.source
+    xs = _RNG.uniform(-20.0, 20.0, 64 * 9 + 3)
+    value, (grad,) = g(xs)
+    for n in (1, 5, 63, 64, 65, 255, 256, 257, 64 * 5 + 1):
+        x = xs[:n].copy()
+        v, (d,) = g(x)
+        assert same_bits(v, value[:n]) and same_bits(d, grad[:n]), n

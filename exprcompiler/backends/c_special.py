@@ -383,13 +383,19 @@ static inline double xc_asinh(double x)
     const double e = fma(0.5 * fma(a, a, fma(-h, h, 1.0)), r, a - (u - h));
     return copysign(xc_select(big, 0.6931471805599453, e * (h - a)) + log(u), x);
 }"""
+# log1p(t)'s correction of u = 1 + t, (t - (u - 1)) / u, times x - r instead: 1/u exactly
+# (u = x + r, r = sqrt(x^2 - 1)), x - r rounded close enough where the correction counts
+# (near 1; from 2^26 x - r may be 0, the correction below 2^-53 of log(u) >= 18). No
+# division: value and slope 1.09-1.15x the naive form -> 1.08-1.12x (16,384 points in
+# cache, six rounds alternated, load 3-5; 10^6 points 1.08-1.10 -> 1.07-1.11); no point
+# of 33,000 from 1 + 2^-52 to 1e300 changed (all within 3 ulps of mpmath).
 _ACOSH = """/* acosh by one log: log1p of a positive argument, log(2x) from 2^28; NaN below 1 */
 static inline double xc_acosh(double x)
 {
-    const double d = x - 1.0, t = d + sqrt(d * (x + 1.0));
+    const double d = x - 1.0, r = sqrt(d * (x + 1.0)), t = d + r;
     const int big = x > 268435456.0;
     const double u = xc_select(big, x, 1.0 + t);
-    const double c = xc_select(big, 0.6931471805599453, (t - (u - 1.0)) / u);
+    const double c = xc_select(big, 0.6931471805599453, (t - (u - 1.0)) * (x - r));
     return xc_select(x >= 1.0, c + log(u), NAN);
 }"""
 
