@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .reverse_index_keyed import keyed_conds, project
+from .reverse_index_keyed import keyed_conds, project, read
 from .reverse_index_moves import MOVES, _item, _short, _size, moved, one_key
 from .reverse_masks import mask_built, masked as mask_traced
 
@@ -173,7 +173,7 @@ def push(b, terms: list, args: list, out: int, rules: list) -> Optional[dict]:
                 if pk is None:
                     return None
                 if pk:
-                    cs[v] = b.index(c, key=pk)
+                    cs[v] = read(b, c, pk)
             o = b.index(o, key=key)
         for j, (partial, conds) in rules:
             c = g if partial is None else partial(b, g, *xs, o)

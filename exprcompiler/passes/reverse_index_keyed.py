@@ -58,7 +58,26 @@ def keyed_conds(b, conds: tuple, keys: tuple, shape: tuple, build: bool = True) 
                     if pk:
                         cs = T.shape_index([cs], {"key": pk})
                         if build:
-                            x = b.index(x, key=pk)
+                            x = read(b, x, pk)
                     s = T.shape_index([s], {"key": key})
                 at[v] = x
     return tuple(tuple(tuple((at[v], side) for v, side in each) for each in anyof) for anyof in conds)
+
+
+def read(b, c: int, key: tuple) -> int:
+    """c[key]; where c is a scatter at that very key (a where()'s condition moved to an
+    index's argument: reverse_masks_moves), the value it scatters, with no pass over
+    the whole."""
+    ins = b.instrs[c]
+    if ins[0] == "scatter" and _trimmed(dict(ins[2])["key"]) == _trimmed(key):
+        x = ins[1][0]
+        if b.shape(x) == T.shape_index([ins[3]], {"key": key}):
+            return x
+    return b.index(c, key=key)
+
+
+def _trimmed(key: tuple) -> tuple:
+    key = tuple(key)
+    while key and key[-1] == FULL:
+        key = key[:-1]
+    return key

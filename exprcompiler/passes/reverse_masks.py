@@ -55,6 +55,16 @@ where(c_vec, A @ b, 0) holds A @ b, not A or b. A contribution that leaves
 through such an op is masked on the adjoint it takes (at the op's output shape,
 zero there but for the NaN of the region's partials) when a mask is a tensor,
 and on the contribution itself when all are scalars (its own NaN factors too).
+Through an op that moves lanes without mixing them (transpose, reshape, stack,
+concatenate, an index, a sum/mean/max/min over axes, diag, diagonal, broadcast_to...:
+reverse_masks_moves) the value goes instead to a *moved* region below the nearest one
+that fits, whose condition is the conditions between moved to the value's lanes
+(those of the output lanes that read each lane), so that its exits are masked there:
+where(transpose(L) > 0, transpose(sqrt(L)), 1) masks sqrt(L)'s exit by L > 0, and
+sqrt' = inf meets no zero adjoint that escapes. Where each lane is read by one output
+lane at most, the edge into it is not masked at all (a masked reader's NaN stays in a
+lane its exits mask); where by several (broadcast_to), the edge is masked as above and
+the condition is "some reader's holds".
 
 A value narrower than the mask, that an elementwise op of the region broadcasts
 (sqrt(s) of a scalar s in where(x > 0, sqrt(s), 0); r (5,) in where(A > 0,
@@ -65,8 +75,9 @@ the builder often finds it is the adjoint's own != 0). The edge into it is maske
 by those conditions before its sum, so the value's adjoint is 0 wherever the flag
 is, and the narrowed region masks its exits by the flag as any region does: the
 scalar's adjoint is the sum over the lanes taken, and 0, not 0·NaN, where none is.
-Not masked: the arguments of a reduction, matmul or index inside a branch of a
-tensor condition (the lanes they feed are the op's to say). Vertex elimination
+Not masked: the arguments of an op that mixes lanes (matmul, softmax, logsumexp,
+norm...) inside a branch of a tensor condition (the lanes they feed are the op's to
+say). Vertex elimination
 (region_masks) takes scalar traces only.
 
 Cost (session of 2026-12-06, issue 14): linear on where-heavy formulas. A value's
@@ -88,6 +99,7 @@ from ..errors import ShapeError
 from ..op_def import negated_seed, seed
 # (the masks as built, in reverse_masks_build: re-exported, its importers import them here)
 from .reverse_masks_build import _LANES, _NESTED, mask_built, masked, masked_edges
+from .reverse_masks_moves import ANY, _MOVED, move_kind, moved_cond
 
 __all__ = ["where_exits", "region_masks", "carrying", "masked_edges", "masked", "mask_built", "_NESTED", "_LANES"]
 _OP_OF, _SHAPE_OF, _REGION_OF = itemgetter(0), itemgetter(3), itemgetter(3)
@@ -214,6 +226,37 @@ def _regions(instrs: Sequence, active: Sequence[int], seeded: Collection[int],
             cshape.append(_broadcast(cshape[f], instrs[a][3]))
         return r
 
+    # a region a value joins through an op that moves lanes whose edge needs no mask
+    # (EXACT and PARTIAL: reverse_masks_moves) -> that edge (i, j)
+    entries: dict = {}
+
+    def moved(e: int, f: int, i: int, j: int, a: int) -> int:
+        """The region below f of a value a that op i moves (its argument j) out of
+        region e's mask: masked by e's conditions up to f, moved to a's lanes."""
+        path = []
+        r = e
+        while r != f:
+            path.append(conds(r))
+            r = parent[r]
+        key = (f, _MOVED, tuple(path), i, j)
+        r = named.get(key)
+        if r is None:
+            r = named[key] = len(parent)
+            parent.append(f)
+            depth.append(depth[f] + 1)
+            cond.append(_any_of(list(moved_cond(path, instrs[i], i, j, _PATH_TERMS, lit_shape))))
+            cshape.append(_broadcast(cshape[f], instrs[a][3]))
+            if move_kind(instrs[i][0], j) != ANY:
+                entries[r] = (i, j)
+        return r
+
+    def lit_shape(lit) -> tuple:
+        if type(lit) is not tuple:
+            return instrs[lit][3]
+        if lit[0] == _LANES:
+            return instrs[lit[3]][3]
+        return instrs[lit[6][lit[4]]][3]   # (a moved literal's: its argument j's)
+
     edges: list = []   # (i, j, a, the edge's region), in sweep order
     fixed = {v for v, ins in enumerate(instrs) if ins[0] == "input"}
     fixed.update(seeded)
@@ -262,6 +305,8 @@ def _regions(instrs: Sequence, active: Sequence[int], seeded: Collection[int],
                     f = parent[f]
                 if f != e and lanes:
                     e = narrowed(e, f, i, a)
+                elif f != e and move_kind(ins[0], j) is not None:
+                    e = moved(e, f, i, j, a)
                 else:
                     e = f
             if region[a] == unseen:
@@ -290,7 +335,7 @@ def _regions(instrs: Sequence, active: Sequence[int], seeded: Collection[int],
             if cond[r] is None:
                 conds(r)
             r = parent[r]
-    return region, parent, cond, members, edges, plain
+    return region, parent, cond, members, edges, plain, entries
 
 
 def where_exits(instrs: Sequence, active: Sequence[int], seeded: Collection[int]) -> Optional[dict]:
@@ -306,7 +351,7 @@ def where_exits(instrs: Sequence, active: Sequence[int], seeded: Collection[int]
     found = _regions(instrs, active, seeded, tensors=True)
     if found is None:
         return None
-    region, parent, cond, members, edges, plain = found
+    region, parent, cond, members, edges, plain, entries = found
     exits: dict = {}
     changed = set()
     depth = [0] * len(parent)
@@ -318,7 +363,9 @@ def where_exits(instrs: Sequence, active: Sequence[int], seeded: Collection[int]
         if plain[e] and not top:
             e = parent[e]
         target = region[a]
-        if target == e:   # (most edges: within one region, nothing to mask)
+        # (most edges: within one region, nothing to mask; or into the region of a
+        # move's argument whose condition is the edge's own, moved: reverse_masks_moves)
+        if target == e or (target in entries and entries[target] == (i, j)):
             exits.setdefault(i, {})[j] = (top, ())
             if top:
                 changed.add(i)
@@ -410,7 +457,7 @@ def _fits(mask_shape: Optional[tuple], shape: tuple, lanes: bool) -> bool:
     to the argument's shape: the lanes summed into one then share the mask's value.
     Through any other edge (a reduction, matmul, an index...) only a scalar mask
     holds: a lane of the argument takes from lanes of the output that the mask does
-    not take alike."""
+    not take alike (through an op that moves lanes, a moved region: _regions)."""
     if mask_shape is None:
         return False
     if not lanes:

@@ -5,7 +5,9 @@ region_masks: the analysis); this module builds their masks in the reverse sweep
 passes/reverse.adjoint_sweep wraps an instruction's edges (masked_edges),
 elimination masks a partial (masked), reverse_index masks an index adjoint's keyed
 lanes (mask_built, and the conditions each wrapped edge holds: its `lane`, `premask`
-or `postmask`). See reverse_masks' docstring for regions and their conditions.
+or `postmask`). See reverse_masks' docstring for regions and their conditions, and
+reverse_masks_moves' for the literals of a condition moved through an op that
+moves lanes.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from typing import Optional, Sequence
 
 from ..op_def import seed
+from .reverse_masks_moves import _MOVED, move
 
 # Up to _NESTED regions, a union's mask is a where per region on each edge that leaves
 # it; beyond, one where on a flag "any of them holds" (reverse_masks).
@@ -65,8 +68,31 @@ def mask_built(b, c: int, conds: tuple) -> int:
 
 
 def _in_builder(b, conds: tuple, vmap: Sequence[int]) -> tuple:
-    return tuple(tuple(tuple((_lanes_flag(b, c, vmap) if type(c) is tuple else vmap[c], side) for c, side in each)
-                       for each in anyof) for anyof in conds)
+    got = tuple(tuple(tuple((_literal(b, c, vmap) if type(c) is tuple else vmap[c], side) for c, side in each)
+                      for each in anyof) for anyof in conds)
+    if any(type(c) is tuple and c[0] == _MOVED for anyof in conds for each in anyof for c, _ in each):
+        # (literals moved apart that the builder made one, stack(x > 0, x > 0)'s parts
+        # moved back: their conjunctions once)
+        got = tuple(tuple(dict.fromkeys(anyof)) for anyof in got)
+    return got
+
+
+def _literal(b, lit, vmap: Sequence[int]) -> int:
+    """A condition's literal as a builder var: a trace var's, or a narrowed region's
+    flag (_LANES), or a literal moved through an op that moves lanes
+    (reverse_masks_moves: the literal's var, or the path's 0/1 mask, moved)."""
+    if type(lit) is not tuple:
+        return vmap[lit]
+    if lit[0] == _LANES:
+        return _lanes_flag(b, lit, vmap)
+    what, side = lit[1], lit[2]
+    if side is None:
+        value = _mask(b, b.const(1.0), _in_builder(b, what, vmap))
+    else:
+        value = _literal(b, what, vmap)
+        if not side:
+            value = b.apply("eq", value, 0.0)
+    return move(b, lit, value, vmap)
 
 
 # The condition of a narrowed region (tensors): (_LANES, the conditions of the path it
