@@ -16,6 +16,12 @@ code at PATH too, in child processes alternating with this tree's: old / new rat
     python benchmarks/bench_log_softmax.py --sizes 10 1000 100000 --rounds 7
     python benchmarks/bench_log_softmax.py --old /tmp/old --backends c
     python benchmarks/bench_log_softmax.py --old /tmp/old --mode hvp --spellings quotient xent
+    python benchmarks/bench_log_softmax.py --old /tmp/old --spellings picks1 picks2 picks3 picks5 lsm3
+    python benchmarks/bench_log_softmax.py --unshared --spellings picks2 picks3 picks5 --rounds 9
+
+--unshared (several picks of z, softmax_forms.share_picks): a third form beside the two,
+the picks each with its own P as before share_picks, alternating in this one process
+(the ratio shared / unshared holds up at high load better than --old's processes do).
 """
 
 from __future__ import annotations
@@ -35,6 +41,13 @@ SPELLINGS = {
     "lse": ("(z - logsumexp(z))[3]", ()),
     "xent": ("-sum(y*log(softmax(z)))", ("y",)),
 }
+# several picks of one vector (softmax_forms.share_picks): the sum of m quotient picks,
+# and for comparison m picks of log_softmax(z) as written (the op, then index: a merge
+# back to it was the other way to share)
+_KEYS = (3, 1, 7, 0, 5)
+for _m in (1, 2, 3, 5):
+    SPELLINGS[f"picks{_m}"] = (" + ".join(f"log(exp(z[{k}])/sum(exp(z)))" for k in _KEYS[:_m]), ())
+    SPELLINGS[f"lsm{_m}"] = (" + ".join(f"log_softmax(z)[{k}]" for k in _KEYS[:_m]), ())
 
 
 def _inputs(spelling: str, n: int, mode: str = "grad") -> dict:
@@ -51,13 +64,23 @@ def _inputs(spelling: str, n: int, mode: str = "grad") -> dict:
     return args
 
 
-def _compile(spelling: str, n: int, backend: str, stable: bool, mode: str = "grad"):
+def _compile(spelling: str, n: int, backend: str, stable: bool, mode: str = "grad", shared: bool = True):
+    """`shared` False: several picks of z as the rules write each, one P apiece
+    (softmax_forms.SHARED_FROM out of reach), as the code before share_picks."""
     import exprcompiler
+    from exprcompiler.stability import softmax_forms
     expr, others = SPELLINGS[spelling]
     shapes = {"z": (n,), **{v: (n,) for v in others}}
     kw = {"threads": 1} if backend == "c" else {}
     make = getattr(exprcompiler, f"compile_{mode}")
-    return make(expr, wrt=["z"], shapes=shapes, backend=backend, stable=stable, **kw)
+    before = getattr(softmax_forms, "SHARED_FROM", None)
+    if not shared and before is not None:
+        softmax_forms.SHARED_FROM = 1 << 30
+    try:
+        return make(expr, wrt=["z"], shapes=shapes, backend=backend, stable=stable, **kw)
+    finally:
+        if before is not None:
+            softmax_forms.SHARED_FROM = before
 
 
 def _per_call(f, args: dict, ms: float) -> float:
@@ -78,7 +101,8 @@ def measure(spellings, sizes, backends, rounds: int, ms: float, forms=("naive", 
         for backend in backends:
             for n in sizes:
                 args = _inputs(spelling, n, mode)
-                fs = {form: _compile(spelling, n, backend, form == "stable", mode) for form in forms}
+                fs = {form: _compile(spelling, n, backend, form != "naive", mode, form != "unshared")
+                      for form in forms}
                 for f in fs.values():   # (warm: the first call builds the call plan)
                     f(**args)
                 times: dict = {form: [] for form in forms}
@@ -103,12 +127,14 @@ def _child(path: str, args) -> list:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 1000, 100000])
-    parser.add_argument("--spellings", nargs="+", default=list(SPELLINGS), choices=list(SPELLINGS))
+    parser.add_argument("--spellings", nargs="+", default=["quotient", "lse", "xent"], choices=list(SPELLINGS))
     parser.add_argument("--backends", nargs="+", default=["numpy", "c"], choices=["numpy", "c"])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--ms", type=float, default=20.0, help="ms a form is called for in a round")
     parser.add_argument("--mode", default="grad", choices=["grad", "jvp", "hvp"],
                         help="what is compiled: value and gradient, value and tangent, or an HVP too")
+    parser.add_argument("--unshared", action="store_true",
+                        help="several picks: each with its own P too (share_picks off), in this process")
     parser.add_argument("--old", help="a checkout of the old code: its stable form beside, alternating processes")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -118,6 +144,17 @@ def main() -> None:
     print(f"load {os.getloadavg()[0]:.1f}; mode {args.mode}")
     for s in args.spellings:
         print(f"  {s:9} {SPELLINGS[s][0]}")
+    if args.old is None and args.unshared:
+        rows = measure(args.spellings, args.sizes, args.backends, args.rounds, args.ms,
+                       forms=("naive", "unshared", "stable"), mode=args.mode)
+        print(f"{'spelling':9} {'backend':7} {'n':>7} {'naive µs':>9} {'unshared':>9} {'shared':>9} "
+              f"{'unsh/naive':>10} {'sh/naive':>9} {'sh/unsh':>8}")
+        for spelling, backend, n, t in rows:
+            print(f"{spelling:9} {backend:7} {n:>7} {t['naive']:>9.1f} {t['unshared']:>9.1f} {t['stable']:>9.1f} "
+                  f"{t['unshared'] / t['naive']:>10.2f} {t['stable'] / t['naive']:>9.2f} "
+                  f"{t['stable'] / t['unshared']:>8.2f}")
+        print(f"load {os.getloadavg()[0]:.1f}")
+        return
     if args.old is None:
         rows = measure(args.spellings, args.sizes, args.backends, args.rounds, args.ms, mode=args.mode)
         print(f"{'spelling':9} {'backend':7} {'n':>7} {'naive µs':>10} {'stable µs':>10} {'stable/naive':>12}")

@@ -25,6 +25,7 @@ import numpy as np
 
 from . import runtime
 from . import tensor_rules as T
+from . import tensor_rules_softmax as S
 from .op_def import INF, OpDef, _binary_call, _unary, seed
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
@@ -426,18 +427,25 @@ TABLE += [
           doc="log_softmax(x)'s tangent at t along `axis` (o its value): t - sum(softmax(x)·t), "
               "taken from t less the dominant element's t"),
     OpDef("log_softmax_at_parts", 1, runtime.log_softmax_at_parts, (None,), "log_softmax_at_parts",
-          shape=T.shape_same, bounds=T.key_bounds(0), callable_by_name=False, across=True,
-          jvp=T.jvp_log_softmax_at_parts, vjp=T.vjp_log_softmax_at_parts,
-          doc="softmax(x) of a vector with element k replaced by log_softmax(x)[k] (one exp pass)"),
+          shape=S.checked_pick(T.shape_same), bounds=S.pick_bounds(0), callable_by_name=False, across=True,
+          jvp=S.jvp_log_softmax_at_parts, vjp=S.vjp_log_softmax_at_parts,
+          doc="softmax(x) of a vector with element k (each key's) replaced by log_softmax(x)[k] "
+              "(one exp pass)"),
     OpDef("log_softmax_at", 2, runtime.log_softmax_at, (None, None), "log_softmax_at",
-          shape=T.shape_scalar, bounds=T.key_bounds(0), callable_by_name=False, across=True,
-          jvp=T.jvp_log_softmax_at, vjp=T.vjp_log_softmax_at,
-          doc="log_softmax(x)[k] read from P = log_softmax_at_parts(x); derivative in x only"),
+          shape=S.checked_pick(S.shape_picks), bounds=S.pick_bounds(0), callable_by_name=False, across=True,
+          jvp=S.jvp_log_softmax_at, vjp=S.vjp_log_softmax_at,
+          doc="log_softmax(x)[k] read from P = log_softmax_at_parts(x) (the vector of them for "
+              "several keys); derivative in x only"),
     OpDef("log_softmax_at_vjp", 2, runtime.log_softmax_at_vjp, (None, None), "log_softmax_at_vjp",
-          shape=T.shape_same, bounds=T.key_bounds(0), callable_by_name=False, across=True,
-          jvp=T.jvp_log_softmax_at_vjp, vjp=T.vjp_log_softmax_at_vjp,
+          shape=S.checked_pick(T.shape_same), bounds=S.pick_bounds(0), callable_by_name=False, across=True,
+          jvp=S.jvp_log_softmax_at_vjp, vjp=S.vjp_log_softmax_at_vjp,
           doc="log_softmax(x)[k]'s adjoint g·(δ_k - s) from P = log_softmax_at_parts(x): -g·P off k, "
-              "-g·expm1(P[k]) at k"),
+              "-g·expm1(P[k]) at k (several keys: the sum of theirs, one pass)"),
+    OpDef("log_softmax_at_jvp", 2, runtime.log_softmax_at_jvp, (None, None), "log_softmax_at_jvp",
+          shape=S.checked_pick(S.shape_picks), bounds=S.pick_bounds(0), callable_by_name=False, across=True,
+          jvp=S.jvp_log_softmax_at_jvp, vjp=S.vjp_log_softmax_at_jvp,
+          doc="log_softmax(x)[k]'s tangent t_k - sum(s·t) from P = log_softmax_at_parts(x): "
+              "-expm1(P[k])·t_k less the others' P·t (one pass)"),
     OpDef("hypot3_guard", 3, runtime.hypot3_guard, (_guarded_seed, None, None), "hypot3_guard",
           c="xc_hypot3_guard", sympy_head="", sympy=lambda sp, q, h, s: q, callable_by_name=False,
           domain=((-3.0, 3.0), (0.5, 3.0), (0.0, 9.0)),

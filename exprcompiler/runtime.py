@@ -10,6 +10,8 @@ generated code imports from; this module holds the tensor ops.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .runtime_elementwise import *  # noqa: F401,F403 (generated code imports them from here)
@@ -202,7 +204,8 @@ def log_softmax_at_parts(x, key, axis=0):
     """What log_softmax(x)[k] of a vector and its gradient share (the stability rules
     write that pick so: softmax_forms.build_log_softmax): softmax(x), one exp pass, with
     element k replaced by log_softmax(x)[k], computed as runtime.log_softmax computes it
-    (its bits). log_softmax_at reads element k; log_softmax_at_vjp the others, s_j.
+    (its bits); with several keys (softmax_forms.share_picks: picks of one vector) each
+    element k of `key` so. log_softmax_at reads them; log_softmax_at_vjp the others, s_j.
     (Method calls and no new array but d: at n = 10 each NumPy call is most of the cost.)"""
     x = np.asarray(x)
     k = key[0]
@@ -210,21 +213,36 @@ def log_softmax_at_parts(x, key, axis=0):
     c = x[m]
     d = _floating(x - c)
     d[m] = 0.0 if c == c else c
-    dk = d[k]
+    dk = d[k] if len(key) == 1 else [d[j] for j in key]   # (a fancy index cost 2 µs a call)
     np.exp(d, out=d)
     d[m] = 0.0
     total = np.add.reduce(d)   # T, the others' share
-    value = dk - np.log1p(total)
     if c == c:
         d[m] = 1.0   # exp(0); a single +inf gives its limit, s = 1 there and 0 elsewhere
-    d *= 1.0 / (total + 1.0)   # (as the C loop: a division an element cost 0.6 ns there)
-    d[k] = value
+    if len(key) == 1:
+        value = dk - np.log1p(total)
+        d *= 1.0 / (total + 1.0)   # (as the C loop: a division an element cost 0.6 ns there)
+        d[k] = value
+        return d
+    lg = np.log1p(total)
+    d *= 1.0 / (total + 1.0)
+    for j, dj in zip(key, dk):
+        d[j] = dj - lg
     return d
 
 
 def log_softmax_at(x, parts, key):
-    """log_softmax(x)[k], read from log_softmax_at_parts(x) (x only for its derivative)."""
-    return parts[key[0]]
+    """log_softmax(x)[k], read from log_softmax_at_parts(x) (x only for its derivative);
+    with several keys the vector of them, in key's order."""
+    return parts[key[0]] if len(key) == 1 else parts[list(key)]
+
+
+def _key_sum(gs: list) -> float:
+    """G, the sum of one adjoint (or tangent) per key, left to right as the C loops."""
+    total = gs[0]
+    for x in gs[1:]:
+        total += x
+    return total
 
 
 def log_softmax_at_vjp(parts, g, key):
@@ -232,12 +250,62 @@ def log_softmax_at_vjp(parts, g, key):
     k, 0 - g·s_j (+0 where s_j is 0, as the dense adjoint gives); at k, from the value v
     = log s_k there, 0 - g·expm1(v): 1 - s_k with the digits it has as s_k nears 1
     (relative error ~ε for v of ~ε relative error), NaN where v is NaN, and no pass over
-    the others (their sum was one). One pass over parts."""
-    k = key[0]
-    a = np.multiply(parts, g)
+    the others (their sum was one). One pass over parts. With several keys (g one per
+    key) the sum of their adjoints, G·(the one-key form) less at each key k_i the other
+    keys' share (G - g_i)·s_k: still one pass."""
+    if len(key) == 1:
+        k = key[0]
+        a = np.multiply(parts, g)
+        np.subtract(0.0, a, out=a)
+        a[k] = 0.0 - g * np.expm1(parts[k])
+        return a
+    gs = np.asarray(g, dtype=np.float64).tolist()
+    total = _key_sum(gs)
+    a = np.multiply(parts, total)
     np.subtract(0.0, a, out=a)
-    a[k] = 0.0 - g * np.expm1(parts[k])
+    for k, gk in zip(key, gs):   # (scalars, libm's as the C loop's: fancy indexing cost 9 µs)
+        v = float(parts[k])
+        a[k] = (0.0 - gk * math.expm1(v)) - (total - gk) * math.exp(v)
     return a
+
+
+def _off_keys_dot(parts, t, key) -> float:
+    """sum(s_j·t_j) over the elements not in key (sorted), one dot per stretch between
+    keys (_dot): no copy of parts or t."""
+    t = np.asarray(t)
+    if t.shape != parts.shape:
+        t = np.broadcast_to(t, parts.shape)
+    out, start = 0.0, 0
+    for k in key:
+        if k > start:
+            out += _dot(parts[start:k], t[start:k])
+        start = k + 1
+    return out + _dot(parts[start:], t[start:]) if start < len(parts) else out
+
+
+def _dot(a, b) -> float:
+    """a·b of two vectors: BLAS's dot up to 8192 elements (one thread there), einsum's
+    loop above, where OpenBLAS starts threads: on a loaded machine they made a dot of
+    10^5 cost 1-15 ms, where einsum's took 0.05-0.2."""
+    return np.dot(a, b) if len(a) <= 8192 else np.einsum("i,i->", a, b)
+
+
+def log_softmax_at_jvp(parts, t, key):
+    """log_softmax(x)[k]'s tangent t_k - sum(s·t) from parts = log_softmax_at_parts(x),
+    as -expm1(v)·t_k less the others' s·t (1 - s_k from the value v there, with its
+    digits as s_k nears 1): one pass (a dot over the other elements), where sum(the
+    adjoint at 1 times t) took three. With several keys, the vector of them, each
+    less the other keys' exp(v)·t too."""
+    t = np.asarray(t)
+    off = _off_keys_dot(parts, t, key)
+    if len(key) == 1:
+        k = key[0]
+        return (0.0 - np.expm1(parts[k]) * (t[k] if t.shape else t)) - off
+    tk = [float(t[k] if t.shape else t) for k in key]
+    v = [float(parts[k]) for k in key]
+    q = [math.exp(vk) * tkk for vk, tkk in zip(v, tk)]
+    qsum = _key_sum(q)
+    return np.array([(0.0 - math.expm1(vk) * tkk) - (off + (qsum - qk)) for vk, tkk, qk in zip(v, tk, q)])
 
 
 def norm(x):

@@ -15,7 +15,8 @@ index sets, CasADi's bit vectors without the 64-column limit):
   wherever it exists, as the derivative passes give it);
 * sum/mean/max/min/logsumexp/norm union the reduced elements, softmax and
   log_softmax (and their internal ops: log_softmax_vjp, log_softmax_jvp, a vector's
-  log_softmax(x)[k] as log_softmax_at_parts, log_softmax_at, log_softmax_at_vjp) union
+  log_softmax(x)[k] as log_softmax_at_parts, log_softmax_at, log_softmax_at_vjp,
+  log_softmax_at_jvp) union
   their slice along the axis; index, reshape, transpose,
   concatenate and stack select or permute; outer pairs one element of each argument;
   matmul depends on a whole row of the left and a whole column of the right.
@@ -319,7 +320,7 @@ def _matmul(ins, a_sets, b_sets, shapes, pairs):
 
 
 def _whole(arg_sets, shape, pairs):
-    """log_softmax(x)[k]'s value and adjoint ops (log_softmax_at, log_softmax_at_vjp):
+    """log_softmax(x)[k]'s value, adjoint and tangent ops (log_softmax_at, _at_vjp, _at_jvp):
     every output element depends on every element of every argument."""
     acc = _EMPTY
     for sets in arg_sets:
@@ -359,7 +360,7 @@ def _propagate(trace: Trace, wrt, hessian: bool, dims: Optional[dict] = None):
         elif op in ("log_softmax_vjp", "log_softmax_jvp"):   # (x, its value, g or t), one shape: each reads its slices of all three
             joined = [_union(_union(a, o), g) for a, o, g in zip(*(sets[a] for a in ins.args))]
             sets[v] = _softmax(ins, joined, shp[v], pairs)
-        elif op in ("log_softmax_at", "log_softmax_at_vjp"):   # (a vector, and a vector or a scalar): each reads all
+        elif op in ("log_softmax_at", "log_softmax_at_vjp", "log_softmax_at_jvp"):   # (a vector, and a vector or a scalar): each reads all
             sets[v] = _whole([sets[a] for a in ins.args], shp[v], pairs)
         elif op in ("index", "reshape", "transpose"):
             sets[v] = _select(ins, sets[ins.args[0]], shp[ins.args[0]], shp[v])

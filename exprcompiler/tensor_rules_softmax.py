@@ -1,6 +1,7 @@
 """Derivative rules of the softmax family: logsumexp, softmax, log_softmax, and the
 internal ops their rules and the stability rules make (log_softmax_vjp,
-log_softmax_jvp, log_softmax_at_parts, log_softmax_at, log_softmax_at_vjp).
+log_softmax_jvp, log_softmax_at_parts, log_softmax_at, log_softmax_at_vjp,
+log_softmax_at_jvp).
 
 Where it sits: part of tensor_rules (see its docstring for the rules' two kinds,
 jvp and vjp, written with builder calls); tensor_rules imports these back, so the
@@ -12,6 +13,7 @@ over the slice or more (issue 18's budget; benchmarks/bench_log_softmax.py).
 
 from __future__ import annotations
 
+from .errors import ExprcIndexError, ShapeError
 from .tensor_rules import _axis_for, _total
 
 
@@ -177,31 +179,92 @@ def vjp_log_softmax_jvp(b, j, h, args, out, attrs):
     return b.neg(b.mul(_share_rule(b, x, o, s, t, axis), b.sum(h, axis=axis, keepdims=True)))
 
 
-# -- log_softmax(x)[k] of a vector: three ops that share one exp pass ------------------------------
+# -- log_softmax(x)[k] of a vector: ops that share one exp pass --------------------------------------
 # P = log_softmax_at_parts(x) is softmax(x) with element k replaced by v = log_softmax(x)[k];
 # log_softmax_at(x, P) is P[k], its derivative in x that of log_softmax(x)[k] (none in P,
 # which it reads as a hint); log_softmax_at_vjp(P, g) is that derivative's transpose,
-# g·(δ_k - s): -g·s_j off k, -g·expm1(v) at k. The stability rules write such a pick so
+# g·(δ_k - s): -g·s_j off k, -g·expm1(v) at k; log_softmax_at_jvp(P, t) the tangent,
+# t_k - sum(s·t), one dot. The stability rules write such a pick so
 # (softmax_forms.build_log_softmax): value and gradient then take one exp pass, where
 # log_softmax and log_softmax_vjp took one each (the naive exp(z[k])/sum(exp(z)) takes
-# one, which its gradient reuses).
+# one, which its gradient reuses). Several picks of one vector share one P whose key
+# holds all of them (softmax_forms.share_picks): log_softmax_at is then the vector of
+# the values (and g and the tangent one element per key), so that value, gradient and
+# tangent still take one pass each, whatever the number of picks.
+def shape_picks(shapes, attrs):
+    """log_softmax_at, log_softmax_at_jvp: a number for one key, a vector of one per key."""
+    key = attrs["key"]
+    return () if len(key) == 1 else (len(key),)
+
+
+def checked_pick(result):
+    """The shape rule `result` of a pick op (log_softmax_at_parts, _at, _at_vjp, _at_jvp)
+    after checking what their C loops index by as it is (x[k], dst[k]): a vector, and a
+    key of increasing ints 0 <= k (< n where n is a number), as _vector_pick and
+    share_picks make them. A Builder's apply could give k = -1, k = n or a matrix: read
+    and written out of bounds (a heap overflow under ASan)."""
+    def shape(shapes, attrs):
+        x, key = shapes[0], attrs.get("key")
+        if len(x) != 1:
+            raise ShapeError(f"log_softmax_at: the elements of a vector, not of shape {tuple(x)}")
+        if type(key) is not tuple or not key or any(type(k) is not int for k in key) or key[0] < 0 \
+                or any(a >= c for a, c in zip(key, key[1:])) or (type(x[0]) is int and key[-1] >= x[0]):
+            raise ExprcIndexError(f"log_softmax_at: key {key!r} is not increasing indexes 0 <= k < {x[0]}")
+        return result(shapes, attrs)
+    return shape
+
+
+def pick_bounds(arg):
+    """Every key of a vector of a named size in range (the keys are >= 0)."""
+    def bounds(shapes, attrs):
+        dim = shapes[arg][0]
+        return [] if isinstance(dim, int) else [(dim, max(attrs["key"]) + 1, arg)]
+    return bounds
+
+
 def _one(b, x, key):
-    """1 at x[key], 0 elsewhere."""
-    return b.scatter(b.const(1.0), x, key=key)
+    """1 at x[key], 0 elsewhere; with several keys 1 at each."""
+    if len(key) == 1:
+        return b.scatter(b.const(1.0), x, key=key)
+    return _total(b, [b.scatter(b.const(1.0), x, key=(k,)) for k in key])
 
 
 def _picked_share(b, x, P, key):
-    """softmax(x) from P: P off k, exp(P[k]) at k (limits included: a single +inf gives
-    exp(0) = 1 or exp(-inf) = 0 there). Only second derivatives read it."""
-    return b.where(_one(b, x, key), b.exp(b.index(P, key=key)), P)
+    """softmax(x) from P: P off the keys, exp(P) at them (limits included: a single +inf
+    gives exp(0) = 1 or exp(-inf) = 0 there). Only second derivatives read it."""
+    if len(key) == 1:
+        return b.where(_one(b, x, key), b.exp(b.index(P, key=key)), P)
+    return b.where(_one(b, x, key), b.exp(P), P)
+
+
+def _each_key(b, x, key, at, rest):
+    """rest with element k_i replaced by at's element i (at a number for one key)."""
+    if len(key) == 1:
+        return b.where(_one(b, x, key), at, rest)
+    for i, k in enumerate(key):
+        rest = b.where(_one(b, x, (k,)), b.index(at, key=(i,)), rest)
+    return rest
+
+
+def _at_keys(b, g, key):
+    """g's elements at the keys: a number for one key, else their vector."""
+    if len(key) == 1:
+        return b.index(g, key=key)
+    return b.apply("stack", *(b.index(g, key=(k,)) for k in key), axis=0)
+
+
+def _sum_of(b, g, key):
+    """G, the sum of the picks' adjoints (g itself for one key)."""
+    return g if len(key) == 1 else b.sum(g)
 
 
 def jvp_log_softmax_at(b, tans, args, out, attrs):
-    """sum_j (δ_kj - s_j)·t_j: the adjoint op at g = 1 dotted with t (its 1 - s_k is
-    -expm1(v), which keeps its digits as s_k nears 1)."""
+    """sum_j (δ_kj - s_j)·t_j, one op (log_softmax_at_jvp: its 1 - s_k is -expm1(v),
+    which keeps its digits as s_k nears 1); where it was the adjoint op at g = 1 dotted
+    with t, three passes (1.4-1.75x the naive form's tangent)."""
     if tans[0] is None:
         return None
-    return b.sum(b.mul(b.apply("log_softmax_at_vjp", args[1], b.const(1.0), key=attrs["key"]), tans[0]))
+    return b.apply("log_softmax_at_jvp", args[1], tans[0], key=attrs["key"])
 
 
 def vjp_log_softmax_at(b, j, g, args, out, attrs):
@@ -209,43 +272,67 @@ def vjp_log_softmax_at(b, j, g, args, out, attrs):
 
 
 def jvp_log_softmax_at_parts(b, tans, args, out, attrs):
-    """P's tangent: log_softmax(x)[k]'s at k (jvp_log_softmax_at), softmax's elsewhere."""
+    """P's tangent: log_softmax(x)[k]'s at each key (log_softmax_at_jvp), softmax's
+    elsewhere."""
     t = tans[0]
     if t is None:
         return None
     x, key = args[0], attrs["key"]
-    at = jvp_log_softmax_at(b, [t, None], [x, out], None, attrs)
+    at = b.apply("log_softmax_at_jvp", out, t, key=key)
     off = _softmax_rule(b, x, _picked_share(b, x, out, key), t, {"axis": 0})
-    return b.where(_one(b, x, key), at, off)
+    return _each_key(b, x, key, at, off)
 
 
 def vjp_log_softmax_at_parts(b, j, g, args, out, attrs):
-    """P's adjoint: g_k through log_softmax(x)[k] (log_softmax_at_vjp), the others
-    through softmax (its rule, symmetric)."""
+    """P's adjoint: g at the keys through log_softmax(x)[k] (log_softmax_at_vjp), the
+    others through softmax (its rule, symmetric)."""
     x, key = args[0], attrs["key"]
     mask = _one(b, x, key)
     off = _softmax_rule(b, x, _picked_share(b, x, out, key), b.where(mask, 0.0, g), {"axis": 0})
-    return b.add(b.apply("log_softmax_at_vjp", out, b.index(g, key=key), key=key), off)
+    return b.add(b.apply("log_softmax_at_vjp", out, _at_keys(b, g, key), key=key), off)
 
 
 def _at_vjp_slope(b, P, key):
     """∂(log_softmax_at_vjp(P, 1))/∂P, elementwise (the op at g = 1 is -P off k and
-    -expm1(P[k]) at k): -1 off k, -exp(P[k]) at k."""
-    return b.neg(b.where(_one(b, P, key), b.exp(b.index(P, key=key)), 1.0))
+    -expm1(P[k]) at k): -1 off the keys, -exp(P[k]) at them; minus ∂s/∂P."""
+    if len(key) == 1:
+        return b.neg(b.where(_one(b, P, key), b.exp(b.index(P, key=key)), 1.0))
+    return b.neg(b.where(_one(b, P, key), b.exp(P), 1.0))
 
 
 def jvp_log_softmax_at_vjp(b, tans, args, out, attrs):
-    """g·(the op at g = 1), elementwise in P: dP·g·slope plus the op at dg. In a
-    Hessian-vector product dP[k] is the value's tangent, so that the tangent at k is
-    -g·s_k·dv = -g·ds_k, as accurate as dv (a sum of the others' dP would cancel)."""
+    """G·(the op at one key with g = 1), elementwise in P: dP·G·slope plus the op at
+    dg. In a Hessian-vector product dP[k] is the value's tangent, so that the tangent
+    at k is -G·s_k·dv = -G·ds_k, as accurate as dv (a sum of the others' dP would
+    cancel)."""
     (P, g), key = args, attrs["key"]
-    return _total(b, [None if tans[0] is None else b.mul(g, b.mul(tans[0], _at_vjp_slope(b, P, key))),
+    G = _sum_of(b, g, key)
+    return _total(b, [None if tans[0] is None else b.mul(G, b.mul(tans[0], _at_vjp_slope(b, P, key))),
                       None if tans[1] is None else b.apply("log_softmax_at_vjp", P, tans[1], key=key)])
 
 
 def vjp_log_softmax_at_vjp(b, j, h, args, out, attrs):
-    """In P, g·slope·h (elementwise); in g, sum(h·(the op at g = 1))."""
+    """In P, G·slope·h (elementwise); in g, the tangent op at h (the adjoint's transpose:
+    h_k - sum(s·h) for each key)."""
     (P, g), key = args, attrs["key"]
     if j == 0:
-        return b.mul(g, b.mul(h, _at_vjp_slope(b, P, key)))
-    return b.sum(b.mul(h, b.apply("log_softmax_at_vjp", P, b.const(1.0), key=key)))
+        return b.mul(_sum_of(b, g, key), b.mul(h, _at_vjp_slope(b, P, key)))
+    return b.apply("log_softmax_at_jvp", P, h, key=key)
+
+
+def jvp_log_softmax_at_jvp(b, tans, args, out, attrs):
+    """F(P, t) = t_K - sum(s·t): linear in t; in P, -sum(∂s/∂P·dP·t) for every key."""
+    (P, t), key = args, attrs["key"]
+    parts = [] if tans[1] is None else [b.apply("log_softmax_at_jvp", P, tans[1], key=key)]
+    if tans[0] is not None:
+        d = b.sum(b.mul(t, b.mul(tans[0], _at_vjp_slope(b, P, key))))
+        parts.append(d if len(key) == 1 else b.broadcast_to(d, out))
+    return _total(b, parts) if parts else None
+
+
+def vjp_log_softmax_at_jvp(b, j, h, args, out, attrs):
+    """In t, log_softmax_at_vjp at h; in P, sum(h)·t·(-∂s/∂P)."""
+    (P, t), key = args, attrs["key"]
+    if j == 1:
+        return b.apply("log_softmax_at_vjp", P, h, key=key)
+    return b.mul(_sum_of(b, h, key), b.mul(t, _at_vjp_slope(b, P, key)))

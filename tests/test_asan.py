@@ -36,7 +36,8 @@ from exprcompiler.trace.ir import Builder, trace_from_builder
 assert "-fsanitize=address,undefined" in " ".join(c_build.extra_flags()), c_build.extra_flags()
 MAKE = {"value": compile_expr, "grad": compile_grad, "jvp": compile_jvp, "vjp": compile_vjp,
         "hvp": compile_hvp, "stable grad": lambda e, **kw: compile_grad(e, stable=True, **kw),
-        "stable hvp": lambda e, **kw: compile_hvp(e, stable=True, **kw)}
+        "stable hvp": lambda e, **kw: compile_hvp(e, stable=True, **kw),
+        "stable jvp": lambda e, **kw: compile_jvp(e, stable=True, **kw)}
 
 
 def diagonal_trace():
@@ -75,6 +76,14 @@ CASES = [
     ("log(exp(x[2])/sum(exp(x))) - log(softmax(x)[0]) + x[4] - logsumexp(x)", {"x": ("n",)}, "stable grad",
      [{"n": n} for n in (0, 1, 3, 4, 5, 6, 17, 33)]),
     ("log(exp(x[1])/sum(exp(x)))", {"x": ("n",)}, "stable hvp", [{"n": n} for n in (1, 2, 7, 31)]),
+    # several picks of one vector: one log_softmax_at_parts for all keys, the values as a
+    # vector, one adjoint and one tangent op (the tangent's loops between the keys)
+    ("log(exp(x[2])/sum(exp(x))) + 2*log(softmax(x)[0]) - (logsumexp(x) - x[3])", {"x": ("n",)}, "stable grad",
+     [{"n": n} for n in (0, 2, 3, 4, 5, 17, 33)]),
+    ("log(exp(x[0])/sum(exp(x))) + log(exp(x[3])/sum(exp(x)))", {"x": ("n",)}, "stable jvp",
+     [{"n": n} for n in (3, 4, 5, 17)]),
+    ("log(exp(x[1])/sum(exp(x))) - 3*log(exp(x[2])/sum(exp(x)))", {"x": ("n",)}, "stable hvp",
+     [{"n": n} for n in (2, 3, 7, 31)]),
 ]
 
 

@@ -1,7 +1,7 @@
 """C backend for tensor traces, the softmax family's ops: softmax, log_softmax and the
 internal ops of their derivatives and of a vector's log_softmax(x)[k]
 (tensor_rules_softmax: log_softmax_vjp, log_softmax_jvp, log_softmax_at_parts,
-log_softmax_at, log_softmax_at_vjp).
+log_softmax_at, log_softmax_at_vjp, log_softmax_at_jvp).
 
 Where it sits: beside c_tensor_ops (the other ops' emitters; its EMITTERS table holds
 these too), written with c_tensor_loops' primitives. Each emitter gets the loops being
@@ -121,10 +121,7 @@ def _log_softmax_rows(e: Loops, x: View, dst: View, kept) -> None:
                 *("    " + ln for ln in wrap_loop("j", n, [f"{tt} += exp({el('j')} - {cm});"],
                                                     f"{SIMD} reduction(+:{tt})")),
                 "}",
-                f"if ({cm} == INFINITY && {kk} == 1.0)   /* a single +inf: exp(inf - inf) there, its limit 1 */",
-        *("    " + ln for ln in wrap_loop("j", n, [f"{at(dst, ['j'])} = xc_select({el('j')} == {cm}, 1.0, "
-                                                    f"{at(dst, ['j'])});"], SIMD)),
-        f"const double {lg} = xc_log1p({tt} + (({kk} == 1.0) - 1.0));",
+                f"const double {lg} = xc_log1p({tt} + (({kk} == 1.0) - 1.0));",
                 f"const double {cq} = {kk} == 1.0 ? {cm} : NAN;   /* the single maximum, else none */",
                 *wrap_loop("j", n, [f"{at(dst, idx + ['j'])} = xc_select({el('j')} == {cq}, 0.0, "
                                     f"{el('j')} - {cm}) - {lg};"], SIMD)]
@@ -245,23 +242,24 @@ def emit_log_softmax_jvp(e: Loops, ins, args, dst: View) -> None:
     _each_row(e, x, row)
 
 
-def _pick(key) -> str:
-    """The C index of the vector element key picks (0 <= it: softmax_forms._vector_pick)."""
-    return str(key[0])
+def _picks(ins) -> list[str]:
+    """The C indices of the vector elements the key picks (each >= 0:
+    softmax_forms._vector_pick), in its order."""
+    return [str(k) for k in ins.attr("key")]
 
 
 def emit_log_softmax_at_parts(e: Loops, ins, args, dst: View) -> None:
     """runtime.log_softmax_at_parts on a vector: _log_softmax_rows' maximum and T, from
     the same terms in one loop that also keeps e = exp(x - c) in dst (at a single +inf,
     exp(inf - inf): then a pass sets its limit, 1; a select in the loop cost 5%); then
-    dst·(1/S), S the sum of all of e (1 + T where the maximum is single), and element k
-    set to log_softmax's value there (its bits)."""
+    dst·(1/S), S the sum of all of e (1 + T where the maximum is single), and each key's
+    element set to log_softmax's value there (its bits)."""
     x, = args
     e.libm.add("exp")
     e.helpers |= {"xc_select", "xc_log1p"}
     c = e.temp([1], "lsp_max")
     e.reduce("max", x.shape, elements(x), (0,), c)
-    n, k = e.dim_c(x.shape[0]), _pick(ins.attr("key"))
+    n = e.dim_c(x.shape[0])
     cm, tt, kk, cq, lg, ej, r = (e.fresh(v) for v in ("lsp_c", "lsp_t", "lsp_k", "lsp_cq", "lsp_log1p", "lsp_e",
                                                       "lsp_recip"))
 
@@ -284,30 +282,83 @@ def emit_log_softmax_at_parts(e: Loops, ins, args, dst: View) -> None:
         f"const double {cq} = {kk} == 1.0 ? {cm} : NAN;   /* the single maximum, else none */",
         f"const double {r} = 1.0 / ({tt} + ({kk} == 1.0));   /* (a division an element took 0.6 ns) */",
         *wrap_loop("j", n, [f"{at(dst, ['j'])} = {at(dst, ['j'])} * {r};"], SIMD),
-        f"{at(dst, [k])} = xc_select({el(k)} == {cq}, 0.0, {el(k)} - {cm}) - {lg};"]), "}"])
+        *(f"{at(dst, [k])} = xc_select({el(k)} == {cq}, 0.0, {el(k)} - {cm}) - {lg};" for k in _picks(ins))]),
+        "}"])
 
 
 def emit_log_softmax_at(e: Loops, ins, args, dst: View) -> None:
-    """runtime.log_softmax_at: element k of log_softmax_at_parts (x is not read)."""
+    """runtime.log_softmax_at: element k of log_softmax_at_parts (x is not read); the
+    vector of them for several keys."""
     _, P = args
-    e.emit([f"double {dst.text} = {at(P, [_pick(ins.attr('key'))])};"])
+    ks = _picks(ins)
+    if len(ks) == 1:
+        e.emit([f"double {dst.text} = {at(P, ks)};"])
+        return
+    e.emit([f"{at(dst, [str(i)])} = {at(P, [k])};" for i, k in enumerate(ks)])
+
+
+def _key_sum(g: View, count: int) -> str:
+    """G, the sum of one adjoint (or tangent) per key, left to right (runtime's
+    np.add.reduce of so few is that order)."""
+    return " + ".join(at(g, [str(i)]) for i in range(count))
 
 
 def emit_log_softmax_at_vjp(e: Loops, ins, args, dst: View) -> None:
-    """runtime.log_softmax_at_vjp: 0 - g·s_j off k, at k 0 - g·expm1(v), v = P[k] the
-    value (one pass over P, then element k)."""
+    """runtime.log_softmax_at_vjp: 0 - G·s_j off the keys, at k 0 - g·expm1(v), v = P[k]
+    the value, less (G - g)·exp(v) for several keys (one pass over P, then the keys)."""
     P, g = args
-    k = _pick(ins.attr("key"))
+    ks = _picks(ins)
     e.libm.add("expm1")
     q = e.fresh("lsa_g")
+    if len(ks) == 1:
+        total, keys = read(g, (), []), [f"{at(dst, ks)} = 0.0 - {q} * expm1({at(P, ks)});"]
+    else:
+        e.libm.add("exp")
+        total = _key_sum(g, len(ks))
+        keys = [f"{at(dst, [k])} = (0.0 - {at(g, [str(i)])} * expm1({at(P, [k])})) - ({q} - {at(g, [str(i)])}) * "
+                f"exp({at(P, [k])});" for i, k in enumerate(ks)]
     e.emit(["{", *("    " + ln for ln in [
-        f"const double {q} = {read(g, (), [])};",
+        f"const double {q} = {total};",
         *wrap_loop("j", e.dim_c(P.shape[0]), [f"{at(dst, ['j'])} = 0.0 - {at(P, ['j'])} * {q};"], SIMD),
-        f"{at(dst, [k])} = 0.0 - {q} * expm1({at(P, [k])});"]), "}"])
+        *keys]), "}"])
+
+
+def emit_log_softmax_at_jvp(e: Loops, ins, args, dst: View) -> None:
+    """runtime.log_softmax_at_jvp: D = sum(P·t) over the elements off the keys (a loop
+    per stretch between them, one pass in all), then at each key -expm1(v)·t_k - D, less
+    the other keys' exp(v)·t for several."""
+    P, t = args
+    ks = [int(k) for k in _picks(ins)]
+    e.libm.add("expm1")
+    n = e.dim_c(P.shape[0])
+    D = e.fresh("lsj_off")
+
+    def tj(j):
+        return read(t, P.shape, [j])
+    lines, start = [f"double {D} = 0.0;"], "0"
+    for k in ks + [None]:
+        stop = n if k is None else str(k)
+        if k is None or k > int(start):
+            lines += wrap_loop("j", stop, [f"{D} += {at(P, ['j'])} * {tj('j')};"], f"{SIMD} reduction(+:{D})",
+                               start=start)
+        start = None if k is None else str(k + 1)
+    if len(ks) == 1:
+        k = str(ks[0])
+        e.emit(lines)   # (at function scope: dst, a number, is declared there)
+        e.emit([f"double {dst.text} = (0.0 - expm1({at(P, [k])}) * {tj(k)}) - {D};"])
+        return
+    e.libm.add("exp")
+    q = [e.fresh("lsj_q") for _ in ks]
+    lines += [f"const double {qi} = exp({at(P, [str(k)])}) * {tj(str(k))};" for qi, k in zip(q, ks)]
+    qsum = " + ".join(q)
+    lines += [f"{at(dst, [str(i)])} = (0.0 - expm1({at(P, [str(k)])}) * {tj(str(k))}) - ({D} + (({qsum}) - {qi}));"
+              for i, (k, qi) in enumerate(zip(ks, q))]
+    e.emit(["{", *("    " + ln for ln in lines), "}"])
 
 
 SOFTMAX_EMITTERS = {
     "softmax": emit_softmax, "log_softmax": emit_log_softmax, "log_softmax_vjp": emit_log_softmax_vjp,
     "log_softmax_jvp": emit_log_softmax_jvp, "log_softmax_at_parts": emit_log_softmax_at_parts,
     "log_softmax_at": emit_log_softmax_at, "log_softmax_at_vjp": emit_log_softmax_at_vjp,
+    "log_softmax_at_jvp": emit_log_softmax_at_jvp,
 }

@@ -22,6 +22,7 @@ from ..trace.printer import label_text, table_spelling
 from ..trace.render import Renderer
 from .match import TraceView
 from .rules import RULES, rules_by_op
+from .softmax_forms import share_picks
 
 STAGES = ("primal", "derivative")
 _LEAVES = ("input", "const", "copy")
@@ -76,7 +77,10 @@ def stabilize(trace: Trace, stage: str = "primal", rules: Optional[Sequence] = N
     outputs = [(n, vmap[v]) for n, v in trace.outputs]
     numbered = trace.labels == primal_labels(trace.instrs)
     new = b.finish(outputs, input_order=list(trace.input_names), number=numbered, source=trace.source)
-    return new, tuple(_firings(trace, new, b, vmap, outputs, fired, stage))
+    firings = tuple(_firings(trace, new, b, vmap, outputs, fired, stage))
+    if stage == "primal":   # several picks of one vector: one pass for all of them
+        new = share_picks(new)
+    return new, firings
 
 
 def _try_rules(b: Builder, trace: Trace, i: int, args: list, rules, fired: list) -> Optional[int]:

@@ -8,6 +8,8 @@ same function, a build (b, *matched) -> the replacement, made only through build
 calls; the rewriter (rewrite.py) drops a replacement whose shape is not the one it
 replaces. Picking elements (index) commutes with everything matched here: log is
 elementwise, and logsumexp(x) is one number wherever a pick is allowed (over all of x).
+share_picks is not a rule: rewrite.stabilize runs it on the rewritten primal, where it
+sees every pick of a vector at once.
 """
 
 from __future__ import annotations
@@ -119,7 +121,8 @@ def build_log_softmax(b, x, axis, key):
     log_softmax_at_parts(x) (softmax(x) with element k replaced by that value): its
     gradient, g·(δ_k - s), reads P, so value and gradient take one exp pass, as the
     naive exp(x[k])/sum(exp(x)) does (log_softmax and its adjoint took one each: 1.3-2x
-    the naive form; benchmarks/bench_log_softmax.py)."""
+    the naive form; benchmarks/bench_log_softmax.py). Several picks of one x then
+    share one P (share_picks, after the rewrite)."""
     k = _vector_pick(b, x, key)
     if k is not None:
         return b.apply("log_softmax_at", x, b.apply("log_softmax_at_parts", x, key=k, axis=0), key=k)
@@ -137,6 +140,74 @@ def _vector_pick(b, x, key):
     if type(n) is int:
         return (k % n,)
     return (k,) if k >= 0 else None
+
+
+# -- several picks of one vector: one P for all ---------------------------------------------------
+SHARED_FROM = 2   # picks of one vector that share one P (benchmarks/bench_log_softmax.py --picks)
+
+
+def _pick_groups(trace) -> dict:
+    """x -> [(P, the value read from it, its key)] for the picks build_log_softmax
+    wrote (one key each, P read by that value only), in trace order, where x has
+    SHARED_FROM or more of them of distinct keys."""
+    instrs, uses = trace.instrs, {}
+    for i, ins in enumerate(instrs):
+        for a in ins.args:
+            uses.setdefault(a, []).append(i)
+    for _, v in trace.outputs:
+        uses.setdefault(v, []).append(-1)
+    groups: dict = {}
+    for i, ins in enumerate(instrs):
+        if ins.op != "log_softmax_at_parts" or len(dict(ins.attrs)["key"]) != 1:
+            continue
+        readers = uses.get(i, [])
+        if len(readers) != 1 or readers[0] < 0:
+            continue
+        at = instrs[readers[0]]
+        if at.op != "log_softmax_at" or at.args != (ins.args[0], i) or at.attrs != (("key", dict(ins.attrs)["key"]),):
+            continue
+        groups.setdefault(ins.args[0], []).append((i, readers[0], dict(ins.attrs)["key"][0]))
+    return {x: g for x, g in groups.items() if len({k for _, _, k in g}) >= SHARED_FROM
+            and len({k for _, _, k in g}) == len(g)}
+
+
+def share_picks(trace):
+    """The trace with the picks log_softmax(x)[k] of one vector x (build_log_softmax
+    writes each as log_softmax_at(x, P) of its own P = log_softmax_at_parts(x), one exp
+    pass each) reading one P whose key holds all of them: log_softmax_at(x, P) is then
+    the vector of the values, each pick an element of it, and value, gradient and
+    tangent take one pass each whatever the number of picks, where k picks took k
+    (and adds of their adjoints: 1.2-2x the naive form at three picks). Run after the
+    primal rewrite (rewrite.stabilize); a trace without such picks is returned as it
+    is."""
+    groups = _pick_groups(trace)
+    if not groups:
+        return trace
+    from ..passes.replay import replay
+    from ..trace.ir import Builder, primal_labels
+
+    b = Builder()
+    rewrite: dict = {}
+    for x, picks in groups.items():
+        keys = tuple(sorted(k for _, _, k in picks))
+        shared: list = []
+
+        def parts(i, vmap, x=x, keys=keys, shared=shared):
+            P = b.apply("log_softmax_at_parts", vmap[x], key=keys, axis=0)
+            shared.append(b.apply("log_softmax_at", vmap[x], P, key=keys))
+            return P
+
+        def value(i, vmap, pos=None, shared=shared):
+            mark = b.mark()
+            return b.name(b.index(shared[0], key=(pos,)), trace.labels[i], since=mark)
+        rewrite[min(p for p, _, _ in picks)] = parts
+        for P, at, k in picks:
+            rewrite.setdefault(P, None)
+            rewrite[at] = lambda i, vmap, pos=keys.index(k), value=value: value(i, vmap, pos)
+    vmap = replay(b, trace, rewrite=rewrite)
+    numbered = trace.labels == primal_labels(trace.instrs)
+    return b.finish([(n, vmap[v]) for n, v in trace.outputs], input_order=list(trace.input_names),
+                    number=numbered, source=trace.source)
 
 
 _SCALE_SIDES = {"mul": ((0, 1), (1, 0)), "div": ((1, 0),)}   # (the constant's, the softmax's)
@@ -246,4 +317,4 @@ def build_log_softmax_over_a_block(b, x, shape, axis, key, negated):
 __all__ = ["picked", "reduction_axes", "one_axis", "whole", "softmax_ratio", "build_softmax", "log_of_softmax",
            "build_log_softmax", "log_of_scaled_softmax", "positive_scale", "build_scaled_log_softmax",
            "minus_logsumexp", "logsumexp_minus", "build_neg_log_softmax", "logsumexp_difference_over_a_block",
-           "build_log_softmax_over_a_block"]
+           "build_log_softmax_over_a_block", "share_picks"]
