@@ -120,6 +120,35 @@ for program, shapes, kind, sizes_list in CASES:
             assert g.shape == w.shape, (program, sizes, g.shape, w.shape)
             np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12, err_msg=f"{program} at {sizes}")
 
+# The softmax family at edge values: a row with a single +inf, -inf, NaN, ties of the
+# maximum (the random normals above never reach those loops' special passes: a pass
+# copied into the rows' kernel wrote dst[j] for dst[row, j] at a single +inf)
+EDGE_CASES = [("sum(log_softmax(X) * Y) + sum(softmax(X, axis=0) * Y) + sum(logsumexp(X, axis=1) * Y[:, 0])",
+               {"X": ("n", "p"), "Y": ("n", "p")}, "grad"),
+              ("-sum(y * log_softmax(x)) + log(exp(x[1])/sum(exp(x))) + log(softmax(x)[0])",
+               {"x": ("n",), "y": ("n",)}, "stable grad")]
+for program, shapes, kind in EDGE_CASES:
+    f_np = MAKE[kind](program, shapes=shapes)
+    f_c = MAKE[kind](program, shapes=shapes, backend="c")
+    rng = np.random.default_rng(7)
+    for n, p in ((2, 5), (3, 17), (5, 2), (1, 33), (4, 1)):
+        sizes = {"n": n, "p": p}
+        for edge in (np.inf, -np.inf, np.nan, "tie"):
+            args = arguments(f_np, sizes, rng)
+            x = args[0] if args[0].ndim == 2 else args[0][None, :]   # (its rows: views)
+            for row in x:
+                j = rng.integers(len(row))
+                row[j] = row.max() if edge == "tie" else edge
+            with np.errstate(all="ignore"):
+                want, got = outcome(f_np, args), outcome(f_c, args)
+            calls += 1
+            if isinstance(want, str):   # (x[1] of one element: refused alike)
+                assert got == want, (program, sizes, want, got)
+                continue
+            for g, w in zip(got, want):
+                np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12, equal_nan=True,
+                                           err_msg=f"{program} at {sizes}, {edge}")
+
 # The temporaries' workspace (c_tensor.Workspace), kept per thread between calls: sizes
 # up and down (a kept block too large for a call would hide an overflow: blocks are exact)
 # and four threads at once, each on its own data.
