@@ -16,8 +16,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .runtime_blocks import _LN2, _blocked, _blocked_rows, _real, _redo, _scalar
+from .runtime_blocks import _BIG, _LN2, _blocked, _blocked_rows, _real, _redo, _scalar
 from .ufunc_loops import SIMD
+
+# (the calls of a generated function's blocks: bound once, not looked up in np each call)
+_ndarray, _min, _max, _exp, _log, _log1p_loop = (np.ndarray, np.minimum.reduce, np.maximum.reduce, np.exp, np.log,
+                                                 np.log1p)
 
 
 def _log1p_unit(e, out=None, w=None):
@@ -59,6 +63,11 @@ def log1p_of_sum(x, w, out=None):
     depend on its block, so a block with points on both sides would pay log1m_of_diff's
     mask and redo, on data as common as x in [0, 1]: not taken.)"""
     if SIMD["log1p"]:
+        # a generated function's block (most calls), with no tiny |x|: np.log1p itself,
+        # _tiny_safe's test inline (0.5-1 µs of calls a block fewer)
+        if out is None and type(x) is _ndarray and x.ndim and 0 < x.size and x.dtype.char in "fd" \
+                and _min(x, axis=None) >= _TINY:   # (NaN fails)
+            return _log1p_loop(x)
         return _log1p(x, out=out)
     return _log1p_of_sum(x, w, out=out)
 
@@ -72,7 +81,6 @@ def log1p_of_sum(x, w, out=None):
 _W_LOW, _W_HIGH = 0.9375, 1.0625
 
 
-@_blocked
 def log1m_of_diff(x, w, out=None):
     """log1p(0.0 - x), that is log(1 - x), from w = 1 - x, the w its derivative
     -1/(1 - x) divides by (numpy_shares.shared_sums: log(1 - x) rewritten): log(w) where
@@ -81,7 +89,20 @@ def log1m_of_diff(x, w, out=None):
     nearer 1. One reduction finds a block all above, two one all below; else the form of
     most points runs on all and the others are redone, so each point's value is its own,
     whatever the others. +0 at ±0; -inf at x = 1, NaN above it, inf at x = -inf, with
-    log1p's warnings (divide, invalid)."""
+    log1p's warnings (divide, invalid). A generated function's block (below _BIG: no
+    blocks of its own) is tested here, before _blocked's wrapper, and goes to the
+    mixed block's steps without testing again (0.5-1 µs of calls a block fewer)."""
+    if out is None and type(w) is _ndarray and w.ndim and 0 < w.size < _BIG and w.dtype.char in "fd":
+        if _min(w, axis=None) >= _W_HIGH or _max(w, axis=None) <= _W_LOW:
+            return _log(w)   # (the usual block, all far from 1, with no steps between: the same bits)
+        return _log1m_mixed(_real(x), w, None)
+    return _log1m_of_diff(x, w, out=out)
+
+
+@_blocked
+def _log1m_of_diff(x, w, out=None):
+    """log1m_of_diff's steps after its first test (other calls than a generated
+    function's blocks: large arrays, by blocks; scalars; out=)."""
     tested = out is None and type(w) is np.ndarray and w.ndim and w.size and w.dtype.char in "fd"
     if tested and (np.minimum.reduce(w, axis=None) >= _W_HIGH or np.maximum.reduce(w, axis=None) <= _W_LOW):
         return np.log(w)   # (the usual block, all far from 1, with no steps between: the same bits)
@@ -90,6 +111,14 @@ def log1m_of_diff(x, w, out=None):
     if not tested and w.size and (np.minimum.reduce(w, axis=None) >= _W_HIGH
                                   or np.maximum.reduce(w, axis=None) <= _W_LOW):
         return _scalar(np.log(w, out=r))   # (NaN fails both tests)
+    return _log1m_mixed(x, w, r)
+
+
+def _log1m_mixed(x, w, r):
+    """log1m_of_diff of a block with points near w = 1 (or NaN), into r (None: a new
+    array): the form of most points on all, the others redone."""
+    if r is None:
+        r = np.empty_like(w)
     # (NaN is not near: log(NaN) is NaN too; an array for one point too, where a ufunc of
     # a 0-d array returns a scalar, which cannot be written in place)
     near = np.greater(w, _W_LOW, out=np.empty(w.shape, dtype=bool))
@@ -137,14 +166,26 @@ def expm1(x, out=None):
     return _scalar(out)
 
 
-@_blocked_rows
 def expm1_pair(x, out=None):
     """(expm1(x), exp(x)): expm1's value and its derivative as the op table writes it,
     expm1's and np.exp's bits (`out`: two arrays). Where expm1 takes exp(x) - 1 (a block
     all at or above log 2, or mostly), the derivative is that exp(x), so it costs no pass
-    of its own there."""
+    of its own there. A generated function's block (below _BIG) takes these steps
+    before _blocked_rows' wrapper (its call and tests cost ~0.5 µs a block)."""
+    if out is None and type(x) is _ndarray and x.ndim and 0 < x.size < _BIG and x.dtype.char in "fd":
+        e = _exp(x)   # (the usual block: _pair_into's steps, inline)
+        lo = _min(x, axis=None)
+        if lo >= _LN2:   # (NaN fails)
+            return np.subtract(e, 1.0), e
+        return _pair_into(x, None, False, e, lo)
+    return _expm1_pair(x, out=out)
+
+
+@_blocked_rows
+def _expm1_pair(x, out=None):
+    """expm1_pair of large arrays (by blocks), of scalars and into out=."""
     if out is None and type(x) is np.ndarray and x.ndim and x.size and x.dtype.char in "fd":
-        e = np.exp(x)   # (the usual block: _pair_into's steps, inline)
+        e = np.exp(x)
         lo = np.minimum.reduce(x, axis=None)
         if lo >= _LN2:   # (NaN fails)
             return np.subtract(e, 1.0), e
@@ -152,20 +193,38 @@ def expm1_pair(x, out=None):
     return _pair_into(x, out, False)
 
 
-@_blocked_rows
 def neg_expm1_pair(x, out=None):
     """(0.0 - expm1(x), exp(x)): 1 - exp(x) as the stability rewrite writes it, and the
     exp(x) of its derivative -exp(x), in those bits (`out`: two arrays): expm1_pair with
     1 - exp(x) where expm1 takes exp(x) - 1 (the same bits as 0.0 - (exp(x) - 1): rounding
     to nearest is symmetric, and both are +0 at exp(x) = 1), so neither the negation nor
-    the expm1 costs a pass there (1 - exp(x) on [1, 10]: the naive form's passes)."""
+    the expm1 costs a pass there (1 - exp(x) on [1, 10]: the naive form's passes). A
+    generated function's block takes these steps before the wrapper, as expm1_pair's."""
+    if out is None and type(x) is _ndarray and x.ndim and 0 < x.size < _BIG and x.dtype.char in "fd":
+        e = _exp(x)   # (the usual block: _pair_into's steps, inline)
+        lo = _min(x, axis=None)
+        if lo >= _LN2:   # (NaN fails)
+            return np.subtract(1.0, e), e
+        return _pair_into(x, None, True, e, lo)
+    return _neg_expm1_pair(x, out=out)
+
+
+@_blocked_rows
+def _neg_expm1_pair(x, out=None):
+    """neg_expm1_pair of large arrays (by blocks), of scalars and into out=."""
     if out is None and type(x) is np.ndarray and x.ndim and x.size and x.dtype.char in "fd":
-        e = np.exp(x)   # (the usual block: _pair_into's steps, inline)
+        e = np.exp(x)
         lo = np.minimum.reduce(x, axis=None)
         if lo >= _LN2:   # (NaN fails)
             return np.subtract(1.0, e), e
         return _pair_into(x, None, True, e, lo)
     return _pair_into(x, out, True)
+
+
+# (tests and callers that want the helpers unblocked: the blocked steps' own function)
+expm1_pair.__wrapped__ = _expm1_pair.__wrapped__
+neg_expm1_pair.__wrapped__ = _neg_expm1_pair.__wrapped__
+log1m_of_diff.__wrapped__ = _log1m_of_diff.__wrapped__
 
 
 def _pair_into(x, out, negated: bool, exp=None, lo=None):

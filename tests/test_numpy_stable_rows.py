@@ -3,7 +3,8 @@ log1mexp's gradient as the second row of one runtime.log1mexp_slopes call, the t
 row of log1mexp_rows negated (numpy_shares._log1mexp_slopes), a softplus and its sigmoid
 as one runtime.softplus_pair call, hypot's divisor where(r == 0.0, 1.0, r) as
 where_rare lending r itself (numpy_render._lent_wheres), and runtime.hypot's one
-reduction where an argument is a constant."""
+reduction where an argument is a constant; and (the last section) the stable rows'
+helpers' block paths, and arcsin's slope as one_minus_square."""
 
 import numpy as np
 import pytest
@@ -194,3 +195,190 @@ def test_a_softplus_and_its_gradient_are_one_call(text):
     h = 1e-6
     fd = (runtime.softplus(x[inside] + h) - runtime.softplus(x[inside] - h)) / (2 * h)
     np.testing.assert_allclose(grad[inside], fd, rtol=1e-7, atol=1e-12)
+
+
+# -- the stable rows' block paths (issue 18) -----------------------------------------------
+# expm1_pair, neg_expm1_pair, log1p_of_sum, log1m_of_diff, sigmoid_pair_of_exp,
+# sigmoid_pair_of_exp_at and log1mexp_slopes take a generated function's block (an array below
+# runtime_blocks._BIG, no out=) before _blocked's wrapper, the usual block's test inline.
+# These check that such a block goes that way (the blocked helpers these tests name did
+# not exist before) and that it gives the wrapper's bits, warnings and dtypes at every
+# kind of point: usual and mixed blocks, NaN, infinities, overflowed exps, tiny
+# arguments, signed zeros, float32, 2-D blocks, large arrays (by blocks) and out=.
+import warnings  # noqa: E402
+
+from exprcompiler import runtime as R  # noqa: E402
+from exprcompiler import runtime_elementwise, runtime_exps, runtime_log1p  # noqa: E402
+from exprcompiler.runtime_blocks import _BIG  # noqa: E402
+from exprcompiler.ufunc_loops import SIMD  # noqa: E402
+
+SPECIALS = [0.0, -0.0, np.nan, np.inf, -np.inf, 1e-300, -1e-300, 5e-324, 2.0 ** -60, -(2.0 ** -60),
+            0.6931471805599453, 0.6931471805599452, 710.0, -750.0, 1e300, -1e300, 0.0625, -0.0625, 1.0, -1.0]
+
+
+def _same(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.dtype == b.dtype and a.shape == b.shape
+    # bit for bit, NaN's sign included, ±0 apart
+    assert np.array_equal(a.view(np.uint8), b.view(np.uint8)), (a, b)
+
+
+def _blocks(dtype):
+    """Blocks as a generated function hands them: the usual ones of the bench rows'
+    ranges, mixed ones, and ones with the special points among ordinary ones."""
+    rng = np.random.default_rng(18)
+    out = [rng.uniform(1, 10, 4096), rng.uniform(-3, 3, 4096), rng.uniform(-10, -0.1, 4096),
+           rng.uniform(0.1, 10, 4096), rng.uniform(-0.2, 0.2, 4096), rng.uniform(-800, 800, 4096),
+           rng.uniform(-3, -0.5, 4096)]
+    for base in list(out):
+        b = base.copy()
+        b[rng.integers(0, b.size, len(SPECIALS))] = SPECIALS
+        out.append(b)
+    out.append(np.array(SPECIALS))
+    out.append(rng.uniform(0.1, 10, (64, 33)))   # a 2-D block (tensor programs)
+    with np.errstate(over="ignore"):
+        return [b.astype(dtype) for b in out]
+
+
+def _unblocked(f):
+    return f.__wrapped__
+
+
+def _calls(x):
+    """(name, new path's call, the wrapper path's call) on block x."""
+    with np.errstate(all="ignore"):
+        E = np.exp(x)
+    w, m = 1.0 + x, 1.0 - x
+    return [
+        ("expm1_pair", lambda: R.expm1_pair(x), lambda: runtime_log1p._expm1_pair(x)),
+        ("neg_expm1_pair", lambda: R.neg_expm1_pair(x), lambda: runtime_log1p._neg_expm1_pair(x)),
+        ("log1p_of_sum", lambda: R.log1p_of_sum(x, w), lambda: runtime_log1p._log1p(x) if SIMD["log1p"]
+         else runtime_log1p._log1p_of_sum(x, w)),
+        ("log1m_of_diff", lambda: R.log1m_of_diff(x, m), lambda: runtime_log1p._log1m_of_diff(x, m)),
+        ("sigmoid_pair_of_exp", lambda: R.sigmoid_pair_of_exp(E),
+         lambda: runtime_exps._sigmoid_pair_of_exp_blocked(E)),
+        ("sigmoid_pair_of_exp_at", lambda: R.sigmoid_pair_of_exp_at(x, E),
+         lambda: runtime_exps._sigmoid_pair_of_exp_at_blocked(x, E)),
+        ("log1mexp_slopes", lambda: R.log1mexp_slopes(x), lambda: runtime_elementwise._log1mexp_slopes(x)),
+    ]
+
+
+def _loops(monkeypatch, simd: bool):
+    for k in SIMD:
+        monkeypatch.setitem(SIMD, k, simd)
+
+
+def _run(call):
+    """The call's results and the warnings it raised (as errstate 'warn' gives them)."""
+    with warnings.catch_warnings(record=True) as seen, np.errstate(all="warn"):
+        warnings.simplefilter("always")
+        got = call()
+    return got, sorted(str(w.message) for w in seen)
+
+
+@pytest.mark.parametrize("simd", [True, False])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_block_path_gives_the_wrappers_bits_and_warnings(simd, dtype, monkeypatch):
+    _loops(monkeypatch, simd)
+    for x in _blocks(dtype):
+        for name, new, old in _calls(x):
+            got, warned = _run(new)
+            want, wanted = _run(old)
+            assert warned == wanted, (name, warned, wanted)
+            for a, b in zip(got if isinstance(got, tuple) else (got,), want if isinstance(want, tuple) else (want,)):
+                _same(a, b)
+
+
+@pytest.mark.parametrize("name", ["_expm1_pair", "_neg_expm1_pair", "_log1m_of_diff"])
+def test_a_block_does_not_go_through_the_wrapper_log1p(name, monkeypatch):
+    """On a generated function's block the blocked helper is not called (it was the
+    only way before)."""
+    def fail(*args, **kwargs):
+        raise AssertionError(f"{name} called on a block")
+    monkeypatch.setattr(runtime_log1p, name, fail)
+    x = np.random.default_rng(1).uniform(1, 10, 16384)
+    R.expm1_pair(x), R.neg_expm1_pair(x), R.log1m_of_diff(-x, 1.0 + x), R.log1m_of_diff(x / 100, 1.0 - x / 100)
+
+
+@pytest.mark.parametrize("name", ["_sigmoid_pair_of_exp_blocked", "_sigmoid_pair_of_exp_at_blocked"])
+def test_a_block_does_not_go_through_the_wrapper_sigmoid(name, monkeypatch):
+    def fail(*args, **kwargs):
+        raise AssertionError(f"{name} called on a block")
+    monkeypatch.setattr(runtime_exps, name, fail)
+    u = np.random.default_rng(2).uniform(-3, 3, 16384)
+    E = np.exp(u)
+    R.sigmoid_pair_of_exp(E), R.sigmoid_pair_of_exp_at(u, E)
+
+
+def test_log1mexp_slopes_block_does_not_go_through_the_wrapper(monkeypatch):
+    """Where the loops are SIMD, log1mexp_slopes of a block goes to _log1mexp_recip
+    without _blocked's wrapper (log(1 - exp(x)) rewritten, with its gradient)."""
+    for k in ("expm1", "log1p"):
+        monkeypatch.setitem(SIMD, k, True)
+
+    def fail(*args, **kwargs):
+        raise AssertionError("_log1mexp_slopes called on a block")
+    monkeypatch.setattr(runtime_elementwise, "_log1mexp_slopes", fail)
+    x = np.random.default_rng(6).uniform(-3, -0.5, 16384)
+    value, slope = R.log1mexp_slopes(x)
+    with np.errstate(all="ignore"):
+        _same(value, R.log1mexp_rows(x)[0])
+        _same(slope, -R.log1mexp_rows(x)[2])
+
+
+def test_log1p_of_sum_block_takes_np_log1p_alone(monkeypatch):
+    """Where np.log1p is SIMD, a block with no tiny |x| is np.log1p(x) with no call of
+    the guard (_tiny_safe), whose test is inline."""
+    monkeypatch.setitem(SIMD, "log1p", True)
+
+    def fail(*args, **kwargs):
+        raise AssertionError("_tiny_safe called on a usual block")
+    monkeypatch.setattr(runtime_log1p, "_tiny_safe", fail)
+    x = np.random.default_rng(3).uniform(0.1, 10, 16384)
+    _same(R.log1p_of_sum(x, 1.0 + x), np.log1p(x))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_large_arrays_scalars_and_out_keep_their_paths(dtype):
+    """Large arrays still run by blocks (the same bits as unblocked), scalars and out=
+    as before."""
+    rng = np.random.default_rng(4)
+    x = rng.uniform(-5, 5, _BIG + 7).astype(dtype)
+    x[::997] = -0.0
+    with np.errstate(all="ignore"):
+        E = np.exp(x)
+        for f, args in ((R.expm1_pair, (x,)), (R.neg_expm1_pair, (x,)), (R.log1m_of_diff, (x, 1.0 - x)),
+                        (R.log1mexp_slopes, (x,)), (R.sigmoid_pair_of_exp, (E,)), (R.sigmoid_pair_of_exp_at, (x, E))):
+            got, want = f(*args), _unblocked(f)(*args)
+            for a, b in zip(got if isinstance(got, tuple) else (got,), want if isinstance(want, tuple) else (want,)):
+                _same(a, b)
+        y = np.array([0.5, 2.0, -0.0], dtype)
+        outs = (np.empty_like(y), np.empty_like(y))
+        R.expm1_pair(y, out=outs)
+        _same(outs[0], np.asarray(R.expm1(y)))
+        _same(outs[1], np.exp(y))
+        r = np.empty_like(y)
+        R.log1m_of_diff(y, 1.0 - y, out=r)
+        _same(r, R.log1m_of_diff(y, 1.0 - y))
+        s, t = R.sigmoid_pair_of_exp(np.exp(y), out=(np.empty_like(y), np.empty_like(y)))
+        _same(s, R.sigmoid_pair_of_exp(np.exp(y))[0])
+        _same(t, R.sigmoid_pair_of_exp(np.exp(y))[1])
+    for v in (0.3, 2.0, -0.0):   # one point: scalars, as before
+        a, b = R.expm1_pair(np.float64(v))
+        assert float(a) == float(np.expm1(v)) or abs(float(a) - float(np.expm1(v))) <= 2.3e-16 * abs(float(a))
+        assert float(b) == float(np.exp(v))
+
+
+@pytest.mark.parametrize("expr", ["arcsin(x)", "arccos(x)"])
+def test_arcsin_slope_is_one_minus_square(expr):
+    """arcsin's and arccos' stable slope divide by one_minus_square(x), (1 - x)(1 + x) in
+    one array (runtime.one_minus_square: its product in place), not by the product of
+    two new arrays: the same bits (needs the rule one_minus_square to build the op,
+    stability/rules.py)."""
+    g = compile_grad(expr, stable=True)
+    assert "one_minus_square(x)" in g.source, g.source
+    x = np.random.default_rng(5).uniform(-0.999, 0.999, 1001)
+    x[:4] = [0.0, -0.0, 1 - 2.0 ** -52, -(1 - 2.0 ** -52)]
+    want = 1.0 / np.sqrt((1.0 - x) * (1.0 + x))
+    got = np.asarray(g(x)[1][0])
+    _same(got, want if expr == "arcsin(x)" else -want)

@@ -181,8 +181,12 @@ RULES: tuple[Rule, ...] = (
                "by 37 (value and gradient 0); logsumexp's gradient over several axes: 5e-11 at |x| ~ 1e6"),
     # Derivative traces only: (1 - u)(1 + u) is accurate near |u| = 1, but its own
     # derivative (1 - u) - (1 + u) cancels for small u, so it is never differentiated.
+    # Built as the op one_minus_square (arctanh's): that product's bits, in NumPy one
+    # array (runtime.one_minus_square multiplies in place) where the two new arrays of
+    # 1 - u and 1 + u cost arcsin's value and gradient ~5% (1.09-1.13x -> 1.03-1.08x the
+    # naive form's time at 10^6 points); C's xc_one_minus_square is the same product.
     Rule("one_minus_square", "sub", P.one(P.one_minus_square),
-         lambda b, u: b.mul(b.sub(1.0, u), b.add(1.0, u)),
+         lambda b, u: b.apply("one_minus_square", u),
          "1 - u² loses digits near |u| = 1 (arcsin', arccos'); (1 - u)(1 + u) does not",
          stages=("derivative",), fails="|u| near 1: 1 - 1e-10 gives relative error 1e-7"),
     # -- quotients ------------------------------------------------------------------------
