@@ -128,6 +128,32 @@ def _log_softmax_rows(e: Loops, x: View, dst: View, kept) -> None:
     _each_row(e, x, row)
 
 
+def _prologue(e: Loops, ins, x: View, dst: View, prefix: str, names: tuple):
+    """What log_softmax's adjoint and tangent ops share (emit_log_softmax_vjp, _jvp): the
+    axis a, and the maxima c along it; along an axis other than the innermost also the
+    temporaries `names` (the first the sums S, summed here) with exp(x - c) in dst, which
+    each op then divides by S (_normalize) where it needs s; None for them along the
+    innermost axis, whose rows the ops write themselves (one generator, so that the two
+    do not drift apart: a copied prologue once carried a wrong index)."""
+    a = ins.attr("axis")
+    e.libm.add("exp")
+    e.helpers |= {"xc_select", "xc_relu"}
+    kept = [1 if k == a else d for k, d in enumerate(x.shape)]
+    c = e.temp(kept, f"{prefix}_max")
+    e.reduce("max", x.shape, elements(x), (a,), c)
+    if a == len(x.shape) - 1:
+        return a, c, None
+    e.assign(dst, lambda rd: f"exp({rd(x)} - {rd(c)})")
+    temps = [e.temp(kept, f"{prefix}_{name}") for name in names]
+    e.reduce("+", x.shape, elements(dst), (a,), temps[0])
+    return a, c, temps
+
+
+def _normalize(e: Loops, dst: View, total: View, o: View) -> None:
+    """dst = s = exp(x - c)/S in place, its limit relu(o + 1) where S is NaN."""
+    e.assign(dst, lambda rd: f"({rd(total)} == {rd(total)}) ? {rd(dst)} / {rd(total)} : xc_relu({rd(o)} + 1.0)")
+
+
 def emit_log_softmax_vjp(e: Loops, ins, args, dst: View) -> None:
     """runtime.log_softmax_vjp: a = g - s·G, s = exp(x - c)/S, G = sum(g), c the
     maximum, S the sum of exp(x - c); s from its limit relu(o + 1) where S is NaN; where
@@ -136,18 +162,11 @@ def emit_log_softmax_vjp(e: Loops, ins, args, dst: View) -> None:
     dst), S and G, one for the result (two where S < 2); along another axis the same
     steps as loops over the whole argument."""
     x, o, g = args
-    a = ins.attr("axis")
-    e.libm.add("exp")
-    e.helpers |= {"xc_select", "xc_relu"}
-    kept = [1 if k == a else d for k, d in enumerate(x.shape)]
-    c = e.temp(kept, "lsv_max")
-    e.reduce("max", x.shape, elements(x), (a,), c)
-    if a != len(x.shape) - 1:
-        e.assign(dst, lambda rd: f"exp({rd(x)} - {rd(c)})")
-        total, gsum, others = e.temp(kept, "lsv_sum"), e.temp(kept, "lsv_g"), e.temp(kept, "lsv_others")
-        e.reduce("+", x.shape, elements(dst), (a,), total)
+    a, c, temps = _prologue(e, ins, x, dst, "lsv", ("sum", "g", "others"))
+    if temps is not None:
+        total, gsum, others = temps
         e.reduce("+", x.shape, elements(g), (a,), gsum)
-        e.assign(dst, lambda rd: f"({rd(total)} == {rd(total)}) ? {rd(dst)} / {rd(total)} : xc_relu({rd(o)} + 1.0)")
+        _normalize(e, dst, total, o)
 
         def adj(idx) -> str:
             s = read(dst, x.shape, idx)
@@ -193,17 +212,10 @@ def emit_log_softmax_jvp(e: Loops, ins, args, dst: View) -> None:
     sum(e·t), one for the result (three where S < 2: t_top, then sum(e·d)); along
     another axis the same steps as loops over the whole argument, s kept in dst."""
     x, o, t = args
-    a = ins.attr("axis")
-    e.libm.add("exp")
-    e.helpers |= {"xc_select", "xc_relu"}
-    kept = [1 if k == a else d for k, d in enumerate(x.shape)]
-    c = e.temp(kept, "lsj_max")
-    e.reduce("max", x.shape, elements(x), (a,), c)
-    if a != len(x.shape) - 1:
-        e.assign(dst, lambda rd: f"exp({rd(x)} - {rd(c)})")
-        total, top, dot = e.temp(kept, "lsj_sum"), e.temp(kept, "lsj_top"), e.temp(kept, "lsj_dot")
-        e.reduce("+", x.shape, elements(dst), (a,), total)
-        e.assign(dst, lambda rd: f"({rd(total)} == {rd(total)}) ? {rd(dst)} / {rd(total)} : xc_relu({rd(o)} + 1.0)")
+    a, c, temps = _prologue(e, ins, x, dst, "lsj", ("sum", "top", "dot"))
+    if temps is not None:
+        total, top, dot = temps
+        _normalize(e, dst, total, o)
         e.reduce("+", x.shape, lambda idx: f"xc_select({read(dst, x.shape, idx)} > 0.5, {read(t, x.shape, idx)}, 0.0)",
                  (a,), top)
 
