@@ -40,33 +40,42 @@ import time
 FAMILIES = ("text", "fitted", "kinetics")
 
 
-def fitted(n_ops: int, seed: int = 1) -> str:
-    """Random statements over 8 inputs, each constant a random float (about n_ops operations)."""
+def window_program(n_ops: int, seed: int, term) -> str:
+    """Statements over 8 inputs and a window of the recent statements (a DAG, not a
+    chain), each term(rng, names) -> (text, its operations), until about n_ops
+    operations; the output the sum of the last 31 (bench_bulk_where's families too)."""
     rng = random.Random(seed)
     names = [f"x{i}" for i in range(1, 9)]
     lines, ops, k = [], 0, 0
-
-    def c() -> str:
-        return f"{rng.uniform(0.01, 3):.4f}"
     while ops < n_ops:
         k += 1
-        a, b, d = rng.choice(names), rng.choice(names), rng.choice(names)
-        form = rng.randrange(4)
-        if form == 0:
-            e, m = f"{c()}*{a}*{b} + {c()}*exp(-{c()}*{d})", 7
-        elif form == 1:
-            e, m = f"{c()}*{a} - {c()}*{b}*{d}", 5
-        elif form == 2:
-            e, m = f"{c()}*sin({c()}*{a} + {c()})", 5
-        else:
-            e, m = f"{a}*{b}/({c()} + {d}**2)", 5
+        e, m = term(rng, names)
         ops += m
         lines.append(f"t{k} = {e}")
         names.append(f"t{k}")
-        if len(names) > 40:   # (a window of recent statements: a DAG, not a chain)
+        if len(names) > 40:
             names.pop(8)
     lines.append(" + ".join(f"t{j}" for j in range(max(1, k - 30), k + 1)))
     return "\n".join(lines)
+
+
+def _fitted_term(rng, names) -> tuple:
+    def c() -> str:
+        return f"{rng.uniform(0.01, 3):.4f}"
+    a, b, d = rng.choice(names), rng.choice(names), rng.choice(names)
+    form = rng.randrange(4)
+    if form == 0:
+        return f"{c()}*{a}*{b} + {c()}*exp(-{c()}*{d})", 7
+    if form == 1:
+        return f"{c()}*{a} - {c()}*{b}*{d}", 5
+    if form == 2:
+        return f"{c()}*sin({c()}*{a} + {c()})", 5
+    return f"{a}*{b}/({c()} + {d}**2)", 5
+
+
+def fitted(n_ops: int, seed: int = 1) -> str:
+    """Random statements over 8 inputs, each constant a random float (about n_ops operations)."""
+    return window_program(n_ops, seed, _fitted_term)
 
 
 def kinetics(n_ops: int, seed: int = 1, species: int = 20) -> str:

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import random
 
-from bench_bulk_consts import main   # (the harness: measure, the children, the tables)
+from bench_bulk_consts import main, window_program   # (the harness: measure, the children, the tables)
 
 FAMILIES = ("unions", "powers", "maskedpow", "text")
 
@@ -74,24 +74,16 @@ def unions(n_ops: int, seed: int = 1) -> str:
     return "\n".join(lines)
 
 
+def _powers_term(rng, names) -> tuple:
+    a, b = rng.choice(names), rng.choice(names)
+    return (f"{rng.uniform(0.1, 3):.4f}*{a}**{rng.uniform(0.3, 3):.4f} + "
+            f"{rng.uniform(0.1, 3):.4f}*{b}**{rng.uniform(0.3, 3):.4f}"), 6
+
+
 def powers(n_ops: int, seed: int = 1) -> str:
     """Statements c·a**e + d·b**f over 8 inputs and recent statements, every exponent
     and coefficient its own random float (~6 instructions a statement)."""
-    rng = random.Random(seed)
-    names = [f"x{i}" for i in range(1, 9)]
-    lines = []
-    k = 0
-    while 6 * k < n_ops:
-        k += 1
-        a, b = rng.choice(names), rng.choice(names)
-        e = (f"{rng.uniform(0.1, 3):.4f}*{a}**{rng.uniform(0.3, 3):.4f} + "
-             f"{rng.uniform(0.1, 3):.4f}*{b}**{rng.uniform(0.3, 3):.4f}")
-        lines.append(f"t{k} = {e}")
-        names.append(f"t{k}")
-        if len(names) > 40:   # (a window of recent statements: a DAG, not a chain)
-            names.pop(8)
-    lines.append(" + ".join(f"t{j}" for j in range(max(1, k - 30), k + 1)))
-    return "\n".join(lines)
+    return window_program(n_ops, seed, _powers_term)
 
 
 def masked_powers(n_ops: int, seed: int = 1) -> str:

@@ -174,29 +174,41 @@ def test_forward_mode_against_reverse(backend):
         assert j(z, t)[1] == pytest.approx(float(np.dot(d, t)), rel=1e-13, abs=1e-300)
 
 
+def softmax_hessian(z) -> np.ndarray:
+    """-(diag(s) - s·sᵀ) of s = softmax(z), 3 elements, at 50 digits: the Hessian of
+    log_softmax(z)[k] for every k."""
+    with mpmath.workdps(50):
+        e = [mpmath.exp(mpmath.mpf(t)) for t in z]
+        s = [t / sum(e) for t in e]
+        return -np.array([[float((i == j) * s[i] - s[i] * s[j]) for j in range(3)] for i in range(3)])
+
+
+def assert_hvp_is_differences(text: str, n: int, backend: str, rng) -> None:
+    """compile_hvp of `text` over z (n,) against central differences of its gradient
+    along a random direction (stable=True)."""
+    hv = compile_hvp(text, shapes={"z": (n,)}, backend=backend, stable=True)
+    g = compile_grad(text, shapes={"z": (n,)}, backend=backend, stable=True)
+    z, t = rng.normal(size=n), rng.normal(size=n)
+    eps = 1e-6
+    fd = (g(z + eps * t)[1][0] - g(z - eps * t)[1][0]) / (2 * eps)
+    out = hv(z, t)
+    np.testing.assert_allclose(np.asarray(out[-1][0] if isinstance(out[-1], tuple) else out[-1]), fd,
+                               rtol=1e-6, atol=1e-8)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_hessian_and_hvps(backend):
     """The Hessian of log_softmax(z)[k] is -(diag(s) - s·sᵀ) for every k, at an underflowed
     lane, at ties, at a dominant element; HVPs against central differences of the gradient."""
     for z in ([0.0, -800.0, 1.0], [2.0, 2.0, 2.0], [30.0, 0.0, -800.0], [0.3, -1.0, 2.0]):
-        with mpmath.workdps(50):
-            e = [mpmath.exp(mpmath.mpf(t)) for t in z]
-            s = [t / sum(e) for t in e]
-            want = -np.array([[float((i == j) * s[i] - s[i] * s[j]) for j in range(3)] for i in range(3)])
+        want = softmax_hessian(z)
         for k in range(3):
             h = compile_hessian(QUOTIENT.format(k=k), shapes={"z": (3,)}, backend=backend, stable=True)
             got = np.asarray(h(np.array(z))[2]).reshape(3, 3)
             np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-300)
     rng = np.random.default_rng(6)
     for n, k in ((4, 0), (9, 5)):
-        hv = compile_hvp(QUOTIENT.format(k=k), shapes={"z": (n,)}, backend=backend, stable=True)
-        g = quotient(k, n, backend)
-        z, t = rng.normal(size=n), rng.normal(size=n)
-        eps = 1e-6
-        fd = (g(z + eps * t)[1][0] - g(z - eps * t)[1][0]) / (2 * eps)
-        out = hv(z, t)
-        np.testing.assert_allclose(np.asarray(out[-1][0] if isinstance(out[-1], tuple) else out[-1]), fd,
-                                   rtol=1e-6, atol=1e-8)
+        assert_hvp_is_differences(QUOTIENT.format(k=k), n, backend, rng)
 
 
 # -- log_softmax's tangent -----------------------------------------------------------------------
