@@ -173,11 +173,7 @@ def expm1_pair(x, out=None):
     of its own there. A generated function's block (below _BIG) takes these steps
     before _blocked_rows' wrapper (its call and tests cost ~0.5 µs a block)."""
     if out is None and type(x) is _ndarray and x.ndim and 0 < x.size < _BIG and x.dtype.char in "fd":
-        e = _exp(x)   # (the usual block: _pair_into's steps, inline)
-        lo = _min(x, axis=None)
-        if lo >= _LN2:   # (NaN fails)
-            return np.subtract(e, 1.0), e
-        return _pair_into(x, None, False, e, lo)
+        return _pair_block(x, False)
     return _expm1_pair(x, out=out)
 
 
@@ -185,11 +181,7 @@ def expm1_pair(x, out=None):
 def _expm1_pair(x, out=None):
     """expm1_pair of large arrays (by blocks), of scalars and into out=."""
     if out is None and type(x) is np.ndarray and x.ndim and x.size and x.dtype.char in "fd":
-        e = np.exp(x)
-        lo = np.minimum.reduce(x, axis=None)
-        if lo >= _LN2:   # (NaN fails)
-            return np.subtract(e, 1.0), e
-        return _pair_into(x, None, False, e, lo)
+        return _pair_block(x, False)
     return _pair_into(x, out, False)
 
 
@@ -201,11 +193,7 @@ def neg_expm1_pair(x, out=None):
     the expm1 costs a pass there (1 - exp(x) on [1, 10]: the naive form's passes). A
     generated function's block takes these steps before the wrapper, as expm1_pair's."""
     if out is None and type(x) is _ndarray and x.ndim and 0 < x.size < _BIG and x.dtype.char in "fd":
-        e = _exp(x)   # (the usual block: _pair_into's steps, inline)
-        lo = _min(x, axis=None)
-        if lo >= _LN2:   # (NaN fails)
-            return np.subtract(1.0, e), e
-        return _pair_into(x, None, True, e, lo)
+        return _pair_block(x, True)
     return _neg_expm1_pair(x, out=out)
 
 
@@ -213,11 +201,7 @@ def neg_expm1_pair(x, out=None):
 def _neg_expm1_pair(x, out=None):
     """neg_expm1_pair of large arrays (by blocks), of scalars and into out=."""
     if out is None and type(x) is np.ndarray and x.ndim and x.size and x.dtype.char in "fd":
-        e = np.exp(x)
-        lo = np.minimum.reduce(x, axis=None)
-        if lo >= _LN2:   # (NaN fails)
-            return np.subtract(1.0, e), e
-        return _pair_into(x, None, True, e, lo)
+        return _pair_block(x, True)
     return _pair_into(x, out, True)
 
 
@@ -225,6 +209,17 @@ def _neg_expm1_pair(x, out=None):
 expm1_pair.__wrapped__ = _expm1_pair.__wrapped__
 neg_expm1_pair.__wrapped__ = _neg_expm1_pair.__wrapped__
 log1m_of_diff.__wrapped__ = _log1m_of_diff.__wrapped__
+
+
+def _pair_block(x, negated: bool):
+    """expm1_pair's (`negated`: neg_expm1_pair's) steps on a float array of its own, no
+    out=: exp(x) and the least x, and where every x >= log 2 (NaN fails) exp(x) - 1 (or
+    1 - exp(x)) from that exp with no pass of its own; else _pair_into's."""
+    e = _exp(x)
+    lo = _min(x, axis=None)
+    if lo >= _LN2:
+        return (np.subtract(1.0, e) if negated else np.subtract(e, 1.0)), e
+    return _pair_into(x, None, negated, e, lo)
 
 
 def _pair_into(x, out, negated: bool, exp=None, lo=None):
