@@ -169,7 +169,7 @@ def test_pieces_read_the_keyed_lanes(data):
             key.append(data.draw(st.integers(0, d - 1)))
         else:
             r = range(d)[slice(data.draw(st.integers(0, d - 1)), None, data.draw(st.sampled_from([1, 2, 3, -1, -2])))]
-            key.append(reverse_index_moves._item(r, d))
+            key.append(reverse_index_reshape.slice_item(r, d))
     key = tuple(key)
     got = reverse_index_reshape.pieces(key, xs, os, reverse_index_moves._groups(xs, os))
     lanes = np.asarray(_lanes(key, os), dtype=float)   # (as g: each lane its flat number)

@@ -36,10 +36,12 @@ reshape's lanes that are no block, in runs: reverse_index_reshape.py); other ops
 
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 from .reverse_index_keyed import keyed_conds, project, read
-from .reverse_index_moves import MOVES, _item, _short, _size, moved, one_key
+from .reverse_index_moves import MOVES, moved, one_key, trim_key
+from .reverse_index_reshape import slice_item
 from .reverse_masks import mask_built, masked as mask_traced
 
 # At most this many terms of distinct keys per adjoint: a value read at many keys
@@ -95,10 +97,10 @@ def _hull(b, terms: list, ref: int) -> Optional[tuple]:
             continue
         lanes = [range(i, i + 1) if type(i) is int else range(d)[slice(*i)] for i in items]
         lo, hi = min(min(r) for r in lanes), max(max(r) for r in lanes) + 1
-        hull.append(_item(range(lo, hi), d))
+        hull.append(slice_item(range(lo, hi), d))
         los.append((lo, hi))
         size *= hi - lo
-    if 4 * size > _size(shape):
+    if 4 * size > math.prod(shape):
         return None
     inner = []
     for k in keys:
@@ -111,9 +113,9 @@ def _hull(b, terms: list, ref: int) -> Optional[tuple]:
                 rel.append(i - lo)
             else:
                 r = range(d)[slice(*i)]
-                rel.append(_item(range(r.start - lo, r.start - lo + r.step * len(r), r.step), hi - lo))
-        inner.append(_short(tuple(rel)))
-    return _short(tuple(hull)), inner
+                rel.append(slice_item(range(r.start - lo, r.start - lo + r.step * len(r), r.step), hi - lo))
+        inner.append(trim_key(tuple(rel)))
+    return trim_key(tuple(hull)), inner
 
 
 def add_terms(b, have: Optional[list], new: list) -> list:

@@ -33,35 +33,25 @@ the kept rows is not a BLAS call over all of them).
 
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 from .. import tensor_rules as T
 from .reverse_index_keyed import keyed_conds
-from .reverse_index_reshape import MAX_PIECES, pieces
+from .reverse_index_reshape import MAX_PIECES, pieces, slice_item
 from .reverse_masks_build import mask_built
 
 FULL = (None, None, None)
 
 
-def _item(r: range, d: int):
-    """The slice item that reads the lanes `r` of a dimension of size d (FULL: all of
-    them, in order); None for no lane (an empty slice)."""
-    if not r:
-        return None
-    if r.start == 0 and r.step == 1 and len(r) == d:
-        return FULL
-    stop = r.start + r.step * len(r)
-    return (r.start, stop if stop >= 0 else None, None if r.step == 1 else r.step)
-
-
 def _normal(item, d):
-    """An item with its int made non-negative and its slice normal (`_item`), where the
+    """An item with its int made non-negative and its slice normal (`slice_item`), where the
     dimension is a number; as it is on a named one."""
     if type(d) is not int:
         return item
     if type(item) is int:
         return item % d   # (in range: the index's shape rule checked it)
-    return _item(range(d)[slice(*item)], d)
+    return slice_item(range(d)[slice(*item)], d)
 
 
 def one_key(keys: tuple, shape: tuple) -> Optional[tuple]:
@@ -83,12 +73,12 @@ def one_key(keys: tuple, shape: tuple) -> Optional[tuple]:
                 return None
             else:
                 r = range(d)[slice(*item)]
-                got.append(r[new] if type(new) is int else _item(r[slice(*new)], d))
+                got.append(r[new] if type(new) is int else slice_item(r[slice(*new)], d))
         key = tuple(got)
     return None if None in key else key
 
 
-def _short(key: tuple) -> tuple:
+def trim_key(key: tuple) -> tuple:
     """A key without its trailing whole slices (() : the whole argument)."""
     n = len(key)
     while n and key[n - 1] == FULL:
@@ -97,7 +87,7 @@ def _short(key: tuple) -> tuple:
 
 
 def _at(b, x: int, key: tuple) -> int:
-    short = _short(key)
+    short = trim_key(key)
     return b.index(x, key=short) if short else x
 
 
@@ -216,11 +206,11 @@ def _reshape_block(key, xs, out_shape, groups):
             got = _unravel(lo, dims)
         else:   # the block as ints, a slice, then whole axes: the first split that fits
             for t in range(len(dims)):
-                inner = _size(dims[t + 1:])
+                inner = math.prod(dims[t + 1:])
                 a, z = divmod(lo, inner), divmod(hi, inner)
                 if not a[1] and not z[1] and a[0] // dims[t] == (z[0] - 1) // dims[t]:
                     got = _unravel(a[0] // dims[t], dims[:t]) + \
-                        [_item(range(a[0] % dims[t], (z[0] - 1) % dims[t] + 1), dims[t])] + [FULL] * (len(dims) - t - 1)
+                        [slice_item(range(a[0] % dims[t], (z[0] - 1) % dims[t] + 1), dims[t])] + [FULL] * (len(dims) - t - 1)
                     break
             else:
                 return None
@@ -233,13 +223,6 @@ def _reshape_block(key, xs, out_shape, groups):
     if sum(type(d) is not int for d in want) > 1:
         return None
     return [(0, arg_key, lambda b, g, args, out: b.reshape(g, shape=T.literal_shape(want)))]
-
-
-def _size(dims) -> int:
-    n = 1
-    for d in dims:
-        n *= d
-    return n
 
 
 def _stack(key, shapes, out_shape, attrs):
@@ -270,7 +253,7 @@ def _concatenate(key, shapes, out_shape, attrs):
         p0, p1 = min(p0, len(r)), min(p1, len(r))
         if p0 < p1:
             part = r[p0:p1]
-            mine = _item(range(part.start - lo, part.stop - lo, part.step), n)
+            mine = slice_item(range(part.start - lo, part.stop - lo, part.step), n)
             move = _as_is if (p0, p1) == (0, len(r)) else _cut(q, (p0, p1, None))
             plan.append((j, key[:a] + (mine,) + key[a + 1:], move))
     return plan
@@ -349,7 +332,7 @@ def _across(vjp, reduces: bool):
                 at.append(_kept(arg_key))
                 item = FULL
             arg_key.append(item)
-        if not _short(arg_key):   # (read whole: the dense path, as it was)
+        if not trim_key(arg_key):   # (read whole: the dense path, as it was)
             return None
         cut = tuple(arg_key) != key and not reduces   # (a softmax keyed within its axis)
         own = {"axis": tuple(at), "keepdims": True} if reduces and keep else {"axis": tuple(at) if reduces else at[0]}
@@ -357,7 +340,7 @@ def _across(vjp, reduces: bool):
         def move(b, g, args, out):
             x, o = _at(b, args[0], arg_key), _at(b, out, arg_key if not reduces else key)
             if cut:
-                g = b.scatter(g, o, key=_short((FULL,) * at[0] + (key[axes[0]],)))
+                g = b.scatter(g, o, key=trim_key((FULL,) * at[0] + (key[axes[0]],)))
             if lost:
                 g = b.broadcast_to(g, o, axis=lost)
             return vjp(b, 0, g, [x], o, own)
@@ -448,7 +431,7 @@ def moved(b, terms: list, opname: str, args: list, out: int, attrs: dict, active
                 if conds:
                     c = mask_built(b, c, conds)
             dense, new = got.setdefault(j, [None, []])
-            short = _short(key)
+            short = trim_key(key)
             if short:
                 new.append((c, (short,)))
             else:

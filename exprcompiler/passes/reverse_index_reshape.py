@@ -23,6 +23,7 @@ flattened, cut, reshaped to the piece's shape). Sizes must be numbers.
 
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 from .. import tensor_rules as T
@@ -65,7 +66,11 @@ def _view(items, dims) -> tuple:
     return offset, vd
 
 
-def _item(r: range, d: int):
+def slice_item(r: range, d: int):
+    """The slice item that reads the lanes `r` of a dimension of size d (FULL: all of
+    them, in order); None for no lane (an empty slice)."""
+    if not r:
+        return None
     if r.start == 0 and r.step == 1 and len(r) == d:
         return FULL
     stop = r.start + r.step * len(r)
@@ -91,12 +96,12 @@ def _fit(offset: int, vdims, dims) -> Optional[list]:
             return None
         s, c, d = st // strides[a], coords[a], dims[a]
         if 0 <= c + s * (n - 1) < d:
-            items[a], last = _item(range(c, c + s * n, s), d), a
+            items[a], last = slice_item(range(c, c + s * n, s), d), a
             continue
         m = d // abs(s)
         if d % abs(s) or n % m or a == 0 or not 0 <= c + s * (m - 1) < d:
             return None
-        items[a], last = _item(range(c, c + s * m, s), d), a
+        items[a], last = slice_item(range(c, c + s * m, s), d), a
         outer = (n // m, strides[a - 1] if s > 0 else -strides[a - 1])
         if work and work[-1][1] == outer[0] * outer[1]:
             outer = (outer[0] * work.pop()[0], outer[1])
@@ -114,7 +119,7 @@ def _runs(offset: int, vdims: list, dims, budget: int) -> Optional[list]:
     if not vdims or budget <= 1:
         return None
     (n, st), rest = vdims[0], list(vdims[1:])
-    out, i0, blocks = [], 0, [_size(dims[k:]) for k in range(1, len(dims))]
+    out, i0, blocks = [], 0, [math.prod(dims[k:]) for k in range(1, len(dims))]
     while i0 < n:
         o = offset + i0 * st
         ends = {n}
@@ -140,14 +145,7 @@ def _runs(offset: int, vdims: list, dims, budget: int) -> Optional[list]:
 
 
 def _count(vdims) -> int:
-    return _size(n for n, _ in vdims)
-
-
-def _size(dims) -> int:
-    n = 1
-    for d in dims:
-        n *= d
-    return n
+    return math.prod(n for n, _ in vdims)
 
 
 def pieces(key: tuple, xs: tuple, out_shape: tuple, groups: list) -> Optional[list]:
