@@ -18,7 +18,7 @@ import functools
 
 import numpy as np
 
-from .runtime_blocks import _BIG, _LN2, _blocked, _blocked_rows, _real, _redo, _scalar, _scatter
+from .runtime_blocks import _LN2, _blocked, _blocked_rows, _real, _redo, _scalar, _scatter
 from .runtime_log1p import _expm1, _log1p, expm1
 from .ufunc_loops import SIMD
 
@@ -231,6 +231,18 @@ def _log1mexp_rows_into(x, value, slope, recip=None, negated=False) -> None:
             _scatter(recip, at, value.take(at))
 
 
+def _log1mexp_slopes_block(x):
+    """log1mexp_slopes of a float array of its own (_blocked's front): where the loops
+    are SIMD, _log1mexp_recip's steps with no out= arrays (the wrapper's call and tests:
+    ~1 µs); else the other calls' steps."""
+    if not _recip_loops():
+        return log1mexp_slopes.__wrapped__(x)
+    value, t, recip = np.empty_like(x), np.empty_like(x), np.empty_like(x)
+    _log1mexp_recip(x, value, t, np.minimum.reduce(x, axis=None), np.maximum.reduce(x, axis=None), recip, True)
+    return value, recip
+
+
+@_blocked_rows(front=_log1mexp_slopes_block)
 def log1mexp_slopes(x, out=None):
     """(log1mexp(x), its slope s = -1/expm1(0.0 - x)) from one call (`out`: two arrays): the
     op log1mexp_slope's value beside log1mexp's (numpy_shares._log1mexp_pairs), from the
@@ -238,28 +250,12 @@ def log1mexp_slopes(x, out=None):
     overflows (x < -709.78; float32: -88.7) the slope is the value, -e^x (a subnormal
     float: the exact -e^x/(1 - e^x) rounds to it), where 1/t gave -0.0 and a derivative
     0·inf = NaN (ops_special's log1mexp). Elsewhere these are log1mexp_rows' bits, and
-    the slope is within an ulp of the exact one (t's ulp, and the division's). A
-    generated function's block (below _BIG) where the loops are SIMD goes to
-    _log1mexp_recip's steps before _blocked's wrapper (its call and tests: ~1 µs)."""
-    if out is None and type(x) is np.ndarray and x.ndim and 0 < x.size < _BIG and x.dtype.char in "fd" \
-            and _recip_loops():
-        value, t, recip = np.empty_like(x), np.empty_like(x), np.empty_like(x)
-        _log1mexp_recip(x, value, t, np.minimum.reduce(x, axis=None), np.maximum.reduce(x, axis=None), recip, True)
-        return value, recip
-    return _log1mexp_slopes(x, out=out)
-
-
-@functools.partial(_blocked, rows=2)
-def _log1mexp_slopes(x, out=None):
-    """log1mexp_slopes of large arrays (by blocks), of scalars, into out=, and where the
-    loops are scalar libm."""
+    the slope is within an ulp of the exact one (t's ulp, and the division's). A float
+    array of its own takes _log1mexp_slopes_block; these steps are the others'."""
     x = _real(x)
     rows = (np.empty_like(x), np.empty_like(x)) if out is None else out
     _log1mexp_rows_into(x, rows[0], np.empty_like(x), rows[1], negated=True)
     return rows
-
-
-log1mexp_slopes.__wrapped__ = _log1mexp_slopes.__wrapped__   # (the unblocked steps, for tests)
 
 
 @_blocked

@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from .runtime_blocks import _BIG, _LN2, _blocked, _blocked_rows, _real, _scalar
+from .runtime_blocks import _LN2, _blocked, _blocked_rows, _real, _scalar
 from .runtime_log1p import _TINY, _log1p, _log1p_unit
 from .ufunc_loops import SIMD
 
@@ -96,32 +96,13 @@ def sigmoid_neg_of_exp(E, out=None):
     return np.divide(1.0, r, out=r)
 
 
-_ndarray, _max, _INF = np.ndarray, np.maximum.reduce, float("inf")
-
-
-def sigmoid_pair_of_exp(E, out=None):
-    """(sigmoid(u), sigmoid(-u)) from E = exp(u) (a value and its derivative's other
-    factor, sigmoid(u) * sigmoid(-u)): sigmoid_of_exp's and sigmoid_neg_of_exp's bits
-    from one 1 + E, the one reduction that finds an overflowed E, and one call (the two
-    calls took 35 µs a block, the pair 30). `out`: two arrays for them."""
-    if out is None and type(E) is _ndarray and E.ndim and 0 < E.size < _BIG and E.dtype.char in "fd":
-        return _sigmoid_pair_block(None, E)
-    return _sigmoid_pair_of_exp_blocked(E, out=out)
-
-
-def sigmoid_pair_of_exp_at(u, E, out=None):
-    """sigmoid_pair_of_exp(E) but where E = exp(u) overflowed: there sigmoid(-u) is
-    exp(-u), as sigmoid(-u)'s own call gives it (a subnormal number, or 0), not 0
-    (1 - sigmoid(u) rewritten: sigmoid(-u) and its derivative from exp(u), no array -u)."""
-    if out is None and type(E) is _ndarray and E.ndim and 0 < E.size < _BIG and E.dtype.char in "fd":
-        return _sigmoid_pair_block(u, E)
-    return _sigmoid_pair_of_exp_at_blocked(u, E, out=out)
+_max, _INF = np.maximum.reduce, float("inf")
 
 
 def _sigmoid_pair_block(u, E):
-    """The pair of a generated function's block (most calls), before _blocked_rows'
-    wrapper and without _sigmoid_pair_of_exp's out= arrays (its calls and tests cost
-    1-2 µs of a block's ~50): the same steps, the same bits."""
+    """The pair of a float array E of its own (_blocked's front; most calls: a generated
+    function's block), without _sigmoid_pair_of_exp's out= arrays (its calls and tests
+    cost 1-2 µs of a block's ~50): the same steps, the same bits."""
     w = np.add(E, 1.0)
     if _max(E, axis=None) < _INF:   # (NaN fails: _sigmoid_pair_of_exp's fix-up)
         s = np.divide(E, w)
@@ -129,21 +110,21 @@ def _sigmoid_pair_block(u, E):
     return _sigmoid_pair_of_exp(u, E, None)
 
 
-@_blocked_rows
-def _sigmoid_pair_of_exp_blocked(E, out=None):
-    """sigmoid_pair_of_exp of large arrays (by blocks), of scalars and into out=."""
+@_blocked_rows(front=functools.partial(_sigmoid_pair_block, None))
+def sigmoid_pair_of_exp(E, out=None):
+    """(sigmoid(u), sigmoid(-u)) from E = exp(u) (a value and its derivative's other
+    factor, sigmoid(u) * sigmoid(-u)): sigmoid_of_exp's and sigmoid_neg_of_exp's bits
+    from one 1 + E, the one reduction that finds an overflowed E, and one call (the two
+    calls took 35 µs a block, the pair 30). `out`: two arrays for them."""
     return _sigmoid_pair_of_exp(None, E, out)
 
 
-@_blocked_rows
-def _sigmoid_pair_of_exp_at_blocked(u, E, out=None):
-    """sigmoid_pair_of_exp_at of large arrays (by blocks), of scalars and into out=."""
+@_blocked_rows(front=_sigmoid_pair_block, on=1)
+def sigmoid_pair_of_exp_at(u, E, out=None):
+    """sigmoid_pair_of_exp(E) but where E = exp(u) overflowed: there sigmoid(-u) is
+    exp(-u), as sigmoid(-u)'s own call gives it (a subnormal number, or 0), not 0
+    (1 - sigmoid(u) rewritten: sigmoid(-u) and its derivative from exp(u), no array -u)."""
     return _sigmoid_pair_of_exp(u, E, out)
-
-
-# (tests and callers that want the helpers unblocked)
-sigmoid_pair_of_exp.__wrapped__ = _sigmoid_pair_of_exp_blocked.__wrapped__
-sigmoid_pair_of_exp_at.__wrapped__ = _sigmoid_pair_of_exp_at_blocked.__wrapped__
 
 
 def _sigmoid_pair_of_exp(u, E, out):

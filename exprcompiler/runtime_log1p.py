@@ -14,9 +14,11 @@ _log1p, _expm1 and _log1p_unit from here.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
-from .runtime_blocks import _BIG, _LN2, _blocked, _blocked_rows, _real, _redo, _scalar
+from .runtime_blocks import _LN2, _blocked, _blocked_rows, _real, _redo, _scalar
 from .ufunc_loops import SIMD
 
 # (the calls of a generated function's blocks: bound once, not looked up in np each call)
@@ -81,6 +83,16 @@ def log1p_of_sum(x, w, out=None):
 _W_LOW, _W_HIGH = 0.9375, 1.0625
 
 
+def _log1m_block(x, w):
+    """log1m_of_diff's form for a float array w of its own (_blocked's front): log(w)
+    where one reduction finds it all above the window, two all below (the usual block,
+    with no steps between: the same bits), else the mixed block's steps."""
+    if _min(w, axis=None) >= _W_HIGH or _max(w, axis=None) <= _W_LOW:
+        return _log(w)
+    return _log1m_mixed(_real(x), w, None)
+
+
+@_blocked(front=_log1m_block, on=1)
 def log1m_of_diff(x, w, out=None):
     """log1p(0.0 - x), that is log(1 - x), from w = 1 - x, the w its derivative
     -1/(1 - x) divides by (numpy_shares.shared_sums: log(1 - x) rewritten): log(w) where
@@ -89,27 +101,11 @@ def log1m_of_diff(x, w, out=None):
     nearer 1. One reduction finds a block all above, two one all below; else the form of
     most points runs on all and the others are redone, so each point's value is its own,
     whatever the others. +0 at ±0; -inf at x = 1, NaN above it, inf at x = -inf, with
-    log1p's warnings (divide, invalid). A generated function's block (below _BIG: no
-    blocks of its own) is tested here, before _blocked's wrapper, and goes to the
-    mixed block's steps without testing again (0.5-1 µs of calls a block fewer)."""
-    if out is None and type(w) is _ndarray and w.ndim and 0 < w.size < _BIG and w.dtype.char in "fd":
-        if _min(w, axis=None) >= _W_HIGH or _max(w, axis=None) <= _W_LOW:
-            return _log(w)   # (the usual block, all far from 1, with no steps between: the same bits)
-        return _log1m_mixed(_real(x), w, None)
-    return _log1m_of_diff(x, w, out=out)
-
-
-@_blocked
-def _log1m_of_diff(x, w, out=None):
-    """log1m_of_diff's steps after its first test (other calls than a generated
-    function's blocks: large arrays, by blocks; scalars; out=)."""
-    tested = out is None and type(w) is np.ndarray and w.ndim and w.size and w.dtype.char in "fd"
-    if tested and (np.minimum.reduce(w, axis=None) >= _W_HIGH or np.maximum.reduce(w, axis=None) <= _W_LOW):
-        return np.log(w)   # (the usual block, all far from 1, with no steps between: the same bits)
+    log1p's warnings (divide, invalid). A float array w of its own takes _log1m_block;
+    these steps are the others' (scalars, out=, a large array's blocks)."""
     x, w = _real(x), _real(w)
     r = np.empty_like(w) if out is None else out   # (an array for one point too)
-    if not tested and w.size and (np.minimum.reduce(w, axis=None) >= _W_HIGH
-                                  or np.maximum.reduce(w, axis=None) <= _W_LOW):
+    if w.size and (np.minimum.reduce(w, axis=None) >= _W_HIGH or np.maximum.reduce(w, axis=None) <= _W_LOW):
         return _scalar(np.log(w, out=r))   # (NaN fails both tests)
     return _log1m_mixed(x, w, r)
 
@@ -166,52 +162,7 @@ def expm1(x, out=None):
     return _scalar(out)
 
 
-def expm1_pair(x, out=None):
-    """(expm1(x), exp(x)): expm1's value and its derivative as the op table writes it,
-    expm1's and np.exp's bits (`out`: two arrays). Where expm1 takes exp(x) - 1 (a block
-    all at or above log 2, or mostly), the derivative is that exp(x), so it costs no pass
-    of its own there. A generated function's block (below _BIG) takes these steps
-    before _blocked_rows' wrapper (its call and tests cost ~0.5 µs a block)."""
-    if out is None and type(x) is _ndarray and x.ndim and 0 < x.size < _BIG and x.dtype.char in "fd":
-        return _pair_block(x, False)
-    return _expm1_pair(x, out=out)
-
-
-@_blocked_rows
-def _expm1_pair(x, out=None):
-    """expm1_pair of large arrays (by blocks), of scalars and into out=."""
-    if out is None and type(x) is np.ndarray and x.ndim and x.size and x.dtype.char in "fd":
-        return _pair_block(x, False)
-    return _pair_into(x, out, False)
-
-
-def neg_expm1_pair(x, out=None):
-    """(0.0 - expm1(x), exp(x)): 1 - exp(x) as the stability rewrite writes it, and the
-    exp(x) of its derivative -exp(x), in those bits (`out`: two arrays): expm1_pair with
-    1 - exp(x) where expm1 takes exp(x) - 1 (the same bits as 0.0 - (exp(x) - 1): rounding
-    to nearest is symmetric, and both are +0 at exp(x) = 1), so neither the negation nor
-    the expm1 costs a pass there (1 - exp(x) on [1, 10]: the naive form's passes). A
-    generated function's block takes these steps before the wrapper, as expm1_pair's."""
-    if out is None and type(x) is _ndarray and x.ndim and 0 < x.size < _BIG and x.dtype.char in "fd":
-        return _pair_block(x, True)
-    return _neg_expm1_pair(x, out=out)
-
-
-@_blocked_rows
-def _neg_expm1_pair(x, out=None):
-    """neg_expm1_pair of large arrays (by blocks), of scalars and into out=."""
-    if out is None and type(x) is np.ndarray and x.ndim and x.size and x.dtype.char in "fd":
-        return _pair_block(x, True)
-    return _pair_into(x, out, True)
-
-
-# (tests and callers that want the helpers unblocked: the blocked steps' own function)
-expm1_pair.__wrapped__ = _expm1_pair.__wrapped__
-neg_expm1_pair.__wrapped__ = _neg_expm1_pair.__wrapped__
-log1m_of_diff.__wrapped__ = _log1m_of_diff.__wrapped__
-
-
-def _pair_block(x, negated: bool):
+def _pair_block(negated: bool, x):
     """expm1_pair's (`negated`: neg_expm1_pair's) steps on a float array of its own, no
     out=: exp(x) and the least x, and where every x >= log 2 (NaN fails) exp(x) - 1 (or
     1 - exp(x)) from that exp with no pass of its own; else _pair_into's."""
@@ -222,18 +173,38 @@ def _pair_block(x, negated: bool):
     return _pair_into(x, None, negated, e, lo)
 
 
+@_blocked_rows(front=functools.partial(_pair_block, False))
+def expm1_pair(x, out=None):
+    """(expm1(x), exp(x)): expm1's value and its derivative as the op table writes it,
+    expm1's and np.exp's bits (`out`: two arrays). Where expm1 takes exp(x) - 1 (a block
+    all at or above log 2, or mostly), the derivative is that exp(x), so it costs no pass
+    of its own there. A float array of its own takes _pair_block (_blocked's front);
+    these steps are the others'."""
+    return _pair_into(x, out, False)
+
+
+@_blocked_rows(front=functools.partial(_pair_block, True))
+def neg_expm1_pair(x, out=None):
+    """(0.0 - expm1(x), exp(x)): 1 - exp(x) as the stability rewrite writes it, and the
+    exp(x) of its derivative -exp(x), in those bits (`out`: two arrays): expm1_pair with
+    1 - exp(x) where expm1 takes exp(x) - 1 (the same bits as 0.0 - (exp(x) - 1): rounding
+    to nearest is symmetric, and both are +0 at exp(x) = 1), so neither the negation nor
+    the expm1 costs a pass there (1 - exp(x) on [1, 10]: the naive form's passes). A float
+    array of its own takes _pair_block, as expm1_pair's."""
+    return _pair_into(x, out, True)
+
+
 def _pair_into(x, out, negated: bool, exp=None, lo=None):
     """expm1_pair's and neg_expm1_pair's rows (`negated`: the latter's). exp(x) first (the
     slope row, which every form needs), then the least x (from the cache then): a block
     all at or above log 2 takes exp(x) - 1 from that exp, one subtraction and no other
     step; the others _expm1_into's forms, with exp(x) - 1 from it too (the same bits:
     np.exp gives a point the same value in any array). The usual block's steps are
-    inline in expm1_pair and neg_expm1_pair: value and gradient of exp(x) - 1 on 10⁶
+    _pair_block's, _blocked's front: value and gradient of exp(x) - 1 on 10⁶
     points of [1, 10] went from 1.16-1.23x the naive form's time to 1.13-1.15x (medians
     of alternated runs, load 10); what is left is the reduction (2.6 µs a block of
     16,384 in cache, against the naive form's ~35) and the call. `exp` and `lo`:
-    np.exp(x) and x's least point, where the caller (the usual block of expm1_pair and
-    neg_expm1_pair, which take these steps inline) has them."""
+    np.exp(x) and x's least point, where the caller (_pair_block) has them."""
     x = _real(x)
     if out is not None:
         value, slope = out

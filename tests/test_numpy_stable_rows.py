@@ -198,22 +198,25 @@ def test_a_softplus_and_its_gradient_are_one_call(text):
 
 
 # -- the stable rows' block paths (issue 18) -----------------------------------------------
-# expm1_pair, neg_expm1_pair, log1p_of_sum, log1m_of_diff, sigmoid_pair_of_exp,
-# sigmoid_pair_of_exp_at and log1mexp_slopes take a generated function's block (an array below
-# runtime_blocks._BIG, no out=) before _blocked's wrapper, the usual block's test inline.
-# These check that such a block goes that way (the blocked helpers these tests name did
-# not exist before) and that it gives the wrapper's bits, warnings and dtypes at every
-# kind of point: usual and mixed blocks, NaN, infinities, overflowed exps, tiny
-# arguments, signed zeros, float32, 2-D blocks, large arrays (by blocks) and out=.
+# expm1_pair, neg_expm1_pair, log1m_of_diff, sigmoid_pair_of_exp, sigmoid_pair_of_exp_at and
+# log1mexp_slopes take a generated function's block (a float array below
+# runtime_blocks._BIG, no out=) to a front form that _blocked's wrapper tests for first
+# (_blocked(front=...)); log1p_of_sum its np.log1p test inline. These check the
+# mechanism's routing, and that the front form gives the helper's own steps' bits,
+# warnings and dtypes at every kind of point: usual and mixed blocks, NaN, infinities,
+# overflowed exps, tiny arguments, signed zeros, float32, 2-D blocks, large arrays (by
+# blocks) and out=.
 import warnings  # noqa: E402
 
 from exprcompiler import runtime as R  # noqa: E402
-from exprcompiler import runtime_elementwise, runtime_exps, runtime_log1p  # noqa: E402
+from exprcompiler import runtime_blocks, runtime_log1p  # noqa: E402
 from exprcompiler.runtime_blocks import _BIG  # noqa: E402
 from exprcompiler.ufunc_loops import SIMD  # noqa: E402
 
 SPECIALS = [0.0, -0.0, np.nan, np.inf, -np.inf, 1e-300, -1e-300, 5e-324, 2.0 ** -60, -(2.0 ** -60),
             0.6931471805599453, 0.6931471805599452, 710.0, -750.0, 1e300, -1e300, 0.0625, -0.0625, 1.0, -1.0]
+FRONTED = ("expm1_pair", "neg_expm1_pair", "log1m_of_diff", "sigmoid_pair_of_exp", "sigmoid_pair_of_exp_at",
+           "log1mexp_slopes")
 
 
 def _same(a, b):
@@ -245,21 +248,20 @@ def _unblocked(f):
 
 
 def _calls(x):
-    """(name, new path's call, the wrapper path's call) on block x."""
+    """(name, the helper's call, its own steps' call: no front, no blocks) on block x."""
     with np.errstate(all="ignore"):
         E = np.exp(x)
     w, m = 1.0 + x, 1.0 - x
     return [
-        ("expm1_pair", lambda: R.expm1_pair(x), lambda: runtime_log1p._expm1_pair(x)),
-        ("neg_expm1_pair", lambda: R.neg_expm1_pair(x), lambda: runtime_log1p._neg_expm1_pair(x)),
+        ("expm1_pair", lambda: R.expm1_pair(x), lambda: R.expm1_pair.__wrapped__(x)),
+        ("neg_expm1_pair", lambda: R.neg_expm1_pair(x), lambda: R.neg_expm1_pair.__wrapped__(x)),
         ("log1p_of_sum", lambda: R.log1p_of_sum(x, w), lambda: runtime_log1p._log1p(x) if SIMD["log1p"]
          else runtime_log1p._log1p_of_sum(x, w)),
-        ("log1m_of_diff", lambda: R.log1m_of_diff(x, m), lambda: runtime_log1p._log1m_of_diff(x, m)),
-        ("sigmoid_pair_of_exp", lambda: R.sigmoid_pair_of_exp(E),
-         lambda: runtime_exps._sigmoid_pair_of_exp_blocked(E)),
+        ("log1m_of_diff", lambda: R.log1m_of_diff(x, m), lambda: R.log1m_of_diff.__wrapped__(x, m)),
+        ("sigmoid_pair_of_exp", lambda: R.sigmoid_pair_of_exp(E), lambda: R.sigmoid_pair_of_exp.__wrapped__(E)),
         ("sigmoid_pair_of_exp_at", lambda: R.sigmoid_pair_of_exp_at(x, E),
-         lambda: runtime_exps._sigmoid_pair_of_exp_at_blocked(x, E)),
-        ("log1mexp_slopes", lambda: R.log1mexp_slopes(x), lambda: runtime_elementwise._log1mexp_slopes(x)),
+         lambda: R.sigmoid_pair_of_exp_at.__wrapped__(x, E)),
+        ("log1mexp_slopes", lambda: R.log1mexp_slopes(x), lambda: R.log1mexp_slopes.__wrapped__(x)),
     ]
 
 
@@ -278,7 +280,7 @@ def _run(call):
 
 @pytest.mark.parametrize("simd", [True, False])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_block_path_gives_the_wrappers_bits_and_warnings(simd, dtype, monkeypatch):
+def test_block_path_gives_the_helpers_own_bits_and_warnings(simd, dtype, monkeypatch):
     _loops(monkeypatch, simd)
     for x in _blocks(dtype):
         for name, new, old in _calls(x):
@@ -289,36 +291,70 @@ def test_block_path_gives_the_wrappers_bits_and_warnings(simd, dtype, monkeypatc
                 _same(a, b)
 
 
-@pytest.mark.parametrize("name", ["_expm1_pair", "_neg_expm1_pair", "_log1m_of_diff"])
-def test_a_block_does_not_go_through_the_wrapper_log1p(name, monkeypatch):
-    """On a generated function's block the blocked helper is not called (it was the
-    only way before)."""
-    def fail(*args, **kwargs):
-        raise AssertionError(f"{name} called on a block")
-    monkeypatch.setattr(runtime_log1p, name, fail)
-    x = np.random.default_rng(1).uniform(1, 10, 16384)
-    R.expm1_pair(x), R.neg_expm1_pair(x), R.log1m_of_diff(-x, 1.0 + x), R.log1m_of_diff(x / 100, 1.0 - x / 100)
+def _spied(on=0):
+    """A helper of one or two arguments run through _blocked with a front, recording
+    which form each call took."""
+    seen = []
+
+    def front(*args):
+        seen.append(("front", args[on].shape))
+        return args[on] + 1.0
+
+    def helper(*args, out=None):
+        seen.append(("helper", np.shape(args[on]), out is not None))
+        r = np.add(args[on], 1.0, out=out)
+        return r
+    if on:
+        def steps(u, x, out=None):
+            return helper(u, x, out=out)
+    else:
+        def steps(x, out=None):
+            return helper(x, out=out)
+    return runtime_blocks._blocked(steps, front=front, on=on), seen
 
 
-@pytest.mark.parametrize("name", ["_sigmoid_pair_of_exp_blocked", "_sigmoid_pair_of_exp_at_blocked"])
-def test_a_block_does_not_go_through_the_wrapper_sigmoid(name, monkeypatch):
-    def fail(*args, **kwargs):
-        raise AssertionError(f"{name} called on a block")
-    monkeypatch.setattr(runtime_exps, name, fail)
-    u = np.random.default_rng(2).uniform(-3, 3, 16384)
-    E = np.exp(u)
-    R.sigmoid_pair_of_exp(E), R.sigmoid_pair_of_exp_at(u, E)
+@pytest.mark.parametrize("on", [0, 1])
+def test_blocked_front_routing(on):
+    """_blocked(front=...): a float array of its own below _BIG takes the front form; a
+    large array runs by blocks through the helper with out=; scalars, 0-d arrays,
+    integer and empty arrays, and a caller's out= the helper alone."""
+    f, seen = _spied(on)
+    call = (lambda x, **kw: f(x, **kw)) if on == 0 else (lambda x, **kw: f(0.5, x, **kw))
+    for x in (np.ones(100), np.ones(16384, np.float32), np.ones((64, 33)), np.ones(_BIG - 1)):
+        seen.clear()
+        _same(call(x), x + 1.0)
+        assert seen == [("front", x.shape)], seen
+    big = np.ones(_BIG + 5)
+    seen.clear()
+    _same(call(big), big + 1.0)
+    assert seen and all(s[0] == "helper" and s[2] for s in seen), seen
+    for x in (np.float64(2.0), 2.0, np.array(2.0), np.arange(5), np.ones(0)):
+        seen.clear()
+        call(x)
+        assert [s[0] for s in seen] == ["helper"], (x, seen)
+    seen.clear()
+    r = np.empty(10)
+    call(np.ones(10), out=r)
+    assert seen == [("helper", (10,), True)], seen
+    strided = np.ones(2 * _BIG + 10)[::2]   # large, not C-contiguous: not by blocks, the helper alone
+    seen.clear()
+    call(strided)
+    assert seen == [("helper", strided.shape, False)], seen
 
 
-def test_log1mexp_slopes_block_does_not_go_through_the_wrapper(monkeypatch):
-    """Where the loops are SIMD, log1mexp_slopes of a block goes to _log1mexp_recip
-    without _blocked's wrapper (log(1 - exp(x)) rewritten, with its gradient)."""
+@pytest.mark.parametrize("name", FRONTED)
+def test_stable_rows_helpers_have_a_front(name):
+    """The six helpers route a block through _blocked's front (the helper's own steps
+    are __wrapped__, the front form is a different function)."""
+    f = getattr(R, name)
+    assert f.front is not f.__wrapped__ and callable(f.front)
+
+
+def test_log1mexp_slopes_block_is_log1mexp_rows(monkeypatch):
+    """Where the loops are SIMD, log1mexp_slopes of a block is log1mexp_rows' value and
+    negated reciprocal (log(1 - exp(x)) rewritten, with its gradient)."""
     for k in ("expm1", "log1p"):
         monkeypatch.setitem(SIMD, k, True)
-
-    def fail(*args, **kwargs):
-        raise AssertionError("_log1mexp_slopes called on a block")
-    monkeypatch.setattr(runtime_elementwise, "_log1mexp_slopes", fail)
     x = np.random.default_rng(6).uniform(-3, -0.5, 16384)
     value, slope = R.log1mexp_slopes(x)
     with np.errstate(all="ignore"):
