@@ -159,7 +159,7 @@ def adjoint_sweep(b: Builder, trace: Trace, vmap: Sequence[int], cotangents: Map
             if op.arity != VARIADIC:
                 rules[ins[0]] = edges
         if exits is not None and i in exits:
-            edges = masked_edges(b, edges, exits[i], vmap)
+            edges = masked_edges(b, edges, exits[i], vmap, ins[0])
         if sparse is not None and (ins[0] == "index" or i in sparse.terms):
             g = sparse.step(i, g, ins, edges, None if exits is None else exits.get(i))
             if g is None:

@@ -15,17 +15,18 @@ from __future__ import annotations
 from typing import Optional, Sequence
 
 from ..op_def import seed
-from .reverse_masks_moves import _MOVED, move
+from .reverse_masks_moves import _MOVED, mixing, move
 
 # Up to _NESTED regions, a union's mask is a where per region on each edge that leaves
 # it; beyond, one where on a flag "any of them holds" (reverse_masks).
 _NESTED = 4
 
 
-def masked_edges(b, edges: tuple, exit: dict, vmap: Sequence[int]) -> tuple:
+def masked_edges(b, edges: tuple, exit: dict, vmap: Sequence[int], op: str = "") -> tuple:
     """An instruction's edges (reverse._edges) with the masks of `exit`
     (where_exits' entry for it) applied: each edge's partial or VJP wrapped (an
-    elementwise op's VJP remade from its partials, masked before its sum to shape)."""
+    elementwise op's VJP remade from its partials, masked before its sum to shape).
+    `op`: the instruction's op (one that mixes lanes masks its contribution too)."""
     out = []
     for j, partial, vjp in edges:
         if j not in exit:   # (an inactive argument: the sweep skips it)
@@ -51,7 +52,7 @@ def masked_edges(b, edges: tuple, exit: dict, vmap: Sequence[int]) -> tuple:
             if all(b.shape(v) == () for anyof in conds for each in anyof for v, _ in each):
                 vjp = _masked_vjp(vjp, conds)
             else:
-                vjp = _premasked_vjp(vjp, conds)
+                vjp = _premasked_vjp(vjp, conds, mixing(op, j))
             out.append((j, None, vjp))
     return tuple(out)
 
@@ -163,9 +164,17 @@ def _masked_vjp(vjp, conds: tuple):
     return masked
 
 
-def _premasked_vjp(vjp, conds: tuple):
+def _premasked_vjp(vjp, conds: tuple, readers=None):
+    """`readers` (an op that mixes lanes: reverse_masks_moves.mixing): the contribution
+    masked too, where no output lane that reads an argument's lane is taken. The
+    premask zeroes the adjoint there, but the op's own VJP multiplies it by the other
+    argument: 0·NaN (matmul's x times sqrt(y) at y < 0, in a row not taken)."""
     def masked(b, j, g, args, out, attrs):
-        return vjp(b, j, _mask(b, g, conds), args, out, attrs)
+        c = vjp(b, j, _mask(b, g, conds), args, out, attrs)
+        if readers is None or c is None:
+            return c
+        taken = _mask(b, b.broadcast_to(b.const(1.0), out), conds)
+        return _mask(b, c, ((((readers(b, j, taken, args, out, attrs), True),),),))
     masked.premask = conds
     return masked
 

@@ -16,7 +16,7 @@ argument goes to a region below the nearest one that fits with that condition: i
 exits are masked by it as any region's are. Three kinds of op:
 
 - EXACT: each lane of the argument is read by exactly one output lane (transpose,
-  reshape, stack and concatenate's parts, a sum/mean/max/min over axes, diag,
+  reshape, stack and concatenate's parts, a sum/mean/max/min/logsumexp over axes, diag,
   scatter's and sum_to's first argument). The moved condition is the condition at
   that lane, so the conditions' literals are moved one by one (their conjunctions
   and unions multiplied out: reverse_masks._PATH_TERMS at most, else a 0/1 mask
@@ -29,9 +29,12 @@ exits are masked by it as any region's are. Three kinds of op:
   "does not hold", so the exits are masked there too (the adjoint is 0 there, a
   partial may be inf). An index's adjoint kept at its key (reverse_index) reads the
   moved condition there as the condition itself (reverse_index_keyed.read).
-- ANY: a lane read by several output lanes (broadcast_to's first argument): the
-  adjoint is the sum of the readers', so the lane is masked only where every reader
-  is. The condition is "some reader's holds": the 0/1 mask moved (summed), nonzero.
+- ANY: a lane read by several output lanes (broadcast_to's first argument; matmul's
+  and outer's, by a row or a column of the output; softmax's and log_softmax's, by
+  the lanes along the axis): the adjoint is the sum of the readers', so the lane is
+  masked only where every reader is. The condition is "some reader's holds": the 0/1
+  mask moved (summed over the readers: broadcast_to's VJP, or a sum over the axis the
+  op mixes, O(output)), nonzero.
   The edge keeps its mask on the adjoint it takes (reverse_masks_build's premask),
   so that a masked reader contributes an exact 0 to the sum, not 0·inf.
 
@@ -68,8 +71,36 @@ def _reduced_lanes(b, j: int, g: int, args: list, out: int, attrs: dict) -> int:
     return b.reshape(g, shape=shape)
 
 
+def _matmul_readers(b, j: int, g: int, args: list, out: int, attrs: dict) -> int:
+    """How many of matmul's output lanes where g is nonzero read each lane of argument
+    j: x[i, k] is read by row i of the output, y[k, n] by its column n, a vector's lanes
+    by all (g a 0/1 mask at the output's lanes: a count, nonzero where some reader
+    holds). A sum over the output's other axis, at the argument's lanes with that axis
+    at size 1: O(output), where the VJP with ones for the other argument was a product."""
+    nx, ny = len(b.shape(args[0])), len(b.shape(args[1]))
+    if j == 0:
+        c = g if ny == 1 else b.sum(g, axis=len(b.shape(out)) - 1)
+        return _reduced_lanes(b, 0, c, [args[0]], c, {"axis": nx - 1})
+    c = g if nx == 1 else b.sum(g, axis=0)
+    return _reduced_lanes(b, 0, c, [args[1]], c, {"axis": 0})
+
+
+def _outer_readers(b, j: int, g: int, args: list, out: int, attrs: dict) -> int:
+    """outer(x, y)'s: x[i] is read by row i, y[n] by column n."""
+    return b.sum(g, axis=1 - j)
+
+
+def _axis_readers(b, j: int, g: int, args: list, out: int, attrs: dict) -> int:
+    """How many of softmax's (log_softmax's) output lanes where g is nonzero read each
+    lane of its argument: every lane along the axis reads every other."""
+    kept = {"axis": attrs.get("axis", -1)}
+    c = b.sum(g, **kept)
+    return _reduced_lanes(b, 0, c, [args[0]], c, kept)
+
+
 # op -> (kind, the arguments it moves, the rule (b, j, g, args, out, attrs) that moves a
-# value at its output's lanes to argument j's: its VJP; a reduction's, its lanes kept)
+# value at its output's lanes to argument j's: its VJP; a reduction's, its lanes kept;
+# an op that mixes lanes, the count of readers that hold)
 MOVES: dict = {
     "transpose": (EXACT, (0,), T.vjp_transpose),
     "reshape": (EXACT, (0,), T.vjp_reshape),
@@ -85,7 +116,21 @@ MOVES: dict = {
     "index": (PARTIAL, (0,), T.vjp_index),
     "diagonal": (PARTIAL, (0,), T.vjp_diagonal),
     "broadcast_to": (ANY, (0,), T.vjp_broadcast_to),
+    "logsumexp": (EXACT, (0,), _reduced_lanes),
+    "matmul": (ANY, None, _matmul_readers),
+    "outer": (ANY, None, _outer_readers),
+    "softmax": (ANY, (0,), _axis_readers),
+    "log_softmax": (ANY, (0,), _axis_readers),
 }
+
+
+_MIXING = frozenset(("matmul", "outer", "softmax", "log_softmax"))
+
+
+def mixing(op: str, j: int) -> Optional[Callable]:
+    """The rule that counts the readers of argument j's lanes where op mixes lanes
+    (its VJP multiplies the adjoint by the other arguments), else None."""
+    return MOVES[op][2] if op in _MIXING and move_kind(op, j) is not None else None
 
 
 def move_kind(op: str, j: int) -> Optional[str]:
