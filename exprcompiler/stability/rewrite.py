@@ -22,7 +22,7 @@ from ..trace.printer import label_text, table_spelling
 from ..trace.render import Renderer
 from .match import TraceView
 from .rules import RULES, rules_by_op
-from .softmax_forms import share_picks
+from .softmax_forms import SHARE_REASON, pick_groups, share_picks
 
 STAGES = ("primal", "derivative")
 _LEAVES = ("input", "const", "copy")
@@ -79,8 +79,32 @@ def stabilize(trace: Trace, stage: str = "primal", rules: Optional[Sequence] = N
     new = b.finish(outputs, input_order=list(trace.input_names), number=numbered, source=trace.source)
     firings = tuple(_firings(trace, new, b, vmap, outputs, fired, stage))
     if stage == "primal":   # several picks of one vector: one pass for all of them
-        new = share_picks(new)
+        shared = share_picks(new)
+        if shared is not new:
+            firings += tuple(_shared_firings(new, shared))
+            new = shared
     return new, firings
+
+
+def _shared_firings(old: Trace, new: Trace):
+    """share_picks' firings, one per vector: its picks' lines in `old` (the trace the
+    rules made) and the shared pick with its elements in `new`."""
+    old_line, new_line = _lines(old), _lines(new)
+    readers: dict = {}
+    for i, ins in enumerate(new.instrs):
+        for a in ins.args:
+            readers.setdefault(a, []).append(i)
+    shared = {}   # the new parts ops by key, in trace order (the vectors' order in both)
+    for i, ins in enumerate(new.instrs):
+        if ins.op == "log_softmax_at_parts":
+            shared.setdefault(dict(ins.attrs)["key"], []).append(i)
+    for picks in pick_groups(old).values():
+        removed = sorted(j for P, at, _ in picks for j in (P, at))
+        P = shared[tuple(sorted(k for _, _, k in picks))].pop(0)
+        at = next(r for r in readers[P] if new.instrs[r].op == "log_softmax_at")
+        added = [P, at] + sorted(r for r in readers.get(at, ()) if new.instrs[r].op == "index")
+        yield Firing("share_picks", SHARE_REASON, "primal", removed[0],
+                     tuple((j, old_line(j)) for j in removed), tuple((k, new_line(k)) for k in added))
 
 
 def _try_rules(b: Builder, trace: Trace, i: int, args: list, rules, fired: list) -> Optional[int]:

@@ -144,9 +144,11 @@ def _vector_pick(b, x, key):
 
 # -- several picks of one vector: one P for all ---------------------------------------------------
 SHARED_FROM = 2   # picks of one vector that share one P (benchmarks/bench_log_softmax.py --picks)
+SHARE_REASON = ("log_softmax(x)[k] at several k of one vector took an exp pass each; one pick op whose key "
+                "holds them all takes one pass for all of them, with the same values")
 
 
-def _pick_groups(trace) -> dict:
+def pick_groups(trace) -> dict:
     """x -> [(P, the value read from it, its key)] for the picks build_log_softmax
     wrote (one key each, P read by that value only), in trace order, where x has
     SHARED_FROM or more of them of distinct keys."""
@@ -184,7 +186,7 @@ def share_picks(trace):
     (and adds of their adjoints: 1.2-2x the naive form at three picks). Run after the
     primal rewrite (rewrite.stabilize); a trace without such picks is returned as it
     is."""
-    groups = _pick_groups(trace)
+    groups = pick_groups(trace)
     if not groups:
         return trace
     from ..passes.replay import replay
