@@ -1,4 +1,6 @@
 """The C stable forms made cheaper for issue 18's budget (benchmarks/bench_c_stable_rows.py):
+kernels without a libmvec call on 8 lanes (c_tiles.WIDE_LANES: softplus and sigmoid
+from c_exp's exp and c_log's log, log1mexp's log c_log's, subnormals too: xc_log_fma_sub),
 log1mexp, its slope and its slope's expm1 by one reduction of x and one log of
 u = 1 - e^x rounded once (c_special), e^x - 1 and e^x on tiles of inner points from
 2^k itself (c_exp.xc_expm1_inner, xc_exp_inner; subnormal x inner too, -0.0 not), and
@@ -18,7 +20,7 @@ from exprcompiler import compile_grad
 from exprcompiler.backends import c_build, c_special, c_tiles
 
 from test_c_exp import vectorized
-from test_c_exp_inner import _same
+from test_c_exp_inner import _same, assert_tiles_agree
 from test_vm import same_bits
 
 if c_build.shutil.which("cc") is None and c_build.shutil.which("gcc") is None:
@@ -179,11 +181,13 @@ def test_the_tiles_test_is_an_or_of_64_bit_lanes():
 
 
 def test_log1mexp_takes_one_log_of_one_argument():
-    """No select between log(-expm1(x)) and log1p(-e^x) (the former form): one argument."""
+    """No select between log(-expm1(x)) and log1p(-e^x) (the former form): one argument,
+    one log, c_log's own (no libmvec call: the kernel runs c_tiles.WIDE_LANES lanes)."""
     source = compile_grad("log(1 - exp(x))", backend="c", stable=True).source
     inner = source[source.index("double xc_log1mexp_inner("):]
     inner = inner[:inner.index("\n}")]
-    assert inner.count("log(") == 1 and "above" not in inner and "xc_select" not in inner
+    assert inner.count("xc_log_fma_sub(") == 1 and "above" not in inner and "xc_select" not in inner
+    assert f"#define XC_LANES_f_grad_point_inner simdlen({c_tiles.WIDE_LANES})" in source
 
 
 def test_exp_minus_one_against_mpmath():
@@ -261,3 +265,135 @@ def test_a_points_bits_do_not_depend_on_the_batchs_length(expr):
         x = xs[:n].copy()
         v, (d,) = g(x)
         assert same_bits(v, value[:n]) and same_bits(d, grad[:n]), n
+
+
+def _softplus(x):
+    with mpmath.workdps(60):
+        return mpmath.log1p(mpmath.exp(mpmath.mpf(x)))
+
+
+def _sigmoid(x):
+    with mpmath.workdps(60):
+        return 1 / (1 + mpmath.exp(-mpmath.mpf(x)))
+
+
+def _sigmoid_slope(x):
+    with mpmath.workdps(60):
+        e = mpmath.exp(-abs(mpmath.mpf(x)))
+        return e / (1 + e) ** 2
+
+
+def _wide_points(n: int) -> np.ndarray:
+    """Both signs: uniform on [-40, 40] and [-760, 760], every binade (subnormals too),
+    and the edges of the exp's tests and of its range."""
+    return np.concatenate([_RNG.uniform(-40.0, 40.0, n), _everywhere(n // 2, 745.0),
+                           _RNG.uniform(-760.0, 760.0, n // 4),
+                           [-0.0, 690.0, -690.0, np.nextafter(690.0, 1e3), 708.0, -708.0, 709.5, -744.0, 36.0, -37.5]])
+
+
+def test_softplus_and_sigmoid_against_mpmath():
+    """c_special's xc_softplus and xc_sigmoid (c_exp's exp and c_log's log inline): value
+    and gradient of log(1 + exp(x)) and of 1/(1 + exp(-x)), tiles and their edges."""
+    xs = _wide_points(1500)
+    value, (grad,) = compile_grad("log(1 + exp(x))", backend="c", stable=True, threads=1)(xs)
+    assert _ulps(value, xs, _softplus) <= 2.0
+    assert _ulps(grad, xs, _sigmoid) <= 2.5
+    value, (grad,) = compile_grad("1/(1 + exp(-x))", backend="c", stable=True, threads=1)(xs)
+    assert _ulps(value, xs, _sigmoid) <= 2.5
+    assert _ulps(grad, xs, _sigmoid_slope) <= 4.5
+
+
+def test_softplus_and_sigmoid_edges():
+    g = compile_grad("log(1 + exp(x))", backend="c", stable=True)
+    x = np.array([-np.inf, np.inf, np.nan, -0.0, 0.0, -800.0, 800.0, 5e-324])
+    with np.errstate(all="ignore"):
+        value, (grad,) = g(x)
+    assert same_bits(value[[0, 1, 5, 6]], np.array([0.0, np.inf, 0.0, 800.0]))
+    assert same_bits(grad[[0, 1, 5, 6]], np.array([0.0, 1.0, 0.0, 1.0]))
+    assert np.isnan(value[2]) and np.isnan(grad[2])
+    assert value[3] == value[4] == math.log(2.0) and grad[3] == grad[4] == 0.5 and value[7] == math.log(2.0)
+
+
+def test_the_backends_agree_on_softplus_and_sigmoid():
+    xs = _wide_points(2000)
+    for expr in ("log(1 + exp(x))", "1/(1 + exp(-x))"):
+        (v, (d,)), (w, (e,)) = (compile_grad(expr, backend=b, stable=True)(xs) for b in ("c", "numpy"))
+        np.testing.assert_allclose(v, w, rtol=7e-16, atol=0)
+        np.testing.assert_allclose(d, e, rtol=1e-15, atol=1e-300)
+
+
+def test_log1mexp_at_subnormal_arguments_of_its_log():
+    """u = 1 - e^x is a subnormal for |x| < 2^-1022: c_log's log scales it (xc_log_fma_sub)."""
+    g = compile_grad("log(1 - exp(x))", backend="c", stable=True, threads=1)
+    xs = -np.concatenate([2.0 ** _RNG.uniform(-1074, -1022, 500), [5e-324, 1e-310, 2.0 ** -1022, 2.0 ** -1030]])
+    value, (slope,) = g(xs)
+    assert _ulps(value, xs, _log1mexp) <= 1.0
+    assert same_bits(g(np.array([-5e-324]))[0], np.array([math.log(5e-324)]))
+
+
+@pytest.mark.parametrize("expr, wide", [
+    ("sigmoid(x)*(1 - sigmoid(x))", True), ("exp(x) - 1", False), ("log(1 - exp(x))", True),
+    ("log(1 + exp(x))", True), ("1/(1 + exp(-x))", True), ("x/(1 + exp(-x))", True),
+    ("sigmoid(x) * log(x)", False), ("tanh(x) * sin(y)", False)])
+def test_kernels_without_libmvec_run_wide_loops(expr, wide):
+    """c_tiles.WIDE_LANES lanes in both copies' loops where neither calls libmvec (whose
+    8-lane variants may give other bits than the 4-lane ones), gcc's own elsewhere and
+    where the only INNER calls are c_exp's (e^x - 1: see WIDE_LANES)."""
+    source = compile_grad(expr, backend="c", stable=True).source
+    lanes = f" simdlen({c_tiles.WIDE_LANES})" if wide else ""
+    assert f"#define XC_LANES_f_grad_point{lanes}\n" in source
+    assert f"#define XC_LANES_f_grad_point_inner{lanes}\n" in source
+    skew = "(sizeof((p)[0]) == 8 ?" in source[source.index("#define XC_SKEW_f_grad_point(p)"):].split("\n")[0]
+    assert skew == wide
+    assert "#pragma omp simd XC_LANES_f_grad_point_inner" in source
+
+
+@pytest.mark.parametrize("expr", ["log(1 + exp(x))", "1/(1 + exp(-x))", "log(1 - exp(x))",
+                                  "sigmoid(x)*(1 - sigmoid(x))", "log(1 - sigmoid(x))"])
+def test_wide_kernels_give_the_same_bits_in_every_tile_and_one_point_at_a_time(expr):
+    """The wide kernels call no libm function: the same bits on the tiles, in the edge
+    tiles, on two threads, in the VM and one point at a time (a scalar libm call gave
+    other bits than libmvec's vector one: log1mexp's log, softplus's exp and log)."""
+    g = compile_grad(expr, backend="c", stable=True)
+    vm = compile_grad(expr, backend="vm", stable=True)
+    assert "_point_inner" in g.source
+    n = 64 * 20 + 3
+    xs = [_RNG.permutation(_wide_points(1000))[:n]]
+    if "1 - exp" in expr:
+        xs[0] = -np.abs(xs[0])
+    assert_tiles_agree(g, vm, xs, [[np.nan, 700.0, -720.0, np.inf, -np.inf, 1e300, -746.5]], 5,
+                       range(0, n, 7))
+
+
+def test_xlogx_gradient_selects_once():
+    """c_forms._zero_at_zero: where(x == 0, where(t == t, t + 0, 0), t), t = x/x, as
+    where(x == 0, 0, t): one select; the VM's bits (the same rule), NumPy's values."""
+    g = compile_grad("x*log(x)", backend="c", stable=True)
+    assert "xc_select(x == 0.0, 0.0, t1)" in g.source and "t1 == t1" not in g.source
+    xs = np.concatenate([_RNG.uniform(0.0, 3.0, 300), 2.0 ** _RNG.uniform(-1074, 1000, 300),
+                         [0.0, -0.0, np.inf, -np.inf, np.nan, 5e-324, -5e-324, -1.0]])
+    with np.errstate(all="ignore"):
+        got = g(xs)
+        value, (grad,) = compile_grad("x*log(x)", backend="numpy", stable=True)(xs)
+        assert _same(got, compile_grad("x*log(x)", backend="vm", stable=True)(xs))
+    np.testing.assert_allclose(got[0], value, rtol=5e-16, atol=0)
+    finite = np.isfinite(grad)   # log(x) + 1: to the ulps of its terms (it cancels near 1/e)
+    with np.errstate(all="ignore"):
+        assert (np.abs(got[1][0] - grad)[finite] <= 5e-16 * (1.0 + np.abs(np.log(xs)))[finite]).all()
+    assert np.array_equal(np.isnan(got[1][0]), np.isnan(xs) | np.isinf(xs) | (xs < 0))
+
+
+@pytest.mark.parametrize("expr", ["1/(1 + exp(-x))", "log(1 + exp(x))"])
+def test_wide_kernels_bits_do_not_depend_on_where_the_arrays_start(expr):
+    """A wide kernel's first tile ends on a cache line of its first output (XC_SKEW_*):
+    arrays at any offset give each point the same bits."""
+    g = compile_grad(expr, backend="c", stable=True, threads=1)
+    assert "(sizeof((p)[0]) == 8 ?" in g.source
+    xs = _RNG.permutation(_wide_points(1000))[:64 * 6 + 5]
+    value, (grad,) = g(xs)
+    for start in (1, 3, 7, 8, 65):
+        x = np.empty(xs.size + 16)[start:start + xs.size - start]   # another address mod 64
+        x[:] = xs[start:]
+        with np.errstate(all="ignore"):
+            v, (d,) = g(x)
+        assert same_bits(v, value[start:]) and same_bits(d, grad[start:]), start

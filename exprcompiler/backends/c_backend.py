@@ -133,7 +133,8 @@ def generate_c(trace: Trace, *, func_name: str = "f", description: str = "",
     head += ([] if split else ["#ifdef _OPENMP", "#include <omp.h>", "#endif"]) + [""] + math_prelude(spelled)
     if not split:
         return "\n".join(head + [f"#define XC_TILE {TILE}", ""]
-                         + _single_kernel(stmts, inputs, func_name, decl, n_out, columns, inner)
+                         + _single_kernel(stmts, inputs, func_name, decl, n_out, columns, inner,
+                                          not c_tiles.calls_libmvec(trace))
                          + _packed(func_name, n_in, n_out) + batch) + "\n", decls
     text = c_split.split_kernel(without_copies(stmts), inputs, func_name, decl, head, n_in, n_out, PART, BLOCK, _table,
                                 packed_decl(func_name), batch_decl=batch_decl, mvec=VECTOR_MATH)

@@ -36,7 +36,8 @@ def c_forms(trace: Trace) -> Trace:
     argument reduction that gcc does once, sinh and cosh of one value likewise (sinh_shared
     and cosh_shared), the terms of log1mexp's, arcsinh's and arccosh's derivatives that
     C takes from the value's own steps (_slopes), and log1p(0.0 - x) from 1 - x
-    (_log1m). Alone, expm1 and exp keep their own faster forms (c_exp's xc_expm1,
+    (_log1m), and xlogy's partial's where of a where without the inner one
+    (_zero_at_zero). Alone, expm1 and exp keep their own faster forms (c_exp's xc_expm1,
     libmvec's exp). Both this and squares divide hypot's partials by the kernel's own
     hypot (hypot_quotients)."""
     return _forms(trace, True)
@@ -67,6 +68,7 @@ def _forms(trace: Trace, shared: bool) -> Trace:
     if shared:
         _slopes(instrs)
         _log1m(instrs)
+        _zero_at_zero(instrs)
     return Trace(instrs, trace.labels, trace.outputs, trace.source)
 
 
@@ -173,6 +175,35 @@ def _log1m(instrs: list) -> None:
                 if x in of:
                     instrs[i] = Instr("sub", (ins.args[k], x), ins.attrs, ins.shape)
                     break
+
+
+def _zero_at_zero(instrs: list) -> None:
+    """In place: where(x == 0, where(t == t, t + 0.0, 0.0), t) as where(x == 0, 0.0, t)
+    where t = x / y, x * y or y * x (xlogy's partial in x: x*log(x)'s gradient). At x = +-0
+    t is +-0 or NaN, so the inner where is +0.0 there: the same bits, without two
+    comparisons, a select and an addition (value and gradient of x*log(x) on [0.1, 3],
+    16,384 points in cache: 1.09-1.10x -> 0.99-1.02x the naive form, load 11)."""
+    def node(v):
+        return instrs[_copied(instrs, v)]
+
+    for i, ins in enumerate(instrs):
+        if ins.op != "where":
+            continue
+        c, w, t = (_copied(instrs, a) for a in ins.args)
+        cond, inner, tv = instrs[c], instrs[w], instrs[t]
+        if cond.op != "eq" or inner.op != "where" or tv.op not in ("div", "mul"):
+            continue
+        zeros = [k for k in (0, 1) if node(cond.args[k]).op == "const" and node(cond.args[k]).value == 0.0]
+        x = _copied(instrs, cond.args[1 - zeros[0]]) if zeros else None
+        operands = [_copied(instrs, a) for a in tv.args]
+        if x is None or x not in (operands[:1] if tv.op == "div" else operands):
+            continue
+        e, a, z = (_copied(instrs, v) for v in inner.args)
+        plus = instrs[a]
+        if (instrs[e].op == "eq" and [_copied(instrs, v) for v in instrs[e].args] == [t, t] and plus.op == "add"
+                and _is_const(instrs, z, 0.0) and any(_copied(instrs, plus.args[k]) == t
+                                                      and _is_const(instrs, plus.args[1 - k], 0.0) for k in (0, 1))):
+            instrs[i] = Instr("where", (ins.args[0], z, ins.args[2]), ins.attrs, ins.shape)
 
 
 def _negated(instrs, v: int):

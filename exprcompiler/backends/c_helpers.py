@@ -32,18 +32,11 @@ HELPERS = {
     "xc_sign": ("static inline double xc_sign(double x) "
                 "{ return xc_select(x > 0, 1.0, xc_select(x < 0, -1.0, xc_select(x == 0, 0.0, x))); }",
                 ("xc_select",)),
-    # softplus = max(x, 0) + log1p(exp(-|x|)) and sigmoid = (1 or e) / (1 + e) with
-    # e = exp(-|x|): one exp each (gcc computes it once for both: -fno-math-errno), no
-    # overflow, no branch (the values of NumPy's logaddexp(0, x) within an ulp or two;
-    # runtime.sigmoid's E/(1 + E), E = exp(x), differ by an ulp or two). log1p as
-    # c_special's xc_log1p_unit: libmvec's log1p made softplus and its gradient 1.38x
-    # log(1 + exp(x)) and its gradient. x >= 0 as the sigmoid's (one comparison for both).
-    "xc_softplus": ("static inline double xc_softplus(double x) "
-                    "{ return xc_select(x >= 0, x, 0.0) + xc_log1p_unit(exp(-fabs(x))); }",
-                    ("xc_select", "xc_log1p_unit")),
-    "xc_sigmoid": ("static inline double xc_sigmoid(double x) "
-                   "{ const double e = exp(-fabs(x)); return xc_select(x >= 0, 1.0, e) / (1.0 + e); }",
-                   ("xc_select",)),
+    # softplus and sigmoid (max(x, 0) + log1p(e), (1 or e) / (1 + e), e = exp(-|x|): one
+    # exp each, which gcc computes once for both, no overflow, no branch; NumPy's
+    # logaddexp(0, x) within an ulp or two, runtime.sigmoid's E/(1 + E) too) are
+    # c_exp's (SOFTPLUS, SIGMOID), with its own exp and c_log's log inline (their
+    # kernels call no libmvec).
     # np.maximum/np.minimum: NaN from either side, and at a tie the second argument,
     # which decides the sign of max(-0.0, 0.0) (NumPy's x86 loops, as SSE's maxpd/minpd).
     "xc_maximum": ("static inline double xc_maximum(double a, double b) "

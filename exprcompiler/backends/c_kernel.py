@@ -32,12 +32,13 @@ TILE = 64
 
 
 def _single_kernel(stmts, inputs: dict, func_name: str, decl: str, n_out: int, columns: bool,
-                   inner=None) -> list[str]:
+                   inner=None, wide: bool = False) -> list[str]:
     """The kernel as one function of a point, inlined into the loop over a range of
     the batch (two loops for few inputs: see CONTIGUOUS_UP_TO), which the kernel runs
     whole on one thread or split over a team (see _on_threads), and called once by the packed
     one-point entry. `inner`: c_tiles.inner_tests' tests and inputs, and the statements
-    of the body in INNER's forms, if the loop runs tiles of inner points."""
+    of the body in INNER's forms, if the loop runs tiles of inner points. `wide`: the
+    body calls no libmvec function, and its plain loop runs c_tiles.WIDE_LANES lanes."""
     point, run = f"{func_name}_point", f"{func_name}_range"
     params = [f"const double {nm}" for nm in inputs] + [f"double *restrict out{k}" for k in range(n_out)]
     lines = ["#if defined(__GNUC__)", "#define XC_INLINE static inline __attribute__((always_inline))",
@@ -58,7 +59,8 @@ def _single_kernel(stmts, inputs: dict, func_name: str, decl: str, n_out: int, c
         if inner:
             return c_tiles.tiles(pad, point, ", ".join(args), ", ".join(f"in{inputs[nm]}[{index_of(inputs[nm])}]"
                                                                  for nm in inner[1]))
-        return [f"{pad}#pragma omp simd", f"{pad}for (ptrdiff_t i = lo; i < hi; ++i)",
+        lanes = f" simdlen({c_tiles.WIDE_LANES})" if wide else ""
+        return [f"{pad}#pragma omp simd{lanes}", f"{pad}for (ptrdiff_t i = lo; i < hi; ++i)",
                 f"{pad}    {point}({', '.join(args)});"]
 
     ins = [f"in{k}, st{k}" for k in inputs.values()]

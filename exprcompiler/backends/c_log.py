@@ -10,12 +10,15 @@ and gradient on 4096 points in cache, ns a point (minima of 11 runs, five rounds
 alternated, load 6 on 2 cores), libmvec's log -> this one: log(1 + x) 1.41-1.49 ->
 1.31-1.41 (naive 1.21-1.24), log(1 - x) 1.34-1.43 -> 1.27-1.34 (naive 1.20-1.25), both
 in one kernel 2.76-3.07 -> 2.64-2.83; on 10^6 points 1.67-1.80 -> 1.46-1.66 and
-1.61-1.85 -> 1.44-1.52. A log alone: 1.05-1.13 -> 0.95-0.98. Where it did not pay,
-the stable forms keep libmvec's log (the table's two gathers cost more there than the
-call's stores): log1mexp 3.15-3.35 -> 3.64-3.91 (subnormals handled: its argument may
-be one; 3.27-3.40 without), softplus and logaddexp's xc_log1p_unit 2.47-2.69 ->
-2.60-2.87, arctanh 2.08 -> 2.22 (c_special's xc_log1p_libm), arccosh 2.04-2.20 ->
-2.08-2.30, arcsinh the same, the three-term logaddexp 4.46-4.85 -> 4.58-5.07.
+1.61-1.85 -> 1.44-1.52. A log alone: 1.05-1.13 -> 0.95-0.98. Where it did not pay at
+gcc's 4 lanes, the stable forms keep libmvec's log (the table's two gathers cost more
+there than the call's stores): logaddexp's xc_log1p_unit 2.47-2.69 -> 2.60-2.87,
+arctanh 2.08 -> 2.22 (c_special's xc_log1p_libm), arccosh 2.04-2.20 -> 2.08-2.30,
+arcsinh the same, the three-term logaddexp 4.46-4.85 -> 4.58-5.07. log1mexp (3.15-3.35
+-> 3.64-3.91 at 4 lanes, subnormals handled: xc_log_fma_sub) and softplus (2.47-2.69 ->
+2.60-2.87) take it since their kernels call no libmvec at all and run 8 lanes
+(c_tiles.WIDE_LANES): log(1 - exp(x)) 2.90-2.98 -> 2.45-2.47 (the naive form 2.57-2.61),
+log(1 + exp(x)) 2.93-3.06 -> 2.34-2.54 (2.54-2.67).
 
 The method (as ARM's optimized-routines log, with a table of 128 entries): x = 2^k z
 with z in [OFF, 2 OFF), OFF = 0.689453125, k and z from the bits of x by integer
@@ -40,7 +43,8 @@ weighted by r^2 / log1p(r): relative error 0.09 * 2^-52 in log1p(r).
 0 gives -inf, +inf +inf, NaN and negative numbers NaN; a subnormal x is wrong (its
 exponent field is 0), which the callers' arguments never are (1 + x and 1 - x are 0
 or at least 2^-53). Scaling them (x 2^52 where x < 2^-1022, k less 52) cost 0.3 ns a
-point more. In a float kernel (dtypes.c_source_float makes the source single
+point more at 4 lanes: xc_log_fma_sub does, for log1mexp's u = 1 - e^x.
+In a float kernel (dtypes.c_source_float makes the source single
 precision) the bit layout is wrong, so there the helper calls libm's logf, as before:
 `sizeof(double) == 4` is a constant, so gcc keeps one path.
 """
@@ -135,12 +139,22 @@ LN2_LO = -1.7239444525614835e-13   # ln 2 - LN2_HI
 # 1.25). -0.0, +0.0 and +inf are selected at the end. k LN2_HI is exact, so that gcc's
 # contracting a + lc or a - w into an fma changes no bit (the VM's scalar ends and a
 # one-point call give the vector loops' bits).
-def _log_normal(name: str, params: str, tail: str, float_tail: str, about: str) -> str:
+# xc_log_fma_sub's first steps: +0.0 or a subnormal x (exponent field 0; not below 0, its
+# sign bit set) as x 2^52, and k less 52 (the same bits as xc_log_fma's elsewhere: x 1.0)
+_SCALED = """    union { double d; unsigned long long u; } x0 = {x};
+    const int sub = (x0.u >> m) == 0;
+    const double xs = x * xc_select(sub, 4503599627370496.0, 1.0);
+"""
+_KD = f"xc_select(sub, {2.0 ** 52 + 1023 + 52!r}, {2.0 ** 52 + 1023!r})"
+
+
+def _log_normal(name: str, params: str, tail: str, float_tail: str, about: str, subnormal: bool = False) -> str:
     float_line = ("if (sizeof(double) == 4) return log(x);" if float_tail == "l" else
                   f"if (sizeof(double) == 4) {{ const double l = log(x); return {float_tail}; }}")
     """The C definition of xc_log_normal (tail "y") or of a variant that adds a correction
     to its y before the selects of 0 and +inf (`tail`, of y and the extra `params`;
-    `float_tail`, of l = logf(x), a float kernel's)."""
+    `float_tail`, of l = logf(x), a float kernel's). `subnormal`: x 2^52 and k less 52
+    where x is a subnormal (see xc_log_fma_sub)."""
     head = f"static inline XC_ALWAYS double {name}(double x{params})"
     return f"""/* {about} */
 {head}
@@ -150,11 +164,11 @@ def _log_normal(name: str, params: str, tail: str, float_tail: str, about: str) 
     static const double logc[{len(LOGC)}] = {{{{{", ".join(repr(v) for v in LOGC)}}}}};
     const int m = sizeof(double) == 8 ? 52 : 23, at = m - {TABLE_BITS};   /* 52 and 45 where this runs */
     const unsigned long long off = (unsigned long long){OFF:#x}, bias = (unsigned long long)0x3ff0000000000000;
-    union {{{{ double d; unsigned long long u; }}}} b = {{{{x}}}}, z, k;
+{_SCALED if subnormal else ""}    union {{{{ double d; unsigned long long u; }}}} b = {{{{{"xs" if subnormal else "x"}}}}}, z, k;
     const unsigned long long t = b.u - off, i = (t >> at) & {len(INVC) - 1};
     z.u = (t & ((((unsigned long long)1) << m) - 1)) + off;
     k.u = ((t + bias) >> m) | (unsigned long long)0x4330000000000000;   /* 2^52 + k + 1023 */
-    const double kd = k.d - {2.0 ** 52 + 1023!r}, ic = x >= 0.0 ? invc[i] : NAN, lc = x >= 0.0 ? logc[i] : NAN;
+    const double kd = k.d - {_KD if subnormal else repr(2.0 ** 52 + 1023)}, ic = x >= 0.0 ? invc[i] : NAN, lc = x >= 0.0 ? logc[i] : NAN;
     const double r = fma(z.d, ic, -1.0), r2 = r * r;
     const double q = fma(fma(fma(fma({Q[4]!r}, r, {Q[3]!r}), r, {Q[2]!r}), r, {Q[1]!r}), r, {Q[0]!r});
     const double a = kd * {LN2_HI!r}, w = a + lc, e = fma(kd, {LN2_LO!r}, (a - w) + lc);
@@ -183,9 +197,17 @@ _LOG_FMA = _log_normal("xc_log_fma", ", double d, double ri", "fma(d, ri, y)",
                        "fma(d, ri, log(x)) for x not subnormal, -inf at 0 and inf at +inf "
                        "whatever d ri is").replace("{{", "{").replace("}}", "}")
 
+# xc_log_fma with subnormal x too (log1mexp's u = 1 - e^x is one for |x| < 2^-1022): two
+# selects and a multiplication more, for c_special's xc_log1mexp, whose kernels then run
+# no libmvec call (c_tiles.WIDE_LANES).
+_LOG_FMA_SUB = _log_normal("xc_log_fma_sub", ", double d, double ri", "fma(d, ri, y)",
+                           "xc_select(fma(d, ri, l) == fma(d, ri, l), fma(d, ri, l), l)",
+                           "fma(d, ri, log(x)), -inf at 0 and inf at +inf whatever d ri is", True
+                           ).replace("{{", "{").replace("}}", "}")
+
 # name -> (C definition, helpers it uses), as c_backend.HELPERS. XC_ALWAYS: inlined at
 # every optimisation level (c_backend.math_prelude defines it).
 HELPERS = {"xc_log_normal": (_LOG_NORMAL, ("xc_select",)), "xc_log_plus": (_LOG_PLUS, ("xc_select",)),
-           "xc_log_fma": (_LOG_FMA, ("xc_select",))}
+           "xc_log_fma": (_LOG_FMA, ("xc_select",)), "xc_log_fma_sub": (_LOG_FMA_SUB, ("xc_select",))}
 
 __all__ = ["HELPERS"]

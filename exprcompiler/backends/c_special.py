@@ -231,7 +231,10 @@ static inline XC_ALWAYS double xc_sech2(double x)
 # had NAN); x = +-0: -inf; x = -inf: -0.0 (the value -e^x where 2^k needed c_exp's
 # rescue, x < -693). Value and gradient of log(1 - exp(x)) on [-3, -0.5], 16,384 points
 # in cache, ns a point (medians of 21-31, alternated, load 2.5-5): 3.47-3.75 -> 2.91-3.15
-# (the naive form 2.43-2.73; 1.40-1.42x -> 1.13-1.20x). In a float kernel
+# (the naive form 2.43-2.73; 1.40-1.42x -> 1.13-1.20x). The log is c_log's (subnormal u
+# scaled: xc_log_fma_sub), so that its kernels call no libmvec and run 8 lanes
+# (c_tiles.WIDE_LANES): 2.90-2.98 -> 2.45-2.47 (1.11-1.16x -> 0.95x; load 8); within
+# 1.04 ulps of log where libmvec's was within 1.51. In a float kernel
 # (dtypes.c_source_float) the former form, by libm's expm1f, expf and logf.
 _L1ME_RESCUE = c_exp.SHIFT - 1000 * c_exp.STEP   # t below it: 2^k rescued (xc_pow2_low)
 _L1ME_STEPS = """/* t = xc_exp_k(a), p = xc_expm1_r and h = 2^k (xc_pow2_low) of a = x within [-746, 709] */
@@ -259,7 +262,7 @@ static inline XC_ALWAYS double xc_log1mexp(double x)
     const xc_exp_steps q = xc_l1me_reduce(x);
     const double a = 1.0 - q.h, u = fma(-q.h, q.p, a), e = {_L1ME_E};
     const double res = fma(-q.h, q.p, (a - u) + ((1.0 - a) - q.h));
-    return xc_select(q.t < {_L1ME_RESCUE!r}, -e, fma(res, 1.0 + e, log(u)));
+    return xc_select(q.t < {_L1ME_RESCUE!r}, -e, xc_log_fma_sub(u, res, 1.0 + e));
 }}"""
 
 # expm1(0.0 - x), the denominator of log1mexp's slope, from xc_log1mexp's steps, so that
@@ -310,8 +313,8 @@ def _l1me_inner(name: str, code: str) -> str:
     body = code.replace(f" {name}(", f" {name}_inner(", 1).replace(float_path, "    if (sizeof(double) == 4) return "
                                                                     f"{name}(x);   /* a float kernel */\n")
     body = body.replace("xc_l1me_reduce(x)", "xc_l1me_reduce_inner(x)").replace(_L1ME_E, "fma(q.h, q.p, q.h)")
-    body = body.replace(f"xc_select(q.t < {_L1ME_RESCUE!r}, -e, fma(res, 1.0 + e, log(u)))",
-                        "fma(res, 1.0 + e, log(u))")
+    body = body.replace(f"xc_select(q.t < {_L1ME_RESCUE!r}, -e, xc_log_fma_sub(u, res, 1.0 + e))",
+                        "xc_log_fma_sub(u, res, 1.0 + e)")
     return f"/* {name}(x) where xc_exp_neg_inner_at(x) */\n" + body.split("\n", 1)[1]
 
 
@@ -328,7 +331,8 @@ def _inner_form(name: str, code: str, at: str) -> tuple[str, tuple]:
     body = code.split("\n", 1)[1].replace(f" {name}(", f" {name}_inner(", 1)
     for full in ("xc_expm1_neg", "xc_exp_neg"):
         body = body.replace(f"{full}(", f"{full}_inner(")
-    uses = tuple(h for h in ("xc_select", "xc_expm1_neg_inner", "xc_exp_neg_inner") if f"{h}(" in body)
+    uses = tuple(h for h in ("xc_select", "xc_expm1_neg_inner", "xc_exp_neg_inner", "xc_log_fma")
+                 if f"{h}(" in body)
     return f"/* {name}(x) where {at}(x) */\n{body}", uses
 
 
@@ -337,7 +341,9 @@ _NEG_INNER_AT = """/* whether |x| <= 690: y = -|x| within [-690, 0] (xc_expm1_ne
 static inline XC_ALWAYS int xc_exp_neg_inner_at(double x) { return fabs(x) <= 690.0; }"""
 _NEG2_INNER_AT = """/* whether y = -2|x| is within [-690, 0] (xc_expm1_neg_inner, xc_exp_neg_inner) */
 static inline XC_ALWAYS int xc_exp_neg2_inner_at(double x) { return fabs(x) <= 345.0; }"""
-_INNER_OF = {"xc_tanh": (_TANH, "xc_exp_neg2_inner_at"), "xc_sech2": (_SECH2, "xc_exp_neg2_inner_at")}
+_INNER_OF = {"xc_tanh": (_TANH, "xc_exp_neg2_inner_at"), "xc_sech2": (_SECH2, "xc_exp_neg2_inner_at"),
+             "xc_softplus": (c_exp.SOFTPLUS, "xc_exp_neg_inner_at"),
+             "xc_sigmoid": (c_exp.SIGMOID, "xc_exp_neg_inner_at")}
 _L1ME = {"xc_log1mexp": _LOG1MEXP, "xc_expm1_neg_shared": _EXPM1_NEG_SHARED, "xc_log1mexp_slope": _LOG1MEXP_SLOPE}
 # helper -> (its form on the points where the test holds, the test of its argument), as c_exp.INNER
 INNER = {**{name: (f"{name}_inner", "xc_exp_neg_inner_at") for name in _L1ME},
@@ -446,7 +452,8 @@ HELPERS = {
                      "    const double r = xc_select(x > y, x, y) + xc_log1p_unit(exp(-fabs(x - y)));\n"
                      "    return xc_select(x == y, x + 0.6931471805599453, r);\n}", ("xc_select", "xc_log1p_unit")),
     "xc_l1me_reduce": (_L1ME_STEPS, _L1ME_USES + ("xc_pow2_low",)),
-    **{name: (code, ("xc_select", "xc_l1me_reduce")) for name, code in _L1ME.items()},
+    **{name: (code, ("xc_select", "xc_l1me_reduce") + ("xc_log_fma_sub",) * (name == "xc_log1mexp"))
+       for name, code in _L1ME.items()},
     "xc_log1p": (_LOG1P, ("xc_log_plus",)),
     "xc_log1p_libm": (_log1p("xc_log1p_libm", "log"), ("xc_select",)),
     "xc_log1m_shared": (_LOG1M_SHARED, ("xc_log_fma",)),
