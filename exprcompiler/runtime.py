@@ -19,6 +19,7 @@ from .runtime_exps import *  # noqa: F401,F403
 from .runtime_log1p import *  # noqa: F401,F403
 from .runtime_tanh import *  # noqa: F401,F403
 from .runtime_nary import *  # noqa: F401,F403
+from .runtime_xlogy import *  # noqa: F401,F403
 from .shapes import insert_axes
 from .special import digamma, erf, erfc, gamma, lgamma, polygamma  # noqa: F401 (generated code imports them here)
 

@@ -1,8 +1,8 @@
 """The NumPy backend's pairs that are not a shared exp: expm1(x) with the exp(x) of its
 derivative (_expm1_pairs), log1mexp(x) with the expm1(0.0 - x) or the slope of its
 derivative (_log1mexp_pairs, _log1mexp_slopes), each two or three rows of one call,
-and log1p(x) with its derivative's 1 + x (shared_sums). numpy_shares.py's docstring
-lists the forms.
+log1p(x) with its derivative's 1 + x (shared_sums), and xlogy(u, u) with its
+derivative (xlogx_rows). numpy_shares.py's docstring lists the forms.
 
 Where it sits: numpy_shares.shared_exps calls these on the gradient trace's
 instructions and merges their entries with numpy_share_exps'; numpy_render spells
@@ -142,3 +142,37 @@ def shared_sums(trace: Trace) -> dict[int, tuple]:
             if sorted(readers[d]) == [i, shared[i][0]] and d not in outputs:
                 shared[i] = (shared[i][0], "", "log1m_of_diff", "inner")
     return shared
+
+
+def xlogx_rows(instrs) -> dict[int, tuple]:
+    """shared_exps' entries for xlogy(u, u) (u*log(u) made stable: stability/rules.py
+    "xlogx") and its derivative as reverse mode writes it at the top of the gradient
+    (the seed 1.0: no product), add(where(u == 0.0, where(d == d, d + 0.0, 0.0), d),
+    log(u)) with d = u / u: both rows of one `p1 = xlogx_rows(u)` (runtime_xlogy), the
+    same bits with one reduction a block where the lines took a comparison, two tests of
+    it and a division. The partials' own order only (the quotient's where first: with
+    two NaNs the sum is the first's), and +0.0 constants. dead_rows drops the lines
+    that only the derivative read."""
+    pairs = {}
+    values = {ins.args[0]: i for i, ins in enumerate(instrs) if ins.op == "xlogy" and ins.args[0] == ins.args[1]}
+    for j, ins in enumerate(instrs):
+        if ins.op != "add" or not values:
+            continue
+        w, log = (instrs[a] for a in ins.args)
+        if log.op != "log" or log.args[0] not in values or w.op != "where":
+            continue
+        u = log.args[0]
+        zero, kept, d = (instrs[a] for a in w.args)
+        if (zero.op == "eq" and zero.args[0] == u and plus_zero(instrs[zero.args[1]])
+                and d.op == "div" and d.args == (u, u) and kept.op == "where" and _kept_nan(instrs, kept, w.args[2])):
+            pairs[values[u]] = (u, None, "xlogx_rows", False, 0)
+            pairs[j] = (u, None, "xlogx_rows", False, 1)
+    return pairs
+
+
+def _kept_nan(instrs, where: Instr, d: int) -> bool:
+    """Whether `where` is where(d == d, d + 0.0, 0.0), +0.0 both (the kept where of
+    xlogy's partial in y: 0.0 where d is NaN)."""
+    same, plus, zero = (instrs[a] for a in where.args)
+    return (same.op == "eq" and same.args == (d, d) and plus.op == "add" and plus.args[0] == d
+            and plus_zero(instrs[plus.args[1]]) and plus_zero(zero))

@@ -57,6 +57,10 @@ The patterns:
 - Lines that only shared spellings would read (the -x of a sigmoid(-x) that a pair takes
   from exp(x), the expm1 and 0.0 - y above) are not written: `dead_rows`.
 - `share_logs`: xlogy(x, y) and the log(y) of its derivative share the log.
+- xlogy(u, u) (u*log(u) made stable) with its derivative at the top of the gradient,
+  where(u == 0, kept where of u / u) + log(u): `p1 = xlogx_rows(u)`, the two rows from
+  one call (runtime_xlogy), the lines' bits with one reduction a block; share_logs
+  leaves that xlogy to it, and the comparison, quotient, wheres and log have no line.
 """
 
 from __future__ import annotations
@@ -69,7 +73,7 @@ from ..trace.ir_trace import instructions
 from ..trace.render_bulk import OpCodes
 from .numpy_nary import NARY_HELPERS, NARY_OPS, nary_rows
 from .numpy_share_exps import _share_exps, _tanh_group
-from .numpy_share_pairs import _expm1_pairs, _log1mexp_pairs, _log1mexp_slopes, plus_zero, shared_sums
+from .numpy_share_pairs import _expm1_pairs, _log1mexp_pairs, _log1mexp_slopes, plus_zero, shared_sums, xlogx_rows
 
 
 FUSED_HELPERS = ("where_rare", "where_rare_kept", "exp_quiet", "sigmoid_of_exp", "sigmoid_neg_of_exp",
@@ -77,7 +81,7 @@ FUSED_HELPERS = ("where_rare", "where_rare_kept", "exp_quiet", "sigmoid_of_exp",
                  "exp_neg2abs", "tanh_of_exp", "sech2_of_exp", "sech2_of_tanh", "log1p_of_sum", "sigmoid_pair_of_exp",
                  "sigmoid_pair_e", "expm1_pair", "neg_expm1_pair", "logaddexp_rows", "log1mexp_pair", "log1mexp_rows",
                  "log1mexp_slopes", "log1m_of_diff", "softplus_pair", "softplus_pair_e", "neg_softplus_pair_e",
-                 "sigmoid_pair_of_exp_at") + NARY_HELPERS
+                 "sigmoid_pair_of_exp_at", "xlogx_rows") + NARY_HELPERS
 
 
 def shared_exps(trace: Trace, ops: Optional[set[str]] = None, codes: Optional[OpCodes] = None) -> dict[int, tuple]:
@@ -123,6 +127,8 @@ def shared_exps(trace: Trace, ops: Optional[set[str]] = None, codes: Optional[Op
         shared.update(_log1mexp_slopes(instrs, shared))
     if ops & NARY_OPS:   # hypot3, logaddexp3 and their partials: one rows call (numpy_nary)
         shared.update(nary_rows(instrs))
+    if "xlogy" in ops:   # (left by share_logs where these rows take it)
+        shared.update(xlogx_rows(instrs))
     return shared
 
 
@@ -196,10 +202,14 @@ def share_logs(trace: Trace) -> Trace:
     runtime.xlogy (x * log(y), 0 where x == 0), a log fewer (x*log(x), value and
     gradient: half the time). The log moves up to the xlogy; instructions that become
     identical (x == 0 of the derivative's where) are kept once. (numpy_backend._prepared
-    calls it where the trace has an xlogy.)"""
+    calls it where the trace has an xlogy.) An xlogy(u, u) whose value and derivative
+    are the rows of one xlogx_rows call (numpy_share_pairs) is left as it is."""
     instrs = trace.instrs
     logs = {ins.args[0]: i for i, ins in enumerate(instrs) if ins.op == "log"}
     if not any(ins.op == "xlogy" and ins.args[1] in logs for ins in instrs):
+        return trace
+    rows = xlogx_rows(instrs)   # (the xlogys among them are left to it)
+    if rows and not any(ins.op == "xlogy" and ins.args[1] in logs and i not in rows for i, ins in enumerate(instrs)):
         return trace
     out: list[Instr] = []
     labels: list = []
@@ -224,7 +234,7 @@ def share_logs(trace: Trace) -> Trace:
             new.append(moved[i])
             continue
         ins = ins._replace(args=tuple(new[a] for a in ins.args))
-        j = logs.get(instrs[i].args[1]) if ins.op == "xlogy" else None
+        j = logs.get(instrs[i].args[1]) if ins.op == "xlogy" and i not in rows else None
         if j is None:
             new.append(emit(ins, trace.labels[i]))
             continue
