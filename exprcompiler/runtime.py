@@ -195,9 +195,14 @@ def log_softmax_jvp(x, out, t, axis=-1):
         total = np.where(bad, 1.0, total)
     if (total < 2.0).any():   # t_top summed where it is (no array of where(top, t, 0))
         t = t - np.add.reduce(t, axis=axis, keepdims=True, where=e > 0.5 * total, initial=0.0)
-    e *= t
-    dot = np.add.reduce(e, axis=axis, keepdims=True)
-    dot /= total   # sum(s·d) as sum(e·d)/S, as the C loops: no division an element
+    if axis is None or axis in (-1, x.ndim - 1):
+        e *= t
+        dot = np.add.reduce(e, axis=axis, keepdims=True)
+        dot /= total   # sum(s·d) as sum(e·d)/S, as the C loops: no division an element
+    else:   # as the C loops along another axis (c_tensor_softmax._normalize): s = e/S, then
+        e /= total   # sum(s·d), which stays finite where sum(e·d) overflows (|d| ~ 1e308)
+        e *= t
+        dot = np.add.reduce(e, axis=axis, keepdims=True)
     return np.subtract(t, dot)
 
 
