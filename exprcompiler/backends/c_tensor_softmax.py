@@ -154,6 +154,38 @@ def _normalize(e: Loops, dst: View, total: View, o: View) -> None:
     e.assign(dst, lambda rd: f"({rd(total)} == {rd(total)}) ? {rd(dst)} / {rd(total)} : xc_relu({rd(o)} + 1.0)")
 
 
+def _rows(e: Loops, x: View, o: View, dst: View, c: View, stem: str, sums, tail) -> None:
+    """The rows of log_softmax's adjoint and tangent ops along the innermost axis
+    (emit_log_softmax_vjp, _jvp; one generator, so that the two do not drift apart):
+    each row's maximum in a local, one loop for e = exp(x - c) (kept in dst), its sum S
+    and the op's own sums, where S is NaN s's limit relu(o + 1) in dst (S then 1), then
+    tail(el, out, S)'s lines. `sums`: (name, term, of_e) each,
+    name += term(el, v) in the exp loop with v = e_j, and where of_e again with v the
+    limit (el(v) reads v's element j of the row; out is dst's)."""
+    n = e.dim_c(x.shape[-1])
+    cm, S, ej = (e.fresh(f"{stem}_{v}") for v in ("c", "sum", "e"))
+
+    def row(idx):
+        def el(v, j="j"):
+            return read(v, x.shape, idx + [j])
+        out = at(dst, idx + ["j"])
+        names = [S] + [name for name, _, _ in sums]
+        again = [(name, term) for name, term, of_e in sums if of_e]
+        return [f"const double {cm} = {read(c, x.shape, idx + ['0'])};",
+                f"double {' = 0.0, '.join(names)} = 0.0;",
+                *wrap_loop("j", n, [f"const double {ej} = exp({el(x)} - {cm});", f"{out} = {ej};",
+                                    f"{S} += {ej};", *(f"{name} += {term(el, ej)};" for name, term, _ in sums)],
+                           f"{SIMD} reduction(+:{', '.join(names)})"),
+                f"if ({S} != {S}) {{   /* every s NaN: their limit, relu(o + 1) */",
+                *(f"    {name} = 0.0;" for name, _ in again),
+                *("    " + ln for ln in wrap_loop("j", n, [f"{out} = xc_relu({el(o)} + 1.0);",
+                                                           *(f"{name} += {term(el, out)};" for name, term in again)])),
+                f"    {S} = 1.0;",
+                "}",
+                *tail(el, out, S)]
+    _each_row(e, x, row)
+
+
 def emit_log_softmax_vjp(e: Loops, ins, args, dst: View) -> None:
     """runtime.log_softmax_vjp: a = g - s·G, s = exp(x - c)/S, G = sum(g), c the
     maximum, S the sum of exp(x - c); s from its limit relu(o + 1) where S is NaN; where
@@ -176,22 +208,10 @@ def emit_log_softmax_vjp(e: Loops, ins, args, dst: View) -> None:
             f"{at(dst, idx)} = xc_select({at(dst, idx)} > 0.5, -{read(others, x.shape, idx)}, {adj(idx)});"]))
         return
     n = e.dim_c(x.shape[-1])
-    cm, S, G, A, ej, sj, half = (e.fresh(t) for t in ("lsv_c", "lsv_sum", "lsv_g", "lsv_others", "lsv_e", "lsv_q",
-                                                      "lsv_half"))
+    G, A, sj, half = (e.fresh(t) for t in ("lsv_g", "lsv_others", "lsv_q", "lsv_half"))
 
-    def row(idx):
-        def el(v, j="j"):
-            return read(v, x.shape, idx + [j])
-        out = at(dst, idx + ["j"])
-        return [f"const double {cm} = {read(c, x.shape, idx + ['0'])};",
-                f"double {S} = 0.0, {G} = 0.0;",
-                *wrap_loop("j", n, [f"const double {ej} = exp({el(x)} - {cm});", f"{out} = {ej};",
-                                    f"{S} += {ej};", f"{G} += {el(g)};"], f"{SIMD} reduction(+:{S}, {G})"),
-                f"if ({S} != {S}) {{   /* every s NaN: their limit, relu(o + 1) */",
-                *("    " + ln for ln in wrap_loop("j", n, [f"{out} = xc_relu({el(o)} + 1.0);"])),
-                f"    {S} = 1.0;",
-                "}",
-                f"const double {sj} = {G} / {S};   /* s·G as e·(G/S): no division an element */",
+    def tail(el, out, S):
+        return [f"const double {sj} = {G} / {S};   /* s·G as e·(G/S): no division an element */",
                 f"if ({S} < 2.0) {{   /* an s may exceed 1/2 (each is at most 1/S) */",
                 f"    const double {half} = 0.5 * {S};   /* s > 1/2 as e > S/2 (S/2 exact) */",
                 f"    double {A} = 0.0;",
@@ -202,7 +222,7 @@ def emit_log_softmax_vjp(e: Loops, ins, args, dst: View) -> None:
                 "} else {",
                 *("    " + ln for ln in wrap_loop("j", n, [f"{out} = {el(g)} - {out} * {sj};"], SIMD)),
                 "}"]
-    _each_row(e, x, row)
+    _rows(e, x, o, dst, c, "lsv", [(G, lambda el, v: el(g), False)], tail)
 
 
 def emit_log_softmax_jvp(e: Loops, ins, args, dst: View) -> None:
@@ -225,22 +245,10 @@ def emit_log_softmax_jvp(e: Loops, ins, args, dst: View) -> None:
         e.emit(e.nest(dst.shape, lambda idx: [f"{at(dst, idx)} = {d(idx)} - {read(dot, x.shape, idx)};"]))
         return
     n = e.dim_c(x.shape[-1])
-    cm, S, D, tp, ej, half = (e.fresh(v) for v in ("lsj_c", "lsj_sum", "lsj_dot", "lsj_top", "lsj_e", "lsj_half"))
+    D, tp, half = (e.fresh(v) for v in ("lsj_dot", "lsj_top", "lsj_half"))
 
-    def row(idx):
-        def el(v, j="j"):
-            return read(v, x.shape, idx + [j])
-        out = at(dst, idx + ["j"])
-        return [f"const double {cm} = {read(c, x.shape, idx + ['0'])};",
-                f"double {S} = 0.0, {D} = 0.0;",
-                *wrap_loop("j", n, [f"const double {ej} = exp({el(x)} - {cm});", f"{out} = {ej};",
-                                    f"{S} += {ej};", f"{D} += {ej} * {el(t)};"], f"{SIMD} reduction(+:{S}, {D})"),
-                f"if ({S} != {S}) {{   /* every s NaN: their limit, relu(o + 1) */",
-                f"    {D} = 0.0;",
-                *("    " + ln for ln in wrap_loop("j", n, [f"{out} = xc_relu({el(o)} + 1.0);", f"{D} += {out} * {el(t)};"])),
-                f"    {S} = 1.0;",
-                "}",
-                f"double {tp} = 0.0;",
+    def tail(el, out, S):
+        return [f"double {tp} = 0.0;",
                 f"if ({S} < 2.0) {{   /* an s may exceed 1/2 (each is at most 1/S): d = t - t_top */",
                 f"    const double {half} = 0.5 * {S};   /* s > 1/2 as e > S/2 (S/2 exact) */",
                 *("    " + ln for ln in wrap_loop("j", n, [f"{tp} += xc_select({out} > {half}, {el(t)}, 0.0);"],
@@ -251,7 +259,7 @@ def emit_log_softmax_jvp(e: Loops, ins, args, dst: View) -> None:
                 "}",
                 f"{D} = {D} / {S};",
                 *wrap_loop("j", n, [f"{out} = ({el(t)} - {tp}) - {D};"], SIMD)]
-    _each_row(e, x, row)
+    _rows(e, x, o, dst, c, "lsj", [(D, lambda el, v: f"{v} * {el(t)}", True)], tail)
 
 
 def _picks(ins) -> list[str]:
