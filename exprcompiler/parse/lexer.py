@@ -126,6 +126,7 @@ LINE = "\0"     # a newline, in a window split by str methods (Scanner._split)
 NEWLINES = frozenset(("\n", "\r\n", "\r", LINE))
 _OPERATORS = frozenset(("**", "==", "!=", "<=", ">=", *"-+*/(),;=@.[]:<>"))
 _NUMBER_START = frozenset("0123456789.")
+_ONE_TOKEN = _OPERATORS | {LINE}   # (what _one_token takes without a look at the run)
 
 # Characters people paste from papers or other languages, with the spelling we use.
 _HINTS = {
@@ -295,6 +296,7 @@ class Scanner:
             # text, is the expression's [A-Za-z_]\w*; at 10³ operations of the scaling
             # benchmark's text the check took 60% of the time of the match of them all)
             fresh = fresh.difference(filter(str.isidentifier, fresh))
+            fresh.difference_update(_ONE_TOKEN)   # (operators and LINE: no call of _one_token each)
             if not all(map(_one_token, fresh)):
                 return None
         self.distinct = distinct

@@ -126,10 +126,14 @@ class _Parser(Messages, TokenReader):
             if toks[i + 1] == "=" and tok not in _NOT_OPERAND and tok[0] not in _NUMBER_START:
                 if tok in _RESERVED:
                     self.check_target(tok, at)
-                done = self.plans.run(self)   # (this and the next ones, while they have plans)
-                if done is not None:
-                    last = (*done, True)
-                    continue
+                plans = self.plans
+                # (this and the next ones, while they have plans; not asked where none can
+                # run in this window: plans.py's `idle`, a short text's usual case)
+                if not (plans.off or plans.idle and plans.window.toks is toks):
+                    done = plans.run(self)
+                    if done is not None:
+                        last = (*done, True)
+                        continue
                 self.i = i + 2
                 value = self.expression(at + 1)
                 if tok in self.free:   # after the value: "a = a + 1" reads a first
@@ -258,7 +262,9 @@ class _Parser(Messages, TokenReader):
                         self.reduce(stack, operands, binding)
                     at = self.base + i - 1
                     same = _LEFT_CHAINS.get(tok)
-                    if same is not None and toks[i] in known:
+                    # (chain's own first tests, made here: most operators start no
+                    # chain, and each of them cost a call of chain that returned at once)
+                    if same is not None and toks[i] in known and toks[i + 1] in same:
                         i, opname, at = self.chain(toks, i, opname, at, same, operands)
                     stack.append((_BIN, prec, opname, at, 0))
                     expect_operand = True
@@ -270,7 +276,16 @@ class _Parser(Messages, TokenReader):
                     depth -= 1
                     marker = stack.pop()
                     if marker[0] == _CALL:
-                        self.close(marker, operands)
+                        op, _, at, kwargs = marker[2]
+                        if op.arity == 1 and len(operands) == marker[4] + 1 and not kwargs \
+                                and not op.keywords and not op.across:
+                            # sin(x): close's common case, here without its call
+                            try:
+                                operands[-1] = self.ops[op.name](self.g, operands[-1])
+                            except (ShapeError, IndexError) as err:
+                                operands[-1] = self.failed(at, op.name, (operands[-1],), err)
+                        else:
+                            self.close(marker, operands)
                 elif tok == ",":
                     if stack and stack[-1][1] >= 0:
                         self.reduce(stack, operands, 0)

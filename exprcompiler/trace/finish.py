@@ -58,8 +58,11 @@ def finish(b: "Builder", outputs: Iterable[tuple[str, Var]], *, input_order: Opt
     # every argument anyway (a loaded trace's taken from it: only what was built after
     # it is read); what renumbering does to them follows by NumPy
     cols = _columns_of(b, all_instrs) if keep_columns else None
+    # (the arguments after the first `start`: a front end's are all of them, where the
+    # sum of no counts was a NumPy reduction's fixed cost in every parse's finish)
     live = _live(all_instrs, out_vars, start,
-                 None if cols is None else cols.flat[int(cols.counts[:start].sum(dtype=np.int64)):])
+                 None if cols is None else cols.flat[int(cols.counts[:start].sum(dtype=np.int64)):] if start
+                 else cols.flat)
     for v in firsts:   # inputs go first, live or not
         live[v] = 0
     n_in = len(firsts)

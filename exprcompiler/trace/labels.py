@@ -233,7 +233,9 @@ def numbered(code: np.ndarray, input_names, inputs: Optional[list] = None) -> La
     operations above): inputs v_{1-n}..v_0 named by `input_names` (in the trace's
     order), constants unlabelled, operations v_1, v_2, ... in order. `inputs`: the
     inputs' positions in order, if the caller has them (a list)."""
-    from .columns import CONST, INPUT
+    if not _NUMBERED_KINDS:
+        _numbered_tables()
+    kinds_of, const_code, input_code = _NUMBERED_KINDS
     code = np.asarray(code, np.uint8)
     n = len(code)
     # (int32 and a byte per variable, no int64 or bool temporaries: the front end's
@@ -241,12 +243,10 @@ def numbered(code: np.ndarray, input_names, inputs: Optional[list] = None) -> La
     # add.accumulate is np.cumsum without its Python wrapper: at 10^2 operations
     # this is a fixed cost of every front end)
     wide = n >= 1 << 31
-    index = np.add.accumulate(code > CONST, dtype=np.int64 if wide else np.int32)
-    if not _NUMBERED_KINDS:
-        _NUMBERED_KINDS.append(bytes(ODD if c == INPUT else NONE if c == CONST else 1 for c in range(256)))
-    kinds = code.tobytes().translate(_NUMBERED_KINDS[0])
+    index = np.add.accumulate(code > const_code, dtype=np.int64 if wide else np.int32)
+    kinds = code.tobytes().translate(kinds_of)
     if inputs is None:
-        inputs = (code == INPUT).nonzero()[0].tolist()
+        inputs = (code == input_code).nonzero()[0].tolist()
     if inputs and inputs[-1] != len(inputs) - 1:   # (inputs first: no operation before them, their index 0 already)
         index[inputs] = 0
     names = list(input_names)
@@ -260,9 +260,15 @@ def numbered(code: np.ndarray, input_names, inputs: Optional[list] = None) -> La
 
 
 # numbered's table, op code -> label kind code (ODD for an input, NONE for a constant,
-# 1 "v" for an operation): made at its first call (columns.py, which holds the codes,
-# imports the module that imports this one)
+# 1 "v" for an operation), and the codes of a constant and an input: made at its first
+# call (columns.py, which holds the codes, imports the module that imports this one;
+# an import statement in numbered ran the import machinery on every front end's finish)
 _NUMBERED_KINDS: list = []
+
+
+def _numbered_tables() -> None:
+    from .columns import CONST, INPUT
+    _NUMBERED_KINDS[:] = (bytes(ODD if c == INPUT else NONE if c == CONST else 1 for c in range(256)), CONST, INPUT)
 
 
 __all__ = ["KINDS", "LOADED", "Labels", "NONE", "ODD", "as_labels", "numbered"]
