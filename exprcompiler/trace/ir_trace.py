@@ -22,6 +22,8 @@ sequence as held, for a reader that asks for its length or a few items.
 from __future__ import annotations
 
 import re
+from array import array
+from itertools import accumulate
 from typing import Iterable, NamedTuple, Optional, Sequence
 
 import numpy as np
@@ -91,25 +93,28 @@ class Trace:
     def __init__(self, instrs: Sequence[Instr], labels: Sequence[Optional[Label]],
                  outputs: Sequence[tuple[str, int]], source: Optional[str] = None, *, _inputs=None,
                  _all_live: bool = False, _columns=None):
+        # (object.__setattr__ read once, a list made into the outputs' tuple, and a
+        # Labels' type looked at before the ABC's isinstance: a fixed cost of every
+        # finish, 2.6k of a 10-instruction front end finish's 147k Ir)
+        put = object.__setattr__
         # (a LazyInstrs kept as it is: its tuples made when `instrs` is first asked for;
         # a tuple's type looked at first: the ABC's first "no" walked its subclasses)
-        object.__setattr__(self, "_instrs", instrs if type(instrs) is not tuple and isinstance(instrs, LazyInstrs)
-                           else tuple(instrs))
+        put(self, "_instrs", instrs if type(instrs) is not tuple and isinstance(instrs, LazyInstrs) else tuple(instrs))
         # (Labels, the columns finish and primal_labels make, kept as they are)
-        object.__setattr__(self, "labels", labels if isinstance(labels, Labels) else tuple(labels))
-        object.__setattr__(self, "outputs", tuple((str(n), int(v)) for n, v in outputs))
-        object.__setattr__(self, "source", source)
+        put(self, "labels", labels if type(labels) is Labels or isinstance(labels, Labels) else tuple(labels))
+        put(self, "outputs", tuple([(str(n), int(v)) for n, v in outputs]))
+        put(self, "source", source)
         if _inputs is None:   # (Builder.finish knows them)
             _inputs = tuple((ins.name, i) for i, ins in enumerate(self.instrs) if ins.op == "input")
-        object.__setattr__(self, "_inputs", _inputs)
+        put(self, "_inputs", _inputs)
         # Builder.finish's promise: every instruction is an input or an output's
         # ancestor (no dead code), so a builder that loads this trace need not look
         # for dead code among its instructions again (builder_load). A trace made
         # otherwise (by hand, unpickled) makes none.
-        object.__setattr__(self, "_all_live", bool(_all_live))
+        put(self, "_all_live", bool(_all_live))
         # its ops and arguments as arrays (columns.py), if its maker read them: a cache
         # of what the instructions say, never part of the trace's value or pickle
-        object.__setattr__(self, "_columns", _columns)
+        put(self, "_columns", _columns)
 
     @property
     def instrs(self) -> tuple:
@@ -189,12 +194,56 @@ def ancestors(instrs: Sequence[Instr], var: Var) -> set:
 def primal_labels(instrs: Sequence[Instr], code=None) -> "Labels":
     """Griewank numbering: inputs v_{1-n}..v_0, then v_1, v_2, ... for operations,
     as Labels (columns, made with NumPy from the op codes: `code`, columns.py's
-    codes of `instrs`, if known)."""
-    from .columns import INPUT, op_code_bytes
+    codes of `instrs`, if known; below _SMALL_LABELS instructions, from the codes'
+    bytes by bytes.translate and itertools: equal, NumPy's fixed costs spared)."""
+    if not _PRIMAL:
+        _primal_tables()
+    op_code_bytes, input_code, kinds_of, is_operation = _PRIMAL
     if code is None:
-        code = np.frombuffer(op_code_bytes(instrs), np.uint8)
-    inputs = (np.asarray(code) == INPUT).nonzero()[0].tolist()
+        code = op_code_bytes(instrs)
+        if len(code) >= _SMALL_LABELS:
+            code = np.frombuffer(code, np.uint8)
+    elif len(code) < _SMALL_LABELS:
+        code = code.tobytes() if type(code) is np.ndarray and code.dtype == np.uint8 else \
+            np.asarray(code, np.uint8).tobytes()
+    if type(code) is bytes:
+        # (labels.numbered's columns, made in Python: its kinds table, its index the
+        # running count of operations, an input's 0; the inputs, few, found one by
+        # one; the array made from a list: from the iterator it took half as long again)
+        inputs, at = [], code.find(input_code)
+        while at >= 0:
+            inputs.append(at)
+            at = code.find(input_code, at + 1)
+        index = array("i", list(accumulate(code.translate(is_operation))))
+        if inputs and inputs[-1] != len(inputs) - 1:   # (inputs first: their index 0 already)
+            for i in inputs:
+                index[i] = 0
+        odd = {i: _new_tuple(Label, ("v", k, instrs[i].name, None))   # (Label("v", k, base=name))
+               for i, k in zip(inputs, range(1 - len(inputs), 1))}
+        return Labels(code.translate(kinds_of), index, odd)
+    inputs = (np.asarray(code) == input_code[0]).nonzero()[0].tolist()
     return numbered(code, [instrs[i].name for i in inputs], inputs)
+
+
+# primal_labels: below this many instructions, its labels made in Python (NumPy's
+# calls cost more than the work there). Measured by callgrind, Ir a call, Python/NumPy,
+# codes given: 32k/55k at 10 instructions, 67k/72k at 40, 77k/73k at 62, 94k/74k at 100;
+# codes read here: 39k/67k, 92k/102k, 114k/115k, 153k/137k. By time (load 1.4), codes
+# given, 6.4/8.6 µs at 47, 6.7/7.9 at 62, 8.1/6.6 at 100: the threshold where both agree.
+_SMALL_LABELS = 64
+
+# primal_labels' tables, made at its first call (columns.py, which holds the op codes,
+# imports this module; an import statement in primal_labels ran the import machinery
+# on every front end's finish): op_code_bytes, the input code (a byte), and per op code
+# its label kind (labels.numbered's) and 1 for an operation (above a constant)
+_PRIMAL: list = []
+
+
+def _primal_tables() -> None:
+    from .columns import CONST, INPUT, op_code_bytes
+    from .labels import NONE, ODD
+    _PRIMAL[:] = (op_code_bytes, bytes([INPUT]), bytes(ODD if c == INPUT else NONE if c == CONST else 1 for c in range(256)),
+                  bytes(c > CONST for c in range(256)))
 
 
 def renumbered(instrs: Iterable[Instr], new_of: list) -> list[Instr]:
