@@ -22,12 +22,12 @@ from . import shapes as _s
 from .errors import ShapeError
 
 
-def _axis_for(attrs) -> object:
+def axis_for(attrs) -> object:
     """The axes a reduction removed, for re-expanding its adjoint (None when kept)."""
     return None if attrs.get("keepdims") else attrs.get("axis")
 
 
-def _total(b, parts):
+def total_of(b, parts):
     acc = None
     for p in parts:
         if p is not None:
@@ -161,7 +161,7 @@ def jvp_sum(b, tans, args, out, attrs):
 
 
 def vjp_sum(b, j, g, args, out, attrs):
-    return b.broadcast_to(g, args[0], axis=_axis_for(attrs))
+    return b.broadcast_to(g, args[0], axis=axis_for(attrs))
 
 
 def _count(b, x, out):
@@ -178,12 +178,12 @@ def jvp_mean(b, tans, args, out, attrs):
 
 def vjp_mean(b, j, g, args, out, attrs):
     # divide first: the count meets the small adjoint, not the broadcast one
-    return b.broadcast_to(b.div(g, _count(b, args[0], out)), args[0], axis=_axis_for(attrs))
+    return b.broadcast_to(b.div(g, _count(b, args[0], out)), args[0], axis=axis_for(attrs))
 
 
 def _ties(b, x, out, attrs):
     """The share of each element in a max/min: 1/(number of ties) where it attains it."""
-    axis = _axis_for(attrs)
+    axis = axis_for(attrs)
     mask = b.eq(x, b.broadcast_to(out, x, axis=axis))
     kept = dict(attrs)
     return b.div(mask, b.broadcast_to(b.sum(mask, **kept), x, axis=axis))
@@ -196,7 +196,7 @@ def jvp_extreme(b, tans, args, out, attrs):
 
 
 def vjp_extreme(b, j, g, args, out, attrs):
-    return b.mul(b.broadcast_to(g, args[0], axis=_axis_for(attrs)), _ties(b, args[0], out, attrs))
+    return b.mul(b.broadcast_to(g, args[0], axis=axis_for(attrs)), _ties(b, args[0], out, attrs))
 
 
 # The softmax family's rules (logsumexp, softmax, log_softmax and their internal ops) are in
@@ -224,7 +224,7 @@ def vjp_norm(b, j, g, args, out, attrs):
 def jvp_matmul(b, tans, args, out, attrs):
     x, y = args
     tx, ty = tans
-    return _total(b, [None if tx is None else b.matmul(tx, y),
+    return total_of(b, [None if tx is None else b.matmul(tx, y),
                       None if ty is None else b.matmul(x, ty)])
 
 
@@ -245,7 +245,7 @@ def vjp_matmul(b, j, g, args, out, attrs):
 def jvp_outer(b, tans, args, out, attrs):
     x, y = args
     tx, ty = tans
-    return _total(b, [None if tx is None else b.outer(tx, y), None if ty is None else b.outer(x, ty)])
+    return total_of(b, [None if tx is None else b.outer(tx, y), None if ty is None else b.outer(x, ty)])
 
 
 def vjp_outer(b, j, g, args, out, attrs):

@@ -14,7 +14,7 @@ over the slice or more (issue 18's budget; benchmarks/bench_log_softmax.py).
 from __future__ import annotations
 
 from .errors import ExprcIndexError, ShapeError
-from .tensor_rules import _axis_for, _total
+from .tensor_rules import axis_for, total_of
 
 
 def _softmax_of_lse(b, x, out, attrs):
@@ -26,7 +26,7 @@ def _softmax_of_lse(b, x, out, attrs):
     axes = tuple(range(len(b.shape(x)))) if axis is None else axis
     if len(axes) == 1:
         return b.apply("softmax", x, axis=axes[0])
-    return b.exp(b.sub(x, b.broadcast_to(out, x, axis=_axis_for(attrs))))
+    return b.exp(b.sub(x, b.broadcast_to(out, x, axis=axis_for(attrs))))
 
 
 def jvp_logsumexp(b, tans, args, out, attrs):
@@ -36,7 +36,7 @@ def jvp_logsumexp(b, tans, args, out, attrs):
 
 
 def vjp_logsumexp(b, j, g, args, out, attrs):
-    return b.mul(b.broadcast_to(g, args[0], axis=_axis_for(attrs)),
+    return b.mul(b.broadcast_to(g, args[0], axis=axis_for(attrs)),
                  _softmax_of_lse(b, args[0], out, attrs))
 
 
@@ -132,7 +132,7 @@ def jvp_log_softmax_vjp(b, tans, args, out, attrs):
         s, top = _log_softmax_share(b, x, o, axis)
         ds = _share_tangent(b, x, o, raw, s, tx, to, axis)
         parts.append(b.neg(_log_softmax_adjoint(b, top, b.mul(ds, b.sum(g, axis=axis, keepdims=True)), axis)))
-    return _total(b, parts) if parts else None
+    return total_of(b, parts) if parts else None
 
 
 def vjp_log_softmax_vjp(b, j, h, args, out, attrs):
@@ -162,7 +162,7 @@ def jvp_log_softmax_jvp(b, tans, args, out, attrs):
         s, _ = _log_softmax_share(b, x, o, axis)
         ds = _share_tangent(b, x, o, b.apply("softmax", x, axis=axis), s, tx, to, axis)
         parts.append(b.broadcast_to(b.neg(b.sum(b.mul(ds, t), axis=axis, keepdims=True)), x))
-    return _total(b, parts) if parts else None
+    return total_of(b, parts) if parts else None
 
 
 def vjp_log_softmax_jvp(b, j, h, args, out, attrs):
@@ -226,7 +226,7 @@ def _one(b, x, key):
     """1 at x[key], 0 elsewhere; with several keys 1 at each."""
     if len(key) == 1:
         return b.scatter(b.const(1.0), x, key=key)
-    return _total(b, [b.scatter(b.const(1.0), x, key=(k,)) for k in key])
+    return total_of(b, [b.scatter(b.const(1.0), x, key=(k,)) for k in key])
 
 
 def _picked_share(b, x, P, key):
@@ -307,7 +307,7 @@ def jvp_log_softmax_at_vjp(b, tans, args, out, attrs):
     cancel)."""
     (P, g), key = args, attrs["key"]
     G = _sum_of(b, g, key)
-    return _total(b, [None if tans[0] is None else b.mul(G, b.mul(tans[0], _at_vjp_slope(b, P, key))),
+    return total_of(b, [None if tans[0] is None else b.mul(G, b.mul(tans[0], _at_vjp_slope(b, P, key))),
                       None if tans[1] is None else b.apply("log_softmax_at_vjp", P, tans[1], key=key)])
 
 
@@ -327,7 +327,7 @@ def jvp_log_softmax_at_jvp(b, tans, args, out, attrs):
     if tans[0] is not None:
         d = b.sum(b.mul(t, b.mul(tans[0], _at_vjp_slope(b, P, key))))
         parts.append(d if len(key) == 1 else b.broadcast_to(d, out))
-    return _total(b, parts) if parts else None
+    return total_of(b, parts) if parts else None
 
 
 def vjp_log_softmax_at_jvp(b, j, h, args, out, attrs):

@@ -77,7 +77,7 @@ VECTOR_MATH = ("sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tan
                "exp", "expm1", "log", "log1p", "pow") + c_special.VECTOR_MATH
 
 
-def _helpers_for(names: set[str]) -> list[str]:
+def helpers_for(names: set[str]) -> list[str]:
     """The definitions of these helpers and of those they use, each once, dependencies first."""
     order: list[str] = []
 
@@ -107,7 +107,7 @@ def math_prelude(spelled: set[str], libm: set[str] = frozenset()) -> list[str]:
     the vectorizable libm functions it calls (those `spelled` or in `libm`, and those
     its helpers call: xc_softplus calls exp and log), then the helpers among
     `spelled` and those they use."""
-    helpers = _helpers_for(spelled & set(HELPERS))
+    helpers = helpers_for(spelled & set(HELPERS))
     code = re.sub(r"/\*.*?\*/", "", "\n".join(helpers), flags=re.S)
     called = spelled | libm | {f for f in VECTOR_MATH if re.search(rf"\b{f}\(", code)}
     lines = []

@@ -97,7 +97,7 @@ def _calls_libmvec(name: str) -> bool:
         return True
     if name not in c_helpers.HELPERS:
         return False   # an operator, fabs, sqrt, or a scalar libm call (no vector loop)
-    code = re.sub(r"/\*.*?\*/", "", "\n".join(c_helpers._helpers_for({name})), flags=re.S)
+    code = re.sub(r"/\*.*?\*/", "", "\n".join(c_helpers.helpers_for({name})), flags=re.S)
     code = re.sub(r"if \(sizeof\(double\) == 4\) \{.*?\n\s*\}", "", code, flags=re.S)   # a float kernel's block
     code = "\n".join(line for line in code.splitlines() if "sizeof(double) == 4" not in line)
     return any(re.search(rf"\b{f}\(", code) for f in c_helpers.VECTOR_MATH)

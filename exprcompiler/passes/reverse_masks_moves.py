@@ -61,7 +61,7 @@ def _reduced_lanes(b, j: int, g: int, args: list, out: int, attrs: dict) -> int:
     there (keepdims; all axes reduced, a number), else with the reduced axes put back at
     size 1 (a view), which the mask's where broadcasts: no pass over the argument's lanes
     (a comparison made again there compares the reduced lanes only)."""
-    axis = T._axis_for(attrs)
+    axis = T.axis_for(attrs)
     if axis is None:
         return g
     try:
