@@ -388,6 +388,15 @@ def _slope_op(i: int) -> OpDef:
                      "another, y")
 
 
+def _pick_op(name: str, arity: int, shape, doc: str) -> OpDef:
+    """One of log_softmax's pick ops (stability/softmax_forms.build_log_softmax writes
+    them; key= their picks): not callable by name, across lanes, its shape checked and
+    its key's bounds those of its first argument, its rules tensor_rules_softmax's."""
+    return OpDef(name, arity, getattr(runtime, name), (None,) * arity, name,
+                 shape=S.checked_pick(shape), bounds=S.pick_bounds(0), callable_by_name=False, across=True,
+                 jvp=getattr(S, "jvp_" + name), vjp=getattr(S, "vjp_" + name), doc=doc)
+
+
 def _three(partial):
     """The partials (b, g, x, y, z, out) of a symmetric op of three arguments from
     partial(b, i, (x, y, z), out), ∂/∂(argument i) at a seed of 1."""
@@ -426,26 +435,18 @@ TABLE += [
           jvp=T.jvp_log_softmax_jvp, vjp=T.vjp_log_softmax_jvp,
           doc="log_softmax(x)'s tangent at t along `axis` (o its value): t - sum(softmax(x)·t), "
               "taken from t less the dominant element's t"),
-    OpDef("log_softmax_at_parts", 1, runtime.log_softmax_at_parts, (None,), "log_softmax_at_parts",
-          shape=S.checked_pick(T.shape_same), bounds=S.pick_bounds(0), callable_by_name=False, across=True,
-          jvp=S.jvp_log_softmax_at_parts, vjp=S.vjp_log_softmax_at_parts,
-          doc="softmax(x) of a vector with element k (each key's) replaced by log_softmax(x)[k] "
-              "(one exp pass)"),
-    OpDef("log_softmax_at", 2, runtime.log_softmax_at, (None, None), "log_softmax_at",
-          shape=S.checked_pick(S.shape_picks), bounds=S.pick_bounds(0), callable_by_name=False, across=True,
-          jvp=S.jvp_log_softmax_at, vjp=S.vjp_log_softmax_at,
-          doc="log_softmax(x)[k] read from P = log_softmax_at_parts(x) (the vector of them for "
-              "several keys); derivative in x only"),
-    OpDef("log_softmax_at_vjp", 2, runtime.log_softmax_at_vjp, (None, None), "log_softmax_at_vjp",
-          shape=S.checked_pick(T.shape_same), bounds=S.pick_bounds(0), callable_by_name=False, across=True,
-          jvp=S.jvp_log_softmax_at_vjp, vjp=S.vjp_log_softmax_at_vjp,
-          doc="log_softmax(x)[k]'s adjoint g·(δ_k - s) from P = log_softmax_at_parts(x): -g·P off k, "
-              "-g·expm1(P[k]) at k (several keys: the sum of theirs, one pass)"),
-    OpDef("log_softmax_at_jvp", 2, runtime.log_softmax_at_jvp, (None, None), "log_softmax_at_jvp",
-          shape=S.checked_pick(S.shape_picks), bounds=S.pick_bounds(0), callable_by_name=False, across=True,
-          jvp=S.jvp_log_softmax_at_jvp, vjp=S.vjp_log_softmax_at_jvp,
-          doc="log_softmax(x)[k]'s tangent t_k - sum(s·t) from P = log_softmax_at_parts(x): "
-              "-expm1(P[k])·t_k less the others' P·t (one pass)"),
+    _pick_op("log_softmax_at_parts", 1, T.shape_same,
+             "softmax(x) of a vector with element k (each key's) replaced by log_softmax(x)[k] "
+             "(one exp pass)"),
+    _pick_op("log_softmax_at", 2, S.shape_picks,
+             "log_softmax(x)[k] read from P = log_softmax_at_parts(x) (the vector of them for "
+             "several keys); derivative in x only"),
+    _pick_op("log_softmax_at_vjp", 2, T.shape_same,
+             "log_softmax(x)[k]'s adjoint g·(δ_k - s) from P = log_softmax_at_parts(x): -g·P off k, "
+             "-g·expm1(P[k]) at k (several keys: the sum of theirs, one pass)"),
+    _pick_op("log_softmax_at_jvp", 2, S.shape_picks,
+             "log_softmax(x)[k]'s tangent t_k - sum(s·t) from P = log_softmax_at_parts(x): "
+             "-expm1(P[k])·t_k less the others' P·t (one pass)"),
     OpDef("hypot3_guard", 3, runtime.hypot3_guard, (_guarded_seed, None, None), "hypot3_guard",
           c="xc_hypot3_guard", sympy_head="", sympy=lambda sp, q, h, s: q, callable_by_name=False,
           domain=((-3.0, 3.0), (0.5, 3.0), (0.0, 9.0)),

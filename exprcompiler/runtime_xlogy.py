@@ -4,7 +4,7 @@ block where the generated lines took a comparison, two tests of it, a division a
 their wheres.
 
 Where it sits: re-exported by runtime.py (generated NumPy code imports it there);
-numpy_shares.xlogx_rows finds the trace's value + gradient of xlogy(u, u) and
+numpy_share_pairs.xlogx_rows finds the trace's value + gradient of xlogy(u, u) and
 numpy_render spells its two rows `p1 = xlogx_rows(u)`, `v1 = p1[0]`, `x_bar = p1[1]`.
 runtime_blocks._blocked_rows runs it by blocks on large arrays.
 """
