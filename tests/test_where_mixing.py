@@ -58,6 +58,20 @@ CASES = [
                                            "c": np.array([0.0, -1.0])}),
     ("sum(where(C > 0, outer(sqrt(b), y), 0))", {"b": np.array([-1.0, 4.0]), "y": y, "C": np.zeros((2, 2))}),
 ]
+# A lane of one argument read by a lane taken and by one not taken whose other factor is
+# NaN (y's slope in outer(sqrt(b), y) at b < 0 in a row not taken: the zero adjoint of that
+# row times NaN): the other argument is masked where none of its readers is taken, before
+# the op's adjoint reads it. (Each was NaN with the masks of the mixing ops' own argument only.)
+OTHER = [
+    ("sum(where(C > 0, outer(sqrt(b), y), 0))", {"b": np.array([-1.0, 4.0]), "y": y, "C": R0}),
+    ("sum(where(C > 0, outer(y, sqrt(b)), 0))", {"b": np.array([-1.0, 4.0]), "y": y, "C": K1}),
+    ("sum(where(C > 0, sqrt(X) @ Y, 0))", {"X": np.array([[-1.0, 4.0], [1.0, 9.0]]), "Y": np.eye(2) + 1, "C": R0}),
+    ("sum(where(C > 0, Y @ sqrt(X), 0))", {"X": np.array([[-1.0, 4.0], [1.0, 9.0]]), "Y": np.eye(2) + 1, "C": K1}),
+    ("sum(where(c > 0, sqrt(X) @ y, 0))", {"X": np.array([[-1.0, 4.0], [1.0, 9.0]]), "y": y, "c": c01}),
+    ("sum(where(c > 0, y @ sqrt(X), 0))", {"X": np.array([[-1.0, 4.0], [1.0, 9.0]]), "y": y, "c": c01}),
+    ("sum(where(C > 0, log(outer(sqrt(b), y)) + outer(b, y), 0))", {"b": np.array([-1.0, 4.0]), "y": y, "C": R0}),
+]
+CASES += OTHER
 IDS = [e for e, _ in CASES]
 CASE_BACKENDS = [pytest.param(c, b, id=f"{b}-{c[0]}") for c in CASES for b in TENSOR]
 
@@ -114,11 +128,10 @@ def chains(draw):
 
 
 def _random_case(case, backend):
-    """X's gradient against forward mode, and the same bits where the old one was
-    finite. (W's may be NaN where forward mode's is a number: a lane of W read by a
-    taken lane and by one not taken whose row of V is NaN, 0·NaN inside matmul's own
-    adjoint; see the README.)"""
-    test_where_moves._random_case(case, backend, _mixing_off, inputs_held=1)
+    """Every input's gradient against forward mode (W's too: a lane of W read by a taken
+    lane and by one not taken whose row of V is NaN), and the same bits where the old one
+    was finite."""
+    test_where_moves._random_case(case, backend, _mixing_off)
 
 
 @settings(max_examples=40, deadline=None)
@@ -133,3 +146,22 @@ def test_random_chains_numpy(case):
 @given(chains())
 def test_random_chains_c(case):
     _random_case(case, "c")
+
+
+@pytest.mark.parametrize("case", OTHER, ids=[e for e, _ in OTHER])
+def test_hvp_through_the_other_argument_is_the_gradients_slope(case):
+    """Forward over this reverse sweep (the other argument's mask is differentiated too):
+    no NaN, and central differences of the gradient along a direction that keeps the
+    condition (C and c fixed)."""
+    expr, inputs = case
+    trace = test_where_moves.to_trace(expr, shapes={k: np.shape(v) for k, v in inputs.items()})
+    rng = np.random.default_rng(0)
+    d = {k: np.zeros_like(v) if k in ("C", "c") else rng.standard_normal(np.shape(v)) for k, v in inputs.items()}
+    hv = test_where_moves._hvp(trace, inputs)(d)
+
+    def grad(step):
+        return test_where_moves._traced(trace, {k: v + step * d[k] for k, v in inputs.items()})
+    eps = 1e-6
+    for h, p, m in zip(hv, grad(eps), grad(-eps)):
+        assert np.isfinite(h).all(), (expr, h)
+        assert np.allclose(h, (p - m) / (2 * eps), rtol=1e-6, atol=1e-6), (expr, h, (p - m) / (2 * eps))

@@ -75,9 +75,11 @@ the builder often finds it is the adjoint's own != 0). The edge into it is maske
 by those conditions before its sum, so the value's adjoint is 0 wherever the flag
 is, and the narrowed region masks its exits by the flag as any region does: the
 scalar's adjoint is the sum over the lanes taken, and 0, not 0·NaN, where none is.
-Not masked: the arguments of an op that mixes lanes (matmul, softmax, logsumexp,
-norm...) inside a branch of a tensor condition (the lanes they feed are the op's to
-say). Vertex elimination
+Through an op that mixes lanes (matmul, outer, softmax, log_softmax) the condition
+moves as "some reader holds" (reverse_masks_moves' ANY), and the edge's contribution
+and matmul's and outer's other argument are masked so (reverse_masks_build's
+premask). An op that is neither elementwise nor in reverse_masks_moves.MOVES stops the
+region: its argument takes the nearest one that fits (a scalar mask's, norm's). Vertex elimination
 (region_masks) takes scalar traces only.
 
 Cost (session of 2026-12-06, issue 14): linear on where-heavy formulas. A value's

@@ -168,13 +168,23 @@ def _premasked_vjp(vjp, conds: tuple, readers=None):
     """`readers` (an op that mixes lanes: reverse_masks_moves.mixing): the contribution
     masked too, where no output lane that reads an argument's lane is taken. The
     premask zeroes the adjoint there, but the op's own VJP multiplies it by the other
-    argument: 0·NaN (matmul's x times sqrt(y) at y < 0, in a row not taken)."""
+    argument: 0·NaN (matmul's x times sqrt(y) at y < 0, in a row not taken), and the
+    other arguments masked so before the VJP reads them."""
     def masked(b, j, g, args, out, attrs):
-        c = vjp(b, j, _mask(b, g, conds), args, out, attrs)
-        if readers is None or c is None:
-            return c
+        g = _mask(b, g, conds)
+        if readers is None:
+            return vjp(b, j, g, args, out, attrs)
         taken = _mask(b, b.broadcast_to(b.const(1.0), out), conds)
-        return _mask(b, c, ((((readers(b, j, taken, args, out, attrs), True),),),))
+
+        def read(k):   # argument k's lanes where some output lane that reads them is taken
+            return ((((readers(b, k, taken, args, out, attrs), True),),),)
+        # the other arguments too (matmul's, outer's), so that the zero adjoint of an
+        # output lane not taken meets 0, not their NaN: y's slope in outer(sqrt(b), y) at
+        # b < 0 in a row not taken. A lane of theirs some taken lane reads keeps its value
+        # (a NaN there makes that lane, and so the function, NaN)
+        args = [a if k == j else _mask(b, a, read(k)) for k, a in enumerate(args)]
+        c = vjp(b, j, g, args, out, attrs)
+        return None if c is None else _mask(b, c, read(j))
     masked.premask = conds
     return masked
 
