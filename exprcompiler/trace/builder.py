@@ -76,14 +76,27 @@ def max_ops_limit(max_ops: Optional[int] = None) -> int:
             except ValueError:
                 raise InputTooLarge(f"{MAX_OPS_ENV}={text[:40]!r} is not a whole number of operations") from None
         else:
-            try:
-                memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-            except (AttributeError, ValueError, OSError):   # not a POSIX system
-                memory = 16 << 30
-            max_ops = max(_MIN_DEFAULT_MAX_OPS, memory // BYTES_PER_OP)
+            max_ops = _default_max_ops()
     if isinstance(max_ops, bool) or not isinstance(max_ops, int) or max_ops < 1:
         raise InputTooLarge(f"the input-size limit must be a positive number of operations, not {max_ops!r}")
     return max_ops
+
+
+def _default_max_ops() -> int:
+    """Physical memory / BYTES_PER_OP, at least _MIN_DEFAULT_MAX_OPS: asked of the
+    system once a process (two sysconf calls, 3-20 µs of every parse and SymPy
+    conversion; the environment variable is still read each time)."""
+    if not _DEFAULT_MAX_OPS:
+        try:
+            memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (AttributeError, ValueError, OSError):   # not a POSIX system
+            memory = 16 << 30
+        _DEFAULT_MAX_OPS.append(max(_MIN_DEFAULT_MAX_OPS, memory // BYTES_PER_OP))
+    return _DEFAULT_MAX_OPS[0]
+
+
+_DEFAULT_MAX_OPS: list = []
+
 
 class Builder:
     """Appends instructions with hash-consing and local simplification.
