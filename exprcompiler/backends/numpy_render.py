@@ -142,21 +142,26 @@ class NumpyRenderer(Renderer):
     def helpers(self) -> set[str]:
         """The runtime helpers this renderer's own spellings call."""
         names = {name for _, exp, call, *_ in self._shared.values() for name in (exp, call) if name}   # (None: none)
+        # (wheres that no line spells call nothing: xlogx_rows' derivative's)
+        dead = self._dead_rows() if self._conditions else set()
         rare = bool(self._conditions) and any(
-            ins.op == "where" and ins.args[0] in self._conditions and (i in self._lent or self._fresh(ins.args[2]))
-            for i, ins in enumerate(self.trace.instrs))
-        if self._kept:
+            ins.op == "where" and ins.args[0] in self._conditions and i not in dead
+            and (i in self._lent or self._fresh(ins.args[2])) for i, ins in enumerate(self.trace.instrs))
+        if self._kept - dead:
             names = names | {"where_rare_kept"}
         return names | {"where_rare"} if rare else names
+
+    def _dead_rows(self) -> set[int]:
+        """numpy_shares.dead_rows of the trace and its shared spellings: no line."""
+        return set(self._dead if self._dead is not None
+                   else dead_rows(self.trace, self._shared, self._uses) if self._shared else ())
 
     @property
     def respelled(self) -> set[int]:
         """Instructions spelled without their op's own helper (shared, conditions, their wheres)."""
         wheres = {i for i, ins in enumerate(self.trace.instrs)
                   if ins.op == "where" and ins.args[0] in self._conditions} if self._conditions else set()
-        rows = set(self._dead if self._dead is not None
-                   else dead_rows(self.trace, self._shared, self._uses) if self._shared else ())
-        return {i for i, share in self._shared.items() if share[2]} | self._conditions | wheres | rows
+        return {i for i, share in self._shared.items() if share[2]} | self._conditions | wheres | self._dead_rows()
 
     def lines_before(self, i: int) -> list[str]:
         """Statements to emit before i's own: the shared exp before its first user (of k
