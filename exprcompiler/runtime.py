@@ -2,9 +2,10 @@
 
 Used by the op table's evaluators (so the reference interpreter uses them) and
 imported by generated NumPy code, so both compute exactly the same numbers. The
-elementwise kernels live in runtime_elementwise.py, runtime_exps.py (sigmoid, softplus,
-logaddexp and their shared-exp helpers), runtime_log1p.py (log1p, expm1) and
-runtime_tanh.py (sech2 and the tanh forms), all re-exported here, the one name space
+elementwise kernels live in runtime_elementwise.py, runtime_exps.py (sigmoid, softplus
+and their shared-exp helpers), runtime_log1p.py (log1p, expm1), runtime_tanh.py (sech2
+and the tanh forms) and runtime_nary.py (logaddexp, hypot3, logaddexp3 and their rows
+helpers), all re-exported here, the one name space
 generated code imports from; this module holds the tensor ops.
 """
 

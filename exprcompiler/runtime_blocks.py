@@ -4,8 +4,8 @@ form a generated function's block takes; _blocked_rows, for one with two results
 float conversions every helper starts and ends with, and _redo (a helper's fix-up at a
 few points).
 
-Where it sits: imported by runtime_elementwise.py, runtime_exps.py, runtime_log1p.py
-and runtime_tanh.py (the helpers that runtime.py re-exports); nothing here is
+Where it sits: imported by runtime_elementwise.py, runtime_exps.py, runtime_log1p.py,
+runtime_nary.py and runtime_tanh.py (the helpers that runtime.py re-exports); nothing here is
 imported by generated code.
 """
 

@@ -4,11 +4,12 @@ forms the stability rewrites put in (log1mexp, cosm1, sqrt1pm1), and one_minus_s
 arctanh's slope's denominator.
 
 Where it sits: re-exported by runtime.py, which also re-exports the kernels split off
-from here: runtime_exps.py (sigmoid, softplus, logaddexp and their shared-exp helpers),
-runtime_log1p.py (log1p, expm1), runtime_tanh.py (sech2 and the tanh forms); generated
-NumPy code and the op table's evaluators import every name from runtime.py, so the
-reference interpreter and the backend compute the same numbers. runtime_blocks.py runs
-the helpers block by block on large arrays (_blocked).
+from here: runtime_exps.py (sigmoid, softplus and their shared-exp helpers),
+runtime_nary.py (logaddexp's forms, hypot3, logaddexp3), runtime_log1p.py (log1p,
+expm1), runtime_tanh.py (sech2 and the tanh forms); generated NumPy code and the op
+table's evaluators import every name from runtime.py, so the reference interpreter and
+the backend compute the same numbers. runtime_blocks.py runs the helpers block by
+block on large arrays (_blocked).
 """
 
 from __future__ import annotations

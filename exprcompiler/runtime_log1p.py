@@ -8,8 +8,8 @@ Where it sits: re-exported by runtime.py; the NumPy backend alone calls log1p, e
 (numpy_backend.BATCH), log1p_of_sum and log1m_of_diff (numpy_shares.shared_sums),
 expm1_pair and neg_expm1_pair (numpy_shares._expm1_pairs); log1p_of_neg is the op
 table's reference of log1m_shared, which only C kernels and the VM compute.
-runtime_exps.py (softplus, logaddexp) and runtime_elementwise.py (log1mexp) take
-_log1p, _expm1 and _log1p_unit from here.
+runtime_exps.py (softplus), runtime_nary.py (logaddexp) and runtime_elementwise.py
+(log1mexp) take _log1p, _expm1 and _log1p_unit from here.
 """
 
 from __future__ import annotations

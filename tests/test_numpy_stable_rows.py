@@ -216,7 +216,8 @@ from exprcompiler.ufunc_loops import SIMD  # noqa: E402
 SPECIALS = [0.0, -0.0, np.nan, np.inf, -np.inf, 1e-300, -1e-300, 5e-324, 2.0 ** -60, -(2.0 ** -60),
             0.6931471805599453, 0.6931471805599452, 710.0, -750.0, 1e300, -1e300, 0.0625, -0.0625, 1.0, -1.0]
 FRONTED = ("expm1_pair", "neg_expm1_pair", "log1m_of_diff", "sigmoid_pair_of_exp", "sigmoid_pair_of_exp_at",
-           "log1mexp_slopes")
+           "log1mexp_slopes", "sigmoid_rows", "sigmoid_neg_rows", "softplus_sigmoid_rows", "neg_softplus_sigmoid_rows",
+           "exp_neg_abs", "sigmoid_pair_e", "softplus_pair_e", "neg_softplus_pair_e")
 
 
 def _same(a, b):
@@ -251,6 +252,7 @@ def _calls(x):
     """(name, the helper's call, its own steps' call: no front, no blocks) on block x."""
     with np.errstate(all="ignore"):
         E = np.exp(x)
+        e = np.exp(-np.abs(x))
     w, m = 1.0 + x, 1.0 - x
     return [
         ("expm1_pair", lambda: R.expm1_pair(x), lambda: R.expm1_pair.__wrapped__(x)),
@@ -262,7 +264,11 @@ def _calls(x):
         ("sigmoid_pair_of_exp_at", lambda: R.sigmoid_pair_of_exp_at(x, E),
          lambda: R.sigmoid_pair_of_exp_at.__wrapped__(x, E)),
         ("log1mexp_slopes", lambda: R.log1mexp_slopes(x), lambda: R.log1mexp_slopes.__wrapped__(x)),
-    ]
+    ] + [(name, lambda f=getattr(R, name): f(x), lambda f=getattr(R, name): f.__wrapped__(x))
+         for name in ("sigmoid_rows", "sigmoid_neg_rows", "softplus_sigmoid_rows", "neg_softplus_sigmoid_rows",
+                      "exp_neg_abs")] \
+      + [(name, lambda f=getattr(R, name): f(x, e), lambda f=getattr(R, name): f.__wrapped__(x, e))
+         for name in ("sigmoid_pair_e", "softplus_pair_e", "neg_softplus_pair_e")]
 
 
 def _loops(monkeypatch, simd: bool):
@@ -344,7 +350,7 @@ def test_blocked_front_routing(on):
 
 @pytest.mark.parametrize("name", FRONTED)
 def test_stable_rows_helpers_have_a_front(name):
-    """The six helpers route a block through _blocked's front (the helper's own steps
+    """These helpers route a block through _blocked's front (the helper's own steps
     are __wrapped__, the front form is a different function)."""
     f = getattr(R, name)
     assert f.front is not f.__wrapped__ and callable(f.front)
@@ -418,3 +424,107 @@ def test_arcsin_slope_is_one_minus_square(expr):
     want = 1.0 / np.sqrt((1.0 - x) * (1.0 + x))
     got = np.asarray(g(x)[1][0])
     _same(got, want if expr == "arcsin(x)" else -want)
+
+
+# -- a sigmoid's value and slope, and the cross-entropy's four rows, from one call ------
+# (issue 18: numpy_share_exps._slope_entries and _both_signs). Each row has the bits of the
+# lines it replaces (the generated code before: an exp line, a pair, the product), so
+# the accuracy is theirs (test_numpy_softplus_pairs checks it against mpmath).
+def _same_flat(a, b):
+    """_same for 0-d and non-contiguous arrays too (their points in C order)."""
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.shape == b.shape
+    _same(np.ascontiguousarray(a).reshape(-1), np.ascontiguousarray(b).reshape(-1))
+
+
+def _bits_of_lines(x):
+    """{helper: the rows its call replaces, from the helpers HEAD's generated code called}."""
+    with np.errstate(all="ignore"):
+        E = R.exp_quiet(x)
+        s, t = R.sigmoid_pair_of_exp(E)
+        s_at, t_at = R.sigmoid_pair_of_exp_at(x, E)
+        e = np.exp(np.negative(np.abs(x)))   # (exp_neg_abs's old steps)
+        sp, spn, sn, snn = R.softplus_pair_e(x, e) + R.neg_softplus_pair_e(x, e)
+        pair = R.sigmoid_pair_e(x, e)
+        return {"sigmoid_rows": (s, s * t), "sigmoid_neg_rows": (t_at, -(t_at * s_at)), "exp_neg_abs": (e,),
+                "softplus_sigmoid_rows": (sp, spn) + pair, "neg_softplus_sigmoid_rows": (sn, snn) + pair}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("simd", [True, False])
+def test_one_call_rows_have_the_replaced_lines_bits(dtype, simd, monkeypatch):
+    _loops(monkeypatch, simd)
+    rng = np.random.default_rng(51)
+    mixed = rng.uniform(-40, 40, 3 * _BIG // 2)
+    mixed[rng.integers(0, mixed.size, len(SPECIALS))] = SPECIALS
+    with np.errstate(over="ignore"):
+        cases = _blocks(dtype) + [mixed.astype(dtype), mixed.astype(dtype)[::3],   # large (by blocks), strided
+                                  np.asarray(mixed[7], dtype), np.array([np.nan, 709.5, 89.0, -745.5], dtype)]
+    for x in cases:
+        for name, rows in _bits_of_lines(x).items():
+            with np.errstate(all="ignore"):
+                got = getattr(R, name)(x)
+            got = got if isinstance(got, tuple) else (got,)
+            assert len(got) == len(rows), name
+            for a, b in zip(got, rows):
+                _same_flat(a, b)
+            if x.ndim == 1 and x.size < _BIG and len(rows) > 1:   # and into out=
+                outs = tuple(np.empty_like(x) for _ in rows)
+                with np.errstate(all="ignore"):
+                    getattr(R, name)(x, out=outs)
+                for a, b in zip(outs, rows):
+                    _same(a, b)
+
+
+def test_exp_neg_abs_sets_the_sign_bit_as_abs_and_negative():
+    x = np.array(SPECIALS + [-np.nan, 3.5, -2.25, 745.2, -745.2])
+    with np.errstate(over="ignore"):
+        cases = (x, x.astype(np.float32), x[::2], x.reshape(5, 5).T, np.asarray(x[2]), x.astype(np.float16),
+                 x.astype(">f8"), x.astype("<f8"))
+    for v in cases:
+        with np.errstate(all="ignore"):
+            want = np.exp(np.negative(np.abs(v)))
+            got = R.exp_neg_abs(v)
+        assert got.dtype == v.dtype   # (byte order kept, as before)
+        _same_flat(got.astype(want.dtype), want)
+    out = np.empty(2 * x.size)[::2]
+    R.exp_neg_abs(x, out=out)
+    _same(out.copy(), R.exp_neg_abs(x))
+
+
+ROWS_CODE = [("1 - sigmoid(x)", "p1 = sigmoid_neg_rows(x)"), ("sigmoid(x)", "p1 = sigmoid_rows(x)"),
+             ("3*sigmoid(2*x)", "p1 = sigmoid_rows(v1)"), ("1 - sigmoid(x*y)", "p1 = sigmoid_neg_rows(v1)"),
+             ("-(0.3*log(sigmoid(x)) + 0.7*log(1 - sigmoid(x)))", "p1 = neg_softplus_sigmoid_rows(x)"),
+             ("softplus(x) + softplus(-x)", "p1 = softplus_sigmoid_rows(x)")]
+
+
+@pytest.mark.parametrize("expr, line", ROWS_CODE)
+def test_generated_code_takes_the_rows_in_one_call(expr, line):
+    """One call of the input, no exp line, no -x, no pair; within an ulp or two of the
+    stable form spelled without shared calls (forward mode), at the edges too."""
+    g = compile_grad(expr, stable=True)
+    body = str(g.source).split("def f_grad")[1]
+    assert line in body and body.count("_rows(") == 1, body
+    assert not any(f in body for f in ("exp_quiet(", "exp_neg_abs(", "_pair", "= -x")), body
+    rng = np.random.default_rng(52)
+    args = [np.concatenate([EDGES, -EDGES, rng.uniform(-40, 40, 3000)]) for _ in g.inputs]
+    with np.errstate(all="ignore"):
+        got = g(*args)
+        want = compile_grad(expr, stable=True, mode="forward")(*args)
+    for a, b in zip([got[0], *got[1]], [want[0], *want[1]]):
+        np.testing.assert_allclose(a, b, rtol=4.5e-16, atol=5e-324)
+
+
+@pytest.mark.parametrize("expr", ["sigmoid(x) * sigmoid(-x)", "sigmoid(x) + sigmoid(-x)",
+                                  "sigmoid(x) + (1 - sigmoid(x))**2", "log(sigmoid(x)) * sigmoid(x)"])
+def test_a_slope_read_elsewhere_keeps_the_pair(expr):
+    """Where the other sigmoid or the product is read elsewhere (or returned), no rows
+    call: the pair, as before; values against forward mode."""
+    g = compile_grad(expr, stable=True)
+    body = str(g.source).split("def f_grad")[1]
+    assert "sigmoid_rows(" not in body and "sigmoid_neg_rows(" not in body, body
+    x = np.concatenate([EDGES, np.random.default_rng(53).uniform(-40, 40, 2000)])
+    with np.errstate(all="ignore"):
+        got, want = g(x), compile_grad(expr, stable=True, mode="forward")(x)
+    for a, b in zip([got[0], *got[1]], [want[0], *want[1]]):
+        np.testing.assert_allclose(a, b, rtol=2e-15, atol=5e-324)

@@ -1,7 +1,8 @@
 """The NumPy runtime's elementwise kernels, split over runtime_elementwise.py,
-runtime_exps.py, runtime_log1p.py and runtime_tanh.py (runtime_blocks.py: their blocked
-running): every public name of each is re-exported by runtime.py, the one name space
-generated code and the op table import from, and is that module's own function."""
+runtime_exps.py, runtime_log1p.py, runtime_tanh.py and runtime_nary.py
+(runtime_blocks.py: their blocked running): every public name of each is re-exported
+by runtime.py, the one name space generated code and the op table import from, and is
+that module's own function."""
 
 import importlib
 
@@ -9,7 +10,7 @@ import pytest
 
 from exprcompiler import runtime
 
-MODULES = ("runtime_elementwise", "runtime_exps", "runtime_log1p", "runtime_tanh")
+MODULES = ("runtime_elementwise", "runtime_exps", "runtime_log1p", "runtime_tanh", "runtime_nary")
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -68,8 +68,13 @@ def _share_exps(instrs, logaddexp: bool, shared: dict, codes: Optional[OpCodes] 
     readers = _readers(instrs, {i for m in triples for i in m if instrs[i].op == "sigmoid"}) if triples else {}
     if readers:   # and the readers of their readers (the partials' inner wheres)
         readers.update(_readers(instrs, {j for users in readers.values() for j in users} - set(readers)))
+    slopes = []   # (u, members) of a sigmoid's value and its slope's other sigmoid: _slope_entries
     for u, members in groups.items():
         if len(members) < 2:   # (most: a sigmoid alone; shares nothing)
+            continue
+        if len(members) == 2 and instrs[members[0]].op == instrs[members[1]].op == "sigmoid" and \
+                instrs[members[0]].args != instrs[members[1]].args:
+            slopes.append((u, members))
             continue
         ops = {instrs[i].op for i in members}
         if "logaddexp" in ops:
@@ -109,6 +114,45 @@ def _share_exps(instrs, logaddexp: bool, shared: dict, codes: Optional[OpCodes] 
         elif len(mine) > 1:
             pair = ("sigmoid_pair_of_exp_at", "k") if at else ("sigmoid_pair_of_exp", False)
             shared.update(_pair(mine, "sigmoid_of_exp", "sigmoid_neg_of_exp", *pair))
+    if slopes:
+        _slope_entries(instrs, slopes, shared, outputs)
+
+
+def _sigmoid_pair(instrs, u: int, members: list[int]) -> dict[int, tuple]:
+    """The entries of sigmoid(u) and sigmoid(-u) alone: the rows of one
+    sigmoid_pair_of_exp(E), E = exp_quiet(u) (sigmoid_pair_of_exp_at(u, E) where the
+    first, the value, is sigmoid(-u): 1 - sigmoid(u) rewritten)."""
+    at = instrs[members[0]].args[0] != u
+    mine = {i: (u, "exp_quiet", "sigmoid_of_exp" if instrs[i].args[0] == u else "sigmoid_neg_of_exp", False)
+            for i in members}
+    pair = ("sigmoid_pair_of_exp_at", "k") if at else ("sigmoid_pair_of_exp", False)
+    return _pair(mine, "sigmoid_of_exp", "sigmoid_neg_of_exp", *pair)
+
+
+def _slope_entries(instrs, slopes: list, shared: dict, outputs) -> None:
+    """Into `shared`, for each (u, [sigmoid(±u), sigmoid(∓u)]) of `slopes`: where the
+    second is read only by the product p of the two (a sigmoid's derivative), the rows
+    of one sigmoid_rows(u): the value and p (sigmoid(u) first), or of one
+    sigmoid_neg_rows(u): the value and the -p that alone reads p (sigmoid(-u) first:
+    1 - sigmoid(u) rewritten, whose derivative is -p). The other sigmoid, p and -u then
+    have no line (dead_rows), nor the exp: the helper takes u, and computes in place
+    the pair's and the product's bits. Else the pair (_sigmoid_pair)."""
+    readers = _readers(instrs, {m for _, members in slopes for m in members})
+    products = {j for _, members in slopes for j in readers[members[1]]}
+    readers.update(_readers(instrs, products))
+    for u, (value, other) in slopes:
+        neg = instrs[value].args[0] != u
+        p = readers[other][0] if len(readers[other]) == 1 else None
+        row = p if p is not None and other not in outputs and instrs[p].op == "mul" \
+            and sorted(instrs[p].args) == sorted((value, other)) else None
+        if neg and row is not None:
+            row = readers[p][0] if len(readers[p]) == 1 and p not in outputs and instrs[readers[p][0]].op == "neg" \
+                else None
+        if row is None:
+            shared.update(_sigmoid_pair(instrs, u, [value, other]))
+            continue
+        call = "sigmoid_neg_rows" if neg else "sigmoid_rows"
+        shared.update({value: (u, None, call, False, 0), row: (u, None, call, False, 1)})
 
 
 def _both_signs(instrs, u: int, members: list[int], outputs) -> dict[int, tuple]:
@@ -118,7 +162,10 @@ def _both_signs(instrs, u: int, members: list[int], outputs) -> dict[int, tuple]
     the sigmoids of ±u from the same e (sigmoid_pair_e); -u has no line where only these
     read it (dead_rows). Where each softplus is read only by a neg (-softplus(∓u), as
     log(sigmoid(±u)) is rewritten), those negs are the rows of one neg_softplus_pair_e
-    (the same bits, without their passes), and the softpluses have no line."""
+    (the same bits, without their passes), and the softpluses have no line. Where the
+    group is those two rows and the two sigmoids (a cross-entropy's value and gradient),
+    the four are the rows of one call of u, (neg_)softplus_sigmoid_rows: the same bits,
+    and e has no line or array of its own."""
     mine, negs = {}, {}
     softplus = [i for i in members if instrs[i].op == "softplus"]
     readers = _readers(instrs, set(softplus))
@@ -132,7 +179,13 @@ def _both_signs(instrs, u: int, members: list[int], outputs) -> dict[int, tuple]
             mine[i] = (u, "exp_neg_abs", "softplus_pair_e", "k", int(negated))
         else:
             mine[i] = (u, "exp_neg_abs", "sigmoid_neg_e" if negated else "sigmoid_e", "inner" if negated else True)
-    return _pair(mine, "sigmoid_e", "sigmoid_neg_e", "sigmoid_pair_e", "k")
+    mine = _pair(mine, "sigmoid_e", "sigmoid_neg_e", "sigmoid_pair_e", "k")
+    calls = [share[2] for share in mine.values() if len(share) > 4]
+    if len(calls) == len(mine) == 4 and calls.count("sigmoid_pair_e") == 2 and len(set(calls)) == 2:
+        # all four rows of two calls of e: the rows of one call of u, which computes e
+        call = "neg_softplus_sigmoid_rows" if "neg_softplus_pair_e" in calls else "softplus_sigmoid_rows"
+        return {i: (u, None, call, False, share[4] + 2 * (share[2] == "sigmoid_pair_e")) for i, share in mine.items()}
+    return mine
 
 
 def _readers(instrs, wanted: set[int]) -> dict[int, list[int]]:
