@@ -30,7 +30,7 @@ from exprcompiler.stability.catalogue import CATALOGUE, SAFE
 ROWS = ("log(1-exp(x))", "log(-expm1(x))", "log1p(-exp(x))", "sigmoid(x)*(1-sigmoid(x))", "1+erf(x)",
         "1-erf(x)", "log(1+exp(x))", "log(x+sqrt(x**2-1))", "log(1+x)", "log(1-x)", "exp(x)-1", "1-exp(x)",
         "x*log(x)", "log1p(exp(x))", "1/(1+exp(-x))", "x/(1+exp(-x)) (swish)", "log(1-sigmoid(x))",
-        "1-tanh(x)**2")
+        "1-tanh(x)**2", "1-sigmoid(x)", "sigmoid(x) (gradient)")
 
 _FFI = cffi.FFI()
 

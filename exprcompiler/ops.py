@@ -190,6 +190,16 @@ _TABLE = [
     _unary("sign", np.sign, None, "np.sign", c="xc_sign", kinks=(0.0,), edges=(((0.0,), (0.0,)),)),
     _unary("sigmoid", runtime.sigmoid, lambda b, g, x, out: b.mul(g, b.mul(out, b.sub(1.0, out))),
            "sigmoid", c="xc_sigmoid", sympy=lambda sp, x: 1 / (1 + sp.exp(-x)), edges=(((-800.0,), (0.0,)),)),
+    # sigmoid(x)·sigmoid(-x), sigmoid's slope where the stability rule one_minus_sigmoid made
+    # the derivative's v·(1 - v) v·sigmoid(-x) (c_backend.c_forms puts it in for that
+    # product; not in the language): C computes it from the value's own exp and division,
+    # without a second division (c_exp.xc_sigmoid_slope). Derivative out·(1 - 2 sigmoid(x))
+    # as -out·tanh(x/2), which does not cancel.
+    _unary("sigmoid_slope", runtime.sigmoid_slope,
+           lambda b, g, x, out: b.mul(g, b.mul(out, b.neg(b.tanh(b.mul(0.5, x))))), "sigmoid_slope",
+           c="xc_sigmoid_slope", sympy_head="", sympy=lambda sp, x: sp.exp(-x) / (1 + sp.exp(-x)) ** 2,
+           callable_by_name=False, edges=(((0.0,), (0.0,)), ((-800.0,), (0.0,))),
+           doc="sigmoid(x)·sigmoid(-x), computed in C from the steps of sigmoid(x)"),
     _unary("relu", runtime.relu, lambda b, g, x, out: b.mul(g, b.gt(x, 0.0)), "relu", c="xc_relu",
            sympy=lambda sp, x: sp.Max(x, 0), kinks=(0.0,), edges=(((0.0,), (0.0,)),)),
     _unary("softplus", runtime.softplus, lambda b, g, x, out: b.mul(g, b.sigmoid(x)), "softplus", c="xc_softplus",

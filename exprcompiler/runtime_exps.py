@@ -192,6 +192,15 @@ def expm1_of_neg(x):
     return np.expm1(np.subtract(0.0, _real(x)))
 
 
+def sigmoid_slope(x):
+    """sigmoid(x)·sigmoid(-x): the reference of the op sigmoid_slope, which C kernels and
+    the VM compute for sigmoid's slope where the value is beside it (c_forms); NumPy never
+    meets it. Both factors from one exp(-|x|) (sigmoid_pair_e)."""
+    x = _real(x)
+    s, t = sigmoid_pair_e(x, np.exp(-np.abs(x)))
+    return _scalar(np.multiply(s, t, out=s))
+
+
 def hypot_one(x):
     """hypot(1, x): the reference of the op hypot1_shared (C, beside arcsinh(x))."""
     return np.hypot(1.0, _real(x))
@@ -394,5 +403,5 @@ def neg_softplus_sigmoid_rows(x, out=None):
 __all__ = ["acosh_root", "exp_neg_abs", "exp_quiet", "expm1_of_neg", "hypot_one", "neg_softplus_pair_e",
            "neg_softplus_sigmoid_rows", "sigmoid", "sigmoid_e", "sigmoid_neg_e", "sigmoid_neg_of_exp",
            "sigmoid_neg_rows", "sigmoid_of_exp", "sigmoid_pair_e", "sigmoid_pair_of_exp", "sigmoid_pair_of_exp_at",
-           "sigmoid_rows", "softplus", "softplus_e", "softplus_of_exp", "softplus_pair", "softplus_pair_e",
-           "softplus_sigmoid_rows"]
+           "sigmoid_rows", "sigmoid_slope", "softplus", "softplus_e", "softplus_of_exp", "softplus_pair",
+           "softplus_pair_e", "softplus_sigmoid_rows"]

@@ -56,11 +56,11 @@ def _ulps(got, xs, exact) -> float:
     return worst
 
 
-def _negative_points(n: int) -> np.ndarray:
+def _negative_points(n: int, rng=_RNG) -> np.ndarray:
     """x < 0 from -745 to -1e-300: uniform near -ln 2 and on [-3, 0], every binade."""
-    mag = 2.0 ** _RNG.uniform(-996, math.log2(745.0), n)
-    return -np.concatenate([mag, _RNG.uniform(0, 3, n), math.log(2) + _RNG.uniform(-0.01, 0.01, n),
-                            _RNG.uniform(36.0, 38.0, n // 4)])
+    mag = 2.0 ** rng.uniform(-996, math.log2(745.0), n)
+    return -np.concatenate([mag, rng.uniform(0, 3, n), math.log(2) + rng.uniform(-0.01, 0.01, n),
+                            rng.uniform(36.0, 38.0, n // 4)])
 
 
 @pytest.fixture(scope="module")
@@ -107,10 +107,10 @@ def helpers():
                        "xc_exp_inner_at", "xc_exp_neg_inner_at"))
 
 
-def _everywhere(n: int, bound: float) -> np.ndarray:
-    mag = 2.0 ** _RNG.uniform(-1074, math.log2(bound), n)
-    return np.concatenate([_RNG.uniform(-bound, bound, n), _RNG.choice([-1, 1], n) * mag,
-                           _RNG.uniform(-0.0014, 0.0014, n), [0.0, 5e-324, -5e-324, bound, -bound, 2.0 ** -1022]])
+def _everywhere(n: int, bound: float, rng=_RNG) -> np.ndarray:
+    mag = 2.0 ** rng.uniform(-1074, math.log2(bound), n)
+    return np.concatenate([rng.uniform(-bound, bound, n), rng.choice([-1, 1], n) * mag,
+                           rng.uniform(-0.0014, 0.0014, n), [0.0, 5e-324, -5e-324, bound, -bound, 2.0 ** -1022]])
 
 
 def test_the_exp_inner_points_take_the_subnormals(helpers):
@@ -139,15 +139,18 @@ def test_the_inner_forms_are_the_full_forms_bit_for_bit(helpers):
 
 def test_the_slope_and_its_expm1_on_both_sides(helpers):
     """The slope -e^x/u and expm1(0.0 - x) = u/e^x (xc_expm1_neg_shared, beside log1mexp in
-    a kernel: c_forms) on both sides of 0 (above, where log1mexp is NaN, within 2 ulps)."""
-    xs = np.concatenate([_negative_points(400), _RNG.uniform(0.0, 40.0, 400), 2.0 ** _RNG.uniform(-1000, 9.4, 300),
+    a kernel: c_forms) on both sides of 0 (above, where log1mexp is NaN, within 2.2 ulps: u
+    and e each rounded once, then the quotient; 12,000 points of either side: 2.11 and 2.17).
+    Points of its own generator: the bound held at 2.0 only by the draws other tests left."""
+    rng = np.random.default_rng(1401)
+    xs = np.concatenate([_negative_points(400, rng), rng.uniform(0.0, 40.0, 400), 2.0 ** rng.uniform(-1000, 9.4, 300),
                          [708.0, 709.5, 800.0]])
 
     def expm1_neg(x):
         with mpmath.workdps(60):
             return mpmath.expm1(-mpmath.mpf(x))
     with np.errstate(all="ignore"):
-        assert _ulps(helpers["xc_expm1_neg_shared"](xs), xs, expm1_neg) <= 2.0
+        assert _ulps(helpers["xc_expm1_neg_shared"](xs), xs, expm1_neg) <= 2.3
         assert _ulps(helpers["xc_log1mexp_slope"](xs), xs, _slope) <= 3.0
         edges = np.array([0.0, -0.0, -np.inf, np.inf, np.nan, -710.0])
         assert same_bits(helpers["xc_expm1_neg_shared"](edges)[:4], np.array([0.0, 0.0, np.inf, -1.0]))
@@ -191,8 +194,11 @@ def test_log1mexp_takes_one_log_of_one_argument():
 
 
 def test_exp_minus_one_against_mpmath():
+    """Within 2 ulps (c_exp: a relative error within 1.5 * 2^-52; 1.92 ulps on 20,000
+    points of [-1, 1]), on points of the test's own generator (the bound was 1.5, which
+    held only for the draws the file's other tests left)."""
     g = compile_grad("exp(x) - 1", backend="c", stable=True, threads=1)
-    xs = _everywhere(1500, 700.0)
+    xs = _everywhere(1500, 700.0, np.random.default_rng(1960))
     with np.errstate(all="ignore"):
         value, (grad,) = g(xs)
 
@@ -203,7 +209,7 @@ def test_exp_minus_one_against_mpmath():
     def exp(x):
         with mpmath.workdps(60):
             return mpmath.exp(mpmath.mpf(x))
-    assert _ulps(value, xs, expm1) <= 1.5
+    assert _ulps(value, xs, expm1) <= 2.0
     assert _ulps(grad, xs, exp) <= 1.5
     assert same_bits(g(np.array([0.0, -0.0]))[0], np.array([0.0, -0.0]))
 
@@ -300,7 +306,7 @@ def test_softplus_and_sigmoid_against_mpmath():
     assert _ulps(grad, xs, _sigmoid) <= 2.5
     value, (grad,) = compile_grad("1/(1 + exp(-x))", backend="c", stable=True, threads=1)(xs)
     assert _ulps(value, xs, _sigmoid) <= 2.5
-    assert _ulps(grad, xs, _sigmoid_slope) <= 4.5
+    assert _ulps(grad, xs, _sigmoid_slope) <= 3.1   # (c_exp.xc_sigmoid_slope; two divisions: 3.6)
 
 
 def test_softplus_and_sigmoid_edges():

@@ -7,8 +7,10 @@ terms from the value's own steps (and expm1(0.0 - x) beside log1mexp(x): its slo
 the op log1mexp_slope, which C computes by xc_log1mexp's steps without this pass),
 log(1 - x) from 1 - x; and hypot's partials hypot_slope(x, y, h) as x / h where h is
 the kernel's own hypot (`hypot_quotients`, the NumPy backend's too), and hypot3's partials
-hypot3_guard(hypot3_slope0(x, y, z), h, s) as where(r == 0, 0, over_norm(x, h, s)) likewise. Each shared form is an op
-of the op table that is not callable by name (ops.py: expm1_shared, ..., log1m_shared),
+hypot3_guard(hypot3_slope0(x, y, z), h, s) as where(r == 0, 0, over_norm(x, h, s)) likewise;
+and sigmoid(u) * sigmoid(-u), sigmoid's slope, as sigmoid_slope(u), from the exp and
+division of the kernel's sigmoid(u) (_sigmoid_slopes). Each shared form is an op of the
+op table that is not callable by name (ops.py: expm1_shared, ..., log1m_shared),
 with a NumPy reference and its C helper in c_exp.py / c_special.py.
 
 Where it sits: generate_c (c_backend.py) and the tape VM's encoder (vm_backend.py) apply
@@ -36,8 +38,9 @@ def c_forms(trace: Trace) -> Trace:
     argument reduction that gcc does once, sinh and cosh of one value likewise (sinh_shared
     and cosh_shared), the terms of log1mexp's, arcsinh's and arccosh's derivatives that
     C takes from the value's own steps (_slopes), and log1p(0.0 - x) from 1 - x
-    (_log1m), and xlogy's partial's where of a where without the inner one
-    (_zero_at_zero). Alone, expm1 and exp keep their own faster forms (c_exp's xc_expm1,
+    (_log1m), xlogy's partial's where of a where without the inner one
+    (_zero_at_zero), and sigmoid(u) * sigmoid(-u) as sigmoid_slope(u)
+    (_sigmoid_slopes). Alone, expm1 and exp keep their own faster forms (c_exp's xc_expm1,
     libmvec's exp). Both this and squares divide hypot's partials by the kernel's own
     hypot (hypot_quotients)."""
     return _forms(trace, True)
@@ -69,6 +72,7 @@ def _forms(trace: Trace, shared: bool) -> Trace:
         _slopes(instrs)
         _log1m(instrs)
         _zero_at_zero(instrs)
+        _sigmoid_slopes(instrs, trace.outputs)
     return Trace(instrs, trace.labels, trace.outputs, trace.source)
 
 
@@ -204,6 +208,38 @@ def _zero_at_zero(instrs: list) -> None:
                 and _is_const(instrs, z, 0.0) and any(_copied(instrs, plus.args[k]) == t
                                                       and _is_const(instrs, plus.args[1 - k], 0.0) for k in (0, 1))):
             instrs[i] = Instr("where", (ins.args[0], z, ins.args[2]), ins.attrs, ins.shape)
+
+
+def _sigmoid_slopes(instrs: list, outputs) -> None:
+    """In place: sigmoid(u) * sigmoid(-u) (either order; -u a negation, or 0.0 - u) as
+    sigmoid_slope(u), with u the argument of the factor the kernel reads elsewhere (its
+    value: sigmoid's derivative v (1 - v) became v sigmoid(-x) by the stability rule
+    one_minus_sigmoid, 1 - sigmoid(x)'s is sigmoid(-x) sigmoid(x)): C takes it from that
+    sigmoid's exp and division (c_exp.xc_sigmoid_slope), one division where the product
+    had two."""
+    sigmoids = {i for i, ins in enumerate(instrs) if ins.op == "sigmoid"}
+    if len(sigmoids) < 2:
+        return
+    reads: dict = {}   # instruction -> how many instructions and outputs read it (through copies)
+    for a in [a for ins in instrs for a in ins.args] + [v for _, v in outputs]:
+        reads[_copied(instrs, a)] = reads.get(_copied(instrs, a), 0) + 1
+
+    def negation(v: int):   # the value v negates (through copies), or None
+        n = instrs[_copied(instrs, v)]
+        return _copied(instrs, n.args[0]) if n.op == "neg" else _negated(instrs, v)
+
+    for i, ins in enumerate(instrs):
+        if ins.op != "mul":
+            continue
+        p, q = (_copied(instrs, a) for a in ins.args)
+        if p not in sigmoids or q not in sigmoids:
+            continue
+        a, b = (_copied(instrs, instrs[k].args[0]) for k in (p, q))
+        if negation(b) != a and negation(a) != b:
+            continue
+        # the factor read elsewhere (the value), else the first
+        keep = q if reads.get(q, 0) > 1 and reads.get(p, 0) <= 1 else p
+        instrs[i] = Instr("sigmoid_slope", instrs[keep].args, ins.attrs, ins.shape)
 
 
 def _negated(instrs, v: int):

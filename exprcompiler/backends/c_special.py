@@ -268,7 +268,7 @@ static inline XC_ALWAYS double xc_log1mexp(double x)
 # expm1(0.0 - x), the denominator of log1mexp's slope, from xc_log1mexp's steps, so that
 # a kernel with both reduces once (c_backend.c_forms): (1 - e^x) / e^x = u / e, one
 # division (+0.0 at both zeros, inf from x = -709.79 on, as expm1's overflow; above 0,
-# where log1mexp is NaN, e^-x - 1 within 2 ulps; -1 from x = 709, as expm1(-x)). For
+# where log1mexp is NaN, e^-x - 1 within 2.2 ulps; -1 from x = 709, as expm1(-x)). For
 # x <= 0 the former form's bits (u is the former |expm1(-|x|)| bit for bit, e its e^-|x|).
 _EXPM1_NEG_SHARED = f"""/* expm1(0.0 - x) by xc_log1mexp's steps */
 static inline XC_ALWAYS double xc_expm1_neg_shared(double x)
@@ -343,7 +343,8 @@ _NEG2_INNER_AT = """/* whether y = -2|x| is within [-690, 0] (xc_expm1_neg_inner
 static inline XC_ALWAYS int xc_exp_neg2_inner_at(double x) { return fabs(x) <= 345.0; }"""
 _INNER_OF = {"xc_tanh": (_TANH, "xc_exp_neg2_inner_at"), "xc_sech2": (_SECH2, "xc_exp_neg2_inner_at"),
              "xc_softplus": (c_exp.SOFTPLUS, "xc_exp_neg_inner_at"),
-             "xc_sigmoid": (c_exp.SIGMOID, "xc_exp_neg_inner_at")}
+             "xc_sigmoid": (c_exp.SIGMOID, "xc_exp_neg_inner_at"),
+             "xc_sigmoid_slope": (c_exp.SIGMOID_SLOPE, "xc_exp_neg_inner_at")}
 _L1ME = {"xc_log1mexp": _LOG1MEXP, "xc_expm1_neg_shared": _EXPM1_NEG_SHARED, "xc_log1mexp_slope": _LOG1MEXP_SLOPE}
 # helper -> (its form on the points where the test holds, the test of its argument), as c_exp.INNER
 INNER = {**{name: (f"{name}_inner", "xc_exp_neg_inner_at") for name in _L1ME},
