@@ -77,8 +77,15 @@ expm1 log log10 log1p log2 logb pow sqrt cbrt fabs hypot erf erfc lgamma tgamma 
 nearbyint rint round trunc fmod remainder copysign fdim fmax fmin fma nextafter""".split())
 _FLOAT_NAMES = frozenset(f + "f" for f in LIBM)
 
+# C text a float kernel keeps in double (KEEP_DOUBLE): helpers whose steps need double's
+# range, called with float arguments (promoted) and their results rounded to float once,
+# as the NumPy backend computes special.py's functions in float64 (c_special's polygamma:
+# n! and its tables' coefficients overflow a float, its reflection's cot cancels)
+KEEP_DOUBLE = ("/* in double in a float kernel too */", "/* (end of double) */")
+
 _TOKEN = re.compile(r"""
-    (?P<comment>/\*.*?\*/|//[^\n]*)
+    (?P<keep>/\*\ in\ double\ in\ a\ float\ kernel\ too\ \*/.*?/\*\ \(end\ of\ double\)\ \*/)
+  | (?P<comment>/\*.*?\*/|//[^\n]*)
   | (?P<header>\#include[^\n]*)
   | (?P<mask>unsigned\s+long\s+long)\b
   | (?P<lanes>\#define\s+XC_VL\s+)(?P<n>\d+)
@@ -110,6 +117,8 @@ def c_source_float(text: str) -> str:
             if word in LIBM:
                 return word + "f"
             return rename.get(word, word)
+        if m.group("keep") is not None:
+            return m.group(0)
         if m.group("real") is not None:
             return m.group("real") + "f"
         if m.group("mask") is not None:  # a bit mask the width of a float

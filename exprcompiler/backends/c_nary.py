@@ -28,11 +28,24 @@ from __future__ import annotations
 # below 2^-485), 2^-600 where s overflowed (or is NaN); inf where a term is infinite
 # (C's hypot's, math.hypot's), NaN or not (fabs(x) == INFINITY: with isinf, gcc 12
 # vectorizes no loop). Hexadecimal constants: a float kernel (dtypes.c_source_float)
-# leaves them double, and returns hypotf(hypotf(x, y), z) before them.
+# leaves them double, and takes its own lines before them: the terms scaled by a power
+# of two by the largest (2^-66 from 2^60 on: 3 (2^62)^2 < FLT_MAX; 2^100 below 2^-60:
+# the least subnormal's square, 2^-98, stays normal), so that the sum of squares neither
+# overflows nor loses the subnormals' digits (hypotf(hypotf(x, y), z), as it was, rounds
+# twice: 1.4e-45 at three terms of 1.4e-45 where the norm is 2.4e-45 (NumPy's 2.8e-45),
+# and inf where two float maxima overflowed the inner hypotf and the third term is NaN).
 _HYPOT3 = """/* sqrt(x^2 + y^2 + z^2) without overflow or underflow, as runtime.hypot3 */
 static inline double xc_hypot3(double x, double y, double z)
 {
-    if (sizeof(double) == 4) return hypot(hypot(x, y), z);   /* a float kernel: hypotf */
+    if (sizeof(double) == 4) {   /* a float kernel: float's scales (the constants are exact floats) */
+        const double ax = fabs(x), ay = fabs(y), az = fabs(z), axy = xc_select(ax > ay, ax, ay);
+        const double m = xc_select(axy > az, axy, az);   /* (NaN: another term, or NaN; the sum is NaN) */
+        const double k = xc_select(m >= 1152921504606846976.0, 1.3552527156068805e-20,
+                                   xc_select(m < 8.673617379884035e-19, 1.2676506002282294e30, 1.0));
+        const double a = x * k, b = y * k, c = z * k;
+        const double h = sqrt(a * a + b * b + c * c) / k;
+        return xc_select((fabs(x) == INFINITY) | (fabs(y) == INFINITY) | (fabs(z) == INFINITY), INFINITY, h);
+    }
     const double s = x * x + y * y + z * z;
     const int low = s < 0x1p-970, naive = (s >= 0x1p-970) & (s < INFINITY);
     const double k = xc_select(naive, 1.0, xc_select(low, 0x1p600, 0x1p-600));
@@ -95,7 +108,7 @@ static inline double xc_logaddexp3(double x, double y, double z)
 _HYPOT3_INNER = """/* xc_hypot3(x, y, z) where xc_hypot3_inner_at(x, y, z) */
 static inline XC_ALWAYS double xc_hypot3_inner(double x, double y, double z)
 {
-    if (sizeof(double) == 4) return hypot(hypot(x, y), z);   /* a float kernel: hypotf */
+    if (sizeof(double) == 4) return xc_hypot3(x, y, z);   /* a float kernel: its own lines */
     return sqrt(x * x + y * y + z * z);
 }"""
 _HYPOT3_INNER_AT = """/* whether xc_hypot3's sum of squares is within [2^-970, inf) (xc_hypot3_inner) */
@@ -111,7 +124,7 @@ INNER = {"xc_hypot3": ("xc_hypot3_inner", "xc_hypot3_inner_at")}
 # name -> (C definition, helpers it uses), as c_backend.HELPERS
 HELPERS = {
     "xc_hypot3": (_HYPOT3, ("xc_select",)),
-    "xc_hypot3_inner": (_HYPOT3_INNER, ()),
+    "xc_hypot3_inner": (_HYPOT3_INNER, ("xc_hypot3",)),
     "xc_hypot3_inner_at": (_HYPOT3_INNER_AT, ()),
     "xc_logaddexp3": (_LOGADDEXP3, ("xc_maximum", "xc_select")),
     "xc_over_norm": (_OVER_NORM, ("xc_select",)),

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 
 from .. import special as S
+from ..dtypes import KEEP_DOUBLE
 from . import c_exp, c_log
 
 
@@ -107,6 +108,16 @@ static double xc_polygamma(double order, double x)
     {_horner("p", "cot[n]", "n + 2", "c")}
     return (n % 2 ? -reflected : reflected) - pi_power[n] * p;
 }}"""
+
+
+def _in_double(code: str) -> str:
+    """`code` as a float kernel keeps it (dtypes.KEEP_DOUBLE): polygamma's n! (up to 30!),
+    its tables (the asymptotic and cot coefficients of order 25 and up are beyond a
+    float's range: NaN) and its reflection (cot(pi r) at r = 1/2 is 4e-8 in float, which
+    P_n amplifies: -10.3 for polygamma(8, -50.5), 1.4e-8) need double's range and digits;
+    the NumPy backend computes it in float64 as well (dtypes)."""
+    return f"{KEEP_DOUBLE[0]}\n{code}\n{KEEP_DOUBLE[1]}"
+
 
 # log1p from a log, which costs less than libmvec's log1p (1.17 ns a point against
 # 1.78, AVX2 variants, 4 lanes): log(u) with u = 1 + x rounded, plus (1 + x - u) / u,
@@ -443,8 +454,9 @@ HELPERS = {
                 "    return sin(y) / y;\n}", ()),
     "xc_psi0_shifted": ("/* digamma for x >= -50, as special._psi_shifted */\n" + _PSI0_SHIFTED, ()),
     "xc_digamma": (_DIGAMMA, ("xc_psi0_shifted",)),
-    "xc_psin_shifted": (_POLYGAMMA.split("\n\n/* polygamma")[0], ()),
-    "xc_polygamma": ("/* polygamma" + _POLYGAMMA.split("\n\n/* polygamma")[1], ("xc_digamma", "xc_psin_shifted")),
+    "xc_psin_shifted": (_in_double(_POLYGAMMA.split("\n\n/* polygamma")[0]), ()),
+    "xc_polygamma": (_in_double("/* polygamma" + _POLYGAMMA.split("\n\n/* polygamma")[1]),
+                     ("xc_digamma", "xc_psin_shifted")),
     # The stable forms of the stability rewrites, step for step as runtime's.
     # Selections by xc_select (c_backend: no branch, so the loop still vectorizes).
     # (its log1p(exp(-|d|)) as softplus(-|d|), c_exp's, without a libmvec call: the
