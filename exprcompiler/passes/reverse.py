@@ -363,6 +363,10 @@ def _kinds(trace: Trace) -> int:
 # text and SymPy from ~300 (the bulk sweep's has ~0.5% more instructions, the same
 # values: see reverse_bulk.py), so a threshold moved there changes the generated code
 # of such traces. Small traces (the lecture's tables) keep the per-instruction sweep.
+# Re-measured at 10^3 operations (same figures, medians of 3, load 5.5-8.7): with
+# _BULK_FROM 1000 or 0 text (1,021 operations) takes 17.7 / 13.2 fresh and 13.5-14.0 /
+# 11.8 warm, SymPy (1,104) 15.9-16.5 / 13.2 and 12.5-12.7 / 11.4, in other code;
+# deep (1,003, its 7 kinds) takes it already, 10.5 / 10.7 fresh and 8.5 / 9.3 warm.
 # Tests and benchmarks set _BULK_FROM (0: the bulk sweep wherever it covers; math.inf:
 # never).
 _BULK_FROM = 3000

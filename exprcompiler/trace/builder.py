@@ -31,7 +31,7 @@ import numpy as np
 from .. import ops as _ops
 from .. import shapes as _shapes
 from ..errors import InputTooLarge, ShapeError, TraceError
-from .builder_ops import _FAST_METHODS, _OPS, KEY_RADIX, _general_method, _op_methods, key_sources, op_key
+from .builder_ops import _FAST_METHODS, _OPS, KEY_RADIX, _general_method, _op_methods, exact_fold, key_sources, op_key
 from .finish import finish as _finish
 from .identities import CONST, COPY, IDENTITIES, NEG, SHAPED
 from .ir_trace import Instr, Label, Trace, Var, _new_tuple, natural_key
@@ -314,8 +314,11 @@ class Builder:
             hit = self._folds.get(key)
             if hit is not None and hit[0] is op:
                 return hit[1]
-        with np.errstate(all="ignore"):
-            var = self.const(float(op.evaluate(*[np.float64(v) for v in values])))
+        value = exact_fold(opname, op, values)   # (add, sub, mul, div, neg of finite numbers)
+        if value is None:
+            with np.errstate(all="ignore"):
+                value = float(op.evaluate(*[np.float64(v) for v in values]))
+        var = self.const(value)
         if cacheable:
             self._folds[key] = (op, var)
         return var
