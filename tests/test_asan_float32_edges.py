@@ -61,6 +61,7 @@ import pytest
 
 from conftest import HAVE_CC, NO_CC
 from test_asan import _sanitized
+from test_asan_tensor_edges import POISON
 
 # The definitions (also exec'd by the coverage test, which builds no kernel).
 COMMON = r'''
@@ -424,22 +425,7 @@ def check_vectors(kind, dtype):
     return failures, calls
 '''
 
-RUN = r'''
-from exprcompiler.backends import c_build
-assert "-fsanitize=address,undefined" in " ".join(c_build.extra_flags()), c_build.extra_flags()
-_empty = np.empty
-
-
-def poisoned(shape, dtype=float, *args, **kwargs):
-    x = _empty(shape, dtype, *args, **kwargs)
-    if x.dtype.kind == "f":
-        x.fill(np.nan)
-    return x
-
-
-import numpy.ma  # noqa: E402,F401 - (imported later, it wraps np.empty and reads its docstring)
-poisoned.__doc__ = _empty.__doc__   # np.empty with its float arrays NaN (the C wrapper's outputs)
-np.empty = poisoned
+RUN = POISON + r'''
 failures, calls = [], 0
 for job in JOBS:
     if job[0] == "every":
