@@ -94,11 +94,10 @@ def _share_exps(instrs, logaddexp: bool, shared: dict, codes: Optional[OpCodes] 
         if len(set(softplus)) == 2:   # softplus(u) and softplus(-u): one log1p of e = exp(-|u|)
             shared.update(_both_signs(instrs, u, members, outputs))
             continue
-        # (u itself, not -u: 1 - sigmoid(u) rewritten, sigmoid(-u), and its derivative's
-        # sigmoid(u) then need no array -u; sigmoid(-u) is then exp(-u) where exp(u)
-        # overflows, as the call of -u gives it: sigmoid_pair_of_exp_at)
-        k = softplus[0] if softplus else u
-        at = not softplus and instrs[members[0]].args[0] != u
+        if not softplus:
+            shared.update(_sigmoid_pair(instrs, u, members))
+            continue
+        k = softplus[0]
         mine = {}
         for i in members:
             same = instrs[i].args[0] == k
@@ -112,16 +111,17 @@ def _share_exps(instrs, logaddexp: bool, shared: dict, codes: Optional[OpCodes] 
             shared.update({i: (k, None, "softplus_pair", False, int(share[2] == "sigmoid_of_exp"))
                            for i, share in mine.items()})
         elif len(mine) > 1:
-            pair = ("sigmoid_pair_of_exp_at", "k") if at else ("sigmoid_pair_of_exp", False)
-            shared.update(_pair(mine, "sigmoid_of_exp", "sigmoid_neg_of_exp", *pair))
+            shared.update(_pair(mine, "sigmoid_of_exp", "sigmoid_neg_of_exp", "sigmoid_pair_of_exp", False))
     if slopes:
         _slope_entries(instrs, slopes, shared, outputs)
 
 
 def _sigmoid_pair(instrs, u: int, members: list[int]) -> dict[int, tuple]:
-    """The entries of sigmoid(u) and sigmoid(-u) alone: the rows of one
+    """The entries of sigmoids of u and -u alone: the rows of one
     sigmoid_pair_of_exp(E), E = exp_quiet(u) (sigmoid_pair_of_exp_at(u, E) where the
-    first, the value, is sigmoid(-u): 1 - sigmoid(u) rewritten)."""
+    first, the value, is sigmoid(-u): 1 - sigmoid(u) rewritten). E is of u itself, not
+    -u: sigmoid(-u) and its derivative's sigmoid(u) then need no array -u; sigmoid(-u)
+    is exp(-u) where exp(u) overflows, as the call of -u gives it."""
     at = instrs[members[0]].args[0] != u
     mine = {i: (u, "exp_quiet", "sigmoid_of_exp" if instrs[i].args[0] == u else "sigmoid_neg_of_exp", False)
             for i in members}
