@@ -397,6 +397,15 @@ def _pick_op(name: str, arity: int, shape, doc: str) -> OpDef:
                  jvp=getattr(S, "jvp_" + name), vjp=getattr(S, "vjp_" + name), doc=doc)
 
 
+def _log_softmax_rule_op(name: str, doc: str) -> OpDef:
+    """log_softmax's adjoint or tangent as one op of (x's value o, g or t, x) along
+    `axis` (tensor_rules makes them): not callable by name, across lanes, of its
+    arguments' shape, its own rules tensor_rules'."""
+    return OpDef(name, 3, getattr(runtime, name), (None, None, None), name, shape=T.shape_same,
+                 callable_by_name=False, across=True, jvp=getattr(T, "jvp_" + name), vjp=getattr(T, "vjp_" + name),
+                 doc=doc)
+
+
 def _three(partial):
     """The partials (b, g, x, y, z, out) of a symmetric op of three arguments from
     partial(b, i, (x, y, z), out), ∂/∂(argument i) at a seed of 1."""
@@ -422,19 +431,15 @@ TABLE += [
     *(_slope_op(i) for i in range(3)),
     # log_softmax's adjoint as one op (tensor_rules.vjp_log_softmax makes it): its steps
     # were ten passes over the slice in the trace.
-    OpDef("log_softmax_vjp", 3, runtime.log_softmax_vjp, (None, None, None), "log_softmax_vjp",
-          shape=T.shape_same, callable_by_name=False, across=True,
-          jvp=T.jvp_log_softmax_vjp, vjp=T.vjp_log_softmax_vjp,
-          doc="log_softmax(x)'s adjoint at g along `axis` (o its value): g - softmax(x)·sum(g), "
-              "at a dominant element minus the sum of the others'"),
+    _log_softmax_rule_op("log_softmax_vjp",
+                         "log_softmax(x)'s adjoint at g along `axis` (o its value): g - softmax(x)·sum(g), "
+                         "at a dominant element minus the sum of the others'"),
     # its tangent as one op (tensor_rules_softmax.jvp_log_softmax), and log_softmax(x)[k] of
     # a vector as three that share one exp pass between value and gradient (the stability
     # rules write that pick so: softmax_forms.build_log_softmax).
-    OpDef("log_softmax_jvp", 3, runtime.log_softmax_jvp, (None, None, None), "log_softmax_jvp",
-          shape=T.shape_same, callable_by_name=False, across=True,
-          jvp=T.jvp_log_softmax_jvp, vjp=T.vjp_log_softmax_jvp,
-          doc="log_softmax(x)'s tangent at t along `axis` (o its value): t - sum(softmax(x)·t), "
-              "taken from t less the dominant element's t"),
+    _log_softmax_rule_op("log_softmax_jvp",
+                         "log_softmax(x)'s tangent at t along `axis` (o its value): t - sum(softmax(x)·t), "
+                         "taken from t less the dominant element's t"),
     _pick_op("log_softmax_at_parts", 1, T.shape_same,
              "softmax(x) of a vector with element k (each key's) replaced by log_softmax(x)[k] "
              "(one exp pass)"),
