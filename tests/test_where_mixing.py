@@ -27,6 +27,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from exprcompiler import to_trace
 from exprcompiler.api import BACKENDS
 from exprcompiler.passes import reverse_masks_moves
 import test_where_moves
@@ -154,7 +155,7 @@ def test_hvp_through_the_other_argument_is_the_gradients_slope(case):
     no NaN, and central differences of the gradient along a direction that keeps the
     condition (C and c fixed)."""
     expr, inputs = case
-    trace = test_where_moves.to_trace(expr, shapes={k: np.shape(v) for k, v in inputs.items()})
+    trace = to_trace(expr, shapes=test_where_moves._shapes(inputs))
     rng = np.random.default_rng(0)
     d = {k: np.zeros_like(v) if k in ("C", "c") else rng.standard_normal(np.shape(v)) for k, v in inputs.items()}
     hv = test_where_moves._hvp(trace, inputs)(d)
