@@ -18,7 +18,7 @@ import re
 import numpy as np
 import pytest
 import sympy
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from exprcompiler import compile_grad, compile_hessian, compile_hvp
@@ -361,6 +361,7 @@ def _with_ones(expr):
 
 @settings(max_examples=60, deadline=None)
 @given(chains())
+@example("sum((log_softmax((ones(2, 3) @ max(exp(X) * log(Y), axis=0)), axis=1))[-1, 0::-1])")
 def test_random_shape_chains_against_the_dense_sweep(expr):
     expr, extra = _with_ones(expr)
     rng = np.random.default_rng(len(expr))
@@ -373,7 +374,11 @@ def test_random_shape_chains_against_the_dense_sweep(expr):
     _, old = _traced_grad(expr, inputs, dense=True)
     for g, o in zip(new, old):
         finite = np.isfinite(o)
-        assert np.allclose(g[finite], o[finite], rtol=1e-12, atol=1e-300), (expr, g, o)
+        # (a lane whose exact slope is 0 by cancellation, 1ᵀJ = 0 of a log_softmax along its
+        # axis, is rounding in either sweep, of either sign: ±1.3e-17 at lanes of size 0.67;
+        # the absolute tolerance is relative to the lanes' size. NaN against a number fails)
+        atol = 1e-14 * max(1.0, float(np.abs(o[finite]).max(initial=0.0)))
+        assert np.allclose(g[finite], o[finite], rtol=1e-12, atol=atol), (expr, g, o)
     # and raw forward-mode tangents (the JVP trace, a unit seed per element) where finite,
     # but where a key did not map (the dense path, NaN as before: no worse)
     J = passes.jvp(to_trace(expr, shapes=_shapes(inputs)))
