@@ -143,6 +143,20 @@ def log_softmax(x, axis=-1):
     return d
 
 
+def _exps_and_sums(x, out, axis):
+    """(e, S) of log_softmax's adjoint and tangent: e = exp(x - max) along `axis` and S
+    its sum; where S is NaN (a NaN, or a single +inf: then every s of the slice is NaN)
+    e from s's limit relu(out + 1), over 1, and S 1."""
+    e = np.subtract(x, np.max(x, axis=axis, keepdims=True))
+    np.exp(e, out=e)   # (one array, written in place: each new one cost as much as exp at 10^5)
+    total = np.add.reduce(e, axis=axis, keepdims=True)
+    bad = total != total
+    if bad.any():
+        e = np.where(bad, np.maximum(np.asarray(out) + 1.0, 0.0), e)
+        total = np.where(bad, 1.0, total)
+    return e, total
+
+
 def log_softmax_vjp(x, out, g, axis=-1):
     """log_softmax's adjoint g - s·sum(g) along `axis`, s = softmax(x) (its limit
     relu(out + 1) where it is NaN: a single +inf), at an element whose s exceeds 1/2
@@ -164,13 +178,7 @@ def log_softmax_vjp(x, out, g, axis=-1):
         if top is not None and top.any():
             a[top] = -np.add.reduce(np.where(top, 0.0, a))
         return a
-    e = np.subtract(x, np.max(x, axis=axis, keepdims=True))
-    np.exp(e, out=e)   # (one array, written in place: each new one cost as much as exp at 10^5)
-    total = np.add.reduce(e, axis=axis, keepdims=True)
-    bad = total != total   # (then every s of the slice is NaN)
-    if bad.any():   # a NaN, or a single +inf: the slice's s from its limit, over 1
-        e = np.where(bad, np.maximum(np.asarray(out) + 1.0, 0.0), e)
-        total = np.where(bad, 1.0, total)
+    e, total = _exps_and_sums(x, out, axis)
     top = e > 0.5 * total if (total < 2.0).any() else None   # (s > 1/2; S/2 is exact)
     e *= np.add.reduce(g, axis=axis, keepdims=True) / total   # s·G as e·(G/S): one pass
     a = np.subtract(g, e, out=e) if e.dtype == np.result_type(g, e) and e.shape == np.shape(g) else g - e
@@ -187,19 +195,20 @@ def log_softmax_jvp(x, out, t, axis=-1):
     s_top·t_top cancels as s_top nears 1. Such an element exists only where S < 2
     (S the sum of exp(x - max)); the test is e > S/2 (S/2 exact), as log_softmax_vjp's."""
     x, t = np.asarray(x), np.asarray(t)
-    e = np.subtract(x, np.max(x, axis=axis, keepdims=True))
-    np.exp(e, out=e)
-    total = np.add.reduce(e, axis=axis, keepdims=True)
-    bad = total != total
-    if bad.any():   # a NaN, or a single +inf: the slice's s from its limit, over 1
-        e = np.where(bad, np.maximum(np.asarray(out) + 1.0, 0.0), e)
-        total = np.where(bad, 1.0, total)
+    e, total = _exps_and_sums(x, out, axis)
     if (total < 2.0).any():   # t_top summed where it is (no array of where(top, t, 0))
         t = t - np.add.reduce(t, axis=axis, keepdims=True, where=e > 0.5 * total, initial=0.0)
     if axis is None or axis in (-1, x.ndim - 1):
         e *= t
         dot = np.add.reduce(e, axis=axis, keepdims=True)
         dot /= total   # sum(s·d) as sum(e·d)/S, as the C loops: no division an element
+        if not np.isfinite(dot).all():
+            # sum(e·d) overflowed (|d| ~ 1e308: -inf where the exact value is 0), or d
+            # holds an inf or NaN: there sum(s·d), as the C rows do (and any other axis)
+            e = _exps_and_sums(x, out, axis)[0]
+            e /= total
+            e *= t
+            dot = np.where(np.isfinite(dot), dot, np.add.reduce(e, axis=axis, keepdims=True))
     else:   # as the C loops along another axis (c_tensor_softmax._normalize): s = e/S, then
         e /= total   # sum(s·d), which stays finite where sum(e·d) overflows (|d| ~ 1e308)
         e *= t

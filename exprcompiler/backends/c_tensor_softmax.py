@@ -258,6 +258,12 @@ def emit_log_softmax_jvp(e: Loops, ins, args, dst: View) -> None:
                                                     f"{SIMD} reduction(+:{D})")),
                 "}",
                 f"{D} = {D} / {S};",
+                f"if (!({D} - {D} == 0.0)) {{   /* sum(e·d) overflowed (|d| ~ 1e308), or d holds an inf or NaN:",
+                "    sum(s·d), s = e/S, as along another axis (runtime.log_softmax_jvp alike) */",
+                f"    {D} = 0.0;",
+                *("    " + ln for ln in wrap_loop("j", n, [f"{D} += ({out} / {S}) * ({el(t)} - {tp});"],
+                                                    f"{SIMD} reduction(+:{D})")),
+                "}",
                 *wrap_loop("j", n, [f"{out} = ({el(t)} - {tp}) - {D};"], SIMD)]
     _rows(e, x, o, dst, c, "lsj", [(D, lambda el, v: f"{v} * {el(t)}", True)], tail)
 
