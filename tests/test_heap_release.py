@@ -62,13 +62,19 @@ def test_the_bulk_sweep_releases_its_freed_arrays(monkeypatch):
 def test_generate_releases_before_the_slot_list(monkeypatch):
     events = []
     monkeypatch.setattr(numpy_backend, "release_freed", lambda size: events.append(("release", size)))
-    slot_list = numpy_backend._slot_list
+    slot_list, program_slots = numpy_backend._slot_list, numpy_backend._program_slots
 
     def recorded(slots, tail):
         out = slot_list(slots, tail)
         events.append(("slot list", len(out) - len(tail)))
         return out
+
+    def recorded_program(slots, tail, run_slots):   # (a program compiled on use: its slots as they are)
+        holes, out = program_slots(slots, tail, run_slots)
+        events.append(("slot list", len(out) - len(tail)))
+        return holes, out
     monkeypatch.setattr(numpy_backend, "_slot_list", recorded)
+    monkeypatch.setattr(numpy_backend, "_program_slots", recorded_program)
     trace = to_trace(_text(200))
     numpy_backend.generated(trace, func_name="f")
     (what, size), (then, holes) = events

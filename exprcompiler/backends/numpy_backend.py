@@ -59,7 +59,8 @@ from .numpy_run import BLOCK, MEMORY, _blocked, _flatten, block_for, numpy_runne
 # replace; BATCH, MATH and RESERVED are read from here)
 from .numpy_lines import (BATCH, FALLBACK, MATH, POINT_SPELLING, RESERVED, SPELLING, UNGUARDED,  # noqa: F401
                           _BATCH_ONLY, _MARKED, Generated, ReturnSpec, _guarded, _head, _head_ops, _keeps_inputs,
-                          _keyed_lines, _reserved, _respelled, _slot_list, _slots, _text_lines)
+                          _keyed_lines, _program_slots, _reserved, _respelled, _slot_list, _slots,
+                          _text_lines)
 from .numpy_point import _point_from, _ProgramParts, _TextParts
 
 
@@ -228,13 +229,12 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
         texts.holes = array("i", flat.tobytes())
         statement_slots = run[0][flat].tolist()
         del flat
+    elif later:
+        texts.holes, statement_slots = _program_slots(statement_slots, returned, run[0])
     else:
         statement_slots = _slot_list(statement_slots, returned)
     if later:   # (the texts' numbers by hole, and the slots the program runs on)
         run_of = run[0].tolist()
-        if texts.holes is None:   # (a bulk renderer's, a chunk at a time: _slot_list)
-            texts.holes = array("i", statement_slots)
-            statement_slots = list(map(run_of.__getitem__, statement_slots))
         param_slots = tuple(run_of[s] for s in param_slots)
         constants = {run_of[s]: text for s, text in constants.items()}
         like = None

@@ -9,6 +9,7 @@ them too). Nothing here reads the trace's values or runs code: text only.
 
 from __future__ import annotations
 
+from array import array
 from itertools import chain, compress
 from typing import NamedTuple, Optional, Sequence, Union
 
@@ -234,6 +235,19 @@ def _slot_list(slots, tail: tuple) -> list:
         out[start:start + _SLOT_CHUNK] = ints[flat[start:start + _SLOT_CHUNK]].tolist()
     out[len(flat):] = tail
     return out
+
+
+def _program_slots(slots: FlatSlots, tail: tuple, run_slots: np.ndarray) -> tuple:
+    """(the texts' numbers by hole, an array("i"); the slots the program runs on, a list
+    of ints) of a program compiled on use, from the bulk renderer's FlatSlots as they
+    are: every statement's slots and then `tail`, and their gather through run_slots,
+    an int object per slot shared by its holes, as _slot_list's. (_slot_list's list,
+    array("i", list) and a map over the list took 4 times as long: ~6,000 holes, 0.3 ms
+    of a text gradient of 10³ operations.)"""
+    flat = np.concatenate((slots.flat, np.array(tail, np.int32)))
+    ran = run_slots[flat]
+    ints = np.arange(int(ran.max()) + 1 if len(ran) else 0, dtype=object)
+    return array("i", flat.tobytes()), ints[ran].tolist()
 
 
 # (ints made, and placed in the list, this many at a time: the chunk's object array and
