@@ -75,6 +75,12 @@ def _expm1_partial(b, g, x, out):
     return b.mul(g, b.exp(x))
 
 
+def _sigmoid_bend(b, s):
+    """sigmoid_slope_slope's derivative s·(1 - 6s) of s = sigmoid_slope(x): s·(tanh(x/2)² - 2s),
+    tanh(x/2)² = 1 - 4s (no cancellation but at its zeros, |x| = 1.32)."""
+    return b.mul(s, b.sub(1.0, b.mul(6.0, s)))
+
+
 # x/y's partials, 1/y and -(x/y)/y; over_norm's (below) in x and h too (its s-partial is 0)
 _QUOTIENT = (lambda b, g, x, y, *out: b.div(g, y),
              lambda b, g, x, y, *out: b.neg(b.div(b.mul(g, out[-1]), y)))
@@ -190,14 +196,34 @@ _TABLE = [
     _unary("sign", np.sign, None, "np.sign", c="xc_sign", kinks=(0.0,), edges=(((0.0,), (0.0,)),)),
     _unary("sigmoid", runtime.sigmoid, lambda b, g, x, out: b.mul(g, b.mul(out, b.sub(1.0, out))),
            "sigmoid", c="xc_sigmoid", sympy=lambda sp, x: 1 / (1 + sp.exp(-x)), edges=(((-800.0,), (0.0,)),)),
-    # sigmoid(x)·sigmoid(-x), sigmoid's slope where the stability rule one_minus_sigmoid made
-    # the derivative's v·(1 - v) v·sigmoid(-x) (c_backend.c_forms puts it in for that
-    # product; not in the language): C computes it from the value's own exp and division,
-    # without a second division (c_exp.xc_sigmoid_slope). Derivative out·(1 - 2 sigmoid(x))
-    # as -out·tanh(x/2), which does not cancel.
+    # sigmoid(x)·sigmoid(-x), sigmoid's slope: the stability rule sigmoid_pair's form of
+    # sigmoid(u)·(1 - sigmoid(u)) (not in the language). C computes it and its derivative,
+    # the op sigmoid_slope_slope, from one exp(-|x|) and one division, as w·(1 - w), w =
+    # sigmoid(-|x|) (c_exp.xc_sigmoid_slope), NumPy both from one tanh(x/2) in one call
+    # (runtime.sigmoid_slopes). Derivative s·(1 - 2 sigmoid(x)) = -sign(x)·s·tanh(|x|/2),
+    # which does not cancel near 0 as 1 - 2 sigmoid(x) does.
     _unary("sigmoid_slope", runtime.sigmoid_slope,
-           lambda b, g, x, out: b.mul(g, b.mul(out, b.neg(b.tanh(b.mul(0.5, x))))), "sigmoid_slope",
+           lambda b, g, x, out: b.mul(g, b.apply("sigmoid_slope_slope", x)), "sigmoid_slope",
            c="xc_sigmoid_slope", sympy_head="", sympy=lambda sp, x: sp.exp(-x) / (1 + sp.exp(-x)) ** 2,
+           callable_by_name=False, edges=(((0.0,), (0.0,)), ((-800.0,), (0.0,))),
+           doc="sigmoid(x)·sigmoid(-x) = exp(-|x|)/(1 + exp(-|x|))², sigmoid's slope"),
+    # sigmoid_slope's derivative -sign(x)·s·tanh(|x|/2) (s = sigmoid_slope(x)), from the
+    # value's exp and division (c_exp.xc_sigmoid_slope_slope, runtime.sigmoid_slopes). Its
+    # own derivative s·(1 - 6s) (1 - 4s = tanh(x/2)²), which cancels only at its zeros.
+    _unary("sigmoid_slope_slope", runtime.sigmoid_slope_slope,
+           lambda b, g, x, out: b.mul(g, _sigmoid_bend(b, b.apply("sigmoid_slope", x))), "sigmoid_slope_slope",
+           c="xc_sigmoid_slope_slope", sympy_head="",
+           sympy=lambda sp, x: sp.exp(-x) * (sp.exp(-x) - 1) / (1 + sp.exp(-x)) ** 3,
+           callable_by_name=False, edges=(((0.0,), (-0.125,)), ((-800.0,), (0.0,))),
+           doc="the derivative of sigmoid(x)·sigmoid(-x), -sign(x)·s·tanh(|x|/2), s = sigmoid_slope(x); "
+               "derivative s·(1 - 6s)"),
+    # sigmoid(x)·sigmoid(-x) where the trace has the product of the two sigmoids beside the
+    # kernel's sigmoid(x) (c_backend.c_forms puts it in: the derivative of sigmoid(x) and of
+    # 1 - sigmoid(x), rewritten by one_minus_sigmoid): C computes it from that sigmoid's own
+    # exp and division, without a second division (c_exp.xc_sigmoid_slope_shared).
+    _unary("sigmoid_slope_shared", runtime.sigmoid_pair_product,
+           lambda b, g, x, out: b.mul(g, b.apply("sigmoid_slope_slope", x)), "sigmoid_pair_product",
+           c="xc_sigmoid_slope_shared", sympy_head="", sympy=lambda sp, x: sp.exp(-x) / (1 + sp.exp(-x)) ** 2,
            callable_by_name=False, edges=(((0.0,), (0.0,)), ((-800.0,), (0.0,))),
            doc="sigmoid(x)·sigmoid(-x), computed in C from the steps of sigmoid(x)"),
     _unary("relu", runtime.relu, lambda b, g, x, out: b.mul(g, b.gt(x, 0.0)), "relu", c="xc_relu",

@@ -4,8 +4,9 @@ e = exp(-|u|) with one log1p for softplus(u) and softplus(-u); logaddexp's parti
 sigmoid(±(a - b)) from e = exp(-|a - b|)), or compute them in one call (softplus_pair:
 softplus(u) and sigmoid(u); sigmoid_rows and sigmoid_neg_rows: a sigmoid's value and
 derivative; (neg_)softplus_sigmoid_rows: softplus(±u) with sigmoid(±u), the
-cross-entropy's four); and the references of three ops only C kernels compute
-(expm1_neg_shared, hypot1_shared, acosh_root_shared: c_backend.c_forms).
+cross-entropy's four); and the references of four ops only C kernels compute
+(expm1_neg_shared, hypot1_shared, acosh_root_shared, sigmoid_slope_shared:
+c_backend.c_forms).
 
 Where it sits: re-exported by runtime.py (generated NumPy code and the op table's
 evaluators import the names from there); backends/numpy_shares.shared_exps decides
@@ -192,10 +193,11 @@ def expm1_of_neg(x):
     return np.expm1(np.subtract(0.0, _real(x)))
 
 
-def sigmoid_slope(x):
-    """sigmoid(x)·sigmoid(-x): the reference of the op sigmoid_slope, which C kernels and
-    the VM compute for sigmoid's slope where the value is beside it (c_forms); NumPy never
-    meets it. Both factors from one exp(-|x|) (sigmoid_pair_e)."""
+def sigmoid_pair_product(x):
+    """sigmoid(x)·sigmoid(-x): the reference of the op sigmoid_slope_shared, which C kernels
+    and the VM compute for sigmoid's slope where the value is beside it (c_forms); NumPy
+    never meets it. Both factors from one exp(-|x|) (sigmoid_pair_e). (The op
+    sigmoid_slope, the same function, is runtime_tanh's.)"""
     x = _real(x)
     s, t = sigmoid_pair_e(x, np.exp(-np.abs(x)))
     return _scalar(np.multiply(s, t, out=s))
@@ -403,5 +405,5 @@ def neg_softplus_sigmoid_rows(x, out=None):
 __all__ = ["acosh_root", "exp_neg_abs", "exp_quiet", "expm1_of_neg", "hypot_one", "neg_softplus_pair_e",
            "neg_softplus_sigmoid_rows", "sigmoid", "sigmoid_e", "sigmoid_neg_e", "sigmoid_neg_of_exp",
            "sigmoid_neg_rows", "sigmoid_of_exp", "sigmoid_pair_e", "sigmoid_pair_of_exp", "sigmoid_pair_of_exp_at",
-           "sigmoid_rows", "sigmoid_slope", "softplus", "softplus_e", "softplus_of_exp", "softplus_pair",
+           "sigmoid_pair_product", "sigmoid_rows", "softplus", "softplus_e", "softplus_of_exp", "softplus_pair",
            "softplus_pair_e", "softplus_sigmoid_rows"]

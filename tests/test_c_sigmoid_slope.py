@@ -1,10 +1,12 @@
 """sigmoid's slope sigmoid(x)·sigmoid(-x) without a second division (issue 18): the stable
 gradient of sigmoid(x) (v·(1 - v) rewritten by one_minus_sigmoid to v·sigmoid(-x)) and
 that of 1 - sigmoid(x) (sigmoid(-x)·sigmoid(x)), which c_forms spells as the op
-sigmoid_slope(u) (u the argument of the factor the kernel reads elsewhere); C computes it
-from sigmoid's own exp and division (c_exp.xc_sigmoid_slope), on tiles of inner points by
-xc_exp_neg_inner (c_special.INNER). Against mpmath, the NumPy backend and the VM, the
-tiled and untiled copies, one point at a time, and in float kernels."""
+sigmoid_slope_shared(u) (u the argument of the factor the kernel reads elsewhere); C
+computes it from sigmoid's own exp and division (c_exp.xc_sigmoid_slope_shared), on tiles
+of inner points by xc_exp_neg_inner (c_special.INNER). (The op sigmoid_slope, the rule
+sigmoid_pair's, with its own derivative: test_sigmoid_slope_rule.py.) Against mpmath, the
+NumPy backend and the VM, the tiled and untiled copies, one point at a time, and in float
+kernels."""
 
 import math
 
@@ -65,10 +67,10 @@ def test_the_product_of_sigmoids_of_negated_arguments_is_the_slope():
     for expr in ("sigmoid(x) * sigmoid(-x)", "sigmoid(-x) * sigmoid(x)", "sigmoid(x) * sigmoid(0.0 - x)",
                  "sigmoid(2*x + y) * sigmoid(-(2*x + y))"):
         ops = _ops(expr)
-        assert ops.count("sigmoid_slope") == 1 and "mul" not in ops[ops.index("sigmoid_slope"):], expr
+        assert ops.count("sigmoid_slope_shared") == 1 and "mul" not in ops[ops.index("sigmoid_slope_shared"):], expr
     for expr in ("sigmoid(x) * sigmoid(y)", "sigmoid(x) * sigmoid(x)", "sigmoid(x) * sigmoid(1 - x)",
                  "sigmoid(x) + sigmoid(-x)"):
-        assert "sigmoid_slope" not in _ops(expr), expr
+        assert "sigmoid_slope_shared" not in _ops(expr), expr
 
 
 def test_the_slope_takes_the_argument_of_the_kernels_own_sigmoid():
@@ -79,8 +81,8 @@ def test_the_slope_takes_the_argument_of_the_kernels_own_sigmoid():
         source = compile_grad(expr, backend="c", stable=True).source
         point = source[source.index("void f_grad_point("):]
         point = point[:point.index("\n}")]
-        assert f"xc_sigmoid_slope({u})" in point and point.count("xc_sigmoid(") == 1, point
-        assert f"xc_sigmoid_slope_inner({u})" in source and "xc_exp_neg_inner_at(" in source
+        assert f"xc_sigmoid_slope_shared({u})" in point and point.count("xc_sigmoid(") == 1, point
+        assert f"xc_sigmoid_slope_shared_inner({u})" in source and "xc_exp_neg_inner_at(" in source
 
 
 def test_the_slope_against_mpmath():
@@ -108,7 +110,7 @@ def test_the_slope_at_the_edges():
 
 def test_c_numpy_and_the_vm_agree():
     """The NumPy backend's sigmoid(x)·sigmoid(-x) (its own pair from one exp) within two
-    ulps; the VM (the op sigmoid_slope by the same helper) bit for bit."""
+    ulps; the VM (the op sigmoid_slope_shared by the same helper) bit for bit."""
     xs = np.concatenate([_points(3000), EDGES])
     for expr in ("sigmoid(x)", "1 - sigmoid(x)"):
         with np.errstate(all="ignore"):
@@ -127,7 +129,7 @@ def test_a_users_product_of_sigmoids():
     with np.errstate(all="ignore"):
         f, vm = (compile_grad("sigmoid(x) * sigmoid(-x)", backend=b) for b in ("c", "vm"))
         (v, (d,)), (w, (e,)) = f(xs), vm(xs)
-    assert "xc_sigmoid_slope(" in f.source
+    assert "xc_sigmoid_slope_shared(" in f.source
     assert same_bits(v, w) and same_bits(d, e)
     finite = np.isfinite(xs)
     assert _ulps(v[finite], xs[finite]) <= 3.1 and np.isnan(v[np.isnan(xs)]).all()
@@ -157,7 +159,7 @@ def test_float_kernels():
     xs = np.concatenate([_RNG.uniform(-20.0, 20.0, 2000), [0.0, -0.0, 80.0, -80.0, 110.0, -110.0]]).astype(np.float32)
     for expr, sign in (("sigmoid(x)", 1.0), ("1 - sigmoid(x)", -1.0)):
         g = compile_grad(expr, backend="c", stable=True, dtype="float32")
-        assert "xc_sigmoid_slope" in g.source
+        assert "xc_sigmoid_slope_shared" in g.source
         _, (grad,) = g(xs)
         assert grad.dtype == np.float32
         exact = np.array([float(_slope(float(x))) for x in xs])

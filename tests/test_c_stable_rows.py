@@ -306,7 +306,7 @@ def test_softplus_and_sigmoid_against_mpmath():
     assert _ulps(grad, xs, _sigmoid) <= 2.5
     value, (grad,) = compile_grad("1/(1 + exp(-x))", backend="c", stable=True, threads=1)(xs)
     assert _ulps(value, xs, _sigmoid) <= 2.5
-    assert _ulps(grad, xs, _sigmoid_slope) <= 3.1   # (c_exp.xc_sigmoid_slope; two divisions: 3.6)
+    assert _ulps(grad, xs, _sigmoid_slope) <= 3.1   # (c_exp.xc_sigmoid_slope_shared; two divisions: 3.6)
 
 
 def test_softplus_and_sigmoid_edges():

@@ -8,8 +8,8 @@ the op log1mexp_slope, which C computes by xc_log1mexp's steps without this pass
 log(1 - x) from 1 - x; and hypot's partials hypot_slope(x, y, h) as x / h where h is
 the kernel's own hypot (`hypot_quotients`, the NumPy backend's too), and hypot3's partials
 hypot3_guard(hypot3_slope0(x, y, z), h, s) as where(r == 0, 0, over_norm(x, h, s)) likewise;
-and sigmoid(u) * sigmoid(-u), sigmoid's slope, as sigmoid_slope(u), from the exp and
-division of the kernel's sigmoid(u) (_sigmoid_slopes). Each shared form is an op of the
+and sigmoid(u) * sigmoid(-u), sigmoid's slope, as sigmoid_slope_shared(u), from the exp
+and division of the kernel's sigmoid(u) (_sigmoid_slopes). Each shared form is an op of the
 op table that is not callable by name (ops.py: expm1_shared, ..., log1m_shared),
 with a NumPy reference and its C helper in c_exp.py / c_special.py.
 
@@ -39,7 +39,7 @@ def c_forms(trace: Trace) -> Trace:
     and cosh_shared), the terms of log1mexp's, arcsinh's and arccosh's derivatives that
     C takes from the value's own steps (_slopes), and log1p(0.0 - x) from 1 - x
     (_log1m), xlogy's partial's where of a where without the inner one
-    (_zero_at_zero), and sigmoid(u) * sigmoid(-u) as sigmoid_slope(u)
+    (_zero_at_zero), and sigmoid(u) * sigmoid(-u) as sigmoid_slope_shared(u)
     (_sigmoid_slopes). Alone, expm1 and exp keep their own faster forms (c_exp's xc_expm1,
     libmvec's exp). Both this and squares divide hypot's partials by the kernel's own
     hypot (hypot_quotients)."""
@@ -212,11 +212,13 @@ def _zero_at_zero(instrs: list) -> None:
 
 def _sigmoid_slopes(instrs: list, outputs) -> None:
     """In place: sigmoid(u) * sigmoid(-u) (either order; -u a negation, or 0.0 - u) as
-    sigmoid_slope(u), with u the argument of the factor the kernel reads elsewhere (its
+    sigmoid_slope_shared(u), with u the argument of the factor the kernel reads elsewhere (its
     value: sigmoid's derivative v (1 - v) became v sigmoid(-x) by the stability rule
     one_minus_sigmoid, 1 - sigmoid(x)'s is sigmoid(-x) sigmoid(x)): C takes it from that
-    sigmoid's exp and division (c_exp.xc_sigmoid_slope), one division where the product
-    had two."""
+    sigmoid's exp and division (c_exp.xc_sigmoid_slope_shared), one division where the
+    product had two. (The op sigmoid_slope, the rule sigmoid_pair's, is another form: w·(1 -
+    w), w = e/(1 + e), e = exp(-|u|), whose division its derivative shares, where no
+    sigmoid(u) is.)"""
     sigmoids = {i for i, ins in enumerate(instrs) if ins.op == "sigmoid"}
     if len(sigmoids) < 2:
         return
@@ -239,7 +241,7 @@ def _sigmoid_slopes(instrs: list, outputs) -> None:
             continue
         # the factor read elsewhere (the value), else the first
         keep = q if reads.get(q, 0) > 1 and reads.get(p, 0) <= 1 else p
-        instrs[i] = Instr("sigmoid_slope", instrs[keep].args, ins.attrs, ins.shape)
+        instrs[i] = Instr("sigmoid_slope_shared", instrs[keep].args, ins.attrs, ins.shape)
 
 
 def _negated(instrs, v: int):

@@ -355,7 +355,9 @@ static inline XC_ALWAYS int xc_exp_neg2_inner_at(double x) { return fabs(x) <= 3
 _INNER_OF = {"xc_tanh": (_TANH, "xc_exp_neg2_inner_at"), "xc_sech2": (_SECH2, "xc_exp_neg2_inner_at"),
              "xc_softplus": (c_exp.SOFTPLUS, "xc_exp_neg_inner_at"),
              "xc_sigmoid": (c_exp.SIGMOID, "xc_exp_neg_inner_at"),
-             "xc_sigmoid_slope": (c_exp.SIGMOID_SLOPE, "xc_exp_neg_inner_at")}
+             "xc_sigmoid_slope_shared": (c_exp.SIGMOID_SLOPE_SHARED, "xc_exp_neg_inner_at"),
+             "xc_sigmoid_slope": (c_exp.SIGMOID_SLOPE, "xc_exp_neg_inner_at"),
+             "xc_sigmoid_slope_slope": (c_exp.SIGMOID_SLOPE_SLOPE, "xc_exp_neg_inner_at")}
 _L1ME = {"xc_log1mexp": _LOG1MEXP, "xc_expm1_neg_shared": _EXPM1_NEG_SHARED, "xc_log1mexp_slope": _LOG1MEXP_SLOPE}
 # helper -> (its form on the points where the test holds, the test of its argument), as c_exp.INNER
 INNER = {**{name: (f"{name}_inner", "xc_exp_neg_inner_at") for name in _L1ME},

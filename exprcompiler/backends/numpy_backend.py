@@ -263,7 +263,7 @@ def generated(trace: Trace, *, func_name: str = "f", description: str = "",
 
 # The ops without one of which shared_exps finds nothing (tanh's share needs a sech2).
 _SHARES_EXPS = frozenset(("logaddexp", "sigmoid", "softplus", "sech2", "log1p", "expm1", "log1mexp",
-                          "hypot3", "logaddexp3", "xlogy"))
+                          "hypot3", "logaddexp3", "xlogy", "sigmoid_slope"))
 
 # the constants' texts that are not float literals, and their values (as the text evaluates them)
 _LITERALS = {"np.nan": np.nan, "np.inf": np.inf, "-np.inf": -np.inf}

@@ -1,6 +1,7 @@
 """The NumPy backend's pairs that are not a shared exp: expm1(x) with the exp(x) of its
 derivative (_expm1_pairs), log1mexp(x) with the expm1(0.0 - x) or the slope of its
-derivative (_log1mexp_pairs, _log1mexp_slopes), each two or three rows of one call,
+derivative (_log1mexp_pairs, _log1mexp_slopes), sigmoid_slope(x) with its derivative
+(_sigmoid_slopes), each two or three rows of one call,
 log1p(x) with its derivative's 1 + x (shared_sums), and xlogy(u, u) with its
 derivative (xlogx_rows). numpy_shares.py's docstring lists the forms.
 
@@ -87,6 +88,20 @@ def _log1mexp_slopes(instrs, shared: dict) -> dict[int, tuple]:
             x = ins.args[0]
             pairs[i] = (x, None, "log1mexp_slopes", False, 0)
             pairs[slopes.pop(x)] = (x, None, "log1mexp_slopes", False, 1)
+    return pairs
+
+
+def _sigmoid_slopes(instrs, shared: dict) -> dict[int, tuple]:
+    """shared_exps' entries for sigmoid_slope(x) and its derivative sigmoid_slope_slope(x)
+    (the op table's): the rows of one sigmoid_slopes(x) call, both from one tanh(x/2)
+    (runtime_tanh), where each alone would take its own."""
+    slopes = {ins.args[0]: j for j, ins in enumerate(instrs) if ins.op == "sigmoid_slope_slope" and j not in shared}
+    pairs = {}
+    for i, ins in enumerate(instrs):
+        if ins.op == "sigmoid_slope" and ins.args[0] in slopes and i not in shared:
+            x = ins.args[0]
+            pairs[i] = (x, None, "sigmoid_slopes", False, 0)
+            pairs[slopes.pop(x)] = (x, None, "sigmoid_slopes", False, 1)
     return pairs
 
 

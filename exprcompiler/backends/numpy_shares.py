@@ -81,7 +81,8 @@ from ..trace.ir_trace import instructions
 from ..trace.render_bulk import OpCodes
 from .numpy_nary import NARY_HELPERS, NARY_OPS, nary_rows
 from .numpy_share_exps import _share_exps, _tanh_group
-from .numpy_share_pairs import _expm1_pairs, _log1mexp_pairs, _log1mexp_slopes, plus_zero, shared_sums, xlogx_rows
+from .numpy_share_pairs import (_expm1_pairs, _log1mexp_pairs, _log1mexp_slopes, _sigmoid_slopes, plus_zero,
+                                 shared_sums, xlogx_rows)
 
 
 FUSED_HELPERS = ("where_rare", "where_rare_kept", "exp_quiet", "sigmoid_of_exp", "sigmoid_neg_of_exp",
@@ -90,7 +91,7 @@ FUSED_HELPERS = ("where_rare", "where_rare_kept", "exp_quiet", "sigmoid_of_exp",
                  "sigmoid_pair_e", "expm1_pair", "neg_expm1_pair", "logaddexp_rows", "log1mexp_pair", "log1mexp_rows",
                  "log1mexp_slopes", "log1m_of_diff", "softplus_pair", "softplus_pair_e", "neg_softplus_pair_e",
                  "sigmoid_pair_of_exp_at", "xlogx_rows", "sigmoid_rows", "sigmoid_neg_rows", "softplus_sigmoid_rows",
-                 "neg_softplus_sigmoid_rows") + NARY_HELPERS
+                 "neg_softplus_sigmoid_rows", "sigmoid_slopes") + NARY_HELPERS
 
 
 def shared_exps(trace: Trace, ops: Optional[set[str]] = None, codes: Optional[OpCodes] = None) -> dict[int, tuple]:
@@ -103,7 +104,8 @@ def shared_exps(trace: Trace, ops: Optional[set[str]] = None, codes: Optional[Op
     after it (shared_sums; its exp helper is "": the line is `w1 = 1.0 + x`). An entry
     with a row is one of two results of one call (_pair): sigmoid(u) and sigmoid(-u)
     (sigmoid_pair_of_exp), expm1(x) and exp(x) (expm1_pair), log1mexp(x) and its slope
-    log1mexp_slope(x), the op table's derivative (log1mexp_slopes), or a user's
+    log1mexp_slope(x), the op table's derivative (log1mexp_slopes; sigmoid_slope(x) and
+    sigmoid_slope_slope(x) likewise: sigmoid_slopes), or a user's
     expm1(0.0 - x) beside it (log1mexp_pair; log1mexp_rows where the derivative is 1.0
     over that expm1, a third row).
     Where a logaddexp is among them, e = exp(-|u|) (exp_neg_abs), as logaddexp needs:
@@ -134,6 +136,8 @@ def shared_exps(trace: Trace, ops: Optional[set[str]] = None, codes: Optional[Op
             shared.update(_log1mexp_pairs(instrs, shared))
     if {"log1mexp", "log1mexp_slope"} <= ops:
         shared.update(_log1mexp_slopes(instrs, shared))
+    if {"sigmoid_slope", "sigmoid_slope_slope"} <= ops:
+        shared.update(_sigmoid_slopes(instrs, shared))
     if ops & NARY_OPS:   # hypot3, logaddexp3 and their partials: one rows call (numpy_nary)
         shared.update(nary_rows(instrs))
     if "xlogy" in ops:   # (left by share_logs where these rows take it)

@@ -213,9 +213,14 @@ RULES: tuple[Rule, ...] = (
          "(exp(u) - exp(-u)) / 2 cancels for small |u|; sinh(u) does not",
          fails="|u| < 1e-3 (relative error > 1e-13)"),
     # -- products -------------------------------------------------------------------------
-    Rule("sigmoid_pair", "mul", P.sigmoid_pair, lambda b, u: b.mul(0.25, b.sech2(P.half(b, u))),
-         "the gradient of sigmoid(u)·sigmoid(-u) cancels near u = 0 in the product rule; "
-         "sech2(u/2)/4 (the same function) has -sech2(u/2)·tanh(u/2)/4, which does not",
+    # Built as the op sigmoid_slope (ops.py), whose derivative is an op of its own: C takes
+    # both from one exp(-|u|) and one division (c_exp.xc_sigmoid_slope), NumPy from one
+    # tanh(u/2) (runtime.sigmoid_slopes); sech2(u/2)/4 with its derivative cost C 1.15-1.27x
+    # the naive form where that is accurate.
+    Rule("sigmoid_pair", "mul", P.sigmoid_pair, lambda b, u: b.apply("sigmoid_slope", u),
+         "the gradient of sigmoid(u)·sigmoid(-u) cancels near u = 0 in the product rule (1 - 2 sigmoid(u)); "
+         "sigmoid_slope(u) (the same function, sech2(u/2)/4) has -sign(u)·sigmoid_slope(u)·tanh(|u|/2), "
+         "which does not",
          stages=("primal",), fails="|u| < 1e-3 (gradient relative error > 1e-13)"),
     Rule("sinh", "mul", P.one(lambda b, a: P.half_of(b, a, P.exp_difference)), lambda b, u: b.sinh(u),
          "0.5·(exp(u) - exp(-u)) cancels for small |u|; sinh(u) does not",
