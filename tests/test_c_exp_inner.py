@@ -151,3 +151,20 @@ def test_a_hessians_columns_and_float32_kernels():
     kept = np.arange(xs.size) % 70 != 0
     assert _same(f(xs), f(edged), kept)
     np.testing.assert_allclose(f(xs)[0], np.expm1(xs.astype(np.float64)), rtol=4e-7)
+
+
+def test_minus_zero_is_no_inner_point_in_a_float_kernel():
+    """A float kernel's xc_exp_inner_at (dtypes.c_source_float: its union's integer 32
+    bits wide) tells -0.0 from +0.0 too: the sign bit is its integer's own width's."""
+    import ctypes
+    from exprcompiler import dtypes
+    loop = ("void run(long n, const double *x, double *y)\n{\n"
+            "    for (long i = 0; i < n; ++i) y[i] = xc_exp_inner_at(x[i]);\n}")
+    source = dtypes.c_source_float("\n".join(["#include <math.h>", *c_backend.math_prelude({"xc_exp_inner_at"}),
+                                              loop, ""]))
+    fn = ctypes.CDLL(str(c_build.build(source))).run
+    fn.argtypes = [ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+    x = np.array([-0.0, 0.0, 1.5, -2.0, 700.0, np.nan], np.float32)
+    y = np.empty_like(x)
+    fn(x.size, x.ctypes.data, y.ctypes.data)
+    assert y.tolist() == [0.0, 1.0, 1.0, 1.0, 0.0, 0.0]

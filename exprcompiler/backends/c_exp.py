@@ -255,11 +255,13 @@ static inline XC_ALWAYS double xc_exp_shared(double x)
 # stays, though always true here: without it, the gather waited for a division of the
 # iteration before, as in xc_expm1_r's comment (log1mexp with these steps, 16,384 points
 # in cache: 5.8 ns a point against 3.4 with the guard; e^x - 1 0.91 against 0.94).
+# (-0.0 as the sign bit of b.u's own width: a float kernel's b.u is an unsigned int
+# (dtypes), which a 64-bit literal never equals; in double the same instructions)
 _INNER_AT = """/* whether x is one of the points of xc_expm1_inner and xc_exp_inner: |x| <= 690, not -0.0 */
 static inline XC_ALWAYS int xc_exp_inner_at(double x)
 {
     union { double d; unsigned long long u; } b = {x};
-    return (fabs(x) <= 690.0) & (b.u != 0x8000000000000000ULL);
+    return (fabs(x) <= 690.0) & (b.u != ((unsigned long long)1 << (8 * sizeof b.u - 1)));
 }"""
 _INNER_STEPS = """/* t = xc_exp_k(x), p = xc_expm1_r and h = 2^k (not 2^(k-1)) of x where xc_exp_inner_at(x) */
 static inline XC_ALWAYS xc_exp_steps xc_exp_reduce_inner(double x)
