@@ -123,6 +123,14 @@ TABLE = [
            edges=(((0.0,), (_TWO_OVER_SQRT_PI,)), ((INF,), (0.0,))), doc="the error function"),
     _unary("erfc", runtime.erfc, lambda b, g, x, out: b.neg(b.mul(g, _gaussian(b, x))), "erfc", c="erfc",
            edges=(((0.0,), (-_TWO_OVER_SQRT_PI,)), ((-INF,), (-0.0,))), doc="1 - erf(x), accurate where erf is near 1"),
+    # erfc(x) as the C kernels and the tape VM compute it where the kernel also computes
+    # exp(-x²) of the same x, erfc's and erf's derivative's (c_backend.c_forms puts it in;
+    # not in the language): c_erfc's xc_erfc, whose exp is that very expression, so that gcc
+    # computes it once. Alone, libmvec's erfc is faster, and closer (1.5 ulps, xc_erfc 4.6).
+    _unary("erfc_shared", runtime.erfc, lambda b, g, x, out: b.neg(b.mul(g, _gaussian(b, x))), "erfc",
+           c="xc_erfc", sympy_head="", sympy=lambda sp, x: sp.erfc(x), callable_by_name=False,
+           edges=(((0.0,), (-_TWO_OVER_SQRT_PI,)), ((-INF,), (-0.0,))),
+           doc="erfc(x), computed in C from the exp(-x²) of its derivative"),
     _unary("gamma", runtime.gamma, lambda b, g, x, out: b.mul(g, b.mul(out, b.digamma(x))), "gamma", c="tgamma",
            domain=((0.2, 4.0),), edges=(((0.0,), (-INF,)), ((-0.0,), (-INF,)), ((INF,), (INF,))),
            doc="Γ(x) (C's tgamma): ±inf at ±0, NaN at negative integers; derivative Γ(x)·digamma(x)"),

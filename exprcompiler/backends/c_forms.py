@@ -71,6 +71,7 @@ def _forms(trace: Trace, shared: bool) -> Trace:
     if shared:
         _slopes(instrs)
         _log1m(instrs)
+        _erfc_gaussians(instrs)   # erfc(u) beside exp(-square(u)): erfc_shared(u)
         _zero_at_zero(instrs)
         _sigmoid_slopes(instrs, trace.outputs)
     return Trace(instrs, trace.labels, trace.outputs, trace.source)
@@ -304,6 +305,23 @@ def _is_const(instrs, v: int, value: float) -> bool:
     at x = +0.0."""
     c = instrs[_copied(instrs, v)]
     return c.op == "const" and c.value == value and math.copysign(1.0, c.value) == math.copysign(1.0, value)
+
+
+def _erfc_gaussians(instrs: list) -> None:
+    """In place: erfc(u) as erfc_shared(u) where the kernel also computes exp(-square(u))
+    (of the same u, through copies: erfc's or erf's derivative), which c_erfc's xc_erfc
+    computes as well, so that gcc computes it once for both. Alone, erfc keeps libmvec's."""
+    gaussians = set()
+    for ins in instrs:
+        if ins.op == "exp":
+            neg = instrs[_copied(instrs, ins.args[0])]
+            if neg.op == "neg":
+                square = instrs[_copied(instrs, neg.args[0])]
+                if square.op == "square":
+                    gaussians.add(_copied(instrs, square.args[0]))
+    for i, ins in enumerate(instrs):
+        if ins.op == "erfc" and _copied(instrs, ins.args[0]) in gaussians:
+            instrs[i] = Instr("erfc_shared", ins.args, ins.attrs, ins.shape)
 
 
 def _copied(instrs, v: int) -> int:

@@ -13,7 +13,8 @@ Merged into c_backend.HELPERS, so both C generators (per-point and tensor) and
 algorithms of exprcompiler.special step for step (same order of operations, same
 constants, printed here from special's tables at round-trip precision), so the two
 backends differ only by what libm's log, sin, cos and pow differ by. erf, erfc,
-tgamma, lgamma, cbrt, log2, log10, atan2, hypot, floor and ceil are libm's own.
+tgamma, lgamma, cbrt, log2, log10, atan2, hypot, floor and ceil are libm's own (erfc
+beside its derivative's exp(-x^2) c_erfc's, merged here: c_forms' erfc_shared).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import math
 
 from .. import special as S
 from ..dtypes import KEEP_DOUBLE
-from . import c_exp, c_log
+from . import c_erfc, c_exp, c_log
 
 
 def _array(values) -> str:
@@ -500,6 +501,7 @@ HELPERS = {
     **_INNER_HELPERS,
     **c_exp.HELPERS,
     **c_log.HELPERS,
+    **c_erfc.HELPERS,
 }
 
 # libm functions with two arguments among c_backend.VECTOR_MATH (their vector variants take two)
