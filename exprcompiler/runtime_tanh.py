@@ -6,7 +6,7 @@ both from one call (sigmoid_slopes).
 
 Where it sits: re-exported by runtime.py; backends/numpy_shares._tanh_group decides
 where generated code calls sech2_of_tanh, exp_neg2abs, tanh_of_exp and sech2_of_exp,
-numpy_share_pairs._sigmoid_slopes where it calls sigmoid_slopes.
+numpy_share_pairs._value_and_slope where it calls sigmoid_slopes.
 The blocked running comes from runtime_blocks.py.
 """
 

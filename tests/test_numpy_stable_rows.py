@@ -1,6 +1,6 @@
 """Cheaper NumPy spellings of stable rewrites, with the bits of the forms they replace:
 log1mexp's gradient as the second row of one runtime.log1mexp_slopes call, the third
-row of log1mexp_rows negated (numpy_shares._log1mexp_slopes), a softplus and its sigmoid
+row of log1mexp_rows negated (numpy_share_pairs._value_and_slope), a softplus and its sigmoid
 as one runtime.softplus_pair call, hypot's divisor where(r == 0.0, 1.0, r) as
 where_rare lending r itself (numpy_render._lent_wheres), and runtime.hypot's one
 reduction where an argument is a constant; and (the last section) the stable rows'

@@ -100,7 +100,7 @@ def test_the_c_kernel_takes_value_and_derivative_from_one_exp_and_one_division()
 
 
 def test_numpy_takes_both_from_one_call():
-    """shared_exps pairs the op with its derivative (numpy_share_pairs._sigmoid_slopes); the
+    """shared_exps pairs the op with its derivative (numpy_share_pairs._value_and_slope); the
     generated function makes one sigmoid_slopes call (numpy_backend's _SHARES_EXPS lists
     sigmoid_slope), in the bits of the former lines 0.5·x, tanh, sech2_of_tanh."""
     g = compile_grad(EXPR, stable=True)

@@ -1,7 +1,7 @@
 """The NumPy backend's pairs that are not a shared exp: expm1(x) with the exp(x) of its
 derivative (_expm1_pairs), log1mexp(x) with the expm1(0.0 - x) or the slope of its
-derivative (_log1mexp_pairs, _log1mexp_slopes), sigmoid_slope(x) with its derivative
-(_sigmoid_slopes), each two or three rows of one call,
+derivative (_log1mexp_pairs, _value_and_slope), sigmoid_slope(x) with its derivative
+(_value_and_slope), each two or three rows of one call,
 log1p(x) with its derivative's 1 + x (shared_sums), and xlogy(u, u) with its
 derivative (xlogx_rows). numpy_shares.py's docstring lists the forms.
 
@@ -76,32 +76,21 @@ def _log1mexp_pairs(instrs, shared: dict) -> dict[int, tuple]:
     return pairs
 
 
-def _log1mexp_slopes(instrs, shared: dict) -> dict[int, tuple]:
-    """shared_exps' entries for log1mexp(x) and its slope log1mexp_slope(x) (the op
-    table's derivative): one log1mexp_slopes(x) call, the slope from the value's own
-    steps (runtime_elementwise: -1/t, the 1/t that the value is -log1p of where NumPy's
-    loops are SIMD), so that a gradient costs no expm1 and no division of its own."""
-    slopes = {ins.args[0]: j for j, ins in enumerate(instrs) if ins.op == "log1mexp_slope" and j not in shared}
+def _value_and_slope(instrs, shared: dict, value: str, slope: str, helper: str) -> dict[int, tuple]:
+    """shared_exps' entries for an op `value`(x) and its derivative `slope`(x) (the op
+    table's), both of the same x: the two rows of one `helper`(x) call. log1mexp with
+    log1mexp_slope (log1mexp_slopes, runtime_elementwise: the slope -1/t from the value's
+    own steps, the 1/t that the value is -log1p of where NumPy's loops are SIMD, so that a
+    gradient costs no expm1 and no division of its own), sigmoid_slope with
+    sigmoid_slope_slope (sigmoid_slopes, runtime_tanh: both from one tanh(x/2), where
+    each alone would take its own)."""
+    slopes = {ins.args[0]: j for j, ins in enumerate(instrs) if ins.op == slope and j not in shared}
     pairs = {}
     for i, ins in enumerate(instrs):
-        if ins.op == "log1mexp" and ins.args[0] in slopes and i not in shared:
+        if ins.op == value and ins.args[0] in slopes and i not in shared:
             x = ins.args[0]
-            pairs[i] = (x, None, "log1mexp_slopes", False, 0)
-            pairs[slopes.pop(x)] = (x, None, "log1mexp_slopes", False, 1)
-    return pairs
-
-
-def _sigmoid_slopes(instrs, shared: dict) -> dict[int, tuple]:
-    """shared_exps' entries for sigmoid_slope(x) and its derivative sigmoid_slope_slope(x)
-    (the op table's): the rows of one sigmoid_slopes(x) call, both from one tanh(x/2)
-    (runtime_tanh), where each alone would take its own."""
-    slopes = {ins.args[0]: j for j, ins in enumerate(instrs) if ins.op == "sigmoid_slope_slope" and j not in shared}
-    pairs = {}
-    for i, ins in enumerate(instrs):
-        if ins.op == "sigmoid_slope" and ins.args[0] in slopes and i not in shared:
-            x = ins.args[0]
-            pairs[i] = (x, None, "sigmoid_slopes", False, 0)
-            pairs[slopes.pop(x)] = (x, None, "sigmoid_slopes", False, 1)
+            pairs[i] = (x, None, helper, False, 0)
+            pairs[slopes.pop(x)] = (x, None, helper, False, 1)
     return pairs
 
 

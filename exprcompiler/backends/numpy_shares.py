@@ -81,7 +81,7 @@ from ..trace.ir_trace import instructions
 from ..trace.render_bulk import OpCodes
 from .numpy_nary import NARY_HELPERS, NARY_OPS, nary_rows
 from .numpy_share_exps import _share_exps, _tanh_group
-from .numpy_share_pairs import (_expm1_pairs, _log1mexp_pairs, _log1mexp_slopes, _sigmoid_slopes, plus_zero,
+from .numpy_share_pairs import (_expm1_pairs, _log1mexp_pairs, _value_and_slope, plus_zero,
                                  shared_sums, xlogx_rows)
 
 
@@ -135,9 +135,9 @@ def shared_exps(trace: Trace, ops: Optional[set[str]] = None, codes: Optional[Op
         if "log1mexp" in ops:
             shared.update(_log1mexp_pairs(instrs, shared))
     if {"log1mexp", "log1mexp_slope"} <= ops:
-        shared.update(_log1mexp_slopes(instrs, shared))
+        shared.update(_value_and_slope(instrs, shared, "log1mexp", "log1mexp_slope", "log1mexp_slopes"))
     if {"sigmoid_slope", "sigmoid_slope_slope"} <= ops:
-        shared.update(_sigmoid_slopes(instrs, shared))
+        shared.update(_value_and_slope(instrs, shared, "sigmoid_slope", "sigmoid_slope_slope", "sigmoid_slopes"))
     if ops & NARY_OPS:   # hypot3, logaddexp3 and their partials: one rows call (numpy_nary)
         shared.update(nary_rows(instrs))
     if "xlogy" in ops:   # (left by share_logs where these rows take it)
