@@ -22,6 +22,8 @@ from exprcompiler.backends import c_backend, c_build, c_erfc, c_helpers
 if c_build.shutil.which("cc") is None and c_build.shutil.which("gcc") is None:
     pytest.skip("no C compiler on this machine", allow_module_level=True)
 
+from test_c_exp import array_call  # noqa: E402 (after the skip: that module needs a compiler too)
+
 TINY = 2.0 ** -1022
 SUB = 2.0 ** -1074
 # the worst measured (session 52, 38,000 points): 4.6 ulps; libmvec's erfc 1.5. libmvec's
@@ -42,17 +44,7 @@ def erfcs():
                         *c_helpers.ALWAYS_INLINE, *c_backend.math_prelude({"xc_select"}), c_erfc.ERFC,
                         _loop("run_new", "xc_erfc(x[i])"), _loop("run_old", "erfc(x[i])"), ""])
     lib = ctypes.CDLL(str(c_build.build(source)))
-
-    def caller(fn):
-        fn.argtypes = [ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
-
-        def f(x):
-            x = np.ascontiguousarray(x, dtype=np.float64)
-            y = np.empty_like(x)
-            fn(x.size, x.ctypes.data, y.ctypes.data)
-            return y
-        return f
-    return {"new": caller(lib.run_new), "old": caller(lib.run_old)}
+    return {"new": array_call(lib.run_new), "old": array_call(lib.run_old)}
 
 
 def _ulps(got, xs) -> np.ndarray:

@@ -32,18 +32,19 @@ def vectorized(names) -> dict:
              f"    for (long i = 0; i < n; ++i) y[i] = {h}(x[i]);\n}}" for h in names]
     source = "\n".join(["#include <math.h>", *c_backend.math_prelude(set(names)), *loops, ""])
     lib = ctypes.CDLL(str(c_build.build(source)))
+    return {h: array_call(getattr(lib, f"run_{h}")) for h in names}
 
-    def caller(name):
-        fn = getattr(lib, f"run_{name}")
-        fn.argtypes = [ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
 
-        def f(x):
-            x = np.ascontiguousarray(x, dtype=np.float64)
-            y = np.empty_like(x)
-            fn(x.size, x.ctypes.data, y.ctypes.data)
-            return y
-        return f
-    return {h: caller(h) for h in names}
+def array_call(fn, dtype=np.float64):
+    """f(array) -> array of a C loop `void fn(long n, const T *x, T *y)` (T dtype's C type)."""
+    fn.argtypes = [ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+
+    def f(x):
+        x = np.ascontiguousarray(x, dtype=dtype)
+        y = np.empty_like(x)
+        fn(x.size, x.ctypes.data, y.ctypes.data)
+        return y
+    return f
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import pytest
 from exprcompiler import compile_grad, compile_hessian
 from exprcompiler.backends import c_backend, c_build
 
-from test_c_exp import vectorized
+from test_c_exp import array_call, vectorized
 from test_vm import same_bits
 
 if c_build.shutil.which("cc") is None and c_build.shutil.which("gcc") is None:
@@ -162,9 +162,5 @@ def test_minus_zero_is_no_inner_point_in_a_float_kernel():
             "    for (long i = 0; i < n; ++i) y[i] = xc_exp_inner_at(x[i]);\n}")
     source = dtypes.c_source_float("\n".join(["#include <math.h>", *c_backend.math_prelude({"xc_exp_inner_at"}),
                                               loop, ""]))
-    fn = ctypes.CDLL(str(c_build.build(source))).run
-    fn.argtypes = [ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
-    x = np.array([-0.0, 0.0, 1.5, -2.0, 700.0, np.nan], np.float32)
-    y = np.empty_like(x)
-    fn(x.size, x.ctypes.data, y.ctypes.data)
-    assert y.tolist() == [0.0, 1.0, 1.0, 1.0, 0.0, 0.0]
+    inner_at = array_call(ctypes.CDLL(str(c_build.build(source))).run, np.float32)
+    assert inner_at([-0.0, 0.0, 1.5, -2.0, 700.0, np.nan]).tolist() == [0.0, 1.0, 1.0, 1.0, 0.0, 0.0]
