@@ -18,6 +18,7 @@ from .call_args import _MISSING, _all_floats, _as_array, _check_out, _check_out_
 from .call_plan import batch_plan, point_plan
 from .compiled import CompiledFunction, holds_dask
 from .dtypes import real
+from .trace.finish import let_go
 from .signature import Signature
 from .tensor_call import TensorCall, copy_into
 from .trace.ir import Trace
@@ -68,6 +69,8 @@ class Compiled(CompiledFunction):
         self.kind = kind
         self.trace = trace
         self.primal = primal
+        for kept in (trace, primal):   # (held for display: a front end's builder tables go)
+            let_go(kept)
         self._text = kernel.text  # a str, or NumPy's LazySource: see `source`
         self.wrt = signature.wrt
         self.backend = backend

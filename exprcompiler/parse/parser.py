@@ -45,6 +45,7 @@ from __future__ import annotations
 
 from .. import ops as _ops
 from ..errors import ExprcIndexError, ShapeError
+from ..trace.finish import HAND_ON_BELOW
 from ..trace.ir import Builder, Trace, max_ops_limit, output_names, trace_from_builder
 from .constants import KEYWORD_VALUES, Tok, TokenReader
 from .early_inputs import read_names
@@ -156,7 +157,8 @@ class _Parser(Messages, TokenReader):
             if name not in self.free:   # guessed wrongly: not an input (finish drops it)
                 del inputs[name]
                 kept -= 1
-        self.g.release()   # parsed: no more sharing to find
+        if len(self.g.instrs) >= HAND_ON_BELOW:
+            self.g.release()   # parsed: no more sharing to find (a small one's table goes on with its trace)
         # (every input guessed: declared in natural order, which the finish need not sort out again)
         return trace_from_builder(self.g, list(zip(output_names(len(outputs), self.free), outputs)),
                                   source=self.text, input_order=list(inputs) if len(inputs) == kept else None)

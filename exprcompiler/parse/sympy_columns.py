@@ -40,6 +40,7 @@ import numpy as np
 
 from .. import ops as _ops
 from ..trace.builder import Builder
+from ..trace.builder_load import AS_WRITTEN
 from ..trace.builder_ops import _FAST_METHODS, KEY_RADIX, fast_path, op_key
 from ..trace.column_instrs import ColumnInstrs
 from ..trace.columns import CODE, INPUT, OP_NAMES, frozen
@@ -325,8 +326,9 @@ class ColumnBuilder:
         fixed = {k: _new_tuple(Instr, (OP_NAMES[c], (), leaves[v], ()))
                  for k, c, v in zip(at.tolist(), code[at].tolist(), order[at].tolist())}
         index = new_index.tolist()
-        return Trace(ColumnInstrs((), cols, fixed), numbered(code, names), [(nm, index[v]) for nm, v in outputs],
-                     source, _inputs=tuple((nm, k) for k, nm in enumerate(names)), _all_live=True, _columns=cols)
+        return _as_written(Trace(ColumnInstrs((), cols, fixed), numbered(code, names),
+                                 [(nm, index[v]) for nm, v in outputs], source,
+                                 _inputs=tuple((nm, k) for k, nm in enumerate(names)), _all_live=True, _columns=cols))
 
     def _small_trace(self, outputs: list, source: Optional[str]) -> Trace:
         """`trace` of fewer than SMALL instructions, read in Python: the same trace
@@ -383,9 +385,16 @@ class ColumnBuilder:
             instrs.append(_new_tuple(Instr, (OP_NAMES[code[k]], args, (), ())))
         cols = frozen(np.frombuffer(code, np.uint8).copy(), np.frombuffer(counts, np.uint8).copy(),
                       np.frombuffer(flat, np.int32 if flat.typecode == "i" else np.int64).copy())
-        return Trace(tuple(instrs), numbered(cols.code, names, list(range(len(inputs)))),
-                     [(nm, new_index[v]) for nm, v in outputs], source,
-                     _inputs=tuple((nm, k) for k, nm in enumerate(names)), _all_live=True, _columns=cols)
+        return _as_written(Trace(tuple(instrs), numbered(cols.code, names, list(range(len(inputs)))),
+                                 [(nm, new_index[v]) for nm, v in outputs], source,
+                                 _inputs=tuple((nm, k) for k, nm in enumerate(names)), _all_live=True, _columns=cols))
+
+
+def _as_written(trace: Trace) -> Trace:
+    """`trace`, marked for the first pass that loads it as built through the op methods
+    of a builder that pulls no negations (builder_load.AS_WRITTEN): this one's."""
+    object.__setattr__(trace, "_built", [AS_WRITTEN])
+    return trace
 
 
 # Below this many instructions, `trace` is read in Python (_small_trace): its NumPy

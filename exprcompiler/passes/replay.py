@@ -4,7 +4,8 @@ Replaying re-applies each instruction through `Builder.apply`, so the builder's
 hash-consing, constant folding and identities run again (that *is* the simplify
 pass), and labels carry over so derivative passes keep the Griewank names. Into
 an empty builder, a trace that the replay would rebuild as it is (nearly every
-trace a derivative pass starts from) is loaded in bulk instead (trace/builder_load.py).
+trace a derivative pass starts from) is loaded in bulk instead (trace/builder_load.py),
+a front end's small trace from the tables of the builder that built it (adopt).
 """
 
 from __future__ import annotations

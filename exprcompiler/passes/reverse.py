@@ -30,6 +30,7 @@ import numpy as np
 from .. import ops as _ops
 from ..op_def import VARIADIC, negated_seed, seed
 from ..trace.columns import UNKNOWN, kept
+from ..trace.finish import let_go
 from ..trace.identities import CONST
 from ..trace.ir import _LEAF_OR_COPY, Builder, Trace, gc_paused
 from .replay import (derived, derived_labels, fresh_name, labels_of, replay, scalar_output, seed_input, wrt_vars,
@@ -328,6 +329,9 @@ def grad_reverse(trace: Trace, wrt: Optional[Sequence[str]] = None) -> Trace:
     if n >= _BULK_FROM or (3 * n >= _BULK_FROM and _kinds(trace) <= _FEW_OPS):
         # (where the bulk sweep declines after asking where_exits, adjoint_sweep takes its answer)
         with asked_once():
+            # (a front end's builder tables, for a load the bulk sweep does not make:
+            # not held while it runs)
+            let_go(trace)
             got = reverse_bulk.grad_reverse_bulk(trace, wrt)
             if got is not None:
                 return got

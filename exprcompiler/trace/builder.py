@@ -32,7 +32,7 @@ from .. import ops as _ops
 from .. import shapes as _shapes
 from ..errors import InputTooLarge, ShapeError, TraceError
 from .builder_ops import _FAST_METHODS, _OPS, KEY_RADIX, _general_method, _op_methods, exact_fold, key_sources, op_key
-from .finish import finish as _finish
+from .finish import finish as _finish, hand_on
 from .identities import CONST, COPY, IDENTITIES, NEG, SHAPED
 from .ir_trace import Instr, Label, Trace, Var, _new_tuple, natural_key
 
@@ -488,8 +488,10 @@ def _resume(was_enabled: bool) -> None:
 
 
 def trace_from_builder(b: Builder, outputs, *, source=None, input_order=None) -> Trace:
-    """Front-end finish: inputs in natural order (unless given), primal numbering."""
+    """Front-end finish: inputs in natural order (unless given), primal numbering.
+    A builder that still has its hash-consing table (not released) and whose finish
+    moved nothing hands its tables on with the trace (finish.hand_on), and is left
+    empty."""
     if input_order is None:
         input_order = sorted(b._inputs, key=natural_key)
-    return b.finish(outputs, input_order=input_order, number=True, source=source, keep_columns=True)
-
+    return hand_on(b, b.finish(outputs, input_order=input_order, number=True, source=source, keep_columns=True))

@@ -33,6 +33,12 @@ for a trace of fewer than SMALL instructions, whose load NumPy's fixed cost woul
 take most of, the columns are read and the keys made in Python (`_keys_small`).
 Like every pass, `load` takes the trace to be in SSA order (arguments before their
 uses).
+
+A front end's trace of fewer than finish.HAND_ON_BELOW instructions, finished from
+its Builder with nothing moved, carries that builder's tables (Trace._built): the
+first load of it into an empty builder takes them (`adopt`) rather than making them
+again, after the few checks they do not settle (a text gradient at 10^3 operations:
+its load 0.56 -> 0.14 µs an operation, fresh).
 """
 
 from __future__ import annotations
@@ -47,7 +53,7 @@ from .. import ops as _ops
 from .builder_ops import _COMMUTATIVE, _FAST_METHODS, KEY_RADIX, built_as_written, key_code, key_sources, op_key
 from .columns import CODE, OP_NAMES, UNKNOWN, kept, op_code_bytes, take_columns
 from .columns import CONST as _CONST, COPY as _COPY, INPUT as _INPUT   # (the leaves' op codes; an op's is above)
-from .identities import CONST, COPY, FIRES_ON, IDENTITIES, NEG
+from .identities import CONST, COPY, FIRES_ON, IDENTITIES, NEG, SHAPED
 from .labels import Labels
 
 _ARGS, _ATTRS, _SHAPE = itemgetter(1), itemgetter(2), itemgetter(3)
@@ -138,6 +144,17 @@ def load(b, trace) -> bool:
     """Make the empty builder `b` what replaying `trace` into it would make, with
     variable i of the trace as variable i of `b`; or leave it empty and return
     False where the replay would fold, simplify or share an instruction."""
+    built = getattr(trace, "_built", None)
+    if built and not b.instrs:
+        try:
+            tables = built.pop()   # (taken: the tables go to one builder)
+        except IndexError:   # (another thread's)
+            tables = None
+        if tables is not None and tables is not AS_WRITTEN and adopt(b, trace, tables):
+            return True
+        written = tables is AS_WRITTEN
+    else:
+        written = False
     instrs = trace.instrs
     n = len(instrs)
     # (room for one more than the trace: what the replay would refuse, it refuses;
@@ -179,6 +196,7 @@ def load(b, trace) -> bool:
     # a loaded variable's label is looked at only for whether it has one: columns
     # (labels.py) are not made Label objects here (finish takes them from the trace)
     loaded_labels = trace.labels if isinstance(trace.labels, Labels) else None
+    written = written and loaded_labels is not None   # (primal labels: see AS_WRITTEN)
     labels = list(trace.labels) if loaded_labels is None else loaded_labels.placeholders()
     flags = bytearray(kind.translate(_table([(_CONST, CONST)] + ([(codes["neg"], NEG)] if "neg" in codes else []))))
     inputs: dict = {}
@@ -217,10 +235,12 @@ def load(b, trace) -> bool:
         op_codes = {c: key_code(op, _ops.OPS[op].arity) for op, c in codes.items() if c > _COPY}
         if op_codes and max(op_codes.values()) >= 1 << 62:   # (more kinds than int64 keys hold: the replay's)
             return False
-        keyed = _keys(cols, kind, op_codes, flags, copies, consts, b.pull_negations)
+        keyed = _keys(cols, kind, op_codes, flags, copies, consts, b.pull_negations, written)
     if keyed is None:
         return False   # two ops of one key: the replay shares them
     memo, flagged = keyed
+    if written:   # (only what the builder that built it did not apply: see AS_WRITTEN)
+        flagged = _scaled(instrs, kind, flags, copies, codes.get("mul")) if b.pull_negations and consts else []
     memo.update(const_keys)
     b.instrs, b.labels, b._flags, b._loaded_labels = list(instrs), labels, flags, loaded_labels
     b._memo, b._inputs, b._copies, b._consts, b._loaded = memo, inputs, copies, consts, n
@@ -233,9 +253,11 @@ def load(b, trace) -> bool:
     return True
 
 
-def _keys(cols, kind: bytes, op_codes: dict, flags: bytearray, copies: dict, consts: dict, pull: bool):
+def _keys(cols, kind: bytes, op_codes: dict, flags: bytearray, copies: dict, consts: dict, pull: bool,
+          written: bool = False):
     """load's (memo of the ops' keys, the ops its rules must still be asked of), in
-    NumPy over all the arguments at once: instruction i's are flat[starts[i]:ends[i]]."""
+    NumPy over all the arguments at once: instruction i's are flat[starts[i]:ends[i]].
+    `written`: the trace is AS_WRITTEN (no op to ask: the caller finds its own)."""
     n = len(kind)
     counts = cols.counts
     ends = np.cumsum(counts)
@@ -261,7 +283,7 @@ def _keys(cols, kind: bytes, op_codes: dict, flags: bytearray, copies: dict, con
     if len(memo) != len(built):
         return None
     special = np.frombuffer(flags.translate(_RULE_FLAGS), np.uint8) != 0
-    if not special.any():
+    if written or not special.any():
         return memo, []
     hits = np.concatenate(([0], np.cumsum(special[flat])))   # special arguments so far
     flagged = np.flatnonzero((hits[ends] > hits[starts]) & (kinds > _COPY))
@@ -320,3 +342,95 @@ def _keys_small(instrs, kind: bytes, flags: bytearray, copies: dict):
         if f & _RULED:
             flagged.append(i)
     return memo, flagged
+
+
+# -- adopting the tables of the builder that built the trace ----------------------
+
+def adopt(b, trace, tables: tuple) -> bool:
+    """What `load` makes of `trace`, from `tables`: those of the front end's Builder
+    that built it, as that builder finished it (builder.trace_from_builder: nothing
+    moved, its pull_negations off, primal labels), which are what load would make
+    again. False where load must decide (`b` is left empty).
+
+    Why they are load's. The builder appended each instruction of the trace as it
+    is, so its inputs' names and its constants' keys are distinct, its ops' keys are
+    distinct and as load makes them, and each op with a constant or negated argument
+    went past the fold and the identities, which read only their arguments' entries
+    (the same here); primal labels leave constants unlabelled and label every copy
+    and every op. What load asks that a builder may not give is asked again: no
+    shapes, every op with a fast method, of its arity and without options. And
+    where `b` pulls negations, a rule that the building builder did not apply:
+    mul's c·(k·x) -> (c·k)·x (identities._scale_constant), asked of each product of
+    a constant and a product (built_as_written); pulling -a out of a product or a
+    quotient needs an unlabelled negation, and a primal trace has none."""
+    instrs_list, memo, inputs, copies, consts, flags, scalar_consts = tables
+    n = len(instrs_list)
+    labels = trace.labels
+    if b.instrs or n != len(trace) or n >= b._keyroom or type(labels) is not Labels or \
+            flags.translate(_SHAPED).find(1) >= 0:
+        return False
+    instrs = trace.instrs
+    cols = kept(trace)
+    if cols is not None and len(cols.code) == n and cols.counts.dtype == np.uint8:
+        kind, counts = cols.code.tobytes(), cols.counts.tobytes()
+    else:   # (a reader took them: read, as load reads a small trace)
+        kind = op_code_bytes(instrs)
+        try:
+            counts = bytes(map(len, map(_ARGS, instrs)))
+        except ValueError:   # (an instruction of 256 arguments or more)
+            return False
+    codes = _kind_codes(sorted(set(kind)) if n < SMALL or cols is None else
+                        np.flatnonzero(np.bincount(cols.code, minlength=256)).tolist())
+    if codes is None:
+        return False
+    arity = _table([(_COPY, 1)] + [(code, _ops.OPS[op].arity) for op, code in codes.items() if code > _COPY])
+    if kind.translate(arity) != counts or n - list(map(_ATTRS, instrs)).count(()) > n - kind.translate(_IS_OP).count(1):
+        return False
+    if b.pull_negations and consts:
+        scaled = _scaled(instrs, kind, flags, copies, codes.get("mul"))
+        if scaled:
+            b.instrs, b._flags, b._consts, b._copies = instrs_list, flags, consts, copies
+            b.labels, b._memo, b._scalar_consts = labels.placeholders(), memo, scalar_consts
+            as_written = built_as_written(b, scaled)
+            b.__init__(pull_negations=b.pull_negations, max_ops=b.max_ops)   # (empty again)
+            if not as_written:
+                return False
+    kept(trace, take=True)   # (its columns go with the tables: reverse.vjp has taken them)
+    b.instrs, b.labels, b._flags, b._loaded_labels = instrs_list, labels.placeholders(), flags, labels
+    b._memo, b._inputs, b._copies, b._consts, b._loaded = memo, inputs, copies, consts, n
+    b._loaded_outputs = tuple(v for _, v in trace.outputs) if trace._all_live else None
+    b._scalar_consts = scalar_consts
+    return True
+
+
+_SHAPED = _table((f, 1) for f in range(256) if f & SHAPED)
+
+
+def _scaled(instrs, kind: bytes, flags: bytearray, copies: dict, mul: Optional[int]) -> list:
+    """The products of a constant and (through copies) a product, in `instrs` (their
+    op codes `kind`, the builder's `flags` and `copies`; `mul`: mul's code, None if
+    none): where a builder that pulls negations may fold c·(k·x) into (c·k)·x
+    (identities._scale_constant) and one that does not (a front end's) built it."""
+    scaled: list = []
+    if mul is None:
+        return scaled
+    source = copies.get
+    for i in compress(range(len(kind)), kind.translate(_table([(mul, 1)]))):
+        x, y = instrs[i][1]
+        if flags[x] & CONST:
+            if kind[source(y, y)] == mul:
+                scaled.append(i)
+        elif flags[y] & CONST and kind[source(x, x)] == mul:
+            scaled.append(i)
+    return scaled
+
+
+# What a front end that builds its trace through the op methods of a builder that does
+# not pull negations, and numbers it with primal labels, but hands on no tables
+# (parse/sympy_columns.py, renumbered by its finish), puts in Trace._built: each op
+# went past the fold and the identities there, as the replay's would take it, so
+# `load` asks its rules only where a builder that pulls negations applies one that
+# the front end's does not (`_scaled`; pulling -a out needs an unlabelled negation,
+# which primal labels never leave), not of every op with a constant or negated
+# argument. Its other checks stand (shapes, arities, options, shared keys).
+AS_WRITTEN = ("as written",)

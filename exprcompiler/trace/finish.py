@@ -298,3 +298,35 @@ def _live(instrs: list, outputs: list, start: int = 0, flat: Optional[np.ndarray
 
 _ARGS_OF, _ATTRS = itemgetter(1), itemgetter(2)   # an instruction's arguments, options
 _SHAPED = bytes(1 if f & SHAPED else 0 for f in range(256))   # per builder flags byte (identities.SHAPED): 1 if set
+
+
+def hand_on(b: "Builder", trace: Trace) -> Trace:
+    """`trace`, a front end's finish of `b` (builder.trace_from_builder), given b's
+    tables where b still has its hash-consing table and the finish moved nothing
+    (b's numbers are the trace's) and made no shape, below HAND_ON_BELOW
+    instructions; `b` is then left empty (its tables are the trace's)."""
+    if b._memo and len(b.instrs) == len(trace) < HAND_ON_BELOW and not (b.pull_negations or b._loaded or b._plain):
+        inputs = b._inputs
+        if [inputs[nm] for nm, _ in trace._inputs] == list(range(len(inputs))) and \
+                b._flags.translate(_SHAPED).find(1) < 0:
+            object.__setattr__(trace, "_built", [(b.instrs, b._memo, inputs, b._copies, b._consts, b._flags,
+                                                  b._scalar_consts)])
+            b.__init__(max_ops=b.max_ops)
+    return trace
+
+
+def let_go(trace) -> None:
+    """`trace`'s builder tables (hand_on), if it has them, dropped: for a trace kept
+    where no pass will load it (a compiled function's), or one swept in bulk."""
+    if getattr(trace, "_built", None):
+        object.__setattr__(trace, "_built", None)
+
+
+# A front end's trace of fewer instructions than this, finished from a Builder as it
+# built it (no dead code, the inputs first), carries that builder's tables (its
+# instructions, hash-consing keys, constants, copies, flags) to the first pass that
+# loads it into an empty builder (builder_load.adopt), which would otherwise make
+# them again from the trace: a gradient of text at 10^3 operations then starts from
+# them. Larger traces are swept in bulk (passes/reverse.py), which loads nothing, and
+# their parse releases its table before finishing (a large parse's peak memory).
+HAND_ON_BELOW = 1 << 12

@@ -88,7 +88,7 @@ class LazyInstrs(Sequence):
 class Trace:
     """An immutable evaluation trace. `str(trace)` prints the Griewank table."""
 
-    __slots__ = ("_instrs", "labels", "outputs", "source", "_inputs", "_all_live", "_columns")
+    __slots__ = ("_instrs", "labels", "outputs", "source", "_inputs", "_all_live", "_columns", "_built")
 
     def __init__(self, instrs: Sequence[Instr], labels: Sequence[Optional[Label]],
                  outputs: Sequence[tuple[str, int]], source: Optional[str] = None, *, _inputs=None,
@@ -115,6 +115,10 @@ class Trace:
         # its ops and arguments as arrays (columns.py), if its maker read them: a cache
         # of what the instructions say, never part of the trace's value or pickle
         put(self, "_columns", _columns)
+        # the tables of the Builder that built it, where a front end hands them on to
+        # the first pass that loads it (builder.trace_from_builder, builder_load.adopt):
+        # a list of one tuple, taken by pop(); a cache like _columns, never its value
+        put(self, "_built", None)
 
     @property
     def instrs(self) -> tuple:
