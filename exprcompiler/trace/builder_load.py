@@ -53,7 +53,7 @@ from .. import ops as _ops
 from .builder_ops import _COMMUTATIVE, _FAST_METHODS, KEY_RADIX, built_as_written, key_code, key_sources, op_key
 from .columns import CODE, OP_NAMES, UNKNOWN, kept, op_code_bytes, take_columns
 from .columns import CONST as _CONST, COPY as _COPY, INPUT as _INPUT   # (the leaves' op codes; an op's is above)
-from .identities import CONST, COPY, FIRES_ON, IDENTITIES, NEG, SHAPED
+from .identities import CONST, COPY, FIRES_ON, IDENTITIES, NEG
 from .labels import Labels
 
 _ARGS, _ATTRS, _SHAPE = itemgetter(1), itemgetter(2), itemgetter(3)
@@ -357,18 +357,17 @@ def adopt(b, trace, tables: tuple) -> bool:
     distinct and as load makes them, and each op with a constant or negated argument
     went past the fold and the identities, which read only their arguments' entries
     (the same here); primal labels leave constants unlabelled and label every copy
-    and every op. What load asks that a builder may not give is asked again: no
-    shapes, every op with a fast method, of its arity and without options. And
-    where `b` pulls negations, a rule that the building builder did not apply:
+    and every op. What load asks that a builder may not give is asked again: every
+    op with a fast method, of its arity and without options (shapes are hand_on's to
+    refuse). And where `b` pulls negations, a rule that the building builder did not apply:
     mul's c·(k·x) -> (c·k)·x (identities._scale_constant), asked of each product of
     a constant and a product (built_as_written); pulling -a out of a product or a
     quotient needs an unlabelled negation, and a primal trace has none."""
     instrs_list, memo, inputs, copies, consts, flags, scalar_consts = tables
     n = len(instrs_list)
     labels = trace.labels
-    if b.instrs or n != len(trace) or n >= b._keyroom or type(labels) is not Labels or \
-            flags.translate(_SHAPED).find(1) >= 0:
-        return False
+    if b.instrs or n != len(trace) or n >= b._keyroom or type(labels) is not Labels:
+        return False   # (no shapes: hand_on hands on no tables with one)
     instrs = trace.instrs
     cols = kept(trace)
     if cols is not None and len(cols.code) == n and cols.counts.dtype == np.uint8:
@@ -401,9 +400,6 @@ def adopt(b, trace, tables: tuple) -> bool:
     b._loaded_outputs = tuple(v for _, v in trace.outputs) if trace._all_live else None
     b._scalar_consts = scalar_consts
     return True
-
-
-_SHAPED = _table((f, 1) for f in range(256) if f & SHAPED)
 
 
 def _scaled(instrs, kind: bytes, flags: bytearray, copies: dict, mul: Optional[int]) -> list:
