@@ -20,6 +20,8 @@ c_forms to the trace they are given, after the passes; c_tensor applies squares.
 from __future__ import annotations
 
 import math
+from collections import Counter
+from itertools import chain
 
 from ..trace.ir import Instr, Trace
 
@@ -223,9 +225,8 @@ def _sigmoid_slopes(instrs: list, outputs) -> None:
     sigmoids = {i for i, ins in enumerate(instrs) if ins.op == "sigmoid"}
     if len(sigmoids) < 2:
         return
-    reads: dict = {}   # instruction -> how many instructions and outputs read it (through copies)
-    for a in [a for ins in instrs for a in ins.args] + [v for _, v in outputs]:
-        reads[_copied(instrs, a)] = reads.get(_copied(instrs, a), 0) + 1
+    # instruction -> how many instructions and outputs read it (through copies)
+    reads = Counter(_copied(instrs, a) for a in chain((a for ins in instrs for a in ins.args), (v for _, v in outputs)))
 
     def negation(v: int):   # the value v negates (through copies), or None
         n = instrs[_copied(instrs, v)]
