@@ -251,6 +251,25 @@ def _sums_in_orders(t: np.ndarray) -> list:
     return out
 
 
+def _nested_sums(x: np.ndarray, axes: tuple) -> list:
+    """Sums over several `axes` as the C loops nest them: each row of the innermost
+    reduced axis added in the orders of _sums_in_orders (an `omp simd` reduction adds a
+    row in lanes, then into the total), then those row sums one after another, in
+    row-major order. [] for one axis (_sums_in_orders has it)."""
+    if len(axes) < 2:
+        return []
+    inner = max(axes)
+    outer = tuple(a - (a > inner) for a in axes if a != inner)   # (numbered without the inner axis)
+    out = []
+    for rows in _sums_in_orders(np.moveaxis(x, inner, -1)):
+        flat = _last_axis(rows, outer)
+        acc = np.zeros(flat.shape[:-1])
+        for j in range(flat.shape[-1]):
+            acc = (acc + flat[..., j]).astype(np.float64)
+        out.append(acc)
+    return out
+
+
 def _order_dependent_sum(case: Case) -> bool:
     """Some sum in the trace (sum, mean, @, norm, sum_to) gives other answers in other
     orders of its additions at these values — an overflow of huge terms (±1e308) or a
@@ -266,7 +285,7 @@ def _order_dependent_sum(case: Case) -> bool:
             found = _terms(ins, args)
             if found is None or found[0].size == 0 or not found[1]:
                 continue
-            sums = _sums_in_orders(_last_axis(*found))
+            sums = _sums_in_orders(_last_axis(*found)) + _nested_sums(*found)
             fused = _products_fused(ins, args)
             if fused is not None:
                 sums += _sums_in_orders(_last_axis(*fused))
@@ -696,6 +715,10 @@ KNOWN_EXAMPLES = [
     # scale), the tanh of them does not
     ("sum-order", compile_expr, "tanh(sum(x, axis=1))", {"x": (2, 3)},
      {"x": np.array([[1e308, -1e308, 1.0], [1.0, 1e308, 1.0]])}, True, True),
+    # found by the explore profile: the C loops add each row in SIMD lanes, then the rows
+    # (row 1's lanes pair 1e308 with 1e308: inf), where NumPy's pairwise sum is 0
+    ("sum-order", compile_expr, "abs(sum(x))", {"x": ("n", 3)},
+     {"x": np.array([[1e308, -1e308, -1e308], [1e308, -1e308, 1e308]])}, True, True),
     # found by the explore profile: a product that underflows to a signed zero, fused or not
     ("sum-order", compile_expr, "x @ w", {"x": (2, 2), "w": (2, 2)},
      {"x": np.array([[0.0, 0.0], [0.0, -0.5]]), "w": np.array([[0.0, 0.0], [0.0, 5e-324]])}, True, True),
